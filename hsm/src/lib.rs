@@ -1,0 +1,30 @@
+//! Key custody and trust-anchor storage for airlock.
+//!
+//! Everything that holds a secret or a trust anchor sits behind two traits:
+//!
+//! - [`Signer`]: signs a message and exposes its public key; the private key
+//!   never leaves its backend (a PEM file today, a PKCS#11 token or a TPM in
+//!   the hardware backends).
+//! - [`TrustStore`]: answers "what is the anchor", "what is the monotonic
+//!   state" (per-channel sequences, accepted bundle ids, latest time seen) and
+//!   records an acceptance atomically, under an exclusive lock.
+//!
+//! This crate sees public keys, digests and the trusted root's bytes as an
+//! opaque blob; it never parses bundle contents.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod atomic;
+pub mod error;
+pub mod file_signer;
+pub mod file_store;
+pub mod key;
+pub mod signer;
+pub mod store;
+
+pub use error::{Error, Fault};
+pub use file_signer::FileSigner;
+pub use file_store::FileStore;
+pub use key::{KeyAlgorithm, PublicKey};
+pub use signer::Signer;
+pub use store::{Acceptance, Anchor, BackendKind, StoreLock, StoreState, TrustStore, open_store};

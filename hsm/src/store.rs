@@ -1,0 +1,183 @@
+//! The trust store: the anchor and the monotonic state of the isolated side.
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, FileStore};
+
+/// Name of the file, inside a store directory, that records its backend.
+pub const CONFIG_FILE: &str = "airlock-store.json";
+const LOCK_FILE: &str = "lock";
+
+/// The hardware (or lack of it) that anchors a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Plain files: lowest assurance, for development and tests.
+    File,
+    /// A PKCS#11 token.
+    Pkcs11,
+    /// A TPM 2.0.
+    Tpm,
+}
+
+impl BackendKind {
+    /// The name used in the store configuration and in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::File => "file",
+            BackendKind::Pkcs11 => "pkcs11",
+            BackendKind::Tpm => "tpm",
+        }
+    }
+}
+
+/// The trusted root metadata the store is anchored to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    /// The trusted `root.json`, byte for byte as provisioned or accepted.
+    pub root_json: Vec<u8>,
+    /// Its `signed.version`, as the caller parsed it.
+    pub version: u64,
+    /// SHA-256 of `root_json`.
+    pub sha256: [u8; 32],
+}
+
+impl Anchor {
+    /// An anchor for `root_json` at `version`.
+    pub fn new(root_json: Vec<u8>, version: u64) -> Anchor {
+        let sha256 = Sha256::digest(&root_json).into();
+        Anchor {
+            root_json,
+            version,
+            sha256,
+        }
+    }
+}
+
+/// What only ever moves forward.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreState {
+    /// Highest accepted sequence number per channel.
+    pub channels: BTreeMap<String, u64>,
+    /// Ids of every bundle ever accepted.
+    pub accepted: BTreeSet<String>,
+    /// Latest time (unix seconds) the store has seen; never decreases.
+    pub latest_time: u64,
+}
+
+/// The record of one accepted bundle, committed atomically.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acceptance {
+    /// The bundle's channel.
+    pub channel: String,
+    /// Its sequence number (becomes the channel's highest).
+    pub sequence: u64,
+    /// Its bundle id (added to the ledger).
+    pub bundle_id: String,
+    /// The verification time (the store's latest time moves up to it).
+    pub time: u64,
+    /// A new anchor when the bundle carried a root rotation.
+    pub new_anchor: Option<Anchor>,
+}
+
+/// An exclusive lock on a store, held from the freshness check until the
+/// acceptance is committed; released on drop.
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: File,
+    dir: PathBuf,
+}
+
+impl StoreLock {
+    /// Takes the exclusive lock of the store directory `dir`, waiting for it.
+    pub(crate) fn acquire(dir: &Path) -> Result<StoreLock, Error> {
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::StoreRead {
+                path: path.clone(),
+                source,
+            })?;
+        file.lock().map_err(|source| Error::StoreRead { path, source })?;
+        Ok(StoreLock {
+            _file: file,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Whether this lock belongs to the store at `dir`.
+    pub(crate) fn guards(&self, dir: &Path) -> bool {
+        self.dir == dir
+    }
+}
+
+/// What the isolated side asks of its trust store, whatever holds it.
+pub trait TrustStore: std::fmt::Debug {
+    /// The backend anchoring this store.
+    fn backend(&self) -> BackendKind;
+
+    /// The store directory.
+    fn dir(&self) -> &Path;
+
+    /// Human-readable lines: which backend holds what, and what it protects
+    /// against (and what it does not).
+    fn protections(&self) -> Vec<String>;
+
+    /// The trusted root.
+    fn anchor(&self) -> Result<Anchor, Error>;
+
+    /// The monotonic state.
+    fn state(&self) -> Result<StoreState, Error>;
+
+    /// Takes the store's exclusive lock.
+    fn lock(&self) -> Result<StoreLock, Error>;
+
+    /// Records an accepted bundle atomically: sequence, ledger, latest time
+    /// and (on rotation) the anchor. The caller holds `lock` and has checked
+    /// freshness against [`TrustStore::state`] read under that lock.
+    fn accept(&self, lock: &StoreLock, acceptance: &Acceptance) -> Result<(), Error>;
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoreConfig {
+    pub(crate) format: u32,
+    pub(crate) backend: BackendKind,
+}
+
+/// Opens the provisioned store in `dir`, whichever backend anchors it.
+pub fn open_store(dir: &Path) -> Result<Box<dyn TrustStore>, Error> {
+    let path = dir.join(CONFIG_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotProvisioned { path: dir.to_owned() });
+        }
+        Err(source) => return Err(Error::StoreRead { path, source }),
+    };
+    let config: StoreConfig = serde_json::from_slice(&bytes).map_err(|e| Error::StoreCorrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if config.format != 1 {
+        return Err(Error::StoreCorrupt {
+            path,
+            reason: format!("unknown store format {}", config.format),
+        });
+    }
+    match config.backend {
+        BackendKind::File => Ok(Box::new(FileStore::open(dir)?)),
+        other => Err(Error::Unsupported {
+            backend: other.name().into(),
+            reason: "this build of airlock has no such backend yet".into(),
+        }),
+    }
+}
