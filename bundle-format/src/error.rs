@@ -1,0 +1,285 @@
+//! The one error type of this crate, grouped by who is at fault.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::path::PathError;
+
+/// Who has to act to resolve an [`Error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// The bundle is malformed, damaged or hostile: get a good copy.
+    Bundle,
+    /// A file given to the writer is unreadable or changed while being packed.
+    Input,
+    /// The local environment (output directory, sink, calling code) failed.
+    Environment,
+}
+
+/// Everything that can go wrong writing or reading a bundle.
+///
+/// Strings that come from a bundle are always shortened and escaped with
+/// [`excerpt`] before they are put in an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- the bundle is at fault -------------------------------------------
+    /// The bundle ends before its format says it may.
+    #[error("bundle is truncated: {0}")]
+    Truncated(String),
+    /// The zstd layer is malformed (bad frame, corrupt data, too large a window).
+    #[error("bundle compression is invalid: {0}")]
+    Compression(String),
+    /// Bytes follow the end of the archive or the end of the last frame.
+    #[error("bundle has trailing data after its end")]
+    TrailingData,
+    /// The head frame does not end exactly after the last metadata entry.
+    #[error("bundle head frame does not end exactly after the last metadata entry")]
+    FrameBoundary,
+    /// A tar header is malformed.
+    #[error("tar header at block {index} is invalid: {reason}")]
+    TarHeader {
+        /// Index of the 512-byte block holding the header, in the decompressed stream.
+        index: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A tar entry is not a regular file.
+    #[error("entry {path} is a {kind}; only regular files are allowed")]
+    EntryType {
+        /// The entry's path (excerpt).
+        path: String,
+        /// The kind of entry found.
+        kind: &'static str,
+    },
+    /// A path is not a safe relative path.
+    #[error("entry path {path} is unsafe: {reason}")]
+    UnsafePath {
+        /// The path (excerpt).
+        path: String,
+        /// Why it was refused.
+        reason: PathError,
+    },
+    /// A tar entry is not listed in the manifest.
+    #[error("entry {path} is not listed in the manifest")]
+    NotInManifest {
+        /// The entry's path (excerpt).
+        path: String,
+    },
+    /// A tar entry is listed in the manifest but appears too early.
+    #[error("entry {found} is out of order: expected {expected} first")]
+    OutOfOrder {
+        /// The path the manifest expects at this point.
+        expected: String,
+        /// The path found (excerpt).
+        found: String,
+    },
+    /// A tar entry appears a second time.
+    #[error("entry {path} appears more than once in the bundle")]
+    DuplicateEntry {
+        /// The entry's path.
+        path: String,
+    },
+    /// The stream ended while the manifest still expects this entry.
+    #[error("entry {path} is listed in the manifest but missing from the bundle")]
+    MissingEntry {
+        /// The missing entry's path.
+        path: String,
+    },
+    /// A tar header's size differs from the manifest.
+    #[error("entry {path} has size {found} but the manifest says {expected}")]
+    SizeMismatch {
+        /// The entry's path.
+        path: String,
+        /// Size in the manifest.
+        expected: u64,
+        /// Size in the tar header.
+        found: u64,
+    },
+    /// A tar header's mode differs from the manifest.
+    #[error("entry {path} has mode {found:o} but the manifest says {expected:o}")]
+    ModeMismatch {
+        /// The entry's path.
+        path: String,
+        /// Mode in the manifest.
+        expected: u32,
+        /// Mode in the tar header.
+        found: u32,
+    },
+    /// An entry's SHA-256 differs from the manifest.
+    #[error("entry {path} does not match its SHA-256 digest in the manifest")]
+    DigestMismatch {
+        /// The entry's path.
+        path: String,
+    },
+    /// Something exceeds one of the [`Limits`](crate::Limits).
+    #[error("bundle exceeds the limit on {what} ({limit})")]
+    Limit {
+        /// What was counted.
+        what: &'static str,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// The manifest is malformed.
+    #[error("manifest is malformed: {0}")]
+    Manifest(String),
+    /// Two manifest entries have the same tar path.
+    #[error("manifest lists {path} more than once")]
+    DuplicatePath {
+        /// The duplicated tar path.
+        path: String,
+    },
+    /// A manifest entry's path is also a directory of another entry.
+    #[error("manifest entry {path} is also a directory of another entry")]
+    PathConflict {
+        /// The conflicting tar path.
+        path: String,
+    },
+    /// The manifest or signatures bytes are not in canonical form.
+    #[error("manifest or signatures are not canonically encoded")]
+    NonCanonical,
+    /// The manifest's `bundle_id` does not match its contents.
+    #[error("manifest bundle_id does not match the manifest contents")]
+    BundleId,
+    /// The signatures entry is malformed.
+    #[error("signatures are malformed: {0}")]
+    Signatures(String),
+    /// The signatures entry has two signatures with the same key id.
+    #[error("signatures list key id {keyid} more than once")]
+    DuplicateSignature {
+        /// The repeated key id.
+        keyid: String,
+    },
+    /// Reading the bundle failed.
+    #[error("reading the bundle failed: {0}")]
+    Read(#[source] io::Error),
+
+    // ---- the writer's input is at fault -----------------------------------
+    /// A file to pack cannot be read.
+    #[error("cannot read input {}: {source}", path.display())]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file to pack changed size while it was being packed.
+    #[error("input {} changed while it was being packed; pack again from a stable copy", path.display())]
+    InputChanged {
+        /// The file.
+        path: PathBuf,
+    },
+
+    // ---- the environment is at fault --------------------------------------
+    /// Writing the output (or a temporary file beside it) failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file or directory being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The caller's sink refused artifact data.
+    #[error("writing artifact data to the destination failed: {0}")]
+    Sink(#[source] io::Error),
+    /// The API was used in an order or with values it does not allow.
+    #[error("invalid use of the bundle API: {0}")]
+    Misuse(&'static str),
+}
+
+impl Error {
+    /// A stable, kebab-case code for this error, for logs and journals.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Truncated(_) => "bundle-truncated",
+            Error::Compression(_) => "bundle-compression",
+            Error::TrailingData => "trailing-data",
+            Error::FrameBoundary => "frame-boundary",
+            Error::TarHeader { .. } => "tar-header",
+            Error::EntryType { .. } => "entry-type",
+            Error::UnsafePath { .. } => "unsafe-path",
+            Error::NotInManifest { .. } => "not-in-manifest",
+            Error::OutOfOrder { .. } => "out-of-order",
+            Error::DuplicateEntry { .. } => "duplicate-entry",
+            Error::MissingEntry { .. } => "missing-entry",
+            Error::SizeMismatch { .. } => "size-mismatch",
+            Error::ModeMismatch { .. } => "mode-mismatch",
+            Error::DigestMismatch { .. } => "digest-mismatch",
+            Error::Limit { .. } => "limit-exceeded",
+            Error::Manifest(_) => "manifest-malformed",
+            Error::DuplicatePath { .. } => "duplicate-path",
+            Error::PathConflict { .. } => "path-conflict",
+            Error::NonCanonical => "non-canonical",
+            Error::BundleId => "bundle-id-mismatch",
+            Error::Signatures(_) => "signatures-malformed",
+            Error::DuplicateSignature { .. } => "duplicate-signature",
+            Error::Read(_) => "bundle-read",
+            Error::Input { .. } => "input-unreadable",
+            Error::InputChanged { .. } => "input-changed",
+            Error::Write { .. } => "output-write",
+            Error::Sink(_) => "sink-write",
+            Error::Misuse(_) => "api-misuse",
+        }
+    }
+
+    /// Who has to act.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Error::Input { .. } | Error::InputChanged { .. } => Fault::Input,
+            Error::Write { .. } | Error::Sink(_) | Error::Misuse(_) => Fault::Environment,
+            _ => Fault::Bundle,
+        }
+    }
+}
+
+/// Longest excerpt of an untrusted string, in characters, before the ellipsis.
+const EXCERPT_CHARS: usize = 96;
+
+/// A bounded, escaped excerpt of an untrusted string, safe to show in errors
+/// and logs: control characters and quotes are escaped with
+/// [`str::escape_debug`], and the result is cut to 96 characters plus `…`.
+pub fn excerpt(s: &str) -> String {
+    let mut out = String::new();
+    for (n, c) in s.escape_debug().enumerate() {
+        if n == EXCERPT_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// [`excerpt`] for bytes that may not be UTF-8.
+pub(crate) fn excerpt_bytes(b: &[u8]) -> String {
+    excerpt(&String::from_utf8_lossy(b))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_escapes_and_bounds() {
+        assert_eq!(excerpt("a\nb"), "a\\nb");
+        assert_eq!(excerpt("\u{1b}[31m"), "\\u{1b}[31m");
+        let long = "x".repeat(500);
+        let e = excerpt(&long);
+        assert_eq!(e.chars().count(), EXCERPT_CHARS + 1);
+        assert!(e.ends_with('…'));
+        assert_eq!(excerpt(&"y".repeat(96)), "y".repeat(96));
+    }
+
+    #[test]
+    fn codes_are_kebab_case_and_faults_grouped() {
+        let e = Error::Misuse("x");
+        assert_eq!(e.code(), "api-misuse");
+        assert_eq!(e.fault(), Fault::Environment);
+        assert_eq!(Error::TrailingData.fault(), Fault::Bundle);
+        let e = Error::InputChanged { path: "f".into() };
+        assert_eq!(e.fault(), Fault::Input);
+    }
+}

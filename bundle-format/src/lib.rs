@@ -1,0 +1,76 @@
+//! The airlock bundle container format.
+//!
+//! A bundle is one file: two zstd frames holding one tar stream. The head
+//! frame carries the CBOR manifest, its signatures and the supply-chain
+//! metadata; the payload frame carries the artifacts. This crate is the
+//! container only: types, canonical encoding, a strict streaming reader, a
+//! deterministic writer, limits and path safety. It verifies no signatures
+//! (the caller does, over [`signing_message`] of [`BundleReader::manifest_bytes`])
+//! and knows nothing about keys. `SPEC.md` beside this crate is the normative
+//! description of the format.
+//!
+//! ```
+//! use airlock_bundle::*;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let (src, out) = (dir.path().join("tool"), dir.path().join("x.bundle"));
+//! std::fs::write(&src, b"#!/bin/sh\necho hi\n")?;
+//! let limits = Limits::default();
+//! let opts = WriteOptions { workers: 1, ..WriteOptions::default() };
+//!
+//! // Pack: payload first, then the manifest (sign its bytes here), then finish.
+//! let art = ArtifactSource { path: BundlePath::new("bin/tool", &limits)?, file: src, size: 18, mode: 0o755 };
+//! let payload = write_payload(&out, &[art], &opts, &|_| {})?;
+//! let manifest = Manifest::new(ManifestFields {
+//!     channel: "stable".into(), sequence: 1, created: 1, expires: 2,
+//!     supply_chain: SupplyChain::default(), entries: payload.entries().to_vec(),
+//! }, &limits)?;
+//! let bytes = manifest.encode();
+//! let _message = signing_message(&bytes); // what a signer signs
+//! finish_bundle(&out, &bytes, &Signatures::default(), &[], payload, &opts)?;
+//!
+//! // Verify: manifest and signatures first, then metadata, then artifacts.
+//! let mut reader = BundleReader::open(std::fs::File::open(&out)?, limits)?;
+//! assert_eq!(reader.manifest(), &manifest);
+//! while let Some(_meta) = reader.next_metadata()? {}
+//! let mut payload = reader.into_payload()?;
+//! while let Some(entry) = payload.next_artifact()? {
+//!     let mut data = Vec::new();
+//!     payload.copy_to(&mut data)?; // digest-checked when this returns Ok
+//!     assert_eq!(entry.tar_path(), "artifacts/bin/tool");
+//! }
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cbor;
+mod error;
+mod frames;
+mod limits;
+mod manifest;
+mod path;
+mod read;
+mod readahead;
+mod tarhdr;
+mod write;
+
+pub use error::{Error, Fault, excerpt};
+pub use limits::Limits;
+pub use manifest::{
+    Entry, EntryKind, FORMAT_VERSION, Manifest, ManifestFields, ManifestSignature, Signatures,
+    SupplyChain, signing_message,
+};
+pub use path::{BundlePath, PathError};
+pub use read::{BundleReader, MetadataEntry, PayloadReader};
+pub use write::{ArtifactSource, MetadataFile, Payload, WriteOptions, finish_bundle, write_payload};
+
+/// Tar path of the manifest entry, the first entry of every bundle.
+pub const MANIFEST_PATH: &str = "airlock/manifest.cbor";
+
+/// Tar path of the signatures entry, the second entry of every bundle.
+pub const SIGNATURES_PATH: &str = "airlock/signatures.cbor";
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,824 @@
+//! The manifest and signatures entries: types, canonical encoding, strict decoding.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::cbor::Enc;
+use crate::error::{Error, excerpt};
+use crate::limits::Limits;
+use crate::path::{BundlePath, PathError};
+
+/// The only manifest format version this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Domain separator prefixed to the manifest digest in [`signing_message`].
+const SIGNING_CONTEXT: &[u8] = b"airlock-bundle-manifest-v1\n";
+
+/// Largest signature, in bytes.
+const MAX_SIG_BYTES: usize = 1024;
+
+/// Longest channel name, in bytes.
+const MAX_CHANNEL_BYTES: usize = 64;
+
+/// Longest in-toto product step name, in bytes.
+const MAX_STEP_BYTES: usize = 255;
+
+/// Most significant mode bits a manifest entry may carry (permissions,
+/// setuid/setgid/sticky); file-type bits are never carried.
+const MAX_MODE: u32 = 0o7777;
+
+/// The exact bytes a signer signs for a manifest.
+///
+/// `"airlock-bundle-manifest-v1\n" ‖ SHA-256(manifest_bytes)`: it covers the
+/// exact encoded manifest and cannot be confused with a signature made for any
+/// other purpose with the same key.
+pub fn signing_message(manifest_bytes: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SIGNING_CONTEXT.len() + 32);
+    m.extend_from_slice(SIGNING_CONTEXT);
+    m.extend_from_slice(&Sha256::digest(manifest_bytes));
+    m
+}
+
+/// What an entry is; decides its directory in the tar stream and whether it
+/// travels in the head frame (metadata) or the payload frame (artifacts).
+///
+/// The declaration order is the order of entries in the manifest and the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntryKind {
+    /// A TUF root metadata file.
+    Root,
+    /// An in-toto layout.
+    Layout,
+    /// A public key that signs the in-toto layout.
+    LayoutKey,
+    /// An in-toto link.
+    Link,
+    /// An attestation (for example an in-toto statement or SBOM).
+    Attestation,
+    /// A software artifact carried across.
+    Artifact,
+}
+
+impl EntryKind {
+    /// All kinds, in stream order.
+    pub const ALL: [EntryKind; 6] = [
+        EntryKind::Root,
+        EntryKind::Layout,
+        EntryKind::LayoutKey,
+        EntryKind::Link,
+        EntryKind::Attestation,
+        EntryKind::Artifact,
+    ];
+
+    /// The tar directory prefix of this kind, with its trailing `/`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            EntryKind::Root => "meta/roots/",
+            EntryKind::Layout => "meta/layout/",
+            EntryKind::LayoutKey => "meta/layout-keys/",
+            EntryKind::Link => "meta/links/",
+            EntryKind::Attestation => "meta/attestations/",
+            EntryKind::Artifact => "artifacts/",
+        }
+    }
+
+    /// The kind's name in the manifest (`"root"`, `"layout-key"`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryKind::Root => "root",
+            EntryKind::Layout => "layout",
+            EntryKind::LayoutKey => "layout-key",
+            EntryKind::Link => "link",
+            EntryKind::Attestation => "attestation",
+            EntryKind::Artifact => "artifact",
+        }
+    }
+
+    /// The kind with this manifest name, if any.
+    pub fn from_name(name: &str) -> Option<EntryKind> {
+        EntryKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether entries of this kind are metadata (read whole, head frame)
+    /// rather than artifacts (streamed, payload frame).
+    pub fn is_metadata(self) -> bool {
+        self != EntryKind::Artifact
+    }
+}
+
+/// One file in a bundle, as the manifest describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// What the file is.
+    pub kind: EntryKind,
+    /// Its path below the kind's directory.
+    pub path: BundlePath,
+    /// Its size in bytes.
+    pub size: u64,
+    /// SHA-256 of its contents.
+    pub sha256: [u8; 32],
+    /// Its permission bits (at most `0o7777`).
+    pub mode: u32,
+}
+
+impl Entry {
+    /// The entry's path in the tar stream: kind prefix + path.
+    pub fn tar_path(&self) -> String {
+        let mut s = String::with_capacity(self.kind.prefix().len() + self.path.as_str().len());
+        s.push_str(self.kind.prefix());
+        s.push_str(self.path.as_str());
+        s
+    }
+
+    fn sort_key(&self) -> (EntryKind, &str) {
+        (self.kind, self.path.as_str())
+    }
+}
+
+/// Supply-chain parameters the verifier needs besides the files themselves.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SupplyChain {
+    /// Key ids (64 lowercase hex digits) of the in-toto layout signers,
+    /// strictly increasing.
+    pub layout_keyids: Vec<String>,
+    /// Name of the in-toto step whose products are the artifacts, if any.
+    pub product_step: Option<String>,
+}
+
+/// Everything a manifest holds except what [`Manifest::new`] derives.
+#[derive(Clone, Debug)]
+pub struct ManifestFields {
+    /// Release channel: 1 to 64 bytes of `[A-Za-z0-9._-]`.
+    pub channel: String,
+    /// Monotonic sequence number within the channel.
+    pub sequence: u64,
+    /// Creation time, Unix seconds.
+    pub created: u64,
+    /// Expiry time, Unix seconds; after `created`.
+    pub expires: u64,
+    /// Supply-chain parameters.
+    pub supply_chain: SupplyChain,
+    /// All entries, in any order (they are sorted).
+    pub entries: Vec<Entry>,
+}
+
+/// The signed description of a bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    /// Format version; always [`FORMAT_VERSION`].
+    pub format: u32,
+    /// Lowercase hex of the first 16 bytes of SHA-256 of the manifest encoded
+    /// with an empty `bundle_id`.
+    pub bundle_id: String,
+    /// Release channel.
+    pub channel: String,
+    /// Monotonic sequence number within the channel.
+    pub sequence: u64,
+    /// Creation time, Unix seconds.
+    pub created: u64,
+    /// Expiry time, Unix seconds.
+    pub expires: u64,
+    /// Supply-chain parameters.
+    pub supply_chain: SupplyChain,
+    /// Entries sorted by (kind, path); also their order in the stream.
+    pub entries: Vec<Entry>,
+}
+
+impl Manifest {
+    /// Builds a manifest: sorts the entries and layout key ids, checks
+    /// everything [`Manifest::decode`] checks, and computes the `bundle_id`.
+    pub fn new(fields: ManifestFields, limits: &Limits) -> Result<Manifest, Error> {
+        let mut entries = fields.entries;
+        entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let mut supply_chain = fields.supply_chain;
+        supply_chain.layout_keyids.sort();
+        let mut m = Manifest {
+            format: FORMAT_VERSION,
+            bundle_id: String::new(),
+            channel: fields.channel,
+            sequence: fields.sequence,
+            created: fields.created,
+            expires: fields.expires,
+            supply_chain,
+            entries,
+        };
+        validate(&m, limits)?;
+        m.bundle_id = m.compute_bundle_id();
+        let len = m.encode().len() as u64;
+        if len > limits.max_manifest_bytes {
+            return Err(Error::Limit {
+                what: "manifest bytes",
+                limit: limits.max_manifest_bytes,
+            });
+        }
+        Ok(m)
+    }
+
+    /// The canonical CBOR encoding; these are the bytes that are signed.
+    pub fn encode(&self) -> Vec<u8> {
+        self.encode_with_id(&self.bundle_id)
+    }
+
+    fn encode_with_id(&self, bundle_id: &str) -> Vec<u8> {
+        let mut e = Enc(Vec::with_capacity(256 + self.entries.len() * 96));
+        e.map(8);
+        e.text("format");
+        e.uint(u64::from(self.format));
+        e.text("bundle_id");
+        e.text(bundle_id);
+        e.text("channel");
+        e.text(&self.channel);
+        e.text("sequence");
+        e.uint(self.sequence);
+        e.text("created");
+        e.uint(self.created);
+        e.text("expires");
+        e.uint(self.expires);
+        e.text("supply_chain");
+        e.map(2);
+        e.text("layout_keyids");
+        e.array(self.supply_chain.layout_keyids.len());
+        for k in &self.supply_chain.layout_keyids {
+            e.text(k);
+        }
+        e.text("product_step");
+        match &self.supply_chain.product_step {
+            Some(s) => e.text(s),
+            None => e.null(),
+        }
+        e.text("entries");
+        e.array(self.entries.len());
+        for entry in &self.entries {
+            e.map(5);
+            e.text("kind");
+            e.text(entry.kind.name());
+            e.text("path");
+            e.text(entry.path.as_str());
+            e.text("size");
+            e.uint(entry.size);
+            e.text("sha256");
+            e.bytes(&entry.sha256);
+            e.text("mode");
+            e.uint(u64::from(entry.mode));
+        }
+        e.0
+    }
+
+    fn compute_bundle_id(&self) -> String {
+        let digest = Sha256::digest(self.encode_with_id(""));
+        hex::encode(&digest[..16])
+    }
+
+    /// Decodes and checks untrusted manifest bytes.
+    ///
+    /// Refuses: more than `max_manifest_bytes`; anything but one CBOR item;
+    /// unknown, duplicate or missing fields; any semantic rule of the format
+    /// (see SPEC.md); bytes that are not exactly the canonical encoding of
+    /// what was decoded; a `bundle_id` that does not match.
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Manifest, Error> {
+        if bytes.len() as u64 > limits.max_manifest_bytes {
+            return Err(Error::Limit {
+                what: "manifest bytes",
+                limit: limits.max_manifest_bytes,
+            });
+        }
+        let wire: WireManifest = from_cbor(bytes).map_err(Error::Manifest)?;
+        let m = wire.into_manifest(limits)?;
+        validate(&m, limits)?;
+        if m.encode() != bytes {
+            return Err(Error::NonCanonical);
+        }
+        if m.compute_bundle_id() != m.bundle_id {
+            return Err(Error::BundleId);
+        }
+        Ok(m)
+    }
+
+    /// Number of artifact entries.
+    pub fn artifact_count(&self) -> u64 {
+        self.artifacts().len() as u64
+    }
+
+    /// Sum of the artifact sizes.
+    pub fn artifact_bytes(&self) -> u64 {
+        self.artifacts()
+            .iter()
+            .fold(0u64, |a, e| a.saturating_add(e.size))
+    }
+
+    /// Sum of all entry sizes.
+    pub fn total_bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .fold(0u64, |a, e| a.saturating_add(e.size))
+    }
+
+    /// The metadata entries (a prefix of `entries`).
+    pub fn metadata(&self) -> &[Entry] {
+        &self.entries[..self.first_artifact()]
+    }
+
+    /// The artifact entries (a suffix of `entries`).
+    pub fn artifacts(&self) -> &[Entry] {
+        &self.entries[self.first_artifact()..]
+    }
+
+    pub(crate) fn first_artifact(&self) -> usize {
+        self.entries.partition_point(|e| e.kind.is_metadata())
+    }
+
+    /// Index of the entry with this tar path, if any.
+    pub(crate) fn find(&self, tar_path: &str) -> Option<usize> {
+        EntryKind::ALL.into_iter().find_map(|kind| {
+            let rest = tar_path.strip_prefix(kind.prefix())?;
+            self.entries
+                .binary_search_by(|e| e.sort_key().cmp(&(kind, rest)))
+                .ok()
+        })
+    }
+}
+
+/// One signature over [`signing_message`] of the manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestSignature {
+    /// Key id of the signing key: 64 lowercase hex digits.
+    pub keyid: String,
+    /// The signature bytes (1 to 1024).
+    pub sig: Vec<u8>,
+}
+
+/// The signatures entry: signatures over the manifest, sorted by key id.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Signatures(pub Vec<ManifestSignature>);
+
+impl Signatures {
+    /// The canonical CBOR encoding, sorted by key id.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut sigs: Vec<&ManifestSignature> = self.0.iter().collect();
+        sigs.sort_by(|a, b| a.keyid.cmp(&b.keyid));
+        let mut e = Enc::default();
+        e.array(sigs.len());
+        for s in sigs {
+            e.map(2);
+            e.text("keyid");
+            e.text(&s.keyid);
+            e.text("sig");
+            e.bytes(&s.sig);
+        }
+        e.0
+    }
+
+    /// Decodes and checks an untrusted signatures entry. Zero signatures is
+    /// allowed here; the caller's threshold check decides whether that is enough.
+    pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Signatures, Error> {
+        if bytes.len() as u64 > limits.max_signatures_bytes {
+            return Err(Error::Limit {
+                what: "signatures bytes",
+                limit: limits.max_signatures_bytes,
+            });
+        }
+        let wire: Vec<WireSignature> = from_cbor(bytes).map_err(Error::Signatures)?;
+        if wire.len() > limits.max_signatures {
+            return Err(Error::Limit {
+                what: "signatures",
+                limit: limits.max_signatures as u64,
+            });
+        }
+        let mut sigs = Vec::with_capacity(wire.len());
+        for w in wire {
+            if !is_keyid(&w.keyid) {
+                return Err(Error::Signatures(format!(
+                    "key id {} is not 64 lowercase hex digits",
+                    excerpt(&w.keyid)
+                )));
+            }
+            let sig = w.sig.into_vec();
+            if sig.is_empty() || sig.len() > MAX_SIG_BYTES {
+                return Err(Error::Signatures(format!(
+                    "signature by {} has {} bytes; 1 to {MAX_SIG_BYTES} are allowed",
+                    w.keyid,
+                    sig.len()
+                )));
+            }
+            if let Some(prev) = sigs.last().map(|s: &ManifestSignature| s.keyid.as_str()) {
+                match prev.cmp(w.keyid.as_str()) {
+                    std::cmp::Ordering::Equal => {
+                        return Err(Error::DuplicateSignature { keyid: w.keyid });
+                    }
+                    std::cmp::Ordering::Greater => {
+                        return Err(Error::Signatures("not sorted by keyid".into()));
+                    }
+                    std::cmp::Ordering::Less => {}
+                }
+            }
+            sigs.push(ManifestSignature { keyid: w.keyid, sig });
+        }
+        let s = Signatures(sigs);
+        if s.encode() != bytes {
+            return Err(Error::NonCanonical);
+        }
+        Ok(s)
+    }
+}
+
+// ---- wire form (decode only) ----------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireManifest {
+    format: u32,
+    bundle_id: String,
+    channel: String,
+    sequence: u64,
+    created: u64,
+    expires: u64,
+    supply_chain: WireSupplyChain,
+    entries: Vec<WireEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireSupplyChain {
+    layout_keyids: Vec<String>,
+    product_step: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEntry {
+    kind: String,
+    path: String,
+    size: u64,
+    sha256: serde_bytes::ByteArray<32>,
+    mode: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireSignature {
+    keyid: String,
+    sig: serde_bytes::ByteBuf,
+}
+
+impl WireManifest {
+    fn into_manifest(self, limits: &Limits) -> Result<Manifest, Error> {
+        if self.entries.len() > limits.max_entries {
+            return Err(Error::Limit {
+                what: "entries",
+                limit: limits.max_entries as u64,
+            });
+        }
+        let mut entries = Vec::with_capacity(self.entries.len());
+        for w in self.entries {
+            let kind = EntryKind::from_name(&w.kind).ok_or_else(|| {
+                Error::Manifest(format!("unknown entry kind {}", excerpt(&w.kind)))
+            })?;
+            let path = BundlePath::new(&w.path, limits).map_err(|reason| Error::UnsafePath {
+                path: excerpt(&w.path),
+                reason,
+            })?;
+            entries.push(Entry {
+                kind,
+                path,
+                size: w.size,
+                sha256: w.sha256.into_array(),
+                mode: w.mode,
+            });
+        }
+        Ok(Manifest {
+            format: self.format,
+            bundle_id: self.bundle_id,
+            channel: self.channel,
+            sequence: self.sequence,
+            created: self.created,
+            expires: self.expires,
+            supply_chain: SupplyChain {
+                layout_keyids: self.supply_chain.layout_keyids,
+                product_step: self.supply_chain.product_step,
+            },
+            entries,
+        })
+    }
+}
+
+/// Decodes exactly one CBOR item filling all of `bytes`.
+fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let mut rest = bytes;
+    let value: T = ciborium::from_reader(&mut rest)
+        .map_err(|e| format!("invalid CBOR: {}", excerpt(&e.to_string())))?;
+    if !rest.is_empty() {
+        return Err(format!("{} trailing bytes after the CBOR item", rest.len()));
+    }
+    Ok(value)
+}
+
+// ---- semantic checks ------------------------------------------------------
+
+fn is_keyid(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
+    if m.format != FORMAT_VERSION {
+        return Err(Error::Manifest(format!(
+            "format version {} is not supported (only {FORMAT_VERSION})",
+            m.format
+        )));
+    }
+    let channel_ok = !m.channel.is_empty()
+        && m.channel.len() <= MAX_CHANNEL_BYTES
+        && m.channel
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !channel_ok {
+        return Err(Error::Manifest(format!(
+            "channel {} must be 1 to {MAX_CHANNEL_BYTES} bytes of [A-Za-z0-9._-]",
+            excerpt(&m.channel)
+        )));
+    }
+    if m.expires <= m.created {
+        return Err(Error::Manifest(format!(
+            "expires ({}) is not after created ({})",
+            m.expires, m.created
+        )));
+    }
+    let keyids = &m.supply_chain.layout_keyids;
+    for (i, k) in keyids.iter().enumerate() {
+        if !is_keyid(k) {
+            return Err(Error::Manifest(format!(
+                "layout key id {} is not 64 lowercase hex digits",
+                excerpt(k)
+            )));
+        }
+        if i > 0 && keyids[i - 1] >= *k {
+            return Err(Error::Manifest(
+                "layout key ids are not strictly increasing (unsorted or duplicated)".into(),
+            ));
+        }
+    }
+    if let Some(step) = &m.supply_chain.product_step {
+        if step.is_empty()
+            || step.len() > MAX_STEP_BYTES
+            || step.chars().any(|c| c.is_control())
+        {
+            return Err(Error::Manifest(format!(
+                "product step {} must be 1 to {MAX_STEP_BYTES} bytes without control characters",
+                excerpt(step)
+            )));
+        }
+    }
+    validate_entries(&m.entries, limits)
+}
+
+/// Checks a sorted entry list: count, paths, modes, sizes, order, duplicates
+/// and path conflicts. Shared by the manifest and the payload writer.
+pub(crate) fn validate_entries(entries: &[Entry], limits: &Limits) -> Result<(), Error> {
+    if entries.len() > limits.max_entries {
+        return Err(Error::Limit {
+            what: "entries",
+            limit: limits.max_entries as u64,
+        });
+    }
+    let mut total: u64 = 0;
+    for (i, e) in entries.iter().enumerate() {
+        let path = e.path.as_str();
+        BundlePath::new(path, limits).map_err(|reason| Error::UnsafePath {
+            path: excerpt(path),
+            reason,
+        })?;
+        if e.kind.prefix().len() + path.len() > limits.max_path_bytes {
+            return Err(Error::UnsafePath {
+                path: excerpt(&e.tar_path()),
+                reason: PathError::TooLong,
+            });
+        }
+        if e.mode > MAX_MODE {
+            return Err(Error::Manifest(format!(
+                "entry {} has mode {:o}; only permission bits (at most 7777) are allowed",
+                e.tar_path(),
+                e.mode
+            )));
+        }
+        let (what, limit) = if e.kind.is_metadata() {
+            ("metadata entry bytes", limits.max_metadata_entry_bytes)
+        } else {
+            ("entry bytes", limits.max_entry_bytes)
+        };
+        if e.size > limit {
+            return Err(Error::Limit { what, limit });
+        }
+        total = total
+            .checked_add(e.size)
+            .filter(|t| *t <= limits.max_total_bytes)
+            .ok_or(Error::Limit {
+                what: "total bytes",
+                limit: limits.max_total_bytes,
+            })?;
+        if i > 0 {
+            match entries[i - 1].sort_key().cmp(&e.sort_key()) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    return Err(Error::DuplicatePath { path: e.tar_path() });
+                }
+                std::cmp::Ordering::Greater => {
+                    return Err(Error::Manifest(format!(
+                        "entries are not sorted by kind and path at {}",
+                        e.tar_path()
+                    )));
+                }
+            }
+        }
+    }
+    // Kind prefixes are disjoint directories, so a conflict can only occur
+    // within one kind. Sorted order does not put `a` next to `a/b` (`a-c`
+    // and `a.txt` sort between them), hence the set of all ancestors.
+    let mut dirs: HashSet<(EntryKind, &str)> = HashSet::new();
+    for e in entries {
+        let p = e.path.as_str();
+        for (i, b) in p.bytes().enumerate() {
+            if b == b'/' {
+                dirs.insert((e.kind, &p[..i]));
+            }
+        }
+    }
+    if let Some(e) = entries
+        .iter()
+        .find(|e| dirs.contains(&(e.kind, e.path.as_str())))
+    {
+        return Err(Error::PathConflict { path: e.tar_path() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: EntryKind, path: &str, size: u64) -> Entry {
+        Entry {
+            kind,
+            path: BundlePath::new(path, &Limits::default()).unwrap(),
+            size,
+            sha256: [7; 32],
+            mode: 0o644,
+        }
+    }
+
+    fn fields(entries: Vec<Entry>) -> ManifestFields {
+        ManifestFields {
+            channel: "stable".into(),
+            sequence: 3,
+            created: 1_700_000_000,
+            expires: 1_800_000_000,
+            supply_chain: SupplyChain {
+                layout_keyids: vec!["ab".repeat(32)],
+                product_step: Some("build".into()),
+            },
+            entries,
+        }
+    }
+
+    #[test]
+    fn new_sorts_and_round_trips() {
+        let l = Limits::default();
+        let m = Manifest::new(
+            fields(vec![
+                entry(EntryKind::Artifact, "b", 1),
+                entry(EntryKind::Root, "root.json", 2),
+                entry(EntryKind::Artifact, "a", 3),
+            ]),
+            &l,
+        )
+        .unwrap();
+        let kinds: Vec<_> = m.entries.iter().map(|e| e.tar_path()).collect();
+        assert_eq!(kinds, ["meta/roots/root.json", "artifacts/a", "artifacts/b"]);
+        assert_eq!(m.bundle_id.len(), 32);
+        let bytes = m.encode();
+        assert_eq!(Manifest::decode(&bytes, &l).unwrap(), m);
+        assert_eq!(m.find("artifacts/b"), Some(2));
+        assert_eq!(m.find("artifacts/c"), None);
+        assert_eq!(m.find("meta/roots/root.json"), Some(0));
+        assert_eq!(m.artifact_count(), 2);
+        assert_eq!(m.artifact_bytes(), 4);
+        assert_eq!(m.total_bytes(), 6);
+    }
+
+    #[test]
+    fn encoding_matches_ciborium_serde() {
+        // The hand-written encoder must agree with a plain serde encoding of
+        // the same structure (field order = declaration order).
+        #[derive(serde::Serialize)]
+        struct M<'a> {
+            format: u32,
+            bundle_id: &'a str,
+            channel: &'a str,
+            sequence: u64,
+            created: u64,
+            expires: u64,
+            supply_chain: S<'a>,
+            entries: Vec<E<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct S<'a> {
+            layout_keyids: &'a [String],
+            product_step: Option<&'a str>,
+        }
+        #[derive(serde::Serialize)]
+        struct E<'a> {
+            kind: &'a str,
+            path: &'a str,
+            size: u64,
+            sha256: serde_bytes::ByteArray<32>,
+            mode: u32,
+        }
+        let m = Manifest::new(
+            fields(vec![
+                entry(EntryKind::Layout, "root.layout", 70_000),
+                entry(EntryKind::Artifact, "x/y", u32::MAX as u64 + 9),
+            ]),
+            &Limits::default(),
+        )
+        .unwrap();
+        let s = M {
+            format: m.format,
+            bundle_id: &m.bundle_id,
+            channel: &m.channel,
+            sequence: m.sequence,
+            created: m.created,
+            expires: m.expires,
+            supply_chain: S {
+                layout_keyids: &m.supply_chain.layout_keyids,
+                product_step: m.supply_chain.product_step.as_deref(),
+            },
+            entries: m
+                .entries
+                .iter()
+                .map(|e| E {
+                    kind: e.kind.name(),
+                    path: e.path.as_str(),
+                    size: e.size,
+                    sha256: serde_bytes::ByteArray::new(e.sha256),
+                    mode: e.mode,
+                })
+                .collect(),
+        };
+        let mut c = Vec::new();
+        ciborium::into_writer(&s, &mut c).unwrap();
+        assert_eq!(m.encode(), c);
+    }
+
+    #[test]
+    fn path_conflict_is_found_across_interleaved_names() {
+        let err = Manifest::new(
+            fields(vec![
+                entry(EntryKind::Artifact, "a", 1),
+                entry(EntryKind::Artifact, "a-c", 1),
+                entry(EntryKind::Artifact, "a.txt", 1),
+                entry(EntryKind::Artifact, "a/b", 1),
+            ]),
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::PathConflict { ref path } if path == "artifacts/a"));
+        // The same names under different kinds do not conflict.
+        Manifest::new(
+            fields(vec![
+                entry(EntryKind::Attestation, "a", 1),
+                entry(EntryKind::Artifact, "a/b", 1),
+            ]),
+            &Limits::default(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn signatures_round_trip_sorted() {
+        let l = Limits::default();
+        let s = Signatures(vec![
+            ManifestSignature {
+                keyid: "b".repeat(64),
+                sig: vec![1; 64],
+            },
+            ManifestSignature {
+                keyid: "a".repeat(64),
+                sig: vec![2; 64],
+            },
+        ]);
+        let d = Signatures::decode(&s.encode(), &l).unwrap();
+        assert_eq!(d.0[0].keyid, "a".repeat(64));
+        assert_eq!(d.0[1].sig, vec![1; 64]);
+        assert_eq!(Signatures::decode(&Signatures::default().encode(), &l).unwrap().0.len(), 0);
+    }
+
+    #[test]
+    fn signing_message_is_domain_separated() {
+        let m = signing_message(b"abc");
+        assert!(m.starts_with(b"airlock-bundle-manifest-v1\n"));
+        assert_eq!(m.len(), 27 + 32);
+        assert_eq!(&m[27..], Sha256::digest(b"abc").as_slice());
+    }
+}

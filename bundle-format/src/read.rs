@@ -1,0 +1,693 @@
+//! The strict streaming reader.
+//!
+//! Reading happens in two stages that mirror the two frames. [`BundleReader`]
+//! decodes the head frame in the caller's thread: the manifest, the
+//! signatures, then each metadata entry whole. Only after the caller has read
+//! all of them (and so has had every chance to verify the signatures and stop)
+//! does [`BundleReader::into_payload`] start decompressing the payload frame,
+//! in a background thread, for [`PayloadReader`] to stream artifact by artifact.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, excerpt, excerpt_bytes};
+use crate::frames::{self, FrameDecoder, Input, InputBuf};
+use crate::limits::Limits;
+use crate::manifest::{Entry, Manifest, Signatures};
+use crate::path::BundlePath;
+use crate::readahead::ReadAhead;
+use crate::tarhdr::{self, BLOCK, Header, NAME_FIELD};
+use crate::{MANIFEST_PATH, SIGNATURES_PATH};
+
+/// Mode of the manifest and signatures entries.
+const CONTROL_MODE: u32 = 0o644;
+
+/// Buffer between the head frame's decoder and the tar parser.
+const HEAD_BUF: usize = 64 << 10;
+
+/// Stream position of the first manifest entry (after manifest and signatures).
+const FIRST_ENTRY: usize = 2;
+
+// ---- sources of decompressed bytes ----------------------------------------
+
+/// Decompressed bytes of one frame; an empty `fill` means the frame ended.
+trait Source {
+    fn fill(&mut self) -> Result<&[u8], Error>;
+    fn consume(&mut self, n: usize);
+}
+
+/// The head frame, decoded in the caller's thread.
+struct HeadSource {
+    dec: FrameDecoder,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    ended: bool,
+}
+
+impl Source for HeadSource {
+    fn fill(&mut self) -> Result<&[u8], Error> {
+        while self.pos == self.len && !self.ended {
+            match self.dec.read(&mut self.buf) {
+                Ok(0) => self.ended = true,
+                Ok(n) => {
+                    self.pos = 0;
+                    self.len = n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(frames::classify(e, "head")),
+            }
+        }
+        Ok(&self.buf[self.pos..self.len])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.len);
+    }
+}
+
+impl Source for ReadAhead {
+    fn fill(&mut self) -> Result<&[u8], Error> {
+        ReadAhead::fill(self)
+    }
+
+    fn consume(&mut self, n: usize) {
+        ReadAhead::consume(self, n);
+    }
+}
+
+// ---- the tar layer ----------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    Head,
+    Payload,
+}
+
+/// What stands where a header is expected.
+enum Next {
+    /// The frame ended on a block boundary.
+    FrameEnd,
+    /// An all-zero block.
+    Zero,
+    /// A regular file (with its long name resolved).
+    File(FileHeader),
+}
+
+struct FileHeader {
+    path: String,
+    size: u64,
+    mode: u32,
+}
+
+/// A tar stream over one frame; `offset` counts bytes from the start of the
+/// head frame's tar stream, for block indexes in errors.
+struct Tar<S> {
+    src: S,
+    frame: Frame,
+    offset: u64,
+}
+
+impl<S: Source> Tar<S> {
+    /// Passes up to `n` bytes to `f`; returns how many there were (fewer only
+    /// if the frame ended).
+    fn stream(&mut self, n: u64, f: &mut dyn FnMut(&[u8]) -> Result<(), Error>) -> Result<u64, Error> {
+        let mut done = 0u64;
+        while done < n {
+            let buf = self.src.fill()?;
+            if buf.is_empty() {
+                break;
+            }
+            let take = usize::try_from(n - done).unwrap_or(usize::MAX).min(buf.len());
+            f(&buf[..take])?;
+            self.src.consume(take);
+            self.offset += take as u64;
+            done += take as u64;
+        }
+        Ok(done)
+    }
+
+    fn read_full(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let mut at = 0;
+        self.stream(out.len() as u64, &mut |chunk| {
+            out[at..at + chunk.len()].copy_from_slice(chunk);
+            at += chunk.len();
+            Ok(())
+        })?;
+        Ok(at)
+    }
+
+    /// The error for a frame that ends inside `what`.
+    fn ended_inside(&self, what: &str) -> Error {
+        match self.frame {
+            Frame::Head => Error::FrameBoundary,
+            Frame::Payload => Error::Truncated(format!("the payload frame ends inside {what}")),
+        }
+    }
+
+    fn skip_padding(&mut self, size: u64, what: &str) -> Result<(), Error> {
+        let pad = tarhdr::padding(size);
+        if self.stream(pad, &mut |_| Ok(()))? < pad {
+            return Err(self.ended_inside(what));
+        }
+        Ok(())
+    }
+
+    fn read_block(&mut self, block: &mut [u8; BLOCK]) -> Result<usize, Error> {
+        self.read_full(block)
+    }
+
+    fn next_header(&mut self, limits: &Limits) -> Result<Next, Error> {
+        let index = self.offset / BLOCK as u64;
+        let mut block = [0u8; BLOCK];
+        match self.read_block(&mut block)? {
+            0 => return Ok(Next::FrameEnd),
+            BLOCK => {}
+            _ => return Err(self.ended_inside("a tar header")),
+        }
+        match tarhdr::parse(&block, index)? {
+            Header::Zero => Ok(Next::Zero),
+            Header::Other { name, kind } => Err(Error::EntryType {
+                path: excerpt_bytes(name),
+                kind,
+            }),
+            Header::Regular { name, size, mode } => {
+                let path = std::str::from_utf8(name).map_err(|_| Error::TarHeader {
+                    index,
+                    reason: format!("path {} is not valid UTF-8", excerpt_bytes(name)),
+                })?;
+                Ok(Next::File(FileHeader {
+                    path: path.to_owned(),
+                    size,
+                    mode,
+                }))
+            }
+            Header::LongName { size } => self.long_name(index, size, limits).map(Next::File),
+        }
+    }
+
+    /// Reads a GNU long-name entry's data and the regular-file header it names.
+    fn long_name(&mut self, index: u64, size: u64, limits: &Limits) -> Result<FileHeader, Error> {
+        let bad = |reason: &str| Error::TarHeader {
+            index,
+            reason: reason.to_owned(),
+        };
+        if size > limits.max_path_bytes as u64 + 1 {
+            return Err(Error::Limit {
+                what: "path bytes",
+                limit: limits.max_path_bytes as u64,
+            });
+        }
+        if size <= NAME_FIELD as u64 + 1 {
+            return Err(bad("long-name entry for a path that fits in the header"));
+        }
+        let mut data = vec![0u8; size as usize];
+        if self.read_full(&mut data)? < data.len() {
+            return Err(self.ended_inside("a long-name entry"));
+        }
+        self.skip_padding(size, "a long-name entry")?;
+        let name = match data.split_last() {
+            Some((0, name)) if !name.contains(&0) => name,
+            _ => return Err(bad("long name is not a single NUL-terminated string")),
+        };
+        let long = std::str::from_utf8(name)
+            .map_err(|_| bad(&format!("path {} is not valid UTF-8", excerpt_bytes(name))))?;
+
+        let index2 = self.offset / BLOCK as u64;
+        let mut block = [0u8; BLOCK];
+        if self.read_block(&mut block)? < BLOCK {
+            return Err(self.ended_inside("a tar header"));
+        }
+        let bad2 = |reason: &str| Error::TarHeader {
+            index: index2,
+            reason: reason.to_owned(),
+        };
+        match tarhdr::parse(&block, index2)? {
+            Header::Regular { name, size, mode } => {
+                if !long.as_bytes().starts_with(name) {
+                    return Err(bad2("name field does not match the preceding long name"));
+                }
+                Ok(FileHeader {
+                    path: long.to_owned(),
+                    size,
+                    mode,
+                })
+            }
+            Header::Other { kind, .. } => Err(Error::EntryType {
+                path: excerpt(long),
+                kind,
+            }),
+            Header::LongName { .. } => Err(bad2("two long-name entries in a row")),
+            Header::Zero => Err(bad2("long-name entry is not followed by a file")),
+        }
+    }
+
+    /// The next regular-file header, where the manifest expects `expected`.
+    fn next_file(&mut self, limits: &Limits, expected: &str) -> Result<FileHeader, Error> {
+        match self.next_header(limits)? {
+            Next::File(h) => Ok(h),
+            Next::FrameEnd if self.frame == Frame::Head => Err(Error::FrameBoundary),
+            Next::FrameEnd | Next::Zero => Err(Error::MissingEntry {
+                path: excerpt(expected),
+            }),
+        }
+    }
+
+    /// Reads a whole entry of `size` bytes (already bounded by a limit).
+    fn read_entry(&mut self, size: u64, path: &str) -> Result<Vec<u8>, Error> {
+        let mut data = Vec::with_capacity(usize::try_from(size.min(1 << 20)).unwrap_or(0));
+        if self.stream(size, &mut |c| {
+            data.extend_from_slice(c);
+            Ok(())
+        })? < size
+        {
+            return Err(self.ended_inside(&format!("entry {}", excerpt(path))));
+        }
+        self.skip_padding(size, path)?;
+        Ok(data)
+    }
+}
+
+// ---- matching headers against the manifest ---------------------------------
+
+/// Name of the entry at stream position `pos`.
+fn name_at(manifest: Option<&Manifest>, pos: usize) -> String {
+    match pos {
+        0 => MANIFEST_PATH.to_owned(),
+        1 => SIGNATURES_PATH.to_owned(),
+        _ => manifest
+            .and_then(|m| m.entries.get(pos - FIRST_ENTRY))
+            .map(Entry::tar_path)
+            .unwrap_or_default(),
+    }
+}
+
+/// Checks that `h` is the entry expected at stream position `pos`: a safe
+/// path first, then its place in the manifest (not listed, already seen, or
+/// too early). Size and mode are the caller's to check.
+fn check_position(manifest: Option<&Manifest>, pos: usize, h: &FileHeader, limits: &Limits) -> Result<(), Error> {
+    BundlePath::new(&h.path, limits).map_err(|reason| Error::UnsafePath {
+        path: excerpt(&h.path),
+        reason,
+    })?;
+    let found = match h.path.as_str() {
+        MANIFEST_PATH => Some(0),
+        SIGNATURES_PATH => Some(1),
+        p => manifest.and_then(|m| m.find(p)).map(|i| i + FIRST_ENTRY),
+    };
+    match found {
+        Some(j) if j == pos => Ok(()),
+        Some(j) if j < pos => Err(Error::DuplicateEntry {
+            path: excerpt(&h.path),
+        }),
+        None if manifest.is_some() => Err(Error::NotInManifest {
+            path: excerpt(&h.path),
+        }),
+        _ => Err(Error::OutOfOrder {
+            expected: excerpt(&name_at(manifest, pos)),
+            found: excerpt(&h.path),
+        }),
+    }
+}
+
+fn check_size_mode(path: &str, h: &FileHeader, size: u64, mode: u32) -> Result<(), Error> {
+    if h.size != size {
+        return Err(Error::SizeMismatch {
+            path: excerpt(path),
+            expected: size,
+            found: h.size,
+        });
+    }
+    if h.mode != mode {
+        return Err(Error::ModeMismatch {
+            path: excerpt(path),
+            expected: mode,
+            found: h.mode,
+        });
+    }
+    Ok(())
+}
+
+/// Reads the manifest or signatures entry at `pos`, bounded by `limit`.
+fn read_control(tar: &mut Tar<HeadSource>, pos: usize, manifest: Option<&Manifest>, limits: &Limits, limit: (&'static str, u64)) -> Result<Vec<u8>, Error> {
+    let name = name_at(manifest, pos);
+    let h = tar.next_file(limits, &name)?;
+    check_position(manifest, pos, &h, limits)?;
+    if h.size > limit.1 {
+        return Err(Error::Limit {
+            what: limit.0,
+            limit: limit.1,
+        });
+    }
+    if h.mode != CONTROL_MODE {
+        return Err(Error::ModeMismatch {
+            path: name,
+            expected: CONTROL_MODE,
+            found: h.mode,
+        });
+    }
+    tar.read_entry(h.size, &name)
+}
+
+// ---- the public readers -----------------------------------------------------
+
+/// A metadata entry, read whole and checked against its manifest digest.
+pub struct MetadataEntry {
+    /// The manifest's description of the entry.
+    pub entry: Entry,
+    /// Its contents.
+    pub bytes: Vec<u8>,
+}
+
+impl fmt::Debug for MetadataEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetadataEntry")
+            .field("entry", &self.entry)
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    Done,
+    Failed,
+}
+
+const FAILED: &str = "the reader already reported an error and cannot continue";
+
+/// Reads the head of a bundle: manifest, signatures, metadata entries.
+pub struct BundleReader {
+    tar: Tar<HeadSource>,
+    limits: Limits,
+    manifest: Manifest,
+    manifest_bytes: Vec<u8>,
+    signatures: Signatures,
+    next: usize,
+    state: State,
+}
+
+impl fmt::Debug for BundleReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BundleReader")
+            .field("bundle_id", &self.manifest.bundle_id)
+            .field("next_entry", &self.next)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BundleReader {
+    /// Starts reading a bundle: decodes the head frame up to and including
+    /// the manifest and signatures entries, and checks both strictly. Nothing
+    /// of the payload frame is read.
+    pub fn open<R: Read + Send + 'static>(input: R, limits: Limits) -> Result<BundleReader, Error> {
+        let input: Input = InputBuf::new(Box::new(input));
+        let dec = frames::open_frame(input, "head")?;
+        let mut tar = Tar {
+            src: HeadSource {
+                dec,
+                buf: vec![0u8; HEAD_BUF].into_boxed_slice(),
+                pos: 0,
+                len: 0,
+                ended: false,
+            },
+            frame: Frame::Head,
+            offset: 0,
+        };
+        let manifest_bytes = read_control(&mut tar, 0, None, &limits, ("manifest bytes", limits.max_manifest_bytes))?;
+        let manifest = Manifest::decode(&manifest_bytes, &limits)?;
+        let sig_bytes = read_control(&mut tar, 1, Some(&manifest), &limits, ("signatures bytes", limits.max_signatures_bytes))?;
+        let signatures = Signatures::decode(&sig_bytes, &limits)?;
+        Ok(BundleReader {
+            tar,
+            limits,
+            manifest,
+            manifest_bytes,
+            signatures,
+            next: 0,
+            state: State::Open,
+        })
+    }
+
+    /// The decoded manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The exact manifest bytes, for [`signing_message`](crate::signing_message).
+    pub fn manifest_bytes(&self) -> &[u8] {
+        &self.manifest_bytes
+    }
+
+    /// The decoded signatures (not verified: that is the caller's job).
+    pub fn signatures(&self) -> &Signatures {
+        &self.signatures
+    }
+
+    /// The next metadata entry, read whole and digest-checked. `None` once
+    /// all metadata entries are read and the head frame is verified to end
+    /// exactly there.
+    pub fn next_metadata(&mut self) -> Result<Option<MetadataEntry>, Error> {
+        match self.state {
+            State::Failed => return Err(Error::Misuse(FAILED)),
+            State::Done => return Ok(None),
+            State::Open => {}
+        }
+        let r = self.next_metadata_inner();
+        match &r {
+            Err(_) => self.state = State::Failed,
+            Ok(None) => self.state = State::Done,
+            Ok(Some(_)) => {}
+        }
+        r
+    }
+
+    fn next_metadata_inner(&mut self) -> Result<Option<MetadataEntry>, Error> {
+        if self.next == self.manifest.first_artifact() {
+            if !self.tar.src.fill()?.is_empty() {
+                return Err(Error::FrameBoundary);
+            }
+            return Ok(None);
+        }
+        let pos = self.next + FIRST_ENTRY;
+        let entry = self.manifest.entries[self.next].clone();
+        let tar_path = entry.tar_path();
+        let h = self.tar.next_file(&self.limits, &tar_path)?;
+        check_position(Some(&self.manifest), pos, &h, &self.limits)?;
+        check_size_mode(&tar_path, &h, entry.size, entry.mode)?;
+        let bytes = self.tar.read_entry(entry.size, &tar_path)?;
+        if Sha256::digest(&bytes).as_slice() != entry.sha256 {
+            return Err(Error::DigestMismatch {
+                path: excerpt(&tar_path),
+            });
+        }
+        self.next += 1;
+        Ok(Some(MetadataEntry { entry, bytes }))
+    }
+
+    /// Moves on to the artifacts. Allowed only after
+    /// [`next_metadata`](Self::next_metadata) has returned `None`; starts
+    /// decompressing the payload frame in a background thread.
+    pub fn into_payload(self) -> Result<PayloadReader, Error> {
+        match self.state {
+            State::Done => {}
+            State::Failed => return Err(Error::Misuse(FAILED)),
+            State::Open => {
+                return Err(Error::Misuse(
+                    "call next_metadata until it returns None before into_payload",
+                ));
+            }
+        }
+        let offset = self.tar.offset;
+        let input = self.tar.src.dec.into_inner();
+        let dec = frames::open_frame(input, "payload")?;
+        let next = self.manifest.first_artifact();
+        Ok(PayloadReader {
+            tar: Tar {
+                src: ReadAhead::spawn(dec)?,
+                frame: Frame::Payload,
+                offset,
+            },
+            limits: self.limits,
+            manifest: self.manifest,
+            next,
+            current: None,
+            state: State::Open,
+        })
+    }
+}
+
+struct Current {
+    index: usize,
+    remaining: u64,
+    hasher: Sha256,
+    copied: bool,
+}
+
+/// Streams the artifacts of a bundle, one at a time, in manifest order.
+pub struct PayloadReader {
+    tar: Tar<ReadAhead>,
+    limits: Limits,
+    manifest: Manifest,
+    next: usize,
+    current: Option<Current>,
+    state: State,
+}
+
+impl fmt::Debug for PayloadReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PayloadReader")
+            .field("bundle_id", &self.manifest.bundle_id)
+            .field("next_entry", &self.next)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PayloadReader {
+    /// The manifest (the same one [`BundleReader::manifest`] returned).
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The next artifact's manifest entry, after checking its tar header.
+    ///
+    /// If the previous artifact's data was not copied, it is read and
+    /// verified first. After the last artifact, checks the end-of-archive
+    /// marker, the end of the payload frame and the end of input, then
+    /// returns `None`.
+    pub fn next_artifact(&mut self) -> Result<Option<Entry>, Error> {
+        match self.state {
+            State::Failed => return Err(Error::Misuse(FAILED)),
+            State::Done => return Ok(None),
+            State::Open => {}
+        }
+        let r = self.next_artifact_inner();
+        match &r {
+            Err(_) => self.state = State::Failed,
+            Ok(None) => self.state = State::Done,
+            Ok(Some(_)) => {}
+        }
+        r
+    }
+
+    fn next_artifact_inner(&mut self) -> Result<Option<Entry>, Error> {
+        if self.current.as_ref().is_some_and(|c| !c.copied) {
+            self.copy_inner(&mut io::sink())?;
+        }
+        self.current = None;
+        let pos = self.next + FIRST_ENTRY;
+        let Some(entry) = self.manifest.entries.get(self.next) else {
+            self.end_of_archive(pos)?;
+            return Ok(None);
+        };
+        let tar_path = entry.tar_path();
+        let h = self.tar.next_file(&self.limits, &tar_path)?;
+        check_position(Some(&self.manifest), pos, &h, &self.limits)?;
+        check_size_mode(&tar_path, &h, entry.size, entry.mode)?;
+        self.current = Some(Current {
+            index: self.next,
+            remaining: entry.size,
+            hasher: Sha256::new(),
+            copied: false,
+        });
+        self.next += 1;
+        Ok(Some(entry.clone()))
+    }
+
+    fn end_of_archive(&mut self, pos: usize) -> Result<(), Error> {
+        let missing = || Error::Truncated("the payload ends without its end-of-archive marker".into());
+        match self.tar.next_header(&self.limits)? {
+            Next::FrameEnd => return Err(missing()),
+            Next::File(h) => {
+                check_position(Some(&self.manifest), pos, &h, &self.limits)?;
+                return Err(Error::NotInManifest {
+                    path: excerpt(&h.path),
+                });
+            }
+            Next::Zero => {}
+        }
+        let index = self.tar.offset / BLOCK as u64;
+        let mut block = [0u8; BLOCK];
+        if self.tar.read_block(&mut block)? < BLOCK {
+            return Err(missing());
+        }
+        if block.iter().any(|b| *b != 0) {
+            return Err(Error::TarHeader {
+                index,
+                reason: "the end-of-archive marker is not two zero blocks".into(),
+            });
+        }
+        // At most one more byte: anything here is trailing data, and the
+        // read-ahead has stopped at a bounded distance.
+        if !self.tar.src.fill()?.is_empty() || self.tar.src.trailing() != Some(false) {
+            return Err(Error::TrailingData);
+        }
+        Ok(())
+    }
+
+    /// Streams the current artifact's data into `sink`, then checks its
+    /// size and SHA-256 and consumes the padding. The sink sees the data
+    /// before the digest is known: write it somewhere provisional and treat
+    /// it as untrusted until this returns `Ok`.
+    pub fn copy_to(&mut self, sink: &mut dyn Write) -> Result<(), Error> {
+        match self.state {
+            State::Failed => return Err(Error::Misuse(FAILED)),
+            State::Done => return Err(Error::Misuse("there is no current artifact; the payload is finished")),
+            State::Open => {}
+        }
+        match &self.current {
+            None => return Err(Error::Misuse("call next_artifact before copy_to")),
+            Some(c) if c.copied => return Err(Error::Misuse("this artifact's data was already copied")),
+            Some(_) => {}
+        }
+        let r = self.copy_inner(sink);
+        if r.is_err() {
+            self.state = State::Failed;
+        }
+        r
+    }
+
+    fn copy_inner(&mut self, sink: &mut dyn Write) -> Result<(), Error> {
+        let Some(cur) = self.current.as_mut() else {
+            return Err(Error::Misuse("call next_artifact before copy_to"));
+        };
+        let entry = &self.manifest.entries[cur.index];
+        let want = cur.remaining;
+        let hasher = &mut cur.hasher;
+        let got = self.tar.stream(want, &mut |chunk| {
+            hasher.update(chunk);
+            sink.write_all(chunk).map_err(Error::Sink)
+        })?;
+        cur.remaining -= got;
+        let tar_path = entry.tar_path();
+        if got < want {
+            return Err(self.tar.ended_inside(&format!("entry {}", excerpt(&tar_path))));
+        }
+        let digest = std::mem::take(hasher).finalize();
+        if digest.as_slice() != entry.sha256 {
+            return Err(Error::DigestMismatch {
+                path: excerpt(&tar_path),
+            });
+        }
+        self.tar.skip_padding(entry.size, &tar_path)?;
+        cur.copied = true;
+        Ok(())
+    }
+
+    /// Decompressed payload bytes produced by the background thread so far.
+    #[cfg(test)]
+    pub(crate) fn produced(&self) -> u64 {
+        self.tar.src.produced()
+    }
+
+    /// Decompressed bytes consumed so far (head and payload).
+    #[cfg(test)]
+    pub(crate) fn consumed(&self) -> u64 {
+        self.tar.offset
+    }
+}

@@ -1,0 +1,278 @@
+//! Tar headers: the strict parser for the reader and the header template and
+//! output gate for the writer. One place knows the header layout.
+
+use std::io::{self, Write};
+
+use crate::error::Error;
+
+/// Size of a tar block.
+pub(crate) const BLOCK: usize = 512;
+
+/// Name of a GNU long-name entry.
+const LONG_LINK: &[u8] = b"././@LongLink";
+
+/// Longest path that fits in the header's name field.
+pub(crate) const NAME_FIELD: usize = 100;
+
+/// Smallest value the GNU writer stores in base-256 instead of octal in a
+/// 12-byte numeric field (8^11).
+const BASE256_MIN: u64 = 1 << 33;
+
+/// A parsed 512-byte header block.
+pub(crate) enum Header<'a> {
+    /// An all-zero block (end-of-archive marker).
+    Zero,
+    /// A regular file.
+    Regular {
+        /// The name field, up to its NUL terminator.
+        name: &'a [u8],
+        /// Data size in bytes.
+        size: u64,
+        /// Mode bits.
+        mode: u32,
+    },
+    /// A GNU long-name entry; its data (`size` bytes) is the next entry's path
+    /// followed by one NUL.
+    LongName {
+        /// Data size in bytes.
+        size: u64,
+    },
+    /// Any other entry type, refused by the caller with its name.
+    Other {
+        /// The name field, up to its NUL terminator.
+        name: &'a [u8],
+        /// Human name of the entry type.
+        kind: &'static str,
+    },
+}
+
+fn bad(index: u64, reason: &str) -> Error {
+    Error::TarHeader {
+        index,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Parses one header block strictly; `index` is the block's position in the
+/// decompressed stream, for error messages.
+///
+/// Checked: checksum (unsigned sum, as written by the `tar` crate), GNU magic
+/// and version, entry type, and for regular files and long names the exact
+/// encoding of the size and mode fields and a clean name field. uid, gid,
+/// mtime, user and group names and device numbers are ignored.
+pub(crate) fn parse(block: &[u8; BLOCK], index: u64) -> Result<Header<'_>, Error> {
+    if block.iter().all(|b| *b == 0) {
+        return Ok(Header::Zero);
+    }
+    let stored = octal(&block[148..156]).ok_or_else(|| bad(index, "checksum field is not octal"))?;
+    let sum: u64 = block[..148]
+        .iter()
+        .chain([b' '; 8].iter())
+        .chain(block[156..].iter())
+        .map(|b| u64::from(*b))
+        .sum();
+    if stored != sum {
+        return Err(bad(index, "checksum mismatch"));
+    }
+    if &block[257..265] != b"ustar  \0" {
+        return Err(bad(index, "not a GNU-format tar header"));
+    }
+    let name = name_field(&block[..NAME_FIELD]).ok_or_else(|| bad(index, "name field has bytes after its terminator"))?;
+    let size = || numeric(&block[124..136]).ok_or_else(|| bad(index, "size field is not canonical"));
+    match block[156] {
+        b'0' | 0 => {
+            if block[157..257].iter().any(|b| *b != 0) {
+                return Err(bad(index, "regular file with a link name"));
+            }
+            let mode = octal(&block[100..108])
+                .and_then(|m| u32::try_from(m).ok())
+                .ok_or_else(|| bad(index, "mode field is not canonical"))?;
+            Ok(Header::Regular {
+                name,
+                size: size()?,
+                mode,
+            })
+        }
+        b'L' => {
+            if name != LONG_LINK {
+                return Err(bad(index, "long-name entry is not named ././@LongLink"));
+            }
+            Ok(Header::LongName { size: size()? })
+        }
+        other => Ok(Header::Other {
+            name,
+            kind: type_name(other),
+        }),
+    }
+}
+
+/// Human name of a tar entry type other than a regular file.
+fn type_name(t: u8) -> &'static str {
+    match t {
+        b'1' => "hard link",
+        b'2' => "symbolic link",
+        b'3' => "character device",
+        b'4' => "block device",
+        b'5' => "directory",
+        b'6' => "fifo",
+        b'7' => "contiguous file",
+        b'x' | b'X' => "PAX extended header",
+        b'g' => "PAX global header",
+        b'S' => "GNU sparse file",
+        b'K' => "GNU long link name",
+        b'V' => "GNU volume label",
+        b'M' => "GNU multi-volume continuation",
+        b'D' => "GNU dump directory",
+        b'N' => "GNU old long name",
+        _ => "entry of unknown type",
+    }
+}
+
+/// The bytes of a NUL-terminated (or full-width) field; `None` if anything
+/// but NULs follows the terminator.
+fn name_field(f: &[u8]) -> Option<&[u8]> {
+    match f.iter().position(|b| *b == 0) {
+        None => Some(f),
+        Some(n) => f[n..].iter().all(|b| *b == 0).then_some(&f[..n]),
+    }
+}
+
+/// A numeric field exactly as the `tar` crate writes it: zero-padded octal
+/// digits filling all but the last byte, then NUL.
+fn octal(f: &[u8]) -> Option<u64> {
+    let (last, digits) = f.split_last()?;
+    if *last != 0 || digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, d| match d {
+        b'0'..=b'7' => acc.checked_mul(8)?.checked_add(u64::from(d - b'0')),
+        _ => None,
+    })
+}
+
+/// A 12-byte size field: octal below 8^11, GNU base-256 (0x80, three zero
+/// bytes, a big-endian u64) from 8^11 on.
+fn numeric(f: &[u8]) -> Option<u64> {
+    if f.len() != 12 {
+        return None;
+    }
+    if f[0] & 0x80 == 0 {
+        return octal(f);
+    }
+    if f[..4] != [0x80, 0, 0, 0] {
+        return None;
+    }
+    let mut be = [0u8; 8];
+    be.copy_from_slice(&f[4..]);
+    let v = u64::from_be_bytes(be);
+    (v >= BASE256_MIN).then_some(v)
+}
+
+/// Padding after `size` bytes of data, up to the next block boundary.
+pub(crate) fn padding(size: u64) -> u64 {
+    (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
+}
+
+/// The header template the writer uses for every regular file; the path and
+/// checksum are filled in by `tar::Builder::append_data`.
+pub(crate) fn regular_header(size: u64, mode: u32, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(mtime);
+    h
+}
+
+/// A writer that passes bytes through until it is closed, then discards them.
+///
+/// `tar::Builder` always writes the two end-of-archive blocks when it is
+/// finished or dropped; the head frame must not contain them, so the writer
+/// closes the gate before letting the builder go.
+pub(crate) struct Gate<W> {
+    pub(crate) inner: W,
+    pub(crate) open: bool,
+}
+
+impl<W: Write> Write for Gate<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.open {
+            self.inner.write(buf)
+        } else {
+            Ok(buf.len())
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn block(h: &tar::Header) -> [u8; BLOCK] {
+        let mut b = [0u8; BLOCK];
+        b.copy_from_slice(h.as_bytes());
+        b
+    }
+
+    #[test]
+    fn parses_what_the_writer_writes() {
+        for size in [0, 1, 511, 512, BASE256_MIN - 1, BASE256_MIN, 1 << 40] {
+            let mut h = regular_header(size, 0o755, 1_700_000_000);
+            h.set_path("artifacts/x").unwrap();
+            h.set_cksum();
+            match parse(&block(&h), 0).unwrap() {
+                Header::Regular { name, size: s, mode } => {
+                    assert_eq!(name, b"artifacts/x");
+                    assert_eq!(s, size);
+                    assert_eq!(mode, 0o755);
+                }
+                _ => panic!("not regular"),
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_bad_checksum_and_magic() {
+        let mut h = regular_header(1, 0o644, 0);
+        h.set_path("a").unwrap();
+        h.set_cksum();
+        let mut b = block(&h);
+        b[0] = b'b';
+        assert!(matches!(parse(&b, 3), Err(Error::TarHeader { index: 3, ref reason }) if reason == "checksum mismatch"));
+        let mut u = tar::Header::new_ustar();
+        u.set_path("a").unwrap();
+        u.set_size(1);
+        u.set_cksum();
+        assert!(matches!(parse(&block(&u), 0), Err(Error::TarHeader { ref reason, .. }) if reason.contains("GNU")));
+    }
+
+    #[test]
+    fn refuses_non_canonical_numbers() {
+        assert_eq!(octal(b"0000644\0"), Some(0o644));
+        assert_eq!(octal(b"000644 \0"), None);
+        assert_eq!(octal(b"0000644 "), None);
+        assert_eq!(numeric(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), None);
+        assert_eq!(padding(0), 0);
+        assert_eq!(padding(1), 511);
+        assert_eq!(padding(512), 0);
+    }
+
+    #[test]
+    fn gate_discards_when_closed() {
+        let mut g = Gate {
+            inner: Vec::new(),
+            open: true,
+        };
+        g.write_all(b"ab").unwrap();
+        g.open = false;
+        g.write_all(b"cd").unwrap();
+        assert_eq!(g.inner, b"ab");
+    }
+}

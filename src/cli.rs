@@ -1,0 +1,301 @@
+//! The command-line contract of spec/cli.md, as clap definitions.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Carry software across an air gap, and prove on the isolated side that what
+/// arrived is exactly what an authorized supply chain produced.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, propagate_version = true, after_help = "\
+Exit codes: 0 accepted/done, 1 rejected, 2 operator mistake, 3 environment.
+
+Examples:
+  airlock demo                                   # the whole story, in a temporary directory
+  airlock pack --out rel.airlock --key release.pem --root 1.root.json \\
+       --layout root.layout --layout-key owner.pub --links links --artifacts dist
+  airlock unpack rel.airlock --store /var/lib/airlock --to /srv/incoming/rel-42")]
+pub struct Cli {
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a signing key pair (PREFIX.pem, mode 0600, and PREFIX.pub).
+    #[command(after_help = "Example:\n  airlock keygen --out keys/release-1\n  # writes keys/release-1.pem and keys/release-1.pub, prints the keyid")]
+    Keygen(KeygenArgs),
+    /// Key utilities.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// TUF-style root metadata: create and sign.
+    #[command(subcommand)]
+    Root(RootCommand),
+    /// Pack artifacts and supply-chain metadata into one signed bundle.
+    #[command(after_help = "\
+Example:
+  airlock pack --out release-42.airlock --key release.pem \\
+       --root 1.root.json --layout root.layout --layout-key owner.pub \\
+       --links links/ --artifacts dist/ --channel stable --sequence 42 \\
+       --expires 30d --source-date-epoch 1700000000
+
+The same inputs, keys and --source-date-epoch give byte-identical bundles.")]
+    Pack(Box<PackArgs>),
+    /// Show what is inside a bundle. Checks nothing and trusts nothing.
+    #[command(after_help = "Example:\n  airlock inspect release-42.airlock --json")]
+    Inspect(InspectArgs),
+    /// Verify a bundle against the trust store; changes nothing in the store.
+    #[command(after_help = "Example:\n  airlock verify release-42.airlock --store /var/lib/airlock\n  # exit 0 accepted, 1 rejected, 2 usage, 3 store/environment")]
+    Verify(VerifyArgs),
+    /// Verify a bundle, then atomically place its artifacts in a new directory
+    /// and record the import in the store.
+    #[command(after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed")]
+    Unpack(UnpackArgs),
+    /// Provision or show the trust anchor of an isolated-side store.
+    #[command(subcommand)]
+    Anchor(AnchorCommand),
+    /// Run the whole story on generated keys in a temporary directory.
+    #[command(after_help = "Example:\n  airlock demo            # uses a fresh temporary directory\n  airlock demo --dir /tmp/airlock-demo")]
+    Demo(DemoArgs),
+}
+
+/// `keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Output prefix: writes PREFIX.pem and PREFIX.pub.
+    #[arg(long, value_name = "PREFIX")]
+    pub out: PathBuf,
+    /// Key type.
+    #[arg(long = "type", value_enum, default_value_t = KeyType::Ed25519)]
+    pub key_type: KeyType,
+    /// Generate the key on a PKCS#11 token (RFC 7512 URI) instead of a file.
+    #[arg(long, value_name = "URI")]
+    pub pkcs11: Option<String>,
+}
+
+/// Key types.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum KeyType {
+    /// Ed25519.
+    Ed25519,
+    /// ECDSA over NIST P-256.
+    EcdsaP256,
+}
+
+/// `key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the keyid of PEM keys (public or private).
+    #[command(after_help = "Example:\n  airlock key id keys/release-1.pub keys/owner.pub")]
+    Id {
+        /// PEM key files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `root …`.
+#[derive(Debug, Subcommand)]
+pub enum RootCommand {
+    /// Write a new, unsigned root (sign it with `root sign`).
+    #[command(after_help = "\
+Example:
+  airlock root init --out 1.root.json --root-key root-a.pub root-b.pub --root-threshold 2 \\
+       --targets-key release-1.pub --expires 365d
+  airlock root sign 1.root.json --key root-a.pem root-b.pem")]
+    Init(RootInitArgs),
+    /// Add signatures to a root, in place, and say which are still missing.
+    #[command(after_help = "Example:\n  airlock root sign 1.root.json --key root-a.pem --key root-b.pem")]
+    Sign {
+        /// The root file.
+        file: PathBuf,
+        /// Signing keys (PEM files).
+        #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
+        key: Vec<String>,
+    },
+}
+
+/// `root init`.
+#[derive(Debug, Args)]
+pub struct RootInitArgs {
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Public keys of the root role.
+    #[arg(long, required = true, num_args = 1.., value_name = "PUB")]
+    pub root_key: Vec<PathBuf>,
+    /// Signatures the root role needs.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub root_threshold: u64,
+    /// Public keys of the targets role (they sign bundle manifests).
+    #[arg(long, required = true, num_args = 1.., value_name = "PUB")]
+    pub targets_key: Vec<PathBuf>,
+    /// Signatures the targets role needs.
+    #[arg(long, default_value_t = 1, value_name = "M")]
+    pub targets_threshold: u64,
+    /// Lifetime of the root, e.g. 365d.
+    #[arg(long, default_value = "365d", value_name = "DUR")]
+    pub expires: String,
+    /// Root version to write (for tests; `root rotate` makes later versions).
+    #[arg(long = "root-version", default_value_t = 1, hide = true)]
+    pub root_version: u64,
+}
+
+/// `pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The bundle to write (replaced atomically if it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Signing keys (targets-role keys of the final root).
+    #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
+    pub key: Vec<String>,
+    /// Root metadata files to carry (the chain from the isolated side's anchor).
+    #[arg(long, required = true, num_args = 1.., value_name = "ROOT.json")]
+    pub root: Vec<PathBuf>,
+    /// The signed in-toto layout.
+    #[arg(long)]
+    pub layout: PathBuf,
+    /// Public keys that sign the layout.
+    #[arg(long, required = true, num_args = 1.., value_name = "PUB")]
+    pub layout_key: Vec<PathBuf>,
+    /// Directory of in-toto link files.
+    #[arg(long, value_name = "DIR")]
+    pub links: PathBuf,
+    /// Directory of artifacts to carry.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: PathBuf,
+    /// Release channel.
+    #[arg(long, default_value = "default")]
+    pub channel: String,
+    /// Sequence number on the channel (default: the creation time in unix seconds).
+    #[arg(long)]
+    pub sequence: Option<u64>,
+    /// Lifetime of the bundle, e.g. 30d.
+    #[arg(long, default_value = "30d", value_name = "DUR")]
+    pub expires: String,
+    /// Split into volumes (SIZE, fat32, dvd or bd).
+    #[arg(long, value_name = "SIZE")]
+    pub split: Option<String>,
+    /// in-toto attestations (Statement v1) to carry.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub attestation: Vec<PathBuf>,
+    /// Creation time and tar mtime, for reproducible bundles.
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECS")]
+    pub source_date_epoch: Option<u64>,
+    /// The layout step whose products the artifacts must be (default: the last step).
+    #[arg(long, value_name = "STEP")]
+    pub product_step: Option<String>,
+    /// zstd level (1-19).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: i32,
+    /// zstd worker threads (default: the number of CPUs). The output does not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Option<u32>,
+}
+
+/// `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The bundle.
+    pub bundle: PathBuf,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle.
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    /// The store.
+    pub store: StoreArg,
+    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+}
+
+/// `unpack`.
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The bundle.
+    pub bundle: PathBuf,
+    #[command(flatten)]
+    /// The store.
+    pub store: StoreArg,
+    /// The destination directory; must not exist.
+    #[arg(long)]
+    pub to: PathBuf,
+    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+}
+
+/// The trust store location.
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// Trust store directory (`DIR` or `file:DIR`).
+    #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
+    pub path: String,
+}
+
+impl StoreArg {
+    /// The store directory.
+    pub fn dir(&self) -> PathBuf {
+        PathBuf::from(self.path.strip_prefix("file:").unwrap_or(&self.path))
+    }
+}
+
+/// `anchor …`.
+#[derive(Debug, Subcommand)]
+pub enum AnchorCommand {
+    /// Provision a store with its trusted root.
+    #[command(after_help = "Example:\n  airlock anchor init --store /var/lib/airlock --root 1.root.json")]
+    Init {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The trusted root metadata.
+        #[arg(long, value_name = "ROOT.json")]
+        root: PathBuf,
+        /// Anchor in a TPM 2.0 (TCTI string).
+        #[arg(long, value_name = "TCTI", conflicts_with = "pkcs11")]
+        tpm: Option<String>,
+        /// Anchor in a PKCS#11 token (RFC 7512 URI).
+        #[arg(long, value_name = "URI")]
+        pkcs11: Option<String>,
+        /// Re-provision an existing store (keeps its sequences and ledger).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Show the anchor, the state, and what the backend protects against.
+    #[command(after_help = "Example:\n  airlock anchor show --store /var/lib/airlock --json")]
+    Show {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+    },
+}
+
+/// `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Work in this directory (created; must be empty or absent) instead of a temporary one.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definitions_are_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

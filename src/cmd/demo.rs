@@ -1,0 +1,311 @@
+//! `demo`: the whole story on generated keys and a file store, printing each
+//! step as the command an operator would type.
+use std::fs;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use airlock_hsm::{FileSigner, Signer};
+
+use crate::cli::{PackArgs, RootInitArgs, StoreArg, UnpackArgs, VerifyArgs};
+use crate::cmd::{Outcome, anchor, pack, root, unpack, verify};
+use crate::error::{EXIT_REJECTED, Error};
+use crate::json::Json;
+use crate::keys::{key_object, keyid, obj};
+use crate::timefmt::{format_utc, now};
+
+struct Narrator {
+    to_stderr: bool,
+    step: u32,
+}
+
+impl Narrator {
+    fn say(&self, s: &str) {
+        if self.to_stderr {
+            eprintln!("{s}");
+        } else {
+            println!("{s}");
+        }
+    }
+
+    fn step(&mut self, title: &str, command: &str) {
+        self.step += 1;
+        self.say(&format!("\n== {}. {title}\n   $ {command}", self.step));
+    }
+
+    fn outcome(&self, o: &Outcome) {
+        for l in &o.lines {
+            self.say(&format!("   {l}"));
+        }
+    }
+}
+
+fn demo_err(what: &str) -> Error {
+    Error::env("demo-failed", format!("demo: {what}"), "report this: the demo must always run")
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).map_err(|e| demo_err(&format!("{}: {e}", p.display())))?;
+    }
+    fs::write(path, bytes).map_err(|e| demo_err(&format!("{}: {e}", path.display())))
+}
+
+/// A minimal in-toto layout, signed by the owner key (the in-toto issue
+/// replaces this with a recorded two-step chain).
+fn signed_layout(owner: &dyn Signer, builder: &dyn Signer, expires: u64) -> Result<Json, Error> {
+    let builder_id = keyid(builder.public_key());
+    let step = obj([
+        ("_type", Json::Str("step".into())),
+        ("name", Json::Str("build".into())),
+        ("threshold", Json::Int(1)),
+        ("pubkeys", Json::Arr(vec![Json::Str(builder_id.clone())])),
+        ("expected_command", Json::Arr(vec![])),
+        ("expected_materials", Json::Arr(vec![])),
+        (
+            "expected_products",
+            Json::Arr(vec![Json::Arr(vec![Json::Str("ALLOW".into()), Json::Str("*".into())])]),
+        ),
+    ]);
+    let signed = obj([
+        ("_type", Json::Str("layout".into())),
+        ("expires", Json::Str(format_utc(expires))),
+        ("readme", Json::Str("airlock demo layout".into())),
+        ("keys", Json::Obj([(builder_id, key_object(builder.public_key()))].into())),
+        ("steps", Json::Arr(vec![step])),
+        ("inspect", Json::Arr(vec![])),
+    ]);
+    let sig = owner.sign(&signed.canonical())?;
+    Ok(obj([
+        ("signed", signed),
+        (
+            "signatures",
+            Json::Arr(vec![obj([
+                ("keyid", Json::Str(keyid(owner.public_key()))),
+                ("sig", Json::Str(hex::encode(sig))),
+            ])]),
+        ),
+    ]))
+}
+
+fn store_arg(p: &Path) -> StoreArg {
+    StoreArg {
+        path: p.display().to_string(),
+    }
+}
+
+fn same_tree(a: &Path, b: &Path) -> Result<bool, Error> {
+    let list = |d: &Path| crate::walk::walk_tree(d).map(|v| v.into_iter().map(|f| (f.rel, f.file)).collect::<Vec<_>>());
+    let (la, lb) = (list(a)?, list(b)?);
+    if la.len() != lb.len() {
+        return Ok(false);
+    }
+    for ((ra, fa), (rb, fb)) in la.iter().zip(&lb) {
+        let read = |p: &PathBuf| fs::read(p).map_err(|e| demo_err(&e.to_string()));
+        if ra != rb || read(fa)? != read(fb)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// `airlock demo [--dir DIR]`.
+pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
+    let tmp;
+    let base: PathBuf = match dir {
+        Some(d) => {
+            fs::create_dir_all(d).map_err(|e| demo_err(&e.to_string()))?;
+            if fs::read_dir(d).map_err(|e| demo_err(&e.to_string()))?.next().is_some() {
+                return Err(Error::usage(
+                    format!("{} is not empty", d.display()),
+                    "give --dir a new or empty directory",
+                ));
+            }
+            d.to_owned()
+        }
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("airlock-demo-")
+                .tempdir()
+                .map_err(|e| demo_err(&e.to_string()))?;
+            tmp.path().to_owned()
+        }
+    };
+    let mut n = Narrator {
+        to_stderr: quiet,
+        step: 0,
+    };
+    n.say(&format!("airlock demo in {}", base.display()));
+    let p = |s: &str| base.join(s);
+    let show = |p: &Path| p.display().to_string();
+
+    // Connected side.
+    n.step(
+        "Connected side: generate keys (root, release, layout owner, builder)",
+        "airlock keygen --out keys/root   # and keys/release, keys/owner, keys/builder",
+    );
+    fs::create_dir_all(p("keys")).map_err(|e| demo_err(&e.to_string()))?;
+    let mut signers = Vec::new();
+    for name in ["root", "release", "owner", "builder"] {
+        let s = FileSigner::generate()?;
+        s.write_pair(&p(&format!("keys/{name}")))?;
+        n.say(&format!("   {name:<8} keyid {}", keyid(s.public_key())));
+        signers.push(s);
+    }
+
+    n.step(
+        "Write the TUF root: root key signs roots, release key signs bundles",
+        "airlock root init --out 1.root.json --root-key keys/root.pub --targets-key keys/release.pub && airlock root sign 1.root.json --key keys/root.pem",
+    );
+    root::init(&RootInitArgs {
+        out: p("1.root.json"),
+        root_key: vec![p("keys/root.pub")],
+        root_threshold: 1,
+        targets_key: vec![p("keys/release.pub")],
+        targets_threshold: 1,
+        expires: "365d".into(),
+        root_version: 1,
+    })?;
+    n.outcome(&root::sign(&p("1.root.json"), &[show(&p("keys/root.pem"))])?);
+
+    n.step(
+        "The release: artifacts, a signed in-toto layout, links",
+        "(the build writes dist/; the layout owner signs root.layout)",
+    );
+    let mut firmware = Vec::with_capacity(512 * 1024);
+    let mut x: u32 = 0x2545_f491;
+    while firmware.len() < 512 * 1024 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        firmware.extend_from_slice(&x.to_le_bytes()[..1 + (x % 4) as usize]);
+    }
+    write(&p("dist/firmware/controller.bin"), &firmware)?;
+    write(&p("dist/README.txt"), b"Controller firmware 4.2.0 for the isolated fleet.\n")?;
+    write(&p("dist/config/defaults.toml"), b"[controller]\nwatchdog = true\n")?;
+    let layout = signed_layout(&signers[2], &signers[3], now() + 365 * 86_400)?;
+    write(&p("root.layout"), layout.to_pretty().as_bytes())?;
+    fs::create_dir_all(p("links")).map_err(|e| demo_err(&e.to_string()))?;
+    n.say("   dist/: firmware/controller.bin (512 KiB), README.txt, config/defaults.toml");
+
+    n.step(
+        "Pack and sign the bundle",
+        "airlock pack --out release.airlock --key keys/release.pem --root 1.root.json --layout root.layout --layout-key keys/owner.pub --links links --artifacts dist --channel stable --sequence 1",
+    );
+    let pack_args = PackArgs {
+        out: p("release.airlock"),
+        key: vec![show(&p("keys/release.pem"))],
+        root: vec![p("1.root.json")],
+        layout: p("root.layout"),
+        layout_key: vec![p("keys/owner.pub")],
+        links: p("links"),
+        artifacts: p("dist"),
+        channel: "stable".into(),
+        sequence: Some(1),
+        expires: "30d".into(),
+        split: None,
+        attestation: vec![],
+        source_date_epoch: None,
+        product_step: None,
+        level: 3,
+        threads: None,
+    };
+    n.outcome(&pack::run(&pack_args, true)?);
+
+    // Isolated side.
+    n.step(
+        "Isolated side: provision the trust store with the root (file store)",
+        "airlock anchor init --store store --root 1.root.json",
+    );
+    n.outcome(&anchor::init(&p("store"), &p("1.root.json"), None, None, false)?);
+
+    n.step("Verify the bundle (changes nothing in the store)", "airlock verify release.airlock --store store");
+    n.outcome(&verify::run(
+        &VerifyArgs {
+            bundle: p("release.airlock"),
+            store: store_arg(&p("store")),
+            at: None,
+        },
+        true,
+    )?);
+
+    n.step(
+        "A tampered copy: one byte flipped in the artifact data",
+        "airlock verify tampered.airlock --store store",
+    );
+    fs::copy(p("release.airlock"), p("tampered.airlock")).map_err(|e| demo_err(&e.to_string()))?;
+    {
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(p("tampered.airlock"))
+            .map_err(|e| demo_err(&e.to_string()))?;
+        let len = f.metadata().map_err(|e| demo_err(&e.to_string()))?.len();
+        let mut b = [0u8; 1];
+        let pos = len - len / 4;
+        f.seek(SeekFrom::Start(pos)).and_then(|_| f.read_exact(&mut b)).map_err(|e| demo_err(&e.to_string()))?;
+        b[0] ^= 0x40;
+        f.seek(SeekFrom::Start(pos)).and_then(|_| f.write_all(&b)).map_err(|e| demo_err(&e.to_string()))?;
+    }
+    let tampered = verify::run(
+        &VerifyArgs {
+            bundle: p("tampered.airlock"),
+            store: store_arg(&p("store")),
+            at: None,
+        },
+        true,
+    );
+    match tampered {
+        Err(e) if e.exit_code() == EXIT_REJECTED && e.code() != "replay" => {
+            n.say(&format!("   REJECTED (exit 1): {e}"))
+        }
+        Err(e) => return Err(e),
+        Ok(_) => return Err(demo_err("the tampered bundle was accepted")),
+    }
+
+    n.step("Unpack: verify again while extracting, then place atomically", "airlock unpack release.airlock --store store --to incoming/release-1");
+    fs::create_dir_all(p("incoming")).map_err(|e| demo_err(&e.to_string()))?;
+    n.outcome(&unpack::run(
+        &UnpackArgs {
+            bundle: p("release.airlock"),
+            store: store_arg(&p("store")),
+            to: p("incoming/release-1"),
+            at: None,
+        },
+        true,
+    )?);
+    if !same_tree(&p("dist"), &p("incoming/release-1"))? {
+        return Err(demo_err("the unpacked tree differs from dist/"));
+    }
+    n.say("   the unpacked tree equals dist/ byte for byte");
+
+    n.step("A replay: the same bundle unpacked a second time", "airlock unpack release.airlock --store store --to incoming/again");
+    match unpack::run(
+        &UnpackArgs {
+            bundle: p("release.airlock"),
+            store: store_arg(&p("store")),
+            to: p("incoming/again"),
+            at: None,
+        },
+        true,
+    ) {
+        Err(e) if e.code() == "replay" => n.say(&format!("   REJECTED (exit 1): {e}")),
+        Err(e) => return Err(e),
+        Ok(_) => return Err(demo_err("the replayed bundle was accepted")),
+    }
+    if p("incoming/again").exists() {
+        return Err(demo_err("a refused unpack left its destination behind"));
+    }
+    n.say("   incoming/again was never created");
+
+    n.step("The store afterwards", "airlock anchor show --store store");
+    n.outcome(&anchor::show(&p("store"))?);
+
+    let mut o = Outcome::default();
+    o.line("");
+    o.line("demo complete: accepted the signed bundle, refused the tampered copy and the replay.");
+    if dir.is_none() {
+        o.line("(the temporary directory is removed; use --dir DIR to keep the files)");
+    }
+    o.field("dir", show(&base)).field("steps", n.step);
+    Ok(o)
+}

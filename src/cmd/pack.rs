@@ -1,0 +1,241 @@
+//! `pack`: the connected side's one command that produces a bundle.
+//!
+//! Inputs are checked before anything heavy is done: the roots must form a
+//! valid chain whose final root is unexpired, and the signing keys must meet
+//! its targets threshold — a bundle the isolated side would refuse is never
+//! built. Artifacts are then read once: hashed and compressed in the same
+//! pass; the manifest is signed; the bundle appears atomically at `--out`.
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use airlock_bundle::{
+    ArtifactSource, BundlePath, EntryKind, Limits, Manifest, ManifestFields, ManifestSignature, MetadataFile,
+    Signatures, SupplyChain, WriteOptions, finish_bundle, signing_message, write_payload,
+};
+use airlock_hsm::Signer;
+
+use crate::cli::PackArgs;
+use crate::cmd::Outcome;
+use crate::cmd::root::read_root;
+use crate::error::Error;
+use crate::fsutil::read_limited;
+use crate::json::Json;
+use crate::keys::{keyid, load_public_key, load_signer};
+use crate::policy::check_signatures;
+use crate::progress::bytes_bar;
+use crate::timefmt::{format_utc, now, parse_duration};
+use crate::tuf::{Root, apply_chain};
+use crate::walk::walk_tree;
+
+fn bundle_path(rel: &str, limits: &Limits, file: &Path) -> Result<BundlePath, Error> {
+    BundlePath::new(rel, limits).map_err(|e| {
+        Error::usage(
+            format!("cannot pack {}: its path is not allowed in a bundle ({e})", file.display()),
+            "rename the file: bundle paths are relative, without `.`/`..`, backslashes or control characters",
+        )
+    })
+}
+
+fn metadata_file(kind: EntryKind, rel: &str, bytes: Vec<u8>, limits: &Limits, file: &Path) -> Result<MetadataFile, Error> {
+    Ok(MetadataFile {
+        kind,
+        path: bundle_path(rel, limits, file)?,
+        bytes,
+        mode: 0o644,
+    })
+}
+
+/// Reads the roots, checks they chain from the oldest to the newest, and
+/// returns them with the final root.
+fn load_roots(files: &[std::path::PathBuf], time: u64) -> Result<(Vec<(Root, Vec<u8>)>, Root), Error> {
+    let mut roots = Vec::new();
+    for f in files {
+        roots.push(read_root(f)?);
+    }
+    roots.sort_by_key(|(r, _)| r.version);
+    let versions: Vec<u64> = roots.iter().map(|(r, _)| r.version).collect();
+    if versions.windows(2).any(|w| w[1] != w[0] + 1) {
+        return Err(Error::usage(
+            format!("the --root files have versions {versions:?}; they must be consecutive"),
+            "give the root chain without gaps or duplicates, e.g. 1.root.json 2.root.json",
+        ));
+    }
+    let (first, _) = &roots[0];
+    first.check_signed_by(first)?;
+    let rest: Vec<Root> = roots[1..].iter().map(|(r, _)| r.clone()).collect();
+    let final_root = apply_chain(first, &rest, time)?;
+    Ok((roots, final_root))
+}
+
+/// `airlock pack`.
+pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
+    if a.split.is_some() {
+        return Err(Error::usage(
+            "--split is not supported by this build yet",
+            "pack without --split; the bundle is one file",
+        ));
+    }
+    let limits = Limits::default();
+    let created = a.source_date_epoch.unwrap_or_else(now);
+    let lifetime = parse_duration(&a.expires).map_err(|e| Error::usage(e, "e.g. --expires 30d"))?;
+    let expires = created.checked_add(lifetime).ok_or_else(|| Error::usage("--expires is too far away", "e.g. --expires 30d"))?;
+    let sequence = a.sequence.unwrap_or(created);
+
+    let signers: Vec<Box<dyn Signer>> = a.key.iter().map(|k| load_signer(k)).collect::<Result<_, _>>()?;
+    let (roots, final_root) = load_roots(&a.root, created)?;
+    // Cheap early check, so that a wrong key is caught before any artifact is read.
+    let probe = b"airlock pack key check";
+    let probe_sigs = Signatures(
+        signers
+            .iter()
+            .map(|s| Ok(ManifestSignature { keyid: keyid(s.public_key()), sig: s.sign(&signing_message(probe))? }))
+            .collect::<Result<Vec<_>, airlock_hsm::Error>>()?,
+    );
+    if let Err(rejection) = check_signatures(&final_root, probe, &probe_sigs) {
+        return Err(Error::usage(
+            format!("these --key signers cannot sign this bundle: {rejection}"),
+            format!(
+                "sign with keys of the targets role of root version {} (keyids {})",
+                final_root.version,
+                final_root.targets.keyids.join(", ")
+            ),
+        ));
+    }
+
+    let mut metadata = Vec::new();
+    for (root, bytes) in roots {
+        let name = format!("{}.root.json", root.version);
+        metadata.push(metadata_file(EntryKind::Root, &name, bytes, &limits, Path::new(&name))?);
+    }
+    let layout_bytes = read_limited(&a.layout, limits.max_metadata_entry_bytes, "layout")?;
+    Json::parse(&layout_bytes).map_err(|e| Error::Metadata {
+        what: format!("layout {}", a.layout.display()),
+        reason: e.0,
+    })?;
+    let layout_name = a
+        .layout
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::usage("the layout file name is not valid UTF-8", "rename the layout"))?;
+    metadata.push(metadata_file(EntryKind::Layout, layout_name, layout_bytes, &limits, &a.layout)?);
+    let mut layout_keyids = BTreeSet::new();
+    for p in &a.layout_key {
+        let pk = load_public_key(p)?;
+        let id = keyid(&pk);
+        if layout_keyids.insert(id.clone()) {
+            metadata.push(metadata_file(
+                EntryKind::LayoutKey,
+                &format!("{id}.pub"),
+                pk.to_spki_pem().into_bytes(),
+                &limits,
+                p,
+            )?);
+        }
+    }
+    for found in walk_tree(&a.links)? {
+        let bytes = read_limited(&found.file, limits.max_metadata_entry_bytes, "link")?;
+        metadata.push(metadata_file(EntryKind::Link, &found.rel, bytes, &limits, &found.file)?);
+    }
+    let mut seen = BTreeSet::new();
+    for p in &a.attestation {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::usage(format!("{} has no usable file name", p.display()), "rename it"))?;
+        if !seen.insert(name.to_owned()) {
+            return Err(Error::usage(
+                format!("two attestations are named {name}"),
+                "rename one of them: attestations are carried by file name",
+            ));
+        }
+        let bytes = read_limited(p, limits.max_metadata_entry_bytes, "attestation")?;
+        metadata.push(metadata_file(EntryKind::Attestation, name, bytes, &limits, p)?);
+    }
+
+    let mut artifacts = Vec::new();
+    for f in walk_tree(&a.artifacts)? {
+        artifacts.push(ArtifactSource {
+            path: bundle_path(&f.rel, &limits, &f.file)?,
+            file: f.file,
+            size: f.size,
+            mode: f.mode,
+        });
+    }
+    let total: u64 = artifacts.iter().map(|x| x.size).sum();
+    let workers = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(1))
+            .unwrap_or(1)
+    });
+    let opts = WriteOptions {
+        level: a.level,
+        workers,
+        mtime: created,
+        limits: limits.clone(),
+    };
+
+    let bar = bytes_bar(total, "pack", quiet);
+    let payload = write_payload(&a.out, &artifacts, &opts, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let payload = payload?;
+
+    let mut entries: Vec<_> = metadata.iter().map(MetadataFile::entry).collect();
+    entries.extend(payload.entries().iter().cloned());
+    let manifest = Manifest::new(
+        ManifestFields {
+            channel: a.channel.clone(),
+            sequence,
+            created,
+            expires,
+            supply_chain: SupplyChain {
+                layout_keyids: layout_keyids.into_iter().collect(),
+                product_step: a.product_step.clone(),
+            },
+            entries,
+        },
+        &limits,
+    )
+    .map_err(|e| match e {
+        airlock_bundle::Error::Manifest(m) => Error::usage(
+            format!("cannot build the manifest: {m}"),
+            "check --channel (1-64 of A-Z a-z 0-9 . _ -) and --expires",
+        ),
+        other => other.into(),
+    })?;
+    let manifest_bytes = manifest.encode();
+    let msg = signing_message(&manifest_bytes);
+    let signatures = Signatures(
+        signers
+            .iter()
+            .map(|s| Ok(ManifestSignature { keyid: keyid(s.public_key()), sig: s.sign(&msg)? }))
+            .collect::<Result<Vec<_>, airlock_hsm::Error>>()?,
+    );
+    let signed_by = check_signatures(&final_root, &manifest_bytes, &signatures)?;
+    finish_bundle(&a.out, &manifest_bytes, &signatures, &metadata, payload, &opts)?;
+
+    let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
+    let mut o = Outcome::default();
+    o.line(format!("packed {} ({} bytes)", a.out.display(), size));
+    o.line(format!("bundle     {}", manifest.bundle_id));
+    o.line(format!("channel    {} sequence {}", manifest.channel, manifest.sequence));
+    o.line(format!("created    {}  expires {}", format_utc(created), format_utc(expires)));
+    o.line(format!("signed by  {} (targets of root version {})", signed_by.join(", "), final_root.version));
+    o.line(format!(
+        "content    {} artifacts, {} bytes; {} metadata entries",
+        manifest.artifact_count(),
+        manifest.artifact_bytes(),
+        metadata.len()
+    ));
+    o.field("bundle", a.out.display().to_string())
+        .field("bundle_id", manifest.bundle_id.clone())
+        .field("size", size)
+        .field("channel", manifest.channel.clone())
+        .field("sequence", manifest.sequence)
+        .field("created", format_utc(created))
+        .field("expires", format_utc(expires))
+        .field("signers", signed_by)
+        .field("root_version", final_root.version)
+        .field("artifacts", manifest.artifact_count())
+        .field("artifact_bytes", manifest.artifact_bytes());
+    Ok(o)
+}

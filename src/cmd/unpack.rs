@@ -1,0 +1,43 @@
+//! `unpack`: verify while extracting into a staging directory, then place it
+//! atomically and record the import. Only on success does the store advance.
+use airlock_hsm::{Acceptance, open_store};
+
+use crate::cli::UnpackArgs;
+use crate::cmd::Outcome;
+use crate::cmd::verify::{check, describe, time_override};
+use crate::error::Error;
+use crate::policy::verification_time;
+use crate::staging::{Staging, undo_placement};
+use crate::timefmt::now;
+
+/// `airlock unpack BUNDLE --store STORE --to DIR`.
+pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
+    let at = time_override(a.at.as_deref())?;
+    let store = open_store(&a.store.dir())?;
+    let mut staging = Staging::create(&a.to)?;
+    // Hold the store's lock from the freshness check to the commit, so two
+    // imports of one bundle cannot both pass.
+    let lock = store.lock()?;
+    let state = store.state()?;
+    let time = verification_time(at, &state, now());
+    let verdict = check(&a.bundle, store.as_ref(), &state, time, quiet, &mut staging, "unpack")?;
+    let placed = staging.commit()?;
+    let acceptance = Acceptance {
+        channel: verdict.channel.clone(),
+        sequence: verdict.sequence,
+        bundle_id: verdict.bundle_id.clone(),
+        // The store's clock follows the real clock, never an --at override.
+        time: now(),
+        new_anchor: verdict.new_anchor.clone(),
+    };
+    if let Err(e) = store.accept(&lock, &acceptance) {
+        undo_placement(&placed);
+        return Err(e.into());
+    }
+    drop(lock);
+    let mut o = Outcome::default();
+    o.line(format!("ACCEPTED {} -> {}", a.bundle.display(), placed.display()));
+    describe(&mut o, &verdict);
+    o.field("accepted", true).field("destination", placed.display().to_string());
+    Ok(o)
+}

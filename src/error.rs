@@ -1,0 +1,181 @@
+//! The binary's error: every layer's error mapped to an exit code, a stable
+//! code for `--json` (and the journal), and a `hint:` line.
+use std::io;
+use std::path::Path;
+
+use airlock_bundle::Fault as BundleFault;
+use airlock_hsm::Fault as HsmFault;
+
+use crate::policy::Rejection;
+use crate::tuf::RootError;
+
+/// Exit code: accepted / done.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a bundle, chain, root or journal was not accepted.
+pub const EXIT_REJECTED: i32 = 1;
+/// Exit code: the operator's own mistake.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: the environment (store, token, disk, existing destination).
+pub const EXIT_ENVIRONMENT: i32 = 3;
+
+/// Any error the commands report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bundle container (or writing one).
+    #[error(transparent)]
+    Bundle(#[from] airlock_bundle::Error),
+    /// Keys or the trust store.
+    #[error(transparent)]
+    Hsm(#[from] airlock_hsm::Error),
+    /// Root metadata being verified.
+    #[error(transparent)]
+    Root(#[from] RootError),
+    /// A trust-policy refusal (signatures, freshness).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// Supply-chain metadata (a layout, link or attestation) that does not
+    /// parse.
+    #[error("{what} is malformed: {reason}")]
+    Metadata {
+        /// Which file.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A file the operator named cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Input {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A key the operator named does not parse.
+    #[error("{path} is not a usable key: {reason}")]
+    BadKey {
+        /// The key file or URI.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Bad flags or inputs.
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The machine: store, hardware, disk, an existing destination.
+    #[error("{message}")]
+    Environment {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+        /// Stable code.
+        code: &'static str,
+    },
+}
+
+impl Error {
+    /// An unreadable input file: missing or unreadable is the operator's
+    /// mistake (exit 2).
+    pub fn input(path: &Path, source: io::Error) -> Error {
+        Error::Input {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    /// A usage error.
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::Usage {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// An environment error.
+    pub fn env(code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::Environment {
+            message: message.into(),
+            hint: hint.into(),
+            code,
+        }
+    }
+
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Bundle(e) => match e.fault() {
+                BundleFault::Bundle => EXIT_REJECTED,
+                BundleFault::Input => EXIT_USAGE,
+                _ => EXIT_ENVIRONMENT,
+            },
+            Error::Hsm(e) => match e.fault() {
+                HsmFault::Operator => EXIT_USAGE,
+                _ => EXIT_ENVIRONMENT,
+            },
+            Error::Root(_) | Error::Rejected(_) | Error::Metadata { .. } => EXIT_REJECTED,
+            Error::Input { .. } | Error::BadKey { .. } | Error::Usage { .. } => EXIT_USAGE,
+            Error::Environment { .. } => EXIT_ENVIRONMENT,
+        }
+    }
+
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Bundle(e) => e.code(),
+            Error::Hsm(e) => e.code(),
+            Error::Root(e) => e.code(),
+            Error::Rejected(e) => e.code(),
+            Error::Metadata { .. } => "metadata-malformed",
+            Error::Input { .. } => "input-unreadable",
+            Error::BadKey { .. } => "key-invalid",
+            Error::Usage { .. } => "usage",
+            Error::Environment { code, .. } => code,
+        }
+    }
+
+    /// One line telling the operator what to do next.
+    pub fn hint(&self) -> String {
+        match self {
+            Error::Usage { hint, .. } | Error::Environment { hint, .. } => hint.clone(),
+            Error::Input { .. } => "check the path and its permissions".into(),
+            Error::Metadata { .. } => "fix or re-create the metadata file; it must be well-formed JSON with no duplicate keys or floats".into(),
+            Error::BadKey { .. } => {
+                "give a PEM key made by `airlock keygen` or `openssl genpkey -algorithm ed25519`".into()
+            }
+            Error::Root(RootError::Expired { .. }) => {
+                "the final root has expired: bring a bundle that carries a newer, rotated root".into()
+            }
+            Error::Root(_) => "the root metadata is not trustworthy: do not use it; ask the root key holders for a correctly signed root".into(),
+            Error::Rejected(r) => r.hint().into(),
+            Error::Hsm(e) => match e {
+                airlock_hsm::Error::NotProvisioned { .. } => {
+                    "provision it first: airlock anchor init --store STORE --root 1.root.json".into()
+                }
+                airlock_hsm::Error::AlreadyProvisioned { .. } => {
+                    "use `anchor show` to see it, or --replace to re-provision deliberately".into()
+                }
+                airlock_hsm::Error::Exists { .. } => "choose another name or remove the old file first".into(),
+                airlock_hsm::Error::StoreCorrupt { .. } => {
+                    "the trust store has been altered or damaged: stop, investigate, and re-provision from a trusted root".into()
+                }
+                airlock_hsm::Error::KeyRead { .. } | airlock_hsm::Error::KeyParse { .. } => {
+                    "give a PEM key made by `airlock keygen`".into()
+                }
+                _ => "check the trust store directory, its permissions and free space".into(),
+            },
+            Error::Bundle(e) => match e.fault() {
+                BundleFault::Bundle => {
+                    "do not use this bundle: re-copy it from the source, or ask its producer for a new one".into()
+                }
+                BundleFault::Input => "check the input files; they must stay unchanged while packing".into(),
+                _ => "check free space and permissions where the output is written".into(),
+            },
+        }
+    }
+}

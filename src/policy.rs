@@ -1,0 +1,135 @@
+//! The trust policy of the isolated side: who may sign a manifest and when a
+//! bundle is fresh (design.md, trust chain steps 3 and 4).
+use airlock_bundle::{Manifest, Signatures, signing_message};
+use airlock_hsm::StoreState;
+
+use crate::keys::{Tally, tally};
+use crate::timefmt::format_utc;
+use crate::tuf::Root;
+
+/// A bundle the policy refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Too few valid signatures by the final root's targets keys.
+    #[error(
+        "manifest is signed by {counted} of the {threshold} targets keys root version {root_version} requires"
+    )]
+    ManifestThreshold {
+        /// Distinct valid targets-key signatures.
+        counted: usize,
+        /// Required.
+        threshold: u64,
+        /// The root whose targets role was used.
+        root_version: u64,
+    },
+    /// The manifest has expired.
+    #[error("bundle expired at {} (verification time {})", format_utc(*expires), format_utc(*time))]
+    Expired {
+        /// Manifest expiry.
+        expires: u64,
+        /// Verification time.
+        time: u64,
+    },
+    /// The sequence is not above the last accepted one on its channel.
+    #[error("rollback: sequence {sequence} on channel {channel} is not above the last accepted {last}")]
+    Rollback {
+        /// Channel.
+        channel: String,
+        /// The bundle's sequence.
+        sequence: u64,
+        /// The store's last accepted sequence.
+        last: u64,
+    },
+    /// The bundle id was accepted before.
+    #[error("replay: bundle {bundle_id} has already been imported")]
+    Replay {
+        /// The bundle id.
+        bundle_id: String,
+    },
+}
+
+impl Rejection {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::ManifestThreshold { .. } => "signature-threshold",
+            Rejection::Expired { .. } => "bundle-expired",
+            Rejection::Rollback { .. } => "rollback",
+            Rejection::Replay { .. } => "replay",
+        }
+    }
+
+    /// What to do.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Rejection::ManifestThreshold { .. } => {
+                "the bundle is not signed by enough of the trusted targets keys: have it re-signed by authorized release keys"
+            }
+            Rejection::Expired { .. } => "ask the producer for a freshly packed bundle",
+            Rejection::Rollback { .. } => {
+                "a newer bundle on this channel is already imported: ask for a bundle with a higher --sequence"
+            }
+            Rejection::Replay { .. } => "this exact bundle was imported before; nothing to do",
+        }
+    }
+}
+
+/// Counts the manifest's signatures against the targets role of `root`.
+pub fn manifest_tally(root: &Root, manifest_bytes: &[u8], signatures: &Signatures) -> Tally {
+    let msg = signing_message(manifest_bytes);
+    tally(
+        &root.targets.keyids,
+        root.targets.threshold,
+        &root.keys,
+        signatures.0.iter().map(|s| (s.keyid.as_str(), s.sig.as_slice())),
+        &msg,
+    )
+}
+
+/// Requires a threshold of valid targets-key signatures; returns the keyids
+/// that counted.
+pub fn check_signatures(root: &Root, manifest_bytes: &[u8], signatures: &Signatures) -> Result<Vec<String>, Rejection> {
+    let t = manifest_tally(root, manifest_bytes, signatures);
+    if t.met() {
+        Ok(t.counted)
+    } else {
+        Err(Rejection::ManifestThreshold {
+            counted: t.counted.len(),
+            threshold: t.threshold,
+            root_version: root.version,
+        })
+    }
+}
+
+/// Requires the manifest to be unexpired, new on its channel and never seen.
+pub fn check_freshness(manifest: &Manifest, state: &StoreState, time: u64) -> Result<(), Rejection> {
+    if manifest.expires <= time {
+        return Err(Rejection::Expired {
+            expires: manifest.expires,
+            time,
+        });
+    }
+    if state.accepted.contains(&manifest.bundle_id) {
+        return Err(Rejection::Replay {
+            bundle_id: manifest.bundle_id.clone(),
+        });
+    }
+    if let Some(&last) = state.channels.get(&manifest.channel) {
+        if manifest.sequence <= last {
+            return Err(Rejection::Rollback {
+                channel: manifest.channel.clone(),
+                sequence: manifest.sequence,
+                last,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The verification time: the operator's override, or the later of the
+/// system clock and the latest time the store has seen (so turning the clock
+/// back revives nothing).
+pub fn verification_time(at: Option<u64>, state: &StoreState, now: u64) -> u64 {
+    at.unwrap_or_else(|| now.max(state.latest_time))
+}

@@ -1,0 +1,149 @@
+//! Unpacking into a staging directory beside the destination, then one
+//! atomic, no-replace rename. On any failure the staging directory is
+//! removed and the destination never appears.
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use airlock_bundle::Entry;
+use rustix::fs::{CWD, RenameFlags, renameat_with};
+
+use crate::error::Error;
+use crate::verifier::ArtifactSink;
+
+/// A private directory on the destination's filesystem, removed on drop
+/// unless committed.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+fn write_error(path: &Path, e: std::io::Error) -> Error {
+    let hint = if e.raw_os_error() == Some(28) {
+        "the destination filesystem is full: free space and unpack again"
+    } else {
+        "check permissions and free space on the destination filesystem"
+    };
+    Error::env("write-failed", format!("cannot write {}: {e}", path.display()), hint)
+}
+
+impl Staging {
+    /// Refuses an existing destination (exit 3) and creates the staging
+    /// directory beside it.
+    pub fn create(dest: &Path) -> Result<Staging, Error> {
+        if fs::symlink_metadata(dest).is_ok() {
+            return Err(Error::env(
+                "destination-exists",
+                format!("destination {} already exists", dest.display()),
+                "unpack into a new directory; airlock never writes into an existing one",
+            ));
+        }
+        let name = dest
+            .file_name()
+            .ok_or_else(|| Error::usage(format!("{} is not a directory name", dest.display()), "give --to a new directory path"))?;
+        let parent = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        if !parent.is_dir() {
+            return Err(Error::usage(
+                format!("the parent of {} is not a directory", dest.display()),
+                "create the parent directory first",
+            ));
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = parent.join(format!(
+            ".{}.airlock-staging-{}-{nanos}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| write_error(&dir, e))?;
+        Ok(Staging {
+            dir,
+            dest: dest.to_owned(),
+            committed: false,
+        })
+    }
+
+    /// Makes everything durable, then renames the staging directory to the
+    /// destination without ever replacing something that appeared there.
+    pub fn commit(mut self) -> Result<PathBuf, Error> {
+        let sync = File::open(&self.dir).map_err(|e| write_error(&self.dir, e))?;
+        rustix::fs::syncfs(&sync).map_err(|e| write_error(&self.dir, e.into()))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755)).map_err(|e| write_error(&self.dir, e))?;
+        renameat_with(CWD, &self.dir, CWD, &self.dest, RenameFlags::NOREPLACE).map_err(|e| {
+            if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
+                Error::env(
+                    "destination-exists",
+                    format!("destination {} appeared while unpacking", self.dest.display()),
+                    "unpack into a new directory; nothing was placed",
+                )
+            } else {
+                write_error(&self.dest, e.into())
+            }
+        })?;
+        self.committed = true;
+        let parent = self.dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| write_error(parent, e))?;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl ArtifactSink for Staging {
+    fn receive(
+        &mut self,
+        entry: &Entry,
+        copy: &mut dyn FnMut(&mut dyn Write) -> Result<(), airlock_bundle::Error>,
+    ) -> Result<(), Error> {
+        // Entry paths are checked BundlePaths (relative, no `.`/`..`), and the
+        // staging directory is ours alone and holds no links, so every path
+        // below stays inside it.
+        let path = self.dir.join(entry.path.as_str());
+        if let Some(parent) = path.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(|e| write_error(parent, e))?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| write_error(&path, e))?;
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
+        copy(&mut out)?;
+        let file = out.into_inner().map_err(|e| write_error(&path, e.into_error()))?;
+        // Owners are never taken from the bundle; setuid, setgid and sticky
+        // bits are cleared.
+        file.set_permissions(fs::Permissions::from_mode(entry.mode & 0o777))
+            .map_err(|e| write_error(&path, e))?;
+        Ok(())
+    }
+}
+
+/// Removes a just-placed destination when the store could not record the
+/// acceptance: no acceptance without its record.
+pub fn undo_placement(dest: &Path) {
+    let _ = fs::remove_dir_all(dest);
+}

@@ -1,0 +1,149 @@
+//! The isolated side's check of one bundle, in one streaming pass (design.md,
+//! trust chain steps 1, 2, 3, 4 and 5): anchor → carried roots → manifest
+//! signatures → freshness → every entry's size and digest. Artifact bytes go
+//! to an [`ArtifactSink`]: nowhere for `verify`, a staging directory for
+//! `unpack`.
+use std::io::{Read, Write};
+
+use airlock_bundle::{BundleReader, Entry, EntryKind, Limits};
+use airlock_hsm::{Anchor, StoreState};
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::policy::{check_freshness, check_signatures};
+use crate::tuf::{Root, apply_chain};
+
+/// Where verified artifact bytes go.
+pub trait ArtifactSink {
+    /// Receives one artifact: `copy` streams its bytes into the writer it is
+    /// given and fails (with nothing trusted) if size or digest differ.
+    fn receive(
+        &mut self,
+        entry: &Entry,
+        copy: &mut dyn FnMut(&mut dyn Write) -> Result<(), airlock_bundle::Error>,
+    ) -> Result<(), Error>;
+}
+
+/// Discards artifact bytes after checking them (`verify`).
+#[derive(Debug, Default)]
+pub struct Discard;
+
+impl ArtifactSink for Discard {
+    fn receive(
+        &mut self,
+        _entry: &Entry,
+        copy: &mut dyn FnMut(&mut dyn Write) -> Result<(), airlock_bundle::Error>,
+    ) -> Result<(), Error> {
+        Ok(copy(&mut std::io::sink())?)
+    }
+}
+
+/// What an accepted bundle was.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Bundle id.
+    pub bundle_id: String,
+    /// Channel.
+    pub channel: String,
+    /// Sequence number.
+    pub sequence: u64,
+    /// Creation time.
+    pub created: u64,
+    /// Expiry.
+    pub expires: u64,
+    /// SHA-256 of the exact manifest bytes.
+    pub manifest_sha256: String,
+    /// Keyids whose signatures counted.
+    pub signers: Vec<String>,
+    /// Version of the root whose targets keys verified the manifest.
+    pub root_version: u64,
+    /// The new anchor, when the bundle carried a rotation.
+    pub new_anchor: Option<Anchor>,
+    /// Artifacts checked.
+    pub artifacts: u64,
+    /// Artifact bytes checked.
+    pub artifact_bytes: u64,
+    /// Metadata entries checked.
+    pub metadata: u64,
+    /// The verification time used.
+    pub time: u64,
+}
+
+/// Verifies the bundle read from `input` against `anchor` and `state` at
+/// `time`, streaming artifacts into `sink`.
+pub fn verify_bundle<R: Read + Send + 'static>(
+    input: R,
+    anchor: &Anchor,
+    state: &StoreState,
+    time: u64,
+    limits: Limits,
+    sink: &mut dyn ArtifactSink,
+) -> Result<Verdict, Error> {
+    // Step 1: the anchor. The store vouches for these bytes; if they do not
+    // parse the store is damaged, which is the environment's fault.
+    let trusted = Root::parse(&anchor.root_json).map_err(|e| {
+        Error::env(
+            "store-corrupt",
+            format!("the trust store's anchored root does not parse: {e}"),
+            "re-provision the store from a trusted root with `anchor init --replace`",
+        )
+    })?;
+
+    let mut reader = BundleReader::open(input, limits)?;
+    let mut carried: Vec<(Root, Vec<u8>)> = Vec::new();
+    let mut checked: Option<(Root, Vec<String>)> = None;
+    let mut metadata = 0u64;
+    loop {
+        let next = reader.next_metadata()?;
+        // Roots come first in manifest order: once they are read, decide the
+        // final root and check signatures and freshness before reading
+        // anything else.
+        let is_root = matches!(&next, Some(m) if m.entry.kind == EntryKind::Root);
+        if !is_root && checked.is_none() {
+            let roots: Vec<Root> = carried.iter().map(|(r, _)| r.clone()).collect();
+            let final_root = apply_chain(&trusted, &roots, time)?;
+            let signers = check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
+            check_freshness(reader.manifest(), state, time)?;
+            checked = Some((final_root, signers));
+        }
+        let Some(m) = next else { break };
+        metadata += 1;
+        if m.entry.kind == EntryKind::Root {
+            let root = Root::parse(&m.bytes)?;
+            carried.push((root, m.bytes));
+        }
+    }
+    let Some((final_root, signers)) = checked else {
+        return Err(Error::env("internal", "trust checks did not run", "report this as a bug"));
+    };
+
+    let manifest = reader.manifest().clone();
+    let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
+    let mut payload = reader.into_payload()?;
+    let (mut artifacts, mut artifact_bytes) = (0u64, 0u64);
+    while let Some(entry) = payload.next_artifact()? {
+        sink.receive(&entry, &mut |w| payload.copy_to(w))?;
+        artifacts += 1;
+        artifact_bytes += entry.size;
+    }
+
+    let new_anchor = (final_root.version > trusted.version)
+        .then(|| carried.into_iter().find(|(r, _)| r.version == final_root.version))
+        .flatten()
+        .map(|(r, bytes)| Anchor::new(bytes, r.version));
+    Ok(Verdict {
+        bundle_id: manifest.bundle_id,
+        channel: manifest.channel,
+        sequence: manifest.sequence,
+        created: manifest.created,
+        expires: manifest.expires,
+        manifest_sha256,
+        signers,
+        root_version: final_root.version,
+        new_anchor,
+        artifacts,
+        artifact_bytes,
+        metadata,
+        time,
+    })
+}

@@ -1,0 +1,202 @@
+//! The shared fixture: a connected side (keys, root, artifacts, layout) and
+//! a provisioned isolated-side file store, all made through the binary.
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// The fixed epoch fixtures pack with (2026-11-14T22:13:20Z).
+pub const EPOCH: u64 = 1_794_694_400;
+
+pub fn airlock_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_airlock")
+}
+
+/// The result of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts exit `code` and that stderr's `error:` line contains `needle`.
+    #[track_caller]
+    pub fn fails(self, code: i32, needle: &str) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        let error = self.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or("");
+        assert!(error.contains(needle), "expected error containing {needle:?}, got {:?}", self.stderr);
+        assert!(self.stderr.lines().any(|l| l.starts_with("hint: ")), "no hint line: {}", self.stderr);
+        self
+    }
+
+    /// The `--json` object on stdout.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
+    /// The first error code of a `--json` failure.
+    pub fn error_code(&self) -> String {
+        self.json()["errors"][0]["code"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// Runs the binary in `cwd` with `args`.
+pub fn airlock_in(cwd: &Path, args: &[&str]) -> Run {
+    Run::from(
+        Command::new(airlock_bin())
+            .current_dir(cwd)
+            .args(args)
+            .env_remove("AIRLOCK_STORE")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+            .unwrap(),
+    )
+}
+
+/// A connected side and an isolated side in one temporary directory.
+pub struct World {
+    pub tmp: TempDir,
+}
+
+impl World {
+    /// Keys `root`, `release` (targets), `owner` (layout); a signed root;
+    /// an artifact tree in `dist/`; a layout; an empty `links/`; a store
+    /// provisioned with the root.
+    pub fn new() -> World {
+        let w = World::bare();
+        for k in ["root", "release", "owner"] {
+            w.run(&["keygen", "--out", &format!("keys/{k}")]).ok();
+        }
+        w.run(&[
+            "root", "init", "--out", "1.root.json", "--root-key", "keys/root.pub",
+            "--targets-key", "keys/release.pub", "--expires", "3650d",
+        ])
+        .ok();
+        w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"]).ok();
+        w.write("dist/bin/tool", &pseudo_random(300_000, 1));
+        w.write("dist/README.md", b"# release\n");
+        w.write("dist/share/a/b/c/deep.txt", b"deep\n");
+        w.write("dist/empty.dat", b"");
+        w.write(&format!("dist/long/{}/file.txt", "x".repeat(120)), b"long path\n");
+        w.write("root.layout", br#"{"signed": {"_type": "layout"}, "signatures": []}"#);
+        fs::create_dir_all(w.path("links")).unwrap();
+        w.write("links/build.12345678.link", br#"{"signed": {"_type": "link"}, "signatures": []}"#);
+        w.run(&["anchor", "init", "--store", "store", "--root", "1.root.json"]).ok();
+        w
+    }
+
+    /// Just the temporary directory, with `keys/`.
+    pub fn bare() -> World {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir_all(tmp.path().join("keys")).unwrap();
+        World { tmp }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, bytes: &[u8]) {
+        let p = self.path(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, bytes).unwrap();
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        airlock_in(self.tmp.path(), args)
+    }
+
+    /// `pack` with the fixture's inputs plus `extra` flags.
+    pub fn pack(&self, out: &str, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "pack", "--out", out, "--key", "keys/release.pem", "--root", "1.root.json",
+            "--layout", "root.layout", "--layout-key", "keys/owner.pub", "--links", "links",
+            "--artifacts", "dist", "--source-date-epoch",
+        ];
+        let epoch = EPOCH.to_string();
+        args.push(&epoch);
+        if !extra.iter().any(|a| *a == "--expires") {
+            args.extend(["--expires", "36500d"]);
+        }
+        args.extend(extra);
+        self.run(&args)
+    }
+
+    pub fn verify(&self, bundle: &str) -> Run {
+        self.run(&["verify", bundle, "--store", "store"])
+    }
+
+    pub fn unpack(&self, bundle: &str, to: &str) -> Run {
+        self.run(&["unpack", bundle, "--store", "store", "--to", to])
+    }
+
+    /// The store's state file, for "unchanged" assertions.
+    pub fn store_state(&self) -> String {
+        fs::read_to_string(self.path("store/state.json")).unwrap()
+    }
+}
+
+/// Deterministic, poorly compressible bytes.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Every regular file under `dir` as (relative path, bytes, mode), sorted.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else {
+                assert!(ft.is_file(), "{} is not a regular file", e.path().display());
+                let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let mode = e.metadata().unwrap().permissions().mode() & 0o7777;
+                out.push((rel, fs::read(e.path()).unwrap(), mode));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Directory entries of `dir` (names), sorted — to show nothing stray was left.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}

@@ -1,0 +1,343 @@
+//! Bundles written by hand — CBOR manifest, tar headers and zstd frames —
+//! and signed with the real release key: a malicious *authorized* signer.
+//! Each must be refused with its own error, with nothing written outside the
+//! staging directory.
+use std::fs;
+use std::io::Write;
+
+use airlock_hsm::{FileSigner, Signer};
+use ciborium::Value;
+use sha2::{Digest, Sha256};
+
+use crate::common::{World, airlock_bin, listing};
+
+/// One tar entry as written into the stream.
+#[derive(Clone)]
+pub struct Item {
+    pub tar_path: String,
+    pub kind: tar::EntryType,
+    pub data: Vec<u8>,
+    pub mode: u32,
+    /// The size written into the header, when it lies.
+    pub header_size: Option<u64>,
+    pub link: Option<String>,
+}
+
+fn reg(tar_path: &str, data: &[u8]) -> Item {
+    Item {
+        tar_path: tar_path.into(),
+        kind: tar::EntryType::Regular,
+        data: data.to_vec(),
+        mode: 0o644,
+        header_size: None,
+        link: None,
+    }
+}
+
+/// One manifest entry.
+#[derive(Clone)]
+pub struct ManEntry {
+    pub kind: &'static str,
+    pub path: String,
+    pub size: u64,
+    pub sha256: [u8; 32],
+    pub mode: u32,
+}
+
+fn man(kind: &'static str, path: &str, data: &[u8]) -> ManEntry {
+    ManEntry {
+        kind,
+        path: path.into(),
+        size: data.len() as u64,
+        sha256: Sha256::digest(data).into(),
+        mode: 0o644,
+    }
+}
+
+pub struct Crafted {
+    pub entries: Vec<ManEntry>,
+    pub head: Vec<Item>,
+    pub payload: Vec<Item>,
+    pub zeros_after_end: u64,
+    pub sequence: u64,
+    signers: Vec<(String, String)>,
+}
+
+fn t(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+impl Crafted {
+    /// A consistent bundle: the fixture's root and layout, one artifact.
+    pub fn standard(w: &World) -> Crafted {
+        let root = fs::read(w.path("1.root.json")).unwrap();
+        let layout = fs::read(w.path("root.layout")).unwrap();
+        let release = FileSigner::load(&w.path("keys/release.pem")).unwrap();
+        let c = Crafted {
+            entries: vec![man("root", "1.root.json", &root), man("layout", "root.layout", &layout)],
+            head: vec![reg("meta/roots/1.root.json", &root), reg("meta/layout/root.layout", &layout)],
+            payload: vec![],
+            zeros_after_end: 0,
+            sequence: 1,
+            signers: vec![("keys/release.pem".into(), airlock::keys::keyid(release.public_key()))],
+        };
+        c.artifact("a.txt", b"hello\n")
+    }
+
+    /// Adds an artifact listed in the manifest and present in the stream.
+    pub fn artifact(mut self, path: &str, data: &[u8]) -> Crafted {
+        self.entries.push(man("artifact", path, data));
+        self.payload.push(reg(&format!("artifacts/{path}"), data));
+        self
+    }
+
+    /// Signs with these (key file, keyid) pairs instead of the release key.
+    pub fn signed_as(mut self, signers: Vec<(&str, String)>) -> Crafted {
+        self.signers = signers.into_iter().map(|(k, id)| (k.to_owned(), id)).collect();
+        self
+    }
+
+    fn manifest(&self, bundle_id: &str) -> Vec<u8> {
+        let u = |n: u64| Value::Integer(n.into());
+        let entries = self
+            .entries
+            .iter()
+            .map(|e| {
+                Value::Map(vec![
+                    (t("kind"), t(e.kind)),
+                    (t("path"), t(&e.path)),
+                    (t("size"), u(e.size)),
+                    (t("sha256"), Value::Bytes(e.sha256.to_vec())),
+                    (t("mode"), u(e.mode.into())),
+                ])
+            })
+            .collect();
+        let v = Value::Map(vec![
+            (t("format"), u(1)),
+            (t("bundle_id"), t(bundle_id)),
+            (t("channel"), t("crafted")),
+            (t("sequence"), u(self.sequence)),
+            (t("created"), u(crate::common::EPOCH)),
+            (t("expires"), u(4_000_000_000)),
+            (
+                t("supply_chain"),
+                Value::Map(vec![(t("layout_keyids"), Value::Array(vec![])), (t("product_step"), Value::Null)]),
+            ),
+            (t("entries"), Value::Array(entries)),
+        ]);
+        let mut out = Vec::new();
+        ciborium::into_writer(&v, &mut out).unwrap();
+        out
+    }
+
+    /// Encodes, signs and writes the bundle; returns its file name.
+    pub fn write(&self, w: &World, name: &str) -> String {
+        let id = hex::encode(&Sha256::digest(self.manifest(""))[..16]);
+        let manifest = self.manifest(&id);
+        let msg = airlock_bundle::signing_message(&manifest);
+        let mut sigs: Vec<(String, Vec<u8>)> = self
+            .signers
+            .iter()
+            .map(|(key, keyid)| (keyid.clone(), FileSigner::load(&w.path(key)).unwrap().sign(&msg).unwrap()))
+            .collect();
+        sigs.sort();
+        let sigs = Value::Array(
+            sigs.into_iter()
+                .map(|(k, s)| Value::Map(vec![(t("keyid"), t(&k)), (t("sig"), Value::Bytes(s))]))
+                .collect(),
+        );
+        let mut sig_bytes = Vec::new();
+        ciborium::into_writer(&sigs, &mut sig_bytes).unwrap();
+
+        let mut head = Vec::new();
+        tar_item(&mut head, &reg(airlock_bundle::MANIFEST_PATH, &manifest));
+        tar_item(&mut head, &reg(airlock_bundle::SIGNATURES_PATH, &sig_bytes));
+        for item in &self.head {
+            tar_item(&mut head, item);
+        }
+        let mut out = zstd::encode_all(&head[..], 1).unwrap();
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+        let mut payload = Vec::new();
+        for item in &self.payload {
+            tar_item(&mut payload, item);
+        }
+        payload.extend_from_slice(&[0u8; 1024]);
+        enc.write_all(&payload).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = self.zeros_after_end;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            enc.write_all(&zeros[..n]).unwrap();
+            left -= n as u64;
+        }
+        out.extend(enc.finish().unwrap());
+        fs::write(w.path(name), out).unwrap();
+        name.to_owned()
+    }
+}
+
+/// Appends one raw tar entry; the path bytes are written as they are, even
+/// when `tar` itself would refuse them.
+fn tar_item(out: &mut Vec<u8>, item: &Item) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(item.kind);
+    h.set_size(item.header_size.unwrap_or(item.data.len() as u64));
+    h.set_mode(item.mode);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    if let Some(link) = &item.link {
+        h.set_link_name(link).unwrap();
+    }
+    let name = item.tar_path.as_bytes();
+    assert!(name.len() < 100);
+    h.as_old_mut().name = [0; 100];
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(&item.data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+/// Unpacks `bundle` and asserts exit 1 with `code`, no destination, and no
+/// stray files beside it.
+#[track_caller]
+fn refused(w: &World, bundle: &str, code: &str) {
+    let before = listing(w.tmp.path());
+    let state = w.store_state();
+    let r = w.run(&["unpack", bundle, "--store", "store", "--to", "out", "--json"]);
+    assert_eq!((r.code, r.error_code().as_str()), (1, code), "{}", r.stderr);
+    assert!(!w.path("out").exists(), "destination appeared");
+    assert_eq!(listing(w.tmp.path()), before, "something was written beside the destination");
+    assert_eq!(w.store_state(), state);
+    let v = w.run(&["verify", bundle, "--store", "store", "--json"]);
+    assert_eq!((v.code, v.error_code().as_str()), (1, code), "verify: {}", v.stderr);
+}
+
+#[test]
+fn the_crafting_itself_is_sound() {
+    let w = World::new();
+    let b = Crafted::standard(&w).artifact("b/c.txt", b"c\n").write(&w, "ok.airlock");
+    w.unpack(&b, "out").ok();
+    assert_eq!(fs::read(w.path("out/b/c.txt")).unwrap(), b"c\n");
+}
+
+#[test]
+fn dot_dot_paths_are_refused() {
+    let w = World::new();
+    let b = Crafted::standard(&w).artifact("../evil.txt", b"x").write(&w, "b.airlock");
+    refused(&w, &b, "unsafe-path");
+    // A header path the manifest does not list: checked before the lookup.
+    let mut c = Crafted::standard(&w);
+    c.payload[0].tar_path = "artifacts/../../evil.txt".into();
+    refused(&w, &c.write(&w, "c.airlock"), "unsafe-path");
+}
+
+#[test]
+fn absolute_paths_are_refused() {
+    let w = World::new();
+    let b = Crafted::standard(&w).artifact("/etc/evil", b"x").write(&w, "b.airlock");
+    refused(&w, &b, "unsafe-path");
+    let mut c = Crafted::standard(&w);
+    c.payload[0].tar_path = "/tmp/evil.txt".into();
+    refused(&w, &c.write(&w, "c.airlock"), "unsafe-path");
+}
+
+#[test]
+fn links_and_device_nodes_are_refused() {
+    let w = World::new();
+    for (kind, link) in [
+        (tar::EntryType::Symlink, Some("/etc/passwd")),
+        (tar::EntryType::Link, Some("artifacts/a.txt")),
+        (tar::EntryType::Char, None),
+        (tar::EntryType::Block, None),
+        (tar::EntryType::Fifo, None),
+    ] {
+        let mut c = Crafted::standard(&w).artifact("z.dev", b"");
+        let last = c.payload.len() - 1;
+        c.payload[last].kind = kind;
+        c.payload[last].link = link.map(str::to_owned);
+        refused(&w, &c.write(&w, "l.airlock"), "entry-type");
+    }
+}
+
+#[test]
+fn an_entry_not_in_the_manifest_is_refused() {
+    let w = World::new();
+    let mut c = Crafted::standard(&w);
+    c.payload.push(reg("artifacts/extra.txt", b"extra"));
+    refused(&w, &c.write(&w, "e.airlock"), "not-in-manifest");
+}
+
+#[test]
+fn entries_out_of_order_are_refused() {
+    let w = World::new();
+    let mut c = Crafted::standard(&w).artifact("b.txt", b"b");
+    c.payload.swap(0, 1);
+    refused(&w, &c.write(&w, "o.airlock"), "out-of-order");
+}
+
+#[test]
+fn duplicate_paths_are_refused() {
+    let w = World::new();
+    // In the stream: the same entry twice.
+    let mut c = Crafted::standard(&w).artifact("b.txt", b"b");
+    c.payload[1] = c.payload[0].clone();
+    refused(&w, &c.write(&w, "d1.airlock"), "duplicate-entry");
+    // In the manifest: one path listed twice.
+    let c = Crafted::standard(&w).artifact("a.txt", b"hello\n");
+    refused(&w, &c.write(&w, "d2.airlock"), "duplicate-path");
+}
+
+#[test]
+fn a_size_that_lies_is_refused() {
+    let w = World::new();
+    let mut c = Crafted::standard(&w);
+    c.payload[0].header_size = Some(3);
+    refused(&w, &c.write(&w, "s.airlock"), "size-mismatch");
+    let mut c = Crafted::standard(&w);
+    let last = c.entries.len() - 1;
+    c.entries[last].size = 1 << 40;
+    refused(&w, &c.write(&w, "s2.airlock"), "size-mismatch");
+}
+
+#[test]
+fn content_that_differs_from_its_digest_is_refused() {
+    let w = World::new();
+    let mut c = Crafted::standard(&w);
+    c.payload[0].data = b"HELLO\n".to_vec();
+    refused(&w, &c.write(&w, "h.airlock"), "digest-mismatch");
+}
+
+#[test]
+fn a_missing_entry_is_refused() {
+    let w = World::new();
+    let mut c = Crafted::standard(&w).artifact("b.txt", b"b");
+    c.payload.pop();
+    refused(&w, &c.write(&w, "m.airlock"), "missing-entry");
+}
+
+#[test]
+fn a_stream_inflating_past_the_declared_total_is_refused_in_bounded_memory() {
+    let w = World::new();
+    let mut c = Crafted::standard(&w);
+    c.zeros_after_end = 2 << 30; // 2 GiB of zeros after the end of the archive
+    let b = c.write(&w, "bomb.airlock");
+    assert!(fs::metadata(w.path(&b)).unwrap().len() < 1 << 20, "the bomb is small on disk");
+    refused(&w, &b, "trailing-data");
+    // Under a 768 MiB address-space limit: decompressing the zeros into
+    // memory (or onto disk) would fail differently or not at all.
+    let out = std::process::Command::new("sh")
+        .current_dir(w.tmp.path())
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 786432; exec '{}' unpack {b} --store store --to out --json",
+            airlock_bin()
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("\"code\":\"trailing-data\""), "{stdout}");
+    assert!(!w.path("out").exists());
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the `airlock` binary, one test binary for all.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+mod crafted;
+mod determinism;
+mod freshness;
+mod roundtrip;
+mod signatures;
+mod tamper;
+mod usage;
