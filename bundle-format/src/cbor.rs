@@ -71,7 +71,18 @@ mod tests {
 
     #[test]
     fn heads_are_shortest_and_match_ciborium() {
-        for n in [0u64, 23, 24, 255, 256, 65535, 65536, u32::MAX as u64, u32::MAX as u64 + 1, u64::MAX] {
+        for n in [
+            0u64,
+            23,
+            24,
+            255,
+            256,
+            65535,
+            65536,
+            u32::MAX as u64,
+            u32::MAX as u64 + 1,
+            u64::MAX,
+        ] {
             let mut e = Enc::default();
             e.uint(n);
             let mut c = Vec::new();

@@ -64,7 +64,9 @@ pub use manifest::{
 };
 pub use path::{BundlePath, PathError};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};
-pub use write::{ArtifactSource, MetadataFile, Payload, WriteOptions, finish_bundle, write_payload};
+pub use write::{
+    ArtifactSource, MetadataFile, Payload, WriteOptions, finish_bundle, write_payload,
+};
 
 /// Tar path of the manifest entry, the first entry of every bundle.
 pub const MANIFEST_PATH: &str = "airlock/manifest.cbor";

@@ -414,7 +414,10 @@ impl Signatures {
                     std::cmp::Ordering::Less => {}
                 }
             }
-            sigs.push(ManifestSignature { keyid: w.keyid, sig });
+            sigs.push(ManifestSignature {
+                keyid: w.keyid,
+                sig,
+            });
         }
         let s = Signatures(sigs);
         if s.encode() != bytes {
@@ -559,16 +562,13 @@ fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
             ));
         }
     }
-    if let Some(step) = &m.supply_chain.product_step {
-        if step.is_empty()
-            || step.len() > MAX_STEP_BYTES
-            || step.chars().any(|c| c.is_control())
-        {
-            return Err(Error::Manifest(format!(
-                "product step {} must be 1 to {MAX_STEP_BYTES} bytes without control characters",
-                excerpt(step)
-            )));
-        }
+    if let Some(step) = &m.supply_chain.product_step
+        && (step.is_empty() || step.len() > MAX_STEP_BYTES || step.chars().any(char::is_control))
+    {
+        return Err(Error::Manifest(format!(
+            "product step {} must be 1 to {MAX_STEP_BYTES} bytes without control characters",
+            excerpt(step)
+        )));
     }
     validate_entries(&m.entries, limits)
 }
@@ -695,7 +695,10 @@ mod tests {
         )
         .unwrap();
         let kinds: Vec<_> = m.entries.iter().map(|e| e.tar_path()).collect();
-        assert_eq!(kinds, ["meta/roots/root.json", "artifacts/a", "artifacts/b"]);
+        assert_eq!(
+            kinds,
+            ["meta/roots/root.json", "artifacts/a", "artifacts/b"]
+        );
         assert_eq!(m.bundle_id.len(), 32);
         let bytes = m.encode();
         assert_eq!(Manifest::decode(&bytes, &l).unwrap(), m);
@@ -811,7 +814,13 @@ mod tests {
         let d = Signatures::decode(&s.encode(), &l).unwrap();
         assert_eq!(d.0[0].keyid, "a".repeat(64));
         assert_eq!(d.0[1].sig, vec![1; 64]);
-        assert_eq!(Signatures::decode(&Signatures::default().encode(), &l).unwrap().0.len(), 0);
+        assert_eq!(
+            Signatures::decode(&Signatures::default().encode(), &l)
+                .unwrap()
+                .0
+                .len(),
+            0
+        );
     }
 
     #[test]

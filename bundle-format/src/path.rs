@@ -123,7 +123,15 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_paths() {
-        for p in ["a", "a/b", "bin/tool-1.2.3", "..a", "a..", ".hidden/x", "ü/文件"] {
+        for p in [
+            "a",
+            "a/b",
+            "bin/tool-1.2.3",
+            "..a",
+            "a..",
+            ".hidden/x",
+            "ü/文件",
+        ] {
             assert_eq!(check(p).unwrap().as_str(), p);
         }
     }

@@ -113,14 +113,20 @@ struct Tar<S> {
 impl<S: Source> Tar<S> {
     /// Passes up to `n` bytes to `f`; returns how many there were (fewer only
     /// if the frame ended).
-    fn stream(&mut self, n: u64, f: &mut dyn FnMut(&[u8]) -> Result<(), Error>) -> Result<u64, Error> {
+    fn stream(
+        &mut self,
+        n: u64,
+        f: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
         let mut done = 0u64;
         while done < n {
             let buf = self.src.fill()?;
             if buf.is_empty() {
                 break;
             }
-            let take = usize::try_from(n - done).unwrap_or(usize::MAX).min(buf.len());
+            let take = usize::try_from(n - done)
+                .unwrap_or(usize::MAX)
+                .min(buf.len());
             f(&buf[..take])?;
             self.src.consume(take);
             self.offset += take as u64;
@@ -287,7 +293,12 @@ fn name_at(manifest: Option<&Manifest>, pos: usize) -> String {
 /// Checks that `h` is the entry expected at stream position `pos`: a safe
 /// path first, then its place in the manifest (not listed, already seen, or
 /// too early). Size and mode are the caller's to check.
-fn check_position(manifest: Option<&Manifest>, pos: usize, h: &FileHeader, limits: &Limits) -> Result<(), Error> {
+fn check_position(
+    manifest: Option<&Manifest>,
+    pos: usize,
+    h: &FileHeader,
+    limits: &Limits,
+) -> Result<(), Error> {
     BundlePath::new(&h.path, limits).map_err(|reason| Error::UnsafePath {
         path: excerpt(&h.path),
         reason,
@@ -331,7 +342,13 @@ fn check_size_mode(path: &str, h: &FileHeader, size: u64, mode: u32) -> Result<(
 }
 
 /// Reads the manifest or signatures entry at `pos`, bounded by `limit`.
-fn read_control(tar: &mut Tar<HeadSource>, pos: usize, manifest: Option<&Manifest>, limits: &Limits, limit: (&'static str, u64)) -> Result<Vec<u8>, Error> {
+fn read_control(
+    tar: &mut Tar<HeadSource>,
+    pos: usize,
+    manifest: Option<&Manifest>,
+    limits: &Limits,
+    limit: (&'static str, u64),
+) -> Result<Vec<u8>, Error> {
     let name = name_at(manifest, pos);
     let h = tar.next_file(limits, &name)?;
     check_position(manifest, pos, &h, limits)?;
@@ -418,9 +435,21 @@ impl BundleReader {
             frame: Frame::Head,
             offset: 0,
         };
-        let manifest_bytes = read_control(&mut tar, 0, None, &limits, ("manifest bytes", limits.max_manifest_bytes))?;
+        let manifest_bytes = read_control(
+            &mut tar,
+            0,
+            None,
+            &limits,
+            ("manifest bytes", limits.max_manifest_bytes),
+        )?;
         let manifest = Manifest::decode(&manifest_bytes, &limits)?;
-        let sig_bytes = read_control(&mut tar, 1, Some(&manifest), &limits, ("signatures bytes", limits.max_signatures_bytes))?;
+        let sig_bytes = read_control(
+            &mut tar,
+            1,
+            Some(&manifest),
+            &limits,
+            ("signatures bytes", limits.max_signatures_bytes),
+        )?;
         let signatures = Signatures::decode(&sig_bytes, &limits)?;
         Ok(BundleReader {
             tar,
@@ -600,7 +629,8 @@ impl PayloadReader {
     }
 
     fn end_of_archive(&mut self, pos: usize) -> Result<(), Error> {
-        let missing = || Error::Truncated("the payload ends without its end-of-archive marker".into());
+        let missing =
+            || Error::Truncated("the payload ends without its end-of-archive marker".into());
         match self.tar.next_header(&self.limits)? {
             Next::FrameEnd => return Err(missing()),
             Next::File(h) => {
@@ -637,12 +667,18 @@ impl PayloadReader {
     pub fn copy_to(&mut self, sink: &mut dyn Write) -> Result<(), Error> {
         match self.state {
             State::Failed => return Err(Error::Misuse(FAILED)),
-            State::Done => return Err(Error::Misuse("there is no current artifact; the payload is finished")),
+            State::Done => {
+                return Err(Error::Misuse(
+                    "there is no current artifact; the payload is finished",
+                ));
+            }
             State::Open => {}
         }
         match &self.current {
             None => return Err(Error::Misuse("call next_artifact before copy_to")),
-            Some(c) if c.copied => return Err(Error::Misuse("this artifact's data was already copied")),
+            Some(c) if c.copied => {
+                return Err(Error::Misuse("this artifact's data was already copied"));
+            }
             Some(_) => {}
         }
         let r = self.copy_inner(sink);
@@ -666,7 +702,9 @@ impl PayloadReader {
         cur.remaining -= got;
         let tar_path = entry.tar_path();
         if got < want {
-            return Err(self.tar.ended_inside(&format!("entry {}", excerpt(&tar_path))));
+            return Err(self
+                .tar
+                .ended_inside(&format!("entry {}", excerpt(&tar_path))));
         }
         let digest = std::mem::take(hasher).finalize();
         if digest.as_slice() != entry.sha256 {

@@ -107,7 +107,12 @@ impl ReadAhead {
     }
 }
 
-fn run(mut dec: FrameDecoder, tx: &SyncSender<Msg>, recycled: &Receiver<Vec<u8>>, produced: &AtomicU64) {
+fn run(
+    mut dec: FrameDecoder,
+    tx: &SyncSender<Msg>,
+    recycled: &Receiver<Vec<u8>>,
+    produced: &AtomicU64,
+) {
     loop {
         let mut buf = recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
         let mut n = 0;

@@ -64,7 +64,8 @@ pub(crate) fn parse(block: &[u8; BLOCK], index: u64) -> Result<Header<'_>, Error
     if block.iter().all(|b| *b == 0) {
         return Ok(Header::Zero);
     }
-    let stored = octal(&block[148..156]).ok_or_else(|| bad(index, "checksum field is not octal"))?;
+    let stored =
+        octal(&block[148..156]).ok_or_else(|| bad(index, "checksum field is not octal"))?;
     let sum: u64 = block[..148]
         .iter()
         .chain([b' '; 8].iter())
@@ -77,8 +78,10 @@ pub(crate) fn parse(block: &[u8; BLOCK], index: u64) -> Result<Header<'_>, Error
     if &block[257..265] != b"ustar  \0" {
         return Err(bad(index, "not a GNU-format tar header"));
     }
-    let name = name_field(&block[..NAME_FIELD]).ok_or_else(|| bad(index, "name field has bytes after its terminator"))?;
-    let size = || numeric(&block[124..136]).ok_or_else(|| bad(index, "size field is not canonical"));
+    let name = name_field(&block[..NAME_FIELD])
+        .ok_or_else(|| bad(index, "name field has bytes after its terminator"))?;
+    let size =
+        || numeric(&block[124..136]).ok_or_else(|| bad(index, "size field is not canonical"));
     match block[156] {
         b'0' | 0 => {
             if block[157..257].iter().any(|b| *b != 0) {
@@ -124,7 +127,7 @@ fn type_name(t: u8) -> &'static str {
         b'M' => "GNU multi-volume continuation",
         b'D' => "GNU dump directory",
         b'N' => "GNU old long name",
-        _ => "entry of unknown type",
+        _ => "tar entry of unknown type",
     }
 }
 
@@ -228,7 +231,11 @@ mod tests {
             h.set_path("artifacts/x").unwrap();
             h.set_cksum();
             match parse(&block(&h), 0).unwrap() {
-                Header::Regular { name, size: s, mode } => {
+                Header::Regular {
+                    name,
+                    size: s,
+                    mode,
+                } => {
                     assert_eq!(name, b"artifacts/x");
                     assert_eq!(s, size);
                     assert_eq!(mode, 0o755);
@@ -245,12 +252,16 @@ mod tests {
         h.set_cksum();
         let mut b = block(&h);
         b[0] = b'b';
-        assert!(matches!(parse(&b, 3), Err(Error::TarHeader { index: 3, ref reason }) if reason == "checksum mismatch"));
+        assert!(
+            matches!(parse(&b, 3), Err(Error::TarHeader { index: 3, ref reason }) if reason == "checksum mismatch")
+        );
         let mut u = tar::Header::new_ustar();
         u.set_path("a").unwrap();
         u.set_size(1);
         u.set_cksum();
-        assert!(matches!(parse(&block(&u), 0), Err(Error::TarHeader { ref reason, .. }) if reason.contains("GNU")));
+        assert!(
+            matches!(parse(&block(&u), 0), Err(Error::TarHeader { ref reason, .. }) if reason.contains("GNU"))
+        );
     }
 
     #[test]

@@ -157,9 +157,21 @@ fn dir_of(out: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-fn temp_beside(out: &Path) -> Result<NamedTempFile, Error> {
+/// A temporary file in `out`'s directory. With `final_mode`, it is created
+/// like an ordinary new file (0o666 less the umask) because it becomes the
+/// bundle; otherwise it is private to the user (0o600).
+fn temp_beside(out: &Path, final_mode: bool) -> Result<NamedTempFile, Error> {
     let dir = dir_of(out);
-    NamedTempFile::new_in(dir).map_err(|source| Error::Write {
+    let mut b = tempfile::Builder::new();
+    b.prefix(".airlock-");
+    #[cfg(unix)]
+    if final_mode {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    #[cfg(not(unix))]
+    let _ = final_mode;
+    b.tempfile_in(dir).map_err(|source| Error::Write {
         path: dir.to_owned(),
         source,
     })
@@ -203,7 +215,12 @@ impl<R: Read> Read for Hashing<'_, R> {
 /// bytes are hashed as they are compressed. A file with fewer or more than
 /// `size` bytes fails with [`Error::InputChanged`]. `progress` is called with
 /// the number of bytes added, as they are added.
-pub fn write_payload(out: &Path, artifacts: &[ArtifactSource], opts: &WriteOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<Payload, Error> {
+pub fn write_payload(
+    out: &Path,
+    artifacts: &[ArtifactSource],
+    opts: &WriteOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Payload, Error> {
     opts.check()?;
     let mut sorted: Vec<&ArtifactSource> = artifacts.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
@@ -219,7 +236,7 @@ pub fn write_payload(out: &Path, artifacts: &[ArtifactSource], opts: &WriteOptio
         .collect();
     validate_entries(&planned, &opts.limits)?;
 
-    let tmp = temp_beside(out)?;
+    let tmp = temp_beside(out, false)?;
     let tmp_path = tmp.path().to_owned();
     let werr = |source: io::Error| Error::Write {
         path: tmp_path.clone(),
@@ -281,22 +298,33 @@ fn has_more(mut r: impl Read) -> io::Result<bool> {
 /// `metadata` and the payload's artifacts ([`Error::Misuse`] otherwise). The
 /// bundle is written to a temporary file beside `out`, synced, renamed over
 /// `out`, and the directory is synced; on error nothing is left behind.
-pub fn finish_bundle(out: &Path, manifest_bytes: &[u8], signatures: &Signatures, metadata: &[MetadataFile], mut payload: Payload, opts: &WriteOptions) -> Result<(), Error> {
+pub fn finish_bundle(
+    out: &Path,
+    manifest_bytes: &[u8],
+    signatures: &Signatures,
+    metadata: &[MetadataFile],
+    mut payload: Payload,
+    opts: &WriteOptions,
+) -> Result<(), Error> {
     opts.check()?;
     let manifest = Manifest::decode(manifest_bytes, &opts.limits)?;
     if manifest.artifacts() != payload.entries.as_slice() {
-        return Err(Error::Misuse("the manifest's artifacts do not match the payload"));
+        return Err(Error::Misuse(
+            "the manifest's artifacts do not match the payload",
+        ));
     }
     let mut meta: Vec<&MetadataFile> = metadata.iter().collect();
     meta.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
     let meta_entries: Vec<Entry> = meta.iter().map(|m| m.entry()).collect();
     if manifest.metadata() != meta_entries.as_slice() {
-        return Err(Error::Misuse("the manifest's metadata entries do not match the metadata files"));
+        return Err(Error::Misuse(
+            "the manifest's metadata entries do not match the metadata files",
+        ));
     }
     let sig_bytes = signatures.encode();
     Signatures::decode(&sig_bytes, &opts.limits)?;
 
-    let tmp = temp_beside(out)?;
+    let tmp = temp_beside(out, true)?;
     let tmp_path = tmp.path().to_owned();
     let werr = |source: io::Error| Error::Write {
         path: tmp_path.clone(),
@@ -323,13 +351,22 @@ pub fn finish_bundle(out: &Path, manifest_bytes: &[u8], signatures: &Signatures,
 
 /// Writes the head frame to `file`: manifest, signatures, metadata, and no
 /// end-of-archive blocks.
-fn write_head(file: &File, manifest_bytes: &[u8], sig_bytes: &[u8], meta: &[&MetadataFile], opts: &WriteOptions) -> io::Result<()> {
+fn write_head(
+    file: &File,
+    manifest_bytes: &[u8],
+    sig_bytes: &[u8],
+    meta: &[&MetadataFile],
+    opts: &WriteOptions,
+) -> io::Result<()> {
     let enc = opts.encoder(file)?;
     let mut tar = tar::Builder::new(Gate {
         inner: BufWriter::with_capacity(IO_BUF, enc),
         open: true,
     });
-    for (path, bytes) in [(MANIFEST_PATH, manifest_bytes), (SIGNATURES_PATH, sig_bytes)] {
+    for (path, bytes) in [
+        (MANIFEST_PATH, manifest_bytes),
+        (SIGNATURES_PATH, sig_bytes),
+    ] {
         let mut h = regular_header(bytes.len() as u64, 0o644, opts.mtime);
         tar.append_data(&mut h, path, bytes)?;
     }
