@@ -6,14 +6,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Carry software across an air gap, and prove on the isolated side that what
 /// arrived is exactly what an authorized supply chain produced.
 #[derive(Debug, Parser)]
-#[command(name = "airlock", version, propagate_version = true, after_help = "\
+#[command(
+    name = "airlock",
+    version,
+    propagate_version = true,
+    after_help = "\
 Exit codes: 0 accepted/done, 1 rejected, 2 operator mistake, 3 environment.
 
 Examples:
   airlock demo                                   # the whole story, in a temporary directory
   airlock pack --out rel.airlock --key release.pem --root 1.root.json \\
        --layout root.layout --layout-key owner.pub --links links --artifacts dist
-  airlock unpack rel.airlock --store /var/lib/airlock --to /srv/incoming/rel-42")]
+  airlock unpack rel.airlock --store /var/lib/airlock --to /srv/incoming/rel-42"
+)]
 pub struct Cli {
     /// No progress bars.
     #[arg(long, short, global = true)]
@@ -30,7 +35,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate a signing key pair (PREFIX.pem, mode 0600, and PREFIX.pub).
-    #[command(after_help = "Example:\n  airlock keygen --out keys/release-1\n  # writes keys/release-1.pem and keys/release-1.pub, prints the keyid")]
+    #[command(
+        after_help = "Example:\n  airlock keygen --out keys/release-1\n  # writes keys/release-1.pem and keys/release-1.pub, prints the keyid"
+    )]
     Keygen(KeygenArgs),
     /// Key utilities.
     #[command(subcommand)]
@@ -52,17 +59,23 @@ The same inputs, keys and --source-date-epoch give byte-identical bundles.")]
     #[command(after_help = "Example:\n  airlock inspect release-42.airlock --json")]
     Inspect(InspectArgs),
     /// Verify a bundle against the trust store; changes nothing in the store.
-    #[command(after_help = "Example:\n  airlock verify release-42.airlock --store /var/lib/airlock\n  # exit 0 accepted, 1 rejected, 2 usage, 3 store/environment")]
+    #[command(
+        after_help = "Example:\n  airlock verify release-42.airlock --store /var/lib/airlock\n  # exit 0 accepted, 1 rejected, 2 usage, 3 store/environment"
+    )]
     Verify(VerifyArgs),
     /// Verify a bundle, then atomically place its artifacts in a new directory
     /// and record the import in the store.
-    #[command(after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed")]
+    #[command(
+        after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed"
+    )]
     Unpack(UnpackArgs),
     /// Provision or show the trust anchor of an isolated-side store.
     #[command(subcommand)]
     Anchor(AnchorCommand),
     /// Run the whole story on generated keys in a temporary directory.
-    #[command(after_help = "Example:\n  airlock demo            # uses a fresh temporary directory\n  airlock demo --dir /tmp/airlock-demo")]
+    #[command(
+        after_help = "Example:\n  airlock demo            # uses a fresh temporary directory\n  airlock demo --dir /tmp/airlock-demo"
+    )]
     Demo(DemoArgs),
 }
 
@@ -112,7 +125,9 @@ Example:
   airlock root sign 1.root.json --key root-a.pem root-b.pem")]
     Init(RootInitArgs),
     /// Add signatures to a root, in place, and say which are still missing.
-    #[command(after_help = "Example:\n  airlock root sign 1.root.json --key root-a.pem --key root-b.pem")]
+    #[command(
+        after_help = "Example:\n  airlock root sign 1.root.json --key root-a.pem --key root-b.pem"
+    )]
     Sign {
         /// The root file.
         file: PathBuf,
@@ -256,7 +271,9 @@ impl StoreArg {
 #[derive(Debug, Subcommand)]
 pub enum AnchorCommand {
     /// Provision a store with its trusted root.
-    #[command(after_help = "Example:\n  airlock anchor init --store /var/lib/airlock --root 1.root.json")]
+    #[command(
+        after_help = "Example:\n  airlock anchor init --store /var/lib/airlock --root 1.root.json"
+    )]
     Init {
         #[command(flatten)]
         /// The store.

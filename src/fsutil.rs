@@ -57,7 +57,11 @@ pub fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Erro
     let meta = std::fs::metadata(path).map_err(|e| Error::input(path, e))?;
     if meta.len() > limit {
         return Err(Error::usage(
-            format!("{what} {} is {} bytes, over the limit of {limit}", path.display(), meta.len()),
+            format!(
+                "{what} {} is {} bytes, over the limit of {limit}",
+                path.display(),
+                meta.len()
+            ),
             "check that the right file was given",
         ));
     }

@@ -41,8 +41,10 @@ impl Json {
     /// Parses `bytes` as one strict JSON document (no trailing data).
     pub fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let value = de::Deserialize::deserialize(&mut de).map_err(|e: serde_json::Error| JsonError(e.to_string()))?;
-        de.end().map_err(|e| JsonError(format!("trailing data: {e}")))?;
+        let value = de::Deserialize::deserialize(&mut de)
+            .map_err(|e: serde_json::Error| JsonError(e.to_string()))?;
+        de.end()
+            .map_err(|e| JsonError(format!("trailing data: {e}")))?;
         Ok(value)
     }
 
@@ -101,7 +103,9 @@ impl Json {
             }
             Json::Str(s) => Value::String(s.clone()),
             Json::Arr(a) => Value::Array(a.iter().map(Json::to_value).collect()),
-            Json::Obj(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_value())).collect()),
+            Json::Obj(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_value())).collect())
+            }
         }
     }
 
@@ -179,7 +183,9 @@ impl<'de> Visitor<'de> for JsonVisitor {
         Ok(Json::Int(v.into()))
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Json, E> {
-        Err(E::custom("floating-point numbers are not allowed in signed metadata"))
+        Err(E::custom(
+            "floating-point numbers are not allowed in signed metadata",
+        ))
     }
     fn visit_str<E>(self, v: &str) -> Result<Json, E> {
         Ok(Json::Str(v.to_owned()))
@@ -217,7 +223,8 @@ mod tests {
 
     #[test]
     fn canonical_matches_securesystemslib() {
-        let j = Json::parse(br#"{"b": [1, -2, "x\"y\\z\n\u00e9"], "a": {"z": null, "y": true}}"#).unwrap();
+        let j = Json::parse(br#"{"b": [1, -2, "x\"y\\z\n\u00e9"], "a": {"z": null, "y": true}}"#)
+            .unwrap();
         assert_eq!(
             j.canonical(),
             "{\"a\":{\"y\":true,\"z\":null},\"b\":[1,-2,\"x\\\"y\\\\z\n\u{e9}\"]}".as_bytes()
@@ -232,11 +239,26 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert!(Json::parse(br#"{"a":1,"a":2}"#).unwrap_err().0.contains("duplicate key"));
-        assert!(Json::parse(br#"{"a":1.5}"#).unwrap_err().0.contains("floating-point"));
+        assert!(
+            Json::parse(br#"{"a":1,"a":2}"#)
+                .unwrap_err()
+                .0
+                .contains("duplicate key")
+        );
+        assert!(
+            Json::parse(br#"{"a":1.5}"#)
+                .unwrap_err()
+                .0
+                .contains("floating-point")
+        );
         assert!(Json::parse(br#"{"a":1e3}"#).is_err());
         assert!(Json::parse(br#"{"a":123456789012345678901234567890}"#).is_err());
-        assert!(Json::parse(br#"{"a":1} x"#).unwrap_err().0.contains("trailing"));
+        assert!(
+            Json::parse(br#"{"a":1} x"#)
+                .unwrap_err()
+                .0
+                .contains("trailing")
+        );
         assert!(Json::parse(br#"{"a":1}  "#).is_ok());
     }
 }

@@ -185,7 +185,10 @@ mod tests {
             hex::encode(pk.raw_bytes()),
             "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c"
         );
-        assert_eq!(keyid(&pk), "bfe1a83869e5bf574e3ff3acbb83f840de84a990d10059f3096f0bf4f2b90c10");
+        assert_eq!(
+            keyid(&pk),
+            "bfe1a83869e5bf574e3ff3acbb83f840de84a990d10059f3096f0bf4f2b90c10"
+        );
         assert_ne!(keyid(&pk), legacy_keyid(&pk));
     }
 

@@ -32,7 +32,9 @@ pub enum Rejection {
         time: u64,
     },
     /// The sequence is not above the last accepted one on its channel.
-    #[error("rollback: sequence {sequence} on channel {channel} is not above the last accepted {last}")]
+    #[error(
+        "rollback: sequence {sequence} on channel {channel} is not above the last accepted {last}"
+    )]
     Rollback {
         /// Channel.
         channel: String,
@@ -82,14 +84,21 @@ pub fn manifest_tally(root: &Root, manifest_bytes: &[u8], signatures: &Signature
         &root.targets.keyids,
         root.targets.threshold,
         &root.keys,
-        signatures.0.iter().map(|s| (s.keyid.as_str(), s.sig.as_slice())),
+        signatures
+            .0
+            .iter()
+            .map(|s| (s.keyid.as_str(), s.sig.as_slice())),
         &msg,
     )
 }
 
 /// Requires a threshold of valid targets-key signatures; returns the keyids
 /// that counted.
-pub fn check_signatures(root: &Root, manifest_bytes: &[u8], signatures: &Signatures) -> Result<Vec<String>, Rejection> {
+pub fn check_signatures(
+    root: &Root,
+    manifest_bytes: &[u8],
+    signatures: &Signatures,
+) -> Result<Vec<String>, Rejection> {
     let t = manifest_tally(root, manifest_bytes, signatures);
     if t.met() {
         Ok(t.counted)
@@ -103,7 +112,11 @@ pub fn check_signatures(root: &Root, manifest_bytes: &[u8], signatures: &Signatu
 }
 
 /// Requires the manifest to be unexpired, new on its channel and never seen.
-pub fn check_freshness(manifest: &Manifest, state: &StoreState, time: u64) -> Result<(), Rejection> {
+pub fn check_freshness(
+    manifest: &Manifest,
+    state: &StoreState,
+    time: u64,
+) -> Result<(), Rejection> {
     if manifest.expires <= time {
         return Err(Rejection::Expired {
             expires: manifest.expires,

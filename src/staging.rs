@@ -27,7 +27,11 @@ fn write_error(path: &Path, e: std::io::Error) -> Error {
     } else {
         "check permissions and free space on the destination filesystem"
     };
-    Error::env("write-failed", format!("cannot write {}: {e}", path.display()), hint)
+    Error::env(
+        "write-failed",
+        format!("cannot write {}: {e}", path.display()),
+        hint,
+    )
 }
 
 impl Staging {
@@ -41,9 +45,12 @@ impl Staging {
                 "unpack into a new directory; airlock never writes into an existing one",
             ));
         }
-        let name = dest
-            .file_name()
-            .ok_or_else(|| Error::usage(format!("{} is not a directory name", dest.display()), "give --to a new directory path"))?;
+        let name = dest.file_name().ok_or_else(|| {
+            Error::usage(
+                format!("{} is not a directory name", dest.display()),
+                "give --to a new directory path",
+            )
+        })?;
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
@@ -79,12 +86,16 @@ impl Staging {
     pub fn commit(mut self) -> Result<PathBuf, Error> {
         let sync = File::open(&self.dir).map_err(|e| write_error(&self.dir, e))?;
         rustix::fs::syncfs(&sync).map_err(|e| write_error(&self.dir, e.into()))?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755)).map_err(|e| write_error(&self.dir, e))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755))
+            .map_err(|e| write_error(&self.dir, e))?;
         renameat_with(CWD, &self.dir, CWD, &self.dest, RenameFlags::NOREPLACE).map_err(|e| {
             if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
                 Error::env(
                     "destination-exists",
-                    format!("destination {} appeared while unpacking", self.dest.display()),
+                    format!(
+                        "destination {} appeared while unpacking",
+                        self.dest.display()
+                    ),
                     "unpack into a new directory; nothing was placed",
                 )
             } else {
@@ -92,7 +103,11 @@ impl Staging {
             }
         })?;
         self.committed = true;
-        let parent = self.dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = self
+            .dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         File::open(parent)
             .and_then(|d| d.sync_all())
             .map_err(|e| write_error(parent, e))?;
@@ -133,7 +148,9 @@ impl ArtifactSink for Staging {
             .map_err(|e| write_error(&path, e))?;
         let mut out = BufWriter::with_capacity(256 * 1024, file);
         copy(&mut out)?;
-        let file = out.into_inner().map_err(|e| write_error(&path, e.into_error()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| write_error(&path, e.into_error()))?;
         // Owners are never taken from the bundle; setuid, setgid and sticky
         // bits are cleared.
         file.set_permissions(fs::Permissions::from_mode(entry.mode & 0o777))

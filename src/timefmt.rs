@@ -22,9 +22,26 @@ pub fn parse_utc(s: &str) -> Result<u64, String> {
         ));
     }
     let num = |r: std::ops::Range<usize>| s[r].parse::<u64>().unwrap_or(u64::MAX);
-    let (y, mo, d, h, mi, se) = (num(0..4), num(5..7), num(8..10), num(11..13), num(14..16), num(17..19));
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59 {
-        return Err(format!("{} is not a valid date and time", crate::excerpt(s)));
+    let (y, mo, d, h, mi, se) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    );
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || d < 1
+        || d > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || se > 59
+    {
+        return Err(format!(
+            "{} is not a valid date and time",
+            crate::excerpt(s)
+        ));
     }
     Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
 }
@@ -34,12 +51,22 @@ pub fn format_utc(t: u64) -> String {
     let days = t / 86_400;
     let rem = t % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Parses a duration: a whole number followed by `s`, `m`, `h`, `d` or `w`.
 pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let err = || format!("{} is not a duration like 90s, 30m, 12h, 365d or 2w", crate::excerpt(s));
+    let err = || {
+        format!(
+            "{} is not a duration like 90s, 30m, 12h, 365d or 2w",
+            crate::excerpt(s)
+        )
+    };
     let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?);
     let n: u64 = digits.parse().map_err(|_| err())?;
     let mult = match unit {
@@ -108,7 +135,13 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for t in [0, 951_782_400, 1_700_000_000, 4_102_444_799, 253_402_300_799] {
+        for t in [
+            0,
+            951_782_400,
+            1_700_000_000,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
             assert_eq!(parse_utc(&format_utc(t)).unwrap(), t);
         }
         assert_eq!(parse_utc("2030-01-01T00:00:00Z").unwrap(), 1_893_456_000);

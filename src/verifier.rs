@@ -102,7 +102,8 @@ pub fn verify_bundle<R: Read + Send + 'static>(
         if !is_root && checked.is_none() {
             let roots: Vec<Root> = carried.iter().map(|(r, _)| r.clone()).collect();
             let final_root = apply_chain(&trusted, &roots, time)?;
-            let signers = check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
+            let signers =
+                check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
             check_freshness(reader.manifest(), state, time)?;
             checked = Some((final_root, signers));
         }
@@ -114,7 +115,11 @@ pub fn verify_bundle<R: Read + Send + 'static>(
         }
     }
     let Some((final_root, signers)) = checked else {
-        return Err(Error::env("internal", "trust checks did not run", "report this as a bug"));
+        return Err(Error::env(
+            "internal",
+            "trust checks did not run",
+            "report this as a bug",
+        ));
     };
 
     let manifest = reader.manifest().clone();
@@ -128,7 +133,11 @@ pub fn verify_bundle<R: Read + Send + 'static>(
     }
 
     let new_anchor = (final_root.version > trusted.version)
-        .then(|| carried.into_iter().find(|(r, _)| r.version == final_root.version))
+        .then(|| {
+            carried
+                .into_iter()
+                .find(|(r, _)| r.version == final_root.version)
+        })
         .flatten()
         .map(|(r, bytes)| Anchor::new(bytes, r.version));
     Ok(Verdict {

@@ -46,7 +46,11 @@ pub fn walk_tree(root: &Path) -> Result<Vec<Found>, Error> {
                 .file_name()
                 .into_string()
                 .map_err(|_| refuse(&path, "its name is not valid UTF-8"))?;
-            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             let meta = fs::symlink_metadata(&path).map_err(|e| Error::input(&path, e))?;
             let ft = meta.file_type();
             if ft.is_dir() {
@@ -59,13 +63,20 @@ pub fn walk_tree(root: &Path) -> Result<Vec<Found>, Error> {
                     mode: meta.permissions().mode() & 0o777,
                 });
             } else if ft.is_symlink() {
-                let target = fs::canonicalize(&path).map_err(|_| refuse(&path, "it is a dangling symlink"))?;
+                let target = fs::canonicalize(&path)
+                    .map_err(|_| refuse(&path, "it is a dangling symlink"))?;
                 if !target.starts_with(&canonical_root) {
-                    return Err(refuse(&path, "it is a symlink pointing outside the directory"));
+                    return Err(refuse(
+                        &path,
+                        "it is a symlink pointing outside the directory",
+                    ));
                 }
                 let tmeta = fs::metadata(&target).map_err(|e| Error::input(&target, e))?;
                 if !tmeta.is_file() {
-                    return Err(refuse(&path, "it is a symlink to something other than a regular file"));
+                    return Err(refuse(
+                        &path,
+                        "it is a symlink to something other than a regular file",
+                    ));
                 }
                 out.push(Found {
                     rel,

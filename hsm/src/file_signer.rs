@@ -17,7 +17,9 @@ pub struct FileSigner {
 
 impl std::fmt::Debug for FileSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileSigner").field("public", &self.public).finish_non_exhaustive()
+        f.debug_struct("FileSigner")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,7 +53,9 @@ impl FileSigner {
     /// Parses a PKCS#8 PEM private key.
     pub fn from_pem(pem: &str) -> Result<FileSigner, String> {
         if pem.contains("ENCRYPTED PRIVATE KEY") {
-            return Err("encrypted private keys are not supported; keep keys on a token instead".into());
+            return Err(
+                "encrypted private keys are not supported; keep keys on a token instead".into(),
+            );
         }
         let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem.trim_start())
             .map_err(|e| format!("not an Ed25519 PKCS#8 PEM private key ({e})"))?;
@@ -117,7 +121,10 @@ mod tests {
         let prefix = dir.path().join("k");
         let s = FileSigner::generate().unwrap();
         let (private, public) = s.write_pair(&prefix).unwrap();
-        assert_eq!(fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let loaded = FileSigner::load(&private).unwrap();
         assert_eq!(loaded.public_key(), s.public_key());
         let pk = PublicKey::from_spki_pem(&fs::read_to_string(public).unwrap()).unwrap();

@@ -53,12 +53,16 @@ impl FileStore {
             move |source| Error::Write { path, source }
         };
         fs::create_dir_all(dir).map_err(write_err(dir))?;
-        let store = FileStore { dir: dir.to_owned() };
+        let store = FileStore {
+            dir: dir.to_owned(),
+        };
         let lock = StoreLock::acquire(dir)?;
         let config_path = dir.join(CONFIG_FILE);
         let state = if config_path.exists() {
             if !replace {
-                return Err(Error::AlreadyProvisioned { path: dir.to_owned() });
+                return Err(Error::AlreadyProvisioned {
+                    path: dir.to_owned(),
+                });
             }
             // Re-provisioning keeps what must never move backwards; a damaged
             // state file is not silently reset.
@@ -79,13 +83,19 @@ impl FileStore {
     /// Opens a provisioned file store.
     pub fn open(dir: &Path) -> Result<FileStore, Error> {
         if !dir.join(CONFIG_FILE).exists() {
-            return Err(Error::NotProvisioned { path: dir.to_owned() });
+            return Err(Error::NotProvisioned {
+                path: dir.to_owned(),
+            });
         }
-        Ok(FileStore { dir: dir.to_owned() })
+        Ok(FileStore {
+            dir: dir.to_owned(),
+        })
     }
 
     fn root_path(&self, version: u64, sha256_hex: &str) -> PathBuf {
-        self.dir.join(ROOTS_DIR).join(format!("{version}.{sha256_hex}.root.json"))
+        self.dir
+            .join(ROOTS_DIR)
+            .join(format!("{version}.{sha256_hex}.root.json"))
     }
 
     fn read_state_file(&self) -> Result<StateFile, Error> {
@@ -195,7 +205,10 @@ impl TrustStore for FileStore {
             None => self.anchor()?,
         };
         let mut state = current.state;
-        let seq = state.channels.entry(acceptance.channel.clone()).or_insert(0);
+        let seq = state
+            .channels
+            .entry(acceptance.channel.clone())
+            .or_insert(0);
         *seq = (*seq).max(acceptance.sequence);
         state.accepted.insert(acceptance.bundle_id.clone());
         state.latest_time = state.latest_time.max(acceptance.time);
@@ -228,8 +241,16 @@ mod tests {
             new_anchor: None,
         };
         s.accept(&lock, &acc).unwrap();
-        s.accept(&lock, &Acceptance { time: 50, sequence: 3, bundle_id: "cd".into(), ..acc.clone() })
-            .unwrap();
+        s.accept(
+            &lock,
+            &Acceptance {
+                time: 50,
+                sequence: 3,
+                bundle_id: "cd".into(),
+                ..acc.clone()
+            },
+        )
+        .unwrap();
         drop(lock);
         let reopened = open_store(dir.path()).unwrap();
         let st = reopened.state().unwrap();
@@ -274,6 +295,9 @@ mod tests {
     #[test]
     fn unprovisioned_dir() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(open_store(dir.path()), Err(Error::NotProvisioned { .. })));
+        assert!(matches!(
+            open_store(dir.path()),
+            Err(Error::NotProvisioned { .. })
+        ));
     }
 }

@@ -111,7 +111,12 @@ mod tests {
 
     #[test]
     fn refuses_garbage_pem() {
-        assert!(PublicKey::from_spki_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n").is_err());
+        assert!(
+            PublicKey::from_spki_pem(
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+            )
+            .is_err()
+        );
         assert!(PublicKey::ed25519_from_bytes(&[0; 31]).is_err());
     }
 }

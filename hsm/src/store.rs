@@ -106,7 +106,8 @@ impl StoreLock {
                 path: path.clone(),
                 source,
             })?;
-        file.lock().map_err(|source| Error::StoreRead { path, source })?;
+        file.lock()
+            .map_err(|source| Error::StoreRead { path, source })?;
         Ok(StoreLock {
             _file: file,
             dir: dir.to_owned(),
@@ -159,7 +160,9 @@ pub fn open_store(dir: &Path) -> Result<Box<dyn TrustStore>, Error> {
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NotProvisioned { path: dir.to_owned() });
+            return Err(Error::NotProvisioned {
+                path: dir.to_owned(),
+            });
         }
         Err(source) => return Err(Error::StoreRead { path, source }),
     };

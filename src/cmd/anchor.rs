@@ -11,7 +11,13 @@ use crate::timefmt::{format_utc, now};
 use crate::tuf::Root;
 
 /// `airlock anchor init`.
-pub fn init(store: &Path, root_file: &Path, tpm: Option<&str>, pkcs11: Option<&str>, replace: bool) -> Result<Outcome, Error> {
+pub fn init(
+    store: &Path,
+    root_file: &Path,
+    tpm: Option<&str>,
+    pkcs11: Option<&str>,
+    replace: bool,
+) -> Result<Outcome, Error> {
     if tpm.is_some() || pkcs11.is_some() {
         return Err(Error::env(
             "backend-unsupported",
@@ -86,7 +92,11 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
     o.line(format!("imported   {} bundle(s)", state.accepted.len()));
     o.line(format!(
         "latest time seen {}",
-        if state.latest_time == 0 { "never".into() } else { format_utc(state.latest_time) }
+        if state.latest_time == 0 {
+            "never".into()
+        } else {
+            format_utc(state.latest_time)
+        }
     ));
     o.field("store", store.display().to_string())
         .field("backend", s.backend().name())

@@ -40,7 +40,11 @@ impl Narrator {
 }
 
 fn demo_err(what: &str) -> Error {
-    Error::env("demo-failed", format!("demo: {what}"), "report this: the demo must always run")
+    Error::env(
+        "demo-failed",
+        format!("demo: {what}"),
+        "report this: the demo must always run",
+    )
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -63,14 +67,20 @@ fn signed_layout(owner: &dyn Signer, builder: &dyn Signer, expires: u64) -> Resu
         ("expected_materials", Json::Arr(vec![])),
         (
             "expected_products",
-            Json::Arr(vec![Json::Arr(vec![Json::Str("ALLOW".into()), Json::Str("*".into())])]),
+            Json::Arr(vec![Json::Arr(vec![
+                Json::Str("ALLOW".into()),
+                Json::Str("*".into()),
+            ])]),
         ),
     ]);
     let signed = obj([
         ("_type", Json::Str("layout".into())),
         ("expires", Json::Str(format_utc(expires))),
         ("readme", Json::Str("airlock demo layout".into())),
-        ("keys", Json::Obj([(builder_id, key_object(builder.public_key()))].into())),
+        (
+            "keys",
+            Json::Obj([(builder_id, key_object(builder.public_key()))].into()),
+        ),
         ("steps", Json::Arr(vec![step])),
         ("inspect", Json::Arr(vec![])),
     ]);
@@ -94,7 +104,10 @@ fn store_arg(p: &Path) -> StoreArg {
 }
 
 fn same_tree(a: &Path, b: &Path) -> Result<bool, Error> {
-    let list = |d: &Path| crate::walk::walk_tree(d).map(|v| v.into_iter().map(|f| (f.rel, f.file)).collect::<Vec<_>>());
+    let list = |d: &Path| {
+        crate::walk::walk_tree(d)
+            .map(|v| v.into_iter().map(|f| (f.rel, f.file)).collect::<Vec<_>>())
+    };
     let (la, lb) = (list(a)?, list(b)?);
     if la.len() != lb.len() {
         return Ok(false);
@@ -114,7 +127,11 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     let base: PathBuf = match dir {
         Some(d) => {
             fs::create_dir_all(d).map_err(|e| demo_err(&e.to_string()))?;
-            if fs::read_dir(d).map_err(|e| demo_err(&e.to_string()))?.next().is_some() {
+            if fs::read_dir(d)
+                .map_err(|e| demo_err(&e.to_string()))?
+                .next()
+                .is_some()
+            {
                 return Err(Error::usage(
                     format!("{} is not empty", d.display()),
                     "give --dir a new or empty directory",
@@ -165,7 +182,10 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         expires: "365d".into(),
         root_version: 1,
     })?;
-    n.outcome(&root::sign(&p("1.root.json"), &[show(&p("keys/root.pem"))])?);
+    n.outcome(&root::sign(
+        &p("1.root.json"),
+        &[show(&p("keys/root.pem"))],
+    )?);
 
     n.step(
         "The release: artifacts, a signed in-toto layout, links",
@@ -180,8 +200,14 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         firmware.extend_from_slice(&x.to_le_bytes()[..1 + (x % 4) as usize]);
     }
     write(&p("dist/firmware/controller.bin"), &firmware)?;
-    write(&p("dist/README.txt"), b"Controller firmware 4.2.0 for the isolated fleet.\n")?;
-    write(&p("dist/config/defaults.toml"), b"[controller]\nwatchdog = true\n")?;
+    write(
+        &p("dist/README.txt"),
+        b"Controller firmware 4.2.0 for the isolated fleet.\n",
+    )?;
+    write(
+        &p("dist/config/defaults.toml"),
+        b"[controller]\nwatchdog = true\n",
+    )?;
     let layout = signed_layout(&signers[2], &signers[3], now() + 365 * 86_400)?;
     write(&p("root.layout"), layout.to_pretty().as_bytes())?;
     fs::create_dir_all(p("links")).map_err(|e| demo_err(&e.to_string()))?;
@@ -216,9 +242,18 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         "Isolated side: provision the trust store with the root (file store)",
         "airlock anchor init --store store --root 1.root.json",
     );
-    n.outcome(&anchor::init(&p("store"), &p("1.root.json"), None, None, false)?);
+    n.outcome(&anchor::init(
+        &p("store"),
+        &p("1.root.json"),
+        None,
+        None,
+        false,
+    )?);
 
-    n.step("Verify the bundle (changes nothing in the store)", "airlock verify release.airlock --store store");
+    n.step(
+        "Verify the bundle (changes nothing in the store)",
+        "airlock verify release.airlock --store store",
+    );
     n.outcome(&verify::run(
         &VerifyArgs {
             bundle: p("release.airlock"),
@@ -242,9 +277,13 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         let len = f.metadata().map_err(|e| demo_err(&e.to_string()))?.len();
         let mut b = [0u8; 1];
         let pos = len - len / 4;
-        f.seek(SeekFrom::Start(pos)).and_then(|_| f.read_exact(&mut b)).map_err(|e| demo_err(&e.to_string()))?;
+        f.seek(SeekFrom::Start(pos))
+            .and_then(|_| f.read_exact(&mut b))
+            .map_err(|e| demo_err(&e.to_string()))?;
         b[0] ^= 0x40;
-        f.seek(SeekFrom::Start(pos)).and_then(|_| f.write_all(&b)).map_err(|e| demo_err(&e.to_string()))?;
+        f.seek(SeekFrom::Start(pos))
+            .and_then(|_| f.write_all(&b))
+            .map_err(|e| demo_err(&e.to_string()))?;
     }
     let tampered = verify::run(
         &VerifyArgs {
@@ -262,7 +301,10 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         Ok(_) => return Err(demo_err("the tampered bundle was accepted")),
     }
 
-    n.step("Unpack: verify again while extracting, then place atomically", "airlock unpack release.airlock --store store --to incoming/release-1");
+    n.step(
+        "Unpack: verify again while extracting, then place atomically",
+        "airlock unpack release.airlock --store store --to incoming/release-1",
+    );
     fs::create_dir_all(p("incoming")).map_err(|e| demo_err(&e.to_string()))?;
     n.outcome(&unpack::run(
         &UnpackArgs {
@@ -278,7 +320,10 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     }
     n.say("   the unpacked tree equals dist/ byte for byte");
 
-    n.step("A replay: the same bundle unpacked a second time", "airlock unpack release.airlock --store store --to incoming/again");
+    n.step(
+        "A replay: the same bundle unpacked a second time",
+        "airlock unpack release.airlock --store store --to incoming/again",
+    );
     match unpack::run(
         &UnpackArgs {
             bundle: p("release.airlock"),

@@ -22,9 +22,18 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
     o.line(format!("expires    {}", format_utc(m.expires)));
     o.line(format!(
         "signatures {}",
-        reader.signatures().0.iter().map(|s| s.keyid.as_str()).collect::<Vec<_>>().join(", ")
+        reader
+            .signatures()
+            .0
+            .iter()
+            .map(|s| s.keyid.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
-    o.line(format!("layout keys {}", m.supply_chain.layout_keyids.join(", ")));
+    o.line(format!(
+        "layout keys {}",
+        m.supply_chain.layout_keyids.join(", ")
+    ));
     o.line(format!(
         "entries    {} ({} artifacts, {} artifact bytes)",
         m.entries.len(),
@@ -41,8 +50,10 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
             hex::encode(e.sha256),
             e.path
         ));
-        entries.push(json!({"kind": e.kind.name(), "path": e.path.as_str(), "size": e.size,
-                            "mode": e.mode, "sha256": hex::encode(e.sha256)}));
+        entries.push(
+            json!({"kind": e.kind.name(), "path": e.path.as_str(), "size": e.size,
+                            "mode": e.mode, "sha256": hex::encode(e.sha256)}),
+        );
     }
     o.field("verified", false)
         .field("bundle_id", m.bundle_id.clone())
@@ -53,7 +64,12 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
         .field("expires", format_utc(m.expires))
         .field(
             "signatures",
-            reader.signatures().0.iter().map(|s| s.keyid.clone()).collect::<Vec<_>>(),
+            reader
+                .signatures()
+                .0
+                .iter()
+                .map(|s| s.keyid.clone())
+                .collect::<Vec<_>>(),
         )
         .field("layout_keyids", m.supply_chain.layout_keyids.clone())
         .field("product_step", m.supply_chain.product_step.clone())

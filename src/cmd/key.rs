@@ -28,7 +28,10 @@ pub fn keygen(args: &KeygenArgs) -> Result<Outcome, Error> {
     let id = keyid(signer.public_key());
     let mut o = Outcome::default();
     o.line(format!("keyid {id}"))
-        .line(format!("private key {} (mode 0600; keep it secret)", private.display()))
+        .line(format!(
+            "private key {} (mode 0600; keep it secret)",
+            private.display()
+        ))
         .line(format!("public key  {}", public.display()))
         .field("keyid", id)
         .field("private", private.display().to_string())

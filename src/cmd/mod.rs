@@ -57,7 +57,13 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             tpm,
             pkcs11,
             replace,
-        }) => anchor::init(&store.dir(), root, tpm.as_deref(), pkcs11.as_deref(), *replace),
+        }) => anchor::init(
+            &store.dir(),
+            root,
+            tpm.as_deref(),
+            pkcs11.as_deref(),
+            *replace,
+        ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
         Command::Demo(a) => demo::run(a.dir.as_deref(), quiet),
     }

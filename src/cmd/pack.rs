@@ -9,8 +9,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use airlock_bundle::{
-    ArtifactSource, BundlePath, EntryKind, Limits, Manifest, ManifestFields, ManifestSignature, MetadataFile,
-    Signatures, SupplyChain, WriteOptions, finish_bundle, signing_message, write_payload,
+    ArtifactSource, BundlePath, EntryKind, Limits, Manifest, ManifestFields, ManifestSignature,
+    MetadataFile, Signatures, SupplyChain, WriteOptions, finish_bundle, signing_message,
+    write_payload,
 };
 use airlock_hsm::Signer;
 
@@ -36,7 +37,13 @@ fn bundle_path(rel: &str, limits: &Limits, file: &Path) -> Result<BundlePath, Er
     })
 }
 
-fn metadata_file(kind: EntryKind, rel: &str, bytes: Vec<u8>, limits: &Limits, file: &Path) -> Result<MetadataFile, Error> {
+fn metadata_file(
+    kind: EntryKind,
+    rel: &str,
+    bytes: Vec<u8>,
+    limits: &Limits,
+    file: &Path,
+) -> Result<MetadataFile, Error> {
     Ok(MetadataFile {
         kind,
         path: bundle_path(rel, limits, file)?,
@@ -47,7 +54,10 @@ fn metadata_file(kind: EntryKind, rel: &str, bytes: Vec<u8>, limits: &Limits, fi
 
 /// Reads the roots, checks they chain from the oldest to the newest, and
 /// returns them with the final root.
-fn load_roots(files: &[std::path::PathBuf], time: u64) -> Result<(Vec<(Root, Vec<u8>)>, Root), Error> {
+fn load_roots(
+    files: &[std::path::PathBuf],
+    time: u64,
+) -> Result<(Vec<(Root, Vec<u8>)>, Root), Error> {
     let mut roots = Vec::new();
     for f in files {
         roots.push(read_root(f)?);
@@ -78,17 +88,28 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
     let limits = Limits::default();
     let created = a.source_date_epoch.unwrap_or_else(now);
     let lifetime = parse_duration(&a.expires).map_err(|e| Error::usage(e, "e.g. --expires 30d"))?;
-    let expires = created.checked_add(lifetime).ok_or_else(|| Error::usage("--expires is too far away", "e.g. --expires 30d"))?;
+    let expires = created
+        .checked_add(lifetime)
+        .ok_or_else(|| Error::usage("--expires is too far away", "e.g. --expires 30d"))?;
     let sequence = a.sequence.unwrap_or(created);
 
-    let signers: Vec<Box<dyn Signer>> = a.key.iter().map(|k| load_signer(k)).collect::<Result<_, _>>()?;
+    let signers: Vec<Box<dyn Signer>> = a
+        .key
+        .iter()
+        .map(|k| load_signer(k))
+        .collect::<Result<_, _>>()?;
     let (roots, final_root) = load_roots(&a.root, created)?;
     // Cheap early check, so that a wrong key is caught before any artifact is read.
     let probe = b"airlock pack key check";
     let probe_sigs = Signatures(
         signers
             .iter()
-            .map(|s| Ok(ManifestSignature { keyid: keyid(s.public_key()), sig: s.sign(&signing_message(probe))? }))
+            .map(|s| {
+                Ok(ManifestSignature {
+                    keyid: keyid(s.public_key()),
+                    sig: s.sign(&signing_message(probe))?,
+                })
+            })
             .collect::<Result<Vec<_>, airlock_hsm::Error>>()?,
     );
     if let Err(rejection) = check_signatures(&final_root, probe, &probe_sigs) {
@@ -105,7 +126,13 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
     let mut metadata = Vec::new();
     for (root, bytes) in roots {
         let name = format!("{}.root.json", root.version);
-        metadata.push(metadata_file(EntryKind::Root, &name, bytes, &limits, Path::new(&name))?);
+        metadata.push(metadata_file(
+            EntryKind::Root,
+            &name,
+            bytes,
+            &limits,
+            Path::new(&name),
+        )?);
     }
     let layout_bytes = read_limited(&a.layout, limits.max_metadata_entry_bytes, "layout")?;
     Json::parse(&layout_bytes).map_err(|e| Error::Metadata {
@@ -116,8 +143,19 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
         .layout
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::usage("the layout file name is not valid UTF-8", "rename the layout"))?;
-    metadata.push(metadata_file(EntryKind::Layout, layout_name, layout_bytes, &limits, &a.layout)?);
+        .ok_or_else(|| {
+            Error::usage(
+                "the layout file name is not valid UTF-8",
+                "rename the layout",
+            )
+        })?;
+    metadata.push(metadata_file(
+        EntryKind::Layout,
+        layout_name,
+        layout_bytes,
+        &limits,
+        &a.layout,
+    )?);
     let mut layout_keyids = BTreeSet::new();
     for p in &a.layout_key {
         let pk = load_public_key(p)?;
@@ -134,14 +172,22 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
     }
     for found in walk_tree(&a.links)? {
         let bytes = read_limited(&found.file, limits.max_metadata_entry_bytes, "link")?;
-        metadata.push(metadata_file(EntryKind::Link, &found.rel, bytes, &limits, &found.file)?);
+        metadata.push(metadata_file(
+            EntryKind::Link,
+            &found.rel,
+            bytes,
+            &limits,
+            &found.file,
+        )?);
     }
     let mut seen = BTreeSet::new();
     for p in &a.attestation {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::usage(format!("{} has no usable file name", p.display()), "rename it"))?;
+        let name = p.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+            Error::usage(
+                format!("{} has no usable file name", p.display()),
+                "rename it",
+            )
+        })?;
         if !seen.insert(name.to_owned()) {
             return Err(Error::usage(
                 format!("two attestations are named {name}"),
@@ -149,7 +195,13 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
             ));
         }
         let bytes = read_limited(p, limits.max_metadata_entry_bytes, "attestation")?;
-        metadata.push(metadata_file(EntryKind::Attestation, name, bytes, &limits, p)?);
+        metadata.push(metadata_file(
+            EntryKind::Attestation,
+            name,
+            bytes,
+            &limits,
+            p,
+        )?);
     }
 
     let mut artifacts = Vec::new();
@@ -207,19 +259,42 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
     let signatures = Signatures(
         signers
             .iter()
-            .map(|s| Ok(ManifestSignature { keyid: keyid(s.public_key()), sig: s.sign(&msg)? }))
+            .map(|s| {
+                Ok(ManifestSignature {
+                    keyid: keyid(s.public_key()),
+                    sig: s.sign(&msg)?,
+                })
+            })
             .collect::<Result<Vec<_>, airlock_hsm::Error>>()?,
     );
     let signed_by = check_signatures(&final_root, &manifest_bytes, &signatures)?;
-    finish_bundle(&a.out, &manifest_bytes, &signatures, &metadata, payload, &opts)?;
+    finish_bundle(
+        &a.out,
+        &manifest_bytes,
+        &signatures,
+        &metadata,
+        payload,
+        &opts,
+    )?;
 
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     let mut o = Outcome::default();
     o.line(format!("packed {} ({} bytes)", a.out.display(), size));
     o.line(format!("bundle     {}", manifest.bundle_id));
-    o.line(format!("channel    {} sequence {}", manifest.channel, manifest.sequence));
-    o.line(format!("created    {}  expires {}", format_utc(created), format_utc(expires)));
-    o.line(format!("signed by  {} (targets of root version {})", signed_by.join(", "), final_root.version));
+    o.line(format!(
+        "channel    {} sequence {}",
+        manifest.channel, manifest.sequence
+    ));
+    o.line(format!(
+        "created    {}  expires {}",
+        format_utc(created),
+        format_utc(expires)
+    ));
+    o.line(format!(
+        "signed by  {} (targets of root version {})",
+        signed_by.join(", "),
+        final_root.version
+    ));
     o.line(format!(
         "content    {} artifacts, {} bytes; {} metadata entries",
         manifest.artifact_count(),

@@ -12,7 +12,11 @@ use crate::timefmt::{format_utc, now, parse_duration};
 use crate::tuf::root::MAX_ROOT_BYTES;
 use crate::tuf::{Root, RootError, build_root, sign_root_document};
 
-fn check_threshold(role: &str, threshold: u64, keys: &[airlock_hsm::PublicKey]) -> Result<(), Error> {
+fn check_threshold(
+    role: &str,
+    threshold: u64,
+    keys: &[airlock_hsm::PublicKey],
+) -> Result<(), Error> {
     let distinct: BTreeSet<Vec<u8>> = keys.iter().map(|k| k.raw_bytes()).collect();
     if threshold == 0 || threshold > distinct.len() as u64 {
         return Err(Error::usage(
@@ -20,7 +24,9 @@ fn check_threshold(role: &str, threshold: u64, keys: &[airlock_hsm::PublicKey]) 
                 "--{role}-threshold {threshold} cannot be met by {} distinct {role} key(s)",
                 distinct.len()
             ),
-            format!("give at least {threshold} distinct --{role}-key files, or lower the threshold"),
+            format!(
+                "give at least {threshold} distinct --{role}-key files, or lower the threshold"
+            ),
         ));
     }
     Ok(())
@@ -28,11 +34,20 @@ fn check_threshold(role: &str, threshold: u64, keys: &[airlock_hsm::PublicKey]) 
 
 /// `airlock root init`.
 pub fn init(a: &RootInitArgs) -> Result<Outcome, Error> {
-    let root_keys = a.root_key.iter().map(|p| load_public_key(p)).collect::<Result<Vec<_>, _>>()?;
-    let targets_keys = a.targets_key.iter().map(|p| load_public_key(p)).collect::<Result<Vec<_>, _>>()?;
+    let root_keys = a
+        .root_key
+        .iter()
+        .map(|p| load_public_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let targets_keys = a
+        .targets_key
+        .iter()
+        .map(|p| load_public_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
     check_threshold("root", a.root_threshold, &root_keys)?;
     check_threshold("targets", a.targets_threshold, &targets_keys)?;
-    let lifetime = parse_duration(&a.expires).map_err(|e| Error::usage(e, "e.g. --expires 365d"))?;
+    let lifetime =
+        parse_duration(&a.expires).map_err(|e| Error::usage(e, "e.g. --expires 365d"))?;
     let expires = now().saturating_add(lifetime);
     let signed = build_root(
         a.root_version,
@@ -61,9 +76,16 @@ pub fn init(a: &RootInitArgs) -> Result<Outcome, Error> {
         "targets role: {} of {} keys sign bundles: {}",
         a.targets_threshold,
         targets_keys.len(),
-        targets_keys.iter().map(keyid).collect::<Vec<_>>().join(", ")
+        targets_keys
+            .iter()
+            .map(keyid)
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
-    o.line(format!("next: airlock root sign {} --key ROOT-KEY.pem ...", a.out.display()));
+    o.line(format!(
+        "next: airlock root sign {} --key ROOT-KEY.pem ...",
+        a.out.display()
+    ));
     o.field("file", a.out.display().to_string())
         .field("version", a.root_version)
         .field("expires", format_utc(expires));
@@ -96,7 +118,12 @@ pub fn sign(file: &PathBuf, keys: &[String]) -> Result<Outcome, Error> {
     replace_file(file, doc.to_pretty().as_bytes())?;
     let root = Root::parse(doc.to_pretty().as_bytes())?;
     let tally = root.tally_by(&root);
-    let missing: Vec<&String> = root.root.keyids.iter().filter(|k| !tally.counted.contains(k)).collect();
+    let missing: Vec<&String> = root
+        .root
+        .keyids
+        .iter()
+        .filter(|k| !tally.counted.contains(k))
+        .collect();
     o.line(format!(
         "signed {} (version {}) with {}",
         file.display(),
@@ -122,6 +149,9 @@ pub fn sign(file: &PathBuf, keys: &[String]) -> Result<Outcome, Error> {
         .field("version", root.version)
         .field("signed_by", signed_by)
         .field("complete", tally.met())
-        .field("missing", missing.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        .field(
+            "missing",
+            missing.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        );
     Ok(o)
 }

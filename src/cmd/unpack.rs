@@ -20,7 +20,15 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let lock = store.lock()?;
     let state = store.state()?;
     let time = verification_time(at, &state, now());
-    let verdict = check(&a.bundle, store.as_ref(), &state, time, quiet, &mut staging, "unpack")?;
+    let verdict = check(
+        &a.bundle,
+        store.as_ref(),
+        &state,
+        time,
+        quiet,
+        &mut staging,
+        "unpack",
+    )?;
     let placed = staging.commit()?;
     let acceptance = Acceptance {
         channel: verdict.channel.clone(),
@@ -36,8 +44,13 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     }
     drop(lock);
     let mut o = Outcome::default();
-    o.line(format!("ACCEPTED {} -> {}", a.bundle.display(), placed.display()));
+    o.line(format!(
+        "ACCEPTED {} -> {}",
+        a.bundle.display(),
+        placed.display()
+    ));
     describe(&mut o, &verdict);
-    o.field("accepted", true).field("destination", placed.display().to_string());
+    o.field("accepted", true)
+        .field("destination", placed.display().to_string());
     Ok(o)
 }

@@ -39,7 +39,14 @@ pub fn check(
     let file = File::open(bundle).map_err(|e| Error::input(bundle, e))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = bytes_bar(size, label, quiet);
-    let result = verify_bundle(CountingReader::new(file, bar.clone()), &anchor, state, time, Limits::default(), sink);
+    let result = verify_bundle(
+        CountingReader::new(file, bar.clone()),
+        &anchor,
+        state,
+        time,
+        Limits::default(),
+        sink,
+    );
     bar.finish_and_clear();
     result
 }
@@ -53,13 +60,20 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         format_utc(v.created),
         format_utc(v.expires)
     ));
-    o.line(format!("signed by  {} (root version {})", v.signers.join(", "), v.root_version));
+    o.line(format!(
+        "signed by  {} (root version {})",
+        v.signers.join(", "),
+        v.root_version
+    ));
     o.line(format!(
         "content    {} artifacts, {} bytes; {} metadata entries",
         v.artifacts, v.artifact_bytes, v.metadata
     ));
     if let Some(a) = &v.new_anchor {
-        o.line(format!("root       rotates the anchor to version {}", a.version));
+        o.line(format!(
+            "root       rotates the anchor to version {}",
+            a.version
+        ));
     }
     o.field("bundle_id", v.bundle_id.clone())
         .field("channel", v.channel.clone())
@@ -80,9 +94,20 @@ pub fn run(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
     let store = open_store(&a.store.dir())?;
     let state = store.state()?;
     let time = verification_time(at, &state, now());
-    let verdict = check(&a.bundle, store.as_ref(), &state, time, quiet, &mut Discard, "verify")?;
+    let verdict = check(
+        &a.bundle,
+        store.as_ref(),
+        &state,
+        time,
+        quiet,
+        &mut Discard,
+        "verify",
+    )?;
     let mut o = Outcome::default();
-    o.line(format!("ACCEPTED {} (verify only; the store is unchanged)", a.bundle.display()));
+    o.line(format!(
+        "ACCEPTED {} (verify only; the store is unchanged)",
+        a.bundle.display()
+    ));
     describe(&mut o, &verdict);
     o.field("accepted", true);
     Ok(o)

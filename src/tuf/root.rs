@@ -47,7 +47,9 @@ pub enum RootError {
         threshold: u64,
     },
     /// A rotation that does not advance by exactly one.
-    #[error("root version {found} cannot follow version {trusted}: rotations advance by exactly one")]
+    #[error(
+        "root version {found} cannot follow version {trusted}: rotations advance by exactly one"
+    )]
     VersionSkip {
         /// The trusted version.
         trusted: u64,
@@ -134,16 +136,26 @@ impl Root {
         let doc = Json::parse(bytes).map_err(|e| malformed(e.0))?;
         let top = doc.as_obj().ok_or_else(|| malformed("not a JSON object"))?;
         if let Some(extra) = top.keys().find(|k| *k != "signed" && *k != "signatures") {
-            return Err(malformed(format!("unknown top-level field {}", crate::excerpt(extra))));
+            return Err(malformed(format!(
+                "unknown top-level field {}",
+                crate::excerpt(extra)
+            )));
         }
-        let signed = top.get("signed").ok_or_else(|| malformed("no signed object"))?;
-        let s = signed.as_obj().ok_or_else(|| malformed("signed is not an object"))?;
+        let signed = top
+            .get("signed")
+            .ok_or_else(|| malformed("no signed object"))?;
+        let s = signed
+            .as_obj()
+            .ok_or_else(|| malformed("signed is not an object"))?;
         if get_str(s, "_type")? != "root" {
             return Err(malformed("_type is not \"root\""));
         }
         let spec = get_str(s, "spec_version")?;
         let mut parts = spec.split('.');
-        if parts.next() != Some("1") || parts.clone().count() != 2 || !parts.all(|p| p.parse::<u64>().is_ok()) {
+        if parts.next() != Some("1")
+            || parts.clone().count() != 2
+            || !parts.all(|p| p.parse::<u64>().is_ok())
+        {
             return Err(malformed(format!(
                 "unsupported spec_version {}",
                 crate::excerpt(spec)
@@ -154,18 +166,22 @@ impl Root {
             Some(_) => return Err(malformed("consistent_snapshot must be a boolean")),
         }
         let version = match s.get("version") {
-            Some(Json::Int(v)) if *v >= 1 => u64::try_from(*v).map_err(|_| malformed("version too large"))?,
+            Some(Json::Int(v)) if *v >= 1 => {
+                u64::try_from(*v).map_err(|_| malformed("version too large"))?
+            }
             Some(Json::Int(_)) => return Err(malformed("version must be at least 1")),
             _ => return Err(malformed("version must be an integer")),
         };
-        let expires = parse_utc(get_str(s, "expires")?).map_err(|e| malformed(format!("expires: {e}")))?;
+        let expires =
+            parse_utc(get_str(s, "expires")?).map_err(|e| malformed(format!("expires: {e}")))?;
         let mut keys = BTreeMap::new();
         for (id, k) in s
             .get("keys")
             .and_then(Json::as_obj)
             .ok_or_else(|| malformed("keys must be an object"))?
         {
-            let key = KeyObject::parse(k).map_err(|e| malformed(format!("key {}: {e}", crate::excerpt(id))))?;
+            let key = KeyObject::parse(k)
+                .map_err(|e| malformed(format!("key {}: {e}", crate::excerpt(id))))?;
             keys.insert(id.clone(), key);
         }
         let roles = s
@@ -173,14 +189,18 @@ impl Root {
             .and_then(Json::as_obj)
             .ok_or_else(|| malformed("roles must be an object"))?;
         if roles.len() != ROLE_NAMES.len() || !ROLE_NAMES.iter().all(|r| roles.contains_key(*r)) {
-            return Err(malformed("roles must be exactly root, snapshot, targets and timestamp"));
+            return Err(malformed(
+                "roles must be exactly root, snapshot, targets and timestamp",
+            ));
         }
         let mut parsed = BTreeMap::new();
         for name in ROLE_NAMES {
             parsed.insert(name, parse_role(name, &roles[name])?);
         }
         let signatures = parse_signatures(top.get("signatures"))?;
-        let take = |parsed: &mut BTreeMap<&str, Role>, name| parsed.remove(name).ok_or_else(|| malformed("role missing"));
+        let take = |parsed: &mut BTreeMap<&str, Role>, name| {
+            parsed.remove(name).ok_or_else(|| malformed("role missing"))
+        };
         Ok(Root {
             version,
             expires,
@@ -199,7 +219,9 @@ impl Root {
             &by.root.keyids,
             by.root.threshold,
             &by.keys,
-            self.signatures.iter().map(|s| (s.keyid.as_str(), s.sig.as_slice())),
+            self.signatures
+                .iter()
+                .map(|s| (s.keyid.as_str(), s.sig.as_slice())),
             &self.canonical_signed,
         )
     }
@@ -240,10 +262,18 @@ fn get_str<'a>(m: &'a BTreeMap<String, Json>, field: &str) -> Result<&'a str, Ro
 }
 
 fn parse_role(name: &str, json: &Json) -> Result<Role, RootError> {
-    let m = json.as_obj().ok_or_else(|| malformed(format!("role {name} must be an object")))?;
+    let m = json
+        .as_obj()
+        .ok_or_else(|| malformed(format!("role {name} must be an object")))?;
     let threshold = match m.get("threshold") {
-        Some(Json::Int(t)) if *t >= 1 => u64::try_from(*t).map_err(|_| malformed("threshold too large"))?,
-        _ => return Err(malformed(format!("role {name}: threshold must be an integer of at least 1"))),
+        Some(Json::Int(t)) if *t >= 1 => {
+            u64::try_from(*t).map_err(|_| malformed("threshold too large"))?
+        }
+        _ => {
+            return Err(malformed(format!(
+                "role {name}: threshold must be an integer of at least 1"
+            )));
+        }
     };
     let Some(Json::Arr(ids)) = m.get("keyids") else {
         return Err(malformed(format!("role {name}: keyids must be an array")));
@@ -255,7 +285,10 @@ fn parse_role(name: &str, json: &Json) -> Result<Role, RootError> {
             .as_str()
             .ok_or_else(|| malformed(format!("role {name}: keyids must be strings")))?;
         if !seen.insert(id) {
-            return Err(malformed(format!("role {name}: duplicate keyid {}", crate::excerpt(id))));
+            return Err(malformed(format!(
+                "role {name}: duplicate keyid {}",
+                crate::excerpt(id)
+            )));
         }
         keyids.push(id.to_owned());
     }
@@ -269,11 +302,17 @@ fn parse_signatures(json: Option<&Json>) -> Result<Vec<RootSignature>, RootError
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for item in items {
-        let m = item.as_obj().ok_or_else(|| malformed("a signature must be an object"))?;
+        let m = item
+            .as_obj()
+            .ok_or_else(|| malformed("a signature must be an object"))?;
         let keyid = get_str(m, "keyid")?;
-        let sig = hex::decode(get_str(m, "sig")?).map_err(|_| malformed("signature sig must be hex"))?;
+        let sig =
+            hex::decode(get_str(m, "sig")?).map_err(|_| malformed("signature sig must be hex"))?;
         if !seen.insert(keyid.to_owned()) {
-            return Err(malformed(format!("duplicate signature keyid {}", crate::excerpt(keyid))));
+            return Err(malformed(format!(
+                "duplicate signature keyid {}",
+                crate::excerpt(keyid)
+            )));
         }
         out.push(RootSignature {
             keyid: keyid.to_owned(),
@@ -289,7 +328,10 @@ fn parse_signatures(json: Option<&Json>) -> Result<Vec<RootSignature>, RootError
 /// and of its own. Only the final root must be unexpired at `time`.
 pub fn apply_chain(trusted: &Root, carried: &[Root], time: u64) -> Result<Root, RootError> {
     let mut current = trusted.clone();
-    let mut newer: Vec<&Root> = carried.iter().filter(|r| r.version > trusted.version).collect();
+    let mut newer: Vec<&Root> = carried
+        .iter()
+        .filter(|r| r.version > trusted.version)
+        .collect();
     newer.sort_by_key(|r| r.version);
     if newer.len() > MAX_ROTATIONS {
         return Err(RootError::TooManyRotations);
@@ -334,7 +376,12 @@ pub fn build_root(
     };
     let root_ids = ids(root_keys);
     let targets_ids = ids(targets_keys);
-    let role = |ids: &Vec<Json>, t: u64| obj([("keyids", Json::Arr(ids.clone())), ("threshold", Json::Int(t.into()))]);
+    let role = |ids: &Vec<Json>, t: u64| {
+        obj([
+            ("keyids", Json::Arr(ids.clone())),
+            ("threshold", Json::Int(t.into())),
+        ])
+    };
     obj([
         ("_type", Json::Str("root".into())),
         ("spec_version", Json::Str(SPEC_VERSION.into())),
@@ -356,19 +403,36 @@ pub fn build_root(
 
 /// Adds (or replaces) `signer`'s signature on a root document
 /// (`{"signed":…,"signatures":[…]}`), signing the canonical `signed` object.
-pub fn sign_root_document(doc: &mut Json, signer: &dyn Signer) -> Result<String, crate::error::Error> {
+pub fn sign_root_document(
+    doc: &mut Json,
+    signer: &dyn Signer,
+) -> Result<String, crate::error::Error> {
     let Json::Obj(top) = doc else {
         return Err(crate::error::Error::from(malformed("not a JSON object")));
     };
-    let signed = top.get("signed").ok_or_else(|| malformed("no signed object"))?;
+    let signed = top
+        .get("signed")
+        .ok_or_else(|| malformed("no signed object"))?;
     let sig = signer.sign(&signed.canonical())?;
     let id = keyid(signer.public_key());
-    let entry = obj([("keyid", Json::Str(id.clone())), ("sig", Json::Str(hex::encode(sig)))]);
-    let sigs = top.entry("signatures".to_owned()).or_insert_with(|| Json::Arr(Vec::new()));
+    let entry = obj([
+        ("keyid", Json::Str(id.clone())),
+        ("sig", Json::Str(hex::encode(sig))),
+    ]);
+    let sigs = top
+        .entry("signatures".to_owned())
+        .or_insert_with(|| Json::Arr(Vec::new()));
     let Json::Arr(list) = sigs else {
-        return Err(crate::error::Error::from(malformed("signatures must be an array")));
+        return Err(crate::error::Error::from(malformed(
+            "signatures must be an array",
+        )));
     };
-    list.retain(|s| s.as_obj().and_then(|m| m.get("keyid")).and_then(Json::as_str) != Some(id.as_str()));
+    list.retain(|s| {
+        s.as_obj()
+            .and_then(|m| m.get("keyid"))
+            .and_then(Json::as_str)
+            != Some(id.as_str())
+    });
     list.push(entry);
     Ok(id)
 }
@@ -417,13 +481,22 @@ mod tests {
         let r2 = Root::parse(&make(2, &[&b], 1, &[&a, &b])).unwrap();
         assert_eq!(apply_chain(&r1, &[r2.clone()], 0).unwrap().version, 2);
         let r2_new_only = Root::parse(&make(2, &[&b], 1, &[&b])).unwrap();
-        assert!(matches!(apply_chain(&r1, &[r2_new_only], 0), Err(RootError::Threshold { by_version: 1, .. })));
+        assert!(matches!(
+            apply_chain(&r1, &[r2_new_only], 0),
+            Err(RootError::Threshold { by_version: 1, .. })
+        ));
         let r3 = Root::parse(&make(3, &[&b], 1, &[&b])).unwrap();
         assert_eq!(
             apply_chain(&r1, &[r3], 0),
-            Err(RootError::VersionSkip { trusted: 1, found: 3 })
+            Err(RootError::VersionSkip {
+                trusted: 1,
+                found: 3
+            })
         );
-        assert!(matches!(apply_chain(&r1, &[], 4_000_000_000), Err(RootError::Expired { .. })));
+        assert!(matches!(
+            apply_chain(&r1, &[], 4_000_000_000),
+            Err(RootError::Expired { .. })
+        ));
     }
 
     #[test]
@@ -437,7 +510,10 @@ mod tests {
             }
         }
         let r = Root::parse(doc.to_pretty().as_bytes()).unwrap();
-        assert!(r.check_signed_by(&r).is_err(), "a field added after signing breaks the signature");
+        assert!(
+            r.check_signed_by(&r).is_err(),
+            "a field added after signing breaks the signature"
+        );
     }
 
     #[test]
@@ -452,7 +528,10 @@ mod tests {
         ] {
             let bad = good.replacen(from, to, 1);
             assert_ne!(bad, good, "{from}");
-            assert!(matches!(Root::parse(bad.as_bytes()), Err(RootError::Malformed(_))), "{to}");
+            assert!(
+                matches!(Root::parse(bad.as_bytes()), Err(RootError::Malformed(_))),
+                "{to}"
+            );
         }
     }
 }

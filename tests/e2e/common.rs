@@ -33,28 +33,52 @@ impl Run {
     /// Asserts success and returns self.
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Asserts exit `code` and that stderr's `error:` line contains `needle`.
     #[track_caller]
     pub fn fails(self, code: i32, needle: &str) -> Run {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
-        let error = self.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or("");
-        assert!(error.contains(needle), "expected error containing {needle:?}, got {:?}", self.stderr);
-        assert!(self.stderr.lines().any(|l| l.starts_with("hint: ")), "no hint line: {}", self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        let error = self
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or("");
+        assert!(
+            error.contains(needle),
+            "expected error containing {needle:?}, got {:?}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with("hint: ")),
+            "no hint line: {}",
+            self.stderr
+        );
         self
     }
 
     /// The `--json` object on stdout.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 
     /// The first error code of a `--json` failure.
     pub fn error_code(&self) -> String {
-        self.json()["errors"][0]["code"].as_str().unwrap_or("").to_owned()
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
@@ -86,20 +110,46 @@ impl World {
             w.run(&["keygen", "--out", &format!("keys/{k}")]).ok();
         }
         w.run(&[
-            "root", "init", "--out", "1.root.json", "--root-key", "keys/root.pub",
-            "--targets-key", "keys/release.pub", "--expires", "3650d",
+            "root",
+            "init",
+            "--out",
+            "1.root.json",
+            "--root-key",
+            "keys/root.pub",
+            "--targets-key",
+            "keys/release.pub",
+            "--expires",
+            "3650d",
         ])
         .ok();
-        w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"]).ok();
+        w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
+            .ok();
         w.write("dist/bin/tool", &pseudo_random(300_000, 1));
         w.write("dist/README.md", b"# release\n");
         w.write("dist/share/a/b/c/deep.txt", b"deep\n");
         w.write("dist/empty.dat", b"");
-        w.write(&format!("dist/long/{}/file.txt", "x".repeat(120)), b"long path\n");
-        w.write("root.layout", br#"{"signed": {"_type": "layout"}, "signatures": []}"#);
+        w.write(
+            &format!("dist/long/{}/file.txt", "x".repeat(120)),
+            b"long path\n",
+        );
+        w.write(
+            "root.layout",
+            br#"{"signed": {"_type": "layout"}, "signatures": []}"#,
+        );
         fs::create_dir_all(w.path("links")).unwrap();
-        w.write("links/build.12345678.link", br#"{"signed": {"_type": "link"}, "signatures": []}"#);
-        w.run(&["anchor", "init", "--store", "store", "--root", "1.root.json"]).ok();
+        w.write(
+            "links/build.12345678.link",
+            br#"{"signed": {"_type": "link"}, "signatures": []}"#,
+        );
+        w.run(&[
+            "anchor",
+            "init",
+            "--store",
+            "store",
+            "--root",
+            "1.root.json",
+        ])
+        .ok();
         w
     }
 
@@ -127,9 +177,22 @@ impl World {
     /// `pack` with the fixture's inputs plus `extra` flags.
     pub fn pack(&self, out: &str, extra: &[&str]) -> Run {
         let mut args = vec![
-            "pack", "--out", out, "--key", "keys/release.pem", "--root", "1.root.json",
-            "--layout", "root.layout", "--layout-key", "keys/owner.pub", "--links", "links",
-            "--artifacts", "dist", "--source-date-epoch",
+            "pack",
+            "--out",
+            out,
+            "--key",
+            "keys/release.pem",
+            "--root",
+            "1.root.json",
+            "--layout",
+            "root.layout",
+            "--layout-key",
+            "keys/owner.pub",
+            "--links",
+            "links",
+            "--artifacts",
+            "dist",
+            "--source-date-epoch",
         ];
         let epoch = EPOCH.to_string();
         args.push(&epoch);
@@ -181,7 +244,12 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>, u32)> {
                 stack.push(e.path());
             } else {
                 assert!(ft.is_file(), "{} is not a regular file", e.path().display());
-                let rel = e.path().strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let rel = e
+                    .path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 let mode = e.metadata().unwrap().permissions().mode() & 0o7777;
                 out.push((rel, fs::read(e.path()).unwrap(), mode));
             }

@@ -74,12 +74,21 @@ impl Crafted {
         let layout = fs::read(w.path("root.layout")).unwrap();
         let release = FileSigner::load(&w.path("keys/release.pem")).unwrap();
         let c = Crafted {
-            entries: vec![man("root", "1.root.json", &root), man("layout", "root.layout", &layout)],
-            head: vec![reg("meta/roots/1.root.json", &root), reg("meta/layout/root.layout", &layout)],
+            entries: vec![
+                man("root", "1.root.json", &root),
+                man("layout", "root.layout", &layout),
+            ],
+            head: vec![
+                reg("meta/roots/1.root.json", &root),
+                reg("meta/layout/root.layout", &layout),
+            ],
             payload: vec![],
             zeros_after_end: 0,
             sequence: 1,
-            signers: vec![("keys/release.pem".into(), airlock::keys::keyid(release.public_key()))],
+            signers: vec![(
+                "keys/release.pem".into(),
+                airlock::keys::keyid(release.public_key()),
+            )],
         };
         c.artifact("a.txt", b"hello\n")
     }
@@ -93,7 +102,10 @@ impl Crafted {
 
     /// Signs with these (key file, keyid) pairs instead of the release key.
     pub fn signed_as(mut self, signers: Vec<(&str, String)>) -> Crafted {
-        self.signers = signers.into_iter().map(|(k, id)| (k.to_owned(), id)).collect();
+        self.signers = signers
+            .into_iter()
+            .map(|(k, id)| (k.to_owned(), id))
+            .collect();
         self
     }
 
@@ -121,7 +133,10 @@ impl Crafted {
             (t("expires"), u(4_000_000_000)),
             (
                 t("supply_chain"),
-                Value::Map(vec![(t("layout_keyids"), Value::Array(vec![])), (t("product_step"), Value::Null)]),
+                Value::Map(vec![
+                    (t("layout_keyids"), Value::Array(vec![])),
+                    (t("product_step"), Value::Null),
+                ]),
             ),
             (t("entries"), Value::Array(entries)),
         ]);
@@ -138,7 +153,12 @@ impl Crafted {
         let mut sigs: Vec<(String, Vec<u8>)> = self
             .signers
             .iter()
-            .map(|(key, keyid)| (keyid.clone(), FileSigner::load(&w.path(key)).unwrap().sign(&msg).unwrap()))
+            .map(|(key, keyid)| {
+                (
+                    keyid.clone(),
+                    FileSigner::load(&w.path(key)).unwrap().sign(&msg).unwrap(),
+                )
+            })
             .collect();
         sigs.sort();
         let sigs = Value::Array(
@@ -205,19 +225,32 @@ fn tar_item(out: &mut Vec<u8>, item: &Item) {
 fn refused(w: &World, bundle: &str, code: &str) {
     let before = listing(w.tmp.path());
     let state = w.store_state();
-    let r = w.run(&["unpack", bundle, "--store", "store", "--to", "out", "--json"]);
+    let r = w.run(&[
+        "unpack", bundle, "--store", "store", "--to", "out", "--json",
+    ]);
     assert_eq!((r.code, r.error_code().as_str()), (1, code), "{}", r.stderr);
     assert!(!w.path("out").exists(), "destination appeared");
-    assert_eq!(listing(w.tmp.path()), before, "something was written beside the destination");
+    assert_eq!(
+        listing(w.tmp.path()),
+        before,
+        "something was written beside the destination"
+    );
     assert_eq!(w.store_state(), state);
     let v = w.run(&["verify", bundle, "--store", "store", "--json"]);
-    assert_eq!((v.code, v.error_code().as_str()), (1, code), "verify: {}", v.stderr);
+    assert_eq!(
+        (v.code, v.error_code().as_str()),
+        (1, code),
+        "verify: {}",
+        v.stderr
+    );
 }
 
 #[test]
 fn the_crafting_itself_is_sound() {
     let w = World::new();
-    let b = Crafted::standard(&w).artifact("b/c.txt", b"c\n").write(&w, "ok.airlock");
+    let b = Crafted::standard(&w)
+        .artifact("b/c.txt", b"c\n")
+        .write(&w, "ok.airlock");
     w.unpack(&b, "out").ok();
     assert_eq!(fs::read(w.path("out/b/c.txt")).unwrap(), b"c\n");
 }
@@ -225,7 +258,9 @@ fn the_crafting_itself_is_sound() {
 #[test]
 fn dot_dot_paths_are_refused() {
     let w = World::new();
-    let b = Crafted::standard(&w).artifact("../evil.txt", b"x").write(&w, "b.airlock");
+    let b = Crafted::standard(&w)
+        .artifact("../evil.txt", b"x")
+        .write(&w, "b.airlock");
     refused(&w, &b, "unsafe-path");
     // A header path the manifest does not list: checked before the lookup.
     let mut c = Crafted::standard(&w);
@@ -236,7 +271,9 @@ fn dot_dot_paths_are_refused() {
 #[test]
 fn absolute_paths_are_refused() {
     let w = World::new();
-    let b = Crafted::standard(&w).artifact("/etc/evil", b"x").write(&w, "b.airlock");
+    let b = Crafted::standard(&w)
+        .artifact("/etc/evil", b"x")
+        .write(&w, "b.airlock");
     refused(&w, &b, "unsafe-path");
     let mut c = Crafted::standard(&w);
     c.payload[0].tar_path = "/tmp/evil.txt".into();
@@ -323,7 +360,10 @@ fn a_stream_inflating_past_the_declared_total_is_refused_in_bounded_memory() {
     let mut c = Crafted::standard(&w);
     c.zeros_after_end = 2 << 30; // 2 GiB of zeros after the end of the archive
     let b = c.write(&w, "bomb.airlock");
-    assert!(fs::metadata(w.path(&b)).unwrap().len() < 1 << 20, "the bomb is small on disk");
+    assert!(
+        fs::metadata(w.path(&b)).unwrap().len() < 1 << 20,
+        "the bomb is small on disk"
+    );
     refused(&w, &b, "trailing-data");
     // Under a 768 MiB address-space limit: decompressing the zeros into
     // memory (or onto disk) would fail differently or not at all.
@@ -337,7 +377,12 @@ fn a_stream_inflating_past_the_declared_total_is_refused_in_bounded_memory() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("\"code\":\"trailing-data\""), "{stdout}");
     assert!(!w.path("out").exists());
 }

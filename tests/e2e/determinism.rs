@@ -8,16 +8,34 @@ use crate::common::World;
 fn packing_twice_gives_identical_bytes() {
     let w = World::new();
     w.pack("a.airlock", &["--sequence", "3"]).ok();
-    w.pack("b.airlock", &["--sequence", "3", "--threads", "1"]).ok();
-    w.pack("c.airlock", &["--sequence", "3", "--threads", "4"]).ok();
+    w.pack("b.airlock", &["--sequence", "3", "--threads", "1"])
+        .ok();
+    w.pack("c.airlock", &["--sequence", "3", "--threads", "4"])
+        .ok();
     let a = fs::read(w.path("a.airlock")).unwrap();
     assert_eq!(a, fs::read(w.path("b.airlock")).unwrap());
     assert_eq!(a, fs::read(w.path("c.airlock")).unwrap());
     // A different epoch is a different bundle (and bundle id).
     w.run(&[
-        "pack", "--out", "d.airlock", "--key", "keys/release.pem", "--root", "1.root.json", "--layout",
-        "root.layout", "--layout-key", "keys/owner.pub", "--links", "links", "--artifacts", "dist",
-        "--sequence", "3", "--source-date-epoch", "1794694401",
+        "pack",
+        "--out",
+        "d.airlock",
+        "--key",
+        "keys/release.pem",
+        "--root",
+        "1.root.json",
+        "--layout",
+        "root.layout",
+        "--layout-key",
+        "keys/owner.pub",
+        "--links",
+        "links",
+        "--artifacts",
+        "dist",
+        "--sequence",
+        "3",
+        "--source-date-epoch",
+        "1794694401",
     ])
     .ok();
     assert_ne!(a, fs::read(w.path("d.airlock")).unwrap());

@@ -7,10 +7,26 @@ fn a_key_outside_the_targets_role_cannot_pack() {
     let w = World::new();
     // pack refuses up front: the bundle would be refused on the other side.
     w.run(&[
-        "pack", "--out", "x.airlock", "--key", "keys/owner.pem", "--root", "1.root.json", "--layout",
-        "root.layout", "--layout-key", "keys/owner.pub", "--links", "links", "--artifacts", "dist",
+        "pack",
+        "--out",
+        "x.airlock",
+        "--key",
+        "keys/owner.pem",
+        "--root",
+        "1.root.json",
+        "--layout",
+        "root.layout",
+        "--layout-key",
+        "keys/owner.pub",
+        "--links",
+        "links",
+        "--artifacts",
+        "dist",
     ])
-    .fails(2, "cannot sign this bundle: manifest is signed by 0 of the 1 targets keys");
+    .fails(
+        2,
+        "cannot sign this bundle: manifest is signed by 0 of the 1 targets keys",
+    );
     assert!(!w.path("x.airlock").exists());
 }
 
@@ -22,19 +38,43 @@ fn a_manifest_signed_by_a_non_targets_key_is_refused() {
     w.run(&["keygen", "--out", "keys/root2"]).ok();
     w.run(&["keygen", "--out", "keys/other"]).ok();
     w.run(&[
-        "root", "init", "--out", "other.root.json", "--root-key", "keys/root2.pub", "--targets-key",
+        "root",
+        "init",
+        "--out",
+        "other.root.json",
+        "--root-key",
+        "keys/root2.pub",
+        "--targets-key",
         "keys/other.pub",
     ])
     .ok();
-    w.run(&["root", "sign", "other.root.json", "--key", "keys/root2.pem"]).ok();
+    w.run(&["root", "sign", "other.root.json", "--key", "keys/root2.pem"])
+        .ok();
     w.run(&[
-        "pack", "--out", "x.airlock", "--key", "keys/other.pem", "--root", "other.root.json", "--layout",
-        "root.layout", "--layout-key", "keys/owner.pub", "--links", "links", "--artifacts", "dist",
+        "pack",
+        "--out",
+        "x.airlock",
+        "--key",
+        "keys/other.pem",
+        "--root",
+        "other.root.json",
+        "--layout",
+        "root.layout",
+        "--layout-key",
+        "keys/owner.pub",
+        "--links",
+        "links",
+        "--artifacts",
+        "dist",
     ])
     .ok();
     let before = w.store_state();
-    w.verify("x.airlock").fails(1, "manifest is signed by 0 of the 1 targets keys root version 1 requires");
-    w.unpack("x.airlock", "out").fails(1, "signed by 0 of the 1 targets keys");
+    w.verify("x.airlock").fails(
+        1,
+        "manifest is signed by 0 of the 1 targets keys root version 1 requires",
+    );
+    w.unpack("x.airlock", "out")
+        .fails(1, "signed by 0 of the 1 targets keys");
     assert!(!w.path("out").exists());
     assert_eq!(w.store_state(), before);
 }
@@ -46,22 +86,52 @@ fn two_person_world() -> World {
         w.run(&["keygen", "--out", &format!("keys/{k}")]).ok();
     }
     w.run(&[
-        "root", "init", "--out", "1.root.json", "--root-key", "keys/root.pub", "--targets-key", "keys/rel-a.pub",
-        "keys/rel-b.pub", "--targets-threshold", "2",
+        "root",
+        "init",
+        "--out",
+        "1.root.json",
+        "--root-key",
+        "keys/root.pub",
+        "--targets-key",
+        "keys/rel-a.pub",
+        "keys/rel-b.pub",
+        "--targets-threshold",
+        "2",
     ])
     .ok();
-    w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"]).ok();
+    w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
+        .ok();
     w.write("dist/a.txt", b"a\n");
     w.write("root.layout", b"{}");
     std::fs::create_dir_all(w.path("links")).unwrap();
-    w.run(&["anchor", "init", "--store", "store", "--root", "1.root.json"]).ok();
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store",
+        "--root",
+        "1.root.json",
+    ])
+    .ok();
     w
 }
 
 fn pack_with(w: &World, keys: &[&str]) -> crate::common::Run {
     let mut args = vec![
-        "pack", "--out", "x.airlock", "--root", "1.root.json", "--layout", "root.layout", "--layout-key",
-        "keys/owner.pub", "--links", "links", "--artifacts", "dist", "--key",
+        "pack",
+        "--out",
+        "x.airlock",
+        "--root",
+        "1.root.json",
+        "--layout",
+        "root.layout",
+        "--layout-key",
+        "keys/owner.pub",
+        "--links",
+        "links",
+        "--artifacts",
+        "dist",
+        "--key",
     ];
     args.extend(keys);
     w.run(&args)
@@ -71,7 +141,8 @@ fn pack_with(w: &World, keys: &[&str]) -> crate::common::Run {
 fn threshold_two_needs_two_distinct_signers() {
     let w = two_person_world();
     pack_with(&w, &["keys/rel-a.pem"]).fails(2, "signed by 1 of the 2 targets keys");
-    pack_with(&w, &["keys/rel-a.pem", "keys/rel-a.pem"]).fails(2, "signed by 1 of the 2 targets keys");
+    pack_with(&w, &["keys/rel-a.pem", "keys/rel-a.pem"])
+        .fails(2, "signed by 1 of the 2 targets keys");
     pack_with(&w, &["keys/rel-a.pem", "keys/rel-b.pem"]).ok();
     w.unpack("x.airlock", "out").ok();
 }
@@ -90,7 +161,14 @@ fn one_key_listed_under_two_keyids_counts_once() {
     let release = FileSigner::load(&w.path("keys/release.pem")).unwrap();
     let root_key = FileSigner::load(&w.path("keys/root.pem")).unwrap();
     let pk = release.public_key().clone();
-    let mut signed = build_root(1, 4_000_000_000, &[root_key.public_key().clone()], 1, &[pk.clone()], 1);
+    let mut signed = build_root(
+        1,
+        4_000_000_000,
+        &[root_key.public_key().clone()],
+        1,
+        &[pk.clone()],
+        1,
+    );
     if let Json::Obj(s) = &mut signed {
         if let Some(Json::Obj(keys)) = s.get_mut("keys") {
             keys.insert(legacy_keyid(&pk), key_object(&pk));
@@ -99,7 +177,10 @@ fn one_key_listed_under_two_keyids_counts_once() {
             roles.insert(
                 "targets".into(),
                 airlock::keys::obj([
-                    ("keyids", Json::Arr(vec![Json::Str(keyid(&pk)), Json::Str(legacy_keyid(&pk))])),
+                    (
+                        "keyids",
+                        Json::Arr(vec![Json::Str(keyid(&pk)), Json::Str(legacy_keyid(&pk))]),
+                    ),
                     ("threshold", Json::Int(2)),
                 ]),
             );
@@ -108,12 +189,23 @@ fn one_key_listed_under_two_keyids_counts_once() {
     let mut doc = airlock::keys::obj([("signed", signed), ("signatures", Json::Arr(vec![]))]);
     sign_root_document(&mut doc, &root_key).unwrap();
     w.write("2key.root.json", doc.to_pretty().as_bytes());
-    w.run(&["anchor", "init", "--store", "store2", "--root", "2key.root.json"]).ok();
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store2",
+        "--root",
+        "2key.root.json",
+    ])
+    .ok();
 
     // Sign the manifest under both keyids with the same key, as an attacker
     // holding one key would.
     let bundle = crate::crafted::Crafted::standard(&w)
-        .signed_as(vec![("keys/release.pem", keyid(&pk)), ("keys/release.pem", legacy_keyid(&pk))])
+        .signed_as(vec![
+            ("keys/release.pem", keyid(&pk)),
+            ("keys/release.pem", legacy_keyid(&pk)),
+        ])
         .write(&w, "twice.airlock");
     let r = w.run(&["verify", &bundle, "--store", "store2"]);
     r.fails(1, "manifest is signed by 1 of the 2 targets keys");

@@ -6,13 +6,26 @@ use crate::common::{World, airlock_in};
 fn every_command_has_help_with_an_example() {
     let dir = tempfile::tempdir().unwrap();
     for cmd in [
-        &["keygen"][..], &["key", "id"], &["root", "init"], &["root", "sign"], &["pack"], &["inspect"],
-        &["verify"], &["unpack"], &["anchor", "init"], &["anchor", "show"], &["demo"],
+        &["keygen"][..],
+        &["key", "id"],
+        &["root", "init"],
+        &["root", "sign"],
+        &["pack"],
+        &["inspect"],
+        &["verify"],
+        &["unpack"],
+        &["anchor", "init"],
+        &["anchor", "show"],
+        &["demo"],
     ] {
         let mut args = cmd.to_vec();
         args.push("--help");
         let r = airlock_in(dir.path(), &args).ok();
-        assert!(r.stdout.contains("Example"), "{cmd:?} --help has no example:\n{}", r.stdout);
+        assert!(
+            r.stdout.contains("Example"),
+            "{cmd:?} --help has no example:\n{}",
+            r.stdout
+        );
     }
 }
 
@@ -21,16 +34,31 @@ fn exit_codes_follow_the_contract() {
     let w = World::new();
     // 2: bad flags, a missing file, a key that does not parse.
     assert_eq!(w.run(&["pack", "--bogus"]).code, 2);
-    w.run(&["verify", "missing.airlock", "--store", "store"]).fails(2, "cannot read missing.airlock");
+    w.run(&["verify", "missing.airlock", "--store", "store"])
+        .fails(2, "cannot read missing.airlock");
     w.write("keys/junk.pem", b"not a key");
     w.run(&[
-        "pack", "--out", "x", "--key", "keys/junk.pem", "--root", "1.root.json", "--layout", "root.layout",
-        "--layout-key", "keys/owner.pub", "--links", "links", "--artifacts", "dist",
+        "pack",
+        "--out",
+        "x",
+        "--key",
+        "keys/junk.pem",
+        "--root",
+        "1.root.json",
+        "--layout",
+        "root.layout",
+        "--layout-key",
+        "keys/owner.pub",
+        "--links",
+        "links",
+        "--artifacts",
+        "dist",
     ])
     .fails(2, "keys/junk.pem is not a usable key");
     // 3: an unprovisioned store.
     w.pack("rel.airlock", &[]).ok();
-    w.run(&["verify", "rel.airlock", "--store", "nostore"]).fails(3, "is not a provisioned trust store");
+    w.run(&["verify", "rel.airlock", "--store", "nostore"])
+        .fails(3, "is not a provisioned trust store");
     // 1: garbage presented as a bundle.
     w.write("junk.airlock", b"hello");
     w.verify("junk.airlock").fails(1, "");
@@ -57,17 +85,44 @@ fn store_from_environment() {
         .env("AIRLOCK_STORE", "file:store")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn anchor_init_refuses_a_second_time_and_bad_roots() {
     let w = World::new();
-    w.run(&["anchor", "init", "--store", "store", "--root", "1.root.json"]).fails(3, "already provisioned");
-    w.run(&["anchor", "init", "--store", "s2", "--root", "root.layout"]).fails(1, "root metadata is malformed");
-    w.run(&["root", "init", "--out", "u.root.json", "--root-key", "keys/root.pub", "--targets-key", "keys/release.pub"]).ok();
-    w.run(&["anchor", "init", "--store", "s3", "--root", "u.root.json"]).fails(1, "signed by 0 of the 1 root keys");
-    let show = w.run(&["anchor", "show", "--store", "store", "--json"]).ok().json();
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store",
+        "--root",
+        "1.root.json",
+    ])
+    .fails(3, "already provisioned");
+    w.run(&["anchor", "init", "--store", "s2", "--root", "root.layout"])
+        .fails(1, "root metadata is malformed");
+    w.run(&[
+        "root",
+        "init",
+        "--out",
+        "u.root.json",
+        "--root-key",
+        "keys/root.pub",
+        "--targets-key",
+        "keys/release.pub",
+    ])
+    .ok();
+    w.run(&["anchor", "init", "--store", "s3", "--root", "u.root.json"])
+        .fails(1, "signed by 0 of the 1 root keys");
+    let show = w
+        .run(&["anchor", "show", "--store", "store", "--json"])
+        .ok()
+        .json();
     assert_eq!(show["backend"], "file");
     assert_eq!(show["root"]["version"], 1);
 }
