@@ -128,14 +128,14 @@ pub fn check_freshness(
             bundle_id: manifest.bundle_id.clone(),
         });
     }
-    if let Some(&last) = state.channels.get(&manifest.channel) {
-        if manifest.sequence <= last {
-            return Err(Rejection::Rollback {
-                channel: manifest.channel.clone(),
-                sequence: manifest.sequence,
-                last,
-            });
-        }
+    if let Some(&last) = state.channels.get(&manifest.channel)
+        && manifest.sequence <= last
+    {
+        return Err(Rejection::Rollback {
+            channel: manifest.channel.clone(),
+            sequence: manifest.sequence,
+            last,
+        });
     }
     Ok(())
 }

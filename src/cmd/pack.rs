@@ -52,12 +52,12 @@ fn metadata_file(
     })
 }
 
+/// Roots with their exact bytes, oldest first.
+type RootFiles = Vec<(Root, Vec<u8>)>;
+
 /// Reads the roots, checks they chain from the oldest to the newest, and
 /// returns them with the final root.
-fn load_roots(
-    files: &[std::path::PathBuf],
-    time: u64,
-) -> Result<(Vec<(Root, Vec<u8>)>, Root), Error> {
+fn load_roots(files: &[std::path::PathBuf], time: u64) -> Result<(RootFiles, Root), Error> {
     let mut roots = Vec::new();
     for f in files {
         roots.push(read_root(f)?);

@@ -1,6 +1,6 @@
 //! `root init` and `root sign`.
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::RootInitArgs;
 use crate::cmd::Outcome;
@@ -100,7 +100,7 @@ pub fn read_root(path: &Path) -> Result<(Root, Vec<u8>), Error> {
 }
 
 /// `airlock root sign FILE --key KEY...`.
-pub fn sign(file: &PathBuf, keys: &[String]) -> Result<Outcome, Error> {
+pub fn sign(file: &Path, keys: &[String]) -> Result<Outcome, Error> {
     let (root, bytes) = read_root(file)?;
     let mut doc = Json::parse(&bytes).map_err(|e| RootError::Malformed(e.0))?;
     let mut o = Outcome::default();

@@ -479,7 +479,12 @@ mod tests {
         let (a, b) = (signer(1), signer(2));
         let r1 = Root::parse(&make(1, &[&a], 1, &[&a])).unwrap();
         let r2 = Root::parse(&make(2, &[&b], 1, &[&a, &b])).unwrap();
-        assert_eq!(apply_chain(&r1, &[r2.clone()], 0).unwrap().version, 2);
+        assert_eq!(
+            apply_chain(&r1, std::slice::from_ref(&r2), 0)
+                .unwrap()
+                .version,
+            2
+        );
         let r2_new_only = Root::parse(&make(2, &[&b], 1, &[&b])).unwrap();
         assert!(matches!(
             apply_chain(&r1, &[r2_new_only], 0),
@@ -504,10 +509,10 @@ mod tests {
         let a = signer(1);
         let bytes = make(1, &[&a], 1, &[&a]);
         let mut doc = Json::parse(&bytes).unwrap();
-        if let Json::Obj(top) = &mut doc {
-            if let Some(Json::Obj(s)) = top.get_mut("signed") {
-                s.insert("x-extra".into(), Json::Int(1));
-            }
+        if let Json::Obj(top) = &mut doc
+            && let Some(Json::Obj(s)) = top.get_mut("signed")
+        {
+            s.insert("x-extra".into(), Json::Int(1));
         }
         let r = Root::parse(doc.to_pretty().as_bytes()).unwrap();
         assert!(

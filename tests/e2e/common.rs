@@ -196,7 +196,7 @@ impl World {
         ];
         let epoch = EPOCH.to_string();
         args.push(&epoch);
-        if !extra.iter().any(|a| *a == "--expires") {
+        if !extra.contains(&"--expires") {
             args.extend(["--expires", "36500d"]);
         }
         args.extend(extra);

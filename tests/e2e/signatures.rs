@@ -166,7 +166,7 @@ fn one_key_listed_under_two_keyids_counts_once() {
         4_000_000_000,
         &[root_key.public_key().clone()],
         1,
-        &[pk.clone()],
+        std::slice::from_ref(&pk),
         1,
     );
     if let Json::Obj(s) = &mut signed {
