@@ -72,20 +72,43 @@ fn write(dir: &Path, mib: u64) -> Res<()> {
         });
     }
     let out = dir.join("bench.bundle");
-    let opts = WriteOptions::default();
+    let opts = WriteOptions {
+        mtime: 1,
+        ..WriteOptions::default()
+    };
+    let manifest_for = |entries: Vec<Entry>, payload_sha256| {
+        Manifest::new(
+            ManifestFields {
+                channel: "bench".into(),
+                sequence: 1,
+                created: 1,
+                expires: 2,
+                payload_sha256,
+                supply_chain: SupplyChain::default(),
+                entries,
+            },
+            &limits,
+        )
+    };
     let t = Instant::now();
-    let payload = write_payload(&out, &sources, &opts, &|_| {})?;
-    let manifest = Manifest::new(
-        ManifestFields {
-            channel: "bench".into(),
-            sequence: 1,
-            created: 1,
-            expires: 2,
-            supply_chain: SupplyChain::default(),
-            entries: payload.entries().to_vec(),
-        },
-        &limits,
-    )?;
+    // Digests do not change the head's length: reserve it with zeros.
+    let provisional = sources
+        .iter()
+        .map(|a| Entry {
+            kind: EntryKind::Artifact,
+            path: a.path.clone(),
+            size: a.size,
+            sha256: [0; 32],
+            mode: a.mode,
+        })
+        .collect();
+    let head_len = head_frame_len(
+        &manifest_for(provisional, [0; 32])?,
+        &Signatures::default(),
+        &[],
+    );
+    let payload = write_payload(&out, &sources, head_len, &opts, &|_| {})?;
+    let manifest = manifest_for(payload.entries().to_vec(), payload.sha256())?;
     let mut sums = String::new();
     for e in &manifest.entries {
         sums.push_str(&format!("{}  {}\n", hex::encode(e.sha256), e.tar_path()));

@@ -36,6 +36,13 @@ pub enum Error {
     /// The head frame does not end exactly after the last metadata entry.
     #[error("bundle head frame does not end exactly after the last metadata entry")]
     FrameBoundary,
+    /// The head frame is not the one canonical frame of raw blocks for its
+    /// contents (frame header, block types, block sizes, last-block flag).
+    #[error("bundle head frame is not in its canonical form: {0}")]
+    HeadFrame(String),
+    /// The payload frame's bytes do not hash to the manifest's `payload_sha256`.
+    #[error("the payload frame's SHA-256 does not match the manifest")]
+    PayloadDigest,
     /// A tar header is malformed.
     #[error("tar header at block {index} is invalid: {reason}")]
     TarHeader {
@@ -43,6 +50,15 @@ pub enum Error {
         index: u64,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A tar entry's encoding (header fields, long-name entry or padding) is
+    /// not exactly the one the writer produces for the manifest's entry.
+    #[error(
+        "entry {path} is not encoded exactly as the format requires (tar header fields or padding)"
+    )]
+    TarHeaderMismatch {
+        /// The entry's path.
+        path: String,
     },
     /// A tar entry is not a regular file.
     #[error("entry {path} is a {kind}; only regular files are allowed")]
@@ -197,7 +213,10 @@ impl Error {
             Error::Compression(_) => "bundle-compression",
             Error::TrailingData => "trailing-data",
             Error::FrameBoundary => "frame-boundary",
+            Error::HeadFrame(_) => "head-frame",
+            Error::PayloadDigest => "payload-digest-mismatch",
             Error::TarHeader { .. } => "tar-header",
+            Error::TarHeaderMismatch { .. } => "tar-header-mismatch",
             Error::EntryType { .. } => "entry-type",
             Error::UnsafePath { .. } => "unsafe-path",
             Error::NotInManifest { .. } => "not-in-manifest",

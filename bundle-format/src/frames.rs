@@ -1,5 +1,8 @@
-//! The zstd layer: a buffered input that can peek at frame magic numbers, the
-//! frame decoder setup, and the mapping of I/O errors to bundle errors.
+//! The zstd layer: the head frame, written and parsed by hand as the one
+//! canonical frame of raw blocks; a buffered input that can peek at frame
+//! headers and pass on what the payload decoder consumes (to be hashed); the
+//! payload frame's decoder setup; and the mapping of I/O errors to bundle
+//! errors.
 
 use std::fmt;
 use std::io::{self, BufRead, Read};
@@ -14,6 +17,176 @@ const INPUT_BUF: usize = 1 << 20;
 pub(crate) const WINDOW_LOG_MAX: u32 = 24;
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// The head frame's six header bytes: the magic number, a
+/// Frame_Header_Descriptor of 0 (no content size, not single-segment, no
+/// checksum, no dictionary) and a Window_Descriptor of 0x38 (2^17 = 128 KiB).
+const HEAD_FRAME_HEADER: [u8; 6] = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+
+/// Size of every raw block of the head frame but the last, which holds the
+/// remaining 1 to `HEAD_BLOCK` bytes: the largest block a 128 KiB window allows.
+pub(crate) const HEAD_BLOCK: usize = 128 << 10;
+
+/// Size of a zstd block header.
+const BLOCK_HEADER: usize = 3;
+
+/// Exact length of the head frame holding `tar_len` (> 0) bytes of tar stream.
+pub(crate) fn head_frame_len(tar_len: u64) -> u64 {
+    HEAD_FRAME_HEADER.len() as u64
+        + BLOCK_HEADER as u64 * tar_len.div_ceil(HEAD_BLOCK as u64)
+        + tar_len
+}
+
+/// The head frame for `tar` (never empty: the manifest entry is always
+/// there): the frame header, then `tar` in raw blocks of exactly
+/// [`HEAD_BLOCK`] bytes, the last one shorter or equal and flagged last.
+pub(crate) fn head_frame(tar: &[u8]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(usize::try_from(head_frame_len(tar.len() as u64)).unwrap_or(0));
+    out.extend_from_slice(&HEAD_FRAME_HEADER);
+    let blocks = tar.len().div_ceil(HEAD_BLOCK);
+    for (i, chunk) in tar.chunks(HEAD_BLOCK).enumerate() {
+        // Block_Header: bit 0 Last_Block, bits 1-2 Block_Type (0 = raw),
+        // bits 3-23 Block_Size, little-endian.
+        let header = (chunk.len() as u32) << 3 | u32::from(i + 1 == blocks);
+        out.extend_from_slice(&header.to_le_bytes()[..BLOCK_HEADER]);
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+/// The head frame being read: checks that every byte of frame structure is
+/// the canonical one and passes the raw blocks' contents on.
+///
+/// The frame header must be [`HEAD_FRAME_HEADER`]; every block must be raw;
+/// a block not flagged last must hold exactly [`HEAD_BLOCK`] bytes and the
+/// last one 1 to [`HEAD_BLOCK`]. Where the contents end is the tar layer's
+/// business (the frame must end right after the last metadata entry), so
+/// together there is one valid head frame for each head tar stream.
+pub(crate) struct HeadFrame {
+    input: Input,
+    /// Content bytes left in the current block.
+    left: usize,
+    /// Whether the current block is the last one.
+    last: bool,
+}
+
+fn head_err(msg: impl Into<String>) -> Error {
+    Error::HeadFrame(msg.into())
+}
+
+impl HeadFrame {
+    /// Checks the frame header at the start of `input`.
+    pub(crate) fn open(mut input: Input) -> Result<HeadFrame, Error> {
+        let n = HEAD_FRAME_HEADER.len();
+        let got = input.peek(n).map_err(|e| classify(e, "head"))?;
+        let got = &got[..got.len().min(n)];
+        if got.is_empty() {
+            return Err(Error::Truncated("the head frame is missing".into()));
+        }
+        if got.len() >= 4 && got[..4] != ZSTD_MAGIC {
+            return Err(
+                if got[0] & 0xf0 == 0x50 && got[1..4] == [0x2a, 0x4d, 0x18] {
+                    head_err("a skippable frame stands where the head frame should start")
+                } else {
+                    head_err("the bundle does not start with the zstd magic number")
+                },
+            );
+        }
+        if got.len() >= 5 && got[4] != HEAD_FRAME_HEADER[4] {
+            return Err(head_err(format!(
+                "frame header descriptor is {:#04x}, not 0x00 (no content size, \
+                 not single-segment, no checksum, no dictionary)",
+                got[4]
+            )));
+        }
+        if got.len() >= 6 && got[5] != HEAD_FRAME_HEADER[5] {
+            return Err(head_err(format!(
+                "window descriptor is {:#04x}, not 0x38 (128 KiB)",
+                got[5]
+            )));
+        }
+        if got.len() < n {
+            return Err(Error::Truncated(
+                "the input ends inside the head frame's header".into(),
+            ));
+        }
+        input.consume(n);
+        Ok(HeadFrame {
+            input,
+            left: 0,
+            last: false,
+        })
+    }
+
+    /// The next content bytes of the frame; empty once the last block is consumed.
+    pub(crate) fn fill(&mut self) -> Result<&[u8], Error> {
+        if self.left == 0 {
+            if self.last {
+                return Ok(&[]);
+            }
+            self.next_block()?;
+        }
+        let left = self.left;
+        let buf = self.input.fill_buf().map_err(|e| classify(e, "head"))?;
+        if buf.is_empty() {
+            return Err(Error::Truncated(
+                "the input ends inside the head frame".into(),
+            ));
+        }
+        Ok(&buf[..buf.len().min(left)])
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.left);
+        self.input.consume(n);
+        self.left -= n;
+    }
+
+    fn next_block(&mut self) -> Result<(), Error> {
+        let h = self
+            .input
+            .peek(BLOCK_HEADER)
+            .map_err(|e| classify(e, "head"))?;
+        if h.len() < BLOCK_HEADER {
+            return Err(Error::Truncated(
+                "the input ends inside a block header of the head frame".into(),
+            ));
+        }
+        let v = u32::from_le_bytes([h[0], h[1], h[2], 0]);
+        let (last, kind, size) = (v & 1 == 1, (v >> 1) & 3, (v >> 3) as usize);
+        if kind != 0 {
+            let name = match kind {
+                1 => "an RLE",
+                2 => "a compressed",
+                _ => "a reserved-type",
+            };
+            return Err(head_err(format!(
+                "{name} block; the head frame holds raw blocks only"
+            )));
+        }
+        if size == 0 || size > HEAD_BLOCK {
+            return Err(head_err(format!(
+                "a raw block of {size} bytes; blocks hold 1 to {HEAD_BLOCK}"
+            )));
+        }
+        if !last && size != HEAD_BLOCK {
+            return Err(head_err(format!(
+                "a block of {size} bytes before the last; all but the last hold exactly {HEAD_BLOCK}"
+            )));
+        }
+        self.input.consume(BLOCK_HEADER);
+        self.left = size;
+        self.last = last;
+        Ok(())
+    }
+
+    /// The input, positioned right after the head frame. Call only once
+    /// [`fill`](Self::fill) has returned an empty slice.
+    pub(crate) fn into_input(self) -> Input {
+        self.input
+    }
+}
 
 /// The raw bundle input, buffered, type-erased.
 pub(crate) type Input = InputBuf<Box<dyn Read + Send>>;
@@ -33,14 +206,25 @@ impl fmt::Display for InputFailure {
 
 impl std::error::Error for InputFailure {}
 
+/// Receives, in order, every byte consumed from an [`InputBuf`] once set
+/// with [`InputBuf::set_tap`].
+pub(crate) trait Tap: Send {
+    /// The next consumed bytes.
+    fn take(&mut self, bytes: &[u8]);
+    /// Pass on anything held back: no more bytes will come.
+    fn flush(&mut self);
+}
+
 /// A `BufRead` like `std::io::BufReader`, plus [`InputBuf::peek`], which can
-/// look at the next few bytes even when they straddle a refill. Errors from
-/// the inner reader are tagged so they can be told apart from zstd's.
+/// look at the next few bytes even when they straddle a refill, and an
+/// optional [`Tap`] on every byte consumed from it. Errors from the inner
+/// reader are tagged so they can be told apart from zstd's.
 pub(crate) struct InputBuf<R> {
     inner: R,
     buf: Box<[u8]>,
     pos: usize,
     end: usize,
+    tap: Option<Box<dyn Tap>>,
 }
 
 impl<R: Read> InputBuf<R> {
@@ -50,6 +234,24 @@ impl<R: Read> InputBuf<R> {
             buf: vec![0u8; INPUT_BUF].into_boxed_slice(),
             pos: 0,
             end: 0,
+            tap: None,
+        }
+    }
+
+    /// From now on, pass every byte consumed (by `consume` or `read`) to `tap`.
+    ///
+    /// What the payload decoder *consumes* is exactly the bytes of its
+    /// frame, because the decoder stops at the frame's end; the reader then
+    /// requires end of input, so these are also all the bytes after the head
+    /// frame.
+    pub(crate) fn set_tap(&mut self, tap: Box<dyn Tap>) {
+        self.tap = Some(tap);
+    }
+
+    /// Flushes the tap, if any (see [`Tap::flush`]).
+    pub(crate) fn flush_tap(&mut self) {
+        if let Some(t) = self.tap.as_mut() {
+            t.flush();
         }
     }
 
@@ -102,7 +304,11 @@ impl<R: Read> BufRead for InputBuf<R> {
     }
 
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.end);
+        let to = (self.pos + n).min(self.end);
+        if let Some(t) = self.tap.as_mut().filter(|_| to > self.pos) {
+            t.take(&self.buf[self.pos..to]);
+        }
+        self.pos = to;
     }
 }
 
@@ -127,7 +333,7 @@ pub(crate) fn classify(e: io::Error, frame: &str) -> Error {
 ///
 /// The magic number is checked by hand because zstd's streaming decoder
 /// silently skips skippable frames and, with the `legacy` feature, accepts
-/// pre-1.0 formats; neither belongs in a bundle.
+/// pre-1.0 formats; neither belongs in a bundle. Used for the payload frame.
 pub(crate) fn open_frame(mut input: Input, frame: &str) -> Result<FrameDecoder, Error> {
     let head = input.peek(4).map_err(|e| classify(e, frame))?;
     match &head[..head.len().min(4)] {
@@ -204,6 +410,74 @@ mod tests {
         assert!(d.into_inner().fill_buf().unwrap().is_empty());
     }
 
+    fn head_input(bytes: Vec<u8>) -> Input {
+        InputBuf::new(Box::new(io::Cursor::new(bytes)))
+    }
+
+    /// Reads a whole head frame with `HeadFrame`; returns its contents and
+    /// what follows it.
+    fn read_head(bytes: Vec<u8>) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let mut h = HeadFrame::open(head_input(bytes))?;
+        let mut out = Vec::new();
+        loop {
+            let buf = h.fill()?;
+            if buf.is_empty() {
+                break;
+            }
+            out.extend_from_slice(buf);
+            let n = buf.len();
+            h.consume(n);
+        }
+        let mut rest = Vec::new();
+        h.into_input().read_to_end(&mut rest).unwrap();
+        Ok((out, rest))
+    }
+
+    #[test]
+    fn head_frames_are_read_back_and_are_valid_zstd() {
+        for n in [
+            1,
+            511,
+            HEAD_BLOCK - 1,
+            HEAD_BLOCK,
+            HEAD_BLOCK + 1,
+            3 * HEAD_BLOCK,
+        ] {
+            let tar: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+            let mut f = head_frame(&tar);
+            assert_eq!(f.len() as u64, head_frame_len(n as u64), "{n}");
+            assert_eq!(zstd::decode_all(&f[..]).unwrap(), tar, "{n}");
+            f.extend_from_slice(b"next");
+            let (got, rest) = read_head(f).unwrap();
+            assert_eq!(got, tar);
+            assert_eq!(rest, b"next");
+        }
+    }
+
+    #[test]
+    fn consumed_bytes_reach_the_tap_once_set() {
+        use std::sync::{Arc, Mutex};
+        struct Record(Arc<Mutex<(Vec<u8>, bool)>>);
+        impl Tap for Record {
+            fn take(&mut self, bytes: &[u8]) {
+                self.0.lock().unwrap().0.extend_from_slice(bytes);
+            }
+            fn flush(&mut self) {
+                self.0.lock().unwrap().1 = true;
+            }
+        }
+        let seen = Arc::new(Mutex::new((Vec::new(), false)));
+        let mut b = InputBuf::new(Trickle(b"headpayload"));
+        let mut four = [0u8; 4];
+        b.read_exact(&mut four).unwrap();
+        b.set_tap(Box::new(Record(Arc::clone(&seen))));
+        assert_eq!(b.peek(3).unwrap(), b"pay");
+        let mut rest = Vec::new();
+        b.read_to_end(&mut rest).unwrap();
+        b.flush_tap();
+        assert_eq!(*seen.lock().unwrap(), (b"payload".to_vec(), true));
+    }
+
     #[test]
     fn input_errors_are_not_compression_errors() {
         struct Fails;
@@ -213,7 +487,12 @@ mod tests {
             }
         }
         let input: Input = InputBuf::new(Box::new(Fails));
-        let Err(err) = open_frame(input, "head") else {
+        let Err(err) = open_frame(input, "payload") else {
+            panic!("expected an error")
+        };
+        assert!(matches!(err, Error::Read(ref e) if e.to_string() == "disk gone"));
+        let input: Input = InputBuf::new(Box::new(Fails));
+        let Err(err) = HeadFrame::open(input) else {
             panic!("expected an error")
         };
         assert!(matches!(err, Error::Read(ref e) if e.to_string() == "disk gone"));

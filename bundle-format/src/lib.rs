@@ -2,12 +2,14 @@
 //!
 //! A bundle is one file: two zstd frames holding one tar stream. The head
 //! frame carries the CBOR manifest, its signatures and the supply-chain
-//! metadata; the payload frame carries the artifacts. This crate is the
-//! container only: types, canonical encoding, a strict streaming reader, a
-//! deterministic writer, limits and path safety. It verifies no signatures
-//! (the caller does, over [`signing_message`] of [`BundleReader::manifest_bytes`])
-//! and knows nothing about keys. `SPEC.md` beside this crate is the normative
-//! description of the format.
+//! metadata, stored (raw blocks, one canonical encoding); the payload frame
+//! carries the artifacts, compressed, and is authenticated as stored by the
+//! manifest's `payload_sha256`. This crate is the container only: types,
+//! canonical encoding, a strict streaming reader, a deterministic writer,
+//! limits and path safety. It verifies no signatures (the caller does, over
+//! [`signing_message`] of [`BundleReader::manifest_bytes`]) and knows nothing
+//! about keys. `SPEC.md` beside this crate is the normative description of
+//! the format.
 //!
 //! ```
 //! use airlock_bundle::*;
@@ -16,21 +18,33 @@
 //! let (src, out) = (dir.path().join("tool"), dir.path().join("x.bundle"));
 //! std::fs::write(&src, b"#!/bin/sh\necho hi\n")?;
 //! let limits = Limits::default();
-//! let opts = WriteOptions { workers: 1, ..WriteOptions::default() };
+//! let created = 1_700_000_000;
+//! let opts = WriteOptions { workers: 1, mtime: created, ..WriteOptions::default() };
+//! let manifest_for = |entries: Vec<Entry>, payload_sha256| {
+//!     Manifest::new(ManifestFields {
+//!         channel: "stable".into(), sequence: 1, created, expires: created + 86_400,
+//!         payload_sha256, supply_chain: SupplyChain::default(), entries,
+//!     }, &limits)
+//! };
 //!
-//! // Pack: payload first, then the manifest (sign its bytes here), then finish.
-//! let art = ArtifactSource { path: BundlePath::new("bin/tool", &limits)?, file: src, size: 18, mode: 0o755 };
-//! let payload = write_payload(&out, &[art], &opts, &|_| {})?;
-//! let manifest = Manifest::new(ManifestFields {
-//!     channel: "stable".into(), sequence: 1, created: 1, expires: 2,
-//!     supply_chain: SupplyChain::default(), entries: payload.entries().to_vec(),
-//! }, &limits)?;
+//! // Pack. 1: the head frame's length, from a provisional manifest with
+//! // zero digests (signatures: real key ids, zero-filled values).
+//! let path = BundlePath::new("bin/tool", &limits)?;
+//! let provisional = manifest_for(vec![Entry {
+//!     kind: EntryKind::Artifact, path: path.clone(), size: 18, sha256: [0; 32], mode: 0o755,
+//! }], [0; 32])?;
+//! let head_len = head_frame_len(&provisional, &Signatures::default(), &[]);
+//! // 2: the payload, written once, after the space reserved for the head.
+//! let art = ArtifactSource { path, file: src, size: 18, mode: 0o755 };
+//! let payload = write_payload(&out, &[art], head_len, &opts, &|_| {})?;
+//! // 3: the real manifest (sign its bytes here), 4: the head, in place.
+//! let manifest = manifest_for(payload.entries().to_vec(), payload.sha256())?;
 //! let bytes = manifest.encode();
 //! let _message = signing_message(&bytes); // what a signer signs
 //! finish_bundle(&out, &bytes, &Signatures::default(), &[], payload, &opts)?;
 //!
 //! // Verify: manifest and signatures first, then metadata, then artifacts.
-//! let mut reader = BundleReader::open(std::fs::File::open(&out)?, limits)?;
+//! let mut reader = BundleReader::open(std::fs::File::open(&out)?, limits.clone())?;
 //! assert_eq!(reader.manifest(), &manifest);
 //! while let Some(_meta) = reader.next_metadata()? {}
 //! let mut payload = reader.into_payload()?;
@@ -65,7 +79,8 @@ pub use manifest::{
 pub use path::{BundlePath, PathError};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};
 pub use write::{
-    ArtifactSource, MetadataFile, Payload, WriteOptions, finish_bundle, write_payload,
+    ArtifactSource, MetadataFile, Payload, WriteOptions, finish_bundle, head_frame_len,
+    write_payload,
 };
 
 /// Tar path of the manifest entry, the first entry of every bundle.

@@ -159,6 +159,9 @@ pub struct ManifestFields {
     pub created: u64,
     /// Expiry time, Unix seconds; after `created`.
     pub expires: u64,
+    /// SHA-256 of the payload frame exactly as stored in the file, from its
+    /// magic number to its last byte ([`Payload::sha256`](crate::Payload::sha256)).
+    pub payload_sha256: [u8; 32],
     /// Supply-chain parameters.
     pub supply_chain: SupplyChain,
     /// All entries, in any order (they are sorted).
@@ -181,6 +184,11 @@ pub struct Manifest {
     pub created: u64,
     /// Expiry time, Unix seconds.
     pub expires: u64,
+    /// SHA-256 of the payload frame exactly as stored in the file, from its
+    /// magic number to its last byte. The reader checks it after the end of
+    /// input, so every byte after the head frame is authenticated, including
+    /// compressed bits that do not change what they decompress to.
+    pub payload_sha256: [u8; 32],
     /// Supply-chain parameters.
     pub supply_chain: SupplyChain,
     /// Entries sorted by (kind, path); also their order in the stream.
@@ -202,6 +210,7 @@ impl Manifest {
             sequence: fields.sequence,
             created: fields.created,
             expires: fields.expires,
+            payload_sha256: fields.payload_sha256,
             supply_chain,
             entries,
         };
@@ -224,7 +233,7 @@ impl Manifest {
 
     fn encode_with_id(&self, bundle_id: &str) -> Vec<u8> {
         let mut e = Enc(Vec::with_capacity(256 + self.entries.len() * 96));
-        e.map(8);
+        e.map(9);
         e.text("format");
         e.uint(u64::from(self.format));
         e.text("bundle_id");
@@ -237,6 +246,8 @@ impl Manifest {
         e.uint(self.created);
         e.text("expires");
         e.uint(self.expires);
+        e.text("payload_sha256");
+        e.bytes(&self.payload_sha256);
         e.text("supply_chain");
         e.map(2);
         e.text("layout_keyids");
@@ -438,6 +449,7 @@ struct WireManifest {
     sequence: u64,
     created: u64,
     expires: u64,
+    payload_sha256: serde_bytes::ByteArray<32>,
     supply_chain: WireSupplyChain,
     entries: Vec<WireEntry>,
 }
@@ -498,6 +510,7 @@ impl WireManifest {
             sequence: self.sequence,
             created: self.created,
             expires: self.expires,
+            payload_sha256: self.payload_sha256.into_array(),
             supply_chain: SupplyChain {
                 layout_keyids: self.supply_chain.layout_keyids,
                 product_step: self.supply_chain.product_step,
@@ -674,6 +687,7 @@ mod tests {
             sequence: 3,
             created: 1_700_000_000,
             expires: 1_800_000_000,
+            payload_sha256: [9; 32],
             supply_chain: SupplyChain {
                 layout_keyids: vec!["ab".repeat(32)],
                 product_step: Some("build".into()),
@@ -722,6 +736,7 @@ mod tests {
             sequence: u64,
             created: u64,
             expires: u64,
+            payload_sha256: serde_bytes::ByteArray<32>,
             supply_chain: S<'a>,
             entries: Vec<E<'a>>,
         }
@@ -753,6 +768,7 @@ mod tests {
             sequence: m.sequence,
             created: m.created,
             expires: m.expires,
+            payload_sha256: serde_bytes::ByteArray::new(m.payload_sha256),
             supply_chain: S {
                 layout_keyids: &m.supply_chain.layout_keyids,
                 product_step: m.supply_chain.product_step.as_deref(),

@@ -1,11 +1,20 @@
 //! The strict streaming reader.
 //!
 //! Reading happens in two stages that mirror the two frames. [`BundleReader`]
-//! decodes the head frame in the caller's thread: the manifest, the
-//! signatures, then each metadata entry whole. Only after the caller has read
-//! all of them (and so has had every chance to verify the signatures and stop)
-//! does [`BundleReader::into_payload`] start decompressing the payload frame,
-//! in a background thread, for [`PayloadReader`] to stream artifact by artifact.
+//! reads the head frame (raw blocks, checked byte for byte, nothing to
+//! decompress) in the caller's thread: the manifest, the signatures, then
+//! each metadata entry whole. Only after the caller has read all of them (and
+//! so has had every chance to verify the signatures and stop) does
+//! [`BundleReader::into_payload`] start decompressing the payload frame, in a
+//! background thread, for [`PayloadReader`] to stream artifact by artifact
+//! (the thread also passes on the compressed bytes, which are hashed for the
+//! manifest's `payload_sha256`).
+//!
+//! Every byte is either canonical structure, compared with what the writer
+//! would write (frame header and block headers of the head frame, every tar
+//! header, padding, end-of-archive), or authenticated content (the manifest
+//! by its signatures, entries by their digests, the compressed payload frame
+//! by the manifest's `payload_sha256`).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -13,7 +22,7 @@ use std::io::{self, Read, Write};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, excerpt, excerpt_bytes};
-use crate::frames::{self, FrameDecoder, Input, InputBuf};
+use crate::frames::{self, HeadFrame, Input, InputBuf};
 use crate::limits::Limits;
 use crate::manifest::{Entry, Manifest, Signatures};
 use crate::path::BundlePath;
@@ -22,10 +31,7 @@ use crate::tarhdr::{self, BLOCK, Header, NAME_FIELD};
 use crate::{MANIFEST_PATH, SIGNATURES_PATH};
 
 /// Mode of the manifest and signatures entries.
-const CONTROL_MODE: u32 = 0o644;
-
-/// Buffer between the head frame's decoder and the tar parser.
-const HEAD_BUF: usize = 64 << 10;
+pub(crate) const CONTROL_MODE: u32 = 0o644;
 
 /// Stream position of the first manifest entry (after manifest and signatures).
 const FIRST_ENTRY: usize = 2;
@@ -38,33 +44,13 @@ trait Source {
     fn consume(&mut self, n: usize);
 }
 
-/// The head frame, decoded in the caller's thread.
-struct HeadSource {
-    dec: FrameDecoder,
-    buf: Box<[u8]>,
-    pos: usize,
-    len: usize,
-    ended: bool,
-}
-
-impl Source for HeadSource {
+impl Source for HeadFrame {
     fn fill(&mut self) -> Result<&[u8], Error> {
-        while self.pos == self.len && !self.ended {
-            match self.dec.read(&mut self.buf) {
-                Ok(0) => self.ended = true,
-                Ok(n) => {
-                    self.pos = 0;
-                    self.len = n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(frames::classify(e, "head")),
-            }
-        }
-        Ok(&self.buf[self.pos..self.len])
+        HeadFrame::fill(self)
     }
 
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.len);
+        HeadFrame::consume(self, n);
     }
 }
 
@@ -100,6 +86,9 @@ struct FileHeader {
     path: String,
     size: u64,
     mode: u32,
+    /// Every byte of the header: the long-name entry (header, data and
+    /// padding) if any, then the file's header block.
+    raw: Vec<u8>,
 }
 
 /// A tar stream over one frame; `offset` counts bytes from the start of the
@@ -153,10 +142,22 @@ impl<S: Source> Tar<S> {
         }
     }
 
-    fn skip_padding(&mut self, size: u64, what: &str) -> Result<(), Error> {
+    /// Reads the padding after `size` bytes of data of entry `path`; it must
+    /// be all zero.
+    fn padding(&mut self, size: u64, path: &str) -> Result<(), Error> {
         let pad = tarhdr::padding(size);
-        if self.stream(pad, &mut |_| Ok(()))? < pad {
-            return Err(self.ended_inside(what));
+        let mut zero = true;
+        if self.stream(pad, &mut |c| {
+            zero &= c.iter().all(|b| *b == 0);
+            Ok(())
+        })? < pad
+        {
+            return Err(self.ended_inside(&format!("entry {}", excerpt(path))));
+        }
+        if !zero {
+            return Err(Error::TarHeaderMismatch {
+                path: excerpt(path),
+            });
         }
         Ok(())
     }
@@ -188,14 +189,24 @@ impl<S: Source> Tar<S> {
                     path: path.to_owned(),
                     size,
                     mode,
+                    raw: block.to_vec(),
                 }))
             }
-            Header::LongName { size } => self.long_name(index, size, limits).map(Next::File),
+            Header::LongName { size } => {
+                self.long_name(&block, index, size, limits).map(Next::File)
+            }
         }
     }
 
-    /// Reads a GNU long-name entry's data and the regular-file header it names.
-    fn long_name(&mut self, index: u64, size: u64, limits: &Limits) -> Result<FileHeader, Error> {
+    /// Reads a GNU long-name entry's data and the regular-file header it
+    /// names; `first` is the long-name entry's header block.
+    fn long_name(
+        &mut self,
+        first: &[u8; BLOCK],
+        index: u64,
+        size: u64,
+        limits: &Limits,
+    ) -> Result<FileHeader, Error> {
         let bad = |reason: &str| Error::TarHeader {
             index,
             reason: reason.to_owned(),
@@ -209,11 +220,16 @@ impl<S: Source> Tar<S> {
         if size <= NAME_FIELD as u64 + 1 {
             return Err(bad("long-name entry for a path that fits in the header"));
         }
-        let mut data = vec![0u8; size as usize];
-        if self.read_full(&mut data)? < data.len() {
+        // Header, data and padding are kept whole: they are compared with the
+        // canonical bytes once the entry is known.
+        let padded = (size + tarhdr::padding(size)) as usize;
+        let mut raw = Vec::with_capacity(2 * BLOCK + padded);
+        raw.extend_from_slice(first);
+        raw.resize(BLOCK + padded, 0);
+        if self.read_full(&mut raw[BLOCK..])? < padded {
             return Err(self.ended_inside("a long-name entry"));
         }
-        self.skip_padding(size, "a long-name entry")?;
+        let data = &raw[BLOCK..BLOCK + size as usize];
         let name = match data.split_last() {
             Some((0, name)) if !name.contains(&0) => name,
             _ => return Err(bad("long name is not a single NUL-terminated string")),
@@ -235,10 +251,13 @@ impl<S: Source> Tar<S> {
                 if !long.as_bytes().starts_with(name) {
                     return Err(bad2("name field does not match the preceding long name"));
                 }
+                let path = long.to_owned();
+                raw.extend_from_slice(&block);
                 Ok(FileHeader {
-                    path: long.to_owned(),
+                    path,
                     size,
                     mode,
+                    raw,
                 })
             }
             Header::Other { kind, .. } => Err(Error::EntryType {
@@ -271,7 +290,7 @@ impl<S: Source> Tar<S> {
         {
             return Err(self.ended_inside(&format!("entry {}", excerpt(path))));
         }
-        self.skip_padding(size, path)?;
+        self.padding(size, path)?;
         Ok(data)
     }
 }
@@ -341,14 +360,34 @@ fn check_size_mode(path: &str, h: &FileHeader, size: u64, mode: u32) -> Result<(
     Ok(())
 }
 
-/// Reads the manifest or signatures entry at `pos`, bounded by `limit`.
+/// Checks that `h` is encoded exactly as the writer encodes the entry the
+/// manifest expects here; run after the more specific checks, so what is left
+/// is fields no one reads (mtime, uid, names…) or an alternative encoding.
+fn check_canonical(
+    h: &FileHeader,
+    tar_path: &str,
+    size: u64,
+    mode: u32,
+    mtime: u64,
+) -> Result<(), Error> {
+    // A path the `tar` crate refuses cannot have been written by the writer.
+    match tarhdr::header_bytes(tar_path, size, mode, mtime) {
+        Ok(want) if want == h.raw => Ok(()),
+        _ => Err(Error::TarHeaderMismatch {
+            path: excerpt(tar_path),
+        }),
+    }
+}
+
+/// Reads the manifest or signatures entry at `pos`, bounded by `limit`;
+/// returns its header and its data.
 fn read_control(
-    tar: &mut Tar<HeadSource>,
+    tar: &mut Tar<HeadFrame>,
     pos: usize,
     manifest: Option<&Manifest>,
     limits: &Limits,
     limit: (&'static str, u64),
-) -> Result<Vec<u8>, Error> {
+) -> Result<(FileHeader, Vec<u8>), Error> {
     let name = name_at(manifest, pos);
     let h = tar.next_file(limits, &name)?;
     check_position(manifest, pos, &h, limits)?;
@@ -365,7 +404,8 @@ fn read_control(
             found: h.mode,
         });
     }
-    tar.read_entry(h.size, &name)
+    let data = tar.read_entry(h.size, &name)?;
+    Ok((h, data))
 }
 
 // ---- the public readers -----------------------------------------------------
@@ -398,7 +438,7 @@ const FAILED: &str = "the reader already reported an error and cannot continue";
 
 /// Reads the head of a bundle: manifest, signatures, metadata entries.
 pub struct BundleReader {
-    tar: Tar<HeadSource>,
+    tar: Tar<HeadFrame>,
     limits: Limits,
     manifest: Manifest,
     manifest_bytes: Vec<u8>,
@@ -418,24 +458,17 @@ impl fmt::Debug for BundleReader {
 }
 
 impl BundleReader {
-    /// Starts reading a bundle: decodes the head frame up to and including
+    /// Starts reading a bundle: reads the head frame up to and including
     /// the manifest and signatures entries, and checks both strictly. Nothing
     /// of the payload frame is read.
     pub fn open<R: Read + Send + 'static>(input: R, limits: Limits) -> Result<BundleReader, Error> {
         let input: Input = InputBuf::new(Box::new(input));
-        let dec = frames::open_frame(input, "head")?;
         let mut tar = Tar {
-            src: HeadSource {
-                dec,
-                buf: vec![0u8; HEAD_BUF].into_boxed_slice(),
-                pos: 0,
-                len: 0,
-                ended: false,
-            },
+            src: HeadFrame::open(input)?,
             frame: Frame::Head,
             offset: 0,
         };
-        let manifest_bytes = read_control(
+        let (header, manifest_bytes) = read_control(
             &mut tar,
             0,
             None,
@@ -443,12 +476,27 @@ impl BundleReader {
             ("manifest bytes", limits.max_manifest_bytes),
         )?;
         let manifest = Manifest::decode(&manifest_bytes, &limits)?;
-        let sig_bytes = read_control(
+        // Only now is `created`, the mtime of every header, known.
+        check_canonical(
+            &header,
+            MANIFEST_PATH,
+            header.size,
+            CONTROL_MODE,
+            manifest.created,
+        )?;
+        let (header, sig_bytes) = read_control(
             &mut tar,
             1,
             Some(&manifest),
             &limits,
             ("signatures bytes", limits.max_signatures_bytes),
+        )?;
+        check_canonical(
+            &header,
+            SIGNATURES_PATH,
+            header.size,
+            CONTROL_MODE,
+            manifest.created,
         )?;
         let signatures = Signatures::decode(&sig_bytes, &limits)?;
         Ok(BundleReader {
@@ -508,6 +556,7 @@ impl BundleReader {
         let h = self.tar.next_file(&self.limits, &tar_path)?;
         check_position(Some(&self.manifest), pos, &h, &self.limits)?;
         check_size_mode(&tar_path, &h, entry.size, entry.mode)?;
+        check_canonical(&h, &tar_path, entry.size, entry.mode, self.manifest.created)?;
         let bytes = self.tar.read_entry(entry.size, &tar_path)?;
         if Sha256::digest(&bytes).as_slice() != entry.sha256 {
             return Err(Error::DigestMismatch {
@@ -520,7 +569,8 @@ impl BundleReader {
 
     /// Moves on to the artifacts. Allowed only after
     /// [`next_metadata`](Self::next_metadata) has returned `None`; starts
-    /// decompressing the payload frame in a background thread.
+    /// decompressing the payload frame in a background thread (and hashing
+    /// it as stored).
     pub fn into_payload(self) -> Result<PayloadReader, Error> {
         match self.state {
             State::Done => {}
@@ -532,7 +582,7 @@ impl BundleReader {
             }
         }
         let offset = self.tar.offset;
-        let input = self.tar.src.dec.into_inner();
+        let input = self.tar.src.into_input();
         let dec = frames::open_frame(input, "payload")?;
         let next = self.manifest.first_artifact();
         Ok(PayloadReader {
@@ -587,8 +637,8 @@ impl PayloadReader {
     ///
     /// If the previous artifact's data was not copied, it is read and
     /// verified first. After the last artifact, checks the end-of-archive
-    /// marker, the end of the payload frame and the end of input, then
-    /// returns `None`.
+    /// marker, the end of the payload frame, the end of input and the
+    /// payload frame's SHA-256, then returns `None`.
     pub fn next_artifact(&mut self) -> Result<Option<Entry>, Error> {
         match self.state {
             State::Failed => return Err(Error::Misuse(FAILED)),
@@ -618,6 +668,7 @@ impl PayloadReader {
         let h = self.tar.next_file(&self.limits, &tar_path)?;
         check_position(Some(&self.manifest), pos, &h, &self.limits)?;
         check_size_mode(&tar_path, &h, entry.size, entry.mode)?;
+        check_canonical(&h, &tar_path, entry.size, entry.mode, self.manifest.created)?;
         self.current = Some(Current {
             index: self.next,
             remaining: entry.size,
@@ -654,10 +705,20 @@ impl PayloadReader {
         }
         // At most one more byte: anything here is trailing data, and the
         // read-ahead has stopped at a bounded distance.
-        if !self.tar.src.fill()?.is_empty() || self.tar.src.trailing() != Some(false) {
+        if !self.tar.src.fill()?.is_empty() {
             return Err(Error::TrailingData);
         }
-        Ok(())
+        match self.tar.src.end() {
+            Some(end) if !end.trailing => {
+                // The end of input is confirmed: the hashed bytes are
+                // exactly the payload frame and all that follows the head.
+                if end.sha256 != self.manifest.payload_sha256 {
+                    return Err(Error::PayloadDigest);
+                }
+                Ok(())
+            }
+            _ => Err(Error::TrailingData),
+        }
     }
 
     /// Streams the current artifact's data into `sink`, then checks its
@@ -712,7 +773,7 @@ impl PayloadReader {
                 path: excerpt(&tar_path),
             });
         }
-        self.tar.skip_padding(entry.size, &tar_path)?;
+        self.tar.padding(entry.size, &tar_path)?;
         cur.copied = true;
         Ok(())
     }

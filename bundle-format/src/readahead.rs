@@ -1,6 +1,12 @@
 //! Decompresses the payload frame in a background thread, so that zstd and
 //! SHA-256 run on two cores at once.
 //!
+//! The thread also passes on the compressed bytes its decoder consumes, in
+//! batches over the same channel, and the consumer hashes them for the
+//! manifest's `payload_sha256`. Hashing on the consumer's side balances the
+//! two cores: zstd alone keeps the decoder thread busier than the consumer,
+//! which hashes the decompressed data.
+//!
 //! The thread fills fixed-size buffers and sends them over a bounded channel;
 //! the consumer sends emptied buffers back for reuse. Memory is therefore
 //! constant (about `(DEPTH + 2) * CHUNK`), and the thread decompresses at most
@@ -8,13 +14,16 @@
 //! error, a dropped reader), the next send fails and the thread ends.
 
 use std::io::{self, BufRead, Read};
+use std::mem;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread;
 
+use sha2::{Digest, Sha256};
+
 use crate::error::Error;
-use crate::frames::{self, FrameDecoder};
+use crate::frames::{self, FrameDecoder, Tap};
 
 /// Size of one decompressed buffer.
 pub(crate) const CHUNK: usize = 512 << 10;
@@ -25,10 +34,45 @@ pub(crate) const DEPTH: usize = 8;
 enum Msg {
     /// A buffer and how many of its bytes are filled.
     Data(Vec<u8>, usize),
-    /// The frame ended; `trailing` says whether any input follows it.
+    /// Compressed bytes the decoder consumed, in order, to be hashed.
+    Consumed(Vec<u8>),
+    /// The frame ended; whether any input follows it.
     End { trailing: bool },
     /// Decoding or reading failed.
     Failed(io::Error),
+}
+
+/// How the payload frame ended.
+#[derive(Clone, Copy)]
+pub(crate) struct End {
+    /// Whether any input follows the frame.
+    pub(crate) trailing: bool,
+    /// SHA-256 of the frame's bytes as read from the input.
+    pub(crate) sha256: [u8; 32],
+}
+
+/// The decoder thread's [`Tap`]: gathers consumed bytes and sends them on in
+/// batches of about [`CHUNK`], so memory stays bounded by the channel.
+struct Forward {
+    tx: SyncSender<Msg>,
+    batch: Vec<u8>,
+}
+
+impl Tap for Forward {
+    fn take(&mut self, bytes: &[u8]) {
+        self.batch.extend_from_slice(bytes);
+        if self.batch.len() >= CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = mem::replace(&mut self.batch, Vec::with_capacity(CHUNK));
+            // If the consumer is gone, the thread ends at its next send.
+            let _ = self.tx.send(Msg::Consumed(batch));
+        }
+    }
 }
 
 /// The consumer's end: a source of decompressed payload bytes.
@@ -38,14 +82,21 @@ pub(crate) struct ReadAhead {
     cur: Vec<u8>,
     pos: usize,
     len: usize,
-    ended: Option<bool>,
+    ended: Option<End>,
+    /// SHA-256 of the compressed bytes so far.
+    hasher: Sha256,
     produced: Arc<AtomicU64>,
 }
 
 impl ReadAhead {
-    /// Starts decoding `decoder` on a new thread.
-    pub(crate) fn spawn(decoder: FrameDecoder) -> Result<ReadAhead, Error> {
+    /// Starts decoding `decoder` on a new thread; what it consumes from its
+    /// input from now on is hashed.
+    pub(crate) fn spawn(mut decoder: FrameDecoder) -> Result<ReadAhead, Error> {
         let (tx, rx) = mpsc::sync_channel(DEPTH);
+        decoder.get_mut().set_tap(Box::new(Forward {
+            tx: tx.clone(),
+            batch: Vec::with_capacity(CHUNK),
+        }));
         let (recycle, recycled) = mpsc::channel();
         let produced = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&produced);
@@ -60,6 +111,7 @@ impl ReadAhead {
             pos: 0,
             len: 0,
             ended: None,
+            hasher: Sha256::new(),
             produced,
         })
     }
@@ -74,18 +126,30 @@ impl ReadAhead {
             }
             self.pos = 0;
             self.len = 0;
-            match self.rx.recv() {
-                Ok(Msg::Data(buf, n)) => {
-                    self.cur = buf;
-                    self.len = n;
+            loop {
+                match self.rx.recv() {
+                    Ok(Msg::Data(buf, n)) => {
+                        self.cur = buf;
+                        self.len = n;
+                    }
+                    Ok(Msg::Consumed(bytes)) => {
+                        self.hasher.update(&bytes);
+                        continue;
+                    }
+                    Ok(Msg::End { trailing }) => {
+                        self.ended = Some(End {
+                            trailing,
+                            sha256: mem::take(&mut self.hasher).finalize().into(),
+                        });
+                    }
+                    Ok(Msg::Failed(e)) => return Err(frames::classify(e, "payload")),
+                    Err(_) => {
+                        return Err(Error::Read(io::Error::other(
+                            "the payload decoder thread stopped unexpectedly",
+                        )));
+                    }
                 }
-                Ok(Msg::End { trailing }) => self.ended = Some(trailing),
-                Ok(Msg::Failed(e)) => return Err(frames::classify(e, "payload")),
-                Err(_) => {
-                    return Err(Error::Read(io::Error::other(
-                        "the payload decoder thread stopped unexpectedly",
-                    )));
-                }
+                break;
             }
         }
         Ok(&self.cur[self.pos..self.len])
@@ -95,8 +159,9 @@ impl ReadAhead {
         self.pos = (self.pos + n).min(self.len);
     }
 
-    /// After the frame has ended: whether input bytes follow it.
-    pub(crate) fn trailing(&self) -> Option<bool> {
+    /// After the frame has ended: whether input bytes follow it, and the
+    /// frame's SHA-256.
+    pub(crate) fn end(&self) -> Option<End> {
         self.ended
     }
 
@@ -140,8 +205,9 @@ fn run(
         }
     }
     // The decoder stops exactly at the end of its frame; anything after it is
-    // trailing data.
+    // trailing data. What it consumed is the frame: pass the last of it on.
     let mut input = dec.into_inner();
+    input.flush_tap();
     let msg = match input.fill_buf() {
         Ok(rest) => Msg::End {
             trailing: !rest.is_empty(),

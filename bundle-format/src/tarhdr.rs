@@ -1,7 +1,8 @@
-//! Tar headers: the strict parser for the reader and the header template and
-//! output gate for the writer. One place knows the header layout.
+//! Tar headers: the strict parser for the reader, and the one function that
+//! produces the canonical header bytes of an entry, which the writer writes
+//! and the reader requires byte for byte. One place knows the header layout.
 
-use std::io::{self, Write};
+use std::io;
 
 use crate::error::Error;
 
@@ -58,8 +59,10 @@ fn bad(index: u64, reason: &str) -> Error {
 ///
 /// Checked: checksum (unsigned sum, as written by the `tar` crate), GNU magic
 /// and version, entry type, and for regular files and long names the exact
-/// encoding of the size and mode fields and a clean name field. uid, gid,
-/// mtime, user and group names and device numbers are ignored.
+/// encoding of the size and mode fields and a clean name field. This is only
+/// enough to name the entry and give the specific error; the reader then
+/// compares the whole header with [`header_bytes`] for the entry it expects,
+/// which also fixes uid, gid, mtime, user and group names and devices.
 pub(crate) fn parse(block: &[u8; BLOCK], index: u64) -> Result<Header<'_>, Error> {
     if block.iter().all(|b| *b == 0) {
         return Ok(Header::Zero);
@@ -176,9 +179,29 @@ pub(crate) fn padding(size: u64) -> u64 {
     (BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64
 }
 
-/// The header template the writer uses for every regular file; the path and
-/// checksum are filled in by `tar::Builder::append_data`.
-pub(crate) fn regular_header(size: u64, mode: u32, mtime: u64) -> tar::Header {
+/// Bytes in a tar stream taken by the header of an entry with this path: one
+/// block, or, for a path longer than the name field, a GNU long-name entry
+/// (a header block and the path plus NUL, padded) before it.
+pub(crate) fn header_len(tar_path: &str) -> u64 {
+    let n = tar_path.len() as u64;
+    if n <= NAME_FIELD as u64 {
+        BLOCK as u64
+    } else {
+        2 * BLOCK as u64 + n + 1 + padding(n + 1)
+    }
+}
+
+/// The canonical header bytes of a regular file: exactly what
+/// `tar::Builder::append_data` writes before the data for a GNU header with
+/// this size and mode, mtime, uid = gid = 0 and empty names, including the GNU
+/// long-name entry when the path does not fit in the name field. The writer
+/// writes these bytes and the reader requires them, byte for byte.
+pub(crate) fn header_bytes(
+    tar_path: &str,
+    size: u64,
+    mode: u32,
+    mtime: u64,
+) -> io::Result<Vec<u8>> {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_size(size);
@@ -186,31 +209,15 @@ pub(crate) fn regular_header(size: u64, mode: u32, mtime: u64) -> tar::Header {
     h.set_uid(0);
     h.set_gid(0);
     h.set_mtime(mtime);
-    h
-}
-
-/// A writer that passes bytes through until it is closed, then discards them.
-///
-/// `tar::Builder` always writes the two end-of-archive blocks when it is
-/// finished or dropped; the head frame must not contain them, so the writer
-/// closes the gate before letting the builder go.
-pub(crate) struct Gate<W> {
-    pub(crate) inner: W,
-    pub(crate) open: bool,
-}
-
-impl<W: Write> Write for Gate<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.open {
-            self.inner.write(buf)
-        } else {
-            Ok(buf.len())
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
+    let mut b = tar::Builder::new(Vec::with_capacity(
+        header_len(tar_path) as usize + 2 * BLOCK,
+    ));
+    b.append_data(&mut h, tar_path, io::empty())?;
+    // With no data, `append_data` writes the header(s) and no padding;
+    // `into_inner` then adds the two end-of-archive blocks, which go.
+    let mut v = b.into_inner()?;
+    v.truncate(v.len().saturating_sub(2 * BLOCK));
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -224,13 +231,15 @@ mod tests {
         b
     }
 
+    fn header_block(size: u64, mode: u32, path: &str) -> [u8; BLOCK] {
+        let v = header_bytes(path, size, mode, 1_700_000_000).unwrap();
+        v.as_slice().try_into().unwrap()
+    }
+
     #[test]
     fn parses_what_the_writer_writes() {
         for size in [0, 1, 511, 512, BASE256_MIN - 1, BASE256_MIN, 1 << 40] {
-            let mut h = regular_header(size, 0o755, 1_700_000_000);
-            h.set_path("artifacts/x").unwrap();
-            h.set_cksum();
-            match parse(&block(&h), 0).unwrap() {
+            match parse(&header_block(size, 0o755, "artifacts/x"), 0).unwrap() {
                 Header::Regular {
                     name,
                     size: s,
@@ -247,10 +256,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_checksum_and_magic() {
-        let mut h = regular_header(1, 0o644, 0);
-        h.set_path("a").unwrap();
-        h.set_cksum();
-        let mut b = block(&h);
+        let mut b = header_block(1, 0o644, "a");
         b[0] = b'b';
         assert!(
             matches!(parse(&b, 3), Err(Error::TarHeader { index: 3, ref reason }) if reason == "checksum mismatch")
@@ -276,14 +282,19 @@ mod tests {
     }
 
     #[test]
-    fn gate_discards_when_closed() {
-        let mut g = Gate {
-            inner: Vec::new(),
-            open: true,
-        };
-        g.write_all(b"ab").unwrap();
-        g.open = false;
-        g.write_all(b"cd").unwrap();
-        assert_eq!(g.inner, b"ab");
+    fn header_len_is_the_length_of_the_header_bytes() {
+        let long = |n: usize| "p".repeat(n);
+        let mut paths: Vec<String> = [1, 99, 100, 101, 102, 410, 411, 412, 923, 4096]
+            .into_iter()
+            .map(long)
+            .collect();
+        // A multi-byte character straddling the name field's end.
+        paths.push(format!("{}文件", "q".repeat(98)));
+        for p in &paths {
+            let v = header_bytes(p, 5, 0o644, 0).unwrap();
+            assert_eq!(header_len(p), v.len() as u64, "{} bytes", p.len());
+            let kind = if p.len() > NAME_FIELD { b'L' } else { b'0' };
+            assert_eq!(v[156], kind);
+        }
     }
 }

@@ -9,12 +9,14 @@ use sha2::{Digest, Sha256};
 use crate::readahead::{CHUNK, DEPTH};
 use crate::*;
 
+/// An entry as the writer writes it, with mtime 1 (the `created` below).
 fn tar_entry(path: &str, data: &[u8]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = crate::tarhdr::regular_header(data.len() as u64, 0o644, 0);
-    b.append_data(&mut h, path, data).unwrap();
-    let mut v = b.into_inner().unwrap();
-    v.truncate(v.len() - 1024);
+    let mut v = crate::tarhdr::header_bytes(path, data.len() as u64, 0o644, 1).unwrap();
+    v.extend_from_slice(data);
+    v.resize(
+        v.len() + crate::tarhdr::padding(data.len() as u64) as usize,
+        0,
+    );
     v
 }
 
@@ -57,6 +59,7 @@ fn read_ahead_stops_soon_after_the_end_of_archive() {
             sequence: 1,
             created: 1,
             expires: 2,
+            payload_sha256: [0; 32],
             supply_chain: SupplyChain::default(),
             entries: vec![entry],
         },
@@ -69,7 +72,7 @@ fn read_ahead_stops_soon_after_the_end_of_archive() {
     payload.extend_from_slice(&[0; 1024]);
 
     // 1 GiB of zeros after the end-of-archive, in 32 KiB of input.
-    let mut bundle = zstd::encode_all(&head[..], 3).unwrap();
+    let mut bundle = crate::frames::head_frame(&head);
     bundle.extend(bomb_frame(&payload, 1 << 30));
 
     let mut r = BundleReader::open(Cursor::new(bundle), limits).unwrap();
@@ -107,6 +110,7 @@ fn payload_is_not_decompressed_before_into_payload() {
             sequence: 1,
             created: 1,
             expires: 2,
+            payload_sha256: [0; 32],
             supply_chain: SupplyChain::default(),
             entries: Vec::new(),
         },
@@ -115,7 +119,7 @@ fn payload_is_not_decompressed_before_into_payload() {
     .unwrap();
     let mut head = tar_entry(MANIFEST_PATH, &m.encode());
     head.extend(tar_entry(SIGNATURES_PATH, &Signatures::default().encode()));
-    let mut bundle = zstd::encode_all(&head[..], 3).unwrap();
+    let mut bundle = crate::frames::head_frame(&head);
     let mut p = zstd::encode_all(&[0u8; 1024][..], 3).unwrap();
     p[4] |= 0x08;
     bundle.extend(p);

@@ -1,11 +1,21 @@
 //! The deterministic writer.
 //!
-//! The caller owns a single-pass flow: [`write_payload`] reads every artifact
-//! once, hashing it while it is compressed into a temporary file; the caller
-//! builds and signs the manifest from the returned entries; [`finish_bundle`]
-//! writes the head frame, appends the payload frame and renames the result
-//! into place. The same inputs and options give byte-identical bundles on
-//! any machine.
+//! The caller owns a single-pass flow, and every byte is written once, in
+//! place:
+//!
+//! 1. [`head_frame_len`] says how long the head frame will be, from a
+//!    provisional manifest and signatures whose digests and signature values
+//!    are placeholders (only lengths matter);
+//! 2. [`write_payload`] creates the bundle as a temporary file beside the
+//!    output and writes the payload frame at that offset, reading every
+//!    artifact once and hashing it while it is compressed, and hashing the
+//!    compressed frame while it is written;
+//! 3. the caller builds and signs the real manifest from the returned entries
+//!    and [`Payload::sha256`];
+//! 4. [`finish_bundle`] writes the head frame into the reserved space, syncs,
+//!    and renames the file into place.
+//!
+//! The same inputs and options give byte-identical bundles on any machine.
 
 use std::fmt;
 use std::fs::File;
@@ -16,14 +26,19 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use crate::error::Error;
+use crate::frames;
 use crate::limits::Limits;
 use crate::manifest::{Entry, EntryKind, Manifest, Signatures, validate_entries};
 use crate::path::BundlePath;
-use crate::tarhdr::{Gate, regular_header};
+use crate::read::CONTROL_MODE;
+use crate::tarhdr::{self, BLOCK};
 use crate::{MANIFEST_PATH, SIGNATURES_PATH};
 
 /// Buffer for reading artifacts and for coalescing writes into zstd.
 const IO_BUF: usize = 1 << 20;
+
+/// Zeros for padding and the end-of-archive marker.
+const ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
 /// Most zstd worker threads used; more would not change the output.
 const MAX_WORKERS: u32 = 64;
@@ -37,6 +52,8 @@ pub struct WriteOptions {
     /// for any value: zstd's multithreaded format does not depend on it.
     pub workers: u32,
     /// Modification time written in every tar header (the source-date-epoch).
+    /// It MUST equal the manifest's `created`, which is how the reader knows
+    /// it: [`finish_bundle`] refuses anything else.
     pub mtime: u64,
     /// Limits the bundle must stay within (checked as a reader would).
     pub limits: Limits,
@@ -116,6 +133,10 @@ impl fmt::Debug for MetadataFile {
 }
 
 impl MetadataFile {
+    fn tar_path(&self) -> String {
+        format!("{}{}", self.kind.prefix(), self.path)
+    }
+
     /// The manifest entry describing this file.
     pub fn entry(&self) -> Entry {
         Entry {
@@ -128,11 +149,16 @@ impl MetadataFile {
     }
 }
 
-/// The compressed payload frame, in a temporary file beside the output, and
-/// the artifact entries it holds. Dropping it removes the file.
+/// The payload frame, written at its final offset in the bundle-to-be (a
+/// temporary file beside the output), with the artifact entries it holds and
+/// its SHA-256. Dropping it removes the file.
 pub struct Payload {
     file: NamedTempFile,
     entries: Vec<Entry>,
+    sha256: [u8; 32],
+    len: u64,
+    head_len: u64,
+    mtime: u64,
 }
 
 impl fmt::Debug for Payload {
@@ -140,15 +166,55 @@ impl fmt::Debug for Payload {
         f.debug_struct("Payload")
             .field("file", &self.file.path())
             .field("entries", &self.entries.len())
+            .field("sha256", &hex::encode(self.sha256))
+            .field("len", &self.len)
+            .field("head_len", &self.head_len)
             .finish()
     }
 }
 
+// A payload frame is never empty (it has at least a frame header and the
+// end-of-archive blocks), so an `is_empty` would only ever say `false`.
+#[allow(clippy::len_without_is_empty)]
 impl Payload {
     /// The artifact entries, sorted by path, with their digests.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
+
+    /// SHA-256 of the payload frame's bytes, from its magic number to its
+    /// last byte: the manifest's `payload_sha256`. Computed while writing.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+
+    /// Length of the payload frame in bytes (compressed, as stored).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+/// Exact byte length of the head frame for this manifest, signatures and
+/// metadata: what [`write_payload`] must reserve before the payload frame.
+///
+/// Digest and signature *values* do not affect it, only the encoded lengths
+/// do. So a caller can compute it before the payload exists, from a
+/// provisional manifest whose artifact digests and `payload_sha256` are
+/// zeros (and whose other fields are final) and provisional signatures with
+/// the real key ids and zero-filled signatures of the real lengths.
+pub fn head_frame_len(
+    manifest: &Manifest,
+    signatures: &Signatures,
+    metadata: &[MetadataFile],
+) -> u64 {
+    let entry =
+        |tar_path: &str, size: u64| tarhdr::header_len(tar_path) + size + tarhdr::padding(size);
+    let mut tar_len = entry(MANIFEST_PATH, manifest.encode().len() as u64)
+        + entry(SIGNATURES_PATH, signatures.encode().len() as u64);
+    for m in metadata {
+        tar_len += entry(&m.tar_path(), m.bytes.len() as u64);
+    }
+    frames::head_frame_len(tar_len)
 }
 
 fn dir_of(out: &Path) -> &Path {
@@ -157,20 +223,17 @@ fn dir_of(out: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// A temporary file in `out`'s directory. With `final_mode`, it is created
-/// like an ordinary new file (0o666 less the umask) because it becomes the
-/// bundle; otherwise it is private to the user (0o600).
-fn temp_beside(out: &Path, final_mode: bool) -> Result<NamedTempFile, Error> {
+/// A temporary file in `out`'s directory that becomes the bundle, so it is
+/// created like an ordinary new file (0o666 less the umask).
+fn temp_beside(out: &Path) -> Result<NamedTempFile, Error> {
     let dir = dir_of(out);
     let mut b = tempfile::Builder::new();
     b.prefix(".airlock-");
     #[cfg(unix)]
-    if final_mode {
+    {
         use std::os::unix::fs::PermissionsExt;
         b.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    #[cfg(not(unix))]
-    let _ = final_mode;
     b.tempfile_in(dir).map_err(|source| Error::Write {
         path: dir.to_owned(),
         source,
@@ -208,16 +271,41 @@ impl<R: Read> Read for Hashing<'_, R> {
     }
 }
 
-/// Compresses the artifacts into the payload frame, in a temporary file in
-/// `out`'s directory.
+/// Hashes and counts what is written through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Compresses the artifacts into the payload frame, written at offset
+/// `head_len` of a temporary file in `out`'s directory that
+/// [`finish_bundle`] completes and renames to `out` (give it the same `out`).
 ///
-/// Artifacts are sorted by path and each file is read exactly once: the
-/// bytes are hashed as they are compressed. A file with fewer or more than
-/// `size` bytes fails with [`Error::InputChanged`]. `progress` is called with
-/// the number of bytes added, as they are added.
+/// `head_len` is [`head_frame_len`] of the bundle's manifest, signatures
+/// and metadata. Artifacts are sorted by path and each file is read exactly
+/// once: the bytes are hashed as they are compressed, and the compressed
+/// frame is hashed as it is written. A file with fewer or more than `size`
+/// bytes fails with [`Error::InputChanged`]. `progress` is called with the
+/// number of bytes added, as they are added. Tar headers carry `opts.mtime`,
+/// which must be the manifest's `created`.
 pub fn write_payload(
     out: &Path,
     artifacts: &[ArtifactSource],
+    head_len: u64,
     opts: &WriteOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Payload, Error> {
@@ -236,14 +324,20 @@ pub fn write_payload(
         .collect();
     validate_entries(&planned, &opts.limits)?;
 
-    let tmp = temp_beside(out, false)?;
+    let tmp = temp_beside(out)?;
     let tmp_path = tmp.path().to_owned();
     let werr = |source: io::Error| Error::Write {
         path: tmp_path.clone(),
         source,
     };
-    let enc = opts.encoder(tmp.as_file()).map_err(werr)?;
-    let mut tar = tar::Builder::new(BufWriter::with_capacity(IO_BUF, enc));
+    let mut file = tmp.as_file();
+    file.seek(SeekFrom::Start(head_len)).map_err(werr)?;
+    let sink = HashingWriter {
+        inner: file,
+        hasher: Sha256::new(),
+        len: 0,
+    };
+    let mut w = BufWriter::with_capacity(IO_BUF, opts.encoder(sink).map_err(werr)?);
     let mut entries = Vec::with_capacity(planned.len());
     for (a, mut entry) in sorted.into_iter().zip(planned) {
         let ierr = |source: io::Error| Error::Input {
@@ -258,8 +352,10 @@ pub fn write_payload(
             progress,
             error: None,
         };
-        let mut header = regular_header(a.size, a.mode, opts.mtime);
-        if let Err(e) = tar.append_data(&mut header, entry.tar_path(), &mut src) {
+        let header =
+            tarhdr::header_bytes(&entry.tar_path(), a.size, a.mode, opts.mtime).map_err(werr)?;
+        w.write_all(&header).map_err(werr)?;
+        if let Err(e) = io::copy(&mut src, &mut w) {
             return Err(match src.error.take() {
                 Some(source) => ierr(source),
                 None => werr(e),
@@ -270,14 +366,23 @@ pub fn write_payload(
                 path: a.file.clone(),
             });
         }
+        let pad = tarhdr::padding(a.size) as usize;
+        w.write_all(&ZEROS[..pad]).map_err(werr)?;
         entry.sha256 = src.hasher.finalize().into();
         entries.push(entry);
     }
-    // `into_inner` writes the end-of-archive blocks, which belong in this frame.
-    let buffered = tar.into_inner().map_err(werr)?;
-    let enc = buffered.into_inner().map_err(|e| werr(e.into_error()))?;
-    enc.finish().map_err(werr)?;
-    Ok(Payload { file: tmp, entries })
+    // The end-of-archive blocks belong in this frame.
+    w.write_all(&ZEROS).map_err(werr)?;
+    let enc = w.into_inner().map_err(|e| werr(e.into_error()))?;
+    let HashingWriter { hasher, len, .. } = enc.finish().map_err(werr)?;
+    Ok(Payload {
+        file: tmp,
+        entries,
+        sha256: hasher.finalize().into(),
+        len,
+        head_len,
+        mtime: opts.mtime,
+    })
 }
 
 fn has_more(mut r: impl Read) -> io::Result<bool> {
@@ -291,26 +396,40 @@ fn has_more(mut r: impl Read) -> io::Result<bool> {
     }
 }
 
-/// Writes the finished bundle to `out`: the head frame (manifest,
-/// signatures, metadata sorted by kind and path), then the payload frame.
+/// Finishes the bundle and puts it at `out`: writes the head frame
+/// (manifest, signatures, metadata sorted by kind and path) into the space
+/// [`write_payload`] reserved before the payload frame, syncs the file,
+/// renames it over `out` and syncs the directory. The payload is not copied.
 ///
-/// `manifest_bytes` must decode under `opts.limits` and describe exactly
-/// `metadata` and the payload's artifacts ([`Error::Misuse`] otherwise). The
-/// bundle is written to a temporary file beside `out`, synced, renamed over
-/// `out`, and the directory is synced; on error nothing is left behind.
+/// Refused with [`Error::Misuse`], leaving nothing behind: `manifest_bytes`
+/// that do not describe exactly `metadata` and the payload's artifacts, or
+/// whose `payload_sha256` is not [`Payload::sha256`]; an `opts.mtime` (here
+/// or given to [`write_payload`]) other than the manifest's `created`; a head
+/// frame whose length is not the `head_len` given to [`write_payload`].
+/// `manifest_bytes` and `signatures` must also decode under `opts.limits`.
 pub fn finish_bundle(
     out: &Path,
     manifest_bytes: &[u8],
     signatures: &Signatures,
     metadata: &[MetadataFile],
-    mut payload: Payload,
+    payload: Payload,
     opts: &WriteOptions,
 ) -> Result<(), Error> {
     opts.check()?;
     let manifest = Manifest::decode(manifest_bytes, &opts.limits)?;
+    if opts.mtime != manifest.created || payload.mtime != manifest.created {
+        return Err(Error::Misuse(
+            "WriteOptions.mtime must equal the manifest's created time, for write_payload and finish_bundle",
+        ));
+    }
     if manifest.artifacts() != payload.entries.as_slice() {
         return Err(Error::Misuse(
             "the manifest's artifacts do not match the payload",
+        ));
+    }
+    if manifest.payload_sha256 != payload.sha256 {
+        return Err(Error::Misuse(
+            "the manifest's payload_sha256 is not the payload's SHA-256",
         ));
     }
     let mut meta: Vec<&MetadataFile> = metadata.iter().collect();
@@ -324,62 +443,55 @@ pub fn finish_bundle(
     let sig_bytes = signatures.encode();
     Signatures::decode(&sig_bytes, &opts.limits)?;
 
-    let tmp = temp_beside(out, true)?;
-    let tmp_path = tmp.path().to_owned();
-    let werr = |source: io::Error| Error::Write {
-        path: tmp_path.clone(),
-        source,
+    let werr = |path: &Path| {
+        let path = path.to_owned();
+        move |source: io::Error| Error::Write { path, source }
     };
-    write_head(tmp.as_file(), manifest_bytes, &sig_bytes, &meta, opts).map_err(werr)?;
-    let src = payload.file.as_file_mut();
-    src.seek(SeekFrom::Start(0)).map_err(werr)?;
-    io::copy(src, &mut tmp.as_file()).map_err(werr)?;
-    tmp.as_file().sync_all().map_err(werr)?;
-    tmp.persist(out).map_err(|e| Error::Write {
+    let head = head_tar(manifest_bytes, &sig_bytes, &meta, manifest.created)
+        .map_err(werr(payload.file.path()))?;
+    let head = frames::head_frame(&head);
+    if head.len() as u64 != payload.head_len {
+        return Err(Error::Misuse(
+            "head frame length differs from the reserved space",
+        ));
+    }
+    let mut file = payload.file.as_file();
+    file.seek(SeekFrom::Start(0))
+        .and_then(|_| file.write_all(&head))
+        .and_then(|()| file.sync_all())
+        .map_err(werr(payload.file.path()))?;
+    payload.file.persist(out).map_err(|e| Error::Write {
         path: out.to_owned(),
         source: e.error,
     })?;
     let dir = dir_of(out);
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|source| Error::Write {
-            path: dir.to_owned(),
-            source,
-        })?;
+        .map_err(werr(dir))?;
     Ok(())
 }
 
-/// Writes the head frame to `file`: manifest, signatures, metadata, and no
-/// end-of-archive blocks.
-fn write_head(
-    file: &File,
+/// The head frame's tar stream: manifest, signatures, metadata, and no
+/// end-of-archive blocks. Built in memory: its size is bounded by the limits
+/// on the manifest, the signatures and metadata entries.
+fn head_tar(
     manifest_bytes: &[u8],
     sig_bytes: &[u8],
     meta: &[&MetadataFile],
-    opts: &WriteOptions,
-) -> io::Result<()> {
-    let enc = opts.encoder(file)?;
-    let mut tar = tar::Builder::new(Gate {
-        inner: BufWriter::with_capacity(IO_BUF, enc),
-        open: true,
-    });
-    for (path, bytes) in [
-        (MANIFEST_PATH, manifest_bytes),
-        (SIGNATURES_PATH, sig_bytes),
-    ] {
-        let mut h = regular_header(bytes.len() as u64, 0o644, opts.mtime);
-        tar.append_data(&mut h, path, bytes)?;
-    }
+    mtime: u64,
+) -> io::Result<Vec<u8>> {
+    let mut tar = Vec::new();
+    let mut entry = |tar_path: &str, bytes: &[u8], mode: u32| -> io::Result<()> {
+        let size = bytes.len() as u64;
+        tar.extend(tarhdr::header_bytes(tar_path, size, mode, mtime)?);
+        tar.extend_from_slice(bytes);
+        tar.extend_from_slice(&ZEROS[..tarhdr::padding(size) as usize]);
+        Ok(())
+    };
+    entry(MANIFEST_PATH, manifest_bytes, CONTROL_MODE)?;
+    entry(SIGNATURES_PATH, sig_bytes, CONTROL_MODE)?;
     for m in meta {
-        let mut h = regular_header(m.bytes.len() as u64, m.mode, opts.mtime);
-        let tar_path = format!("{}{}", m.kind.prefix(), m.path);
-        tar.append_data(&mut h, tar_path, m.bytes.as_slice())?;
+        entry(&m.tar_path(), &m.bytes, m.mode)?;
     }
-    // The head frame ends after the last metadata entry: close the gate so
-    // the end-of-archive blocks the builder writes on `into_inner` are dropped.
-    tar.get_mut().open = false;
-    let gate = tar.into_inner()?;
-    let enc = gate.inner.into_inner().map_err(|e| e.into_error())?;
-    enc.finish()?;
-    Ok(())
+    Ok(tar)
 }

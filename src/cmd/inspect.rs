@@ -21,6 +21,10 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
     o.line(format!("created    {}", format_utc(m.created)));
     o.line(format!("expires    {}", format_utc(m.expires)));
     o.line(format!(
+        "payload    sha256 {}",
+        hex::encode(m.payload_sha256)
+    ));
+    o.line(format!(
         "signatures {}",
         reader
             .signatures()
@@ -62,6 +66,7 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
         .field("sequence", m.sequence)
         .field("created", format_utc(m.created))
         .field("expires", format_utc(m.expires))
+        .field("payload_sha256", hex::encode(m.payload_sha256))
         .field(
             "signatures",
             reader

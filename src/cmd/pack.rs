@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use airlock_bundle::{
-    ArtifactSource, BundlePath, EntryKind, Limits, Manifest, ManifestFields, ManifestSignature,
-    MetadataFile, Signatures, SupplyChain, WriteOptions, finish_bundle, signing_message,
-    write_payload,
+    ArtifactSource, BundlePath, Entry, EntryKind, Limits, Manifest, ManifestFields,
+    ManifestSignature, MetadataFile, Signatures, SupplyChain, WriteOptions, finish_bundle,
+    head_frame_len, signing_message, write_payload,
 };
 use airlock_hsm::Signer;
 
@@ -226,34 +226,67 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
         limits: limits.clone(),
     };
 
+    // The manifest as it will be, but with zero digests: it fixes the exact
+    // size of the head frame (so the payload is written in place, once), and
+    // checks the manifest's rules before any artifact is read.
+    let supply_chain = SupplyChain {
+        layout_keyids: layout_keyids.into_iter().collect(),
+        product_step: a.product_step.clone(),
+    };
+    let metadata_entries: Vec<Entry> = metadata.iter().map(MetadataFile::entry).collect();
+    let build_manifest = |artifact_entries: Vec<Entry>, payload_sha256: [u8; 32]| {
+        let mut entries = metadata_entries.clone();
+        entries.extend(artifact_entries);
+        Manifest::new(
+            ManifestFields {
+                channel: a.channel.clone(),
+                sequence,
+                created,
+                expires,
+                payload_sha256,
+                supply_chain: supply_chain.clone(),
+                entries,
+            },
+            &limits,
+        )
+        .map_err(|e| match e {
+            airlock_bundle::Error::Manifest(m) => Error::usage(
+                format!("cannot build the manifest: {m}"),
+                "check --channel (1-64 of A-Z a-z 0-9 . _ -), --product-step and --expires",
+            ),
+            other => other.into(),
+        })
+    };
+    let provisional = build_manifest(
+        artifacts
+            .iter()
+            .map(|x| Entry {
+                kind: EntryKind::Artifact,
+                path: x.path.clone(),
+                size: x.size,
+                sha256: [0; 32],
+                mode: x.mode,
+            })
+            .collect(),
+        [0; 32],
+    )?;
+    let provisional_sigs = Signatures(
+        probe_sigs
+            .0
+            .iter()
+            .map(|s| ManifestSignature {
+                keyid: s.keyid.clone(),
+                sig: vec![0; s.sig.len()],
+            })
+            .collect(),
+    );
+    let head_len = head_frame_len(&provisional, &provisional_sigs, &metadata);
+
     let bar = bytes_bar(total, "pack", quiet);
-    let payload = write_payload(&a.out, &artifacts, &opts, &|n| bar.inc(n));
+    let payload = write_payload(&a.out, &artifacts, head_len, &opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     let payload = payload?;
-
-    let mut entries: Vec<_> = metadata.iter().map(MetadataFile::entry).collect();
-    entries.extend(payload.entries().iter().cloned());
-    let manifest = Manifest::new(
-        ManifestFields {
-            channel: a.channel.clone(),
-            sequence,
-            created,
-            expires,
-            supply_chain: SupplyChain {
-                layout_keyids: layout_keyids.into_iter().collect(),
-                product_step: a.product_step.clone(),
-            },
-            entries,
-        },
-        &limits,
-    )
-    .map_err(|e| match e {
-        airlock_bundle::Error::Manifest(m) => Error::usage(
-            format!("cannot build the manifest: {m}"),
-            "check --channel (1-64 of A-Z a-z 0-9 . _ -) and --expires",
-        ),
-        other => other.into(),
-    })?;
+    let manifest = build_manifest(payload.entries().to_vec(), payload.sha256())?;
     let manifest_bytes = manifest.encode();
     let msg = signing_message(&manifest_bytes);
     let signatures = Signatures(

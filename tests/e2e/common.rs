@@ -174,16 +174,27 @@ impl World {
         airlock_in(self.tmp.path(), args)
     }
 
-    /// `pack` with the fixture's inputs plus `extra` flags.
+    /// `pack` with the fixture's inputs plus `extra` flags, signed by the
+    /// release key, at the fixture epoch.
     pub fn pack(&self, out: &str, extra: &[&str]) -> Run {
+        let epoch = EPOCH.to_string();
+        let mut args = vec!["--source-date-epoch", epoch.as_str()];
+        if !extra.contains(&"--expires") {
+            args.extend(["--expires", "36500d"]);
+        }
+        args.extend(extra);
+        self.pack_as(out, &["keys/release.pem"], "1.root.json", &args)
+    }
+
+    /// `pack` of `dist/` with the fixture's layout and links, signed by
+    /// `keys` against `root`, plus `extra` flags.
+    pub fn pack_as(&self, out: &str, keys: &[&str], root: &str, extra: &[&str]) -> Run {
         let mut args = vec![
             "pack",
             "--out",
             out,
-            "--key",
-            "keys/release.pem",
             "--root",
-            "1.root.json",
+            root,
             "--layout",
             "root.layout",
             "--layout-key",
@@ -192,13 +203,9 @@ impl World {
             "links",
             "--artifacts",
             "dist",
-            "--source-date-epoch",
+            "--key",
         ];
-        let epoch = EPOCH.to_string();
-        args.push(&epoch);
-        if !extra.contains(&"--expires") {
-            args.extend(["--expires", "36500d"]);
-        }
+        args.extend(keys);
         args.extend(extra);
         self.run(&args)
     }

@@ -61,6 +61,8 @@ pub struct Crafted {
     pub zeros_after_end: u64,
     pub sequence: u64,
     signers: Vec<(String, String)>,
+    /// Extra (keyid, signature bytes) pairs added as they are.
+    pub extra_sigs: Vec<(String, Vec<u8>)>,
 }
 
 fn t(s: &str) -> Value {
@@ -85,6 +87,7 @@ impl Crafted {
             payload: vec![],
             zeros_after_end: 0,
             sequence: 1,
+            extra_sigs: vec![],
             signers: vec![(
                 "keys/release.pem".into(),
                 airlock::keys::keyid(release.public_key()),
@@ -109,7 +112,7 @@ impl Crafted {
         self
     }
 
-    fn manifest(&self, bundle_id: &str) -> Vec<u8> {
+    fn manifest(&self, bundle_id: &str, payload_sha256: &[u8; 32]) -> Vec<u8> {
         let u = |n: u64| Value::Integer(n.into());
         let entries = self
             .entries
@@ -131,6 +134,7 @@ impl Crafted {
             (t("sequence"), u(self.sequence)),
             (t("created"), u(crate::common::EPOCH)),
             (t("expires"), u(4_000_000_000)),
+            (t("payload_sha256"), Value::Bytes(payload_sha256.to_vec())),
             (
                 t("supply_chain"),
                 Value::Map(vec![
@@ -147,8 +151,26 @@ impl Crafted {
 
     /// Encodes, signs and writes the bundle; returns its file name.
     pub fn write(&self, w: &World, name: &str) -> String {
-        let id = hex::encode(&Sha256::digest(self.manifest(""))[..16]);
-        let manifest = self.manifest(&id);
+        // Frame P first: the manifest carries its SHA-256.
+        let mut enc = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
+        let mut payload = Vec::new();
+        for item in &self.payload {
+            tar_item(&mut payload, item);
+        }
+        payload.extend_from_slice(&[0u8; 1024]);
+        enc.write_all(&payload).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        let mut left = self.zeros_after_end;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            enc.write_all(&zeros[..n]).unwrap();
+            left -= n as u64;
+        }
+        let frame_p = enc.finish().unwrap();
+        let payload_sha256: [u8; 32] = Sha256::digest(&frame_p).into();
+
+        let id = hex::encode(&Sha256::digest(self.manifest("", &payload_sha256))[..16]);
+        let manifest = self.manifest(&id, &payload_sha256);
         let msg = airlock_bundle::signing_message(&manifest);
         let mut sigs: Vec<(String, Vec<u8>)> = self
             .signers
@@ -160,6 +182,7 @@ impl Crafted {
                 )
             })
             .collect();
+        sigs.extend(self.extra_sigs.iter().cloned());
         sigs.sort();
         let sigs = Value::Array(
             sigs.into_iter()
@@ -175,25 +198,25 @@ impl Crafted {
         for item in &self.head {
             tar_item(&mut head, item);
         }
-        let mut out = zstd::encode_all(&head[..], 1).unwrap();
-        let mut enc = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
-        let mut payload = Vec::new();
-        for item in &self.payload {
-            tar_item(&mut payload, item);
-        }
-        payload.extend_from_slice(&[0u8; 1024]);
-        enc.write_all(&payload).unwrap();
-        let zeros = vec![0u8; 1 << 20];
-        let mut left = self.zeros_after_end;
-        while left > 0 {
-            let n = left.min(zeros.len() as u64) as usize;
-            enc.write_all(&zeros[..n]).unwrap();
-            left -= n as u64;
-        }
-        out.extend(enc.finish().unwrap());
+        let mut out = raw_frame(&head);
+        out.extend(frame_p);
         fs::write(w.path(name), out).unwrap();
         name.to_owned()
     }
+}
+
+/// Frame H as the format requires it: a zstd frame of raw blocks of
+/// 131072 bytes (the last one shorter), 128 KiB window, no checksum.
+fn raw_frame(content: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
+    let blocks: Vec<&[u8]> = content.chunks(131_072).collect();
+    for (i, b) in blocks.iter().enumerate() {
+        let last = u32::from(i + 1 == blocks.len());
+        let header = last | ((b.len() as u32) << 3);
+        out.extend_from_slice(&header.to_le_bytes()[..3]);
+        out.extend_from_slice(b);
+    }
+    out
 }
 
 /// Appends one raw tar entry; the path bytes are written as they are, even
@@ -203,7 +226,7 @@ fn tar_item(out: &mut Vec<u8>, item: &Item) {
     h.set_entry_type(item.kind);
     h.set_size(item.header_size.unwrap_or(item.data.len() as u64));
     h.set_mode(item.mode);
-    h.set_mtime(0);
+    h.set_mtime(crate::common::EPOCH);
     h.set_uid(0);
     h.set_gid(0);
     if let Some(link) = &item.link {
@@ -385,4 +408,26 @@ fn a_stream_inflating_past_the_declared_total_is_refused_in_bounded_memory() {
     );
     assert!(stdout.contains("\"code\":\"trailing-data\""), "{stdout}");
     assert!(!w.path("out").exists());
+}
+
+#[test]
+fn every_signature_must_verify_even_beyond_the_threshold() {
+    let w = World::new();
+    let release = FileSigner::load(&w.path("keys/release.pem")).unwrap();
+    let id = airlock::keys::keyid(release.public_key());
+    // A valid signature plus garbage under a second, unknown keyid.
+    let mut c = Crafted::standard(&w);
+    c.extra_sigs = vec![("f".repeat(64), vec![7; 64])];
+    refused(&w, &c.write(&w, "x1.airlock"), "signature-unknown-key");
+    // The owner key is a real key, but not a targets key.
+    let owner = FileSigner::load(&w.path("keys/owner.pem")).unwrap();
+    let c = Crafted::standard(&w).signed_as(vec![
+        ("keys/release.pem", id.clone()),
+        ("keys/owner.pem", airlock::keys::keyid(owner.public_key())),
+    ]);
+    refused(&w, &c.write(&w, "x2.airlock"), "signature-unknown-key");
+    // The targets key's keyid with a signature that does not verify.
+    let mut c = Crafted::standard(&w).signed_as(vec![]);
+    c.extra_sigs = vec![(id, vec![9; 64])];
+    refused(&w, &c.write(&w, "x3.airlock"), "signature-invalid");
 }

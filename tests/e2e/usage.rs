@@ -37,24 +37,8 @@ fn exit_codes_follow_the_contract() {
     w.run(&["verify", "missing.airlock", "--store", "store"])
         .fails(2, "cannot read missing.airlock");
     w.write("keys/junk.pem", b"not a key");
-    w.run(&[
-        "pack",
-        "--out",
-        "x",
-        "--key",
-        "keys/junk.pem",
-        "--root",
-        "1.root.json",
-        "--layout",
-        "root.layout",
-        "--layout-key",
-        "keys/owner.pub",
-        "--links",
-        "links",
-        "--artifacts",
-        "dist",
-    ])
-    .fails(2, "keys/junk.pem is not a usable key");
+    w.pack_as("x", &["keys/junk.pem"], "1.root.json", &[])
+        .fails(2, "keys/junk.pem is not a usable key");
     // 3: an unprovisioned store.
     w.pack("rel.airlock", &[]).ok();
     w.run(&["verify", "rel.airlock", "--store", "nostore"])
@@ -134,4 +118,15 @@ fn demo_runs() {
     assert!(r.stdout.contains("REJECTED (exit 1)"), "{}", r.stdout);
     assert!(r.stdout.contains("replay"), "{}", r.stdout);
     assert!(r.stdout.contains("demo complete"), "{}", r.stdout);
+}
+
+#[test]
+fn no_progress_output_when_stderr_is_not_a_terminal() {
+    let w = World::new();
+    let r = w.pack("rel.airlock", &[]).ok();
+    assert!(r.stderr.is_empty(), "pack wrote to stderr: {}", r.stderr);
+    let r = w.verify("rel.airlock").ok();
+    assert!(r.stderr.is_empty(), "verify wrote to stderr: {}", r.stderr);
+    let r = w.unpack("rel.airlock", "out").ok();
+    assert!(r.stderr.is_empty(), "unpack wrote to stderr: {}", r.stderr);
 }

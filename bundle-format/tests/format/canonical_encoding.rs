@@ -97,7 +97,12 @@ fn generate(g: &mut Gen) -> ManifestFields {
     keyids.sort();
     keyids.dedup();
     let created = g.int() % (u64::MAX - 1);
+    let mut payload_sha256 = [0u8; 32];
+    for b in payload_sha256.iter_mut() {
+        *b = g.next() as u8;
+    }
     ManifestFields {
+        payload_sha256,
         channel: ["stable", "beta.1", "Ch_2-x", &"c".repeat(64)][g.below(4) as usize].to_owned(),
         sequence: g.int(),
         created,

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: sample inputs, crafted tar
-//! entries and zstd frames, and a reader that runs a bundle to the end.
+//! entries and zstd frames (the head frame built here independently of the
+//! crate, from SPEC.md), and a reader that runs a bundle to the end.
 
 #![allow(dead_code)]
 
@@ -114,12 +115,17 @@ pub fn sample_items() -> Vec<Item> {
     ]
 }
 
+/// The `created` time of the sample manifests, and so the mtime of every
+/// tar header in the sample bundles.
+pub const CREATED: u64 = 1_700_000_000;
+
 pub fn fields(entries: Vec<Entry>) -> ManifestFields {
     ManifestFields {
         channel: "stable".into(),
         sequence: 7,
-        created: 1_700_000_000,
+        created: CREATED,
         expires: 1_900_000_000,
+        payload_sha256: [0; 32],
         supply_chain: SupplyChain {
             layout_keyids: vec!["0a".repeat(32), "fe".repeat(32)],
             product_step: Some("build".into()),
@@ -144,6 +150,17 @@ pub fn sample_signatures() -> Signatures {
 /// A regular-file entry exactly as `tar::Builder::append_data` writes it
 /// with a GNU header (long-name entry included), without end-of-archive.
 pub fn entry_tar(path: &str, data: &[u8], mode: u32) -> Vec<u8> {
+    entry_tar_with(path, data, mode, |_| {})
+}
+
+/// [`entry_tar`] with the header changed by `f` before it is written (the
+/// checksum is then recomputed).
+pub fn entry_tar_with(
+    path: &str,
+    data: &[u8],
+    mode: u32,
+    f: impl FnOnce(&mut tar::Header),
+) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
@@ -151,7 +168,8 @@ pub fn entry_tar(path: &str, data: &[u8], mode: u32) -> Vec<u8> {
     h.set_mode(mode);
     h.set_uid(0);
     h.set_gid(0);
-    h.set_mtime(1_700_000_000);
+    h.set_mtime(CREATED);
+    f(&mut h);
     b.append_data(&mut h, path, data).unwrap();
     let mut v = b.into_inner().unwrap();
     v.truncate(v.len() - 1024);
@@ -185,13 +203,39 @@ pub fn pad(v: &mut Vec<u8>) {
 
 pub const EOA: [u8; 1024] = [0; 1024];
 
-/// One ordinary zstd frame.
+/// One ordinary zstd frame (for the payload).
 pub fn frame(data: &[u8]) -> Vec<u8> {
     zstd::encode_all(data, 3).unwrap()
 }
 
+/// Ordinary zstd frames, one for each part.
 pub fn frames(parts: &[&[u8]]) -> Vec<u8> {
     parts.iter().flat_map(|p| frame(p)).collect()
+}
+
+/// Size of every head-frame block but the last.
+pub const HEAD_BLOCK: usize = 131_072;
+
+/// The canonical head frame for `tar`, built from SPEC.md: magic, FHD 0x00,
+/// WD 0x38, raw blocks of exactly 131072 bytes, the last one 1..=131072
+/// bytes with Last_Block set.
+pub fn head_frame(tar: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+    let chunks: Vec<&[u8]> = tar.chunks(HEAD_BLOCK).collect();
+    for (i, c) in chunks.iter().enumerate() {
+        let last = i + 1 == chunks.len();
+        let h = (c.len() as u32) << 3 | u32::from(last);
+        out.extend_from_slice(&h.to_le_bytes()[..3]);
+        out.extend_from_slice(c);
+    }
+    out
+}
+
+/// A bundle of a canonical head frame and an ordinary payload frame.
+pub fn bundle_of(head: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut b = head_frame(head);
+    b.extend(frame(payload));
+    b
 }
 
 pub enum Piece<'a> {
@@ -233,6 +277,7 @@ pub fn hand_frame(window_log: u8, pieces: &[Piece]) -> Vec<u8> {
 }
 
 /// The pieces of a well-formed bundle, for tests to rearrange.
+#[derive(Clone)]
 pub struct Parts {
     pub manifest: Manifest,
     pub manifest_bytes: Vec<u8>,
@@ -242,10 +287,24 @@ pub struct Parts {
 }
 
 impl Parts {
-    pub fn new(mut items: Vec<Item>) -> Parts {
+    /// The parts of a bundle whose payload frame is `frame(payload())`.
+    pub fn new(items: Vec<Item>) -> Parts {
+        let p = Parts::for_payload_sha256(items, [0; 32]);
+        let sha = Sha256::digest(frame(&p.payload())).into();
+        Parts::for_payload_sha256(p.items, sha)
+    }
+
+    /// The parts of a bundle whose manifest has this `payload_sha256`.
+    pub fn for_payload_sha256(mut items: Vec<Item>, payload_sha256: [u8; 32]) -> Parts {
         items.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
-        let manifest =
-            Manifest::new(fields(items.iter().map(Item::entry).collect()), &lim()).unwrap();
+        let manifest = Manifest::new(
+            ManifestFields {
+                payload_sha256,
+                ..fields(items.iter().map(Item::entry).collect())
+            },
+            &lim(),
+        )
+        .unwrap();
         Parts {
             manifest_bytes: manifest.encode(),
             manifest,
@@ -296,12 +355,23 @@ impl Parts {
     }
 
     pub fn bundle(&self) -> Vec<u8> {
-        frames(&[&self.head(), &self.payload()])
+        bundle_of(&self.head(), &self.payload())
     }
 
-    /// A bundle with this head and payload tar stream.
+    /// A bundle with this payload tar stream (in an ordinary frame) and a
+    /// manifest whose `payload_sha256` matches it, so only what the test
+    /// changed is wrong.
     pub fn with_payload(&self, payload: &[u8]) -> Vec<u8> {
-        frames(&[&self.head(), payload])
+        self.with_payload_frame(frame(payload))
+    }
+
+    /// A bundle with this payload frame and a manifest whose
+    /// `payload_sha256` matches it.
+    pub fn with_payload_frame(&self, p: Vec<u8>) -> Vec<u8> {
+        let parts = Parts::for_payload_sha256(self.items.clone(), Sha256::digest(&p).into());
+        let mut b = head_frame(&parts.head());
+        b.extend(p);
+        b
     }
 }
 

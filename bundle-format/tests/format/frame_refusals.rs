@@ -1,6 +1,6 @@
 //! The two-frame layout is exact: truncation, trailing data, extra or
 //! skippable frames, misplaced frame boundaries and oversized windows are
-//! all refused.
+//! all refused. (The head frame's own canonical form: `head_frame.rs`.)
 
 use std::fs;
 
@@ -13,7 +13,7 @@ use crate::round_trip::write_bundle;
 fn truncation_anywhere_is_reported_as_truncation() {
     let parts = Parts::sample();
     let bundle = parts.bundle();
-    let h = frame(&parts.head()).len();
+    let h = head_frame(&parts.head()).len();
     let n = bundle.len();
     for cut in [
         0,
@@ -88,9 +88,9 @@ fn skippable_frames_are_refused_wherever_they_are() {
 
     let mut b = skippable.to_vec();
     b.extend(parts.bundle());
-    assert!(matches!(read_err(b), Error::Compression(ref m) if m.contains("skippable")));
+    assert!(matches!(read_err(b), Error::HeadFrame(ref m) if m.contains("skippable")));
 
-    let mut b = frame(&parts.head());
+    let mut b = head_frame(&parts.head());
     b.extend_from_slice(&skippable);
     b.extend(frame(&parts.payload()));
     assert!(matches!(read_err(b), Error::Compression(ref m) if m.contains("skippable")));
@@ -99,10 +99,12 @@ fn skippable_frames_are_refused_wherever_they_are() {
 #[test]
 fn a_third_frame_is_refused() {
     let parts = Parts::sample();
-    let b = frames(&[&parts.head(), &parts.payload(), b""]);
+    let mut b = parts.bundle();
+    b.extend(frame(b""));
     assert!(matches!(read_err(b), Error::TrailingData));
     // The payload split in two: the first frame lacks the end-of-archive.
-    let b = frames(&[&parts.head(), &parts.artifact_tar(), &EOA]);
+    let mut b = head_frame(&parts.head());
+    b.extend(frames(&[&parts.artifact_tar(), &EOA]));
     assert!(matches!(read_err(b), Error::Truncated(ref m) if m.contains("end-of-archive")));
 }
 
@@ -112,11 +114,11 @@ fn the_head_frame_must_end_exactly_after_the_metadata() {
     // Early: the metadata is in the payload frame.
     let mut rest = parts.meta_tar();
     rest.extend(parts.payload());
-    let err = read_err(frames(&[&parts.control_tar(), &rest]));
+    let err = read_err(bundle_of(&parts.control_tar(), &rest));
     assert!(matches!(err, Error::FrameBoundary));
     // Early, inside an entry.
     let head = parts.head();
-    let err = read_err(frames(&[&head[..head.len() - 512], &parts.payload()]));
+    let err = read_err(bundle_of(&head[..head.len() - 512], &parts.payload()));
     assert!(matches!(err, Error::FrameBoundary));
     // Late: the first artifact is in the head frame.
     let arts = parts.artifacts();
@@ -124,17 +126,17 @@ fn the_head_frame_must_end_exactly_after_the_metadata() {
     head.extend(arts[0].tar());
     let mut rest: Vec<u8> = arts[1..].iter().flat_map(|i| i.tar()).collect();
     rest.extend_from_slice(&EOA);
-    let err = read_err(frames(&[&head, &rest]));
+    let err = read_err(bundle_of(&head, &rest));
     assert!(matches!(err, Error::FrameBoundary));
     // Late: an end-of-archive marker in the head frame.
     let mut head = parts.head();
     head.extend_from_slice(&EOA);
-    let err = read_err(frames(&[&head, &parts.payload()]));
+    let err = read_err(bundle_of(&head, &parts.payload()));
     assert!(matches!(err, Error::FrameBoundary));
-    // Everything in one frame.
+    // Everything in the head frame.
     let mut all = parts.head();
     all.extend(parts.payload());
-    let err = read_err(frames(&[&all]));
+    let err = read_err(head_frame(&all));
     assert!(matches!(err, Error::FrameBoundary));
 }
 
@@ -146,9 +148,10 @@ fn zeros_after_the_end_of_archive_are_refused() {
     let parts = Parts::sample();
     let payload = parts.payload();
     let p = hand_frame(17, &[Piece::Raw(&payload), Piece::Zeros(1 << 30)]);
-    let mut b = frame(&parts.head());
-    b.extend(p);
-    assert!(matches!(read_err(b), Error::TrailingData));
+    assert!(matches!(
+        read_err(parts.with_payload_frame(p)),
+        Error::TrailingData
+    ));
     // A third zero block alone is refused the same way.
     let mut p = parts.payload();
     p.extend_from_slice(&[0; 512]);
@@ -159,24 +162,25 @@ fn zeros_after_the_end_of_archive_are_refused() {
 }
 
 #[test]
-fn hand_made_frames_are_accepted_when_well_formed() {
-    // The helper itself is sound: the same content in hand-made frames reads.
+fn hand_made_payload_frames_are_accepted_when_well_formed() {
+    // The helper itself is sound: the same content in a hand-made frame
+    // reads, given a manifest with that frame's digest.
     let parts = Parts::sample();
-    let mut b = hand_frame(17, &[Piece::Raw(&parts.head())]);
-    b.extend(hand_frame(17, &[Piece::Raw(&parts.payload())]));
-    read_bundle(b).unwrap();
+    let p = hand_frame(17, &[Piece::Raw(&parts.payload())]);
+    read_bundle(parts.with_payload_frame(p)).unwrap();
 }
 
 #[test]
-fn frames_needing_a_large_window_are_refused() {
+fn payload_frames_needing_a_large_window_are_refused() {
     let parts = Parts::sample();
-    let mut b = hand_frame(25, &[Piece::Raw(&parts.head())]);
-    b.extend(frame(&parts.payload()));
-    assert!(matches!(read_err(b), Error::Compression(_)));
+    let p = hand_frame(25, &[Piece::Raw(&parts.payload())]);
+    assert!(matches!(
+        read_err(parts.with_payload_frame(p)),
+        Error::Compression(_)
+    ));
     // 2^24 is allowed.
-    let mut b = hand_frame(24, &[Piece::Raw(&parts.head())]);
-    b.extend(frame(&parts.payload()));
-    read_bundle(b).unwrap();
+    let p = hand_frame(24, &[Piece::Raw(&parts.payload())]);
+    read_bundle(parts.with_payload_frame(p)).unwrap();
 }
 
 #[test]
@@ -184,22 +188,22 @@ fn non_zstd_input_is_refused() {
     assert!(matches!(read_err(Vec::new()), Error::Truncated(ref m) if m.contains("missing")));
     assert!(matches!(
         read_err(b"not a bundle at all".to_vec()),
-        Error::Compression(_)
+        Error::HeadFrame(ref m) if m.contains("magic")
     ));
     let parts = Parts::sample();
-    let mut b = frame(&parts.head());
+    let mut b = head_frame(&parts.head());
     b.extend_from_slice(b"PK\x03\x04 a zip file");
     assert!(matches!(read_err(b), Error::Compression(ref m) if m.contains("payload")));
     // Uncompressed tar.
     let mut raw = parts.head();
     raw.extend(parts.payload());
-    assert!(matches!(read_err(raw), Error::Compression(_)));
+    assert!(matches!(read_err(raw), Error::HeadFrame(_)));
 }
 
 #[test]
 fn damaged_compressed_data_is_refused() {
     let parts = Parts::sample();
-    let head = frame(&parts.head());
+    let head = head_frame(&parts.head());
     let mut p = frame(&parts.payload());
     // Corrupt the frame header descriptor with reserved bits.
     p[4] |= 0x08;

@@ -6,8 +6,12 @@
 mod common;
 
 mod canonical_encoding;
+mod canonical_headers;
 mod deterministic_writer;
 mod frame_refusals;
+mod head_frame;
 mod manifest_refusals;
+mod payload_digest;
 mod round_trip;
+mod single_byte_flips;
 mod tar_refusals;

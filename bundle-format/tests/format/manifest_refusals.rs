@@ -77,7 +77,7 @@ fn non_canonical_encodings_are_refused() {
         Value::Map(m) => m,
         _ => unreachable!(),
     };
-    indefinite.push(0xa8);
+    indefinite.push(0xa0 | m.len() as u8);
     for (k, val) in m {
         indefinite.extend(to_bytes(k));
         if k.as_text() == Some("entries") {
@@ -504,7 +504,7 @@ fn the_reader_applies_the_same_rules() {
     head.extend(entry_tar(SIGNATURES_PATH, &parts.sig_bytes, 0o644));
     head.extend(parts.meta_tar());
     assert!(matches!(
-        read_err(frames(&[&head, &parts.payload()])),
+        read_err(bundle_of(&head, &parts.payload())),
         Error::Manifest(_)
     ));
 
@@ -517,7 +517,7 @@ fn the_reader_applies_the_same_rules() {
     head.extend(entry_tar(SIGNATURES_PATH, &dup, 0o644));
     head.extend(parts.meta_tar());
     assert!(matches!(
-        read_err(frames(&[&head, &parts.payload()])),
+        read_err(bundle_of(&head, &parts.payload())),
         Error::DuplicateSignature { .. }
     ));
 }

@@ -5,10 +5,25 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use airlock_bundle::*;
+use sha2::{Digest, Sha256};
 
 use crate::common::*;
 
-/// Writes `items` as a bundle with the real writer; returns the manifest.
+/// The manifest of a bundle written with `opts`: `created` is the mtime.
+fn manifest_for(entries: Vec<Entry>, payload_sha256: [u8; 32], opts: &WriteOptions) -> Manifest {
+    let f = fields(entries);
+    let fields = ManifestFields {
+        created: opts.mtime,
+        expires: f.expires.max(opts.mtime + 1),
+        payload_sha256,
+        ..f
+    };
+    Manifest::new(fields, &opts.limits).unwrap()
+}
+
+/// Writes `items` as a bundle with the real writer, the way a caller does:
+/// head length from a provisional manifest, payload, manifest, head.
+/// Returns the manifest.
 pub fn write_bundle(dir: &Path, out: &Path, items: &[Item], opts: &WriteOptions) -> Manifest {
     let mut sources = Vec::new();
     let mut metadata = Vec::new();
@@ -31,10 +46,38 @@ pub fn write_bundle(dir: &Path, out: &Path, items: &[Item], opts: &WriteOptions)
             });
         }
     }
-    let payload = write_payload(out, &sources, opts, &|_| {}).unwrap();
-    let mut entries: Vec<Entry> = payload.entries().to_vec();
-    entries.extend(metadata.iter().map(MetadataFile::entry));
-    let manifest = Manifest::new(fields(entries), &opts.limits).unwrap();
+    let meta_entries = metadata.iter().map(MetadataFile::entry);
+    let provisional: Vec<Entry> = sources
+        .iter()
+        .map(|a| Entry {
+            kind: EntryKind::Artifact,
+            path: a.path.clone(),
+            size: a.size,
+            sha256: [0; 32],
+            mode: a.mode,
+        })
+        .chain(meta_entries.clone())
+        .collect();
+    let provisional = manifest_for(provisional, [0; 32], opts);
+    let zero_sigs = Signatures(
+        sample_signatures()
+            .0
+            .into_iter()
+            .map(|s| ManifestSignature {
+                sig: vec![0; s.sig.len()],
+                ..s
+            })
+            .collect(),
+    );
+    let head_len = head_frame_len(&provisional, &zero_sigs, &metadata);
+    let payload = write_payload(out, &sources, head_len, opts, &|_| {}).unwrap();
+    let entries: Vec<Entry> = payload
+        .entries()
+        .iter()
+        .cloned()
+        .chain(meta_entries)
+        .collect();
+    let manifest = manifest_for(entries, payload.sha256(), opts);
     finish_bundle(
         out,
         &manifest.encode(),
@@ -130,40 +173,39 @@ fn long_paths_round_trip_through_gnu_long_names() {
 
 #[test]
 fn writer_output_is_the_documented_layout() {
-    // Decompress each frame on its own: frame H is manifest, signatures and
-    // metadata with no end-of-archive; frame P is the artifacts and exactly
-    // two zero blocks; nothing follows.
+    // Frame H is exactly the canonical raw-block frame of manifest,
+    // signatures and metadata (no end-of-archive), and zstd decodes it like
+    // any frame; frame P decompresses to the artifacts and exactly two zero
+    // blocks, hashes to the manifest's payload_sha256, and nothing follows.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.bundle");
     let items = sample_items();
     let manifest = write_bundle(dir.path(), &out, &items, &opts());
     let bytes = fs::read(&out).unwrap();
 
-    let parts = Parts::new(items);
+    // entry_tar and the writer use the same mtime, so the bytes match.
+    let parts = Parts::for_payload_sha256(items, manifest.payload_sha256);
     assert_eq!(parts.manifest_bytes, manifest.encode());
+    let h = head_frame(&parts.head());
+    assert_eq!(&bytes[..h.len()], h.as_slice());
+    let p = &bytes[h.len()..];
+    assert_eq!(Sha256::digest(p).as_slice(), manifest.payload_sha256);
+
     let mut head = Vec::new();
-    let mut rest = &bytes[..];
-    {
-        use std::io::Read;
-        let mut d = zstd::stream::read::Decoder::with_buffer(&mut rest)
-            .unwrap()
-            .single_frame();
-        d.read_to_end(&mut head).unwrap();
-    }
     let mut payload = Vec::new();
-    {
+    let mut rest = &bytes[..];
+    for out in [&mut head, &mut payload] {
         use std::io::Read;
         let mut d = zstd::stream::read::Decoder::with_buffer(&mut rest)
             .unwrap()
             .single_frame();
-        d.read_to_end(&mut payload).unwrap();
+        d.read_to_end(out).unwrap();
     }
     assert!(
         rest.is_empty(),
         "{} bytes after the payload frame",
         rest.len()
     );
-    // entry_tar and the writer use the same mtime, so the bytes match.
     assert_eq!(head, parts.head());
     assert_eq!(payload, parts.payload());
 }
@@ -262,7 +304,7 @@ fn progress_counts_every_artifact_byte() {
         size: data.len() as u64,
         mode: 0o644,
     };
-    let p = write_payload(&dir.path().join("o"), &[src], &opts(), &|n| {
+    let p = write_payload(&dir.path().join("o"), &[src], 0, &opts(), &|n| {
         seen.fetch_add(n, Ordering::Relaxed);
     })
     .unwrap();
@@ -291,7 +333,7 @@ fn inputs_that_change_size_are_refused_and_nothing_is_left_behind() {
             size,
             mode: 0o644,
         };
-        let err = write_payload(&out, &[src], &opts(), &|_| {}).unwrap_err();
+        let err = write_payload(&out, &[src], 0, &opts(), &|_| {}).unwrap_err();
         assert!(
             matches!(err, Error::InputChanged { ref path } if *path == file),
             "{what}: {err}"
@@ -304,7 +346,7 @@ fn inputs_that_change_size_are_refused_and_nothing_is_left_behind() {
         size: 1,
         mode: 0o644,
     };
-    let err = write_payload(&out, &[src], &opts(), &|_| {}).unwrap_err();
+    let err = write_payload(&out, &[src], 0, &opts(), &|_| {}).unwrap_err();
     assert!(matches!(err, Error::Input { .. }));
     assert!(
         leftovers(dir.path()).is_empty(),
@@ -329,7 +371,7 @@ fn writer_refuses_bad_options_and_mismatched_manifests() {
         },
     ] {
         assert!(matches!(
-            write_payload(&out, &[], &bad, &|_| {}),
+            write_payload(&out, &[], 0, &bad, &|_| {}),
             Err(Error::Misuse(_))
         ));
     }
@@ -340,16 +382,16 @@ fn writer_refuses_bad_options_and_mismatched_manifests() {
         mode: 0o644,
     };
     assert!(matches!(
-        write_payload(&out, &[dup("a"), dup("a")], &opts(), &|_| {}),
+        write_payload(&out, &[dup("a"), dup("a")], 0, &opts(), &|_| {}),
         Err(Error::DuplicatePath { .. })
     ));
     assert!(matches!(
-        write_payload(&out, &[dup("a"), dup("a/b")], &opts(), &|_| {}),
+        write_payload(&out, &[dup("a"), dup("a/b")], 0, &opts(), &|_| {}),
         Err(Error::PathConflict { .. })
     ));
 
     // A manifest that lists an artifact the payload does not hold.
-    let payload = write_payload(&out, &[], &opts(), &|_| {}).unwrap();
+    let payload = write_payload(&out, &[], 0, &opts(), &|_| {}).unwrap();
     let other = Manifest::new(
         fields(vec![
             item(EntryKind::Artifact, "a", b"x".to_vec(), 0o644).entry(),
@@ -369,7 +411,7 @@ fn writer_refuses_bad_options_and_mismatched_manifests() {
     assert!(matches!(err, Error::Misuse(_)));
 
     // Metadata that differs from the manifest.
-    let payload = write_payload(&out, &[], &opts(), &|_| {}).unwrap();
+    let payload = write_payload(&out, &[], 0, &opts(), &|_| {}).unwrap();
     let m = Manifest::new(
         fields(vec![
             item(EntryKind::Root, "r", b"x".to_vec(), 0o644).entry(),
@@ -399,6 +441,83 @@ fn writer_refuses_bad_options_and_mismatched_manifests() {
         "{:?}",
         leftovers(dir.path())
     );
+}
+
+#[test]
+fn finish_refuses_what_does_not_fit_the_payload_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.bundle");
+    let file = dir.path().join("input-a");
+    fs::write(&file, b"abc").unwrap();
+    let src = ArtifactSource {
+        path: bp("a"),
+        file,
+        size: 3,
+        mode: 0o644,
+    };
+    let sigs = sample_signatures();
+    let provisional = Manifest::new(
+        fields(vec![Entry {
+            sha256: [0; 32],
+            ..item(EntryKind::Artifact, "a", b"abc".to_vec(), 0o644).entry()
+        }]),
+        &lim(),
+    )
+    .unwrap();
+    let head_len = head_frame_len(&provisional, &sigs, &[]);
+    let manifest_of = |p: &Payload, sha: Option<[u8; 32]>| {
+        Manifest::new(
+            ManifestFields {
+                payload_sha256: sha.unwrap_or(p.sha256()),
+                ..fields(p.entries().to_vec())
+            },
+            &lim(),
+        )
+        .unwrap()
+        .encode()
+    };
+    let attempt =
+        |head_len: u64, pack: &WriteOptions, finish: &WriteOptions, sha: Option<[u8; 32]>| {
+            let p =
+                write_payload(&out, std::slice::from_ref(&src), head_len, pack, &|_| {}).unwrap();
+            let m = manifest_of(&p, sha);
+            let err = finish_bundle(&out, &m, &sigs, &[], p, finish).unwrap_err();
+            assert!(!out.exists());
+            assert!(
+                leftovers(dir.path()).is_empty(),
+                "{:?}",
+                leftovers(dir.path())
+            );
+            err
+        };
+    let misuse = |e: Error, want: &str| {
+        assert!(matches!(e, Error::Misuse(m) if m.contains(want)), "{want}");
+    };
+    let later = WriteOptions {
+        mtime: CREATED + 1,
+        ..opts()
+    };
+    misuse(attempt(head_len, &opts(), &later, None), "mtime");
+    misuse(attempt(head_len, &later, &opts(), None), "mtime");
+    misuse(
+        attempt(head_len + 1, &opts(), &opts(), None),
+        "reserved space",
+    );
+    misuse(
+        attempt(head_len - 1, &opts(), &opts(), None),
+        "reserved space",
+    );
+    misuse(
+        attempt(head_len, &opts(), &opts(), Some([1; 32])),
+        "payload_sha256",
+    );
+
+    // With everything right, the same calls make a bundle that reads.
+    let p = write_payload(&out, &[src], head_len, &opts(), &|_| {}).unwrap();
+    let m = manifest_of(&p, None);
+    finish_bundle(&out, &m, &sigs, &[], p, &opts()).unwrap();
+    read_bundle(fs::read(&out).unwrap()).unwrap();
+    assert_eq!(leftovers(dir.path()), ["x.bundle"]);
 }
 
 #[test]

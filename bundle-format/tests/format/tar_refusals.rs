@@ -60,7 +60,7 @@ fn non_regular_entries_in_the_head_are_refused() {
     let parts = Parts::sample();
     let mut head = parts.control_tar();
     head.extend(raw_entry(b"meta/roots/1.root.json", b'2', b"", 0o644));
-    let err = read_err(frames(&[&head, &parts.payload()]));
+    let err = read_err(bundle_of(&head, &parts.payload()));
     assert!(matches!(
         err,
         Error::EntryType {
@@ -209,7 +209,7 @@ fn metadata_digest_is_checked() {
         }
         head.extend(it.tar());
     }
-    let err = read_err(frames(&[&head, &parts.payload()]));
+    let err = read_err(bundle_of(&head, &parts.payload()));
     assert!(matches!(err, Error::DigestMismatch { ref path } if path == "meta/layout/root.layout"));
 }
 
@@ -220,14 +220,14 @@ fn control_entries_are_checked() {
     let mut head = entry_tar(SIGNATURES_PATH, &parts.sig_bytes, 0o644);
     head.extend(entry_tar(MANIFEST_PATH, &parts.manifest_bytes, 0o644));
     head.extend(parts.meta_tar());
-    let err = read_err(frames(&[&head, &parts.payload()]));
+    let err = read_err(bundle_of(&head, &parts.payload()));
     assert!(
         matches!(err, Error::OutOfOrder { ref expected, ref found } if expected == MANIFEST_PATH && found == SIGNATURES_PATH)
     );
     // Wrong mode on the manifest.
     let mut head = entry_tar(MANIFEST_PATH, &parts.manifest_bytes, 0o755);
     head.extend(entry_tar(SIGNATURES_PATH, &parts.sig_bytes, 0o644));
-    let err = read_err(frames(&[&head, &parts.payload()]));
+    let err = read_err(bundle_of(&head, &parts.payload()));
     assert!(matches!(
         err,
         Error::ModeMismatch {
