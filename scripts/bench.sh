@@ -6,8 +6,9 @@
 #   huge  : 16 files x 256 MiB = 4 GiB  (only to show memory does not grow)
 # pack   vs  sha256sum over the inputs, then tar -I 'zstd -T0 -3' -cf
 # verify vs  zstd -dc | tar -x into a temp dir, then sha256sum -c
-# Wall time is the median of RUNS runs (warm page cache for both sides); peak
-# memory is the maximum RSS reported by GNU time.
+# Wall time is the median of RUNS runs (warm page cache for both sides, and
+# `sync` before every run so no earlier writeback competes); peak memory is
+# the maximum RSS reported by GNU time.
 #
 # Usage: scripts/bench.sh [--quick]      (--quick: 1 run, no 4 GiB corpus)
 # Environment: BENCH_DIR (default ./bench-work), RUNS (default 3).
@@ -86,6 +87,7 @@ measure() {
   local times=() mem=0
   for _ in $(seq "$RUNS"); do
     pre_$label 2>/dev/null || true
+    sync  # no writeback left over from the previous command (or corpus generation)
     /usr/bin/time -f "%e %M" -o time.out "$@" >/dev/null
     read -r t m < time.out
     times+=("$t"); [ "$m" -gt "$mem" ] && mem=$m

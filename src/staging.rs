@@ -38,12 +38,22 @@ impl Staging {
     /// Refuses an existing destination (exit 3) and creates the staging
     /// directory beside it.
     pub fn create(dest: &Path) -> Result<Staging, Error> {
-        if fs::symlink_metadata(dest).is_ok() {
-            return Err(Error::env(
-                "destination-exists",
-                format!("destination {} already exists", dest.display()),
-                "unpack into a new directory; airlock never writes into an existing one",
-            ));
+        match fs::symlink_metadata(dest) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::env(
+                    "destination-unusable",
+                    format!("cannot check destination {}: {e}", dest.display()),
+                    "check the permissions of the destination's parent directory",
+                ));
+            }
+            Ok(_) => {
+                return Err(Error::env(
+                    "destination-exists",
+                    format!("destination {} already exists", dest.display()),
+                    "unpack into a new directory; airlock never writes into an existing one",
+                ));
+            }
         }
         let name = dest.file_name().ok_or_else(|| {
             Error::usage(
@@ -55,29 +65,63 @@ impl Staging {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
         };
-        if !parent.is_dir() {
+        let Some(meta) = fs::metadata(&parent).ok().filter(|m| m.is_dir()) else {
             return Err(Error::usage(
                 format!("the parent of {} is not a directory", dest.display()),
                 "create the parent directory first",
+            ));
+        };
+        // In a directory others may write to (and that is not sticky),
+        // another user could swap the staging directory for a link between
+        // two of our steps.
+        let mode = meta.permissions().mode();
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(Error::env(
+                "destination-unsafe",
+                format!(
+                    "the parent of {} is writable by other users ({:o}) and not sticky",
+                    dest.display(),
+                    mode & 0o7777
+                ),
+                "unpack under a directory only you (or root) can write to",
             ));
         }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let dir = parent.join(format!(
-            ".{}.airlock-staging-{}-{nanos}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let _ = name;
+        let dir = parent.join(format!(".airlock-staging-{}-{nanos}", std::process::id()));
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
             .map_err(|e| write_error(&dir, e))?;
-        Ok(Staging {
+        let staging = Staging {
             dir,
             dest: dest.to_owned(),
             committed: false,
+        };
+        staging.probe_noreplace()?;
+        Ok(staging)
+    }
+
+    /// Fails early, before a long verification, on a filesystem without
+    /// no-replace renames (NFS, many FUSE filesystems).
+    fn probe_noreplace(&self) -> Result<(), Error> {
+        let (a, b) = (self.dir.join(".probe-a"), self.dir.join(".probe-b"));
+        fs::create_dir(&a).map_err(|e| write_error(&a, e))?;
+        let renamed = renameat_with(CWD, &a, CWD, &b, RenameFlags::NOREPLACE);
+        let _ = fs::remove_dir(&a);
+        let _ = fs::remove_dir(&b);
+        renamed.map_err(|e| {
+            Error::env(
+                "destination-unsupported",
+                format!(
+                    "the filesystem of {} cannot rename without replacing ({e})",
+                    self.dest.display()
+                ),
+                "unpack onto a local filesystem (ext4, xfs, btrfs, tmpfs)",
+            )
         })
     }
 
@@ -103,14 +147,14 @@ impl Staging {
             }
         })?;
         self.committed = true;
+        // The rename is the commit point: the files are placed. A failure to
+        // fsync the parent now must not stop the store from recording them.
         let parent = self
             .dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| write_error(parent, e))?;
+        let _ = File::open(parent).and_then(|d| d.sync_all());
         Ok(self.dest.clone())
     }
 }
@@ -152,15 +196,22 @@ impl ArtifactSink for Staging {
             .into_inner()
             .map_err(|e| write_error(&path, e.into_error()))?;
         // Owners are never taken from the bundle; setuid, setgid and sticky
-        // bits are cleared.
-        file.set_permissions(fs::Permissions::from_mode(entry.mode & 0o777))
+        // bits are cleared, and so are group and world write.
+        file.set_permissions(fs::Permissions::from_mode(entry.mode & 0o755))
             .map_err(|e| write_error(&path, e))?;
         Ok(())
     }
 }
 
 /// Removes a just-placed destination when the store could not record the
-/// acceptance: no acceptance without its record.
+/// acceptance: no acceptance without its record. The destination is first
+/// renamed to a hidden name, so a removal that fails half-way never leaves a
+/// partial tree under the destination's name.
 pub fn undo_placement(dest: &Path) {
-    let _ = fs::remove_dir_all(dest);
+    let tomb = dest.with_file_name(format!(".airlock-undo-{}", std::process::id()));
+    if fs::rename(dest, &tomb).is_ok() {
+        let _ = fs::remove_dir_all(&tomb);
+    } else {
+        let _ = fs::remove_dir_all(dest);
+    }
 }

@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::policy::{check_freshness, check_signatures};
-use crate::tuf::{Root, apply_chain};
+use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
+use crate::tuf::{Root, RootChain, RootError};
 
 /// Where verified artifact bytes go.
 pub trait ArtifactSink {
@@ -89,38 +90,59 @@ pub fn verify_bundle<R: Read + Send + 'static>(
         )
     })?;
 
-    let mut reader = BundleReader::open(input, limits)?;
-    let mut carried: Vec<(Root, Vec<u8>)> = Vec::new();
-    let mut checked: Option<(Root, Vec<String>)> = None;
-    let mut metadata = 0u64;
-    loop {
-        let next = reader.next_metadata()?;
-        // Roots come first in manifest order: once they are read, decide the
-        // final root and check signatures and freshness before reading
-        // anything else.
-        let is_root = matches!(&next, Some(m) if m.entry.kind == EntryKind::Root);
-        if !is_root && checked.is_none() {
-            let roots: Vec<Root> = carried.iter().map(|(r, _)| r.clone()).collect();
-            let final_root = apply_chain(&trusted, &roots, time)?;
-            let signers =
-                check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
-            check_freshness(reader.manifest(), state, time)?;
-            checked = Some((final_root, signers));
-        }
-        let Some(m) = next else { break };
-        metadata += 1;
-        if m.entry.kind == EntryKind::Root {
-            let root = Root::parse(&m.bytes)?;
-            carried.push((root, m.bytes));
-        }
-    }
-    let Some((final_root, signers)) = checked else {
+    if trusted.version != anchor.version {
         return Err(Error::env(
-            "internal",
-            "trust checks did not run",
-            "report this as a bug",
+            "store-corrupt",
+            format!(
+                "the trust store records root version {} but its anchored root is version {}",
+                anchor.version, trusted.version
+            ),
+            "the store has been altered: re-provision it from a trusted root with `anchor init --replace`",
         ));
-    };
+    }
+
+    let mut reader = BundleReader::open(input, limits)?;
+    // Bound what is read before the signature check from the manifest
+    // itself: at most MAX_ROTATIONS roots of at most MAX_ROOT_BYTES each,
+    // applied one at a time so that only the current root is kept.
+    let roots: Vec<&Entry> = reader
+        .manifest()
+        .metadata()
+        .iter()
+        .filter(|e| e.kind == EntryKind::Root)
+        .collect();
+    if roots.len() > MAX_ROTATIONS {
+        return Err(RootError::TooManyRotations.into());
+    }
+    if let Some(big) = roots.iter().find(|e| e.size > MAX_ROOT_BYTES as u64) {
+        return Err(RootError::TooLarge {
+            size: usize::try_from(big.size).unwrap_or(usize::MAX),
+            limit: MAX_ROOT_BYTES,
+        }
+        .into());
+    }
+    let root_count = roots.len();
+    let mut chain = RootChain::new(trusted.clone());
+    for _ in 0..root_count {
+        // The reader yields metadata in manifest order, roots first.
+        let Some(m) = reader.next_metadata()? else {
+            return Err(Error::env(
+                "internal",
+                "the bundle reader ended before the roots",
+                "report this as a bug",
+            ));
+        };
+        chain.offer(Root::parse(&m.bytes)?, m.bytes)?;
+    }
+    // Steps 2-4, before anything else is read: the final root, a threshold
+    // of its targets keys over the exact manifest bytes, freshness.
+    let (final_root, rotated) = chain.finish(time)?;
+    let signers = check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
+    check_freshness(reader.manifest(), state, time)?;
+    let mut metadata = root_count as u64;
+    while reader.next_metadata()?.is_some() {
+        metadata += 1;
+    }
 
     let manifest = reader.manifest().clone();
     let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
@@ -132,14 +154,7 @@ pub fn verify_bundle<R: Read + Send + 'static>(
         artifact_bytes += entry.size;
     }
 
-    let new_anchor = (final_root.version > trusted.version)
-        .then(|| {
-            carried
-                .into_iter()
-                .find(|(r, _)| r.version == final_root.version)
-        })
-        .flatten()
-        .map(|(r, bytes)| Anchor::new(bytes, r.version));
+    let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
     Ok(Verdict {
         bundle_id: manifest.bundle_id,
         channel: manifest.channel,

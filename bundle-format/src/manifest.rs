@@ -1,7 +1,5 @@
 //! The manifest and signatures entries: types, canonical encoding, strict decoding.
 
-use std::collections::HashSet;
-
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -646,22 +644,28 @@ pub(crate) fn validate_entries(entries: &[Entry], limits: &Limits) -> Result<(),
         }
     }
     // Kind prefixes are disjoint directories, so a conflict can only occur
-    // within one kind. Sorted order does not put `a` next to `a/b` (`a-c`
-    // and `a.txt` sort between them), hence the set of all ancestors.
-    let mut dirs: HashSet<(EntryKind, &str)> = HashSet::new();
-    for e in entries {
-        let p = e.path.as_str();
-        for (i, b) in p.bytes().enumerate() {
-            if b == b'/' {
-                dirs.insert((e.kind, &p[..i]));
-            }
+    // within one kind. Byte order does not put `a` next to `a/b` (`a-c` and
+    // `a.txt` sort between them), but component order does: there, a path's
+    // descendants directly follow it. Comparing neighbours finds every
+    // conflict with O(n log n) comparisons and no per-component allocation,
+    // so an unsigned manifest of deep paths cannot make this expensive.
+    let mut order: Vec<&Entry> = entries.iter().collect();
+    order.sort_unstable_by(|a, b| {
+        a.kind
+            .cmp(&b.kind)
+            .then_with(|| a.path.as_str().split('/').cmp(b.path.as_str().split('/')))
+    });
+    for w in order.windows(2) {
+        let (parent, child) = (w[0].path.as_str(), w[1].path.as_str());
+        if w[0].kind == w[1].kind
+            && child.len() > parent.len()
+            && child.starts_with(parent)
+            && child.as_bytes()[parent.len()] == b'/'
+        {
+            return Err(Error::PathConflict {
+                path: w[0].tar_path(),
+            });
         }
-    }
-    if let Some(e) = entries
-        .iter()
-        .find(|e| dirs.contains(&(e.kind, e.path.as_str())))
-    {
-        return Err(Error::PathConflict { path: e.tar_path() });
     }
     Ok(())
 }

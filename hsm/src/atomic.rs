@@ -25,9 +25,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<(
             .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        fs::rename(&tmp, path)
     })();
+    // The rename is the commit point. Once it has happened, a failure to
+    // fsync the directory must not be reported as "not written": a caller
+    // would undo work that the file already records.
+    if result.is_ok() {
+        let _ = sync_dir(dir);
+    }
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::atomic::{sync_dir, write_atomic};
+use crate::atomic::write_atomic;
 use crate::store::{CONFIG_FILE, StoreConfig};
 use crate::{Acceptance, Anchor, BackendKind, Error, StoreLock, StoreState, TrustStore};
 
@@ -147,11 +147,8 @@ impl FileStore {
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Sign(e.to_string()))?;
         let path = self.dir.join(STATE_FILE);
-        write_atomic(&path, &bytes, 0o644).map_err(|source| Error::Write { path, source })?;
-        sync_dir(&self.dir).map_err(|source| Error::Write {
-            path: self.dir.clone(),
-            source,
-        })
+        // The one commit point: the rename inside write_atomic.
+        write_atomic(&path, &bytes, 0o644).map_err(|source| Error::Write { path, source })
     }
 }
 

@@ -91,6 +91,16 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
     let expires = created
         .checked_add(lifetime)
         .ok_or_else(|| Error::usage("--expires is too far away", "e.g. --expires 30d"))?;
+    if expires <= now() {
+        return Err(Error::usage(
+            format!(
+                "the bundle would expire at {}, which has already passed (created {} from --source-date-epoch or SOURCE_DATE_EPOCH)",
+                format_utc(expires),
+                format_utc(created)
+            ),
+            "use a later --source-date-epoch or a longer --expires",
+        ));
+    }
     let sequence = a.sequence.unwrap_or(created);
 
     let signers: Vec<Box<dyn Signer>> = a
@@ -98,7 +108,9 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
         .iter()
         .map(|k| load_signer(k))
         .collect::<Result<_, _>>()?;
-    let (roots, final_root) = load_roots(&a.root, created)?;
+    // The final root must still be valid when the bundle arrives, not only at
+    // the (possibly old) creation time.
+    let (roots, final_root) = load_roots(&a.root, created.max(now()))?;
     // Cheap early check, so that a wrong key is caught before any artifact is read.
     let probe = b"airlock pack key check";
     let probe_sigs = Signatures(
@@ -125,7 +137,9 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
 
     let mut metadata = Vec::new();
     for (root, bytes) in roots {
-        let name = format!("{}.root.json", root.version);
+        // Zero-padded, so that path order (the bundle's order) is version
+        // order: the isolated side applies the chain as it reads it.
+        let name = format!("{:010}.root.json", root.version);
         metadata.push(metadata_file(
             EntryKind::Root,
             &name,

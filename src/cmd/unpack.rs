@@ -34,8 +34,10 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         channel: verdict.channel.clone(),
         sequence: verdict.sequence,
         bundle_id: verdict.bundle_id.clone(),
-        // The store's clock follows the real clock, never an --at override.
-        time: now(),
+        // The store's clock moves only to authenticated time: the signed
+        // creation time of what it accepted. Neither --at nor a wrongly set
+        // system clock can push it forward.
+        time: verdict.created,
         new_anchor: verdict.new_anchor.clone(),
     };
     if let Err(e) = store.accept(&lock, &acceptance) {

@@ -37,7 +37,14 @@ pub fn check(
 ) -> Result<Verdict, Error> {
     let anchor = store.anchor()?;
     let file = File::open(bundle).map_err(|e| Error::input(bundle, e))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let meta = file.metadata().map_err(|e| Error::input(bundle, e))?;
+    if !meta.is_file() {
+        return Err(Error::usage(
+            format!("{} is not a regular file", bundle.display()),
+            "give the bundle file (for a split bundle, its first volume)",
+        ));
+    }
+    let size = meta.len();
     let bar = bytes_bar(size, label, quiet);
     let result = verify_bundle(
         CountingReader::new(file, bar.clone()),

@@ -1,4 +1,6 @@
 //! TUF-style root metadata: the isolated side's anchor of trust.
 pub mod root;
 
-pub use root::{Role, Root, RootError, RootSignature, apply_chain, build_root, sign_root_document};
+pub use root::{
+    Role, Root, RootChain, RootError, RootSignature, apply_chain, build_root, sign_root_document,
+};

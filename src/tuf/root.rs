@@ -154,7 +154,7 @@ impl Root {
         let mut parts = spec.split('.');
         if parts.next() != Some("1")
             || parts.clone().count() != 2
-            || !parts.all(|p| p.parse::<u64>().is_ok())
+            || !parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         {
             return Err(malformed(format!(
                 "unsupported spec_version {}",
@@ -322,33 +322,69 @@ fn parse_signatures(json: Option<&Json>) -> Result<Vec<RootSignature>, RootError
     Ok(out)
 }
 
-/// Applies carried roots to the trusted one (TUF specification 5.3): roots at
-/// or below the trusted version are skipped; the rest must be exactly
-/// trusted+1, +2, …, each signed by a threshold of its predecessor's root keys
-/// and of its own. Only the final root must be unexpired at `time`.
-pub fn apply_chain(trusted: &Root, carried: &[Root], time: u64) -> Result<Root, RootError> {
-    let mut current = trusted.clone();
-    let mut newer: Vec<&Root> = carried
-        .iter()
-        .filter(|r| r.version > trusted.version)
-        .collect();
-    newer.sort_by_key(|r| r.version);
-    if newer.len() > MAX_ROTATIONS {
-        return Err(RootError::TooManyRotations);
+/// Applies carried roots to a trusted one, one at a time and in version
+/// order (TUF specification 5.3), keeping only the current root: roots at or
+/// below the trusted version are skipped; every other must be exactly
+/// current+1, signed by a threshold of the current root's root keys and of
+/// its own. Only the final root must be unexpired.
+#[derive(Debug)]
+pub struct RootChain {
+    trusted_version: u64,
+    current: Root,
+    current_bytes: Option<Vec<u8>>,
+    rotations: usize,
+}
+
+impl RootChain {
+    /// Starts from the trusted root.
+    pub fn new(trusted: Root) -> RootChain {
+        RootChain {
+            trusted_version: trusted.version,
+            current: trusted,
+            current_bytes: None,
+            rotations: 0,
+        }
     }
-    for next in newer {
-        if next.version != current.version + 1 {
+
+    /// Offers the next carried root (with its exact bytes).
+    pub fn offer(&mut self, next: Root, bytes: Vec<u8>) -> Result<(), RootError> {
+        if next.version <= self.trusted_version {
+            return Ok(());
+        }
+        if next.version != self.current.version + 1 {
             return Err(RootError::VersionSkip {
-                trusted: current.version,
+                trusted: self.current.version,
                 found: next.version,
             });
         }
-        next.check_signed_by(&current)?;
-        next.check_signed_by(next)?;
-        current = next.clone();
+        self.rotations += 1;
+        if self.rotations > MAX_ROTATIONS {
+            return Err(RootError::TooManyRotations);
+        }
+        next.check_signed_by(&self.current)?;
+        next.check_signed_by(&next)?;
+        self.current = next;
+        self.current_bytes = Some(bytes);
+        Ok(())
     }
-    current.check_unexpired(time)?;
-    Ok(current)
+
+    /// The final root, unexpired at `time`, and its bytes when it is newer
+    /// than the trusted one.
+    pub fn finish(self, time: u64) -> Result<(Root, Option<Vec<u8>>), RootError> {
+        self.current.check_unexpired(time)?;
+        Ok((self.current, self.current_bytes))
+    }
+}
+
+/// Applies `carried` roots (in any order) to `trusted`; see [`RootChain`].
+pub fn apply_chain(trusted: &Root, carried: &[Root], time: u64) -> Result<Root, RootError> {
+    let mut newer: Vec<&Root> = carried.iter().collect();
+    newer.sort_by_key(|r| r.version);
+    let mut chain = RootChain::new(trusted.clone());
+    for r in newer {
+        chain.offer(r.clone(), Vec::new())?;
+    }
+    Ok(chain.finish(time)?.0)
 }
 
 /// The `signed` object of a new root: `root_keys` and `targets_keys` with
@@ -530,6 +566,7 @@ mod tests {
             ("\"threshold\": 1", "\"threshold\": 0"),
             ("\"_type\": \"root\"", "\"_type\": \"targets\""),
             ("Z\"", "+00:00\""),
+            ("\"1.0.31\"", "\"1.+0.31\""),
         ] {
             let bad = good.replacen(from, to, 1);
             assert_ne!(bad, good, "{from}");

@@ -431,3 +431,15 @@ fn every_signature_must_verify_even_beyond_the_threshold() {
     c.extra_sigs = vec![(id, vec![9; 64])];
     refused(&w, &c.write(&w, "x3.airlock"), "signature-invalid");
 }
+
+#[test]
+fn carried_roots_are_bounded_before_they_are_read() {
+    let w = World::new();
+    // A root entry the manifest declares over the root size limit: refused
+    // from the manifest alone, before its bytes are read or parsed.
+    let big = vec![b' '; 600 * 1024];
+    let mut c = Crafted::standard(&w);
+    c.entries.insert(1, man("root", "2.root.json", &big));
+    c.head.insert(1, reg("meta/roots/2.root.json", &big));
+    refused(&w, &c.write(&w, "big.airlock"), "root-too-large");
+}

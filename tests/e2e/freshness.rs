@@ -2,43 +2,62 @@
 //! never changes the store.
 use crate::common::World;
 
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
 #[test]
 fn expired_manifest_is_refused() {
     let w = World::new();
-    // Packed at the fixture epoch (2026-11-14) with a one-day lifetime.
-    w.pack("old.airlock", &["--expires", "1d"]).ok();
+    let created = now();
+    let sde = created.to_string();
+    w.pack_as(
+        "day.airlock",
+        &["keys/release.pem"],
+        "1.root.json",
+        &["--source-date-epoch", &sde, "--expires", "1d"],
+    )
+    .ok();
+    let expires = airlock::timefmt::format_utc(created + 86_400);
+    let later = airlock::timefmt::format_utc(created + 2 * 86_400);
     let before = w.store_state();
-    w.verify("old.airlock")
-        .fails(1, "bundle expired at 2026-11-15T22:13:20Z");
+    let r = w.run(&["verify", "day.airlock", "--store", "store", "--at", &later]);
+    r.fails(1, &format!("bundle expired at {expires}"));
     let r = w.run(&[
         "unpack",
-        "old.airlock",
+        "day.airlock",
         "--store",
         "store",
         "--to",
         "out",
+        "--at",
+        &later,
         "--json",
     ]);
-    assert_eq!(r.error_code(), "bundle-expired");
+    assert_eq!((r.code, r.error_code().as_str()), (1, "bundle-expired"));
     assert!(!w.path("out").exists());
     assert_eq!(w.store_state(), before);
-    // --at back in the window accepts it, loudly.
-    let r = w
-        .run(&[
-            "verify",
-            "old.airlock",
-            "--store",
-            "store",
-            "--at",
-            "2026-11-15T00:00:00Z",
-        ])
-        .ok();
-    assert!(
-        r.stderr
-            .contains("warning: --at overrides the verification time"),
-        "{}",
-        r.stderr
+    w.verify("day.airlock").ok();
+}
+
+#[test]
+fn pack_refuses_a_bundle_that_would_arrive_expired() {
+    let w = World::new();
+    // SOURCE_DATE_EPOCH far in the past (as some build shells set it).
+    w.pack_as(
+        "old.airlock",
+        &["keys/release.pem"],
+        "1.root.json",
+        &["--source-date-epoch", "315532800", "--expires", "30d"],
+    )
+    .fails(
+        2,
+        "the bundle would expire at 1980-01-31T00:00:00Z, which has already passed",
     );
+    assert!(!w.path("old.airlock").exists());
 }
 
 #[test]
@@ -110,13 +129,9 @@ fn turning_the_clock_back_with_at_does_not_move_the_store_clock() {
         .ok();
     assert_eq!(r.json()["time"], "2027-01-01T00:00:00Z");
     let state: serde_json::Value = serde_json::from_str(&w.store_state()).unwrap();
-    let latest = state["latest_time"].as_u64().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    assert!(
-        latest <= now + 5 && latest + 600 > now,
-        "store clock follows the real clock, not --at"
+    assert_eq!(
+        state["latest_time"].as_u64().unwrap(),
+        crate::common::EPOCH,
+        "the store clock moves only to the signed creation time, never to --at or the system clock"
     );
 }

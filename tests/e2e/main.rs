@@ -9,3 +9,4 @@ mod roundtrip;
 mod signatures;
 mod tamper;
 mod usage;
+mod vectors;

@@ -43,6 +43,9 @@ fn exit_codes_follow_the_contract() {
     w.pack("rel.airlock", &[]).ok();
     w.run(&["verify", "rel.airlock", "--store", "nostore"])
         .fails(3, "is not a provisioned trust store");
+    // 2: a directory given as the bundle.
+    std::fs::create_dir(w.path("adir")).unwrap();
+    w.verify("adir").fails(2, "adir is not a regular file");
     // 1: garbage presented as a bundle.
     w.write("junk.airlock", b"hello");
     w.verify("junk.airlock").fails(1, "");
