@@ -91,6 +91,7 @@ impl Staging {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let _ = name;
+        sweep_stale(&parent);
         let dir = parent.join(format!(".airlock-staging-{}-{nanos}", std::process::id()));
         fs::DirBuilder::new()
             .mode(0o700)
@@ -213,5 +214,29 @@ pub fn undo_placement(dest: &Path) {
         let _ = fs::remove_dir_all(&tomb);
     } else {
         let _ = fs::remove_dir_all(dest);
+    }
+}
+
+/// Removes staging and undo directories left in `parent` by airlock processes
+/// that no longer run (killed mid-unpack: `Drop` never ran). A directory whose
+/// process id is alive is left alone, whoever that process is now.
+fn sweep_stale(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| {
+            n.strip_prefix(".airlock-staging-")
+                .or_else(|| n.strip_prefix(".airlock-undo-"))
+        }) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = fs::remove_dir_all(e.path());
+        }
     }
 }

@@ -195,6 +195,10 @@ impl TrustStore for FileStore {
         StoreLock::acquire(&self.dir)
     }
 
+    fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
+        StoreLock::try_acquire(&self.dir)
+    }
+
     fn accept(&self, lock: &StoreLock, acceptance: &Acceptance) -> Result<(), Error> {
         let current = self.read_state_file()?;
         let anchor = match &acceptance.new_anchor {

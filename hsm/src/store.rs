@@ -114,6 +114,28 @@ impl StoreLock {
         })
     }
 
+    /// Takes the lock if it is free; `None` when another process holds it.
+    pub(crate) fn try_acquire(dir: &Path) -> Result<Option<StoreLock>, Error> {
+        let path = dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::StoreRead {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(StoreLock {
+                _file: file,
+                dir: dir.to_owned(),
+            })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(Error::StoreRead { path, source }),
+        }
+    }
+
     /// Whether this lock belongs to the store at `dir`.
     pub(crate) fn guards(&self, dir: &Path) -> bool {
         self.dir == dir
@@ -138,8 +160,11 @@ pub trait TrustStore: std::fmt::Debug {
     /// The monotonic state.
     fn state(&self) -> Result<StoreState, Error>;
 
-    /// Takes the store's exclusive lock.
+    /// Takes the store's exclusive lock, waiting for it.
     fn lock(&self) -> Result<StoreLock, Error>;
+
+    /// Takes the store's exclusive lock if no other process holds it.
+    fn try_lock(&self) -> Result<Option<StoreLock>, Error>;
 
     /// Records an accepted bundle atomically: sequence, ledger, latest time
     /// and (on rotation) the anchor. The caller holds `lock` and has checked

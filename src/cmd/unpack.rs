@@ -3,8 +3,8 @@
 use airlock_hsm::{Acceptance, open_store};
 
 use crate::cli::UnpackArgs;
-use crate::cmd::Outcome;
 use crate::cmd::verify::{check, describe, time_override};
+use crate::cmd::{Outcome, warn};
 use crate::error::Error;
 use crate::policy::verification_time;
 use crate::staging::{Staging, undo_placement};
@@ -17,7 +17,16 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let mut staging = Staging::create(&a.to)?;
     // Hold the store's lock from the freshness check to the commit, so two
     // imports of one bundle cannot both pass.
-    let lock = store.lock()?;
+    let lock = match store.try_lock()? {
+        Some(lock) => lock,
+        None => {
+            warn(&format!(
+                "waiting for the trust store {}: another airlock process is importing into it",
+                store.dir().display()
+            ));
+            store.lock()?
+        }
+    };
     let state = store.state()?;
     let time = verification_time(at, &state, now());
     let verdict = check(
