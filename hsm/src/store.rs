@@ -94,18 +94,20 @@ pub struct StoreLock {
 }
 
 impl StoreLock {
-    /// Takes the exclusive lock of the store directory `dir`, waiting for it.
-    pub(crate) fn acquire(dir: &Path) -> Result<StoreLock, Error> {
+    fn open_lock_file(dir: &Path) -> Result<(File, PathBuf), Error> {
         let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| Error::StoreRead {
-                path: path.clone(),
-                source,
-            })?;
+            .map(|f| (f, path.clone()))
+            .map_err(|source| Error::StoreRead { path, source })
+    }
+
+    /// Takes the exclusive lock of the store directory `dir`, waiting for it.
+    pub(crate) fn acquire(dir: &Path) -> Result<StoreLock, Error> {
+        let (file, path) = Self::open_lock_file(dir)?;
         file.lock()
             .map_err(|source| Error::StoreRead { path, source })?;
         Ok(StoreLock {
@@ -116,16 +118,7 @@ impl StoreLock {
 
     /// Takes the lock if it is free; `None` when another process holds it.
     pub(crate) fn try_acquire(dir: &Path) -> Result<Option<StoreLock>, Error> {
-        let path = dir.join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| Error::StoreRead {
-                path: path.clone(),
-                source,
-            })?;
+        let (file, path) = Self::open_lock_file(dir)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(StoreLock {
                 _file: file,

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
+mod concurrency;
 mod crafted;
 mod determinism;
 mod freshness;
