@@ -92,16 +92,7 @@ fn write(dir: &Path, mib: u64) -> Res<()> {
     };
     let t = Instant::now();
     // Digests do not change the head's length: reserve it with zeros.
-    let provisional = sources
-        .iter()
-        .map(|a| Entry {
-            kind: EntryKind::Artifact,
-            path: a.path.clone(),
-            size: a.size,
-            sha256: [0; 32],
-            mode: a.mode,
-        })
-        .collect();
+    let provisional = sources.iter().map(ArtifactSource::planned_entry).collect();
     let head_len = head_frame_len(
         &manifest_for(provisional, [0; 32])?,
         &Signatures::default(),

@@ -28,14 +28,11 @@
 //! };
 //!
 //! // Pack. 1: the head frame's length, from a provisional manifest with
-//! // zero digests (signatures: real key ids, zero-filled values).
-//! let path = BundlePath::new("bin/tool", &limits)?;
-//! let provisional = manifest_for(vec![Entry {
-//!     kind: EntryKind::Artifact, path: path.clone(), size: 18, sha256: [0; 32], mode: 0o755,
-//! }], [0; 32])?;
+//! // zero digests (signatures: `Signatures::zeroed()` of a probe signing).
+//! let art = ArtifactSource { path: BundlePath::new("bin/tool", &limits)?, file: src, size: 18, mode: 0o755 };
+//! let provisional = manifest_for(vec![art.planned_entry()], [0; 32])?;
 //! let head_len = head_frame_len(&provisional, &Signatures::default(), &[]);
 //! // 2: the payload, written once, after the space reserved for the head.
-//! let art = ArtifactSource { path, file: src, size: 18, mode: 0o755 };
 //! let payload = write_payload(&out, &[art], head_len, &opts, &|_| {})?;
 //! // 3: the real manifest (sign its bytes here), 4: the head, in place.
 //! let manifest = manifest_for(payload.entries().to_vec(), payload.sha256())?;

@@ -364,6 +364,20 @@ pub struct ManifestSignature {
 pub struct Signatures(pub Vec<ManifestSignature>);
 
 impl Signatures {
+    /// The same key ids and signature lengths with zero-filled values: the
+    /// signatures entry's exact length, before anything is signed.
+    pub fn zeroed(&self) -> Signatures {
+        Signatures(
+            self.0
+                .iter()
+                .map(|s| ManifestSignature {
+                    keyid: s.keyid.clone(),
+                    sig: vec![0; s.sig.len()],
+                })
+                .collect(),
+        )
+    }
+
     /// The canonical CBOR encoding, sorted by key id.
     pub fn encode(&self) -> Vec<u8> {
         let mut sigs: Vec<&ManifestSignature> = self.0.iter().collect();

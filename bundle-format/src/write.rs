@@ -132,6 +132,21 @@ impl fmt::Debug for MetadataFile {
     }
 }
 
+impl ArtifactSource {
+    /// The manifest entry this artifact will have, with a zero digest: the
+    /// digest is known only once the file is read, and does not change the
+    /// manifest's length, so this is what a head length is planned with.
+    pub fn planned_entry(&self) -> Entry {
+        Entry {
+            kind: EntryKind::Artifact,
+            path: self.path.clone(),
+            size: self.size,
+            sha256: [0; 32],
+            mode: self.mode,
+        }
+    }
+}
+
 impl MetadataFile {
     fn tar_path(&self) -> String {
         format!("{}{}", self.kind.prefix(), self.path)
@@ -312,16 +327,7 @@ pub fn write_payload(
     opts.check()?;
     let mut sorted: Vec<&ArtifactSource> = artifacts.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
-    let planned: Vec<Entry> = sorted
-        .iter()
-        .map(|a| Entry {
-            kind: EntryKind::Artifact,
-            path: a.path.clone(),
-            size: a.size,
-            sha256: [0; 32],
-            mode: a.mode,
-        })
-        .collect();
+    let planned: Vec<Entry> = sorted.iter().map(|a| a.planned_entry()).collect();
     validate_entries(&planned, &opts.limits)?;
 
     let tmp = temp_beside(out)?;

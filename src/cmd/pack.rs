@@ -274,27 +274,11 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
     let provisional = build_manifest(
         artifacts
             .iter()
-            .map(|x| Entry {
-                kind: EntryKind::Artifact,
-                path: x.path.clone(),
-                size: x.size,
-                sha256: [0; 32],
-                mode: x.mode,
-            })
+            .map(ArtifactSource::planned_entry)
             .collect(),
         [0; 32],
     )?;
-    let provisional_sigs = Signatures(
-        probe_sigs
-            .0
-            .iter()
-            .map(|s| ManifestSignature {
-                keyid: s.keyid.clone(),
-                sig: vec![0; s.sig.len()],
-            })
-            .collect(),
-    );
-    let head_len = head_frame_len(&provisional, &provisional_sigs, &metadata);
+    let head_len = head_frame_len(&provisional, &probe_sigs.zeroed(), &metadata);
 
     let bar = bytes_bar(total, "pack", quiet);
     let payload = write_payload(&a.out, &artifacts, head_len, &opts, &|n| bar.inc(n));

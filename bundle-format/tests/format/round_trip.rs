@@ -49,26 +49,11 @@ pub fn write_bundle(dir: &Path, out: &Path, items: &[Item], opts: &WriteOptions)
     let meta_entries = metadata.iter().map(MetadataFile::entry);
     let provisional: Vec<Entry> = sources
         .iter()
-        .map(|a| Entry {
-            kind: EntryKind::Artifact,
-            path: a.path.clone(),
-            size: a.size,
-            sha256: [0; 32],
-            mode: a.mode,
-        })
+        .map(ArtifactSource::planned_entry)
         .chain(meta_entries.clone())
         .collect();
     let provisional = manifest_for(provisional, [0; 32], opts);
-    let zero_sigs = Signatures(
-        sample_signatures()
-            .0
-            .into_iter()
-            .map(|s| ManifestSignature {
-                sig: vec![0; s.sig.len()],
-                ..s
-            })
-            .collect(),
-    );
+    let zero_sigs = sample_signatures().zeroed();
     let head_len = head_frame_len(&provisional, &zero_sigs, &metadata);
     let payload = write_payload(out, &sources, head_len, opts, &|_| {}).unwrap();
     let entries: Vec<Entry> = payload
