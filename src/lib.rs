@@ -16,6 +16,7 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod fsutil;
+pub mod intoto;
 pub mod json;
 pub mod keys;
 pub mod policy;

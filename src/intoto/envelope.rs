@@ -1,0 +1,284 @@
+//! The two signed envelopes in-toto metadata comes in: the legacy Metablock
+//! (`signed` + `signatures`, signatures over the canonical JSON of the raw
+//! `signed` object) and DSSE (base64 payload, signatures over the
+//! pre-authentication encoding). Parsed once into [`Signed`]: the payload as
+//! strict JSON plus the exact bytes the signatures cover.
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+
+use crate::json::Json;
+use crate::keys::KeyObject;
+
+/// The payload type of in-toto DSSE envelopes.
+pub const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+
+/// Which envelope a document used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// `{"signed": …, "signatures": [{"keyid", "sig": hex}]}`.
+    Metablock,
+    /// `{"payload": b64, "payloadType", "signatures": [{"keyid", "sig": b64}]}`.
+    Dsse,
+}
+
+impl Encoding {
+    /// `metablock` or `dsse`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Metablock => "metablock",
+            Encoding::Dsse => "dsse",
+        }
+    }
+}
+
+/// One signature as found in an envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    /// The keyid it claims, as stored.
+    pub keyid: String,
+    /// The raw signature bytes.
+    pub sig: Vec<u8>,
+}
+
+/// A parsed envelope.
+#[derive(Clone, Debug)]
+pub struct Signed {
+    /// The signed document (`signed`, or the decoded DSSE payload).
+    pub payload: Json,
+    /// The exact bytes the signatures cover.
+    pub message: Vec<u8>,
+    /// The signatures, in document order.
+    pub signatures: Vec<Signature>,
+    /// The envelope kind.
+    pub encoding: Encoding,
+}
+
+impl Signed {
+    /// Whether a signature claiming one of `keyids` verifies with `key`.
+    ///
+    /// Keyids are matched as stored (never recomputed). Every signature
+    /// claiming the keyid is tried, so a stray broken duplicate cannot hide a
+    /// good one — and cannot stand in for one either.
+    pub fn signed_by(&self, keyids: &[&str], key: &KeyObject) -> bool {
+        let Some(public) = key.public.as_ref() else {
+            return false;
+        };
+        self.signatures
+            .iter()
+            .filter(|s| keyids.contains(&s.keyid.as_str()))
+            .any(|s| public.verify(&self.message, &s.sig))
+    }
+
+    /// The payload's `_type` (empty when absent).
+    pub fn payload_type(&self) -> &str {
+        self.payload
+            .as_obj()
+            .and_then(|o| o.get("_type"))
+            .and_then(Json::as_str)
+            .unwrap_or("")
+    }
+}
+
+/// DSSE's pre-authentication encoding.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Standard and URL-safe base64, padding required, as securesystemslib's
+/// `b64dec` (Python's `b64decode(validate=True)`, which tolerates non-zero
+/// trailing bits).
+fn b64_engines() -> [GeneralPurpose; 2] {
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical)
+        .with_decode_allow_trailing_bits(true);
+    [
+        GeneralPurpose::new(&alphabet::STANDARD, config),
+        GeneralPurpose::new(&alphabet::URL_SAFE, config),
+    ]
+}
+
+/// Decodes base64 the way securesystemslib does: standard alphabet, else
+/// URL-safe; padding required.
+pub fn b64_decode(s: &str) -> Result<Vec<u8>, String> {
+    let [standard, url_safe] = b64_engines();
+    standard
+        .decode(s)
+        .or_else(|_| url_safe.decode(s))
+        .map_err(|e| format!("invalid base64 ({e})"))
+}
+
+/// Standard base64 with padding (what the reference writes).
+pub fn b64_encode(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn signatures(
+    value: Option<&Json>,
+    decode: impl Fn(&str) -> Result<Vec<u8>, String>,
+    unique: bool,
+) -> Result<Vec<Signature>, String> {
+    let Some(Json::Arr(items)) = value else {
+        return Err("`signatures` must be a list".into());
+    };
+    let mut out: Vec<Signature> = Vec::with_capacity(items.len());
+    for item in items {
+        let obj = item.as_obj().ok_or("each signature must be an object")?;
+        let keyid = obj
+            .get("keyid")
+            .and_then(Json::as_str)
+            .ok_or("each signature needs a string `keyid`")?;
+        let sig = obj
+            .get("sig")
+            .and_then(Json::as_str)
+            .ok_or("each signature needs a string `sig`")?;
+        let sig = decode(sig).map_err(|e| format!("signature by {keyid}: {e}"))?;
+        if unique && out.iter().any(|s| s.keyid == keyid) {
+            return Err(format!("two signatures claim keyid {keyid}"));
+        }
+        out.push(Signature {
+            keyid: keyid.to_owned(),
+            sig,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses a Metablock or DSSE envelope holding in-toto JSON.
+pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
+    let doc = Json::parse(bytes).map_err(|e| e.0)?;
+    let obj = doc.as_obj().ok_or("not a JSON object")?;
+    if obj.contains_key("payload") {
+        let payload_type = obj
+            .get("payloadType")
+            .and_then(Json::as_str)
+            .ok_or("DSSE envelope without a string `payloadType`")?;
+        if payload_type != PAYLOAD_TYPE {
+            return Err(format!(
+                "DSSE payloadType is {}, not {PAYLOAD_TYPE}",
+                crate::excerpt(payload_type)
+            ));
+        }
+        let body = obj
+            .get("payload")
+            .and_then(Json::as_str)
+            .ok_or("DSSE `payload` must be a string")?;
+        let body = b64_decode(body).map_err(|e| format!("DSSE payload: {e}"))?;
+        let sigs = signatures(obj.get("signatures"), b64_decode, true)?;
+        let payload = Json::parse(&body).map_err(|e| format!("DSSE payload: {}", e.0))?;
+        if payload.as_obj().is_none() {
+            return Err("DSSE payload is not a JSON object".into());
+        }
+        return Ok(Signed {
+            message: pae(payload_type, &body),
+            payload,
+            signatures: sigs,
+            encoding: Encoding::Dsse,
+        });
+    }
+    if let Some(signed) = obj.get("signed") {
+        if signed.as_obj().is_none() {
+            return Err("`signed` must be an object".into());
+        }
+        let sigs = signatures(
+            obj.get("signatures"),
+            |s| hex::decode(s).map_err(|_| "signature is not hex".to_owned()),
+            false,
+        )?;
+        return Ok(Signed {
+            message: signed.canonical(),
+            payload: signed.clone(),
+            signatures: sigs,
+            encoding: Encoding::Metablock,
+        });
+    }
+    Err("neither a Metablock (`signed`) nor a DSSE envelope (`payload`)".into())
+}
+
+/// Writes a Metablock: `signed` as given plus signatures, pretty-printed with
+/// sorted keys like the reference writes it.
+pub fn metablock(signed: &Json, signatures: &[Signature]) -> Vec<u8> {
+    let sigs = signatures
+        .iter()
+        .map(|s| {
+            crate::keys::obj([
+                ("keyid", Json::Str(s.keyid.clone())),
+                ("sig", Json::Str(hex::encode(&s.sig))),
+            ])
+        })
+        .collect();
+    crate::keys::obj([("signatures", Json::Arr(sigs)), ("signed", signed.clone())])
+        .to_pretty()
+        .into_bytes()
+}
+
+/// Writes a DSSE envelope over the exact `body` bytes.
+pub fn dsse(body: &[u8], signatures: &[Signature]) -> Vec<u8> {
+    let sigs = signatures
+        .iter()
+        .map(|s| {
+            crate::keys::obj([
+                ("keyid", Json::Str(s.keyid.clone())),
+                ("sig", Json::Str(b64_encode(&s.sig))),
+            ])
+        })
+        .collect();
+    crate::keys::obj([
+        ("payload", Json::Str(b64_encode(body))),
+        ("payloadType", Json::Str(PAYLOAD_TYPE.into())),
+        ("signatures", Json::Arr(sigs)),
+    ])
+    .to_pretty()
+    .into_bytes()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_matches_the_dsse_vector() {
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+        );
+    }
+
+    #[test]
+    fn base64_needs_padding_and_takes_both_alphabets() {
+        assert_eq!(b64_decode("aGk=").unwrap(), b"hi");
+        assert!(b64_decode("aGk").is_err());
+        assert_eq!(b64_decode("-_8=").unwrap(), b64_decode("+/8=").unwrap());
+        assert!(b64_decode("aG k=").is_err());
+    }
+
+    #[test]
+    fn refuses_wrong_payload_type_and_duplicate_keyids() {
+        let body = b64_encode(br#"{"_type":"link"}"#);
+        let env = |ty: &str, sigs: &str| {
+            format!(r#"{{"payload":"{body}","payloadType":"{ty}","signatures":[{sigs}]}}"#)
+        };
+        assert!(parse(env(PAYLOAD_TYPE, "").as_bytes()).is_ok());
+        let e = parse(env("application/json", "").as_bytes()).unwrap_err();
+        assert!(e.contains("payloadType"), "{e}");
+        let sig = r#"{"keyid":"ab","sig":"AA=="}"#;
+        let e = parse(env(PAYLOAD_TYPE, &format!("{sig},{sig}")).as_bytes()).unwrap_err();
+        assert!(e.contains("two signatures"), "{e}");
+    }
+
+    #[test]
+    fn metablock_message_is_canonical_signed() {
+        let m = parse(br#"{"signatures":[],"signed":{"b":1,"a":"x"}}"#).unwrap();
+        assert_eq!(m.message, br#"{"a":"x","b":1}"#);
+        assert_eq!(m.encoding, Encoding::Metablock);
+    }
+}

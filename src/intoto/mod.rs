@@ -1,0 +1,202 @@
+//! in-toto: the supply-chain layer. Layouts and links in both encodings
+//! ([`envelope`]), checked types ([`model`]), artifact rules ([`rules`],
+//! with Python-compatible [`fnmatch`]), the verifier in the reference's
+//! order ([`verify`]), recording links ([`record`]) and in-toto Statement
+//! attestations ([`statement`]).
+//!
+//! Where airlock is deliberately stricter than the reference (spec
+//! design.md): a link's `name` must equal its step; a threshold counts
+//! distinct public keys; floats and duplicate JSON keys are refused; step
+//! names must be plain file-name components; inspections are evaluated over
+//! the artifacts under verification instead of running their commands,
+//! unless the operator asks for them to run.
+pub mod envelope;
+pub mod fnmatch;
+pub mod model;
+pub mod record;
+pub mod rules;
+pub mod statement;
+pub mod verify;
+
+pub use model::{Artifacts, Digests, Layout, Link};
+
+/// Why a supply chain is not accepted. Every variant names the step, rule
+/// or file concerned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IntotoError {
+    /// The layout does not parse.
+    #[error("the layout {what} is malformed: {reason}")]
+    LayoutMalformed {
+        /// Which layout.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A link file does not parse.
+    #[error("link {file} is malformed: {reason}")]
+    LinkMalformed {
+        /// The link file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// A given layout key has no valid signature on the layout.
+    #[error("the layout has no valid signature by layout key {keyid}")]
+    LayoutSignature {
+        /// The key's keyid.
+        keyid: String,
+    },
+    /// The layout has expired.
+    #[error("the layout expired at {expires} (verification time {time})")]
+    LayoutExpired {
+        /// `expires` as written.
+        expires: String,
+        /// The verification time.
+        time: String,
+    },
+    /// Too few valid links for a step.
+    #[error(
+        "step '{step}' needs {threshold} link(s) validly signed by distinct authorized functionaries, found {found}{detail}"
+    )]
+    LinkThreshold {
+        /// The step.
+        step: String,
+        /// Its threshold.
+        threshold: u64,
+        /// Valid links found.
+        found: u64,
+        /// What was missing or refused.
+        detail: String,
+    },
+    /// The valid links of a step with threshold > 1 differ.
+    #[error("step '{step}': links {first} and {other} record different materials or products")]
+    LinkDisagreement {
+        /// The step.
+        step: String,
+        /// The reference link file.
+        first: String,
+        /// The link that differs.
+        other: String,
+    },
+    /// A link's `name` is not its step (stricter than the reference).
+    #[error(
+        "link {file} is named '{name}' but is evidence for step '{step}': a link's name must equal its step"
+    )]
+    LinkNameMismatch {
+        /// The link file.
+        file: String,
+        /// The name it carries.
+        name: String,
+        /// The step it was loaded for.
+        step: String,
+    },
+    /// An artifact rule failed.
+    #[error("{kind} '{item}' {side}: rule '{rule}' {detail}")]
+    Rule {
+        /// `rule-disallow` or `rule-require`.
+        code: &'static str,
+        /// `step` or `inspection`.
+        kind: String,
+        /// Its name.
+        item: String,
+        /// `materials` or `products`.
+        side: &'static str,
+        /// The rule as written.
+        rule: String,
+        /// What failed, naming the artifact.
+        detail: String,
+    },
+    /// An inspection command failed (only with `--run-inspections`).
+    #[error("inspection '{name}' failed: {reason}")]
+    InspectionFailed {
+        /// The inspection.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Something failed inside a sublayout.
+    #[error("in the sublayout of step '{step}' ({file}): {inner}")]
+    Sublayout {
+        /// The superlayout's step.
+        step: String,
+        /// The sublayout's link file.
+        file: String,
+        /// The failure inside.
+        inner: Box<IntotoError>,
+    },
+    /// A bundle artifact is not a product of the product step.
+    #[error("artifact {path} is not bound to the supply chain: {reason}")]
+    ArtifactUnbound {
+        /// The artifact path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The layout keys carried do not match what the manifest names.
+    #[error("layout keys: {0}")]
+    LayoutKeyMismatch(String),
+    /// The manifest's product step is not a step of the layout.
+    #[error("the product step '{0}' is not a step of the layout")]
+    ProductStepUnknown(String),
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IntotoError {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IntotoError::LayoutMalformed { .. } => "layout-malformed",
+            IntotoError::LinkMalformed { .. } => "link-malformed",
+            IntotoError::LayoutSignature { .. } => "layout-signature",
+            IntotoError::LayoutExpired { .. } => "layout-expired",
+            IntotoError::LinkThreshold { .. } => "link-threshold",
+            IntotoError::LinkDisagreement { .. } => "link-disagreement",
+            IntotoError::LinkNameMismatch { .. } => "link-name-mismatch",
+            IntotoError::Rule { code, .. } => code,
+            IntotoError::InspectionFailed { .. } => "inspection-failed",
+            IntotoError::Sublayout { inner, .. } => inner.code(),
+            IntotoError::ArtifactUnbound { .. } => "artifact-unbound",
+            IntotoError::LayoutKeyMismatch(_) => "layout-key-mismatch",
+            IntotoError::ProductStepUnknown(_) => "product-step-unknown",
+            IntotoError::Internal(_) => "internal",
+        }
+    }
+
+    /// What the operator should do.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            IntotoError::Sublayout { inner, .. } => inner.hint(),
+            IntotoError::LayoutMalformed { .. } | IntotoError::LinkMalformed { .. } => {
+                "the supply-chain metadata is not well-formed in-toto JSON: regenerate it with `airlock record` / `airlock layout sign` or the reference tools"
+            }
+            IntotoError::LayoutSignature { .. } | IntotoError::LayoutKeyMismatch(_) => {
+                "the layout is not signed by the expected layout keys: get a layout signed by the project owner (`airlock layout sign`)"
+            }
+            IntotoError::LayoutExpired { .. } => {
+                "ask the project owner for a layout with a later `expires`, re-signed"
+            }
+            IntotoError::LinkThreshold { .. } => {
+                "a step lacks evidence: record it with `airlock record` using an authorized functionary key and put the link in the link directory"
+            }
+            IntotoError::LinkDisagreement { .. } => {
+                "functionaries of the same step recorded different artifacts: find out why before trusting either"
+            }
+            IntotoError::LinkNameMismatch { .. } => {
+                "a link was recorded for another step: re-record it with `--name` equal to the step"
+            }
+            IntotoError::Rule { .. } | IntotoError::ArtifactUnbound { .. } => {
+                "the artifacts are not what the supply chain produced: do not use them; find where they were changed"
+            }
+            IntotoError::InspectionFailed { .. } => {
+                "the inspection command failed on the artifacts: do not use them"
+            }
+            IntotoError::ProductStepUnknown(_) => {
+                "pack with --product-step naming a step of the layout"
+            }
+            IntotoError::Internal(_) => "report this as a bug",
+        }
+    }
+}

@@ -1,0 +1,546 @@
+//! in-toto layouts and links as checked types, parsed once from the JSON the
+//! envelope carried. Parsing follows the reference's validation (rule
+//! grammar, unique step and inspection names, `YYYY-MM-DDTHH:MM:SSZ`
+//! expiry) and adds what a verifier that reads link files by step name must
+//! refuse: step names that are not plain file-name components.
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::json::Json;
+use crate::keys::KeyObject;
+
+/// Digests of one artifact: algorithm → lowercase hex, e.g. `{"sha256": …}`.
+pub type Digests = BTreeMap<String, String>;
+
+/// Artifacts of a link: path → digests.
+pub type Artifacts = BTreeMap<String, Digests>;
+
+/// Which artifact list of a link a rule looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// `materials`
+    Materials,
+    /// `products`
+    Products,
+}
+
+impl Side {
+    /// `materials` or `products`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Materials => "materials",
+            Side::Products => "products",
+        }
+    }
+}
+
+/// What an artifact rule does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleKind {
+    /// `MATCH pattern [IN src] WITH MATERIALS|PRODUCTS [IN dst] FROM step`.
+    Match {
+        /// Source prefix (`""` for none).
+        source_prefix: String,
+        /// Destination side.
+        dest_side: Side,
+        /// Destination prefix (`""` for none).
+        dest_prefix: String,
+        /// Destination step or inspection.
+        dest_name: String,
+    },
+    /// In products but not materials.
+    Create,
+    /// In materials but not products.
+    Delete,
+    /// In both, with different digests.
+    Modify,
+    /// Consumes what matches.
+    Allow,
+    /// Fails if anything queued matches.
+    Disallow,
+    /// Fails unless the literal path is queued.
+    Require,
+}
+
+/// One artifact rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// What it does.
+    pub kind: RuleKind,
+    /// The pattern (or, for REQUIRE, the literal path).
+    pub pattern: String,
+    /// The rule as written, for messages.
+    pub text: String,
+}
+
+/// A step or an inspection: a name and its artifact rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    /// Unique within the layout.
+    pub name: String,
+    /// `expected_materials`.
+    pub materials: Vec<Rule>,
+    /// `expected_products`.
+    pub products: Vec<Rule>,
+}
+
+/// A layout step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Name and rules.
+    pub item: Item,
+    /// Links needed from distinct authorized functionaries (≥ 1).
+    pub threshold: u64,
+    /// Keyids of the authorized functionaries.
+    pub pubkeys: Vec<String>,
+    /// The command the step is expected to run (a mismatch only warns).
+    pub expected_command: Vec<String>,
+}
+
+/// A layout inspection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    /// Name and rules.
+    pub item: Item,
+    /// The command (run only when the operator asks for it).
+    pub run: Vec<String>,
+}
+
+/// A supply-chain layout.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// Expiry, unix seconds.
+    pub expires: u64,
+    /// Expiry as written.
+    pub expires_text: String,
+    /// Free text.
+    pub readme: String,
+    /// Functionary keys by keyid (as stored).
+    pub keys: BTreeMap<String, KeyObject>,
+    /// Steps, in order.
+    pub steps: Vec<Step>,
+    /// Inspections, in order.
+    pub inspections: Vec<Inspection>,
+}
+
+/// A link: the evidence of one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The step it claims to be.
+    pub name: String,
+    /// The command that ran.
+    pub command: Vec<String>,
+    /// Artifacts before.
+    pub materials: Artifacts,
+    /// Artifacts after.
+    pub products: Artifacts,
+    /// `byproducts` as written (stdout, stderr, return-value).
+    pub byproducts: Json,
+    /// `environment` as written.
+    pub environment: Json,
+}
+
+impl Link {
+    /// The artifacts on `side`.
+    pub fn side(&self, side: Side) -> &Artifacts {
+        match side {
+            Side::Materials => &self.materials,
+            Side::Products => &self.products,
+        }
+    }
+
+    /// The link as JSON (`signed` of a Metablock, or a DSSE payload).
+    pub fn to_json(&self) -> Json {
+        let artifacts = |a: &Artifacts| {
+            Json::Obj(
+                a.iter()
+                    .map(|(p, d)| {
+                        let d = d
+                            .iter()
+                            .map(|(k, v)| (k.clone(), Json::Str(v.clone())))
+                            .collect();
+                        (p.clone(), Json::Obj(d))
+                    })
+                    .collect(),
+            )
+        };
+        crate::keys::obj([
+            ("_type", Json::Str("link".into())),
+            ("name", Json::Str(self.name.clone())),
+            (
+                "command",
+                Json::Arr(self.command.iter().cloned().map(Json::Str).collect()),
+            ),
+            ("materials", artifacts(&self.materials)),
+            ("products", artifacts(&self.products)),
+            ("byproducts", self.byproducts.clone()),
+            ("environment", self.environment.clone()),
+        ])
+    }
+}
+
+type Obj = BTreeMap<String, Json>;
+
+fn str_field<'a>(obj: &'a Obj, name: &str, what: &str) -> Result<&'a str, String> {
+    obj.get(name)
+        .and_then(Json::as_str)
+        .ok_or_else(|| format!("{what} needs a string `{name}`"))
+}
+
+fn str_list(value: Option<&Json>, what: &str) -> Result<Vec<String>, String> {
+    match value {
+        None => Ok(Vec::new()),
+        Some(Json::Arr(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("{what} must be a list of strings"))
+            })
+            .collect(),
+        Some(_) => Err(format!("{what} must be a list of strings")),
+    }
+}
+
+fn check_type(obj: &Obj, expected: &str) -> Result<(), String> {
+    match obj.get("_type").and_then(Json::as_str) {
+        Some(t) if t == expected => Ok(()),
+        Some(t) => Err(format!(
+            "`_type` is {}, expected {expected}",
+            crate::excerpt(t)
+        )),
+        None => Err(format!("`_type` missing, expected {expected}")),
+    }
+}
+
+/// Parses one rule with the reference's grammar (keywords case-insensitive).
+pub fn parse_rule(words: &[String]) -> Result<Rule, String> {
+    let text = words.join(" ");
+    let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+    let bad = |why: &str| format!("rule {} is malformed: {why}", crate::excerpt(&text));
+    if words.len() < 2 {
+        return Err(bad("a rule needs a keyword and a pattern"));
+    }
+    let pattern = words[1].clone();
+    let generic = |kind| {
+        if words.len() == 2 {
+            Ok(Rule {
+                kind,
+                pattern: pattern.clone(),
+                text: text.clone(),
+            })
+        } else {
+            Err(bad("this rule takes exactly one pattern"))
+        }
+    };
+    match lower[0].as_str() {
+        "create" => generic(RuleKind::Create),
+        "delete" => generic(RuleKind::Delete),
+        "modify" => generic(RuleKind::Modify),
+        "allow" => generic(RuleKind::Allow),
+        "disallow" => generic(RuleKind::Disallow),
+        "require" => generic(RuleKind::Require),
+        "match" => {
+            let l = |i: usize| lower[i].as_str();
+            let (source_prefix, dest_type, dest_prefix, dest_name) = match words.len() {
+                10 if l(2) == "in" && l(4) == "with" && l(6) == "in" && l(8) == "from" => {
+                    (&words[3], l(5), words[7].as_str(), &words[9])
+                }
+                8 if l(2) == "in" && l(4) == "with" && l(6) == "from" => {
+                    (&words[3], l(5), "", &words[7])
+                }
+                8 if l(2) == "with" && l(4) == "in" && l(6) == "from" => {
+                    (&String::new(), l(3), words[5].as_str(), &words[7])
+                }
+                6 if l(2) == "with" && l(4) == "from" => (&String::new(), l(3), "", &words[5]),
+                _ => {
+                    return Err(bad(
+                        "expected MATCH <pattern> [IN <prefix>] WITH (MATERIALS|PRODUCTS) [IN <prefix>] FROM <step>",
+                    ));
+                }
+            };
+            let dest_side = match dest_type {
+                "materials" => Side::Materials,
+                "products" => Side::Products,
+                _ => return Err(bad("MATCH must name MATERIALS or PRODUCTS")),
+            };
+            Ok(Rule {
+                kind: RuleKind::Match {
+                    source_prefix: source_prefix.clone(),
+                    dest_side,
+                    dest_prefix: dest_prefix.to_owned(),
+                    dest_name: dest_name.clone(),
+                },
+                pattern,
+                text,
+            })
+        }
+        _ => Err(bad(
+            "the keyword must be MATCH, CREATE, DELETE, MODIFY, ALLOW, DISALLOW or REQUIRE",
+        )),
+    }
+}
+
+fn rules(value: Option<&Json>, what: &str) -> Result<Vec<Rule>, String> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let Json::Arr(items) = value else {
+        return Err(format!("{what} must be a list of rules"));
+    };
+    items
+        .iter()
+        .map(|r| parse_rule(&str_list(Some(r), "a rule")?))
+        .collect()
+}
+
+/// Whether `name` can be part of a link file name without leaving the link
+/// directory.
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.chars().any(char::is_control)
+}
+
+fn item(obj: &Obj, what: &str) -> Result<Item, String> {
+    let name = str_field(obj, "name", what)?.to_owned();
+    let what = format!("{what} {}", crate::excerpt(&name));
+    if !safe_name(&name) {
+        return Err(format!(
+            "{what}: a name must be a plain file-name component (no `/`, `\\`, control characters, `.` or `..`)"
+        ));
+    }
+    Ok(Item {
+        materials: rules(
+            obj.get("expected_materials"),
+            &format!("{what} expected_materials"),
+        )?,
+        products: rules(
+            obj.get("expected_products"),
+            &format!("{what} expected_products"),
+        )?,
+        name,
+    })
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Layout {
+    /// Parses a layout payload.
+    pub fn parse(json: &Json) -> Result<Layout, String> {
+        let obj = json.as_obj().ok_or("a layout must be an object")?;
+        check_type(obj, "layout")?;
+        let expires_text = str_field(obj, "expires", "a layout")?.to_owned();
+        let expires = crate::timefmt::parse_utc(&expires_text)?;
+        let readme = match obj.get("readme") {
+            None => String::new(),
+            Some(Json::Str(s)) => s.clone(),
+            Some(_) => return Err("`readme` must be a string".into()),
+        };
+        let mut keys = BTreeMap::new();
+        match obj.get("keys") {
+            None => {}
+            Some(Json::Obj(map)) => {
+                for (id, k) in map {
+                    let key = KeyObject::parse(k).map_err(|e| format!("layout key {id}: {e}"))?;
+                    keys.insert(id.clone(), key);
+                }
+            }
+            Some(_) => return Err("`keys` must be an object".into()),
+        }
+        let list = |name: &str| match obj.get(name) {
+            None => Ok(Vec::new()),
+            Some(Json::Arr(items)) => Ok(items.clone()),
+            Some(_) => Err(format!("`{name}` must be a list")),
+        };
+        let mut names = BTreeSet::new();
+        let mut steps = Vec::new();
+        for s in list("steps")? {
+            let so = s.as_obj().ok_or("each step must be an object")?;
+            check_type(so, "step")?;
+            let item = item(so, "step")?;
+            let what = format!("step {}", crate::excerpt(&item.name));
+            let threshold = match so.get("threshold") {
+                None => 1,
+                Some(Json::Int(t)) if *t >= 1 => u64::try_from(*t).unwrap_or(u64::MAX),
+                Some(_) => return Err(format!("{what}: `threshold` must be an integer ≥ 1")),
+            };
+            let pubkeys = str_list(so.get("pubkeys"), &format!("{what} pubkeys"))?;
+            if let Some(bad) = pubkeys.iter().find(|k| !is_hex(k)) {
+                return Err(format!(
+                    "{what}: pubkey {} is not a hex keyid",
+                    crate::excerpt(bad)
+                ));
+            }
+            let expected_command = str_list(
+                so.get("expected_command"),
+                &format!("{what} expected_command"),
+            )?;
+            if !names.insert(item.name.clone()) {
+                return Err(format!(
+                    "two steps or inspections are named {}",
+                    crate::excerpt(&item.name)
+                ));
+            }
+            steps.push(Step {
+                item,
+                threshold,
+                pubkeys,
+                expected_command,
+            });
+        }
+        let mut inspections = Vec::new();
+        for i in list("inspect")? {
+            let io = i.as_obj().ok_or("each inspection must be an object")?;
+            check_type(io, "inspection")?;
+            let item = item(io, "inspection")?;
+            let run = str_list(
+                io.get("run"),
+                &format!("inspection {} run", crate::excerpt(&item.name)),
+            )?;
+            if !names.insert(item.name.clone()) {
+                return Err(format!(
+                    "two steps or inspections are named {}",
+                    crate::excerpt(&item.name)
+                ));
+            }
+            inspections.push(Inspection { item, run });
+        }
+        Ok(Layout {
+            expires,
+            expires_text,
+            readme,
+            keys,
+            steps,
+            inspections,
+        })
+    }
+
+    /// The step named `name`.
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.item.name == name)
+    }
+}
+
+fn artifacts(value: Option<&Json>, what: &str) -> Result<Artifacts, String> {
+    let Some(value) = value else {
+        return Ok(Artifacts::new());
+    };
+    let Json::Obj(map) = value else {
+        return Err(format!("`{what}` must be an object of path → digests"));
+    };
+    let mut out = Artifacts::new();
+    for (path, digests) in map {
+        let Json::Obj(d) = digests else {
+            return Err(format!(
+                "{what} {}: digests must be an object",
+                crate::excerpt(path)
+            ));
+        };
+        let mut ds = Digests::new();
+        for (alg, hex) in d {
+            let hex = hex.as_str().filter(|h| is_hex(h)).ok_or_else(|| {
+                format!("{what} {}: digest {alg} must be hex", crate::excerpt(path))
+            })?;
+            ds.insert(alg.clone(), hex.to_owned());
+        }
+        out.insert(path.clone(), ds);
+    }
+    Ok(out)
+}
+
+impl Link {
+    /// Parses a link payload.
+    pub fn parse(json: &Json) -> Result<Link, String> {
+        let obj = json.as_obj().ok_or("a link must be an object")?;
+        check_type(obj, "link")?;
+        let name = str_field(obj, "name", "a link")?.to_owned();
+        let dict = |field: &str| match obj.get(field) {
+            None => Ok(Json::Obj(BTreeMap::new())),
+            Some(v @ Json::Obj(_)) => Ok(v.clone()),
+            Some(_) => Err(format!("`{field}` must be an object")),
+        };
+        Ok(Link {
+            command: str_list(obj.get("command"), "`command`")?,
+            materials: artifacts(obj.get("materials"), "materials")?,
+            products: artifacts(obj.get("products"), "products")?,
+            byproducts: dict("byproducts")?,
+            environment: dict("environment")?,
+            name,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn rule_grammar_follows_the_reference() {
+        let r = parse_rule(&words("match foo IN src with Products in dst FROM build")).unwrap();
+        assert_eq!(
+            r.kind,
+            RuleKind::Match {
+                source_prefix: "src".into(),
+                dest_side: Side::Products,
+                dest_prefix: "dst".into(),
+                dest_name: "build".into()
+            }
+        );
+        for ok in [
+            "MATCH * WITH MATERIALS FROM a",
+            "MATCH * IN x WITH MATERIALS FROM a",
+            "MATCH * WITH PRODUCTS IN y FROM a",
+            "CREATE x",
+            "require x",
+        ] {
+            parse_rule(&words(ok)).unwrap();
+        }
+        for bad in [
+            "CREATE",
+            "CREATE a b",
+            "MATCH * WITH THINGS FROM a",
+            "MATCH * FROM a",
+            "MATCH * IN x WITH PRODUCTS IN y",
+            "COPY x",
+        ] {
+            assert!(parse_rule(&words(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn layout_refuses_unsafe_step_names_and_duplicates() {
+        let layout = |steps: &str| {
+            Json::parse(
+                format!(r#"{{"_type":"layout","expires":"2099-01-01T00:00:00Z","keys":{{}},"steps":[{steps}],"inspect":[]}}"#)
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        let step = |n: &str| {
+            format!(
+                r#"{{"_type":"step","name":"{n}","threshold":1,"pubkeys":[],"expected_materials":[],"expected_products":[]}}"#
+            )
+        };
+        Layout::parse(&layout(&step("build"))).unwrap();
+        for bad in ["../x", "a/b", "..", ""] {
+            assert!(Layout::parse(&layout(&step(bad))).is_err(), "{bad}");
+        }
+        let two = format!("{},{}", step("a"), step("a"));
+        assert!(
+            Layout::parse(&layout(&two))
+                .unwrap_err()
+                .contains("two steps")
+        );
+        let zero = r#"{"_type":"step","name":"a","threshold":0,"pubkeys":[]}"#;
+        assert!(Layout::parse(&layout(zero)).is_err());
+    }
+}

@@ -1,0 +1,431 @@
+//! Recording evidence, as the reference `in-toto-run` does: hash materials
+//! and products with SHA-256 under relative, normalized, `/`-separated
+//! paths (directories walked, symlinked directories followed once,
+//! exclude patterns, `--lstrip-paths`), and run the step's command,
+//! keeping its return value (and, on request, its output) as byproducts.
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::fnmatch::fnmatch;
+use super::model::{Artifacts, Digests};
+use crate::json::Json;
+
+/// The reference's default exclude patterns.
+pub const DEFAULT_EXCLUDES: [&str; 4] = ["*.link*", ".git", "*.pyc", "*~"];
+
+/// Why recording failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// An I/O error on a named path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Paths or options that cannot be recorded.
+    #[error("{0}")]
+    Paths(String),
+    /// The command could not be run.
+    #[error("cannot run {command}: {reason}")]
+    Command {
+        /// The command.
+        command: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn io(path: &Path, source: std::io::Error) -> RecordError {
+    RecordError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Options for [`record_artifacts`].
+#[derive(Debug, Clone, Default)]
+pub struct RecordOptions {
+    /// Exclude patterns (gitignore-style: a pattern without `/` matches any
+    /// path component; one with `/` is anchored at the recorded path's
+    /// start). Empty means [`DEFAULT_EXCLUDES`].
+    pub excludes: Vec<String>,
+    /// Prefixes removed from recorded paths (the first that matches).
+    pub lstrip: Vec<String>,
+}
+
+/// Python's `posixpath.normpath`.
+pub fn normpath(path: &str) -> String {
+    if path.is_empty() {
+        return ".".into();
+    }
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    }
+}
+
+fn excluded(path: &str, patterns: &[String]) -> bool {
+    let comps: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    patterns.iter().any(|p| {
+        let p = p.trim_end_matches('/');
+        if p.is_empty() {
+            return false;
+        }
+        if p.contains('/') {
+            let pc: Vec<&str> = p.trim_start_matches('/').split('/').collect();
+            comps.len() >= pc.len() && pc.iter().zip(&comps).all(|(pat, c)| fnmatch(c, pat))
+        } else {
+            comps.iter().any(|c| fnmatch(c, p))
+        }
+    })
+}
+
+/// SHA-256 of a file, streamed.
+pub fn hash_file(path: &Path) -> Result<String, RecordError> {
+    let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+struct Recorder<'a> {
+    base: &'a Path,
+    excludes: Vec<String>,
+    lstrip: &'a [String],
+    out: Artifacts,
+}
+
+impl Recorder<'_> {
+    fn add(&mut self, rel: &str) -> Result<(), RecordError> {
+        let mut name = rel.replace('\\', "/");
+        if let Some(p) = self.lstrip.iter().find(|p| name.starts_with(p.as_str())) {
+            name = name[p.len()..].to_owned();
+            if self.out.contains_key(&name) {
+                return Err(RecordError::Paths(format!(
+                    "--lstrip-paths makes two artifacts both {}",
+                    crate::excerpt(&name)
+                )));
+            }
+        }
+        if name.is_empty()
+            || name.starts_with('/')
+            || name
+                .split('/')
+                .any(|c| c == ".." || c == "." || c.is_empty())
+        {
+            return Err(RecordError::Paths(format!(
+                "{} would be recorded as {}, which is not a relative normalized path",
+                crate::excerpt(rel),
+                crate::excerpt(&name)
+            )));
+        }
+        let digest = hash_file(&self.base.join(rel))?;
+        let d: Digests = [("sha256".to_owned(), digest)].into();
+        self.out.insert(name, d);
+        Ok(())
+    }
+
+    fn walk(&mut self, rel: &str, visited: &mut BTreeSet<PathBuf>) -> Result<(), RecordError> {
+        let dir = self.base.join(rel);
+        let canon = std::fs::canonicalize(&dir).map_err(|e| io(&dir, e))?;
+        if !visited.insert(canon) {
+            return Ok(()); // a symlink cycle: each directory once
+        }
+        let mut entries: Vec<String> = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
+            let e = e.map_err(|e| io(&dir, e))?;
+            let name = e.file_name().into_string().map_err(|n| {
+                RecordError::Paths(format!("{}: file name {n:?} is not UTF-8", dir.display()))
+            })?;
+            entries.push(name);
+        }
+        entries.sort();
+        for name in entries {
+            let child = normpath(&format!("{rel}/{name}"));
+            if excluded(&child, &self.excludes) {
+                continue;
+            }
+            let path = self.base.join(&child);
+            // Follows symlinks, as the reference's isfile/isdir do; broken
+            // symlinks are skipped.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => self.walk(&child, visited)?,
+                Ok(m) if m.is_file() => self.add(&child)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hashes `paths` (relative to `base`, as given on the command line).
+pub fn record_artifacts(
+    base: &Path,
+    paths: &[String],
+    opts: &RecordOptions,
+) -> Result<Artifacts, RecordError> {
+    for (i, a) in opts.lstrip.iter().enumerate() {
+        for b in &opts.lstrip[i + 1..] {
+            if a.starts_with(b.as_str()) || b.starts_with(a.as_str()) {
+                return Err(RecordError::Paths(format!(
+                    "--lstrip-paths {} and {} overlap",
+                    crate::excerpt(a),
+                    crate::excerpt(b)
+                )));
+            }
+        }
+    }
+    let excludes = if opts.excludes.is_empty() {
+        DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        opts.excludes.clone()
+    };
+    let mut r = Recorder {
+        base,
+        excludes,
+        lstrip: &opts.lstrip,
+        out: BTreeMap::new(),
+    };
+    let mut visited = BTreeSet::new();
+    for p in paths {
+        let rel = normpath(p);
+        if excluded(&rel, &r.excludes) {
+            continue;
+        }
+        match std::fs::metadata(base.join(&rel)) {
+            Ok(m) if m.is_dir() => r.walk(&rel, &mut visited)?,
+            Ok(m) if m.is_file() => r.add(&rel)?,
+            _ => {} // absent: skipped, as the reference does
+        }
+    }
+    Ok(r.out)
+}
+
+/// Copies the regular files of `src` into `dst` (for inspections).
+pub fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(src)? {
+        let e = e?;
+        let from = e.path();
+        let to = dst.join(e.file_name());
+        let m = std::fs::metadata(&from)?;
+        if m.is_dir() {
+            std::fs::create_dir(&to)?;
+            copy_tree(&from, &to)?;
+        } else if m.is_file() {
+            std::fs::copy(&from, &to)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub struct CommandOutcome {
+    /// Exit code (negative signal number if killed).
+    pub return_value: i64,
+    /// Captured stdout (empty unless recorded).
+    pub stdout: String,
+    /// Captured stderr (empty unless recorded).
+    pub stderr: String,
+}
+
+impl CommandOutcome {
+    /// The `byproducts` object of a link.
+    pub fn byproducts(&self) -> Json {
+        crate::keys::obj([
+            ("return-value", Json::Int(i128::from(self.return_value))),
+            ("stderr", Json::Str(self.stderr.clone())),
+            ("stdout", Json::Str(self.stdout.clone())),
+        ])
+    }
+}
+
+/// Runs `command` in `cwd`; kills it after `timeout`.
+pub fn run_command(
+    command: &[String],
+    cwd: &Path,
+    timeout: Option<Duration>,
+    record_streams: bool,
+) -> Result<CommandOutcome, RecordError> {
+    let shown = format!("{command:?}");
+    let Some((program, args)) = command.split_first() else {
+        return Err(RecordError::Command {
+            command: shown,
+            reason: "the command is empty".into(),
+        });
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(cwd).stdin(Stdio::null());
+    if record_streams {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    } else {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    let mut child = cmd.spawn().map_err(|e| RecordError::Command {
+        command: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let readers = if record_streams {
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let a = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            if let Some(o) = out.as_mut() {
+                let _ = o.read_to_end(&mut s);
+            }
+            s
+        });
+        let b = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            if let Some(o) = err.as_mut() {
+                let _ = o.read_to_end(&mut s);
+            }
+            s
+        });
+        Some((a, b))
+    } else {
+        None
+    };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| RecordError::Command {
+            command: shown.clone(),
+            reason: e.to_string(),
+        })? {
+            break status;
+        }
+        if timeout.is_some_and(|t| start.elapsed() > t) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(RecordError::Command {
+                command: shown,
+                reason: format!(
+                    "timed out after {} s",
+                    timeout.map(|t| t.as_secs()).unwrap_or_default()
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let (stdout, stderr) = match readers {
+        Some((a, b)) => (
+            String::from_utf8_lossy(&a.join().unwrap_or_default()).into_owned(),
+            String::from_utf8_lossy(&b.join().unwrap_or_default()).into_owned(),
+        ),
+        None => (String::new(), String::new()),
+    };
+    use std::os::unix::process::ExitStatusExt;
+    let return_value = status
+        .code()
+        .map(i64::from)
+        .or_else(|| status.signal().map(|s| -i64::from(s)))
+        .unwrap_or(-1);
+    Ok(CommandOutcome {
+        return_value,
+        stdout,
+        stderr,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normpath_like_python() {
+        for (i, o) in [
+            ("", "."),
+            (".", "."),
+            ("./a//b/", "a/b"),
+            ("a/../b", "b"),
+            ("../a", "../a"),
+            ("/../a", "/a"),
+            ("a/./b/..", "a"),
+        ] {
+            assert_eq!(normpath(i), o, "{i}");
+        }
+    }
+
+    #[test]
+    fn records_relative_paths_with_excludes_and_lstrip() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("src/.git")).unwrap();
+        std::fs::write(d.path().join("src/a.c"), b"a").unwrap();
+        std::fs::write(d.path().join("src/a.pyc"), b"x").unwrap();
+        std::fs::write(d.path().join("src/.git/HEAD"), b"x").unwrap();
+        std::fs::write(d.path().join("src/b.link"), b"x").unwrap();
+        let got = record_artifacts(d.path(), &["src".into()], &RecordOptions::default()).unwrap();
+        assert_eq!(got.keys().collect::<Vec<_>>(), ["src/a.c"]);
+        let opts = RecordOptions {
+            lstrip: vec!["src/".into()],
+            ..Default::default()
+        };
+        let got = record_artifacts(d.path(), &["./src/".into()], &opts).unwrap();
+        assert_eq!(got.keys().collect::<Vec<_>>(), ["a.c"]);
+        assert_eq!(
+            got["a.c"]["sha256"],
+            "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
+        );
+        let bad = RecordOptions {
+            lstrip: vec!["src/".into(), "src/a".into()],
+            ..Default::default()
+        };
+        assert!(record_artifacts(d.path(), &["src".into()], &bad).is_err());
+    }
+
+    #[test]
+    fn command_return_value_and_timeout() {
+        let d = tempfile::tempdir().unwrap();
+        let o = run_command(
+            &["sh".into(), "-c".into(), "echo hi; exit 3".into()],
+            d.path(),
+            None,
+            true,
+        )
+        .unwrap();
+        assert_eq!((o.return_value, o.stdout.as_str()), (3, "hi\n"));
+        let e = run_command(
+            &["sleep".into(), "5".into()],
+            d.path(),
+            Some(Duration::from_millis(200)),
+            false,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("timed out"), "{e}");
+    }
+}

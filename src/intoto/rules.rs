@@ -1,0 +1,312 @@
+//! Artifact rules, evaluated exactly as the reference's `verify_item_rules`:
+//! a queue starts with the item's materials (or products); each rule in
+//! order consumes what it matches; DISALLOW and REQUIRE can fail; whatever
+//! is left at the end is implicitly allowed.
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::IntotoError;
+use super::fnmatch::Pattern;
+use super::model::{Item, Link, Rule, RuleKind, Side};
+
+/// Links by step or inspection name, as the rules see them.
+pub type Links<'a> = BTreeMap<&'a str, &'a Link>;
+
+/// Python's `os.path.join(a, b)` on POSIX, then `\` → `/` (as the reference
+/// builds prefixed paths).
+fn join(prefix: &str, rest: &str) -> String {
+    let joined = if rest.starts_with('/') {
+        rest.to_owned()
+    } else if prefix.is_empty() || prefix.ends_with('/') {
+        format!("{prefix}{rest}")
+    } else {
+        format!("{prefix}/{rest}")
+    };
+    joined.replace('\\', "/")
+}
+
+fn filter<'q>(queue: &BTreeSet<&'q str>, pattern: &Pattern) -> Vec<&'q str> {
+    queue
+        .iter()
+        .copied()
+        .filter(|p| pattern.matches(p))
+        .collect()
+}
+
+fn match_rule<'q>(
+    rule: &Rule,
+    queue: &BTreeSet<&'q str>,
+    source: &Link,
+    side: Side,
+    links: &Links<'_>,
+) -> Vec<&'q str> {
+    let RuleKind::Match {
+        source_prefix,
+        dest_side,
+        dest_prefix,
+        dest_name,
+    } = &rule.kind
+    else {
+        return Vec::new();
+    };
+    let Some(dest) = links.get(dest_name.as_str()) else {
+        return Vec::new();
+    };
+    let dest_artifacts = dest.side(*dest_side);
+    let source_artifacts = source.side(side);
+    let pattern = Pattern::new(&rule.pattern);
+    let normalized_source = join(source_prefix, "");
+    let mut consumed = Vec::new();
+    for &path in queue {
+        let rest = if source_prefix.is_empty() {
+            path
+        } else if let Some(rest) = path.strip_prefix(normalized_source.as_str()) {
+            rest
+        } else {
+            continue;
+        };
+        if !pattern.matches(rest) {
+            continue;
+        }
+        let full_source = if source_prefix.is_empty() {
+            rest.to_owned()
+        } else {
+            join(source_prefix, rest)
+        };
+        let full_dest = if dest_prefix.is_empty() {
+            rest.to_owned()
+        } else {
+            join(dest_prefix, rest)
+        };
+        let (Some(s), Some(d)) = (
+            source_artifacts.get(&full_source),
+            dest_artifacts.get(&full_dest),
+        ) else {
+            continue;
+        };
+        // The reference consumes the reconstructed source path (the same
+        // path but in degenerate cases with backslashes).
+        if s == d {
+            if let Some(&q) = queue.get(full_source.as_str()) {
+                consumed.push(q);
+            }
+        }
+    }
+    consumed
+}
+
+fn listing(paths: &[&str]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = paths
+        .iter()
+        .take(SHOWN)
+        .map(|p| crate::excerpt(p))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > SHOWN {
+        s.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    s
+}
+
+/// Applies `item`'s rules for `side`. `kind` is `step` or `inspection`;
+/// `links` must hold `item.name`.
+pub fn verify_item_rules(
+    kind: &str,
+    item: &Item,
+    side: Side,
+    links: &Links<'_>,
+) -> Result<(), IntotoError> {
+    let Some(source) = links.get(item.name.as_str()) else {
+        return Err(IntotoError::Internal(format!(
+            "no link for {kind} {} when applying its rules",
+            item.name
+        )));
+    };
+    let materials = &source.materials;
+    let products = &source.products;
+    let mut queue: BTreeSet<&str> = source.side(side).keys().map(String::as_str).collect();
+    let rules = match side {
+        Side::Materials => &item.materials,
+        Side::Products => &item.products,
+    };
+    for rule in rules {
+        let pattern = Pattern::new(&rule.pattern);
+        let fail = |code, detail: String| IntotoError::Rule {
+            code,
+            kind: kind.to_owned(),
+            item: item.name.clone(),
+            side: side.name(),
+            rule: rule.text.clone(),
+            detail,
+        };
+        let consumed: Vec<&str> = match &rule.kind {
+            RuleKind::Match { .. } => match_rule(rule, &queue, source, side, links),
+            RuleKind::Create => filter(&queue, &pattern)
+                .into_iter()
+                .filter(|p| products.contains_key(*p) && !materials.contains_key(*p))
+                .collect(),
+            RuleKind::Delete => filter(&queue, &pattern)
+                .into_iter()
+                .filter(|p| materials.contains_key(*p) && !products.contains_key(*p))
+                .collect(),
+            RuleKind::Modify => filter(&queue, &pattern)
+                .into_iter()
+                .filter(|p| matches!((materials.get(*p), products.get(*p)), (Some(m), Some(q)) if m != q))
+                .collect(),
+            RuleKind::Allow => filter(&queue, &pattern),
+            RuleKind::Disallow => {
+                let hit = filter(&queue, &pattern);
+                if !hit.is_empty() {
+                    return Err(fail(
+                        "rule-disallow",
+                        format!("matched artifact {}", listing(&hit)),
+                    ));
+                }
+                Vec::new()
+            }
+            RuleKind::Require => {
+                if !queue.contains(rule.pattern.as_str()) {
+                    return Err(fail(
+                        "rule-require",
+                        format!(
+                            "did not find artifact {} among the unconsumed {}",
+                            crate::excerpt(&rule.pattern),
+                            side.name()
+                        ),
+                    ));
+                }
+                Vec::new()
+            }
+        };
+        for p in consumed {
+            queue.remove(p);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::intoto::model::parse_rule;
+    use crate::json::Json;
+
+    fn link(name: &str, materials: &[(&str, &str)], products: &[(&str, &str)]) -> Link {
+        let arts = |a: &[(&str, &str)]| {
+            a.iter()
+                .map(|(p, h)| {
+                    (
+                        (*p).to_owned(),
+                        [("sha256".to_owned(), (*h).to_owned())].into(),
+                    )
+                })
+                .collect()
+        };
+        Link {
+            name: name.into(),
+            command: vec![],
+            materials: arts(materials),
+            products: arts(products),
+            byproducts: Json::Null,
+            environment: Json::Null,
+        }
+    }
+
+    fn item(name: &str, materials: &[&str], products: &[&str]) -> Item {
+        let rules = |rs: &[&str]| {
+            rs.iter()
+                .map(|r| parse_rule(&r.split(' ').map(str::to_owned).collect::<Vec<_>>()).unwrap())
+                .collect()
+        };
+        Item {
+            name: name.into(),
+            materials: rules(materials),
+            products: rules(products),
+        }
+    }
+
+    #[test]
+    fn match_with_prefixes_then_disallow() {
+        let build = link("build", &[], &[("out/app", "aa"), ("out/lib", "bb")]);
+        let pkg = link("pkg", &[("dist/app", "aa"), ("dist/lib", "cc")], &[]);
+        let links: Links = [("build", &build), ("pkg", &pkg)].into();
+        let ok = item(
+            "pkg",
+            &[
+                "MATCH app IN dist WITH PRODUCTS IN out FROM build",
+                "DISALLOW *",
+            ],
+            &[],
+        );
+        assert!(verify_item_rules("step", &ok, Side::Materials, &links).is_err());
+        let e = verify_item_rules(
+            "step",
+            &item(
+                "pkg",
+                &[
+                    "MATCH * IN dist WITH PRODUCTS IN out FROM build",
+                    "DISALLOW *",
+                ],
+                &[],
+            ),
+            Side::Materials,
+            &links,
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "rule-disallow");
+        assert!(e.to_string().contains("dist/lib"), "{e}");
+        verify_item_rules(
+            "step",
+            &item(
+                "pkg",
+                &[
+                    "MATCH app IN dist WITH PRODUCTS IN out FROM build",
+                    "ALLOW dist/lib",
+                    "DISALLOW *",
+                ],
+                &[],
+            ),
+            Side::Materials,
+            &links,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn create_delete_modify_require() {
+        let s = link(
+            "s",
+            &[("a", "1"), ("b", "2"), ("c", "3")],
+            &[("b", "2"), ("c", "4"), ("d", "5")],
+        );
+        let links: Links = [("s", &s)].into();
+        let run = |m: &[&str], p: &[&str]| {
+            let it = item("s", m, p);
+            verify_item_rules("step", &it, Side::Materials, &links)
+                .and_then(|()| verify_item_rules("step", &it, Side::Products, &links))
+        };
+        run(
+            &["DELETE a", "ALLOW b", "MODIFY c", "DISALLOW *"],
+            &["CREATE d", "MODIFY c", "ALLOW b", "DISALLOW *"],
+        )
+        .unwrap();
+        assert_eq!(
+            run(&["DELETE b", "DISALLOW b"], &[]).unwrap_err().code(),
+            "rule-disallow"
+        );
+        assert_eq!(
+            run(&["MODIFY b", "DISALLOW b"], &[]).unwrap_err().code(),
+            "rule-disallow"
+        );
+        assert_eq!(
+            run(&[], &["CREATE c", "DISALLOW c"]).unwrap_err().code(),
+            "rule-disallow"
+        );
+        assert_eq!(
+            run(&["ALLOW a", "REQUIRE a"], &[]).unwrap_err().code(),
+            "rule-require"
+        );
+        run(&["REQUIRE a"], &["REQUIRE d"]).unwrap();
+    }
+}

@@ -1,0 +1,469 @@
+//! Supply-chain verification in the reference's order (in-toto 3.1
+//! `in_toto_verify`): layout signatures by every given key, expiry, link
+//! discovery, link signatures and thresholds, sublayouts, command alignment
+//! (a warning), threshold agreement, step rules, inspections, inspection
+//! rules.
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::envelope::{self, Signed};
+use super::model::{Artifacts, Layout, Link, Side};
+use super::rules::{Links, verify_item_rules};
+use super::{IntotoError, record};
+use crate::keys::KeyObject;
+use crate::timefmt::format_utc;
+
+/// Largest link or layout file read from a directory (a link listing
+/// 100,000 artifacts is about 12 MB).
+pub const MAX_METADATA_FILE: u64 = 256 << 20;
+
+/// Where link files come from.
+pub trait LinkSource {
+    /// The bytes of link file `rel` (`STEP.KEYID8.link`, or
+    /// `STEP.KEYID8/SUB.KEYID8.link` for a sublayout), `None` if absent.
+    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, IntotoError>;
+}
+
+/// Links in a directory (`--link-dir`).
+#[derive(Debug)]
+pub struct DirLinks(pub PathBuf);
+
+impl LinkSource for DirLinks {
+    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, IntotoError> {
+        let path = self.0.join(rel);
+        let malformed = |reason: String| IntotoError::LinkMalformed {
+            file: rel.to_owned(),
+            reason,
+        };
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(malformed(format!("cannot read it: {e}"))),
+            Ok(m) if !m.is_file() => return Err(malformed("not a regular file".into())),
+            Ok(m) if m.len() > MAX_METADATA_FILE => {
+                return Err(malformed(format!(
+                    "{} bytes is over the {MAX_METADATA_FILE}-byte limit",
+                    m.len()
+                )));
+            }
+            Ok(_) => {}
+        }
+        std::fs::read(&path)
+            .map(Some)
+            .map_err(|e| malformed(format!("cannot read it: {e}")))
+    }
+}
+
+/// Links held in memory by relative path (a bundle's `meta/links/`).
+#[derive(Debug, Default)]
+pub struct MapLinks(pub BTreeMap<String, Vec<u8>>);
+
+impl LinkSource for MapLinks {
+    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, IntotoError> {
+        Ok(self.0.get(rel).cloned())
+    }
+}
+
+/// How inspections are treated.
+#[derive(Debug, Clone, Copy)]
+pub enum Inspections<'a> {
+    /// Never run commands: an inspection's materials and products are the
+    /// artifacts under verification.
+    Evaluate(&'a Artifacts),
+    /// Run each command in a scratch copy of `dir` (with a timeout) and
+    /// record what it saw, as the reference does.
+    Run {
+        /// The artifacts under verification.
+        dir: &'a Path,
+        /// Per-command timeout.
+        timeout: Duration,
+    },
+}
+
+/// A key a layout must be signed by, with the keyids a signature may claim
+/// for it (an operator's PEM key has a modern and a legacy keyid).
+#[derive(Debug, Clone)]
+pub struct LayoutKey {
+    /// Accepted keyids; the first names the key in messages.
+    pub keyids: Vec<String>,
+    /// The key.
+    pub key: KeyObject,
+}
+
+impl LayoutKey {
+    /// A PEM key given by the operator.
+    pub fn from_public(pk: &airlock_hsm::PublicKey) -> LayoutKey {
+        LayoutKey {
+            keyids: vec![crate::keys::keyid(pk), crate::keys::legacy_keyid(pk)],
+            key: KeyObject {
+                keytype: String::new(),
+                scheme: String::new(),
+                public: Some(pk.clone()),
+            },
+        }
+    }
+}
+
+/// What verification established.
+#[derive(Debug)]
+pub struct Verified {
+    /// The layout.
+    pub layout: Layout,
+    /// One link per step (the first valid one; sublayouts summarized).
+    pub steps: BTreeMap<String, Link>,
+    /// Non-fatal findings (e.g. a command that differs from the expected one).
+    pub warnings: Vec<String>,
+}
+
+/// Verifies a signed layout and its links.
+pub fn verify(
+    layout: &Signed,
+    keys: &[LayoutKey],
+    links: &dyn LinkSource,
+    time: u64,
+    inspections: Inspections<'_>,
+) -> Result<Verified, IntotoError> {
+    let mut warnings = Vec::new();
+    let (layout, steps) = verify_at(layout, keys, links, "", time, inspections, &mut warnings)?;
+    Ok(Verified {
+        layout,
+        steps,
+        warnings,
+    })
+}
+
+/// Parses a layout file's bytes into its envelope (checking it holds a layout).
+pub fn parse_layout(bytes: &[u8], what: &str) -> Result<(Signed, Layout), IntotoError> {
+    let malformed = |reason: String| IntotoError::LayoutMalformed {
+        what: what.to_owned(),
+        reason,
+    };
+    let doc = envelope::parse(bytes).map_err(malformed)?;
+    let layout = Layout::parse(&doc.payload).map_err(malformed)?;
+    Ok((doc, layout))
+}
+
+enum Evidence {
+    Link(Link),
+    Sublayout(Signed),
+}
+
+struct Loaded {
+    keyid: String,
+    file: String,
+    doc: Signed,
+    evidence: Evidence,
+}
+
+fn load(links: &dyn LinkSource, file: &str) -> Result<Option<(Signed, Evidence)>, IntotoError> {
+    let Some(bytes) = links.read(file)? else {
+        return Ok(None);
+    };
+    let malformed = |reason: String| IntotoError::LinkMalformed {
+        file: file.to_owned(),
+        reason,
+    };
+    let doc = envelope::parse(&bytes).map_err(malformed)?;
+    let evidence = match doc.payload_type() {
+        "link" => Evidence::Link(Link::parse(&doc.payload).map_err(malformed)?),
+        "layout" => {
+            Layout::parse(&doc.payload).map_err(malformed)?;
+            Evidence::Sublayout(doc.clone())
+        }
+        other => {
+            return Err(malformed(format!(
+                "`_type` is {}, expected link or layout",
+                crate::excerpt(other)
+            )));
+        }
+    };
+    Ok(Some((doc, evidence)))
+}
+
+fn short(keyid: &str) -> &str {
+    keyid.get(..8).unwrap_or(keyid)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_at(
+    doc: &Signed,
+    keys: &[LayoutKey],
+    links: &dyn LinkSource,
+    prefix: &str,
+    time: u64,
+    inspections: Inspections<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<(Layout, BTreeMap<String, Link>), IntotoError> {
+    let layout = Layout::parse(&doc.payload).map_err(|reason| IntotoError::LayoutMalformed {
+        what: if prefix.is_empty() {
+            "file".into()
+        } else {
+            prefix.trim_end_matches('/').into()
+        },
+        reason,
+    })?;
+    // 1. Every given key must have signed the layout.
+    if keys.is_empty() {
+        return Err(IntotoError::LayoutSignature {
+            keyid: "(none given)".into(),
+        });
+    }
+    for k in keys {
+        let ids: Vec<&str> = k.keyids.iter().map(String::as_str).collect();
+        if !doc.signed_by(&ids, &k.key) {
+            return Err(IntotoError::LayoutSignature {
+                keyid: k.keyids.first().cloned().unwrap_or_default(),
+            });
+        }
+    }
+    // 2. Expiry.
+    if layout.expires <= time {
+        return Err(IntotoError::LayoutExpired {
+            expires: layout.expires_text.clone(),
+            time: format_utc(time),
+        });
+    }
+    // 3. Link discovery: STEP.KEYID8.link per authorized keyid.
+    let mut per_step: Vec<Vec<Loaded>> = Vec::new();
+    for step in &layout.steps {
+        let mut loaded: Vec<Loaded> = Vec::new();
+        let mut missing = Vec::new();
+        let mut seen = BTreeSet::new();
+        for keyid in &step.pubkeys {
+            if !seen.insert(keyid.as_str()) {
+                continue;
+            }
+            let file = format!("{prefix}{}.{}.link", step.item.name, short(keyid));
+            match load(links, &file)? {
+                Some((doc, evidence)) => loaded.push(Loaded {
+                    keyid: keyid.clone(),
+                    file,
+                    doc,
+                    evidence,
+                }),
+                None => missing.push(file),
+            }
+        }
+        if (loaded.len() as u64) < step.threshold {
+            return Err(IntotoError::LinkThreshold {
+                step: step.item.name.clone(),
+                threshold: step.threshold,
+                found: loaded.len() as u64,
+                detail: format!("; missing: {}", missing.join(", ")),
+            });
+        }
+        per_step.push(loaded);
+    }
+    // 4. Link signatures, counting distinct public keys.
+    let mut verified: Vec<Vec<Loaded>> = Vec::new();
+    for (step, loaded) in layout.steps.iter().zip(per_step) {
+        let mut refused = Vec::new();
+        let mut distinct = BTreeSet::new();
+        let mut ok = Vec::new();
+        for l in loaded {
+            let Some(key) = layout.keys.get(&l.keyid) else {
+                refused.push(format!("{}: keyid {} is not a layout key", l.file, l.keyid));
+                continue;
+            };
+            let Some(public) = key.public.as_ref() else {
+                refused.push(format!(
+                    "{}: key type {} is not supported",
+                    l.file, key.keytype
+                ));
+                continue;
+            };
+            if !l.doc.signed_by(&[l.keyid.as_str()], key) {
+                refused.push(format!("{}: no valid signature by {}", l.file, l.keyid));
+                continue;
+            }
+            if let Evidence::Link(link) = &l.evidence {
+                if link.name != step.item.name {
+                    return Err(IntotoError::LinkNameMismatch {
+                        file: l.file,
+                        name: link.name.clone(),
+                        step: step.item.name.clone(),
+                    });
+                }
+            }
+            distinct.insert(public.raw_bytes());
+            ok.push(l);
+        }
+        if (distinct.len() as u64) < step.threshold {
+            let detail = if refused.is_empty() {
+                String::new()
+            } else {
+                format!("; refused: {}", refused.join("; "))
+            };
+            return Err(IntotoError::LinkThreshold {
+                step: step.item.name.clone(),
+                threshold: step.threshold,
+                found: distinct.len() as u64,
+                detail,
+            });
+        }
+        verified.push(ok);
+    }
+    // 5. Sublayouts, verified recursively and summarized as one link.
+    let mut chain: Vec<Vec<(String, Link)>> = Vec::new();
+    for (step, loaded) in layout.steps.iter().zip(verified) {
+        let mut links_of_step = Vec::new();
+        for l in loaded {
+            let link = match l.evidence {
+                Evidence::Link(link) => link,
+                Evidence::Sublayout(sub_doc) => {
+                    let key =
+                        layout.keys.get(&l.keyid).cloned().ok_or_else(|| {
+                            IntotoError::Internal("sublayout key vanished".into())
+                        })?;
+                    let sub_keys = [LayoutKey {
+                        keyids: vec![l.keyid.clone()],
+                        key,
+                    }];
+                    let sub_prefix = format!("{prefix}{}.{}/", step.item.name, short(&l.keyid));
+                    let wrap = |inner| IntotoError::Sublayout {
+                        step: step.item.name.clone(),
+                        file: l.file.clone(),
+                        inner: Box::new(inner),
+                    };
+                    let (sub_layout, sub_steps) = verify_at(
+                        &sub_doc,
+                        &sub_keys,
+                        links,
+                        &sub_prefix,
+                        time,
+                        inspections,
+                        warnings,
+                    )
+                    .map_err(wrap)?;
+                    summary(&sub_layout, &sub_steps, &step.item.name)
+                }
+            };
+            links_of_step.push((l.file, link));
+        }
+        chain.push(links_of_step);
+    }
+    // 6. Command alignment: a warning only.
+    for (step, links_of_step) in layout.steps.iter().zip(&chain) {
+        for (file, link) in links_of_step {
+            if link.command != step.expected_command {
+                warnings.push(format!(
+                    "step '{}': {file} ran {:?}, the layout expects {:?}",
+                    step.item.name, link.command, step.expected_command
+                ));
+            }
+        }
+    }
+    // 7. Threshold agreement.
+    for (step, links_of_step) in layout.steps.iter().zip(&chain) {
+        if step.threshold <= 1 {
+            continue;
+        }
+        if let Some((first_file, first)) = links_of_step.first() {
+            for (file, link) in &links_of_step[1..] {
+                if link.materials != first.materials || link.products != first.products {
+                    return Err(IntotoError::LinkDisagreement {
+                        step: step.item.name.clone(),
+                        first: first_file.clone(),
+                        other: file.clone(),
+                    });
+                }
+            }
+        }
+    }
+    // 8. Reduce to one link per step, then the step rules.
+    let mut reduced: BTreeMap<String, Link> = BTreeMap::new();
+    for (step, links_of_step) in layout.steps.iter().zip(chain) {
+        if let Some((_, link)) = links_of_step.into_iter().next() {
+            reduced.insert(step.item.name.clone(), link);
+        }
+    }
+    {
+        let view: Links = reduced.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        for step in &layout.steps {
+            verify_item_rules("step", &step.item, Side::Materials, &view)?;
+            verify_item_rules("step", &step.item, Side::Products, &view)?;
+        }
+    }
+    // 9. Inspections, then their rules.
+    let mut inspection_links = BTreeMap::new();
+    for inspection in &layout.inspections {
+        let link = inspect(&inspection.item.name, &inspection.run, inspections)?;
+        inspection_links.insert(inspection.item.name.clone(), link);
+    }
+    if !layout.inspections.is_empty() {
+        let mut view: Links = reduced.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        for (k, v) in &inspection_links {
+            view.insert(k.as_str(), v);
+        }
+        for inspection in &layout.inspections {
+            verify_item_rules("inspection", &inspection.item, Side::Materials, &view)?;
+            verify_item_rules("inspection", &inspection.item, Side::Products, &view)?;
+        }
+    }
+    Ok((layout, reduced))
+}
+
+/// The link standing for a whole (sub)layout: materials of its first step,
+/// products, byproducts and command of its last.
+pub fn summary(layout: &Layout, steps: &BTreeMap<String, Link>, name: &str) -> Link {
+    let first = layout.steps.first().and_then(|s| steps.get(&s.item.name));
+    let last = layout.steps.last().and_then(|s| steps.get(&s.item.name));
+    Link {
+        name: name.to_owned(),
+        command: last.map(|l| l.command.clone()).unwrap_or_default(),
+        materials: first.map(|l| l.materials.clone()).unwrap_or_default(),
+        products: last.map(|l| l.products.clone()).unwrap_or_default(),
+        byproducts: last
+            .map(|l| l.byproducts.clone())
+            .unwrap_or(crate::json::Json::Obj(BTreeMap::new())),
+        environment: crate::json::Json::Obj(BTreeMap::new()),
+    }
+}
+
+fn inspect(name: &str, run: &[String], mode: Inspections<'_>) -> Result<Link, IntotoError> {
+    let empty = crate::json::Json::Obj(BTreeMap::new());
+    match mode {
+        Inspections::Evaluate(artifacts) => Ok(Link {
+            name: name.to_owned(),
+            command: run.to_vec(),
+            materials: artifacts.clone(),
+            products: artifacts.clone(),
+            byproducts: empty.clone(),
+            environment: empty,
+        }),
+        Inspections::Run { dir, timeout } => {
+            let failed = |reason: String| IntotoError::InspectionFailed {
+                name: name.to_owned(),
+                reason,
+            };
+            let scratch = tempfile::Builder::new()
+                .prefix("airlock-inspection-")
+                .tempdir()
+                .map_err(|e| failed(format!("cannot make a scratch directory: {e}")))?;
+            record::copy_tree(dir, scratch.path())
+                .map_err(|e| failed(format!("cannot copy the artifacts: {e}")))?;
+            let opts = record::RecordOptions::default();
+            let dot = [".".to_owned()];
+            let materials = record::record_artifacts(scratch.path(), &dot, &opts)
+                .map_err(|e| failed(e.to_string()))?;
+            let outcome = record::run_command(run, scratch.path(), Some(timeout), false)
+                .map_err(|e| failed(e.to_string()))?;
+            if outcome.return_value != 0 {
+                return Err(failed(format!(
+                    "{:?} exited with {}",
+                    run, outcome.return_value
+                )));
+            }
+            let products = record::record_artifacts(scratch.path(), &dot, &opts)
+                .map_err(|e| failed(e.to_string()))?;
+            Ok(Link {
+                name: name.to_owned(),
+                command: run.to_vec(),
+                materials,
+                products,
+                byproducts: outcome.byproducts(),
+                environment: empty,
+            })
+        }
+    }
+}
