@@ -45,6 +45,20 @@ pub enum Command {
     /// TUF-style root metadata: create and sign.
     #[command(subcommand)]
     Root(RootCommand),
+    /// Record a supply-chain step as a signed in-toto link (like `in-toto-run`).
+    #[command(after_help = "\
+Examples:
+  airlock record --name build --key alice.pem --materials src --products dist -- make dist
+  airlock record --name package --key bob.pem --materials dist --products rel.tar.gz \\
+       --dsse --out-dir links -- tar czf rel.tar.gz dist
+  # writes STEP.KEYID8.link (KEYID8: the first 8 hex digits of the signer's keyid)")]
+    Record(Box<RecordArgs>),
+    /// Sign in-toto layouts.
+    #[command(subcommand)]
+    Layout(LayoutCommand),
+    /// Verify an in-toto supply chain (like `in-toto-verify`).
+    #[command(subcommand)]
+    Intoto(IntotoCommand),
     /// Pack artifacts and supply-chain metadata into one signed bundle.
     #[command(after_help = "\
 Example:
@@ -137,6 +151,105 @@ Example:
     },
 }
 
+/// `record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The step name (the link's `name`; must equal the layout's step).
+    #[arg(long, value_name = "STEP")]
+    pub name: String,
+    /// Signing key of the functionary (PEM file or `pkcs11:` URI).
+    #[arg(long, value_name = "KEY")]
+    pub key: String,
+    /// Files or directories to hash before the command runs.
+    #[arg(long, short, num_args = 1.., value_name = "PATH")]
+    pub materials: Vec<String>,
+    /// Files or directories to hash after the command ran.
+    #[arg(long, short, num_args = 1.., value_name = "PATH")]
+    pub products: Vec<String>,
+    /// Write a DSSE envelope instead of a Metablock.
+    #[arg(long)]
+    pub dsse: bool,
+    /// Directory to write the link into.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// Exclude patterns (gitignore-style; default: *.link* .git *.pyc *~).
+    #[arg(long, num_args = 1.., value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Prefixes to strip from recorded paths.
+    #[arg(long, num_args = 1.., value_name = "PREFIX")]
+    pub lstrip_paths: Vec<String>,
+    /// Directory the paths are relative to (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub base_path: Option<PathBuf>,
+    /// Keep the command's stdout and stderr in the link's byproducts.
+    #[arg(long)]
+    pub record_streams: bool,
+    /// Kill the command after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// The step's command (after `--`); omit to record artifacts only.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// `layout …`.
+#[derive(Debug, Subcommand)]
+pub enum LayoutCommand {
+    /// Sign a layout in place (a bare layout JSON becomes a Metablock, or a
+    /// DSSE envelope with --dsse); signatures by other keys are kept.
+    #[command(after_help = "\
+Example:
+  airlock layout sign root.layout --key owner.pem
+  airlock intoto verify --layout root.layout --layout-key owner.pub --link-dir links")]
+    Sign {
+        /// The layout file.
+        file: PathBuf,
+        /// Signing keys.
+        #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
+        key: Vec<String>,
+        /// Wrap a bare layout in a DSSE envelope instead of a Metablock.
+        #[arg(long)]
+        dsse: bool,
+    },
+}
+
+/// `intoto …`.
+#[derive(Debug, Subcommand)]
+pub enum IntotoCommand {
+    /// Verify a layout, its links and the artifacts (exit 0 pass, 1 fail, 2 bad arguments).
+    #[command(after_help = "\
+Example:
+  airlock intoto verify --layout root.layout --layout-key owner.pub \\
+       --link-dir links --artifacts dist
+Inspections are not run: their rules are evaluated over the files in --artifacts
+(default: the current directory). --run-inspections runs their commands in a
+scratch copy of --artifacts, with a 10-second timeout each.")]
+    Verify(IntotoVerifyArgs),
+}
+
+/// `intoto verify`.
+#[derive(Debug, Args)]
+pub struct IntotoVerifyArgs {
+    /// The signed layout.
+    #[arg(long)]
+    pub layout: PathBuf,
+    /// Public keys (PEM) that must all have signed the layout.
+    #[arg(long, required = true, num_args = 1.., value_name = "PUB")]
+    pub layout_key: Vec<PathBuf>,
+    /// Directory of link files.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub link_dir: PathBuf,
+    /// The files under verification (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<PathBuf>,
+    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ).
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Run inspection commands (in a scratch copy of the artifacts, 10 s timeout).
+    #[arg(long)]
+    pub run_inspections: bool,
+}
+
 /// `root init`.
 #[derive(Debug, Args)]
 pub struct RootInitArgs {
@@ -164,7 +277,7 @@ pub struct RootInitArgs {
 }
 
 /// `pack`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PackArgs {
     /// The bundle to write (replaced atomically if it exists).
     #[arg(long)]

@@ -31,6 +31,9 @@ pub enum Error {
     /// Root metadata being verified.
     #[error(transparent)]
     Root(#[from] RootError),
+    /// The supply chain (in-toto) does not hold.
+    #[error(transparent)]
+    Intoto(#[from] crate::intoto::IntotoError),
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -118,7 +121,9 @@ impl Error {
                 HsmFault::Operator => EXIT_USAGE,
                 _ => EXIT_ENVIRONMENT,
             },
-            Error::Root(_) | Error::Rejected(_) | Error::Metadata { .. } => EXIT_REJECTED,
+            Error::Root(_) | Error::Rejected(_) | Error::Metadata { .. } | Error::Intoto(_) => {
+                EXIT_REJECTED
+            }
             Error::Input { .. } | Error::BadKey { .. } | Error::Usage { .. } => EXIT_USAGE,
             Error::Environment { .. } => EXIT_ENVIRONMENT,
         }
@@ -131,6 +136,7 @@ impl Error {
             Error::Hsm(e) => e.code(),
             Error::Root(e) => e.code(),
             Error::Rejected(e) => e.code(),
+            Error::Intoto(e) => e.code(),
             Error::Metadata { .. } => "metadata-malformed",
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
@@ -153,6 +159,7 @@ impl Error {
             }
             Error::Root(_) => "the root metadata is not trustworthy: do not use it; ask the root key holders for a correctly signed root".into(),
             Error::Rejected(r) => r.hint().into(),
+            Error::Intoto(e) => e.hint().into(),
             Error::Hsm(e) => match e {
                 airlock_hsm::Error::NotProvisioned { .. } => {
                     "provision it first: airlock anchor init --store STORE --root 1.root.json".into()

@@ -1,6 +1,7 @@
 //! The isolated side's check of one bundle, in one streaming pass (design.md,
-//! trust chain steps 1, 2, 3, 4 and 5): anchor → carried roots → manifest
-//! signatures → freshness → every entry's size and digest. Artifact bytes go
+//! trust chain steps 1 to 6): anchor → carried roots → manifest signatures →
+//! freshness → supply chain (in-toto, over the manifest's digests) → every
+//! entry's size and digest. Artifact bytes go
 //! to an [`ArtifactSink`]: nowhere for `verify`, a staging directory for
 //! `unpack`.
 use std::io::{Read, Write};
@@ -10,6 +11,7 @@ use airlock_hsm::{Anchor, StoreState};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::intoto::bundle::{BundleChain, ChainVerdict, verify_bundle_chain};
 use crate::policy::{check_freshness, check_signatures};
 use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
 use crate::tuf::{Root, RootChain, RootError};
@@ -68,6 +70,8 @@ pub struct Verdict {
     pub metadata: u64,
     /// The verification time used.
     pub time: u64,
+    /// What the supply-chain check established.
+    pub supply_chain: ChainVerdict,
 }
 
 /// Verifies the bundle read from `input` against `anchor` and `state` at
@@ -140,7 +144,9 @@ pub fn verify_bundle<R: Read + Send + 'static>(
     let signers = check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
     check_freshness(reader.manifest(), state, time)?;
     let mut metadata = root_count as u64;
-    while reader.next_metadata()?.is_some() {
+    let mut chain = BundleChain::default();
+    while let Some(m) = reader.next_metadata()? {
+        chain.add(&m.entry, m.bytes);
         metadata += 1;
     }
 
@@ -153,6 +159,12 @@ pub fn verify_bundle<R: Read + Send + 'static>(
         artifacts += 1;
         artifact_bytes += entry.size;
     }
+
+    // Step 6: the supply chain, with the artifacts just held to the signed
+    // manifest's digests as the files under verification. (`unpack` has
+    // only staged them so far; nothing is placed unless this passes.)
+    let supply_chain =
+        verify_bundle_chain(&chain, &manifest.supply_chain, manifest.artifacts(), time)?;
 
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
     Ok(Verdict {
@@ -169,5 +181,6 @@ pub fn verify_bundle<R: Read + Send + 'static>(
         artifact_bytes,
         metadata,
         time,
+        supply_chain,
     })
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use airlock_hsm::{FileSigner, Signer};
 
-use crate::cli::{PackArgs, RootInitArgs, StoreArg, UnpackArgs, VerifyArgs};
-use crate::cmd::{Outcome, anchor, pack, root, unpack, verify};
+use crate::cli::{PackArgs, RecordArgs, RootInitArgs, StoreArg, UnpackArgs, VerifyArgs};
+use crate::cmd::{Outcome, anchor, intoto, pack, root, unpack, verify};
 use crate::error::{EXIT_REJECTED, Error};
 use crate::json::Json;
 use crate::keys::{key_object, keyid, obj};
@@ -54,47 +54,68 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     fs::write(path, bytes).map_err(|e| demo_err(&format!("{}: {e}", path.display())))
 }
 
-/// A minimal in-toto layout, signed by the owner key (the in-toto issue
-/// replaces this with a recorded two-step chain).
-fn signed_layout(owner: &dyn Signer, builder: &dyn Signer, expires: u64) -> Result<Json, Error> {
-    let builder_id = keyid(builder.public_key());
-    let step = obj([
-        ("_type", Json::Str("step".into())),
-        ("name", Json::Str("build".into())),
-        ("threshold", Json::Int(1)),
-        ("pubkeys", Json::Arr(vec![Json::Str(builder_id.clone())])),
-        ("expected_command", Json::Arr(vec![])),
-        ("expected_materials", Json::Arr(vec![])),
-        (
-            "expected_products",
-            Json::Arr(vec![Json::Arr(vec![
-                Json::Str("ALLOW".into()),
-                Json::Str("*".into()),
-            ])]),
-        ),
-    ]);
-    let signed = obj([
+/// The demo's layout: `build` (builder) turns `src/` into `dist/`;
+/// `package` (packager) signs off on exactly what `build` produced, with
+/// paths relative to `dist/` — the bundle's artifacts.
+fn demo_layout(builder: &dyn Signer, packager: &dyn Signer, expires: u64) -> Json {
+    let strs = |v: &[&str]| Json::Arr(v.iter().map(|s| Json::Str((*s).into())).collect());
+    let rules = |r: &[&[&str]]| Json::Arr(r.iter().map(|x| strs(x)).collect());
+    let step = |name: &str, key: &dyn Signer, materials: Json, products: Json| {
+        obj([
+            ("_type", Json::Str("step".into())),
+            ("name", Json::Str(name.into())),
+            ("threshold", Json::Int(1)),
+            ("pubkeys", strs(&[&keyid(key.public_key())])),
+            ("expected_command", Json::Arr(vec![])),
+            ("expected_materials", materials),
+            ("expected_products", products),
+        ])
+    };
+    let from_build: &[&str] = &[
+        "MATCH", "*", "WITH", "PRODUCTS", "IN", "dist", "FROM", "build",
+    ];
+    obj([
         ("_type", Json::Str("layout".into())),
         ("expires", Json::Str(format_utc(expires))),
-        ("readme", Json::Str("airlock demo layout".into())),
+        (
+            "readme",
+            Json::Str("airlock demo: build, then package".into()),
+        ),
         (
             "keys",
-            Json::Obj([(builder_id, key_object(builder.public_key()))].into()),
+            Json::Obj(
+                [
+                    (
+                        keyid(builder.public_key()),
+                        key_object(builder.public_key()),
+                    ),
+                    (
+                        keyid(packager.public_key()),
+                        key_object(packager.public_key()),
+                    ),
+                ]
+                .into(),
+            ),
         ),
-        ("steps", Json::Arr(vec![step])),
-        ("inspect", Json::Arr(vec![])),
-    ]);
-    let sig = owner.sign(&signed.canonical())?;
-    Ok(obj([
-        ("signed", signed),
         (
-            "signatures",
-            Json::Arr(vec![obj([
-                ("keyid", Json::Str(keyid(owner.public_key()))),
-                ("sig", Json::Str(hex::encode(sig))),
-            ])]),
+            "steps",
+            Json::Arr(vec![
+                step(
+                    "build",
+                    builder,
+                    rules(&[&["ALLOW", "src/*"], &["DISALLOW", "*"]]),
+                    rules(&[&["CREATE", "dist/*"], &["DISALLOW", "*"]]),
+                ),
+                step(
+                    "package",
+                    packager,
+                    rules(&[from_build, &["DISALLOW", "*"]]),
+                    rules(&[from_build, &["DISALLOW", "*"]]),
+                ),
+            ]),
         ),
-    ]))
+        ("inspect", Json::Arr(vec![])),
+    ])
 }
 
 fn store_arg(p: &Path) -> StoreArg {
@@ -157,12 +178,12 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
 
     // Connected side.
     n.step(
-        "Connected side: generate keys (root, release, layout owner, builder)",
-        "airlock keygen --out keys/root   # and keys/release, keys/owner, keys/builder",
+        "Connected side: generate keys (root, release, layout owner, builder, packager)",
+        "airlock keygen --out keys/root   # and keys/release, keys/owner, keys/builder, keys/packager",
     );
     fs::create_dir_all(p("keys")).map_err(|e| demo_err(&e.to_string()))?;
     let mut signers = Vec::new();
-    for name in ["root", "release", "owner", "builder"] {
+    for name in ["root", "release", "owner", "builder", "packager"] {
         let s = FileSigner::generate()?;
         s.write_pair(&p(&format!("keys/{name}")))?;
         n.say(&format!("   {name:<8} keyid {}", keyid(s.public_key())));
@@ -188,9 +209,24 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     )?);
 
     n.step(
-        "The release: artifacts, a signed in-toto layout, links",
-        "(the build writes dist/; the layout owner signs root.layout)",
+        "The supply chain: the layout owner writes and signs the layout",
+        "airlock layout sign root.layout --key keys/owner.pem",
     );
+    let layout = demo_layout(&signers[3], &signers[4], now() + 365 * 86_400);
+    write(&p("root.layout"), layout.to_pretty().as_bytes())?;
+    n.outcome(&intoto::sign_layout(
+        &p("root.layout"),
+        &[show(&p("keys/owner.pem"))],
+        false,
+    )?);
+    n.say("   steps: build (builder: src/ -> dist/), package (packager: exactly what build made)");
+
+    n.step(
+        "Step `build`: the builder compiles src/ into dist/ and records it",
+        "airlock record --name build --key keys/builder.pem --materials src --products dist --out-dir links",
+    );
+    write(&p("src/controller.c"), b"int main(void) { return 0; }\n")?;
+    write(&p("src/defaults.toml"), b"[controller]\nwatchdog = true\n")?;
     let mut firmware = Vec::with_capacity(512 * 1024);
     let mut x: u32 = 0x2545_f491;
     while firmware.len() < 512 * 1024 {
@@ -208,10 +244,44 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         &p("dist/config/defaults.toml"),
         b"[controller]\nwatchdog = true\n",
     )?;
-    let layout = signed_layout(&signers[2], &signers[3], now() + 365 * 86_400)?;
-    write(&p("root.layout"), layout.to_pretty().as_bytes())?;
     fs::create_dir_all(p("links")).map_err(|e| demo_err(&e.to_string()))?;
+    let record_args =
+        |name: &str, key: &str, materials: &str, products: &str, lstrip: Vec<String>| RecordArgs {
+            name: name.into(),
+            key: show(&p(key)),
+            materials: vec![materials.into()],
+            products: vec![products.into()],
+            dsse: false,
+            out_dir: p("links"),
+            exclude: vec![],
+            lstrip_paths: lstrip,
+            base_path: Some(base.clone()),
+            record_streams: false,
+            timeout: None,
+            command: vec![],
+        };
+    n.outcome(&intoto::record(&record_args(
+        "build",
+        "keys/builder.pem",
+        "src",
+        "dist",
+        vec![],
+    ))?);
     n.say("   dist/: firmware/controller.bin (512 KiB), README.txt, config/defaults.toml");
+
+    n.step(
+        "Step `package`: the packager checks dist/ and records it, paths relative to dist/",
+        "airlock record --name package --key keys/packager.pem --materials dist --products dist --lstrip-paths dist/ --dsse --out-dir links",
+    );
+    let mut package = record_args(
+        "package",
+        "keys/packager.pem",
+        "dist",
+        "dist",
+        vec!["dist/".into()],
+    );
+    package.dsse = true;
+    n.outcome(&intoto::record(&package)?);
 
     n.step(
         "Pack and sign the bundle",
@@ -236,6 +306,30 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         threads: None,
     };
     n.outcome(&pack::run(&pack_args, true)?);
+
+    n.step(
+        "An insider with the release key packs modified firmware",
+        "airlock pack ... --artifacts dist-evil   # refused: the chain does not hold",
+    );
+    fs::create_dir_all(p("dist-evil")).map_err(|e| demo_err(&e.to_string()))?;
+    crate::intoto::record::copy_tree(&p("dist"), &p("dist-evil"))
+        .map_err(|e| demo_err(&e.to_string()))?;
+    let mut evil = firmware.clone();
+    evil[1000] ^= 0x01;
+    write(&p("dist-evil/firmware/controller.bin"), &evil)?;
+    let evil_args = PackArgs {
+        out: p("evil.airlock"),
+        artifacts: p("dist-evil"),
+        sequence: Some(2),
+        ..pack_args.clone()
+    };
+    match pack::run(&evil_args, true) {
+        Err(e) if e.exit_code() == EXIT_REJECTED => n.say(&format!("   REFUSED (exit 1): {e}")),
+        Err(e) => return Err(e),
+        Ok(_) => return Err(demo_err("pack accepted a broken supply chain")),
+    }
+    n.say("   (so the demo builds that bundle with the chain check switched off, as a rogue tool would)");
+    pack::build(&evil_args, true, false)?;
 
     // Isolated side.
     n.step(
@@ -302,6 +396,25 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     }
 
     n.step(
+        "The insider's bundle: signed by the release key, but not what the supply chain produced",
+        "airlock verify evil.airlock --store store",
+    );
+    match verify::run(
+        &VerifyArgs {
+            bundle: p("evil.airlock"),
+            store: store_arg(&p("store")),
+            at: None,
+        },
+        true,
+    ) {
+        Err(crate::error::Error::Intoto(e)) => {
+            n.say(&format!("   REJECTED by the in-toto check (exit 1): {e}"))
+        }
+        Err(e) => return Err(e),
+        Ok(_) => return Err(demo_err("the insider's bundle was accepted")),
+    }
+
+    n.step(
         "Unpack: verify again while extracting, then place atomically",
         "airlock unpack release.airlock --store store --to incoming/release-1",
     );
@@ -347,7 +460,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
 
     let mut o = Outcome::default();
     o.line("");
-    o.line("demo complete: accepted the signed bundle, refused the tampered copy and the replay.");
+    o.line("demo complete: accepted the signed bundle; refused the tampered copy, the insider's bundle and the replay.");
     if dir.is_none() {
         o.line("(the temporary directory is removed; use --dir DIR to keep the files)");
     }

@@ -3,12 +3,15 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use crate::cli::{AnchorCommand, Cli, Command, KeyCommand, RootCommand};
+use crate::cli::{
+    AnchorCommand, Cli, Command, IntotoCommand, KeyCommand, LayoutCommand, RootCommand,
+};
 use crate::error::{EXIT_OK, Error};
 
 pub mod anchor;
 pub mod demo;
 pub mod inspect;
+pub mod intoto;
 pub mod key;
 pub mod pack;
 pub mod root;
@@ -47,6 +50,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Key(KeyCommand::Id { files }) => key::id(files),
         Command::Root(RootCommand::Init(a)) => root::init(a),
         Command::Root(RootCommand::Sign { file, key }) => root::sign(file, key),
+        Command::Record(a) => intoto::record(a),
+        Command::Layout(LayoutCommand::Sign { file, key, dsse }) => {
+            intoto::sign_layout(file, key, *dsse)
+        }
+        Command::Intoto(IntotoCommand::Verify(a)) => intoto::verify(a),
         Command::Pack(a) => pack::run(a, quiet),
         Command::Inspect(a) => inspect::run(&a.bundle),
         Command::Verify(a) => verify::run(a, quiet),

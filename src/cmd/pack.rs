@@ -20,7 +20,9 @@ use crate::cmd::Outcome;
 use crate::cmd::root::read_root;
 use crate::error::Error;
 use crate::fsutil::read_limited;
-use crate::json::Json;
+use crate::intoto::IntotoError;
+use crate::intoto::bundle::{BundleChain, ChainVerdict, verify_bundle_chain};
+use crate::intoto::verify::{LayoutKey, parse_layout};
 use crate::keys::{keyid, load_public_key, load_signer};
 use crate::policy::check_signatures;
 use crate::progress::bytes_bar;
@@ -77,8 +79,52 @@ fn load_roots(files: &[std::path::PathBuf], time: u64) -> Result<(RootFiles, Roo
     Ok((roots, final_root))
 }
 
+/// Checks the layout before any artifact is read: it parses, every
+/// `--layout-key` signed it, it has not expired, and the product step is one
+/// of its steps. Returns the product step (default: the last step).
+fn precheck_layout(a: &PackArgs, bytes: &[u8]) -> Result<String, Error> {
+    let (doc, layout) = parse_layout(bytes, &a.layout.display().to_string())?;
+    for p in &a.layout_key {
+        let key = LayoutKey::from_public(&load_public_key(p)?);
+        let ids: Vec<&str> = key.keyids.iter().map(String::as_str).collect();
+        if !doc.signed_by(&ids, &key.key) {
+            return Err(IntotoError::LayoutSignature {
+                keyid: key.keyids[0].clone(),
+            }
+            .into());
+        }
+    }
+    if layout.expires <= now() {
+        return Err(IntotoError::LayoutExpired {
+            expires: layout.expires_text.clone(),
+            time: format_utc(now()),
+        }
+        .into());
+    }
+    let step = match &a.product_step {
+        Some(s) => s.clone(),
+        None => layout
+            .steps
+            .last()
+            .map(|s| s.item.name.clone())
+            .ok_or_else(|| IntotoError::ProductStepUnknown("(the layout has no steps)".into()))?,
+    };
+    if layout.step(&step).is_none() {
+        return Err(IntotoError::ProductStepUnknown(step).into());
+    }
+    Ok(step)
+}
+
 /// `airlock pack`.
 pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
+    build(a, quiet, true)
+}
+
+/// `pack`, optionally without the supply-chain check — only for the demo,
+/// which needs a bundle a malicious release-key holder could build with
+/// their own tool, to show the isolated side refusing it. Not reachable
+/// from the command line.
+pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outcome, Error> {
     if a.split.is_some() {
         return Err(Error::usage(
             "--split is not supported by this build yet",
@@ -149,10 +195,11 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
         )?);
     }
     let layout_bytes = read_limited(&a.layout, limits.max_metadata_entry_bytes, "layout")?;
-    Json::parse(&layout_bytes).map_err(|e| Error::Metadata {
-        what: format!("layout {}", a.layout.display()),
-        reason: e.0,
-    })?;
+    let product_step = if check_chain {
+        precheck_layout(a, &layout_bytes)?
+    } else {
+        a.product_step.clone().unwrap_or_else(|| "package".into())
+    };
     let layout_name = a
         .layout
         .file_name()
@@ -245,7 +292,7 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
     // checks the manifest's rules before any artifact is read.
     let supply_chain = SupplyChain {
         layout_keyids: layout_keyids.into_iter().collect(),
-        product_step: a.product_step.clone(),
+        product_step: Some(product_step),
     };
     let metadata_entries: Vec<Entry> = metadata.iter().map(MetadataFile::entry).collect();
     let build_manifest = |artifact_entries: Vec<Entry>, payload_sha256: [u8; 32]| {
@@ -284,6 +331,28 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
     let payload = write_payload(&a.out, &artifacts, head_len, &opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     let payload = payload?;
+    // The whole supply chain, as the isolated side will check it, over the
+    // digests just computed: a failing chain never leaves this machine.
+    // (Dropping the payload removes the partial bundle.)
+    let mut chain = BundleChain::default();
+    for m in &metadata {
+        chain.add(&m.entry(), m.bytes.clone());
+    }
+    let chain_verdict = if check_chain {
+        verify_bundle_chain(&chain, &supply_chain, payload.entries(), now())?
+    } else {
+        ChainVerdict {
+            product_step: supply_chain.product_step.clone().unwrap_or_default(),
+            steps: 0,
+            inspections: 0,
+            layout_expires: String::new(),
+            attestations: 0,
+            warnings: vec!["the supply-chain check was skipped".into()],
+        }
+    };
+    for w in &chain_verdict.warnings {
+        crate::cmd::warn(w);
+    }
     let manifest = build_manifest(payload.entries().to_vec(), payload.sha256())?;
     let manifest_bytes = manifest.encode();
     let msg = signing_message(&manifest_bytes);
@@ -327,6 +396,10 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
         final_root.version
     ));
     o.line(format!(
+        "chain      in-toto layout holds: {} steps, {} inspections evaluated; artifacts are products of step '{}'",
+        chain_verdict.steps, chain_verdict.inspections, chain_verdict.product_step
+    ));
+    o.line(format!(
         "content    {} artifacts, {} bytes; {} metadata entries",
         manifest.artifact_count(),
         manifest.artifact_bytes(),
@@ -341,6 +414,7 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
         .field("expires", format_utc(expires))
         .field("signers", signed_by)
         .field("root_version", final_root.version)
+        .field("product_step", chain_verdict.product_step.clone())
         .field("artifacts", manifest.artifact_count())
         .field("artifact_bytes", manifest.artifact_bytes());
     Ok(o)

@@ -76,12 +76,24 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         "content    {} artifacts, {} bytes; {} metadata entries",
         v.artifacts, v.artifact_bytes, v.metadata
     ));
+    o.line(format!(
+        "chain      in-toto layout holds ({} steps, {} inspections evaluated, {} attestations); artifacts are products of step '{}'",
+        v.supply_chain.steps,
+        v.supply_chain.inspections,
+        v.supply_chain.attestations,
+        v.supply_chain.product_step
+    ));
+    for w in &v.supply_chain.warnings {
+        crate::cmd::warn(w);
+    }
     if let Some(a) = &v.new_anchor {
         o.line(format!(
             "root       rotates the anchor to version {}",
             a.version
         ));
     }
+    o.field("product_step", v.supply_chain.product_step.clone())
+        .field("layout_expires", v.supply_chain.layout_expires.clone());
     o.field("bundle_id", v.bundle_id.clone())
         .field("channel", v.channel.clone())
         .field("sequence", v.sequence)

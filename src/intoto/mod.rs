@@ -10,6 +10,7 @@
 //! names must be plain file-name components; inspections are evaluated over
 //! the artifacts under verification instead of running their commands,
 //! unless the operator asks for them to run.
+pub mod bundle;
 pub mod envelope;
 pub mod fnmatch;
 pub mod model;
@@ -133,6 +134,24 @@ pub enum IntotoError {
         /// Why.
         reason: String,
     },
+    /// A carried attestation is not a Statement v1 in a DSSE envelope.
+    #[error("attestation {file} is malformed: {reason}")]
+    AttestationMalformed {
+        /// The attestation file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// A carried attestation has no valid signature by a known key.
+    #[error(
+        "attestation {file} has no valid signature by a layout or functionary key (it claims keyids: {claimed})"
+    )]
+    AttestationUnsigned {
+        /// The attestation file.
+        file: String,
+        /// The keyids its signatures claim.
+        claimed: String,
+    },
     /// The layout keys carried do not match what the manifest names.
     #[error("layout keys: {0}")]
     LayoutKeyMismatch(String),
@@ -159,6 +178,8 @@ impl IntotoError {
             IntotoError::InspectionFailed { .. } => "inspection-failed",
             IntotoError::Sublayout { inner, .. } => inner.code(),
             IntotoError::ArtifactUnbound { .. } => "artifact-unbound",
+            IntotoError::AttestationMalformed { .. } => "attestation-malformed",
+            IntotoError::AttestationUnsigned { .. } => "attestation-signature",
             IntotoError::LayoutKeyMismatch(_) => "layout-key-mismatch",
             IntotoError::ProductStepUnknown(_) => "product-step-unknown",
             IntotoError::Internal(_) => "internal",
@@ -192,6 +213,9 @@ impl IntotoError {
             }
             IntotoError::InspectionFailed { .. } => {
                 "the inspection command failed on the artifacts: do not use them"
+            }
+            IntotoError::AttestationMalformed { .. } | IntotoError::AttestationUnsigned { .. } => {
+                "carry only in-toto Statement v1 attestations in DSSE envelopes signed by a layout or functionary key"
             }
             IntotoError::ProductStepUnknown(_) => {
                 "pack with --product-step naming a step of the layout"

@@ -69,7 +69,7 @@ impl LinkSource for MapLinks {
 pub enum Inspections<'a> {
     /// Never run commands: an inspection's materials and products are the
     /// artifacts under verification.
-    Evaluate(&'a Artifacts),
+    Evaluate(&'a UnderVerification),
     /// Run each command in a scratch copy of `dir` (with a timeout) and
     /// record what it saw, as the reference does.
     Run {
@@ -78,6 +78,47 @@ pub enum Inspections<'a> {
         /// Per-command timeout.
         timeout: Duration,
     },
+}
+
+/// The artifacts under verification: known (a bundle's manifest) or hashed
+/// from a directory the first time an inspection needs them.
+#[derive(Debug)]
+pub struct UnderVerification {
+    dir: Option<PathBuf>,
+    cell: std::cell::OnceCell<Artifacts>,
+}
+
+impl UnderVerification {
+    /// Artifacts already known with their digests.
+    pub fn known(artifacts: Artifacts) -> UnderVerification {
+        UnderVerification {
+            dir: None,
+            cell: std::cell::OnceCell::from(artifacts),
+        }
+    }
+
+    /// The files under `dir`, recorded as the reference records an
+    /// inspection's `.` (default excludes apply).
+    pub fn dir(dir: PathBuf) -> UnderVerification {
+        UnderVerification {
+            dir: Some(dir),
+            cell: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The artifacts, hashing the directory on first use.
+    pub fn get(&self, inspection: &str) -> Result<&Artifacts, IntotoError> {
+        if let Some(a) = self.cell.get() {
+            return Ok(a);
+        }
+        let dir = self.dir.as_deref().unwrap_or(Path::new("."));
+        let a = record::record_artifacts(dir, &[".".to_owned()], &record::RecordOptions::default())
+            .map_err(|e| IntotoError::InspectionFailed {
+                name: inspection.to_owned(),
+                reason: format!("cannot hash the artifacts under verification: {e}"),
+            })?;
+        Ok(self.cell.get_or_init(|| a))
+    }
 }
 
 /// A key a layout must be signed by, with the keyids a signature may claim
@@ -423,11 +464,11 @@ pub fn summary(layout: &Layout, steps: &BTreeMap<String, Link>, name: &str) -> L
 fn inspect(name: &str, run: &[String], mode: Inspections<'_>) -> Result<Link, IntotoError> {
     let empty = crate::json::Json::Obj(BTreeMap::new());
     match mode {
-        Inspections::Evaluate(artifacts) => Ok(Link {
+        Inspections::Evaluate(under) => Ok(Link {
             name: name.to_owned(),
             command: run.to_vec(),
-            materials: artifacts.clone(),
-            products: artifacts.clone(),
+            materials: under.get(name)?.clone(),
+            products: under.get(name)?.clone(),
             byproducts: empty.clone(),
             environment: empty,
         }),

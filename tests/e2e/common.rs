@@ -95,6 +95,10 @@ pub fn airlock_in(cwd: &Path, args: &[&str]) -> Run {
     )
 }
 
+/// A layout step for [`World::write_layout`]: name, functionary key name,
+/// material rules, product rules.
+pub type Step<'a> = (&'a str, &'a str, &'a [&'a [&'a str]], &'a [&'a [&'a str]]);
+
 /// A connected side and an isolated side in one temporary directory.
 pub struct World {
     pub tmp: TempDir,
@@ -106,7 +110,7 @@ impl World {
     /// provisioned with the root.
     pub fn new() -> World {
         let w = World::bare();
-        for k in ["root", "release", "owner"] {
+        for k in ["root", "release", "owner", "builder"] {
             w.run(&["keygen", "--out", &format!("keys/{k}")]).ok();
         }
         w.run(&[
@@ -132,15 +136,9 @@ impl World {
             &format!("dist/long/{}/file.txt", "x".repeat(120)),
             b"long path\n",
         );
-        w.write(
-            "root.layout",
-            br#"{"signed": {"_type": "layout"}, "signatures": []}"#,
-        );
+        w.write_layout(&[("build", "builder", &[], &[&["ALLOW", "*"]])]);
         fs::create_dir_all(w.path("links")).unwrap();
-        w.write(
-            "links/build.12345678.link",
-            br#"{"signed": {"_type": "link"}, "signatures": []}"#,
-        );
+        w.record_build().ok();
         w.run(&[
             "anchor",
             "init",
@@ -151,6 +149,62 @@ impl World {
         ])
         .ok();
         w
+    }
+
+    /// Writes `root.layout` with `steps` — (name, functionary key, material
+    /// rules, product rules) — expiring in 2099, signed by `keys/owner.pem`.
+    pub fn write_layout(&self, steps: &[Step]) {
+        use airlock::json::Json;
+        use airlock::keys::{key_object, keyid, load_public_key, obj};
+        let strs = |v: &[&str]| Json::Arr(v.iter().map(|s| Json::Str((*s).into())).collect());
+        let rules = |r: &[&[&str]]| Json::Arr(r.iter().map(|x| strs(x)).collect());
+        let mut keys = std::collections::BTreeMap::new();
+        let mut js = Vec::new();
+        for (name, key, materials, products) in steps {
+            let pk = load_public_key(&self.path(&format!("keys/{key}.pub"))).unwrap();
+            let id = keyid(&pk);
+            keys.insert(id.clone(), key_object(&pk));
+            js.push(obj([
+                ("_type", Json::Str("step".into())),
+                ("name", Json::Str((*name).into())),
+                ("threshold", Json::Int(1)),
+                ("pubkeys", Json::Arr(vec![Json::Str(id)])),
+                ("expected_command", Json::Arr(vec![])),
+                ("expected_materials", rules(materials)),
+                ("expected_products", rules(products)),
+            ]));
+        }
+        let layout = obj([
+            ("_type", Json::Str("layout".into())),
+            ("expires", Json::Str("2099-01-01T00:00:00Z".into())),
+            ("readme", Json::Str("e2e fixture".into())),
+            ("keys", Json::Obj(keys)),
+            ("steps", Json::Arr(js)),
+            ("inspect", Json::Arr(vec![])),
+        ]);
+        self.write("root.layout", layout.to_pretty().as_bytes());
+        self.run(&["layout", "sign", "root.layout", "--key", "keys/owner.pem"])
+            .ok();
+    }
+
+    /// Records step `build` (key `builder`): the products are `dist/`'s
+    /// files, paths relative to `dist/`.
+    pub fn record_build(&self) -> Run {
+        self.run(&[
+            "record",
+            "--name",
+            "build",
+            "--key",
+            "keys/builder.pem",
+            "--products",
+            "dist",
+            "--lstrip-paths",
+            "dist/",
+            "--exclude",
+            "__none__",
+            "--out-dir",
+            "links",
+        ])
     }
 
     /// Just the temporary directory, with `keys/`.
@@ -187,8 +241,15 @@ impl World {
     }
 
     /// `pack` of `dist/` with the fixture's layout and links, signed by
-    /// `keys` against `root`, plus `extra` flags.
+    /// `keys` against `root`, plus `extra` flags. The build step is recorded
+    /// again first, as a release pipeline would after changing `dist/`.
     pub fn pack_as(&self, out: &str, keys: &[&str], root: &str, extra: &[&str]) -> Run {
+        self.record_build();
+        self.pack_raw(out, keys, root, extra)
+    }
+
+    /// [`World::pack_as`] without recording the build step again.
+    pub fn pack_raw(&self, out: &str, keys: &[&str], root: &str, extra: &[&str]) -> Run {
         let mut args = vec![
             "pack",
             "--out",

@@ -63,6 +63,8 @@ pub struct Crafted {
     signers: Vec<(String, String)>,
     /// Extra (keyid, signature bytes) pairs added as they are.
     pub extra_sigs: Vec<(String, Vec<u8>)>,
+    /// The manifest's layout keyids.
+    pub layout_keyids: Vec<String>,
 }
 
 fn t(s: &str) -> Value {
@@ -88,6 +90,7 @@ impl Crafted {
             zeros_after_end: 0,
             sequence: 1,
             extra_sigs: vec![],
+            layout_keyids: vec![],
             signers: vec![(
                 "keys/release.pem".into(),
                 airlock::keys::keyid(release.public_key()),
@@ -138,7 +141,10 @@ impl Crafted {
             (
                 t("supply_chain"),
                 Value::Map(vec![
-                    (t("layout_keyids"), Value::Array(vec![])),
+                    (
+                        t("layout_keyids"),
+                        Value::Array(self.layout_keyids.iter().map(|k| t(k)).collect()),
+                    ),
                     (t("product_step"), Value::Null),
                 ]),
             ),
@@ -149,8 +155,77 @@ impl Crafted {
         out
     }
 
-    /// Encodes, signs and writes the bundle; returns its file name.
+    /// This bundle plus a valid supply chain for its artifacts: the owner's
+    /// layout key, and a `build` link signed by the builder whose products
+    /// are exactly the manifest's artifacts.
+    fn with_chain(&self, w: &World) -> Crafted {
+        use airlock::intoto::envelope::{Signature, metablock};
+        use airlock::intoto::model::Link;
+        use airlock::json::Json;
+        let owner = FileSigner::load(&w.path("keys/owner.pem")).unwrap();
+        let owner_id = airlock::keys::keyid(owner.public_key());
+        let builder = FileSigner::load(&w.path("keys/builder.pem")).unwrap();
+        let builder_id = airlock::keys::keyid(builder.public_key());
+        let link = Link {
+            name: "build".into(),
+            command: vec![],
+            materials: Default::default(),
+            products: self
+                .entries
+                .iter()
+                .filter(|e| e.kind == "artifact")
+                .map(|e| {
+                    (
+                        e.path.clone(),
+                        [("sha256".to_owned(), hex::encode(e.sha256))].into(),
+                    )
+                })
+                .collect(),
+            byproducts: Json::Obj(Default::default()),
+            environment: Json::Obj(Default::default()),
+        };
+        let signed = link.to_json();
+        let sig = builder.sign(&signed.canonical()).unwrap();
+        let link_bytes = metablock(
+            &signed,
+            &[Signature {
+                keyid: builder_id.clone(),
+                sig,
+            }],
+        );
+        let link_name = format!("build.{}.link", &builder_id[..8]);
+        let key_name = format!("{owner_id}.pub");
+        let pem = owner.public_key().to_spki_pem().into_bytes();
+        let mut entries = self.entries.clone();
+        let at = entries
+            .iter()
+            .position(|e| e.kind == "artifact")
+            .unwrap_or(entries.len());
+        entries.insert(at, man("link", &link_name, &link_bytes));
+        entries.insert(at, man("layout-key", &key_name, &pem));
+        let mut head = self.head.clone();
+        head.push(reg(&format!("meta/layout-keys/{key_name}"), &pem));
+        head.push(reg(&format!("meta/links/{link_name}"), &link_bytes));
+        Crafted {
+            entries,
+            head,
+            payload: self.payload.clone(),
+            zeros_after_end: self.zeros_after_end,
+            sequence: self.sequence,
+            signers: self.signers.clone(),
+            extra_sigs: self.extra_sigs.clone(),
+            layout_keyids: vec![owner_id],
+        }
+    }
+
+    /// Encodes, signs and writes the bundle, with a valid supply chain for
+    /// its artifacts; returns its file name.
     pub fn write(&self, w: &World, name: &str) -> String {
+        self.with_chain(w).write_as_is(w, name)
+    }
+
+    /// Encodes, signs and writes the bundle exactly as described.
+    pub fn write_as_is(&self, w: &World, name: &str) -> String {
         // Frame P first: the manifest carries its SHA-256.
         let mut enc = zstd::stream::Encoder::new(Vec::new(), 1).unwrap();
         let mut payload = Vec::new();

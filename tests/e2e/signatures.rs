@@ -57,7 +57,7 @@ fn a_manifest_signed_by_a_non_targets_key_is_refused() {
 /// A store whose root needs two targets signatures (two-person integrity).
 fn two_person_world() -> World {
     let w = World::bare();
-    for k in ["root", "rel-a", "rel-b", "owner"] {
+    for k in ["root", "rel-a", "rel-b", "owner", "builder"] {
         w.run(&["keygen", "--out", &format!("keys/{k}")]).ok();
     }
     w.run(&[
@@ -77,7 +77,7 @@ fn two_person_world() -> World {
     w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
         .ok();
     w.write("dist/a.txt", b"a\n");
-    w.write("root.layout", b"{}");
+    w.write_layout(&[("build", "builder", &[], &[])]);
     std::fs::create_dir_all(w.path("links")).unwrap();
     w.run(&[
         "anchor",

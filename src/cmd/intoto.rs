@@ -1,0 +1,276 @@
+//! `record`, `layout sign` and `intoto verify`: the in-toto commands.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{IntotoVerifyArgs, RecordArgs};
+use crate::cmd::{Outcome, warn};
+use crate::error::Error;
+use crate::fsutil::{read_limited, replace_file};
+use crate::intoto::envelope::{self, Encoding, Signature};
+use crate::intoto::model::{Layout, Link};
+use crate::intoto::record::{RecordOptions, record_artifacts, run_command};
+use crate::intoto::verify::{
+    DirLinks, Inspections, LayoutKey, MAX_METADATA_FILE, UnderVerification, parse_layout,
+};
+use crate::json::Json;
+use crate::keys::{keyid, load_public_key, load_signer};
+use crate::timefmt::{format_utc, now, parse_utc};
+
+/// Timeout of an inspection command run with `--run-inspections`.
+pub const INSPECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn recording(e: crate::intoto::record::RecordError) -> Error {
+    Error::usage(
+        format!("cannot record: {e}"),
+        "check the --materials/--products paths (relative to the working directory or --base-path) and --lstrip-paths",
+    )
+}
+
+/// The link file name for `step` signed by `keyid`.
+pub fn link_file_name(step: &str, keyid: &str) -> String {
+    format!("{step}.{}.link", keyid.get(..8).unwrap_or(keyid))
+}
+
+/// `airlock record`.
+pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
+    if a.name.is_empty() || a.name.contains(['/', '\\', '\0']) || a.name == "." || a.name == ".." {
+        return Err(Error::usage(
+            format!("--name {} cannot be a step name", crate::excerpt(&a.name)),
+            "use the step's name from the layout, without `/`",
+        ));
+    }
+    let signer = load_signer(&a.key)?;
+    let base = a.base_path.clone().unwrap_or_else(|| PathBuf::from("."));
+    let opts = RecordOptions {
+        excludes: a.exclude.clone(),
+        lstrip: a.lstrip_paths.clone(),
+    };
+    let materials = record_artifacts(&base, &a.materials, &opts).map_err(recording)?;
+    let byproducts = if a.command.is_empty() {
+        Json::Obj(Default::default())
+    } else {
+        let outcome = run_command(
+            &a.command,
+            Path::new("."),
+            a.timeout.map(Duration::from_secs),
+            a.record_streams,
+        )
+        .map_err(|e| {
+            Error::usage(
+                e.to_string(),
+                "check the command after `--` (it is run directly, not through a shell)",
+            )
+        })?;
+        if outcome.return_value != 0 {
+            warn(&format!(
+                "the command exited with {}; the link records that return value",
+                outcome.return_value
+            ));
+        }
+        outcome.byproducts()
+    };
+    let products = record_artifacts(&base, &a.products, &opts).map_err(recording)?;
+    let link = Link {
+        name: a.name.clone(),
+        command: a.command.clone(),
+        materials,
+        products,
+        byproducts,
+        environment: Json::Obj(Default::default()),
+    };
+    let id = keyid(signer.public_key());
+    let signed = link.to_json();
+    let bytes = if a.dsse {
+        let body = signed.canonical();
+        let sig = signer.sign(&envelope::pae(envelope::PAYLOAD_TYPE, &body))?;
+        envelope::dsse(
+            &body,
+            &[Signature {
+                keyid: id.clone(),
+                sig,
+            }],
+        )
+    } else {
+        let sig = signer.sign(&signed.canonical())?;
+        envelope::metablock(
+            &signed,
+            &[Signature {
+                keyid: id.clone(),
+                sig,
+            }],
+        )
+    };
+    let out = a.out_dir.join(link_file_name(&a.name, &id));
+    replace_file(&out, &bytes)?;
+    let mut o = Outcome::default();
+    o.line(format!(
+        "recorded step {}: {} materials, {} products -> {}",
+        a.name,
+        link.materials.len(),
+        link.products.len(),
+        out.display()
+    ));
+    o.field("link", out.display().to_string())
+        .field("step", a.name.clone())
+        .field("keyid", id)
+        .field("materials", link.materials.len())
+        .field("products", link.products.len())
+        .field("encoding", if a.dsse { "dsse" } else { "metablock" });
+    Ok(o)
+}
+
+/// `airlock layout sign`.
+pub fn sign_layout(file: &Path, keys: &[String], dsse: bool) -> Result<Outcome, Error> {
+    let bytes = read_limited(file, MAX_METADATA_FILE, "layout")?;
+    let bad = |reason: String| {
+        Error::usage(
+            format!(
+                "{} is not a layout airlock can sign: {reason}",
+                file.display()
+            ),
+            "write the layout as JSON (`_type: layout`, `expires`, `keys`, `steps`, `inspect`) or give a signed layout",
+        )
+    };
+    let doc = Json::parse(&bytes).map_err(|e| bad(e.0))?;
+    let bare = doc
+        .as_obj()
+        .and_then(|o| o.get("_type"))
+        .and_then(Json::as_str)
+        == Some("layout");
+    let (payload, body, encoding, mut signatures) = if bare {
+        let body = doc.canonical();
+        let enc = if dsse {
+            Encoding::Dsse
+        } else {
+            Encoding::Metablock
+        };
+        (doc, body, enc, Vec::new())
+    } else {
+        let signed = envelope::parse(&bytes).map_err(bad)?;
+        let body = match signed.encoding {
+            Encoding::Dsse => doc
+                .as_obj()
+                .and_then(|o| o.get("payload"))
+                .and_then(Json::as_str)
+                .map(envelope::b64_decode)
+                .transpose()
+                .map_err(bad)?
+                .unwrap_or_default(),
+            Encoding::Metablock => signed.message.clone(),
+        };
+        (signed.payload, body, signed.encoding, signed.signatures)
+    };
+    let layout = Layout::parse(&payload).map_err(bad)?;
+    if layout.expires <= now() {
+        return Err(Error::usage(
+            format!("the layout expired at {}", layout.expires_text),
+            "set a later `expires` in the layout before signing it",
+        ));
+    }
+    let message = match encoding {
+        Encoding::Dsse => envelope::pae(envelope::PAYLOAD_TYPE, &body),
+        Encoding::Metablock => payload.canonical(),
+    };
+    let mut signed_by = Vec::new();
+    for k in keys {
+        let signer = load_signer(k)?;
+        let id = keyid(signer.public_key());
+        let sig = signer.sign(&message)?;
+        signatures.retain(|s| s.keyid != id);
+        signatures.push(Signature {
+            keyid: id.clone(),
+            sig,
+        });
+        signed_by.push(id);
+    }
+    let out = match encoding {
+        Encoding::Dsse => envelope::dsse(&body, &signatures),
+        Encoding::Metablock => envelope::metablock(&payload, &signatures),
+    };
+    replace_file(file, &out)?;
+    let mut o = Outcome::default();
+    o.line(format!(
+        "signed {} ({}) with {}; it now carries {} signature(s)",
+        file.display(),
+        encoding.name(),
+        signed_by.join(", "),
+        signatures.len()
+    ));
+    o.field("layout", file.display().to_string())
+        .field("encoding", encoding.name())
+        .field("signed_by", signed_by)
+        .field("signatures", signatures.len());
+    Ok(o)
+}
+
+/// `airlock intoto verify`.
+pub fn verify(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
+    let time = match &a.at {
+        Some(at) => {
+            let t = parse_utc(at).map_err(|e| Error::usage(e, "e.g. --at 2026-01-31T12:00:00Z"))?;
+            warn(&format!(
+                "verifying as if at {} (--at), not at the current time",
+                format_utc(t)
+            ));
+            t
+        }
+        None => now(),
+    };
+    let keys = a
+        .layout_key
+        .iter()
+        .map(|p| load_public_key(p).map(|pk| LayoutKey::from_public(&pk)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !a.link_dir.is_dir() {
+        return Err(Error::usage(
+            format!("--link-dir {} is not a directory", a.link_dir.display()),
+            "give the directory holding the STEP.KEYID8.link files",
+        ));
+    }
+    let artifacts_dir = a.artifacts.clone().unwrap_or_else(|| PathBuf::from("."));
+    if !artifacts_dir.is_dir() {
+        return Err(Error::usage(
+            format!("--artifacts {} is not a directory", artifacts_dir.display()),
+            "give the directory holding the files under verification",
+        ));
+    }
+    let bytes = read_limited(&a.layout, MAX_METADATA_FILE, "layout")?;
+    let (doc, _) = parse_layout(&bytes, &a.layout.display().to_string())?;
+    let under = UnderVerification::dir(artifacts_dir.clone());
+    let mode = if a.run_inspections {
+        warn(
+            "--run-inspections: the layout's inspection commands will run (in a scratch copy of the artifacts)",
+        );
+        Inspections::Run {
+            dir: &artifacts_dir,
+            timeout: INSPECTION_TIMEOUT,
+        }
+    } else {
+        Inspections::Evaluate(&under)
+    };
+    let links = DirLinks(a.link_dir.clone());
+    let verified = crate::intoto::verify::verify(&doc, &keys, &links, time, mode)?;
+    for w in &verified.warnings {
+        warn(w);
+    }
+    let mut o = Outcome::default();
+    o.line(format!(
+        "PASS: the supply chain of {} holds ({} steps, {} inspections {}; layout expires {})",
+        a.layout.display(),
+        verified.layout.steps.len(),
+        verified.layout.inspections.len(),
+        if a.run_inspections {
+            "run"
+        } else {
+            "evaluated without running"
+        },
+        verified.layout.expires_text
+    ));
+    o.field("layout", a.layout.display().to_string())
+        .field("steps", verified.layout.steps.len())
+        .field("inspections", verified.layout.inspections.len())
+        .field("inspections_run", a.run_inspections)
+        .field("warnings", verified.warnings.clone())
+        .field("time", format_utc(time));
+    Ok(o)
+}
