@@ -14,7 +14,7 @@ V=tests/vectors/bundle
 mkdir -p "$V/keys" "$V/input/dist/bin" "$V/input/dist/doc" "$V/input/links"
 cd "$V"
 
-for k in root release owner; do
+for k in root release owner builder; do
   [ -f "keys/$k.pem" ] || "$A" keygen --out "keys/$k" >/dev/null
 done
 printf '#!/bin/sh\necho airlock vector tool\n' > input/dist/bin/tool
@@ -22,8 +22,26 @@ chmod 755 input/dist/bin/tool
 printf 'vectors for the airlock bundle format\n' > input/dist/doc/README.txt
 chmod 644 input/dist/doc/README.txt
 printf '%0500d\n' 0 > "input/dist/doc/$(printf 'long-name-%.0s' 1 2 3 4 5 6 7 8 9 10 11).txt"
-printf '{"signed": {"_type": "layout"}, "signatures": []}\n' > input/root.layout
-printf '{"signed": {"_type": "link", "name": "build"}, "signatures": []}\n' > input/links/build.00000000.link
+# A one-step supply chain: `build` (key builder) produced input/dist/. The
+# layout is written here and signed by the owner; Ed25519 signatures are
+# deterministic, so the same keys give the same bytes.
+rm -f input/links/*.link
+python3 - <<'PY'
+import base64, hashlib, json
+pem = open("keys/builder.pub").read()
+der = base64.b64decode("".join(l for l in pem.splitlines() if "-----" not in l))
+key = {"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": der[-32:].hex()}}
+keyid = hashlib.sha256(json.dumps(key, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+layout = {"_type": "layout", "expires": "2099-01-01T00:00:00Z", "readme": "bundle vectors",
+          "keys": {keyid: key}, "inspect": [],
+          "steps": [{"_type": "step", "name": "build", "threshold": 1, "pubkeys": [keyid],
+                     "expected_command": [], "expected_materials": [],
+                     "expected_products": [["ALLOW", "*"]]}]}
+open("input/root.layout", "w").write(json.dumps(layout, indent=2, sort_keys=True) + "\n")
+PY
+"$A" layout sign input/root.layout --key keys/owner.pem >/dev/null
+"$A" record --name build --key keys/builder.pem --products input/dist \
+  --lstrip-paths input/dist/ --out-dir input/links >/dev/null
 if [ ! -f 1.root.json ]; then
   "$A" root init --out 1.root.json --root-key keys/root.pub --targets-key keys/release.pub --expires 36500d >/dev/null
   "$A" root sign 1.root.json --key keys/root.pem >/dev/null
