@@ -158,7 +158,7 @@ impl Crafted {
     /// This bundle plus a valid supply chain for its artifacts: the owner's
     /// layout key, and a `build` link signed by the builder whose products
     /// are exactly the manifest's artifacts.
-    fn with_chain(&self, w: &World) -> Crafted {
+    pub fn with_chain(&self, w: &World) -> Crafted {
         use airlock::intoto::envelope::{Signature, metablock};
         use airlock::intoto::model::Link;
         use airlock::json::Json;
@@ -517,4 +517,75 @@ fn carried_roots_are_bounded_before_they_are_read() {
     c.entries.insert(1, man("root", "2.root.json", &big));
     c.head.insert(1, reg("meta/roots/2.root.json", &big));
     refused(&w, &c.write(&w, "big.airlock"), "root-too-large");
+}
+
+// Supply-chain refusals on the isolated side: bundles signed by the real
+// release key whose in-toto evidence does not hold. (`pack` refuses to
+// build them; a malicious signer would use their own tool.)
+
+#[test]
+fn an_artifact_differing_from_the_recorded_product_is_refused() {
+    let w = World::new();
+    let mut c = Crafted::standard(&w).with_chain(&w);
+    // The link records "hello\n"; the bundle carries (and its manifest
+    // lists) something else under the same path.
+    let evil = b"hello, evil\n";
+    let e = c.entries.iter_mut().find(|e| e.path == "a.txt").unwrap();
+    *e = man("artifact", "a.txt", evil);
+    c.payload[0] = reg("artifacts/a.txt", evil);
+    let b = c.write_as_is(&w, "evil.airlock");
+    refused(&w, &b, "artifact-unbound");
+}
+
+#[test]
+fn an_artifact_no_step_produced_is_refused() {
+    let w = World::new();
+    let c = Crafted::standard(&w)
+        .with_chain(&w)
+        .artifact("extra.bin", b"x");
+    let b = c.write_as_is(&w, "extra.airlock");
+    refused(&w, &b, "artifact-unbound");
+}
+
+#[test]
+fn a_missing_step_link_is_refused() {
+    let w = World::new();
+    let mut c = Crafted::standard(&w).with_chain(&w);
+    c.entries.retain(|e| e.kind != "link");
+    c.head.retain(|i| !i.tar_path.starts_with("meta/links/"));
+    let b = c.write_as_is(&w, "nolink.airlock");
+    refused(&w, &b, "link-threshold");
+}
+
+#[test]
+fn a_layout_key_the_manifest_does_not_name_is_refused() {
+    let w = World::new();
+    w.run(&["keygen", "--out", "keys/rogue"]).ok();
+    let rogue = FileSigner::load(&w.path("keys/rogue.pem")).unwrap();
+    // The manifest names a key the bundle does not carry.
+    let mut c = Crafted::standard(&w).with_chain(&w);
+    c.layout_keyids = vec![airlock::keys::keyid(rogue.public_key())];
+    let b = c.write_as_is(&w, "unnamed.airlock");
+    refused(&w, &b, "layout-key-mismatch");
+    // The manifest names, and the bundle carries, a key that did not sign
+    // the layout.
+    let mut c = Crafted::standard(&w).with_chain(&w);
+    let rogue_id = airlock::keys::keyid(rogue.public_key());
+    let pem = rogue.public_key().to_spki_pem().into_bytes();
+    let name = format!("{rogue_id}.pub");
+    let at = c
+        .entries
+        .iter()
+        .position(|e| e.kind == "layout-key")
+        .unwrap();
+    c.entries[at] = man("layout-key", &name, &pem);
+    let at = c
+        .head
+        .iter()
+        .position(|i| i.tar_path.starts_with("meta/layout-keys/"))
+        .unwrap();
+    c.head[at] = reg(&format!("meta/layout-keys/{name}"), &pem);
+    c.layout_keyids = vec![rogue_id];
+    let b = c.write_as_is(&w, "rogue.airlock");
+    refused(&w, &b, "layout-signature");
 }

@@ -6,6 +6,7 @@ mod concurrency;
 mod crafted;
 mod determinism;
 mod freshness;
+mod intoto;
 mod roundtrip;
 mod signatures;
 mod tamper;

@@ -1,0 +1,263 @@
+//! in-toto through the binary: `record` → `layout sign` → `intoto verify`,
+//! and `pack` refusing a chain that does not hold (with nothing written).
+use std::fs;
+
+use crate::common::World;
+
+/// A two-step chain: `build` (builder) writes `dist/` from `src/`;
+/// `package` (packager) takes exactly what build made.
+fn chain(dsse: bool) -> World {
+    let w = World::new();
+    w.run(&["keygen", "--out", "keys/packager"]).ok();
+    fs::remove_dir_all(w.path("links")).unwrap();
+    fs::create_dir_all(w.path("links")).unwrap();
+    w.write("src/main.c", b"int main(void){return 0;}\n");
+    let from_build: &[&str] = &[
+        "MATCH", "*", "WITH", "PRODUCTS", "IN", "dist", "FROM", "build",
+    ];
+    w.write_layout(&[
+        (
+            "build",
+            "builder",
+            &[&["ALLOW", "src/*"], &["DISALLOW", "*"]],
+            &[&["CREATE", "dist/*"], &["DISALLOW", "*"]],
+        ),
+        (
+            "package",
+            "packager",
+            &[from_build, &["DISALLOW", "*"]],
+            &[from_build, &["DISALLOW", "*"]],
+        ),
+    ]);
+    let mut build = vec![
+        "record",
+        "--name",
+        "build",
+        "--key",
+        "keys/builder.pem",
+        "--materials",
+        "src",
+        "--products",
+        "dist",
+        "--out-dir",
+        "links",
+    ];
+    let mut package = vec![
+        "record",
+        "--name",
+        "package",
+        "--key",
+        "keys/packager.pem",
+        "--materials",
+        "dist",
+        "--products",
+        "dist",
+        "--lstrip-paths",
+        "dist/",
+        "--out-dir",
+        "links",
+    ];
+    if dsse {
+        build.push("--dsse");
+        package.push("--dsse");
+    }
+    w.run(&build).ok();
+    w.run(&package).ok();
+    w
+}
+
+fn intoto_verify(w: &World) -> crate::common::Run {
+    w.run(&[
+        "intoto",
+        "verify",
+        "--layout",
+        "root.layout",
+        "--layout-key",
+        "keys/owner.pub",
+        "--link-dir",
+        "links",
+        "--json",
+    ])
+}
+
+#[test]
+fn recorded_chains_verify_in_both_encodings() {
+    for dsse in [false, true] {
+        let w = chain(dsse);
+        intoto_verify(&w).ok();
+        let link = fs::read_dir(w.path("links"))
+            .unwrap()
+            .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+            .next()
+            .unwrap();
+        assert_eq!(link.contains("payloadType"), dsse);
+        w.pack_raw(
+            "ok.airlock",
+            &["keys/release.pem"],
+            "1.root.json",
+            &[
+                "--source-date-epoch",
+                &crate::common::EPOCH.to_string(),
+                "--expires",
+                "36500d",
+            ],
+        )
+        .ok();
+        w.unpack("ok.airlock", "out").ok();
+    }
+}
+
+#[test]
+fn a_product_changed_between_steps_is_refused() {
+    let w = chain(false);
+    // dist/ changes after `build` recorded it; `package` records the change.
+    w.write("dist/README.md", b"# tampered\n");
+    w.run(&[
+        "record",
+        "--name",
+        "package",
+        "--key",
+        "keys/packager.pem",
+        "--materials",
+        "dist",
+        "--products",
+        "dist",
+        "--lstrip-paths",
+        "dist/",
+        "--out-dir",
+        "links",
+    ])
+    .ok();
+    let r = intoto_verify(&w);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "rule-disallow"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("step 'package' materials") && r.stderr.contains("README.md"),
+        "{}",
+        r.stderr
+    );
+    // pack refuses before the gap, and leaves no bundle behind.
+    let before = crate::common::listing(w.tmp.path());
+    let p = w.pack_raw(
+        "x.airlock",
+        &["keys/release.pem"],
+        "1.root.json",
+        &["--json"],
+    );
+    assert_eq!(
+        (p.code, p.error_code().as_str()),
+        (1, "rule-disallow"),
+        "{}",
+        p.stderr
+    );
+    assert_eq!(crate::common::listing(w.tmp.path()), before);
+}
+
+#[test]
+fn pack_refuses_artifacts_that_are_not_the_products() {
+    let w = World::new(); // `build` recorded dist/ as it was
+    w.write("dist/late.txt", b"added after the build\n");
+    let before = crate::common::listing(w.tmp.path());
+    let p = w.pack_raw(
+        "x.airlock",
+        &["keys/release.pem"],
+        "1.root.json",
+        &["--json"],
+    );
+    assert_eq!(
+        (p.code, p.error_code().as_str()),
+        (1, "artifact-unbound"),
+        "{}",
+        p.stderr
+    );
+    assert!(p.stderr.contains("late.txt"), "{}", p.stderr);
+    assert_eq!(crate::common::listing(w.tmp.path()), before);
+}
+
+#[test]
+fn missing_links_wrong_keys_and_names_are_refused() {
+    let w = chain(false);
+    // The layout key given did not sign the layout.
+    let r = w.run(&[
+        "intoto",
+        "verify",
+        "--layout",
+        "root.layout",
+        "--layout-key",
+        "keys/release.pub",
+        "--link-dir",
+        "links",
+        "--json",
+    ]);
+    assert_eq!((r.code, r.error_code().as_str()), (1, "layout-signature"));
+    // A link recorded under another step's name (stricter than the reference).
+    let package_link = fs::read_dir(w.path("links"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("package.")
+        })
+        .unwrap();
+    let saved = fs::read(&package_link).unwrap();
+    w.run(&[
+        "record",
+        "--name",
+        "pkg",
+        "--key",
+        "keys/packager.pem",
+        "--materials",
+        "dist",
+        "--products",
+        "dist",
+        "--lstrip-paths",
+        "dist/",
+        "--out-dir",
+        "links",
+    ])
+    .ok();
+    let pkg = fs::read_dir(w.path("links"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("pkg."))
+        .unwrap();
+    fs::rename(&pkg, &package_link).unwrap();
+    let r = intoto_verify(&w);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "link-name-mismatch"),
+        "{}",
+        r.stderr
+    );
+    // The link removed.
+    fs::remove_file(&package_link).unwrap();
+    let r = intoto_verify(&w);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "link-threshold"),
+        "{}",
+        r.stderr
+    );
+    fs::write(&package_link, saved).unwrap();
+    intoto_verify(&w).ok();
+    // A bad layout key file is the operator's mistake: exit 2.
+    w.write("bad.pub", b"not a key");
+    let r = w.run(&[
+        "intoto",
+        "verify",
+        "--layout",
+        "root.layout",
+        "--layout-key",
+        "bad.pub",
+        "--link-dir",
+        "links",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
