@@ -2,18 +2,27 @@
 use std::fs::File;
 use std::path::Path;
 
-use airlock_bundle::{BundleReader, Limits};
+use airlock_bundle::{BundleReader, EntryKind, Limits};
 use serde_json::json;
 
 use crate::cmd::Outcome;
 use crate::error::Error;
+use crate::intoto::statement;
+use crate::intoto::verify::parse_layout;
+use crate::keys::{KeyObject, key_object, keyid, legacy_keyid};
 use crate::timefmt::format_utc;
 
 /// `airlock inspect BUNDLE`.
 pub fn run(bundle: &Path) -> Result<Outcome, Error> {
     let file = File::open(bundle).map_err(|e| Error::input(bundle, e))?;
-    let reader = BundleReader::open(file, Limits::default())?;
-    let m = reader.manifest();
+    let mut reader = BundleReader::open(file, Limits::default())?;
+    let m = reader.manifest().clone();
+    let signature_keyids: Vec<String> = reader
+        .signatures()
+        .0
+        .iter()
+        .map(|s| s.keyid.clone())
+        .collect();
     let mut o = Outcome::default();
     o.line("UNVERIFIED: inspect reads the manifest as written and checks no signature, digest or freshness.");
     o.line(format!("bundle     {}", m.bundle_id));
@@ -24,16 +33,7 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
         "payload    sha256 {}",
         hex::encode(m.payload_sha256)
     ));
-    o.line(format!(
-        "signatures {}",
-        reader
-            .signatures()
-            .0
-            .iter()
-            .map(|s| s.keyid.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    o.line(format!("signatures {}", signature_keyids.join(", ")));
     o.line(format!(
         "layout keys {}",
         m.supply_chain.layout_keyids.join(", ")
@@ -59,7 +59,71 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
                             "mode": e.mode, "sha256": hex::encode(e.sha256)}),
         );
     }
+    // Attestations: parsed and their signatures checked against the keys
+    // the bundle itself carries (layout keys and the layout's functionary
+    // keys) — informative only, like everything inspect prints.
+    let mut chain_keys = std::collections::BTreeMap::new();
+    let mut attestations = Vec::new();
+    let mut carried = Vec::new();
+    while let Some(md) = reader.next_metadata()? {
+        match md.entry.kind {
+            EntryKind::LayoutKey => {
+                if let Ok(pk) = std::str::from_utf8(&md.bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(airlock_hsm::PublicKey::from_spki_pem)
+                {
+                    for id in [keyid(&pk), legacy_keyid(&pk)] {
+                        chain_keys.insert(id, KeyObject::parse(&key_object(&pk)).ok());
+                    }
+                }
+            }
+            EntryKind::Layout => {
+                if let Ok((_, layout)) = parse_layout(&md.bytes, md.entry.path.as_str()) {
+                    for (id, k) in layout.keys {
+                        chain_keys.insert(id, Some(k));
+                    }
+                }
+            }
+            EntryKind::Attestation => carried.push(md),
+            _ => {}
+        }
+    }
+    let keys: std::collections::BTreeMap<String, KeyObject> = chain_keys
+        .into_iter()
+        .filter_map(|(id, k)| k.map(|k| (id, k)))
+        .collect();
+    for md in carried {
+        let name = md.entry.path.as_str().to_owned();
+        match statement::parse(&md.bytes) {
+            Ok(st) => {
+                let signers: Vec<String> =
+                    st.signers(&keys).into_iter().map(str::to_owned).collect();
+                o.line(format!(
+                    "attestation {name}: {} for {}; signed by {}",
+                    st.predicate_type,
+                    st.subjects
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if signers.is_empty() {
+                        "no key the bundle carries".to_owned()
+                    } else {
+                        signers.join(", ")
+                    }
+                ));
+                attestations.push(json!({"path": name, "predicate_type": st.predicate_type,
+                    "subjects": st.subjects.iter().map(|s| json!({"name": s.name, "digest": s.digest})).collect::<Vec<_>>(),
+                    "claimed_keyids": st.claimed_keyids(), "valid_signers": signers}));
+            }
+            Err(e) => {
+                o.line(format!("attestation {name}: malformed ({e})"));
+                attestations.push(json!({"path": name, "malformed": e}));
+            }
+        }
+    }
     o.field("verified", false)
+        .field("attestations", attestations)
         .field("bundle_id", m.bundle_id.clone())
         .field("format", m.format)
         .field("channel", m.channel.clone())
@@ -67,15 +131,7 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
         .field("created", format_utc(m.created))
         .field("expires", format_utc(m.expires))
         .field("payload_sha256", hex::encode(m.payload_sha256))
-        .field(
-            "signatures",
-            reader
-                .signatures()
-                .0
-                .iter()
-                .map(|s| s.keyid.clone())
-                .collect::<Vec<_>>(),
-        )
+        .field("signatures", signature_keyids)
         .field("layout_keyids", m.supply_chain.layout_keyids.clone())
         .field("product_step", m.supply_chain.product_step.clone())
         .field("entries", entries);
