@@ -99,7 +99,7 @@ pub struct KeygenArgs {
     /// Output prefix: writes PREFIX.pem and PREFIX.pub.
     #[arg(long, value_name = "PREFIX")]
     pub out: PathBuf,
-    /// Key type.
+    /// Key type (ecdsa-p256 is the type TPMs and most HSMs support).
     #[arg(long = "type", value_enum, default_value_t = KeyType::Ed25519)]
     pub key_type: KeyType,
     /// Generate the key on a PKCS#11 token (RFC 7512 URI) instead of a file.
@@ -114,6 +114,8 @@ pub enum KeyType {
     Ed25519,
     /// ECDSA over NIST P-256.
     EcdsaP256,
+    /// ECDSA over NIST P-384.
+    EcdsaP384,
 }
 
 /// `key …`.

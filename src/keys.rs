@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use airlock_hsm::{FileSigner, PublicKey, Signer};
+use airlock_hsm::{FileSigner, KeyAlgorithm, PublicKey, Signer};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
@@ -48,6 +48,13 @@ impl KeyObject {
                 let raw = hex::decode(public).map_err(|_| "ed25519 public key must be hex")?;
                 Some(PublicKey::ed25519_from_bytes(&raw)?)
             }
+            ("rsa", "rsassa-pss-sha256") => Some(pem_key(public, KeyAlgorithm::RsaPssSha256)?),
+            ("ecdsa" | "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256") => {
+                Some(pem_key(public, KeyAlgorithm::EcdsaP256)?)
+            }
+            ("ecdsa" | "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384") => {
+                Some(pem_key(public, KeyAlgorithm::EcdsaP384)?)
+            }
             _ => None,
         };
         Ok(KeyObject {
@@ -58,18 +65,70 @@ impl KeyObject {
     }
 }
 
-/// The modern key object of `pk`.
+/// An SPKI PEM `keyval.public` that must hold a key of `expected`.
+fn pem_key(public: &str, expected: KeyAlgorithm) -> Result<PublicKey, String> {
+    let pk = PublicKey::from_spki_pem(public)?;
+    if pk.algorithm() != expected {
+        return Err(format!(
+            "the {} scheme needs {} key, but keyval.public holds {} key",
+            scheme_of(expected),
+            describe(expected),
+            describe(pk.algorithm())
+        ));
+    }
+    Ok(pk)
+}
+
+/// The (keytype, scheme) securesystemslib writes for `alg`.
+fn names_of(alg: KeyAlgorithm) -> (&'static str, &'static str) {
+    match alg {
+        KeyAlgorithm::Ed25519 => ("ed25519", "ed25519"),
+        KeyAlgorithm::EcdsaP256 => ("ecdsa", "ecdsa-sha2-nistp256"),
+        KeyAlgorithm::EcdsaP384 => ("ecdsa", "ecdsa-sha2-nistp384"),
+        KeyAlgorithm::RsaPssSha256 => ("rsa", "rsassa-pss-sha256"),
+        _ => ("unknown", "unknown"),
+    }
+}
+
+fn scheme_of(alg: KeyAlgorithm) -> &'static str {
+    names_of(alg).1
+}
+
+fn describe(alg: KeyAlgorithm) -> &'static str {
+    match alg {
+        KeyAlgorithm::Ed25519 => "an Ed25519",
+        KeyAlgorithm::EcdsaP256 => "an ECDSA P-256",
+        KeyAlgorithm::EcdsaP384 => "an ECDSA P-384",
+        KeyAlgorithm::RsaPssSha256 => "an RSA",
+        _ => "an unknown",
+    }
+}
+
+/// The modern key object of `pk`, as securesystemslib 1.6 writes it:
+/// Ed25519 as hex, the others as SPKI PEM with its trailing newline.
 pub fn key_object(pk: &PublicKey) -> Json {
-    let (keytype, scheme, public) = match pk.algorithm() {
-        airlock_hsm::KeyAlgorithm::Ed25519 => ("ed25519", "ed25519", hex::encode(pk.raw_bytes())),
-        #[allow(unreachable_patterns)]
-        _ => ("unknown", "unknown", String::new()),
+    key_object_with(pk, false)
+}
+
+fn key_object_with(pk: &PublicKey, legacy: bool) -> Json {
+    let (keytype, scheme) = names_of(pk.algorithm());
+    let public = match pk.algorithm() {
+        KeyAlgorithm::Ed25519 => hex::encode(pk.raw_bytes()),
+        _ if legacy => pk.to_spki_pem().trim_end().to_owned(),
+        _ => pk.to_spki_pem(),
     };
-    obj([
+    let mut pairs = vec![
         ("keytype", Json::Str(keytype.into())),
         ("scheme", Json::Str(scheme.into())),
         ("keyval", obj([("public", Json::Str(public))])),
-    ])
+    ];
+    if legacy {
+        pairs.push((
+            "keyid_hash_algorithms",
+            Json::Arr(vec![Json::Str("sha256".into()), Json::Str("sha512".into())]),
+        ));
+    }
+    Json::Obj(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
 /// The modern keyid of `pk`.
@@ -77,17 +136,11 @@ pub fn keyid(pk: &PublicKey) -> String {
     hex::encode(Sha256::digest(key_object(pk).canonical()))
 }
 
-/// The legacy keyid of `pk` (key object with `keyid_hash_algorithms`), as old
-/// securesystemslib, in-toto-golang and python-tuf test data compute it.
+/// The legacy keyid of `pk` (key object with `keyid_hash_algorithms`, PEM
+/// without trailing whitespace), as old securesystemslib, in-toto-golang and
+/// python-tuf test data compute it.
 pub fn legacy_keyid(pk: &PublicKey) -> String {
-    let Json::Obj(mut map) = key_object(pk) else {
-        return keyid(pk);
-    };
-    map.insert(
-        "keyid_hash_algorithms".into(),
-        Json::Arr(vec![Json::Str("sha256".into()), Json::Str("sha512".into())]),
-    );
-    hex::encode(Sha256::digest(Json::Obj(map).canonical()))
+    hex::encode(Sha256::digest(key_object_with(pk, true).canonical()))
 }
 
 /// Builds a JSON object from pairs.
@@ -95,7 +148,8 @@ pub fn obj<const N: usize>(pairs: [(&str, Json); N]) -> Json {
     Json::Obj(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
-/// Loads an SPKI PEM public key named on the command line.
+/// Loads an SPKI PEM public key (Ed25519, ECDSA P-256 / P-384 or RSA) named
+/// on the command line.
 pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
     let pem = std::fs::read_to_string(path).map_err(|source| Error::input(path, source))?;
     PublicKey::from_spki_pem(&pem).map_err(|reason| Error::BadKey {
@@ -104,8 +158,9 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
     })
 }
 
-/// Loads a signing key named on the command line: a PKCS#8 PEM file, or (in
-/// the hardware backend) an RFC 7512 `pkcs11:` URI.
+/// Loads a signing key named on the command line: a PEM private key file
+/// (PKCS#8 of any supported type, SEC1 or PKCS#1), or (in the hardware
+/// backend) an RFC 7512 `pkcs11:` URI.
 pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, Error> {
     if spec.starts_with("pkcs11:") {
         return Err(Error::Usage {
@@ -114,7 +169,9 @@ pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, Error> {
         });
     }
     let path = Path::new(spec);
-    let pem = std::fs::read_to_string(path).map_err(|source| Error::input(path, source))?;
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|source| Error::input(path, source))?,
+    );
     if pem.contains("BEGIN PUBLIC KEY") {
         return Err(Error::BadKey {
             path: spec.into(),
@@ -190,6 +247,174 @@ mod tests {
             "bfe1a83869e5bf574e3ff3acbb83f840de84a990d10059f3096f0bf4f2b90c10"
         );
         assert_ne!(keyid(&pk), legacy_keyid(&pk));
+    }
+
+    /// The keys of `hsm/tests/data` (made by `scripts/gen-key-vectors.sh`)
+    /// and securesystemslib 1.6.0's keyid, `to_dict()` and legacy keyid.
+    const VECTORS: [(&str, &str); 5] = [
+        (
+            "ed25519",
+            include_str!("../hsm/tests/data/keys/ed25519.pub"),
+        ),
+        ("p256", include_str!("../hsm/tests/data/keys/p256.pub")),
+        (
+            "p256-ecparam",
+            include_str!("../hsm/tests/data/keys/p256-ecparam.pub"),
+        ),
+        ("p384", include_str!("../hsm/tests/data/keys/p384.pub")),
+        (
+            "rsa3072",
+            include_str!("../hsm/tests/data/keys/rsa3072.pub"),
+        ),
+    ];
+    const EXPECTED: &str = include_str!("../hsm/tests/data/expected.json");
+
+    fn vector(name: &str) -> PublicKey {
+        let (_, pem) = VECTORS.iter().find(|(n, _)| *n == name).unwrap();
+        PublicKey::from_spki_pem(pem).unwrap()
+    }
+
+    fn key_json(keytype: &str, scheme: &str, public: &str) -> Json {
+        obj([
+            ("keytype", Json::Str(keytype.into())),
+            ("scheme", Json::Str(scheme.into())),
+            ("keyval", obj([("public", Json::Str(public.into()))])),
+        ])
+    }
+
+    #[test]
+    fn key_objects_and_keyids_match_securesystemslib_for_every_type() {
+        let expected: serde_json::Value = serde_json::from_str(EXPECTED).unwrap();
+        for (name, _) in VECTORS {
+            let pk = vector(name);
+            let want = &expected[name];
+            let object = String::from_utf8(key_object(&pk).canonical()).unwrap();
+            assert_eq!(object, want["key_object"].as_str().unwrap(), "{name}");
+            assert_eq!(keyid(&pk), want["keyid"].as_str().unwrap(), "{name}");
+            assert_eq!(
+                legacy_keyid(&pk),
+                want["legacy_keyid"].as_str().unwrap(),
+                "{name}"
+            );
+            // (Canonical JSON keeps the PEM's newlines raw: not JSON to re-parse.)
+            let parsed = KeyObject::parse(&key_object(&pk)).unwrap();
+            assert_eq!(parsed.public.as_ref(), Some(&pk), "{name}");
+        }
+    }
+
+    #[test]
+    fn older_key_objects_parse() {
+        let pem = vector("p256").to_spki_pem();
+        let mut old = key_json("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256", pem.trim_end());
+        let Json::Obj(map) = &mut old else {
+            unreachable!()
+        };
+        map.insert(
+            "keyid_hash_algorithms".into(),
+            Json::Arr(vec![Json::Str("sha256".into()), Json::Str("sha512".into())]),
+        );
+        map.insert(
+            "keyval".into(),
+            obj([
+                ("public", Json::Str(pem.trim_end().into())),
+                ("private", Json::Str(String::new())),
+            ]),
+        );
+        let k = KeyObject::parse(&old).unwrap();
+        assert_eq!(k.public, Some(vector("p256")));
+        assert_eq!(k.keytype, "ecdsa-sha2-nistp256");
+        let p384 = vector("p384").to_spki_pem();
+        let k = KeyObject::parse(&key_json(
+            "ecdsa-sha2-nistp384",
+            "ecdsa-sha2-nistp384",
+            &p384,
+        ));
+        assert_eq!(k.unwrap().public, Some(vector("p384")));
+    }
+
+    #[test]
+    fn a_known_scheme_with_the_wrong_key_is_an_error() {
+        let p256 = vector("p256").to_spki_pem();
+        let p384 = vector("p384").to_spki_pem();
+        let rsa = vector("rsa3072").to_spki_pem();
+        let ed = vector("ed25519").to_spki_pem();
+        let cases = [
+            (
+                key_json("ecdsa", "ecdsa-sha2-nistp256", &p384),
+                "the ecdsa-sha2-nistp256 scheme needs an ECDSA P-256 key, but keyval.public holds an ECDSA P-384 key",
+            ),
+            (
+                key_json("ecdsa", "ecdsa-sha2-nistp384", &p256),
+                "the ecdsa-sha2-nistp384 scheme needs an ECDSA P-384 key, but keyval.public holds an ECDSA P-256 key",
+            ),
+            (
+                key_json("rsa", "rsassa-pss-sha256", &ed),
+                "the rsassa-pss-sha256 scheme needs an RSA key, but keyval.public holds an Ed25519 key",
+            ),
+            (
+                key_json("ecdsa", "ecdsa-sha2-nistp256", &rsa),
+                "the ecdsa-sha2-nistp256 scheme needs an ECDSA P-256 key, but keyval.public holds an RSA key",
+            ),
+            (
+                key_json("ed25519", "ed25519", &rsa),
+                "ed25519 public key must be hex",
+            ),
+            (
+                key_json("rsa", "rsassa-pss-sha256", "ab01"),
+                "not an SPKI PEM public key (",
+            ),
+        ];
+        for (json, want) in cases {
+            let got = KeyObject::parse(&json).unwrap_err();
+            assert!(
+                got.starts_with(want),
+                "{got:?} does not start with {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_combinations_are_kept_unusable() {
+        let rsa = vector("rsa3072").to_spki_pem();
+        let p256 = vector("p256").to_spki_pem();
+        for json in [
+            key_json("rsa", "rsa-pkcs1v15-sha256", &rsa),
+            key_json("ecdsa", "ecdsa-sha2-nistp521", "anything"),
+            key_json("ecdsa-sha2-nistp384", "ecdsa-sha2-nistp256", &p256),
+            key_json("sphincs", "sphincs-shake-128s", "00"),
+        ] {
+            assert_eq!(KeyObject::parse(&json).unwrap().public, None);
+        }
+    }
+
+    #[test]
+    fn tally_counts_an_ecdsa_key_under_two_keyids_once() {
+        let s = FileSigner::generate_with(KeyAlgorithm::EcdsaP256).unwrap();
+        let other = FileSigner::generate_with(KeyAlgorithm::EcdsaP384).unwrap();
+        let k = KeyObject::parse(&key_object(s.public_key())).unwrap();
+        let o = KeyObject::parse(&key_object(other.public_key())).unwrap();
+        let keys: BTreeMap<_, _> = [
+            ("a".to_owned(), k.clone()),
+            ("b".to_owned(), k),
+            ("c".to_owned(), o),
+        ]
+        .into();
+        let role = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        // ECDSA signatures are randomised: two different signatures by one key.
+        let (s1, s2, s3) = (
+            s.sign(b"m").unwrap(),
+            s.sign(b"m").unwrap(),
+            other.sign(b"m").unwrap(),
+        );
+        let t = tally(
+            &role,
+            2,
+            &keys,
+            [("a", &s1[..]), ("b", &s2[..]), ("c", &s3[..])],
+            b"m",
+        );
+        assert_eq!(t.counted, vec!["a".to_owned(), "c".to_owned()]);
+        assert!(t.met());
     }
 
     #[test]

@@ -1,6 +1,19 @@
 //! Public keys and signature verification.
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
+//!
+//! Four key types, each verified exactly as securesystemslib 1.6 (through
+//! pyca/cryptography and OpenSSL) verifies it:
+//!
+//! | type | signature |
+//! |---|---|
+//! | Ed25519 | 64 bytes, pure EdDSA, strict (`verify_strict`) |
+//! | ECDSA P-256 | DER, over SHA-256 of the message; high `S` accepted |
+//! | ECDSA P-384 | DER, over SHA-384 of the message; high `S` accepted |
+//! | RSA | RSASSA-PSS, SHA-256, MGF1-SHA-256, any salt length |
+use pkcs8::der::pem::LineEnding;
+use pkcs8::der::{Decode, Document};
+use pkcs8::spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
+use pkcs8::{DecodePublicKey, EncodePublicKey};
+use sha2::{Digest, Sha256};
 
 /// The signature algorithms airlock keys use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -8,6 +21,12 @@ use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
 pub enum KeyAlgorithm {
     /// Ed25519 (pure EdDSA over the message).
     Ed25519,
+    /// ECDSA over NIST P-256 with SHA-256, DER signatures.
+    EcdsaP256,
+    /// ECDSA over NIST P-384 with SHA-384, DER signatures.
+    EcdsaP384,
+    /// RSASSA-PSS with SHA-256 and MGF1-SHA-256.
+    RsaPssSha256,
 }
 
 impl KeyAlgorithm {
@@ -15,9 +34,26 @@ impl KeyAlgorithm {
     pub fn name(self) -> &'static str {
         match self {
             KeyAlgorithm::Ed25519 => "ed25519",
+            KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
+            KeyAlgorithm::EcdsaP384 => "ecdsa-p384",
+            KeyAlgorithm::RsaPssSha256 => "rsa-pss-sha256",
         }
     }
 }
+
+/// Smallest RSA modulus accepted, in bits.
+pub const RSA_MIN_BITS: usize = 2048;
+/// Largest RSA modulus accepted, in bits.
+pub const RSA_MAX_BITS: usize = 16384;
+
+pub(crate) const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+pub(crate) const OID_EC_PUBLIC_KEY: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+pub(crate) const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+pub(crate) const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+pub(crate) const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub(crate) const OID_RSA_PSS: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
 
 /// A public key airlock can verify signatures with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,14 +61,74 @@ impl KeyAlgorithm {
 pub enum PublicKey {
     /// An Ed25519 key.
     Ed25519(ed25519_dalek::VerifyingKey),
+    /// An ECDSA key on NIST P-256.
+    EcdsaP256(p256::ecdsa::VerifyingKey),
+    /// An ECDSA key on NIST P-384.
+    EcdsaP384(p384::ecdsa::VerifyingKey),
+    /// An RSA key (2048 to 16384 bits), used with RSASSA-PSS-SHA256.
+    RsaPssSha256(rsa::RsaPublicKey),
 }
 
 impl PublicKey {
-    /// Parses an SPKI PEM public key (`-----BEGIN PUBLIC KEY-----`).
+    /// Parses an SPKI PEM public key (`-----BEGIN PUBLIC KEY-----`) of any of
+    /// the four types, chosen by the SPKI algorithm (and, for EC, the curve).
     pub fn from_spki_pem(pem: &str) -> Result<PublicKey, String> {
-        ed25519_dalek::VerifyingKey::from_public_key_pem(pem.trim_start())
-            .map(PublicKey::Ed25519)
-            .map_err(|e| format!("not an Ed25519 SPKI PEM public key ({e})"))
+        let (label, doc) = Document::from_pem(pem.trim_start())
+            .map_err(|e| format!("not an SPKI PEM public key ({e})"))?;
+        if label != "PUBLIC KEY" {
+            return Err(format!(
+                "expected a PEM \"PUBLIC KEY\" (SPKI), found \"{}\"",
+                label.escape_default()
+            ));
+        }
+        PublicKey::from_spki_der(doc.as_bytes())
+    }
+
+    /// Parses a DER SubjectPublicKeyInfo.
+    pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, String> {
+        let spki = SubjectPublicKeyInfoRef::from_der(der)
+            .map_err(|e| format!("not a SubjectPublicKeyInfo ({e})"))?;
+        let oid = spki.algorithm.oid;
+        if oid == OID_ED25519 {
+            ed25519_dalek::VerifyingKey::from_public_key_der(der)
+                .map(PublicKey::Ed25519)
+                .map_err(|e| format!("invalid Ed25519 public key ({e})"))
+        } else if oid == OID_EC_PUBLIC_KEY {
+            let curve = spki
+                .algorithm
+                .parameters_oid()
+                .map_err(|_| "EC public key without a named curve".to_owned())?;
+            if curve == OID_P256 {
+                p256::ecdsa::VerifyingKey::from_public_key_der(der)
+                    .map(PublicKey::EcdsaP256)
+                    .map_err(|e| format!("invalid ECDSA P-256 public key ({e})"))
+            } else if curve == OID_P384 {
+                p384::ecdsa::VerifyingKey::from_public_key_der(der)
+                    .map(PublicKey::EcdsaP384)
+                    .map_err(|e| format!("invalid ECDSA P-384 public key ({e})"))
+            } else {
+                Err(format!(
+                    "unsupported elliptic curve {curve}; airlock supports P-256 and P-384"
+                ))
+            }
+        } else if oid == OID_RSA {
+            let pkcs1 = spki
+                .subject_public_key
+                .as_bytes()
+                .ok_or("RSA public key is not a whole number of bytes")?;
+            rsa_public_from_pkcs1(pkcs1).map(PublicKey::RsaPssSha256)
+        } else if oid == OID_RSA_PSS {
+            Err(
+                "RSASSA-PSS-restricted keys (OID 1.2.840.113549.1.1.10) are not supported; \
+                 export the key as a plain rsaEncryption SPKI"
+                    .into(),
+            )
+        } else {
+            Err(format!(
+                "unsupported public key algorithm {oid}; airlock supports Ed25519, \
+                 ECDSA P-256, ECDSA P-384 and RSA"
+            ))
+        }
     }
 
     /// An Ed25519 key from its 32 raw bytes.
@@ -45,33 +141,60 @@ impl PublicKey {
             .map_err(|e| format!("invalid Ed25519 public key ({e})"))
     }
 
-    /// The key as SPKI PEM, with a trailing newline.
+    /// The key as DER SubjectPublicKeyInfo (EC points uncompressed).
+    pub fn to_spki_der(&self) -> Vec<u8> {
+        let der = match self {
+            PublicKey::Ed25519(k) => k.to_public_key_der().map(Document::into_vec),
+            PublicKey::EcdsaP256(k) => k.to_public_key_der().map(Document::into_vec),
+            PublicKey::EcdsaP384(k) => k.to_public_key_der().map(Document::into_vec),
+            PublicKey::RsaPssSha256(k) => {
+                return rsa::pkcs8::EncodePublicKey::to_public_key_der(k)
+                    .map(|d| d.into_vec())
+                    .unwrap_or_default();
+            }
+        };
+        // Encoding a key that was decoded or generated cannot fail; keep the
+        // impossible branch out of the way without a panic in library code.
+        der.unwrap_or_default()
+    }
+
+    /// The key as SPKI PEM with LF line endings and a trailing newline: the
+    /// bytes pyca/cryptography's `public_bytes(PEM, SubjectPublicKeyInfo)`
+    /// writes.
     pub fn to_spki_pem(&self) -> String {
-        match self {
-            PublicKey::Ed25519(k) => k
-                .to_public_key_pem(LineEnding::LF)
-                .unwrap_or_else(|_| unreachable_pem()),
-        }
+        pkcs8::der::pem::encode_string("PUBLIC KEY", LineEnding::LF, &self.to_spki_der())
+            .unwrap_or_default()
     }
 
     /// The algorithm of this key.
     pub fn algorithm(&self) -> KeyAlgorithm {
         match self {
             PublicKey::Ed25519(_) => KeyAlgorithm::Ed25519,
+            PublicKey::EcdsaP256(_) => KeyAlgorithm::EcdsaP256,
+            PublicKey::EcdsaP384(_) => KeyAlgorithm::EcdsaP384,
+            PublicKey::RsaPssSha256(_) => KeyAlgorithm::RsaPssSha256,
         }
     }
 
-    /// The raw public key bytes (32 bytes for Ed25519).
+    /// Bytes that identify the key: the 32 raw bytes for Ed25519, the SPKI
+    /// DER for the others. Two keys are the same key exactly when these are
+    /// equal.
     pub fn raw_bytes(&self) -> Vec<u8> {
         match self {
             PublicKey::Ed25519(k) => k.to_bytes().to_vec(),
+            _ => self.to_spki_der(),
         }
     }
 
     /// Whether `sig` is a valid signature by this key over `msg`.
     ///
     /// Ed25519 uses strict verification (no small-order keys, canonical `S`).
+    /// ECDSA takes a DER signature over SHA-256 (P-256) or SHA-384 (P-384)
+    /// of `msg` and, like OpenSSL, accepts high `S`. RSA is RSASSA-PSS with
+    /// SHA-256 and MGF1-SHA-256 with the salt length recovered from the
+    /// signature, as OpenSSL does for `RSA_PSS_SALTLEN_AUTO`.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        use p256::ecdsa::signature::Verifier as _;
         match self {
             PublicKey::Ed25519(k) => {
                 let Ok(raw) = <&[u8; 64]>::try_from(sig) else {
@@ -80,14 +203,143 @@ impl PublicKey {
                 let sig = ed25519_dalek::Signature::from_bytes(raw);
                 k.verify_strict(msg, &sig).is_ok()
             }
+            PublicKey::EcdsaP256(k) => {
+                p256::ecdsa::Signature::from_der(sig).is_ok_and(|sig| k.verify(msg, &sig).is_ok())
+            }
+            PublicKey::EcdsaP384(k) => {
+                p384::ecdsa::Signature::from_der(sig).is_ok_and(|sig| k.verify(msg, &sig).is_ok())
+            }
+            PublicKey::RsaPssSha256(k) => pss::verify_sha256_any_salt(k, msg, sig),
         }
     }
 }
 
-// Encoding a 32-byte Ed25519 key as SPKI cannot fail; keep the impossible
-// branch out of the way without a panic in library code.
-fn unreachable_pem() -> String {
-    String::new()
+/// An RSA public key from a PKCS#1 `RSAPublicKey`, within the size limits.
+fn rsa_public_from_pkcs1(pkcs1: &[u8]) -> Result<rsa::RsaPublicKey, String> {
+    use rsa::pkcs1::der::Decode as _;
+    let k = rsa::pkcs1::RsaPublicKey::from_der(pkcs1)
+        .map_err(|e| format!("invalid RSA public key ({e})"))?;
+    let n = rsa::BigUint::from_bytes_be(k.modulus.as_bytes());
+    let e = rsa::BigUint::from_bytes_be(k.public_exponent.as_bytes());
+    let bits = n.bits();
+    if bits < RSA_MIN_BITS {
+        return Err(format!(
+            "RSA key of {bits} bits is too small; at least {RSA_MIN_BITS} bits are required"
+        ));
+    }
+    if bits > RSA_MAX_BITS {
+        return Err(format!(
+            "RSA key of {bits} bits is too large; at most {RSA_MAX_BITS} bits are accepted"
+        ));
+    }
+    rsa::RsaPublicKey::new_with_max_size(n, e, RSA_MAX_BITS)
+        .map_err(|e| format!("invalid RSA public key ({e})"))
+}
+
+/// EMSA-PSS-VERIFY (RFC 8017 §9.1.2) for SHA-256 / MGF1-SHA-256 with the salt
+/// length recovered from the encoded message.
+///
+/// The `rsa` crate (0.9) only verifies a salt length known in advance, while
+/// securesystemslib verifies with `PSS.AUTO`: OpenSSL's
+/// `RSA_verify_PKCS1_PSS_mgf1` with `RSA_PSS_SALTLEN_AUTO`, which takes the
+/// salt to be everything after the first `0x01` in the unmasked DB. This
+/// module does the same on top of the crate's raw public-key operation, step
+/// for step as OpenSSL does (including accepting a signature with leading
+/// zero bytes removed, since OpenSSL only refuses one longer than the
+/// modulus). Only public data is handled, so nothing here needs to be
+/// constant-time.
+mod pss {
+    use super::{Digest, Sha256};
+    use rsa::traits::PublicKeyParts;
+
+    const H_LEN: usize = 32;
+
+    pub(super) fn verify_sha256_any_salt(key: &rsa::RsaPublicKey, msg: &[u8], sig: &[u8]) -> bool {
+        let k = key.size();
+        if sig.len() > k {
+            return false;
+        }
+        let s = rsa::BigUint::from_bytes_be(sig);
+        if &s >= key.n() {
+            return false;
+        }
+        let Ok(m) = rsa::hazmat::rsa_encrypt(key, &s) else {
+            return false;
+        };
+        let m = m.to_bytes_be();
+        if m.len() > k {
+            return false;
+        }
+        let mut em = vec![0u8; k];
+        em[k - m.len()..].copy_from_slice(&m);
+        let m_hash = Sha256::digest(msg);
+        emsa_pss_verify(&m_hash, &em, key.n().bits() - 1)
+    }
+
+    /// `em` is the k-byte output of the RSA public operation; `em_bits` is
+    /// modBits - 1.
+    pub(super) fn emsa_pss_verify(m_hash: &[u8], em: &[u8], em_bits: usize) -> bool {
+        // When modBits - 1 is a multiple of 8, EM is one byte shorter than
+        // the modulus and the first output byte must be zero.
+        let em_len = em_bits.div_ceil(8);
+        let em = match em.len() - em_len {
+            0 => em,
+            1 if em[0] == 0 => &em[1..],
+            _ => return false,
+        };
+        // Step 3, with the smallest salt (zero bytes).
+        if em_len < H_LEN + 2 {
+            return false;
+        }
+        // Step 4.
+        if em[em_len - 1] != 0xbc {
+            return false;
+        }
+        // Step 5.
+        let (masked_db, rest) = em.split_at(em_len - H_LEN - 1);
+        let h = &rest[..H_LEN];
+        // Step 6: the leftmost 8*emLen - emBits bits must be zero.
+        let top_bits = 8 * em_len - em_bits;
+        let top_mask = (0xffu16 << (8 - top_bits)) as u8;
+        if masked_db[0] & top_mask != 0 {
+            return false;
+        }
+        // Steps 7-9.
+        let mut db = mgf1_sha256(h, masked_db.len());
+        for (d, m) in db.iter_mut().zip(masked_db) {
+            *d ^= m;
+        }
+        db[0] &= !top_mask;
+        // Step 10, recovering the salt length: zeros, then 0x01, then salt.
+        let Some(one) = db.iter().position(|&b| b != 0) else {
+            return false;
+        };
+        if db[one] != 0x01 {
+            return false;
+        }
+        // Steps 11-14.
+        let salt = &db[one + 1..];
+        let mut hasher = Sha256::new();
+        hasher.update([0u8; 8]);
+        hasher.update(m_hash);
+        hasher.update(salt);
+        hasher.finalize().as_slice() == h
+    }
+
+    /// MGF1 with SHA-256 (RFC 8017 §B.2.1).
+    pub(super) fn mgf1_sha256(seed: &[u8], len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + H_LEN);
+        let mut counter = 0u32;
+        while out.len() < len {
+            let mut hasher = Sha256::new();
+            hasher.update(seed);
+            hasher.update(counter.to_be_bytes());
+            out.extend_from_slice(&hasher.finalize());
+            counter += 1;
+        }
+        out.truncate(len);
+        out
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +354,7 @@ mod tests {
         let pk = PublicKey::Ed25519(sk.verifying_key());
         let pem = pk.to_spki_pem();
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
+        assert!(pem.ends_with("-----END PUBLIC KEY-----\n"));
         assert_eq!(PublicKey::from_spki_pem(&pem).unwrap(), pk);
         let sig = sk.sign(b"msg").to_bytes();
         assert!(pk.verify(b"msg", &sig));
@@ -118,5 +371,21 @@ mod tests {
             .is_err()
         );
         assert!(PublicKey::ed25519_from_bytes(&[0; 31]).is_err());
+        let e = PublicKey::from_spki_pem(
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "expected a PEM \"PUBLIC KEY\" (SPKI), found \"PRIVATE KEY\""
+        );
+    }
+
+    #[test]
+    fn mgf1_matches_a_known_value() {
+        // MGF1-SHA256("", 32) is SHA-256 of four zero bytes.
+        assert_eq!(pss::mgf1_sha256(b"", 32), Sha256::digest([0u8; 4]).to_vec());
+        assert_eq!(pss::mgf1_sha256(b"x", 70).len(), 70);
+        assert_eq!(pss::mgf1_sha256(b"x", 70)[..32], pss::mgf1_sha256(b"x", 32));
     }
 }

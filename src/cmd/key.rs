@@ -1,7 +1,7 @@
 //! `keygen` and `key id`.
 use std::path::PathBuf;
 
-use airlock_hsm::{FileSigner, PublicKey, Signer};
+use airlock_hsm::{FileSigner, KeyAlgorithm, PublicKey, Signer};
 use serde_json::json;
 
 use crate::cli::{KeyType, KeygenArgs};
@@ -17,13 +17,12 @@ pub fn keygen(args: &KeygenArgs) -> Result<Outcome, Error> {
             "generate a file key with `airlock keygen --out PREFIX`",
         ));
     }
-    if args.key_type != KeyType::Ed25519 {
-        return Err(Error::usage(
-            "ecdsa-p256 keys are not supported by this build yet",
-            "use --type ed25519",
-        ));
-    }
-    let signer = FileSigner::generate()?;
+    let algorithm = match args.key_type {
+        KeyType::Ed25519 => KeyAlgorithm::Ed25519,
+        KeyType::EcdsaP256 => KeyAlgorithm::EcdsaP256,
+        KeyType::EcdsaP384 => KeyAlgorithm::EcdsaP384,
+    };
+    let signer = FileSigner::generate_with(algorithm)?;
     let (private, public) = signer.write_pair(&args.out)?;
     let id = keyid(signer.public_key());
     let mut o = Outcome::default();
@@ -39,9 +38,11 @@ pub fn keygen(args: &KeygenArgs) -> Result<Outcome, Error> {
     Ok(o)
 }
 
-/// Reads a PEM key file (public or private) and returns its public key.
+/// Reads a PEM key file (public or private; Ed25519, ECDSA P-256 / P-384 or
+/// RSA) and returns its public key.
 fn public_of(path: &PathBuf) -> Result<PublicKey, Error> {
-    let pem = std::fs::read_to_string(path).map_err(|e| Error::input(path, e))?;
+    let pem =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::input(path, e))?);
     let parsed = if pem.contains("PRIVATE KEY") {
         FileSigner::from_pem(&pem).map(|s| s.public_key().clone())
     } else {

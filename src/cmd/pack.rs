@@ -353,7 +353,8 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
     for w in &chain_verdict.warnings {
         crate::cmd::warn(w);
     }
-    let manifest = build_manifest(payload.entries().to_vec(), payload.sha256())?;
+    let payload_sha256 = payload.sha256();
+    let manifest = build_manifest(payload.entries().to_vec(), payload_sha256)?;
     let manifest_bytes = manifest.encode();
     let msg = signing_message(&manifest_bytes);
     let signatures = Signatures(
@@ -368,6 +369,27 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
             .collect::<Result<Vec<_>, airlock_hsm::Error>>()?,
     );
     let signed_by = check_signatures(&final_root, &manifest_bytes, &signatures)?;
+    // ECDSA (DER) and some RSA signatures vary in length by a few bytes, so
+    // the head frame may differ from the size reserved from the probe
+    // signatures. Then the payload is written again at the right offset:
+    // the same bytes, so the same digest and the same signed manifest.
+    let actual_head_len = head_frame_len(&manifest, &signatures, &metadata);
+    let payload = if actual_head_len == head_len {
+        payload
+    } else {
+        drop(payload);
+        let bar = bytes_bar(total, "pack (again)", quiet);
+        let again = write_payload(&a.out, &artifacts, actual_head_len, &opts, &|n| bar.inc(n));
+        bar.finish_and_clear();
+        let again = again?;
+        if again.sha256() != payload_sha256 {
+            return Err(Error::usage(
+                "an artifact changed while packing",
+                "pack again once the artifacts are no longer being written",
+            ));
+        }
+        again
+    };
     finish_bundle(
         &a.out,
         &manifest_bytes,

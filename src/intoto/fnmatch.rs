@@ -68,10 +68,10 @@ fn set_ranges(body: &[char]) -> Vec<(char, char)> {
         } else {
             chunk.len()
         };
-        if ci > 0 {
-            if let (Some(&lo), Some(&hi)) = (chunks[ci - 1].last(), chunk.first()) {
-                ranges.push((lo, hi));
-            }
+        if ci > 0
+            && let (Some(&lo), Some(&hi)) = (chunks[ci - 1].last(), chunk.first())
+        {
+            ranges.push((lo, hi));
         }
         for &c in chunk.get(start..end.max(start)).unwrap_or(&[]) {
             ranges.push((c, c));

@@ -93,21 +93,8 @@ pub enum IntotoError {
         step: String,
     },
     /// An artifact rule failed.
-    #[error("{kind} '{item}' {side}: rule '{rule}' {detail}")]
-    Rule {
-        /// `rule-disallow` or `rule-require`.
-        code: &'static str,
-        /// `step` or `inspection`.
-        kind: String,
-        /// Its name.
-        item: String,
-        /// `materials` or `products`.
-        side: &'static str,
-        /// The rule as written.
-        rule: String,
-        /// What failed, naming the artifact.
-        detail: String,
-    },
+    #[error("{0}")]
+    Rule(Box<RuleFailure>),
     /// An inspection command failed (only with `--run-inspections`).
     #[error("inspection '{name}' failed: {reason}")]
     InspectionFailed {
@@ -163,6 +150,25 @@ pub enum IntotoError {
     Internal(String),
 }
 
+/// A failed artifact rule, naming the step or inspection, the rule and the
+/// artifact.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} '{item}' {side}: rule '{rule}' {detail}")]
+pub struct RuleFailure {
+    /// `rule-disallow` or `rule-require`.
+    pub code: &'static str,
+    /// `step` or `inspection`.
+    pub kind: String,
+    /// Its name.
+    pub item: String,
+    /// `materials` or `products`.
+    pub side: &'static str,
+    /// The rule as written.
+    pub rule: String,
+    /// What failed, naming the artifact.
+    pub detail: String,
+}
+
 impl IntotoError {
     /// The stable error code.
     pub fn code(&self) -> &'static str {
@@ -174,7 +180,7 @@ impl IntotoError {
             IntotoError::LinkThreshold { .. } => "link-threshold",
             IntotoError::LinkDisagreement { .. } => "link-disagreement",
             IntotoError::LinkNameMismatch { .. } => "link-name-mismatch",
-            IntotoError::Rule { code, .. } => code,
+            IntotoError::Rule(r) => r.code,
             IntotoError::InspectionFailed { .. } => "inspection-failed",
             IntotoError::Sublayout { inner, .. } => inner.code(),
             IntotoError::ArtifactUnbound { .. } => "artifact-unbound",
@@ -208,7 +214,7 @@ impl IntotoError {
             IntotoError::LinkNameMismatch { .. } => {
                 "a link was recorded for another step: re-record it with `--name` equal to the step"
             }
-            IntotoError::Rule { .. } | IntotoError::ArtifactUnbound { .. } => {
+            IntotoError::Rule(_) | IntotoError::ArtifactUnbound { .. } => {
                 "the artifacts are not what the supply chain produced: do not use them; find where they were changed"
             }
             IntotoError::InspectionFailed { .. } => {

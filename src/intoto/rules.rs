@@ -85,10 +85,10 @@ fn match_rule<'q>(
         };
         // The reference consumes the reconstructed source path (the same
         // path but in degenerate cases with backslashes).
-        if s == d {
-            if let Some(&q) = queue.get(full_source.as_str()) {
-                consumed.push(q);
-            }
+        if s == d
+            && let Some(&q) = queue.get(full_source.as_str())
+        {
+            consumed.push(q);
         }
     }
     consumed
@@ -131,13 +131,15 @@ pub fn verify_item_rules(
     };
     for rule in rules {
         let pattern = Pattern::new(&rule.pattern);
-        let fail = |code, detail: String| IntotoError::Rule {
-            code,
-            kind: kind.to_owned(),
-            item: item.name.clone(),
-            side: side.name(),
-            rule: rule.text.clone(),
-            detail,
+        let fail = |code, detail: String| {
+            IntotoError::Rule(Box::new(super::RuleFailure {
+                code,
+                kind: kind.to_owned(),
+                item: item.name.clone(),
+                side: side.name(),
+                rule: rule.text.clone(),
+                detail,
+            }))
         };
         let consumed: Vec<&str> = match &rule.kind {
             RuleKind::Match { .. } => match_rule(rule, &queue, source, side, links),

@@ -58,10 +58,10 @@ pub fn parse(bytes: &[u8]) -> Result<Statement, String> {
         .filter(|s| !s.is_empty())
         .ok_or("`predicateType` must be a non-empty string")?
         .to_owned();
-    if let Some(p) = obj.get("predicate") {
-        if p.as_obj().is_none() {
-            return Err("`predicate` must be an object".into());
-        }
+    if let Some(p) = obj.get("predicate")
+        && p.as_obj().is_none()
+    {
+        return Err("`predicate` must be an object".into());
     }
     let Some(Json::Arr(items)) = obj.get("subject") else {
         return Err("`subject` must be a list".into());

@@ -317,14 +317,14 @@ fn verify_at(
                 refused.push(format!("{}: no valid signature by {}", l.file, l.keyid));
                 continue;
             }
-            if let Evidence::Link(link) = &l.evidence {
-                if link.name != step.item.name {
-                    return Err(IntotoError::LinkNameMismatch {
-                        file: l.file,
-                        name: link.name.clone(),
-                        step: step.item.name.clone(),
-                    });
-                }
+            if let Evidence::Link(link) = &l.evidence
+                && link.name != step.item.name
+            {
+                return Err(IntotoError::LinkNameMismatch {
+                    file: l.file,
+                    name: link.name.clone(),
+                    step: step.item.name.clone(),
+                });
             }
             distinct.insert(public.raw_bytes());
             ok.push(l);
