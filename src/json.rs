@@ -109,6 +109,13 @@ impl Json {
         }
     }
 
+    /// Compact, valid JSON (keys sorted, control characters escaped): what
+    /// a DSSE payload carries. (Canonical JSON leaves control characters
+    /// raw, which JSON parsers refuse, so it is only for signing.)
+    pub fn to_compact(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.to_value()).unwrap_or_default()
+    }
+
     /// Pretty JSON text with a trailing newline (keys sorted).
     pub fn to_pretty(&self) -> String {
         let mut s = serde_json::to_string_pretty(&self.to_value()).unwrap_or_default();

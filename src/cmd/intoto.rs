@@ -81,7 +81,7 @@ pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
     let id = keyid(signer.public_key());
     let signed = link.to_json();
     let bytes = if a.dsse {
-        let body = signed.canonical();
+        let body = signed.to_compact();
         let sig = signer.sign(&envelope::pae(envelope::PAYLOAD_TYPE, &body))?;
         envelope::dsse(
             &body,
@@ -138,7 +138,7 @@ pub fn sign_layout(file: &Path, keys: &[String], dsse: bool) -> Result<Outcome, 
         .and_then(Json::as_str)
         == Some("layout");
     let (payload, body, encoding, mut signatures) = if bare {
-        let body = doc.canonical();
+        let body = doc.to_compact();
         let enc = if dsse {
             Encoding::Dsse
         } else {

@@ -330,3 +330,41 @@ fn attestations_are_carried_checked_and_shown() {
         p.stderr
     );
 }
+
+#[test]
+fn dsse_layouts_with_pem_keys_are_valid_json() {
+    // An ECDSA functionary key puts a PEM (with newlines) into the layout:
+    // the DSSE payload must escape them (canonical JSON would not).
+    let w = World::new();
+    w.run(&["keygen", "--out", "keys/ec", "--type", "ecdsa-p256"])
+        .ok();
+    w.write_layout(&[("build", "ec", &[], &[])]);
+    let signed: serde_json::Value =
+        serde_json::from_slice(&fs::read(w.path("root.layout")).unwrap()).unwrap();
+    w.write("root.layout", signed["signed"].to_string().as_bytes());
+    w.run(&[
+        "layout",
+        "sign",
+        "root.layout",
+        "--dsse",
+        "--key",
+        "keys/owner.pem",
+    ])
+    .ok();
+    fs::remove_dir_all(w.path("links")).unwrap();
+    fs::create_dir_all(w.path("links")).unwrap();
+    w.run(&[
+        "record",
+        "--name",
+        "build",
+        "--key",
+        "keys/ec.pem",
+        "--products",
+        "dist",
+        "--dsse",
+        "--out-dir",
+        "links",
+    ])
+    .ok();
+    intoto_verify(&w).ok();
+}
