@@ -9,9 +9,13 @@
 # Wall time is the median of RUNS runs (warm page cache for both sides, and
 # `sync` before every run so no earlier writeback competes); peak memory is
 # the maximum RSS reported by GNU time.
+# Then scripts/bench-intoto.sh: `airlock intoto verify` against the reference
+# `in-toto-verify` on a two-step chain of 1k / 20k / 100k artifacts per link.
 #
 # Usage: scripts/bench.sh [--quick]      (--quick: 1 run, no 4 GiB corpus)
-# Environment: BENCH_DIR (default ./bench-work), RUNS (default 3).
+# Environment: BENCH_DIR (default ./bench-work), RUNS (default 3),
+#   BENCH_ONLY=intoto (only the in-toto part) or BENCH_ONLY=archive (skip it);
+#   see scripts/bench-intoto.sh for its own variables.
 # Prints a Markdown report; docs/performance.md holds the latest one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +23,8 @@ ROOT=$PWD
 QUICK=0; [ "${1:-}" = "--quick" ] && QUICK=1
 RUNS=${RUNS:-3}; [ $QUICK = 1 ] && RUNS=1
 W=${BENCH_DIR:-$ROOT/bench-work}
+ONLY=${BENCH_ONLY:-}
+case "$ONLY" in ""|intoto|archive) ;; *) echo "error: BENCH_ONLY must be intoto or archive" >&2; exit 2;; esac
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need zstd || ! [ -x /usr/bin/time ]; then
@@ -28,6 +34,10 @@ fi
 echo "building the release binary (cargo build --release --features tpm)" >&2
 cargo build --release --locked --features tpm -q
 A=$ROOT/target/release/airlock
+
+if [ "$ONLY" = intoto ]; then
+  RUNS=$RUNS BENCH_DIR=$W AIRLOCK=$A exec "$ROOT/scripts/bench-intoto.sh"
+fi
 
 mkdir -p "$W"; cd "$W"
 
@@ -139,3 +149,7 @@ Command: scripts/bench.sh $* (RUNS=$RUNS, median wall time, warm page cache)
 |---|---|---|---|---|---|---|---|
 EOF
 printf '%s\n' "${rows[@]}"
+if [ "$ONLY" != archive ]; then
+  echo
+  RUNS=$RUNS BENCH_DIR=$W AIRLOCK=$A "$ROOT/scripts/bench-intoto.sh"
+fi

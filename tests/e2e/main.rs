@@ -7,6 +7,8 @@ mod crafted;
 mod determinism;
 mod freshness;
 mod intoto;
+mod intoto_vectors;
+mod keytypes;
 mod roundtrip;
 mod signatures;
 mod tamper;
