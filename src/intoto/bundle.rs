@@ -118,7 +118,7 @@ pub fn verify_bundle_chain(
     let (doc, _) = super::verify::parse_layout(layout_bytes, name)?;
     let artifacts = artifacts_of(entries);
     let under = UnderVerification::known(artifacts.clone());
-    let links = MapLinks(chain.links.clone());
+    let links = MapLinks(&chain.links);
     let verified = verify(&doc, &keys, &links, time, Inspections::Evaluate(&under))?;
     let product_step = match &supply.product_step {
         Some(s) => s.clone(),

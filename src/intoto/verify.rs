@@ -55,10 +55,10 @@ impl LinkSource for DirLinks {
 }
 
 /// Links held in memory by relative path (a bundle's `meta/links/`).
-#[derive(Debug, Default)]
-pub struct MapLinks(pub BTreeMap<String, Vec<u8>>);
+#[derive(Debug)]
+pub struct MapLinks<'a>(pub &'a BTreeMap<String, Vec<u8>>);
 
-impl LinkSource for MapLinks {
+impl LinkSource for MapLinks<'_> {
     fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, IntotoError> {
         Ok(self.0.get(rel).cloned())
     }
