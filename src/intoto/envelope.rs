@@ -155,7 +155,9 @@ fn signatures(
 /// Parses a Metablock or DSSE envelope holding in-toto JSON.
 pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
     let doc = Json::parse(bytes).map_err(|e| e.0)?;
-    let obj = doc.as_obj().ok_or("not a JSON object")?;
+    let Json::Obj(mut obj) = doc else {
+        return Err("not a JSON object".into());
+    };
     if obj.contains_key("payload") {
         let payload_type = obj
             .get("payloadType")
@@ -184,7 +186,7 @@ pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
             encoding: Encoding::Dsse,
         });
     }
-    if let Some(signed) = obj.get("signed") {
+    if let Some(signed) = obj.remove("signed") {
         if signed.as_obj().is_none() {
             return Err("`signed` must be an object".into());
         }
@@ -195,7 +197,7 @@ pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
         )?;
         return Ok(Signed {
             message: signed.canonical(),
-            payload: signed.clone(),
+            payload: signed,
             signatures: sigs,
             encoding: Encoding::Metablock,
         });

@@ -8,8 +8,38 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::json::Json;
 use crate::keys::KeyObject;
 
-/// Digests of one artifact: algorithm → lowercase hex, e.g. `{"sha256": …}`.
-pub type Digests = BTreeMap<String, String>;
+/// Digests of one artifact: algorithm → hex, e.g. `{"sha256": …}`. A small
+/// sorted list rather than a map: links list 100,000s of artifacts, almost
+/// all with one digest, and a one-entry `BTreeMap` costs a whole node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Digests(Box<[(String, String)]>);
+
+impl Digests {
+    /// The digest for `algorithm`.
+    pub fn get(&self, algorithm: &str) -> Option<&String> {
+        self.0.iter().find(|(a, _)| a == algorithm).map(|(_, v)| v)
+    }
+
+    /// (algorithm, hex) pairs, sorted by algorithm.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(a, v)| (a, v))
+    }
+}
+
+impl FromIterator<(String, String)> for Digests {
+    /// Sorted by algorithm; for a repeated algorithm the last value wins (as
+    /// inserting into a map).
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Digests {
+        let map: BTreeMap<String, String> = iter.into_iter().collect();
+        Digests(map.into_iter().collect())
+    }
+}
+
+impl<const N: usize> From<[(String, String); N]> for Digests {
+    fn from(pairs: [(String, String); N]) -> Digests {
+        pairs.into_iter().collect()
+    }
+}
 
 /// Artifacts of a link: path → digests.
 pub type Artifacts = BTreeMap<String, Digests>;
@@ -440,13 +470,17 @@ fn artifacts(value: Option<&Json>, what: &str) -> Result<Artifacts, String> {
                 crate::excerpt(path)
             ));
         };
-        let mut ds = Digests::new();
-        for (alg, hex) in d {
-            let hex = hex.as_str().filter(|h| is_hex(h)).ok_or_else(|| {
-                format!("{what} {}: digest {alg} must be hex", crate::excerpt(path))
-            })?;
-            ds.insert(alg.clone(), hex.to_owned());
-        }
+        let ds = d
+            .iter()
+            .map(|(alg, hex)| {
+                hex.as_str()
+                    .filter(|h| is_hex(h))
+                    .map(|h| (alg.clone(), h.to_owned()))
+                    .ok_or_else(|| {
+                        format!("{what} {}: digest {alg} must be hex", crate::excerpt(path))
+                    })
+            })
+            .collect::<Result<Digests, String>>()?;
         out.insert(path.clone(), ds);
     }
     Ok(out)

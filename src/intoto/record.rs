@@ -398,7 +398,7 @@ mod tests {
         let got = record_artifacts(d.path(), &["./src/".into()], &opts).unwrap();
         assert_eq!(got.keys().collect::<Vec<_>>(), ["a.c"]);
         assert_eq!(
-            got["a.c"]["sha256"],
+            got["a.c"].get("sha256").unwrap(),
             "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
         );
         let bad = RecordOptions {

@@ -204,9 +204,16 @@ fn load(links: &dyn LinkSource, file: &str) -> Result<Option<(Signed, Evidence)>
         file: file.to_owned(),
         reason,
     };
-    let doc = envelope::parse(&bytes).map_err(malformed)?;
+    let mut doc = envelope::parse(&bytes).map_err(malformed)?;
+    drop(bytes);
     let evidence = match doc.payload_type() {
-        "link" => Evidence::Link(Link::parse(&doc.payload).map_err(malformed)?),
+        "link" => {
+            let link = Link::parse(&doc.payload).map_err(malformed)?;
+            // The typed link is all that is needed from here on; the
+            // signed bytes stay until the signature is checked.
+            doc.payload = crate::json::Json::Null;
+            Evidence::Link(link)
+        }
         "layout" => {
             Layout::parse(&doc.payload).map_err(malformed)?;
             Evidence::Sublayout(doc.clone())
@@ -327,6 +334,10 @@ fn verify_at(
                 });
             }
             distinct.insert(public.raw_bytes());
+            let mut l = l;
+            if matches!(l.evidence, Evidence::Link(_)) {
+                l.doc.message = Vec::new();
+            }
             ok.push(l);
         }
         if (distinct.len() as u64) < step.threshold {
