@@ -152,7 +152,7 @@ impl Error {
             Error::Input { .. } => "check the path and its permissions".into(),
             Error::Metadata { .. } => "fix or re-create the metadata file; it must be well-formed JSON with no duplicate keys or floats".into(),
             Error::BadKey { .. } => {
-                "give a PEM key made by `airlock keygen` or `openssl genpkey -algorithm ed25519`".into()
+                "give a PEM key made by `airlock keygen` or `openssl genpkey` (Ed25519, EC P-256/P-384, RSA of 2048 bits or more)".into()
             }
             Error::Root(RootError::Expired { .. }) => {
                 "the final root has expired: bring a bundle that carries a newer, rotated root".into()

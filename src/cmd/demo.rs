@@ -321,6 +321,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         out: p("evil.airlock"),
         artifacts: p("dist-evil"),
         sequence: Some(2),
+        product_step: Some("package".into()),
         ..pack_args.clone()
     };
     match pack::run(&evil_args, true) {

@@ -7,10 +7,11 @@ use crate::cmd::{Outcome, warn};
 use crate::error::Error;
 use crate::fsutil::{read_limited, replace_file};
 use crate::intoto::envelope::{self, Encoding, Signature};
-use crate::intoto::model::{Layout, Link};
+use crate::intoto::model::{Layout, Link, safe_name};
 use crate::intoto::record::{RecordOptions, record_artifacts, run_command};
 use crate::intoto::verify::{
-    DirLinks, Inspections, LayoutKey, MAX_METADATA_FILE, UnderVerification, parse_layout,
+    DirLinks, Inspections, LayoutKey, MAX_METADATA_FILE, UnderVerification, link_file_name,
+    parse_layout,
 };
 use crate::json::Json;
 use crate::keys::{keyid, load_public_key, load_signer};
@@ -26,14 +27,9 @@ fn recording(e: crate::intoto::record::RecordError) -> Error {
     )
 }
 
-/// The link file name for `step` signed by `keyid`.
-pub fn link_file_name(step: &str, keyid: &str) -> String {
-    format!("{step}.{}.link", keyid.get(..8).unwrap_or(keyid))
-}
-
 /// `airlock record`.
 pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
-    if a.name.is_empty() || a.name.contains(['/', '\\', '\0']) || a.name == "." || a.name == ".." {
+    if !safe_name(&a.name) {
         return Err(Error::usage(
             format!("--name {} cannot be a step name", crate::excerpt(&a.name)),
             "use the step's name from the layout, without `/`",

@@ -198,7 +198,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
     let product_step = if check_chain {
         precheck_layout(a, &layout_bytes)?
     } else {
-        a.product_step.clone().unwrap_or_else(|| "package".into())
+        a.product_step.clone().unwrap_or_default()
     };
     let layout_name = a
         .layout

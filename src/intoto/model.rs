@@ -325,7 +325,7 @@ fn rules(value: Option<&Json>, what: &str) -> Result<Vec<Rule>, String> {
 
 /// Whether `name` can be part of a link file name without leaving the link
 /// directory.
-fn safe_name(name: &str) -> bool {
+pub fn safe_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."

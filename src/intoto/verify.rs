@@ -232,6 +232,11 @@ fn short(keyid: &str) -> &str {
     keyid.get(..8).unwrap_or(keyid)
 }
 
+/// `STEP.KEYID8.link`: the link file of `step` signed by `keyid`.
+pub fn link_file_name(step: &str, keyid: &str) -> String {
+    format!("{step}.{}.link", short(keyid))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn verify_at(
     doc: &Signed,
@@ -281,7 +286,7 @@ fn verify_at(
             if !seen.insert(keyid.as_str()) {
                 continue;
             }
-            let file = format!("{prefix}{}.{}.link", step.item.name, short(keyid));
+            let file = format!("{prefix}{}", link_file_name(&step.item.name, keyid));
             match load(links, &file)? {
                 Some((doc, evidence)) => loaded.push(Loaded {
                     keyid: keyid.clone(),

@@ -42,10 +42,20 @@ fn chain(dsse: bool) -> World {
         "--out-dir",
         "links",
     ];
-    let mut package = vec![
+    if dsse {
+        build.push("--dsse");
+    }
+    w.run(&build).ok();
+    record_package(&w, "package", dsse);
+    w
+}
+
+/// `package` recorded by the packager: dist/, paths relative to it.
+fn record_package(w: &World, name: &str, dsse: bool) {
+    let mut args = vec![
         "record",
         "--name",
-        "package",
+        name,
         "--key",
         "keys/packager.pem",
         "--materials",
@@ -58,12 +68,9 @@ fn chain(dsse: bool) -> World {
         "links",
     ];
     if dsse {
-        build.push("--dsse");
-        package.push("--dsse");
+        args.push("--dsse");
     }
-    w.run(&build).ok();
-    w.run(&package).ok();
-    w
+    w.run(&args).ok();
 }
 
 fn intoto_verify(w: &World) -> crate::common::Run {
@@ -112,22 +119,7 @@ fn a_product_changed_between_steps_is_refused() {
     let w = chain(false);
     // dist/ changes after `build` recorded it; `package` records the change.
     w.write("dist/README.md", b"# tampered\n");
-    w.run(&[
-        "record",
-        "--name",
-        "package",
-        "--key",
-        "keys/packager.pem",
-        "--materials",
-        "dist",
-        "--products",
-        "dist",
-        "--lstrip-paths",
-        "dist/",
-        "--out-dir",
-        "links",
-    ])
-    .ok();
+    record_package(&w, "package", false);
     let r = intoto_verify(&w);
     assert_eq!(
         (r.code, r.error_code().as_str()),
@@ -207,22 +199,7 @@ fn missing_links_wrong_keys_and_names_are_refused() {
         })
         .unwrap();
     let saved = fs::read(&package_link).unwrap();
-    w.run(&[
-        "record",
-        "--name",
-        "pkg",
-        "--key",
-        "keys/packager.pem",
-        "--materials",
-        "dist",
-        "--products",
-        "dist",
-        "--lstrip-paths",
-        "dist/",
-        "--out-dir",
-        "links",
-    ])
-    .ok();
+    record_package(&w, "pkg", false);
     let pkg = fs::read_dir(w.path("links"))
         .unwrap()
         .map(|e| e.unwrap().path())
