@@ -56,7 +56,8 @@ impl Json {
         out
     }
 
-    fn write_canonical(&self, out: &mut Vec<u8>) {
+    /// Appends the canonical encoding to `out`.
+    pub(crate) fn write_canonical(&self, out: &mut Vec<u8>) {
         match self {
             Json::Null => out.extend_from_slice(b"null"),
             Json::Bool(true) => out.extend_from_slice(b"true"),
@@ -152,7 +153,8 @@ impl Json {
     }
 }
 
-fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
+/// Appends `s` as a canonical JSON string.
+pub(crate) fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     for b in s.bytes() {
         if b == b'"' || b == b'\\' {

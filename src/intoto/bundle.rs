@@ -62,10 +62,7 @@ pub fn artifacts_of(entries: &[Entry]) -> Artifacts {
     entries
         .iter()
         .filter(|e| e.kind == EntryKind::Artifact)
-        .map(|e| {
-            let d: Digests = [("sha256".to_owned(), hex::encode(e.sha256))].into();
-            (e.path.as_str().to_owned(), d)
-        })
+        .map(|e| (e.path.as_str().to_owned(), Digests::sha256(e.sha256)))
         .collect()
 }
 
@@ -133,7 +130,7 @@ pub fn verify_bundle_chain(
         .steps
         .get(&product_step)
         .ok_or_else(|| IntotoError::ProductStepUnknown(product_step.clone()))?;
-    for (path, digests) in &artifacts {
+    for (path, digests) in artifacts.iter() {
         let Some(want) = digests.get("sha256") else {
             continue; // artifacts_of always records sha256
         };
@@ -141,7 +138,7 @@ pub fn verify_bundle_chain(
             Some(got) if got == want => {}
             Some(got) => {
                 return Err(IntotoError::ArtifactUnbound {
-                    path: path.clone(),
+                    path: path.to_owned(),
                     reason: format!(
                         "its SHA-256 is {want}, but step '{product_step}' produced {got}"
                     ),
@@ -149,7 +146,7 @@ pub fn verify_bundle_chain(
             }
             None => {
                 return Err(IntotoError::ArtifactUnbound {
-                    path: path.clone(),
+                    path: path.to_owned(),
                     reason: format!("it is not a product (with a sha256) of step '{product_step}'"),
                 });
             }

@@ -55,19 +55,12 @@ pub struct Signed {
 }
 
 impl Signed {
-    /// Whether a signature claiming one of `keyids` verifies with `key`.
-    ///
-    /// Keyids are matched as stored (never recomputed). Every signature
-    /// claiming the keyid is tried, so a stray broken duplicate cannot hide a
-    /// good one — and cannot stand in for one either.
+    /// Whether a signature claiming one of `keyids` verifies with `key`
+    /// (see [`signed_by`]).
     pub fn signed_by(&self, keyids: &[&str], key: &KeyObject) -> bool {
-        let Some(public) = key.public.as_ref() else {
-            return false;
-        };
-        self.signatures
-            .iter()
-            .filter(|s| keyids.contains(&s.keyid.as_str()))
-            .any(|s| public.verify(&self.message, &s.sig))
+        signed_by(&self.signatures, keyids, key, || {
+            std::borrow::Cow::Borrowed(&self.message)
+        })
     }
 
     /// The payload's `_type` (empty when absent).
@@ -78,6 +71,31 @@ impl Signed {
             .and_then(Json::as_str)
             .unwrap_or("")
     }
+}
+
+/// Whether one of `signatures` claiming one of `keyids` verifies with `key`
+/// over `message()` (made only when some signature claims such a keyid).
+/// Keyids are matched as stored (never recomputed). Every signature
+/// claiming the keyid is tried, so a stray broken duplicate cannot hide a
+/// good one — and cannot stand in for one either.
+pub fn signed_by<'m>(
+    signatures: &[Signature],
+    keyids: &[&str],
+    key: &KeyObject,
+    message: impl FnOnce() -> std::borrow::Cow<'m, [u8]>,
+) -> bool {
+    let Some(public) = key.public.as_ref() else {
+        return false;
+    };
+    let mut claiming = signatures
+        .iter()
+        .filter(|s| keyids.contains(&s.keyid.as_str()))
+        .peekable();
+    if claiming.peek().is_none() {
+        return false;
+    }
+    let message = message();
+    claiming.any(|s| public.verify(&message, &s.sig))
 }
 
 /// DSSE's pre-authentication encoding.
@@ -121,7 +139,9 @@ pub fn b64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn signatures(
+/// The `signatures` list: `decode` turns each `sig` into bytes; `unique`
+/// refuses two signatures claiming one keyid (DSSE).
+pub(super) fn signatures(
     value: Option<&Json>,
     decode: impl Fn(&str) -> Result<Vec<u8>, String>,
     unique: bool,

@@ -143,20 +143,27 @@ impl Pattern {
     /// Whether the whole of `name` matches.
     pub fn matches(&self, name: &str) -> bool {
         let t = &self.tokens;
-        let s: Vec<char> = name.chars().collect();
+        if let [Token::Star] = t.as_slice() {
+            return true; // `*` matches everything, `/` and newlines included
+        }
+        // Backtracking over characters (by byte offset into `name`): a
+        // failed match after a star retries with the star taking one
+        // character more.
+        let at = |i: usize| name[i..].chars().next().unwrap_or('\0');
         let (mut ti, mut si) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
-        while si < s.len() {
+        while si < name.len() {
+            let c = at(si);
             if ti < t.len() && t[ti] == Token::Star {
                 star = Some((ti, si));
                 ti += 1;
-            } else if ti < t.len() && Self::one(&t[ti], s[si]) {
+            } else if ti < t.len() && Self::one(&t[ti], c) {
                 ti += 1;
-                si += 1;
+                si += c.len_utf8();
             } else if let Some((st, ss)) = star {
                 ti = st + 1;
-                si = ss + 1;
-                star = Some((st, ss + 1));
+                si = ss + at(ss).len_utf8();
+                star = Some((st, si));
             } else {
                 return false;
             }

@@ -10,9 +10,11 @@
 //! names must be plain file-name components; inspections are evaluated over
 //! the artifacts under verification instead of running their commands,
 //! unless the operator asks for them to run.
+pub mod artifacts;
 pub mod bundle;
 pub mod envelope;
 pub mod fnmatch;
+pub mod linkfile;
 pub mod model;
 pub mod record;
 pub mod rules;

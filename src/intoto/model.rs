@@ -8,41 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::json::Json;
 use crate::keys::KeyObject;
 
-/// Digests of one artifact: algorithm → hex, e.g. `{"sha256": …}`. A small
-/// sorted list rather than a map: links list 100,000s of artifacts, almost
-/// all with one digest, and a one-entry `BTreeMap` costs a whole node.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Digests(Box<[(String, String)]>);
-
-impl Digests {
-    /// The digest for `algorithm`.
-    pub fn get(&self, algorithm: &str) -> Option<&String> {
-        self.0.iter().find(|(a, _)| a == algorithm).map(|(_, v)| v)
-    }
-
-    /// (algorithm, hex) pairs, sorted by algorithm.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.0.iter().map(|(a, v)| (a, v))
-    }
-}
-
-impl FromIterator<(String, String)> for Digests {
-    /// Sorted by algorithm; for a repeated algorithm the last value wins (as
-    /// inserting into a map).
-    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Digests {
-        let map: BTreeMap<String, String> = iter.into_iter().collect();
-        Digests(map.into_iter().collect())
-    }
-}
-
-impl<const N: usize> From<[(String, String); N]> for Digests {
-    fn from(pairs: [(String, String); N]) -> Digests {
-        pairs.into_iter().collect()
-    }
-}
-
-/// Artifacts of a link: path → digests.
-pub type Artifacts = BTreeMap<String, Digests>;
+pub use super::artifacts::{Artifacts, Digests};
 
 /// Which artifact list of a link a rule looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,19 +146,6 @@ impl Link {
 
     /// The link as JSON (`signed` of a Metablock, or a DSSE payload).
     pub fn to_json(&self) -> Json {
-        let artifacts = |a: &Artifacts| {
-            Json::Obj(
-                a.iter()
-                    .map(|(p, d)| {
-                        let d = d
-                            .iter()
-                            .map(|(k, v)| (k.clone(), Json::Str(v.clone())))
-                            .collect();
-                        (p.clone(), Json::Obj(d))
-                    })
-                    .collect(),
-            )
-        };
         crate::keys::obj([
             ("_type", Json::Str("link".into())),
             ("name", Json::Str(self.name.clone())),
@@ -200,8 +153,8 @@ impl Link {
                 "command",
                 Json::Arr(self.command.iter().cloned().map(Json::Str).collect()),
             ),
-            ("materials", artifacts(&self.materials)),
-            ("products", artifacts(&self.products)),
+            ("materials", self.materials.to_json()),
+            ("products", self.products.to_json()),
             ("byproducts", self.byproducts.clone()),
             ("environment", self.environment.clone()),
         ])
@@ -455,41 +408,26 @@ impl Layout {
     }
 }
 
-fn artifacts(value: Option<&Json>, what: &str) -> Result<Artifacts, String> {
-    let Some(value) = value else {
-        return Ok(Artifacts::new());
-    };
-    let Json::Obj(map) = value else {
-        return Err(format!("`{what}` must be an object of path → digests"));
-    };
-    let mut out = Artifacts::new();
-    for (path, digests) in map {
-        let Json::Obj(d) = digests else {
-            return Err(format!(
-                "{what} {}: digests must be an object",
-                crate::excerpt(path)
-            ));
-        };
-        let ds = d
-            .iter()
-            .map(|(alg, hex)| {
-                hex.as_str()
-                    .filter(|h| is_hex(h))
-                    .map(|h| (alg.clone(), h.to_owned()))
-                    .ok_or_else(|| {
-                        format!("{what} {}: digest {alg} must be hex", crate::excerpt(path))
-                    })
-            })
-            .collect::<Result<Digests, String>>()?;
-        out.insert(path.clone(), ds);
-    }
-    Ok(out)
-}
-
 impl Link {
     /// Parses a link payload.
     pub fn parse(json: &Json) -> Result<Link, String> {
         let obj = json.as_obj().ok_or("a link must be an object")?;
+        let side = |field: &str| {
+            obj.get(field)
+                .map(|v| Artifacts::from_json(v, field))
+                .transpose()
+        };
+        Link::from_parts(obj, side("materials")?, side("products")?)
+    }
+
+    /// Builds a link from its fields: `materials` and `products` already
+    /// parsed (absent: empty), the rest as JSON (other entries of `obj`
+    /// named `materials` / `products` are ignored).
+    pub fn from_parts(
+        obj: &BTreeMap<String, Json>,
+        materials: Option<Artifacts>,
+        products: Option<Artifacts>,
+    ) -> Result<Link, String> {
         check_type(obj, "link")?;
         let name = str_field(obj, "name", "a link")?.to_owned();
         let dict = |field: &str| match obj.get(field) {
@@ -499,8 +437,8 @@ impl Link {
         };
         Ok(Link {
             command: str_list(obj.get("command"), "`command`")?,
-            materials: artifacts(obj.get("materials"), "materials")?,
-            products: artifacts(obj.get("products"), "products")?,
+            materials: materials.unwrap_or_default(),
+            products: products.unwrap_or_default(),
             byproducts: dict("byproducts")?,
             environment: dict("environment")?,
             name,

@@ -108,10 +108,10 @@ fn excluded(path: &str, patterns: &[String]) -> bool {
 }
 
 /// SHA-256 of a file, streamed.
-pub fn hash_file(path: &Path) -> Result<String, RecordError> {
+pub fn hash_file(path: &Path) -> Result<[u8; 32], RecordError> {
     let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = f.read(&mut buf).map_err(|e| io(path, e))?;
         if n == 0 {
@@ -119,14 +119,14 @@ pub fn hash_file(path: &Path) -> Result<String, RecordError> {
         }
         h.update(&buf[..n]);
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(h.finalize().into())
 }
 
 struct Recorder<'a> {
     base: &'a Path,
     excludes: Vec<String>,
     lstrip: &'a [String],
-    out: Artifacts,
+    out: BTreeMap<String, Digests>,
 }
 
 impl Recorder<'_> {
@@ -154,8 +154,7 @@ impl Recorder<'_> {
             )));
         }
         let digest = hash_file(&self.base.join(rel))?;
-        let d: Digests = [("sha256".to_owned(), digest)].into();
-        self.out.insert(name, d);
+        self.out.insert(name, Digests::sha256(digest));
         Ok(())
     }
 
@@ -232,7 +231,7 @@ pub fn record_artifacts(
             _ => {} // absent: skipped, as the reference does
         }
     }
-    Ok(r.out)
+    Ok(r.out.into_iter().collect())
 }
 
 /// Copies the regular files of `src` into `dst` (for inspections).
@@ -398,7 +397,7 @@ mod tests {
         let got = record_artifacts(d.path(), &["./src/".into()], &opts).unwrap();
         assert_eq!(got.keys().collect::<Vec<_>>(), ["a.c"]);
         assert_eq!(
-            got["a.c"].get("sha256").unwrap(),
+            got.get("a.c").unwrap().get("sha256").unwrap(),
             "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
         );
         let bad = RecordOptions {

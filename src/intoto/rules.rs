@@ -2,11 +2,11 @@
 //! a queue starts with the item's materials (or products); each rule in
 //! order consumes what it matches; DISALLOW and REQUIRE can fail; whatever
 //! is left at the end is implicitly allowed.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::IntotoError;
 use super::fnmatch::Pattern;
-use super::model::{Item, Link, Rule, RuleKind, Side};
+use super::model::{Artifacts, Item, Link, Rule, RuleKind, Side};
 
 /// Links by step or inspection name, as the rules see them.
 pub type Links<'a> = BTreeMap<&'a str, &'a Link>;
@@ -24,21 +24,54 @@ fn join(prefix: &str, rest: &str) -> String {
     joined.replace('\\', "/")
 }
 
-fn filter<'q>(queue: &BTreeSet<&'q str>, pattern: &Pattern) -> Vec<&'q str> {
-    queue
-        .iter()
-        .copied()
-        .filter(|p| pattern.matches(p))
-        .collect()
+/// The consuming queue of one rule list: the artifacts of one side of a
+/// link, each still queued or already consumed. Iterated in path order, as
+/// the reference iterates its set (the order only matters for messages).
+struct Queue<'a> {
+    artifacts: &'a Artifacts,
+    queued: Vec<bool>,
 }
 
-fn match_rule<'q>(
-    rule: &Rule,
-    queue: &BTreeSet<&'q str>,
-    source: &Link,
-    side: Side,
-    links: &Links<'_>,
-) -> Vec<&'q str> {
+impl<'a> Queue<'a> {
+    fn new(artifacts: &'a Artifacts) -> Queue<'a> {
+        Queue {
+            artifacts,
+            queued: vec![true; artifacts.len()],
+        }
+    }
+
+    /// (index, path) of the queued artifacts.
+    fn iter(&self) -> impl Iterator<Item = (usize, &'a str)> + '_ {
+        let artifacts = self.artifacts;
+        self.queued
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| **q)
+            .map(move |(i, _)| (i, artifacts.path(i)))
+    }
+
+    /// Indexes of the queued artifacts `pattern` matches.
+    fn filter(&self, pattern: &Pattern) -> Vec<usize> {
+        self.iter()
+            .filter(|(_, p)| pattern.matches(p))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn contains(&self, path: &str) -> bool {
+        self.artifacts
+            .position(path)
+            .is_some_and(|i| self.queued[i])
+    }
+
+    fn consume(&mut self, indexes: &[usize]) {
+        for &i in indexes {
+            self.queued[i] = false;
+        }
+    }
+}
+
+fn match_rule(rule: &Rule, queue: &Queue<'_>, links: &Links<'_>) -> Vec<usize> {
     let RuleKind::Match {
         source_prefix,
         dest_side,
@@ -52,11 +85,11 @@ fn match_rule<'q>(
         return Vec::new();
     };
     let dest_artifacts = dest.side(*dest_side);
-    let source_artifacts = source.side(side);
+    let source_artifacts = queue.artifacts;
     let pattern = Pattern::new(&rule.pattern);
     let normalized_source = join(source_prefix, "");
     let mut consumed = Vec::new();
-    for &path in queue {
+    for (index, path) in queue.iter() {
         let rest = if source_prefix.is_empty() {
             path
         } else if let Some(rest) = path.strip_prefix(normalized_source.as_str()) {
@@ -67,28 +100,27 @@ fn match_rule<'q>(
         if !pattern.matches(rest) {
             continue;
         }
-        let full_source = if source_prefix.is_empty() {
-            rest.to_owned()
+        // The reference looks up and consumes the reconstructed source
+        // path: the same path, but in degenerate cases (a `\`, or a `/`
+        // after the prefix) another one.
+        let source_index = if source_prefix.is_empty() {
+            Some(index)
         } else {
-            join(source_prefix, rest)
+            source_artifacts.position(&join(source_prefix, rest))
         };
-        let full_dest = if dest_prefix.is_empty() {
-            rest.to_owned()
-        } else {
-            join(dest_prefix, rest)
-        };
-        let (Some(s), Some(d)) = (
-            source_artifacts.get(&full_source),
-            dest_artifacts.get(&full_dest),
-        ) else {
+        let Some(source_index) = source_index else {
             continue;
         };
-        // The reference consumes the reconstructed source path (the same
-        // path but in degenerate cases with backslashes).
-        if s == d
-            && let Some(&q) = queue.get(full_source.as_str())
-        {
-            consumed.push(q);
+        let full_dest = if dest_prefix.is_empty() {
+            std::borrow::Cow::Borrowed(rest)
+        } else {
+            std::borrow::Cow::Owned(join(dest_prefix, rest))
+        };
+        let Some(d) = dest_artifacts.get(&full_dest) else {
+            continue;
+        };
+        if source_artifacts.digests(source_index) == d && queue.queued[source_index] {
+            consumed.push(source_index);
         }
     }
     consumed
@@ -124,7 +156,7 @@ pub fn verify_item_rules(
     };
     let materials = &source.materials;
     let products = &source.products;
-    let mut queue: BTreeSet<&str> = source.side(side).keys().map(String::as_str).collect();
+    let mut queue = Queue::new(source.side(side));
     let rules = match side {
         Side::Materials => &item.materials,
         Side::Products => &item.products,
@@ -141,23 +173,29 @@ pub fn verify_item_rules(
                 detail,
             }))
         };
-        let consumed: Vec<&str> = match &rule.kind {
-            RuleKind::Match { .. } => match_rule(rule, &queue, source, side, links),
-            RuleKind::Create => filter(&queue, &pattern)
+        let path = |i: usize| queue.artifacts.path(i);
+        let consumed: Vec<usize> = match &rule.kind {
+            RuleKind::Match { .. } => match_rule(rule, &queue, links),
+            RuleKind::Create => queue
+                .filter(&pattern)
                 .into_iter()
-                .filter(|p| products.contains_key(*p) && !materials.contains_key(*p))
+                .filter(|&i| products.contains_key(path(i)) && !materials.contains_key(path(i)))
                 .collect(),
-            RuleKind::Delete => filter(&queue, &pattern)
+            RuleKind::Delete => queue
+                .filter(&pattern)
                 .into_iter()
-                .filter(|p| materials.contains_key(*p) && !products.contains_key(*p))
+                .filter(|&i| materials.contains_key(path(i)) && !products.contains_key(path(i)))
                 .collect(),
-            RuleKind::Modify => filter(&queue, &pattern)
+            RuleKind::Modify => queue
+                .filter(&pattern)
                 .into_iter()
-                .filter(|p| matches!((materials.get(*p), products.get(*p)), (Some(m), Some(q)) if m != q))
+                .filter(|&i| {
+                    matches!((materials.get(path(i)), products.get(path(i))), (Some(m), Some(q)) if m != q)
+                })
                 .collect(),
-            RuleKind::Allow => filter(&queue, &pattern),
+            RuleKind::Allow => queue.filter(&pattern),
             RuleKind::Disallow => {
-                let hit = filter(&queue, &pattern);
+                let hit: Vec<&str> = queue.filter(&pattern).into_iter().map(path).collect();
                 if !hit.is_empty() {
                     return Err(fail(
                         "rule-disallow",
@@ -180,9 +218,7 @@ pub fn verify_item_rules(
                 Vec::new()
             }
         };
-        for p in consumed {
-            queue.remove(p);
-        }
+        queue.consume(&consumed);
     }
     Ok(())
 }
@@ -200,7 +236,8 @@ mod tests {
                 .map(|(p, h)| {
                     (
                         (*p).to_owned(),
-                        [("sha256".to_owned(), (*h).to_owned())].into(),
+                        crate::intoto::Digests::from_pairs(vec![("sha256".into(), (*h).into())])
+                            .unwrap(),
                     )
                 })
                 .collect()

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::envelope::{self, Signed};
+use super::linkfile::LinkFile;
 use super::model::{Artifacts, Layout, Link, Side};
 use super::rules::{Links, verify_item_rules};
 use super::{IntotoError, record};
@@ -185,18 +186,29 @@ pub fn parse_layout(bytes: &[u8], what: &str) -> Result<(Signed, Layout), Intoto
 }
 
 enum Evidence {
-    Link(Link),
+    /// A link, with whether its signature by the file's keyid verified
+    /// (checked while the file was loaded, reported in the reference's
+    /// order).
+    Link {
+        link: Link,
+        signed: bool,
+    },
     Sublayout(Signed),
 }
 
 struct Loaded {
     keyid: String,
     file: String,
-    doc: Signed,
     evidence: Evidence,
 }
 
-fn load(links: &dyn LinkSource, file: &str) -> Result<Option<(Signed, Evidence)>, IntotoError> {
+/// Loads link file `file`, named for `keyid`, whose layout key is `key`.
+fn load(
+    links: &dyn LinkSource,
+    file: &str,
+    keyid: &str,
+    key: Option<&KeyObject>,
+) -> Result<Option<Evidence>, IntotoError> {
     let Some(bytes) = links.read(file)? else {
         return Ok(None);
     };
@@ -204,28 +216,25 @@ fn load(links: &dyn LinkSource, file: &str) -> Result<Option<(Signed, Evidence)>
         file: file.to_owned(),
         reason,
     };
-    let mut doc = envelope::parse(&bytes).map_err(malformed)?;
-    drop(bytes);
-    let evidence = match doc.payload_type() {
+    let doc = LinkFile::parse(&bytes).map_err(malformed)?;
+    match doc.payload_type() {
         "link" => {
-            let link = Link::parse(&doc.payload).map_err(malformed)?;
-            // The typed link is all that is needed from here on; the
-            // signed bytes stay until the signature is checked.
-            doc.payload = crate::json::Json::Null;
-            Evidence::Link(link)
+            drop(bytes);
+            let signed = key.is_some_and(|k| doc.signed_by(&[keyid], k));
+            let link = doc.into_link().map_err(malformed)?;
+            Ok(Some(Evidence::Link { link, signed }))
         }
         "layout" => {
+            drop(doc);
+            let doc = envelope::parse(&bytes).map_err(malformed)?;
             Layout::parse(&doc.payload).map_err(malformed)?;
-            Evidence::Sublayout(doc.clone())
+            Ok(Some(Evidence::Sublayout(doc)))
         }
-        other => {
-            return Err(malformed(format!(
-                "`_type` is {}, expected link or layout",
-                crate::excerpt(other)
-            )));
-        }
-    };
-    Ok(Some((doc, evidence)))
+        other => Err(malformed(format!(
+            "`_type` is {}, expected link or layout",
+            crate::excerpt(other)
+        ))),
+    }
 }
 
 fn short(keyid: &str) -> &str {
@@ -287,11 +296,10 @@ fn verify_at(
                 continue;
             }
             let file = format!("{prefix}{}", link_file_name(&step.item.name, keyid));
-            match load(links, &file)? {
-                Some((doc, evidence)) => loaded.push(Loaded {
+            match load(links, &file, keyid, layout.keys.get(keyid))? {
+                Some(evidence) => loaded.push(Loaded {
                     keyid: keyid.clone(),
                     file,
-                    doc,
                     evidence,
                 }),
                 None => missing.push(file),
@@ -325,11 +333,15 @@ fn verify_at(
                 ));
                 continue;
             };
-            if !l.doc.signed_by(&[l.keyid.as_str()], key) {
+            let signed = match &l.evidence {
+                Evidence::Link { signed, .. } => *signed,
+                Evidence::Sublayout(doc) => doc.signed_by(&[l.keyid.as_str()], key),
+            };
+            if !signed {
                 refused.push(format!("{}: no valid signature by {}", l.file, l.keyid));
                 continue;
             }
-            if let Evidence::Link(link) = &l.evidence
+            if let Evidence::Link { link, .. } = &l.evidence
                 && link.name != step.item.name
             {
                 return Err(IntotoError::LinkNameMismatch {
@@ -339,10 +351,6 @@ fn verify_at(
                 });
             }
             distinct.insert(public.raw_bytes());
-            let mut l = l;
-            if matches!(l.evidence, Evidence::Link(_)) {
-                l.doc.message = Vec::new();
-            }
             ok.push(l);
         }
         if (distinct.len() as u64) < step.threshold {
@@ -366,7 +374,7 @@ fn verify_at(
         let mut links_of_step = Vec::new();
         for l in loaded {
             let link = match l.evidence {
-                Evidence::Link(link) => link,
+                Evidence::Link { link, .. } => link,
                 Evidence::Sublayout(sub_doc) => {
                     let key =
                         layout.keys.get(&l.keyid).cloned().ok_or_else(|| {

@@ -174,12 +174,7 @@ impl Crafted {
                 .entries
                 .iter()
                 .filter(|e| e.kind == "artifact")
-                .map(|e| {
-                    (
-                        e.path.clone(),
-                        [("sha256".to_owned(), hex::encode(e.sha256))].into(),
-                    )
-                })
+                .map(|e| (e.path.clone(), airlock::intoto::Digests::sha256(e.sha256)))
                 .collect(),
             byproducts: Json::Obj(Default::default()),
             environment: Json::Obj(Default::default()),

@@ -1,0 +1,456 @@
+//! The artifact lists of links (`materials`, `products`): path → digests.
+//!
+//! Links list 100,000s of artifacts, so these are compact checked types
+//! parsed straight from the JSON text (no generic JSON tree in between): a
+//! sorted vector of paths, and a digest that is the 32 bytes of a SHA-256
+//! whenever the link wrote exactly `{"sha256": <64 lowercase hex>}`. They
+//! write their own canonical JSON, byte for byte what securesystemslib
+//! writes for the same object, so signatures are checked over it.
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+use crate::json::{Json, write_canonical_str};
+
+/// Digests of one artifact: algorithm → hex, as written in the link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Digests {
+    /// Exactly `{"sha256": <64 lowercase hex digits>}`, as the bytes.
+    Sha256([u8; 32]),
+    /// Anything else: (algorithm, hex as written), sorted by algorithm,
+    /// algorithms unique.
+    Other(Box<[(Box<str>, Box<str>)]>),
+}
+
+fn is_hex(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn sha256_bytes(algorithm: &str, hex: &str) -> Option<[u8; 32]> {
+    let lowercase = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if algorithm != "sha256" || hex.len() != 64 || !hex.bytes().all(lowercase) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex, &mut out).ok()?;
+    Some(out)
+}
+
+impl Digests {
+    /// A SHA-256 digest.
+    pub fn sha256(bytes: [u8; 32]) -> Digests {
+        Digests::Sha256(bytes)
+    }
+
+    /// Digests from (algorithm, hex) pairs: every value must be hex and no
+    /// algorithm may repeat. Two `Digests` are equal exactly when the pairs
+    /// are (as the reference compares the dictionaries).
+    pub fn from_pairs(mut pairs: Vec<(Box<str>, Box<str>)>) -> Result<Digests, String> {
+        if let [(algorithm, hex)] = pairs.as_slice()
+            && let Some(bytes) = sha256_bytes(algorithm, hex)
+        {
+            return Ok(Digests::Sha256(bytes));
+        }
+        for (algorithm, hex) in &pairs {
+            if !is_hex(hex) {
+                return Err(format!("digest {} must be hex", crate::excerpt(algorithm)));
+            }
+        }
+        pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(format!("duplicate key {}", crate::excerpt(&w[0].0)));
+        }
+        Ok(Digests::Other(pairs.into_boxed_slice()))
+    }
+
+    /// The hex digest for `algorithm`.
+    pub fn get(&self, algorithm: &str) -> Option<Cow<'_, str>> {
+        match self {
+            Digests::Sha256(b) => (algorithm == "sha256").then(|| Cow::Owned(hex::encode(b))),
+            Digests::Other(pairs) => pairs
+                .iter()
+                .find(|(a, _)| &**a == algorithm)
+                .map(|(_, h)| Cow::Borrowed(&**h)),
+        }
+    }
+
+    /// The digests as a JSON object.
+    pub fn to_json(&self) -> Json {
+        match self {
+            Digests::Sha256(b) => {
+                Json::Obj([("sha256".to_owned(), Json::Str(hex::encode(b)))].into())
+            }
+            Digests::Other(pairs) => Json::Obj(
+                pairs
+                    .iter()
+                    .map(|(a, h)| (a.to_string(), Json::Str(h.to_string())))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn write_canonical(&self, out: &mut Vec<u8>) {
+        match self {
+            Digests::Sha256(b) => {
+                let mut hex = [0u8; 64];
+                // Cannot fail: the buffer is exactly twice the input.
+                let _ = hex::encode_to_slice(b, &mut hex);
+                out.extend_from_slice(br#"{"sha256":""#);
+                out.extend_from_slice(&hex);
+                out.extend_from_slice(br#""}"#);
+            }
+            Digests::Other(pairs) => {
+                out.push(b'{');
+                for (i, (a, h)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_canonical_str(a, out);
+                    out.push(b':');
+                    write_canonical_str(h, out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+}
+
+/// Artifacts of a link: path → digests, sorted by path (byte order, as
+/// canonical JSON sorts keys), paths unique.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Artifacts(Vec<(Box<str>, Digests)>);
+
+impl Artifacts {
+    /// No artifacts.
+    pub fn new() -> Artifacts {
+        Artifacts(Vec::new())
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The index of `path`, if listed.
+    pub fn position(&self, path: &str) -> Option<usize> {
+        self.0.binary_search_by(|(p, _)| (**p).cmp(path)).ok()
+    }
+
+    /// The digests of `path`.
+    pub fn get(&self, path: &str) -> Option<&Digests> {
+        self.position(path).map(|i| &self.0[i].1)
+    }
+
+    /// Whether `path` is listed.
+    pub fn contains_key(&self, path: &str) -> bool {
+        self.position(path).is_some()
+    }
+
+    /// The path at `index` (in path order).
+    pub fn path(&self, index: usize) -> &str {
+        &self.0[index].0
+    }
+
+    /// The digests at `index` (in path order).
+    pub fn digests(&self, index: usize) -> &Digests {
+        &self.0[index].1
+    }
+
+    /// The paths, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(p, _)| &**p)
+    }
+
+    /// (path, digests), in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Digests)> {
+        self.0.iter().map(|(p, d)| (&**p, d))
+    }
+
+    /// The artifacts as a JSON object.
+    pub fn to_json(&self) -> Json {
+        Json::Obj(
+            self.iter()
+                .map(|(p, d)| (p.to_owned(), d.to_json()))
+                .collect(),
+        )
+    }
+
+    /// Appends the canonical JSON of the object.
+    pub fn write_canonical(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (p, d)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_canonical_str(p, out);
+            out.push(b':');
+            d.write_canonical(out);
+        }
+        out.push(b'}');
+    }
+
+    /// From (path, digests) pairs in any order; a repeated path is refused.
+    pub fn from_entries(mut entries: Vec<(Box<str>, Digests)>) -> Result<Artifacts, String> {
+        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(format!("duplicate key {}", crate::excerpt(&w[0].0)));
+            }
+        }
+        Ok(Artifacts(entries))
+    }
+
+    /// Parses an artifacts object from a generic JSON value (`what` names it
+    /// in errors).
+    pub fn from_json(value: &Json, what: &str) -> Result<Artifacts, String> {
+        let Json::Obj(map) = value else {
+            return Err(format!("`{what}` must be an object of path → digests"));
+        };
+        let mut entries = Vec::with_capacity(map.len());
+        for (path, digests) in map {
+            let Json::Obj(d) = digests else {
+                return Err(format!(
+                    "{what} {}: digests must be an object",
+                    crate::excerpt(path)
+                ));
+            };
+            let pairs = d
+                .iter()
+                .map(|(alg, hex)| {
+                    hex.as_str()
+                        .map(|h| (Box::from(alg.as_str()), Box::from(h)))
+                        .ok_or_else(|| {
+                            format!("{what} {}: digest {alg} must be hex", crate::excerpt(path))
+                        })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            let digests = Digests::from_pairs(pairs)
+                .map_err(|e| format!("{what} {}: {e}", crate::excerpt(path)))?;
+            entries.push((Box::from(path.as_str()), digests));
+        }
+        Artifacts::from_entries(entries)
+    }
+}
+
+impl FromIterator<(String, Digests)> for Artifacts {
+    /// Sorted by path; for a repeated path the last one wins (as inserting
+    /// into a map).
+    fn from_iter<I: IntoIterator<Item = (String, Digests)>>(iter: I) -> Artifacts {
+        let mut entries: Vec<(Box<str>, Digests)> = iter
+            .into_iter()
+            .map(|(p, d)| (p.into_boxed_str(), d))
+            .collect();
+        // Stable, so among equal paths the later entry stays later.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(Box<str>, Digests)> = Vec::with_capacity(entries.len());
+        for e in entries {
+            match out.last_mut() {
+                Some(last) if last.0 == e.0 => *last = e,
+                _ => out.push(e),
+            }
+        }
+        Artifacts(out)
+    }
+}
+
+/// Parses an artifacts object straight from JSON text (`what` is
+/// `materials` or `products`, for errors).
+#[derive(Debug, Clone, Copy)]
+pub struct ArtifactsSeed<'w>(pub &'w str);
+
+impl<'de> DeserializeSeed<'de> for ArtifactsSeed<'_> {
+    type Value = Artifacts;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Artifacts, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArtifactsSeed<'_> {
+    type Value = Artifacts;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` as an object of path → digests", self.0)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Artifacts, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some(path) = map.next_key::<BoxStr>()? {
+            let digests = map.next_value_seed(DigestsSeed {
+                what: self.0,
+                path: &path.0,
+            })?;
+            entries.push((path.0, digests));
+        }
+        Artifacts::from_entries(entries).map_err(|e| de::Error::custom(format!("{}: {e}", self.0)))
+    }
+}
+
+/// A string key, owned.
+struct BoxStr(Box<str>);
+
+impl<'de> de::Deserialize<'de> for BoxStr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<BoxStr, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = BoxStr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<BoxStr, E> {
+                Ok(BoxStr(Box::from(v)))
+            }
+            fn visit_string<E>(self, v: String) -> Result<BoxStr, E> {
+                Ok(BoxStr(v.into_boxed_str()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A digest value: a string, borrowed from the text when it can be.
+struct HexStr<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for HexStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<HexStr<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HexStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a hex string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<HexStr<'de>, E> {
+                Ok(HexStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<HexStr<'de>, E> {
+                Ok(HexStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<HexStr<'de>, E> {
+                Ok(HexStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+struct DigestsSeed<'w> {
+    what: &'w str,
+    path: &'w str,
+}
+
+impl<'de> DeserializeSeed<'de> for DigestsSeed<'_> {
+    type Value = Digests;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Digests, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DigestsSeed<'_> {
+    type Value = Digests;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: digests as an object",
+            self.what,
+            crate::excerpt(self.path)
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Digests, A::Error> {
+        let fail = |e: String| {
+            de::Error::custom(format!("{} {}: {e}", self.what, crate::excerpt(self.path)))
+        };
+        let mut pairs: Vec<(Box<str>, Box<str>)> = Vec::new();
+        while let Some(algorithm) = map.next_key::<HexStr<'de>>()? {
+            let hex: HexStr<'de> = map.next_value().map_err(|_: A::Error| {
+                fail(format!(
+                    "digest {} must be hex",
+                    crate::excerpt(&algorithm.0)
+                ))
+            })?;
+            // The common case, without an allocation: one SHA-256.
+            if pairs.is_empty()
+                && let Some(bytes) = sha256_bytes(&algorithm.0, &hex.0)
+            {
+                match map.next_key::<HexStr<'de>>()? {
+                    None => return Ok(Digests::Sha256(bytes)),
+                    Some(next) => {
+                        pairs.push((Box::from(&*algorithm.0), Box::from(&*hex.0)));
+                        let hex: HexStr<'de> = map.next_value().map_err(|_: A::Error| {
+                            fail(format!("digest {} must be hex", crate::excerpt(&next.0)))
+                        })?;
+                        pairs.push((Box::from(&*next.0), Box::from(&*hex.0)));
+                        continue;
+                    }
+                }
+            }
+            pairs.push((Box::from(&*algorithm.0), Box::from(&*hex.0)));
+        }
+        Digests::from_pairs(pairs).map_err(fail)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Artifacts, String> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        ArtifactsSeed("materials")
+            .deserialize(&mut de)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn canonical_equals_the_generic_canonical() {
+        let h = "ab".repeat(32);
+        let text = format!(
+            r#"{{"z": {{"sha256": "{h}"}}, "a\"b": {{"sha512": "AB", "sha256": "{h}"}},
+                "é": {{"sha256": "{}"}}, "Z": {{}}, "m": {{"md5": "00"}}}}"#,
+            h.to_uppercase()
+        );
+        let typed = parse(&text).unwrap();
+        let mut out = Vec::new();
+        typed.write_canonical(&mut out);
+        assert_eq!(out, Json::parse(text.as_bytes()).unwrap().canonical());
+        assert_eq!(
+            typed,
+            Artifacts::from_json(&Json::parse(text.as_bytes()).unwrap(), "materials").unwrap()
+        );
+        assert_eq!(typed.get("z"), Some(&Digests::Sha256([0xab; 32])));
+        // Uppercase hex is kept as written, so it is not equal to lowercase.
+        assert_ne!(typed.get("é"), typed.get("z"));
+        assert_eq!(
+            typed.keys().collect::<Vec<_>>(),
+            ["Z", "a\"b", "m", "z", "é"]
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        for (text, want) in [
+            (r#"{"a": {"sha256": "xyz"}}"#, "must be hex"),
+            (r#"{"a": {"sha256": ""}}"#, "must be hex"),
+            (r#"{"a": {"sha256": 5}}"#, "must be hex"),
+            (r#"{"a": "00"}"#, "digests as an object"),
+            (r#"{"a": {"md5": "00", "md5": "01"}}"#, "duplicate key"),
+            (r#"{"b": {}, "a": {}, "b": {}}"#, "duplicate key"),
+            (r#"[]"#, "path → digests"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        let h = "00".repeat(32);
+        let e = parse(&format!(r#"{{"a": {{"sha256": "{h}", "sha256": "{h}"}}}}"#)).unwrap_err();
+        assert!(e.contains("duplicate key"), "{e}");
+    }
+}
