@@ -31,6 +31,22 @@ struct Fields {
 }
 
 impl Fields {
+    /// An upper bound of the canonical encoding's length (exact for the
+    /// artifact lists, which are nearly all of it).
+    fn canonical_len(&self) -> usize {
+        let json: usize = self
+            .json
+            .iter()
+            .map(|(k, v)| {
+                let mut out = Vec::new();
+                v.write_canonical(&mut out);
+                k.len() * 2 + 4 + out.len()
+            })
+            .sum();
+        let artifacts = |a: &Option<Artifacts>| a.as_ref().map_or(0, |a| 13 + a.canonical_len());
+        2 + json + artifacts(&self.materials) + artifacts(&self.products)
+    }
+
     fn write_canonical(&self, out: &mut Vec<u8>) {
         enum Value<'a> {
             Json(&'a Json),
@@ -245,7 +261,9 @@ impl LinkFile {
         match &self.pae {
             Some(pae) => Cow::Borrowed(pae),
             None => {
-                let mut out = Vec::new();
+                // Sized once: the message can be tens of megabytes, and
+                // growing it by doubling leaves the heap fragmented.
+                let mut out = Vec::with_capacity(self.fields.canonical_len());
                 self.fields.write_canonical(&mut out);
                 Cow::Owned(out)
             }

@@ -89,6 +89,7 @@ fn match_rule(rule: &Rule, queue: &Queue<'_>, links: &Links<'_>) -> Vec<usize> {
     let pattern = Pattern::new(&rule.pattern);
     let normalized_source = join(source_prefix, "");
     let mut consumed = Vec::new();
+    let (mut sources, mut dests) = (source_artifacts.cursor(), dest_artifacts.cursor());
     for (index, path) in queue.iter() {
         let rest = if source_prefix.is_empty() {
             path
@@ -106,7 +107,7 @@ fn match_rule(rule: &Rule, queue: &Queue<'_>, links: &Links<'_>) -> Vec<usize> {
         let source_index = if source_prefix.is_empty() {
             Some(index)
         } else {
-            source_artifacts.position(&join(source_prefix, rest))
+            sources.position(&join(source_prefix, rest))
         };
         let Some(source_index) = source_index else {
             continue;
@@ -116,7 +117,7 @@ fn match_rule(rule: &Rule, queue: &Queue<'_>, links: &Links<'_>) -> Vec<usize> {
         } else {
             std::borrow::Cow::Owned(join(dest_prefix, rest))
         };
-        let Some(d) = dest_artifacts.get(&full_dest) else {
+        let Some(d) = dests.get(&full_dest) else {
             continue;
         };
         if source_artifacts.digests(source_index) == d && queue.queued[source_index] {
@@ -174,17 +175,21 @@ pub fn verify_item_rules(
             }))
         };
         let path = |i: usize| queue.artifacts.path(i);
+        // Membership in the other side (the queue's own side holds them all).
+        let (mut in_materials, mut in_products) = (materials.cursor(), products.cursor());
+        let mut in_materials = |i: usize| side == Side::Materials || in_materials.contains(path(i));
+        let mut in_products = |i: usize| side == Side::Products || in_products.contains(path(i));
         let consumed: Vec<usize> = match &rule.kind {
             RuleKind::Match { .. } => match_rule(rule, &queue, links),
             RuleKind::Create => queue
                 .filter(&pattern)
                 .into_iter()
-                .filter(|&i| products.contains_key(path(i)) && !materials.contains_key(path(i)))
+                .filter(|&i| in_products(i) && !in_materials(i))
                 .collect(),
             RuleKind::Delete => queue
                 .filter(&pattern)
                 .into_iter()
-                .filter(|&i| materials.contains_key(path(i)) && !products.contains_key(path(i)))
+                .filter(|&i| in_materials(i) && !in_products(i))
                 .collect(),
             RuleKind::Modify => queue
                 .filter(&pattern)

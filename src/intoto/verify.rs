@@ -3,6 +3,7 @@
 //! discovery, link signatures and thresholds, sublayouts, command alignment
 //! (a warning), threshold agreement, step rules, inspections, inspection
 //! rules.
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,7 +24,7 @@ pub const MAX_METADATA_FILE: u64 = 256 << 20;
 pub trait LinkSource {
     /// The bytes of link file `rel` (`STEP.KEYID8.link`, or
     /// `STEP.KEYID8/SUB.KEYID8.link` for a sublayout), `None` if absent.
-    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, IntotoError>;
+    fn read(&self, rel: &str) -> Result<Option<Cow<'_, [u8]>>, IntotoError>;
 }
 
 /// Links in a directory (`--link-dir`).
@@ -31,7 +32,7 @@ pub trait LinkSource {
 pub struct DirLinks(pub PathBuf);
 
 impl LinkSource for DirLinks {
-    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, IntotoError> {
+    fn read(&self, rel: &str) -> Result<Option<Cow<'_, [u8]>>, IntotoError> {
         let path = self.0.join(rel);
         let malformed = |reason: String| IntotoError::LinkMalformed {
             file: rel.to_owned(),
@@ -50,7 +51,7 @@ impl LinkSource for DirLinks {
             Ok(_) => {}
         }
         std::fs::read(&path)
-            .map(Some)
+            .map(|b| Some(Cow::Owned(b)))
             .map_err(|e| malformed(format!("cannot read it: {e}")))
     }
 }
@@ -60,8 +61,8 @@ impl LinkSource for DirLinks {
 pub struct MapLinks<'a>(pub &'a BTreeMap<String, Vec<u8>>);
 
 impl LinkSource for MapLinks<'_> {
-    fn read(&self, rel: &str) -> Result<Option<Vec<u8>>, IntotoError> {
-        Ok(self.0.get(rel).cloned())
+    fn read(&self, rel: &str) -> Result<Option<Cow<'_, [u8]>>, IntotoError> {
+        Ok(self.0.get(rel).map(|b| Cow::Borrowed(b.as_slice())))
     }
 }
 
