@@ -199,8 +199,7 @@ pub struct LinkFile {
 impl LinkFile {
     /// Parses a Metablock or DSSE envelope (whatever `_type` it holds).
     pub fn parse(bytes: &[u8]) -> Result<LinkFile, String> {
-        let top: Top = strict(bytes, std::marker::PhantomData)
-            .map_err(|e| e.replace("invalid type: ", "not a JSON object: "))?;
+        let top: Top = strict(bytes, std::marker::PhantomData)?;
         if let Some(payload) = top.payload {
             let payload_type = top
                 .payload_type
