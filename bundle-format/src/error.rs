@@ -224,8 +224,8 @@ pub enum Error {
     VolumeCorrupt {
         /// The volume's number.
         number: u32,
-        /// How many volumes the index lists (0 when volume 1's header does
-        /// not even say).
+        /// How many volumes the index lists (0 when not known: the header
+        /// does not say).
         count: u32,
         /// The file.
         path: PathBuf,
@@ -440,12 +440,13 @@ impl Error {
     }
 }
 
-/// "volume 3 of 5", or "volume 1" when the count is not known.
+/// "volume 3 of 5"; "volume 3" when the count is not known, "the volume"
+/// when neither is.
 fn volume(number: u32, count: u32) -> String {
-    if count == 0 {
-        format!("volume {number}")
-    } else {
-        format!("volume {number} of {count}")
+    match (number, count) {
+        (0, _) => "the volume".into(),
+        (n, 0) => format!("volume {n}"),
+        (n, c) => format!("volume {n} of {c}"),
     }
 }
 

@@ -155,21 +155,14 @@ impl SetInfo {
         Ok(())
     }
 
-    /// Refuses a file that would be volume `count + 1` in `dir`.
-    fn check_no_extra(&self, dir: &Path) -> Result<(), Error> {
+    /// Refuses a file that would be volume `count + 1` beside `volume`.
+    fn check_no_extra(&self, volume: &Path) -> Result<(), Error> {
         let count = self.count();
-        let extra = dir.join(self.naming.name(count + 1));
+        let extra = volume.with_file_name(self.naming.name(count + 1));
         if fs::symlink_metadata(&extra).is_ok() {
             return Err(Error::VolumeExtra { count, path: extra });
         }
         Ok(())
-    }
-}
-
-fn parent(p: &Path) -> PathBuf {
-    match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
     }
 }
 
@@ -306,12 +299,11 @@ impl VolumeSet {
             },
         };
         if header.number != 1 {
-            let dir = parent(first);
             return Err(Error::VolumeNotFirst {
                 number: header.number,
                 count,
                 path: first.to_owned(),
-                first: dir.join(naming.name(1)),
+                first: first.with_file_name(naming.name(1)),
             });
         }
         let prompting = locator.is_some();
@@ -370,7 +362,9 @@ impl VolumeSet {
 
     /// Where volume `number` is expected beside the first one.
     pub fn path_beside_first(&self, number: u32) -> PathBuf {
-        parent(&self.info.first_path).join(self.info.naming.name(number))
+        self.info
+            .first_path
+            .with_file_name(self.info.naming.name(number))
     }
 
     /// The bundle's bytes across the volumes, for a
@@ -421,7 +415,7 @@ impl VolumeSet {
                 }
             }
         }
-        self.info.check_no_extra(&parent(&self.info.first_path))
+        self.info.check_no_extra(&self.info.first_path)
     }
 
     /// Lets the stream go past the first volume without authentication,
@@ -572,7 +566,7 @@ impl VolumeStream {
             return Err(corrupt(number, count, &path));
         }
         if number == count {
-            self.info.check_no_extra(&parent(&path))?;
+            self.info.check_no_extra(&path)?;
             self.done = true;
             lock(&self.shared).current = 0;
             return Ok(());
@@ -587,14 +581,15 @@ impl VolumeStream {
                     .into(),
             });
         }
-        self.open(number + 1, parent(&path))
+        self.open(number + 1, &path)
     }
 
-    /// Finds, opens and checks volume `number`, looking in `dir` first.
-    fn open(&mut self, number: u32, dir: PathBuf) -> Result<(), Error> {
+    /// Finds, opens and checks volume `number`, looking beside `previous`
+    /// (the previous volume) first.
+    fn open(&mut self, number: u32, previous: &Path) -> Result<(), Error> {
         let count = self.info.count();
         let name = self.info.naming.name(number);
-        let mut path = dir.join(&name);
+        let mut path = previous.with_file_name(&name);
         let mut file = loop {
             match File::open(&path) {
                 Ok(f) => break f,

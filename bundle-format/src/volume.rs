@@ -415,7 +415,7 @@ impl VolumeHeader {
     }
 
     /// Whether `other` carries byte for byte the same index and signatures.
-    pub(crate) fn same_set(&self, other: &VolumeHeader) -> bool {
+    pub fn same_set(&self, other: &VolumeHeader) -> bool {
         self.index_bytes == other.index_bytes && self.sig_bytes == other.sig_bytes
     }
 
@@ -426,20 +426,22 @@ impl VolumeHeader {
 }
 
 /// Reads and checks the header of the volume file at `path`. Errors name
-/// the file as volume `number` of `count` as far as it says (see
-/// [`Error::volume`]).
+/// the volume by the number in the file's name (`NAME.003`: 3), 0 if it has
+/// none (see [`Error::volume`]).
 pub fn read_volume_header(path: &Path, limits: &Limits) -> Result<VolumeHeader, Error> {
+    // Until the header says, the name is the best guess at the number.
+    let number = parse_volume_path(path).map_or(0, |(_, n, _)| n);
     let mut f = File::open(path).map_err(|source| Error::VolumeRead {
-        number: 0,
+        number,
         count: 0,
         path: path.to_owned(),
         source,
     })?;
-    header_from(&mut f, path, 0, 0, limits)
+    header_from(&mut f, path, number, 0, limits)
 }
 
 /// Reads the header of the file `path` expected to be volume `number` of
-/// `count` (0 when unknown) from `r`, mapping failures to volume errors.
+/// `count` (each 0 when unknown) from `r`, mapping failures to volume errors.
 pub(crate) fn header_from(
     r: &mut dyn Read,
     path: &Path,
@@ -447,7 +449,6 @@ pub(crate) fn header_from(
     count: u32,
     limits: &Limits,
 ) -> Result<VolumeHeader, Error> {
-    let number = number.max(1);
     let corrupt = |reason: String| Error::VolumeCorrupt {
         number,
         count,
