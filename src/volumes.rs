@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use airlock_bundle::{
     BundleReader, EntryKind, Limits, Locator, Manifest, ManifestSignature, Signatures,
-    VolumeHeader, VolumeSet, Wanted, WrittenVolumes, index_signing_message, is_volume, plan_split,
-    write_volumes,
+    VolumeHeader, VolumeSet, Wanted, WrittenVolumes, index_signing_message, is_volume,
+    parse_volume_path, plan_split, write_volumes,
 };
 use airlock_hsm::Signer;
 use indicatif::ProgressBar;
@@ -159,7 +159,7 @@ pub fn split_bundle_file(
 /// What the isolated side reads a bundle from: a bundle file, or the
 /// volumes of a split bundle given by its first volume.
 pub struct BundleInput {
-    /// Bytes to read in all (every volume file, for a split bundle).
+    /// The bundle's length (for a split bundle, its volumes' slices).
     pub size: u64,
     reader: Option<Box<dyn Read + Send>>,
     set: Option<VolumeSet>,
@@ -194,7 +194,11 @@ impl BundleInput {
             .read_to_end(&mut magic)
             .and_then(|_| file.seek(SeekFrom::Start(0)))
             .map_err(|e| Error::input(path, e))?;
-        if !is_volume(&magic) {
+        // A volume by its signature — or by its name, when the signature is
+        // what got damaged (a zstd magic means a bundle file).
+        let looks_like_volume = is_volume(&magic)
+            || (!magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) && parse_volume_path(path).is_some());
+        if !looks_like_volume {
             return Ok(BundleInput {
                 size: meta.len(),
                 reader: Some(Box::new(file)),
@@ -206,7 +210,7 @@ impl BundleInput {
         let mut set = VolumeSet::open(path, Limits::default(), locator)?;
         let reader = Box::new(set.stream()?);
         Ok(BundleInput {
-            size: set.index().total_file_len(),
+            size: set.index().bundle_len(),
             reader: Some(reader),
             set: Some(set),
         })

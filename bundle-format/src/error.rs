@@ -203,9 +203,10 @@ pub enum Error {
     },
     /// A volume file is shorter than the index says.
     #[error(
-        "{} is truncated: {} has {found} bytes, the volume index says {expected}",
+        "{} is truncated: {} has {found} bytes{}",
         volume(*number, *count),
-        path.display()
+        path.display(),
+        says(*expected)
     )]
     VolumeTruncated {
         /// The volume's number.
@@ -214,7 +215,8 @@ pub enum Error {
         count: u32,
         /// The file.
         path: PathBuf,
-        /// Its length according to the index.
+        /// Its length according to the index (0 when not known: the file
+        /// ends inside its header).
         expected: u64,
         /// Its length on the medium.
         found: u64,
@@ -447,6 +449,15 @@ fn volume(number: u32, count: u32) -> String {
         (0, _) => "the volume".into(),
         (n, 0) => format!("volume {n}"),
         (n, c) => format!("volume {n} of {c}"),
+    }
+}
+
+/// ", the volume index says N", or that the file ends inside its header.
+fn says(expected: u64) -> String {
+    if expected == 0 {
+        ", which ends inside its volume header".into()
+    } else {
+        format!(", the volume index says {expected}")
     }
 }
 

@@ -99,7 +99,18 @@ impl SetInfo {
     /// then its length. Leaves `f` at the start of the slice.
     fn check_file(&self, f: &mut File, path: &Path, number: u32) -> Result<(), Error> {
         let count = self.count();
-        let header = header_from(f, path, number, count, &self.limits)?;
+        let expected = self.index().file_len(number);
+        let header = header_from(f, path, number, count, &self.limits).map_err(|e| match e {
+            // Cut inside its header: the index does say how long it should be.
+            Error::VolumeTruncated { found, .. } => Error::VolumeTruncated {
+                number,
+                count,
+                path: path.to_owned(),
+                expected,
+                found,
+            },
+            e => e,
+        })?;
         if header.index.bundle_id != self.index().bundle_id {
             return Err(Error::VolumeForeign {
                 number,

@@ -466,7 +466,7 @@ pub(crate) fn header_from(
             number,
             count,
             path: path.to_owned(),
-            expected: FIXED.max(found + 1),
+            expected: 0,
             found,
         },
         HeaderError::Malformed(m) => corrupt(format!("its volume header is malformed: {m}")),

@@ -222,8 +222,10 @@ impl Checker {
             }
             .into());
         }
-        self.authenticate(path, &header)?;
+        // The digest first: a damaged volume 1 is named as such, rather than
+        // as whatever its damaged head fails to authenticate.
         self.hash(path, &header)?;
+        self.authenticate(path, &header)?;
         if self.reference.is_none() {
             self.reference = Some((header, path.to_owned()));
         }

@@ -272,7 +272,20 @@ fn a_corrupted_volume_is_refused_by_name() {
     bad[good.len() - 1000] ^= 0x04;
     fs::write(&v[0], &bad).unwrap();
     refused(&w, "volume-corrupt", &format!("volume 1 of {n} is corrupt"));
+    // Volume 1's signature bytes, as a line-ending conversion damages them:
+    // still named as volume 1 (by its name), not taken for a bundle file.
+    let mut bad = good.clone();
+    bad.splice(12..14, [b'\n']);
+    fs::write(&v[0], &bad).unwrap();
+    refused(&w, "volume-corrupt", "volume 1 is corrupt");
     fs::write(&v[0], &good).unwrap();
+    // Volume 2's header (its copy of the index) differs from volume 1's.
+    let good = fs::read(&v[1]).unwrap();
+    let mut bad = good.clone();
+    bad[40] ^= 0x01;
+    fs::write(&v[1], &bad).unwrap();
+    refused(&w, "volume-corrupt", &format!("volume 2 of {n} is corrupt"));
+    fs::write(&v[1], &good).unwrap();
     w.verify("rel.airlock.001").ok();
 }
 
