@@ -66,21 +66,26 @@ Example:
        --root 1.root.json --layout root.layout --layout-key owner.pub \\
        --links links/ --artifacts dist/ --channel stable --sequence 42 \\
        --expires 30d --source-date-epoch 1700000000
+  # the same, as volumes for FAT32 sticks: release-42.airlock.001, .002, ...
+  airlock pack --out release-42.airlock ... --split fat32
 
-The same inputs, keys and --source-date-epoch give byte-identical bundles.")]
+The same inputs, keys and --source-date-epoch give byte-identical bundles (and
+volumes). --split SIZE: fat32 (4,294,967,295 bytes), dvd (4,700,372,992), bd
+(25,025,314,816), or a number with kB/MB/GB/TB or KiB/MiB/GiB/TiB; see
+docs/transfers.md.")]
     Pack(Box<PackArgs>),
     /// Show what is inside a bundle. Checks nothing and trusts nothing.
     #[command(after_help = "Example:\n  airlock inspect release-42.airlock --json")]
     Inspect(InspectArgs),
     /// Verify a bundle against the trust store; changes nothing in the store.
     #[command(
-        after_help = "Example:\n  airlock verify release-42.airlock --store /var/lib/airlock\n  # exit 0 accepted, 1 rejected, 2 usage, 3 store/environment"
+        after_help = "Example:\n  airlock verify release-42.airlock --store /var/lib/airlock\n  airlock verify /media/usb/release-42.airlock.001 --store /var/lib/airlock   # a split bundle: its first volume\n  # exit 0 accepted, 1 rejected, 2 usage, 3 store/environment"
     )]
     Verify(VerifyArgs),
     /// Verify a bundle, then atomically place its artifacts in a new directory
     /// and record the import in the store.
     #[command(
-        after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed"
+        after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed\n  airlock unpack /media/cdrom/release-42.airlock.001 --store /var/lib/airlock \\\n       --to /srv/incoming/release-42 --prompt   # a split bundle on several discs, one drive"
     )]
     Unpack(UnpackArgs),
     /// Split an existing bundle into volumes that fit removable media.
@@ -418,9 +423,9 @@ Examples:
   airlock volumes check /media/cdrom/rel.airlock.00{1,2,3} --store /var/lib/airlock --prompt
 
 Each volume is read once and hashed. With --store the index's signatures are
-checked against the trust store: from the root chain and manifest in volume 1
-when volume 1 is among the files (checked first), otherwise against the store's
-anchored root. Without --store only the volumes' agreement with the index they
+checked against the trust store: through the root chain and manifest in volume 1
+when volume 1 is among the files, otherwise against the store's anchored root
+(enough unless the bundle rotates the root to new release keys). Without --store only the volumes' agreement with the index they
 carry is checked, which catches damaged copies but not forgeries.
 Exit 0 when every file given is a good volume, 1 otherwise.")]
     Check(VolumesCheckArgs),

@@ -108,6 +108,22 @@ pub fn volume_size_arg(flag: &str, s: &str) -> Result<u64, Error> {
              use fat32 for FAT32 media",
         );
     }
+    // The disc presets are whole discs; a file system on the disc takes
+    // room too (measured with xorriso -iso-level 3 and genisoimage -udf:
+    // 183 to 424 sectors of 2048 bytes for one large file).
+    let disc = match s.trim().to_ascii_lowercase().as_str() {
+        "dvd" => Some("4699MB"),
+        "bd" => Some("25024MB"),
+        _ => None,
+    };
+    if let Some(fits) = disc {
+        crate::cmd::warn(&format!(
+            "{} is the whole disc ({size} bytes): a full volume leaves no room for the disc's \
+             file system (ISO 9660 or UDF). To burn volumes as files, use --split {fits}; \
+             see docs/transfers.md",
+            s.trim()
+        ));
+    }
     Ok(size)
 }
 

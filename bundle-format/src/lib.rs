@@ -8,9 +8,10 @@
 //! canonical encoding, a strict streaming reader, a deterministic writer,
 //! limits and path safety, and split volumes (a bundle cut into files that
 //! fit removable media, with a signed volume index, read back as one
-//! stream: [`plan_split`], [`write_volumes`], [`VolumeSet`]). It verifies no signatures (the caller does, over
-//! [`signing_message`] of [`BundleReader::manifest_bytes`]) and knows nothing
-//! about keys. `SPEC.md` beside this crate is the normative description of
+//! stream: [`plan_split`], [`write_volumes`], [`VolumeSet`]). It verifies no
+//! signatures (the caller does, over [`signing_message`] of
+//! [`BundleReader::manifest_bytes`], and over [`index_signing_message`] of a
+//! volume index) and knows nothing about keys. `SPEC.md` beside this crate is the normative description of
 //! the format.
 //!
 //! ```
