@@ -611,3 +611,92 @@ fn split_sizes_are_checked_before_anything_is_written() {
         r.stderr
     );
 }
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+}
+
+/// The committed volume vectors (tests/vectors/volumes, made by
+/// scripts/gen-bundle-vectors.sh): each set gets the verdict its name states.
+#[test]
+fn every_volume_vector_gets_its_verdict() {
+    let w = World::bare();
+    let root = vectors().join("bundle/1.root.json");
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store",
+        "--root",
+        root.to_str().unwrap(),
+    ])
+    .ok();
+    let mut sets: Vec<PathBuf> = fs::read_dir(vectors().join("volumes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    sets.sort();
+    assert!(sets.len() >= 8, "{sets:?}");
+    for set in &sets {
+        let set_name = name(set);
+        let first = set.join("minimal.airlock.001");
+        let r = w.run(&[
+            "verify",
+            first.to_str().unwrap(),
+            "--store",
+            "store",
+            "--json",
+        ]);
+        if set_name.starts_with("pass_") {
+            assert_eq!(r.code, 0, "{set_name}: {}", r.stderr);
+        } else {
+            let code = set_name
+                .trim_start_matches("fail_")
+                .split('_')
+                .next()
+                .unwrap();
+            assert_eq!(
+                (r.code, r.error_code().as_str()),
+                (1, code),
+                "{set_name}: {}",
+                r.stdout
+            );
+        }
+    }
+}
+
+/// Splitting the committed pass bundle again gives the committed volumes,
+/// byte for byte: the volume format cannot change by accident.
+#[test]
+fn splitting_the_pass_vector_reproduces_the_pass_volumes() {
+    let w = World::bare();
+    let bundle = vectors().join("bundle/pass_minimal.airlock");
+    let key = vectors().join("bundle/keys/release.pem");
+    w.run(&[
+        "split",
+        bundle.to_str().unwrap(),
+        "--size",
+        "11600",
+        "--key",
+        key.to_str().unwrap(),
+        "--out",
+        "minimal.airlock",
+    ])
+    .ok();
+    let committed = vectors().join("volumes/pass_two_volumes");
+    assert_eq!(
+        listing(&committed),
+        listing(w.tmp.path())
+            .into_iter()
+            .filter(|n| n.starts_with("minimal"))
+            .collect::<Vec<_>>()
+    );
+    for n in listing(&committed) {
+        assert!(
+            fs::read(committed.join(&n)).unwrap() == fs::read(w.path(&n)).unwrap(),
+            "{n} differs from the committed vector: the volume format changed \
+             (regenerate with scripts/gen-bundle-vectors.sh only if that was intended)"
+        );
+    }
+}
