@@ -125,6 +125,9 @@ pub fn check_signatures(
     )
 }
 
+/// What a volume index signature is called in a [`Rejection`].
+pub const INDEX: &str = "volume index";
+
 /// [`check_signatures`] for the volume index of a split bundle: the same
 /// keys and rule, over the index's own signing message.
 pub fn check_index_signatures(
@@ -132,12 +135,7 @@ pub fn check_index_signatures(
     index_bytes: &[u8],
     signatures: &Signatures,
 ) -> Result<Vec<String>, Rejection> {
-    check_signed(
-        root,
-        &index_signing_message(index_bytes),
-        signatures,
-        "volume index",
-    )
+    check_signed(root, &index_signing_message(index_bytes), signatures, INDEX)
 }
 
 fn check_signed(

@@ -18,7 +18,7 @@ use indicatif::ProgressBar;
 
 use crate::error::{EXIT_REJECTED, Error};
 use crate::keys::keyid;
-use crate::policy::{Rejection, check_index_signatures, check_signatures};
+use crate::policy::{INDEX, Rejection, check_index_signatures, check_signatures};
 use crate::progress::bytes_bar;
 use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
 use crate::tuf::{Root, RootChain, RootError};
@@ -262,13 +262,27 @@ impl BundleInput {
     /// and non-refusals are left as they are.
     pub fn diagnose(&self, e: Error) -> Error {
         let Some(set) = &self.set else { return e };
-        let decided_on_verified_manifest = matches!(
-            e,
+        let unexplained = match &e {
+            // Decided on the verified manifest.
             Error::Rejected(
-                Rejection::Expired { .. } | Rejection::Rollback { .. } | Rejection::Replay { .. }
-            )
-        );
-        if e.exit_code() != EXIT_REJECTED || decided_on_verified_manifest {
+                Rejection::Expired { .. } | Rejection::Rollback { .. } | Rejection::Replay { .. },
+            ) => false,
+            // About the index in the header, which no slice digest covers.
+            Error::Rejected(
+                Rejection::ManifestThreshold { signed, .. }
+                | Rejection::UnknownSigner { signed, .. }
+                | Rejection::BadSignature { signed, .. },
+            ) if *signed == INDEX => false,
+            // Already a volume's fault (except an I/O error the stream
+            // passed on as the bundle's: the stream recorded the volume).
+            Error::Bundle(b) => {
+                e.exit_code() == EXIT_REJECTED
+                    && b.volume().is_none()
+                    && b.code() != "volume-index-mismatch"
+            }
+            e => e.exit_code() == EXIT_REJECTED,
+        };
+        if !unexplained {
             return e;
         }
         set.diagnose().map_or(e, Error::from)
