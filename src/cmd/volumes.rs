@@ -251,11 +251,21 @@ impl Checker {
             self.pending = None;
             return Ok(());
         }
-        match check_index_signatures(&trust.anchor_root, header.index_bytes(), &header.signatures) {
+        // Volume 1 may still come (and its roots may rotate past an expired
+        // or replaced anchor): keep the refusal until the end.
+        let by_anchor = trust
+            .anchor_root
+            .check_unexpired(trust.time)
+            .map_err(Error::from)
+            .and_then(|()| {
+                check_index_signatures(&trust.anchor_root, header.index_bytes(), &header.signatures)
+                    .map_err(Error::from)
+            });
+        match by_anchor {
             Ok(s) => self.signers = Some(s),
             Err(e) => {
                 if self.pending.is_none() {
-                    self.pending = Some(e.into());
+                    self.pending = Some(e);
                 }
             }
         }
