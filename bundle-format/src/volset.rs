@@ -177,6 +177,20 @@ impl SetInfo {
     }
 }
 
+/// Opens volume `number`'s file at `path`: `None` if there is no such file.
+fn open_if_there(path: &Path, number: u32, count: u32) -> Result<Option<File>, Error> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::VolumeRead {
+            number,
+            count,
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 /// A second copy of a volume error (the stream returns one and keeps one).
 fn copy_error(e: &Error) -> Error {
     match e {
@@ -405,23 +419,14 @@ impl VolumeSet {
         let count = self.info.count();
         for number in 2..=count {
             let path = self.path_beside_first(number);
-            match File::open(&path) {
-                Ok(mut f) => self.info.check_file(&mut f, &path, number)?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    if !self.info.prompting {
-                        return Err(Error::VolumeMissing {
-                            number,
-                            count,
-                            path,
-                        });
-                    }
-                }
-                Err(source) => {
-                    return Err(Error::VolumeRead {
+            match open_if_there(&path, number, count)? {
+                Some(mut f) => self.info.check_file(&mut f, &path, number)?,
+                None if self.info.prompting => {}
+                None => {
+                    return Err(Error::VolumeMissing {
                         number,
                         count,
                         path,
-                        source,
                     });
                 }
             }
@@ -602,32 +607,22 @@ impl VolumeStream {
         let name = self.info.naming.name(number);
         let mut path = previous.with_file_name(&name);
         let mut file = loop {
-            match File::open(&path) {
-                Ok(f) => break f,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    let wanted = Wanted {
-                        number,
-                        count,
-                        path: path.clone(),
-                    };
-                    match self.locator.as_mut().and_then(|l| l(&wanted)) {
-                        Some(p) if p.is_dir() => path = p.join(&name),
-                        Some(p) => path = p,
-                        None => {
-                            return Err(Error::VolumeMissing {
-                                number,
-                                count,
-                                path,
-                            });
-                        }
-                    }
-                }
-                Err(source) => {
-                    return Err(Error::VolumeRead {
+            if let Some(f) = open_if_there(&path, number, count)? {
+                break f;
+            }
+            let wanted = Wanted {
+                number,
+                count,
+                path: path.clone(),
+            };
+            match self.locator.as_mut().and_then(|l| l(&wanted)) {
+                Some(p) if p.is_dir() => path = p.join(&name),
+                Some(p) => path = p,
+                None => {
+                    return Err(Error::VolumeMissing {
                         number,
                         count,
                         path,
-                        source,
                     });
                 }
             }
