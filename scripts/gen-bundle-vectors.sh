@@ -5,6 +5,10 @@
 # (fail_<code>[_<what>].airlock). tests/e2e/vectors.rs checks every verdict
 # and that re-packing the inputs reproduces pass_minimal.airlock byte for
 # byte (so the format cannot change by accident).
+# Then tests/vectors/volumes/: pass_minimal.airlock split into two volumes
+# (one directory per volume set), and damaged sets named for the exact error
+# code (fail_<code>[_<what>]/); tests/e2e/vectors.rs checks their verdicts and
+# that splitting the pass bundle again reproduces the pass set.
 # Keys are regenerated only when missing; the test keys are public test data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -107,3 +111,37 @@ cat > README.md <<'README'
 Bundle-format vectors made by `scripts/gen-bundle-vectors.sh` with airlock itself (fixed test keys in `keys/`, inputs in `input/`, `--source-date-epoch 1794694400`): `pass_*` must verify against a store anchored to `1.root.json`; `fail_<code>[_<what>].airlock` must be refused with exit 1 and exactly that error code. The keys are public test data.
 README
 echo "vectors written to $V"
+
+# ---- split volumes (bundle-format/SPEC.md section 11) ----------------------
+W=$PWD/../volumes
+rm -rf "$W" && mkdir -p "$W/pass_two_volumes"
+# 11600 bytes: the first volume holds the head frame, the second the rest.
+"$A" split pass_minimal.airlock --size 11600 --key keys/release.pem \
+  --out "$W/pass_two_volumes/minimal.airlock" >/dev/null
+cd "$W"
+python3 - <<'PY'
+import os, shutil
+P = "pass_two_volumes/minimal.airlock"
+one, two = open(P + ".001", "rb").read(), open(P + ".002", "rb").read()
+hl = int.from_bytes(one[16:20], "big")
+def put(case, files):
+    os.makedirs(case)
+    for n, data in files.items():
+        open(f"{case}/minimal.airlock.{n:03}", "wb").write(data)
+def flip(b, pos, mask=0x01):
+    b = bytearray(b); b[pos] ^= mask; return bytes(b)
+put("fail_volume-missing", {1: one})
+put("fail_volume-extra", {1: one, 2: two, 3: two})
+put("fail_volume-out-of-order_first-twice", {1: one, 2: one})
+put("fail_volume-truncated", {1: one, 2: two[:-10]})
+put("fail_volume-corrupt_slice", {1: one, 2: flip(two, hl + len(two[hl:]) // 2)})
+put("fail_volume-corrupt_header", {1: one, 2: flip(two, 40)})
+put("fail_volume-corrupt_appended", {1: one, 2: two + b"\0"})
+# A byte of the index signature, in every volume alike.
+i = one.find(b"\x63sig\x58\x40", 28) + 6 + 10
+put("fail_signature-invalid_index-signature", {1: flip(one, i), 2: flip(two, i)})
+PY
+cat > README.md <<'README'
+Split-volume vectors made by `scripts/gen-bundle-vectors.sh` with airlock itself: `pass_two_volumes/` is `../bundle/pass_minimal.airlock` split with `airlock split --size 11600 --key ../bundle/keys/release.pem`; every `fail_<code>[_<what>]/` is a damaged copy of it. Verifying `DIR/minimal.airlock.001` against a store anchored to `../bundle/1.root.json` must accept `pass_*` and refuse each `fail_*` with exit 1 and exactly that error code.
+README
+echo "vectors written to tests/vectors/volumes"

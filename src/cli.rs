@@ -66,23 +66,43 @@ Example:
        --root 1.root.json --layout root.layout --layout-key owner.pub \\
        --links links/ --artifacts dist/ --channel stable --sequence 42 \\
        --expires 30d --source-date-epoch 1700000000
+  # the same, as volumes for FAT32 sticks: release-42.airlock.001, .002, ...
+  airlock pack --out release-42.airlock ... --split fat32
 
-The same inputs, keys and --source-date-epoch give byte-identical bundles.")]
+The same inputs, keys and --source-date-epoch give byte-identical bundles (and
+volumes). --split SIZE: fat32 (4,294,967,295 bytes), dvd (4,700,372,992), bd
+(25,025,314,816), or a number with kB/MB/GB/TB or KiB/MiB/GiB/TiB; see
+docs/transfers.md.")]
     Pack(Box<PackArgs>),
     /// Show what is inside a bundle. Checks nothing and trusts nothing.
     #[command(after_help = "Example:\n  airlock inspect release-42.airlock --json")]
     Inspect(InspectArgs),
     /// Verify a bundle against the trust store; changes nothing in the store.
     #[command(
-        after_help = "Example:\n  airlock verify release-42.airlock --store /var/lib/airlock\n  # exit 0 accepted, 1 rejected, 2 usage, 3 store/environment"
+        after_help = "Example:\n  airlock verify release-42.airlock --store /var/lib/airlock\n  airlock verify /media/usb/release-42.airlock.001 --store /var/lib/airlock   # a split bundle: its first volume\n  # exit 0 accepted, 1 rejected, 2 usage, 3 store/environment"
     )]
     Verify(VerifyArgs),
     /// Verify a bundle, then atomically place its artifacts in a new directory
     /// and record the import in the store.
     #[command(
-        after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed"
+        after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed\n  airlock unpack /media/cdrom/release-42.airlock.001 --store /var/lib/airlock \\\n       --to /srv/incoming/release-42 --prompt   # a split bundle on several discs, one drive"
     )]
     Unpack(UnpackArgs),
+    /// Split an existing bundle into volumes that fit removable media.
+    #[command(after_help = "\
+Examples:
+  airlock split release-42.airlock --size fat32 --key release.pem
+  # writes release-42.airlock.001, .002, ... (each at most 4 GiB - 1 byte)
+  airlock split release-42.airlock --size 700MB --key release.pem --out /media/usb/rel42.airlock
+
+SIZE: fat32 (4,294,967,295 bytes), dvd (4,700,372,992), bd (25,025,314,816), or a
+number with kB/MB/GB/TB (powers of 1000) or KiB/MiB/GiB/TiB (powers of 1024).
+The volume index is signed with --key, as the manifest is (a targets key of the
+bundle's final root). The bundle itself is left as it is.")]
+    Split(SplitArgs),
+    /// Check volumes of a split bundle, one at a time, against its signed index.
+    #[command(subcommand)]
+    Volumes(VolumesCommand),
     /// Provision or show the trust anchor of an isolated-side store.
     #[command(subcommand)]
     Anchor(AnchorCommand),
@@ -311,7 +331,8 @@ pub struct PackArgs {
     /// Lifetime of the bundle, e.g. 30d.
     #[arg(long, default_value = "30d", value_name = "DUR")]
     pub expires: String,
-    /// Split into volumes (SIZE, fat32, dvd or bd).
+    /// Write volumes OUT.001, OUT.002, ... of at most SIZE bytes instead of one
+    /// file: fat32, dvd, bd, or e.g. 700MB, 4GiB.
     #[arg(long, value_name = "SIZE")]
     pub split: Option<String>,
     /// in-toto attestations (Statement v1) to carry.
@@ -349,6 +370,9 @@ pub struct VerifyArgs {
     /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
+    /// Split bundle: ask for each volume that is not beside the previous one.
+    #[arg(long)]
+    pub prompt: bool,
 }
 
 /// `unpack`.
@@ -365,6 +389,63 @@ pub struct UnpackArgs {
     /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
+    /// Split bundle: ask (on standard input) for each volume that is not
+    /// beside the previous one, e.g. to read discs from one drive.
+    #[arg(long)]
+    pub prompt: bool,
+}
+
+/// `split`.
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// The bundle to split (left unchanged).
+    pub bundle: PathBuf,
+    /// Largest volume file: fat32, dvd, bd, or e.g. 700MB, 4GiB.
+    #[arg(long, value_name = "SIZE")]
+    pub size: String,
+    /// Keys that sign the volume index (targets keys, as for the manifest).
+    #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
+    pub key: Vec<String>,
+    /// Volume names: OUT.001, OUT.002, ... (default: the bundle's path).
+    #[arg(long, value_name = "OUT")]
+    pub out: Option<PathBuf>,
+}
+
+/// `volumes ...`.
+#[derive(Debug, Subcommand)]
+pub enum VolumesCommand {
+    /// Check volume files one at a time: each against the volume index it
+    /// carries (the same in every volume), authenticated with --store.
+    #[command(after_help = "\
+Examples:
+  airlock volumes check /media/usb/rel.airlock.* --store /var/lib/airlock
+  # one drive, several discs: check each as it is inserted
+  airlock volumes check /media/cdrom/rel.airlock.00{1,2,3} --store /var/lib/airlock --prompt
+
+Each volume is read once and hashed. With --store the index's signatures are
+checked against the trust store: through the root chain and manifest in volume 1
+when volume 1 is among the files, otherwise against the store's anchored root
+(enough unless the bundle rotates the root to new release keys). Without --store only the volumes' agreement with the index they
+carry is checked, which catches damaged copies but not forgeries.
+Exit 0 when every file given is a good volume, 1 otherwise.")]
+    Check(VolumesCheckArgs),
+}
+
+/// `volumes check`.
+#[derive(Debug, Args)]
+pub struct VolumesCheckArgs {
+    /// Volume files, in the order to check them.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Trust store to authenticate the volume index with.
+    #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
+    pub store: Option<String>,
+    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Ask (on standard input) for each file that is not there yet.
+    #[arg(long)]
+    pub prompt: bool,
 }
 
 /// The trust store location.

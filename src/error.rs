@@ -147,6 +147,11 @@ impl Error {
 
     /// One line telling the operator what to do next.
     pub fn hint(&self) -> String {
+        if let Error::Bundle(e) = self
+            && let Some(h) = crate::volumes::hint(e)
+        {
+            return h;
+        }
         match self {
             Error::Usage { hint, .. } | Error::Environment { hint, .. } => hint.clone(),
             Error::Input { .. } => "check the path and its permissions".into(),

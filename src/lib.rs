@@ -25,6 +25,7 @@ pub mod staging;
 pub mod timefmt;
 pub mod tuf;
 pub mod verifier;
+pub mod volumes;
 pub mod walk;
 
 pub use error::Error;

@@ -1,6 +1,6 @@
 //! The trust policy of the isolated side: who may sign a manifest and when a
 //! bundle is fresh (design.md, trust chain steps 3 and 4).
-use airlock_bundle::{Manifest, Signatures, signing_message};
+use airlock_bundle::{Manifest, Signatures, index_signing_message, signing_message};
 use airlock_hsm::StoreState;
 
 use crate::keys::{Tally, tally};
@@ -13,9 +13,11 @@ use crate::tuf::Root;
 pub enum Rejection {
     /// Too few valid signatures by the final root's targets keys.
     #[error(
-        "manifest is signed by {counted} of the {threshold} targets keys root version {root_version} requires"
+        "{signed} is signed by {counted} of the {threshold} targets keys root version {root_version} requires"
     )]
     ManifestThreshold {
+        /// What was signed: the manifest or the volume index.
+        signed: &'static str,
         /// Distinct valid targets-key signatures.
         counted: usize,
         /// Required.
@@ -26,17 +28,21 @@ pub enum Rejection {
     /// A manifest signature by a keyid outside the final root's targets role
     /// (or by a key type airlock cannot verify).
     #[error(
-        "manifest signature by {keyid} is not from a targets key of root version {root_version}"
+        "{signed} signature by {keyid} is not from a targets key of root version {root_version}"
     )]
     UnknownSigner {
+        /// What was signed: the manifest or the volume index.
+        signed: &'static str,
         /// The signature's keyid (bounded excerpt).
         keyid: String,
         /// The root whose targets role was used.
         root_version: u64,
     },
     /// A manifest signature by a targets key that does not verify.
-    #[error("manifest signature by targets key {keyid} does not verify")]
+    #[error("{signed} signature by targets key {keyid} does not verify")]
     BadSignature {
+        /// What was signed: the manifest or the volume index.
+        signed: &'static str,
         /// The keyid.
         keyid: String,
     },
@@ -111,7 +117,33 @@ pub fn check_signatures(
     manifest_bytes: &[u8],
     signatures: &Signatures,
 ) -> Result<Vec<String>, Rejection> {
-    let msg = signing_message(manifest_bytes);
+    check_signed(
+        root,
+        &signing_message(manifest_bytes),
+        signatures,
+        "manifest",
+    )
+}
+
+/// What a volume index signature is called in a [`Rejection`].
+pub const INDEX: &str = "volume index";
+
+/// [`check_signatures`] for the volume index of a split bundle: the same
+/// keys and rule, over the index's own signing message.
+pub fn check_index_signatures(
+    root: &Root,
+    index_bytes: &[u8],
+    signatures: &Signatures,
+) -> Result<Vec<String>, Rejection> {
+    check_signed(root, &index_signing_message(index_bytes), signatures, INDEX)
+}
+
+fn check_signed(
+    root: &Root,
+    msg: &[u8],
+    signatures: &Signatures,
+    signed: &'static str,
+) -> Result<Vec<String>, Rejection> {
     for s in &signatures.0 {
         let key = root
             .targets
@@ -121,12 +153,14 @@ pub fn check_signatures(
             .flatten();
         let Some(key) = key else {
             return Err(Rejection::UnknownSigner {
+                signed,
                 keyid: crate::excerpt(&s.keyid),
                 root_version: root.version,
             });
         };
-        if !key.verify(&msg, &s.sig) {
+        if !key.verify(msg, &s.sig) {
             return Err(Rejection::BadSignature {
+                signed,
                 keyid: s.keyid.clone(),
             });
         }
@@ -139,12 +173,13 @@ pub fn check_signatures(
             .0
             .iter()
             .map(|s| (s.keyid.as_str(), s.sig.as_slice())),
-        &msg,
+        msg,
     );
     if t.met() {
         Ok(t.counted)
     } else {
         Err(Rejection::ManifestThreshold {
+            signed,
             counted: t.counted.len(),
             threshold: t.threshold,
             root_version: root.version,

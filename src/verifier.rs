@@ -6,7 +6,7 @@
 //! `unpack`.
 use std::io::{Read, Write};
 
-use airlock_bundle::{BundleReader, Entry, EntryKind, Limits};
+use airlock_bundle::{BundleReader, Entry, EntryKind, Limits, Manifest};
 use airlock_hsm::{Anchor, StoreState};
 use sha2::{Digest, Sha256};
 
@@ -84,6 +84,22 @@ pub fn verify_bundle<R: Read + Send + 'static>(
     limits: Limits,
     sink: &mut dyn ArtifactSink,
 ) -> Result<Verdict, Error> {
+    verify_bundle_with(input, anchor, state, time, limits, sink, &mut |_, _| Ok(()))
+}
+
+/// [`verify_bundle`], calling `authenticated` with the final root and the
+/// manifest once the manifest's signatures and freshness have been checked
+/// and before anything else is read: where a split bundle's volume index is
+/// authenticated (`crate::volumes`).
+pub fn verify_bundle_with<R: Read + Send + 'static>(
+    input: R,
+    anchor: &Anchor,
+    state: &StoreState,
+    time: u64,
+    limits: Limits,
+    sink: &mut dyn ArtifactSink,
+    authenticated: &mut dyn FnMut(&Root, &Manifest) -> Result<(), Error>,
+) -> Result<Verdict, Error> {
     // Step 1: the anchor. The store vouches for these bytes; if they do not
     // parse the store is damaged, which is the environment's fault.
     let trusted = Root::parse(&anchor.root_json).map_err(|e| {
@@ -143,6 +159,7 @@ pub fn verify_bundle<R: Read + Send + 'static>(
     let (final_root, rotated) = chain.finish(time)?;
     let signers = check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
     check_freshness(reader.manifest(), state, time)?;
+    authenticated(&final_root, reader.manifest())?;
     let mut metadata = root_count as u64;
     let mut chain = BundleChain::default();
     while let Some(m) = reader.next_metadata()? {

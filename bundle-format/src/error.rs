@@ -1,7 +1,7 @@
 //! The one error type of this crate, grouped by who is at fault.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::path::PathError;
 
@@ -170,7 +170,138 @@ pub enum Error {
     #[error("reading the bundle failed: {0}")]
     Read(#[source] io::Error),
 
+    // ---- a volume of a split bundle is at fault (SPEC.md section 11) ------
+    /// A volume of the set is not where it should be.
+    #[error("{} is missing: {} not found", volume(*number, *count), path.display())]
+    VolumeMissing {
+        /// The volume's number, from 1.
+        number: u32,
+        /// How many volumes the index lists.
+        count: u32,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A file continues the numbering past the last volume the index lists.
+    #[error("{} is an extra volume: the signed volume index lists {count}", path.display())]
+    VolumeExtra {
+        /// How many volumes the index lists.
+        count: u32,
+        /// The extra file.
+        path: PathBuf,
+    },
+    /// A volume file of this bundle holds another volume than its name says.
+    #[error("{} is out of order: {} holds volume {found}", volume(*number, *count), path.display())]
+    VolumeOutOfOrder {
+        /// The volume expected in this file.
+        number: u32,
+        /// How many volumes the index lists.
+        count: u32,
+        /// The volume the file holds.
+        found: u32,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A volume file is shorter than the index says.
+    #[error(
+        "{} is truncated: {} has {found} bytes{}",
+        volume(*number, *count),
+        path.display(),
+        says(*expected)
+    )]
+    VolumeTruncated {
+        /// The volume's number.
+        number: u32,
+        /// How many volumes the index lists.
+        count: u32,
+        /// The file.
+        path: PathBuf,
+        /// Its length according to the index (0 when not known: the file
+        /// ends inside its header).
+        expected: u64,
+        /// Its length on the medium.
+        found: u64,
+    },
+    /// A volume's bytes are not the ones the index describes.
+    #[error("{} is corrupt: {reason} ({})", volume(*number, *count), path.display())]
+    VolumeCorrupt {
+        /// The volume's number.
+        number: u32,
+        /// How many volumes the index lists (0 when not known: the header
+        /// does not say).
+        count: u32,
+        /// The file.
+        path: PathBuf,
+        /// What does not match.
+        reason: String,
+    },
+    /// A volume file belongs to another bundle.
+    #[error(
+        "{} is from another bundle: {} is a volume of bundle {found}, not of {expected}",
+        volume(*number, *count),
+        path.display()
+    )]
+    VolumeForeign {
+        /// The volume expected in this file.
+        number: u32,
+        /// How many volumes the index lists.
+        count: u32,
+        /// The file.
+        path: PathBuf,
+        /// This set's bundle id.
+        expected: String,
+        /// The bundle id the file's header names (excerpt).
+        found: String,
+    },
+    /// Reading a volume failed.
+    #[error("reading {} ({}) failed: {source}", volume(*number, *count), path.display())]
+    VolumeRead {
+        /// The volume's number.
+        number: u32,
+        /// How many volumes the index lists.
+        count: u32,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The volume index names another bundle than the manifest it travels with.
+    #[error("the volume index is for bundle {index}, but the volumes hold bundle {manifest}")]
+    VolumeIndexMismatch {
+        /// The index's bundle id (excerpt).
+        index: String,
+        /// The manifest's bundle id.
+        manifest: String,
+    },
+    /// A volume index is malformed.
+    #[error("volume index is malformed: {0}")]
+    VolumeIndex(String),
+    /// The file given as the first volume holds another one.
+    #[error(
+        "{} holds volume {number} of {count}; give the first volume, {}",
+        path.display(),
+        first.display()
+    )]
+    VolumeNotFirst {
+        /// The volume the file holds.
+        number: u32,
+        /// How many volumes the index lists.
+        count: u32,
+        /// The file given.
+        path: PathBuf,
+        /// Where the first volume would be.
+        first: PathBuf,
+    },
+
     // ---- the writer's input is at fault -----------------------------------
+    /// A volume size that cannot split this bundle.
+    #[error("cannot split into volumes of {volume_size} bytes: {reason}")]
+    SplitSize {
+        /// The volume size asked for.
+        volume_size: u64,
+        /// Why not.
+        reason: String,
+    },
     /// A file to pack cannot be read.
     #[error("cannot read input {}: {source}", path.display())]
     Input {
@@ -235,6 +366,17 @@ impl Error {
             Error::Signatures(_) => "signatures-malformed",
             Error::DuplicateSignature { .. } => "duplicate-signature",
             Error::Read(_) => "bundle-read",
+            Error::VolumeMissing { .. } => "volume-missing",
+            Error::VolumeExtra { .. } => "volume-extra",
+            Error::VolumeOutOfOrder { .. } => "volume-out-of-order",
+            Error::VolumeTruncated { .. } => "volume-truncated",
+            Error::VolumeCorrupt { .. } => "volume-corrupt",
+            Error::VolumeForeign { .. } => "volume-foreign",
+            Error::VolumeRead { .. } => "volume-unreadable",
+            Error::VolumeIndexMismatch { .. } => "volume-index-mismatch",
+            Error::VolumeIndex(_) => "volume-index-malformed",
+            Error::VolumeNotFirst { .. } => "volume-not-first",
+            Error::SplitSize { .. } => "split-size",
             Error::Input { .. } => "input-unreadable",
             Error::InputChanged { .. } => "input-changed",
             Error::Write { .. } => "output-write",
@@ -243,13 +385,79 @@ impl Error {
         }
     }
 
+    /// The volume this error is about, as (number, count, file), for the
+    /// errors that name one.
+    pub fn volume(&self) -> Option<(u32, u32, &Path)> {
+        match self {
+            Error::VolumeMissing {
+                number,
+                count,
+                path,
+            }
+            | Error::VolumeOutOfOrder {
+                number,
+                count,
+                path,
+                ..
+            }
+            | Error::VolumeTruncated {
+                number,
+                count,
+                path,
+                ..
+            }
+            | Error::VolumeCorrupt {
+                number,
+                count,
+                path,
+                ..
+            }
+            | Error::VolumeForeign {
+                number,
+                count,
+                path,
+                ..
+            }
+            | Error::VolumeRead {
+                number,
+                count,
+                path,
+                ..
+            } => Some((*number, *count, path)),
+            Error::VolumeExtra { count, path } => Some((count + 1, *count, path)),
+            _ => None,
+        }
+    }
+
     /// Who has to act.
     pub fn fault(&self) -> Fault {
         match self {
-            Error::Input { .. } | Error::InputChanged { .. } => Fault::Input,
+            Error::Input { .. }
+            | Error::InputChanged { .. }
+            | Error::SplitSize { .. }
+            | Error::VolumeNotFirst { .. } => Fault::Input,
             Error::Write { .. } | Error::Sink(_) | Error::Misuse(_) => Fault::Environment,
             _ => Fault::Bundle,
         }
+    }
+}
+
+/// "volume 3 of 5"; "volume 3" when the count is not known, "the volume"
+/// when neither is.
+fn volume(number: u32, count: u32) -> String {
+    match (number, count) {
+        (0, _) => "the volume".into(),
+        (n, 0) => format!("volume {n}"),
+        (n, c) => format!("volume {n} of {c}"),
+    }
+}
+
+/// ", the volume index says N", or that the file ends inside its header.
+fn says(expected: u64) -> String {
+    if expected == 0 {
+        ", which ends inside its volume header".into()
+    } else {
+        format!(", the volume index says {expected}")
     }
 }
 

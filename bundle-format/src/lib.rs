@@ -6,9 +6,12 @@
 //! carries the artifacts, compressed, and is authenticated as stored by the
 //! manifest's `payload_sha256`. This crate is the container only: types,
 //! canonical encoding, a strict streaming reader, a deterministic writer,
-//! limits and path safety. It verifies no signatures (the caller does, over
-//! [`signing_message`] of [`BundleReader::manifest_bytes`]) and knows nothing
-//! about keys. `SPEC.md` beside this crate is the normative description of
+//! limits and path safety, and split volumes (a bundle cut into files that
+//! fit removable media, with a signed volume index, read back as one
+//! stream: [`plan_split`], [`write_volumes`], [`VolumeSet`]). It verifies no
+//! signatures (the caller does, over [`signing_message`] of
+//! [`BundleReader::manifest_bytes`], and over [`index_signing_message`] of a
+//! volume index) and knows nothing about keys. `SPEC.md` beside this crate is the normative description of
 //! the format.
 //!
 //! ```
@@ -64,7 +67,10 @@ mod manifest;
 mod path;
 mod read;
 mod readahead;
+mod split;
 mod tarhdr;
+mod volset;
+mod volume;
 mod write;
 
 pub use error::{Error, Fault, excerpt};
@@ -75,6 +81,13 @@ pub use manifest::{
 };
 pub use path::{BundlePath, PathError};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};
+pub use split::{UnsignedVolumes, WrittenVolumes, write_volumes};
+pub use volset::{Locator, VolumeSet, VolumeStream, Wanted};
+pub use volume::{
+    SplitPlan, VOLUME_FORMAT, VOLUME_MAGIC, VolumeEntry, VolumeHeader, VolumeIndex, header_reserve,
+    index_signing_message, is_volume, name_width, parse_volume_path, plan_split,
+    read_volume_header, volume_path,
+};
 pub use write::{
     ArtifactSource, MetadataFile, Payload, WriteOptions, finish_bundle, head_frame_len,
     write_payload,

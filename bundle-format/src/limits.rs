@@ -28,6 +28,9 @@ pub struct Limits {
     pub max_entry_bytes: u64,
     /// Largest sum of all entry sizes, in bytes.
     pub max_total_bytes: u64,
+    /// Most volumes a split bundle may have. Every volume carries the
+    /// index (56 bytes a volume), so this also bounds the volume header.
+    pub max_volumes: u32,
 }
 
 const KIB: u64 = 1 << 10;
@@ -46,6 +49,7 @@ impl Default for Limits {
             max_metadata_entry_bytes: 32 * MIB,
             max_entry_bytes: TIB,
             max_total_bytes: 16 * TIB,
+            max_volumes: 9999,
         }
     }
 }

@@ -16,7 +16,7 @@ pub const FORMAT_VERSION: u32 = 1;
 const SIGNING_CONTEXT: &[u8] = b"airlock-bundle-manifest-v1\n";
 
 /// Largest signature, in bytes.
-const MAX_SIG_BYTES: usize = 1024;
+pub(crate) const MAX_SIG_BYTES: usize = 1024;
 
 /// Longest channel name, in bytes.
 const MAX_CHANNEL_BYTES: usize = 64;
@@ -533,7 +533,7 @@ impl WireManifest {
 }
 
 /// Decodes exactly one CBOR item filling all of `bytes`.
-fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub(crate) fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let mut rest = bytes;
     let value: T = ciborium::from_reader(&mut rest)
         .map_err(|e| format!("invalid CBOR: {}", excerpt(&e.to_string())))?;
@@ -545,7 +545,7 @@ fn from_cbor<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 
 // ---- semantic checks ------------------------------------------------------
 
-fn is_keyid(s: &str) -> bool {
+pub(crate) fn is_keyid(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

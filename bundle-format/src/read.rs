@@ -567,6 +567,13 @@ impl BundleReader {
         Ok(Some(MetadataEntry { entry, bytes }))
     }
 
+    /// Length in bytes of the head frame as stored (section 2.1), once
+    /// [`next_metadata`](Self::next_metadata) has returned `None`: where the
+    /// payload frame starts.
+    pub fn head_frame_len(&self) -> Option<u64> {
+        (self.state == State::Done).then(|| frames::head_frame_len(self.tar.offset))
+    }
+
     /// Moves on to the artifacts. Allowed only after
     /// [`next_metadata`](Self::next_metadata) has returned `None`; starts
     /// decompressing the payload frame in a background thread (and hashing

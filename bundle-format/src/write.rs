@@ -232,7 +232,7 @@ pub fn head_frame_len(
     frames::head_frame_len(tar_len)
 }
 
-fn dir_of(out: &Path) -> &Path {
+pub(crate) fn dir_of(out: &Path) -> &Path {
     out.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
@@ -240,7 +240,7 @@ fn dir_of(out: &Path) -> &Path {
 
 /// A temporary file in `out`'s directory that becomes the bundle, so it is
 /// created like an ordinary new file (0o666 less the umask).
-fn temp_beside(out: &Path) -> Result<NamedTempFile, Error> {
+pub(crate) fn temp_beside(out: &Path) -> Result<NamedTempFile, Error> {
     let dir = dir_of(out);
     let mut b = tempfile::Builder::new();
     b.prefix(".airlock-");

@@ -354,6 +354,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             bundle: p("release.airlock"),
             store: store_arg(&p("store")),
             at: None,
+            prompt: false,
         },
         true,
     )?);
@@ -385,6 +386,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             bundle: p("tampered.airlock"),
             store: store_arg(&p("store")),
             at: None,
+            prompt: false,
         },
         true,
     );
@@ -405,6 +407,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             bundle: p("evil.airlock"),
             store: store_arg(&p("store")),
             at: None,
+            prompt: false,
         },
         true,
     ) {
@@ -426,6 +429,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             store: store_arg(&p("store")),
             to: p("incoming/release-1"),
             at: None,
+            prompt: false,
         },
         true,
     )?);
@@ -444,6 +448,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             store: store_arg(&p("store")),
             to: p("incoming/again"),
             at: None,
+            prompt: false,
         },
         true,
     ) {

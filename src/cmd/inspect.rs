@@ -1,8 +1,7 @@
 //! `inspect`: what a bundle says it holds. Checks nothing, trusts nothing.
-use std::fs::File;
 use std::path::Path;
 
-use airlock_bundle::{BundleReader, EntryKind, Limits};
+use airlock_bundle::{BundleReader, EntryKind, Limits, VolumeSet};
 use serde_json::json;
 
 use crate::cmd::Outcome;
@@ -11,11 +10,46 @@ use crate::intoto::statement;
 use crate::intoto::verify::parse_layout;
 use crate::keys::{KeyObject, key_object, keyid, legacy_keyid};
 use crate::timefmt::format_utc;
+use crate::volumes::BundleInput;
 
-/// `airlock inspect BUNDLE`.
+/// The volume index of a split bundle, as its first volume carries it.
+fn describe_index(o: &mut Outcome, set: &VolumeSet) {
+    let h = set.header();
+    let index = &h.index;
+    let count = index.count();
+    let signers: Vec<String> = h.signatures.0.iter().map(|s| s.keyid.clone()).collect();
+    o.line(format!(
+        "volumes    {count} (each header {} bytes); index signatures {}",
+        index.header_len,
+        signers.join(", ")
+    ));
+    let mut list = Vec::new();
+    for (k, v) in index.volumes.iter().enumerate() {
+        let number = k as u32 + 1;
+        let path = set.path_beside_first(number);
+        o.line(format!(
+            "  volume {number:>3} of {count}  {:>12} bytes  slice sha256 {}  {}",
+            index.file_len(number),
+            hex::encode(v.sha256),
+            path.display()
+        ));
+        list.push(json!({"number": number, "path": path.display().to_string(),
+            "size": index.file_len(number), "slice_size": v.size,
+            "slice_sha256": hex::encode(v.sha256)}));
+    }
+    o.field("volumes", list)
+        .field("volume_header_len", index.header_len)
+        .field("volume_index_signatures", signers);
+}
+
+/// `airlock inspect BUNDLE` (a bundle file, or a split bundle's first volume).
 pub fn run(bundle: &Path) -> Result<Outcome, Error> {
-    let file = File::open(bundle).map_err(|e| Error::input(bundle, e))?;
-    let mut reader = BundleReader::open(file, Limits::default())?;
+    let mut input = BundleInput::open(bundle, None)?;
+    if let Some(set) = input.volumes() {
+        set.read_unauthenticated();
+    }
+    let mut reader = BundleReader::open(input.take_reader(), Limits::default())
+        .map_err(|e| input.diagnose(e.into()))?;
     let m = reader.manifest().clone();
     let signature_keyids: Vec<String> = reader
         .signatures()
@@ -44,6 +78,9 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
         m.artifact_count(),
         m.artifact_bytes()
     ));
+    if let Some(set) = input.volumes() {
+        describe_index(&mut o, set);
+    }
     let mut entries = Vec::new();
     for e in &m.entries {
         o.line(format!(
@@ -65,7 +102,10 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
     let mut chain_keys = std::collections::BTreeMap::new();
     let mut attestations = Vec::new();
     let mut carried = Vec::new();
-    while let Some(md) = reader.next_metadata()? {
+    while let Some(md) = reader
+        .next_metadata()
+        .map_err(|e| input.diagnose(e.into()))?
+    {
         match md.entry.kind {
             EntryKind::LayoutKey => {
                 if let Ok(pk) = std::str::from_utf8(&md.bytes)

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{
     AnchorCommand, Cli, Command, IntotoCommand, KeyCommand, LayoutCommand, RootCommand,
+    VolumesCommand,
 };
 use crate::error::{EXIT_OK, Error};
 
@@ -17,6 +18,7 @@ pub mod pack;
 pub mod root;
 pub mod unpack;
 pub mod verify;
+pub mod volumes;
 
 /// What a successful command reports: text lines for people, a JSON object
 /// for scripts.
@@ -74,6 +76,8 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
         Command::Demo(a) => demo::run(a.dir.as_deref(), quiet),
+        Command::Split(a) => volumes::split(a, quiet),
+        Command::Volumes(VolumesCommand::Check(a)) => volumes::check(a, quiet),
     }
 }
 

@@ -11,13 +11,14 @@ use std::path::Path;
 use airlock_bundle::{
     ArtifactSource, BundlePath, Entry, EntryKind, Limits, Manifest, ManifestFields,
     ManifestSignature, MetadataFile, Signatures, SupplyChain, WriteOptions, finish_bundle,
-    head_frame_len, signing_message, write_payload,
+    head_frame_len, plan_split, signing_message, write_payload,
 };
 use airlock_hsm::Signer;
 
 use crate::cli::PackArgs;
 use crate::cmd::Outcome;
 use crate::cmd::root::read_root;
+use crate::cmd::volumes::describe_volumes;
 use crate::error::Error;
 use crate::fsutil::read_limited;
 use crate::intoto::IntotoError;
@@ -28,7 +29,32 @@ use crate::policy::check_signatures;
 use crate::progress::bytes_bar;
 use crate::timefmt::{format_utc, now, parse_duration};
 use crate::tuf::{Root, apply_chain};
+use crate::volumes::{split_bundle_file, volume_size_arg};
 use crate::walk::walk_tree;
+
+/// Pack's bundle on its way to becoming volumes: a hidden file beside them,
+/// removed whatever happens.
+struct TempBundle(std::path::PathBuf);
+
+impl TempBundle {
+    fn beside(out: &Path) -> TempBundle {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(".airlock-pack-{}-{nanos}", std::process::id());
+        TempBundle(match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.join(name),
+            _ => std::path::PathBuf::from(name),
+        })
+    }
+}
+
+impl Drop for TempBundle {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 fn bundle_path(rel: &str, limits: &Limits, file: &Path) -> Result<BundlePath, Error> {
     BundlePath::new(rel, limits).map_err(|e| {
@@ -125,12 +151,11 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
 /// their own tool, to show the isolated side refusing it. Not reachable
 /// from the command line.
 pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outcome, Error> {
-    if a.split.is_some() {
-        return Err(Error::usage(
-            "--split is not supported by this build yet",
-            "pack without --split; the bundle is one file",
-        ));
-    }
+    let split = a
+        .split
+        .as_deref()
+        .map(|s| volume_size_arg("--split", s))
+        .transpose()?;
     let limits = Limits::default();
     let created = a.source_date_epoch.unwrap_or_else(now);
     let lifetime = parse_duration(&a.expires).map_err(|e| Error::usage(e, "e.g. --expires 30d"))?;
@@ -326,9 +351,22 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         [0; 32],
     )?;
     let head_len = head_frame_len(&provisional, &probe_sigs.zeroed(), &metadata);
+    // With --split, the bundle is first written to a temporary file beside
+    // the volumes, then cut into them (and consumed) at the end; a volume
+    // size too small for even the head is refused before any artifact is read.
+    let split = match split {
+        Some(size) => {
+            plan_split(head_len, head_len, size, signers.len(), &limits)?;
+            Some((size, TempBundle::beside(&a.out)))
+        }
+        None => None,
+    };
+    let out = split
+        .as_ref()
+        .map_or(a.out.as_path(), |(_, t)| t.0.as_path());
 
     let bar = bytes_bar(total, "pack", quiet);
-    let payload = write_payload(&a.out, &artifacts, head_len, &opts, &|n| bar.inc(n));
+    let payload = write_payload(out, &artifacts, head_len, &opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     let payload = payload?;
     // The whole supply chain, as the isolated side will check it, over the
@@ -379,7 +417,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
     } else {
         drop(payload);
         let bar = bytes_bar(total, "pack (again)", quiet);
-        let again = write_payload(&a.out, &artifacts, actual_head_len, &opts, &|n| bar.inc(n));
+        let again = write_payload(out, &artifacts, actual_head_len, &opts, &|n| bar.inc(n));
         bar.finish_and_clear();
         let again = again?;
         if again.sha256() != payload_sha256 {
@@ -390,18 +428,36 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         }
         again
     };
-    finish_bundle(
-        &a.out,
-        &manifest_bytes,
-        &signatures,
-        &metadata,
-        payload,
-        &opts,
-    )?;
+    finish_bundle(out, &manifest_bytes, &signatures, &metadata, payload, &opts)?;
 
-    let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     let mut o = Outcome::default();
-    o.line(format!("packed {} ({} bytes)", a.out.display(), size));
+    let (written, size) = match &split {
+        Some((volume_size, _)) => {
+            let w = split_bundle_file(
+                out,
+                &manifest.bundle_id,
+                actual_head_len,
+                &a.out,
+                *volume_size,
+                &signers,
+                true,
+                quiet,
+            )?;
+            let size = w.index.total_file_len();
+            o.line(format!(
+                "packed {} … {} ({} volumes, {size} bytes)",
+                w.paths[0].display(),
+                w.paths[w.paths.len() - 1].display(),
+                w.paths.len()
+            ));
+            (Some(w), size)
+        }
+        None => {
+            let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
+            o.line(format!("packed {} ({} bytes)", a.out.display(), size));
+            (None, size)
+        }
+    };
     o.line(format!("bundle     {}", manifest.bundle_id));
     o.line(format!(
         "channel    {} sequence {}",
@@ -427,7 +483,13 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         manifest.artifact_bytes(),
         metadata.len()
     ));
-    o.field("bundle", a.out.display().to_string())
+    if let (Some(w), Some((volume_size, _))) = (&written, &split) {
+        describe_volumes(&mut o, w, *volume_size);
+    }
+    let bundle = written
+        .as_ref()
+        .map_or(a.out.clone(), |w| w.paths[0].clone());
+    o.field("bundle", bundle.display().to_string())
         .field("bundle_id", manifest.bundle_id.clone())
         .field("size", size)
         .field("channel", manifest.channel.clone())

@@ -37,6 +37,7 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         quiet,
         &mut staging,
         "unpack",
+        a.prompt,
     )?;
     let placed = staging.commit()?;
     let acceptance = Acceptance {

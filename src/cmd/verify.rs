@@ -1,5 +1,4 @@
 //! `verify`: every check `unpack` makes, changing nothing in the store.
-use std::fs::File;
 use std::path::Path;
 
 use airlock_bundle::Limits;
@@ -11,7 +10,8 @@ use crate::error::Error;
 use crate::policy::verification_time;
 use crate::progress::{CountingReader, bytes_bar};
 use crate::timefmt::{format_utc, now, parse_utc};
-use crate::verifier::{ArtifactSink, Discard, Verdict, verify_bundle};
+use crate::verifier::{ArtifactSink, Discard, Verdict, verify_bundle_with};
+use crate::volumes::BundleInput;
 
 /// Parses `--at` and reports its use loudly.
 pub fn time_override(at: Option<&str>) -> Result<Option<u64>, Error> {
@@ -25,7 +25,10 @@ pub fn time_override(at: Option<&str>) -> Result<Option<u64>, Error> {
     Ok(Some(t))
 }
 
-/// Opens the bundle and runs the verifier with a progress bar.
+/// Opens the bundle (a file, or the first volume of a split bundle) and
+/// runs the verifier with a progress bar. With `prompt`, volumes not beside
+/// the previous one are asked for.
+#[allow(clippy::too_many_arguments)]
 pub fn check(
     bundle: &Path,
     store: &dyn TrustStore,
@@ -34,28 +37,23 @@ pub fn check(
     quiet: bool,
     sink: &mut dyn ArtifactSink,
     label: &str,
+    prompt: bool,
 ) -> Result<Verdict, Error> {
     let anchor = store.anchor()?;
-    let file = File::open(bundle).map_err(|e| Error::input(bundle, e))?;
-    let meta = file.metadata().map_err(|e| Error::input(bundle, e))?;
-    if !meta.is_file() {
-        return Err(Error::usage(
-            format!("{} is not a regular file", bundle.display()),
-            "give the bundle file (for a split bundle, its first volume)",
-        ));
-    }
-    let size = meta.len();
-    let bar = bytes_bar(size, label, quiet);
-    let result = verify_bundle(
-        CountingReader::new(file, bar.clone()),
+    let bar = bytes_bar(0, label, quiet);
+    let mut input = BundleInput::open(bundle, prompt.then_some(&bar))?;
+    bar.set_length(input.size);
+    let result = verify_bundle_with(
+        CountingReader::new(input.take_reader(), bar.clone()),
         &anchor,
         state,
         time,
         Limits::default(),
         sink,
+        &mut |root, manifest| input.authenticate(root, manifest),
     );
     bar.finish_and_clear();
-    result
+    result.map_err(|e| input.diagnose(e))
 }
 
 /// Describes an accepted bundle.
@@ -121,6 +119,7 @@ pub fn run(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
         quiet,
         &mut Discard,
         "verify",
+        a.prompt,
     )?;
     let mut o = Outcome::default();
     o.line(format!(

@@ -14,3 +14,4 @@ mod signatures;
 mod tamper;
 mod usage;
 mod vectors;
+mod volumes;

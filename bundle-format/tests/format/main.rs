@@ -15,3 +15,4 @@ mod payload_digest;
 mod round_trip;
 mod single_byte_flips;
 mod tar_refusals;
+mod volumes;
