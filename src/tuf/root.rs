@@ -18,6 +18,31 @@ pub const MAX_ROTATIONS: usize = 256;
 /// The `spec_version` airlock writes.
 pub const SPEC_VERSION: &str = "1.0.31";
 const ROLE_NAMES: [&str; 4] = ["root", "snapshot", "targets", "timestamp"];
+/// The (keytype, scheme) pairs securesystemslib 1.6 knows: a root holding
+/// any other key is refused, as python-tuf refuses to load it. Of these,
+/// airlock verifies Ed25519, ECDSA P-256/P-384 and RSA-PSS-SHA256; the others
+/// are kept but never count towards a threshold.
+const KNOWN_KEY_TYPES: [(&str, &str); 19] = [
+    ("ecdsa", "ecdsa-sha2-nistp256"),
+    ("ecdsa", "ecdsa-sha2-nistp384"),
+    ("ecdsa", "ecdsa-sha2-nistp521"),
+    ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"),
+    ("ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384"),
+    ("ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521"),
+    ("ed25519", "ed25519"),
+    ("ml-dsa", "ml-dsa-44/1"),
+    ("ml-dsa", "ml-dsa-65/1"),
+    ("ml-dsa", "ml-dsa-87/1"),
+    ("rsa", "rsassa-pss-sha256"),
+    ("rsa", "rsassa-pss-sha384"),
+    ("rsa", "rsassa-pss-sha512"),
+    ("rsa", "rsa-pkcs1v15-sha256"),
+    ("rsa", "rsa-pkcs1v15-sha384"),
+    ("rsa", "rsa-pkcs1v15-sha512"),
+    ("rsa", "pgp+rsa-pkcsv1.5"),
+    ("dsa", "pgp+dsa-fips-180-2"),
+    ("eddsa", "pgp+eddsa-ed25519"),
+];
 
 /// Why root metadata was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -222,6 +247,14 @@ impl Root {
         {
             let key = KeyObject::parse(k)
                 .map_err(|e| malformed(format!("key {}: {e}", crate::excerpt(id))))?;
+            if !KNOWN_KEY_TYPES.contains(&(key.keytype.as_str(), key.scheme.as_str())) {
+                return Err(malformed(format!(
+                    "key {}: unknown key type and scheme {}/{}",
+                    crate::excerpt(id),
+                    crate::excerpt(&key.keytype),
+                    crate::excerpt(&key.scheme)
+                )));
+            }
             keys.insert(id.clone(), key);
         }
         let roles = s

@@ -12,5 +12,6 @@ mod keytypes;
 mod roundtrip;
 mod signatures;
 mod tamper;
+mod tuf_vectors;
 mod usage;
 mod vectors;
