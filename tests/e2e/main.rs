@@ -9,6 +9,8 @@ mod freshness;
 mod intoto;
 mod intoto_vectors;
 mod keytypes;
+mod rootcmd;
+mod rotation;
 mod roundtrip;
 mod signatures;
 mod tamper;
