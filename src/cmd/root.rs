@@ -492,7 +492,7 @@ pub fn verify(a: &RootVerifyArgs) -> Result<Outcome, Error> {
         return Err(RootError::TooManyRotations.into());
     }
     let name = |p: &Path| p.display().to_string();
-    let (trusted, _) = read_root(&a.trusted)
+    let (trusted, trusted_bytes) = read_root(&a.trusted)
         .map_err(|e| in_link(e, || format!("trusted root {}", name(&a.trusted))))?;
     let self_tally = trusted.tally_by(&trusted);
     trusted
@@ -509,9 +509,17 @@ pub fn verify(a: &RootVerifyArgs) -> Result<Outcome, Error> {
 
     // Versions first (one root in memory at a time), then the chain in
     // version order: a shell glob's order (10 before 2) does not matter.
+    // The trusted file itself among the roots (`--trusted roots/1.root.json
+    // roots/*.root.json`) is not a rotation: skipped. Any other root at or
+    // below the trusted version is refused, as python-tuf refuses it.
     let mut order = Vec::new();
     for p in &a.roots {
-        let (r, _) = read_root(p).map_err(|e| in_link(e, || format!("root file {}", name(p))))?;
+        let (r, bytes) =
+            read_root(p).map_err(|e| in_link(e, || format!("root file {}", name(p))))?;
+        if bytes == trusted_bytes {
+            o.line(format!("skipped   {} (the trusted root itself)", name(p)));
+            continue;
+        }
         order.push((r.version, p));
     }
     order.sort_by_key(|(v, _)| *v);

@@ -236,13 +236,35 @@ fn roots_are_applied_in_version_order() {
         1,
         "rotation 2 -> 4 (4.root.json): root version 4 cannot follow version 2",
     );
-    // The trusted root given again is not a rotation.
+    // The trusted file among the roots (a glob) is skipped; another root of
+    // the trusted version is refused.
+    let r = w
+        .run(&[
+            "root",
+            "verify",
+            "--trusted",
+            "1.root.json",
+            "1.root.json",
+            "2.root.json",
+        ])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("skipped   1.root.json (the trusted root itself)"),
+        "{}",
+        r.stdout
+    );
+    w.run(&["root", "sign", "1.root.json", "--key", "keys/c.pem"])
+        .ok();
+    fs::copy(w.path("1.root.json"), w.path("1b.root.json")).unwrap();
+    w.run(&["root", "sign", "1.root.json", "--key", "keys/a.pem"])
+        .ok();
     let r = w.run(&[
         "root",
         "verify",
         "--trusted",
         "1.root.json",
-        "1.root.json",
+        "1b.root.json",
         "--json",
     ]);
     assert_eq!((r.code, r.error_code().as_str()), (1, "root-version"));
