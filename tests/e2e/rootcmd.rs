@@ -284,7 +284,7 @@ fn root_verify_limits_and_operator_mistakes() {
     .ok();
     // More than 256 rotations: refused before anything is read.
     let mut args = vec!["root", "verify", "--json", "--trusted", "1.root.json"];
-    args.extend(std::iter::repeat_n("1.root.json", 257));
+    args.extend(std::iter::repeat_n("1.root.json", 258));
     let r = w.run(&args);
     assert_eq!(
         (r.code, r.error_code().as_str()),

@@ -406,3 +406,54 @@ fn turning_the_clock_back_does_not_accept_an_expired_bundle_or_root() {
     w.run(&["verify", "root100d.airlock", "--store", "fresh"])
         .ok();
 }
+
+/// Writes roots 2..=last of the fixture (same keys, one rotation each),
+/// signed in-process to keep the test fast.
+fn many_roots(w: &World, last: u64) -> Vec<String> {
+    use airlock::json::Json;
+    use airlock::keys::{load_public_key, load_signer, obj};
+    use airlock::tuf::{build_root, sign_root_document};
+    let root_key = load_public_key(&w.path("keys/root.pub")).unwrap();
+    let release = load_public_key(&w.path("keys/release.pub")).unwrap();
+    let signer = load_signer(w.path("keys/root.pem").to_str().unwrap()).unwrap();
+    let mut names = vec!["1.root.json".to_owned()];
+    for v in 2..=last {
+        let signed = build_root(
+            v,
+            now() + 86_400 * 365,
+            std::slice::from_ref(&root_key),
+            1,
+            std::slice::from_ref(&release),
+            1,
+        );
+        let mut doc = obj([("signed", signed), ("signatures", Json::Arr(vec![]))]);
+        sign_root_document(&mut doc, signer.as_ref(), &[]).unwrap();
+        let name = format!("many/{v}.root.json");
+        w.write(&name, doc.to_pretty().as_bytes());
+        names.push(name);
+    }
+    names
+}
+
+#[test]
+fn a_bundle_applies_at_most_256_rotations() {
+    let w = World::new();
+    let names = many_roots(&w, 258);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    // 256 rotations: packed, verified, imported.
+    pack_with(&w, "256.airlock", "keys/release.pem", &refs[..257], &[]);
+    w.unpack("256.airlock", "out").ok();
+    assert_eq!(anchor_version(&w), 257);
+    // 257: pack refuses, nothing written.
+    let mut args: Vec<&str> = Vec::new();
+    for r in &refs[1..] {
+        args.extend(["--root", r]);
+    }
+    args.push("--json");
+    let r = w.pack_as("257.airlock", &["keys/release.pem"], refs[0], &args);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "root-too-many-rotations")
+    );
+    assert!(!w.path("257.airlock").exists());
+}
