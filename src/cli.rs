@@ -186,8 +186,8 @@ The trusted root must be signed by a threshold of its own root keys. Every
 other root (given in any order; applied in version order) must be exactly one
 version above the one before and signed by a threshold of the previous
 version's root keys and of its own. Only the final root must be unexpired
-(at the system clock, or --at). At most 256 rotations. The trusted file itself
-may be among the roots (e.g. from a glob): it is skipped.")]
+(at the system clock, or --at). At most 256 rotations. The --trusted file
+itself may be among the roots (e.g. from a glob): it is skipped.")]
     Verify(RootVerifyArgs),
 }
 

@@ -494,7 +494,7 @@ pub fn verify(a: &RootVerifyArgs) -> Result<Outcome, Error> {
         return Err(RootError::TooManyRotations.into());
     }
     let name = |p: &Path| p.display().to_string();
-    let (trusted, trusted_bytes) = read_root(&a.trusted)
+    let (trusted, _) = read_root(&a.trusted)
         .map_err(|e| in_link(e, || format!("trusted root {}", name(&a.trusted))))?;
     let self_tally = trusted.tally_by(&trusted);
     trusted
@@ -513,15 +513,17 @@ pub fn verify(a: &RootVerifyArgs) -> Result<Outcome, Error> {
     // version order: a shell glob's order (10 before 2) does not matter.
     // The trusted file itself among the roots (`--trusted roots/1.root.json
     // roots/*.root.json`) is not a rotation: skipped. Any other root at or
-    // below the trusted version is refused, as python-tuf refuses it.
+    // below the trusted version — even a copy of the trusted one — is
+    // refused, as python-tuf refuses it.
+    let trusted_file =
+        std::fs::canonicalize(&a.trusted).map_err(|e| Error::input(&a.trusted, e))?;
     let mut order = Vec::new();
     for p in &a.roots {
-        let (r, bytes) =
-            read_root(p).map_err(|e| in_link(e, || format!("root file {}", name(p))))?;
-        if bytes == trusted_bytes {
+        if std::fs::canonicalize(p).is_ok_and(|c| c == trusted_file) {
             o.line(format!("skipped   {} (the trusted root itself)", name(p)));
             continue;
         }
+        let (r, _) = read_root(p).map_err(|e| in_link(e, || format!("root file {}", name(p))))?;
         order.push((r.version, p));
     }
     order.sort_by_key(|(v, _)| *v);
