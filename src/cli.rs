@@ -42,7 +42,7 @@ pub enum Command {
     /// Key utilities.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// TUF-style root metadata: create and sign.
+    /// TUF-style root metadata: create, rotate, sign and verify.
     #[command(subcommand)]
     Root(RootCommand),
     /// Record a supply-chain step as a signed in-toto link (like `in-toto-run`).
@@ -161,16 +161,97 @@ Example:
   airlock root sign 1.root.json --key root-a.pem root-b.pem")]
     Init(RootInitArgs),
     /// Add signatures to a root, in place, and say which are still missing.
-    #[command(
-        after_help = "Example:\n  airlock root sign 1.root.json --key root-a.pem --key root-b.pem"
-    )]
+    #[command(after_help = "\
+Examples:
+  airlock root sign 1.root.json --key root-a.pem --key root-b.pem
+  airlock root sign 2.root.json --previous 1.root.json --key old-root.pem new-root.pem
+
+A new version needs a threshold of the previous version's root keys and of its
+own. Without --previous, the previous version is looked for beside FILE
+(N-1.root.json or its zero-padded name); without it, only FILE's own root
+role is counted.")]
     Sign {
         /// The root file.
         file: PathBuf,
         /// Signing keys (PEM files).
         #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
         key: Vec<String>,
+        /// The previous root version (to count the signatures a rotation needs).
+        #[arg(long, value_name = "ROOT.json")]
+        previous: Option<PathBuf>,
     },
+    /// Write root version N+1 from version N, with key, threshold and expiry
+    /// changes; it must then be signed by the old and the new root keys.
+    #[command(after_help = "\
+Examples:
+  # routine: replace root key c by d, keep 2-of-3, new expiry
+  airlock root rotate --from 3.root.json --out 4.root.json \\
+       --add-root-key root-d.pub --remove-root-key root-c.pub --expires 365d
+  airlock root sign 4.root.json --previous 3.root.json --key root-a.pem root-b.pem
+  # a new release (targets) key, e.g. after the old one leaked
+  airlock root rotate --from 4.root.json --out 5.root.json --targets-key release-2.pub
+
+--remove-root-key takes a keyid or the key's .pub file. Keys that no role uses
+any more are dropped from the root. Everything else (other roles, fields
+airlock does not know) is copied from --from.")]
+    Rotate(RootRotateArgs),
+    /// Check a chain of roots from a trusted one: exit 0 and print the final
+    /// version, or exit 1 naming the first link that fails.
+    #[command(after_help = "\
+Examples:
+  airlock root verify --trusted 1.root.json 2.root.json 3.root.json
+  airlock root verify --trusted anchor.root.json new/*.root.json --at 2027-01-01T00:00:00Z
+
+The trusted root must be signed by a threshold of its own root keys. Every
+other root (given in any order; applied in version order) must be exactly one
+version above the one before and signed by a threshold of the previous
+version's root keys and of its own. Only the final root must be unexpired
+(at the system clock, or --at). At most 256 rotations. The --trusted file
+itself may be among the roots (e.g. from a glob): it is skipped.")]
+    Verify(RootVerifyArgs),
+}
+
+/// `root rotate`.
+#[derive(Debug, Args)]
+pub struct RootRotateArgs {
+    /// The current root, version N.
+    #[arg(long, value_name = "N.root.json")]
+    pub from: PathBuf,
+    /// The new root to write, version N+1 (must not exist).
+    #[arg(long, value_name = "M.root.json")]
+    pub out: PathBuf,
+    /// Public keys to add to the root role.
+    #[arg(long, num_args = 1.., value_name = "PUB")]
+    pub add_root_key: Vec<PathBuf>,
+    /// Root keys to remove: keyids or .pub files.
+    #[arg(long, num_args = 1.., value_name = "KEYID|PUB")]
+    pub remove_root_key: Vec<String>,
+    /// New threshold of the root role.
+    #[arg(long, value_name = "N")]
+    pub root_threshold: Option<u64>,
+    /// Replace the targets keys (they sign bundle manifests).
+    #[arg(long, num_args = 1.., value_name = "PUB")]
+    pub targets_key: Vec<PathBuf>,
+    /// New threshold of the targets role.
+    #[arg(long, value_name = "M")]
+    pub targets_threshold: Option<u64>,
+    /// Lifetime of the new root from now, e.g. 365d.
+    #[arg(long, default_value = "365d", value_name = "DUR")]
+    pub expires: String,
+}
+
+/// `root verify`.
+#[derive(Debug, Args)]
+pub struct RootVerifyArgs {
+    /// The trusted root (the anchor the chain starts from).
+    #[arg(long, value_name = "ROOT.json")]
+    pub trusted: PathBuf,
+    /// The newer roots.
+    #[arg(value_name = "ROOT.json")]
+    pub roots: Vec<PathBuf>,
+    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
 }
 
 /// `record`.

@@ -159,10 +159,7 @@ impl Error {
             Error::BadKey { .. } => {
                 "give a PEM key made by `airlock keygen` or `openssl genpkey` (Ed25519, EC P-256/P-384, RSA of 2048 bits or more)".into()
             }
-            Error::Root(RootError::Expired { .. }) => {
-                "the final root has expired: bring a bundle that carries a newer, rotated root".into()
-            }
-            Error::Root(_) => "the root metadata is not trustworthy: do not use it; ask the root key holders for a correctly signed root".into(),
+            Error::Root(e) => e.hint().into(),
             Error::Rejected(r) => r.hint().into(),
             Error::Intoto(e) => e.hint().into(),
             Error::Hsm(e) => match e {

@@ -123,7 +123,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
 
     let mut reader = BundleReader::open(input, limits)?;
     // Bound what is read before the signature check from the manifest
-    // itself: at most MAX_ROTATIONS roots of at most MAX_ROOT_BYTES each,
+    // itself: at most MAX_ROTATIONS + 1 roots of at most MAX_ROOT_BYTES each,
     // applied one at a time so that only the current root is kept.
     let roots: Vec<&Entry> = reader
         .manifest()
@@ -131,7 +131,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         .iter()
         .filter(|e| e.kind == EntryKind::Root)
         .collect();
-    if roots.len() > MAX_ROTATIONS {
+    if roots.len() > MAX_ROTATIONS + 1 {
         return Err(RootError::TooManyRotations.into());
     }
     if let Some(big) = roots.iter().find(|e| e.size > MAX_ROOT_BYTES as u64) {

@@ -206,6 +206,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     n.outcome(&root::sign(
         &p("1.root.json"),
         &[show(&p("keys/root.pem"))],
+        None,
     )?);
 
     n.step(

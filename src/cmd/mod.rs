@@ -51,7 +51,13 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Keygen(a) => key::keygen(a),
         Command::Key(KeyCommand::Id { files }) => key::id(files),
         Command::Root(RootCommand::Init(a)) => root::init(a),
-        Command::Root(RootCommand::Sign { file, key }) => root::sign(file, key),
+        Command::Root(RootCommand::Sign {
+            file,
+            key,
+            previous,
+        }) => root::sign(file, key, previous.as_deref()),
+        Command::Root(RootCommand::Rotate(a)) => root::rotate(a),
+        Command::Root(RootCommand::Verify(a)) => root::verify(a),
         Command::Record(a) => intoto::record(a),
         Command::Layout(LayoutCommand::Sign { file, key, dsse }) => {
             intoto::sign_layout(file, key, *dsse)

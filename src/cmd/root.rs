@@ -1,16 +1,23 @@
-//! `root init` and `root sign`.
+//! `root init`, `root sign`, `root rotate` and `root verify`.
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-use crate::cli::RootInitArgs;
-use crate::cmd::Outcome;
+use airlock_hsm::PublicKey;
+use serde_json::json;
+
+use crate::cli::{RootInitArgs, RootRotateArgs, RootVerifyArgs};
+use crate::cmd::verify::time_override;
+use crate::cmd::{Outcome, warn};
 use crate::error::Error;
-use crate::fsutil::{create_file, read_limited, replace_file};
+use crate::fsutil::{create_file, replace_file};
 use crate::json::Json;
-use crate::keys::{keyid, load_public_key, load_signer, obj};
+use crate::keys::{Tally, keyid, load_public_key, load_signer, obj};
 use crate::timefmt::{format_utc, now, parse_duration};
-use crate::tuf::root::MAX_ROOT_BYTES;
-use crate::tuf::{Root, RootError, build_root, sign_root_document};
+use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
+use crate::tuf::rotate::root_keyids_of;
+use crate::tuf::sign_root_document;
+use crate::tuf::{Root, RootChain, RootError, Rotation, build_root, rotate as make_rotation};
 
 fn check_threshold(
     role: &str,
@@ -92,66 +99,477 @@ pub fn init(a: &RootInitArgs) -> Result<Outcome, Error> {
     Ok(o)
 }
 
-/// Reads and structurally checks a root file named by the operator.
+/// Reads and structurally checks a root file named by the operator. A file
+/// that cannot be read is the operator's mistake (exit 2); one that is too
+/// large or malformed is a refused root (exit 1).
 pub fn read_root(path: &Path) -> Result<(Root, Vec<u8>), Error> {
-    let bytes = read_limited(path, MAX_ROOT_BYTES as u64, "root")?;
+    let file = std::fs::File::open(path).map_err(|e| Error::input(path, e))?;
+    let size = file.metadata().map_err(|e| Error::input(path, e))?.len();
+    if size > MAX_ROOT_BYTES as u64 {
+        return Err(RootError::TooLarge {
+            size: usize::try_from(size).unwrap_or(usize::MAX),
+            limit: MAX_ROOT_BYTES,
+        }
+        .into());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_ROOT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::input(path, e))?;
     let root = Root::parse(&bytes)?;
     Ok((root, bytes))
 }
 
-/// `airlock root sign FILE --key KEY...`.
-pub fn sign(file: &Path, keys: &[String]) -> Result<Outcome, Error> {
-    let (root, bytes) = read_root(file)?;
-    let mut doc = Json::parse(&bytes).map_err(|e| RootError::Malformed(e.0))?;
-    let mut o = Outcome::default();
-    let mut signed_by = Vec::new();
-    for spec in keys {
-        let signer = load_signer(spec)?;
-        let id = sign_root_document(&mut doc, signer.as_ref())?;
-        if !root.root.keyids.contains(&id) {
-            o.line(format!(
-                "note: {id} is not in this root's root role; its signature counts only towards a previous root's threshold in a rotation"
-            ));
-        }
-        signed_by.push(id);
+/// Names the link of a chain in a root refusal (other errors pass).
+fn in_link(e: Error, link: impl FnOnce() -> String) -> Error {
+    match e {
+        Error::Root(r) => Error::Root(r.in_link(link())),
+        other => other,
     }
-    replace_file(file, doc.to_pretty().as_bytes())?;
-    let root = Root::parse(doc.to_pretty().as_bytes())?;
-    let tally = root.tally_by(&root);
-    let missing: Vec<&String> = root
-        .root
+}
+
+/// The keyids of `by`'s root role that have not signed (a key counted under
+/// one keyid counts for all its keyids).
+fn missing(by: &Root, tally: &Tally) -> Vec<String> {
+    let counted: Vec<&PublicKey> = tally
+        .counted
+        .iter()
+        .filter_map(|id| by.keys.get(id).and_then(|k| k.public.as_ref()))
+        .collect();
+    by.root
         .keyids
         .iter()
-        .filter(|k| !tally.counted.contains(k))
-        .collect();
-    o.line(format!(
-        "signed {} (version {}) with {}",
-        file.display(),
-        root.version,
-        signed_by.join(", ")
-    ));
+        .filter(|id| {
+            by.keys
+                .get(*id)
+                .and_then(|k| k.public.as_ref())
+                .is_some_and(|pk| !counted.contains(&pk))
+        })
+        .cloned()
+        .collect()
+}
+
+/// One line on a role's signatures: `label: 1 of 2 required signatures
+/// present; still missing …`.
+fn tally_line(label: &str, by: &Root, tally: &Tally) -> String {
     if tally.met() {
-        o.line(format!(
-            "root role: {} of {} required signatures present: complete",
+        format!(
+            "{label}: {} of {} required signatures present: complete",
             tally.counted.len(),
             tally.threshold
-        ));
+        )
     } else {
-        o.line(format!(
-            "root role: {} of {} required signatures present; still missing a signature from {} more of: {}",
+        format!(
+            "{label}: {} of {} required signatures present; still missing a signature from {} more of: {}",
             tally.counted.len(),
             tally.threshold,
             tally.threshold - tally.counted.len() as u64,
-            missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            missing(by, tally).join(", ")
+        )
+    }
+}
+
+/// The previous version of `root`: `--previous`, or `N-1.root.json` (or its
+/// zero-padded name) beside `file`.
+fn previous_root(
+    file: &Path,
+    root: &Root,
+    previous: Option<&Path>,
+) -> Result<Option<(PathBuf, Root)>, Error> {
+    if let Some(p) = previous {
+        let (prev, _) = read_root(p)?;
+        if prev.version.checked_add(1) != Some(root.version) {
+            return Err(Error::usage(
+                format!(
+                    "--previous {} is version {}, but {} is version {}",
+                    p.display(),
+                    prev.version,
+                    file.display(),
+                    root.version
+                ),
+                format!(
+                    "give the root of version {} as --previous",
+                    root.version.saturating_sub(1)
+                ),
+            ));
+        }
+        return Ok(Some((p.to_owned(), prev)));
+    }
+    if root.version <= 1 {
+        return Ok(None);
+    }
+    let dir = file.parent().unwrap_or(Path::new(""));
+    let v = root.version - 1;
+    for name in [format!("{v}.root.json"), format!("{v:010}.root.json")] {
+        let p = dir.join(name);
+        if p.is_file()
+            && let Ok((prev, _)) = read_root(&p)
+            && prev.version == v
+        {
+            return Ok(Some((p, prev)));
+        }
+    }
+    Ok(None)
+}
+
+/// `airlock root sign FILE --key KEY... [--previous FILE]`.
+pub fn sign(file: &Path, keys: &[String], previous: Option<&Path>) -> Result<Outcome, Error> {
+    let (root, bytes) = read_root(file)?;
+    let prev = previous_root(file, &root, previous)?;
+    // Every key is loaded and checked before anything is signed: a wrong
+    // key leaves the file as it was.
+    let signers = keys
+        .iter()
+        .map(|k| load_signer(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut o = Outcome::default();
+    for (spec, signer) in keys.iter().zip(&signers) {
+        let pk = signer.public_key();
+        let own = !root_keyids_of(&root, pk).is_empty();
+        let before = prev
+            .as_ref()
+            .map(|(_, p)| !root_keyids_of(p, pk).is_empty());
+        match (own, before) {
+            (true, _) | (false, Some(true)) => {}
+            (false, Some(false)) => {
+                return Err(Error::usage(
+                    format!(
+                        "{spec} (keyid {}) is a root key of neither version {} nor version {}",
+                        keyid(pk),
+                        root.version,
+                        root.version - 1
+                    ),
+                    "sign with root keys of the new or the previous version; nothing was written",
+                ));
+            }
+            (false, None) if root.version <= 1 => {
+                return Err(Error::usage(
+                    format!(
+                        "{spec} (keyid {}) is not a root key of version {}",
+                        keyid(pk),
+                        root.version
+                    ),
+                    format!(
+                        "sign with its root keys ({}); nothing was written",
+                        root.root.keyids.join(", ")
+                    ),
+                ));
+            }
+            (false, None) => {
+                o.line(format!(
+                    "note: {} is not a root key of version {}; its signature counts only towards version {}'s threshold (not found beside the file: give --previous to check it)",
+                    keyid(pk),
+                    root.version,
+                    root.version - 1
+                ));
+            }
+        }
+    }
+    let mut doc = Json::parse(&bytes).map_err(|e| RootError::Malformed(e.0))?;
+    let mut listing = vec![&root];
+    if let Some((_, p)) = &prev {
+        listing.push(p);
+    }
+    let mut signed_by = Vec::new();
+    for signer in &signers {
+        signed_by.extend(sign_root_document(&mut doc, signer.as_ref(), &listing)?);
+    }
+    let text = doc.to_pretty();
+    let signed = Root::parse(text.as_bytes())?;
+    replace_file(file, text.as_bytes())?;
+
+    o.line(format!(
+        "signed {} (version {}) with {}",
+        file.display(),
+        signed.version,
+        signed_by.join(", ")
+    ));
+    let mut complete = true;
+    let mut prev_json = serde_json::Value::Null;
+    if let Some((p, prev)) = &prev {
+        let t = signed.tally_by(prev);
+        complete &= t.met();
+        o.line(tally_line(
+            &format!(
+                "root keys of version {} (previous, {})",
+                prev.version,
+                p.display()
+            ),
+            prev,
+            &t,
+        ));
+        prev_json = json!({
+            "file": p.display().to_string(),
+            "version": prev.version,
+            "complete": t.met(),
+            "missing": missing(prev, &t),
+        });
+    } else if signed.version > 1 {
+        o.line(format!(
+            "note: version {} was not found beside {}: give --previous to see which of its root keys must still sign this rotation",
+            signed.version - 1,
+            file.display()
         ));
     }
+    let own = signed.tally_by(&signed);
+    complete &= own.met();
+    o.line(tally_line(
+        &format!("root keys of version {} (this root)", signed.version),
+        &signed,
+        &own,
+    ));
+    if complete {
+        o.line(if prev.is_some() {
+            "complete: the rotation is fully signed"
+        } else {
+            "complete"
+        });
+    }
     o.field("file", file.display().to_string())
-        .field("version", root.version)
+        .field("version", signed.version)
         .field("signed_by", signed_by)
-        .field("complete", tally.met())
-        .field(
-            "missing",
-            missing.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        );
+        .field("complete", complete)
+        .field("missing", missing(&signed, &own))
+        .field("previous", prev_json);
+    Ok(o)
+}
+
+/// Resolves a `--remove-root-key` argument: a keyid of the root role, or a
+/// public key file whose key the root role lists.
+fn resolve_root_key(prev: &Root, arg: &str) -> Result<Vec<String>, Error> {
+    if prev.root.keyids.iter().any(|k| k == arg) {
+        return Ok(vec![arg.to_owned()]);
+    }
+    let path = Path::new(arg);
+    if path.is_file() {
+        let pk = load_public_key(path)?;
+        let ids = root_keyids_of(prev, &pk);
+        if ids.is_empty() {
+            return Err(Error::usage(
+                format!(
+                    "{arg} (keyid {}) is not a root key of version {}",
+                    keyid(&pk),
+                    prev.version
+                ),
+                format!("the root keys are {}", prev.root.keyids.join(", ")),
+            ));
+        }
+        return Ok(ids);
+    }
+    Err(Error::usage(
+        format!(
+            "{} is neither a root keyid of version {} nor a key file",
+            crate::excerpt(arg),
+            prev.version
+        ),
+        format!("the root keys are {}", prev.root.keyids.join(", ")),
+    ))
+}
+
+fn role_line(name: &str, role: &crate::tuf::Role) -> String {
+    format!(
+        "{name} role: {} of {} keys: {}",
+        role.threshold,
+        role.keyids.len(),
+        role.keyids.join(", ")
+    )
+}
+
+/// `airlock root rotate --from N.root.json --out M.root.json ...`.
+pub fn rotate(a: &RootRotateArgs) -> Result<Outcome, Error> {
+    let (prev, bytes) = read_root(&a.from)?;
+    let doc = Json::parse(&bytes).map_err(|e| RootError::Malformed(e.0))?;
+    let prev_signed = doc
+        .as_obj()
+        .and_then(|m| m.get("signed"))
+        .ok_or_else(|| RootError::Malformed("no signed object".into()))?;
+    let add_root = a
+        .add_root_key
+        .iter()
+        .map(|p| load_public_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut remove_root = Vec::new();
+    for r in &a.remove_root_key {
+        for id in resolve_root_key(&prev, r)? {
+            if !remove_root.contains(&id) {
+                remove_root.push(id);
+            }
+        }
+    }
+    let targets = if a.targets_key.is_empty() {
+        None
+    } else {
+        Some(
+            a.targets_key
+                .iter()
+                .map(|p| load_public_key(p))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    };
+    let lifetime =
+        parse_duration(&a.expires).map_err(|e| Error::usage(e, "e.g. --expires 365d"))?;
+    let expires = now().saturating_add(lifetime);
+    let rotated = make_rotation(
+        prev_signed,
+        &prev,
+        &Rotation {
+            add_root,
+            remove_root,
+            root_threshold: a.root_threshold,
+            targets,
+            targets_threshold: a.targets_threshold,
+            expires,
+        },
+    )?;
+    let text = obj([
+        ("signatures", Json::Arr(vec![])),
+        ("signed", rotated.signed),
+    ])
+    .to_pretty();
+    let new = Root::parse(text.as_bytes())?;
+    create_file(&a.out, text.as_bytes())?;
+
+    let mut o = Outcome::default();
+    if prev.check_signed_by(&prev).is_err() {
+        warn(&format!(
+            "{} is not signed by a threshold of its own root keys: a chain through it will not verify",
+            a.from.display()
+        ));
+    }
+    o.line(format!(
+        "wrote {} (version {} from version {}, expires {}), unsigned",
+        a.out.display(),
+        new.version,
+        prev.version,
+        format_utc(new.expires)
+    ));
+    let mut root_line = role_line("root", &new.root);
+    if !rotated.added.is_empty() {
+        root_line += &format!("; added {}", rotated.added.join(", "));
+    }
+    if !rotated.removed.is_empty() {
+        root_line += &format!("; removed {}", rotated.removed.join(", "));
+    }
+    o.line(root_line);
+    o.line(role_line("targets", &new.targets));
+    if !rotated.followers.is_empty() {
+        o.line(format!(
+            "{} role(s) follow the targets keys",
+            rotated.followers.join(" and ")
+        ));
+    }
+    o.line(format!(
+        "it must be signed by {} of the root keys of version {} ({}) and {} of its own ({})",
+        prev.root.threshold,
+        prev.version,
+        prev.root.keyids.join(", "),
+        new.root.threshold,
+        new.root.keyids.join(", ")
+    ));
+    o.line(format!(
+        "next: airlock root sign {} --previous {} --key ROOT-KEY.pem ...",
+        a.out.display(),
+        a.from.display()
+    ));
+    o.field("file", a.out.display().to_string())
+        .field("version", new.version)
+        .field("from_version", prev.version)
+        .field("expires", format_utc(new.expires))
+        .field("added", rotated.added)
+        .field("removed", rotated.removed)
+        .field("root_keyids", new.root.keyids.clone())
+        .field("root_threshold", new.root.threshold)
+        .field("targets_keyids", new.targets.keyids.clone())
+        .field("targets_threshold", new.targets.threshold);
+    Ok(o)
+}
+
+/// `airlock root verify --trusted ROOT [ROOT...] [--at TIME]`.
+pub fn verify(a: &RootVerifyArgs) -> Result<Outcome, Error> {
+    let at = time_override(a.at.as_deref())?;
+    let time = at.unwrap_or_else(now);
+    // A bound before anything is read (the trusted file may be among the
+    // roots); `advance` counts the rotations exactly.
+    if a.roots.len() > MAX_ROTATIONS + 1 {
+        return Err(RootError::TooManyRotations.into());
+    }
+    let name = |p: &Path| p.display().to_string();
+    let (trusted, _) = read_root(&a.trusted)
+        .map_err(|e| in_link(e, || format!("trusted root {}", name(&a.trusted))))?;
+    let self_tally = trusted.tally_by(&trusted);
+    trusted
+        .check_signed_by(&trusted)
+        .map_err(|e| e.in_link(format!("trusted root {}", name(&a.trusted))))?;
+    let mut o = Outcome::default();
+    o.line(format!(
+        "trusted   version {} ({}): signed by {} of {} required root keys",
+        trusted.version,
+        name(&a.trusted),
+        self_tally.counted.len(),
+        self_tally.threshold
+    ));
+
+    // Versions first (one root in memory at a time), then the chain in
+    // version order: a shell glob's order (10 before 2) does not matter.
+    // The trusted file itself among the roots (`--trusted roots/1.root.json
+    // roots/*.root.json`) is not a rotation: skipped. Any other root at or
+    // below the trusted version — even a copy of the trusted one — is
+    // refused, as python-tuf refuses it.
+    let trusted_file =
+        std::fs::canonicalize(&a.trusted).map_err(|e| Error::input(&a.trusted, e))?;
+    let mut order = Vec::new();
+    for p in &a.roots {
+        if std::fs::canonicalize(p).is_ok_and(|c| c == trusted_file) {
+            o.line(format!("skipped   {} (the trusted root itself)", name(p)));
+            continue;
+        }
+        let (r, _) = read_root(p).map_err(|e| in_link(e, || format!("root file {}", name(p))))?;
+        order.push((r.version, p));
+    }
+    order.sort_by_key(|(v, _)| *v);
+    let trusted_version = trusted.version;
+    let mut chain = RootChain::new(trusted);
+    let mut last = &a.trusted;
+    let mut links = Vec::new();
+    for (_, p) in order {
+        let (next, _) =
+            read_root(p).map_err(|e| in_link(e, || format!("root file {}", name(p))))?;
+        let from = chain.current().version;
+        let to = next.version;
+        let t = chain
+            .advance(next, Vec::new())
+            .map_err(|e| e.in_link(format!("rotation {from} -> {to} ({})", name(p))))?;
+        o.line(format!(
+            "rotation  {} -> {} ({}): signed by {} of {} root keys of version {} and {} of {} of its own",
+            t.from,
+            t.to,
+            name(p),
+            t.by_previous.counted.len(),
+            t.by_previous.threshold,
+            t.from,
+            t.by_itself.counted.len(),
+            t.by_itself.threshold
+        ));
+        links.push(json!({"from": t.from, "to": t.to, "file": name(p),
+            "previous_signers": t.by_previous.counted, "own_signers": t.by_itself.counted}));
+        last = p;
+    }
+    let (final_root, _) = chain
+        .finish(time)
+        .map_err(|e| e.in_link(format!("final root {}", name(last))))?;
+    o.line(format!(
+        "final     version {}, expires {} (checked at {})",
+        final_root.version,
+        format_utc(final_root.expires),
+        format_utc(time)
+    ));
+    o.line(format!("VALID: final root version {}", final_root.version));
+    o.field("version", final_root.version)
+        .field("trusted_version", trusted_version)
+        .field("rotations", links.len())
+        .field("links", links)
+        .field("file", name(last))
+        .field("expires", format_utc(final_root.expires))
+        .field("time", format_utc(time));
     Ok(o)
 }

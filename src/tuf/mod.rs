@@ -1,6 +1,9 @@
 //! TUF-style root metadata: the isolated side's anchor of trust.
 pub mod root;
+pub mod rotate;
 
 pub use root::{
-    Role, Root, RootChain, RootError, RootSignature, apply_chain, build_root, sign_root_document,
+    Role, Root, RootChain, RootError, RootSignature, RotationTally, apply_chain, build_root,
+    sign_root_document,
 };
+pub use rotate::{Rotated, Rotation, rotate};

@@ -9,13 +9,40 @@ use crate::json::Json;
 use crate::keys::{KeyObject, Tally, key_object, keyid, obj, tally};
 use crate::timefmt::{format_utc, parse_utc};
 
-/// The largest root airlock reads (python-tuf's limit is 512000 bytes).
-pub const MAX_ROOT_BYTES: usize = 512 * 1024;
+/// The largest root airlock reads: python-tuf's `root_max_length`, 512000
+/// bytes (500 KiB), so a root the reference client would refuse to download
+/// is refused here too.
+pub const MAX_ROOT_BYTES: usize = 512_000;
 /// The most rotations applied in one verification (as python-tuf).
 pub const MAX_ROTATIONS: usize = 256;
 /// The `spec_version` airlock writes.
 pub const SPEC_VERSION: &str = "1.0.31";
 const ROLE_NAMES: [&str; 4] = ["root", "snapshot", "targets", "timestamp"];
+/// The (keytype, scheme) pairs securesystemslib 1.6 knows: a root holding
+/// any other key is refused, as python-tuf refuses to load it. Of these,
+/// airlock verifies Ed25519, ECDSA P-256/P-384 and RSA-PSS-SHA256; the others
+/// are kept but never count towards a threshold.
+const KNOWN_KEY_TYPES: [(&str, &str); 19] = [
+    ("ecdsa", "ecdsa-sha2-nistp256"),
+    ("ecdsa", "ecdsa-sha2-nistp384"),
+    ("ecdsa", "ecdsa-sha2-nistp521"),
+    ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"),
+    ("ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384"),
+    ("ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521"),
+    ("ed25519", "ed25519"),
+    ("ml-dsa", "ml-dsa-44/1"),
+    ("ml-dsa", "ml-dsa-65/1"),
+    ("ml-dsa", "ml-dsa-87/1"),
+    ("rsa", "rsassa-pss-sha256"),
+    ("rsa", "rsassa-pss-sha384"),
+    ("rsa", "rsassa-pss-sha512"),
+    ("rsa", "rsa-pkcs1v15-sha256"),
+    ("rsa", "rsa-pkcs1v15-sha384"),
+    ("rsa", "rsa-pkcs1v15-sha512"),
+    ("rsa", "pgp+rsa-pkcsv1.5"),
+    ("dsa", "pgp+dsa-fips-180-2"),
+    ("eddsa", "pgp+eddsa-ed25519"),
+];
 
 /// Why root metadata was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +94,14 @@ pub enum RootError {
         /// Its expiry.
         expires: u64,
     },
+    /// One link of a chain of root files failed: which, and why.
+    #[error("{link}: {source}")]
+    Link {
+        /// The link, e.g. `rotation 2 -> 3 (3.root.json)`.
+        link: String,
+        /// Why it failed.
+        source: Box<RootError>,
+    },
 }
 
 impl RootError {
@@ -79,6 +114,37 @@ impl RootError {
             RootError::VersionSkip { .. } => "root-version",
             RootError::TooManyRotations => "root-too-many-rotations",
             RootError::Expired { .. } => "root-expired",
+            RootError::Link { source, .. } => source.code(),
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            RootError::Link { source, .. } => source.hint(),
+            RootError::Expired { .. } => {
+                "the final root has expired: it needs a newer root, made with `airlock root rotate` and signed by the old and new root keys (on the isolated side, carried in a bundle)"
+            }
+            RootError::Threshold { .. } => {
+                "the root lacks valid signatures: a new version needs a threshold of the previous version's root keys and of its own (`airlock root sign` says which are missing); otherwise do not use it"
+            }
+            RootError::VersionSkip { .. } => {
+                "give every root from the trusted version on, each exactly one version above the one before"
+            }
+            RootError::TooManyRotations => {
+                "more rotations than one verification applies: provision the isolated side from a recent root (`anchor init --replace`) instead"
+            }
+            RootError::Malformed(_) | RootError::TooLarge { .. } => {
+                "the root metadata is not trustworthy: do not use it; ask the root key holders for a correctly formed and signed root"
+            }
+        }
+    }
+
+    /// The same error, naming the link of the chain where it happened.
+    pub fn in_link(self, link: impl Into<String>) -> RootError {
+        RootError::Link {
+            link: link.into(),
+            source: Box::new(self),
         }
     }
 }
@@ -134,13 +200,9 @@ impl Root {
             });
         }
         let doc = Json::parse(bytes).map_err(|e| malformed(e.0))?;
+        // Fields beside `signed` and `signatures` are kept (as python-tuf
+        // keeps them) but never read: no signature covers them.
         let top = doc.as_obj().ok_or_else(|| malformed("not a JSON object"))?;
-        if let Some(extra) = top.keys().find(|k| *k != "signed" && *k != "signatures") {
-            return Err(malformed(format!(
-                "unknown top-level field {}",
-                crate::excerpt(extra)
-            )));
-        }
         let signed = top
             .get("signed")
             .ok_or_else(|| malformed("no signed object"))?;
@@ -150,11 +212,14 @@ impl Root {
         if get_str(s, "_type")? != "root" {
             return Err(malformed("_type is not \"root\""));
         }
+        // `1.Y.Z`, or `1.Y` (which python-tuf accepts for old metadata).
         let spec = get_str(s, "spec_version")?;
-        let mut parts = spec.split('.');
-        if parts.next() != Some("1")
-            || parts.clone().count() != 2
-            || !parts.all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        let parts: Vec<&str> = spec.split('.').collect();
+        if parts[0] != "1"
+            || !(2..=3).contains(&parts.len())
+            || !parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
         {
             return Err(malformed(format!(
                 "unsupported spec_version {}",
@@ -182,6 +247,14 @@ impl Root {
         {
             let key = KeyObject::parse(k)
                 .map_err(|e| malformed(format!("key {}: {e}", crate::excerpt(id))))?;
+            if !KNOWN_KEY_TYPES.contains(&(key.keytype.as_str(), key.scheme.as_str())) {
+                return Err(malformed(format!(
+                    "key {}: unknown key type and scheme {}/{}",
+                    crate::excerpt(id),
+                    crate::excerpt(&key.keytype),
+                    crate::excerpt(&key.scheme)
+                )));
+            }
             keys.insert(id.clone(), key);
         }
         let roles = s
@@ -228,7 +301,10 @@ impl Root {
 
     /// Requires a threshold of signatures by `by`'s root role.
     pub fn check_signed_by(&self, by: &Root) -> Result<(), RootError> {
-        let t = self.tally_by(by);
+        self.check_tally(&self.tally_by(by), by)
+    }
+
+    fn check_tally(&self, t: &Tally, by: &Root) -> Result<(), RootError> {
         if t.met() {
             Ok(())
         } else {
@@ -322,11 +398,10 @@ fn parse_signatures(json: Option<&Json>) -> Result<Vec<RootSignature>, RootError
     Ok(out)
 }
 
-/// Applies carried roots to a trusted one, one at a time and in version
-/// order (TUF specification 5.3), keeping only the current root: roots at or
-/// below the trusted version are skipped; every other must be exactly
-/// current+1, signed by a threshold of the current root's root keys and of
-/// its own. Only the final root must be unexpired.
+/// Applies newer roots to a trusted one, one at a time and in version
+/// order (TUF specification 5.3), keeping only the current root: each must be
+/// exactly current+1, signed by a threshold of the current root's root keys
+/// and of its own. Only the final root must be unexpired.
 #[derive(Debug)]
 pub struct RootChain {
     trusted_version: u64,
@@ -335,8 +410,22 @@ pub struct RootChain {
     rotations: usize,
 }
 
+/// How one rotation was signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationTally {
+    /// The version rotated from.
+    pub from: u64,
+    /// The version rotated to.
+    pub to: u64,
+    /// Signatures counted against the previous root's root role.
+    pub by_previous: Tally,
+    /// Signatures counted against the new root's own root role.
+    pub by_itself: Tally,
+}
+
 impl RootChain {
-    /// Starts from the trusted root.
+    /// Starts from the trusted root (an anchor: its own signatures are the
+    /// caller's business, see [`Root::check_signed_by`]).
     pub fn new(trusted: Root) -> RootChain {
         RootChain {
             trusted_version: trusted.version,
@@ -346,12 +435,25 @@ impl RootChain {
         }
     }
 
-    /// Offers the next carried root (with its exact bytes).
+    /// The current (latest accepted) root.
+    pub fn current(&self) -> &Root {
+        &self.current
+    }
+
+    /// Offers the next root carried in a bundle (with its exact bytes):
+    /// roots at or below the trusted version are history the store already
+    /// holds and are skipped; any other goes through [`RootChain::advance`].
     pub fn offer(&mut self, next: Root, bytes: Vec<u8>) -> Result<(), RootError> {
         if next.version <= self.trusted_version {
             return Ok(());
         }
-        if next.version != self.current.version + 1 {
+        self.advance(next, bytes).map(|_| ())
+    }
+
+    /// Rotates to `next`, which must be exactly the current version + 1 and
+    /// signed by a threshold of the current root's root keys and of its own.
+    pub fn advance(&mut self, next: Root, bytes: Vec<u8>) -> Result<RotationTally, RootError> {
+        if next.version != self.current.version.saturating_add(1) {
             return Err(RootError::VersionSkip {
                 trusted: self.current.version,
                 found: next.version,
@@ -361,11 +463,19 @@ impl RootChain {
         if self.rotations > MAX_ROTATIONS {
             return Err(RootError::TooManyRotations);
         }
-        next.check_signed_by(&self.current)?;
-        next.check_signed_by(&next)?;
+        let by_previous = next.tally_by(&self.current);
+        next.check_tally(&by_previous, &self.current)?;
+        let by_itself = next.tally_by(&next);
+        next.check_tally(&by_itself, &next)?;
+        let tally = RotationTally {
+            from: self.current.version,
+            to: next.version,
+            by_previous,
+            by_itself,
+        };
         self.current = next;
         self.current_bytes = Some(bytes);
-        Ok(())
+        Ok(tally)
     }
 
     /// The final root, unexpired at `time`, and its bytes when it is newer
@@ -437,24 +547,41 @@ pub fn build_root(
     ])
 }
 
+/// The keyids under which `roots` list `pk`, or its modern keyid when none
+/// does: a root made by another tool may list a key under a legacy keyid,
+/// and signatures are matched by keyid as stored.
+pub fn keyids_for(pk: &PublicKey, roots: &[&Root]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for r in roots {
+        for (id, k) in &r.keys {
+            if k.public.as_ref() == Some(pk) && !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
+    }
+    if ids.is_empty() {
+        ids.push(keyid(pk));
+    }
+    ids
+}
+
 /// Adds (or replaces) `signer`'s signature on a root document
-/// (`{"signed":…,"signatures":[…]}`), signing the canonical `signed` object.
+/// (`{"signed":…,"signatures":[…]}`), signing the canonical `signed` object,
+/// under each keyid `listing` (the document's own root, and the previous
+/// version in a rotation) lists the signer's key under; returns those keyids.
 pub fn sign_root_document(
     doc: &mut Json,
     signer: &dyn Signer,
-) -> Result<String, crate::error::Error> {
+    listing: &[&Root],
+) -> Result<Vec<String>, crate::error::Error> {
     let Json::Obj(top) = doc else {
         return Err(crate::error::Error::from(malformed("not a JSON object")));
     };
     let signed = top
         .get("signed")
         .ok_or_else(|| malformed("no signed object"))?;
-    let sig = signer.sign(&signed.canonical())?;
-    let id = keyid(signer.public_key());
-    let entry = obj([
-        ("keyid", Json::Str(id.clone())),
-        ("sig", Json::Str(hex::encode(sig))),
-    ]);
+    let ids = keyids_for(signer.public_key(), listing);
+    let sig = hex::encode(signer.sign(&signed.canonical())?);
     let sigs = top
         .entry("signatures".to_owned())
         .or_insert_with(|| Json::Arr(Vec::new()));
@@ -464,13 +591,18 @@ pub fn sign_root_document(
         )));
     };
     list.retain(|s| {
-        s.as_obj()
+        !s.as_obj()
             .and_then(|m| m.get("keyid"))
             .and_then(Json::as_str)
-            != Some(id.as_str())
+            .is_some_and(|k| ids.iter().any(|id| id == k))
     });
-    list.push(entry);
-    Ok(id)
+    for id in &ids {
+        list.push(obj([
+            ("keyid", Json::Str(id.clone())),
+            ("sig", Json::Str(sig.clone())),
+        ]));
+    }
+    Ok(ids)
 }
 
 #[cfg(test)]
@@ -488,7 +620,7 @@ mod tests {
         let signed = build_root(version, 4_000_000_000, &pks, threshold, &pks[..1], 1);
         let mut doc = obj([("signed", signed), ("signatures", Json::Arr(vec![]))]);
         for s in sign {
-            sign_root_document(&mut doc, *s).unwrap();
+            sign_root_document(&mut doc, *s, &[]).unwrap();
         }
         doc.to_pretty().into_bytes()
     }
@@ -557,6 +689,196 @@ mod tests {
         );
     }
 
+    fn with_signed(bytes: &[u8], edit: impl FnOnce(&mut BTreeMap<String, Json>)) -> Json {
+        let mut doc = Json::parse(bytes).unwrap();
+        if let Json::Obj(top) = &mut doc
+            && let Some(Json::Obj(s)) = top.get_mut("signed")
+        {
+            edit(s);
+        }
+        doc
+    }
+
+    fn resign(mut doc: Json, signers: &[&FileSigner]) -> Vec<u8> {
+        if let Json::Obj(top) = &mut doc {
+            top.insert("signatures".into(), Json::Arr(vec![]));
+        }
+        for s in signers {
+            sign_root_document(&mut doc, *s, &[]).unwrap();
+        }
+        doc.to_pretty().into_bytes()
+    }
+
+    #[test]
+    fn spec_version_major_one_with_two_or_three_parts() {
+        let a = signer(1);
+        let good = make(1, &[&a], 1, &[&a]);
+        for (spec, ok) in [
+            ("1.0.31", true),
+            ("1.0", true),
+            ("1.20.0", true),
+            ("2.0.0", false),
+            ("1", false),
+            ("1.0.0.0", false),
+            ("1..0", false),
+            ("1.0.x", false),
+            ("01.0.0", false),
+            ("v1.0.0", false),
+        ] {
+            let doc = with_signed(&good, |s| {
+                s.insert("spec_version".into(), Json::Str(spec.into()));
+            });
+            let parsed = Root::parse(&resign(doc, &[&a]));
+            assert_eq!(parsed.is_ok(), ok, "{spec}: {parsed:?}");
+        }
+    }
+
+    #[test]
+    fn size_limit_is_python_tufs() {
+        let a = signer(1);
+        let good = make(1, &[&a], 1, &[&a]);
+        // Trailing whitespace is still one JSON document.
+        let mut at_limit = good.clone();
+        at_limit.resize(MAX_ROOT_BYTES, b' ');
+        Root::parse(&at_limit).unwrap();
+        at_limit.push(b' ');
+        assert_eq!(
+            Root::parse(&at_limit),
+            Err(RootError::TooLarge {
+                size: 512_001,
+                limit: 512_000
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_kept_and_top_level_ones_ignored() {
+        let a = signer(1);
+        let good = make(1, &[&a], 1, &[&a]);
+        let doc = with_signed(&good, |s| {
+            s.insert("x-vendor".into(), obj([("n", Json::Int(1))]));
+            if let Some(Json::Obj(roles)) = s.get_mut("roles")
+                && let Some(Json::Obj(r)) = roles.get_mut("root")
+            {
+                r.insert("x-role-note".into(), Json::Str("kept".into()));
+            }
+        });
+        let mut bytes = resign(doc, &[&a]);
+        let r = Root::parse(&bytes).unwrap();
+        r.check_signed_by(&r).unwrap();
+        assert!(String::from_utf8_lossy(&r.canonical_signed).contains("x-role-note"));
+        // Outside `signed`: kept as python-tuf keeps it, never read.
+        let mut doc = Json::parse(&bytes).unwrap();
+        if let Json::Obj(top) = &mut doc {
+            top.insert("x-unsigned".into(), Json::Int(2));
+        }
+        bytes = doc.to_pretty().into_bytes();
+        let r = Root::parse(&bytes).unwrap();
+        r.check_signed_by(&r).unwrap();
+    }
+
+    #[test]
+    fn one_key_under_two_keyids_counts_once() {
+        let a = signer(1);
+        let good = make(1, &[&a], 1, &[&a]);
+        let id = keyid(a.public_key());
+        let other = "0".repeat(64);
+        let doc = with_signed(&good, |s| {
+            if let Some(Json::Obj(keys)) = s.get_mut("keys") {
+                let k = keys[&id].clone();
+                keys.insert(other.clone(), k);
+            }
+            if let Some(Json::Obj(roles)) = s.get_mut("roles") {
+                roles.insert(
+                    "root".into(),
+                    obj([
+                        (
+                            "keyids",
+                            Json::Arr(vec![Json::Str(id.clone()), Json::Str(other.clone())]),
+                        ),
+                        ("threshold", Json::Int(2)),
+                    ]),
+                );
+            }
+        });
+        // sign_root_document signs under every keyid the root lists the key under.
+        let mut doc = resign(doc, &[]);
+        let parsed = Root::parse(&doc).unwrap();
+        let mut j = Json::parse(&doc).unwrap();
+        let ids = sign_root_document(&mut j, &a, &[&parsed]).unwrap();
+        assert_eq!(ids.len(), 2);
+        doc = j.to_pretty().into_bytes();
+        let r = Root::parse(&doc).unwrap();
+        assert_eq!(r.signatures.len(), 2);
+        assert_eq!(
+            r.check_signed_by(&r),
+            Err(RootError::Threshold {
+                version: 1,
+                by_version: 1,
+                counted: 1,
+                threshold: 2
+            })
+        );
+    }
+
+    #[test]
+    fn advance_is_strict_and_offer_skips_history() {
+        let a = signer(1);
+        let r1 = Root::parse(&make(1, &[&a], 1, &[&a])).unwrap();
+        let r1b = Root::parse(&make(1, &[&a], 1, &[&a])).unwrap();
+        let r2 = Root::parse(&make(2, &[&a], 1, &[&a])).unwrap();
+        let mut chain = RootChain::new(r1.clone());
+        assert_eq!(
+            chain.advance(r1b.clone(), vec![]),
+            Err(RootError::VersionSkip {
+                trusted: 1,
+                found: 1
+            })
+        );
+        chain.offer(r1b, vec![]).unwrap();
+        let t = chain.advance(r2.clone(), vec![2]).unwrap();
+        assert_eq!((t.from, t.to), (1, 2));
+        assert_eq!(t.by_previous.counted, vec![keyid(a.public_key())]);
+        assert_eq!(
+            chain.advance(r2, vec![]),
+            Err(RootError::VersionSkip {
+                trusted: 2,
+                found: 2
+            })
+        );
+        let (root, bytes) = chain.finish(0).unwrap();
+        assert_eq!((root.version, bytes), (2, Some(vec![2])));
+    }
+
+    #[test]
+    fn at_most_256_rotations() {
+        let a = signer(1);
+        let mut chain = RootChain::new(Root::parse(&make(1, &[&a], 1, &[&a])).unwrap());
+        for v in 2..=257 {
+            chain
+                .advance(Root::parse(&make(v, &[&a], 1, &[&a])).unwrap(), vec![])
+                .unwrap();
+        }
+        assert_eq!(
+            chain.advance(Root::parse(&make(258, &[&a], 1, &[&a])).unwrap(), vec![]),
+            Err(RootError::TooManyRotations)
+        );
+    }
+
+    #[test]
+    fn errors_in_a_chain_name_the_link_and_keep_the_code() {
+        let e = RootError::VersionSkip {
+            trusted: 1,
+            found: 3,
+        }
+        .in_link("rotation 1 -> 3 (3.root.json)");
+        assert_eq!(e.code(), "root-version");
+        assert_eq!(
+            e.to_string(),
+            "rotation 1 -> 3 (3.root.json): root version 3 cannot follow version 1: rotations advance by exactly one"
+        );
+    }
+
     #[test]
     fn structural_refusals() {
         let a = signer(1);
@@ -566,7 +888,14 @@ mod tests {
             ("\"threshold\": 1", "\"threshold\": 0"),
             ("\"_type\": \"root\"", "\"_type\": \"targets\""),
             ("Z\"", "+00:00\""),
+            ("Z\"", ".5Z\""),
             ("\"1.0.31\"", "\"1.+0.31\""),
+            ("\"1.0.31\"", "\"2.0.0\""),
+            ("\"snapshot\"", "\"mirror\""),
+            (
+                "\"signatures\": [",
+                "\"signatures\": [{\"keyid\": \"ab\", \"sig\": \"00\"}, {\"keyid\": \"ab\", \"sig\": \"00\"},",
+            ),
         ] {
             let bad = good.replacen(from, to, 1);
             assert_ne!(bad, good, "{from}");
@@ -574,6 +903,32 @@ mod tests {
                 matches!(Root::parse(bad.as_bytes()), Err(RootError::Malformed(_))),
                 "{to}"
             );
+        }
+        // A role missing, and a keyid twice in a role.
+        for edit in [
+            |r: &mut BTreeMap<String, Json>| {
+                r.remove("timestamp");
+            },
+            |r: &mut BTreeMap<String, Json>| {
+                let id = Json::Str("ab".into());
+                r.insert(
+                    "targets".into(),
+                    obj([
+                        ("keyids", Json::Arr(vec![id.clone(), id])),
+                        ("threshold", Json::Int(1)),
+                    ]),
+                );
+            },
+        ] {
+            let doc = with_signed(good.as_bytes(), |s| {
+                if let Some(Json::Obj(roles)) = s.get_mut("roles") {
+                    edit(roles);
+                }
+            });
+            assert!(matches!(
+                Root::parse(&resign(doc, &[&a])),
+                Err(RootError::Malformed(_))
+            ));
         }
     }
 }

@@ -145,7 +145,7 @@ fn one_key_listed_under_two_keyids_counts_once() {
         }
     }
     let mut doc = airlock::keys::obj([("signed", signed), ("signatures", Json::Arr(vec![]))]);
-    sign_root_document(&mut doc, &root_key).unwrap();
+    sign_root_document(&mut doc, &root_key, &[]).unwrap();
     w.write("2key.root.json", doc.to_pretty().as_bytes());
     w.run(&[
         "anchor",
