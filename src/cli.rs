@@ -72,7 +72,8 @@ The same inputs, keys and --source-date-epoch give byte-identical bundles.")]
     /// Show what is inside a bundle. Checks nothing and trusts nothing.
     #[command(after_help = "Example:\n  airlock inspect release-42.airlock --json")]
     Inspect(InspectArgs),
-    /// Verify a bundle against the trust store; changes nothing in the store.
+    /// Verify a bundle against the trust store; changes nothing in the store
+    /// but its journal, which records the verdict.
     #[command(
         after_help = "Example:\n  airlock verify release-42.airlock --store /var/lib/airlock\n  # exit 0 accepted, 1 rejected, 2 usage, 3 store/environment"
     )]

@@ -411,3 +411,79 @@ pub fn for_each_line<E>(
         n += 1;
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::journal::record::build;
+    use crate::journal::writer::{Event, recovered};
+    use airlock_hsm::{FileSigner, Signer};
+    use serde_json::json;
+
+    /// Lines of a journal: `journal.started`, then `n` verify records.
+    fn journal(s: &FileSigner, n: u64) -> Vec<Vec<u8>> {
+        let mut prev = [0u8; 32];
+        let mut out = Vec::new();
+        for seq in 1..=n + 1 {
+            let (event, fields) = if seq == 1 {
+                (
+                    "journal.started",
+                    json!({"journal_key": crate::journal::key_field(s.public_key())}),
+                )
+            } else {
+                ("verify", json!({"outcome": "accepted"}))
+            };
+            let (line, sha) = build(
+                seq,
+                1_800_000_000,
+                event,
+                fields.as_object().unwrap().clone(),
+                prev,
+                s,
+            )
+            .unwrap();
+            prev = sha;
+            out.push(line);
+        }
+        out
+    }
+
+    fn check(
+        key: &PublicKey,
+        lines: &[Vec<u8>],
+        torn: Option<&[u8]>,
+    ) -> Result<Summary, JournalError> {
+        let mut c = Checker::new(key, None)?;
+        for l in lines {
+            c.line(l)?;
+        }
+        c.finish(torn)
+    }
+
+    #[test]
+    fn a_torn_line_is_accepted_only_where_a_recovered_record_names_it() {
+        let s = FileSigner::generate().unwrap();
+        let mut lines = journal(&s, 2);
+        let torn = lines[2][..40].to_vec();
+        assert_eq!(
+            check(s.public_key(), &lines, Some(&torn))
+                .unwrap_err()
+                .code(),
+            "journal-torn"
+        );
+        // What `journal recover` writes after ending the torn line.
+        let prev: [u8; 32] = Sha256::digest(&lines[2]).into();
+        let Event { name, fields } = recovered(&[], Some((4, &torn)));
+        let (rec, _) = build(4, 1_800_000_000, name, fields, prev, &s).unwrap();
+        lines.push(torn.clone());
+        lines.push(rec);
+        let summary = check(s.public_key(), &lines, None).unwrap();
+        assert_eq!(summary.recovered_lines, vec![4]);
+        assert_eq!(summary.last.unwrap().seq, 4);
+        // Another line in its place is not what the record names.
+        lines[3] = b"{\"not\":\"it\"}".to_vec();
+        let e = check(s.public_key(), &lines, None).unwrap_err();
+        assert!(matches!(e, JournalError::Malformed { line: 4, .. }), "{e}");
+    }
+}
