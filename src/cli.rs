@@ -77,7 +77,8 @@ docs/transfers.md.")]
     /// Show what is inside a bundle. Checks nothing and trusts nothing.
     #[command(after_help = "Example:\n  airlock inspect release-42.airlock --json")]
     Inspect(InspectArgs),
-    /// Verify a bundle against the trust store; changes nothing in the store.
+    /// Verify a bundle against the trust store; changes nothing in the store
+    /// but its journal, which records the verdict.
     #[command(
         after_help = "Example:\n  airlock verify release-42.airlock --store /var/lib/airlock\n  airlock verify /media/usb/release-42.airlock.001 --store /var/lib/airlock   # a split bundle: its first volume\n  # exit 0 accepted, 1 rejected, 2 usage, 3 store/environment"
     )]
@@ -106,6 +107,9 @@ bundle's final root). The bundle itself is left as it is.")]
     /// Provision or show the trust anchor of an isolated-side store.
     #[command(subcommand)]
     Anchor(AnchorCommand),
+    /// The audit journal of an isolated-side store: show, verify, export.
+    #[command(subcommand)]
+    Journal(JournalCommand),
     /// Run the whole story on generated keys in a temporary directory.
     #[command(
         after_help = "Example:\n  airlock demo            # uses a fresh temporary directory\n  airlock demo --dir /tmp/airlock-demo"
@@ -351,6 +355,10 @@ pub struct IntotoVerifyArgs {
     /// Run inspection commands (in a scratch copy of the artifacts, 10 s timeout).
     #[arg(long)]
     pub run_inspections: bool,
+    /// Record this run in the journal of this trust store (`DIR` or
+    /// `file:DIR`). Without a store nothing is journaled.
+    #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
+    pub store: Option<String>,
 }
 
 /// `root init`.
@@ -575,6 +583,116 @@ pub enum AnchorCommand {
         /// The store.
         store: StoreArg,
     },
+}
+
+/// `journal …`.
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Show the journal's records (each checked before it is shown), as a
+    /// table or, with --json, one record per line.
+    #[command(after_help = "\
+Examples:
+  airlock journal show --store /var/lib/airlock
+  airlock journal show --store /var/lib/airlock --outcome refused --since 2026-01-01T00:00:00Z
+  airlock journal show --store /var/lib/airlock --bundle 3f2a --json | jq .fields.error
+
+Exit 0 when the journal is intact, 1 (after the records that checked) when it is not.")]
+    Show(JournalShowArgs),
+    /// Check the journal: sequence, hash chain, signatures and the store's
+    /// head (exit 0 intact, 1 tampered, truncated or torn). With --export,
+    /// check an export on a machine without the store.
+    #[command(after_help = "\
+Examples:
+  airlock journal verify --store /var/lib/airlock
+  airlock journal verify --export audit-2026-q1.jsonl --key journal-key.pub
+  # --key: the store's journal public key as recorded at provisioning
+  # (`anchor show` prints its keyid); without it the export is checked
+  # against the key it carries.")]
+    Verify(JournalVerifyArgs),
+    /// Write a self-contained, signed extract of the journal for auditors
+    /// (the journal, its public key and the anchored root).
+    #[command(after_help = "\
+Example:
+  airlock journal export --store /var/lib/airlock --out audit-2026-q1.jsonl
+  # on the auditor's machine, with no store:
+  airlock journal verify --export audit-2026-q1.jsonl")]
+    Export {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The export file to write (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Start the journal of a store provisioned before airlock kept one
+    /// (creates its journal key).
+    #[command(after_help = "Example:\n  airlock journal init --store /var/lib/airlock")]
+    Init {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+    },
+    /// Record a torn last line (a crash while a record was written) and
+    /// let the store journal again. The torn bytes stay in the file.
+    #[command(
+        after_help = "Example:\n  airlock journal verify --store /var/lib/airlock   # reports the torn line\n  airlock journal recover --store /var/lib/airlock"
+    )]
+    Recover {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+    },
+}
+
+/// Which records `journal show` shows.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutcomeFilter {
+    /// Accepted bundles (and chains).
+    Accepted,
+    /// Rejected bundles (exit 1).
+    Refused,
+    /// Runs that failed for the operator or the machine (exit 2 or 3).
+    Failed,
+    /// Accepted imports that could not be completed.
+    Aborted,
+}
+
+/// `journal show`.
+#[derive(Debug, Args)]
+pub struct JournalShowArgs {
+    #[command(flatten)]
+    /// The store.
+    pub store: StoreArg,
+    /// Only records written at or after this time (YYYY-MM-DDTHH:MM:SSZ).
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<String>,
+    /// Only records written before this time.
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<String>,
+    /// Only records about this bundle id (or an id starting with it).
+    #[arg(long, value_name = "ID")]
+    pub bundle: Option<String>,
+    /// Only records with this outcome.
+    #[arg(long, value_enum)]
+    pub outcome: Option<OutcomeFilter>,
+    /// Only records of this event type (e.g. unpack, anchor.advanced).
+    #[arg(long, value_name = "EVENT")]
+    pub event: Option<String>,
+}
+
+/// `journal verify`.
+#[derive(Debug, Args)]
+pub struct JournalVerifyArgs {
+    /// The store whose journal to check (`DIR` or `file:DIR`).
+    #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
+    pub store: Option<String>,
+    /// Check this export instead (no store needed).
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// With --export: the journal public key (SPKI PEM) the export must be
+    /// signed with.
+    #[arg(long, value_name = "PUB", requires = "export")]
+    pub key: Option<PathBuf>,
 }
 
 /// `demo`.

@@ -37,6 +37,9 @@ pub enum Error {
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// A journal (or journal export) being verified is not intact.
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
     /// Supply-chain metadata (a layout, link or attestation) that does not
     /// parse.
     #[error("{what} is malformed: {reason}")]
@@ -121,9 +124,11 @@ impl Error {
                 HsmFault::Operator => EXIT_USAGE,
                 _ => EXIT_ENVIRONMENT,
             },
-            Error::Root(_) | Error::Rejected(_) | Error::Metadata { .. } | Error::Intoto(_) => {
-                EXIT_REJECTED
-            }
+            Error::Root(_)
+            | Error::Rejected(_)
+            | Error::Metadata { .. }
+            | Error::Intoto(_)
+            | Error::Journal(_) => EXIT_REJECTED,
             Error::Input { .. } | Error::BadKey { .. } | Error::Usage { .. } => EXIT_USAGE,
             Error::Environment { .. } => EXIT_ENVIRONMENT,
         }
@@ -137,6 +142,7 @@ impl Error {
             Error::Root(e) => e.code(),
             Error::Rejected(e) => e.code(),
             Error::Intoto(e) => e.code(),
+            Error::Journal(e) => e.code(),
             Error::Metadata { .. } => "metadata-malformed",
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
@@ -162,7 +168,14 @@ impl Error {
             Error::Root(e) => e.hint().into(),
             Error::Rejected(r) => r.hint().into(),
             Error::Intoto(e) => e.hint().into(),
+            Error::Journal(e) => e.hint().into(),
             Error::Hsm(e) => match e {
+                airlock_hsm::Error::JournalNotStarted { .. } => {
+                    "this store was provisioned before airlock kept an audit journal: start one with `airlock journal init --store STORE`".into()
+                }
+                airlock_hsm::Error::JournalWrite { .. } => {
+                    "nothing was accepted: free space (or fix permissions) on the store's filesystem and run the command again".into()
+                }
                 airlock_hsm::Error::NotProvisioned { .. } => {
                     "provision it first: airlock anchor init --store STORE --root 1.root.json".into()
                 }

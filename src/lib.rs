@@ -17,6 +17,7 @@ pub mod cmd;
 pub mod error;
 pub mod fsutil;
 pub mod intoto;
+pub mod journal;
 pub mod json;
 pub mod keys;
 pub mod policy;

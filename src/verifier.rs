@@ -74,8 +74,40 @@ pub struct Verdict {
     pub supply_chain: ChainVerdict,
 }
 
+/// What the verifier had learnt about a bundle when it stopped: for the
+/// journal's record of a refusal. Manifest fields are claims until
+/// `authenticated` (a threshold of signatures verified).
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Size of the bundle file.
+    pub bundle_size: Option<u64>,
+    /// SHA-256 of the manifest bytes.
+    pub manifest_sha256: Option<String>,
+    /// The manifest's bundle id.
+    pub bundle_id: Option<String>,
+    /// Its channel.
+    pub channel: Option<String>,
+    /// Its sequence number.
+    pub sequence: Option<u64>,
+    /// Its creation time.
+    pub created: Option<u64>,
+    /// Its expiry.
+    pub expires: Option<u64>,
+    /// Whether the manifest signatures met the threshold.
+    pub authenticated: bool,
+    /// Keyids whose signatures counted.
+    pub signers: Vec<String>,
+    /// Version of the final root.
+    pub root_version: Option<u64>,
+    /// Artifacts checked so far.
+    pub artifacts: u64,
+    /// Artifact bytes checked so far.
+    pub artifact_bytes: u64,
+}
+
 /// Verifies the bundle read from `input` against `anchor` and `state` at
-/// `time`, streaming artifacts into `sink`.
+/// `time`, streaming artifacts into `sink`; `seen` learns what it can as
+/// the check goes.
 pub fn verify_bundle<R: Read + Send + 'static>(
     input: R,
     anchor: &Anchor,
@@ -83,14 +115,25 @@ pub fn verify_bundle<R: Read + Send + 'static>(
     time: u64,
     limits: Limits,
     sink: &mut dyn ArtifactSink,
+    seen: &mut Observed,
 ) -> Result<Verdict, Error> {
-    verify_bundle_with(input, anchor, state, time, limits, sink, &mut |_, _| Ok(()))
+    verify_bundle_with(
+        input,
+        anchor,
+        state,
+        time,
+        limits,
+        sink,
+        seen,
+        &mut |_, _| Ok(()),
+    )
 }
 
 /// [`verify_bundle`], calling `authenticated` with the final root and the
 /// manifest once the manifest's signatures and freshness have been checked
 /// and before anything else is read: where a split bundle's volume index is
 /// authenticated (`crate::volumes`).
+#[allow(clippy::too_many_arguments)]
 pub fn verify_bundle_with<R: Read + Send + 'static>(
     input: R,
     anchor: &Anchor,
@@ -98,6 +141,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     time: u64,
     limits: Limits,
     sink: &mut dyn ArtifactSink,
+    seen: &mut Observed,
     authenticated: &mut dyn FnMut(&Root, &Manifest) -> Result<(), Error>,
 ) -> Result<Verdict, Error> {
     // Step 1: the anchor. The store vouches for these bytes; if they do not
@@ -122,6 +166,14 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     }
 
     let mut reader = BundleReader::open(input, limits)?;
+    {
+        let m = reader.manifest();
+        seen.manifest_sha256 = Some(hex::encode(Sha256::digest(reader.manifest_bytes())));
+        seen.bundle_id = Some(m.bundle_id.clone());
+        seen.channel = Some(m.channel.clone());
+        (seen.sequence, seen.created, seen.expires) =
+            (Some(m.sequence), Some(m.created), Some(m.expires));
+    }
     // Bound what is read before the signature check from the manifest
     // itself: at most MAX_ROTATIONS + 1 roots of at most MAX_ROOT_BYTES each,
     // applied one at a time so that only the current root is kept.
@@ -157,7 +209,9 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // Steps 2-4, before anything else is read: the final root, a threshold
     // of its targets keys over the exact manifest bytes, freshness.
     let (final_root, rotated) = chain.finish(time)?;
+    seen.root_version = Some(final_root.version);
     let signers = check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
+    (seen.authenticated, seen.signers) = (true, signers.clone());
     check_freshness(reader.manifest(), state, time)?;
     authenticated(&final_root, reader.manifest())?;
     let mut metadata = root_count as u64;
@@ -175,6 +229,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         sink.receive(&entry, &mut |w| payload.copy_to(w))?;
         artifacts += 1;
         artifact_bytes += entry.size;
+        (seen.artifacts, seen.artifact_bytes) = (artifacts, artifact_bytes);
     }
 
     // Step 6: the supply chain, with the artifacts just held to the signed

@@ -84,6 +84,21 @@ pub enum Error {
     /// A signing operation failed inside its backend.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// The journal could not be appended to (a full disk, among others).
+    /// Nothing was appended: a partial record is cut back.
+    #[error("cannot write the journal {path}: {source}")]
+    JournalWrite {
+        /// The journal file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The store has no journal yet (provisioned before airlock kept one).
+    #[error("trust store {path} has no audit journal")]
+    JournalNotStarted {
+        /// The store directory.
+        path: PathBuf,
+    },
 }
 
 impl Error {
@@ -108,6 +123,8 @@ impl Error {
             Error::StoreRead { .. } => "store-unreadable",
             Error::Unsupported { .. } => "backend-unsupported",
             Error::Sign(_) => "sign-failed",
+            Error::JournalWrite { .. } => "journal-write-failed",
+            Error::JournalNotStarted { .. } => "journal-not-started",
         }
     }
 }

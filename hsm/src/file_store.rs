@@ -5,8 +5,13 @@
 //! Layout of the store directory:
 //! - `airlock-store.json`: `{"format":1,"backend":"file"}`;
 //! - `roots/VERSION.SHA256.root.json`: every root ever anchored, content-addressed;
-//! - `state.json`: the anchor's version and digest plus the monotonic state —
-//!   the single file whose atomic replacement commits a change;
+//! - `state.json`: the anchor's version and digest, the monotonic state and
+//!   the journal head — the single file whose atomic replacement commits a
+//!   change (format 2; format 1 is a store from before the journal);
+//! - `journal.jsonl`: the audit journal (`docs/journal-format.md`);
+//! - `journal-key.pem` (mode 0600) and `journal-key.pub`: the Ed25519 key
+//!   that signs the journal, made by `anchor init` (or `journal init` for a
+//!   format-1 store);
 //! - `lock`: the lock file serializing writers.
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,11 +20,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::write_atomic;
+use crate::journal::{JournalFile, JournalHead, journal_keyid};
 use crate::store::{CONFIG_FILE, StoreConfig};
-use crate::{Acceptance, Anchor, BackendKind, Error, StoreLock, StoreState, TrustStore};
+use crate::{
+    Acceptance, Anchor, BackendKind, Error, FileSigner, PublicKey, Signer, StoreLock, StoreState,
+    TrustStore,
+};
 
 const STATE_FILE: &str = "state.json";
 const ROOTS_DIR: &str = "roots";
+const JOURNAL_KEY: &str = "journal-key";
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,13 +38,47 @@ struct AnchorRef {
     sha256: String,
 }
 
+/// The journal head as `state.json` keeps it, with the journal key's id.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeadRef {
+    key: String,
+    seq: u64,
+    sha256: String,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StateFile {
     format: u32,
     anchor: AnchorRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    journal: Option<HeadRef>,
     #[serde(flatten)]
     state: StoreState,
+}
+
+/// What `anchor init` (and `journal init`) hand to the caller so that it can
+/// write the journal records of the provisioning before the store commits
+/// them: the journal is written first, then the state that binds its head.
+#[derive(Debug)]
+pub struct Provisioning<'a> {
+    /// The store directory.
+    pub dir: &'a Path,
+    /// The journal key.
+    pub signer: &'a dyn Signer,
+    /// The store's lock, held throughout.
+    pub lock: &'a StoreLock,
+    /// The bound head of the existing journal; `None` when the journal
+    /// starts now.
+    pub head: Option<JournalHead>,
+    /// The anchor being replaced (`--replace`, or the current anchor when
+    /// only the journal starts); `None` for a new store.
+    pub previous_anchor: Option<Anchor>,
+    /// The monotonic state the store keeps.
+    pub state: &'a StoreState,
+    /// The backend.
+    pub backend: BackendKind,
 }
 
 /// A trust store kept in plain files.
@@ -47,7 +91,18 @@ impl FileStore {
     /// Provisions `dir` (created if missing) with `anchor`. With `replace`, an
     /// existing store gets the new anchor and keeps its monotonic state, so
     /// re-provisioning never re-opens old sequences or bundle ids.
-    pub fn init(dir: &Path, anchor: &Anchor, replace: bool) -> Result<FileStore, Error> {
+    ///
+    /// `journal` writes the provisioning's journal records (and, when the
+    /// journal starts now, its first record) and returns the new head; the
+    /// store then commits anchor, state and head in one step. The journal
+    /// key is created first if the store has none. If a new store cannot be
+    /// committed, what this call created is removed again.
+    pub fn init<E: From<Error>>(
+        dir: &Path,
+        anchor: &Anchor,
+        replace: bool,
+        journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
+    ) -> Result<FileStore, E> {
         let write_err = |path: &Path| {
             let path = path.to_owned();
             move |source| Error::Write { path, source }
@@ -58,26 +113,111 @@ impl FileStore {
         };
         let lock = StoreLock::acquire(dir)?;
         let config_path = dir.join(CONFIG_FILE);
-        let state = if config_path.exists() {
+        let fresh = !config_path.exists();
+        let (state, previous_anchor, head) = if fresh {
+            let journal = JournalFile::in_dir(dir);
+            if fs::metadata(journal.path()).is_ok_and(|m| m.len() > 0) {
+                return Err(Error::StoreCorrupt {
+                    path: journal.path().to_owned(),
+                    reason:
+                        "the directory holds a journal but no provisioned store (an interrupted \
+                             anchor init?); move the directory aside and provision a new one"
+                            .into(),
+                }
+                .into());
+            }
+            (StoreState::default(), None, None)
+        } else {
             if !replace {
                 return Err(Error::AlreadyProvisioned {
                     path: dir.to_owned(),
-                });
+                }
+                .into());
             }
             // Re-provisioning keeps what must never move backwards; a damaged
             // state file is not silently reset.
-            store.read_state_file()?.state
-        } else {
-            StoreState::default()
+            let file = store.read_state_file()?;
+            let previous = store.anchor()?;
+            (
+                file.state,
+                Some(previous),
+                file.journal.map(head_of).transpose()?,
+            )
         };
-        let config = serde_json::to_vec_pretty(&StoreConfig {
-            format: 1,
+        let (signer, created_key) = store.journal_key(head.is_none())?;
+        let provisioning = Provisioning {
+            dir,
+            signer: &signer,
+            lock: &lock,
+            head,
+            previous_anchor,
+            state: &state,
             backend: BackendKind::File,
-        })
-        .map_err(|e| Error::Sign(e.to_string()))?;
-        write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;
-        store.commit(&lock, anchor, state)?;
+        };
+        let result = journal(&provisioning).and_then(|new_head| {
+            let head_ref = HeadRef {
+                key: journal_keyid(signer.public_key()),
+                seq: new_head.seq,
+                sha256: hex::encode(new_head.sha256),
+            };
+            store.commit(&lock, anchor, state.clone(), Some(head_ref))?;
+            // The configuration comes last: a directory without it is not a
+            // store, whatever else an interrupted init left in it.
+            let config = serde_json::to_vec_pretty(&StoreConfig {
+                format: 1,
+                backend: BackendKind::File,
+            })
+            .map_err(|e| Error::Sign(e.to_string()))?;
+            write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            if fresh {
+                JournalFile::in_dir(dir).remove();
+                let _ = fs::remove_file(dir.join(STATE_FILE));
+                if created_key {
+                    let _ = fs::remove_file(store.key_path("pem"));
+                    let _ = fs::remove_file(store.key_path("pub"));
+                }
+            }
+            return Err(e);
+        }
         Ok(store)
+    }
+
+    /// Starts the journal of a store provisioned before airlock kept one
+    /// (state format 1): creates the journal key, lets `journal` write the
+    /// first record, and binds its head.
+    pub fn start_journal<E: From<Error>>(
+        &self,
+        lock: &StoreLock,
+        journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
+    ) -> Result<(), E> {
+        let file = self.read_state_file()?;
+        if file.journal.is_some() {
+            return Err(Error::Exists {
+                path: JournalFile::in_dir(&self.dir).path().to_owned(),
+            }
+            .into());
+        }
+        let anchor = self.anchor()?;
+        let (signer, _) = self.journal_key(true)?;
+        let head = journal(&Provisioning {
+            dir: &self.dir,
+            signer: &signer,
+            lock,
+            head: None,
+            previous_anchor: Some(anchor.clone()),
+            state: &file.state,
+            backend: BackendKind::File,
+        })?;
+        let head_ref = HeadRef {
+            key: journal_keyid(signer.public_key()),
+            seq: head.seq,
+            sha256: hex::encode(head.sha256),
+        };
+        self.commit(lock, &anchor, file.state, Some(head_ref))?;
+        Ok(())
     }
 
     /// Opens a provisioned file store.
@@ -98,6 +238,32 @@ impl FileStore {
             .join(format!("{version}.{sha256_hex}.root.json"))
     }
 
+    fn key_path(&self, ext: &str) -> PathBuf {
+        self.dir.join(format!("{JOURNAL_KEY}.{ext}"))
+    }
+
+    /// Loads the journal key, or creates it when `create` and there is
+    /// none. Returns the signer and whether it was created now.
+    fn journal_key(&self, create: bool) -> Result<(FileSigner, bool), Error> {
+        let pem = self.key_path("pem");
+        if pem.exists() {
+            let signer = FileSigner::load(&pem).map_err(|e| Error::StoreCorrupt {
+                path: pem.clone(),
+                reason: format!("the journal key does not load: {e}"),
+            })?;
+            return Ok((signer, false));
+        }
+        if !create {
+            return Err(Error::StoreCorrupt {
+                path: pem,
+                reason: "the journal key is missing".into(),
+            });
+        }
+        let signer = FileSigner::generate()?;
+        signer.write_pair(&self.dir.join(JOURNAL_KEY))?;
+        Ok((signer, true))
+    }
+
     fn read_state_file(&self) -> Result<StateFile, Error> {
         let path = self.dir.join(STATE_FILE);
         let bytes = fs::read(&path).map_err(|source| Error::StoreRead {
@@ -108,19 +274,46 @@ impl FileStore {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        if file.format != 1 {
-            return Err(Error::StoreCorrupt {
+        match (file.format, file.journal.is_some()) {
+            (1, false) | (2, true) => Ok(file),
+            (1 | 2, _) => Err(Error::StoreCorrupt {
                 path,
-                reason: format!("unknown state format {}", file.format),
-            });
+                reason: format!(
+                    "state format {} {} a journal head",
+                    file.format,
+                    if file.format == 1 {
+                        "cannot have"
+                    } else {
+                        "must have"
+                    }
+                ),
+            }),
+            (other, _) => Err(Error::StoreCorrupt {
+                path,
+                reason: format!("unknown state format {other}"),
+            }),
         }
-        Ok(file)
+    }
+
+    /// The bound journal head and key id, or `JournalNotStarted`.
+    fn head_ref(&self) -> Result<HeadRef, Error> {
+        self.read_state_file()?
+            .journal
+            .ok_or_else(|| Error::JournalNotStarted {
+                path: self.dir.clone(),
+            })
     }
 
     /// Writes the anchor's root (content-addressed, never overwritten) and then
     /// the state file that points at it: the state file's rename is the one
     /// commit point.
-    fn commit(&self, lock: &StoreLock, anchor: &Anchor, state: StoreState) -> Result<(), Error> {
+    fn commit(
+        &self,
+        lock: &StoreLock,
+        anchor: &Anchor,
+        state: StoreState,
+        journal: Option<HeadRef>,
+    ) -> Result<(), Error> {
         if !lock.guards(&self.dir) {
             return Err(Error::Sign("lock belongs to another store".into()));
         }
@@ -138,11 +331,12 @@ impl FileStore {
             })?;
         }
         let file = StateFile {
-            format: 1,
+            format: if journal.is_some() { 2 } else { 1 },
             anchor: AnchorRef {
                 version: anchor.version,
                 sha256: sha,
             },
+            journal,
             state,
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Sign(e.to_string()))?;
@@ -150,6 +344,36 @@ impl FileStore {
         // The one commit point: the rename inside write_atomic.
         write_atomic(&path, &bytes, 0o644).map_err(|source| Error::Write { path, source })
     }
+
+    /// The head `head` as a `HeadRef` that must move `current` forward.
+    fn advance(&self, current: &HeadRef, head: &JournalHead) -> Result<HeadRef, Error> {
+        if head.seq <= current.seq {
+            return Err(Error::StoreCorrupt {
+                path: self.dir.join(STATE_FILE),
+                reason: format!(
+                    "the journal head would move back from record {} to {}",
+                    current.seq, head.seq
+                ),
+            });
+        }
+        Ok(HeadRef {
+            key: current.key.clone(),
+            seq: head.seq,
+            sha256: hex::encode(head.sha256),
+        })
+    }
+}
+
+fn head_of(r: HeadRef) -> Result<JournalHead, Error> {
+    let bad = || Error::StoreCorrupt {
+        path: PathBuf::from(STATE_FILE),
+        reason: "the journal head's sha256 is not 64 hex digits".into(),
+    };
+    let bytes = hex::decode(&r.sha256).map_err(|_| bad())?;
+    Ok(JournalHead {
+        seq: r.seq,
+        sha256: bytes.try_into().map_err(|_| bad())?,
+    })
 }
 
 impl TrustStore for FileStore {
@@ -165,8 +389,9 @@ impl TrustStore for FileStore {
         vec![
             "anchor: the trusted root is a plain file in the store directory".into(),
             "state: sequences, accepted bundle ids and latest time are a plain file".into(),
-            "protects against: accidental edits (digests are cross-checked) and concurrent writers (lock)".into(),
-            "does NOT protect against: anyone who can write the store directory (a local root user can swap the anchor or restore an older state); use --tpm or --pkcs11 for that".into(),
+            "journal: hash-chained records signed by an Ed25519 key kept in the store directory; its head (last record and hash) is kept in the state file".into(),
+            "protects against: accidental edits (digests are cross-checked), concurrent writers (lock), and journal edits, deletions and truncation by anyone who cannot also rewrite the state file and read the journal key".into(),
+            "does NOT protect against: anyone who can write the store directory (a local root user can swap the anchor, restore an older state, or truncate the journal and its head together); use --tpm or --pkcs11 for that".into(),
         ]
     }
 
@@ -201,6 +426,12 @@ impl TrustStore for FileStore {
 
     fn accept(&self, lock: &StoreLock, acceptance: &Acceptance) -> Result<(), Error> {
         let current = self.read_state_file()?;
+        let Some(bound) = &current.journal else {
+            return Err(Error::JournalNotStarted {
+                path: self.dir.clone(),
+            });
+        };
+        let head = self.advance(bound, &acceptance.journal_head)?;
         let anchor = match &acceptance.new_anchor {
             Some(a) => a.clone(),
             None => self.anchor()?,
@@ -213,7 +444,55 @@ impl TrustStore for FileStore {
         *seq = (*seq).max(acceptance.sequence);
         state.accepted.insert(acceptance.bundle_id.clone());
         state.latest_time = state.latest_time.max(acceptance.time);
-        self.commit(lock, &anchor, state)
+        self.commit(lock, &anchor, state, Some(head))
+    }
+
+    fn journal_signer(&self) -> Result<Box<dyn Signer>, Error> {
+        let bound = self.head_ref()?;
+        let (signer, _) = self.journal_key(false)?;
+        if journal_keyid(signer.public_key()) != bound.key {
+            return Err(Error::StoreCorrupt {
+                path: self.key_path("pem"),
+                reason: "the journal key is not the one state.json records".into(),
+            });
+        }
+        Ok(Box::new(signer))
+    }
+
+    fn journal_public_key(&self) -> Result<PublicKey, Error> {
+        let bound = self.head_ref()?;
+        let path = self.key_path("pub");
+        let pem = fs::read_to_string(&path).map_err(|source| Error::StoreRead {
+            path: path.clone(),
+            source,
+        })?;
+        let key = PublicKey::from_spki_pem(&pem).map_err(|reason| Error::StoreCorrupt {
+            path: path.clone(),
+            reason,
+        })?;
+        if journal_keyid(&key) != bound.key {
+            return Err(Error::StoreCorrupt {
+                path,
+                reason: "the journal public key is not the one state.json records".into(),
+            });
+        }
+        Ok(key)
+    }
+
+    fn journal_head(&self) -> Result<JournalHead, Error> {
+        head_of(self.head_ref()?)
+    }
+
+    fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error> {
+        let current = self.read_state_file()?;
+        let Some(bound) = &current.journal else {
+            return Err(Error::JournalNotStarted {
+                path: self.dir.clone(),
+            });
+        };
+        let new = self.advance(bound, head)?;
+        let anchor = self.anchor()?;
+        self.commit(lock, &anchor, current.state, Some(new))
     }
 }
 
@@ -227,10 +506,23 @@ mod tests {
         Anchor::new(format!("{{\"root\":{v}}}").into_bytes(), v)
     }
 
+    fn head(seq: u64) -> JournalHead {
+        JournalHead {
+            seq,
+            sha256: [seq as u8; 32],
+        }
+    }
+
+    /// Provisions without writing journal records (the store only keeps
+    /// the head the caller reports).
+    fn init(dir: &Path, a: &Anchor, replace: bool, seq: u64) -> Result<FileStore, Error> {
+        FileStore::init(dir, a, replace, |_| Ok::<_, Error>(head(seq)))
+    }
+
     #[test]
     fn init_accept_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let s = FileStore::init(dir.path(), &anchor(1), false).unwrap();
+        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
         assert_eq!(s.anchor().unwrap(), anchor(1));
         assert_eq!(s.state().unwrap(), StoreState::default());
         let lock = s.lock().unwrap();
@@ -240,6 +532,7 @@ mod tests {
             bundle_id: "ab".into(),
             time: 100,
             new_anchor: None,
+            journal_head: head(2),
         };
         s.accept(&lock, &acc).unwrap();
         s.accept(
@@ -248,6 +541,7 @@ mod tests {
                 time: 50,
                 sequence: 3,
                 bundle_id: "cd".into(),
+                journal_head: head(3),
                 ..acc.clone()
             },
         )
@@ -263,7 +557,7 @@ mod tests {
     #[test]
     fn refuses_second_init_and_keeps_state_on_replace() {
         let dir = tempfile::tempdir().unwrap();
-        let s = FileStore::init(dir.path(), &anchor(1), false).unwrap();
+        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
         let lock = s.lock().unwrap();
         let acc = Acceptance {
             channel: "c".into(),
@@ -271,14 +565,15 @@ mod tests {
             bundle_id: "x".into(),
             time: 5,
             new_anchor: None,
+            journal_head: head(2),
         };
         s.accept(&lock, &acc).unwrap();
         drop(lock);
         assert!(matches!(
-            FileStore::init(dir.path(), &anchor(2), false),
+            init(dir.path(), &anchor(2), false, 3),
             Err(Error::AlreadyProvisioned { .. })
         ));
-        let s = FileStore::init(dir.path(), &anchor(2), true).unwrap();
+        let s = init(dir.path(), &anchor(2), true, 3).unwrap();
         assert_eq!(s.anchor().unwrap().version, 2);
         assert_eq!(s.state().unwrap().channels["c"], 9);
     }
@@ -286,7 +581,7 @@ mod tests {
     #[test]
     fn detects_swapped_anchor_file() {
         let dir = tempfile::tempdir().unwrap();
-        let s = FileStore::init(dir.path(), &anchor(1), false).unwrap();
+        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
         let a = s.anchor().unwrap();
         let path = s.root_path(1, &hex::encode(a.sha256));
         fs::write(&path, b"{\"root\":666}").unwrap();
@@ -300,5 +595,107 @@ mod tests {
             open_store(dir.path()),
             Err(Error::NotProvisioned { .. })
         ));
+    }
+
+    #[test]
+    fn journal_key_and_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = init(dir.path(), &anchor(1), false, 2).unwrap();
+        assert_eq!(s.journal_head().unwrap(), head(2));
+        let pk = s.journal_public_key().unwrap();
+        assert_eq!(s.journal_signer().unwrap().public_key(), &pk);
+        assert_eq!(pk.algorithm(), crate::KeyAlgorithm::Ed25519);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir.path().join("journal-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let lock = s.lock().unwrap();
+        s.bind_journal_head(&lock, &head(5)).unwrap();
+        assert_eq!(s.journal_head().unwrap(), head(5));
+        // The head never moves back, and an acceptance must move it.
+        assert!(matches!(
+            s.bind_journal_head(&lock, &head(5)),
+            Err(Error::StoreCorrupt { .. })
+        ));
+        let acc = Acceptance {
+            channel: "c".into(),
+            sequence: 1,
+            bundle_id: "x".into(),
+            time: 5,
+            new_anchor: None,
+            journal_head: head(4),
+        };
+        assert!(matches!(
+            s.accept(&lock, &acc),
+            Err(Error::StoreCorrupt { .. })
+        ));
+        assert!(s.state().unwrap().accepted.is_empty());
+        // Re-provisioning keeps the key and hands over the bound head.
+        drop(lock);
+        let before = s.journal_public_key().unwrap();
+        FileStore::init(dir.path(), &anchor(2), true, |p| {
+            assert_eq!(p.head, Some(head(5)));
+            assert_eq!(p.previous_anchor.as_ref().unwrap().version, 1);
+            Ok::<_, Error>(head(6))
+        })
+        .unwrap();
+        assert_eq!(s.journal_public_key().unwrap(), before);
+        assert_eq!(s.journal_head().unwrap(), head(6));
+    }
+
+    #[test]
+    fn a_failed_journal_leaves_no_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = FileStore::init(dir.path(), &anchor(1), false, |p| {
+            fs::write(p.dir.join("journal.jsonl"), b"{}\n").unwrap();
+            Err(Error::Sign("disk full".into()))
+        });
+        assert!(matches!(r, Err(Error::Sign(_))));
+        assert!(matches!(
+            open_store(dir.path()),
+            Err(Error::NotProvisioned { .. })
+        ));
+        for f in [
+            "journal.jsonl",
+            "journal-key.pem",
+            "journal-key.pub",
+            "state.json",
+        ] {
+            assert!(!dir.path().join(f).exists(), "{f} left behind");
+        }
+        init(dir.path(), &anchor(1), false, 1).unwrap();
+    }
+
+    #[test]
+    fn a_store_without_journal_says_so_and_can_start_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
+        // What a store made before the journal looks like.
+        let state = fs::read_to_string(dir.path().join("state.json")).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&state).unwrap();
+        v["format"] = 1.into();
+        v.as_object_mut().unwrap().remove("journal");
+        fs::write(dir.path().join("state.json"), v.to_string()).unwrap();
+        for f in ["journal-key.pem", "journal-key.pub"] {
+            fs::remove_file(dir.path().join(f)).unwrap();
+        }
+        assert!(matches!(
+            s.journal_head(),
+            Err(Error::JournalNotStarted { .. })
+        ));
+        assert!(matches!(
+            s.journal_signer(),
+            Err(Error::JournalNotStarted { .. })
+        ));
+        let lock = s.lock().unwrap();
+        s.start_journal(&lock, |p| {
+            assert!(p.head.is_none());
+            Ok::<_, Error>(head(1))
+        })
+        .unwrap();
+        assert_eq!(s.journal_head().unwrap(), head(1));
+        assert!(s.journal_signer().is_ok());
     }
 }

@@ -7,7 +7,9 @@
 //!   the hardware backends).
 //! - [`TrustStore`]: answers "what is the anchor", "what is the monotonic
 //!   state" (per-channel sequences, accepted bundle ids, latest time seen) and
-//!   records an acceptance atomically, under an exclusive lock.
+//!   records an acceptance atomically, under an exclusive lock; it also
+//!   supplies the audit journal's signing key and binds the journal's head
+//!   to its monotonic state ([`journal`]).
 //!
 //! This crate sees public keys, digests and the trusted root's bytes as an
 //! opaque blob; it never parses bundle contents.
@@ -18,13 +20,15 @@ mod atomic;
 pub mod error;
 pub mod file_signer;
 pub mod file_store;
+pub mod journal;
 pub mod key;
 pub mod signer;
 pub mod store;
 
 pub use error::{Error, Fault};
 pub use file_signer::FileSigner;
-pub use file_store::FileStore;
+pub use file_store::{FileStore, Provisioning};
+pub use journal::{JournalFile, JournalHead};
 pub use key::{KeyAlgorithm, PublicKey};
 pub use signer::Signer;
 pub use store::{Acceptance, Anchor, BackendKind, StoreLock, StoreState, TrustStore, open_store};

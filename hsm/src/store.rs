@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{Error, FileStore};
+use crate::journal::JournalHead;
+use crate::{Error, FileStore, PublicKey, Signer};
 
 /// Name of the file, inside a store directory, that records its backend.
 pub const CONFIG_FILE: &str = "airlock-store.json";
@@ -83,6 +84,9 @@ pub struct Acceptance {
     pub time: u64,
     /// A new anchor when the bundle carried a root rotation.
     pub new_anchor: Option<Anchor>,
+    /// The journal head after the acceptance's records, bound in the same
+    /// commit: no acceptance without its record.
+    pub journal_head: JournalHead,
 }
 
 /// An exclusive lock on a store, held from the freshness check until the
@@ -159,10 +163,31 @@ pub trait TrustStore: std::fmt::Debug {
     /// Takes the store's exclusive lock if no other process holds it.
     fn try_lock(&self) -> Result<Option<StoreLock>, Error>;
 
-    /// Records an accepted bundle atomically: sequence, ledger, latest time
-    /// and (on rotation) the anchor. The caller holds `lock` and has checked
-    /// freshness against [`TrustStore::state`] read under that lock.
+    /// Records an accepted bundle atomically: sequence, ledger, latest time,
+    /// (on rotation) the anchor, and the journal head. The caller holds
+    /// `lock`, has checked freshness against [`TrustStore::state`] read
+    /// under that lock, and has appended the acceptance's journal records.
     fn accept(&self, lock: &StoreLock, acceptance: &Acceptance) -> Result<(), Error>;
+
+    /// The key that signs this store's journal records; its private half
+    /// never leaves the backend (file store: an Ed25519 key in the store
+    /// directory; TPM: a TPM-resident ECDSA P-256 key; PKCS#11: a token
+    /// key). [`Error::JournalNotStarted`] for a store without a journal.
+    fn journal_signer(&self) -> Result<Box<dyn Signer>, Error>;
+
+    /// The public half of the journal key, readable without the private
+    /// half (for `journal verify`).
+    fn journal_public_key(&self) -> Result<PublicKey, Error>;
+
+    /// The journal head bound to the store's monotonic state: every record
+    /// up to it was committed. [`Error::JournalNotStarted`] for a store
+    /// without a journal.
+    fn journal_head(&self) -> Result<JournalHead, Error>;
+
+    /// Binds a new journal head after records were appended. The head only
+    /// moves forward: a `seq` not above the bound one is refused. The caller
+    /// holds `lock`.
+    fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error>;
 }
 
 #[derive(Serialize, Deserialize)]

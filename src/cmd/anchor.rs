@@ -31,7 +31,9 @@ pub fn init(
     root.check_signed_by(&root)?;
     root.check_unexpired(now())?;
     let anchor = Anchor::new(bytes, root.version);
-    let s = FileStore::init(store, &anchor, replace)?;
+    let s = FileStore::init(store, &anchor, replace, |p| {
+        crate::journal::provision(p, &anchor)
+    })?;
     let mut o = Outcome::default();
     o.line(format!(
         "store {} anchored to root version {} (sha256 {})",
@@ -43,6 +45,15 @@ pub fn init(
     for p in s.protections() {
         o.line(format!("  {p}"));
     }
+    let journal_key = s.journal_public_key()?;
+    let journal_keyid = airlock_hsm::journal::journal_keyid(&journal_key);
+    o.line(format!(
+        "journal: {}/journal.jsonl, signed by {} key {journal_keyid} (note this keyid for auditors), head record {}",
+        store.display(),
+        journal_key.algorithm().name(),
+        s.journal_head()?.seq
+    ));
+    o.field("journal_keyid", journal_keyid);
     o.field("store", store.display().to_string())
         .field("backend", s.backend().name())
         .field("root_version", root.version)
@@ -90,6 +101,22 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
         o.line(format!("channel    {channel}: last sequence {seq}"));
     }
     o.line(format!("imported   {} bundle(s)", state.accepted.len()));
+    let journal = match (s.journal_public_key(), s.journal_head()) {
+        (Ok(k), Ok(h)) => {
+            let id = airlock_hsm::journal::journal_keyid(&k);
+            o.line(format!(
+                "journal    {} key {id}, head record {}",
+                k.algorithm().name(),
+                h.seq
+            ));
+            json!({"keyid": id, "alg": k.algorithm().name(), "head_seq": h.seq, "head_sha256": hex::encode(h.sha256)})
+        }
+        (Err(airlock_hsm::Error::JournalNotStarted { .. }), _) => {
+            o.line("journal    none (start one with `airlock journal init`)");
+            serde_json::Value::Null
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+    };
     o.line(format!(
         "latest time seen {}",
         if state.latest_time == 0 {
@@ -109,6 +136,7 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
         )
         .field("channels", json!(state.channels))
         .field("imported", state.accepted.len())
+        .field("journal", journal)
         .field("latest_time", state.latest_time);
     Ok(o)
 }

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use airlock_hsm::{FileSigner, Signer};
 
-use crate::cli::{PackArgs, RecordArgs, RootInitArgs, StoreArg, UnpackArgs, VerifyArgs};
-use crate::cmd::{Outcome, anchor, intoto, pack, root, unpack, verify};
+use crate::cli::{
+    JournalVerifyArgs, PackArgs, RecordArgs, RootInitArgs, StoreArg, UnpackArgs, VerifyArgs,
+};
+use crate::cmd::{Outcome, anchor, intoto, journal, pack, root, unpack, verify};
 use crate::error::{EXIT_REJECTED, Error};
 use crate::json::Json;
 use crate::keys::{key_object, keyid, obj};
@@ -465,9 +467,22 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     n.step("The store afterwards", "airlock anchor show --store store");
     n.outcome(&anchor::show(&p("store"))?);
 
+    n.step(
+        "The audit journal: every decision above, signed and hash-chained",
+        "airlock journal show --store store && airlock journal verify --store store",
+    );
+    journal::show_records(&p("store"), &journal::Filter::default(), false, &mut |l| {
+        n.say(&format!("   {l}"))
+    })?;
+    n.outcome(&journal::verify(&JournalVerifyArgs {
+        store: Some(show(&p("store"))),
+        export: None,
+        key: None,
+    })?);
+
     let mut o = Outcome::default();
     o.line("");
-    o.line("demo complete: accepted the signed bundle; refused the tampered copy, the insider's bundle and the replay.");
+    o.line("demo complete: accepted the signed bundle; refused the tampered copy, the insider's bundle and the replay; the journal records each decision.");
     if dir.is_none() {
         o.line("(the temporary directory is removed; use --dir DIR to keep the files)");
     }

@@ -199,8 +199,13 @@ pub fn sign_layout(file: &Path, keys: &[String], dsse: bool) -> Result<Outcome, 
     Ok(o)
 }
 
-/// `airlock intoto verify`.
+/// `airlock intoto verify`, journaled in the store named by `--store` (or
+/// `AIRLOCK_STORE`) when there is one.
 pub fn verify(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
+    crate::journal::decision::intoto_journaled(a, || verify_chain(a))
+}
+
+fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
     let time = match &a.at {
         Some(at) => {
             let t = parse_utc(at).map_err(|e| Error::usage(e, "e.g. --at 2026-01-31T12:00:00Z"))?;

@@ -4,8 +4,8 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use crate::cli::{
-    AnchorCommand, Cli, Command, IntotoCommand, KeyCommand, LayoutCommand, RootCommand,
-    VolumesCommand,
+    AnchorCommand, Cli, Command, IntotoCommand, JournalCommand, KeyCommand, LayoutCommand,
+    RootCommand, VolumesCommand,
 };
 use crate::error::{EXIT_OK, Error};
 
@@ -13,6 +13,7 @@ pub mod anchor;
 pub mod demo;
 pub mod inspect;
 pub mod intoto;
+pub mod journal;
 pub mod key;
 pub mod pack;
 pub mod root;
@@ -28,6 +29,9 @@ pub struct Outcome {
     pub lines: Vec<String>,
     /// Fields of the `--json` object (besides `"ok"`).
     pub json: serde_json::Map<String, Value>,
+    /// The command already wrote its `--json` output (JSON lines): print
+    /// no object after it.
+    pub streamed: bool,
 }
 
 impl Outcome {
@@ -81,6 +85,13 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             *replace,
         ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
+        Command::Journal(JournalCommand::Show(a)) => journal::show(a, cli.json),
+        Command::Journal(JournalCommand::Verify(a)) => journal::verify(a),
+        Command::Journal(JournalCommand::Export { store, out }) => {
+            journal::export(&store.dir(), out)
+        }
+        Command::Journal(JournalCommand::Init { store }) => journal::init(&store.dir()),
+        Command::Journal(JournalCommand::Recover { store }) => journal::recover(&store.dir()),
         Command::Demo(a) => demo::run(a.dir.as_deref(), quiet),
         Command::Split(a) => volumes::split(a, quiet),
         Command::Volumes(VolumesCommand::Check(a)) => volumes::check(a, quiet),
@@ -94,7 +105,9 @@ pub fn main(cli: &Cli) -> i32 {
     let mut out = stdout.lock();
     match result {
         Ok(outcome) => {
-            if cli.json {
+            if cli.json && outcome.streamed {
+                // JSON lines already written.
+            } else if cli.json {
                 let mut obj = serde_json::Map::new();
                 obj.insert("ok".into(), Value::Bool(true));
                 obj.extend(outcome.json);

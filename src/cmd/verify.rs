@@ -7,10 +7,12 @@ use airlock_hsm::{StoreState, TrustStore, open_store};
 use crate::cli::VerifyArgs;
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
+use crate::journal::decision::{Decision, lock_store};
+use crate::journal::{Journal, signer_of, writer::record};
 use crate::policy::verification_time;
 use crate::progress::{CountingReader, bytes_bar};
 use crate::timefmt::{format_utc, now, parse_utc};
-use crate::verifier::{ArtifactSink, Discard, Verdict, verify_bundle_with};
+use crate::verifier::{ArtifactSink, Discard, Observed, Verdict, verify_bundle_with};
 use crate::volumes::BundleInput;
 
 /// Parses `--at` and reports its use loudly.
@@ -38,11 +40,13 @@ pub fn check(
     sink: &mut dyn ArtifactSink,
     label: &str,
     prompt: bool,
+    seen: &mut Observed,
 ) -> Result<Verdict, Error> {
     let anchor = store.anchor()?;
     let bar = bytes_bar(0, label, quiet);
     let mut input = BundleInput::open(bundle, prompt.then_some(&bar))?;
     bar.set_length(input.size);
+    seen.bundle_size = Some(input.size);
     let result = verify_bundle_with(
         CountingReader::new(input.take_reader(), bar.clone()),
         &anchor,
@@ -50,6 +54,7 @@ pub fn check(
         time,
         Limits::default(),
         sink,
+        seen,
         &mut |root, manifest| input.authenticate(root, manifest),
     );
     bar.finish_and_clear();
@@ -109,24 +114,44 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
 pub fn run(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
-    let state = store.state()?;
-    let time = verification_time(at, &state, now());
-    let verdict = check(
-        &a.bundle,
+    let signer = signer_of(store.as_ref())?;
+    let journal = Journal::new(store.dir(), signer.as_ref())?;
+    let mut decision = Decision::new("verify", &a.bundle, at);
+    let result = store.state().map_err(Error::from).and_then(|state| {
+        let time = verification_time(at, &state, now());
+        decision.time = Some(time);
+        check(
+            &a.bundle,
+            store.as_ref(),
+            &state,
+            time,
+            quiet,
+            &mut Discard,
+            "verify",
+            a.prompt,
+            &mut decision.seen,
+        )
+    });
+    // Every decision is journaled; the lock serializes the appends.
+    let lock = lock_store(store.as_ref())?;
+    let verdict = match result {
+        Ok(v) => v,
+        Err(e) => return Err(decision.record_refusal(store.as_ref(), &journal, &lock, e)),
+    };
+    let head = record(
         store.as_ref(),
-        &state,
-        time,
-        quiet,
-        &mut Discard,
-        "verify",
-        a.prompt,
+        &journal,
+        &lock,
+        decision.accepted(&verdict, None),
     )?;
+    drop(lock);
     let mut o = Outcome::default();
     o.line(format!(
         "ACCEPTED {} (verify only; the store is unchanged)",
         a.bundle.display()
     ));
     describe(&mut o, &verdict);
-    o.field("accepted", true);
+    o.line(format!("journal    record {}", head.seq));
+    o.field("accepted", true).field("journal_record", head.seq);
     Ok(o)
 }

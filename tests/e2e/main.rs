@@ -8,6 +8,7 @@ mod determinism;
 mod freshness;
 mod intoto;
 mod intoto_vectors;
+mod journal;
 mod keytypes;
 mod rootcmd;
 mod rotation;

@@ -1,0 +1,319 @@
+//! The records of the commands that decide about a bundle (`verify`,
+//! `unpack`): what was checked, the verdict, and the overrides used. A
+//! refused bundle is always recorded, whatever it is.
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use airlock_hsm::{Anchor, JournalHead, StoreLock, TrustStore};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::cli::IntotoVerifyArgs;
+use crate::cmd::{Outcome, warn};
+use crate::error::{EXIT_REJECTED, Error};
+use crate::journal::writer::{Event, Journal, record};
+use crate::timefmt::format_utc;
+use crate::verifier::{Observed, Verdict};
+
+/// The longest error message a record keeps (characters).
+const MAX_MESSAGE: usize = 1000;
+/// The longest path a record keeps (characters).
+const MAX_PATH: usize = 1000;
+
+fn bounded(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// A path as a record keeps it (lossy UTF-8, bounded).
+pub fn path_field(p: &Path) -> String {
+    bounded(&p.to_string_lossy(), MAX_PATH)
+}
+
+/// The error object of a record: code, message, exit code.
+pub fn error_field(e: &Error) -> Value {
+    json!({
+        "code": e.code(),
+        "message": bounded(&e.to_string(), MAX_MESSAGE),
+        "exit": e.exit_code(),
+    })
+}
+
+/// What one `verify` or `unpack` run is deciding about.
+#[derive(Debug)]
+pub struct Decision {
+    /// `verify` or `unpack`.
+    pub command: &'static str,
+    /// The bundle as named on the command line.
+    pub bundle: PathBuf,
+    /// The `--at` override.
+    pub at: Option<u64>,
+    /// `unpack`'s destination.
+    pub destination: Option<PathBuf>,
+    /// The verification time used.
+    pub time: Option<u64>,
+    /// What the verifier learnt.
+    pub seen: Observed,
+}
+
+fn opt<T: Into<Value>>(v: Option<T>) -> Value {
+    v.map_or(Value::Null, Into::into)
+}
+
+impl Decision {
+    /// A run of `command` on `bundle`.
+    pub fn new(command: &'static str, bundle: &Path, at: Option<u64>) -> Decision {
+        Decision {
+            command,
+            bundle: bundle.to_owned(),
+            at,
+            destination: None,
+            time: None,
+            seen: Observed::default(),
+        }
+    }
+
+    fn fields(&self, outcome: &str) -> serde_json::Map<String, Value> {
+        let s = &self.seen;
+        let v = json!({
+            "outcome": outcome,
+            "bundle_file": path_field(&self.bundle),
+            "bundle_size": opt(s.bundle_size),
+            "bundle_sha256": null,
+            "manifest_sha256": opt(s.manifest_sha256.clone()),
+            "manifest_authenticated": s.authenticated,
+            "bundle_id": opt(s.bundle_id.as_deref().map(|b| bounded(b, 200))),
+            "channel": opt(s.channel.as_deref().map(|c| bounded(c, 200))),
+            "sequence": opt(s.sequence.filter(|&q| q <= crate::journal::canonical::MAX_INT)),
+            "created": opt(s.created.map(format_utc)),
+            "expires": opt(s.expires.map(format_utc)),
+            "signers": s.signers,
+            "root_version": opt(s.root_version),
+            "artifacts": s.artifacts,
+            "artifact_bytes": s.artifact_bytes,
+            "destination": opt(self.destination.as_deref().map(path_field)),
+            "verification_time": opt(self.time.map(format_utc)),
+            "at": opt(self.at.map(format_utc)),
+            "error": null,
+        });
+        match v {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        }
+    }
+
+    /// The record of an accepted bundle (and, for an unpack that rotates
+    /// the root, the anchor's advance from `anchor_before`).
+    pub fn accepted(&mut self, v: &Verdict, anchor_before: Option<&Anchor>) -> Vec<Event> {
+        self.seen = Observed {
+            bundle_size: self.seen.bundle_size,
+            manifest_sha256: Some(v.manifest_sha256.clone()),
+            bundle_id: Some(v.bundle_id.clone()),
+            channel: Some(v.channel.clone()),
+            sequence: Some(v.sequence),
+            created: Some(v.created),
+            expires: Some(v.expires),
+            authenticated: true,
+            signers: v.signers.clone(),
+            root_version: Some(v.root_version),
+            artifacts: v.artifacts,
+            artifact_bytes: v.artifact_bytes,
+        };
+        let mut events = vec![Event {
+            name: self.command,
+            fields: self.fields("accepted"),
+        }];
+        if let (Some(old), Some(new)) = (anchor_before, &v.new_anchor) {
+            events.push(Event::new(
+                "anchor.advanced",
+                json!({
+                    "bundle_id": v.bundle_id,
+                    "old_root_version": old.version,
+                    "old_root_sha256": hex::encode(old.sha256),
+                    "new_root_version": new.version,
+                    "new_root_sha256": hex::encode(new.sha256),
+                }),
+            ));
+        }
+        events
+    }
+
+    /// The record of a run that did not accept: `refused` (the bundle was
+    /// rejected, exit 1: the record names the file's SHA-256) or `failed`
+    /// (the operator or the machine, exit 2 or 3).
+    pub fn refused(&self, e: &Error) -> Event {
+        let refused = e.exit_code() == EXIT_REJECTED;
+        let mut fields = self.fields(if refused { "refused" } else { "failed" });
+        if refused {
+            fields.insert("bundle_sha256".into(), opt(file_sha256(&self.bundle)));
+        }
+        fields.insert("error".into(), error_field(e));
+        Event {
+            name: self.command,
+            fields,
+        }
+    }
+
+    /// The record of an unpack that was accepted (record `accepted_seq`)
+    /// but could not be completed: nothing is placed and the store did not
+    /// record the import.
+    pub fn aborted(&self, accepted_seq: u64, e: &Error) -> Event {
+        let mut fields = self.fields("aborted");
+        fields.insert("aborts".into(), accepted_seq.into());
+        fields.insert("error".into(), error_field(e));
+        Event {
+            name: self.command,
+            fields,
+        }
+    }
+
+    /// Records the refusal `e` (bound to the store) and returns the error
+    /// to report: `e`, or — when even the record cannot be written — the
+    /// journal's error (exit 3), after a warning naming `e`.
+    pub fn record_refusal(
+        &self,
+        store: &dyn TrustStore,
+        journal: &Journal<'_>,
+        lock: &StoreLock,
+        e: Error,
+    ) -> Error {
+        match record(store, journal, lock, vec![self.refused(&e)]) {
+            Ok(_) => e,
+            Err(j) => {
+                warn(&format!("this was not recorded in the journal: {e}"));
+                j
+            }
+        }
+    }
+
+    /// Records that the unpack accepted as record `accepted_seq` (its
+    /// records ending at `after`) could not be completed, and returns the
+    /// error to report (as `record_refusal`).
+    pub fn record_abort(
+        &self,
+        store: &dyn TrustStore,
+        journal: &Journal<'_>,
+        lock: &StoreLock,
+        (after, accepted_seq): (JournalHead, u64),
+        e: Error,
+    ) -> Error {
+        let result = journal
+            .append(lock, Some(after), vec![self.aborted(accepted_seq, &e)])
+            .and_then(|head| Ok(store.bind_journal_head(lock, &head)?));
+        match result {
+            Ok(()) => e,
+            Err(j) => {
+                warn(&format!(
+                    "the journal records this import as accepted (record {accepted_seq}) but could not record that it failed: {e}"
+                ));
+                j
+            }
+        }
+    }
+}
+
+/// SHA-256 of a regular file, streamed; `None` when it cannot be read.
+fn file_sha256(path: &Path) -> Option<String> {
+    let mut f = File::open(path).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(hex::encode(h.finalize()))
+}
+
+/// Takes the store's lock, saying so when another process holds it.
+pub fn lock_store(store: &dyn TrustStore) -> Result<StoreLock, Error> {
+    Ok(match store.try_lock()? {
+        Some(lock) => lock,
+        None => {
+            warn(&format!(
+                "waiting for the trust store {}: another airlock process is using it",
+                store.dir().display()
+            ));
+            store.lock()?
+        }
+    })
+}
+
+/// Runs `intoto verify` (`run`) and, when a store is named, records the
+/// run in its journal: layout, keys, flags (`--at`, `--run-inspections`)
+/// and the outcome. Without a store there is no journal to write; using
+/// an override then says so.
+pub fn intoto_journaled(
+    a: &IntotoVerifyArgs,
+    run: impl FnOnce() -> Result<Outcome, Error>,
+) -> Result<Outcome, Error> {
+    let Some(store) = &a.store else {
+        if a.at.is_some() || a.run_inspections {
+            warn(
+                "this run is not journaled: no --store given (pass --store or set AIRLOCK_STORE to record it)",
+            );
+        }
+        return run();
+    };
+    let store = airlock_hsm::open_store(Path::new(store.strip_prefix("file:").unwrap_or(store)))?;
+    let signer = crate::journal::signer_of(store.as_ref())?;
+    let journal = Journal::new(store.dir(), signer.as_ref())?;
+    let result = run();
+    let keyids: Vec<Value> = a
+        .layout_key
+        .iter()
+        .map(|p| {
+            opt(crate::keys::load_public_key(p)
+                .ok()
+                .map(|k| crate::keys::keyid(&k)))
+        })
+        .collect();
+    let outcome = match &result {
+        Ok(_) => "accepted",
+        Err(e) if e.exit_code() == EXIT_REJECTED => "refused",
+        Err(_) => "failed",
+    };
+    let at =
+        a.at.as_deref()
+            .map(|t| crate::timefmt::parse_utc(t).map_or_else(|_| bounded(t, 40), format_utc));
+    let event = Event::new(
+        "intoto.verify",
+        json!({
+            "outcome": outcome,
+            "layout_file": path_field(&a.layout),
+            "layout_sha256": opt(file_sha256(&a.layout)),
+            "layout_keyids": keyids,
+            "link_dir": path_field(&a.link_dir),
+            "artifacts_dir": path_field(a.artifacts.as_deref().unwrap_or(Path::new("."))),
+            "at": opt(at),
+            "run_inspections": a.run_inspections,
+            "error": result.as_ref().err().map_or(Value::Null, error_field),
+        }),
+    );
+    let lock = lock_store(store.as_ref())?;
+    match (record(store.as_ref(), &journal, &lock, vec![event]), result) {
+        (Ok(head), Ok(mut o)) => {
+            o.line(format!("journal: record {}", head.seq));
+            o.field("journal_record", head.seq);
+            Ok(o)
+        }
+        (Ok(_), Err(e)) => Err(e),
+        (Err(j), Err(e)) => {
+            warn(&format!("this was not recorded in the journal: {e}"));
+            Err(j)
+        }
+        (Err(j), Ok(_)) => Err(j),
+    }
+}
