@@ -226,6 +226,13 @@ impl<'k> Checker<'k> {
         Ok(c)
     }
 
+    /// Counts lines from after `lines` lines that are not records (an
+    /// export's header), so errors name the line of the file.
+    pub fn after_lines(mut self, lines: u64) -> Checker<'k> {
+        self.line = lines;
+        self
+    }
+
     /// The line number of the last line seen.
     pub fn line_number(&self) -> u64 {
         self.line

@@ -348,7 +348,8 @@ pub fn verify_export(
     let exported = get_str(h, "exported")?.to_owned();
     let records = get_u64(h, "records")?;
 
-    let mut checker = Checker::new(&key, None)?;
+    // Line 1 is the header; records start on line 2.
+    let mut checker = Checker::new(&key, None)?.after_lines(1);
     let mut last: Option<Record> = None;
     let torn = for_each_line(r, 1, |line| {
         if let Some(rec) = checker.line(line)? {

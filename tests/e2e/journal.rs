@@ -763,7 +763,7 @@ fn an_export_verifies_without_the_store_and_edits_are_caught() {
         l[3] = l[3].replacen("\"outcome\":\"accepted\"", "\"outcome\":\"accepteD\"", 1);
     });
     assert_eq!((code, err.as_str()), (1, "journal-signature"), "{msg}");
-    assert!(msg.contains("journal record 3"), "{msg}");
+    assert!(msg.contains("journal record 3 (line 4)"), "{msg}");
     // The export's own record cut off.
     let (code, err, msg) = edit(&|l| {
         l.pop();
@@ -796,7 +796,7 @@ fn an_export_verifies_without_the_store_and_edits_are_caught() {
         l[0] = String::from_utf8(airlock::journal::canonical::encode(&h).unwrap()).unwrap();
     });
     assert_eq!((code, err.as_str()), (1, "journal-signature"), "{msg}");
-    assert!(msg.contains("journal record 1 (line 1)"), "{msg}");
+    assert!(msg.contains("journal record 1 (line 2)"), "{msg}");
     // Not an export at all.
     fs::write(a("audit.jsonl"), "hello\n").unwrap();
     assert_eq!(check(&[]).1, "journal-export-malformed");
