@@ -172,28 +172,33 @@ pub(super) fn signatures(
     Ok(out)
 }
 
+/// The checked payload type and the decoded body of a DSSE envelope.
+pub(super) fn dsse_body<'a>(
+    payload_type: Option<&'a Json>,
+    payload: &Json,
+) -> Result<(&'a str, Vec<u8>), String> {
+    let payload_type = payload_type
+        .and_then(Json::as_str)
+        .ok_or("DSSE envelope without a string `payloadType`")?;
+    if payload_type != PAYLOAD_TYPE {
+        return Err(format!(
+            "DSSE payloadType is {}, not {PAYLOAD_TYPE}",
+            crate::excerpt(payload_type)
+        ));
+    }
+    let body = payload.as_str().ok_or("DSSE `payload` must be a string")?;
+    let body = b64_decode(body).map_err(|e| format!("DSSE payload: {e}"))?;
+    Ok((payload_type, body))
+}
+
 /// Parses a Metablock or DSSE envelope holding in-toto JSON.
 pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
     let doc = Json::parse(bytes).map_err(|e| e.0)?;
     let Json::Obj(mut obj) = doc else {
         return Err("not a JSON object".into());
     };
-    if obj.contains_key("payload") {
-        let payload_type = obj
-            .get("payloadType")
-            .and_then(Json::as_str)
-            .ok_or("DSSE envelope without a string `payloadType`")?;
-        if payload_type != PAYLOAD_TYPE {
-            return Err(format!(
-                "DSSE payloadType is {}, not {PAYLOAD_TYPE}",
-                crate::excerpt(payload_type)
-            ));
-        }
-        let body = obj
-            .get("payload")
-            .and_then(Json::as_str)
-            .ok_or("DSSE `payload` must be a string")?;
-        let body = b64_decode(body).map_err(|e| format!("DSSE payload: {e}"))?;
+    if let Some(payload) = obj.get("payload") {
+        let (payload_type, body) = dsse_body(obj.get("payloadType"), payload)?;
         let sigs = signatures(obj.get("signatures"), b64_decode, true)?;
         let payload = Json::parse(&body).map_err(|e| format!("DSSE payload: {}", e.0))?;
         if payload.as_obj().is_none() {

@@ -16,7 +16,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::artifacts::{Artifacts, ArtifactsSeed};
-use super::envelope::{self, Encoding, PAYLOAD_TYPE, Signature};
+use super::envelope::{self, Encoding, Signature};
 use super::model::Link;
 use crate::json::{Json, write_canonical_str};
 use crate::keys::KeyObject;
@@ -201,19 +201,7 @@ impl LinkFile {
     pub fn parse(bytes: &[u8]) -> Result<LinkFile, String> {
         let top: Top = strict(bytes, std::marker::PhantomData)?;
         if let Some(payload) = top.payload {
-            let payload_type = top
-                .payload_type
-                .as_ref()
-                .and_then(Json::as_str)
-                .ok_or("DSSE envelope without a string `payloadType`")?;
-            if payload_type != PAYLOAD_TYPE {
-                return Err(format!(
-                    "DSSE payloadType is {}, not {PAYLOAD_TYPE}",
-                    crate::excerpt(payload_type)
-                ));
-            }
-            let body = payload.as_str().ok_or("DSSE `payload` must be a string")?;
-            let body = envelope::b64_decode(body).map_err(|e| format!("DSSE payload: {e}"))?;
+            let (payload_type, body) = envelope::dsse_body(top.payload_type.as_ref(), &payload)?;
             let signatures =
                 envelope::signatures(top.signatures.as_ref(), envelope::b64_decode, true)?;
             let fields = strict(&body, FieldsSeed).map_err(|e| {
@@ -290,6 +278,7 @@ impl LinkFile {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::intoto::envelope::PAYLOAD_TYPE;
 
     const H: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
