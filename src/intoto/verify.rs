@@ -217,7 +217,14 @@ fn load(
         file: file.to_owned(),
         reason,
     };
-    let doc = LinkFile::parse(&bytes).map_err(malformed)?;
+    let doc = match LinkFile::parse(&bytes) {
+        Ok(doc) => doc,
+        // The fast parser reads `materials`/`products` as artifact lists
+        // wherever they appear (a sublayout's unknown field, a stray
+        // `signed` beside a DSSE payload). What it refuses goes through the
+        // generic parser, which decides as the reference does.
+        Err(fast) => return load_generic(&bytes, keyid, key).map_err(|_| malformed(fast)),
+    };
     match doc.payload_type() {
         "link" => {
             drop(bytes);
@@ -235,6 +242,27 @@ fn load(
             "`_type` is {}, expected link or layout",
             crate::excerpt(other)
         ))),
+    }
+}
+
+/// [`load`] through the generic envelope and JSON tree.
+fn load_generic(
+    bytes: &[u8],
+    keyid: &str,
+    key: Option<&KeyObject>,
+) -> Result<Option<Evidence>, String> {
+    let doc = envelope::parse(bytes)?;
+    match doc.payload_type() {
+        "link" => {
+            let signed = key.is_some_and(|k| doc.signed_by(&[keyid], k));
+            let link = Link::parse(&doc.payload)?;
+            Ok(Some(Evidence::Link { link, signed }))
+        }
+        "layout" => {
+            Layout::parse(&doc.payload)?;
+            Ok(Some(Evidence::Sublayout(doc)))
+        }
+        _ => Err("not a link or layout".into()),
     }
 }
 
@@ -531,5 +559,33 @@ fn inspect(name: &str, run: &[String], mode: Inspections<'_>) -> Result<Link, In
                 environment: empty,
             })
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod load_tests {
+    use super::*;
+
+    fn loads(text: &str) -> bool {
+        let map: BTreeMap<String, Vec<u8>> = [("f".to_owned(), text.as_bytes().to_vec())].into();
+        matches!(load(&MapLinks(&map), "f", "ab", None), Ok(Some(_)))
+    }
+
+    #[test]
+    fn what_the_fast_parser_refuses_is_decided_by_the_generic_one() {
+        // Accepted by in-toto 3.1.0 and the generic path.
+        let body = envelope::b64_encode(br#"{"_type":"link","name":"s"}"#);
+        let payload_type = envelope::PAYLOAD_TYPE;
+        assert!(loads(&format!(
+            r#"{{"payload":"{body}","payloadType":"{payload_type}","signatures":[],"signed":[]}}"#
+        )));
+        assert!(loads(
+            r#"{"signatures":[],"signed":{"_type":"layout","expires":"2030-01-01T00:00:00Z","keys":{},"steps":[],"inspect":[],"readme":"","materials":"x"}}"#
+        ));
+        // Still refused: a malformed link.
+        assert!(!loads(
+            r#"{"signatures":[],"signed":{"_type":"link","name":"s","materials":{"a":{"sha256":"zz"}}}}"#
+        ));
     }
 }
