@@ -340,3 +340,30 @@ pub fn listing(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// The cases of a reference-vector directory, named for their verdict
+/// (`pass_*`, `fail_<code>_*`, `stricter_fail_<code>_*`): (case directory,
+/// expected exit, expected error code), sorted. A case is a directory
+/// holding `marker`.
+pub fn verdict_cases(dir: &Path, marker: &str) -> Vec<(PathBuf, i32, String)> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if !path.join(marker).is_file() {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let (exit, code) = if name.starts_with("pass_") {
+            (0, String::new())
+        } else {
+            let rest = name
+                .strip_prefix("stricter_fail_")
+                .or_else(|| name.strip_prefix("fail_"))
+                .unwrap_or_else(|| panic!("{name}: a case is pass_, fail_ or stricter_fail_"));
+            (1, rest.split('_').next().unwrap().to_owned())
+        };
+        out.push((path, exit, code));
+    }
+    out.sort();
+    out
+}

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::airlock_in;
+use crate::common::{airlock_in, verdict_cases};
 
 fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/intoto")
@@ -13,26 +13,7 @@ fn vectors() -> PathBuf {
 
 /// (case directory, expected exit, expected error code).
 fn cases() -> Vec<(PathBuf, i32, String)> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(vectors()).unwrap() {
-        let path = e.unwrap().path();
-        if !path.join("root.layout").is_file() {
-            continue;
-        }
-        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-        let (exit, code) = if name.starts_with("pass_") {
-            (0, String::new())
-        } else {
-            let rest = name
-                .strip_prefix("stricter_fail_")
-                .or_else(|| name.strip_prefix("fail_"))
-                .unwrap_or_else(|| panic!("{name}: a case is pass_, fail_ or stricter_fail_"));
-            (1, rest.split('_').next().unwrap().to_owned())
-        };
-        out.push((path, exit, code));
-    }
-    out.sort();
-    out
+    verdict_cases(&vectors(), "root.layout")
 }
 
 #[test]
