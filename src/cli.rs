@@ -35,9 +35,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate a signing key pair (PREFIX.pem, mode 0600, and PREFIX.pub).
-    #[command(
-        after_help = "Example:\n  airlock keygen --out keys/release-1\n  # writes keys/release-1.pem and keys/release-1.pub, prints the keyid"
-    )]
+    #[command(after_help = "\
+Examples:
+  airlock keygen --out keys/release-1
+  # writes keys/release-1.pem and keys/release-1.pub, prints the keyid
+  airlock keygen --type ecdsa-p256 --out keys/release-2 --pkcs11 \\
+       'pkcs11:token=release;object=release-2?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
+  # generates the pair on the token (non-extractable), writes only keys/release-2.pub;
+  # sign with --key 'pkcs11:token=release;object=release-2?module-path=…&pin-source=file:…'")]
     Keygen(KeygenArgs),
     /// Key utilities.
     #[command(subcommand)]
@@ -96,13 +101,15 @@ The same inputs, keys and --source-date-epoch give byte-identical bundles.")]
 /// `keygen`.
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Output prefix: writes PREFIX.pem and PREFIX.pub.
-    #[arg(long, value_name = "PREFIX")]
-    pub out: PathBuf,
+    /// Output prefix: writes PREFIX.pem and PREFIX.pub (with --pkcs11, only
+    /// PREFIX.pub, and --out is optional).
+    #[arg(long, value_name = "PREFIX", required_unless_present = "pkcs11")]
+    pub out: Option<PathBuf>,
     /// Key type (ecdsa-p256 is the type TPMs and most HSMs support).
     #[arg(long = "type", value_enum, default_value_t = KeyType::Ed25519)]
     pub key_type: KeyType,
-    /// Generate the key on a PKCS#11 token (RFC 7512 URI) instead of a file.
+    /// Generate the key on a PKCS#11 token instead of a file: an RFC 7512 URI
+    /// naming token, object label, module-path and pin-source=file:PATH.
     #[arg(long, value_name = "URI")]
     pub pkcs11: Option<String>,
 }
@@ -147,7 +154,7 @@ Example:
     Sign {
         /// The root file.
         file: PathBuf,
-        /// Signing keys (PEM files).
+        /// Signing keys (PEM files or `pkcs11:` URIs).
         #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
         key: Vec<String>,
     },
@@ -206,7 +213,7 @@ Example:
     Sign {
         /// The layout file.
         file: PathBuf,
-        /// Signing keys.
+        /// Signing keys (PEM files or `pkcs11:` URIs).
         #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
         key: Vec<String>,
         /// Wrap a bare layout in a DSSE envelope instead of a Metablock.
@@ -284,7 +291,8 @@ pub struct PackArgs {
     /// The bundle to write (replaced atomically if it exists).
     #[arg(long)]
     pub out: PathBuf,
-    /// Signing keys (targets-role keys of the final root).
+    /// Signing keys (targets-role keys of the final root): PEM files or
+    /// `pkcs11:` URIs.
     #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
     pub key: Vec<String>,
     /// Root metadata files to carry (the chain from the isolated side's anchor).

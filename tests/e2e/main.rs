@@ -5,10 +5,13 @@ mod common;
 mod concurrency;
 mod crafted;
 mod determinism;
+#[path = "../support/emulators.rs"]
+mod emulators;
 mod freshness;
 mod intoto;
 mod intoto_vectors;
 mod keytypes;
+mod pkcs11;
 mod roundtrip;
 mod signatures;
 mod tamper;
