@@ -394,9 +394,13 @@ impl StoreArg {
 #[derive(Debug, Subcommand)]
 pub enum AnchorCommand {
     /// Provision a store with its trusted root.
-    #[command(
-        after_help = "Example:\n  airlock anchor init --store /var/lib/airlock --root 1.root.json"
-    )]
+    #[command(after_help = "\
+Examples:
+  airlock anchor init --store /var/lib/airlock --root 1.root.json
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0
+  # re-provision (the TPM anchor is write-once: this needs the owner's password)
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0 \\
+       --replace --owner-auth-file /root/tpm-owner.pw")]
     Init {
         #[command(flatten)]
         /// The store.
@@ -404,9 +408,14 @@ pub enum AnchorCommand {
         /// The trusted root metadata.
         #[arg(long, value_name = "ROOT.json")]
         root: PathBuf,
-        /// Anchor in a TPM 2.0 (TCTI string).
+        /// Anchor in a TPM 2.0 (TCTI string, e.g. device:/dev/tpmrm0 or
+        /// swtpm:host=127.0.0.1,port=2321).
         #[arg(long, value_name = "TCTI", conflicts_with = "pkcs11")]
         tpm: Option<String>,
+        /// File holding the TPM owner hierarchy's password (when it has one):
+        /// defining and replacing the TPM anchor needs it.
+        #[arg(long, value_name = "FILE", requires = "tpm")]
+        owner_auth_file: Option<PathBuf>,
         /// Anchor in a PKCS#11 token (RFC 7512 URI).
         #[arg(long, value_name = "URI")]
         pkcs11: Option<String>,

@@ -98,6 +98,15 @@ pub enum Error {
         /// The underlying error.
         source: io::Error,
     },
+    /// A file holding an authorization value (e.g. the TPM owner's
+    /// password) cannot be read.
+    #[error("cannot read the authorization file {path}: {source}")]
+    AuthFile {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
     /// The token refused the PIN.
     #[error("token {token:?} refused the PIN ({reason})")]
     PinIncorrect {
@@ -149,6 +158,7 @@ impl Error {
             | Error::KeyParse { .. }
             | Error::Pkcs11Uri { .. }
             | Error::PinFile { .. }
+            | Error::AuthFile { .. }
             | Error::KeyNotFound { .. } => Fault::Operator,
             _ => Fault::Environment,
         }
@@ -169,6 +179,7 @@ impl Error {
             Error::Sign(_) => "sign-failed",
             Error::Pkcs11Uri { .. } => "pkcs11-uri-invalid",
             Error::PinFile { .. } => "pin-unreadable",
+            Error::AuthFile { .. } => "auth-file-unreadable",
             Error::PinIncorrect { .. } => "pin-incorrect",
             Error::KeyNotFound { .. } => "key-not-found",
             Error::Hardware { backend: "tpm", .. } => "tpm-error",
@@ -188,6 +199,7 @@ impl Error {
             Error::PinFile { .. } => {
                 "put the user PIN alone in that file (mode 0600) and name it with pin-source=file:PATH"
             }
+            Error::AuthFile { .. } => "put the password alone in that file (mode 0600)",
             Error::PinIncorrect { .. } => {
                 "check the PIN file named by pin-source; tokens lock the PIN after a few failures, so do not retry blindly"
             }

@@ -22,6 +22,8 @@ pub mod key;
 pub mod pkcs11;
 pub mod signer;
 pub mod store;
+#[cfg(feature = "tpm")]
+pub mod tpm;
 
 pub use error::{Error, Fault};
 pub use file_signer::FileSigner;
@@ -30,3 +32,5 @@ pub use key::{KeyAlgorithm, PublicKey};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Uri};
 pub use signer::Signer;
 pub use store::{Acceptance, Anchor, BackendKind, StoreLock, StoreState, TrustStore, open_store};
+#[cfg(feature = "tpm")]
+pub use tpm::TpmStore;

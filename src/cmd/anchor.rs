@@ -1,4 +1,4 @@
-//! `anchor init` and `anchor show`.
+//! `anchor init` (file or TPM store) and `anchor show`.
 use std::path::Path;
 
 use airlock_hsm::{Anchor, FileStore, TrustStore, open_store};
@@ -8,6 +8,7 @@ use crate::cmd::Outcome;
 use crate::cmd::root::read_root;
 use crate::error::Error;
 use crate::timefmt::{format_utc, now};
+use crate::trust_anchor::trusted_anchor;
 use crate::tuf::Root;
 
 /// `airlock anchor init`.
@@ -18,11 +19,25 @@ pub fn init(
     pkcs11: Option<&str>,
     replace: bool,
 ) -> Result<Outcome, Error> {
-    if tpm.is_some() || pkcs11.is_some() {
+    init_with_owner_auth(store, root_file, tpm, pkcs11, replace, None)
+}
+
+/// `airlock anchor init`, with the TPM owner's authorization value read
+/// from `owner_auth` (needed to define, and to replace, the TPM anchor when
+/// the owner hierarchy has a password).
+pub fn init_with_owner_auth(
+    store: &Path,
+    root_file: &Path,
+    tpm: Option<&str>,
+    pkcs11: Option<&str>,
+    replace: bool,
+    owner_auth: Option<&Path>,
+) -> Result<Outcome, Error> {
+    if pkcs11.is_some() {
         return Err(Error::env(
             "backend-unsupported",
-            "TPM and PKCS#11 trust stores are not supported by this build yet",
-            "provision a file store (no --tpm/--pkcs11) for now; it protects nothing against a local root user",
+            "PKCS#11 trust stores are not supported by this build yet (PKCS#11 signing keys are)",
+            "provision a TPM store (--tpm TCTI) or a file store (neither flag)",
         ));
     }
     let (root, bytes) = read_root(root_file)?;
@@ -31,7 +46,10 @@ pub fn init(
     root.check_signed_by(&root)?;
     root.check_unexpired(now())?;
     let anchor = Anchor::new(bytes, root.version);
-    let s = FileStore::init(store, &anchor, replace)?;
+    let s: Box<dyn TrustStore> = match tpm {
+        Some(tcti) => Box::new(init_tpm(store, tcti, &anchor, replace, owner_auth)?),
+        None => Box::new(FileStore::init(store, &anchor, replace)?),
+    };
     let mut o = Outcome::default();
     o.line(format!(
         "store {} anchored to root version {} (sha256 {})",
@@ -50,10 +68,39 @@ pub fn init(
     Ok(o)
 }
 
+#[cfg(feature = "tpm")]
+fn init_tpm(
+    store: &Path,
+    tcti: &str,
+    anchor: &Anchor,
+    replace: bool,
+    owner_auth: Option<&Path>,
+) -> Result<airlock_hsm::TpmStore, Error> {
+    Ok(airlock_hsm::TpmStore::init(
+        store, tcti, anchor, replace, owner_auth,
+    )?)
+}
+
+#[cfg(not(feature = "tpm"))]
+fn init_tpm(
+    _store: &Path,
+    _tcti: &str,
+    _anchor: &Anchor,
+    _replace: bool,
+    _owner_auth: Option<&Path>,
+) -> Result<FileStore, Error> {
+    Err(Error::env(
+        "backend-unsupported",
+        "this build of airlock has no TPM support",
+        "use a build made with `--features tpm` (needs libtss2-dev), as scripts/test.sh and release builds are",
+    ))
+}
+
 /// `airlock anchor show`.
 pub fn show(store: &Path) -> Result<Outcome, Error> {
     let s = open_store(store)?;
-    let anchor = s.anchor()?;
+    let anchor = trusted_anchor(s.as_ref())?;
+    let history = s.anchor_history()?;
     let state = s.state()?;
     let root = Root::parse(&anchor.root_json).map_err(|e| {
         Error::env(
@@ -74,6 +121,17 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
         format_utc(root.expires),
         hex::encode(anchor.sha256)
     ));
+    if history.len() > 1 {
+        o.line(format!(
+            "chain      {} (the first held by the {} backend; each later one checked against it)",
+            history
+                .iter()
+                .map(|a| format!("v{}", a.version))
+                .collect::<Vec<_>>()
+                .join(" -> "),
+            s.backend().name()
+        ));
+    }
     o.line(format!(
         "root role  {} of {}: {}",
         root.root.threshold,
@@ -108,6 +166,10 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
                    "targets_keyids": root.targets.keyids, "targets_threshold": root.targets.threshold}),
         )
         .field("channels", json!(state.channels))
+        .field(
+            "root_chain",
+            history.iter().map(|a| json!({"version": a.version, "sha256": hex::encode(a.sha256)})).collect::<Vec<_>>(),
+        )
         .field("imported", state.accepted.len())
         .field("latest_time", state.latest_time);
     Ok(o)

@@ -35,7 +35,7 @@ pub fn check(
     sink: &mut dyn ArtifactSink,
     label: &str,
 ) -> Result<Verdict, Error> {
-    let anchor = store.anchor()?;
+    let anchor = crate::trust_anchor::trusted_anchor(store)?;
     let file = File::open(bundle).map_err(|e| Error::input(bundle, e))?;
     let meta = file.metadata().map_err(|e| Error::input(bundle, e))?;
     if !meta.is_file() {

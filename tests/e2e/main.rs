@@ -15,5 +15,7 @@ mod pkcs11;
 mod roundtrip;
 mod signatures;
 mod tamper;
+#[cfg(feature = "tpm")]
+mod tpm;
 mod usage;
 mod vectors;

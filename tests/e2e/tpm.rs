@@ -1,0 +1,319 @@
+//! The TPM trust store on a private swtpm per test: the whole story, the
+//! write-once anchor (direct NV writes fail; replacing it needs the owner's
+//! authorization), a root swapped into the store directory, and an older
+//! copy of the store directory put back (rollback). Counter values are never
+//! asserted as absolute numbers.
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{World, listing, tree};
+use crate::emulators::{Swtpm, missing};
+
+/// The TPM-held anchor index (hsm/src/tpm/device.rs).
+const ANCHOR_INDEX: &str = "0x0150A1A0";
+
+/// The fixture world plus a TPM store `tstore` provisioned with its root.
+fn tpm_world(test: &str) -> Option<(World, Swtpm)> {
+    let tpm = Swtpm::start(test)?;
+    let w = World::new();
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "tstore",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+    ])
+    .ok();
+    Some((w, tpm))
+}
+
+fn verify(w: &World, bundle: &str) -> crate::common::Run {
+    w.run(&["verify", bundle, "--store", "tstore", "--json"])
+}
+
+fn unpack(w: &World, bundle: &str, to: &str) -> crate::common::Run {
+    w.run(&["unpack", bundle, "--store", "tstore", "--to", to, "--json"])
+}
+
+/// Runs a tpm2-tools command against `tpm`.
+fn tpm2(tpm: &Swtpm, args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(args[0])
+        .args(&args[1..])
+        .current_dir(cwd)
+        .env("TPM2TOOLS_TCTI", tpm.tcti())
+        .env("TSS2_LOG", "all+none")
+        .output()
+        .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn pack_verify_unpack_with_a_tpm_store() {
+    let Some((w, _tpm)) = tpm_world("pack_verify_unpack_with_a_tpm_store") else {
+        return;
+    };
+    let show = w
+        .run(&["anchor", "show", "--store", "tstore", "--json"])
+        .ok()
+        .json();
+    assert_eq!(show["backend"], "tpm");
+    let protections = show["protections"].to_string();
+    assert!(protections.contains("write-once"), "{protections}");
+    assert!(protections.contains("monotonic counter"), "{protections}");
+    assert!(
+        protections.contains("does NOT protect against"),
+        "{protections}"
+    );
+    // Later commands need only --store: the TCTI is recorded in the store.
+    w.pack("rel.airlock", &["--channel", "stable", "--sequence", "3"])
+        .ok();
+    let v = verify(&w, "rel.airlock").ok().json();
+    assert_eq!(v["sequence"], 3);
+    unpack(&w, "rel.airlock", "out").ok();
+    assert_eq!(tree(&w.path("out")), tree(&w.path("dist")));
+    // The import is recorded: a replay is refused.
+    let r = verify(&w, "rel.airlock");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.error_code(), "replay");
+    let show = w
+        .run(&["anchor", "show", "--store", "tstore", "--json"])
+        .ok()
+        .json();
+    assert_eq!(show["imported"], 1);
+    assert_eq!(show["channels"]["stable"], 3);
+}
+
+#[test]
+fn the_tpm_anchor_is_write_locked_and_replacing_it_needs_the_owner() {
+    let Some((w, tpm)) = tpm_world("the_tpm_anchor_is_write_locked") else {
+        return;
+    };
+    if missing(
+        "the_tpm_anchor_is_write_locked (tpm2-tools)",
+        &["tpm2_nvwrite"],
+    )
+    .is_some()
+    {
+        return;
+    }
+    let before = w
+        .run(&["anchor", "show", "--store", "tstore", "--json"])
+        .ok()
+        .json();
+    // Direct writes to the NV index fail, with the owner's authorization
+    // (empty on a fresh TPM) and with the index's own.
+    w.write("forged.bin", &[0x66; 44]);
+    for auth in ["o", ANCHOR_INDEX] {
+        let o = tpm2(
+            &tpm,
+            &["tpm2_nvwrite", "-C", auth, "-i", "forged.bin", ANCHOR_INDEX],
+            w.tmp.path(),
+        );
+        assert!(!o.status.success(), "tpm2_nvwrite -C {auth} must fail");
+    }
+    let after = w
+        .run(&["anchor", "show", "--store", "tstore", "--json"])
+        .ok()
+        .json();
+    assert_eq!(after["root"]["sha256"], before["root"]["sha256"]);
+
+    // Provisioning again needs --replace, in this directory or any other.
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "tstore",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+    ])
+    .fails(3, "already provisioned");
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "other",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+    ])
+    .fails(3, "already provisioned");
+
+    // Once the owner hierarchy has a password, --replace needs it.
+    let o = tpm2(
+        &tpm,
+        &["tpm2_changeauth", "-c", "o", "owner-secret"],
+        w.tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "tstore",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+        "--replace",
+        "--json",
+    ]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.error_code(), "tpm-error");
+    assert!(
+        r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("owner authorization")
+    );
+    w.write("owner.pw", b"owner-secret\n");
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "tstore",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+        "--replace",
+        "--owner-auth-file",
+        "owner.pw",
+    ])
+    .ok();
+    w.pack("rel.airlock", &[]).ok();
+    verify(&w, "rel.airlock").ok();
+}
+
+/// A second, self-signed root made by an attacker (`evil.root.json`, or
+/// version `version`).
+fn evil_root(w: &World, out: &str, version: &str) {
+    if !w.path("keys/evil.pem").exists() {
+        w.run(&["keygen", "--out", "keys/evil"]).ok();
+    }
+    w.run(&[
+        "root",
+        "init",
+        "--out",
+        out,
+        "--root-key",
+        "keys/evil.pub",
+        "--targets-key",
+        "keys/evil.pub",
+        "--expires",
+        "3650d",
+        "--root-version",
+        version,
+    ])
+    .ok();
+    w.run(&["root", "sign", out, "--key", "keys/evil.pem"]).ok();
+}
+
+#[test]
+fn a_root_swapped_into_the_tpm_store_directory_is_detected() {
+    let Some((w, _tpm)) = tpm_world("a_root_swapped_into_the_tpm_store_directory") else {
+        return;
+    };
+    w.pack("rel.airlock", &[]).ok();
+    let pristine = w.path("pristine");
+    copy_dir(&w.path("tstore"), &pristine);
+    let roots = listing(&w.path("tstore/roots"));
+    assert_eq!(roots.len(), 1);
+    let state_path = w.path("tstore/state.json");
+    let state: serde_json::Value = serde_json::from_slice(&fs::read(&state_path).unwrap()).unwrap();
+
+    let expect_refused = |how: &str| {
+        for r in [verify(&w, "rel.airlock"), unpack(&w, "rel.airlock", "out")] {
+            assert_eq!(r.code, 3, "{how}: {r:?}");
+            assert_eq!(r.error_code(), "store-anchor-mismatch", "{how}");
+        }
+        assert!(!w.path("out").exists(), "{how}: nothing unpacked");
+        fs::remove_dir_all(w.path("tstore")).unwrap();
+        copy_dir(&pristine, &w.path("tstore"));
+        verify(&w, "rel.airlock").ok();
+    };
+
+    // (a) The anchored root file's content replaced.
+    evil_root(&w, "evil.root.json", "1");
+    fs::copy(
+        w.path("evil.root.json"),
+        w.path(&format!("tstore/roots/{}", roots[0])),
+    )
+    .unwrap();
+    expect_refused("root file replaced");
+
+    // (b) The state pointed at the attacker's root, stored beside it.
+    let evil = fs::read(w.path("evil.root.json")).unwrap();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&evil));
+    fs::write(w.path(&format!("tstore/roots/1.{sha}.root.json")), &evil).unwrap();
+    let mut s = state.clone();
+    s["anchors"][0]["sha256"] = sha.clone().into();
+    fs::write(&state_path, serde_json::to_vec(&s).unwrap()).unwrap();
+    expect_refused("state points at another root");
+
+    // (c) A forged "rotation" to the attacker's version 2 appended.
+    evil_root(&w, "2.evil.root.json", "2");
+    let evil2 = fs::read(w.path("2.evil.root.json")).unwrap();
+    let sha2 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&evil2));
+    fs::write(w.path(&format!("tstore/roots/2.{sha2}.root.json")), &evil2).unwrap();
+    let mut s = state.clone();
+    s["anchors"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"version": 2, "sha256": sha2}));
+    fs::write(&state_path, serde_json::to_vec(&s).unwrap()).unwrap();
+    expect_refused("forged rotation");
+}
+
+#[test]
+fn an_older_copy_of_the_tpm_store_directory_is_refused() {
+    let Some((w, _tpm)) = tpm_world("an_older_copy_of_the_tpm_store_directory") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    w.pack("two.airlock", &["--sequence", "2"]).ok();
+    let backup = w.path("backup");
+    copy_dir(&w.path("tstore"), &backup);
+    unpack(&w, "one.airlock", "out1").ok();
+    unpack(&w, "two.airlock", "out2").ok();
+
+    // Put the older copy back: it would re-open sequence 1 and 2 and forget
+    // both imports. The TPM counter has moved on, so it is refused.
+    fs::remove_dir_all(w.path("tstore")).unwrap();
+    copy_dir(&backup, &w.path("tstore"));
+    let state_before = fs::read(w.path("tstore/state.json")).unwrap();
+    for r in [
+        verify(&w, "two.airlock"),
+        unpack(&w, "two.airlock", "again"),
+        w.run(&["anchor", "show", "--store", "tstore", "--json"]),
+    ] {
+        assert_eq!(r.code, 3, "{r:?}");
+        assert_eq!(r.error_code(), "store-rolled-back");
+    }
+    assert!(!w.path("again").exists(), "nothing unpacked");
+    assert_eq!(fs::read(w.path("tstore/state.json")).unwrap(), state_before);
+    let r = w.run(&["verify", "two.airlock", "--store", "tstore"]);
+    assert!(
+        r.stderr
+            .contains("hint: an older copy of the store directory"),
+        "{}",
+        r.stderr
+    );
+}
