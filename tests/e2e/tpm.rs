@@ -317,3 +317,76 @@ fn an_older_copy_of_the_tpm_store_directory_is_refused() {
         r.stderr
     );
 }
+
+#[test]
+fn a_rotation_accepted_into_a_tpm_store_extends_the_checked_chain() {
+    let Some((w, _tpm)) = tpm_world("a_rotation_accepted_into_a_tpm_store") else {
+        return;
+    };
+    w.run(&["keygen", "--out", "keys/root2"]).ok();
+    w.run(&[
+        "root",
+        "init",
+        "--out",
+        "2.root.json",
+        "--root-key",
+        "keys/root2.pub",
+        "--targets-key",
+        "keys/release.pub",
+        "--expires",
+        "3650d",
+        "--root-version",
+        "2",
+    ])
+    .ok();
+    w.run(&[
+        "root",
+        "sign",
+        "2.root.json",
+        "--key",
+        "keys/root.pem",
+        "keys/root2.pem",
+    ])
+    .ok();
+    w.record_build().ok();
+    w.pack_raw(
+        "rot.airlock",
+        &["keys/release.pem"],
+        "1.root.json",
+        &["--root", "2.root.json", "--sequence", "1"],
+    )
+    .ok();
+    let r = unpack(&w, "rot.airlock", "out").ok();
+    assert_eq!(r.json()["root_version"], 2);
+    let show = w
+        .run(&["anchor", "show", "--store", "tstore", "--json"])
+        .ok()
+        .json();
+    assert_eq!(show["root"]["version"], 2);
+    assert_eq!(show["root_chain"].as_array().unwrap().len(), 2);
+    // The TPM still holds version 1; the chain to version 2 is checked.
+    assert!(show["protections"].to_string().contains("root version 1"));
+    w.pack_raw(
+        "next.airlock",
+        &["keys/release.pem"],
+        "2.root.json",
+        &["--sequence", "2"],
+    )
+    .ok();
+    verify(&w, "next.airlock").ok();
+
+    // The rotated root's file replaced by the attacker's version 2.
+    evil_root(&w, "2.evil.root.json", "2");
+    let name = listing(&w.path("tstore/roots"))
+        .into_iter()
+        .find(|n| n.starts_with("2."))
+        .unwrap();
+    fs::copy(
+        w.path("2.evil.root.json"),
+        w.path(&format!("tstore/roots/{name}")),
+    )
+    .unwrap();
+    let r = verify(&w, "next.airlock");
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.error_code(), "store-corrupt");
+}
