@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod anchored;
 mod atomic;
 pub mod error;
 pub mod file_signer;
@@ -25,6 +26,7 @@ pub mod store;
 #[cfg(feature = "tpm")]
 pub mod tpm;
 
+pub use anchored::{AnchorHardware, AnchoredStore, HeldAnchor};
 pub use error::{Error, Fault};
 pub use file_signer::FileSigner;
 pub use file_store::FileStore;
@@ -33,4 +35,4 @@ pub use pkcs11::{Pkcs11Signer, Pkcs11Uri};
 pub use signer::Signer;
 pub use store::{Acceptance, Anchor, BackendKind, StoreLock, StoreState, TrustStore, open_store};
 #[cfg(feature = "tpm")]
-pub use tpm::TpmStore;
+pub use tpm::{TpmHardware, TpmStatus, TpmStore};

@@ -32,47 +32,12 @@ use tss_esapi::{Context, constants::nv_index_type::NvIndexType};
 use zeroize::Zeroizing;
 
 use crate::Error;
+use crate::anchored::{HELD_LEN, HeldAnchor};
 
 /// The anchor index (owner range).
 pub(crate) const ANCHOR_INDEX: u32 = 0x0150_A1A0;
 /// The state counter index.
 pub(crate) const COUNTER_INDEX: u32 = 0x0150_A1A1;
-
-const ANCHOR_MAGIC: &[u8; 4] = b"ALK1";
-const ANCHOR_LEN: usize = 4 + 8 + 32;
-
-/// The anchor as the TPM holds it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct NvAnchor {
-    pub(crate) version: u64,
-    pub(crate) sha256: [u8; 32],
-}
-
-impl NvAnchor {
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(ANCHOR_LEN);
-        v.extend_from_slice(ANCHOR_MAGIC);
-        v.extend_from_slice(&self.version.to_be_bytes());
-        v.extend_from_slice(&self.sha256);
-        v
-    }
-
-    fn decode(bytes: &[u8]) -> Result<NvAnchor, Error> {
-        if bytes.len() != ANCHOR_LEN || &bytes[..4] != ANCHOR_MAGIC {
-            return Err(tpm_err(format!(
-                "NV index {ANCHOR_INDEX:#010x} does not hold an airlock anchor"
-            )));
-        }
-        let mut version = [0u8; 8];
-        version.copy_from_slice(&bytes[4..12]);
-        let mut sha256 = [0u8; 32];
-        sha256.copy_from_slice(&bytes[12..]);
-        Ok(NvAnchor {
-            version: u64::from_be_bytes(version),
-            sha256,
-        })
-    }
-}
 
 pub(crate) fn tpm_err(reason: impl Into<String>) -> Error {
     Error::Hardware {
@@ -169,7 +134,7 @@ impl Tpm {
     }
 
     /// The anchor the TPM holds, if any.
-    pub(crate) fn anchor(&mut self) -> Result<Option<NvAnchor>, Error> {
+    pub(crate) fn anchor(&mut self) -> Result<Option<HeldAnchor>, Error> {
         let Some(h) = self.nv(ANCHOR_INDEX)? else {
             return Ok(None);
         };
@@ -190,15 +155,19 @@ impl Tpm {
                 "NV index {ANCHOR_INDEX:#010x} has an authorization policy other than airlock's write-once policy"
             )));
         }
-        let bytes = self.read(ANCHOR_INDEX, h, ANCHOR_LEN as u16)?;
-        NvAnchor::decode(&bytes).map(Some)
+        let bytes = self.read(ANCHOR_INDEX, h, HELD_LEN as u16)?;
+        HeldAnchor::decode(&bytes).map(Some).ok_or_else(|| {
+            tpm_err(format!(
+                "NV index {ANCHOR_INDEX:#010x} does not hold an airlock anchor"
+            ))
+        })
     }
 
     /// Defines the anchor index and writes `anchor` into it, once. With
     /// `replace`, an existing index is deleted first (owner authorization).
     pub(crate) fn provision_anchor(
         &mut self,
-        anchor: &NvAnchor,
+        anchor: &HeldAnchor,
         replace: bool,
     ) -> Result<(), Error> {
         if let Some(h) = self.nv(ANCHOR_INDEX)? {
@@ -224,7 +193,7 @@ impl Tpm {
             .with_index_name_algorithm(HashingAlgorithm::Sha256)
             .with_index_attributes(attributes)
             .with_index_auth_policy(policy)
-            .with_data_area_size(ANCHOR_LEN)
+            .with_data_area_size(HELD_LEN)
             .build()
             .map_err(|e| tpm_err(e.to_string()))?;
         let h = self

@@ -1,47 +1,25 @@
-//! The TPM 2.0 trust store: the store directory holds the roots and the
-//! state, and a TPM makes both tamper-evident.
+//! The TPM 2.0 trust store: an [`AnchoredStore`] whose hardware is a TPM.
 //!
-//! - The **provisioned root** (SHA-256 and version) is in a write-once NV
-//!   index (see [`device`]): nobody, root included, can change it without
-//!   the TPM owner's authorization. Roots accepted later by rotation are
-//!   kept in the directory and listed, in order, in the state; airlock checks
-//!   the whole chain from the TPM-held root on every use
-//!   ([`TrustStore::anchor_history`]), so a root swapped into the directory
-//!   is not signed by its predecessor and is refused.
-//! - The **state** (`state.json`: sequences, accepted bundle ids, latest time,
-//!   the root chain) carries the value of a TPM monotonic counter, which every
-//!   import increments. A restored older copy of the directory carries an
-//!   older value and is refused.
-//!
-//! Commit order for an import: the new state (counter `c+1`) is renamed into
-//! place, then the counter is incremented to `c+1`. A crash in between leaves
-//! a state one ahead of the counter; that is the newest state and is accepted
-//! (the next import completes the increment). A state behind the counter is a
-//! rollback.
-//!
-//! Layout of the store directory:
-//! - `airlock-store.json`: `{"format":1,"backend":"tpm"}`;
-//! - `tpm.json`: the TCTI;
-//! - `roots/VERSION.SHA256.root.json`: every root in the chain;
-//! - `state.json`; `lock`.
+//! The provisioned root's SHA-256 and version sit in a write-once NV index
+//! (see [`device`]); replacing them needs the TPM owner's authorization. The
+//! state is bound to a TPM monotonic counter (`TPM_NT_COUNTER`), which never
+//! goes backwards, not even across undefine and redefine. The store
+//! directory records the TCTI in `tpm.json`.
 use std::cell::RefCell;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::atomic::write_atomic;
-use crate::store::{CONFIG_FILE, StoreConfig};
-use crate::{Acceptance, Anchor, BackendKind, Error, StoreLock, StoreState, TrustStore};
+use crate::anchored::{AnchorHardware, AnchoredStore, HeldAnchor, read_json};
+use crate::{Anchor, BackendKind, Error};
 
 mod device;
 
-use device::{ANCHOR_INDEX, COUNTER_INDEX, NvAnchor, Tpm};
+use device::{ANCHOR_INDEX, COUNTER_INDEX, Tpm};
 
 const TPM_CONFIG: &str = "tpm.json";
-const STATE_FILE: &str = "state.json";
-const ROOTS_DIR: &str = "roots";
 /// Longest owner authorization file accepted.
 const MAX_AUTH_FILE: u64 = 4096;
 
@@ -52,48 +30,30 @@ struct TpmConfig {
     tcti: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AnchorRef {
-    version: u64,
-    sha256: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateFile {
-    format: u32,
-    /// The TPM counter value this state was committed under.
-    counter: u64,
-    /// The root chain: the TPM-held root first, the current anchor last.
-    anchors: Vec<AnchorRef>,
-    state: StoreState,
-}
-
-/// What the TPM holds, read at [`TpmStore::status`].
+/// What the TPM holds, read by [`TpmStore::status`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TpmStatus {
     /// The TCTI the store uses.
     pub tcti: String,
-    /// The anchor index and the version / SHA-256 it holds.
+    /// The anchor's NV index.
     pub anchor_index: u32,
-    /// Version of the root in the NV index.
-    pub anchor_version: u64,
-    /// SHA-256 of that root.
-    pub anchor_sha256: [u8; 32],
-    /// The counter index.
+    /// What the anchor index holds.
+    pub anchor: HeldAnchor,
+    /// The counter's NV index.
     pub counter_index: u32,
     /// The counter's value now.
     pub counter: u64,
 }
 
-/// A trust store anchored in a TPM 2.0.
+/// A TPM reached through one TCTI.
 #[derive(Debug)]
-pub struct TpmStore {
-    dir: PathBuf,
+pub struct TpmHardware {
     tcti: String,
     tpm: RefCell<Tpm>,
 }
+
+/// A trust store anchored in a TPM 2.0.
+pub type TpmStore = AnchoredStore<TpmHardware>;
 
 /// Reads an owner authorization value from a file (less one trailing
 /// newline).
@@ -117,18 +77,11 @@ fn read_auth(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
     Ok(v)
 }
 
-fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
-    Error::StoreCorrupt {
-        path: path.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-impl TpmStore {
+impl AnchoredStore<TpmHardware> {
     /// Provisions `dir` (created if missing) with `anchor`, held by the TPM
     /// at `tcti`. With `replace`, an existing anchor index is deleted first
-    /// (this needs the owner's authorization, from `owner_auth`) and the
-    /// store's monotonic state is kept and bound to the counter anew.
+    /// (this needs the owner's authorization, from the file `owner_auth`)
+    /// and the store's monotonic state is kept and bound to the counter anew.
     pub fn init(
         dir: &Path,
         tcti: &str,
@@ -136,280 +89,93 @@ impl TpmStore {
         replace: bool,
         owner_auth: Option<&Path>,
     ) -> Result<TpmStore, Error> {
-        let created = !dir.exists();
-        let result = Self::init_in(dir, tcti, anchor, replace, owner_auth);
-        if result.is_err() && created {
-            // Leave no half-made store behind.
-            let _ = fs::remove_dir_all(dir);
-        }
-        result
-    }
-
-    fn init_in(
-        dir: &Path,
-        tcti: &str,
-        anchor: &Anchor,
-        replace: bool,
-        owner_auth: Option<&Path>,
-    ) -> Result<TpmStore, Error> {
-        let write_err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::Write { path, source }
-        };
         let auth = owner_auth.map(read_auth).transpose()?;
-        fs::create_dir_all(dir).map_err(write_err(dir))?;
-        let lock = StoreLock::acquire(dir)?;
-        let config_path = dir.join(CONFIG_FILE);
-        let kept = if config_path.exists() {
-            if !replace {
-                return Err(Error::AlreadyProvisioned {
-                    path: dir.to_owned(),
-                });
-            }
-            // Keep what must never move backwards, from whichever backend
-            // the store had.
-            match read_json::<StoreConfig>(&config_path)?.backend {
-                BackendKind::Tpm => read_json::<StateFile>(&dir.join(STATE_FILE))?.state,
-                _ => crate::open_store(dir)?.state()?,
-            }
-        } else {
-            StoreState::default()
-        };
-        let mut tpm = Tpm::connect(tcti)?;
-        if let Some(auth) = &auth {
-            tpm.set_owner_auth(auth)?;
-        }
-        let nv = NvAnchor {
-            version: anchor.version,
-            sha256: anchor.sha256,
-        };
-        tpm.provision_anchor(&nv, replace)?;
-        let counter = tpm.ensure_counter()?;
-        let store = TpmStore {
-            dir: dir.to_owned(),
-            tcti: tcti.to_owned(),
-            tpm: RefCell::new(tpm),
-        };
-        let tpm_config = serde_json::to_vec_pretty(&TpmConfig {
+        let config = serde_json::to_vec_pretty(&TpmConfig {
             format: 1,
             tcti: tcti.to_owned(),
         })
-        .map_err(|e| corrupt(dir, e.to_string()))?;
-        let tpm_path = dir.join(TPM_CONFIG);
-        write_atomic(&tpm_path, &tpm_config, 0o644).map_err(write_err(&tpm_path))?;
-        store.write_root(anchor)?;
-        store.commit(
-            &lock,
-            counter,
-            StateFile {
-                format: 1,
-                counter: counter + 1,
-                anchors: vec![anchor_ref(anchor)],
-                state: kept,
-            },
-        )?;
-        let config = serde_json::to_vec_pretty(&StoreConfig {
-            format: 1,
-            backend: BackendKind::Tpm,
+        .map_err(|e| Error::Sign(e.to_string()))?;
+        AnchoredStore::provision_dir(dir, (TPM_CONFIG, config), anchor, replace, || {
+            let mut tpm = Tpm::connect(tcti)?;
+            if let Some(auth) = &auth {
+                tpm.set_owner_auth(auth)?;
+            }
+            tpm.provision_anchor(&HeldAnchor::of(anchor), replace)?;
+            tpm.ensure_counter()?;
+            Ok(TpmHardware {
+                tcti: tcti.to_owned(),
+                tpm: RefCell::new(tpm),
+            })
         })
-        .map_err(|e| corrupt(dir, e.to_string()))?;
-        write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;
-        Ok(store)
     }
 
     /// Opens a provisioned TPM store and connects to its TPM.
     pub fn open(dir: &Path) -> Result<TpmStore, Error> {
-        let config: TpmConfig = read_json(&dir.join(TPM_CONFIG))?;
+        let path = dir.join(TPM_CONFIG);
+        let config: TpmConfig = read_json(&path)?;
         if config.format != 1 {
-            return Err(corrupt(
-                &dir.join(TPM_CONFIG),
-                format!("unknown format {}", config.format),
-            ));
+            return Err(Error::StoreCorrupt {
+                path,
+                reason: format!("unknown format {}", config.format),
+            });
         }
         let tpm = Tpm::connect(&config.tcti)?;
-        Ok(TpmStore {
-            dir: dir.to_owned(),
-            tcti: config.tcti,
-            tpm: RefCell::new(tpm),
-        })
+        Ok(AnchoredStore::open_with(
+            dir,
+            TpmHardware {
+                tcti: config.tcti,
+                tpm: RefCell::new(tpm),
+            },
+        ))
     }
 
     /// What the TPM holds now.
     pub fn status(&self) -> Result<TpmStatus, Error> {
-        let mut tpm = self.tpm.borrow_mut();
-        let nv = tpm.anchor()?.ok_or_else(|| self.unprovisioned())?;
-        let counter = tpm.counter()?.ok_or_else(|| self.unprovisioned())?;
-        Ok(TpmStatus {
-            tcti: self.tcti.clone(),
-            anchor_index: ANCHOR_INDEX,
-            anchor_version: nv.version,
-            anchor_sha256: nv.sha256,
-            counter_index: COUNTER_INDEX,
-            counter,
-        })
+        self.hardware().status()
     }
+}
 
-    fn unprovisioned(&self) -> Error {
-        Error::Hardware {
+impl TpmHardware {
+    fn status(&self) -> Result<TpmStatus, Error> {
+        let missing = || Error::Hardware {
             backend: "tpm",
             reason: format!(
                 "the TPM at {} holds no airlock anchor or counter (was it cleared?)",
                 self.tcti
             ),
-        }
-    }
-
-    fn root_path(&self, r: &AnchorRef) -> PathBuf {
-        self.dir
-            .join(ROOTS_DIR)
-            .join(format!("{}.{}.root.json", r.version, r.sha256))
-    }
-
-    fn write_root(&self, anchor: &Anchor) -> Result<(), Error> {
-        let roots = self.dir.join(ROOTS_DIR);
-        fs::create_dir_all(&roots).map_err(|source| Error::Write {
-            path: roots.clone(),
-            source,
-        })?;
-        let path = self.root_path(&anchor_ref(anchor));
-        if !path.exists() {
-            write_atomic(&path, &anchor.root_json, 0o644)
-                .map_err(|source| Error::Write { path, source })?;
-        }
-        Ok(())
-    }
-
-    /// Reads the state and checks it against the TPM: the chain starts at
-    /// the TPM-held root, and the state is not older than the counter.
-    /// Returns the state file and the counter's value.
-    fn load(&self) -> Result<(StateFile, u64), Error> {
-        let path = self.dir.join(STATE_FILE);
-        let file: StateFile = read_json(&path)?;
-        if file.format != 1 {
-            return Err(corrupt(&path, format!("unknown format {}", file.format)));
-        }
-        let (nv, counter) = {
-            let mut tpm = self.tpm.borrow_mut();
-            let nv = tpm.anchor()?.ok_or_else(|| self.unprovisioned())?;
-            let counter = tpm.counter()?.ok_or_else(|| self.unprovisioned())?;
-            (nv, counter)
         };
-        if file.counter < counter {
-            return Err(Error::StoreRollback {
-                path: self.dir.clone(),
-                reason: format!(
-                    "its state was committed at counter {}, but the TPM counter is at {counter}: \
-                     this is an older copy of the store",
-                    file.counter
-                ),
-            });
-        }
-        if file.counter > counter + 1 {
-            return Err(corrupt(
-                &path,
-                format!(
-                    "the state claims counter {} but the TPM counter is at {counter}",
-                    file.counter
-                ),
-            ));
-        }
-        let first = file
-            .anchors
-            .first()
-            .ok_or_else(|| corrupt(&path, "the state lists no anchor"))?;
-        if first.version != nv.version || first.sha256 != hex::encode(nv.sha256) {
-            return Err(Error::AnchorMismatch {
-                path: self.dir.clone(),
-                reason: format!(
-                    "the state starts from root version {} ({}), the TPM holds version {} ({})",
-                    first.version,
-                    first.sha256,
-                    nv.version,
-                    hex::encode(nv.sha256)
-                ),
-            });
-        }
-        for pair in file.anchors.windows(2) {
-            if pair[1].version != pair[0].version + 1 {
-                return Err(corrupt(&path, "the root chain skips or repeats a version"));
-            }
-        }
-        Ok((file, counter))
-    }
-
-    fn read_anchor(&self, r: &AnchorRef, held_by_tpm: bool) -> Result<Anchor, Error> {
-        let path = self.root_path(r);
-        let root_json = fs::read(&path).map_err(|source| Error::StoreRead {
-            path: path.clone(),
-            source,
-        })?;
-        let anchor = Anchor::new(root_json, r.version);
-        if hex::encode(anchor.sha256) != r.sha256 {
-            return Err(if held_by_tpm {
-                Error::AnchorMismatch {
-                    path: self.dir.clone(),
-                    reason: format!(
-                        "{} is not the root whose digest the TPM holds",
-                        path.display()
-                    ),
-                }
-            } else {
-                corrupt(
-                    &path,
-                    "the root does not match the digest recorded in the state",
-                )
-            });
-        }
-        Ok(anchor)
-    }
-
-    /// Writes the state file (counter `c+1`), then increments the TPM
-    /// counter to match: the rename is the commit point, the increment makes
-    /// every older copy stale.
-    fn commit(&self, lock: &StoreLock, counter: u64, file: StateFile) -> Result<(), Error> {
-        if !lock.guards(&self.dir) {
-            return Err(Error::Sign("lock belongs to another store".into()));
-        }
-        debug_assert_eq!(file.counter, counter + 1);
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Sign(e.to_string()))?;
-        let path = self.dir.join(STATE_FILE);
-        write_atomic(&path, &bytes, 0o644).map_err(|source| Error::Write { path, source })?;
-        let now = self.tpm.borrow_mut().increment()?;
-        if now != file.counter {
-            return Err(Error::StoreRollback {
-                path: self.dir.clone(),
-                reason: format!(
-                    "the TPM counter moved to {now} while committing state {} (another writer?)",
-                    file.counter
-                ),
-            });
-        }
-        Ok(())
+        let mut tpm = self.tpm.borrow_mut();
+        let anchor = tpm.anchor()?.ok_or_else(missing)?;
+        let counter = tpm.counter()?.ok_or_else(missing)?;
+        Ok(TpmStatus {
+            tcti: self.tcti.clone(),
+            anchor_index: ANCHOR_INDEX,
+            anchor,
+            counter_index: COUNTER_INDEX,
+            counter,
+        })
     }
 }
 
-fn anchor_ref(anchor: &Anchor) -> AnchorRef {
-    AnchorRef {
-        version: anchor.version,
-        sha256: hex::encode(anchor.sha256),
-    }
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
-    let bytes = fs::read(path).map_err(|source| Error::StoreRead {
-        path: path.to_owned(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| corrupt(path, e.to_string()))
-}
-
-impl TrustStore for TpmStore {
-    fn backend(&self) -> BackendKind {
+impl AnchorHardware for TpmHardware {
+    fn kind(&self) -> BackendKind {
         BackendKind::Tpm
     }
 
-    fn dir(&self) -> &Path {
-        &self.dir
+    fn location(&self) -> String {
+        format!("the TPM at {}", self.tcti)
+    }
+
+    fn held_anchor(&self) -> Result<Option<HeldAnchor>, Error> {
+        self.tpm.borrow_mut().anchor()
+    }
+
+    fn counter(&self) -> Result<Option<u64>, Error> {
+        self.tpm.borrow_mut().counter()
+    }
+
+    fn advance(&self) -> Result<u64, Error> {
+        self.tpm.borrow_mut().increment()
     }
 
     fn protections(&self) -> Vec<String> {
@@ -418,8 +184,8 @@ impl TrustStore for TpmStore {
                 format!(
                     "anchor: root version {} (sha256 {}) in TPM NV index {:#010x}, write-once; \
                      replacing it needs the TPM owner's authorization",
-                    s.anchor_version,
-                    hex::encode(s.anchor_sha256),
+                    s.anchor.version,
+                    hex::encode(s.anchor.sha256),
                     s.anchor_index
                 ),
                 format!(
@@ -441,66 +207,6 @@ impl TrustStore for TpmStore {
             "does NOT protect against: a root user who runs a modified airlock or drives the TPM directly (e.g. writes a new state file carrying the current counter value, or increments the counter to stop imports); a cleared TPM loses the anchor (re-provision)".into(),
         ]
     }
-
-    fn anchor(&self) -> Result<Anchor, Error> {
-        let (file, _) = self.load()?;
-        let last = file.anchors.len() - 1;
-        self.read_anchor(&file.anchors[last], last == 0)
-    }
-
-    fn anchor_history(&self) -> Result<Vec<Anchor>, Error> {
-        let (file, _) = self.load()?;
-        file.anchors
-            .iter()
-            .enumerate()
-            .map(|(i, r)| self.read_anchor(r, i == 0))
-            .collect()
-    }
-
-    fn state(&self) -> Result<StoreState, Error> {
-        Ok(self.load()?.0.state)
-    }
-
-    fn lock(&self) -> Result<StoreLock, Error> {
-        StoreLock::acquire(&self.dir)
-    }
-
-    fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
-        StoreLock::try_acquire(&self.dir)
-    }
-
-    fn accept(&self, lock: &StoreLock, acceptance: &Acceptance) -> Result<(), Error> {
-        let (mut file, mut counter) = self.load()?;
-        if file.counter == counter + 1 {
-            // The previous import crashed after its state was committed and
-            // before the counter moved: complete it first.
-            counter = self.tpm.borrow_mut().increment()?;
-        }
-        if let Some(a) = &acceptance.new_anchor {
-            let last = file.anchors.last().map_or(0, |r| r.version);
-            if a.version != last + 1 {
-                return Err(corrupt(
-                    &self.dir,
-                    format!(
-                        "a rotation to version {} cannot follow version {last}",
-                        a.version
-                    ),
-                ));
-            }
-            self.write_root(a)?;
-            file.anchors.push(anchor_ref(a));
-        }
-        let state = &mut file.state;
-        let seq = state
-            .channels
-            .entry(acceptance.channel.clone())
-            .or_insert(0);
-        *seq = (*seq).max(acceptance.sequence);
-        state.accepted.insert(acceptance.bundle_id.clone());
-        state.latest_time = state.latest_time.max(acceptance.time);
-        file.counter = counter + 1;
-        self.commit(lock, counter, file)
-    }
 }
 
 #[cfg(test)]
@@ -511,8 +217,9 @@ mod emulators;
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::open_store;
+    use crate::anchored::StateFile;
     use crate::tpm::emulators;
+    use crate::{Acceptance, TrustStore, open_store};
 
     fn anchor(v: u64) -> Anchor {
         Anchor::new(format!("{{\"root\":{v}}}").into_bytes(), v)
@@ -535,19 +242,24 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let s = TpmStore::init(dir.path(), &tpm.tcti(), &anchor(1), false, None).unwrap();
-        let forged = NvAnchor {
+        let forged = HeldAnchor {
             version: 1,
             sha256: [0x66; 32],
         }
         .encode();
-        let results = s.tpm.borrow_mut().try_overwrite_anchor(&forged).unwrap();
+        let results = s
+            .hardware()
+            .tpm
+            .borrow_mut()
+            .try_overwrite_anchor(&forged)
+            .unwrap();
         assert_eq!(results.len(), 3);
         for r in &results {
             assert!(!r.contains("WRITTEN"), "{results:?}");
         }
         assert_eq!(s.anchor().unwrap(), anchor(1));
         let status = s.status().unwrap();
-        assert_eq!(status.anchor_sha256, anchor(1).sha256);
+        assert_eq!(status.anchor.sha256, anchor(1).sha256);
     }
 
     #[test]
@@ -557,16 +269,16 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let s = TpmStore::init(dir.path(), &tpm.tcti(), &anchor(1), false, None).unwrap();
-        let old = fs::read(dir.path().join(STATE_FILE)).unwrap();
+        let old = fs::read(dir.path().join("state.json")).unwrap();
         let lock = s.lock().unwrap();
         s.accept(&lock, &acceptance("a", 1)).unwrap();
         drop(lock);
-        let newer = fs::read(dir.path().join(STATE_FILE)).unwrap();
-        fs::write(dir.path().join(STATE_FILE), &old).unwrap();
+        let newer = fs::read(dir.path().join("state.json")).unwrap();
+        fs::write(dir.path().join("state.json"), &old).unwrap();
         let s = open_store(dir.path()).unwrap();
         assert!(matches!(s.state(), Err(Error::StoreRollback { .. })));
         assert!(matches!(s.anchor(), Err(Error::StoreRollback { .. })));
-        fs::write(dir.path().join(STATE_FILE), &newer).unwrap();
+        fs::write(dir.path().join("state.json"), &newer).unwrap();
         assert!(s.state().unwrap().accepted.contains("a"));
 
         // A crash between the state's rename and the increment: the state is
@@ -576,7 +288,7 @@ mod tests {
         ahead.counter += 1;
         ahead.state.accepted.insert("b".into());
         fs::write(
-            dir.path().join(STATE_FILE),
+            dir.path().join("state.json"),
             serde_json::to_vec(&ahead).unwrap(),
         )
         .unwrap();
@@ -588,7 +300,7 @@ mod tests {
         assert!(["a", "b", "c"].iter().all(|id| st.accepted.contains(*id)));
         // …and the state from before "c" is now stale too.
         fs::write(
-            dir.path().join(STATE_FILE),
+            dir.path().join("state.json"),
             serde_json::to_vec(&ahead).unwrap(),
         )
         .unwrap();
