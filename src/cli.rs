@@ -398,6 +398,8 @@ pub enum AnchorCommand {
 Examples:
   airlock anchor init --store /var/lib/airlock --root 1.root.json
   airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --pkcs11 \\
+       'pkcs11:token=airlock?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
   # re-provision (the TPM anchor is write-once: this needs the owner's password)
   airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0 \\
        --replace --owner-auth-file /root/tpm-owner.pw")]
@@ -416,7 +418,8 @@ Examples:
         /// defining and replacing the TPM anchor needs it.
         #[arg(long, value_name = "FILE", requires = "tpm")]
         owner_auth_file: Option<PathBuf>,
-        /// Anchor in a PKCS#11 token (RFC 7512 URI).
+        /// Anchor in a PKCS#11 token: an RFC 7512 URI naming the token only
+        /// (token=, module-path=, pin-source=file:).
         #[arg(long, value_name = "URI")]
         pkcs11: Option<String>,
         /// Re-provision an existing store (keeps its sequences and ledger).

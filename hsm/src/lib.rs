@@ -31,7 +31,7 @@ pub use error::{Error, Fault};
 pub use file_signer::FileSigner;
 pub use file_store::FileStore;
 pub use key::{KeyAlgorithm, PublicKey};
-pub use pkcs11::{Pkcs11Signer, Pkcs11Uri};
+pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use signer::Signer;
 pub use store::{Acceptance, Anchor, BackendKind, StoreLock, StoreState, TrustStore, open_store};
 #[cfg(feature = "tpm")]

@@ -212,9 +212,6 @@ pub fn open_store(dir: &Path) -> Result<Box<dyn TrustStore>, Error> {
             backend: "tpm".into(),
             reason: "this build of airlock has no TPM support (build with --features tpm)".into(),
         }),
-        other => Err(Error::Unsupported {
-            backend: other.name().into(),
-            reason: "this build of airlock has no such backend yet".into(),
-        }),
+        BackendKind::Pkcs11 => Ok(Box::new(crate::Pkcs11Store::open(dir)?)),
     }
 }

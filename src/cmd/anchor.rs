@@ -1,7 +1,7 @@
-//! `anchor init` (file or TPM store) and `anchor show`.
+//! `anchor init` (file, TPM or PKCS#11 store) and `anchor show`.
 use std::path::Path;
 
-use airlock_hsm::{Anchor, FileStore, TrustStore, open_store};
+use airlock_hsm::{Anchor, FileStore, Pkcs11Store, TrustStore, open_store};
 use serde_json::json;
 
 use crate::cmd::Outcome;
@@ -33,22 +33,16 @@ pub fn init_with_owner_auth(
     replace: bool,
     owner_auth: Option<&Path>,
 ) -> Result<Outcome, Error> {
-    if pkcs11.is_some() {
-        return Err(Error::env(
-            "backend-unsupported",
-            "PKCS#11 trust stores are not supported by this build yet (PKCS#11 signing keys are)",
-            "provision a TPM store (--tpm TCTI) or a file store (neither flag)",
-        ));
-    }
     let (root, bytes) = read_root(root_file)?;
     // The anchor must stand on its own: self-signed by a threshold of its
     // root keys, and not expired.
     root.check_signed_by(&root)?;
     root.check_unexpired(now())?;
     let anchor = Anchor::new(bytes, root.version);
-    let s: Box<dyn TrustStore> = match tpm {
-        Some(tcti) => Box::new(init_tpm(store, tcti, &anchor, replace, owner_auth)?),
-        None => Box::new(FileStore::init(store, &anchor, replace)?),
+    let s: Box<dyn TrustStore> = match (tpm, pkcs11) {
+        (Some(tcti), _) => Box::new(init_tpm(store, tcti, &anchor, replace, owner_auth)?),
+        (None, Some(uri)) => Box::new(Pkcs11Store::init(store, uri, &anchor, replace)?),
+        (None, None) => Box::new(FileStore::init(store, &anchor, replace)?),
     };
     let mut o = Outcome::default();
     o.line(format!(

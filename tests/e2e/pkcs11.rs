@@ -413,3 +413,216 @@ fn pack_verify_unpack_with_keys_on_a_token() {
         assert!(!o.status.success());
     }
 }
+
+/// The fixture world plus a PKCS#11 store `pstore` on a fresh token.
+fn pkcs11_world(test: &str) -> Option<(World, SoftHsm)> {
+    let hsm = SoftHsm::new(test, "store")?;
+    let w = World::new();
+    run(
+        &w,
+        &hsm,
+        &[
+            "anchor",
+            "init",
+            "--store",
+            "pstore",
+            "--root",
+            "1.root.json",
+            "--pkcs11",
+            &hsm.token_uri(),
+        ],
+    )
+    .ok();
+    Some((w, hsm))
+}
+
+/// Runs OpenSC's pkcs11-tool, logged in to the token.
+fn pkcs11_tool(hsm: &SoftHsm, args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    Command::new("pkcs11-tool")
+        .current_dir(cwd)
+        .env("SOFTHSM2_CONF", hsm.conf())
+        .arg("--module")
+        .arg(crate::emulators::softhsm_module())
+        .args(["--token-label", &hsm.label, "--login", "--pin", &hsm.pin()])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn pack_verify_unpack_with_a_pkcs11_store() {
+    let Some((w, hsm)) = pkcs11_world("pack_verify_unpack_with_a_pkcs11_store") else {
+        return;
+    };
+    let show = run(&w, &hsm, &["anchor", "show", "--store", "pstore", "--json"])
+        .ok()
+        .json();
+    assert_eq!(show["backend"], "pkcs11");
+    let protections = show["protections"].to_string();
+    assert!(
+        protections.contains("neither modifiable nor destroyable"),
+        "{protections}"
+    );
+    assert!(
+        protections.contains("does NOT protect against"),
+        "{protections}"
+    );
+    w.pack("rel.airlock", &["--channel", "stable", "--sequence", "4"])
+        .ok();
+    run(&w, &hsm, &["verify", "rel.airlock", "--store", "pstore"]).ok();
+    run(
+        &w,
+        &hsm,
+        &["unpack", "rel.airlock", "--store", "pstore", "--to", "out"],
+    )
+    .ok();
+    assert_eq!(tree(&w.path("out")), tree(&w.path("dist")));
+    let r = run(
+        &w,
+        &hsm,
+        &["verify", "rel.airlock", "--store", "pstore", "--json"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.error_code(), "replay");
+    // The store needs its token: without the token's configuration the
+    // module finds no such token (exit 3), and nothing is imported.
+    let r = w.run(&["verify", "rel.airlock", "--store", "pstore", "--json"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.error_code(), "pkcs11-error");
+}
+
+#[test]
+fn the_pkcs11_anchor_cannot_be_removed_replaced_or_doubled() {
+    let Some((w, hsm)) = pkcs11_world("the_pkcs11_anchor_cannot_be_removed") else {
+        return;
+    };
+    w.pack("rel.airlock", &[]).ok();
+    // Only the token: no object= in a store URI.
+    let r = run(
+        &w,
+        &hsm,
+        &[
+            "anchor",
+            "init",
+            "--store",
+            "other",
+            "--root",
+            "1.root.json",
+            "--pkcs11",
+            &hsm.uri("x"),
+            "--json",
+        ],
+    );
+    assert_eq!((r.code, r.error_code().as_str()), (2, "pkcs11-uri-invalid"));
+    // One anchor per token, and it cannot be replaced.
+    for store in ["other", "pstore"] {
+        let r = run(
+            &w,
+            &hsm,
+            &[
+                "anchor",
+                "init",
+                "--store",
+                store,
+                "--root",
+                "1.root.json",
+                "--pkcs11",
+                &hsm.token_uri(),
+                "--replace",
+            ],
+        );
+        r.fails(3, "already provisioned");
+    }
+    assert!(!w.path("other").exists(), "no half-made store left behind");
+    if crate::emulators::missing(
+        "the_pkcs11_anchor_cannot_be_removed (pkcs11-tool)",
+        &["pkcs11-tool"],
+    )
+    .is_some()
+    {
+        return;
+    }
+    // Someone with the PIN cannot delete it…
+    let o = pkcs11_tool(
+        &hsm,
+        &[
+            "--delete-object",
+            "--type",
+            "data",
+            "--label",
+            "airlock-anchor",
+        ],
+        w.tmp.path(),
+    );
+    assert!(
+        !o.status.success(),
+        "the anchor object must not be destroyable"
+    );
+    run(&w, &hsm, &["verify", "rel.airlock", "--store", "pstore"]).ok();
+    // …and a second anchor object makes the store refuse to work.
+    w.write("forged.bin", &[0x66; 44]);
+    let o = pkcs11_tool(
+        &hsm,
+        &[
+            "--write-object",
+            "forged.bin",
+            "--type",
+            "data",
+            "--label",
+            "airlock-anchor",
+        ],
+        w.tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for args in [
+        &["verify", "rel.airlock", "--store", "pstore", "--json"][..],
+        &[
+            "unpack",
+            "rel.airlock",
+            "--store",
+            "pstore",
+            "--to",
+            "out",
+            "--json",
+        ][..],
+    ] {
+        let r = run(&w, &hsm, args);
+        assert_eq!(r.code, 3, "{r:?}");
+        assert_eq!(r.error_code(), "store-anchor-mismatch");
+    }
+    assert!(!w.path("out").exists());
+}
+
+#[test]
+fn an_older_copy_of_the_pkcs11_store_directory_is_refused() {
+    let Some((w, hsm)) = pkcs11_world("an_older_copy_of_the_pkcs11_store_directory") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    let backup = fs::read(w.path("pstore/state.json")).unwrap();
+    run(
+        &w,
+        &hsm,
+        &["unpack", "one.airlock", "--store", "pstore", "--to", "out"],
+    )
+    .ok();
+    fs::write(w.path("pstore/state.json"), &backup).unwrap();
+    for args in [
+        &["verify", "one.airlock", "--store", "pstore", "--json"][..],
+        &[
+            "unpack",
+            "one.airlock",
+            "--store",
+            "pstore",
+            "--to",
+            "again",
+            "--json",
+        ][..],
+    ] {
+        let r = run(&w, &hsm, args);
+        assert_eq!(r.code, 3, "{r:?}");
+        assert_eq!(r.error_code(), "store-rolled-back");
+    }
+    assert!(!w.path("again").exists());
+    assert_eq!(fs::read(w.path("pstore/state.json")).unwrap(), backup);
+}
