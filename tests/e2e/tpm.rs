@@ -390,3 +390,41 @@ fn a_rotation_accepted_into_a_tpm_store_extends_the_checked_chain() {
     assert_eq!(r.code, 3, "{r:?}");
     assert_eq!(r.error_code(), "store-corrupt");
 }
+
+#[test]
+fn a_cleared_tpm_is_reported_and_replace_recovers_keeping_the_state() {
+    let Some((w, tpm)) = tpm_world("a_cleared_tpm_is_reported") else {
+        return;
+    };
+    if missing("a_cleared_tpm_is_reported (tpm2-tools)", &["tpm2_clear"]).is_some() {
+        return;
+    }
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    unpack(&w, "one.airlock", "out").ok();
+    let o = tpm2(&tpm, &["tpm2_clear", "-c", "l"], w.tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = verify(&w, "one.airlock");
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.error_code(), "tpm-error");
+    assert!(
+        r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds no airlock anchor")
+    );
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "tstore",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+        "--replace",
+    ])
+    .ok();
+    // The imports recorded before the clear are kept: still a replay.
+    let r = verify(&w, "one.airlock");
+    assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
+}
