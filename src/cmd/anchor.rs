@@ -39,6 +39,9 @@ pub fn init_with_owner_auth(
     root.check_signed_by(&root)?;
     root.check_unexpired(now())?;
     let anchor = Anchor::new(bytes, root.version);
+    if tpm.is_none() && pkcs11.is_none() {
+        refuse_downgrade(store)?;
+    }
     let s: Box<dyn TrustStore> = match (tpm, pkcs11) {
         (Some(tcti), _) => Box::new(init_tpm(store, tcti, &anchor, replace, owner_auth)?),
         (None, Some(uri)) => Box::new(Pkcs11Store::init(store, uri, &anchor, replace)?),
@@ -60,6 +63,31 @@ pub fn init_with_owner_auth(
         .field("root_version", root.version)
         .field("root_sha256", hex::encode(anchor.sha256));
     Ok(o)
+}
+
+/// A store anchored in hardware is never quietly turned into a file store
+/// (which would drop its protection): that takes a new directory.
+fn refuse_downgrade(store: &Path) -> Result<(), Error> {
+    let Ok(bytes) = std::fs::read(store.join(airlock_hsm::store::CONFIG_FILE)) else {
+        return Ok(());
+    };
+    let backend = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["backend"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if backend.is_empty() || backend == "file" {
+        return Ok(());
+    }
+    Err(Error::env(
+        "store-already-provisioned",
+        format!(
+            "{} is anchored in {backend}; it cannot be re-provisioned as a file store",
+            store.display()
+        ),
+        format!(
+            "give --{backend} to re-provision it in hardware, or provision a new directory as a file store"
+        ),
+    ))
 }
 
 #[cfg(feature = "tpm")]

@@ -144,6 +144,61 @@ fn keygen_refuses_a_taken_label_an_existing_pub_and_p384() {
 }
 
 #[test]
+fn two_keys_on_one_token_sign_in_one_command() {
+    let Some(hsm) = SoftHsm::new("two_keys_on_one_token", "keys") else {
+        return;
+    };
+    let w = World::bare();
+    let a = token_key(&w, &hsm, "a", "ed25519");
+    let b = token_key(&w, &hsm, "b", "ecdsa-p256");
+    w.run(&["keygen", "--out", "keys/release"]).ok();
+    w.run(&[
+        "root",
+        "init",
+        "--out",
+        "1.root.json",
+        "--root-key",
+        "keys/a.pub",
+        "keys/b.pub",
+        "--root-threshold",
+        "2",
+        "--targets-key",
+        "keys/release.pub",
+    ])
+    .ok();
+    // One process, one module context, two keys: the second login finds
+    // the token logged in already.
+    run(
+        &w,
+        &hsm,
+        &[
+            "root",
+            "sign",
+            "1.root.json",
+            "--key",
+            &hsm.uri("a"),
+            &hsm.uri("b"),
+        ],
+    )
+    .ok();
+    let (_, sigs) = metablock(&w.path("1.root.json"));
+    let ids: Vec<_> = sigs.iter().map(|(k, _)| serde_json::json!(k)).collect();
+    assert!(
+        ids.contains(&a["keyid"]) && ids.contains(&b["keyid"]),
+        "{ids:?}"
+    );
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store",
+        "--root",
+        "1.root.json",
+    ])
+    .ok();
+}
+
+#[test]
 fn a_pin_on_the_command_line_is_refused() {
     let Some(hsm) = SoftHsm::new("a_pin_on_the_command_line", "keys") else {
         return;

@@ -96,6 +96,48 @@ fn pack_verify_unpack_with_a_tpm_store() {
         .json();
     assert_eq!(show["imported"], 1);
     assert_eq!(show["channels"]["stable"], 3);
+    // A hardware store is not quietly re-provisioned as a file store.
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "tstore",
+        "--root",
+        "1.root.json",
+        "--replace",
+    ])
+    .fails(3, "cannot be re-provisioned as a file store");
+}
+
+#[test]
+fn an_unreachable_tpm_is_an_environment_error() {
+    let Some((w, tpm)) = tpm_world("an_unreachable_tpm_is_an_environment_error") else {
+        return;
+    };
+    w.pack("rel.airlock", &[]).ok();
+    drop(tpm);
+    for args in [
+        &["verify", "rel.airlock", "--store", "tstore", "--json"][..],
+        &[
+            "unpack",
+            "rel.airlock",
+            "--store",
+            "tstore",
+            "--to",
+            "out",
+            "--json",
+        ][..],
+    ] {
+        let r = w.run(args);
+        assert_eq!((r.code, r.error_code().as_str()), (3, "tpm-error"), "{r:?}");
+        assert!(
+            r.json()["errors"][0]["hint"]
+                .as_str()
+                .unwrap()
+                .contains("TPM is reachable")
+        );
+    }
+    assert!(!w.path("out").exists());
 }
 
 #[test]
