@@ -96,6 +96,12 @@ pub trait AnchorHardware: std::fmt::Debug {
     fn advance(&self) -> Result<u64, Error>;
     /// Lines for `anchor show`: what it holds and what it protects against.
     fn protections(&self) -> Vec<String>;
+    /// Records an import in the hardware's measurements, if it keeps any
+    /// (the TPM extends a PCR). Called before the import is committed, so a
+    /// failure here fails the import.
+    fn measure(&self, _acceptance: &Acceptance) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -447,6 +453,7 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         state.accepted.insert(acceptance.bundle_id.clone());
         state.latest_time = state.latest_time.max(acceptance.time);
         file.counter = counter + 1;
+        self.hw.measure(acceptance)?;
         self.commit(lock, counter, file)
     }
 }

@@ -470,3 +470,46 @@ fn a_cleared_tpm_is_reported_and_replace_recovers_keeping_the_state() {
     let r = verify(&w, "one.airlock");
     assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
 }
+
+#[test]
+fn every_import_extends_pcr_23_with_the_bundle_id() {
+    let Some((w, tpm)) = tpm_world("every_import_extends_pcr_23") else {
+        return;
+    };
+    if missing(
+        "every_import_extends_pcr_23 (tpm2-tools)",
+        &["tpm2_pcrread"],
+    )
+    .is_some()
+    {
+        return;
+    }
+    let pcr = || {
+        let o = tpm2(
+            &tpm,
+            &["tpm2_pcrread", "sha256:23", "-o", "pcr.bin"],
+            w.tmp.path(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        fs::read(w.path("pcr.bin")).unwrap()
+    };
+    let mut expected = pcr();
+    for seq in ["1", "2"] {
+        let name = format!("b{seq}.airlock");
+        w.pack(&name, &["--sequence", seq]).ok();
+        verify(&w, &name).ok();
+        let id = unpack(&w, &name, &format!("out{seq}")).ok().json()["bundle_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // PCR_new = SHA-256(PCR_old ‖ SHA-256(bundle id)); verify extends nothing.
+        let mut h = <sha2::Sha256 as sha2::Digest>::new();
+        sha2::Digest::update(&mut h, &expected);
+        sha2::Digest::update(
+            &mut h,
+            <sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()),
+        );
+        expected = sha2::Digest::finalize(h).to_vec();
+        assert_eq!(pcr(), expected, "after importing {name}");
+    }
+}

@@ -20,12 +20,14 @@ use std::str::FromStr;
 use tss_esapi::attributes::NvIndexAttributesBuilder;
 use tss_esapi::constants::response_code::Tss2ResponseCodeKind;
 use tss_esapi::constants::{CapabilityType, CommandCode, SessionType};
-use tss_esapi::handles::{NvIndexHandle, NvIndexTpmHandle, ObjectHandle, SessionHandle, TpmHandle};
+use tss_esapi::handles::{
+    NvIndexHandle, NvIndexTpmHandle, ObjectHandle, PcrHandle, SessionHandle, TpmHandle,
+};
 use tss_esapi::interface_types::algorithm::HashingAlgorithm;
 use tss_esapi::interface_types::resource_handles::{NvAuth, Provision};
 use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
 use tss_esapi::structures::{
-    Auth, CapabilityData, Digest, MaxNvBuffer, NvPublicBuilder, SymmetricDefinition,
+    Auth, CapabilityData, Digest, DigestValues, MaxNvBuffer, NvPublicBuilder, SymmetricDefinition,
 };
 use tss_esapi::tcti_ldr::TctiNameConf;
 use tss_esapi::{Context, constants::nv_index_type::NvIndexType};
@@ -38,6 +40,9 @@ use crate::anchored::{HELD_LEN, HeldAnchor};
 pub(crate) const ANCHOR_INDEX: u32 = 0x0150_A1A0;
 /// The state counter index.
 pub(crate) const COUNTER_INDEX: u32 = 0x0150_A1A1;
+/// The PCR extended with every imported bundle (PC Client: PCR 23 is for
+/// applications, and resettable).
+pub(crate) const MEASURE_PCR: u32 = 23;
 
 pub(crate) fn tpm_err(reason: impl Into<String>) -> Error {
     Error::Hardware {
@@ -294,6 +299,20 @@ impl Tpm {
             .map_err(|e| self.err("increment the state counter", e))?;
         self.counter()?
             .ok_or_else(|| tpm_err("the state counter vanished"))
+    }
+}
+
+impl Tpm {
+    /// Extends [`MEASURE_PCR`]'s SHA-256 bank with `digest`.
+    pub(crate) fn extend_pcr(&mut self, digest: [u8; 32]) -> Result<(), Error> {
+        let mut values = DigestValues::new();
+        values.set(
+            HashingAlgorithm::Sha256,
+            Digest::try_from(digest.to_vec()).map_err(|e| tpm_err(e.to_string()))?,
+        );
+        self.ctx
+            .execute_with_nullauth_session(|c| c.pcr_extend(PcrHandle::Pcr23, values))
+            .map_err(|e| self.err(&format!("extend PCR {MEASURE_PCR}"), e))
     }
 }
 

@@ -3,21 +3,23 @@
 //! The provisioned root's SHA-256 and version sit in a write-once NV index
 //! (see [`device`]); replacing them needs the TPM owner's authorization. The
 //! state is bound to a TPM monotonic counter (`TPM_NT_COUNTER`), which never
-//! goes backwards, not even across undefine and redefine. The store
-//! directory records the TCTI in `tpm.json`.
+//! goes backwards, not even across undefine and redefine. Every import
+//! extends PCR 23 with SHA-256 of the bundle id (measured transfer). The
+//! store directory records the TCTI in `tpm.json`.
 use std::cell::RefCell;
 use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::anchored::{AnchorHardware, AnchoredStore, HeldAnchor, read_json};
-use crate::{Anchor, BackendKind, Error};
+use crate::{Acceptance, Anchor, BackendKind, Error};
 
 mod device;
 
-use device::{ANCHOR_INDEX, COUNTER_INDEX, Tpm};
+use device::{ANCHOR_INDEX, COUNTER_INDEX, MEASURE_PCR, Tpm};
 
 const TPM_CONFIG: &str = "tpm.json";
 /// Longest owner authorization file accepted.
@@ -178,6 +180,13 @@ impl AnchorHardware for TpmHardware {
         self.tpm.borrow_mut().increment()
     }
 
+    /// Extends PCR 23 (SHA-256 bank) with SHA-256 of the bundle id, so that
+    /// a TPM quote over PCR 23 attests the sequence of imports since boot.
+    fn measure(&self, acceptance: &Acceptance) -> Result<(), Error> {
+        let digest: [u8; 32] = Sha256::digest(acceptance.bundle_id.as_bytes()).into();
+        self.tpm.borrow_mut().extend_pcr(digest)
+    }
+
     fn protections(&self) -> Vec<String> {
         let (held, counter) = match self.status() {
             Ok(s) => (
@@ -203,6 +212,7 @@ impl AnchorHardware for TpmHardware {
             held,
             counter,
             "rotated roots: kept in the store directory; the chain from the TPM-held root is re-verified on every use".into(),
+            format!("measured transfer: PCR {MEASURE_PCR} is extended with SHA-256 of every imported bundle's id (since boot)"),
             "protects against: swapping the anchor or a rotated root in the store directory; restoring an older copy of the store directory (rollback, replay)".into(),
             "does NOT protect against: a root user who runs a modified airlock or drives the TPM directly (e.g. writes a new state file carrying the current counter value, or increments the counter to stop imports); a cleared TPM loses the anchor (re-provision)".into(),
         ]
@@ -219,7 +229,7 @@ mod tests {
     use super::*;
     use crate::anchored::StateFile;
     use crate::tpm::emulators;
-    use crate::{Acceptance, TrustStore, open_store};
+    use crate::{TrustStore, open_store};
 
     fn anchor(v: u64) -> Anchor {
         Anchor::new(format!("{{\"root\":{v}}}").into_bytes(), v)
