@@ -35,9 +35,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Generate a signing key pair (PREFIX.pem, mode 0600, and PREFIX.pub).
-    #[command(
-        after_help = "Example:\n  airlock keygen --out keys/release-1\n  # writes keys/release-1.pem and keys/release-1.pub, prints the keyid"
-    )]
+    #[command(after_help = "\
+Examples:
+  airlock keygen --out keys/release-1
+  # writes keys/release-1.pem and keys/release-1.pub, prints the keyid
+  airlock keygen --type ecdsa-p256 --out keys/release-2 --pkcs11 \\
+       'pkcs11:token=release;object=release-2?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
+  # generates the pair on the token (non-extractable), writes only keys/release-2.pub;
+  # sign with --key 'pkcs11:token=release;object=release-2?module-path=…&pin-source=file:…'")]
     Keygen(KeygenArgs),
     /// Key utilities.
     #[command(subcommand)]
@@ -120,13 +125,15 @@ bundle's final root). The bundle itself is left as it is.")]
 /// `keygen`.
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Output prefix: writes PREFIX.pem and PREFIX.pub.
-    #[arg(long, value_name = "PREFIX")]
-    pub out: PathBuf,
+    /// Output prefix: writes PREFIX.pem and PREFIX.pub (with --pkcs11, only
+    /// PREFIX.pub, and --out is optional).
+    #[arg(long, value_name = "PREFIX", required_unless_present = "pkcs11")]
+    pub out: Option<PathBuf>,
     /// Key type (ecdsa-p256 is the type TPMs and most HSMs support).
     #[arg(long = "type", value_enum, default_value_t = KeyType::Ed25519)]
     pub key_type: KeyType,
-    /// Generate the key on a PKCS#11 token (RFC 7512 URI) instead of a file.
+    /// Generate the key on a PKCS#11 token instead of a file: an RFC 7512 URI
+    /// naming token, object label, module-path and pin-source=file:PATH.
     #[arg(long, value_name = "URI")]
     pub pkcs11: Option<String>,
 }
@@ -177,7 +184,7 @@ role is counted.")]
     Sign {
         /// The root file.
         file: PathBuf,
-        /// Signing keys (PEM files).
+        /// Signing keys (PEM files or `pkcs11:` URIs).
         #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
         key: Vec<String>,
         /// The previous root version (to count the signatures a rotation needs).
@@ -311,7 +318,7 @@ Example:
     Sign {
         /// The layout file.
         file: PathBuf,
-        /// Signing keys.
+        /// Signing keys (PEM files or `pkcs11:` URIs).
         #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
         key: Vec<String>,
         /// Wrap a bare layout in a DSSE envelope instead of a Metablock.
@@ -393,7 +400,8 @@ pub struct PackArgs {
     /// The bundle to write (replaced atomically if it exists).
     #[arg(long)]
     pub out: PathBuf,
-    /// Signing keys (targets-role keys of the final root).
+    /// Signing keys (targets-role keys of the final root): PEM files or
+    /// `pkcs11:` URIs.
     #[arg(long, required = true, num_args = 1.., value_name = "KEY")]
     pub key: Vec<String>,
     /// Root metadata files to carry (the chain from the isolated side's anchor).
@@ -556,9 +564,15 @@ impl StoreArg {
 #[derive(Debug, Subcommand)]
 pub enum AnchorCommand {
     /// Provision a store with its trusted root.
-    #[command(
-        after_help = "Example:\n  airlock anchor init --store /var/lib/airlock --root 1.root.json"
-    )]
+    #[command(after_help = "\
+Examples:
+  airlock anchor init --store /var/lib/airlock --root 1.root.json
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --pkcs11 \\
+       'pkcs11:token=airlock?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
+  # re-provision (the TPM anchor is write-once: this needs the owner's password)
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0 \\
+       --replace --owner-auth-file /root/tpm-owner.pw")]
     Init {
         #[command(flatten)]
         /// The store.
@@ -566,10 +580,16 @@ pub enum AnchorCommand {
         /// The trusted root metadata.
         #[arg(long, value_name = "ROOT.json")]
         root: PathBuf,
-        /// Anchor in a TPM 2.0 (TCTI string).
+        /// Anchor in a TPM 2.0 (TCTI string, e.g. device:/dev/tpmrm0 or
+        /// swtpm:host=127.0.0.1,port=2321).
         #[arg(long, value_name = "TCTI", conflicts_with = "pkcs11")]
         tpm: Option<String>,
-        /// Anchor in a PKCS#11 token (RFC 7512 URI).
+        /// File holding the TPM owner hierarchy's password (when it has one):
+        /// defining and replacing the TPM anchor needs it.
+        #[arg(long, value_name = "FILE", requires = "tpm")]
+        owner_auth_file: Option<PathBuf>,
+        /// Anchor in a PKCS#11 token: an RFC 7512 URI naming the token only
+        /// (token=, module-path=, pin-source=file:).
         #[arg(long, value_name = "URI")]
         pkcs11: Option<String>,
         /// Re-provision an existing store (keeps its sequences and ledger).

@@ -189,7 +189,10 @@ impl Error {
                 airlock_hsm::Error::KeyRead { .. } | airlock_hsm::Error::KeyParse { .. } => {
                     "give a PEM key made by `airlock keygen`".into()
                 }
-                _ => "check the trust store directory, its permissions and free space".into(),
+                _ => e.hint().map_or_else(
+                    || "check the trust store directory, its permissions and free space".into(),
+                    Into::into,
+                ),
             },
             Error::Bundle(e) => match e.fault() {
                 BundleFault::Bundle => {

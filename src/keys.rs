@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use airlock_hsm::{FileSigner, KeyAlgorithm, PublicKey, Signer};
+use airlock_hsm::{FileSigner, KeyAlgorithm, Pkcs11Signer, PublicKey, Signer};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
@@ -159,14 +159,12 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
 }
 
 /// Loads a signing key named on the command line: a PEM private key file
-/// (PKCS#8 of any supported type, SEC1 or PKCS#1), or (in the hardware
-/// backend) an RFC 7512 `pkcs11:` URI.
+/// (PKCS#8 of any supported type, SEC1 or PKCS#1), or an RFC 7512
+/// `pkcs11:` URI naming a key pair on a token (the PIN comes from the
+/// URI's `pin-source` file, never from the command line).
 pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, Error> {
     if spec.starts_with("pkcs11:") {
-        return Err(Error::Usage {
-            message: "PKCS#11 signing keys are not supported by this build yet".into(),
-            hint: "use a PEM key file made with `airlock keygen --out PREFIX`".into(),
-        });
+        return Ok(Box::new(Pkcs11Signer::open(spec)?));
     }
     let path = Path::new(spec);
     let pem = zeroize::Zeroizing::new(

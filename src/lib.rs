@@ -24,6 +24,7 @@ pub mod policy;
 pub mod progress;
 pub mod staging;
 pub mod timefmt;
+pub mod trust_anchor;
 pub mod tuf;
 pub mod verifier;
 pub mod volumes;

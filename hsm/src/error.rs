@@ -99,13 +99,97 @@ pub enum Error {
         /// The store directory.
         path: PathBuf,
     },
+    /// The store's journal is signed by another key than the one its
+    /// (new) hardware holds: a journal's key never changes.
+    #[error(
+        "trust store {path}: its journal is signed by key {journal_key}, but {hardware} {found}; a journal's key never changes"
+    )]
+    JournalKeyChanged {
+        /// The store directory.
+        path: PathBuf,
+        /// The keyid the journal's bound head names.
+        journal_key: String,
+        /// The hardware, for the message (e.g. `the TPM at swtpm:…`).
+        hardware: String,
+        /// What the hardware has instead (`holds key …`, `holds no journal key`).
+        found: String,
+    },
+    /// A `pkcs11:` URI that does not parse or names too little.
+    #[error("bad PKCS#11 URI: {reason}")]
+    Pkcs11Uri {
+        /// Why (never contains a PIN).
+        reason: String,
+    },
+    /// The PIN file named by `pin-source` cannot be read.
+    #[error("cannot read the PIN file {path}: {source}")]
+    PinFile {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A file holding an authorization value (e.g. the TPM owner's
+    /// password) cannot be read.
+    #[error("cannot read the authorization file {path}: {source}")]
+    AuthFile {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The token refused the PIN.
+    #[error("token {token:?} refused the PIN ({reason})")]
+    PinIncorrect {
+        /// The token label.
+        token: String,
+        /// What the module said.
+        reason: String,
+    },
+    /// The key the URI names is not on the token (or is ambiguous).
+    #[error("no usable key {what}: {reason}")]
+    KeyNotFound {
+        /// The key, as named.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// A token or TPM could not be reached, or failed an operation.
+    #[error("{backend}: {reason}")]
+    Hardware {
+        /// `pkcs11` or `tpm`.
+        backend: &'static str,
+        /// What failed.
+        reason: String,
+    },
+    /// The store's state is older than its hardware counter says: a copy of
+    /// the state directory was restored (rollback).
+    #[error("trust store {path} has been rolled back: {reason}")]
+    StoreRollback {
+        /// The store directory.
+        path: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// The store directory's anchor differs from the one the hardware holds.
+    #[error("trust store {path}: the anchor does not match the one held in hardware: {reason}")]
+    AnchorMismatch {
+        /// The store directory.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
 }
 
 impl Error {
     /// Who has to act.
     pub fn fault(&self) -> Fault {
         match self {
-            Error::KeyRead { .. } | Error::KeyParse { .. } => Fault::Operator,
+            Error::KeyRead { .. }
+            | Error::KeyParse { .. }
+            | Error::Pkcs11Uri { .. }
+            | Error::PinFile { .. }
+            | Error::AuthFile { .. }
+            | Error::KeyNotFound { .. } => Fault::Operator,
             _ => Fault::Environment,
         }
     }
@@ -125,6 +209,52 @@ impl Error {
             Error::Sign(_) => "sign-failed",
             Error::JournalWrite { .. } => "journal-write-failed",
             Error::JournalNotStarted { .. } => "journal-not-started",
+            Error::JournalKeyChanged { .. } => "journal-key-changed",
+            Error::Pkcs11Uri { .. } => "pkcs11-uri-invalid",
+            Error::PinFile { .. } => "pin-unreadable",
+            Error::AuthFile { .. } => "auth-file-unreadable",
+            Error::PinIncorrect { .. } => "pin-incorrect",
+            Error::KeyNotFound { .. } => "key-not-found",
+            Error::Hardware { backend: "tpm", .. } => "tpm-error",
+            Error::Hardware { .. } => "pkcs11-error",
+            Error::StoreRollback { .. } => "store-rolled-back",
+            Error::AnchorMismatch { .. } => "store-anchor-mismatch",
         }
+    }
+
+    /// What the operator should do next, for the errors of the hardware
+    /// backends (`None`: the caller's generic hint fits).
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::Pkcs11Uri { .. } => {
+                "write it as 'pkcs11:token=LABEL;object=KEY?module-path=/path/module.so&pin-source=file:/path/pin'"
+            }
+            Error::PinFile { .. } => {
+                "put the user PIN alone in that file (mode 0600) and name it with pin-source=file:PATH"
+            }
+            Error::AuthFile { .. } => "put the password alone in that file (mode 0600)",
+            Error::PinIncorrect { .. } => {
+                "check the PIN file named by pin-source; tokens lock the PIN after a few failures, so do not retry blindly"
+            }
+            Error::KeyNotFound { .. } => {
+                "check the token and object labels (pkcs11-tool --module MODULE --list-objects --login); generate a key with `airlock keygen --pkcs11 URI`"
+            }
+            Error::Hardware { backend: "tpm", .. } => {
+                "check that the TPM is reachable (the store's TCTI, e.g. device:/dev/tpmrm0) and that airlock may use it"
+            }
+            Error::Hardware { .. } => {
+                "check module-path, that the token is present and initialised, and the module's own configuration (e.g. SOFTHSM2_CONF)"
+            }
+            Error::JournalKeyChanged { .. } => {
+                "a store's backend and journal key are chosen once: export the journal for the auditors (`airlock journal export`), then provision a new store directory on this hardware"
+            }
+            Error::StoreRollback { .. } => {
+                "an older copy of the store directory was put in place: stop, investigate, and restore the newest copy (or re-provision with `anchor init --replace`)"
+            }
+            Error::AnchorMismatch { .. } => {
+                "the store directory's anchor was swapped: stop, investigate, and re-provision from a trusted root with `anchor init --replace`"
+            }
+            _ => return None,
+        })
     }
 }

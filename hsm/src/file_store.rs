@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::write_atomic;
-use crate::journal::{JournalFile, JournalHead, journal_keyid};
+use crate::journal::{HeadRef, JournalFile, JournalHead, journal_keyid};
 use crate::store::{CONFIG_FILE, StoreConfig};
 use crate::{
     Acceptance, Anchor, BackendKind, Error, FileSigner, PublicKey, Signer, StoreLock, StoreState,
@@ -35,15 +35,6 @@ const JOURNAL_KEY: &str = "journal-key";
 #[serde(deny_unknown_fields)]
 struct AnchorRef {
     version: u64,
-    sha256: String,
-}
-
-/// The journal head as `state.json` keeps it, with the journal key's id.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HeadRef {
-    key: String,
-    seq: u64,
     sha256: String,
 }
 
@@ -141,7 +132,9 @@ impl FileStore {
             (
                 file.state,
                 Some(previous),
-                file.journal.map(head_of).transpose()?,
+                file.journal
+                    .map(|h| h.head(&store.state_path()))
+                    .transpose()?,
             )
         };
         let (signer, created_key) = store.journal_key(head.is_none())?;
@@ -155,11 +148,7 @@ impl FileStore {
             backend: BackendKind::File,
         };
         let result = journal(&provisioning).and_then(|new_head| {
-            let head_ref = HeadRef {
-                key: journal_keyid(signer.public_key()),
-                seq: new_head.seq,
-                sha256: hex::encode(new_head.sha256),
-            };
+            let head_ref = HeadRef::new(signer.public_key(), &new_head);
             store.commit(&lock, anchor, state.clone(), Some(head_ref))?;
             // The configuration comes last: a directory without it is not a
             // store, whatever else an interrupted init left in it.
@@ -211,11 +200,7 @@ impl FileStore {
             state: &file.state,
             backend: BackendKind::File,
         })?;
-        let head_ref = HeadRef {
-            key: journal_keyid(signer.public_key()),
-            seq: head.seq,
-            sha256: hex::encode(head.sha256),
-        };
+        let head_ref = HeadRef::new(signer.public_key(), &head);
         self.commit(lock, &anchor, file.state, Some(head_ref))?;
         Ok(())
     }
@@ -345,35 +330,15 @@ impl FileStore {
         write_atomic(&path, &bytes, 0o644).map_err(|source| Error::Write { path, source })
     }
 
-    /// The head `head` as a `HeadRef` that must move `current` forward.
-    fn advance(&self, current: &HeadRef, head: &JournalHead) -> Result<HeadRef, Error> {
-        if head.seq <= current.seq {
-            return Err(Error::StoreCorrupt {
-                path: self.dir.join(STATE_FILE),
-                reason: format!(
-                    "the journal head would move back from record {} to {}",
-                    current.seq, head.seq
-                ),
-            });
-        }
-        Ok(HeadRef {
-            key: current.key.clone(),
-            seq: head.seq,
-            sha256: hex::encode(head.sha256),
-        })
+    fn state_path(&self) -> PathBuf {
+        self.dir.join(STATE_FILE)
     }
-}
 
-fn head_of(r: HeadRef) -> Result<JournalHead, Error> {
-    let bad = || Error::StoreCorrupt {
-        path: PathBuf::from(STATE_FILE),
-        reason: "the journal head's sha256 is not 64 hex digits".into(),
-    };
-    let bytes = hex::decode(&r.sha256).map_err(|_| bad())?;
-    Ok(JournalHead {
-        seq: r.seq,
-        sha256: bytes.try_into().map_err(|_| bad())?,
-    })
+    /// The journal's bound head and key id, if the store has a journal
+    /// (for re-provisioning with another backend).
+    pub(crate) fn bound_journal(&self) -> Result<Option<HeadRef>, Error> {
+        Ok(self.read_state_file()?.journal)
+    }
 }
 
 impl TrustStore for FileStore {
@@ -431,7 +396,7 @@ impl TrustStore for FileStore {
                 path: self.dir.clone(),
             });
         };
-        let head = self.advance(bound, &acceptance.journal_head)?;
+        let head = bound.advanced(&acceptance.journal_head, &self.state_path())?;
         let anchor = match &acceptance.new_anchor {
             Some(a) => a.clone(),
             None => self.anchor()?,
@@ -480,7 +445,7 @@ impl TrustStore for FileStore {
     }
 
     fn journal_head(&self) -> Result<JournalHead, Error> {
-        head_of(self.head_ref()?)
+        self.head_ref()?.head(&self.state_path())
     }
 
     fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error> {
@@ -490,7 +455,7 @@ impl TrustStore for FileStore {
                 path: self.dir.clone(),
             });
         };
-        let new = self.advance(bound, head)?;
+        let new = bound.advanced(head, &self.state_path())?;
         let anchor = self.anchor()?;
         self.commit(lock, &anchor, current.state, Some(new))
     }

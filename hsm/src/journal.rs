@@ -15,6 +15,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::sync_dir;
@@ -41,6 +42,60 @@ pub struct JournalHead {
 /// prints).
 pub fn journal_keyid(key: &PublicKey) -> String {
     hex::encode(Sha256::digest(key.to_spki_der()))
+}
+
+/// The journal head as a store's state file keeps it, with the id of the
+/// journal key: `{"key": KEYID, "seq": N, "sha256": HASH}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeadRef {
+    /// [`journal_keyid`] of the journal key.
+    pub(crate) key: String,
+    seq: u64,
+    sha256: String,
+}
+
+impl HeadRef {
+    /// `head`, signed by `key`.
+    pub(crate) fn new(key: &PublicKey, head: &JournalHead) -> HeadRef {
+        HeadRef {
+            key: journal_keyid(key),
+            seq: head.seq,
+            sha256: hex::encode(head.sha256),
+        }
+    }
+
+    /// The head, checked; `state` names the state file in errors.
+    pub(crate) fn head(&self, state: &Path) -> Result<JournalHead, Error> {
+        let bad = || Error::StoreCorrupt {
+            path: state.to_owned(),
+            reason: "the journal head's sha256 is not 64 hex digits".into(),
+        };
+        let bytes = hex::decode(&self.sha256).map_err(|_| bad())?;
+        Ok(JournalHead {
+            seq: self.seq,
+            sha256: bytes.try_into().map_err(|_| bad())?,
+        })
+    }
+
+    /// This head moved forward to `head` (same key); a head that does not
+    /// move forward is refused.
+    pub(crate) fn advanced(&self, head: &JournalHead, state: &Path) -> Result<HeadRef, Error> {
+        if head.seq <= self.seq {
+            return Err(Error::StoreCorrupt {
+                path: state.to_owned(),
+                reason: format!(
+                    "the journal head would move back from record {} to {}",
+                    self.seq, head.seq
+                ),
+            });
+        }
+        Ok(HeadRef {
+            key: self.key.clone(),
+            seq: head.seq,
+            sha256: hex::encode(head.sha256),
+        })
+    }
 }
 
 /// The end of a journal file as found on disk.

@@ -4,7 +4,7 @@
 //!
 //! - [`Signer`]: signs a message and exposes its public key; the private key
 //!   never leaves its backend (a PEM file today, a PKCS#11 token or a TPM in
-//!   the hardware backends).
+//!   the hardware backends: [`Pkcs11Signer`]).
 //! - [`TrustStore`]: answers "what is the anchor", "what is the monotonic
 //!   state" (per-channel sequences, accepted bundle ids, latest time seen) and
 //!   records an acceptance atomically, under an exclusive lock; it also
@@ -16,19 +16,27 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod anchored;
 mod atomic;
 pub mod error;
 pub mod file_signer;
 pub mod file_store;
 pub mod journal;
 pub mod key;
+pub mod pkcs11;
 pub mod signer;
 pub mod store;
+#[cfg(feature = "tpm")]
+pub mod tpm;
 
+pub use anchored::{AnchorHardware, AnchoredStore, HeldAnchor};
 pub use error::{Error, Fault};
 pub use file_signer::FileSigner;
 pub use file_store::{FileStore, Provisioning};
 pub use journal::{JournalFile, JournalHead};
 pub use key::{KeyAlgorithm, PublicKey};
+pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use signer::Signer;
 pub use store::{Acceptance, Anchor, BackendKind, StoreLock, StoreState, TrustStore, open_store};
+#[cfg(feature = "tpm")]
+pub use tpm::{TpmHardware, TpmStatus, TpmStore};

@@ -154,6 +154,15 @@ pub trait TrustStore: std::fmt::Debug {
     /// The trusted root.
     fn anchor(&self) -> Result<Anchor, Error>;
 
+    /// The chain of roots from the one the store's hardware holds (first) to
+    /// the current anchor (last). The caller checks that each root is signed
+    /// by its predecessor, so a root swapped into the store directory cannot
+    /// become the anchor. A store with nothing in hardware returns just the
+    /// current anchor.
+    fn anchor_history(&self) -> Result<Vec<Anchor>, Error> {
+        Ok(vec![self.anchor()?])
+    }
+
     /// The monotonic state.
     fn state(&self) -> Result<StoreState, Error>;
 
@@ -221,9 +230,13 @@ pub fn open_store(dir: &Path) -> Result<Box<dyn TrustStore>, Error> {
     }
     match config.backend {
         BackendKind::File => Ok(Box::new(FileStore::open(dir)?)),
-        other => Err(Error::Unsupported {
-            backend: other.name().into(),
-            reason: "this build of airlock has no such backend yet".into(),
+        #[cfg(feature = "tpm")]
+        BackendKind::Tpm => Ok(Box::new(crate::tpm::TpmStore::open(dir)?)),
+        #[cfg(not(feature = "tpm"))]
+        BackendKind::Tpm => Err(Error::Unsupported {
+            backend: "tpm".into(),
+            reason: "this build of airlock has no TPM support (build with --features tpm)".into(),
         }),
+        BackendKind::Pkcs11 => Ok(Box::new(crate::Pkcs11Store::open(dir)?)),
     }
 }

@@ -1,13 +1,16 @@
-//! `anchor init` and `anchor show`.
+//! `anchor init` (file, TPM or PKCS#11 store) and `anchor show`.
 use std::path::Path;
 
-use airlock_hsm::{Anchor, FileStore, TrustStore, open_store};
+use airlock_hsm::{
+    Anchor, FileStore, JournalHead, Pkcs11Store, Provisioning, TrustStore, open_store,
+};
 use serde_json::json;
 
 use crate::cmd::Outcome;
 use crate::cmd::root::read_root;
 use crate::error::Error;
 use crate::timefmt::{format_utc, now};
+use crate::trust_anchor::trusted_anchor;
 use crate::tuf::Root;
 
 /// `airlock anchor init`.
@@ -18,22 +21,39 @@ pub fn init(
     pkcs11: Option<&str>,
     replace: bool,
 ) -> Result<Outcome, Error> {
-    if tpm.is_some() || pkcs11.is_some() {
-        return Err(Error::env(
-            "backend-unsupported",
-            "TPM and PKCS#11 trust stores are not supported by this build yet",
-            "provision a file store (no --tpm/--pkcs11) for now; it protects nothing against a local root user",
-        ));
-    }
+    init_with_owner_auth(store, root_file, tpm, pkcs11, replace, None)
+}
+
+/// `airlock anchor init`, with the TPM owner's authorization value read
+/// from `owner_auth` (needed to define, and to replace, the TPM anchor when
+/// the owner hierarchy has a password).
+pub fn init_with_owner_auth(
+    store: &Path,
+    root_file: &Path,
+    tpm: Option<&str>,
+    pkcs11: Option<&str>,
+    replace: bool,
+    owner_auth: Option<&Path>,
+) -> Result<Outcome, Error> {
     let (root, bytes) = read_root(root_file)?;
     // The anchor must stand on its own: self-signed by a threshold of its
     // root keys, and not expired.
     root.check_signed_by(&root)?;
     root.check_unexpired(now())?;
     let anchor = Anchor::new(bytes, root.version);
-    let s = FileStore::init(store, &anchor, replace, |p| {
-        crate::journal::provision(p, &anchor)
-    })?;
+    if tpm.is_none() && pkcs11.is_none() {
+        refuse_downgrade(store)?;
+    }
+    // The provisioning's journal records, written with the backend's
+    // journal key before the store commits the head they end at.
+    let journal = |p: &Provisioning<'_>| crate::journal::provision(p, &anchor);
+    let s: Box<dyn TrustStore> = match (tpm, pkcs11) {
+        (Some(tcti), _) => Box::new(init_tpm(
+            store, tcti, &anchor, replace, owner_auth, journal,
+        )?),
+        (None, Some(uri)) => Box::new(Pkcs11Store::init(store, uri, &anchor, replace, journal)?),
+        (None, None) => Box::new(FileStore::init(store, &anchor, replace, journal)?),
+    };
     let mut o = Outcome::default();
     o.line(format!(
         "store {} anchored to root version {} (sha256 {})",
@@ -61,10 +81,64 @@ pub fn init(
     Ok(o)
 }
 
+/// A store anchored in hardware is never quietly turned into a file store
+/// (which would drop its protection): that takes a new directory.
+fn refuse_downgrade(store: &Path) -> Result<(), Error> {
+    let Ok(bytes) = std::fs::read(store.join(airlock_hsm::store::CONFIG_FILE)) else {
+        return Ok(());
+    };
+    let backend = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["backend"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    if backend.is_empty() || backend == "file" {
+        return Ok(());
+    }
+    Err(Error::env(
+        "store-already-provisioned",
+        format!(
+            "{} is anchored in {backend}; it cannot be re-provisioned as a file store",
+            store.display()
+        ),
+        format!(
+            "give --{backend} to re-provision it in hardware, or provision a new directory as a file store"
+        ),
+    ))
+}
+
+#[cfg(feature = "tpm")]
+fn init_tpm(
+    store: &Path,
+    tcti: &str,
+    anchor: &Anchor,
+    replace: bool,
+    owner_auth: Option<&Path>,
+    journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, Error>,
+) -> Result<airlock_hsm::TpmStore, Error> {
+    airlock_hsm::TpmStore::init(store, tcti, anchor, replace, owner_auth, journal)
+}
+
+#[cfg(not(feature = "tpm"))]
+fn init_tpm(
+    _store: &Path,
+    _tcti: &str,
+    _anchor: &Anchor,
+    _replace: bool,
+    _owner_auth: Option<&Path>,
+    _journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, Error>,
+) -> Result<FileStore, Error> {
+    Err(Error::env(
+        "backend-unsupported",
+        "this build of airlock has no TPM support",
+        "use a build made with `--features tpm` (needs libtss2-dev), as scripts/test.sh and release builds are",
+    ))
+}
+
 /// `airlock anchor show`.
 pub fn show(store: &Path) -> Result<Outcome, Error> {
     let s = open_store(store)?;
-    let anchor = s.anchor()?;
+    let anchor = trusted_anchor(s.as_ref())?;
+    let history = s.anchor_history()?;
     let state = s.state()?;
     let root = Root::parse(&anchor.root_json).map_err(|e| {
         Error::env(
@@ -85,6 +159,17 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
         format_utc(root.expires),
         hex::encode(anchor.sha256)
     ));
+    if history.len() > 1 {
+        o.line(format!(
+            "chain      {} (the first held by the {} backend; each later one checked against it)",
+            history
+                .iter()
+                .map(|a| format!("v{}", a.version))
+                .collect::<Vec<_>>()
+                .join(" -> "),
+            s.backend().name()
+        ));
+    }
     o.line(format!(
         "root role  {} of {}: {}",
         root.root.threshold,
@@ -135,6 +220,10 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
                    "targets_keyids": root.targets.keyids, "targets_threshold": root.targets.threshold}),
         )
         .field("channels", json!(state.channels))
+        .field(
+            "root_chain",
+            history.iter().map(|a| json!({"version": a.version, "sha256": hex::encode(a.sha256)})).collect::<Vec<_>>(),
+        )
         .field("imported", state.accepted.len())
         .field("journal", journal)
         .field("latest_time", state.latest_time);

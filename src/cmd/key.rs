@@ -1,7 +1,10 @@
-//! `keygen` and `key id`.
-use std::path::PathBuf;
+//! `keygen` (file keys, or key pairs generated on a PKCS#11 token) and
+//! `key id`.
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
 
-use airlock_hsm::{FileSigner, KeyAlgorithm, PublicKey, Signer};
+use airlock_hsm::{FileSigner, KeyAlgorithm, Pkcs11Signer, PublicKey, Signer};
 use serde_json::json;
 
 use crate::cli::{KeyType, KeygenArgs};
@@ -11,19 +14,22 @@ use crate::keys::{keyid, legacy_keyid};
 
 /// `airlock keygen`.
 pub fn keygen(args: &KeygenArgs) -> Result<Outcome, Error> {
-    if args.pkcs11.is_some() {
-        return Err(Error::usage(
-            "generating keys on a PKCS#11 token is not supported by this build yet",
-            "generate a file key with `airlock keygen --out PREFIX`",
-        ));
-    }
     let algorithm = match args.key_type {
         KeyType::Ed25519 => KeyAlgorithm::Ed25519,
         KeyType::EcdsaP256 => KeyAlgorithm::EcdsaP256,
         KeyType::EcdsaP384 => KeyAlgorithm::EcdsaP384,
     };
+    if let Some(uri) = &args.pkcs11 {
+        return keygen_on_token(uri, algorithm, args.out.as_deref());
+    }
+    let Some(out) = &args.out else {
+        return Err(Error::usage(
+            "keygen needs --out PREFIX",
+            "airlock keygen --out keys/NAME",
+        ));
+    };
     let signer = FileSigner::generate_with(algorithm)?;
-    let (private, public) = signer.write_pair(&args.out)?;
+    let (private, public) = signer.write_pair(out)?;
     let id = keyid(signer.public_key());
     let mut o = Outcome::default();
     o.line(format!("keyid {id}"))
@@ -35,6 +41,89 @@ pub fn keygen(args: &KeygenArgs) -> Result<Outcome, Error> {
         .field("keyid", id)
         .field("private", private.display().to_string())
         .field("public", public.display().to_string());
+    Ok(o)
+}
+
+/// `airlock keygen --pkcs11 URI`: the pair is generated on the token; only
+/// the public key is written (to PREFIX.pub, when --out is given) and
+/// printed.
+fn keygen_on_token(
+    uri: &str,
+    algorithm: KeyAlgorithm,
+    out: Option<&Path>,
+) -> Result<Outcome, Error> {
+    if !matches!(algorithm, KeyAlgorithm::Ed25519 | KeyAlgorithm::EcdsaP256) {
+        return Err(Error::usage(
+            format!("{} keys are not generated on tokens", algorithm.name()),
+            "use --type ed25519 or --type ecdsa-p256 with --pkcs11",
+        ));
+    }
+    // Check the output before touching the token, so a failure leaves
+    // nothing behind on either.
+    let public_path = out.map(|p| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(".pub");
+        PathBuf::from(s)
+    });
+    if let Some(p) = &public_path
+        && p.exists()
+    {
+        return Err(airlock_hsm::Error::Exists { path: p.clone() }.into());
+    }
+    let signer = Pkcs11Signer::generate(uri, algorithm)?;
+    let protection = signer.protection()?;
+    let pem = signer.public_key().to_spki_pem();
+    if let Some(p) = &public_path {
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(p)
+            .and_then(|mut f| f.write_all(pem.as_bytes()).and_then(|()| f.sync_all()));
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(p);
+            crate::cmd::warn(&format!(
+                "the key pair was generated on the token as {}, but its public key could not be written",
+                signer.uri()
+            ));
+            return Err(airlock_hsm::Error::Write {
+                path: p.clone(),
+                source,
+            }
+            .into());
+        }
+    }
+    let id = keyid(signer.public_key());
+    let mut o = Outcome::default();
+    o.line(format!("keyid {id}")).line(format!(
+        "private key on the token: {} ({}{}; generated on the token: {})",
+        signer.uri(),
+        if protection.sensitive {
+            "sensitive"
+        } else {
+            "NOT sensitive"
+        },
+        if protection.never_extractable {
+            ", never extractable"
+        } else if protection.extractable {
+            ", EXTRACTABLE"
+        } else {
+            ", not extractable"
+        },
+        if protection.local { "yes" } else { "no" },
+    ));
+    if let Some(p) = &public_path {
+        o.line(format!("public key  {}", p.display()));
+        o.field("public", p.display().to_string());
+    }
+    o.line(pem.trim_end().to_owned());
+    o.field("keyid", id)
+        .field("uri", signer.uri().to_string())
+        .field("keytype", signer.public_key().algorithm().name())
+        .field("public_pem", pem)
+        .field("sensitive", protection.sensitive)
+        .field("extractable", protection.extractable)
+        .field("never_extractable", protection.never_extractable);
     Ok(o)
 }
 

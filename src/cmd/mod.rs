@@ -75,14 +75,16 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             store,
             root,
             tpm,
+            owner_auth_file,
             pkcs11,
             replace,
-        }) => anchor::init(
+        }) => anchor::init_with_owner_auth(
             &store.dir(),
             root,
             tpm.as_deref(),
             pkcs11.as_deref(),
             *replace,
+            owner_auth_file.as_deref(),
         ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
         Command::Journal(JournalCommand::Show(a)) => journal::show(a, cli.json),

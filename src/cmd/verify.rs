@@ -42,7 +42,7 @@ pub fn check(
     prompt: bool,
     seen: &mut Observed,
 ) -> Result<Verdict, Error> {
-    let anchor = store.anchor()?;
+    let anchor = crate::trust_anchor::trusted_anchor(store)?;
     let bar = bytes_bar(0, label, quiet);
     let mut input = BundleInput::open(bundle, prompt.then_some(&bar))?;
     bar.set_length(input.size);

@@ -352,7 +352,7 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
             let dir = PathBuf::from(s.strip_prefix("file:").unwrap_or(s));
             let store = open_store(&dir)?;
             let state = store.state()?;
-            let anchor = store.anchor()?;
+            let anchor = crate::trust_anchor::trusted_anchor(store.as_ref())?;
             let anchor_root = Root::parse(&anchor.root_json).map_err(|e| {
                 Error::env(
                     "store-corrupt",

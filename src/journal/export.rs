@@ -117,7 +117,7 @@ pub fn export(
         store.bind_journal_head(lock, &head)?;
     }
     let (summary, len) = check_store(store, &key, |_| {})?;
-    let anchor = store.anchor()?;
+    let anchor = crate::trust_anchor::trusted_anchor(store)?;
     if summary.anchor.as_ref() != Some(&(anchor.version, hex::encode(anchor.sha256))) {
         return Err(Error::env(
             "journal-damaged",

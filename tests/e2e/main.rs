@@ -5,16 +5,21 @@ mod common;
 mod concurrency;
 mod crafted;
 mod determinism;
+#[path = "../support/emulators.rs"]
+mod emulators;
 mod freshness;
 mod intoto;
 mod intoto_vectors;
 mod journal;
 mod keytypes;
+mod pkcs11;
 mod rootcmd;
 mod rotation;
 mod roundtrip;
 mod signatures;
 mod tamper;
+#[cfg(feature = "tpm")]
+mod tpm;
 mod tuf_vectors;
 mod usage;
 mod vectors;

@@ -1,0 +1,641 @@
+//! A trust store whose directory is made tamper-evident by hardware (a TPM
+//! or a PKCS#11 token); the part both hardware backends share.
+//!
+//! - The **provisioned root** (SHA-256 and version, [`HeldAnchor`]) is held
+//!   by the hardware where nobody, a local root user included, can change it
+//!   (a write-once TPM NV index; a non-modifiable, non-destroyable token
+//!   object). Roots accepted later by rotation are kept in the directory and
+//!   listed, in order, in the state; airlock checks the whole chain from the
+//!   hardware-held root before every use ([`TrustStore::anchor_history`]),
+//!   so a root swapped into the directory is not signed by its predecessor
+//!   and is refused.
+//! - The **state** (`state.json`: sequences, accepted bundle ids, latest
+//!   time, the root chain) carries the value of a hardware monotonic counter
+//!   that every import advances. A restored older copy of the directory
+//!   carries an older value and is refused.
+//!
+//! - The **journal head** (last record and hash, with the journal key's id)
+//!   is part of that counter-bound state: every record the journal gains is
+//!   bound by a commit that advances the counter, so a journal cut back to
+//!   an earlier head together with a restored older state is refused as a
+//!   rollback, and a journal cut back alone no longer reaches the head. The
+//!   journal key lives in the hardware (a TPM-derived ECDSA P-256 key; a
+//!   non-extractable key on the token).
+//!
+//! Commit order for an import: the new state (counter `c+1`) is renamed into
+//! place, then the counter is advanced to `c+1`. A crash in between leaves a
+//! state one ahead of the counter; that is the newest state and is used (the
+//! next import completes the advance). A state behind the counter is a
+//! rollback.
+//!
+//! Layout of the store directory:
+//! - `airlock-store.json`: `{"format":1,"backend":"tpm"|"pkcs11"}`;
+//! - the backend's own file (`tpm.json`: the TCTI; `pkcs11.json`: the URI);
+//! - `roots/VERSION.SHA256.root.json`: every root in the chain;
+//! - `state.json`; `journal.jsonl` (`docs/journal-format.md`); `lock`.
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::write_atomic;
+use crate::journal::{HeadRef, JournalFile, JournalHead, journal_keyid};
+use crate::store::{CONFIG_FILE, StoreConfig};
+use crate::{
+    Acceptance, Anchor, BackendKind, Error, FileStore, Provisioning, PublicKey, Signer, StoreLock,
+    StoreState, TrustStore,
+};
+
+const STATE_FILE: &str = "state.json";
+const ROOTS_DIR: &str = "roots";
+
+/// The provisioned root as the hardware holds it:
+/// `"ALK1" ‖ version (u64, big-endian) ‖ SHA-256`, 44 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeldAnchor {
+    /// The root's version.
+    pub version: u64,
+    /// SHA-256 of the root's exact bytes.
+    pub sha256: [u8; 32],
+}
+
+const HELD_MAGIC: &[u8; 4] = b"ALK1";
+/// Length of an encoded [`HeldAnchor`].
+pub(crate) const HELD_LEN: usize = 4 + 8 + 32;
+
+impl HeldAnchor {
+    pub(crate) fn of(anchor: &Anchor) -> HeldAnchor {
+        HeldAnchor {
+            version: anchor.version,
+            sha256: anchor.sha256,
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HELD_LEN);
+        v.extend_from_slice(HELD_MAGIC);
+        v.extend_from_slice(&self.version.to_be_bytes());
+        v.extend_from_slice(&self.sha256);
+        v
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<HeldAnchor> {
+        if bytes.len() != HELD_LEN || &bytes[..4] != HELD_MAGIC {
+            return None;
+        }
+        let mut version = [0u8; 8];
+        version.copy_from_slice(&bytes[4..12]);
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(&bytes[12..]);
+        Some(HeldAnchor {
+            version: u64::from_be_bytes(version),
+            sha256,
+        })
+    }
+}
+
+/// What a hardware backend gives an [`AnchoredStore`].
+pub trait AnchorHardware: std::fmt::Debug {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+    /// Where it is (a TCTI, a token), for messages.
+    fn location(&self) -> String;
+    /// The anchor it holds, if any.
+    fn held_anchor(&self) -> Result<Option<HeldAnchor>, Error>;
+    /// The monotonic counter's value, if it has one yet.
+    fn counter(&self) -> Result<Option<u64>, Error>;
+    /// Advances the counter by one and returns the new value.
+    fn advance(&self) -> Result<u64, Error>;
+    /// Lines for `anchor show`: what it holds and what it protects against.
+    fn protections(&self) -> Vec<String>;
+    /// Puts `anchor` into the hardware (where one is held already, only
+    /// with `replace`, if the hardware allows it at all) and makes sure the
+    /// counter exists.
+    fn provision(&self, anchor: &HeldAnchor, replace: bool) -> Result<(), Error>;
+    /// The key that signs the store's journal; with `create`, it is made
+    /// on the hardware if it has none. [`Error::KeyNotFound`] when there is
+    /// none.
+    fn journal_key(&self, create: bool) -> Result<Box<dyn Signer>, Error>;
+    /// Records an import in the hardware's measurements, if it keeps any
+    /// (the TPM extends a PCR). Called before the import is committed, so a
+    /// failure here fails the import.
+    fn measure(&self, _acceptance: &Acceptance) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnchorRef {
+    version: u64,
+    sha256: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StateFile {
+    format: u32,
+    /// The counter value this state was committed under.
+    pub(crate) counter: u64,
+    /// The root chain: the hardware-held root first, the current one last.
+    anchors: Vec<AnchorRef>,
+    /// The journal head bound under this counter value.
+    journal: HeadRef,
+    pub(crate) state: StoreState,
+}
+
+/// What a store being re-provisioned had.
+struct Previous {
+    state: StoreState,
+    anchor: Anchor,
+    journal: Option<HeadRef>,
+}
+
+impl Previous {
+    /// Reads the store in `dir` as its directory has it, without its
+    /// hardware (which may be cleared or gone).
+    fn read(dir: &Path) -> Result<Previous, Error> {
+        match read_json::<StoreConfig>(&dir.join(CONFIG_FILE))?.backend {
+            BackendKind::File => {
+                let store = FileStore::open(dir)?;
+                Ok(Previous {
+                    state: store.state()?,
+                    anchor: store.anchor()?,
+                    journal: store.bound_journal()?,
+                })
+            }
+            _ => {
+                let file: StateFile = read_json(&dir.join(STATE_FILE))?;
+                let last = file
+                    .anchors
+                    .last()
+                    .ok_or_else(|| corrupt(&dir.join(STATE_FILE), "the state lists no anchor"))?;
+                Ok(Previous {
+                    anchor: read_root(dir, last)?,
+                    state: file.state,
+                    journal: Some(file.journal),
+                })
+            }
+        }
+    }
+}
+
+/// A store directory anchored by hardware `H`.
+#[derive(Debug)]
+pub struct AnchoredStore<H> {
+    dir: PathBuf,
+    hw: H,
+}
+
+fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
+    Error::StoreCorrupt {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    let bytes = fs::read(path).map_err(|source| Error::StoreRead {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| corrupt(path, e.to_string()))
+}
+
+fn root_path(dir: &Path, r: &AnchorRef) -> PathBuf {
+    dir.join(ROOTS_DIR)
+        .join(format!("{}.{}.root.json", r.version, r.sha256))
+}
+
+/// The root `r` names, from the directory, checked against its digest.
+fn read_root(dir: &Path, r: &AnchorRef) -> Result<Anchor, Error> {
+    let path = root_path(dir, r);
+    let root_json = fs::read(&path).map_err(|source| Error::StoreRead {
+        path: path.clone(),
+        source,
+    })?;
+    let anchor = Anchor::new(root_json, r.version);
+    if hex::encode(anchor.sha256) != r.sha256 {
+        return Err(corrupt(
+            &path,
+            "the root does not match the digest recorded in the state",
+        ));
+    }
+    Ok(anchor)
+}
+
+fn anchor_ref(anchor: &Anchor) -> AnchorRef {
+    AnchorRef {
+        version: anchor.version,
+        sha256: hex::encode(anchor.sha256),
+    }
+}
+
+impl<H: AnchorHardware> AnchoredStore<H> {
+    /// Provisions `dir` (created if missing): `connect` reaches the
+    /// hardware, which then takes `anchor` (replacing an old one only with
+    /// `replace`) and makes sure its counter exists; `journal` writes the
+    /// provisioning's journal records (the first ones, for a new store) with
+    /// the hardware's journal key and returns the new head; then the
+    /// backend's `config` file, the root and the state (binding that head)
+    /// are written. With `replace`, the store's monotonic state and its
+    /// journal are kept, from whichever backend it had — provided the
+    /// journal's key is this hardware's ([`Error::JournalKeyChanged`]
+    /// otherwise, before the hardware is changed). If a new store cannot be
+    /// provisioned, what this call wrote is removed again.
+    pub(crate) fn provision_dir<E: From<Error>>(
+        dir: &Path,
+        config: (&str, Vec<u8>),
+        anchor: &Anchor,
+        replace: bool,
+        connect: impl FnOnce() -> Result<H, Error>,
+        journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
+    ) -> Result<Self, E> {
+        let created = !dir.exists();
+        let fresh = !dir.join(CONFIG_FILE).exists();
+        let config_name = config.0;
+        let result = Self::init_in(dir, config, anchor, replace, connect, journal);
+        if result.is_err() {
+            // Leave no half-made store behind.
+            if created {
+                let _ = fs::remove_dir_all(dir);
+            } else if fresh {
+                JournalFile::in_dir(dir).remove();
+                let _ = fs::remove_file(dir.join(STATE_FILE));
+                let _ = fs::remove_file(dir.join(config_name));
+            }
+        }
+        result
+    }
+
+    fn init_in<E: From<Error>>(
+        dir: &Path,
+        (config_name, config_bytes): (&str, Vec<u8>),
+        anchor: &Anchor,
+        replace: bool,
+        connect: impl FnOnce() -> Result<H, Error>,
+        journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
+    ) -> Result<Self, E> {
+        let write_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Write { path, source }
+        };
+        fs::create_dir_all(dir).map_err(write_err(dir))?;
+        let lock = StoreLock::acquire(dir)?;
+        let config_path = dir.join(CONFIG_FILE);
+        let previous = if config_path.exists() {
+            if !replace {
+                return Err(Error::AlreadyProvisioned {
+                    path: dir.to_owned(),
+                }
+                .into());
+            }
+            Some(Previous::read(dir)?)
+        } else {
+            let journal = JournalFile::in_dir(dir);
+            if fs::metadata(journal.path()).is_ok_and(|m| m.len() > 0) {
+                return Err(Error::StoreCorrupt {
+                    path: journal.path().to_owned(),
+                    reason: "the directory holds a journal but no provisioned store (an \
+                             interrupted anchor init?); move the directory aside and provision a \
+                             new one"
+                        .into(),
+                }
+                .into());
+            }
+            None
+        };
+        let hw = connect()?;
+        if let Some(bound) = previous.as_ref().and_then(|p| p.journal.as_ref()) {
+            let found = match hw.journal_key(false) {
+                Ok(k) if journal_keyid(k.public_key()) == bound.key => None,
+                Ok(k) => Some(format!("holds key {}", journal_keyid(k.public_key()))),
+                Err(Error::KeyNotFound { .. }) => Some("holds no journal key".into()),
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(found) = found {
+                return Err(Error::JournalKeyChanged {
+                    path: dir.to_owned(),
+                    journal_key: bound.key.clone(),
+                    hardware: hw.location(),
+                    found,
+                }
+                .into());
+            }
+        }
+        hw.provision(&HeldAnchor::of(anchor), replace)?;
+        let backend = hw.kind();
+        let counter = hw.counter()?.ok_or_else(|| Error::Hardware {
+            backend: backend.name(),
+            reason: "the counter was not created".into(),
+        })?;
+        let signer = hw.journal_key(true)?;
+        let state_path = dir.join(STATE_FILE);
+        let (state, previous_anchor, head) = match previous {
+            Some(p) => {
+                let head = p.journal.map(|h| h.head(&state_path)).transpose()?;
+                (p.state, Some(p.anchor), head)
+            }
+            None => (StoreState::default(), None, None),
+        };
+        let new_head = journal(&Provisioning {
+            dir,
+            signer: signer.as_ref(),
+            lock: &lock,
+            head,
+            previous_anchor,
+            state: &state,
+            backend,
+        })?;
+        let store = AnchoredStore {
+            dir: dir.to_owned(),
+            hw,
+        };
+        let hw_path = dir.join(config_name);
+        write_atomic(&hw_path, &config_bytes, 0o644).map_err(write_err(&hw_path))?;
+        store.write_root(anchor)?;
+        store.commit(
+            &lock,
+            counter,
+            StateFile {
+                format: 1,
+                counter: counter + 1,
+                anchors: vec![anchor_ref(anchor)],
+                journal: HeadRef::new(signer.public_key(), &new_head),
+                state,
+            },
+        )?;
+        let config = serde_json::to_vec_pretty(&StoreConfig { format: 1, backend })
+            .map_err(|e| corrupt(dir, e.to_string()))?;
+        write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;
+        Ok(store)
+    }
+
+    /// A provisioned store in `dir` on hardware `hw`.
+    pub(crate) fn open_with(dir: &Path, hw: H) -> AnchoredStore<H> {
+        AnchoredStore {
+            dir: dir.to_owned(),
+            hw,
+        }
+    }
+
+    /// The hardware.
+    pub fn hardware(&self) -> &H {
+        &self.hw
+    }
+
+    fn unprovisioned(&self) -> Error {
+        Error::Hardware {
+            backend: self.hw.kind().name(),
+            reason: format!(
+                "{} holds no airlock anchor or counter (was it cleared or re-initialised?)",
+                self.hw.location()
+            ),
+        }
+    }
+
+    fn root_path(&self, r: &AnchorRef) -> PathBuf {
+        root_path(&self.dir, r)
+    }
+
+    fn write_root(&self, anchor: &Anchor) -> Result<(), Error> {
+        let roots = self.dir.join(ROOTS_DIR);
+        fs::create_dir_all(&roots).map_err(|source| Error::Write {
+            path: roots.clone(),
+            source,
+        })?;
+        let path = self.root_path(&anchor_ref(anchor));
+        if !path.exists() {
+            write_atomic(&path, &anchor.root_json, 0o644)
+                .map_err(|source| Error::Write { path, source })?;
+        }
+        Ok(())
+    }
+
+    /// Reads the state and checks it against the hardware: the chain starts
+    /// at the hardware-held root, and the state is not older than the
+    /// counter. Returns the state file and the counter's value.
+    fn load(&self) -> Result<(StateFile, u64), Error> {
+        let path = self.dir.join(STATE_FILE);
+        let file: StateFile = read_json(&path)?;
+        if file.format != 1 {
+            return Err(corrupt(&path, format!("unknown format {}", file.format)));
+        }
+        let held = self.hw.held_anchor()?.ok_or_else(|| self.unprovisioned())?;
+        let counter = self.hw.counter()?.ok_or_else(|| self.unprovisioned())?;
+        if file.counter < counter {
+            return Err(Error::StoreRollback {
+                path: self.dir.clone(),
+                reason: format!(
+                    "its state was committed at counter {}, but the {} counter is at \
+                     {counter}: this is an older copy of the store",
+                    file.counter,
+                    self.hw.kind().name()
+                ),
+            });
+        }
+        if file.counter > counter + 1 {
+            return Err(corrupt(
+                &path,
+                format!(
+                    "the state claims counter {} but the hardware counter is at {counter}",
+                    file.counter
+                ),
+            ));
+        }
+        let first = file
+            .anchors
+            .first()
+            .ok_or_else(|| corrupt(&path, "the state lists no anchor"))?;
+        if first.version != held.version || first.sha256 != hex::encode(held.sha256) {
+            return Err(Error::AnchorMismatch {
+                path: self.dir.clone(),
+                reason: format!(
+                    "the state starts from root version {} ({}), the {} holds version {} ({})",
+                    first.version,
+                    first.sha256,
+                    self.hw.kind().name(),
+                    held.version,
+                    hex::encode(held.sha256)
+                ),
+            });
+        }
+        for pair in file.anchors.windows(2) {
+            if pair[1].version != pair[0].version + 1 {
+                return Err(corrupt(&path, "the root chain skips or repeats a version"));
+            }
+        }
+        Ok((file, counter))
+    }
+
+    fn read_anchor(&self, r: &AnchorRef, held: bool) -> Result<Anchor, Error> {
+        read_root(&self.dir, r).map_err(|e| match e {
+            Error::StoreCorrupt { path, .. } if held => Error::AnchorMismatch {
+                path: self.dir.clone(),
+                reason: format!(
+                    "{} is not the root whose digest the {} holds",
+                    path.display(),
+                    self.hw.kind().name()
+                ),
+            },
+            e => e,
+        })
+    }
+
+    /// Changes the state under the store's lock and commits it under the
+    /// next counter value (first completing an advance a crash left
+    /// undone).
+    fn update(
+        &self,
+        lock: &StoreLock,
+        change: impl FnOnce(&mut StateFile) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let (mut file, mut counter) = self.load()?;
+        if file.counter == counter + 1 {
+            // The previous commit crashed after its state was renamed into
+            // place and before the counter moved: complete it first.
+            counter = self.hw.advance()?;
+        }
+        change(&mut file)?;
+        file.counter = counter + 1;
+        self.commit(lock, counter, file)
+    }
+
+    /// The hardware's journal key, checked to be the one the journal's
+    /// bound head names.
+    fn bound_journal_key(&self) -> Result<Box<dyn Signer>, Error> {
+        let (file, _) = self.load()?;
+        let found = match self.hw.journal_key(false) {
+            Ok(k) if journal_keyid(k.public_key()) == file.journal.key => return Ok(k),
+            Ok(k) => format!("holds key {}", journal_keyid(k.public_key())),
+            Err(Error::KeyNotFound { .. }) => "holds no journal key".into(),
+            Err(e) => return Err(e),
+        };
+        Err(Error::JournalKeyChanged {
+            path: self.dir.clone(),
+            journal_key: file.journal.key,
+            hardware: self.hw.location(),
+            found,
+        })
+    }
+
+    /// Writes the state file (counter `c+1`), then advances the hardware
+    /// counter to match: the rename is the commit point, the advance makes
+    /// every older copy stale.
+    fn commit(&self, lock: &StoreLock, counter: u64, file: StateFile) -> Result<(), Error> {
+        if !lock.guards(&self.dir) {
+            return Err(Error::Sign("lock belongs to another store".into()));
+        }
+        debug_assert_eq!(file.counter, counter + 1);
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Sign(e.to_string()))?;
+        let path = self.dir.join(STATE_FILE);
+        write_atomic(&path, &bytes, 0o644).map_err(|source| Error::Write { path, source })?;
+        let now = self.hw.advance()?;
+        if now != file.counter {
+            return Err(Error::StoreRollback {
+                path: self.dir.clone(),
+                reason: format!(
+                    "the hardware counter moved to {now} while committing state {} \
+                     (another writer?)",
+                    file.counter
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
+    fn backend(&self) -> BackendKind {
+        self.hw.kind()
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn protections(&self) -> Vec<String> {
+        self.hw.protections()
+    }
+
+    fn anchor(&self) -> Result<Anchor, Error> {
+        let (file, _) = self.load()?;
+        let last = file.anchors.len() - 1;
+        self.read_anchor(&file.anchors[last], last == 0)
+    }
+
+    fn anchor_history(&self) -> Result<Vec<Anchor>, Error> {
+        let (file, _) = self.load()?;
+        file.anchors
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.read_anchor(r, i == 0))
+            .collect()
+    }
+
+    fn state(&self) -> Result<StoreState, Error> {
+        Ok(self.load()?.0.state)
+    }
+
+    fn lock(&self) -> Result<StoreLock, Error> {
+        StoreLock::acquire(&self.dir)
+    }
+
+    fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
+        StoreLock::try_acquire(&self.dir)
+    }
+
+    fn accept(&self, lock: &StoreLock, acceptance: &Acceptance) -> Result<(), Error> {
+        let state_path = self.dir.join(STATE_FILE);
+        self.update(lock, |file| {
+            file.journal = file
+                .journal
+                .advanced(&acceptance.journal_head, &state_path)?;
+            if let Some(a) = &acceptance.new_anchor {
+                let last = file.anchors.last().map_or(0, |r| r.version);
+                if a.version != last + 1 {
+                    return Err(corrupt(
+                        &self.dir,
+                        format!(
+                            "a rotation to version {} cannot follow version {last}",
+                            a.version
+                        ),
+                    ));
+                }
+                self.write_root(a)?;
+                file.anchors.push(anchor_ref(a));
+            }
+            let state = &mut file.state;
+            let seq = state
+                .channels
+                .entry(acceptance.channel.clone())
+                .or_insert(0);
+            *seq = (*seq).max(acceptance.sequence);
+            state.accepted.insert(acceptance.bundle_id.clone());
+            state.latest_time = state.latest_time.max(acceptance.time);
+            self.hw.measure(acceptance)
+        })
+    }
+
+    fn journal_signer(&self) -> Result<Box<dyn Signer>, Error> {
+        self.bound_journal_key()
+    }
+
+    fn journal_public_key(&self) -> Result<PublicKey, Error> {
+        Ok(self.bound_journal_key()?.public_key().clone())
+    }
+
+    fn journal_head(&self) -> Result<JournalHead, Error> {
+        self.load()?.0.journal.head(&self.dir.join(STATE_FILE))
+    }
+
+    /// Every new head advances the hardware counter, so that a journal cut
+    /// back together with its state is a detected rollback.
+    fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error> {
+        let state_path = self.dir.join(STATE_FILE);
+        self.update(lock, |file| {
+            file.journal = file.journal.advanced(head, &state_path)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,321 @@
+//! Signing keys that live on a PKCS#11 token and never leave it.
+use std::sync::Mutex;
+
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use sha2::{Digest, Sha256};
+
+use super::Pkcs11Uri;
+use super::token::{bool_attributes, find_objects, hw, login};
+use crate::{Error, KeyAlgorithm, PublicKey, Signer};
+
+/// DER of the Ed25519 OID 1.3.101.112 (RFC 8410), as `CKA_EC_PARAMS`.
+const EC_PARAMS_ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+/// `CKA_EC_PARAMS` as PrintableString "edwards25519" (PKCS#11 3.0 also
+/// allows this form; SoftHSM2 and OpenSC write it).
+const EC_PARAMS_ED25519_NAME: &[u8] = b"\x13\x0cedwards25519";
+/// DER of the P-256 OID 1.2.840.10045.3.1.7.
+const EC_PARAMS_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+
+/// How the private key is protected, as the token reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyProtection {
+    /// `CKA_SENSITIVE`: the key's value is never revealed in plaintext.
+    pub sensitive: bool,
+    /// `CKA_EXTRACTABLE`: the key can be wrapped out of the token.
+    pub extractable: bool,
+    /// `CKA_NEVER_EXTRACTABLE`: it never could be.
+    pub never_extractable: bool,
+    /// `CKA_LOCAL`: it was generated on the token.
+    pub local: bool,
+}
+
+/// A key pair on a PKCS#11 token, named by an RFC 7512 URI.
+///
+/// Holds one logged-in session (a token's login state is per process, so
+/// several signers on one token share it). Signing goes through the
+/// session's mutex: PKCS#11 sessions take one operation at a time.
+pub struct Pkcs11Signer {
+    uri: Pkcs11Uri,
+    session: Mutex<Session>,
+    key: ObjectHandle,
+    public: PublicKey,
+}
+
+impl std::fmt::Debug for Pkcs11Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Signer")
+            .field("uri", &self.uri)
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pkcs11Signer {
+    /// Opens the key pair the URI names (`token=`, `object=`, optionally
+    /// `id=`), logging in with the PIN from `pin-source`.
+    pub fn open(uri: &str) -> Result<Pkcs11Signer, Error> {
+        let uri = Pkcs11Uri::parse(uri).map_err(|reason| Error::Pkcs11Uri { reason })?;
+        let label = uri
+            .object_label()
+            .map_err(|reason| Error::Pkcs11Uri { reason })?
+            .to_owned();
+        let session = login(&uri, false)?;
+        let what = || format!("{:?} on token {:?}", label, uri.token);
+        let private = match find_objects(&session, &uri, ObjectClass::PRIVATE_KEY, &label)?[..] {
+            [k] => k,
+            [] => {
+                return Err(Error::KeyNotFound {
+                    what: what(),
+                    reason: "the token holds no private key with that label".into(),
+                });
+            }
+            ref many => {
+                return Err(Error::KeyNotFound {
+                    what: what(),
+                    reason: format!(
+                        "{} private keys carry that label; add id=… to the URI",
+                        many.len()
+                    ),
+                });
+            }
+        };
+        let public = match find_objects(&session, &uri, ObjectClass::PUBLIC_KEY, &label)?[..] {
+            [k] => read_public(&session, k)?,
+            _ => {
+                return Err(Error::KeyNotFound {
+                    what: what(),
+                    reason: "the token holds no single public key with that label next to the \
+                             private key (airlock needs it to name the key)"
+                        .into(),
+                });
+            }
+        };
+        Ok(Pkcs11Signer {
+            uri,
+            session: Mutex::new(session),
+            key: private,
+            public,
+        })
+    }
+
+    /// Generates a key pair on the token under the URI's object label:
+    /// the private key sensitive and non-extractable, both token objects.
+    /// Refuses a label that is already taken.
+    pub fn generate(uri: &str, algorithm: KeyAlgorithm) -> Result<Pkcs11Signer, Error> {
+        let parsed = Pkcs11Uri::parse(uri).map_err(|reason| Error::Pkcs11Uri { reason })?;
+        let label = parsed
+            .object_label()
+            .map_err(|reason| Error::Pkcs11Uri { reason })?
+            .to_owned();
+        let (mechanism, params) = match algorithm {
+            KeyAlgorithm::Ed25519 => (Mechanism::EccEdwardsKeyPairGen, EC_PARAMS_ED25519_OID),
+            KeyAlgorithm::EcdsaP256 => (Mechanism::EccKeyPairGen, EC_PARAMS_P256),
+            other => {
+                return Err(Error::KeyParse {
+                    path: parsed.to_string().into(),
+                    reason: format!(
+                        "{} keys are not generated on tokens; use ed25519 or ecdsa-p256",
+                        other.name()
+                    ),
+                });
+            }
+        };
+        let session = login(&parsed, true)?;
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            if !find_objects(&session, &parsed, class, &label)?.is_empty() {
+                return Err(Error::Exists {
+                    path: format!("key {label:?} on token {:?}", parsed.token).into(),
+                });
+            }
+        }
+        let id = match &parsed.id {
+            Some(id) => id.clone(),
+            None => {
+                let mut id = vec![0u8; 16];
+                getrandom::fill(&mut id).map_err(|e| Error::Sign(e.to_string()))?;
+                id
+            }
+        };
+        let common = [
+            Attribute::Token(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id),
+        ];
+        let mut public_template = common.to_vec();
+        public_template.extend([
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Wrap(false),
+            Attribute::Derive(false),
+            Attribute::EcParams(params.to_vec()),
+        ]);
+        let mut private_template = common.to_vec();
+        private_template.extend([
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Decrypt(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
+        ]);
+        let (public, private) = session
+            .generate_key_pair(&mechanism, &public_template, &private_template)
+            .map_err(|e| {
+                hw(format!(
+                    "token {:?} cannot generate {} keys: {e}",
+                    parsed.token,
+                    algorithm.name()
+                ))
+            })?;
+        let public = read_public(&session, public)?;
+        let signer = Pkcs11Signer {
+            uri: parsed,
+            session: Mutex::new(session),
+            key: private,
+            public,
+        };
+        let p = signer.protection()?;
+        if !p.sensitive || p.extractable {
+            return Err(hw(
+                "the token generated a key that is not sensitive and non-extractable; it was kept \
+                 on the token but must not be used: delete it",
+            ));
+        }
+        Ok(signer)
+    }
+
+    /// The URI this key was opened with.
+    pub fn uri(&self) -> &Pkcs11Uri {
+        &self.uri
+    }
+
+    /// How the token protects the private key.
+    pub fn protection(&self) -> Result<KeyProtection, Error> {
+        let session = self
+            .session
+            .lock()
+            .map_err(|_| hw("the token session is poisoned"))?;
+        let got = bool_attributes(
+            &session,
+            self.key,
+            &[
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::NeverExtractable,
+                AttributeType::Local,
+            ],
+        )?;
+        Ok(KeyProtection {
+            sensitive: got[0].unwrap_or(false),
+            // Unknown counts as the worse case.
+            extractable: got[1].unwrap_or(true),
+            never_extractable: got[2].unwrap_or(false),
+            local: got[3].unwrap_or(false),
+        })
+    }
+}
+
+/// The public key of a token public-key object (Ed25519 or ECDSA P-256).
+fn read_public(session: &Session, object: ObjectHandle) -> Result<PublicKey, Error> {
+    let attrs = session
+        .get_attributes(
+            object,
+            &[
+                AttributeType::KeyType,
+                AttributeType::EcParams,
+                AttributeType::EcPoint,
+            ],
+        )
+        .map_err(|e| hw(format!("cannot read the public key: {e}")))?;
+    let (mut key_type, mut params, mut point) = (None, None, None);
+    for a in attrs {
+        match a {
+            Attribute::KeyType(t) => key_type = Some(t),
+            Attribute::EcParams(p) => params = Some(p),
+            Attribute::EcPoint(p) => point = Some(p),
+            _ => {}
+        }
+    }
+    let unsupported = || Error::KeyNotFound {
+        what: "on the token".into(),
+        reason: "the key is neither Ed25519 nor ECDSA P-256 (the types airlock uses on tokens)"
+            .into(),
+    };
+    let (Some(key_type), Some(params), Some(point)) = (key_type, params, point) else {
+        return Err(unsupported());
+    };
+    let raw = unwrap_octet_string(&point);
+    if key_type == KeyType::EC_EDWARDS
+        && (params == EC_PARAMS_ED25519_OID || params == EC_PARAMS_ED25519_NAME)
+    {
+        PublicKey::ed25519_from_bytes(raw).map_err(|e| hw(format!("token public key: {e}")))
+    } else if key_type == KeyType::EC && params == EC_PARAMS_P256 {
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(raw)
+            .map(PublicKey::EcdsaP256)
+            .map_err(|e| hw(format!("token public key: invalid P-256 point ({e})")))
+    } else {
+        Err(unsupported())
+    }
+}
+
+/// `CKA_EC_POINT` is a DER OCTET STRING holding the point; some modules
+/// return the bare point. Accept both.
+fn unwrap_octet_string(point: &[u8]) -> &[u8] {
+    match point {
+        [0x04, len, rest @ ..] if usize::from(*len) == rest.len() && *len < 0x80 => rest,
+        [0x04, 0x81, len, rest @ ..] if usize::from(*len) == rest.len() => rest,
+        _ => point,
+    }
+}
+
+impl Signer for Pkcs11Signer {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Ed25519: CKM_EDDSA (pure) over the message. ECDSA P-256: CKM_ECDSA
+    /// over the SHA-256 digest computed here (SoftHSM2 has no
+    /// CKM_ECDSA_SHA256), the raw `r‖s` re-encoded as DER. Every signature is
+    /// checked against the public key before it is returned, so a faulty
+    /// token cannot slip a bad signature into metadata.
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
+        let session = self
+            .session
+            .lock()
+            .map_err(|_| hw("the token session is poisoned"))?;
+        let sig = match &self.public {
+            PublicKey::Ed25519(_) => {
+                let mech = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+                session.sign(&mech, self.key, msg)
+            }
+            PublicKey::EcdsaP256(_) => {
+                session.sign(&Mechanism::Ecdsa, self.key, &Sha256::digest(msg))
+            }
+            _ => return Err(Error::Sign("unsupported token key type".into())),
+        }
+        .map_err(|e| Error::Sign(format!("token {:?}: {e}", self.uri.token)))?;
+        drop(session);
+        let sig = match &self.public {
+            PublicKey::EcdsaP256(_) => p256::ecdsa::Signature::from_slice(&sig)
+                .map_err(|e| {
+                    Error::Sign(format!("token returned a malformed ECDSA signature ({e})"))
+                })?
+                .to_der()
+                .as_bytes()
+                .to_vec(),
+            _ => sig,
+        };
+        if !self.public.verify(msg, &sig) {
+            return Err(Error::Sign(format!(
+                "token {:?} returned a signature that does not verify",
+                self.uri.token
+            )));
+        }
+        Ok(sig)
+    }
+}

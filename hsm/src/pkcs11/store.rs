@@ -1,0 +1,333 @@
+//! The PKCS#11 trust store: an [`AnchoredStore`] whose hardware is a token.
+//!
+//! The token holds two kinds of data objects, all created non-modifiable
+//! (`CKA_MODIFIABLE` false) and non-destroyable (`CKA_DESTROYABLE` false),
+//! so that nobody holding the user PIN — a local root user included — can
+//! change or remove them; only re-initialising the token (the SO PIN, which
+//! wipes every object and key on it) can:
+//!
+//! - `airlock-anchor`: the provisioned root (SHA-256 and version). There is
+//!   exactly one; a second object with that label (anyone with the PIN can
+//!   create one) makes the store refuse to work rather than choose.
+//! - `airlock-counter`: one object per import, holding the counter value it
+//!   advanced to. The counter is the highest value on the token, so it only
+//!   ever grows: a restored older copy of the store directory is refused.
+//!   Each import adds a few dozen bytes to the token.
+//!
+//! The store directory records the token's URI in `pkcs11.json`.
+use std::path::Path;
+use std::sync::Mutex;
+
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use serde::{Deserialize, Serialize};
+
+use super::Pkcs11Uri;
+use super::token::{hw, login};
+use crate::anchored::{AnchorHardware, AnchoredStore, HeldAnchor, read_json};
+use crate::{
+    Anchor, BackendKind, Error, JournalHead, KeyAlgorithm, Pkcs11Signer, Provisioning, Signer,
+};
+
+const PKCS11_CONFIG: &str = "pkcs11.json";
+const ANCHOR_LABEL: &str = "airlock-anchor";
+const COUNTER_LABEL: &str = "airlock-counter";
+/// The label of the journal key pair (ECDSA P-256, non-extractable).
+const JOURNAL_LABEL: &str = "airlock-journal";
+const APPLICATION: &str = "airlock";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Pkcs11Config {
+    format: u32,
+    uri: String,
+}
+
+/// A token holding a store's anchor and counter.
+pub struct Pkcs11Hardware {
+    uri: Pkcs11Uri,
+    session: Mutex<Session>,
+}
+
+impl std::fmt::Debug for Pkcs11Hardware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Hardware")
+            .field("uri", &self.uri)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A trust store anchored in a PKCS#11 token.
+pub type Pkcs11Store = AnchoredStore<Pkcs11Hardware>;
+
+fn parse_token_uri(uri: &str) -> Result<Pkcs11Uri, Error> {
+    let parsed = Pkcs11Uri::parse(uri).map_err(|reason| Error::Pkcs11Uri { reason })?;
+    if parsed.object.is_some() || parsed.id.is_some() {
+        return Err(Error::Pkcs11Uri {
+            reason: "a trust store's URI names the token only (no object= or id=): the store's \
+                     objects have fixed labels, so nobody can point it at others"
+                .into(),
+        });
+    }
+    Ok(parsed)
+}
+
+impl AnchoredStore<Pkcs11Hardware> {
+    /// Provisions `dir` (created if missing) with `anchor`, held by the token
+    /// the URI names, and creates the journal key on the token. A token that
+    /// already holds an anchor is refused, with or without `replace`: its
+    /// anchor cannot be changed or destroyed, only wiped with the whole
+    /// token. `journal` writes the provisioning's journal records (see
+    /// [`AnchoredStore::provision_dir`]).
+    pub fn init<E: From<Error>>(
+        dir: &Path,
+        uri: &str,
+        anchor: &Anchor,
+        replace: bool,
+        journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
+    ) -> Result<Pkcs11Store, E> {
+        let parsed = parse_token_uri(uri)?;
+        let config = serde_json::to_vec_pretty(&Pkcs11Config {
+            format: 1,
+            uri: parsed.to_string(),
+        })
+        .map_err(|e| Error::Sign(e.to_string()))?;
+        let connect = || {
+            Ok(Pkcs11Hardware {
+                session: Mutex::new(login(&parsed, true)?),
+                uri: parsed.clone(),
+            })
+        };
+        AnchoredStore::provision_dir(
+            dir,
+            (PKCS11_CONFIG, config),
+            anchor,
+            replace,
+            connect,
+            journal,
+        )
+    }
+
+    /// Opens a provisioned PKCS#11 store and logs in to its token.
+    pub fn open(dir: &Path) -> Result<Pkcs11Store, Error> {
+        let path = dir.join(PKCS11_CONFIG);
+        let config: Pkcs11Config = read_json(&path)?;
+        if config.format != 1 {
+            return Err(Error::StoreCorrupt {
+                path,
+                reason: format!("unknown format {}", config.format),
+            });
+        }
+        let uri = parse_token_uri(&config.uri)?;
+        let session = login(&uri, true)?;
+        Ok(AnchoredStore::open_with(
+            dir,
+            Pkcs11Hardware {
+                uri,
+                session: Mutex::new(session),
+            },
+        ))
+    }
+}
+
+impl Pkcs11Hardware {
+    fn session(&self) -> Result<std::sync::MutexGuard<'_, Session>, Error> {
+        self.session
+            .lock()
+            .map_err(|_| hw("the token session is poisoned"))
+    }
+
+    fn data_objects(&self, session: &Session, label: &str) -> Result<Vec<ObjectHandle>, Error> {
+        session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .map_err(|e| hw(format!("cannot search token {:?}: {e}", self.uri.token)))
+    }
+
+    /// The value of a data object, after checking that the token protects
+    /// it: a token object, neither modifiable nor destroyable.
+    fn protected_value(&self, session: &Session, object: ObjectHandle) -> Result<Vec<u8>, Error> {
+        let attrs = session
+            .get_attributes(
+                object,
+                &[
+                    AttributeType::Token,
+                    AttributeType::Modifiable,
+                    AttributeType::Destroyable,
+                    AttributeType::Value,
+                ],
+            )
+            .map_err(|e| hw(format!("cannot read a data object: {e}")))?;
+        let (mut token, mut modifiable, mut destroyable, mut value) = (false, true, true, None);
+        for a in attrs {
+            match a {
+                Attribute::Token(b) => token = b,
+                Attribute::Modifiable(b) => modifiable = b,
+                Attribute::Destroyable(b) => destroyable = b,
+                Attribute::Value(v) => value = Some(v),
+                _ => {}
+            }
+        }
+        match value {
+            Some(v) if token && !modifiable && !destroyable => Ok(v),
+            _ => Err(Error::AnchorMismatch {
+                path: format!("token {:?}", self.uri.token).into(),
+                reason: "an airlock object on the token is modifiable or destroyable: it was not \
+                         created by airlock"
+                    .into(),
+            }),
+        }
+    }
+
+    fn create(&self, session: &Session, label: &str, value: Vec<u8>) -> Result<(), Error> {
+        session
+            .create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(false),
+                Attribute::Modifiable(false),
+                Attribute::Destroyable(false),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Application(APPLICATION.as_bytes().to_vec()),
+                Attribute::Value(value),
+            ])
+            .map(|_| ())
+            .map_err(|e| {
+                hw(format!(
+                    "token {:?} cannot create the object {label:?}: {e}",
+                    self.uri.token
+                ))
+            })
+    }
+
+    fn provision_anchor(&self, anchor: &HeldAnchor) -> Result<(), Error> {
+        let session = self.session()?;
+        if !self.data_objects(&session, ANCHOR_LABEL)?.is_empty() {
+            return Err(Error::AlreadyProvisioned {
+                path: format!(
+                    "token {:?} (its anchor object cannot be changed or destroyed; to \
+                     re-provision, re-initialise the token with its SO PIN, which wipes it, or use \
+                     another token)",
+                    self.uri.token
+                )
+                .into(),
+            });
+        }
+        self.create(&session, ANCHOR_LABEL, anchor.encode())?;
+        if self.counter_with(&session)?.is_none() {
+            self.create(&session, COUNTER_LABEL, 1u64.to_be_bytes().to_vec())?;
+        }
+        Ok(())
+    }
+
+    fn counter_with(&self, session: &Session) -> Result<Option<u64>, Error> {
+        let mut max = None;
+        for object in self.data_objects(session, COUNTER_LABEL)? {
+            let v = self.protected_value(session, object)?;
+            let raw: [u8; 8] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| hw("a counter object does not hold 8 bytes"))?;
+            let v = u64::from_be_bytes(raw);
+            max = Some(max.map_or(v, |m: u64| m.max(v)));
+        }
+        Ok(max)
+    }
+}
+
+impl AnchorHardware for Pkcs11Hardware {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Pkcs11
+    }
+
+    fn location(&self) -> String {
+        format!("token {:?}", self.uri.token)
+    }
+
+    fn held_anchor(&self) -> Result<Option<HeldAnchor>, Error> {
+        let session = self.session()?;
+        let objects = self.data_objects(&session, ANCHOR_LABEL)?;
+        match objects[..] {
+            [] => Ok(None),
+            [object] => {
+                let v = self.protected_value(&session, object)?;
+                HeldAnchor::decode(&v)
+                    .map(Some)
+                    .ok_or_else(|| hw("the token's anchor object is not an airlock anchor"))
+            }
+            _ => Err(Error::AnchorMismatch {
+                path: format!("token {:?}", self.uri.token).into(),
+                reason: format!(
+                    "{} objects are labelled {ANCHOR_LABEL:?}; someone with the PIN added one",
+                    objects.len()
+                ),
+            }),
+        }
+    }
+
+    fn counter(&self) -> Result<Option<u64>, Error> {
+        let session = self.session()?;
+        self.counter_with(&session)
+    }
+
+    /// The token's anchor cannot be replaced: `replace` changes nothing.
+    fn provision(&self, anchor: &HeldAnchor, _replace: bool) -> Result<(), Error> {
+        self.provision_anchor(anchor)
+    }
+
+    /// The key pair labelled `airlock-journal` on the store's token.
+    fn journal_key(&self, create: bool) -> Result<Box<dyn Signer>, Error> {
+        let mut uri = self.uri.clone();
+        uri.object = Some(JOURNAL_LABEL.into());
+        uri.id = None;
+        let uri = uri.to_string();
+        match Pkcs11Signer::open(&uri) {
+            Ok(k) => Ok(Box::new(k)),
+            Err(Error::KeyNotFound { .. }) if create => Ok(Box::new(Pkcs11Signer::generate(
+                &uri,
+                KeyAlgorithm::EcdsaP256,
+            )?)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn advance(&self) -> Result<u64, Error> {
+        let session = self.session()?;
+        let next = self
+            .counter_with(&session)?
+            .ok_or_else(|| hw("the token holds no airlock counter"))?
+            + 1;
+        self.create(&session, COUNTER_LABEL, next.to_be_bytes().to_vec())?;
+        Ok(next)
+    }
+
+    fn protections(&self) -> Vec<String> {
+        let held = match self.held_anchor() {
+            Ok(Some(a)) => format!(
+                "anchor: root version {} (sha256 {}) in the token object {ANCHOR_LABEL:?}, \
+                 neither modifiable nor destroyable (only wiping the token removes it)",
+                a.version,
+                hex::encode(a.sha256)
+            ),
+            Ok(None) => "anchor: MISSING from the token".into(),
+            Err(e) => format!("anchor: token UNUSABLE: {e}"),
+        };
+        let counter = match self.counter() {
+            Ok(Some(c)) => format!(
+                "state: bound to a counter on the token (now {c}; one non-destroyable object per import)"
+            ),
+            _ => "state: bound to a counter on the token (unreadable now)".into(),
+        };
+        vec![
+            format!("pkcs11: {}", self.uri),
+            held,
+            counter,
+            format!("journal: records signed by the non-extractable ECDSA P-256 key {JOURNAL_LABEL:?} on the token; its head is bound to the counter with the state, so a journal cut back is detected even when the state is restored with it"),
+            "rotated roots: kept in the store directory; the chain from the token-held root is re-verified on every use".into(),
+            "protects against: swapping the anchor or a rotated root in the store directory; restoring an older copy of the store directory (rollback, replay)".into(),
+            "does NOT protect against: a root user who runs a modified airlock or uses the token directly with the PIN (e.g. writes a new state file carrying the current counter value, or adds counter objects to stop imports); a wiped or lost token loses the anchor (re-provision on a new token)".into(),
+        ]
+    }
+}

@@ -1,0 +1,683 @@
+//! Signing keys on a PKCS#11 token (SoftHSM2, a fresh token per test):
+//! generated on the token and non-extractable, used wherever a key is taken
+//! (`root sign`, `layout sign`, `record`, `pack`), their signatures checked
+//! by ed25519-dalek, p256 and openssl — and the whole story with them.
+use std::fs;
+use std::process::Command;
+
+use airlock::json::Json;
+
+use crate::common::{EPOCH, Run, World, airlock_bin, tree};
+use crate::emulators::SoftHsm;
+
+/// Runs the binary in the world's directory with the token's configuration.
+fn run(w: &World, hsm: &SoftHsm, args: &[&str]) -> Run {
+    let o = Command::new(airlock_bin())
+        .current_dir(w.tmp.path())
+        .args(args)
+        .env("SOFTHSM2_CONF", hsm.conf())
+        .env_remove("AIRLOCK_STORE")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// `keygen --pkcs11` of `object` (writing `keys/NAME.pub`); the JSON outcome.
+fn token_key(w: &World, hsm: &SoftHsm, name: &str, kind: &str) -> serde_json::Value {
+    for ext in ["pem", "pub"] {
+        let _ = fs::remove_file(w.path(&format!("keys/{name}.{ext}")));
+    }
+    let uri = hsm.uri(name);
+    let j = run(
+        w,
+        hsm,
+        &[
+            "keygen",
+            "--pkcs11",
+            &uri,
+            "--type",
+            kind,
+            "--out",
+            &format!("keys/{name}"),
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    assert!(
+        !w.path(&format!("keys/{name}.pem")).exists(),
+        "no private key file"
+    );
+    j
+}
+
+/// The `signed` part of a Metablock file and its signatures (keyid, bytes).
+fn metablock(path: &std::path::Path) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+    let j = Json::parse(&fs::read(path).unwrap()).unwrap();
+    let obj = j.as_obj().unwrap();
+    let signed = obj["signed"].canonical();
+    let Json::Arr(sigs) = &obj["signatures"] else {
+        panic!("no signatures")
+    };
+    let sigs = sigs
+        .iter()
+        .map(|s| {
+            let s = s.as_obj().unwrap();
+            (
+                s["keyid"].as_str().unwrap().to_owned(),
+                hex::decode(s["sig"].as_str().unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    (signed, sigs)
+}
+
+#[test]
+fn keygen_on_the_token_is_sensitive_and_never_extractable() {
+    let Some(hsm) = SoftHsm::new("keygen_on_the_token", "keys") else {
+        return;
+    };
+    let w = World::bare();
+    for (name, kind) in [("ed", "ed25519"), ("ec", "ecdsa-p256")] {
+        let j = token_key(&w, &hsm, name, kind);
+        assert_eq!(j["sensitive"], true);
+        assert_eq!(j["extractable"], false);
+        assert_eq!(j["never_extractable"], true);
+        let pem = fs::read_to_string(w.path(&format!("keys/{name}.pub"))).unwrap();
+        assert_eq!(j["public_pem"], pem.as_str());
+        // The printed keyid is the one `key id` computes from the .pub file.
+        let id = w
+            .run(&["key", "id", &format!("keys/{name}.pub"), "--json"])
+            .ok()
+            .json();
+        assert_eq!(id["keys"][0]["keyid"], j["keyid"]);
+    }
+    // An independent reader (OpenSC's pkcs11-tool) sees the same flags.
+    if crate::emulators::missing("keygen_on_the_token (pkcs11-tool)", &["pkcs11-tool"]).is_some() {
+        return;
+    }
+    let tool = |args: &[&str]| {
+        Command::new("pkcs11-tool")
+            .env("SOFTHSM2_CONF", hsm.conf())
+            .arg("--module")
+            .arg(crate::emulators::softhsm_module())
+            .args(["--token-label", "keys", "--login", "--pin", &hsm.pin()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let list = tool(&["--list-objects", "--type", "privkey"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(
+        text.matches("sensitive, always sensitive, never extractable, local")
+            .count(),
+        2,
+        "{text}"
+    );
+}
+
+#[test]
+fn keygen_refuses_a_taken_label_an_existing_pub_and_p384() {
+    let Some(hsm) = SoftHsm::new("keygen_refuses", "keys") else {
+        return;
+    };
+    let w = World::bare();
+    token_key(&w, &hsm, "k", "ed25519");
+    let uri = hsm.uri("k");
+    // The label is taken on the token.
+    run(&w, &hsm, &["keygen", "--pkcs11", &uri]).fails(3, "already exists");
+    // PREFIX.pub exists: refused before the token is touched.
+    let other = hsm.uri("other");
+    run(&w, &hsm, &["keygen", "--pkcs11", &other, "--out", "keys/k"]).fails(3, "already exists");
+    run(&w, &hsm, &["keygen", "--pkcs11", &other]).ok();
+    let r = run(
+        &w,
+        &hsm,
+        &["keygen", "--pkcs11", &hsm.uri("p"), "--type", "ecdsa-p384"],
+    );
+    r.fails(2, "not generated on tokens");
+}
+
+#[test]
+fn two_keys_on_one_token_sign_in_one_command() {
+    let Some(hsm) = SoftHsm::new("two_keys_on_one_token", "keys") else {
+        return;
+    };
+    let w = World::bare();
+    let a = token_key(&w, &hsm, "a", "ed25519");
+    let b = token_key(&w, &hsm, "b", "ecdsa-p256");
+    w.run(&["keygen", "--out", "keys/release"]).ok();
+    w.run(&[
+        "root",
+        "init",
+        "--out",
+        "1.root.json",
+        "--root-key",
+        "keys/a.pub",
+        "keys/b.pub",
+        "--root-threshold",
+        "2",
+        "--targets-key",
+        "keys/release.pub",
+    ])
+    .ok();
+    // One process, one module context, two keys: the second login finds
+    // the token logged in already.
+    run(
+        &w,
+        &hsm,
+        &[
+            "root",
+            "sign",
+            "1.root.json",
+            "--key",
+            &hsm.uri("a"),
+            &hsm.uri("b"),
+        ],
+    )
+    .ok();
+    let (_, sigs) = metablock(&w.path("1.root.json"));
+    let ids: Vec<_> = sigs.iter().map(|(k, _)| serde_json::json!(k)).collect();
+    assert!(
+        ids.contains(&a["keyid"]) && ids.contains(&b["keyid"]),
+        "{ids:?}"
+    );
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store",
+        "--root",
+        "1.root.json",
+    ])
+    .ok();
+}
+
+#[test]
+fn a_pin_on_the_command_line_is_refused() {
+    let Some(hsm) = SoftHsm::new("a_pin_on_the_command_line", "keys") else {
+        return;
+    };
+    let w = World::bare();
+    let uri = format!(
+        "pkcs11:token=keys;object=k?module-path={}&pin-value={}",
+        crate::emulators::softhsm_module().display(),
+        hsm.pin()
+    );
+    let r = run(&w, &hsm, &["keygen", "--pkcs11", &uri, "--json"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.error_code(), "pkcs11-uri-invalid");
+    assert!(!r.stdout.contains(&hsm.pin()) && !r.stderr.contains(&hsm.pin()));
+}
+
+#[test]
+fn a_wrong_pin_is_an_environment_error_with_a_hint_and_writes_nothing() {
+    let Some(hsm) = SoftHsm::new("a_wrong_pin", "keys") else {
+        return;
+    };
+    let w = World::new();
+    let before = fs::read(w.path("1.root.json")).unwrap();
+    token_key(&w, &hsm, "root2", "ed25519");
+    w.write("wrong.pin", b"not-the-pin\n");
+    let uri = hsm.uri("root2").replace(
+        &hsm.pin_file().display().to_string(),
+        &w.path("wrong.pin").display().to_string(),
+    );
+    let r = run(&w, &hsm, &["root", "sign", "1.root.json", "--key", &uri]);
+    let r = r.fails(3, "refused the PIN");
+    assert!(
+        r.stderr.contains("hint: check the PIN file"),
+        "{}",
+        r.stderr
+    );
+    let j = run(
+        &w,
+        &hsm,
+        &["root", "sign", "1.root.json", "--key", &uri, "--json"],
+    );
+    assert_eq!(j.error_code(), "pin-incorrect");
+    assert_eq!(
+        fs::read(w.path("1.root.json")).unwrap(),
+        before,
+        "root untouched"
+    );
+    // A missing PIN file is the operator's mistake (exit 2), an unknown
+    // object label too.
+    let missing = hsm.uri("root2").replace("user.pin", "nope.pin");
+    run(
+        &w,
+        &hsm,
+        &["root", "sign", "1.root.json", "--key", &missing],
+    )
+    .fails(2, "cannot read the PIN file");
+    run(
+        &w,
+        &hsm,
+        &["root", "sign", "1.root.json", "--key", &hsm.uri("nosuch")],
+    )
+    .fails(2, "no usable key");
+    assert_eq!(
+        fs::read(w.path("1.root.json")).unwrap(),
+        before,
+        "root untouched"
+    );
+}
+
+/// The whole story with every signing key on the token: root (Ed25519),
+/// release/targets (ECDSA P-256), layout owner (Ed25519) and the build
+/// functionary (ECDSA P-256); a file store on the isolated side.
+#[test]
+fn pack_verify_unpack_with_keys_on_a_token() {
+    let Some(hsm) = SoftHsm::new("pack_verify_unpack_with_keys_on_a_token", "release") else {
+        return;
+    };
+    let w = World::new();
+    fs::remove_dir_all(w.path("store")).unwrap();
+    fs::remove_dir_all(w.path("links")).unwrap();
+    fs::create_dir_all(w.path("links")).unwrap();
+    fs::remove_file(w.path("1.root.json")).unwrap();
+    let mut ids = std::collections::BTreeMap::new();
+    for (name, kind) in [
+        ("root", "ed25519"),
+        ("release", "ecdsa-p256"),
+        ("builder", "ecdsa-p256"),
+    ] {
+        ids.insert(name, token_key(&w, &hsm, name, kind)["keyid"].clone());
+    }
+    let uri = |k: &str| hsm.uri(k);
+    run(
+        &w,
+        &hsm,
+        &[
+            "root",
+            "init",
+            "--out",
+            "1.root.json",
+            "--root-key",
+            "keys/root.pub",
+            "--targets-key",
+            "keys/release.pub",
+            "--expires",
+            "3650d",
+        ],
+    )
+    .ok();
+    run(
+        &w,
+        &hsm,
+        &["root", "sign", "1.root.json", "--key", &uri("root")],
+    )
+    .ok();
+    // The fixture's layout names the token's builder key; it is signed by
+    // the fixture's file owner key first (World::run has no token), then
+    // stripped to the bare layout and signed by the owner key on the token.
+    w.write_layout(&[("build", "builder", &[], &[&["ALLOW", "*"]])]);
+    ids.insert(
+        "owner",
+        token_key(&w, &hsm, "owner", "ed25519")["keyid"].clone(),
+    );
+    let j = Json::parse(&fs::read(w.path("root.layout")).unwrap()).unwrap();
+    w.write(
+        "root.layout",
+        j.as_obj().unwrap()["signed"].to_pretty().as_bytes(),
+    );
+    run(
+        &w,
+        &hsm,
+        &["layout", "sign", "root.layout", "--key", &uri("owner")],
+    )
+    .ok();
+    let (_, sigs) = metablock(&w.path("root.layout"));
+    assert_eq!(serde_json::json!(sigs[0].0), ids["owner"]);
+    run(
+        &w,
+        &hsm,
+        &[
+            "record",
+            "--name",
+            "build",
+            "--key",
+            &uri("builder"),
+            "--products",
+            "dist",
+            "--lstrip-paths",
+            "dist/",
+            "--exclude",
+            "__none__",
+            "--out-dir",
+            "links",
+        ],
+    )
+    .ok();
+    run(
+        &w,
+        &hsm,
+        &[
+            "anchor",
+            "init",
+            "--store",
+            "store",
+            "--root",
+            "1.root.json",
+        ],
+    )
+    .ok();
+    let epoch = EPOCH.to_string();
+    run(
+        &w,
+        &hsm,
+        &[
+            "pack",
+            "--out",
+            "rel.airlock",
+            "--root",
+            "1.root.json",
+            "--layout",
+            "root.layout",
+            "--layout-key",
+            "keys/owner.pub",
+            "--links",
+            "links",
+            "--artifacts",
+            "dist",
+            "--key",
+            &uri("release"),
+            "--source-date-epoch",
+            &epoch,
+            "--expires",
+            "36500d",
+        ],
+    )
+    .ok();
+    // The isolated side needs no token: only public keys are in the root.
+    let v = w
+        .run(&["verify", "rel.airlock", "--store", "store", "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["signers"], serde_json::json!([ids["release"]]));
+    w.unpack("rel.airlock", "out").ok();
+    assert_eq!(tree(&w.path("out")), tree(&w.path("dist")));
+
+    // The token's signatures verify with the reference Rust crates…
+    let (signed, sigs) = metablock(&w.path("1.root.json"));
+    assert_eq!(sigs.len(), 1);
+    assert_eq!(serde_json::json!(sigs[0].0), ids["root"]);
+    let root_pub = fs::read_to_string(w.path("keys/root.pub")).unwrap();
+    let ed = <ed25519_dalek::VerifyingKey as ed25519_dalek::pkcs8::DecodePublicKey>::from_public_key_pem(&root_pub).unwrap();
+    let sig = ed25519_dalek::Signature::from_slice(&sigs[0].1).unwrap();
+    ed.verify_strict(&signed, &sig).unwrap();
+
+    let link = fs::read_dir(w.path("links"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let (signed, sigs) = metablock(&link);
+    let builder_pub = fs::read_to_string(w.path("keys/builder.pub")).unwrap();
+    let ec = <p256::ecdsa::VerifyingKey as p256::pkcs8::DecodePublicKey>::from_public_key_pem(
+        &builder_pub,
+    )
+    .unwrap();
+    let sig = p256::ecdsa::Signature::from_der(&sigs[0].1).unwrap();
+    p256::ecdsa::signature::Verifier::verify(&ec, &signed, &sig).unwrap();
+
+    // …and with openssl on the command line.
+    if crate::emulators::missing("pack_verify_unpack (openssl)", &["openssl"]).is_none() {
+        w.write("link.signed", &signed);
+        w.write("link.sig", &sigs[0].1);
+        let o = Command::new("openssl")
+            .current_dir(w.tmp.path())
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                "keys/builder.pub",
+                "-signature",
+                "link.sig",
+                "link.signed",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "openssl: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "Verified OK");
+        // A changed message does not verify: openssl really checked.
+        w.write("link.signed", b"something else");
+        let o = Command::new("openssl")
+            .current_dir(w.tmp.path())
+            .args([
+                "dgst",
+                "-sha256",
+                "-verify",
+                "keys/builder.pub",
+                "-signature",
+                "link.sig",
+                "link.signed",
+            ])
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+    }
+}
+
+/// The fixture world plus a PKCS#11 store `pstore` on a fresh token.
+fn pkcs11_world(test: &str) -> Option<(World, SoftHsm)> {
+    let hsm = SoftHsm::new(test, "store")?;
+    let w = World::new();
+    run(
+        &w,
+        &hsm,
+        &[
+            "anchor",
+            "init",
+            "--store",
+            "pstore",
+            "--root",
+            "1.root.json",
+            "--pkcs11",
+            &hsm.token_uri(),
+        ],
+    )
+    .ok();
+    Some((w, hsm))
+}
+
+/// Runs OpenSC's pkcs11-tool, logged in to the token.
+fn pkcs11_tool(hsm: &SoftHsm, args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    Command::new("pkcs11-tool")
+        .current_dir(cwd)
+        .env("SOFTHSM2_CONF", hsm.conf())
+        .arg("--module")
+        .arg(crate::emulators::softhsm_module())
+        .args(["--token-label", &hsm.label, "--login", "--pin", &hsm.pin()])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn pack_verify_unpack_with_a_pkcs11_store() {
+    let Some((w, hsm)) = pkcs11_world("pack_verify_unpack_with_a_pkcs11_store") else {
+        return;
+    };
+    let show = run(&w, &hsm, &["anchor", "show", "--store", "pstore", "--json"])
+        .ok()
+        .json();
+    assert_eq!(show["backend"], "pkcs11");
+    let protections = show["protections"].to_string();
+    assert!(
+        protections.contains("neither modifiable nor destroyable"),
+        "{protections}"
+    );
+    assert!(
+        protections.contains("does NOT protect against"),
+        "{protections}"
+    );
+    w.pack("rel.airlock", &["--channel", "stable", "--sequence", "4"])
+        .ok();
+    run(&w, &hsm, &["verify", "rel.airlock", "--store", "pstore"]).ok();
+    run(
+        &w,
+        &hsm,
+        &["unpack", "rel.airlock", "--store", "pstore", "--to", "out"],
+    )
+    .ok();
+    assert_eq!(tree(&w.path("out")), tree(&w.path("dist")));
+    let r = run(
+        &w,
+        &hsm,
+        &["verify", "rel.airlock", "--store", "pstore", "--json"],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.error_code(), "replay");
+    // The store needs its token: without the token's configuration the
+    // module finds no such token (exit 3), and nothing is imported.
+    let r = w.run(&["verify", "rel.airlock", "--store", "pstore", "--json"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.error_code(), "pkcs11-error");
+}
+
+#[test]
+fn the_pkcs11_anchor_cannot_be_removed_replaced_or_doubled() {
+    let Some((w, hsm)) = pkcs11_world("the_pkcs11_anchor_cannot_be_removed") else {
+        return;
+    };
+    w.pack("rel.airlock", &[]).ok();
+    // Only the token: no object= in a store URI.
+    let r = run(
+        &w,
+        &hsm,
+        &[
+            "anchor",
+            "init",
+            "--store",
+            "other",
+            "--root",
+            "1.root.json",
+            "--pkcs11",
+            &hsm.uri("x"),
+            "--json",
+        ],
+    );
+    assert_eq!((r.code, r.error_code().as_str()), (2, "pkcs11-uri-invalid"));
+    // One anchor per token, and it cannot be replaced.
+    for store in ["other", "pstore"] {
+        let r = run(
+            &w,
+            &hsm,
+            &[
+                "anchor",
+                "init",
+                "--store",
+                store,
+                "--root",
+                "1.root.json",
+                "--pkcs11",
+                &hsm.token_uri(),
+                "--replace",
+            ],
+        );
+        r.fails(3, "already provisioned");
+    }
+    assert!(!w.path("other").exists(), "no half-made store left behind");
+    if crate::emulators::missing(
+        "the_pkcs11_anchor_cannot_be_removed (pkcs11-tool)",
+        &["pkcs11-tool"],
+    )
+    .is_some()
+    {
+        return;
+    }
+    // Someone with the PIN cannot delete it…
+    let o = pkcs11_tool(
+        &hsm,
+        &[
+            "--delete-object",
+            "--type",
+            "data",
+            "--label",
+            "airlock-anchor",
+        ],
+        w.tmp.path(),
+    );
+    assert!(
+        !o.status.success(),
+        "the anchor object must not be destroyable"
+    );
+    run(&w, &hsm, &["verify", "rel.airlock", "--store", "pstore"]).ok();
+    // …and a second anchor object makes the store refuse to work.
+    w.write("forged.bin", &[0x66; 44]);
+    let o = pkcs11_tool(
+        &hsm,
+        &[
+            "--write-object",
+            "forged.bin",
+            "--type",
+            "data",
+            "--label",
+            "airlock-anchor",
+        ],
+        w.tmp.path(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for args in [
+        &["verify", "rel.airlock", "--store", "pstore", "--json"][..],
+        &[
+            "unpack",
+            "rel.airlock",
+            "--store",
+            "pstore",
+            "--to",
+            "out",
+            "--json",
+        ][..],
+    ] {
+        let r = run(&w, &hsm, args);
+        assert_eq!(r.code, 3, "{r:?}");
+        assert_eq!(r.error_code(), "store-anchor-mismatch");
+    }
+    assert!(!w.path("out").exists());
+}
+
+#[test]
+fn an_older_copy_of_the_pkcs11_store_directory_is_refused() {
+    let Some((w, hsm)) = pkcs11_world("an_older_copy_of_the_pkcs11_store_directory") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    let backup = fs::read(w.path("pstore/state.json")).unwrap();
+    run(
+        &w,
+        &hsm,
+        &["unpack", "one.airlock", "--store", "pstore", "--to", "out"],
+    )
+    .ok();
+    fs::write(w.path("pstore/state.json"), &backup).unwrap();
+    for args in [
+        &["verify", "one.airlock", "--store", "pstore", "--json"][..],
+        &[
+            "unpack",
+            "one.airlock",
+            "--store",
+            "pstore",
+            "--to",
+            "again",
+            "--json",
+        ][..],
+    ] {
+        let r = run(&w, &hsm, args);
+        assert_eq!(r.code, 3, "{r:?}");
+        assert_eq!(r.error_code(), "store-rolled-back");
+    }
+    assert!(!w.path("again").exists());
+    assert_eq!(fs::read(w.path("pstore/state.json")).unwrap(), backup);
+}
