@@ -572,7 +572,11 @@ Examples:
        'pkcs11:token=airlock?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
   # re-provision (the TPM anchor is write-once: this needs the owner's password)
   airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0 \\
-       --replace --owner-auth-file /root/tpm-owner.pw")]
+       --replace --owner-auth-file /root/tpm-owner.pw
+  # move a store onto a new token (the old one is lost): export the journal first
+  # if you can; the old journal is kept beside the new one
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --pkcs11 'pkcs11:token=new?…' \\
+       --replace --new-journal")]
     Init {
         #[command(flatten)]
         /// The store.
@@ -592,9 +596,16 @@ Examples:
         /// (token=, module-path=, pin-source=file:).
         #[arg(long, value_name = "URI")]
         pkcs11: Option<String>,
-        /// Re-provision an existing store (keeps its sequences and ledger).
+        /// Re-provision an existing store (keeps its sequences, ledger and
+        /// journal).
         #[arg(long)]
         replace: bool,
+        /// With --replace onto a TPM or token whose journal key is not the
+        /// journal's (a file store moved onto hardware, a lost token): keep
+        /// the old journal as journal.closed-KEYID-SEQ.jsonl and start a new
+        /// one.
+        #[arg(long, requires = "replace")]
+        new_journal: bool,
     },
     /// Show the anchor, the state, and what the backend protects against.
     #[command(after_help = "Example:\n  airlock anchor show --store /var/lib/airlock --json")]

@@ -224,6 +224,14 @@ fn read_root(dir: &Path, r: &AnchorRef) -> Result<Anchor, Error> {
     Ok(anchor)
 }
 
+/// The name a journal closed by `anchor init --replace --new-journal` is
+/// kept under: `journal.closed-KEYID16-SEQ.jsonl` (the first 16 hex digits
+/// of its key's id, and its last record).
+pub(crate) fn closed_journal_name(head: &HeadRef) -> String {
+    let key: String = head.key.chars().take(16).collect();
+    format!("journal.closed-{key}-{}.jsonl", head.seq())
+}
+
 fn anchor_ref(anchor: &Anchor) -> AnchorRef {
     AnchorRef {
         version: anchor.version,
@@ -241,20 +249,29 @@ impl<H: AnchorHardware> AnchoredStore<H> {
     /// are written. With `replace`, the store's monotonic state and its
     /// journal are kept, from whichever backend it had — provided the
     /// journal's key is this hardware's ([`Error::JournalKeyChanged`]
-    /// otherwise, before the hardware is changed). If a new store cannot be
-    /// provisioned, what this call wrote is removed again.
+    /// otherwise, before the hardware is changed), or `new_journal` is
+    /// given: then the old journal is closed (renamed, see
+    /// [`closed_journal_name`]) and a new one starts. If a new store cannot
+    /// be provisioned, what this call wrote is removed again.
     pub(crate) fn provision_dir<E: From<Error>>(
         dir: &Path,
         config: (&str, Vec<u8>),
         anchor: &Anchor,
-        replace: bool,
+        (replace, new_journal): (bool, bool),
         connect: impl FnOnce() -> Result<H, Error>,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<Self, E> {
         let created = !dir.exists();
         let fresh = !dir.join(CONFIG_FILE).exists();
         let config_name = config.0;
-        let result = Self::init_in(dir, config, anchor, replace, connect, journal);
+        let result = Self::init_in(
+            dir,
+            config,
+            anchor,
+            (replace, new_journal),
+            connect,
+            journal,
+        );
         if result.is_err() {
             // Leave no half-made store behind.
             if created {
@@ -272,7 +289,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         dir: &Path,
         (config_name, config_bytes): (&str, Vec<u8>),
         anchor: &Anchor,
-        replace: bool,
+        (replace, new_journal): (bool, bool),
         connect: impl FnOnce() -> Result<H, Error>,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<Self, E> {
@@ -306,7 +323,8 @@ impl<H: AnchorHardware> AnchoredStore<H> {
             None
         };
         let hw = connect()?;
-        if let Some(bound) = previous.as_ref().and_then(|p| p.journal.as_ref()) {
+        let bound = previous.as_ref().and_then(|p| p.journal.clone());
+        if let Some(bound) = bound.as_ref().filter(|_| !new_journal) {
             let found = match hw.journal_key(false) {
                 Ok(k) if journal_keyid(k.public_key()) == bound.key => None,
                 Ok(k) => Some(format!("holds key {}", journal_keyid(k.public_key()))),
@@ -323,6 +341,17 @@ impl<H: AnchorHardware> AnchoredStore<H> {
                 .into());
             }
         }
+        let journal_file = JournalFile::in_dir(dir);
+        let closed = match &bound {
+            Some(b) if new_journal => {
+                let to = dir.join(closed_journal_name(b));
+                if to.exists() {
+                    return Err(Error::Exists { path: to }.into());
+                }
+                Some(to)
+            }
+            _ => None,
+        };
         hw.provision(&HeldAnchor::of(anchor), replace)?;
         let backend = hw.kind();
         let counter = hw.counter()?.ok_or_else(|| Error::Hardware {
@@ -332,11 +361,27 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         let signer = hw.journal_key(true)?;
         let state_path = dir.join(STATE_FILE);
         let (state, previous_anchor, head) = match previous {
+            Some(p) if closed.is_some() => (p.state, Some(p.anchor), None),
             Some(p) => {
                 let head = p.journal.map(|h| h.head(&state_path)).transpose()?;
                 (p.state, Some(p.anchor), head)
             }
             None => (StoreState::default(), None, None),
+        };
+        if let Some(to) = &closed {
+            // The old journal stays, byte for byte, under its closed name;
+            // the new one starts with `journal.started`.
+            fs::rename(journal_file.path(), to).map_err(|source| Error::Write {
+                path: to.clone(),
+                source,
+            })?;
+        }
+        // If anything below fails, the closed journal is put back.
+        let reopen = |_: &E| {
+            if let Some(to) = &closed {
+                journal_file.remove();
+                let _ = fs::rename(to, journal_file.path());
+            }
         };
         let new_head = journal(&Provisioning {
             dir,
@@ -346,25 +391,29 @@ impl<H: AnchorHardware> AnchoredStore<H> {
             previous_anchor,
             state: &state,
             backend,
-        })?;
+        })
+        .inspect_err(reopen)?;
         let store = AnchoredStore {
             dir: dir.to_owned(),
             hw,
         };
-        let hw_path = dir.join(config_name);
-        write_atomic(&hw_path, &config_bytes, 0o644).map_err(write_err(&hw_path))?;
-        store.write_root(anchor)?;
-        store.commit(
-            &lock,
-            counter,
-            StateFile {
-                format: 1,
-                counter: counter + 1,
-                anchors: vec![anchor_ref(anchor)],
-                journal: HeadRef::new(signer.public_key(), &new_head),
-                state,
-            },
-        )?;
+        let commit = || -> Result<(), Error> {
+            let hw_path = dir.join(config_name);
+            write_atomic(&hw_path, &config_bytes, 0o644).map_err(write_err(&hw_path))?;
+            store.write_root(anchor)?;
+            store.commit(
+                &lock,
+                counter,
+                StateFile {
+                    format: 1,
+                    counter: counter + 1,
+                    anchors: vec![anchor_ref(anchor)],
+                    journal: HeadRef::new(signer.public_key(), &new_head),
+                    state,
+                },
+            )
+        };
+        commit().map_err(E::from).inspect_err(reopen)?;
         let config = serde_json::to_vec_pretty(&StoreConfig { format: 1, backend })
             .map_err(|e| corrupt(dir, e.to_string()))?;
         write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;

@@ -246,7 +246,7 @@ impl Error {
                 "check module-path, that the token is present and initialised, and the module's own configuration (e.g. SOFTHSM2_CONF)"
             }
             Error::JournalKeyChanged { .. } => {
-                "a store's backend and journal key are chosen once: export the journal for the auditors (`airlock journal export`), then provision a new store directory on this hardware"
+                "a journal's key never changes: export the journal while its key still works (`airlock journal export`), then re-run with --new-journal (the state is kept; the old journal stays beside the new one as journal.closed-*.jsonl) or provision a new store directory"
             }
             Error::StoreRollback { .. } => {
                 "an older copy of the store directory was put in place: stop, investigate, and restore the newest copy (or re-provision with `anchor init --replace`)"

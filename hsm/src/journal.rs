@@ -65,6 +65,11 @@ impl HeadRef {
         }
     }
 
+    /// The last record's sequence number.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// The head, checked; `state` names the state file in errors.
     pub(crate) fn head(&self, state: &Path) -> Result<JournalHead, Error> {
         let bad = || Error::StoreCorrupt {

@@ -21,20 +21,51 @@ pub fn init(
     pkcs11: Option<&str>,
     replace: bool,
 ) -> Result<Outcome, Error> {
-    init_with_owner_auth(store, root_file, tpm, pkcs11, replace, None)
+    init_with(
+        store,
+        root_file,
+        InitOptions {
+            tpm,
+            pkcs11,
+            replace,
+            ..InitOptions::default()
+        },
+    )
 }
 
-/// `airlock anchor init`, with the TPM owner's authorization value read
-/// from `owner_auth` (needed to define, and to replace, the TPM anchor when
-/// the owner hierarchy has a password).
-pub fn init_with_owner_auth(
-    store: &Path,
-    root_file: &Path,
-    tpm: Option<&str>,
-    pkcs11: Option<&str>,
-    replace: bool,
-    owner_auth: Option<&Path>,
-) -> Result<Outcome, Error> {
+/// Where and how `anchor init` provisions a store.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InitOptions<'a> {
+    /// `--tpm TCTI`.
+    pub tpm: Option<&'a str>,
+    /// `--owner-auth-file`: the TPM owner's authorization value (needed to
+    /// define, and to replace, the TPM anchor when the owner hierarchy has
+    /// a password).
+    pub owner_auth: Option<&'a Path>,
+    /// `--pkcs11 URI`.
+    pub pkcs11: Option<&'a str>,
+    /// `--replace`: re-provision, keeping the state (and the journal).
+    pub replace: bool,
+    /// `--new-journal`: with `replace` onto hardware, close the journal
+    /// (its key is gone or another) and start a new one.
+    pub new_journal: bool,
+}
+
+/// `airlock anchor init` with all its options.
+pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<Outcome, Error> {
+    let InitOptions {
+        tpm,
+        owner_auth,
+        pkcs11,
+        replace,
+        new_journal,
+    } = o;
+    if new_journal && tpm.is_none() && pkcs11.is_none() {
+        return Err(Error::usage(
+            "--new-journal is for moving a store onto a TPM or token whose journal key is not the journal's",
+            "a file store keeps its journal key: use --replace alone",
+        ));
+    }
     let (root, bytes) = read_root(root_file)?;
     // The anchor must stand on its own: self-signed by a threshold of its
     // root keys, and not expired.
@@ -49,9 +80,20 @@ pub fn init_with_owner_auth(
     let journal = |p: &Provisioning<'_>| crate::journal::provision(p, &anchor);
     let s: Box<dyn TrustStore> = match (tpm, pkcs11) {
         (Some(tcti), _) => Box::new(init_tpm(
-            store, tcti, &anchor, replace, owner_auth, journal,
+            store,
+            tcti,
+            &anchor,
+            (replace, new_journal),
+            owner_auth,
+            journal,
         )?),
-        (None, Some(uri)) => Box::new(Pkcs11Store::init(store, uri, &anchor, replace, journal)?),
+        (None, Some(uri)) => Box::new(Pkcs11Store::init(
+            store,
+            uri,
+            &anchor,
+            (replace, new_journal),
+            journal,
+        )?),
         (None, None) => Box::new(FileStore::init(store, &anchor, replace, journal)?),
     };
     let mut o = Outcome::default();
@@ -74,6 +116,21 @@ pub fn init_with_owner_auth(
         s.journal_head()?.seq
     ));
     o.field("journal_keyid", journal_keyid);
+    if new_journal {
+        let mut closed: Vec<String> = std::fs::read_dir(store)
+            .map_err(|e| Error::input(store, e))?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with("journal.closed-"))
+            .collect();
+        closed.sort();
+        for name in &closed {
+            o.line(format!(
+                "closed journal kept: {}/{name} (its record 1 names its key)",
+                store.display()
+            ));
+        }
+        o.field("closed_journals", closed);
+    }
     o.field("store", store.display().to_string())
         .field("backend", s.backend().name())
         .field("root_version", root.version)
@@ -111,7 +168,7 @@ fn init_tpm(
     store: &Path,
     tcti: &str,
     anchor: &Anchor,
-    replace: bool,
+    replace: (bool, bool),
     owner_auth: Option<&Path>,
     journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, Error>,
 ) -> Result<airlock_hsm::TpmStore, Error> {
@@ -123,7 +180,7 @@ fn init_tpm(
     _store: &Path,
     _tcti: &str,
     _anchor: &Anchor,
-    _replace: bool,
+    _replace: (bool, bool),
     _owner_auth: Option<&Path>,
     _journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, Error>,
 ) -> Result<FileStore, Error> {
@@ -194,7 +251,7 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
                 k.algorithm().name(),
                 h.seq
             ));
-            json!({"keyid": id, "alg": k.algorithm().name(), "head_seq": h.seq, "head_sha256": hex::encode(h.sha256)})
+            json!({"keyid": id, "alg": k.algorithm().name(), "head_seq": h.seq, "head_sha256": hex::encode(h.sha256), "public_key_pem": k.to_spki_pem()})
         }
         (Err(airlock_hsm::Error::JournalNotStarted { .. }), _) => {
             o.line("journal    none (start one with `airlock journal init`)");

@@ -265,6 +265,17 @@ pub fn verify(a: &JournalVerifyArgs) -> Result<Outcome, Error> {
         ));
     };
     let dir = Path::new(store.strip_prefix("file:").unwrap_or(store));
+    verify_store(dir).map_err(|e| match e {
+        // For an auditor a rolled-back hardware store is a journal whose
+        // end cannot be trusted: tampering (exit 1), not a broken machine.
+        Error::Hsm(airlock_hsm::Error::StoreRollback { reason, .. }) => {
+            JournalError::HeadRolledBack { reason }.into()
+        }
+        e => e,
+    })
+}
+
+fn verify_store(dir: &Path) -> Result<Outcome, Error> {
     let (summary, _) = show_records(dir, &Filter::default(), true, &mut |_| {})?;
     summary_warnings(&summary);
     let last = summary.last.map_or(0, |h| h.seq);

@@ -78,13 +78,17 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             owner_auth_file,
             pkcs11,
             replace,
-        }) => anchor::init_with_owner_auth(
+            new_journal,
+        }) => anchor::init_with(
             &store.dir(),
             root,
-            tpm.as_deref(),
-            pkcs11.as_deref(),
-            *replace,
-            owner_auth_file.as_deref(),
+            anchor::InitOptions {
+                tpm: tpm.as_deref(),
+                owner_auth: owner_auth_file.as_deref(),
+                pkcs11: pkcs11.as_deref(),
+                replace: *replace,
+                new_journal: *new_journal,
+            },
         ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
         Command::Journal(JournalCommand::Show(a)) => journal::show(a, cli.json),

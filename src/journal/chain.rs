@@ -91,6 +91,16 @@ pub enum JournalError {
         /// The bound hash (hex).
         expected: String,
     },
+    /// The store's state (and so the head bound in it) is older than its
+    /// hardware counter: it was restored from an older copy, and records
+    /// may have been cut from the journal's end with it.
+    #[error(
+        "the store's journal head cannot be trusted, records may have been removed from the journal's end: {reason}"
+    )]
+    HeadRolledBack {
+        /// What the store found.
+        reason: String,
+    },
     /// An export file that does not have the export's shape.
     #[error("the export is malformed: {reason}")]
     ExportMalformed {
@@ -131,6 +141,7 @@ impl JournalError {
             JournalError::Genesis { .. } => "journal-genesis",
             JournalError::Truncated { .. } => "journal-truncated",
             JournalError::HeadMismatch { .. } => "journal-head-mismatch",
+            JournalError::HeadRolledBack { .. } => "journal-head-rolled-back",
             JournalError::ExportMalformed { .. } => "journal-export-malformed",
             JournalError::ExportIncomplete { .. } => "journal-export-incomplete",
             JournalError::ExportMismatch { .. } => "journal-export-mismatch",

@@ -681,3 +681,141 @@ fn an_older_copy_of_the_pkcs11_store_directory_is_refused() {
     assert!(!w.path("again").exists());
     assert_eq!(fs::read(w.path("pstore/state.json")).unwrap(), backup);
 }
+
+#[test]
+fn the_pkcs11_store_journal_key_is_on_the_token_and_cutting_the_journal_back_is_detected() {
+    let Some((w, hsm)) = pkcs11_world("the_pkcs11_store_journal_key_is_on_the_token") else {
+        return;
+    };
+    // The journal key: a P-256 pair on the token, the private half
+    // sensitive and never extractable; nothing of it in the directory.
+    let o = pkcs11_tool(&hsm, &["--list-objects"], w.tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let objects = String::from_utf8_lossy(&o.stdout).into_owned();
+    let private = objects
+        .split("Private Key Object")
+        .skip(1)
+        .find(|o| o.contains("label:      airlock-journal"))
+        .unwrap_or_else(|| panic!("no journal key on the token: {objects}"));
+    assert!(private.starts_with("; EC"), "{private}");
+    let public = objects
+        .split("Public Key Object")
+        .skip(1)
+        .find(|o| o.contains("label:      airlock-journal"))
+        .unwrap_or_else(|| panic!("no journal public key on the token: {objects}"));
+    assert!(public.contains("EC_POINT 256 bits"), "{public}");
+    assert!(private.contains("never extractable"), "{private}");
+    assert!(private.contains("sensitive"), "{private}");
+    let files = crate::common::listing(&w.path("pstore"));
+    assert!(
+        files.iter().all(|f| !f.starts_with("journal-key")),
+        "{files:?}"
+    );
+
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    let state_then = fs::read(w.path("pstore/state.json")).unwrap();
+    let journal_then = fs::read(w.path("pstore/journal.jsonl")).unwrap();
+    run(
+        &w,
+        &hsm,
+        &["unpack", "one.airlock", "--store", "pstore", "--to", "out"],
+    )
+    .ok();
+    let verify = |w: &World| {
+        let r = run(
+            w,
+            &hsm,
+            &["journal", "verify", "--store", "pstore", "--json"],
+        );
+        let code = r.error_code();
+        (r.code, code, r)
+    };
+    let (code, _, r) = verify(&w);
+    assert_eq!(code, 0, "{r:?}");
+    let last: serde_json::Value = serde_json::from_str(
+        fs::read_to_string(w.path("pstore/journal.jsonl"))
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["event"], "unpack");
+    assert_eq!(last["sig"]["alg"], "ecdsa-p256-sha256");
+    // The import removed from the journal, with the state put back to
+    // match: the token's counter has moved on.
+    fs::write(w.path("pstore/journal.jsonl"), &journal_then).unwrap();
+    fs::write(w.path("pstore/state.json"), &state_then).unwrap();
+    let (code, err, r) = verify(&w);
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "journal-head-rolled-back"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_store_moves_onto_a_new_token_only_with_a_new_journal() {
+    let Some((w, lost)) = pkcs11_world("a_store_moves_onto_a_new_token") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    run(
+        &w,
+        &lost,
+        &["unpack", "one.airlock", "--store", "pstore", "--to", "out"],
+    )
+    .ok();
+    // The first token is lost; a new one takes its place.
+    let Some(new) = SoftHsm::new("a_store_moves_onto_a_new_token", "store2") else {
+        return;
+    };
+    let before = tree(&w.path("pstore"));
+    let init = |extra: &[&str]| {
+        let mut args = vec![
+            "anchor",
+            "init",
+            "--store",
+            "pstore",
+            "--root",
+            "1.root.json",
+            "--pkcs11",
+        ];
+        let uri = new.token_uri();
+        args.push(&uri);
+        args.extend_from_slice(&["--replace", "--json"]);
+        args.extend_from_slice(extra);
+        run(&w, &new, &args)
+    };
+    // The journal's key was on the lost token: refused, nothing changed —
+    // neither the directory nor the new token.
+    let r = init(&[]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "journal-key-changed"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("holds no journal key"), "{}", r.stderr);
+    assert_eq!(tree(&w.path("pstore")), before);
+    let o = pkcs11_tool(&new, &["--list-objects"], w.tmp.path());
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("airlock"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // With --new-journal: the state is kept, the old journal is closed.
+    let j = init(&["--new-journal"]).ok().json();
+    assert_eq!(j["closed_journals"].as_array().unwrap().len(), 1);
+    let r = run(
+        &w,
+        &new,
+        &["verify", "one.airlock", "--store", "pstore", "--json"],
+    );
+    assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
+    let r = run(
+        &w,
+        &new,
+        &["journal", "verify", "--store", "pstore", "--json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+}

@@ -490,6 +490,19 @@ fn a_cleared_tpm_is_reported_and_replace_recovers_keeping_the_state() {
     // The imports recorded before the clear are kept: still a replay.
     let r = verify(&w, "one.airlock");
     assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
+    // The journal carries on with the same TPM key (derived from the
+    // endorsement seed, which a clear keeps), and verifies.
+    let r = w.run(&["journal", "verify", "--store", "tstore", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let show = w
+        .run(&["journal", "show", "--store", "tstore", "--json"])
+        .ok();
+    let provisioned = show
+        .stdout
+        .lines()
+        .filter(|l| l.contains("\"anchor.provisioned\""))
+        .count();
+    assert_eq!(provisioned, 2, "{}", show.stdout);
 }
 
 #[test]
@@ -533,4 +546,265 @@ fn every_import_extends_pcr_23_with_the_bundle_id() {
         expected = sha2::Digest::finalize(h).to_vec();
         assert_eq!(pcr(), expected, "after importing {name}");
     }
+}
+
+/// `journal verify --store tstore --json`: exit code, first error code, and
+/// the JSON.
+fn journal_verify(w: &World) -> (i32, String, serde_json::Value) {
+    let r = w.run(&["journal", "verify", "--store", "tstore", "--json"]);
+    let j = r.json();
+    (
+        r.code,
+        j["errors"][0]["code"].as_str().unwrap_or("").to_owned(),
+        j,
+    )
+}
+
+#[test]
+fn the_tpm_store_journal_is_signed_in_the_tpm_and_cutting_it_back_is_detected() {
+    let Some(tpm) = Swtpm::start("the_tpm_store_journal_is_signed_in_the_tpm") else {
+        return;
+    };
+    let w = World::new();
+    let init = w
+        .run(&[
+            "anchor",
+            "init",
+            "--store",
+            "tstore",
+            "--root",
+            "1.root.json",
+            "--tpm",
+            &tpm.tcti(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    let keyid = init["journal_keyid"].as_str().unwrap().to_owned();
+    // No key material in the store directory: the key is in the TPM.
+    let files = listing(&w.path("tstore"));
+    assert!(
+        files.iter().all(|f| !f.starts_with("journal-key")),
+        "{files:?}"
+    );
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    w.pack("two.airlock", &["--sequence", "2"]).ok();
+    verify(&w, "one.airlock").ok();
+    unpack(&w, "one.airlock", "out1").ok();
+    assert_eq!(verify(&w, "one.airlock").error_code(), "replay");
+    let (code, _, j) = journal_verify(&w);
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(j["journal_keyid"], keyid.as_str());
+    let records: Vec<serde_json::Value> = fs::read_to_string(w.path("tstore/journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["event"].as_str().unwrap(),
+                r["fields"]["outcome"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("journal.started", "-"),
+            ("anchor.provisioned", "-"),
+            ("verify", "accepted"),
+            ("unpack", "accepted"),
+            ("verify", "refused"),
+        ]
+    );
+    assert_eq!(records[0]["fields"]["backend"], "tpm");
+    assert_eq!(records[0]["fields"]["journal_key"]["keyid"], keyid.as_str());
+    for r in &records {
+        assert_eq!(r["sig"]["alg"], "ecdsa-p256-sha256");
+        assert_eq!(r["sig"]["keyid"], keyid.as_str());
+    }
+    // An export verifies on its own, with the key the TPM holds.
+    w.run(&[
+        "journal",
+        "export",
+        "--store",
+        "tstore",
+        "--out",
+        "audit.jsonl",
+    ])
+    .ok();
+    let e = w
+        .run(&["journal", "verify", "--export", "audit.jsonl", "--json"])
+        .ok()
+        .json();
+    assert_eq!(e["journal_keyid"], keyid.as_str());
+
+    // The store and journal as they are now; then one more import.
+    let state_then = fs::read(w.path("tstore/state.json")).unwrap();
+    let journal_then = fs::read(w.path("tstore/journal.jsonl")).unwrap();
+    unpack(&w, "two.airlock", "out2").ok();
+    assert_eq!(journal_verify(&w).0, 0);
+    let journal_now = fs::read(w.path("tstore/journal.jsonl")).unwrap();
+
+    // The journal cut back to before the import: its end no longer reaches
+    // the bound head.
+    fs::write(w.path("tstore/journal.jsonl"), &journal_then).unwrap();
+    let (code, err, j) = journal_verify(&w);
+    assert_eq!((code, err.as_str()), (1, "journal-truncated"), "{j}");
+
+    // Cut back together with the state that matched it (what a file store
+    // cannot tell from the real thing): the TPM counter has moved on.
+    fs::write(w.path("tstore/state.json"), &state_then).unwrap();
+    let (code, err, j) = journal_verify(&w);
+    assert_eq!((code, err.as_str()), (1, "journal-head-rolled-back"), "{j}");
+    assert!(
+        j["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("older copy of the store"),
+        "{j}"
+    );
+    // Deciding commands refuse to work on it (and write nothing).
+    let r = verify(&w, "two.airlock");
+    assert_eq!((r.code, r.error_code().as_str()), (3, "store-rolled-back"));
+    assert_eq!(
+        fs::read(w.path("tstore/journal.jsonl")).unwrap(),
+        journal_then
+    );
+    // Put back, everything verifies again.
+    fs::write(w.path("tstore/journal.jsonl"), &journal_now).unwrap();
+    let r = w.run(&["journal", "verify", "--store", "tstore", "--json"]);
+    assert_eq!(r.code, 1, "the state is still the old copy: {r:?}");
+}
+
+#[test]
+fn a_file_store_with_a_journal_is_not_moved_onto_a_tpm() {
+    let Some(tpm) = Swtpm::start("a_file_store_with_a_journal_is_not_moved_onto_a_tpm") else {
+        return;
+    };
+    let w = World::new();
+    let before = tree(&w.path("store"));
+    let r = w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+        "--replace",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "journal-key-changed"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("journal export"), "{}", r.stderr);
+    assert_eq!(tree(&w.path("store")), before, "the store is unchanged");
+    // …and so is the TPM: no anchor was written into it.
+    let o = tpm2(&tpm, &["tpm2_getcap", "handles-nv-index"], w.tmp.path());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed = String::from_utf8_lossy(&o.stdout).to_lowercase();
+    assert!(!listed.contains(&ANCHOR_INDEX.to_lowercase()), "{listed}");
+}
+
+#[test]
+fn a_file_store_moves_onto_a_tpm_with_a_new_journal_keeping_its_state() {
+    let Some(tpm) = Swtpm::start("a_file_store_moves_onto_a_tpm_with_a_new_journal") else {
+        return;
+    };
+    let w = World::new();
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    w.unpack("one.airlock", "out").ok();
+    let old_journal = fs::read(w.path("store/journal.jsonl")).unwrap();
+    let old_head: serde_json::Value =
+        serde_json::from_slice(&fs::read(w.path("store/state.json")).unwrap()).unwrap();
+    let r = w
+        .run(&[
+            "anchor",
+            "init",
+            "--store",
+            "store",
+            "--root",
+            "1.root.json",
+            "--tpm",
+            &tpm.tcti(),
+            "--replace",
+            "--new-journal",
+            "--json",
+        ])
+        .ok()
+        .json();
+    // The old journal is kept byte for byte under its closed name.
+    let closed = format!(
+        "journal.closed-{}-{}.jsonl",
+        &old_head["journal"]["key"].as_str().unwrap()[..16],
+        old_head["journal"]["seq"]
+    );
+    assert_eq!(r["closed_journals"], serde_json::json!([closed]));
+    assert_eq!(
+        fs::read(w.path(&format!("store/{closed}"))).unwrap(),
+        old_journal
+    );
+    // The new journal starts from the kept state, signed in the TPM.
+    let first: serde_json::Value = serde_json::from_str(
+        fs::read_to_string(w.path("store/journal.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["event"], "journal.started");
+    assert_eq!(first["fields"]["backend"], "tpm");
+    assert_eq!(first["fields"]["imported"], 1);
+    assert_eq!(first["sig"]["alg"], "ecdsa-p256-sha256");
+    let r = w.run(&["journal", "verify", "--store", "store", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json()["journal_keyid"], first["sig"]["keyid"]);
+    // The public key for the auditors, from the store (the private half is in the TPM).
+    let show = w
+        .run(&["anchor", "show", "--store", "store", "--json"])
+        .ok()
+        .json();
+    let pem = show["journal"]["public_key_pem"].as_str().unwrap();
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    fs::write(w.path("tpm-journal.pub"), pem).unwrap();
+    w.run(&[
+        "journal",
+        "export",
+        "--store",
+        "store",
+        "--out",
+        "audit.jsonl",
+    ])
+    .ok();
+    w.run(&[
+        "journal",
+        "verify",
+        "--export",
+        "audit.jsonl",
+        "--key",
+        "tpm-journal.pub",
+    ])
+    .ok();
+    // The import made on the file store is remembered: still a replay.
+    let r = w.run(&["verify", "one.airlock", "--store", "store", "--json"]);
+    assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
+    // --new-journal is for hardware only.
+    let r = w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "other",
+        "--root",
+        "1.root.json",
+        "--replace",
+        "--new-journal",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
 }

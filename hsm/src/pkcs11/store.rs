@@ -77,13 +77,15 @@ impl AnchoredStore<Pkcs11Hardware> {
     /// the URI names, and creates the journal key on the token. A token that
     /// already holds an anchor is refused, with or without `replace`: its
     /// anchor cannot be changed or destroyed, only wiped with the whole
-    /// token. `journal` writes the provisioning's journal records (see
+    /// token (but a store directory can move onto a new token with
+    /// `replace`; `new_journal` then closes its journal and starts a new
+    /// one). `journal` writes the provisioning's journal records (see
     /// [`AnchoredStore::provision_dir`]).
     pub fn init<E: From<Error>>(
         dir: &Path,
         uri: &str,
         anchor: &Anchor,
-        replace: bool,
+        (replace, new_journal): (bool, bool),
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<Pkcs11Store, E> {
         let parsed = parse_token_uri(uri)?;
@@ -102,7 +104,7 @@ impl AnchoredStore<Pkcs11Hardware> {
             dir,
             (PKCS11_CONFIG, config),
             anchor,
-            replace,
+            (replace, new_journal),
             connect,
             journal,
         )

@@ -93,13 +93,14 @@ impl AnchoredStore<TpmHardware> {
     /// at `tcti`. With `replace`, an existing anchor index is deleted first
     /// (this needs the owner's authorization, from the file `owner_auth`)
     /// and the store's monotonic state and journal are kept and bound to
-    /// the counter anew. `journal` writes the provisioning's journal records
+    /// the counter anew (`new_journal`: the old journal is closed and a new
+    /// one starts). `journal` writes the provisioning's journal records
     /// (see [`AnchoredStore::provision_dir`]).
     pub fn init<E: From<Error>>(
         dir: &Path,
         tcti: &str,
         anchor: &Anchor,
-        replace: bool,
+        (replace, new_journal): (bool, bool),
         owner_auth: Option<&Path>,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<TpmStore, E> {
@@ -119,7 +120,14 @@ impl AnchoredStore<TpmHardware> {
                 tpm: Arc::new(Mutex::new(tpm)),
             })
         };
-        AnchoredStore::provision_dir(dir, (TPM_CONFIG, config), anchor, replace, connect, journal)
+        AnchoredStore::provision_dir(
+            dir,
+            (TPM_CONFIG, config),
+            anchor,
+            (replace, new_journal),
+            connect,
+            journal,
+        )
     }
 
     /// Opens a provisioned TPM store and connects to its TPM.
@@ -287,7 +295,7 @@ mod tests {
         a: &Anchor,
         replace: bool,
     ) -> Result<TpmStore, Error> {
-        TpmStore::init(dir, &tpm.tcti(), a, replace, None, |_| {
+        TpmStore::init(dir, &tpm.tcti(), a, (replace, false), None, |_| {
             Ok::<_, Error>(head(1))
         })
     }
