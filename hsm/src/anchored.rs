@@ -11,7 +11,8 @@
 //!   and is refused.
 //! - The **state** (`state.json`: sequences, accepted bundle ids, latest
 //!   time, the root chain) carries the value of a hardware monotonic counter
-//!   that every import advances. A restored older copy of the directory
+//!   that every decision (import, verify, refusal: each moves the
+//!   journal head) advances. A restored older copy of the directory
 //!   carries an older value and is refused.
 //!
 //! - The **journal head** (last record and hash, with the journal key's id)
@@ -149,19 +150,28 @@ struct Previous {
     state: StoreState,
     anchor: Anchor,
     journal: Option<HeadRef>,
+    /// A hardware store's backend and the counter value its state was
+    /// committed under.
+    bound: Option<(BackendKind, u64)>,
 }
 
 impl Previous {
     /// Reads the store in `dir` as its directory has it, without its
     /// hardware (which may be cleared or gone).
     fn read(dir: &Path) -> Result<Previous, Error> {
-        match read_json::<StoreConfig>(&dir.join(CONFIG_FILE))?.backend {
-            BackendKind::File => {
+        let backend = read_json::<StoreConfig>(&dir.join(CONFIG_FILE))?.backend;
+        // A file store whose move onto hardware was interrupted after its
+        // state was committed has the hardware's state file: resume it.
+        let moved =
+            backend == BackendKind::File && read_json::<StateFile>(&dir.join(STATE_FILE)).is_ok();
+        match backend {
+            BackendKind::File if !moved => {
                 let store = FileStore::open(dir)?;
                 Ok(Previous {
                     state: store.state()?,
                     anchor: store.anchor()?,
                     journal: store.bound_journal()?,
+                    bound: None,
                 })
             }
             _ => {
@@ -174,8 +184,34 @@ impl Previous {
                     anchor: read_root(dir, last)?,
                     state: file.state,
                     journal: Some(file.journal),
+                    bound: (!moved).then_some((backend, file.counter)),
                 })
             }
+        }
+    }
+
+    /// Re-provisioning on the hardware that holds this store's counter
+    /// must not re-bind a state older than that counter (a restored older
+    /// copy, perhaps with its journal cut to match): that would turn a
+    /// detected rollback into an accepted one. Hardware holding no airlock
+    /// anchor (cleared, or new) has nothing to compare with.
+    fn check_not_rolled_back<H: AnchorHardware>(&self, dir: &Path, hw: &H) -> Result<(), Error> {
+        let Some((backend, committed)) = self.bound else {
+            return Ok(());
+        };
+        if backend != hw.kind() || hw.held_anchor()?.is_none() {
+            return Ok(());
+        }
+        match hw.counter()? {
+            Some(counter) if committed < counter => Err(Error::StoreRollback {
+                path: dir.to_owned(),
+                reason: format!(
+                    "its state was committed at counter {committed}, but the {} counter is at \
+                     {counter}: re-provisioning would bind this older copy of the store anew",
+                    backend.name()
+                ),
+            }),
+            _ => Ok(()),
         }
     }
 }
@@ -227,9 +263,19 @@ fn read_root(dir: &Path, r: &AnchorRef) -> Result<Anchor, Error> {
 /// The name a journal closed by `anchor init --replace --new-journal` is
 /// kept under: `journal.closed-KEYID16-SEQ.jsonl` (the first 16 hex digits
 /// of its key's id, and its last record).
-pub(crate) fn closed_journal_name(head: &HeadRef) -> String {
-    let key: String = head.key.chars().take(16).collect();
-    format!("journal.closed-{key}-{}.jsonl", head.seq())
+pub(crate) fn closed_journal_name(head: &HeadRef) -> Result<String, Error> {
+    let key = &head.key;
+    if key.len() != 64 || !key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(corrupt(
+            Path::new(STATE_FILE),
+            "the journal head's key is not 64 lowercase hex digits",
+        ));
+    }
+    Ok(format!(
+        "journal.closed-{}-{}.jsonl",
+        &key[..16],
+        head.seq()
+    ))
 }
 
 fn anchor_ref(anchor: &Anchor) -> AnchorRef {
@@ -261,28 +307,14 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         connect: impl FnOnce() -> Result<H, Error>,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<Self, E> {
-        let created = !dir.exists();
-        let fresh = !dir.join(CONFIG_FILE).exists();
-        let config_name = config.0;
-        let result = Self::init_in(
+        Self::init_in(
             dir,
             config,
             anchor,
             (replace, new_journal),
             connect,
             journal,
-        );
-        if result.is_err() {
-            // Leave no half-made store behind.
-            if created {
-                let _ = fs::remove_dir_all(dir);
-            } else if fresh {
-                JournalFile::in_dir(dir).remove();
-                let _ = fs::remove_file(dir.join(STATE_FILE));
-                let _ = fs::remove_file(dir.join(config_name));
-            }
-        }
-        result
+        )
     }
 
     fn init_in<E: From<Error>>(
@@ -297,10 +329,22 @@ impl<H: AnchorHardware> AnchoredStore<H> {
             let path = path.to_owned();
             move |source| Error::Write { path, source }
         };
-        fs::create_dir_all(dir).map_err(write_err(dir))?;
+        // Whether this call made the directory: decided by the call that
+        // creates it, not by a look beforehand (another `anchor init` may
+        // be making the same directory).
+        let created = match fs::create_dir(dir) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(_) => {
+                fs::create_dir_all(dir).map_err(write_err(dir))?;
+                true
+            }
+        };
         let lock = StoreLock::acquire(dir)?;
         let config_path = dir.join(CONFIG_FILE);
-        let previous = if config_path.exists() {
+        // Decided under the lock; the refusals below change nothing.
+        let fresh = !config_path.exists();
+        let previous = if !fresh {
             if !replace {
                 return Err(Error::AlreadyProvisioned {
                     path: dir.to_owned(),
@@ -322,102 +366,120 @@ impl<H: AnchorHardware> AnchoredStore<H> {
             }
             None
         };
-        let hw = connect()?;
-        let bound = previous.as_ref().and_then(|p| p.journal.clone());
-        if let Some(bound) = bound.as_ref().filter(|_| !new_journal) {
-            let found = match hw.journal_key(false) {
-                Ok(k) if journal_keyid(k.public_key()) == bound.key => None,
-                Ok(k) => Some(format!("holds key {}", journal_keyid(k.public_key()))),
-                Err(Error::KeyNotFound { .. }) => Some("holds no journal key".into()),
-                Err(e) => return Err(e.into()),
+        let result = (|| {
+            let hw = connect()?;
+            if let Some(p) = &previous {
+                p.check_not_rolled_back(dir, &hw)?;
+            }
+            let bound = previous.as_ref().and_then(|p| p.journal.clone());
+            if let Some(bound) = bound.as_ref().filter(|_| !new_journal) {
+                let found = match hw.journal_key(false) {
+                    Ok(k) if journal_keyid(k.public_key()) == bound.key => None,
+                    Ok(k) => Some(format!("holds key {}", journal_keyid(k.public_key()))),
+                    Err(Error::KeyNotFound { .. }) => Some("holds no journal key".into()),
+                    Err(e) => return Err(e.into()),
+                };
+                if let Some(found) = found {
+                    return Err(Error::JournalKeyChanged {
+                        path: dir.to_owned(),
+                        journal_key: bound.key.clone(),
+                        hardware: hw.location(),
+                        found,
+                    }
+                    .into());
+                }
+            }
+            let journal_file = JournalFile::in_dir(dir);
+            let closed = match &bound {
+                Some(b) if new_journal => {
+                    let to = dir.join(closed_journal_name(b)?);
+                    if to.exists() {
+                        return Err(Error::Exists { path: to }.into());
+                    }
+                    Some(to)
+                }
+                _ => None,
             };
-            if let Some(found) = found {
-                return Err(Error::JournalKeyChanged {
-                    path: dir.to_owned(),
-                    journal_key: bound.key.clone(),
-                    hardware: hw.location(),
-                    found,
-                }
-                .into());
-            }
-        }
-        let journal_file = JournalFile::in_dir(dir);
-        let closed = match &bound {
-            Some(b) if new_journal => {
-                let to = dir.join(closed_journal_name(b));
-                if to.exists() {
-                    return Err(Error::Exists { path: to }.into());
-                }
-                Some(to)
-            }
-            _ => None,
-        };
-        hw.provision(&HeldAnchor::of(anchor), replace)?;
-        let backend = hw.kind();
-        let counter = hw.counter()?.ok_or_else(|| Error::Hardware {
-            backend: backend.name(),
-            reason: "the counter was not created".into(),
-        })?;
-        let signer = hw.journal_key(true)?;
-        let state_path = dir.join(STATE_FILE);
-        let (state, previous_anchor, head) = match previous {
-            Some(p) if closed.is_some() => (p.state, Some(p.anchor), None),
-            Some(p) => {
-                let head = p.journal.map(|h| h.head(&state_path)).transpose()?;
-                (p.state, Some(p.anchor), head)
-            }
-            None => (StoreState::default(), None, None),
-        };
-        if let Some(to) = &closed {
-            // The old journal stays, byte for byte, under its closed name;
-            // the new one starts with `journal.started`.
-            fs::rename(journal_file.path(), to).map_err(|source| Error::Write {
-                path: to.clone(),
-                source,
+            // Everything that can be checked or made beforehand is, before the
+            // hardware takes the anchor (a token's anchor cannot be undone).
+            let signer = hw.journal_key(true)?;
+            hw.provision(&HeldAnchor::of(anchor), replace)?;
+            let backend = hw.kind();
+            let counter = hw.counter()?.ok_or_else(|| Error::Hardware {
+                backend: backend.name(),
+                reason: "the counter was not created".into(),
             })?;
-        }
-        // If anything below fails, the closed journal is put back.
-        let reopen = |_: &E| {
+            let state_path = dir.join(STATE_FILE);
+            let (state, previous_anchor, head) = match previous {
+                Some(p) if closed.is_some() => (p.state, Some(p.anchor), None),
+                Some(p) => {
+                    let head = p.journal.map(|h| h.head(&state_path)).transpose()?;
+                    (p.state, Some(p.anchor), head)
+                }
+                None => (StoreState::default(), None, None),
+            };
             if let Some(to) = &closed {
-                journal_file.remove();
-                let _ = fs::rename(to, journal_file.path());
+                // The old journal stays, byte for byte, under its closed name;
+                // the new one starts with `journal.started`.
+                fs::rename(journal_file.path(), to).map_err(|source| Error::Write {
+                    path: to.clone(),
+                    source,
+                })?;
             }
-        };
-        let new_head = journal(&Provisioning {
-            dir,
-            signer: signer.as_ref(),
-            lock: &lock,
-            head,
-            previous_anchor,
-            state: &state,
-            backend,
-        })
-        .inspect_err(reopen)?;
-        let store = AnchoredStore {
-            dir: dir.to_owned(),
-            hw,
-        };
-        let commit = || -> Result<(), Error> {
-            let hw_path = dir.join(config_name);
-            write_atomic(&hw_path, &config_bytes, 0o644).map_err(write_err(&hw_path))?;
-            store.write_root(anchor)?;
-            store.commit(
-                &lock,
-                counter,
-                StateFile {
-                    format: 1,
-                    counter: counter + 1,
-                    anchors: vec![anchor_ref(anchor)],
-                    journal: HeadRef::new(signer.public_key(), &new_head),
-                    state,
-                },
-            )
-        };
-        commit().map_err(E::from).inspect_err(reopen)?;
-        let config = serde_json::to_vec_pretty(&StoreConfig { format: 1, backend })
-            .map_err(|e| corrupt(dir, e.to_string()))?;
-        write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;
-        Ok(store)
+            // If anything below fails, the closed journal is put back.
+            let reopen = |_: &E| {
+                if let Some(to) = &closed {
+                    journal_file.remove();
+                    let _ = fs::rename(to, journal_file.path());
+                }
+            };
+            let new_head = journal(&Provisioning {
+                dir,
+                signer: signer.as_ref(),
+                lock: &lock,
+                head,
+                previous_anchor,
+                state: &state,
+                backend,
+            })
+            .inspect_err(reopen)?;
+            let store = AnchoredStore {
+                dir: dir.to_owned(),
+                hw,
+            };
+            let commit = || -> Result<(), Error> {
+                let hw_path = dir.join(config_name);
+                write_atomic(&hw_path, &config_bytes, 0o644).map_err(write_err(&hw_path))?;
+                store.write_root(anchor)?;
+                store.commit(
+                    &lock,
+                    counter,
+                    StateFile {
+                        format: 1,
+                        counter: counter + 1,
+                        anchors: vec![anchor_ref(anchor)],
+                        journal: HeadRef::new(signer.public_key(), &new_head),
+                        state,
+                    },
+                )
+            };
+            commit().map_err(E::from).inspect_err(reopen)?;
+            let config = serde_json::to_vec_pretty(&StoreConfig { format: 1, backend })
+                .map_err(|e| corrupt(dir, e.to_string()))?;
+            write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;
+            Ok(store)
+        })();
+        if result.is_err() && fresh {
+            // Leave no half-made store behind: only what this call made.
+            if created {
+                let _ = fs::remove_dir_all(dir);
+            } else {
+                JournalFile::in_dir(dir).remove();
+                let _ = fs::remove_file(dir.join(STATE_FILE));
+                let _ = fs::remove_file(dir.join(config_name));
+            }
+        }
+        result
     }
 
     /// A provisioned store in `dir` on hardware `hw`.
@@ -578,8 +640,31 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         debug_assert_eq!(file.counter, counter + 1);
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Sign(e.to_string()))?;
         let path = self.dir.join(STATE_FILE);
-        write_atomic(&path, &bytes, 0o644).map_err(|source| Error::Write { path, source })?;
-        let now = self.hw.advance()?;
+        let before = fs::read(&path).ok();
+        write_atomic(&path, &bytes, 0o644).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        let now = match self.hw.advance() {
+            Ok(now) => now,
+            // A state one ahead of the counter counts as committed (a crash
+            // between rename and advance): after a failed advance, find out
+            // which it is, so that an error means "not committed".
+            Err(e) => match self.hw.counter() {
+                Ok(Some(c)) if c == file.counter => c,
+                Ok(Some(c)) if c == counter => {
+                    let undone = match &before {
+                        Some(b) => write_atomic(&path, b, 0o644),
+                        None => fs::remove_file(&path),
+                    };
+                    return Err(match undone {
+                        Ok(()) => e,
+                        Err(source) => Error::Write { path, source },
+                    });
+                }
+                _ => return Err(e),
+            },
+        };
         if now != file.counter {
             return Err(Error::StoreRollback {
                 path: self.dir.clone(),

@@ -249,7 +249,7 @@ impl Error {
                 "a journal's key never changes: export the journal while its key still works (`airlock journal export`), then re-run with --new-journal (the state is kept; the old journal stays beside the new one as journal.closed-*.jsonl) or provision a new store directory"
             }
             Error::StoreRollback { .. } => {
-                "an older copy of the store directory was put in place: stop, investigate, and restore the newest copy (or re-provision with `anchor init --replace`)"
+                "an older copy of the store directory was put in place: stop, investigate, and restore the newest copy; if there is none, provision a new store directory (re-provisioning does not bind an older copy anew)"
             }
             Error::AnchorMismatch { .. } => {
                 "the store directory's anchor was swapped: stop, investigate, and re-provision from a trusted root with `anchor init --replace`"

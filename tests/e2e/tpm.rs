@@ -673,10 +673,31 @@ fn the_tpm_store_journal_is_signed_in_the_tpm_and_cutting_it_back_is_detected() 
         fs::read(w.path("tstore/journal.jsonl")).unwrap(),
         journal_then
     );
-    // Put back, everything verifies again.
+    // The whole journal put back is no cure: the state is still the old
+    // copy.
     fs::write(w.path("tstore/journal.jsonl"), &journal_now).unwrap();
-    let r = w.run(&["journal", "verify", "--store", "tstore", "--json"]);
-    assert_eq!(r.code, 1, "the state is still the old copy: {r:?}");
+    let (code, err, j) = journal_verify(&w);
+    assert_eq!((code, err.as_str()), (1, "journal-head-rolled-back"), "{j}");
+    // Nor is re-provisioning: `anchor init --replace` on the same TPM does
+    // not bind the older state anew.
+    let r = w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "tstore",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+        "--replace",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "store-rolled-back"),
+        "{r:?}"
+    );
+    assert_eq!(fs::read(w.path("tstore/state.json")).unwrap(), state_then);
 }
 
 #[test]
@@ -807,4 +828,70 @@ fn a_file_store_moves_onto_a_tpm_with_a_new_journal_keeping_its_state() {
         "--new-journal",
     ]);
     assert_eq!(r.code, 2, "{r:?}");
+}
+
+#[test]
+fn a_refused_anchor_init_leaves_the_directory_as_it_was() {
+    let Some(tpm) = Swtpm::start("a_refused_anchor_init_leaves_the_directory") else {
+        return;
+    };
+    let w = World::new();
+    // A directory with a journal but no store configuration (an
+    // interrupted init, or a lost airlock-store.json): refused, and the
+    // journal and state are left for investigation.
+    fs::create_dir_all(w.path("half")).unwrap();
+    fs::write(w.path("half/journal.jsonl"), b"{\"seq\":1}\n").unwrap();
+    fs::write(w.path("half/state.json"), b"{}").unwrap();
+    let before = tree(&w.path("half"));
+    let r = w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "half",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "store-corrupt"),
+        "{r:?}"
+    );
+    // (Only the lock file is new.)
+    let mut after = tree(&w.path("half"));
+    after.retain(|(name, ..)| name != "lock");
+    assert_eq!(after, before);
+    // A second init of a provisioned store is refused and removes nothing.
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "tstore",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+    ])
+    .ok();
+    let before = tree(&w.path("tstore"));
+    let r = w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "tstore",
+        "--root",
+        "1.root.json",
+        "--tpm",
+        &tpm.tcti(),
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "store-already-provisioned"),
+        "{r:?}"
+    );
+    assert_eq!(tree(&w.path("tstore")), before);
+    w.run(&["journal", "verify", "--store", "tstore"]).ok();
 }

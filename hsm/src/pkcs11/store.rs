@@ -9,10 +9,10 @@
 //! - `airlock-anchor`: the provisioned root (SHA-256 and version). There is
 //!   exactly one; a second object with that label (anyone with the PIN can
 //!   create one) makes the store refuse to work rather than choose.
-//! - `airlock-counter`: one object per import, holding the counter value it
-//!   advanced to. The counter is the highest value on the token, so it only
+//! - `airlock-counter`: one object per decision (import, verify, refusal: each
+//!   moves the journal head), holding the counter value it advanced to. The counter is the highest value on the token, so it only
 //!   ever grows: a restored older copy of the store directory is refused.
-//!   Each import adds a few dozen bytes to the token.
+//!   Each decision adds a few dozen bytes to the token.
 //!
 //! The store directory records the token's URI in `pkcs11.json`.
 use std::path::Path;
@@ -285,14 +285,26 @@ impl AnchorHardware for Pkcs11Hardware {
         uri.object = Some(JOURNAL_LABEL.into());
         uri.id = None;
         let uri = uri.to_string();
-        match Pkcs11Signer::open(&uri) {
-            Ok(k) => Ok(Box::new(k)),
-            Err(Error::KeyNotFound { .. }) if create => Ok(Box::new(Pkcs11Signer::generate(
-                &uri,
-                KeyAlgorithm::EcdsaP256,
-            )?)),
-            Err(e) => Err(e),
+        let key = match Pkcs11Signer::open(&uri) {
+            Ok(k) => k,
+            Err(Error::KeyNotFound { .. }) if create => {
+                Pkcs11Signer::generate(&uri, KeyAlgorithm::EcdsaP256)?
+            }
+            Err(e) => return Err(e),
+        };
+        // A pair planted under the label by someone with the PIN could be
+        // a copy of a key they keep: only a key that never left the token
+        // signs the journal.
+        let p = key.protection()?;
+        if !p.sensitive || p.extractable || !p.never_extractable {
+            return Err(Error::KeyNotFound {
+                what: format!("{JOURNAL_LABEL:?} on token {:?}", self.uri.token),
+                reason: "the key is extractable or was once (not made by airlock); remove it \
+                         and provision again"
+                    .into(),
+            });
         }
+        Ok(Box::new(key))
     }
 
     fn advance(&self) -> Result<u64, Error> {
@@ -318,7 +330,7 @@ impl AnchorHardware for Pkcs11Hardware {
         };
         let counter = match self.counter() {
             Ok(Some(c)) => format!(
-                "state: bound to a counter on the token (now {c}; one non-destroyable object per import)"
+                "state: bound to a counter on the token (now {c}; one non-destroyable object per decision)"
             ),
             _ => "state: bound to a counter on the token (unreadable now)".into(),
         };

@@ -229,7 +229,7 @@ impl AnchorHardware for TpmHardware {
                     s.anchor_index
                 ),
                 format!(
-                    "state: bound to TPM monotonic counter {:#010x} (now {}), incremented by every import",
+                    "state: bound to TPM monotonic counter {:#010x} (now {}), incremented by every decision (each one's journal records)",
                     s.counter_index, s.counter
                 ),
             ),
