@@ -17,18 +17,25 @@ const ANCHOR_INDEX: &str = "0x0150A1A0";
 fn tpm_world(test: &str) -> Option<(World, Swtpm)> {
     let tpm = Swtpm::start(test)?;
     let w = World::new();
-    w.run(&[
+    tpm_init(&w, &tpm, "tstore", &[]).ok();
+    Some((w, tpm))
+}
+
+/// `anchor init --store STORE --root 1.root.json --tpm TCTI EXTRA…`.
+fn tpm_init(w: &World, tpm: &Swtpm, store: &str, extra: &[&str]) -> crate::common::Run {
+    let tcti = tpm.tcti();
+    let mut args = vec![
         "anchor",
         "init",
         "--store",
-        "tstore",
+        store,
         "--root",
         "1.root.json",
         "--tpm",
-        &tpm.tcti(),
-    ])
-    .ok();
-    Some((w, tpm))
+        &tcti,
+    ];
+    args.extend_from_slice(extra);
+    w.run(&args)
 }
 
 fn verify(w: &World, bundle: &str) -> crate::common::Run {
@@ -175,28 +182,8 @@ fn the_tpm_anchor_is_write_locked_and_replacing_it_needs_the_owner() {
     assert_eq!(after["root"]["sha256"], before["root"]["sha256"]);
 
     // Provisioning again needs --replace, in this directory or any other.
-    w.run(&[
-        "anchor",
-        "init",
-        "--store",
-        "tstore",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-    ])
-    .fails(3, "already provisioned");
-    w.run(&[
-        "anchor",
-        "init",
-        "--store",
-        "other",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-    ])
-    .fails(3, "already provisioned");
+    tpm_init(&w, &tpm, "tstore", &[]).fails(3, "already provisioned");
+    tpm_init(&w, &tpm, "other", &[]).fails(3, "already provisioned");
 
     // Once the owner hierarchy has a password, --replace needs it.
     let o = tpm2(
@@ -205,18 +192,7 @@ fn the_tpm_anchor_is_write_locked_and_replacing_it_needs_the_owner() {
         w.tmp.path(),
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r = w.run(&[
-        "anchor",
-        "init",
-        "--store",
-        "tstore",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-        "--replace",
-        "--json",
-    ]);
+    let r = tpm_init(&w, &tpm, "tstore", &["--replace", "--json"]);
     assert_eq!(r.code, 3, "{r:?}");
     assert_eq!(r.error_code(), "tpm-error");
     assert!(
@@ -226,19 +202,12 @@ fn the_tpm_anchor_is_write_locked_and_replacing_it_needs_the_owner() {
             .contains("owner authorization")
     );
     w.write("owner.pw", b"owner-secret\n");
-    w.run(&[
-        "anchor",
-        "init",
-        "--store",
+    tpm_init(
+        &w,
+        &tpm,
         "tstore",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-        "--replace",
-        "--owner-auth-file",
-        "owner.pw",
-    ])
+        &["--replace", "--owner-auth-file", "owner.pw"],
+    )
     .ok();
     w.pack("rel.airlock", &[]).ok();
     verify(&w, "rel.airlock").ok();
@@ -475,18 +444,7 @@ fn a_cleared_tpm_is_reported_and_replace_recovers_keeping_the_state() {
             .unwrap()
             .contains("holds no airlock anchor")
     );
-    w.run(&[
-        "anchor",
-        "init",
-        "--store",
-        "tstore",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-        "--replace",
-    ])
-    .ok();
+    tpm_init(&w, &tpm, "tstore", &["--replace"]).ok();
     // The imports recorded before the clear are kept: still a replay.
     let r = verify(&w, "one.airlock");
     assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
@@ -566,20 +524,7 @@ fn the_tpm_store_journal_is_signed_in_the_tpm_and_cutting_it_back_is_detected() 
         return;
     };
     let w = World::new();
-    let init = w
-        .run(&[
-            "anchor",
-            "init",
-            "--store",
-            "tstore",
-            "--root",
-            "1.root.json",
-            "--tpm",
-            &tpm.tcti(),
-            "--json",
-        ])
-        .ok()
-        .json();
+    let init = tpm_init(&w, &tpm, "tstore", &["--json"]).ok().json();
     let keyid = init["journal_keyid"].as_str().unwrap().to_owned();
     // No key material in the store directory: the key is in the TPM.
     let files = listing(&w.path("tstore"));
@@ -680,18 +625,7 @@ fn the_tpm_store_journal_is_signed_in_the_tpm_and_cutting_it_back_is_detected() 
     assert_eq!((code, err.as_str()), (1, "journal-head-rolled-back"), "{j}");
     // Nor is re-provisioning: `anchor init --replace` on the same TPM does
     // not bind the older state anew.
-    let r = w.run(&[
-        "anchor",
-        "init",
-        "--store",
-        "tstore",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-        "--replace",
-        "--json",
-    ]);
+    let r = tpm_init(&w, &tpm, "tstore", &["--replace", "--json"]);
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (3, "store-rolled-back"),
@@ -707,18 +641,7 @@ fn a_file_store_with_a_journal_is_not_moved_onto_a_tpm() {
     };
     let w = World::new();
     let before = tree(&w.path("store"));
-    let r = w.run(&[
-        "anchor",
-        "init",
-        "--store",
-        "store",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-        "--replace",
-        "--json",
-    ]);
+    let r = tpm_init(&w, &tpm, "store", &["--replace", "--json"]);
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (3, "journal-key-changed"),
@@ -744,20 +667,7 @@ fn a_file_store_moves_onto_a_tpm_with_a_new_journal_keeping_its_state() {
     let old_journal = fs::read(w.path("store/journal.jsonl")).unwrap();
     let old_head: serde_json::Value =
         serde_json::from_slice(&fs::read(w.path("store/state.json")).unwrap()).unwrap();
-    let r = w
-        .run(&[
-            "anchor",
-            "init",
-            "--store",
-            "store",
-            "--root",
-            "1.root.json",
-            "--tpm",
-            &tpm.tcti(),
-            "--replace",
-            "--new-journal",
-            "--json",
-        ])
+    let r = tpm_init(&w, &tpm, "store", &["--replace", "--new-journal", "--json"])
         .ok()
         .json();
     // The old journal is kept byte for byte under its closed name.
@@ -843,17 +753,7 @@ fn a_refused_anchor_init_leaves_the_directory_as_it_was() {
     fs::write(w.path("half/journal.jsonl"), b"{\"seq\":1}\n").unwrap();
     fs::write(w.path("half/state.json"), b"{}").unwrap();
     let before = tree(&w.path("half"));
-    let r = w.run(&[
-        "anchor",
-        "init",
-        "--store",
-        "half",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-        "--json",
-    ]);
+    let r = tpm_init(&w, &tpm, "half", &["--json"]);
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (3, "store-corrupt"),
@@ -864,29 +764,9 @@ fn a_refused_anchor_init_leaves_the_directory_as_it_was() {
     after.retain(|(name, ..)| name != "lock");
     assert_eq!(after, before);
     // A second init of a provisioned store is refused and removes nothing.
-    w.run(&[
-        "anchor",
-        "init",
-        "--store",
-        "tstore",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-    ])
-    .ok();
+    tpm_init(&w, &tpm, "tstore", &[]).ok();
     let before = tree(&w.path("tstore"));
-    let r = w.run(&[
-        "anchor",
-        "init",
-        "--store",
-        "tstore",
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tpm.tcti(),
-        "--json",
-    ]);
+    let r = tpm_init(&w, &tpm, "tstore", &["--json"]);
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (3, "store-already-provisioned"),
