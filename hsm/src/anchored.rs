@@ -238,6 +238,27 @@ pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
     serde_json::from_slice(&bytes).map_err(|e| corrupt(path, e.to_string()))
 }
 
+/// The journal key `hw` holds, if it is the one whose id is `keyid`;
+/// otherwise [`Error::JournalKeyChanged`] for the store in `dir`.
+fn expect_journal_key<H: AnchorHardware>(
+    hw: &H,
+    dir: &Path,
+    keyid: &str,
+) -> Result<Box<dyn Signer>, Error> {
+    let found = match hw.journal_key(false) {
+        Ok(k) if journal_keyid(k.public_key()) == keyid => return Ok(k),
+        Ok(k) => format!("holds key {}", journal_keyid(k.public_key())),
+        Err(Error::KeyNotFound { .. }) => "holds no journal key".into(),
+        Err(e) => return Err(e),
+    };
+    Err(Error::JournalKeyChanged {
+        path: dir.to_owned(),
+        journal_key: keyid.to_owned(),
+        hardware: hw.location(),
+        found,
+    })
+}
+
 fn root_path(dir: &Path, r: &AnchorRef) -> PathBuf {
     dir.join(ROOTS_DIR)
         .join(format!("{}.{}.root.json", r.version, r.sha256))
@@ -301,24 +322,6 @@ impl<H: AnchorHardware> AnchoredStore<H> {
     /// be provisioned, what this call wrote is removed again.
     pub(crate) fn provision_dir<E: From<Error>>(
         dir: &Path,
-        config: (&str, Vec<u8>),
-        anchor: &Anchor,
-        (replace, new_journal): (bool, bool),
-        connect: impl FnOnce() -> Result<H, Error>,
-        journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
-    ) -> Result<Self, E> {
-        Self::init_in(
-            dir,
-            config,
-            anchor,
-            (replace, new_journal),
-            connect,
-            journal,
-        )
-    }
-
-    fn init_in<E: From<Error>>(
-        dir: &Path,
         (config_name, config_bytes): (&str, Vec<u8>),
         anchor: &Anchor,
         (replace, new_journal): (bool, bool),
@@ -353,17 +356,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
             }
             Some(Previous::read(dir)?)
         } else {
-            let journal = JournalFile::in_dir(dir);
-            if fs::metadata(journal.path()).is_ok_and(|m| m.len() > 0) {
-                return Err(Error::StoreCorrupt {
-                    path: journal.path().to_owned(),
-                    reason: "the directory holds a journal but no provisioned store (an \
-                             interrupted anchor init?); move the directory aside and provision a \
-                             new one"
-                        .into(),
-                }
-                .into());
-            }
+            JournalFile::in_dir(dir).refuse_orphan()?;
             None
         };
         let result = (|| {
@@ -373,21 +366,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
             }
             let bound = previous.as_ref().and_then(|p| p.journal.clone());
             if let Some(bound) = bound.as_ref().filter(|_| !new_journal) {
-                let found = match hw.journal_key(false) {
-                    Ok(k) if journal_keyid(k.public_key()) == bound.key => None,
-                    Ok(k) => Some(format!("holds key {}", journal_keyid(k.public_key()))),
-                    Err(Error::KeyNotFound { .. }) => Some("holds no journal key".into()),
-                    Err(e) => return Err(e.into()),
-                };
-                if let Some(found) = found {
-                    return Err(Error::JournalKeyChanged {
-                        path: dir.to_owned(),
-                        journal_key: bound.key.clone(),
-                        hardware: hw.location(),
-                        found,
-                    }
-                    .into());
-                }
+                expect_journal_key(&hw, dir, &bound.key)?;
             }
             let journal_file = JournalFile::in_dir(dir);
             let closed = match &bound {
@@ -616,18 +595,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
     /// bound head names.
     fn bound_journal_key(&self) -> Result<Box<dyn Signer>, Error> {
         let (file, _) = self.load()?;
-        let found = match self.hw.journal_key(false) {
-            Ok(k) if journal_keyid(k.public_key()) == file.journal.key => return Ok(k),
-            Ok(k) => format!("holds key {}", journal_keyid(k.public_key())),
-            Err(Error::KeyNotFound { .. }) => "holds no journal key".into(),
-            Err(e) => return Err(e),
-        };
-        Err(Error::JournalKeyChanged {
-            path: self.dir.clone(),
-            journal_key: file.journal.key,
-            hardware: self.hw.location(),
-            found,
-        })
+        expect_journal_key(&self.hw, &self.dir, &file.journal.key)
     }
 
     /// Writes the state file (counter `c+1`), then advances the hardware

@@ -106,17 +106,7 @@ impl FileStore {
         let config_path = dir.join(CONFIG_FILE);
         let fresh = !config_path.exists();
         let (state, previous_anchor, head) = if fresh {
-            let journal = JournalFile::in_dir(dir);
-            if fs::metadata(journal.path()).is_ok_and(|m| m.len() > 0) {
-                return Err(Error::StoreCorrupt {
-                    path: journal.path().to_owned(),
-                    reason:
-                        "the directory holds a journal but no provisioned store (an interrupted \
-                             anchor init?); move the directory aside and provision a new one"
-                            .into(),
-                }
-                .into());
-            }
+            JournalFile::in_dir(dir).refuse_orphan()?;
             (StoreState::default(), None, None)
         } else {
             if !replace {

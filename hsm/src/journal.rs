@@ -273,6 +273,21 @@ impl JournalFile {
         self.append(lock, b"\n")
     }
 
+    /// Refuses a non-empty journal in a directory that is not (yet) a
+    /// provisioned store: provisioning there would start a second chain
+    /// over the records of the first.
+    pub(crate) fn refuse_orphan(&self) -> Result<(), Error> {
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0) {
+            return Err(Error::StoreCorrupt {
+                path: self.path.clone(),
+                reason: "the directory holds a journal but no provisioned store (an interrupted \
+                         anchor init?); move the directory aside and provision a new one"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Removes the journal file (an `anchor init` that failed before the
     /// store existed).
     pub(crate) fn remove(&self) {
