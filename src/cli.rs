@@ -246,6 +246,12 @@ pub struct RootRotateArgs {
     /// New threshold of the targets role.
     #[arg(long, value_name = "M")]
     pub targets_threshold: Option<u64>,
+    /// Replace the in-toto layout owner's keys (rotating the layout owner).
+    #[arg(long, num_args = 1.., value_name = "PUB")]
+    pub layout_key: Vec<PathBuf>,
+    /// New threshold of the layout owner.
+    #[arg(long, value_name = "L")]
+    pub layout_threshold: Option<u64>,
     /// Lifetime of the new root from now, e.g. 365d.
     #[arg(long, default_value = "365d", value_name = "DUR")]
     pub expires: String,
@@ -386,6 +392,13 @@ pub struct RootInitArgs {
     /// Signatures the targets role needs.
     #[arg(long, default_value_t = 1, value_name = "M")]
     pub targets_threshold: u64,
+    /// Public keys of the in-toto layout owner: only layouts they sign are
+    /// accepted (written as the root's `x-airlock-layout` field).
+    #[arg(long, required = true, num_args = 1.., value_name = "PUB")]
+    pub layout_key: Vec<PathBuf>,
+    /// Layout-owner signatures a layout needs.
+    #[arg(long, default_value_t = 1, value_name = "L")]
+    pub layout_threshold: u64,
     /// Lifetime of the root, e.g. 365d.
     #[arg(long, default_value = "365d", value_name = "DUR")]
     pub expires: String,
@@ -566,9 +579,9 @@ pub enum AnchorCommand {
     /// Provision a store with its trusted root.
     #[command(after_help = "\
 Examples:
-  airlock anchor init --store /var/lib/airlock --root 1.root.json
-  airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0
-  airlock anchor init --store /var/lib/airlock --root 1.root.json --pkcs11 \\
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --channel stable
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --channel stable --tpm device:/dev/tpmrm0
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --channel stable --pkcs11 \\
        'pkcs11:token=airlock?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
   # re-provision (the TPM anchor is write-once: this needs the owner's password)
   airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0 \\
@@ -606,6 +619,26 @@ Examples:
         /// one.
         #[arg(long, requires = "replace")]
         new_journal: bool,
+        /// A channel the store accepts bundles on (repeatable; required for
+        /// a new store; with --replace, replaces the store's channels).
+        #[arg(long = "channel", value_name = "CHANNEL")]
+        channels: Vec<String>,
+    },
+    /// Show or change the channels a store accepts bundles on (journaled).
+    #[command(after_help = "\
+Examples:
+  airlock anchor channels --store /var/lib/airlock
+  airlock anchor channels --store /var/lib/airlock --allow nightly --deny beta")]
+    Channels {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// Channels to accept from now on.
+        #[arg(long, value_name = "CHANNEL")]
+        allow: Vec<String>,
+        /// Channels to refuse from now on.
+        #[arg(long, value_name = "CHANNEL")]
+        deny: Vec<String>,
     },
     /// Show the anchor, the state, and what the backend protects against.
     #[command(after_help = "Example:\n  airlock anchor show --store /var/lib/airlock --json")]

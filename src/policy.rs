@@ -66,6 +66,26 @@ pub enum Rejection {
         /// The store's last accepted sequence.
         last: u64,
     },
+    /// The bundle's channel is not one the store accepts.
+    #[error("channel {channel} is not accepted by this store (it accepts: {allowed})")]
+    ChannelNotAllowed {
+        /// The bundle's channel.
+        channel: String,
+        /// The channels the store accepts, comma-separated (or "none").
+        allowed: String,
+    },
+    /// The bundle claims to be created later than the verification time
+    /// allows.
+    #[error(
+        "bundle created {} is in the future (verification time {}, allowed clock skew {} s)",
+        format_utc(*created), format_utc(*time), MAX_CLOCK_SKEW
+    )]
+    FromFuture {
+        /// The manifest's creation time.
+        created: u64,
+        /// Verification time.
+        time: u64,
+    },
     /// The bundle id was accepted before.
     #[error("replay: bundle {bundle_id} has already been imported")]
     Replay {
@@ -84,6 +104,8 @@ impl Rejection {
             Rejection::Expired { .. } => "bundle-expired",
             Rejection::Rollback { .. } => "rollback",
             Rejection::Replay { .. } => "replay",
+            Rejection::ChannelNotAllowed { .. } => "channel-not-allowed",
+            Rejection::FromFuture { .. } => "bundle-from-future",
         }
     }
 
@@ -101,6 +123,12 @@ impl Rejection {
                 "a newer bundle on this channel is already imported: ask for a bundle with a higher --sequence"
             }
             Rejection::Replay { .. } => "this exact bundle was imported before; nothing to do",
+            Rejection::ChannelNotAllowed { .. } => {
+                "the store accepts bundles only on its own channels: if this channel is wanted, an operator allows it with `airlock anchor channels --store STORE --allow CHANNEL`"
+            }
+            Rejection::FromFuture { .. } => {
+                "the connected side's clock (or --source-date-epoch) is ahead, or this machine's clock is behind: fix the clock that is wrong; the store never moves its clock to a future time"
+            }
         }
     }
 }
@@ -187,12 +215,36 @@ fn check_signed(
     }
 }
 
-/// Requires the manifest to be unexpired, new on its channel and never seen.
+/// How far ahead of the verification time a bundle's `created` may be:
+/// the clocks of two machines on either side of a gap differ a little.
+pub const MAX_CLOCK_SKEW: u64 = 900;
+
+/// Requires the manifest to be on a channel the store accepts, created no
+/// later than `time` plus [`MAX_CLOCK_SKEW`] (the store's clock moves to an
+/// accepted bundle's `created`, so a future one would move it there),
+/// unexpired, new on its channel and never seen.
 pub fn check_freshness(
     manifest: &Manifest,
     state: &StoreState,
     time: u64,
 ) -> Result<(), Rejection> {
+    if !state.allowed_channels.contains(&manifest.channel) {
+        let allowed: Vec<&str> = state.allowed_channels.iter().map(String::as_str).collect();
+        return Err(Rejection::ChannelNotAllowed {
+            channel: manifest.channel.clone(),
+            allowed: if allowed.is_empty() {
+                "none".into()
+            } else {
+                allowed.join(", ")
+            },
+        });
+    }
+    if manifest.created > time.saturating_add(MAX_CLOCK_SKEW) {
+        return Err(Rejection::FromFuture {
+            created: manifest.created,
+            time,
+        });
+    }
     if manifest.expires <= time {
         return Err(Rejection::Expired {
             expires: manifest.expires,

@@ -11,7 +11,7 @@ use airlock_hsm::{Anchor, StoreState};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::intoto::bundle::{BundleChain, ChainVerdict, verify_bundle_chain};
+use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
 use crate::policy::{check_freshness, check_signatures};
 use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
 use crate::tuf::{Root, RootChain, RootError};
@@ -223,6 +223,23 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
 
     let manifest = reader.manifest().clone();
     let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
+
+    // Step 6: the supply chain, decided from the signed manifest's digests
+    // and the metadata alone, before any payload byte is decompressed: a
+    // signer without functionary keys cannot make the receiver stage the
+    // payload. The payload is then held to those same digests.
+    let supply_chain = verify_bundle_chain(
+        &chain,
+        &manifest.supply_chain,
+        manifest.artifacts(),
+        &ChainContext {
+            root: &final_root,
+            seen: state.layouts.get(&manifest.channel),
+            channel: &manifest.channel,
+            time,
+        },
+    )?;
+
     let mut payload = reader.into_payload()?;
     let (mut artifacts, mut artifact_bytes) = (0u64, 0u64);
     while let Some(entry) = payload.next_artifact()? {
@@ -231,12 +248,6 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         artifact_bytes += entry.size;
         (seen.artifacts, seen.artifact_bytes) = (artifacts, artifact_bytes);
     }
-
-    // Step 6: the supply chain, with the artifacts just held to the signed
-    // manifest's digests as the files under verification. (`unpack` has
-    // only staged them so far; nothing is placed unless this passes.)
-    let supply_chain =
-        verify_bundle_chain(&chain, &manifest.supply_chain, manifest.artifacts(), time)?;
 
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
     Ok(Verdict {

@@ -34,6 +34,7 @@
 //! - the backend's own file (`tpm.json`: the TCTI; `pkcs11.json`: the URI);
 //! - `roots/VERSION.SHA256.root.json`: every root in the chain;
 //! - `state.json`; `journal.jsonl` (`docs/journal-format.md`); `lock`.
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -707,14 +708,7 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
                 self.write_root(a)?;
                 file.anchors.push(anchor_ref(a));
             }
-            let state = &mut file.state;
-            let seq = state
-                .channels
-                .entry(acceptance.channel.clone())
-                .or_insert(0);
-            *seq = (*seq).max(acceptance.sequence);
-            state.accepted.insert(acceptance.bundle_id.clone());
-            state.latest_time = state.latest_time.max(acceptance.time);
+            file.state.apply(acceptance);
             self.hw.measure(acceptance)
         })
     }
@@ -729,6 +723,20 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
 
     fn journal_head(&self) -> Result<JournalHead, Error> {
         self.load()?.0.journal.head(&self.dir.join(STATE_FILE))
+    }
+
+    fn set_allowed_channels(
+        &self,
+        lock: &StoreLock,
+        channels: &BTreeSet<String>,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let state_path = self.dir.join(STATE_FILE);
+        self.update(lock, |file| {
+            file.journal = file.journal.advanced(head, &state_path)?;
+            file.state.allowed_channels = channels.clone();
+            Ok(())
+        })
     }
 
     /// Every new head advances the hardware counter, so that a journal cut

@@ -13,6 +13,7 @@
 //!   that signs the journal, made by `anchor init` (or `journal init` for a
 //!   format-1 store);
 //! - `lock`: the lock file serializing writers.
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -392,13 +393,7 @@ impl TrustStore for FileStore {
             None => self.anchor()?,
         };
         let mut state = current.state;
-        let seq = state
-            .channels
-            .entry(acceptance.channel.clone())
-            .or_insert(0);
-        *seq = (*seq).max(acceptance.sequence);
-        state.accepted.insert(acceptance.bundle_id.clone());
-        state.latest_time = state.latest_time.max(acceptance.time);
+        state.apply(acceptance);
         self.commit(lock, &anchor, state, Some(head))
     }
 
@@ -436,6 +431,25 @@ impl TrustStore for FileStore {
 
     fn journal_head(&self) -> Result<JournalHead, Error> {
         self.head_ref()?.head(&self.state_path())
+    }
+
+    fn set_allowed_channels(
+        &self,
+        lock: &StoreLock,
+        channels: &BTreeSet<String>,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let current = self.read_state_file()?;
+        let Some(bound) = &current.journal else {
+            return Err(Error::JournalNotStarted {
+                path: self.dir.clone(),
+            });
+        };
+        let new = bound.advanced(head, &self.state_path())?;
+        let anchor = self.anchor()?;
+        let mut state = current.state;
+        state.allowed_channels = channels.clone();
+        self.commit(lock, &anchor, state, Some(new))
     }
 
     fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error> {
@@ -487,6 +501,7 @@ mod tests {
             bundle_id: "ab".into(),
             time: 100,
             new_anchor: None,
+            layout: None,
             journal_head: head(2),
         };
         s.accept(&lock, &acc).unwrap();
@@ -520,6 +535,7 @@ mod tests {
             bundle_id: "x".into(),
             time: 5,
             new_anchor: None,
+            layout: None,
             journal_head: head(2),
         };
         s.accept(&lock, &acc).unwrap();
@@ -580,6 +596,7 @@ mod tests {
             bundle_id: "x".into(),
             time: 5,
             new_anchor: None,
+            layout: None,
             journal_head: head(4),
         };
         assert!(matches!(

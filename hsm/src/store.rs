@@ -69,6 +69,47 @@ pub struct StoreState {
     pub accepted: BTreeSet<String>,
     /// Latest time (unix seconds) the store has seen; never decreases.
     pub latest_time: u64,
+    /// The channels this store accepts bundles on (set at `anchor init`,
+    /// changed by `anchor channels`; empty for a store provisioned before
+    /// channels were bound, which accepts none until they are set).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub allowed_channels: BTreeSet<String>,
+    /// Per channel, the in-toto layout of the last accepted bundle: a layout
+    /// that expires earlier is an older one replayed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layouts: BTreeMap<String, LayoutSeen>,
+}
+
+/// The in-toto layout an accepted bundle carried.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutSeen {
+    /// Its signed `expires`, unix seconds: the layout's version.
+    pub expires: u64,
+    /// SHA-256 (lowercase hex) of the layout file.
+    pub sha256: String,
+}
+
+impl StoreState {
+    /// The state after `acceptance`: the channel's sequence, the ledger, the
+    /// latest time and the channel's layout only move forward. The one
+    /// update rule of every backend.
+    pub fn apply(&mut self, acceptance: &Acceptance) {
+        let seq = self.channels.entry(acceptance.channel.clone()).or_insert(0);
+        *seq = (*seq).max(acceptance.sequence);
+        self.accepted.insert(acceptance.bundle_id.clone());
+        self.latest_time = self.latest_time.max(acceptance.time);
+        if let Some(layout) = &acceptance.layout {
+            let newer = self
+                .layouts
+                .get(&acceptance.channel)
+                .is_none_or(|seen| layout.expires >= seen.expires);
+            if newer {
+                self.layouts
+                    .insert(acceptance.channel.clone(), layout.clone());
+            }
+        }
+    }
 }
 
 /// The record of one accepted bundle, committed atomically.
@@ -84,6 +125,8 @@ pub struct Acceptance {
     pub time: u64,
     /// A new anchor when the bundle carried a root rotation.
     pub new_anchor: Option<Anchor>,
+    /// The in-toto layout the bundle carried.
+    pub layout: Option<LayoutSeen>,
     /// The journal head after the acceptance's records, bound in the same
     /// commit: no acceptance without its record.
     pub journal_head: JournalHead,
@@ -192,6 +235,15 @@ pub trait TrustStore: std::fmt::Debug {
     /// up to it was committed. [`Error::JournalNotStarted`] for a store
     /// without a journal.
     fn journal_head(&self) -> Result<JournalHead, Error>;
+
+    /// Replaces the set of channels the store accepts, binding the journal
+    /// head whose records say so. The caller holds `lock`.
+    fn set_allowed_channels(
+        &self,
+        lock: &StoreLock,
+        channels: &BTreeSet<String>,
+        head: &JournalHead,
+    ) -> Result<(), Error>;
 
     /// Binds a new journal head after records were appended. The head only
     /// moves forward: a `seq` not above the bound one is refused. The caller

@@ -1,4 +1,5 @@
 //! `anchor init` (file, TPM or PKCS#11 store) and `anchor show`.
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use airlock_hsm::{
@@ -9,29 +10,11 @@ use serde_json::json;
 use crate::cmd::Outcome;
 use crate::cmd::root::read_root;
 use crate::error::Error;
+use crate::journal::decision::lock_store;
+use crate::journal::{Event, Journal, signer_of};
 use crate::timefmt::{format_utc, now};
 use crate::trust_anchor::trusted_anchor;
 use crate::tuf::Root;
-
-/// `airlock anchor init`.
-pub fn init(
-    store: &Path,
-    root_file: &Path,
-    tpm: Option<&str>,
-    pkcs11: Option<&str>,
-    replace: bool,
-) -> Result<Outcome, Error> {
-    init_with(
-        store,
-        root_file,
-        InitOptions {
-            tpm,
-            pkcs11,
-            replace,
-            ..InitOptions::default()
-        },
-    )
-}
 
 /// Where and how `anchor init` provisions a store.
 #[derive(Clone, Copy, Debug, Default)]
@@ -49,6 +32,9 @@ pub struct InitOptions<'a> {
     /// `--new-journal`: with `replace` onto hardware, close the journal
     /// (its key is gone or another) and start a new one.
     pub new_journal: bool,
+    /// `--channel`: the channels the store accepts (required for a new
+    /// store; with `replace`, replaces them when given).
+    pub channels: &'a [String],
 }
 
 /// `airlock anchor init` with all its options.
@@ -59,7 +45,15 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
         pkcs11,
         replace,
         new_journal,
+        channels,
     } = o;
+    let channels = channel_set(channels)?;
+    if channels.is_empty() && !replace {
+        return Err(Error::usage(
+            "anchor init needs the channels the store accepts",
+            "name each with --channel, e.g. --channel stable (change them later with `airlock anchor channels`)",
+        ));
+    }
     if new_journal && tpm.is_none() && pkcs11.is_none() {
         return Err(Error::usage(
             "--new-journal is for moving a store onto a TPM or token whose journal key is not the journal's",
@@ -96,6 +90,9 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
         )?),
         (None, None) => Box::new(FileStore::init(store, &anchor, replace, journal)?),
     };
+    if !channels.is_empty() {
+        set_channels(s.as_ref(), &channels)?;
+    }
     let mut o = Outcome::default();
     o.line(format!(
         "store {} anchored to root version {} (sha256 {})",
@@ -104,6 +101,9 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
         hex::encode(anchor.sha256)
     ));
     o.line(format!("backend: {}", s.backend().name()));
+    let allowed = s.state()?.allowed_channels;
+    o.line(format!("channels: {}", list_or_none(&allowed)));
+    o.field("allowed_channels", allowed.iter().cloned().collect::<Vec<_>>());
     for p in s.protections() {
         o.line(format!("  {p}"));
     }
@@ -135,6 +135,79 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
         .field("backend", s.backend().name())
         .field("root_version", root.version)
         .field("root_sha256", hex::encode(anchor.sha256));
+    Ok(o)
+}
+
+fn list_or_none(set: &BTreeSet<String>) -> String {
+    if set.is_empty() {
+        "none".into()
+    } else {
+        set.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Checks channel names as a manifest does (1 to 64 bytes of
+/// `[A-Za-z0-9._-]`).
+fn channel_set(names: &[String]) -> Result<BTreeSet<String>, Error> {
+    names
+        .iter()
+        .map(|c| {
+            let ok = (1..=64).contains(&c.len())
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if ok {
+                Ok(c.clone())
+            } else {
+                Err(Error::usage(
+                    format!("{} is not a channel name", crate::excerpt(c)),
+                    "a channel is 1 to 64 characters of A-Z a-z 0-9 . _ -",
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Replaces the store's channels, journaled as `store.channels`.
+fn set_channels(store: &dyn TrustStore, channels: &BTreeSet<String>) -> Result<(), Error> {
+    let signer = signer_of(store)?;
+    let journal = Journal::new(store.dir(), signer.as_ref())?;
+    let lock = lock_store(store)?;
+    let before = store.state()?.allowed_channels;
+    let event = Event::new(
+        "store.channels",
+        json!({
+            "allowed": channels,
+            "added": channels.difference(&before).collect::<Vec<_>>(),
+            "removed": before.difference(channels).collect::<Vec<_>>(),
+        }),
+    );
+    let head = journal.append(&lock, Some(store.journal_head()?), vec![event])?;
+    store.set_allowed_channels(&lock, channels, &head)?;
+    Ok(())
+}
+
+/// `airlock anchor channels`: shows the channels the store accepts, or
+/// allows and denies some (journaled).
+pub fn channels(store: &Path, allow: &[String], deny: &[String]) -> Result<Outcome, Error> {
+    let s = open_store(store)?;
+    let (allow, deny) = (channel_set(allow)?, channel_set(deny)?);
+    if let Some(both) = allow.intersection(&deny).next() {
+        return Err(Error::usage(
+            format!("channel {both} is both allowed and denied"),
+            "name each channel in --allow or --deny, not both",
+        ));
+    }
+    let mut o = Outcome::default();
+    let mut set = s.state()?.allowed_channels;
+    if !allow.is_empty() || !deny.is_empty() {
+        set.extend(allow.iter().cloned());
+        set.retain(|c| !deny.contains(c));
+        set_channels(s.as_ref(), &set)?;
+        o.line(format!("store {} now accepts channels: {}", store.display(), list_or_none(&set)));
+    } else {
+        o.line(format!("store {} accepts channels: {}", store.display(), list_or_none(&set)));
+    }
+    o.field("allowed_channels", set.into_iter().collect::<Vec<_>>());
     Ok(o)
 }
 
@@ -239,8 +312,16 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
         root.targets.keyids.len(),
         root.targets.keyids.join(", ")
     ));
+    o.line(format!("accepts    channels {}", list_or_none(&state.allowed_channels)));
     for (channel, seq) in &state.channels {
         o.line(format!("channel    {channel}: last sequence {seq}"));
+    }
+    for (channel, l) in &state.layouts {
+        o.line(format!(
+            "layout     {channel}: expires {}, sha256 {}",
+            format_utc(l.expires),
+            l.sha256
+        ));
     }
     o.line(format!("imported   {} bundle(s)", state.accepted.len()));
     let journal = match (s.journal_public_key(), s.journal_head()) {
@@ -277,6 +358,8 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
                    "targets_keyids": root.targets.keyids, "targets_threshold": root.targets.threshold}),
         )
         .field("channels", json!(state.channels))
+        .field("allowed_channels", json!(state.allowed_channels))
+        .field("layouts", json!(state.layouts))
         .field(
             "root_chain",
             history.iter().map(|a| json!({"version": a.version, "sha256": hex::encode(a.sha256)})).collect::<Vec<_>>(),

@@ -193,8 +193,8 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     }
 
     n.step(
-        "Write the TUF root: root key signs roots, release key signs bundles",
-        "airlock root init --out 1.root.json --root-key keys/root.pub --targets-key keys/release.pub && airlock root sign 1.root.json --key keys/root.pem",
+        "Write the TUF root: root key signs roots, release key signs bundles, owner key signs layouts",
+        "airlock root init --out 1.root.json --root-key keys/root.pub --targets-key keys/release.pub --layout-key keys/owner.pub && airlock root sign 1.root.json --key keys/root.pem",
     );
     root::init(&RootInitArgs {
         out: p("1.root.json"),
@@ -202,6 +202,8 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         root_threshold: 1,
         targets_key: vec![p("keys/release.pub")],
         targets_threshold: 1,
+        layout_key: vec![p("keys/owner.pub")],
+        layout_threshold: 1,
         expires: "365d".into(),
         root_version: 1,
     })?;
@@ -338,14 +340,15 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     // Isolated side.
     n.step(
         "Isolated side: provision the trust store with the root (file store)",
-        "airlock anchor init --store store --root 1.root.json",
+        "airlock anchor init --store store --root 1.root.json --channel stable",
     );
-    n.outcome(&anchor::init(
+    n.outcome(&anchor::init_with(
         &p("store"),
         &p("1.root.json"),
-        None,
-        None,
-        false,
+        anchor::InitOptions {
+            channels: &["stable".to_owned()],
+            ..anchor::InitOptions::default()
+        },
     )?);
 
     n.step(

@@ -159,6 +159,20 @@ fn detail(r: &Record) -> String {
             u("root_version")
         ),
         "journal.exported" => format!("{} records to {}", u("records"), f("out")),
+        "store.channels" => {
+            let list = |k: &str| {
+                r.fields[k]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                    .unwrap_or_default()
+            };
+            format!(
+                "accepts [{}] (added [{}], removed [{}])",
+                list("allowed"),
+                list("added"),
+                list("removed")
+            )
+        }
         "journal.recovered" => {
             let mut s = format!("uncommitted records {}", r.fields["uncommitted"]);
             if let Some(t) = r.fields.get("torn").filter(|v| !v.is_null()) {

@@ -79,6 +79,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             pkcs11,
             replace,
             new_journal,
+            channels,
         }) => anchor::init_with(
             &store.dir(),
             root,
@@ -88,9 +89,13 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
                 pkcs11: pkcs11.as_deref(),
                 replace: *replace,
                 new_journal: *new_journal,
+                channels,
             },
         ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
+        Command::Anchor(AnchorCommand::Channels { store, allow, deny }) => {
+            anchor::channels(&store.dir(), allow, deny)
+        }
         Command::Journal(JournalCommand::Show(a)) => journal::show(a, cli.json),
         Command::Journal(JournalCommand::Verify(a)) => journal::verify(a),
         Command::Journal(JournalCommand::Export { store, out }) => {

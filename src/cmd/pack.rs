@@ -22,7 +22,7 @@ use crate::cmd::volumes::describe_volumes;
 use crate::error::Error;
 use crate::fsutil::read_limited;
 use crate::intoto::IntotoError;
-use crate::intoto::bundle::{BundleChain, ChainVerdict, verify_bundle_chain};
+use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
 use crate::intoto::verify::{LayoutKey, parse_layout};
 use crate::keys::{keyid, load_public_key, load_signer};
 use crate::policy::check_signatures;
@@ -377,7 +377,17 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         chain.add(&m.entry(), m.bytes.clone());
     }
     let chain_verdict = if check_chain {
-        verify_bundle_chain(&chain, &supply_chain, payload.entries(), now())?
+        verify_bundle_chain(
+            &chain,
+            &supply_chain,
+            payload.entries(),
+            &ChainContext {
+                root: &final_root,
+                seen: None,
+                channel: &a.channel,
+                time: now(),
+            },
+        )?
     } else {
         ChainVerdict {
             product_step: supply_chain.product_step.clone().unwrap_or_default(),
@@ -386,6 +396,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
             layout_expires: String::new(),
             attestations: 0,
             warnings: vec!["the supply-chain check was skipped".into()],
+            layout: Default::default(),
         }
     };
     for w in &chain_verdict.warnings {

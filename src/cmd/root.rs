@@ -51,8 +51,14 @@ pub fn init(a: &RootInitArgs) -> Result<Outcome, Error> {
         .iter()
         .map(|p| load_public_key(p))
         .collect::<Result<Vec<_>, _>>()?;
+    let layout_keys = a
+        .layout_key
+        .iter()
+        .map(|p| load_public_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
     check_threshold("root", a.root_threshold, &root_keys)?;
     check_threshold("targets", a.targets_threshold, &targets_keys)?;
+    check_threshold("layout", a.layout_threshold, &layout_keys)?;
     let lifetime =
         parse_duration(&a.expires).map_err(|e| Error::usage(e, "e.g. --expires 365d"))?;
     let expires = now().saturating_add(lifetime);
@@ -63,6 +69,7 @@ pub fn init(a: &RootInitArgs) -> Result<Outcome, Error> {
         a.root_threshold,
         &targets_keys,
         a.targets_threshold,
+        Some((&layout_keys, a.layout_threshold)),
     );
     let doc = obj([("signatures", Json::Arr(vec![])), ("signed", signed)]);
     create_file(&a.out, doc.to_pretty().as_bytes())?;
@@ -88,6 +95,12 @@ pub fn init(a: &RootInitArgs) -> Result<Outcome, Error> {
             .map(keyid)
             .collect::<Vec<_>>()
             .join(", ")
+    ));
+    o.line(format!(
+        "layout owner: {} of {} keys must sign the in-toto layout: {}",
+        a.layout_threshold,
+        layout_keys.len(),
+        layout_keys.iter().map(keyid).collect::<Vec<_>>().join(", ")
     ));
     o.line(format!(
         "next: airlock root sign {} --key ROOT-KEY.pem ...",
@@ -375,6 +388,30 @@ fn role_line(name: &str, role: &crate::tuf::Role) -> String {
     )
 }
 
+/// The layout owner `root rotate` writes: new keys (`--layout-key`), a new
+/// threshold over the current keys, or `None` to keep the field as it is.
+fn layout_change(a: &RootRotateArgs, prev: &Root) -> Result<Option<(Vec<PublicKey>, u64)>, Error> {
+    let keys = if !a.layout_key.is_empty() {
+        a.layout_key
+            .iter()
+            .map(|p| load_public_key(p))
+            .collect::<Result<Vec<_>, _>>()?
+    } else if a.layout_threshold.is_some() {
+        let Some(owner) = &prev.layout_owner else {
+            return Err(Error::usage(
+                format!("root version {} names no layout owner to change the threshold of", prev.version),
+                "name the layout owner's keys with --layout-key PUB",
+            ));
+        };
+        owner.keys.values().filter_map(|k| k.public.clone()).collect()
+    } else {
+        return Ok(None);
+    };
+    let threshold = a.layout_threshold.unwrap_or(1);
+    check_threshold("layout", threshold, &keys)?;
+    Ok(Some((keys, threshold)))
+}
+
 /// `airlock root rotate --from N.root.json --out M.root.json ...`.
 pub fn rotate(a: &RootRotateArgs) -> Result<Outcome, Error> {
     let (prev, bytes) = read_root(&a.from)?;
@@ -406,6 +443,7 @@ pub fn rotate(a: &RootRotateArgs) -> Result<Outcome, Error> {
                 .collect::<Result<Vec<_>, _>>()?,
         )
     };
+    let layout = layout_change(a, &prev)?;
     let lifetime =
         parse_duration(&a.expires).map_err(|e| Error::usage(e, "e.g. --expires 365d"))?;
     let expires = now().saturating_add(lifetime);
@@ -418,6 +456,7 @@ pub fn rotate(a: &RootRotateArgs) -> Result<Outcome, Error> {
             root_threshold: a.root_threshold,
             targets,
             targets_threshold: a.targets_threshold,
+            layout,
             expires,
         },
     )?;

@@ -67,6 +67,7 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         // system clock can push it forward.
         time: verdict.created,
         new_anchor: verdict.new_anchor.clone(),
+        layout: Some(verdict.supply_chain.layout.clone()),
         journal_head: accepted,
     };
     if let Err(e) = store.accept(&lock, &acceptance) {

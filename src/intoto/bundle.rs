@@ -1,6 +1,10 @@
 //! The supply chain of a bundle (design.md, trust chain step 6): the layout
 //! carried in `meta/layout/` must be signed by exactly the layout keys the
-//! signed manifest names (carried in `meta/layout-keys/`), the links in
+//! signed manifest names (carried in `meta/layout-keys/`), every one of them
+//! a key of the layout owner that the final root names (`x-airlock-layout`,
+//! which only the root role can change), at least the owner's threshold of
+//! them, and the layout must not be older (by its signed `expires`) than the
+//! one accepted last on the channel; the links in
 //! `meta/links/` must satisfy it — with the bundle's artifacts as the files
 //! under verification — and every artifact must be a product of the
 //! manifest's product step, equal in path and SHA-256. Carried attestations
@@ -8,12 +12,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use airlock_bundle::{Entry, EntryKind, SupplyChain};
-use airlock_hsm::PublicKey;
+use airlock_hsm::{LayoutSeen, PublicKey};
+use sha2::{Digest, Sha256};
 
 use super::model::{Artifacts, Digests};
 use super::verify::{Inspections, LayoutKey, MapLinks, UnderVerification, verify};
 use super::{IntotoError, statement};
 use crate::keys::{KeyObject, keyid};
+use crate::tuf::Root;
 
 /// The supply-chain metadata of a bundle, gathered as it is read.
 #[derive(Debug, Default)]
@@ -39,6 +45,21 @@ pub struct ChainVerdict {
     pub attestations: usize,
     /// Non-fatal findings.
     pub warnings: Vec<String>,
+    /// The layout, as the store records it for the channel.
+    pub layout: LayoutSeen,
+}
+
+/// What the supply chain is held to besides the bundle itself.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainContext<'a> {
+    /// The final root: it names the layout owner.
+    pub root: &'a Root,
+    /// The layout accepted last on the bundle's channel, if any.
+    pub seen: Option<&'a LayoutSeen>,
+    /// The bundle's channel.
+    pub channel: &'a str,
+    /// The verification time.
+    pub time: u64,
 }
 
 impl BundleChain {
@@ -95,14 +116,63 @@ fn layout_keys(chain: &BundleChain, supply: &SupplyChain) -> Result<Vec<LayoutKe
     Ok(keys)
 }
 
-/// Verifies the bundle's supply chain at `time` over the artifact `entries`.
+/// Holds the layout keys to the layout owner the final root names: each one
+/// of the owner's keys, and at least the owner's threshold of distinct keys
+/// (all of them sign: [`verify`] requires a signature by every given key).
+fn check_rooted(keys: &[LayoutKey], root: &Root) -> Result<(), IntotoError> {
+    let Some(owner) = &root.layout_owner else {
+        return Err(IntotoError::LayoutKeysUnrooted {
+            root_version: root.version,
+        });
+    };
+    let mut distinct = BTreeSet::new();
+    for k in keys {
+        let Some(pk) = &k.key.public else { continue };
+        if !owner.names(pk) {
+            return Err(IntotoError::LayoutKeyNotRooted {
+                keyid: k.keyids.first().cloned().unwrap_or_default(),
+                root_version: root.version,
+            });
+        }
+        distinct.insert(pk.raw_bytes());
+    }
+    if (distinct.len() as u64) < owner.threshold {
+        return Err(IntotoError::LayoutThreshold {
+            counted: distinct.len(),
+            threshold: owner.threshold,
+            root_version: root.version,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a layout older than the one accepted last on the channel: it
+/// expires earlier, or at the same instant with other bytes.
+fn check_not_replayed(layout: &LayoutSeen, cx: &ChainContext<'_>) -> Result<(), IntotoError> {
+    let Some(seen) = cx.seen else { return Ok(()) };
+    if layout.expires < seen.expires
+        || (layout.expires == seen.expires && layout.sha256 != seen.sha256)
+    {
+        return Err(IntotoError::LayoutRollback {
+            channel: cx.channel.to_owned(),
+            expires: crate::timefmt::format_utc(layout.expires),
+            seen: crate::timefmt::format_utc(seen.expires),
+        });
+    }
+    Ok(())
+}
+
+/// Verifies the bundle's supply chain over the artifact `entries`, held to
+/// `cx` (the root's layout owner, the channel's last layout, the time).
 pub fn verify_bundle_chain(
     chain: &BundleChain,
     supply: &SupplyChain,
     entries: &[Entry],
-    time: u64,
+    cx: &ChainContext<'_>,
 ) -> Result<ChainVerdict, IntotoError> {
+    let time = cx.time;
     let keys = layout_keys(chain, supply)?;
+    check_rooted(&keys, cx.root)?;
     let [(name, layout_bytes)] = chain.layouts.as_slice() else {
         return Err(IntotoError::LayoutMalformed {
             what: "of the bundle".into(),
@@ -112,7 +182,12 @@ pub fn verify_bundle_chain(
             ),
         });
     };
-    let (doc, _) = super::verify::parse_layout(layout_bytes, name)?;
+    let (doc, parsed) = super::verify::parse_layout(layout_bytes, name)?;
+    let layout = LayoutSeen {
+        expires: parsed.expires,
+        sha256: hex::encode(Sha256::digest(layout_bytes)),
+    };
+    check_not_replayed(&layout, cx)?;
     let artifacts = artifacts_of(entries);
     let under = UnderVerification::known(artifacts.clone());
     let links = MapLinks(&chain.links);
@@ -179,5 +254,6 @@ pub fn verify_bundle_chain(
         layout_expires: verified.layout.expires_text.clone(),
         attestations: chain.attestations.len(),
         warnings: verified.warnings,
+        layout,
     })
 }

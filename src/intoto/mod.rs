@@ -144,6 +144,48 @@ pub enum IntotoError {
     /// The layout keys carried do not match what the manifest names.
     #[error("layout keys: {0}")]
     LayoutKeyMismatch(String),
+    /// The final root names no layout owner (`x-airlock-layout`).
+    #[error(
+        "root version {root_version} names no in-toto layout owner, so no layout can be trusted"
+    )]
+    LayoutKeysUnrooted {
+        /// The final root's version.
+        root_version: u64,
+    },
+    /// A layout key the manifest names is not one the root names.
+    #[error(
+        "layout key {keyid} is not a layout-owner key of root version {root_version}: the bundle brings its own layout key"
+    )]
+    LayoutKeyNotRooted {
+        /// The key's keyid.
+        keyid: String,
+        /// The final root's version.
+        root_version: u64,
+    },
+    /// Fewer layout-owner keys signed than the root requires.
+    #[error(
+        "the layout is signed by {counted} of the {threshold} layout-owner keys root version {root_version} requires"
+    )]
+    LayoutThreshold {
+        /// Distinct root-named keys that signed.
+        counted: usize,
+        /// Required.
+        threshold: u64,
+        /// The final root's version.
+        root_version: u64,
+    },
+    /// An older layout than one already accepted on the channel.
+    #[error(
+        "layout rollback: this layout expires {expires}, but the layout accepted last on channel {channel} expires {seen}"
+    )]
+    LayoutRollback {
+        /// The channel.
+        channel: String,
+        /// This layout's expiry (as written).
+        expires: String,
+        /// The accepted layout's expiry.
+        seen: String,
+    },
     /// The manifest's product step is not a step of the layout.
     #[error("the product step '{0}' is not a step of the layout")]
     ProductStepUnknown(String),
@@ -189,6 +231,10 @@ impl IntotoError {
             IntotoError::AttestationMalformed { .. } => "attestation-malformed",
             IntotoError::AttestationUnsigned { .. } => "attestation-signature",
             IntotoError::LayoutKeyMismatch(_) => "layout-key-mismatch",
+            IntotoError::LayoutKeysUnrooted { .. } => "layout-keys-unrooted",
+            IntotoError::LayoutKeyNotRooted { .. } => "layout-key-not-rooted",
+            IntotoError::LayoutThreshold { .. } => "layout-threshold",
+            IntotoError::LayoutRollback { .. } => "layout-rollback",
             IntotoError::ProductStepUnknown(_) => "product-step-unknown",
             IntotoError::Internal(_) => "internal",
         }
@@ -203,6 +249,15 @@ impl IntotoError {
             }
             IntotoError::LayoutSignature { .. } | IntotoError::LayoutKeyMismatch(_) => {
                 "the layout is not signed by the expected layout keys: get a layout signed by the project owner (`airlock layout sign`)"
+            }
+            IntotoError::LayoutKeysUnrooted { .. } => {
+                "the root must name the layout owner: rotate the root with `airlock root rotate --layout-key OWNER.pub` (signed by the root keys) and carry it in the bundle"
+            }
+            IntotoError::LayoutKeyNotRooted { .. } | IntotoError::LayoutThreshold { .. } => {
+                "only the layout owner the root names may sign the layout: do not use this bundle; if the owner changed, carry a root rotation naming the new owner (`root rotate --layout-key`)"
+            }
+            IntotoError::LayoutRollback { .. } => {
+                "an older layout was replayed: do not use this bundle; a new layout must expire later than the one accepted before"
             }
             IntotoError::LayoutExpired { .. } => {
                 "ask the project owner for a layout with a later `expires`, re-signed"

@@ -18,6 +18,11 @@ pub const MAX_ROTATIONS: usize = 256;
 /// The `spec_version` airlock writes.
 pub const SPEC_VERSION: &str = "1.0.31";
 const ROLE_NAMES: [&str; 4] = ["root", "snapshot", "targets", "timestamp"];
+/// The field of a root's `signed` object that names the in-toto layout
+/// owner: `{"keys": {KEYID: KEY}, "threshold": N}`. Only the root role can
+/// change it (python-tuf keeps unrecognised fields, covered by the root
+/// signatures), so a release key alone cannot bring its own layout.
+pub const LAYOUT_FIELD: &str = "x-airlock-layout";
 /// The (keytype, scheme) pairs securesystemslib 1.6 knows: a root holding
 /// any other key is refused, as python-tuf refuses to load it. Of these,
 /// airlock verifies Ed25519, ECDSA P-256/P-384 and RSA-PSS-SHA256; the others
@@ -149,6 +154,73 @@ impl RootError {
     }
 }
 
+/// The keys that may sign a bundle's in-toto layout, and how many must.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayoutOwner {
+    /// The keys, by the keyid the root lists them under.
+    pub keys: BTreeMap<String, KeyObject>,
+    /// Distinct keys whose signatures a layout needs, at least 1.
+    pub threshold: u64,
+}
+
+impl LayoutOwner {
+    /// Whether `pk` is one of the owner's keys.
+    pub fn names(&self, pk: &PublicKey) -> bool {
+        self.keys.values().any(|k| k.public.as_ref() == Some(pk))
+    }
+
+    fn parse(json: &Json) -> Result<LayoutOwner, RootError> {
+        let bad = |why: &str| malformed(format!("{LAYOUT_FIELD}: {why}"));
+        let m = json.as_obj().ok_or_else(|| bad("not an object"))?;
+        if m.keys().any(|k| k != "keys" && k != "threshold") {
+            return Err(bad("only keys and threshold are allowed"));
+        }
+        let mut keys = BTreeMap::new();
+        let mut distinct = BTreeSet::new();
+        for (id, k) in m
+            .get("keys")
+            .and_then(Json::as_obj)
+            .ok_or_else(|| bad("keys must be an object"))?
+        {
+            let key = KeyObject::parse(k)
+                .map_err(|e| bad(&format!("key {}: {e}", crate::excerpt(id))))?;
+            let Some(pk) = &key.public else {
+                return Err(bad(&format!(
+                    "key {}: airlock cannot verify key type {}/{}",
+                    crate::excerpt(id),
+                    crate::excerpt(&key.keytype),
+                    crate::excerpt(&key.scheme)
+                )));
+            };
+            distinct.insert(pk.raw_bytes());
+            keys.insert(id.clone(), key);
+        }
+        let threshold = match m.get("threshold") {
+            Some(Json::Int(t)) if *t >= 1 => u64::try_from(*t).map_err(|_| bad("threshold too large"))?,
+            _ => return Err(bad("threshold must be an integer of at least 1")),
+        };
+        if threshold > distinct.len() as u64 {
+            return Err(bad(&format!(
+                "threshold {threshold} cannot be met by {} distinct key(s)",
+                distinct.len()
+            )));
+        }
+        Ok(LayoutOwner { keys, threshold })
+    }
+
+    /// The field's JSON for `keys` and `threshold`.
+    pub fn to_json(keys: &[PublicKey], threshold: u64) -> Json {
+        let map = keys
+            .iter()
+            .map(|pk| (keyid(pk), key_object(pk)))
+            .collect::<BTreeMap<_, _>>();
+        obj([
+            ("keys", Json::Obj(map)),
+            ("threshold", Json::Int(threshold.into())),
+        ])
+    }
+}
+
 /// A role: the keyids allowed to sign for it and how many must.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Role {
@@ -180,6 +252,8 @@ pub struct Root {
     pub root: Role,
     /// The targets role: the keys that sign bundle manifests.
     pub targets: Role,
+    /// The in-toto layout owner ([`LAYOUT_FIELD`]), if the root names one.
+    pub layout_owner: Option<LayoutOwner>,
     /// The signatures, in file order.
     pub signatures: Vec<RootSignature>,
     /// The canonical JSON of the raw `signed` object: what signatures cover.
@@ -270,6 +344,7 @@ impl Root {
         for name in ROLE_NAMES {
             parsed.insert(name, parse_role(name, &roles[name])?);
         }
+        let layout_owner = s.get(LAYOUT_FIELD).map(LayoutOwner::parse).transpose()?;
         let signatures = parse_signatures(top.get("signatures"))?;
         let take = |parsed: &mut BTreeMap<&str, Role>, name| {
             parsed.remove(name).ok_or_else(|| malformed("role missing"))
@@ -280,6 +355,7 @@ impl Root {
             keys,
             root: take(&mut parsed, "root")?,
             targets: take(&mut parsed, "targets")?,
+            layout_owner,
             signatures,
             canonical_signed: signed.canonical(),
         })
@@ -507,6 +583,7 @@ pub fn build_root(
     root_threshold: u64,
     targets_keys: &[PublicKey],
     targets_threshold: u64,
+    layout: Option<(&[PublicKey], u64)>,
 ) -> Json {
     let mut keys = BTreeMap::new();
     let mut ids = |list: &[PublicKey]| -> Vec<Json> {
@@ -528,7 +605,7 @@ pub fn build_root(
             ("threshold", Json::Int(t.into())),
         ])
     };
-    obj([
+    let mut signed = obj([
         ("_type", Json::Str("root".into())),
         ("spec_version", Json::Str(SPEC_VERSION.into())),
         ("consistent_snapshot", Json::Bool(false)),
@@ -544,7 +621,11 @@ pub fn build_root(
                 ("timestamp", role(&targets_ids, targets_threshold)),
             ]),
         ),
-    ])
+    ]);
+    if let (Some((keys, threshold)), Json::Obj(m)) = (layout, &mut signed) {
+        m.insert(LAYOUT_FIELD.into(), LayoutOwner::to_json(keys, threshold));
+    }
+    signed
 }
 
 /// The keyids under which `roots` list `pk`, or its modern keyid when none
@@ -617,7 +698,7 @@ mod tests {
 
     fn make(version: u64, root: &[&FileSigner], threshold: u64, sign: &[&FileSigner]) -> Vec<u8> {
         let pks: Vec<_> = root.iter().map(|s| s.public_key().clone()).collect();
-        let signed = build_root(version, 4_000_000_000, &pks, threshold, &pks[..1], 1);
+        let signed = build_root(version, 4_000_000_000, &pks, threshold, &pks[..1], 1, None);
         let mut doc = obj([("signed", signed), ("signatures", Json::Arr(vec![]))]);
         for s in sign {
             sign_root_document(&mut doc, *s, &[]).unwrap();

@@ -25,6 +25,9 @@ pub struct Rotation {
     pub targets: Option<Vec<PublicKey>>,
     /// The targets role's new threshold (default: unchanged).
     pub targets_threshold: Option<u64>,
+    /// The in-toto layout owner's new keys and threshold (default:
+    /// unchanged).
+    pub layout: Option<(Vec<PublicKey>, u64)>,
     /// The new expiry (unix seconds).
     pub expires: u64,
 }
@@ -252,6 +255,12 @@ pub fn rotate(prev_signed: &Json, prev: &Root, change: &Rotation) -> Result<Rota
         .collect();
     keys.retain(|id, _| used.contains(id));
 
+    if let Some((keys, threshold)) = &change.layout {
+        signed.insert(
+            crate::tuf::root::LAYOUT_FIELD.into(),
+            crate::tuf::root::LayoutOwner::to_json(keys, *threshold),
+        );
+    }
     signed.insert("version".into(), Json::Int(version.into()));
     signed.insert("expires".into(), Json::Str(format_utc(change.expires)));
     signed.insert("keys".into(), Json::Obj(keys));
@@ -282,7 +291,7 @@ mod tests {
 
     /// Version 1: root keys 1, 2, 3 (2 of 3), targets key 9; `x-vendor` unknown field.
     fn v1() -> (Json, Root) {
-        let mut signed = build_root(1, 4_000_000_000, &[pk(1), pk(2), pk(3)], 2, &[pk(9)], 1);
+        let mut signed = build_root(1, 4_000_000_000, &[pk(1), pk(2), pk(3)], 2, &[pk(9)], 1, None);
         if let Json::Obj(m) = &mut signed {
             m.insert("x-vendor".into(), Json::Str("kept".into()));
         }

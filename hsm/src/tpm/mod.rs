@@ -284,6 +284,7 @@ mod tests {
             bundle_id: id.into(),
             time: 100,
             new_anchor: None,
+            layout: None,
             journal_head: head(record),
         }
     }
