@@ -47,7 +47,7 @@ PY
 "$A" record --name build --key keys/builder.pem --products input/dist \
   --lstrip-paths input/dist/ --out-dir input/links >/dev/null
 if [ ! -f 1.root.json ]; then
-  "$A" root init --out 1.root.json --root-key keys/root.pub --targets-key keys/release.pub --expires 36500d >/dev/null
+  "$A" root init --out 1.root.json --root-key keys/root.pub --targets-key keys/release.pub --layout-key keys/owner.pub --expires 36500d >/dev/null
   "$A" root sign 1.root.json --key keys/root.pem >/dev/null
 fi
 

@@ -621,7 +621,7 @@ Examples:
         new_journal: bool,
         /// A channel the store accepts bundles on (repeatable; required for
         /// a new store; with --replace, replaces the store's channels).
-        #[arg(long = "channel", value_name = "CHANNEL")]
+        #[arg(long = "channel", num_args = 1.., value_name = "CHANNEL")]
         channels: Vec<String>,
     },
     /// Show or change the channels a store accepts bundles on (journaled).
@@ -634,10 +634,10 @@ Examples:
         /// The store.
         store: StoreArg,
         /// Channels to accept from now on.
-        #[arg(long, value_name = "CHANNEL")]
+        #[arg(long, num_args = 1.., value_name = "CHANNEL")]
         allow: Vec<String>,
         /// Channels to refuse from now on.
-        #[arg(long, value_name = "CHANNEL")]
+        #[arg(long, num_args = 1.., value_name = "CHANNEL")]
         deny: Vec<String>,
     },
     /// Show the anchor, the state, and what the backend protects against.

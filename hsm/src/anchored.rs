@@ -325,6 +325,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         dir: &Path,
         (config_name, config_bytes): (&str, Vec<u8>),
         anchor: &Anchor,
+        channels: Option<&BTreeSet<String>>,
         (replace, new_journal): (bool, bool),
         connect: impl FnOnce() -> Result<H, Error>,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
@@ -390,7 +391,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
                 reason: "the counter was not created".into(),
             })?;
             let state_path = dir.join(STATE_FILE);
-            let (state, previous_anchor, head) = match previous {
+            let (mut state, previous_anchor, head) = match previous {
                 Some(p) if closed.is_some() => (p.state, Some(p.anchor), None),
                 Some(p) => {
                     let head = p.journal.map(|h| h.head(&state_path)).transpose()?;
@@ -398,6 +399,9 @@ impl<H: AnchorHardware> AnchoredStore<H> {
                 }
                 None => (StoreState::default(), None, None),
             };
+            if let Some(c) = channels {
+                state.allowed_channels = c.clone();
+            }
             if let Some(to) = &closed {
                 // The old journal stays, byte for byte, under its closed name;
                 // the new one starts with `journal.started`.

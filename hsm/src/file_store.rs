@@ -92,6 +92,7 @@ impl FileStore {
     pub fn init<E: From<Error>>(
         dir: &Path,
         anchor: &Anchor,
+        channels: Option<&BTreeSet<String>>,
         replace: bool,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<FileStore, E> {
@@ -106,7 +107,7 @@ impl FileStore {
         let lock = StoreLock::acquire(dir)?;
         let config_path = dir.join(CONFIG_FILE);
         let fresh = !config_path.exists();
-        let (state, previous_anchor, head) = if fresh {
+        let (mut state, previous_anchor, head) = if fresh {
             JournalFile::in_dir(dir).refuse_orphan()?;
             (StoreState::default(), None, None)
         } else {
@@ -128,6 +129,9 @@ impl FileStore {
                     .transpose()?,
             )
         };
+        if let Some(c) = channels {
+            state.allowed_channels = c.clone();
+        }
         let (signer, created_key) = store.journal_key(head.is_none())?;
         let provisioning = Provisioning {
             dir,
@@ -485,7 +489,7 @@ mod tests {
     /// Provisions without writing journal records (the store only keeps
     /// the head the caller reports).
     fn init(dir: &Path, a: &Anchor, replace: bool, seq: u64) -> Result<FileStore, Error> {
-        FileStore::init(dir, a, replace, |_| Ok::<_, Error>(head(seq)))
+        FileStore::init(dir, a, None, replace, |_| Ok::<_, Error>(head(seq)))
     }
 
     #[test]
@@ -607,7 +611,7 @@ mod tests {
         // Re-provisioning keeps the key and hands over the bound head.
         drop(lock);
         let before = s.journal_public_key().unwrap();
-        FileStore::init(dir.path(), &anchor(2), true, |p| {
+        FileStore::init(dir.path(), &anchor(2), None, true, |p| {
             assert_eq!(p.head, Some(head(5)));
             assert_eq!(p.previous_anchor.as_ref().unwrap().version, 1);
             Ok::<_, Error>(head(6))
@@ -620,7 +624,7 @@ mod tests {
     #[test]
     fn a_failed_journal_leaves_no_store() {
         let dir = tempfile::tempdir().unwrap();
-        let r = FileStore::init(dir.path(), &anchor(1), false, |p| {
+        let r = FileStore::init(dir.path(), &anchor(1), None, false, |p| {
             fs::write(p.dir.join("journal.jsonl"), b"{}\n").unwrap();
             Err(Error::Sign("disk full".into()))
         });

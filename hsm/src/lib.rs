@@ -37,6 +37,8 @@ pub use journal::{JournalFile, JournalHead};
 pub use key::{KeyAlgorithm, PublicKey};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use signer::Signer;
-pub use store::{Acceptance, Anchor, BackendKind, LayoutSeen, StoreLock, StoreState, TrustStore, open_store};
+pub use store::{
+    Acceptance, Anchor, BackendKind, LayoutSeen, StoreLock, StoreState, TrustStore, open_store,
+};
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmHardware, TpmStatus, TpmStore};

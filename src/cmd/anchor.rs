@@ -72,11 +72,14 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
     // The provisioning's journal records, written with the backend's
     // journal key before the store commits the head they end at.
     let journal = |p: &Provisioning<'_>| crate::journal::provision(p, &anchor);
+    // The channels are part of the provisioning (and of its record); with
+    // --replace and no --channel, the store keeps its own.
+    let channels = (!channels.is_empty()).then_some(&channels);
     let s: Box<dyn TrustStore> = match (tpm, pkcs11) {
         (Some(tcti), _) => Box::new(init_tpm(
             store,
             tcti,
-            &anchor,
+            (&anchor, channels),
             (replace, new_journal),
             owner_auth,
             journal,
@@ -85,14 +88,12 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
             store,
             uri,
             &anchor,
+            channels,
             (replace, new_journal),
             journal,
         )?),
-        (None, None) => Box::new(FileStore::init(store, &anchor, replace, journal)?),
+        (None, None) => Box::new(FileStore::init(store, &anchor, channels, replace, journal)?),
     };
-    if !channels.is_empty() {
-        set_channels(s.as_ref(), &channels)?;
-    }
     let mut o = Outcome::default();
     o.line(format!(
         "store {} anchored to root version {} (sha256 {})",
@@ -103,7 +104,10 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
     o.line(format!("backend: {}", s.backend().name()));
     let allowed = s.state()?.allowed_channels;
     o.line(format!("channels: {}", list_or_none(&allowed)));
-    o.field("allowed_channels", allowed.iter().cloned().collect::<Vec<_>>());
+    o.field(
+        "allowed_channels",
+        allowed.iter().cloned().collect::<Vec<_>>(),
+    );
     for p in s.protections() {
         o.line(format!("  {p}"));
     }
@@ -203,9 +207,17 @@ pub fn channels(store: &Path, allow: &[String], deny: &[String]) -> Result<Outco
         set.extend(allow.iter().cloned());
         set.retain(|c| !deny.contains(c));
         set_channels(s.as_ref(), &set)?;
-        o.line(format!("store {} now accepts channels: {}", store.display(), list_or_none(&set)));
+        o.line(format!(
+            "store {} now accepts channels: {}",
+            store.display(),
+            list_or_none(&set)
+        ));
     } else {
-        o.line(format!("store {} accepts channels: {}", store.display(), list_or_none(&set)));
+        o.line(format!(
+            "store {} accepts channels: {}",
+            store.display(),
+            list_or_none(&set)
+        ));
     }
     o.field("allowed_channels", set.into_iter().collect::<Vec<_>>());
     Ok(o)
@@ -240,19 +252,19 @@ fn refuse_downgrade(store: &Path) -> Result<(), Error> {
 fn init_tpm(
     store: &Path,
     tcti: &str,
-    anchor: &Anchor,
+    (anchor, channels): (&Anchor, Option<&BTreeSet<String>>),
     replace: (bool, bool),
     owner_auth: Option<&Path>,
     journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, Error>,
 ) -> Result<airlock_hsm::TpmStore, Error> {
-    airlock_hsm::TpmStore::init(store, tcti, anchor, replace, owner_auth, journal)
+    airlock_hsm::TpmStore::init(store, tcti, anchor, channels, replace, owner_auth, journal)
 }
 
 #[cfg(not(feature = "tpm"))]
 fn init_tpm(
     _store: &Path,
     _tcti: &str,
-    _anchor: &Anchor,
+    _anchor: (&Anchor, Option<&BTreeSet<String>>),
     _replace: (bool, bool),
     _owner_auth: Option<&Path>,
     _journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, Error>,
@@ -312,7 +324,10 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
         root.targets.keyids.len(),
         root.targets.keyids.join(", ")
     ));
-    o.line(format!("accepts    channels {}", list_or_none(&state.allowed_channels)));
+    o.line(format!(
+        "accepts    channels {}",
+        list_or_none(&state.allowed_channels)
+    ));
     for (channel, seq) in &state.channels {
         o.line(format!("channel    {channel}: last sequence {seq}"));
     }

@@ -163,7 +163,12 @@ fn detail(r: &Record) -> String {
             let list = |k: &str| {
                 r.fields[k]
                     .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
                     .unwrap_or_default()
             };
             format!(

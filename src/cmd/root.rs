@@ -399,11 +399,18 @@ fn layout_change(a: &RootRotateArgs, prev: &Root) -> Result<Option<(Vec<PublicKe
     } else if a.layout_threshold.is_some() {
         let Some(owner) = &prev.layout_owner else {
             return Err(Error::usage(
-                format!("root version {} names no layout owner to change the threshold of", prev.version),
+                format!(
+                    "root version {} names no layout owner to change the threshold of",
+                    prev.version
+                ),
                 "name the layout owner's keys with --layout-key PUB",
             ));
         };
-        owner.keys.values().filter_map(|k| k.public.clone()).collect()
+        owner
+            .keys
+            .values()
+            .filter_map(|k| k.public.clone())
+            .collect()
     } else {
         return Ok(None);
     };

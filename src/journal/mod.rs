@@ -73,6 +73,7 @@ pub fn provision(p: &Provisioning<'_>, anchor: &Anchor) -> Result<JournalHead, E
             "backend": p.backend.name(),
             "root_version": anchor.version,
             "root_sha256": hex::encode(anchor.sha256),
+            "allowed_channels": p.state.allowed_channels,
             "replaced": p.previous_anchor.as_ref().map(|a| json!({
                 "root_version": a.version,
                 "root_sha256": hex::encode(a.sha256),

@@ -196,7 +196,9 @@ impl LayoutOwner {
             keys.insert(id.clone(), key);
         }
         let threshold = match m.get("threshold") {
-            Some(Json::Int(t)) if *t >= 1 => u64::try_from(*t).map_err(|_| bad("threshold too large"))?,
+            Some(Json::Int(t)) if *t >= 1 => {
+                u64::try_from(*t).map_err(|_| bad("threshold too large"))?
+            }
             _ => return Err(bad("threshold must be an integer of at least 1")),
         };
         if threshold > distinct.len() as u64 {

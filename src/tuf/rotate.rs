@@ -291,7 +291,15 @@ mod tests {
 
     /// Version 1: root keys 1, 2, 3 (2 of 3), targets key 9; `x-vendor` unknown field.
     fn v1() -> (Json, Root) {
-        let mut signed = build_root(1, 4_000_000_000, &[pk(1), pk(2), pk(3)], 2, &[pk(9)], 1, None);
+        let mut signed = build_root(
+            1,
+            4_000_000_000,
+            &[pk(1), pk(2), pk(3)],
+            2,
+            &[pk(9)],
+            1,
+            None,
+        );
         if let Json::Obj(m) = &mut signed {
             m.insert("x-vendor".into(), Json::Str("kept".into()));
         }

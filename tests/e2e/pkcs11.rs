@@ -155,6 +155,8 @@ fn two_keys_on_one_token_sign_in_one_command() {
     w.run(&[
         "root",
         "init",
+        "--layout-key",
+        "keys/release.pub",
         "--out",
         "1.root.json",
         "--root-key",
@@ -190,6 +192,19 @@ fn two_keys_on_one_token_sign_in_one_command() {
     w.run(&[
         "anchor",
         "init",
+        "--channel",
+        "default",
+        "stable",
+        "beta",
+        "crafted",
+        "vectors",
+        "a",
+        "b",
+        "f",
+        "r",
+        "t",
+        "x",
+        "y",
         "--store",
         "store",
         "--root",
@@ -289,6 +304,15 @@ fn pack_verify_unpack_with_keys_on_a_token() {
     ] {
         ids.insert(name, token_key(&w, &hsm, name, kind)["keyid"].clone());
     }
+    // The fixture's layout names the token's builder key; it is signed by
+    // the fixture's file owner key first (World::run has no token), then
+    // stripped to the bare layout and signed by the owner key on the token.
+    w.write_layout(&[("build", "builder", &[], &[&["ALLOW", "*"]])]);
+    ids.insert(
+        "owner",
+        token_key(&w, &hsm, "owner", "ed25519")["keyid"].clone(),
+    );
+    // The root names the token's owner key as the layout owner.
     let uri = |k: &str| hsm.uri(k);
     run(
         &w,
@@ -296,6 +320,8 @@ fn pack_verify_unpack_with_keys_on_a_token() {
         &[
             "root",
             "init",
+            "--layout-key",
+            "keys/owner.pub",
             "--out",
             "1.root.json",
             "--root-key",
@@ -313,14 +339,6 @@ fn pack_verify_unpack_with_keys_on_a_token() {
         &["root", "sign", "1.root.json", "--key", &uri("root")],
     )
     .ok();
-    // The fixture's layout names the token's builder key; it is signed by
-    // the fixture's file owner key first (World::run has no token), then
-    // stripped to the bare layout and signed by the owner key on the token.
-    w.write_layout(&[("build", "builder", &[], &[&["ALLOW", "*"]])]);
-    ids.insert(
-        "owner",
-        token_key(&w, &hsm, "owner", "ed25519")["keyid"].clone(),
-    );
     let j = Json::parse(&fs::read(w.path("root.layout")).unwrap()).unwrap();
     w.write(
         "root.layout",
@@ -360,6 +378,19 @@ fn pack_verify_unpack_with_keys_on_a_token() {
         &[
             "anchor",
             "init",
+            "--channel",
+            "default",
+            "stable",
+            "beta",
+            "crafted",
+            "vectors",
+            "a",
+            "b",
+            "f",
+            "r",
+            "t",
+            "x",
+            "y",
             "--store",
             "store",
             "--root",
@@ -479,6 +510,19 @@ fn pkcs11_world(test: &str) -> Option<(World, SoftHsm)> {
         &[
             "anchor",
             "init",
+            "--channel",
+            "default",
+            "stable",
+            "beta",
+            "crafted",
+            "vectors",
+            "a",
+            "b",
+            "f",
+            "r",
+            "t",
+            "x",
+            "y",
             "--store",
             "pstore",
             "--root",
@@ -559,6 +603,19 @@ fn the_pkcs11_anchor_cannot_be_removed_replaced_or_doubled() {
         &[
             "anchor",
             "init",
+            "--channel",
+            "default",
+            "stable",
+            "beta",
+            "crafted",
+            "vectors",
+            "a",
+            "b",
+            "f",
+            "r",
+            "t",
+            "x",
+            "y",
             "--store",
             "other",
             "--root",
@@ -577,6 +634,19 @@ fn the_pkcs11_anchor_cannot_be_removed_replaced_or_doubled() {
             &[
                 "anchor",
                 "init",
+                "--channel",
+                "default",
+                "stable",
+                "beta",
+                "crafted",
+                "vectors",
+                "a",
+                "b",
+                "f",
+                "r",
+                "t",
+                "x",
+                "y",
                 "--store",
                 store,
                 "--root",
@@ -775,6 +845,19 @@ fn a_store_moves_onto_a_new_token_only_with_a_new_journal() {
         let mut args = vec![
             "anchor",
             "init",
+            "--channel",
+            "default",
+            "stable",
+            "beta",
+            "crafted",
+            "vectors",
+            "a",
+            "b",
+            "f",
+            "r",
+            "t",
+            "x",
+            "y",
             "--store",
             "pstore",
             "--root",

@@ -14,6 +14,8 @@ fn world() -> World {
     w.run(&[
         "root",
         "init",
+        "--layout-key",
+        "keys/rel.pub",
         "--out",
         "1.root.json",
         "--root-key",

@@ -21,6 +21,8 @@ fn a_manifest_signed_by_a_non_targets_key_is_refused() {
     w.run(&[
         "root",
         "init",
+        "--layout-key",
+        "keys/owner.pub",
         "--out",
         "other.root.json",
         "--root-key",
@@ -63,6 +65,8 @@ fn two_person_world() -> World {
     w.run(&[
         "root",
         "init",
+        "--layout-key",
+        "keys/owner.pub",
         "--out",
         "1.root.json",
         "--root-key",
@@ -82,6 +86,19 @@ fn two_person_world() -> World {
     w.run(&[
         "anchor",
         "init",
+        "--channel",
+        "default",
+        "stable",
+        "beta",
+        "crafted",
+        "vectors",
+        "a",
+        "b",
+        "f",
+        "r",
+        "t",
+        "x",
+        "y",
         "--store",
         "store",
         "--root",
@@ -126,6 +143,10 @@ fn one_key_listed_under_two_keyids_counts_once() {
         1,
         std::slice::from_ref(&pk),
         1,
+        Some((
+            &[airlock::keys::load_public_key(&w.path("keys/owner.pub")).unwrap()],
+            1,
+        )),
     );
     if let Json::Obj(s) = &mut signed {
         if let Some(Json::Obj(keys)) = s.get_mut("keys") {
@@ -150,6 +171,19 @@ fn one_key_listed_under_two_keyids_counts_once() {
     w.run(&[
         "anchor",
         "init",
+        "--channel",
+        "default",
+        "stable",
+        "beta",
+        "crafted",
+        "vectors",
+        "a",
+        "b",
+        "f",
+        "r",
+        "t",
+        "x",
+        "y",
         "--store",
         "store2",
         "--root",

@@ -85,17 +85,52 @@ fn anchor_init_refuses_a_second_time_and_bad_roots() {
     w.run(&[
         "anchor",
         "init",
+        "--channel",
+        "default",
+        "stable",
+        "beta",
+        "crafted",
+        "vectors",
+        "a",
+        "b",
+        "f",
+        "r",
+        "t",
+        "x",
+        "y",
         "--store",
         "store",
         "--root",
         "1.root.json",
     ])
     .fails(3, "already provisioned");
-    w.run(&["anchor", "init", "--store", "s2", "--root", "root.layout"])
-        .fails(1, "root metadata is malformed");
+    w.run(&[
+        "anchor",
+        "init",
+        "--channel",
+        "default",
+        "stable",
+        "beta",
+        "crafted",
+        "vectors",
+        "a",
+        "b",
+        "f",
+        "r",
+        "t",
+        "x",
+        "y",
+        "--store",
+        "s2",
+        "--root",
+        "root.layout",
+    ])
+    .fails(1, "root metadata is malformed");
     w.run(&[
         "root",
         "init",
+        "--layout-key",
+        "keys/owner.pub",
         "--out",
         "u.root.json",
         "--root-key",
@@ -104,8 +139,28 @@ fn anchor_init_refuses_a_second_time_and_bad_roots() {
         "keys/release.pub",
     ])
     .ok();
-    w.run(&["anchor", "init", "--store", "s3", "--root", "u.root.json"])
-        .fails(1, "signed by 0 of the 1 root keys");
+    w.run(&[
+        "anchor",
+        "init",
+        "--channel",
+        "default",
+        "stable",
+        "beta",
+        "crafted",
+        "vectors",
+        "a",
+        "b",
+        "f",
+        "r",
+        "t",
+        "x",
+        "y",
+        "--store",
+        "s3",
+        "--root",
+        "u.root.json",
+    ])
+    .fails(1, "signed by 0 of the 1 root keys");
     let show = w
         .run(&["anchor", "show", "--store", "store", "--json"])
         .ok()

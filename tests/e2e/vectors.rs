@@ -22,7 +22,27 @@ fn every_vector_gets_its_verdict() {
     let root = dir().join("1.root.json");
     airlock_in(
         tmp.path(),
-        &["anchor", "init", "--store", "store", "--root", s(&root)],
+        &[
+            "anchor",
+            "init",
+            "--channel",
+            "default",
+            "stable",
+            "beta",
+            "crafted",
+            "vectors",
+            "a",
+            "b",
+            "f",
+            "r",
+            "t",
+            "x",
+            "y",
+            "--store",
+            "store",
+            "--root",
+            s(&root),
+        ],
     )
     .ok();
     let mut vectors: Vec<PathBuf> = fs::read_dir(dir())

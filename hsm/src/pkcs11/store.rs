@@ -15,6 +15,7 @@
 //!   Each decision adds a few dozen bytes to the token.
 //!
 //! The store directory records the token's URI in `pkcs11.json`.
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -85,6 +86,7 @@ impl AnchoredStore<Pkcs11Hardware> {
         dir: &Path,
         uri: &str,
         anchor: &Anchor,
+        channels: Option<&BTreeSet<String>>,
         (replace, new_journal): (bool, bool),
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<Pkcs11Store, E> {
@@ -104,6 +106,7 @@ impl AnchoredStore<Pkcs11Hardware> {
             dir,
             (PKCS11_CONFIG, config),
             anchor,
+            channels,
             (replace, new_journal),
             connect,
             journal,

@@ -6,6 +6,7 @@
 //! goes backwards, not even across undefine and redefine. Every import
 //! extends PCR 23 with SHA-256 of the bundle id (measured transfer). The
 //! store directory records the TCTI in `tpm.json`.
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -100,6 +101,7 @@ impl AnchoredStore<TpmHardware> {
         dir: &Path,
         tcti: &str,
         anchor: &Anchor,
+        channels: Option<&BTreeSet<String>>,
         (replace, new_journal): (bool, bool),
         owner_auth: Option<&Path>,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
@@ -124,6 +126,7 @@ impl AnchoredStore<TpmHardware> {
             dir,
             (TPM_CONFIG, config),
             anchor,
+            channels,
             (replace, new_journal),
             connect,
             journal,
@@ -296,7 +299,7 @@ mod tests {
         a: &Anchor,
         replace: bool,
     ) -> Result<TpmStore, Error> {
-        TpmStore::init(dir, &tpm.tcti(), a, (replace, false), None, |_| {
+        TpmStore::init(dir, &tpm.tcti(), a, None, (replace, false), None, |_| {
             Ok::<_, Error>(head(1))
         })
     }
