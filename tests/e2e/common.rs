@@ -169,6 +169,11 @@ impl World {
     /// Writes `root.layout` with `steps` — (name, functionary key, material
     /// rules, product rules) — expiring in 2099, signed by `keys/owner.pem`.
     pub fn write_layout(&self, steps: &[Step]) {
+        self.write_layout_expiring(steps, "2099-01-01T00:00:00Z", "e2e fixture");
+    }
+
+    /// [`World::write_layout`] with its own `expires` and `readme`.
+    pub fn write_layout_expiring(&self, steps: &[Step], expires: &str, readme: &str) {
         use airlock::json::Json;
         use airlock::keys::{key_object, keyid, load_public_key, obj};
         let strs = |v: &[&str]| Json::Arr(v.iter().map(|s| Json::Str((*s).into())).collect());
@@ -191,8 +196,8 @@ impl World {
         }
         let layout = obj([
             ("_type", Json::Str("layout".into())),
-            ("expires", Json::Str("2099-01-01T00:00:00Z".into())),
-            ("readme", Json::Str("e2e fixture".into())),
+            ("expires", Json::Str(expires.into())),
+            ("readme", Json::Str(readme.into())),
             ("keys", Json::Obj(keys)),
             ("steps", Json::Arr(js)),
             ("inspect", Json::Arr(vec![])),

@@ -315,7 +315,7 @@ fn tar_item(out: &mut Vec<u8>, item: &Item) {
 /// Unpacks `bundle` and asserts exit 1 with `code`, no destination, and no
 /// stray files beside it.
 #[track_caller]
-fn refused(w: &World, bundle: &str, code: &str) {
+pub fn refused(w: &World, bundle: &str, code: &str) {
     let before = listing(w.tmp.path());
     let state = w.store_state();
     let r = w.run(&[

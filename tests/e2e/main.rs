@@ -20,6 +20,7 @@ mod signatures;
 mod tamper;
 #[cfg(feature = "tpm")]
 mod tpm;
+mod trust_chain;
 mod tuf_vectors;
 mod usage;
 mod vectors;
