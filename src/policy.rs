@@ -46,6 +46,18 @@ pub enum Rejection {
         /// The keyid.
         keyid: String,
     },
+    /// A valid targets-key signature in another encoding than the one the
+    /// format allows (ECDSA with a high `S`, or DER that does not
+    /// re-encode): a second, byte-different bundle with the same meaning.
+    #[error(
+        "{signed} signature by targets key {keyid} is valid but not in its one encoding (ECDSA low-S, canonical DER)"
+    )]
+    NotCanonical {
+        /// What was signed: the manifest or the volume index.
+        signed: &'static str,
+        /// The keyid.
+        keyid: String,
+    },
     /// The manifest has expired.
     #[error("bundle expired at {} (verification time {})", format_utc(*expires), format_utc(*time))]
     Expired {
@@ -101,6 +113,7 @@ impl Rejection {
             Rejection::ManifestThreshold { .. } => "signature-threshold",
             Rejection::UnknownSigner { .. } => "signature-unknown-key",
             Rejection::BadSignature { .. } => "signature-invalid",
+            Rejection::NotCanonical { .. } => "signature-not-low-s",
             Rejection::Expired { .. } => "bundle-expired",
             Rejection::Rollback { .. } => "rollback",
             Rejection::Replay { .. } => "replay",
@@ -115,7 +128,9 @@ impl Rejection {
             Rejection::ManifestThreshold { .. } => {
                 "the bundle is not signed by enough of the trusted targets keys: have it re-signed by authorized release keys"
             }
-            Rejection::UnknownSigner { .. } | Rejection::BadSignature { .. } => {
+            Rejection::UnknownSigner { .. }
+            | Rejection::BadSignature { .. }
+            | Rejection::NotCanonical { .. } => {
                 "the bundle carries a signature that is not a valid targets-key signature: it was altered or signed with the wrong key; do not use it"
             }
             Rejection::Expired { .. } => "ask the producer for a freshly packed bundle",
@@ -188,6 +203,12 @@ fn check_signed(
         };
         if !key.verify(msg, &s.sig) {
             return Err(Rejection::BadSignature {
+                signed,
+                keyid: s.keyid.clone(),
+            });
+        }
+        if !key.is_canonical_signature(&s.sig) {
+            return Err(Rejection::NotCanonical {
                 signed,
                 keyid: s.keyid.clone(),
             });

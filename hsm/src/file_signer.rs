@@ -322,11 +322,12 @@ impl Signer for FileSigner {
             SecretKey::Ed25519(k) => Ok(k.sign(msg).to_bytes().to_vec()),
             SecretKey::EcdsaP256(k) => {
                 let sig: p256::ecdsa::Signature = k.try_sign(msg).map_err(fail)?;
-                Ok(sig.to_der().as_bytes().to_vec())
+                // Low-S: the one encoding (see PublicKey::is_canonical_signature).
+                Ok(sig.normalize_s().to_der().as_bytes().to_vec())
             }
             SecretKey::EcdsaP384(k) => {
                 let sig: p384::ecdsa::Signature = k.try_sign(msg).map_err(fail)?;
-                Ok(sig.to_der().as_bytes().to_vec())
+                Ok(sig.normalize_s().to_der().as_bytes().to_vec())
             }
             SecretKey::Rsa(k) => {
                 use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
@@ -344,6 +345,31 @@ impl Signer for FileSigner {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn ecdsa_signatures_are_low_s_and_high_s_is_not_canonical() {
+        use p256::ecdsa::signature::Signer as _;
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+            let s = FileSigner::generate_with(alg).unwrap();
+            for i in 0..64u8 {
+                let sig = s.sign(&[i]).unwrap();
+                assert!(s.public_key().verify(&[i], &sig));
+                assert!(s.public_key().is_canonical_signature(&sig), "{alg:?} #{i}");
+            }
+        }
+        // The same signature with S negated verifies, but is refused as a
+        // second encoding.
+        let k = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        let pk = PublicKey::EcdsaP256(*k.verifying_key());
+        let sig: p256::ecdsa::Signature = k.sign(b"m");
+        let low = sig.normalize_s();
+        let (r, s) = (low.r(), low.s());
+        let high = p256::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
+        let high = high.to_der().as_bytes().to_vec();
+        assert!(pk.verify(b"m", &high));
+        assert!(!pk.is_canonical_signature(&high));
+        assert!(pk.is_canonical_signature(low.to_der().as_bytes()));
+    }
 
     #[test]
     fn write_load_sign() {

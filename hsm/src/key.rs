@@ -212,6 +212,21 @@ impl PublicKey {
             PublicKey::RsaPssSha256(k) => pss::verify_sha256_any_salt(k, msg, sig),
         }
     }
+
+    /// Whether `sig` is in the one encoding airlock writes: for ECDSA, DER
+    /// exactly as it re-encodes, with `S` in the lower half of the group
+    /// order (low-S, so that `(r, n - s)` is not a second valid signature
+    /// over the same message); other algorithms have one encoding already
+    /// (Ed25519 is verified strictly) and are always canonical here.
+    pub fn is_canonical_signature(&self, sig: &[u8]) -> bool {
+        match self {
+            PublicKey::EcdsaP256(_) => p256::ecdsa::Signature::from_der(sig)
+                .is_ok_and(|s| s.normalize_s() == s && s.to_der().as_bytes() == sig),
+            PublicKey::EcdsaP384(_) => p384::ecdsa::Signature::from_der(sig)
+                .is_ok_and(|s| s.normalize_s() == s && s.to_der().as_bytes() == sig),
+            PublicKey::Ed25519(_) | PublicKey::RsaPssSha256(_) => true,
+        }
+    }
 }
 
 /// An RSA public key from a PKCS#1 `RSAPublicKey`, within the size limits.

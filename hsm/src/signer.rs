@@ -9,6 +9,8 @@ pub trait Signer: Send + Sync + std::fmt::Debug {
     /// The public half of the key.
     fn public_key(&self) -> &PublicKey;
 
-    /// Signs `msg` (the whole message; Ed25519 is pure EdDSA).
+    /// Signs `msg` (the whole message; Ed25519 is pure EdDSA). ECDSA
+    /// signatures are DER with a low `S`
+    /// ([`PublicKey::is_canonical_signature`](crate::PublicKey::is_canonical_signature)).
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error>;
 }

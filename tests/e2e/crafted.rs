@@ -63,6 +63,8 @@ pub struct Crafted {
     signers: Vec<(String, String)>,
     /// Extra (keyid, signature bytes) pairs added as they are.
     pub extra_sigs: Vec<(String, Vec<u8>)>,
+    /// Rewrites each signature the signers make (e.g. to high-S).
+    pub sig_edit: Option<fn(Vec<u8>) -> Vec<u8>>,
     /// The manifest's layout keyids.
     pub layout_keyids: Vec<String>,
 }
@@ -90,6 +92,7 @@ impl Crafted {
             zeros_after_end: 0,
             sequence: 1,
             extra_sigs: vec![],
+            sig_edit: None,
             layout_keyids: vec![],
             signers: vec![(
                 "keys/release.pem".into(),
@@ -209,6 +212,7 @@ impl Crafted {
             sequence: self.sequence,
             signers: self.signers.clone(),
             extra_sigs: self.extra_sigs.clone(),
+            sig_edit: self.sig_edit,
             layout_keyids: vec![owner_id],
         }
     }
@@ -246,10 +250,8 @@ impl Crafted {
             .signers
             .iter()
             .map(|(key, keyid)| {
-                (
-                    keyid.clone(),
-                    FileSigner::load(&w.path(key)).unwrap().sign(&msg).unwrap(),
-                )
+                let sig = FileSigner::load(&w.path(key)).unwrap().sign(&msg).unwrap();
+                (keyid.clone(), self.sig_edit.map_or(sig.clone(), |f| f(sig)))
             })
             .collect();
         sigs.extend(self.extra_sigs.iter().cloned());

@@ -382,3 +382,53 @@ fn a_store_accepts_only_its_own_channels() {
     )
     .fails(2, "is not a channel name");
 }
+
+/// An ECDSA P-256 signature with `S` negated: as valid, other bytes.
+fn high_s(der: Vec<u8>) -> Vec<u8> {
+    let sig = p256::ecdsa::Signature::from_der(&der).unwrap();
+    let (r, s) = (sig.r(), sig.s());
+    p256::ecdsa::Signature::from_scalars(r.to_bytes(), (-*s).to_bytes())
+        .unwrap()
+        .to_der()
+        .as_bytes()
+        .to_vec()
+}
+
+#[test]
+fn a_high_s_manifest_signature_is_refused() {
+    let w = World::new();
+    w.run(&["keygen", "--type", "ecdsa-p256", "--out", "keys/release-ec"])
+        .ok();
+    fs::remove_file(w.path("1.root.json")).unwrap();
+    w.run(&[
+        "root",
+        "init",
+        "--out",
+        "1.root.json",
+        "--root-key",
+        "keys/root.pub",
+        "--targets-key",
+        "keys/release-ec.pub",
+        "--layout-key",
+        "keys/owner.pub",
+    ])
+    .ok();
+    w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
+        .ok();
+    reanchor(&w);
+    let id = w
+        .run(&["key", "id", "keys/release-ec.pub"])
+        .ok()
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let low = Crafted::standard(&w).signed_as(vec![("keys/release-ec.pem", id.clone())]);
+    let b = low.write(&w, "low-s.airlock");
+    w.verify(&b).ok();
+    let mut high = low;
+    high.sig_edit = Some(high_s);
+    let b = high.write(&w, "high-s.airlock");
+    refused(&w, &b, "signature-not-low-s");
+}

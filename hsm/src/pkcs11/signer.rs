@@ -305,6 +305,7 @@ impl Signer for Pkcs11Signer {
                 .map_err(|e| {
                     Error::Sign(format!("token returned a malformed ECDSA signature ({e})"))
                 })?
+                .normalize_s()
                 .to_der()
                 .as_bytes()
                 .to_vec(),

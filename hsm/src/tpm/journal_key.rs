@@ -140,7 +140,7 @@ impl Tpm {
             let r = field(ecc.signature_r().value())?;
             let s = field(ecc.signature_s().value())?;
             p256::ecdsa::Signature::from_scalars(r, s)
-                .map(|sig| sig.to_der().as_bytes().to_vec())
+                .map(|sig| sig.normalize_s().to_der().as_bytes().to_vec())
                 .map_err(|e| tpm_err(format!("the TPM returned a malformed signature: {e}")))
         })
     }
