@@ -168,7 +168,7 @@ pub enum RootCommand {
     #[command(after_help = "\
 Example:
   airlock root init --out 1.root.json --root-key root-a.pub root-b.pub --root-threshold 2 \\
-       --targets-key release-1.pub --expires 365d
+       --targets-key release-1.pub --layout-key owner.pub --expires 365d
   airlock root sign 1.root.json --key root-a.pem root-b.pem")]
     Init(RootInitArgs),
     /// Add signatures to a root, in place, and say which are still missing.

@@ -177,7 +177,7 @@ impl Error {
                     "nothing was accepted: free space (or fix permissions) on the store's filesystem and run the command again".into()
                 }
                 airlock_hsm::Error::NotProvisioned { .. } => {
-                    "provision it first: airlock anchor init --store STORE --root 1.root.json".into()
+                    "provision it first: airlock anchor init --store STORE --root 1.root.json --channel CHANNEL".into()
                 }
                 airlock_hsm::Error::AlreadyProvisioned { .. } => {
                     "use `anchor show` to see it, or --replace to re-provision deliberately".into()
