@@ -623,6 +623,10 @@ Examples:
         /// a new store; with --replace, replaces the store's channels).
         #[arg(long = "channel", num_args = 1.., value_name = "CHANNEL")]
         channels: Vec<String>,
+        /// With --replace: allow a root older than the anchor in force
+        /// (going back undoes every rotation since, retired keys included).
+        #[arg(long, requires = "replace")]
+        allow_older_root: bool,
     },
     /// Show or change the channels a store accepts bundles on (journaled).
     #[command(after_help = "\

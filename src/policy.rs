@@ -240,15 +240,38 @@ fn check_signed(
 /// the clocks of two machines on either side of a gap differ a little.
 pub const MAX_CLOCK_SKEW: u64 = 900;
 
+/// What the store knows of a fresh bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an imported bundle is a replay once the rest of it verifies"]
+pub enum Freshness {
+    /// Never imported, and newer than the last import on its channel.
+    New,
+    /// This bundle id was imported before: the caller finishes every other
+    /// check, so that a tampered copy is reported as what is wrong with it,
+    /// and refuses an intact one with [`Freshness::replay`].
+    Imported(Rejection),
+}
+
+impl Freshness {
+    /// `Ok` for a new bundle; the replay refusal for an imported one.
+    pub fn replay(self) -> Result<(), Rejection> {
+        match self {
+            Freshness::New => Ok(()),
+            Freshness::Imported(r) => Err(r),
+        }
+    }
+}
+
 /// Requires the manifest to be on a channel the store accepts, created no
 /// later than `time` plus [`MAX_CLOCK_SKEW`] (the store's clock moves to an
 /// accepted bundle's `created`, so a future one would move it there),
-/// unexpired, new on its channel and never seen.
+/// unexpired, and new on its channel; a bundle id imported before is
+/// [`Freshness::Imported`].
 pub fn check_freshness(
     manifest: &Manifest,
     state: &StoreState,
     time: u64,
-) -> Result<(), Rejection> {
+) -> Result<Freshness, Rejection> {
     if !state.allowed_channels.contains(&manifest.channel) {
         let allowed: Vec<&str> = state.allowed_channels.iter().map(String::as_str).collect();
         return Err(Rejection::ChannelNotAllowed {
@@ -273,9 +296,9 @@ pub fn check_freshness(
         });
     }
     if state.accepted.contains(&manifest.bundle_id) {
-        return Err(Rejection::Replay {
+        return Ok(Freshness::Imported(Rejection::Replay {
             bundle_id: manifest.bundle_id.clone(),
-        });
+        }));
     }
     if let Some(&last) = state.channels.get(&manifest.channel)
         && manifest.sequence <= last
@@ -286,7 +309,7 @@ pub fn check_freshness(
             last,
         });
     }
-    Ok(())
+    Ok(Freshness::New)
 }
 
 /// The verification time: the operator's override, or the later of the

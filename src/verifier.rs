@@ -212,7 +212,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     seen.root_version = Some(final_root.version);
     let signers = check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
     (seen.authenticated, seen.signers) = (true, signers.clone());
-    check_freshness(reader.manifest(), state, time)?;
+    let freshness = check_freshness(reader.manifest(), state, time)?;
     authenticated(&final_root, reader.manifest())?;
     let mut metadata = root_count as u64;
     let mut chain = BundleChain::default();
@@ -249,6 +249,8 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         (seen.artifacts, seen.artifact_bytes) = (artifacts, artifact_bytes);
     }
 
+    // Every check passed: an imported bundle is an intact replay.
+    freshness.replay()?;
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
     Ok(Verdict {
         bundle_id: manifest.bundle_id,

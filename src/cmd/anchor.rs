@@ -35,6 +35,8 @@ pub struct InitOptions<'a> {
     /// `--channel`: the channels the store accepts (required for a new
     /// store; with `replace`, replaces them when given).
     pub channels: &'a [String],
+    /// `--allow-older-root`: with `replace`, go back to an older root.
+    pub allow_older_root: bool,
 }
 
 /// `airlock anchor init` with all its options.
@@ -46,6 +48,7 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
         replace,
         new_journal,
         channels,
+        allow_older_root,
     } = o;
     let channels = channel_set(channels)?;
     if channels.is_empty() && !replace {
@@ -66,6 +69,9 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
     root.check_signed_by(&root)?;
     root.check_unexpired(now())?;
     let anchor = Anchor::new(bytes, root.version);
+    if replace && !allow_older_root {
+        refuse_older_root(store, &root)?;
+    }
     if tpm.is_none() && pkcs11.is_none() {
         refuse_downgrade(store)?;
     }
@@ -221,6 +227,26 @@ pub fn channels(store: &Path, allow: &[String], deny: &[String]) -> Result<Outco
     }
     o.field("allowed_channels", set.into_iter().collect::<Vec<_>>());
     Ok(o)
+}
+
+/// `--replace` with a root older than the anchor in force would undo every
+/// rotation since (keys the runbook retired would count again): that takes
+/// `--allow-older-root`. A store that cannot be opened is left to the
+/// backend's own re-provisioning checks.
+fn refuse_older_root(store: &Path, root: &Root) -> Result<(), Error> {
+    let Some(current) = open_store(store).ok().and_then(|s| s.anchor().ok()) else {
+        return Ok(());
+    };
+    if root.version < current.version {
+        return Err(Error::usage(
+            format!(
+                "the store is anchored to root version {}; --root is version {}: going back undoes every rotation after version {} and trusts the keys they retired again",
+                current.version, root.version, root.version
+            ),
+            "give the newest root you trust; if going back is really meant (the newer roots are compromised), add --allow-older-root",
+        ));
+    }
+    Ok(())
 }
 
 /// A store anchored in hardware is never quietly turned into a file store

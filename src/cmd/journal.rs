@@ -83,11 +83,14 @@ fn detail(r: &Record) -> String {
         r.fields
             .get("error")
             .map(|e| {
-                format!(
-                    "{}: {}",
-                    e.get("code").and_then(Value::as_str).unwrap_or("?"),
-                    short(e.get("message").and_then(Value::as_str).unwrap_or(""), 100)
-                )
+                let code = e.get("code").and_then(Value::as_str).unwrap_or("?");
+                let message = e.get("message").and_then(Value::as_str).unwrap_or("");
+                // Some messages already start with their code ("replay: …").
+                let message = message
+                    .strip_prefix(code)
+                    .and_then(|m| m.strip_prefix(": "))
+                    .unwrap_or(message);
+                format!("{code}: {}", short(message, 100))
             })
             .unwrap_or_default()
     };

@@ -80,6 +80,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             replace,
             new_journal,
             channels,
+            allow_older_root,
         }) => anchor::init_with(
             &store.dir(),
             root,
@@ -90,6 +91,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
                 replace: *replace,
                 new_journal: *new_journal,
                 channels,
+                allow_older_root: *allow_older_root,
             },
         ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),

@@ -173,6 +173,12 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         ));
     }
     let sequence = a.sequence.unwrap_or(created);
+    if a.sequence.is_none() {
+        crate::cmd::warn(&format!(
+            "no --sequence: the bundle's sequence on channel {} is its creation time, {sequence}; once a channel has clock-based numbers, a later explicit --sequence below them is refused as a rollback, so keep to one kind per channel",
+            a.channel
+        ));
+    }
 
     let signers: Vec<Box<dyn Signer>> = a
         .key
@@ -401,6 +407,21 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
     };
     for w in &chain_verdict.warnings {
         crate::cmd::warn(w);
+    }
+    // What expires before the bundle makes it useless from then on: the
+    // isolated side checks the layout and the final root at import time.
+    // (Links have no expiry in in-toto.)
+    for (what, when) in [
+        ("the layout", chain_verdict.layout.expires),
+        ("the final root", final_root.expires),
+    ] {
+        if check_chain && when < expires {
+            crate::cmd::warn(&format!(
+                "{what} expires at {}, before the bundle ({}): from then on the isolated side refuses the bundle",
+                format_utc(when),
+                format_utc(expires)
+            ));
+        }
     }
     let payload_sha256 = payload.sha256();
     let manifest = build_manifest(payload.entries().to_vec(), payload_sha256)?;

@@ -10,7 +10,26 @@ use crate::journal::decision::{Decision, lock_store};
 use crate::journal::{Journal, signer_of};
 use crate::policy::verification_time;
 use crate::staging::{Staging, undo_placement};
-use crate::timefmt::now;
+use crate::timefmt::{format_utc, now};
+
+/// The verification time of an import: `--at` may move it forward of the
+/// store's clock (a machine whose clock is behind), never back — that would
+/// import what has already expired by the store's own clock. (`verify`,
+/// which imports nothing, may look back.)
+fn import_time(at: Option<u64>, state: &airlock_hsm::StoreState) -> Result<u64, Error> {
+    let clock = verification_time(None, state, now());
+    match at {
+        Some(t) if t < clock => Err(Error::usage(
+            format!(
+                "--at {} is before the verification time {} (the later of the system clock and the store's clock): an import only moves time forward",
+                format_utc(t),
+                format_utc(clock)
+            ),
+            "to check a bundle as of an earlier time use `airlock verify --at`, which imports nothing",
+        )),
+        _ => Ok(verification_time(at, state, now())),
+    }
+}
 
 /// `airlock unpack BUNDLE --store STORE --to DIR`.
 pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
@@ -25,7 +44,7 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let lock = lock_store(store.as_ref())?;
     let result = Staging::create(&a.to).and_then(|mut staging| {
         let state = store.state()?;
-        let time = verification_time(at, &state, now());
+        let time = import_time(at, &state)?;
         decision.time = Some(time);
         let verdict = check(
             &a.bundle,

@@ -323,6 +323,7 @@ fn an_import_that_rotates_the_root_records_the_anchor_advancing() {
         "--root",
         "1.root.json",
         "--replace",
+        "--allow-older-root",
     ])
     .ok();
     let rec = records(&w).pop().unwrap();

@@ -1,0 +1,149 @@
+//! The sharp edges a release team meets in its first hour: each a refusal
+//! or a warning that says what is wrong instead of a quiet surprise.
+use std::fs;
+
+use crate::common::World;
+
+#[test]
+fn a_tampered_copy_of_an_imported_bundle_is_tampering_not_replay() {
+    let w = World::new();
+    w.pack("rel.airlock", &["--sequence", "1"]).ok();
+    w.unpack("rel.airlock", "out").ok();
+    // The intact bundle again: a replay, nothing to do.
+    let r = w.run(&["verify", "rel.airlock", "--store", "store", "--json"]);
+    assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
+    // A copy with one payload byte flipped: what is wrong with it is said.
+    let mut bytes = fs::read(w.path("rel.airlock")).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0x01;
+    fs::write(w.path("tampered.airlock"), &bytes).unwrap();
+    for cmd in ["verify", "unpack"] {
+        let mut args = vec![cmd, "tampered.airlock", "--store", "store", "--json"];
+        if cmd == "unpack" {
+            args.extend(["--to", "again"]);
+        }
+        let r = w.run(&args);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert_ne!(r.error_code(), "replay", "{cmd}: {}", r.stdout);
+        assert!(!w.path("again").exists());
+    }
+}
+
+#[test]
+fn unpack_at_moves_time_only_forward() {
+    let w = World::new();
+    w.pack("rel.airlock", &["--sequence", "1"]).ok();
+    let before = w.store_state();
+    w.run(&[
+        "unpack",
+        "rel.airlock",
+        "--store",
+        "store",
+        "--to",
+        "out",
+        "--at",
+        "2020-01-01T00:00:00Z",
+    ])
+    .fails(2, "an import only moves time forward");
+    assert!(!w.path("out").exists());
+    assert_eq!(w.store_state(), before);
+    // verify may look back (it imports nothing).
+    let r = w.run(&[
+        "verify",
+        "rel.airlock",
+        "--store",
+        "store",
+        "--at",
+        "2026-11-20T00:00:00Z",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn pack_says_what_expires_before_the_bundle_and_where_the_sequence_comes_from() {
+    let w = World::new();
+    // The layout expires in about a day; the bundle would live 30 days.
+    let soon = airlock::timefmt::format_utc(airlock::timefmt::now() + 86_400);
+    w.write_layout_expiring(
+        &[("build", "builder", &[], &[&["ALLOW", "*"]])],
+        &soon,
+        "short-lived",
+    );
+    let r = w
+        .pack_as(
+            "rel.airlock",
+            &["keys/release.pem"],
+            "1.root.json",
+            &["--expires", "30d"],
+        )
+        .ok();
+    assert!(
+        r.stderr
+            .contains(&format!("the layout expires at {soon}, before the bundle")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("no --sequence"), "{}", r.stderr);
+}
+
+#[test]
+fn journal_details_do_not_repeat_the_code() {
+    let w = World::new();
+    w.pack("rel.airlock", &["--sequence", "1"]).ok();
+    w.unpack("rel.airlock", "out").ok();
+    w.unpack("rel.airlock", "out2").fails(1, "replay");
+    let show = w.run(&["journal", "show", "--store", "store"]).ok();
+    assert!(!show.stdout.contains("replay: replay:"), "{}", show.stdout);
+    assert!(show.stdout.contains("replay: bundle"), "{}", show.stdout);
+}
+
+#[test]
+fn replacing_the_anchor_with_an_older_root_needs_a_flag() {
+    let w = World::new();
+    w.run(&[
+        "root",
+        "rotate",
+        "--from",
+        "1.root.json",
+        "--out",
+        "2.root.json",
+        "--expires",
+        "3650d",
+    ])
+    .ok();
+    w.run(&["root", "sign", "2.root.json", "--key", "keys/root.pem"])
+        .ok();
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store",
+        "--root",
+        "2.root.json",
+        "--replace",
+    ])
+    .ok();
+    let before = w.store_state();
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store",
+        "--root",
+        "1.root.json",
+        "--replace",
+    ])
+    .fails(2, "going back undoes every rotation after version 1");
+    assert_eq!(w.store_state(), before);
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store",
+        "--root",
+        "1.root.json",
+        "--replace",
+        "--allow-older-root",
+    ])
+    .ok();
+}
