@@ -70,12 +70,13 @@ Example:
   airlock pack --out release-42.airlock --key release.pem \\
        --root 1.root.json --layout root.layout --layout-key owner.pub \\
        --links links/ --artifacts dist/ --channel stable --sequence 42 \\
-       --expires 30d --source-date-epoch 1700000000
+       --expires 30d --source-date-epoch \"$(git log -1 --format=%ct)\"
   # the same, as volumes for FAT32 sticks: release-42.airlock.001, .002, ...
   airlock pack --out release-42.airlock ... --split fat32
 
 The same inputs, keys and --source-date-epoch give byte-identical bundles (and
-volumes). --split SIZE: fat32 (4,294,967,295 bytes), dvd (4,700,372,992), bd
+volumes); the last commit's time is the usual choice (a fixed old date makes
+the bundle expire: created + --expires must lie in the future). --split SIZE: fat32 (4,294,967,295 bytes), dvd (4,700,372,992), bd
 (25,025,314,816), or a number with kB/MB/GB/TB or KiB/MiB/GiB/TiB; see
 docs/transfers.md.")]
     Pack(Box<PackArgs>),

@@ -35,6 +35,27 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Creates the directory an output file goes into (and its parents), as
+/// `keygen --out keys/NAME`, `record --out-dir links` and `pack --out
+/// dist/rel.airlock` expect on a fresh checkout.
+pub fn ensure_parent(path: &Path) -> Result<(), Error> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => ensure_dir(dir),
+        _ => Ok(()),
+    }
+}
+
+/// Creates `dir` (and its parents) if it does not exist.
+pub fn ensure_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::env(
+            "write-failed",
+            format!("cannot create the directory {}: {e}", dir.display()),
+            "check the permissions of its parent and free space",
+        )
+    })
+}
+
 /// Creates `path` with `bytes`; refuses (exit 3) if it exists.
 pub fn create_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = temp_beside(path, bytes)?;

@@ -36,6 +36,9 @@ pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
         ));
     }
     let signer = load_signer(&a.key)?;
+    // Before the command runs: a link that cannot be written is found out
+    // first, not after a long build.
+    crate::fsutil::ensure_dir(&a.out_dir)?;
     let base = a.base_path.clone().unwrap_or_else(|| PathBuf::from("."));
     let opts = RecordOptions {
         excludes: a.exclude.clone(),

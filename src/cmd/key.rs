@@ -28,6 +28,7 @@ pub fn keygen(args: &KeygenArgs) -> Result<Outcome, Error> {
             "airlock keygen --out keys/NAME",
         ));
     };
+    crate::fsutil::ensure_parent(out)?;
     let signer = FileSigner::generate_with(algorithm)?;
     let (private, public) = signer.write_pair(out)?;
     let id = keyid(signer.public_key());
@@ -69,6 +70,9 @@ fn keygen_on_token(
         && p.exists()
     {
         return Err(airlock_hsm::Error::Exists { path: p.clone() }.into());
+    }
+    if let Some(p) = &public_path {
+        crate::fsutil::ensure_parent(p)?;
     }
     let signer = Pkcs11Signer::generate(uri, algorithm)?;
     let protection = signer.protection()?;

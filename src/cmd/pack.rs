@@ -151,6 +151,7 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
 /// their own tool, to show the isolated side refusing it. Not reachable
 /// from the command line.
 pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outcome, Error> {
+    crate::fsutil::ensure_parent(&a.out)?;
     let split = a
         .split
         .as_deref()

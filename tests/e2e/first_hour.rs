@@ -147,3 +147,26 @@ fn replacing_the_anchor_with_an_older_root_needs_a_flag() {
     ])
     .ok();
 }
+
+#[test]
+fn output_directories_are_created() {
+    let w = World::bare();
+    w.run(&["keygen", "--out", "new/keys/root"]).ok();
+    assert!(w.path("new/keys/root.pem").exists());
+    let w = World::new();
+    w.run(&[
+        "record",
+        "--name",
+        "build",
+        "--key",
+        "keys/builder.pem",
+        "--products",
+        "dist",
+        "--out-dir",
+        "fresh/links",
+    ])
+    .ok();
+    assert_eq!(fs::read_dir(w.path("fresh/links")).unwrap().count(), 1);
+    w.pack("out/dir/rel.airlock", &["--sequence", "1"]).ok();
+    assert!(w.path("out/dir/rel.airlock").exists());
+}
