@@ -3,12 +3,24 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `airlock --version`: the release, the commit it was built from, the
+/// backends compiled in and the bundle format it reads and writes.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit:         ",
+    env!("AIRLOCK_COMMIT"),
+    "\nbackends:       ",
+    env!("AIRLOCK_FEATURES"),
+    "\nbundle format:  1",
+);
+
 /// Carry software across an air gap, and prove on the isolated side that what
 /// arrived is exactly what an authorized supply chain produced.
 #[derive(Debug, Parser)]
 #[command(
     name = "airlock",
     version,
+    long_version = LONG_VERSION,
     propagate_version = true,
     after_help = "\
 Exit codes: 0 accepted/done, 1 rejected, 2 operator mistake, 3 environment.
@@ -121,6 +133,26 @@ bundle's final root). The bundle itself is left as it is.")]
         after_help = "Example:\n  airlock demo            # uses a fresh temporary directory\n  airlock demo --dir /tmp/airlock-demo"
     )]
     Demo(DemoArgs),
+    /// Print a shell completion script (generated from these definitions).
+    #[command(after_help = "\
+Examples:
+  airlock completions bash > /etc/bash_completion.d/airlock
+  airlock completions zsh > \"${fpath[1]}/_airlock\"
+  airlock completions fish > ~/.config/fish/completions/airlock.fish")]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (airlock.1 and one per command) into a directory.
+    #[command(after_help = "\
+Example:
+  airlock man --out /usr/local/share/man/man1 && man airlock-unpack")]
+    Man {
+        /// The directory (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// `keygen`.

@@ -6,7 +6,10 @@
 use clap::Parser;
 
 fn main() {
-    let cli = airlock::cli::Cli::parse();
+    let cli = match airlock::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(airlock::cmd::usage_error(&e)),
+    };
     let code = airlock::cmd::main(&cli);
     std::process::exit(code);
 }

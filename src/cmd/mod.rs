@@ -17,6 +17,7 @@ pub mod journal;
 pub mod key;
 pub mod pack;
 pub mod root;
+pub mod shell;
 pub mod unpack;
 pub mod verify;
 pub mod volumes;
@@ -106,9 +107,43 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Journal(JournalCommand::Init { store }) => journal::init(&store.dir()),
         Command::Journal(JournalCommand::Recover { store }) => journal::recover(&store.dir()),
         Command::Demo(a) => demo::run(a.dir.as_deref(), quiet),
+        Command::Completions { shell } => shell::completions(*shell),
+        Command::Man { out } => shell::man(out),
         Command::Split(a) => volumes::split(a, quiet),
         Command::Volumes(VolumesCommand::Check(a)) => volumes::check(a, quiet),
     }
+}
+
+/// The version of the `--json` objects' shape (`docs/json.md`): raised when
+/// a field changes meaning or goes away, never for an added field.
+pub const JSON_SCHEMA: u64 = 1;
+
+/// Reports a command line clap refused and returns the exit code: clap's
+/// own message on stderr and, with `--json` anywhere on the line, one JSON
+/// object on stdout as for any other error (code `usage`, exit 2). `--help`
+/// and `--version` print as usual and exit 0.
+pub fn usage_error(e: &clap::Error) -> i32 {
+    if e.exit_code() == 0 {
+        let _ = e.print();
+        return EXIT_OK;
+    }
+    if std::env::args_os().any(|a| a == "--json") {
+        let text = e.to_string();
+        // clap's message up to its usage line, on one line.
+        let message = text
+            .lines()
+            .take_while(|l| !l.starts_with("Usage:"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim_start_matches("error: ")
+            .to_owned();
+        let v = json!({"schema": JSON_SCHEMA, "ok": false, "errors": [{"code": "usage", "message": message, "hint": "see `airlock COMMAND --help`"}]});
+        println!("{v}");
+    }
+    let _ = e.print();
+    crate::error::EXIT_USAGE
 }
 
 /// Runs the command, prints its outcome or error, and returns the exit code.
@@ -122,6 +157,7 @@ pub fn main(cli: &Cli) -> i32 {
                 // JSON lines already written.
             } else if cli.json {
                 let mut obj = serde_json::Map::new();
+                obj.insert("schema".into(), Value::from(JSON_SCHEMA));
                 obj.insert("ok".into(), Value::Bool(true));
                 obj.extend(outcome.json);
                 let _ = writeln!(out, "{}", Value::Object(obj));
@@ -134,7 +170,7 @@ pub fn main(cli: &Cli) -> i32 {
         }
         Err(e) => {
             if cli.json {
-                let v = json!({"ok": false, "errors": [{"code": e.code(), "message": e.to_string(), "hint": e.hint()}]});
+                let v = json!({"schema": JSON_SCHEMA, "ok": false, "errors": [{"code": e.code(), "message": e.to_string(), "hint": e.hint()}]});
                 let _ = writeln!(out, "{v}");
             }
             eprintln!("error: {e}");

@@ -170,3 +170,53 @@ fn output_directories_are_created() {
     w.pack("out/dir/rel.airlock", &["--sequence", "1"]).ok();
     assert!(w.path("out/dir/rel.airlock").exists());
 }
+
+#[test]
+fn usage_errors_honour_json_and_every_object_has_a_schema() {
+    let w = World::bare();
+    let r = w.run(&["verify", "--json"]);
+    assert_eq!(r.code, 2);
+    let j = r.json();
+    assert_eq!(j["schema"], 1);
+    assert_eq!(j["ok"], false);
+    assert_eq!(j["errors"][0]["code"], "usage");
+    assert!(
+        j["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--store <STORE>"),
+        "{j}"
+    );
+    assert!(r.stderr.contains("error:"), "{}", r.stderr);
+    let r = w.run(&["keygen", "--out", "k", "--json"]).ok();
+    assert_eq!(r.json()["schema"], 1);
+    // Without --json, clap's message alone.
+    let r = w.run(&["verify"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn version_completions_and_man_pages() {
+    let w = World::bare();
+    let v = w.run(&["--version"]).ok();
+    assert!(v.stdout.contains("commit:"), "{}", v.stdout);
+    assert!(v.stdout.contains("backends:"), "{}", v.stdout);
+    assert!(
+        v.stdout.contains(&format!(
+            "bundle format:  {}",
+            airlock_bundle::FORMAT_VERSION
+        )),
+        "{}",
+        v.stdout
+    );
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let r = w.run(&["completions", shell]).ok();
+        assert!(r.stdout.contains("anchor"), "{shell}");
+    }
+    let r = w.run(&["man", "--out", "man1", "--json"]).ok();
+    let pages = r.json()["pages"].as_array().unwrap().len();
+    assert!(pages > 30, "{pages}");
+    let unpack = fs::read_to_string(w.path("man1/airlock-unpack.1")).unwrap();
+    assert!(unpack.contains("\\-\\-to"), "{unpack}");
+}
