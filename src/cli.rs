@@ -133,6 +133,18 @@ bundle's final root). The bundle itself is left as it is.")]
         after_help = "Example:\n  airlock demo            # uses a fresh temporary directory\n  airlock demo --dir /tmp/airlock-demo"
     )]
     Demo(DemoArgs),
+    /// Start a connected-side project: keys, a signed root, a one-step
+    /// layout and `airlock.toml`, so that `airlock record` and `airlock pack`
+    /// need no other flags.
+    #[command(after_help = "\
+Examples:
+  airlock init release && cd release
+  mkdir -p dist && cp ../build/app dist/       # your build output
+  airlock record -- ./build.sh                 # or just `airlock record`
+  airlock pack                                 # writes release-1.airlock
+  # keys on tokens instead of files (each optional):
+  airlock init release --release-key 'pkcs11:token=ci;object=release?module-path=…&pin-source=file:…'")]
+    Init(InitArgs),
     /// Print a shell completion script (generated from these definitions).
     #[command(after_help = "\
 Examples:
@@ -153,6 +165,31 @@ Example:
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory (created; must not hold an airlock.toml).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The release channel the project packs for.
+    #[arg(long, default_value = "stable")]
+    pub channel: String,
+    /// The root key (default: a new keys/root.pem).
+    #[arg(long, value_name = "KEY")]
+    pub root_key: Option<String>,
+    /// The release (targets) key that signs bundles (default: a new
+    /// keys/release.pem).
+    #[arg(long, value_name = "KEY")]
+    pub release_key: Option<String>,
+    /// The layout owner's key (default: a new keys/owner.pem).
+    #[arg(long, value_name = "KEY")]
+    pub owner_key: Option<String>,
+    /// The builder's key, which records the build step (default: a new
+    /// keys/builder.pem).
+    #[arg(long, value_name = "KEY")]
+    pub builder_key: Option<String>,
 }
 
 /// `keygen`.
@@ -363,6 +400,30 @@ Example:
         /// Wrap a bare layout in a DSSE envelope instead of a Metablock.
         #[arg(long)]
         dsse: bool,
+    },
+    /// Write a new layout: steps in order, each with its functionaries'
+    /// keys; each step's materials must be the previous step's products.
+    #[command(after_help = "\
+Examples:
+  airlock layout new --out root.layout --step build=keys/builder.pub --key keys/owner.pem
+  airlock layout new --out root.layout --step build=keys/builder.pub \\
+       --step package=keys/packager.pub,'pkcs11:token=ci;object=packager?module-path=…&pin-source=file:…' \\
+       --expires 180d
+  airlock layout sign root.layout --key keys/owner.pem     # when --key was not given")]
+    New {
+        /// The layout file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// A step: NAME=KEY[,KEY...] (public key files or `pkcs11:` URIs),
+        /// in order; repeat for each step.
+        #[arg(long = "step", required = true, value_name = "NAME=KEYS")]
+        steps: Vec<String>,
+        /// Lifetime of the layout, e.g. 365d.
+        #[arg(long, default_value = "365d", value_name = "DUR")]
+        expires: String,
+        /// Sign it at once with these keys (the layout owner's).
+        #[arg(long, num_args = 1.., value_name = "KEY")]
+        key: Vec<String>,
     },
 }
 

@@ -156,16 +156,20 @@ fn list_or_none(set: &BTreeSet<String>) -> String {
     }
 }
 
-/// Checks channel names as a manifest does (1 to 64 bytes of
-/// `[A-Za-z0-9._-]`).
+/// Whether `c` is a channel name as a manifest requires: 1 to 64 bytes of
+/// `[A-Za-z0-9._-]`.
+pub fn is_channel_name(c: &str) -> bool {
+    (1..=64).contains(&c.len())
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// Checks channel names (see [`is_channel_name`]).
 fn channel_set(names: &[String]) -> Result<BTreeSet<String>, Error> {
     names
         .iter()
         .map(|c| {
-            let ok = (1..=64).contains(&c.len())
-                && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-            if ok {
+            if is_channel_name(c) {
                 Ok(c.clone())
             } else {
                 Err(Error::usage(

@@ -11,11 +11,13 @@ use crate::error::{EXIT_OK, Error};
 
 pub mod anchor;
 pub mod demo;
+pub mod init;
 pub mod inspect;
 pub mod intoto;
 pub mod journal;
 pub mod key;
 pub mod pack;
+pub mod project;
 pub mod root;
 pub mod shell;
 pub mod unpack;
@@ -108,6 +110,13 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Journal(JournalCommand::Recover { store }) => journal::recover(&store.dir()),
         Command::Demo(a) => demo::run(a.dir.as_deref(), quiet),
         Command::Completions { shell } => shell::completions(*shell),
+        Command::Init(a) => init::run(a),
+        Command::Layout(LayoutCommand::New {
+            out,
+            steps,
+            expires,
+            key,
+        }) => init::layout_new(out, steps, expires, key),
         Command::Man { out } => shell::man(out),
         Command::Split(a) => volumes::split(a, quiet),
         Command::Volumes(VolumesCommand::Check(a)) => volumes::check(a, quiet),
@@ -169,15 +178,50 @@ pub fn main(cli: &Cli) -> i32 {
             EXIT_OK
         }
         Err(e) => {
-            if cli.json {
-                let v = json!({"schema": JSON_SCHEMA, "ok": false, "errors": [{"code": e.code(), "message": e.to_string(), "hint": e.hint()}]});
-                let _ = writeln!(out, "{v}");
-            }
-            eprintln!("error: {e}");
-            eprintln!("hint: {}", e.hint());
-            e.exit_code()
+            drop(out);
+            report_error(&e, cli.json)
         }
     }
+}
+
+/// Prints an error (`error:` and `hint:` on stderr; with `json`, also the
+/// error object on stdout) and returns its exit code.
+pub fn report_error(e: &Error, json: bool) -> i32 {
+    if json {
+        let v = json!({"schema": JSON_SCHEMA, "ok": false, "errors": [{"code": e.code(), "message": e.to_string(), "hint": e.hint()}]});
+        println!("{v}");
+    }
+    eprintln!("error: {e}");
+    eprintln!("hint: {}", e.hint());
+    e.exit_code()
+}
+
+/// The whole binary: the project file's flags (`airlock.toml`, for `record`
+/// and `pack`), the command line, the command, and the project's sequence
+/// written back after a successful pack. Returns the exit code.
+pub fn entry(args: Vec<std::ffi::OsString>) -> i32 {
+    let json = args.iter().any(|a| a == "--json");
+    let (args, pending) = match project::expand_args(args, std::path::Path::new(".")) {
+        Ok(x) => x,
+        Err(e) => return report_error(&e, json),
+    };
+    let cli = match <Cli as clap::Parser>::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    let code = main(&cli);
+    if code == EXIT_OK
+        && let Some(p) = pending
+        && let Err(e) = project::commit_sequence(&p)
+    {
+        warn(&format!(
+            "the bundle was packed, but {} could not record its sequence {}: {e}; set [pack] sequence = {} by hand",
+            p.path.display(),
+            p.sequence,
+            p.sequence
+        ));
+    }
+    code
 }
 
 /// Prints a loud warning on stderr (never suppressed by `--quiet`).

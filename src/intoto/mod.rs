@@ -18,6 +18,7 @@ pub mod linkfile;
 pub mod model;
 pub mod record;
 pub mod rules;
+pub mod scaffold;
 pub mod statement;
 pub mod verify;
 

@@ -220,3 +220,62 @@ fn version_completions_and_man_pages() {
     let unpack = fs::read_to_string(w.path("man1/airlock-unpack.1")).unwrap();
     assert!(unpack.contains("\\-\\-to"), "{unpack}");
 }
+
+#[test]
+fn layout_new_writes_a_chain_of_steps_that_verifies() {
+    let w = World::new();
+    w.run(&["keygen", "--out", "keys/packager"]).ok();
+    w.run(&[
+        "layout",
+        "new",
+        "--out",
+        "new.layout",
+        "--step",
+        "build=keys/builder.pub",
+        "--step",
+        "package=keys/packager.pub",
+        "--key",
+        "keys/owner.pem",
+    ])
+    .ok();
+    let j: serde_json::Value =
+        serde_json::from_slice(&fs::read(w.path("new.layout")).unwrap()).unwrap();
+    let steps = j["signed"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(
+        steps[1]["expected_materials"][0],
+        serde_json::json!(["MATCH", "*", "WITH", "PRODUCTS", "FROM", "build"])
+    );
+    assert_eq!(j["signed"]["keys"].as_object().unwrap().len(), 2);
+    // Existing file, bad step: refused, nothing written.
+    w.run(&[
+        "layout",
+        "new",
+        "--out",
+        "new.layout",
+        "--step",
+        "build=keys/builder.pub",
+    ])
+    .fails(3, "already exists");
+    w.run(&["layout", "new", "--out", "x.layout", "--step", "build"])
+        .fails(2, "is not NAME=KEY");
+    assert!(!w.path("x.layout").exists());
+}
+
+#[test]
+fn init_refuses_an_existing_project_and_the_sequence_never_comes_from_the_clock() {
+    let w = World::bare();
+    w.run(&["init", "p"]).ok();
+    w.run(&["init", "p"]).fails(3, "already exists");
+    w.write("p/dist/a.txt", b"a\n");
+    let p = w.path("p");
+    let run = |args: &[&str]| crate::common::airlock_in(&p, args);
+    run(&["record"]).ok();
+    let r = run(&["pack", "--json"]).ok();
+    assert_eq!(r.json()["sequence"], 1);
+    assert!(!r.stderr.contains("no --sequence"), "{}", r.stderr);
+    run(&["pack", "--sequence", "10", "--out", "ten.airlock"]).ok();
+    let r = run(&["pack", "--json"]).ok();
+    assert_eq!(r.json()["sequence"], 11);
+    assert!(p.join("release-11.airlock").exists());
+}
