@@ -6,11 +6,13 @@
 #
 # writes DIR/softhsm2.conf (its own tokendir DIR/tokens), DIR/user.pin and
 # DIR/so.pin (mode 0600), initialises a token labelled LABEL (default
-# "airlock") in a free slot, and prints the environment to use it:
+# "airlock") in a free slot, and prints what airlock needs to use it:
 #
 #   export SOFTHSM2_CONF=DIR/softhsm2.conf
-#   export AIRLOCK_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
-#   export AIRLOCK_PKCS11_PIN_FILE=DIR/user.pin
+#   # token URI: pkcs11:token=LABEL?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:DIR/user.pin
+#
+# (AIRLOCK_PKCS11_MODULE, read by this script and the tests only, names
+# another module than SoftHSM2's default path.)
 #
 # SoftHSM reads SOFTHSM2_CONF once, at C_Initialize: every process that
 # uses the token must have it in its environment from the start.
@@ -37,6 +39,7 @@ printf '%s\n' "$user_pin" >"$dir/user.pin"
 printf '%s\n' "$so_pin" >"$dir/so.pin"
 SOFTHSM2_CONF="$dir/softhsm2.conf" softhsm2-util --init-token --free --label "$label" \
   --pin "$user_pin" --so-pin "$so_pin" >/dev/null
+# What airlock needs: SoftHSM2's configuration in the environment, and the
+# token named by a URI (add ;object=NAME for a key on it).
 echo "export SOFTHSM2_CONF=$dir/softhsm2.conf"
-echo "export AIRLOCK_PKCS11_MODULE=$module"
-echo "export AIRLOCK_PKCS11_PIN_FILE=$dir/user.pin"
+echo "# token URI: pkcs11:token=$label?module-path=$module&pin-source=file:$dir/user.pin"

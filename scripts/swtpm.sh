@@ -8,7 +8,9 @@
 #
 # DIR holds the TPM's state (keep it to keep the TPM), the pid and the
 # port. The server port P and control port P+1 are a free pair on
-# 127.0.0.1, never on another address.
+# 127.0.0.1, never on another address; a restarted TPM keeps its port (the
+# one in DIR/swtpm.port), so a store provisioned with its TCTI reaches it
+# again.
 set -euo pipefail
 cmd=${1:?usage: swtpm.sh start|stop DIR}
 dir=${2:?usage: swtpm.sh start|stop DIR}
@@ -19,8 +21,12 @@ start)
   if [ -f "$dir/swtpm.pid" ] && kill -0 "$(cat "$dir/swtpm.pid")" 2>/dev/null; then
     echo "error: a swtpm already runs for $dir (pid $(cat "$dir/swtpm.pid"))" >&2; exit 3
   fi
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    port=$(python3 -c 'import socket
+  kept=$(cat "$dir/swtpm.port" 2>/dev/null || true)
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    if [ "$try" = 1 ] && [ -n "$kept" ]; then
+      port=$kept
+    else
+      port=$(python3 -c 'import socket
 for _ in range(100):
     a = socket.socket(); a.bind(("127.0.0.1", 0)); p = a.getsockname()[1]
     b = socket.socket()
@@ -30,10 +36,14 @@ for _ in range(100):
         pass
     finally:
         a.close(); b.close()')
+    fi
     swtpm socket --tpm2 --tpmstate "dir=$dir" \
       --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
       --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
       --flags not-need-init,startup-clear --daemon --pid "file=$dir/swtpm.pid" 2>"$dir/swtpm.log" || continue
+    if [ -n "$kept" ] && [ "$port" != "$kept" ]; then
+      echo "warning: port $kept of the earlier run was not free; now $port: stores provisioned with the old TCTI need anchor init --replace" >&2
+    fi
     echo "$port" >"$dir/swtpm.port"
     echo "swtpm:host=127.0.0.1,port=$port"
     exit 0
@@ -43,7 +53,7 @@ for _ in range(100):
 stop)
   [ -f "$dir/swtpm.pid" ] || { echo "no swtpm pid file in $dir" >&2; exit 0; }
   kill "$(cat "$dir/swtpm.pid")" 2>/dev/null || true
-  rm -f "$dir/swtpm.pid" "$dir/swtpm.port"
+  rm -f "$dir/swtpm.pid"   # swtpm.port stays: the next start reuses it
   ;;
 *) echo "usage: swtpm.sh start|stop DIR" >&2; exit 2 ;;
 esac
