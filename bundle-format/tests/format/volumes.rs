@@ -227,6 +227,42 @@ fn reordered_volumes_are_named() {
         matches!(&e, Error::VolumeNotFirst { number: 3, first, .. } if first == s.path(1)),
         "{e}"
     );
+    assert_eq!(e.fault(), Fault::Input);
+}
+
+#[test]
+fn a_first_volume_whose_header_names_another_is_the_volumes_fault() {
+    let s = split_sample(false);
+    let good = fs::read(s.path(1)).unwrap();
+    // Volume 1 with its number field (bytes 20..24) edited to 3: a corrupt
+    // volume 1, the bundle's fault, not an operator giving volume 3.
+    let mut bad = good.clone();
+    bad[20..24].copy_from_slice(&3u32.to_be_bytes());
+    fs::write(s.path(1), &bad).unwrap();
+    let e = VolumeSet::open(s.path(1), lim(), None).unwrap_err();
+    assert!(matches!(e, Error::VolumeCorrupt { number: 1, .. }), "{e}");
+    assert_eq!(e.fault(), Fault::Bundle);
+    // An intact volume 3 under volume 1's name: out of order.
+    fs::copy(s.path(3), s.path(1)).unwrap();
+    let e = VolumeSet::open(s.path(1), lim(), None).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::VolumeOutOfOrder {
+                number: 1,
+                found: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(e.fault(), Fault::Bundle);
+    // The same intact volume under a name without a number: the operator's.
+    let loose = s.dir.path().join("loose");
+    fs::copy(s.path(3), &loose).unwrap();
+    let e = VolumeSet::open(&loose, lim(), None).unwrap_err();
+    assert!(matches!(e, Error::VolumeNotFirst { number: 3, .. }), "{e}");
+    fs::write(s.path(1), &good).unwrap();
 }
 
 #[test]
