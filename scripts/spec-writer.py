@@ -13,7 +13,7 @@ supply chain (pack does, before it writes) and does not split into volumes.
         --source-date-epoch SECS [--channel C] [--sequence N]
         [--expires 30d] [--attestation F …] [--product-step S] [--level 3]
 
-Needs Python 3.9+, `cryptography` (42 or later, for RFC 6979 ECDSA) and
+Needs Python 3.9+, `cryptography` (43 or later, for RFC 6979 ECDSA) and
 `zstandard` 0.25.0, whose bundled libzstd 1.5.7 is the compressor SPEC.md
 9.2 names. Exit 0: written; 2: bad arguments or inputs.
 """

@@ -34,7 +34,7 @@ SPEC_VENV=target/spec-writer-venv
 if [ ! -x "$SPEC_VENV/bin/python" ] || ! "$SPEC_VENV/bin/python" -c 'import zstandard, cryptography' 2>/dev/null; then
   step "installing the spec writer's Python packages into $SPEC_VENV"
   if ! { python3 -m venv "$SPEC_VENV" && "$SPEC_VENV/bin/pip" install -q --disable-pip-version-check \
-         "zstandard==0.25.0" "cryptography>=42"; }; then
+         "zstandard==0.25.0" "cryptography>=43"; }; then
     if [ "${CI:-}" = true ]; then
       echo "error: CI needs python3-venv and PyPI for the spec writer test" >&2
       exit 1
