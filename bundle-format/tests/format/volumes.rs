@@ -324,6 +324,30 @@ fn every_header_byte_of_a_later_volume_is_checked() {
 }
 
 #[test]
+fn no_edit_of_the_first_volumes_header_is_blamed_on_the_operator() {
+    let s = split_sample(false);
+    let good = fs::read(s.path(1)).unwrap();
+    for at in 0..s.plan.header_len as usize {
+        // In the fixed fields, 0x02 also: it turns the number's 1 into 3.
+        let bits: &[u8] = if (16..28).contains(&at) {
+            &[0x01, 0x02, 0x80]
+        } else {
+            &[0x01, 0x80]
+        };
+        for &bit in bits {
+            let mut bad = good.clone();
+            bad[at] ^= bit;
+            fs::write(s.path(1), &bad).unwrap();
+            // Signature bytes are the caller's to check: reading may pass.
+            if let Err(e) = read_set(s.path(1), None) {
+                assert_eq!(e.fault(), Fault::Bundle, "flip {bit:#x} at {at}: {e}");
+            }
+        }
+    }
+    fs::write(s.path(1), &good).unwrap();
+}
+
+#[test]
 fn a_volume_of_another_bundle_is_named() {
     let s = split_sample(false);
     // Same content, another bundle (the manifest differs in its time).
