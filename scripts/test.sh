@@ -27,6 +27,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# The independent bundle writer (scripts/spec-writer.py, tests/e2e/spec_writer.rs)
+# runs on Python with zstandard 0.25.0 (libzstd 1.5.7, the compressor SPEC.md
+# 9.2 names) and cryptography, from PyPI into a private venv.
+SPEC_VENV=target/spec-writer-venv
+if [ ! -x "$SPEC_VENV/bin/python" ] || ! "$SPEC_VENV/bin/python" -c 'import zstandard, cryptography' 2>/dev/null; then
+  step "installing the spec writer's Python packages into $SPEC_VENV"
+  if ! { python3 -m venv "$SPEC_VENV" && "$SPEC_VENV/bin/pip" install -q --disable-pip-version-check \
+         "zstandard==0.25.0" "cryptography>=43"; }; then
+    if [ "${CI:-}" = true ]; then
+      echo "error: CI needs python3-venv and PyPI for the spec writer test" >&2
+      exit 1
+    fi
+    echo "warning: the spec writer's packages could not be installed: its test will be SKIPPED" >&2
+  fi
+fi
+export AIRLOCK_SPEC_WRITER_PYTHON="$PWD/$SPEC_VENV/bin/python"
+
 # Everything the CI gate builds is built with the TPM backend enabled, as the
 # documented release build is.
 FEATURES=(--workspace --all-features)

@@ -177,6 +177,87 @@ impl SetInfo {
     }
 }
 
+/// The error for a file given as the first volume whose header names
+/// volume `header.number` (not 1), at fault as SPEC.md 11.6 step 1 says.
+///
+/// The operator's mistake ([`Error::VolumeNotFirst`]) only when the file is
+/// what its header says: named as a later volume, or, unnamed, an intact
+/// later volume (its slice matches that volume's digest in the index). A
+/// file named as volume 1 is the carrier's: an intact later volume under
+/// that name is [`Error::VolumeOutOfOrder`]; anything else — a volume 1
+/// whose header was edited — is [`Error::VolumeCorrupt`], named as volume
+/// 1. Only this error path reads the slice (one volume at most).
+fn not_first(
+    file: &mut File,
+    path: &Path,
+    header: &VolumeHeader,
+    named: Option<u32>,
+    first: PathBuf,
+) -> Error {
+    let count = header.index.count();
+    if matches!(named, Some(n) if n != 1) {
+        return Error::VolumeNotFirst {
+            number: header.number,
+            count,
+            path: path.to_owned(),
+            first,
+        };
+    }
+    if is_intact(file, header) {
+        return match named {
+            Some(_) => Error::VolumeOutOfOrder {
+                number: 1,
+                count,
+                found: header.number,
+                path: path.to_owned(),
+            },
+            None => Error::VolumeNotFirst {
+                number: header.number,
+                count,
+                path: path.to_owned(),
+                first,
+            },
+        };
+    }
+    Error::VolumeCorrupt {
+        number: 1,
+        count,
+        path: path.to_owned(),
+        reason: format!(
+            "it was given as the first volume and its header calls it volume {}, \
+             but it is not that volume of the set (its slice does not match the index)",
+            header.number
+        ),
+    }
+}
+
+/// Whether `file` holds exactly the slice the index gives for
+/// `header.number`: its length and its SHA-256. Any I/O error is a no.
+fn is_intact(file: &mut File, header: &VolumeHeader) -> bool {
+    let entry = header.entry();
+    let expected = header.index.file_len(header.number);
+    let len_ok = file.metadata().is_ok_and(|m| m.len() == expected);
+    if !len_ok || file.seek(SeekFrom::Start(header.index.header_len)).is_err() {
+        return false;
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = entry.size;
+    while left > 0 {
+        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+        match file.read(&mut buf[..want]) {
+            Ok(0) => return false,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                left -= n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    <[u8; 32]>::from(hasher.finalize()) == entry.sha256
+}
+
 /// Opens volume `number`'s file at `path`: `None` if there is no such file.
 fn open_if_there(path: &Path, number: u32, count: u32) -> Result<Option<File>, Error> {
     match File::open(path) {
@@ -324,12 +405,14 @@ impl VolumeSet {
             },
         };
         if header.number != 1 {
-            return Err(Error::VolumeNotFirst {
-                number: header.number,
-                count,
-                path: first.to_owned(),
-                first: first.with_file_name(naming.name(1)),
-            });
+            let first_name = first.with_file_name(naming.name(1));
+            return Err(not_first(
+                &mut file,
+                first,
+                &header,
+                parsed.map(|(_, n, _)| n),
+                first_name,
+            ));
         }
         let prompting = locator.is_some();
         let info = Arc::new(SetInfo {

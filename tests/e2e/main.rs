@@ -19,6 +19,7 @@ mod rootcmd;
 mod rotation;
 mod roundtrip;
 mod signatures;
+mod spec_writer;
 mod tamper;
 #[cfg(feature = "tpm")]
 mod tpm;

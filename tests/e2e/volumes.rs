@@ -290,6 +290,40 @@ fn a_corrupted_volume_is_refused_by_name() {
 }
 
 #[test]
+fn an_edited_first_volume_header_is_the_volumes_fault() {
+    let w = world();
+    let v = pack_split(&w);
+    let n = v.len();
+    let good = fs::read(&v[0]).unwrap();
+    // The carrier edits volume 1's number field (SPEC.md 11.2, bytes
+    // 20..24) to say 2: the file still carries volume 1's slice, so it is
+    // a corrupt volume 1 (exit 1), not an operator who gave volume 2.
+    let mut bad = good.clone();
+    bad[20..24].copy_from_slice(&2u32.to_be_bytes());
+    fs::write(&v[0], &bad).unwrap();
+    refused(&w, "volume-corrupt", &format!("volume 1 of {n} is corrupt"));
+    fs::write(&v[0], &good).unwrap();
+    // Volume 2 under volume 1's name (and back): out of order, exit 1.
+    fs::rename(&v[0], w.path("swap")).unwrap();
+    fs::rename(&v[1], &v[0]).unwrap();
+    fs::rename(w.path("swap"), &v[1]).unwrap();
+    refused(
+        &w,
+        "volume-out-of-order",
+        &format!("volume 1 of {n} is out of order"),
+    );
+    // An intact later volume under a name without a number is the
+    // operator's mistake (exit 2), as a later volume given by its own name.
+    fs::copy(&v[0], w.path("loose-volume")).unwrap();
+    w.verify("loose-volume").fails(2, "holds volume 2");
+    let mut bad = fs::read(&v[1]).unwrap();
+    bad[20..24].copy_from_slice(&2u32.to_be_bytes());
+    fs::write(w.path("loose-volume"), &bad).unwrap();
+    let r = w.run(&["verify", "loose-volume", "--store", "store", "--json"]);
+    assert_eq!((r.code, r.error_code().as_str()), (1, "volume-corrupt"));
+}
+
+#[test]
 fn a_volume_of_another_bundle_is_refused_by_name() {
     let w = world();
     let v = pack_split(&w);

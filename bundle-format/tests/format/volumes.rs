@@ -227,6 +227,42 @@ fn reordered_volumes_are_named() {
         matches!(&e, Error::VolumeNotFirst { number: 3, first, .. } if first == s.path(1)),
         "{e}"
     );
+    assert_eq!(e.fault(), Fault::Input);
+}
+
+#[test]
+fn a_first_volume_whose_header_names_another_is_the_volumes_fault() {
+    let s = split_sample(false);
+    let good = fs::read(s.path(1)).unwrap();
+    // Volume 1 with its number field (bytes 20..24) edited to 3: a corrupt
+    // volume 1, the bundle's fault, not an operator giving volume 3.
+    let mut bad = good.clone();
+    bad[20..24].copy_from_slice(&3u32.to_be_bytes());
+    fs::write(s.path(1), &bad).unwrap();
+    let e = VolumeSet::open(s.path(1), lim(), None).unwrap_err();
+    assert!(matches!(e, Error::VolumeCorrupt { number: 1, .. }), "{e}");
+    assert_eq!(e.fault(), Fault::Bundle);
+    // An intact volume 3 under volume 1's name: out of order.
+    fs::copy(s.path(3), s.path(1)).unwrap();
+    let e = VolumeSet::open(s.path(1), lim(), None).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::VolumeOutOfOrder {
+                number: 1,
+                found: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(e.fault(), Fault::Bundle);
+    // The same intact volume under a name without a number: the operator's.
+    let loose = s.dir.path().join("loose");
+    fs::copy(s.path(3), &loose).unwrap();
+    let e = VolumeSet::open(&loose, lim(), None).unwrap_err();
+    assert!(matches!(e, Error::VolumeNotFirst { number: 3, .. }), "{e}");
+    fs::write(s.path(1), &good).unwrap();
 }
 
 #[test]
@@ -285,6 +321,30 @@ fn every_header_byte_of_a_later_volume_is_checked() {
             .unwrap_err();
         assert_eq!(e.volume().unwrap().0, 2, "flip at {at}: {e}");
     }
+}
+
+#[test]
+fn no_edit_of_the_first_volumes_header_is_blamed_on_the_operator() {
+    let s = split_sample(false);
+    let good = fs::read(s.path(1)).unwrap();
+    for at in 0..s.plan.header_len as usize {
+        // In the fixed fields, 0x02 also: it turns the number's 1 into 3.
+        let bits: &[u8] = if (16..28).contains(&at) {
+            &[0x01, 0x02, 0x80]
+        } else {
+            &[0x01, 0x80]
+        };
+        for &bit in bits {
+            let mut bad = good.clone();
+            bad[at] ^= bit;
+            fs::write(s.path(1), &bad).unwrap();
+            // Signature bytes are the caller's to check: reading may pass.
+            if let Err(e) = read_set(s.path(1), None) {
+                assert_eq!(e.fault(), Fault::Bundle, "flip {bit:#x} at {at}: {e}");
+            }
+        }
+    }
+    fs::write(s.path(1), &good).unwrap();
 }
 
 #[test]
