@@ -169,6 +169,8 @@ fn created_from_8_pow_11_on_is_written_in_base_256_by_both() {
         "keys/root.pub",
         "--targets-key",
         "keys/release.pub",
+        "--layout-key",
+        "keys/owner.pub",
         "--expires",
         "100000d",
     ])
