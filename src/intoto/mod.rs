@@ -190,7 +190,7 @@ impl IntotoError {
             IntotoError::AttestationUnsigned { .. } => "attestation-signature",
             IntotoError::LayoutKeyMismatch(_) => "layout-key-mismatch",
             IntotoError::ProductStepUnknown(_) => "product-step-unknown",
-            IntotoError::Internal(_) => "internal",
+            IntotoError::Internal(_) => "intoto-internal",
         }
     }
 
