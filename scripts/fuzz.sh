@@ -32,7 +32,7 @@ fi
 
 step "seed corpora from tests/vectors"
 cargo build --locked --bin airlock
-python3 scripts/lib/fuzz_seeds.py fuzz/seeds target/debug/airlock
+python3 scripts/lib/fuzz_seeds.py fuzz/seeds "${CARGO_TARGET_DIR:-target}/debug/airlock"
 
 step "building the fuzz targets"
 cd fuzz
