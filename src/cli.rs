@@ -1,4 +1,5 @@
-//! The command-line contract of spec/cli.md, as clap definitions.
+//! The command-line contract, as clap definitions (what `--help` prints;
+//! README.md and docs/ describe the commands).
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};

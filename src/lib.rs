@@ -16,6 +16,8 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod intoto;
 pub mod journal;
 pub mod json;

@@ -1,5 +1,6 @@
 //! The trust policy of the isolated side: who may sign a manifest and when a
-//! bundle is fresh (design.md, trust chain steps 3 and 4).
+//! bundle is fresh (docs/isolated-side.md, "Verify and import", steps 2
+//! and 3).
 use airlock_bundle::{Manifest, Signatures, index_signing_message, signing_message};
 use airlock_hsm::StoreState;
 

@@ -1,5 +1,5 @@
-//! The isolated side's check of one bundle, in one streaming pass (design.md,
-//! trust chain steps 1 to 6): anchor → carried roots → manifest signatures →
+//! The isolated side's check of one bundle, in one streaming pass (the
+//! steps of docs/isolated-side.md, "Verify and import"): anchor → carried roots → manifest signatures →
 //! freshness → supply chain (in-toto, over the manifest's digests) → every
 //! entry's size and digest. Artifact bytes go
 //! to an [`ArtifactSink`]: nowhere for `verify`, a staging directory for

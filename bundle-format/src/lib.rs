@@ -62,6 +62,8 @@
 mod cbor;
 mod error;
 mod frames;
+#[doc(hidden)]
+pub mod fuzzing;
 mod limits;
 mod manifest;
 mod path;

@@ -791,6 +791,12 @@ impl PayloadReader {
         self.tar.src.produced()
     }
 
+    /// See `ReadAhead::thread_witness`.
+    #[cfg(test)]
+    pub(crate) fn thread_witness(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.tar.src.thread_witness()
+    }
+
     /// Decompressed bytes consumed so far (head and payload).
     #[cfg(test)]
     pub(crate) fn consumed(&self) -> u64 {

@@ -10,15 +10,19 @@
 //! The thread fills fixed-size buffers and sends them over a bounded channel;
 //! the consumer sends emptied buffers back for reuse. Memory is therefore
 //! constant (about `(DEPTH + 2) * CHUNK`), and the thread decompresses at most
-//! that much beyond what the consumer has read: when the consumer stops (an
-//! error, a dropped reader), the next send fails and the thread ends.
+//! that much beyond what the consumer has read. The thread never outlives
+//! its [`ReadAhead`]: dropping it (an error, a reader given up mid-stream)
+//! asks the thread to stop, closes the channel so that a blocked send
+//! fails, and joins the thread. The thread stops at its next chunk boundary
+//! or send, so a drop waits for at most one [`CHUNK`] of decoding (the
+//! inputs are files, whose reads end).
 
 use std::io::{self, BufRead, Read};
 use std::mem;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::thread;
+use std::thread::{self, JoinHandle};
 
 use sha2::{Digest, Sha256};
 
@@ -86,6 +90,10 @@ pub(crate) struct ReadAhead {
     /// SHA-256 of the compressed bytes so far.
     hasher: Sha256,
     produced: Arc<AtomicU64>,
+    /// Set on drop: the thread stops before decoding another chunk.
+    stop: Arc<AtomicBool>,
+    /// The decoder thread, joined on drop.
+    thread: Option<JoinHandle<()>>,
 }
 
 impl ReadAhead {
@@ -100,9 +108,11 @@ impl ReadAhead {
         let (recycle, recycled) = mpsc::channel();
         let produced = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&produced);
-        thread::Builder::new()
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = thread::Builder::new()
             .name("airlock-payload".into())
-            .spawn(move || run(decoder, &tx, &recycled, &counter))
+            .spawn(move || run(decoder, &tx, &recycled, &counter, &stopped))
             .map_err(Error::Read)?;
         Ok(ReadAhead {
             rx,
@@ -113,6 +123,8 @@ impl ReadAhead {
             ended: None,
             hasher: Sha256::new(),
             produced,
+            stop,
+            thread: Some(thread),
         })
     }
 
@@ -170,6 +182,28 @@ impl ReadAhead {
     pub(crate) fn produced(&self) -> u64 {
         self.produced.load(Ordering::Relaxed)
     }
+
+    /// A handle the decoder thread holds a clone of until it returns: once
+    /// the [`ReadAhead`] is dropped, the caller's is the only one left.
+    #[cfg(test)]
+    pub(crate) fn thread_witness(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.produced)
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Close the channel first: a thread blocked sending on a full
+        // channel then fails its send and returns.
+        let (_, closed) = mpsc::sync_channel(0);
+        drop(mem::replace(&mut self.rx, closed));
+        if let Some(t) = self.thread.take() {
+            // A panic in the thread has already been reported; the reader is
+            // going away either way.
+            let _ = t.join();
+        }
+    }
 }
 
 fn run(
@@ -177,8 +211,12 @@ fn run(
     tx: &SyncSender<Msg>,
     recycled: &Receiver<Vec<u8>>,
     produced: &AtomicU64,
+    stop: &AtomicBool,
 ) {
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         let mut buf = recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
         let mut n = 0;
         let mut eof = false;

@@ -42,10 +42,12 @@ fn bomb_frame(data: &[u8], zeros: u64) -> Vec<u8> {
     out
 }
 
-#[test]
-fn read_ahead_stops_soon_after_the_end_of_archive() {
+/// A one-artifact bundle (`a`, holding `data`) whose payload frame goes on
+/// with `zeros` zero bytes after the end-of-archive; returns the bundle and
+/// the head's and the payload's tar bytes.
+fn bundle_with_bomb(data: &[u8], zeros: u64) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let limits = Limits::default();
-    let data = b"payload".to_vec();
+    let data = data.to_vec();
     let entry = Entry {
         kind: EntryKind::Artifact,
         path: BundlePath::new("a", &limits).unwrap(),
@@ -70,10 +72,17 @@ fn read_ahead_stops_soon_after_the_end_of_archive() {
     head.extend(tar_entry(SIGNATURES_PATH, &Signatures::default().encode()));
     let mut payload = tar_entry("artifacts/a", &data);
     payload.extend_from_slice(&[0; 1024]);
-
-    // 1 GiB of zeros after the end-of-archive, in 32 KiB of input.
     let mut bundle = crate::frames::head_frame(&head);
-    bundle.extend(bomb_frame(&payload, 1 << 30));
+    bundle.extend(bomb_frame(&payload, zeros));
+    (bundle, head, payload)
+}
+
+#[test]
+fn read_ahead_stops_soon_after_the_end_of_archive() {
+    let limits = Limits::default();
+    let data = b"payload".to_vec();
+    // 1 GiB of zeros after the end-of-archive, in 32 KiB of input.
+    let (bundle, head, payload) = bundle_with_bomb(&data, 1 << 30);
 
     let mut r = BundleReader::open(Cursor::new(bundle), limits).unwrap();
     assert!(r.next_metadata().unwrap().is_none());
@@ -97,6 +106,22 @@ fn read_ahead_stops_soon_after_the_end_of_archive() {
         "produced {} > bound {bound}",
         p.produced()
     );
+}
+
+#[test]
+fn dropping_a_payload_reader_mid_stream_joins_its_thread() {
+    // The decoder thread has far more to decode than the channel holds; the
+    // reader is given up after one artifact header, as a failed check does.
+    let (bundle, _, _) = bundle_with_bomb(b"payload", 1 << 30);
+    let mut r = BundleReader::open(Cursor::new(bundle), Limits::default()).unwrap();
+    assert!(r.next_metadata().unwrap().is_none());
+    let mut p = r.into_payload().unwrap();
+    p.next_artifact().unwrap().unwrap();
+    let witness = p.thread_witness();
+    drop(p);
+    // The thread held a clone until it returned; the drop joined it, so
+    // only ours is left (no waiting: the drop returns after the join).
+    assert_eq!(std::sync::Arc::strong_count(&witness), 1);
 }
 
 #[test]

@@ -445,7 +445,7 @@ def cases_chain():
     c = Case("stricter_fail_link-name-mismatch_renamed_link",
              "bob recorded a link named 'test' and renamed the file to "
              "package.<bob>.link; the reference does not check the link's "
-             "name and passes, airlock must refuse it (design.md).")
+             "name and passes, airlock must refuse it (docs/supply-chain.md).")
     record_chain(c, A, B, package_name="test")
     os.rename(os.path.join(c.links, f"test.{B.id8}.link"),
               os.path.join(c.links, f"package.{B.id8}.link"))
@@ -1294,11 +1294,11 @@ Layouts expire {FAR} except the expiry cases ({PAST}).
 - `stricter_fail_link-name-mismatch_*`: a link recorded as step `test` is
   filed as `package.<bob>.link`. The reference loads links by file name and
   never compares the link's `name` with the step, so it passes;
-  `shared/spec/design.md`, "Decisions where the reference tools disagree":
-  "A link's `name` must equal its step name (stricter than the Python
-  reference)." airlock reports `link-name-mismatch`.
+  `docs/supply-chain.md`, "Where airlock is stricter than the reference":
+  "A link's `name` must equal its step (the reference does not check it)."
+  airlock reports `link-name-mismatch`.
 
-Related design decisions (same section) that the vectors touch without
+Related decisions that the vectors touch without
 making airlock stricter: signatures over Metablocks are over the canonical
 JSON of `signed` (the `*_edited_after_signing` cases), and inspections are
 not executed by default (hence `run: ["true"]` everywhere).

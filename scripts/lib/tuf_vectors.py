@@ -326,7 +326,7 @@ def cases():
     case("stricter_fail_root-threshold_one_key_under_two_keyids",
          "v2 lists key 2 under two keyids and needs 2 of them; key 2 signs "
          "under both. python-tuf counts keyids (2 of 2); airlock counts "
-         "distinct public keys (1 of 2), as design.md decides.",
+         "distinct public keys (1 of 2), as docs/key-rotation.md says.",
          [sign(root_md(1, [r1], 1), r1),
           sign(root_md(2, [r2, (r2, alias)], 2), r1, r2,
                r2.signer(r2.aliased(alias)))])
@@ -601,9 +601,8 @@ Case names state the verdict:
 
 - `stricter_fail_root-threshold_one_key_under_two_keyids`: one public key is
   listed under two keyids and signs under both. python-tuf counts keyids and
-  accepts 2 of 2; `shared/spec/design.md`, "Decisions where the reference
-  tools disagree": "A threshold counts **distinct public keys**, so one key
-  listed under two keyids never counts twice." airlock reports
+  accepts 2 of 2; `docs/key-rotation.md`: "Thresholds count distinct
+  public keys: one key listed twice counts once." airlock reports
   `root-threshold` (1 of 2).
 
 ## Limits that are not vectors

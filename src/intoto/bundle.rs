@@ -1,4 +1,5 @@
-//! The supply chain of a bundle (design.md, trust chain step 6): the layout
+//! The supply chain of a bundle (docs/isolated-side.md, "Verify and
+//! import", step 5): the layout
 //! carried in `meta/layout/` must be signed by exactly the layout keys the
 //! signed manifest names (carried in `meta/layout-keys/`), every one of them
 //! a key of the layout owner that the final root names (`x-airlock-layout`,

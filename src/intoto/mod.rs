@@ -4,8 +4,8 @@
 //! order ([`verify`]), recording links ([`record`]) and in-toto Statement
 //! attestations ([`statement`]).
 //!
-//! Where airlock is deliberately stricter than the reference (spec
-//! design.md): a link's `name` must equal its step; a threshold counts
+//! Where airlock is deliberately stricter than the reference
+//! (docs/supply-chain.md): a link's `name` must equal its step; a threshold counts
 //! distinct public keys; floats and duplicate JSON keys are refused; step
 //! names must be plain file-name components; inspections are evaluated over
 //! the artifacts under verification instead of running their commands,
@@ -237,7 +237,7 @@ impl IntotoError {
             IntotoError::LayoutThreshold { .. } => "layout-threshold",
             IntotoError::LayoutRollback { .. } => "layout-rollback",
             IntotoError::ProductStepUnknown(_) => "product-step-unknown",
-            IntotoError::Internal(_) => "internal",
+            IntotoError::Internal(_) => "intoto-internal",
         }
     }
 

@@ -1,7 +1,8 @@
 //! The in-toto reference vectors (tests/vectors/intoto/, made by
 //! scripts/gen-intoto-vectors.sh with in-toto 3.1.0): airlock's verdict must
 //! equal the reference's on each, and name the exact error; the
-//! `stricter_fail_*` cases are where design.md is deliberately stricter.
+//! `stricter_fail_*` cases are where airlock is deliberately stricter
+//! (docs/supply-chain.md, "Where airlock is stricter than the reference").
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,8 @@
 //! scripts/gen-tuf-vectors.sh with python-tuf): `airlock root verify` must
 //! reach python-tuf's verdict on each — the same final version on a pass,
 //! exit 1 with the exact error code on a failure — except the
-//! `stricter_fail_*` cases, where design.md is deliberately stricter.
+//! `stricter_fail_*` cases, where airlock is deliberately stricter
+//! (docs/key-rotation.md: thresholds count distinct public keys).
 use std::fs;
 use std::path::{Path, PathBuf};
 

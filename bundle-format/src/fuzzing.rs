@@ -1,0 +1,13 @@
+//! Entry points for the fuzz targets in `fuzz/` (not part of the API).
+use std::path::Path;
+
+use crate::error::Error;
+use crate::limits::Limits;
+use crate::volume::{VolumeHeader, header_from};
+
+/// Reads a volume header from the start of `bytes`, as
+/// [`read_volume_header`](crate::read_volume_header) reads it from a file.
+pub fn volume_header(bytes: &[u8], limits: &Limits) -> Result<VolumeHeader, Error> {
+    let mut r = bytes;
+    header_from(&mut r, Path::new("fuzz.airlock.001"), 1, 0, limits)
+}

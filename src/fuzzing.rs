@@ -1,0 +1,161 @@
+//! Entry points for the fuzz targets in `fuzz/` (not part of the API).
+//!
+//! Each function takes untrusted bytes the way the binary receives them
+//! and runs them through the same parsing and checking; the result is
+//! dropped, a fuzz target only looks for panics, leaks, hangs and memory.
+//! Where a signature stands between the input and the code behind it (the
+//! in-toto verifier), the entry point signs what it was given with fixed
+//! test keys, so that the fuzzer reaches the checks behind the signatures.
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use airlock_hsm::{FileSigner, PublicKey, Signer};
+use base64::Engine as _;
+
+use crate::intoto::envelope::{self, Signature};
+use crate::intoto::verify::{self, Inspections, LayoutKey, MapLinks, UnderVerification};
+use crate::intoto::{Artifacts, linkfile::LinkFile, statement};
+use crate::journal::chain::{Checker, for_each_line};
+use crate::journal::export::verify_export;
+use crate::journal::record::Record;
+use crate::json::Json;
+use crate::keys;
+use crate::tuf::root::{Root, apply_chain};
+
+/// Separates the documents of one input where a target takes several (TUF
+/// roots, in-toto layout and links): 0xFF never occurs in UTF-8 text.
+pub const SEPARATOR: u8 = 0xFF;
+
+/// The verification time of the targets that need one (2027-01-15).
+pub const TIME: u64 = 1_800_000_000;
+
+/// An in-toto layout or link file: both envelopes, the layout model, the
+/// link model, and a Statement.
+pub fn intoto_document(bytes: &[u8]) {
+    let _ = verify::parse_layout(bytes, "fuzz.layout");
+    if let Ok(link) = LinkFile::parse(bytes) {
+        let _ = link.payload_type();
+        let _ = link.message();
+        let _ = link.into_link();
+    }
+    let _ = statement::parse(bytes);
+}
+
+/// Keys for [`intoto_verify`].
+#[derive(Debug)]
+pub struct IntotoKeys {
+    owner: FileSigner,
+    functionaries: Vec<FileSigner>,
+}
+
+impl IntotoKeys {
+    /// From PKCS#8 PEM private keys (the test keys of
+    /// `tests/vectors/intoto/keys/`).
+    pub fn from_pems(owner: &str, functionaries: &[&str]) -> Result<IntotoKeys, String> {
+        Ok(IntotoKeys {
+            owner: FileSigner::from_pem(owner)?,
+            functionaries: functionaries
+                .iter()
+                .map(|p| FileSigner::from_pem(p))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// The in-toto verifier. `data` is the `signed` object of a layout, then
+/// the `signed` objects of links, separated by [`SEPARATOR`]; the layout is
+/// signed with the owner key, each link with every functionary key (as
+/// `NAME.KEYID8.link` for its `name`), and the layout verified with the
+/// owner key at [`TIME`], inspections evaluated over no artifacts.
+pub fn intoto_verify(keys: &IntotoKeys, data: &[u8]) {
+    let mut parts = data.split(|b| *b == SEPARATOR);
+    let Some(Ok(layout)) = parts.next().map(Json::parse) else {
+        return;
+    };
+    let Ok(layout) = envelope::parse(&metablock(&keys.owner, &layout)) else {
+        return;
+    };
+    let mut links = BTreeMap::new();
+    for part in parts {
+        let Ok(link) = Json::parse(part) else {
+            continue;
+        };
+        let Some(name) = link
+            .as_obj()
+            .and_then(|o| o.get("name"))
+            .and_then(Json::as_str)
+        else {
+            continue;
+        };
+        for f in &keys.functionaries {
+            let file = verify::link_file_name(name, &keys::keyid(f.public_key()));
+            links.insert(file, metablock(f, &link));
+        }
+    }
+    let owner = LayoutKey::from_public(keys.owner.public_key());
+    let under = UnderVerification::known(Artifacts::default());
+    let _ = verify::verify(
+        &layout,
+        &[owner],
+        &MapLinks(&links),
+        TIME,
+        Inspections::Evaluate(&under),
+    );
+}
+
+fn metablock(signer: &FileSigner, signed: &Json) -> Vec<u8> {
+    let sig = signer.sign(&signed.canonical()).unwrap_or_default();
+    let keyid = keys::keyid(signer.public_key());
+    envelope::metablock(signed, &[Signature { keyid, sig }])
+}
+
+/// TUF root metadata: the first document is the trusted root (it must sign
+/// itself), the others are carried roots applied to it at [`TIME`].
+pub fn tuf_roots(data: &[u8]) {
+    let mut roots = data
+        .split(|b| *b == SEPARATOR)
+        .filter_map(|d| Root::parse(d).ok());
+    let Some(trusted) = roots.next() else {
+        return;
+    };
+    let _ = trusted.check_signed_by(&trusted);
+    let _ = trusted.check_unexpired(TIME);
+    let carried: Vec<Root> = roots.collect();
+    let _ = apply_chain(&trusted, &carried, TIME);
+}
+
+/// Journal lines, read as `journal verify` reads a journal: each line
+/// parsed as a record and checked as a chain, under the key the first
+/// record names (`journal_key.spki` of a genesis record), else `fallback`.
+pub fn journal_lines(fallback: &PublicKey, data: &[u8]) {
+    let first = data.split(|b| *b == b'\n').next().unwrap_or_default();
+    let named = Record::parse(first).ok().and_then(|r| {
+        let spki = r.fields.get("journal_key")?.get("spki")?.as_str()?;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(spki)
+            .ok()?;
+        PublicKey::from_spki_der(&der).ok()
+    });
+    let Ok(mut checker) = Checker::new(named.as_ref().unwrap_or(fallback), None) else {
+        return;
+    };
+    let torn = for_each_line(data, 1, |line| {
+        let _ = Record::parse(line);
+        checker.line(line).map(|_| ())
+    });
+    if let Ok(torn) = torn {
+        let _ = checker.finish(torn.as_deref());
+    }
+}
+
+/// A journal export, checked as `journal verify --export` checks it (from
+/// a temporary file: the check reads a path).
+pub fn journal_export(data: &[u8]) {
+    let Ok(mut f) = tempfile::NamedTempFile::new() else {
+        return;
+    };
+    if f.write_all(data).is_err() {
+        return;
+    }
+    let _ = verify_export(f.path(), None, |_| {});
+}
