@@ -62,6 +62,7 @@ fn read_ahead_stops_soon_after_the_end_of_archive() {
             payload_sha256: [0; 32],
             supply_chain: SupplyChain::default(),
             entries: vec![entry],
+            names: NameRule::Portable,
         },
         &limits,
     )
@@ -113,6 +114,7 @@ fn payload_is_not_decompressed_before_into_payload() {
             payload_sha256: [0; 32],
             supply_chain: SupplyChain::default(),
             entries: Vec::new(),
+            names: NameRule::Portable,
         },
         &limits,
     )

@@ -307,6 +307,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         product_step: None,
         level: 3,
         threads: None,
+        posix_names: false,
     };
     n.outcome(&pack::run(&pack_args, true)?);
 
