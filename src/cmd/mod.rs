@@ -1,4 +1,6 @@
-//! One module per command, and the one place that prints outcomes and errors.
+//! One module per command, and the one place that prints outcomes and errors
+//! (every line through [`terminal`], so no string from a bundle reaches the
+//! terminal raw).
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -17,6 +19,7 @@ pub mod journal;
 pub mod key;
 pub mod pack;
 pub mod root;
+pub mod terminal;
 pub mod unpack;
 pub mod verify;
 pub mod volumes;
@@ -117,10 +120,11 @@ pub fn main(cli: &Cli) -> i32 {
                 let mut obj = serde_json::Map::new();
                 obj.insert("ok".into(), Value::Bool(true));
                 obj.extend(outcome.json);
-                let _ = writeln!(out, "{}", Value::Object(obj));
+                let text = Value::Object(obj).to_string();
+                let _ = writeln!(out, "{}", terminal::json_safe(&text));
             } else {
                 for l in outcome.lines {
-                    let _ = writeln!(out, "{l}");
+                    let _ = writeln!(out, "{}", terminal::safe(&l));
                 }
             }
             EXIT_OK
@@ -128,10 +132,11 @@ pub fn main(cli: &Cli) -> i32 {
         Err(e) => {
             if cli.json {
                 let v = json!({"ok": false, "errors": [{"code": e.code(), "message": e.to_string(), "hint": e.hint()}]});
-                let _ = writeln!(out, "{v}");
+                let _ = writeln!(out, "{}", terminal::json_safe(&v.to_string()));
             }
-            eprintln!("error: {e}");
-            eprintln!("hint: {}", e.hint());
+            drop(out);
+            terminal::eprint_line(&format!("error: {e}"));
+            terminal::eprint_line(&format!("hint: {}", e.hint()));
             e.exit_code()
         }
     }
@@ -139,5 +144,5 @@ pub fn main(cli: &Cli) -> i32 {
 
 /// Prints a loud warning on stderr (never suppressed by `--quiet`).
 pub fn warn(msg: &str) {
-    eprintln!("warning: {msg}");
+    terminal::eprint_line(&format!("warning: {msg}"));
 }
