@@ -19,6 +19,7 @@ mod rotation;
 mod roundtrip;
 mod signatures;
 mod tamper;
+mod terminal;
 #[cfg(feature = "tpm")]
 mod tpm;
 mod tuf_vectors;
