@@ -1032,10 +1032,8 @@ mod tests {
     fn names_that_differ_only_by_normalization_collide() {
         let (nfc, nfd) = ("caf\u{e9}", "cafe\u{301}");
         for paths in [[nfc, nfd], [&format!("{nfc}/a"), &format!("{nfd}/b")]] {
-            let paths: Vec<(EntryKind, &str)> = paths
-                .iter()
-                .map(|p| (EntryKind::Artifact, p.as_ref()))
-                .collect();
+            let paths: Vec<(EntryKind, &str)> =
+                paths.iter().map(|p| (EntryKind::Artifact, *p)).collect();
             let err = names_error(&paths, NameRule::Portable).unwrap();
             assert!(
                 matches!(err, Error::PathNormalizationCollision { .. }),
