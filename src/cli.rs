@@ -555,6 +555,12 @@ pub struct PackArgs {
     /// zstd worker threads (default: the number of CPUs). The output does not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: Option<u32>,
+    /// Mark the bundle POSIX-only (signed in its manifest): allow names that
+    /// differ only by case or Unicode normalization, or that cannot exist on
+    /// FAT32, exFAT or NTFS. Unpacking it on such a filesystem, or on
+    /// macOS, can lose files; verify and unpack warn.
+    #[arg(long)]
+    pub posix_names: bool,
 }
 
 /// `inspect`.

@@ -40,6 +40,11 @@ pub enum Error {
     /// A journal (or journal export) being verified is not intact.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    /// Files to pack whose names a bundle may not carry unless it is marked
+    /// POSIX-only (`path-not-portable`, `path-case-collision`,
+    /// `path-normalization-collision`): the operator's input, exit 2.
+    #[error("cannot pack these files: {0}")]
+    InputNames(#[source] airlock_bundle::Error),
     /// Supply-chain metadata (a layout, link or attestation) that does not
     /// parse.
     #[error("{what} is malformed: {reason}")]
@@ -129,7 +134,10 @@ impl Error {
             | Error::Metadata { .. }
             | Error::Intoto(_)
             | Error::Journal(_) => EXIT_REJECTED,
-            Error::Input { .. } | Error::BadKey { .. } | Error::Usage { .. } => EXIT_USAGE,
+            Error::Input { .. }
+            | Error::InputNames(_)
+            | Error::BadKey { .. }
+            | Error::Usage { .. } => EXIT_USAGE,
             Error::Environment { .. } => EXIT_ENVIRONMENT,
         }
     }
@@ -138,6 +146,9 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Bundle(e) => e.code(),
+            // Pack's own inputs (exit 2); a bundle breaking the same rules
+            // is refused with the format's path-* code (exit 1).
+            Error::InputNames(_) => "names-not-portable",
             Error::Hsm(e) => e.code(),
             Error::Root(e) => e.code(),
             Error::Rejected(e) => e.code(),
@@ -161,6 +172,7 @@ impl Error {
         match self {
             Error::Usage { hint, .. } | Error::Environment { hint, .. } => hint.clone(),
             Error::Input { .. } => "check the path and its permissions".into(),
+            Error::InputNames(_) => "rename the files so that every name can exist on FAT32, exFAT, NTFS and macOS, or pack with --posix-names if this bundle will only ever be unpacked on a POSIX filesystem".into(),
             Error::Metadata { .. } => "fix or re-create the metadata file; it must be well-formed JSON with no duplicate keys or floats".into(),
             Error::BadKey { .. } => {
                 "give a PEM key made by `airlock keygen` or `openssl genpkey` (Ed25519, EC P-256/P-384, RSA of 2048 bits or more)".into()

@@ -6,7 +6,7 @@
 //! `unpack`.
 use std::io::{Read, Write};
 
-use airlock_bundle::{BundleReader, Entry, EntryKind, Limits, Manifest};
+use airlock_bundle::{BundleReader, Entry, EntryKind, Limits, Manifest, NameRule};
 use airlock_hsm::{Anchor, StoreState};
 use sha2::{Digest, Sha256};
 
@@ -72,6 +72,9 @@ pub struct Verdict {
     pub time: u64,
     /// What the supply-chain check established.
     pub supply_chain: ChainVerdict,
+    /// The bundle is marked POSIX-only: its names may collide or be
+    /// impossible on case-insensitive, normalizing or Windows filesystems.
+    pub posix_names: bool,
 }
 
 /// What the verifier had learnt about a bundle when it stopped: for the
@@ -85,6 +88,8 @@ pub struct Observed {
     pub manifest_sha256: Option<String>,
     /// The manifest's bundle id.
     pub bundle_id: Option<String>,
+    /// Whether the manifest marks the bundle POSIX-only (`posix_names`).
+    pub posix_names: Option<bool>,
     /// Its channel.
     pub channel: Option<String>,
     /// Its sequence number.
@@ -171,6 +176,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         seen.manifest_sha256 = Some(hex::encode(Sha256::digest(reader.manifest_bytes())));
         seen.bundle_id = Some(m.bundle_id.clone());
         seen.channel = Some(m.channel.clone());
+        seen.posix_names = Some(m.names == NameRule::PosixOnly);
         (seen.sequence, seen.created, seen.expires) =
             (Some(m.sequence), Some(m.created), Some(m.expires));
     }
@@ -253,6 +259,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     freshness.replay()?;
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
     Ok(Verdict {
+        posix_names: manifest.names == NameRule::PosixOnly,
         bundle_id: manifest.bundle_id,
         channel: manifest.channel,
         sequence: manifest.sequence,

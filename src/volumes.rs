@@ -303,10 +303,10 @@ pub fn ask_for_volume(w: &Wanted) -> Option<PathBuf> {
         (n, 0) => format!("volume {n}"),
         (n, c) => format!("volume {n} of {c}"),
     };
-    eprintln!("{which} not found at {}", w.path.display());
-    eprintln!(
+    crate::cmd::terminal::eprint_line(&format!("{which} not found at {}", w.path.display()));
+    crate::cmd::terminal::eprint_line(
         "insert the medium that holds it and press Enter, or type the file or directory \
-         that holds it (q to stop):"
+         that holds it (q to stop):",
     );
     let mut line = String::new();
     match std::io::stdin().read_line(&mut line) {

@@ -86,6 +86,7 @@ fn write(dir: &Path, mib: u64) -> Res<()> {
                 payload_sha256,
                 supply_chain: SupplyChain::default(),
                 entries,
+                names: NameRule::Portable,
             },
             &limits,
         )

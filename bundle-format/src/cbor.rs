@@ -12,6 +12,8 @@ const BYTES: u8 = 2;
 const TEXT: u8 = 3;
 const ARRAY: u8 = 4;
 const MAP: u8 = 5;
+const FALSE: u8 = 0xf4;
+const TRUE: u8 = 0xf5;
 const NULL: u8 = 0xf6;
 
 /// An append-only canonical CBOR writer.
@@ -57,6 +59,10 @@ impl Enc {
 
     pub(crate) fn map(&mut self, len: usize) {
         self.head(MAP, len as u64);
+    }
+
+    pub(crate) fn bool(&mut self, b: bool) {
+        self.0.push(if b { TRUE } else { FALSE });
     }
 
     pub(crate) fn null(&mut self) {

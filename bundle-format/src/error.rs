@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::path::PathError;
+use crate::path::{NotPortable, PathError};
 
 /// Who has to act to resolve an [`Error`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -150,6 +150,33 @@ pub enum Error {
     PathConflict {
         /// The conflicting tar path.
         path: String,
+    },
+    /// A path cannot exist, as written, on FAT32, exFAT or NTFS, and the
+    /// bundle is not marked POSIX-only (SPEC.md section 4.1).
+    #[error("entry path {path} is not portable: {reason}")]
+    PathNotPortable {
+        /// The tar path (excerpt).
+        path: String,
+        /// Why.
+        reason: NotPortable,
+    },
+    /// Two names differ only by case (Unicode case folding): one would
+    /// replace the other on a case-insensitive filesystem.
+    #[error("entry paths {other} and {path} differ only by case")]
+    PathCaseCollision {
+        /// The later tar path, up to the colliding component (excerpt).
+        path: String,
+        /// The earlier one (excerpt).
+        other: String,
+    },
+    /// Two names differ only by Unicode normalization (NFC/NFD): one would
+    /// replace the other on a normalizing filesystem.
+    #[error("entry paths {other} and {path} differ only by Unicode normalization")]
+    PathNormalizationCollision {
+        /// The later tar path, up to the colliding component (excerpt).
+        path: String,
+        /// The earlier one (excerpt).
+        other: String,
     },
     /// The manifest or signatures bytes are not in canonical form.
     #[error("manifest or signatures are not canonically encoded")]
@@ -361,6 +388,9 @@ impl Error {
             Error::Manifest(_) => "manifest-malformed",
             Error::DuplicatePath { .. } => "duplicate-path",
             Error::PathConflict { .. } => "path-conflict",
+            Error::PathNotPortable { .. } => "path-not-portable",
+            Error::PathCaseCollision { .. } => "path-case-collision",
+            Error::PathNormalizationCollision { .. } => "path-normalization-collision",
             Error::NonCanonical => "non-canonical",
             Error::BundleId => "bundle-id-mismatch",
             Error::Signatures(_) => "signatures-malformed",

@@ -27,6 +27,7 @@
 //!     Manifest::new(ManifestFields {
 //!         channel: "stable".into(), sequence: 1, created, expires: created + 86_400,
 //!         payload_sha256, supply_chain: SupplyChain::default(), entries,
+//!         names: NameRule::Portable,
 //!     }, &limits)
 //! };
 //!
@@ -78,10 +79,10 @@ mod write;
 pub use error::{Error, Fault, excerpt};
 pub use limits::Limits;
 pub use manifest::{
-    Entry, EntryKind, FORMAT_VERSION, Manifest, ManifestFields, ManifestSignature, Signatures,
-    SupplyChain, signing_message,
+    Entry, EntryKind, FORMAT_VERSION, Manifest, ManifestFields, ManifestSignature, NameRule,
+    Signatures, SupplyChain, signing_message,
 };
-pub use path::{BundlePath, PathError};
+pub use path::{BundlePath, NotPortable, PathError, check_portable};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};
 pub use split::{UnsignedVolumes, WrittenVolumes, write_volumes};
 pub use volset::{Locator, VolumeSet, VolumeStream, Wanted};

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::cbor::Enc;
 use crate::error::{Error, excerpt};
 use crate::limits::Limits;
-use crate::path::{BundlePath, PathError};
+use crate::path::{BundlePath, PathError, check_portable};
 
 /// The only manifest format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -146,6 +146,20 @@ pub struct SupplyChain {
     pub product_step: Option<String>,
 }
 
+/// Which file names a bundle may carry (SPEC.md section 4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum NameRule {
+    /// Every name can be created, as written and without colliding with
+    /// another, on FAT32, exFAT, NTFS and case-insensitive or normalizing
+    /// filesystems (macOS). The default; the manifest says nothing.
+    #[default]
+    Portable,
+    /// The producer declared the bundle POSIX-only: names may differ only by
+    /// case or Unicode normalization, or be impossible on Windows
+    /// filesystems. Signed in the manifest as `posix_names: true`.
+    PosixOnly,
+}
+
 /// Everything a manifest holds except what [`Manifest::new`] derives.
 #[derive(Clone, Debug)]
 pub struct ManifestFields {
@@ -164,6 +178,8 @@ pub struct ManifestFields {
     pub supply_chain: SupplyChain,
     /// All entries, in any order (they are sorted).
     pub entries: Vec<Entry>,
+    /// Which names the entries may have.
+    pub names: NameRule,
 }
 
 /// The signed description of a bundle.
@@ -191,6 +207,9 @@ pub struct Manifest {
     pub supply_chain: SupplyChain,
     /// Entries sorted by (kind, path); also their order in the stream.
     pub entries: Vec<Entry>,
+    /// Which names the entries may have: encoded as `posix_names: true`
+    /// after `entries` when [`NameRule::PosixOnly`], absent otherwise.
+    pub names: NameRule,
 }
 
 impl Manifest {
@@ -211,6 +230,7 @@ impl Manifest {
             payload_sha256: fields.payload_sha256,
             supply_chain,
             entries,
+            names: fields.names,
         };
         validate(&m, limits)?;
         m.bundle_id = m.compute_bundle_id();
@@ -231,7 +251,8 @@ impl Manifest {
 
     fn encode_with_id(&self, bundle_id: &str) -> Vec<u8> {
         let mut e = Enc(Vec::with_capacity(256 + self.entries.len() * 96));
-        e.map(9);
+        let posix_only = self.names == NameRule::PosixOnly;
+        e.map(if posix_only { 10 } else { 9 });
         e.text("format");
         e.uint(u64::from(self.format));
         e.text("bundle_id");
@@ -272,6 +293,11 @@ impl Manifest {
             e.bytes(&entry.sha256);
             e.text("mode");
             e.uint(u64::from(entry.mode));
+        }
+        // Optional, so that bundles without it keep their exact bytes.
+        if posix_only {
+            e.text("posix_names");
+            e.bool(true);
         }
         e.0
     }
@@ -464,6 +490,10 @@ struct WireManifest {
     payload_sha256: serde_bytes::ByteArray<32>,
     supply_chain: WireSupplyChain,
     entries: Vec<WireEntry>,
+    // Absent means false; an explicit `false` decodes but does not
+    // re-encode to the same bytes, so it is refused as non-canonical.
+    #[serde(default)]
+    posix_names: bool,
 }
 
 #[derive(Deserialize)]
@@ -528,6 +558,11 @@ impl WireManifest {
                 product_step: self.supply_chain.product_step,
             },
             entries,
+            names: if self.posix_names {
+                NameRule::PosixOnly
+            } else {
+                NameRule::Portable
+            },
         })
     }
 }
@@ -595,7 +630,85 @@ fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
             excerpt(step)
         )));
     }
-    validate_entries(&m.entries, limits)
+    validate_entries(&m.entries, limits)?;
+    if m.names == NameRule::Portable {
+        check_portable_names(&m.entries)?;
+    }
+    Ok(())
+}
+
+/// The portable-name rules of SPEC.md section 4.1 over all entries: every
+/// component can exist on FAT32, exFAT and NTFS, and no two names (of files
+/// or of the directories above them) differ only by case or Unicode
+/// normalization.
+///
+/// Each component is keyed once, by (kind, the key of its parent
+/// directory, its canonical caseless form), so the cost is linear in the
+/// total length of the paths whatever their depth.
+fn check_portable_names(entries: &[Entry]) -> Result<(), Error> {
+    use std::collections::HashMap;
+    // (kind, parent node, caseless key) -> (node, entry index, byte range
+    // of the component in that entry's path).
+    type Seen = (usize, usize, std::ops::Range<usize>);
+    let mut nodes: HashMap<(EntryKind, usize, String), Seen> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        let path = e.path.as_str();
+        check_portable(path).map_err(|reason| Error::PathNotPortable {
+            path: excerpt(&e.tar_path()),
+            reason,
+        })?;
+        let mut parent = 0usize;
+        let mut start = 0usize;
+        for component in path.split('/') {
+            let end = start + component.len();
+            let next = nodes.len() + 1;
+            let (node, j, range) = nodes
+                .entry((e.kind, parent, caseless_key(component)))
+                .or_insert((next, i, start..end))
+                .clone();
+            let other_path = entries[j].path.as_str();
+            let other_component = &other_path[range.clone()];
+            // The parents are one node, spelled alike, so two names that
+            // differ do so in this component.
+            if other_component != component {
+                let this = excerpt(&format!("{}{}", e.kind.prefix(), &path[..end]));
+                let that = excerpt(&format!("{}{}", e.kind.prefix(), &other_path[..range.end]));
+                return Err(if nfc(component) == nfc(other_component) {
+                    Error::PathNormalizationCollision {
+                        path: this,
+                        other: that,
+                    }
+                } else {
+                    Error::PathCaseCollision {
+                        path: this,
+                        other: that,
+                    }
+                });
+            }
+            parent = node;
+            start = end + 1;
+        }
+    }
+    Ok(())
+}
+
+fn nfc(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfc().collect()
+}
+
+/// The canonical caseless form of a name (Unicode section 3.13, D145):
+/// NFC(full case folding(NFD(s))). ASCII is only lowercased.
+fn caseless_key(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    let decomposed: String = s.nfd().collect();
+    unicase::UniCase::new(decomposed.as_str())
+        .to_folded_case()
+        .nfc()
+        .collect()
 }
 
 /// Checks a sorted entry list: count, paths, modes, sizes, order, duplicates
@@ -711,6 +824,7 @@ mod tests {
                 product_step: Some("build".into()),
             },
             entries,
+            names: NameRule::Portable,
         }
     }
 
@@ -830,6 +944,162 @@ mod tests {
             &Limits::default(),
         )
         .unwrap();
+    }
+
+    fn names_error(paths: &[(EntryKind, &str)], names: NameRule) -> Option<Error> {
+        let entries = paths.iter().map(|(k, p)| entry(*k, p, 1)).collect();
+        Manifest::new(
+            ManifestFields {
+                names,
+                ..fields(entries)
+            },
+            &Limits::default(),
+        )
+        .err()
+    }
+
+    /// The same manifest as an unsigned reader sees it: built around
+    /// `Manifest::new`'s checks, then decoded.
+    fn decode_error(paths: &[&str]) -> Error {
+        let mut m = Manifest::new(
+            ManifestFields {
+                names: NameRule::PosixOnly,
+                ..fields(
+                    paths
+                        .iter()
+                        .map(|p| entry(EntryKind::Artifact, p, 1))
+                        .collect(),
+                )
+            },
+            &Limits::default(),
+        )
+        .unwrap();
+        m.names = NameRule::Portable;
+        m.bundle_id = m.compute_bundle_id();
+        Manifest::decode(&m.encode(), &Limits::default()).unwrap_err()
+    }
+
+    #[test]
+    fn names_that_differ_only_by_case_collide() {
+        use EntryKind::{Artifact, Attestation};
+        for (paths, path, other) in [
+            (
+                &[(Artifact, "README"), (Artifact, "readme")][..],
+                "artifacts/readme",
+                "artifacts/README",
+            ),
+            (
+                &[(Artifact, "Straße"), (Artifact, "STRASSE")],
+                "artifacts/Straße",
+                "artifacts/STRASSE",
+            ),
+            (
+                &[(Artifact, "A/x"), (Artifact, "a/y")],
+                "artifacts/a",
+                "artifacts/A",
+            ),
+            (
+                &[(Artifact, "a"), (Artifact, "A/b")],
+                "artifacts/a",
+                "artifacts/A",
+            ),
+            (
+                &[(Artifact, "d/ΣΑΣ"), (Artifact, "d/σας")],
+                "artifacts/d/σας",
+                "artifacts/d/ΣΑΣ",
+            ),
+        ] {
+            let err = names_error(paths, NameRule::Portable);
+            assert!(
+                matches!(&err, Some(Error::PathCaseCollision { path: p, other: o }) if p == path && o == other),
+                "{paths:?}: {err:?}"
+            );
+            assert_eq!(err.unwrap().code(), "path-case-collision");
+            assert!(
+                names_error(paths, NameRule::PosixOnly).is_none(),
+                "{paths:?}"
+            );
+        }
+        // Different kinds are different directories.
+        assert!(names_error(&[(Attestation, "a"), (Artifact, "A")], NameRule::Portable).is_none());
+        assert!(matches!(
+            decode_error(&["README", "readme"]),
+            Error::PathCaseCollision { .. }
+        ));
+    }
+
+    #[test]
+    fn names_that_differ_only_by_normalization_collide() {
+        let (nfc, nfd) = ("caf\u{e9}", "cafe\u{301}");
+        for paths in [[nfc, nfd], [&format!("{nfc}/a"), &format!("{nfd}/b")]] {
+            let paths: Vec<(EntryKind, &str)> =
+                paths.iter().map(|p| (EntryKind::Artifact, *p)).collect();
+            let err = names_error(&paths, NameRule::Portable).unwrap();
+            assert!(
+                matches!(err, Error::PathNormalizationCollision { .. }),
+                "{err:?}"
+            );
+            assert_eq!(err.code(), "path-normalization-collision");
+            assert!(names_error(&paths, NameRule::PosixOnly).is_none());
+        }
+        // Case and normalization at once: a case collision.
+        let err = names_error(
+            &[
+                (EntryKind::Artifact, "CAF\u{c9}"),
+                (EntryKind::Artifact, "cafe\u{301}"),
+            ],
+            NameRule::Portable,
+        );
+        assert!(
+            matches!(err, Some(Error::PathCaseCollision { .. })),
+            "{err:?}"
+        );
+        assert!(matches!(
+            decode_error(&[nfc, nfd]),
+            Error::PathNormalizationCollision { .. }
+        ));
+    }
+
+    #[test]
+    fn unportable_names_are_refused_unless_posix_only() {
+        for p in ["a:b.txt", "x/trailing.", "CON", "dir/aux.txt", "what?"] {
+            let paths = [(EntryKind::Artifact, p)];
+            let err = names_error(&paths, NameRule::Portable).unwrap();
+            assert!(matches!(err, Error::PathNotPortable { .. }), "{p}: {err:?}");
+            assert_eq!(err.code(), "path-not-portable");
+            assert!(names_error(&paths, NameRule::PosixOnly).is_none(), "{p}");
+        }
+        assert!(matches!(
+            decode_error(&["a:b"]),
+            Error::PathNotPortable { .. }
+        ));
+    }
+
+    #[test]
+    fn posix_names_is_an_optional_signed_key() {
+        let l = Limits::default();
+        let portable = Manifest::new(fields(vec![entry(EntryKind::Artifact, "a", 1)]), &l).unwrap();
+        let posix = Manifest::new(
+            ManifestFields {
+                names: NameRule::PosixOnly,
+                ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+            },
+            &l,
+        )
+        .unwrap();
+        let (a, b) = (portable.encode(), posix.encode());
+        // Absent when portable: the encoding is the one from before the key.
+        assert!(!a.windows(11).any(|w| w == b"posix_names"));
+        assert_ne!(portable.bundle_id, posix.bundle_id);
+        // Present: map of 10, then the key and `true` last.
+        assert_eq!(b[0], 0xaa);
+        assert!(b.ends_with(b"kposix_names\xf5"));
+        assert_eq!(Manifest::decode(&b, &l).unwrap(), posix);
+        // An explicit `false` is a second encoding of the default: refused.
+        let mut c = a.clone();
+        c[0] = 0xaa;
+        c.extend_from_slice(b"kposix_names\xf4");
+        assert!(matches!(Manifest::decode(&c, &l), Err(Error::NonCanonical)));
     }
 
     #[test]

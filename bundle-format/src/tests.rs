@@ -64,6 +64,7 @@ fn bundle_with_bomb(data: &[u8], zeros: u64) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
             payload_sha256: [0; 32],
             supply_chain: SupplyChain::default(),
             entries: vec![entry],
+            names: NameRule::Portable,
         },
         &limits,
     )
@@ -138,6 +139,7 @@ fn payload_is_not_decompressed_before_into_payload() {
             payload_sha256: [0; 32],
             supply_chain: SupplyChain::default(),
             entries: Vec::new(),
+            names: NameRule::Portable,
         },
         &limits,
     )

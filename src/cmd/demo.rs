@@ -21,17 +21,20 @@ struct Narrator {
 }
 
 impl Narrator {
-    fn say(&self, s: &str) {
+    /// Prints one line of narration, made terminal-safe.
+    fn say(&self, line: &str) {
         if self.to_stderr {
-            eprintln!("{s}");
+            crate::cmd::terminal::eprint_line(line);
         } else {
-            println!("{s}");
+            crate::cmd::terminal::print_line(line);
         }
     }
 
     fn step(&mut self, title: &str, command: &str) {
         self.step += 1;
-        self.say(&format!("\n== {}. {title}\n   $ {command}", self.step));
+        self.say("");
+        self.say(&format!("== {}. {title}", self.step));
+        self.say(&format!("   $ {command}"));
     }
 
     fn outcome(&self, o: &Outcome) {
@@ -309,6 +312,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         product_step: None,
         level: 3,
         threads: None,
+        posix_names: false,
     };
     n.outcome(&pack::run(&pack_args, true)?);
 

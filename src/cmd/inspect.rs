@@ -68,6 +68,11 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
         hex::encode(m.payload_sha256)
     ));
     o.line(format!("signatures {}", signature_keyids.join(", ")));
+    let posix_names = m.names == airlock_bundle::NameRule::PosixOnly;
+    if posix_names {
+        o.line("names      POSIX-only (pack --posix-names)");
+    }
+    o.field("posix_names", posix_names);
     o.line(format!(
         "layout keys {}",
         m.supply_chain.layout_keyids.join(", ")

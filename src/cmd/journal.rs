@@ -261,6 +261,13 @@ pub fn show(a: &JournalShowArgs, json: bool) -> Result<Outcome, Error> {
     let mut out = std::io::stdout().lock();
     let (summary, shown) = show_records(&a.store.dir(), &filter, json, &mut |l| {
         use std::io::Write;
+        // A record's strings come from bundles and operators: escaped here,
+        // exact in the journal (and, for `--json`, exact once parsed).
+        let l = if json {
+            crate::cmd::terminal::json_safe(&l)
+        } else {
+            crate::cmd::terminal::safe(&l)
+        };
         let _ = writeln!(out, "{l}");
     })?;
     summary_warnings(&summary);

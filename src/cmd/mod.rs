@@ -1,4 +1,6 @@
-//! One module per command, and the one place that prints outcomes and errors.
+//! One module per command, and the one place that prints outcomes and errors
+//! (every line through [`terminal`], so no string from a bundle reaches the
+//! terminal raw).
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -20,6 +22,7 @@ pub mod pack;
 pub mod project;
 pub mod root;
 pub mod shell;
+pub mod terminal;
 pub mod unpack;
 pub mod verify;
 pub mod volumes;
@@ -149,9 +152,12 @@ pub fn usage_error(e: &clap::Error) -> i32 {
             .trim_start_matches("error: ")
             .to_owned();
         let v = json!({"schema": JSON_SCHEMA, "ok": false, "errors": [{"code": "usage", "message": message, "hint": "see `airlock COMMAND --help`"}]});
-        println!("{v}");
+        println!("{}", terminal::json_safe(&v.to_string()));
     }
-    let _ = e.print();
+    // clap quotes the offending argument, which may be anything.
+    for line in e.to_string().lines() {
+        terminal::eprint_line(line);
+    }
     crate::error::EXIT_USAGE
 }
 
@@ -169,10 +175,11 @@ pub fn main(cli: &Cli) -> i32 {
                 obj.insert("schema".into(), Value::from(JSON_SCHEMA));
                 obj.insert("ok".into(), Value::Bool(true));
                 obj.extend(outcome.json);
-                let _ = writeln!(out, "{}", Value::Object(obj));
+                let text = Value::Object(obj).to_string();
+                let _ = writeln!(out, "{}", terminal::json_safe(&text));
             } else {
                 for l in outcome.lines {
-                    let _ = writeln!(out, "{l}");
+                    let _ = writeln!(out, "{}", terminal::safe(&l));
                 }
             }
             EXIT_OK
@@ -189,10 +196,10 @@ pub fn main(cli: &Cli) -> i32 {
 pub fn report_error(e: &Error, json: bool) -> i32 {
     if json {
         let v = json!({"schema": JSON_SCHEMA, "ok": false, "errors": [{"code": e.code(), "message": e.to_string(), "hint": e.hint()}]});
-        println!("{v}");
+        println!("{}", terminal::json_safe(&v.to_string()));
     }
-    eprintln!("error: {e}");
-    eprintln!("hint: {}", e.hint());
+    terminal::eprint_line(&format!("error: {e}"));
+    terminal::eprint_line(&format!("hint: {}", e.hint()));
     e.exit_code()
 }
 
@@ -226,5 +233,5 @@ pub fn entry(args: Vec<std::ffi::OsString>) -> i32 {
 
 /// Prints a loud warning on stderr (never suppressed by `--quiet`).
 pub fn warn(msg: &str) {
-    eprintln!("warning: {msg}");
+    terminal::eprint_line(&format!("warning: {msg}"));
 }

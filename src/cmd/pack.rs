@@ -10,8 +10,8 @@ use std::path::Path;
 
 use airlock_bundle::{
     ArtifactSource, BundlePath, Entry, EntryKind, Limits, Manifest, ManifestFields,
-    ManifestSignature, MetadataFile, Signatures, SupplyChain, WriteOptions, finish_bundle,
-    head_frame_len, plan_split, signing_message, write_payload,
+    ManifestSignature, MetadataFile, NameRule, Signatures, SupplyChain, WriteOptions,
+    finish_bundle, head_frame_len, plan_split, signing_message, write_payload,
 };
 use airlock_hsm::Signer;
 
@@ -180,6 +180,11 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
             a.channel
         ));
     }
+    if a.posix_names {
+        crate::cmd::warn(
+            "--posix-names: the bundle is marked POSIX-only; names that differ only by case or Unicode normalization, or cannot exist on FAT32, exFAT or NTFS, are allowed, and the isolated side will warn",
+        );
+    }
 
     let signers: Vec<Box<dyn Signer>> = a
         .key
@@ -339,6 +344,11 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
                 payload_sha256,
                 supply_chain: supply_chain.clone(),
                 entries,
+                names: if a.posix_names {
+                    NameRule::PosixOnly
+                } else {
+                    NameRule::Portable
+                },
             },
             &limits,
         )
@@ -347,6 +357,9 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
                 format!("cannot build the manifest: {m}"),
                 "check --channel (1-64 of A-Z a-z 0-9 . _ -), --product-step and --expires",
             ),
+            e @ (airlock_bundle::Error::PathNotPortable { .. }
+            | airlock_bundle::Error::PathCaseCollision { .. }
+            | airlock_bundle::Error::PathNormalizationCollision { .. }) => Error::InputNames(e),
             other => other.into(),
         })
     };
@@ -532,6 +545,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         .field("signers", signed_by)
         .field("root_version", final_root.version)
         .field("product_step", chain_verdict.product_step.clone())
+        .field("posix_names", a.posix_names)
         .field("artifacts", manifest.artifact_count())
         .field("artifact_bytes", manifest.artifact_bytes());
     Ok(o)

@@ -89,6 +89,13 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
     for w in &v.supply_chain.warnings {
         crate::cmd::warn(w);
     }
+    if v.posix_names {
+        crate::cmd::warn(
+            "the bundle is marked POSIX-only (pack --posix-names): its file names may differ only by case or Unicode normalization, or cannot exist on FAT32, exFAT or NTFS; unpack it only onto a case-sensitive, non-normalizing POSIX filesystem",
+        );
+        o.line("names      POSIX-only (pack --posix-names)");
+    }
+    o.field("posix_names", v.posix_names);
     if let Some(a) = &v.new_anchor {
         o.line(format!(
             "root       rotates the anchor to version {}",

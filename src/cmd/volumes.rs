@@ -390,13 +390,16 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
             Ok((number, n)) => {
                 count = n;
                 if !quiet {
-                    eprintln!("volume {number} of {n}  {}  ok", found.display());
+                    crate::cmd::terminal::eprint_line(&format!(
+                        "volume {number} of {n}  {}  ok",
+                        found.display()
+                    ));
                 }
                 good.push((number, found));
             }
             Err(e) => {
                 if !quiet {
-                    eprintln!("{}  FAILED: {e}", found.display());
+                    crate::cmd::terminal::eprint_line(&format!("{}  FAILED: {e}", found.display()));
                 }
                 failures.push(e);
             }

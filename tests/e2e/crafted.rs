@@ -67,6 +67,10 @@ pub struct Crafted {
     pub sig_edit: Option<fn(Vec<u8>) -> Vec<u8>>,
     /// The manifest's layout keyids.
     pub layout_keyids: Vec<String>,
+    /// The manifest's product step (null when `None`).
+    pub product_step: Option<String>,
+    /// Mark the bundle POSIX-only (`posix_names: true`).
+    pub posix_names: bool,
 }
 
 fn t(s: &str) -> Value {
@@ -94,6 +98,8 @@ impl Crafted {
             extra_sigs: vec![],
             sig_edit: None,
             layout_keyids: vec![],
+            product_step: None,
+            posix_names: false,
             signers: vec![(
                 "keys/release.pem".into(),
                 airlock::keys::keyid(release.public_key()),
@@ -148,11 +154,21 @@ impl Crafted {
                         t("layout_keyids"),
                         Value::Array(self.layout_keyids.iter().map(|k| t(k)).collect()),
                     ),
-                    (t("product_step"), Value::Null),
+                    (
+                        t("product_step"),
+                        self.product_step.as_deref().map_or(Value::Null, t),
+                    ),
                 ]),
             ),
             (t("entries"), Value::Array(entries)),
         ]);
+        let v = match v {
+            Value::Map(mut m) if self.posix_names => {
+                m.push((t("posix_names"), Value::Bool(true)));
+                Value::Map(m)
+            }
+            v => v,
+        };
         let mut out = Vec::new();
         ciborium::into_writer(&v, &mut out).unwrap();
         out
@@ -214,6 +230,8 @@ impl Crafted {
             extra_sigs: self.extra_sigs.clone(),
             sig_edit: self.sig_edit,
             layout_keyids: vec![owner_id],
+            product_step: self.product_step.clone(),
+            posix_names: self.posix_names,
         }
     }
 
@@ -587,4 +605,91 @@ fn a_layout_key_the_manifest_does_not_name_is_refused() {
     // The root names only the owner: a key the bundle brings is refused
     // before any signature is looked at.
     refused(&w, &b, "layout-key-not-rooted");
+}
+
+// ---- portable names (SPEC.md section 4.1) ----------------------------------
+
+#[test]
+fn names_that_differ_only_by_case_are_refused() {
+    let w = World::new();
+    let c = Crafted::standard(&w)
+        .artifact("b/README", b"upper\n")
+        .artifact("b/readme", b"lower\n");
+    refused(&w, &c.write(&w, "case.airlock"), "path-case-collision");
+    // A directory spelled two ways collides too: on a case-insensitive
+    // filesystem its files would merge into one directory.
+    let c = Crafted::standard(&w)
+        .artifact("d/Docs/x", b"x\n")
+        .artifact("d/docs/y", b"y\n");
+    refused(&w, &c.write(&w, "dir.airlock"), "path-case-collision");
+}
+
+#[test]
+fn names_that_differ_only_by_normalization_are_refused() {
+    let w = World::new();
+    // NFD ("e" + U+0301) sorts before NFC (U+00E9).
+    let c = Crafted::standard(&w)
+        .artifact("cafe\u{301}", b"nfd\n")
+        .artifact("caf\u{e9}", b"nfc\n");
+    refused(
+        &w,
+        &c.write(&w, "nfc.airlock"),
+        "path-normalization-collision",
+    );
+}
+
+#[test]
+fn names_no_windows_filesystem_can_hold_are_refused() {
+    let w = World::new();
+    for (n, name) in [
+        "b:c.txt",
+        "trailing.",
+        "trailing ",
+        "con.txt",
+        "lpt1",
+        "x/AUX",
+        "why?",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = Crafted::standard(&w).artifact(name, b"x\n");
+        refused(
+            &w,
+            &c.write(&w, &format!("np{n}.airlock")),
+            "path-not-portable",
+        );
+    }
+}
+
+#[test]
+fn a_posix_only_bundle_may_carry_any_names_and_is_recorded_as_such() {
+    let w = World::new();
+    let mut c = Crafted::standard(&w)
+        .artifact("b/README", b"upper\n")
+        .artifact("b/a:b.", b"colon\n")
+        .artifact("b/readme", b"lower\n");
+    c.posix_names = true;
+    let b = c.write(&w, "posix.airlock");
+    let r = w
+        .run(&["unpack", &b, "--store", "store", "--to", "out", "--json"])
+        .ok();
+    assert_eq!(r.json()["posix_names"], true);
+    assert!(
+        r.stderr
+            .contains("warning: the bundle is marked POSIX-only"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fs::read(w.path("out/b/README")).unwrap(), b"upper\n");
+    assert_eq!(fs::read(w.path("out/b/readme")).unwrap(), b"lower\n");
+    let journal = fs::read_to_string(w.path("store/journal.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (
+            last["event"].as_str(),
+            last["fields"]["posix_names"].as_bool()
+        ),
+        (Some("unpack"), Some(true))
+    );
 }

@@ -14,6 +14,7 @@ mod intoto;
 mod intoto_vectors;
 mod journal;
 mod keytypes;
+mod names;
 mod pkcs11;
 mod readme;
 mod rootcmd;
@@ -22,6 +23,7 @@ mod roundtrip;
 mod signatures;
 mod spec_writer;
 mod tamper;
+mod terminal;
 #[cfg(feature = "tpm")]
 mod tpm;
 mod trust_chain;

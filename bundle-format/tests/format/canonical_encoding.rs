@@ -97,6 +97,16 @@ fn generate(g: &mut Gen) -> ManifestFields {
     keyids.sort();
     keyids.dedup();
     let created = g.int() % (u64::MAX - 1);
+    // Segments may end in a space (not portable): those manifests, and a
+    // random half of the others, are POSIX-only.
+    let portable = entries
+        .iter()
+        .all(|e| check_portable(e.path.as_str()).is_ok());
+    let names = if portable && g.below(2) == 0 {
+        NameRule::Portable
+    } else {
+        NameRule::PosixOnly
+    };
     let mut payload_sha256 = [0u8; 32];
     for b in payload_sha256.iter_mut() {
         *b = g.next() as u8;
@@ -116,6 +126,7 @@ fn generate(g: &mut Gen) -> ManifestFields {
             },
         },
         entries,
+        names,
     }
 }
 

@@ -131,6 +131,7 @@ pub fn fields(entries: Vec<Entry>) -> ManifestFields {
             product_step: Some("build".into()),
         },
         entries,
+        names: NameRule::Portable,
     }
 }
 
