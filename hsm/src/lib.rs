@@ -19,6 +19,7 @@
 mod anchored;
 mod atomic;
 pub mod error;
+pub mod fault;
 pub mod file_signer;
 pub mod file_store;
 pub mod journal;

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::journal::decision::{Decision, lock_store};
 use crate::journal::{Journal, signer_of};
 use crate::policy::verification_time;
-use crate::staging::{Staging, undo_placement};
+use crate::staging::Staging;
 use crate::timefmt::now;
 
 /// `airlock unpack BUNDLE --store STORE --to DIR`.
@@ -52,7 +52,7 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let extra = events.len() as u64 - 1;
     let accepted = journal.append(&lock, Some(store.journal_head()?), events)?;
     let record = (accepted, accepted.seq - extra);
-    let placed = match staging.commit() {
+    let placed = match staging.commit(verdict.artifacts) {
         Ok(p) => p,
         Err(e) => {
             return Err(decision.record_abort(store.as_ref(), &journal, &lock, record, e));
@@ -70,7 +70,7 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         journal_head: accepted,
     };
     if let Err(e) = store.accept(&lock, &acceptance) {
-        undo_placement(&placed);
+        placed.undo();
         return Err(decision.record_abort(store.as_ref(), &journal, &lock, record, e.into()));
     }
     drop(lock);
@@ -78,12 +78,12 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     o.line(format!(
         "ACCEPTED {} -> {}",
         a.bundle.display(),
-        placed.display()
+        placed.path().display()
     ));
     describe(&mut o, &verdict);
     o.line(format!("journal    record {}", record.1));
     o.field("accepted", true)
-        .field("destination", placed.display().to_string())
+        .field("destination", placed.path().display().to_string())
         .field("journal_record", record.1);
     Ok(o)
 }

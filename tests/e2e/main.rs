@@ -7,6 +7,7 @@ mod crafted;
 mod determinism;
 #[path = "../support/emulators.rs"]
 mod emulators;
+mod faults;
 mod freshness;
 mod intoto;
 mod intoto_vectors;

@@ -1,0 +1,263 @@
+//! Faults that must not cost data: a staging directory swept or removed
+//! from under an import, crash points (the `test-hooks` feature's named
+//! points, airlock_hsm::fault), paths as long as the format allows.
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::common::{Run, World, airlock_bin, listing, tree};
+use crate::crafted::Crafted;
+
+/// A run of the binary held at a named pause point until dropped (or
+/// [`Paused::finish`]ed).
+pub struct Paused {
+    child: Child,
+    fifo: Option<fs::File>,
+}
+
+impl Paused {
+    /// Starts `args` in `cwd` and waits until it reaches `point`; panics if
+    /// it ends first.
+    pub fn start(cwd: &Path, args: &[&str], point: &str) -> Paused {
+        let fifo_path = cwd.join(format!(".pause-{point}"));
+        let _ = fs::remove_file(&fifo_path);
+        assert!(
+            Command::new("mkfifo")
+                .arg(&fifo_path)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut child = Command::new(airlock_bin())
+            .current_dir(cwd)
+            .args(args)
+            .env_remove("AIRLOCK_STORE")
+            .env(
+                "AIRLOCK_TEST_PAUSE_AT",
+                format!("{point}:{}", fifo_path.display()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Opening for writing without blocking succeeds once the process has
+        // opened the FIFO for reading: it is then held at the point.
+        let fifo = loop {
+            match fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+                .open(&fifo_path)
+            {
+                Ok(f) => break f,
+                Err(_) => {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        let out = child.wait_with_output().unwrap();
+                        panic!(
+                            "ended ({status}) before reaching {point}: {}",
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+        };
+        fs::remove_file(&fifo_path).unwrap();
+        Paused {
+            child,
+            fifo: Some(fifo),
+        }
+    }
+
+    /// Lets it go on and waits for its end.
+    pub fn finish(mut self) -> Run {
+        self.fifo = None;
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        self.fifo = None;
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary in `cwd` in a new PID namespace (its own /proc).
+fn airlock_in_other_pid_namespace(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", airlock_bin()])
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("AIRLOCK_STORE")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn staging_dirs(dir: &Path) -> Vec<String> {
+    listing(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".airlock-staging-") || n.starts_with(".airlock-undo-"))
+        .collect()
+}
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_live_import_is_not_swept_by_an_unpack_in_another_pid_namespace() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    // A second store, so the sweeping unpack does not wait for the first's
+    // store lock (two containers, two stores, one shared incoming directory).
+    w.run(&[
+        "anchor",
+        "init",
+        "--store",
+        "store2",
+        "--root",
+        "1.root.json",
+    ])
+    .ok();
+    let held = Paused::start(
+        w.tmp.path(),
+        &["unpack", "rel.airlock", "--store", "store", "--to", "out"],
+        "unpack-first-artifact-staged",
+    );
+    assert_eq!(staging_dirs(w.tmp.path()).len(), 1);
+    // Its process id does not exist in the new namespace: a sweep judging
+    // by /proc removed the live staging directory.
+    airlock_in_other_pid_namespace(
+        w.tmp.path(),
+        &["unpack", "rel.airlock", "--store", "store2", "--to", "out2"],
+    )
+    .ok();
+    held.finish().ok();
+    assert_eq!(tree(&w.path("out")), tree(&w.path("dist")));
+    assert_eq!(tree(&w.path("out2")), tree(&w.path("dist")));
+    assert!(staging_dirs(w.tmp.path()).is_empty());
+}
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_staging_directory_removed_during_an_unpack_places_nothing() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    let before = w.store_state();
+    let held = Paused::start(
+        w.tmp.path(),
+        &[
+            "unpack",
+            "rel.airlock",
+            "--store",
+            "store",
+            "--to",
+            "out",
+            "--json",
+        ],
+        "unpack-first-artifact-staged",
+    );
+    let staging = staging_dirs(w.tmp.path());
+    fs::remove_dir_all(w.path(&staging[0])).unwrap();
+    let r = held.finish();
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "staging-removed"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("out").exists(), "a partial tree was placed");
+    assert_eq!(w.store_state(), before, "the import was recorded");
+    assert!(staging_dirs(w.tmp.path()).is_empty());
+}
+
+#[test]
+fn a_locked_staging_directory_is_left_alone_and_a_dead_ones_is_swept() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    // As a killed unpack leaves it: nobody holds its lock.
+    let stale = w.path(".airlock-staging-4294967-1");
+    fs::create_dir_all(stale.join("bin")).unwrap();
+    fs::write(stale.join("bin/half-written"), b"x").unwrap();
+    let dead_undo = w.path(".airlock-undo-4294967");
+    fs::create_dir(&dead_undo).unwrap();
+    // A live one: its lock is held (here by this process, whose id is
+    // irrelevant).
+    let live = w.path(".airlock-staging-1-1");
+    fs::create_dir(&live).unwrap();
+    let lock = fs::File::open(&live).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    w.unpack("rel.airlock", "out").ok();
+    assert!(!stale.exists(), "stale staging directory was not removed");
+    assert!(!dead_undo.exists(), "stale undo directory was not removed");
+    assert!(
+        live.exists(),
+        "a locked staging directory must be left alone"
+    );
+    drop(lock);
+    fs::remove_dir(&live).unwrap();
+}
+
+#[test]
+fn a_4096_byte_path_is_unpacked() {
+    let w = World::new();
+    // "artifacts/" + 4086 bytes: the format's limit on the whole tar path,
+    // in components of 250 bytes (under NAME_MAX).
+    let mut path = String::new();
+    while path.len() + 251 < 4086 {
+        path.push_str(&format!("{}/", "d".repeat(250)));
+    }
+    path.push_str(&"f".repeat(4086 - path.len()));
+    assert_eq!(format!("artifacts/{path}").len(), 4096);
+    let b = Crafted::standard(&w)
+        .artifact(&path, b"far down\n")
+        .write(&w, "long.airlock");
+    w.verify(&b).ok();
+    // Under a destination whose own path is long too.
+    let deep = w.path(&"p".repeat(200));
+    fs::create_dir(&deep).unwrap();
+    let to = deep.join("out");
+    w.run(&[
+        "unpack",
+        &b,
+        "--store",
+        "store",
+        "--to",
+        to.to_str().unwrap(),
+    ])
+    .ok();
+    // Read back component by component (the full path is over PATH_MAX).
+    let mut dir = fs::File::open(&to).unwrap();
+    let parts: Vec<&str> = path.split('/').collect();
+    for c in &parts[..parts.len() - 1] {
+        let fd = rustix::fs::openat(
+            &dir,
+            *c,
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        dir = fs::File::from(fd);
+    }
+    let fd = rustix::fs::openat(
+        &dir,
+        parts[parts.len() - 1],
+        rustix::fs::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut fs::File::from(fd), &mut got).unwrap();
+    assert_eq!(got, b"far down\n");
+    assert!(staging_dirs(&deep).is_empty());
+}
