@@ -169,6 +169,7 @@ impl FileSigner {
             path: private.clone(),
             source,
         })?;
+        crate::fault::point("key-pair-after-private");
         write_new(&public, self.public.to_spki_pem().as_bytes(), 0o644).map_err(|source| {
             let _ = fs::remove_file(&private);
             Error::Write {

@@ -454,14 +454,19 @@ pub fn recover(dir: &Path) -> Result<Outcome, Error> {
         None => head,
     };
     let torn = match (torn_line, &tail.torn) {
-        (Some(line), Some(bytes)) => {
-            file.end_torn_line(&lock)?;
-            Some((line, bytes.as_slice()))
-        }
+        (Some(line), Some(bytes)) => Some((line, bytes.as_slice())),
         _ => None,
     };
     let event = recovered(&pending, torn);
-    let new = journal.write(&lock, Some(last), vec![event])?;
+    airlock_hsm::fault::point("journal-recover-before-append");
+    // One append: the line end closing the torn line and the record naming
+    // it, so a crash cannot leave a closed torn line that nothing records.
+    let new = if torn.is_some() {
+        journal.write_ending_torn_line(&lock, Some(last), vec![event])?
+    } else {
+        journal.write(&lock, Some(last), vec![event])?
+    };
+    airlock_hsm::fault::point("journal-recover-before-bind");
     store.bind_journal_head(&lock, &new)?;
     let mut o = Outcome::default();
     if let Some(line) = torn_line {

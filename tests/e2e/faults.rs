@@ -261,3 +261,71 @@ fn a_4096_byte_path_is_unpacked() {
     assert_eq!(got, b"far down\n");
     assert!(staging_dirs(&deep).is_empty());
 }
+
+/// Runs the binary in `cwd` with one more environment variable.
+fn airlock_env(cwd: &Path, args: &[&str], var: (&str, &str)) -> Run {
+    let out = Command::new(airlock_bin())
+        .current_dir(cwd)
+        .args(args)
+        .env_remove("AIRLOCK_STORE")
+        .env(var.0, var.1)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn an_anchor_init_killed_at_any_step_can_be_run_again() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    let init = [
+        "anchor",
+        "init",
+        "--store",
+        "store2",
+        "--root",
+        "1.root.json",
+    ];
+    // Between the journal key's two halves; after the journal's first
+    // records and the state, before the configuration.
+    for point in ["key-pair-after-private", "anchor-init-before-config"] {
+        let _ = fs::remove_dir_all(w.path("store2"));
+        let r = airlock_env(w.tmp.path(), &init, ("AIRLOCK_TEST_CRASH_AT", point));
+        assert_eq!(r.code, 137, "{point} not reached: {}", r.stderr);
+        w.run(&init).ok();
+        w.run(&["anchor", "show", "--store", "store2"]).ok();
+        w.run(&["journal", "verify", "--store", "store2"]).ok();
+        w.run(&["verify", "rel.airlock", "--store", "store2"]).ok();
+        assert!(!w.path("store2/init-in-progress").exists());
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_journal_recover_killed_at_any_step_can_be_run_again() {
+    for point in [
+        "journal-recover-before-append",
+        "journal-recover-before-bind",
+    ] {
+        let w = World::new();
+        w.pack("rel.airlock", &[]).ok();
+        w.verify("rel.airlock").ok();
+        // A torn last line, as a crash in the middle of a write leaves it.
+        let path = w.path("store/journal.jsonl");
+        let mut torn = fs::read(&path).unwrap();
+        torn.extend_from_slice(b"{\"seq\":9,\"time\":\"20");
+        fs::write(&path, &torn).unwrap();
+        let recover = ["journal", "recover", "--store", "store"];
+        let r = airlock_env(w.tmp.path(), &recover, ("AIRLOCK_TEST_CRASH_AT", point));
+        assert_eq!(r.code, 137, "{point} not reached: {}", r.stderr);
+        w.run(&recover).ok();
+        w.run(&["journal", "verify", "--store", "store"]).ok();
+        w.verify("rel.airlock").ok();
+        w.run(&["journal", "verify", "--store", "store"]).ok();
+    }
+}
