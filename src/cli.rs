@@ -26,6 +26,15 @@ pub struct Cli {
     /// Print one JSON object on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Give up (exit 3, store-busy) after waiting this many seconds for a
+    /// trust store another airlock process holds; default: wait.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "AIRLOCK_LOCK_TIMEOUT"
+    )]
+    pub lock_timeout: Option<u64>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,

@@ -97,10 +97,14 @@ impl FileSigner {
 
     /// Loads a PEM private key (see the module documentation for the forms).
     pub fn load(path: &Path) -> Result<FileSigner, Error> {
-        let pem = Zeroizing::new(fs::read_to_string(path).map_err(|source| Error::KeyRead {
-            path: path.to_owned(),
-            source,
-        })?);
+        let pem = Zeroizing::new(
+            crate::opfile::read_regular_text(path, crate::opfile::MAX_KEY_FILE).map_err(
+                |source| Error::KeyRead {
+                    path: path.to_owned(),
+                    source,
+                },
+            )?,
+        );
         Self::from_pem(&pem).map_err(|reason| Error::KeyParse {
             path: path.to_owned(),
             reason,

@@ -24,6 +24,7 @@ pub mod file_signer;
 pub mod file_store;
 pub mod journal;
 pub mod key;
+pub mod opfile;
 pub mod pkcs11;
 pub mod signer;
 pub mod store;
@@ -38,6 +39,8 @@ pub use journal::{JournalFile, JournalHead};
 pub use key::{KeyAlgorithm, PublicKey};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use signer::Signer;
-pub use store::{Acceptance, Anchor, BackendKind, StoreLock, StoreState, TrustStore, open_store};
+pub use store::{
+    Acceptance, Anchor, BackendKind, ReadLock, StoreLock, StoreState, TrustStore, open_store,
+};
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmHardware, TpmStatus, TpmStore};

@@ -139,6 +139,35 @@ impl StoreLock {
     }
 }
 
+/// A shared lock on a store, for audits (`journal show`, `journal verify`):
+/// no writer is between two steps while it is held. The lock file is opened
+/// read-only and never created, so a write-protected or forensic copy of a
+/// store can be audited.
+#[derive(Debug)]
+pub struct ReadLock {
+    _file: Option<File>,
+}
+
+impl ReadLock {
+    /// Takes the shared lock if no writer holds the store; `None` when one
+    /// does. A store without a lock file has never had a writer to wait for.
+    pub fn try_acquire(dir: &Path) -> Result<Option<ReadLock>, Error> {
+        let path = dir.join(LOCK_FILE);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Some(ReadLock { _file: None }));
+            }
+            Err(source) => return Err(Error::StoreRead { path, source }),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(ReadLock { _file: Some(file) })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(Error::StoreRead { path, source }),
+        }
+    }
+}
+
 /// What the isolated side asks of its trust store, whatever holds it.
 pub trait TrustStore: std::fmt::Debug {
     /// The backend anchoring this store.

@@ -9,7 +9,7 @@ use crate::cli::{JournalShowArgs, JournalVerifyArgs, OutcomeFilter};
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
 use crate::journal::chain::{JournalError, Summary};
-use crate::journal::decision::lock_store;
+use crate::journal::decision::{lock_store, read_lock_store};
 use crate::journal::export::{check_store, export as write_export, verify_export};
 use crate::journal::record::Record;
 use crate::journal::start;
@@ -201,7 +201,7 @@ pub fn show_records(
 ) -> Result<(Summary, u64), Error> {
     let store = open_journaled(dir)?;
     let key = store.journal_public_key()?;
-    let _lock = lock_store(store.as_ref())?;
+    let _lock = read_lock_store(store.dir())?;
     if !json {
         emit(HEADER.to_owned());
     }

@@ -4,7 +4,7 @@ use airlock_hsm::{Acceptance, open_store};
 
 use crate::cli::UnpackArgs;
 use crate::cmd::Outcome;
-use crate::cmd::verify::{check, describe, time_override};
+use crate::cmd::verify::{check, describe, open_bundle, time_override};
 use crate::error::Error;
 use crate::journal::decision::{Decision, lock_store};
 use crate::journal::{Journal, signer_of};
@@ -20,22 +20,23 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let journal = Journal::new(store.dir(), signer.as_ref())?;
     let mut decision = Decision::new("unpack", &a.bundle, at);
     decision.destination = Some(a.to.clone());
+    // The bundle is opened (a regular file, readable) before the lock: a
+    // FIFO or a file that cannot be read never holds the store.
+    let opened = open_bundle(&a.bundle, quiet, "unpack", a.prompt);
     // Hold the store's lock from the freshness check to the commit, so two
     // imports of one bundle cannot both pass.
     let lock = lock_store(store.as_ref())?;
-    let result = Staging::create(&a.to).and_then(|mut staging| {
+    let result = opened.and_then(|opened| {
+        let mut staging = Staging::create(&a.to)?;
         let state = store.state()?;
         let time = verification_time(at, &state, now());
         decision.time = Some(time);
         let verdict = check(
-            &a.bundle,
+            opened,
             store.as_ref(),
             &state,
             time,
-            quiet,
             &mut staging,
-            "unpack",
-            a.prompt,
             &mut decision.seen,
         )?;
         Ok((staging, verdict))

@@ -329,3 +329,161 @@ fn a_journal_recover_killed_at_any_step_can_be_run_again() {
         w.run(&["journal", "verify", "--store", "store"]).ok();
     }
 }
+
+/// Runs the binary under `timeout`, so that a blocked read fails the test
+/// instead of hanging it.
+fn airlock_bounded(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(airlock_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("AIRLOCK_STORE")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn devices_and_fifos_are_refused_as_every_operator_file() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    let fifo = w.path("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let fifo = fifo.to_str().unwrap().to_owned();
+    let pin_uri = |f: &str| {
+        format!(
+            "pkcs11:token=t;object=o?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:{f}"
+        )
+    };
+    for f in ["/dev/zero", fifo.as_str()] {
+        let pack = |flag: &str| {
+            let mut args = vec![
+                "pack",
+                "--out",
+                "x.airlock",
+                "--root",
+                "1.root.json",
+                "--layout",
+                "root.layout",
+                "--layout-key",
+                "keys/owner.pub",
+                "--links",
+                "links",
+                "--artifacts",
+                "dist",
+                "--key",
+                "keys/release.pem",
+            ];
+            let at = args.iter().position(|a| *a == flag).unwrap() + 1;
+            args[at] = f;
+            args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+        };
+        let uri = pin_uri(f);
+        let cases: Vec<Vec<String>> = vec![
+            pack("--key"),
+            pack("--layout-key"),
+            pack("--layout"),
+            pack("--root"),
+            ["key", "id", f].map(str::to_owned).to_vec(),
+            [
+                "root",
+                "init",
+                "--out",
+                "r.json",
+                "--root-key",
+                f,
+                "--targets-key",
+                "keys/release.pub",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            ["root", "sign", "1.root.json", "--key", f]
+                .map(str::to_owned)
+                .to_vec(),
+            ["anchor", "init", "--store", "s2", "--root", f]
+                .map(str::to_owned)
+                .to_vec(),
+            ["verify", f, "--store", "store"]
+                .map(str::to_owned)
+                .to_vec(),
+            ["unpack", f, "--store", "store", "--to", "out"]
+                .map(str::to_owned)
+                .to_vec(),
+            // The PIN file of a token key.
+            ["root", "sign", "1.root.json", "--key", uri.as_str()]
+                .map(str::to_owned)
+                .to_vec(),
+        ];
+        for args in cases {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = airlock_bounded(w.tmp.path(), &args);
+            assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+            assert!(
+                r.stderr.contains("not a regular file"),
+                "{args:?}: {}",
+                r.stderr
+            );
+        }
+    }
+    assert!(!w.path("x.airlock").exists() && !w.path("out").exists());
+    assert!(!w.path("s2/airlock-store.json").exists());
+}
+
+#[test]
+fn a_held_store_lock_times_out_instead_of_blocking() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    let lock = fs::File::open(w.path("store/lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    for args in [
+        vec!["verify", "rel.airlock", "--store", "store"],
+        vec!["unpack", "rel.airlock", "--store", "store", "--to", "out"],
+        vec!["journal", "show", "--store", "store"],
+        vec!["journal", "verify", "--store", "store"],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--lock-timeout", "1"]);
+        airlock_bounded(w.tmp.path(), &args).fails(3, "stayed locked");
+    }
+    assert!(!w.path("out").exists());
+    drop(lock);
+    w.verify("rel.airlock").ok();
+}
+
+#[test]
+fn a_write_protected_store_can_be_audited() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    w.verify("rel.airlock").ok();
+    let store = w.path("store");
+    let store = store.to_str().unwrap();
+    let script = format!(
+        "mount --bind -o ro {store} {store} && touch {store}/probe 2>/dev/null && exit 99; \
+         {bin} journal verify --store {store} && {bin} journal show --store {store}",
+        bin = airlock_bin()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .current_dir(w.tmp.path())
+        .env_remove("AIRLOCK_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("journal intact"));
+}
