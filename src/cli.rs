@@ -406,9 +406,14 @@ pub struct RootInitArgs {
 /// `pack`.
 #[derive(Debug, Clone, Args)]
 pub struct PackArgs {
-    /// The bundle to write (replaced atomically if it exists).
+    /// The bundle to write (an existing bundle is replaced atomically; a
+    /// file that is not a bundle only with --force; never a device, link,
+    /// directory or FIFO).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing --out file even though it is not a bundle.
+    #[arg(long)]
+    pub force: bool,
     /// Signing keys (targets-role keys of the final root): PEM files or
     /// `pkcs11:` URIs.
     #[arg(long, required = true, num_args = 1.., value_name = "KEY")]

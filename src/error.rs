@@ -73,6 +73,16 @@ pub enum Error {
         /// What to do.
         hint: String,
     },
+    /// An operator mistake with its own code (exit 2).
+    #[error("{message}")]
+    Operator {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+        /// Stable code.
+        code: &'static str,
+    },
     /// The machine: store, hardware, disk, an existing destination.
     #[error("{message}")]
     Environment {
@@ -103,6 +113,19 @@ impl Error {
         }
     }
 
+    /// An operator mistake with its own code (exit 2).
+    pub fn operator(
+        code: &'static str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Error {
+        Error::Operator {
+            message: message.into(),
+            hint: hint.into(),
+            code,
+        }
+    }
+
     /// An environment error.
     pub fn env(code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Error {
         Error::Environment {
@@ -129,7 +152,10 @@ impl Error {
             | Error::Metadata { .. }
             | Error::Intoto(_)
             | Error::Journal(_) => EXIT_REJECTED,
-            Error::Input { .. } | Error::BadKey { .. } | Error::Usage { .. } => EXIT_USAGE,
+            Error::Input { .. }
+            | Error::BadKey { .. }
+            | Error::Usage { .. }
+            | Error::Operator { .. } => EXIT_USAGE,
             Error::Environment { .. } => EXIT_ENVIRONMENT,
         }
     }
@@ -147,7 +173,7 @@ impl Error {
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
             Error::Usage { .. } => "usage",
-            Error::Environment { code, .. } => code,
+            Error::Environment { code, .. } | Error::Operator { code, .. } => code,
         }
     }
 
@@ -159,7 +185,9 @@ impl Error {
             return h;
         }
         match self {
-            Error::Usage { hint, .. } | Error::Environment { hint, .. } => hint.clone(),
+            Error::Usage { hint, .. }
+            | Error::Environment { hint, .. }
+            | Error::Operator { hint, .. } => hint.clone(),
             Error::Input { .. } => "check the path and its permissions".into(),
             Error::Metadata { .. } => "fix or re-create the metadata file; it must be well-formed JSON with no duplicate keys or floats".into(),
             Error::BadKey { .. } => {

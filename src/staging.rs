@@ -47,6 +47,8 @@ pub struct Staging {
     /// The directory the last artifact went to: its components below the
     /// staging directory, and a handle on it.
     cwd: Option<(Vec<String>, OwnedFd)>,
+    /// Removes the staging directory if a signal ends the process.
+    _on_signal: crate::cleanup::Registered,
 }
 
 /// The staging directory's handles: the parent it lives in, the directory
@@ -197,6 +199,7 @@ impl Staging {
         sweep_stale(parent.as_fd(), &parent_path);
         let held = create_locked(parent, parent_path)?;
         let staging = Staging {
+            _on_signal: crate::cleanup::on_signal_remove_tree(&held.path()),
             held,
             dest: dest.to_owned(),
             dest_name: name.to_owned(),

@@ -69,6 +69,20 @@ impl Paused {
         }
     }
 
+    /// Sends it `signal` (`TERM`, `INT`, …) while it is held, and waits for
+    /// its end.
+    pub fn signal(self, signal: &str) -> Run {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([&format!("-{signal}"), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.finish()
+    }
+
     /// Lets it go on and waits for its end.
     pub fn finish(mut self) -> Run {
         self.fifo = None;
@@ -486,4 +500,134 @@ fn a_write_protected_store_can_be_audited() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("journal intact"));
+}
+
+fn pack_temps(dir: &Path) -> Vec<String> {
+    listing(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".airlock-pack-"))
+        .collect()
+}
+
+#[test]
+fn pack_out_never_replaces_a_device_a_fifo_a_link_or_a_file_that_is_not_a_bundle() {
+    let w = World::new();
+    // A device node like /dev/null, made here so that nothing real is at risk.
+    assert!(
+        Command::new("mknod")
+            .args([w.path("dev").to_str().unwrap(), "c", "1", "3"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        Command::new("mkfifo")
+            .arg(w.path("fifo"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink("1.root.json", w.path("link")).unwrap();
+    fs::create_dir(w.path("dir")).unwrap();
+    for out in ["dev", "fifo", "link", "dir"] {
+        for extra in [&[][..], &["--force"][..]] {
+            let r = w.pack(out, extra);
+            assert_eq!(r.code, 2, "{out}: {}", r.stderr);
+            assert!(r.stderr.contains("is not a regular file"), "{}", r.stderr);
+            let r = w.pack(out, &[extra, &["--json"]].concat());
+            assert_eq!(r.error_code(), "out-not-regular");
+        }
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        fs::symlink_metadata(w.path("dev"))
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    assert!(
+        fs::symlink_metadata(w.path("fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert!(
+        fs::symlink_metadata(w.path("link"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // The store's journal is a regular file, but not a bundle.
+    let journal = fs::read(w.path("store/journal.jsonl")).unwrap();
+    let r = w.pack("store/journal.jsonl", &["--json"]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (2, "out-not-a-bundle"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(fs::read(w.path("store/journal.jsonl")).unwrap(), journal);
+    // A bundle is replaced; a non-bundle only with --force.
+    w.pack("rel.airlock", &[]).ok();
+    w.pack("rel.airlock", &["--sequence", "9"]).ok();
+    w.write("notes.txt", b"notes");
+    w.pack("notes.txt", &["--force"]).ok();
+    w.verify("notes.txt").ok();
+    assert!(pack_temps(w.tmp.path()).is_empty());
+}
+
+#[test]
+fn temporary_files_of_a_killed_pack_are_removed_by_the_next_and_a_live_ones_kept() {
+    let w = World::new();
+    w.write(".airlock-pack-4294967-abc", &[7u8; 4096]);
+    w.write(".airlock-pack-4294967-split-1", &[7u8; 4096]);
+    w.write(".airlock-pack-1-live", b"x");
+    let live = fs::File::open(w.path(".airlock-pack-1-live")).unwrap();
+    live.lock().unwrap();
+    w.pack("rel.airlock", &[]).ok();
+    assert_eq!(pack_temps(w.tmp.path()), [".airlock-pack-1-live"]);
+}
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_pack_or_unpack_ended_by_a_signal_leaves_no_temporary_files() {
+    let w = World::new();
+    for signal in ["TERM", "INT", "HUP"] {
+        let args = [
+            "pack",
+            "--out",
+            "rel.airlock",
+            "--root",
+            "1.root.json",
+            "--layout",
+            "root.layout",
+            "--layout-key",
+            "keys/owner.pub",
+            "--links",
+            "links",
+            "--artifacts",
+            "dist",
+            "--key",
+            "keys/release.pem",
+        ];
+        let held = Paused::start(w.tmp.path(), &args, "pack-payload-written");
+        assert_eq!(pack_temps(w.tmp.path()).len(), 1);
+        let r = held.signal(signal);
+        assert_ne!(r.code, 0);
+        assert!(pack_temps(w.tmp.path()).is_empty(), "{signal}");
+        assert!(!w.path("rel.airlock").exists());
+    }
+    w.pack("rel.airlock", &[]).ok();
+    for signal in ["TERM", "INT"] {
+        let held = Paused::start(
+            w.tmp.path(),
+            &["unpack", "rel.airlock", "--store", "store", "--to", "out"],
+            "unpack-first-artifact-staged",
+        );
+        assert_eq!(staging_dirs(w.tmp.path()).len(), 1);
+        let r = held.signal(signal);
+        assert_ne!(r.code, 0);
+        assert!(staging_dirs(w.tmp.path()).is_empty(), "{signal}");
+        assert!(!w.path("out").exists());
+    }
 }
