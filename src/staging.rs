@@ -39,7 +39,6 @@ const UNDO_PREFIX: &str = ".airlock-undo-";
 /// drop unless committed.
 #[derive(Debug)]
 pub struct Staging {
-    held: Held,
     dest: PathBuf,
     dest_name: OsString,
     /// Artifacts written so far: path → size.
@@ -49,6 +48,10 @@ pub struct Staging {
     cwd: Option<(Vec<String>, OwnedFd)>,
     /// Removes the staging directory if a signal ends the process.
     _on_signal: crate::cleanup::Registered,
+    /// Last: dropped (the directory removed) after the handles above are
+    /// closed, so a removal after running out of descriptors (EMFILE) has
+    /// them back.
+    held: Held,
 }
 
 /// The staging directory's handles: the parent it lives in, the directory

@@ -114,6 +114,8 @@ impl StoreLock {
         let (file, path) = Self::open_lock_file(dir)?;
         file.lock()
             .map_err(|source| Error::StoreRead { path, source })?;
+        crate::atomic::sweep_temporaries(dir);
+        crate::atomic::sweep_temporaries(&dir.join("roots"));
         Ok(StoreLock {
             _file: file,
             dir: dir.to_owned(),
@@ -124,10 +126,14 @@ impl StoreLock {
     pub(crate) fn try_acquire(dir: &Path) -> Result<Option<StoreLock>, Error> {
         let (file, path) = Self::open_lock_file(dir)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(StoreLock {
-                _file: file,
-                dir: dir.to_owned(),
-            })),
+            Ok(()) => {
+                crate::atomic::sweep_temporaries(dir);
+                crate::atomic::sweep_temporaries(&dir.join("roots"));
+                Ok(Some(StoreLock {
+                    _file: file,
+                    dir: dir.to_owned(),
+                }))
+            }
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(source)) => Err(Error::StoreRead { path, source }),
         }

@@ -182,6 +182,19 @@ pub fn row(r: &Record) -> String {
     )
 }
 
+/// The table row of a record whose operation did not commit: whatever its
+/// outcome says, the store never recorded it.
+fn uncommitted_row(r: &Record) -> String {
+    format!(
+        "{:>5}  {}  {:<18}  {:<8}  NOT COMMITTED (the store did not record it; nothing it accepted counts): {}",
+        r.seq,
+        format_utc(r.time),
+        r.event,
+        r.str_field("outcome").unwrap_or("-"),
+        detail(r)
+    )
+}
+
 /// The table header.
 pub const HEADER: &str = "  SEQ  TIME                  EVENT               OUTCOME   DETAIL";
 
@@ -202,7 +215,22 @@ pub fn show_records(
     let store = open_journaled(dir)?;
     let key = store.journal_public_key()?;
     let _lock = read_lock_store(store.dir())?;
+    // Records an operation wrote and then did not commit (a crash, a full
+    // disk): after the store's head, or named by a later
+    // `journal.recovered`. The table says so on their rows.
+    let mut uncommitted = std::collections::BTreeSet::new();
     if !json {
+        let head = store.journal_head()?.seq;
+        check_store(store.as_ref(), &key, |r| {
+            if r.seq > head {
+                uncommitted.insert(r.seq);
+            }
+            if r.event == "journal.recovered"
+                && let Some(seqs) = r.fields.get("uncommitted").and_then(Value::as_array)
+            {
+                uncommitted.extend(seqs.iter().filter_map(Value::as_u64));
+            }
+        })?;
         emit(HEADER.to_owned());
     }
     let mut shown = 0u64;
@@ -211,6 +239,8 @@ pub fn show_records(
             shown += 1;
             emit(if json {
                 String::from_utf8_lossy(&r.line).into_owned()
+            } else if uncommitted.contains(&r.seq) {
+                uncommitted_row(r)
             } else {
                 row(r)
             });

@@ -258,6 +258,15 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         ));
     }
     let sequence = a.sequence.unwrap_or(created);
+    if sequence > crate::policy::MAX_SEQUENCE {
+        return Err(Error::usage(
+            format!(
+                "--sequence {sequence} is above the largest allowed, {}",
+                crate::policy::MAX_SEQUENCE
+            ),
+            "give a smaller --sequence (the isolated side refuses larger ones)",
+        ));
+    }
 
     let signers: Vec<Box<dyn Signer>> = a
         .key

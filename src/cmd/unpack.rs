@@ -16,6 +16,7 @@ use crate::timefmt::now;
 pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
+    refuse_destination_in_store(&a.to, store.dir())?;
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
     let mut decision = Decision::new("unpack", &a.bundle, at);
@@ -87,4 +88,29 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         .field("destination", placed.path().display().to_string())
         .field("journal_record", record.1);
     Ok(o)
+}
+
+/// Refuses a destination inside the trust store's directory: artifacts must
+/// never land among the store's files.
+fn refuse_destination_in_store(to: &std::path::Path, store: &std::path::Path) -> Result<(), Error> {
+    let parent = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let (Ok(parent), Ok(store)) = (parent.canonicalize(), store.canonicalize()) else {
+        // A missing parent is refused with its own error later.
+        return Ok(());
+    };
+    if parent.starts_with(&store) {
+        return Err(Error::operator(
+            "destination-in-store",
+            format!(
+                "--to {} is inside the trust store {}",
+                to.display(),
+                store.display()
+            ),
+            "unpack outside the trust store's directory",
+        ));
+    }
+    Ok(())
 }

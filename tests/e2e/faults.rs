@@ -631,3 +631,93 @@ fn a_pack_or_unpack_ended_by_a_signal_leaves_no_temporary_files() {
         assert!(!w.path("out").exists());
     }
 }
+
+#[test]
+fn temporary_state_files_left_by_a_crash_are_removed_under_the_lock() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    w.write("store/.state.json.tmp-4294967", b"{half");
+    w.write("store/roots/.1.x.root.json.tmp-4294967", b"{half");
+    w.verify("rel.airlock").ok();
+    assert!(!w.path("store/.state.json.tmp-4294967").exists());
+    assert!(!w.path("store/roots/.1.x.root.json.tmp-4294967").exists());
+}
+
+#[test]
+fn unpack_refuses_a_destination_inside_the_store() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    let before = listing(&w.path("store"));
+    for to in ["store/out", "store/roots/out", "./store/../store/x"] {
+        let r = w.run(&[
+            "unpack",
+            "rel.airlock",
+            "--store",
+            "store",
+            "--to",
+            to,
+            "--json",
+        ]);
+        assert_eq!(
+            (r.code, r.error_code().as_str()),
+            (2, "destination-in-store"),
+            "{to}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(listing(&w.path("store")), before);
+}
+
+#[test]
+fn sequences_above_2_pow_53_minus_1_are_refused() {
+    let w = World::new();
+    w.pack("big.airlock", &["--sequence", "9007199254740992"])
+        .fails(2, "above the largest allowed");
+    assert!(!w.path("big.airlock").exists());
+    w.pack("max.airlock", &["--sequence", "9007199254740991"])
+        .ok();
+    for sequence in [u64::MAX, 1 << 53] {
+        let mut c = Crafted::standard(&w);
+        c.sequence = sequence;
+        let b = c.write(&w, "crafted.airlock");
+        let before = w.store_state();
+        let r = w.run(&["unpack", &b, "--store", "store", "--to", "out", "--json"]);
+        assert_eq!(
+            (r.code, r.error_code().as_str()),
+            (1, "sequence-out-of-range"),
+            "{}",
+            r.stderr
+        );
+        assert!(!w.path("out").exists());
+        assert_eq!(w.store_state(), before);
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn journal_show_says_plainly_that_an_accepted_record_was_not_committed() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    // Killed after the acceptance was journaled, before anything was placed
+    // or the store recorded it.
+    let r = airlock_env(
+        w.tmp.path(),
+        &["unpack", "rel.airlock", "--store", "store", "--to", "out"],
+        ("AIRLOCK_TEST_CRASH_AT", "unpack-before-rename"),
+    );
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    assert!(!w.path("out").exists());
+    let not_committed = |w: &World| {
+        let s = w.run(&["journal", "show", "--store", "store"]).ok();
+        s.stdout
+            .lines()
+            .filter(|l| l.contains(" unpack ") && l.contains("accepted"))
+            .map(|l| l.contains("NOT COMMITTED"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(not_committed(&w), [true]);
+    // Once recorded by the next command, and after a real import.
+    w.unpack("rel.airlock", "out").ok();
+    assert_eq!(not_committed(&w), [true, false]);
+    assert!(staging_dirs(w.tmp.path()).is_empty());
+}
