@@ -30,15 +30,14 @@ A anchor init --store pstore --root 1.root.json --pkcs11 "$uri" >/dev/null
 # advanced): a file that is not a bundle keeps the benchmark independent of
 # the supply-chain fixtures.
 echo "not a bundle" >x.airlock
-cpu() { # CPU seconds (user+sys) of $1 runs
-  local t0 t1
-  t0=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
-  for _ in $(seq "$1"); do A verify x.airlock --store pstore --quiet >/dev/null 2>&1 || true; done
-  t1=$(awk '{print $14+$15+$16+$17}' /proc/$$/stat)
-  echo "scale=2; ($t1 - $t0) * 1000 / $(getconf CLK_TCK) / $1" | bc
+runs() { for _ in $(seq "$1"); do A verify x.airlock --store pstore --quiet >/dev/null 2>&1 || true; done; }
+cpu() { # CPU milliseconds (user+sys) per run, over $1 runs
+  local TIMEFORMAT='%U %S' t
+  t=$({ time runs "$1"; } 2>&1)
+  echo "$t" | awk -v n="$1" '{printf "%.1f", ($1 + $2) * 1000 / n}'
 }
 fresh=$(cpu 20)
-for _ in $(seq "$n"); do A verify x.airlock --store pstore --quiet >/dev/null 2>&1 || true; done
+runs "$n"
 after=$(cpu 20)
 objects=$(pkcs11-tool --module "$AIRLOCK_PKCS11_MODULE" --token-label store --login \
   --pin "$(cat "$AIRLOCK_PKCS11_PIN_FILE")" --list-objects --type data 2>/dev/null | grep -c "Data object" || true)
