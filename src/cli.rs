@@ -39,6 +39,15 @@ pub struct Cli {
     /// Print one JSON object on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Give up (exit 3, store-busy) after waiting this many seconds for a
+    /// trust store another airlock process holds; default: wait.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "AIRLOCK_LOCK_TIMEOUT"
+    )]
+    pub lock_timeout: Option<u64>,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -505,9 +514,14 @@ pub struct RootInitArgs {
 /// `pack`.
 #[derive(Debug, Clone, Args)]
 pub struct PackArgs {
-    /// The bundle to write (replaced atomically if it exists).
+    /// The bundle to write (an existing bundle is replaced atomically; a
+    /// file that is not a bundle only with --force; never a device, link,
+    /// directory or FIFO).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace an existing --out file even though it is not a bundle.
+    #[arg(long)]
+    pub force: bool,
     /// Signing keys (targets-role keys of the final root): PEM files or
     /// `pkcs11:` URIs.
     #[arg(long, required = true, num_args = 1.., value_name = "KEY")]

@@ -78,6 +78,16 @@ pub enum Error {
         /// What to do.
         hint: String,
     },
+    /// An operator mistake with its own code (exit 2).
+    #[error("{message}")]
+    Operator {
+        /// What is wrong.
+        message: String,
+        /// What to do.
+        hint: String,
+        /// Stable code.
+        code: &'static str,
+    },
     /// The machine: store, hardware, disk, an existing destination.
     #[error("{message}")]
     Environment {
@@ -105,6 +115,19 @@ impl Error {
         Error::Usage {
             message: message.into(),
             hint: hint.into(),
+        }
+    }
+
+    /// An operator mistake with its own code (exit 2).
+    pub fn operator(
+        code: &'static str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Error {
+        Error::Operator {
+            message: message.into(),
+            hint: hint.into(),
+            code,
         }
     }
 
@@ -137,7 +160,8 @@ impl Error {
             Error::Input { .. }
             | Error::InputNames(_)
             | Error::BadKey { .. }
-            | Error::Usage { .. } => EXIT_USAGE,
+            | Error::Usage { .. }
+            | Error::Operator { .. } => EXIT_USAGE,
             Error::Environment { .. } => EXIT_ENVIRONMENT,
         }
     }
@@ -158,7 +182,7 @@ impl Error {
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
             Error::Usage { .. } => "usage",
-            Error::Environment { code, .. } => code,
+            Error::Environment { code, .. } | Error::Operator { code, .. } => code,
         }
     }
 
@@ -170,7 +194,9 @@ impl Error {
             return h;
         }
         match self {
-            Error::Usage { hint, .. } | Error::Environment { hint, .. } => hint.clone(),
+            Error::Usage { hint, .. }
+            | Error::Environment { hint, .. }
+            | Error::Operator { hint, .. } => hint.clone(),
             Error::Input { .. } => "check the path and its permissions".into(),
             Error::InputNames(_) => "rename the files so that every name can exist on FAT32, exFAT, NTFS and macOS, or pack with --posix-names if this bundle will only ever be unpacked on a POSIX filesystem".into(),
             Error::Metadata { .. } => "fix or re-create the metadata file; it must be well-formed JSON with no duplicate keys or floats".into(),

@@ -75,16 +75,19 @@ pub fn create_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// Reads a file the operator named, refusing one over `limit` bytes.
 pub fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Error> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::input(path, e))?;
-    if meta.len() > limit {
+    let file = airlock_hsm::opfile::open_regular(path).map_err(|e| Error::input(path, e))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes)
+        .map_err(|e| Error::input(path, e))?;
+    // Counted on what was read: `metadata().len()` is 0 for a device.
+    if bytes.len() as u64 > limit {
         return Err(Error::usage(
             format!(
-                "{what} {} is {} bytes, over the limit of {limit}",
-                path.display(),
-                meta.len()
+                "{what} {} is over the limit of {limit} bytes",
+                path.display()
             ),
             "check that the right file was given",
         ));
     }
-    std::fs::read(path).map_err(|e| Error::input(path, e))
+    Ok(bytes)
 }

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use airlock_hsm::opfile::{MAX_KEY_FILE, read_regular_text};
 use airlock_hsm::{FileSigner, KeyAlgorithm, Pkcs11Signer, PublicKey, Signer};
 use sha2::{Digest, Sha256};
 
@@ -151,7 +152,7 @@ pub fn obj<const N: usize>(pairs: [(&str, Json); N]) -> Json {
 /// Loads an SPKI PEM public key (Ed25519, ECDSA P-256 / P-384 or RSA) named
 /// on the command line.
 pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
-    let pem = std::fs::read_to_string(path).map_err(|source| Error::input(path, source))?;
+    let pem = read_regular_text(path, MAX_KEY_FILE).map_err(|source| Error::input(path, source))?;
     PublicKey::from_spki_pem(&pem).map_err(|reason| Error::BadKey {
         path: path.display().to_string(),
         reason,
@@ -168,7 +169,7 @@ pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, Error> {
     }
     let path = Path::new(spec);
     let pem = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|source| Error::input(path, source))?,
+        read_regular_text(path, MAX_KEY_FILE).map_err(|source| Error::input(path, source))?,
     );
     if pem.contains("BEGIN PUBLIC KEY") {
         return Err(Error::BadKey {

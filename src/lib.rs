@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cleanup;
 pub mod cli;
 pub mod cmd;
 pub mod error;

@@ -99,6 +99,13 @@ pub enum Rejection {
         /// Verification time.
         time: u64,
     },
+    /// The sequence is above 2^53 − 1: it could not be journaled exactly
+    /// (JSON numbers) and 2^64 − 1 would close its channel for good.
+    #[error("sequence {sequence} is above the largest allowed, {}", MAX_SEQUENCE)]
+    SequenceOutOfRange {
+        /// The bundle's sequence.
+        sequence: u64,
+    },
     /// The bundle id was accepted before.
     #[error("replay: bundle {bundle_id} has already been imported")]
     Replay {
@@ -120,6 +127,7 @@ impl Rejection {
             Rejection::Replay { .. } => "replay",
             Rejection::ChannelNotAllowed { .. } => "channel-not-allowed",
             Rejection::FromFuture { .. } => "bundle-from-future",
+            Rejection::SequenceOutOfRange { .. } => "sequence-out-of-range",
         }
     }
 
@@ -135,6 +143,9 @@ impl Rejection {
                 "the bundle carries a signature that is not a valid targets-key signature: it was altered or signed with the wrong key; do not use it"
             }
             Rejection::Expired { .. } => "ask the producer for a freshly packed bundle",
+            Rejection::SequenceOutOfRange { .. } => {
+                "sequences go up to 2^53 - 1 (9007199254740991): ask the producer for a bundle with a smaller --sequence"
+            }
             Rejection::Rollback { .. } => {
                 "a newer bundle on this channel is already imported: ask for a bundle with a higher --sequence"
             }
@@ -296,6 +307,11 @@ pub fn check_freshness(
             time,
         });
     }
+    if manifest.sequence > MAX_SEQUENCE {
+        return Err(Rejection::SequenceOutOfRange {
+            sequence: manifest.sequence,
+        });
+    }
     if state.accepted.contains(&manifest.bundle_id) {
         return Ok(Freshness::Imported(Rejection::Replay {
             bundle_id: manifest.bundle_id.clone(),
@@ -312,6 +328,10 @@ pub fn check_freshness(
     }
     Ok(Freshness::New)
 }
+
+/// The largest sequence number a bundle may carry: 2^53 − 1, the largest
+/// integer every JSON reader of the journal holds exactly.
+pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
 
 /// The verification time: the operator's override, or the later of the
 /// system clock and the latest time the store has seen (so turning the clock

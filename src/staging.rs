@@ -1,37 +1,143 @@
 //! Unpacking into a staging directory beside the destination, then one
 //! atomic, no-replace rename. On any failure the staging directory is
 //! removed and the destination never appears.
-use std::fs::{self, File, OpenOptions};
+//!
+//! The staging directory is held, from its creation to the end of the
+//! import, by an exclusive `flock` on the directory itself: the stale-staging
+//! sweep of any other airlock process (in any PID namespace, on any machine
+//! sharing the filesystem) removes only directories whose lock it can take,
+//! that is, whose owner has died. Every file is written through directory
+//! handles, component by component, never through a full path: a removed
+//! staging directory cannot be silently recreated, and a path as long as the
+//! format allows (4096 bytes) is placed whatever the length of the
+//! destination's own path. At commit the directory is checked to be the one
+//! created (same inode, under the same name) and to hold every artifact
+//! received with its size.
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use airlock_bundle::Entry;
-use rustix::fs::{CWD, RenameFlags, renameat_with};
+use rustix::fs::{
+    AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, fchmod, flock, fstat, mkdirat,
+    openat, renameat_with, statat, syncfs,
+};
+use rustix::io::Errno;
 
 use crate::error::Error;
 use crate::verifier::ArtifactSink;
 
-/// A private directory on the destination's filesystem, removed on drop
-/// unless committed.
+/// Prefix of staging directories (`.airlock-staging-PID-NANOS`).
+const STAGING_PREFIX: &str = ".airlock-staging-";
+/// Prefix of a placed tree being removed because its import was not recorded.
+const UNDO_PREFIX: &str = ".airlock-undo-";
+
+/// A private, locked directory on the destination's filesystem, removed on
+/// drop unless committed.
 #[derive(Debug)]
 pub struct Staging {
-    dir: PathBuf,
     dest: PathBuf,
-    committed: bool,
+    dest_name: OsString,
+    /// Artifacts written so far: path → size.
+    received: BTreeMap<String, u64>,
+    /// The directory the last artifact went to: its components below the
+    /// staging directory, and a handle on it.
+    cwd: Option<(Vec<String>, OwnedFd)>,
+    /// Removes the staging directory if a signal ends the process.
+    _on_signal: crate::cleanup::Registered,
+    /// Last: dropped (the directory removed) after the handles above are
+    /// closed, so a removal after running out of descriptors (EMFILE) has
+    /// them back.
+    held: Held,
+}
+
+/// The staging directory's handles: the parent it lives in, the directory
+/// itself (locked), its name in the parent and its identity.
+#[derive(Debug)]
+struct Held {
+    parent: OwnedFd,
+    parent_path: PathBuf,
+    dir: OwnedFd,
+    name: String,
+    id: (u64, u64),
+    /// Removed on drop.
+    owned: bool,
+}
+
+/// A tree placed at its destination whose import is not yet recorded: still
+/// locked, so that [`Placed::undo`] can take it back.
+#[derive(Debug)]
+pub struct Placed {
+    held: Held,
+    dest: PathBuf,
 }
 
 fn write_error(path: &Path, e: std::io::Error) -> Error {
-    let hint = if e.raw_os_error() == Some(28) {
-        "the destination filesystem is full: free space and unpack again"
-    } else {
-        "check permissions and free space on the destination filesystem"
+    let hint = match e.raw_os_error() {
+        Some(28) => "the destination filesystem is full: free space and unpack again",
+        Some(24) => "too many open files: raise the limit (ulimit -n) and unpack again",
+        _ => "check permissions and free space on the destination filesystem",
     };
     Error::env(
         "write-failed",
         format!("cannot write {}: {e}", path.display()),
         hint,
     )
+}
+
+fn staging_gone(path: &Path) -> Error {
+    Error::env(
+        "staging-removed",
+        format!(
+            "the staging directory {} was removed or replaced while unpacking",
+            path.display()
+        ),
+        "something outside airlock deleted it; nothing was placed: unpack again",
+    )
+}
+
+fn identity(fd: BorrowedFd<'_>) -> rustix::io::Result<(u64, u64)> {
+    let st = fstat(fd)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// The identity of `name` in `parent`, without following a link.
+fn identity_at(parent: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<(u64, u64)> {
+    let st = statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+fn open_dir_at(parent: BorrowedFd<'_>, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+    openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+impl Held {
+    fn path(&self) -> PathBuf {
+        self.parent_path.join(&self.name)
+    }
+
+    /// Whether `name` in the parent is still this directory.
+    fn is_at(&self, name: &OsStr) -> bool {
+        identity_at(self.parent.as_fd(), name).is_ok_and(|id| id == self.id)
+            && fstat(&self.dir).is_ok_and(|st| st.st_nlink > 0)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // Removed while the lock is still held (the handle closes after).
+        if self.owned && self.is_at(OsStr::new(&self.name)) {
+            let _ = fs::remove_dir_all(self.path());
+        }
+    }
 }
 
 impl Staging {
@@ -61,20 +167,27 @@ impl Staging {
                 "give --to a new directory path",
             )
         })?;
-        let parent = match dest.parent() {
+        let parent_path = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
         };
-        let Some(meta) = fs::metadata(&parent).ok().filter(|m| m.is_dir()) else {
-            return Err(Error::usage(
+        let not_dir = || {
+            Error::usage(
                 format!("the parent of {} is not a directory", dest.display()),
                 "create the parent directory first",
-            ));
+            )
         };
+        let parent = rustix::fs::open(
+            &parent_path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|_| not_dir())?;
+        let meta = fstat(&parent).map_err(|e| write_error(&parent_path, e.into()))?;
         // In a directory others may write to (and that is not sticky),
         // another user could swap the staging directory for a link between
         // two of our steps.
-        let mode = meta.permissions().mode();
+        let mode = meta.st_mode;
         if mode & 0o022 != 0 && mode & 0o1000 == 0 {
             return Err(Error::env(
                 "destination-unsafe",
@@ -86,21 +199,15 @@ impl Staging {
                 "unpack under a directory only you (or root) can write to",
             ));
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let _ = name;
-        sweep_stale(&parent);
-        let dir = parent.join(format!(".airlock-staging-{}-{nanos}", std::process::id()));
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| write_error(&dir, e))?;
+        sweep_stale(parent.as_fd(), &parent_path);
+        let held = create_locked(parent, parent_path)?;
         let staging = Staging {
-            dir,
+            _on_signal: crate::cleanup::on_signal_remove_tree(&held.path()),
+            held,
             dest: dest.to_owned(),
-            committed: false,
+            dest_name: name.to_owned(),
+            received: BTreeMap::new(),
+            cwd: None,
         };
         staging.probe_noreplace()?;
         Ok(staging)
@@ -109,11 +216,13 @@ impl Staging {
     /// Fails early, before a long verification, on a filesystem without
     /// no-replace renames (NFS, many FUSE filesystems).
     fn probe_noreplace(&self) -> Result<(), Error> {
-        let (a, b) = (self.dir.join(".probe-a"), self.dir.join(".probe-b"));
-        fs::create_dir(&a).map_err(|e| write_error(&a, e))?;
-        let renamed = renameat_with(CWD, &a, CWD, &b, RenameFlags::NOREPLACE);
-        let _ = fs::remove_dir(&a);
-        let _ = fs::remove_dir(&b);
+        let dir = self.held.dir.as_fd();
+        let path = self.held.path();
+        mkdirat(dir, ".probe-a", Mode::from_raw_mode(0o700))
+            .map_err(|e| write_error(&path, e.into()))?;
+        let renamed = renameat_with(dir, ".probe-a", dir, ".probe-b", RenameFlags::NOREPLACE);
+        let _ = rustix::fs::unlinkat(dir, ".probe-a", AtFlags::REMOVEDIR);
+        let _ = rustix::fs::unlinkat(dir, ".probe-b", AtFlags::REMOVEDIR);
         renamed.map_err(|e| {
             Error::env(
                 "destination-unsupported",
@@ -126,15 +235,143 @@ impl Staging {
         })
     }
 
-    /// Makes everything durable, then renames the staging directory to the
+    /// A handle on the directory `components` below the staging directory,
+    /// created if needed, walked one component at a time.
+    fn dir_for(&mut self, components: &[&str]) -> Result<BorrowedFd<'_>, Error> {
+        let reuse = self.cwd.as_ref().is_some_and(|(have, _)| {
+            have.iter()
+                .map(String::as_str)
+                .eq(components.iter().copied())
+        });
+        if !reuse {
+            self.cwd = None;
+            let mut at: Option<OwnedFd> = None;
+            for c in components {
+                let base = at.as_ref().map_or(self.held.dir.as_fd(), |f| f.as_fd());
+                match mkdirat(base, *c, Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(self.dir_error(components, e)),
+                }
+                let next =
+                    open_dir_at(base, OsStr::new(c)).map_err(|e| self.dir_error(components, e))?;
+                at = Some(next);
+            }
+            match at {
+                Some(fd) => {
+                    self.cwd = Some((components.iter().map(|c| (*c).to_owned()).collect(), fd));
+                }
+                None => return Ok(self.held.dir.as_fd()),
+            }
+        }
+        Ok(self
+            .cwd
+            .as_ref()
+            .map_or(self.held.dir.as_fd(), |(_, fd)| fd.as_fd()))
+    }
+
+    fn dir_error(&self, components: &[&str], e: Errno) -> Error {
+        if e == Errno::NOENT && !self.held.is_at(OsStr::new(&self.held.name)) {
+            return staging_gone(&self.held.path());
+        }
+        write_error(&self.held.path().join(components.join("/")), e.into())
+    }
+
+    /// Checks that the staging directory is still the one created, under
+    /// its name, and holds every artifact received, with its size; `expected`
+    /// is the number of artifacts the verified manifest lists.
+    fn check_complete(&mut self, expected: u64) -> Result<(), Error> {
+        if !self.held.is_at(OsStr::new(&self.held.name)) {
+            return Err(staging_gone(&self.held.path()));
+        }
+        if self.received.len() as u64 != expected {
+            return Err(Error::env(
+                "staging-incomplete",
+                format!(
+                    "the staging directory received {} artifacts, the manifest lists {expected}",
+                    self.received.len()
+                ),
+                "report this as a bug; nothing was placed",
+            ));
+        }
+        self.cwd = None;
+        let received = std::mem::take(&mut self.received);
+        for (path, size) in &received {
+            let (dirs, file) = split(path);
+            let dir = self.dir_for_existing(&dirs)?;
+            let ok = statat(dir, file, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
+                FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+                    && u64::try_from(st.st_size).ok() == Some(*size)
+            });
+            if !ok {
+                return Err(Error::env(
+                    "staging-incomplete",
+                    format!(
+                        "{} is missing from the staging directory or changed size",
+                        crate::excerpt(path)
+                    ),
+                    "something outside airlock changed the staging directory; nothing was placed: unpack again",
+                ));
+            }
+        }
+        self.received = received;
+        Ok(())
+    }
+
+    /// Like [`Staging::dir_for`], without creating anything.
+    fn dir_for_existing(&mut self, components: &[&str]) -> Result<BorrowedFd<'_>, Error> {
+        let reuse = self.cwd.as_ref().is_some_and(|(have, _)| {
+            have.iter()
+                .map(String::as_str)
+                .eq(components.iter().copied())
+        });
+        if !reuse {
+            self.cwd = None;
+            let mut at: Option<OwnedFd> = None;
+            for c in components {
+                let base = at.as_ref().map_or(self.held.dir.as_fd(), |f| f.as_fd());
+                let next = open_dir_at(base, OsStr::new(c)).map_err(|_| {
+                    Error::env(
+                        "staging-incomplete",
+                        format!(
+                            "directory {} is missing from the staging directory",
+                            crate::excerpt(&components.join("/"))
+                        ),
+                        "something outside airlock changed the staging directory; nothing was placed: unpack again",
+                    )
+                })?;
+                at = Some(next);
+            }
+            if let Some(fd) = at {
+                self.cwd = Some((components.iter().map(|c| (*c).to_owned()).collect(), fd));
+            }
+        }
+        Ok(self
+            .cwd
+            .as_ref()
+            .map_or(self.held.dir.as_fd(), |(_, fd)| fd.as_fd()))
+    }
+
+    /// Checks the staged tree (see [`Staging::check_complete`]), makes
+    /// everything durable, then renames the staging directory to the
     /// destination without ever replacing something that appeared there.
-    pub fn commit(mut self) -> Result<PathBuf, Error> {
-        let sync = File::open(&self.dir).map_err(|e| write_error(&self.dir, e))?;
-        rustix::fs::syncfs(&sync).map_err(|e| write_error(&self.dir, e.into()))?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o755))
-            .map_err(|e| write_error(&self.dir, e))?;
-        renameat_with(CWD, &self.dir, CWD, &self.dest, RenameFlags::NOREPLACE).map_err(|e| {
-            if e == rustix::io::Errno::EXIST || e == rustix::io::Errno::NOTEMPTY {
+    /// `artifacts` is the number of artifacts the verified manifest lists.
+    pub fn commit(mut self, artifacts: u64) -> Result<Placed, Error> {
+        self.check_complete(artifacts)?;
+        self.cwd = None;
+        let dir = self.held.dir.as_fd();
+        syncfs(dir).map_err(|e| write_error(&self.held.path(), e.into()))?;
+        fchmod(dir, Mode::from_raw_mode(0o755))
+            .map_err(|e| write_error(&self.held.path(), e.into()))?;
+        airlock_hsm::fault::point("unpack-before-rename");
+        renameat_with(
+            self.held.parent.as_fd(),
+            self.held.name.as_str(),
+            self.held.parent.as_fd(),
+            self.dest_name.as_os_str(),
+            RenameFlags::NOREPLACE,
+        )
+        .map_err(|e| {
+            if e == Errno::EXIST || e == Errno::NOTEMPTY {
                 Error::env(
                     "destination-exists",
                     format!(
@@ -143,28 +380,103 @@ impl Staging {
                     ),
                     "unpack into a new directory; nothing was placed",
                 )
+            } else if e == Errno::NOENT {
+                staging_gone(&self.held.path())
             } else {
                 write_error(&self.dest, e.into())
             }
         })?;
-        self.committed = true;
         // The rename is the commit point: the files are placed. A failure to
-        // fsync the parent now must not stop the store from recording them.
-        let parent = self
-            .dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let _ = File::open(parent).and_then(|d| d.sync_all());
-        Ok(self.dest.clone())
+        // fsync the parent now must not stop the store from recording them
+        // (docs/threat-model.md, "after the commit rename").
+        let _ = rustix::fs::fsync(&self.held.parent);
+        self.held.owned = false;
+        let Staging { held, dest, .. } = self;
+        Ok(Placed { held, dest })
     }
 }
 
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_dir_all(&self.dir);
+/// `a/b/c` → (`[a, b]`, `c`).
+fn split(path: &str) -> (Vec<&str>, &str) {
+    let mut parts: Vec<&str> = path.split('/').collect();
+    let file = parts.pop().unwrap_or(path);
+    (parts, file)
+}
+
+/// Creates `.airlock-staging-PID-NANOS` in `parent`, locks it and checks that
+/// the name still refers to it once locked: a sweep may remove a directory
+/// between its creation and its lock (it could take the lock then), which
+/// is seen here and answered with a new name.
+fn create_locked(parent: OwnedFd, parent_path: PathBuf) -> Result<Held, Error> {
+    let mut tried = parent_path.clone();
+    for attempt in 0..8 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!("{STAGING_PREFIX}{}-{nanos}-{attempt}", std::process::id());
+        tried = parent_path.join(&name);
+        match mkdirat(&parent, name.as_str(), Mode::from_raw_mode(0o700)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(write_error(&tried, e.into())),
         }
+        let Ok(dir) = open_dir_at(parent.as_fd(), OsStr::new(&name)) else {
+            continue;
+        };
+        if flock(&dir, FlockOperation::NonBlockingLockExclusive).is_err() {
+            continue;
+        }
+        let Ok(id) = identity(dir.as_fd()) else {
+            continue;
+        };
+        if identity_at(parent.as_fd(), OsStr::new(&name)).ok() == Some(id) {
+            return Ok(Held {
+                parent,
+                parent_path,
+                dir,
+                name,
+                id,
+                owned: true,
+            });
+        }
+    }
+    Err(staging_gone(&tried))
+}
+
+impl Placed {
+    /// Where the tree was placed.
+    pub fn path(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Removes the just-placed tree when the store could not record the
+    /// acceptance: no acceptance without its record. The tree is first
+    /// renamed to a hidden name (only if the destination is still the tree
+    /// placed), so a removal that fails half-way never leaves a partial tree
+    /// under the destination's name; a crash during the removal leaves a
+    /// directory the next sweep removes.
+    pub fn undo(mut self) {
+        let Some(dest_name) = self.dest.file_name().map(OsStr::to_owned) else {
+            return;
+        };
+        if identity_at(self.held.parent.as_fd(), &dest_name).ok() != Some(self.held.id) {
+            return;
+        }
+        let tomb = format!("{UNDO_PREFIX}{}", std::process::id());
+        if renameat_with(
+            self.held.parent.as_fd(),
+            dest_name.as_os_str(),
+            self.held.parent.as_fd(),
+            tomb.as_str(),
+            RenameFlags::NOREPLACE,
+        )
+        .is_ok()
+        {
+            self.held.name = tomb;
+            self.held.owned = true;
+        }
+        // Dropping `held` removes the tomb, under the lock.
     }
 }
 
@@ -174,69 +486,62 @@ impl ArtifactSink for Staging {
         entry: &Entry,
         copy: &mut dyn FnMut(&mut dyn Write) -> Result<(), airlock_bundle::Error>,
     ) -> Result<(), Error> {
-        // Entry paths are checked BundlePaths (relative, no `.`/`..`), and the
-        // staging directory is ours alone and holds no links, so every path
-        // below stays inside it.
-        let path = self.dir.join(entry.path.as_str());
-        if let Some(parent) = path.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-                .map_err(|e| write_error(parent, e))?;
-        }
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| write_error(&path, e))?;
+        // Entry paths are checked BundlePaths (relative, no `.`/`..`), and
+        // every component is opened below the locked staging directory's
+        // handle without following links, so every file stays inside it.
+        let path = entry.path.as_str().to_owned();
+        let (dirs, name) = split(&path);
+        let shown = self.held.path().join(&path);
+        let dir = self.dir_for(&dirs)?;
+        let fd = openat(
+            dir,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        );
+        let file = File::from(fd.map_err(|e| write_error(&shown, e.into()))?);
         let mut out = BufWriter::with_capacity(256 * 1024, file);
         copy(&mut out)?;
         let file = out
             .into_inner()
-            .map_err(|e| write_error(&path, e.into_error()))?;
+            .map_err(|e| write_error(&shown, e.into_error()))?;
         // Owners are never taken from the bundle; setuid, setgid and sticky
         // bits are cleared, and so are group and world write.
-        file.set_permissions(fs::Permissions::from_mode(entry.mode & 0o755))
-            .map_err(|e| write_error(&path, e))?;
+        fchmod(&file, Mode::from_raw_mode(entry.mode & 0o755))
+            .map_err(|e| write_error(&shown, e.into()))?;
+        self.received.insert(path, entry.size);
+        if self.received.len() == 1 {
+            airlock_hsm::fault::point("unpack-first-artifact-staged");
+        }
         Ok(())
     }
 }
 
-/// Removes a just-placed destination when the store could not record the
-/// acceptance: no acceptance without its record. The destination is first
-/// renamed to a hidden name, so a removal that fails half-way never leaves a
-/// partial tree under the destination's name.
-pub fn undo_placement(dest: &Path) {
-    let tomb = dest.with_file_name(format!(".airlock-undo-{}", std::process::id()));
-    if fs::rename(dest, &tomb).is_ok() {
-        let _ = fs::remove_dir_all(&tomb);
-    } else {
-        let _ = fs::remove_dir_all(dest);
-    }
-}
-
 /// Removes staging and undo directories left in `parent` by airlock processes
-/// that no longer run (killed mid-unpack: `Drop` never ran). A directory whose
-/// process id is alive is left alone, whoever that process is now.
-fn sweep_stale(parent: &Path) {
-    let Ok(entries) = fs::read_dir(parent) else {
+/// that died (killed mid-unpack: `Drop` never ran). A directory is removed
+/// only if its lock can be taken: the lock dies with its holder, whatever PID
+/// namespace or machine the holder runs in, so a live import is never swept.
+fn sweep_stale(parent: BorrowedFd<'_>, parent_path: &Path) {
+    let Ok(entries) = fs::read_dir(parent_path) else {
         return;
     };
     for e in entries.flatten() {
         let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| {
-            n.strip_prefix(".airlock-staging-")
-                .or_else(|| n.strip_prefix(".airlock-undo-"))
-        }) else {
+        let ours = name
+            .to_str()
+            .is_some_and(|n| n.starts_with(STAGING_PREFIX) || n.starts_with(UNDO_PREFIX));
+        if !ours {
+            continue;
+        }
+        let Ok(dir) = open_dir_at(parent, &name) else {
             continue;
         };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+        if flock(&dir, FlockOperation::NonBlockingLockExclusive).is_err() {
             continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = fs::remove_dir_all(e.path());
+        }
+        // Still the directory locked (not replaced since it was opened)?
+        if identity(dir.as_fd()).ok() == identity_at(parent, &name).ok() {
+            let _ = fs::remove_dir_all(parent_path.join(&name));
         }
     }
 }

@@ -6,6 +6,7 @@
 //! `bundle-format/SPEC.md` section 11.
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use airlock_bundle::{
@@ -196,7 +197,12 @@ impl BundleInput {
     /// beside the previous one is asked for on the terminal (the bar is
     /// hidden while asking).
     pub fn open(path: &Path, prompt: Option<&ProgressBar>) -> Result<BundleInput, Error> {
-        let mut file = File::open(path).map_err(|e| Error::input(path, e))?;
+        // Without blocking: a FIFO is refused below, not waited on.
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(path)
+            .map_err(|e| Error::input(path, e))?;
         let meta = file.metadata().map_err(|e| Error::input(path, e))?;
         if !meta.is_file() {
             return Err(Error::usage(

@@ -92,8 +92,8 @@ pub use volume::{
     read_volume_header, volume_path,
 };
 pub use write::{
-    ArtifactSource, MetadataFile, Payload, WriteOptions, finish_bundle, head_frame_len,
-    write_payload,
+    ArtifactSource, MetadataFile, Payload, TEMP_PREFIX, WriteOptions, finish_bundle,
+    head_frame_len, write_payload,
 };
 
 /// Tar path of the manifest entry, the first entry of every bundle.

@@ -243,17 +243,30 @@ pub(crate) fn dir_of(out: &Path) -> &Path {
 pub(crate) fn temp_beside(out: &Path) -> Result<NamedTempFile, Error> {
     let dir = dir_of(out);
     let mut b = tempfile::Builder::new();
-    b.prefix(".airlock-");
+    // `.airlock-pack-PID-`: what an interrupted `pack` removes on a signal
+    // (its own PID), and what the next `pack` sweeps once unlocked.
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
+    b.prefix(&prefix);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         b.permissions(std::fs::Permissions::from_mode(0o666));
     }
-    b.tempfile_in(dir).map_err(|source| Error::Write {
+    let tmp = b.tempfile_in(dir).map_err(|source| Error::Write {
         path: dir.to_owned(),
         source,
-    })
+    })?;
+    // Held while the file is being written: a sweep by another `pack`
+    // removes only temporary files whose lock is free (their writer died).
+    tmp.as_file().lock().map_err(|source| Error::Write {
+        path: tmp.path().to_owned(),
+        source,
+    })?;
+    Ok(tmp)
 }
+
+/// Prefix of the temporary files a writer creates beside its output.
+pub const TEMP_PREFIX: &str = ".airlock-pack-";
 
 /// Hashes and counts what passes through, and keeps the input's own error
 /// so it is not mistaken for an output error.

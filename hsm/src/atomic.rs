@@ -39,6 +39,27 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<(
     result
 }
 
+/// Removes the temporary files [`write_atomic`] leaves in the store
+/// directory `dir` when a crash interrupts it (`.NAME.tmp-PID`). Called
+/// with the store's exclusive lock just taken: every writer of the store
+/// holds that lock, so any such file is left by a process that died.
+pub(crate) fn sweep_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let stale = name.starts_with('.')
+            && name
+                .rsplit_once(".tmp-")
+                .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if stale && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Creates `path` with `bytes`, failing if it exists; fsyncs file and directory.
 pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let mut f = OpenOptions::new()

@@ -97,10 +97,14 @@ impl FileSigner {
 
     /// Loads a PEM private key (see the module documentation for the forms).
     pub fn load(path: &Path) -> Result<FileSigner, Error> {
-        let pem = Zeroizing::new(fs::read_to_string(path).map_err(|source| Error::KeyRead {
-            path: path.to_owned(),
-            source,
-        })?);
+        let pem = Zeroizing::new(
+            crate::opfile::read_regular_text(path, crate::opfile::MAX_KEY_FILE).map_err(
+                |source| Error::KeyRead {
+                    path: path.to_owned(),
+                    source,
+                },
+            )?,
+        );
         Self::from_pem(&pem).map_err(|reason| Error::KeyParse {
             path: path.to_owned(),
             reason,
@@ -169,6 +173,7 @@ impl FileSigner {
             path: private.clone(),
             source,
         })?;
+        crate::fault::point("key-pair-after-private");
         write_new(&public, self.public.to_spki_pem().as_bytes(), 0o644).map_err(|source| {
             let _ = fs::remove_file(&private);
             Error::Write {

@@ -12,7 +12,9 @@
 //! - `journal-key.pem` (mode 0600) and `journal-key.pub`: the Ed25519 key
 //!   that signs the journal, made by `anchor init` (or `journal init` for a
 //!   format-1 store);
-//! - `lock`: the lock file serializing writers.
+//! - `lock`: the lock file serializing writers;
+//! - `init-in-progress`: present only while `anchor init` provisions the
+//!   directory (an init killed before its commit is redone by the next).
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,10 @@ use crate::{
 const STATE_FILE: &str = "state.json";
 const ROOTS_DIR: &str = "roots";
 const JOURNAL_KEY: &str = "journal-key";
+/// Present while `anchor init` provisions a new store, removed once the
+/// configuration (the commit) is written: what an interrupted init left is
+/// then recognised and replaced by the next one.
+const INIT_MARKER: &str = "init-in-progress";
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,8 +113,16 @@ impl FileStore {
         let lock = StoreLock::acquire(dir)?;
         let config_path = dir.join(CONFIG_FILE);
         let fresh = !config_path.exists();
+        let marker = dir.join(INIT_MARKER);
         let (mut state, previous_anchor, head) = if fresh {
+            if marker.exists() {
+                // An `anchor init` was killed before it committed. Nothing
+                // but that init can have written here (no command opens a
+                // directory without its configuration): start again.
+                store.remove_uncommitted();
+            }
             JournalFile::in_dir(dir).refuse_orphan()?;
+            write_atomic(&marker, b"", 0o644).map_err(write_err(&marker))?;
             (StoreState::default(), None, None)
         } else {
             if !replace {
@@ -132,7 +146,7 @@ impl FileStore {
         if let Some(c) = channels {
             state.allowed_channels = c.clone();
         }
-        let (signer, created_key) = store.journal_key(head.is_none())?;
+        let (signer, _) = store.journal_key(head.is_none())?;
         let provisioning = Provisioning {
             dir,
             signer: &signer,
@@ -143,8 +157,12 @@ impl FileStore {
             backend: BackendKind::File,
         };
         let result = journal(&provisioning).and_then(|new_head| {
+            // The key pair on disk is the one that signed: checked before
+            // anything binds it.
+            store.check_key_pair(&signer)?;
             let head_ref = HeadRef::new(signer.public_key(), &new_head);
             store.commit(&lock, anchor, state.clone(), Some(head_ref))?;
+            crate::fault::point("anchor-init-before-config");
             // The configuration comes last: a directory without it is not a
             // store, whatever else an interrupted init left in it.
             let config = serde_json::to_vec_pretty(&StoreConfig {
@@ -153,20 +171,44 @@ impl FileStore {
             })
             .map_err(|e| Error::Sign(e.to_string()))?;
             write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;
+            if fresh {
+                let _ = fs::remove_file(&marker);
+            }
             Ok(())
         });
         if let Err(e) = result {
             if fresh {
-                JournalFile::in_dir(dir).remove();
-                let _ = fs::remove_file(dir.join(STATE_FILE));
-                if created_key {
-                    let _ = fs::remove_file(store.key_path("pem"));
-                    let _ = fs::remove_file(store.key_path("pub"));
-                }
+                store.remove_uncommitted();
             }
             return Err(e);
         }
         Ok(store)
+    }
+
+    /// Removes what an uncommitted `anchor init` wrote (never a store's
+    /// configuration, whose presence means the init committed).
+    fn remove_uncommitted(&self) {
+        JournalFile::in_dir(&self.dir).remove();
+        let _ = fs::remove_file(self.dir.join(STATE_FILE));
+        let _ = fs::remove_file(self.key_path("pem"));
+        let _ = fs::remove_file(self.key_path("pub"));
+        let _ = fs::remove_file(self.dir.join(INIT_MARKER));
+    }
+
+    /// Checks that `journal-key.pub` holds the public half of `signer`.
+    fn check_key_pair(&self, signer: &FileSigner) -> Result<(), Error> {
+        let path = self.key_path("pub");
+        let pem = fs::read_to_string(&path).map_err(|source| Error::StoreRead {
+            path: path.clone(),
+            source,
+        })?;
+        match PublicKey::from_spki_pem(&pem) {
+            Ok(k) if journal_keyid(&k) == journal_keyid(signer.public_key()) => Ok(()),
+            _ => Err(Error::StoreCorrupt {
+                path,
+                reason: "the journal public key is not the private key's".into(),
+            }),
+        }
     }
 
     /// Starts the journal of a store provisioned before airlock kept one

@@ -265,14 +265,6 @@ impl JournalFile {
         Ok(())
     }
 
-    /// Appends a line end to a file whose last line is torn, so that what
-    /// follows starts a new line; the torn bytes stay where they are. The
-    /// caller (`journal recover`) records the torn bytes in the record it
-    /// appends next.
-    pub fn end_torn_line(&self, lock: &StoreLock) -> Result<(), Error> {
-        self.append(lock, b"\n")
-    }
-
     /// Refuses a non-empty journal in a directory that is not (yet) a
     /// provisioned store: provisioning there would start a second chain
     /// over the records of the first.

@@ -19,10 +19,12 @@
 mod anchored;
 mod atomic;
 pub mod error;
+pub mod fault;
 pub mod file_signer;
 pub mod file_store;
 pub mod journal;
 pub mod key;
+pub mod opfile;
 pub mod pkcs11;
 pub mod signer;
 pub mod store;
@@ -38,7 +40,8 @@ pub use key::{KeyAlgorithm, PublicKey};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use signer::Signer;
 pub use store::{
-    Acceptance, Anchor, BackendKind, LayoutSeen, StoreLock, StoreState, TrustStore, open_store,
+    Acceptance, Anchor, BackendKind, LayoutSeen, ReadLock, StoreLock, StoreState, TrustStore,
+    open_store,
 };
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmHardware, TpmStatus, TpmStore};

@@ -157,6 +157,8 @@ impl StoreLock {
         let (file, path) = Self::open_lock_file(dir)?;
         file.lock()
             .map_err(|source| Error::StoreRead { path, source })?;
+        crate::atomic::sweep_temporaries(dir);
+        crate::atomic::sweep_temporaries(&dir.join("roots"));
         Ok(StoreLock {
             _file: file,
             dir: dir.to_owned(),
@@ -167,10 +169,14 @@ impl StoreLock {
     pub(crate) fn try_acquire(dir: &Path) -> Result<Option<StoreLock>, Error> {
         let (file, path) = Self::open_lock_file(dir)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(StoreLock {
-                _file: file,
-                dir: dir.to_owned(),
-            })),
+            Ok(()) => {
+                crate::atomic::sweep_temporaries(dir);
+                crate::atomic::sweep_temporaries(&dir.join("roots"));
+                Ok(Some(StoreLock {
+                    _file: file,
+                    dir: dir.to_owned(),
+                }))
+            }
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(source)) => Err(Error::StoreRead { path, source }),
         }
@@ -179,6 +185,35 @@ impl StoreLock {
     /// Whether this lock belongs to the store at `dir`.
     pub(crate) fn guards(&self, dir: &Path) -> bool {
         self.dir == dir
+    }
+}
+
+/// A shared lock on a store, for audits (`journal show`, `journal verify`):
+/// no writer is between two steps while it is held. The lock file is opened
+/// read-only and never created, so a write-protected or forensic copy of a
+/// store can be audited.
+#[derive(Debug)]
+pub struct ReadLock {
+    _file: Option<File>,
+}
+
+impl ReadLock {
+    /// Takes the shared lock if no writer holds the store; `None` when one
+    /// does. A store without a lock file has never had a writer to wait for.
+    pub fn try_acquire(dir: &Path) -> Result<Option<ReadLock>, Error> {
+        let path = dir.join(LOCK_FILE);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Some(ReadLock { _file: None }));
+            }
+            Err(source) => return Err(Error::StoreRead { path, source }),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(ReadLock { _file: Some(file) })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(source)) => Err(Error::StoreRead { path, source }),
+        }
     }
 }
 

@@ -297,6 +297,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     );
     let pack_args = PackArgs {
         out: p("release.airlock"),
+        force: false,
         key: vec![show(&p("keys/release.pem"))],
         root: vec![p("1.root.json")],
         layout: p("root.layout"),

@@ -9,7 +9,7 @@ use crate::cli::{JournalShowArgs, JournalVerifyArgs, OutcomeFilter};
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
 use crate::journal::chain::{JournalError, Summary};
-use crate::journal::decision::lock_store;
+use crate::journal::decision::{lock_store, read_lock_store};
 use crate::journal::export::{check_store, export as write_export, verify_export};
 use crate::journal::record::Record;
 use crate::journal::start;
@@ -204,6 +204,19 @@ pub fn row(r: &Record) -> String {
     )
 }
 
+/// The table row of a record whose operation did not commit: whatever its
+/// outcome says, the store never recorded it.
+fn uncommitted_row(r: &Record) -> String {
+    format!(
+        "{:>5}  {}  {:<18}  {:<8}  NOT COMMITTED (the store did not record it; nothing it accepted counts): {}",
+        r.seq,
+        format_utc(r.time),
+        r.event,
+        r.str_field("outcome").unwrap_or("-"),
+        detail(r)
+    )
+}
+
 /// The table header.
 pub const HEADER: &str = "  SEQ  TIME                  EVENT               OUTCOME   DETAIL";
 
@@ -223,8 +236,25 @@ pub fn show_records(
 ) -> Result<(Summary, u64), Error> {
     let store = open_journaled(dir)?;
     let key = store.journal_public_key()?;
-    let _lock = lock_store(store.as_ref())?;
+    let _lock = read_lock_store(store.dir())?;
+    // Records an operation wrote and then did not commit (a crash, a full
+    // disk): after the store's head, or named by a later
+    // `journal.recovered`. The table says so on their rows.
+    let mut uncommitted = std::collections::BTreeSet::new();
     if !json {
+        let head = store.journal_head()?.seq;
+        // A damaged journal is reported by the pass below, after the rows
+        // that check.
+        let _ = check_store(store.as_ref(), &key, |r| {
+            if r.seq > head {
+                uncommitted.insert(r.seq);
+            }
+            if r.event == "journal.recovered"
+                && let Some(seqs) = r.fields.get("uncommitted").and_then(Value::as_array)
+            {
+                uncommitted.extend(seqs.iter().filter_map(Value::as_u64));
+            }
+        });
         emit(HEADER.to_owned());
     }
     let mut shown = 0u64;
@@ -233,6 +263,8 @@ pub fn show_records(
             shown += 1;
             emit(if json {
                 String::from_utf8_lossy(&r.line).into_owned()
+            } else if uncommitted.contains(&r.seq) {
+                uncommitted_row(r)
             } else {
                 row(r)
             });
@@ -483,14 +515,19 @@ pub fn recover(dir: &Path) -> Result<Outcome, Error> {
         None => head,
     };
     let torn = match (torn_line, &tail.torn) {
-        (Some(line), Some(bytes)) => {
-            file.end_torn_line(&lock)?;
-            Some((line, bytes.as_slice()))
-        }
+        (Some(line), Some(bytes)) => Some((line, bytes.as_slice())),
         _ => None,
     };
     let event = recovered(&pending, torn);
-    let new = journal.write(&lock, Some(last), vec![event])?;
+    airlock_hsm::fault::point("journal-recover-before-append");
+    // One append: the line end closing the torn line and the record naming
+    // it, so a crash cannot leave a closed torn line that nothing records.
+    let new = if torn.is_some() {
+        journal.write_ending_torn_line(&lock, Some(last), vec![event])?
+    } else {
+        journal.write(&lock, Some(last), vec![event])?
+    };
+    airlock_hsm::fault::point("journal-recover-before-bind");
     store.bind_journal_head(&lock, &new)?;
     let mut o = Outcome::default();
     if let Some(line) = torn_line {

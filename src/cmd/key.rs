@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
+use airlock_hsm::opfile::{MAX_KEY_FILE, read_regular_text};
 use airlock_hsm::{FileSigner, KeyAlgorithm, Pkcs11Signer, PublicKey, Signer};
 use serde_json::json;
 
@@ -133,9 +134,10 @@ fn keygen_on_token(
 
 /// Reads a PEM key file (public or private; Ed25519, ECDSA P-256 / P-384 or
 /// RSA) and returns its public key.
-fn public_of(path: &PathBuf) -> Result<PublicKey, Error> {
-    let pem =
-        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::input(path, e))?);
+fn public_of(path: &Path) -> Result<PublicKey, Error> {
+    let pem = zeroize::Zeroizing::new(
+        read_regular_text(path, MAX_KEY_FILE).map_err(|e| Error::input(path, e))?,
+    );
     let parsed = if pem.contains("PRIVATE KEY") {
         FileSigner::from_pem(&pem).map(|s| s.public_key().clone())
     } else {

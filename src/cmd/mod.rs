@@ -57,6 +57,7 @@ impl Outcome {
 /// Runs the command and returns its outcome.
 pub fn run(cli: &Cli) -> Result<Outcome, Error> {
     let quiet = cli.quiet || cli.json;
+    crate::journal::decision::set_lock_timeout(cli.lock_timeout);
     match &cli.command {
         Command::Keygen(a) => key::keygen(a),
         Command::Key(KeyCommand::Id { files }) => key::id(files),

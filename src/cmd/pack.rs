@@ -10,8 +10,8 @@ use std::path::Path;
 
 use airlock_bundle::{
     ArtifactSource, BundlePath, Entry, EntryKind, Limits, Manifest, ManifestFields,
-    ManifestSignature, MetadataFile, NameRule, Signatures, SupplyChain, WriteOptions,
-    finish_bundle, head_frame_len, plan_split, signing_message, write_payload,
+    ManifestSignature, MetadataFile, NameRule, Signatures, SupplyChain, TEMP_PREFIX, WriteOptions,
+    finish_bundle, head_frame_len, is_volume, plan_split, signing_message, write_payload,
 };
 use airlock_hsm::Signer;
 
@@ -33,8 +33,9 @@ use crate::volumes::{split_bundle_file, volume_size_arg};
 use crate::walk::walk_tree;
 
 /// Pack's bundle on its way to becoming volumes: a hidden file beside them,
-/// removed whatever happens.
-struct TempBundle(std::path::PathBuf);
+/// removed whatever happens (named like the writer's temporary files, so a
+/// signal or the next `pack` removes it too).
+struct TempBundle(std::path::PathBuf, Option<std::fs::File>);
 
 impl TempBundle {
     fn beside(out: &Path) -> TempBundle {
@@ -42,17 +43,93 @@ impl TempBundle {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let name = format!(".airlock-pack-{}-{nanos}", std::process::id());
-        TempBundle(match out.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.join(name),
-            _ => std::path::PathBuf::from(name),
-        })
+        let name = format!("{TEMP_PREFIX}{}-split-{nanos}", std::process::id());
+        TempBundle(out_dir(out).join(name), None)
+    }
+
+    /// Locks the written bundle, as its writer did, until it is consumed.
+    fn hold(&mut self) {
+        if let Ok(f) = std::fs::File::open(&self.0)
+            && f.lock().is_ok()
+        {
+            self.1 = Some(f);
+        }
     }
 }
 
 impl Drop for TempBundle {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn out_dir(out: &Path) -> &Path {
+    match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuses an `--out` that exists and is not a regular file (a device, a
+/// link, a directory, a FIFO: never replaced), or that is a regular file
+/// but not a bundle (unless `force`): a mistyped `--out` must not destroy a
+/// journal, a key or a device.
+fn check_out(out: &Path, force: bool) -> Result<(), Error> {
+    let meta = match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::input(out, e)),
+        Ok(m) => m,
+    };
+    if !meta.file_type().is_file() {
+        return Err(Error::operator(
+            "out-not-regular",
+            format!(
+                "--out {} exists and is not a regular file (a device, link, directory or FIFO)",
+                out.display()
+            ),
+            "give a new file name for the bundle; pack never replaces anything but a file",
+        ));
+    }
+    if force {
+        return Ok(());
+    }
+    let mut magic = Vec::with_capacity(16);
+    let file = airlock_hsm::opfile::open_regular(out).map_err(|e| Error::input(out, e))?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, 16), &mut magic)
+        .map_err(|e| Error::input(out, e))?;
+    if !(magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || is_volume(&magic)) {
+        return Err(Error::operator(
+            "out-not-a-bundle",
+            format!(
+                "--out {} exists and is not a bundle; it would be replaced",
+                out.display()
+            ),
+            "give a new file name for the bundle, or --force to replace that file",
+        ));
+    }
+    Ok(())
+}
+
+/// Removes the temporary files left beside `out` by `pack` runs that were
+/// killed (their lock is free); a running pack's files are left alone.
+fn sweep_stale_temps(out: &Path) {
+    let dir = out_dir(out);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let ours = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX));
+        if !ours || !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        if let Ok(f) = airlock_hsm::opfile::open_regular(&e.path())
+            && f.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 
@@ -152,6 +229,14 @@ pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
 /// from the command line.
 pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outcome, Error> {
     crate::fsutil::ensure_parent(&a.out)?;
+    if a.split.is_none() {
+        check_out(&a.out, a.force)?;
+    }
+    sweep_stale_temps(&a.out);
+    let _cleanup = crate::cleanup::on_signal_remove_prefixed(
+        out_dir(&a.out),
+        &format!("{TEMP_PREFIX}{}-", std::process::id()),
+    );
     let split = a
         .split
         .as_deref()
@@ -184,6 +269,15 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         crate::cmd::warn(
             "--posix-names: the bundle is marked POSIX-only; names that differ only by case or Unicode normalization, or cannot exist on FAT32, exFAT or NTFS, are allowed, and the isolated side will warn",
         );
+    }
+    if sequence > crate::policy::MAX_SEQUENCE {
+        return Err(Error::usage(
+            format!(
+                "--sequence {sequence} is above the largest allowed, {}",
+                crate::policy::MAX_SEQUENCE
+            ),
+            "give a smaller --sequence (the isolated side refuses larger ones)",
+        ));
     }
 
     let signers: Vec<Box<dyn Signer>> = a
@@ -374,21 +468,21 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
     // With --split, the bundle is first written to a temporary file beside
     // the volumes, then cut into them (and consumed) at the end; a volume
     // size too small for even the head is refused before any artifact is read.
-    let split = match split {
+    let mut split = match split {
         Some(size) => {
             plan_split(head_len, head_len, size, signers.len(), &limits)?;
             Some((size, TempBundle::beside(&a.out)))
         }
         None => None,
     };
-    let out = split
-        .as_ref()
-        .map_or(a.out.as_path(), |(_, t)| t.0.as_path());
+    let out_path = split.as_ref().map_or(a.out.clone(), |(_, t)| t.0.clone());
+    let out = out_path.as_path();
 
     let bar = bytes_bar(total, "pack", quiet);
     let payload = write_payload(out, &artifacts, head_len, &opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     let payload = payload?;
+    airlock_hsm::fault::point("pack-payload-written");
     // The whole supply chain, as the isolated side will check it, over the
     // digests just computed: a failing chain never leaves this machine.
     // (Dropping the payload removes the partial bundle.)
@@ -475,6 +569,9 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         again
     };
     finish_bundle(out, &manifest_bytes, &signatures, &metadata, payload, &opts)?;
+    if let Some((_, t)) = split.as_mut() {
+        t.hold();
+    }
 
     let mut o = Outcome::default();
     let (written, size) = match &split {

@@ -116,7 +116,7 @@ pub fn init(a: &RootInitArgs) -> Result<Outcome, Error> {
 /// that cannot be read is the operator's mistake (exit 2); one that is too
 /// large or malformed is a refused root (exit 1).
 pub fn read_root(path: &Path) -> Result<(Root, Vec<u8>), Error> {
-    let file = std::fs::File::open(path).map_err(|e| Error::input(path, e))?;
+    let file = airlock_hsm::opfile::open_regular(path).map_err(|e| Error::input(path, e))?;
     let size = file.metadata().map_err(|e| Error::input(path, e))?.len();
     if size > MAX_ROOT_BYTES as u64 {
         return Err(RootError::TooLarge {

@@ -4,12 +4,12 @@ use airlock_hsm::{Acceptance, open_store};
 
 use crate::cli::UnpackArgs;
 use crate::cmd::Outcome;
-use crate::cmd::verify::{check, describe, time_override};
+use crate::cmd::verify::{check, describe, open_bundle, time_override};
 use crate::error::Error;
 use crate::journal::decision::{Decision, lock_store};
 use crate::journal::{Journal, signer_of};
 use crate::policy::verification_time;
-use crate::staging::{Staging, undo_placement};
+use crate::staging::Staging;
 use crate::timefmt::{format_utc, now};
 
 /// The verification time of an import: `--at` may move it forward of the
@@ -35,26 +35,28 @@ fn import_time(at: Option<u64>, state: &airlock_hsm::StoreState) -> Result<u64, 
 pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
+    refuse_destination_in_store(&a.to, store.dir())?;
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
     let mut decision = Decision::new("unpack", &a.bundle, at);
     decision.destination = Some(a.to.clone());
+    // The bundle is opened (a regular file, readable) before the lock: a
+    // FIFO or a file that cannot be read never holds the store.
+    let opened = open_bundle(&a.bundle, quiet, "unpack", a.prompt);
     // Hold the store's lock from the freshness check to the commit, so two
     // imports of one bundle cannot both pass.
     let lock = lock_store(store.as_ref())?;
-    let result = Staging::create(&a.to).and_then(|mut staging| {
+    let result = opened.and_then(|opened| {
+        let mut staging = Staging::create(&a.to)?;
         let state = store.state()?;
         let time = import_time(at, &state)?;
         decision.time = Some(time);
         let verdict = check(
-            &a.bundle,
+            opened,
             store.as_ref(),
             &state,
             time,
-            quiet,
             &mut staging,
-            "unpack",
-            a.prompt,
             &mut decision.seen,
         )?;
         Ok((staging, verdict))
@@ -71,7 +73,7 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let extra = events.len() as u64 - 1;
     let accepted = journal.append(&lock, Some(store.journal_head()?), events)?;
     let record = (accepted, accepted.seq - extra);
-    let placed = match staging.commit() {
+    let placed = match staging.commit(verdict.artifacts) {
         Ok(p) => p,
         Err(e) => {
             return Err(decision.record_abort(store.as_ref(), &journal, &lock, record, e));
@@ -90,7 +92,7 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         journal_head: accepted,
     };
     if let Err(e) = store.accept(&lock, &acceptance) {
-        undo_placement(&placed);
+        placed.undo();
         return Err(decision.record_abort(store.as_ref(), &journal, &lock, record, e.into()));
     }
     drop(lock);
@@ -98,12 +100,37 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     o.line(format!(
         "ACCEPTED {} -> {}",
         a.bundle.display(),
-        placed.display()
+        placed.path().display()
     ));
     describe(&mut o, &verdict);
     o.line(format!("journal    record {}", record.1));
     o.field("accepted", true)
-        .field("destination", placed.display().to_string())
+        .field("destination", placed.path().display().to_string())
         .field("journal_record", record.1);
     Ok(o)
+}
+
+/// Refuses a destination inside the trust store's directory: artifacts must
+/// never land among the store's files.
+fn refuse_destination_in_store(to: &std::path::Path, store: &std::path::Path) -> Result<(), Error> {
+    let parent = match to.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let (Ok(parent), Ok(store)) = (parent.canonicalize(), store.canonicalize()) else {
+        // A missing parent is refused with its own error later.
+        return Ok(());
+    };
+    if parent.starts_with(&store) {
+        return Err(Error::operator(
+            "destination-in-store",
+            format!(
+                "--to {} is inside the trust store {}",
+                to.display(),
+                store.display()
+            ),
+            "unpack outside the trust store's directory",
+        ));
+    }
+    Ok(())
 }

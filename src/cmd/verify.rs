@@ -14,6 +14,7 @@ use crate::progress::{CountingReader, bytes_bar};
 use crate::timefmt::{format_utc, now, parse_utc};
 use crate::verifier::{ArtifactSink, Discard, Observed, Verdict, verify_bundle_with};
 use crate::volumes::BundleInput;
+use indicatif::ProgressBar;
 
 /// Parses `--at` and reports its use loudly.
 pub fn time_override(at: Option<&str>) -> Result<Option<u64>, Error> {
@@ -27,25 +28,40 @@ pub fn time_override(at: Option<&str>) -> Result<Option<u64>, Error> {
     Ok(Some(t))
 }
 
-/// Opens the bundle (a file, or the first volume of a split bundle) and
-/// runs the verifier with a progress bar. With `prompt`, volumes not beside
-/// the previous one are asked for.
-#[allow(clippy::too_many_arguments)]
-pub fn check(
+/// A bundle opened for checking, with its progress bar.
+#[derive(Debug)]
+pub struct OpenedBundle {
+    input: BundleInput,
+    bar: ProgressBar,
+}
+
+/// Opens the bundle (a file, or the first volume of a split bundle): checked
+/// to be a regular file and readable, before any store lock is taken, so a
+/// FIFO or an unreadable file never holds the store. With `prompt`, volumes
+/// not beside the previous one are asked for.
+pub fn open_bundle(
     bundle: &Path,
+    quiet: bool,
+    label: &str,
+    prompt: bool,
+) -> Result<OpenedBundle, Error> {
+    let bar = bytes_bar(0, label, quiet);
+    let input = BundleInput::open(bundle, prompt.then_some(&bar))?;
+    bar.set_length(input.size);
+    Ok(OpenedBundle { input, bar })
+}
+
+/// Runs the verifier over an opened bundle, with its progress bar.
+pub fn check(
+    opened: OpenedBundle,
     store: &dyn TrustStore,
     state: &StoreState,
     time: u64,
-    quiet: bool,
     sink: &mut dyn ArtifactSink,
-    label: &str,
-    prompt: bool,
     seen: &mut Observed,
 ) -> Result<Verdict, Error> {
+    let OpenedBundle { mut input, bar } = opened;
     let anchor = crate::trust_anchor::trusted_anchor(store)?;
-    let bar = bytes_bar(0, label, quiet);
-    let mut input = BundleInput::open(bundle, prompt.then_some(&bar))?;
-    bar.set_length(input.size);
     seen.bundle_size = Some(input.size);
     let result = verify_bundle_with(
         CountingReader::new(input.take_reader(), bar.clone()),
@@ -124,18 +140,16 @@ pub fn run(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
     let mut decision = Decision::new("verify", &a.bundle, at);
-    let result = store.state().map_err(Error::from).and_then(|state| {
+    let result = open_bundle(&a.bundle, quiet, "verify", a.prompt).and_then(|opened| {
+        let state = store.state()?;
         let time = verification_time(at, &state, now());
         decision.time = Some(time);
         check(
-            &a.bundle,
+            opened,
             store.as_ref(),
             &state,
             time,
-            quiet,
             &mut Discard,
-            "verify",
-            a.prompt,
             &mut decision.seen,
         )
     });

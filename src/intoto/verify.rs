@@ -50,7 +50,7 @@ impl LinkSource for DirLinks {
             }
             Ok(_) => {}
         }
-        std::fs::read(&path)
+        airlock_hsm::opfile::read_regular(&path, MAX_METADATA_FILE)
             .map(|b| Some(Cow::Owned(b)))
             .map_err(|e| malformed(format!("cannot read it: {e}")))
     }

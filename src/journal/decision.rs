@@ -1,7 +1,6 @@
 //! The records of the commands that decide about a bundle (`verify`,
 //! `unpack`): what was checked, the verdict, and the overrides used. A
 //! refused bundle is always recorded, whatever it is.
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -222,7 +221,8 @@ impl Decision {
 
 /// SHA-256 of a regular file, streamed; `None` when it cannot be read.
 fn file_sha256(path: &Path) -> Option<String> {
-    let mut f = File::open(path).ok()?;
+    // Never blocks on a FIFO, refuses devices.
+    let mut f = airlock_hsm::opfile::open_regular(path).ok()?;
     if !f.metadata().ok()?.is_file() {
         return None;
     }
@@ -239,18 +239,68 @@ fn file_sha256(path: &Path) -> Option<String> {
     Some(hex::encode(h.finalize()))
 }
 
-/// Takes the store's lock, saying so when another process holds it.
+/// How long a command waits for a store another process holds
+/// (`--lock-timeout`); `None`: as long as it takes.
+static LOCK_TIMEOUT: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+
+/// Sets the lock wait limit for this process (once, from the command line).
+pub fn set_lock_timeout(seconds: Option<u64>) {
+    let _ = LOCK_TIMEOUT.set(seconds.map(std::time::Duration::from_secs));
+}
+
+/// Takes the store's lock, saying so when another process holds it, and
+/// giving up after `--lock-timeout` (exit 3, `store-busy`).
 pub fn lock_store(store: &dyn TrustStore) -> Result<StoreLock, Error> {
-    Ok(match store.try_lock()? {
-        Some(lock) => lock,
-        None => {
-            warn(&format!(
-                "waiting for the trust store {}: another airlock process is using it",
-                store.dir().display()
-            ));
-            store.lock()?
+    wait_for_store(store.dir(), || Ok(store.try_lock()?), || Ok(store.lock()?))
+}
+
+/// Takes the store's shared lock for an audit: read-only, so a
+/// write-protected copy of a store can be audited.
+pub fn read_lock_store(dir: &Path) -> Result<airlock_hsm::ReadLock, Error> {
+    let try_lock = || Ok(airlock_hsm::ReadLock::try_acquire(dir)?);
+    wait_for_store(dir, try_lock, || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if let Some(l) = try_lock()? {
+                return Ok(l);
+            }
         }
     })
+}
+
+fn wait_for_store<L>(
+    dir: &Path,
+    mut try_lock: impl FnMut() -> Result<Option<L>, Error>,
+    wait: impl FnOnce() -> Result<L, Error>,
+) -> Result<L, Error> {
+    if let Some(lock) = try_lock()? {
+        return Ok(lock);
+    }
+    warn(&format!(
+        "waiting for the trust store {}: another airlock process is using it",
+        dir.display()
+    ));
+    let Some(limit) = LOCK_TIMEOUT.get().copied().flatten() else {
+        return wait();
+    };
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if let Some(lock) = try_lock()? {
+            return Ok(lock);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::env(
+                "store-busy",
+                format!(
+                    "the trust store {} stayed locked by another process for {} s",
+                    dir.display(),
+                    limit.as_secs()
+                ),
+                "find the process holding it (fuser -v STORE/lock) and let it finish, or raise --lock-timeout",
+            ));
+        }
+    }
 }
 
 /// Runs `intoto verify` (`run`) and, when a store is named, records the

@@ -171,12 +171,37 @@ impl<'s> Journal<'s> {
         after: Option<JournalHead>,
         events: Vec<Event>,
     ) -> Result<JournalHead, Error> {
+        self.write_after(lock, after, events, false)
+    }
+
+    /// [`Journal::write`] after a torn last line: the line end that closes
+    /// it and the records go in one append, so a crash leaves either the
+    /// torn line as it was or the torn line recorded (`journal recover`).
+    pub fn write_ending_torn_line(
+        &self,
+        lock: &StoreLock,
+        after: Option<JournalHead>,
+        events: Vec<Event>,
+    ) -> Result<JournalHead, Error> {
+        self.write_after(lock, after, events, true)
+    }
+
+    fn write_after(
+        &self,
+        lock: &StoreLock,
+        after: Option<JournalHead>,
+        events: Vec<Event>,
+        end_torn_line: bool,
+    ) -> Result<JournalHead, Error> {
         let mut head = after.unwrap_or(JournalHead {
             seq: 0,
             sha256: [0; 32],
         });
         let time = now();
         let mut bytes = Vec::new();
+        if end_torn_line {
+            bytes.push(b'\n');
+        }
         for e in events {
             let (line, sha) = build(
                 head.seq + 1,

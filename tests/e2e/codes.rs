@@ -5,7 +5,7 @@
 //! The codes are found by reading the sources, as a newcomer would: the
 //! match arms of every `fn code(&self)` (with the exit code the layer's
 //! `fault()` or the binary's `exit_code()` gives that variant), every
-//! `Error::env("…")` site (exit 3) and the in-toto rule codes. The test
+//! `Error::env("…")` site (exit 3), every `Error::operator("…")` site (exit 2) and the in-toto rule codes. The test
 //! fails when a code has no row, when a row names a code no source raises,
 //! when a code is not kebab-case, or when two sites give one code different
 //! exit codes (different meanings).
@@ -316,22 +316,28 @@ fn sites() -> Vec<Site> {
             });
         }
     }
-    // Environment errors built in place: `Error::env("code", …)`.
+    // Errors built in place with their code: `Error::env("code", …)`
+    // (environment) and `Error::operator("code", …)` (the operator's).
     for file in all_sources() {
         let text = source(&file);
-        for (at, _) in text.match_indices("Error::env(") {
-            let rest = text[at + "Error::env(".len()..].trim_start();
-            let here = format!("{file}:{}", line_of(&text, at));
-            assert!(
-                rest.starts_with('"'),
-                "{here}: Error::env takes its code from an expression; give a literal so that docs/codes.md can be checked"
-            );
-            let code = &rest[1..rest[1..].find('"').unwrap() + 1];
-            out.push(Site {
-                code: code.to_owned(),
-                exit: binary["Environment"],
-                at: here,
-            });
+        for (ctor, variant) in [
+            ("Error::env(", "Environment"),
+            ("Error::operator(", "Operator"),
+        ] {
+            for (at, _) in text.match_indices(ctor) {
+                let rest = text[at + ctor.len()..].trim_start();
+                let here = format!("{file}:{}", line_of(&text, at));
+                assert!(
+                    rest.starts_with('"'),
+                    "{here}: {ctor}…) takes its code from an expression; give a literal so that docs/codes.md can be checked"
+                );
+                let code = &rest[1..rest[1..].find('"').unwrap() + 1];
+                out.push(Site {
+                    code: code.to_owned(),
+                    exit: binary[variant],
+                    at: here,
+                });
+            }
         }
     }
     // In-toto rule refusals carry their code in the rule check.

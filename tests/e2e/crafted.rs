@@ -323,7 +323,16 @@ fn tar_item(out: &mut Vec<u8>, item: &Item) {
         h.set_link_name(link).unwrap();
     }
     let name = item.tar_path.as_bytes();
-    assert!(name.len() < 100);
+    if name.len() >= 100 {
+        // A GNU long-name entry, as the writer emits it (SPEC §4).
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_data(&mut h, &item.tar_path, &item.data[..])
+            .unwrap();
+        let mut v = b.into_inner().unwrap();
+        v.truncate(v.len() - 1024);
+        out.extend_from_slice(&v);
+        return;
+    }
     h.as_old_mut().name = [0; 100];
     h.as_old_mut().name[..name.len()].copy_from_slice(name);
     h.set_cksum();

@@ -8,6 +8,7 @@ mod crafted;
 mod determinism;
 #[path = "../support/emulators.rs"]
 mod emulators;
+mod faults;
 mod first_hour;
 mod freshness;
 mod intoto;

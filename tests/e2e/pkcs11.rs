@@ -902,3 +902,42 @@ fn a_store_moves_onto_a_new_token_only_with_a_new_journal() {
     );
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+#[test]
+fn the_pkcs11_counter_is_one_object_whatever_the_history() {
+    let Some((w, hsm)) = pkcs11_world("the_pkcs11_counter_is_one_object") else {
+        return;
+    };
+    if crate::emulators::missing(
+        "the_pkcs11_counter_is_one_object (pkcs11-tool)",
+        &["pkcs11-tool"],
+    )
+    .is_some()
+    {
+        return;
+    }
+    w.pack("rel.airlock", &[]).ok();
+    let data_objects = || {
+        let o = pkcs11_tool(&hsm, &["--list-objects", "--type", "data"], w.tmp.path());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .matches("Data object")
+            .count()
+    };
+    run(&w, &hsm, &["verify", "rel.airlock", "--store", "pstore"]).ok();
+    let after_one = data_objects();
+    for _ in 0..5 {
+        run(&w, &hsm, &["verify", "rel.airlock", "--store", "pstore"]).ok();
+    }
+    assert_eq!(
+        data_objects(),
+        after_one,
+        "every decision added a token object"
+    );
+    let show = run(&w, &hsm, &["anchor", "show", "--store", "pstore"]).ok();
+    assert!(
+        show.stdout.contains("one private, non-destroyable object"),
+        "{}",
+        show.stdout
+    );
+}

@@ -128,21 +128,3 @@ fn unpack_refuses_an_existing_destination() {
     );
     assert_eq!(w.store_state(), before);
 }
-
-#[test]
-fn staging_left_by_a_killed_unpack_is_swept() {
-    let w = World::new();
-    w.pack("rel.airlock", &[]).ok();
-    // As a killed unpack would leave it: a staging directory whose process is gone.
-    let stale = w.path(".airlock-staging-4294967-1");
-    fs::create_dir_all(stale.join("bin")).unwrap();
-    fs::write(stale.join("bin/half-written"), b"x").unwrap();
-    let live = w.path(&format!(".airlock-staging-{}-1", std::process::id()));
-    fs::create_dir(&live).unwrap();
-    w.unpack("rel.airlock", "out").ok();
-    assert!(!stale.exists(), "stale staging directory was not removed");
-    assert!(
-        live.exists(),
-        "a live process's staging directory must be left alone"
-    );
-}

@@ -9,10 +9,20 @@
 //! - `airlock-anchor`: the provisioned root (SHA-256 and version). There is
 //!   exactly one; a second object with that label (anyone with the PIN can
 //!   create one) makes the store refuse to work rather than choose.
-//! - `airlock-counter`: one object per decision (import, verify, refusal: each
-//!   moves the journal head), holding the counter value it advanced to. The counter is the highest value on the token, so it only
-//!   ever grows: a restored older copy of the store directory is refused.
-//!   Each decision adds a few dozen bytes to the token.
+//! - the counter cell (application `airlock-counter-cell`): the
+//!   anti-rollback counter, one object whatever the history: a *private*
+//!   data object (visible and writable only in a session logged in with the
+//!   user PIN), non-destroyable, labelled `airlock-counter-cell:N`; every
+//!   decision (import, verify, refusal: each moves the journal head) sets
+//!   its label to the next N (tokens let an application change a data
+//!   object's label; SoftHSM2 refuses to change its value). Reading or advancing it costs one
+//!   object, however many decisions came before. A second object under
+//!   that label makes the store refuse to work. (docs/trust-stores.md:
+//!   design and security argument.)
+//! - `airlock-counter`: the counter of stores made before the cell, one
+//!   non-modifiable object per decision (the highest value wins). Read once,
+//!   when a store without a cell advances for the first time: the cell then
+//!   starts above them and they are never read again.
 //!
 //! The store directory records the token's URI in `pkcs11.json`.
 use std::collections::BTreeSet;
@@ -32,7 +42,10 @@ use crate::{
 
 const PKCS11_CONFIG: &str = "pkcs11.json";
 const ANCHOR_LABEL: &str = "airlock-anchor";
-const COUNTER_LABEL: &str = "airlock-counter";
+/// One object per decision, in stores made before the counter cell.
+const LEGACY_COUNTER_LABEL: &str = "airlock-counter";
+/// The counter: one private, modifiable, non-destroyable object.
+const COUNTER_LABEL: &str = "airlock-counter-cell";
 /// The label of the journal key pair (ECDSA P-256, non-extractable).
 const JOURNAL_LABEL: &str = "airlock-journal";
 const APPLICATION: &str = "airlock";
@@ -222,14 +235,107 @@ impl Pkcs11Hardware {
         }
         self.create(&session, ANCHOR_LABEL, anchor.encode())?;
         if self.counter_with(&session)?.is_none() {
-            self.create(&session, COUNTER_LABEL, 1u64.to_be_bytes().to_vec())?;
+            self.create_cell(&session, 1)?;
         }
         Ok(())
     }
 
+    /// Creates the counter cell holding `value`.
+    fn create_cell(&self, session: &Session, value: u64) -> Result<(), Error> {
+        session
+            .create_object(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Modifiable(true),
+                Attribute::Destroyable(false),
+                Attribute::Label(cell_label(value)),
+                Attribute::Application(COUNTER_LABEL.as_bytes().to_vec()),
+                Attribute::Value(Vec::new()),
+            ])
+            .map(|_| ())
+            .map_err(|e| {
+                hw(format!(
+                    "token {:?} cannot create the object {COUNTER_LABEL:?}: {e}",
+                    self.uri.token
+                ))
+            })
+    }
+
+    /// The counter cell and its value, if the token has one; refuses a
+    /// cell that is not private and non-destroyable (not made by airlock),
+    /// and a second cell.
+    fn cell(&self, session: &Session) -> Result<Option<(ObjectHandle, u64)>, Error> {
+        // Found by its application: its label carries the value (the one
+        // attribute of a data object tokens let an application change;
+        // SoftHSM2 refuses to modify CKA_VALUE).
+        let cells = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::DATA),
+                Attribute::Application(COUNTER_LABEL.as_bytes().to_vec()),
+            ])
+            .map_err(|e| hw(format!("cannot search token {:?}: {e}", self.uri.token)))?;
+        let object = match cells[..] {
+            [] => return Ok(None),
+            [object] => object,
+            _ => {
+                return Err(Error::AnchorMismatch {
+                    path: format!("token {:?}", self.uri.token).into(),
+                    reason: format!(
+                        "{} objects are labelled {COUNTER_LABEL:?}; someone with the PIN added one",
+                        cells.len()
+                    ),
+                });
+            }
+        };
+        let attrs = session
+            .get_attributes(
+                object,
+                &[
+                    AttributeType::Token,
+                    AttributeType::Private,
+                    AttributeType::Destroyable,
+                    AttributeType::Label,
+                ],
+            )
+            .map_err(|e| hw(format!("cannot read the counter object: {e}")))?;
+        let (mut token, mut private, mut destroyable, mut value) = (false, false, true, None);
+        for a in attrs {
+            match a {
+                Attribute::Token(b) => token = b,
+                Attribute::Private(b) => private = b,
+                Attribute::Destroyable(b) => destroyable = b,
+                Attribute::Label(v) => value = Some(v),
+                _ => {}
+            }
+        }
+        let n = match value {
+            Some(v) if token && private && !destroyable => parse_cell_label(&v)
+                .ok_or_else(|| hw("the counter object's label is not airlock-counter-cell:N"))?,
+            _ => {
+                return Err(Error::AnchorMismatch {
+                    path: format!("token {:?}", self.uri.token).into(),
+                    reason: "the counter object on the token is public or destroyable: it was not \
+                             created by airlock"
+                        .into(),
+                });
+            }
+        };
+        Ok(Some((object, n)))
+    }
+
     fn counter_with(&self, session: &Session) -> Result<Option<u64>, Error> {
+        if let Some((_, v)) = self.cell(session)? {
+            return Ok(Some(v));
+        }
+        self.legacy_counter(session)
+    }
+
+    /// The counter of a store made before the cell: the highest of its
+    /// per-decision objects.
+    fn legacy_counter(&self, session: &Session) -> Result<Option<u64>, Error> {
         let mut max = None;
-        for object in self.data_objects(session, COUNTER_LABEL)? {
+        for object in self.data_objects(session, LEGACY_COUNTER_LABEL)? {
             let v = self.protected_value(session, object)?;
             let raw: [u8; 8] = v
                 .as_slice()
@@ -240,6 +346,20 @@ impl Pkcs11Hardware {
         }
         Ok(max)
     }
+}
+
+/// The counter cell's label: `airlock-counter-cell:N`.
+fn cell_label(value: u64) -> Vec<u8> {
+    format!("{COUNTER_LABEL}:{value}").into_bytes()
+}
+
+fn parse_cell_label(label: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(label).ok()?;
+    let n = text.strip_prefix(COUNTER_LABEL)?.strip_prefix(':')?;
+    if n.is_empty() || n.starts_with('0') && n.len() > 1 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
 }
 
 impl AnchorHardware for Pkcs11Hardware {
@@ -312,11 +432,27 @@ impl AnchorHardware for Pkcs11Hardware {
 
     fn advance(&self) -> Result<u64, Error> {
         let session = self.session()?;
-        let next = self
-            .counter_with(&session)?
-            .ok_or_else(|| hw("the token holds no airlock counter"))?
-            + 1;
-        self.create(&session, COUNTER_LABEL, next.to_be_bytes().to_vec())?;
+        let Some((cell, now)) = self.cell(&session)? else {
+            // A store made before the cell: the cell starts above its
+            // per-decision objects, which are never read again.
+            let next = self
+                .legacy_counter(&session)?
+                .ok_or_else(|| hw("the token holds no airlock counter"))?
+                + 1;
+            self.create_cell(&session, next)?;
+            return Ok(next);
+        };
+        let next = now
+            .checked_add(1)
+            .ok_or_else(|| hw("the counter is at its maximum"))?;
+        session
+            .update_attributes(cell, &[Attribute::Label(cell_label(next))])
+            .map_err(|e| {
+                hw(format!(
+                    "token {:?} cannot advance the counter: {e}",
+                    self.uri.token
+                ))
+            })?;
         Ok(next)
     }
 
@@ -333,7 +469,7 @@ impl AnchorHardware for Pkcs11Hardware {
         };
         let counter = match self.counter() {
             Ok(Some(c)) => format!(
-                "state: bound to a counter on the token (now {c}; one non-destroyable object per decision)"
+                "state: bound to a counter on the token (now {c}; one private, non-destroyable object, advanced by every decision)"
             ),
             _ => "state: bound to a counter on the token (unreadable now)".into(),
         };

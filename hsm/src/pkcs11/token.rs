@@ -104,13 +104,7 @@ fn read_pin(uri: &Pkcs11Uri) -> Result<Zeroizing<String>, Error> {
         path: path.clone(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(err)?;
-    if meta.len() > MAX_PIN_FILE {
-        return Err(err(std::io::Error::other(
-            "the file is too large to hold a PIN",
-        )));
-    }
-    let pin = Zeroizing::new(std::fs::read_to_string(path).map_err(err)?);
+    let pin = Zeroizing::new(crate::opfile::read_regular_text(path, MAX_PIN_FILE).map_err(err)?);
     let trimmed = pin
         .strip_suffix("\r\n")
         .or_else(|| pin.strip_suffix('\n'))

@@ -7,7 +7,6 @@
 //! extends PCR 23 with SHA-256 of the bundle id (measured transfer). The
 //! store directory records the TCTI in `tpm.json`.
 use std::collections::BTreeSet;
-use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -74,12 +73,7 @@ fn read_auth(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
         path: path.to_owned(),
         source,
     };
-    if fs::metadata(path).map_err(err)?.len() > MAX_AUTH_FILE {
-        return Err(err(std::io::Error::other(
-            "too large for an authorization value",
-        )));
-    }
-    let mut v = Zeroizing::new(fs::read(path).map_err(err)?);
+    let mut v = Zeroizing::new(crate::opfile::read_regular(path, MAX_AUTH_FILE).map_err(err)?);
     if v.ends_with(b"\n") {
         v.pop();
         if v.ends_with(b"\r") {
@@ -265,6 +259,7 @@ mod tests {
     use crate::anchored::StateFile;
     use crate::tpm::emulators;
     use crate::{TrustStore, open_store};
+    use std::fs;
 
     fn anchor(v: u64) -> Anchor {
         Anchor::new(format!("{{\"root\":{v}}}").into_bytes(), v)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# CPU per decision of a PKCS#11 (SoftHSM2) store, fresh and after N
+# decisions (default 2000): the counter must not cost more with history.
+#
+#   scripts/bench-pkcs11-counter.sh [N] [BINARY]
+#
+# Each decision is one `airlock verify` (it journals, so it advances the
+# counter). Prints user+system CPU per decision, averaged over 20 runs,
+# before and after. A benchmark, not a test: nothing asserts on time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-2000}
+bin=${2:-$PWD/target/debug/airlock}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+eval "$(scripts/softhsm-token.sh "$work/hsm" store)"
+cd "$work"
+A() { "$bin" "$@"; }
+mkdir -p keys
+for k in root release owner builder; do A keygen --out "keys/$k" >/dev/null; done
+A root init --out 1.root.json --root-key keys/root.pub --targets-key keys/release.pub --expires 3650d >/dev/null
+A root sign 1.root.json --key keys/root.pem >/dev/null
+mkdir -p dist links && echo hello >dist/a.txt
+cat >root.layout <<JSON
+{"_type":"layout","expires":"2099-01-01T00:00:00Z","readme":"","keys":{},"steps":[],"inspect":[]}
+JSON
+uri="pkcs11:token=store?module-path=$AIRLOCK_PKCS11_MODULE&pin-source=file:$AIRLOCK_PKCS11_PIN_FILE"
+A anchor init --store pstore --root 1.root.json --pkcs11 "$uri" >/dev/null
+# A bundle the store refuses is a decision too (journaled, counter
+# advanced): a file that is not a bundle keeps the benchmark independent of
+# the supply-chain fixtures.
+echo "not a bundle" >x.airlock
+runs() { for _ in $(seq "$1"); do A verify x.airlock --store pstore --quiet >/dev/null 2>&1 || true; done; }
+cpu() { # CPU milliseconds (user+sys) per run, over $1 runs
+  local TIMEFORMAT='%U %S' t
+  t=$({ time runs "$1"; } 2>&1)
+  echo "$t" | awk -v n="$1" '{printf "%.1f", ($1 + $2) * 1000 / n}'
+}
+fresh=$(cpu 20)
+runs "$n"
+after=$(cpu 20)
+objects=$(pkcs11-tool --module "$AIRLOCK_PKCS11_MODULE" --token-label store --login \
+  --pin "$(cat "$AIRLOCK_PKCS11_PIN_FILE")" --list-objects --type data 2>/dev/null | grep -c "Data object" || true)
+echo "decisions: $((n + 40)); CPU per decision fresh: ${fresh} ms; after $n: ${after} ms; data objects on the token: $objects"
