@@ -141,6 +141,8 @@ fn a_live_import_is_not_swept_by_an_unpack_in_another_pid_namespace() {
         "store2",
         "--root",
         "1.root.json",
+        "--channel",
+        "default",
     ])
     .ok();
     let held = Paused::start(
@@ -304,6 +306,8 @@ fn an_anchor_init_killed_at_any_step_can_be_run_again() {
         "store2",
         "--root",
         "1.root.json",
+        "--channel",
+        "default",
     ];
     // Between the journal key's two halves; after the journal's first
     // records and the state, before the configuration.
@@ -419,15 +423,26 @@ fn devices_and_fifos_are_refused_as_every_operator_file() {
                 f,
                 "--targets-key",
                 "keys/release.pub",
+                "--layout-key",
+                "keys/owner.pub",
             ]
             .map(str::to_owned)
             .to_vec(),
             ["root", "sign", "1.root.json", "--key", f]
                 .map(str::to_owned)
                 .to_vec(),
-            ["anchor", "init", "--store", "s2", "--root", f]
-                .map(str::to_owned)
-                .to_vec(),
+            [
+                "anchor",
+                "init",
+                "--store",
+                "s2",
+                "--root",
+                f,
+                "--channel",
+                "default",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             ["verify", f, "--store", "store"]
                 .map(str::to_owned)
                 .to_vec(),
