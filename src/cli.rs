@@ -115,6 +115,21 @@ bundle's final root). The bundle itself is left as it is.")]
     /// The audit journal of an isolated-side store: show, verify, export.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Write the store's figures (decisions, imports, refusals, latency, the
+    /// anchor, the journal) in the Prometheus text format, computed from
+    /// the checked journal and the store.
+    #[command(after_help = "\
+Examples:
+  airlock metrics --store /var/lib/airlock --out /var/lib/node_exporter/textfile/airlock.prom
+  airlock metrics --store /var/lib/airlock | grep airlock_decisions_total
+  # refresh after every decision instead of on a timer:
+  airlock unpack rel.airlock --store /var/lib/airlock --to /srv/in/rel \\
+       --metrics-file /var/lib/node_exporter/textfile/airlock.prom
+
+The file is replaced atomically. Exit 0 when the journal verifies, 1 when it
+does not (the file is still written, with airlock_journal_intact 0). See
+docs/monitoring.md for every metric, the alert rules and the dashboard.")]
+    Metrics(MetricsArgs),
     /// Run the whole story on generated keys in a temporary directory.
     #[command(
         after_help = "Example:\n  airlock demo            # uses a fresh temporary directory\n  airlock demo --dir /tmp/airlock-demo"
@@ -470,6 +485,10 @@ pub struct VerifyArgs {
     /// Split bundle: ask for each volume that is not beside the previous one.
     #[arg(long)]
     pub prompt: bool,
+    /// After the decision, refresh this Prometheus metrics file (as
+    /// `airlock metrics --out FILE` does).
+    #[arg(long, env = "AIRLOCK_METRICS_FILE", value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `unpack`.
@@ -490,6 +509,10 @@ pub struct UnpackArgs {
     /// beside the previous one, e.g. to read discs from one drive.
     #[arg(long)]
     pub prompt: bool,
+    /// After the decision, refresh this Prometheus metrics file (as
+    /// `airlock metrics --out FILE` does).
+    #[arg(long, env = "AIRLOCK_METRICS_FILE", value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `split`.
@@ -724,6 +747,17 @@ pub struct JournalVerifyArgs {
     /// signed with.
     #[arg(long, value_name = "PUB", requires = "export")]
     pub key: Option<PathBuf>,
+}
+
+/// `metrics`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    /// The store.
+    pub store: StoreArg,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `demo`.

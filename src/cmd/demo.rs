@@ -358,6 +358,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             store: store_arg(&p("store")),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     )?);
@@ -390,6 +391,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             store: store_arg(&p("store")),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     );
@@ -411,6 +413,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             store: store_arg(&p("store")),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     ) {
@@ -433,6 +436,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             to: p("incoming/release-1"),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     )?);
@@ -452,6 +456,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             to: p("incoming/again"),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     ) {

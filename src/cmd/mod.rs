@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod intoto;
 pub mod journal;
 pub mod key;
+pub mod metrics;
 pub mod pack;
 pub mod root;
 pub mod unpack;
@@ -98,6 +99,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         }
         Command::Journal(JournalCommand::Init { store }) => journal::init(&store.dir()),
         Command::Journal(JournalCommand::Recover { store }) => journal::recover(&store.dir()),
+        Command::Metrics(a) => metrics::run(a),
         Command::Demo(a) => demo::run(a.dir.as_deref(), quiet),
         Command::Split(a) => volumes::split(a, quiet),
         Command::Volumes(VolumesCommand::Check(a)) => volumes::check(a, quiet),

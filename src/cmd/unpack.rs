@@ -12,8 +12,15 @@ use crate::policy::verification_time;
 use crate::staging::{Staging, undo_placement};
 use crate::timefmt::now;
 
-/// `airlock unpack BUNDLE --store STORE --to DIR`.
+/// `airlock unpack BUNDLE --store STORE --to DIR`; then refreshes
+/// `--metrics-file`.
 pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
+    let result = decide(a, quiet);
+    crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref());
+    result
+}
+
+fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
     let signer = signer_of(store.as_ref())?;

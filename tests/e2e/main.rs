@@ -12,6 +12,7 @@ mod intoto;
 mod intoto_vectors;
 mod journal;
 mod keytypes;
+mod monitoring;
 mod pkcs11;
 mod rootcmd;
 mod rotation;
