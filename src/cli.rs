@@ -664,19 +664,60 @@ Examples:
   # against the key it carries.")]
     Verify(JournalVerifyArgs),
     /// Write a self-contained, signed extract of the journal for auditors
-    /// (the journal, its public key and the anchored root).
+    /// (the journal, its public key and the anchored root); or, with
+    /// --format, the records for a SIEM.
     #[command(after_help = "\
-Example:
+Examples:
   airlock journal export --store /var/lib/airlock --out audit-2026-q1.jsonl
   # on the auditor's machine, with no store:
-  airlock journal verify --export audit-2026-q1.jsonl")]
+  airlock journal verify --export audit-2026-q1.jsonl
+  # for a SIEM (read-only: no record is written; stdout without --out):
+  airlock journal export --store /var/lib/airlock --format cef --out airlock.cef
+  airlock journal export --store /var/lib/airlock --format syslog | logger --rfc5424 ...
+
+--format jsonl: the records as they are (signed JSON lines); cef: ArcSight
+CEF, one event per line; syslog: RFC 5424 messages, one per line. Only the
+committed records (up to the store's head) are written, each once checked.")]
     Export {
         #[command(flatten)]
         /// The store.
         store: StoreArg,
-        /// The export file to write (must not exist).
+        /// The file to write (the auditor's export: must not exist; with
+        /// --format: replaced atomically, standard output without it).
+        #[arg(long, value_name = "FILE", required_unless_present = "format")]
+        out: Option<PathBuf>,
+        /// Write the records for a SIEM in this format instead of an
+        /// auditor's export.
+        #[arg(long, value_enum)]
+        format: Option<SiemFormat>,
+    },
+    /// Send the journal's committed records that a syslog receiver (a SIEM)
+    /// has not had yet, as RFC 5424 messages over UDP or TCP.
+    #[command(after_help = "\
+Examples:
+  airlock journal forward --store /var/lib/airlock --to tcp://siem.example:514
+  airlock journal forward --store /var/lib/airlock --to udp://127.0.0.1:514
+  # run it from a timer (or after each decision); each run sends what is new
+
+The last record sent is remembered in a cursor file (default:
+STORE/siem-forward/TRANSPORT-HOST-PORT.json), so a rerun neither loses nor
+duplicates records; a journal that no longer holds the record the cursor
+names is refused (exit 1) and nothing is sent. TCP uses octet-counting
+framing (RFC 6587); UDP is one datagram per record (RFC 5426), with no
+delivery guarantee.")]
+    Forward {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The receiver: udp://HOST:PORT or tcp://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The cursor file (the last record sent to this receiver).
         #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        cursor: Option<PathBuf>,
+        /// The HOSTNAME field of the messages (default: this machine's name).
+        #[arg(long, value_name = "NAME")]
+        hostname: Option<String>,
     },
     /// Start the journal of a store provisioned before airlock kept one
     /// (creates its journal key).
@@ -696,6 +737,17 @@ Example:
         /// The store.
         store: StoreArg,
     },
+}
+
+/// A SIEM format for `journal export --format`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SiemFormat {
+    /// The records as they are: signed JSON lines.
+    Jsonl,
+    /// ArcSight Common Event Format.
+    Cef,
+    /// RFC 5424 syslog.
+    Syslog,
 }
 
 /// Which records `journal show` shows.

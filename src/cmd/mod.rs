@@ -18,6 +18,7 @@ pub mod key;
 pub mod metrics;
 pub mod pack;
 pub mod root;
+pub mod siem;
 pub mod unpack;
 pub mod verify;
 pub mod volumes;
@@ -94,9 +95,24 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
         Command::Journal(JournalCommand::Show(a)) => journal::show(a, cli.json),
         Command::Journal(JournalCommand::Verify(a)) => journal::verify(a),
-        Command::Journal(JournalCommand::Export { store, out }) => {
-            journal::export(&store.dir(), out)
-        }
+        Command::Journal(JournalCommand::Export {
+            store,
+            out,
+            format: Some(f),
+        }) => siem::export(&store.dir(), *f, out.as_deref()),
+        Command::Journal(JournalCommand::Export { store, out, .. }) => match out {
+            Some(out) => journal::export(&store.dir(), out),
+            None => Err(Error::usage(
+                "journal export needs --out FILE (or --format)",
+                "give the export file to write",
+            )),
+        },
+        Command::Journal(JournalCommand::Forward {
+            store,
+            to,
+            cursor,
+            hostname,
+        }) => siem::forward(&store.dir(), to, cursor.as_deref(), hostname.as_deref()),
         Command::Journal(JournalCommand::Init { store }) => journal::init(&store.dir()),
         Command::Journal(JournalCommand::Recover { store }) => journal::recover(&store.dir()),
         Command::Metrics(a) => metrics::run(a),

@@ -276,10 +276,10 @@ impl Facts {
 
     fn add_decision(&mut self, r: &Record, day: u64) {
         let command = r.event.clone();
-        let outcome = match r.str_field("outcome") {
-            Some(o @ ("accepted" | "refused" | "failed" | "aborted")) => o,
-            _ => "other",
-        };
+        let outcome = r
+            .str_field("outcome")
+            .filter(|o| matches!(*o, "accepted" | "refused" | "failed" | "aborted"))
+            .unwrap_or("other");
         let code = if outcome == "accepted" {
             "none".to_owned()
         } else {

@@ -509,3 +509,269 @@ fn prometheus_scrapes_the_metrics_fires_the_attack_alert_and_runs_the_dashboard(
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["data"]["result"][0]["value"][1], "2");
 }
+
+/// A private rsyslogd listening on 127.0.0.1 (UDP or TCP), writing what it
+/// parsed of each RFC 5424 message to a file; killed on drop.
+struct Rsyslog {
+    _service: Service,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn program(name: &str) -> String {
+    let sbin = format!("/usr/sbin/{name}");
+    if Path::new(&sbin).is_file() {
+        sbin
+    } else {
+        name.to_owned()
+    }
+}
+
+impl Rsyslog {
+    fn start(transport: &str) -> Rsyslog {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("rsyslog.conf"),
+            format!(
+                "global(workDirectory=\"{d}\" maxMessageSize=\"128k\")\n\
+                 module(load=\"im{transport}\")\n\
+                 input(type=\"im{transport}\" address=\"127.0.0.1\" port=\"{port}\")\n\
+                 template(name=\"fields\" type=\"string\" string=\"%syslogfacility%|%syslogseverity%|%hostname%|%app-name%|%msgid%|%structured-data%|%msg%\\n\")\n\
+                 *.* action(type=\"omfile\" file=\"{d}/out.log\" template=\"fields\")\n"
+            ),
+        )
+        .unwrap();
+        let service = Service(
+            Command::new(program("rsyslogd"))
+                .arg("-n")
+                .arg("-f")
+                .arg(dir.path().join("rsyslog.conf"))
+                .arg("-i")
+                .arg(dir.path().join("rsyslogd.pid"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start rsyslogd"),
+        );
+        let r = Rsyslog {
+            _service: service,
+            dir,
+            port,
+        };
+        // Ready once a probe message comes out the other end.
+        wait_for("rsyslogd to receive", 60, || {
+            let m = b"<13>1 - - probe - - - ready";
+            match transport {
+                "udp" => {
+                    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                    let _ = s.send_to(m, ("127.0.0.1", port));
+                }
+                _ => {
+                    if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                        let _ = write!(s, "{} ", m.len());
+                        let _ = s.write_all(m);
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            r.lines().iter().any(|l| l.contains("|probe|"))
+        });
+        r
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("out.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The messages from airlock: (facility, severity, msgid, sd, msg).
+    fn airlock(&self) -> Vec<[String; 5]> {
+        self.lines()
+            .iter()
+            .filter_map(|l| {
+                let p: Vec<&str> = l.splitn(7, '|').collect();
+                (p.len() == 7 && p[3] == "airlock")
+                    .then(|| [p[0], p[1], p[4], p[5], p[6]].map(str::to_owned))
+            })
+            .collect()
+    }
+}
+
+/// Forwards the store's journal to a real rsyslogd over `transport`, then
+/// a new record, then nothing: each committed record arrives once, parsed
+/// as RFC 5424, its MSG the signed record itself.
+fn forward_to_rsyslog(test: &str, transport: &str) {
+    if skip(test, &["rsyslogd"]) {
+        return;
+    }
+    let w = history();
+    let rs = Rsyslog::start(transport);
+    let to = format!("{transport}://127.0.0.1:{}", rs.port);
+    let f = w
+        .run(&[
+            "journal", "forward", "--store", "store", "--to", &to, "--json",
+        ])
+        .ok()
+        .json();
+    let journal = |w: &World| -> Vec<String> {
+        std::fs::read_to_string(w.path("store/journal.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let lines = journal(&w);
+    assert_eq!(f["sent"], lines.len());
+    wait_for("the records at rsyslogd", 60, || {
+        rs.airlock().len() >= lines.len()
+    });
+
+    // A new decision; the next run sends just it.
+    assert_ne!(w.verify("garbage.airlock").code, 0);
+    let f = w
+        .run(&[
+            "journal", "forward", "--store", "store", "--to", &to, "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(f["sent"], 1);
+    let lines = journal(&w);
+    wait_for("the new record at rsyslogd", 60, || {
+        rs.airlock().len() > lines.len() - 1
+    });
+    let f = w
+        .run(&[
+            "journal", "forward", "--store", "store", "--to", &to, "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(f["sent"], 0);
+
+    let got = rs.airlock();
+    assert_eq!(got.len(), lines.len(), "each record once");
+    for (i, ([facility, severity, msgid, sd, msg], line)) in got.iter().zip(&lines).enumerate() {
+        let rec: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(facility, "13");
+        assert_eq!(msgid, rec["event"].as_str().unwrap());
+        assert!(
+            sd.starts_with(&format!("[airlock@32473 seq=\"{}\" ", i + 1)),
+            "{sd}"
+        );
+        assert_eq!(msg.trim_start(), line, "record {}", i + 1);
+        let want = match (
+            rec["fields"]["outcome"].as_str(),
+            rec["fields"]["error"]["code"].as_str(),
+        ) {
+            (Some("refused"), Some("replay" | "rollback")) => "2",
+            (Some("refused"), _) => "4",
+            (Some("accepted"), _) => "5",
+            _ => "6",
+        };
+        assert_eq!(severity, want, "record {}: {line}", i + 1);
+    }
+
+    // A journal that no longer holds what was sent is refused; nothing goes.
+    let cursor = w.path(&format!(
+        "store/siem-forward/{transport}-127.0.0.1-{}.json",
+        rs.port
+    ));
+    let c: Value = serde_json::from_str(&std::fs::read_to_string(&cursor).unwrap()).unwrap();
+    assert_eq!(c["seq"], lines.len());
+    std::fs::write(
+        &cursor,
+        c.to_string()
+            .replace(c["sha256"].as_str().unwrap(), &"0".repeat(64)),
+    )
+    .unwrap();
+    assert_ne!(w.verify("garbage.airlock").code, 0);
+    let r = w.run(&[
+        "journal", "forward", "--store", "store", "--to", &to, "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "journal-forward-mismatch".into())
+    );
+    assert!(cursor.is_file());
+    assert_eq!(rs.airlock().len(), lines.len());
+}
+
+#[test]
+fn journal_forward_reaches_rsyslog_over_udp_once_per_record() {
+    forward_to_rsyslog(
+        "journal_forward_reaches_rsyslog_over_udp_once_per_record",
+        "udp",
+    );
+}
+
+#[test]
+fn journal_forward_reaches_rsyslog_over_tcp_once_per_record() {
+    forward_to_rsyslog(
+        "journal_forward_reaches_rsyslog_over_tcp_once_per_record",
+        "tcp",
+    );
+}
+
+#[test]
+fn journal_export_formats_hold_every_committed_record() {
+    let w = history();
+    let lines: Vec<String> = std::fs::read_to_string(w.path("store/journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let jsonl = w
+        .run(&["journal", "export", "--store", "store", "--format", "jsonl"])
+        .ok();
+    assert_eq!(jsonl.stdout.lines().collect::<Vec<_>>(), lines);
+    w.run(&[
+        "journal", "export", "--store", "store", "--format", "cef", "--out", "feed.cef",
+    ])
+    .ok();
+    let cef = std::fs::read_to_string(w.path("feed.cef")).unwrap();
+    assert_eq!(cef.lines().count(), lines.len());
+    assert!(cef.lines().all(|l| l.starts_with("CEF:0|airlock|airlock|")));
+    assert!(
+        cef.contains("|unpack:replay|unpack refused: replay|9|"),
+        "{cef}"
+    );
+    let syslog = w
+        .run(&[
+            "journal", "export", "--store", "store", "--format", "syslog",
+        ])
+        .ok();
+    for (m, l) in syslog.stdout.lines().zip(&lines) {
+        assert!(
+            m.starts_with('<') && m.contains(">1 ") && m.ends_with(l.as_str()),
+            "{m}"
+        );
+    }
+    // Read-only: no record was written.
+    assert_eq!(
+        std::fs::read_to_string(w.path("store/journal.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        lines.len()
+    );
+    // A tampered journal: exit 1, and no file appears.
+    let path = w.path("store/journal.jsonl");
+    let j = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, j.replacen("\"beta\"", "\"bet4\"", 1)).unwrap();
+    let r = w.run(&[
+        "journal", "export", "--store", "store", "--format", "cef", "--out", "bad.cef", "--json",
+    ]);
+    assert_eq!((r.code, r.error_code()), (1, "journal-signature".into()));
+    assert!(!w.path("bad.cef").exists());
+    assert!(
+        std::fs::read_dir(w.tmp.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".tmp"))
+    );
+}
