@@ -691,6 +691,18 @@ committed records (up to the store's head) are written, each once checked.")]
         #[arg(long, value_enum)]
         format: Option<SiemFormat>,
     },
+    /// Write an HTML audit report of the journal (a store's, or an export's):
+    /// integrity verdict, key, anchor, charts, every import and refusal.
+    #[command(after_help = "\
+Examples:
+  airlock journal report --store /var/lib/airlock --out report.html
+  airlock journal report --export audit-2026-q1.jsonl --key journal-key.pub --out report.html
+
+One self-contained file (inline CSS and SVG, no scripts, nothing fetched),
+print-friendly (A4 landscape). A journal that does not verify still gets its
+report, which says so in red and covers the records that checked; the command
+then exits 1.")]
+    Report(JournalReportArgs),
     /// Send the journal's committed records that a syslog receiver (a SIEM)
     /// has not had yet, as RFC 5424 messages over UDP or TCP.
     #[command(after_help = "\
@@ -784,6 +796,24 @@ pub struct JournalShowArgs {
     /// Only records of this event type (e.g. unpack, anchor.advanced).
     #[arg(long, value_name = "EVENT")]
     pub event: Option<String>,
+}
+
+/// `journal report`.
+#[derive(Debug, Args)]
+pub struct JournalReportArgs {
+    /// The store whose journal to report on (`DIR` or `file:DIR`).
+    #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
+    pub store: Option<String>,
+    /// Report on this export instead (no store needed).
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// With --export: the journal public key (SPKI PEM) the export must be
+    /// signed with.
+    #[arg(long, value_name = "PUB", requires = "export")]
+    pub key: Option<PathBuf>,
+    /// The HTML file to write (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// `journal verify`.

@@ -17,6 +17,7 @@ pub mod journal;
 pub mod key;
 pub mod metrics;
 pub mod pack;
+pub mod report;
 pub mod root;
 pub mod siem;
 pub mod unpack;
@@ -107,6 +108,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
                 "give the export file to write",
             )),
         },
+        Command::Journal(JournalCommand::Report(a)) => report::run(a),
         Command::Journal(JournalCommand::Forward {
             store,
             to,

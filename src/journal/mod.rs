@@ -27,6 +27,7 @@ pub mod export;
 pub mod facts;
 pub mod metrics;
 pub mod record;
+pub mod report;
 pub mod siem;
 pub mod writer;
 
