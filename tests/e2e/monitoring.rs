@@ -775,3 +775,141 @@ fn journal_export_formats_hold_every_committed_record() {
             .starts_with(".tmp"))
     );
 }
+
+/// Runs headless Chromium on `url` with `args`; its stdout.
+fn chromium(args: &[String], url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chromium");
+    assert!(
+        o.status.success(),
+        "chromium {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The text of the element carrying `data-figure="name"`.
+fn figure(dom: &str, name: &str) -> String {
+    let at = dom
+        .find(&format!("data-figure=\"{name}\""))
+        .unwrap_or_else(|| panic!("no figure {name}"));
+    let rest = &dom[at..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest.find('<').unwrap();
+    rest[start..end].to_owned()
+}
+
+#[test]
+fn the_html_report_renders_in_chromium_with_the_journal_figures() {
+    if skip(
+        "the_html_report_renders_in_chromium_with_the_journal_figures",
+        &["chromium"],
+    ) {
+        return;
+    }
+    let w = history();
+    // A journal string that would be markup if it were not escaped.
+    w.write("<b>x</b>.airlock", b"<script>alert(1)</script>");
+    assert_ne!(w.verify("<b>x</b>.airlock").code, 0);
+    w.run(&[
+        "journal",
+        "report",
+        "--store",
+        "store",
+        "--out",
+        "report.html",
+    ])
+    .ok();
+    let html = std::fs::read_to_string(w.path("report.html")).unwrap();
+    assert!(!html.contains("<script") && !html.contains("<b>x"));
+    assert!(!html.contains("http://") && !html.contains("https://"));
+    let recs = records(&w);
+    let refused = recs
+        .iter()
+        .filter(|r| r["fields"]["outcome"] == "refused")
+        .count();
+    let url = format!("file://{}", w.path("report.html").display());
+
+    let dom = chromium(&["--dump-dom".into()], &url);
+    assert!(dom.contains("data-intact=\"true\""));
+    assert_eq!(figure(&dom, "records"), recs.len().to_string());
+    assert_eq!(figure(&dom, "imports"), "2");
+    assert_eq!(figure(&dom, "refused"), refused.to_string());
+    assert_eq!(figure(&dom, "root-version"), "1");
+    assert_eq!(
+        figure(&dom, "keyid"),
+        recs[0]["fields"]["journal_key"]["keyid"].as_str().unwrap()
+    );
+    assert_eq!(dom.matches("<tr class=\"import\"").count(), 2);
+    assert_eq!(dom.matches("<tr class=\"refusal\"").count(), refused);
+    assert_eq!(dom.matches("<tr class=\"record\"").count(), recs.len());
+    for r in recs.iter().filter(|r| r["fields"]["outcome"] == "refused") {
+        let code = r["fields"]["error"]["code"].as_str().unwrap();
+        assert!(dom.contains(&format!("data-code=\"{code}\"")), "{code}");
+    }
+    // The charts: the bars add up to the imports and refusals.
+    let bars = |class: &str| -> u64 {
+        dom.split(&format!("class=\"{class}\""))
+            .skip(1)
+            .map(|s| {
+                let n = s.split("data-n=\"").nth(1).unwrap();
+                n[..n.find('"').unwrap()].parse::<u64>().unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(bars("bar-imports"), 2);
+    assert_eq!(bars("bar-refusals"), refused as u64);
+    assert_eq!(bars("bar-code"), refused as u64);
+    assert!(dom.contains("&lt;b&gt;x&lt;/b&gt;.airlock"));
+
+    let out = tempfile::tempdir().unwrap();
+    let png = out.path().join("report.png");
+    let pdf = out.path().join("report.pdf");
+    chromium(
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1280,1800".into(),
+        ],
+        &url,
+    );
+    chromium(
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".into(),
+        ],
+        &url,
+    );
+    let png = std::fs::read(png).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
+    let pdf = std::fs::read(pdf).unwrap();
+    assert!(pdf.starts_with(b"%PDF-") && pdf.len() > 10_000);
+
+    // A tampered journal: the report says so, and the command exits 1.
+    let path = w.path("store/journal.jsonl");
+    let j = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, j.replacen("\"beta\"", "\"bet4\"", 1)).unwrap();
+    let r = w.run(&[
+        "journal",
+        "report",
+        "--store",
+        "store",
+        "--out",
+        "report.html",
+        "--json",
+    ]);
+    assert_eq!((r.code, r.error_code()), (1, "journal-signature".into()));
+    let html = std::fs::read_to_string(w.path("report.html")).unwrap();
+    assert!(html.contains("data-intact=\"false\"") && html.contains("journal-signature"));
+}
