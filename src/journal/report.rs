@@ -656,9 +656,9 @@ pub fn write(src: Source<'_>, out: &Path) -> Result<Written, Error> {
                 "<th>seq</th><th>recorded</th><th>event</th><th>outcome</th><th>detail</th>",
             ),
         ] {
-            write!(
+            writeln!(
                 w,
-                "<h2>{title}</h2><table id=\"{}\"><thead><tr>{header}</tr></thead><tbody>\n",
+                "<h2>{title}</h2><table id=\"{}\"><thead><tr>{header}</tr></thead><tbody>",
                 title.split(' ').next().unwrap_or(title).to_lowercase()
             )?;
             let mut io_err: Option<io::Error> = None;
@@ -690,9 +690,9 @@ pub fn write(src: Source<'_>, out: &Path) -> Result<Written, Error> {
             }
             w.write_all(b"</tbody></table>\n")?;
         }
-        write!(
+        writeln!(
             w,
-            "<footer>Every figure above is computed from the journal's records, each checked (sequence, hash chain, signature) before it was counted. Written by airlock {} at {}. Check the journal yourself: <code>airlock journal verify</code>.</footer></body></html>\n",
+            "<footer>Every figure above is computed from the journal's records, each checked (sequence, hash chain, signature) before it was counted. Written by airlock {} at {}. Check the journal yourself: <code>airlock journal verify</code>.</footer></body></html>",
             env!("CARGO_PKG_VERSION"),
             format_utc(generated)
         )
