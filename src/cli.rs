@@ -138,6 +138,21 @@ bundle's final root). The bundle itself is left as it is.")]
     /// The audit journal of an isolated-side store: show, verify, export.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Write the store's figures (decisions, imports, refusals, latency, the
+    /// anchor, the journal) in the Prometheus text format, computed from
+    /// the checked journal and the store.
+    #[command(after_help = "\
+Examples:
+  airlock metrics --store /var/lib/airlock --out /var/lib/node_exporter/textfile/airlock.prom
+  airlock metrics --store /var/lib/airlock | grep airlock_decisions_total
+  # refresh after every decision instead of on a timer:
+  airlock unpack rel.airlock --store /var/lib/airlock --to /srv/in/rel \\
+       --metrics-file /var/lib/node_exporter/textfile/airlock.prom
+
+The file is replaced atomically. Exit 0 when the journal verifies, 1 when it
+does not (the file is still written, with airlock_journal_intact 0). See
+docs/monitoring.md for every metric, the alert rules and the dashboard.")]
+    Metrics(MetricsArgs),
     /// Run the whole story on generated keys in a temporary directory.
     #[command(
         after_help = "Example:\n  airlock demo            # uses a fresh temporary directory\n  airlock demo --dir /tmp/airlock-demo"
@@ -598,6 +613,10 @@ pub struct VerifyArgs {
     /// Split bundle: ask for each volume that is not beside the previous one.
     #[arg(long)]
     pub prompt: bool,
+    /// After the decision, refresh this Prometheus metrics file (as
+    /// `airlock metrics --out FILE` does).
+    #[arg(long, env = "AIRLOCK_METRICS_FILE", value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `unpack`.
@@ -618,6 +637,10 @@ pub struct UnpackArgs {
     /// beside the previous one, e.g. to read discs from one drive.
     #[arg(long)]
     pub prompt: bool,
+    /// After the decision, refresh this Prometheus metrics file (as
+    /// `airlock metrics --out FILE` does).
+    #[arg(long, env = "AIRLOCK_METRICS_FILE", value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `split`.
@@ -793,19 +816,72 @@ Examples:
   # against the key it carries.")]
     Verify(JournalVerifyArgs),
     /// Write a self-contained, signed extract of the journal for auditors
-    /// (the journal, its public key and the anchored root).
+    /// (the journal, its public key and the anchored root); or, with
+    /// --format, the records for a SIEM.
     #[command(after_help = "\
-Example:
+Examples:
   airlock journal export --store /var/lib/airlock --out audit-2026-q1.jsonl
   # on the auditor's machine, with no store:
-  airlock journal verify --export audit-2026-q1.jsonl")]
+  airlock journal verify --export audit-2026-q1.jsonl
+  # for a SIEM (read-only: no record is written; stdout without --out):
+  airlock journal export --store /var/lib/airlock --format cef --out airlock.cef
+  airlock journal export --store /var/lib/airlock --format syslog | logger --rfc5424 ...
+
+--format jsonl: the records as they are (signed JSON lines); cef: ArcSight
+CEF, one event per line; syslog: RFC 5424 messages, one per line. Only the
+committed records (up to the store's head) are written, each once checked.")]
     Export {
         #[command(flatten)]
         /// The store.
         store: StoreArg,
-        /// The export file to write (must not exist).
+        /// The file to write (the auditor's export: must not exist; with
+        /// --format: replaced atomically, standard output without it).
+        #[arg(long, value_name = "FILE", required_unless_present = "format")]
+        out: Option<PathBuf>,
+        /// Write the records for a SIEM in this format instead of an
+        /// auditor's export.
+        #[arg(long, value_enum)]
+        format: Option<SiemFormat>,
+    },
+    /// Write an HTML audit report of the journal (a store's, or an export's):
+    /// integrity verdict, key, anchor, charts, every import and refusal.
+    #[command(after_help = "\
+Examples:
+  airlock journal report --store /var/lib/airlock --out report.html
+  airlock journal report --export audit-2026-q1.jsonl --key journal-key.pub --out report.html
+
+One self-contained file (inline CSS and SVG, no scripts, nothing fetched),
+print-friendly (A4 landscape). A journal that does not verify still gets its
+report, which says so in red and covers the records that checked; the command
+then exits 1.")]
+    Report(JournalReportArgs),
+    /// Send the journal's committed records that a syslog receiver (a SIEM)
+    /// has not had yet, as RFC 5424 messages over UDP or TCP.
+    #[command(after_help = "\
+Examples:
+  airlock journal forward --store /var/lib/airlock --to tcp://siem.example:514
+  airlock journal forward --store /var/lib/airlock --to udp://127.0.0.1:514
+  # run it from a timer (or after each decision); each run sends what is new
+
+The last record sent is remembered in a cursor file (default:
+STORE/siem-forward/TRANSPORT-HOST-PORT.json), so a rerun neither loses nor
+duplicates records; a journal that no longer holds the record the cursor
+names is refused (exit 1) and nothing is sent. TCP uses octet-counting
+framing (RFC 6587); UDP is one datagram per record (RFC 5426), with no
+delivery guarantee.")]
+    Forward {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The receiver: udp://HOST:PORT or tcp://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The cursor file (the last record sent to this receiver).
         #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        cursor: Option<PathBuf>,
+        /// The HOSTNAME field of the messages (default: this machine's name).
+        #[arg(long, value_name = "NAME")]
+        hostname: Option<String>,
     },
     /// Start the journal of a store provisioned before airlock kept one
     /// (creates its journal key).
@@ -825,6 +901,17 @@ Example:
         /// The store.
         store: StoreArg,
     },
+}
+
+/// A SIEM format for `journal export --format`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SiemFormat {
+    /// The records as they are: signed JSON lines.
+    Jsonl,
+    /// ArcSight Common Event Format.
+    Cef,
+    /// RFC 5424 syslog.
+    Syslog,
 }
 
 /// Which records `journal show` shows.
@@ -863,6 +950,24 @@ pub struct JournalShowArgs {
     pub event: Option<String>,
 }
 
+/// `journal report`.
+#[derive(Debug, Args)]
+pub struct JournalReportArgs {
+    /// The store whose journal to report on (`DIR` or `file:DIR`).
+    #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
+    pub store: Option<String>,
+    /// Report on this export instead (no store needed).
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// With --export: the journal public key (SPKI PEM) the export must be
+    /// signed with.
+    #[arg(long, value_name = "PUB", requires = "export")]
+    pub key: Option<PathBuf>,
+    /// The HTML file to write (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
 /// `journal verify`.
 #[derive(Debug, Args)]
 pub struct JournalVerifyArgs {
@@ -876,6 +981,17 @@ pub struct JournalVerifyArgs {
     /// signed with.
     #[arg(long, value_name = "PUB", requires = "export")]
     pub key: Option<PathBuf>,
+}
+
+/// `metrics`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    #[command(flatten)]
+    /// The store.
+    pub store: StoreArg,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// `demo`.

@@ -91,3 +91,35 @@ pub fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Erro
     }
     Ok(bytes)
 }
+
+/// Atomically replaces `path` with what `fill` writes (streamed into a
+/// temporary file beside it, synced, then renamed over it): readers see
+/// the old file or the new one, never a part. A new file gets mode `mode`
+/// (for files other programs read: metrics, reports); an existing one
+/// keeps its permissions.
+pub fn replace_file_with(
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| write_err(path, e))?;
+    let perms = std::fs::metadata(path)
+        .map(|m| m.permissions())
+        .unwrap_or_else(|_| std::fs::Permissions::from_mode(mode));
+    tmp.as_file()
+        .set_permissions(perms)
+        .map_err(|e| write_err(path, e))?;
+    let mut w = std::io::BufWriter::new(tmp);
+    fill(&mut w).map_err(|e| write_err(path, e))?;
+    let tmp = w
+        .into_inner()
+        .map_err(|e| write_err(path, e.into_error()))?;
+    tmp.as_file().sync_all().map_err(|e| write_err(path, e))?;
+    tmp.persist(path).map_err(|e| write_err(path, e.error))?;
+    Ok(())
+}

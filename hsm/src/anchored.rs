@@ -665,6 +665,10 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         self.hw.protections()
     }
 
+    fn hardware_counter(&self) -> Result<Option<u64>, Error> {
+        self.hw.counter()
+    }
+
     fn anchor(&self) -> Result<Anchor, Error> {
         let (file, _) = self.load()?;
         let last = file.anchors.len() - 1;

@@ -244,6 +244,12 @@ pub trait TrustStore: std::fmt::Debug {
     /// The monotonic state.
     fn state(&self) -> Result<StoreState, Error>;
 
+    /// The value of the hardware monotonic counter the state is bound to
+    /// (`None` for a store without one: a file store).
+    fn hardware_counter(&self) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
+
     /// Takes the store's exclusive lock, waiting for it.
     fn lock(&self) -> Result<StoreLock, Error>;
 

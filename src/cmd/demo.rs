@@ -366,6 +366,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             store: store_arg(&p("store")),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     )?);
@@ -398,6 +399,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             store: store_arg(&p("store")),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     );
@@ -419,6 +421,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             store: store_arg(&p("store")),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     ) {
@@ -441,6 +444,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             to: p("incoming/release-1"),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     )?);
@@ -460,6 +464,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             to: p("incoming/again"),
             at: None,
             prompt: false,
+            metrics_file: None,
         },
         true,
     ) {
@@ -488,11 +493,35 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         key: None,
     })?);
 
+    n.step(
+        "What operators and auditors look at: the metrics file and the HTML audit report",
+        "airlock metrics --store store --out airlock.prom && airlock journal report --store store --out report.html",
+    );
+    let (snapshot, _) = crate::journal::metrics::write(&p("store"), Some(&p("airlock.prom")))?;
+    if let Err(e) = snapshot.journal {
+        return Err(e.into());
+    }
+    n.say(&format!(
+        "   metrics (Prometheus text format): {}",
+        show(&p("airlock.prom"))
+    ));
+    let report = crate::journal::report::write(
+        crate::journal::report::Source::Store(&p("store")),
+        &p("report.html"),
+    )?;
+    if let Some(e) = report.verdict {
+        return Err(e);
+    }
+    n.say(&format!(
+        "   audit report (open it in a browser, print it to PDF): {}",
+        show(&p("report.html"))
+    ));
+
     let mut o = Outcome::default();
     o.line("");
     o.line("demo complete: accepted the signed bundle; refused the tampered copy, the insider's bundle and the replay; the journal records each decision.");
     if dir.is_none() {
-        o.line("(the temporary directory is removed; use --dir DIR to keep the files)");
+        o.line("(the temporary directory is removed, with the metrics file and the report; use --dir DIR to keep the files)");
     }
     o.field("dir", show(&base)).field("steps", n.step);
     Ok(o)

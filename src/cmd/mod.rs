@@ -18,10 +18,13 @@ pub mod inspect;
 pub mod intoto;
 pub mod journal;
 pub mod key;
+pub mod metrics;
 pub mod pack;
 pub mod project;
+pub mod report;
 pub mod root;
 pub mod shell;
+pub mod siem;
 pub mod terminal;
 pub mod unpack;
 pub mod verify;
@@ -107,11 +110,28 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         }
         Command::Journal(JournalCommand::Show(a)) => journal::show(a, cli.json),
         Command::Journal(JournalCommand::Verify(a)) => journal::verify(a),
-        Command::Journal(JournalCommand::Export { store, out }) => {
-            journal::export(&store.dir(), out)
-        }
+        Command::Journal(JournalCommand::Export {
+            store,
+            out,
+            format: Some(f),
+        }) => siem::export(&store.dir(), *f, out.as_deref()),
+        Command::Journal(JournalCommand::Export { store, out, .. }) => match out {
+            Some(out) => journal::export(&store.dir(), out),
+            None => Err(Error::usage(
+                "journal export needs --out FILE (or --format)",
+                "give the export file to write",
+            )),
+        },
+        Command::Journal(JournalCommand::Report(a)) => report::run(a),
+        Command::Journal(JournalCommand::Forward {
+            store,
+            to,
+            cursor,
+            hostname,
+        }) => siem::forward(&store.dir(), to, cursor.as_deref(), hostname.as_deref()),
         Command::Journal(JournalCommand::Init { store }) => journal::init(&store.dir()),
         Command::Journal(JournalCommand::Recover { store }) => journal::recover(&store.dir()),
+        Command::Metrics(a) => metrics::run(a),
         Command::Demo(a) => demo::run(a.dir.as_deref(), quiet),
         Command::Completions { shell } => shell::completions(*shell),
         Command::Init(a) => init::run(a),

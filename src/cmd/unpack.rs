@@ -31,8 +31,15 @@ fn import_time(at: Option<u64>, state: &airlock_hsm::StoreState) -> Result<u64, 
     }
 }
 
-/// `airlock unpack BUNDLE --store STORE --to DIR`.
+/// `airlock unpack BUNDLE --store STORE --to DIR`; then refreshes
+/// `--metrics-file`.
 pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
+    let result = decide(a, quiet);
+    crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref());
+    result
+}
+
+fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
     refuse_destination_in_store(&a.to, store.dir())?;

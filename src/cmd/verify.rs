@@ -133,8 +133,14 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         .field("time", format_utc(v.time));
 }
 
-/// `airlock verify BUNDLE --store STORE`.
+/// `airlock verify BUNDLE --store STORE`; then refreshes `--metrics-file`.
 pub fn run(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
+    let result = decide(a, quiet);
+    crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref());
+    result
+}
+
+fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
     let signer = signer_of(store.as_ref())?;

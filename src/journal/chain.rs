@@ -119,6 +119,13 @@ pub enum JournalError {
         /// Why.
         reason: String,
     },
+    /// The journal is not what `journal forward` sent: the record its
+    /// cursor names changed, or the journal now ends before it.
+    #[error("the journal does not match what was forwarded: {reason}")]
+    ForwardMismatch {
+        /// Why.
+        reason: String,
+    },
     /// The journal key is not the one the auditor expects.
     #[error("the journal key is {found}, not the expected {expected}")]
     KeyMismatch {
@@ -146,6 +153,7 @@ impl JournalError {
             JournalError::ExportIncomplete { .. } => "journal-export-incomplete",
             JournalError::ExportMismatch { .. } => "journal-export-mismatch",
             JournalError::KeyMismatch { .. } => "journal-key-mismatch",
+            JournalError::ForwardMismatch { .. } => "journal-forward-mismatch",
         }
     }
 

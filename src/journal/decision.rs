@@ -41,6 +41,7 @@ pub fn error_field(e: &Error) -> Value {
         "code": e.code(),
         "message": bounded(&e.to_string(), MAX_MESSAGE),
         "exit": e.exit_code(),
+        "hint": bounded(&e.hint(), MAX_MESSAGE),
     })
 }
 
@@ -59,6 +60,8 @@ pub struct Decision {
     pub time: Option<u64>,
     /// What the verifier learnt.
     pub seen: Observed,
+    /// When the run started (for the record's `duration_ms`).
+    pub started: std::time::Instant,
 }
 
 fn opt<T: Into<Value>>(v: Option<T>) -> Value {
@@ -75,6 +78,7 @@ impl Decision {
             destination: None,
             time: None,
             seen: Observed::default(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -101,6 +105,7 @@ impl Decision {
             "verification_time": opt(self.time.map(format_utc)),
             "at": opt(self.at.map(format_utc)),
             "error": null,
+            "duration_ms": u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX).min(crate::journal::canonical::MAX_INT),
         });
         match v {
             Value::Object(m) => m,

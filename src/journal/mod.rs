@@ -5,7 +5,10 @@
 //! - [`chain`]: checking a journal or an export, record by record;
 //! - [`writer`]: appending (the one place that writes the journal);
 //! - [`decision`]: the records of `verify`, `unpack` and `intoto verify`;
-//! - [`export`]: the self-contained extract for auditors.
+//! - [`export`]: the self-contained extract for auditors;
+//! - [`facts`]: a journal's figures, shared by [`metrics`] (Prometheus),
+//!   [`report`] (the HTML audit report) — and [`siem`], the feed of
+//!   records to a SIEM (JSON lines, CEF, RFC 5424 syslog).
 //!
 //! The store side (the file, crash-safe appends, the key and the head's
 //! binding to the store's monotonic state) is `airlock_hsm::journal` and
@@ -21,7 +24,11 @@ pub mod canonical;
 pub mod chain;
 pub mod decision;
 pub mod export;
+pub mod facts;
+pub mod metrics;
 pub mod record;
+pub mod report;
+pub mod siem;
 pub mod writer;
 
 pub use chain::JournalError;

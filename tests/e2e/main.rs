@@ -15,6 +15,7 @@ mod intoto;
 mod intoto_vectors;
 mod journal;
 mod keytypes;
+mod monitoring;
 mod names;
 mod pkcs11;
 mod readme;

@@ -583,6 +583,27 @@ fn pack_verify_unpack_with_a_pkcs11_store() {
     );
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(r.error_code(), "replay");
+    // The metrics report the token's monotonic counter, which every commit
+    // advances.
+    let counter = || -> u64 {
+        let m = run(&w, &hsm, &["metrics", "--store", "pstore"]).ok().stdout;
+        assert!(
+            m.contains("airlock_store_info{backend=\"pkcs11\"} 1"),
+            "{m}"
+        );
+        m.lines()
+            .find_map(|l| l.strip_prefix("airlock_store_counter "))
+            .unwrap_or_else(|| panic!("no counter: {m}"))
+            .parse()
+            .unwrap()
+    };
+    let before = counter();
+    assert!(before > 0);
+    assert_eq!(
+        run(&w, &hsm, &["verify", "rel.airlock", "--store", "pstore"]).code,
+        1
+    );
+    assert!(counter() > before);
     // The store needs its token: without the token's configuration the
     // module finds no such token (exit 3), and nothing is imported.
     let r = w.run(&["verify", "rel.airlock", "--store", "pstore", "--json"]);
