@@ -293,6 +293,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
     let mut artifacts = Vec::new();
     for f in walk_tree(&a.artifacts)? {
         artifacts.push(ArtifactSource {
+            kind: EntryKind::Artifact,
             path: bundle_path(&f.rel, &limits, &f.file)?,
             file: f.file,
             size: f.size,
@@ -331,6 +332,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
                 expires,
                 payload_sha256,
                 supply_chain: supply_chain.clone(),
+                images: Vec::new(),
                 entries,
             },
             &limits,
