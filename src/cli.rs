@@ -280,6 +280,14 @@ pub struct RecordArgs {
     /// Files or directories to hash after the command ran.
     #[arg(long, short, num_args = 1.., value_name = "PATH")]
     pub products: Vec<String>,
+    /// A container image produced by the step (repeatable), as `pack
+    /// --image` takes it; recorded as the product images/NAME:TAG with the
+    /// SHA-256 of its manifest or index.
+    #[arg(long, value_name = "SOURCE")]
+    pub image: Vec<String>,
+    /// With --image: the platforms `pack --platform` will carry.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Vec<String>,
     /// Write a DSSE envelope instead of a Metablock.
     #[arg(long)]
     pub dsse: bool,
@@ -416,9 +424,18 @@ pub struct PackArgs {
     /// Directory of in-toto link files.
     #[arg(long, value_name = "DIR")]
     pub links: PathBuf,
-    /// Directory of artifacts to carry.
-    #[arg(long, value_name = "DIR")]
-    pub artifacts: PathBuf,
+    /// Directory of artifacts to carry (optional when --image is given).
+    #[arg(long, value_name = "DIR", required_unless_present = "image")]
+    pub artifacts: Option<PathBuf>,
+    /// A container image to carry (repeatable): oci:DIR[:REF],
+    /// oci-archive:FILE[:REF] or docker-archive:FILE[:NAME:TAG]. It must be
+    /// a product of the product step, named images/NAME:TAG (see `record --image`).
+    #[arg(long, value_name = "SOURCE")]
+    pub image: Vec<String>,
+    /// Carry only these platforms of multi-platform images (repeatable),
+    /// as os/architecture[/variant].
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Vec<String>,
     /// Release channel.
     #[arg(long, default_value = "default")]
     pub channel: String,

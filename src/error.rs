@@ -34,6 +34,9 @@ pub enum Error {
     /// The supply chain (in-toto) does not hold.
     #[error(transparent)]
     Intoto(#[from] crate::intoto::IntotoError),
+    /// A bundle's container images do not form complete, consistent graphs.
+    #[error(transparent)]
+    Image(#[from] crate::oci::OciError),
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -128,6 +131,7 @@ impl Error {
             | Error::Rejected(_)
             | Error::Metadata { .. }
             | Error::Intoto(_)
+            | Error::Image(_)
             | Error::Journal(_) => EXIT_REJECTED,
             Error::Input { .. } | Error::BadKey { .. } | Error::Usage { .. } => EXIT_USAGE,
             Error::Environment { .. } => EXIT_ENVIRONMENT,
@@ -142,6 +146,7 @@ impl Error {
             Error::Root(e) => e.code(),
             Error::Rejected(e) => e.code(),
             Error::Intoto(e) => e.code(),
+            Error::Image(e) => e.code(),
             Error::Journal(e) => e.code(),
             Error::Metadata { .. } => "metadata-malformed",
             Error::Input { .. } => "input-unreadable",
@@ -168,6 +173,9 @@ impl Error {
             Error::Root(e) => e.hint().into(),
             Error::Rejected(r) => r.hint().into(),
             Error::Intoto(e) => e.hint().into(),
+            Error::Image(_) => {
+                "do not use this bundle: its images are incomplete or inconsistent; ask its producer for a new one".into()
+            }
             Error::Journal(e) => e.hint().into(),
             Error::Hsm(e) => match e {
                 airlock_hsm::Error::JournalNotStarted { .. } => {

@@ -67,3 +67,11 @@ pub fn read_limited(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Erro
     }
     std::fs::read(path).map_err(|e| Error::input(path, e))
 }
+
+/// The directory a file would be created in (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}

@@ -6,11 +6,13 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use airlock_bundle::Entry;
+use airlock_bundle::{Entry, EntryKind};
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 
 use crate::error::Error;
-use crate::verifier::ArtifactSink;
+use crate::oci::graph::ImageGraph;
+use crate::oci::{Doc, layout};
+use crate::verifier::{ArtifactSink, IMAGE_DIR};
 
 /// A private directory on the destination's filesystem, removed on drop
 /// unless committed.
@@ -168,7 +170,55 @@ impl Drop for Staging {
     }
 }
 
+impl Staging {
+    fn create_parent(path: &Path) -> Result<(), Error> {
+        if let Some(parent) = path.parent() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(|e| write_error(parent, e))?;
+        }
+        Ok(())
+    }
+
+    fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+        Staging::create_parent(path)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(path)
+            .map_err(|e| write_error(path, e))?;
+        f.write_all(bytes).map_err(|e| write_error(path, e))
+    }
+}
+
 impl ArtifactSink for Staging {
+    /// A bundle's images become an OCI image layout under `oci/`: the image
+    /// manifests now, the blobs as they stream, `index.json` naming each
+    /// tagged image `NAME:TAG`.
+    fn images(&mut self, graph: &ImageGraph) -> Result<(), Error> {
+        if graph.images.is_empty() {
+            return Ok(());
+        }
+        let root = self.dir.join(IMAGE_DIR);
+        for (d, bytes) in &graph.documents {
+            Staging::write_new(&root.join("blobs/sha256").join(d.hex()), bytes)?;
+        }
+        let entries = graph
+            .images
+            .iter()
+            .map(|p| {
+                let top = crate::oci::Digest(p.image.digest);
+                let bytes = graph.documents.get(&top).map_or(&[][..], Vec::as_slice);
+                layout::descriptor(p, bytes.len() as u64, &Doc::media_type_of(bytes))
+            })
+            .collect();
+        Staging::write_new(&root.join("oci-layout"), layout::OCI_LAYOUT)?;
+        Staging::write_new(&root.join("index.json"), &layout::index(entries))
+    }
+
     fn receive(
         &mut self,
         entry: &Entry,
@@ -177,14 +227,15 @@ impl ArtifactSink for Staging {
         // Entry paths are checked BundlePaths (relative, no `.`/`..`), and the
         // staging directory is ours alone and holds no links, so every path
         // below stays inside it.
-        let path = self.dir.join(entry.path.as_str());
-        if let Some(parent) = path.parent() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)
-                .map_err(|e| write_error(parent, e))?;
-        }
+        let path = match entry.kind {
+            EntryKind::Blob => self
+                .dir
+                .join(IMAGE_DIR)
+                .join("blobs")
+                .join(entry.path.as_str()),
+            _ => self.dir.join(entry.path.as_str()),
+        };
+        Staging::create_parent(&path)?;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)

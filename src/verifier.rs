@@ -12,12 +12,19 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::intoto::bundle::{BundleChain, ChainVerdict, verify_bundle_chain};
+use crate::oci::graph::{ImageGraph, check as check_images, digest_of};
 use crate::policy::{check_freshness, check_signatures};
 use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
 use crate::tuf::{Root, RootChain, RootError};
 
 /// Where verified artifact bytes go.
 pub trait ArtifactSink {
+    /// Receives the bundle's checked image graph (with the image manifests'
+    /// bytes), before any payload entry; the default ignores it.
+    fn images(&mut self, _graph: &ImageGraph) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Receives one artifact: `copy` streams its bytes into the writer it is
     /// given and fails (with nothing trusted) if size or digest differ.
     fn receive(
@@ -72,6 +79,8 @@ pub struct Verdict {
     pub time: u64,
     /// What the supply-chain check established.
     pub supply_chain: ChainVerdict,
+    /// The bundle's container images, checked (empty without images).
+    pub images: ImageGraph,
 }
 
 /// What the verifier had learnt about a bundle when it stopped: for the
@@ -216,10 +225,22 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     authenticated(&final_root, reader.manifest())?;
     let mut metadata = root_count as u64;
     let mut chain = BundleChain::default();
+    let mut documents = std::collections::BTreeMap::new();
     while let Some(m) = reader.next_metadata()? {
-        chain.add(&m.entry, m.bytes);
+        if m.entry.kind == EntryKind::ImageManifest {
+            if let Some(d) = digest_of(&m.entry) {
+                documents.insert(d, m.bytes);
+            }
+        } else {
+            chain.add(&m.entry, m.bytes);
+        }
         metadata += 1;
     }
+    // The images' graphs, from the signed manifest and the image manifests
+    // just read: complete and consistent before any payload is decompressed.
+    let images = check_images(reader.manifest(), documents)?;
+    check_image_paths(reader.manifest())?;
+    sink.images(&images)?;
 
     let manifest = reader.manifest().clone();
     let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
@@ -235,8 +256,13 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // Step 6: the supply chain, with the artifacts just held to the signed
     // manifest's digests as the files under verification. (`unpack` has
     // only staged them so far; nothing is placed unless this passes.)
-    let supply_chain =
-        verify_bundle_chain(&chain, &manifest.supply_chain, manifest.artifacts(), time)?;
+    let supply_chain = verify_bundle_chain(
+        &chain,
+        &manifest.supply_chain,
+        manifest.artifacts(),
+        &manifest.images,
+        time,
+    )?;
 
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
     Ok(Verdict {
@@ -254,5 +280,25 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         metadata,
         time,
         supply_chain,
+        images,
     })
+}
+
+/// Where an unpacked bundle's images go: `oci/` of the destination. An
+/// artifact there would collide with them.
+pub const IMAGE_DIR: &str = "oci";
+
+/// With images, no artifact may live under `oci/` (`image-path-conflict`).
+pub fn check_image_paths(manifest: &Manifest) -> Result<(), Error> {
+    if manifest.images.is_empty() {
+        return Ok(());
+    }
+    match manifest.entries.iter().find(|e| {
+        e.kind == EntryKind::Artifact
+            && (e.path.as_str() == IMAGE_DIR
+                || e.path.as_str().starts_with(&format!("{IMAGE_DIR}/")))
+    }) {
+        Some(e) => Err(crate::oci::OciError::PathConflict { path: e.tar_path() }.into()),
+        None => Ok(()),
+    }
 }

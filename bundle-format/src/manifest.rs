@@ -418,15 +418,19 @@ impl Manifest {
         Ok(m)
     }
 
-    /// Number of artifact entries.
+    /// Number of artifact entries (blobs not included).
     pub fn artifact_count(&self) -> u64 {
-        self.artifacts().len() as u64
+        self.artifacts()
+            .iter()
+            .filter(|e| e.kind == EntryKind::Artifact)
+            .count() as u64
     }
 
-    /// Sum of the artifact sizes.
+    /// Sum of the artifact sizes (blobs not included).
     pub fn artifact_bytes(&self) -> u64 {
         self.artifacts()
             .iter()
+            .filter(|e| e.kind == EntryKind::Artifact)
             .fold(0u64, |a, e| a.saturating_add(e.size))
     }
 
@@ -442,7 +446,7 @@ impl Manifest {
         &self.entries[..self.first_artifact()]
     }
 
-    /// The artifact entries (a suffix of `entries`).
+    /// The payload entries, artifacts then blobs (a suffix of `entries`).
     pub fn artifacts(&self) -> &[Entry] {
         &self.entries[self.first_artifact()..]
     }

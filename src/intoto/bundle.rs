@@ -7,7 +7,7 @@
 //! must be Statement v1 envelopes signed by a layout or functionary key.
 use std::collections::{BTreeMap, BTreeSet};
 
-use airlock_bundle::{Entry, EntryKind, SupplyChain};
+use airlock_bundle::{Entry, EntryKind, Image, SupplyChain};
 use airlock_hsm::PublicKey;
 
 use super::model::{Artifacts, Digests};
@@ -57,12 +57,19 @@ impl BundleChain {
     }
 }
 
-/// The artifacts under verification, as in-toto sees them.
-pub fn artifacts_of(entries: &[Entry]) -> Artifacts {
+/// The artifacts under verification, as in-toto sees them: each artifact
+/// by its path, each image as `images/NAME:TAG` (or `images/NAME@sha256:…`)
+/// with the digest of its manifest or index, which covers all it contains.
+pub fn artifacts_of(entries: &[Entry], images: &[Image]) -> Artifacts {
     entries
         .iter()
         .filter(|e| e.kind == EntryKind::Artifact)
         .map(|e| (e.path.as_str().to_owned(), Digests::sha256(e.sha256)))
+        .chain(
+            images
+                .iter()
+                .map(|i| (crate::oci::artifact_name(i), Digests::sha256(i.digest))),
+        )
         .collect()
 }
 
@@ -100,6 +107,7 @@ pub fn verify_bundle_chain(
     chain: &BundleChain,
     supply: &SupplyChain,
     entries: &[Entry],
+    images: &[Image],
     time: u64,
 ) -> Result<ChainVerdict, IntotoError> {
     let keys = layout_keys(chain, supply)?;
@@ -113,7 +121,7 @@ pub fn verify_bundle_chain(
         });
     };
     let (doc, _) = super::verify::parse_layout(layout_bytes, name)?;
-    let artifacts = artifacts_of(entries);
+    let artifacts = artifacts_of(entries, images);
     let under = UnderVerification::known(artifacts.clone());
     let links = MapLinks(&chain.links);
     let verified = verify(&doc, &keys, &links, time, Inspections::Evaluate(&under))?;

@@ -8,6 +8,7 @@ mod determinism;
 #[path = "../support/emulators.rs"]
 mod emulators;
 mod freshness;
+mod images;
 mod intoto;
 mod intoto_vectors;
 mod journal;
