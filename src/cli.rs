@@ -94,6 +94,12 @@ docs/transfers.md.")]
         after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed\n  airlock unpack /media/cdrom/release-42.airlock.001 --store /var/lib/airlock \\\n       --to /srv/incoming/release-42 --prompt   # a split bundle on several discs, one drive"
     )]
     Unpack(UnpackArgs),
+    /// Publish a bundle's verified container images into a registry (or an
+    /// OCI layout): imported as unpack does, re-checked, then pushed; tags last.
+    #[command(
+        after_help = "Examples:\n  airlock publish release-42.airlock --store /var/lib/airlock --registry registry.enclave:5000/releases --ca-file enclave-ca.pem\n  airlock publish /srv/incoming/release-42 --store /var/lib/airlock --registry oci:/media/images\n  # see docs/containers.md"
+    )]
+    Publish(PublishArgs),
     /// Split an existing bundle into volumes that fit removable media.
     #[command(after_help = "\
 Examples:
@@ -505,6 +511,36 @@ pub struct UnpackArgs {
     pub at: Option<String>,
     /// Split bundle: ask (on standard input) for each volume that is not
     /// beside the previous one, e.g. to read discs from one drive.
+    #[arg(long)]
+    pub prompt: bool,
+}
+
+/// `publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// A bundle (or its first volume), or a directory of an earlier unpack.
+    pub source: PathBuf,
+    #[command(flatten)]
+    /// The store.
+    pub store: StoreArg,
+    /// Where to: HOST[:PORT][/NAMESPACE] (a registry) or oci:DIR (an OCI
+    /// image layout).
+    #[arg(long, value_name = "TARGET")]
+    pub registry: String,
+    /// PEM file of the CA that signed the registry's certificate.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Registry credentials (auths.HOST.auth); default: $REGISTRY_AUTH_FILE,
+    /// $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Talk to the registry over plain HTTP, WITHOUT TLS. Loud and journaled.
+    #[arg(long)]
+    pub insecure_plain_http: bool,
+    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Split bundle: ask for each volume that is not beside the previous one.
     #[arg(long)]
     pub prompt: bool,
 }

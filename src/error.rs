@@ -37,6 +37,9 @@ pub enum Error {
     /// A bundle's container images do not form complete, consistent graphs.
     #[error(transparent)]
     Image(#[from] crate::oci::OciError),
+    /// `publish` refuses a directory or a tag move.
+    #[error(transparent)]
+    Publish(#[from] crate::cmd::publish::PublishError),
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -132,6 +135,7 @@ impl Error {
             | Error::Metadata { .. }
             | Error::Intoto(_)
             | Error::Image(_)
+            | Error::Publish(_)
             | Error::Journal(_) => EXIT_REJECTED,
             Error::Input { .. } | Error::BadKey { .. } | Error::Usage { .. } => EXIT_USAGE,
             Error::Environment { .. } => EXIT_ENVIRONMENT,
@@ -147,6 +151,7 @@ impl Error {
             Error::Rejected(e) => e.code(),
             Error::Intoto(e) => e.code(),
             Error::Image(e) => e.code(),
+            Error::Publish(e) => e.code(),
             Error::Journal(e) => e.code(),
             Error::Metadata { .. } => "metadata-malformed",
             Error::Input { .. } => "input-unreadable",
@@ -177,6 +182,7 @@ impl Error {
                 "do not use this bundle: its images are incomplete or inconsistent; ask its producer for a new one".into()
             }
             Error::Journal(e) => e.hint().into(),
+            Error::Publish(e) => e.hint().into(),
             Error::Hsm(e) => match e {
                 airlock_hsm::Error::JournalNotStarted { .. } => {
                     "this store was provisioned before airlock kept an audit journal: start one with `airlock journal init --store STORE`".into()

@@ -11,7 +11,7 @@ use rustix::fs::{CWD, RenameFlags, renameat_with};
 
 use crate::error::Error;
 use crate::oci::graph::ImageGraph;
-use crate::oci::{Doc, layout};
+use crate::oci::layout;
 use crate::verifier::{ArtifactSink, IMAGE_DIR};
 
 /// A private directory on the destination's filesystem, removed on drop
@@ -198,7 +198,7 @@ impl ArtifactSink for Staging {
     /// A bundle's images become an OCI image layout under `oci/`: the image
     /// manifests now, the blobs as they stream, `index.json` naming each
     /// tagged image `NAME:TAG`.
-    fn images(&mut self, graph: &ImageGraph) -> Result<(), Error> {
+    fn images(&mut self, graph: &ImageGraph, manifest_bytes: &[u8]) -> Result<(), Error> {
         if graph.images.is_empty() {
             return Ok(());
         }
@@ -206,17 +206,11 @@ impl ArtifactSink for Staging {
         for (d, bytes) in &graph.documents {
             Staging::write_new(&root.join("blobs/sha256").join(d.hex()), bytes)?;
         }
-        let entries = graph
-            .images
-            .iter()
-            .map(|p| {
-                let top = crate::oci::Digest(p.image.digest);
-                let bytes = graph.documents.get(&top).map_or(&[][..], Vec::as_slice);
-                layout::descriptor(p, bytes.len() as u64, &Doc::media_type_of(bytes))
-            })
-            .collect();
         Staging::write_new(&root.join("oci-layout"), layout::OCI_LAYOUT)?;
-        Staging::write_new(&root.join("index.json"), &layout::index(entries))
+        // The signed manifest, for `publish DIR`: the journal holds its
+        // SHA-256, and it lists every file of this directory.
+        Staging::write_new(&root.join(layout::MANIFEST_COPY), manifest_bytes)?;
+        Staging::write_new(&root.join("index.json"), &layout::index_of(graph))
     }
 
     fn receive(

@@ -20,8 +20,9 @@ use crate::tuf::{Root, RootChain, RootError};
 /// Where verified artifact bytes go.
 pub trait ArtifactSink {
     /// Receives the bundle's checked image graph (with the image manifests'
-    /// bytes), before any payload entry; the default ignores it.
-    fn images(&mut self, _graph: &ImageGraph) -> Result<(), Error> {
+    /// bytes) and the exact manifest bytes, before any payload entry; the
+    /// default ignores them.
+    fn images(&mut self, _graph: &ImageGraph, _manifest_bytes: &[u8]) -> Result<(), Error> {
         Ok(())
     }
 
@@ -240,7 +241,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // just read: complete and consistent before any payload is decompressed.
     let images = check_images(reader.manifest(), documents)?;
     check_image_paths(reader.manifest())?;
-    sink.images(&images)?;
+    sink.images(&images, reader.manifest_bytes())?;
 
     let manifest = reader.manifest().clone();
     let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));

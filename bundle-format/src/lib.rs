@@ -77,7 +77,8 @@ pub use error::{Error, Fault, excerpt};
 pub use limits::Limits;
 pub use manifest::{
     BLOB_MODE, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, Image, Manifest,
-    ManifestFields, ManifestSignature, Signatures, SupplyChain, signing_message,
+    ManifestFields, ManifestSignature, Signatures, SupplyChain, is_image_name, is_tag,
+    signing_message,
 };
 pub use path::{BundlePath, PathError};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};

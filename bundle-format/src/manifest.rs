@@ -848,7 +848,7 @@ fn validate_images(m: &Manifest) -> Result<(), Error> {
 
 /// A repository path as the OCI distribution spec's `<name>` grammar has it:
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
-pub(crate) fn is_image_name(s: &str) -> bool {
+pub fn is_image_name(s: &str) -> bool {
     s.len() <= MAX_IMAGE_NAME_BYTES && s.split('/').all(is_name_component)
 }
 
@@ -879,7 +879,7 @@ fn is_name_component(c: &str) -> bool {
 }
 
 /// A tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub(crate) fn is_tag(s: &str) -> bool {
+pub fn is_tag(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= MAX_TAG_BYTES

@@ -16,6 +16,7 @@ pub mod intoto;
 pub mod journal;
 pub mod key;
 pub mod pack;
+pub mod publish;
 pub mod root;
 pub mod unpack;
 pub mod verify;
@@ -71,6 +72,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Inspect(a) => inspect::run(&a.bundle),
         Command::Verify(a) => verify::run(a, quiet),
         Command::Unpack(a) => unpack::run(a, quiet),
+        Command::Publish(a) => publish::run(a, quiet),
         Command::Anchor(AnchorCommand::Init {
             store,
             root,

@@ -177,3 +177,152 @@ fn walk(
     plan.manifests.push((at, Doc::media_type_of(bytes)));
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use airlock_bundle::{
+        BundlePath, Entry, EntryKind, Image, Limits, Manifest, ManifestFields, SupplyChain,
+    };
+
+    use super::*;
+
+    fn entry(kind: EntryKind, bytes: &[u8]) -> Entry {
+        let d = Digest::of(bytes);
+        Entry {
+            kind,
+            path: BundlePath::new(&format!("sha256/{}", d.hex()), &Limits::default()).unwrap(),
+            size: bytes.len() as u64,
+            sha256: d.0,
+            mode: 0o644,
+        }
+    }
+
+    fn manifest_json(config: &[u8], layers: &[(&[u8], u64)]) -> Vec<u8> {
+        let l: Vec<String> = layers
+            .iter()
+            .map(|(b, size)| {
+                format!(
+                    r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{}","size":{size}}}"#,
+                    Digest::of(b)
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":{}}},"layers":[{}]}}"#,
+            Digest::of(config),
+            config.len(),
+            l.join(",")
+        )
+        .into_bytes()
+    }
+
+    /// A manifest carrying `man` (the image) and `blobs`.
+    fn check_with(man: &[u8], blobs: &[&[u8]], platforms: &[&str]) -> Result<ImageGraph, OciError> {
+        let mut entries = vec![entry(EntryKind::ImageManifest, man)];
+        entries.extend(blobs.iter().map(|b| entry(EntryKind::Blob, b)));
+        let m = Manifest::new(
+            ManifestFields {
+                channel: "c".into(),
+                sequence: 1,
+                created: 1,
+                expires: 2,
+                payload_sha256: [0; 32],
+                supply_chain: SupplyChain::default(),
+                images: vec![Image {
+                    name: "app".into(),
+                    tag: Some("1".into()),
+                    digest: Digest::of(man).0,
+                    platforms: platforms.iter().map(|p| p.to_string()).collect(),
+                }],
+                entries,
+            },
+            &Limits::default(),
+        )
+        .unwrap();
+        let docs = [(Digest::of(man), man.to_vec())].into_iter().collect();
+        check(&m, docs)
+    }
+
+    #[test]
+    fn a_complete_image_passes_with_its_size() {
+        let (cfg, layer) = (b"{}".as_slice(), b"layer".as_slice());
+        let man = manifest_json(cfg, &[(layer, 5)]);
+        let g = check_with(&man, &[cfg, layer], &[]).unwrap();
+        assert_eq!(g.images[0].blobs.len(), 2);
+        assert_eq!(g.images[0].size, man.len() as u64 + 2 + 5);
+    }
+
+    #[test]
+    fn a_manifest_pointing_at_a_blob_not_carried_is_refused() {
+        let (cfg, layer) = (b"{}".as_slice(), b"layer".as_slice());
+        let man = manifest_json(cfg, &[(layer, 5)]);
+        let e = check_with(&man, &[cfg], &[]).unwrap_err();
+        assert_eq!(e.code(), "image-blob-missing");
+    }
+
+    #[test]
+    fn a_descriptor_size_that_lies_is_refused() {
+        let (cfg, layer) = (b"{}".as_slice(), b"layer".as_slice());
+        let man = manifest_json(cfg, &[(layer, 6)]);
+        let e = check_with(&man, &[cfg, layer], &[]).unwrap_err();
+        assert_eq!(e.code(), "image-blob-size");
+    }
+
+    #[test]
+    fn content_no_image_references_is_refused() {
+        let cfg = b"{}".as_slice();
+        let man = manifest_json(cfg, &[]);
+        let e = check_with(&man, &[cfg, b"stowaway"], &[]).unwrap_err();
+        assert_eq!(e.code(), "image-content-unreferenced");
+    }
+
+    #[test]
+    fn an_index_whose_platforms_differ_from_the_signed_list_is_refused() {
+        let cfg = b"{}".as_slice();
+        let child = manifest_json(cfg, &[]);
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{}","digest":"{}","size":{},"platform":{{"os":"linux","architecture":"amd64"}}}}]}}"#,
+            crate::oci::MT_OCI_MANIFEST,
+            Digest::of(&child),
+            child.len()
+        )
+        .into_bytes();
+        let mut entries = vec![
+            entry(EntryKind::ImageManifest, &index),
+            entry(EntryKind::ImageManifest, &child),
+            entry(EntryKind::Blob, cfg),
+        ];
+        entries.sort_by(|a, b| (a.kind, a.path.as_str()).cmp(&(b.kind, b.path.as_str())));
+        let mk = |platforms: Vec<String>| {
+            Manifest::new(
+                ManifestFields {
+                    channel: "c".into(),
+                    sequence: 1,
+                    created: 1,
+                    expires: 2,
+                    payload_sha256: [0; 32],
+                    supply_chain: SupplyChain::default(),
+                    images: vec![Image {
+                        name: "app".into(),
+                        tag: None,
+                        digest: Digest::of(&index).0,
+                        platforms,
+                    }],
+                    entries: entries.clone(),
+                },
+                &Limits::default(),
+            )
+            .unwrap()
+        };
+        let docs: BTreeMap<Digest, Vec<u8>> = [
+            (Digest::of(&index), index.clone()),
+            (Digest::of(&child), child.clone()),
+        ]
+        .into_iter()
+        .collect();
+        check(&mk(vec!["linux/amd64".into()]), docs.clone()).unwrap();
+        let e = check(&mk(vec!["linux/arm64".into()]), docs).unwrap_err();
+        assert_eq!(e.code(), "image-platforms-mismatch");
+    }
+}

@@ -8,8 +8,12 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::graph::ImagePlan;
-use super::{Digest, REF_NAME};
+use super::graph::{ImageGraph, ImagePlan};
+use super::{Digest, Doc, REF_NAME};
+
+/// The copy of the bundle's signed manifest `unpack` keeps beside the
+/// images (below `oci/`), for `publish DIR` to check the directory against.
+pub const MANIFEST_COPY: &str = "airlock-manifest.cbor";
 
 /// The `oci-layout` file's bytes.
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -35,6 +39,24 @@ pub fn index(entries: Vec<Value>) -> Vec<u8> {
         "manifests": entries,
     });
     serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// The `index.json` of an unpacked bundle's images: each image in
+/// manifest order (deterministic bytes).
+pub fn index_of(graph: &ImageGraph) -> Vec<u8> {
+    index(
+        graph
+            .images
+            .iter()
+            .map(|p| {
+                let bytes = graph
+                    .documents
+                    .get(&Digest(p.image.digest))
+                    .map_or(&[][..], Vec::as_slice);
+                descriptor(p, bytes.len() as u64, &Doc::media_type_of(bytes))
+            })
+            .collect(),
+    )
 }
 
 /// The ref names and digests an existing `index.json` holds.

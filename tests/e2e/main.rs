@@ -14,6 +14,7 @@ mod intoto_vectors;
 mod journal;
 mod keytypes;
 mod pkcs11;
+mod publish;
 mod rootcmd;
 mod rotation;
 mod roundtrip;
