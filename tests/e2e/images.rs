@@ -277,3 +277,23 @@ fn an_artifact_under_oci_is_refused_with_images() {
     record_with_images(&w, &[APP], &[]);
     pack_images(&w, "rel.airlock", &[APP], &[]).fails(2, "oci/");
 }
+
+#[test]
+fn oci_archive_gives_the_same_image_as_the_layout() {
+    let w = image_world();
+    let tar = w.path("src.tar");
+    {
+        let f = fs::File::create(&tar).unwrap();
+        let mut b = tar::Builder::new(f);
+        b.append_dir_all(".", w.path("src")).unwrap();
+        b.finish().unwrap();
+    }
+    let src = "oci-archive:src.tar:team/app:1.0";
+    record_with_images(&w, &[src], &[]);
+    let a = pack_images(&w, "a.airlock", &[src], &["--json"])
+        .ok()
+        .json();
+    let (idx, _, _) = write_layout(&w.path("src"));
+    assert_eq!(a["images"][0], format!("team/app:1.0@{idx}"));
+    w.unpack("a.airlock", "out").ok();
+}
