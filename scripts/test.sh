@@ -9,9 +9,11 @@ step() { printf '\n==> %s\n' "$*"; }
 # The hardware backends are tested against emulators: swtpm (TPM 2.0) and
 # SoftHSM2 (PKCS#11), plus libtss2-dev to build the TPM backend and the
 # command-line tools the tests cross-check with. The monitoring tests
-# (tests/e2e/monitoring.rs) need Prometheus (promtool), Chromium and rsyslog.
-# Install what is missing.
-PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config softhsm2 opensc prometheus chromium rsyslog)
+# (tests/e2e/monitoring.rs) need Prometheus (promtool), Chromium and rsyslog;
+# the container tests the CNCF registry (docker-registry), skopeo, openssl (a
+# test CA) and htpasswd (apache2-utils). Install what is missing.
+PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config softhsm2 opensc prometheus chromium rsyslog
+  docker-registry skopeo openssl apache2-utils)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "error: CI needs ${missing[*]} and cannot install them (not root, or no apt-get)" >&2
     exit 1
   else
-    echo "warning: ${missing[*]} missing and not installable here: the hardware backend and monitoring tests that need them will be SKIPPED" >&2
+    echo "warning: ${missing[*]} missing and not installable here: the hardware backend, monitoring and registry tests that need them will be SKIPPED" >&2
   fi
 fi
 

@@ -117,6 +117,12 @@ docs/transfers.md.")]
         after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed\n  airlock unpack /media/cdrom/release-42.airlock.001 --store /var/lib/airlock \\\n       --to /srv/incoming/release-42 --prompt   # a split bundle on several discs, one drive"
     )]
     Unpack(UnpackArgs),
+    /// Publish a bundle's verified container images into a registry (or an
+    /// OCI layout): imported as unpack does, re-checked, then pushed; tags last.
+    #[command(
+        after_help = "Examples:\n  airlock publish release-42.airlock --store /var/lib/airlock --registry registry.enclave:5000/releases --ca-file enclave-ca.pem\n  airlock publish /srv/incoming/release-42 --store /var/lib/airlock --registry oci:/media/images\n  # see docs/containers.md"
+    )]
+    Publish(PublishArgs),
     /// Split an existing bundle into volumes that fit removable media.
     #[command(after_help = "\
 Examples:
@@ -381,6 +387,14 @@ pub struct RecordArgs {
     /// Files or directories to hash after the command ran.
     #[arg(long, short, num_args = 1.., value_name = "PATH")]
     pub products: Vec<String>,
+    /// A container image produced by the step (repeatable), as `pack
+    /// --image` takes it; recorded as the product images/NAME:TAG with the
+    /// SHA-256 of its manifest or index.
+    #[arg(long, value_name = "SOURCE")]
+    pub image: Vec<String>,
+    /// With --image: the platforms `pack --platform` will carry.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Vec<String>,
     /// Write a DSSE envelope instead of a Metablock.
     #[arg(long)]
     pub dsse: bool,
@@ -553,9 +567,18 @@ pub struct PackArgs {
     /// Directory of in-toto link files.
     #[arg(long, value_name = "DIR")]
     pub links: PathBuf,
-    /// Directory of artifacts to carry.
-    #[arg(long, value_name = "DIR")]
-    pub artifacts: PathBuf,
+    /// Directory of artifacts to carry (optional when --image is given).
+    #[arg(long, value_name = "DIR", required_unless_present = "image")]
+    pub artifacts: Option<PathBuf>,
+    /// A container image to carry (repeatable): oci:DIR[:REF],
+    /// oci-archive:FILE[:REF] or docker-archive:FILE[:NAME:TAG]. It must be
+    /// a product of the product step, named images/NAME:TAG (see `record --image`).
+    #[arg(long, value_name = "SOURCE")]
+    pub image: Vec<String>,
+    /// Carry only these platforms of multi-platform images (repeatable),
+    /// as os/architecture[/variant].
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Vec<String>,
     /// Release channel.
     #[arg(long, default_value = "default")]
     pub channel: String,
@@ -641,6 +664,41 @@ pub struct UnpackArgs {
     /// `airlock metrics --out FILE` does).
     #[arg(long, env = "AIRLOCK_METRICS_FILE", value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
+    /// Set by `publish BUNDLE` only (never from the command line): the
+    /// destination is the store's own `imports/BUNDLE_ID`, the one place in
+    /// the store's directory where an import may be placed.
+    #[arg(skip)]
+    pub store_import: bool,
+}
+
+/// `publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// A bundle (or its first volume), or a directory of an earlier unpack.
+    pub source: PathBuf,
+    #[command(flatten)]
+    /// The store.
+    pub store: StoreArg,
+    /// Where to: HOST[:PORT][/NAMESPACE] (a registry) or oci:DIR (an OCI
+    /// image layout).
+    #[arg(long, value_name = "TARGET")]
+    pub registry: String,
+    /// PEM file of the CA that signed the registry's certificate.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Registry credentials (auths.HOST.auth); default: $REGISTRY_AUTH_FILE,
+    /// $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Talk to the registry over plain HTTP, WITHOUT TLS. Loud and journaled.
+    #[arg(long)]
+    pub insecure_plain_http: bool,
+    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// Split bundle: ask for each volume that is not beside the previous one.
+    #[arg(long)]
+    pub prompt: bool,
 }
 
 /// `split`.

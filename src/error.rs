@@ -34,6 +34,12 @@ pub enum Error {
     /// The supply chain (in-toto) does not hold.
     #[error(transparent)]
     Intoto(#[from] crate::intoto::IntotoError),
+    /// A bundle's container images do not form complete, consistent graphs.
+    #[error(transparent)]
+    Image(#[from] crate::oci::OciError),
+    /// `publish` refuses a directory or a tag move.
+    #[error(transparent)]
+    Publish(#[from] crate::cmd::publish::PublishError),
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -156,6 +162,8 @@ impl Error {
             | Error::Rejected(_)
             | Error::Metadata { .. }
             | Error::Intoto(_)
+            | Error::Image(_)
+            | Error::Publish(_)
             | Error::Journal(_) => EXIT_REJECTED,
             Error::Input { .. }
             | Error::InputNames(_)
@@ -177,6 +185,8 @@ impl Error {
             Error::Root(e) => e.code(),
             Error::Rejected(e) => e.code(),
             Error::Intoto(e) => e.code(),
+            Error::Image(e) => e.code(),
+            Error::Publish(e) => e.code(),
             Error::Journal(e) => e.code(),
             Error::Metadata { .. } => "metadata-malformed",
             Error::Input { .. } => "input-unreadable",
@@ -206,7 +216,11 @@ impl Error {
             Error::Root(e) => e.hint().into(),
             Error::Rejected(r) => r.hint().into(),
             Error::Intoto(e) => e.hint().into(),
+            Error::Image(_) => {
+                "do not use this bundle: its images are incomplete or inconsistent; ask its producer for a new one".into()
+            }
             Error::Journal(e) => e.hint().into(),
+            Error::Publish(e) => e.hint().into(),
             Error::Hsm(e) => match e {
                 airlock_hsm::Error::JournalNotStarted { .. } => {
                     "this store was provisioned before airlock kept an audit journal: start one with `airlock journal init --store STORE`".into()

@@ -123,3 +123,11 @@ pub fn replace_file_with(
     tmp.persist(path).map_err(|e| write_err(path, e.error))?;
     Ok(())
 }
+
+/// The directory a file would be created in (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}

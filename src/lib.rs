@@ -23,6 +23,7 @@ pub mod intoto;
 pub mod journal;
 pub mod json;
 pub mod keys;
+pub mod oci;
 pub mod policy;
 pub mod progress;
 pub mod staging;

@@ -20,7 +20,7 @@ use std::io::{BufWriter, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use airlock_bundle::Entry;
+use airlock_bundle::{Entry, EntryKind};
 use rustix::fs::{
     AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, fchmod, flock, fstat, mkdirat,
     openat, renameat_with, statat, syncfs,
@@ -28,7 +28,9 @@ use rustix::fs::{
 use rustix::io::Errno;
 
 use crate::error::Error;
-use crate::verifier::ArtifactSink;
+use crate::oci::graph::ImageGraph;
+use crate::oci::layout;
+use crate::verifier::{ArtifactSink, IMAGE_DIR};
 
 /// Prefix of staging directories (`.airlock-staging-PID-NANOS`).
 const STAGING_PREFIX: &str = ".airlock-staging-";
@@ -480,18 +482,13 @@ impl Placed {
     }
 }
 
-impl ArtifactSink for Staging {
-    fn receive(
-        &mut self,
-        entry: &Entry,
-        copy: &mut dyn FnMut(&mut dyn Write) -> Result<(), airlock_bundle::Error>,
-    ) -> Result<(), Error> {
-        // Entry paths are checked BundlePaths (relative, no `.`/`..`), and
-        // every component is opened below the locked staging directory's
-        // handle without following links, so every file stays inside it.
-        let path = entry.path.as_str().to_owned();
-        let (dirs, name) = split(&path);
-        let shown = self.held.path().join(&path);
+impl Staging {
+    /// Creates the file `rel` (a relative path of checked components) below
+    /// the staging directory, through directory handles, mode 0600 until
+    /// [`Staging::finish_file`] sets its mode.
+    fn create_file(&mut self, rel: &str) -> Result<(File, PathBuf), Error> {
+        let (dirs, name) = split(rel);
+        let shown = self.held.path().join(rel);
         let dir = self.dir_for(&dirs)?;
         let fd = openat(
             dir,
@@ -500,6 +497,54 @@ impl ArtifactSink for Staging {
             Mode::from_raw_mode(0o600),
         );
         let file = File::from(fd.map_err(|e| write_error(&shown, e.into()))?);
+        Ok((file, shown))
+    }
+
+    /// Writes a file the staging directory holds besides the artifacts (an
+    /// image layout's manifests, `oci-layout`, `index.json`), mode 0644.
+    fn write_new(&mut self, rel: &str, bytes: &[u8]) -> Result<(), Error> {
+        let (mut file, shown) = self.create_file(rel)?;
+        file.write_all(bytes).map_err(|e| write_error(&shown, e))?;
+        fchmod(&file, Mode::from_raw_mode(0o644)).map_err(|e| write_error(&shown, e.into()))
+    }
+}
+
+impl ArtifactSink for Staging {
+    /// A bundle's images become an OCI image layout under `oci/`: the image
+    /// manifests now, the blobs as they stream, `index.json` naming each
+    /// tagged image `NAME:TAG`.
+    fn images(&mut self, graph: &ImageGraph, manifest_bytes: &[u8]) -> Result<(), Error> {
+        if graph.images.is_empty() {
+            return Ok(());
+        }
+        for (d, bytes) in &graph.documents {
+            self.write_new(&format!("{IMAGE_DIR}/blobs/sha256/{}", d.hex()), bytes)?;
+        }
+        self.write_new(&format!("{IMAGE_DIR}/oci-layout"), layout::OCI_LAYOUT)?;
+        // The signed manifest, for `publish DIR`: the journal holds its
+        // SHA-256, and it lists every file of this directory.
+        self.write_new(
+            &format!("{IMAGE_DIR}/{}", layout::MANIFEST_COPY),
+            manifest_bytes,
+        )?;
+        self.write_new(&format!("{IMAGE_DIR}/index.json"), &layout::index_of(graph))
+    }
+
+    fn receive(
+        &mut self,
+        entry: &Entry,
+        copy: &mut dyn FnMut(&mut dyn Write) -> Result<(), airlock_bundle::Error>,
+    ) -> Result<(), Error> {
+        // Entry paths are checked BundlePaths (relative, no `.`/`..`), and
+        // every component is opened below the locked staging directory's
+        // handle without following links, so every file stays inside it.
+        // Image blobs go to the image layout's `blobs/` (their paths are
+        // `sha256/HEX`).
+        let path = match entry.kind {
+            EntryKind::Blob => format!("{IMAGE_DIR}/blobs/{}", entry.path.as_str()),
+            _ => entry.path.as_str().to_owned(),
+        };
+        let (file, shown) = self.create_file(&path)?;
         let mut out = BufWriter::with_capacity(256 * 1024, file);
         copy(&mut out)?;
         let file = out

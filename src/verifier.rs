@@ -12,12 +12,20 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
+use crate::oci::graph::{ImageGraph, check as check_images, digest_of};
 use crate::policy::{check_freshness, check_signatures};
 use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
 use crate::tuf::{Root, RootChain, RootError};
 
 /// Where verified artifact bytes go.
 pub trait ArtifactSink {
+    /// Receives the bundle's checked image graph (with the image manifests'
+    /// bytes) and the exact manifest bytes, before any payload entry; the
+    /// default ignores them.
+    fn images(&mut self, _graph: &ImageGraph, _manifest_bytes: &[u8]) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Receives one artifact: `copy` streams its bytes into the writer it is
     /// given and fails (with nothing trusted) if size or digest differ.
     fn receive(
@@ -75,6 +83,8 @@ pub struct Verdict {
     /// The bundle is marked POSIX-only: its names may collide or be
     /// impossible on case-insensitive, normalizing or Windows filesystems.
     pub posix_names: bool,
+    /// The bundle's container images, checked (empty without images).
+    pub images: ImageGraph,
 }
 
 /// What the verifier had learnt about a bundle when it stopped: for the
@@ -222,10 +232,21 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     authenticated(&final_root, reader.manifest())?;
     let mut metadata = root_count as u64;
     let mut chain = BundleChain::default();
+    let mut documents = std::collections::BTreeMap::new();
     while let Some(m) = reader.next_metadata()? {
-        chain.add(&m.entry, m.bytes);
+        if m.entry.kind == EntryKind::ImageManifest {
+            if let Some(d) = digest_of(&m.entry) {
+                documents.insert(d, m.bytes);
+            }
+        } else {
+            chain.add(&m.entry, m.bytes);
+        }
         metadata += 1;
     }
+    // The images' graphs, from the signed manifest and the image manifests
+    // just read: complete and consistent before any payload is decompressed.
+    let images = check_images(reader.manifest(), documents)?;
+    check_image_paths(reader.manifest())?;
 
     let manifest = reader.manifest().clone();
     let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
@@ -238,6 +259,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         &chain,
         &manifest.supply_chain,
         manifest.artifacts(),
+        &manifest.images,
         &ChainContext {
             root: &final_root,
             seen: state.layouts.get(&manifest.channel),
@@ -245,6 +267,9 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
             time,
         },
     )?;
+    // Only then is anything written for the images (their manifests, into
+    // the sink's staging area).
+    sink.images(&images, reader.manifest_bytes())?;
 
     let mut payload = reader.into_payload()?;
     let (mut artifacts, mut artifact_bytes) = (0u64, 0u64);
@@ -274,5 +299,25 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         metadata,
         time,
         supply_chain,
+        images,
     })
+}
+
+/// Where an unpacked bundle's images go: `oci/` of the destination. An
+/// artifact there would collide with them.
+pub const IMAGE_DIR: &str = "oci";
+
+/// With images, no artifact may live under `oci/` (`image-path-conflict`).
+pub fn check_image_paths(manifest: &Manifest) -> Result<(), Error> {
+    if manifest.images.is_empty() {
+        return Ok(());
+    }
+    match manifest.entries.iter().find(|e| {
+        e.kind == EntryKind::Artifact
+            && (e.path.as_str() == IMAGE_DIR
+                || e.path.as_str().starts_with(&format!("{IMAGE_DIR}/")))
+    }) {
+        Some(e) => Err(crate::oci::OciError::PathConflict { path: e.tar_path() }.into()),
+        None => Ok(()),
+    }
 }

@@ -65,6 +65,7 @@ fn write(dir: &Path, mib: u64) -> Res<()> {
         let size = (mib << 20) / 16;
         generate(&file, i + 1, size)?;
         sources.push(ArtifactSource {
+            kind: EntryKind::Artifact,
             path: BundlePath::new(&format!("file{i:02}.bin"), &limits)?,
             file,
             size,
@@ -85,6 +86,7 @@ fn write(dir: &Path, mib: u64) -> Res<()> {
                 expires: 2,
                 payload_sha256,
                 supply_chain: SupplyChain::default(),
+                images: Vec::new(),
                 entries,
                 names: NameRule::Portable,
             },

@@ -178,6 +178,19 @@ pub enum Error {
         /// The earlier one (excerpt).
         other: String,
     },
+    /// A content-addressed entry (`image-manifest`, `blob`) whose path is not
+    /// `sha256/` followed by the hex of its SHA-256.
+    #[error("entry {path} is not named by its SHA-256 digest")]
+    BlobName {
+        /// The entry's tar path.
+        path: String,
+    },
+    /// An image whose manifest or index is not an `image-manifest` entry.
+    #[error("image {image} is listed, but its manifest is not carried")]
+    ImageNotCarried {
+        /// The image reference (`name:tag`).
+        image: String,
+    },
     /// The manifest or signatures bytes are not in canonical form.
     #[error("manifest or signatures are not canonically encoded")]
     NonCanonical,
@@ -391,6 +404,8 @@ impl Error {
             Error::PathNotPortable { .. } => "path-not-portable",
             Error::PathCaseCollision { .. } => "path-case-collision",
             Error::PathNormalizationCollision { .. } => "path-normalization-collision",
+            Error::BlobName { .. } => "blob-name-mismatch",
+            Error::ImageNotCarried { .. } => "image-not-carried",
             Error::NonCanonical => "non-canonical",
             Error::BundleId => "bundle-id-mismatch",
             Error::Signatures(_) => "signatures-malformed",

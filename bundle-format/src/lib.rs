@@ -26,14 +26,14 @@
 //! let manifest_for = |entries: Vec<Entry>, payload_sha256| {
 //!     Manifest::new(ManifestFields {
 //!         channel: "stable".into(), sequence: 1, created, expires: created + 86_400,
-//!         payload_sha256, supply_chain: SupplyChain::default(), entries,
+//!         payload_sha256, supply_chain: SupplyChain::default(), images: vec![], entries,
 //!         names: NameRule::Portable,
 //!     }, &limits)
 //! };
 //!
 //! // Pack. 1: the head frame's length, from a provisional manifest with
 //! // zero digests (signatures: `Signatures::zeroed()` of a probe signing).
-//! let art = ArtifactSource { path: BundlePath::new("bin/tool", &limits)?, file: src, size: 18, mode: 0o755 };
+//! let art = ArtifactSource { kind: EntryKind::Artifact, path: BundlePath::new("bin/tool", &limits)?, file: src, size: 18, mode: 0o755 };
 //! let provisional = manifest_for(vec![art.planned_entry()], [0; 32])?;
 //! let head_len = head_frame_len(&provisional, &Signatures::default(), &[]);
 //! // 2: the payload, written once, after the space reserved for the head.
@@ -79,8 +79,9 @@ mod write;
 pub use error::{Error, Fault, excerpt};
 pub use limits::Limits;
 pub use manifest::{
-    Entry, EntryKind, FORMAT_VERSION, Manifest, ManifestFields, ManifestSignature, NameRule,
-    Signatures, SupplyChain, signing_message,
+    BLOB_MODE, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, Image, Manifest,
+    ManifestFields, ManifestSignature, NameRule, Signatures, SupplyChain, is_image_name, is_tag,
+    signing_message,
 };
 pub use path::{BundlePath, NotPortable, PathError, check_portable};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};

@@ -9,8 +9,28 @@ use crate::error::{Error, excerpt};
 use crate::limits::Limits;
 use crate::path::{BundlePath, PathError, check_portable};
 
-/// The only manifest format version this crate reads and writes.
+/// The manifest format version of a bundle without container images; such
+/// bundles are byte for byte what version 1 writers always wrote.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The manifest format version of a bundle that carries container images
+/// (the `images` field, `image-manifest` and `blob` entries; SPEC.md 5.5).
+pub const FORMAT_VERSION_IMAGES: u32 = 2;
+
+/// Longest image name (repository path), in bytes.
+const MAX_IMAGE_NAME_BYTES: usize = 255;
+
+/// Longest tag, in bytes (the OCI distribution spec's limit).
+const MAX_TAG_BYTES: usize = 128;
+
+/// Longest platform (`os/architecture[/variant]`), in bytes.
+const MAX_PLATFORM_BYTES: usize = 128;
+
+/// Most platforms one image may list.
+const MAX_PLATFORMS: usize = 256;
+
+/// Mode of every content-addressed entry (`image-manifest`, `blob`).
+pub const BLOB_MODE: u32 = 0o644;
 
 /// Domain separator prefixed to the manifest digest in [`signing_message`].
 const SIGNING_CONTEXT: &[u8] = b"airlock-bundle-manifest-v1\n";
@@ -56,19 +76,27 @@ pub enum EntryKind {
     Link,
     /// An attestation (for example an in-toto statement or SBOM).
     Attestation,
+    /// A container image manifest or image index (JSON), named by its
+    /// SHA-256 (`sha256/<hex>`); format 2 only.
+    ImageManifest,
     /// A software artifact carried across.
     Artifact,
+    /// A container image blob (layer or config), named by its SHA-256
+    /// (`sha256/<hex>`); format 2 only.
+    Blob,
 }
 
 impl EntryKind {
     /// All kinds, in stream order.
-    pub const ALL: [EntryKind; 6] = [
+    pub const ALL: [EntryKind; 8] = [
         EntryKind::Root,
         EntryKind::Layout,
         EntryKind::LayoutKey,
         EntryKind::Link,
         EntryKind::Attestation,
+        EntryKind::ImageManifest,
         EntryKind::Artifact,
+        EntryKind::Blob,
     ];
 
     /// The tar directory prefix of this kind, with its trailing `/`.
@@ -79,7 +107,9 @@ impl EntryKind {
             EntryKind::LayoutKey => "meta/layout-keys/",
             EntryKind::Link => "meta/links/",
             EntryKind::Attestation => "meta/attestations/",
+            EntryKind::ImageManifest => "meta/images/",
             EntryKind::Artifact => "artifacts/",
+            EntryKind::Blob => "blobs/",
         }
     }
 
@@ -91,7 +121,9 @@ impl EntryKind {
             EntryKind::LayoutKey => "layout-key",
             EntryKind::Link => "link",
             EntryKind::Attestation => "attestation",
+            EntryKind::ImageManifest => "image-manifest",
             EntryKind::Artifact => "artifact",
+            EntryKind::Blob => "blob",
         }
     }
 
@@ -101,9 +133,16 @@ impl EntryKind {
     }
 
     /// Whether entries of this kind are metadata (read whole, head frame)
-    /// rather than artifacts (streamed, payload frame).
+    /// rather than payload (artifacts and blobs: streamed, payload frame).
     pub fn is_metadata(self) -> bool {
-        self != EntryKind::Artifact
+        !matches!(self, EntryKind::Artifact | EntryKind::Blob)
+    }
+
+    /// Whether entries of this kind are content-addressed image content
+    /// (`image-manifest`, `blob`): path `sha256/<hex of their SHA-256>`,
+    /// mode `0644`, only in format 2.
+    pub fn is_image_content(self) -> bool {
+        matches!(self, EntryKind::ImageManifest | EntryKind::Blob)
     }
 }
 
@@ -160,6 +199,40 @@ pub enum NameRule {
     PosixOnly,
 }
 
+/// A container image the bundle carries (format 2): a name and tag for the
+/// image manifest or image index whose SHA-256 is `digest`, carried as an
+/// `image-manifest` entry, with everything it references.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Image {
+    /// Repository path, as the OCI distribution spec allows it (lowercase
+    /// `[a-z0-9]` components separated by `.`, `_`, `__`, `-`, joined by `/`),
+    /// without a registry host.
+    pub name: String,
+    /// Tag (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`), or none for an image carried
+    /// by digest only.
+    pub tag: Option<String>,
+    /// SHA-256 of the image manifest or index.
+    pub digest: [u8; 32],
+    /// The platforms it is for, `os/architecture[/variant]`, sorted, no
+    /// duplicates; empty when unknown.
+    pub platforms: Vec<String>,
+}
+
+impl Image {
+    /// `name:tag`, or `name@sha256:<hex>` for an untagged image.
+    pub fn reference(&self) -> String {
+        match &self.tag {
+            Some(t) => format!("{}:{t}", self.name),
+            None => format!("{}@sha256:{}", self.name, hex::encode(self.digest)),
+        }
+    }
+
+    /// The path of the `image-manifest` entry holding its manifest or index.
+    pub fn manifest_path(&self) -> String {
+        format!("sha256/{}", hex::encode(self.digest))
+    }
+}
+
 /// Everything a manifest holds except what [`Manifest::new`] derives.
 #[derive(Clone, Debug)]
 pub struct ManifestFields {
@@ -176,6 +249,9 @@ pub struct ManifestFields {
     pub payload_sha256: [u8; 32],
     /// Supply-chain parameters.
     pub supply_chain: SupplyChain,
+    /// Container images, in any order (they are sorted); empty for a
+    /// bundle without images, which is then format 1.
+    pub images: Vec<Image>,
     /// All entries, in any order (they are sorted).
     pub entries: Vec<Entry>,
     /// Which names the entries may have.
@@ -185,7 +261,8 @@ pub struct ManifestFields {
 /// The signed description of a bundle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
-    /// Format version; always [`FORMAT_VERSION`].
+    /// Format version: [`FORMAT_VERSION`] without images,
+    /// [`FORMAT_VERSION_IMAGES`] with.
     pub format: u32,
     /// Lowercase hex of the first 16 bytes of SHA-256 of the manifest encoded
     /// with an empty `bundle_id`.
@@ -205,6 +282,8 @@ pub struct Manifest {
     pub payload_sha256: [u8; 32],
     /// Supply-chain parameters.
     pub supply_chain: SupplyChain,
+    /// Container images, sorted by (name, tag); empty in format 1.
+    pub images: Vec<Image>,
     /// Entries sorted by (kind, path); also their order in the stream.
     pub entries: Vec<Entry>,
     /// Which names the entries may have: encoded as `posix_names: true`
@@ -220,8 +299,17 @@ impl Manifest {
         entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let mut supply_chain = fields.supply_chain;
         supply_chain.layout_keyids.sort();
+        let mut images = fields.images;
+        for i in &mut images {
+            i.platforms.sort();
+        }
+        images.sort_by(|a, b| (&a.name, &a.tag).cmp(&(&b.name, &b.tag)));
         let mut m = Manifest {
-            format: FORMAT_VERSION,
+            format: if images.is_empty() {
+                FORMAT_VERSION
+            } else {
+                FORMAT_VERSION_IMAGES
+            },
             bundle_id: String::new(),
             channel: fields.channel,
             sequence: fields.sequence,
@@ -229,6 +317,7 @@ impl Manifest {
             expires: fields.expires,
             payload_sha256: fields.payload_sha256,
             supply_chain,
+            images,
             entries,
             names: fields.names,
         };
@@ -251,8 +340,11 @@ impl Manifest {
 
     fn encode_with_id(&self, bundle_id: &str) -> Vec<u8> {
         let mut e = Enc(Vec::with_capacity(256 + self.entries.len() * 96));
+        // Format 1 has no `images` key at all, so a bundle without images is
+        // byte for byte what a version 1 writer produces; `posix_names` is
+        // there only when true.
         let posix_only = self.names == NameRule::PosixOnly;
-        e.map(if posix_only { 10 } else { 9 });
+        e.map(9 + usize::from(self.format != FORMAT_VERSION) + usize::from(posix_only));
         e.text("format");
         e.uint(u64::from(self.format));
         e.text("bundle_id");
@@ -278,6 +370,27 @@ impl Manifest {
         match &self.supply_chain.product_step {
             Some(s) => e.text(s),
             None => e.null(),
+        }
+        if self.format != FORMAT_VERSION {
+            e.text("images");
+            e.array(self.images.len());
+            for i in &self.images {
+                e.map(4);
+                e.text("name");
+                e.text(&i.name);
+                e.text("tag");
+                match &i.tag {
+                    Some(t) => e.text(t),
+                    None => e.null(),
+                }
+                e.text("digest");
+                e.bytes(&i.digest);
+                e.text("platforms");
+                e.array(i.platforms.len());
+                for p in &i.platforms {
+                    e.text(p);
+                }
+            }
         }
         e.text("entries");
         e.array(self.entries.len());
@@ -332,15 +445,19 @@ impl Manifest {
         Ok(m)
     }
 
-    /// Number of artifact entries.
+    /// Number of artifact entries (blobs not included).
     pub fn artifact_count(&self) -> u64 {
-        self.artifacts().len() as u64
+        self.artifacts()
+            .iter()
+            .filter(|e| e.kind == EntryKind::Artifact)
+            .count() as u64
     }
 
-    /// Sum of the artifact sizes.
+    /// Sum of the artifact sizes (blobs not included).
     pub fn artifact_bytes(&self) -> u64 {
         self.artifacts()
             .iter()
+            .filter(|e| e.kind == EntryKind::Artifact)
             .fold(0u64, |a, e| a.saturating_add(e.size))
     }
 
@@ -356,7 +473,7 @@ impl Manifest {
         &self.entries[..self.first_artifact()]
     }
 
-    /// The artifact entries (a suffix of `entries`).
+    /// The payload entries, artifacts then blobs (a suffix of `entries`).
     pub fn artifacts(&self) -> &[Entry] {
         &self.entries[self.first_artifact()..]
     }
@@ -489,11 +606,22 @@ struct WireManifest {
     expires: u64,
     payload_sha256: serde_bytes::ByteArray<32>,
     supply_chain: WireSupplyChain,
+    #[serde(default)]
+    images: Option<Vec<WireImage>>,
     entries: Vec<WireEntry>,
     // Absent means false; an explicit `false` decodes but does not
     // re-encode to the same bytes, so it is refused as non-canonical.
     #[serde(default)]
     posix_names: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireImage {
+    name: String,
+    tag: Option<String>,
+    digest: serde_bytes::ByteArray<32>,
+    platforms: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -528,6 +656,42 @@ impl WireManifest {
                 limit: limits.max_entries as u64,
             });
         }
+        if self.format != FORMAT_VERSION && self.format != FORMAT_VERSION_IMAGES {
+            return Err(Error::Manifest(format!(
+                "format version {} is not supported (only {FORMAT_VERSION} and {FORMAT_VERSION_IMAGES})",
+                self.format
+            )));
+        }
+        let images = match (self.format, self.images) {
+            (FORMAT_VERSION, None) => Vec::new(),
+            (FORMAT_VERSION, Some(_)) => {
+                return Err(Error::Manifest(
+                    "a format 1 manifest has no images field".into(),
+                ));
+            }
+            (_, None) => {
+                return Err(Error::Manifest(format!(
+                    "a format {} manifest must have an images field",
+                    self.format
+                )));
+            }
+            (_, Some(list)) => {
+                if list.len() > limits.max_entries {
+                    return Err(Error::Limit {
+                        what: "images",
+                        limit: limits.max_entries as u64,
+                    });
+                }
+                list.into_iter()
+                    .map(|w| Image {
+                        name: w.name,
+                        tag: w.tag,
+                        digest: w.digest.into_array(),
+                        platforms: w.platforms,
+                    })
+                    .collect()
+            }
+        };
         let mut entries = Vec::with_capacity(self.entries.len());
         for w in self.entries {
             let kind = EntryKind::from_name(&w.kind).ok_or_else(|| {
@@ -557,6 +721,7 @@ impl WireManifest {
                 layout_keyids: self.supply_chain.layout_keyids,
                 product_step: self.supply_chain.product_step,
             },
+            images,
             entries,
             names: if self.posix_names {
                 NameRule::PosixOnly
@@ -585,9 +750,9 @@ pub(crate) fn is_keyid(s: &str) -> bool {
 }
 
 fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
-    if m.format != FORMAT_VERSION {
+    if m.format != FORMAT_VERSION && m.format != FORMAT_VERSION_IMAGES {
         return Err(Error::Manifest(format!(
-            "format version {} is not supported (only {FORMAT_VERSION})",
+            "format version {} is not supported (only {FORMAT_VERSION} and {FORMAT_VERSION_IMAGES})",
             m.format
         )));
     }
@@ -634,7 +799,7 @@ fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
     if m.names == NameRule::Portable {
         check_portable_names(&m.entries)?;
     }
-    Ok(())
+    validate_images(m)
 }
 
 /// The portable-name rules of SPEC.md section 4.1 over all entries: every
@@ -692,6 +857,89 @@ fn check_portable_names(entries: &[Entry]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The image rules of SPEC.md 5.5: format 2 exactly when there are images,
+/// content-addressed entries only in format 2, every image well-formed,
+/// sorted, unique, and its manifest carried.
+fn validate_images(m: &Manifest) -> Result<(), Error> {
+    if m.format == FORMAT_VERSION_IMAGES && m.images.is_empty() {
+        return Err(Error::Manifest(
+            "a format 2 manifest lists at least one image".into(),
+        ));
+    }
+    if m.format == FORMAT_VERSION
+        && let Some(e) = m.entries.iter().find(|e| e.kind.is_image_content())
+    {
+        return Err(Error::Manifest(format!(
+            "entry {} is image content, which only a format 2 manifest carries",
+            e.tar_path()
+        )));
+    }
+    for (i, img) in m.images.iter().enumerate() {
+        let what = || excerpt(&img.reference());
+        if !is_image_name(&img.name) {
+            return Err(Error::Manifest(format!(
+                "image name {} is not a repository path (lowercase [a-z0-9] components joined by . _ __ - and /, at most {MAX_IMAGE_NAME_BYTES} bytes)",
+                excerpt(&img.name)
+            )));
+        }
+        if let Some(t) = &img.tag
+            && !is_tag(t)
+        {
+            return Err(Error::Manifest(format!(
+                "image {} has a tag that is not [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}",
+                what()
+            )));
+        }
+        if img.platforms.len() > MAX_PLATFORMS {
+            return Err(Error::Manifest(format!(
+                "image {} lists more than {MAX_PLATFORMS} platforms",
+                what()
+            )));
+        }
+        for (j, p) in img.platforms.iter().enumerate() {
+            if !is_platform(p) {
+                return Err(Error::Manifest(format!(
+                    "image {} has platform {} that is not os/architecture[/variant]",
+                    what(),
+                    excerpt(p)
+                )));
+            }
+            if j > 0 && img.platforms[j - 1] >= *p {
+                return Err(Error::Manifest(format!(
+                    "image {} lists its platforms unsorted or twice",
+                    what()
+                )));
+            }
+        }
+        if i > 0 {
+            let prev = &m.images[i - 1];
+            match (&prev.name, &prev.tag).cmp(&(&img.name, &img.tag)) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => {
+                    return Err(Error::Manifest(format!("image {} is listed twice", what())));
+                }
+                std::cmp::Ordering::Greater => {
+                    return Err(Error::Manifest(format!(
+                        "images are not sorted by name and tag at {}",
+                        what()
+                    )));
+                }
+            }
+        }
+        let path = img.manifest_path();
+        let carried = m
+            .entries
+            .binary_search_by(|e| e.sort_key().cmp(&(EntryKind::ImageManifest, path.as_str())))
+            .is_ok();
+        if !carried {
+            return Err(Error::ImageNotCarried {
+                image: img.reference(),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn nfc(s: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     s.nfc().collect()
@@ -709,6 +957,61 @@ fn caseless_key(s: &str) -> String {
         .to_folded_case()
         .nfc()
         .collect()
+}
+
+/// A repository path as the OCI distribution spec's `<name>` grammar has it:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
+pub fn is_image_name(s: &str) -> bool {
+    s.len() <= MAX_IMAGE_NAME_BYTES && s.split('/').all(is_name_component)
+}
+
+fn is_name_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        // A separator run: ".", "_", "__" or "-"+, then an alphanumeric.
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// A tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn is_tag(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_TAG_BYTES
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b[1..]
+            .iter()
+            .all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'.' | b'_' | b'-'))
+}
+
+/// `os/architecture[/variant]`, each part 1 or more of `[A-Za-z0-9._-]`.
+fn is_platform(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('/').collect();
+    s.len() <= MAX_PLATFORM_BYTES
+        && (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|x| x.is_ascii_alphanumeric() || matches!(x, b'.' | b'_' | b'-'))
+        })
 }
 
 /// Checks a sorted entry list: count, paths, modes, sizes, order, duplicates
@@ -732,6 +1035,21 @@ pub(crate) fn validate_entries(entries: &[Entry], limits: &Limits) -> Result<(),
                 path: excerpt(&e.tar_path()),
                 reason: PathError::TooLong,
             });
+        }
+        if e.kind.is_image_content() {
+            let name_ok = path
+                .strip_prefix("sha256/")
+                .is_some_and(|h| h == hex::encode(e.sha256));
+            if !name_ok {
+                return Err(Error::BlobName { path: e.tar_path() });
+            }
+            if e.mode != BLOB_MODE {
+                return Err(Error::Manifest(format!(
+                    "entry {} has mode {:o}; image content is always 644",
+                    e.tar_path(),
+                    e.mode
+                )));
+            }
         }
         if e.mode > MAX_MODE {
             return Err(Error::Manifest(format!(
@@ -823,6 +1141,7 @@ mod tests {
                 layout_keyids: vec!["ab".repeat(32)],
                 product_step: Some("build".into()),
             },
+            images: Vec::new(),
             entries,
             names: NameRule::Portable,
         }

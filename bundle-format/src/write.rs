@@ -95,10 +95,14 @@ impl WriteOptions {
     }
 }
 
-/// An artifact to pack: a file on disk and how it is recorded.
+/// A payload entry to pack (an artifact or an image blob): a file on disk
+/// and how it is recorded.
 #[derive(Clone, Debug)]
 pub struct ArtifactSource {
-    /// Path below `artifacts/` in the bundle.
+    /// [`EntryKind::Artifact`] or [`EntryKind::Blob`].
+    pub kind: EntryKind,
+    /// Path below the kind's directory (`artifacts/`, `blobs/`); for a blob,
+    /// `sha256/<hex>` of its expected digest, which the writer checks.
     pub path: BundlePath,
     /// File to read.
     pub file: PathBuf,
@@ -136,14 +140,29 @@ impl ArtifactSource {
     /// The manifest entry this artifact will have, with a zero digest: the
     /// digest is known only once the file is read, and does not change the
     /// manifest's length, so this is what a head length is planned with.
+    ///
+    /// A blob is content-addressed: its planned digest is the one its path
+    /// names (zeros if the path names none, which the manifest refuses).
     pub fn planned_entry(&self) -> Entry {
+        let sha256 = match self.kind {
+            EntryKind::Blob => self.named_digest().unwrap_or([0; 32]),
+            _ => [0; 32],
+        };
         Entry {
-            kind: EntryKind::Artifact,
+            kind: self.kind,
             path: self.path.clone(),
             size: self.size,
-            sha256: [0; 32],
+            sha256,
             mode: self.mode,
         }
+    }
+
+    /// The digest a content-addressed path (`sha256/<hex>`) names.
+    fn named_digest(&self) -> Option<[u8; 32]> {
+        let h = self.path.as_str().strip_prefix("sha256/")?;
+        let mut d = [0u8; 32];
+        hex::decode_to_slice(h, &mut d).ok()?;
+        Some(d)
     }
 }
 
@@ -338,8 +357,13 @@ pub fn write_payload(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Payload, Error> {
     opts.check()?;
+    if artifacts.iter().any(|a| a.kind.is_metadata()) {
+        return Err(Error::Misuse(
+            "write_payload takes artifacts and blobs only",
+        ));
+    }
     let mut sorted: Vec<&ArtifactSource> = artifacts.iter().collect();
-    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    sorted.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
     let planned: Vec<Entry> = sorted.iter().map(|a| a.planned_entry()).collect();
     validate_entries(&planned, &opts.limits)?;
 
@@ -387,7 +411,15 @@ pub fn write_payload(
         }
         let pad = tarhdr::padding(a.size) as usize;
         w.write_all(&ZEROS[..pad]).map_err(werr)?;
-        entry.sha256 = src.hasher.finalize().into();
+        let sha256: [u8; 32] = src.hasher.finalize().into();
+        // A blob is named by its digest: other bytes than the name says
+        // (a changed or corrupt source) are the input's fault.
+        if a.kind == EntryKind::Blob && sha256 != entry.sha256 {
+            return Err(Error::InputChanged {
+                path: a.file.clone(),
+            });
+        }
+        entry.sha256 = sha256;
         entries.push(entry);
     }
     // The end-of-archive blocks belong in this frame.

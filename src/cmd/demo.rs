@@ -259,6 +259,8 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             key: show(&p(key)),
             materials: vec![materials.into()],
             products: vec![products.into()],
+            image: vec![],
+            platform: vec![],
             dsse: false,
             out_dir: p("links"),
             exclude: vec![],
@@ -303,7 +305,9 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         layout: p("root.layout"),
         layout_key: vec![p("keys/owner.pub")],
         links: p("links"),
-        artifacts: p("dist"),
+        artifacts: Some(p("dist")),
+        image: Vec::new(),
+        platform: Vec::new(),
         channel: "stable".into(),
         sequence: Some(1),
         expires: "30d".into(),
@@ -329,7 +333,9 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     write(&p("dist-evil/firmware/controller.bin"), &evil)?;
     let evil_args = PackArgs {
         out: p("evil.airlock"),
-        artifacts: p("dist-evil"),
+        artifacts: Some(p("dist-evil")),
+        image: Vec::new(),
+        platform: Vec::new(),
         sequence: Some(2),
         product_step: Some("package".into()),
         ..pack_args.clone()
@@ -445,6 +451,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            store_import: false,
         },
         true,
     )?);
@@ -465,6 +472,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            store_import: false,
         },
         true,
     ) {

@@ -107,6 +107,7 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
     let mut chain_keys = std::collections::BTreeMap::new();
     let mut attestations = Vec::new();
     let mut carried = Vec::new();
+    let mut documents = std::collections::BTreeMap::new();
     while let Some(md) = reader
         .next_metadata()
         .map_err(|e| input.diagnose(e.into()))?
@@ -130,8 +131,29 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
                 }
             }
             EntryKind::Attestation => carried.push(md),
+            EntryKind::ImageManifest => {
+                if let Some(d) = crate::oci::graph::digest_of(&md.entry) {
+                    documents.insert(d, md.bytes);
+                }
+            }
             _ => {}
         }
+    }
+    // Images: name, tag, digest, platforms, size (everything it references,
+    // when its graph is complete; "?" otherwise).
+    let graph = crate::oci::graph::check(&m, documents).ok();
+    let mut images = Vec::new();
+    for (n, i) in m.images.iter().enumerate() {
+        let size = graph.as_ref().and_then(|g| g.images.get(n)).map(|p| p.size);
+        o.line(format!(
+            "image      {} sha256:{} [{}] {} bytes",
+            i.reference(),
+            hex::encode(i.digest),
+            i.platforms.join(", "),
+            size.map_or("?".into(), |s| s.to_string())
+        ));
+        images.push(json!({"name": i.name, "tag": i.tag, "digest": format!("sha256:{}", hex::encode(i.digest)),
+                           "platforms": i.platforms, "size": size}));
     }
     let keys: std::collections::BTreeMap<String, KeyObject> = chain_keys
         .into_iter()
@@ -179,6 +201,7 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
         .field("signatures", signature_keyids)
         .field("layout_keyids", m.supply_chain.layout_keyids.clone())
         .field("product_step", m.supply_chain.product_step.clone())
+        .field("images", images)
         .field("entries", entries);
     Ok(o)
 }

@@ -68,7 +68,36 @@ pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
         }
         outcome.byproducts()
     };
-    let products = record_artifacts(&base, &a.products, &opts).map_err(recording)?;
+    let mut products = record_artifacts(&base, &a.products, &opts).map_err(recording)?;
+    if !a.image.is_empty() {
+        // Images as products: the same name and digest pack will carry.
+        let scratch = tempfile::tempdir().map_err(|e| {
+            Error::env(
+                "write-failed",
+                format!("cannot create a scratch directory: {e}"),
+                "check TMPDIR's permissions and free space",
+            )
+        })?;
+        let mut all: Vec<(String, crate::intoto::model::Digests)> = products
+            .iter()
+            .map(|(p, d)| (p.to_owned(), d.clone()))
+            .collect();
+        for spec in &a.image {
+            let source = crate::oci::source::Source::parse(spec)?;
+            let c = crate::oci::source::collect(&source, &a.platform, scratch.path())?;
+            let image = airlock_bundle::Image {
+                name: c.name,
+                tag: c.tag,
+                digest: c.digest.0,
+                platforms: c.platforms,
+            };
+            all.push((
+                crate::oci::artifact_name(&image),
+                crate::intoto::model::Digests::sha256(image.digest),
+            ));
+        }
+        products = all.into_iter().collect();
+    }
     let link = Link {
         name: a.name.clone(),
         command: a.command.clone(),

@@ -21,6 +21,7 @@ pub mod key;
 pub mod metrics;
 pub mod pack;
 pub mod project;
+pub mod publish;
 pub mod report;
 pub mod root;
 pub mod shell;
@@ -81,6 +82,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Inspect(a) => inspect::run(&a.bundle),
         Command::Verify(a) => verify::run(a, quiet),
         Command::Unpack(a) => unpack::run(a, quiet),
+        Command::Publish(a) => publish::run(a, quiet),
         Command::Anchor(AnchorCommand::Init {
             store,
             root,

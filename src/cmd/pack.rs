@@ -397,12 +397,73 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
     }
 
     let mut artifacts = Vec::new();
-    for f in walk_tree(&a.artifacts)? {
+    if let Some(dir) = &a.artifacts {
+        for f in walk_tree(dir)? {
+            artifacts.push(ArtifactSource {
+                kind: EntryKind::Artifact,
+                path: bundle_path(&f.rel, &limits, &f.file)?,
+                file: f.file,
+                size: f.size,
+                mode: f.mode,
+            });
+        }
+    }
+    // Images: manifests into the head, blobs into the payload, each digest
+    // once however many images share it. Archives are extracted into a
+    // scratch directory beside the output (removed at the end).
+    let scratch = tempfile::Builder::new()
+        .prefix(".airlock-images-")
+        .tempdir_in(crate::fsutil::parent_dir(&a.out))
+        .map_err(|e| {
+            Error::env(
+                "write-failed",
+                format!("cannot create a scratch directory: {e}"),
+                "check permissions and free space beside --out",
+            )
+        })?;
+    let mut images = Vec::new();
+    let mut documents = std::collections::BTreeMap::new();
+    let mut blobs = std::collections::BTreeMap::new();
+    for spec in &a.image {
+        let source = crate::oci::source::Source::parse(spec)?;
+        let c = crate::oci::source::collect(&source, &a.platform, scratch.path())?;
+        images.push(airlock_bundle::Image {
+            name: c.name,
+            tag: c.tag,
+            digest: c.digest.0,
+            platforms: c.platforms,
+        });
+        documents.extend(c.documents);
+        blobs.extend(c.blobs);
+    }
+    if !images.is_empty()
+        && let Some(x) = artifacts.iter().find(|x| {
+            x.path.as_str() == crate::verifier::IMAGE_DIR || x.path.as_str().starts_with("oci/")
+        })
+    {
+        return Err(Error::usage(
+            format!(
+                "artifact {} is where the isolated side unpacks images (oci/)",
+                x.path
+            ),
+            "rename it: a bundle with images carries no artifact under oci/",
+        ));
+    }
+    for (d, bytes) in documents {
+        metadata.push(MetadataFile {
+            kind: EntryKind::ImageManifest,
+            path: bundle_path(&format!("sha256/{}", d.hex()), &limits, Path::new("image"))?,
+            bytes,
+            mode: airlock_bundle::BLOB_MODE,
+        });
+    }
+    for (d, (size, file)) in blobs {
         artifacts.push(ArtifactSource {
-            path: bundle_path(&f.rel, &limits, &f.file)?,
-            file: f.file,
-            size: f.size,
-            mode: f.mode,
+            kind: EntryKind::Blob,
+            path: bundle_path(&format!("sha256/{}", d.hex()), &limits, &file)?,
+            file,
+            size,
+            mode: airlock_bundle::BLOB_MODE,
         });
     }
     let total: u64 = artifacts.iter().map(|x| x.size).sum();
@@ -437,6 +498,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
                 expires,
                 payload_sha256,
                 supply_chain: supply_chain.clone(),
+                images: images.clone(),
                 entries,
                 names: if a.posix_names {
                     NameRule::PosixOnly
@@ -454,6 +516,10 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
             e @ (airlock_bundle::Error::PathNotPortable { .. }
             | airlock_bundle::Error::PathCaseCollision { .. }
             | airlock_bundle::Error::PathNormalizationCollision { .. }) => Error::InputNames(e),
+            airlock_bundle::Error::ImageNotCarried { .. } => Error::usage(
+                format!("cannot build the manifest: {e}"),
+                "report this as a bug",
+            ),
             other => other.into(),
         })
     };
@@ -495,6 +561,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
             &chain,
             &supply_chain,
             payload.entries(),
+            &images,
             &ChainContext {
                 root: &final_root,
                 seen: None,
@@ -626,6 +693,14 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         manifest.artifact_bytes(),
         metadata.len()
     ));
+    for i in &manifest.images {
+        o.line(format!(
+            "image      {} sha256:{} [{}]",
+            i.reference(),
+            hex::encode(i.digest),
+            i.platforms.join(", ")
+        ));
+    }
     if let (Some(w), Some((volume_size, _))) = (&written, &split) {
         describe_volumes(&mut o, w, *volume_size);
     }
@@ -643,6 +718,14 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
         .field("root_version", final_root.version)
         .field("product_step", chain_verdict.product_step.clone())
         .field("posix_names", a.posix_names)
+        .field(
+            "images",
+            manifest
+                .images
+                .iter()
+                .map(|i| format!("{}@sha256:{}", i.reference(), hex::encode(i.digest)))
+                .collect::<Vec<_>>(),
+        )
         .field("artifacts", manifest.artifact_count())
         .field("artifact_bytes", manifest.artifact_bytes());
     Ok(o)

@@ -42,7 +42,9 @@ pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
 fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
-    refuse_destination_in_store(&a.to, store.dir())?;
+    if !a.store_import {
+        refuse_destination_in_store(&a.to, store.dir())?;
+    }
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
     let mut decision = Decision::new("unpack", &a.bundle, at);

@@ -12,7 +12,7 @@
 //! must be Statement v1 envelopes signed by a layout or functionary key.
 use std::collections::{BTreeMap, BTreeSet};
 
-use airlock_bundle::{Entry, EntryKind, SupplyChain};
+use airlock_bundle::{Entry, EntryKind, Image, SupplyChain};
 use airlock_hsm::{LayoutSeen, PublicKey};
 use sha2::{Digest, Sha256};
 
@@ -79,12 +79,19 @@ impl BundleChain {
     }
 }
 
-/// The artifacts under verification, as in-toto sees them.
-pub fn artifacts_of(entries: &[Entry]) -> Artifacts {
+/// The artifacts under verification, as in-toto sees them: each artifact
+/// by its path, each image as `images/NAME:TAG` (or `images/NAME@sha256:…`)
+/// with the digest of its manifest or index, which covers all it contains.
+pub fn artifacts_of(entries: &[Entry], images: &[Image]) -> Artifacts {
     entries
         .iter()
         .filter(|e| e.kind == EntryKind::Artifact)
         .map(|e| (e.path.as_str().to_owned(), Digests::sha256(e.sha256)))
+        .chain(
+            images
+                .iter()
+                .map(|i| (crate::oci::artifact_name(i), Digests::sha256(i.digest))),
+        )
         .collect()
 }
 
@@ -169,6 +176,7 @@ pub fn verify_bundle_chain(
     chain: &BundleChain,
     supply: &SupplyChain,
     entries: &[Entry],
+    images: &[Image],
     cx: &ChainContext<'_>,
 ) -> Result<ChainVerdict, IntotoError> {
     let time = cx.time;
@@ -189,7 +197,7 @@ pub fn verify_bundle_chain(
         sha256: hex::encode(Sha256::digest(layout_bytes)),
     };
     check_not_replayed(&layout, cx)?;
-    let artifacts = artifacts_of(entries);
+    let artifacts = artifacts_of(entries, images);
     let under = UnderVerification::known(artifacts.clone());
     let links = MapLinks(&chain.links);
     let verified = verify(&doc, &keys, &links, time, Inspections::Evaluate(&under))?;

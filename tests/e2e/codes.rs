@@ -253,6 +253,8 @@ const CODE_FILES: &[(&str, Exit)] = &[
     ("src/policy.rs", Exit::Wrapped("Rejected")),
     ("src/intoto/mod.rs", Exit::Wrapped("Intoto")),
     ("src/journal/chain.rs", Exit::Wrapped("Journal")),
+    ("src/oci/mod.rs", Exit::Wrapped("Image")),
+    ("src/cmd/publish.rs", Exit::Wrapped("Publish")),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<String>) {

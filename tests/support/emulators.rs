@@ -223,3 +223,221 @@ impl Drop for Swtpm {
         let _ = self.child.wait();
     }
 }
+
+/// The CNCF distribution registry (Debian `docker-registry`) on a free
+/// loopback port, storage in a temporary directory; with `tls`, a CA made
+/// here signs its certificate and htpasswd (bcrypt) guards it.
+pub struct Registry {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub tls: bool,
+}
+
+/// The user and password of a TLS registry.
+pub const REGISTRY_USER: (&str, &str) = ("publisher", "s3cret-pass");
+
+impl Registry {
+    /// Starts a registry; `None` if the test must skip.
+    #[track_caller]
+    pub fn start(test: &str, tls: bool) -> Option<Registry> {
+        let needs: &[&str] = if tls {
+            &["docker-registry", "openssl", "htpasswd"]
+        } else {
+            &["docker-registry"]
+        };
+        if missing(test, needs).is_some() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("storage")).expect("storage dir");
+        if tls {
+            let run = |args: &[&str]| {
+                let ok = Command::new(args[0])
+                    .args(&args[1..])
+                    .current_dir(d)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .expect("run openssl/htpasswd")
+                    .success();
+                assert!(ok, "{args:?} failed");
+            };
+            run(&[
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=airlock test CA",
+            ]);
+            run(&[
+                "openssl",
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]);
+            std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+            run(&[
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ]);
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", REGISTRY_USER.0, REGISTRY_USER.1])
+                .output()
+                .expect("htpasswd");
+            std::fs::write(d.join("htpasswd"), out.stdout).expect("htpasswd file");
+            // skopeo's --cert-dir: the CA as *.crt.
+            std::fs::create_dir_all(d.join("certs")).expect("certs");
+            std::fs::copy(d.join("ca.crt"), d.join("certs/ca.crt")).expect("ca copy");
+        }
+        let mut r = Registry {
+            child: None,
+            port: 0,
+            dir,
+            tls,
+        };
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .expect("bind loopback")
+                .local_addr()
+                .expect("local address")
+                .port();
+            if r.start_on(port) {
+                return Some(r);
+            }
+        }
+        panic!("the registry did not start");
+    }
+
+    fn start_on(&mut self, port: u16) -> bool {
+        let d = self.dir.path();
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            d.join("storage").display()
+        );
+        if self.tls {
+            cfg.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: airlock-test\n    path: {}\n",
+                d.join("server.crt").display(),
+                d.join("server.key").display(),
+                d.join("htpasswd").display()
+            ));
+        }
+        std::fs::write(d.join("config.yml"), cfg).expect("config");
+        let mut child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn docker-registry");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        // A bounded wait for readiness (not a timing assertion).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                self.child = Some(child);
+                self.port = port;
+                return true;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (the storage stays).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same storage.
+    pub fn restart(&mut self) {
+        self.stop();
+        let port = self.port;
+        for _ in 0..50 {
+            if self.start_on(port) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the registry did not restart");
+    }
+
+    /// The CA certificate (TLS registries).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// skopeo's flags to reach it (`--tls-verify`/`--cert-dir`, `--creds`),
+    /// with `prefix` `src-`/`dest-`/`` as the skopeo command needs.
+    pub fn skopeo_flags(&self, prefix: &str) -> Vec<String> {
+        if self.tls {
+            vec![
+                format!(
+                    "--{prefix}cert-dir={}",
+                    self.dir.path().join("certs").display()
+                ),
+                format!("--{prefix}creds={}:{}", REGISTRY_USER.0, REGISTRY_USER.1),
+            ]
+        } else {
+            vec![format!("--{prefix}tls-verify=false")]
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -66,7 +66,15 @@ fn generate(g: &mut Gen) -> ManifestFields {
     let n = g.below(40) as usize;
     let mut entries = Vec::with_capacity(n);
     for i in 0..n {
-        let kind = EntryKind::ALL[g.below(6) as usize];
+        // The kinds of format 1 (image content is generated in images.rs).
+        let kind = [
+            EntryKind::Root,
+            EntryKind::Layout,
+            EntryKind::LayoutKey,
+            EntryKind::Link,
+            EntryKind::Attestation,
+            EntryKind::Artifact,
+        ][g.below(6) as usize];
         // Intermediate components never end in `.f`, leaves always do, and
         // the index makes leaves unique: no duplicates, no conflicts.
         let depth = g.below(4);
@@ -125,6 +133,7 @@ fn generate(g: &mut Gen) -> ManifestFields {
                 Some(g.segment())
             },
         },
+        images: Vec::new(),
         entries,
         names,
     }

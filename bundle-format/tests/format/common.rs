@@ -130,6 +130,7 @@ pub fn fields(entries: Vec<Entry>) -> ManifestFields {
             layout_keyids: vec!["0a".repeat(32), "fe".repeat(32)],
             product_step: Some("build".into()),
         },
+        images: Vec::new(),
         entries,
         names: NameRule::Portable,
     }

@@ -10,6 +10,7 @@ mod canonical_headers;
 mod deterministic_writer;
 mod frame_refusals;
 mod head_frame;
+mod images;
 mod manifest_refusals;
 mod payload_digest;
 mod round_trip;

@@ -188,8 +188,12 @@ fn semantic_rules_are_enforced() {
         other => panic!("expected Manifest({want}), got {other:?}"),
     };
     m(
+        decode(&edited(|v| *field(v, "format") = Value::Integer(3.into()))),
+        "format version 3",
+    );
+    m(
         decode(&edited(|v| *field(v, "format") = Value::Integer(2.into()))),
-        "format version 2",
+        "a format 2 manifest must have an images field",
     );
     m(
         decode(&edited(|v| {

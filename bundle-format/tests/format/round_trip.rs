@@ -10,21 +10,38 @@ use sha2::{Digest, Sha256};
 use crate::common::*;
 
 /// The manifest of a bundle written with `opts`: `created` is the mtime.
-fn manifest_for(entries: Vec<Entry>, payload_sha256: [u8; 32], opts: &WriteOptions) -> Manifest {
+fn manifest_for(
+    entries: Vec<Entry>,
+    images: &[Image],
+    payload_sha256: [u8; 32],
+    opts: &WriteOptions,
+) -> Result<Manifest, Error> {
     let f = fields(entries);
     let fields = ManifestFields {
         created: opts.mtime,
         expires: f.expires.max(opts.mtime + 1),
         payload_sha256,
+        images: images.to_vec(),
         ..f
     };
-    Manifest::new(fields, &opts.limits).unwrap()
+    Manifest::new(fields, &opts.limits)
 }
 
 /// Writes `items` as a bundle with the real writer, the way a caller does:
 /// head length from a provisional manifest, payload, manifest, head.
 /// Returns the manifest.
 pub fn write_bundle(dir: &Path, out: &Path, items: &[Item], opts: &WriteOptions) -> Manifest {
+    write_bundle_with_images(dir, out, items, &[], opts).unwrap()
+}
+
+/// [`write_bundle`] of a bundle that also lists `images`.
+pub fn write_bundle_with_images(
+    dir: &Path,
+    out: &Path,
+    items: &[Item],
+    images: &[Image],
+    opts: &WriteOptions,
+) -> Result<Manifest, Error> {
     let mut sources = Vec::new();
     let mut metadata = Vec::new();
     for (n, it) in items.iter().enumerate() {
@@ -39,6 +56,7 @@ pub fn write_bundle(dir: &Path, out: &Path, items: &[Item], opts: &WriteOptions)
             let file = dir.join(format!("input-{n}"));
             fs::write(&file, &it.data).unwrap();
             sources.push(ArtifactSource {
+                kind: it.kind,
                 path: bp(&it.path),
                 file,
                 size: it.data.len() as u64,
@@ -52,17 +70,17 @@ pub fn write_bundle(dir: &Path, out: &Path, items: &[Item], opts: &WriteOptions)
         .map(ArtifactSource::planned_entry)
         .chain(meta_entries.clone())
         .collect();
-    let provisional = manifest_for(provisional, [0; 32], opts);
+    let provisional = manifest_for(provisional, images, [0; 32], opts)?;
     let zero_sigs = sample_signatures().zeroed();
     let head_len = head_frame_len(&provisional, &zero_sigs, &metadata);
-    let payload = write_payload(out, &sources, head_len, opts, &|_| {}).unwrap();
+    let payload = write_payload(out, &sources, head_len, opts, &|_| {})?;
     let entries: Vec<Entry> = payload
         .entries()
         .iter()
         .cloned()
         .chain(meta_entries)
         .collect();
-    let manifest = manifest_for(entries, payload.sha256(), opts);
+    let manifest = manifest_for(entries, images, payload.sha256(), opts)?;
     finish_bundle(
         out,
         &manifest.encode(),
@@ -70,9 +88,8 @@ pub fn write_bundle(dir: &Path, out: &Path, items: &[Item], opts: &WriteOptions)
         &metadata,
         payload,
         opts,
-    )
-    .unwrap();
-    manifest
+    )?;
+    Ok(manifest)
 }
 
 fn opts() -> WriteOptions {
@@ -284,6 +301,7 @@ fn progress_counts_every_artifact_byte() {
     fs::write(&file, &data).unwrap();
     let seen = AtomicU64::new(0);
     let src = ArtifactSource {
+        kind: EntryKind::Artifact,
         path: bp("a"),
         file,
         size: data.len() as u64,
@@ -313,6 +331,7 @@ fn inputs_that_change_size_are_refused_and_nothing_is_left_behind() {
     fs::write(&file, b"12345").unwrap();
     for (size, what) in [(6, "shrank"), (4, "grew")] {
         let src = ArtifactSource {
+            kind: EntryKind::Artifact,
             path: bp("a"),
             file: file.clone(),
             size,
@@ -326,6 +345,7 @@ fn inputs_that_change_size_are_refused_and_nothing_is_left_behind() {
         assert_eq!(err.fault(), Fault::Input);
     }
     let src = ArtifactSource {
+        kind: EntryKind::Artifact,
         path: bp("a"),
         file: dir.path().join("input-missing"),
         size: 1,
@@ -361,6 +381,7 @@ fn writer_refuses_bad_options_and_mismatched_manifests() {
         ));
     }
     let dup = |p: &str| ArtifactSource {
+        kind: EntryKind::Artifact,
         path: bp(p),
         file: dir.path().join("nope"),
         size: 0,
@@ -435,6 +456,7 @@ fn finish_refuses_what_does_not_fit_the_payload_and_leaves_nothing() {
     let file = dir.path().join("input-a");
     fs::write(&file, b"abc").unwrap();
     let src = ArtifactSource {
+        kind: EntryKind::Artifact,
         path: bp("a"),
         file,
         size: 3,

@@ -1,0 +1,589 @@
+//! `publish`: verified images into the enclave's registry (or an OCI
+//! layout), never anything else.
+//!
+//! `publish BUNDLE` first imports the bundle exactly as `unpack` does (every
+//! check, the journal, the store's advance) into the store directory's
+//! `imports/BUNDLE_ID`; `publish DIR` starts from an earlier unpack. Either
+//! way the directory is then re-hashed against the signed manifest whose
+//! SHA-256 the journal records for that import (every file, name and byte;
+//! nothing extra), the tags are checked against the store's tag records
+//! (a tag set by a bundle never moves to an image of an older bundle of the
+//! same channel), and only then are blobs and manifests sent — blobs the
+//! registry has are skipped — and the tags put last. Each image published
+//! (or refused) is journaled: registry, repository, tag, digest, bundle id.
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use airlock_bundle::{EntryKind, Limits, Manifest};
+use airlock_hsm::{TrustStore, open_store};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::cli::{PublishArgs, StoreArg, UnpackArgs};
+use crate::cmd::{Outcome, warn};
+use crate::error::Error;
+use crate::journal::decision::{error_field, lock_store, path_field};
+use crate::journal::writer::{Event, record};
+use crate::journal::{Journal, signer_of};
+use crate::oci::graph::{ImageGraph, check as check_graph};
+use crate::oci::layout::{self, MANIFEST_COPY};
+use crate::oci::registry::{Connection, Registry, Target};
+use crate::oci::{Digest, OciError};
+use crate::verifier::IMAGE_DIR;
+
+/// The store's record of which bundle set each published tag.
+const TAGS_FILE: &str = "published-tags.json";
+
+/// What `publish` refuses about a directory or a tag (exit 1).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The directory was not accepted by an import this store journaled.
+    #[error("{dir} is not an import this store accepted: {reason}")]
+    NotImported {
+        /// The directory.
+        dir: String,
+        /// Why.
+        reason: String,
+    },
+    /// The directory differs from the manifest of its import.
+    #[error("{dir} differs from the bundle it was unpacked from: {what}")]
+    Tampered {
+        /// The directory.
+        dir: String,
+        /// The first difference.
+        what: String,
+    },
+    /// A tag would move to an image of an older bundle.
+    #[error(
+        "{tag} was set by bundle {by} (channel {channel} sequence {set_seq}); bundle {bundle} has the older sequence {seq}"
+    )]
+    TagRollback {
+        /// `REGISTRY/REPO:TAG`.
+        tag: String,
+        /// The bundle that set it.
+        by: String,
+        /// Its channel.
+        channel: String,
+        /// Its sequence.
+        set_seq: u64,
+        /// This bundle.
+        bundle: String,
+        /// This bundle's sequence.
+        seq: u64,
+    },
+    /// A bundle without images.
+    #[error("bundle {0} carries no container images")]
+    NoImages(String),
+}
+
+impl PublishError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PublishError::NotImported { .. } => "publish-not-imported",
+            PublishError::Tampered { .. } => "unpacked-dir-tampered",
+            PublishError::TagRollback { .. } => "tag-rollback",
+            PublishError::NoImages(_) => "publish-no-images",
+        }
+    }
+
+    /// What to do.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            PublishError::NotImported { .. } => {
+                "publish a bundle (it is imported first), or a directory unpacked into this store"
+            }
+            PublishError::Tampered { .. } => {
+                "do not publish this directory: unpack the bundle again, or publish the bundle itself"
+            }
+            PublishError::TagRollback { .. } => {
+                "publish the newer bundle, or publish this image by digest under another tag"
+            }
+            PublishError::NoImages(_) => "use unpack for bundles without images",
+        }
+    }
+}
+
+fn sha256_file(p: &Path) -> std::io::Result<([u8; 32], u64)> {
+    let mut f = fs::File::open(p)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                h.update(&buf[..k]);
+                n += k as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((h.finalize().into(), n))
+}
+
+/// An import: its directory, its manifest (checked against the journal),
+/// its image graph.
+struct Import {
+    dir: PathBuf,
+    manifest: Manifest,
+    graph: ImageGraph,
+}
+
+/// The journal's accepted unpack whose manifest has this SHA-256, if any.
+fn journaled_import(store: &dyn TrustStore, manifest_sha256: &str) -> Result<bool, Error> {
+    let signer = signer_of(store)?;
+    let mut found = false;
+    crate::journal::export::check_store(store, signer.public_key(), |r| {
+        if r.event == "unpack"
+            && r.str_field("outcome") == Some("accepted")
+            && r.str_field("manifest_sha256") == Some(manifest_sha256)
+        {
+            found = true;
+        }
+    })?;
+    Ok(found)
+}
+
+/// Re-hashes `dir` against the manifest of its import: every artifact at
+/// its path, every blob and image manifest under `oci/blobs/sha256/`, the
+/// layout files as unpack writes them, nothing else.
+fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
+    let shown = dir.display().to_string();
+    let tampered = |what: String| PublishError::Tampered {
+        dir: shown.clone(),
+        what,
+    };
+    let oci = dir.join(IMAGE_DIR);
+    let mpath = oci.join(MANIFEST_COPY);
+    let bytes = fs::read(&mpath).map_err(|e| PublishError::NotImported {
+        dir: shown.clone(),
+        reason: format!("no {IMAGE_DIR}/{MANIFEST_COPY} ({e})"),
+    })?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    if !journaled_import(store, &sha)? {
+        return Err(PublishError::NotImported {
+            dir: shown.clone(),
+            reason: format!("the journal records no accepted import of manifest {sha}"),
+        }
+        .into());
+    }
+    let manifest = Manifest::decode(&bytes, &Limits::default())?;
+    let mut expected: BTreeMap<PathBuf, ([u8; 32], u64)> = BTreeMap::new();
+    for e in &manifest.entries {
+        let p = match e.kind {
+            EntryKind::Artifact => dir.join(e.path.as_str()),
+            EntryKind::Blob | EntryKind::ImageManifest => oci.join("blobs").join(e.path.as_str()),
+            _ => continue,
+        };
+        expected.insert(p, (e.sha256, e.size));
+    }
+    let mut documents = BTreeMap::new();
+    for e in manifest
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::ImageManifest)
+    {
+        let p = oci.join("blobs").join(e.path.as_str());
+        let b = fs::read(&p).map_err(|_| tampered(format!("{} is missing", p.display())))?;
+        if let Some(d) = crate::oci::graph::digest_of(e) {
+            documents.insert(d, b);
+        }
+    }
+    let graph = check_graph(&manifest, documents)?;
+    let sha_of = |b: &[u8]| -> ([u8; 32], u64) { (Sha256::digest(b).into(), b.len() as u64) };
+    expected.insert(oci.join("index.json"), sha_of(&layout::index_of(&graph)));
+    expected.insert(oci.join("oci-layout"), sha_of(layout::OCI_LAYOUT));
+    expected.insert(mpath.clone(), sha_of(&bytes));
+    // Every file present must be expected, and match.
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let rd = fs::read_dir(&d).map_err(|e| tampered(format!("{}: {e}", d.display())))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| tampered(e.to_string()))?;
+            let p = ent.path();
+            let ft = ent.file_type().map_err(|e| tampered(e.to_string()))?;
+            if ft.is_dir() {
+                stack.push(p);
+            } else if !ft.is_file() {
+                return Err(tampered(format!("{} is not a regular file", p.display())).into());
+            } else {
+                let Some(want) = expected.get(&p) else {
+                    return Err(tampered(format!("{} is not in the bundle", p.display())).into());
+                };
+                let got = sha256_file(&p).map_err(|e| tampered(format!("{}: {e}", p.display())))?;
+                if got != *want {
+                    return Err(tampered(format!("{} has other bytes", p.display())).into());
+                }
+                seen.insert(p);
+            }
+        }
+    }
+    if let Some(p) = expected.keys().find(|p| !seen.contains(*p)) {
+        return Err(tampered(format!("{} is missing", p.display())).into());
+    }
+    Ok(Import {
+        dir: dir.to_owned(),
+        manifest,
+        graph,
+    })
+}
+
+/// The repository an image goes to under `target`.
+fn repository(target: &Target, name: &str) -> String {
+    match target {
+        Target::Registry {
+            namespace: Some(n), ..
+        } => format!("{n}/{name}"),
+        _ => name.to_owned(),
+    }
+}
+
+fn tag_key(target: &Target, repo: &str, tag: &str) -> String {
+    format!("{}|{repo}:{tag}", target.display())
+}
+
+fn read_tags(store: &dyn TrustStore) -> Result<BTreeMap<String, Value>, Error> {
+    let p = store.dir().join(TAGS_FILE);
+    match fs::read(&p) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            Error::env(
+                "store-corrupt",
+                format!("{} does not parse: {e}", p.display()),
+                "the store has been altered: restore it from a backup",
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(Error::input(&p, e)),
+    }
+}
+
+/// `airlock publish`.
+pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
+    let target = Target::parse(&a.registry)?;
+    if a.insecure_plain_http {
+        warn(
+            "--insecure-plain-http: talking to the registry WITHOUT TLS; anyone on the path can read and change what is sent",
+        );
+    }
+    let store_dir = a.store.dir();
+    let source = a.source.clone();
+    let dir = if source.is_dir() {
+        source.clone()
+    } else {
+        import_bundle(a, &store_dir, quiet)?
+    };
+    let store = open_store(&store_dir)?;
+    let signer = signer_of(store.as_ref())?;
+    let journal = Journal::new(store.dir(), signer.as_ref())?;
+    let lock = lock_store(store.as_ref())?;
+    let base = json!({
+        "source": path_field(&source),
+        "directory": path_field(&dir),
+        "registry": target.display(),
+        "plain_http": a.insecure_plain_http,
+    });
+    let refuse = |e: Error, extra: Value| -> Error {
+        let mut f = base.clone();
+        f["outcome"] = json!(if e.exit_code() == 1 {
+            "refused"
+        } else {
+            "failed"
+        });
+        f["error"] = error_field(&e);
+        if let (Value::Object(m), Value::Object(x)) = (&mut f, extra) {
+            m.extend(x);
+        }
+        match record(
+            store.as_ref(),
+            &journal,
+            &lock,
+            vec![Event::new("publish", f)],
+        ) {
+            Ok(_) => e,
+            Err(j) => {
+                warn(&format!("this was not recorded in the journal: {e}"));
+                j
+            }
+        }
+    };
+    let import = match check_import(store.as_ref(), &dir) {
+        Ok(i) => i,
+        Err(e) => return Err(refuse(e, json!({}))),
+    };
+    let m = &import.manifest;
+    if m.images.is_empty() {
+        return Err(refuse(
+            PublishError::NoImages(m.bundle_id.clone()).into(),
+            json!({}),
+        ));
+    }
+    let ids = json!({"bundle_id": m.bundle_id, "channel": m.channel, "sequence": m.sequence});
+    // Tags: never to an image of an older bundle of the same channel.
+    let mut tags = match read_tags(store.as_ref()) {
+        Ok(t) => t,
+        Err(e) => return Err(refuse(e, ids)),
+    };
+    for p in &import.graph.images {
+        let Some(tag) = &p.image.tag else { continue };
+        let repo = repository(&target, &p.image.name);
+        if let Some(prev) = tags.get(&tag_key(&target, &repo, tag))
+            && prev["channel"] == json!(m.channel)
+            && prev["sequence"].as_u64().is_some_and(|s| s > m.sequence)
+        {
+            let e = PublishError::TagRollback {
+                tag: format!("{}/{repo}:{tag}", target.display()),
+                by: prev["bundle_id"].as_str().unwrap_or("?").to_owned(),
+                channel: m.channel.clone(),
+                set_seq: prev["sequence"].as_u64().unwrap_or(0),
+                bundle: m.bundle_id.clone(),
+                seq: m.sequence,
+            };
+            return Err(refuse(
+                e.into(),
+                json!({"bundle_id": m.bundle_id, "repository": repo, "tag": tag,
+                       "digest": Digest(p.image.digest).to_string()}),
+            ));
+        }
+    }
+    let sent = match &target {
+        Target::Layout(out) => publish_layout(&import, out),
+        Target::Registry { host, .. } => {
+            let conn = Connection {
+                ca_file: a.ca_file.clone(),
+                auth_file: a.auth_file.clone(),
+                plain_http: a.insecure_plain_http,
+            };
+            publish_registry(&import, &target, host, &conn)
+        }
+    };
+    let (blobs_sent, blobs_skipped) = match sent {
+        Ok(n) => n,
+        Err(e) => return Err(refuse(e, ids)),
+    };
+    // Record the tags, then journal each image.
+    let mut events = Vec::new();
+    let mut o = Outcome::default();
+    let mut published = Vec::new();
+    for p in &import.graph.images {
+        let repo = repository(&target, &p.image.name);
+        let digest = Digest(p.image.digest).to_string();
+        if let Some(tag) = &p.image.tag {
+            tags.insert(
+                tag_key(&target, &repo, tag),
+                json!({"bundle_id": m.bundle_id, "channel": m.channel, "sequence": m.sequence, "digest": digest}),
+            );
+        }
+        let mut f = base.clone();
+        f["outcome"] = json!("published");
+        f["repository"] = json!(repo);
+        f["tag"] = json!(p.image.tag);
+        f["digest"] = json!(digest);
+        f["bundle_id"] = json!(m.bundle_id);
+        f["channel"] = json!(m.channel);
+        f["sequence"] = json!(m.sequence);
+        events.push(Event::new("publish", f));
+        let shown = match &p.image.tag {
+            Some(t) => format!("{}/{repo}:{t}", target.display()),
+            None => format!("{}/{repo}@{digest}", target.display()),
+        };
+        o.line(format!("PUBLISHED {shown} {digest}"));
+        published.push(json!({"repository": repo, "tag": p.image.tag, "digest": digest}));
+    }
+    let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
+    if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {
+        return Err(refuse(e, ids));
+    }
+    let head = record(store.as_ref(), &journal, &lock, events)?;
+    o.line(format!(
+        "bundle     {} (channel {} sequence {}) from {}",
+        m.bundle_id,
+        m.channel,
+        m.sequence,
+        import.dir.display()
+    ));
+    o.line(format!(
+        "blobs      {blobs_sent} sent, {blobs_skipped} already there"
+    ));
+    o.line(format!("journal    record {}", head.seq));
+    o.field("published", published)
+        .field("bundle_id", m.bundle_id.clone())
+        .field("blobs_sent", blobs_sent)
+        .field("blobs_skipped", blobs_skipped)
+        .field("journal_record", head.seq);
+    Ok(o)
+}
+
+/// `publish BUNDLE`: import it as `unpack` would, into the store's
+/// `imports/BUNDLE_ID`, or — a bundle already imported that way — reuse
+/// that import (publishing again, to resume or to another registry).
+fn import_bundle(a: &PublishArgs, store_dir: &Path, quiet: bool) -> Result<PathBuf, Error> {
+    let imports = store_dir.join("imports");
+    fs::create_dir_all(&imports).map_err(|e| {
+        Error::env(
+            "write-failed",
+            format!("cannot create {}: {e}", imports.display()),
+            "check the store directory's permissions",
+        )
+    })?;
+    // The bundle id, to find an earlier import (a claim until that import's
+    // directory is checked against the journal, which check_import does).
+    let id = crate::volumes::BundleInput::open(&a.source, None).and_then(|mut input| {
+        Ok(
+            airlock_bundle::BundleReader::open(input.take_reader(), Limits::default())?
+                .manifest()
+                .bundle_id
+                .clone(),
+        )
+    })?;
+    let to = imports.join(&id);
+    if to.exists() {
+        return Ok(to);
+    }
+    crate::cmd::unpack::run(
+        &UnpackArgs {
+            bundle: a.source.clone(),
+            store: StoreArg {
+                path: a.store.path.clone(),
+            },
+            to: to.clone(),
+            at: a.at.clone(),
+            prompt: a.prompt,
+            metrics_file: None,
+            store_import: true,
+        },
+        quiet,
+    )?;
+    Ok(to)
+}
+
+fn blob_file(import: &Import, d: Digest) -> PathBuf {
+    import
+        .dir
+        .join(IMAGE_DIR)
+        .join("blobs/sha256")
+        .join(d.hex())
+}
+
+/// Writes the images into the OCI layout `out` (created if missing): blobs
+/// the layout has are kept, `index.json` gets the images' tags last.
+fn publish_layout(import: &Import, out: &Path) -> Result<(u64, u64), Error> {
+    let werr = |p: &Path, e: std::io::Error| {
+        Error::env(
+            "write-failed",
+            format!("cannot write {}: {e}", p.display()),
+            "check permissions and free space where the layout is written",
+        )
+    };
+    let bdir = out.join("blobs/sha256");
+    fs::create_dir_all(&bdir).map_err(|e| werr(&bdir, e))?;
+    let (mut sent, mut skipped) = (0u64, 0u64);
+    let mut copy = |d: Digest| -> Result<(), Error> {
+        let to = bdir.join(d.hex());
+        if sha256_file(&to).is_ok_and(|(h, _)| h == d.0) {
+            skipped += 1;
+            return Ok(());
+        }
+        let tmp = bdir.join(format!(".{}.partial", d.hex()));
+        fs::copy(blob_file(import, d), &tmp).map_err(|e| werr(&tmp, e))?;
+        fs::rename(&tmp, &to).map_err(|e| werr(&to, e))?;
+        sent += 1;
+        Ok(())
+    };
+    for p in &import.graph.images {
+        for (d, _) in &p.blobs {
+            copy(*d)?;
+        }
+        for (d, _) in &p.manifests {
+            copy(*d)?;
+        }
+    }
+    // index.json: existing entries kept, except those whose ref name one of
+    // these images takes; then these images.
+    let mine: BTreeSet<String> = import
+        .graph
+        .images
+        .iter()
+        .filter_map(|p| {
+            p.image
+                .tag
+                .as_ref()
+                .map(|t| format!("{}:{t}", p.image.name))
+        })
+        .collect();
+    let mut entries: Vec<Value> = layout::existing_refs(out)
+        .into_iter()
+        .filter(|(r, _)| r.as_ref().is_none_or(|r| !mine.contains(r)))
+        .map(|(_, v)| v)
+        .collect();
+    for p in &import.graph.images {
+        let bytes = &import.graph.documents[&Digest(p.image.digest)];
+        entries.push(layout::descriptor(
+            p,
+            bytes.len() as u64,
+            &crate::oci::Doc::media_type_of(bytes),
+        ));
+    }
+    fs::write(out.join("oci-layout"), layout::OCI_LAYOUT).map_err(|e| werr(out, e))?;
+    crate::fsutil::replace_file(&out.join("index.json"), &layout::index(entries))?;
+    Ok((sent, skipped))
+}
+
+/// Pushes every blob (skipping those the registry has) and manifest by
+/// digest for every image, then puts the tags.
+fn publish_registry(
+    import: &Import,
+    target: &Target,
+    host: &str,
+    conn: &Connection,
+) -> Result<(u64, u64), Error> {
+    let mut reg = Registry::connect(host, conn)?;
+    let (mut sent, mut skipped) = (0u64, 0u64);
+    for p in &import.graph.images {
+        let repo = repository(target, &p.image.name);
+        for (d, size) in &p.blobs {
+            if reg.has_blob(&repo, *d)? {
+                skipped += 1;
+                continue;
+            }
+            let path = blob_file(import, *d);
+            let mut open = || -> Result<Box<dyn Read + Send>, Error> {
+                Ok(Box::new(std::io::BufReader::with_capacity(
+                    1 << 20,
+                    fs::File::open(&path).map_err(|e| Error::input(&path, e))?,
+                )))
+            };
+            reg.push_blob(&repo, *d, *size, &mut open)?;
+            sent += 1;
+        }
+        for (d, mt) in &p.manifests {
+            if reg.has_manifest(&repo, *d, mt)? {
+                continue;
+            }
+            let bytes = &import.graph.documents[d];
+            reg.put_manifest(&repo, &d.to_string(), mt, bytes)?;
+        }
+    }
+    // Tags last: only once everything they point at is there.
+    for p in &import.graph.images {
+        let Some(tag) = &p.image.tag else { continue };
+        let repo = repository(target, &p.image.name);
+        let d = Digest(p.image.digest);
+        let (mt, bytes) = p
+            .manifests
+            .iter()
+            .find(|(x, _)| *x == d)
+            .map(|(_, mt)| (mt.clone(), &import.graph.documents[&d]))
+            .ok_or_else(|| OciError::Missing {
+                what: format!("image {}", p.image.reference()),
+                digest: d.to_string(),
+            })?;
+        reg.put_manifest(&repo, tag, &mt, bytes)?;
+    }
+    Ok((sent, skipped))
+}

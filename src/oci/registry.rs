@@ -1,0 +1,440 @@
+//! A small client for the OCI distribution API, enough to publish: check
+//! for a blob, upload one (streamed, one PUT), put a manifest under a digest
+//! or a tag, read what a tag points at, and the referrers API.
+//!
+//! Blocking, on `ureq` (rustls): publishing is a sequence of uploads, an
+//! async runtime would add a large dependency and nothing else. TLS trusts
+//! the CA file given (or the web PKI roots); plain HTTP only when the
+//! operator asks with the loud flag. Authentication: HTTP basic, or the
+//! token flow (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`) with the
+//! credentials of the usual auth file (`auths.HOST.auth`, base64 `user:pass`).
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use ureq::Agent;
+use ureq::tls::{PemItem, RootCerts, TlsConfig};
+
+use super::Digest;
+use crate::error::Error;
+
+/// Where to publish: a registry (host, optional namespace) or an OCI layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `HOST[:PORT][/NAMESPACE]`.
+    Registry {
+        /// `HOST[:PORT]`.
+        host: String,
+        /// Repository prefix, without slashes at either end.
+        namespace: Option<String>,
+    },
+    /// `oci:DIR`: an OCI image layout directory.
+    Layout(PathBuf),
+}
+
+impl Target {
+    /// Parses `--registry`.
+    pub fn parse(s: &str) -> Result<Target, Error> {
+        if let Some(dir) = s.strip_prefix("oci:") {
+            if dir.is_empty() {
+                return Err(Error::usage(
+                    "--registry oci: needs a directory",
+                    "e.g. --registry oci:/media/images",
+                ));
+            }
+            return Ok(Target::Layout(PathBuf::from(dir)));
+        }
+        let s = s.strip_prefix("docker://").unwrap_or(s);
+        let (host, ns) = match s.split_once('/') {
+            Some((h, n)) => (
+                h,
+                Some(n.trim_matches('/').to_owned()).filter(|n| !n.is_empty()),
+            ),
+            None => (s, None),
+        };
+        if host.is_empty() || host.contains(['@', ' ']) {
+            return Err(Error::usage(
+                format!("--registry {s} is not HOST[:PORT][/NAMESPACE] or oci:DIR"),
+                "e.g. --registry registry.enclave:5000/releases",
+            ));
+        }
+        if let Some(n) = &ns
+            && !airlock_bundle::is_image_name(n)
+        {
+            return Err(Error::usage(
+                format!("--registry namespace {n} is not a repository path"),
+                "use lowercase components like team/releases",
+            ));
+        }
+        Ok(Target::Registry {
+            host: host.to_owned(),
+            namespace: ns,
+        })
+    }
+
+    /// The display form (for the journal).
+    pub fn display(&self) -> String {
+        match self {
+            Target::Registry { host, namespace } => match namespace {
+                Some(n) => format!("{host}/{n}"),
+                None => host.clone(),
+            },
+            Target::Layout(d) => format!("oci:{}", d.display()),
+        }
+    }
+}
+
+/// How to reach a registry.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// PEM file of the CA(s) to trust instead of the web PKI roots.
+    pub ca_file: Option<PathBuf>,
+    /// The auth file (`auths.HOST.auth`); default: `$REGISTRY_AUTH_FILE`,
+    /// `$XDG_RUNTIME_DIR/containers/auth.json`, `~/.docker/config.json`.
+    pub auth_file: Option<PathBuf>,
+    /// Talk plain HTTP (the `--insecure-plain-http` flag).
+    pub plain_http: bool,
+}
+
+fn registry_err(msg: impl Into<String>) -> Error {
+    Error::env(
+        "registry-error",
+        msg,
+        "check that the registry is reachable and accepts pushes; publishing again resumes and sends only what is missing",
+    )
+}
+
+fn unreachable(host: &str, e: &ureq::Error) -> Error {
+    Error::env(
+        "registry-unreachable",
+        format!("cannot reach the registry {host}: {e}"),
+        "check the address, TLS (--ca-file) and that the registry runs; publishing again resumes and sends only what is missing",
+    )
+}
+
+/// A registry session.
+#[derive(Debug)]
+pub struct Registry {
+    agent: Agent,
+    host: String,
+    base: String,
+    basic: Option<String>,
+    bearer: Option<String>,
+}
+
+/// The credentials for `host` in the auth file, as `Basic …` header value.
+fn credentials(host: &str, file: Option<&Path>) -> Result<Option<String>, Error> {
+    let candidates: Vec<PathBuf> = match file {
+        Some(f) => vec![f.to_owned()],
+        None => {
+            let mut v = Vec::new();
+            if let Some(f) = std::env::var_os("REGISTRY_AUTH_FILE") {
+                v.push(PathBuf::from(f));
+            }
+            if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
+                v.push(PathBuf::from(d).join("containers/auth.json"));
+            }
+            if let Some(h) = std::env::var_os("HOME") {
+                v.push(PathBuf::from(h).join(".docker/config.json"));
+            }
+            v
+        }
+    };
+    for f in candidates {
+        let bytes = match std::fs::read(&f) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_none() => continue,
+            Err(e) => return Err(Error::input(&f, e)),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::usage(
+                format!("{} is not an auth file: {e}", f.display()),
+                "give --auth-file a file like {\"auths\":{\"HOST\":{\"auth\":\"BASE64(user:pass)\"}}}",
+            )
+        })?;
+        if let Some(a) = v["auths"][host]["auth"].as_str() {
+            return Ok(Some(format!("Basic {a}")));
+        }
+    }
+    Ok(None)
+}
+
+/// One `key="value"` parameter of a `WWW-Authenticate` challenge.
+fn challenge_param(h: &str, key: &str) -> Option<String> {
+    let i = h.find(&format!("{key}=\""))? + key.len() + 2;
+    let rest = &h[i..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl Registry {
+    /// Opens a session with `host`.
+    pub fn connect(host: &str, c: &Connection) -> Result<Registry, Error> {
+        let mut tls = TlsConfig::builder();
+        if let Some(ca) = &c.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| Error::input(ca, e))?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|i| match i {
+                    Ok(PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(Error::usage(
+                    format!("{} holds no PEM certificate", ca.display()),
+                    "give --ca-file the registry's CA certificate in PEM",
+                ));
+            }
+            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+        }
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls.build())
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .max_redirects(5)
+            .build()
+            .into();
+        let scheme = if c.plain_http { "http" } else { "https" };
+        Ok(Registry {
+            agent,
+            host: host.to_owned(),
+            base: format!("{scheme}://{host}"),
+            basic: credentials(host, c.auth_file.as_deref())?,
+            bearer: None,
+        })
+    }
+
+    /// Fetches a token for `challenge` (a Bearer challenge), or uses basic.
+    fn authenticate(&mut self, challenge: &str) -> Result<(), Error> {
+        if challenge.to_ascii_lowercase().starts_with("basic") {
+            if self.basic.is_none() {
+                return Err(Error::env(
+                    "registry-auth",
+                    format!("the registry {} wants credentials", self.host),
+                    "put them in the auth file (podman login / docker login, or --auth-file)",
+                ));
+            }
+            self.bearer = None;
+            return Ok(());
+        }
+        let realm = challenge_param(challenge, "realm").ok_or_else(|| {
+            registry_err(format!(
+                "an authentication challenge without realm: {challenge}"
+            ))
+        })?;
+        let mut url = realm;
+        let mut sep = if url.contains('?') { '&' } else { '?' };
+        for k in ["service", "scope"] {
+            if let Some(v) = challenge_param(challenge, k) {
+                url.push(sep);
+                url.push_str(&format!("{k}={}", v.replace(' ', "%20")));
+                sep = '&';
+            }
+        }
+        let mut req = self.agent.get(&url);
+        if let Some(b) = &self.basic {
+            req = req.header("Authorization", b);
+        }
+        let mut resp = req.call().map_err(|e| unreachable(&self.host, &e))?;
+        if resp.status().as_u16() != 200 {
+            return Err(Error::env(
+                "registry-auth",
+                format!("the token service refused ({})", resp.status()),
+                "check the credentials in the auth file",
+            ));
+        }
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .map_err(|e| unreachable(&self.host, &e))?;
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let token = v["token"]
+            .as_str()
+            .or(v["access_token"].as_str())
+            .ok_or_else(|| registry_err("the token service sent no token"))?;
+        self.bearer = Some(format!("Bearer {token}"));
+        Ok(())
+    }
+
+    fn auth_header(&self) -> Option<&str> {
+        self.bearer.as_deref().or(self.basic.as_deref())
+    }
+
+    /// Sends a request built by `make` (with the current authorization),
+    /// authenticating once on a 401; `body` supplies a fresh body for each try.
+    fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        mut body: Option<&mut dyn FnMut() -> Result<Box<dyn Read + Send>, Error>>,
+    ) -> Result<ureq::http::Response<ureq::Body>, Error> {
+        for attempt in 0..2 {
+            let mut b = ureq::http::Request::builder().method(method).uri(url);
+            for (k, v) in headers {
+                b = b.header(*k, v);
+            }
+            if let Some(a) = self.auth_header() {
+                b = b.header("Authorization", a);
+            }
+            let resp = match body.as_mut() {
+                Some(make) => {
+                    let mut r = make()?;
+                    let req = b
+                        .body(ureq::SendBody::from_reader(&mut r))
+                        .map_err(|e| registry_err(e.to_string()))?;
+                    self.agent.run(req)
+                }
+                None => {
+                    let req = b.body(()).map_err(|e| registry_err(e.to_string()))?;
+                    self.agent.run(req)
+                }
+            }
+            .map_err(|e| unreachable(&self.host, &e))?;
+            if resp.status().as_u16() == 401 && attempt == 0 {
+                let ch = resp
+                    .headers()
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                self.authenticate(&ch)?;
+                continue;
+            }
+            return Ok(resp);
+        }
+        Err(Error::env(
+            "registry-auth",
+            format!("the registry {} refused the credentials", self.host),
+            "check the credentials in the auth file",
+        ))
+    }
+
+    fn expect(
+        resp: &ureq::http::Response<ureq::Body>,
+        ok: &[u16],
+        what: &str,
+    ) -> Result<(), Error> {
+        let s = resp.status().as_u16();
+        if ok.contains(&s) {
+            Ok(())
+        } else if s == 401 || s == 403 {
+            Err(Error::env(
+                "registry-auth",
+                format!("{what}: the registry answered {s}"),
+                "check the credentials in the auth file and the account's push rights",
+            ))
+        } else {
+            Err(registry_err(format!("{what}: the registry answered {s}")))
+        }
+    }
+
+    /// Whether the registry has blob `d` in `repo`.
+    pub fn has_blob(&mut self, repo: &str, d: Digest) -> Result<bool, Error> {
+        let url = format!("{}/v2/{repo}/blobs/{d}", self.base);
+        let r = self.send("HEAD", &url, &[], None)?;
+        match r.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Self::expect(&r, &[], &format!("checking blob {d}")).map(|()| false),
+        }
+    }
+
+    /// Uploads blob `d` of `size` bytes read from `open()` (one monolithic
+    /// PUT, streamed).
+    pub fn push_blob(
+        &mut self,
+        repo: &str,
+        d: Digest,
+        size: u64,
+        open: &mut dyn FnMut() -> Result<Box<dyn Read + Send>, Error>,
+    ) -> Result<(), Error> {
+        let url = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+        let r = self.send("POST", &url, &[("Content-Length", "0".into())], None)?;
+        Self::expect(&r, &[202], &format!("starting the upload of {d}"))?;
+        let loc = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| registry_err("the registry gave no upload location"))?
+            .to_owned();
+        let loc = if loc.starts_with('/') {
+            format!("{}{loc}", self.base)
+        } else {
+            loc
+        };
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let put = format!("{loc}{sep}digest={d}");
+        let r = self.send(
+            "PUT",
+            &put,
+            &[
+                ("Content-Type", "application/octet-stream".into()),
+                ("Content-Length", size.to_string()),
+            ],
+            Some(open),
+        )?;
+        Self::expect(&r, &[201], &format!("uploading blob {d}"))
+    }
+
+    /// Puts a manifest under `reference` (a digest or a tag).
+    pub fn put_manifest(
+        &mut self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let owned = bytes.to_vec();
+        let mut make = move || -> Result<Box<dyn Read + Send>, Error> {
+            Ok(Box::new(std::io::Cursor::new(owned.clone())))
+        };
+        let r = self.send(
+            "PUT",
+            &url,
+            &[
+                ("Content-Type", media_type.to_owned()),
+                ("Content-Length", bytes.len().to_string()),
+            ],
+            Some(&mut make),
+        )?;
+        Self::expect(&r, &[201], &format!("putting manifest {repo}:{reference}"))
+    }
+
+    /// Whether the registry has manifest `d` in `repo`.
+    pub fn has_manifest(&mut self, repo: &str, d: Digest, media_type: &str) -> Result<bool, Error> {
+        let url = format!("{}/v2/{repo}/manifests/{d}", self.base);
+        let r = self.send("HEAD", &url, &[("Accept", media_type.to_owned())], None)?;
+        Ok(r.status().as_u16() == 200)
+    }
+
+    /// The digest tag `tag` of `repo` points at, if the tag exists.
+    pub fn tag_digest(&mut self, repo: &str, tag: &str) -> Result<Option<Digest>, Error> {
+        let url = format!("{}/v2/{repo}/manifests/{tag}", self.base);
+        let accept = [
+            super::MT_OCI_INDEX,
+            super::MT_OCI_MANIFEST,
+            super::MT_DOCKER_LIST,
+            super::MT_DOCKER_MANIFEST,
+        ]
+        .join(", ");
+        let r = self.send("HEAD", &url, &[("Accept", accept)], None)?;
+        match r.status().as_u16() {
+            200 => Ok(r
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(Digest::parse)),
+            404 => Ok(None),
+            _ => Self::expect(&r, &[], &format!("reading tag {repo}:{tag}")).map(|()| None),
+        }
+    }
+}
+
+/// Base64 of `user:pass`, as auth files hold it (for tests and docs).
+pub fn auth_value(user: &str, pass: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+}
