@@ -371,7 +371,7 @@ class Bundle:
 
     def render(self):
         mtime = self.created
-        meta = sorted(self.meta(), key=lambda m: (KIND_ORDER[m[0]], m[1].encode()))
+        meta = sorted(self.hook("meta", self.meta()), key=lambda m: (KIND_ORDER[m[0]], m[1].encode()))
         arts = sorted(self.artifacts, key=lambda a: a[0].encode())
         # Frame P.
         items = [Item(PREFIX["artifact"] + p, d, m, mtime) for p, d, m in arts]
@@ -403,6 +403,7 @@ class Bundle:
         m = self.hook("manifest_map", m)
         if isinstance(m, dict):
             m["bundle_id"] = self.hook("bundle_id", hashlib.sha256(cbor(m, canon=True)).digest()[:16].hex(), m)
+            self.bundle_id = m["bundle_id"]
         manifest = self.hook("manifest_bytes", cbor(m))
         message = b"airlock-bundle-manifest-v1\n" + hashlib.sha256(manifest).digest()
         sigs = sorted(({"keyid": kid(s), "sig": sw.sign(KEYS[s], message)} for s in self.signers),
@@ -415,6 +416,7 @@ class Bundle:
         head = self.hook("head_items", head)
         head_tar = self.hook("head_tar", b"".join(i.bytes() if isinstance(i, Item) else i for i in head))
         frame_h = self.hook("frame_h", sw.head_frame(head_tar), head_tar)
+        self.head_len = len(frame_h)
         return self.hook("file", frame_h + frame_p)
 
 
@@ -1252,54 +1254,306 @@ case("channel-not-allowed", "channel-not-allowed", "METADATA 3", "channel `night
 case("channel-not-allowed", "channel-case", "METADATA 3, isolated-side 1", "channel `Corpus`: another channel",
      channel="Corpus")
 
-# ---- undetermined by the documents (README only; no file) -------------------------------------------------------
-UNDETERMINED = [
-    ("skippable frame between H and P", "2 says a reader checks each frame's magic and allows no skippable frame, "
-     "but names no error for a bad frame P magic: `bundle-compression`, `trailing-data` or `head-frame`?"),
-    ("frame P with a legacy (pre-1.0) magic", "same question: which code refuses a frame P whose magic is not 28 B5 2F FD?"),
-    ("file ends exactly after frame H (no frame P)", "`bundle-truncated` (2.1 only names input ending *inside* H) or "
-     "`missing-entry`?"),
-    ("empty file (0 bytes)", "`bundle-truncated` or `head-frame`?"),
-    ("frame P with a Dictionary_ID (dictionary flag set, content not using it)",
-     "2.2 accepts any frame that meets 2.2, and RFC 8878 lets a decoder without the dictionary fail: accept or "
-     "`bundle-compression`?"),
-    ("frame P ends inside an artifact's data (a second frame holds the rest)",
-     "3.5 names `Truncated` for input ending inside a frame and `MissingEntry` for a frame ending where an artifact "
-     "is expected; a frame ending inside an entry is neither"),
-    ("end-of-archive missing or only one zero block, frame P ends cleanly", "8 step 6 requires two zero blocks "
-     "but names no code: `missing-entry`, `bundle-truncated`, `tar-header`?"),
-    ("tar checksum spelled as GNU tar does (6 digits, NUL, space)", "3.1's first table makes the 7-digit+NUL "
-     "spelling a `TarHeader` rule; its Canonical-headers paragraph lists \"another checksum spelling\" under "
-     "`TarHeaderMismatch`"),
-    ("manifest map keys in another order", "5.1: strict decoding (`Manifest`) or re-encoding comparison "
-     "(`NonCanonical`)?"),
-    ("indefinite-length map/array/string, a CBOR tag, a float, `undefined` in the manifest",
-     "5.1 says these items never occur but not whether the decoder refuses them (`Manifest`) or the re-encoding "
-     "does (`NonCanonical`)"),
-    ("two entries with the same kind and path", "5.3: both \"not strictly sorted\" (`Manifest`) and \"same tar path\" "
-     "(`DuplicatePath`); which wins? (Two different kinds can never share a tar path.)"),
-    ("bundle_id in uppercase hex", "a 5.2/5.4 format rule (`Manifest`) or a recomputation mismatch (`BundleId`)?"),
-    ("unknown field or trailing bytes in the signatures entry", "6 says \"refused as for the manifest\": "
-     "`manifest-malformed`/`non-canonical` or `signatures-malformed`?"),
-    ("ECDSA signature with a non-minimal DER integer", "6.1 requires minimal DER; code: `signature-invalid` or "
-     "`signatures-malformed`?"),
-    ("signatures entry before the manifest entry in H", "3.5's OutOfOrder needs the manifest, not read yet"),
-    ("manifest entry header with mode 0600", "3.5 step 4 requires 0644 for the manifest entry but names no code "
-     "(`ModeMismatch` has no manifest value to compare with)"),
-    ("layout-key entry whose file name is not the keyid of the key inside", "METADATA 1.2 says MUST but names no "
-     "code (`layout-key-mismatch`?)"),
-    ("root entry named for another version (0000000002.root.json holding version 1)", "METADATA 1.1: no code given"),
-    ("a layout not signed by a key the manifest names (unsigned, signed by another key, or changed after "
-     "signing)", "METADATA 1.2 makes it `layout-threshold` when fewer than the root's threshold signed; "
-     "docs/threat-model.md adds \"every named key must have signed the layout\" with no code (airlock says "
-     "`layout-signature`). With both rules broken, which code?"),
-    ("sequence 0 on a fresh channel; rollback and replay", "need store state: a single-file corpus verified "
-     "against a fresh store cannot express them (tests/e2e/freshness.rs covers them)"),
-    ("long-name entry without the terminating NUL in its data", "3.2 fixes `len(p) + 1` but the code for a "
-     "missing NUL (`TarHeader` or `TarHeaderMismatch`) is not given"),
-    ("name field cut inside a UTF-8 character (not cut back)", "a prefix of the long name's bytes, so not "
-     "`TarHeader` by 3.2, but the field is not UTF-8: `TarHeader` or `TarHeaderMismatch`?"),
-]
+
+# ---- split volumes (SPEC 11) --------------------------------------------------------------------------------------
+# A volume case is a directory `<code>--<case>/` of files `b.airlock.NNN`; the test gives airlock the first file
+# in name order.
+VOL_MAGIC = b"\x89airlock-vol\r\n\x1a\n"
+VOLUME_CASES = []  # (code, name, section, what, function returning {file name: bytes})
+
+
+def _c(x):
+    return 1 if x < 24 else 2 if x < 256 else 3 if x < 65536 else 5 if x < 2**32 else 9
+
+
+def reserve(n, s):
+    """SPEC 11.4: the header length of a set of n volumes signed by s keys."""
+    return 113 + _c(n) + 56 * n + _c(s) + 1104 * s
+
+
+def _vol_bundle(**kw):
+    b = Bundle(artifacts=arts_with(A("big.bin", pseudo(30_000, 9))), **kw)
+    return b, b.render()
+
+
+def volume_set(n=2, signers=("release",), bundle=None, sizes=None, h_index=None, h_sigs=None, bundle_id=None):
+    """The volumes of a bundle as SPEC 11.2-11.4 lay them out: [bytes of volume 1, 2, ...]."""
+    b, data = bundle or _vol_bundle()
+    hl = reserve(n, len(signers))
+    if sizes is None:
+        per = max(-(-len(data) // n), b.head_len)
+        sizes = [per] * (n - 1) + [len(data) - per * (n - 1)]
+    assert sum(sizes) == len(data) and all(x > 0 for x in sizes), sizes
+    slices, at_ = [], 0
+    for x in sizes:
+        slices.append(data[at_:at_ + x])
+        at_ += x
+    index = {"format": 1, "bundle_id": bundle_id or b.bundle_id, "header_len": hl,
+             "volumes": [{"size": len(x), "sha256": hashlib.sha256(x).digest()} for x in slices]}
+    if h_index:
+        index = h_index(index)
+    ib = cbor(index)
+    msg = b"airlock-volume-index-v1\n" + hashlib.sha256(ib).digest()
+    sigs = sorted(({"keyid": kid(k), "sig": sw.sign(KEYS[k], msg)} for k in signers), key=lambda x: x["keyid"])
+    if h_sigs:
+        sigs = h_sigs(sigs, msg)
+    sb = cbor(sigs)
+    out = []
+    for i, x in enumerate(slices):
+        hdr = VOL_MAGIC + hl.to_bytes(4, "big") + (i + 1).to_bytes(4, "big") + len(ib).to_bytes(4, "big") + ib
+        hdr += len(sb).to_bytes(4, "big") + sb
+        assert len(hdr) <= hl, (len(hdr), hl)
+        out.append(hdr + b"\0" * (hl - len(hdr)) + x)
+    return out
+
+
+def files(vols, numbers=None):
+    numbers = numbers or range(1, len(vols) + 1)
+    return {f"b.airlock.{n:03}": v for n, v in zip(numbers, vols)}
+
+
+def vcase(code, name, section, what, make):
+    VOLUME_CASES.append((code, name, section, what, make))
+
+
+def _flip(b, pos, mask=0x01):
+    b = bytearray(b)
+    b[pos] ^= mask
+    return bytes(b)
+
+
+def _hl(v):
+    return int.from_bytes(v[16:20], "big")
+
+
+vcase("accept", "volumes-two", "11", "a bundle split into two volumes as SPEC 11.4 cuts it", lambda: files(volume_set()))
+vcase("accept", "volumes-three", "11", "three volumes", lambda: files(volume_set(3)))
+vcase("accept", "volumes-two-signers", "11.2, 11.3", "two volumes, index signed by both targets keys",
+      lambda: files(volume_set(signers=("release", "release-p256"), bundle=_vol_bundle(signers=["release", "release-p256"]))))
+vcase("accept", "volumes-one", "11", "a set of one volume", lambda: files(volume_set(1)))
+vcase("volume-missing", "second-missing", "11.6 step 3", "only volume 1 of 2", lambda: files(volume_set()[:1]))
+vcase("volume-missing", "middle-missing", "11.6 step 3", "volumes 1 and 3 of 3", lambda: files(
+    [v for i, v in enumerate(volume_set(3)) if i != 1], [1, 3]))
+vcase("volume-extra", "third-of-two", "11.6 step 3", "a file b.airlock.003 after the last volume",
+      lambda: files(volume_set() + [volume_set()[1]]))
+vcase("volume-out-of-order", "first-twice", "11.6 step 3", "volume 1's file copied over volume 2's",
+      lambda: files([volume_set()[0]] * 2))
+vcase("volume-out-of-order", "swapped", "11.6 step 1", "volume 2 under the first name, volume 1 under the second",
+      lambda: files(volume_set()[::-1]))
+vcase("volume-out-of-order", "two-and-three-swapped", "11.6 step 3", "volumes 2 and 3 of 3 swapped",
+      lambda: files([volume_set(3)[i] for i in (0, 2, 1)]))
+vcase("volume-truncated", "second-short", "11.6 step 3", "volume 2 missing its last 10 bytes",
+      lambda: files([volume_set()[0], volume_set()[1][:-10]]))
+vcase("volume-truncated", "second-header-only", "11.6 step 3", "volume 2 is its header only",
+      lambda: files([volume_set()[0], volume_set()[1][:_hl(volume_set()[1])]]))
+vcase("volume-corrupt", "second-slice-byte", "11.6 steps 4-5", "one byte of volume 2's slice flipped",
+      lambda: files([volume_set()[0], _flip(volume_set()[1], -5000)]))
+vcase("volume-corrupt", "second-longer", "11.6 step 3", "one byte appended to volume 2",
+      lambda: files([volume_set()[0], volume_set()[1] + b"\0"]))
+vcase("volume-corrupt", "first-longer", "11.6 step 1", "one byte appended to volume 1",
+      lambda: files([volume_set()[0] + b"\0", volume_set()[1]]))
+vcase("volume-corrupt", "second-header-padding", "11.2, 11.6 step 3", "a non-zero padding byte in volume 2's header",
+      lambda: files([volume_set()[0], _flip(volume_set()[1], _hl(volume_set()[1]) - 1)]))
+vcase("volume-corrupt", "first-header-padding", "11.2, 11.6 step 1", "a non-zero padding byte in volume 1's header",
+      lambda: files([_flip(volume_set()[0], _hl(volume_set()[0]) - 1), volume_set()[1]]))
+vcase("volume-corrupt", "second-magic", "11.2", "volume 2's magic with its high bit stripped (7-bit transfer)",
+      lambda: files([volume_set()[0], _flip(volume_set()[1], 0, 0x80)]))
+vcase("volume-corrupt", "second-header-len", "11.2", "volume 2's header_len field one more than the index's",
+      lambda: files([volume_set()[0], volume_set()[1][:19] + bytes([volume_set()[1][19] + 1]) + volume_set()[1][20:]]))
+vcase("volume-corrupt", "first-slice-payload-byte", "11.6 steps 4-5",
+      "one byte of volume 1's slice flipped inside frame P (the bundle fails; the volume is blamed)",
+      lambda: files([_flip(volume_set()[0], -100), volume_set()[1]]))
+vcase("volume-corrupt", "head-not-in-first", "11.4, 11.6 step 2",
+      "volume 1's slice holds only half of frame H (a signed index cut that way)",
+      lambda: files(volume_set(sizes=[3000, len(_vol_bundle()[1]) - 3000])))
+vcase("volume-corrupt", "index-format-2", "11.3, 11.8", "the index (in every header) says format 2, signed",
+      lambda: files(volume_set(h_index=lambda i: dict(i, format=2))))
+vcase("volume-foreign", "second-from-another-bundle", "11.6 step 3",
+      "volume 2 of another bundle's set (same keys, same cut)",
+      lambda: files([volume_set()[0], volume_set(bundle=_vol_bundle(sequence=2))[1]]))
+vcase("volume-index-mismatch", "index-names-another-bundle", "11.3, 11.6 step 2",
+      "a signed index whose bundle_id is another bundle's", lambda: files(volume_set(bundle_id="0" * 32)))
+vcase("volume-not-first", "given-volume-two", "11.6 step 1", "only b.airlock.002, an intact volume 2, is given",
+      lambda: files(volume_set()[1:], [2]))
+vcase("signature-invalid", "index-signature-flipped", "11.3, METADATA 2.3",
+      "a bit of the index signature flipped in every volume",
+      lambda: files(volume_set(h_sigs=lambda s, m: [dict(s[0], sig=_flip(s[0]["sig"], 10))])))
+vcase("signature-invalid", "index-signed-as-manifest", "11.3", "the index signed with the manifest's prefix",
+      lambda: files(volume_set(h_sigs=lambda s, m: [_sig("release", b"airlock-bundle-manifest-v1\n" + m[-32:])])))
+vcase("signature-unknown-key", "index-signed-by-rogue", "11.3, METADATA 2.3", "the index signed by an unknown key",
+      lambda: files(volume_set(signers=("rogue",))))
+vcase("signature-threshold", "index-unsigned", "11.3, METADATA 2.3", "the index with no signatures",
+      lambda: files(volume_set(signers=())))
+vcase("signature-not-low-s", "index-high-s", "6.1, 11.2", "the index signed by the P-256 key with a high S",
+      lambda: files(volume_set(signers=("release-p256",), h_sigs=_high_s)))
+vcase("trailing-data", "intact-volumes-bad-bundle", "11.6 step 5",
+      "intact volumes (index signed over them) of a bundle with a byte after frame P: the bundle's error stands",
+      lambda: files(volume_set(bundle=(lambda b: (b, b.render()))(Bundle(
+          artifacts=arts_with(A("big.bin", pseudo(30_000, 9))), h_file=lambda x: x + b"\0")))))
+
+# ---- undetermined by the documents -------------------------------------------------------------------------------
+# (case, question, Bundle arguments or None). No corpus file is written for these; `--undetermined DIR` writes the
+# buildable ones to DIR so that airlock's current answer can be observed (OBSERVED, shown in the README as
+# information, not as an expectation).
+UNDETERMINED = []
+
+
+def undetermined(name, question, **kw):
+    UNDETERMINED.append((name, question, kw or None))
+
+
+def _der_non_minimal(s, m):
+    out = []
+    for x in s:
+        r, ss = decode_dss_signature(x["sig"])
+        rb = b"\x00" + r.to_bytes((r.bit_length() + 8) // 8, "big")  # one leading zero too many
+        sb = ss.to_bytes((ss.bit_length() + 8) // 8, "big")
+        body = b"\x02" + bytes([len(rb)]) + rb + b"\x02" + bytes([len(sb)]) + sb
+        out.append({"keyid": x["keyid"], "sig": b"\x30" + bytes([len(body)]) + body})
+    return out
+
+
+def _gnu_checksum(it):
+    h = bytearray(it.hdr)
+    h[148:156] = b"%06o\0 " % int(it.hdr[148:155], 8)
+    it.hdr = bytes(h)
+    return it
+
+
+def _meta_rename(old, new):
+    def h(meta):
+        return [(k, new if p == old else p, b) for k, p, b in meta]
+
+    return h
+
+
+undetermined("skippable-frame-between-head-and-payload",
+             "SPEC 2 says a reader checks each frame's magic and allows no skippable frame, but names no error for "
+             "a frame P whose magic is not 28 B5 2F FD: `bundle-compression`, `trailing-data` or `head-frame`?",
+             h_frame_p=lambda p, tar: skippable() + p)
+undetermined("payload-legacy-magic", "the same question for a frame P with a legacy (v0.7) magic",
+             h_frame_p=lambda p, tar: b"\x27" + p[1:])
+undetermined("no-payload-frame", "the file ends exactly after frame H: `bundle-truncated` (2.1 names only input "
+             "ending *inside* H) or `missing-entry`?", h_frame_p=lambda p, tar: b"")
+undetermined("empty-file", "a 0-byte file: `bundle-truncated` or `head-frame`?", h_file=lambda b: b"")
+undetermined("payload-dictionary-id", "frame P with a Dictionary_ID its blocks do not use: 2.2/9.2 accept any frame "
+             "that meets 2.2, RFC 8878 lets a decoder without the dictionary refuse: accept or `bundle-compression`?",
+             h_frame_p=lambda p, tar: raw_frame(tar, fhd=0x01, extra=b"\x07"))
+undetermined("payload-content-size-wrong", "frame P whose Frame_Content_Size is 1 less than its content: 2.2 names "
+             "`Compression` for the window and the checksum only; is every undecodable frame `bundle-compression`?",
+             h_frame_p=lambda p, tar: raw_frame(tar, fhd=0x80, extra=(len(tar) - 1).to_bytes(4, "little")))
+undetermined("payload-frame-ends-inside-artifact", "frame P ends inside an artifact's data, a second frame holds "
+             "the rest: 3.5 names `Truncated` for input ending inside a frame and `MissingEntry` for a frame ending "
+             "where an artifact is expected; a frame ending inside an entry is neither",
+             h_frame_p=lambda p, tar: compress(tar[:2000]) + compress(tar[2000:]))
+undetermined("end-of-archive-missing", "frame P ends right after the last artifact's padding: SPEC 8 step 6 "
+             "requires two zero blocks but names no code", h_payload_tar=lambda t: t[:-1024])
+undetermined("end-of-archive-one-block", "frame P ends after one zero block: no code named",
+             h_payload_tar=lambda t: t[:-512])
+undetermined("tar-checksum-gnu-spelling", "the checksum as GNU tar writes it (6 digits, NUL, space): 3.1's first "
+             "table makes 7 digits + NUL a `TarHeader` rule, its Canonical-headers paragraph lists \"another "
+             "checksum spelling\" under `TarHeaderMismatch`", h_payload_items=at(TOOL_I, _gnu_checksum))
+undetermined("manifest-keys-reordered", "the manifest's keys in another order (`format` last): 5.1's strict decode "
+             "(`Manifest`) or its re-encoding comparison (`NonCanonical`)?",
+             h_manifest_map=lambda m: {**{k: v for k, v in m.items() if k != "format"}, "format": 1})
+undetermined("manifest-indefinite-map", "the manifest as an indefinite-length map: 5.1 says such items never occur, "
+             "not whether decoding (`Manifest`) or re-encoding (`NonCanonical`) refuses them",
+             h_manifest_bytes=lambda m: b"\xbf" + m[1:] + b"\xff")
+undetermined("manifest-tagged-created", "`created` wrapped in CBOR tag 1 (epoch time): the same question",
+             h_manifest_map=set_map(created=Raw(b"\xc1" + cbor(CREATED), CREATED)))
+undetermined("manifest-float-created", "`created` as a float64: the same question",
+             h_manifest_map=set_map(created=Raw(b"\xfb" + __import__("struct").pack(">d", CREATED), CREATED)))
+undetermined("manifest-same-entry-twice", "two entries with the same kind and path: both \"not strictly sorted\" "
+             "(`Manifest`) and \"same tar path\" (`DuplicatePath`) in 5.3; which wins? (Two kinds never share a "
+             "tar path, so `DuplicatePath` can only arise this way.)",
+             h_entries=lambda es: es + [es[-1]])
+undetermined("bundle-id-uppercase", "bundle_id in uppercase hex: a format rule (`Manifest`) or a recomputation "
+             "mismatch (`BundleId`)?", h_bundle_id=lambda i, m: i.upper())
+undetermined("signatures-unknown-field", "a signature map with an extra key: SPEC 6 says \"refused as for the "
+             "manifest\": `manifest-malformed` or `signatures-malformed`?",
+             h_signatures=lambda s, m: [dict(s[0], note="x")])
+undetermined("signatures-trailing-byte", "one byte after the signatures array: the same question",
+             h_signatures_bytes=lambda b: b + b"\x00")
+undetermined("signatures-non-canonical-length", "the signature's byte-string length in a 2-byte head: "
+             "`non-canonical` or `signatures-malformed`?",
+             h_signatures_bytes=lambda b: b.replace(b"\x58\x40", b"\x59\x00\x40", 1))
+undetermined("ecdsa-der-non-minimal", "an ECDSA signature with a non-minimal DER integer: 6.1 requires minimal DER "
+             "but names no code (`signature-invalid`?)", signers=["release-p256"], h_signatures=_der_non_minimal)
+undetermined("signatures-before-manifest", "the signatures entry first in H: 3.5's OutOfOrder needs the manifest, "
+             "not read yet", h_head_items=lambda items: [items[1], items[0]] + items[2:])
+undetermined("manifest-entry-mode-0600", "the manifest entry's header mode 0600: 3.5 step 4 requires 0644 but names "
+             "no code", h_head_items=at(H_MANIFEST, edit_field(100, sw.octal(0o600, 8))))
+undetermined("layout-key-file-misnamed", "a layout-key entry named for another keyid than the key it holds: "
+             "METADATA 1.2 says MUST, names no code",
+             h_meta=_meta_rename(f"{kid('owner')}.pub", f"{kid('rogue')}.pub"), layout_keyids=[kid("rogue")])
+undetermined("root-file-misnamed", "the root file named 0000000002.root.json but holding version 1: METADATA 1.1 "
+             "names no code", h_meta=_meta_rename("0000000001.root.json", "0000000002.root.json"))
+undetermined("layout-unsigned", "a layout not signed by the key the manifest names (also: signed by another key, "
+             "changed after signing): METADATA 1.2 makes too few signers `layout-threshold`; docs/threat-model.md "
+             "adds \"every named key must have signed the layout\" with no code. With both broken, which code?",
+             layouts=[("root.layout", make_layout(signers=()))])
+undetermined("named-layout-key-did-not-sign", "the manifest names owner and rogue (both rooted, threshold 1), only "
+             "owner signs: threshold met, but threat-model's \"every named key must have signed\" is broken: "
+             "refused, and with which code?",
+             roots=[(1, ROOT1), (2, make_root(2, layout_keys=("owner", "rogue")))], layout_keys=["owner", "rogue"])
+undetermined("sequence-zero", "sequence 0 on a channel with no accepted bundle: \"more than the last sequence "
+             "accepted\" when there is none", sequence=0)
+undetermined("longlink-without-nul", "a long-name entry whose data lacks the terminating NUL (size len(p)): "
+             "`TarHeader` or `TarHeaderMismatch`?", artifacts=LONG_ARTS,
+             h_payload_items=_with_pre(LONG_I, raw_header(b"././@LongLink", len("artifacts/" + LONG), 0o644, 0,
+                                                          ord("L")) + ("artifacts/" + LONG).encode()
+                                       + b"\0" * sw.padding_len(len("artifacts/" + LONG))))
+_UTF = "q" * 88 + "/\u6587\u4ef6"
+_UTF_ARTS = arts_with(A(_UTF))
+_UTF_I = sorted([p for p, _, _ in _UTF_ARTS], key=str.encode).index(_UTF)
+undetermined("name-field-cut-inside-utf8", "the name field keeps the partial UTF-8 character (first 100 bytes): a "
+             "prefix of the long name, so not `TarHeader` by 3.2, but not UTF-8: `TarHeader` or "
+             "`TarHeaderMismatch`?", artifacts=_UTF_ARTS,
+             h_payload_items=at(_UTF_I, edit_field(0, ("artifacts/" + _UTF).encode()[:100])))
+undetermined("header-name-invalid-utf8", "an artifact header's name with a byte 0xFF (manifest unchanged): "
+             "`tar-header` or `unsafe-path`?",
+             h_payload_items=at(README_I, edit_field(14, b"\xff")))
+undetermined("manifest-path-invalid-utf8", "a manifest path that is not UTF-8 (CBOR text with 0xFF): "
+             "`manifest-malformed` or `unsafe-path`?",
+             h_entries=on_entry("doc/README.txt", lambda e: dict(e, path=Raw(b"\x6e" + b"doc/README.tx\xff",
+                                                                              "doc/README.txt"))))
+undetermined("rollback-and-replay", "need store state (an earlier accepted bundle): a single-file corpus verified "
+             "against a fresh store cannot express them (tests/e2e/freshness.rs covers them)")
+
+# What airlock said for each buildable undetermined case when the corpus was last generated (information only).
+OBSERVED = {
+    "bundle-id-uppercase": "`bundle-id-mismatch` (exit 1)",
+    "ecdsa-der-non-minimal": "`signature-invalid` (exit 1)",
+    "empty-file": "`bundle-truncated` (exit 1)",
+    "end-of-archive-missing": "`bundle-truncated` (exit 1)",
+    "end-of-archive-one-block": "`bundle-truncated` (exit 1)",
+    "header-name-invalid-utf8": "`tar-header` (exit 1)",
+    "layout-key-file-misnamed": "`layout-key-mismatch` (exit 1)",
+    "layout-unsigned": "`layout-signature` (exit 1)",
+    "longlink-without-nul": "`tar-header` (exit 1)",
+    "manifest-entry-mode-0600": "`mode-mismatch` (exit 1)",
+    "manifest-float-created": "`manifest-malformed` (exit 1)",
+    "manifest-indefinite-map": "`non-canonical` (exit 1)",
+    "manifest-keys-reordered": "`non-canonical` (exit 1)",
+    "manifest-path-invalid-utf8": "`manifest-malformed` (exit 1)",
+    "manifest-same-entry-twice": "`duplicate-path` (exit 1)",
+    "manifest-tagged-created": "`non-canonical` (exit 1)",
+    "name-field-cut-inside-utf8": "`tar-header-mismatch` (exit 1)",
+    "named-layout-key-did-not-sign": "`layout-signature` (exit 1)",
+    "no-payload-frame": "`bundle-truncated` (exit 1)",
+    "payload-content-size-wrong": "`bundle-compression` (exit 1)",
+    "payload-dictionary-id": "`bundle-compression` (exit 1)",
+    "payload-frame-ends-inside-artifact": "`bundle-truncated` (exit 1)",
+    "payload-legacy-magic": "`bundle-compression` (exit 1)",
+    "root-file-misnamed": "accepted (exit 0)",
+    "sequence-zero": "accepted (exit 0)",
+    "signatures-before-manifest": "`out-of-order` (exit 1)",
+    "signatures-non-canonical-length": "`non-canonical` (exit 1)",
+    "signatures-trailing-byte": "`signatures-malformed` (exit 1)",
+    "signatures-unknown-field": "`signatures-malformed` (exit 1)",
+    "skippable-frame-between-head-and-payload": "`bundle-compression` (exit 1)",
+    "tar-checksum-gnu-spelling": "`tar-header` (exit 1)",
+}
 
 # Cases where airlock's verdict differs from the documents' (kept, not bent):
 # file stem -> what airlock says. Mirrors KNOWN_DISAGREEMENTS in tests/e2e/corpus.rs.
@@ -1314,12 +1568,22 @@ DISAGREEMENTS = {
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "tests", "vectors", "corpus")
+    args = sys.argv[1:]
+    if args[:1] == ["--undetermined"]:
+        os.makedirs(args[1], exist_ok=True)
+        for name, _, kw in UNDETERMINED:
+            if kw is not None:
+                with open(os.path.join(args[1], f"{name}.airlock"), "wb") as f:
+                    f.write(Bundle(**kw).render())
+        return
+    out = args[0] if args else os.path.join(HERE, "..", "tests", "vectors", "corpus")
     if zstandard.ZSTD_VERSION != (1, 5, 7):
         sys.exit(f"needs libzstd 1.5.7 (zstandard 0.25.0), have {zstandard.ZSTD_VERSION}")
     for f in os.listdir(out) if os.path.isdir(out) else []:
         if f.endswith(".airlock"):
             os.remove(os.path.join(out, f))
+        elif "--" in f:
+            shutil.rmtree(os.path.join(out, f))
     os.makedirs(os.path.join(out, "keys"), exist_ok=True)
     for name, k in KEYS.items():
         with open(os.path.join(out, "keys", f"{name}.pem"), "wb") as f:
@@ -1343,6 +1607,15 @@ def main():
         with open(os.path.join(out, stem + ".airlock"), "wb") as f:
             f.write(data)
         rows.append((stem, what, section, code))
+    for code, name, section, what, make in VOLUME_CASES:
+        stem = f"{code}--{name}"
+        assert stem not in seen, stem
+        seen.add(stem)
+        os.makedirs(os.path.join(out, stem))
+        for fname, data in make().items():
+            with open(os.path.join(out, stem, fname), "wb") as f:
+                f.write(data)
+        rows.append((stem + "/", what, section, code))
     write_readme(out, rows)
     print(f"wrote {len(rows)} bundles to {out}")
 
@@ -1379,10 +1652,14 @@ def write_readme(out, rows):
         note = f" — **disagreement: airlock says {DISAGREEMENTS[stem]}**" if stem in DISAGREEMENTS else ""
         lines.append(f"| `{stem}` | {md(what)}{note} | {section} | `{code}` |")
     lines += ["", "## Undetermined by the SPEC", "",
-              "Cases whose verdict (or code) the documents do not fix; no bundle is written for them. Each is a",
-              "question for the SPEC's owner.", "", "| case | question |", "|---|---|"]
-    for c, q in UNDETERMINED:
-        lines.append(f"| {md(c)} | {md(q)} |")
+              "Cases whose verdict (or code) the documents do not fix: no corpus file is written for them, and each",
+              "is a question for the SPEC's owner. `scripts/gen-adversarial-corpus.py --undetermined DIR` writes",
+              "the buildable ones to DIR; \"airlock says\" is what `verify --json` answered when this README was",
+              "generated — an observation, not an expectation.", "",
+              "| case | question | airlock says |", "|---|---|---|"]
+    for c, q, kw in UNDETERMINED:
+        said = OBSERVED.get(c, "—" if kw is None else "not observed")
+        lines.append(f"| `{c}` | {md(q)} | {md(said)} |")
     if DISAGREEMENTS:
         lines += ["", "## Disagreements", "",
                   "airlock's verdict differs from the documents' on these (the expected verdict above is the SPEC's;",
