@@ -90,7 +90,12 @@ fn snapshot(root: &Path, skip: &[&str]) -> BTreeSet<(String, u64)> {
     while let Some(d) = stack.pop() {
         for e in fs::read_dir(&d).unwrap() {
             let e = e.unwrap();
-            let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if d == root && skip.contains(&rel.as_str()) {
                 continue;
             }
@@ -106,7 +111,15 @@ fn snapshot(root: &Path, skip: &[&str]) -> BTreeSet<(String, u64)> {
 
 fn anchor(tmp: &Path, store: &str, channels: &[&str]) {
     let root = dir().join("1.root.json");
-    let mut args = vec!["anchor", "init", "--store", store, "--root", s(&root), "--channel"];
+    let mut args = vec![
+        "anchor",
+        "init",
+        "--store",
+        store,
+        "--root",
+        s(&root),
+        "--channel",
+    ];
     args.extend(channels);
     airlock_in(tmp, &args).ok();
 }
@@ -138,7 +151,10 @@ fn every_corpus_bundle_gets_the_verdict_the_spec_gives_it() {
         let name = case.file_name().unwrap().to_str().unwrap();
         // A split bundle: its first volume.
         let b = &if case.is_dir() {
-            let mut v: Vec<PathBuf> = fs::read_dir(case).unwrap().map(|e| e.unwrap().path()).collect();
+            let mut v: Vec<PathBuf> = fs::read_dir(case)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             v.sort();
             v.remove(0)
         } else {
@@ -188,7 +204,15 @@ fn every_corpus_bundle_gets_the_verdict_the_spec_gives_it() {
             let u = airlock_in(
                 t,
                 &[
-                    "unpack", s(b), "--store", &store, "--to", s(&dest), "--json", "--at", at,
+                    "unpack",
+                    s(b),
+                    "--store",
+                    &store,
+                    "--to",
+                    s(&dest),
+                    "--json",
+                    "--at",
+                    at,
                 ],
             );
             let got = verdict(&u);
@@ -215,7 +239,15 @@ fn every_corpus_bundle_gets_the_verdict_the_spec_gives_it() {
             let u = airlock_in(
                 t,
                 &[
-                    "unpack", s(b), "--store", "store", "--to", s(&dest), "--json", "--at", at,
+                    "unpack",
+                    s(b),
+                    "--store",
+                    "store",
+                    "--to",
+                    s(&dest),
+                    "--json",
+                    "--at",
+                    at,
                 ],
             );
             let got = verdict(&u);
@@ -227,7 +259,10 @@ fn every_corpus_bundle_gets_the_verdict_the_spec_gives_it() {
                 ));
             }
             if dest.exists() {
-                problems.push(format!("{name}: unpack refused but {} exists", dest.display()));
+                problems.push(format!(
+                    "{name}: unpack refused but {} exists",
+                    dest.display()
+                ));
             }
             if u.code == 0 {
                 // It was accepted after all: the store moved on. Start
@@ -251,7 +286,9 @@ fn every_corpus_bundle_gets_the_verdict_the_spec_gives_it() {
     }
     for (n, _, _) in KNOWN_DISAGREEMENTS {
         if !seen_known.contains(n) {
-            problems.push(format!("KNOWN_DISAGREEMENTS names {n}, which is not in the corpus"));
+            problems.push(format!(
+                "KNOWN_DISAGREEMENTS names {n}, which is not in the corpus"
+            ));
         }
     }
     if snapshot(&dir(), &[]) != corpus_before {
