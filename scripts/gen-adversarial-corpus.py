@@ -1031,7 +1031,7 @@ case("limit-exceeded", "metadata-over-32mib", "5.2, 7", "the layout entry declar
 case("limit-exceeded", "total-over-16tib", "5.3, 7", "17 artifact entries of 1 TiB each",
      artifacts=arts_with(*[A(f"big{i:02}") for i in range(17)]),
      h_entries=lambda es: [dict(e, size=1 << 40) if e["path"].startswith("big") else e for e in es])
-case("limit-exceeded", "total-overflows-u64", "5.3, 7", "two entries of 2^63 bytes: the sum overflows u64",
+case("limit-exceeded", "total-overflows-u64", "5.3, 7", "two entries of 2^63 bytes (each over max_entry_bytes; their sum would overflow u64)",
      artifacts=arts_with(A("h1"), A("h2")),
      h_entries=lambda es: [dict(e, size=1 << 63) if e["path"] in ("h1", "h2") else e for e in es])
 
@@ -1241,6 +1241,70 @@ case("attestation-malformed", "attestation-wrong-statement-type", "METADATA 1.4"
 case("attestation-malformed", "attestation-empty-subject", "METADATA 1.4", "a Statement with an empty subject list",
      attestations=[("prov.dsse.json", make_attestation(statement={
          "_type": "https://in-toto.io/Statement/v1", "subject": [], "predicateType": "p", "predicate": {}}))])
+
+# ---- more boundaries -------------------------------------------------------------------------------------------------
+case("layout-threshold", "no-layout-keys-named", "METADATA 1.2, 4",
+     "layout_keyids empty and no layout-key entries: 0 of the root's threshold 1", layout_keys=[])
+
+
+def _fit_head(target):
+    """The size of an extra link file that makes the head tar stream exactly `target` bytes."""
+    x = 100_000
+    for _ in range(20):
+        got = []
+        Bundle(extra_links=[("fill.bin", pseudo(x, 4))], h_head_tar=lambda t: got.append(len(t)) or t).render()
+        if got[0] == target:
+            return x
+        x += target - got[0]
+    raise AssertionError(f"no fill for a head of {target}")
+
+
+def _fill(target):
+    return [("fill.bin", pseudo(_fit_head(target), 4))]
+
+
+case("accept", "head-exactly-one-block", "2.1", "a head tar stream of exactly 131072 bytes: one full raw block",
+     extra_links=_fill(131072))
+case("accept", "head-one-block-and-512", "2.1", "a head of 131072 + 512 bytes: a full block and one of 512",
+     extra_links=_fill(131072 + 512))
+case("head-frame", "head-full-block-then-empty-last", "2.1",
+     "a head of exactly 131072 bytes as a full non-last block and an empty last block",
+     extra_links=_fill(131072),
+     h_frame_h=lambda h, tar: h[:6] + block_header(131072) + tar + block_header(0, 0, True))
+case("accept", "payload-single-segment", "2.2", "frame P single-segment: its window is its content size",
+     h_frame_p=lambda p, tar: raw_frame(tar, fhd=0xE0, extra=len(tar).to_bytes(8, "little")))
+case("accept", "deep-directories", "4", "an artifact 150 directories deep",
+     artifacts=arts_with(A("/".join(["d"] * 150) + "/f")))
+
+
+def _add_bad_sig(doc_bytes, key="rogue"):
+    doc = json.loads(doc_bytes)
+    doc["signatures"].append({"keyid": kid(key), "sig": "00" * 64})
+    return pretty(doc)
+
+
+def _dsse_bad_sig(env_bytes):
+    env = json.loads(env_bytes)
+    env["signatures"].append({"keyid": kid("rogue"), "sig": base64.b64encode(b"\0" * 64).decode()})
+    return pretty(env)
+
+
+case("accept", "attestation-one-bad-signature", "METADATA 1.4",
+     "an attestation with a valid functionary signature and an invalid one (at least one must verify)",
+     attestations=[("prov.dsse.json", _dsse_bad_sig(make_attestation()))])
+case("accept", "link-extra-bad-signature", "METADATA 2.3", "the link carries an extra signature that does not verify",
+     links=[(link_name(), _add_bad_sig(make_link([(p, d) for p, d, _ in BASE_ARTIFACTS])))])
+case("accept", "layout-extra-bad-signature", "METADATA 2.3",
+     "the layout carries, besides the owner's, a signature by an unnamed key that does not verify",
+     layouts=[("root.layout", _add_bad_sig(make_layout()))])
+case("accept", "rotation-extra-bad-signature", "METADATA 1.1, 2.3",
+     "a carried root v2 with a valid signature and one that does not verify",
+     roots=[(1, ROOT1), (2, _add_bad_sig(make_root(2)))])
+case("accept", "rotation-without-v1", "METADATA 1.1", "the bundle carries root v2 only (the store is at v1)",
+     roots=[(2, make_root(2))])
+case("accept", "carried-v1-other-bytes", "METADATA 1.1",
+     "the carried v1 is the anchored root re-indented (other bytes, same signed content): skipped",
+     roots=[(1, (json.dumps(json.loads(ROOT1), indent=4, sort_keys=True) + "\n").encode())])
 
 # ---- freshness (METADATA 3), at the fixed verification time --------------------------------------------------
 case("bundle-expired", "expired", "METADATA 3", "expires one second before the verification time", expires=AT - 1)
@@ -1517,11 +1581,15 @@ undetermined("manifest-path-invalid-utf8", "a manifest path that is not UTF-8 (C
              "`manifest-malformed` or `unsafe-path`?",
              h_entries=on_entry("doc/README.txt", lambda e: dict(e, path=Raw(b"\x6e" + b"doc/README.tx\xff",
                                                                               "doc/README.txt"))))
+undetermined("no-roots", "a bundle that carries no root entry (the store's anchor is final): METADATA 1.1 says "
+             "\"one per version\" from a version the isolated side may still trust, not whether zero is allowed",
+             roots=[])
 undetermined("rollback-and-replay", "need store state (an earlier accepted bundle): a single-file corpus verified "
              "against a fresh store cannot express them (tests/e2e/freshness.rs covers them)")
 
 # What airlock said for each buildable undetermined case when the corpus was last generated (information only).
 OBSERVED = {
+    "no-roots": "accepted (exit 0)",
     "bundle-id-uppercase": "`bundle-id-mismatch` (exit 1)",
     "ecdsa-der-non-minimal": "`signature-invalid` (exit 1)",
     "empty-file": "`bundle-truncated` (exit 1)",
@@ -1561,6 +1629,9 @@ DISAGREEMENTS = {
     "manifest-malformed--supply-chain-missing-product-step": "`non-canonical` (exit 1): it reads a missing "
     "`product_step` as null, where SPEC 5.1 refuses a missing field as `Manifest` and 5.2 says the key is present "
     "either way",
+    "layout-threshold--no-layout-keys-named": "`layout-key-mismatch` (exit 1, \"the manifest names no layout "
+    "keys\"): METADATA 1.2 raises `layout-key-mismatch` only when the layout-key entries' keyids differ from "
+    "`layout_keyids`, and here both are empty (5.2 allows an empty array); what fails is the root's threshold",
     "accept--path-4096-bytes": "`verify` accepts it, but `unpack` fails with exit 3 `write-failed` (\"File name "
     "too long\"): it writes through an absolute staging path that, with the 4096-byte tar path below it, exceeds "
     "PATH_MAX; SPEC 4 and 7 make such a path valid and extractable below any destination",

@@ -29,6 +29,15 @@ const KNOWN_DISAGREEMENTS: &[(&str, &str, &str)] = &[
         "1 non-canonical",
         "1 non-canonical",
     ),
+    // METADATA 1.2 raises layout-key-mismatch only when the layout-key
+    // entries differ from `layout_keyids`; both are empty here (SPEC 5.2
+    // allows it), so the root's layout threshold is what fails. airlock
+    // refuses an empty `layout_keyids` as a mismatch.
+    (
+        "layout-threshold--no-layout-keys-named.airlock",
+        "1 layout-key-mismatch",
+        "1 layout-key-mismatch",
+    ),
     // SPEC 4 and 7: a tar path of max_path_bytes (4096) is valid and "can be
     // joined below any destination directory". verify accepts it; unpack
     // writes it through an absolute staging path longer than PATH_MAX and
