@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ beside spec-writer.py
 _spec = importlib.util.spec_from_file_location("spec_writer", os.path.join(HERE, "spec-writer.py"))
 sw = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sw)

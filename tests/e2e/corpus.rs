@@ -323,3 +323,41 @@ fn make_writable(p: &Path) {
         }
     }
 }
+
+/// The committed corpus is exactly what its generator writes: running
+/// scripts/gen-adversarial-corpus.py again reproduces every file byte for
+/// byte (fixed keys, times and compressor), so the corpus cannot drift from
+/// the script that documents it.
+#[test]
+fn the_corpus_is_what_its_generator_writes() {
+    let Some(py) = crate::spec_writer::python() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-adversarial-corpus.py");
+    let out = std::process::Command::new(py)
+        .arg(script)
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gen-adversarial-corpus.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (want, got) = (snapshot(&dir(), &[]), snapshot(tmp.path(), &[]));
+    assert_eq!(
+        want.symmetric_difference(&got).collect::<Vec<_>>(),
+        Vec::<&(String, u64)>::new(),
+        "the generator writes other files than the committed corpus"
+    );
+    for (rel, _) in &want {
+        let a = dir().join(rel);
+        if a.is_file() {
+            assert!(
+                fs::read(&a).unwrap() == fs::read(tmp.path().join(rel)).unwrap(),
+                "{rel} differs from what the generator writes: regenerate the corpus"
+            );
+        }
+    }
+}
