@@ -1694,6 +1694,7 @@ def main():
 
 def write_readme(out, rows):
     accepted = sum(1 for r in rows if r[3] == "accept")
+    vols = sum(1 for r in rows if r[0].endswith("/"))
     lines = [
         "# The adversarial corpus",
         "",
@@ -1706,11 +1707,14 @@ def write_readme(out, rows):
         "```",
         "",
         "which rewrites every file here byte for byte (fixed keys in `keys/`, fixed `created`, libzstd 1.5.7).",
-        f"{len(rows)} bundles: {accepted} to accept, {len(rows) - accepted} to refuse. `<code>--<case>.airlock` must be",
-        "refused with exit 1 and exactly that `--json` error code; `accept--<case>.airlock` must be accepted.",
-        "`tests/e2e/corpus.rs` checks every one with `airlock verify --json` and `airlock unpack` against a file",
-        "store made by `anchor init --root 1.root.json --channel` with the channels in `channels.txt`, at the",
-        "verification time in `at.txt` (`--at`). The keys are public test data.",
+        f"{len(rows)} cases: {accepted} to accept, {len(rows) - accepted} to refuse; {vols} of them are split bundles,",
+        "a directory `<code>--<case>/` of volumes `b.airlock.001`, … (airlock is given the first file).",
+        "`<code>--<case>` must be refused with exactly that `--json` error code and the exit code",
+        "docs/codes.md gives it (1 for all but `volume-not-first`, 2); `accept--<case>` must be accepted, and",
+        "unpacked. `tests/e2e/corpus.rs` checks every one with `airlock verify --json` and `airlock unpack`",
+        "against a file store made by `anchor init --root 1.root.json --channel` with the channels in",
+        "`channels.txt`, at the verification time in `at.txt` (`--at`); a refused unpack must leave `--to`",
+        "absent and nothing written outside the store. The keys are public test data.",
         "",
         "Sections are SPEC.md's unless marked METADATA (METADATA.md), codes (docs/codes.md) or isolated-side",
         "(docs/isolated-side.md). Where a rule of SPEC 5.2 names no code of its own, the manifest's strict decode",
