@@ -143,13 +143,14 @@ def step(name="build", key="builder", products=(("ALLOW", "*"),), materials=()):
 
 
 def make_layout(steps=None, expires="2099-01-01T00:00:00Z", signers=("owner",), readme="adversarial corpus",
-                tamper=None):
+                tamper=None, inspect=()):
     steps = steps or [step()]
     keys = {}
     for s in steps:
         for k in s["pubkeys"]:
             keys[k] = next(kobj(n) for n in KEYS if kid(n) == k)
-    signed = {"_type": "layout", "expires": expires, "inspect": [], "keys": keys, "readme": readme, "steps": steps}
+    signed = {"_type": "layout", "expires": expires, "inspect": list(inspect), "keys": keys, "readme": readme,
+              "steps": steps}
     sigs = [json_sig(s, signed) for s in signers]
     if tamper:
         signed = dict(signed, **tamper)  # changed after signing
@@ -1306,6 +1307,35 @@ case("accept", "rotation-without-v1", "METADATA 1.1", "the bundle carries root v
 case("accept", "carried-v1-other-bytes", "METADATA 1.1",
      "the carried v1 is the anchored root re-indented (other bytes, same signed content): skipped",
      roots=[(1, (json.dumps(json.loads(ROOT1), indent=4, sort_keys=True) + "\n").encode())])
+
+
+
+def _inspection(materials):
+    return {"_type": "inspection", "expected_materials": [list(r) for r in materials], "expected_products": [],
+            "name": "check", "run": ["/bin/sh", "-c", "touch inspection-ran; false"]}
+
+
+case("accept", "layout-inspection-never-run", "isolated-side 2, threat-model",
+     "the layout has an inspection whose command would fail and write `inspection-ran` in the working directory: bundles evaluate inspections, never run them",
+     layouts=[("root.layout", make_layout(inspect=[_inspection([("ALLOW", "*")])]))])
+case("rule-disallow", "inspection-disallows-artifacts", "isolated-side 2",
+     "an inspection whose material rule is DISALLOW *, evaluated over the bundle's artifacts",
+     layouts=[("root.layout", make_layout(inspect=[_inspection([("DISALLOW", "*")])]))])
+case("head-frame", "frames-swapped", "2, 2.1", "frame P written before frame H",
+     h_file=lambda b: b[_head_len():] + b[:_head_len()])
+case("duplicate-entry", "head-frame-twice", "2, 3.5",
+     "frame H written twice: the second, a valid zstd frame, is read as frame P and starts with the manifest again",
+     h_file=lambda b: b[:_head_len()] + b)
+case("accept", "created-zero", "5.2", "created 0 (1970): mtime fields 00000000000", created=0)
+case("bundle-from-future", "created-base-256", "3.1, 5.2, METADATA 3",
+     "created = 8^11 + 12345 (2242): every mtime in GNU base-256, refused only as from the future",
+     created=8**11 + 12345, expires=8**11 + 100000)
+
+
+def _head_len():
+    b = Bundle()
+    b.render()
+    return b.head_len
 
 # ---- freshness (METADATA 3), at the fixed verification time --------------------------------------------------
 case("bundle-expired", "expired", "METADATA 3", "expires one second before the verification time", expires=AT - 1)
