@@ -130,15 +130,15 @@ def make_root(version=1, targets=("release", "release-p256"), threshold=1, layou
 ROOT1 = make_root()
 
 
-def step(name="build", key="builder", products=(("ALLOW", "*"),), materials=()):
+def step(name="build", key="builder", products=(("ALLOW", "*"),), materials=(), keys=None, threshold=1):
     return {
         "_type": "step",
         "expected_command": [],
         "expected_materials": [list(r) for r in materials],
         "expected_products": [list(r) for r in products],
         "name": name,
-        "pubkeys": [kid(key)],
-        "threshold": 1,
+        "pubkeys": sorted(kid(k) for k in (keys or [key])),
+        "threshold": threshold,
     }
 
 
@@ -157,13 +157,13 @@ def make_layout(steps=None, expires="2099-01-01T00:00:00Z", signers=("owner",), 
     return pretty({"signatures": sigs, "signed": signed})
 
 
-def make_link(products, name="build", key="builder"):
+def make_link(products, name="build", key="builder", materials=()):
     signed = {
         "_type": "link",
         "byproducts": {},
         "command": [],
         "environment": {},
-        "materials": {},
+        "materials": {p: {"sha256": hashlib.sha256(d).hexdigest()} for p, d in materials},
         "name": name,
         "products": {p: {"sha256": hashlib.sha256(d).hexdigest()} for p, d in products},
     }
@@ -1336,6 +1336,39 @@ def _head_len():
     b = Bundle()
     b.render()
     return b.head_len
+
+_SRC = [("src/main.c", b"int main(void) { return 0; }\n")]
+_BASE_PRODUCTS = [(p, d) for p, d, _ in BASE_ARTIFACTS]
+_TWO_STEPS = make_layout(steps=[
+    step("build", products=(("ALLOW", "*"),)),
+    step("package", materials=(("MATCH", "*", "WITH", "PRODUCTS", "FROM", "build"), ("DISALLOW", "*")),
+         products=(("ALLOW", "*"),)),
+])
+case("accept", "two-step-chain", "METADATA 3, in-toto",
+     "build, then package whose materials MATCH build's products; product_step package",
+     layouts=[("root.layout", _TWO_STEPS)], product_step="package",
+     links=[(link_name("build"), make_link(_BASE_PRODUCTS, materials=_SRC)),
+            (link_name("package"), make_link(_BASE_PRODUCTS, name="package", materials=_BASE_PRODUCTS))])
+case("rule-disallow", "two-step-chain-broken", "METADATA 3, in-toto",
+     "package's materials differ from build's products (MATCH fails, DISALLOW * refuses)",
+     layouts=[("root.layout", _TWO_STEPS)], product_step="package",
+     links=[(link_name("build"), make_link([("bin/tool", b"another tool"), _BASE_PRODUCTS[1]], materials=_SRC)),
+            (link_name("package"), make_link(_BASE_PRODUCTS, name="package", materials=_BASE_PRODUCTS))])
+_T2 = make_layout(steps=[step(keys=["builder", "rogue"], threshold=2)])
+case("accept", "step-threshold-2", "METADATA 1.3, in-toto", "a step with threshold 2: links by both functionaries agree",
+     layouts=[("root.layout", _T2)],
+     links=[(link_name(), make_link(_BASE_PRODUCTS)), (link_name(key="rogue"), make_link(_BASE_PRODUCTS, key="rogue"))])
+case("link-threshold", "step-threshold-2-one-link", "METADATA 1.3, in-toto",
+     "a step with threshold 2 and one functionary's link", layouts=[("root.layout", _T2)],
+     links=[(link_name(), make_link(_BASE_PRODUCTS))])
+case("link-disagreement", "step-threshold-2-links-differ", "codes, in-toto",
+     "a step with threshold 2: the two functionaries recorded different products", layouts=[("root.layout", _T2)],
+     links=[(link_name(), make_link(_BASE_PRODUCTS)),
+            (link_name(key="rogue"), make_link(_BASE_PRODUCTS + [("extra", b"x")], key="rogue"))])
+case("link-threshold", "step-threshold-2-same-key-twice", "METADATA 1.3, in-toto",
+     "a step with threshold 2: the builder's link stored under both file names (one functionary)",
+     layouts=[("root.layout", _T2)],
+     links=[(link_name(), make_link(_BASE_PRODUCTS)), (link_name(key="rogue"), make_link(_BASE_PRODUCTS))])
 
 # ---- freshness (METADATA 3), at the fixed verification time --------------------------------------------------
 case("bundle-expired", "expired", "METADATA 3", "expires one second before the verification time", expires=AT - 1)
