@@ -5,8 +5,10 @@
 //! unpacked; `<code>--*` is refused by `verify --json` and by `unpack` with
 //! exactly that code and the exit code docs/codes.md gives it, `--to` never
 //! appears and nothing is written outside the store. A directory
-//! `<code>--<case>/` is a split bundle: airlock is given its first file. One test walks the whole corpus and fails with the list
-//! of every disagreement, not just the first.
+//! `<code>--<case>/` is a split bundle: airlock is given its first file.
+//! One test walks the whole corpus and fails with the list of every
+//! disagreement, not just the first; another checks that the committed
+//! corpus is exactly what the generator writes.
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
