@@ -628,7 +628,15 @@ struct WireImage {
 #[serde(deny_unknown_fields)]
 struct WireSupplyChain {
     layout_keyids: Vec<String>,
+    // Present either way (SPEC 5.2): with `deserialize_with`, serde does not
+    // treat a missing `Option` field as null, so a manifest without the key
+    // is refused as malformed rather than decoded and re-encoded.
+    #[serde(deserialize_with = "present_or_null")]
     product_step: Option<String>,
+}
+
+fn present_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
 }
 
 #[derive(Deserialize)]

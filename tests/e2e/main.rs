@@ -4,6 +4,7 @@
 mod codes;
 mod common;
 mod concurrency;
+mod corpus;
 mod crafted;
 mod determinism;
 #[path = "../support/emulators.rs"]

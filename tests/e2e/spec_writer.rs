@@ -13,7 +13,7 @@ use std::process::Command;
 use crate::common::{EPOCH, World, pseudo_random};
 
 /// The Python that has the writer's dependencies, or `None` (outside CI).
-fn python() -> Option<PathBuf> {
+pub fn python() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let candidates = [
         std::env::var_os("AIRLOCK_SPEC_WRITER_PYTHON").map(PathBuf::from),
