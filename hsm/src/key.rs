@@ -73,7 +73,7 @@ impl PublicKey {
     /// Parses an SPKI PEM public key (`-----BEGIN PUBLIC KEY-----`) of any of
     /// the four types, chosen by the SPKI algorithm (and, for EC, the curve).
     pub fn from_spki_pem(pem: &str) -> Result<PublicKey, String> {
-        let (label, doc) = Document::from_pem(pem.trim_start())
+        let (label, doc) = Document::from_pem(pem.trim())
             .map_err(|e| format!("not an SPKI PEM public key ({e})"))?;
         if label != "PUBLIC KEY" {
             return Err(format!(
@@ -375,6 +375,20 @@ mod tests {
         assert!(pk.verify(b"msg", &sig));
         assert!(!pk.verify(b"msh", &sig));
         assert!(!pk.verify(b"msg", &sig[..63]));
+    }
+
+    #[test]
+    fn surrounding_blank_lines_are_allowed() {
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let pk = PublicKey::Ed25519(sk.verifying_key());
+        let pem = pk.to_spki_pem();
+        for text in [
+            format!("{pem}\n"),
+            format!("\n{pem}\r\n\n"),
+            format!("  {pem}  \n"),
+        ] {
+            assert_eq!(PublicKey::from_spki_pem(&text).unwrap(), pk, "{text:?}");
+        }
     }
 
     #[test]

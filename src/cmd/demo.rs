@@ -1,7 +1,7 @@
 //! `demo`: the whole story on generated keys and a file store, printing each
 //! step as the command an operator would type.
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use airlock_hsm::{FileSigner, Signer};
@@ -42,6 +42,28 @@ impl Narrator {
             self.say(&format!("   {l}"));
         }
     }
+}
+
+/// `bundle` with one bit of the firmware's data flipped, as someone would do
+/// who knows the format: the payload frame decompressed, changed and
+/// compressed again, so the copy is well-formed zstd and only the content
+/// differs (flipping a byte of the compressed frame would only show zstd's
+/// own checksum failing). The signed head frame is untouched.
+fn tamper_artifact(bundle: &[u8], firmware: &[u8]) -> Result<Vec<u8>, Error> {
+    let err = |e: &dyn std::fmt::Display| demo_err(&format!("tampering: {e}"));
+    let head = zstd::zstd_safe::find_frame_compressed_size(bundle).map_err(|c| err(&c))?;
+    let mut tar = zstd::decode_all(&bundle[head..]).map_err(|e| err(&e))?;
+    let at = tar
+        .windows(64)
+        .position(|w| w == &firmware[..64])
+        .ok_or_else(|| err(&"the firmware is not in the payload"))?;
+    tar[at + 1000] ^= 0x01;
+    let mut out = bundle[..head].to_vec();
+    let mut enc = zstd::stream::write::Encoder::new(&mut out, 3).map_err(|e| err(&e))?;
+    enc.include_checksum(true).map_err(|e| err(&e))?;
+    enc.write_all(&tar).map_err(|e| err(&e))?;
+    enc.finish().map_err(|e| err(&e))?;
+    Ok(out)
 }
 
 fn demo_err(what: &str) -> Error {
@@ -378,27 +400,16 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
     )?);
 
     n.step(
-        "A tampered copy: one byte flipped in the artifact data",
+        "A tampered copy: one bit of the firmware flipped (the payload re-compressed)",
         "airlock verify tampered.airlock --store store",
     );
-    fs::copy(p("release.airlock"), p("tampered.airlock")).map_err(|e| demo_err(&e.to_string()))?;
-    {
-        let mut f = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(p("tampered.airlock"))
-            .map_err(|e| demo_err(&e.to_string()))?;
-        let len = f.metadata().map_err(|e| demo_err(&e.to_string()))?.len();
-        let mut b = [0u8; 1];
-        let pos = len - len / 4;
-        f.seek(SeekFrom::Start(pos))
-            .and_then(|_| f.read_exact(&mut b))
-            .map_err(|e| demo_err(&e.to_string()))?;
-        b[0] ^= 0x40;
-        f.seek(SeekFrom::Start(pos))
-            .and_then(|_| f.write_all(&b))
-            .map_err(|e| demo_err(&e.to_string()))?;
-    }
+    write(
+        &p("tampered.airlock"),
+        &tamper_artifact(
+            &fs::read(p("release.airlock")).map_err(|e| demo_err(&e.to_string()))?,
+            &firmware,
+        )?,
+    )?;
     let tampered = verify::run(
         &VerifyArgs {
             bundle: p("tampered.airlock"),

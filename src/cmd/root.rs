@@ -163,12 +163,14 @@ fn missing(by: &Root, tally: &Tally) -> Vec<String> {
 }
 
 /// One line on a role's signatures: `label: 1 of 2 required signatures
-/// present; still missing …`.
+/// present; still missing …`, or `label: 3 signatures, 2 required:
+/// threshold met` (more keys may sign than the threshold asks).
 fn tally_line(label: &str, by: &Root, tally: &Tally) -> String {
     if tally.met() {
+        let n = tally.counted.len();
         format!(
-            "{label}: {} of {} required signatures present: complete",
-            tally.counted.len(),
+            "{label}: {n} signature{}, {} required: threshold met",
+            if n == 1 { "" } else { "s" },
             tally.threshold
         )
     } else {

@@ -364,7 +364,7 @@ fn the_records_of_a_demo_run_match_what_happened() {
         ("journal.started", "-", ""),
         ("anchor.provisioned", "-", ""),
         ("verify", "accepted", ""),
-        ("verify", "refused", "bundle-compression"),
+        ("verify", "refused", "digest-mismatch"),
         ("verify", "refused", "artifact-unbound"),
         ("unpack", "accepted", ""),
         ("unpack", "refused", "replay"),

@@ -489,3 +489,27 @@ fn rotate_keeps_what_airlock_does_not_know() {
     w.run(&["root", "verify", "--trusted", "1.root.json", "2.root.json"])
         .ok();
 }
+
+#[test]
+fn more_signatures_than_the_threshold_are_counted_plainly_and_complete_said_once() {
+    let w = world();
+    let r = w
+        .run(&[
+            "root",
+            "sign",
+            "1.root.json",
+            "--key",
+            "keys/a.pem",
+            "keys/b.pem",
+            "keys/c.pem",
+        ])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("(this root): 3 signatures, 2 required: threshold met"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("3 of 2"), "{}", r.stdout);
+    assert_eq!(r.stdout.matches("complete").count(), 1, "{}", r.stdout);
+}

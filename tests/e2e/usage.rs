@@ -176,6 +176,19 @@ fn demo_runs() {
     assert!(r.stdout.contains("REJECTED (exit 1)"), "{}", r.stdout);
     assert!(r.stdout.contains("replay"), "{}", r.stdout);
     assert!(r.stdout.contains("demo complete"), "{}", r.stdout);
+    // The tampered copy shows what tampering looks like (a content digest
+    // that does not match), not zstd's own checksum.
+    assert!(
+        r.stdout
+            .contains("entry artifacts/firmware/controller.bin does not match its SHA-256 digest"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("compression is invalid"), "{}", r.stdout);
+    // Nothing on stderr: no stray warnings (the rogue bundle's skipped
+    // check is told in the demo's own words), the store's disclaimer is on
+    // stdout with the rest.
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
 }
 
 #[test]
