@@ -280,6 +280,11 @@ fn every_json_field_is_documented() {
     // Bundles and volumes.
     c.check("pack", w.pack("rel.airlock", &["--json"]));
     c.check("inspect", run(&["inspect", "rel.airlock"]));
+    let split = c.check(
+        "pack",
+        w.pack("split.airlock", &["--split", "200kB", "--json"]),
+    );
+    assert!(split["volumes"].is_array(), "{split}");
     std::fs::create_dir(w.path("vol")).unwrap();
     c.check(
         "split",
@@ -450,4 +455,35 @@ fn text_only_outputs_refuse_json() {
         let v: Value = serde_json::from_str(line).unwrap();
         assert!(v.get("seq").is_some(), "{v}");
     }
+}
+
+/// Every command of the command line (each leaf of the clap tree) has its
+/// section in docs/json.md.
+#[test]
+fn every_command_has_a_section() {
+    use clap::CommandFactory;
+    fn leaves(cmd: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        let subs: Vec<&clap::Command> = cmd
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help")
+            .collect();
+        if subs.is_empty() {
+            out.push(prefix.trim().to_owned());
+        }
+        for s in subs {
+            leaves(s, &format!("{prefix} {}", s.get_name()), out);
+        }
+    }
+    let mut commands = Vec::new();
+    leaves(&airlock::cli::Cli::command(), "", &mut commands);
+    assert!(commands.len() > 30, "{commands:?}");
+    let doc = doc();
+    let missing: Vec<&String> = commands
+        .iter()
+        .filter(|c| !doc.lines().any(|l| l == format!("## `{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/json.md has no section for {missing:?}"
+    );
 }
