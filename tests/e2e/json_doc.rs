@@ -487,3 +487,44 @@ fn every_command_has_a_section() {
         "docs/json.md has no section for {missing:?}"
     );
 }
+
+/// `publish` (into an OCI layout: no registry needed), and `pack` and
+/// `inspect` of a bundle with images.
+#[test]
+fn publish_fields_are_documented() {
+    use crate::images::{image_world, pack_images, record_with_images};
+    const APP: &str = "oci:src:team/app:1.0";
+    let w = image_world();
+    record_with_images(&w, &[APP], &[]);
+    let mut c = Contract::new();
+    let p = c.check(
+        "pack",
+        pack_images(
+            &w,
+            "img.airlock",
+            &[APP],
+            &["--channel", "stable", "--json"],
+        ),
+    );
+    assert_eq!(p["images"].as_array().unwrap().len(), 1, "{p}");
+    let i = c.check("inspect", w.run(&["inspect", "img.airlock", "--json"]));
+    assert_eq!(i["images"].as_array().unwrap().len(), 1, "{i}");
+    c.check(
+        "publish",
+        w.run(&[
+            "publish",
+            "img.airlock",
+            "--store",
+            "store",
+            "--registry",
+            "oci:enclave",
+            "--json",
+        ]),
+    );
+    c.always_printed();
+    assert!(
+        c.problems.is_empty(),
+        "docs/json.md does not match the --json output:\n  {}",
+        c.problems.join("\n  ")
+    );
+}
