@@ -6,11 +6,16 @@ use crate::cmd::Outcome;
 use crate::error::Error;
 use crate::journal::metrics::write;
 
-/// `airlock metrics --store STORE [--out FILE]`.
-pub fn run(a: &MetricsArgs) -> Result<Outcome, Error> {
+/// `airlock metrics --store STORE [--out FILE]`. With `--json` and no
+/// `--out`, the text goes in the object's `metrics` field (stdout carries
+/// one JSON object, as for every command).
+pub fn run(a: &MetricsArgs, json: bool) -> Result<Outcome, Error> {
     let (snapshot, text) = write(&a.store.dir(), a.out.as_deref())?;
     let mut o = Outcome::default();
     match &a.out {
+        None if json => {
+            o.field("metrics", text.clone());
+        }
         None => {
             let _ = std::io::stdout().lock().write_all(text.as_bytes());
             o.streamed = true;

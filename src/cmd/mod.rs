@@ -116,7 +116,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             store,
             out,
             format: Some(f),
-        }) => siem::export(&store.dir(), *f, out.as_deref()),
+        }) => siem::export(&store.dir(), *f, out.as_deref(), cli.json),
         Command::Journal(JournalCommand::Export { store, out, .. }) => match out {
             Some(out) => journal::export(&store.dir(), out),
             None => Err(Error::usage(
@@ -133,9 +133,9 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         }) => siem::forward(&store.dir(), to, cursor.as_deref(), hostname.as_deref()),
         Command::Journal(JournalCommand::Init { store }) => journal::init(&store.dir()),
         Command::Journal(JournalCommand::Recover { store }) => journal::recover(&store.dir()),
-        Command::Metrics(a) => metrics::run(a),
+        Command::Metrics(a) => metrics::run(a, cli.json),
         Command::Demo(a) => demo::run(a.dir.as_deref(), quiet),
-        Command::Completions { shell } => shell::completions(*shell),
+        Command::Completions { shell } => shell::completions(*shell, cli.json),
         Command::Init(a) => init::run(a),
         Command::Layout(LayoutCommand::New {
             out,

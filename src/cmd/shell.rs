@@ -9,8 +9,15 @@ use crate::cli::Cli;
 use crate::cmd::Outcome;
 use crate::error::Error;
 
-/// `airlock completions SHELL`: the script, on stdout.
-pub fn completions(shell: clap_complete::Shell) -> Result<Outcome, Error> {
+/// `airlock completions SHELL`: the script, on stdout (so not with
+/// `--json`, whose stdout carries JSON only).
+pub fn completions(shell: clap_complete::Shell, json: bool) -> Result<Outcome, Error> {
+    if json {
+        return Err(Error::usage(
+            "completions prints a shell script, not JSON",
+            "drop --json",
+        ));
+    }
     let mut cmd = Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, "airlock", &mut script);

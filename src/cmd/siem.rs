@@ -11,7 +11,21 @@ use crate::error::Error;
 use crate::journal::siem::{self, Destination, Format};
 
 /// `airlock journal export --format F [--out FILE]`.
-pub fn export(dir: &Path, format: SiemFormat, out: Option<&Path>) -> Result<Outcome, Error> {
+pub fn export(
+    dir: &Path,
+    format: SiemFormat,
+    out: Option<&Path>,
+    json: bool,
+) -> Result<Outcome, Error> {
+    // CEF and syslog lines on stdout are not JSON: with --json, stdout must
+    // carry JSON only (jsonl writes the records, one JSON object a line, as
+    // `journal show --json` does).
+    if json && out.is_none() && format != SiemFormat::Jsonl {
+        return Err(Error::usage(
+            "journal export --format cef|syslog writes text, not JSON, on standard output",
+            "give --out FILE (then --json prints the summary), or drop --json",
+        ));
+    }
     let format = match format {
         SiemFormat::Jsonl => Format::Jsonl,
         SiemFormat::Cef => Format::Cef,

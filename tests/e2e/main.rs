@@ -16,6 +16,7 @@ mod images;
 mod intoto;
 mod intoto_vectors;
 mod journal;
+mod json_doc;
 mod keytypes;
 mod monitoring;
 mod names;
