@@ -24,6 +24,7 @@ mod readme;
 mod rootcmd;
 mod rotation;
 mod roundtrip;
+mod runbooks;
 mod signatures;
 mod spec_writer;
 mod tamper;
