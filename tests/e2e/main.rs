@@ -11,6 +11,7 @@ mod emulators;
 mod faults;
 mod first_hour;
 mod freshness;
+mod help_examples;
 mod images;
 mod intoto;
 mod intoto_vectors;
