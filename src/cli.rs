@@ -93,8 +93,7 @@ Example:
        --root 1.root.json --layout root.layout --layout-key owner.pub \\
        --links links/ --artifacts dist/ --channel stable --sequence 42 \\
        --expires 30d --source-date-epoch \"$(git log -1 --format=%ct)\"
-  # the same, as volumes for FAT32 sticks: release-42.airlock.001, .002, ...
-  airlock pack --out release-42.airlock ... --split fat32
+  # the same with --split fat32: volumes for FAT32 sticks, release-42.airlock.001, .002, ...
 
 The same inputs, keys and --source-date-epoch give byte-identical bundles (and
 volumes); the last commit's time is the usual choice (a fixed old date makes
@@ -114,7 +113,7 @@ docs/transfers.md.")]
     /// Verify a bundle, then atomically place its artifacts in a new directory
     /// and record the import in the store.
     #[command(
-        after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed\n  airlock unpack /media/cdrom/release-42.airlock.001 --store /var/lib/airlock \\\n       --to /srv/incoming/release-42 --prompt   # a split bundle on several discs, one drive"
+        after_help = "Example:\n  airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42\n  # --to must not exist; it appears only if every check passed\n  airlock unpack /media/cdrom/release-43.airlock.001 --store /var/lib/airlock \\\n       --to /srv/incoming/release-43 --prompt   # a split bundle on several discs, one drive"
     )]
     Unpack(UnpackArgs),
     /// Publish a bundle's verified container images into a registry (or an
@@ -171,16 +170,17 @@ docs/monitoring.md for every metric, the alert rules and the dashboard.")]
 Examples:
   airlock init release && cd release
   mkdir -p dist && cp ../build/app dist/       # your build output
-  airlock record -- ./build.sh                 # or just `airlock record`
+  airlock record                               # or `airlock record -- ./build.sh` to run the build
   airlock pack                                 # writes release-1.airlock
   # keys on tokens instead of files (each optional):
-  airlock init release --release-key 'pkcs11:token=ci;object=release?module-path=…&pin-source=file:…'")]
+  airlock init ../release-hsm --release-key \\
+       'pkcs11:token=ci;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'")]
     Init(InitArgs),
     /// Print a shell completion script (generated from these definitions).
     #[command(after_help = "\
 Examples:
   airlock completions bash > /etc/bash_completion.d/airlock
-  airlock completions zsh > \"${fpath[1]}/_airlock\"
+  airlock completions zsh > ~/.zfunc/_airlock    # a directory in your $fpath
   airlock completions fish > ~/.config/fish/completions/airlock.fish")]
     Completions {
         /// The shell.
@@ -190,7 +190,7 @@ Examples:
     /// Write man pages (airlock.1 and one per command) into a directory.
     #[command(after_help = "\
 Example:
-  airlock man --out /usr/local/share/man/man1 && man airlock-unpack")]
+  airlock man --out /usr/local/share/man/man1   # then: man airlock-unpack")]
     Man {
         /// The directory (created if missing).
         #[arg(long, value_name = "DIR")]
@@ -276,7 +276,8 @@ Example:
     #[command(after_help = "\
 Examples:
   airlock root sign 1.root.json --key root-a.pem --key root-b.pem
-  airlock root sign 2.root.json --previous 1.root.json --key old-root.pem new-root.pem
+  # version 2 replaces root key b by c: signed by version 1's keys and its own
+  airlock root sign 2.root.json --previous 1.root.json --key root-a.pem root-b.pem root-c.pem
 
 A new version needs a threshold of the previous version's root keys and of its
 own. Without --previous, the previous version is looked for beside FILE
@@ -445,10 +446,10 @@ Example:
     #[command(after_help = "\
 Examples:
   airlock layout new --out root.layout --step build=keys/builder.pub --key keys/owner.pem
-  airlock layout new --out root.layout --step build=keys/builder.pub \\
-       --step package=keys/packager.pub,'pkcs11:token=ci;object=packager?module-path=…&pin-source=file:…' \\
+  airlock layout new --out two-step.layout --step build=keys/builder.pub \\
+       --step package=keys/packager.pub,'pkcs11:token=ci;object=packager?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin' \\
        --expires 180d
-  airlock layout sign root.layout --key keys/owner.pem     # when --key was not given")]
+  airlock layout sign two-step.layout --key keys/owner.pem     # when --key was not given")]
     New {
         /// The layout file to write (must not exist).
         #[arg(long)]
@@ -777,15 +778,15 @@ pub enum AnchorCommand {
 Examples:
   airlock anchor init --store /var/lib/airlock --root 1.root.json --channel stable
   airlock anchor init --store /var/lib/airlock --root 1.root.json --channel stable --tpm device:/dev/tpmrm0
-  airlock anchor init --store /var/lib/airlock --root 1.root.json --channel stable --pkcs11 \\
+  airlock anchor init --store /var/lib/airlock-token --root 1.root.json --channel stable --pkcs11 \\
        'pkcs11:token=airlock?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
   # re-provision (the TPM anchor is write-once: this needs the owner's password)
   airlock anchor init --store /var/lib/airlock --root 1.root.json --tpm device:/dev/tpmrm0 \\
        --replace --owner-auth-file /root/tpm-owner.pw
-  # move a store onto a new token (the old one is lost): export the journal first
-  # if you can; the old journal is kept beside the new one
-  airlock anchor init --store /var/lib/airlock --root 1.root.json --pkcs11 'pkcs11:token=new?…' \\
-       --replace --new-journal")]
+  # move a store onto a token (a file store, or one whose token is lost): export
+  # the journal first if you can; the old journal is kept beside the new one
+  airlock anchor init --store /var/lib/airlock --root 1.root.json --replace --new-journal --pkcs11 \\
+       'pkcs11:token=new?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'")]
     Init {
         #[command(flatten)]
         /// The store.
@@ -883,7 +884,7 @@ Examples:
   airlock journal verify --export audit-2026-q1.jsonl
   # for a SIEM (read-only: no record is written; stdout without --out):
   airlock journal export --store /var/lib/airlock --format cef --out airlock.cef
-  airlock journal export --store /var/lib/airlock --format syslog | logger --rfc5424 ...
+  airlock journal export --store /var/lib/airlock --format syslog > airlock.syslog   # or pipe it on
 
 --format jsonl: the records as they are (signed JSON lines); cef: ArcSight
 CEF, one event per line; syslog: RFC 5424 messages, one per line. Only the
