@@ -34,31 +34,31 @@ pub fn install() {
             .name("airlock-cleanup".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
-                    remove_all();
+                    // The lock is held to the end: a commit waiting in
+                    // [`no_signal_cleanup`] never renames what is being
+                    // removed.
+                    let _held = remove_all();
                     std::process::exit(128 + sig);
                 }
             });
     });
 }
 
-fn remove_all() {
-    let targets = match TARGETS.lock() {
-        Ok(t) => t.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
-    for t in targets {
+fn remove_all() -> std::sync::MutexGuard<'static, Vec<Target>> {
+    let targets = lock();
+    for t in targets.iter() {
         match t {
             Target::Tree(p) => {
-                let _ = std::fs::remove_dir_all(&p);
+                let _ = std::fs::remove_dir_all(p);
             }
             Target::Prefixed(dir, prefix) => {
-                let Ok(entries) = std::fs::read_dir(&dir) else {
+                let Ok(entries) = std::fs::read_dir(dir) else {
                     continue;
                 };
                 for e in entries.flatten() {
                     if e.file_name()
                         .to_str()
-                        .is_some_and(|n| n.starts_with(&prefix))
+                        .is_some_and(|n| n.starts_with(prefix.as_str()))
                     {
                         let _ = std::fs::remove_file(e.path());
                     }
@@ -66,6 +66,25 @@ fn remove_all() {
             }
         }
     }
+    targets
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Vec<Target>> {
+    TARGETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Keeps the signal cleanup from running while it lives (it waits, then
+/// runs): held by a commit across its last check and its rename, so a
+/// signal either removes the staging directory before the commit looks at
+/// it, or comes after the rename, never in between.
+#[derive(Debug)]
+pub struct NoSignalCleanup {
+    _held: std::sync::MutexGuard<'static, Vec<Target>>,
+}
+
+/// See [`NoSignalCleanup`].
+pub fn no_signal_cleanup() -> NoSignalCleanup {
+    NoSignalCleanup { _held: lock() }
 }
 
 /// Removes its target on a signal for as long as it lives.
@@ -74,9 +93,8 @@ pub struct Registered(Target);
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        if let Ok(mut t) = TARGETS.lock()
-            && let Some(i) = t.iter().position(|x| *x == self.0)
-        {
+        let mut t = lock();
+        if let Some(i) = t.iter().position(|x| *x == self.0) {
             t.remove(i);
         }
     }
@@ -84,9 +102,7 @@ impl Drop for Registered {
 
 fn register(t: Target) -> Registered {
     install();
-    if let Ok(mut all) = TARGETS.lock() {
-        all.push(t.clone());
-    }
+    lock().push(t.clone());
     Registered(t)
 }
 

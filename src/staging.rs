@@ -358,6 +358,10 @@ impl Staging {
     /// destination without ever replacing something that appeared there.
     /// `artifacts` is the number of artifacts the verified manifest lists.
     pub fn commit(mut self, artifacts: u64) -> Result<Placed, Error> {
+        // A signal's cleanup removes the staging directory either wholly
+        // before this check or not before the rename: never a tree half
+        // removed and then placed.
+        let no_cleanup = crate::cleanup::no_signal_cleanup();
         self.check_complete(artifacts)?;
         self.cwd = None;
         let dir = self.held.dir.as_fd();
@@ -391,6 +395,7 @@ impl Staging {
         // The rename is the commit point: the files are placed. A failure to
         // fsync the parent now must not stop the store from recording them
         // (docs/threat-model.md, "after the commit rename").
+        drop(no_cleanup);
         let _ = rustix::fs::fsync(&self.held.parent);
         self.held.owned = false;
         let Staging { held, dest, .. } = self;
