@@ -70,7 +70,9 @@ fn remove_all() -> std::sync::MutexGuard<'static, Vec<Target>> {
 }
 
 fn lock() -> std::sync::MutexGuard<'static, Vec<Target>> {
-    TARGETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    TARGETS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Keeps the signal cleanup from running while it lives (it waits, then
