@@ -15,10 +15,12 @@ use pkcs8::{DecodePrivateKey, EncodePrivateKey, PrivateKeyInfoRef};
 use zeroize::Zeroizing;
 
 use crate::atomic::write_new;
+use crate::error::Error;
+use crate::key::{KeyAlgorithm, PublicKey};
 use crate::key::{
     OID_EC_PUBLIC_KEY, OID_ED25519, OID_P256, OID_P384, OID_RSA, OID_RSA_PSS, RSA_MIN_BITS,
 };
-use crate::{Error, KeyAlgorithm, PublicKey, Signer};
+use crate::signer::Signer;
 
 /// The PSS salt length securesystemslib signs with (the SHA-256 length).
 const RSA_PSS_SALT_LEN: usize = 32;

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::sync_dir;
-use crate::{Error, PublicKey, StoreLock};
+use crate::error::Error;
+use crate::key::PublicKey;
+use crate::lock::DirLock;
 
 /// Name of the journal file inside a store directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -233,11 +235,9 @@ impl JournalFile {
     /// makes them durable. The caller holds the store's lock. On any
     /// failure (a full disk among them) the file is cut back to its length
     /// before the call, so a failed append leaves no partial record.
-    pub fn append(&self, lock: &StoreLock, bytes: &[u8]) -> Result<(), Error> {
+    pub fn append(&self, lock: &DirLock, bytes: &[u8]) -> Result<(), Error> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        if !lock.guards(dir) {
-            return Err(Error::Sign("lock belongs to another store".into()));
-        }
+        debug_assert_eq!(lock.dir(), dir, "the journal's own store is locked");
         let write_err = |source| Error::JournalWrite {
             path: self.path.clone(),
             source,
@@ -292,8 +292,8 @@ impl JournalFile {
 mod tests {
     use super::*;
 
-    fn lock(dir: &Path) -> StoreLock {
-        StoreLock::acquire(dir).unwrap()
+    fn lock(dir: &Path) -> DirLock {
+        DirLock::acquire(dir).unwrap()
     }
 
     #[test]

@@ -461,7 +461,7 @@ pub fn init(dir: &Path) -> Result<Outcome, Error> {
     }
     let fs = FileStore::open(dir)?;
     let lock = lock_store(&fs)?;
-    fs.start_journal(&lock, start)?;
+    FileStore::start_journal(&lock, start)?;
     let key = fs.journal_public_key()?;
     let mut o = Outcome::default();
     o.line(format!(
@@ -528,7 +528,7 @@ pub fn recover(dir: &Path) -> Result<Outcome, Error> {
         journal.write(&lock, Some(last), vec![event])?
     };
     airlock_hsm::fault::point("journal-recover-before-bind");
-    store.bind_journal_head(&lock, &new)?;
+    lock.bind_journal_head(&new)?;
     let mut o = Outcome::default();
     if let Some(line) = torn_line {
         o.line(format!(

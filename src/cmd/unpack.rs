@@ -85,7 +85,7 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let placed = match staging.commit(verdict.artifacts) {
         Ok(p) => p,
         Err(e) => {
-            return Err(decision.record_abort(store.as_ref(), &journal, &lock, record, e));
+            return Err(decision.record_abort(&journal, &lock, record, e));
         }
     };
     let acceptance = Acceptance {
@@ -100,9 +100,9 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         layout: Some(verdict.supply_chain.layout.clone()),
         journal_head: accepted,
     };
-    if let Err(e) = store.accept(&lock, &acceptance) {
+    if let Err(e) = lock.accept(&acceptance) {
         placed.undo();
-        return Err(decision.record_abort(store.as_ref(), &journal, &lock, record, e.into()));
+        return Err(decision.record_abort(&journal, &lock, record, e.into()));
     }
     drop(lock);
     let mut o = Outcome::default();

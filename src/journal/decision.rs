@@ -203,7 +203,6 @@ impl Decision {
     /// error to report (as `record_refusal`).
     pub fn record_abort(
         &self,
-        store: &dyn TrustStore,
         journal: &Journal<'_>,
         lock: &StoreLock,
         (after, accepted_seq): (JournalHead, u64),
@@ -211,7 +210,7 @@ impl Decision {
     ) -> Error {
         let result = journal
             .append(lock, Some(after), vec![self.aborted(accepted_seq, &e)])
-            .and_then(|head| Ok(store.bind_journal_head(lock, &head)?));
+            .and_then(|head| Ok(lock.bind_journal_head(&head)?));
         match result {
             Ok(()) => e,
             Err(j) => {
@@ -255,8 +254,9 @@ pub fn set_lock_timeout(seconds: Option<u64>) {
 
 /// Takes the store's lock, saying so when another process holds it, and
 /// giving up after `--lock-timeout` (exit 3, `store-busy`).
-pub fn lock_store(store: &dyn TrustStore) -> Result<StoreLock, Error> {
-    wait_for_store(store.dir(), || Ok(store.try_lock()?), || Ok(store.lock()?))
+pub fn lock_store<S: TrustStore + ?Sized>(store: &S) -> Result<StoreLock<'_, S>, Error> {
+    let try_lock = || Ok(StoreLock::try_acquire(store)?);
+    wait_for_store(store.dir(), try_lock, || Ok(StoreLock::acquire(store)?))
 }
 
 /// Takes the store's shared lock for an audit: read-only, so a

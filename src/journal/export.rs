@@ -114,7 +114,7 @@ pub fn export(
     let bound = store.journal_head()?;
     let head = journal.append(lock, Some(bound), Vec::new())?;
     if head != bound {
-        store.bind_journal_head(lock, &head)?;
+        lock.bind_journal_head(&head)?;
     }
     let (summary, len) = check_store(store, &key, |_| {})?;
     let anchor = crate::trust_anchor::trusted_anchor(store)?;
@@ -143,7 +143,7 @@ pub fn export(
     let mut tmp = tempfile::NamedTempFile::new_in(parent(out)).map_err(|e| write_err(out, e))?;
     write_export(&mut tmp, &header, store, len).map_err(|e| write_err(out, e))?;
     let new_head = journal.write(lock, Some(head), vec![event])?;
-    store.bind_journal_head(lock, &new_head)?;
+    lock.bind_journal_head(&new_head)?;
     let tail = journal_tail_line(store, new_head)?;
     tmp.write_all(&tail)
         .and_then(|()| tmp.as_file().sync_all())

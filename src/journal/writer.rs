@@ -3,7 +3,7 @@
 //! durable before the caller commits anything they record.
 use std::path::Path;
 
-use airlock_hsm::{JournalFile, JournalHead, Signer, StoreLock, TrustStore};
+use airlock_hsm::{DirLock, JournalFile, JournalHead, Signer, StoreLock, TrustStore};
 use serde_json::{Map, Value, json};
 
 use crate::error::Error;
@@ -145,7 +145,7 @@ impl<'s> Journal<'s> {
     /// `journal.recovered` record. On failure nothing is appended.
     pub fn append(
         &self,
-        lock: &StoreLock,
+        lock: &DirLock,
         after: Option<JournalHead>,
         events: Vec<Event>,
     ) -> Result<JournalHead, Error> {
@@ -167,7 +167,7 @@ impl<'s> Journal<'s> {
     /// write, without looking at the file (the caller has).
     pub fn write(
         &self,
-        lock: &StoreLock,
+        lock: &DirLock,
         after: Option<JournalHead>,
         events: Vec<Event>,
     ) -> Result<JournalHead, Error> {
@@ -179,7 +179,7 @@ impl<'s> Journal<'s> {
     /// torn line as it was or the torn line recorded (`journal recover`).
     pub fn write_ending_torn_line(
         &self,
-        lock: &StoreLock,
+        lock: &DirLock,
         after: Option<JournalHead>,
         events: Vec<Event>,
     ) -> Result<JournalHead, Error> {
@@ -188,7 +188,7 @@ impl<'s> Journal<'s> {
 
     fn write_after(
         &self,
-        lock: &StoreLock,
+        lock: &DirLock,
         after: Option<JournalHead>,
         events: Vec<Event>,
         end_torn_line: bool,
@@ -259,6 +259,6 @@ pub fn record(
     events: Vec<Event>,
 ) -> Result<JournalHead, Error> {
     let head = journal.append(lock, Some(store.journal_head()?), events)?;
-    store.bind_journal_head(lock, &head)?;
+    lock.bind_journal_head(&head)?;
     Ok(head)
 }

@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::Pkcs11Uri;
 use super::token::{bool_attributes, find_objects, hw, login};
-use crate::{Error, KeyAlgorithm, PublicKey, Signer};
+use crate::error::Error;
+use crate::key::{KeyAlgorithm, PublicKey};
+use crate::signer::Signer;
 
 /// DER of the Ed25519 OID 1.3.101.112 (RFC 8410), as `CKA_EC_PARAMS`.
 const EC_PARAMS_ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];

@@ -12,7 +12,7 @@ use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
 use super::Pkcs11Uri;
-use crate::Error;
+use crate::error::Error;
 
 /// Longest PIN file accepted (a PIN is short; this is a file someone named).
 const MAX_PIN_FILE: u64 = 4096;
