@@ -61,17 +61,17 @@ fn paths(code: &str) -> Vec<(String, Vec<String>)> {
                 continue;
             }
             let root = root.trim_end_matches("::").to_owned();
-            expand(rest, &mut Vec::new(), &mut |p| out.push((root.clone(), p)));
+            expand(rest, &[], &mut |p| out.push((root.clone(), p)));
         }
     }
     out
 }
 
 /// Reads one path (possibly with a `{…}` group) from the start of `s`.
-fn expand(s: &str, prefix: &mut Vec<String>, emit: &mut dyn FnMut(Vec<String>)) -> usize {
+fn expand(s: &str, prefix: &[String], emit: &mut dyn FnMut(Vec<String>)) -> usize {
     let mut pos = 0;
     let bytes = s.as_bytes();
-    let mut segs = prefix.clone();
+    let mut segs = prefix.to_vec();
     loop {
         while pos < bytes.len() && bytes[pos].is_ascii_whitespace() {
             pos += 1;
@@ -79,7 +79,7 @@ fn expand(s: &str, prefix: &mut Vec<String>, emit: &mut dyn FnMut(Vec<String>)) 
         if pos < bytes.len() && bytes[pos] == b'{' {
             pos += 1;
             loop {
-                pos += expand(&s[pos..], &mut segs.clone(), emit);
+                pos += expand(&s[pos..], &segs, emit);
                 while pos < bytes.len() && (bytes[pos].is_ascii_whitespace() || bytes[pos] == b',')
                 {
                     pos += 1;
