@@ -100,11 +100,30 @@ fn run_guide(doc: &str, dir: &Path, env: &[(&str, String)]) {
 }
 
 #[test]
-fn the_connected_and_isolated_side_guides_run_in_order() {
+fn the_connected_side_isolated_side_and_key_rotation_guides_run_in_order() {
     let dir = scratch();
     run_guide("docs/connected-side.md", dir.path(), &[]);
     assert!(dir.path().join("release/release-1.airlock").is_file());
     assert!(dir.path().join("release-42.airlock").is_file());
     run_guide("docs/isolated-side.md", dir.path(), &[]);
     assert!(dir.path().join("srv/incoming/release-42/app").is_file());
+    // the key-rotation runbook continues the same project and store
+    run_guide("docs/key-rotation.md", dir.path(), &[]);
+    for d in ["rel-43", "rotate-now", "rel-46"] {
+        assert!(
+            dir.path()
+                .join("srv/incoming")
+                .join(d)
+                .join("app")
+                .is_file(),
+            "{d}"
+        );
+    }
+    let show = Command::new(crate::common::airlock_bin())
+        .args(["anchor", "show", "--store"])
+        .arg(dir.path().join("var/lib/airlock"))
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(show.contains("root       version 9,"), "{show}");
 }
