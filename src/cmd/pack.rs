@@ -424,9 +424,17 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
     let mut images = Vec::new();
     let mut documents = std::collections::BTreeMap::new();
     let mut blobs = std::collections::BTreeMap::new();
+    if a.registry_conn.insecure_plain_http && a.image.iter().any(|i| i.starts_with("docker://")) {
+        crate::cmd::warn(crate::cmd::PLAIN_HTTP_PULL);
+    }
     for spec in &a.image {
         let source = crate::oci::source::Source::parse(spec)?;
-        let c = crate::oci::source::collect(&source, &a.platform, scratch.path())?;
+        let c = crate::oci::source::collect(
+            &source,
+            &a.platform,
+            scratch.path(),
+            &a.registry_conn.connection(),
+        )?;
         images.push(airlock_bundle::Image {
             name: c.name,
             tag: c.tag,
