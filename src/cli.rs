@@ -253,12 +253,28 @@ pub enum KeyType {
 /// `key …`.
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Print the keyid of PEM keys (public or private).
+    /// Print the keyid of PEM keys (public or private) or of keys on a
+    /// PKCS#11 token (`pkcs11:` URIs).
     #[command(after_help = "Example:\n  airlock key id keys/release-1.pub keys/owner.pub")]
     Id {
-        /// PEM key files.
-        #[arg(required = true, value_name = "FILE")]
+        /// PEM key files or `pkcs11:` URIs.
+        #[arg(required = true, value_name = "KEY")]
         files: Vec<PathBuf>,
+    },
+    /// Print a key's keyid and its key object, as a layout's `keys` and a
+    /// root's `keys` list it.
+    #[command(after_help = "\
+Examples:
+  airlock key show keys/release-1.pub
+  airlock key show 'pkcs11:token=ci;object=packager?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin' --json
+
+KEY is a PEM key file (public or private) or a `pkcs11:` URI naming a key pair
+on a token by object=LABEL, id=%01%02… or both (the PIN comes from the URI's
+pin-source file).")]
+    Show {
+        /// A PEM key file or a `pkcs11:` URI.
+        #[arg(value_name = "KEY")]
+        key: String,
     },
 }
 

@@ -50,6 +50,10 @@ impl KeyObject {
                 Some(PublicKey::ed25519_from_bytes(&raw)?)
             }
             ("rsa", "rsassa-pss-sha256") => Some(pem_key(public, KeyAlgorithm::RsaPssSha256)?),
+            // The same RSA key file, verified with PKCS#1 v1.5 padding.
+            ("rsa", "rsa-pkcs1v15-sha256") => {
+                pem_key(public, KeyAlgorithm::RsaPssSha256)?.with_pkcs1v15()
+            }
             ("ecdsa" | "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256") => {
                 Some(pem_key(public, KeyAlgorithm::EcdsaP256)?)
             }
@@ -87,6 +91,7 @@ fn names_of(alg: KeyAlgorithm) -> (&'static str, &'static str) {
         KeyAlgorithm::EcdsaP256 => ("ecdsa", "ecdsa-sha2-nistp256"),
         KeyAlgorithm::EcdsaP384 => ("ecdsa", "ecdsa-sha2-nistp384"),
         KeyAlgorithm::RsaPssSha256 => ("rsa", "rsassa-pss-sha256"),
+        KeyAlgorithm::RsaPkcs1v15Sha256 => ("rsa", "rsa-pkcs1v15-sha256"),
         _ => ("unknown", "unknown"),
     }
 }
@@ -100,7 +105,7 @@ fn describe(alg: KeyAlgorithm) -> &'static str {
         KeyAlgorithm::Ed25519 => "an Ed25519",
         KeyAlgorithm::EcdsaP256 => "an ECDSA P-256",
         KeyAlgorithm::EcdsaP384 => "an ECDSA P-384",
-        KeyAlgorithm::RsaPssSha256 => "an RSA",
+        KeyAlgorithm::RsaPssSha256 | KeyAlgorithm::RsaPkcs1v15Sha256 => "an RSA",
         _ => "an unknown",
     }
 }
@@ -377,13 +382,30 @@ mod tests {
         let rsa = vector("rsa3072").to_spki_pem();
         let p256 = vector("p256").to_spki_pem();
         for json in [
-            key_json("rsa", "rsa-pkcs1v15-sha256", &rsa),
+            key_json("rsa", "rsa-pkcs1v15-sha384", &rsa),
             key_json("ecdsa", "ecdsa-sha2-nistp521", "anything"),
             key_json("ecdsa-sha2-nistp384", "ecdsa-sha2-nistp256", &p256),
             key_json("sphincs", "sphincs-shake-128s", "00"),
         ] {
             assert_eq!(KeyObject::parse(&json).unwrap().public, None);
         }
+    }
+
+    /// An RSA key under `rsa-pkcs1v15-sha256` (as cloud KMS signers list
+    /// it) is usable, verified with PKCS#1 v1.5, and its key object and
+    /// keyid are written back as read.
+    #[test]
+    fn an_rsa_pkcs1v15_key_is_usable_and_keeps_its_scheme() {
+        let rsa = vector("rsa3072").to_spki_pem();
+        let json = key_json("rsa", "rsa-pkcs1v15-sha256", &rsa);
+        let k = KeyObject::parse(&json).unwrap();
+        let public = k.public.unwrap();
+        assert_eq!(public.algorithm(), KeyAlgorithm::RsaPkcs1v15Sha256);
+        assert_eq!(key_object(&public), json);
+        assert_eq!(
+            keyid(&public),
+            hex::encode(Sha256::digest(json.canonical()))
+        );
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
     match &cli.command {
         Command::Keygen(a) => key::keygen(a),
         Command::Key(KeyCommand::Id { files }) => key::id(files),
+        Command::Key(KeyCommand::Show { key }) => key::show(key),
         Command::Root(RootCommand::Init(a)) => root::init(a),
         Command::Root(RootCommand::Sign {
             file,

@@ -25,8 +25,9 @@ const ROLE_NAMES: [&str; 4] = ["root", "snapshot", "targets", "timestamp"];
 pub const LAYOUT_FIELD: &str = "x-airlock-layout";
 /// The (keytype, scheme) pairs securesystemslib 1.6 knows: a root holding
 /// any other key is refused, as python-tuf refuses to load it. Of these,
-/// airlock verifies Ed25519, ECDSA P-256/P-384 and RSA-PSS-SHA256; the others
-/// are kept but never count towards a threshold.
+/// airlock verifies Ed25519, ECDSA P-256/P-384, RSA-PSS-SHA256 and
+/// RSA-PKCS1v15-SHA256; the others are kept but never count towards a
+/// threshold.
 const KNOWN_KEY_TYPES: [(&str, &str); 19] = [
     ("ecdsa", "ecdsa-sha2-nistp256"),
     ("ecdsa", "ecdsa-sha2-nistp384"),
