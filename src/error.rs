@@ -199,7 +199,7 @@ impl Error {
     /// One line telling the operator what to do next.
     pub fn hint(&self) -> String {
         if let Error::Bundle(e) = self
-            && let Some(h) = crate::volumes::hint(e)
+            && let Some(h) = volume_hint(e)
         {
             return h;
         }
@@ -255,4 +255,57 @@ impl Error {
             },
         }
     }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// The `hint:` line for a volume error, if `e` is one.
+fn volume_hint(e: &airlock_bundle::Error) -> Option<String> {
+    use airlock_bundle::Error as B;
+    Some(match e {
+        B::VolumeMissing { number, path, .. } => format!(
+            "copy volume {number} ({}) beside the first volume, or give --prompt to be asked \
+             for each volume in turn",
+            file_name(path)
+        ),
+        B::VolumeExtra { path, .. } => format!(
+            "{} is not one of this bundle's volumes: copy the volumes without it",
+            file_name(path)
+        ),
+        B::VolumeOutOfOrder { path, found, .. } => format!(
+            "{} holds volume {found}: the files were renamed or mixed up; re-copy the volumes \
+             under their own names (`airlock volumes check` shows which file holds which)",
+            file_name(path)
+        ),
+        B::VolumeTruncated { number, path, .. } => format!(
+            "re-copy volume {number} ({}): the copy is incomplete",
+            file_name(path)
+        ),
+        B::VolumeCorrupt { number, path, .. } => format!(
+            "re-copy volume {number} ({}) from the source medium, then try again",
+            file_name(path)
+        ),
+        B::VolumeForeign { number, path, .. } => format!(
+            "{} is a volume of another bundle: copy volume {number} of this bundle in its place",
+            file_name(path)
+        ),
+        B::VolumeRead { number, path, .. } => format!(
+            "the medium could not be read: clean it or re-copy volume {number} ({}), then try again",
+            file_name(path)
+        ),
+        B::VolumeIndexMismatch { .. } => {
+            "these volumes do not belong together: re-copy the whole set from the source".into()
+        }
+        B::VolumeNotFirst { first, .. } => {
+            format!("give the first volume, {}", first.display())
+        }
+        B::SplitSize { .. } => {
+            "choose a larger volume size (fat32, dvd, bd, or e.g. 700MB / 4GiB)".into()
+        }
+        _ => return None,
+    })
 }

@@ -185,7 +185,7 @@ fn channel_set(names: &[String]) -> Result<BTreeSet<String>, Error> {
 fn set_channels(store: &dyn TrustStore, channels: &BTreeSet<String>) -> Result<(), Error> {
     let signer = signer_of(store)?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
-    let lock = lock_store(store)?;
+    let lock = lock_store(store, &crate::cmd::warn)?;
     let before = store.state()?.allowed_channels;
     let event = Event::new(
         "store.channels",

@@ -516,7 +516,8 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         "What operators and auditors look at: the metrics file and the HTML audit report",
         "airlock metrics --store store --out airlock.prom && airlock journal report --store store --out report.html",
     );
-    let (snapshot, _) = crate::journal::metrics::write(&p("store"), Some(&p("airlock.prom")))?;
+    let (snapshot, _) =
+        crate::journal::metrics::write(&p("store"), Some(&p("airlock.prom")), &crate::cmd::warn)?;
     if let Err(e) = snapshot.journal {
         return Err(e.into());
     }

@@ -17,8 +17,10 @@ use airlock_hsm::Signer;
 
 use crate::cli::PackArgs;
 use crate::cmd::Outcome;
+use crate::cmd::progress::bytes_bar;
 use crate::cmd::root::read_root;
 use crate::cmd::volumes::describe_volumes;
+use crate::cmd::volumes::volume_size_arg;
 use crate::error::Error;
 use crate::fsutil::read_limited;
 use crate::intoto::IntotoError;
@@ -26,10 +28,9 @@ use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bund
 use crate::intoto::verify::{LayoutKey, parse_layout};
 use crate::keys::{keyid, load_public_key, load_signer};
 use crate::policy::check_signatures;
-use crate::progress::bytes_bar;
 use crate::timefmt::{format_utc, now, parse_duration};
 use crate::tuf::{Root, apply_chain};
-use crate::volumes::{split_bundle_file, volume_size_arg};
+use crate::volumes::split_bundle_file;
 use crate::walk::walk_tree;
 
 /// Pack's bundle on its way to becoming volumes: a hidden file beside them,
@@ -653,7 +654,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
                 *volume_size,
                 &signers,
                 true,
-                quiet,
+                &crate::cmd::progress::TermProgress::new(quiet),
             )?;
             let size = w.index.total_file_len();
             o.line(format!(

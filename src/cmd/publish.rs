@@ -281,7 +281,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     let store = open_store(&store_dir)?;
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
-    let lock = lock_store(store.as_ref())?;
+    let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
     let base = json!({
         "source": path_field(&source),
         "directory": path_field(&dir),

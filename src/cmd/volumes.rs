@@ -7,25 +7,41 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use airlock_bundle::{
-    BundleReader, EntryKind, Limits, VolumeHeader, Wanted, WrittenVolumes, is_volume,
+    BundleReader, EntryKind, Limits, Locator, VolumeHeader, Wanted, WrittenVolumes, is_volume,
     parse_volume_path, read_volume_header,
 };
 use airlock_hsm::{Signer, open_store};
+use indicatif::ProgressBar;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::cli::{SplitArgs, VolumesCheckArgs};
 use crate::cmd::Outcome;
+use crate::cmd::progress::{TermProgress, bytes_bar};
 use crate::cmd::verify::time_override;
 use crate::error::Error;
 use crate::keys::load_signer;
 use crate::policy::{check_index_signatures, check_signatures, verification_time};
-use crate::progress::bytes_bar;
 use crate::timefmt::now;
 use crate::tuf::Root;
 use crate::volumes::{
-    ask_for_volume, authenticate_from_first_volume, sign_index, split_bundle_file, volume_size_arg,
+    authenticate_from_first_volume, parse_volume_size, sign_index, size_warnings, split_bundle_file,
 };
+
+/// Parses `--split` / `--size` (exit 2 on error), warning about a size
+/// that does not fit the media its name suggests.
+pub fn volume_size_arg(flag: &str, s: &str) -> Result<u64, Error> {
+    let size = parse_volume_size(s).map_err(|e| {
+        Error::usage(
+            format!("{flag} {e}"),
+            "e.g. --split fat32 (USB sticks), dvd, bd, 700MB or 4GiB",
+        )
+    })?;
+    for w in size_warnings(s, size) {
+        super::warn(&w);
+    }
+    Ok(size)
+}
 
 /// Reports written volumes (for `split` and `pack --split`).
 pub fn describe_volumes(o: &mut Outcome, w: &WrittenVolumes, volume_size: u64) {
@@ -125,7 +141,7 @@ pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
         size,
         &signers,
         false,
-        quiet,
+        &TermProgress::new(quiet),
     )?;
     let mut o = Outcome::default();
     o.line(format!(
@@ -458,4 +474,34 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
         )
         .field("unchecked", unchecked);
     Ok(o)
+}
+
+/// Asks on the terminal where a volume is; see [`airlock_bundle::Locator`].
+pub fn prompt_locator(bar: ProgressBar) -> Locator {
+    Box::new(move |w: &Wanted| bar.suspend(|| ask_for_volume(w)))
+}
+
+/// The question `unpack --prompt` asks; answers come from standard input:
+/// Enter to look again, a file or directory, or `q` (or end of input) to
+/// stop.
+pub fn ask_for_volume(w: &Wanted) -> Option<PathBuf> {
+    let which = match (w.number, w.count) {
+        (0, _) => "the volume".to_owned(),
+        (n, 0) => format!("volume {n}"),
+        (n, c) => format!("volume {n} of {c}"),
+    };
+    super::terminal::eprint_line(&format!("{which} not found at {}", w.path.display()));
+    super::terminal::eprint_line(
+        "insert the medium that holds it and press Enter, or type the file or directory \
+         that holds it (q to stop):",
+    );
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => match line.trim() {
+            "q" => None,
+            "" => Some(w.path.clone()),
+            p => Some(PathBuf::from(p)),
+        },
+    }
 }
