@@ -39,7 +39,7 @@ pub enum Error {
     Image(#[from] crate::oci::OciError),
     /// `publish` refuses a directory or a tag move.
     #[error(transparent)]
-    Publish(#[from] crate::cmd::publish::PublishError),
+    Publish(#[from] crate::publish::PublishError),
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
@@ -104,6 +104,50 @@ pub enum Error {
         /// Stable code.
         code: &'static str,
     },
+}
+
+impl From<crate::tuf::root::SignRootError> for Error {
+    fn from(e: crate::tuf::root::SignRootError) -> Error {
+        use crate::tuf::root::SignRootError;
+        match e {
+            SignRootError::Root(e) => Error::Root(e),
+            SignRootError::Sign(e) => Error::Hsm(e),
+        }
+    }
+}
+
+impl From<crate::tuf::rotate::RotateError> for Error {
+    fn from(e: crate::tuf::rotate::RotateError) -> Error {
+        Error::Usage {
+            message: e.message,
+            hint: e.hint,
+        }
+    }
+}
+
+impl From<crate::journal::record::BuildError> for Error {
+    fn from(e: crate::journal::record::BuildError) -> Error {
+        use crate::journal::record::BuildError;
+        match e {
+            BuildError::Internal { .. } => Error::env(
+                "journal-write-failed",
+                e.to_string(),
+                "report this as a bug; nothing was accepted",
+            ),
+            BuildError::Sign(e) => Error::Hsm(e),
+        }
+    }
+}
+
+impl From<crate::keys::KeyError> for Error {
+    fn from(e: crate::keys::KeyError) -> Error {
+        use crate::keys::KeyError;
+        match e {
+            KeyError::Unreadable { path, source } => Error::input(&path, source),
+            KeyError::Invalid { path, reason } => Error::BadKey { path, reason },
+            KeyError::Token(e) => Error::Hsm(e),
+        }
+    }
 }
 
 impl Error {

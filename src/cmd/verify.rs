@@ -48,7 +48,7 @@ pub fn open_bundle(
     let bar = bytes_bar(0, label, quiet);
     let input = BundleInput::open(
         bundle,
-        prompt.then(|| crate::cmd::volumes::prompt_locator(bar.clone())),
+        prompt.then(|| crate::cmd::terminal::prompt_locator(bar.clone())),
     )?;
     bar.set_length(input.size);
     Ok(OpenedBundle { input, bar })

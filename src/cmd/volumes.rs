@@ -7,11 +7,10 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use airlock_bundle::{
-    BundleReader, EntryKind, Limits, Locator, VolumeHeader, Wanted, WrittenVolumes, is_volume,
+    BundleReader, EntryKind, Limits, VolumeHeader, Wanted, WrittenVolumes, is_volume,
     parse_volume_path, read_volume_header,
 };
 use airlock_hsm::{Signer, open_store};
-use indicatif::ProgressBar;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -351,7 +350,7 @@ fn locate(path: &Path, prompt: bool, count: u32) -> Option<PathBuf> {
             count,
             path: at.clone(),
         };
-        let answer = ask_for_volume(&wanted)?;
+        let answer = super::terminal::ask_for_volume(&wanted)?;
         at = if answer.is_dir() {
             answer.join(path.file_name().unwrap_or_default())
         } else {
@@ -474,34 +473,4 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
         )
         .field("unchecked", unchecked);
     Ok(o)
-}
-
-/// Asks on the terminal where a volume is; see [`airlock_bundle::Locator`].
-pub fn prompt_locator(bar: ProgressBar) -> Locator {
-    Box::new(move |w: &Wanted| bar.suspend(|| ask_for_volume(w)))
-}
-
-/// The question `unpack --prompt` asks; answers come from standard input:
-/// Enter to look again, a file or directory, or `q` (or end of input) to
-/// stop.
-pub fn ask_for_volume(w: &Wanted) -> Option<PathBuf> {
-    let which = match (w.number, w.count) {
-        (0, _) => "the volume".to_owned(),
-        (n, 0) => format!("volume {n}"),
-        (n, c) => format!("volume {n} of {c}"),
-    };
-    super::terminal::eprint_line(&format!("{which} not found at {}", w.path.display()));
-    super::terminal::eprint_line(
-        "insert the medium that holds it and press Enter, or type the file or directory \
-         that holds it (q to stop):",
-    );
-    let mut line = String::new();
-    match std::io::stdin().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => match line.trim() {
-            "q" => None,
-            "" => Some(w.path.clone()),
-            p => Some(PathBuf::from(p)),
-        },
-    }
 }

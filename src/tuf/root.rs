@@ -648,6 +648,18 @@ pub fn keyids_for(pk: &PublicKey, roots: &[&Root]) -> Vec<String> {
     ids
 }
 
+/// Why a root document could not be signed: it is not a root document, or
+/// the signer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignRootError {
+    /// The document is not a root document.
+    #[error(transparent)]
+    Root(#[from] RootError),
+    /// The key or token did not sign.
+    #[error(transparent)]
+    Sign(#[from] airlock_hsm::Error),
+}
+
 /// Adds (or replaces) `signer`'s signature on a root document
 /// (`{"signed":…,"signatures":[…]}`), signing the canonical `signed` object,
 /// under each keyid `listing` (the document's own root, and the previous
@@ -656,9 +668,9 @@ pub fn sign_root_document(
     doc: &mut Json,
     signer: &dyn Signer,
     listing: &[&Root],
-) -> Result<Vec<String>, crate::error::Error> {
+) -> Result<Vec<String>, SignRootError> {
     let Json::Obj(top) = doc else {
-        return Err(crate::error::Error::from(malformed("not a JSON object")));
+        return Err(malformed("not a JSON object").into());
     };
     let signed = top
         .get("signed")
@@ -669,9 +681,7 @@ pub fn sign_root_document(
         .entry("signatures".to_owned())
         .or_insert_with(|| Json::Arr(Vec::new()));
     let Json::Arr(list) = sigs else {
-        return Err(crate::error::Error::from(malformed(
-            "signatures must be an array",
-        )));
+        return Err(malformed("signatures must be an array").into());
     };
     list.retain(|s| {
         !s.as_obj()
