@@ -24,6 +24,7 @@ pub mod journal;
 pub mod json;
 pub mod keys;
 pub mod oci;
+pub mod pack;
 pub mod policy;
 pub mod progress;
 pub mod publish;

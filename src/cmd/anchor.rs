@@ -8,11 +8,11 @@ use airlock_hsm::{
 use serde_json::json;
 
 use crate::cmd::Outcome;
-use crate::cmd::root::read_root;
 use crate::error::Error;
 use crate::journal::decision::lock_store;
 use crate::journal::{Event, Journal, signer_of};
 use crate::timefmt::{format_utc, now};
+use crate::trust_anchor::read_root;
 use crate::trust_anchor::trusted_anchor;
 use crate::tuf::Root;
 

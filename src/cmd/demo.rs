@@ -368,7 +368,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         Ok(_) => return Err(demo_err("pack accepted a broken supply chain")),
     }
     n.say("   (so the demo builds that bundle with the chain check switched off, as a rogue tool would)");
-    pack::build(&evil_args, true, false)?;
+    pack::run_without_chain_check(&evil_args, true)?;
 
     // Isolated side.
     n.step(
