@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
 use crate::oci::graph::{ImageGraph, check as check_images, digest_of};
 use crate::policy::{check_freshness, check_signatures};
-use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
+use crate::tuf::root::{MAX_CARRIED_ROOTS, MAX_ROOT_BYTES};
 use crate::tuf::{Root, RootChain, RootError};
 
 /// Where verified artifact bytes go.
@@ -191,7 +191,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
             (Some(m.sequence), Some(m.created), Some(m.expires));
     }
     // Bound what is read before the signature check from the manifest
-    // itself: at most MAX_ROTATIONS + 1 roots of at most MAX_ROOT_BYTES each,
+    // itself: at most MAX_CARRIED_ROOTS roots of at most MAX_ROOT_BYTES each,
     // applied one at a time so that only the current root is kept.
     let roots: Vec<&Entry> = reader
         .manifest()
@@ -199,7 +199,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         .iter()
         .filter(|e| e.kind == EntryKind::Root)
         .collect();
-    if roots.len() > MAX_ROTATIONS + 1 {
+    if roots.len() > MAX_CARRIED_ROOTS {
         return Err(RootError::TooManyRotations.into());
     }
     if let Some(big) = roots.iter().find(|e| e.size > MAX_ROOT_BYTES as u64) {

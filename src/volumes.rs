@@ -20,7 +20,7 @@ use crate::error::{EXIT_REJECTED, Error};
 use crate::keys::keyid;
 use crate::policy::{INDEX, Rejection, check_index_signatures, check_signatures};
 use crate::progress::Progress;
-use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
+use crate::tuf::root::{MAX_CARRIED_ROOTS, MAX_ROOT_BYTES};
 use crate::tuf::{Root, RootChain, RootError};
 
 /// `fat32`: the largest file FAT32 can hold, 4 GiB − 1 byte.
@@ -314,7 +314,7 @@ pub fn authenticate_from_first_volume(
         .filter(|e| e.kind == EntryKind::Root)
         .map(|e| e.size)
         .collect();
-    if roots.len() > MAX_ROTATIONS {
+    if roots.len() > MAX_CARRIED_ROOTS {
         return Err(RootError::TooManyRotations.into());
     }
     if let Some(big) = roots.iter().find(|s| **s > MAX_ROOT_BYTES as u64) {

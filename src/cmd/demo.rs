@@ -147,7 +147,7 @@ fn demo_layout(builder: &dyn Signer, packager: &dyn Signer, expires: u64) -> Jso
 
 fn store_arg(p: &Path) -> StoreArg {
     StoreArg {
-        path: p.display().to_string(),
+        path: crate::cli::StoreDir::new(&p.display().to_string()),
     }
 }
 
@@ -507,7 +507,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         n.say(&format!("   {l}"))
     })?;
     n.outcome(&journal::verify(&JournalVerifyArgs {
-        store: Some(show(&p("store"))),
+        store: Some(crate::cli::StoreDir::new(&show(&p("store")))),
         export: None,
         key: None,
     })?);

@@ -328,7 +328,7 @@ pub fn intoto_journaled(
         }
         return run();
     };
-    let store = airlock_hsm::open_store(Path::new(store.strip_prefix("file:").unwrap_or(store)))?;
+    let store = airlock_hsm::open_store(&store.dir())?;
     let signer = crate::journal::signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
     let result = run();

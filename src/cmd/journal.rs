@@ -325,8 +325,8 @@ pub fn verify(a: &JournalVerifyArgs) -> Result<Outcome, Error> {
             "give the store directory, set AIRLOCK_STORE, or check an export with --export FILE",
         ));
     };
-    let dir = Path::new(store.strip_prefix("file:").unwrap_or(store));
-    verify_store(dir).map_err(|e| match e {
+    let dir = store.dir();
+    verify_store(&dir).map_err(|e| match e {
         // For an auditor a rolled-back hardware store is a journal whose
         // end cannot be trusted: tampering (exit 1), not a broken machine.
         Error::Hsm(airlock_hsm::Error::StoreRollback { reason, .. }) => {

@@ -364,7 +364,7 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let trust = match &a.store {
         Some(s) => {
-            let dir = PathBuf::from(s.strip_prefix("file:").unwrap_or(s));
+            let dir = s.dir();
             let store = open_store(&dir)?;
             let state = store.state()?;
             let anchor = crate::trust_anchor::trusted_anchor(store.as_ref())?;

@@ -15,6 +15,11 @@ use crate::timefmt::{format_utc, parse_utc};
 pub const MAX_ROOT_BYTES: usize = 512_000;
 /// The most rotations applied in one verification (as python-tuf).
 pub const MAX_ROTATIONS: usize = 256;
+/// The most roots a bundle (or a volume set's first volume) may carry: the
+/// chain from version 1, so the first root and [`MAX_ROTATIONS`] rotations.
+/// Both the verifier and `volumes check` bound what they read by it before
+/// any signature is checked.
+pub const MAX_CARRIED_ROOTS: usize = MAX_ROTATIONS + 1;
 /// The `spec_version` airlock writes.
 pub const SPEC_VERSION: &str = "1.0.31";
 const ROLE_NAMES: [&str; 4] = ["root", "snapshot", "targets", "timestamp"];
