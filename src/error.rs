@@ -46,20 +46,26 @@ pub enum Error {
     /// A journal (or journal export) being verified is not intact.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    /// The trust store's anchored root does not parse: the store is
+    /// damaged (`store-corrupt`, exit 3).
+    #[error("the trust store's anchored root does not parse: {0}")]
+    AnchorUnparsable(#[source] RootError),
+    /// The store records another root version than its anchored root is
+    /// (`store-corrupt`, exit 3).
+    #[error(
+        "the trust store records root version {recorded} but its anchored root is version {anchored}"
+    )]
+    AnchorVersionMismatch {
+        /// The version the store records.
+        recorded: u64,
+        /// The anchored root's version.
+        anchored: u64,
+    },
     /// Files to pack whose names a bundle may not carry unless it is marked
     /// POSIX-only (`path-not-portable`, `path-case-collision`,
     /// `path-normalization-collision`): the operator's input, exit 2.
     #[error("cannot pack these files: {0}")]
     InputNames(#[source] airlock_bundle::Error),
-    /// Supply-chain metadata (a layout, link or attestation) that does not
-    /// parse.
-    #[error("{what} is malformed: {reason}")]
-    Metadata {
-        /// Which file.
-        what: String,
-        /// Why.
-        reason: String,
-    },
     /// A file the operator named cannot be read.
     #[error("cannot read {path}: {source}")]
     Input {
@@ -204,7 +210,6 @@ impl Error {
             },
             Error::Root(_)
             | Error::Rejected(_)
-            | Error::Metadata { .. }
             | Error::Intoto(_)
             | Error::Image(_)
             | Error::Publish(_)
@@ -214,7 +219,9 @@ impl Error {
             | Error::BadKey { .. }
             | Error::Usage { .. }
             | Error::Operator { .. } => EXIT_USAGE,
-            Error::Environment { .. } => EXIT_ENVIRONMENT,
+            Error::Environment { .. }
+            | Error::AnchorUnparsable(_)
+            | Error::AnchorVersionMismatch { .. } => EXIT_ENVIRONMENT,
         }
     }
 
@@ -232,7 +239,7 @@ impl Error {
             Error::Image(e) => e.code(),
             Error::Publish(e) => e.code(),
             Error::Journal(e) => e.code(),
-            Error::Metadata { .. } => "metadata-malformed",
+            Error::AnchorUnparsable(_) | Error::AnchorVersionMismatch { .. } => "store-corrupt",
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
             Error::Usage { .. } => "usage",
@@ -252,8 +259,13 @@ impl Error {
             | Error::Environment { hint, .. }
             | Error::Operator { hint, .. } => hint.clone(),
             Error::Input { .. } => "check the path and its permissions".into(),
+            Error::AnchorUnparsable(_) => {
+                "re-provision the store from a trusted root with `anchor init --replace`".into()
+            }
+            Error::AnchorVersionMismatch { .. } => {
+                "the store has been altered: re-provision it from a trusted root with `anchor init --replace`".into()
+            }
             Error::InputNames(_) => "rename the files so that every name can exist on FAT32, exFAT, NTFS and macOS, or pack with --posix-names if this bundle will only ever be unpacked on a POSIX filesystem".into(),
-            Error::Metadata { .. } => "fix or re-create the metadata file; it must be well-formed JSON with no duplicate keys or floats".into(),
             Error::BadKey { .. } => {
                 "give a PEM key made by `airlock keygen` or `openssl genpkey` (Ed25519, EC P-256/P-384, RSA of 2048 bits or more)".into()
             }

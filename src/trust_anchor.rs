@@ -39,6 +39,12 @@ pub fn read_root(path: &Path) -> Result<(Root, Vec<u8>), Error> {
     Ok((root, bytes))
 }
 
+/// The root an anchor holds: the store vouches for these bytes, so a root
+/// that does not parse means a damaged store (`store-corrupt`, exit 3).
+pub fn anchored_root(anchor: &Anchor) -> Result<Root, Error> {
+    Root::parse(&anchor.root_json).map_err(Error::AnchorUnparsable)
+}
+
 /// The store's current anchor, after checking its chain from the root its
 /// hardware holds.
 pub fn trusted_anchor(store: &dyn TrustStore) -> Result<Anchor, Error> {

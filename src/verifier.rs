@@ -161,23 +161,13 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
 ) -> Result<Verdict, Error> {
     // Step 1: the anchor. The store vouches for these bytes; if they do not
     // parse the store is damaged, which is the environment's fault.
-    let trusted = Root::parse(&anchor.root_json).map_err(|e| {
-        Error::env(
-            "store-corrupt",
-            format!("the trust store's anchored root does not parse: {e}"),
-            "re-provision the store from a trusted root with `anchor init --replace`",
-        )
-    })?;
+    let trusted = crate::trust_anchor::anchored_root(&anchor)?;
 
     if trusted.version != anchor.version {
-        return Err(Error::env(
-            "store-corrupt",
-            format!(
-                "the trust store records root version {} but its anchored root is version {}",
-                anchor.version, trusted.version
-            ),
-            "the store has been altered: re-provision it from a trusted root with `anchor init --replace`",
-        ));
+        return Err(Error::AnchorVersionMismatch {
+            recorded: anchor.version,
+            anchored: trusted.version,
+        });
     }
 
     let mut reader = BundleReader::open(input, limits)?;

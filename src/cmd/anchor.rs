@@ -312,13 +312,7 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
     let anchor = trusted_anchor(s.as_ref())?;
     let history = s.anchor_history()?;
     let state = s.state()?;
-    let root = Root::parse(&anchor.root_json).map_err(|e| {
-        Error::env(
-            "store-corrupt",
-            format!("the anchored root does not parse: {e}"),
-            "re-provision the store with `anchor init --replace`",
-        )
-    })?;
+    let root = crate::trust_anchor::anchored_root(&anchor)?;
     let mut o = Outcome::default();
     o.line(format!("store      {}", store.display()));
     o.line(format!("backend    {}", s.backend().name()));

@@ -368,13 +368,7 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
             let store = open_store(&dir)?;
             let state = store.state()?;
             let anchor = crate::trust_anchor::trusted_anchor(store.as_ref())?;
-            let anchor_root = Root::parse(&anchor.root_json).map_err(|e| {
-                Error::env(
-                    "store-corrupt",
-                    format!("the trust store's anchored root does not parse: {e}"),
-                    "re-provision the store from a trusted root with `anchor init --replace`",
-                )
-            })?;
+            let anchor_root = crate::trust_anchor::anchored_root(&anchor)?;
             Some(Trust {
                 anchor_root,
                 time: verification_time(at, &state, now()),

@@ -19,7 +19,6 @@ use crate::journal::decision::lock_store;
 use crate::journal::export::check_store;
 use crate::journal::facts::{Facts, Histogram};
 use crate::timefmt::now;
-use crate::tuf::Root;
 
 /// What the store itself says (not the journal).
 #[derive(Debug, Clone)]
@@ -63,13 +62,7 @@ pub fn collect(dir: &Path, warn: &dyn Fn(&str)) -> Result<Snapshot, Error> {
     let key = store.journal_public_key()?;
     let lock = lock_store(store.as_ref(), warn)?;
     let anchor = crate::trust_anchor::trusted_anchor(store.as_ref())?;
-    let root = Root::parse(&anchor.root_json).map_err(|e| {
-        Error::env(
-            "store-corrupt",
-            format!("the anchored root does not parse: {e}"),
-            "re-provision the store with `anchor init --replace`",
-        )
-    })?;
+    let root = crate::trust_anchor::anchored_root(&anchor)?;
     let state = store.state()?;
     let store_facts = StoreFacts {
         backend: store.backend(),
