@@ -55,6 +55,8 @@ pub struct PackRequest {
     pub image: Vec<String>,
     /// Platforms of multi-platform images to carry.
     pub platform: Vec<String>,
+    /// How to reach a registry, for `docker://` images.
+    pub registry: crate::oci::registry::Connection,
     /// The bundle's channel.
     pub channel: String,
     /// Its sequence (default: its creation time).
@@ -168,7 +170,8 @@ impl Drop for TempBundle {
     }
 }
 
-fn out_dir(out: &Path) -> &Path {
+/// The directory `out` is written in.
+pub fn out_dir(out: &Path) -> &Path {
     match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -217,7 +220,7 @@ fn check_out(out: &Path, force: bool) -> Result<(), Error> {
 
 /// Removes the temporary files left beside `out` by `pack` runs that were
 /// killed (their lock is free); a running pack's files are left alone.
-fn sweep_stale_temps(out: &Path) {
+pub fn sweep_stale_temps(out: &Path) {
     let dir = out_dir(out);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -521,7 +524,7 @@ fn build(
     let mut blobs = std::collections::BTreeMap::new();
     for spec in &a.image {
         let source = crate::oci::source::Source::parse(spec)?;
-        let c = crate::oci::source::collect(&source, &a.platform, scratch.path())?;
+        let c = crate::oci::source::collect(&source, &a.platform, scratch.path(), &a.registry)?;
         images.push(airlock_bundle::Image {
             name: c.name,
             tag: c.tag,

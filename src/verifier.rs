@@ -161,7 +161,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
 ) -> Result<Verdict, Error> {
     // Step 1: the anchor. The store vouches for these bytes; if they do not
     // parse the store is damaged, which is the environment's fault.
-    let trusted = crate::trust_anchor::anchored_root(&anchor)?;
+    let trusted = crate::trust_anchor::anchored_root(anchor)?;
 
     if trusted.version != anchor.version {
         return Err(Error::AnchorVersionMismatch {

@@ -161,8 +161,10 @@ pub fn split_bundle_file(
         .len();
     let plan = plan_split(len, head_len, volume_size, signers.len(), &limits)?;
     progress.start("split", len);
+    let first = std::sync::Once::new();
     let unsigned = write_volumes(bundle, bundle_id, &plan, out, consume, &limits, &|n| {
-        progress.advance(n)
+        progress.advance(n);
+        first.call_once(|| airlock_hsm::fault::point("split-first-bytes-written"));
     });
     progress.finish();
     let unsigned = unsigned?;

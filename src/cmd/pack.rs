@@ -29,6 +29,7 @@ fn request(a: &PackArgs) -> Result<PackRequest, Error> {
         artifacts: a.artifacts.clone(),
         image: a.image.clone(),
         platform: a.platform.clone(),
+        registry: a.registry_conn.connection(),
         channel: a.channel.clone(),
         sequence: a.sequence,
         lifetime,
@@ -48,7 +49,11 @@ fn request(a: &PackArgs) -> Result<PackRequest, Error> {
 
 /// `airlock pack`.
 pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
-    let p = pack(&request(a)?, &TermProgress::new(quiet), &super::warn)?;
+    let request = request(a)?;
+    if a.registry_conn.insecure_plain_http && a.image.iter().any(|i| i.starts_with("docker://")) {
+        super::warn(super::PLAIN_HTTP_PULL);
+    }
+    let p = pack(&request, &TermProgress::new(quiet), &super::warn)?;
     Ok(describe(a, &p))
 }
 
