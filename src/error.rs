@@ -131,6 +131,31 @@ impl From<crate::tuf::rotate::RotateError> for Error {
     }
 }
 
+impl From<crate::journal::writer::WriteError> for Error {
+    fn from(e: crate::journal::writer::WriteError) -> Error {
+        use crate::journal::writer::WriteError;
+        match e {
+            WriteError::Damaged(_) => Error::env(
+                "journal-damaged",
+                e.to_string(),
+                "run `airlock journal verify --store STORE` and investigate before using the store; nothing was accepted",
+            ),
+            WriteError::Torn { .. } => Error::env(
+                "journal-damaged",
+                e.to_string(),
+                "run `airlock journal verify --store STORE` to see it, then `airlock journal recover --store STORE`; nothing was accepted",
+            ),
+            WriteError::KeyUnusable { .. } => Error::env(
+                "journal-key-unusable",
+                e.to_string(),
+                "re-provision the store's journal key",
+            ),
+            WriteError::Build(e) => e.into(),
+            WriteError::Store(e) => Error::Hsm(e),
+        }
+    }
+}
+
 impl From<crate::journal::record::BuildError> for Error {
     fn from(e: crate::journal::record::BuildError) -> Error {
         use crate::journal::record::BuildError;

@@ -385,8 +385,8 @@ pub fn intoto_journaled(
         (Ok(_), Err(e)) => Err(e),
         (Err(j), Err(e)) => {
             warn(&format!("this was not recorded in the journal: {e}"));
-            Err(j)
+            Err(j.into())
         }
-        (Err(j), Ok(_)) => Err(j),
+        (Err(j), Ok(_)) => Err(j.into()),
     }
 }

@@ -238,7 +238,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
             Ok(_) => e,
             Err(j) => {
                 warn(&format!("this was not recorded in the journal: {e}"));
-                j
+                j.into()
             }
         }
     };

@@ -195,7 +195,7 @@ impl Decision {
             Ok(_) => e,
             Err(j) => {
                 warn(&format!("this was not recorded in the journal: {e}"));
-                j
+                j.into()
             }
         }
     }
@@ -221,7 +221,7 @@ impl Decision {
                 warn(&format!(
                     "the journal records this import as accepted (record {accepted_seq}) but could not record that it failed: {e}"
                 ));
-                j
+                j.into()
             }
         }
     }

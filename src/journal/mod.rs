@@ -87,7 +87,7 @@ pub fn provision(p: &Provisioning<'_>, anchor: &Anchor) -> Result<JournalHead, E
             })),
         }),
     ));
-    journal.append(p.lock, p.head, events)
+    Ok(journal.append(p.lock, p.head, events)?)
 }
 
 /// Writes the first record of a journal started on an existing store
@@ -101,5 +101,5 @@ pub fn start(p: &Provisioning<'_>) -> Result<JournalHead, Error> {
             "report this as a bug",
         )
     })?;
-    journal.append(p.lock, None, vec![started(p, anchor)])
+    Ok(journal.append(p.lock, None, vec![started(p, anchor)])?)
 }
