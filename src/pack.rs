@@ -28,7 +28,7 @@ use crate::progress::Progress;
 use crate::timefmt::{format_utc, now};
 use crate::trust_anchor::read_root;
 use crate::tuf::{Root, apply_chain};
-use crate::volumes::split_bundle_file;
+use crate::volumes::{SplitSource, split_bundle_file};
 use crate::walk::walk_tree;
 
 /// What to pack, and how (`airlock pack`'s flags, parsed).
@@ -747,7 +747,7 @@ fn build(
                 &a.out,
                 *volume_size,
                 &signers,
-                true,
+                SplitSource::Consume,
                 progress,
             )?;
             let size = w.index.total_file_len();

@@ -140,10 +140,20 @@ pub fn sign_index(signers: &[Box<dyn Signer>], index_bytes: &[u8]) -> Result<Sig
     Ok(Signatures(sigs))
 }
 
+/// What becomes of the bundle a split cuts into volumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitSource {
+    /// Left as it was (`airlock split`).
+    Keep,
+    /// Truncated as it is cut, so the disk never holds it twice (pack's
+    /// temporary bundle).
+    Consume,
+}
+
 /// Cuts the finished bundle at `bundle` (manifest id `bundle_id`, head frame
 /// `head_len` bytes) into volumes `OUT.001`, … of at most `volume_size`
-/// bytes, the index signed by `signers`. With `consume`, the bundle is
-/// truncated as it is cut (pack's temporary bundle).
+/// bytes, the index signed by `signers`; `source` says whether the bundle
+/// is kept.
 #[allow(clippy::too_many_arguments)]
 pub fn split_bundle_file(
     bundle: &Path,
@@ -152,7 +162,7 @@ pub fn split_bundle_file(
     out: &Path,
     volume_size: u64,
     signers: &[Box<dyn Signer>],
-    consume: bool,
+    source: SplitSource,
     progress: &dyn Progress,
 ) -> Result<WrittenVolumes, Error> {
     let limits = Limits::default();
@@ -162,6 +172,7 @@ pub fn split_bundle_file(
     let plan = plan_split(len, head_len, volume_size, signers.len(), &limits)?;
     progress.start("split", len);
     let first = std::sync::Once::new();
+    let consume = source == SplitSource::Consume;
     let unsigned = write_volumes(bundle, bundle_id, &plan, out, consume, &limits, &|n| {
         progress.advance(n);
         first.call_once(|| airlock_hsm::fault::point("split-first-bytes-written"));

@@ -24,7 +24,8 @@ use crate::policy::{check_index_signatures, check_signatures, verification_time}
 use crate::timefmt::now;
 use crate::tuf::Root;
 use crate::volumes::{
-    authenticate_from_first_volume, parse_volume_size, sign_index, size_warnings, split_bundle_file,
+    SplitSource, authenticate_from_first_volume, parse_volume_size, sign_index, size_warnings,
+    split_bundle_file,
 };
 
 /// Parses `--split` / `--size` (exit 2 on error), warning about a size
@@ -146,7 +147,7 @@ pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
         &out,
         size,
         &signers,
-        false,
+        SplitSource::Keep,
         &TermProgress::new(quiet),
     )?;
     let mut o = Outcome::default();
