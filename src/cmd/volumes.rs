@@ -7,12 +7,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use airlock_bundle::{
-    BundleReader, EntryKind, Limits, VolumeHeader, Wanted, WrittenVolumes, is_volume,
-    parse_volume_path, read_volume_header,
+    BundleReader, EntryKind, Limits, VolumeHeader, Wanted, WrittenVolumes, check_volume,
+    check_volume_slice, is_volume, parse_volume_path,
 };
 use airlock_hsm::{Signer, open_store};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::cli::{SplitArgs, VolumesCheckArgs};
 use crate::cmd::Outcome;
@@ -185,66 +184,9 @@ struct Checker {
 
 impl Checker {
     fn check(&mut self, path: &Path) -> Result<(u32, u32), Error> {
-        let header = read_volume_header(path, &self.limits)?;
-        let count = header.index.count();
-        let number = header.number;
-        let by_name = parse_volume_path(path).map(|(_, n, _)| n);
-        if let Some((first, first_path)) = &self.reference {
-            if header.index.bundle_id != first.index.bundle_id {
-                return Err(airlock_bundle::Error::VolumeForeign {
-                    number,
-                    count,
-                    path: path.to_owned(),
-                    expected: first.index.bundle_id.clone(),
-                    found: header.index.bundle_id.clone(),
-                }
-                .into());
-            }
-            if !header.same_set(first) {
-                return Err(airlock_bundle::Error::VolumeCorrupt {
-                    number,
-                    count,
-                    path: path.to_owned(),
-                    reason: format!(
-                        "its volume header differs from that of {}",
-                        first_path.display()
-                    ),
-                }
-                .into());
-            }
-        }
-        if let Some(n) = by_name.filter(|n| *n != number) {
-            return Err(airlock_bundle::Error::VolumeOutOfOrder {
-                number: n,
-                count,
-                found: number,
-                path: path.to_owned(),
-            }
-            .into());
-        }
-        let found = std::fs::metadata(path)
-            .map_err(|e| Error::input(path, e))?
-            .len();
-        let expected = header.index.file_len(number);
-        if found != expected {
-            return Err(if found < expected {
-                airlock_bundle::Error::VolumeTruncated {
-                    number,
-                    count,
-                    path: path.to_owned(),
-                    expected,
-                    found,
-                }
-            } else {
-                airlock_bundle::Error::VolumeCorrupt {
-                    number,
-                    count,
-                    path: path.to_owned(),
-                    reason: format!("it has {found} bytes; the volume index says {expected}"),
-                }
-            }
-            .into());
-        }
+        let first = self.reference.as_ref().map(|(h, p)| (h, p.as_path()));
+        let header = check_volume(path, first, &self.limits)?;
+        let (number, count) = (header.number, header.index.count());
         // The digest first: a damaged volume 1 is named as such, rather than
         // as whatever its damaged head fails to authenticate.
         self.hash(path, &header)?;
@@ -296,50 +238,14 @@ impl Checker {
     }
 
     fn hash(&self, path: &Path, header: &VolumeHeader) -> Result<(), Error> {
-        let (number, count) = (header.number, header.index.count());
-        let read_err = |source| -> Error {
-            airlock_bundle::Error::VolumeRead {
-                number,
-                count,
-                path: path.to_owned(),
-                source,
-            }
-            .into()
-        };
-        let mut f = File::open(path).map_err(read_err)?;
-        f.seek(SeekFrom::Start(header.index.header_len))
-            .map_err(read_err)?;
-        let size = header.entry().size;
-        let bar = bytes_bar(size, &format!("vol {number}"), self.quiet);
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut left = size;
-        while left > 0 {
-            let want = usize::try_from(left).unwrap_or(buf.len()).min(buf.len());
-            let got = match f.read(&mut buf[..want]) {
-                Ok(0) => break,
-                Ok(k) => k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    bar.finish_and_clear();
-                    return Err(read_err(e));
-                }
-            };
-            hasher.update(&buf[..got]);
-            bar.inc(got as u64);
-            left -= got as u64;
-        }
+        let bar = bytes_bar(
+            header.entry().size,
+            &format!("vol {}", header.number),
+            self.quiet,
+        );
+        let checked = check_volume_slice(path, header, &|n| bar.inc(n));
         bar.finish_and_clear();
-        if left > 0 || hasher.finalize().as_slice() != header.entry().sha256 {
-            return Err(airlock_bundle::Error::VolumeCorrupt {
-                number,
-                count,
-                path: path.to_owned(),
-                reason: "its contents do not match the SHA-256 in the signed volume index".into(),
-            }
-            .into());
-        }
-        Ok(())
+        Ok(checked?)
     }
 }
 
