@@ -61,6 +61,19 @@ pub enum Error {
         /// The anchored root's version.
         anchored: u64,
     },
+    /// A bug: something airlock itself should have made impossible
+    /// (`internal`, exit 3).
+    #[error("{0}")]
+    Internal(String),
+    /// A file of the trust store (its journal) cannot be read
+    /// (`store-unreadable`, exit 3).
+    #[error("cannot read {}: {source}", path.display())]
+    StoreUnreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// Files to pack whose names a bundle may not carry unless it is marked
     /// POSIX-only (`path-not-portable`, `path-case-collision`,
     /// `path-normalization-collision`): the operator's input, exit 2.
@@ -246,7 +259,9 @@ impl Error {
             | Error::Operator { .. } => EXIT_USAGE,
             Error::Environment { .. }
             | Error::AnchorUnparsable(_)
-            | Error::AnchorVersionMismatch { .. } => EXIT_ENVIRONMENT,
+            | Error::AnchorVersionMismatch { .. }
+            | Error::Internal(_)
+            | Error::StoreUnreadable { .. } => EXIT_ENVIRONMENT,
         }
     }
 
@@ -265,6 +280,8 @@ impl Error {
             Error::Publish(e) => e.code(),
             Error::Journal(e) => e.code(),
             Error::AnchorUnparsable(_) | Error::AnchorVersionMismatch { .. } => "store-corrupt",
+            Error::Internal(_) => "internal",
+            Error::StoreUnreadable { .. } => "store-unreadable",
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
             Error::Usage { .. } => "usage",
@@ -284,6 +301,8 @@ impl Error {
             | Error::Environment { hint, .. }
             | Error::Operator { hint, .. } => hint.clone(),
             Error::Input { .. } => "check the path and its permissions".into(),
+            Error::Internal(_) => "report this as a bug".into(),
+            Error::StoreUnreadable { .. } => "check the store directory and its permissions".into(),
             Error::AnchorUnparsable(_) => {
                 "re-provision the store from a trusted root with `anchor init --replace`".into()
             }

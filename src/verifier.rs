@@ -204,10 +204,8 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     for _ in 0..root_count {
         // The reader yields metadata in manifest order, roots first.
         let Some(m) = reader.next_metadata()? else {
-            return Err(Error::env(
-                "internal",
-                "the bundle reader ended before the roots",
-                "report this as a bug",
+            return Err(Error::Internal(
+                "the bundle reader ended before the roots".into(),
             ));
         };
         chain.offer(Root::parse(&m.bytes)?, m.bytes)?;

@@ -109,7 +109,7 @@ pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
     }
     let head_len = reader
         .head_frame_len()
-        .ok_or_else(|| Error::env("internal", "the head was not read", "report this as a bug"))?;
+        .ok_or_else(|| Error::Internal("the head was not read".into()))?;
     let manifest = reader.manifest().clone();
     // The bundle's own final root decides who may sign its manifest, and so
     // its index; the isolated side checks the chain up to it.
@@ -332,13 +332,10 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
         return Err(e);
     }
     if c.trust.is_some() && c.signers.is_none() {
-        return Err(c.pending.take().unwrap_or_else(|| {
-            Error::env(
-                "internal",
-                "the volume index was not authenticated",
-                "report this as a bug",
-            )
-        }));
+        return Err(c
+            .pending
+            .take()
+            .unwrap_or_else(|| Error::Internal("the volume index was not authenticated".into())));
     }
     let Some((first, _)) = &c.reference else {
         return Err(Error::usage("no volume was checked", "give volume files"));
