@@ -1,6 +1,6 @@
 //! Progress of long operations (bytes packed, split, read), reported to
 //! whoever drives them: the library never draws; the command line shows a
-//! bar (`cmd::progress`), tests and `--quiet` show nothing ([`Silent`]).
+//! bar (`cmd::progress`, nothing with `--quiet`).
 
 /// Receives the progress of one stage at a time.
 pub trait Progress: Sync {
@@ -10,14 +10,4 @@ pub trait Progress: Sync {
     fn advance(&self, n: u64);
     /// The stage is over (done or abandoned).
     fn finish(&self);
-}
-
-/// Shows nothing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Silent;
-
-impl Progress for Silent {
-    fn start(&self, _: &str, _: u64) {}
-    fn advance(&self, _: u64) {}
-    fn finish(&self) {}
 }

@@ -121,30 +121,8 @@ pub struct Observed {
 }
 
 /// Verifies the bundle read from `input` against `anchor` and `state` at
-/// `time`, streaming artifacts into `sink`; `seen` learns what it can as
-/// the check goes.
-pub fn verify_bundle<R: Read + Send + 'static>(
-    input: R,
-    anchor: &Anchor,
-    state: &StoreState,
-    time: u64,
-    limits: Limits,
-    sink: &mut dyn ArtifactSink,
-    seen: &mut Observed,
-) -> Result<Verdict, Error> {
-    verify_bundle_with(
-        input,
-        anchor,
-        state,
-        time,
-        limits,
-        sink,
-        seen,
-        &mut |_, _| Ok(()),
-    )
-}
-
-/// [`verify_bundle`], calling `authenticated` with the final root and the
+/// `time`, streaming artifacts into `sink` (`seen` learns what it can as
+/// the check goes), calling `authenticated` with the final root and the
 /// manifest once the manifest's signatures and freshness have been checked
 /// and before anything else is read: where a split bundle's volume index is
 /// authenticated (`crate::volumes`).
