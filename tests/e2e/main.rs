@@ -13,6 +13,7 @@ mod faults;
 mod first_hour;
 mod freshness;
 mod help_examples;
+mod import_graph;
 mod images;
 mod intoto;
 mod intoto_vectors;
