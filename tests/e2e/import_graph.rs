@@ -40,7 +40,10 @@ fn a_cycle_between_sibling_modules_is_refused() {
     let (code, out) = run(&[
         ("lib.rs", "pub mod a;\npub mod b;\n"),
         ("a.rs", "use crate::b::B;\npub struct A;\n"),
-        ("b.rs", "pub struct B;\npub fn f() -> crate::a::A { crate::a::A }\n"),
+        (
+            "b.rs",
+            "pub struct B;\npub fn f() -> crate::a::A { crate::a::A }\n",
+        ),
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("cycle among 2 modules: a, b"), "{out}");
@@ -51,9 +54,18 @@ fn a_cycle_through_a_re_export_and_a_grouped_use_is_refused() {
     // `error` wraps `keys`' error; `keys` uses the crate-root re-export of
     // `error::Error`, written in a grouped use.
     let (code, out) = run(&[
-        ("lib.rs", "pub mod error;\npub mod keys;\npub use error::Error;\n"),
-        ("error.rs", "pub enum Error { Key(crate::keys::KeyError) }\n"),
-        ("keys.rs", "use crate::{Error, error as _};\npub struct KeyError;\n"),
+        (
+            "lib.rs",
+            "pub mod error;\npub mod keys;\npub use error::Error;\n",
+        ),
+        (
+            "error.rs",
+            "pub enum Error { Key(crate::keys::KeyError) }\n",
+        ),
+        (
+            "keys.rs",
+            "use crate::{Error, error as _};\npub struct KeyError;\n",
+        ),
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("cycle among 2 modules: error, keys"), "{out}");
@@ -67,8 +79,14 @@ fn a_parent_and_its_own_children_may_use_each_other() {
             "journal/mod.rs",
             "pub mod chain;\npub mod writer;\npub use chain::JournalError;\npub struct Journal;\n",
         ),
-        ("journal/chain.rs", "use super::Journal;\npub struct JournalError;\n"),
-        ("journal/writer.rs", "use super::JournalError;\nuse crate::journal::Journal;\n"),
+        (
+            "journal/chain.rs",
+            "use super::Journal;\npub struct JournalError;\n",
+        ),
+        (
+            "journal/writer.rs",
+            "use super::JournalError;\nuse crate::journal::Journal;\n",
+        ),
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 cycles: ok"), "{out}");
@@ -92,9 +110,18 @@ fn unit_tests_comments_and_strings_are_not_imports() {
 fn clap_indicatif_and_stderr_are_refused_below_the_command_line() {
     for (text, what) in [
         ("use clap::Parser;\n", "uses clap"),
-        ("pub fn f() -> indicatif::ProgressBar { todo!() }\n", "uses indicatif"),
-        ("pub fn f() { eprintln!(\"warning\"); }\n", "prints to stderr"),
-        ("pub fn f() { let _ = std::io::stderr(); }\n", "prints to stderr"),
+        (
+            "pub fn f() -> indicatif::ProgressBar { todo!() }\n",
+            "uses indicatif",
+        ),
+        (
+            "pub fn f() { eprintln!(\"warning\"); }\n",
+            "prints to stderr",
+        ),
+        (
+            "pub fn f() { let _ = std::io::stderr(); }\n",
+            "prints to stderr",
+        ),
     ] {
         let (code, out) = run(&[("lib.rs", "pub mod volumes;\n"), ("volumes.rs", text)]);
         assert_eq!(code, 1, "{text}: {out}");
@@ -107,7 +134,10 @@ fn the_command_line_may_use_clap_indicatif_and_stderr() {
     let (code, out) = run(&[
         ("lib.rs", "pub mod cli;\npub mod cmd;\n"),
         ("cli.rs", "use clap::Parser;\n"),
-        ("cmd/mod.rs", "pub mod progress;\npub fn warn(m: &str) { eprintln!(\"{m}\"); }\n"),
+        (
+            "cmd/mod.rs",
+            "pub mod progress;\npub fn warn(m: &str) { eprintln!(\"{m}\"); }\n",
+        ),
         ("cmd/progress.rs", "use indicatif::ProgressBar;\n"),
         ("main.rs", "fn main() { eprintln!(\"x\"); }\n"),
     ]);
