@@ -499,6 +499,65 @@ fn collect_metadata(
     Ok((metadata, product_step, layout_keyids))
 }
 
+/// The images: pulled or read into `scratch`, their manifests added to
+/// the head's `metadata` and their blobs to the payload's `artifacts`, each
+/// digest once however many images share it. A bundle with images carries
+/// no artifact under `oci/`, where the isolated side unpacks them.
+fn collect_images(
+    a: &PackRequest,
+    scratch: &Path,
+    limits: &Limits,
+    metadata: &mut Vec<MetadataFile>,
+    artifacts: &mut Vec<ArtifactSource>,
+) -> Result<Vec<airlock_bundle::Image>, Error> {
+    let mut images = Vec::new();
+    let mut documents = std::collections::BTreeMap::new();
+    let mut blobs = std::collections::BTreeMap::new();
+    for spec in &a.image {
+        let source = crate::oci::source::Source::parse(spec)?;
+        let c = crate::oci::source::collect(&source, &a.platform, scratch, &a.registry)?;
+        images.push(airlock_bundle::Image {
+            name: c.name,
+            tag: c.tag,
+            digest: c.digest.0,
+            platforms: c.platforms,
+        });
+        documents.extend(c.documents);
+        blobs.extend(c.blobs);
+    }
+    if !images.is_empty()
+        && let Some(x) = artifacts.iter().find(|x| {
+            x.path.as_str() == crate::verifier::IMAGE_DIR || x.path.as_str().starts_with("oci/")
+        })
+    {
+        return Err(Error::usage(
+            format!(
+                "artifact {} is where the isolated side unpacks images (oci/)",
+                x.path
+            ),
+            "rename it: a bundle with images carries no artifact under oci/",
+        ));
+    }
+    for (d, bytes) in documents {
+        metadata.push(MetadataFile {
+            kind: EntryKind::ImageManifest,
+            path: bundle_path(&format!("sha256/{}", d.hex()), limits, Path::new("image"))?,
+            bytes,
+            mode: airlock_bundle::BLOB_MODE,
+        });
+    }
+    for (d, (size, file)) in blobs {
+        artifacts.push(ArtifactSource {
+            kind: EntryKind::Blob,
+            path: bundle_path(&format!("sha256/{}", d.hex()), limits, &file)?,
+            file,
+            size,
+            mode: airlock_bundle::BLOB_MODE,
+        });
+    }
+    Ok(images)
+}
+
 fn build(
     a: &PackRequest,
     progress: &dyn Progress,
@@ -556,51 +615,7 @@ fn build(
                 "check permissions and free space beside --out",
             )
         })?;
-    let mut images = Vec::new();
-    let mut documents = std::collections::BTreeMap::new();
-    let mut blobs = std::collections::BTreeMap::new();
-    for spec in &a.image {
-        let source = crate::oci::source::Source::parse(spec)?;
-        let c = crate::oci::source::collect(&source, &a.platform, scratch.path(), &a.registry)?;
-        images.push(airlock_bundle::Image {
-            name: c.name,
-            tag: c.tag,
-            digest: c.digest.0,
-            platforms: c.platforms,
-        });
-        documents.extend(c.documents);
-        blobs.extend(c.blobs);
-    }
-    if !images.is_empty()
-        && let Some(x) = artifacts.iter().find(|x| {
-            x.path.as_str() == crate::verifier::IMAGE_DIR || x.path.as_str().starts_with("oci/")
-        })
-    {
-        return Err(Error::usage(
-            format!(
-                "artifact {} is where the isolated side unpacks images (oci/)",
-                x.path
-            ),
-            "rename it: a bundle with images carries no artifact under oci/",
-        ));
-    }
-    for (d, bytes) in documents {
-        metadata.push(MetadataFile {
-            kind: EntryKind::ImageManifest,
-            path: bundle_path(&format!("sha256/{}", d.hex()), &limits, Path::new("image"))?,
-            bytes,
-            mode: airlock_bundle::BLOB_MODE,
-        });
-    }
-    for (d, (size, file)) in blobs {
-        artifacts.push(ArtifactSource {
-            kind: EntryKind::Blob,
-            path: bundle_path(&format!("sha256/{}", d.hex()), &limits, &file)?,
-            file,
-            size,
-            mode: airlock_bundle::BLOB_MODE,
-        });
-    }
+    let images = collect_images(a, scratch.path(), &limits, &mut metadata, &mut artifacts)?;
     let total: u64 = artifacts.iter().map(|x| x.size).sum();
     let workers = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
