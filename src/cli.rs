@@ -524,7 +524,7 @@ pub struct IntotoVerifyArgs {
     /// Record this run in the journal of this trust store (`DIR` or
     /// `file:DIR`). Without a store nothing is journaled.
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub store: Option<String>,
+    pub store: Option<StoreDir>,
 }
 
 /// `root init`.
@@ -790,7 +790,7 @@ pub struct VolumesCheckArgs {
     pub paths: Vec<PathBuf>,
     /// Trust store to authenticate the volume index with.
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub store: Option<String>,
+    pub store: Option<StoreDir>,
     /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
@@ -799,18 +799,43 @@ pub struct VolumesCheckArgs {
     pub prompt: bool,
 }
 
-/// The trust store location.
+/// A trust store named with `--store` (or `AIRLOCK_STORE`): `DIR` or
+/// `file:DIR`. The one type of every `--store`, required ([`StoreArg`]) or
+/// optional (`Option<StoreDir>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreDir(PathBuf);
+
+impl std::str::FromStr for StoreDir {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<StoreDir, Self::Err> {
+        Ok(StoreDir::new(s))
+    }
+}
+
+impl StoreDir {
+    /// The store `s` names (`DIR` or `file:DIR`).
+    pub fn new(s: &str) -> StoreDir {
+        StoreDir(PathBuf::from(s.strip_prefix("file:").unwrap_or(s)))
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> PathBuf {
+        self.0.clone()
+    }
+}
+
+/// The trust store location, where a command needs one.
 #[derive(Debug, Args)]
 pub struct StoreArg {
     /// Trust store directory (`DIR` or `file:DIR`).
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub path: String,
+    pub path: StoreDir,
 }
 
 impl StoreArg {
     /// The store directory.
     pub fn dir(&self) -> PathBuf {
-        PathBuf::from(self.path.strip_prefix("file:").unwrap_or(&self.path))
+        self.path.dir()
     }
 }
 
@@ -1058,7 +1083,7 @@ pub struct JournalShowArgs {
 pub struct JournalReportArgs {
     /// The store whose journal to report on (`DIR` or `file:DIR`).
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub store: Option<String>,
+    pub store: Option<StoreDir>,
     /// Report on this export instead (no store needed).
     #[arg(long, value_name = "FILE")]
     pub export: Option<PathBuf>,
@@ -1076,7 +1101,7 @@ pub struct JournalReportArgs {
 pub struct JournalVerifyArgs {
     /// The store whose journal to check (`DIR` or `file:DIR`).
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub store: Option<String>,
+    pub store: Option<StoreDir>,
     /// Check this export instead (no store needed).
     #[arg(long, value_name = "FILE")]
     pub export: Option<PathBuf>,

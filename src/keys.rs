@@ -12,7 +12,6 @@ use airlock_hsm::opfile::{MAX_KEY_FILE, read_regular_text};
 use airlock_hsm::{FileSigner, KeyAlgorithm, Pkcs11Signer, PublicKey, Signer};
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
 use crate::json::Json;
 
 /// A key object from metadata (`{"keytype","scheme","keyval":{"public"}}`).
@@ -154,11 +153,43 @@ pub fn obj<const N: usize>(pairs: [(&str, Json); N]) -> Json {
     Json::Obj(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
+/// A key named on the command line that cannot be used (the binary's
+/// `input-unreadable`, `key-invalid`, or the token's error).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The key does not parse, or is not the kind needed.
+    #[error("{path} is not a usable key: {reason}")]
+    Invalid {
+        /// The key file or URI.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A `pkcs11:` key pair cannot be opened.
+    #[error(transparent)]
+    Token(#[from] airlock_hsm::Error),
+}
+
+fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Unreadable {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Loads an SPKI PEM public key (Ed25519, ECDSA P-256 / P-384 or RSA) named
 /// on the command line.
-pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
-    let pem = read_regular_text(path, MAX_KEY_FILE).map_err(|source| Error::input(path, source))?;
-    PublicKey::from_spki_pem(&pem).map_err(|reason| Error::BadKey {
+pub fn load_public_key(path: &Path) -> Result<PublicKey, KeyError> {
+    let pem = read_regular_text(path, MAX_KEY_FILE).map_err(unreadable(path))?;
+    PublicKey::from_spki_pem(&pem).map_err(|reason| KeyError::Invalid {
         path: path.display().to_string(),
         reason,
     })
@@ -168,21 +199,20 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
 /// (PKCS#8 of any supported type, SEC1 or PKCS#1), or an RFC 7512
 /// `pkcs11:` URI naming a key pair on a token (the PIN comes from the
 /// URI's `pin-source` file, never from the command line).
-pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, Error> {
+pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, KeyError> {
     if spec.starts_with("pkcs11:") {
         return Ok(Box::new(Pkcs11Signer::open(spec)?));
     }
     let path = Path::new(spec);
-    let pem = zeroize::Zeroizing::new(
-        read_regular_text(path, MAX_KEY_FILE).map_err(|source| Error::input(path, source))?,
-    );
+    let pem =
+        zeroize::Zeroizing::new(read_regular_text(path, MAX_KEY_FILE).map_err(unreadable(path))?);
     if pem.contains("BEGIN PUBLIC KEY") {
-        return Err(Error::BadKey {
+        return Err(KeyError::Invalid {
             path: spec.into(),
             reason: "this is a public key; signing needs the private key (PREFIX.pem)".into(),
         });
     }
-    let signer = FileSigner::from_pem(&pem).map_err(|reason| Error::BadKey {
+    let signer = FileSigner::from_pem(&pem).map_err(|reason| KeyError::Invalid {
         path: spec.into(),
         reason,
     })?;

@@ -8,11 +8,11 @@ use airlock_hsm::{
 use serde_json::json;
 
 use crate::cmd::Outcome;
-use crate::cmd::root::read_root;
 use crate::error::Error;
 use crate::journal::decision::lock_store;
 use crate::journal::{Event, Journal, signer_of};
 use crate::timefmt::{format_utc, now};
+use crate::trust_anchor::read_root;
 use crate::trust_anchor::trusted_anchor;
 use crate::tuf::Root;
 
@@ -191,7 +191,7 @@ fn channel_set(names: &[String]) -> Result<BTreeSet<String>, Error> {
 fn set_channels(store: &dyn TrustStore, channels: &BTreeSet<String>) -> Result<(), Error> {
     let signer = signer_of(store)?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
-    let lock = lock_store(store)?;
+    let lock = lock_store(store, &crate::cmd::warn)?;
     let before = store.state()?.allowed_channels;
     let event = Event::new(
         "store.channels",
@@ -318,13 +318,7 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
     let anchor = trusted_anchor(s.as_ref())?;
     let history = s.anchor_history()?;
     let state = s.state()?;
-    let root = Root::parse(&anchor.root_json).map_err(|e| {
-        Error::env(
-            "store-corrupt",
-            format!("the anchored root does not parse: {e}"),
-            "re-provision the store with `anchor init --replace`",
-        )
-    })?;
+    let root = crate::trust_anchor::anchored_root(&anchor)?;
     let mut o = Outcome::default();
     o.line(format!("store      {}", store.display()));
     o.line(format!("backend    {}", s.backend().name()));

@@ -20,6 +20,7 @@ pub mod journal;
 pub mod key;
 pub mod metrics;
 pub mod pack;
+pub mod progress;
 pub mod project;
 pub mod publish;
 pub mod report;

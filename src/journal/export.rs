@@ -83,11 +83,10 @@ fn read_result(
             reason: "longer than any record".into(),
         }
         .into()),
-        Err(ReadError::Io(e)) => Err(Error::env(
-            "store-unreadable",
-            format!("cannot read {}: {e}", path.display()),
-            "check the store directory and its permissions",
-        )),
+        Err(ReadError::Io(source)) => Err(Error::StoreUnreadable {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -181,7 +180,7 @@ fn header(key: &PublicKey, anchor: &Anchor, backend: &str, records: u64) -> Resu
         },
         "records": records,
     });
-    let mut bytes = encode(&v).map_err(|e| Error::env("internal", e, "report this as a bug"))?;
+    let mut bytes = encode(&v).map_err(Error::Internal)?;
     bytes.push(b'\n');
     Ok(bytes)
 }
