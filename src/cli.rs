@@ -593,7 +593,7 @@ pub struct PackArgs {
     /// file: fat32, dvd, bd, or e.g. 700MB, 4GiB.
     #[arg(long, value_name = "SIZE")]
     pub split: Option<String>,
-    /// in-toto attestations (Statement v1) to carry.
+    /// in-toto attestations (Statement v1 or v0.1, DSSE) to carry; every subject must name an artifact or image by sha256.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     pub attestation: Vec<PathBuf>,
     /// Creation time and tar mtime, for reproducible bundles.

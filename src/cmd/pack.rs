@@ -576,6 +576,8 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
             inspections: 0,
             layout_expires: String::new(),
             attestations: 0,
+            attested_subjects: 0,
+            attestable_subjects: 0,
             // Only the demo's rogue bundle gets here, and the demo says so
             // in its own words.
             warnings: Vec::new(),

@@ -124,7 +124,7 @@ pub enum IntotoError {
         /// Why.
         reason: String,
     },
-    /// A carried attestation is not a Statement v1 in a DSSE envelope.
+    /// A carried attestation is not a Statement (v1 or v0.1) in a DSSE envelope.
     #[error("attestation {file} is malformed: {reason}")]
     AttestationMalformed {
         /// The attestation file.
@@ -141,6 +141,17 @@ pub enum IntotoError {
         file: String,
         /// The keyids its signatures claim.
         claimed: String,
+    },
+    /// A subject of a carried attestation names no artifact or image of the
+    /// bundle by SHA-256.
+    #[error("attestation {file}: subject {subject} {reason}")]
+    AttestationSubjectUnbound {
+        /// The attestation file.
+        file: String,
+        /// The subject's name (quoted, possibly empty).
+        subject: String,
+        /// Why it is unbound.
+        reason: String,
     },
     /// The layout keys carried do not match what the manifest names.
     #[error("layout keys: {0}")]
@@ -231,6 +242,7 @@ impl IntotoError {
             IntotoError::ArtifactUnbound { .. } => "artifact-unbound",
             IntotoError::AttestationMalformed { .. } => "attestation-malformed",
             IntotoError::AttestationUnsigned { .. } => "attestation-signature",
+            IntotoError::AttestationSubjectUnbound { .. } => "attestation-subject-unbound",
             IntotoError::LayoutKeyMismatch(_) => "layout-key-mismatch",
             IntotoError::LayoutKeysUnrooted { .. } => "layout-keys-unrooted",
             IntotoError::LayoutKeyNotRooted { .. } => "layout-key-not-rooted",
@@ -279,7 +291,10 @@ impl IntotoError {
                 "the inspection command failed on the artifacts: do not use them"
             }
             IntotoError::AttestationMalformed { .. } | IntotoError::AttestationUnsigned { .. } => {
-                "carry only in-toto Statement v1 attestations in DSSE envelopes signed by a layout or functionary key"
+                "carry only in-toto Statement (v1 or v0.1) attestations in DSSE envelopes signed by a layout or functionary key"
+            }
+            IntotoError::AttestationSubjectUnbound { .. } => {
+                "every subject of an attestation must name an artifact or image the bundle carries by its sha256 digest: carry only attestations about what the bundle carries"
             }
             IntotoError::ProductStepUnknown(_) => {
                 "pack with --product-step naming a step of the layout"

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::{airlock_in, verdict_cases};
 
-fn vectors() -> PathBuf {
+pub fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/intoto")
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `airlock` binary, one test binary for all.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod attestations;
 mod codes;
 mod common;
 mod concurrency;
