@@ -102,7 +102,9 @@ the bundle expire: created + --expires must lie in the future). --split SIZE: fa
 docs/transfers.md.")]
     Pack(Box<PackArgs>),
     /// Show what is inside a bundle. Checks nothing and trusts nothing.
-    #[command(after_help = "Example:\n  airlock inspect release-42.airlock --json")]
+    #[command(
+        after_help = "Examples:\n  airlock inspect release-42.airlock --json\n  airlock inspect release-42.airlock --extract-metadata release-42.metadata   # unverified copy of the attestations, layout, links, roots"
+    )]
     Inspect(InspectArgs),
     /// Verify a bundle against the trust store; changes nothing in the store
     /// but its journal, which records the verdict.
@@ -621,6 +623,11 @@ pub struct PackArgs {
 pub struct InspectArgs {
     /// The bundle.
     pub bundle: PathBuf,
+    /// Also write the bundle's metadata (manifest, roots, layout, layout
+    /// keys, links, attestations) into DIR, a new directory, as `unpack`
+    /// delivers it in DEST.airlock-metadata/: unverified, nothing imported.
+    #[arg(long, value_name = "DIR")]
+    pub extract_metadata: Option<PathBuf>,
 }
 
 /// `verify`.

@@ -175,6 +175,11 @@ fn reference_made_attestations_get_their_verdicts() {
             if u.code != 0 {
                 wrong.push(format!("{file}: unpack: {}", u.stderr.trim()));
             }
+            // Delivered byte for byte beside the artifacts.
+            let delivered = w.path(&format!("out{n}.airlock-metadata/attestations/{file}"));
+            if fs::read(&delivered).ok() != Some(fs::read(dir.join(file)).unwrap()) {
+                wrong.push(format!("{file}: not delivered byte-identical"));
+            }
         } else {
             assert!(!w.path(&out).exists(), "{file}: a refused pack wrote {out}");
         }
@@ -199,4 +204,222 @@ pub fn vector_world(dir: &std::path::Path) -> World {
     }
     w.write_layout(&[("build", "builder", &[], &[&["ALLOW", "*"]])]);
     w
+}
+
+// ---- delivery: DEST.airlock-metadata/ and inspect --extract-metadata ----------------
+
+/// Asserts two file lists are equal, naming the first difference.
+#[track_caller]
+fn same_files(got: &[(String, Vec<u8>)], want: &[(String, Vec<u8>)]) {
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+    assert_eq!(names(got), names(want));
+    for ((p, a), (_, b)) in got.iter().zip(want) {
+        assert!(a == b, "{p} differs");
+    }
+}
+
+/// Every file under `dir` as (relative path, bytes).
+fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    crate::common::tree(dir)
+        .into_iter()
+        .map(|(p, b, _)| (p, b))
+        .collect()
+}
+
+/// A World with a bound attestation, packed as `a.airlock`; returns the
+/// attestation's bytes.
+fn packed_with_attestation(w: &World) -> Vec<u8> {
+    let readme = sha256_hex(&fs::read(w.path("dist/README.md")).unwrap());
+    let env = signed(w, "keys/builder.pem", &cyclonedx_v01("README.md", &readme));
+    w.write("sbom.dsse.json", &env);
+    w.pack("a.airlock", &["--attestation", "sbom.dsse.json"])
+        .ok();
+    env
+}
+
+/// What DEST.airlock-metadata must hold for the fixture's bundle: each file byte for
+/// byte as given to pack.
+fn expected_metadata(w: &World, attestation: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let owner = airlock::keys::load_public_key(&w.path("keys/owner.pub")).unwrap();
+    let mut want = vec![
+        (
+            "attestations/sbom.dsse.json".to_owned(),
+            attestation.to_vec(),
+        ),
+        (
+            format!("layout-keys/{}.pub", airlock::keys::keyid(&owner)),
+            fs::read(w.path("keys/owner.pub")).unwrap(),
+        ),
+        (
+            "layout/root.layout".to_owned(),
+            fs::read(w.path("root.layout")).unwrap(),
+        ),
+        (
+            "roots/0000000001.root.json".to_owned(),
+            fs::read(w.path("1.root.json")).unwrap(),
+        ),
+    ];
+    for (p, b) in files(&w.path("links")) {
+        want.push((format!("links/{p}"), b));
+    }
+    want.sort();
+    want
+}
+
+#[test]
+fn unpack_delivers_the_metadata_beside_the_artifacts_byte_identical() {
+    let w = World::new();
+    let attestation = packed_with_attestation(&w);
+    let u = w
+        .run(&[
+            "unpack",
+            "a.airlock",
+            "--store",
+            "store",
+            "--to",
+            "out",
+            "--json",
+        ])
+        .ok();
+    let j = u.json();
+    assert!(
+        j["metadata_destination"]
+            .as_str()
+            .unwrap()
+            .ends_with("out.airlock-metadata")
+    );
+    // The artifact tree is exactly dist/: nothing of the metadata mixed in.
+    assert_eq!(
+        crate::common::tree(&w.path("out")),
+        crate::common::tree(&w.path("dist"))
+    );
+    let mut got = files(&w.path("out.airlock-metadata"));
+    let manifest = got.iter().position(|(p, _)| p == "manifest.cbor").unwrap();
+    let (_, manifest) = got.remove(manifest);
+    assert_eq!(
+        sha256_hex(&manifest),
+        j["manifest_sha256"].as_str().unwrap()
+    );
+    same_files(&got, &expected_metadata(&w, &attestation));
+    // inspect writes the same tree without importing anything.
+    let state = w.store_state();
+    let i = w
+        .run(&[
+            "inspect",
+            "a.airlock",
+            "--extract-metadata",
+            "meta",
+            "--json",
+        ])
+        .ok();
+    assert!(
+        i.json()["metadata_extracted"]
+            .as_str()
+            .unwrap()
+            .ends_with("meta")
+    );
+    same_files(
+        &files(&w.path("meta")),
+        &files(&w.path("out.airlock-metadata")),
+    );
+    assert_eq!(w.store_state(), state);
+    // An existing directory is never written into.
+    let before = listing(w.tmp.path());
+    let r = w.run(&[
+        "inspect",
+        "a.airlock",
+        "--extract-metadata",
+        "meta",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "destination-exists"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(listing(w.tmp.path()), before);
+}
+
+#[test]
+fn an_existing_metadata_directory_refuses_the_import_with_nothing_written() {
+    let w = World::new();
+    packed_with_attestation(&w);
+    fs::create_dir(w.path("out.airlock-metadata")).unwrap();
+    let state = w.store_state();
+    let before = listing(w.tmp.path());
+    let r = w.run(&[
+        "unpack",
+        "a.airlock",
+        "--store",
+        "store",
+        "--to",
+        "out",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "destination-exists"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(listing(w.tmp.path()), before);
+    assert!(
+        fs::read_dir(w.path("out.airlock-metadata"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    assert_eq!(w.store_state(), state);
+}
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_crash_before_or_between_the_renames_leaves_nothing_half_written() {
+    use crate::faults::{airlock_env, staging_dirs};
+    let w = World::new();
+    let attestation = packed_with_attestation(&w);
+    let state = w.store_state();
+    let args = ["unpack", "a.airlock", "--store", "store", "--to", "out"];
+    // Before the renames: neither directory.
+    let r = airlock_env(
+        w.tmp.path(),
+        &args,
+        ("AIRLOCK_TEST_CRASH_AT", "unpack-before-rename"),
+    );
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    assert!(!w.path("out").exists() && !w.path("out.airlock-metadata").exists());
+    assert_eq!(w.store_state(), state);
+    // Between them: the metadata whole, the artifacts absent, the import
+    // not recorded; the next unpack refuses to write over it.
+    let r = airlock_env(
+        w.tmp.path(),
+        &args,
+        ("AIRLOCK_TEST_CRASH_AT", "unpack-metadata-placed"),
+    );
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    assert!(!w.path("out").exists());
+    let mut got = files(&w.path("out.airlock-metadata"));
+    got.retain(|(p, _)| p != "manifest.cbor");
+    same_files(&got, &expected_metadata(&w, &attestation));
+    assert_eq!(w.store_state(), state);
+    let r = w.run(&[
+        "unpack",
+        "a.airlock",
+        "--store",
+        "store",
+        "--to",
+        "out",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "destination-exists"),
+        "{}",
+        r.stderr
+    );
+    fs::remove_dir_all(w.path("out.airlock-metadata")).unwrap();
+    w.unpack("a.airlock", "out").ok();
+    assert!(staging_dirs(w.tmp.path()).is_empty());
+    assert_eq!(files(&w.path("out.airlock-metadata")).len(), got.len() + 1);
 }
