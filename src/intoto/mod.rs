@@ -7,13 +7,15 @@
 //! Where airlock is deliberately stricter than the reference
 //! (docs/supply-chain.md): a link's `name` must equal its step; a threshold counts
 //! distinct public keys; floats and duplicate JSON keys are refused; step
-//! names must be plain file-name components; inspections are evaluated over
-//! the artifacts under verification instead of running their commands,
+//! names must be plain file-name components; inspections are evaluated
+//! without running their commands ([`inspection`]: only the forms whose
+//! effect airlock computes exactly; any other inspection is refused),
 //! unless the operator asks for them to run.
 pub mod artifacts;
 pub mod bundle;
 pub mod envelope;
 pub mod fnmatch;
+pub mod inspection;
 pub mod linkfile;
 pub mod model;
 pub mod record;
@@ -103,6 +105,17 @@ pub enum IntotoError {
     InspectionFailed {
         /// The inspection.
         name: String,
+        /// Why.
+        reason: String,
+    },
+    /// An inspection whose command airlock cannot evaluate without running
+    /// it (and inspections are not run).
+    #[error("inspection '{name}' cannot be evaluated without running `{command}`: {reason}")]
+    InspectionUnevaluable {
+        /// The inspection.
+        name: String,
+        /// Its command, as written (space-joined).
+        command: String,
         /// Why.
         reason: String,
     },
@@ -238,6 +251,7 @@ impl IntotoError {
             IntotoError::LinkNameMismatch { .. } => "link-name-mismatch",
             IntotoError::Rule(r) => r.code,
             IntotoError::InspectionFailed { .. } => "inspection-failed",
+            IntotoError::InspectionUnevaluable { .. } => "inspection-unevaluable",
             IntotoError::Sublayout { inner, .. } => inner.code(),
             IntotoError::ArtifactUnbound { .. } => "artifact-unbound",
             IntotoError::AttestationMalformed { .. } => "attestation-malformed",
@@ -289,6 +303,9 @@ impl IntotoError {
             }
             IntotoError::InspectionFailed { .. } => {
                 "the inspection command failed on the artifacts: do not use them"
+            }
+            IntotoError::InspectionUnevaluable { .. } => {
+                "airlock evaluates only the inspection forms docs/supply-chain.md lists, without running them: ask the layout owner for such an inspection, or check with `airlock intoto verify --run-inspections` where running the command is acceptable"
             }
             IntotoError::AttestationMalformed { .. } | IntotoError::AttestationUnsigned { .. } => {
                 "carry only in-toto Statement (v1 or v0.1) attestations in DSSE envelopes signed by a layout or functionary key"
