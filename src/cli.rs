@@ -480,9 +480,11 @@ pub enum IntotoCommand {
 Example:
   airlock intoto verify --layout root.layout --layout-key owner.pub \\
        --link-dir links --artifacts dist
-Inspections are not run: their rules are evaluated over the files in --artifacts
-(default: the current directory). --run-inspections runs their commands in a
-scratch copy of --artifacts, with a 10-second timeout each.")]
+Inspections are not run: only `true` and `cmp [-s] A B` are evaluated, exactly,
+over the files in --artifacts (default: the current directory); any other
+inspection is refused (inspection-unevaluable, docs/supply-chain.md).
+--run-inspections runs their commands in a scratch copy of --artifacts, with a
+10-second timeout each.")]
     Verify(IntotoVerifyArgs),
 }
 

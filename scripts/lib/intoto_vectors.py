@@ -277,6 +277,7 @@ class Case:
                 "reference_message": msg,
                 "description": self.desc,
                 "command": "in-toto-verify " + " ".join(rel),
+                **getattr(self, "extra", {}),
             }, f, indent=2, ensure_ascii=False)
             f.write("\n")
         RESULTS.append((self.name, self.desc, p.returncode, verdict, msg))
@@ -1044,6 +1045,49 @@ def cases_misc():
             c.artifacts(files={"app.tar.gz": b"not the packaged tarball\n"})
         c.verify()
 
+    # The classic untar inspection (docs/supply-chain.md, "Inspections"):
+    # its products are what `tar -xzf` extracts, matched against the source.
+    # airlock does not evaluate untar without running it, so by default it
+    # refuses both (inspection-unevaluable); with --run-inspections its
+    # verdict must be the reference's (`with_run_inspections`).
+    def untar(name, desc, dishonest):
+        c = Case(name, desc)
+        wd = c.work()
+        c.record("write-code", A, SRC_CMD, wd, p=["src"])
+        cmd = tar_cmd()
+        if dishonest:
+            # Tars a different main.c than the one recorded as material.
+            cmd = sh("mkdir -p .evil/src && cp src/util.h .evil/src/ && "
+                     "printf 'int main(void) { return 1; }\\n' > .evil/src/main.c && "
+                     "tar --sort=name --mtime=@0 --owner=0 --group=0 "
+                     "--numeric-owner -czf app.tar.gz -C .evil src")
+        c.record("package", B, cmd, wd, m=["src"], p=["app.tar.gz"])
+        c.sign(layout(chain_steps(A, B), [A, B], inspect=[
+            inspection("untar", run=["tar", "-xzf", "app.tar.gz"],
+                       mats=["MATCH app.tar.gz WITH PRODUCTS FROM package",
+                             "DISALLOW *"],
+                       prods=["MATCH src/* WITH PRODUCTS FROM write-code",
+                              "ALLOW app.tar.gz", "DISALLOW *"])]), [O])
+        c.verify_with(O)
+        c.artifacts(copy_from=wd, names=["app.tar.gz"])
+        c.extra = {"with_run_inspections": {
+            "exit": 1 if dishonest else 0,
+            "code": "rule-disallow" if dishonest else ""}}
+        c.verify()
+
+    untar("stricter_fail_inspection-unevaluable_untar_honest_packager",
+          "Inspection 'untar' runs tar -xzf app.tar.gz and matches the "
+          "extracted src/ against write-code's products; the packager tarred "
+          "what was written. The reference passes; airlock does not evaluate "
+          "untar without running it and refuses (with --run-inspections: "
+          "passes).", False)
+    untar("fail_inspection-unevaluable_untar_dishonest_packager",
+          "As the honest case, but the packager tarred a different src/main.c "
+          "than the one it recorded as material: the reference's untar "
+          "inspection finds it (DISALLOW *); airlock refuses without running "
+          "it (inspection-unevaluable; with --run-inspections: rule-disallow, "
+          "as the reference).", True)
+
     insp("pass_inspection_match_products",
          "Inspection 'check-package' (run: true) matches the delivered "
          "artifacts/app.tar.gz against package's products.", False)
@@ -1455,9 +1499,10 @@ One directory per case, `<case>/`, containing exactly:
   sublayout's own links are in `links/STEP.KEYID8/`;
 - `artifacts/` (optional; absent means an empty directory) — the files in the
   current directory when `in-toto-verify` runs. The reference runs inspection
-  commands there (and records `.`); every inspection here runs `true`, so a
+  commands there (and records `.`); every inspection here runs `true` (so a
   verifier that does not run inspections but evaluates their artifact rules
-  over `artifacts/` must reach the same verdict;
+  over `artifacts/` must reach the same verdict) except the `*_untar_*`
+  cases, whose inspection runs `tar -xzf app.tar.gz`;
 - `expected.json` — `reference_exit` (0 pass, 1 fail), `reference_verdict`
   (`pass`/`fail`), `reference_message` (the last line `in-toto-verify`
   logged with its `(in-toto-verify)` error prefix — for a multi-line error,
@@ -1466,7 +1511,9 @@ One directory per case, `<case>/`, containing exactly:
   case directory paths made relative), `description`, and `command`
   (the `in-toto-verify` command line, paths relative to the case directory;
   the reference was run with its working directory a fresh temporary copy of
-  `artifacts/`, or an empty one).
+  `artifacts/`, or an empty one); optionally `with_run_inspections`
+  (`exit`, `code`): airlock's verdict with `--run-inspections`, which runs
+  the inspection commands as the reference does and must then agree with it.
 
 Case names state the verdict:
 
@@ -1488,11 +1535,18 @@ Layouts expire {FAR} except the expiry cases ({PAST}).
   `docs/supply-chain.md`, "Where airlock is stricter than the reference":
   "A link's `name` must equal its step (the reference does not check it)."
   airlock reports `link-name-mismatch`.
+- `stricter_fail_inspection-unevaluable_untar_honest_packager` (and
+  `fail_inspection-unevaluable_untar_dishonest_packager`, which the
+  reference fails with `DISALLOW *`): the inspection runs `tar -xzf`, which
+  airlock does not evaluate without running it; `docs/supply-chain.md`,
+  "Inspections": any inspection airlock cannot evaluate exactly is refused
+  (`inspection-unevaluable`). With `--run-inspections` airlock runs it and
+  agrees with the reference (`with_run_inspections`).
 
 Related decisions that the vectors touch without
 making airlock stricter: signatures over Metablocks are over the canonical
 JSON of `signed` (the `*_edited_after_signing` cases), and inspections are
-not executed by default (hence `run: ["true"]` everywhere).
+not executed by default (hence `run: ["true"]` in the other cases).
 
 ## Notes on the reference's behaviour seen here
 

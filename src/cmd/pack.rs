@@ -582,6 +582,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
             product_step: supply_chain.product_step.clone().unwrap_or_default(),
             steps: 0,
             inspections: 0,
+            inspection_evaluations: Vec::new(),
             layout_expires: String::new(),
             attestations: 0,
             attested_subjects: 0,

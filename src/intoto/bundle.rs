@@ -42,6 +42,8 @@ pub struct ChainVerdict {
     pub steps: usize,
     /// Inspections in the layout (evaluated, not run).
     pub inspections: usize,
+    /// How each inspection was evaluated: `'NAME' HOW`.
+    pub inspection_evaluations: Vec<String>,
     /// Layout expiry as written.
     pub layout_expires: String,
     /// Attestations checked.
@@ -310,6 +312,15 @@ pub fn verify_bundle_chain(
         product_step,
         steps: verified.layout.steps.len(),
         inspections: verified.layout.inspections.len(),
+        inspection_evaluations: verified
+            .layout
+            .inspections
+            .iter()
+            .map(|i| {
+                let how = super::inspection::classify(&i.run).map_or_else(|e| e, |e| e.describe());
+                format!("'{}' {how}", i.item.name)
+            })
+            .collect(),
         layout_expires: verified.layout.expires_text.clone(),
         attestations: chain.attestations.len(),
         attested_subjects: attested.len(),

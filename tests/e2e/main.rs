@@ -15,6 +15,7 @@ mod first_hour;
 mod freshness;
 mod help_examples;
 mod images;
+mod inspections;
 mod intoto;
 mod intoto_vectors;
 mod journal;
