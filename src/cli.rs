@@ -102,7 +102,9 @@ the bundle expire: created + --expires must lie in the future). --split SIZE: fa
 docs/transfers.md.")]
     Pack(Box<PackArgs>),
     /// Show what is inside a bundle. Checks nothing and trusts nothing.
-    #[command(after_help = "Example:\n  airlock inspect release-42.airlock --json")]
+    #[command(
+        after_help = "Examples:\n  airlock inspect release-42.airlock --json\n  airlock inspect release-42.airlock --extract-metadata release-42.metadata   # unverified copy of the attestations, layout, links, roots"
+    )]
     Inspect(InspectArgs),
     /// Verify a bundle against the trust store; changes nothing in the store
     /// but its journal, which records the verdict.
@@ -494,9 +496,11 @@ pub enum IntotoCommand {
 Example:
   airlock intoto verify --layout root.layout --layout-key owner.pub \\
        --link-dir links --artifacts dist
-Inspections are not run: their rules are evaluated over the files in --artifacts
-(default: the current directory). --run-inspections runs their commands in a
-scratch copy of --artifacts, with a 10-second timeout each.")]
+Inspections are not run: only `true` and `cmp [-s] A B` are evaluated, exactly,
+over the files in --artifacts (default: the current directory); any other
+inspection is refused (inspection-unevaluable, docs/supply-chain.md).
+--run-inspections runs their commands in a scratch copy of --artifacts, with a
+10-second timeout each.")]
     Verify(IntotoVerifyArgs),
 }
 
@@ -616,7 +620,7 @@ pub struct PackArgs {
     /// file: fat32, dvd, bd, or e.g. 700MB, 4GiB.
     #[arg(long, value_name = "SIZE")]
     pub split: Option<String>,
-    /// in-toto attestations (Statement v1) to carry.
+    /// in-toto attestations (Statement v1 or v0.1, DSSE) to carry; every subject must name an artifact or image by sha256.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     pub attestation: Vec<PathBuf>,
     /// Creation time and tar mtime, for reproducible bundles.
@@ -644,6 +648,11 @@ pub struct PackArgs {
 pub struct InspectArgs {
     /// The bundle.
     pub bundle: PathBuf,
+    /// Also write the bundle's metadata (manifest, roots, layout, layout
+    /// keys, links, attestations) into DIR, a new directory, as `unpack`
+    /// delivers it in DEST.airlock-metadata/: unverified, nothing imported.
+    #[arg(long, value_name = "DIR")]
+    pub extract_metadata: Option<PathBuf>,
 }
 
 /// `verify`.

@@ -720,8 +720,11 @@ fn build(
             product_step: supply_chain.product_step.clone().unwrap_or_default(),
             steps: 0,
             inspections: 0,
+            inspection_evaluations: Vec::new(),
             layout_expires: String::new(),
             attestations: 0,
+            attested_subjects: 0,
+            attestable_subjects: 0,
             // Only the demo's rogue bundle gets here, and the demo says so
             // in its own words.
             warnings: Vec::new(),

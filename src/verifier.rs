@@ -26,6 +26,18 @@ pub trait ArtifactSink {
         Ok(())
     }
 
+    /// Receives the bundle's metadata — every root, layout, layout key, link
+    /// and attestation, as (entry, exact bytes), in manifest order — and the
+    /// exact manifest bytes, once the supply chain holds and before any
+    /// payload entry; the default ignores them.
+    fn metadata(
+        &mut self,
+        _entries: &[(Entry, Vec<u8>)],
+        _manifest_bytes: &[u8],
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Receives one artifact: `copy` streams its bytes into the writer it is
     /// given and fails (with nothing trusted) if size or digest differ.
     fn receive(
@@ -179,6 +191,9 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     }
     let root_count = roots.len();
     let mut chain = RootChain::new(trusted.clone());
+    // The metadata the sink receives once the supply chain holds (bounded
+    // like the reader's metadata: it is held in memory anyway).
+    let mut delivered: Vec<(Entry, Vec<u8>)> = Vec::new();
     for _ in 0..root_count {
         // The reader yields metadata in manifest order, roots first.
         let Some(m) = reader.next_metadata()? else {
@@ -186,6 +201,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
                 "the bundle reader ended before the roots".into(),
             ));
         };
+        delivered.push((m.entry.clone(), m.bytes.clone()));
         chain.offer(Root::parse(&m.bytes)?, m.bytes)?;
     }
     // Steps 2-4, before anything else is read: the final root, a threshold
@@ -205,6 +221,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
                 documents.insert(d, m.bytes);
             }
         } else {
+            delivered.push((m.entry.clone(), m.bytes.clone()));
             chain.add(&m.entry, m.bytes);
         }
         metadata += 1;
@@ -233,8 +250,10 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
             time,
         },
     )?;
-    // Only then is anything written for the images (their manifests, into
-    // the sink's staging area).
+    // Only then is anything written: the metadata (for delivery beside the
+    // artifacts) and the images' manifests, into the sink's staging area.
+    sink.metadata(&delivered, reader.manifest_bytes())?;
+    drop(delivered);
     sink.images(&images, reader.manifest_bytes())?;
 
     let mut payload = reader.into_payload()?;

@@ -308,10 +308,18 @@ fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
         if a.run_inspections {
             "run"
         } else {
-            "evaluated without running"
+            "evaluated without running them"
         },
         verified.layout.expires_text
     ));
+    for i in &verified.layout.inspections {
+        let how = if a.run_inspections {
+            "run in a scratch copy of the artifacts".to_owned()
+        } else {
+            crate::intoto::inspection::classify(&i.run).map_or_else(|e| e, |e| e.describe())
+        };
+        o.line(format!("inspection '{}' {how}", i.item.name));
+    }
     o.field("layout", a.layout.display().to_string())
         .field("steps", verified.layout.steps.len())
         .field("inspections", verified.layout.inspections.len())

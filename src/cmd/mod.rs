@@ -81,7 +81,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         }
         Command::Intoto(IntotoCommand::Verify(a)) => intoto::verify(a),
         Command::Pack(a) => pack::run(a, quiet),
-        Command::Inspect(a) => inspect::run(&a.bundle),
+        Command::Inspect(a) => inspect::run(&a.bundle, a.extract_metadata.as_deref()),
         Command::Verify(a) => verify::run(a, quiet),
         Command::Unpack(a) => unpack::run(a, quiet),
         Command::Publish(a) => publish::run(a, quiet),

@@ -120,9 +120,21 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         placed.path().display()
     ));
     describe(&mut o, &verdict);
+    if let Some(m) = placed.metadata_path() {
+        o.line(format!(
+            "metadata   {} (roots, layout, links, attestations, manifest)",
+            m.display()
+        ));
+    }
     o.line(format!("journal    record {}", record.1));
     o.field("accepted", true)
         .field("destination", placed.path().display().to_string())
+        .field(
+            "metadata_destination",
+            crate::staging::metadata_dir(placed.path())
+                .display()
+                .to_string(),
+        )
         .field("journal_record", record.1);
     Ok(o)
 }

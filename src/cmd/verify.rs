@@ -105,6 +105,9 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         v.supply_chain.attestations,
         v.supply_chain.product_step
     ));
+    for how in &v.supply_chain.inspection_evaluations {
+        o.line(format!("inspection {how}"));
+    }
     for w in &v.supply_chain.warnings {
         crate::cmd::warn(w);
     }

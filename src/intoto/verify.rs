@@ -69,8 +69,10 @@ impl LinkSource for MapLinks<'_> {
 /// How inspections are treated.
 #[derive(Debug, Clone, Copy)]
 pub enum Inspections<'a> {
-    /// Never run commands: an inspection's materials and products are the
-    /// artifacts under verification.
+    /// Never run commands: an inspection is evaluated by
+    /// [`super::inspection`] (materials and products are the artifacts
+    /// under verification), or refused when its command is not one it
+    /// evaluates.
     Evaluate(&'a UnderVerification),
     /// Run each command in a scratch copy of `dir` (with a timeout) and
     /// record what it saw, as the reference does.
@@ -612,14 +614,19 @@ pub fn summary(layout: &Layout, steps: &BTreeMap<String, Link>, name: &str) -> L
 fn inspect(name: &str, run: &[String], mode: Inspections<'_>) -> Result<Link, IntotoError> {
     let empty = crate::json::Json::Obj(BTreeMap::new());
     match mode {
-        Inspections::Evaluate(under) => Ok(Link {
-            name: name.to_owned(),
-            command: run.to_vec(),
-            materials: under.get(name)?.clone(),
-            products: under.get(name)?.clone(),
-            byproducts: empty.clone(),
-            environment: empty,
-        }),
+        Inspections::Evaluate(under) => {
+            // Only the forms whose effect is computed exactly (all of them
+            // leave the directory as it was), else refused.
+            super::inspection::evaluate(name, run, under.get(name)?)?;
+            Ok(Link {
+                name: name.to_owned(),
+                command: run.to_vec(),
+                materials: under.get(name)?.clone(),
+                products: under.get(name)?.clone(),
+                byproducts: empty.clone(),
+                environment: empty,
+            })
+        }
         Inspections::Run { dir, timeout } => {
             let failed = |reason: String| IntotoError::InspectionFailed {
                 name: name.to_owned(),

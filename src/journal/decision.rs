@@ -131,9 +131,24 @@ impl Decision {
             artifacts: v.artifacts,
             artifact_bytes: v.artifact_bytes,
         };
+        let mut fields = self.fields("accepted");
+        // Attestation coverage of an import (issue 19): the artifacts and
+        // images named by a subject of a verified attestation, out of all.
+        if self.command == "unpack" {
+            let sc = &v.supply_chain;
+            fields.insert("attestations".into(), (sc.attestations as u64).into());
+            fields.insert(
+                "attested_subjects".into(),
+                (sc.attested_subjects as u64).into(),
+            );
+            fields.insert(
+                "attestable_subjects".into(),
+                (sc.attestable_subjects as u64).into(),
+            );
+        }
         let mut events = vec![Event {
             name: self.command,
-            fields: self.fields("accepted"),
+            fields,
         }];
         if let (Some(old), Some(new)) = (anchor_before, &v.new_anchor) {
             events.push(Event::new(

@@ -375,6 +375,30 @@ pub fn render(s: &Snapshot) -> String {
         );
     }
     o.family(
+        "airlock_attested_subjects_total",
+        "counter",
+        "Artifacts and images of committed imports named by a subject of a verified attestation, per channel (attestation coverage: divide by airlock_attestable_subjects_total).",
+    );
+    for (c, ch) in &facts.channels {
+        o.sample(
+            "airlock_attested_subjects_total",
+            &[("channel", c)],
+            ch.attested_subjects as f64,
+        );
+    }
+    o.family(
+        "airlock_attestable_subjects_total",
+        "counter",
+        "Artifacts and images of committed imports, per channel (records from before coverage was recorded count 0).",
+    );
+    for (c, ch) in &facts.channels {
+        o.sample(
+            "airlock_attestable_subjects_total",
+            &[("channel", c)],
+            ch.attestable_subjects as f64,
+        );
+    }
+    o.family(
         "airlock_last_import_timestamp_seconds",
         "gauge",
         "When the last committed import on the channel was recorded (unix seconds).",
