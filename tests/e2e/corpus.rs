@@ -218,7 +218,10 @@ fn every_corpus_bundle_gets_the_verdict_the_spec_gives_it() {
                 remove_tree(&dest);
             }
             // The bundle's metadata, delivered beside --to on success.
-            let metadata = airlock::staging::metadata_dir(&t.join(&dest));
+            // (DEST.airlock-metadata, docs/isolated-side.md)
+            let mut metadata = t.join(&dest).into_os_string();
+            metadata.push(".airlock-metadata");
+            let metadata = std::path::PathBuf::from(metadata);
             if metadata.exists() {
                 remove_tree(&metadata);
             }
