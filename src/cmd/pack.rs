@@ -664,12 +664,17 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
                 quiet,
             )?;
             let size = w.index.total_file_len();
-            o.line(format!(
-                "packed {} … {} ({} volumes, {size} bytes)",
-                w.paths[0].display(),
-                w.paths[w.paths.len() - 1].display(),
-                w.paths.len()
-            ));
+            let (first, last) = (&w.paths[0], &w.paths[w.paths.len() - 1]);
+            o.line(if first == last {
+                format!("packed {} (1 volume, {size} bytes)", first.display())
+            } else {
+                format!(
+                    "packed {} … {} ({} volumes, {size} bytes)",
+                    first.display(),
+                    last.display(),
+                    w.paths.len()
+                )
+            });
             (Some(w), size)
         }
         None => {
