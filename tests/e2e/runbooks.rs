@@ -1,6 +1,7 @@
 //! The operator guides run as written: every ```sh block of each guide
 //! under docs/, in order, in a scratch directory, with `airlock` on PATH
-//! (README's quick start is run by `readme.rs`). One test per guide; a
+//! (README's quick start is run by `readme.rs`, its block done by hand
+//! here). One test per guide; a
 //! guide that continues another starts where that one ends (the connected
 //! side's project, the isolated side's store), as its text says.
 //!
@@ -531,6 +532,30 @@ fn the_container_guide_runs_in_order() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// README's "by hand" block (its quick start is run by `readme.rs`), in an
+/// empty directory.
+#[test]
+fn the_readme_by_hand_block_runs() {
+    let blocks: Vec<Block> = sh_blocks("README.md")
+        .into_iter()
+        .filter(|b| b.text.starts_with("# connected side\n"))
+        .collect();
+    assert_eq!(blocks.len(), 1, "README's block done by hand");
+    let dir = scratch();
+    assert!(run_blocks(
+        "README.md",
+        &blocks,
+        dir.path(),
+        &Machine::default()
+    ));
+    assert!(
+        dir.path()
+            .join("srv/incoming/rel-42/firmware.bin")
+            .is_file()
+    );
+    assert!(dir.path().join("report.html").is_file());
 }
 
 /// Every guide under docs/ with a ```sh block to run is run by a test
