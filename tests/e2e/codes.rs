@@ -254,7 +254,7 @@ const CODE_FILES: &[(&str, Exit)] = &[
     ("src/intoto/mod.rs", Exit::Wrapped("Intoto")),
     ("src/journal/chain.rs", Exit::Wrapped("Journal")),
     ("src/oci/mod.rs", Exit::Wrapped("Image")),
-    ("src/cmd/publish.rs", Exit::Wrapped("Publish")),
+    ("src/publish.rs", Exit::Wrapped("Publish")),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<String>) {

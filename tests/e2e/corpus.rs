@@ -217,6 +217,11 @@ fn every_corpus_bundle_gets_the_verdict_the_spec_gives_it() {
             if dest.exists() {
                 remove_tree(&dest);
             }
+            // The bundle's metadata, delivered beside --to on success.
+            let metadata = airlock::staging::metadata_dir(&t.join(&dest));
+            if metadata.exists() {
+                remove_tree(&metadata);
+            }
             let after = snapshot(t, &["store"]);
             if after != before {
                 let new: Vec<_> = after.difference(&before).collect();
