@@ -62,8 +62,6 @@ cargo fmt --all -- --check
 step "import graph"
 python3 scripts/import-graph.py src
 python3 scripts/import-graph.py bundle-format/src
-# hsm/src: its store.rs factory still imports the backends that import it
-# back (issue 14 part 4, being untangled on the hsm branch); run
 python3 scripts/import-graph.py hsm/src
 
 step "cargo clippy -D warnings"
