@@ -326,23 +326,11 @@ fn precheck_layout(a: &PackRequest, bytes: &[u8]) -> Result<String, Error> {
     Ok(step)
 }
 
-fn build(
-    a: &PackRequest,
-    progress: &dyn Progress,
-    warn: &dyn Fn(&str),
-    chain_check: ChainCheck,
-) -> Result<Packed, Error> {
-    crate::fsutil::ensure_parent(&a.out)?;
-    if a.split.is_none() {
-        check_out(&a.out, a.force)?;
-    }
-    sweep_stale_temps(&a.out);
-    let _cleanup = crate::cleanup::on_signal_remove_prefixed(
-        out_dir(&a.out),
-        &format!("{TEMP_PREFIX}{}-", std::process::id()),
-    );
-    let split = a.split;
-    let limits = Limits::default();
+/// The bundle's creation and expiry times and its sequence, checked: it
+/// must not have expired already, and the sequence must be one the
+/// isolated side accepts. Warns about a clock-based sequence and about
+/// POSIX-only names.
+fn dates_and_sequence(a: &PackRequest, warn: &dyn Fn(&str)) -> Result<(u64, u64, u64), Error> {
     let created = a.source_date_epoch.unwrap_or_else(now);
     let expires = created
         .checked_add(a.lifetime)
@@ -378,29 +366,17 @@ fn build(
             "give a smaller --sequence (the isolated side refuses larger ones)",
         ));
     }
+    Ok((created, expires, sequence))
+}
 
-    let signers: Vec<Box<dyn Signer>> = a
-        .key
-        .iter()
-        .map(|k| load_signer(k))
-        .collect::<Result<_, _>>()?;
-    // The final root must still be valid when the bundle arrives, not only at
-    // the (possibly old) creation time.
-    let (roots, final_root) = load_roots(&a.root, created.max(now()))?;
-    // Cheap early check, so that a wrong key is caught before any artifact is read.
+/// Signs a probe with every signer and checks the signatures as the
+/// isolated side will check the manifest's: a cheap early check, so that a
+/// wrong key is caught before any artifact is read. Returns the probe's
+/// signatures (their sizes fix the head frame's).
+fn probe_signers(signers: &[Box<dyn Signer>], final_root: &Root) -> Result<Signatures, Error> {
     let probe = b"airlock pack key check";
-    let probe_sigs = Signatures(
-        signers
-            .iter()
-            .map(|s| {
-                Ok(ManifestSignature {
-                    keyid: keyid(s.public_key()),
-                    sig: s.sign(&signing_message(probe))?,
-                })
-            })
-            .collect::<Result<Vec<_>, airlock_hsm::Error>>()?,
-    );
-    if let Err(rejection) = check_signatures(&final_root, probe, &probe_sigs) {
+    let probe_sigs = sign_message(signers, &signing_message(probe))?;
+    if let Err(rejection) = check_signatures(final_root, probe, &probe_sigs) {
         return Err(Error::usage(
             format!("these --key signers cannot sign this bundle: {rejection}"),
             format!(
@@ -410,7 +386,34 @@ fn build(
             ),
         ));
     }
+    Ok(probe_sigs)
+}
 
+/// Every signer's signature over `msg`.
+fn sign_message(signers: &[Box<dyn Signer>], msg: &[u8]) -> Result<Signatures, Error> {
+    Ok(Signatures(
+        signers
+            .iter()
+            .map(|s| {
+                Ok(ManifestSignature {
+                    keyid: keyid(s.public_key()),
+                    sig: s.sign(msg)?,
+                })
+            })
+            .collect::<Result<Vec<_>, airlock_hsm::Error>>()?,
+    ))
+}
+
+/// The head's metadata entries: the roots (in version order), the layout
+/// (checked first unless on the [`danger`] path; its product step
+/// returned), its keys (their keyids returned), the links and the
+/// attestations.
+fn collect_metadata(
+    a: &PackRequest,
+    roots: RootFiles,
+    limits: &Limits,
+    chain_check: ChainCheck,
+) -> Result<(Vec<MetadataFile>, String, BTreeSet<String>), Error> {
     let mut metadata = Vec::new();
     for (root, bytes) in roots {
         // Zero-padded, so that path order (the bundle's order) is version
@@ -420,7 +423,7 @@ fn build(
             EntryKind::Root,
             &name,
             bytes,
-            &limits,
+            limits,
             Path::new(&name),
         )?);
     }
@@ -443,7 +446,7 @@ fn build(
         EntryKind::Layout,
         layout_name,
         layout_bytes,
-        &limits,
+        limits,
         &a.layout,
     )?);
     let mut layout_keyids = BTreeSet::new();
@@ -455,7 +458,7 @@ fn build(
                 EntryKind::LayoutKey,
                 &format!("{id}.pub"),
                 pk.to_spki_pem().into_bytes(),
-                &limits,
+                limits,
                 p,
             )?);
         }
@@ -466,7 +469,7 @@ fn build(
             EntryKind::Link,
             &found.rel,
             bytes,
-            &limits,
+            limits,
             &found.file,
         )?);
     }
@@ -489,10 +492,103 @@ fn build(
             EntryKind::Attestation,
             name,
             bytes,
-            &limits,
+            limits,
             p,
         )?);
     }
+    Ok((metadata, product_step, layout_keyids))
+}
+
+/// The images: pulled or read into `scratch`, their manifests added to
+/// the head's `metadata` and their blobs to the payload's `artifacts`, each
+/// digest once however many images share it. A bundle with images carries
+/// no artifact under `oci/`, where the isolated side unpacks them.
+fn collect_images(
+    a: &PackRequest,
+    scratch: &Path,
+    limits: &Limits,
+    metadata: &mut Vec<MetadataFile>,
+    artifacts: &mut Vec<ArtifactSource>,
+) -> Result<Vec<airlock_bundle::Image>, Error> {
+    let mut images = Vec::new();
+    let mut documents = std::collections::BTreeMap::new();
+    let mut blobs = std::collections::BTreeMap::new();
+    for spec in &a.image {
+        let source = crate::oci::source::Source::parse(spec)?;
+        let c = crate::oci::source::collect(&source, &a.platform, scratch, &a.registry)?;
+        images.push(airlock_bundle::Image {
+            name: c.name,
+            tag: c.tag,
+            digest: c.digest.0,
+            platforms: c.platforms,
+        });
+        documents.extend(c.documents);
+        blobs.extend(c.blobs);
+    }
+    if !images.is_empty()
+        && let Some(x) = artifacts.iter().find(|x| {
+            x.path.as_str() == crate::verifier::IMAGE_DIR || x.path.as_str().starts_with("oci/")
+        })
+    {
+        return Err(Error::usage(
+            format!(
+                "artifact {} is where the isolated side unpacks images (oci/)",
+                x.path
+            ),
+            "rename it: a bundle with images carries no artifact under oci/",
+        ));
+    }
+    for (d, bytes) in documents {
+        metadata.push(MetadataFile {
+            kind: EntryKind::ImageManifest,
+            path: bundle_path(&format!("sha256/{}", d.hex()), limits, Path::new("image"))?,
+            bytes,
+            mode: airlock_bundle::BLOB_MODE,
+        });
+    }
+    for (d, (size, file)) in blobs {
+        artifacts.push(ArtifactSource {
+            kind: EntryKind::Blob,
+            path: bundle_path(&format!("sha256/{}", d.hex()), limits, &file)?,
+            file,
+            size,
+            mode: airlock_bundle::BLOB_MODE,
+        });
+    }
+    Ok(images)
+}
+
+fn build(
+    a: &PackRequest,
+    progress: &dyn Progress,
+    warn: &dyn Fn(&str),
+    chain_check: ChainCheck,
+) -> Result<Packed, Error> {
+    crate::fsutil::ensure_parent(&a.out)?;
+    if a.split.is_none() {
+        check_out(&a.out, a.force)?;
+    }
+    sweep_stale_temps(&a.out);
+    let _cleanup = crate::cleanup::on_signal_remove_prefixed(
+        out_dir(&a.out),
+        &format!("{TEMP_PREFIX}{}-", std::process::id()),
+    );
+    let split = a.split;
+    let limits = Limits::default();
+    let (created, expires, sequence) = dates_and_sequence(a, warn)?;
+
+    let signers: Vec<Box<dyn Signer>> = a
+        .key
+        .iter()
+        .map(|k| load_signer(k))
+        .collect::<Result<_, _>>()?;
+    // The final root must still be valid when the bundle arrives, not only at
+    // the (possibly old) creation time.
+    let (roots, final_root) = load_roots(&a.root, created.max(now()))?;
+    let probe_sigs = probe_signers(&signers, &final_root)?;
+
+    let (mut metadata, product_step, layout_keyids) =
+        collect_metadata(a, roots, &limits, chain_check)?;
 
     let mut artifacts = Vec::new();
     if let Some(dir) = &a.artifacts {
@@ -519,51 +615,7 @@ fn build(
                 "check permissions and free space beside --out",
             )
         })?;
-    let mut images = Vec::new();
-    let mut documents = std::collections::BTreeMap::new();
-    let mut blobs = std::collections::BTreeMap::new();
-    for spec in &a.image {
-        let source = crate::oci::source::Source::parse(spec)?;
-        let c = crate::oci::source::collect(&source, &a.platform, scratch.path(), &a.registry)?;
-        images.push(airlock_bundle::Image {
-            name: c.name,
-            tag: c.tag,
-            digest: c.digest.0,
-            platforms: c.platforms,
-        });
-        documents.extend(c.documents);
-        blobs.extend(c.blobs);
-    }
-    if !images.is_empty()
-        && let Some(x) = artifacts.iter().find(|x| {
-            x.path.as_str() == crate::verifier::IMAGE_DIR || x.path.as_str().starts_with("oci/")
-        })
-    {
-        return Err(Error::usage(
-            format!(
-                "artifact {} is where the isolated side unpacks images (oci/)",
-                x.path
-            ),
-            "rename it: a bundle with images carries no artifact under oci/",
-        ));
-    }
-    for (d, bytes) in documents {
-        metadata.push(MetadataFile {
-            kind: EntryKind::ImageManifest,
-            path: bundle_path(&format!("sha256/{}", d.hex()), &limits, Path::new("image"))?,
-            bytes,
-            mode: airlock_bundle::BLOB_MODE,
-        });
-    }
-    for (d, (size, file)) in blobs {
-        artifacts.push(ArtifactSource {
-            kind: EntryKind::Blob,
-            path: bundle_path(&format!("sha256/{}", d.hex()), &limits, &file)?,
-            file,
-            size,
-            mode: airlock_bundle::BLOB_MODE,
-        });
-    }
+    let images = collect_images(a, scratch.path(), &limits, &mut metadata, &mut artifacts)?;
     let total: u64 = artifacts.iter().map(|x| x.size).sum();
     let workers = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -698,17 +750,7 @@ fn build(
     let manifest = build_manifest(payload.entries().to_vec(), payload_sha256)?;
     let manifest_bytes = manifest.encode();
     let msg = signing_message(&manifest_bytes);
-    let signatures = Signatures(
-        signers
-            .iter()
-            .map(|s| {
-                Ok(ManifestSignature {
-                    keyid: keyid(s.public_key()),
-                    sig: s.sign(&msg)?,
-                })
-            })
-            .collect::<Result<Vec<_>, airlock_hsm::Error>>()?,
-    );
+    let signatures = sign_message(&signers, &msg)?;
     let signed_by = check_signatures(&final_root, &manifest_bytes, &signatures)?;
     // ECDSA (DER) and some RSA signatures vary in length by a few bytes, so
     // the head frame may differ from the size reserved from the probe

@@ -145,3 +145,69 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
         .field("artifact_bytes", p.manifest.artifact_bytes());
     o
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn args(extra: &[&str]) -> PackArgs {
+        let mut argv = vec![
+            "airlock",
+            "pack",
+            "--out",
+            "rel.airlock",
+            "--key",
+            "k.pem",
+            "--root",
+            "1.root.json",
+            "--layout",
+            "root.layout",
+            "--layout-key",
+            "o.pub",
+            "--links",
+            "links",
+            "--artifacts",
+            "dist",
+        ];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Pack(a) => *a,
+            _ => panic!("not pack"),
+        }
+    }
+
+    #[test]
+    fn the_request_is_the_flags_parsed() {
+        let r = request(&args(&[
+            "--expires",
+            "2d",
+            "--split",
+            "700MB",
+            "--channel",
+            "stable",
+            "--sequence",
+            "7",
+            "--posix-names",
+        ]))
+        .unwrap();
+        assert_eq!(r.lifetime, 2 * 86_400);
+        assert_eq!(r.split, Some(700_000_000));
+        assert_eq!(r.channel, "stable");
+        assert_eq!(r.sequence, Some(7));
+        assert_eq!(r.names, NameRule::PosixOnly);
+        assert_eq!(request(&args(&[])).unwrap().names, NameRule::Portable);
+    }
+
+    #[test]
+    fn bad_sizes_and_durations_are_usage_errors() {
+        for extra in [&["--split", "4G"][..], &["--expires", "soon"][..]] {
+            let e = request(&args(extra)).unwrap_err();
+            assert_eq!(e.code(), "usage", "{extra:?}");
+            assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        }
+    }
+}

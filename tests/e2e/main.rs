@@ -14,6 +14,7 @@ mod first_hour;
 mod freshness;
 mod help_examples;
 mod images;
+mod import_graph;
 mod intoto;
 mod intoto_vectors;
 mod journal;
