@@ -38,6 +38,9 @@ use crate::{MANIFEST_PATH, SIGNATURES_PATH};
 /// coalesced in (see [`Staging`]).
 const IO_BUF: usize = 1 << 20;
 
+/// Output buffer between zstd and the bundle file (see `WriteOptions::encoder`).
+const OUT_BUF: usize = 1 << 20;
+
 /// Zeros for padding and the end-of-archive marker.
 const ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
@@ -86,7 +89,16 @@ impl WriteOptions {
     }
 
     fn encoder<W: Write>(&self, w: W) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
-        let mut e = zstd::stream::write::Encoder::new(w, self.level)?;
+        let raw = zstd::stream::raw::Encoder::new(self.level)?;
+        // The compressed output is collected through a buffer of OUT_BUF
+        // bytes per call. With the crate's default (32 KiB), finished jobs
+        // waited in zstd's own 8 MiB output buffers until drained 32 KiB
+        // per call, and more of those buffers were live at once: 16-21 MiB
+        // more peak memory (docs/performance.md). The bytes do not depend
+        // on it.
+        let mut e = zstd::stream::write::Encoder::with_writer(
+            zstd::stream::zio::Writer::new_with_capacity(w, raw, OUT_BUF),
+        );
         // Always multithreaded, even with one worker: zstd's multithreaded
         // output is the same for every worker count >= 1, but differs from
         // single-threaded (0 workers) output.
