@@ -43,6 +43,10 @@ pub enum Error {
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// The enclave's own policy (`crate::gate`): a denial, a policy that
+    /// cannot decide, a policy file, a receipt.
+    #[error(transparent)]
+    Gate(#[from] crate::gate::GateError),
     /// A journal (or journal export) being verified is not intact.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
@@ -158,6 +162,7 @@ impl Error {
                 HsmFault::Operator => EXIT_USAGE,
                 _ => EXIT_ENVIRONMENT,
             },
+            Error::Gate(e) => e.exit_code(),
             Error::Root(_)
             | Error::Rejected(_)
             | Error::Metadata { .. }
@@ -188,6 +193,7 @@ impl Error {
             Error::Image(e) => e.code(),
             Error::Publish(e) => e.code(),
             Error::Journal(e) => e.code(),
+            Error::Gate(e) => e.code(),
             Error::Metadata { .. } => "metadata-malformed",
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
@@ -220,6 +226,7 @@ impl Error {
                 "do not use this bundle: its images are incomplete or inconsistent; ask its producer for a new one".into()
             }
             Error::Journal(e) => e.hint().into(),
+            Error::Gate(e) => e.hint().into(),
             Error::Publish(e) => e.hint().into(),
             Error::Hsm(e) => match e {
                 airlock_hsm::Error::JournalNotStarted { .. } => {

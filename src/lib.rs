@@ -19,6 +19,7 @@ pub mod error;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gate;
 pub mod intoto;
 pub mod journal;
 pub mod json;

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
 use crate::journal::{HeadRef, JournalFile, JournalHead, journal_keyid};
-use crate::store::{CONFIG_FILE, StoreConfig};
+use crate::store::{CONFIG_FILE, PolicyPin, StoreConfig};
 use crate::{
     Acceptance, Anchor, BackendKind, Error, FileStore, Provisioning, PublicKey, Signer, StoreLock,
     StoreState, TrustStore,
@@ -743,6 +743,20 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         self.update(lock, |file| {
             file.journal = file.journal.advanced(head, &state_path)?;
             file.state.allowed_channels = channels.clone();
+            Ok(())
+        })
+    }
+
+    fn set_policy(
+        &self,
+        lock: &StoreLock,
+        policy: Option<&PolicyPin>,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let state_path = self.dir.join(STATE_FILE);
+        self.update(lock, |file| {
+            file.journal = file.journal.advanced(head, &state_path)?;
+            file.state.policy = policy.cloned();
             Ok(())
         })
     }

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::atomic::write_atomic;
 use crate::journal::{HeadRef, JournalFile, JournalHead, journal_keyid};
-use crate::store::{CONFIG_FILE, StoreConfig};
+use crate::store::{CONFIG_FILE, PolicyPin, StoreConfig};
 use crate::{
     Acceptance, Anchor, BackendKind, Error, FileSigner, PublicKey, Signer, StoreLock, StoreState,
     TrustStore,
@@ -495,6 +495,25 @@ impl TrustStore for FileStore {
         let anchor = self.anchor()?;
         let mut state = current.state;
         state.allowed_channels = channels.clone();
+        self.commit(lock, &anchor, state, Some(new))
+    }
+
+    fn set_policy(
+        &self,
+        lock: &StoreLock,
+        policy: Option<&PolicyPin>,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let current = self.read_state_file()?;
+        let Some(bound) = &current.journal else {
+            return Err(Error::JournalNotStarted {
+                path: self.dir.clone(),
+            });
+        };
+        let new = bound.advanced(head, &self.state_path())?;
+        let anchor = self.anchor()?;
+        let mut state = current.state;
+        state.policy = policy.cloned();
         self.commit(lock, &anchor, state, Some(new))
     }
 

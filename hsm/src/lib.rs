@@ -40,7 +40,8 @@ pub use key::{KeyAlgorithm, PublicKey};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use signer::Signer;
 pub use store::{
-    Acceptance, Anchor, BackendKind, LayoutSeen, ReadLock, StoreLock, StoreState, TrustStore,
+    Acceptance, Anchor, BackendKind, LayoutSeen, PolicyPin, ReadLock, StoreLock, StoreState,
+    TrustStore,
     open_store,
 };
 #[cfg(feature = "tpm")]

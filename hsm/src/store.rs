@@ -78,6 +78,19 @@ pub struct StoreState {
     /// that expires earlier is an older one replayed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub layouts: BTreeMap<String, LayoutSeen>,
+    /// The enclave's own policy (`airlock policy set`), pinned by digest:
+    /// the file in the store directory must have these bytes. Bound like
+    /// the channels (hardware stores: under the monotonic counter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyPin>,
+}
+
+/// The enclave policy a store has pinned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPin {
+    /// SHA-256 (lowercase hex) of the policy file's exact bytes.
+    pub sha256: String,
 }
 
 /// The in-toto layout an accepted bundle carried.
@@ -283,6 +296,16 @@ pub trait TrustStore: std::fmt::Debug {
         &self,
         lock: &StoreLock,
         channels: &BTreeSet<String>,
+        head: &JournalHead,
+    ) -> Result<(), Error>;
+
+    /// Replaces (or with `None` removes) the pinned enclave policy, binding
+    /// the journal head whose records say so. The caller holds `lock` and
+    /// has written the policy file first.
+    fn set_policy(
+        &self,
+        lock: &StoreLock,
+        policy: Option<&PolicyPin>,
         head: &JournalHead,
     ) -> Result<(), Error>;
 

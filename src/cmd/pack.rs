@@ -580,6 +580,7 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
             // in its own words.
             warnings: Vec::new(),
             layout: Default::default(),
+            statements: Vec::new(),
         }
     };
     for w in &chain_verdict.warnings {

@@ -68,12 +68,16 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
             &mut staging,
             &mut decision.seen,
         )?;
-        Ok((staging, verdict))
+        // Last, the enclave's own policy (if the store pins one): on a
+        // denial the staging directory goes, nothing is placed.
+        let admission = crate::gate::enforce(store.as_ref(), &state, &verdict)?;
+        Ok((staging, verdict, admission))
     });
-    let (staging, verdict) = match result {
+    let (staging, verdict, admission) = match result {
         Ok(v) => v,
         Err(e) => return Err(decision.record_refusal(store.as_ref(), &journal, &lock, e)),
     };
+    decision.policy = admission.as_ref().map(crate::gate::Admission::field);
     // No acceptance without its record: the record is durable before
     // anything is placed. A full disk fails here (exit 3), with nothing
     // placed and the store unchanged.
@@ -105,6 +109,17 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         return Err(decision.record_abort(store.as_ref(), &journal, &lock, record, e.into()));
     }
     drop(lock);
+    let receipt = crate::gate::receipt::deliver(
+        "unpack",
+        &verdict,
+        admission.as_ref(),
+        crate::gate::receipt::JournalRef {
+            seq: record.1,
+            head: accepted,
+        },
+        signer.as_ref(),
+        placed.path(),
+    );
     let mut o = Outcome::default();
     o.line(format!(
         "ACCEPTED {} -> {}",
@@ -112,6 +127,14 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         placed.path().display()
     ));
     describe(&mut o, &verdict);
+    crate::gate::describe(&mut o, admission.as_ref());
+    if let Some(r) = &receipt {
+        o.line(format!("receipt    {}", r.display()));
+    }
+    o.field(
+        "receipt",
+        receipt.map(|r| r.display().to_string()),
+    );
     o.line(format!("journal    record {}", record.1));
     o.field("accepted", true)
         .field("destination", placed.path().display().to_string())

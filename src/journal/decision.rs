@@ -62,6 +62,9 @@ pub struct Decision {
     pub seen: Observed,
     /// When the run started (for the record's `duration_ms`).
     pub started: std::time::Instant,
+    /// The enclave policy that admitted the bundle (`crate::gate`), if the
+    /// store pins one: the record's `policy` field.
+    pub policy: Option<Value>,
 }
 
 fn opt<T: Into<Value>>(v: Option<T>) -> Value {
@@ -79,6 +82,7 @@ impl Decision {
             time: None,
             seen: Observed::default(),
             started: std::time::Instant::now(),
+            policy: None,
         }
     }
 
@@ -131,9 +135,13 @@ impl Decision {
             artifacts: v.artifacts,
             artifact_bytes: v.artifact_bytes,
         };
+        let mut fields = self.fields("accepted");
+        if let Some(p) = &self.policy {
+            fields.insert("policy".into(), p.clone());
+        }
         let mut events = vec![Event {
             name: self.command,
-            fields: self.fields("accepted"),
+            fields,
         }];
         if let (Some(old), Some(new)) = (anchor_before, &v.new_anchor) {
             events.push(Event::new(
@@ -160,6 +168,11 @@ impl Decision {
             fields.insert("bundle_sha256".into(), opt(file_sha256(&self.bundle)));
         }
         fields.insert("error".into(), error_field(e));
+        if let Error::Gate(g) = e
+            && let Some(p) = g.record()
+        {
+            fields.insert("policy".into(), p);
+        }
         Event {
             name: self.command,
             fields,

@@ -12,6 +12,7 @@ mod emulators;
 mod faults;
 mod first_hour;
 mod freshness;
+mod gate;
 mod help_examples;
 mod images;
 mod intoto;
