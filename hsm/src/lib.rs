@@ -41,8 +41,7 @@ pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use signer::Signer;
 pub use store::{
     Acceptance, Anchor, BackendKind, LayoutSeen, PolicyPin, ReadLock, StoreLock, StoreState,
-    TrustStore,
-    open_store,
+    TrustStore, open_store,
 };
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmHardware, TpmStatus, TpmStore};

@@ -247,7 +247,10 @@ pub fn report_error(e: &Error, json: bool) -> i32 {
 pub fn entry(args: Vec<std::ffi::OsString>) -> i32 {
     // The bounded child that evaluates an enclave policy (never a command
     // anyone types: `crate::gate::sandbox`).
-    if args.get(1).is_some_and(|a| a == crate::gate::sandbox::CHILD_ARG) {
+    if args
+        .get(1)
+        .is_some_and(|a| a == crate::gate::sandbox::CHILD_ARG)
+    {
         return crate::gate::sandbox::child_main();
     }
     let json = args.iter().any(|a| a == "--json");

@@ -131,10 +131,7 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     if let Some(r) = &receipt {
         o.line(format!("receipt    {}", r.display()));
     }
-    o.field(
-        "receipt",
-        receipt.map(|r| r.display().to_string()),
-    );
+    o.field("receipt", receipt.map(|r| r.display().to_string()));
     o.line(format!("journal    record {}", record.1));
     o.field("accepted", true)
         .field("destination", placed.path().display().to_string())

@@ -198,7 +198,10 @@ fn evaluate_cel(policy: &Policy, input: &Value) -> Vec<RuleResult> {
                 let r = run_cel(&rule.expr, &ctx);
                 if r != Ok(true) {
                     res = result(rule, r);
-                    let why = res.detail.take().map_or(String::new(), |d| format!(": {d}"));
+                    let why = res
+                        .detail
+                        .take()
+                        .map_or(String::new(), |d| format!(": {d}"));
                     res.detail = Some(bounded(&format!("attestation {file}{why}")));
                     break;
                 }

@@ -163,7 +163,8 @@ impl Policy {
                 bytes.len()
             )));
         }
-        let text = std::str::from_utf8(bytes).map_err(|_| invalid("the policy file is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| invalid("the policy file is not UTF-8"))?;
         let raw: Raw = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         if raw.format != 1 {
             return Err(invalid(format!(

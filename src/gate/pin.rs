@@ -58,9 +58,12 @@ pub fn load(store: &dyn TrustStore, state: &StoreState) -> Result<Option<Pinned>
         path: p.display().to_string(),
         reason,
     };
-    let meta = std::fs::symlink_metadata(&p).map_err(|e| tampered(format!("cannot read it: {e}")))?;
+    let meta =
+        std::fs::symlink_metadata(&p).map_err(|e| tampered(format!("cannot read it: {e}")))?;
     if !meta.is_file() || meta.len() > super::file::MAX_POLICY_BYTES as u64 {
-        return Err(tampered("it is not a regular file of a policy's size".into()));
+        return Err(tampered(
+            "it is not a regular file of a policy's size".into(),
+        ));
     }
     let bytes = std::fs::read(&p).map_err(|e| tampered(format!("cannot read it: {e}")))?;
     let got = digest(&bytes);
@@ -69,6 +72,7 @@ pub fn load(store: &dyn TrustStore, state: &StoreState) -> Result<Option<Pinned>
             "its SHA-256 is {got}, but the store pins {sha256}"
         )));
     }
-    let pinned = parse(&bytes).map_err(|e| tampered(format!("the pinned policy does not parse: {e}")))?;
+    let pinned =
+        parse(&bytes).map_err(|e| tampered(format!("the pinned policy does not parse: {e}")))?;
     Ok(Some(pinned))
 }

@@ -8,8 +8,8 @@
 //! verify`, or any DSSE verifier: docs/policy.md, "Receipts").
 use std::path::{Path, PathBuf};
 
-use airlock_hsm::{JournalHead, PublicKey, Signer};
 use airlock_hsm::journal::journal_keyid;
+use airlock_hsm::{JournalHead, PublicKey, Signer};
 use serde_json::{Value, json};
 
 use super::{Admission, GateError};
@@ -53,12 +53,17 @@ pub fn statement(
         .iter()
         .map(|e| json!({"name": e.path.as_str(), "digest": {"sha256": hex::encode(e.sha256)}}))
         .collect();
-    subjects.extend(v.manifest.images.iter().map(|i| {
-        json!({"name": i.reference(), "digest": {"sha256": hex::encode(i.digest)}})
-    }));
+    subjects.extend(
+        v.manifest
+            .images
+            .iter()
+            .map(|i| json!({"name": i.reference(), "digest": {"sha256": hex::encode(i.digest)}})),
+    );
     let keyid = journal_keyid(journal_key);
     let policy = match admission {
-        Some(a) => json!({"uri": format!("urn:airlock:policy:sha256:{}", a.sha256), "digest": {"sha256": a.sha256}}),
+        Some(a) => {
+            json!({"uri": format!("urn:airlock:policy:sha256:{}", a.sha256), "digest": {"sha256": a.sha256}})
+        }
         None => json!({"uri": "urn:airlock:policy:none"}),
     };
     json!({
@@ -100,7 +105,11 @@ pub fn statement(
 /// journal key's: SHA-256 of its SubjectPublicKeyInfo).
 pub fn sign(statement: &Value, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
     let body = serde_json::to_vec(statement).map_err(|e| {
-        Error::env("internal", format!("cannot encode the receipt: {e}"), "report this as a bug")
+        Error::env(
+            "internal",
+            format!("cannot encode the receipt: {e}"),
+            "report this as a bug",
+        )
     })?;
     let sig = signer.sign(&envelope::pae(PAYLOAD_TYPE, &body))?;
     let keyid = journal_keyid(signer.public_key());
@@ -138,7 +147,9 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Checked, GateError> {
         )));
     }
     let statement = signed.payload.to_value();
-    if statement.get("_type").and_then(Value::as_str) != Some(crate::intoto::statement::STATEMENT_V1) {
+    if statement.get("_type").and_then(Value::as_str)
+        != Some(crate::intoto::statement::STATEMENT_V1)
+    {
         return Err(invalid("the payload is not an in-toto Statement v1".into()));
     }
     if statement.get("predicateType").and_then(Value::as_str) != Some(VSA_V1) {

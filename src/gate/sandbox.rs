@@ -48,9 +48,16 @@ fn failed(reason: impl Into<String>) -> GateError {
 
 /// Evaluates `policy` (its file's exact `text`) over `input` in a bounded
 /// child process.
-pub fn evaluate_bounded(text: &str, policy: &Policy, input: &Value) -> Result<Vec<RuleResult>, GateError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| failed(format!("cannot find this program to evaluate the policy: {e}")))?;
+pub fn evaluate_bounded(
+    text: &str,
+    policy: &Policy,
+    input: &Value,
+) -> Result<Vec<RuleResult>, GateError> {
+    let exe = std::env::current_exe().map_err(|e| {
+        failed(format!(
+            "cannot find this program to evaluate the policy: {e}"
+        ))
+    })?;
     let request = serde_json::to_vec(&Request {
         policy: text.to_owned(),
         input: input.clone(),
@@ -79,8 +86,18 @@ pub fn evaluate_bounded(text: &str, policy: &Policy, input: &Value) -> Result<Ve
             buf
         })
     };
-    let out = read(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = read(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let out = read(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = read(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
     let deadline = Duration::from_millis(policy.limits.time_ms) + STARTUP_GRACE;
     let started = Instant::now();
     let status = loop {
@@ -96,7 +113,11 @@ pub fn evaluate_bounded(text: &str, policy: &Policy, input: &Value) -> Result<Ve
                 )));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(failed(format!("cannot wait for the policy evaluation: {e}"))),
+            Err(e) => {
+                return Err(failed(format!(
+                    "cannot wait for the policy evaluation: {e}"
+                )));
+            }
         }
     };
     let _ = writer.join();
@@ -117,7 +138,9 @@ pub fn evaluate_bounded(text: &str, policy: &Policy, input: &Value) -> Result<Ve
     match serde_json::from_slice::<Reply>(&stdout) {
         Ok(Reply::Results(r)) => Ok(r),
         Ok(Reply::Error(e)) => Err(failed(e)),
-        Err(e) => Err(failed(format!("the policy evaluation's output does not parse: {e}"))),
+        Err(e) => Err(failed(format!(
+            "the policy evaluation's output does not parse: {e}"
+        ))),
     }
 }
 
@@ -143,7 +166,11 @@ pub fn child_main() -> i32 {
     };
     let out = serde_json::to_vec(&reply).unwrap_or_default();
     let mut stdout = std::io::stdout();
-    if stdout.write_all(&out).and_then(|()| stdout.flush()).is_err() {
+    if stdout
+        .write_all(&out)
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
         return 3;
     }
     0

@@ -97,8 +97,14 @@ fn bundles(w: &World) {
     w.pack(
         "good.airlock",
         &[
-            "--channel", "stable", "--attestation", "prov.dsse.json", "--attestation",
-            "sbom.dsse.json", "--attestation", "scan.dsse.json",
+            "--channel",
+            "stable",
+            "--attestation",
+            "prov.dsse.json",
+            "--attestation",
+            "sbom.dsse.json",
+            "--attestation",
+            "scan.dsse.json",
         ],
     )
     .ok();
@@ -112,8 +118,14 @@ fn bundles(w: &World) {
     w.pack(
         "bad.airlock",
         &[
-            "--channel", "stable", "--sequence", "2", "--attestation", "prov-bad.dsse.json",
-            "--attestation", "scan-bad.dsse.json",
+            "--channel",
+            "stable",
+            "--sequence",
+            "2",
+            "--attestation",
+            "prov-bad.dsse.json",
+            "--attestation",
+            "scan-bad.dsse.json",
         ],
     )
     .ok();
@@ -121,7 +133,14 @@ fn bundles(w: &World) {
 
 fn install(w: &World, policy: &Path) -> String {
     let r = w
-        .run(&["policy", "set", "--store", "store", policy.to_str().unwrap(), "--json"])
+        .run(&[
+            "policy",
+            "set",
+            "--store",
+            "store",
+            policy.to_str().unwrap(),
+            "--json",
+        ])
         .ok();
     r.json()["policy"]["sha256"].as_str().unwrap().to_owned()
 }
@@ -143,11 +162,32 @@ fn holds_bundles_to(file: &str) {
     // Dry runs: which rules pass and which fail, nothing journaled.
     let journal = fs::read(w.path("store/journal.jsonl")).unwrap();
     let t = w
-        .run(&["policy", "test", p, "good.airlock", "--store", "store", "--json"])
+        .run(&[
+            "policy",
+            "test",
+            p,
+            "good.airlock",
+            "--store",
+            "store",
+            "--json",
+        ])
         .ok();
     assert_eq!(t.json()["admitted"], true, "{}", t.stdout);
-    let t = w.run(&["policy", "test", p, "bad.airlock", "--store", "store", "--json"]);
-    assert_eq!((t.code, t.error_code().as_str()), (1, "policy-denied"), "{}", t.stderr);
+    let t = w.run(&[
+        "policy",
+        "test",
+        p,
+        "bad.airlock",
+        "--store",
+        "store",
+        "--json",
+    ]);
+    assert_eq!(
+        (t.code, t.error_code().as_str()),
+        (1, "policy-denied"),
+        "{}",
+        t.stderr
+    );
     for rule in [
         "slsa-builder",
         "slsa-build-level",
@@ -155,10 +195,18 @@ fn holds_bundles_to(file: &str) {
         "sbom-for-every-program",
         "no-critical-vulnerability",
     ] {
-        assert!(t.stderr.contains(&format!("FAIL  {rule}")), "{rule}: {}", t.stderr);
+        assert!(
+            t.stderr.contains(&format!("FAIL  {rule}")),
+            "{rule}: {}",
+            t.stderr
+        );
     }
     assert!(t.stderr.contains("PASS  allowed-channels"), "{}", t.stderr);
-    assert_eq!(fs::read(w.path("store/journal.jsonl")).unwrap(), journal, "a dry run journals nothing");
+    assert_eq!(
+        fs::read(w.path("store/journal.jsonl")).unwrap(),
+        journal,
+        "a dry run journals nothing"
+    );
 
     // Pinned: the good bundle is admitted, the bad one refused with every
     // failed rule named, nothing written.
@@ -168,15 +216,38 @@ fn holds_bundles_to(file: &str) {
         .ok();
     assert_eq!(v.json()["policy"]["sha256"], sha.as_str());
     let before = w.store_state();
-    let r = w.run(&["unpack", "bad.airlock", "--store", "store", "--to", "out", "--json"]);
-    assert_eq!((r.code, r.error_code().as_str()), (1, "policy-denied"), "{}", r.stderr);
-    let message = r.json()["errors"][0]["message"].as_str().unwrap().to_owned();
-    for rule in ["slsa-builder", "provenance-age", "no-critical-vulnerability"] {
+    let r = w.run(&[
+        "unpack",
+        "bad.airlock",
+        "--store",
+        "store",
+        "--to",
+        "out",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "policy-denied"),
+        "{}",
+        r.stderr
+    );
+    let message = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for rule in [
+        "slsa-builder",
+        "provenance-age",
+        "no-critical-vulnerability",
+    ] {
         assert!(message.contains(&format!("rule {rule}")), "{message}");
     }
     assert!(!message.contains("rule allowed-channels"), "{message}");
     assert!(!w.path("out").exists(), "nothing placed on a denial");
-    assert!(!w.path("out.receipt.dsse.json").exists(), "no receipt on a denial");
+    assert!(
+        !w.path("out.receipt.dsse.json").exists(),
+        "no receipt on a denial"
+    );
     assert_eq!(w.store_state(), before, "the store did not advance");
     let rec = last_record(&w);
     assert_eq!(rec["event"], "unpack", "{rec}");
@@ -208,34 +279,73 @@ fn rego_policy_admits_and_refuses_attestations() {
 fn no_policy_is_todays_behaviour_and_changes_are_journaled() {
     let w = World::new();
     w.pack("a.airlock", &[]).ok();
-    let s = w.run(&["policy", "show", "--store", "store", "--json"]).ok();
+    let s = w
+        .run(&["policy", "show", "--store", "store", "--json"])
+        .ok();
     assert_eq!(s.json()["policy"], Value::Null);
-    let v = w.run(&["verify", "a.airlock", "--store", "store", "--json"]).ok();
+    let v = w
+        .run(&["verify", "a.airlock", "--store", "store", "--json"])
+        .ok();
     assert_eq!(v.json()["policy"], Value::Null);
     let sha = install(&w, &repo("docs/policy/enclave.cel.toml"));
     let rec = last_record(&w);
-    assert_eq!((rec["event"].as_str(), rec["sha256"].as_str()), (Some("policy.set"), Some(sha.as_str())), "{rec}");
-    let s = w.run(&["policy", "show", "--store", "store", "--json"]).ok();
+    assert_eq!(
+        (rec["event"].as_str(), rec["sha256"].as_str()),
+        (Some("policy.set"), Some(sha.as_str())),
+        "{rec}"
+    );
+    let s = w
+        .run(&["policy", "show", "--store", "store", "--json"])
+        .ok();
     assert_eq!(s.json()["policy"]["sha256"], sha.as_str());
-    assert!(s.json()["policy"]["text"].as_str().unwrap().contains("slsa-builder"));
+    assert!(
+        s.json()["policy"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("slsa-builder")
+    );
     // This bundle has no provenance: denied.
     let r = w.run(&["verify", "a.airlock", "--store", "store", "--json"]);
-    assert_eq!((r.code, r.error_code().as_str()), (1, "policy-denied"), "{}", r.stderr);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "policy-denied"),
+        "{}",
+        r.stderr
+    );
     w.run(&["policy", "clear", "--store", "store"]).ok();
     assert_eq!(last_record(&w)["event"], "policy.cleared");
     assert!(!w.path(&format!("store/policy/{sha}.toml")).exists());
     w.run(&["verify", "a.airlock", "--store", "store"]).ok();
     // A policy that does not parse or compile is the operator's mistake.
     for (name, text) in [
-        ("syntax.toml", "format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"x\"\nexpr = \"manifest.channel ==\"\n"),
-        ("rego.toml", "format = 1\nlanguage = \"rego\"\nrego = 'package airlock\nallow if {'\n[[rule]]\nname = \"x\"\nexpr = \"data.airlock.allow\"\n"),
-        ("unknown.toml", "format = 1\nlanguage = \"cel\"\nrules = 1\n"),
+        (
+            "syntax.toml",
+            "format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"x\"\nexpr = \"manifest.channel ==\"\n",
+        ),
+        (
+            "rego.toml",
+            "format = 1\nlanguage = \"rego\"\nrego = 'package airlock\nallow if {'\n[[rule]]\nname = \"x\"\nexpr = \"data.airlock.allow\"\n",
+        ),
+        (
+            "unknown.toml",
+            "format = 1\nlanguage = \"cel\"\nrules = 1\n",
+        ),
     ] {
         w.write(name, text.as_bytes());
         let r = w.run(&["policy", "set", "--store", "store", name, "--json"]);
-        assert_eq!((r.code, r.error_code().as_str()), (2, "policy-invalid"), "{name}: {}", r.stderr);
+        assert_eq!(
+            (r.code, r.error_code().as_str()),
+            (2, "policy-invalid"),
+            "{name}: {}",
+            r.stderr
+        );
     }
-    assert_eq!(w.run(&["policy", "show", "--store", "store", "--json"]).ok().json()["policy"], Value::Null);
+    assert_eq!(
+        w.run(&["policy", "show", "--store", "store", "--json"])
+            .ok()
+            .json()["policy"],
+        Value::Null
+    );
 }
 
 /// A policy that loops or allocates without bound is stopped: a refusal
@@ -258,13 +368,42 @@ fn unbounded_policy_is_stopped_and_refuses() {
     for (i, text) in policies.iter().enumerate() {
         let name = format!("p{i}.toml");
         w.write(&name, text.as_bytes());
-        let t = w.run(&["policy", "test", &name, "a.airlock", "--store", "store", "--json"]);
-        assert_eq!((t.code, t.error_code().as_str()), (1, "policy-error"), "{name}: {}", t.stderr);
+        let t = w.run(&[
+            "policy",
+            "test",
+            &name,
+            "a.airlock",
+            "--store",
+            "store",
+            "--json",
+        ]);
+        assert_eq!(
+            (t.code, t.error_code().as_str()),
+            (1, "policy-error"),
+            "{name}: {}",
+            t.stderr
+        );
         install(&w, &w.path(&name));
         let before = w.store_state();
-        let r = w.run(&["unpack", "a.airlock", "--store", "store", "--to", "out", "--json"]);
-        assert_eq!((r.code, r.error_code().as_str()), (1, "policy-error"), "{name}: {}", r.stderr);
-        let message = r.json()["errors"][0]["message"].as_str().unwrap().to_owned();
+        let r = w.run(&[
+            "unpack",
+            "a.airlock",
+            "--store",
+            "store",
+            "--to",
+            "out",
+            "--json",
+        ]);
+        assert_eq!(
+            (r.code, r.error_code().as_str()),
+            (1, "policy-error"),
+            "{name}: {}",
+            r.stderr
+        );
+        let message = r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(message.contains("limit"), "{name}: {message}");
         assert!(!w.path("out").exists());
         assert_eq!(w.store_state(), before);
@@ -276,7 +415,12 @@ fn unbounded_policy_is_stopped_and_refuses() {
     );
     install(&w, &w.path("err.toml"));
     let r = w.run(&["verify", "a.airlock", "--store", "store", "--json"]);
-    assert_eq!((r.code, r.error_code().as_str()), (1, "policy-error"), "{}", r.stderr);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "policy-error"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("rule missing"), "{}", r.stderr);
 }
 
@@ -298,13 +442,31 @@ fn swapped_policy_file_is_detected() {
     )
     .unwrap();
     let before = w.store_state();
-    let r = w.run(&["unpack", "a.airlock", "--store", "store", "--to", "out", "--json"]);
-    assert_eq!((r.code, r.error_code().as_str()), (3, "policy-tampered"), "{}", r.stderr);
+    let r = w.run(&[
+        "unpack",
+        "a.airlock",
+        "--store",
+        "store",
+        "--to",
+        "out",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "policy-tampered"),
+        "{}",
+        r.stderr
+    );
     assert!(!w.path("out").exists());
     assert_eq!(w.store_state(), before);
     fs::remove_file(&file).unwrap();
     let r = w.run(&["verify", "a.airlock", "--store", "store", "--json"]);
-    assert_eq!((r.code, r.error_code().as_str()), (3, "policy-tampered"), "{}", r.stderr);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "policy-tampered"),
+        "{}",
+        r.stderr
+    );
     let s = w.run(&["policy", "show", "--store", "store", "--json"]);
     assert_eq!((s.code, s.error_code().as_str()), (3, "policy-tampered"));
 }
@@ -318,22 +480,45 @@ fn receipts_verify_and_name_their_journal_record() {
     bundles(&w);
     let sha = install(&w, &repo("docs/policy/enclave.cel.toml"));
     let u = w
-        .run(&["unpack", "good.airlock", "--store", "store", "--to", "in", "--json"])
+        .run(&[
+            "unpack",
+            "good.airlock",
+            "--store",
+            "store",
+            "--to",
+            "in",
+            "--json",
+        ])
         .ok();
     let receipt = w.path("in.receipt.dsse.json");
     assert_eq!(u.json()["receipt"], "in.receipt.dsse.json");
     let seq = u.json()["journal_record"].as_u64().unwrap();
     let v = w
-        .run(&["receipt", "verify", "in.receipt.dsse.json", "--key", "store/journal-key.pub", "--json"])
+        .run(&[
+            "receipt",
+            "verify",
+            "in.receipt.dsse.json",
+            "--key",
+            "store/journal-key.pub",
+            "--json",
+        ])
         .ok();
     let st = &v.json()["statement"];
-    assert_eq!(st["predicateType"], "https://slsa.dev/verification_summary/v1");
+    assert_eq!(
+        st["predicateType"],
+        "https://slsa.dev/verification_summary/v1"
+    );
     let p = &st["predicate"];
     assert_eq!(p["verificationResult"], "PASSED");
     assert_eq!(p["policy"]["digest"]["sha256"], sha.as_str());
     let subjects = st["subject"].as_array().unwrap();
     let tool = Sha256::digest(fs::read(w.path("dist/bin/tool")).unwrap());
-    assert!(subjects.iter().any(|s| s["name"] == "bin/tool" && s["digest"]["sha256"] == hex::encode(tool)), "{st}");
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s["name"] == "bin/tool" && s["digest"]["sha256"] == hex::encode(tool)),
+        "{st}"
+    );
     // The journal reference: the import's record, its line's SHA-256.
     let j = &p["airlock"]["journal"];
     assert_eq!(j["seq"].as_u64(), Some(seq));
@@ -343,7 +528,10 @@ fn receipts_verify_and_name_their_journal_record() {
         .find(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64() == Some(seq))
         .unwrap();
     assert_eq!(j["head_seq"].as_u64(), Some(seq));
-    assert_eq!(j["head_sha256"].as_str().unwrap(), hex::encode(Sha256::digest(line.as_bytes())));
+    assert_eq!(
+        j["head_sha256"].as_str().unwrap(),
+        hex::encode(Sha256::digest(line.as_bytes()))
+    );
     let rec: Value = serde_json::from_str(line).unwrap();
     assert_eq!(rec["event"], "unpack");
     assert_eq!(rec["fields"]["policy"]["sha256"], sha.as_str());
@@ -358,14 +546,40 @@ fn receipts_verify_and_name_their_journal_record() {
     let mut flipped = env.clone();
     flipped["payload"] = json!(b64.encode(&payload));
     w.write("flipped.json", flipped.to_string().as_bytes());
-    let r = w.run(&["receipt", "verify", "flipped.json", "--key", "store/journal-key.pub", "--json"]);
-    assert_eq!((r.code, r.error_code().as_str()), (1, "receipt-invalid"), "{}", r.stderr);
+    let r = w.run(&[
+        "receipt",
+        "verify",
+        "flipped.json",
+        "--key",
+        "store/journal-key.pub",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "receipt-invalid"),
+        "{}",
+        r.stderr
+    );
     // Another key: refused.
-    let r = w.run(&["receipt", "verify", "in.receipt.dsse.json", "--key", "keys/release.pub", "--json"]);
-    assert_eq!((r.code, r.error_code().as_str()), (1, "receipt-invalid"), "{}", r.stderr);
+    let r = w.run(&[
+        "receipt",
+        "verify",
+        "in.receipt.dsse.json",
+        "--key",
+        "keys/release.pub",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "receipt-invalid"),
+        "{}",
+        r.stderr
+    );
     // securesystemslib's DSSE verifier accepts it and refuses the flip.
     let Some(python) = dsse_python() else { return };
-    let keyid = st["predicate"]["airlock"]["journal"]["key"].as_str().unwrap();
+    let keyid = st["predicate"]["airlock"]["journal"]["key"]
+        .as_str()
+        .unwrap();
     let script = r#"
 import sys, json
 from securesystemslib.dsse import Envelope
@@ -388,9 +602,19 @@ print("ok", key.scheme)
             .unwrap()
     };
     let ok = run("in.receipt.dsse.json");
-    assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let bad = run("flipped.json");
-    assert_eq!(bad.status.code(), Some(1), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 /// Python with securesystemslib 1.6.0 (scripts/test.sh makes
