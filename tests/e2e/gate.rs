@@ -260,6 +260,23 @@ fn holds_bundles_to(file: &str) {
             .contains(&json!("slsa-builder")),
         "{rec}"
     );
+    // Issue 19's metric: denials by rule, one count per failed rule.
+    let m = w.run(&["metrics", "--store", "store"]).ok();
+    for rule in [
+        "slsa-builder",
+        "provenance-age",
+        "no-critical-vulnerability",
+    ] {
+        let line = format!(
+            "airlock_policy_denials_total{{command=\"unpack\",rule=\"{rule}\",code=\"policy-denied\"}} 1"
+        );
+        assert!(m.stdout.lines().any(|l| l == line), "{line}\n{}", m.stdout);
+    }
+    assert!(
+        !m.stdout.contains("rule=\"allowed-channels\""),
+        "{}",
+        m.stdout
+    );
     w.run(&["unpack", "good.airlock", "--store", "store", "--to", "in"])
         .ok();
 }
