@@ -16,8 +16,10 @@
 #
 # Usage: scripts/bench.sh [--quick]      (--quick: 1 run, no 4 GiB corpus)
 # Environment: BENCH_DIR (default ./bench-work), RUNS (default 3),
-#   BENCH_ONLY=intoto (only the in-toto part) or BENCH_ONLY=archive (skip it);
-#   see scripts/bench-intoto.sh for its own variables.
+#   BENCH_ONLY=intoto (only the in-toto part), BENCH_ONLY=publish (only
+#   publish against skopeo copy) or BENCH_ONLY=archive (only pack/verify);
+#   see scripts/bench-intoto.sh and scripts/bench-publish.sh for their own
+#   variables.
 # Prints a Markdown report; docs/performance.md holds the latest one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,7 @@ QUICK=0; [ "${1:-}" = "--quick" ] && QUICK=1
 RUNS=${RUNS:-3}; [ $QUICK = 1 ] && RUNS=1
 W=${BENCH_DIR:-$ROOT/bench-work}
 ONLY=${BENCH_ONLY:-}
-case "$ONLY" in ""|intoto|archive) ;; *) echo "error: BENCH_ONLY must be intoto or archive" >&2; exit 2;; esac
+case "$ONLY" in ""|intoto|archive|publish) ;; *) echo "error: BENCH_ONLY must be intoto, publish or archive" >&2; exit 2;; esac
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need zstd || ! [ -x /usr/bin/time ]; then
@@ -39,6 +41,9 @@ A=$ROOT/target/release/airlock
 
 if [ "$ONLY" = intoto ]; then
   RUNS=$RUNS BENCH_DIR=$W AIRLOCK=$A exec "$ROOT/scripts/bench-intoto.sh"
+fi
+if [ "$ONLY" = publish ]; then
+  RUNS=$RUNS BENCH_DIR=$W AIRLOCK=$A exec "$ROOT/scripts/bench-publish.sh"
 fi
 
 mkdir -p "$W"; cd "$W"
@@ -91,7 +96,7 @@ setup_keys() {
   [ -f builder.pub ] && return
   rm -f root.pem root.pub release.pem release.pub owner.pem owner.pub 1.root.json root.layout
   for k in root release owner builder; do "$A" keygen --out "$k" >/dev/null; done
-  "$A" root init --out 1.root.json --root-key root.pub --targets-key release.pub --expires 3650d >/dev/null
+  "$A" root init --out 1.root.json --root-key root.pub --targets-key release.pub --layout-key owner.pub --expires 3650d >/dev/null
   "$A" root sign 1.root.json --key root.pem >/dev/null
   python3 - <<'PY'
 import base64, hashlib, json
@@ -144,7 +149,7 @@ bench_corpus() { # NAME DIR
   pre_np() { rm -f "$name.tar.zst" "$name.sums"; warm "$dir"; }
   measure np sh -c "(cd '$dir' && find . -type f ! -name .done -print0 | sort -z | xargs -0 sha256sum) > '$name.sums' && tar -I 'zstd -T0 -3' -cf '$name.tar.zst' --exclude=.done -C '$dir' ."
   local np_t=$T
-  rm -rf store; "$A" anchor init --store store --root 1.root.json >/dev/null
+  rm -rf store; "$A" anchor init --store store --root 1.root.json --channel default >/dev/null
   pre_av() { warm "$name.airlock"; }
   measure av "$A" verify -q "$name.airlock" --store store
   local av_t=$T av_m=$M
@@ -181,4 +186,7 @@ printf '%s\n' "${rows[@]}"
 if [ "$ONLY" != archive ]; then
   echo
   RUNS=$RUNS BENCH_DIR=$W AIRLOCK=$A "$ROOT/scripts/bench-intoto.sh"
+  echo
+  if [ $QUICK = 1 ]; then export SIZES=${SIZES:-256}; fi
+  RUNS=$RUNS BENCH_DIR=$W AIRLOCK=$A "$ROOT/scripts/bench-publish.sh"
 fi

@@ -403,6 +403,9 @@ pub struct RecordArgs {
     /// With --image: the platforms `pack --platform` will carry.
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Vec<String>,
+    #[command(flatten)]
+    /// How to reach a registry, for --image docker://….
+    pub registry_conn: RegistryArgs,
     /// Write a DSSE envelope instead of a Metablock.
     #[arg(long)]
     pub dsse: bool,
@@ -579,14 +582,18 @@ pub struct PackArgs {
     #[arg(long, value_name = "DIR", required_unless_present = "image")]
     pub artifacts: Option<PathBuf>,
     /// A container image to carry (repeatable): oci:DIR[:REF],
-    /// oci-archive:FILE[:REF] or docker-archive:FILE[:NAME:TAG]. It must be
-    /// a product of the product step, named images/NAME:TAG (see `record --image`).
+    /// oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG] or
+    /// docker://HOST/REPO[:TAG|@sha256:…] (pulled). It must be a product of
+    /// the product step, named images/NAME:TAG (see `record --image`).
     #[arg(long, value_name = "SOURCE")]
     pub image: Vec<String>,
     /// Carry only these platforms of multi-platform images (repeatable),
     /// as os/architecture[/variant].
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Vec<String>,
+    #[command(flatten)]
+    /// How to reach a registry, for --image docker://….
+    pub registry_conn: RegistryArgs,
     /// Release channel.
     #[arg(long, default_value = "default")]
     pub channel: String,
@@ -679,6 +686,34 @@ pub struct UnpackArgs {
     pub store_import: bool,
 }
 
+/// How to reach a registry: `publish`, and `pack`/`record` with
+/// `--image docker://…`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegistryArgs {
+    /// PEM file of the CA that signed the registry's certificate.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Registry credentials (auths.HOST.auth); default: $REGISTRY_AUTH_FILE,
+    /// $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+    /// Talk to the registry over plain HTTP, WITHOUT TLS. Loud (and
+    /// journaled by publish).
+    #[arg(long)]
+    pub insecure_plain_http: bool,
+}
+
+impl RegistryArgs {
+    /// The connection settings these flags give.
+    pub fn connection(&self) -> crate::oci::registry::Connection {
+        crate::oci::registry::Connection {
+            ca_file: self.ca_file.clone(),
+            auth_file: self.auth_file.clone(),
+            plain_http: self.insecure_plain_http,
+        }
+    }
+}
+
 /// `publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -691,16 +726,9 @@ pub struct PublishArgs {
     /// image layout).
     #[arg(long, value_name = "TARGET")]
     pub registry: String,
-    /// PEM file of the CA that signed the registry's certificate.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-    /// Registry credentials (auths.HOST.auth); default: $REGISTRY_AUTH_FILE,
-    /// $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
-    #[arg(long, value_name = "FILE")]
-    pub auth_file: Option<PathBuf>,
-    /// Talk to the registry over plain HTTP, WITHOUT TLS. Loud and journaled.
-    #[arg(long)]
-    pub insecure_plain_http: bool,
+    #[command(flatten)]
+    /// How to reach the registry.
+    pub registry_conn: RegistryArgs,
     /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,

@@ -82,9 +82,18 @@ pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
             .iter()
             .map(|(p, d)| (p.to_owned(), d.clone()))
             .collect();
+        if a.registry_conn.insecure_plain_http && a.image.iter().any(|i| i.starts_with("docker://"))
+        {
+            crate::cmd::warn(crate::cmd::PLAIN_HTTP_PULL);
+        }
         for spec in &a.image {
             let source = crate::oci::source::Source::parse(spec)?;
-            let c = crate::oci::source::collect(&source, &a.platform, scratch.path())?;
+            let c = crate::oci::source::collect(
+                &source,
+                &a.platform,
+                scratch.path(),
+                &a.registry_conn.connection(),
+            )?;
             let image = airlock_bundle::Image {
                 name: c.name,
                 tag: c.tag,

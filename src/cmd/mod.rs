@@ -277,6 +277,9 @@ pub fn entry(args: Vec<std::ffi::OsString>) -> i32 {
     code
 }
 
+/// The warning of `pack`/`record --image docker://… --insecure-plain-http`.
+pub const PLAIN_HTTP_PULL: &str = "--insecure-plain-http: pulling images WITHOUT TLS; anyone on the path can substitute an image named by tag (a digest reference, @sha256:…, still pins it)";
+
 /// Prints a loud warning on stderr (never suppressed by `--quiet`).
 pub fn warn(msg: &str) {
     terminal::eprint_line(&format!("warning: {msg}"));

@@ -63,7 +63,7 @@ impl Drop for TempBundle {
     }
 }
 
-fn out_dir(out: &Path) -> &Path {
+pub(crate) fn out_dir(out: &Path) -> &Path {
     match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -112,7 +112,7 @@ fn check_out(out: &Path, force: bool) -> Result<(), Error> {
 
 /// Removes the temporary files left beside `out` by `pack` runs that were
 /// killed (their lock is free); a running pack's files are left alone.
-fn sweep_stale_temps(out: &Path) {
+pub(crate) fn sweep_stale_temps(out: &Path) {
     let dir = out_dir(out);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -424,9 +424,17 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
     let mut images = Vec::new();
     let mut documents = std::collections::BTreeMap::new();
     let mut blobs = std::collections::BTreeMap::new();
+    if a.registry_conn.insecure_plain_http && a.image.iter().any(|i| i.starts_with("docker://")) {
+        crate::cmd::warn(crate::cmd::PLAIN_HTTP_PULL);
+    }
     for spec in &a.image {
         let source = crate::oci::source::Source::parse(spec)?;
-        let c = crate::oci::source::collect(&source, &a.platform, scratch.path())?;
+        let c = crate::oci::source::collect(
+            &source,
+            &a.platform,
+            scratch.path(),
+            &a.registry_conn.connection(),
+        )?;
         images.push(airlock_bundle::Image {
             name: c.name,
             tag: c.tag,

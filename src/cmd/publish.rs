@@ -266,7 +266,7 @@ fn read_tags(store: &dyn TrustStore) -> Result<BTreeMap<String, Value>, Error> {
 /// `airlock publish`.
 pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     let target = Target::parse(&a.registry)?;
-    if a.insecure_plain_http {
+    if a.registry_conn.insecure_plain_http {
         warn(
             "--insecure-plain-http: talking to the registry WITHOUT TLS; anyone on the path can read and change what is sent",
         );
@@ -286,7 +286,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         "source": path_field(&source),
         "directory": path_field(&dir),
         "registry": target.display(),
-        "plain_http": a.insecure_plain_http,
+        "plain_http": a.registry_conn.insecure_plain_http,
     });
     let refuse = |e: Error, extra: Value| -> Error {
         let mut f = base.clone();
@@ -354,11 +354,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     let sent = match &target {
         Target::Layout(out) => publish_layout(&import, out),
         Target::Registry { host, .. } => {
-            let conn = Connection {
-                ca_file: a.ca_file.clone(),
-                auth_file: a.auth_file.clone(),
-                plain_http: a.insecure_plain_http,
-            };
+            let conn = a.registry_conn.connection();
             publish_registry(&import, &target, host, &conn)
         }
     };

@@ -550,7 +550,7 @@ pub fn verify(a: &RootVerifyArgs) -> Result<Outcome, Error> {
         .map_err(|e| e.in_link(format!("trusted root {}", name(&a.trusted))))?;
     let mut o = Outcome::default();
     o.line(format!(
-        "trusted   version {} ({}): signed by {} of {} required root keys",
+        "trusted   version {} ({}): signed by {} of its root keys ({} required)",
         trusted.version,
         name(&a.trusted),
         self_tally.counted.len(),
@@ -588,13 +588,13 @@ pub fn verify(a: &RootVerifyArgs) -> Result<Outcome, Error> {
             .advance(next, Vec::new())
             .map_err(|e| e.in_link(format!("rotation {from} -> {to} ({})", name(p))))?;
         o.line(format!(
-            "rotation  {} -> {} ({}): signed by {} of {} root keys of version {} and {} of {} of its own",
+            "rotation  {} -> {} ({}): signed by {} of version {}'s root keys ({} required) and {} of its own ({} required)",
             t.from,
             t.to,
             name(p),
             t.by_previous.counted.len(),
-            t.by_previous.threshold,
             t.from,
+            t.by_previous.threshold,
             t.by_itself.counted.len(),
             t.by_itself.threshold
         ));

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 pub mod graph;
 pub mod layout;
+pub mod pull;
 pub mod registry;
 pub mod source;
 

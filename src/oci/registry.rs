@@ -1,6 +1,7 @@
-//! A small client for the OCI distribution API, enough to publish: check
-//! for a blob, upload one (streamed, one PUT), put a manifest under a digest
-//! or a tag, read what a tag points at, and the referrers API.
+//! A small client for the OCI distribution API, enough to publish and to
+//! pull: check for a blob, upload one (streamed, one PUT), put a manifest
+//! under a digest or a tag, read what a tag points at, read a manifest and
+//! download a blob (streamed, checked against its digest).
 //!
 //! Blocking, on `ureq` (rustls): publishing is a sequence of uploads, an
 //! async runtime would add a large dependency and nothing else. TLS trusts
@@ -101,7 +102,7 @@ fn registry_err(msg: impl Into<String>) -> Error {
     Error::env(
         "registry-error",
         msg,
-        "check that the registry is reachable and accepts pushes; publishing again resumes and sends only what is missing",
+        "check that the registry is reachable and allows the pull or push; publishing again resumes and sends only what is missing",
     )
 }
 
@@ -414,14 +415,7 @@ impl Registry {
     /// The digest tag `tag` of `repo` points at, if the tag exists.
     pub fn tag_digest(&mut self, repo: &str, tag: &str) -> Result<Option<Digest>, Error> {
         let url = format!("{}/v2/{repo}/manifests/{tag}", self.base);
-        let accept = [
-            super::MT_OCI_INDEX,
-            super::MT_OCI_MANIFEST,
-            super::MT_DOCKER_LIST,
-            super::MT_DOCKER_MANIFEST,
-        ]
-        .join(", ");
-        let r = self.send("HEAD", &url, &[("Accept", accept)], None)?;
+        let r = self.send("HEAD", &url, &[("Accept", manifest_accept())], None)?;
         match r.status().as_u16() {
             200 => Ok(r
                 .headers()
@@ -432,6 +426,107 @@ impl Registry {
             _ => Self::expect(&r, &[], &format!("reading tag {repo}:{tag}")).map(|()| None),
         }
     }
+}
+
+/// Every manifest and index media type a pull accepts.
+fn manifest_accept() -> String {
+    [
+        super::MT_OCI_INDEX,
+        super::MT_OCI_MANIFEST,
+        super::MT_DOCKER_LIST,
+        super::MT_DOCKER_MANIFEST,
+    ]
+    .join(", ")
+}
+
+impl Registry {
+    /// Reads manifest or index `reference` (a tag or a digest) of `repo`:
+    /// its bytes (at most [`super::MAX_MANIFEST_BYTES`]), their digest, and
+    /// the media type the registry named. A digest reference must match
+    /// the bytes.
+    pub fn get_manifest(
+        &mut self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<(Vec<u8>, Digest, String), Error> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let mut r = self.send("GET", &url, &[("Accept", manifest_accept())], None)?;
+        if r.status().as_u16() == 404 {
+            return Err(Error::operator(
+                "image-not-found",
+                format!("the registry {} has no image {repo}:{reference}", self.host),
+                "check the repository and tag (skopeo list-tags docker://HOST/REPO lists the tags)",
+            ));
+        }
+        Self::expect(&r, &[200], &format!("reading manifest {repo}:{reference}"))?;
+        let media_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let bytes = r
+            .body_mut()
+            .with_config()
+            .limit(super::MAX_MANIFEST_BYTES)
+            .read_to_vec()
+            .map_err(|e| unreachable(&self.host, &e))?;
+        let digest = Digest::of(&bytes);
+        if let Some(want) = Digest::parse(reference)
+            && want != digest
+        {
+            return Err(pulled_wrong(&format!(
+                "manifest {repo}@{want} arrived with the digest {digest}"
+            )));
+        }
+        Ok((bytes, digest, media_type))
+    }
+
+    /// Downloads blob `d` of `size` bytes from `repo` into the file `to`
+    /// (created), streaming and hashing; refused unless both match.
+    pub fn get_blob(&mut self, repo: &str, d: Digest, size: u64, to: &Path) -> Result<(), Error> {
+        use sha2::Digest as _;
+        let url = format!("{}/v2/{repo}/blobs/{d}", self.base);
+        let r = self.send("GET", &url, &[], None)?;
+        Self::expect(&r, &[200], &format!("reading blob {d}"))?;
+        let mut body = r.into_body();
+        let mut reader = body.as_reader().take(size.saturating_add(1));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(to)
+            .map_err(|e| Error::input(to, e))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut got = 0u64;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| registry_err(format!("reading blob {d} from {}: {e}", self.host)))?;
+            if n == 0 {
+                break;
+            }
+            got += n as u64;
+            hasher.update(&buf[..n]);
+            std::io::Write::write_all(&mut file, &buf[..n]).map_err(|e| Error::input(to, e))?;
+        }
+        let digest = Digest(hasher.finalize().into());
+        if got != size || digest != d {
+            return Err(pulled_wrong(&format!(
+                "blob {d} of {size} bytes arrived as {got} bytes with the digest {digest}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The registry sent content that does not match what was asked for.
+fn pulled_wrong(what: &str) -> Error {
+    Error::env(
+        "image-pull-mismatch",
+        format!("{what}: the registry (or something between) sent other content"),
+        "nothing was packed; check the registry and the network path, then pack again",
+    )
 }
 
 /// Base64 of `user:pass`, as auth files hold it (for tests and docs).

@@ -1,6 +1,7 @@
 //! Where `pack --image` and `record --image` read images from, in the
 //! transport syntax users know from skopeo: `oci:DIR[:REF]`,
-//! `oci-archive:FILE[:REF]`, `docker-archive:FILE[:NAME:TAG]`.
+//! `oci-archive:FILE[:REF]`, `docker-archive:FILE[:NAME:TAG]` and
+//! `docker://HOST/REPO[:TAG|@DIGEST]` (pulled first: [`super::pull`]).
 //!
 //! Reading an image gives its name, tag, top digest and platforms, its
 //! manifests (small, read whole) and its blobs (files on disk, streamed by
@@ -45,12 +46,14 @@ pub enum Source {
         /// Which of its `RepoTags` to take.
         reference: Option<String>,
     },
+    /// `docker://HOST/REPO[:TAG|@DIGEST]`: pulled from a registry.
+    Registry(super::pull::Remote),
 }
 
 fn usage(msg: impl Into<String>) -> Error {
     Error::usage(
         msg,
-        "give --image as oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:NAME:TAG]",
+        "give --image as oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG] or docker://HOST/REPO:TAG",
     )
 }
 
@@ -74,11 +77,8 @@ impl Source {
         } else if let Some(rest) = s.strip_prefix("docker-archive:") {
             let (file, reference) = split_ref(rest);
             Ok(Source::DockerArchive { file, reference })
-        } else if s.starts_with("docker://") {
-            Err(Error::usage(
-                format!("{s}: pulling from a registry (docker://) is not implemented yet"),
-                "pull it first, e.g. `skopeo copy docker://HOST/REPO:TAG oci:DIR:REPO:TAG`, then give --image oci:DIR:REPO:TAG",
-            ))
+        } else if let Some(rest) = s.strip_prefix("docker://") {
+            Ok(Source::Registry(super::pull::Remote::parse(rest)?))
         } else {
             Err(usage(format!("{s} names no known transport")))
         }
@@ -102,9 +102,24 @@ pub struct Collected {
     pub blobs: BTreeMap<Digest, (u64, PathBuf)>,
 }
 
-/// Reads one image; archives are extracted below `scratch`.
-pub fn collect(source: &Source, platforms: &[String], scratch: &Path) -> Result<Collected, Error> {
+/// Reads one image; archives are extracted and registry images pulled
+/// below `scratch`, registries reached through `conn`.
+pub fn collect(
+    source: &Source,
+    platforms: &[String],
+    scratch: &Path,
+    conn: &super::registry::Connection,
+) -> Result<Collected, Error> {
     match source {
+        Source::Registry(remote) => {
+            let dir = scratch.join(format!("x{}", count(scratch)));
+            super::pull::pull(remote, conn, platforms, &dir)?;
+            let name = remote.repo.rsplit('/').next().unwrap_or(&remote.repo);
+            let reference = remote.tag().map(|t| format!("{}:{t}", remote.repo));
+            let mut c = collect_layout(&dir, reference.as_deref(), platforms, name)?;
+            c.name.clone_from(&remote.repo);
+            Ok(c)
+        }
         Source::Oci { dir, reference } => {
             collect_layout(dir, reference.as_deref(), platforms, &dir_name(dir))
         }

@@ -343,6 +343,13 @@ fn the_records_of_a_demo_run_match_what_happened() {
         "{}",
         demo.stdout
     );
+    // the file store's disclaimer is told once, when the store is made
+    assert_eq!(
+        demo.stdout.matches("does NOT protect against").count(),
+        1,
+        "{}",
+        demo.stdout
+    );
     let show = airlock_in(
         tmp.path(),
         &["journal", "show", "--store", "d/store", "--json"],

@@ -24,6 +24,7 @@ mod monitoring;
 mod names;
 mod pkcs11;
 mod publish;
+mod pull;
 mod readme;
 mod rootcmd;
 mod rotation;

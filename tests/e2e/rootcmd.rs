@@ -512,4 +512,37 @@ fn more_signatures_than_the_threshold_are_counted_plainly_and_complete_said_once
     );
     assert!(!r.stdout.contains("3 of 2"), "{}", r.stdout);
     assert_eq!(r.stdout.matches("complete").count(), 1, "{}", r.stdout);
+    // root verify counts the same way, for the trusted root and a rotation
+    w.run(&[
+        "root",
+        "rotate",
+        "--from",
+        "1.root.json",
+        "--out",
+        "2.root.json",
+    ])
+    .ok();
+    w.run(&[
+        "root",
+        "sign",
+        "2.root.json",
+        "--key",
+        "keys/a.pem",
+        "keys/b.pem",
+        "keys/c.pem",
+    ])
+    .ok();
+    let r = w
+        .run(&["root", "verify", "--trusted", "1.root.json", "2.root.json"])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("signed by 3 of its root keys (2 required)")
+            && r.stdout.contains(
+                "signed by 3 of version 1's root keys (2 required) and 3 of its own (2 required)"
+            ),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("3 of 2"), "{}", r.stdout);
 }
