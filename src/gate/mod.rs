@@ -26,6 +26,7 @@ pub mod file;
 pub mod input;
 pub mod pin;
 pub mod receipt;
+pub mod referrer;
 pub mod sandbox;
 
 pub use eval::{Outcome, RuleResult};
