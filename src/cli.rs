@@ -838,7 +838,8 @@ Example:
     },
     /// Dry run: verify BUNDLE against the store, then evaluate FILE on it and
     /// show which rules pass and which fail. Changes nothing, journals
-    /// nothing; exit 1 (policy-denied) when a rule fails.
+    /// nothing; exit 1 (policy-denied) when a rule fails. Freshness (replay,
+    /// rollback) is not checked: an imported bundle can be tried too.
     #[command(after_help = "\
 Example:
   airlock policy test enclave-policy.toml release-42.airlock --store /var/lib/airlock")]

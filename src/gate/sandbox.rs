@@ -125,6 +125,14 @@ pub fn evaluate_bounded(
     let stderr = err.join().unwrap_or_default();
     let stderr = String::from_utf8_lossy(&stderr);
     if !status.success() {
+        use std::os::unix::process::ExitStatusExt as _;
+        // SIGXCPU: the child's own CPU limit (RLIMIT_CPU).
+        if status.signal() == Some(24) {
+            return Err(failed(format!(
+                "the policy did not finish within its time limit ({} ms) and was stopped",
+                policy.limits.time_ms
+            )));
+        }
         if stderr.contains("memory allocation") || stderr.contains("out of memory") {
             return Err(failed(format!(
                 "the policy exceeded its memory limit ({} MiB) and was stopped",

@@ -371,15 +371,26 @@ fn no_policy_is_todays_behaviour_and_changes_are_journaled() {
 fn unbounded_policy_is_stopped_and_refuses() {
     let w = World::new();
     w.pack("a.airlock", &[]).ok();
-    // CEL: ten to the eighth list elements (memory); Rego: a comprehension
-    // over a hundred million numbers squared (time, then memory).
+    // CEL: ten to the ninth steps (time: the child is killed), ten to the
+    // eighth list elements (memory); Rego: nine hundred million steps
+    // (regorus's timer), a billion numbers (memory).
     let ten = "[0,1,2,3,4,5,6,7,8,9]";
     let cel = format!(
         "{ten}.map(a, {ten}.map(b, {ten}.map(c, {ten}.map(d, {ten}.map(e, {ten}.map(f, {ten}.map(g, {ten}.map(h, 'xxxxxxxxxxxxxxxx')))))))).size() > 0"
     );
+    let nine = (0..9).fold(
+        "a + b + c + d + e + f + g + h + i >= 0".to_owned(),
+        |inner, k| {
+            format!(
+                "{ten}.all({}, {inner})",
+                ["a", "b", "c", "d", "e", "f", "g", "h", "i"][8 - k]
+            )
+        },
+    );
     let policies = [
+        format!("format = 1\nlanguage = \"cel\"\n[limits]\ntime_ms = 1000\n[[rule]]\nname = \"loops\"\nexpr = \"{nine}\"\n"),
         format!("format = 1\nlanguage = \"cel\"\n[limits]\ntime_ms = 3000\nmemory_mib = 64\n[[rule]]\nname = \"explodes\"\nexpr = \"{cel}\"\n"),
-        "format = 1\nlanguage = \"rego\"\nrego = '''\npackage airlock\nimport rego.v1\nspin if { count([x | some x in numbers.range(1, 100000000); some y in numbers.range(1, 100000000); x != y]) > 0 }\n'''\n[limits]\ntime_ms = 500\nmemory_mib = 64\n[[rule]]\nname = \"spins\"\nexpr = \"data.airlock.spin\"\n".to_owned(),
+        "format = 1\nlanguage = \"rego\"\nrego = '''\npackage airlock\nimport rego.v1\nspin if { count([x | some x in numbers.range(1, 30000); some y in numbers.range(1, 30000); x != y]) > 0 }\n'''\n[limits]\ntime_ms = 500\nmemory_mib = 64\n[[rule]]\nname = \"spins\"\nexpr = \"data.airlock.spin\"\n".to_owned(),
         "format = 1\nlanguage = \"rego\"\nrego = '''\npackage airlock\nimport rego.v1\nhog if { count(numbers.range(1, 1000000000)) > 0 }\n'''\n[limits]\ntime_ms = 60000\nmemory_mib = 64\n[[rule]]\nname = \"hogs\"\nexpr = \"data.airlock.hog\"\n".to_owned(),
     ];
     for (i, text) in policies.iter().enumerate() {
