@@ -21,12 +21,24 @@ fn repo(rel: &str) -> PathBuf {
 /// Signs a Statement v1 about `dist/bin/tool` with the build step's
 /// functionary key, as a DSSE envelope written to `name`.
 fn attest(w: &World, name: &str, predicate_type: &str, predicate: Value) {
+    let tool = fs::read(w.path("dist/bin/tool")).unwrap();
+    let sha = hex::encode(Sha256::digest(&tool));
+    attest_subject(w, name, predicate_type, predicate, ("bin/tool", &sha));
+}
+
+/// [`attest`] about `subject` (name, SHA-256 hex).
+fn attest_subject(
+    w: &World,
+    name: &str,
+    predicate_type: &str,
+    predicate: Value,
+    subject: (&str, &str),
+) {
     use airlock::intoto::envelope::{PAYLOAD_TYPE, Signature, dsse, pae};
     use airlock_hsm::{FileSigner, Signer};
-    let tool = fs::read(w.path("dist/bin/tool")).unwrap();
     let body = serde_json::to_vec(&json!({
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": "bin/tool", "digest": {"sha256": hex::encode(Sha256::digest(&tool))}}],
+        "subject": [{"name": subject.0, "digest": {"sha256": subject.1}}],
         "predicateType": predicate_type,
         "predicate": predicate,
     }))
@@ -667,4 +679,107 @@ fn dsse_python() -> Option<PathBuf> {
     );
     eprintln!("SKIPPED: securesystemslib not installed (run scripts/test.sh once)");
     None
+}
+
+/// An SBOM for every image: both languages admit a bundle whose image has
+/// an SPDX attestation naming its digest, and deny one without.
+#[test]
+fn an_sbom_for_every_image_in_both_languages() {
+    use crate::images::{image_world, pack_images, record_with_images};
+    const APP: &str = "oci:src:team/app:1.0";
+    let w = image_world();
+    record_with_images(&w, &[APP], &[]);
+    let index: Value =
+        serde_json::from_slice(&fs::read(w.path("src/index.json")).unwrap()).unwrap();
+    let digest = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "team/app:1.0")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_owned();
+    attest_subject(
+        &w,
+        "sbom.dsse.json",
+        SPDX,
+        sbom(),
+        ("team/app:1.0", &digest),
+    );
+    pack_images(
+        &w,
+        "with.airlock",
+        &[APP],
+        &["--attestation", "sbom.dsse.json"],
+    )
+    .ok();
+    pack_images(&w, "without.airlock", &[APP], &["--sequence", "2"]).ok();
+    w.write(
+        "sbom.cel.toml",
+        br#"format = 1
+language = "cel"
+[[rule]]
+name = "sbom-for-every-image"
+expr = '''
+images.all(i, attestations.exists(a,
+  a.predicate_type in ["https://spdx.dev/Document", "https://cyclonedx.org/bom"] &&
+  a.subjects.exists(s, has(s.digest.sha256) && s.digest.sha256 == i.digest.sha256)))
+'''
+"#,
+    );
+    w.write(
+        "sbom.rego.toml",
+        br#"format = 1
+language = "rego"
+rego = '''
+package airlock
+import rego.v1
+sbom_types := {"https://spdx.dev/Document", "https://cyclonedx.org/bom"}
+sbom_digests := {s.digest.sha256 | some a in input.attestations; a.predicate_type in sbom_types; some s in a.subjects}
+sbom_for_every_image if { every i in input.images { i.digest.sha256 in sbom_digests } }
+'''
+[[rule]]
+name = "sbom-for-every-image"
+expr = "data.airlock.sbom_for_every_image"
+"#,
+    );
+    for policy in ["sbom.cel.toml", "sbom.rego.toml"] {
+        let ok = w
+            .run(&[
+                "policy",
+                "test",
+                policy,
+                "with.airlock",
+                "--store",
+                "store",
+                "--json",
+            ])
+            .ok();
+        assert_eq!(
+            ok.json()["input"]["images"][0]["digest"]["sha256"],
+            digest.as_str()
+        );
+        let r = w.run(&[
+            "policy",
+            "test",
+            policy,
+            "without.airlock",
+            "--store",
+            "store",
+            "--json",
+        ]);
+        assert_eq!(
+            (r.code, r.error_code().as_str()),
+            (1, "policy-denied"),
+            "{policy}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains("FAIL  sbom-for-every-image"),
+            "{}",
+            r.stderr
+        );
+    }
 }
