@@ -863,15 +863,23 @@ pub enum ReceiptCommand {
     /// Check a receipt (DEST.receipt.dsse.json) with the store's journal
     /// public key.
     #[command(after_help = "\
-Example:
+Examples:
   airlock receipt verify /srv/incoming/release-42.receipt.dsse.json --key journal-key.pub
-  # journal-key.pub: the store's journal public key (STORE/journal-key.pub)")]
+  # journal-key.pub: the store's journal public key (STORE/journal-key.pub)
+  airlock receipt verify /srv/incoming/release-42.receipt.dsse.json --key journal-key.pub \\
+       --journal audit-2026-q1.jsonl   # and the import's record in a journal export")]
     Verify {
         /// The receipt.
         receipt: PathBuf,
         /// The journal public key (PEM).
         #[arg(long, value_name = "JOURNAL-PUBKEY")]
         key: PathBuf,
+        /// Also check the receipt against this journal export (`journal
+        /// export --out`): verified with the same key, it must hold the
+        /// import's accepted record, under the policy the receipt names, and
+        /// the record whose hash the receipt carries.
+        #[arg(long, value_name = "EXPORT")]
+        journal: Option<PathBuf>,
     },
 }
 

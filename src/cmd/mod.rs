@@ -119,9 +119,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             store,
             at,
         }) => policy::test(file, bundle, &store.dir(), at.as_deref(), quiet),
-        Command::Receipt(ReceiptCommand::Verify { receipt, key }) => {
-            policy::verify_receipt(receipt, key)
-        }
+        Command::Receipt(ReceiptCommand::Verify {
+            receipt,
+            key,
+            journal,
+        }) => policy::verify_receipt(receipt, key, journal.as_deref()),
         Command::Anchor(AnchorCommand::Channels { store, allow, deny }) => {
             anchor::channels(&store.dir(), allow, deny)
         }

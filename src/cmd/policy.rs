@@ -201,8 +201,8 @@ pub fn test(
     }
 }
 
-/// `airlock receipt verify RECEIPT --key JOURNAL-PUBKEY`.
-pub fn verify_receipt(file: &Path, key: &Path) -> Result<Outcome, Error> {
+/// `airlock receipt verify RECEIPT --key JOURNAL-PUBKEY [--journal EXPORT]`.
+pub fn verify_receipt(file: &Path, key: &Path, journal: Option<&Path>) -> Result<Outcome, Error> {
     let key = crate::keys::load_public_key(key)?;
     let bytes = read_limited(file, MAX_RECEIPT_BYTES, "the receipt")?;
     let checked = receipt::verify(&bytes, &key)?;
@@ -210,6 +210,15 @@ pub fn verify_receipt(file: &Path, key: &Path) -> Result<Outcome, Error> {
     let p = &st["predicate"];
     let a = &p["airlock"];
     let mut o = Outcome::default();
+    if let Some(export) = journal {
+        receipt::check_journal(st, export, &key)?;
+        o.line(format!(
+            "journal    record {} in {} is this import's, signed by the same key",
+            a["journal"]["seq"],
+            export.display()
+        ));
+    }
+    o.field("journal_checked", journal.is_some());
     o.line(format!(
         "VALID receipt {} signed by journal key {}",
         file.display(),

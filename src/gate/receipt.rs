@@ -183,3 +183,54 @@ pub fn deliver(
         }
     }
 }
+
+/// Checks a verified receipt's `statement` against the journal export
+/// `export` (verified with the same journal key `key`): the record the
+/// receipt names is the accepted import of its bundle, under the policy it
+/// names, and the record whose hash it carries has that hash.
+pub fn check_journal(statement: &Value, export: &Path, key: &PublicKey) -> Result<(), Error> {
+    let invalid = |reason: String| -> Error { GateError::ReceiptInvalid { reason }.into() };
+    let a = &statement["predicate"]["airlock"];
+    let j = &a["journal"];
+    let (Some(seq), Some(head_seq), Some(head_sha256)) = (
+        j["seq"].as_u64(),
+        j["head_seq"].as_u64(),
+        j["head_sha256"].as_str(),
+    ) else {
+        return Err(invalid("the receipt names no journal record".into()));
+    };
+    let mut record: Option<(String, Value)> = None;
+    let mut head: Option<String> = None;
+    crate::journal::export::verify_export(export, Some(key), |r| {
+        if r.seq == seq {
+            record = Some((r.event.clone(), Value::Object(r.fields.clone())));
+        }
+        if r.seq == head_seq {
+            head = Some(hex::encode(r.sha256));
+        }
+    })?;
+    let Some((event, fields)) = record else {
+        return Err(invalid(format!("the journal export has no record {seq}")));
+    };
+    let want_policy = statement["predicate"]["policy"]["digest"]["sha256"].clone();
+    if event != a["command"]
+        || fields["outcome"] != "accepted"
+        || fields["bundle_id"] != a["bundle_id"]
+        || fields
+            .get("policy")
+            .map_or(Value::Null, |p| p["sha256"].clone())
+            != want_policy
+    {
+        return Err(invalid(format!(
+            "journal record {seq} is not the accepted {} of bundle {} under the policy the receipt names",
+            a["command"].as_str().unwrap_or("?"),
+            a["bundle_id"].as_str().unwrap_or("?")
+        )));
+    }
+    if head.as_deref() != Some(head_sha256) {
+        return Err(invalid(format!(
+            "journal record {head_seq}'s hash is not the one the receipt carries"
+        )));
+    }
+    Ok(())
+}

@@ -519,6 +519,15 @@ fn receipts_verify_and_name_their_journal_record() {
     let w = World::new();
     bundles(&w);
     let sha = install(&w, &repo("docs/policy/enclave.cel.toml"));
+    w.run(&[
+        "journal",
+        "export",
+        "--store",
+        "store",
+        "--out",
+        "early.jsonl",
+    ])
+    .ok();
     let u = w
         .run(&[
             "unpack",
@@ -530,6 +539,15 @@ fn receipts_verify_and_name_their_journal_record() {
             "--json",
         ])
         .ok();
+    w.run(&[
+        "journal",
+        "export",
+        "--store",
+        "store",
+        "--out",
+        "audit.jsonl",
+    ])
+    .ok();
     let receipt = w.path("in.receipt.dsse.json");
     assert_eq!(u.json()["receipt"], "in.receipt.dsse.json");
     let seq = u.json()["journal_record"].as_u64().unwrap();
@@ -575,6 +593,37 @@ fn receipts_verify_and_name_their_journal_record() {
     let rec: Value = serde_json::from_str(line).unwrap();
     assert_eq!(rec["event"], "unpack");
     assert_eq!(rec["fields"]["policy"]["sha256"], sha.as_str());
+    // Against a journal export: the import's record, signed by the same
+    // key; an export from before the import does not hold it.
+    let c = w
+        .run(&[
+            "receipt",
+            "verify",
+            "in.receipt.dsse.json",
+            "--key",
+            "store/journal-key.pub",
+            "--journal",
+            "audit.jsonl",
+            "--json",
+        ])
+        .ok();
+    assert_eq!(c.json()["journal_checked"], true);
+    let r = w.run(&[
+        "receipt",
+        "verify",
+        "in.receipt.dsse.json",
+        "--key",
+        "store/journal-key.pub",
+        "--journal",
+        "early.jsonl",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "receipt-invalid"),
+        "{}",
+        r.stderr
+    );
     // A flipped byte anywhere in the payload is refused.
     let bytes = fs::read(&receipt).unwrap();
     let env: Value = serde_json::from_slice(&bytes).unwrap();

@@ -140,7 +140,8 @@ expr = 'manifest.channel != ""'
 EOF"#
             .into(),
         "receipt verify" => "airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42
-cp /var/lib/airlock/journal-key.pub ."
+cp /var/lib/airlock/journal-key.pub .
+airlock journal export --store /var/lib/airlock --out audit-2026-q1.jsonl"
             .into(),
         _ => "true".into(),
     }
