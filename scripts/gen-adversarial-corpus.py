@@ -1237,9 +1237,10 @@ case("attestation-signature", "attestation-by-rogue", "METADATA 1.4", "an attest
      attestations=[("prov.dsse.json", make_attestation("rogue"))])
 case("attestation-malformed", "attestation-not-json", "METADATA 1.4", "an attestation that is not JSON",
      attestations=[("prov.dsse.json", b"not json\n")])
-case("attestation-malformed", "attestation-wrong-statement-type", "METADATA 1.4", "a Statement with `_type` v0.1",
+case("attestation-malformed", "attestation-wrong-statement-type", "METADATA 1.4",
+     "a Statement with `_type` v2 (neither v1 nor v0.1)",
      attestations=[("prov.dsse.json", make_attestation(statement={
-         "_type": "https://in-toto.io/Statement/v0.1", "subject": [{"name": "x", "digest": {"sha256": "00" * 32}}],
+         "_type": "https://in-toto.io/Statement/v2", "subject": [{"name": "x", "digest": {"sha256": "00" * 32}}],
          "predicateType": "p", "predicate": {}}))])
 case("attestation-malformed", "attestation-empty-subject", "METADATA 1.4", "a Statement with an empty subject list",
      attestations=[("prov.dsse.json", make_attestation(statement={
@@ -1311,17 +1312,20 @@ case("accept", "carried-v1-other-bytes", "METADATA 1.1",
 
 
 
-def _inspection(materials):
+def _inspection(materials, run=("/bin/sh", "-c", "touch inspection-ran; false")):
     return {"_type": "inspection", "expected_materials": [list(r) for r in materials], "expected_products": [],
-            "name": "check", "run": ["/bin/sh", "-c", "touch inspection-ran; false"]}
+            "name": "check", "run": list(run)}
 
 
-case("accept", "layout-inspection-never-run", "isolated-side 2, threat-model",
-     "the layout has an inspection whose command would fail and write `inspection-ran` in the working directory: bundles evaluate inspections, never run them",
+case("inspection-unevaluable", "layout-inspection-never-run", "isolated-side 2, supply-chain, threat-model",
+     "the layout has an inspection whose command would fail and write `inspection-ran` in the working directory: bundles never run inspections, and one that cannot be evaluated exactly without running it is refused",
      layouts=[("root.layout", make_layout(inspect=[_inspection([("ALLOW", "*")])]))])
+case("accept", "layout-inspection-true", "isolated-side 2, supply-chain",
+     "an inspection running `true`: evaluated without running it (nothing changes), its rules over the bundle's artifacts",
+     layouts=[("root.layout", make_layout(inspect=[_inspection([("ALLOW", "*")], run=("true",))]))])
 case("rule-disallow", "inspection-disallows-artifacts", "isolated-side 2",
-     "an inspection whose material rule is DISALLOW *, evaluated over the bundle's artifacts",
-     layouts=[("root.layout", make_layout(inspect=[_inspection([("DISALLOW", "*")])]))])
+     "an inspection (`true`) whose material rule is DISALLOW *, evaluated over the bundle's artifacts",
+     layouts=[("root.layout", make_layout(inspect=[_inspection([("DISALLOW", "*")], run=("true",))]))])
 case("head-frame", "frames-swapped", "2, 2.1", "frame P written before frame H",
      h_file=lambda b: b[_head_len():] + b[:_head_len()])
 case("duplicate-entry", "head-frame-twice", "2, 3.5",

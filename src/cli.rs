@@ -102,7 +102,9 @@ the bundle expire: created + --expires must lie in the future). --split SIZE: fa
 docs/transfers.md.")]
     Pack(Box<PackArgs>),
     /// Show what is inside a bundle. Checks nothing and trusts nothing.
-    #[command(after_help = "Example:\n  airlock inspect release-42.airlock --json")]
+    #[command(
+        after_help = "Examples:\n  airlock inspect release-42.airlock --json\n  airlock inspect release-42.airlock --extract-metadata release-42.metadata   # unverified copy of the attestations, layout, links, roots"
+    )]
     Inspect(InspectArgs),
     /// Verify a bundle against the trust store; changes nothing in the store
     /// but its journal, which records the verdict.
@@ -260,12 +262,28 @@ pub enum KeyType {
 /// `key …`.
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Print the keyid of PEM keys (public or private).
+    /// Print the keyid of PEM keys (public or private) or of keys on a
+    /// PKCS#11 token (`pkcs11:` URIs).
     #[command(after_help = "Example:\n  airlock key id keys/release-1.pub keys/owner.pub")]
     Id {
-        /// PEM key files.
-        #[arg(required = true, value_name = "FILE")]
+        /// PEM key files or `pkcs11:` URIs.
+        #[arg(required = true, value_name = "KEY")]
         files: Vec<PathBuf>,
+    },
+    /// Print a key's keyid and its key object, as a layout's `keys` and a
+    /// root's `keys` list it.
+    #[command(after_help = "\
+Examples:
+  airlock key show keys/release-1.pub
+  airlock key show 'pkcs11:token=ci;object=packager?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin' --json
+
+KEY is a PEM key file (public or private) or a `pkcs11:` URI naming a key pair
+on a token by object=LABEL, id=%01%02… or both (the PIN comes from the URI's
+pin-source file).")]
+    Show {
+        /// A PEM key file or a `pkcs11:` URI.
+        #[arg(value_name = "KEY")]
+        key: String,
     },
 }
 
@@ -485,9 +503,11 @@ pub enum IntotoCommand {
 Example:
   airlock intoto verify --layout root.layout --layout-key owner.pub \\
        --link-dir links --artifacts dist
-Inspections are not run: their rules are evaluated over the files in --artifacts
-(default: the current directory). --run-inspections runs their commands in a
-scratch copy of --artifacts, with a 10-second timeout each.")]
+Inspections are not run: only `true` and `cmp [-s] A B` are evaluated, exactly,
+over the files in --artifacts (default: the current directory); any other
+inspection is refused (inspection-unevaluable, docs/supply-chain.md).
+--run-inspections runs their commands in a scratch copy of --artifacts, with a
+10-second timeout each.")]
     Verify(IntotoVerifyArgs),
 }
 
@@ -515,7 +535,7 @@ pub struct IntotoVerifyArgs {
     /// Record this run in the journal of this trust store (`DIR` or
     /// `file:DIR`). Without a store nothing is journaled.
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub store: Option<String>,
+    pub store: Option<StoreDir>,
 }
 
 /// `root init`.
@@ -607,7 +627,7 @@ pub struct PackArgs {
     /// file: fat32, dvd, bd, or e.g. 700MB, 4GiB.
     #[arg(long, value_name = "SIZE")]
     pub split: Option<String>,
-    /// in-toto attestations (Statement v1) to carry.
+    /// in-toto attestations (Statement v1 or v0.1, DSSE) to carry; every subject must name an artifact or image by sha256.
     #[arg(long, num_args = 1.., value_name = "FILE")]
     pub attestation: Vec<PathBuf>,
     /// Creation time and tar mtime, for reproducible bundles.
@@ -635,6 +655,11 @@ pub struct PackArgs {
 pub struct InspectArgs {
     /// The bundle.
     pub bundle: PathBuf,
+    /// Also write the bundle's metadata (manifest, roots, layout, layout
+    /// keys, links, attestations) into DIR, a new directory, as `unpack`
+    /// delivers it in DEST.airlock-metadata/: unverified, nothing imported.
+    #[arg(long, value_name = "DIR")]
+    pub extract_metadata: Option<PathBuf>,
 }
 
 /// `verify`.
@@ -781,7 +806,7 @@ pub struct VolumesCheckArgs {
     pub paths: Vec<PathBuf>,
     /// Trust store to authenticate the volume index with.
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub store: Option<String>,
+    pub store: Option<StoreDir>,
     /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
@@ -790,18 +815,43 @@ pub struct VolumesCheckArgs {
     pub prompt: bool,
 }
 
-/// The trust store location.
+/// A trust store named with `--store` (or `AIRLOCK_STORE`): `DIR` or
+/// `file:DIR`. The one type of every `--store`, required ([`StoreArg`]) or
+/// optional (`Option<StoreDir>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreDir(PathBuf);
+
+impl std::str::FromStr for StoreDir {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<StoreDir, Self::Err> {
+        Ok(StoreDir::new(s))
+    }
+}
+
+impl StoreDir {
+    /// The store `s` names (`DIR` or `file:DIR`).
+    pub fn new(s: &str) -> StoreDir {
+        StoreDir(PathBuf::from(s.strip_prefix("file:").unwrap_or(s)))
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> PathBuf {
+        self.0.clone()
+    }
+}
+
+/// The trust store location, where a command needs one.
 #[derive(Debug, Args)]
 pub struct StoreArg {
     /// Trust store directory (`DIR` or `file:DIR`).
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub path: String,
+    pub path: StoreDir,
 }
 
 impl StoreArg {
     /// The store directory.
     pub fn dir(&self) -> PathBuf {
-        PathBuf::from(self.path.strip_prefix("file:").unwrap_or(&self.path))
+        self.path.dir()
     }
 }
 
@@ -1127,7 +1177,7 @@ pub struct JournalShowArgs {
 pub struct JournalReportArgs {
     /// The store whose journal to report on (`DIR` or `file:DIR`).
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub store: Option<String>,
+    pub store: Option<StoreDir>,
     /// Report on this export instead (no store needed).
     #[arg(long, value_name = "FILE")]
     pub export: Option<PathBuf>,
@@ -1145,7 +1195,7 @@ pub struct JournalReportArgs {
 pub struct JournalVerifyArgs {
     /// The store whose journal to check (`DIR` or `file:DIR`).
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
-    pub store: Option<String>,
+    pub store: Option<StoreDir>,
     /// Check this export instead (no store needed).
     #[arg(long, value_name = "FILE")]
     pub export: Option<PathBuf>,

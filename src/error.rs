@@ -6,6 +6,7 @@ use std::path::Path;
 use airlock_bundle::Fault as BundleFault;
 use airlock_hsm::Fault as HsmFault;
 
+use crate::gate::error::GateFault;
 use crate::policy::Rejection;
 use crate::tuf::RootError;
 
@@ -39,31 +40,50 @@ pub enum Error {
     Image(#[from] crate::oci::OciError),
     /// `publish` refuses a directory or a tag move.
     #[error(transparent)]
-    Publish(#[from] crate::cmd::publish::PublishError),
+    Publish(#[from] crate::publish::PublishError),
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
     /// The enclave's own policy (`crate::gate`): a denial, a policy that
     /// cannot decide, a policy file, a receipt.
     #[error(transparent)]
-    Gate(#[from] crate::gate::GateError),
+    Gate(#[from] crate::gate::error::GateError),
     /// A journal (or journal export) being verified is not intact.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    /// The trust store's anchored root does not parse: the store is
+    /// damaged (`store-corrupt`, exit 3).
+    #[error("the trust store's anchored root does not parse: {0}")]
+    AnchorUnparsable(#[source] RootError),
+    /// The store records another root version than its anchored root is
+    /// (`store-corrupt`, exit 3).
+    #[error(
+        "the trust store records root version {recorded} but its anchored root is version {anchored}"
+    )]
+    AnchorVersionMismatch {
+        /// The version the store records.
+        recorded: u64,
+        /// The anchored root's version.
+        anchored: u64,
+    },
+    /// A bug: something airlock itself should have made impossible
+    /// (`internal`, exit 3).
+    #[error("{0}")]
+    Internal(String),
+    /// A file of the trust store (its journal) cannot be read
+    /// (`store-unreadable`, exit 3).
+    #[error("cannot read {}: {source}", path.display())]
+    StoreUnreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// Files to pack whose names a bundle may not carry unless it is marked
     /// POSIX-only (`path-not-portable`, `path-case-collision`,
     /// `path-normalization-collision`): the operator's input, exit 2.
     #[error("cannot pack these files: {0}")]
     InputNames(#[source] airlock_bundle::Error),
-    /// Supply-chain metadata (a layout, link or attestation) that does not
-    /// parse.
-    #[error("{what} is malformed: {reason}")]
-    Metadata {
-        /// Which file.
-        what: String,
-        /// Why.
-        reason: String,
-    },
     /// A file the operator named cannot be read.
     #[error("cannot read {path}: {source}")]
     Input {
@@ -108,6 +128,75 @@ pub enum Error {
         /// Stable code.
         code: &'static str,
     },
+}
+
+impl From<crate::tuf::root::SignRootError> for Error {
+    fn from(e: crate::tuf::root::SignRootError) -> Error {
+        use crate::tuf::root::SignRootError;
+        match e {
+            SignRootError::Root(e) => Error::Root(e),
+            SignRootError::Sign(e) => Error::Hsm(e),
+        }
+    }
+}
+
+impl From<crate::tuf::rotate::RotateError> for Error {
+    fn from(e: crate::tuf::rotate::RotateError) -> Error {
+        Error::Usage {
+            message: e.message,
+            hint: e.hint,
+        }
+    }
+}
+
+impl From<crate::journal::writer::WriteError> for Error {
+    fn from(e: crate::journal::writer::WriteError) -> Error {
+        use crate::journal::writer::WriteError;
+        match e {
+            WriteError::Damaged(_) => Error::env(
+                "journal-damaged",
+                e.to_string(),
+                "run `airlock journal verify --store STORE` and investigate before using the store; nothing was accepted",
+            ),
+            WriteError::Torn { .. } => Error::env(
+                "journal-damaged",
+                e.to_string(),
+                "run `airlock journal verify --store STORE` to see it, then `airlock journal recover --store STORE`; nothing was accepted",
+            ),
+            WriteError::KeyUnusable { .. } => Error::env(
+                "journal-key-unusable",
+                e.to_string(),
+                "re-provision the store's journal key",
+            ),
+            WriteError::Build(e) => e.into(),
+            WriteError::Store(e) => Error::Hsm(e),
+        }
+    }
+}
+
+impl From<crate::journal::record::BuildError> for Error {
+    fn from(e: crate::journal::record::BuildError) -> Error {
+        use crate::journal::record::BuildError;
+        match e {
+            BuildError::Internal { .. } => Error::env(
+                "journal-write-failed",
+                e.to_string(),
+                "report this as a bug; nothing was accepted",
+            ),
+            BuildError::Sign(e) => Error::Hsm(e),
+        }
+    }
+}
+
+impl From<crate::keys::KeyError> for Error {
+    fn from(e: crate::keys::KeyError) -> Error {
+        use crate::keys::KeyError;
+        match e {
+            KeyError::Unreadable { path, source } => Error::input(&path, source),
+            KeyError::Invalid { path, reason } => Error::BadKey { path, reason },
+            KeyError::Token(e) => Error::Hsm(e),
+        }
+    }
 }
 
 impl Error {
@@ -162,10 +251,13 @@ impl Error {
                 HsmFault::Operator => EXIT_USAGE,
                 _ => EXIT_ENVIRONMENT,
             },
-            Error::Gate(e) => e.exit_code(),
+            Error::Gate(e) => match e.fault() {
+                GateFault::Bundle => EXIT_REJECTED,
+                GateFault::Operator => EXIT_USAGE,
+                GateFault::Environment => EXIT_ENVIRONMENT,
+            },
             Error::Root(_)
             | Error::Rejected(_)
-            | Error::Metadata { .. }
             | Error::Intoto(_)
             | Error::Image(_)
             | Error::Publish(_)
@@ -175,7 +267,11 @@ impl Error {
             | Error::BadKey { .. }
             | Error::Usage { .. }
             | Error::Operator { .. } => EXIT_USAGE,
-            Error::Environment { .. } => EXIT_ENVIRONMENT,
+            Error::Environment { .. }
+            | Error::AnchorUnparsable(_)
+            | Error::AnchorVersionMismatch { .. }
+            | Error::Internal(_)
+            | Error::StoreUnreadable { .. } => EXIT_ENVIRONMENT,
         }
     }
 
@@ -194,7 +290,9 @@ impl Error {
             Error::Publish(e) => e.code(),
             Error::Journal(e) => e.code(),
             Error::Gate(e) => e.code(),
-            Error::Metadata { .. } => "metadata-malformed",
+            Error::AnchorUnparsable(_) | Error::AnchorVersionMismatch { .. } => "store-corrupt",
+            Error::Internal(_) => "internal",
+            Error::StoreUnreadable { .. } => "store-unreadable",
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
             Error::Usage { .. } => "usage",
@@ -205,7 +303,7 @@ impl Error {
     /// One line telling the operator what to do next.
     pub fn hint(&self) -> String {
         if let Error::Bundle(e) = self
-            && let Some(h) = crate::volumes::hint(e)
+            && let Some(h) = volume_hint(e)
         {
             return h;
         }
@@ -214,8 +312,15 @@ impl Error {
             | Error::Environment { hint, .. }
             | Error::Operator { hint, .. } => hint.clone(),
             Error::Input { .. } => "check the path and its permissions".into(),
+            Error::Internal(_) => "report this as a bug".into(),
+            Error::StoreUnreadable { .. } => "check the store directory and its permissions".into(),
+            Error::AnchorUnparsable(_) => {
+                "re-provision the store from a trusted root with `anchor init --replace`".into()
+            }
+            Error::AnchorVersionMismatch { .. } => {
+                "the store has been altered: re-provision it from a trusted root with `anchor init --replace`".into()
+            }
             Error::InputNames(_) => "rename the files so that every name can exist on FAT32, exFAT, NTFS and macOS, or pack with --posix-names if this bundle will only ever be unpacked on a POSIX filesystem".into(),
-            Error::Metadata { .. } => "fix or re-create the metadata file; it must be well-formed JSON with no duplicate keys or floats".into(),
             Error::BadKey { .. } => {
                 "give a PEM key made by `airlock keygen` or `openssl genpkey` (Ed25519, EC P-256/P-384, RSA of 2048 bits or more)".into()
             }
@@ -262,4 +367,57 @@ impl Error {
             },
         }
     }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// The `hint:` line for a volume error, if `e` is one.
+fn volume_hint(e: &airlock_bundle::Error) -> Option<String> {
+    use airlock_bundle::Error as B;
+    Some(match e {
+        B::VolumeMissing { number, path, .. } => format!(
+            "copy volume {number} ({}) beside the first volume, or give --prompt to be asked \
+             for each volume in turn",
+            file_name(path)
+        ),
+        B::VolumeExtra { path, .. } => format!(
+            "{} is not one of this bundle's volumes: copy the volumes without it",
+            file_name(path)
+        ),
+        B::VolumeOutOfOrder { path, found, .. } => format!(
+            "{} holds volume {found}: the files were renamed or mixed up; re-copy the volumes \
+             under their own names (`airlock volumes check` shows which file holds which)",
+            file_name(path)
+        ),
+        B::VolumeTruncated { number, path, .. } => format!(
+            "re-copy volume {number} ({}): the copy is incomplete",
+            file_name(path)
+        ),
+        B::VolumeCorrupt { number, path, .. } => format!(
+            "re-copy volume {number} ({}) from the source medium, then try again",
+            file_name(path)
+        ),
+        B::VolumeForeign { number, path, .. } => format!(
+            "{} is a volume of another bundle: copy volume {number} of this bundle in its place",
+            file_name(path)
+        ),
+        B::VolumeRead { number, path, .. } => format!(
+            "the medium could not be read: clean it or re-copy volume {number} ({}), then try again",
+            file_name(path)
+        ),
+        B::VolumeIndexMismatch { .. } => {
+            "these volumes do not belong together: re-copy the whole set from the source".into()
+        }
+        B::VolumeNotFirst { first, .. } => {
+            format!("give the first volume, {}", first.display())
+        }
+        B::SplitSize { .. } => {
+            "choose a larger volume size (fat32, dvd, bd, or e.g. 700MB / 4GiB)".into()
+        }
+        _ => return None,
+    })
 }

@@ -165,6 +165,75 @@ pub(crate) fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// Parses `bytes` as one ordinary JSON document: numbers of any form
+/// (`2.0`, `7.8`, `1e3`, big integers) as RFC 8259 allows, for documents
+/// that are signed as bytes rather than as canonical JSON (the payloads of
+/// in-toto attestations). Duplicate object keys and trailing bytes are
+/// still refused: two parsers must never read two different documents.
+pub fn parse_ordinary(bytes: &[u8]) -> Result<serde_json::Value, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let UniqueKeys = de::Deserialize::deserialize(&mut de)
+        .map_err(|e: serde_json::Error| JsonError(e.to_string()))?;
+    de.end()
+        .map_err(|e| JsonError(format!("trailing data: {e}")))?;
+    serde_json::from_slice(bytes).map_err(|e| JsonError(e.to_string()))
+}
+
+/// A JSON document checked for duplicate object keys at every depth,
+/// holding nothing.
+struct UniqueKeys;
+
+impl<'de> de::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<UniqueKeys, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while let Some(UniqueKeys) = seq.next_element()? {}
+        Ok(UniqueKeys)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let UniqueKeys = map.next_value()?;
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key {}",
+                    crate::excerpt(&key)
+                )));
+            }
+        }
+        Ok(UniqueKeys)
+    }
+}
+
 impl<'de> de::Deserialize<'de> for Json {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
         d.deserialize_any(JsonVisitor)
@@ -228,6 +297,16 @@ impl<'de> Visitor<'de> for JsonVisitor {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn ordinary_json_takes_floats_but_not_duplicate_keys() {
+        let v = parse_ordinary(br#"{"cvss":7.8,"specVersion":2.0,"n":[1e3,{"a":1}]}"#).unwrap();
+        assert_eq!(v["cvss"], serde_json::json!(7.8));
+        let e = parse_ordinary(br#"{"a":{"b":1,"b":2}}"#).unwrap_err();
+        assert!(e.0.contains("duplicate key"), "{e}");
+        assert!(parse_ordinary(br#"{"a":[{"x":1},{"x":2,"x":3}]}"#).is_err());
+        assert!(parse_ordinary(br#"{} {}"#).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -12,7 +12,6 @@ use airlock_hsm::opfile::{MAX_KEY_FILE, read_regular_text};
 use airlock_hsm::{FileSigner, KeyAlgorithm, Pkcs11Signer, PublicKey, Signer};
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
 use crate::json::Json;
 
 /// A key object from metadata (`{"keytype","scheme","keyval":{"public"}}`).
@@ -50,6 +49,10 @@ impl KeyObject {
                 Some(PublicKey::ed25519_from_bytes(&raw)?)
             }
             ("rsa", "rsassa-pss-sha256") => Some(pem_key(public, KeyAlgorithm::RsaPssSha256)?),
+            // The same RSA key file, verified with PKCS#1 v1.5 padding.
+            ("rsa", "rsa-pkcs1v15-sha256") => {
+                pem_key(public, KeyAlgorithm::RsaPssSha256)?.with_pkcs1v15()
+            }
             ("ecdsa" | "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256") => {
                 Some(pem_key(public, KeyAlgorithm::EcdsaP256)?)
             }
@@ -87,6 +90,7 @@ fn names_of(alg: KeyAlgorithm) -> (&'static str, &'static str) {
         KeyAlgorithm::EcdsaP256 => ("ecdsa", "ecdsa-sha2-nistp256"),
         KeyAlgorithm::EcdsaP384 => ("ecdsa", "ecdsa-sha2-nistp384"),
         KeyAlgorithm::RsaPssSha256 => ("rsa", "rsassa-pss-sha256"),
+        KeyAlgorithm::RsaPkcs1v15Sha256 => ("rsa", "rsa-pkcs1v15-sha256"),
         _ => ("unknown", "unknown"),
     }
 }
@@ -100,7 +104,7 @@ fn describe(alg: KeyAlgorithm) -> &'static str {
         KeyAlgorithm::Ed25519 => "an Ed25519",
         KeyAlgorithm::EcdsaP256 => "an ECDSA P-256",
         KeyAlgorithm::EcdsaP384 => "an ECDSA P-384",
-        KeyAlgorithm::RsaPssSha256 => "an RSA",
+        KeyAlgorithm::RsaPssSha256 | KeyAlgorithm::RsaPkcs1v15Sha256 => "an RSA",
         _ => "an unknown",
     }
 }
@@ -149,11 +153,43 @@ pub fn obj<const N: usize>(pairs: [(&str, Json); N]) -> Json {
     Json::Obj(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
+/// A key named on the command line that cannot be used (the binary's
+/// `input-unreadable`, `key-invalid`, or the token's error).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The key does not parse, or is not the kind needed.
+    #[error("{path} is not a usable key: {reason}")]
+    Invalid {
+        /// The key file or URI.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A `pkcs11:` key pair cannot be opened.
+    #[error(transparent)]
+    Token(#[from] airlock_hsm::Error),
+}
+
+fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Unreadable {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Loads an SPKI PEM public key (Ed25519, ECDSA P-256 / P-384 or RSA) named
 /// on the command line.
-pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
-    let pem = read_regular_text(path, MAX_KEY_FILE).map_err(|source| Error::input(path, source))?;
-    PublicKey::from_spki_pem(&pem).map_err(|reason| Error::BadKey {
+pub fn load_public_key(path: &Path) -> Result<PublicKey, KeyError> {
+    let pem = read_regular_text(path, MAX_KEY_FILE).map_err(unreadable(path))?;
+    PublicKey::from_spki_pem(&pem).map_err(|reason| KeyError::Invalid {
         path: path.display().to_string(),
         reason,
     })
@@ -163,21 +199,20 @@ pub fn load_public_key(path: &Path) -> Result<PublicKey, Error> {
 /// (PKCS#8 of any supported type, SEC1 or PKCS#1), or an RFC 7512
 /// `pkcs11:` URI naming a key pair on a token (the PIN comes from the
 /// URI's `pin-source` file, never from the command line).
-pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, Error> {
+pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, KeyError> {
     if spec.starts_with("pkcs11:") {
         return Ok(Box::new(Pkcs11Signer::open(spec)?));
     }
     let path = Path::new(spec);
-    let pem = zeroize::Zeroizing::new(
-        read_regular_text(path, MAX_KEY_FILE).map_err(|source| Error::input(path, source))?,
-    );
+    let pem =
+        zeroize::Zeroizing::new(read_regular_text(path, MAX_KEY_FILE).map_err(unreadable(path))?);
     if pem.contains("BEGIN PUBLIC KEY") {
-        return Err(Error::BadKey {
+        return Err(KeyError::Invalid {
             path: spec.into(),
             reason: "this is a public key; signing needs the private key (PREFIX.pem)".into(),
         });
     }
-    let signer = FileSigner::from_pem(&pem).map_err(|reason| Error::BadKey {
+    let signer = FileSigner::from_pem(&pem).map_err(|reason| KeyError::Invalid {
         path: spec.into(),
         reason,
     })?;
@@ -377,13 +412,30 @@ mod tests {
         let rsa = vector("rsa3072").to_spki_pem();
         let p256 = vector("p256").to_spki_pem();
         for json in [
-            key_json("rsa", "rsa-pkcs1v15-sha256", &rsa),
+            key_json("rsa", "rsa-pkcs1v15-sha384", &rsa),
             key_json("ecdsa", "ecdsa-sha2-nistp521", "anything"),
             key_json("ecdsa-sha2-nistp384", "ecdsa-sha2-nistp256", &p256),
             key_json("sphincs", "sphincs-shake-128s", "00"),
         ] {
             assert_eq!(KeyObject::parse(&json).unwrap().public, None);
         }
+    }
+
+    /// An RSA key under `rsa-pkcs1v15-sha256` (as cloud KMS signers list
+    /// it) is usable, verified with PKCS#1 v1.5, and its key object and
+    /// keyid are written back as read.
+    #[test]
+    fn an_rsa_pkcs1v15_key_is_usable_and_keeps_its_scheme() {
+        let rsa = vector("rsa3072").to_spki_pem();
+        let json = key_json("rsa", "rsa-pkcs1v15-sha256", &rsa);
+        let k = KeyObject::parse(&json).unwrap();
+        let public = k.public.unwrap();
+        assert_eq!(public.algorithm(), KeyAlgorithm::RsaPkcs1v15Sha256);
+        assert_eq!(key_object(&public), json);
+        assert_eq!(
+            keyid(&public),
+            hex::encode(Sha256::digest(json.canonical()))
+        );
     }
 
     #[test]

@@ -2,38 +2,53 @@
 //! side, that what arrived is exactly what an authorized supply chain
 //! produced.
 //!
-//! The binary is a thin layer over this library: [`cli`] defines the
-//! command-line contract, [`cmd`] holds one module per command, and the rest
-//! are the pieces those commands share — strict JSON and canonical JSON
-//! ([`json`]), keys and keyids ([`keys`]), TUF root metadata ([`tuf`]), the
-//! trust policy ([`policy`]), the isolated-side verifier ([`verifier`]) and
-//! staging ([`staging`]). The container format lives in `airlock-bundle`,
-//! keys and trust stores in `airlock-hsm`.
+//! The library is in layers that point one way (`scripts/import-graph.py`
+//! checks it):
+//!
+//! - the command line: [`cli`] (the contract, clap) and [`cmd`] (one module
+//!   per command: flags, printing, progress bars, prompts). Only these parse
+//!   flags, draw and print to stderr; the layers below return warnings as
+//!   data or hand them to the command's `warn`;
+//! - application services: the pack pipeline (`pack`), the isolated-side
+//!   verifier (`verifier`), the enclave policy and receipts (`gate`),
+//!   staging (`staging`), split bundles (`volumes`),
+//!   the store's anchor (`trust_anchor`), journal decisions and exports
+//!   ([`journal`]), and the application [`Error`], which maps every layer's
+//!   error to an exit code, a stable code and one hint;
+//! - the domain: strict and canonical JSON ([`json`]), keys and keyids
+//!   ([`keys`]), TUF roots ([`tuf`]), in-toto ([`intoto`]), the trust policy
+//!   (`policy`), container images ([`oci`]), each with its own error type;
+//! - the crates: the container format (`airlock-bundle`), keys and trust
+//!   stores (`airlock-hsm`).
+//!
+//! Modules that nothing outside the crate uses are private.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod cleanup;
+mod cleanup;
 pub mod cli;
 pub mod cmd;
 pub mod error;
-pub mod fsutil;
+mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod gate;
+mod gate;
 pub mod intoto;
 pub mod journal;
 pub mod json;
 pub mod keys;
 pub mod oci;
-pub mod policy;
-pub mod progress;
-pub mod staging;
+mod pack;
+mod policy;
+mod progress;
+mod publish;
+mod staging;
 pub mod timefmt;
-pub mod trust_anchor;
+mod trust_anchor;
 pub mod tuf;
-pub mod verifier;
-pub mod volumes;
-pub mod walk;
+mod verifier;
+mod volumes;
+mod walk;
 
 pub use error::Error;
 

@@ -1,43 +1,13 @@
-//! Progress bars on a terminal (bytes, rate, ETA); silent otherwise.
-use std::io::{IsTerminal, Read};
+//! Progress of long operations (bytes packed, split, read), reported to
+//! whoever drives them: the library never draws; the command line shows a
+//! bar (`cmd::progress`, nothing with `--quiet`).
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-/// A byte-count progress bar on stderr, hidden when `quiet` or when stderr
-/// is not a terminal.
-pub fn bytes_bar(total: u64, label: &str, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(label.to_owned());
-    bar
-}
-
-/// A reader that advances a progress bar by the bytes read through it.
-#[derive(Debug)]
-pub struct CountingReader<R> {
-    inner: R,
-    bar: ProgressBar,
-}
-
-impl<R> CountingReader<R> {
-    /// Wraps `inner`.
-    pub fn new(inner: R, bar: ProgressBar) -> Self {
-        CountingReader { inner, bar }
-    }
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.bar.inc(n as u64);
-        Ok(n)
-    }
+/// Receives the progress of one stage at a time.
+pub trait Progress: Sync {
+    /// A stage of `total` bytes, named `label` (`split`, `pack`, …), starts.
+    fn start(&self, label: &str, total: u64);
+    /// `n` more bytes of the stage are done.
+    fn advance(&self, n: u64);
+    /// The stage is over (done or abandoned).
+    fn finish(&self);
 }

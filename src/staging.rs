@@ -13,6 +13,13 @@
 //! destination's own path. At commit the directory is checked to be the one
 //! created (same inode, under the same name) and to hold every artifact
 //! received with its size.
+//!
+//! The bundle's metadata (roots, layout, layout keys, links, attestations
+//! and the signed manifest) is delivered beside the artifacts, never among
+//! them: in `DEST.airlock-metadata/`, staged the same way in a second locked
+//! directory and renamed into place just before the artifact tree, so that
+//! whenever `DEST` exists, `DEST.airlock-metadata` is complete
+//! (docs/isolated-side.md, "What unpack delivers").
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
@@ -36,6 +43,32 @@ use crate::verifier::{ArtifactSink, IMAGE_DIR};
 const STAGING_PREFIX: &str = ".airlock-staging-";
 /// Prefix of a placed tree being removed because its import was not recorded.
 const UNDO_PREFIX: &str = ".airlock-undo-";
+/// Suffix of the directory beside the destination that receives the
+/// bundle's metadata (`DEST.airlock-metadata`).
+pub const METADATA_SUFFIX: &str = ".airlock-metadata";
+
+/// Where the metadata of an import to `dest` is delivered: `DEST.airlock-metadata`.
+pub fn metadata_dir(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().map(OsStr::to_owned).unwrap_or_default();
+    name.push(METADATA_SUFFIX);
+    dest.with_file_name(name)
+}
+
+/// The directory of `DEST.airlock-metadata` each metadata kind is delivered to
+/// (`None`: not delivered there; image manifests go to `DEST/oci/`).
+pub fn metadata_subdir(kind: EntryKind) -> Option<&'static str> {
+    match kind {
+        EntryKind::Root => Some("roots"),
+        EntryKind::Layout => Some("layout"),
+        EntryKind::LayoutKey => Some("layout-keys"),
+        EntryKind::Link => Some("links"),
+        EntryKind::Attestation => Some("attestations"),
+        _ => None,
+    }
+}
+
+/// The signed manifest's file name in `DEST.airlock-metadata`.
+pub const METADATA_MANIFEST: &str = "manifest.cbor";
 
 /// A private, locked directory on the destination's filesystem, removed on
 /// drop unless committed.
@@ -48,6 +81,9 @@ pub struct Staging {
     /// The directory the last artifact went to: its components below the
     /// staging directory, and a handle on it.
     cwd: Option<(Vec<String>, OwnedFd)>,
+    /// The staging directory of `DEST.airlock-metadata` (the metadata), placed
+    /// just before this one.
+    sidecar: Option<Box<Staging>>,
     /// Removes the staging directory if a signal ends the process.
     _on_signal: crate::cleanup::Registered,
     /// Last: dropped (the directory removed) after the handles above are
@@ -75,6 +111,8 @@ struct Held {
 pub struct Placed {
     held: Held,
     dest: PathBuf,
+    /// `DEST.airlock-metadata`, placed just before.
+    sidecar: Option<Box<Placed>>,
 }
 
 fn write_error(path: &Path, e: std::io::Error) -> Error {
@@ -143,9 +181,16 @@ impl Drop for Held {
 }
 
 impl Staging {
-    /// Refuses an existing destination (exit 3) and creates the staging
-    /// directory beside it.
+    /// Refuses an existing destination or `DEST.airlock-metadata` (exit 3) and
+    /// creates the staging directories beside them.
     pub fn create(dest: &Path) -> Result<Staging, Error> {
+        let mut staging = Staging::create_one(dest)?;
+        staging.sidecar = Some(Box::new(Staging::create_one(&metadata_dir(dest))?));
+        Ok(staging)
+    }
+
+    /// One staging directory for `dest`.
+    fn create_one(dest: &Path) -> Result<Staging, Error> {
         match fs::symlink_metadata(dest) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
@@ -210,6 +255,7 @@ impl Staging {
             dest_name: name.to_owned(),
             received: BTreeMap::new(),
             cwd: None,
+            sidecar: None,
         };
         staging.probe_noreplace()?;
         Ok(staging)
@@ -361,14 +407,62 @@ impl Staging {
         // A signal's cleanup removes the staging directory either wholly
         // before this check or not before the rename: never a tree half
         // removed and then placed.
+        // Declared before the cleanup guard, so dropped after it on every
+        // early return (dropping a staging takes the cleanup's lock).
+        let mut sidecar = self.sidecar.take();
         let no_cleanup = crate::cleanup::no_signal_cleanup();
         self.check_complete(artifacts)?;
         self.cwd = None;
+        if let Some(side) = sidecar.as_mut() {
+            side.check_complete(0)?;
+            side.cwd = None;
+            fchmod(side.held.dir.as_fd(), Mode::from_raw_mode(0o755))
+                .map_err(|e| write_error(&side.held.path(), e.into()))?;
+        }
         let dir = self.held.dir.as_fd();
+        // One filesystem: the metadata's staging directory is a sibling.
         syncfs(dir).map_err(|e| write_error(&self.held.path(), e.into()))?;
         fchmod(dir, Mode::from_raw_mode(0o755))
             .map_err(|e| write_error(&self.held.path(), e.into()))?;
         airlock_hsm::fault::point("unpack-before-rename");
+        // The metadata first: whenever DEST exists, DEST.airlock-metadata is whole.
+        // (Stagings are turned into `Placed` only once the signal cleanup
+        // is allowed again: dropping a staging unregisters it, which takes
+        // the cleanup's lock.)
+        if let Some(side) = sidecar.as_ref() {
+            side.rename_into_place()?;
+        }
+        airlock_hsm::fault::point("unpack-metadata-placed");
+        if let Err(e) = self.rename_into_place() {
+            drop(no_cleanup);
+            if let Some(side) = sidecar {
+                side.into_placed().undo();
+            }
+            return Err(e);
+        }
+        // The rename is the commit point: the files are placed. A failure to
+        // fsync the parent now must not stop the store from recording them
+        // (docs/threat-model.md, "after the commit rename").
+        drop(no_cleanup);
+        let _ = rustix::fs::fsync(&self.held.parent);
+        let mut placed = self.into_placed();
+        placed.sidecar = sidecar.map(|s| Box::new(s.into_placed()));
+        Ok(placed)
+    }
+
+    /// A staging directory renamed into place (by [`Staging::commit`]).
+    fn into_placed(mut self) -> Placed {
+        self.held.owned = false;
+        let Staging { held, dest, .. } = self;
+        Placed {
+            held,
+            dest,
+            sidecar: None,
+        }
+    }
+
+    /// The no-replace rename of the staging directory to its destination.
+    fn rename_into_place(&self) -> Result<(), Error> {
         renameat_with(
             self.held.parent.as_fd(),
             self.held.name.as_str(),
@@ -391,15 +485,7 @@ impl Staging {
             } else {
                 write_error(&self.dest, e.into())
             }
-        })?;
-        // The rename is the commit point: the files are placed. A failure to
-        // fsync the parent now must not stop the store from recording them
-        // (docs/threat-model.md, "after the commit rename").
-        drop(no_cleanup);
-        let _ = rustix::fs::fsync(&self.held.parent);
-        self.held.owned = false;
-        let Staging { held, dest, .. } = self;
-        Ok(Placed { held, dest })
+        })
     }
 }
 
@@ -457,6 +543,11 @@ impl Placed {
         &self.dest
     }
 
+    /// Where the bundle's metadata was placed (`DEST.airlock-metadata`).
+    pub fn metadata_path(&self) -> Option<&Path> {
+        self.sidecar.as_deref().map(Placed::path)
+    }
+
     /// Removes the just-placed tree when the store could not record the
     /// acceptance: no acceptance without its record. The tree is first
     /// renamed to a hidden name (only if the destination is still the tree
@@ -464,6 +555,9 @@ impl Placed {
     /// under the destination's name; a crash during the removal leaves a
     /// directory the next sweep removes.
     pub fn undo(mut self) {
+        if let Some(side) = self.sidecar.take() {
+            side.undo();
+        }
         let Some(dest_name) = self.dest.file_name().map(OsStr::to_owned) else {
             return;
         };
@@ -505,6 +599,28 @@ impl Staging {
         Ok((file, shown))
     }
 
+    /// A staging directory for `dest` alone, with no `DEST.airlock-metadata`: for a
+    /// tree of metadata only (`inspect --extract-metadata`).
+    pub fn create_metadata_only(dest: &Path) -> Result<Staging, Error> {
+        Staging::create_one(dest)
+    }
+
+    /// Writes the metadata tree of `DEST.airlock-metadata` into this staging
+    /// directory (see the [`ArtifactSink::metadata`] implementation).
+    pub fn write_metadata(
+        &mut self,
+        entries: &[(Entry, Vec<u8>)],
+        manifest_bytes: &[u8],
+    ) -> Result<(), Error> {
+        self.write_new(METADATA_MANIFEST, manifest_bytes)?;
+        for (entry, bytes) in entries {
+            if let Some(dir) = metadata_subdir(entry.kind) {
+                self.write_new(&format!("{dir}/{}", entry.path.as_str()), bytes)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes a file the staging directory holds besides the artifacts (an
     /// image layout's manifests, `oci-layout`, `index.json`), mode 0644.
     fn write_new(&mut self, rel: &str, bytes: &[u8]) -> Result<(), Error> {
@@ -515,6 +631,20 @@ impl Staging {
 }
 
 impl ArtifactSink for Staging {
+    /// The metadata goes to `DEST.airlock-metadata/`: `roots/`, `layout/`,
+    /// `layout-keys/`, `links/`, `attestations/` (each file under its path
+    /// in the bundle, byte for byte) and `manifest.cbor`.
+    fn metadata(
+        &mut self,
+        entries: &[(Entry, Vec<u8>)],
+        manifest_bytes: &[u8],
+    ) -> Result<(), Error> {
+        match self.sidecar.as_mut() {
+            Some(side) => side.write_metadata(entries, manifest_bytes),
+            None => Ok(()),
+        }
+    }
+
     /// A bundle's images become an OCI image layout under `oci/`: the image
     /// manifests now, the blobs as they stream, `index.json` naming each
     /// tagged image `NAME:TAG`.

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
 use crate::oci::graph::{ImageGraph, check as check_images, digest_of};
 use crate::policy::{check_freshness, check_signatures};
-use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
+use crate::tuf::root::{MAX_CARRIED_ROOTS, MAX_ROOT_BYTES};
 use crate::tuf::{Root, RootChain, RootError};
 
 /// Where verified artifact bytes go.
@@ -23,6 +23,18 @@ pub trait ArtifactSink {
     /// bytes) and the exact manifest bytes, before any payload entry; the
     /// default ignores them.
     fn images(&mut self, _graph: &ImageGraph, _manifest_bytes: &[u8]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Receives the bundle's metadata — every root, layout, layout key, link
+    /// and attestation, as (entry, exact bytes), in manifest order — and the
+    /// exact manifest bytes, once the supply chain holds and before any
+    /// payload entry; the default ignores them.
+    fn metadata(
+        &mut self,
+        _entries: &[(Entry, Vec<u8>)],
+        _manifest_bytes: &[u8],
+    ) -> Result<(), Error> {
         Ok(())
     }
 
@@ -123,30 +135,8 @@ pub struct Observed {
 }
 
 /// Verifies the bundle read from `input` against `anchor` and `state` at
-/// `time`, streaming artifacts into `sink`; `seen` learns what it can as
-/// the check goes.
-pub fn verify_bundle<R: Read + Send + 'static>(
-    input: R,
-    anchor: &Anchor,
-    state: &StoreState,
-    time: u64,
-    limits: Limits,
-    sink: &mut dyn ArtifactSink,
-    seen: &mut Observed,
-) -> Result<Verdict, Error> {
-    verify_bundle_with(
-        input,
-        anchor,
-        state,
-        time,
-        limits,
-        sink,
-        seen,
-        &mut |_, _| Ok(()),
-    )
-}
-
-/// [`verify_bundle`], calling `authenticated` with the final root and the
+/// `time`, streaming artifacts into `sink` (`seen` learns what it can as
+/// the check goes), calling `authenticated` with the final root and the
 /// manifest once the manifest's signatures and freshness have been checked
 /// and before anything else is read: where a split bundle's volume index is
 /// authenticated (`crate::volumes`).
@@ -163,23 +153,13 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
 ) -> Result<Verdict, Error> {
     // Step 1: the anchor. The store vouches for these bytes; if they do not
     // parse the store is damaged, which is the environment's fault.
-    let trusted = Root::parse(&anchor.root_json).map_err(|e| {
-        Error::env(
-            "store-corrupt",
-            format!("the trust store's anchored root does not parse: {e}"),
-            "re-provision the store from a trusted root with `anchor init --replace`",
-        )
-    })?;
+    let trusted = crate::trust_anchor::anchored_root(anchor)?;
 
     if trusted.version != anchor.version {
-        return Err(Error::env(
-            "store-corrupt",
-            format!(
-                "the trust store records root version {} but its anchored root is version {}",
-                anchor.version, trusted.version
-            ),
-            "the store has been altered: re-provision it from a trusted root with `anchor init --replace`",
-        ));
+        return Err(Error::AnchorVersionMismatch {
+            recorded: anchor.version,
+            anchored: trusted.version,
+        });
     }
 
     let mut reader = BundleReader::open(input, limits)?;
@@ -193,7 +173,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
             (Some(m.sequence), Some(m.created), Some(m.expires));
     }
     // Bound what is read before the signature check from the manifest
-    // itself: at most MAX_ROTATIONS + 1 roots of at most MAX_ROOT_BYTES each,
+    // itself: at most MAX_CARRIED_ROOTS roots of at most MAX_ROOT_BYTES each,
     // applied one at a time so that only the current root is kept.
     let roots: Vec<&Entry> = reader
         .manifest()
@@ -201,7 +181,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         .iter()
         .filter(|e| e.kind == EntryKind::Root)
         .collect();
-    if roots.len() > MAX_ROTATIONS + 1 {
+    if roots.len() > MAX_CARRIED_ROOTS {
         return Err(RootError::TooManyRotations.into());
     }
     if let Some(big) = roots.iter().find(|e| e.size > MAX_ROOT_BYTES as u64) {
@@ -213,15 +193,17 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     }
     let root_count = roots.len();
     let mut chain = RootChain::new(trusted.clone());
+    // The metadata the sink receives once the supply chain holds (bounded
+    // like the reader's metadata: it is held in memory anyway).
+    let mut delivered: Vec<(Entry, Vec<u8>)> = Vec::new();
     for _ in 0..root_count {
         // The reader yields metadata in manifest order, roots first.
         let Some(m) = reader.next_metadata()? else {
-            return Err(Error::env(
-                "internal",
-                "the bundle reader ended before the roots",
-                "report this as a bug",
+            return Err(Error::Internal(
+                "the bundle reader ended before the roots".into(),
             ));
         };
+        delivered.push((m.entry.clone(), m.bytes.clone()));
         chain.offer(Root::parse(&m.bytes)?, m.bytes)?;
     }
     // Steps 2-4, before anything else is read: the final root, a threshold
@@ -241,6 +223,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
                 documents.insert(d, m.bytes);
             }
         } else {
+            delivered.push((m.entry.clone(), m.bytes.clone()));
             chain.add(&m.entry, m.bytes);
         }
         metadata += 1;
@@ -269,8 +252,10 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
             time,
         },
     )?;
-    // Only then is anything written for the images (their manifests, into
-    // the sink's staging area).
+    // Only then is anything written: the metadata (for delivery beside the
+    // artifacts) and the images' manifests, into the sink's staging area.
+    sink.metadata(&delivered, reader.manifest_bytes())?;
+    drop(delivered);
     sink.images(&images, reader.manifest_bytes())?;
 
     let mut payload = reader.into_payload()?;

@@ -7,21 +7,20 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use airlock_bundle::{
     BundleReader, EntryKind, Limits, Locator, Manifest, ManifestSignature, Signatures,
-    VolumeHeader, VolumeSet, Wanted, WrittenVolumes, index_signing_message, is_volume,
-    parse_volume_path, plan_split, write_volumes,
+    VolumeHeader, VolumeSet, WrittenVolumes, index_signing_message, is_volume, parse_volume_path,
+    plan_split, write_volumes,
 };
 use airlock_hsm::Signer;
-use indicatif::ProgressBar;
 
 use crate::error::{EXIT_REJECTED, Error};
 use crate::keys::keyid;
 use crate::policy::{INDEX, Rejection, check_index_signatures, check_signatures};
-use crate::progress::bytes_bar;
-use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
+use crate::progress::Progress;
+use crate::tuf::root::{MAX_CARRIED_ROOTS, MAX_ROOT_BYTES};
 use crate::tuf::{Root, RootChain, RootError};
 
 /// `fat32`: the largest file FAT32 can hold, 4 GiB − 1 byte.
@@ -95,37 +94,35 @@ pub fn parse_volume_size(s: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// Parses `--split` / `--size` for the command line (exit 2 on error).
-pub fn volume_size_arg(flag: &str, s: &str) -> Result<u64, Error> {
-    let size = parse_volume_size(s).map_err(|e| {
-        Error::usage(
-            format!("{flag} {e}"),
-            "e.g. --split fat32 (USB sticks), dvd, bd, 700MB or 4GiB",
-        )
-    })?;
+/// What to warn about a volume size given as `spec` (parsed to `size`):
+/// sizes that do not fit the media their name suggests. The command line
+/// prints them.
+pub fn size_warnings(spec: &str, size: u64) -> Vec<String> {
+    let mut warnings = Vec::new();
     if size == 1 << 32 {
-        crate::cmd::warn(
+        warnings.push(
             "4 GiB volumes are one byte too large for FAT32 (at most 4 GiB - 1): \
-             use fat32 for FAT32 media",
+             use fat32 for FAT32 media"
+                .to_owned(),
         );
     }
     // The disc presets are whole discs; a file system on the disc takes
     // room too (measured with xorriso -iso-level 3 and genisoimage -udf:
     // 183 to 424 sectors of 2048 bytes for one large file).
-    let disc = match s.trim().to_ascii_lowercase().as_str() {
+    let disc = match spec.trim().to_ascii_lowercase().as_str() {
         "dvd" => Some("4699MB"),
         "bd" => Some("25024MB"),
         _ => None,
     };
     if let Some(fits) = disc {
-        crate::cmd::warn(&format!(
+        warnings.push(format!(
             "{} is the whole disc ({size} bytes): a full volume leaves no room for the disc's \
              file system (ISO 9660 or UDF). To burn volumes as files, use --split {fits}; \
              see docs/transfers.md",
-            s.trim()
+            spec.trim()
         ));
     }
-    Ok(size)
+    warnings
 }
 
 /// Signs a volume index with every signer, as the manifest is signed.
@@ -143,10 +140,20 @@ pub fn sign_index(signers: &[Box<dyn Signer>], index_bytes: &[u8]) -> Result<Sig
     Ok(Signatures(sigs))
 }
 
+/// What becomes of the bundle a split cuts into volumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitSource {
+    /// Left as it was (`airlock split`).
+    Keep,
+    /// Truncated as it is cut, so the disk never holds it twice (pack's
+    /// temporary bundle).
+    Consume,
+}
+
 /// Cuts the finished bundle at `bundle` (manifest id `bundle_id`, head frame
 /// `head_len` bytes) into volumes `OUT.001`, … of at most `volume_size`
-/// bytes, the index signed by `signers`. With `consume`, the bundle is
-/// truncated as it is cut (pack's temporary bundle).
+/// bytes, the index signed by `signers`; `source` says whether the bundle
+/// is kept.
 #[allow(clippy::too_many_arguments)]
 pub fn split_bundle_file(
     bundle: &Path,
@@ -155,21 +162,22 @@ pub fn split_bundle_file(
     out: &Path,
     volume_size: u64,
     signers: &[Box<dyn Signer>],
-    consume: bool,
-    quiet: bool,
+    source: SplitSource,
+    progress: &dyn Progress,
 ) -> Result<WrittenVolumes, Error> {
     let limits = Limits::default();
     let len = std::fs::metadata(bundle)
         .map_err(|e| Error::input(bundle, e))?
         .len();
     let plan = plan_split(len, head_len, volume_size, signers.len(), &limits)?;
-    let bar = bytes_bar(len, "split", quiet);
+    progress.start("split", len);
     let first = std::sync::Once::new();
+    let consume = source == SplitSource::Consume;
     let unsigned = write_volumes(bundle, bundle_id, &plan, out, consume, &limits, &|n| {
-        bar.inc(n);
+        progress.advance(n);
         first.call_once(|| airlock_hsm::fault::point("split-first-bytes-written"));
     });
-    bar.finish_and_clear();
+    progress.finish();
     let unsigned = unsigned?;
     let signatures = sign_index(signers, unsigned.index_bytes())?;
     Ok(unsigned.finish(&signatures)?)
@@ -195,10 +203,10 @@ impl std::fmt::Debug for BundleInput {
 
 impl BundleInput {
     /// Opens `path`: a bundle, or the first volume of a split one (told
-    /// apart by their first bytes). With `prompt`, a volume that is not
-    /// beside the previous one is asked for on the terminal (the bar is
-    /// hidden while asking).
-    pub fn open(path: &Path, prompt: Option<&ProgressBar>) -> Result<BundleInput, Error> {
+    /// apart by their first bytes). With `locator`, a volume that is not
+    /// beside the previous one is asked for (`unpack --prompt`: the
+    /// command line asks on the terminal).
+    pub fn open(path: &Path, locator: Option<Locator>) -> Result<BundleInput, Error> {
         // Without blocking: a FIFO is refused below, not waited on.
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -230,7 +238,6 @@ impl BundleInput {
             });
         }
         drop(file);
-        let locator = prompt.map(|bar| prompt_locator(bar.clone()));
         let mut set = VolumeSet::open(path, Limits::default(), locator)?;
         let reader = Box::new(set.stream()?);
         Ok(BundleInput {
@@ -297,36 +304,6 @@ impl BundleInput {
     }
 }
 
-/// Asks on the terminal where a volume is; see [`airlock_bundle::Locator`].
-fn prompt_locator(bar: ProgressBar) -> Locator {
-    Box::new(move |w: &Wanted| bar.suspend(|| ask_for_volume(w)))
-}
-
-/// The question `unpack --prompt` asks; answers come from standard input:
-/// Enter to look again, a file or directory, or `q` (or end of input) to
-/// stop.
-pub fn ask_for_volume(w: &Wanted) -> Option<PathBuf> {
-    let which = match (w.number, w.count) {
-        (0, _) => "the volume".to_owned(),
-        (n, 0) => format!("volume {n}"),
-        (n, c) => format!("volume {n} of {c}"),
-    };
-    crate::cmd::terminal::eprint_line(&format!("{which} not found at {}", w.path.display()));
-    crate::cmd::terminal::eprint_line(
-        "insert the medium that holds it and press Enter, or type the file or directory \
-         that holds it (q to stop):",
-    );
-    let mut line = String::new();
-    match std::io::stdin().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => match line.trim() {
-            "q" => None,
-            "" => Some(w.path.clone()),
-            p => Some(PathBuf::from(p)),
-        },
-    }
-}
-
 /// Authenticates the index in `header` from the head of the first volume at
 /// `path`: the roots it carries advance `anchor_root` to the final root
 /// (unexpired at `time`), whose targets keys must have signed the manifest
@@ -350,7 +327,7 @@ pub fn authenticate_from_first_volume(
         .filter(|e| e.kind == EntryKind::Root)
         .map(|e| e.size)
         .collect();
-    if roots.len() > MAX_ROTATIONS {
+    if roots.len() > MAX_CARRIED_ROOTS {
         return Err(RootError::TooManyRotations.into());
     }
     if let Some(big) = roots.iter().find(|s| **s > MAX_ROOT_BYTES as u64) {
@@ -377,59 +354,6 @@ pub fn authenticate_from_first_volume(
         .into());
     }
     Ok(signers)
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.display().to_string())
-}
-
-/// The `hint:` line for a volume error, if `e` is one.
-pub fn hint(e: &airlock_bundle::Error) -> Option<String> {
-    use airlock_bundle::Error as B;
-    Some(match e {
-        B::VolumeMissing { number, path, .. } => format!(
-            "copy volume {number} ({}) beside the first volume, or give --prompt to be asked \
-             for each volume in turn",
-            file_name(path)
-        ),
-        B::VolumeExtra { path, .. } => format!(
-            "{} is not one of this bundle's volumes: copy the volumes without it",
-            file_name(path)
-        ),
-        B::VolumeOutOfOrder { path, found, .. } => format!(
-            "{} holds volume {found}: the files were renamed or mixed up; re-copy the volumes \
-             under their own names (`airlock volumes check` shows which file holds which)",
-            file_name(path)
-        ),
-        B::VolumeTruncated { number, path, .. } => format!(
-            "re-copy volume {number} ({}): the copy is incomplete",
-            file_name(path)
-        ),
-        B::VolumeCorrupt { number, path, .. } => format!(
-            "re-copy volume {number} ({}) from the source medium, then try again",
-            file_name(path)
-        ),
-        B::VolumeForeign { number, path, .. } => format!(
-            "{} is a volume of another bundle: copy volume {number} of this bundle in its place",
-            file_name(path)
-        ),
-        B::VolumeRead { number, path, .. } => format!(
-            "the medium could not be read: clean it or re-copy volume {number} ({}), then try again",
-            file_name(path)
-        ),
-        B::VolumeIndexMismatch { .. } => {
-            "these volumes do not belong together: re-copy the whole set from the source".into()
-        }
-        B::VolumeNotFirst { first, .. } => {
-            format!("give the first volume, {}", first.display())
-        }
-        B::SplitSize { .. } => {
-            "choose a larger volume size (fat32, dvd, bd, or e.g. 700MB / 4GiB)".into()
-        }
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

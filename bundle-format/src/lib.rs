@@ -86,7 +86,7 @@ pub use manifest::{
 pub use path::{BundlePath, NotPortable, PathError, check_portable};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};
 pub use split::{UnsignedVolumes, WrittenVolumes, write_volumes};
-pub use volset::{Locator, VolumeSet, VolumeStream, Wanted};
+pub use volset::{Locator, VolumeSet, VolumeStream, Wanted, check_volume, check_volume_slice};
 pub use volume::{
     SplitPlan, VOLUME_FORMAT, VOLUME_MAGIC, VolumeEntry, VolumeHeader, VolumeIndex, header_reserve,
     index_signing_message, is_volume, name_width, parse_volume_path, plan_split,

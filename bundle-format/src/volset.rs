@@ -111,23 +111,13 @@ impl SetInfo {
             },
             e => e,
         })?;
-        if header.index.bundle_id != self.index().bundle_id {
-            return Err(Error::VolumeForeign {
-                number,
-                count,
-                path: path.to_owned(),
-                expected: self.index().bundle_id.clone(),
-                found: excerpt(&header.index.bundle_id),
-            });
-        }
-        if !header.same_set(&self.first) {
-            return Err(Error::VolumeCorrupt {
-                number,
-                count,
-                path: path.to_owned(),
-                reason: "its volume header differs from the first volume's".into(),
-            });
-        }
+        check_same_set(
+            &header,
+            &self.first,
+            path,
+            (number, count),
+            "the first volume's",
+        )?;
         if header.number != number {
             return Err(Error::VolumeOutOfOrder {
                 number,
@@ -145,25 +135,7 @@ impl SetInfo {
                 source,
             })?
             .len();
-        let expected = self.index().file_len(number);
-        if found < expected {
-            return Err(Error::VolumeTruncated {
-                number,
-                count,
-                path: path.to_owned(),
-                expected,
-                found,
-            });
-        }
-        if found > expected {
-            return Err(Error::VolumeCorrupt {
-                number,
-                count,
-                path: path.to_owned(),
-                reason: format!("it has {found} bytes; the volume index says {expected}"),
-            });
-        }
-        Ok(())
+        check_length(&header, path, found)
     }
 
     /// Refuses a file that would be volume `count + 1` beside `volume`.
@@ -229,6 +201,146 @@ fn not_first(
             header.number
         ),
     }
+}
+
+/// Checks that `header` (of the file `path`, taken as volume `number`) is
+/// of the same set as `first`: the same bundle, the same signed index.
+/// `first_name` names `first` in the error.
+fn check_same_set(
+    header: &VolumeHeader,
+    first: &VolumeHeader,
+    path: &Path,
+    (number, count): (u32, u32),
+    first_name: &str,
+) -> Result<(), Error> {
+    if header.index.bundle_id != first.index.bundle_id {
+        return Err(Error::VolumeForeign {
+            number,
+            count,
+            path: path.to_owned(),
+            expected: first.index.bundle_id.clone(),
+            found: excerpt(&header.index.bundle_id),
+        });
+    }
+    if !header.same_set(first) {
+        return Err(Error::VolumeCorrupt {
+            number,
+            count,
+            path: path.to_owned(),
+            reason: format!("its volume header differs from {first_name}"),
+        });
+    }
+    Ok(())
+}
+
+/// Checks that the file `path` of `found` bytes is as long as the index
+/// says volume `header.number` is.
+fn check_length(header: &VolumeHeader, path: &Path, found: u64) -> Result<(), Error> {
+    let (number, count) = (header.number, header.index.count());
+    let expected = header.index.file_len(number);
+    if found < expected {
+        return Err(Error::VolumeTruncated {
+            number,
+            count,
+            path: path.to_owned(),
+            expected,
+            found,
+        });
+    }
+    if found > expected {
+        return Err(Error::VolumeCorrupt {
+            number,
+            count,
+            path: path.to_owned(),
+            reason: format!("it has {found} bytes; the volume index says {expected}"),
+        });
+    }
+    Ok(())
+}
+
+/// Checks one volume file on its own, as a [`VolumeSet`] checks each volume
+/// it reads (SPEC.md 11.6), for checking volumes one at a time as media
+/// are inserted (`airlock volumes check`): its header; against `first`
+/// (the header of a volume of the set already checked, with its file) the
+/// same bundle and the same signed index; a file name giving another
+/// number than the header ([`Error::VolumeOutOfOrder`]); and its length.
+/// Then [`check_volume_slice`] checks its contents; authenticating the
+/// index is the caller's business.
+pub fn check_volume(
+    path: &Path,
+    first: Option<(&VolumeHeader, &Path)>,
+    limits: &Limits,
+) -> Result<VolumeHeader, Error> {
+    let header = crate::volume::read_volume_header(path, limits)?;
+    let (number, count) = (header.number, header.index.count());
+    if let Some((first, first_path)) = first {
+        let name = format!("that of {}", first_path.display());
+        check_same_set(&header, first, path, (number, count), &name)?;
+    }
+    if let Some(n) = parse_volume_path(path)
+        .map(|(_, n, _)| n)
+        .filter(|n| *n != number)
+    {
+        return Err(Error::VolumeOutOfOrder {
+            number: n,
+            count,
+            found: number,
+            path: path.to_owned(),
+        });
+    }
+    let found = fs::metadata(path)
+        .map_err(|source| Error::Input {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    check_length(&header, path, found)?;
+    Ok(header)
+}
+
+/// Checks the slice of the volume file `path` (whose header is `header`)
+/// against the SHA-256 the signed index gives for it, reporting the bytes
+/// hashed to `progress` ([`Error::VolumeRead`] when it cannot be read,
+/// [`Error::VolumeCorrupt`] when it differs).
+pub fn check_volume_slice(
+    path: &Path,
+    header: &VolumeHeader,
+    progress: &dyn Fn(u64),
+) -> Result<(), Error> {
+    let (number, count) = (header.number, header.index.count());
+    let read_err = |source| Error::VolumeRead {
+        number,
+        count,
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = File::open(path).map_err(read_err)?;
+    f.seek(SeekFrom::Start(header.index.header_len))
+        .map_err(read_err)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = header.entry().size;
+    while left > 0 {
+        let want = usize::try_from(left).unwrap_or(buf.len()).min(buf.len());
+        let got = match f.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        hasher.update(&buf[..got]);
+        progress(got as u64);
+        left -= got as u64;
+    }
+    if left > 0 || hasher.finalize().as_slice() != header.entry().sha256 {
+        return Err(Error::VolumeCorrupt {
+            number,
+            count,
+            path: path.to_owned(),
+            reason: "its contents do not match the SHA-256 in the signed volume index".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Whether `file` holds exactly the slice the index gives for

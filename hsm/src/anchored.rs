@@ -41,60 +41,19 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomic;
+use crate::config::{CONFIG_FILE, StoreConfig};
+use crate::error::Error;
+use crate::file_store::FileStore;
+use crate::held::HeldAnchor;
 use crate::journal::{HeadRef, JournalFile, JournalHead, journal_keyid};
-use crate::store::{CONFIG_FILE, PolicyPin, StoreConfig};
-use crate::{
-    Acceptance, Anchor, BackendKind, Error, FileStore, Provisioning, PublicKey, Signer, StoreLock,
-    StoreState, TrustStore,
-};
+use crate::key::PublicKey;
+use crate::lock::DirLock;
+use crate::provision::{InitMode, Provisioning};
+use crate::signer::Signer;
+use crate::store::{Acceptance, Anchor, BackendKind, Locked, PolicyPin, StoreState, TrustStore};
 
 const STATE_FILE: &str = "state.json";
 const ROOTS_DIR: &str = "roots";
-
-/// The provisioned root as the hardware holds it:
-/// `"ALK1" ‖ version (u64, big-endian) ‖ SHA-256`, 44 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HeldAnchor {
-    /// The root's version.
-    pub version: u64,
-    /// SHA-256 of the root's exact bytes.
-    pub sha256: [u8; 32],
-}
-
-const HELD_MAGIC: &[u8; 4] = b"ALK1";
-/// Length of an encoded [`HeldAnchor`].
-pub(crate) const HELD_LEN: usize = 4 + 8 + 32;
-
-impl HeldAnchor {
-    pub(crate) fn of(anchor: &Anchor) -> HeldAnchor {
-        HeldAnchor {
-            version: anchor.version,
-            sha256: anchor.sha256,
-        }
-    }
-
-    pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(HELD_LEN);
-        v.extend_from_slice(HELD_MAGIC);
-        v.extend_from_slice(&self.version.to_be_bytes());
-        v.extend_from_slice(&self.sha256);
-        v
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Option<HeldAnchor> {
-        if bytes.len() != HELD_LEN || &bytes[..4] != HELD_MAGIC {
-            return None;
-        }
-        let mut version = [0u8; 8];
-        version.copy_from_slice(&bytes[4..12]);
-        let mut sha256 = [0u8; 32];
-        sha256.copy_from_slice(&bytes[12..]);
-        Some(HeldAnchor {
-            version: u64::from_be_bytes(version),
-            sha256,
-        })
-    }
-}
 
 /// What a hardware backend gives an [`AnchoredStore`].
 pub trait AnchorHardware: std::fmt::Debug {
@@ -309,16 +268,16 @@ fn anchor_ref(anchor: &Anchor) -> AnchorRef {
 
 impl<H: AnchorHardware> AnchoredStore<H> {
     /// Provisions `dir` (created if missing): `connect` reaches the
-    /// hardware, which then takes `anchor` (replacing an old one only with
-    /// `replace`) and makes sure its counter exists; `journal` writes the
-    /// provisioning's journal records (the first ones, for a new store) with
-    /// the hardware's journal key and returns the new head; then the
-    /// backend's `config` file, the root and the state (binding that head)
-    /// are written. With `replace`, the store's monotonic state and its
-    /// journal are kept, from whichever backend it had — provided the
-    /// journal's key is this hardware's ([`Error::JournalKeyChanged`]
-    /// otherwise, before the hardware is changed), or `new_journal` is
-    /// given: then the old journal is closed (renamed, see
+    /// hardware, which then takes `anchor` (replacing an old one only when
+    /// `mode` [replaces](InitMode::replaces)) and makes sure its counter
+    /// exists; `journal` writes the provisioning's journal records (the first
+    /// ones, for a new store) with the hardware's journal key and returns the
+    /// new head; then the backend's `config` file, the root and the state
+    /// (binding that head) are written. When replacing, the store's monotonic
+    /// state and its journal are kept, from whichever backend it had —
+    /// provided the journal's key is this hardware's
+    /// ([`Error::JournalKeyChanged`] otherwise, before the hardware is
+    /// changed), or `mode` is [`InitMode::ReplaceNewJournal`]: then the old journal is closed (renamed, see
     /// [`closed_journal_name`]) and a new one starts. If a new store cannot
     /// be provisioned, what this call wrote is removed again.
     pub(crate) fn provision_dir<E: From<Error>>(
@@ -326,7 +285,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         (config_name, config_bytes): (&str, Vec<u8>),
         anchor: &Anchor,
         channels: Option<&BTreeSet<String>>,
-        (replace, new_journal): (bool, bool),
+        mode: InitMode,
         connect: impl FnOnce() -> Result<H, Error>,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<Self, E> {
@@ -345,12 +304,12 @@ impl<H: AnchorHardware> AnchoredStore<H> {
                 true
             }
         };
-        let lock = StoreLock::acquire(dir)?;
+        let lock = DirLock::acquire(dir)?;
         let config_path = dir.join(CONFIG_FILE);
         // Decided under the lock; the refusals below change nothing.
         let fresh = !config_path.exists();
         let previous = if !fresh {
-            if !replace {
+            if !mode.replaces() {
                 return Err(Error::AlreadyProvisioned {
                     path: dir.to_owned(),
                 }
@@ -367,12 +326,12 @@ impl<H: AnchorHardware> AnchoredStore<H> {
                 p.check_not_rolled_back(dir, &hw)?;
             }
             let bound = previous.as_ref().and_then(|p| p.journal.clone());
-            if let Some(bound) = bound.as_ref().filter(|_| !new_journal) {
+            if let Some(bound) = bound.as_ref().filter(|_| !mode.new_journal()) {
                 expect_journal_key(&hw, dir, &bound.key)?;
             }
             let journal_file = JournalFile::in_dir(dir);
             let closed = match &bound {
-                Some(b) if new_journal => {
+                Some(b) if mode.new_journal() => {
                     let to = dir.join(closed_journal_name(b)?);
                     if to.exists() {
                         return Err(Error::Exists { path: to }.into());
@@ -384,7 +343,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
             // Everything that can be checked or made beforehand is, before the
             // hardware takes the anchor (a token's anchor cannot be undone).
             let signer = hw.journal_key(true)?;
-            hw.provision(&HeldAnchor::of(anchor), replace)?;
+            hw.provision(&HeldAnchor::of(anchor), mode.replaces())?;
             let backend = hw.kind();
             let counter = hw.counter()?.ok_or_else(|| Error::Hardware {
                 backend: backend.name(),
@@ -436,7 +395,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
                 write_atomic(&hw_path, &config_bytes, 0o644).map_err(write_err(&hw_path))?;
                 store.write_root(anchor)?;
                 store.commit(
-                    &lock,
+                    Locked::by(&lock),
                     counter,
                     StateFile {
                         format: 1,
@@ -448,8 +407,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
                 )
             };
             commit().map_err(E::from).inspect_err(reopen)?;
-            let config = serde_json::to_vec_pretty(&StoreConfig { format: 1, backend })
-                .map_err(|e| corrupt(dir, e.to_string()))?;
+            let config = StoreConfig::new(backend).to_bytes();
             write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;
             Ok(store)
         })();
@@ -582,7 +540,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
     /// undone).
     fn update(
         &self,
-        lock: &StoreLock,
+        locked: Locked<'_>,
         change: impl FnOnce(&mut StateFile) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let (mut file, mut counter) = self.load()?;
@@ -593,7 +551,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         }
         change(&mut file)?;
         file.counter = counter + 1;
-        self.commit(lock, counter, file)
+        self.commit(locked, counter, file)
     }
 
     /// The hardware's journal key, checked to be the one the journal's
@@ -606,10 +564,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
     /// Writes the state file (counter `c+1`), then advances the hardware
     /// counter to match: the rename is the commit point, the advance makes
     /// every older copy stale.
-    fn commit(&self, lock: &StoreLock, counter: u64, file: StateFile) -> Result<(), Error> {
-        if !lock.guards(&self.dir) {
-            return Err(Error::Sign("lock belongs to another store".into()));
-        }
+    fn commit(&self, _: Locked<'_>, counter: u64, file: StateFile) -> Result<(), Error> {
         debug_assert_eq!(file.counter, counter + 1);
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Sign(e.to_string()))?;
         let path = self.dir.join(STATE_FILE);
@@ -688,17 +643,9 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         Ok(self.load()?.0.state)
     }
 
-    fn lock(&self) -> Result<StoreLock, Error> {
-        StoreLock::acquire(&self.dir)
-    }
-
-    fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
-        StoreLock::try_acquire(&self.dir)
-    }
-
-    fn accept(&self, lock: &StoreLock, acceptance: &Acceptance) -> Result<(), Error> {
+    fn accept(&self, locked: Locked<'_>, acceptance: &Acceptance) -> Result<(), Error> {
         let state_path = self.dir.join(STATE_FILE);
-        self.update(lock, |file| {
+        self.update(locked, |file| {
             file.journal = file
                 .journal
                 .advanced(&acceptance.journal_head, &state_path)?;
@@ -735,12 +682,12 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
 
     fn set_allowed_channels(
         &self,
-        lock: &StoreLock,
+        locked: Locked<'_>,
         channels: &BTreeSet<String>,
         head: &JournalHead,
     ) -> Result<(), Error> {
         let state_path = self.dir.join(STATE_FILE);
-        self.update(lock, |file| {
+        self.update(locked, |file| {
             file.journal = file.journal.advanced(head, &state_path)?;
             file.state.allowed_channels = channels.clone();
             Ok(())
@@ -749,12 +696,12 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
 
     fn set_policy(
         &self,
-        lock: &StoreLock,
+        locked: Locked<'_>,
         policy: Option<&PolicyPin>,
         head: &JournalHead,
     ) -> Result<(), Error> {
         let state_path = self.dir.join(STATE_FILE);
-        self.update(lock, |file| {
+        self.update(locked, |file| {
             file.journal = file.journal.advanced(head, &state_path)?;
             file.state.policy = policy.cloned();
             Ok(())
@@ -763,9 +710,9 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
 
     /// Every new head advances the hardware counter, so that a journal cut
     /// back together with its state is a detected rollback.
-    fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error> {
+    fn bind_journal_head(&self, locked: Locked<'_>, head: &JournalHead) -> Result<(), Error> {
         let state_path = self.dir.join(STATE_FILE);
-        self.update(lock, |file| {
+        self.update(locked, |file| {
             file.journal = file.journal.advanced(head, &state_path)?;
             Ok(())
         })

@@ -23,11 +23,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::write_atomic;
+use crate::config::{CONFIG_FILE, StoreConfig};
+use crate::error::Error;
+use crate::file_signer::FileSigner;
 use crate::journal::{HeadRef, JournalFile, JournalHead, journal_keyid};
-use crate::store::{CONFIG_FILE, PolicyPin, StoreConfig};
-use crate::{
-    Acceptance, Anchor, BackendKind, Error, FileSigner, PublicKey, Signer, StoreLock, StoreState,
-    TrustStore,
+use crate::key::PublicKey;
+use crate::lock::DirLock;
+use crate::provision::{InitMode, Provisioning};
+use crate::signer::Signer;
+use crate::store::{
+    Acceptance, Anchor, BackendKind, Locked, PolicyPin, StoreLock, StoreState, TrustStore,
 };
 
 const STATE_FILE: &str = "state.json";
@@ -56,29 +61,6 @@ struct StateFile {
     state: StoreState,
 }
 
-/// What `anchor init` (and `journal init`) hand to the caller so that it can
-/// write the journal records of the provisioning before the store commits
-/// them: the journal is written first, then the state that binds its head.
-#[derive(Debug)]
-pub struct Provisioning<'a> {
-    /// The store directory.
-    pub dir: &'a Path,
-    /// The journal key.
-    pub signer: &'a dyn Signer,
-    /// The store's lock, held throughout.
-    pub lock: &'a StoreLock,
-    /// The bound head of the existing journal; `None` when the journal
-    /// starts now.
-    pub head: Option<JournalHead>,
-    /// The anchor being replaced (`--replace`, or the current anchor when
-    /// only the journal starts); `None` for a new store.
-    pub previous_anchor: Option<Anchor>,
-    /// The monotonic state the store keeps.
-    pub state: &'a StoreState,
-    /// The backend.
-    pub backend: BackendKind,
-}
-
 /// A trust store kept in plain files.
 #[derive(Debug)]
 pub struct FileStore {
@@ -86,9 +68,12 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Provisions `dir` (created if missing) with `anchor`. With `replace`, an
-    /// existing store gets the new anchor and keeps its monotonic state, so
-    /// re-provisioning never re-opens old sequences or bundle ids.
+    /// Provisions `dir` (created if missing) with `anchor`. When `mode`
+    /// [replaces](InitMode::replaces), an existing store gets the new anchor
+    /// and keeps its monotonic state, so re-provisioning never re-opens old
+    /// sequences or bundle ids. A file store keeps its journal key, so it
+    /// never starts a new journal: [`InitMode::ReplaceNewJournal`] is
+    /// refused ([`Error::Unsupported`]) before anything is changed.
     ///
     /// `journal` writes the provisioning's journal records (and, when the
     /// journal starts now, its first record) and returns the new head; the
@@ -99,9 +84,17 @@ impl FileStore {
         dir: &Path,
         anchor: &Anchor,
         channels: Option<&BTreeSet<String>>,
-        replace: bool,
+        mode: InitMode,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<FileStore, E> {
+        if mode.new_journal() {
+            return Err(Error::Unsupported {
+                backend: "file".into(),
+                reason: "a file store keeps its journal key: replace it without a new journal"
+                    .into(),
+            }
+            .into());
+        }
         let write_err = |path: &Path| {
             let path = path.to_owned();
             move |source| Error::Write { path, source }
@@ -110,7 +103,7 @@ impl FileStore {
         let store = FileStore {
             dir: dir.to_owned(),
         };
-        let lock = StoreLock::acquire(dir)?;
+        let lock = DirLock::acquire(dir)?;
         let config_path = dir.join(CONFIG_FILE);
         let fresh = !config_path.exists();
         let marker = dir.join(INIT_MARKER);
@@ -125,7 +118,7 @@ impl FileStore {
             write_atomic(&marker, b"", 0o644).map_err(write_err(&marker))?;
             (StoreState::default(), None, None)
         } else {
-            if !replace {
+            if !mode.replaces() {
                 return Err(Error::AlreadyProvisioned {
                     path: dir.to_owned(),
                 }
@@ -161,15 +154,11 @@ impl FileStore {
             // anything binds it.
             store.check_key_pair(&signer)?;
             let head_ref = HeadRef::new(signer.public_key(), &new_head);
-            store.commit(&lock, anchor, state.clone(), Some(head_ref))?;
+            store.commit(Locked::by(&lock), anchor, state.clone(), Some(head_ref))?;
             crate::fault::point("anchor-init-before-config");
             // The configuration comes last: a directory without it is not a
             // store, whatever else an interrupted init left in it.
-            let config = serde_json::to_vec_pretty(&StoreConfig {
-                format: 1,
-                backend: BackendKind::File,
-            })
-            .map_err(|e| Error::Sign(e.to_string()))?;
+            let config = StoreConfig::new(BackendKind::File).to_bytes();
             write_atomic(&config_path, &config, 0o644).map_err(write_err(&config_path))?;
             if fresh {
                 let _ = fs::remove_file(&marker);
@@ -212,11 +201,19 @@ impl FileStore {
     }
 
     /// Starts the journal of a store provisioned before airlock kept one
-    /// (state format 1): creates the journal key, lets `journal` write the
-    /// first record, and binds its head.
+    /// (state format 1), under `lock`: creates the journal key, lets
+    /// `journal` write the first record, and binds its head.
     pub fn start_journal<E: From<Error>>(
+        lock: &StoreLock<'_, FileStore>,
+        journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
+    ) -> Result<(), E> {
+        let this = lock.store();
+        this.start_journal_locked(lock, journal)
+    }
+
+    fn start_journal_locked<E: From<Error>>(
         &self,
-        lock: &StoreLock,
+        lock: &DirLock,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<(), E> {
         let file = self.read_state_file()?;
@@ -238,7 +235,7 @@ impl FileStore {
             backend: BackendKind::File,
         })?;
         let head_ref = HeadRef::new(signer.public_key(), &head);
-        self.commit(lock, &anchor, file.state, Some(head_ref))?;
+        self.commit(Locked::by(lock), &anchor, file.state, Some(head_ref))?;
         Ok(())
     }
 
@@ -331,14 +328,11 @@ impl FileStore {
     /// commit point.
     fn commit(
         &self,
-        lock: &StoreLock,
+        _: Locked<'_>,
         anchor: &Anchor,
         state: StoreState,
         journal: Option<HeadRef>,
     ) -> Result<(), Error> {
-        if !lock.guards(&self.dir) {
-            return Err(Error::Sign("lock belongs to another store".into()));
-        }
         let sha = hex::encode(anchor.sha256);
         let roots = self.dir.join(ROOTS_DIR);
         fs::create_dir_all(&roots).map_err(|source| Error::Write {
@@ -418,15 +412,7 @@ impl TrustStore for FileStore {
         Ok(self.read_state_file()?.state)
     }
 
-    fn lock(&self) -> Result<StoreLock, Error> {
-        StoreLock::acquire(&self.dir)
-    }
-
-    fn try_lock(&self) -> Result<Option<StoreLock>, Error> {
-        StoreLock::try_acquire(&self.dir)
-    }
-
-    fn accept(&self, lock: &StoreLock, acceptance: &Acceptance) -> Result<(), Error> {
+    fn accept(&self, locked: Locked<'_>, acceptance: &Acceptance) -> Result<(), Error> {
         let current = self.read_state_file()?;
         let Some(bound) = &current.journal else {
             return Err(Error::JournalNotStarted {
@@ -440,7 +426,7 @@ impl TrustStore for FileStore {
         };
         let mut state = current.state;
         state.apply(acceptance);
-        self.commit(lock, &anchor, state, Some(head))
+        self.commit(locked, &anchor, state, Some(head))
     }
 
     fn journal_signer(&self) -> Result<Box<dyn Signer>, Error> {
@@ -481,7 +467,7 @@ impl TrustStore for FileStore {
 
     fn set_allowed_channels(
         &self,
-        lock: &StoreLock,
+        locked: Locked<'_>,
         channels: &BTreeSet<String>,
         head: &JournalHead,
     ) -> Result<(), Error> {
@@ -495,12 +481,12 @@ impl TrustStore for FileStore {
         let anchor = self.anchor()?;
         let mut state = current.state;
         state.allowed_channels = channels.clone();
-        self.commit(lock, &anchor, state, Some(new))
+        self.commit(locked, &anchor, state, Some(new))
     }
 
     fn set_policy(
         &self,
-        lock: &StoreLock,
+        locked: Locked<'_>,
         policy: Option<&PolicyPin>,
         head: &JournalHead,
     ) -> Result<(), Error> {
@@ -514,10 +500,10 @@ impl TrustStore for FileStore {
         let anchor = self.anchor()?;
         let mut state = current.state;
         state.policy = policy.cloned();
-        self.commit(lock, &anchor, state, Some(new))
+        self.commit(locked, &anchor, state, Some(new))
     }
 
-    fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error> {
+    fn bind_journal_head(&self, locked: Locked<'_>, head: &JournalHead) -> Result<(), Error> {
         let current = self.read_state_file()?;
         let Some(bound) = &current.journal else {
             return Err(Error::JournalNotStarted {
@@ -526,7 +512,7 @@ impl TrustStore for FileStore {
         };
         let new = bound.advanced(head, &self.state_path())?;
         let anchor = self.anchor()?;
-        self.commit(lock, &anchor, current.state, Some(new))
+        self.commit(locked, &anchor, current.state, Some(new))
     }
 }
 
@@ -534,7 +520,7 @@ impl TrustStore for FileStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::open_store;
+    use crate::open::open_store;
 
     fn anchor(v: u64) -> Anchor {
         Anchor::new(format!("{{\"root\":{v}}}").into_bytes(), v)
@@ -550,7 +536,9 @@ mod tests {
     /// Provisions without writing journal records (the store only keeps
     /// the head the caller reports).
     fn init(dir: &Path, a: &Anchor, replace: bool, seq: u64) -> Result<FileStore, Error> {
-        FileStore::init(dir, a, None, replace, |_| Ok::<_, Error>(head(seq)))
+        FileStore::init(dir, a, None, InitMode::from_flags(replace, false), |_| {
+            Ok::<_, Error>(head(seq))
+        })
     }
 
     #[test]
@@ -559,7 +547,7 @@ mod tests {
         let s = init(dir.path(), &anchor(1), false, 1).unwrap();
         assert_eq!(s.anchor().unwrap(), anchor(1));
         assert_eq!(s.state().unwrap(), StoreState::default());
-        let lock = s.lock().unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
         let acc = Acceptance {
             channel: "stable".into(),
             sequence: 7,
@@ -569,17 +557,14 @@ mod tests {
             layout: None,
             journal_head: head(2),
         };
-        s.accept(&lock, &acc).unwrap();
-        s.accept(
-            &lock,
-            &Acceptance {
-                time: 50,
-                sequence: 3,
-                bundle_id: "cd".into(),
-                journal_head: head(3),
-                ..acc.clone()
-            },
-        )
+        lock.accept(&acc).unwrap();
+        lock.accept(&Acceptance {
+            time: 50,
+            sequence: 3,
+            bundle_id: "cd".into(),
+            journal_head: head(3),
+            ..acc.clone()
+        })
         .unwrap();
         drop(lock);
         let reopened = open_store(dir.path()).unwrap();
@@ -593,7 +578,7 @@ mod tests {
     fn refuses_second_init_and_keeps_state_on_replace() {
         let dir = tempfile::tempdir().unwrap();
         let s = init(dir.path(), &anchor(1), false, 1).unwrap();
-        let lock = s.lock().unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
         let acc = Acceptance {
             channel: "c".into(),
             sequence: 9,
@@ -603,7 +588,7 @@ mod tests {
             layout: None,
             journal_head: head(2),
         };
-        s.accept(&lock, &acc).unwrap();
+        lock.accept(&acc).unwrap();
         drop(lock);
         assert!(matches!(
             init(dir.path(), &anchor(2), false, 3),
@@ -640,19 +625,19 @@ mod tests {
         assert_eq!(s.journal_head().unwrap(), head(2));
         let pk = s.journal_public_key().unwrap();
         assert_eq!(s.journal_signer().unwrap().public_key(), &pk);
-        assert_eq!(pk.algorithm(), crate::KeyAlgorithm::Ed25519);
+        assert_eq!(pk.algorithm(), crate::key::KeyAlgorithm::Ed25519);
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(dir.path().join("journal-key.pem"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let lock = s.lock().unwrap();
-        s.bind_journal_head(&lock, &head(5)).unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
+        lock.bind_journal_head(&head(5)).unwrap();
         assert_eq!(s.journal_head().unwrap(), head(5));
         // The head never moves back, and an acceptance must move it.
         assert!(matches!(
-            s.bind_journal_head(&lock, &head(5)),
+            lock.bind_journal_head(&head(5)),
             Err(Error::StoreCorrupt { .. })
         ));
         let acc = Acceptance {
@@ -664,15 +649,12 @@ mod tests {
             layout: None,
             journal_head: head(4),
         };
-        assert!(matches!(
-            s.accept(&lock, &acc),
-            Err(Error::StoreCorrupt { .. })
-        ));
+        assert!(matches!(lock.accept(&acc), Err(Error::StoreCorrupt { .. })));
         assert!(s.state().unwrap().accepted.is_empty());
         // Re-provisioning keeps the key and hands over the bound head.
         drop(lock);
         let before = s.journal_public_key().unwrap();
-        FileStore::init(dir.path(), &anchor(2), None, true, |p| {
+        FileStore::init(dir.path(), &anchor(2), None, InitMode::Replace, |p| {
             assert_eq!(p.head, Some(head(5)));
             assert_eq!(p.previous_anchor.as_ref().unwrap().version, 1);
             Ok::<_, Error>(head(6))
@@ -685,7 +667,7 @@ mod tests {
     #[test]
     fn a_failed_journal_leaves_no_store() {
         let dir = tempfile::tempdir().unwrap();
-        let r = FileStore::init(dir.path(), &anchor(1), None, false, |p| {
+        let r = FileStore::init(dir.path(), &anchor(1), None, InitMode::New, |p| {
             fs::write(p.dir.join("journal.jsonl"), b"{}\n").unwrap();
             Err(Error::Sign("disk full".into()))
         });
@@ -726,8 +708,8 @@ mod tests {
             s.journal_signer(),
             Err(Error::JournalNotStarted { .. })
         ));
-        let lock = s.lock().unwrap();
-        s.start_journal(&lock, |p| {
+        let lock = StoreLock::acquire(&s).unwrap();
+        FileStore::start_journal(&lock, |p| {
             assert!(p.head.is_none());
             Ok::<_, Error>(head(1))
         })

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::sync_dir;
-use crate::{Error, PublicKey, StoreLock};
+use crate::error::Error;
+use crate::key::PublicKey;
+use crate::lock::DirLock;
 
 /// Name of the journal file inside a store directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -230,18 +232,25 @@ impl JournalFile {
     }
 
     /// Appends `bytes` (one or more whole lines, each ending with `\n`) and
-    /// makes them durable. The caller holds the store's lock. On any
+    /// makes them durable. The caller holds the lock of the journal's store
+    /// directory (another directory's lock is refused). On any
     /// failure (a full disk among them) the file is cut back to its length
     /// before the call, so a failed append leaves no partial record.
-    pub fn append(&self, lock: &StoreLock, bytes: &[u8]) -> Result<(), Error> {
+    pub fn append(&self, lock: &DirLock, bytes: &[u8]) -> Result<(), Error> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        if !lock.guards(dir) {
-            return Err(Error::Sign("lock belongs to another store".into()));
-        }
         let write_err = |source| Error::JournalWrite {
             path: self.path.clone(),
             source,
         };
+        // A journal file is named by its path, so (unlike a store's
+        // changes, which only its own `StoreLock` can make) its lock is
+        // checked here.
+        if lock.dir() != dir {
+            return Err(write_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the lock held is that of {}", lock.dir().display()),
+            )));
+        }
         let created = !self.path.exists();
         let mut f = OpenOptions::new()
             .append(true)
@@ -292,8 +301,8 @@ impl JournalFile {
 mod tests {
     use super::*;
 
-    fn lock(dir: &Path) -> StoreLock {
-        StoreLock::acquire(dir).unwrap()
+    fn lock(dir: &Path) -> DirLock {
+        DirLock::acquire(dir).unwrap()
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! | ECDSA P-256 | DER, over SHA-256 of the message; high `S` accepted |
 //! | ECDSA P-384 | DER, over SHA-384 of the message; high `S` accepted |
 //! | RSA | RSASSA-PSS, SHA-256, MGF1-SHA-256, any salt length |
+//! | RSA, scheme `rsa-pkcs1v15-sha256` | RSASSA-PKCS1-v1_5 with SHA-256 |
+//!
+//! An RSA key is read as an RSASSA-PSS key; one that metadata lists under
+//! the `rsa-pkcs1v15-sha256` scheme (common from cloud KMS signers) is
+//! [`PublicKey::with_pkcs1v15`]. airlock verifies PKCS#1 v1.5 signatures but
+//! never makes them.
 use pkcs8::der::pem::LineEnding;
 use pkcs8::der::{Decode, Document};
 use pkcs8::spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
@@ -27,6 +33,8 @@ pub enum KeyAlgorithm {
     EcdsaP384,
     /// RSASSA-PSS with SHA-256 and MGF1-SHA-256.
     RsaPssSha256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (verified, never made by airlock).
+    RsaPkcs1v15Sha256,
 }
 
 impl KeyAlgorithm {
@@ -37,6 +45,7 @@ impl KeyAlgorithm {
             KeyAlgorithm::EcdsaP256 => "ecdsa-p256",
             KeyAlgorithm::EcdsaP384 => "ecdsa-p384",
             KeyAlgorithm::RsaPssSha256 => "rsa-pss-sha256",
+            KeyAlgorithm::RsaPkcs1v15Sha256 => "rsa-pkcs1v15-sha256",
         }
     }
 }
@@ -67,6 +76,8 @@ pub enum PublicKey {
     EcdsaP384(p384::ecdsa::VerifyingKey),
     /// An RSA key (2048 to 16384 bits), used with RSASSA-PSS-SHA256.
     RsaPssSha256(rsa::RsaPublicKey),
+    /// An RSA key (2048 to 16384 bits), used with RSASSA-PKCS1-v1_5-SHA256.
+    RsaPkcs1v15Sha256(rsa::RsaPublicKey),
 }
 
 impl PublicKey {
@@ -82,6 +93,25 @@ impl PublicKey {
             ));
         }
         PublicKey::from_spki_der(doc.as_bytes())
+    }
+
+    /// An RSA key (used with RSASSA-PSS-SHA256) from its big-endian modulus
+    /// and public exponent (as a PKCS#11 token reports them), within the
+    /// size limits of RSA key files.
+    pub fn rsa_from_components(modulus: &[u8], exponent: &[u8]) -> Result<PublicKey, String> {
+        rsa_public_from_be(modulus, exponent).map(PublicKey::RsaPssSha256)
+    }
+
+    /// The same RSA key, used with RSASSA-PKCS1-v1_5-SHA256 (as metadata
+    /// that lists it under the `rsa-pkcs1v15-sha256` scheme says); `None`
+    /// for a key that is not RSA.
+    pub fn with_pkcs1v15(self) -> Option<PublicKey> {
+        match self {
+            PublicKey::RsaPssSha256(k) | PublicKey::RsaPkcs1v15Sha256(k) => {
+                Some(PublicKey::RsaPkcs1v15Sha256(k))
+            }
+            _ => None,
+        }
     }
 
     /// Parses a DER SubjectPublicKeyInfo.
@@ -147,7 +177,7 @@ impl PublicKey {
             PublicKey::Ed25519(k) => k.to_public_key_der().map(Document::into_vec),
             PublicKey::EcdsaP256(k) => k.to_public_key_der().map(Document::into_vec),
             PublicKey::EcdsaP384(k) => k.to_public_key_der().map(Document::into_vec),
-            PublicKey::RsaPssSha256(k) => {
+            PublicKey::RsaPssSha256(k) | PublicKey::RsaPkcs1v15Sha256(k) => {
                 return rsa::pkcs8::EncodePublicKey::to_public_key_der(k)
                     .map(|d| d.into_vec())
                     .unwrap_or_default();
@@ -173,6 +203,7 @@ impl PublicKey {
             PublicKey::EcdsaP256(_) => KeyAlgorithm::EcdsaP256,
             PublicKey::EcdsaP384(_) => KeyAlgorithm::EcdsaP384,
             PublicKey::RsaPssSha256(_) => KeyAlgorithm::RsaPssSha256,
+            PublicKey::RsaPkcs1v15Sha256(_) => KeyAlgorithm::RsaPkcs1v15Sha256,
         }
     }
 
@@ -210,6 +241,12 @@ impl PublicKey {
                 p384::ecdsa::Signature::from_der(sig).is_ok_and(|sig| k.verify(msg, &sig).is_ok())
             }
             PublicKey::RsaPssSha256(k) => pss::verify_sha256_any_salt(k, msg, sig),
+            PublicKey::RsaPkcs1v15Sha256(k) => {
+                use rsa::sha2::Digest as _;
+                let digest = rsa::sha2::Sha256::digest(msg);
+                k.verify(rsa::Pkcs1v15Sign::new::<rsa::sha2::Sha256>(), &digest, sig)
+                    .is_ok()
+            }
         }
     }
 
@@ -224,7 +261,9 @@ impl PublicKey {
                 .is_ok_and(|s| s.normalize_s() == s && s.to_der().as_bytes() == sig),
             PublicKey::EcdsaP384(_) => p384::ecdsa::Signature::from_der(sig)
                 .is_ok_and(|s| s.normalize_s() == s && s.to_der().as_bytes() == sig),
-            PublicKey::Ed25519(_) | PublicKey::RsaPssSha256(_) => true,
+            PublicKey::Ed25519(_)
+            | PublicKey::RsaPssSha256(_)
+            | PublicKey::RsaPkcs1v15Sha256(_) => true,
         }
     }
 }
@@ -234,8 +273,14 @@ fn rsa_public_from_pkcs1(pkcs1: &[u8]) -> Result<rsa::RsaPublicKey, String> {
     use rsa::pkcs1::der::Decode as _;
     let k = rsa::pkcs1::RsaPublicKey::from_der(pkcs1)
         .map_err(|e| format!("invalid RSA public key ({e})"))?;
-    let n = rsa::BigUint::from_bytes_be(k.modulus.as_bytes());
-    let e = rsa::BigUint::from_bytes_be(k.public_exponent.as_bytes());
+    rsa_public_from_be(k.modulus.as_bytes(), k.public_exponent.as_bytes())
+}
+
+/// An RSA public key from its big-endian modulus and public exponent,
+/// within the size limits.
+fn rsa_public_from_be(n: &[u8], e: &[u8]) -> Result<rsa::RsaPublicKey, String> {
+    let n = rsa::BigUint::from_bytes_be(n);
+    let e = rsa::BigUint::from_bytes_be(e);
     let bits = n.bits();
     if bits < RSA_MIN_BITS {
         return Err(format!(

@@ -18,30 +18,40 @@
 
 mod anchored;
 mod atomic;
+pub mod config;
 pub mod error;
 pub mod fault;
 pub mod file_signer;
 pub mod file_store;
+pub mod held;
 pub mod journal;
 pub mod key;
+pub mod lock;
+pub mod open;
 pub mod opfile;
 pub mod pkcs11;
+pub mod provision;
 pub mod signer;
 pub mod store;
 #[cfg(feature = "tpm")]
 pub mod tpm;
 
-pub use anchored::{AnchorHardware, AnchoredStore, HeldAnchor};
+pub use anchored::{AnchorHardware, AnchoredStore};
+pub use config::CONFIG_FILE;
 pub use error::{Error, Fault};
 pub use file_signer::FileSigner;
-pub use file_store::{FileStore, Provisioning};
+pub use file_store::FileStore;
+pub use held::HeldAnchor;
 pub use journal::{JournalFile, JournalHead};
 pub use key::{KeyAlgorithm, PublicKey};
+pub use lock::{DirLock, ReadLock};
+pub use open::open_store;
 pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
+pub use provision::{InitMode, Provisioning};
 pub use signer::Signer;
 pub use store::{
-    Acceptance, Anchor, BackendKind, LayoutSeen, PolicyPin, ReadLock, StoreLock, StoreState,
-    TrustStore, open_store,
+    Acceptance, Anchor, BackendKind, LayoutSeen, Locked, PolicyPin, StoreLock, StoreState,
+    TrustStore,
 };
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmHardware, TpmStatus, TpmStore};

@@ -1,5 +1,6 @@
 //! The one extension point for signing keys.
-use crate::{Error, PublicKey};
+use crate::error::Error;
+use crate::key::PublicKey;
 
 /// Something that can sign with a private key it never reveals.
 ///

@@ -1,17 +1,20 @@
-//! The trust store: the anchor and the monotonic state of the isolated side.
+//! The trust store: the anchor and the monotonic state of the isolated side,
+//! what every backend answers ([`TrustStore`]), and the lock under which it
+//! changes ([`StoreLock`]). The backends live in their own modules
+//! ([`crate::file_store`], [`crate::pkcs11`], `crate::tpm`);
+//! [`crate::open::open_store`] opens whichever a directory holds.
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::error::Error;
 use crate::journal::JournalHead;
-use crate::{Error, FileStore, PublicKey, Signer};
-
-/// Name of the file, inside a store directory, that records its backend.
-pub const CONFIG_FILE: &str = "airlock-store.json";
-const LOCK_FILE: &str = "lock";
+use crate::key::PublicKey;
+use crate::lock::DirLock;
+use crate::signer::Signer;
 
 /// The hardware (or lack of it) that anchors a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,91 +148,6 @@ pub struct Acceptance {
     pub journal_head: JournalHead,
 }
 
-/// An exclusive lock on a store, held from the freshness check until the
-/// acceptance is committed; released on drop.
-#[derive(Debug)]
-pub struct StoreLock {
-    _file: File,
-    dir: PathBuf,
-}
-
-impl StoreLock {
-    fn open_lock_file(dir: &Path) -> Result<(File, PathBuf), Error> {
-        let path = dir.join(LOCK_FILE);
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map(|f| (f, path.clone()))
-            .map_err(|source| Error::StoreRead { path, source })
-    }
-
-    /// Takes the exclusive lock of the store directory `dir`, waiting for it.
-    pub(crate) fn acquire(dir: &Path) -> Result<StoreLock, Error> {
-        let (file, path) = Self::open_lock_file(dir)?;
-        file.lock()
-            .map_err(|source| Error::StoreRead { path, source })?;
-        crate::atomic::sweep_temporaries(dir);
-        crate::atomic::sweep_temporaries(&dir.join("roots"));
-        Ok(StoreLock {
-            _file: file,
-            dir: dir.to_owned(),
-        })
-    }
-
-    /// Takes the lock if it is free; `None` when another process holds it.
-    pub(crate) fn try_acquire(dir: &Path) -> Result<Option<StoreLock>, Error> {
-        let (file, path) = Self::open_lock_file(dir)?;
-        match file.try_lock() {
-            Ok(()) => {
-                crate::atomic::sweep_temporaries(dir);
-                crate::atomic::sweep_temporaries(&dir.join("roots"));
-                Ok(Some(StoreLock {
-                    _file: file,
-                    dir: dir.to_owned(),
-                }))
-            }
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(source)) => Err(Error::StoreRead { path, source }),
-        }
-    }
-
-    /// Whether this lock belongs to the store at `dir`.
-    pub(crate) fn guards(&self, dir: &Path) -> bool {
-        self.dir == dir
-    }
-}
-
-/// A shared lock on a store, for audits (`journal show`, `journal verify`):
-/// no writer is between two steps while it is held. The lock file is opened
-/// read-only and never created, so a write-protected or forensic copy of a
-/// store can be audited.
-#[derive(Debug)]
-pub struct ReadLock {
-    _file: Option<File>,
-}
-
-impl ReadLock {
-    /// Takes the shared lock if no writer holds the store; `None` when one
-    /// does. A store without a lock file has never had a writer to wait for.
-    pub fn try_acquire(dir: &Path) -> Result<Option<ReadLock>, Error> {
-        let path = dir.join(LOCK_FILE);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Some(ReadLock { _file: None }));
-            }
-            Err(source) => return Err(Error::StoreRead { path, source }),
-        };
-        match file.try_lock_shared() {
-            Ok(()) => Ok(Some(ReadLock { _file: Some(file) })),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(source)) => Err(Error::StoreRead { path, source }),
-        }
-    }
-}
-
 /// What the isolated side asks of its trust store, whatever holds it.
 pub trait TrustStore: std::fmt::Debug {
     /// The backend anchoring this store.
@@ -263,17 +181,12 @@ pub trait TrustStore: std::fmt::Debug {
         Ok(None)
     }
 
-    /// Takes the store's exclusive lock, waiting for it.
-    fn lock(&self) -> Result<StoreLock, Error>;
-
-    /// Takes the store's exclusive lock if no other process holds it.
-    fn try_lock(&self) -> Result<Option<StoreLock>, Error>;
-
     /// Records an accepted bundle atomically: sequence, ledger, latest time,
-    /// (on rotation) the anchor, and the journal head. The caller holds
-    /// `lock`, has checked freshness against [`TrustStore::state`] read
-    /// under that lock, and has appended the acceptance's journal records.
-    fn accept(&self, lock: &StoreLock, acceptance: &Acceptance) -> Result<(), Error>;
+    /// (on rotation) the anchor, and the journal head. Called through
+    /// [`StoreLock::accept`], whose caller has checked freshness against
+    /// [`TrustStore::state`] read under that lock, and has appended the
+    /// acceptance's journal records.
+    fn accept(&self, locked: Locked<'_>, acceptance: &Acceptance) -> Result<(), Error>;
 
     /// The key that signs this store's journal records; its private half
     /// never leaves the backend (file store: an Ed25519 key in the store
@@ -291,68 +204,112 @@ pub trait TrustStore: std::fmt::Debug {
     fn journal_head(&self) -> Result<JournalHead, Error>;
 
     /// Replaces the set of channels the store accepts, binding the journal
-    /// head whose records say so. The caller holds `lock`.
+    /// head whose records say so. Called through
+    /// [`StoreLock::set_allowed_channels`].
     fn set_allowed_channels(
         &self,
-        lock: &StoreLock,
+        locked: Locked<'_>,
         channels: &BTreeSet<String>,
         head: &JournalHead,
     ) -> Result<(), Error>;
 
     /// Replaces (or with `None` removes) the pinned enclave policy, binding
-    /// the journal head whose records say so. The caller holds `lock` and
-    /// has written the policy file first.
+    /// the journal head whose records say so. The caller has written the
+    /// policy file first. Called through [`StoreLock::set_policy`].
     fn set_policy(
         &self,
-        lock: &StoreLock,
+        locked: Locked<'_>,
         policy: Option<&PolicyPin>,
         head: &JournalHead,
     ) -> Result<(), Error>;
 
     /// Binds a new journal head after records were appended. The head only
-    /// moves forward: a `seq` not above the bound one is refused. The caller
-    /// holds `lock`.
-    fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error>;
+    /// moves forward: a `seq` not above the bound one is refused. Called
+    /// through [`StoreLock::bind_journal_head`].
+    fn bind_journal_head(&self, locked: Locked<'_>, head: &JournalHead) -> Result<(), Error>;
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct StoreConfig {
-    pub(crate) format: u32,
-    pub(crate) backend: BackendKind,
+/// Proof that the store a [`TrustStore`] method is called on is locked.
+/// Only a [`StoreLock`] hands one out, and only to its own store (and
+/// provisioning, to the store it is making): a change can never be made
+/// under another store's lock.
+#[derive(Clone, Copy, Debug)]
+pub struct Locked<'a> {
+    _lock: &'a DirLock,
 }
 
-/// Opens the provisioned store in `dir`, whichever backend anchors it.
-pub fn open_store(dir: &Path) -> Result<Box<dyn TrustStore>, Error> {
-    let path = dir.join(CONFIG_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NotProvisioned {
-                path: dir.to_owned(),
-            });
-        }
-        Err(source) => return Err(Error::StoreRead { path, source }),
-    };
-    let config: StoreConfig = serde_json::from_slice(&bytes).map_err(|e| Error::StoreCorrupt {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    if config.format != 1 {
-        return Err(Error::StoreCorrupt {
-            path,
-            reason: format!("unknown store format {}", config.format),
-        });
+impl<'a> Locked<'a> {
+    /// The proof that `lock`, the lock of the store being changed, is held.
+    pub(crate) fn by(lock: &'a DirLock) -> Locked<'a> {
+        Locked { _lock: lock }
     }
-    match config.backend {
-        BackendKind::File => Ok(Box::new(FileStore::open(dir)?)),
-        #[cfg(feature = "tpm")]
-        BackendKind::Tpm => Ok(Box::new(crate::tpm::TpmStore::open(dir)?)),
-        #[cfg(not(feature = "tpm"))]
-        BackendKind::Tpm => Err(Error::Unsupported {
-            backend: "tpm".into(),
-            reason: "this build of airlock has no TPM support (build with --features tpm)".into(),
-        }),
-        BackendKind::Pkcs11 => Ok(Box::new(crate::Pkcs11Store::open(dir)?)),
+}
+
+/// A store and its exclusive lock, held from the freshness check until the
+/// change is committed; released on drop. Every change to a store goes
+/// through the lock of that store, so the type system ties the two.
+#[derive(Debug)]
+pub struct StoreLock<'s, S: ?Sized + 's = dyn TrustStore + 's> {
+    store: &'s S,
+    lock: DirLock,
+}
+
+impl<'s, S: TrustStore + ?Sized + 's> StoreLock<'s, S> {
+    /// Takes the exclusive lock of `store`, waiting for it.
+    pub fn acquire(store: &'s S) -> Result<Self, Error> {
+        let lock = DirLock::acquire(store.dir())?;
+        Ok(StoreLock { store, lock })
+    }
+
+    /// Takes the exclusive lock of `store` if no other process holds it;
+    /// `None` when one does.
+    pub fn try_acquire(store: &'s S) -> Result<Option<Self>, Error> {
+        Ok(DirLock::try_acquire(store.dir())?.map(|lock| StoreLock { store, lock }))
+    }
+
+    /// The locked store.
+    pub fn store(&self) -> &'s S {
+        self.store
+    }
+
+    /// The proof, for the locked store only.
+    pub(crate) fn locked(&self) -> Locked<'_> {
+        Locked::by(&self.lock)
+    }
+
+    /// Records an accepted bundle ([`TrustStore::accept`]).
+    pub fn accept(&self, acceptance: &Acceptance) -> Result<(), Error> {
+        self.store.accept(self.locked(), acceptance)
+    }
+
+    /// Replaces the channels the store accepts
+    /// ([`TrustStore::set_allowed_channels`]).
+    pub fn set_allowed_channels(
+        &self,
+        channels: &BTreeSet<String>,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        self.store
+            .set_allowed_channels(self.locked(), channels, head)
+    }
+
+    /// Replaces (or removes) the pinned enclave policy
+    /// ([`TrustStore::set_policy`]).
+    pub fn set_policy(&self, policy: Option<&PolicyPin>, head: &JournalHead) -> Result<(), Error> {
+        self.store.set_policy(self.locked(), policy, head)
+    }
+
+    /// Binds a new journal head ([`TrustStore::bind_journal_head`]).
+    pub fn bind_journal_head(&self, head: &JournalHead) -> Result<(), Error> {
+        self.store.bind_journal_head(self.locked(), head)
+    }
+}
+
+/// The directory lock, for appending to the store's journal.
+impl<S: ?Sized> Deref for StoreLock<'_, S> {
+    type Target = DirLock;
+
+    fn deref(&self) -> &DirLock {
+        &self.lock
     }
 }

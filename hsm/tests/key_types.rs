@@ -221,3 +221,27 @@ fn small_rsa_keys_and_other_curves_are_refused() {
         "unsupported elliptic curve 1.3.132.0.35; airlock supports P-256 and P-384"
     );
 }
+
+/// An RSA key listed under the `rsa-pkcs1v15-sha256` scheme verifies
+/// PKCS#1 v1.5 signatures (made by pyca/cryptography:
+/// `sigs/fail_rsa3072_pkcs1v15.sig`, a failure only for the PSS scheme) and
+/// no PSS signature; the key itself (SPKI, raw bytes) is the same key.
+#[test]
+fn an_rsa_key_under_the_pkcs1v15_scheme_verifies_pkcs1v15_signatures_only() {
+    let msg = message();
+    let pss = public("rsa3072");
+    let v15 = pss.clone().with_pkcs1v15().unwrap();
+    assert_eq!(v15.algorithm(), KeyAlgorithm::RsaPkcs1v15Sha256);
+    assert_eq!(v15.to_spki_pem(), pss.to_spki_pem());
+    assert_eq!(v15.raw_bytes(), pss.raw_bytes());
+    let sig = fs::read(data("sigs/fail_rsa3072_pkcs1v15.sig")).unwrap();
+    assert!(v15.verify(&msg, &sig));
+    assert!(!pss.verify(&msg, &sig));
+    assert!(!v15.verify(b"another message", &sig));
+    for (name, key, _, sig) in vectors() {
+        if key == "rsa3072" && name.starts_with("pass_") {
+            assert!(!v15.verify(&msg, &sig), "{name}");
+        }
+    }
+    assert_eq!(public("p256").with_pkcs1v15(), None);
+}

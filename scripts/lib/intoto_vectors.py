@@ -277,6 +277,7 @@ class Case:
                 "reference_message": msg,
                 "description": self.desc,
                 "command": "in-toto-verify " + " ".join(rel),
+                **getattr(self, "extra", {}),
             }, f, indent=2, ensure_ascii=False)
             f.write("\n")
         RESULTS.append((self.name, self.desc, p.returncode, verdict, msg))
@@ -1044,6 +1045,49 @@ def cases_misc():
             c.artifacts(files={"app.tar.gz": b"not the packaged tarball\n"})
         c.verify()
 
+    # The classic untar inspection (docs/supply-chain.md, "Inspections"):
+    # its products are what `tar -xzf` extracts, matched against the source.
+    # airlock does not evaluate untar without running it, so by default it
+    # refuses both (inspection-unevaluable); with --run-inspections its
+    # verdict must be the reference's (`with_run_inspections`).
+    def untar(name, desc, dishonest):
+        c = Case(name, desc)
+        wd = c.work()
+        c.record("write-code", A, SRC_CMD, wd, p=["src"])
+        cmd = tar_cmd()
+        if dishonest:
+            # Tars a different main.c than the one recorded as material.
+            cmd = sh("mkdir -p .evil/src && cp src/util.h .evil/src/ && "
+                     "printf 'int main(void) { return 1; }\\n' > .evil/src/main.c && "
+                     "tar --sort=name --mtime=@0 --owner=0 --group=0 "
+                     "--numeric-owner -czf app.tar.gz -C .evil src")
+        c.record("package", B, cmd, wd, m=["src"], p=["app.tar.gz"])
+        c.sign(layout(chain_steps(A, B), [A, B], inspect=[
+            inspection("untar", run=["tar", "-xzf", "app.tar.gz"],
+                       mats=["MATCH app.tar.gz WITH PRODUCTS FROM package",
+                             "DISALLOW *"],
+                       prods=["MATCH src/* WITH PRODUCTS FROM write-code",
+                              "ALLOW app.tar.gz", "DISALLOW *"])]), [O])
+        c.verify_with(O)
+        c.artifacts(copy_from=wd, names=["app.tar.gz"])
+        c.extra = {"with_run_inspections": {
+            "exit": 1 if dishonest else 0,
+            "code": "rule-disallow" if dishonest else ""}}
+        c.verify()
+
+    untar("stricter_fail_inspection-unevaluable_untar_honest_packager",
+          "Inspection 'untar' runs tar -xzf app.tar.gz and matches the "
+          "extracted src/ against write-code's products; the packager tarred "
+          "what was written. The reference passes; airlock does not evaluate "
+          "untar without running it and refuses (with --run-inspections: "
+          "passes).", False)
+    untar("fail_inspection-unevaluable_untar_dishonest_packager",
+          "As the honest case, but the packager tarred a different src/main.c "
+          "than the one it recorded as material: the reference's untar "
+          "inspection finds it (DISALLOW *); airlock refuses without running "
+          "it (inspection-unevaluable; with --run-inspections: rule-disallow, "
+          "as the reference).", True)
+
     insp("pass_inspection_match_products",
          "Inspection 'check-package' (run: true) matches the delivered "
          "artifacts/app.tar.gz against package's products.", False)
@@ -1145,11 +1189,11 @@ def attestations():
         "Validly signed in-toto envelope, but the Statement's subject has "
         "no digest.")
     wrongtype = json.loads(json.dumps(linkpred))
-    wrongtype["_type"] = "https://in-toto.io/Statement/v0.1"
+    wrongtype["_type"] = "https://in-toto.io/Statement/v2"
     files["fail_statement_wrong_type.dsse.json"] = (
         envelope(wrongtype, P), P,
         "Validly signed in-toto envelope, but _type is "
-        "https://in-toto.io/Statement/v0.1, not v1.")
+        "https://in-toto.io/Statement/v2, neither v1 nor v0.1.")
     emptysubj = json.loads(json.dumps(slsa))
     emptysubj["subject"] = []
     files["fail_statement_empty_subject.dsse.json"] = (
@@ -1204,6 +1248,197 @@ def attestations():
     with open(os.path.join(d, "expected.json"), "w") as f:
         json.dump(expected, f, indent=2, sort_keys=True)
         f.write("\n")
+
+
+# --------------------------------------------------------------------------
+# attestations bound to a bundle's artifacts
+
+
+def bound_attestations():
+    """tests/vectors/intoto/bound-attestations/: the Statements real supply
+    chains produce, made with the in-toto-attestation bindings (protobuf
+    JSON, which writes every number as a float: `1.0`, `2.0`) or by hand
+    (Statement v0.1, for which there are no bindings), signed with
+    securesystemslib by attest-ed25519, about the files in artifacts/. The
+    reference checks (Envelope.verify, Statement.validate) pass on every
+    one; the verdict is airlock's binding rule (every subject names an
+    artifact by sha256), stated in the name.
+    """
+    import hashlib
+    from google.protobuf import json_format
+    import in_toto_attestation.v1.resource_descriptor_pb2 as rdpb
+    import in_toto_attestation.v1.statement_pb2 as spb
+    from in_toto_attestation.v1.statement import Statement
+    from in_toto_attestation.predicates.provenance.v1 import provenance_pb2
+    from in_toto_attestation.predicates.vsa.v1 import vsa_pb2
+
+    d = os.path.join(OUT, "bound-attestations")
+    arts = os.path.join(d, "artifacts")
+    os.makedirs(os.path.join(arts, "bin"))
+    E = K["attest-ed25519"]
+    shutil.copy(E.pub, os.path.join(d, f"{E.name}.pub"))
+    files = {
+        "app.tar.gz": b"not really a tarball, but the packaged release\n",
+        "bin/app": b"\x7fELF pretend binary\n" * 16,
+    }
+    for name, data in files.items():
+        with open(os.path.join(arts, name), "wb") as f:
+            f.write(data)
+    sha = {n: hashlib.sha256(b).hexdigest() for n, b in files.items()}
+
+    def subject(name, digest=None):
+        return rdpb.ResourceDescriptor(
+            name=name, digest={"sha256": digest or sha[name]})
+
+    def made(subjects, predicate_type, predicate):
+        # The bindings' own path: a Statement proto, validated, as JSON.
+        st = Statement(subjects, predicate_type, predicate)
+        st.validate()
+        return json_format.MessageToJson(st.pb).encode()
+
+    slsa = json_format.MessageToDict(json_format.ParseDict({
+        "buildDefinition": {
+            "buildType": "https://example.com/airlock-test/build/v1",
+            "externalParameters": {"source": "git+https://example.com/app@v1",
+                                   "jobs": 2},
+            "resolvedDependencies": [{"uri": "git+https://example.com/app@v1",
+                                      "digest": {"gitCommit": "a" * 40}}],
+        },
+        "runDetails": {
+            "builder": {"id": "https://example.com/airlock-test/builder",
+                        "version": {"major": "2.0"}},
+            "metadata": {"invocationId": "test-1",
+                         "startedOn": "2024-01-01T00:00:00Z",
+                         "finishedOn": "2024-01-01T00:01:00Z"},
+        },
+    }, provenance_pb2.Provenance()))
+    spdx = {
+        "spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT", "name": "app",
+        "documentNamespace": "https://example.com/spdx/app-1",
+        "creationInfo": {"created": "2024-01-01T00:00:00Z",
+                         "creators": ["Tool: airlock-test"]},
+        "packages": [{"SPDXID": "SPDXRef-Package-app", "name": "app",
+                      "versionInfo": "1.0", "downloadLocation": "NOASSERTION",
+                      "filesAnalyzed": False}],
+    }
+    cdx = {
+        "bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+        "serialNumber": "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79",
+        "components": [{"type": "application", "name": "app",
+                        "version": "1.0"}],
+        "vulnerabilities": [{
+            "id": "CVE-2024-0001",
+            "ratings": [{"score": 7.8, "severity": "high",
+                         "method": "CVSSv31",
+                         "vector": "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H"}],
+        }],
+    }
+    vsa = json_format.MessageToDict(json_format.ParseDict({
+        "verifier": {"id": "https://example.com/airlock-test/verifier"},
+        "timeVerified": "2024-01-01T00:02:00Z",
+        "resourceUri": "https://example.com/app/app.tar.gz",
+        "policy": {"uri": "https://example.com/policy/v1"},
+        "verificationResult": "PASSED",
+        "verifiedLevels": "SLSA_BUILD_LEVEL_2",
+        "slsaVersion": "1.0",
+    }, vsa_pb2.VerificationSummary()))
+    v01 = json.dumps({
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "subject": [{"name": "app.tar.gz", "digest": {"sha256": sha["app.tar.gz"]}}],
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "predicate": {"builder": {"id": "https://example.com/builder"},
+                      "buildType": "https://example.com/build/v1",
+                      "metadata": {"completeness": {"parameters": True},
+                                   "reproducible": False},
+                      "x-score": 0.5},
+    }, indent=2).encode()
+
+    cases = [
+        ("pass_slsa_provenance_v1.dsse.json",
+         made([subject("app.tar.gz"), subject("bin/app")],
+              "https://slsa.dev/provenance/v1", slsa),
+         "SLSA provenance v1 (bindings; numbers written as floats) about both artifacts."),
+        ("pass_spdx_2.3.dsse.json",
+         made([subject("app.tar.gz")], "https://spdx.dev/Document/v2.3", spdx),
+         "SPDX 2.3 document (bindings) about app.tar.gz."),
+        ("pass_cyclonedx_1.5_floats.dsse.json",
+         made([subject("bin/app")], "https://cyclonedx.org/bom/v1.5", cdx),
+         "CycloneDX 1.5 SBOM (bindings) with a CVSS score of 7.8 and version 1.0."),
+        ("pass_vsa_v1.dsse.json",
+         made([subject("app.tar.gz")],
+              "https://slsa.dev/verification_summary/v1", vsa),
+         "SLSA verification summary v1 (bindings) about app.tar.gz."),
+        ("pass_statement_v0.1.dsse.json", v01,
+         "Statement v0.1 by hand (the bindings have no v0.1), SLSA provenance v0.2 with a float."),
+        ("fail_attestation-subject-unbound_matches_nothing.dsse.json",
+         made([subject("app.tar.gz", hashlib.sha256(b"another release\n").hexdigest())],
+              "https://slsa.dev/provenance/v1", slsa),
+         "SLSA provenance v1 (bindings) whose only subject digest matches no artifact."),
+        ("fail_attestation-subject-unbound_second_subject.dsse.json",
+         made([subject("app.tar.gz"), subject("bin/app", "0" * 64)],
+              "https://cyclonedx.org/bom/v1.5", cdx),
+         "CycloneDX (bindings): the first subject is app.tar.gz, the second matches nothing."),
+    ]
+    expected = {}
+    for name, payload, reason in cases:
+        env = Envelope(payload, INTOTO_TYPE, {})
+        env.sign(E.signer())
+        with open(os.path.join(d, name), "w") as f:
+            json.dump(env.to_dict(), f, indent=2)
+            f.write("\n")
+        with open(os.path.join(d, name)) as f:
+            parsed = Envelope.from_dict(json.load(f))
+        parsed.verify([SSlibKey.from_dict(E.keyid, {
+            k: v for k, v in E.dict.items() if k != "keyid"})], 1)
+        doc = json.loads(parsed.payload)
+        if doc["_type"] == "https://in-toto.io/Statement/v1":
+            pb = json_format.Parse(parsed.payload.decode(), spb.Statement())
+            Statement.copy_from_pb(pb).validate()
+            stmt = "ok"
+        else:
+            stmt = "n/a (no v0.1 bindings)"
+        bound = all(s["digest"].get("sha256") in sha.values() for s in doc["subject"])
+        verdict = "pass" if bound else "fail"
+        if not name.startswith(verdict + "_"):
+            die(f"bound attestation {name}: binding says {verdict}")
+        expected[name] = {
+            "verdict": verdict,
+            "code": None if bound else "attestation-subject-unbound",
+            "key": f"{E.name}.pub",
+            "reason": reason,
+            "floats": b".0" in payload or b"7.8" in payload or b"0.5" in payload,
+            "reference": {"envelope_verify": "ok", "statement_validate": stmt},
+        }
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with open(os.path.join(d, "README.md"), "w") as f:
+        f.write(BOUND_README)
+
+
+BOUND_README = """# Attestations bound to a bundle's artifacts
+
+Generated by `scripts/gen-intoto-vectors.sh` (`bound_attestations()` in
+`scripts/lib/intoto_vectors.py`). Do not edit by hand: regenerate.
+
+`artifacts/` are the files a bundle carries; each `*.dsse.json` is a DSSE
+envelope signed with securesystemslib (`Envelope.sign`) by
+`attest-ed25519` (its private key is `../keys/attest-ed25519.test-only.pem`)
+over a Statement made with the `in-toto-attestation` bindings
+(`Statement(...).validate()`, then protobuf `MessageToJson`, which writes
+every number as a float: `1.0`, `2.0`, `7.8`) — or, for Statement v0.1, by
+hand. Every envelope passes the reference checks (`Envelope.verify`, and
+`Statement.validate` for v1). The verdict is airlock's binding rule
+(docs/supply-chain.md, section 4): every subject must name an artifact of
+the bundle by sha256, else `attestation-subject-unbound`.
+
+`expected.json` maps each file to `verdict`, `code`, `key`, `reason`,
+`floats` (whether the payload has non-integer numbers) and `reference`.
+tests/e2e/attestations.rs packs each one (the signing key as a functionary
+of the layout), verifies and unpacks it, and checks the delivered copy is
+byte-identical.
+"""
 
 
 # --------------------------------------------------------------------------
@@ -1264,9 +1499,10 @@ One directory per case, `<case>/`, containing exactly:
   sublayout's own links are in `links/STEP.KEYID8/`;
 - `artifacts/` (optional; absent means an empty directory) — the files in the
   current directory when `in-toto-verify` runs. The reference runs inspection
-  commands there (and records `.`); every inspection here runs `true`, so a
+  commands there (and records `.`); every inspection here runs `true` (so a
   verifier that does not run inspections but evaluates their artifact rules
-  over `artifacts/` must reach the same verdict;
+  over `artifacts/` must reach the same verdict) except the `*_untar_*`
+  cases, whose inspection runs `tar -xzf app.tar.gz`;
 - `expected.json` — `reference_exit` (0 pass, 1 fail), `reference_verdict`
   (`pass`/`fail`), `reference_message` (the last line `in-toto-verify`
   logged with its `(in-toto-verify)` error prefix — for a multi-line error,
@@ -1275,7 +1511,9 @@ One directory per case, `<case>/`, containing exactly:
   case directory paths made relative), `description`, and `command`
   (the `in-toto-verify` command line, paths relative to the case directory;
   the reference was run with its working directory a fresh temporary copy of
-  `artifacts/`, or an empty one).
+  `artifacts/`, or an empty one); optionally `with_run_inspections`
+  (`exit`, `code`): airlock's verdict with `--run-inspections`, which runs
+  the inspection commands as the reference does and must then agree with it.
 
 Case names state the verdict:
 
@@ -1297,11 +1535,18 @@ Layouts expire {FAR} except the expiry cases ({PAST}).
   `docs/supply-chain.md`, "Where airlock is stricter than the reference":
   "A link's `name` must equal its step (the reference does not check it)."
   airlock reports `link-name-mismatch`.
+- `stricter_fail_inspection-unevaluable_untar_honest_packager` (and
+  `fail_inspection-unevaluable_untar_dishonest_packager`, which the
+  reference fails with `DISALLOW *`): the inspection runs `tar -xzf`, which
+  airlock does not evaluate without running it; `docs/supply-chain.md`,
+  "Inspections": any inspection airlock cannot evaluate exactly is refused
+  (`inspection-unevaluable`). With `--run-inspections` airlock runs it and
+  agrees with the reference (`with_run_inspections`).
 
 Related decisions that the vectors touch without
 making airlock stricter: signatures over Metablocks are over the canonical
 JSON of `signed` (the `*_edited_after_signing` cases), and inspections are
-not executed by default (hence `run: ["true"]` everywhere).
+not executed by default (hence `run: ["true"]` in the other cases).
 
 ## Notes on the reference's behaviour seen here
 
@@ -1343,6 +1588,11 @@ does not check it: the `fail_payload-type_*` envelope verifies);
 predicate into the SLSA provenance v1 / link v0 protobuf message).
 A file's verdict is `pass` only when all three are `ok`.
 
+`bound-attestations/` holds attestations as real supply chains write them
+(SLSA provenance v1, SPDX 2.3, CycloneDX 1.5 with floats, a VSA, a
+Statement v0.1, and subjects that match nothing) about the files in its
+`artifacts/`: see its own README.md.
+
 | file | what it is | verdict | reference |
 | --- | --- | --- | --- |
 {chr(10).join(arows)}
@@ -1378,6 +1628,7 @@ def main():
     cases_sublayout()
     cases_misc()
     attestations()
+    bound_attestations()
     readme()
     n = sum(1 for r in RESULTS if not r[0].startswith("attestations/"))
     print(f"{n} cases and {len(RESULTS) - n} attestations; every reference "

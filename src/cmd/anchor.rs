@@ -3,16 +3,16 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use airlock_hsm::{
-    Anchor, FileStore, JournalHead, Pkcs11Store, Provisioning, TrustStore, open_store,
+    Anchor, FileStore, InitMode, JournalHead, Pkcs11Store, Provisioning, TrustStore, open_store,
 };
 use serde_json::json;
 
 use crate::cmd::Outcome;
-use crate::cmd::root::read_root;
 use crate::error::Error;
 use crate::journal::decision::lock_store;
 use crate::journal::{Event, Journal, signer_of};
 use crate::timefmt::{format_utc, now};
+use crate::trust_anchor::read_root;
 use crate::trust_anchor::trusted_anchor;
 use crate::tuf::Root;
 
@@ -86,7 +86,7 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
             store,
             tcti,
             (&anchor, channels),
-            (replace, new_journal),
+            InitMode::from_flags(replace, new_journal),
             owner_auth,
             journal,
         )?),
@@ -95,10 +95,16 @@ pub fn init_with(store: &Path, root_file: &Path, o: InitOptions<'_>) -> Result<O
             uri,
             &anchor,
             channels,
-            (replace, new_journal),
+            InitMode::from_flags(replace, new_journal),
             journal,
         )?),
-        (None, None) => Box::new(FileStore::init(store, &anchor, channels, replace, journal)?),
+        (None, None) => Box::new(FileStore::init(
+            store,
+            &anchor,
+            channels,
+            InitMode::from_flags(replace, false),
+            journal,
+        )?),
     };
     let mut o = Outcome::default();
     o.line(format!(
@@ -185,7 +191,7 @@ fn channel_set(names: &[String]) -> Result<BTreeSet<String>, Error> {
 fn set_channels(store: &dyn TrustStore, channels: &BTreeSet<String>) -> Result<(), Error> {
     let signer = signer_of(store)?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
-    let lock = lock_store(store)?;
+    let lock = lock_store(store, &crate::cmd::warn)?;
     let before = store.state()?.allowed_channels;
     let event = Event::new(
         "store.channels",
@@ -196,7 +202,7 @@ fn set_channels(store: &dyn TrustStore, channels: &BTreeSet<String>) -> Result<(
         }),
     );
     let head = journal.append(&lock, Some(store.journal_head()?), vec![event])?;
-    store.set_allowed_channels(&lock, channels, &head)?;
+    lock.set_allowed_channels(channels, &head)?;
     Ok(())
 }
 
@@ -256,7 +262,7 @@ fn refuse_older_root(store: &Path, root: &Root) -> Result<(), Error> {
 /// A store anchored in hardware is never quietly turned into a file store
 /// (which would drop its protection): that takes a new directory.
 fn refuse_downgrade(store: &Path) -> Result<(), Error> {
-    let Ok(bytes) = std::fs::read(store.join(airlock_hsm::store::CONFIG_FILE)) else {
+    let Ok(bytes) = std::fs::read(store.join(airlock_hsm::CONFIG_FILE)) else {
         return Ok(());
     };
     let backend = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -283,7 +289,7 @@ fn init_tpm(
     store: &Path,
     tcti: &str,
     (anchor, channels): (&Anchor, Option<&BTreeSet<String>>),
-    replace: (bool, bool),
+    replace: InitMode,
     owner_auth: Option<&Path>,
     journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, Error>,
 ) -> Result<airlock_hsm::TpmStore, Error> {
@@ -295,7 +301,7 @@ fn init_tpm(
     _store: &Path,
     _tcti: &str,
     _anchor: (&Anchor, Option<&BTreeSet<String>>),
-    _replace: (bool, bool),
+    _replace: InitMode,
     _owner_auth: Option<&Path>,
     _journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, Error>,
 ) -> Result<FileStore, Error> {
@@ -312,13 +318,7 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
     let anchor = trusted_anchor(s.as_ref())?;
     let history = s.anchor_history()?;
     let state = s.state()?;
-    let root = Root::parse(&anchor.root_json).map_err(|e| {
-        Error::env(
-            "store-corrupt",
-            format!("the anchored root does not parse: {e}"),
-            "re-provision the store with `anchor init --replace`",
-        )
-    })?;
+    let root = crate::trust_anchor::anchored_root(&anchor)?;
     let mut o = Outcome::default();
     o.line(format!("store      {}", store.display()));
     o.line(format!("backend    {}", s.backend().name()));

@@ -163,7 +163,7 @@ fn demo_layout(builder: &dyn Signer, packager: &dyn Signer, expires: u64) -> Jso
 
 fn store_arg(p: &Path) -> StoreArg {
     StoreArg {
-        path: p.display().to_string(),
+        path: crate::cli::StoreDir::new(&p.display().to_string()),
     }
 }
 
@@ -216,6 +216,24 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         step: 0,
     };
     n.say(&format!("airlock demo in {}", base.display()));
+    connected_side(&mut n, &base)?;
+    isolated_side(&mut n, &base)?;
+    let show = |p: &Path| p.display().to_string();
+
+    let mut o = Outcome::default();
+    o.line("");
+    o.line("demo complete: accepted the signed bundle; refused the tampered copy, the insider's bundle and the replay; the journal records each decision.");
+    if dir.is_none() {
+        o.line("(the temporary directory is removed, with the metrics file and the report; use --dir DIR to keep the files)");
+    }
+    o.field("dir", show(&base)).field("steps", n.step);
+    Ok(o)
+}
+
+/// The demo's connected side: keys, root, layout, links, the signed
+/// bundle, and the two bundles the supply chain refuses (a tampered copy,
+/// an insider's rogue bundle).
+fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
     let p = |s: &str| base.join(s);
     let show = |p: &Path| p.display().to_string();
 
@@ -304,7 +322,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
             out_dir: p("links"),
             exclude: vec![],
             lstrip_paths: lstrip,
-            base_path: Some(base.clone()),
+            base_path: Some(base.to_owned()),
             record_streams: false,
             timeout: None,
             command: vec![],
@@ -386,8 +404,15 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         Ok(_) => return Err(demo_err("pack accepted a broken supply chain")),
     }
     n.say("   (so the demo builds that bundle with the chain check switched off, as a rogue tool would)");
-    pack::build(&evil_args, true, false)?;
+    pack::run_without_chain_check(&evil_args, true)?;
+    Ok(())
+}
 
+/// The demo's isolated side: the trust store, the accepted bundle, the
+/// refusals, the journal, the metrics and the report.
+fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
+    let p = |s: &str| base.join(s);
+    let show = |p: &Path| p.display().to_string();
     // Isolated side.
     n.step(
         "Isolated side: provision the trust store with the root (file store)",
@@ -425,7 +450,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         &p("tampered.airlock"),
         &tamper_artifact(
             &fs::read(p("release.airlock")).map_err(|e| demo_err(&e.to_string()))?,
-            &firmware,
+            &fs::read(p("dist/firmware/controller.bin")).map_err(|e| demo_err(&e.to_string()))?,
         )?,
     )?;
     let tampered = verify::run(
@@ -525,7 +550,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         n.say(&format!("   {l}"))
     })?;
     n.outcome(&journal::verify(&JournalVerifyArgs {
-        store: Some(show(&p("store"))),
+        store: Some(crate::cli::StoreDir::new(&show(&p("store")))),
         export: None,
         key: None,
     })?);
@@ -534,7 +559,8 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         "What operators and auditors look at: the metrics file and the HTML audit report",
         "airlock metrics --store store --out airlock.prom && airlock journal report --store store --out report.html",
     );
-    let (snapshot, _) = crate::journal::metrics::write(&p("store"), Some(&p("airlock.prom")))?;
+    let (snapshot, _) =
+        crate::journal::metrics::write(&p("store"), Some(&p("airlock.prom")), &crate::cmd::warn)?;
     if let Err(e) = snapshot.journal {
         return Err(e.into());
     }
@@ -553,13 +579,5 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         "   audit report (open it in a browser, print it to PDF): {}",
         show(&p("report.html"))
     ));
-
-    let mut o = Outcome::default();
-    o.line("");
-    o.line("demo complete: accepted the signed bundle; refused the tampered copy, the insider's bundle and the replay; the journal records each decision.");
-    if dir.is_none() {
-        o.line("(the temporary directory is removed, with the metrics file and the report; use --dir DIR to keep the files)");
-    }
-    o.field("dir", show(&base)).field("steps", n.step);
-    Ok(o)
+    Ok(())
 }

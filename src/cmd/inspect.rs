@@ -43,7 +43,12 @@ fn describe_index(o: &mut Outcome, set: &VolumeSet) {
 }
 
 /// `airlock inspect BUNDLE` (a bundle file, or a split bundle's first volume).
-pub fn run(bundle: &Path) -> Result<Outcome, Error> {
+/// With `extract`, the metadata is also written to that new directory as
+/// `unpack` delivers it (atomically: staged beside it, then renamed).
+pub fn run(bundle: &Path, extract: Option<&Path>) -> Result<Outcome, Error> {
+    let mut staging = extract
+        .map(crate::staging::Staging::create_metadata_only)
+        .transpose()?;
     let mut input = BundleInput::open(bundle, None)?;
     if let Some(set) = input.volumes() {
         set.read_unauthenticated();
@@ -108,10 +113,14 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
     let mut attestations = Vec::new();
     let mut carried = Vec::new();
     let mut documents = std::collections::BTreeMap::new();
+    let mut delivered = Vec::new();
     while let Some(md) = reader
         .next_metadata()
         .map_err(|e| input.diagnose(e.into()))?
     {
+        if crate::staging::metadata_subdir(md.entry.kind).is_some() && staging.is_some() {
+            delivered.push((md.entry.clone(), md.bytes.clone()));
+        }
         match md.entry.kind {
             EntryKind::LayoutKey => {
                 if let Ok(pk) = std::str::from_utf8(&md.bytes)
@@ -188,6 +197,15 @@ pub fn run(bundle: &Path) -> Result<Outcome, Error> {
                 attestations.push(json!({"path": name, "malformed": e}));
             }
         }
+    }
+    if let (Some(mut st), Some(dir)) = (staging.take(), extract) {
+        st.write_metadata(&delivered, reader.manifest_bytes())?;
+        st.commit(0)?;
+        o.line(format!(
+            "metadata   written to {} (UNVERIFIED)",
+            dir.display()
+        ));
+        o.field("metadata_extracted", dir.display().to_string());
     }
     o.field("verified", false)
         .field("attestations", attestations)

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::cli::{IntotoVerifyArgs, RecordArgs};
 use crate::cmd::{Outcome, warn};
+use crate::error::EXIT_REJECTED;
 use crate::error::Error;
 use crate::fsutil::{read_limited, replace_file};
 use crate::intoto::envelope::{self, Encoding, Signature};
@@ -13,9 +14,12 @@ use crate::intoto::verify::{
     DirLinks, Inspections, LayoutKey, MAX_METADATA_FILE, UnderVerification, link_file_name,
     parse_layout,
 };
+use crate::journal::decision::{bounded, error_field, file_sha256, lock_store, opt, path_field};
+use crate::journal::writer::{self, Event, Journal};
 use crate::json::Json;
 use crate::keys::{keyid, load_public_key, load_signer};
 use crate::timefmt::{format_utc, now, parse_utc};
+use serde_json::{Value, json};
 
 /// Timeout of an inspection command run with `--run-inspections`.
 pub const INSPECTION_TIMEOUT: Duration = Duration::from_secs(10);
@@ -243,7 +247,7 @@ pub fn sign_layout(file: &Path, keys: &[String], dsse: bool) -> Result<Outcome, 
 /// `airlock intoto verify`, journaled in the store named by `--store` (or
 /// `AIRLOCK_STORE`) when there is one.
 pub fn verify(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
-    crate::journal::decision::intoto_journaled(a, || verify_chain(a))
+    intoto_journaled(a, || verify_chain(a))
 }
 
 fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
@@ -304,10 +308,18 @@ fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
         if a.run_inspections {
             "run"
         } else {
-            "evaluated without running"
+            "evaluated without running them"
         },
         verified.layout.expires_text
     ));
+    for i in &verified.layout.inspections {
+        let how = if a.run_inspections {
+            "run in a scratch copy of the artifacts".to_owned()
+        } else {
+            crate::intoto::inspection::classify(&i.run).map_or_else(|e| e, |e| e.describe())
+        };
+        o.line(format!("inspection '{}' {how}", i.item.name));
+    }
     o.field("layout", a.layout.display().to_string())
         .field("steps", verified.layout.steps.len())
         .field("inspections", verified.layout.inspections.len())
@@ -315,4 +327,74 @@ fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
         .field("warnings", verified.warnings.clone())
         .field("time", format_utc(time));
     Ok(o)
+}
+
+/// Runs `intoto verify` (`run`) and, when a store is named, records the
+/// run in its journal: layout, keys, flags (`--at`, `--run-inspections`)
+/// and the outcome. Without a store there is no journal to write; using
+/// an override then says so.
+pub fn intoto_journaled(
+    a: &IntotoVerifyArgs,
+    run: impl FnOnce() -> Result<Outcome, Error>,
+) -> Result<Outcome, Error> {
+    let Some(store) = &a.store else {
+        if a.at.is_some() || a.run_inspections {
+            warn(
+                "this run is not journaled: no --store given (pass --store or set AIRLOCK_STORE to record it)",
+            );
+        }
+        return run();
+    };
+    let store = airlock_hsm::open_store(&store.dir())?;
+    let signer = crate::journal::signer_of(store.as_ref())?;
+    let journal = Journal::new(store.dir(), signer.as_ref())?;
+    let result = run();
+    let keyids: Vec<Value> = a
+        .layout_key
+        .iter()
+        .map(|p| {
+            opt(crate::keys::load_public_key(p)
+                .ok()
+                .map(|k| crate::keys::keyid(&k)))
+        })
+        .collect();
+    let outcome = match &result {
+        Ok(_) => "accepted",
+        Err(e) if e.exit_code() == EXIT_REJECTED => "refused",
+        Err(_) => "failed",
+    };
+    let at =
+        a.at.as_deref()
+            .map(|t| crate::timefmt::parse_utc(t).map_or_else(|_| bounded(t, 40), format_utc));
+    let event = Event::new(
+        "intoto.verify",
+        json!({
+            "outcome": outcome,
+            "layout_file": path_field(&a.layout),
+            "layout_sha256": opt(file_sha256(&a.layout)),
+            "layout_keyids": keyids,
+            "link_dir": path_field(&a.link_dir),
+            "artifacts_dir": path_field(a.artifacts.as_deref().unwrap_or(Path::new("."))),
+            "at": opt(at),
+            "run_inspections": a.run_inspections,
+            "error": result.as_ref().err().map_or(Value::Null, error_field),
+        }),
+    );
+    let lock = lock_store(store.as_ref(), &warn)?;
+    match (
+        writer::record(store.as_ref(), &journal, &lock, vec![event]),
+        result,
+    ) {
+        (Ok(head), Ok(mut o)) => {
+            o.line(format!("journal: record {}", head.seq));
+            o.field("journal_record", head.seq);
+            Ok(o)
+        }
+        (Ok(_), Err(e)) => Err(e),
+        (Err(j), Err(e)) => {
+            warn(&format!("this was not recorded in the journal: {e}"));
+            Err(j.into())
+        }
+        (Err(j), Ok(_)) => Err(j.into()),
+    }
 }

@@ -242,7 +242,7 @@ pub fn show_records(
 ) -> Result<(Summary, u64), Error> {
     let store = open_journaled(dir)?;
     let key = store.journal_public_key()?;
-    let _lock = read_lock_store(store.dir())?;
+    let _lock = read_lock_store(store.dir(), &crate::cmd::warn)?;
     // Records an operation wrote and then did not commit (a crash, a full
     // disk): after the store's head, or named by a later
     // `journal.recovered`. The table says so on their rows.
@@ -331,8 +331,8 @@ pub fn verify(a: &JournalVerifyArgs) -> Result<Outcome, Error> {
             "give the store directory, set AIRLOCK_STORE, or check an export with --export FILE",
         ));
     };
-    let dir = Path::new(store.strip_prefix("file:").unwrap_or(store));
-    verify_store(dir).map_err(|e| match e {
+    let dir = store.dir();
+    verify_store(&dir).map_err(|e| match e {
         // For an auditor a rolled-back hardware store is a journal whose
         // end cannot be trusted: tampering (exit 1), not a broken machine.
         Error::Hsm(airlock_hsm::Error::StoreRollback { reason, .. }) => {
@@ -427,7 +427,7 @@ fn verify_export_cmd(path: &Path, key: Option<&Path>) -> Result<Outcome, Error> 
 /// `airlock journal export`.
 pub fn export(dir: &Path, out: &Path) -> Result<Outcome, Error> {
     let store = open_journaled(dir)?;
-    let lock = lock_store(store.as_ref())?;
+    let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
     let head = write_export(store.as_ref(), out, &lock)?;
     let mut o = Outcome::default();
     o.line(format!(
@@ -466,8 +466,8 @@ pub fn init(dir: &Path) -> Result<Outcome, Error> {
         ));
     }
     let fs = FileStore::open(dir)?;
-    let lock = lock_store(&fs)?;
-    fs.start_journal(&lock, start)?;
+    let lock = lock_store(&fs, &crate::cmd::warn)?;
+    FileStore::start_journal(&lock, start)?;
     let key = fs.journal_public_key()?;
     let mut o = Outcome::default();
     o.line(format!(
@@ -484,7 +484,7 @@ pub fn init(dir: &Path) -> Result<Outcome, Error> {
 /// `airlock journal recover`.
 pub fn recover(dir: &Path) -> Result<Outcome, Error> {
     let store = open_journaled(dir)?;
-    let lock = lock_store(store.as_ref())?;
+    let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
     let key = store.journal_public_key()?;
     let mut pending = Vec::new();
     let head = store.journal_head()?;
@@ -534,7 +534,7 @@ pub fn recover(dir: &Path) -> Result<Outcome, Error> {
         journal.write(&lock, Some(last), vec![event])?
     };
     airlock_hsm::fault::point("journal-recover-before-bind");
-    store.bind_journal_head(&lock, &new)?;
+    lock.bind_journal_head(&new)?;
     let mut o = Outcome::default();
     if let Some(line) = torn_line {
         o.line(format!(

@@ -1,5 +1,5 @@
-//! `keygen` (file keys, or key pairs generated on a PKCS#11 token) and
-//! `key id`.
+//! `keygen` (file keys, or key pairs generated on a PKCS#11 token), `key id`
+//! and `key show`.
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::cli::{KeyType, KeygenArgs};
 use crate::cmd::Outcome;
 use crate::error::Error;
-use crate::keys::{keyid, legacy_keyid};
+use crate::keys::{key_object, keyid, legacy_keyid};
 
 /// `airlock keygen`.
 pub fn keygen(args: &KeygenArgs) -> Result<Outcome, Error> {
@@ -149,16 +149,44 @@ fn public_of(path: &Path) -> Result<PublicKey, Error> {
     })
 }
 
-/// `airlock key id FILE...`.
+/// The public key of a key named on the command line: a PEM file (public
+/// or private) or a `pkcs11:` URI (the key pair on the token; the PIN comes
+/// from the URI's `pin-source` file).
+fn public_of_key(spec: &Path) -> Result<PublicKey, Error> {
+    match spec.to_str() {
+        Some(uri) if uri.starts_with("pkcs11:") => {
+            Ok(Pkcs11Signer::open(uri)?.public_key().clone())
+        }
+        _ => public_of(spec),
+    }
+}
+
+/// `airlock key id KEY...`.
 pub fn id(files: &[PathBuf]) -> Result<Outcome, Error> {
     let mut o = Outcome::default();
     let mut keys = Vec::new();
     for f in files {
-        let pk = public_of(f)?;
+        let pk = public_of_key(f)?;
         let id = keyid(&pk);
         o.line(format!("{id}  {}", f.display()));
         keys.push(json!({"file": f.display().to_string(), "keyid": id, "legacy_keyid": legacy_keyid(&pk), "keytype": pk.algorithm().name()}));
     }
     o.field("keys", keys);
+    Ok(o)
+}
+
+/// `airlock key show KEY`: the keyid and the securesystemslib key object.
+pub fn show(key: &str) -> Result<Outcome, Error> {
+    let pk = public_of_key(Path::new(key))?;
+    let id = keyid(&pk);
+    let object = key_object(&pk);
+    let mut o = Outcome::default();
+    o.line(format!("keyid {id}"))
+        .line(format!("keytype {}", pk.algorithm().name()))
+        .line(object.to_pretty().trim_end().to_owned());
+    o.field("keyid", id)
+        .field("legacy_keyid", legacy_keyid(&pk))
+        .field("keytype", pk.algorithm().name())
+        .field("key", object.to_value());
     Ok(o)
 }

@@ -10,7 +10,7 @@ use crate::journal::metrics::write;
 /// `--out`, the text goes in the object's `metrics` field (stdout carries
 /// one JSON object, as for every command).
 pub fn run(a: &MetricsArgs, json: bool) -> Result<Outcome, Error> {
-    let (snapshot, text) = write(&a.store.dir(), a.out.as_deref())?;
+    let (snapshot, text) = write(&a.store.dir(), a.out.as_deref(), &crate::cmd::warn)?;
     let mut o = Outcome::default();
     match &a.out {
         None if json => {

@@ -21,6 +21,7 @@ pub mod key;
 pub mod metrics;
 pub mod pack;
 pub mod policy;
+pub mod progress;
 pub mod project;
 pub mod publish;
 pub mod report;
@@ -66,6 +67,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
     match &cli.command {
         Command::Keygen(a) => key::keygen(a),
         Command::Key(KeyCommand::Id { files }) => key::id(files),
+        Command::Key(KeyCommand::Show { key }) => key::show(key),
         Command::Root(RootCommand::Init(a)) => root::init(a),
         Command::Root(RootCommand::Sign {
             file,
@@ -80,7 +82,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         }
         Command::Intoto(IntotoCommand::Verify(a)) => intoto::verify(a),
         Command::Pack(a) => pack::run(a, quiet),
-        Command::Inspect(a) => inspect::run(&a.bundle),
+        Command::Inspect(a) => inspect::run(&a.bundle, a.extract_metadata.as_deref()),
         Command::Verify(a) => verify::run(a, quiet),
         Command::Unpack(a) => unpack::run(a, quiet),
         Command::Publish(a) => publish::run(a, quiet),

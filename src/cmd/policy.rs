@@ -44,7 +44,7 @@ pub fn set(store_dir: &Path, file: Option<&Path>) -> Result<Outcome, Error> {
     let store = open_store(store_dir)?;
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
-    let lock = lock_store(store.as_ref())?;
+    let lock = lock_store(store.as_ref(), &super::warn)?;
     let before = store.state()?.policy.map(|p| p.sha256);
     // The file first, under its digest: the state never pins a file that
     // is not there.
@@ -64,7 +64,7 @@ pub fn set(store_dir: &Path, file: Option<&Path>) -> Result<Outcome, Error> {
     let pin_to = new.as_ref().map(|(_, p)| PolicyPin {
         sha256: p.sha256.clone(),
     });
-    store.set_policy(&lock, pin_to.as_ref(), &head)?;
+    lock.set_policy(pin_to.as_ref(), &head)?;
     // The policy it replaced is no longer pinned: its file goes.
     if let Some(old) = &before
         && Some(old) != pin_to.as_ref().map(|p| &p.sha256)

@@ -31,81 +31,11 @@ use crate::oci::graph::{ImageGraph, check as check_graph};
 use crate::oci::layout::{self, MANIFEST_COPY};
 use crate::oci::registry::{Connection, Registry, Target};
 use crate::oci::{Digest, OciError};
+use crate::publish::PublishError;
 use crate::verifier::IMAGE_DIR;
 
 /// The store's record of which bundle set each published tag.
 const TAGS_FILE: &str = "published-tags.json";
-
-/// What `publish` refuses about a directory or a tag (exit 1).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PublishError {
-    /// The directory was not accepted by an import this store journaled.
-    #[error("{dir} is not an import this store accepted: {reason}")]
-    NotImported {
-        /// The directory.
-        dir: String,
-        /// Why.
-        reason: String,
-    },
-    /// The directory differs from the manifest of its import.
-    #[error("{dir} differs from the bundle it was unpacked from: {what}")]
-    Tampered {
-        /// The directory.
-        dir: String,
-        /// The first difference.
-        what: String,
-    },
-    /// A tag would move to an image of an older bundle.
-    #[error(
-        "{tag} was set by bundle {by} (channel {channel} sequence {set_seq}); bundle {bundle} has the older sequence {seq}"
-    )]
-    TagRollback {
-        /// `REGISTRY/REPO:TAG`.
-        tag: String,
-        /// The bundle that set it.
-        by: String,
-        /// Its channel.
-        channel: String,
-        /// Its sequence.
-        set_seq: u64,
-        /// This bundle.
-        bundle: String,
-        /// This bundle's sequence.
-        seq: u64,
-    },
-    /// A bundle without images.
-    #[error("bundle {0} carries no container images")]
-    NoImages(String),
-}
-
-impl PublishError {
-    /// The stable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            PublishError::NotImported { .. } => "publish-not-imported",
-            PublishError::Tampered { .. } => "unpacked-dir-tampered",
-            PublishError::TagRollback { .. } => "tag-rollback",
-            PublishError::NoImages(_) => "publish-no-images",
-        }
-    }
-
-    /// What to do.
-    pub fn hint(&self) -> &'static str {
-        match self {
-            PublishError::NotImported { .. } => {
-                "publish a bundle (it is imported first), or a directory unpacked into this store"
-            }
-            PublishError::Tampered { .. } => {
-                "do not publish this directory: unpack the bundle again, or publish the bundle itself"
-            }
-            PublishError::TagRollback { .. } => {
-                "publish the newer bundle, or publish this image by digest under another tag"
-            }
-            PublishError::NoImages(_) => "use unpack for bundles without images",
-        }
-    }
-}
 
 fn sha256_file(p: &Path) -> std::io::Result<([u8; 32], u64)> {
     let mut f = fs::File::open(p)?;
@@ -281,7 +211,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     let store = open_store(&store_dir)?;
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
-    let lock = lock_store(store.as_ref())?;
+    let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
     let base = json!({
         "source": path_field(&source),
         "directory": path_field(&dir),
@@ -308,7 +238,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
             Ok(_) => e,
             Err(j) => {
                 warn(&format!("this was not recorded in the journal: {e}"));
-                j
+                j.into()
             }
         }
     };
@@ -361,18 +291,15 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         Err(e) => return Err(refuse(e, ids)),
     };
     // The import's signed receipt, attached to each image (docs/policy.md).
-    let referrers = match crate::gate::referrer::attach(
-        store.as_ref(),
-        &import.dir,
-        &import.graph,
-        &m.bundle_id,
-        &target,
-        &conn,
-        &|name| repository(&target, name),
-    ) {
-        Ok(r) => r,
-        Err(e) => return Err(refuse(e, ids)),
-    };
+    let receipt =
+        crate::gate::referrer::receipt_of(store.as_ref(), &import.dir, &m.bundle_id, &super::warn);
+    let referrers =
+        match crate::gate::referrer::attach(receipt, &import.graph, &target, &conn, &|name| {
+            repository(&target, name)
+        }) {
+            Ok(r) => r,
+            Err(e) => return Err(refuse(e, ids)),
+        };
     // Record the tags, then journal each image.
     let mut events = Vec::new();
     let mut o = Outcome::default();

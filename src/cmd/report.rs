@@ -1,5 +1,4 @@
 //! `journal report`: the HTML audit report ([`crate::journal::report`]).
-use std::path::Path;
 
 use crate::cli::JournalReportArgs;
 use crate::cmd::Outcome;
@@ -10,9 +9,10 @@ use crate::keys::load_public_key;
 /// `airlock journal report --store STORE | --export FILE --out FILE`.
 pub fn run(a: &JournalReportArgs) -> Result<Outcome, Error> {
     let key = a.key.as_deref().map(load_public_key).transpose()?;
-    let src = match (&a.export, &a.store) {
+    let store = a.store.as_ref().map(crate::cli::StoreDir::dir);
+    let src = match (&a.export, &store) {
         (Some(e), _) => Source::Export(e, key.as_ref()),
-        (None, Some(s)) => Source::Store(Path::new(s.strip_prefix("file:").unwrap_or(s))),
+        (None, Some(s)) => Source::Store(s),
         (None, None) => {
             return Err(Error::usage(
                 "journal report needs --store STORE (or --export FILE)",

@@ -1,6 +1,5 @@
 //! `root init`, `root sign`, `root rotate` and `root verify`.
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use airlock_hsm::PublicKey;
@@ -14,7 +13,8 @@ use crate::fsutil::{create_file, replace_file};
 use crate::json::Json;
 use crate::keys::{Tally, keyid, load_public_key, load_signer, obj};
 use crate::timefmt::{format_utc, now, parse_duration};
-use crate::tuf::root::{MAX_ROOT_BYTES, MAX_ROTATIONS};
+use crate::trust_anchor::read_root;
+use crate::tuf::root::MAX_ROTATIONS;
 use crate::tuf::rotate::root_keyids_of;
 use crate::tuf::sign_root_document;
 use crate::tuf::{Root, RootChain, RootError, Rotation, build_root, rotate as make_rotation};
@@ -110,27 +110,6 @@ pub fn init(a: &RootInitArgs) -> Result<Outcome, Error> {
         .field("version", a.root_version)
         .field("expires", format_utc(expires));
     Ok(o)
-}
-
-/// Reads and structurally checks a root file named by the operator. A file
-/// that cannot be read is the operator's mistake (exit 2); one that is too
-/// large or malformed is a refused root (exit 1).
-pub fn read_root(path: &Path) -> Result<(Root, Vec<u8>), Error> {
-    let file = airlock_hsm::opfile::open_regular(path).map_err(|e| Error::input(path, e))?;
-    let size = file.metadata().map_err(|e| Error::input(path, e))?.len();
-    if size > MAX_ROOT_BYTES as u64 {
-        return Err(RootError::TooLarge {
-            size: usize::try_from(size).unwrap_or(usize::MAX),
-            limit: MAX_ROOT_BYTES,
-        }
-        .into());
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_ROOT_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::input(path, e))?;
-    let root = Root::parse(&bytes)?;
-    Ok((root, bytes))
 }
 
 /// Names the link of a chain in a root refusal (other errors pass).

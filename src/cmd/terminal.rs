@@ -14,6 +14,10 @@
 //! `--json` objects); the journal itself keeps the exact strings.
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use airlock_bundle::{Locator, Wanted};
+use indicatif::ProgressBar;
 
 /// Whether `c` must not reach a terminal raw: C0 controls, DEL and C1
 /// controls (general category Cc), every format character (Cf: bidi
@@ -107,6 +111,36 @@ pub fn print_line(line: &str) {
 pub fn eprint_line(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{}", safe(line));
+}
+
+/// Asks on the terminal where a volume is; see [`airlock_bundle::Locator`].
+pub fn prompt_locator(bar: ProgressBar) -> Locator {
+    Box::new(move |w: &Wanted| bar.suspend(|| ask_for_volume(w)))
+}
+
+/// The question `unpack --prompt` asks; answers come from standard input:
+/// Enter to look again, a file or directory, or `q` (or end of input) to
+/// stop.
+pub fn ask_for_volume(w: &Wanted) -> Option<PathBuf> {
+    let which = match (w.number, w.count) {
+        (0, _) => "the volume".to_owned(),
+        (n, 0) => format!("volume {n}"),
+        (n, c) => format!("volume {n} of {c}"),
+    };
+    eprint_line(&format!("{which} not found at {}", w.path.display()));
+    eprint_line(
+        "insert the medium that holds it and press Enter, or type the file or directory \
+         that holds it (q to stop):",
+    );
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => match line.trim() {
+            "q" => None,
+            "" => Some(w.path.clone()),
+            p => Some(PathBuf::from(p)),
+        },
+    }
 }
 
 #[cfg(test)]

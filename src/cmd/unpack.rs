@@ -35,7 +35,7 @@ fn import_time(at: Option<u64>, state: &airlock_hsm::StoreState) -> Result<u64, 
 /// `--metrics-file`.
 pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let result = decide(a, quiet);
-    crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref());
+    crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref(), &crate::cmd::warn);
     result
 }
 
@@ -54,7 +54,7 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let opened = open_bundle(&a.bundle, quiet, "unpack", a.prompt);
     // Hold the store's lock from the freshness check to the commit, so two
     // imports of one bundle cannot both pass.
-    let lock = lock_store(store.as_ref())?;
+    let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
     let result = opened.and_then(|opened| {
         let mut staging = Staging::create(&a.to)?;
         let state = store.state()?;
@@ -75,7 +75,15 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     });
     let (staging, verdict, admission) = match result {
         Ok(v) => v,
-        Err(e) => return Err(decision.record_refusal(store.as_ref(), &journal, &lock, e)),
+        Err(e) => {
+            return Err(decision.record_refusal(
+                store.as_ref(),
+                &journal,
+                &lock,
+                e,
+                &crate::cmd::warn,
+            ));
+        }
     };
     decision.policy = admission.as_ref().map(crate::gate::Admission::field);
     // No acceptance without its record: the record is durable before
@@ -89,7 +97,7 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     let placed = match staging.commit(verdict.artifacts) {
         Ok(p) => p,
         Err(e) => {
-            return Err(decision.record_abort(store.as_ref(), &journal, &lock, record, e));
+            return Err(decision.record_abort(&journal, &lock, record, e, &crate::cmd::warn));
         }
     };
     let acceptance = Acceptance {
@@ -104,9 +112,9 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         layout: Some(verdict.supply_chain.layout.clone()),
         journal_head: accepted,
     };
-    if let Err(e) = store.accept(&lock, &acceptance) {
+    if let Err(e) = lock.accept(&acceptance) {
         placed.undo();
-        return Err(decision.record_abort(store.as_ref(), &journal, &lock, record, e.into()));
+        return Err(decision.record_abort(&journal, &lock, record, e.into(), &crate::cmd::warn));
     }
     drop(lock);
     let receipt = crate::gate::receipt::deliver(
@@ -119,6 +127,7 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         },
         signer.as_ref(),
         placed.path(),
+        &crate::cmd::warn,
     );
     let mut o = Outcome::default();
     o.line(format!(
@@ -127,7 +136,13 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         placed.path().display()
     ));
     describe(&mut o, &verdict);
-    crate::gate::describe(&mut o, admission.as_ref());
+    if let Some(m) = placed.metadata_path() {
+        o.line(format!(
+            "metadata   {} (roots, layout, links, attestations, manifest)",
+            m.display()
+        ));
+    }
+    crate::cmd::verify::describe_admission(&mut o, admission.as_ref());
     if let Some(r) = &receipt {
         o.line(format!("receipt    {}", r.display()));
     }
@@ -135,6 +150,12 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     o.line(format!("journal    record {}", record.1));
     o.field("accepted", true)
         .field("destination", placed.path().display().to_string())
+        .field(
+            "metadata_destination",
+            crate::staging::metadata_dir(placed.path())
+                .display()
+                .to_string(),
+        )
         .field("journal_record", record.1);
     Ok(o)
 }

@@ -5,12 +5,12 @@ use airlock_bundle::Limits;
 use airlock_hsm::{StoreState, TrustStore, open_store};
 
 use crate::cli::VerifyArgs;
+use crate::cmd::progress::{CountingReader, bytes_bar};
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
 use crate::journal::decision::{Decision, lock_store};
 use crate::journal::{Journal, signer_of, writer::record};
 use crate::policy::verification_time;
-use crate::progress::{CountingReader, bytes_bar};
 use crate::timefmt::{format_utc, now, parse_utc};
 use crate::verifier::{ArtifactSink, Discard, Observed, Verdict, verify_bundle_with};
 use crate::volumes::BundleInput;
@@ -46,7 +46,10 @@ pub fn open_bundle(
     prompt: bool,
 ) -> Result<OpenedBundle, Error> {
     let bar = bytes_bar(0, label, quiet);
-    let input = BundleInput::open(bundle, prompt.then_some(&bar))?;
+    let input = BundleInput::open(
+        bundle,
+        prompt.then(|| crate::cmd::terminal::prompt_locator(bar.clone())),
+    )?;
     bar.set_length(input.size);
     Ok(OpenedBundle { input, bar })
 }
@@ -102,6 +105,9 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         v.supply_chain.attestations,
         v.supply_chain.product_step
     ));
+    for how in &v.supply_chain.inspection_evaluations {
+        o.line(format!("inspection {how}"));
+    }
     for w in &v.supply_chain.warnings {
         crate::cmd::warn(w);
     }
@@ -136,7 +142,7 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
 /// `airlock verify BUNDLE --store STORE`; then refreshes `--metrics-file`.
 pub fn run(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
     let result = decide(a, quiet);
-    crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref());
+    crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref(), &crate::cmd::warn);
     result
 }
 
@@ -163,10 +169,18 @@ fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
         Ok((verdict, admission))
     });
     // Every decision is journaled; the lock serializes the appends.
-    let lock = lock_store(store.as_ref())?;
+    let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
     let (verdict, admission) = match result {
         Ok(v) => v,
-        Err(e) => return Err(decision.record_refusal(store.as_ref(), &journal, &lock, e)),
+        Err(e) => {
+            return Err(decision.record_refusal(
+                store.as_ref(),
+                &journal,
+                &lock,
+                e,
+                &crate::cmd::warn,
+            ));
+        }
     };
     decision.policy = admission.as_ref().map(crate::gate::Admission::field);
     let head = record(
@@ -182,8 +196,25 @@ fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
         a.bundle.display()
     ));
     describe(&mut o, &verdict);
-    crate::gate::describe(&mut o, admission.as_ref());
+    describe_admission(&mut o, admission.as_ref());
     o.line(format!("journal    record {}", head.seq));
     o.field("accepted", true).field("journal_record", head.seq);
     Ok(o)
+}
+
+/// The `policy` line and field of an accepted bundle's outcome.
+pub(crate) fn describe_admission(o: &mut Outcome, admission: Option<&crate::gate::Admission>) {
+    match admission {
+        Some(a) => {
+            o.line(format!(
+                "policy     admitted by sha256:{} ({} rules pass)",
+                a.sha256,
+                a.results.len()
+            ));
+            o.field("policy", a.field());
+        }
+        None => {
+            o.field("policy", serde_json::Value::Null);
+        }
+    }
 }

@@ -7,25 +7,40 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use airlock_bundle::{
-    BundleReader, EntryKind, Limits, VolumeHeader, Wanted, WrittenVolumes, is_volume,
-    parse_volume_path, read_volume_header,
+    BundleReader, EntryKind, Limits, VolumeHeader, Wanted, WrittenVolumes, check_volume,
+    check_volume_slice, is_volume, parse_volume_path,
 };
 use airlock_hsm::{Signer, open_store};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::cli::{SplitArgs, VolumesCheckArgs};
 use crate::cmd::Outcome;
+use crate::cmd::progress::{TermProgress, bytes_bar};
 use crate::cmd::verify::time_override;
 use crate::error::Error;
 use crate::keys::load_signer;
 use crate::policy::{check_index_signatures, check_signatures, verification_time};
-use crate::progress::bytes_bar;
 use crate::timefmt::now;
 use crate::tuf::Root;
 use crate::volumes::{
-    ask_for_volume, authenticate_from_first_volume, sign_index, split_bundle_file, volume_size_arg,
+    SplitSource, authenticate_from_first_volume, parse_volume_size, sign_index, size_warnings,
+    split_bundle_file,
 };
+
+/// Parses `--split` / `--size` (exit 2 on error), warning about a size
+/// that does not fit the media its name suggests.
+pub fn volume_size_arg(flag: &str, s: &str) -> Result<u64, Error> {
+    let size = parse_volume_size(s).map_err(|e| {
+        Error::usage(
+            format!("{flag} {e}"),
+            "e.g. --split fat32 (USB sticks), dvd, bd, 700MB or 4GiB",
+        )
+    })?;
+    for w in size_warnings(s, size) {
+        super::warn(&w);
+    }
+    Ok(size)
+}
 
 /// Reports written volumes (for `split` and `pack --split`).
 pub fn describe_volumes(o: &mut Outcome, w: &WrittenVolumes, volume_size: u64) {
@@ -94,7 +109,7 @@ pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
     }
     let head_len = reader
         .head_frame_len()
-        .ok_or_else(|| Error::env("internal", "the head was not read", "report this as a bug"))?;
+        .ok_or_else(|| Error::Internal("the head was not read".into()))?;
     let manifest = reader.manifest().clone();
     // The bundle's own final root decides who may sign its manifest, and so
     // its index; the isolated side checks the chain up to it.
@@ -119,9 +134,9 @@ pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
     let out = a.out.clone().unwrap_or_else(|| a.bundle.clone());
     // As pack: temporary volumes of a split killed earlier are swept, this
     // one's are removed on SIGINT/SIGTERM/SIGHUP.
-    crate::cmd::pack::sweep_stale_temps(&out);
+    crate::pack::sweep_stale_temps(&out);
     let _cleanup = crate::cleanup::on_signal_remove_prefixed(
-        crate::cmd::pack::out_dir(&out),
+        crate::pack::out_dir(&out),
         &format!("{}{}-", airlock_bundle::TEMP_PREFIX, std::process::id()),
     );
     let written = split_bundle_file(
@@ -131,8 +146,8 @@ pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
         &out,
         size,
         &signers,
-        false,
-        quiet,
+        SplitSource::Keep,
+        &TermProgress::new(quiet),
     )?;
     let mut o = Outcome::default();
     o.line(format!(
@@ -169,66 +184,9 @@ struct Checker {
 
 impl Checker {
     fn check(&mut self, path: &Path) -> Result<(u32, u32), Error> {
-        let header = read_volume_header(path, &self.limits)?;
-        let count = header.index.count();
-        let number = header.number;
-        let by_name = parse_volume_path(path).map(|(_, n, _)| n);
-        if let Some((first, first_path)) = &self.reference {
-            if header.index.bundle_id != first.index.bundle_id {
-                return Err(airlock_bundle::Error::VolumeForeign {
-                    number,
-                    count,
-                    path: path.to_owned(),
-                    expected: first.index.bundle_id.clone(),
-                    found: header.index.bundle_id.clone(),
-                }
-                .into());
-            }
-            if !header.same_set(first) {
-                return Err(airlock_bundle::Error::VolumeCorrupt {
-                    number,
-                    count,
-                    path: path.to_owned(),
-                    reason: format!(
-                        "its volume header differs from that of {}",
-                        first_path.display()
-                    ),
-                }
-                .into());
-            }
-        }
-        if let Some(n) = by_name.filter(|n| *n != number) {
-            return Err(airlock_bundle::Error::VolumeOutOfOrder {
-                number: n,
-                count,
-                found: number,
-                path: path.to_owned(),
-            }
-            .into());
-        }
-        let found = std::fs::metadata(path)
-            .map_err(|e| Error::input(path, e))?
-            .len();
-        let expected = header.index.file_len(number);
-        if found != expected {
-            return Err(if found < expected {
-                airlock_bundle::Error::VolumeTruncated {
-                    number,
-                    count,
-                    path: path.to_owned(),
-                    expected,
-                    found,
-                }
-            } else {
-                airlock_bundle::Error::VolumeCorrupt {
-                    number,
-                    count,
-                    path: path.to_owned(),
-                    reason: format!("it has {found} bytes; the volume index says {expected}"),
-                }
-            }
-            .into());
-        }
+        let first = self.reference.as_ref().map(|(h, p)| (h, p.as_path()));
+        let header = check_volume(path, first, &self.limits)?;
+        let (number, count) = (header.number, header.index.count());
         // The digest first: a damaged volume 1 is named as such, rather than
         // as whatever its damaged head fails to authenticate.
         self.hash(path, &header)?;
@@ -280,50 +238,14 @@ impl Checker {
     }
 
     fn hash(&self, path: &Path, header: &VolumeHeader) -> Result<(), Error> {
-        let (number, count) = (header.number, header.index.count());
-        let read_err = |source| -> Error {
-            airlock_bundle::Error::VolumeRead {
-                number,
-                count,
-                path: path.to_owned(),
-                source,
-            }
-            .into()
-        };
-        let mut f = File::open(path).map_err(read_err)?;
-        f.seek(SeekFrom::Start(header.index.header_len))
-            .map_err(read_err)?;
-        let size = header.entry().size;
-        let bar = bytes_bar(size, &format!("vol {number}"), self.quiet);
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut left = size;
-        while left > 0 {
-            let want = usize::try_from(left).unwrap_or(buf.len()).min(buf.len());
-            let got = match f.read(&mut buf[..want]) {
-                Ok(0) => break,
-                Ok(k) => k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    bar.finish_and_clear();
-                    return Err(read_err(e));
-                }
-            };
-            hasher.update(&buf[..got]);
-            bar.inc(got as u64);
-            left -= got as u64;
-        }
+        let bar = bytes_bar(
+            header.entry().size,
+            &format!("vol {}", header.number),
+            self.quiet,
+        );
+        let checked = check_volume_slice(path, header, &|n| bar.inc(n));
         bar.finish_and_clear();
-        if left > 0 || hasher.finalize().as_slice() != header.entry().sha256 {
-            return Err(airlock_bundle::Error::VolumeCorrupt {
-                number,
-                count,
-                path: path.to_owned(),
-                reason: "its contents do not match the SHA-256 in the signed volume index".into(),
-            }
-            .into());
-        }
-        Ok(())
+        Ok(checked?)
     }
 }
 
@@ -342,7 +264,7 @@ fn locate(path: &Path, prompt: bool, count: u32) -> Option<PathBuf> {
             count,
             path: at.clone(),
         };
-        let answer = ask_for_volume(&wanted)?;
+        let answer = super::terminal::ask_for_volume(&wanted)?;
         at = if answer.is_dir() {
             answer.join(path.file_name().unwrap_or_default())
         } else {
@@ -356,17 +278,11 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let trust = match &a.store {
         Some(s) => {
-            let dir = PathBuf::from(s.strip_prefix("file:").unwrap_or(s));
+            let dir = s.dir();
             let store = open_store(&dir)?;
             let state = store.state()?;
             let anchor = crate::trust_anchor::trusted_anchor(store.as_ref())?;
-            let anchor_root = Root::parse(&anchor.root_json).map_err(|e| {
-                Error::env(
-                    "store-corrupt",
-                    format!("the trust store's anchored root does not parse: {e}"),
-                    "re-provision the store from a trusted root with `anchor init --replace`",
-                )
-            })?;
+            let anchor_root = crate::trust_anchor::anchored_root(&anchor)?;
             Some(Trust {
                 anchor_root,
                 time: verification_time(at, &state, now()),
@@ -416,13 +332,10 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
         return Err(e);
     }
     if c.trust.is_some() && c.signers.is_none() {
-        return Err(c.pending.take().unwrap_or_else(|| {
-            Error::env(
-                "internal",
-                "the volume index was not authenticated",
-                "report this as a bug",
-            )
-        }));
+        return Err(c
+            .pending
+            .take()
+            .unwrap_or_else(|| Error::Internal("the volume index was not authenticated".into())));
     }
     let Some((first, _)) = &c.reference else {
         return Err(Error::usage("no volume was checked", "give volume files"));

@@ -160,7 +160,7 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Checked, GateError> {
 
 /// Writes the receipt of an accepted import beside `destination`
 /// ([`path_for`]) and returns its path; a receipt that cannot be made or
-/// written is warned about (the import itself is done and journaled).
+/// written is handed to `warn` (the import itself is done and journaled).
 pub fn deliver(
     command: &str,
     v: &Verdict,
@@ -168,13 +168,14 @@ pub fn deliver(
     journal: JournalRef,
     signer: &dyn Signer,
     destination: &Path,
+    warn: &dyn Fn(&str),
 ) -> Option<PathBuf> {
     let to = path_for(destination);
     let st = statement(command, v, admission, journal, signer.public_key());
     match sign(&st, signer).and_then(|bytes| crate::fsutil::replace_file(&to, &bytes)) {
         Ok(()) => Some(to),
         Err(e) => {
-            crate::cmd::warn(&format!(
+            warn(&format!(
                 "the import is done and journaled (record {}), but its receipt could not be written to {}: {e}",
                 journal.seq,
                 to.display()

@@ -24,8 +24,6 @@ const EMPTY: &[u8] = b"{}";
 /// One image's referrer: the artifact manifest and the receipt it carries.
 #[derive(Debug, Clone)]
 pub struct Referrer {
-    /// The image (its reference) the receipt is attached to.
-    pub image: String,
     /// The image manifest's digest (the `subject`).
     pub subject: Digest,
     /// The artifact manifest's bytes.
@@ -38,12 +36,17 @@ pub struct Referrer {
 
 /// The receipt of the import in `dir` (`DIR.receipt.dsse.json`), checked
 /// with the store's journal key and against `bundle_id`; `None` (with a
-/// warning) when there is none usable — an import made before receipts,
+/// warning to `warn`) when there is none usable — an import made before receipts,
 /// or a file that does not verify: the images are published without one.
-pub fn receipt_of(store: &dyn TrustStore, dir: &Path, bundle_id: &str) -> Option<(Value, Vec<u8>)> {
+pub fn receipt_of(
+    store: &dyn TrustStore,
+    dir: &Path,
+    bundle_id: &str,
+    warn: &dyn Fn(&str),
+) -> Option<(Value, Vec<u8>)> {
     let path: PathBuf = receipt::path_for(dir);
     let skip = |why: String| {
-        crate::cmd::warn(&format!(
+        warn(&format!(
             "the images are published without the import's receipt as a referrer: {why}"
         ));
         None
@@ -98,7 +101,6 @@ pub fn referrers(graph: &ImageGraph, statement: &Value, receipt: &[u8]) -> Vec<R
         }))
         .unwrap_or_default();
         out.push(Referrer {
-            image: p.image.reference(),
             subject,
             digest: Digest::of(&manifest),
             manifest,
@@ -162,21 +164,19 @@ pub fn write_layout(out: &Path, referrers: &[Referrer]) -> Result<(), Error> {
     crate::fsutil::replace_file(&out.join("index.json"), &crate::oci::layout::index(entries))
 }
 
-/// Attaches the receipt of the import in `dir` to each of `graph`'s images
-/// at `target` (after the images themselves are there); `repo` names an
-/// image's repository there. Returns the referrers attached (none without
-/// a usable receipt).
+/// Attaches `receipt` (the import's, from [`receipt_of`]: its Statement
+/// and its bytes) to each of `graph`'s images at `target` (after the images
+/// themselves are there); `repo` names an image's repository there. Returns
+/// the referrers attached (none without a usable receipt).
 pub fn attach(
-    store: &dyn TrustStore,
-    dir: &Path,
+    receipt: Option<(Value, Vec<u8>)>,
     graph: &ImageGraph,
-    bundle_id: &str,
     target: &crate::oci::registry::Target,
     conn: &crate::oci::registry::Connection,
     repo: &dyn Fn(&str) -> String,
 ) -> Result<Vec<(String, Referrer)>, Error> {
     use crate::oci::registry::Target;
-    let Some((statement, bytes)) = receipt_of(store, dir, bundle_id) else {
+    let Some((statement, bytes)) = receipt else {
         return Ok(Vec::new());
     };
     let refs = referrers(graph, &statement, &bytes);

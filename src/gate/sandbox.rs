@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::GateError;
-use super::eval::{RuleResult, evaluate};
+use super::eval::evaluate;
 use super::file::Policy;
+use super::rule::RuleResult;
 
 /// The argument that makes the program the evaluating child.
 pub const CHILD_ARG: &str = "__gate-eval";

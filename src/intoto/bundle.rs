@@ -9,7 +9,9 @@
 //! `meta/links/` must satisfy it — with the bundle's artifacts as the files
 //! under verification — and every artifact must be a product of the
 //! manifest's product step, equal in path and SHA-256. Carried attestations
-//! must be Statement v1 envelopes signed by a layout or functionary key.
+//! must be Statement (v1 or v0.1) envelopes signed by a layout or
+//! functionary key, and every subject must name an artifact or image of the
+//! bundle by SHA-256.
 use std::collections::{BTreeMap, BTreeSet};
 
 use airlock_bundle::{Entry, EntryKind, Image, SupplyChain};
@@ -40,10 +42,16 @@ pub struct ChainVerdict {
     pub steps: usize,
     /// Inspections in the layout (evaluated, not run).
     pub inspections: usize,
+    /// How each inspection was evaluated: `'NAME' HOW`.
+    pub inspection_evaluations: Vec<String>,
     /// Layout expiry as written.
     pub layout_expires: String,
     /// Attestations checked.
     pub attestations: usize,
+    /// Artifacts and images named by a subject of a verified attestation.
+    pub attested_subjects: usize,
+    /// Artifacts and images in the bundle (what attestations could cover).
+    pub attestable_subjects: usize,
     /// Non-fatal findings.
     pub warnings: Vec<String>,
     /// The layout, as the store records it for the channel.
@@ -184,6 +192,48 @@ fn check_not_replayed(layout: &LayoutSeen, cx: &ChainContext<'_>) -> Result<(), 
     Ok(())
 }
 
+/// The artifacts (and images, as in [`artifacts_of`]) the subjects of an
+/// attestation name, by SHA-256: every subject must name one, else the
+/// attestation is about something the bundle does not carry.
+fn bind_subjects<'a>(
+    file: &str,
+    st: &statement::Statement,
+    artifacts: &'a Artifacts,
+) -> Result<Vec<&'a str>, IntotoError> {
+    let mut bound = Vec::new();
+    for subject in &st.subjects {
+        let unbound = |reason: String| IntotoError::AttestationSubjectUnbound {
+            file: file.to_owned(),
+            subject: format!("'{}'", subject.name),
+            reason,
+        };
+        let Some(want) = subject.sha256() else {
+            return Err(unbound(format!(
+                "has no sha256 digest (only {}), so it cannot name an artifact or image of the bundle",
+                subject
+                    .digest
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let before = bound.len();
+        bound.extend(
+            artifacts
+                .iter()
+                .filter(|(_, d)| d.get("sha256").as_deref() == Some(want))
+                .map(|(path, _)| path),
+        );
+        if bound.len() == before {
+            return Err(unbound(format!(
+                "names sha256:{want}, which is no artifact or image of the bundle"
+            )));
+        }
+    }
+    Ok(bound)
+}
+
 /// Verifies the bundle's supply chain over the artifact `entries`, held to
 /// `cx` (the root's layout owner, the channel's last layout, the time).
 pub fn verify_bundle_chain(
@@ -259,6 +309,7 @@ pub fn verify_bundle_chain(
         }
     }
     let mut statements = Vec::new();
+    let mut attested = BTreeSet::new();
     for (path, bytes) in &chain.attestations {
         let st = statement::parse(bytes).map_err(|reason| IntotoError::AttestationMalformed {
             file: path.clone(),
@@ -267,7 +318,7 @@ pub fn verify_bundle_chain(
         let signers = st.signers(&known);
         statements.push(VerifiedStatement {
             file: path.clone(),
-            statement: st.envelope.payload.to_value(),
+            statement: serde_json::from_slice(&st.envelope.body).unwrap_or_default(),
             signers: signers.iter().map(|s| (*s).to_owned()).collect(),
         });
         if signers.is_empty() {
@@ -276,13 +327,25 @@ pub fn verify_bundle_chain(
                 claimed: st.claimed_keyids().join(", "),
             });
         }
+        attested.extend(bind_subjects(path, &st, &artifacts)?);
     }
     Ok(ChainVerdict {
         product_step,
         steps: verified.layout.steps.len(),
         inspections: verified.layout.inspections.len(),
+        inspection_evaluations: verified
+            .layout
+            .inspections
+            .iter()
+            .map(|i| {
+                let how = super::inspection::classify(&i.run).map_or_else(|e| e, |e| e.describe());
+                format!("'{}' {how}", i.item.name)
+            })
+            .collect(),
         layout_expires: verified.layout.expires_text.clone(),
         attestations: chain.attestations.len(),
+        attested_subjects: attested.len(),
+        attestable_subjects: artifacts.len(),
         warnings: verified.warnings,
         layout,
         statements,

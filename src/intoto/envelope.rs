@@ -191,6 +191,52 @@ pub(super) fn dsse_body<'a>(
     Ok((payload_type, body))
 }
 
+/// A DSSE envelope whose payload is kept as the bytes that were signed, not
+/// yet parsed: attestations parse it as ordinary JSON
+/// ([`crate::json::parse_ordinary`]), layouts and links as strict JSON.
+#[derive(Clone, Debug)]
+pub struct Dsse {
+    /// The decoded payload, exactly as signed.
+    pub body: Vec<u8>,
+    /// The signatures, in document order (keyids unique).
+    pub signatures: Vec<Signature>,
+}
+
+impl Dsse {
+    /// The bytes the signatures cover: PAE(payloadType, body).
+    pub fn message(&self) -> Vec<u8> {
+        pae(PAYLOAD_TYPE, &self.body)
+    }
+
+    /// Whether a signature claiming one of `keyids` verifies with `key`
+    /// over the PAE of the payload bytes (see [`signed_by`]).
+    pub fn signed_by(&self, keyids: &[&str], key: &KeyObject) -> bool {
+        signed_by(&self.signatures, keyids, key, || {
+            std::borrow::Cow::Owned(self.message())
+        })
+    }
+}
+
+/// The DSSE fields of an envelope object (`payload` present).
+fn dsse_of(obj: &std::collections::BTreeMap<String, Json>, payload: &Json) -> Result<Dsse, String> {
+    let (_, body) = dsse_body(obj.get("payloadType"), payload)?;
+    let signatures = signatures(obj.get("signatures"), b64_decode, true)?;
+    Ok(Dsse { body, signatures })
+}
+
+/// Parses a DSSE envelope (strict JSON, unique keyids, in-toto payload
+/// type), leaving its payload unparsed.
+pub fn parse_dsse(bytes: &[u8]) -> Result<Dsse, String> {
+    let doc = Json::parse(bytes).map_err(|e| e.0)?;
+    let Json::Obj(obj) = doc else {
+        return Err("not a JSON object".into());
+    };
+    match obj.get("payload") {
+        Some(payload) => dsse_of(&obj, payload),
+        None => Err("not a DSSE envelope (no `payload`)".into()),
+    }
+}
+
 /// Parses a Metablock or DSSE envelope holding in-toto JSON.
 pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
     let doc = Json::parse(bytes).map_err(|e| e.0)?;
@@ -198,16 +244,15 @@ pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
         return Err("not a JSON object".into());
     };
     if let Some(payload) = obj.get("payload") {
-        let (payload_type, body) = dsse_body(obj.get("payloadType"), payload)?;
-        let sigs = signatures(obj.get("signatures"), b64_decode, true)?;
-        let payload = Json::parse(&body).map_err(|e| format!("DSSE payload: {}", e.0))?;
+        let dsse = dsse_of(&obj, payload)?;
+        let payload = Json::parse(&dsse.body).map_err(|e| format!("DSSE payload: {}", e.0))?;
         if payload.as_obj().is_none() {
             return Err("DSSE payload is not a JSON object".into());
         }
         return Ok(Signed {
-            message: pae(payload_type, &body),
+            message: dsse.message(),
             payload,
-            signatures: sigs,
+            signatures: dsse.signatures,
             encoding: Encoding::Dsse,
         });
     }

@@ -7,13 +7,15 @@
 //! Where airlock is deliberately stricter than the reference
 //! (docs/supply-chain.md): a link's `name` must equal its step; a threshold counts
 //! distinct public keys; floats and duplicate JSON keys are refused; step
-//! names must be plain file-name components; inspections are evaluated over
-//! the artifacts under verification instead of running their commands,
+//! names must be plain file-name components; inspections are evaluated
+//! without running their commands ([`inspection`]: only the forms whose
+//! effect airlock computes exactly; any other inspection is refused),
 //! unless the operator asks for them to run.
 pub mod artifacts;
 pub mod bundle;
 pub mod envelope;
 pub mod fnmatch;
+pub mod inspection;
 pub mod linkfile;
 pub mod model;
 pub mod record;
@@ -106,6 +108,17 @@ pub enum IntotoError {
         /// Why.
         reason: String,
     },
+    /// An inspection whose command airlock cannot evaluate without running
+    /// it (and inspections are not run).
+    #[error("inspection '{name}' cannot be evaluated without running `{command}`: {reason}")]
+    InspectionUnevaluable {
+        /// The inspection.
+        name: String,
+        /// Its command, as written (space-joined).
+        command: String,
+        /// Why.
+        reason: String,
+    },
     /// Something failed inside a sublayout.
     #[error("in the sublayout of step '{step}' ({file}): {inner}")]
     Sublayout {
@@ -124,7 +137,7 @@ pub enum IntotoError {
         /// Why.
         reason: String,
     },
-    /// A carried attestation is not a Statement v1 in a DSSE envelope.
+    /// A carried attestation is not a Statement (v1 or v0.1) in a DSSE envelope.
     #[error("attestation {file} is malformed: {reason}")]
     AttestationMalformed {
         /// The attestation file.
@@ -141,6 +154,17 @@ pub enum IntotoError {
         file: String,
         /// The keyids its signatures claim.
         claimed: String,
+    },
+    /// A subject of a carried attestation names no artifact or image of the
+    /// bundle by SHA-256.
+    #[error("attestation {file}: subject {subject} {reason}")]
+    AttestationSubjectUnbound {
+        /// The attestation file.
+        file: String,
+        /// The subject's name (quoted, possibly empty).
+        subject: String,
+        /// Why it is unbound.
+        reason: String,
     },
     /// The layout keys carried do not match what the manifest names.
     #[error("layout keys: {0}")]
@@ -227,10 +251,12 @@ impl IntotoError {
             IntotoError::LinkNameMismatch { .. } => "link-name-mismatch",
             IntotoError::Rule(r) => r.code,
             IntotoError::InspectionFailed { .. } => "inspection-failed",
+            IntotoError::InspectionUnevaluable { .. } => "inspection-unevaluable",
             IntotoError::Sublayout { inner, .. } => inner.code(),
             IntotoError::ArtifactUnbound { .. } => "artifact-unbound",
             IntotoError::AttestationMalformed { .. } => "attestation-malformed",
             IntotoError::AttestationUnsigned { .. } => "attestation-signature",
+            IntotoError::AttestationSubjectUnbound { .. } => "attestation-subject-unbound",
             IntotoError::LayoutKeyMismatch(_) => "layout-key-mismatch",
             IntotoError::LayoutKeysUnrooted { .. } => "layout-keys-unrooted",
             IntotoError::LayoutKeyNotRooted { .. } => "layout-key-not-rooted",
@@ -278,8 +304,14 @@ impl IntotoError {
             IntotoError::InspectionFailed { .. } => {
                 "the inspection command failed on the artifacts: do not use them"
             }
+            IntotoError::InspectionUnevaluable { .. } => {
+                "airlock evaluates only the inspection forms docs/supply-chain.md lists, without running them: ask the layout owner for such an inspection, or check with `airlock intoto verify --run-inspections` where running the command is acceptable"
+            }
             IntotoError::AttestationMalformed { .. } | IntotoError::AttestationUnsigned { .. } => {
-                "carry only in-toto Statement v1 attestations in DSSE envelopes signed by a layout or functionary key"
+                "carry only in-toto Statement (v1 or v0.1) attestations in DSSE envelopes signed by a layout or functionary key"
+            }
+            IntotoError::AttestationSubjectUnbound { .. } => {
+                "every subject of an attestation must name an artifact or image the bundle carries by its sha256 digest: carry only attestations about what the bundle carries"
             }
             IntotoError::ProductStepUnknown(_) => {
                 "pack with --product-step naming a step of the layout"

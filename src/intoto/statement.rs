@@ -1,69 +1,88 @@
-//! in-toto Statement v1 attestations (e.g. SLSA provenance v1, link
-//! predicate v0.3) in DSSE envelopes: parsed into checked types and
-//! signature-checked against known keys. The reference verifiers do not use
+//! in-toto Statement attestations (v1 and v0.1; e.g. SLSA provenance,
+//! SPDX, CycloneDX, VSA, link predicate v0.3) in DSSE envelopes: parsed
+//! into checked types and signature-checked against known keys. A DSSE
+//! payload is signed as bytes (over its pre-authentication encoding), so the
+//! Statement is parsed as ordinary JSON (numbers of any form; duplicate keys
+//! still refused), never re-encoded. The reference verifiers do not use
 //! Statements in layout verification; airlock carries them, refuses
-//! malformed or unsigned ones, and shows them.
+//! malformed, unsigned or unbound ones (every subject must name an artifact
+//! or image of the bundle by SHA-256, see [`crate::intoto::bundle`]), shows
+//! them and delivers them on unpack.
 use std::collections::BTreeMap;
 
-use super::envelope::{self, Encoding, Signed};
-use crate::json::Json;
+use serde_json::Value;
+
+use super::envelope::{self, Dsse};
 use crate::keys::KeyObject;
 
 /// `_type` of a Statement v1.
 pub const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+/// `_type` of a Statement v0.1 (still written by common generators).
+pub const STATEMENT_V01: &str = "https://in-toto.io/Statement/v0.1";
 
 /// One subject: a name and its digests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subject {
     /// `name` (may be empty).
     pub name: String,
-    /// `digest`: algorithm → hex.
+    /// `digest`: algorithm → value (lowercase hex for `sha256`).
     pub digest: BTreeMap<String, String>,
+}
+
+impl Subject {
+    /// The SHA-256 the subject names, if any (lowercase hex).
+    pub fn sha256(&self) -> Option<&str> {
+        self.digest.get("sha256").map(String::as_str)
+    }
 }
 
 /// A parsed, not yet trusted, attestation.
 #[derive(Clone, Debug)]
 pub struct Statement {
+    /// `_type` as written ([`STATEMENT_V1`] or [`STATEMENT_V01`]).
+    pub statement_type: String,
     /// Subjects (at least one).
     pub subjects: Vec<Subject>,
     /// `predicateType`.
     pub predicate_type: String,
     /// The envelope (for signature checks).
-    pub envelope: Signed,
+    pub envelope: Dsse,
 }
 
-/// Parses a DSSE envelope holding a Statement v1.
+/// Parses a DSSE envelope holding a Statement v1 or v0.1.
 pub fn parse(bytes: &[u8]) -> Result<Statement, String> {
-    let envelope = envelope::parse(bytes)?;
-    if envelope.encoding != Encoding::Dsse {
-        return Err("an attestation must be a DSSE envelope".into());
-    }
-    let obj = envelope
-        .payload
-        .as_obj()
-        .ok_or("payload is not an object")?;
-    match obj.get("_type").and_then(Json::as_str) {
-        Some(STATEMENT_V1) => {}
+    let envelope = envelope::parse_dsse(bytes).map_err(|e| {
+        if e.starts_with("not a DSSE") {
+            "an attestation must be a DSSE envelope".to_owned()
+        } else {
+            e
+        }
+    })?;
+    let payload = crate::json::parse_ordinary(&envelope.body)
+        .map_err(|e| format!("DSSE payload: {}", e.0))?;
+    let obj = payload.as_object().ok_or("payload is not an object")?;
+    let statement_type = match obj.get("_type").and_then(Value::as_str) {
+        Some(t @ (STATEMENT_V1 | STATEMENT_V01)) => t.to_owned(),
         Some(t) => {
             return Err(format!(
-                "`_type` is {}, not {STATEMENT_V1}",
+                "`_type` is {}, not {STATEMENT_V1} or {STATEMENT_V01}",
                 crate::excerpt(t)
             ));
         }
         None => return Err("`_type` missing".into()),
-    }
+    };
     let predicate_type = obj
         .get("predicateType")
-        .and_then(Json::as_str)
+        .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or("`predicateType` must be a non-empty string")?
         .to_owned();
     if let Some(p) = obj.get("predicate")
-        && p.as_obj().is_none()
+        && !p.is_object()
     {
         return Err("`predicate` must be an object".into());
     }
-    let Some(Json::Arr(items)) = obj.get("subject") else {
+    let Some(Value::Array(items)) = obj.get("subject") else {
         return Err("`subject` must be a list".into());
     };
     if items.is_empty() {
@@ -71,13 +90,13 @@ pub fn parse(bytes: &[u8]) -> Result<Statement, String> {
     }
     let mut subjects = Vec::new();
     for s in items {
-        let so = s.as_obj().ok_or("each subject must be an object")?;
+        let so = s.as_object().ok_or("each subject must be an object")?;
         let name = match so.get("name") {
             None => String::new(),
-            Some(Json::Str(n)) => n.clone(),
+            Some(Value::String(n)) => n.clone(),
             Some(_) => return Err("subject `name` must be a string".into()),
         };
-        let Some(Json::Obj(d)) = so.get("digest") else {
+        let Some(Value::Object(d)) = so.get("digest") else {
             return Err(format!(
                 "subject {} has no `digest` object",
                 crate::excerpt(&name)
@@ -97,11 +116,12 @@ pub fn parse(bytes: &[u8]) -> Result<Statement, String> {
                 .ok_or_else(|| {
                     format!("subject {} digest {alg} must be hex", crate::excerpt(&name))
                 })?;
-            digest.insert(alg.clone(), v.to_owned());
+            digest.insert(alg.clone(), v.to_ascii_lowercase());
         }
         subjects.push(Subject { name, digest });
     }
     Ok(Statement {
+        statement_type,
         subjects,
         predicate_type,
         envelope,
@@ -160,5 +180,30 @@ mod tests {
         let _ = b64_encode(b"");
         let bad = br#"{"_type":"https://in-toto.io/Statement/v1","subject":[{"name":"a"}],"predicateType":"x"}"#;
         assert!(parse(&dsse(bad, &[])).unwrap_err().contains("digest"));
+        // Floats are ordinary JSON in a DSSE payload; the signature covers
+        // the bytes as they are, so v0.1 with `2.0` and `7.8` verifies.
+        let float = br#"{"_type":"https://in-toto.io/Statement/v0.1","subject":[{"name":"a","digest":{"sha256":"AB"}}],"predicateType":"https://cyclonedx.org/bom","predicate":{"specVersion":"1.5","x":2.0,"score":7.8}}"#;
+        let sig = s
+            .sign(&envelope::pae(envelope::PAYLOAD_TYPE, float))
+            .unwrap();
+        let st = parse(&dsse(
+            float,
+            &[Signature {
+                keyid: id.clone(),
+                sig,
+            }],
+        ))
+        .unwrap();
+        assert_eq!(st.statement_type, STATEMENT_V01);
+        assert_eq!(st.subjects[0].sha256(), Some("ab"));
+        assert_eq!(st.signers(&keys), vec![id.as_str()]);
+        let dup = br#"{"_type":"https://in-toto.io/Statement/v1","_type":"x","subject":[],"predicateType":"x"}"#;
+        assert!(
+            parse(&dsse(dup, &[]))
+                .unwrap_err()
+                .contains("duplicate key")
+        );
+        let other = br#"{"_type":"https://in-toto.io/Statement/v2","subject":[{"digest":{"sha256":"ab"}}],"predicateType":"x"}"#;
+        assert!(parse(&dsse(other, &[])).unwrap_err().contains("_type"));
     }
 }

@@ -69,8 +69,10 @@ impl LinkSource for MapLinks<'_> {
 /// How inspections are treated.
 #[derive(Debug, Clone, Copy)]
 pub enum Inspections<'a> {
-    /// Never run commands: an inspection's materials and products are the
-    /// artifacts under verification.
+    /// Never run commands: an inspection is evaluated by
+    /// [`super::inspection`] (materials and products are the artifacts
+    /// under verification), or refused when its command is not one it
+    /// evaluates.
     Evaluate(&'a UnderVerification),
     /// Run each command in a scratch copy of `dir` (with a timeout) and
     /// record what it saw, as the reference does.
@@ -275,6 +277,9 @@ pub fn link_file_name(step: &str, keyid: &str) -> String {
     format!("{step}.{}.link", short(keyid))
 }
 
+/// The in-toto verification workflow (in-toto spec 1.0, section 5.3: the
+/// reference implementation's `in_toto_verify`), each step a function
+/// named as the reference names it.
 #[allow(clippy::too_many_arguments)]
 fn verify_at(
     doc: &Signed,
@@ -293,7 +298,29 @@ fn verify_at(
         },
         reason,
     })?;
-    // 1. Every given key must have signed the layout.
+    verify_layout_signatures(doc, keys)?;
+    verify_layout_expiration(&layout, time)?;
+    let per_step = load_links_for_layout(&layout, links, prefix)?;
+    let verified = verify_link_signature_thresholds(&layout, per_step)?;
+    let chain = verify_sublayouts(
+        &layout,
+        verified,
+        links,
+        prefix,
+        time,
+        inspections,
+        warnings,
+    )?;
+    verify_all_steps_command_alignment(&layout, &chain, warnings);
+    verify_threshold_constraints(&layout, &chain)?;
+    let reduced = reduce_chain_links(&layout, chain);
+    verify_all_step_rules(&layout, &reduced)?;
+    run_all_inspections(&layout, &reduced, inspections)?;
+    Ok((layout, reduced))
+}
+
+/// Every given key must have signed the layout.
+fn verify_layout_signatures(doc: &Signed, keys: &[LayoutKey]) -> Result<(), IntotoError> {
     if keys.is_empty() {
         return Err(IntotoError::LayoutSignature {
             keyid: "(none given)".into(),
@@ -307,14 +334,27 @@ fn verify_at(
             });
         }
     }
-    // 2. Expiry.
+    Ok(())
+}
+
+/// The layout has not expired at `time`.
+fn verify_layout_expiration(layout: &Layout, time: u64) -> Result<(), IntotoError> {
     if layout.expires <= time {
         return Err(IntotoError::LayoutExpired {
             expires: layout.expires_text.clone(),
             time: format_utc(time),
         });
     }
-    // 3. Link discovery: STEP.KEYID8.link per authorized keyid.
+    Ok(())
+}
+
+/// Link discovery: `STEP.KEYID8.link` per authorized keyid, at least the
+/// step's threshold of them.
+fn load_links_for_layout(
+    layout: &Layout,
+    links: &dyn LinkSource,
+    prefix: &str,
+) -> Result<Vec<Vec<Loaded>>, IntotoError> {
     let mut per_step: Vec<Vec<Loaded>> = Vec::new();
     for step in &layout.steps {
         let mut loaded: Vec<Loaded> = Vec::new();
@@ -344,7 +384,15 @@ fn verify_at(
         }
         per_step.push(loaded);
     }
-    // 4. Link signatures, counting distinct public keys.
+    Ok(per_step)
+}
+
+/// Link signatures, counting distinct public keys against each step's
+/// threshold.
+fn verify_link_signature_thresholds(
+    layout: &Layout,
+    per_step: Vec<Vec<Loaded>>,
+) -> Result<Vec<Vec<Loaded>>, IntotoError> {
     let mut verified: Vec<Vec<Loaded>> = Vec::new();
     for (step, loaded) in layout.steps.iter().zip(per_step) {
         let mut refused = Vec::new();
@@ -397,7 +445,20 @@ fn verify_at(
         }
         verified.push(ok);
     }
-    // 5. Sublayouts, verified recursively and summarized as one link.
+    Ok(verified)
+}
+
+/// Sublayouts, verified recursively and each summarized as one link.
+#[allow(clippy::too_many_arguments)]
+fn verify_sublayouts(
+    layout: &Layout,
+    verified: Vec<Vec<Loaded>>,
+    links: &dyn LinkSource,
+    prefix: &str,
+    time: u64,
+    inspections: Inspections<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Vec<(String, Link)>>, IntotoError> {
     let mut chain: Vec<Vec<(String, Link)>> = Vec::new();
     for (step, loaded) in layout.steps.iter().zip(verified) {
         let mut links_of_step = Vec::new();
@@ -436,8 +497,16 @@ fn verify_at(
         }
         chain.push(links_of_step);
     }
-    // 6. Command alignment: a warning only.
-    for (step, links_of_step) in layout.steps.iter().zip(&chain) {
+    Ok(chain)
+}
+
+/// Command alignment: a warning only.
+fn verify_all_steps_command_alignment(
+    layout: &Layout,
+    chain: &[Vec<(String, Link)>],
+    warnings: &mut Vec<String>,
+) {
+    for (step, links_of_step) in layout.steps.iter().zip(chain) {
         for (file, link) in links_of_step {
             if link.command != step.expected_command {
                 warnings.push(format!(
@@ -447,8 +516,15 @@ fn verify_at(
             }
         }
     }
-    // 7. Threshold agreement.
-    for (step, links_of_step) in layout.steps.iter().zip(&chain) {
+}
+
+/// Threshold agreement: the links of a step with a threshold above 1
+/// record the same materials and products.
+fn verify_threshold_constraints(
+    layout: &Layout,
+    chain: &[Vec<(String, Link)>],
+) -> Result<(), IntotoError> {
+    for (step, links_of_step) in layout.steps.iter().zip(chain) {
         if step.threshold <= 1 {
             continue;
         }
@@ -464,13 +540,26 @@ fn verify_at(
             }
         }
     }
-    // 8. Reduce to one link per step, then the step rules.
+    Ok(())
+}
+
+/// One link per step.
+fn reduce_chain_links(layout: &Layout, chain: Vec<Vec<(String, Link)>>) -> BTreeMap<String, Link> {
     let mut reduced: BTreeMap<String, Link> = BTreeMap::new();
     for (step, links_of_step) in layout.steps.iter().zip(chain) {
         if let Some((_, link)) = links_of_step.into_iter().next() {
             reduced.insert(step.item.name.clone(), link);
         }
     }
+    reduced
+}
+
+/// The steps' artifact rules (the reference's `verify_all_item_rules` for
+/// steps).
+fn verify_all_step_rules(
+    layout: &Layout,
+    reduced: &BTreeMap<String, Link>,
+) -> Result<(), IntotoError> {
     {
         let view: Links = reduced.iter().map(|(k, v)| (k.as_str(), v)).collect();
         for step in &layout.steps {
@@ -478,7 +567,15 @@ fn verify_at(
             verify_item_rules("step", &step.item, Side::Products, &view)?;
         }
     }
-    // 9. Inspections, then their rules.
+    Ok(())
+}
+
+/// Inspections, then their artifact rules.
+fn run_all_inspections(
+    layout: &Layout,
+    reduced: &BTreeMap<String, Link>,
+    inspections: Inspections<'_>,
+) -> Result<(), IntotoError> {
     let mut inspection_links = BTreeMap::new();
     for inspection in &layout.inspections {
         let link = inspect(&inspection.item.name, &inspection.run, inspections)?;
@@ -494,7 +591,7 @@ fn verify_at(
             verify_item_rules("inspection", &inspection.item, Side::Products, &view)?;
         }
     }
-    Ok((layout, reduced))
+    Ok(())
 }
 
 /// The link standing for a whole (sub)layout: materials of its first step,
@@ -517,14 +614,19 @@ pub fn summary(layout: &Layout, steps: &BTreeMap<String, Link>, name: &str) -> L
 fn inspect(name: &str, run: &[String], mode: Inspections<'_>) -> Result<Link, IntotoError> {
     let empty = crate::json::Json::Obj(BTreeMap::new());
     match mode {
-        Inspections::Evaluate(under) => Ok(Link {
-            name: name.to_owned(),
-            command: run.to_vec(),
-            materials: under.get(name)?.clone(),
-            products: under.get(name)?.clone(),
-            byproducts: empty.clone(),
-            environment: empty,
-        }),
+        Inspections::Evaluate(under) => {
+            // Only the forms whose effect is computed exactly (all of them
+            // leave the directory as it was), else refused.
+            super::inspection::evaluate(name, run, under.get(name)?)?;
+            Ok(Link {
+                name: name.to_owned(),
+                command: run.to_vec(),
+                materials: under.get(name)?.clone(),
+                products: under.get(name)?.clone(),
+                byproducts: empty.clone(),
+                environment: empty,
+            })
+        }
         Inspections::Run { dir, timeout } => {
             let failed = |reason: String| IntotoError::InspectionFailed {
                 name: name.to_owned(),

@@ -8,8 +8,6 @@ use airlock_hsm::{Anchor, JournalHead, StoreLock, TrustStore};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::cli::IntotoVerifyArgs;
-use crate::cmd::{Outcome, warn};
 use crate::error::{EXIT_REJECTED, Error};
 use crate::journal::writer::{Event, Journal, record};
 use crate::timefmt::format_utc;
@@ -20,7 +18,8 @@ const MAX_MESSAGE: usize = 1000;
 /// The longest path a record keeps (characters).
 const MAX_PATH: usize = 1000;
 
-fn bounded(s: &str, max: usize) -> String {
+/// `s` cut to `max` characters (an ellipsis marks the cut).
+pub fn bounded(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {
@@ -67,7 +66,8 @@ pub struct Decision {
     pub policy: Option<Value>,
 }
 
-fn opt<T: Into<Value>>(v: Option<T>) -> Value {
+/// A JSON value, or null.
+pub fn opt<T: Into<Value>>(v: Option<T>) -> Value {
     v.map_or(Value::Null, Into::into)
 }
 
@@ -136,6 +136,20 @@ impl Decision {
             artifact_bytes: v.artifact_bytes,
         };
         let mut fields = self.fields("accepted");
+        // Attestation coverage of an import (issue 19): the artifacts and
+        // images named by a subject of a verified attestation, out of all.
+        if self.command == "unpack" {
+            let sc = &v.supply_chain;
+            fields.insert("attestations".into(), (sc.attestations as u64).into());
+            fields.insert(
+                "attested_subjects".into(),
+                (sc.attested_subjects as u64).into(),
+            );
+            fields.insert(
+                "attestable_subjects".into(),
+                (sc.attestable_subjects as u64).into(),
+            );
+        }
         if let Some(p) = &self.policy {
             fields.insert("policy".into(), p.clone());
         }
@@ -194,19 +208,21 @@ impl Decision {
 
     /// Records the refusal `e` (bound to the store) and returns the error
     /// to report: `e`, or — when even the record cannot be written — the
-    /// journal's error (exit 3), after a warning naming `e`.
+    /// journal's error (exit 3), after a warning naming `e` (given to
+    /// `warn`, which the command prints).
     pub fn record_refusal(
         &self,
         store: &dyn TrustStore,
         journal: &Journal<'_>,
         lock: &StoreLock,
         e: Error,
+        warn: &dyn Fn(&str),
     ) -> Error {
         match record(store, journal, lock, vec![self.refused(&e)]) {
             Ok(_) => e,
             Err(j) => {
                 warn(&format!("this was not recorded in the journal: {e}"));
-                j
+                j.into()
             }
         }
     }
@@ -216,29 +232,29 @@ impl Decision {
     /// error to report (as `record_refusal`).
     pub fn record_abort(
         &self,
-        store: &dyn TrustStore,
         journal: &Journal<'_>,
         lock: &StoreLock,
         (after, accepted_seq): (JournalHead, u64),
         e: Error,
+        warn: &dyn Fn(&str),
     ) -> Error {
         let result = journal
             .append(lock, Some(after), vec![self.aborted(accepted_seq, &e)])
-            .and_then(|head| Ok(store.bind_journal_head(lock, &head)?));
+            .and_then(|head| Ok(lock.bind_journal_head(&head)?));
         match result {
             Ok(()) => e,
             Err(j) => {
                 warn(&format!(
                     "the journal records this import as accepted (record {accepted_seq}) but could not record that it failed: {e}"
                 ));
-                j
+                j.into()
             }
         }
     }
 }
 
 /// SHA-256 of a regular file, streamed; `None` when it cannot be read.
-fn file_sha256(path: &Path) -> Option<String> {
+pub fn file_sha256(path: &Path) -> Option<String> {
     // Never blocks on a FIFO, refuses devices.
     let mut f = airlock_hsm::opfile::open_regular(path).ok()?;
     if !f.metadata().ok()?.is_file() {
@@ -267,29 +283,43 @@ pub fn set_lock_timeout(seconds: Option<u64>) {
 }
 
 /// Takes the store's lock, saying so when another process holds it, and
-/// giving up after `--lock-timeout` (exit 3, `store-busy`).
-pub fn lock_store(store: &dyn TrustStore) -> Result<StoreLock, Error> {
-    wait_for_store(store.dir(), || Ok(store.try_lock()?), || Ok(store.lock()?))
+/// giving up after `--lock-timeout` (exit 3, `store-busy`). The "waiting"
+/// warning goes to `warn` (the command prints it before waiting).
+pub fn lock_store<'s, S: TrustStore + ?Sized>(
+    store: &'s S,
+    warn: &dyn Fn(&str),
+) -> Result<StoreLock<'s, S>, Error> {
+    let try_lock = || Ok(StoreLock::try_acquire(store)?);
+    wait_for_store(
+        store.dir(),
+        try_lock,
+        || Ok(StoreLock::acquire(store)?),
+        warn,
+    )
 }
 
 /// Takes the store's shared lock for an audit: read-only, so a
 /// write-protected copy of a store can be audited.
-pub fn read_lock_store(dir: &Path) -> Result<airlock_hsm::ReadLock, Error> {
+pub fn read_lock_store(dir: &Path, warn: &dyn Fn(&str)) -> Result<airlock_hsm::ReadLock, Error> {
     let try_lock = || Ok(airlock_hsm::ReadLock::try_acquire(dir)?);
-    wait_for_store(dir, try_lock, || {
-        loop {
+    wait_for_store(
+        dir,
+        try_lock,
+        || loop {
             std::thread::sleep(std::time::Duration::from_millis(50));
             if let Some(l) = try_lock()? {
                 return Ok(l);
             }
-        }
-    })
+        },
+        warn,
+    )
 }
 
 fn wait_for_store<L>(
     dir: &Path,
     mut try_lock: impl FnMut() -> Result<Option<L>, Error>,
     wait: impl FnOnce() -> Result<L, Error>,
+    warn: &dyn Fn(&str),
 ) -> Result<L, Error> {
     if let Some(lock) = try_lock()? {
         return Ok(lock);
@@ -318,72 +348,5 @@ fn wait_for_store<L>(
                 "find the process holding it (fuser -v STORE/lock) and let it finish, or raise --lock-timeout",
             ));
         }
-    }
-}
-
-/// Runs `intoto verify` (`run`) and, when a store is named, records the
-/// run in its journal: layout, keys, flags (`--at`, `--run-inspections`)
-/// and the outcome. Without a store there is no journal to write; using
-/// an override then says so.
-pub fn intoto_journaled(
-    a: &IntotoVerifyArgs,
-    run: impl FnOnce() -> Result<Outcome, Error>,
-) -> Result<Outcome, Error> {
-    let Some(store) = &a.store else {
-        if a.at.is_some() || a.run_inspections {
-            warn(
-                "this run is not journaled: no --store given (pass --store or set AIRLOCK_STORE to record it)",
-            );
-        }
-        return run();
-    };
-    let store = airlock_hsm::open_store(Path::new(store.strip_prefix("file:").unwrap_or(store)))?;
-    let signer = crate::journal::signer_of(store.as_ref())?;
-    let journal = Journal::new(store.dir(), signer.as_ref())?;
-    let result = run();
-    let keyids: Vec<Value> = a
-        .layout_key
-        .iter()
-        .map(|p| {
-            opt(crate::keys::load_public_key(p)
-                .ok()
-                .map(|k| crate::keys::keyid(&k)))
-        })
-        .collect();
-    let outcome = match &result {
-        Ok(_) => "accepted",
-        Err(e) if e.exit_code() == EXIT_REJECTED => "refused",
-        Err(_) => "failed",
-    };
-    let at =
-        a.at.as_deref()
-            .map(|t| crate::timefmt::parse_utc(t).map_or_else(|_| bounded(t, 40), format_utc));
-    let event = Event::new(
-        "intoto.verify",
-        json!({
-            "outcome": outcome,
-            "layout_file": path_field(&a.layout),
-            "layout_sha256": opt(file_sha256(&a.layout)),
-            "layout_keyids": keyids,
-            "link_dir": path_field(&a.link_dir),
-            "artifacts_dir": path_field(a.artifacts.as_deref().unwrap_or(Path::new("."))),
-            "at": opt(at),
-            "run_inspections": a.run_inspections,
-            "error": result.as_ref().err().map_or(Value::Null, error_field),
-        }),
-    );
-    let lock = lock_store(store.as_ref())?;
-    match (record(store.as_ref(), &journal, &lock, vec![event]), result) {
-        (Ok(head), Ok(mut o)) => {
-            o.line(format!("journal: record {}", head.seq));
-            o.field("journal_record", head.seq);
-            Ok(o)
-        }
-        (Ok(_), Err(e)) => Err(e),
-        (Err(j), Err(e)) => {
-            warn(&format!("this was not recorded in the journal: {e}"));
-            Err(j)
-        }
-        (Err(j), Ok(_)) => Err(j),
     }
 }

@@ -83,11 +83,10 @@ fn read_result(
             reason: "longer than any record".into(),
         }
         .into()),
-        Err(ReadError::Io(e)) => Err(Error::env(
-            "store-unreadable",
-            format!("cannot read {}: {e}", path.display()),
-            "check the store directory and its permissions",
-        )),
+        Err(ReadError::Io(source)) => Err(Error::StoreUnreadable {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -114,7 +113,7 @@ pub fn export(
     let bound = store.journal_head()?;
     let head = journal.append(lock, Some(bound), Vec::new())?;
     if head != bound {
-        store.bind_journal_head(lock, &head)?;
+        lock.bind_journal_head(&head)?;
     }
     let (summary, len) = check_store(store, &key, |_| {})?;
     let anchor = crate::trust_anchor::trusted_anchor(store)?;
@@ -143,7 +142,7 @@ pub fn export(
     let mut tmp = tempfile::NamedTempFile::new_in(parent(out)).map_err(|e| write_err(out, e))?;
     write_export(&mut tmp, &header, store, len).map_err(|e| write_err(out, e))?;
     let new_head = journal.write(lock, Some(head), vec![event])?;
-    store.bind_journal_head(lock, &new_head)?;
+    lock.bind_journal_head(&new_head)?;
     let tail = journal_tail_line(store, new_head)?;
     tmp.write_all(&tail)
         .and_then(|()| tmp.as_file().sync_all())
@@ -181,7 +180,7 @@ fn header(key: &PublicKey, anchor: &Anchor, backend: &str, records: u64) -> Resu
         },
         "records": records,
     });
-    let mut bytes = encode(&v).map_err(|e| Error::env("internal", e, "report this as a bug"))?;
+    let mut bytes = encode(&v).map_err(Error::Internal)?;
     bytes.push(b'\n');
     Ok(bytes)
 }

@@ -133,6 +133,11 @@ pub struct Import {
     pub signers: Vec<String>,
     /// Root version the bundle was checked against.
     pub root_version: Option<u64>,
+    /// Artifacts and images named by a verified attestation (0 in records
+    /// from before coverage was recorded).
+    pub attested_subjects: u64,
+    /// Artifacts and images in the bundle (0 in such older records).
+    pub attestable_subjects: u64,
 }
 
 /// What the imports on one channel add up to.
@@ -142,6 +147,11 @@ pub struct Channel {
     pub imports: u64,
     /// The last import.
     pub last: Option<Import>,
+    /// Artifacts and images of committed imports named by a verified
+    /// attestation.
+    pub attested_subjects: u64,
+    /// Artifacts and images of committed imports (records that say so).
+    pub attestable_subjects: u64,
 }
 
 /// Refusals and imports on one day (or other period).
@@ -393,6 +403,10 @@ impl Facts {
                                     })
                                     .unwrap_or_default(),
                                 root_version: r.u64_field("root_version"),
+                                attested_subjects: r.u64_field("attested_subjects").unwrap_or(0),
+                                attestable_subjects: r
+                                    .u64_field("attestable_subjects")
+                                    .unwrap_or(0),
                             },
                         );
                     }
@@ -430,6 +444,8 @@ impl Facts {
             day.imports += 1;
             let c = self.channels.entry(import.channel.clone()).or_default();
             c.imports += 1;
+            c.attested_subjects += import.attested_subjects;
+            c.attestable_subjects += import.attestable_subjects;
             if c.last.as_ref().is_none_or(|l| l.seq < import.seq) {
                 c.last = Some(import);
             }

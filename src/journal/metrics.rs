@@ -19,7 +19,6 @@ use crate::journal::decision::lock_store;
 use crate::journal::export::check_store;
 use crate::journal::facts::{Facts, Histogram};
 use crate::timefmt::now;
-use crate::tuf::Root;
 
 /// What the store itself says (not the journal).
 #[derive(Debug, Clone)]
@@ -58,18 +57,12 @@ pub struct Snapshot {
 }
 
 /// Reads the store and checks its journal under the store's lock.
-pub fn collect(dir: &Path) -> Result<Snapshot, Error> {
+pub fn collect(dir: &Path, warn: &dyn Fn(&str)) -> Result<Snapshot, Error> {
     let store = open_store(dir)?;
     let key = store.journal_public_key()?;
-    let lock = lock_store(store.as_ref())?;
+    let lock = lock_store(store.as_ref(), warn)?;
     let anchor = crate::trust_anchor::trusted_anchor(store.as_ref())?;
-    let root = Root::parse(&anchor.root_json).map_err(|e| {
-        Error::env(
-            "store-corrupt",
-            format!("the anchored root does not parse: {e}"),
-            "re-provision the store with `anchor init --replace`",
-        )
-    })?;
+    let root = crate::trust_anchor::anchored_root(&anchor)?;
     let state = store.state()?;
     let store_facts = StoreFacts {
         backend: store.backend(),
@@ -394,6 +387,30 @@ pub fn render(s: &Snapshot) -> String {
         );
     }
     o.family(
+        "airlock_attested_subjects_total",
+        "counter",
+        "Artifacts and images of committed imports named by a subject of a verified attestation, per channel (attestation coverage: divide by airlock_attestable_subjects_total).",
+    );
+    for (c, ch) in &facts.channels {
+        o.sample(
+            "airlock_attested_subjects_total",
+            &[("channel", c)],
+            ch.attested_subjects as f64,
+        );
+    }
+    o.family(
+        "airlock_attestable_subjects_total",
+        "counter",
+        "Artifacts and images of committed imports, per channel (records from before coverage was recorded count 0).",
+    );
+    for (c, ch) in &facts.channels {
+        o.sample(
+            "airlock_attestable_subjects_total",
+            &[("channel", c)],
+            ch.attestable_subjects as f64,
+        );
+    }
+    o.family(
         "airlock_last_import_timestamp_seconds",
         "gauge",
         "When the last committed import on the channel was recorded (unix seconds).",
@@ -457,8 +474,12 @@ pub fn render(s: &Snapshot) -> String {
 /// user can read it), or returns them for stdout when `out` is `None`.
 /// A journal that does not verify is reported in the figures
 /// (`airlock_journal_intact 0`) and then as the error.
-pub fn write(dir: &Path, out: Option<&Path>) -> Result<(Snapshot, String), Error> {
-    let snapshot = collect(dir)?;
+pub fn write(
+    dir: &Path,
+    out: Option<&Path>,
+    warn: &dyn Fn(&str),
+) -> Result<(Snapshot, String), Error> {
+    let snapshot = collect(dir, warn)?;
     let text = render(&snapshot);
     if let Some(path) = out {
         crate::fsutil::replace_file_with(path, 0o644, |w| w.write_all(text.as_bytes()))?;
@@ -468,18 +489,18 @@ pub fn write(dir: &Path, out: Option<&Path>) -> Result<(Snapshot, String), Error
 
 /// After a decision: refreshes the metrics file `out` of the store `dir`,
 /// warning (never failing the decision) when it cannot.
-pub fn refresh(dir: &Path, out: Option<&Path>) {
+pub fn refresh(dir: &Path, out: Option<&Path>, warn: &dyn Fn(&str)) {
     let Some(out) = out else { return };
-    match write(dir, Some(out)) {
+    match write(dir, Some(out), warn) {
         Ok((s, _)) => {
             if let Err(e) = s.journal {
-                crate::cmd::warn(&format!(
+                warn(&format!(
                     "the metrics in {} report a journal that does not verify: {e}",
                     out.display()
                 ));
             }
         }
-        Err(e) => crate::cmd::warn(&format!(
+        Err(e) => warn(&format!(
             "could not refresh the metrics file {}: {e}",
             out.display()
         )),

@@ -87,19 +87,16 @@ pub fn provision(p: &Provisioning<'_>, anchor: &Anchor) -> Result<JournalHead, E
             })),
         }),
     ));
-    journal.append(p.lock, p.head, events)
+    Ok(journal.append(p.lock, p.head, events)?)
 }
 
 /// Writes the first record of a journal started on an existing store
 /// (`journal init`).
 pub fn start(p: &Provisioning<'_>) -> Result<JournalHead, Error> {
     let journal = Journal::new(p.dir, p.signer)?;
-    let anchor = p.previous_anchor.as_ref().ok_or_else(|| {
-        Error::env(
-            "internal",
-            "journal init without an anchor",
-            "report this as a bug",
-        )
-    })?;
-    journal.append(p.lock, None, vec![started(p, anchor)])
+    let anchor = p
+        .previous_anchor
+        .as_ref()
+        .ok_or_else(|| Error::Internal("journal init without an anchor".into()))?;
+    Ok(journal.append(p.lock, None, vec![started(p, anchor)])?)
 }

@@ -7,7 +7,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
 use crate::journal::canonical::encode;
 use crate::timefmt::{format_utc, parse_utc};
 
@@ -234,6 +233,24 @@ impl Record {
     }
 }
 
+/// Why a record could not be built (the binary's `journal-write-failed`, or
+/// the signer's error).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The record cannot be made (a bug: a key that cannot sign records,
+    /// fields that do not encode, a record over the limit).
+    #[error("cannot build journal record {seq}: {what}")]
+    Internal {
+        /// The record's seq.
+        seq: u64,
+        /// What went wrong.
+        what: String,
+    },
+    /// The journal key did not sign.
+    #[error(transparent)]
+    Sign(#[from] airlock_hsm::Error),
+}
+
 /// Builds and signs record `seq` at `time`, chained to `prev`; returns its
 /// line (without line end) and the line's SHA-256.
 pub fn build(
@@ -243,14 +260,8 @@ pub fn build(
     fields: Map<String, Value>,
     prev: [u8; 32],
     signer: &dyn Signer,
-) -> Result<(Vec<u8>, [u8; 32]), Error> {
-    let internal = |what: String| {
-        Error::env(
-            "journal-write-failed",
-            format!("cannot build journal record {seq}: {what}"),
-            "report this as a bug; nothing was accepted",
-        )
-    };
+) -> Result<(Vec<u8>, [u8; 32]), BuildError> {
+    let internal = |what: String| BuildError::Internal { seq, what };
     let key = signer.public_key();
     let alg = Alg::of_key(key).ok_or_else(|| {
         internal(format!(

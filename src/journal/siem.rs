@@ -311,11 +311,10 @@ pub fn committed_records(
             reason: "longer than any record".into(),
         }
         .into()),
-        Err(ReadError::Io(e)) => Err(Error::env(
-            "store-unreadable",
-            format!("cannot read {}: {e}", file.path().display()),
-            "check the store directory and its permissions",
-        )),
+        Err(ReadError::Io(source)) => Err(Error::StoreUnreadable {
+            path: file.path().to_owned(),
+            source,
+        }),
         // The file ended before the head (a torn line, or a cut).
         Ok(torn) => Err(checker.finish(torn.as_deref()).err().map_or_else(
             || {

@@ -3,12 +3,11 @@
 //! durable before the caller commits anything they record.
 use std::path::Path;
 
-use airlock_hsm::{JournalFile, JournalHead, Signer, StoreLock, TrustStore};
+use airlock_hsm::{DirLock, JournalFile, JournalHead, Signer, StoreLock, TrustStore};
 use serde_json::{Map, Value, json};
 
-use crate::error::Error;
 use crate::journal::chain::{Checker, JournalError};
-use crate::journal::record::{Alg, Record, build};
+use crate::journal::record::{Alg, BuildError, Record, build};
 use crate::timefmt::now;
 
 /// One event to record: its type and fields.
@@ -33,14 +32,41 @@ impl Event {
     }
 }
 
-/// The store's journal is damaged (exit 3: nothing can be decided until it
-/// is looked at).
-pub fn damaged(e: &JournalError) -> Error {
-    Error::env(
-        "journal-damaged",
-        format!("the store's journal is damaged, so nothing can be recorded: {e}"),
-        "run `airlock journal verify --store STORE` and investigate before using the store; nothing was accepted",
-    )
+/// Why nothing could be recorded in a store's journal (the binary's
+/// `journal-damaged`, `journal-key-unusable`, `journal-write-failed`, or the
+/// store's error; all exit 3: nothing can be decided until it is looked
+/// at).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The journal does not end where the store says it does.
+    #[error("the store's journal is damaged, so nothing can be recorded: {0}")]
+    Damaged(JournalError),
+    /// The journal ends in a torn line (a crash while a record was written).
+    #[error(
+        "the store's journal ends in a torn line ({bytes} bytes without a line end: a crash while a record was written), so nothing can be recorded"
+    )]
+    Torn {
+        /// The torn line's length.
+        bytes: usize,
+    },
+    /// The store's journal key cannot sign records.
+    #[error(
+        "the store's journal key is {algorithm}; journals are signed with Ed25519 or ECDSA P-256"
+    )]
+    KeyUnusable {
+        /// The key's algorithm.
+        algorithm: String,
+    },
+    /// A record could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The store (its journal file, its head).
+    #[error(transparent)]
+    Store(#[from] airlock_hsm::Error),
+}
+
+fn damaged(e: &JournalError) -> WriteError {
+    WriteError::Damaged(e.clone())
 }
 
 /// The journal of one store directory, with its signer.
@@ -52,16 +78,11 @@ pub struct Journal<'s> {
 
 impl<'s> Journal<'s> {
     /// The journal in `dir`, signed by `signer`.
-    pub fn new(dir: &Path, signer: &'s dyn Signer) -> Result<Journal<'s>, Error> {
+    pub fn new(dir: &Path, signer: &'s dyn Signer) -> Result<Journal<'s>, WriteError> {
         if Alg::of_key(signer.public_key()).is_none() {
-            return Err(Error::env(
-                "journal-key-unusable",
-                format!(
-                    "the store's journal key is {}; journals are signed with Ed25519 or ECDSA P-256",
-                    signer.public_key().algorithm().name()
-                ),
-                "re-provision the store's journal key",
-            ));
+            return Err(WriteError::KeyUnusable {
+                algorithm: signer.public_key().algorithm().name().to_owned(),
+            });
         }
         Ok(Journal {
             file: JournalFile::in_dir(dir),
@@ -78,21 +99,14 @@ impl<'s> Journal<'s> {
     /// last record it knows of; `None` for a journal not yet started) and
     /// returns the records after it (written by an operation that did not
     /// commit), each checked.
-    fn check_tail(&self, after: Option<JournalHead>) -> Result<Vec<Record>, Error> {
+    fn check_tail(&self, after: Option<JournalHead>) -> Result<Vec<Record>, WriteError> {
         let stop_at = after.map_or(0, |h| h.seq);
         let tail = self.file.tail(|line| match Record::parse(line) {
             Ok(r) => r.seq <= stop_at,
             Err(_) => true,
         })?;
         if let Some(t) = &tail.torn {
-            return Err(Error::env(
-                "journal-damaged",
-                format!(
-                    "the store's journal ends in a torn line ({} bytes without a line end: a crash while a record was written), so nothing can be recorded",
-                    t.len()
-                ),
-                "run `airlock journal verify --store STORE` to see it, then `airlock journal recover --store STORE`; nothing was accepted",
-            ));
+            return Err(WriteError::Torn { bytes: t.len() });
         }
         let Some(after) = after else {
             if tail.lines.is_empty() {
@@ -145,10 +159,10 @@ impl<'s> Journal<'s> {
     /// `journal.recovered` record. On failure nothing is appended.
     pub fn append(
         &self,
-        lock: &StoreLock,
+        lock: &DirLock,
         after: Option<JournalHead>,
         events: Vec<Event>,
-    ) -> Result<JournalHead, Error> {
+    ) -> Result<JournalHead, WriteError> {
         let pending = self.check_tail(after)?;
         let mut all = Vec::with_capacity(events.len() + 1);
         let mut head = after;
@@ -167,10 +181,10 @@ impl<'s> Journal<'s> {
     /// write, without looking at the file (the caller has).
     pub fn write(
         &self,
-        lock: &StoreLock,
+        lock: &DirLock,
         after: Option<JournalHead>,
         events: Vec<Event>,
-    ) -> Result<JournalHead, Error> {
+    ) -> Result<JournalHead, WriteError> {
         self.write_after(lock, after, events, false)
     }
 
@@ -179,20 +193,20 @@ impl<'s> Journal<'s> {
     /// torn line as it was or the torn line recorded (`journal recover`).
     pub fn write_ending_torn_line(
         &self,
-        lock: &StoreLock,
+        lock: &DirLock,
         after: Option<JournalHead>,
         events: Vec<Event>,
-    ) -> Result<JournalHead, Error> {
+    ) -> Result<JournalHead, WriteError> {
         self.write_after(lock, after, events, true)
     }
 
     fn write_after(
         &self,
-        lock: &StoreLock,
+        lock: &DirLock,
         after: Option<JournalHead>,
         events: Vec<Event>,
         end_torn_line: bool,
-    ) -> Result<JournalHead, Error> {
+    ) -> Result<JournalHead, WriteError> {
         let mut head = after.unwrap_or(JournalHead {
             seq: 0,
             sha256: [0; 32],
@@ -257,8 +271,8 @@ pub fn record(
     journal: &Journal<'_>,
     lock: &StoreLock,
     events: Vec<Event>,
-) -> Result<JournalHead, Error> {
+) -> Result<JournalHead, WriteError> {
     let head = journal.append(lock, Some(store.journal_head()?), events)?;
-    store.bind_journal_head(lock, &head)?;
+    lock.bind_journal_head(&head)?;
     Ok(head)
 }

@@ -15,6 +15,11 @@ use crate::timefmt::{format_utc, parse_utc};
 pub const MAX_ROOT_BYTES: usize = 512_000;
 /// The most rotations applied in one verification (as python-tuf).
 pub const MAX_ROTATIONS: usize = 256;
+/// The most roots a bundle (or a volume set's first volume) may carry: the
+/// chain from version 1, so the first root and [`MAX_ROTATIONS`] rotations.
+/// Both the verifier and `volumes check` bound what they read by it before
+/// any signature is checked.
+pub const MAX_CARRIED_ROOTS: usize = MAX_ROTATIONS + 1;
 /// The `spec_version` airlock writes.
 pub const SPEC_VERSION: &str = "1.0.31";
 const ROLE_NAMES: [&str; 4] = ["root", "snapshot", "targets", "timestamp"];
@@ -25,8 +30,9 @@ const ROLE_NAMES: [&str; 4] = ["root", "snapshot", "targets", "timestamp"];
 pub const LAYOUT_FIELD: &str = "x-airlock-layout";
 /// The (keytype, scheme) pairs securesystemslib 1.6 knows: a root holding
 /// any other key is refused, as python-tuf refuses to load it. Of these,
-/// airlock verifies Ed25519, ECDSA P-256/P-384 and RSA-PSS-SHA256; the others
-/// are kept but never count towards a threshold.
+/// airlock verifies Ed25519, ECDSA P-256/P-384, RSA-PSS-SHA256 and
+/// RSA-PKCS1v15-SHA256; the others are kept but never count towards a
+/// threshold.
 const KNOWN_KEY_TYPES: [(&str, &str); 19] = [
     ("ecdsa", "ecdsa-sha2-nistp256"),
     ("ecdsa", "ecdsa-sha2-nistp384"),
@@ -648,6 +654,18 @@ pub fn keyids_for(pk: &PublicKey, roots: &[&Root]) -> Vec<String> {
     ids
 }
 
+/// Why a root document could not be signed: it is not a root document, or
+/// the signer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignRootError {
+    /// The document is not a root document.
+    #[error(transparent)]
+    Root(#[from] RootError),
+    /// The key or token did not sign.
+    #[error(transparent)]
+    Sign(#[from] airlock_hsm::Error),
+}
+
 /// Adds (or replaces) `signer`'s signature on a root document
 /// (`{"signed":…,"signatures":[…]}`), signing the canonical `signed` object,
 /// under each keyid `listing` (the document's own root, and the previous
@@ -656,9 +674,9 @@ pub fn sign_root_document(
     doc: &mut Json,
     signer: &dyn Signer,
     listing: &[&Root],
-) -> Result<Vec<String>, crate::error::Error> {
+) -> Result<Vec<String>, SignRootError> {
     let Json::Obj(top) = doc else {
-        return Err(crate::error::Error::from(malformed("not a JSON object")));
+        return Err(malformed("not a JSON object").into());
     };
     let signed = top
         .get("signed")
@@ -669,9 +687,7 @@ pub fn sign_root_document(
         .entry("signatures".to_owned())
         .or_insert_with(|| Json::Arr(Vec::new()));
     let Json::Arr(list) = sigs else {
-        return Err(crate::error::Error::from(malformed(
-            "signatures must be an array",
-        )));
+        return Err(malformed("signatures must be an array").into());
     };
     list.retain(|s| {
         !s.as_obj()

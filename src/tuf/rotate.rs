@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use airlock_hsm::PublicKey;
 
-use crate::error::Error;
 use crate::json::Json;
 use crate::keys::{key_object, keyid};
 use crate::timefmt::format_utc;
@@ -46,8 +45,22 @@ pub struct Rotated {
     pub followers: Vec<&'static str>,
 }
 
-fn usage(message: impl Into<String>, hint: impl Into<String>) -> Error {
-    Error::usage(message, hint)
+/// A rotation the operator asked for that cannot be made (the binary's
+/// `usage`, exit 2): the message, and what to ask for instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RotateError {
+    /// What is wrong.
+    pub message: String,
+    /// What to do.
+    pub hint: String,
+}
+
+fn usage(message: impl Into<String>, hint: impl Into<String>) -> RotateError {
+    RotateError {
+        message: message.into(),
+        hint: hint.into(),
+    }
 }
 
 /// The keyid under which `prev` lists `pk` (any role), if it does.
@@ -89,7 +102,7 @@ fn distinct_keys(keyids: &[String], keys: &BTreeMap<String, Json>, prev: &Root) 
     seen.len()
 }
 
-fn check_threshold(role: &str, threshold: u64, usable: usize) -> Result<(), Error> {
+fn check_threshold(role: &str, threshold: u64, usable: usize) -> Result<(), RotateError> {
     if threshold == 0 || threshold > usable as u64 {
         return Err(usage(
             format!(
@@ -133,7 +146,7 @@ fn role_of(roles: &BTreeMap<String, Json>, name: &str) -> Option<Role> {
 }
 
 /// Makes version N+1 of `prev` (whose raw `signed` object is `prev_signed`).
-pub fn rotate(prev_signed: &Json, prev: &Root, change: &Rotation) -> Result<Rotated, Error> {
+pub fn rotate(prev_signed: &Json, prev: &Root, change: &Rotation) -> Result<Rotated, RotateError> {
     let Json::Obj(mut signed) = prev_signed.clone() else {
         return Err(usage(
             "the --from root has no signed object",
@@ -432,7 +445,7 @@ mod tests {
             ),
         ];
         for (change, want) in cases {
-            let e = rotate(&signed, &prev, &change).unwrap_err();
+            let e = crate::error::Error::from(rotate(&signed, &prev, &change).unwrap_err());
             assert!(e.to_string().contains(want), "{e} / {want}");
             assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
         }

@@ -230,6 +230,14 @@ fn every_corpus_bundle_gets_the_verdict_the_spec_gives_it() {
                 ));
             }
             let _ = fs::remove_file(&receipt);
+            // The bundle's metadata, delivered beside --to on success.
+            // (DEST.airlock-metadata, docs/isolated-side.md)
+            let mut metadata = t.join(&dest).into_os_string();
+            metadata.push(".airlock-metadata");
+            let metadata = std::path::PathBuf::from(metadata);
+            if metadata.exists() {
+                remove_tree(&metadata);
+            }
             let after = snapshot(t, &["store"]);
             if after != before {
                 let new: Vec<_> = after.difference(&before).collect();

@@ -235,6 +235,20 @@ impl Crafted {
         }
     }
 
+    /// Adds a metadata entry carried under `meta/attestations/NAME`, after
+    /// the links (call after [`Crafted::with_chain`]).
+    pub fn attestation(mut self, name: &str, bytes: &[u8]) -> Crafted {
+        let at = self
+            .entries
+            .iter()
+            .position(|e| e.kind == "artifact")
+            .unwrap_or(self.entries.len());
+        self.entries.insert(at, man("attestation", name, bytes));
+        self.head
+            .push(reg(&format!("meta/attestations/{name}"), bytes));
+        self
+    }
+
     /// Encodes, signs and writes the bundle, with a valid supply chain for
     /// its artifacts; returns its file name.
     pub fn write(&self, w: &World, name: &str) -> String {

@@ -120,7 +120,7 @@ fn airlock_in_other_pid_namespace(cwd: &Path, args: &[&str]) -> Run {
     }
 }
 
-fn staging_dirs(dir: &Path) -> Vec<String> {
+pub fn staging_dirs(dir: &Path) -> Vec<String> {
     listing(dir)
         .into_iter()
         .filter(|n| n.starts_with(".airlock-staging-") || n.starts_with(".airlock-undo-"))
@@ -150,7 +150,8 @@ fn a_live_import_is_not_swept_by_an_unpack_in_another_pid_namespace() {
         &["unpack", "rel.airlock", "--store", "store", "--to", "out"],
         "unpack-first-artifact-staged",
     );
-    assert_eq!(staging_dirs(w.tmp.path()).len(), 1);
+    // The artifacts' staging directory and DEST.airlock-metadata's.
+    assert_eq!(staging_dirs(w.tmp.path()).len(), 2);
     // Its process id does not exist in the new namespace: a sweep judging
     // by /proc removed the live staging directory.
     airlock_in_other_pid_namespace(
@@ -279,7 +280,7 @@ fn a_4096_byte_path_is_unpacked() {
 }
 
 /// Runs the binary in `cwd` with one more environment variable.
-fn airlock_env(cwd: &Path, args: &[&str], var: (&str, &str)) -> Run {
+pub fn airlock_env(cwd: &Path, args: &[&str], var: (&str, &str)) -> Run {
     let out = Command::new(airlock_bin())
         .current_dir(cwd)
         .args(args)
@@ -639,7 +640,8 @@ fn a_pack_or_unpack_ended_by_a_signal_leaves_no_temporary_files() {
             &["unpack", "rel.airlock", "--store", "store", "--to", "out"],
             "unpack-first-artifact-staged",
         );
-        assert_eq!(staging_dirs(w.tmp.path()).len(), 1);
+        // The artifacts' staging directory and DEST.airlock-metadata's.
+        assert_eq!(staging_dirs(w.tmp.path()).len(), 2);
         let r = held.signal(signal);
         assert_ne!(r.code, 0);
         assert!(staging_dirs(w.tmp.path()).is_empty(), "{signal}");

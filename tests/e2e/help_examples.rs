@@ -92,6 +92,11 @@ fn prelude(cmd: &str) -> String {
 cp /var/lib/airlock/journal-key.pub .";
     match cmd {
         "key id" => "airlock keygen --out keys/release-1".into(),
+        "key show" => format!(
+            "airlock keygen --out keys/release-1
+airlock keygen --type ecdsa-p256 --pkcs11 {}",
+            ci_token!("packager")
+        ),
         "root init" => {
             "rm 1.root.json && for k in root-a root-b release-1; do airlock keygen --out $k; done".into()
         }

@@ -245,7 +245,7 @@ fn statement(w: &World, key: &str, name: &str, predicate_type: &str) {
     let s = FileSigner::load(&w.path(key)).unwrap();
     let body = format!(
         r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"bin/tool","digest":{{"sha256":"{}"}}}}],"predicateType":"{predicate_type}","predicate":{{"buildDefinition":{{}}}}}}"#,
-        "ab".repeat(32)
+        crate::attestations::sha256_hex(&fs::read(w.path("dist/bin/tool")).unwrap())
     );
     let sig = s.sign(&pae(PAYLOAD_TYPE, body.as_bytes())).unwrap();
     let id = airlock::keys::keyid(s.public_key());

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::{airlock_in, verdict_cases};
 
-fn vectors() -> PathBuf {
+pub fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/intoto")
 }
 
@@ -72,6 +72,29 @@ fn airlock_agrees_with_the_reference_on_every_vector() {
                 r.code,
                 r.stderr.trim()
             ));
+        }
+        // With --run-inspections (the inspections run as the reference
+        // runs them), the reference's verdict and the expected code.
+        if let Some(want) = expected.get("with_run_inspections") {
+            args.push("--run-inspections");
+            let r = airlock_in(empty.path(), &args);
+            let got = if r.code == 0 {
+                String::new()
+            } else {
+                r.error_code()
+            };
+            let want = (
+                want["exit"].as_i64().unwrap() as i32,
+                want["code"].as_str().unwrap().to_owned(),
+            );
+            assert_eq!(i64::from(want.0), reference_exit, "{name}");
+            if (r.code, got.clone()) != want {
+                wrong.push(format!(
+                    "{name} --run-inspections: expected {want:?}, got exit {} {got}: {}",
+                    r.code,
+                    r.stderr.trim()
+                ));
+            }
         }
     }
     assert!(wrong.is_empty(), "verdicts differ:\n{}", wrong.join("\n"));

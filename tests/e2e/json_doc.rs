@@ -182,6 +182,7 @@ fn every_json_field_is_documented() {
         "key id",
         run(&["key", "id", "keys/extra.pub", "keys/root.pub"]),
     );
+    c.check("key show", run(&["key", "show", "keys/extra.pub"]));
     c.check(
         "root init",
         run(&[

@@ -225,3 +225,137 @@ fn small_rsa_keys_and_unsupported_curves_are_refused() {
         w.run(&["key", "id", file]).fails(2, needle);
     }
 }
+
+/// A TUF root whose root key is listed under `rsa-pkcs1v15-sha256` (as
+/// cloud KMS signers list theirs) and signed with PKCS#1 v1.5 by openssl:
+/// `anchor init` accepts it (it counted as "signed by 0 of 1"), and the
+/// same signature does not count for the key listed as RSASSA-PSS.
+#[test]
+fn a_root_signed_by_an_rsa_pkcs1v15_root_key_is_accepted() {
+    use airlock::json::Json;
+    use sha2::{Digest, Sha256};
+    if crate::emulators::missing("rsa_pkcs1v15_root (openssl)", &["openssl"]).is_some() {
+        return;
+    }
+    let w = World::new();
+    for ext in ["pem", "pub"] {
+        let to = w.path(&format!("keys/kms.{ext}"));
+        fs::copy(vector(&format!("rsa3072.{ext}")), &to).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    w.run(&[
+        "root",
+        "init",
+        "--layout-key",
+        "keys/owner.pub",
+        "--out",
+        "pss.root.json",
+        "--root-key",
+        "keys/kms.pub",
+        "--targets-key",
+        "keys/release.pub",
+        "--expires",
+        "3650d",
+    ])
+    .ok();
+    let root = Json::parse(&fs::read(w.path("pss.root.json")).unwrap()).unwrap();
+    let Json::Obj(mut signed) = root.as_obj().unwrap()["signed"].clone() else {
+        panic!("no signed")
+    };
+    let Json::Arr(ids) = &signed["roles"].as_obj().unwrap()["root"].as_obj().unwrap()["keyids"]
+    else {
+        panic!("no root keyids")
+    };
+    let pss_id = ids[0].as_str().unwrap().to_owned();
+    // The same key under the PKCS#1 v1.5 scheme: a new key object, keyid.
+    let Json::Obj(keys) = &signed["keys"] else {
+        panic!("no keys")
+    };
+    let Json::Obj(mut object) = keys[&pss_id].clone() else {
+        panic!("no key object")
+    };
+    assert_eq!(object["scheme"].as_str(), Some("rsassa-pss-sha256"));
+    object.insert("scheme".into(), Json::Str("rsa-pkcs1v15-sha256".into()));
+    let object = Json::Obj(object);
+    let v15_id = hex::encode(Sha256::digest(object.canonical()));
+    let rekey = |signed: &mut std::collections::BTreeMap<String, Json>, id: &str, key: &Json| {
+        let Json::Obj(keys) = signed.get_mut("keys").unwrap() else {
+            panic!()
+        };
+        keys.remove(&pss_id);
+        keys.insert(id.to_owned(), key.clone());
+        let Json::Obj(roles) = signed.get_mut("roles").unwrap() else {
+            panic!()
+        };
+        let Json::Obj(role) = roles.get_mut("root").unwrap() else {
+            panic!()
+        };
+        role.insert("keyids".into(), Json::Arr(vec![Json::Str(id.to_owned())]));
+    };
+    let pss_object = keys[&pss_id].clone();
+    let sign = |signed: &std::collections::BTreeMap<String, Json>, id: &str, out: &str| {
+        let signed = Json::Obj(signed.clone());
+        w.write("root.signed", &signed.canonical());
+        let o = std::process::Command::new("openssl")
+            .current_dir(w.tmp.path())
+            .args([
+                "dgst",
+                "-sha256",
+                "-sign",
+                "keys/kms.pem",
+                "-out",
+                "root.sig",
+            ])
+            .arg("root.signed")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        let sig = fs::read(w.path("root.sig")).unwrap();
+        let file = Json::Obj(
+            [
+                ("signed".to_owned(), signed),
+                (
+                    "signatures".to_owned(),
+                    Json::Arr(vec![Json::Obj(
+                        [
+                            ("keyid".to_owned(), Json::Str(id.to_owned())),
+                            ("sig".to_owned(), Json::Str(hex::encode(sig))),
+                        ]
+                        .into(),
+                    )]),
+                ),
+            ]
+            .into(),
+        );
+        w.write(out, file.to_pretty().as_bytes());
+    };
+    rekey(&mut signed, &v15_id, &object);
+    sign(&signed, &v15_id, "kms.root.json");
+    w.run(&[
+        "anchor",
+        "init",
+        "--channel",
+        "default",
+        "--store",
+        "kms-store",
+        "--root",
+        "kms.root.json",
+    ])
+    .ok();
+    // The PKCS#1 v1.5 signature under the key listed as RSASSA-PSS: no.
+    rekey(&mut signed, &pss_id, &pss_object);
+    sign(&signed, &pss_id, "pss.root.json");
+    let r = w.run(&[
+        "anchor",
+        "init",
+        "--channel",
+        "default",
+        "--store",
+        "pss-store",
+        "--root",
+        "pss.root.json",
+        "--json",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(!w.path("pss-store/airlock-store.json").exists());
+}

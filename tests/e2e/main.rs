@@ -1,6 +1,7 @@
 //! End-to-end tests of the `airlock` binary, one test binary for all.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod attestations;
 mod codes;
 mod common;
 mod concurrency;
@@ -15,6 +16,8 @@ mod freshness;
 mod gate;
 mod help_examples;
 mod images;
+mod import_graph;
+mod inspections;
 mod intoto;
 mod intoto_vectors;
 mod journal;

@@ -913,3 +913,64 @@ fn the_html_report_renders_in_chromium_with_the_journal_figures() {
     let html = std::fs::read_to_string(w.path("report.html")).unwrap();
     assert!(html.contains("data-intact=\"false\"") && html.contains("journal-signature"));
 }
+
+/// Attestation coverage (issue 19): each import's record says how many of
+/// its artifacts and images a verified attestation names, and `metrics`
+/// sums them per channel; the exposition passes `promtool check metrics`.
+#[test]
+fn attestation_coverage_is_recorded_and_exported() {
+    if skip(
+        "attestation_coverage_is_recorded_and_exported",
+        &["promtool"],
+    ) {
+        return;
+    }
+    use crate::attestations::{cyclonedx_v01, sha256_hex, signed};
+    let w = World::new();
+    // One release with an SBOM about README.md (1 of its 5 artifacts),
+    // one with none.
+    let readme = sha256_hex(&std::fs::read(w.path("dist/README.md")).unwrap());
+    let env = signed(&w, "keys/builder.pem", &cyclonedx_v01("README.md", &readme));
+    w.write("sbom.dsse.json", &env);
+    w.pack(
+        "a.airlock",
+        &[
+            "--channel",
+            "stable",
+            "--sequence",
+            "1",
+            "--attestation",
+            "sbom.dsse.json",
+        ],
+    )
+    .ok();
+    w.pack("b.airlock", &["--channel", "stable", "--sequence", "2"])
+        .ok();
+    w.unpack("a.airlock", "a").ok();
+    w.unpack("b.airlock", "b").ok();
+    let imports: Vec<Value> = records(&w)
+        .into_iter()
+        .filter(|r| r["event"] == "unpack")
+        .collect();
+    let coverage = |r: &Value| {
+        (
+            r["fields"]["attestations"].as_u64(),
+            r["fields"]["attested_subjects"].as_u64(),
+            r["fields"]["attestable_subjects"].as_u64(),
+        )
+    };
+    assert_eq!(coverage(&imports[0]), (Some(1), Some(1), Some(5)));
+    assert_eq!(coverage(&imports[1]), (Some(0), Some(0), Some(5)));
+    let text = w.run(&["metrics", "--store", "store"]).ok().stdout;
+    let m = samples(&text);
+    assert_eq!(
+        m["airlock_attested_subjects_total{channel=\"stable\"}"],
+        1.0
+    );
+    assert_eq!(
+        m["airlock_attestable_subjects_total{channel=\"stable\"}"],
+        10.0
+    );
+    let (ok, out) = promtool(&["check", "metrics"], Some(&text));
+    assert!(ok, "promtool check metrics: {out}");
+}

@@ -962,3 +962,266 @@ fn the_pkcs11_counter_is_one_object_whatever_the_history() {
         show.stdout
     );
 }
+
+/// Key pairs `pkcs11-tool` (OpenSC) generated on the token, ECDSA P-384 and
+/// RSA-3072 (the CNSA suite, and what PIV cards and HSM policies hold),
+/// named by label, by `id=` alone, or by both: `key id` and `key show` name
+/// them, and they sign a root, a layout, a link and a bundle that verify
+/// and unpack; openssl checks their signatures independently.
+#[test]
+fn p384_and_rsa_keys_made_by_pkcs11_tool_sign_a_root_a_layout_a_link_and_a_bundle() {
+    let Some(hsm) = SoftHsm::new("p384_and_rsa_token_keys", "release") else {
+        return;
+    };
+    if crate::emulators::missing("p384_and_rsa_token_keys (pkcs11-tool)", &["pkcs11-tool"])
+        .is_some()
+    {
+        return;
+    }
+    let w = World::new();
+    fs::remove_dir_all(w.path("store")).unwrap();
+    fs::remove_dir_all(w.path("links")).unwrap();
+    fs::create_dir_all(w.path("links")).unwrap();
+    fs::remove_file(w.path("1.root.json")).unwrap();
+    // (label, id, pkcs11-tool key type, how the URI names it)
+    let keys = [
+        ("root", "01", "EC:secp384r1", "id"),
+        ("release", "02", "rsa:3072", "label"),
+        ("builder", "03", "EC:secp384r1", "both"),
+        ("owner", "04", "rsa:3072", "label"),
+    ];
+    let mut uris = std::collections::BTreeMap::new();
+    let mut ids = std::collections::BTreeMap::new();
+    for (label, id, kind, by) in keys {
+        let o = pkcs11_tool(
+            &hsm,
+            &[
+                "--keypairgen",
+                "--key-type",
+                kind,
+                "--label",
+                label,
+                "--id",
+                id,
+                "--usage-sign",
+            ],
+            w.tmp.path(),
+        );
+        assert!(o.status.success(), "pkcs11-tool: {o:?}");
+        let uri = hsm.uri(label);
+        let uri = match by {
+            "id" => uri.replace(&format!("object={label}"), &format!("id=%{id}")),
+            "both" => uri.replace(
+                &format!("object={label}"),
+                &format!("object={label};id=%{id}"),
+            ),
+            _ => uri,
+        };
+        // `key show` prints the key object a layout or root lists; its
+        // public key is the .pub the file-based commands take.
+        let shown = run(&w, &hsm, &["key", "show", &uri, "--json"]).ok().json();
+        let object = &shown["key"];
+        let (keytype, scheme) = match kind {
+            "rsa:3072" => ("rsa", "rsassa-pss-sha256"),
+            _ => ("ecdsa", "ecdsa-sha2-nistp384"),
+        };
+        assert_eq!(object["keytype"], keytype, "{shown}");
+        assert_eq!(object["scheme"], scheme, "{shown}");
+        let pem = object["keyval"]["public"].as_str().unwrap();
+        w.write(&format!("keys/{label}.pub"), pem.as_bytes());
+        let from_file = w
+            .run(&["key", "id", &format!("keys/{label}.pub"), "--json"])
+            .ok()
+            .json();
+        assert_eq!(from_file["keys"][0]["keyid"], shown["keyid"]);
+        let from_token = run(&w, &hsm, &["key", "id", &uri, "--json"]).ok().json();
+        assert_eq!(from_token["keys"][0]["keyid"], shown["keyid"]);
+        let text = run(&w, &hsm, &["key", "show", &uri]).ok();
+        assert!(
+            text.stdout
+                .starts_with(&format!("keyid {}\n", shown["keyid"].as_str().unwrap())),
+            "{}",
+            text.stdout
+        );
+        ids.insert(label, shown["keyid"].clone());
+        uris.insert(label, uri);
+    }
+    w.write_layout(&[("build", "builder", &[], &[&["ALLOW", "*"]])]);
+    run(
+        &w,
+        &hsm,
+        &[
+            "root",
+            "init",
+            "--layout-key",
+            "keys/owner.pub",
+            "--out",
+            "1.root.json",
+            "--root-key",
+            "keys/root.pub",
+            "--targets-key",
+            "keys/release.pub",
+            "--expires",
+            "3650d",
+        ],
+    )
+    .ok();
+    run(
+        &w,
+        &hsm,
+        &["root", "sign", "1.root.json", "--key", &uris["root"]],
+    )
+    .ok();
+    let j = Json::parse(&fs::read(w.path("root.layout")).unwrap()).unwrap();
+    w.write(
+        "root.layout",
+        j.as_obj().unwrap()["signed"].to_pretty().as_bytes(),
+    );
+    run(
+        &w,
+        &hsm,
+        &["layout", "sign", "root.layout", "--key", &uris["owner"]],
+    )
+    .ok();
+    run(
+        &w,
+        &hsm,
+        &[
+            "record",
+            "--name",
+            "build",
+            "--key",
+            &uris["builder"],
+            "--products",
+            "dist",
+            "--lstrip-paths",
+            "dist/",
+            "--exclude",
+            "__none__",
+            "--out-dir",
+            "links",
+        ],
+    )
+    .ok();
+    run(
+        &w,
+        &hsm,
+        &[
+            "anchor",
+            "init",
+            "--channel",
+            "default",
+            "stable",
+            "beta",
+            "crafted",
+            "vectors",
+            "a",
+            "b",
+            "f",
+            "r",
+            "t",
+            "x",
+            "y",
+            "--store",
+            "store",
+            "--root",
+            "1.root.json",
+        ],
+    )
+    .ok();
+    let epoch = EPOCH.to_string();
+    run(
+        &w,
+        &hsm,
+        &[
+            "pack",
+            "--out",
+            "rel.airlock",
+            "--root",
+            "1.root.json",
+            "--layout",
+            "root.layout",
+            "--layout-key",
+            "keys/owner.pub",
+            "--links",
+            "links",
+            "--artifacts",
+            "dist",
+            "--key",
+            &uris["release"],
+            "--source-date-epoch",
+            &epoch,
+            "--expires",
+            "36500d",
+        ],
+    )
+    .ok();
+    let v = w
+        .run(&["verify", "rel.airlock", "--store", "store", "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["signers"], serde_json::json!([ids["release"]]));
+    w.unpack("rel.airlock", "out").ok();
+    assert_eq!(tree(&w.path("out")), tree(&w.path("dist")));
+
+    // Each metadata file carries the token key's signature, which openssl
+    // verifies: P-384 over SHA-384, RSA as RSASSA-PSS-SHA256.
+    let link = fs::read_dir(w.path("links"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    if crate::emulators::missing("p384_and_rsa_token_keys (openssl)", &["openssl"]).is_some() {
+        return;
+    }
+    for (file, key) in [
+        (w.path("1.root.json"), "root"),
+        (w.path("root.layout"), "owner"),
+        (link, "builder"),
+    ] {
+        let (signed, sigs) = metablock(&file);
+        assert_eq!(sigs.len(), 1, "{}", file.display());
+        assert_eq!(serde_json::json!(sigs[0].0), ids[key]);
+        w.write("meta.signed", &signed);
+        w.write("meta.sig", &sigs[0].1);
+        let pub_file = format!("keys/{key}.pub");
+        let mut args = vec!["dgst"];
+        if key == "owner" {
+            args.extend([
+                "-sha256",
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:-2",
+            ]);
+        } else {
+            args.push("-sha384");
+        }
+        args.extend([
+            "-verify",
+            &pub_file,
+            "-signature",
+            "meta.sig",
+            "meta.signed",
+        ]);
+        let o = Command::new("openssl")
+            .current_dir(w.tmp.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "openssl on {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        w.write("meta.signed", b"something else");
+        let o = Command::new("openssl")
+            .current_dir(w.tmp.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "openssl really checked");
+    }
+}

@@ -98,7 +98,8 @@ fn statement(w: &World, key: &str, name: &str) {
     let s = FileSigner::load(&w.path(key)).unwrap();
     let body = format!(
         r#"{{"_type":"https://in-toto.io/Statement/v1","subject":[{{"name":"bin/tool","digest":{{"sha256":"{}"}}}}],"predicateType":"https://slsa.dev/provenance/v1","predicate":{{}}}}"#,
-        "ab".repeat(32)
+        // Bound to an artifact the bundle carries (attestation-subject-unbound).
+        crate::attestations::sha256_hex(&std::fs::read(w.path("dist/bin/tool")).unwrap())
     );
     let sig = s.sign(&pae(PAYLOAD_TYPE, body.as_bytes())).unwrap();
     let id = airlock::keys::keyid(s.public_key());

@@ -1,15 +1,18 @@
 //! Signing keys that live on a PKCS#11 token and never leave it.
 use std::sync::Mutex;
 
-use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384};
 
 use super::Pkcs11Uri;
 use super::token::{bool_attributes, find_objects, hw, login};
-use crate::{Error, KeyAlgorithm, PublicKey, Signer};
+use crate::error::Error;
+use crate::key::{KeyAlgorithm, PublicKey};
+use crate::signer::Signer;
 
 /// DER of the Ed25519 OID 1.3.101.112 (RFC 8410), as `CKA_EC_PARAMS`.
 const EC_PARAMS_ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
@@ -18,6 +21,11 @@ const EC_PARAMS_ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 const EC_PARAMS_ED25519_NAME: &[u8] = b"\x13\x0cedwards25519";
 /// DER of the P-256 OID 1.2.840.10045.3.1.7.
 const EC_PARAMS_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// DER of the P-384 OID 1.3.132.0.34.
+const EC_PARAMS_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+/// The PSS salt length airlock signs with, as file keys do (the SHA-256
+/// length, as securesystemslib).
+const PSS_SALT_LEN: u64 = 32;
 
 /// How the private key is protected, as the token reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,42 +62,48 @@ impl std::fmt::Debug for Pkcs11Signer {
 }
 
 impl Pkcs11Signer {
-    /// Opens the key pair the URI names (`token=`, `object=`, optionally
-    /// `id=`), logging in with the PIN from `pin-source`.
+    /// Opens the key pair the URI names (`token=`, and `object=`, `id=` or
+    /// both), logging in with the PIN from `pin-source`.
     pub fn open(uri: &str) -> Result<Pkcs11Signer, Error> {
         let uri = Pkcs11Uri::parse(uri).map_err(|reason| Error::Pkcs11Uri { reason })?;
         let label = uri
-            .object_label()
-            .map_err(|reason| Error::Pkcs11Uri { reason })?
-            .to_owned();
+            .key_selector()
+            .map_err(|reason| Error::Pkcs11Uri { reason })?;
         let session = login(&uri, false)?;
-        let what = || format!("{:?} on token {:?}", label, uri.token);
-        let private = match find_objects(&session, &uri, ObjectClass::PRIVATE_KEY, &label)?[..] {
+        let what = || format!("{} on token {:?}", uri.key_name(), uri.token);
+        let by = if label.is_some() { "label" } else { "id" };
+        let private = match find_objects(&session, &uri, ObjectClass::PRIVATE_KEY, label)?[..] {
             [k] => k,
             [] => {
                 return Err(Error::KeyNotFound {
                     what: what(),
-                    reason: "the token holds no private key with that label".into(),
+                    reason: format!("the token holds no private key with that {by}"),
                 });
             }
             ref many => {
                 return Err(Error::KeyNotFound {
                     what: what(),
                     reason: format!(
-                        "{} private keys carry that label; add id=… to the URI",
-                        many.len()
+                        "{} private keys carry that {by}; add {} to the URI",
+                        many.len(),
+                        if label.is_some() {
+                            "id=…"
+                        } else {
+                            "object=…"
+                        }
                     ),
                 });
             }
         };
-        let public = match find_objects(&session, &uri, ObjectClass::PUBLIC_KEY, &label)?[..] {
+        let public = match find_objects(&session, &uri, ObjectClass::PUBLIC_KEY, label)?[..] {
             [k] => read_public(&session, k)?,
             _ => {
                 return Err(Error::KeyNotFound {
                     what: what(),
-                    reason: "the token holds no single public key with that label next to the \
-                             private key (airlock needs it to name the key)"
-                        .into(),
+                    reason: format!(
+                        "the token holds no single public key with that {by} next to the \
+                         private key (airlock needs it to name the key)"
+                    ),
                 });
             }
         };
@@ -125,7 +139,7 @@ impl Pkcs11Signer {
         };
         let session = login(&parsed, true)?;
         for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
-            if !find_objects(&session, &parsed, class, &label)?.is_empty() {
+            if !find_objects(&session, &parsed, class, Some(&label))?.is_empty() {
                 return Err(Error::Exists {
                     path: format!("key {label:?} on token {:?}", parsed.token).into(),
                 });
@@ -220,33 +234,39 @@ impl Pkcs11Signer {
     }
 }
 
-/// The public key of a token public-key object (Ed25519 or ECDSA P-256).
+/// The public key of a token public-key object: Ed25519, ECDSA P-256 or
+/// P-384, or RSA (used with RSASSA-PSS-SHA256, as RSA key files are).
 fn read_public(session: &Session, object: ObjectHandle) -> Result<PublicKey, Error> {
+    let unsupported = || Error::KeyNotFound {
+        what: "on the token".into(),
+        reason: "the key is not Ed25519, ECDSA P-256 or P-384, or RSA (the types airlock \
+                 uses on tokens)"
+            .into(),
+    };
+    let key_type = session
+        .get_attributes(object, &[AttributeType::KeyType])
+        .map_err(|e| hw(format!("cannot read the public key: {e}")))?
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::KeyType(t) => Some(t),
+            _ => None,
+        })
+        .ok_or_else(unsupported)?;
+    if key_type == KeyType::RSA {
+        return read_rsa_public(session, object);
+    }
     let attrs = session
-        .get_attributes(
-            object,
-            &[
-                AttributeType::KeyType,
-                AttributeType::EcParams,
-                AttributeType::EcPoint,
-            ],
-        )
+        .get_attributes(object, &[AttributeType::EcParams, AttributeType::EcPoint])
         .map_err(|e| hw(format!("cannot read the public key: {e}")))?;
-    let (mut key_type, mut params, mut point) = (None, None, None);
+    let (mut params, mut point) = (None, None);
     for a in attrs {
         match a {
-            Attribute::KeyType(t) => key_type = Some(t),
             Attribute::EcParams(p) => params = Some(p),
             Attribute::EcPoint(p) => point = Some(p),
             _ => {}
         }
     }
-    let unsupported = || Error::KeyNotFound {
-        what: "on the token".into(),
-        reason: "the key is neither Ed25519 nor ECDSA P-256 (the types airlock uses on tokens)"
-            .into(),
-    };
-    let (Some(key_type), Some(params), Some(point)) = (key_type, params, point) else {
+    let (Some(params), Some(point)) = (params, point) else {
         return Err(unsupported());
     };
     let raw = unwrap_octet_string(&point);
@@ -258,9 +278,39 @@ fn read_public(session: &Session, object: ObjectHandle) -> Result<PublicKey, Err
         p256::ecdsa::VerifyingKey::from_sec1_bytes(raw)
             .map(PublicKey::EcdsaP256)
             .map_err(|e| hw(format!("token public key: invalid P-256 point ({e})")))
+    } else if key_type == KeyType::EC && params == EC_PARAMS_P384 {
+        p384::ecdsa::VerifyingKey::from_sec1_bytes(raw)
+            .map(PublicKey::EcdsaP384)
+            .map_err(|e| hw(format!("token public key: invalid P-384 point ({e})")))
     } else {
         Err(unsupported())
     }
+}
+
+/// An RSA public key from its modulus and public exponent, within the
+/// limits RSA key files have.
+fn read_rsa_public(session: &Session, object: ObjectHandle) -> Result<PublicKey, Error> {
+    let attrs = session
+        .get_attributes(
+            object,
+            &[AttributeType::Modulus, AttributeType::PublicExponent],
+        )
+        .map_err(|e| hw(format!("cannot read the RSA public key: {e}")))?;
+    let (mut n, mut e) = (None, None);
+    for a in attrs {
+        match a {
+            Attribute::Modulus(v) => n = Some(v),
+            Attribute::PublicExponent(v) => e = Some(v),
+            _ => {}
+        }
+    }
+    let (Some(n), Some(e)) = (n, e) else {
+        return Err(hw("the token reports no RSA modulus or exponent"));
+    };
+    PublicKey::rsa_from_components(&n, &e).map_err(|reason| Error::KeyNotFound {
+        what: "on the token".into(),
+        reason,
+    })
 }
 
 /// `CKA_EC_POINT` is a DER OCTET STRING holding the point; some modules
@@ -278,9 +328,11 @@ impl Signer for Pkcs11Signer {
         &self.public
     }
 
-    /// Ed25519: CKM_EDDSA (pure) over the message. ECDSA P-256: CKM_ECDSA
-    /// over the SHA-256 digest computed here (SoftHSM2 has no
-    /// CKM_ECDSA_SHA256), the raw `r‖s` re-encoded as DER. Every signature is
+    /// Ed25519: CKM_EDDSA (pure) over the message. ECDSA P-256 / P-384:
+    /// CKM_ECDSA over the SHA-256 / SHA-384 digest computed here (SoftHSM2
+    /// has no CKM_ECDSA_SHA256), the raw `r‖s` re-encoded as DER, low-S.
+    /// RSA: CKM_SHA256_RSA_PKCS_PSS, MGF1-SHA-256, a 32-byte salt (as RSA
+    /// key files sign). Every signature is
     /// checked against the public key before it is returned, so a faulty
     /// token cannot slip a bad signature into metadata.
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
@@ -296,12 +348,31 @@ impl Signer for Pkcs11Signer {
             PublicKey::EcdsaP256(_) => {
                 session.sign(&Mechanism::Ecdsa, self.key, &Sha256::digest(msg))
             }
+            PublicKey::EcdsaP384(_) => {
+                session.sign(&Mechanism::Ecdsa, self.key, &Sha384::digest(msg))
+            }
+            PublicKey::RsaPssSha256(_) => {
+                let params = PkcsPssParams {
+                    hash_alg: MechanismType::SHA256,
+                    mgf: PkcsMgfType::MGF1_SHA256,
+                    s_len: PSS_SALT_LEN.into(),
+                };
+                session.sign(&Mechanism::Sha256RsaPkcsPss(params), self.key, msg)
+            }
             _ => return Err(Error::Sign("unsupported token key type".into())),
         }
         .map_err(|e| Error::Sign(format!("token {:?}: {e}", self.uri.token)))?;
         drop(session);
         let sig = match &self.public {
             PublicKey::EcdsaP256(_) => p256::ecdsa::Signature::from_slice(&sig)
+                .map_err(|e| {
+                    Error::Sign(format!("token returned a malformed ECDSA signature ({e})"))
+                })?
+                .normalize_s()
+                .to_der()
+                .as_bytes()
+                .to_vec(),
+            PublicKey::EcdsaP384(_) => p384::ecdsa::Signature::from_slice(&sig)
                 .map_err(|e| {
                     Error::Sign(format!("token returned a malformed ECDSA signature ({e})"))
                 })?

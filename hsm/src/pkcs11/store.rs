@@ -34,11 +34,16 @@ use cryptoki::session::Session;
 use serde::{Deserialize, Serialize};
 
 use super::Pkcs11Uri;
+use super::signer::Pkcs11Signer;
 use super::token::{hw, login};
-use crate::anchored::{AnchorHardware, AnchoredStore, HeldAnchor, read_json};
-use crate::{
-    Anchor, BackendKind, Error, JournalHead, KeyAlgorithm, Pkcs11Signer, Provisioning, Signer,
-};
+use crate::anchored::{AnchorHardware, AnchoredStore, read_json};
+use crate::error::Error;
+use crate::held::HeldAnchor;
+use crate::journal::JournalHead;
+use crate::key::KeyAlgorithm;
+use crate::provision::{InitMode, Provisioning};
+use crate::signer::Signer;
+use crate::store::{Anchor, BackendKind};
 
 const PKCS11_CONFIG: &str = "pkcs11.json";
 const ANCHOR_LABEL: &str = "airlock-anchor";
@@ -92,15 +97,15 @@ impl AnchoredStore<Pkcs11Hardware> {
     /// already holds an anchor is refused, with or without `replace`: its
     /// anchor cannot be changed or destroyed, only wiped with the whole
     /// token (but a store directory can move onto a new token with
-    /// `replace`; `new_journal` then closes its journal and starts a new
-    /// one). `journal` writes the provisioning's journal records (see
+    /// [`InitMode::Replace`]; [`InitMode::ReplaceNewJournal`] then closes its
+    /// journal and starts a new one). `journal` writes the provisioning's journal records (see
     /// [`AnchoredStore::provision_dir`]).
     pub fn init<E: From<Error>>(
         dir: &Path,
         uri: &str,
         anchor: &Anchor,
         channels: Option<&BTreeSet<String>>,
-        (replace, new_journal): (bool, bool),
+        mode: InitMode,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<Pkcs11Store, E> {
         let parsed = parse_token_uri(uri)?;
@@ -120,7 +125,7 @@ impl AnchoredStore<Pkcs11Hardware> {
             (PKCS11_CONFIG, config),
             anchor,
             channels,
-            (replace, new_journal),
+            mode,
             connect,
             journal,
         )

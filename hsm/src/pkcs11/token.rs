@@ -12,7 +12,7 @@ use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
 use super::Pkcs11Uri;
-use crate::Error;
+use crate::error::Error;
 
 /// Longest PIN file accepted (a PIN is short; this is a file someone named).
 const MAX_PIN_FILE: u64 = 4096;
@@ -152,18 +152,18 @@ pub(crate) fn login(uri: &Pkcs11Uri, read_write: bool) -> Result<Session, Error>
     }
 }
 
-/// Objects of `class` labelled as the URI's object (and with its id, if
-/// given).
+/// Objects of `class` labelled `label` (any label when `None`) and with the
+/// URI's id, if it gives one.
 pub(crate) fn find_objects(
     session: &Session,
     uri: &Pkcs11Uri,
     class: ObjectClass,
-    label: &str,
+    label: Option<&str>,
 ) -> Result<Vec<ObjectHandle>, Error> {
-    let mut template = vec![
-        Attribute::Class(class),
-        Attribute::Label(label.as_bytes().to_vec()),
-    ];
+    let mut template = vec![Attribute::Class(class)];
+    if let Some(label) = label {
+        template.push(Attribute::Label(label.as_bytes().to_vec()));
+    }
     if let Some(id) = &uri.id {
         template.push(Attribute::Id(id.clone()));
     }

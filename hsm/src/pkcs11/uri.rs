@@ -226,6 +226,32 @@ impl Pkcs11Uri {
             .filter(|o| !o.is_empty())
             .ok_or_else(|| "the URI must name the key by its label (object=LABEL)".to_owned())
     }
+
+    /// How the URI selects an existing key: by label (`Some`, and by `id=`
+    /// too when given) or by `id=` alone (`None`); an error when it names
+    /// neither.
+    pub fn key_selector(&self) -> Result<Option<&str>, String> {
+        match (self.object_label(), &self.id) {
+            (Ok(label), _) => Ok(Some(label)),
+            (Err(_), Some(id)) if !id.is_empty() => Ok(None),
+            _ => Err(
+                "the URI must name the key by its label (object=LABEL), its id (id=%01%02…) \
+                 or both"
+                    .into(),
+            ),
+        }
+    }
+
+    /// The key the URI names, for messages: `"LABEL"`, `id 0102…` or both.
+    pub fn key_name(&self) -> String {
+        let id = self.id.as_ref().map(|id| format!("id {}", hex::encode(id)));
+        match (&self.object, id) {
+            (Some(label), Some(id)) => format!("{label:?} ({id})"),
+            (Some(label), None) => format!("{label:?}"),
+            (None, Some(id)) => id,
+            (None, None) => "no key".into(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +289,17 @@ mod tests {
         assert_eq!(u.id, Some(vec![1, 0xff]));
         assert_eq!(u.pin_source, Some(PathBuf::from("/p in")));
         assert_eq!(Pkcs11Uri::parse(&u.to_string()).unwrap(), u);
+    }
+
+    #[test]
+    fn a_key_is_named_by_label_by_id_or_by_both() {
+        let u = |path: &str| Pkcs11Uri::parse(&format!("pkcs11:token=t;{path}?{MODULE}")).unwrap();
+        assert_eq!(u("object=k").key_selector(), Ok(Some("k")));
+        assert_eq!(u("object=k;id=%01%02").key_selector(), Ok(Some("k")));
+        assert_eq!(u("id=%01%02").key_selector(), Ok(None));
+        assert_eq!(u("id=%01%02").key_name(), "id 0102");
+        assert_eq!(u("object=k;id=%01").key_name(), "\"k\" (id 01)");
+        assert!(u("manufacturer=m").key_selector().is_err());
     }
 
     #[test]

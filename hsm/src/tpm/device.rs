@@ -33,8 +33,8 @@ use tss_esapi::tcti_ldr::TctiNameConf;
 use tss_esapi::{Context, constants::nv_index_type::NvIndexType};
 use zeroize::Zeroizing;
 
-use crate::Error;
-use crate::anchored::{HELD_LEN, HeldAnchor};
+use crate::error::Error;
+use crate::held::{HELD_LEN, HeldAnchor};
 
 /// The anchor index (owner range).
 pub(crate) const ANCHOR_INDEX: u32 = 0x0150_A1A0;

@@ -28,7 +28,9 @@ use tss_esapi::structures::{
 use tss_esapi::tss2_esys::TPMT_TK_HASHCHECK;
 
 use super::device::{Tpm, tpm_err};
-use crate::{Error, PublicKey, Signer};
+use crate::error::Error;
+use crate::key::PublicKey;
+use crate::signer::Signer;
 
 /// The `unique` field of the key's template: it makes the key airlock's
 /// own (another application deriving a primary from the default template

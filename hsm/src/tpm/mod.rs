@@ -14,8 +14,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::anchored::{AnchorHardware, AnchoredStore, HeldAnchor, read_json};
-use crate::{Acceptance, Anchor, BackendKind, Error, JournalHead, Provisioning, Signer};
+use crate::anchored::{AnchorHardware, AnchoredStore, read_json};
+use crate::error::Error;
+use crate::held::HeldAnchor;
+use crate::journal::JournalHead;
+use crate::provision::{InitMode, Provisioning};
+use crate::signer::Signer;
+use crate::store::{Acceptance, Anchor, BackendKind};
 
 mod device;
 mod journal_key;
@@ -85,18 +90,18 @@ fn read_auth(path: &Path) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 impl AnchoredStore<TpmHardware> {
     /// Provisions `dir` (created if missing) with `anchor`, held by the TPM
-    /// at `tcti`. With `replace`, an existing anchor index is deleted first
+    /// at `tcti`. When `mode` [replaces](InitMode::replaces), an existing anchor index is deleted first
     /// (this needs the owner's authorization, from the file `owner_auth`)
     /// and the store's monotonic state and journal are kept and bound to
-    /// the counter anew (`new_journal`: the old journal is closed and a new
-    /// one starts). `journal` writes the provisioning's journal records
+    /// the counter anew ([`InitMode::ReplaceNewJournal`]: the old journal is
+    /// closed and a new one starts). `journal` writes the provisioning's journal records
     /// (see [`AnchoredStore::provision_dir`]).
     pub fn init<E: From<Error>>(
         dir: &Path,
         tcti: &str,
         anchor: &Anchor,
         channels: Option<&BTreeSet<String>>,
-        (replace, new_journal): (bool, bool),
+        mode: InitMode,
         owner_auth: Option<&Path>,
         journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, E>,
     ) -> Result<TpmStore, E> {
@@ -121,7 +126,7 @@ impl AnchoredStore<TpmHardware> {
             (TPM_CONFIG, config),
             anchor,
             channels,
-            (replace, new_journal),
+            mode,
             connect,
             journal,
         )
@@ -257,8 +262,10 @@ mod emulators;
 mod tests {
     use super::*;
     use crate::anchored::StateFile;
+    use crate::open::open_store;
+    use crate::provision::InitMode;
+    use crate::store::{StoreLock, TrustStore};
     use crate::tpm::emulators;
-    use crate::{TrustStore, open_store};
     use std::fs;
 
     fn anchor(v: u64) -> Anchor {
@@ -294,9 +301,15 @@ mod tests {
         a: &Anchor,
         replace: bool,
     ) -> Result<TpmStore, Error> {
-        TpmStore::init(dir, &tpm.tcti(), a, None, (replace, false), None, |_| {
-            Ok::<_, Error>(head(1))
-        })
+        TpmStore::init(
+            dir,
+            &tpm.tcti(),
+            a,
+            None,
+            InitMode::from_flags(replace, false),
+            None,
+            |_| Ok::<_, Error>(head(1)),
+        )
     }
 
     #[test]
@@ -335,8 +348,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = init(dir.path(), &tpm, &anchor(1), false).unwrap();
         let old = fs::read(dir.path().join("state.json")).unwrap();
-        let lock = s.lock().unwrap();
-        s.accept(&lock, &acceptance("a", 1, 2)).unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
+        lock.accept(&acceptance("a", 1, 2)).unwrap();
         drop(lock);
         let newer = fs::read(dir.path().join("state.json")).unwrap();
         fs::write(dir.path().join("state.json"), &old).unwrap();
@@ -358,8 +371,8 @@ mod tests {
         )
         .unwrap();
         assert!(s.state().unwrap().accepted.contains("b"));
-        let lock = s.lock().unwrap();
-        s.accept(&lock, &acceptance("c", 2, 4)).unwrap();
+        let lock = StoreLock::acquire(s.as_ref()).unwrap();
+        lock.accept(&acceptance("c", 2, 4)).unwrap();
         drop(lock);
         let st = s.state().unwrap();
         assert!(["a", "b", "c"].iter().all(|id| st.accepted.contains(*id)));
@@ -379,10 +392,10 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let s = init(dir.path(), &tpm, &anchor(1), false).unwrap();
-        let lock = s.lock().unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
         let mut acc = acceptance("a", 5, 2);
         acc.new_anchor = Some(anchor(2));
-        s.accept(&lock, &acc).unwrap();
+        lock.accept(&acc).unwrap();
         drop(lock);
         assert_eq!(s.anchor().unwrap(), anchor(2));
         assert_eq!(s.anchor_history().unwrap(), vec![anchor(1), anchor(2)]);
@@ -410,11 +423,11 @@ mod tests {
         let s = init(dir.path(), &tpm, &anchor(1), false).unwrap();
         let signer = s.journal_signer().unwrap();
         let public = signer.public_key().clone();
-        assert!(matches!(public, crate::PublicKey::EcdsaP256(_)));
+        assert!(matches!(public, crate::key::PublicKey::EcdsaP256(_)));
         let msg = b"airlock-journal-v1\n{}";
         let sig = signer.sign(msg).unwrap();
         // Checked with p256 directly, not only through PublicKey::verify.
-        let crate::PublicKey::EcdsaP256(vk) = &public else {
+        let crate::key::PublicKey::EcdsaP256(vk) = &public else {
             unreachable!()
         };
         let der = p256::ecdsa::DerSignature::try_from(sig.as_slice()).unwrap();
@@ -436,13 +449,13 @@ mod tests {
         };
         let dir = tempfile::tempdir().unwrap();
         let s = init(dir.path(), &tpm, &anchor(1), false).unwrap();
-        let lock = s.lock().unwrap();
-        s.bind_journal_head(&lock, &head(2)).unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
+        lock.bind_journal_head(&head(2)).unwrap();
         let at_2 = fs::read(dir.path().join("state.json")).unwrap();
-        s.bind_journal_head(&lock, &head(3)).unwrap();
+        lock.bind_journal_head(&head(3)).unwrap();
         // The head only moves forward.
         assert!(matches!(
-            s.bind_journal_head(&lock, &head(3)),
+            lock.bind_journal_head(&head(3)),
             Err(Error::StoreCorrupt { .. })
         ));
         drop(lock);
