@@ -21,7 +21,9 @@
 # Env:   BENCH_DIR (default ./bench-work), RUNS (default 3),
 #        SIZES (default "1000 20000 100000"), REF_ONCE_AFTER (default 60),
 #        VENV (default /tmp/itv; created with pip when missing), AIRLOCK
-#        (the airlock binary; default: cargo build --release, as bench.sh).
+#        (the airlock binary; default: cargo build --release, as bench.sh),
+#        SUMMARY (a file to write "verify|record N SPEED-UP" lines to, for
+#        bench.sh's targets table).
 # Prints a Markdown section; docs/performance.md holds the latest one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -121,6 +123,7 @@ measure() {
   local times=() mem=0 r=0 t m
   for _ in $(seq "$RUNS"); do
     local t0 t1
+    [ -n "${PRE:-}" ] && "$PRE"
     t0=$(date +%s%N)
     (cd "$IW/empty" && /usr/bin/time -f "%e %M" -o "$IW/time.out" "$@" >/dev/null 2>&1)
     t1=$(date +%s%N)
@@ -136,7 +139,8 @@ measure() {
 rm -rf empty; mkdir empty
 REF=("$VENV/bin/in-toto-verify" --layout "$IW/root.layout" --verification-keys "$IW/owner.pub")
 AIR=("$A" intoto verify -q --layout "$IW/root.layout" --layout-key "$IW/owner.pub" --artifacts .)
-rows=(); checks=()
+rows=(); recrows=(); checks=()
+[ -n "${SUMMARY:-}" ] && : >"$SUMMARY"
 for n in $SIZES; do
   gen_size "$n"
   links=$IW/n$n/links
@@ -154,6 +158,19 @@ for n in $SIZES; do
   echo "timing n=$n" >&2
   REF_ONLY_ONCE=1 measure "${REF[@]}" --link-dir "$links"; rt=$T rm_=$M rr=$R
   REF_ONLY_ONCE=0 measure "${AIR[@]}" --link-dir "$links"; at=$T am=$M ar=$R
+  # record: the build step's link over the same tree, airlock against
+  # in-toto-run (both hash every file and sign one link).
+  REC_REF=("$VENV/bin/in-toto-run" -n build --signing-key "$IW/alice.pem" -p "$IW/n$n/tree" -d "$IW/rec" -x)
+  REC_AIR=("$A" record -q --name build --key "$IW/alice.pem" --products "$IW/n$n/tree" --out-dir "$IW/rec")
+  pre_rec() { rm -rf "$IW/rec"; mkdir "$IW/rec"; }
+  REF_ONLY_ONCE=1 PRE=pre_rec measure "${REC_REF[@]}"; rrt=$T rrm=$M rrr=$R
+  REF_ONLY_ONCE=0 PRE=pre_rec measure "${REC_AIR[@]}"; rat=$T ram=$M rar=$R
+  rm -rf "$IW/rec"
+  recrows+=("| $n | $rat s ($rar) | $rrt s ($rrr) | $(awk "BEGIN{printf \"%.1f\", $rrt/$rat}")× | $(awk "BEGIN{printf \"%.1f\", $ram/1024}") MiB | $(awk "BEGIN{printf \"%.1f\", $rrm/1024}") MiB |")
+  if [ -n "${SUMMARY:-}" ]; then
+    echo "verify $n $(awk "BEGIN{printf \"%.1f\", $rt/$at}")" >>"$SUMMARY"
+    echo "record $n $(awk "BEGIN{printf \"%.1f\", $rrt/$rat}")" >>"$SUMMARY"
+  fi
   rows+=("| $n | $((lbytes >> 10)) KiB | $at s ($ar) | $rt s ($rr) | $(awk "BEGIN{printf \"%.1f\", $rt/$at}")× | $(awk "BEGIN{printf \"%.1f\", $am/1024}") MiB | $(awk "BEGIN{printf \"%.1f\", $rm_/1024}") MiB | $(awk "BEGIN{printf \"%.3f\", $am/$rm_}") | $(awk "BEGIN{printf \"%.1f\", $at*1e6/$n}") / $(awk "BEGIN{printf \"%.1f\", $rt*1e6/$n}") µs |")
 done
 
@@ -169,3 +186,15 @@ Timed, in the empty directory bench-work/intoto/empty (N = $(echo $SIZES | sed '
 |---|---|---|---|---|---|---|---|---|
 EOF
 printf '%s\n' "${rows[@]}"
+
+cat <<EOF
+
+Recording the build step's link of the same trees (each run into an empty directory):
+
+    in-toto-run -n build --signing-key alice.pem -p nN/tree -d rec -x
+    airlock record -q --name build --key alice.pem --products nN/tree --out-dir rec
+
+| files | airlock (runs) | in-toto-run (runs) | speed-up | airlock peak RSS | reference peak RSS |
+|---|---|---|---|---|---|
+EOF
+printf '%s\n' "${recrows[@]}"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # CPU per decision of a PKCS#11 (SoftHSM2) store, fresh and after N
 # decisions (default 2000): the counter must not cost more with history.
+# BACKEND=file measures a file store the same way (its journal grows by one
+# record per decision), for comparison; scripts/bench.sh runs both.
 #
-#   scripts/bench-pkcs11-counter.sh [N] [BINARY]
+#   [BACKEND=pkcs11|file] scripts/bench-pkcs11-counter.sh [N] [BINARY]
 #
 # Each decision is one `airlock verify` (it journals, so it advances the
 # counter). Prints user+system CPU per decision, averaged over 20 runs,
@@ -13,7 +15,10 @@ n=${1:-2000}
 bin=${2:-$PWD/target/debug/airlock}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-eval "$(scripts/softhsm-token.sh "$work/hsm" store)"
+backend=${BACKEND:-pkcs11}
+if [ "$backend" = pkcs11 ]; then
+  eval "$(scripts/softhsm-token.sh "$work/hsm" store)"
+fi
 cd "$work"
 A() { "$bin" "$@"; }
 mkdir -p keys
@@ -24,8 +29,12 @@ mkdir -p dist links && echo hello >dist/a.txt
 cat >root.layout <<JSON
 {"_type":"layout","expires":"2099-01-01T00:00:00Z","readme":"","keys":{},"steps":[],"inspect":[]}
 JSON
-uri="pkcs11:token=store?module-path=$AIRLOCK_PKCS11_MODULE&pin-source=file:$AIRLOCK_PKCS11_PIN_FILE"
-A anchor init --store pstore --root 1.root.json --pkcs11 "$uri" >/dev/null
+if [ "$backend" = pkcs11 ]; then
+  uri="pkcs11:token=store?module-path=$AIRLOCK_PKCS11_MODULE&pin-source=file:$AIRLOCK_PKCS11_PIN_FILE"
+  A anchor init --store pstore --root 1.root.json --pkcs11 "$uri" >/dev/null
+else
+  A anchor init --store pstore --root 1.root.json --channel default >/dev/null
+fi
 # A bundle the store refuses is a decision too (journaled, counter
 # advanced): a file that is not a bundle keeps the benchmark independent of
 # the supply-chain fixtures.
@@ -39,6 +48,10 @@ cpu() { # CPU milliseconds (user+sys) per run, over $1 runs
 fresh=$(cpu 20)
 runs "$n"
 after=$(cpu 20)
+if [ "$backend" != pkcs11 ]; then
+  echo "decisions: $((n + 40)); CPU per decision fresh: ${fresh} ms; after $n: ${after} ms; journal: $(du -k pstore | tail -1 | cut -f1) KiB"
+  exit 0
+fi
 objects=$(pkcs11-tool --module "$AIRLOCK_PKCS11_MODULE" --token-label store --login \
   --pin "$(cat "$AIRLOCK_PKCS11_PIN_FILE")" --list-objects --type data 2>/dev/null | grep -c "Data object" || true)
 echo "decisions: $((n + 40)); CPU per decision fresh: ${fresh} ms; after $n: ${after} ms; data objects on the token: $objects"

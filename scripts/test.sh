@@ -11,9 +11,10 @@ step() { printf '\n==> %s\n' "$*"; }
 # command-line tools the tests cross-check with. The monitoring tests
 # (tests/e2e/monitoring.rs) need Prometheus (promtool), Chromium and rsyslog;
 # the container tests the CNCF registry (docker-registry), skopeo, openssl (a
-# test CA) and htpasswd (apache2-utils). Install what is missing.
+# test CA) and htpasswd (apache2-utils). The guides' blocks (tests/e2e/runbooks.rs)
+# also run jq, make, xorriso and genisoimage. Install what is missing.
 PACKAGES=(swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config softhsm2 opensc prometheus chromium rsyslog
-  docker-registry skopeo openssl apache2-utils)
+  docker-registry skopeo openssl apache2-utils jq make xorriso genisoimage)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -77,9 +78,7 @@ cargo fmt --all -- --check
 step "import graph"
 python3 scripts/import-graph.py src
 python3 scripts/import-graph.py bundle-format/src
-# hsm/src: its store.rs factory still imports the backends that import it
-# back (issue 14 part 4, being untangled on the hsm branch); run
-# `python3 scripts/import-graph.py hsm/src` here once it passes.
+python3 scripts/import-graph.py hsm/src
 
 step "cargo clippy -D warnings"
 cargo clippy "${FEATURES[@]}" --all-targets --locked -- -D warnings

@@ -70,13 +70,18 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
     let mut o = Outcome::default();
     match &p.volumes {
         Some((w, _)) => {
-            o.line(format!(
-                "packed {} … {} ({} volumes, {} bytes)",
-                w.paths[0].display(),
-                w.paths[w.paths.len() - 1].display(),
-                w.paths.len(),
-                p.size
-            ));
+            let (first, last) = (&w.paths[0], &w.paths[w.paths.len() - 1]);
+            o.line(if first == last {
+                format!("packed {} (1 volume, {} bytes)", first.display(), p.size)
+            } else {
+                format!(
+                    "packed {} … {} ({} volumes, {} bytes)",
+                    first.display(),
+                    last.display(),
+                    w.paths.len(),
+                    p.size
+                )
+            });
         }
         None => {
             o.line(format!("packed {} ({} bytes)", a.out.display(), p.size));

@@ -150,11 +150,10 @@ pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
         &TermProgress::new(quiet),
     )?;
     let mut o = Outcome::default();
-    o.line(format!(
-        "split {} into {} volumes",
-        a.bundle.display(),
-        written.paths.len()
-    ));
+    o.line(match written.paths.len() {
+        1 => format!("split {} into 1 volume", a.bundle.display()),
+        n => format!("split {} into {n} volumes", a.bundle.display()),
+    });
     o.line(format!("bundle     {}", manifest.bundle_id));
     describe_volumes(&mut o, &written, size);
     o.field("bundle", a.bundle.display().to_string())

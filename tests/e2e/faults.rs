@@ -70,8 +70,10 @@ impl Paused {
     }
 
     /// Sends it `signal` (`TERM`, `INT`, …) while it is held, and waits for
-    /// its end.
-    pub fn signal(self, signal: &str) -> Run {
+    /// its end — still held: releasing it first would let the paused thread
+    /// go on (and create the next temporary file) while the signal's
+    /// cleanup runs, which is not what a signal during that step does.
+    pub fn signal(mut self, signal: &str) -> Run {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
@@ -80,7 +82,14 @@ impl Paused {
                 .unwrap()
                 .success()
         );
-        self.finish()
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 
     /// Lets it go on and waits for its end.

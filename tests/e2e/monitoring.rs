@@ -24,7 +24,7 @@ const PACKAGES: &str = "prometheus chromium rsyslog";
 /// `true` when the test must skip (a developer run without `programs`);
 /// panics under CI.
 #[track_caller]
-fn skip(test: &str, programs: &[&str]) -> bool {
+pub(crate) fn skip(test: &str, programs: &[&str]) -> bool {
     let absent: Vec<&str> = programs
         .iter()
         .copied()
@@ -66,7 +66,7 @@ fn free_port() -> u16 {
 
 /// Waits (bounded; not a timing assertion) until `ready` says yes.
 #[track_caller]
-fn wait_for(what: &str, secs: u64, mut ready: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, secs: u64, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !ready() {
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
@@ -117,7 +117,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
+pub(crate) fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
     let mut c = Command::new("promtool")
         .args(args)
         .stdin(Stdio::piped())
@@ -512,10 +512,10 @@ fn prometheus_scrapes_the_metrics_fires_the_attack_alert_and_runs_the_dashboard(
 
 /// A private rsyslogd listening on 127.0.0.1 (UDP or TCP), writing what it
 /// parsed of each RFC 5424 message to a file; killed on drop.
-struct Rsyslog {
+pub(crate) struct Rsyslog {
     _service: Service,
     dir: tempfile::TempDir,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 fn program(name: &str) -> String {
@@ -528,7 +528,7 @@ fn program(name: &str) -> String {
 }
 
 impl Rsyslog {
-    fn start(transport: &str) -> Rsyslog {
+    pub(crate) fn start(transport: &str) -> Rsyslog {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let d = dir.path().display();
@@ -590,7 +590,7 @@ impl Rsyslog {
     }
 
     /// The messages from airlock: (facility, severity, msgid, sd, msg).
-    fn airlock(&self) -> Vec<[String; 5]> {
+    pub(crate) fn airlock(&self) -> Vec<[String; 5]> {
         self.lines()
             .iter()
             .filter_map(|l| {

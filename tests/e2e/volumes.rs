@@ -186,6 +186,23 @@ fn split_command_makes_the_same_volumes_as_pack() {
     .ok();
     let v = volumes(w.tmp.path(), "single.airlock");
     assert_eq!(v.len(), 2);
+    let r = w
+        .run(&[
+            "split",
+            "single.airlock",
+            "--size",
+            "fat32",
+            "--key",
+            "keys/release.pem",
+            "--out",
+            "one.airlock",
+        ])
+        .ok();
+    assert!(
+        r.stdout.contains("split single.airlock into 1 volume\n"),
+        "{}",
+        r.stdout
+    );
     w.verify("single.airlock.001").ok();
     // A key that is not a targets key cannot sign the index.
     w.run(&[
@@ -643,6 +660,12 @@ fn split_sizes_are_checked_before_anything_is_written() {
     let r = w.pack("rel.airlock", &["--split", "4GiB"]).ok();
     assert!(r.stderr.contains("use fat32"), "{}", r.stderr);
     assert_eq!(volumes(w.tmp.path(), "rel.airlock").len(), 1);
+    // One volume is said as one (not "rel.airlock.001 … rel.airlock.001 (1 volumes").
+    assert!(
+        r.stdout.contains("packed rel.airlock.001 (1 volume, "),
+        "{}",
+        r.stdout
+    );
     // A later volume given where the first is needed: named, exit 2.
     pack_split(&w);
     let r = w.verify("rel.airlock.002").fails(2, "holds volume 2");
