@@ -729,6 +729,7 @@ fn build(
             // in its own words.
             warnings: Vec::new(),
             layout: Default::default(),
+            statements: Vec::new(),
         }
     };
     for w in &chain_verdict.warnings {

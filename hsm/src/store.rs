@@ -81,6 +81,19 @@ pub struct StoreState {
     /// that expires earlier is an older one replayed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub layouts: BTreeMap<String, LayoutSeen>,
+    /// The enclave's own policy (`airlock policy set`), pinned by digest:
+    /// the file in the store directory must have these bytes. Bound like
+    /// the channels (hardware stores: under the monotonic counter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyPin>,
+}
+
+/// The enclave policy a store has pinned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPin {
+    /// SHA-256 (lowercase hex) of the policy file's exact bytes.
+    pub sha256: String,
 }
 
 /// The in-toto layout an accepted bundle carried.
@@ -200,6 +213,16 @@ pub trait TrustStore: std::fmt::Debug {
         head: &JournalHead,
     ) -> Result<(), Error>;
 
+    /// Replaces (or with `None` removes) the pinned enclave policy, binding
+    /// the journal head whose records say so. The caller has written the
+    /// policy file first. Called through [`StoreLock::set_policy`].
+    fn set_policy(
+        &self,
+        locked: Locked<'_>,
+        policy: Option<&PolicyPin>,
+        head: &JournalHead,
+    ) -> Result<(), Error>;
+
     /// Binds a new journal head after records were appended. The head only
     /// moves forward: a `seq` not above the bound one is refused. Called
     /// through [`StoreLock::bind_journal_head`].
@@ -268,6 +291,12 @@ impl<'s, S: TrustStore + ?Sized + 's> StoreLock<'s, S> {
     ) -> Result<(), Error> {
         self.store
             .set_allowed_channels(self.locked(), channels, head)
+    }
+
+    /// Replaces (or removes) the pinned enclave policy
+    /// ([`TrustStore::set_policy`]).
+    pub fn set_policy(&self, policy: Option<&PolicyPin>, head: &JournalHead) -> Result<(), Error> {
+        self.store.set_policy(self.locked(), policy, head)
     }
 
     /// Binds a new journal head ([`TrustStore::bind_journal_head`]).

@@ -255,6 +255,10 @@ const CODE_FILES: &[(&str, Exit)] = &[
     ("src/journal/chain.rs", Exit::Wrapped("Journal")),
     ("src/oci/mod.rs", Exit::Wrapped("Image")),
     ("src/publish.rs", Exit::Wrapped("Publish")),
+    (
+        "src/gate/error.rs",
+        Exit::Fault(&[("Bundle", 1), ("Operator", 2), ("Environment", 3)]),
+    ),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<String>) {
