@@ -46,6 +46,10 @@ pub enum Error {
     /// A journal (or journal export) being verified is not intact.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    /// A Sigstore bundle does not verify (or the operator's trusted root or
+    /// identity policy is unusable).
+    #[error(transparent)]
+    Sigstore(#[from] crate::sigstore::SigstoreError),
     /// Files to pack whose names a bundle may not carry unless it is marked
     /// POSIX-only (`path-not-portable`, `path-case-collision`,
     /// `path-normalization-collision`): the operator's input, exit 2.
@@ -158,6 +162,10 @@ impl Error {
                 HsmFault::Operator => EXIT_USAGE,
                 _ => EXIT_ENVIRONMENT,
             },
+            Error::Sigstore(e) => match e.fault() {
+                crate::sigstore::Fault::Input => EXIT_REJECTED,
+                crate::sigstore::Fault::Operator => EXIT_USAGE,
+            },
             Error::Root(_)
             | Error::Rejected(_)
             | Error::Metadata { .. }
@@ -188,6 +196,7 @@ impl Error {
             Error::Image(e) => e.code(),
             Error::Publish(e) => e.code(),
             Error::Journal(e) => e.code(),
+            Error::Sigstore(e) => e.code(),
             Error::Metadata { .. } => "metadata-malformed",
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
@@ -220,6 +229,7 @@ impl Error {
                 "do not use this bundle: its images are incomplete or inconsistent; ask its producer for a new one".into()
             }
             Error::Journal(e) => e.hint().into(),
+            Error::Sigstore(e) => e.hint().into(),
             Error::Publish(e) => e.hint().into(),
             Error::Hsm(e) => match e {
                 airlock_hsm::Error::JournalNotStarted { .. } => {

@@ -26,6 +26,7 @@ pub mod keys;
 pub mod oci;
 pub mod policy;
 pub mod progress;
+pub mod sigstore;
 pub mod staging;
 pub mod timefmt;
 pub mod trust_anchor;

@@ -255,6 +255,10 @@ const CODE_FILES: &[(&str, Exit)] = &[
     ("src/journal/chain.rs", Exit::Wrapped("Journal")),
     ("src/oci/mod.rs", Exit::Wrapped("Image")),
     ("src/cmd/publish.rs", Exit::Wrapped("Publish")),
+    (
+        "src/sigstore/mod.rs",
+        Exit::Fault(&[("Input", 1), ("Operator", 2)]),
+    ),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<String>) {
