@@ -86,6 +86,9 @@ Examples:
     /// Verify an in-toto supply chain (like `in-toto-verify`).
     #[command(subcommand)]
     Intoto(IntotoCommand),
+    /// Verify Sigstore bundles offline (like `sigstore verify identity --offline`).
+    #[command(subcommand)]
+    Sigstore(SigstoreCommand),
     /// Pack artifacts and supply-chain metadata into one signed bundle.
     #[command(after_help = "\
 Example:
@@ -482,6 +485,48 @@ Inspections are not run: their rules are evaluated over the files in --artifacts
 (default: the current directory). --run-inspections runs their commands in a
 scratch copy of --artifacts, with a 10-second timeout each.")]
     Verify(IntotoVerifyArgs),
+}
+
+/// `sigstore …`.
+#[derive(Debug, Subcommand)]
+pub enum SigstoreCommand {
+    /// Verify a Sigstore bundle over an artifact with no network: exit 0
+    /// verified, 1 refused, 2 bad arguments or trusted root.
+    #[command(after_help = "\
+Example:
+  airlock sigstore verify pypi_attestation_models-0.0.4a2.tar.gz.sigstore.json \\
+       --artifact pypi_attestation_models-0.0.4a2.tar.gz --trusted-root trusted_root.json \\
+       --certificate-identity https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2 \\
+       --certificate-oidc-issuer https://token.actions.githubusercontent.com
+
+The bundle (v0.1 to v0.3, message signature or DSSE with an in-toto statement)
+must be signed by a Fulcio certificate that chains to a CA of --trusted-root
+(a Sigstore trusted_root.json, e.g. from the sigstore or cosign TUF cache),
+logged in a Rekor log of that root (signed entry timestamp, inclusion proof
+and checkpoint), and issued to exactly --certificate-identity by
+--certificate-oidc-issuer. See docs/supply-chain.md.")]
+    Verify(SigstoreVerifyArgs),
+}
+
+/// `sigstore verify`.
+#[derive(Debug, Args)]
+pub struct SigstoreVerifyArgs {
+    /// The Sigstore bundle (`*.sigstore.json`).
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// The artifact the bundle signs (or an in-toto subject of its statement).
+    #[arg(long, value_name = "FILE")]
+    pub artifact: PathBuf,
+    /// The Sigstore trusted root (`trusted_root.json`) to verify against.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_root: PathBuf,
+    /// The signer's identity: a SAN of the certificate, exactly (an e-mail
+    /// address or a workflow URI).
+    #[arg(long, value_name = "IDENTITY")]
+    pub certificate_identity: String,
+    /// The OIDC issuer that must have vouched for the identity, exactly.
+    #[arg(long, value_name = "URL")]
+    pub certificate_oidc_issuer: String,
 }
 
 /// `intoto verify`.

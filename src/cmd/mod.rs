@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{
     AnchorCommand, Cli, Command, IntotoCommand, JournalCommand, KeyCommand, LayoutCommand,
-    RootCommand, VolumesCommand,
+    RootCommand, SigstoreCommand, VolumesCommand,
 };
 use crate::error::{EXIT_OK, Error};
 
@@ -26,6 +26,7 @@ pub mod report;
 pub mod root;
 pub mod shell;
 pub mod siem;
+pub mod sigstore;
 pub mod terminal;
 pub mod unpack;
 pub mod verify;
@@ -78,6 +79,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             intoto::sign_layout(file, key, *dsse)
         }
         Command::Intoto(IntotoCommand::Verify(a)) => intoto::verify(a),
+        Command::Sigstore(SigstoreCommand::Verify(a)) => sigstore::verify(a),
         Command::Pack(a) => pack::run(a, quiet),
         Command::Inspect(a) => inspect::run(&a.bundle),
         Command::Verify(a) => verify::run(a, quiet),

@@ -125,6 +125,14 @@ jq -c '.format = 1 | del(.journal)' state.json > state.old && mv state.old state
             .into(),
         "journal recover" => "printf '{\"torn' >> /var/lib/airlock/journal.jsonl".into(),
         "metrics" => "mkdir -p /var/lib/node_exporter/textfile /srv/in".into(),
+        "sigstore verify" => {
+            let v = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/sigstore");
+            format!(
+                "cp {v}/pass_dsse_github_workflow.sigstore.json pypi_attestation_models-0.0.4a2.tar.gz.sigstore.json
+cp {v}/pypi_attestation_models-0.0.4a2.tar.gz .
+cp {v}/trusted_root.production.json trusted_root.json"
+            )
+        }
         "init" => format!(
             "mkdir build && echo 'app 1.0' > build/app
 airlock keygen --type ecdsa-p256 --pkcs11 {}",

@@ -277,6 +277,25 @@ fn every_json_field_is_documented() {
         ]),
     );
 
+    let sigstore = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/sigstore");
+    let at = |f: &str| sigstore.join(f).display().to_string();
+    c.check(
+        "sigstore verify",
+        run(&[
+            "sigstore",
+            "verify",
+            &at("pass_dsse_github_workflow.sigstore.json"),
+            "--artifact",
+            &at("pypi_attestation_models-0.0.4a2.tar.gz"),
+            "--trusted-root",
+            &at("trusted_root.production.json"),
+            "--certificate-identity",
+            "https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2",
+            "--certificate-oidc-issuer",
+            "https://token.actions.githubusercontent.com",
+        ]),
+    );
+
     // Bundles and volumes.
     c.check("pack", w.pack("rel.airlock", &["--json"]));
     c.check("inspect", run(&["inspect", "rel.airlock"]));

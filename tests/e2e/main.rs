@@ -30,6 +30,7 @@ mod rotation;
 mod roundtrip;
 mod runbooks;
 mod signatures;
+mod sigstore;
 mod spec_writer;
 mod tamper;
 mod terminal;

@@ -1,0 +1,256 @@
+//! Sigstore bundles verified offline (`airlock sigstore verify`) against the
+//! reference vectors (tests/vectors/sigstore/, made by
+//! scripts/gen-sigstore-vectors.sh from real bundles on PyPI, each with
+//! sigstore-python's `verify identity --offline` verdict): airlock reaches
+//! the reference's verdict on every case, and refuses each failing one with
+//! its exact code and exit 1.
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{World, airlock_in};
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/sigstore")
+}
+
+fn cases() -> Vec<Value> {
+    let m: Value =
+        serde_json::from_slice(&fs::read(vectors().join("vectors.json")).unwrap()).unwrap();
+    m["cases"].as_array().unwrap().clone()
+}
+
+fn args(case: &Value) -> Vec<String> {
+    let s = |k: &str| case[k].as_str().unwrap().to_owned();
+    vec![
+        "--json".into(),
+        "sigstore".into(),
+        "verify".into(),
+        s("bundle"),
+        "--artifact".into(),
+        s("artifact"),
+        "--trusted-root".into(),
+        s("trusted_root"),
+        "--certificate-identity".into(),
+        s("identity"),
+        "--certificate-oidc-issuer".into(),
+        s("issuer"),
+    ]
+}
+
+fn run(case: &Value) -> crate::common::Run {
+    let a = args(case);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    airlock_in(&vectors(), &a)
+}
+
+#[test]
+fn airlock_agrees_with_sigstore_python_on_every_bundle() {
+    let cases = cases();
+    assert!(cases.len() >= 13, "only {} Sigstore vectors", cases.len());
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let reference_ok = case["reference"].as_str().unwrap() == "OK";
+        assert_eq!(
+            reference_ok,
+            name.starts_with("pass_"),
+            "{name}: its name disagrees with the reference verdict it records"
+        );
+        let r = run(case);
+        let got = (
+            r.code,
+            if r.code == 0 {
+                String::new()
+            } else {
+                r.error_code()
+            },
+        );
+        let want = match case["code"].as_str() {
+            None => (0, String::new()),
+            Some(c) => (1, c.to_owned()),
+        };
+        if got != want {
+            wrong.push(format!("{name}: got {got:?}, want {want:?}: {}", r.stdout));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn a_verified_bundle_reports_who_signed_and_when() {
+    let case = cases()
+        .into_iter()
+        .find(|c| c["name"] == "pass_dsse_github_workflow")
+        .unwrap();
+    let j = run(&case).ok().json();
+    assert_eq!(j["identity"], case["identity"]);
+    assert_eq!(j["issuer"], "https://token.actions.githubusercontent.com");
+    assert_eq!(j["signed_at"], "2024-06-10T19:47:25Z");
+    assert_eq!(j["time_source"], "rekor");
+    assert_eq!(j["bundle_version"], "0.3");
+    assert_eq!(j["content"], "dsse");
+    assert_eq!(j["inclusion_promise"], true);
+    assert_eq!(j["inclusion_proof"], true);
+    assert_eq!(
+        j["sha256"],
+        "c9709ce6fd5b67b59b4a28758cf14d3f411803c4b89b6068b1f1a8e4ee94c8ef"
+    );
+}
+
+/// A copy of a passing case's inputs in a scratch directory, with the
+/// bundle or trusted root edited by `edit`.
+fn edited(w: &World, file: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut case = cases()
+        .into_iter()
+        .find(|c| c["name"] == "pass_dsse_github_workflow")
+        .unwrap();
+    for k in ["bundle", "artifact", "trusted_root"] {
+        let name = case[k].as_str().unwrap();
+        fs::copy(vectors().join(name), w.path(name)).unwrap();
+        case[k] = Value::String(w.path(name).display().to_string());
+    }
+    let path = PathBuf::from(case[file].as_str().unwrap());
+    let mut v: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    edit(&mut v);
+    fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    case
+}
+
+/// An edit of a bundle's JSON.
+type Edit = Box<dyn FnOnce(&mut Value)>;
+
+#[test]
+fn crafted_bundles_are_refused_with_their_code() {
+    let w = World::bare();
+    let tlog = |v: &mut Value| v["verificationMaterial"]["tlogEntries"][0].take();
+    let crafted: Vec<(&str, Edit, &str)> = vec![
+        (
+            "not a bundle",
+            Box::new(|v: &mut Value| v["mediaType"] = "application/json".into()),
+            "sigstore-bundle-malformed",
+        ),
+        (
+            "a future bundle version",
+            Box::new(|v: &mut Value| {
+                v["mediaType"] = "application/vnd.dev.sigstore.bundle.v0.9+json".into()
+            }),
+            "sigstore-bundle-unsupported",
+        ),
+        (
+            "no Rekor entry",
+            Box::new(|v: &mut Value| {
+                v["verificationMaterial"]["tlogEntries"] = Value::Array(vec![])
+            }),
+            "sigstore-tlog-missing",
+        ),
+        (
+            "a v0.3 bundle without an inclusion proof",
+            Box::new(|v: &mut Value| {
+                v["verificationMaterial"]["tlogEntries"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("inclusionProof");
+            }),
+            "sigstore-tlog-missing",
+        ),
+        (
+            "a checkpoint for another tree",
+            Box::new(|v: &mut Value| {
+                let cp = &mut v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]
+                    ["envelope"];
+                *cp = cp
+                    .as_str()
+                    .unwrap()
+                    .replacen("97323998", "97323999", 1)
+                    .into();
+            }),
+            "sigstore-tlog-proof-invalid",
+        ),
+        (
+            "a log index moved",
+            Box::new(|v: &mut Value| {
+                v["verificationMaterial"]["tlogEntries"][0]["logIndex"] = "101487428".into()
+            }),
+            "sigstore-tlog-promise-invalid",
+        ),
+        (
+            "a public key instead of a certificate",
+            Box::new(|v: &mut Value| {
+                let vm = v["verificationMaterial"].as_object_mut().unwrap();
+                vm.remove("certificate");
+                vm.insert("publicKey".into(), serde_json::json!({"hint": "k"}));
+            }),
+            "sigstore-bundle-unsupported",
+        ),
+        (
+            "a duplicate key",
+            Box::new(|_: &mut Value| {}),
+            "sigstore-bundle-malformed",
+        ),
+        (
+            "two Rekor entries",
+            Box::new(move |v: &mut Value| {
+                let e = tlog(v);
+                v["verificationMaterial"]["tlogEntries"] = Value::Array(vec![e.clone(), e]);
+            }),
+            "sigstore-bundle-unsupported",
+        ),
+    ];
+    for (what, edit, code) in crafted {
+        let dup = what == "a duplicate key";
+        let case = edited(&w, "bundle", edit);
+        if dup {
+            let path = case["bundle"].as_str().unwrap();
+            let text = fs::read_to_string(path).unwrap();
+            let text = text.replacen('{', "{\"mediaType\":\"x\",", 1);
+            fs::write(path, text).unwrap();
+        }
+        let r = run(&case);
+        assert_eq!(
+            (r.code, r.error_code()),
+            (1, code.to_owned()),
+            "{what}: {}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn an_unusable_trusted_root_or_policy_is_the_operators_mistake() {
+    let w = World::bare();
+    let case = edited(&w, "trusted_root", |v| {
+        v["tlogs"][0]["publicKey"]["rawBytes"] = "AAAA".into()
+    });
+    let r = run(&case);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (2, "sigstore-trusted-root-malformed".to_owned())
+    );
+    let mut case = edited(&w, "trusted_root", |_| {});
+    case["issuer"] = "".into();
+    let r = run(&case);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (2, "sigstore-policy-invalid".to_owned())
+    );
+}
+
+#[test]
+fn a_root_without_the_signing_ca_refuses_the_certificate() {
+    let w = World::bare();
+    let case = edited(&w, "trusted_root", |v| {
+        let cas = v["certificateAuthorities"].as_array_mut().unwrap();
+        // Keep only the 2021-2022 CA: not the one that issued this certificate.
+        cas.retain(|ca| ca["validFor"].get("end").is_some());
+        assert!(!cas.is_empty());
+    });
+    let r = run(&case);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "sigstore-certificate-untrusted".to_owned()),
+        "{}",
+        r.stdout
+    );
+}
