@@ -164,8 +164,10 @@ pub fn split_bundle_file(
         .len();
     let plan = plan_split(len, head_len, volume_size, signers.len(), &limits)?;
     let bar = bytes_bar(len, "split", quiet);
+    let first = std::sync::Once::new();
     let unsigned = write_volumes(bundle, bundle_id, &plan, out, consume, &limits, &|n| {
-        bar.inc(n)
+        bar.inc(n);
+        first.call_once(|| airlock_hsm::fault::point("split-first-bytes-written"));
     });
     bar.finish_and_clear();
     let unsigned = unsigned?;

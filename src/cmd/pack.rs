@@ -63,7 +63,7 @@ impl Drop for TempBundle {
     }
 }
 
-fn out_dir(out: &Path) -> &Path {
+pub(crate) fn out_dir(out: &Path) -> &Path {
     match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -112,7 +112,7 @@ fn check_out(out: &Path, force: bool) -> Result<(), Error> {
 
 /// Removes the temporary files left beside `out` by `pack` runs that were
 /// killed (their lock is free); a running pack's files are left alone.
-fn sweep_stale_temps(out: &Path) {
+pub(crate) fn sweep_stale_temps(out: &Path) {
     let dir = out_dir(out);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;

@@ -117,6 +117,13 @@ pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
         ));
     }
     let out = a.out.clone().unwrap_or_else(|| a.bundle.clone());
+    // As pack: temporary volumes of a split killed earlier are swept, this
+    // one's are removed on SIGINT/SIGTERM/SIGHUP.
+    crate::cmd::pack::sweep_stale_temps(&out);
+    let _cleanup = crate::cleanup::on_signal_remove_prefixed(
+        crate::cmd::pack::out_dir(&out),
+        &format!("{}{}-", airlock_bundle::TEMP_PREFIX, std::process::id()),
+    );
     let written = split_bundle_file(
         &a.bundle,
         &manifest.bundle_id,

@@ -647,6 +647,42 @@ fn a_pack_or_unpack_ended_by_a_signal_leaves_no_temporary_files() {
     }
 }
 
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_split_ended_by_a_signal_leaves_no_temporary_volumes_and_the_next_sweeps_a_killed_ones() {
+    let w = World::new();
+    w.pack("rel.airlock", &[]).ok();
+    let args = [
+        "split",
+        "rel.airlock",
+        "--size",
+        "100000",
+        "--key",
+        "keys/release.pem",
+        "--out",
+        "vol.airlock",
+    ];
+    for signal in ["TERM", "INT"] {
+        let held = Paused::start(w.tmp.path(), &args, "split-first-bytes-written");
+        assert!(!pack_temps(w.tmp.path()).is_empty());
+        let r = held.signal(signal);
+        assert_ne!(r.code, 0);
+        assert!(pack_temps(w.tmp.path()).is_empty(), "{signal}");
+        assert!(!w.path("vol.airlock.001").exists());
+    }
+    // Killed (no cleanup can run): the next split sweeps what it left.
+    let r = airlock_env(
+        w.tmp.path(),
+        &args,
+        ("AIRLOCK_TEST_CRASH_AT", "split-first-bytes-written"),
+    );
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    assert!(!pack_temps(w.tmp.path()).is_empty());
+    w.run(&args).ok();
+    assert!(pack_temps(w.tmp.path()).is_empty());
+    assert!(w.path("vol.airlock.001").exists());
+}
+
 #[test]
 fn temporary_state_files_left_by_a_crash_are_removed_under_the_lock() {
     let w = World::new();

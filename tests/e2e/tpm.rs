@@ -171,6 +171,28 @@ fn an_unreachable_tpm_is_an_environment_error() {
         );
     }
     assert!(!w.path("out").exists());
+    // Only airlock's own lines: tpm2-tss's WARNING:/ERROR: lines are
+    // silenced, unless the operator asks for them with TSS2_LOG.
+    let r = w.run(&["anchor", "show", "--store", "tstore"]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr
+            .lines()
+            .all(|l| l.starts_with("error: ") || l.starts_with("hint: ")),
+        "{}",
+        r.stderr
+    );
+    let out = std::process::Command::new(crate::common::airlock_bin())
+        .args(["anchor", "show", "--store", "tstore"])
+        .current_dir(w.path(""))
+        .env("TSS2_LOG", "all+error")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ERROR:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
