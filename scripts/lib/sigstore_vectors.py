@@ -172,6 +172,14 @@ p["hashes"][0] = base64.b64encode(bytes(h)).decode()
 case("fail_tampered_inclusion_proof", b, models_art, "production", m_id, m_iss,
      "sigstore-tlog-proof-invalid")
 
+# Message signatures (hashedrekord; v0.1, v0.2, v0.3), which no published
+# bundle above exercises: made under a trusted root of our own.
+sys.path.insert(0, str(Path(__file__).parent))
+import sigstore_synthetic  # noqa: E402
+
+sigstore_synthetic.make(
+    OUT, TMP, case, json.loads((ROOTS["production"] / "signing_config.v0.2.json").read_text())
+)
 shutil.rmtree(TMP)
 (OUT / "vectors.json").write_text(json.dumps({
     "generator": f"scripts/gen-sigstore-vectors.sh (sigstore {SIGSTORE_VERSION}, pypi-attestations {PA_VERSION})",
@@ -180,6 +188,8 @@ shutil.rmtree(TMP)
 (OUT / "README.md").write_text(
     "Real Sigstore bundles from the pypi-attestations sdist's test assets (PyPI), "
     "the trusted roots shipped in the sigstore sdist, and copies altered in one place each; "
+    "*_synthetic cases are message-signature bundles made by scripts/lib/sigstore_synthetic.py "
+    "under trusted_root.synthetic.json (a CA, Rekor and CT log of its own); "
     "vectors.json records each case's verdict by `sigstore verify identity --offline` "
     "and the airlock code a failing case carries. Regenerate with scripts/gen-sigstore-vectors.sh.\n"
 )

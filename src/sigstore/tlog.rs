@@ -49,13 +49,18 @@ pub fn verify_entry(bundle: &Bundle, root: &TrustedRoot) -> Result<VerifiedEntry
         }
         None => None,
     };
-    if let Some(p) = &e.proof {
+    // A v0.1 bundle may carry a proof without a checkpoint: its root hash
+    // is then signed by nobody and proves nothing; the promise (required of
+    // v0.1 by the parser) is the evidence. Later versions need the
+    // checkpoint (also checked by the parser).
+    let proof = e.proof.as_ref().filter(|p| p.checkpoint.is_some());
+    if let Some(p) = proof {
         verify_proof(e, p, log)?;
     }
     Ok(VerifiedEntry {
         log_index: e.log_index,
         integrated_time,
-        proof_verified: e.proof.is_some(),
+        proof_verified: proof.is_some(),
     })
 }
 
@@ -108,8 +113,6 @@ fn verify_proof(e: &TlogEntry, p: &InclusionProof, log: &Tlog) -> Result<(), Sig
         ));
     }
     let Some(note) = &p.checkpoint else {
-        // v0.1 bundles may carry a proof without a checkpoint: the root
-        // hash is then not signed and the proof proves nothing alone.
         return Err(proof_err("the inclusion proof has no checkpoint"));
     };
     verify_checkpoint(note, p, log)

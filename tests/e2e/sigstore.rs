@@ -48,7 +48,7 @@ fn run(case: &Value) -> crate::common::Run {
 #[test]
 fn airlock_agrees_with_sigstore_python_on_every_bundle() {
     let cases = cases();
-    assert!(cases.len() >= 13, "only {} Sigstore vectors", cases.len());
+    assert!(cases.len() >= 20, "only {} Sigstore vectors", cases.len());
     let mut wrong = Vec::new();
     for case in &cases {
         let name = case["name"].as_str().unwrap();
@@ -252,5 +252,39 @@ fn a_root_without_the_signing_ca_refuses_the_certificate() {
         (1, "sigstore-certificate-untrusted".to_owned()),
         "{}",
         r.stdout
+    );
+}
+
+#[test]
+fn a_v01_proof_without_checkpoint_leaves_the_promise_as_evidence() {
+    let w = World::bare();
+    let mut case = cases()
+        .into_iter()
+        .find(|c| c["name"] == "pass_message_v01_synthetic")
+        .unwrap();
+    for k in ["bundle", "artifact", "trusted_root"] {
+        let name = case[k].as_str().unwrap();
+        fs::copy(vectors().join(name), w.path(name)).unwrap();
+        case[k] = Value::String(w.path(name).display().to_string());
+    }
+    let path = PathBuf::from(case["bundle"].as_str().unwrap());
+    let mut v: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    v["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]
+        .as_object_mut()
+        .unwrap()
+        .remove("checkpoint");
+    fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let j = run(&case).ok().json();
+    assert_eq!(j["bundle_version"], "0.1");
+    assert_eq!(j["content"], "message-signature");
+    assert_eq!(j["inclusion_promise"], true);
+    assert_eq!(j["inclusion_proof"], false);
+    // The same in a v0.2 bundle is refused: it needs the checkpoint.
+    v["mediaType"] = "application/vnd.dev.sigstore.bundle+json;version=0.2".into();
+    fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let r = run(&case);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "sigstore-tlog-missing".to_owned())
     );
 }
