@@ -498,13 +498,16 @@ Example:
        --artifact pypi_attestation_models-0.0.4a2.tar.gz --trusted-root trusted_root.json \\
        --certificate-identity https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2 \\
        --certificate-oidc-issuer https://token.actions.githubusercontent.com
+  airlock sigstore verify pypi_attestation_models-0.0.4a2.tar.gz.sigstore.json \\
+       --artifact pypi_attestation_models-0.0.4a2.tar.gz --store /var/lib/airlock
 
 The bundle (v0.1 to v0.3, message signature or DSSE with an in-toto statement)
 must be signed by a Fulcio certificate that chains to a CA of --trusted-root
 (a Sigstore trusted_root.json, e.g. from the sigstore or cosign TUF cache),
 logged in a Rekor log of that root (signed entry timestamp, inclusion proof
 and checkpoint), and issued to exactly --certificate-identity by
---certificate-oidc-issuer. See docs/supply-chain.md.")]
+--certificate-oidc-issuer — or, with --store, to the trusted root and identity
+pinned there by `anchor sigstore`. See docs/supply-chain.md.")]
     Verify(SigstoreVerifyArgs),
 }
 
@@ -518,15 +521,34 @@ pub struct SigstoreVerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub artifact: PathBuf,
     /// The Sigstore trusted root (`trusted_root.json`) to verify against.
-    #[arg(long, value_name = "FILE")]
-    pub trusted_root: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub trusted_root: Option<PathBuf>,
     /// The signer's identity: a SAN of the certificate, exactly (an e-mail
     /// address or a workflow URI).
-    #[arg(long, value_name = "IDENTITY")]
-    pub certificate_identity: String,
+    #[arg(
+        long,
+        value_name = "IDENTITY",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub certificate_identity: Option<String>,
     /// The OIDC issuer that must have vouched for the identity, exactly.
-    #[arg(long, value_name = "URL")]
-    pub certificate_oidc_issuer: String,
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Verify against the trusted root and identity pinned in this trust
+    /// store (`anchor sigstore`) instead.
+    #[arg(long = "store", value_name = "STORE")]
+    pub store: Option<String>,
 }
 
 /// `intoto verify`.
@@ -913,6 +935,32 @@ Examples:
         /// Channels to refuse from now on.
         #[arg(long, num_args = 1.., value_name = "CHANNEL")]
         deny: Vec<String>,
+    },
+    /// Show or pin the Sigstore trusted root and identity policy that
+    /// `sigstore verify --store` checks bundles against (journaled).
+    #[command(after_help = "\
+Examples:
+  airlock anchor sigstore --store /var/lib/airlock --trusted-root trusted_root.json \\
+       --identity https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2 \\
+       --issuer https://token.actions.githubusercontent.com
+  airlock anchor sigstore --store /var/lib/airlock
+
+The trusted root is parsed and checked, copied into the store (named by its
+SHA-256) and bound, with the identity and issuer, in the store's state; the
+change is a store.sigstore journal record. A new pin replaces the old one.")]
+    Sigstore {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The Sigstore trusted root (`trusted_root.json`) to pin.
+        #[arg(long, value_name = "FILE", requires_all = ["identity", "issuer"])]
+        trusted_root: Option<PathBuf>,
+        /// The certificate identity (SAN) that must have signed, exactly.
+        #[arg(long, value_name = "IDENTITY", requires = "trusted_root")]
+        identity: Option<String>,
+        /// The OIDC issuer that must have vouched for it, exactly.
+        #[arg(long, value_name = "URL", requires = "trusted_root")]
+        issuer: Option<String>,
     },
     /// Show the anchor, the state, and what the backend protects against.
     #[command(after_help = "Example:\n  airlock anchor show --store /var/lib/airlock --json")]

@@ -747,6 +747,20 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         })
     }
 
+    fn set_sigstore_pin(
+        &self,
+        lock: &StoreLock,
+        pin: &crate::store::SigstorePin,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let state_path = self.dir.join(STATE_FILE);
+        self.update(lock, |file| {
+            file.journal = file.journal.advanced(head, &state_path)?;
+            file.state.sigstore = Some(pin.clone());
+            Ok(())
+        })
+    }
+
     /// Every new head advances the hardware counter, so that a journal cut
     /// back together with its state is a detected rollback.
     fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error> {

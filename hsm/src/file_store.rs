@@ -498,6 +498,25 @@ impl TrustStore for FileStore {
         self.commit(lock, &anchor, state, Some(new))
     }
 
+    fn set_sigstore_pin(
+        &self,
+        lock: &StoreLock,
+        pin: &crate::store::SigstorePin,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let current = self.read_state_file()?;
+        let Some(bound) = &current.journal else {
+            return Err(Error::JournalNotStarted {
+                path: self.dir.clone(),
+            });
+        };
+        let new = bound.advanced(head, &self.state_path())?;
+        let anchor = self.anchor()?;
+        let mut state = current.state;
+        state.sigstore = Some(pin.clone());
+        self.commit(lock, &anchor, state, Some(new))
+    }
+
     fn bind_journal_head(&self, lock: &StoreLock, head: &JournalHead) -> Result<(), Error> {
         let current = self.read_state_file()?;
         let Some(bound) = &current.journal else {

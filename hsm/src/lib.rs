@@ -40,8 +40,8 @@ pub use key::{KeyAlgorithm, PublicKey};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use signer::Signer;
 pub use store::{
-    Acceptance, Anchor, BackendKind, LayoutSeen, ReadLock, StoreLock, StoreState, TrustStore,
-    open_store,
+    Acceptance, Anchor, BackendKind, LayoutSeen, ReadLock, SigstorePin, StoreLock, StoreState,
+    TrustStore, open_store,
 };
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmHardware, TpmStatus, TpmStore};

@@ -78,6 +78,33 @@ pub struct StoreState {
     /// that expires earlier is an older one replayed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub layouts: BTreeMap<String, LayoutSeen>,
+    /// The Sigstore verification policy the operator pinned (`anchor
+    /// sigstore`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigstore: Option<SigstorePin>,
+}
+
+/// A Sigstore verification policy pinned in the store: the trusted root
+/// (kept beside the state in [`SigstorePin::trusted_root_file`], bound here
+/// by its digest) and the identity that must have signed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigstorePin {
+    /// SHA-256 (lowercase hex) of the pinned `trusted_root.json`.
+    pub trusted_root_sha256: String,
+    /// The certificate identity (SAN), exactly.
+    pub identity: String,
+    /// The OIDC issuer, exactly.
+    pub issuer: String,
+}
+
+impl SigstorePin {
+    /// The pinned trusted root's file name in the store directory, named by
+    /// its digest: a new pin writes a new file before the state names it,
+    /// so the state never names a file being written.
+    pub fn trusted_root_file(&self) -> String {
+        format!("sigstore-trusted-root.{}.json", self.trusted_root_sha256)
+    }
 }
 
 /// The in-toto layout an accepted bundle carried.
@@ -283,6 +310,16 @@ pub trait TrustStore: std::fmt::Debug {
         &self,
         lock: &StoreLock,
         channels: &BTreeSet<String>,
+        head: &JournalHead,
+    ) -> Result<(), Error>;
+
+    /// Replaces the pinned Sigstore policy, binding the journal head whose
+    /// records say so. The caller holds `lock` (and has written the trusted
+    /// root file the pin names).
+    fn set_sigstore_pin(
+        &self,
+        lock: &StoreLock,
+        pin: &SigstorePin,
         head: &JournalHead,
     ) -> Result<(), Error>;
 

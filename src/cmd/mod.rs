@@ -109,6 +109,17 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             },
         ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
+        Command::Anchor(AnchorCommand::Sigstore {
+            store,
+            trusted_root,
+            identity,
+            issuer,
+        }) => sigstore::pin(
+            &store.dir(),
+            trusted_root
+                .as_deref()
+                .zip(identity.as_deref().zip(issuer.as_deref())),
+        ),
         Command::Anchor(AnchorCommand::Channels { store, allow, deny }) => {
             anchor::channels(&store.dir(), allow, deny)
         }

@@ -1,16 +1,21 @@
 //! `airlock sigstore verify`: one Sigstore bundle over one artifact, offline,
 //! against a trusted root and an identity policy given on the command line
-//! (src/sigstore does the verifying).
+//! or pinned in a trust store; `airlock anchor sigstore`: that pin (src/sigstore
+//! does the verifying).
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use airlock_hsm::{SigstorePin, open_store};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::Outcome;
 use super::terminal::safe;
 use crate::cli::SigstoreVerifyArgs;
 use crate::error::Error;
-use crate::fsutil::read_limited;
+use crate::fsutil::{read_limited, replace_file_with};
+use crate::journal::decision::lock_store;
+use crate::journal::{Event, Journal, signer_of};
 use crate::sigstore::{
     self, ArtifactDigest, Bundle, IdentityPolicy, MAX_JSON, SigningTime, TrustedRoot,
 };
@@ -33,8 +38,22 @@ fn digest_file(path: &Path) -> Result<ArtifactDigest, Error> {
 
 /// Runs `sigstore verify`.
 pub fn verify(a: &SigstoreVerifyArgs) -> Result<Outcome, Error> {
-    let policy = IdentityPolicy::new(&a.certificate_identity, &a.certificate_oidc_issuer)?;
-    let root = TrustedRoot::parse(&read_limited(&a.trusted_root, MAX_JSON, "trusted root")?)?;
+    let (root, policy) = match (&a.store, &a.trusted_root) {
+        (Some(store), _) => pinned(&PathBuf::from(store.strip_prefix("file:").unwrap_or(store)))?,
+        (None, Some(root)) => (
+            TrustedRoot::parse(&read_limited(root, MAX_JSON, "trusted root")?)?,
+            IdentityPolicy::new(
+                a.certificate_identity.as_deref().unwrap_or_default(),
+                a.certificate_oidc_issuer.as_deref().unwrap_or_default(),
+            )?,
+        ),
+        (None, None) => {
+            return Err(Error::usage(
+                "no trusted root",
+                "give --trusted-root, --certificate-identity and --certificate-oidc-issuer, or --store",
+            ));
+        }
+    };
     let bundle = Bundle::parse(&read_limited(&a.bundle, MAX_JSON, "bundle")?)?;
     let artifact = digest_file(&a.artifact)?;
     let v = sigstore::verify(&bundle, &artifact, &root, &policy, now())?;
@@ -79,4 +98,97 @@ pub fn verify(a: &SigstoreVerifyArgs) -> Result<Outcome, Error> {
         .field("inclusion_proof", v.inclusion_proof)
         .field("payload_type", v.payload_type);
     Ok(out)
+}
+
+/// The trusted root and identity policy pinned in the store at `dir`.
+fn pinned(dir: &Path) -> Result<(TrustedRoot, IdentityPolicy), Error> {
+    let store = open_store(dir)?;
+    let Some(pin) = store.state()?.sigstore else {
+        return Err(Error::operator(
+            "sigstore-not-pinned",
+            format!("the store {} has no pinned Sigstore policy", dir.display()),
+            "pin one: airlock anchor sigstore --store STORE --trusted-root trusted_root.json --identity IDENTITY --issuer URL",
+        ));
+    };
+    let path = dir.join(pin.trusted_root_file());
+    let bytes = read_limited(&path, MAX_JSON, "pinned trusted root")?;
+    if hex::encode(Sha256::digest(&bytes)) != pin.trusted_root_sha256 {
+        return Err(airlock_hsm::Error::StoreCorrupt {
+            path,
+            reason: "the pinned Sigstore trusted root is not the one the state names".into(),
+        }
+        .into());
+    }
+    Ok((
+        TrustedRoot::parse(&bytes)?,
+        IdentityPolicy::new(&pin.identity, &pin.issuer)?,
+    ))
+}
+
+/// Runs `anchor sigstore`: shows the pinned policy, or pins a new one
+/// (`(trusted root, (identity, issuer))`), journaled as `store.sigstore`.
+pub fn pin(dir: &Path, new: Option<(&Path, (&str, &str))>) -> Result<Outcome, Error> {
+    let store = open_store(dir)?;
+    let before = store.state()?.sigstore;
+    let mut out = Outcome::default();
+    let Some((root_file, (identity, issuer))) = new else {
+        match &before {
+            Some(p) => {
+                out.line(format!(
+                    "store {} verifies Sigstore bundles against trusted root sha256:{}, identity {} (issuer {})",
+                    dir.display(),
+                    p.trusted_root_sha256,
+                    safe(&p.identity),
+                    safe(&p.issuer)
+                ));
+            }
+            None => {
+                out.line(format!(
+                    "store {} has no pinned Sigstore policy",
+                    dir.display()
+                ));
+            }
+        }
+        out.field("sigstore", pin_json(before.as_ref()));
+        return Ok(out);
+    };
+    let bytes = read_limited(root_file, MAX_JSON, "trusted root")?;
+    TrustedRoot::parse(&bytes)?;
+    IdentityPolicy::new(identity, issuer)?;
+    let pin = SigstorePin {
+        trusted_root_sha256: hex::encode(Sha256::digest(&bytes)),
+        identity: identity.to_owned(),
+        issuer: issuer.to_owned(),
+    };
+    let signer = signer_of(store.as_ref())?;
+    let journal = Journal::new(store.dir(), signer.as_ref())?;
+    let lock = lock_store(store.as_ref())?;
+    replace_file_with(&dir.join(pin.trusted_root_file()), 0o644, |w| {
+        w.write_all(&bytes)
+    })?;
+    let event = Event::new(
+        "store.sigstore",
+        json!({ "pinned": pin_json(Some(&pin)), "previous": pin_json(before.as_ref()) }),
+    );
+    let head = journal.append(&lock, Some(store.journal_head()?), vec![event])?;
+    store.set_sigstore_pin(&lock, &pin, &head)?;
+    out.line(format!(
+        "store {} now verifies Sigstore bundles against trusted root sha256:{}, identity {} (issuer {})",
+        dir.display(),
+        pin.trusted_root_sha256,
+        safe(&pin.identity),
+        safe(&pin.issuer)
+    ));
+    out.field("sigstore", pin_json(Some(&pin)));
+    Ok(out)
+}
+
+fn pin_json(pin: Option<&SigstorePin>) -> serde_json::Value {
+    pin.map_or(serde_json::Value::Null, |p| {
+        json!({
+            "trusted_root_sha256": p.trusted_root_sha256,
+            "identity": p.identity,
+            "issuer": p.issuer,
+        })
+    })
 }

@@ -130,9 +130,16 @@ jq -c '.format = 1 | del(.journal)' state.json > state.old && mv state.old state
             format!(
                 "cp {v}/pass_dsse_github_workflow.sigstore.json pypi_attestation_models-0.0.4a2.tar.gz.sigstore.json
 cp {v}/pypi_attestation_models-0.0.4a2.tar.gz .
-cp {v}/trusted_root.production.json trusted_root.json"
+cp {v}/trusted_root.production.json trusted_root.json
+airlock anchor sigstore --store /var/lib/airlock --trusted-root trusted_root.json \\
+  --identity https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2 \\
+  --issuer https://token.actions.githubusercontent.com"
             )
         }
+        "anchor sigstore" => format!(
+            "cp {}/tests/vectors/sigstore/trusted_root.production.json trusted_root.json",
+            env!("CARGO_MANIFEST_DIR")
+        ),
         "init" => format!(
             "mkdir build && echo 'app 1.0' > build/app
 airlock keygen --type ecdsa-p256 --pkcs11 {}",

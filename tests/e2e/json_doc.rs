@@ -344,6 +344,27 @@ fn every_json_field_is_documented() {
             "anchor", "channels", "--store", "store", "--allow", "nightly",
         ]),
     );
+    let trusted_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors/sigstore/trusted_root.production.json");
+    c.check(
+        "anchor sigstore",
+        run(&[
+            "anchor",
+            "sigstore",
+            "--store",
+            "store",
+            "--trusted-root",
+            trusted_root.to_str().unwrap(),
+            "--identity",
+            "release@example.org",
+            "--issuer",
+            "https://issuer.example.org",
+        ]),
+    );
+    c.check(
+        "anchor sigstore",
+        run(&["anchor", "sigstore", "--store", "store"]),
+    );
     c.check(
         "anchor init",
         run(&[

@@ -288,3 +288,148 @@ fn a_v01_proof_without_checkpoint_leaves_the_promise_as_evidence() {
         (1, "sigstore-tlog-missing".to_owned())
     );
 }
+
+/// The identity and issuer of the published GitHub-workflow bundle.
+fn workflow_case() -> Value {
+    cases()
+        .into_iter()
+        .find(|c| c["name"] == "pass_dsse_github_workflow")
+        .unwrap()
+}
+
+fn pin(w: &World, identity: &str) -> crate::common::Run {
+    let case = workflow_case();
+    let root = vectors().join(case["trusted_root"].as_str().unwrap());
+    w.run(&[
+        "--json",
+        "anchor",
+        "sigstore",
+        "--store",
+        "store",
+        "--trusted-root",
+        root.to_str().unwrap(),
+        "--identity",
+        identity,
+        "--issuer",
+        case["issuer"].as_str().unwrap(),
+    ])
+}
+
+fn verify_with_store(w: &World, case: &Value) -> crate::common::Run {
+    let at = |k: &str| vectors().join(case[k].as_str().unwrap());
+    w.run(&[
+        "--json",
+        "sigstore",
+        "verify",
+        at("bundle").to_str().unwrap(),
+        "--artifact",
+        at("artifact").to_str().unwrap(),
+        "--store",
+        "store",
+    ])
+}
+
+#[test]
+fn a_pinned_policy_is_journaled_and_verifies_bundles() {
+    let w = World::new();
+    let case = workflow_case();
+    let r = verify_with_store(&w, &case);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (2, "sigstore-not-pinned".to_owned())
+    );
+
+    let j = pin(&w, case["identity"].as_str().unwrap()).ok().json();
+    let sha = j["sigstore"]["trusted_root_sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let journal = fs::read_to_string(w.path("store/journal.jsonl")).unwrap();
+    let record: Value = journal
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["event"] == "store.sigstore")
+        .expect("a store.sigstore record");
+    assert_eq!(
+        record["fields"]["pinned"]["trusted_root_sha256"],
+        sha.as_str(),
+        "{record}"
+    );
+    assert_eq!(record["fields"]["previous"], Value::Null, "{record}");
+    let j = verify_with_store(&w, &case).ok().json();
+    assert_eq!(j["identity"], case["identity"]);
+
+    // Another identity pinned: the same bundle is someone else's now.
+    pin(
+        &w,
+        "https://github.com/other/repo/.github/workflows/release.yml@refs/tags/v1",
+    )
+    .ok();
+    let r = verify_with_store(&w, &case);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "sigstore-identity-mismatch".to_owned())
+    );
+    let shown = w
+        .run(&["--json", "anchor", "sigstore", "--store", "store"])
+        .ok()
+        .json();
+    assert_eq!(
+        shown["sigstore"]["identity"],
+        "https://github.com/other/repo/.github/workflows/release.yml@refs/tags/v1"
+    );
+}
+
+#[test]
+fn an_unusable_pin_is_refused_and_nothing_is_written() {
+    let w = World::new();
+    let before = (
+        w.store_state(),
+        fs::read(w.path("store/journal.jsonl")).unwrap(),
+        crate::common::listing(&w.path("store")),
+    );
+    let bad = w.path("bad_root.json");
+    fs::write(&bad, b"{\"mediaType\": \"application/json\"}").unwrap();
+    let r = w.run(&[
+        "--json",
+        "anchor",
+        "sigstore",
+        "--store",
+        "store",
+        "--trusted-root",
+        bad.to_str().unwrap(),
+        "--identity",
+        "a@b",
+        "--issuer",
+        "https://x",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (2, "sigstore-trusted-root-malformed".to_owned())
+    );
+    let r = pin(&w, "");
+    assert_eq!(
+        (r.code, r.error_code()),
+        (2, "sigstore-policy-invalid".to_owned())
+    );
+    let after = (
+        w.store_state(),
+        fs::read(w.path("store/journal.jsonl")).unwrap(),
+        crate::common::listing(&w.path("store")),
+    );
+    assert!(before == after, "a refused pin changed the store");
+}
+
+#[test]
+fn a_pinned_trusted_root_changed_on_disk_is_store_corruption() {
+    let w = World::new();
+    let case = workflow_case();
+    let j = pin(&w, case["identity"].as_str().unwrap()).ok().json();
+    let sha = j["sigstore"]["trusted_root_sha256"].as_str().unwrap();
+    let file = w.path(&format!("store/sigstore-trusted-root.{sha}.json"));
+    let mut bytes = fs::read(&file).unwrap();
+    bytes.push(b'\n');
+    fs::write(&file, bytes).unwrap();
+    let r = verify_with_store(&w, &case);
+    assert_eq!((r.code, r.error_code()), (3, "store-corrupt".to_owned()));
+}
