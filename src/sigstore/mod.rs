@@ -175,7 +175,7 @@ impl SigstoreError {
                 "the artifact is not what was signed: do not use it; check you gave the right file"
             }
             SigstoreError::CertificateExpired { .. } => {
-                "the bundle proves no signing time inside the certificate's validity (no verified Rekor entry timestamp): ask for a bundle with its inclusion promise"
+                "the certificate was not valid when the bundle was signed, or the bundle proves no signing time (no verified Rekor entry timestamp): do not use it; a bundle with its inclusion promise may prove the time"
             }
             _ => {
                 "do not use this artifact: its Sigstore bundle does not verify; get the bundle again from its source"

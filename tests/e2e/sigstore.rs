@@ -433,3 +433,85 @@ fn a_pinned_trusted_root_changed_on_disk_is_store_corruption() {
     let r = verify_with_store(&w, &case);
     assert_eq!((r.code, r.error_code()), (3, "store-corrupt".to_owned()));
 }
+
+/// The pin is part of a PKCS#11 store's hardware-bound state like its
+/// channels: pinned and used on a SoftHSM2 token.
+#[test]
+fn a_pin_on_a_pkcs11_store() {
+    let Some(hsm) = crate::emulators::SoftHsm::new("sigstore_pin_on_pkcs11", "store") else {
+        return;
+    };
+    let w = World::new();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(crate::common::airlock_bin())
+            .current_dir(w.tmp.path())
+            .args(args)
+            .env("SOFTHSM2_CONF", hsm.conf())
+            .env_remove("AIRLOCK_STORE")
+            .output()
+            .unwrap();
+        crate::common::Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    };
+    let token = hsm.token_uri();
+    run(&[
+        "anchor",
+        "init",
+        "--channel",
+        "stable",
+        "--store",
+        "pstore",
+        "--root",
+        "1.root.json",
+        "--pkcs11",
+        &token,
+    ])
+    .ok();
+    let case = workflow_case();
+    let at = |k: &str| {
+        vectors()
+            .join(case[k].as_str().unwrap())
+            .display()
+            .to_string()
+    };
+    let verify = |store: &str| {
+        run(&[
+            "--json",
+            "sigstore",
+            "verify",
+            &at("bundle"),
+            "--artifact",
+            &at("artifact"),
+            "--store",
+            store,
+        ])
+    };
+    let r = verify("pstore");
+    assert_eq!(
+        (r.code, r.error_code()),
+        (2, "sigstore-not-pinned".to_owned())
+    );
+    run(&[
+        "anchor",
+        "sigstore",
+        "--store",
+        "pstore",
+        "--trusted-root",
+        &at("trusted_root"),
+        "--identity",
+        case["identity"].as_str().unwrap(),
+        "--issuer",
+        case["issuer"].as_str().unwrap(),
+    ])
+    .ok();
+    let j = verify("pstore").ok().json();
+    assert_eq!(j["identity"], case["identity"]);
+    let shown = run(&["--json", "anchor", "sigstore", "--store", "pstore"])
+        .ok()
+        .json();
+    assert_eq!(shown["sigstore"]["identity"], case["identity"]);
+    run(&["journal", "verify", "--store", "pstore"]).ok();
+}
