@@ -85,6 +85,10 @@ pub struct Verdict {
     pub posix_names: bool,
     /// The bundle's container images, checked (empty without images).
     pub images: ImageGraph,
+    /// The Sigstore bundles carried as attestations, with the artifacts'
+    /// digests they must sign: checked against the store's pinned Sigstore
+    /// policy (crate::sigstore::carried) before anything is committed.
+    pub sigstore: crate::sigstore::carried::Carried,
 }
 
 /// What the verifier had learnt about a bundle when it stopped: for the
@@ -255,6 +259,8 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // and the metadata alone, before any payload byte is decompressed: a
     // signer without functionary keys cannot make the receiver stage the
     // payload. The payload is then held to those same digests.
+    let sigstore =
+        crate::sigstore::carried::Carried::gather(chain.attestations(), manifest.artifacts());
     let supply_chain = verify_bundle_chain(
         &chain,
         &manifest.supply_chain,
@@ -300,6 +306,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         time,
         supply_chain,
         images,
+        sigstore,
     })
 }
 

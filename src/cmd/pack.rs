@@ -590,6 +590,10 @@ pub(crate) fn build(a: &PackArgs, quiet: bool, check_chain: bool) -> Result<Outc
             layout: Default::default(),
         }
     };
+    // Sigstore bundles among the attestations: each must sign an artifact
+    // of the bundle; the isolated side verifies them against its pin.
+    crate::sigstore::carried::Carried::gather(chain.attestations(), payload.entries())
+        .check_bound()?;
     for w in &chain_verdict.warnings {
         crate::cmd::warn(w);
     }

@@ -39,7 +39,9 @@ fn digest_file(path: &Path) -> Result<ArtifactDigest, Error> {
 /// Runs `sigstore verify`.
 pub fn verify(a: &SigstoreVerifyArgs) -> Result<Outcome, Error> {
     let (root, policy) = match (&a.store, &a.trusted_root) {
-        (Some(store), _) => pinned(&PathBuf::from(store.strip_prefix("file:").unwrap_or(store)))?,
+        (Some(store), _) => crate::sigstore::carried::pinned(&PathBuf::from(
+            store.strip_prefix("file:").unwrap_or(store),
+        ))?,
         (None, Some(root)) => (
             TrustedRoot::parse(&read_limited(root, MAX_JSON, "trusted root")?)?,
             IdentityPolicy::new(
@@ -98,31 +100,6 @@ pub fn verify(a: &SigstoreVerifyArgs) -> Result<Outcome, Error> {
         .field("inclusion_proof", v.inclusion_proof)
         .field("payload_type", v.payload_type);
     Ok(out)
-}
-
-/// The trusted root and identity policy pinned in the store at `dir`.
-fn pinned(dir: &Path) -> Result<(TrustedRoot, IdentityPolicy), Error> {
-    let store = open_store(dir)?;
-    let Some(pin) = store.state()?.sigstore else {
-        return Err(Error::operator(
-            "sigstore-not-pinned",
-            format!("the store {} has no pinned Sigstore policy", dir.display()),
-            "pin one: airlock anchor sigstore --store STORE --trusted-root trusted_root.json --identity IDENTITY --issuer URL",
-        ));
-    };
-    let path = dir.join(pin.trusted_root_file());
-    let bytes = read_limited(&path, MAX_JSON, "pinned trusted root")?;
-    if hex::encode(Sha256::digest(&bytes)) != pin.trusted_root_sha256 {
-        return Err(airlock_hsm::Error::StoreCorrupt {
-            path,
-            reason: "the pinned Sigstore trusted root is not the one the state names".into(),
-        }
-        .into());
-    }
-    Ok((
-        TrustedRoot::parse(&bytes)?,
-        IdentityPolicy::new(&pin.identity, &pin.issuer)?,
-    ))
 }
 
 /// Runs `anchor sigstore`: shows the pinned policy, or pins a new one

@@ -74,7 +74,9 @@ pub fn check(
         &mut |root, manifest| input.authenticate(root, manifest),
     );
     bar.finish_and_clear();
-    result.map_err(|e| input.diagnose(e))
+    let verdict = result.map_err(|e| input.diagnose(e))?;
+    verdict.sigstore.verify_pinned(store, time)?;
+    Ok(verdict)
 }
 
 /// Describes an accepted bundle.

@@ -37,6 +37,7 @@
 use std::fmt;
 
 pub mod bundle;
+pub mod carried;
 pub mod cert;
 pub mod tlog;
 pub mod trust_root;
@@ -69,6 +70,9 @@ pub enum SigstoreError {
     /// The operator's trusted root does not parse.
     #[error("the Sigstore trusted root is malformed: {0}")]
     TrustedRootMalformed(String),
+    /// The trust store has no pinned Sigstore policy.
+    #[error("the store {0} has no pinned Sigstore policy")]
+    NotPinned(String),
     /// The operator's identity policy is unusable.
     #[error("the Sigstore identity policy is unusable: {0}")]
     PolicyInvalid(String),
@@ -133,6 +137,7 @@ impl SigstoreError {
             SigstoreError::BundleUnsupported(_) => "sigstore-bundle-unsupported",
             SigstoreError::TrustedRootMalformed(_) => "sigstore-trusted-root-malformed",
             SigstoreError::PolicyInvalid(_) => "sigstore-policy-invalid",
+            SigstoreError::NotPinned(_) => "sigstore-not-pinned",
             SigstoreError::CertificateMalformed(_) => "sigstore-certificate-malformed",
             SigstoreError::CertificateUntrusted(_) => "sigstore-certificate-untrusted",
             SigstoreError::CertificateExpired { .. } => "sigstore-certificate-expired",
@@ -152,6 +157,7 @@ impl SigstoreError {
     pub fn fault(&self) -> Fault {
         match self {
             Self::TrustedRootMalformed(_) | Self::PolicyInvalid(_) => Fault::Operator,
+            Self::NotPinned(_) => Fault::Operator,
             _ => Fault::Input,
         }
     }
@@ -161,6 +167,9 @@ impl SigstoreError {
         match self {
             SigstoreError::TrustedRootMalformed(_) => {
                 "give the trusted_root.json of the Sigstore instance (from its TUF repository, e.g. `sigstore` or `cosign` caches), unchanged"
+            }
+            SigstoreError::NotPinned(_) => {
+                "pin one: airlock anchor sigstore --store STORE --trusted-root trusted_root.json --identity IDENTITY --issuer URL"
             }
             SigstoreError::PolicyInvalid(_) => {
                 "name the signer exactly: --certificate-identity (an e-mail or workflow URI) and --certificate-oidc-issuer (an https:// URL)"

@@ -515,3 +515,96 @@ fn a_pin_on_a_pkcs11_store() {
     assert_eq!(shown["sigstore"]["identity"], case["identity"]);
     run(&["journal", "verify", "--store", "pstore"]).ok();
 }
+
+/// A world whose `dist/` holds the artifact of the published GitHub-workflow
+/// bundle, and that bundle beside it as `upstream.sigstore.json`.
+fn world_with_upstream() -> (World, Value) {
+    let w = World::new();
+    let case = workflow_case();
+    let art = case["artifact"].as_str().unwrap();
+    fs::copy(vectors().join(art), w.path(&format!("dist/{art}"))).unwrap();
+    fs::copy(
+        vectors().join(case["bundle"].as_str().unwrap()),
+        w.path("upstream.sigstore.json"),
+    )
+    .unwrap();
+    (w, case)
+}
+
+#[test]
+fn a_carried_sigstore_bundle_is_verified_against_the_pin_on_import() {
+    let (w, case) = world_with_upstream();
+    w.pack("rel.airlock", &["--attestation", "upstream.sigstore.json"])
+        .ok();
+    // No pin: the store cannot judge it, and imports nothing.
+    let before = w.store_state();
+    let r = w.run(&["verify", "rel.airlock", "--store", "store", "--json"]);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (2, "sigstore-not-pinned".to_owned())
+    );
+    assert_eq!(w.store_state(), before);
+    // Pinned to someone else: refused, nothing imported, nothing unpacked.
+    pin(
+        &w,
+        "https://github.com/other/repo/.github/workflows/release.yml@refs/tags/v1",
+    )
+    .ok();
+    let before = w.store_state();
+    let r = w.run(&["verify", "rel.airlock", "--store", "store", "--json"]);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "sigstore-identity-mismatch".to_owned())
+    );
+    let r = w.run(&[
+        "unpack",
+        "rel.airlock",
+        "--store",
+        "store",
+        "--to",
+        "out",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "sigstore-identity-mismatch".to_owned())
+    );
+    assert!(!w.path("out").exists());
+    assert_eq!(w.store_state(), before);
+    // Pinned to the signer: accepted.
+    pin(&w, case["identity"].as_str().unwrap()).ok();
+    w.unpack("rel.airlock", "out").ok();
+    assert!(
+        w.path(&format!("out/{}", case["artifact"].as_str().unwrap()))
+            .exists()
+    );
+}
+
+#[test]
+fn pack_refuses_a_sigstore_bundle_that_signs_no_artifact() {
+    let (w, case) = world_with_upstream();
+    fs::remove_file(w.path(&format!("dist/{}", case["artifact"].as_str().unwrap()))).unwrap();
+    let r = w.pack(
+        "rel.airlock",
+        &["--attestation", "upstream.sigstore.json", "--json"],
+    );
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "sigstore-artifact-mismatch".to_owned())
+    );
+    assert!(!w.path("rel.airlock").exists());
+    // Not a bundle at all: malformed, also refused by pack.
+    w.write(
+        "junk.sigstore.json",
+        b"{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\"}",
+    );
+    let r = w.pack(
+        "rel.airlock",
+        &["--attestation", "junk.sigstore.json", "--json"],
+    );
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "sigstore-bundle-malformed".to_owned())
+    );
+    assert!(!w.path("rel.airlock").exists());
+}
