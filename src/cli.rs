@@ -86,6 +86,9 @@ Examples:
     /// Verify an in-toto supply chain (like `in-toto-verify`).
     #[command(subcommand)]
     Intoto(IntotoCommand),
+    /// Verify Sigstore bundles offline (like `sigstore verify identity --offline`).
+    #[command(subcommand)]
+    Sigstore(SigstoreCommand),
     /// Pack artifacts and supply-chain metadata into one signed bundle.
     #[command(after_help = "\
 Example:
@@ -139,13 +142,6 @@ bundle's final root). The bundle itself is left as it is.")]
     /// Check volumes of a split bundle, one at a time, against its signed index.
     #[command(subcommand)]
     Volumes(VolumesCommand),
-    /// The enclave's own policy over every bundle (CEL or Rego), pinned in
-    /// the store: set, show, or try one on a bundle (docs/policy.md).
-    #[command(subcommand)]
-    Policy(PolicyCommand),
-    /// Signed receipts of accepted imports (SLSA verification summaries).
-    #[command(subcommand)]
-    Receipt(ReceiptCommand),
     /// Provision or show the trust anchor of an isolated-side store.
     #[command(subcommand)]
     Anchor(AnchorCommand),
@@ -511,6 +507,70 @@ inspection is refused (inspection-unevaluable, docs/supply-chain.md).
     Verify(IntotoVerifyArgs),
 }
 
+/// `sigstore …`.
+#[derive(Debug, Subcommand)]
+pub enum SigstoreCommand {
+    /// Verify a Sigstore bundle over an artifact with no network: exit 0
+    /// verified, 1 refused, 2 bad arguments or trusted root.
+    #[command(after_help = "\
+Example:
+  airlock sigstore verify pypi_attestation_models-0.0.4a2.tar.gz.sigstore.json \\
+       --artifact pypi_attestation_models-0.0.4a2.tar.gz --trusted-root trusted_root.json \\
+       --certificate-identity https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2 \\
+       --certificate-oidc-issuer https://token.actions.githubusercontent.com
+  airlock sigstore verify pypi_attestation_models-0.0.4a2.tar.gz.sigstore.json \\
+       --artifact pypi_attestation_models-0.0.4a2.tar.gz --store /var/lib/airlock
+
+The bundle (v0.1 to v0.3, message signature or DSSE with an in-toto statement)
+must be signed by a Fulcio certificate that chains to a CA of --trusted-root
+(a Sigstore trusted_root.json, e.g. from the sigstore or cosign TUF cache),
+logged in a Rekor log of that root (signed entry timestamp, inclusion proof
+and checkpoint), and issued to exactly --certificate-identity by
+--certificate-oidc-issuer — or, with --store, to the trusted root and identity
+pinned there by `anchor sigstore`. See docs/supply-chain.md.")]
+    Verify(SigstoreVerifyArgs),
+}
+
+/// `sigstore verify`.
+#[derive(Debug, Args)]
+pub struct SigstoreVerifyArgs {
+    /// The Sigstore bundle (`*.sigstore.json`).
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// The artifact the bundle signs (or an in-toto subject of its statement).
+    #[arg(long, value_name = "FILE")]
+    pub artifact: PathBuf,
+    /// The Sigstore trusted root (`trusted_root.json`) to verify against.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub trusted_root: Option<PathBuf>,
+    /// The signer's identity: a SAN of the certificate, exactly (an e-mail
+    /// address or a workflow URI).
+    #[arg(
+        long,
+        value_name = "IDENTITY",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub certificate_identity: Option<String>,
+    /// The OIDC issuer that must have vouched for the identity, exactly.
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub certificate_oidc_issuer: Option<String>,
+    /// Verify against the trusted root and identity pinned in this trust
+    /// store (`anchor sigstore`) instead.
+    #[arg(long = "store", value_name = "STORE")]
+    pub store: Option<String>,
+}
+
 /// `intoto verify`.
 #[derive(Debug, Args)]
 pub struct IntotoVerifyArgs {
@@ -855,84 +915,6 @@ impl StoreArg {
     }
 }
 
-/// `policy …`.
-#[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
-    /// Install the store's policy (replacing the one before); journaled with
-    /// its SHA-256. From then on verify, unpack and publish refuse a bundle
-    /// the policy denies.
-    #[command(after_help = "\
-Example:
-  airlock policy set --store /var/lib/airlock enclave-policy.toml
-  # a policy that does not parse or compile is refused (exit 2, policy-invalid)")]
-    Set {
-        #[command(flatten)]
-        /// The store.
-        store: StoreArg,
-        /// The policy file (TOML; docs/policy.md).
-        file: PathBuf,
-    },
-    /// Remove the store's policy (journaled): airlock's own checks decide alone.
-    #[command(after_help = "Example:\n  airlock policy clear --store /var/lib/airlock")]
-    Clear {
-        #[command(flatten)]
-        /// The store.
-        store: StoreArg,
-    },
-    /// Show the store's policy: its digest, rules and text.
-    #[command(after_help = "Example:\n  airlock policy show --store /var/lib/airlock")]
-    Show {
-        #[command(flatten)]
-        /// The store.
-        store: StoreArg,
-    },
-    /// Dry run: verify BUNDLE against the store, then evaluate FILE on it and
-    /// show which rules pass and which fail. Changes nothing, journals
-    /// nothing; exit 1 (policy-denied) when a rule fails. Freshness (replay,
-    /// rollback) is not checked: an imported bundle can be tried too.
-    #[command(after_help = "\
-Example:
-  airlock policy test enclave-policy.toml release-42.airlock --store /var/lib/airlock")]
-    Test {
-        /// The policy file to try.
-        file: PathBuf,
-        /// The bundle to try it on.
-        bundle: PathBuf,
-        #[command(flatten)]
-        /// The store the bundle is verified against.
-        store: StoreArg,
-        /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ).
-        #[arg(long, value_name = "RFC3339")]
-        at: Option<String>,
-    },
-}
-
-/// `receipt …`.
-#[derive(Debug, Subcommand)]
-pub enum ReceiptCommand {
-    /// Check a receipt (DEST.receipt.dsse.json) with the store's journal
-    /// public key.
-    #[command(after_help = "\
-Examples:
-  airlock receipt verify /srv/incoming/release-42.receipt.dsse.json --key journal-key.pub
-  # journal-key.pub: the store's journal public key (STORE/journal-key.pub)
-  airlock receipt verify /srv/incoming/release-42.receipt.dsse.json --key journal-key.pub \\
-       --journal audit-2026-q1.jsonl   # and the import's record in a journal export")]
-    Verify {
-        /// The receipt.
-        receipt: PathBuf,
-        /// The journal public key (PEM).
-        #[arg(long, value_name = "JOURNAL-PUBKEY")]
-        key: PathBuf,
-        /// Also check the receipt against this journal export (`journal
-        /// export --out`): verified with the same key, it must hold the
-        /// import's accepted record, under the policy the receipt names, and
-        /// the record whose hash the receipt carries.
-        #[arg(long, value_name = "EXPORT")]
-        journal: Option<PathBuf>,
-    },
-}
-
 /// `anchor …`.
 #[derive(Debug, Subcommand)]
 pub enum AnchorCommand {
@@ -1003,6 +985,32 @@ Examples:
         /// Channels to refuse from now on.
         #[arg(long, num_args = 1.., value_name = "CHANNEL")]
         deny: Vec<String>,
+    },
+    /// Show or pin the Sigstore trusted root and identity policy that
+    /// `sigstore verify --store` checks bundles against (journaled).
+    #[command(after_help = "\
+Examples:
+  airlock anchor sigstore --store /var/lib/airlock --trusted-root trusted_root.json \\
+       --identity https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2 \\
+       --issuer https://token.actions.githubusercontent.com
+  airlock anchor sigstore --store /var/lib/airlock
+
+The trusted root is parsed and checked, copied into the store (named by its
+SHA-256) and bound, with the identity and issuer, in the store's state; the
+change is a store.sigstore journal record. A new pin replaces the old one.")]
+    Sigstore {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The Sigstore trusted root (`trusted_root.json`) to pin.
+        #[arg(long, value_name = "FILE", requires_all = ["identity", "issuer"])]
+        trusted_root: Option<PathBuf>,
+        /// The certificate identity (SAN) that must have signed, exactly.
+        #[arg(long, value_name = "IDENTITY", requires = "trusted_root")]
+        identity: Option<String>,
+        /// The OIDC issuer that must have vouched for it, exactly.
+        #[arg(long, value_name = "URL", requires = "trusted_root")]
+        issuer: Option<String>,
     },
     /// Show the anchor, the state, and what the backend protects against.
     #[command(after_help = "Example:\n  airlock anchor show --store /var/lib/airlock --json")]

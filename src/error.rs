@@ -6,7 +6,6 @@ use std::path::Path;
 use airlock_bundle::Fault as BundleFault;
 use airlock_hsm::Fault as HsmFault;
 
-use crate::gate::error::GateFault;
 use crate::policy::Rejection;
 use crate::tuf::RootError;
 
@@ -44,13 +43,13 @@ pub enum Error {
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    /// The enclave's own policy (`crate::gate`): a denial, a policy that
-    /// cannot decide, a policy file, a receipt.
-    #[error(transparent)]
-    Gate(#[from] crate::gate::error::GateError),
     /// A journal (or journal export) being verified is not intact.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    /// A Sigstore bundle does not verify (or the operator's trusted root or
+    /// identity policy is unusable).
+    #[error(transparent)]
+    Sigstore(#[from] crate::sigstore::SigstoreError),
     /// The trust store's anchored root does not parse: the store is
     /// damaged (`store-corrupt`, exit 3).
     #[error("the trust store's anchored root does not parse: {0}")]
@@ -251,10 +250,9 @@ impl Error {
                 HsmFault::Operator => EXIT_USAGE,
                 _ => EXIT_ENVIRONMENT,
             },
-            Error::Gate(e) => match e.fault() {
-                GateFault::Bundle => EXIT_REJECTED,
-                GateFault::Operator => EXIT_USAGE,
-                GateFault::Environment => EXIT_ENVIRONMENT,
+            Error::Sigstore(e) => match e.fault() {
+                crate::sigstore::Fault::Input => EXIT_REJECTED,
+                crate::sigstore::Fault::Operator => EXIT_USAGE,
             },
             Error::Root(_)
             | Error::Rejected(_)
@@ -289,7 +287,7 @@ impl Error {
             Error::Image(e) => e.code(),
             Error::Publish(e) => e.code(),
             Error::Journal(e) => e.code(),
-            Error::Gate(e) => e.code(),
+            Error::Sigstore(e) => e.code(),
             Error::AnchorUnparsable(_) | Error::AnchorVersionMismatch { .. } => "store-corrupt",
             Error::Internal(_) => "internal",
             Error::StoreUnreadable { .. } => "store-unreadable",
@@ -331,7 +329,7 @@ impl Error {
                 "do not use this bundle: its images are incomplete or inconsistent; ask its producer for a new one".into()
             }
             Error::Journal(e) => e.hint().into(),
-            Error::Gate(e) => e.hint().into(),
+            Error::Sigstore(e) => e.hint().into(),
             Error::Publish(e) => e.hint().into(),
             Error::Hsm(e) => match e {
                 airlock_hsm::Error::JournalNotStarted { .. } => {

@@ -10,8 +10,7 @@
 //!   flags, draw and print to stderr; the layers below return warnings as
 //!   data or hand them to the command's `warn`;
 //! - application services: the pack pipeline (`pack`), the isolated-side
-//!   verifier (`verifier`), the enclave policy and receipts (`gate`),
-//!   staging (`staging`), split bundles (`volumes`),
+//!   verifier (`verifier`), staging (`staging`), split bundles (`volumes`),
 //!   the store's anchor (`trust_anchor`), journal decisions and exports
 //!   ([`journal`]), and the application [`Error`], which maps every layer's
 //!   error to an exit code, a stable code and one hint;
@@ -32,7 +31,6 @@ pub mod error;
 mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
-mod gate;
 pub mod intoto;
 pub mod journal;
 pub mod json;
@@ -42,6 +40,7 @@ mod pack;
 mod policy;
 mod progress;
 mod publish;
+mod sigstore;
 mod staging;
 pub mod timefmt;
 mod trust_anchor;

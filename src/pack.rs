@@ -729,9 +729,12 @@ fn build(
             // in its own words.
             warnings: Vec::new(),
             layout: Default::default(),
-            statements: Vec::new(),
         }
     };
+    // Sigstore bundles among the attestations: each must sign an artifact
+    // of the bundle; the isolated side verifies them against its pin.
+    crate::sigstore::carried::Carried::gather(chain.attestations(), payload.entries())
+        .check_bound()?;
     for w in &chain_verdict.warnings {
         warn(w);
     }

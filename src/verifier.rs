@@ -97,8 +97,10 @@ pub struct Verdict {
     pub posix_names: bool,
     /// The bundle's container images, checked (empty without images).
     pub images: ImageGraph,
-    /// The verified manifest.
-    pub manifest: Manifest,
+    /// The Sigstore bundles carried as attestations, with the artifacts'
+    /// digests they must sign: checked against the store's pinned Sigstore
+    /// policy (crate::sigstore::carried) before anything is committed.
+    pub sigstore: crate::sigstore::carried::Carried,
 }
 
 /// What the verifier had learnt about a bundle when it stopped: for the
@@ -240,6 +242,8 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // and the metadata alone, before any payload byte is decompressed: a
     // signer without functionary keys cannot make the receiver stage the
     // payload. The payload is then held to those same digests.
+    let sigstore =
+        crate::sigstore::carried::Carried::gather(chain.attestations(), manifest.artifacts());
     let supply_chain = verify_bundle_chain(
         &chain,
         &manifest.supply_chain,
@@ -270,9 +274,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // Every check passed: an imported bundle is an intact replay.
     freshness.replay()?;
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
-    let verified = manifest.clone();
     Ok(Verdict {
-        manifest: verified,
         posix_names: manifest.names == NameRule::PosixOnly,
         bundle_id: manifest.bundle_id,
         channel: manifest.channel,
@@ -289,6 +291,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         time,
         supply_chain,
         images,
+        sigstore,
     })
 }
 

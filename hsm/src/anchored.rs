@@ -50,7 +50,7 @@ use crate::key::PublicKey;
 use crate::lock::DirLock;
 use crate::provision::{InitMode, Provisioning};
 use crate::signer::Signer;
-use crate::store::{Acceptance, Anchor, BackendKind, Locked, PolicyPin, StoreState, TrustStore};
+use crate::store::{Acceptance, Anchor, BackendKind, Locked, StoreState, TrustStore};
 
 const STATE_FILE: &str = "state.json";
 const ROOTS_DIR: &str = "roots";
@@ -694,16 +694,16 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         })
     }
 
-    fn set_policy(
+    fn set_sigstore_pin(
         &self,
         locked: Locked<'_>,
-        policy: Option<&PolicyPin>,
+        pin: &crate::store::SigstorePin,
         head: &JournalHead,
     ) -> Result<(), Error> {
         let state_path = self.dir.join(STATE_FILE);
         self.update(locked, |file| {
             file.journal = file.journal.advanced(head, &state_path)?;
-            file.state.policy = policy.cloned();
+            file.state.sigstore = Some(pin.clone());
             Ok(())
         })
     }

@@ -31,9 +31,7 @@ use crate::key::PublicKey;
 use crate::lock::DirLock;
 use crate::provision::{InitMode, Provisioning};
 use crate::signer::Signer;
-use crate::store::{
-    Acceptance, Anchor, BackendKind, Locked, PolicyPin, StoreLock, StoreState, TrustStore,
-};
+use crate::store::{Acceptance, Anchor, BackendKind, Locked, StoreLock, StoreState, TrustStore};
 
 const STATE_FILE: &str = "state.json";
 const ROOTS_DIR: &str = "roots";
@@ -484,10 +482,10 @@ impl TrustStore for FileStore {
         self.commit(locked, &anchor, state, Some(new))
     }
 
-    fn set_policy(
+    fn set_sigstore_pin(
         &self,
         locked: Locked<'_>,
-        policy: Option<&PolicyPin>,
+        pin: &crate::store::SigstorePin,
         head: &JournalHead,
     ) -> Result<(), Error> {
         let current = self.read_state_file()?;
@@ -499,7 +497,7 @@ impl TrustStore for FileStore {
         let new = bound.advanced(head, &self.state_path())?;
         let anchor = self.anchor()?;
         let mut state = current.state;
-        state.policy = policy.cloned();
+        state.sigstore = Some(pin.clone());
         self.commit(locked, &anchor, state, Some(new))
     }
 

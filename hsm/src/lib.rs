@@ -50,7 +50,7 @@ pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use provision::{InitMode, Provisioning};
 pub use signer::Signer;
 pub use store::{
-    Acceptance, Anchor, BackendKind, LayoutSeen, Locked, PolicyPin, StoreLock, StoreState,
+    Acceptance, Anchor, BackendKind, LayoutSeen, Locked, SigstorePin, StoreLock, StoreState,
     TrustStore,
 };
 #[cfg(feature = "tpm")]

@@ -81,19 +81,33 @@ pub struct StoreState {
     /// that expires earlier is an older one replayed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub layouts: BTreeMap<String, LayoutSeen>,
-    /// The enclave's own policy (`airlock policy set`), pinned by digest:
-    /// the file in the store directory must have these bytes. Bound like
-    /// the channels (hardware stores: under the monotonic counter).
+    /// The Sigstore verification policy the operator pinned (`anchor
+    /// sigstore`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<PolicyPin>,
+    pub sigstore: Option<SigstorePin>,
 }
 
-/// The enclave policy a store has pinned.
+/// A Sigstore verification policy pinned in the store: the trusted root
+/// (kept beside the state in [`SigstorePin::trusted_root_file`], bound here
+/// by its digest) and the identity that must have signed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PolicyPin {
-    /// SHA-256 (lowercase hex) of the policy file's exact bytes.
-    pub sha256: String,
+pub struct SigstorePin {
+    /// SHA-256 (lowercase hex) of the pinned `trusted_root.json`.
+    pub trusted_root_sha256: String,
+    /// The certificate identity (SAN), exactly.
+    pub identity: String,
+    /// The OIDC issuer, exactly.
+    pub issuer: String,
+}
+
+impl SigstorePin {
+    /// The pinned trusted root's file name in the store directory, named by
+    /// its digest: a new pin writes a new file before the state names it,
+    /// so the state never names a file being written.
+    pub fn trusted_root_file(&self) -> String {
+        format!("sigstore-trusted-root.{}.json", self.trusted_root_sha256)
+    }
 }
 
 /// The in-toto layout an accepted bundle carried.
@@ -213,13 +227,13 @@ pub trait TrustStore: std::fmt::Debug {
         head: &JournalHead,
     ) -> Result<(), Error>;
 
-    /// Replaces (or with `None` removes) the pinned enclave policy, binding
-    /// the journal head whose records say so. The caller has written the
-    /// policy file first. Called through [`StoreLock::set_policy`].
-    fn set_policy(
+    /// Replaces the pinned Sigstore policy, binding the journal head whose
+    /// records say so. Called through [`StoreLock::set_sigstore`] (whose
+    /// caller has written the trusted root file the pin names).
+    fn set_sigstore_pin(
         &self,
         locked: Locked<'_>,
-        policy: Option<&PolicyPin>,
+        pin: &SigstorePin,
         head: &JournalHead,
     ) -> Result<(), Error>;
 
@@ -293,10 +307,10 @@ impl<'s, S: TrustStore + ?Sized + 's> StoreLock<'s, S> {
             .set_allowed_channels(self.locked(), channels, head)
     }
 
-    /// Replaces (or removes) the pinned enclave policy
-    /// ([`TrustStore::set_policy`]).
-    pub fn set_policy(&self, policy: Option<&PolicyPin>, head: &JournalHead) -> Result<(), Error> {
-        self.store.set_policy(self.locked(), policy, head)
+    /// Replaces the pinned Sigstore policy
+    /// ([`TrustStore::set_sigstore_pin`]).
+    pub fn set_sigstore(&self, pin: &SigstorePin, head: &JournalHead) -> Result<(), Error> {
+        self.store.set_sigstore_pin(self.locked(), pin, head)
     }
 
     /// Binds a new journal head ([`TrustStore::bind_journal_head`]).

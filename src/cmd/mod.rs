@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{
     AnchorCommand, Cli, Command, IntotoCommand, JournalCommand, KeyCommand, LayoutCommand,
-    PolicyCommand, ReceiptCommand, RootCommand, VolumesCommand,
+    RootCommand, SigstoreCommand, VolumesCommand,
 };
 use crate::error::{EXIT_OK, Error};
 
@@ -20,7 +20,6 @@ pub mod journal;
 pub mod key;
 pub mod metrics;
 pub mod pack;
-pub mod policy;
 pub mod progress;
 pub mod project;
 pub mod publish;
@@ -28,6 +27,7 @@ pub mod report;
 pub mod root;
 pub mod shell;
 pub mod siem;
+pub mod sigstore;
 pub mod terminal;
 pub mod unpack;
 pub mod verify;
@@ -81,6 +81,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             intoto::sign_layout(file, key, *dsse)
         }
         Command::Intoto(IntotoCommand::Verify(a)) => intoto::verify(a),
+        Command::Sigstore(SigstoreCommand::Verify(a)) => sigstore::verify(a),
         Command::Pack(a) => pack::run(a, quiet),
         Command::Inspect(a) => inspect::run(&a.bundle, a.extract_metadata.as_deref()),
         Command::Verify(a) => verify::run(a, quiet),
@@ -110,22 +111,17 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             },
         ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
-        Command::Policy(PolicyCommand::Set { store, file }) => {
-            policy::set(&store.dir(), Some(file.as_path()))
-        }
-        Command::Policy(PolicyCommand::Clear { store }) => policy::set(&store.dir(), None),
-        Command::Policy(PolicyCommand::Show { store }) => policy::show(&store.dir()),
-        Command::Policy(PolicyCommand::Test {
-            file,
-            bundle,
+        Command::Anchor(AnchorCommand::Sigstore {
             store,
-            at,
-        }) => policy::test(file, bundle, &store.dir(), at.as_deref(), quiet),
-        Command::Receipt(ReceiptCommand::Verify {
-            receipt,
-            key,
-            journal,
-        }) => policy::verify_receipt(receipt, key, journal.as_deref()),
+            trusted_root,
+            identity,
+            issuer,
+        }) => sigstore::pin(
+            &store.dir(),
+            trusted_root
+                .as_deref()
+                .zip(identity.as_deref().zip(issuer.as_deref())),
+        ),
         Command::Anchor(AnchorCommand::Channels { store, allow, deny }) => {
             anchor::channels(&store.dir(), allow, deny)
         }
@@ -249,14 +245,6 @@ pub fn report_error(e: &Error, json: bool) -> i32 {
 /// and `pack`), the command line, the command, and the project's sequence
 /// written back after a successful pack. Returns the exit code.
 pub fn entry(args: Vec<std::ffi::OsString>) -> i32 {
-    // The bounded child that evaluates an enclave policy (never a command
-    // anyone types: `crate::gate::sandbox`).
-    if args
-        .get(1)
-        .is_some_and(|a| a == crate::gate::sandbox::CHILD_ARG)
-    {
-        return crate::gate::sandbox::child_main();
-    }
     let json = args.iter().any(|a| a == "--json");
     let (args, pending) = match project::expand_args(args, std::path::Path::new(".")) {
         Ok(x) => x,

@@ -77,7 +77,9 @@ pub fn check(
         &mut |root, manifest| input.authenticate(root, manifest),
     );
     bar.finish_and_clear();
-    result.map_err(|e| input.diagnose(e))
+    let verdict = result.map_err(|e| input.diagnose(e))?;
+    verdict.sigstore.verify_pinned(store, time)?;
+    Ok(verdict)
 }
 
 /// Describes an accepted bundle.
@@ -156,21 +158,18 @@ fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
         let state = store.state()?;
         let time = verification_time(at, &state, now());
         decision.time = Some(time);
-        let verdict = check(
+        check(
             opened,
             store.as_ref(),
             &state,
             time,
             &mut Discard,
             &mut decision.seen,
-        )?;
-        // Last, the enclave's own policy (if the store pins one).
-        let admission = crate::gate::enforce(store.as_ref(), &state, &verdict)?;
-        Ok((verdict, admission))
+        )
     });
     // Every decision is journaled; the lock serializes the appends.
     let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
-    let (verdict, admission) = match result {
+    let verdict = match result {
         Ok(v) => v,
         Err(e) => {
             return Err(decision.record_refusal(
@@ -182,7 +181,6 @@ fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
             ));
         }
     };
-    decision.policy = admission.as_ref().map(crate::gate::Admission::field);
     let head = record(
         store.as_ref(),
         &journal,
@@ -196,25 +194,7 @@ fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
         a.bundle.display()
     ));
     describe(&mut o, &verdict);
-    describe_admission(&mut o, admission.as_ref());
     o.line(format!("journal    record {}", head.seq));
     o.field("accepted", true).field("journal_record", head.seq);
     Ok(o)
-}
-
-/// The `policy` line and field of an accepted bundle's outcome.
-pub(crate) fn describe_admission(o: &mut Outcome, admission: Option<&crate::gate::Admission>) {
-    match admission {
-        Some(a) => {
-            o.line(format!(
-                "policy     admitted by sha256:{} ({} rules pass)",
-                a.sha256,
-                a.results.len()
-            ));
-            o.field("policy", a.field());
-        }
-        None => {
-            o.field("policy", serde_json::Value::Null);
-        }
-    }
 }

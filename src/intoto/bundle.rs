@@ -56,20 +56,6 @@ pub struct ChainVerdict {
     pub warnings: Vec<String>,
     /// The layout, as the store records it for the channel.
     pub layout: LayoutSeen,
-    /// The attestations that verified (for the enclave policy, `crate::gate`).
-    pub statements: Vec<VerifiedStatement>,
-}
-
-/// One attestation that verified: its Statement and the keyids whose
-/// signatures on it verified.
-#[derive(Debug, Clone)]
-pub struct VerifiedStatement {
-    /// Its path in the bundle.
-    pub file: String,
-    /// The Statement (the envelope's payload).
-    pub statement: serde_json::Value,
-    /// Keyids (layout or functionary keys) that signed it.
-    pub signers: Vec<String>,
 }
 
 /// What the supply chain is held to besides the bundle itself.
@@ -86,6 +72,11 @@ pub struct ChainContext<'a> {
 }
 
 impl BundleChain {
+    /// The carried attestations (file name, bytes).
+    pub fn attestations(&self) -> &[(String, Vec<u8>)] {
+        &self.attestations
+    }
+
     /// Takes one metadata entry (roots are ignored).
     pub fn add(&mut self, entry: &Entry, bytes: Vec<u8>) {
         let path = entry.path.as_str().to_owned();
@@ -308,20 +299,18 @@ pub fn verify_bundle_chain(
             known.insert(id.clone(), k.key.clone());
         }
     }
-    let mut statements = Vec::new();
     let mut attested = BTreeSet::new();
     for (path, bytes) in &chain.attestations {
+        // Sigstore bundles are checked against the store's pinned Sigstore
+        // policy (crate::sigstore::carried), not against the layout's keys.
+        if crate::sigstore::carried::is_sigstore_bundle(bytes) {
+            continue;
+        }
         let st = statement::parse(bytes).map_err(|reason| IntotoError::AttestationMalformed {
             file: path.clone(),
             reason,
         })?;
-        let signers = st.signers(&known);
-        statements.push(VerifiedStatement {
-            file: path.clone(),
-            statement: serde_json::from_slice(&st.envelope.body).unwrap_or_default(),
-            signers: signers.iter().map(|s| (*s).to_owned()).collect(),
-        });
-        if signers.is_empty() {
+        if st.signers(&known).is_empty() {
             return Err(IntotoError::AttestationUnsigned {
                 file: path.clone(),
                 claimed: st.claimed_keyids().join(", "),
@@ -348,6 +337,5 @@ pub fn verify_bundle_chain(
         attestable_subjects: artifacts.len(),
         warnings: verified.warnings,
         layout,
-        statements,
     })
 }

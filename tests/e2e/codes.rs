@@ -256,8 +256,8 @@ const CODE_FILES: &[(&str, Exit)] = &[
     ("src/oci/mod.rs", Exit::Wrapped("Image")),
     ("src/publish.rs", Exit::Wrapped("Publish")),
     (
-        "src/gate/error.rs",
-        Exit::Fault(&[("Bundle", 1), ("Operator", 2), ("Environment", 3)]),
+        "src/sigstore/mod.rs",
+        Exit::Fault(&[("Input", 1), ("Operator", 2)]),
     ),
 ];
 

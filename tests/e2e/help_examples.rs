@@ -130,24 +130,27 @@ jq -c '.format = 1 | del(.journal)' state.json > state.old && mv state.old state
             .into(),
         "journal recover" => "printf '{\"torn' >> /var/lib/airlock/journal.jsonl".into(),
         "metrics" => "mkdir -p /var/lib/node_exporter/textfile /srv/in".into(),
+        "sigstore verify" => {
+            let v = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/sigstore");
+            format!(
+                "cp {v}/pass_dsse_github_workflow.sigstore.json pypi_attestation_models-0.0.4a2.tar.gz.sigstore.json
+cp {v}/pypi_attestation_models-0.0.4a2.tar.gz .
+cp {v}/trusted_root.production.json trusted_root.json
+airlock anchor sigstore --store /var/lib/airlock --trusted-root trusted_root.json \\
+  --identity https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2 \\
+  --issuer https://token.actions.githubusercontent.com"
+            )
+        }
+        "anchor sigstore" => format!(
+            "cp {}/tests/vectors/sigstore/trusted_root.production.json trusted_root.json",
+            env!("CARGO_MANIFEST_DIR")
+        ),
         "init" => format!(
             "mkdir build && echo 'app 1.0' > build/app
 airlock keygen --type ecdsa-p256 --pkcs11 {}",
             ci_token!("release")
         ),
         "completions" => "mkdir -p .zfunc .config/fish/completions /etc/bash_completion.d".into(),
-        "policy set" | "policy test" => r#"cat > enclave-policy.toml <<'EOF'
-format = 1
-language = "cel"
-[[rule]]
-name = "any-channel"
-expr = 'manifest.channel != ""'
-EOF"#
-            .into(),
-        "receipt verify" => "airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42
-cp /var/lib/airlock/journal-key.pub .
-airlock journal export --store /var/lib/airlock --out audit-2026-q1.jsonl"
-            .into(),
         _ => "true".into(),
     }
 }

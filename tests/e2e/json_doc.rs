@@ -278,6 +278,25 @@ fn every_json_field_is_documented() {
         ]),
     );
 
+    let sigstore = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/sigstore");
+    let at = |f: &str| sigstore.join(f).display().to_string();
+    c.check(
+        "sigstore verify",
+        run(&[
+            "sigstore",
+            "verify",
+            &at("pass_dsse_github_workflow.sigstore.json"),
+            "--artifact",
+            &at("pypi_attestation_models-0.0.4a2.tar.gz"),
+            "--trusted-root",
+            &at("trusted_root.production.json"),
+            "--certificate-identity",
+            "https://github.com/trailofbits/pypi-attestation-models/.github/workflows/release.yml@refs/tags/v0.0.4a2",
+            "--certificate-oidc-issuer",
+            "https://token.actions.githubusercontent.com",
+        ]),
+    );
+
     // Bundles and volumes.
     c.check("pack", w.pack("rel.airlock", &["--json"]));
     c.check("inspect", run(&["inspect", "rel.airlock"]));
@@ -309,27 +328,6 @@ fn every_json_field_is_documented() {
     check_args.extend(vols.iter().map(String::as_str));
     check_args.extend(["--store", "store"]);
     c.check("volumes check", run(&check_args));
-    // The enclave policy (docs/policy.md), then verify and unpack under it.
-    w.write(
-        "allow.toml",
-        b"format = 1\nname = \"allow\"\nlanguage = \"cel\"\n[[rule]]\nname = \"any-channel\"\nexpr = \"manifest.channel != ''\"\n",
-    );
-    c.check(
-        "policy test",
-        run(&[
-            "policy",
-            "test",
-            "allow.toml",
-            "rel.airlock",
-            "--store",
-            "store",
-        ]),
-    );
-    c.check(
-        "policy set",
-        run(&["policy", "set", "--store", "store", "allow.toml"]),
-    );
-    c.check("policy show", run(&["policy", "show", "--store", "store"]));
     c.check(
         "verify",
         run(&["verify", "rel.airlock", "--store", "store"]),
@@ -337,20 +335,6 @@ fn every_json_field_is_documented() {
     c.check(
         "unpack",
         run(&["unpack", "rel.airlock", "--store", "store", "--to", "out"]),
-    );
-    c.check(
-        "receipt verify",
-        run(&[
-            "receipt",
-            "verify",
-            "out.receipt.dsse.json",
-            "--key",
-            "store/journal-key.pub",
-        ]),
-    );
-    c.check(
-        "policy clear",
-        run(&["policy", "clear", "--store", "store"]),
     );
 
     // The store.
@@ -360,6 +344,27 @@ fn every_json_field_is_documented() {
         run(&[
             "anchor", "channels", "--store", "store", "--allow", "nightly",
         ]),
+    );
+    let trusted_root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors/sigstore/trusted_root.production.json");
+    c.check(
+        "anchor sigstore",
+        run(&[
+            "anchor",
+            "sigstore",
+            "--store",
+            "store",
+            "--trusted-root",
+            trusted_root.to_str().unwrap(),
+            "--identity",
+            "release@example.org",
+            "--issuer",
+            "https://issuer.example.org",
+        ]),
+    );
+    c.check(
+        "anchor sigstore",
+        run(&["anchor", "sigstore", "--store", "store"]),
     );
     c.check(
         "anchor init",
