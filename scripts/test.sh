@@ -49,6 +49,22 @@ if [ ! -x "$SPEC_VENV/bin/python" ] || ! "$SPEC_VENV/bin/python" -c 'import zsta
 fi
 export AIRLOCK_SPEC_WRITER_PYTHON="$PWD/$SPEC_VENV/bin/python"
 
+# Receipts (docs/policy.md) are checked with securesystemslib's DSSE verifier
+# (tests/e2e/gate.rs), from PyPI into a private venv.
+DSSE_VENV=target/dsse-venv
+if [ ! -x "$DSSE_VENV/bin/python" ] || ! "$DSSE_VENV/bin/python" -c 'import securesystemslib.dsse, cryptography' 2>/dev/null; then
+  step "installing securesystemslib into $DSSE_VENV"
+  if ! { python3 -m venv "$DSSE_VENV" && "$DSSE_VENV/bin/pip" install -q --disable-pip-version-check \
+         "securesystemslib[crypto]==1.6.0"; }; then
+    if [ "${CI:-}" = true ]; then
+      echo "error: CI needs python3-venv and PyPI for the receipt test" >&2
+      exit 1
+    fi
+    echo "warning: securesystemslib could not be installed: the receipt's DSSE check will be SKIPPED" >&2
+  fi
+fi
+export AIRLOCK_DSSE_PYTHON="$PWD/$DSSE_VENV/bin/python"
+
 # Everything the CI gate builds is built with the TPM backend enabled, as the
 # documented release build is.
 FEATURES=(--workspace --all-features)

@@ -142,6 +142,13 @@ bundle's final root). The bundle itself is left as it is.")]
     /// Check volumes of a split bundle, one at a time, against its signed index.
     #[command(subcommand)]
     Volumes(VolumesCommand),
+    /// The enclave's own policy over every bundle (CEL or Rego), pinned in
+    /// the store: set, show, or try one on a bundle (docs/policy.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Signed receipts of accepted imports (SLSA verification summaries).
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
     /// Provision or show the trust anchor of an isolated-side store.
     #[command(subcommand)]
     Anchor(AnchorCommand),
@@ -913,6 +920,84 @@ impl StoreArg {
     pub fn dir(&self) -> PathBuf {
         self.path.dir()
     }
+}
+
+/// `policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Install the store's policy (replacing the one before); journaled with
+    /// its SHA-256. From then on verify, unpack and publish refuse a bundle
+    /// the policy denies.
+    #[command(after_help = "\
+Example:
+  airlock policy set --store /var/lib/airlock enclave-policy.toml
+  # a policy that does not parse or compile is refused (exit 2, policy-invalid)")]
+    Set {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The policy file (TOML; docs/policy.md).
+        file: PathBuf,
+    },
+    /// Remove the store's policy (journaled): airlock's own checks decide alone.
+    #[command(after_help = "Example:\n  airlock policy clear --store /var/lib/airlock")]
+    Clear {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+    },
+    /// Show the store's policy: its digest, rules and text.
+    #[command(after_help = "Example:\n  airlock policy show --store /var/lib/airlock")]
+    Show {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+    },
+    /// Dry run: verify BUNDLE against the store, then evaluate FILE on it and
+    /// show which rules pass and which fail. Changes nothing, journals
+    /// nothing; exit 1 (policy-denied) when a rule fails. Freshness (replay,
+    /// rollback) is not checked: an imported bundle can be tried too.
+    #[command(after_help = "\
+Example:
+  airlock policy test enclave-policy.toml release-42.airlock --store /var/lib/airlock")]
+    Test {
+        /// The policy file to try.
+        file: PathBuf,
+        /// The bundle to try it on.
+        bundle: PathBuf,
+        #[command(flatten)]
+        /// The store the bundle is verified against.
+        store: StoreArg,
+        /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ).
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+    },
+}
+
+/// `receipt …`.
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Check a receipt (DEST.receipt.dsse.json) with the store's journal
+    /// public key.
+    #[command(after_help = "\
+Examples:
+  airlock receipt verify /srv/incoming/release-42.receipt.dsse.json --key journal-key.pub
+  # journal-key.pub: the store's journal public key (STORE/journal-key.pub)
+  airlock receipt verify /srv/incoming/release-42.receipt.dsse.json --key journal-key.pub \\
+       --journal audit-2026-q1.jsonl   # and the import's record in a journal export")]
+    Verify {
+        /// The receipt.
+        receipt: PathBuf,
+        /// The journal public key (PEM).
+        #[arg(long, value_name = "JOURNAL-PUBKEY")]
+        key: PathBuf,
+        /// Also check the receipt against this journal export (`journal
+        /// export --out`): verified with the same key, it must hold the
+        /// import's accepted record, under the policy the receipt names, and
+        /// the record whose hash the receipt carries.
+        #[arg(long, value_name = "EXPORT")]
+        journal: Option<PathBuf>,
+    },
 }
 
 /// `anchor …`.

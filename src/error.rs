@@ -6,6 +6,7 @@ use std::path::Path;
 use airlock_bundle::Fault as BundleFault;
 use airlock_hsm::Fault as HsmFault;
 
+use crate::gate::error::GateFault;
 use crate::policy::Rejection;
 use crate::tuf::RootError;
 
@@ -43,6 +44,10 @@ pub enum Error {
     /// A trust-policy refusal (signatures, freshness).
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// The enclave's own policy (`crate::gate`): a denial, a policy that
+    /// cannot decide, a policy file, a receipt.
+    #[error(transparent)]
+    Gate(#[from] crate::gate::error::GateError),
     /// A journal (or journal export) being verified is not intact.
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
@@ -254,6 +259,11 @@ impl Error {
                 crate::sigstore::Fault::Input => EXIT_REJECTED,
                 crate::sigstore::Fault::Operator => EXIT_USAGE,
             },
+            Error::Gate(e) => match e.fault() {
+                GateFault::Bundle => EXIT_REJECTED,
+                GateFault::Operator => EXIT_USAGE,
+                GateFault::Environment => EXIT_ENVIRONMENT,
+            },
             Error::Root(_)
             | Error::Rejected(_)
             | Error::Intoto(_)
@@ -288,6 +298,7 @@ impl Error {
             Error::Publish(e) => e.code(),
             Error::Journal(e) => e.code(),
             Error::Sigstore(e) => e.code(),
+            Error::Gate(e) => e.code(),
             Error::AnchorUnparsable(_) | Error::AnchorVersionMismatch { .. } => "store-corrupt",
             Error::Internal(_) => "internal",
             Error::StoreUnreadable { .. } => "store-unreadable",
@@ -330,6 +341,7 @@ impl Error {
             }
             Error::Journal(e) => e.hint().into(),
             Error::Sigstore(e) => e.hint().into(),
+            Error::Gate(e) => e.hint().into(),
             Error::Publish(e) => e.hint().into(),
             Error::Hsm(e) => match e {
                 airlock_hsm::Error::JournalNotStarted { .. } => {

@@ -10,7 +10,8 @@
 //!   flags, draw and print to stderr; the layers below return warnings as
 //!   data or hand them to the command's `warn`;
 //! - application services: the pack pipeline (`pack`), the isolated-side
-//!   verifier (`verifier`), staging (`staging`), split bundles (`volumes`),
+//!   verifier (`verifier`), the enclave policy and receipts (`gate`),
+//!   staging (`staging`), split bundles (`volumes`),
 //!   the store's anchor (`trust_anchor`), journal decisions and exports
 //!   ([`journal`]), and the application [`Error`], which maps every layer's
 //!   error to an exit code, a stable code and one hint;
@@ -31,6 +32,7 @@ pub mod error;
 mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+mod gate;
 pub mod intoto;
 pub mod journal;
 pub mod json;

@@ -729,6 +729,7 @@ fn build(
             // in its own words.
             warnings: Vec::new(),
             layout: Default::default(),
+            statements: Vec::new(),
         }
     };
     // Sigstore bundles among the attestations: each must sign an artifact

@@ -101,6 +101,8 @@ pub struct Verdict {
     /// digests they must sign: checked against the store's pinned Sigstore
     /// policy (crate::sigstore::carried) before anything is committed.
     pub sigstore: crate::sigstore::carried::Carried,
+    /// The verified manifest.
+    pub manifest: Manifest,
 }
 
 /// What the verifier had learnt about a bundle when it stopped: for the
@@ -274,7 +276,9 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // Every check passed: an imported bundle is an intact replay.
     freshness.replay()?;
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
+    let verified = manifest.clone();
     Ok(Verdict {
+        manifest: verified,
         posix_names: manifest.names == NameRule::PosixOnly,
         bundle_id: manifest.bundle_id,
         channel: manifest.channel,

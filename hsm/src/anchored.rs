@@ -50,7 +50,7 @@ use crate::key::PublicKey;
 use crate::lock::DirLock;
 use crate::provision::{InitMode, Provisioning};
 use crate::signer::Signer;
-use crate::store::{Acceptance, Anchor, BackendKind, Locked, StoreState, TrustStore};
+use crate::store::{Acceptance, Anchor, BackendKind, Locked, PolicyPin, StoreState, TrustStore};
 
 const STATE_FILE: &str = "state.json";
 const ROOTS_DIR: &str = "roots";
@@ -704,6 +704,20 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         self.update(locked, |file| {
             file.journal = file.journal.advanced(head, &state_path)?;
             file.state.sigstore = Some(pin.clone());
+            Ok(())
+        })
+    }
+
+    fn set_policy(
+        &self,
+        locked: Locked<'_>,
+        policy: Option<&PolicyPin>,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let state_path = self.dir.join(STATE_FILE);
+        self.update(locked, |file| {
+            file.journal = file.journal.advanced(head, &state_path)?;
+            file.state.policy = policy.cloned();
             Ok(())
         })
     }

@@ -31,7 +31,9 @@ use crate::key::PublicKey;
 use crate::lock::DirLock;
 use crate::provision::{InitMode, Provisioning};
 use crate::signer::Signer;
-use crate::store::{Acceptance, Anchor, BackendKind, Locked, StoreLock, StoreState, TrustStore};
+use crate::store::{
+    Acceptance, Anchor, BackendKind, Locked, PolicyPin, StoreLock, StoreState, TrustStore,
+};
 
 const STATE_FILE: &str = "state.json";
 const ROOTS_DIR: &str = "roots";
@@ -498,6 +500,25 @@ impl TrustStore for FileStore {
         let anchor = self.anchor()?;
         let mut state = current.state;
         state.sigstore = Some(pin.clone());
+        self.commit(locked, &anchor, state, Some(new))
+    }
+
+    fn set_policy(
+        &self,
+        locked: Locked<'_>,
+        policy: Option<&PolicyPin>,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let current = self.read_state_file()?;
+        let Some(bound) = &current.journal else {
+            return Err(Error::JournalNotStarted {
+                path: self.dir.clone(),
+            });
+        };
+        let new = bound.advanced(head, &self.state_path())?;
+        let anchor = self.anchor()?;
+        let mut state = current.state;
+        state.policy = policy.cloned();
         self.commit(locked, &anchor, state, Some(new))
     }
 

@@ -50,8 +50,8 @@ pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use provision::{InitMode, Provisioning};
 pub use signer::Signer;
 pub use store::{
-    Acceptance, Anchor, BackendKind, LayoutSeen, Locked, SigstorePin, StoreLock, StoreState,
-    TrustStore,
+    Acceptance, Anchor, BackendKind, LayoutSeen, Locked, PolicyPin, SigstorePin, StoreLock,
+    StoreState, TrustStore,
 };
 #[cfg(feature = "tpm")]
 pub use tpm::{TpmHardware, TpmStatus, TpmStore};

@@ -85,6 +85,11 @@ pub struct StoreState {
     /// sigstore`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sigstore: Option<SigstorePin>,
+    /// The enclave's own policy (`airlock policy set`), pinned by digest:
+    /// the file in the store directory must have these bytes. Bound like
+    /// the channels (hardware stores: under the monotonic counter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyPin>,
 }
 
 /// A Sigstore verification policy pinned in the store: the trusted root
@@ -108,6 +113,14 @@ impl SigstorePin {
     pub fn trusted_root_file(&self) -> String {
         format!("sigstore-trusted-root.{}.json", self.trusted_root_sha256)
     }
+}
+
+/// The enclave policy a store has pinned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPin {
+    /// SHA-256 (lowercase hex) of the policy file's exact bytes.
+    pub sha256: String,
 }
 
 /// The in-toto layout an accepted bundle carried.
@@ -237,6 +250,16 @@ pub trait TrustStore: std::fmt::Debug {
         head: &JournalHead,
     ) -> Result<(), Error>;
 
+    /// Replaces (or with `None` removes) the pinned enclave policy, binding
+    /// the journal head whose records say so. The caller has written the
+    /// policy file first. Called through [`StoreLock::set_policy`].
+    fn set_policy(
+        &self,
+        locked: Locked<'_>,
+        policy: Option<&PolicyPin>,
+        head: &JournalHead,
+    ) -> Result<(), Error>;
+
     /// Binds a new journal head after records were appended. The head only
     /// moves forward: a `seq` not above the bound one is refused. Called
     /// through [`StoreLock::bind_journal_head`].
@@ -311,6 +334,12 @@ impl<'s, S: TrustStore + ?Sized + 's> StoreLock<'s, S> {
     /// ([`TrustStore::set_sigstore_pin`]).
     pub fn set_sigstore(&self, pin: &SigstorePin, head: &JournalHead) -> Result<(), Error> {
         self.store.set_sigstore_pin(self.locked(), pin, head)
+    }
+
+    /// Replaces (or removes) the pinned enclave policy
+    /// ([`TrustStore::set_policy`]).
+    pub fn set_policy(&self, policy: Option<&PolicyPin>, head: &JournalHead) -> Result<(), Error> {
+        self.store.set_policy(self.locked(), policy, head)
     }
 
     /// Binds a new journal head ([`TrustStore::bind_journal_head`]).

@@ -181,6 +181,12 @@ fn detail(r: &Record) -> String {
                 list("removed")
             )
         }
+        "policy.set" => format!(
+            "policy sha256 {} ({})",
+            short(f("sha256"), 16),
+            f("language")
+        ),
+        "policy.cleared" => "no policy".to_owned(),
         "journal.recovered" => {
             let mut s = format!("uncommitted records {}", r.fields["uncommitted"]);
             if let Some(t) = r.fields.get("torn").filter(|v| !v.is_null()) {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{
     AnchorCommand, Cli, Command, IntotoCommand, JournalCommand, KeyCommand, LayoutCommand,
-    RootCommand, SigstoreCommand, VolumesCommand,
+    PolicyCommand, ReceiptCommand, RootCommand, SigstoreCommand, VolumesCommand,
 };
 use crate::error::{EXIT_OK, Error};
 
@@ -20,6 +20,7 @@ pub mod journal;
 pub mod key;
 pub mod metrics;
 pub mod pack;
+pub mod policy;
 pub mod progress;
 pub mod project;
 pub mod publish;
@@ -122,6 +123,22 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
                 .as_deref()
                 .zip(identity.as_deref().zip(issuer.as_deref())),
         ),
+        Command::Policy(PolicyCommand::Set { store, file }) => {
+            policy::set(&store.dir(), Some(file.as_path()))
+        }
+        Command::Policy(PolicyCommand::Clear { store }) => policy::set(&store.dir(), None),
+        Command::Policy(PolicyCommand::Show { store }) => policy::show(&store.dir()),
+        Command::Policy(PolicyCommand::Test {
+            file,
+            bundle,
+            store,
+            at,
+        }) => policy::test(file, bundle, &store.dir(), at.as_deref(), quiet),
+        Command::Receipt(ReceiptCommand::Verify {
+            receipt,
+            key,
+            journal,
+        }) => policy::verify_receipt(receipt, key, journal.as_deref()),
         Command::Anchor(AnchorCommand::Channels { store, allow, deny }) => {
             anchor::channels(&store.dir(), allow, deny)
         }
@@ -245,6 +262,14 @@ pub fn report_error(e: &Error, json: bool) -> i32 {
 /// and `pack`), the command line, the command, and the project's sequence
 /// written back after a successful pack. Returns the exit code.
 pub fn entry(args: Vec<std::ffi::OsString>) -> i32 {
+    // The bounded child that evaluates an enclave policy (never a command
+    // anyone types: `crate::gate::sandbox`).
+    if args
+        .get(1)
+        .is_some_and(|a| a == crate::gate::sandbox::CHILD_ARG)
+    {
+        return crate::gate::sandbox::child_main();
+    }
     let json = args.iter().any(|a| a == "--json");
     let (args, pending) = match project::expand_args(args, std::path::Path::new(".")) {
         Ok(x) => x,

@@ -281,17 +281,25 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
             ));
         }
     }
+    let conn = a.registry_conn.connection();
     let sent = match &target {
         Target::Layout(out) => publish_layout(&import, out),
-        Target::Registry { host, .. } => {
-            let conn = a.registry_conn.connection();
-            publish_registry(&import, &target, host, &conn)
-        }
+        Target::Registry { host, .. } => publish_registry(&import, &target, host, &conn),
     };
     let (blobs_sent, blobs_skipped) = match sent {
         Ok(n) => n,
         Err(e) => return Err(refuse(e, ids)),
     };
+    // The import's signed receipt, attached to each image (docs/policy.md).
+    let receipt =
+        crate::gate::referrer::receipt_of(store.as_ref(), &import.dir, &m.bundle_id, &super::warn);
+    let referrers =
+        match crate::gate::referrer::attach(receipt, &import.graph, &target, &conn, &|name| {
+            repository(&target, name)
+        }) {
+            Ok(r) => r,
+            Err(e) => return Err(refuse(e, ids)),
+        };
     // Record the tags, then journal each image.
     let mut events = Vec::new();
     let mut o = Outcome::default();
@@ -313,13 +321,21 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         f["bundle_id"] = json!(m.bundle_id);
         f["channel"] = json!(m.channel);
         f["sequence"] = json!(m.sequence);
-        events.push(Event::new("publish", f));
         let shown = match &p.image.tag {
             Some(t) => format!("{}/{repo}:{t}", target.display()),
             None => format!("{}/{repo}@{digest}", target.display()),
         };
         o.line(format!("PUBLISHED {shown} {digest}"));
-        published.push(json!({"repository": repo, "tag": p.image.tag, "digest": digest}));
+        let receipt = referrers
+            .iter()
+            .find(|(_, r)| r.subject.0 == p.image.digest)
+            .map(|(_, r)| r.digest.to_string());
+        if let Some(r) = &receipt {
+            o.line(format!("RECEIPT   {shown} <- referrer {r}"));
+        }
+        f["receipt_referrer"] = json!(receipt);
+        events.push(Event::new("publish", f));
+        published.push(json!({"repository": repo, "tag": p.image.tag, "digest": digest, "receipt_referrer": receipt}));
     }
     let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
     if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {

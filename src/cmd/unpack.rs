@@ -68,9 +68,12 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
             &mut staging,
             &mut decision.seen,
         )?;
-        Ok((staging, verdict))
+        // Last, the enclave's own policy (if the store pins one): on a
+        // denial the staging directory goes, nothing is placed.
+        let admission = crate::gate::enforce(store.as_ref(), &state, &verdict)?;
+        Ok((staging, verdict, admission))
     });
-    let (staging, verdict) = match result {
+    let (staging, verdict, admission) = match result {
         Ok(v) => v,
         Err(e) => {
             return Err(decision.record_refusal(
@@ -82,6 +85,7 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
             ));
         }
     };
+    decision.policy = admission.as_ref().map(crate::gate::Admission::field);
     // No acceptance without its record: the record is durable before
     // anything is placed. A full disk fails here (exit 3), with nothing
     // placed and the store unchanged.
@@ -113,6 +117,18 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         return Err(decision.record_abort(&journal, &lock, record, e.into(), &crate::cmd::warn));
     }
     drop(lock);
+    let receipt = crate::gate::receipt::deliver(
+        "unpack",
+        &verdict,
+        admission.as_ref(),
+        crate::gate::receipt::JournalRef {
+            seq: record.1,
+            head: accepted,
+        },
+        signer.as_ref(),
+        placed.path(),
+        &crate::cmd::warn,
+    );
     let mut o = Outcome::default();
     o.line(format!(
         "ACCEPTED {} -> {}",
@@ -126,6 +142,11 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
             m.display()
         ));
     }
+    crate::cmd::verify::describe_admission(&mut o, admission.as_ref());
+    if let Some(r) = &receipt {
+        o.line(format!("receipt    {}", r.display()));
+    }
+    o.field("receipt", receipt.map(|r| r.display().to_string()));
     o.line(format!("journal    record {}", record.1));
     o.field("accepted", true)
         .field("destination", placed.path().display().to_string())

@@ -158,18 +158,21 @@ fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
         let state = store.state()?;
         let time = verification_time(at, &state, now());
         decision.time = Some(time);
-        check(
+        let verdict = check(
             opened,
             store.as_ref(),
             &state,
             time,
             &mut Discard,
             &mut decision.seen,
-        )
+        )?;
+        // Last, the enclave's own policy (if the store pins one).
+        let admission = crate::gate::enforce(store.as_ref(), &state, &verdict)?;
+        Ok((verdict, admission))
     });
     // Every decision is journaled; the lock serializes the appends.
     let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
-    let verdict = match result {
+    let (verdict, admission) = match result {
         Ok(v) => v,
         Err(e) => {
             return Err(decision.record_refusal(
@@ -181,6 +184,7 @@ fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
             ));
         }
     };
+    decision.policy = admission.as_ref().map(crate::gate::Admission::field);
     let head = record(
         store.as_ref(),
         &journal,
@@ -194,7 +198,25 @@ fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
         a.bundle.display()
     ));
     describe(&mut o, &verdict);
+    describe_admission(&mut o, admission.as_ref());
     o.line(format!("journal    record {}", head.seq));
     o.field("accepted", true).field("journal_record", head.seq);
     Ok(o)
+}
+
+/// The `policy` line and field of an accepted bundle's outcome.
+pub(crate) fn describe_admission(o: &mut Outcome, admission: Option<&crate::gate::Admission>) {
+    match admission {
+        Some(a) => {
+            o.line(format!(
+                "policy     admitted by sha256:{} ({} rules pass)",
+                a.sha256,
+                a.results.len()
+            ));
+            o.field("policy", a.field());
+        }
+        None => {
+            o.field("policy", serde_json::Value::Null);
+        }
+    }
 }

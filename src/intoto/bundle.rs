@@ -56,6 +56,20 @@ pub struct ChainVerdict {
     pub warnings: Vec<String>,
     /// The layout, as the store records it for the channel.
     pub layout: LayoutSeen,
+    /// The attestations that verified (for the enclave policy, `crate::gate`).
+    pub statements: Vec<VerifiedStatement>,
+}
+
+/// One attestation that verified: its Statement and the keyids whose
+/// signatures on it verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedStatement {
+    /// Its path in the bundle.
+    pub file: String,
+    /// The Statement (the envelope's payload).
+    pub statement: serde_json::Value,
+    /// Keyids (layout or functionary keys) that signed it.
+    pub signers: Vec<String>,
 }
 
 /// What the supply chain is held to besides the bundle itself.
@@ -299,6 +313,7 @@ pub fn verify_bundle_chain(
             known.insert(id.clone(), k.key.clone());
         }
     }
+    let mut statements = Vec::new();
     let mut attested = BTreeSet::new();
     for (path, bytes) in &chain.attestations {
         // Sigstore bundles are checked against the store's pinned Sigstore
@@ -310,7 +325,13 @@ pub fn verify_bundle_chain(
             file: path.clone(),
             reason,
         })?;
-        if st.signers(&known).is_empty() {
+        let signers = st.signers(&known);
+        statements.push(VerifiedStatement {
+            file: path.clone(),
+            statement: serde_json::from_slice(&st.envelope.body).unwrap_or_default(),
+            signers: signers.iter().map(|s| (*s).to_owned()).collect(),
+        });
+        if signers.is_empty() {
             return Err(IntotoError::AttestationUnsigned {
                 file: path.clone(),
                 claimed: st.claimed_keyids().join(", "),
@@ -337,5 +358,6 @@ pub fn verify_bundle_chain(
         attestable_subjects: artifacts.len(),
         warnings: verified.warnings,
         layout,
+        statements,
     })
 }

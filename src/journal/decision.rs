@@ -61,6 +61,9 @@ pub struct Decision {
     pub seen: Observed,
     /// When the run started (for the record's `duration_ms`).
     pub started: std::time::Instant,
+    /// The enclave policy that admitted the bundle (`crate::gate`), if the
+    /// store pins one: the record's `policy` field.
+    pub policy: Option<Value>,
 }
 
 /// A JSON value, or null.
@@ -79,6 +82,7 @@ impl Decision {
             time: None,
             seen: Observed::default(),
             started: std::time::Instant::now(),
+            policy: None,
         }
     }
 
@@ -146,6 +150,9 @@ impl Decision {
                 (sc.attestable_subjects as u64).into(),
             );
         }
+        if let Some(p) = &self.policy {
+            fields.insert("policy".into(), p.clone());
+        }
         let mut events = vec![Event {
             name: self.command,
             fields,
@@ -175,6 +182,11 @@ impl Decision {
             fields.insert("bundle_sha256".into(), opt(file_sha256(&self.bundle)));
         }
         fields.insert("error".into(), error_field(e));
+        if let Error::Gate(g) = e
+            && let Some(p) = g.record()
+        {
+            fields.insert("policy".into(), p);
+        }
         Event {
             name: self.command,
             fields,

@@ -189,6 +189,9 @@ pub struct Facts {
     pub overrides: BTreeMap<String, u64>,
     /// Refusals (exit 1) by code.
     pub refusals_by_code: BTreeMap<String, u64>,
+    /// Refusals by the enclave policy (`policy-denied`, `policy-error`), by
+    /// (command, rule, code): one count per rule that failed or erred.
+    pub policy_denials: BTreeMap<(String, String, String), u64>,
     /// The last refusal per (command, code): (time, seq, hint).
     pub last_refusal: BTreeMap<(String, String), (u64, u64, String)>,
     /// Per day (days since the epoch, UTC).
@@ -228,6 +231,19 @@ pub fn code_label(code: Option<&str>) -> String {
         {
             c.to_owned()
         }
+        _ => "other".to_owned(),
+    }
+}
+
+/// The most distinct rule labels the policy-denial metric keeps; later
+/// rules count under `other`.
+pub const MAX_RULE_LABELS: usize = 200;
+
+/// A policy rule name usable as a label: as a policy may name it (1 to 64
+/// of `A-Z a-z 0-9 . _ -`, `crate::gate::file::is_rule_name`), else `other`.
+pub fn rule_label(name: Option<&str>) -> String {
+    match name {
+        Some(n) if crate::gate::file::is_rule_name(n) => n.to_owned(),
         _ => "other".to_owned(),
     }
 }
@@ -275,6 +291,29 @@ impl Facts {
             }
             e if DECIDING.contains(&e) => self.add_decision(r, day),
             _ => {}
+        }
+    }
+
+    /// One count per rule a policy refusal names (record field `policy`).
+    fn add_policy_denials(&mut self, r: &Record, command: &str, code: &str) {
+        if !matches!(code, "policy-denied" | "policy-error") {
+            return;
+        }
+        let Some(Value::Array(rules)) = r.fields.get("policy").and_then(|p| p.get("rules")) else {
+            return;
+        };
+        for rule in rules {
+            let mut label = rule_label(rule.as_str());
+            let known = self.policy_denials.keys().any(|(_, r, _)| *r == label);
+            let distinct: std::collections::BTreeSet<&String> =
+                self.policy_denials.keys().map(|(_, r, _)| r).collect();
+            if !known && distinct.len() >= MAX_RULE_LABELS {
+                label = "other".to_owned();
+            }
+            *self
+                .policy_denials
+                .entry((command.to_owned(), label, code.to_owned()))
+                .or_default() += 1;
         }
     }
 
@@ -326,6 +365,7 @@ impl Facts {
             "refused" => {
                 d.refused += 1;
                 *self.refusals_by_code.entry(code.clone()).or_default() += 1;
+                self.add_policy_denials(r, &command, &code);
                 let hint = r
                     .fields
                     .get("error")
@@ -439,5 +479,20 @@ impl Facts {
             .filter(|((c, o, _), _)| o == outcome && command.is_none_or(|x| x == c))
             .map(|(_, n)| n)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_labels_are_bounded() {
+        assert_eq!(rule_label(Some("slsa-builder")), "slsa-builder");
+        for bad in ["", "a b", "ÿ", "x\"y", "{}"] {
+            assert_eq!(rule_label(Some(bad)), "other", "{bad}");
+        }
+        assert_eq!(rule_label(Some(&"x".repeat(65))), "other");
+        assert_eq!(rule_label(None), "other");
     }
 }

@@ -323,6 +323,18 @@ pub fn render(s: &Snapshot) -> String {
         );
     }
     o.family(
+        "airlock_policy_denials_total",
+        "counter",
+        "Refusals by the store's enclave policy (docs/policy.md), one count per rule that failed (code policy-denied) or could not be evaluated (policy-error), by command and rule name (as the policy names it: 1-64 of A-Z a-z 0-9 . _ -; other beyond 200 distinct names).",
+    );
+    for ((c, rule, code), n) in &facts.policy_denials {
+        o.sample(
+            "airlock_policy_denials_total",
+            &[("command", c), ("rule", rule), ("code", code)],
+            *n as f64,
+        );
+    }
+    o.family(
         "airlock_time_overrides_total",
         "counter",
         "Decisions made with --at (a verification-time override).",

@@ -259,6 +259,10 @@ const CODE_FILES: &[(&str, Exit)] = &[
         "src/sigstore/mod.rs",
         Exit::Fault(&[("Input", 1), ("Operator", 2)]),
     ),
+    (
+        "src/gate/error.rs",
+        Exit::Fault(&[("Bundle", 1), ("Operator", 2), ("Environment", 3)]),
+    ),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<String>) {

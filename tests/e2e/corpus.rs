@@ -217,6 +217,19 @@ fn every_corpus_bundle_gets_the_verdict_the_spec_gives_it() {
             if dest.exists() {
                 remove_tree(&dest);
             }
+            // An accepted unpack leaves its receipt beside --to
+            // (docs/policy.md), a refused one nothing.
+            let mut receipt = dest.clone().into_os_string();
+            receipt.push(".receipt.dsse.json");
+            let receipt = std::path::PathBuf::from(receipt);
+            if receipt.exists() != (u.code == 0) {
+                problems.push(format!(
+                    "{name}: unpack exited {} and left a receipt: {}",
+                    u.code,
+                    receipt.exists()
+                ));
+            }
+            let _ = fs::remove_file(&receipt);
             // The bundle's metadata, delivered beside --to on success.
             // (DEST.airlock-metadata, docs/isolated-side.md)
             let mut metadata = t.join(&dest).into_os_string();

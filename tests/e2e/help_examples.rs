@@ -151,6 +151,18 @@ airlock keygen --type ecdsa-p256 --pkcs11 {}",
             ci_token!("release")
         ),
         "completions" => "mkdir -p .zfunc .config/fish/completions /etc/bash_completion.d".into(),
+        "policy set" | "policy test" => r#"cat > enclave-policy.toml <<'EOF'
+format = 1
+language = "cel"
+[[rule]]
+name = "any-channel"
+expr = 'manifest.channel != ""'
+EOF"#
+            .into(),
+        "receipt verify" => "airlock unpack release-42.airlock --store /var/lib/airlock --to /srv/incoming/release-42
+cp /var/lib/airlock/journal-key.pub .
+airlock journal export --store /var/lib/airlock --out audit-2026-q1.jsonl"
+            .into(),
         _ => "true".into(),
     }
 }

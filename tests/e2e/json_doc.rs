@@ -328,6 +328,27 @@ fn every_json_field_is_documented() {
     check_args.extend(vols.iter().map(String::as_str));
     check_args.extend(["--store", "store"]);
     c.check("volumes check", run(&check_args));
+    // The enclave policy (docs/policy.md), then verify and unpack under it.
+    w.write(
+        "allow.toml",
+        b"format = 1\nname = \"allow\"\nlanguage = \"cel\"\n[[rule]]\nname = \"any-channel\"\nexpr = \"manifest.channel != ''\"\n",
+    );
+    c.check(
+        "policy test",
+        run(&[
+            "policy",
+            "test",
+            "allow.toml",
+            "rel.airlock",
+            "--store",
+            "store",
+        ]),
+    );
+    c.check(
+        "policy set",
+        run(&["policy", "set", "--store", "store", "allow.toml"]),
+    );
+    c.check("policy show", run(&["policy", "show", "--store", "store"]));
     c.check(
         "verify",
         run(&["verify", "rel.airlock", "--store", "store"]),
@@ -335,6 +356,20 @@ fn every_json_field_is_documented() {
     c.check(
         "unpack",
         run(&["unpack", "rel.airlock", "--store", "store", "--to", "out"]),
+    );
+    c.check(
+        "receipt verify",
+        run(&[
+            "receipt",
+            "verify",
+            "out.receipt.dsse.json",
+            "--key",
+            "store/journal-key.pub",
+        ]),
+    );
+    c.check(
+        "policy clear",
+        run(&["policy", "clear", "--store", "store"]),
     );
 
     // The store.

@@ -13,6 +13,7 @@ mod emulators;
 mod faults;
 mod first_hour;
 mod freshness;
+mod gate;
 mod help_examples;
 mod images;
 mod import_graph;

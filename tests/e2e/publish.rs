@@ -84,11 +84,12 @@ fn publish_to_an_oci_layout_then_again() {
     let j = publish(&w, "rel.airlock", "oci:enclave", &[]).ok().json();
     assert_eq!(j["published"].as_array().unwrap().len(), 2);
     let src = ref_names(&w.path("src"));
-    assert_eq!(
-        ref_names(&w.path("enclave")),
-        src,
-        "same names, same digests as the source"
-    );
+    let named: Vec<(String, String)> = ref_names(&w.path("enclave"))
+        .into_iter()
+        .filter(|(n, _)| !n.is_empty())
+        .collect();
+    assert_eq!(named, src, "same names, same digests as the source");
+    receipts_are_referrers(&w, &j, 2);
     for e in fs::read_dir(w.path("src/blobs/sha256")).unwrap() {
         let e = e.unwrap();
         assert_eq!(
@@ -110,6 +111,47 @@ fn publish_to_an_oci_layout_then_again() {
     let again = publish(&w, "rel.airlock", "oci:enclave", &[]).ok().json();
     assert_eq!(again["blobs_sent"], 0);
     assert_eq!(publish_records(&w).len(), 4);
+    receipts_are_referrers(&w, &again, 2);
+}
+
+/// Each published image has the import's receipt (docs/policy.md) as an
+/// OCI referrer in the layout `enclave`: an artifact manifest whose
+/// `subject` is the image and whose one layer is the receipt, listed once
+/// in `index.json`; the journal's publish record names it.
+fn receipts_are_referrers(w: &World, j: &serde_json::Value, images: usize) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(w.path("enclave/index.json")).unwrap()).unwrap();
+    let artifacts: Vec<&serde_json::Value> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["artifactType"] == "application/vnd.dsse.envelope.v1+json")
+        .collect();
+    assert_eq!(artifacts.len(), images, "{index}");
+    let blob = |d: &str| fs::read(w.path("enclave/blobs/sha256").join(&d[7..])).unwrap();
+    for p in j["published"].as_array().unwrap() {
+        let referrer = p["receipt_referrer"].as_str().unwrap();
+        assert!(artifacts.iter().any(|a| a["digest"] == referrer));
+        let m: serde_json::Value = serde_json::from_slice(&blob(referrer)).unwrap();
+        assert_eq!(m["subject"]["digest"], p["digest"]);
+        let layer = blob(m["layers"][0]["digest"].as_str().unwrap());
+        w.write("referred.dsse.json", &layer);
+        w.run(&[
+            "receipt",
+            "verify",
+            "referred.dsse.json",
+            "--key",
+            "store/journal-key.pub",
+        ])
+        .ok();
+    }
+    let recs = publish_records(w);
+    assert!(
+        recs.iter()
+            .rev()
+            .take(images)
+            .all(|r| r["fields"]["receipt_referrer"].is_string())
+    );
 }
 
 #[test]
@@ -293,6 +335,29 @@ fn registry_round_trip(test: &str, tls: bool) {
             fs::read(e.path()).unwrap(),
             fs::read(w.path("src/blobs/sha256").join(e.file_name())).unwrap()
         );
+    }
+    // Each image has the import's receipt as a referrer (its subject).
+    for p in j["published"].as_array().unwrap() {
+        let referrer = p["receipt_referrer"].as_str().unwrap();
+        let mut args = vec!["inspect".to_owned(), "--raw".to_owned()];
+        args.extend(reg.skopeo_flags(""));
+        args.push(format!(
+            "docker://{}/enclave/{}@{referrer}",
+            reg.host(),
+            p["repository"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("enclave/")
+        ));
+        let out = skopeo(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(m["subject"]["digest"], p["digest"]);
+        assert_eq!(m["artifactType"], "application/vnd.dsse.envelope.v1+json");
     }
     // Publishing again sends nothing new.
     let again = publish(&w, "rel.airlock", &target, &extra_ref).ok().json();

@@ -840,3 +840,94 @@ fn a_refused_anchor_init_leaves_the_directory_as_it_was() {
     assert_eq!(tree(&w.path("tstore")), before);
     w.run(&["journal", "verify", "--store", "tstore"]).ok();
 }
+
+/// The enclave policy on a TPM store (docs/policy.md): a swapped policy
+/// file is detected, an older copy of the store without the policy is a
+/// rollback, and the receipt is signed by the TPM-resident journal key.
+#[test]
+fn a_policy_swapped_on_a_tpm_store_is_detected_and_receipts_are_signed_in_the_tpm() {
+    let Some((w, _tpm)) = tpm_world("a_policy_swapped_on_a_tpm_store") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    let backup = w.path("backup");
+    copy_dir(&w.path("tstore"), &backup);
+    w.write(
+        "never.toml",
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"never\"\nexpr = \"false\"\n",
+    );
+    let set = w
+        .run(&["policy", "set", "--store", "tstore", "never.toml", "--json"])
+        .ok();
+    let sha = set.json()["policy"]["sha256"].as_str().unwrap().to_owned();
+    assert_eq!(verify(&w, "one.airlock").error_code(), "policy-denied");
+    // The file swapped for one that admits everything: detected.
+    let file = w.path(&format!("tstore/policy/{sha}.toml"));
+    let saved = fs::read(&file).unwrap();
+    fs::write(
+        &file,
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"never\"\nexpr = \"true\"\n",
+    )
+    .unwrap();
+    let r = unpack(&w, "one.airlock", "out");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "policy-tampered"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("out").exists());
+    fs::write(&file, saved).unwrap();
+    // The store put back as it was before the policy: the TPM counter has
+    // moved on, so it is refused.
+    let current = w.path("current");
+    copy_dir(&w.path("tstore"), &current);
+    fs::remove_dir_all(w.path("tstore")).unwrap();
+    copy_dir(&backup, &w.path("tstore"));
+    let r = unpack(&w, "one.airlock", "out");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "store-rolled-back"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("out").exists());
+    fs::remove_dir_all(w.path("tstore")).unwrap();
+    copy_dir(&current, &w.path("tstore"));
+    // Admitted under a policy that holds: the receipt verifies with the
+    // TPM journal key (its SubjectPublicKeyInfo, from record 1).
+    w.write(
+        "any.toml",
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"any\"\nexpr = \"true\"\n",
+    );
+    w.run(&["policy", "set", "--store", "tstore", "any.toml"])
+        .ok();
+    unpack(&w, "one.airlock", "out").ok();
+    let journal = fs::read_to_string(w.path("tstore/journal.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    let spki = first["fields"]["journal_key"]["spki"].as_str().unwrap();
+    let body: Vec<String> = spki
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    w.write(
+        "tpm-journal.pub",
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            body.join("\n")
+        )
+        .as_bytes(),
+    );
+    let v = w
+        .run(&[
+            "receipt",
+            "verify",
+            "out.receipt.dsse.json",
+            "--key",
+            "tpm-journal.pub",
+            "--json",
+        ])
+        .ok();
+    assert_eq!(v.json()["keyid"], first["fields"]["journal_key"]["keyid"]);
+}
