@@ -7,6 +7,7 @@ use airlock_bundle::Fault as BundleFault;
 use airlock_hsm::Fault as HsmFault;
 
 use crate::gate::error::GateFault;
+use crate::journal::JournalEnvError;
 use crate::policy::Rejection;
 use crate::tuf::RootError;
 
@@ -122,16 +123,33 @@ pub enum Error {
         /// Stable code.
         code: &'static str,
     },
-    /// The machine: store, hardware, disk, an existing destination.
-    #[error("{message}")]
-    Environment {
-        /// What is wrong.
-        message: String,
-        /// What to do.
-        hint: String,
-        /// Stable code.
-        code: &'static str,
+    /// A file or directory cannot be written, or exists already (exit 3).
+    #[error(transparent)]
+    Fs(#[from] crate::fsutil::FsError),
+    /// An unpack cannot place what it verified (exit 3).
+    #[error(transparent)]
+    Staging(#[from] crate::staging::StagingError),
+    /// A registry cannot be used (exit 3).
+    #[error(transparent)]
+    Registry(#[from] crate::oci::RegistryError),
+    /// A journal operation cannot be carried out on this machine (exit 3).
+    #[error(transparent)]
+    JournalEnv(#[from] crate::journal::JournalEnvError),
+    /// A store anchored in a token or TPM that `anchor init` was asked to
+    /// re-provision as a file store (`store-already-provisioned`, exit 3).
+    #[error(
+        "{} is anchored in {backend}; it cannot be re-provisioned as a file store: give --{backend} to re-provision it in hardware, or provision a new directory as a file store",
+        store.display()
+    )]
+    AnchoredInHardware {
+        /// The store directory.
+        store: std::path::PathBuf,
+        /// Its backend.
+        backend: String,
     },
+    /// The demo did not go as it always must (`demo-failed`, exit 3).
+    #[error("demo: {0}")]
+    DemoFailed(String),
 }
 
 impl From<crate::tuf::root::SignRootError> for Error {
@@ -157,21 +175,10 @@ impl From<crate::journal::writer::WriteError> for Error {
     fn from(e: crate::journal::writer::WriteError) -> Error {
         use crate::journal::writer::WriteError;
         match e {
-            WriteError::Damaged(_) => Error::env(
-                "journal-damaged",
-                e.to_string(),
-                "run `airlock journal verify --store STORE` and investigate before using the store; nothing was accepted",
-            ),
-            WriteError::Torn { .. } => Error::env(
-                "journal-damaged",
-                e.to_string(),
-                "run `airlock journal verify --store STORE` to see it, then `airlock journal recover --store STORE`; nothing was accepted",
-            ),
-            WriteError::KeyUnusable { .. } => Error::env(
-                "journal-key-unusable",
-                e.to_string(),
-                "re-provision the store's journal key",
-            ),
+            WriteError::Damaged(_) | WriteError::Torn { .. } => {
+                JournalEnvError::Damaged(e.to_string()).into()
+            }
+            WriteError::KeyUnusable { .. } => JournalEnvError::KeyUnusable(e.to_string()).into(),
             WriteError::Build(e) => e.into(),
             WriteError::Store(e) => Error::Hsm(e),
         }
@@ -182,11 +189,7 @@ impl From<crate::journal::record::BuildError> for Error {
     fn from(e: crate::journal::record::BuildError) -> Error {
         use crate::journal::record::BuildError;
         match e {
-            BuildError::Internal { .. } => Error::env(
-                "journal-write-failed",
-                e.to_string(),
-                "report this as a bug; nothing was accepted",
-            ),
+            BuildError::Internal { .. } => JournalEnvError::WriteFailed(e.to_string()).into(),
             BuildError::Sign(e) => Error::Hsm(e),
         }
     }
@@ -234,15 +237,6 @@ impl Error {
         }
     }
 
-    /// An environment error.
-    pub fn env(code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Error {
-        Error::Environment {
-            message: message.into(),
-            hint: hint.into(),
-            code,
-        }
-    }
-
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -275,7 +269,12 @@ impl Error {
             | Error::BadKey { .. }
             | Error::Usage { .. }
             | Error::Operator { .. } => EXIT_USAGE,
-            Error::Environment { .. }
+            Error::Fs(_)
+            | Error::Staging(_)
+            | Error::Registry(_)
+            | Error::JournalEnv(_)
+            | Error::AnchoredInHardware { .. }
+            | Error::DemoFailed(_)
             | Error::AnchorUnparsable(_)
             | Error::AnchorVersionMismatch { .. }
             | Error::Internal(_)
@@ -299,13 +298,19 @@ impl Error {
             Error::Journal(e) => e.code(),
             Error::Sigstore(e) => e.code(),
             Error::Gate(e) => e.code(),
+            Error::Fs(e) => e.code(),
+            Error::Staging(e) => e.code(),
+            Error::Registry(e) => e.code(),
+            Error::JournalEnv(e) => e.code(),
+            Error::AnchoredInHardware { .. } => "store-already-provisioned",
+            Error::DemoFailed(_) => "demo-failed",
             Error::AnchorUnparsable(_) | Error::AnchorVersionMismatch { .. } => "store-corrupt",
             Error::Internal(_) => "internal",
             Error::StoreUnreadable { .. } => "store-unreadable",
             Error::Input { .. } => "input-unreadable",
             Error::BadKey { .. } => "key-invalid",
             Error::Usage { .. } => "usage",
-            Error::Environment { code, .. } | Error::Operator { code, .. } => code,
+            Error::Operator { code, .. } => code,
         }
     }
 
@@ -317,18 +322,25 @@ impl Error {
             return h;
         }
         match self {
-            Error::Usage { hint, .. }
-            | Error::Environment { hint, .. }
-            | Error::Operator { hint, .. } => hint.clone(),
-            Error::Input { .. } => "check the path and its permissions".into(),
+            Error::Usage { hint, .. } | Error::Operator { hint, .. } => hint.clone(),
+            Error::Input { .. } => {
+                "check the path and its permissions; input files must stay unchanged while packing".into()
+            }
             Error::Internal(_) => "report this as a bug".into(),
-            Error::StoreUnreadable { .. } => "check the store directory and its permissions".into(),
-            Error::AnchorUnparsable(_) => {
-                "re-provision the store from a trusted root with `anchor init --replace`".into()
+            Error::StoreUnreadable { .. } => {
+                "check the trust store directory, its permissions and free space".into()
             }
-            Error::AnchorVersionMismatch { .. } => {
-                "the store has been altered: re-provision it from a trusted root with `anchor init --replace`".into()
+            Error::AnchorUnparsable(_) | Error::AnchorVersionMismatch { .. } => {
+                "the trust store has been altered or damaged: stop, investigate, and re-provision from a trusted root with `anchor init --replace`".into()
             }
+            Error::AnchoredInHardware { .. } => {
+                "use `anchor show` to see it, or --replace to re-provision it deliberately (a store anchored in a token or TPM with that backend's flag; a file store in a new directory)".into()
+            }
+            Error::DemoFailed(_) => "report this: the demo must always run".into(),
+            Error::Fs(e) => e.hint().into(),
+            Error::Staging(e) => e.hint().into(),
+            Error::Registry(e) => e.hint().into(),
+            Error::JournalEnv(e) => e.hint().into(),
             Error::InputNames(_) => "rename the files so that every name can exist on FAT32, exFAT, NTFS and macOS, or pack with --posix-names if this bundle will only ever be unpacked on a POSIX filesystem".into(),
             Error::BadKey { .. } => {
                 "give a PEM key made by `airlock keygen` or `openssl genpkey` (Ed25519, EC P-256/P-384, RSA of 2048 bits or more)".into()
@@ -343,36 +355,14 @@ impl Error {
             Error::Sigstore(e) => e.hint().into(),
             Error::Gate(e) => e.hint().into(),
             Error::Publish(e) => e.hint().into(),
-            Error::Hsm(e) => match e {
-                airlock_hsm::Error::JournalNotStarted { .. } => {
-                    "this store was provisioned before airlock kept an audit journal: start one with `airlock journal init --store STORE`".into()
-                }
-                airlock_hsm::Error::JournalWrite { .. } => {
-                    "nothing was accepted: free space (or fix permissions) on the store's filesystem and run the command again".into()
-                }
-                airlock_hsm::Error::NotProvisioned { .. } => {
-                    "provision it first: airlock anchor init --store STORE --root 1.root.json --channel CHANNEL".into()
-                }
-                airlock_hsm::Error::AlreadyProvisioned { .. } => {
-                    "use `anchor show` to see it, or --replace to re-provision deliberately".into()
-                }
-                airlock_hsm::Error::Exists { .. } => "choose another name or remove the old file first".into(),
-                airlock_hsm::Error::StoreCorrupt { .. } => {
-                    "the trust store has been altered or damaged: stop, investigate, and re-provision from a trusted root".into()
-                }
-                airlock_hsm::Error::KeyRead { .. } | airlock_hsm::Error::KeyParse { .. } => {
-                    "give a PEM key made by `airlock keygen`".into()
-                }
-                _ => e.hint().map_or_else(
-                    || "check the trust store directory, its permissions and free space".into(),
-                    Into::into,
-                ),
-            },
+            Error::Hsm(e) => e.hint().into(),
             Error::Bundle(e) => match e.fault() {
                 BundleFault::Bundle => {
                     "do not use this bundle: re-copy it from the source, or ask its producer for a new one".into()
                 }
-                BundleFault::Input => "check the input files; they must stay unchanged while packing".into(),
+                BundleFault::Input => {
+                    "check the path and its permissions; input files must stay unchanged while packing".into()
+                }
                 _ => "check free space and permissions where the output is written".into(),
             },
         }

@@ -4,12 +4,12 @@ use std::path::Path;
 
 use crate::error::Error;
 
+mod error;
+
+pub use error::FsError;
+
 fn write_err(path: &Path, e: std::io::Error) -> Error {
-    Error::env(
-        "write-failed",
-        format!("cannot write {}: {e}", path.display()),
-        "check the directory exists, its permissions and free space",
-    )
+    FsError::write(path, e).into()
 }
 
 fn temp_beside(path: &Path, bytes: &[u8]) -> Result<tempfile::NamedTempFile, Error> {
@@ -48,11 +48,11 @@ pub fn ensure_parent(path: &Path) -> Result<(), Error> {
 /// Creates `dir` (and its parents) if it does not exist.
 pub fn ensure_dir(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        Error::env(
-            "write-failed",
-            format!("cannot create the directory {}: {e}", dir.display()),
-            "check the permissions of its parent and free space",
-        )
+        FsError::Write {
+            what: format!("create the directory {}", dir.display()),
+            source: e,
+        }
+        .into()
     })
 }
 
@@ -61,11 +61,7 @@ pub fn create_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = temp_beside(path, bytes)?;
     tmp.persist_noclobber(path).map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::env(
-                "file-exists",
-                format!("{} already exists", path.display()),
-                "choose another name or remove the old file first",
-            )
+            FsError::exists(path).into()
         } else {
             write_err(path, e.error)
         }

@@ -609,11 +609,10 @@ fn build(
         .prefix(".airlock-images-")
         .tempdir_in(crate::fsutil::parent_dir(&a.out))
         .map_err(|e| {
-            Error::env(
-                "write-failed",
-                format!("cannot create a scratch directory: {e}"),
-                "check permissions and free space beside --out",
-            )
+            Error::from(crate::fsutil::FsError::Write {
+                what: "create a scratch directory (beside --out)".into(),
+                source: e,
+            })
         })?;
     let images = collect_images(a, scratch.path(), &limits, &mut metadata, &mut artifacts)?;
     let total: u64 = artifacts.iter().map(|x| x.size).sum();

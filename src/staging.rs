@@ -39,6 +39,10 @@ use crate::oci::graph::ImageGraph;
 use crate::oci::layout;
 use crate::verifier::{ArtifactSink, IMAGE_DIR};
 
+mod error;
+
+pub use error::StagingError;
+
 /// Prefix of staging directories (`.airlock-staging-PID-NANOS`).
 const STAGING_PREFIX: &str = ".airlock-staging-";
 /// Prefix of a placed tree being removed because its import was not recorded.
@@ -116,27 +120,24 @@ pub struct Placed {
 }
 
 fn write_error(path: &Path, e: std::io::Error) -> Error {
-    let hint = match e.raw_os_error() {
-        Some(28) => "the destination filesystem is full: free space and unpack again",
-        Some(24) => "too many open files: raise the limit (ulimit -n) and unpack again",
-        _ => "check permissions and free space on the destination filesystem",
+    // What the operator can do about the usual causes goes into the message:
+    // the hint of `write-failed` is the same wherever it is raised.
+    let what = match e.raw_os_error() {
+        Some(28) => format!(
+            "write {} (the destination filesystem is full)",
+            path.display()
+        ),
+        Some(24) => format!(
+            "write {} (too many open files: raise the limit, ulimit -n)",
+            path.display()
+        ),
+        _ => format!("write {}", path.display()),
     };
-    Error::env(
-        "write-failed",
-        format!("cannot write {}: {e}", path.display()),
-        hint,
-    )
+    crate::fsutil::FsError::Write { what, source: e }.into()
 }
 
 fn staging_gone(path: &Path) -> Error {
-    Error::env(
-        "staging-removed",
-        format!(
-            "the staging directory {} was removed or replaced while unpacking",
-            path.display()
-        ),
-        "something outside airlock deleted it; nothing was placed: unpack again",
-    )
+    StagingError::Removed(path.to_owned()).into()
 }
 
 fn identity(fd: BorrowedFd<'_>) -> rustix::io::Result<(u64, u64)> {
@@ -194,18 +195,14 @@ impl Staging {
         match fs::symlink_metadata(dest) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(Error::env(
-                    "destination-unusable",
-                    format!("cannot check destination {}: {e}", dest.display()),
-                    "check the permissions of the destination's parent directory",
-                ));
+                return Err(StagingError::DestinationUnusable {
+                    dest: dest.to_owned(),
+                    source: e,
+                }
+                .into());
             }
             Ok(_) => {
-                return Err(Error::env(
-                    "destination-exists",
-                    format!("destination {} already exists", dest.display()),
-                    "unpack into a new directory; airlock never writes into an existing one",
-                ));
+                return Err(StagingError::DestinationExists(dest.to_owned()).into());
             }
         }
         let name = dest.file_name().ok_or_else(|| {
@@ -236,15 +233,11 @@ impl Staging {
         // two of our steps.
         let mode = meta.st_mode;
         if mode & 0o022 != 0 && mode & 0o1000 == 0 {
-            return Err(Error::env(
-                "destination-unsafe",
-                format!(
-                    "the parent of {} is writable by other users ({:o}) and not sticky",
-                    dest.display(),
-                    mode & 0o7777
-                ),
-                "unpack under a directory only you (or root) can write to",
-            ));
+            return Err(StagingError::DestinationUnsafe {
+                dest: dest.to_owned(),
+                mode: mode & 0o7777,
+            }
+            .into());
         }
         sweep_stale(parent.as_fd(), &parent_path);
         let held = create_locked(parent, parent_path)?;
@@ -272,14 +265,11 @@ impl Staging {
         let _ = rustix::fs::unlinkat(dir, ".probe-a", AtFlags::REMOVEDIR);
         let _ = rustix::fs::unlinkat(dir, ".probe-b", AtFlags::REMOVEDIR);
         renamed.map_err(|e| {
-            Error::env(
-                "destination-unsupported",
-                format!(
-                    "the filesystem of {} cannot rename without replacing ({e})",
-                    self.dest.display()
-                ),
-                "unpack onto a local filesystem (ext4, xfs, btrfs, tmpfs)",
-            )
+            StagingError::DestinationUnsupported {
+                dest: self.dest.clone(),
+                source: e,
+            }
+            .into()
         })
     }
 
@@ -332,14 +322,11 @@ impl Staging {
             return Err(staging_gone(&self.held.path()));
         }
         if self.received.len() as u64 != expected {
-            return Err(Error::env(
-                "staging-incomplete",
-                format!(
-                    "the staging directory received {} artifacts, the manifest lists {expected}",
-                    self.received.len()
-                ),
-                "report this as a bug; nothing was placed",
-            ));
+            return Err(StagingError::Incomplete(format!(
+                "the staging directory received {} artifacts, the manifest lists {expected}",
+                self.received.len()
+            ))
+            .into());
         }
         self.cwd = None;
         let received = std::mem::take(&mut self.received);
@@ -351,14 +338,11 @@ impl Staging {
                     && u64::try_from(st.st_size).ok() == Some(*size)
             });
             if !ok {
-                return Err(Error::env(
-                    "staging-incomplete",
-                    format!(
-                        "{} is missing from the staging directory or changed size",
-                        crate::excerpt(path)
-                    ),
-                    "something outside airlock changed the staging directory; nothing was placed: unpack again",
-                ));
+                return Err(StagingError::Incomplete(format!(
+                    "{} is missing from the staging directory or changed size",
+                    crate::excerpt(path)
+                ))
+                .into());
             }
         }
         self.received = received;
@@ -378,14 +362,10 @@ impl Staging {
             for c in components {
                 let base = at.as_ref().map_or(self.held.dir.as_fd(), |f| f.as_fd());
                 let next = open_dir_at(base, OsStr::new(c)).map_err(|_| {
-                    Error::env(
-                        "staging-incomplete",
-                        format!(
-                            "directory {} is missing from the staging directory",
-                            crate::excerpt(&components.join("/"))
-                        ),
-                        "something outside airlock changed the staging directory; nothing was placed: unpack again",
-                    )
+                    Error::from(StagingError::Incomplete(format!(
+                        "directory {} is missing from the staging directory",
+                        crate::excerpt(&components.join("/"))
+                    )))
                 })?;
                 at = Some(next);
             }
@@ -472,14 +452,7 @@ impl Staging {
         )
         .map_err(|e| {
             if e == Errno::EXIST || e == Errno::NOTEMPTY {
-                Error::env(
-                    "destination-exists",
-                    format!(
-                        "destination {} appeared while unpacking",
-                        self.dest.display()
-                    ),
-                    "unpack into a new directory; nothing was placed",
-                )
+                StagingError::DestinationAppeared(self.dest.clone()).into()
             } else if e == Errno::NOENT {
                 staging_gone(&self.held.path())
             } else {

@@ -222,10 +222,37 @@ impl Error {
         }
     }
 
-    /// What the operator should do next, for the errors of the hardware
-    /// backends (`None`: the caller's generic hint fits).
-    pub fn hint(&self) -> Option<&'static str> {
-        Some(match self {
+    /// What the operator should do next: one hint per code (the binary's
+    /// `hint:` line, `--json` and the journal give this text).
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Error::KeyRead { .. } => "give a PEM key made by `airlock keygen`",
+            Error::KeyParse { .. } => {
+                "give a PEM key made by `airlock keygen` or `openssl genpkey` (Ed25519, EC P-256/P-384, RSA of 2048 bits or more)"
+            }
+            Error::Exists { .. } => "choose another name or remove the old file first",
+            Error::Write { .. } => "check the directory exists, its permissions and free space",
+            Error::NotProvisioned { .. } => {
+                "provision it first: airlock anchor init --store STORE --root 1.root.json --channel CHANNEL"
+            }
+            Error::AlreadyProvisioned { .. } => {
+                "use `anchor show` to see it, or --replace to re-provision it deliberately (a store anchored in a token or TPM with that backend's flag; a file store in a new directory)"
+            }
+            Error::StoreCorrupt { .. } => {
+                "the trust store has been altered or damaged: stop, investigate, and re-provision from a trusted root with `anchor init --replace`"
+            }
+            Error::StoreRead { .. } | Error::Sign(_) => {
+                "check the trust store directory, its permissions and free space"
+            }
+            Error::Unsupported { .. } => {
+                "use a build made with `--features tpm` (needs libtss2-dev) for TPM stores, or re-provision the store with `anchor init --replace` in a form that supports the operation"
+            }
+            Error::JournalWrite { .. } => {
+                "nothing was accepted: free space (or fix permissions) on the store's filesystem and run the command again; if it fails the same way, report it as a bug"
+            }
+            Error::JournalNotStarted { .. } => {
+                "this store was provisioned before airlock kept an audit journal: start one with `airlock journal init --store STORE`"
+            }
             Error::Pkcs11Uri { .. } => {
                 "write it as 'pkcs11:token=LABEL;object=KEY?module-path=/path/module.so&pin-source=file:/path/pin'"
             }
@@ -254,7 +281,6 @@ impl Error {
             Error::AnchorMismatch { .. } => {
                 "the store directory's anchor was swapped: stop, investigate, and re-provision from a trusted root with `anchor init --replace`"
             }
-            _ => return None,
-        })
+        }
     }
 }

@@ -272,16 +272,10 @@ fn refuse_downgrade(store: &Path) -> Result<(), Error> {
     if backend.is_empty() || backend == "file" {
         return Ok(());
     }
-    Err(Error::env(
-        "store-already-provisioned",
-        format!(
-            "{} is anchored in {backend}; it cannot be re-provisioned as a file store",
-            store.display()
-        ),
-        format!(
-            "give --{backend} to re-provision it in hardware, or provision a new directory as a file store"
-        ),
-    ))
+    Err(Error::AnchoredInHardware {
+        store: store.to_owned(),
+        backend,
+    })
 }
 
 #[cfg(feature = "tpm")]
@@ -305,11 +299,11 @@ fn init_tpm(
     _owner_auth: Option<&Path>,
     _journal: impl FnOnce(&Provisioning<'_>) -> Result<JournalHead, Error>,
 ) -> Result<FileStore, Error> {
-    Err(Error::env(
-        "backend-unsupported",
-        "this build of airlock has no TPM support",
-        "use a build made with `--features tpm` (needs libtss2-dev), as scripts/test.sh and release builds are",
-    ))
+    Err(airlock_hsm::Error::Unsupported {
+        backend: "tpm".into(),
+        reason: "this build of airlock has no TPM support: use a build made with `--features tpm` (needs libtss2-dev), as scripts/test.sh and release builds are".into(),
+    }
+    .into())
 }
 
 /// `airlock anchor show`.

@@ -83,11 +83,7 @@ fn tamper_artifact(bundle: &[u8], firmware: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 fn demo_err(what: &str) -> Error {
-    Error::env(
-        "demo-failed",
-        format!("demo: {what}"),
-        "report this: the demo must always run",
-    )
+    Error::DemoFailed(what.to_string())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {

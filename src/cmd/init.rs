@@ -75,11 +75,11 @@ pub fn run(a: &InitArgs) -> Result<Outcome, Error> {
     let dir = &a.dir;
     let project_file = dir.join(PROJECT_FILE);
     if project_file.exists() {
-        return Err(Error::env(
-            "file-exists",
-            format!("{} already exists", project_file.display()),
-            "this directory is a project already: use `airlock record` and `airlock pack` in it, or give `airlock init` a new directory",
-        ));
+        return Err(crate::fsutil::FsError::Exists {
+            path: project_file,
+            note: ": this directory is a project already; use `airlock record` and `airlock pack` in it, or give `airlock init` a new directory",
+        }
+        .into());
     }
     if !crate::cmd::anchor::is_channel_name(&a.channel) {
         return Err(Error::usage(

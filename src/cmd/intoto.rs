@@ -76,11 +76,10 @@ pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
     if !a.image.is_empty() {
         // Images as products: the same name and digest pack will carry.
         let scratch = tempfile::tempdir().map_err(|e| {
-            Error::env(
-                "write-failed",
-                format!("cannot create a scratch directory: {e}"),
-                "check TMPDIR's permissions and free space",
-            )
+            Error::from(crate::fsutil::FsError::Write {
+                what: "create a scratch directory (in TMPDIR)".into(),
+                source: e,
+            })
         })?;
         let mut all: Vec<(String, crate::intoto::model::Digests)> = products
             .iter()

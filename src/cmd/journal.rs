@@ -451,19 +451,15 @@ pub fn init(dir: &Path) -> Result<Outcome, Error> {
         Err(airlock_hsm::Error::JournalNotStarted { .. }) => {}
         Err(e) => return Err(e.into()),
         Ok(_) => {
-            return Err(Error::env(
-                "journal-exists",
-                format!("trust store {} already has a journal", dir.display()),
-                "nothing to do: `airlock journal verify --store STORE` checks it",
-            ));
+            return Err(crate::journal::JournalEnvError::Exists(dir.to_owned()).into());
         }
     }
     if store.backend() != BackendKind::File {
-        return Err(Error::env(
-            "backend-unsupported",
-            "only file stores can be without a journal",
-            "re-provision the store with `anchor init --replace`",
-        ));
+        return Err(airlock_hsm::Error::Unsupported {
+            backend: store.backend().name().into(),
+            reason: "only file stores can be without a journal: re-provision the store with `anchor init --replace`".into(),
+        }
+        .into());
     }
     let fs = FileStore::open(dir)?;
     let lock = lock_store(&fs, &crate::cmd::warn)?;
@@ -502,11 +498,10 @@ pub fn recover(dir: &Path) -> Result<Outcome, Error> {
         Ok(_) => None,
         Err(Error::Journal(JournalError::Torn { line, .. })) => Some(line),
         Err(e) => {
-            return Err(Error::env(
-                "journal-damaged",
-                format!("the journal is damaged beyond a torn last line: {e}"),
-                "this is not what a crash leaves: keep the store as it is and investigate",
-            ));
+            return Err(crate::journal::JournalEnvError::Damaged(format!(
+                "the journal is damaged beyond a torn last line, which is not what a crash leaves (keep the store as it is and investigate): {e}"
+            ))
+            .into());
         }
     };
     let signer = store.journal_signer()?;

@@ -182,11 +182,11 @@ fn read_tags(store: &dyn TrustStore) -> Result<BTreeMap<String, Value>, Error> {
     let p = store.dir().join(TAGS_FILE);
     match fs::read(&p) {
         Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-            Error::env(
-                "store-corrupt",
-                format!("{} does not parse: {e}", p.display()),
-                "the store has been altered: restore it from a backup",
-            )
+            airlock_hsm::Error::StoreCorrupt {
+                path: p.clone(),
+                reason: format!("it does not parse ({e}); restore it from a backup"),
+            }
+            .into()
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
         Err(e) => Err(Error::input(&p, e)),
@@ -367,11 +367,10 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
 fn import_bundle(a: &PublishArgs, store_dir: &Path, quiet: bool) -> Result<PathBuf, Error> {
     let imports = store_dir.join("imports");
     fs::create_dir_all(&imports).map_err(|e| {
-        Error::env(
-            "write-failed",
-            format!("cannot create {}: {e}", imports.display()),
-            "check the store directory's permissions",
-        )
+        Error::from(crate::fsutil::FsError::Write {
+            what: format!("create {}", imports.display()),
+            source: e,
+        })
     })?;
     // The bundle id, to find an earlier import (a claim until that import's
     // directory is checked against the journal, which check_import does).
@@ -415,13 +414,7 @@ fn blob_file(import: &Import, d: Digest) -> PathBuf {
 /// Writes the images into the OCI layout `out` (created if missing): blobs
 /// the layout has are kept, `index.json` gets the images' tags last.
 fn publish_layout(import: &Import, out: &Path) -> Result<(u64, u64), Error> {
-    let werr = |p: &Path, e: std::io::Error| {
-        Error::env(
-            "write-failed",
-            format!("cannot write {}: {e}", p.display()),
-            "check permissions and free space where the layout is written",
-        )
-    };
+    let werr = |p: &Path, e: std::io::Error| Error::from(crate::fsutil::FsError::write(p, e));
     let bdir = out.join("blobs/sha256");
     fs::create_dir_all(&bdir).map_err(|e| werr(&bdir, e))?;
     let (mut sent, mut skipped) = (0u64, 0u64);

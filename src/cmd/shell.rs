@@ -24,11 +24,11 @@ pub fn completions(shell: clap_complete::Shell, json: bool) -> Result<Outcome, E
     match std::io::stdout().write_all(&script) {
         // A reader that stopped early (`| head`) is not an error.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            return Err(Error::env(
-                "write-failed",
-                format!("cannot write to stdout: {e}"),
-                "check where stdout goes",
-            ));
+            return Err(crate::fsutil::FsError::Write {
+                what: "write to stdout".into(),
+                source: e,
+            }
+            .into());
         }
         _ => {}
     }
@@ -65,11 +65,10 @@ fn write_pages(
     clap_mangen::Man::new(cmd.clone())
         .render(&mut page)
         .map_err(|e| {
-            Error::env(
-                "write-failed",
-                format!("cannot render the man page of {name}: {e}"),
-                "report this as a bug",
-            )
+            Error::from(crate::fsutil::FsError::Write {
+                what: format!("render the man page of {name}"),
+                source: e,
+            })
         })?;
     let file = format!("{name}.1");
     crate::fsutil::replace_file(&dir.join(&file), &page)?;

@@ -104,13 +104,8 @@ pub fn statement(
 /// Signs `statement` as a DSSE envelope with `signer` (the keyid is the
 /// journal key's: SHA-256 of its SubjectPublicKeyInfo).
 pub fn sign(statement: &Value, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
-    let body = serde_json::to_vec(statement).map_err(|e| {
-        Error::env(
-            "internal",
-            format!("cannot encode the receipt: {e}"),
-            "report this as a bug",
-        )
-    })?;
+    let body = serde_json::to_vec(statement)
+        .map_err(|e| Error::Internal(format!("cannot encode the receipt: {e}")))?;
     let sig = signer.sign(&envelope::pae(PAYLOAD_TYPE, &body))?;
     let keyid = journal_keyid(signer.public_key());
     let mut out = envelope::dsse(&body, &[Signature { keyid, sig }]);

@@ -131,13 +131,7 @@ pub fn push(reg: &mut Registry, repo: &str, r: &Referrer) -> Result<(), Error> {
 /// `index.json` entry each (with its `artifactType`; kept once however
 /// often the images are published).
 pub fn write_layout(out: &Path, referrers: &[Referrer]) -> Result<(), Error> {
-    let werr = |p: &Path, e: std::io::Error| {
-        Error::env(
-            "write-failed",
-            format!("cannot write {}: {e}", p.display()),
-            "check permissions and free space where the layout is written",
-        )
-    };
+    let werr = |p: &Path, e: std::io::Error| Error::from(crate::fsutil::FsError::write(p, e));
     let bdir = out.join("blobs/sha256");
     let mut entries: Vec<Value> = crate::oci::layout::existing_refs(out)
         .into_iter()

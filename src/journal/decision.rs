@@ -338,15 +338,11 @@ fn wait_for_store<L>(
             return Ok(lock);
         }
         if std::time::Instant::now() >= deadline {
-            return Err(Error::env(
-                "store-busy",
-                format!(
-                    "the trust store {} stayed locked by another process for {} s",
-                    dir.display(),
-                    limit.as_secs()
-                ),
-                "find the process holding it (fuser -v STORE/lock) and let it finish, or raise --lock-timeout",
-            ));
+            return Err(super::JournalEnvError::StoreBusy {
+                dir: dir.to_owned(),
+                secs: limit.as_secs(),
+            }
+            .into());
         }
     }
 }

@@ -99,11 +99,7 @@ pub fn export(
     lock: &airlock_hsm::StoreLock,
 ) -> Result<JournalHead, Error> {
     if std::fs::symlink_metadata(out).is_ok() {
-        return Err(Error::env(
-            "file-exists",
-            format!("{} already exists", out.display()),
-            "choose a new file name for the export",
-        ));
+        return Err(crate::fsutil::FsError::exists(out).into());
     }
     let signer = store.journal_signer()?;
     let key = signer.public_key().clone();
@@ -118,11 +114,10 @@ pub fn export(
     let (summary, len) = check_store(store, &key, |_| {})?;
     let anchor = crate::trust_anchor::trusted_anchor(store)?;
     if summary.anchor.as_ref() != Some(&(anchor.version, hex::encode(anchor.sha256))) {
-        return Err(Error::env(
-            "journal-damaged",
-            "the store's anchor is not the last one its journal records",
-            "run `airlock journal verify --store STORE` and `airlock anchor show --store STORE`, and investigate",
-        ));
+        return Err(super::JournalEnvError::Damaged(
+            "the store's anchor is not the last one its journal records (compare `airlock anchor show --store STORE`)".into(),
+        )
+        .into());
     }
     let seq = head.seq + 1;
     let event = Event::new(
@@ -160,11 +155,11 @@ fn parent(p: &Path) -> &Path {
 }
 
 fn write_err(out: &Path, e: std::io::Error) -> Error {
-    Error::env(
-        "write-failed",
-        format!("cannot write the export {}: {e}", out.display()),
-        "check the directory, its permissions and free space",
-    )
+    crate::fsutil::FsError::Write {
+        what: format!("write the export {}", out.display()),
+        source: e,
+    }
+    .into()
 }
 
 fn header(key: &PublicKey, anchor: &Anchor, backend: &str, records: u64) -> Result<Vec<u8>, Error> {
@@ -211,11 +206,10 @@ fn journal_tail_line(store: &dyn TrustStore, head: JournalHead) -> Result<Vec<u8
             l.push(b'\n');
             Ok(l)
         }
-        _ => Err(Error::env(
-            "journal-damaged",
-            "the export record is not at the end of the journal",
-            "run `airlock journal verify --store STORE`",
-        )),
+        _ => Err(super::JournalEnvError::Damaged(
+            "the export record is not at the end of the journal".into(),
+        )
+        .into()),
     }
 }
 

@@ -23,6 +23,7 @@ use crate::error::Error;
 pub mod canonical;
 pub mod chain;
 pub mod decision;
+mod env_error;
 pub mod export;
 pub mod facts;
 pub mod metrics;
@@ -32,6 +33,7 @@ pub mod siem;
 pub mod writer;
 
 pub use chain::JournalError;
+pub use env_error::JournalEnvError;
 pub use writer::{Event, Journal};
 
 /// The journal key as records and exports name it.

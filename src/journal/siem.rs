@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::error::Error;
 use crate::journal::chain::{Checker, JournalError, ReadError, for_each_line};
+use crate::journal::env_error::JournalEnvError;
 use crate::journal::facts::{code_label, error_code, is_attack_code};
 use crate::journal::record::Record;
 use crate::timefmt::format_utc;
@@ -337,11 +338,11 @@ pub fn export(store: &dyn TrustStore, format: Format, out: &mut dyn Write) -> Re
     committed_records(store, &key, |r| {
         n += 1;
         out.write_all(&line(format, r, &host)).map_err(|e| {
-            Error::env(
-                "write-failed",
-                format!("cannot write the records: {e}"),
-                "check the output's directory, permissions and free space",
-            )
+            crate::fsutil::FsError::Write {
+                what: "write the records".into(),
+                source: e,
+            }
+            .into()
         })
     })?;
     Ok(n)
@@ -432,11 +433,11 @@ pub struct Cursor {
 }
 
 fn cursor_err(path: &Path, why: impl std::fmt::Display) -> Error {
-    Error::env(
-        "forward-cursor-malformed",
-        format!("the forward cursor {} is not usable: {why}", path.display()),
-        "remove it to send the whole journal again (the receiver gets duplicates), or restore it from a backup",
-    )
+    JournalEnvError::ForwardCursorMalformed {
+        path: path.to_owned(),
+        why: why.to_string(),
+    }
+    .into()
 }
 
 /// Reads a cursor file (absent: nothing sent yet).
@@ -489,11 +490,10 @@ enum Sender {
 impl Sender {
     fn connect(d: &Destination) -> Result<Sender, Error> {
         let unreachable = |e: std::io::Error| {
-            Error::env(
-                "forward-unreachable",
-                format!("cannot reach {}: {e}", d.url()),
-                "check that the syslog receiver is listening there; nothing was sent, the next run starts from the same record",
-            )
+            Error::from(JournalEnvError::ForwardUnreachable {
+                url: d.url(),
+                reason: e.to_string(),
+            })
         };
         let addr = d
             .host_port
@@ -593,11 +593,11 @@ pub fn forward(
         }
         if let Some(s) = sender.as_mut() {
             s.send(&syslog(r, hostname, max)).map_err(|e| {
-                Error::env(
-                    "forward-failed",
-                    format!("sending record {} to {} failed: {e}", r.seq, dest.url()),
-                    "check the receiver; the next run resends from the first record not sent",
-                )
+                Error::from(JournalEnvError::ForwardFailed(format!(
+                    "sending record {} to {} failed: {e}",
+                    r.seq,
+                    dest.url()
+                )))
             })?;
         }
         sent += 1;
@@ -610,11 +610,10 @@ pub fn forward(
     let flushed = sender.map_or(Ok(()), |mut s| s.flush());
     result?;
     flushed.map_err(|e| {
-        Error::env(
-            "forward-failed",
-            format!("sending to {} failed: {e}", dest.url()),
-            "check the receiver and run again",
-        )
+        Error::from(JournalEnvError::ForwardFailed(format!(
+            "sending to {} failed: {e}",
+            dest.url()
+        )))
     })?;
     Ok(Forwarded {
         sent,

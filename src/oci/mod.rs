@@ -15,7 +15,10 @@ pub mod graph;
 pub mod layout;
 pub mod pull;
 pub mod registry;
+mod registry_error;
 pub mod source;
+
+pub use registry_error::RegistryError;
 
 /// OCI image index.
 pub const MT_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

@@ -116,11 +116,11 @@ pub fn pull(
             if Doc::is_index_type(&r.media_type) || Doc::is_manifest_type(&r.media_type) {
                 let (b, got, _) = reg.get_manifest(&remote.repo, &r.digest.to_string())?;
                 if got != r.digest || b.len() as u64 != r.size {
-                    return Err(Error::env(
-                        "image-pull-mismatch",
-                        format!("manifest {} arrived with other bytes", r.digest),
-                        "nothing was packed; check the registry and the network path, then pack again",
-                    ));
+                    return Err(super::RegistryError::PullMismatch(format!(
+                        "manifest {} arrived with other bytes",
+                        r.digest
+                    ))
+                    .into());
                 }
                 pending.push((r.digest, b, false));
             } else {

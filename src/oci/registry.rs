@@ -17,7 +17,7 @@ use base64::Engine;
 use ureq::Agent;
 use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
-use super::Digest;
+use super::{Digest, RegistryError};
 use crate::error::Error;
 
 /// Where to publish: a registry (host, optional namespace) or an OCI layout.
@@ -99,19 +99,15 @@ pub struct Connection {
 }
 
 fn registry_err(msg: impl Into<String>) -> Error {
-    Error::env(
-        "registry-error",
-        msg,
-        "check that the registry is reachable and allows the pull or push; publishing again resumes and sends only what is missing",
-    )
+    RegistryError::Failed(msg.into()).into()
 }
 
 fn unreachable(host: &str, e: &ureq::Error) -> Error {
-    Error::env(
-        "registry-unreachable",
-        format!("cannot reach the registry {host}: {e}"),
-        "check the address, TLS (--ca-file) and that the registry runs; publishing again resumes and sends only what is missing",
-    )
+    RegistryError::Unreachable {
+        host: host.to_owned(),
+        reason: e.to_string(),
+    }
+    .into()
 }
 
 /// A registry session.
@@ -209,11 +205,11 @@ impl Registry {
     fn authenticate(&mut self, challenge: &str) -> Result<(), Error> {
         if challenge.to_ascii_lowercase().starts_with("basic") {
             if self.basic.is_none() {
-                return Err(Error::env(
-                    "registry-auth",
-                    format!("the registry {} wants credentials", self.host),
-                    "put them in the auth file (podman login / docker login, or --auth-file)",
-                ));
+                return Err(RegistryError::Auth(format!(
+                    "the registry {} wants credentials",
+                    self.host
+                ))
+                .into());
             }
             self.bearer = None;
             return Ok(());
@@ -238,11 +234,11 @@ impl Registry {
         }
         let mut resp = req.call().map_err(|e| unreachable(&self.host, &e))?;
         if resp.status().as_u16() != 200 {
-            return Err(Error::env(
-                "registry-auth",
-                format!("the token service refused ({})", resp.status()),
-                "check the credentials in the auth file",
-            ));
+            return Err(RegistryError::Auth(format!(
+                "the token service refused ({})",
+                resp.status()
+            ))
+            .into());
         }
         let body = resp
             .body_mut()
@@ -306,11 +302,11 @@ impl Registry {
             }
             return Ok(resp);
         }
-        Err(Error::env(
-            "registry-auth",
-            format!("the registry {} refused the credentials", self.host),
-            "check the credentials in the auth file",
+        Err(RegistryError::Auth(format!(
+            "the registry {} refused the credentials",
+            self.host
         ))
+        .into())
     }
 
     fn expect(
@@ -322,11 +318,7 @@ impl Registry {
         if ok.contains(&s) {
             Ok(())
         } else if s == 401 || s == 403 {
-            Err(Error::env(
-                "registry-auth",
-                format!("{what}: the registry answered {s}"),
-                "check the credentials in the auth file and the account's push rights",
-            ))
+            Err(RegistryError::Auth(format!("{what}: the registry answered {s}")).into())
         } else {
             Err(registry_err(format!("{what}: the registry answered {s}")))
         }
@@ -522,11 +514,10 @@ impl Registry {
 
 /// The registry sent content that does not match what was asked for.
 fn pulled_wrong(what: &str) -> Error {
-    Error::env(
-        "image-pull-mismatch",
-        format!("{what}: the registry (or something between) sent other content"),
-        "nothing was packed; check the registry and the network path, then pack again",
-    )
+    RegistryError::PullMismatch(format!(
+        "{what}: the registry (or something between) sent other content"
+    ))
+    .into()
 }
 
 /// Base64 of `user:pass`, as auth files hold it (for tests and docs).

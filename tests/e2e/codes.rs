@@ -4,11 +4,13 @@
 //!
 //! The codes are found by reading the sources, as a newcomer would: the
 //! match arms of every `fn code(&self)` (with the exit code the layer's
-//! `fault()` or the binary's `exit_code()` gives that variant), every
-//! `Error::env("…")` site (exit 3), every `Error::operator("…")` site (exit 2) and the in-toto rule codes. The test
-//! fails when a code has no row, when a row names a code no source raises,
-//! when a code is not kebab-case, or when two sites give one code different
-//! exit codes (different meanings).
+//! `fault()` or the binary's `exit_code()` gives that variant, and the hint
+//! its `fn hint(&self)` gives it), every `Error::operator("…")` site (exit 2)
+//! and the in-toto rule codes. The test fails when a code has no row, when a
+//! row names a code no source raises, when a code is not kebab-case, when
+//! two sites give one code different exit codes (different meanings), when
+//! two sites give one code different hints (a code has one hint, defined
+//! next to it), or when a row's hint is not the one the sources give.
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,8 @@ struct Site {
     code: String,
     exit: i32,
     at: String,
+    /// The hint given with it, where the sources give a fixed text.
+    hint: Option<String>,
 }
 
 fn root() -> PathBuf {
@@ -88,6 +92,8 @@ fn close_brace(text: &str, open: usize) -> usize {
 /// offset of the arm in the file.
 #[derive(Debug)]
 struct Arm {
+    /// The pattern, with its whitespace collapsed.
+    pattern: String,
     variants: Vec<String>,
     literal: Option<String>,
     value: String,
@@ -96,18 +102,108 @@ struct Arm {
 
 /// The arms of the `match self { … }` in the body of `fn NAME(&self)`.
 fn arms(text: &str, name: &str) -> Vec<Vec<Arm>> {
+    arms_of(text, &format!("fn {name}(&self)"), "match self {")
+}
+
+/// The arms of the first `MATCH` (e.g. `match self {`) in the body of each
+/// function whose signature starts with `needle`.
+fn arms_of(text: &str, needle: &str, matching: &str) -> Vec<Vec<Arm>> {
     let mut all = Vec::new();
-    let needle = format!("fn {name}(&self)");
     let mut from = 0;
-    while let Some(found) = text[from..].find(&needle) {
+    while let Some(found) = text[from..].find(needle) {
         let start = from + found;
-        let m = start + text[start..].find("match self {").unwrap();
-        let open = m + "match self ".len();
+        let m = start + text[start..].find(matching).unwrap();
+        let open = m + matching.len() - 1;
         let end = close_brace(text, open) - 1;
         all.push(split_arms(text, open + 1, end));
         from = end;
     }
     all
+}
+
+/// The text of a hint arm's value when it is one string literal (in a
+/// block or not, with or without `.into()`): the hint every site gets.
+fn fixed_text(value: &str) -> Option<String> {
+    let mut v = value.trim();
+    if v.starts_with('{') && v.ends_with('}') {
+        v = v[1..v.len() - 1].trim();
+    }
+    for suffix in [".into()", ".to_owned()", ".to_string()"] {
+        if let Some(x) = v.strip_suffix(suffix) {
+            v = x.trim_end();
+        }
+    }
+    if v.len() < 2 || !v.starts_with('"') || skip_string(v.as_bytes(), 0) != v.len() {
+        return None;
+    }
+    let mut out = String::new();
+    let mut chars = v[1..v.len() - 1].chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\n') => {
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+            }
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    Some(out)
+}
+
+/// A `fn hint` read as arms: by the arm's pattern text, and by each
+/// variant it names (`_` for a wildcard), the fixed hint (or `None` when
+/// the hint is computed).
+#[derive(Default)]
+struct Hints {
+    by_pattern: BTreeMap<String, Option<String>>,
+    by_variant: BTreeMap<String, Option<String>>,
+}
+
+impl Hints {
+    fn read(text: &str, needle: &str, matching: &str) -> Hints {
+        let mut h = Hints::default();
+        for arm in arms_of(text, needle, matching).into_iter().flatten() {
+            let fixed = fixed_text(&arm.value);
+            h.by_pattern.insert(arm.pattern.clone(), fixed.clone());
+            if arm.variants.is_empty() {
+                h.by_variant.insert("_".into(), fixed.clone());
+            }
+            for v in &arm.variants {
+                h.by_variant.entry(v.clone()).or_insert(fixed.clone());
+            }
+        }
+        h
+    }
+
+    /// The hints of a `fn code` arm: the arm of the same pattern, or else
+    /// the arm of each variant it names (`None` where a hint is computed).
+    fn of(&self, arm: &Arm) -> Vec<Option<String>> {
+        if let Some(h) = self.by_pattern.get(&arm.pattern) {
+            return vec![h.clone()];
+        }
+        let names: Vec<&str> = if arm.variants.is_empty() {
+            vec!["_"]
+        } else {
+            arm.variants.iter().map(String::as_str).collect()
+        };
+        names
+            .into_iter()
+            .map(|v| {
+                self.by_variant
+                    .get(v)
+                    .or_else(|| self.by_variant.get("_"))
+                    .cloned()
+                    .flatten()
+            })
+            .collect()
+    }
 }
 
 fn split_arms(text: &str, start: usize, end: usize) -> Vec<Arm> {
@@ -161,10 +257,10 @@ fn split_arms(text: &str, start: usize, end: usize) -> Vec<Arm> {
         if i < end && b[i] == b',' {
             i += 1;
         }
-        let literal = (value.starts_with('"') && value.ends_with('"'))
-            .then(|| value[1..value.len() - 1].to_owned());
+        let literal = fixed_text(&value);
         let offset = pat_start + (pattern.len() - pattern.trim_start().len());
         out.push(Arm {
+            pattern: pattern.split_whitespace().collect::<Vec<_>>().join(" "),
             variants: variants(pattern),
             literal,
             value,
@@ -255,6 +351,10 @@ const CODE_FILES: &[(&str, Exit)] = &[
     ("src/journal/chain.rs", Exit::Wrapped("Journal")),
     ("src/oci/mod.rs", Exit::Wrapped("Image")),
     ("src/publish.rs", Exit::Wrapped("Publish")),
+    ("src/fsutil/error.rs", Exit::Wrapped("Fs")),
+    ("src/staging/error.rs", Exit::Wrapped("Staging")),
+    ("src/oci/registry_error.rs", Exit::Wrapped("Registry")),
+    ("src/journal/env_error.rs", Exit::Wrapped("JournalEnv")),
     (
         "src/sigstore/mod.rs",
         Exit::Fault(&[("Input", 1), ("Operator", 2)]),
@@ -299,10 +399,53 @@ fn sites() -> Vec<Site> {
             );
         }
     }
+    // The binary's hints: its own variants', the wrapped types' without a
+    // `fn hint` of their own, and the bundle format's (by fault, unless a
+    // volume error has its own).
+    let binary_text = source("src/error.rs");
+    let binary_hints = Hints::read(&binary_text, "fn hint(&self)", "match self {");
+    let volume_hints = Hints::read(&binary_text, "fn volume_hint(", "match e {");
+    let bundle_arm = arms(&binary_text, "hint")
+        .into_iter()
+        .flatten()
+        .find(|a| a.variants == ["Bundle"])
+        .expect("src/error.rs: the hint of Error::Bundle");
+    let by_fault = split_arms(
+        &bundle_arm.value,
+        {
+            let m = bundle_arm.value.find("match e.fault() {").unwrap();
+            m + "match e.fault() {".len()
+        },
+        bundle_arm.value.len() - 1,
+    );
+    let bundle_hint = |variant: &str, fault: &str| -> Option<String> {
+        if let Some(h) = volume_hints.by_variant.get(variant) {
+            return h.clone();
+        }
+        by_fault
+            .iter()
+            .find(|a| a.variants.iter().any(|v| v == fault) || a.variants.is_empty())
+            .and_then(|a| fixed_text(&a.value))
+    };
     for (file, how) in CODE_FILES {
         let text = source(file);
         let faults = path_map(&text, "fault");
+        let own = text
+            .contains("fn hint(&self)")
+            .then(|| Hints::read(&text, "fn hint(&self)", "match self {"));
         for arm in arms(&text, "code").into_iter().flatten() {
+            let hints = match (&own, how) {
+                (Some(h), _) => h.of(&arm),
+                (None, Exit::Wrapped(v)) => {
+                    vec![binary_hints.by_variant.get(*v).cloned().flatten()]
+                }
+                (None, Exit::Fault(_)) if file.starts_with("bundle-format/") => arm
+                    .variants
+                    .iter()
+                    .map(|v| bundle_hint(v, lookup(&faults, v)))
+                    .collect(),
+                (None, _) => vec![None],
+            };
             let Some(code) = arm.literal else { continue };
             let variant = arm.variants.first().cloned().unwrap_or_default();
             let exit = match how {
@@ -319,21 +462,21 @@ fn sites() -> Vec<Site> {
                     .unwrap_or_else(|| panic!("src/error.rs: no exit code for {variant}")),
                 Exit::Wrapped(v) => binary[*v],
             };
-            out.push(Site {
-                code,
-                exit,
-                at: format!("{file}:{}", line_of(&text, arm.offset)),
-            });
+            for hint in hints {
+                out.push(Site {
+                    code: code.clone(),
+                    exit,
+                    at: format!("{file}:{}", line_of(&text, arm.offset)),
+                    hint,
+                });
+            }
         }
     }
-    // Errors built in place with their code: `Error::env("code", …)`
-    // (environment) and `Error::operator("code", …)` (the operator's).
+    // Errors built in place with their code: `Error::operator("code", …)`
+    // (the operator's; each code at one site).
     for file in all_sources() {
         let text = source(&file);
-        for (ctor, variant) in [
-            ("Error::env(", "Environment"),
-            ("Error::operator(", "Operator"),
-        ] {
+        for (ctor, variant) in [("Error::operator(", "Operator")] {
             for (at, _) in text.match_indices(ctor) {
                 let rest = text[at + ctor.len()..].trim_start();
                 let here = format!("{file}:{}", line_of(&text, at));
@@ -346,6 +489,7 @@ fn sites() -> Vec<Site> {
                     code: code.to_owned(),
                     exit: binary[variant],
                     at: here,
+                    hint: None,
                 });
             }
         }
@@ -359,6 +503,7 @@ fn sites() -> Vec<Site> {
             code: code.to_owned(),
             exit: binary["Intoto"],
             at: format!("{file}:{}", line_of(&text, at)),
+            hint: None,
         });
     }
     out
@@ -453,6 +598,23 @@ fn every_code_has_one_row_in_docs_codes_md() {
                 sites.iter().map(at).collect::<Vec<_>>().join(", ")
             ));
         }
+        let mut fixed: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for s in sites {
+            if let Some(h) = &s.hint {
+                fixed.entry(h.as_str()).or_default().push(s.at.as_str());
+            }
+        }
+        if fixed.len() > 1 {
+            problems.push(format!(
+                "code `{code}` is given {} different hints; a code has one hint, defined next to it (put what differs by site into the message): {}",
+                fixed.len(),
+                fixed
+                    .iter()
+                    .map(|(h, at)| format!("{h:?} at {}", at.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
         match rows.get(*code) {
             None => problems.push(format!(
                 "code `{code}` has no row in docs/codes.md; add: | `{code}` | {} | {} | HINT | {} |",
@@ -476,6 +638,15 @@ fn every_code_has_one_row_in_docs_codes_md() {
                 }
                 if row.hint.is_empty() {
                     problems.push(format!("docs/codes.md:{}: code `{code}` has no hint", row.line));
+                }
+                if fixed.len() == 1
+                    && let Some(hint) = fixed.keys().next()
+                    && row.hint != *hint
+                {
+                    problems.push(format!(
+                        "docs/codes.md:{}: code `{code}`'s hint is not the one the sources give: {hint:?}",
+                        row.line
+                    ));
                 }
             }
         }
@@ -512,10 +683,35 @@ fn the_scanner_reads_what_the_sources_say() {
     assert_eq!(exit_of("root-threshold"), 1); // a domain error
     assert_eq!(exit_of("rule-disallow"), 1); // an in-toto rule
     assert_eq!(exit_of("journal-signature"), 1);
+    assert_eq!(exit_of("write-failed"), 3); // the binary's file errors
+    assert_eq!(exit_of("staging-removed"), 3); // unpack's staging
+    assert_eq!(exit_of("registry-auth"), 3); // a registry
+    assert_eq!(exit_of("store-busy"), 3); // a journal operation
     assert!(
         sites
             .iter()
-            .any(|s| s.at.starts_with("src/cmd/") && s.exit == 3)
+            .any(|s| s.at.starts_with("src/cmd/") && s.exit == 2)
     );
+    // The hints are read too: a fixed one from a layer's `fn hint`, the
+    // bundle format's by fault, a volume error's own.
+    let hint_of = |code: &str| {
+        sites
+            .iter()
+            .find(|s| s.code == code)
+            .and_then(|s| s.hint.clone())
+            .unwrap_or_else(|| panic!("the scan found no hint for `{code}`"))
+    };
+    assert!(hint_of("store-busy").contains("--lock-timeout"));
+    assert!(hint_of("tpm-error").contains("TPM is reachable"));
+    assert!(hint_of("pkcs11-error").contains("module-path"));
+    assert!(hint_of("bundle-truncated").starts_with("do not use this bundle"));
+    assert!(hint_of("split-size").starts_with("choose a larger volume size"));
+    assert!(hint_of("write-failed").contains("free space"));
+    assert_eq!(
+        fixed_text("{\n \"a \\\"b\\\" \\\n    c\".into()\n}").as_deref(),
+        Some("a \"b\" c")
+    );
+    assert_eq!(fixed_text("format!(\"{x}\")"), None);
+    assert_eq!(fixed_text("\"a\" | \"b\""), None);
     assert!(kebab("a-b2-c") && !kebab("A-b") && !kebab("a--b") && !kebab("a_b") && !kebab("-a"));
 }
