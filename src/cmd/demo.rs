@@ -9,6 +9,7 @@ use airlock_hsm::{FileSigner, Signer};
 use crate::cli::{
     JournalVerifyArgs, PackArgs, RecordArgs, RootInitArgs, StoreArg, UnpackArgs, VerifyArgs,
 };
+use crate::cmd::Output;
 use crate::cmd::{Outcome, anchor, intoto, journal, pack, root, unpack, verify};
 use crate::error::{EXIT_REJECTED, Error};
 use crate::json::Json;
@@ -182,7 +183,7 @@ fn same_tree(a: &Path, b: &Path) -> Result<bool, Error> {
 }
 
 /// `airlock demo [--dir DIR]`.
-pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
+pub fn run(dir: Option<&Path>, output: Output) -> Result<Outcome, Error> {
     let tmp;
     let base: PathBuf = match dir {
         Some(d) => {
@@ -208,7 +209,7 @@ pub fn run(dir: Option<&Path>, quiet: bool) -> Result<Outcome, Error> {
         }
     };
     let mut n = Narrator {
-        to_stderr: quiet,
+        to_stderr: !output.shows_progress(),
         step: 0,
     };
     n.say(&format!("airlock demo in {}", base.display()));
@@ -373,7 +374,7 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         threads: None,
         posix_names: false,
     };
-    n.outcome(&pack::run(&pack_args, true)?);
+    n.outcome(&pack::run(&pack_args, Output::Quiet)?);
 
     n.step(
         "An insider with the release key packs modified firmware",
@@ -394,13 +395,13 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         product_step: Some("package".into()),
         ..pack_args.clone()
     };
-    match pack::run(&evil_args, true) {
+    match pack::run(&evil_args, Output::Quiet) {
         Err(e) if e.exit_code() == EXIT_REJECTED => n.say(&format!("   REFUSED (exit 1): {e}")),
         Err(e) => return Err(e),
         Ok(_) => return Err(demo_err("pack accepted a broken supply chain")),
     }
     n.say("   (so the demo builds that bundle with the chain check switched off, as a rogue tool would)");
-    pack::run_without_chain_check(&evil_args, true)?;
+    pack::run_without_chain_check(&evil_args, Output::Quiet)?;
     Ok(())
 }
 
@@ -435,7 +436,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             prompt: false,
             metrics_file: None,
         },
-        true,
+        Output::Quiet,
     )?);
 
     n.step(
@@ -457,7 +458,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             prompt: false,
             metrics_file: None,
         },
-        true,
+        Output::Quiet,
     );
     match tampered {
         Err(e) if e.exit_code() == EXIT_REJECTED && e.code() != "replay" => {
@@ -479,7 +480,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             prompt: false,
             metrics_file: None,
         },
-        true,
+        Output::Quiet,
     ) {
         Err(crate::error::Error::Intoto(e)) => {
             n.say(&format!("   REJECTED by the in-toto check (exit 1): {e}"))
@@ -503,7 +504,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             metrics_file: None,
             store_import: false,
         },
-        true,
+        Output::Quiet,
     )?);
     if !same_tree(&p("dist"), &p("incoming/release-1"))? {
         return Err(demo_err("the unpacked tree differs from dist/"));
@@ -524,7 +525,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             metrics_file: None,
             store_import: false,
         },
-        true,
+        Output::Quiet,
     ) {
         Err(e) if e.code() == "replay" => n.say(&format!("   REJECTED (exit 1): {e}")),
         Err(e) => return Err(e),

@@ -61,9 +61,36 @@ impl Outcome {
     }
 }
 
+/// What a command may show on stderr besides its result and its warnings:
+/// progress bars and per-step lines, or nothing (`--quiet`, and `--json`
+/// whose stdout is for a program).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Progress on a terminal, per-step lines.
+    Progress,
+    /// Errors and warnings only.
+    Quiet,
+}
+
+impl Output {
+    /// The output the command line asks for.
+    pub fn of(cli: &Cli) -> Output {
+        if cli.quiet || cli.json {
+            Output::Quiet
+        } else {
+            Output::Progress
+        }
+    }
+
+    /// Progress and per-step lines are shown.
+    pub fn shows_progress(self) -> bool {
+        self == Output::Progress
+    }
+}
+
 /// Runs the command and returns its outcome.
 pub fn run(cli: &Cli) -> Result<Outcome, Error> {
-    let quiet = cli.quiet || cli.json;
+    let output = Output::of(cli);
     crate::journal::decision::set_lock_timeout(cli.lock_timeout);
     match &cli.command {
         Command::Keygen(a) => key::keygen(a),
@@ -83,11 +110,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         }
         Command::Intoto(IntotoCommand::Verify(a)) => intoto::verify(a),
         Command::Sigstore(SigstoreCommand::Verify(a)) => sigstore::verify(a),
-        Command::Pack(a) => pack::run(a, quiet),
+        Command::Pack(a) => pack::run(a, output),
         Command::Inspect(a) => inspect::run(&a.bundle, a.extract_metadata.as_deref()),
-        Command::Verify(a) => verify::run(a, quiet),
-        Command::Unpack(a) => unpack::run(a, quiet),
-        Command::Publish(a) => publish::run(a, quiet),
+        Command::Verify(a) => verify::run(a, output),
+        Command::Unpack(a) => unpack::run(a, output),
+        Command::Publish(a) => publish::run(a, output),
         Command::Anchor(AnchorCommand::Init {
             store,
             root,
@@ -133,7 +160,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             bundle,
             store,
             at,
-        }) => policy::test(file, bundle, &store.dir(), at.as_deref(), quiet),
+        }) => policy::test(file, bundle, &store.dir(), at.as_deref(), output),
         Command::Receipt(ReceiptCommand::Verify {
             receipt,
             key,
@@ -166,7 +193,7 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Journal(JournalCommand::Init { store }) => journal::init(&store.dir()),
         Command::Journal(JournalCommand::Recover { store }) => journal::recover(&store.dir()),
         Command::Metrics(a) => metrics::run(a, cli.json),
-        Command::Demo(a) => demo::run(a.dir.as_deref(), quiet),
+        Command::Demo(a) => demo::run(a.dir.as_deref(), output),
         Command::Completions { shell } => shell::completions(*shell, cli.json),
         Command::Init(a) => init::run(a),
         Command::Layout(LayoutCommand::New {
@@ -176,8 +203,8 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             key,
         }) => init::layout_new(out, steps, expires, key),
         Command::Man { out } => shell::man(out),
-        Command::Split(a) => volumes::split(a, quiet),
-        Command::Volumes(VolumesCommand::Check(a)) => volumes::check(a, quiet),
+        Command::Split(a) => volumes::split(a, output),
+        Command::Volumes(VolumesCommand::Check(a)) => volumes::check(a, output),
     }
 }
 

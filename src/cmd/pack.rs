@@ -4,6 +4,7 @@ use airlock_bundle::NameRule;
 
 use crate::cli::PackArgs;
 use crate::cmd::Outcome;
+use crate::cmd::Output;
 use crate::cmd::progress::TermProgress;
 use crate::cmd::volumes::{describe_volumes, volume_size_arg};
 use crate::error::Error;
@@ -48,20 +49,20 @@ fn request(a: &PackArgs) -> Result<PackRequest, Error> {
 }
 
 /// `airlock pack`.
-pub fn run(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
+pub fn run(a: &PackArgs, output: Output) -> Result<Outcome, Error> {
     let request = request(a)?;
     if a.registry_conn.insecure_plain_http && a.image.iter().any(|i| i.starts_with("docker://")) {
         super::warn(super::PLAIN_HTTP_PULL);
     }
-    let p = pack(&request, &TermProgress::new(quiet), &super::warn)?;
+    let p = pack(&request, &TermProgress::new(output), &super::warn)?;
     Ok(describe(a, &p))
 }
 
 /// `pack` without the supply-chain check ([`danger`]): only the demo's
 /// rogue bundle. Not reachable from the command line.
-pub(crate) fn run_without_chain_check(a: &PackArgs, quiet: bool) -> Result<Outcome, Error> {
+pub(crate) fn run_without_chain_check(a: &PackArgs, output: Output) -> Result<Outcome, Error> {
     let p =
-        danger::pack_without_chain_check(&request(a)?, &TermProgress::new(quiet), &super::warn)?;
+        danger::pack_without_chain_check(&request(a)?, &TermProgress::new(output), &super::warn)?;
     Ok(describe(a, &p))
 }
 

@@ -6,6 +6,7 @@ use airlock_hsm::{PolicyPin, open_store};
 use serde_json::{Value, json};
 
 use crate::cmd::Outcome;
+use crate::cmd::Output;
 use crate::cmd::verify::{check, open_bundle, time_override};
 use crate::error::Error;
 use crate::fsutil::{ensure_dir, read_limited, replace_file};
@@ -153,7 +154,7 @@ pub fn test(
     bundle: &Path,
     store_dir: &Path,
     at: Option<&str>,
-    quiet: bool,
+    output: Output,
 ) -> Result<Outcome, Error> {
     let (_, pinned) = read_policy(file)?;
     let at = time_override(at)?;
@@ -164,7 +165,7 @@ pub fn test(
     state.accepted.clear();
     state.channels.clear();
     let time = verification_time(at, &state, now());
-    let opened = open_bundle(bundle, quiet, "verify", false)?;
+    let opened = open_bundle(bundle, output, "verify", false)?;
     let verdict = check(
         opened,
         store.as_ref(),

@@ -3,10 +3,12 @@ use std::io::{IsTerminal, Read};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A byte-count progress bar on stderr, hidden when `quiet` or when stderr
+use super::Output;
+
+/// A byte-count progress bar on stderr, hidden with [`Output::Quiet`] or when stderr
 /// is not a terminal.
-pub fn bytes_bar(total: u64, label: &str, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
+pub fn bytes_bar(total: u64, label: &str, output: Output) -> ProgressBar {
+    if !output.shows_progress() || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -43,18 +45,18 @@ impl<R: Read> Read for CountingReader<R> {
 }
 
 /// [`crate::progress::Progress`] on the terminal: one bar per stage, none
-/// when `quiet` or when stderr is not a terminal.
+/// with [`Output::Quiet`] or when stderr is not a terminal.
 #[derive(Debug)]
 pub struct TermProgress {
-    quiet: bool,
+    output: Output,
     bar: std::sync::Mutex<ProgressBar>,
 }
 
 impl TermProgress {
     /// No stage yet.
-    pub fn new(quiet: bool) -> Self {
+    pub fn new(output: Output) -> Self {
         TermProgress {
-            quiet,
+            output,
             bar: std::sync::Mutex::new(ProgressBar::hidden()),
         }
     }
@@ -69,7 +71,7 @@ impl TermProgress {
 
 impl crate::progress::Progress for TermProgress {
     fn start(&self, label: &str, total: u64) {
-        let bar = bytes_bar(total, label, self.quiet);
+        let bar = bytes_bar(total, label, self.output);
         match self.bar.lock() {
             Ok(mut b) => *b = bar,
             Err(p) => *p.into_inner() = bar,

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::cli::{PublishArgs, StoreArg, UnpackArgs};
+use crate::cmd::Output;
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
 use crate::journal::decision::{error_field, lock_store, path_field};
@@ -194,7 +195,7 @@ fn read_tags(store: &dyn TrustStore) -> Result<BTreeMap<String, Value>, Error> {
 }
 
 /// `airlock publish`.
-pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
+pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
     let target = Target::parse(&a.registry)?;
     if a.registry_conn.insecure_plain_http {
         warn(
@@ -206,7 +207,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     let dir = if source.is_dir() {
         source.clone()
     } else {
-        import_bundle(a, &store_dir, quiet)?
+        import_bundle(a, &store_dir, output)?
     };
     let store = open_store(&store_dir)?;
     let signer = signer_of(store.as_ref())?;
@@ -364,7 +365,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
 /// `publish BUNDLE`: import it as `unpack` would, into the store's
 /// `imports/BUNDLE_ID`, or — a bundle already imported that way — reuse
 /// that import (publishing again, to resume or to another registry).
-fn import_bundle(a: &PublishArgs, store_dir: &Path, quiet: bool) -> Result<PathBuf, Error> {
+fn import_bundle(a: &PublishArgs, store_dir: &Path, output: Output) -> Result<PathBuf, Error> {
     let imports = store_dir.join("imports");
     fs::create_dir_all(&imports).map_err(|e| {
         Error::from(crate::fsutil::FsError::Write {
@@ -398,7 +399,7 @@ fn import_bundle(a: &PublishArgs, store_dir: &Path, quiet: bool) -> Result<PathB
             metrics_file: None,
             store_import: true,
         },
-        quiet,
+        output,
     )?;
     Ok(to)
 }

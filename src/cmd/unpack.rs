@@ -4,6 +4,7 @@ use airlock_hsm::{Acceptance, open_store};
 
 use crate::cli::UnpackArgs;
 use crate::cmd::Outcome;
+use crate::cmd::Output;
 use crate::cmd::verify::{check, describe, open_bundle, time_override};
 use crate::error::Error;
 use crate::journal::decision::{Decision, lock_store};
@@ -33,13 +34,13 @@ fn import_time(at: Option<u64>, state: &airlock_hsm::StoreState) -> Result<u64, 
 
 /// `airlock unpack BUNDLE --store STORE --to DIR`; then refreshes
 /// `--metrics-file`.
-pub fn run(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
-    let result = decide(a, quiet);
+pub fn run(a: &UnpackArgs, output: Output) -> Result<Outcome, Error> {
+    let result = decide(a, output);
     crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref(), &crate::cmd::warn);
     result
 }
 
-fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
+fn decide(a: &UnpackArgs, output: Output) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
     if !a.store_import {
@@ -51,7 +52,7 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     decision.destination = Some(a.to.clone());
     // The bundle is opened (a regular file, readable) before the lock: a
     // FIFO or a file that cannot be read never holds the store.
-    let opened = open_bundle(&a.bundle, quiet, "unpack", a.prompt);
+    let opened = open_bundle(&a.bundle, output, "unpack", a.prompt);
     // Hold the store's lock from the freshness check to the commit, so two
     // imports of one bundle cannot both pass.
     let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;

@@ -5,6 +5,7 @@ use airlock_bundle::Limits;
 use airlock_hsm::{StoreState, TrustStore, open_store};
 
 use crate::cli::VerifyArgs;
+use crate::cmd::Output;
 use crate::cmd::progress::{CountingReader, bytes_bar};
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
@@ -41,11 +42,11 @@ pub struct OpenedBundle {
 /// not beside the previous one are asked for.
 pub fn open_bundle(
     bundle: &Path,
-    quiet: bool,
+    output: Output,
     label: &str,
     prompt: bool,
 ) -> Result<OpenedBundle, Error> {
-    let bar = bytes_bar(0, label, quiet);
+    let bar = bytes_bar(0, label, output);
     let input = BundleInput::open(
         bundle,
         prompt.then(|| crate::cmd::terminal::prompt_locator(bar.clone())),
@@ -142,19 +143,19 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
 }
 
 /// `airlock verify BUNDLE --store STORE`; then refreshes `--metrics-file`.
-pub fn run(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
-    let result = decide(a, quiet);
+pub fn run(a: &VerifyArgs, output: Output) -> Result<Outcome, Error> {
+    let result = decide(a, output);
     crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref(), &crate::cmd::warn);
     result
 }
 
-fn decide(a: &VerifyArgs, quiet: bool) -> Result<Outcome, Error> {
+fn decide(a: &VerifyArgs, output: Output) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
     let mut decision = Decision::new("verify", &a.bundle, at);
-    let result = open_bundle(&a.bundle, quiet, "verify", a.prompt).and_then(|opened| {
+    let result = open_bundle(&a.bundle, output, "verify", a.prompt).and_then(|opened| {
         let state = store.state()?;
         let time = verification_time(at, &state, now());
         decision.time = Some(time);

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::cli::{SplitArgs, VolumesCheckArgs};
 use crate::cmd::Outcome;
+use crate::cmd::Output;
 use crate::cmd::progress::{TermProgress, bytes_bar};
 use crate::cmd::verify::time_override;
 use crate::error::Error;
@@ -77,7 +78,7 @@ pub fn describe_volumes(o: &mut Outcome, w: &WrittenVolumes, volume_size: u64) {
 }
 
 /// `airlock split BUNDLE --size SIZE --key KEY...`.
-pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
+pub fn split(a: &SplitArgs, output: Output) -> Result<Outcome, Error> {
     let size = volume_size_arg("--size", &a.size)?;
     let signers: Vec<Box<dyn Signer>> = a
         .key
@@ -147,7 +148,7 @@ pub fn split(a: &SplitArgs, quiet: bool) -> Result<Outcome, Error> {
         size,
         &signers,
         SplitSource::Keep,
-        &TermProgress::new(quiet),
+        &TermProgress::new(output),
     )?;
     let mut o = Outcome::default();
     o.line(match written.paths.len() {
@@ -178,7 +179,7 @@ struct Checker {
     /// Why authenticating against the anchored root failed, kept until
     /// volume 1 comes (a bundle rotating its root needs volume 1's chain).
     pending: Option<Error>,
-    quiet: bool,
+    output: Output,
 }
 
 impl Checker {
@@ -240,7 +241,7 @@ impl Checker {
         let bar = bytes_bar(
             header.entry().size,
             &format!("vol {}", header.number),
-            self.quiet,
+            self.output,
         );
         let checked = check_volume_slice(path, header, &|n| bar.inc(n));
         bar.finish_and_clear();
@@ -273,7 +274,7 @@ fn locate(path: &Path, prompt: bool, count: u32) -> Option<PathBuf> {
 }
 
 /// `airlock volumes check PATH...`.
-pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
+pub fn check(a: &VolumesCheckArgs, output: Output) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let trust = match &a.store {
         Some(s) => {
@@ -295,7 +296,7 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
         reference: None,
         signers: None,
         pending: None,
-        quiet,
+        output,
     };
     let mut good: Vec<(u32, PathBuf)> = Vec::new();
     let mut failures: Vec<Error> = Vec::new();
@@ -311,7 +312,7 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
         match c.check(&found) {
             Ok((number, n)) => {
                 count = n;
-                if !quiet {
+                if output.shows_progress() {
                     crate::cmd::terminal::eprint_line(&format!(
                         "volume {number} of {n}  {}  ok",
                         found.display()
@@ -320,7 +321,7 @@ pub fn check(a: &VolumesCheckArgs, quiet: bool) -> Result<Outcome, Error> {
                 good.push((number, found));
             }
             Err(e) => {
-                if !quiet {
+                if output.shows_progress() {
                     crate::cmd::terminal::eprint_line(&format!("{}  FAILED: {e}", found.display()));
                 }
                 failures.push(e);
