@@ -396,9 +396,9 @@ pub struct RootVerifyArgs {
     /// The newer roots.
     #[arg(value_name = "ROOT.json")]
     pub roots: Vec<PathBuf>,
-    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
-    #[arg(long, value_name = "RFC3339")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    /// The time override.
+    pub at: AtArg,
 }
 
 /// `record`.
@@ -737,16 +737,15 @@ pub struct VerifyArgs {
     #[command(flatten)]
     /// The store.
     pub store: StoreArg,
-    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
-    #[arg(long, value_name = "RFC3339")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    /// The time override.
+    pub at: AtArg,
     /// Split bundle: ask for each volume that is not beside the previous one.
     #[arg(long)]
     pub prompt: bool,
-    /// After the decision, refresh this Prometheus metrics file (as
-    /// `airlock metrics --out FILE` does).
-    #[arg(long, env = "AIRLOCK_METRICS_FILE", value_name = "FILE")]
-    pub metrics_file: Option<PathBuf>,
+    #[command(flatten)]
+    /// The metrics file to refresh.
+    pub metrics_file: MetricsFileArg,
 }
 
 /// `unpack`.
@@ -760,22 +759,48 @@ pub struct UnpackArgs {
     /// The destination directory; must not exist.
     #[arg(long)]
     pub to: PathBuf,
-    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
-    #[arg(long, value_name = "RFC3339")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    /// The time override.
+    pub at: AtArg,
     /// Split bundle: ask (on standard input) for each volume that is not
     /// beside the previous one, e.g. to read discs from one drive.
     #[arg(long)]
     pub prompt: bool,
+    #[command(flatten)]
+    /// The metrics file to refresh.
+    pub metrics_file: MetricsFileArg,
+}
+
+/// `--at`: the loud time override of the commands that decide on a bundle,
+/// a root chain or volumes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AtArg {
+    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+}
+
+impl AtArg {
+    /// The time given, if any.
+    pub fn as_deref(&self) -> Option<&str> {
+        self.at.as_deref()
+    }
+}
+
+/// `--metrics-file`: the Prometheus file `verify` and `unpack` refresh.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MetricsFileArg {
     /// After the decision, refresh this Prometheus metrics file (as
     /// `airlock metrics --out FILE` does).
     #[arg(long, env = "AIRLOCK_METRICS_FILE", value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
-    /// Set by `publish BUNDLE` only (never from the command line): the
-    /// destination is the store's own `imports/BUNDLE_ID`, the one place in
-    /// the store's directory where an import may be placed.
-    #[arg(skip)]
-    pub store_import: bool,
+}
+
+impl MetricsFileArg {
+    /// The file given, if any.
+    pub fn as_deref(&self) -> Option<&std::path::Path> {
+        self.metrics_file.as_deref()
+    }
 }
 
 /// How to reach a registry: `publish`, and `pack`/`record` with
@@ -821,9 +846,9 @@ pub struct PublishArgs {
     #[command(flatten)]
     /// How to reach the registry.
     pub registry_conn: RegistryArgs,
-    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
-    #[arg(long, value_name = "RFC3339")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    /// The time override.
+    pub at: AtArg,
     /// Split bundle: ask for each volume that is not beside the previous one.
     #[arg(long)]
     pub prompt: bool,
@@ -874,9 +899,9 @@ pub struct VolumesCheckArgs {
     /// Trust store to authenticate the volume index with.
     #[arg(long = "store", env = "AIRLOCK_STORE", value_name = "STORE")]
     pub store: Option<StoreDir>,
-    /// Verify as if at this time (YYYY-MM-DDTHH:MM:SSZ). A loud override.
-    #[arg(long, value_name = "RFC3339")]
-    pub at: Option<String>,
+    #[command(flatten)]
+    /// The time override.
+    pub at: AtArg,
     /// Ask (on standard input) for each file that is not there yet.
     #[arg(long)]
     pub prompt: bool,

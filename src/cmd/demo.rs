@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use airlock_hsm::{FileSigner, Signer};
 
 use crate::cli::{
-    JournalVerifyArgs, PackArgs, RecordArgs, RootInitArgs, StoreArg, UnpackArgs, VerifyArgs,
+    AtArg, JournalVerifyArgs, MetricsFileArg, PackArgs, RecordArgs, RootInitArgs, StoreArg,
+    UnpackArgs, VerifyArgs,
 };
 use crate::cmd::Output;
 use crate::cmd::{Outcome, anchor, intoto, journal, pack, root, unpack, verify};
@@ -432,9 +433,9 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         &VerifyArgs {
             bundle: p("release.airlock"),
             store: store_arg(&p("store")),
-            at: None,
+            at: AtArg::default(),
             prompt: false,
-            metrics_file: None,
+            metrics_file: MetricsFileArg::default(),
         },
         Output::Quiet,
     )?);
@@ -454,9 +455,9 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         &VerifyArgs {
             bundle: p("tampered.airlock"),
             store: store_arg(&p("store")),
-            at: None,
+            at: AtArg::default(),
             prompt: false,
-            metrics_file: None,
+            metrics_file: MetricsFileArg::default(),
         },
         Output::Quiet,
     );
@@ -476,9 +477,9 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         &VerifyArgs {
             bundle: p("evil.airlock"),
             store: store_arg(&p("store")),
-            at: None,
+            at: AtArg::default(),
             prompt: false,
-            metrics_file: None,
+            metrics_file: MetricsFileArg::default(),
         },
         Output::Quiet,
     ) {
@@ -499,10 +500,9 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             bundle: p("release.airlock"),
             store: store_arg(&p("store")),
             to: p("incoming/release-1"),
-            at: None,
+            at: AtArg::default(),
             prompt: false,
-            metrics_file: None,
-            store_import: false,
+            metrics_file: MetricsFileArg::default(),
         },
         Output::Quiet,
     )?);
@@ -520,10 +520,9 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             bundle: p("release.airlock"),
             store: store_arg(&p("store")),
             to: p("incoming/again"),
-            at: None,
+            at: AtArg::default(),
             prompt: false,
-            metrics_file: None,
-            store_import: false,
+            metrics_file: MetricsFileArg::default(),
         },
         Output::Quiet,
     ) {

@@ -21,7 +21,7 @@ use airlock_hsm::{TrustStore, open_store};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::cli::{PublishArgs, StoreArg, UnpackArgs};
+use crate::cli::{MetricsFileArg, PublishArgs, StoreArg, UnpackArgs};
 use crate::cmd::Output;
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
@@ -387,7 +387,7 @@ fn import_bundle(a: &PublishArgs, store_dir: &Path, output: Output) -> Result<Pa
     if to.exists() {
         return Ok(to);
     }
-    crate::cmd::unpack::run(
+    crate::cmd::unpack::import_into_store(
         &UnpackArgs {
             bundle: a.source.clone(),
             store: StoreArg {
@@ -396,8 +396,7 @@ fn import_bundle(a: &PublishArgs, store_dir: &Path, output: Output) -> Result<Pa
             to: to.clone(),
             at: a.at.clone(),
             prompt: a.prompt,
-            metrics_file: None,
-            store_import: true,
+            metrics_file: MetricsFileArg::default(),
         },
         output,
     )?;

@@ -35,15 +35,33 @@ fn import_time(at: Option<u64>, state: &airlock_hsm::StoreState) -> Result<u64, 
 /// `airlock unpack BUNDLE --store STORE --to DIR`; then refreshes
 /// `--metrics-file`.
 pub fn run(a: &UnpackArgs, output: Output) -> Result<Outcome, Error> {
-    let result = decide(a, output);
+    let result = decide(a, output, Destination::Operator);
     crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref(), &crate::cmd::warn);
     result
 }
 
-fn decide(a: &UnpackArgs, output: Output) -> Result<Outcome, Error> {
+/// `publish BUNDLE`'s import: `a.to` is the store's own
+/// `imports/BUNDLE_ID`, the one place in the store's directory where an
+/// import may be placed.
+pub fn import_into_store(a: &UnpackArgs, output: Output) -> Result<Outcome, Error> {
+    let result = decide(a, output, Destination::StoreImports);
+    crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref(), &crate::cmd::warn);
+    result
+}
+
+/// Where an unpack may place what it verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    /// Where the operator said, never inside the trust store.
+    Operator,
+    /// The store's `imports/` (publish).
+    StoreImports,
+}
+
+fn decide(a: &UnpackArgs, output: Output, destination: Destination) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
-    if !a.store_import {
+    if destination == Destination::Operator {
         refuse_destination_in_store(&a.to, store.dir())?;
     }
     let signer = signer_of(store.as_ref())?;
