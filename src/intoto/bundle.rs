@@ -328,7 +328,9 @@ pub fn verify_bundle_chain(
         let signers = st.signers(&known);
         statements.push(VerifiedStatement {
             file: path.clone(),
-            statement: serde_json::from_slice(&st.envelope.body).unwrap_or_default(),
+            // The payload as `statement::parse` checked it: never parsed
+            // a second time, never replaced by a default.
+            statement: st.payload.clone(),
             signers: signers.iter().map(|s| (*s).to_owned()).collect(),
         });
         if signers.is_empty() {

@@ -47,6 +47,8 @@ pub struct Statement {
     pub predicate_type: String,
     /// The envelope (for signature checks).
     pub envelope: Dsse,
+    /// The envelope's payload as parsed (the whole Statement), for reports.
+    pub payload: Value,
 }
 
 /// Parses a DSSE envelope holding a Statement v1 or v0.1.
@@ -125,6 +127,7 @@ pub fn parse(bytes: &[u8]) -> Result<Statement, String> {
         subjects,
         predicate_type,
         envelope,
+        payload,
     })
 }
 
@@ -171,6 +174,12 @@ mod tests {
         );
         let st = parse(&bytes).unwrap();
         assert_eq!(st.predicate_type, "https://slsa.dev/provenance/v1");
+        // The payload kept is the Statement as parsed, whole.
+        assert_eq!(
+            st.payload,
+            serde_json::from_slice::<Value>(body).unwrap(),
+            "the checked payload is the Statement"
+        );
         let keys: BTreeMap<_, _> = [(
             id.clone(),
             KeyObject::parse(&crate::keys::key_object(s.public_key())).unwrap(),
