@@ -80,6 +80,30 @@ fn pack_refuses_an_attestation_about_something_the_bundle_does_not_carry() {
     assert_eq!(after, before);
 }
 
+/// The standard crafted bundle, with the fixture's supply chain, carrying
+/// `body` signed by the builder key as attestation `name`; written as is
+/// to `out`.
+fn crafted_attesting(w: &World, name: &str, body: &[u8], out: &str) -> String {
+    Crafted::standard(w)
+        .with_chain(w)
+        .attestation(name, &signed(w, "keys/builder.pem", body))
+        .write_as_is(w, out)
+}
+
+/// Runs `args` (with `--json`) and asserts the refusal of an existing
+/// destination (exit 3, `destination-exists`).
+fn refused_as_existing(w: &World, args: &[&str]) {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let r = w.run(&all);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "destination-exists"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn a_crafted_bundle_with_an_unbound_subject_is_refused_with_nothing_written() {
     let w = World::new();
@@ -89,18 +113,11 @@ fn a_crafted_bundle_with_an_unbound_subject_is_refused_with_nothing_written() {
         sha256_hex(b"hello\n"),
         "cd".repeat(32)
     );
-    let c = Crafted::standard(&w).with_chain(&w).attestation(
-        "p.dsse.json",
-        &signed(&w, "keys/builder.pem", body.as_bytes()),
-    );
-    let b = c.write_as_is(&w, "unbound.airlock");
+    let b = crafted_attesting(&w, "p.dsse.json", body.as_bytes(), "unbound.airlock");
     refused(&w, &b, "attestation-subject-unbound");
     // A subject with no sha256 names nothing airlock can check.
     let body = br#"{"_type":"https://in-toto.io/Statement/v1","predicateType":"x","subject":[{"name":"a.txt","digest":{"sha512":"ab"}}]}"#;
-    let c = Crafted::standard(&w)
-        .with_chain(&w)
-        .attestation("p.dsse.json", &signed(&w, "keys/builder.pem", body));
-    let b = c.write_as_is(&w, "sha512.airlock");
+    let b = crafted_attesting(&w, "p.dsse.json", body, "sha512.airlock");
     refused(&w, &b, "attestation-subject-unbound");
 }
 
@@ -108,10 +125,7 @@ fn a_crafted_bundle_with_an_unbound_subject_is_refused_with_nothing_written() {
 fn a_crafted_bundle_with_a_bound_float_statement_is_accepted() {
     let w = World::new();
     let body = cyclonedx_v01("a.txt", &sha256_hex(b"hello\n"));
-    let c = Crafted::standard(&w)
-        .with_chain(&w)
-        .attestation("sbom.dsse.json", &signed(&w, "keys/builder.pem", &body));
-    let b = c.write_as_is(&w, "ok.airlock");
+    let b = crafted_attesting(&w, "sbom.dsse.json", &body, "ok.airlock");
     w.run(&["unpack", &b, "--store", "store", "--to", "out"])
         .ok();
 }
@@ -325,19 +339,7 @@ fn unpack_delivers_the_metadata_beside_the_artifacts_byte_identical() {
     assert_eq!(w.store_state(), state);
     // An existing directory is never written into.
     let before = listing(w.tmp.path());
-    let r = w.run(&[
-        "inspect",
-        "a.airlock",
-        "--extract-metadata",
-        "meta",
-        "--json",
-    ]);
-    assert_eq!(
-        (r.code, r.error_code().as_str()),
-        (3, "destination-exists"),
-        "{}",
-        r.stderr
-    );
+    refused_as_existing(&w, &["inspect", "a.airlock", "--extract-metadata", "meta"]);
     assert_eq!(listing(w.tmp.path()), before);
 }
 
@@ -348,20 +350,9 @@ fn an_existing_metadata_directory_refuses_the_import_with_nothing_written() {
     fs::create_dir(w.path("out.airlock-metadata")).unwrap();
     let state = w.store_state();
     let before = listing(w.tmp.path());
-    let r = w.run(&[
-        "unpack",
-        "a.airlock",
-        "--store",
-        "store",
-        "--to",
-        "out",
-        "--json",
-    ]);
-    assert_eq!(
-        (r.code, r.error_code().as_str()),
-        (3, "destination-exists"),
-        "{}",
-        r.stderr
+    refused_as_existing(
+        &w,
+        &["unpack", "a.airlock", "--store", "store", "--to", "out"],
     );
     assert_eq!(listing(w.tmp.path()), before);
     assert!(
@@ -403,20 +394,9 @@ fn a_crash_before_or_between_the_renames_leaves_nothing_half_written() {
     got.retain(|(p, _)| p != "manifest.cbor");
     same_files(&got, &expected_metadata(&w, &attestation));
     assert_eq!(w.store_state(), state);
-    let r = w.run(&[
-        "unpack",
-        "a.airlock",
-        "--store",
-        "store",
-        "--to",
-        "out",
-        "--json",
-    ]);
-    assert_eq!(
-        (r.code, r.error_code().as_str()),
-        (3, "destination-exists"),
-        "{}",
-        r.stderr
+    refused_as_existing(
+        &w,
+        &["unpack", "a.airlock", "--store", "store", "--to", "out"],
     );
     fs::remove_dir_all(w.path("out.airlock-metadata")).unwrap();
     w.unpack("a.airlock", "out").ok();

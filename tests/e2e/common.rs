@@ -95,6 +95,66 @@ pub fn airlock_in(cwd: &Path, args: &[&str]) -> Run {
     )
 }
 
+/// The channels every test store allows.
+pub const CHANNELS: [&str; 12] = [
+    "default", "stable", "beta", "crafted", "vectors", "a", "b", "f", "r", "t", "x", "y",
+];
+
+/// `anchor init --channel CHANNELS… --store STORE --root ROOT EXTRA…`.
+pub fn anchor_init_args<'a>(store: &'a str, root: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["anchor", "init", "--channel"];
+    args.extend(CHANNELS);
+    args.extend(["--store", store, "--root", root]);
+    args.extend(extra);
+    args
+}
+
+/// `root init` of the fixture's `1.root.json`: root key `keys/root.pub`,
+/// targets key `keys/release.pub`, layout owner `keys/owner.pub`.
+pub const ROOT_INIT: [&str; 12] = [
+    "root",
+    "init",
+    "--layout-key",
+    "keys/owner.pub",
+    "--out",
+    "1.root.json",
+    "--root-key",
+    "keys/root.pub",
+    "--targets-key",
+    "keys/release.pub",
+    "--expires",
+    "3650d",
+];
+
+/// `pack` of the fixture (`dist/`, `root.layout`, `links/`) into OUT with
+/// the roots from ROOT, signed with KEYS, then EXTRA.
+pub fn pack_args<'a>(
+    out: &'a str,
+    root: &'a str,
+    keys: &[&'a str],
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "pack",
+        "--out",
+        out,
+        "--root",
+        root,
+        "--layout",
+        "root.layout",
+        "--layout-key",
+        "keys/owner.pub",
+        "--links",
+        "links",
+        "--artifacts",
+        "dist",
+        "--key",
+    ];
+    args.extend(keys);
+    args.extend(extra);
+    args
+}
+
 /// A layout step for [`World::write_layout`]: name, functionary key name,
 /// material rules, product rules.
 pub type Step<'a> = (&'a str, &'a str, &'a [&'a [&'a str]], &'a [&'a [&'a str]]);
@@ -113,23 +173,7 @@ impl World {
         for k in ["root", "release", "owner", "builder"] {
             w.run(&["keygen", "--out", &format!("keys/{k}")]).ok();
         }
-        w.run(&[
-            "root",
-            "init",
-            "--layout-key",
-            "keys/owner.pub",
-            "--out",
-            "1.root.json",
-            "--root-key",
-            "keys/root.pub",
-            "--targets-key",
-            "keys/release.pub",
-            "--expires",
-            "3650d",
-        ])
-        .ok();
-        w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
-            .ok();
+        w.sign_root();
         w.write("dist/bin/tool", &pseudo_random(300_000, 1));
         w.write("dist/README.md", b"# release\n");
         w.write("dist/share/a/b/c/deep.txt", b"deep\n");
@@ -141,28 +185,7 @@ impl World {
         w.write_layout(&[("build", "builder", &[], &[&["ALLOW", "*"]])]);
         fs::create_dir_all(w.path("links")).unwrap();
         w.record_build().ok();
-        w.run(&[
-            "anchor",
-            "init",
-            "--channel",
-            "default",
-            "stable",
-            "beta",
-            "crafted",
-            "vectors",
-            "a",
-            "b",
-            "f",
-            "r",
-            "t",
-            "x",
-            "y",
-            "--store",
-            "store",
-            "--root",
-            "1.root.json",
-        ])
-        .ok();
+        w.anchor_store();
         w
     }
 
@@ -270,25 +293,35 @@ impl World {
 
     /// [`World::pack_as`] without recording the build step again.
     pub fn pack_raw(&self, out: &str, keys: &[&str], root: &str, extra: &[&str]) -> Run {
-        let mut args = vec![
-            "pack",
-            "--out",
-            out,
-            "--root",
-            root,
-            "--layout",
-            "root.layout",
-            "--layout-key",
-            "keys/owner.pub",
-            "--links",
-            "links",
-            "--artifacts",
-            "dist",
-            "--key",
-        ];
+        self.run(&pack_args(out, root, keys, extra))
+    }
+
+    /// `root sign ROOT --key KEYS… EXTRA…`.
+    pub fn root_sign(&self, root: &str, keys: &[&str], extra: &[&str]) -> Run {
+        let mut args = vec!["root", "sign", root, "--key"];
         args.extend(keys);
         args.extend(extra);
         self.run(&args)
+    }
+
+    /// `root verify --trusted TRUSTED ARGS…` (the newer roots, flags).
+    pub fn root_verify(&self, trusted: &str, args: &[&str]) -> Run {
+        let mut all = vec!["root", "verify", "--trusted", trusted];
+        all.extend(args);
+        self.run(&all)
+    }
+
+    /// `1.root.json` ([`ROOT_INIT`]), signed with `keys/root.pem`.
+    pub fn sign_root(&self) {
+        self.run(&ROOT_INIT).ok();
+        self.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
+            .ok();
+    }
+
+    /// The store `store`, anchored in `1.root.json`, allowing [`CHANNELS`].
+    pub fn anchor_store(&self) {
+        self.run(&anchor_init_args("store", "1.root.json", &[]))
+            .ok();
     }
 
     pub fn verify(&self, bundle: &str) -> Run {

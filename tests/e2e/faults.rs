@@ -6,7 +6,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::common::{Run, World, airlock_bin, listing, tree};
+use crate::common::{Run, World, airlock_bin, listing, pack_args, tree};
 use crate::crafted::Crafted;
 
 /// A run of the binary held at a named pause point until dropped (or
@@ -396,23 +396,7 @@ fn devices_and_fifos_are_refused_as_every_operator_file() {
     };
     for f in ["/dev/zero", fifo.as_str()] {
         let pack = |flag: &str| {
-            let mut args = vec![
-                "pack",
-                "--out",
-                "x.airlock",
-                "--root",
-                "1.root.json",
-                "--layout",
-                "root.layout",
-                "--layout-key",
-                "keys/owner.pub",
-                "--links",
-                "links",
-                "--artifacts",
-                "dist",
-                "--key",
-                "keys/release.pem",
-            ];
+            let mut args = pack_args("x.airlock", "1.root.json", &["keys/release.pem"], &[]);
             let at = args.iter().position(|a| *a == flag).unwrap() + 1;
             args[at] = f;
             args.into_iter().map(str::to_owned).collect::<Vec<_>>()
@@ -618,23 +602,7 @@ fn temporary_files_of_a_killed_pack_are_removed_by_the_next_and_a_live_ones_kept
 fn a_pack_or_unpack_ended_by_a_signal_leaves_no_temporary_files() {
     let w = World::new();
     for signal in ["TERM", "INT", "HUP"] {
-        let args = [
-            "pack",
-            "--out",
-            "rel.airlock",
-            "--root",
-            "1.root.json",
-            "--layout",
-            "root.layout",
-            "--layout-key",
-            "keys/owner.pub",
-            "--links",
-            "links",
-            "--artifacts",
-            "dist",
-            "--key",
-            "keys/release.pem",
-        ];
+        let args = pack_args("rel.airlock", "1.root.json", &["keys/release.pem"], &[]);
         let held = Paused::start(w.tmp.path(), &args, "pack-payload-written");
         assert_eq!(pack_temps(w.tmp.path()).len(), 1);
         let r = held.signal(signal);

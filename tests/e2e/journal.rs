@@ -11,7 +11,7 @@ use airlock_hsm::{FileSigner, Signer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::common::{World, airlock_bin, airlock_in, pseudo_random};
+use crate::common::{World, airlock_bin, airlock_in, anchor_init_args, pseudo_random};
 
 /// The journal's records, parsed (the store's file, as is).
 fn records(w: &World) -> Vec<Value> {
@@ -302,29 +302,11 @@ fn an_import_that_rotates_the_root_records_the_anchor_advancing() {
     assert_eq!(f["bundle_id"], unpack["fields"]["bundle_id"]);
     assert_eq!(journal_verify(&w).0, 0);
     // anchor init --replace is journaled with the anchor it replaces.
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
+    w.run(&anchor_init_args(
         "store",
-        "--root",
         "1.root.json",
-        "--replace",
-        "--allow-older-root",
-    ])
+        &["--replace", "--allow-older-root"],
+    ))
     .ok();
     let rec = records(&w).pop().unwrap();
     assert_eq!(rec["event"], "anchor.provisioned");

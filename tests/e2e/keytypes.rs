@@ -50,45 +50,8 @@ fn world_with(root: Key, targets: Key) -> World {
             }
         }
     }
-    w.run(&[
-        "root",
-        "init",
-        "--layout-key",
-        "keys/owner.pub",
-        "--out",
-        "1.root.json",
-        "--root-key",
-        "keys/root.pub",
-        "--targets-key",
-        "keys/release.pub",
-        "--expires",
-        "3650d",
-    ])
-    .ok();
-    w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
-        .ok();
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "store",
-        "--root",
-        "1.root.json",
-    ])
-    .ok();
+    w.sign_root();
+    w.anchor_store();
     w
 }
 

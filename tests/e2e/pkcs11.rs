@@ -7,7 +7,7 @@ use std::process::Command;
 
 use airlock::json::Json;
 
-use crate::common::{EPOCH, Run, World, airlock_bin, tree};
+use crate::common::{EPOCH, ROOT_INIT, Run, World, airlock_bin, anchor_init_args, pack_args, tree};
 use crate::emulators::SoftHsm;
 
 /// Runs the binary in the world's directory with the token's configuration.
@@ -189,28 +189,7 @@ fn two_keys_on_one_token_sign_in_one_command() {
         ids.contains(&a["keyid"]) && ids.contains(&b["keyid"]),
         "{ids:?}"
     );
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "store",
-        "--root",
-        "1.root.json",
-    ])
-    .ok();
+    w.run(&anchor_init_args("store", "1.root.json", &[])).ok();
 }
 
 #[test]
@@ -314,25 +293,7 @@ fn pack_verify_unpack_with_keys_on_a_token() {
     );
     // The root names the token's owner key as the layout owner.
     let uri = |k: &str| hsm.uri(k);
-    run(
-        &w,
-        &hsm,
-        &[
-            "root",
-            "init",
-            "--layout-key",
-            "keys/owner.pub",
-            "--out",
-            "1.root.json",
-            "--root-key",
-            "keys/root.pub",
-            "--targets-key",
-            "keys/release.pub",
-            "--expires",
-            "3650d",
-        ],
-    )
-    .ok();
+    run(&w, &hsm, &ROOT_INIT).ok();
     run(
         &w,
         &hsm,
@@ -372,57 +333,17 @@ fn pack_verify_unpack_with_keys_on_a_token() {
         ],
     )
     .ok();
-    run(
-        &w,
-        &hsm,
-        &[
-            "anchor",
-            "init",
-            "--channel",
-            "default",
-            "stable",
-            "beta",
-            "crafted",
-            "vectors",
-            "a",
-            "b",
-            "f",
-            "r",
-            "t",
-            "x",
-            "y",
-            "--store",
-            "store",
-            "--root",
-            "1.root.json",
-        ],
-    )
-    .ok();
+    run(&w, &hsm, &anchor_init_args("store", "1.root.json", &[])).ok();
     let epoch = EPOCH.to_string();
     run(
         &w,
         &hsm,
-        &[
-            "pack",
-            "--out",
+        &pack_args(
             "rel.airlock",
-            "--root",
             "1.root.json",
-            "--layout",
-            "root.layout",
-            "--layout-key",
-            "keys/owner.pub",
-            "--links",
-            "links",
-            "--artifacts",
-            "dist",
-            "--key",
-            &uri("release"),
-            "--source-date-epoch",
-            &epoch,
-            "--expires",
-            "36500d",
-        ],
+            &[&uri("release")],
+            &["--source-date-epoch", &epoch, "--expires", "36500d"],
+        ),
     )
     .ok();
     // The isolated side needs no token: only public keys are in the root.
@@ -1047,25 +968,7 @@ fn p384_and_rsa_keys_made_by_pkcs11_tool_sign_a_root_a_layout_a_link_and_a_bundl
         uris.insert(label, uri);
     }
     w.write_layout(&[("build", "builder", &[], &[&["ALLOW", "*"]])]);
-    run(
-        &w,
-        &hsm,
-        &[
-            "root",
-            "init",
-            "--layout-key",
-            "keys/owner.pub",
-            "--out",
-            "1.root.json",
-            "--root-key",
-            "keys/root.pub",
-            "--targets-key",
-            "keys/release.pub",
-            "--expires",
-            "3650d",
-        ],
-    )
-    .ok();
+    run(&w, &hsm, &ROOT_INIT).ok();
     run(
         &w,
         &hsm,
@@ -1103,57 +1006,17 @@ fn p384_and_rsa_keys_made_by_pkcs11_tool_sign_a_root_a_layout_a_link_and_a_bundl
         ],
     )
     .ok();
-    run(
-        &w,
-        &hsm,
-        &[
-            "anchor",
-            "init",
-            "--channel",
-            "default",
-            "stable",
-            "beta",
-            "crafted",
-            "vectors",
-            "a",
-            "b",
-            "f",
-            "r",
-            "t",
-            "x",
-            "y",
-            "--store",
-            "store",
-            "--root",
-            "1.root.json",
-        ],
-    )
-    .ok();
+    run(&w, &hsm, &anchor_init_args("store", "1.root.json", &[])).ok();
     let epoch = EPOCH.to_string();
     run(
         &w,
         &hsm,
-        &[
-            "pack",
-            "--out",
+        &pack_args(
             "rel.airlock",
-            "--root",
             "1.root.json",
-            "--layout",
-            "root.layout",
-            "--layout-key",
-            "keys/owner.pub",
-            "--links",
-            "links",
-            "--artifacts",
-            "dist",
-            "--key",
-            &uris["release"],
-            "--source-date-epoch",
-            &epoch,
-            "--expires",
-            "36500d",
-        ],
+            &[&uris["release"]],
+            &["--source-date-epoch", &epoch, "--expires", "36500d"],
+        ),
     )
     .ok();
     let v = w

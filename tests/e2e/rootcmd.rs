@@ -40,20 +40,12 @@ fn keyid(w: &World, key: &str) -> String {
 fn a_rotation_from_init_to_verify() {
     let w = world();
     let r = w
-        .run(&[
-            "root",
-            "sign",
-            "1.root.json",
-            "--key",
-            "keys/a.pem",
-            "--json",
-        ])
+        .root_sign("1.root.json", &["keys/a.pem"], &["--json"])
         .ok();
     let j = r.json();
     assert_eq!(j["complete"], false);
     assert_eq!(j["missing"].as_array().unwrap().len(), 2, "b or c");
-    w.run(&["root", "sign", "1.root.json", "--key", "keys/b.pem"])
-        .ok();
+    w.root_sign("1.root.json", &["keys/b.pem"], &[]).ok();
 
     // 2: c replaced by d, threshold 3, a new targets key.
     let r = w
@@ -87,14 +79,7 @@ fn a_rotation_from_init_to_verify() {
     // Signed by a alone: both thresholds still short; the previous version is
     // found beside the file.
     let r = w
-        .run(&[
-            "root",
-            "sign",
-            "2.root.json",
-            "--key",
-            "keys/a.pem",
-            "--json",
-        ])
+        .root_sign("2.root.json", &["keys/a.pem"], &["--json"])
         .ok();
     let j = r.json();
     assert_eq!(j["complete"], false);
@@ -110,9 +95,7 @@ fn a_rotation_from_init_to_verify() {
     let mut want = vec![keyid(&w, "b"), keyid(&w, "d")];
     want.sort();
     assert_eq!(missing_now, want);
-    let r = w
-        .run(&["root", "sign", "2.root.json", "--key", "keys/a.pem"])
-        .ok();
+    let r = w.root_sign("2.root.json", &["keys/a.pem"], &[]).ok();
     assert!(
         r.stdout.contains("root keys of version 1 (previous, ")
             && r.stdout
@@ -120,7 +103,7 @@ fn a_rotation_from_init_to_verify() {
         "{}",
         r.stdout
     );
-    let r = w.run(&["root", "verify", "--trusted", "1.root.json", "2.root.json"]);
+    let r = w.root_verify("1.root.json", &["2.root.json"]);
     r.fails(
         1,
         "rotation 1 -> 2 (2.root.json): root version 2 is signed by 1 of the 2 root keys of version 1 it needs",
@@ -128,57 +111,33 @@ fn a_rotation_from_init_to_verify() {
 
     // The old key c still counts for version 1 (it is not in version 2).
     let r = w
-        .run(&[
-            "root",
-            "sign",
-            "2.root.json",
-            "--key",
-            "keys/c.pem",
-            "keys/b.pem",
-            "--json",
-        ])
+        .root_sign("2.root.json", &["keys/c.pem", "keys/b.pem"], &["--json"])
         .ok();
     assert_eq!(r.json()["previous"]["complete"], true);
     assert_eq!(r.json()["complete"], false, "a and b: 2 of 3");
-    let r = w
-        .run(&["root", "sign", "2.root.json", "--key", "keys/d.pem"])
-        .ok();
+    let r = w.root_sign("2.root.json", &["keys/d.pem"], &[]).ok();
     assert!(
         r.stdout.contains("complete: the rotation is fully signed"),
         "{}",
         r.stdout
     );
 
-    let r = w
-        .run(&["root", "verify", "--trusted", "1.root.json", "2.root.json"])
-        .ok();
+    let r = w.root_verify("1.root.json", &["2.root.json"]).ok();
     assert!(
         r.stdout.contains("VALID: final root version 2"),
         "{}",
         r.stdout
     );
     let r = w
-        .run(&[
-            "root",
-            "verify",
-            "--trusted",
-            "1.root.json",
-            "2.root.json",
-            "--json",
-        ])
+        .root_verify("1.root.json", &["2.root.json", "--json"])
         .ok();
     assert_eq!(r.json()["version"], 2);
     assert_eq!(r.json()["rotations"], 1);
     // Expiry: only the final root, at --at.
-    let r = w.run(&[
-        "root",
-        "verify",
-        "--trusted",
+    let r = w.root_verify(
         "1.root.json",
-        "2.root.json",
-        "--at",
-        "2030-01-01T00:00:00Z",
-    ]);
+        &["2.root.json", "--at", "2030-01-01T00:00:00Z"],
+    );
     let r = r.fails(1, "final root 2.root.json: root version 2 expired at");
     assert!(r.stderr.contains("warning: --at overrides"), "{}", r.stderr);
 }
@@ -186,15 +145,8 @@ fn a_rotation_from_init_to_verify() {
 #[test]
 fn roots_are_applied_in_version_order() {
     let w = world();
-    w.run(&[
-        "root",
-        "sign",
-        "1.root.json",
-        "--key",
-        "keys/a.pem",
-        "keys/b.pem",
-    ])
-    .ok();
+    w.root_sign("1.root.json", &["keys/a.pem", "keys/b.pem"], &[])
+        .ok();
     let mut prev = "1.root.json".to_owned();
     for v in 2..=11 {
         let out = format!("{v}.root.json");
@@ -206,34 +158,26 @@ fn roots_are_applied_in_version_order() {
     }
     // A shell glob puts 10 and 11 before 2.
     let r = w
-        .run(&[
-            "root",
-            "verify",
-            "--trusted",
+        .root_verify(
             "1.root.json",
-            "10.root.json",
-            "11.root.json",
-            "2.root.json",
-            "3.root.json",
-            "4.root.json",
-            "5.root.json",
-            "6.root.json",
-            "7.root.json",
-            "8.root.json",
-            "9.root.json",
-            "--json",
-        ])
+            &[
+                "10.root.json",
+                "11.root.json",
+                "2.root.json",
+                "3.root.json",
+                "4.root.json",
+                "5.root.json",
+                "6.root.json",
+                "7.root.json",
+                "8.root.json",
+                "9.root.json",
+                "--json",
+            ],
+        )
         .ok();
     assert_eq!(r.json()["version"], 11);
     // A gap is named.
-    let r = w.run(&[
-        "root",
-        "verify",
-        "--trusted",
-        "1.root.json",
-        "2.root.json",
-        "4.root.json",
-    ]);
+    let r = w.root_verify("1.root.json", &["2.root.json", "4.root.json"]);
     r.fails(
         1,
         "rotation 2 -> 4 (4.root.json): root version 4 cannot follow version 2",
@@ -241,14 +185,7 @@ fn roots_are_applied_in_version_order() {
     // The trusted file among the roots (a glob) is skipped; another root of
     // the trusted version is refused.
     let r = w
-        .run(&[
-            "root",
-            "verify",
-            "--trusted",
-            "1.root.json",
-            "1.root.json",
-            "2.root.json",
-        ])
+        .root_verify("1.root.json", &["1.root.json", "2.root.json"])
         .ok();
     assert!(
         r.stdout
@@ -257,29 +194,15 @@ fn roots_are_applied_in_version_order() {
         r.stdout
     );
     fs::copy(w.path("1.root.json"), w.path("1b.root.json")).unwrap();
-    let r = w.run(&[
-        "root",
-        "verify",
-        "--trusted",
-        "1.root.json",
-        "1b.root.json",
-        "--json",
-    ]);
+    let r = w.root_verify("1.root.json", &["1b.root.json", "--json"]);
     assert_eq!((r.code, r.error_code().as_str()), (1, "root-version"));
 }
 
 #[test]
 fn root_verify_limits_and_operator_mistakes() {
     let w = world();
-    w.run(&[
-        "root",
-        "sign",
-        "1.root.json",
-        "--key",
-        "keys/a.pem",
-        "keys/b.pem",
-    ])
-    .ok();
+    w.root_sign("1.root.json", &["keys/a.pem", "keys/b.pem"], &[])
+        .ok();
     // More than 256 rotations: refused before anything is read.
     let mut args = vec!["root", "verify", "--json", "--trusted", "1.root.json"];
     args.extend(std::iter::repeat_n("1.root.json", 258));
@@ -293,64 +216,36 @@ fn root_verify_limits_and_operator_mistakes() {
     let mut big = fs::read(w.path("1.root.json")).unwrap();
     big.resize(512_001, b' ');
     w.write("big.root.json", &big);
-    let r = w.run(&[
-        "root",
-        "verify",
-        "--trusted",
-        "1.root.json",
-        "big.root.json",
-    ]);
+    let r = w.root_verify("1.root.json", &["big.root.json"]);
     r.fails(
         1,
         "root file big.root.json: root metadata is 512001 bytes, over the limit of 512000",
     );
     big.truncate(512_000);
     w.write("big.root.json", &big);
-    w.run(&["root", "verify", "--trusted", "big.root.json"])
-        .ok();
+    w.root_verify("big.root.json", &[]).ok();
     // Malformed roots are rejections too.
     w.write("junk.root.json", b"{\"signed\": 1.5}");
-    let r = w.run(&["root", "verify", "--trusted", "junk.root.json", "--json"]);
+    let r = w.root_verify("junk.root.json", &["--json"]);
     assert_eq!((r.code, r.error_code().as_str()), (1, "root-malformed"));
     // A missing file and a bad --at are the operator's.
-    w.run(&[
-        "root",
-        "verify",
-        "--trusted",
-        "1.root.json",
-        "nope.root.json",
-    ])
-    .fails(2, "cannot read nope.root.json");
-    w.run(&[
-        "root",
-        "verify",
-        "--trusted",
-        "1.root.json",
-        "--at",
-        "tomorrow",
-    ])
-    .fails(2, "is not a UTC time");
+    w.root_verify("1.root.json", &["nope.root.json"])
+        .fails(2, "cannot read nope.root.json");
+    w.root_verify("1.root.json", &["--at", "tomorrow"])
+        .fails(2, "is not a UTC time");
 }
 
 #[test]
 fn refusals_leave_every_file_as_it_was() {
     let w = world();
-    w.run(&["root", "sign", "1.root.json", "--key", "keys/a.pem"])
-        .ok();
+    w.root_sign("1.root.json", &["keys/a.pem"], &[]).ok();
     let v1 = fs::read(w.path("1.root.json")).unwrap();
     // A key of no root role: nothing signed, even with a good key first.
-    let r = w.run(&[
-        "root",
-        "sign",
-        "1.root.json",
-        "--key",
-        "keys/b.pem",
-        "keys/rel.pem",
-    ]);
+    let r = w.root_sign("1.root.json", &["keys/b.pem", "keys/rel.pem"], &[]);
     r.fails(2, "is not a root key of version 1");
     assert_eq!(fs::read(w.path("1.root.json")).unwrap(), v1);
     // A public key where a private one is needed.
-    w.run(&["root", "sign", "1.root.json", "--key", "keys/b.pub"])
+    w.root_sign("1.root.json", &["keys/b.pub"], &[])
         .fails(2, "this is a public key");
     assert_eq!(fs::read(w.path("1.root.json")).unwrap(), v1);
 
@@ -414,7 +309,7 @@ fn refusals_leave_every_file_as_it_was() {
     ])
     .ok();
     let v2 = fs::read(w.path("2.root.json")).unwrap();
-    w.run(&["root", "sign", "2.root.json", "--key", "keys/d.pem"])
+    w.root_sign("2.root.json", &["keys/d.pem"], &[])
         .fails(2, "is a root key of neither version 2 nor version 1");
     assert_eq!(fs::read(w.path("2.root.json")).unwrap(), v2);
     // --previous must be the version before.
@@ -445,15 +340,8 @@ fn rotate_keeps_what_airlock_does_not_know() {
         "1.root.json",
         serde_json::to_string_pretty(&doc).unwrap().as_bytes(),
     );
-    w.run(&[
-        "root",
-        "sign",
-        "1.root.json",
-        "--key",
-        "keys/a.pem",
-        "keys/b.pem",
-    ])
-    .ok();
+    w.root_sign("1.root.json", &["keys/a.pem", "keys/b.pem"], &[])
+        .ok();
     w.run(&[
         "root",
         "rotate",
@@ -477,32 +365,20 @@ fn rotate_keeps_what_airlock_does_not_know() {
         "c dropped"
     );
     assert_eq!(new["signatures"], serde_json::json!([]));
-    w.run(&[
-        "root",
-        "sign",
-        "2.root.json",
-        "--key",
-        "keys/a.pem",
-        "keys/b.pem",
-    ])
-    .ok();
-    w.run(&["root", "verify", "--trusted", "1.root.json", "2.root.json"])
+    w.root_sign("2.root.json", &["keys/a.pem", "keys/b.pem"], &[])
         .ok();
+    w.root_verify("1.root.json", &["2.root.json"]).ok();
 }
 
 #[test]
 fn more_signatures_than_the_threshold_are_counted_plainly_and_complete_said_once() {
     let w = world();
     let r = w
-        .run(&[
-            "root",
-            "sign",
+        .root_sign(
             "1.root.json",
-            "--key",
-            "keys/a.pem",
-            "keys/b.pem",
-            "keys/c.pem",
-        ])
+            &["keys/a.pem", "keys/b.pem", "keys/c.pem"],
+            &[],
+        )
         .ok();
     assert!(
         r.stdout
@@ -522,19 +398,13 @@ fn more_signatures_than_the_threshold_are_counted_plainly_and_complete_said_once
         "2.root.json",
     ])
     .ok();
-    w.run(&[
-        "root",
-        "sign",
+    w.root_sign(
         "2.root.json",
-        "--key",
-        "keys/a.pem",
-        "keys/b.pem",
-        "keys/c.pem",
-    ])
+        &["keys/a.pem", "keys/b.pem", "keys/c.pem"],
+        &[],
+    )
     .ok();
-    let r = w
-        .run(&["root", "verify", "--trusted", "1.root.json", "2.root.json"])
-        .ok();
+    let r = w.root_verify("1.root.json", &["2.root.json"]).ok();
     assert!(
         r.stdout
             .contains("signed by 3 of its root keys (2 required)")
