@@ -159,3 +159,53 @@ pub fn journal_export(data: &[u8]) {
     }
     let _ = verify_export(f.path(), None, |_| {});
 }
+
+/// A Sigstore bundle (`*.sigstore.json`) against `root`: parsed, then the
+/// whole verifier (which stops at the first failing step) and each of its
+/// steps on its own, so that the fuzzer reaches the later steps (signature,
+/// artifact, Rekor body) with a bundle an earlier one refuses. The
+/// identity policy and the artifact are fixed; signing time [`TIME`].
+pub fn sigstore_bundle(root: &crate::sigstore::TrustedRoot, data: &[u8]) {
+    use crate::sigstore::{
+        ArtifactDigest, Bundle, IdentityPolicy, SigningTime, bundle, cert, tlog,
+    };
+    let Ok(b) = Bundle::parse(data) else {
+        return;
+    };
+    let artifact = ArtifactDigest(bundle::sha256(b""));
+    if let Ok(policy) = IdentityPolicy::new("fuzz@example.com", "https://fuzz.example") {
+        let _ = crate::sigstore::verify(&b, &artifact, root, &policy, TIME);
+        let _ = cert::verify_identity(b.leaf(), &policy);
+    }
+    let at = SigningTime::Now(TIME);
+    let _ = cert::leaf_key(b.leaf());
+    let _ = cert::verify_chain(b.leaf(), root, at);
+    let _ = cert::verify_validity(b.leaf(), at);
+    let _ = bundle::verify_signature(&b);
+    let _ = bundle::verify_artifact(&b, &artifact);
+    if let Ok(entry) = tlog::verify_entry(&b, root) {
+        let _ = tlog::verify_body_matches(&b, &entry);
+    }
+}
+
+/// A Sigstore `trusted_root.json` (what `anchor sigstore` pins).
+pub fn sigstore_trusted_root(data: &[u8]) {
+    let _ = crate::sigstore::TrustedRoot::parse(data);
+}
+
+/// An OCI (or Docker schema 2) image manifest or index, as a bundle's
+/// images and a registry's answers are parsed.
+pub fn oci_document(data: &[u8]) {
+    let _ = crate::oci::Doc::parse(data, "fuzz");
+}
+
+/// The enclave's policy file (`policy set`): parsed and checked, then its
+/// expressions compiled (CEL) or its module compiled (Rego). Not
+/// evaluated: evaluation runs in the sandboxed child with its own time and
+/// memory limits (`crate::gate::sandbox`).
+pub fn policy_file(data: &[u8]) {
+    if let Ok(policy) = crate::gate::file::Policy::parse(data) {
+        let _ = policy.rule_names();
+        let _ = crate::gate::eval::compile(&policy);
+    }
+}

@@ -3,7 +3,9 @@
 Usage: fuzz_seeds.py OUT_DIR AIRLOCK_BINARY
 
 Writes OUT_DIR/<target>/<name> for every target (scripts/fuzz.sh calls it;
-nothing here is committed). The journal seeds are a real journal and a real
+nothing here is committed). The Sigstore seeds are the bundle and trusted
+root vectors; the policy seeds the two example policies of docs/policy/;
+the OCI seeds are written below (tests/vectors holds no bare manifest). The journal seeds are a real journal and a real
 export, made by running the given airlock binary on the bundle vectors.
 """
 
@@ -130,6 +132,57 @@ def pkcs11(out):
         put(out, "pkcs11_uri", uri.encode())
 
 
+def sigstore(out):
+    base = VECTORS / "sigstore"
+    for f in sorted(base.glob("*.sigstore.json")):
+        put(out, "sigstore_bundle", f.read_bytes(), f.name)
+    for f in sorted(base.glob("trusted_root.*.json")):
+        put(out, "sigstore_trusted_root", f.read_bytes(), f.name)
+
+
+def oci(out):
+    d = "sha256:" + "ab" * 32
+    desc = lambda mt, size: {"mediaType": mt, "digest": d, "size": size}
+    docs = {
+        "oci-manifest": {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": desc("application/vnd.oci.image.config.v1+json", 2),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar+gzip", 10)],
+            "annotations": {"org.opencontainers.image.ref.name": "1.0"},
+        },
+        "oci-index": {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                dict(desc("application/vnd.oci.image.manifest.v1+json", 400),
+                     platform={"os": "linux", "architecture": "amd64"}),
+                dict(desc("application/vnd.oci.image.manifest.v1+json", 400),
+                     platform={"os": "linux", "architecture": "arm64", "variant": "v8"}),
+            ],
+        },
+        "docker-manifest": {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": desc("application/vnd.docker.container.image.v1+json", 2),
+            "layers": [desc("application/vnd.docker.image.rootfs.diff.tar.gzip", 10)],
+        },
+        "docker-list": {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+            "manifests": [dict(desc("application/vnd.docker.distribution.manifest.v2+json", 400),
+                               platform={"os": "linux", "architecture": "amd64"})],
+        },
+    }
+    for name, doc in docs.items():
+        put(out, "oci_document", json.dumps(doc).encode(), name)
+
+
+def policy(out):
+    for f in sorted((ROOT / "docs" / "policy").glob("*.toml")):
+        put(out, "policy_file", f.read_bytes(), f.name)
+
+
 def main():
     out, airlock = Path(sys.argv[1]), str(Path(sys.argv[2]).resolve())
     if out.exists():
@@ -140,6 +193,9 @@ def main():
     tuf(out)
     journal(out, airlock)
     pkcs11(out)
+    sigstore(out)
+    oci(out)
+    policy(out)
     for d in sorted(out.iterdir()):
         print(f"  {d.name}: {len(os.listdir(d))} seeds")
 

@@ -1,0 +1,19 @@
+//! A Sigstore bundle, verified against the production trusted root of
+//! tests/vectors/sigstore (see `airlock::fuzzing::sigstore_bundle`).
+#![no_main]
+
+use std::sync::LazyLock;
+
+use airlock::sigstore::TrustedRoot;
+use libfuzzer_sys::fuzz_target;
+
+static ROOT: LazyLock<TrustedRoot> = LazyLock::new(|| {
+    TrustedRoot::parse(include_bytes!(
+        "../../tests/vectors/sigstore/trusted_root.production.json"
+    ))
+    .expect("the vector trusted root parses")
+});
+
+fuzz_target!(|data: &[u8]| {
+    airlock::fuzzing::sigstore_bundle(&ROOT, data);
+});
