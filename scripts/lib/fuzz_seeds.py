@@ -108,7 +108,8 @@ def journal(out, airlock):
             subprocess.run([airlock, *args], cwd=tmp, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
         b = VECTORS / "bundle"
-        run("anchor", "init", "--store", "store", "--root", str(b / "1.root.json"))
+        run("anchor", "init", "--store", "store", "--root", str(b / "1.root.json"),
+            "--channel", "vectors")
         run("verify", str(b / "pass_minimal.airlock"), "--store", "store")
         run("verify", str(b / "fail_signature-invalid.airlock"), "--store", "store")
         run("verify", str(b / "pass_minimal.airlock"), "--store", "store")
