@@ -160,12 +160,26 @@ pub fn journal_export(data: &[u8]) {
     let _ = verify_export(f.path(), None, |_| {});
 }
 
+/// The trusted root [`sigstore_bundle`] verifies against.
+#[derive(Debug)]
+pub struct SigstoreRoot(crate::sigstore::TrustedRoot);
+
+impl SigstoreRoot {
+    /// Parses a `trusted_root.json`.
+    pub fn parse(bytes: &[u8]) -> Result<SigstoreRoot, String> {
+        crate::sigstore::TrustedRoot::parse(bytes)
+            .map(SigstoreRoot)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// A Sigstore bundle (`*.sigstore.json`) against `root`: parsed, then the
 /// whole verifier (which stops at the first failing step) and each of its
 /// steps on its own, so that the fuzzer reaches the later steps (signature,
 /// artifact, Rekor body) with a bundle an earlier one refuses. The
 /// identity policy and the artifact are fixed; signing time [`TIME`].
-pub fn sigstore_bundle(root: &crate::sigstore::TrustedRoot, data: &[u8]) {
+pub fn sigstore_bundle(root: &SigstoreRoot, data: &[u8]) {
+    let root = &root.0;
     use crate::sigstore::{
         ArtifactDigest, Bundle, IdentityPolicy, SigningTime, bundle, cert, tlog,
     };

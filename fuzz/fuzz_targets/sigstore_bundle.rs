@@ -4,11 +4,11 @@
 
 use std::sync::LazyLock;
 
-use airlock::sigstore::TrustedRoot;
+use airlock::fuzzing::SigstoreRoot;
 use libfuzzer_sys::fuzz_target;
 
-static ROOT: LazyLock<TrustedRoot> = LazyLock::new(|| {
-    TrustedRoot::parse(include_bytes!(
+static ROOT: LazyLock<SigstoreRoot> = LazyLock::new(|| {
+    SigstoreRoot::parse(include_bytes!(
         "../../tests/vectors/sigstore/trusted_root.production.json"
     ))
     .expect("the vector trusted root parses")
