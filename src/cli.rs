@@ -1104,6 +1104,66 @@ change is a store.sigstore journal record. A new pin replaces the old one.")]
         /// The store.
         store: StoreArg,
     },
+    /// TPM stores: a TPM2 quote over PCR 23 (the import measurements) with
+    /// the journal head in its qualifying data, signed by the TPM's
+    /// attestation key, for an auditor's nonce; and that key's public half.
+    #[command(after_help = "\
+Examples:
+  # the auditor brings a fresh nonce (e.g. `openssl rand -hex 32`)
+  airlock anchor quote --store /var/lib/airlock --nonce 5f3a9c0e12b4d6f8a1c3e5f7092b4d6f --out quote.json
+  airlock anchor quote --store /var/lib/airlock --ak-pub ak.pub    # the attestation key, once
+
+Nothing is journaled: the quote is bound to the journal head as it is.
+The qualifying data is SHA-256(nonce || SHA-256 of the head record's line);
+docs/policy.md shows how to check the file with tpm2_checkquote too.")]
+    Quote(QuoteArgs),
+    /// Check a quote written by `anchor quote` with the TPM's attestation
+    /// public key and the nonce you gave: its signature, that the TPM made
+    /// it, the nonce and journal head it is bound to, the PCR value. No TPM
+    /// needed.
+    #[command(after_help = "\
+Example:
+  airlock anchor verify-quote quote.json --ak-pub ak.pub --nonce 5f3a9c0e12b4d6f8a1c3e5f7092b4d6f
+  # exit 1: quote-nonce-mismatch (a stale quote), quote-signature-invalid (another TPM), …")]
+    VerifyQuote(VerifyQuoteArgs),
+}
+
+/// `anchor quote`.
+#[derive(Debug, Args)]
+pub struct QuoteArgs {
+    #[command(flatten)]
+    /// The store (a TPM store).
+    pub store: StoreArg,
+    /// The auditor's nonce: 8 to 64 bytes in hex.
+    #[arg(
+        long,
+        value_name = "HEX",
+        requires = "out",
+        required_unless_present = "ak_pub"
+    )]
+    pub nonce: Option<String>,
+    /// Where to write the quote (JSON).
+    #[arg(long, value_name = "FILE", requires = "nonce")]
+    pub out: Option<PathBuf>,
+    /// Write the TPM attestation key's public key here (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub ak_pub: Option<PathBuf>,
+}
+
+/// `anchor verify-quote`.
+#[derive(Debug, Args)]
+pub struct VerifyQuoteArgs {
+    /// The quote file (`anchor quote --out`).
+    pub quote: PathBuf,
+    /// The TPM's attestation public key (PEM, `anchor quote --ak-pub`).
+    #[arg(long, value_name = "FILE")]
+    pub ak_pub: PathBuf,
+    /// The nonce the quote must be bound to (hex).
+    #[arg(long, value_name = "HEX")]
+    pub nonce: String,
+    /// Also require this journal head (SHA-256 of the head record's line, hex).
+    #[arg(long, value_name = "SHA256")]
+    pub journal_head: Option<String>,
 }
 
 /// `journal …`.

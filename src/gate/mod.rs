@@ -26,6 +26,7 @@ pub mod eval;
 pub mod file;
 pub mod input;
 pub mod pin;
+pub mod quote;
 pub mod receipt;
 pub mod referrer;
 pub mod rule;

@@ -28,6 +28,8 @@ mod names;
 mod pkcs11;
 mod publish;
 mod pull;
+#[cfg(feature = "tpm")]
+mod quote;
 mod readme;
 mod rootcmd;
 mod rotation;

@@ -14,7 +14,7 @@ use crate::emulators::{Swtpm, missing};
 const ANCHOR_INDEX: &str = "0x0150A1A0";
 
 /// The fixture world plus a TPM store `tstore` provisioned with its root.
-fn tpm_world(test: &str) -> Option<(World, Swtpm)> {
+pub(crate) fn tpm_world(test: &str) -> Option<(World, Swtpm)> {
     let tpm = Swtpm::start(test)?;
     let w = World::new();
     tpm_init(&w, &tpm, "tstore", &[]).ok();
@@ -55,12 +55,12 @@ fn verify(w: &World, bundle: &str) -> crate::common::Run {
     w.run(&["verify", bundle, "--store", "tstore", "--json"])
 }
 
-fn unpack(w: &World, bundle: &str, to: &str) -> crate::common::Run {
+pub(crate) fn unpack(w: &World, bundle: &str, to: &str) -> crate::common::Run {
     w.run(&["unpack", bundle, "--store", "tstore", "--to", to, "--json"])
 }
 
 /// Runs a tpm2-tools command against `tpm`.
-fn tpm2(tpm: &Swtpm, args: &[&str], cwd: &Path) -> std::process::Output {
+pub(crate) fn tpm2(tpm: &Swtpm, args: &[&str], cwd: &Path) -> std::process::Output {
     Command::new(args[0])
         .args(&args[1..])
         .current_dir(cwd)
