@@ -70,10 +70,11 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         )?;
         // Last, the enclave's own policy (if the store pins one): on a
         // denial the staging directory goes, nothing is placed.
-        let admission = crate::gate::enforce(store.as_ref(), &state, &verdict)?;
-        Ok((staging, verdict, admission))
+        let doc = crate::gate::input::document(&verdict, state.latest_time);
+        let admission = crate::gate::enforce_input(store.as_ref(), &state, &doc)?;
+        Ok((staging, verdict, (admission, doc)))
     });
-    let (staging, verdict, admission) = match result {
+    let (staging, verdict, (admission, doc)) = match result {
         Ok(v) => v,
         Err(e) => {
             return Err(decision.record_refusal(
@@ -86,6 +87,10 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         }
     };
     decision.policy = admission.as_ref().map(crate::gate::Admission::field);
+    // The input document is kept in the store (its SHA-256 in the
+    // record): `publish` evaluates the store's policy on it again.
+    let (input, input_sha256) = crate::gate::input::encode(&doc);
+    decision.policy_input = Some(input_sha256.clone());
     // No acceptance without its record: the record is durable before
     // anything is placed. A full disk fails here (exit 3), with nothing
     // placed and the store unchanged.
@@ -116,6 +121,7 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
         placed.undo();
         return Err(decision.record_abort(&journal, &lock, record, e.into(), &crate::cmd::warn));
     }
+    crate::gate::input::keep(store.dir(), &input, &input_sha256, &crate::cmd::warn);
     drop(lock);
     let receipt = crate::gate::receipt::deliver(
         "unpack",

@@ -55,6 +55,15 @@ pub enum GateError {
         /// What differs.
         reason: String,
     },
+    /// The input document an import kept in the store is not the one its
+    /// journal record names.
+    #[error("the store's policy input {path} is not the one the import journaled: {reason}")]
+    InputTampered {
+        /// The file.
+        path: String,
+        /// What differs.
+        reason: String,
+    },
     /// A receipt that does not verify.
     #[error("the receipt does not verify: {reason}")]
     ReceiptInvalid {
@@ -134,6 +143,7 @@ impl GateError {
             GateError::RuleErrors { .. } | GateError::Failed { .. } => "policy-error",
             GateError::Invalid { .. } => "policy-invalid",
             GateError::Tampered { .. } => "policy-tampered",
+            GateError::InputTampered { .. } => "policy-input-tampered",
             GateError::ReceiptInvalid { .. } => "receipt-invalid",
             GateError::QuoteInvalid { .. } => "quote-invalid",
             GateError::QuoteSignatureInvalid { .. } => "quote-signature-invalid",
@@ -152,7 +162,7 @@ impl GateError {
             GateError::Invalid { .. }
             | GateError::NonceInvalid { .. }
             | GateError::QuoteNeedsTpm { .. } => GateFault::Operator,
-            GateError::Tampered { .. } => GateFault::Environment,
+            GateError::Tampered { .. } | GateError::InputTampered { .. } => GateFault::Environment,
             _ => GateFault::Bundle,
         }
     }
@@ -171,6 +181,9 @@ impl GateError {
             }
             GateError::Tampered { .. } => {
                 "the store's policy file was changed outside airlock: investigate, then install the intended policy again with `airlock policy set`"
+            }
+            GateError::InputTampered { .. } => {
+                "the store's record of what the policy saw at import was changed outside airlock: investigate; nothing is published from this import while a policy is pinned"
             }
             GateError::ReceiptInvalid { .. } => {
                 "this receipt was not signed by the given journal key, or it was altered: do not rely on it"

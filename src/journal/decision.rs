@@ -64,6 +64,10 @@ pub struct Decision {
     /// The enclave policy that admitted the bundle (`crate::gate`), if the
     /// store pins one: the record's `policy` field.
     pub policy: Option<Value>,
+    /// SHA-256 of the policy input document delivered with an accepted
+    /// import (`DEST.airlock-metadata/policy-input.json`): the record's
+    /// `policy_input_sha256` field.
+    pub policy_input: Option<String>,
 }
 
 /// A JSON value, or null.
@@ -83,6 +87,7 @@ impl Decision {
             seen: Observed::default(),
             started: std::time::Instant::now(),
             policy: None,
+            policy_input: None,
         }
     }
 
@@ -152,6 +157,9 @@ impl Decision {
         }
         if let Some(p) = &self.policy {
             fields.insert("policy".into(), p.clone());
+        }
+        if let Some(p) = &self.policy_input {
+            fields.insert("policy_input_sha256".into(), p.clone().into());
         }
         let mut events = vec![Event {
             name: self.command,

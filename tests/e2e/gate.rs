@@ -832,3 +832,111 @@ expr = "data.airlock.sbom_for_every_image"
         );
     }
 }
+
+/// A one-rule CEL policy `name` admitting bundles on `channel` only.
+fn channel_policy(w: &World, name: &str, channel: &str) -> PathBuf {
+    let p = w.path(name);
+    fs::write(
+        &p,
+        format!(
+            "format = 1\nlanguage = \"cel\"\n\n[[rule]]\nname = \"channel-{channel}\"\nexpr = 'manifest.channel == \"{channel}\" && timestamp(now) >= timestamp(manifest.created)'\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// `publish DIR` evaluates the store's policy as it stands now, on the
+/// input document the import kept in the store (and journaled by
+/// SHA-256): a policy that now denies refuses the publish, nothing is
+/// pushed, the refusal is journaled; a kept input edited behind airlock's
+/// back is detected.
+#[test]
+fn publish_dir_evaluates_the_policy_again() {
+    let w = crate::images::image_world();
+    crate::images::record_with_images(&w, &["oci:src:team/app:1.0"], &[]);
+    crate::images::pack_images(
+        &w,
+        "rel.airlock",
+        &["oci:src:team/app:1.0"],
+        &["--channel", "stable", "--sequence", "5"],
+    )
+    .ok();
+    w.unpack("rel.airlock", "in").ok();
+    // The import kept its policy input; its record holds the SHA-256.
+    let rec = last_record(&w);
+    assert_eq!(rec["event"], "unpack", "{rec}");
+    let sha = rec["policy_input_sha256"].as_str().unwrap().to_owned();
+    let kept = w.path(&format!("store/policy-inputs/{sha}.json"));
+    let input = fs::read(&kept).unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&input)), sha);
+    let doc: Value = serde_json::from_slice(&input).unwrap();
+    assert_eq!(doc["manifest"]["channel"], "stable");
+    let publish = |to: &str| {
+        w.run(&[
+            "publish",
+            "in",
+            "--store",
+            "store",
+            "--registry",
+            to,
+            "--json",
+        ])
+    };
+    // Admitted by the policy pinned after the import.
+    let sha = install(&w, &channel_policy(&w, "stable.toml", "stable"));
+    let j = publish("oci:enclave").ok().json();
+    assert_eq!(j["policy"]["sha256"], sha.as_str());
+    let rec = last_record(&w);
+    assert_eq!(
+        (rec["event"].as_str(), rec["outcome"].as_str()),
+        (Some("publish"), Some("published")),
+        "{rec}"
+    );
+    assert_eq!(rec["policy"]["sha256"], sha.as_str(), "{rec}");
+    // A policy that now denies: refused with its code, nothing pushed,
+    // journaled with the failed rule.
+    let sha = install(&w, &channel_policy(&w, "beta.toml", "beta"));
+    let r = publish("oci:enclave2");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "policy-denied"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("enclave2").exists(), "nothing pushed on a denial");
+    let rec = last_record(&w);
+    assert_eq!(
+        (rec["event"].as_str(), rec["outcome"].as_str()),
+        (Some("publish"), Some("refused")),
+        "{rec}"
+    );
+    assert_eq!(rec["error"]["code"], "policy-denied", "{rec}");
+    assert_eq!(rec["policy"]["sha256"], sha.as_str(), "{rec}");
+    assert_eq!(rec["policy"]["rules"], json!(["channel-beta"]), "{rec}");
+    // Editing the kept input so that it passes is detected; so is its
+    // removal.
+    let mut forged = doc.clone();
+    forged["manifest"]["channel"] = json!("beta");
+    fs::write(&kept, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let r = publish("oci:enclave2");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "policy-input-tampered"),
+        "{}",
+        r.stderr
+    );
+    fs::remove_file(&kept).unwrap();
+    let r = publish("oci:enclave2");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "policy-input-tampered"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("enclave2").exists(), "nothing pushed");
+    // Without a policy, publish DIR is what it was.
+    w.run(&["policy", "clear", "--store", "store"]).ok();
+    let j = publish("oci:enclave2").ok().json();
+    assert_eq!(j["policy"], Value::Null);
+}
