@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::intoto::bundle::ChainVerdict;
 use crate::timefmt::format_utc;
 use crate::verifier::Verdict;
 
@@ -72,6 +73,12 @@ pub fn document(v: &Verdict, store_time: u64) -> Value {
             "product_step": c.product_step,
             "steps": c.steps,
             "inspections": c.inspections,
+            "inspection_results": inspection_results(c),
+            "coverage": {
+                "attestations": c.attestations,
+                "attested_subjects": c.attested_subjects,
+                "attestable_subjects": c.attestable_subjects,
+            },
             "layout_expires": c.layout_expires,
             "layout_sha256": c.layout.sha256,
             "warnings": c.warnings,
@@ -79,6 +86,23 @@ pub fn document(v: &Verdict, store_time: u64) -> Value {
         "now": format_utc(v.time),
         "store_time": format_utc(store_time),
     })
+}
+
+/// How each of the layout's inspections was evaluated, as
+/// `[{name, evaluated_by, result}]`: from the verifier's
+/// `inspection_evaluations` (`'NAME' HOW`). The policy runs only on a
+/// verdict, so every inspection there passed.
+fn inspection_results(c: &ChainVerdict) -> Vec<Value> {
+    c.inspection_evaluations
+        .iter()
+        .map(|line| {
+            let (name, how) = line
+                .strip_prefix('\'')
+                .and_then(|rest| rest.split_once("' "))
+                .unwrap_or(("", line.as_str()));
+            json!({"name": name, "evaluated_by": how, "result": "pass"})
+        })
+        .collect()
 }
 
 /// The directory of a store that keeps the input document of each

@@ -940,3 +940,80 @@ fn publish_dir_evaluates_the_policy_again() {
     let j = publish("oci:enclave2").ok().json();
     assert_eq!(j["policy"], Value::Null);
 }
+
+/// The input document carries how each inspection was evaluated and the
+/// attestations' coverage, and a policy can hold bundles to them.
+#[test]
+fn inspection_results_and_coverage_are_in_the_input() {
+    let w = World::new();
+    w.record_build().ok();
+    crate::inspections::with_inspection(
+        &w,
+        "same-readme",
+        &["cmp", "README.md", "README.md"],
+        &[&["MATCH", "*", "WITH", "PRODUCTS", "FROM", "build"]],
+    );
+    attest(&w, "sbom.dsse.json", SPDX, sbom());
+    w.pack(
+        "rel.airlock",
+        &["--channel", "stable", "--attestation", "sbom.dsse.json"],
+    )
+    .ok();
+    let policy = |name: &str, expr: &str| {
+        let p = w.path(name);
+        fs::write(
+            &p,
+            format!(
+                "format = 1\nlanguage = \"cel\"\n\n[[rule]]\nname = \"r\"\nexpr = '''{expr}'''\n"
+            ),
+        )
+        .unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let ok = policy(
+        "ok.toml",
+        r#"intoto.inspection_results.exists(i, i.name == "same-readme" && i.result == "pass")
+           && intoto.coverage.attestations == 1 && intoto.coverage.attested_subjects >= 1
+           && intoto.coverage.attested_subjects <= intoto.coverage.attestable_subjects"#,
+    );
+    let t = w
+        .run(&[
+            "policy",
+            "test",
+            &ok,
+            "rel.airlock",
+            "--store",
+            "store",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let i = &t["input"]["intoto"];
+    assert_eq!(i["inspections"], 1, "{i}");
+    let r = &i["inspection_results"][0];
+    assert_eq!(
+        (r["name"].as_str(), r["result"].as_str()),
+        (Some("same-readme"), Some("pass")),
+        "{i}"
+    );
+    assert!(r["evaluated_by"].as_str().unwrap().contains("cmp"), "{i}");
+    let no = policy(
+        "no.toml",
+        r#"intoto.inspection_results.exists(i, i.name == "virus-scan")"#,
+    );
+    let t = w.run(&[
+        "policy",
+        "test",
+        &no,
+        "rel.airlock",
+        "--store",
+        "store",
+        "--json",
+    ]);
+    assert_eq!(
+        (t.code, t.error_code().as_str()),
+        (1, "policy-denied"),
+        "{}",
+        t.stderr
+    );
+}

@@ -8,7 +8,7 @@ use std::fs;
 use crate::common::{World, listing};
 
 /// Adds an inspection to the fixture's layout (re-signed by the owner).
-fn with_inspection(w: &World, name: &str, run: &[&str], materials: &[&[&str]]) {
+pub(crate) fn with_inspection(w: &World, name: &str, run: &[&str], materials: &[&[&str]]) {
     let v: serde_json::Value =
         serde_json::from_slice(&fs::read(w.path("root.layout")).unwrap()).unwrap();
     let mut layout = v["signed"].clone();
