@@ -1225,3 +1225,104 @@ fn p384_and_rsa_keys_made_by_pkcs11_tool_sign_a_root_a_layout_a_link_and_a_bundl
         assert!(!o.status.success(), "openssl really checked");
     }
 }
+
+/// The enclave policy on a PKCS#11 store (docs/policy.md): bound to the
+/// token's counter like the anchor, so a swapped policy file is detected
+/// and a state from before the policy was set is a rollback; the receipt
+/// is signed by the token's journal key.
+#[test]
+fn a_policy_swapped_on_a_pkcs11_store_is_detected_and_receipts_are_signed_on_the_token() {
+    let Some((w, hsm)) = pkcs11_world("a_policy_swapped_on_a_pkcs11_store") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    let before = fs::read(w.path("pstore/state.json")).unwrap();
+    w.write(
+        "never.toml",
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"never\"\nexpr = \"false\"\n",
+    );
+    let set = run(
+        &w,
+        &hsm,
+        &["policy", "set", "--store", "pstore", "never.toml", "--json"],
+    )
+    .ok();
+    let sha = set.json()["policy"]["sha256"].as_str().unwrap().to_owned();
+    let unpack = |to: &str| {
+        run(
+            &w,
+            &hsm,
+            &[
+                "unpack",
+                "one.airlock",
+                "--store",
+                "pstore",
+                "--to",
+                to,
+                "--json",
+            ],
+        )
+    };
+    let r = unpack("out");
+    assert_eq!((r.code, r.error_code().as_str()), (1, "policy-denied"));
+    // The file swapped for one that admits everything: detected.
+    let file = w.path(&format!("pstore/policy/{sha}.toml"));
+    let saved = fs::read(&file).unwrap();
+    fs::write(
+        &file,
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"never\"\nexpr = \"true\"\n",
+    )
+    .unwrap();
+    let r = unpack("out");
+    assert_eq!((r.code, r.error_code().as_str()), (3, "policy-tampered"));
+    assert!(!w.path("out").exists());
+    fs::write(&file, saved).unwrap();
+    // The state from before the policy was set: the token's counter has
+    // moved on.
+    let current = fs::read(w.path("pstore/state.json")).unwrap();
+    fs::write(w.path("pstore/state.json"), &before).unwrap();
+    let r = unpack("out");
+    assert_eq!((r.code, r.error_code().as_str()), (3, "store-rolled-back"));
+    assert!(!w.path("out").exists());
+    fs::write(w.path("pstore/state.json"), &current).unwrap();
+    // Admitted under a policy that holds: the receipt verifies with the
+    // token's journal key (its SubjectPublicKeyInfo, from record 1).
+    w.write(
+        "any.toml",
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"any\"\nexpr = \"true\"\n",
+    );
+    run(
+        &w,
+        &hsm,
+        &["policy", "set", "--store", "pstore", "any.toml"],
+    )
+    .ok();
+    unpack("out").ok();
+    let journal = fs::read_to_string(w.path("pstore/journal.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    let spki = first["fields"]["journal_key"]["spki"].as_str().unwrap();
+    let body: Vec<String> = spki
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    w.write(
+        "token-journal.pub",
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            body.join("\n")
+        )
+        .as_bytes(),
+    );
+    let v = w
+        .run(&[
+            "receipt",
+            "verify",
+            "out.receipt.dsse.json",
+            "--key",
+            "token-journal.pub",
+            "--json",
+        ])
+        .ok();
+    assert_eq!(v.json()["keyid"], first["fields"]["journal_key"]["keyid"]);
+}
