@@ -206,3 +206,70 @@ impl super::TpmStore {
         super::lock(&self.hardware().tpm)?.quote(qualifying_data)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::emulators::Swtpm;
+    use super::*;
+    use tss_esapi::constants::tss::{TPM2_RH_NULL, TPM2_ST_HASHCHECK};
+    use tss_esapi::structures::{Digest, Signature};
+    use tss_esapi::traits::UnMarshall;
+    use tss_esapi::tss2_esys::TPMT_TK_HASHCHECK;
+
+    #[test]
+    fn the_attestation_key_is_restricted_and_signs_quotes_of_pcr_23() {
+        let Some(swtpm) = Swtpm::start("the_attestation_key_is_restricted") else {
+            return;
+        };
+        let mut tpm = Tpm::connect(&swtpm.tcti()).unwrap();
+        // The same key on every derivation, and not the journal key.
+        let ak = tpm.attestation_public_key().unwrap();
+        assert_eq!(tpm.attestation_public_key().unwrap(), ak);
+        assert_ne!(tpm.journal_public_key().unwrap(), ak);
+        tpm.extend_pcr([9; 32]).unwrap();
+        let q = tpm.quote([7; 32]).unwrap();
+        assert_eq!(q.pcr, tpm.read_measure_pcr().unwrap());
+        // The signature verifies over the attest bytes, which carry the
+        // qualifying data.
+        let Signature::EcDsa(sig) = Signature::unmarshall(&q.signature).unwrap() else {
+            panic!("not ECDSA");
+        };
+        let sig = p256::ecdsa::Signature::from_scalars(
+            field(sig.signature_r().value()).unwrap(),
+            field(sig.signature_s().value()).unwrap(),
+        )
+        .unwrap()
+        .normalize_s();
+        let PublicKey::EcdsaP256(vk) = &ak else {
+            panic!("not P-256");
+        };
+        p256::ecdsa::signature::Verifier::verify(vk, &q.attest, &sig).unwrap();
+        assert!(q.attest.windows(32).any(|w| w == [7; 32]));
+        // Restricted: the TPM will not sign a digest it did not make
+        // itself, so no one can have it sign a forged quote.
+        let refused = tpm.with_attestation_key("sign a chosen digest", |tpm, key, _| {
+            let ticket = TPMT_TK_HASHCHECK {
+                tag: TPM2_ST_HASHCHECK,
+                hierarchy: TPM2_RH_NULL,
+                digest: Default::default(),
+            }
+            .try_into()
+            .unwrap();
+            tpm.ctx
+                .execute_with_nullauth_session(|c| {
+                    c.sign(
+                        key,
+                        Digest::try_from(vec![0x42; 32]).unwrap(),
+                        SignatureScheme::Null,
+                        ticket,
+                    )
+                })
+                .map_err(|e| tpm_err(e.to_string()))
+        });
+        assert!(
+            refused.is_err(),
+            "the TPM signed a chosen digest with the AK"
+        );
+    }
+}
