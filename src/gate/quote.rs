@@ -93,9 +93,7 @@ pub fn qualifying_data(nonce: &[u8], head_sha256: &[u8; 32]) -> [u8; 32] {
 /// An auditor's nonce from hex: [`MIN_NONCE`] to [`MAX_NONCE`] bytes.
 pub fn parse_nonce(hex_nonce: &str) -> Result<Vec<u8>, GateError> {
     let invalid = || GateError::NonceInvalid {
-        reason: format!(
-            "give {MIN_NONCE} to {MAX_NONCE} bytes as hex (e.g. `openssl rand -hex 32`)"
-        ),
+        reason: format!("it is not {MIN_NONCE} to {MAX_NONCE} bytes of hex"),
     };
     let bytes = hex::decode(hex_nonce.trim()).map_err(|_| invalid())?;
     if !(MIN_NONCE..=MAX_NONCE).contains(&bytes.len()) {
