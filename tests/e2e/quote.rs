@@ -75,6 +75,27 @@ fn checkquote(w: &World, tpm: &Swtpm, q: &str) -> std::process::Output {
     )
 }
 
+/// The block of docs/policy.md that checks a quote with tpm2-tools.
+fn documented_check() -> String {
+    let doc = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/policy.md")).unwrap();
+    doc.split("```")
+        .find(|b| b.contains("tpm2_checkquote -u"))
+        .expect("docs/policy.md shows how to check a quote with tpm2_checkquote")
+        .to_owned()
+}
+
+/// Runs the documented tpm2-tools check of `quote.json` with `nonce`.
+fn run_documented_check(w: &World, tpm: &Swtpm, nonce: &str) -> std::process::Output {
+    std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &documented_check()])
+        .current_dir(w.tmp.path())
+        .env("NONCE", nonce)
+        .env("TPM2TOOLS_TCTI", tpm.tcti())
+        .env("TSS2_LOG", "all+none")
+        .output()
+        .unwrap()
+}
+
 fn verify_quote(w: &World, quote: &str, nonce: &str, extra: &[&str]) -> crate::common::Run {
     let mut args = vec![
         "anchor",
@@ -96,7 +117,12 @@ fn a_quote_verifies_with_airlock_and_tpm2_checkquote_and_a_stale_nonce_is_refuse
     let Some((w, tpm)) = tpm_world(test) else {
         return;
     };
-    if missing(test, &["tpm2_checkquote", "tpm2_pcrread"]).is_some() {
+    if missing(
+        test,
+        &["tpm2_checkquote", "tpm2_pcrread", "jq", "xxd", "base64"],
+    )
+    .is_some()
+    {
         return;
     }
     w.pack("rel.airlock", &["--channel", "stable", "--sequence", "1"])
@@ -180,6 +206,12 @@ fn a_quote_verifies_with_airlock_and_tpm2_checkquote_and_a_stale_nonce_is_refuse
         "tpm2_checkquote: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+
+    // And as docs/policy.md tells an auditor to, in the shell.
+    let o = run_documented_check(&w, &tpm, NONCE);
+    assert!(o.status.success(), "{o:?}");
+    let o = run_documented_check(&w, &tpm, OTHER_NONCE);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
 
     // A stale quote: the auditor's new nonce is not the one it was made for.
     let r = verify_quote(&w, "quote.json", OTHER_NONCE, &[]);
