@@ -193,7 +193,7 @@ fn policy_again(store: &dyn TrustStore, import: &Import) -> Result<Option<Admiss
     let Some(journaled) = &import.policy_input_sha256 else {
         return Err(GateError::Failed {
             reason: format!(
-                "the import in {shown} was made before airlock kept its policy input, so the policy cannot be evaluated on it: unpack the bundle again (to a new directory) and publish that"
+                "the import in {shown} was made before airlock kept its policy input, so the store's policy cannot be evaluated on it (a bundle is imported once: ask for a new bundle, or publish it with no policy pinned)"
             ),
         }
         .into());
