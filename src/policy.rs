@@ -2,7 +2,7 @@
 //! bundle is fresh (docs/isolated-side.md, "Verify and import", steps 2
 //! and 3).
 use airlock_bundle::{Manifest, Signatures, index_signing_message, signing_message};
-use airlock_hsm::StoreState;
+use airlock_hsm::{StoreState, TrustStore};
 
 use crate::keys::{Tally, tally};
 use crate::timefmt::format_utc;
@@ -112,6 +112,26 @@ pub enum Rejection {
         /// The bundle id.
         bundle_id: String,
     },
+    /// The bundle is directed to other enclaves than this store's.
+    #[error("bundle is directed to enclave(s) {listed}, not to this store's enclave {enclave}")]
+    NotForThisEnclave {
+        /// This store's enclave id (or "none" for a store without a journal).
+        enclave: String,
+        /// The enclave ids the manifest names, comma-separated.
+        listed: String,
+    },
+    /// The sequence is below the floor an operator set for its channel.
+    #[error(
+        "sequence {sequence} on channel {channel} is below the channel's floor {floor} (set by `anchor floor`)"
+    )]
+    BelowFloor {
+        /// Channel.
+        channel: String,
+        /// The bundle's sequence.
+        sequence: u64,
+        /// The channel's floor.
+        floor: u64,
+    },
 }
 
 impl Rejection {
@@ -128,6 +148,8 @@ impl Rejection {
             Rejection::ChannelNotAllowed { .. } => "channel-not-allowed",
             Rejection::FromFuture { .. } => "bundle-from-future",
             Rejection::SequenceOutOfRange { .. } => "sequence-out-of-range",
+            Rejection::NotForThisEnclave { .. } => "bundle-not-for-this-enclave",
+            Rejection::BelowFloor { .. } => "sequence-below-floor",
         }
     }
 
@@ -155,6 +177,12 @@ impl Rejection {
             }
             Rejection::FromFuture { .. } => {
                 "the connected side's clock (or --source-date-epoch) is ahead, or this machine's clock is behind: fix the clock that is wrong; the store never moves its clock to a future time"
+            }
+            Rejection::NotForThisEnclave { .. } => {
+                "the bundle was packed for other enclaves (pack --for): carry it to one of them, or ask the producer for a bundle packed --for this store's enclave id (`airlock anchor show` prints it)"
+            }
+            Rejection::BelowFloor { .. } => {
+                "this enclave decided that releases older than the floor must not come back: ask for a bundle at or above the floor (`airlock anchor show` lists the floors)"
             }
         }
     }
@@ -274,6 +302,34 @@ impl Freshness {
     }
 }
 
+/// Requires a directed manifest (one that names enclaves, SPEC.md 5.6) to
+/// name `enclave`, this store's enclave id ([`enclave_id`]); an undirected
+/// one passes. A store without an enclave id accepts no directed bundle.
+pub fn check_directed(manifest: &Manifest, enclave: Option<&str>) -> Result<(), Rejection> {
+    if manifest.enclaves.is_empty()
+        || enclave.is_some_and(|id| manifest.enclaves.iter().any(|e| e == id))
+    {
+        return Ok(());
+    }
+    Err(Rejection::NotForThisEnclave {
+        enclave: enclave.unwrap_or("none (the store has no journal)").into(),
+        listed: manifest.enclaves.join(", "),
+    })
+}
+
+/// The store's enclave id: the keyid of its journal key (the lowercase hex
+/// SHA-256 of the key's SPKI DER), `None` for a store without a journal.
+/// The journal key never leaves its backend and no two stores share one, so
+/// the id names one enclave without anyone having to hand out names; it
+/// changes only when the journal does (`anchor init --new-journal`).
+pub fn enclave_id(store: &dyn TrustStore) -> Result<Option<String>, airlock_hsm::Error> {
+    match store.journal_public_key() {
+        Ok(k) => Ok(Some(airlock_hsm::journal::journal_keyid(&k))),
+        Err(airlock_hsm::Error::JournalNotStarted { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Requires the manifest to be on a channel the store accepts, created no
 /// later than `time` plus [`MAX_CLOCK_SKEW`] (the store's clock moves to an
 /// accepted bundle's `created`, so a future one would move it there),
@@ -310,6 +366,17 @@ pub fn check_freshness(
     if manifest.sequence > MAX_SEQUENCE {
         return Err(Rejection::SequenceOutOfRange {
             sequence: manifest.sequence,
+        });
+    }
+    // A floor holds even for a bundle imported before it was set: what it
+    // keeps out must not come back, not even as a replay.
+    if let Some(&floor) = state.floors.get(&manifest.channel)
+        && manifest.sequence < floor
+    {
+        return Err(Rejection::BelowFloor {
+            channel: manifest.channel.clone(),
+            sequence: manifest.sequence,
+            floor,
         });
     }
     if state.accepted.contains(&manifest.bundle_id) {
