@@ -406,3 +406,88 @@ pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
 pub fn verification_time(at: Option<u64>, state: &StoreState, now: u64) -> u64 {
     at.unwrap_or_else(|| now.max(state.latest_time))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use airlock_bundle::{Limits, ManifestFields, NameRule, SupplyChain};
+
+    use super::*;
+
+    fn manifest(sequence: u64, enclaves: &[&str]) -> Manifest {
+        Manifest::new(
+            ManifestFields {
+                channel: "stable".into(),
+                sequence,
+                created: 100,
+                expires: 1000,
+                payload_sha256: [0; 32],
+                supply_chain: SupplyChain::default(),
+                images: Vec::new(),
+                entries: Vec::new(),
+                names: NameRule::Portable,
+                enclaves: enclaves.iter().map(|e| (*e).to_owned()).collect(),
+            },
+            &Limits::default(),
+        )
+        .unwrap()
+    }
+
+    fn state() -> StoreState {
+        StoreState {
+            allowed_channels: ["stable".to_owned()].into(),
+            ..StoreState::default()
+        }
+    }
+
+    #[test]
+    fn a_directed_manifest_passes_only_the_enclaves_it_names() {
+        let (a, b, c) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        let m = manifest(1, &[&b, &a]);
+        assert_eq!(check_directed(&m, Some(&a)), Ok(()));
+        assert_eq!(check_directed(&m, Some(&b)), Ok(()));
+        let refused = check_directed(&m, Some(&c)).unwrap_err();
+        assert_eq!(
+            refused,
+            Rejection::NotForThisEnclave {
+                enclave: c.clone(),
+                listed: format!("{a}, {b}"),
+            }
+        );
+        assert_eq!(refused.code(), "bundle-not-for-this-enclave");
+        // A store without an enclave id accepts no directed bundle, and any
+        // store accepts an undirected one.
+        assert!(check_directed(&m, None).is_err());
+        assert_eq!(check_directed(&manifest(1, &[]), None), Ok(()));
+        assert_eq!(check_directed(&manifest(1, &[]), Some(&c)), Ok(()));
+    }
+
+    #[test]
+    fn a_floor_refuses_below_it_before_replay_and_rollback() {
+        let mut s = state();
+        s.raise_floor("stable", 5);
+        s.raise_floor("stable", 3);
+        assert_eq!(s.floors["stable"], 5, "a floor never goes down");
+        let below = check_freshness(&manifest(4, &[]), &s, 500).unwrap_err();
+        assert_eq!(
+            below,
+            Rejection::BelowFloor {
+                channel: "stable".into(),
+                sequence: 4,
+                floor: 5,
+            }
+        );
+        assert_eq!(below.code(), "sequence-below-floor");
+        assert_eq!(
+            check_freshness(&manifest(5, &[]), &s, 500),
+            Ok(Freshness::New)
+        );
+        // Imported before the floor was set: still below it, not a replay.
+        let old = manifest(4, &[]);
+        s.accepted.insert(old.bundle_id.clone());
+        assert!(matches!(
+            check_freshness(&old, &s, 500),
+            Err(Rejection::BelowFloor { .. })
+        ));
+    }
+}
