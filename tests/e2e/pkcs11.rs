@@ -774,6 +774,47 @@ fn an_older_copy_of_the_pkcs11_store_directory_is_refused() {
 }
 
 #[test]
+fn a_bundle_directed_to_a_token_store_is_refused_by_a_file_store_with_the_same_root() {
+    let Some((w, hsm)) = pkcs11_world("a_bundle_directed_to_a_token_store") else {
+        return;
+    };
+    let show = run(&w, &hsm, &["anchor", "show", "--store", "pstore", "--json"]).ok();
+    // The enclave id is the token-resident journal key's keyid.
+    let id = show.json()["enclave_id"].as_str().unwrap().to_owned();
+    assert_eq!(show.json()["journal"]["keyid"].as_str(), Some(id.as_str()));
+    w.pack("for-token.airlock", &["--sequence", "1", "--for", &id])
+        .ok();
+    let r = w.run(&[
+        "unpack",
+        "for-token.airlock",
+        "--store",
+        "store",
+        "--to",
+        "file-out",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "bundle-not-for-this-enclave")
+    );
+    assert!(!w.path("file-out").exists());
+    run(
+        &w,
+        &hsm,
+        &[
+            "unpack",
+            "for-token.airlock",
+            "--store",
+            "pstore",
+            "--to",
+            "token-out",
+        ],
+    )
+    .ok();
+    assert!(w.path("token-out/bin/tool").exists());
+}
+
+#[test]
 fn a_floor_on_a_pkcs11_store_is_bound_under_the_token_counter() {
     let Some((w, hsm)) = pkcs11_world("a_floor_on_a_pkcs11_store") else {
         return;
