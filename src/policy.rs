@@ -117,7 +117,8 @@ pub enum Rejection {
     NotForThisEnclave {
         /// This store's enclave id (or "none" for a store without a journal).
         enclave: String,
-        /// The enclave ids the manifest names, comma-separated.
+        /// The enclave ids the manifest names, comma-separated (the first
+        /// few, then how many more).
         listed: String,
     },
     /// The sequence is below the floor an operator set for its channel.
@@ -311,9 +312,15 @@ pub fn check_directed(manifest: &Manifest, enclave: Option<&str>) -> Result<(), 
     {
         return Ok(());
     }
+    // At most a few ids in the message: a manifest may name 256.
+    const SHOWN: usize = 4;
+    let mut listed = manifest.enclaves[..manifest.enclaves.len().min(SHOWN)].join(", ");
+    if manifest.enclaves.len() > SHOWN {
+        listed.push_str(&format!(" and {} more", manifest.enclaves.len() - SHOWN));
+    }
     Err(Rejection::NotForThisEnclave {
         enclave: enclave.unwrap_or("none (the store has no journal)").into(),
-        listed: manifest.enclaves.join(", "),
+        listed,
     })
 }
 
@@ -460,6 +467,14 @@ mod tests {
         assert!(check_directed(&m, None).is_err());
         assert_eq!(check_directed(&manifest(1, &[]), None), Ok(()));
         assert_eq!(check_directed(&manifest(1, &[]), Some(&c)), Ok(()));
+        let many: Vec<String> = (0..6).map(|i| format!("{i:064x}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let Err(Rejection::NotForThisEnclave { listed, .. }) =
+            check_directed(&manifest(1, &many), Some(&c))
+        else {
+            panic!("not refused")
+        };
+        assert_eq!(listed, format!("{} and 2 more", many[..4].join(", ")));
     }
 
     #[test]
