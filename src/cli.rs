@@ -97,6 +97,11 @@ Example:
        --links links/ --artifacts dist/ --channel stable --sequence 42 \\
        --expires 30d --source-date-epoch \"$(git log -1 --format=%ct)\"
   # the same with --split fat32: volumes for FAT32 sticks, release-42.airlock.001, .002, ...
+  # a bundle only one enclave may import: its id is what `anchor show` prints there
+  airlock pack --out release-43.airlock --key release.pem \
+       --root 1.root.json --layout root.layout --layout-key owner.pub \
+       --links links/ --artifacts dist/ --channel stable --sequence 43 --expires 30d \
+       --for \"$(airlock anchor show --store /var/lib/airlock --json | jq -r .enclave_id)\"
 
 The same inputs, keys and --source-date-epoch give byte-identical bundles (and
 volumes); the last commit's time is the usual choice (a fixed old date makes
@@ -715,6 +720,12 @@ pub struct PackArgs {
     /// macOS, can lose files; verify and unpack warn.
     #[arg(long)]
     pub posix_names: bool,
+    /// Direct the bundle to an enclave (repeatable): its id, as `airlock
+    /// anchor show` prints it on the isolated side, is signed into the
+    /// manifest, and every other store refuses the bundle
+    /// (bundle-not-for-this-enclave). Without --for, any store may import it.
+    #[arg(long = "for", value_name = "ENCLAVE-ID")]
+    pub for_enclave: Vec<String>,
 }
 
 /// `inspect`.
@@ -1097,7 +1108,30 @@ change is a store.sigstore journal record. A new pin replaces the old one.")]
         #[arg(long, value_name = "URL", requires = "trusted_root")]
         issuer: Option<String>,
     },
-    /// Show the anchor, the state, and what the backend protects against.
+    /// Refuse, from now on, every bundle on a channel whose sequence is
+    /// below a floor (journaled; floors only go up).
+    #[command(after_help = "\
+Example:
+  airlock anchor floor --store /var/lib/airlock --channel stable --sequence 40
+
+Bundles on the channel with a lower sequence are refused
+(sequence-below-floor), even on a fresh store that never saw the newer
+release, and even if they were imported before. A floor at or below the
+current one is refused (floor-not-raised). The change is a store.floor journal
+record, bound in the store's state like the channels.")]
+    Floor {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The channel.
+        #[arg(long, value_name = "CHANNEL")]
+        channel: String,
+        /// The lowest sequence the channel accepts from now on.
+        #[arg(long, value_name = "N")]
+        sequence: u64,
+    },
+    /// Show the anchor, the state, the enclave id and what the backend
+    /// protects against.
     #[command(after_help = "Example:\n  airlock anchor show --store /var/lib/airlock --json")]
     Show {
         #[command(flatten)]

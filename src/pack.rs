@@ -78,6 +78,9 @@ pub struct PackRequest {
     pub threads: Option<u32>,
     /// Which names the bundle may carry.
     pub names: NameRule,
+    /// The enclaves the bundle is directed to (`--for`, checked ids,
+    /// sorted, no duplicates); empty for any enclave.
+    pub enclaves: Vec<String>,
 }
 
 /// A packed bundle.
@@ -651,6 +654,7 @@ fn build(
                 images: images.clone(),
                 entries,
                 names: a.names,
+                enclaves: a.enclaves.clone(),
             },
             &limits,
         )

@@ -8,6 +8,7 @@ mod concurrency;
 mod corpus;
 mod crafted;
 mod determinism;
+mod directed;
 #[path = "../support/emulators.rs"]
 mod emulators;
 mod faults;
