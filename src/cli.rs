@@ -260,6 +260,15 @@ pub enum KeyType {
     EcdsaP256,
     /// ECDSA over NIST P-384.
     EcdsaP384,
+    /// RSA, 2048 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-2048")]
+    Rsa2048,
+    /// RSA, 3072 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-3072")]
+    Rsa3072,
+    /// RSA, 4096 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-4096")]
+    Rsa4096,
 }
 
 /// `key …`.
