@@ -121,7 +121,9 @@ impl FileSigner {
                 ));
             }
         };
-        Ok(FileSigner::from_secret(SecretKey::RsaPkcs1v15(Box::new(key))))
+        Ok(FileSigner::from_secret(SecretKey::RsaPkcs1v15(Box::new(
+            key,
+        ))))
     }
 
     /// Loads a PEM private key (see the module documentation for the forms).

@@ -38,6 +38,7 @@ mod sigstore;
 mod spec_writer;
 mod tamper;
 mod terminal;
+mod token_interop;
 #[cfg(feature = "tpm")]
 mod tpm;
 mod trust_chain;

@@ -254,13 +254,17 @@ impl Pkcs11Signer {
     /// PSS; its public key, key object and keyid change with the scheme.
     /// Refuses a key that is not RSA.
     pub fn with_pkcs1v15(self) -> Result<Pkcs11Signer, Error> {
-        let public = self.public.clone().with_pkcs1v15().ok_or_else(|| Error::KeyParse {
-            path: self.uri.to_string().into(),
-            reason: format!(
-                "the rsa-pkcs1v15-sha256 scheme needs an RSA key, not {}",
-                self.public.algorithm().name()
-            ),
-        })?;
+        let public = self
+            .public
+            .clone()
+            .with_pkcs1v15()
+            .ok_or_else(|| Error::KeyParse {
+                path: self.uri.to_string().into(),
+                reason: format!(
+                    "the rsa-pkcs1v15-sha256 scheme needs an RSA key, not {}",
+                    self.public.algorithm().name()
+                ),
+            })?;
         Ok(Pkcs11Signer { public, ..self })
     }
 
