@@ -403,7 +403,7 @@ impl Root {
                     let k = by.keys.get(id)?;
                     k.public.is_none().then(|| {
                         format!(
-                            "{} ({}/{})",
+                            "{} (keytype {}, scheme {})",
                             crate::excerpt(id),
                             crate::excerpt(&k.keytype),
                             crate::excerpt(&k.scheme)
@@ -420,7 +420,7 @@ impl Root {
                     String::new()
                 } else {
                     format!(
-                        "; airlock cannot verify the scheme of root key(s) {}",
+                        "; airlock cannot verify signatures of root key(s) {}",
                         unverifiable.join(", ")
                     )
                 },

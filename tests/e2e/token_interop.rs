@@ -447,3 +447,252 @@ fn p384_and_rsa_token_keys_sign_a_root_a_layout_links_and_a_bundle_python_tuf_an
     );
     assert!(!ok, "python-tuf accepts a changed root: {said}");
 }
+
+/// `keygen --pkcs11` makes ECDSA P-384 and RSA-3072 pairs on the token,
+/// sensitive and never extractable; the RSA one signs RSASSA-PSS, or
+/// PKCS#1 v1.5 (CKM_SHA256_RSA_PKCS) when named under
+/// `rsa-pkcs1v15-sha256:`, and openssl checks each link signature.
+#[test]
+fn keygen_makes_p384_and_rsa_3072_pairs_on_the_token_that_sign_under_both_rsa_schemes() {
+    let Some(hsm) = SoftHsm::new("token_keygen_types", "keys") else {
+        return;
+    };
+    if missing("token_keygen_types", &["openssl"]).is_some() {
+        return;
+    }
+    let w = World::bare();
+    w.write("dist/app", b"app 1.0\n");
+    // (label, --type, how it signs, openssl dgst options)
+    let cases: [(&str, &str, &str, &[&str]); 3] = [
+        ("ec", "ecdsa-p384", "", &["-sha384"]),
+        (
+            "rsa",
+            "rsa-3072",
+            "",
+            &[
+                "-sha256",
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:32",
+            ],
+        ),
+        ("rsa", "rsa-3072", PKCS1V15, &["-sha256"]),
+    ];
+    for (i, (label, kind, prefix, dgst)) in cases.into_iter().enumerate() {
+        let uri = hsm.uri(label);
+        if prefix.is_empty() {
+            let j = run(
+                &w,
+                &hsm,
+                &[
+                    "keygen",
+                    "--pkcs11",
+                    &uri,
+                    "--type",
+                    kind,
+                    "--out",
+                    &format!("keys/{label}"),
+                    "--json",
+                ],
+            )
+            .ok()
+            .json();
+            assert_eq!(j["keytype"], kind);
+            assert_eq!(
+                (&j["sensitive"], &j["extractable"], &j["never_extractable"]),
+                (&json!(true), &json!(false), &json!(true)),
+                "{j}"
+            );
+            let shown = run(&w, &hsm, &["key", "show", &uri, "--json"]).ok().json();
+            assert_eq!(shown["keyid"], j["keyid"]);
+            assert_eq!(
+                shown["key"]["keyval"]["public"].as_str().unwrap(),
+                fs::read_to_string(w.path(&format!("keys/{label}.pub"))).unwrap()
+            );
+        }
+        let spec = format!("{prefix}{uri}");
+        let step = format!("s{i}");
+        let out = format!("links{i}");
+        run(
+            &w,
+            &hsm,
+            &[
+                "record",
+                "--name",
+                &step,
+                "--key",
+                &spec,
+                "--products",
+                "dist",
+                "--out-dir",
+                &out,
+            ],
+        )
+        .ok();
+        let link = fs::read_dir(w.path(&out))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let doc: Value = serde_json::from_slice(&fs::read(&link).unwrap()).unwrap();
+        let keyid =
+            run(&w, &hsm, &["key", "id", &spec, "--json"]).ok().json()["keys"][0]["keyid"].clone();
+        assert_eq!(doc["signatures"][0]["keyid"], keyid, "{spec}");
+        // The signed bytes: the canonical JSON airlock signed.
+        let signed = airlock::json::Json::parse(&fs::read(&link).unwrap()).unwrap();
+        w.write(
+            "meta.signed",
+            &signed.as_obj().unwrap()["signed"].canonical(),
+        );
+        let sig = hex::decode(doc["signatures"][0]["sig"].as_str().unwrap()).unwrap();
+        w.write("meta.sig", &sig);
+        let check = |data: &str| {
+            Command::new("openssl")
+                .current_dir(w.tmp.path())
+                .arg("dgst")
+                .args(dgst)
+                .args([
+                    "-verify",
+                    &format!("keys/{label}.pub"),
+                    "-signature",
+                    "meta.sig",
+                    data,
+                ])
+                .output()
+                .unwrap()
+        };
+        let o = check("meta.signed");
+        assert!(o.status.success(), "openssl on {spec}: {o:?}");
+        w.write("other.signed", b"something else");
+        assert!(
+            !check("other.signed").status.success(),
+            "openssl really checked"
+        );
+    }
+}
+
+/// Scheme refusals say which scheme: `rsa-pkcs1v15-sha256:` on a key that
+/// is not RSA, an RSA key file asked of `keygen`, and a root whose only root
+/// key is under a scheme airlock cannot verify (`rsa-pkcs1v15-sha384`) —
+/// refused with the scheme named, never a bare "signed by 0 of 1", and no
+/// store is made.
+#[test]
+fn keys_under_schemes_airlock_cannot_use_are_refused_naming_the_scheme() {
+    let w = World::bare();
+    w.run(&["keygen", "--type", "ecdsa-p384", "--out", "keys/ec"])
+        .ok();
+    let r = w.run(&["key", "show", "rsa-pkcs1v15-sha256:keys/ec.pub", "--json"]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (2, "key-invalid"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("the rsa-pkcs1v15-sha256 scheme needs an RSA key, not ecdsa-p384"),
+        "{}",
+        r.stdout
+    );
+    let r = w.run(&[
+        "record",
+        "--name",
+        "build",
+        "--key",
+        "rsa-pkcs1v15-sha256:keys/ec.pem",
+        "--products",
+        "keys",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (2, "key-invalid"),
+        "{}",
+        r.stdout
+    );
+    let r = w.run(&[
+        "keygen", "--type", "rsa-3072", "--out", "keys/rsa", "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (2, "usage"),
+        "{}",
+        r.stdout
+    );
+    assert!(!w.path("keys/rsa.pem").exists() && !w.path("keys/rsa.pub").exists());
+
+    if missing("keys_under_schemes (openssl)", &["openssl"]).is_some() {
+        return;
+    }
+    let o = Command::new("openssl")
+        .current_dir(w.tmp.path())
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "keys/kms.pem",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    w.run(&["key", "show", "keys/kms.pem", "--json"]).ok();
+    w.write(
+        "keys/kms.pub",
+        w.run(&["key", "show", "keys/kms.pem", "--json"])
+            .ok()
+            .json()["key"]["keyval"]["public"]
+            .as_str()
+            .unwrap()
+            .as_bytes(),
+    );
+    w.run(&[
+        "root",
+        "init",
+        "--out",
+        "1.root.json",
+        "--root-key",
+        "keys/kms.pub",
+        "--targets-key",
+        "keys/ec.pub",
+        "--layout-key",
+        "keys/ec.pub",
+    ])
+    .ok();
+    w.run(&["root", "sign", "1.root.json", "--key", "keys/kms.pem"])
+        .ok();
+    let text = fs::read_to_string(w.path("1.root.json"))
+        .unwrap()
+        .replace("\"rsassa-pss-sha256\"", "\"rsa-pkcs1v15-sha384\"");
+    w.write("1.root.json", text.as_bytes());
+    let r = w.run(&[
+        "anchor",
+        "init",
+        "--channel",
+        "default",
+        "--store",
+        "store",
+        "--root",
+        "1.root.json",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "root-threshold"),
+        "{}",
+        r.stdout
+    );
+    let message = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.ends_with("(keytype \"rsa\", scheme \"rsa-pkcs1v15-sha384\")"),
+        "{message}"
+    );
+    assert!(!w.path("store").exists());
+}
