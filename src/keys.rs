@@ -535,6 +535,43 @@ mod tests {
         );
     }
 
+    /// A key named under one RSA scheme and listed under the other is
+    /// found, so the refusal can name the listed scheme; a key listed as
+    /// given, or not at all, is not.
+    #[test]
+    fn an_rsa_key_listed_under_the_other_scheme_is_found() {
+        let pss = vector("rsa3072");
+        let v15 = pss.clone().with_pkcs1v15().unwrap();
+        let listed = |pk: &PublicKey| KeyObject::parse(&key_object(pk)).unwrap();
+        let (as_pss, as_v15) = (listed(&pss), listed(&v15));
+        assert_eq!(
+            listed_under_other_scheme(&pss, [&as_v15]),
+            Some("rsa-pkcs1v15-sha256")
+        );
+        assert_eq!(
+            listed_under_other_scheme(&v15, [&as_pss]),
+            Some("rsassa-pss-sha256")
+        );
+        assert_eq!(listed_under_other_scheme(&pss, [&as_v15, &as_pss]), None);
+        assert_eq!(
+            listed_under_other_scheme(&pss, [&listed(&vector("p256"))]),
+            None
+        );
+        assert_eq!(
+            respell("keys/kms.pem", "rsa-pkcs1v15-sha256"),
+            "rsa-pkcs1v15-sha256:keys/kms.pem"
+        );
+        assert_eq!(
+            respell("rsa-pkcs1v15-sha256:pkcs11:token=t", "rsassa-pss-sha256"),
+            "pkcs11:token=t"
+        );
+        assert_eq!(
+            split_scheme("rsa-pkcs1v15-sha256:k.pub"),
+            (Scheme::RsaPkcs1v15, "k.pub")
+        );
+        assert_eq!(split_scheme("k.pub"), (Scheme::Default, "k.pub"));
+    }
+
     #[test]
     fn tally_counts_an_ecdsa_key_under_two_keyids_once() {
         let s = FileSigner::generate_with(KeyAlgorithm::EcdsaP256).unwrap();
