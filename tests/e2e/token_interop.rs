@@ -696,3 +696,41 @@ fn keys_under_schemes_airlock_cannot_use_are_refused_naming_the_scheme() {
     );
     assert!(!w.path("store").exists());
 }
+
+/// A layout that lists its functionary's key under a scheme airlock cannot
+/// verify: the link is refused with the key type and scheme named
+/// (`link-threshold`), by `pack` on the connected side; no bundle is
+/// written.
+#[test]
+fn a_functionary_key_under_a_scheme_airlock_cannot_verify_is_named_in_the_refusal() {
+    let w = World::new();
+    let doc: Value = serde_json::from_slice(&fs::read(w.path("root.layout")).unwrap()).unwrap();
+    let mut layout = doc["signed"].clone();
+    let keys = layout["keys"].as_object_mut().unwrap();
+    assert_eq!(keys.len(), 1);
+    for k in keys.values_mut() {
+        k["scheme"] = json!("ed25519-ph");
+    }
+    w.write(
+        "root.layout",
+        serde_json::to_string_pretty(&layout).unwrap().as_bytes(),
+    );
+    w.run(&["layout", "sign", "root.layout", "--key", "keys/owner.pem"])
+        .ok();
+    let r = w.pack("rel.airlock", &["--json"]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "link-threshold"),
+        "{}",
+        r.stdout
+    );
+    let message = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("airlock cannot verify key type \"ed25519\" with scheme \"ed25519-ph\""),
+        "{message}"
+    );
+    assert!(!w.path("rel.airlock").exists());
+}
