@@ -734,3 +734,79 @@ fn a_functionary_key_under_a_scheme_airlock_cannot_verify_is_named_in_the_refusa
     );
     assert!(!w.path("rel.airlock").exists());
 }
+
+/// `airlock init` takes RSA keys under `rsa-pkcs1v15-sha256:` for every
+/// role: the root lists them under that scheme, the project file names them
+/// with it, and the project's record, pack, verify and unpack work.
+#[test]
+fn a_project_with_pkcs1v15_rsa_keys_in_every_role_carries_a_bundle_across() {
+    let w = World::bare();
+    if missing("init_pkcs1v15 (openssl)", &["openssl"]).is_some() {
+        return;
+    }
+    for k in ["root", "release", "owner", "builder"] {
+        let o = Command::new("openssl")
+            .current_dir(w.tmp.path())
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ])
+            .args(["-out", &format!("keys/{k}.pem")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+    }
+    let spec = |k: &str| format!("{PKCS1V15}keys/{k}.pem");
+    w.run(&[
+        "init",
+        "p",
+        "--channel",
+        "stable",
+        "--root-key",
+        &spec("root"),
+        "--release-key",
+        &spec("release"),
+        "--owner-key",
+        &spec("owner"),
+        "--builder-key",
+        &spec("builder"),
+    ])
+    .ok();
+    let root: Value = serde_json::from_slice(&fs::read(w.path("p/1.root.json")).unwrap()).unwrap();
+    let schemes: Vec<&str> = root["signed"]["keys"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|k| k["scheme"].as_str().unwrap())
+        .collect();
+    assert_eq!(schemes, ["rsa-pkcs1v15-sha256"; 2], "{root}");
+    w.write("p/dist/a.txt", b"a\n");
+    let p = w.path("p");
+    let run = |args: &[&str]| crate::common::airlock_in(&p, args);
+    run(&["record"]).ok();
+    run(&["pack", "--sequence", "1", "--out", "rel.airlock"]).ok();
+    run(&[
+        "anchor",
+        "init",
+        "--channel",
+        "stable",
+        "--store",
+        "store",
+        "--root",
+        "1.root.json",
+    ])
+    .ok();
+    let v = run(&["verify", "rel.airlock", "--store", "store", "--json"])
+        .ok()
+        .json();
+    let release = w
+        .run(&["key", "id", &spec("release"), "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["signers"], json!([release["keys"][0]["keyid"]]));
+    run(&["unpack", "rel.airlock", "--store", "store", "--to", "out"]).ok();
+    assert_eq!(tree(&p.join("out")), tree(&p.join("dist")));
+}
