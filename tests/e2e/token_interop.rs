@@ -809,4 +809,24 @@ fn a_project_with_pkcs1v15_rsa_keys_in_every_role_carries_a_bundle_across() {
     assert_eq!(v["signers"], json!([release["keys"][0]["keyid"]]));
     run(&["unpack", "rel.airlock", "--store", "store", "--to", "out"]).ok();
     assert_eq!(tree(&p.join("out")), tree(&p.join("dist")));
+    // Split volumes, their index signed PKCS#1 v1.5 by the release key.
+    let key = format!("{PKCS1V15}{}", w.path("keys/release.pem").display());
+    let split = run(&[
+        "split",
+        "rel.airlock",
+        "--size",
+        "1MiB",
+        "--key",
+        &key,
+        "--out",
+        "v.airlock",
+        "--json",
+    ])
+    .ok()
+    .json();
+    let first = split["volumes"][0]["path"].as_str().unwrap().to_owned();
+    let j = run(&["volumes", "check", &first, "--store", "store", "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["authenticated"], true, "{j}");
 }
