@@ -306,6 +306,16 @@ pub fn listed_under_other_scheme<'k>(
     other
 }
 
+/// The same RSA key under the other RSA scheme (PSS and PKCS#1 v1.5);
+/// `None` for other keys.
+pub fn under_other_rsa_scheme(pk: &PublicKey) -> Option<PublicKey> {
+    match pk {
+        PublicKey::RsaPssSha256(k) => Some(PublicKey::RsaPkcs1v15Sha256(k.clone())),
+        PublicKey::RsaPkcs1v15Sha256(k) => Some(PublicKey::RsaPssSha256(k.clone())),
+        _ => None,
+    }
+}
+
 /// How to name `spec` so that it signs under `scheme` (for a hint).
 pub fn respell(spec: &str, scheme: &str) -> String {
     let (_, rest) = split_scheme(spec);

@@ -24,6 +24,7 @@ use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bund
 use crate::intoto::verify::{LayoutKey, parse_layout};
 use crate::keys::{
     key_scheme, keyid, listed_under_other_scheme, load_public_key, load_signer, respell,
+    under_other_rsa_scheme,
 };
 use crate::policy::check_signatures;
 use crate::progress::Progress;
@@ -298,9 +299,27 @@ fn load_roots(files: &[std::path::PathBuf], time: u64) -> Result<(RootFiles, Roo
 fn precheck_layout(a: &PackRequest, bytes: &[u8]) -> Result<String, Error> {
     let (doc, layout) = parse_layout(bytes, &a.layout.display().to_string())?;
     for p in &a.layout_key {
-        let key = LayoutKey::from_public(&load_public_key(p)?);
+        let pk = load_public_key(p)?;
+        let key = LayoutKey::from_public(&pk);
         let ids: Vec<&str> = key.keyids.iter().map(String::as_str).collect();
         if !doc.signed_by(&ids, &key.key) {
+            // Signed by the same RSA key under the other scheme: say how to
+            // name it.
+            if let Some(other) = under_other_rsa_scheme(&pk) {
+                let o = LayoutKey::from_public(&other);
+                let ids: Vec<&str> = o.keyids.iter().map(String::as_str).collect();
+                if doc.signed_by(&ids, &o.key) {
+                    let (spec, scheme) = (p.display().to_string(), key_scheme(&other));
+                    return Err(Error::usage(
+                        format!(
+                            "--layout-key {spec} signed the layout under the {scheme} scheme, but was \
+                             named as a key of the {} scheme",
+                            key_scheme(&pk)
+                        ),
+                        format!("name it as --layout-key '{}'", respell(&spec, scheme)),
+                    ));
+                }
+            }
             return Err(IntotoError::LayoutSignature {
                 keyid: key.keyids[0].clone(),
             }

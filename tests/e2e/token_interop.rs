@@ -1,10 +1,13 @@
 //! Every common key, checked by the reference tools: ECDSA P-384 and
 //! RSA-3072 key pairs that OpenSC's `pkcs11-tool` made on a SoftHSM2 token
 //! (and an RSA key file from `openssl genpkey`), RSA under both
-//! `rsassa-pss-sha256` and `rsa-pkcs1v15-sha256`, sign a root, a layout,
-//! links and a bundle; python-tuf 7.0.1 loads the root, in-toto 3.1.0
+//! `rsassa-pss-sha256` and `rsa-pkcs1v15-sha256` (a key named with the
+//! `rsa-pkcs1v15-sha256:` prefix), sign a root, a layout, links and a
+//! bundle; python-tuf 7.0.1 loads the root, in-toto 3.1.0
 //! (`in-toto-verify`, and its API for the PKCS#1 v1.5 layout key) accepts
-//! the layout and links, and airlock verifies and unpacks the bundle.
+//! the layout and links, and airlock verifies and unpacks the bundle. Also:
+//! `keygen --pkcs11` of P-384 and RSA-3072 pairs, a project whose every
+//! role is a PKCS#1 v1.5 key, and the refusals that name a scheme.
 //!
 //! The reference tools come from a venv scripts/test.sh makes
 //! (`target/interop-venv`, `AIRLOCK_INTEROP_PYTHON`); never downloaded
@@ -787,6 +790,29 @@ fn a_project_with_pkcs1v15_rsa_keys_in_every_role_carries_a_bundle_across() {
     let p = w.path("p");
     let run = |args: &[&str]| crate::common::airlock_in(&p, args);
     run(&["record"]).ok();
+    // The owner's key named without its scheme: refused, naming it.
+    let r = run(&[
+        "pack",
+        "--sequence",
+        "1",
+        "--out",
+        "rel.airlock",
+        "--layout-key",
+        "keys/owner.pub",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (2, "usage"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("under the rsa-pkcs1v15-sha256 scheme"),
+        "{}",
+        r.stdout
+    );
+    assert!(!p.join("rel.airlock").exists());
     run(&["pack", "--sequence", "1", "--out", "rel.airlock"]).ok();
     run(&[
         "anchor",
