@@ -514,6 +514,26 @@ fn keygen_makes_p384_and_rsa_3072_pairs_on_the_token_that_sign_under_both_rsa_sc
                 fs::read_to_string(w.path(&format!("keys/{label}.pub"))).unwrap()
             );
         }
+        if kind == "ecdsa-p384" {
+            // PKCS#1 v1.5 is for RSA keys only, on tokens as in files.
+            let r = run(
+                &w,
+                &hsm,
+                &["key", "show", &format!("{PKCS1V15}{uri}"), "--json"],
+            );
+            assert_eq!(
+                (r.code, r.error_code().as_str()),
+                (2, "key-invalid"),
+                "{}",
+                r.stdout
+            );
+            assert!(
+                r.stdout
+                    .contains("the rsa-pkcs1v15-sha256 scheme needs an RSA key, not ecdsa-p384"),
+                "{}",
+                r.stdout
+            );
+        }
         let spec = format!("{prefix}{uri}");
         let step = format!("s{i}");
         let out = format!("links{i}");
