@@ -64,7 +64,11 @@ Examples:
   airlock keygen --type ecdsa-p256 --out keys/release-2 --pkcs11 \\
        'pkcs11:token=release;object=release-2?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
   # generates the pair on the token (non-extractable), writes only keys/release-2.pub;
-  # sign with --key 'pkcs11:token=release;object=release-2?module-path=…&pin-source=file:…'")]
+  # sign with --key 'pkcs11:token=release;object=release-2?module-path=…&pin-source=file:…'
+  airlock keygen --type rsa-3072 --pkcs11 \\
+       'pkcs11:token=release;object=kms-1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
+  # RSA signs RSASSA-PSS; prefix any key with rsa-pkcs1v15-sha256: to sign and list it
+  # under PKCS#1 v1.5: --key 'rsa-pkcs1v15-sha256:pkcs11:token=release;object=kms-1?…'")]
     Keygen(KeygenArgs),
     /// Key utilities.
     #[command(subcommand)]
@@ -247,7 +251,8 @@ pub struct KeygenArgs {
     /// PREFIX.pub, and --out is optional).
     #[arg(long, value_name = "PREFIX", required_unless_present = "pkcs11")]
     pub out: Option<PathBuf>,
-    /// Key type (ecdsa-p256 is the type TPMs and most HSMs support).
+    /// Key type (ecdsa-p256 is the type TPMs and most HSMs support; RSA
+    /// only on a token, with --pkcs11).
     #[arg(long = "type", value_enum, default_value_t = KeyType::Ed25519)]
     pub key_type: KeyType,
     /// Generate the key on a PKCS#11 token instead of a file: an RFC 7512 URI
@@ -265,6 +270,15 @@ pub enum KeyType {
     EcdsaP256,
     /// ECDSA over NIST P-384.
     EcdsaP384,
+    /// RSA, 2048 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-2048")]
+    Rsa2048,
+    /// RSA, 3072 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-3072")]
+    Rsa3072,
+    /// RSA, 4096 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-4096")]
+    Rsa4096,
 }
 
 /// `key …`.
@@ -287,7 +301,9 @@ Examples:
 
 KEY is a PEM key file (public or private) or a `pkcs11:` URI naming a key pair
 on a token by object=LABEL, id=%01%02… or both (the PIN comes from the URI's
-pin-source file).")]
+pin-source file). An RSA key is an rsassa-pss-sha256 key; prefixed with
+rsa-pkcs1v15-sha256: (e.g. rsa-pkcs1v15-sha256:keys/kms.pub) it is the
+rsa-pkcs1v15-sha256 key, as every command that takes a key reads the prefix.")]
     Show {
         /// A PEM key file or a `pkcs11:` URI.
         #[arg(value_name = "KEY")]

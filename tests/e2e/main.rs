@@ -39,6 +39,7 @@ mod sigstore;
 mod spec_writer;
 mod tamper;
 mod terminal;
+mod token_interop;
 #[cfg(feature = "tpm")]
 mod tpm;
 mod trust_chain;
