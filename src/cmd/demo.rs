@@ -376,6 +376,7 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         level: 3,
         threads: None,
         posix_names: false,
+        for_enclave: Vec::new(),
     };
     n.outcome(&pack::run(&pack_args, true)?);
 
