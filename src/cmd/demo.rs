@@ -376,6 +376,7 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         level: 3,
         threads: None,
         posix_names: false,
+        run_inspections: false,
     };
     n.outcome(&pack::run(&pack_args, true)?);
 
@@ -438,6 +439,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     )?);
@@ -460,6 +462,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     );
@@ -482,6 +485,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     ) {
@@ -505,6 +509,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
             store_import: false,
         },
         true,
@@ -526,6 +531,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
             store_import: false,
         },
         true,

@@ -44,6 +44,7 @@ fn request(a: &PackArgs) -> Result<PackRequest, Error> {
         } else {
             NameRule::Portable
         },
+        inspections: super::verify::inspection_policy(a.run_inspections)?,
     })
 }
 

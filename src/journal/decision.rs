@@ -64,6 +64,9 @@ pub struct Decision {
     /// The enclave policy that admitted the bundle (`crate::gate`), if the
     /// store pins one: the record's `policy` field.
     pub policy: Option<Value>,
+    /// `--run-inspections` was given: the records say so (and, when
+    /// accepted, which inspections ran).
+    pub run_inspections: bool,
 }
 
 /// A JSON value, or null.
@@ -83,6 +86,7 @@ impl Decision {
             seen: Observed::default(),
             started: std::time::Instant::now(),
             policy: None,
+            run_inspections: false,
         }
     }
 
@@ -112,7 +116,12 @@ impl Decision {
             "duration_ms": u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX).min(crate::journal::canonical::MAX_INT),
         });
         match v {
-            Value::Object(m) => m,
+            Value::Object(mut m) => {
+                if self.run_inspections {
+                    m.insert("run_inspections".into(), true.into());
+                }
+                m
+            }
             _ => serde_json::Map::new(),
         }
     }
@@ -152,6 +161,18 @@ impl Decision {
         }
         if let Some(p) = &self.policy {
             fields.insert("policy".into(), p.clone());
+        }
+        if self.run_inspections {
+            fields.insert(
+                "inspections_run".into(),
+                v.supply_chain
+                    .inspection_results
+                    .iter()
+                    .filter(|r| r.evaluated_by == crate::intoto::inspection::EvaluatedBy::Ran)
+                    .map(|r| Value::from(bounded(&r.name, 200)))
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
         }
         let mut events = vec![Event {
             name: self.command,
