@@ -24,7 +24,6 @@ use crate::intoto::bundle::{
     BundleChain, ChainContext, ChainInspections, ChainVerdict, verify_bundle_chain,
 };
 use crate::intoto::inspection::{Contents, Need, read_content};
-use crate::verifier::InspectionPolicy;
 use crate::intoto::verify::{LayoutKey, parse_layout};
 use crate::keys::{keyid, load_public_key, load_signer};
 use crate::policy::check_signatures;
@@ -32,6 +31,7 @@ use crate::progress::Progress;
 use crate::timefmt::{format_utc, now};
 use crate::trust_anchor::read_root;
 use crate::tuf::{Root, apply_chain};
+use crate::verifier::InspectionPolicy;
 use crate::volumes::{SplitSource, split_bundle_file};
 use crate::walk::walk_tree;
 

@@ -64,6 +64,9 @@ impl ArtifactSink for Discard {
     }
 }
 
+/// Timeout of an inspection command run with `--run-inspections`.
+pub const INSPECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How a bundle's in-toto inspections are evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InspectionPolicy {

@@ -21,9 +21,6 @@ use crate::keys::{keyid, load_public_key, load_signer};
 use crate::timefmt::{format_utc, now, parse_utc};
 use serde_json::{Value, json};
 
-/// Timeout of an inspection command run with `--run-inspections`.
-pub const INSPECTION_TIMEOUT: Duration = Duration::from_secs(10);
-
 fn recording(e: crate::intoto::record::RecordError) -> Error {
     Error::usage(
         format!("cannot record: {e}"),
@@ -288,7 +285,7 @@ fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
     {
         Inspections::Run {
             dir: &artifacts_dir,
-            timeout: INSPECTION_TIMEOUT,
+            timeout: crate::verifier::INSPECTION_TIMEOUT,
         }
     } else {
         Inspections::Evaluate(&under)

@@ -8,11 +8,11 @@ use crate::cli::VerifyArgs;
 use crate::cmd::progress::{CountingReader, bytes_bar};
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
+use crate::intoto::inspection::InspectionResult;
 use crate::journal::decision::{Decision, lock_store};
 use crate::journal::{Journal, signer_of, writer::record};
 use crate::policy::verification_time;
 use crate::timefmt::{format_utc, now, parse_utc};
-use crate::intoto::inspection::InspectionResult;
 use crate::verifier::{
     ArtifactSink, Discard, InspectionPolicy, Observed, Verdict, verify_bundle_with,
 };
@@ -48,7 +48,7 @@ pub fn inspection_policy(run: bool) -> Result<InspectionPolicy, Error> {
         "--run-inspections: the layout's inspection commands will run (in a scratch copy of the artifacts, without network access)",
     );
     Ok(InspectionPolicy::Run {
-        timeout: crate::cmd::intoto::INSPECTION_TIMEOUT,
+        timeout: crate::verifier::INSPECTION_TIMEOUT,
     })
 }
 

@@ -294,7 +294,9 @@ pub fn verify_bundle_chain(
     check_not_replayed(&layout, cx)?;
     let artifacts = artifacts_of(entries, images);
     let under = match cx.inspections {
-        ChainInspections::Contents(c) => UnderVerification::with_contents(artifacts.clone(), c.clone()),
+        ChainInspections::Contents(c) => {
+            UnderVerification::with_contents(artifacts.clone(), c.clone())
+        }
         _ => UnderVerification::known(artifacts.clone()),
     };
     let mode = match cx.inspections {

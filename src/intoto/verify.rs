@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::envelope::{self, Signed};
-use super::linkfile::LinkFile;
-use super::model::{Artifacts, Layout, Link, Side};
-use super::rules::{Links, verify_item_rules};
 use super::inspection::{
     Contents, EvaluatedBy, InspectionResult, Need, Outcome, Reading, evaluate, evaluator,
 };
+use super::linkfile::LinkFile;
+use super::model::{Artifacts, Layout, Link, Side};
+use super::rules::{Links, verify_item_rules};
 use super::{IntotoError, record};
 use crate::keys::KeyObject;
 use crate::timefmt::format_utc;
@@ -380,15 +380,7 @@ fn verify_at(
     verify_layout_expiration(&layout, time)?;
     let per_step = load_links_for_layout(&layout, links, prefix)?;
     let verified = verify_link_signature_thresholds(&layout, per_step)?;
-    let chain = verify_sublayouts(
-        &layout,
-        verified,
-        links,
-        prefix,
-        time,
-        inspections,
-        found,
-    )?;
+    let chain = verify_sublayouts(&layout, verified, links, prefix, time, inspections, found)?;
     verify_all_steps_command_alignment(&layout, &chain, &mut found.warnings);
     verify_threshold_constraints(&layout, &chain)?;
     let reduced = reduce_chain_links(&layout, chain);

@@ -12,9 +12,12 @@ use std::path::Path;
 
 use crate::common::{Run, World, airlock_in_env, listing};
 
-/// Adds inspections to the fixture's layout (re-signed by the owner):
-/// (name, run, product rules); material rules are `ALLOW *`.
-fn with_inspections(w: &World, inspections: &[(&str, &[&str], &[&[&str]])]) {
+/// An inspection for [`with_inspections`]: name, run, product rules.
+type Inspection<'a> = (&'a str, &'a [&'a str], &'a [&'a [&'a str]]);
+
+/// Adds inspections to the fixture's layout (re-signed by the owner);
+/// material rules are `ALLOW *`.
+fn with_inspections(w: &World, inspections: &[Inspection]) {
     let v: serde_json::Value =
         serde_json::from_slice(&fs::read(w.path("root.layout")).unwrap()).unwrap();
     let mut layout = v["signed"].clone();
@@ -195,7 +198,10 @@ fn an_honest_untar_inspection_is_evaluated_from_the_bundle_without_running_anyth
         evaluations(&v),
         [("untar".into(), "builtin:untar".into(), "pass".into())]
     );
-    let u = no_commands(&w, &["unpack", "u.airlock", "--store", "store", "--to", "out"]);
+    let u = no_commands(
+        &w,
+        &["unpack", "u.airlock", "--store", "store", "--to", "out"],
+    );
     assert_eq!(u.code, 0, "{}", u.stderr);
     assert_eq!(fs::read(w.path("out/src/main.c")).unwrap(), MAIN_C);
 }
@@ -245,7 +251,10 @@ fn run_inspections_runs_the_real_commands_on_verify_and_unpack_journaled() {
     );
     let rec = journal_last(&w);
     assert_eq!(rec["fields"]["run_inspections"], true);
-    assert_eq!(rec["fields"]["inspections_run"], serde_json::json!(["untar"]));
+    assert_eq!(
+        rec["fields"]["inspections_run"],
+        serde_json::json!(["untar"])
+    );
     let u = w.run(&[
         "unpack",
         "u.airlock",
@@ -256,10 +265,17 @@ fn run_inspections_runs_the_real_commands_on_verify_and_unpack_journaled() {
         "--run-inspections",
     ]);
     assert_eq!(u.code, 0, "{}", u.stderr);
-    assert!(u.stdout.contains("inspection 'untar' pass (ran)"), "{}", u.stdout);
+    assert!(
+        u.stdout.contains("inspection 'untar' pass (ran)"),
+        "{}",
+        u.stdout
+    );
     let rec = journal_last(&w);
     assert_eq!(rec["event"], "unpack");
-    assert_eq!(rec["fields"]["inspections_run"], serde_json::json!(["untar"]));
+    assert_eq!(
+        rec["fields"]["inspections_run"],
+        serde_json::json!(["untar"])
+    );
     // What the command extracted stayed in its scratch copy.
     assert_eq!(listing(&w.path("out")), listing(&w.path("dist")));
 }
@@ -299,7 +315,15 @@ fn crafted_archives_are_refused_not_followed() {
     refused(
         &no_commands(
             &w,
-            &["unpack", "s.airlock", "--store", "store", "--to", "out", "--json"],
+            &[
+                "unpack",
+                "s.airlock",
+                "--store",
+                "store",
+                "--to",
+                "out",
+                "--json",
+            ],
         ),
         "inspection-archive-unsafe",
     );
@@ -417,7 +441,10 @@ fn an_inspection_airlock_cannot_evaluate_is_refused_by_default_and_run_on_reques
         "--run-inspections",
         "--json",
     ]);
-    assert_eq!(evaluations(&r.ok()), [("size".into(), "ran".into(), "pass".into())]);
+    assert_eq!(
+        evaluations(&r.ok()),
+        [("size".into(), "ran".into(), "pass".into())]
+    );
     // pack --run-inspections runs it too.
     w.pack("r.airlock", &["--run-inspections"]).ok();
     assert!(Path::new(&w.path("r.airlock")).is_file());

@@ -178,17 +178,14 @@ fn octal(field: &[u8]) -> Option<u64> {
         .iter()
         .skip_while(|b| **b == b' ')
         .take_while(|b| **b != 0 && **b != b' ');
+    // An empty field reads as 0.
     let mut v: u64 = 0;
-    let mut any = false;
     for &b in s {
         if !(b'0'..=b'7').contains(&b) {
             return None;
         }
         v = v.checked_mul(8)?.checked_add(u64::from(b - b'0'))?;
-        any = true;
     }
-    // An empty field reads as 0 (GNU tar is lenient here too).
-    let _ = any;
     Some(v)
 }
 
@@ -238,8 +235,7 @@ fn member_path(raw: &[u8], limits: &ArchiveLimits) -> Result<String, ContentErro
             limits.name
         )));
     }
-    let name = std::str::from_utf8(raw)
-        .map_err(|_| unevaluable("a member name is not UTF-8"))?;
+    let name = std::str::from_utf8(raw).map_err(|_| unevaluable("a member name is not UTF-8"))?;
     let shown = crate::excerpt(name);
     if name.is_empty() {
         return Err(failed("a member has an empty name"));
@@ -323,10 +319,13 @@ fn list_tar(r: &mut dyn Read, limits: &ArchiveLimits) -> Result<Listing, Content
             )));
         }
         if !checksum_ok(&block) {
-            return Err(failed("a tar header checksum is wrong (tar: skipping to next header, exit 2)"));
+            return Err(failed(
+                "a tar header checksum is wrong (tar: skipping to next header, exit 2)",
+            ));
         }
         let typeflag = block[156];
-        let mut size = octal(&block[124..136]).ok_or_else(|| failed("a member size is malformed"))?;
+        let mut size =
+            octal(&block[124..136]).ok_or_else(|| failed("a member size is malformed"))?;
         let mode = octal(&block[100..108]).ok_or_else(|| failed("a member mode is malformed"))?;
         match typeflag {
             b'L' => {
@@ -439,9 +438,7 @@ fn list_tar(r: &mut dyn Read, limits: &ArchiveLimits) -> Result<Listing, Content
             b'1' => return Err(unsafe_(format!("member {shown} is a hard link"))),
             b'2' | b'K' => return Err(unsafe_(format!("member {shown} is a symbolic link"))),
             b'3' | b'4' | b'6' => {
-                return Err(unsafe_(format!(
-                    "member {shown} is a device or FIFO"
-                )));
+                return Err(unsafe_(format!("member {shown} is a device or FIFO")));
             }
             b'S' => return Err(unevaluable(format!("member {shown} is a sparse file"))),
             other => {
@@ -469,7 +466,12 @@ fn detect(head: &[u8]) -> Result<Compression, ContentError> {
         Ok(Compression::Xz)
     } else if starts(b"\x28\xb5\x2f\xfd") {
         Ok(Compression::Zstd)
-    } else if starts(b"BZh") || starts(b"\x1f\x9d") || starts(b"LZIP") || starts(b"]\0\0") || starts(b"\x89LZO") {
+    } else if starts(b"BZh")
+        || starts(b"\x1f\x9d")
+        || starts(b"LZIP")
+        || starts(b"]\0\0")
+        || starts(b"\x89LZO")
+    {
         Err(unevaluable(
             "the archive is compressed with bzip2, compress, lzip, lzma or lzop, which airlock does not decompress",
         ))
@@ -500,8 +502,7 @@ pub fn list(
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(source)),
         Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(source)),
         Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(source)
-                .map_err(|e| failed(format!("zstd: {e}")))?,
+            zstd::stream::read::Decoder::new(source).map_err(|e| failed(format!("zstd: {e}")))?,
         ),
     };
     let mut counted = Counted {
@@ -512,7 +513,8 @@ pub fn list(
     let listing = list_tar(&mut counted, limits)?;
     if chosen != Compression::Detect {
         // The rest of the compressed stream must decode.
-        io::copy(&mut counted, &mut io::sink()).map_err(|e| io_error("decompressing", e, limits))?;
+        io::copy(&mut counted, &mut io::sink())
+            .map_err(|e| io_error("decompressing", e, limits))?;
     }
     Ok(listing)
 }
@@ -537,7 +539,12 @@ mod tests {
     #[test]
     fn lists_members_with_their_digests() {
         let t = tarball(&[("./src/a.c", b"a"), ("src/b.c", b"b"), ("src/a.c", b"A")]);
-        let l = list(&mut t.as_slice(), Compression::Detect, &ArchiveLimits::default()).unwrap();
+        let l = list(
+            &mut t.as_slice(),
+            Compression::Detect,
+            &ArchiveLimits::default(),
+        )
+        .unwrap();
         assert_eq!(l.files.keys().collect::<Vec<_>>(), ["src/a.c", "src/b.c"]);
         assert_eq!(l.files["src/a.c"], <[u8; 32]>::from(Sha256::digest(b"A")));
     }
@@ -546,9 +553,20 @@ mod tests {
     fn zstd_is_detected_and_limits_hold() {
         let t = tarball(&[("a", &[7u8; 5000])]);
         let z = zstd::encode_all(t.as_slice(), 3).unwrap();
-        assert!(list(&mut z.as_slice(), Compression::Detect, &ArchiveLimits::default()).is_ok());
+        assert!(
+            list(
+                &mut z.as_slice(),
+                Compression::Detect,
+                &ArchiveLimits::default()
+            )
+            .is_ok()
+        );
         assert!(matches!(
-            list(&mut z.as_slice(), Compression::Gzip, &ArchiveLimits::default()),
+            list(
+                &mut z.as_slice(),
+                Compression::Gzip,
+                &ArchiveLimits::default()
+            ),
             Err(ContentError::Failed(_))
         ));
         let small = ArchiveLimits {

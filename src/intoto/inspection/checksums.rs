@@ -80,7 +80,10 @@ mod tests {
             format!(" {h}  a.txt\n"),
         ] {
             assert!(
-                matches!(parse(&mut bad.as_bytes()), Err(ContentError::Unevaluable(_))),
+                matches!(
+                    parse(&mut bad.as_bytes()),
+                    Err(ContentError::Unevaluable(_))
+                ),
                 "{bad:?}"
             );
         }

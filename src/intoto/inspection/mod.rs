@@ -281,8 +281,7 @@ fn classify_tar(args: &[&str]) -> Result<Evaluator, String> {
             (false, Some(c)) if !c.is_empty() => c,
             _ => return Err(not("member names or other operands")),
         };
-        let mut chars = cluster.char_indices();
-        while let Some((i, c)) = chars.next() {
+        for (i, c) in cluster.char_indices() {
             match c {
                 'x' => extract = true,
                 'v' => {}
@@ -304,7 +303,6 @@ fn classify_tar(args: &[&str]) -> Result<Evaluator, String> {
                 }
                 other => return Err(not(&format!("option `{other}`"))),
             }
-            let _ = i;
         }
     }
     if !extract {
@@ -340,8 +338,9 @@ fn classify_sha256sum(args: &[&str]) -> Result<Evaluator, String> {
     }
     match (check, files.as_slice()) {
         (true, [f]) => Ok(Evaluator::Sha256sum {
-            file: artifact_arg(f)
-                .ok_or("`sha256sum -c` takes the relative path of an artifact under verification")?,
+            file: artifact_arg(f).ok_or(
+                "`sha256sum -c` takes the relative path of an artifact under verification",
+            )?,
         }),
         (false, _) => Err("only `sha256sum -c FILE` is evaluated".into()),
         _ => Err("`sha256sum -c` is evaluated with exactly one checksum file".into()),
@@ -529,8 +528,10 @@ fn extract(listing: &archive::Listing, before: &Artifacts) -> Result<Artifacts, 
             crate::excerpt(clash)
         )));
     }
-    let mut after: BTreeMap<String, Digests> =
-        before.iter().map(|(p, d)| (p.to_owned(), d.clone())).collect();
+    let mut after: BTreeMap<String, Digests> = before
+        .iter()
+        .map(|(p, d)| (p.to_owned(), d.clone()))
+        .collect();
     for (path, digest) in &listing.files {
         if !super::record::excluded_by_default(path) {
             after.insert(path.clone(), Digests::sha256(*digest));
@@ -563,18 +564,47 @@ mod tests {
             Ok(Evaluator::Cmp("a".into(), "b/c".into()))
         );
         for (run, want) in [
-            (&["tar", "-xzf", "app.tar.gz"][..], untar("app.tar.gz", Compression::Gzip)),
-            (&["tar", "xzf", "./app.tgz"], untar("app.tgz", Compression::Gzip)),
+            (
+                &["tar", "-xzf", "app.tar.gz"][..],
+                untar("app.tar.gz", Compression::Gzip),
+            ),
+            (
+                &["tar", "xzf", "./app.tgz"],
+                untar("app.tgz", Compression::Gzip),
+            ),
             (&["tar", "xfz", "a.tgz"], untar("a.tgz", Compression::Gzip)),
-            (&["tar", "-xf", "a.tar"], untar("a.tar", Compression::Detect)),
-            (&["tar", "-x", "-f", "a.tar"], untar("a.tar", Compression::Detect)),
+            (
+                &["tar", "-xf", "a.tar"],
+                untar("a.tar", Compression::Detect),
+            ),
+            (
+                &["tar", "-x", "-f", "a.tar"],
+                untar("a.tar", Compression::Detect),
+            ),
             (&["tar", "-xJf", "a.txz"], untar("a.txz", Compression::Xz)),
-            (&["tar", "--zstd", "-xf", "a.tzst"], untar("a.tzst", Compression::Zstd)),
-            (&["tar", "-xvf", "a.tar", "-z"], untar("a.tar", Compression::Gzip)),
-            (&["tar", "--extract", "--file=a.tar"], untar("a.tar", Compression::Detect)),
+            (
+                &["tar", "--zstd", "-xf", "a.tzst"],
+                untar("a.tzst", Compression::Zstd),
+            ),
+            (
+                &["tar", "-xvf", "a.tar", "-z"],
+                untar("a.tar", Compression::Gzip),
+            ),
+            (
+                &["tar", "--extract", "--file=a.tar"],
+                untar("a.tar", Compression::Detect),
+            ),
             (&["tar", "-xfa.tar"], untar("a.tar", Compression::Detect)),
-            (&["sha256sum", "-c", "SHA256SUMS"], Evaluator::Sha256sum { file: "SHA256SUMS".into() }),
-            (&["sha256sum", "--strict", "--check", "d/S"], Evaluator::Sha256sum { file: "d/S".into() }),
+            (
+                &["sha256sum", "-c", "SHA256SUMS"],
+                Evaluator::Sha256sum {
+                    file: "SHA256SUMS".into(),
+                },
+            ),
+            (
+                &["sha256sum", "--strict", "--check", "d/S"],
+                Evaluator::Sha256sum { file: "d/S".into() },
+            ),
         ] {
             assert_eq!(classify(&v(run)), Ok(want), "{run:?}");
         }
@@ -651,9 +681,16 @@ mod tests {
             files: [("a/b".to_owned(), [2; 32])].into(),
             dirs: Default::default(),
         };
-        assert!(matches!(extract(&listing, &arts), Err(ContentError::Unsafe(_))));
+        assert!(matches!(
+            extract(&listing, &arts),
+            Err(ContentError::Unsafe(_))
+        ));
         let listing = archive::Listing {
-            files: [("x/y".to_owned(), [2; 32]), ("x/z.link".to_owned(), [3; 32])].into(),
+            files: [
+                ("x/y".to_owned(), [2; 32]),
+                ("x/z.link".to_owned(), [3; 32]),
+            ]
+            .into(),
             dirs: ["x".to_owned()].into(),
         };
         let after = extract(&listing, &arts).unwrap();
