@@ -304,12 +304,18 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     let mut payload = reader.into_payload()?;
     let (mut artifacts, mut artifact_bytes) = (0u64, 0u64);
     while let Some(entry) = payload.next_artifact()? {
+        // Only artifacts are files under verification (image blobs are
+        // not, and their paths live in another directory of the bundle).
         let path = entry.path.as_str().to_owned();
+        let artifact = entry.kind == EntryKind::Artifact;
         let mut copy = match &scratch {
-            Some(dir) => Some(scratch_file(dir.path(), &path)?),
-            None => None,
+            Some(dir) if artifact => Some(scratch_file(dir.path(), &path)?),
+            _ => None,
         };
         sink.receive(&entry, &mut |w| {
+            if !artifact {
+                return payload.copy_to(w);
+            }
             let mut tee = taps.wrap(&path, w);
             match copy.as_mut() {
                 Some(f) => payload.copy_to(&mut Both(&mut tee, f)),

@@ -152,19 +152,24 @@ impl UnderVerification {
 
     /// The reading for `need`: supplied, or read from the directory;
     /// `None` while the bytes are not available yet.
-    fn read(&self, inspection: &str, need: &Need) -> Result<Option<Reading>, IntotoError> {
+    fn read(
+        &self,
+        inspection: &str,
+        run: &[String],
+        need: &Need,
+    ) -> Result<Option<Reading>, IntotoError> {
         if let Some(r) = self.contents.borrow().get(need) {
             return Ok(Some(r.clone()));
         }
         let unevaluable = |reason: String| IntotoError::InspectionUnevaluable {
             name: inspection.to_owned(),
-            command: String::new(),
+            command: run.join(" "),
             reason,
         };
         let Some(dir) = &self.dir else {
             return if self.complete {
                 Err(unevaluable(format!(
-                    "it reads {}, which an earlier inspection wrote: not evaluated",
+                    "it reads {}, whose bytes airlock does not have (an image, or a file an earlier inspection wrote): not evaluated",
                     crate::excerpt(&need.artifact)
                 )))
             } else {
@@ -667,7 +672,7 @@ fn run_all_inspections(
             let mut current = under.get(first)?.clone();
             for (inspection, ev) in layout.inspections.iter().zip(&evaluators) {
                 let name = &inspection.item.name;
-                let read = |need: &Need| under.read(name, need);
+                let read = |need: &Need| under.read(name, &inspection.run, need);
                 match evaluate(name, &inspection.run, ev, &current, &read)? {
                     Outcome::Needs(_) => {
                         // Left for when the bytes are there: every artifact

@@ -492,6 +492,11 @@ pub fn list(
     r.take(512)
         .read_to_end(&mut head)
         .map_err(|e| failed(format!("cannot read the archive: {e}")))?;
+    if head.is_empty() {
+        // GNU tar: an empty file is not an archive; an empty input to
+        // gzip, xz or zstd is a truncated stream (exit 2).
+        return Err(failed("the archive is empty (tar exits 2)"));
+    }
     let chosen = match compression {
         Compression::Detect => detect(&head)?,
         c => c,
@@ -547,6 +552,38 @@ mod tests {
         .unwrap();
         assert_eq!(l.files.keys().collect::<Vec<_>>(), ["src/a.c", "src/b.c"]);
         assert_eq!(l.files["src/a.c"], <[u8; 32]>::from(Sha256::digest(b"A")));
+    }
+
+    #[test]
+    fn what_gnu_tar_fails_on_fails() {
+        // Checked against GNU tar 1.34: an empty file (with or without a
+        // decompressor), a member cut short, a bad header checksum.
+        let l = ArchiveLimits::default();
+        for c in [
+            Compression::Detect,
+            Compression::Gzip,
+            Compression::Xz,
+            Compression::Zstd,
+        ] {
+            assert!(matches!(
+                list(&mut &b""[..], c, &l),
+                Err(ContentError::Failed(_))
+            ));
+        }
+        let t = tarball(&[("a", &[1u8; 1000])]);
+        assert!(matches!(
+            list(&mut &t[..700], Compression::Detect, &l),
+            Err(ContentError::Failed(_))
+        ));
+        let mut bad = t.clone();
+        bad[0] ^= 1;
+        assert!(matches!(
+            list(&mut bad.as_slice(), Compression::Detect, &l),
+            Err(ContentError::Failed(_))
+        ));
+        // Ending at a header boundary without the zero blocks is accepted
+        // (tar exits 0), as is stopping at the first zero block.
+        assert!(list(&mut &t[..1536], Compression::Detect, &l).is_ok());
     }
 
     #[test]
