@@ -740,12 +740,20 @@ fn build(
                 },
             )
         };
-        match (a.inspections, &a.artifacts) {
-            (InspectionPolicy::Run { timeout }, Some(dir)) => {
+        match a.inspections {
+            InspectionPolicy::Run { timeout } => {
+                // Images only: the commands run in an empty directory.
+                let empty = tempfile::tempdir().map_err(|e| {
+                    Error::env(
+                        "write-failed",
+                        format!("cannot create a scratch directory: {e}"),
+                        "check permissions and free space beside --out",
+                    )
+                })?;
+                let dir = a.artifacts.as_deref().unwrap_or(empty.path());
                 check(ChainInspections::Run { dir, timeout })?
             }
-            (InspectionPolicy::Run { .. }, None) => check(ChainInspections::Defer)?,
-            (InspectionPolicy::Evaluate, _) => {
+            InspectionPolicy::Evaluate => {
                 let first = check(ChainInspections::Metadata)?;
                 if first.pending_inspections.is_empty() {
                     first

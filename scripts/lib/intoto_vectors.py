@@ -1050,26 +1050,36 @@ def cases_misc():
     # airlock evaluates it without running anything (builtin:untar, from
     # the archive's bytes) and must reach the reference's verdict; with
     # --run-inspections too (`with_run_inspections`).
-    def untar(name, desc, dishonest, run=("tar", "-xzf", "app.tar.gz")):
+    def untar(name, desc, dishonest, run=("tar", "-xzf", "app.tar.gz"),
+              archive="app.tar.gz", compress=("-z",)):
         c = Case(name, desc)
         wd = c.work()
         c.record("write-code", A, SRC_CMD, wd, p=["src"])
-        cmd = tar_cmd()
+        pack = ["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0",
+                "--numeric-owner", *compress, "-cf", archive]
+        cmd = pack + ["src"]
         if dishonest:
             # Tars a different main.c than the one recorded as material.
             cmd = sh("mkdir -p .evil/src && cp src/util.h .evil/src/ && "
                      "printf 'int main(void) { return 1; }\\n' > .evil/src/main.c && "
-                     "tar --sort=name --mtime=@0 --owner=0 --group=0 "
-                     "--numeric-owner -czf app.tar.gz -C .evil src")
-        c.record("package", B, cmd, wd, m=["src"], p=["app.tar.gz"])
-        c.sign(layout(chain_steps(A, B), [A, B], inspect=[
+                     + " ".join(pack) + " -C .evil src")
+        c.record("package", B, cmd, wd, m=["src"], p=[archive])
+        steps = [
+            step("write-code", [A], mats=[],
+                 prods=["CREATE src/main.c", "CREATE src/util.h", "DISALLOW *"],
+                 cmd=SRC_CMD),
+            step("package", [B],
+                 mats=["MATCH src/* WITH PRODUCTS FROM write-code", "DISALLOW *"],
+                 prods=[f"CREATE {archive}", "DISALLOW *"], cmd=pack + ["src"]),
+        ]
+        c.sign(layout(steps, [A, B], inspect=[
             inspection("untar", run=list(run),
-                       mats=["MATCH app.tar.gz WITH PRODUCTS FROM package",
+                       mats=[f"MATCH {archive} WITH PRODUCTS FROM package",
                              "DISALLOW *"],
                        prods=["MATCH src/* WITH PRODUCTS FROM write-code",
-                              "ALLOW app.tar.gz", "DISALLOW *"])]), [O])
+                              f"ALLOW {archive}", "DISALLOW *"])]), [O])
         c.verify_with(O)
-        c.artifacts(copy_from=wd, names=["app.tar.gz"])
+        c.artifacts(copy_from=wd, names=[archive])
         c.extra = {"with_run_inspections": {
             "exit": 1 if dishonest else 0,
             "code": "rule-disallow" if dishonest else ""}}
@@ -1084,6 +1094,22 @@ def cases_misc():
           "As the honest case, with the in-toto demo's spelling "
           "tar xzf app.tar.gz (old-style options).", False,
           run=("tar", "xzf", "app.tar.gz"))
+    untar("pass_inspection_untar_xz",
+          "As the honest case, packed with tar -J and checked with "
+          "tar -xJf app.tar.xz.", False,
+          run=("tar", "-xJf", "app.tar.xz"), archive="app.tar.xz",
+          compress=("-J",))
+    untar("pass_inspection_untar_zstd_detected",
+          "As the honest case, packed with tar --zstd and checked with "
+          "tar -xf app.tar.zst (GNU tar detects the compression).", False,
+          run=("tar", "-xf", "app.tar.zst"), archive="app.tar.zst",
+          compress=("--zstd",))
+    untar("fail_rule-disallow_inspection_untar_dishonest_packager_zstd",
+          "The dishonest packager with a zstd archive checked with "
+          "tar --zstd -xf app.tar.zst: DISALLOW * in the reference and in "
+          "airlock (builtin:untar).", True,
+          run=("tar", "--zstd", "-xf", "app.tar.zst"), archive="app.tar.zst",
+          compress=("--zstd",))
     untar("fail_rule-disallow_inspection_untar_dishonest_packager",
           "As the honest case, but the packager tarred a different src/main.c "
           "than the one it recorded as material: the reference's untar "
@@ -1554,7 +1580,8 @@ One directory per case, `<case>/`, containing exactly:
   commands there (and records `.`); every inspection here runs `true` (so a
   verifier that does not run inspections but evaluates their artifact rules
   over `artifacts/` must reach the same verdict) except the `*_untar_*`
-  cases (`tar -xzf app.tar.gz`, `tar xzf app.tar.gz`), the `*_sha256sum_*`
+  cases (`tar -xzf`, `tar xzf`, `tar -xJf`, `tar -xf`, `tar --zstd -xf`
+  of the packaged archive), the `*_sha256sum_*`
   cases (`sha256sum -c SHA256SUMS`) and `*_test_command` (`test -s
   app.tar.gz`);
 - `expected.json` — `reference_exit` (0 pass, 1 fail), `reference_verdict`
