@@ -487,3 +487,40 @@ fn cmp_inspections_are_evaluated_from_digests() {
     with_inspection(&w, "escape", &["cmp", "README.md", "../x"], allow);
     refused(&intoto_verify(&w, &[]), "inspection-unevaluable");
 }
+
+#[test]
+fn publish_runs_the_inspections_only_on_request_and_journals_it() {
+    const APP: &str = "oci:src:team/app:1.0";
+    let w = crate::images::image_world();
+    crate::images::record_with_images(&w, &[APP], &[]);
+    with_inspection(&w, "size", &["test", "-s", "README.md"], &[&["ALLOW", "*"]]);
+    crate::images::pack_images(&w, "rel.airlock", &[APP], &["--run-inspections"]).ok();
+    let publish = |extra: &[&str]| {
+        let mut args = vec![
+            "publish",
+            "rel.airlock",
+            "--store",
+            "store",
+            "--registry",
+            "oci:enclave",
+            "--json",
+        ];
+        args.extend(extra);
+        w.run(&args)
+    };
+    refused(&publish(&[]), "inspection-unevaluable");
+    assert!(!w.path("enclave").exists());
+    publish(&["--run-inspections"]).ok();
+    let text = fs::read_to_string(w.path("store/journal.jsonl")).unwrap();
+    let import = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .rfind(|r| r["event"] == "unpack")
+        .unwrap();
+    assert_eq!(import["fields"]["outcome"], "accepted");
+    assert_eq!(import["fields"]["run_inspections"], true);
+    assert_eq!(
+        import["fields"]["inspections_run"],
+        serde_json::json!(["size"])
+    );
+}
