@@ -292,6 +292,12 @@ fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
     };
     let links = DirLinks(a.link_dir.clone());
     let verified = crate::intoto::verify::verify(&doc, &keys, &links, time, mode)?;
+    if !verified.pending.is_empty() {
+        return Err(crate::intoto::IntotoError::Internal(
+            "inspections left pending over a directory".into(),
+        )
+        .into());
+    }
     for w in &verified.warnings {
         warn(w);
     }

@@ -306,6 +306,11 @@ pub fn verify_bundle_chain(
     };
     let links = MapLinks(&chain.links);
     let verified = verify(&doc, &keys, &links, time, mode)?;
+    if !verified.pending.is_empty() && !matches!(cx.inspections, ChainInspections::Metadata) {
+        return Err(IntotoError::Internal(
+            "inspections left pending after the artifacts were read".into(),
+        ));
+    }
     let product_step = match &supply.product_step {
         Some(s) => s.clone(),
         None => verified
