@@ -265,7 +265,9 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // Step 6: the supply chain, decided from the signed manifest's digests
     // and the metadata alone, before any payload byte is decompressed: a
     // signer without functionary keys cannot make the receiver stage the
-    // payload. The payload is then held to those same digests.
+    // payload. The payload is then held to those same digests. Inspections
+    // that read an artifact's bytes (or run, with --run-inspections) are
+    // left pending here and decided once the payload has streamed past.
     let sigstore =
         crate::sigstore::carried::Carried::gather(chain.attestations(), manifest.artifacts());
     let chain_check = |inspections| {

@@ -563,6 +563,37 @@ mod tests {
     }
 
     #[test]
+    fn member_count_and_name_limits_hold() {
+        let t = tarball(&[("a", b"1"), ("b", b"2"), ("c", b"3")]);
+        let few = ArchiveLimits {
+            members: 2,
+            ..Default::default()
+        };
+        assert!(matches!(
+            list(&mut t.as_slice(), Compression::Detect, &few),
+            Err(ContentError::Unsafe(_))
+        ));
+        let long = "n/".repeat(60) + "end";
+        let t = tarball(&[(long.as_str(), b"1")]);
+        let short = ArchiveLimits {
+            name: 100,
+            ..Default::default()
+        };
+        assert!(matches!(
+            list(&mut t.as_slice(), Compression::Detect, &short),
+            Err(ContentError::Unsafe(_))
+        ));
+        let tight = ArchiveLimits {
+            extension: 64,
+            ..Default::default()
+        };
+        assert!(matches!(
+            list(&mut t.as_slice(), Compression::Detect, &tight),
+            Err(ContentError::Unsafe(_))
+        ));
+    }
+
+    #[test]
     fn what_gnu_tar_fails_on_fails() {
         // Checked against GNU tar 1.34: an empty file (with or without a
         // decompressor), a member cut short, a bad header checksum.
