@@ -21,8 +21,8 @@ pub fn parse(r: &mut dyn Read) -> Result<Checksums, ContentError> {
         .read_to_end(&mut bytes)
         .map_err(|e| ContentError::Failed(format!("cannot read the checksum file: {e}")))?;
     if bytes.len() as u64 > MAX_CHECKSUM_FILE {
-        return Err(ContentError::Unsafe(format!(
-            "the checksum file is over {MAX_CHECKSUM_FILE} bytes"
+        return Err(ContentError::Unevaluable(format!(
+            "the checksum file is over {MAX_CHECKSUM_FILE} bytes, which airlock does not read"
         )));
     }
     let text = std::str::from_utf8(&bytes)
