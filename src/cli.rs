@@ -64,7 +64,11 @@ Examples:
   airlock keygen --type ecdsa-p256 --out keys/release-2 --pkcs11 \\
        'pkcs11:token=release;object=release-2?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
   # generates the pair on the token (non-extractable), writes only keys/release-2.pub;
-  # sign with --key 'pkcs11:token=release;object=release-2?module-path=…&pin-source=file:…'")]
+  # sign with --key 'pkcs11:token=release;object=release-2?module-path=…&pin-source=file:…'
+  airlock keygen --type rsa-3072 --pkcs11 \\
+       'pkcs11:token=release;object=kms-1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
+  # RSA signs RSASSA-PSS; prefix any key with rsa-pkcs1v15-sha256: to sign and list it
+  # under PKCS#1 v1.5: --key 'rsa-pkcs1v15-sha256:pkcs11:token=release;object=kms-1?…'")]
     Keygen(KeygenArgs),
     /// Key utilities.
     #[command(subcommand)]
@@ -97,6 +101,11 @@ Example:
        --links links/ --artifacts dist/ --channel stable --sequence 42 \\
        --expires 30d --source-date-epoch \"$(git log -1 --format=%ct)\"
   # the same with --split fat32: volumes for FAT32 sticks, release-42.airlock.001, .002, ...
+  # a bundle only one enclave may import: its id is what `anchor show` prints there
+  airlock pack --out release-43.airlock --key release.pem \
+       --root 1.root.json --layout root.layout --layout-key owner.pub \
+       --links links/ --artifacts dist/ --channel stable --sequence 43 --expires 30d \
+       --for \"$(airlock anchor show --store /var/lib/airlock --json | jq -r .enclave_id)\"
 
 The same inputs, keys and --source-date-epoch give byte-identical bundles (and
 volumes); the last commit's time is the usual choice (a fixed old date makes
@@ -242,7 +251,8 @@ pub struct KeygenArgs {
     /// PREFIX.pub, and --out is optional).
     #[arg(long, value_name = "PREFIX", required_unless_present = "pkcs11")]
     pub out: Option<PathBuf>,
-    /// Key type (ecdsa-p256 is the type TPMs and most HSMs support).
+    /// Key type (ecdsa-p256 is the type TPMs and most HSMs support; RSA
+    /// only on a token, with --pkcs11).
     #[arg(long = "type", value_enum, default_value_t = KeyType::Ed25519)]
     pub key_type: KeyType,
     /// Generate the key on a PKCS#11 token instead of a file: an RFC 7512 URI
@@ -260,6 +270,15 @@ pub enum KeyType {
     EcdsaP256,
     /// ECDSA over NIST P-384.
     EcdsaP384,
+    /// RSA, 2048 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-2048")]
+    Rsa2048,
+    /// RSA, 3072 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-3072")]
+    Rsa3072,
+    /// RSA, 4096 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-4096")]
+    Rsa4096,
 }
 
 /// `key …`.
@@ -282,7 +301,9 @@ Examples:
 
 KEY is a PEM key file (public or private) or a `pkcs11:` URI naming a key pair
 on a token by object=LABEL, id=%01%02… or both (the PIN comes from the URI's
-pin-source file).")]
+pin-source file). An RSA key is an rsassa-pss-sha256 key; prefixed with
+rsa-pkcs1v15-sha256: (e.g. rsa-pkcs1v15-sha256:keys/kms.pub) it is the
+rsa-pkcs1v15-sha256 key, as every command that takes a key reads the prefix.")]
     Show {
         /// A PEM key file or a `pkcs11:` URI.
         #[arg(value_name = "KEY")]
@@ -720,6 +741,12 @@ pub struct PackArgs {
     /// macOS, can lose files; verify and unpack warn.
     #[arg(long)]
     pub posix_names: bool,
+    /// Direct the bundle to an enclave (repeatable): its id, as `airlock
+    /// anchor show` prints it on the isolated side, is signed into the
+    /// manifest, and every other store refuses the bundle
+    /// (bundle-not-for-this-enclave). Without --for, any store may import it.
+    #[arg(long = "for", value_name = "ENCLAVE-ID")]
+    pub for_enclave: Vec<String>,
 }
 
 /// `inspect`.
@@ -1117,7 +1144,30 @@ change is a store.sigstore journal record. A new pin replaces the old one.")]
         #[arg(long, value_name = "URL", requires = "trusted_root")]
         issuer: Option<String>,
     },
-    /// Show the anchor, the state, and what the backend protects against.
+    /// Refuse, from now on, every bundle on a channel whose sequence is
+    /// below a floor (journaled; floors only go up).
+    #[command(after_help = "\
+Example:
+  airlock anchor floor --store /var/lib/airlock --channel stable --sequence 40
+
+Bundles on the channel with a lower sequence are refused
+(sequence-below-floor), even on a fresh store that never saw the newer
+release, and even if they were imported before. A floor at or below the
+current one is refused (floor-not-raised). The change is a store.floor journal
+record, bound in the store's state like the channels.")]
+    Floor {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The channel.
+        #[arg(long, value_name = "CHANNEL")]
+        channel: String,
+        /// The lowest sequence the channel accepts from now on.
+        #[arg(long, value_name = "N")]
+        sequence: u64,
+    },
+    /// Show the anchor, the state, the enclave id and what the backend
+    /// protects against.
     #[command(after_help = "Example:\n  airlock anchor show --store /var/lib/airlock --json")]
     Show {
         #[command(flatten)]

@@ -25,7 +25,10 @@ use crate::intoto::bundle::{
 };
 use crate::intoto::inspection::{Contents, Need, read_content};
 use crate::intoto::verify::{LayoutKey, parse_layout};
-use crate::keys::{keyid, load_public_key, load_signer};
+use crate::keys::{
+    key_scheme, keyid, listed_under_other_scheme, load_public_key, load_signer, respell,
+    under_other_rsa_scheme,
+};
 use crate::policy::check_signatures;
 use crate::progress::Progress;
 use crate::timefmt::{format_utc, now};
@@ -84,6 +87,9 @@ pub struct PackRequest {
     pub names: NameRule,
     /// How the layout's inspections are evaluated (`--run-inspections`).
     pub inspections: crate::verifier::InspectionPolicy,
+    /// The enclaves the bundle is directed to (`--for`, checked ids,
+    /// sorted, no duplicates); empty for any enclave.
+    pub enclaves: Vec<String>,
 }
 
 /// A packed bundle.
@@ -302,9 +308,27 @@ fn load_roots(files: &[std::path::PathBuf], time: u64) -> Result<(RootFiles, Roo
 fn precheck_layout(a: &PackRequest, bytes: &[u8]) -> Result<String, Error> {
     let (doc, layout) = parse_layout(bytes, &a.layout.display().to_string())?;
     for p in &a.layout_key {
-        let key = LayoutKey::from_public(&load_public_key(p)?);
+        let pk = load_public_key(p)?;
+        let key = LayoutKey::from_public(&pk);
         let ids: Vec<&str> = key.keyids.iter().map(String::as_str).collect();
         if !doc.signed_by(&ids, &key.key) {
+            // Signed by the same RSA key under the other scheme: say how to
+            // name it.
+            if let Some(other) = under_other_rsa_scheme(&pk) {
+                let o = LayoutKey::from_public(&other);
+                let ids: Vec<&str> = o.keyids.iter().map(String::as_str).collect();
+                if doc.signed_by(&ids, &o.key) {
+                    let (spec, scheme) = (p.display().to_string(), key_scheme(&other));
+                    return Err(Error::usage(
+                        format!(
+                            "--layout-key {spec} signed the layout under the {scheme} scheme, but was \
+                             named as a key of the {} scheme",
+                            key_scheme(&pk)
+                        ),
+                        format!("name it as --layout-key '{}'", respell(&spec, scheme)),
+                    ));
+                }
+            }
             return Err(IntotoError::LayoutSignature {
                 keyid: key.keyids[0].clone(),
             }
@@ -379,8 +403,25 @@ fn dates_and_sequence(a: &PackRequest, warn: &dyn Fn(&str)) -> Result<(u64, u64,
 /// isolated side will check the manifest's: a cheap early check, so that a
 /// wrong key is caught before any artifact is read. Returns the probe's
 /// signatures (their sizes fix the head frame's).
-fn probe_signers(signers: &[Box<dyn Signer>], final_root: &Root) -> Result<Signatures, Error> {
+fn probe_signers(
+    specs: &[String],
+    signers: &[Box<dyn Signer>],
+    final_root: &Root,
+) -> Result<Signatures, Error> {
     let probe = b"airlock pack key check";
+    for (spec, s) in specs.iter().zip(signers) {
+        if let Some(scheme) = listed_under_other_scheme(s.public_key(), final_root.keys.values()) {
+            return Err(Error::usage(
+                format!(
+                    "--key {spec} is listed in root version {} under the {scheme} scheme, but was \
+                     named as a key of the {} scheme",
+                    final_root.version,
+                    key_scheme(s.public_key())
+                ),
+                format!("name it as --key '{}'", respell(spec, scheme)),
+            ));
+        }
+    }
     let probe_sigs = sign_message(signers, &signing_message(probe))?;
     if let Err(rejection) = check_signatures(final_root, probe, &probe_sigs) {
         return Err(Error::usage(
@@ -607,7 +648,7 @@ fn build(
     // The final root must still be valid when the bundle arrives, not only at
     // the (possibly old) creation time.
     let (roots, final_root) = load_roots(&a.root, created.max(now()))?;
-    let probe_sigs = probe_signers(&signers, &final_root)?;
+    let probe_sigs = probe_signers(&a.key, &signers, &final_root)?;
 
     let (mut metadata, product_step, layout_keyids) =
         collect_metadata(a, roots, &limits, chain_check)?;
@@ -673,6 +714,7 @@ fn build(
                 images: images.clone(),
                 entries,
                 names: a.names,
+                enclaves: a.enclaves.clone(),
             },
             &limits,
         )

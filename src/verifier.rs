@@ -1,6 +1,6 @@
 //! The isolated side's check of one bundle, in one streaming pass (the
 //! steps of docs/isolated-side.md, "Verify and import"): anchor → carried roots → manifest signatures →
-//! freshness → supply chain (in-toto, over the manifest's digests) → every
+//! directed to this enclave → freshness → supply chain (in-toto, over the manifest's digests) → every
 //! entry's size and digest. Artifact bytes go
 //! to an [`ArtifactSink`]: nowhere for `verify`, a staging directory for
 //! `unpack`.
@@ -16,7 +16,7 @@ use crate::intoto::bundle::{
 };
 use crate::intoto::inspection::tap::Taps;
 use crate::oci::graph::{ImageGraph, check as check_images, digest_of};
-use crate::policy::{check_freshness, check_signatures};
+use crate::policy::{check_directed, check_freshness, check_signatures};
 use crate::tuf::root::{MAX_CARRIED_ROOTS, MAX_ROOT_BYTES};
 use crate::tuf::{Root, RootChain, RootError};
 
@@ -160,7 +160,8 @@ pub struct Observed {
 }
 
 /// Verifies the bundle read from `input` against `anchor` and `state` at
-/// `time`, streaming artifacts into `sink` (`seen` learns what it can as
+/// `time`, as received by the enclave `enclave` (the store's enclave id,
+/// [`crate::policy::enclave_id`]), streaming artifacts into `sink` (`seen` learns what it can as
 /// the check goes), calling `authenticated` with the final root and the
 /// manifest once the manifest's signatures and freshness have been checked
 /// and before anything else is read: where a split bundle's volume index is
@@ -169,7 +170,7 @@ pub struct Observed {
 pub fn verify_bundle_with<R: Read + Send + 'static>(
     input: R,
     anchor: &Anchor,
-    state: &StoreState,
+    (state, enclave): (&StoreState, Option<&str>),
     time: u64,
     limits: Limits,
     sink: &mut dyn ArtifactSink,
@@ -238,6 +239,9 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     seen.root_version = Some(final_root.version);
     let signers = check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
     (seen.authenticated, seen.signers) = (true, signers.clone());
+    // A directed bundle names the enclaves it is for: any other refuses it
+    // before anything of it is written.
+    check_directed(reader.manifest(), enclave)?;
     let freshness = check_freshness(reader.manifest(), state, time)?;
     authenticated(&final_root, reader.manifest())?;
     let mut metadata = root_count as u64;

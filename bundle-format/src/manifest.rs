@@ -44,6 +44,9 @@ const MAX_CHANNEL_BYTES: usize = 64;
 /// Longest in-toto product step name, in bytes.
 const MAX_STEP_BYTES: usize = 255;
 
+/// Most enclaves a directed bundle may name (SPEC.md 5.6).
+pub const MAX_ENCLAVES: usize = 256;
+
 /// Most significant mode bits a manifest entry may carry (permissions,
 /// setuid/setgid/sticky); file-type bits are never carried.
 const MAX_MODE: u32 = 0o7777;
@@ -256,6 +259,9 @@ pub struct ManifestFields {
     pub entries: Vec<Entry>,
     /// Which names the entries may have.
     pub names: NameRule,
+    /// The enclaves the bundle is directed to (SPEC.md 5.6), in any order
+    /// (they are sorted); empty for a bundle any enclave may import.
+    pub enclaves: Vec<String>,
 }
 
 /// The signed description of a bundle.
@@ -289,6 +295,10 @@ pub struct Manifest {
     /// Which names the entries may have: encoded as `posix_names: true`
     /// after `entries` when [`NameRule::PosixOnly`], absent otherwise.
     pub names: NameRule,
+    /// The enclave ids the bundle is directed to, strictly increasing
+    /// (SPEC.md 5.6): encoded as `enclaves` after `entries` when not empty,
+    /// absent otherwise. Empty: any enclave may import the bundle.
+    pub enclaves: Vec<String>,
 }
 
 impl Manifest {
@@ -304,6 +314,8 @@ impl Manifest {
             i.platforms.sort();
         }
         images.sort_by(|a, b| (&a.name, &a.tag).cmp(&(&b.name, &b.tag)));
+        let mut enclaves = fields.enclaves;
+        enclaves.sort();
         let mut m = Manifest {
             format: if images.is_empty() {
                 FORMAT_VERSION
@@ -320,6 +332,7 @@ impl Manifest {
             images,
             entries,
             names: fields.names,
+            enclaves,
         };
         validate(&m, limits)?;
         m.bundle_id = m.compute_bundle_id();
@@ -344,7 +357,12 @@ impl Manifest {
         // byte for byte what a version 1 writer produces; `posix_names` is
         // there only when true.
         let posix_only = self.names == NameRule::PosixOnly;
-        e.map(9 + usize::from(self.format != FORMAT_VERSION) + usize::from(posix_only));
+        let directed = !self.enclaves.is_empty();
+        e.map(
+            9 + usize::from(self.format != FORMAT_VERSION)
+                + usize::from(directed)
+                + usize::from(posix_only),
+        );
         e.text("format");
         e.uint(u64::from(self.format));
         e.text("bundle_id");
@@ -406,6 +424,14 @@ impl Manifest {
             e.bytes(&entry.sha256);
             e.text("mode");
             e.uint(u64::from(entry.mode));
+        }
+        // Optional (SPEC.md 5.6): an undirected bundle keeps its exact bytes.
+        if directed {
+            e.text("enclaves");
+            e.array(self.enclaves.len());
+            for id in &self.enclaves {
+                e.text(id);
+            }
         }
         // Optional, so that bundles without it keep their exact bytes.
         if posix_only {
@@ -609,6 +635,10 @@ struct WireManifest {
     #[serde(default)]
     images: Option<Vec<WireImage>>,
     entries: Vec<WireEntry>,
+    // Absent means none; an empty array decodes but does not re-encode to
+    // the same bytes, so it is refused as non-canonical.
+    #[serde(default)]
+    enclaves: Vec<String>,
     // Absent means false; an explicit `false` decodes but does not
     // re-encode to the same bytes, so it is refused as non-canonical.
     #[serde(default)]
@@ -662,6 +692,12 @@ impl WireManifest {
             return Err(Error::Limit {
                 what: "entries",
                 limit: limits.max_entries as u64,
+            });
+        }
+        if self.enclaves.len() > MAX_ENCLAVES {
+            return Err(Error::Limit {
+                what: "enclaves",
+                limit: MAX_ENCLAVES as u64,
             });
         }
         if self.format != FORMAT_VERSION && self.format != FORMAT_VERSION_IMAGES {
@@ -736,6 +772,7 @@ impl WireManifest {
             } else {
                 NameRule::Portable
             },
+            enclaves: self.enclaves,
         })
     }
 }
@@ -803,11 +840,43 @@ fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
             excerpt(step)
         )));
     }
+    validate_enclaves(&m.enclaves)?;
     validate_entries(&m.entries, limits)?;
     if m.names == NameRule::Portable {
         check_portable_names(&m.entries)?;
     }
     validate_images(m)
+}
+
+/// The enclave rules of SPEC.md 5.6: at most [`MAX_ENCLAVES`] ids, each 64
+/// lowercase hex digits, strictly increasing.
+fn validate_enclaves(enclaves: &[String]) -> Result<(), Error> {
+    if enclaves.len() > MAX_ENCLAVES {
+        return Err(Error::Limit {
+            what: "enclaves",
+            limit: MAX_ENCLAVES as u64,
+        });
+    }
+    for (i, id) in enclaves.iter().enumerate() {
+        if !is_enclave_id(id) {
+            return Err(Error::Manifest(format!(
+                "enclave id {} is not 64 lowercase hex digits",
+                excerpt(id)
+            )));
+        }
+        if i > 0 && enclaves[i - 1] >= *id {
+            return Err(Error::Manifest(
+                "enclave ids are not strictly increasing (unsorted or duplicated)".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `s` is an enclave id as a manifest carries it (SPEC.md 5.6): 64
+/// lowercase hex digits.
+pub fn is_enclave_id(s: &str) -> bool {
+    is_keyid(s)
 }
 
 /// The portable-name rules of SPEC.md section 4.1 over all entries: every
@@ -1152,6 +1221,7 @@ mod tests {
             images: Vec::new(),
             entries,
             names: NameRule::Portable,
+            enclaves: Vec::new(),
         }
     }
 
@@ -1427,6 +1497,74 @@ mod tests {
         c[0] = 0xaa;
         c.extend_from_slice(b"kposix_names\xf4");
         assert!(matches!(Manifest::decode(&c, &l), Err(Error::NonCanonical)));
+    }
+
+    #[test]
+    fn enclaves_is_an_optional_signed_key_between_entries_and_posix_names() {
+        let l = Limits::default();
+        let (a, b) = ("a".repeat(64), "0b".repeat(32));
+        let open = Manifest::new(fields(vec![entry(EntryKind::Artifact, "a", 1)]), &l).unwrap();
+        let directed = Manifest::new(
+            ManifestFields {
+                enclaves: vec![a.clone(), b.clone()],
+                names: NameRule::PosixOnly,
+                ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+            },
+            &l,
+        )
+        .unwrap();
+        // Sorted by `new`; absent when empty: the bytes from before the key.
+        assert_eq!(directed.enclaves, [b.clone(), a.clone()]);
+        assert!(!open.encode().windows(8).any(|w| w == b"enclaves"));
+        assert_ne!(open.bundle_id, directed.bundle_id);
+        let bytes = directed.encode();
+        assert_eq!(bytes[0], 0xab);
+        let mut tail = b"henclaves\x82\x78\x40".to_vec();
+        tail.extend_from_slice(b.as_bytes());
+        tail.extend_from_slice(b"\x78\x40");
+        tail.extend_from_slice(a.as_bytes());
+        tail.extend_from_slice(b"kposix_names\xf5");
+        assert!(bytes.ends_with(&tail));
+        assert_eq!(Manifest::decode(&bytes, &l).unwrap(), directed);
+        // An empty list is a second encoding of "not directed": refused.
+        let mut c = open.encode();
+        c[0] += 1;
+        c.extend_from_slice(b"henclaves\x80");
+        assert!(matches!(Manifest::decode(&c, &l), Err(Error::NonCanonical)));
+        // Ids are 64 lowercase hex digits, each once.
+        for bad in [
+            vec!["A".repeat(64)],
+            vec!["ab".into()],
+            vec![a.clone(), a.clone()],
+        ] {
+            let err = Manifest::new(
+                ManifestFields {
+                    enclaves: bad.clone(),
+                    ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+                },
+                &l,
+            )
+            .unwrap_err();
+            assert!(matches!(err, Error::Manifest(_)), "{bad:?}: {err:?}");
+        }
+        let err = Manifest::new(
+            ManifestFields {
+                enclaves: (0..=MAX_ENCLAVES).map(|i| format!("{i:064x}")).collect(),
+                ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+            },
+            &l,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Limit {
+                    what: "enclaves",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -377,6 +377,7 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         threads: None,
         posix_names: false,
         run_inspections: false,
+        for_enclave: Vec::new(),
     };
     n.outcome(&pack::run(&pack_args, true)?);
 

@@ -142,6 +142,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Anchor(AnchorCommand::Channels { store, allow, deny }) => {
             anchor::channels(&store.dir(), allow, deny)
         }
+        Command::Anchor(AnchorCommand::Floor {
+            store,
+            channel,
+            sequence,
+        }) => anchor::floor(&store.dir(), channel, *sequence),
         Command::Journal(JournalCommand::Show(a)) => journal::show(a, cli.json),
         Command::Journal(JournalCommand::Verify(a)) => journal::verify(a),
         Command::Journal(JournalCommand::Export {

@@ -104,11 +104,12 @@ pub fn check(
 ) -> Result<Verdict, Error> {
     let OpenedBundle { mut input, bar } = opened;
     let anchor = crate::trust_anchor::trusted_anchor(store)?;
+    let enclave = crate::policy::enclave_id(store)?;
     seen.bundle_size = Some(input.size);
     let result = verify_bundle_with(
         CountingReader::new(input.take_reader(), bar.clone()),
         &anchor,
-        state,
+        (state, enclave.as_deref()),
         time,
         Limits::default(),
         sink,
@@ -169,6 +170,10 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         o.line("names      POSIX-only (pack --posix-names)");
     }
     o.field("posix_names", v.posix_names);
+    for id in &v.manifest.enclaves {
+        o.line(format!("for        enclave {id}"));
+    }
+    o.field("enclaves", v.manifest.enclaves.clone());
     if let Some(a) = &v.new_anchor {
         o.line(format!(
             "root       rotates the anchor to version {}",

@@ -159,6 +159,12 @@ fn layout_keys(chain: &BundleChain, supply: &SupplyChain) -> Result<Vec<LayoutKe
         let pem = std::str::from_utf8(pem)
             .map_err(|_| mismatch(format!("{path} is not a PEM public key")))?;
         let pk = PublicKey::from_spki_pem(pem).map_err(|e| mismatch(format!("{path}: {e}")))?;
+        // An RSA key named by the keyid of its rsa-pkcs1v15-sha256 key
+        // object is that key (METADATA.md 1.2): a PEM carries no scheme.
+        let pk = match pk.clone().with_pkcs1v15() {
+            Some(v15) if path == &format!("{}.pub", keyid(&v15)) => v15,
+            _ => pk,
+        };
         let id = keyid(&pk);
         if path != &format!("{id}.pub") {
             return Err(mismatch(format!("{path} holds the key with keyid {id}")));

@@ -480,8 +480,10 @@ fn verify_link_signature_thresholds(
             };
             let Some(public) = key.public.as_ref() else {
                 refused.push(format!(
-                    "{}: key type {} is not supported",
-                    l.file, key.keytype
+                    "{}: airlock cannot verify key type {} with scheme {}",
+                    l.file,
+                    crate::excerpt(&key.keytype),
+                    crate::excerpt(&key.scheme)
                 ));
                 continue;
             };

@@ -8,6 +8,7 @@ mod concurrency;
 mod corpus;
 mod crafted;
 mod determinism;
+mod directed;
 #[path = "../support/emulators.rs"]
 mod emulators;
 mod faults;
@@ -38,6 +39,7 @@ mod sigstore;
 mod spec_writer;
 mod tamper;
 mod terminal;
+mod token_interop;
 #[cfg(feature = "tpm")]
 mod tpm;
 mod trust_chain;

@@ -401,6 +401,51 @@ fn an_older_copy_of_the_tpm_store_directory_is_refused() {
 }
 
 #[test]
+fn a_floor_on_a_tpm_store_is_bound_under_the_tpm_counter() {
+    let Some((w, _tpm)) = tpm_world("a_floor_on_a_tpm_store") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    w.pack("two.airlock", &["--sequence", "2"]).ok();
+    let backup = w.path("backup");
+    copy_dir(&w.path("tstore"), &backup);
+    w.run(&[
+        "anchor",
+        "floor",
+        "--store",
+        "tstore",
+        "--channel",
+        "default",
+        "--sequence",
+        "2",
+    ])
+    .ok();
+    let r = unpack(&w, "one.airlock", "out1");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "sequence-below-floor"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("out1").exists());
+    // The directory from before the floor, put back: refused.
+    let current = w.path("current");
+    copy_dir(&w.path("tstore"), &current);
+    fs::remove_dir_all(w.path("tstore")).unwrap();
+    copy_dir(&backup, &w.path("tstore"));
+    let r = unpack(&w, "one.airlock", "out1");
+    assert_eq!((r.code, r.error_code().as_str()), (3, "store-rolled-back"));
+    assert!(!w.path("out1").exists());
+    fs::remove_dir_all(w.path("tstore")).unwrap();
+    copy_dir(&current, &w.path("tstore"));
+    unpack(&w, "two.airlock", "out2").ok();
+    let show = w
+        .run(&["anchor", "show", "--store", "tstore", "--json"])
+        .ok();
+    assert_eq!(show.json()["floors"], serde_json::json!({"default": 2}));
+}
+
+#[test]
 fn a_rotation_accepted_into_a_tpm_store_extends_the_checked_chain() {
     let Some((w, _tpm)) = tpm_world("a_rotation_accepted_into_a_tpm_store") else {
         return;

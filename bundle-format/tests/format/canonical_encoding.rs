@@ -136,6 +136,8 @@ fn generate(g: &mut Gen) -> ManifestFields {
         images: Vec::new(),
         entries,
         names,
+        // Directed to 0 to 3 enclaves (ids in any order; `new` sorts them).
+        enclaves: (0..g.below(4)).map(|_| g.keyid()).collect(),
     }
 }
 
