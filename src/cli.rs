@@ -730,6 +730,11 @@ pub struct PackArgs {
     /// zstd worker threads (default: the number of CPUs). The output does not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: Option<u32>,
+    /// Run the layout's inspection commands (in a private scratch copy of
+    /// the artifacts, without network access, 10 s each; journaled) instead
+    /// of evaluating them with airlock's built-in evaluators.
+    #[arg(long)]
+    pub run_inspections: bool,
     /// Mark the bundle POSIX-only (signed in its manifest): allow names that
     /// differ only by case or Unicode normalization, or that cannot exist on
     /// FAT32, exFAT or NTFS. Unpacking it on such a filesystem, or on
@@ -770,6 +775,11 @@ pub struct VerifyArgs {
     /// Split bundle: ask for each volume that is not beside the previous one.
     #[arg(long)]
     pub prompt: bool,
+    /// Run the layout's inspection commands (in a private scratch copy of
+    /// the artifacts, without network access, 10 s each; journaled) instead
+    /// of evaluating them with airlock's built-in evaluators.
+    #[arg(long)]
+    pub run_inspections: bool,
     /// After the decision, refresh this Prometheus metrics file (as
     /// `airlock metrics --out FILE` does).
     #[arg(long, env = "AIRLOCK_METRICS_FILE", value_name = "FILE")]
@@ -798,6 +808,11 @@ pub struct UnpackArgs {
     /// `airlock metrics --out FILE` does).
     #[arg(long, env = "AIRLOCK_METRICS_FILE", value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
+    /// Run the layout's inspection commands (in a private scratch copy of
+    /// the artifacts, without network access, 10 s each; journaled) instead
+    /// of evaluating them with airlock's built-in evaluators.
+    #[arg(long)]
+    pub run_inspections: bool,
     /// Set by `publish BUNDLE` only (never from the command line): the
     /// destination is the store's own `imports/BUNDLE_ID`, the one place in
     /// the store's directory where an import may be placed.
@@ -854,6 +869,11 @@ pub struct PublishArgs {
     /// Split bundle: ask for each volume that is not beside the previous one.
     #[arg(long)]
     pub prompt: bool,
+    /// Run the layout's inspection commands (in a private scratch copy of
+    /// the artifacts, without network access, 10 s each; journaled) instead
+    /// of evaluating them with airlock's built-in evaluators.
+    #[arg(long)]
+    pub run_inspections: bool,
 }
 
 /// `split`.

@@ -20,7 +20,10 @@ use airlock_hsm::Signer;
 use crate::error::Error;
 use crate::fsutil::read_limited;
 use crate::intoto::IntotoError;
-use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
+use crate::intoto::bundle::{
+    BundleChain, ChainContext, ChainInspections, ChainVerdict, verify_bundle_chain,
+};
+use crate::intoto::inspection::{Contents, Need, read_content};
 use crate::intoto::verify::{LayoutKey, parse_layout};
 use crate::keys::{
     key_scheme, keyid, listed_under_other_scheme, load_public_key, load_signer, respell,
@@ -31,6 +34,7 @@ use crate::progress::Progress;
 use crate::timefmt::{format_utc, now};
 use crate::trust_anchor::read_root;
 use crate::tuf::{Root, apply_chain};
+use crate::verifier::InspectionPolicy;
 use crate::volumes::{SplitSource, split_bundle_file};
 use crate::walk::walk_tree;
 
@@ -81,6 +85,8 @@ pub struct PackRequest {
     pub threads: Option<u32>,
     /// Which names the bundle may carry.
     pub names: NameRule,
+    /// How the layout's inspections are evaluated (`--run-inspections`).
+    pub inspections: crate::verifier::InspectionPolicy,
     /// The enclaves the bundle is directed to (`--for`, checked ids,
     /// sorted, no duplicates); empty for any enclave.
     pub enclaves: Vec<String>,
@@ -599,6 +605,22 @@ fn collect_images(
     Ok(images)
 }
 
+/// The artifacts inspections read, read from the files being packed (an
+/// artifact that cannot be opened has no reading: the inspection is then
+/// refused as unevaluable).
+fn read_for_inspections(needs: &[Need], artifacts: &[ArtifactSource]) -> Contents {
+    let mut contents = Contents::new();
+    for need in needs {
+        let source = artifacts
+            .iter()
+            .find(|s| s.kind == EntryKind::Artifact && s.path.as_str() == need.artifact);
+        if let Some(Ok(mut f)) = source.map(|s| std::fs::File::open(&s.file)) {
+            contents.insert(need.clone(), read_content(need.read, &mut f));
+        }
+    }
+    contents
+}
+
 fn build(
     a: &PackRequest,
     progress: &dyn Progress,
@@ -745,24 +767,54 @@ fn build(
         chain.add(&m.entry(), m.bytes.clone());
     }
     let chain_verdict = if chain_check == ChainCheck::Enforce {
-        verify_bundle_chain(
-            &chain,
-            &supply_chain,
-            payload.entries(),
-            &images,
-            &ChainContext {
-                root: &final_root,
-                seen: None,
-                channel: &a.channel,
-                time: now(),
-            },
-        )?
+        let check = |inspections| {
+            verify_bundle_chain(
+                &chain,
+                &supply_chain,
+                payload.entries(),
+                &images,
+                &ChainContext {
+                    root: &final_root,
+                    seen: None,
+                    channel: &a.channel,
+                    time: now(),
+                    inspections,
+                },
+            )
+        };
+        match a.inspections {
+            InspectionPolicy::Run { timeout } => {
+                // Images only: the commands run in an empty directory.
+                let empty = tempfile::tempdir().map_err(|e| {
+                    Error::env(
+                        "write-failed",
+                        format!("cannot create a scratch directory: {e}"),
+                        "check permissions and free space beside --out",
+                    )
+                })?;
+                let dir = a.artifacts.as_deref().unwrap_or(empty.path());
+                check(ChainInspections::Run { dir, timeout })?
+            }
+            InspectionPolicy::Evaluate => {
+                let first = check(ChainInspections::Metadata)?;
+                if first.pending_inspections.is_empty() {
+                    first
+                } else {
+                    // Archives and checksum files read from the files just
+                    // packed; a file that changed since is refused (its
+                    // digest is held to the packed one).
+                    let contents = read_for_inspections(&first.pending_inspections, &artifacts);
+                    check(ChainInspections::Contents(&contents))?
+                }
+            }
+        }
     } else {
         ChainVerdict {
             product_step: supply_chain.product_step.clone().unwrap_or_default(),
             steps: 0,
             inspections: 0,
-            inspection_evaluations: Vec::new(),
+            inspection_results: Vec::new(),
+            pending_inspections: Vec::new(),
             layout_expires: String::new(),
             attestations: 0,
             attested_subjects: 0,

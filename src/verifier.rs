@@ -11,7 +11,10 @@ use airlock_hsm::{Anchor, StoreState};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
+use crate::intoto::bundle::{
+    BundleChain, ChainContext, ChainInspections, ChainVerdict, verify_bundle_chain,
+};
+use crate::intoto::inspection::tap::Taps;
 use crate::oci::graph::{ImageGraph, check as check_images, digest_of};
 use crate::policy::{check_directed, check_freshness, check_signatures};
 use crate::tuf::root::{MAX_CARRIED_ROOTS, MAX_ROOT_BYTES};
@@ -59,6 +62,24 @@ impl ArtifactSink for Discard {
     ) -> Result<(), Error> {
         Ok(copy(&mut std::io::sink())?)
     }
+}
+
+/// Timeout of an inspection command run with `--run-inspections`.
+pub const INSPECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How a bundle's in-toto inspections are evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InspectionPolicy {
+    /// Built-in evaluators only, nothing run (the default); those that read
+    /// an artifact (an archive, a checksum file) read it as it streams past.
+    Evaluate,
+    /// `--run-inspections`: the artifacts are also written to a private
+    /// scratch directory and the layout's commands run there, without
+    /// network access, each with `timeout`.
+    Run {
+        /// Per-command timeout.
+        timeout: std::time::Duration,
+    },
 }
 
 /// What an accepted bundle was.
@@ -155,6 +176,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     sink: &mut dyn ArtifactSink,
     seen: &mut Observed,
     authenticated: &mut dyn FnMut(&Root, &Manifest) -> Result<(), Error>,
+    inspections: InspectionPolicy,
 ) -> Result<Verdict, Error> {
     // Step 1: the anchor. The store vouches for these bytes; if they do not
     // parse the store is damaged, which is the environment's fault.
@@ -247,35 +269,80 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // Step 6: the supply chain, decided from the signed manifest's digests
     // and the metadata alone, before any payload byte is decompressed: a
     // signer without functionary keys cannot make the receiver stage the
-    // payload. The payload is then held to those same digests.
+    // payload. The payload is then held to those same digests. Inspections
+    // that read an artifact's bytes (or run, with --run-inspections) are
+    // left pending here and decided once the payload has streamed past.
     let sigstore =
         crate::sigstore::carried::Carried::gather(chain.attestations(), manifest.artifacts());
-    let supply_chain = verify_bundle_chain(
-        &chain,
-        &manifest.supply_chain,
-        manifest.artifacts(),
-        &manifest.images,
-        &ChainContext {
-            root: &final_root,
-            seen: state.layouts.get(&manifest.channel),
-            channel: &manifest.channel,
-            time,
-        },
-    )?;
+    let chain_check = |inspections| {
+        verify_bundle_chain(
+            &chain,
+            &manifest.supply_chain,
+            manifest.artifacts(),
+            &manifest.images,
+            &ChainContext {
+                root: &final_root,
+                seen: state.layouts.get(&manifest.channel),
+                channel: &manifest.channel,
+                time,
+                inspections,
+            },
+        )
+    };
+    let mut supply_chain = chain_check(match inspections {
+        InspectionPolicy::Evaluate => ChainInspections::Metadata,
+        InspectionPolicy::Run { .. } => ChainInspections::Defer,
+    })?;
     // Only then is anything written: the metadata (for delivery beside the
     // artifacts) and the images' manifests, into the sink's staging area.
     sink.metadata(&delivered, reader.manifest_bytes())?;
     drop(delivered);
     sink.images(&images, reader.manifest_bytes())?;
 
+    // Inspections that read an artifact (an archive, a checksum file) read
+    // it as it streams past; with --run-inspections every artifact is also
+    // written to a private scratch directory, where the commands run.
+    let mut taps = Taps::new(&supply_chain.pending_inspections);
+    let scratch = match inspections {
+        InspectionPolicy::Run { .. } => Some(inspection_scratch()?),
+        InspectionPolicy::Evaluate => None,
+    };
     let mut payload = reader.into_payload()?;
     let (mut artifacts, mut artifact_bytes) = (0u64, 0u64);
     while let Some(entry) = payload.next_artifact()? {
-        sink.receive(&entry, &mut |w| payload.copy_to(w))?;
+        // Only artifacts are files under verification (image blobs are
+        // not, and their paths live in another directory of the bundle).
+        let path = entry.path.as_str().to_owned();
+        let artifact = entry.kind == EntryKind::Artifact;
+        let mut copy = match &scratch {
+            Some(dir) if artifact => Some(scratch_file(dir.path(), &path)?),
+            _ => None,
+        };
+        sink.receive(&entry, &mut |w| {
+            if !artifact {
+                return payload.copy_to(w);
+            }
+            let mut tee = taps.wrap(&path, w);
+            match copy.as_mut() {
+                Some(f) => payload.copy_to(&mut Both(&mut tee, f)),
+                None => payload.copy_to(&mut tee),
+            }
+        })?;
         artifacts += 1;
         artifact_bytes += entry.size;
         (seen.artifacts, seen.artifact_bytes) = (artifacts, artifact_bytes);
     }
+    // The inspections over what arrived, before anything is committed.
+    let contents = taps.finish();
+    if let (InspectionPolicy::Run { timeout }, Some(dir)) = (inspections, &scratch) {
+        supply_chain = chain_check(ChainInspections::Run {
+            dir: dir.path(),
+            timeout,
+        })?;
+    } else if !supply_chain.pending_inspections.is_empty() {
+        supply_chain = chain_check(ChainInspections::Contents(&contents))?;
+    }
+    drop(scratch);
 
     // Every check passed: an imported bundle is an intact replay.
     freshness.replay()?;
@@ -301,6 +368,56 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         images,
         sigstore,
     })
+}
+
+/// A private scratch directory for `--run-inspections`.
+fn inspection_scratch() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
+        .prefix("airlock-inspection-")
+        .tempdir()
+        .map_err(|e| {
+            Error::env(
+                "write-failed",
+                format!("cannot create a scratch directory for --run-inspections: {e}"),
+                "check free space and permissions of the temporary directory (TMPDIR)",
+            )
+        })
+}
+
+/// The scratch copy of artifact `rel` (a checked bundle path).
+fn scratch_file(dir: &std::path::Path, rel: &str) -> Result<std::fs::File, Error> {
+    let path = dir.join(rel);
+    let made = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+        });
+    made.map_err(|e| {
+        Error::env(
+            "write-failed",
+            format!("cannot write the scratch copy for --run-inspections: {e}"),
+            "check free space and permissions of the temporary directory (TMPDIR)",
+        )
+    })
+}
+
+/// Writes to both writers.
+struct Both<'a, A: Write, B: Write>(&'a mut A, &'a mut B);
+
+impl<A: Write, B: Write> Write for Both<'_, A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1.write_all(&buf[..n])?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
 }
 
 /// Where an unpacked bundle's images go: `oci/` of the destination. An

@@ -376,6 +376,7 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         level: 3,
         threads: None,
         posix_names: false,
+        run_inspections: false,
         for_enclave: Vec::new(),
     };
     n.outcome(&pack::run(&pack_args, true)?);
@@ -439,6 +440,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     )?);
@@ -461,6 +463,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     );
@@ -483,6 +486,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     ) {
@@ -506,6 +510,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
             store_import: false,
         },
         true,
@@ -527,6 +532,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
             store_import: false,
         },
         true,

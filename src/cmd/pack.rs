@@ -44,6 +44,7 @@ fn request(a: &PackArgs) -> Result<PackRequest, Error> {
         } else {
             NameRule::Portable
         },
+        inspections: super::verify::inspection_policy(a.run_inspections)?,
         enclaves: enclave_ids(&a.for_enclave)?,
     })
 }
@@ -132,9 +133,23 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
         p.root_version
     ));
     o.line(format!(
-        "chain      in-toto layout holds: {} steps, {} inspections evaluated; artifacts are products of step '{}'",
-        p.chain.steps, p.chain.inspections, p.chain.product_step
+        "chain      in-toto layout holds: {} steps, {} inspections passed; artifacts are products of step '{}'",
+        p.chain.steps,
+        p.chain.inspection_results.len(),
+        p.chain.product_step
     ));
+    for r in &p.chain.inspection_results {
+        o.line(format!(
+            "inspection '{}' {} ({})",
+            r.name,
+            r.result,
+            r.evaluated_by.as_str()
+        ));
+    }
+    o.field(
+        "inspection_results",
+        super::verify::inspection_results_json(&p.chain.inspection_results),
+    );
     o.line(format!(
         "content    {} artifacts, {} bytes; {} metadata entries",
         p.manifest.artifact_count(),

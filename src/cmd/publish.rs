@@ -475,6 +475,7 @@ fn import_bundle(a: &PublishArgs, store_dir: &Path, quiet: bool) -> Result<PathB
             prompt: a.prompt,
             metrics_file: None,
             store_import: true,
+            run_inspections: a.run_inspections,
         },
         quiet,
     )?;

@@ -47,7 +47,9 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     }
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
+    let inspections = crate::cmd::verify::inspection_policy(a.run_inspections)?;
     let mut decision = Decision::new("unpack", &a.bundle, at);
+    decision.run_inspections = inspections != crate::verifier::InspectionPolicy::Evaluate;
     decision.destination = Some(a.to.clone());
     // The bundle is opened (a regular file, readable) before the lock: a
     // FIFO or a file that cannot be read never holds the store.
@@ -67,6 +69,7 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
             time,
             &mut staging,
             &mut decision.seen,
+            inspections,
         )?;
         // Last, the enclave's own policy (if the store pins one): on a
         // denial the staging directory goes, nothing is placed.

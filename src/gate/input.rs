@@ -89,19 +89,13 @@ pub fn document(v: &Verdict, store_time: u64) -> Value {
 }
 
 /// How each of the layout's inspections was evaluated, as
-/// `[{name, evaluated_by, result}]`: from the verifier's
-/// `inspection_evaluations` (`'NAME' HOW`). The policy runs only on a
-/// verdict, so every inspection there passed.
+/// `[{name, evaluated_by, result}]` (`evaluated_by`: `builtin:true`,
+/// `builtin:cmp`, `builtin:untar`, `builtin:sha256sum` or `ran`). The
+/// policy runs only on a verdict, so every inspection there passed.
 fn inspection_results(c: &ChainVerdict) -> Vec<Value> {
-    c.inspection_evaluations
+    c.inspection_results
         .iter()
-        .map(|line| {
-            let (name, how) = line
-                .strip_prefix('\'')
-                .and_then(|rest| rest.split_once("' "))
-                .unwrap_or(("", line.as_str()));
-            json!({"name": name, "evaluated_by": how, "result": "pass"})
-        })
+        .map(|r| json!({"name": r.name, "evaluated_by": r.evaluated_by.as_str(), "result": r.result}))
         .collect()
 }
 
