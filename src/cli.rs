@@ -155,7 +155,7 @@ bundle's final root). The bundle itself is left as it is.")]
     /// the store: set, show, or try one on a bundle (docs/policy.md).
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Signed receipts of accepted imports (SLSA verification summaries).
+    /// Signed receipts of accepted imports and publishes (SLSA verification summaries).
     #[command(subcommand)]
     Receipt(ReceiptCommand),
     /// Provision or show the trust anchor of an isolated-side store.
@@ -1024,8 +1024,9 @@ Example:
 /// `receipt …`.
 #[derive(Debug, Subcommand)]
 pub enum ReceiptCommand {
-    /// Check a receipt (DEST.receipt.dsse.json) with the store's journal
-    /// public key.
+    /// Check a receipt (an import's DEST.receipt.dsse.json, a publish's
+    /// DIR.publish-SEQ.receipt.dsse.json) with the store's journal public
+    /// key.
     #[command(after_help = "\
 Examples:
   airlock receipt verify /srv/incoming/release-42.receipt.dsse.json --key journal-key.pub
@@ -1040,8 +1041,8 @@ Examples:
         key: PathBuf,
         /// Also check the receipt against this journal export (`journal
         /// export --out`): verified with the same key, it must hold the
-        /// import's accepted record, under the policy the receipt names, and
-        /// the record whose hash the receipt carries.
+        /// accepted records of the import (or publish) the receipt names,
+        /// under the policy it names, and the record whose hash it carries.
         #[arg(long, value_name = "EXPORT")]
         journal: Option<PathBuf>,
     },

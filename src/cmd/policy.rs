@@ -214,9 +214,10 @@ pub fn verify_receipt(file: &Path, key: &Path, journal: Option<&Path>) -> Result
     if let Some(export) = journal {
         receipt::check_journal(st, export, &key)?;
         o.line(format!(
-            "journal    record {} in {} is this import's, signed by the same key",
+            "journal    record {} in {} is this {}'s, signed by the same key",
             a["journal"]["seq"],
-            export.display()
+            export.display(),
+            a["command"].as_str().unwrap_or("?")
         ));
     }
     o.field("journal_checked", journal.is_some());

@@ -67,6 +67,8 @@ struct Import {
     dir: PathBuf,
     manifest: Manifest,
     graph: ImageGraph,
+    /// SHA-256 (hex) of its signed manifest.
+    manifest_sha256: String,
     /// The SHA-256 of the policy input its journal record holds.
     policy_input_sha256: Option<String>,
 }
@@ -173,6 +175,7 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
         dir: dir.to_owned(),
         manifest,
         graph,
+        manifest_sha256: sha,
         policy_input_sha256,
     })
 }
@@ -183,8 +186,12 @@ const MAX_POLICY_INPUT: u64 = 256 << 20;
 /// The store's policy, evaluated again (docs/policy.md, "`publish`
 /// evaluates the policy again"): on the input document the import kept in
 /// the store (`STORE/policy-inputs/SHA256.json`, whose SHA-256 its journal
-/// record holds), at this time. `None`: the store pins no policy.
-fn policy_again(store: &dyn TrustStore, import: &Import) -> Result<Option<Admission>, Error> {
+/// record holds), at `time`. `None`: the store pins no policy.
+fn policy_again(
+    store: &dyn TrustStore,
+    import: &Import,
+    time: u64,
+) -> Result<Option<Admission>, Error> {
     let state = store.state()?;
     if state.policy.is_none() {
         return Ok(None);
@@ -206,7 +213,6 @@ fn policy_again(store: &dyn TrustStore, import: &Import) -> Result<Option<Admiss
                 reason: format!("it cannot be read: {e}"),
             }
         })?;
-    let time = verification_time(None, &state, now());
     let doc = recorded(&bytes, journaled, time, state.latest_time).map_err(|e| {
         let reason = match e {
             RecordedError::Digest { got } => {
@@ -341,7 +347,12 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     }
     // Last, the enclave's own policy, as it stands now (docs/policy.md):
     // a denial pushes nothing.
-    let admission = match policy_again(store.as_ref(), &import) {
+    // The publish's verification time (its receipt's `timeVerified`).
+    let time = match store.state() {
+        Ok(state) => verification_time(None, &state, now()),
+        Err(e) => return Err(refuse(e.into(), ids)),
+    };
+    let admission = match policy_again(store.as_ref(), &import, time) {
         Ok(a) => a,
         Err(e) => {
             let mut extra = ids.clone();
@@ -417,7 +428,43 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {
         return Err(refuse(e, ids));
     }
+    let records = events.len() as u64;
     let head = record(store.as_ref(), &journal, &lock, events)?;
+    // This publish's own signed receipt (docs/policy.md, "Receipts"), now
+    // that its records are written: beside the import, and attached to
+    // each image as a referrer (besides the import's).
+    let mine = publish_receipt(
+        &import,
+        &target,
+        time,
+        admission.as_ref(),
+        crate::gate::receipt::JournalRef {
+            seq: head.seq + 1 - records,
+            head,
+        },
+        signer.as_ref(),
+        &conn,
+    );
+    if let Some(path) = &mine.path {
+        o.line(format!("receipt    {}", path.display()));
+    }
+    for (repo, r) in &mine.referrers {
+        o.line(format!(
+            "RECEIPT   {}/{repo}@{} <- referrer {} (this publish)",
+            target.display(),
+            r.subject,
+            r.digest
+        ));
+    }
+    for p in &mut published {
+        let d = p["digest"].clone();
+        p["publish_receipt_referrer"] = json!(
+            mine.referrers
+                .iter()
+                .find(|(_, r)| r.subject.to_string() == d)
+                .map(|(_, r)| r.digest.to_string())
+        );
+    }
     o.line(format!(
         "bundle     {} (channel {} sequence {}) from {}",
         m.bundle_id,
@@ -434,8 +481,86 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         .field("bundle_id", m.bundle_id.clone())
         .field("blobs_sent", blobs_sent)
         .field("blobs_skipped", blobs_skipped)
-        .field("journal_record", head.seq);
+        .field("journal_record", head.seq)
+        .field("receipt", mine.path.map(|p| p.display().to_string()));
     Ok(o)
+}
+
+/// A publish's own receipt: where it was written, and the referrers that
+/// attach it to the images.
+struct PublishReceipt {
+    path: Option<PathBuf>,
+    referrers: Vec<(String, crate::gate::referrer::Referrer)>,
+}
+
+/// Signs the receipt of the publish journaled as `journal` (subjects: the
+/// images published, named as published), writes it beside the import
+/// (`DIR.publish-SEQ.receipt.dsse.json`) and attaches it to each image. The
+/// publish is done and journaled: what fails here is a warning.
+#[allow(clippy::too_many_arguments)]
+fn publish_receipt(
+    import: &Import,
+    target: &Target,
+    time: u64,
+    admission: Option<&Admission>,
+    journal: crate::gate::receipt::JournalRef,
+    signer: &dyn airlock_hsm::Signer,
+    conn: &Connection,
+) -> PublishReceipt {
+    use crate::gate::receipt;
+    let m = &import.manifest;
+    let subjects = import
+        .graph
+        .images
+        .iter()
+        .map(|p| {
+            let repo = repository(target, &p.image.name);
+            let name = match &p.image.tag {
+                Some(t) => format!("{}/{repo}:{t}", target.display()),
+                None => format!("{}/{repo}@{}", target.display(), Digest(p.image.digest)),
+            };
+            receipt::subject(&name, &p.image.digest)
+        })
+        .collect();
+    let mut extra = serde_json::Map::new();
+    extra.insert("registry".into(), json!(target.display()));
+    let about = receipt::About {
+        command: "publish",
+        bundle_id: &m.bundle_id,
+        channel: &m.channel,
+        sequence: m.sequence,
+        manifest_sha256: &import.manifest_sha256,
+        time,
+        subjects,
+        extra,
+    };
+    let to = receipt::publish_path_for(&import.dir, journal.seq);
+    let Some((statement, bytes, written)) =
+        receipt::deliver(&about, admission, journal, signer, &to, &super::warn)
+    else {
+        return PublishReceipt {
+            path: None,
+            referrers: Vec::new(),
+        };
+    };
+    let referrers = crate::gate::referrer::attach(
+        Some((statement, bytes)),
+        &import.graph,
+        target,
+        conn,
+        &|name| repository(target, name),
+    )
+    .unwrap_or_else(|e| {
+        super::warn(&format!(
+            "the publish is done and journaled (record {}), but its receipt could not be attached to the images: {e}",
+            journal.seq
+        ));
+        Vec::new()
+    });
+    PublishReceipt {
+        path: written.then_some(to),
+        referrers,
+    }
 }
 
 /// `publish BUNDLE`: import it as `unpack` would, into the store's

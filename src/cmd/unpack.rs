@@ -126,18 +126,20 @@ fn decide(a: &UnpackArgs, quiet: bool) -> Result<Outcome, Error> {
     }
     crate::gate::input::keep(store.dir(), &input, &input_sha256, &crate::cmd::warn);
     drop(lock);
+    let receipt = crate::gate::receipt::path_for(placed.path());
     let receipt = crate::gate::receipt::deliver(
-        "unpack",
-        &verdict,
+        &crate::gate::receipt::About::import(&verdict),
         admission.as_ref(),
         crate::gate::receipt::JournalRef {
             seq: record.1,
             head: accepted,
         },
         signer.as_ref(),
-        placed.path(),
+        &receipt,
         &crate::cmd::warn,
-    );
+    )
+    .filter(|(_, _, written)| *written)
+    .map(|_| receipt);
     let mut o = Outcome::default();
     o.line(format!(
         "ACCEPTED {} -> {}",
