@@ -625,16 +625,7 @@ fn receipts_verify_and_name_their_journal_record() {
         r.stderr
     );
     // A flipped byte anywhere in the payload is refused.
-    let bytes = fs::read(&receipt).unwrap();
-    let env: Value = serde_json::from_slice(&bytes).unwrap();
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut payload = b64.decode(env["payload"].as_str().unwrap()).unwrap();
-    let at = payload.len() / 2;
-    payload[at] ^= 0x01;
-    let mut flipped = env.clone();
-    flipped["payload"] = json!(b64.encode(&payload));
-    w.write("flipped.json", flipped.to_string().as_bytes());
+    flip_payload(&w, &receipt, "flipped.json");
     let r = w.run(&[
         "receipt",
         "verify",
@@ -669,6 +660,43 @@ fn receipts_verify_and_name_their_journal_record() {
     let keyid = st["predicate"]["airlock"]["journal"]["key"]
         .as_str()
         .unwrap();
+    let ok = securesystemslib_verify(&w, &python, "in.receipt.dsse.json", keyid);
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = securesystemslib_verify(&w, &python, "flipped.json", keyid);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+/// Writes `to`: the receipt `from` with one bit of its payload flipped.
+fn flip_payload(w: &World, from: &Path, to: &str) {
+    use base64::Engine as _;
+    let env: Value = serde_json::from_slice(&fs::read(from).unwrap()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut payload = b64.decode(env["payload"].as_str().unwrap()).unwrap();
+    let at = payload.len() / 2;
+    payload[at] ^= 0x01;
+    let mut flipped = env.clone();
+    flipped["payload"] = json!(b64.encode(&payload));
+    w.write(to, flipped.to_string().as_bytes());
+}
+
+/// securesystemslib's `Envelope.verify` of the receipt `file` with the
+/// store's journal public key (keyid `keyid`): exit 0 accepted, 1 refused.
+fn securesystemslib_verify(
+    w: &World,
+    python: &Path,
+    file: &str,
+    keyid: &str,
+) -> std::process::Output {
     let script = r#"
 import sys, json
 from securesystemslib.dsse import Envelope
@@ -683,27 +711,11 @@ except Exception as e:
     print("refused:", e); sys.exit(1)
 print("ok", key.scheme)
 "#;
-    let run = |file: &str| {
-        std::process::Command::new(&python)
-            .current_dir(w.path(""))
-            .args(["-c", script, file, "store/journal-key.pub", keyid])
-            .output()
-            .unwrap()
-    };
-    let ok = run("in.receipt.dsse.json");
-    assert!(
-        ok.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&ok.stdout),
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let bad = run("flipped.json");
-    assert_eq!(
-        bad.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&bad.stderr)
-    );
+    std::process::Command::new(python)
+        .current_dir(w.path(""))
+        .args(["-c", script, file, "store/journal-key.pub", keyid])
+        .output()
+        .unwrap()
 }
 
 /// Python with securesystemslib 1.6.0 (scripts/test.sh makes
@@ -939,6 +951,183 @@ fn publish_dir_evaluates_the_policy_again() {
     w.run(&["policy", "clear", "--store", "store"]).ok();
     let j = publish("oci:enclave2").ok().json();
     assert_eq!(j["policy"], Value::Null);
+}
+
+/// `publish DIR` signs a receipt of its own (docs/policy.md, "Receipts"):
+/// written beside the import and attached to the image, it names the
+/// publish's journal records and the policy pinned now (not the import's);
+/// `receipt verify` accepts it, with `--journal` too, and so does
+/// securesystemslib; a flipped byte is refused; an export from before the
+/// publish does not hold its records.
+#[test]
+fn publish_receipts_name_the_publish_and_its_policy() {
+    let w = crate::images::image_world();
+    crate::images::record_with_images(&w, &["oci:src:team/app:1.0"], &[]);
+    crate::images::pack_images(
+        &w,
+        "rel.airlock",
+        &["oci:src:team/app:1.0"],
+        &["--channel", "stable", "--sequence", "5"],
+    )
+    .ok();
+    // Imported under no policy; published under one pinned since.
+    w.unpack("rel.airlock", "in").ok();
+    let sha = install(&w, &channel_policy(&w, "stable.toml", "stable"));
+    let export = |out: &str| {
+        w.run(&["journal", "export", "--store", "store", "--out", out])
+            .ok()
+    };
+    export("early.jsonl");
+    let j = w
+        .run(&[
+            "publish",
+            "in",
+            "--store",
+            "store",
+            "--registry",
+            "oci:enclave",
+            "--json",
+        ])
+        .ok()
+        .json();
+    export("audit.jsonl");
+    let seq = j["journal_record"].as_u64().unwrap();
+    let file = format!("in.publish-{seq}.receipt.dsse.json");
+    assert_eq!(j["receipt"], file.as_str());
+    let image = &j["published"][0];
+    assert!(image["publish_receipt_referrer"].is_string(), "{j}");
+    let verify = |file: &str, journal: Option<&str>| {
+        let mut args = vec![
+            "receipt",
+            "verify",
+            file,
+            "--key",
+            "store/journal-key.pub",
+            "--json",
+        ];
+        if let Some(e) = journal {
+            args.extend(["--journal", e]);
+        }
+        w.run(&args)
+    };
+    let v = verify(&file, Some("audit.jsonl")).ok().json();
+    assert_eq!(v["journal_checked"], true);
+    let st = &v["statement"];
+    let p = &st["predicate"];
+    assert_eq!(p["verificationResult"], "PASSED");
+    assert_eq!(p["policy"]["digest"]["sha256"], sha.as_str(), "{st}");
+    assert_eq!(p["airlock"]["command"], "publish");
+    assert_eq!(p["airlock"]["registry"], "oci:enclave");
+    // The subject: the image as published.
+    assert_eq!(
+        st["subject"],
+        json!([{"name": "oci:enclave/team/app:1.0",
+                "digest": {"sha256": image["digest"].as_str().unwrap()[7..]}}])
+    );
+    // Its journal reference: the publish record (one image), its line's
+    // SHA-256, under the policy pinned now.
+    let jr = &p["airlock"]["journal"];
+    assert_eq!(
+        (jr["seq"].as_u64(), jr["head_seq"].as_u64()),
+        (Some(seq), Some(seq))
+    );
+    let journal = fs::read_to_string(w.path("store/journal.jsonl")).unwrap();
+    let line = journal
+        .lines()
+        .find(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64() == Some(seq))
+        .unwrap();
+    assert_eq!(
+        jr["head_sha256"].as_str().unwrap(),
+        hex::encode(Sha256::digest(line.as_bytes()))
+    );
+    let line: Value = serde_json::from_str(line).unwrap();
+    let mut rec = line["fields"].clone();
+    rec["event"] = line["event"].clone();
+    assert_eq!(
+        (rec["event"].as_str(), rec["outcome"].as_str()),
+        (Some("publish"), Some("published"))
+    );
+    assert_eq!(rec["policy"]["sha256"], sha.as_str());
+    // The import's receipt names no policy: it is not this one.
+    let import = verify("in.receipt.dsse.json", None).ok().json();
+    assert_eq!(
+        import["statement"]["predicate"]["policy"]["uri"],
+        "urn:airlock:policy:none"
+    );
+    // The referrer carries exactly this receipt.
+    let referrer = image["publish_receipt_referrer"].as_str().unwrap();
+    let blob = |d: &str| fs::read(w.path("enclave/blobs/sha256").join(&d[7..])).unwrap();
+    let m: Value = serde_json::from_slice(&blob(referrer)).unwrap();
+    assert_eq!(m["subject"]["digest"], image["digest"]);
+    assert_eq!(
+        blob(m["layers"][0]["digest"].as_str().unwrap()),
+        fs::read(w.path(&file)).unwrap()
+    );
+    // Refusals, each with its exact code: an export from before the
+    // publish, a flipped byte, another key.
+    let r = verify(&file, Some("early.jsonl"));
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "receipt-invalid"),
+        "{}",
+        r.stderr
+    );
+    flip_payload(&w, &w.path(&file), "flipped.json");
+    let r = verify("flipped.json", None);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "receipt-invalid"),
+        "{}",
+        r.stderr
+    );
+    let r = w.run(&[
+        "receipt",
+        "verify",
+        &file,
+        "--key",
+        "keys/release.pub",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "receipt-invalid"),
+        "{}",
+        r.stderr
+    );
+    // A second publish has its own receipt, naming its own record.
+    let again = w
+        .run(&[
+            "publish",
+            "in",
+            "--store",
+            "store",
+            "--registry",
+            "oci:enclave",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let seq2 = again["journal_record"].as_u64().unwrap();
+    assert_ne!(seq2, seq);
+    assert!(w.path(&file).exists(), "the first receipt is kept");
+    verify(again["receipt"].as_str().unwrap(), None).ok();
+    // securesystemslib's DSSE verifier accepts it and refuses the flip.
+    let Some(python) = dsse_python() else { return };
+    let keyid = jr["key"].as_str().unwrap();
+    let ok = securesystemslib_verify(&w, &python, &file, keyid);
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = securesystemslib_verify(&w, &python, "flipped.json", keyid);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 /// The input document carries how each inspection was evaluated and the

@@ -89,7 +89,8 @@ fn publish_to_an_oci_layout_then_again() {
         .filter(|(n, _)| !n.is_empty())
         .collect();
     assert_eq!(named, src, "same names, same digests as the source");
-    receipts_are_referrers(&w, &j, 2);
+    // Each image: the import's receipt and this publish's.
+    receipts_are_referrers(&w, &j, 2 * 2);
     for e in fs::read_dir(w.path("src/blobs/sha256")).unwrap() {
         let e = e.unwrap();
         assert_eq!(
@@ -111,45 +112,73 @@ fn publish_to_an_oci_layout_then_again() {
     let again = publish(&w, "rel.airlock", "oci:enclave", &[]).ok().json();
     assert_eq!(again["blobs_sent"], 0);
     assert_eq!(publish_records(&w).len(), 4);
-    receipts_are_referrers(&w, &again, 2);
+    // The import's referrers are there once; each publish added its own.
+    receipts_are_referrers(&w, &again, 3 * 2);
+    assert_ne!(again["receipt"], j["receipt"], "one receipt per publish");
 }
 
-/// Each published image has the import's receipt (docs/policy.md) as an
-/// OCI referrer in the layout `enclave`: an artifact manifest whose
-/// `subject` is the image and whose one layer is the receipt, listed once
-/// in `index.json`; the journal's publish record names it.
-fn receipts_are_referrers(w: &World, j: &serde_json::Value, images: usize) {
+/// Each published image has two receipts (docs/policy.md) as OCI
+/// referrers in the layout `enclave`: the import's and this publish's, each
+/// an artifact manifest whose `subject` is the image and whose one layer is
+/// the receipt, listed once in `index.json` (`artifacts` of them in all).
+/// The journal's publish records name the import's referrer; the publish's
+/// receipt, written beside the import, names those records.
+fn receipts_are_referrers(w: &World, j: &serde_json::Value, artifacts: usize) {
     let index: serde_json::Value =
         serde_json::from_slice(&fs::read(w.path("enclave/index.json")).unwrap()).unwrap();
-    let artifacts: Vec<&serde_json::Value> = index["manifests"]
+    let listed: Vec<&serde_json::Value> = index["manifests"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["artifactType"] == "application/vnd.dsse.envelope.v1+json")
         .collect();
-    assert_eq!(artifacts.len(), images, "{index}");
+    assert_eq!(listed.len(), artifacts, "{index}");
     let blob = |d: &str| fs::read(w.path("enclave/blobs/sha256").join(&d[7..])).unwrap();
-    for p in j["published"].as_array().unwrap() {
-        let referrer = p["receipt_referrer"].as_str().unwrap();
-        assert!(artifacts.iter().any(|a| a["digest"] == referrer));
-        let m: serde_json::Value = serde_json::from_slice(&blob(referrer)).unwrap();
-        assert_eq!(m["subject"]["digest"], p["digest"]);
-        let layer = blob(m["layers"][0]["digest"].as_str().unwrap());
-        w.write("referred.dsse.json", &layer);
-        w.run(&[
-            "receipt",
-            "verify",
-            "referred.dsse.json",
-            "--key",
-            "store/journal-key.pub",
-        ])
-        .ok();
+    let written = w.path(j["receipt"].as_str().unwrap());
+    let published = j["published"].as_array().unwrap();
+    for p in published {
+        for (field, command) in [
+            ("receipt_referrer", "unpack"),
+            ("publish_receipt_referrer", "publish"),
+        ] {
+            let referrer = p[field].as_str().unwrap();
+            assert!(listed.iter().any(|a| a["digest"] == referrer));
+            let m: serde_json::Value = serde_json::from_slice(&blob(referrer)).unwrap();
+            assert_eq!(m["subject"]["digest"], p["digest"]);
+            let layer = blob(m["layers"][0]["digest"].as_str().unwrap());
+            if command == "publish" {
+                assert_eq!(layer, fs::read(&written).unwrap(), "the receipt written");
+            }
+            w.write("referred.dsse.json", &layer);
+            let v = w
+                .run(&[
+                    "receipt",
+                    "verify",
+                    "referred.dsse.json",
+                    "--key",
+                    "store/journal-key.pub",
+                    "--json",
+                ])
+                .ok()
+                .json();
+            let a = &v["statement"]["predicate"]["airlock"];
+            assert_eq!(a["command"], command, "{field}");
+            if command == "publish" {
+                // It names this run's records: the last `published` ones.
+                assert_eq!(a["journal"]["head_seq"], j["journal_record"]);
+                assert_eq!(
+                    a["journal"]["seq"].as_u64().unwrap() + published.len() as u64 - 1,
+                    j["journal_record"].as_u64().unwrap()
+                );
+                assert_eq!(a["registry"], "oci:enclave");
+            }
+        }
     }
     let recs = publish_records(w);
     assert!(
         recs.iter()
             .rev()
-            .take(images)
+            .take(published.len())
             .all(|r| r["fields"]["receipt_referrer"].is_string())
     );
 }
@@ -336,9 +365,15 @@ fn registry_round_trip(test: &str, tls: bool) {
             fs::read(w.path("src/blobs/sha256").join(e.file_name())).unwrap()
         );
     }
-    // Each image has the import's receipt as a referrer (its subject).
-    for p in j["published"].as_array().unwrap() {
-        let referrer = p["receipt_referrer"].as_str().unwrap();
+    // Each image has the import's receipt and the publish's as referrers
+    // (their subject).
+    for (p, field) in j["published"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| [(p, "receipt_referrer"), (p, "publish_receipt_referrer")])
+    {
+        let referrer = p[field].as_str().unwrap();
         let mut args = vec!["inspect".to_owned(), "--raw".to_owned()];
         args.extend(reg.skopeo_flags(""));
         args.push(format!(
