@@ -497,7 +497,6 @@ struct PublishReceipt {
 /// images published, named as published), writes it beside the import
 /// (`DIR.publish-SEQ.receipt.dsse.json`) and attaches it to each image. The
 /// publish is done and journaled: what fails here is a warning.
-#[allow(clippy::too_many_arguments)]
 fn publish_receipt(
     import: &Import,
     target: &Target,

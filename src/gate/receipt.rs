@@ -232,7 +232,11 @@ pub fn deliver(
     let failed = |e: &Error| {
         warn(&format!(
             "the {} is done and journaled (record {}), but its receipt could not be written to {}: {e}",
-            about.command,
+            if about.command == "unpack" {
+                "import"
+            } else {
+                about.command
+            },
             journal.seq,
             to.display()
         ));
