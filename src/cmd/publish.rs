@@ -62,6 +62,9 @@ struct Import {
     dir: PathBuf,
     manifest: Manifest,
     graph: ImageGraph,
+    /// The bundle's attestations (file name, bytes), as delivered beside
+    /// the import and checked against its manifest.
+    attestations: Vec<(String, Vec<u8>)>,
 }
 
 /// The journal's accepted unpack whose manifest has this SHA-256, if any.
@@ -157,10 +160,32 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
     if let Some(p) = expected.keys().find(|p| !seen.contains(*p)) {
         return Err(tampered(format!("{} is missing", p.display())).into());
     }
+    // The attestations, delivered beside (DIR.airlock-metadata/), are
+    // attached to the images as referrers: each must be the one signed.
+    let side = crate::staging::metadata_dir(dir).join("attestations");
+    let mut attestations = Vec::new();
+    for e in manifest
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Attestation)
+    {
+        let p = side.join(e.path.as_str());
+        let b = crate::fsutil::read_limited(&p, e.size, "attestation").map_err(|_| {
+            tampered(format!(
+                "{} is missing, unreadable or longer than signed",
+                p.display()
+            ))
+        })?;
+        if b.len() as u64 != e.size || <[u8; 32]>::from(Sha256::digest(&b)) != e.sha256 {
+            return Err(tampered(format!("{} has other bytes", p.display())).into());
+        }
+        attestations.push((e.path.as_str().to_owned(), b));
+    }
     Ok(Import {
         dir: dir.to_owned(),
         manifest,
         graph,
+        attestations,
     })
 }
 
@@ -290,16 +315,33 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         Ok(n) => n,
         Err(e) => return Err(refuse(e, ids)),
     };
-    // The import's signed receipt, attached to each image (docs/policy.md).
+    // Referrers, once the images are there: the import's signed receipt
+    // (docs/policy.md) and the bundle's attestations about each image.
     let receipt =
         crate::gate::referrer::receipt_of(store.as_ref(), &import.dir, &m.bundle_id, &super::warn);
-    let referrers =
-        match crate::gate::referrer::attach(receipt, &import.graph, &target, &conn, &|name| {
-            repository(&target, name)
-        }) {
-            Ok(r) => r,
-            Err(e) => return Err(refuse(e, ids)),
-        };
+    let repo_of = |name: &str| repository(&target, name);
+    let mut artifacts = match &receipt {
+        Some((statement, bytes)) => {
+            crate::gate::referrer::referrers(&import.graph, statement, bytes, &repo_of)
+        }
+        None => Vec::new(),
+    };
+    let receipts = artifacts.len();
+    artifacts.extend(crate::publish::attestations::referrers(
+        &import.graph,
+        &import.attestations,
+        &repo_of,
+    ));
+    let listed = match crate::oci::referrers::attach(&target, &conn, &artifacts) {
+        Ok(l) => l,
+        Err(e) => return Err(refuse(e, ids)),
+    };
+    for ((repo, _), l) in artifacts.iter().zip(&listed) {
+        if let Some(w) = l.warning(repo) {
+            warn(&w);
+        }
+    }
+    let (receipt_refs, attestation_refs) = artifacts.split_at(receipts);
     // Record the tags, then journal each image.
     let mut events = Vec::new();
     let mut o = Outcome::default();
@@ -326,16 +368,32 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
             None => format!("{}/{repo}@{digest}", target.display()),
         };
         o.line(format!("PUBLISHED {shown} {digest}"));
-        let receipt = referrers
+        let receipt = receipt_refs
             .iter()
             .find(|(_, r)| r.subject.0 == p.image.digest)
             .map(|(_, r)| r.digest.to_string());
         if let Some(r) = &receipt {
             o.line(format!("RECEIPT   {shown} <- referrer {r}"));
         }
+        // The image's attestations: about the image, or one platform of it.
+        let attested: Vec<String> = attestation_refs
+            .iter()
+            .filter(|(r, a)| *r == repo && p.manifests.iter().any(|(d, _)| *d == a.subject))
+            .map(|(_, a)| {
+                o.line(format!(
+                    "ATTESTED  {shown} <- referrer {} ({} about {})",
+                    a.digest, a.artifact_type, a.subject
+                ));
+                a.digest.to_string()
+            })
+            .collect();
         f["receipt_referrer"] = json!(receipt);
+        f["attestation_referrers"] = json!(attested);
         events.push(Event::new("publish", f));
-        published.push(json!({"repository": repo, "tag": p.image.tag, "digest": digest, "receipt_referrer": receipt}));
+        published.push(
+            json!({"repository": repo, "tag": p.image.tag, "digest": digest,
+            "receipt_referrer": receipt, "attestation_referrers": attested}),
+        );
     }
     let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
     if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {

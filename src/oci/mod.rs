@@ -14,6 +14,7 @@ use serde_json::Value;
 pub mod graph;
 pub mod layout;
 pub mod pull;
+pub mod referrers;
 pub mod registry;
 pub mod source;
 

@@ -413,3 +413,267 @@ fn a_registry_that_goes_away_leaves_no_tag_and_a_rerun_completes() {
     ]);
     assert!(out.status.success());
 }
+
+/// `curl` against a plain-HTTP registry: status and body.
+fn curl(args: &[&str]) -> (String, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "curl {args:?}");
+    let mut body = out.stdout;
+    let cut = body.iter().rposition(|b| *b == b'\n').unwrap();
+    let status = String::from_utf8(body[cut + 1..].to_vec()).unwrap();
+    body.truncate(cut);
+    (status, body)
+}
+
+const ACCEPT_INDEX: &str = "Accept: application/vnd.oci.image.index.v1+json";
+
+/// The referrers list the tag scheme keeps for `subject` in `repo`.
+fn referrers_tag(host: &str, repo: &str, subject: &str) -> serde_json::Value {
+    let url = format!("http://{host}/v2/{repo}/manifests/sha256-{}", &subject[7..]);
+    let (status, body) = curl(&["-H", ACCEPT_INDEX, &url]);
+    assert_eq!(status, "200", "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The one layer of referrer `digest` in `repo`, fetched by digest.
+fn referred_blob(host: &str, repo: &str, digest: &str) -> Vec<u8> {
+    let (s, m) = curl(&[
+        "-H",
+        "Accept: application/vnd.oci.image.manifest.v1+json",
+        &format!("http://{host}/v2/{repo}/manifests/{digest}"),
+    ]);
+    assert_eq!(s, "200");
+    assert_eq!(digest_of(&m), digest, "the manifest is the one listed");
+    let m: serde_json::Value = serde_json::from_slice(&m).unwrap();
+    let layer = m["layers"][0]["digest"].as_str().unwrap();
+    let (s, blob) = curl(&[&format!("http://{host}/v2/{repo}/blobs/{layer}")]);
+    assert_eq!(s, "200");
+    blob
+}
+
+/// The bundle's attestations about its images (an index, a manifest) and
+/// the import's receipt are attached as
+/// OCI 1.1 referrers; the CNCF registry has no referrers API, so they are
+/// listed in the referrers tag `sha256-<digest>`, with what another tool
+/// listed there before kept, each entry once however often the bundle is
+/// published; the blobs are the carried attestations byte for byte.
+#[test]
+fn attestations_about_images_are_referrers_in_the_referrers_tag() {
+    let test = "attestations_about_images_are_referrers_in_the_referrers_tag";
+    if missing(test, &["skopeo", "curl"]).is_some() {
+        return;
+    }
+    let Some(reg) = Registry::start(test, false) else {
+        return;
+    };
+    let host = reg.host();
+    let w = world();
+    let (idx, base, _) = crate::images::write_layout(&w.path("src"));
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(w.path("src/blobs/sha256").join(&idx[7..])).unwrap())
+            .unwrap();
+    let amd = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let statement = |name: &str, d: &str, predicate: &str| {
+        format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v1","predicateType":"{predicate}","subject":[{{"name":"{name}","digest":{{"sha256":"{}"}}}}],"predicate":{{}}}}"#,
+            &d[7..]
+        )
+    };
+    let about_image = crate::attestations::signed(
+        &w,
+        "keys/builder.pem",
+        statement(
+            "images/team/app:1.0",
+            &idx,
+            "https://slsa.dev/provenance/v1",
+        )
+        .as_bytes(),
+    );
+    let about_base = crate::attestations::signed(
+        &w,
+        "keys/builder.pem",
+        statement("images/team/base:1", &base, "https://spdx.dev/Document").as_bytes(),
+    );
+    w.write("image.dsse.json", &about_image);
+    w.write("base.dsse.json", &about_base);
+    pack_images(
+        &w,
+        "rel.airlock",
+        &[APP, BASE],
+        &[
+            "--channel",
+            "stable",
+            "--sequence",
+            "5",
+            "--attestation",
+            "image.dsse.json",
+            "--attestation",
+            "base.dsse.json",
+        ],
+    )
+    .ok();
+    // Another tool has already listed a referrer of the image (here: the
+    // amd64 manifest, standing in for its signature).
+    let mut args = vec![
+        "copy".to_owned(),
+        "--all".to_owned(),
+        "--preserve-digests".to_owned(),
+    ];
+    args.extend(reg.skopeo_flags("dest-"));
+    args.push(format!("oci:{}:team/app:1.0", w.path("src").display()));
+    args.push(format!("docker://{host}/team/app:pre"));
+    let out = skopeo(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let foreign = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": amd,
+        "size": index["manifests"][0]["size"],
+        "artifactType": "application/vnd.example.signature",
+    });
+    let pre = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [foreign]});
+    w.write("pre.json", pre.to_string().as_bytes());
+    let (s, body) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/vnd.oci.image.index.v1+json",
+        "--data-binary",
+        &format!("@{}", w.path("pre.json").display()),
+        &format!("http://{host}/v2/team/app/manifests/sha256-{}", &idx[7..]),
+    ]);
+    assert_eq!(s, "201", "{}", String::from_utf8_lossy(&body));
+
+    let j = publish(&w, "rel.airlock", &host, &["--insecure-plain-http"])
+        .ok()
+        .json();
+    let app = &j["published"][0];
+    assert_eq!(app["digest"], idx.as_str());
+    let attested = app["attestation_referrers"].as_array().unwrap();
+    assert_eq!(attested.len(), 1, "{app}");
+    let base_attested = j["published"][1]["attestation_referrers"].clone();
+    assert_eq!(base_attested.as_array().unwrap().len(), 1);
+
+    let check = || {
+        // The index's list: the foreign entry, the receipt, the attestation.
+        let list = referrers_tag(&host, "team/app", &idx);
+        let entries = list["manifests"].as_array().unwrap();
+        assert_eq!(entries[0], foreign, "what was listed before is kept");
+        assert_eq!(entries.len(), 3, "{list}");
+        let receipt = app["receipt_referrer"].as_str().unwrap();
+        assert_eq!(entries.iter().filter(|e| e["digest"] == receipt).count(), 1);
+        let att = entries
+            .iter()
+            .find(|e| {
+                e["annotations"]["in-toto.io/predicate-type"] == "https://slsa.dev/provenance/v1"
+            })
+            .unwrap();
+        assert_eq!(att["artifactType"], "application/vnd.dsse.envelope.v1+json");
+        assert!(attested.contains(&att["digest"]));
+        assert_eq!(
+            referred_blob(&host, "team/app", att["digest"].as_str().unwrap()),
+            about_image,
+            "the carried attestation, byte for byte"
+        );
+        // The other image's list: its receipt and its attestation.
+        let list = referrers_tag(&host, "team/base", &base);
+        let entries = list["manifests"].as_array().unwrap();
+        assert_eq!(entries.len(), 2, "{list}");
+        let att = entries
+            .iter()
+            .find(|e| e["annotations"]["in-toto.io/predicate-type"] == "https://spdx.dev/Document")
+            .unwrap();
+        assert_eq!(att["digest"], base_attested[0]);
+        assert_eq!(
+            referred_blob(&host, "team/base", att["digest"].as_str().unwrap()),
+            about_base
+        );
+    };
+    check();
+    // The journal names them.
+    let recs = publish_records(&w);
+    assert_eq!(
+        recs[0]["fields"]["attestation_referrers"],
+        app["attestation_referrers"]
+    );
+    // Again: nothing listed twice.
+    publish(&w, "rel.airlock", &host, &["--insecure-plain-http"]).ok();
+    check();
+}
+
+/// The attestations published as referrers are the ones delivered beside
+/// the import (`DIR.airlock-metadata/attestations/`); one changed there is
+/// refused like any other byte of the import, before anything is sent.
+#[test]
+fn a_changed_attestation_beside_the_import_is_refused() {
+    let w = world();
+    let (idx, _, _) = crate::images::write_layout(&w.path("src"));
+    let body = format!(
+        r#"{{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://slsa.dev/provenance/v1","subject":[{{"name":"images/team/app:1.0","digest":{{"sha256":"{}"}}}}],"predicate":{{}}}}"#,
+        &idx[7..]
+    );
+    let att = crate::attestations::signed(&w, "keys/builder.pem", body.as_bytes());
+    w.write("image.dsse.json", &att);
+    pack_images(
+        &w,
+        "rel.airlock",
+        &[APP, BASE],
+        &[
+            "--channel",
+            "stable",
+            "--sequence",
+            "5",
+            "--attestation",
+            "image.dsse.json",
+        ],
+    )
+    .ok();
+    w.unpack("rel.airlock", "out").ok();
+    let side = w.path("out.airlock-metadata/attestations/image.dsse.json");
+    assert_eq!(fs::read(&side).unwrap(), att);
+    let mut other = att.clone();
+    other[10] ^= 1;
+    fs::write(&side, &other).unwrap();
+    let r = publish(&w, "out", "oci:enclave", &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.error_code(), "unpacked-dir-tampered");
+    assert!(!w.path("enclave").exists(), "nothing published");
+    assert_eq!(
+        publish_records(&w).pop().unwrap()["fields"]["error"]["code"],
+        "unpacked-dir-tampered"
+    );
+    // Restored, it is published, with the attestation listed in the layout.
+    fs::write(&side, &att).unwrap();
+    let j = publish(&w, "out", "oci:enclave", &[]).ok().json();
+    let referrer = j["published"][0]["attestation_referrers"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(w.path("enclave/index.json")).unwrap()).unwrap();
+    assert!(
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["digest"] == referrer.as_str())
+    );
+    let m: serde_json::Value = serde_json::from_slice(
+        &fs::read(w.path("enclave/blobs/sha256").join(&referrer[7..])).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["subject"]["digest"], idx.as_str());
+    let layer = m["layers"][0]["digest"].as_str().unwrap();
+    assert_eq!(
+        fs::read(w.path("enclave/blobs/sha256").join(&layer[7..])).unwrap(),
+        att
+    );
+}
