@@ -342,6 +342,11 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         }
     }
     let (receipt_refs, attestation_refs) = artifacts.split_at(receipts);
+    // Signatures and attestations that came from the source registry.
+    let carried = match publish_carried(&import, &target, &conn) {
+        Ok(c) => c,
+        Err(e) => return Err(refuse(e, ids)),
+    };
     // Record the tags, then journal each image.
     let mut events = Vec::new();
     let mut o = Outcome::default();
@@ -387,12 +392,23 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
                 a.digest.to_string()
             })
             .collect();
+        let from_source = carried
+            .get(&Digest(p.image.digest))
+            .cloned()
+            .unwrap_or_default();
+        for r in &from_source {
+            o.line(format!(
+                "REFERRER  {shown} <- {r} (from the source registry)"
+            ));
+        }
         f["receipt_referrer"] = json!(receipt);
         f["attestation_referrers"] = json!(attested);
+        f["source_referrers"] = json!(from_source);
         events.push(Event::new("publish", f));
         published.push(
             json!({"repository": repo, "tag": p.image.tag, "digest": digest,
-            "receipt_referrer": receipt, "attestation_referrers": attested}),
+            "receipt_referrer": receipt, "attestation_referrers": attested,
+            "source_referrers": from_source}),
         );
     }
     let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
@@ -586,4 +602,102 @@ fn publish_registry(
         reg.put_manifest(&repo, tag, &mt, bytes)?;
     }
     Ok((sent, skipped))
+}
+
+/// The referrers that came with the images from their source registry
+/// (signatures, attestations; `crate::oci::pull`), once the images are
+/// there: their blobs (skipping those there), the manifest by digest, then
+/// listed among the subject's referrers — and, for one found under
+/// cosign's `sha256-<hex>.sig` / `.att` tag, tagged so again unless that
+/// tag holds something else. Returns each image's referrers published.
+fn publish_carried(
+    import: &Import,
+    target: &Target,
+    conn: &Connection,
+) -> Result<BTreeMap<Digest, Vec<String>>, Error> {
+    use crate::oci::referrers::{descriptor_of, list, tag_of};
+    let mut out: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+    let all: Vec<_> = import
+        .graph
+        .images
+        .iter()
+        .flat_map(|p| p.referrers.iter().map(move |r| (p, r)))
+        .collect();
+    if all.is_empty() {
+        return Ok(out);
+    }
+    match target {
+        Target::Layout(dir) => {
+            let bdir = dir.join("blobs/sha256");
+            let mut entries: Vec<Value> = layout::existing_refs(dir)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect();
+            for (p, r) in &all {
+                let bytes = &import.graph.documents[&r.digest];
+                for (d, _) in &r.blobs {
+                    let to = bdir.join(d.hex());
+                    if !sha256_file(&to).is_ok_and(|(h, _)| h == d.0) {
+                        let tmp = bdir.join(format!(".{}.partial", d.hex()));
+                        fs::copy(blob_file(import, *d), &tmp).map_err(|e| Error::input(&tmp, e))?;
+                        fs::rename(&tmp, &to).map_err(|e| Error::input(&to, e))?;
+                    }
+                }
+                crate::fsutil::replace_file(&bdir.join(r.digest.hex()), bytes)?;
+                let entry = descriptor_of(bytes);
+                if !entries.iter().any(|e| e["digest"] == entry["digest"]) {
+                    entries.push(entry);
+                }
+                out.entry(Digest(p.image.digest))
+                    .or_default()
+                    .push(r.digest.to_string());
+            }
+            crate::fsutil::replace_file(&dir.join("index.json"), &layout::index(entries))?;
+        }
+        Target::Registry { host, .. } => {
+            let mut reg = Registry::connect(host, conn)?;
+            for (p, r) in &all {
+                let repo = repository(target, &p.image.name);
+                for (d, size) in &r.blobs {
+                    if reg.has_blob(&repo, *d)? {
+                        continue;
+                    }
+                    let path = blob_file(import, *d);
+                    let mut open = || -> Result<Box<dyn Read + Send>, Error> {
+                        Ok(Box::new(std::io::BufReader::with_capacity(
+                            1 << 20,
+                            fs::File::open(&path).map_err(|e| Error::input(&path, e))?,
+                        )))
+                    };
+                    reg.push_blob(&repo, *d, *size, &mut open)?;
+                }
+                let bytes = &import.graph.documents[&r.digest];
+                let with_api = reg.put_referrer(&repo, r.digest, bytes)?;
+                let listed = list(&mut reg, &repo, r.subject, &descriptor_of(bytes), with_api)?;
+                if let Some(w) = listed.warning(&repo) {
+                    warn(&w);
+                }
+                if let Some(suffix) = &r.cosign_tag {
+                    let tag = format!("{}.{suffix}", tag_of(r.subject));
+                    match reg.find_manifest(&repo, &tag)? {
+                        None => reg.put_manifest(
+                            &repo,
+                            &tag,
+                            &crate::oci::Doc::media_type_of(bytes),
+                            bytes,
+                        )?,
+                        Some(b) if b == *bytes => {}
+                        Some(_) => warn(&format!(
+                            "{repo}:{tag} holds other signatures: it was left alone; the carried one is listed as a referrer ({})",
+                            r.digest
+                        )),
+                    }
+                }
+                out.entry(Digest(p.image.digest))
+                    .or_default()
+                    .push(r.digest.to_string());
+            }
+        }
+    }
+    Ok(out)
 }

@@ -109,6 +109,29 @@ impl Artifact {
     }
 }
 
+/// The referrers-list descriptor of a manifest carried as it is (a
+/// referrer that came from the source registry): media type, digest,
+/// size, `artifactType` (the manifest's, else its config's media type, as
+/// the spec says) and the manifest's annotations.
+pub fn descriptor_of(bytes: &[u8]) -> Value {
+    let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let artifact_type = v
+        .get("artifactType")
+        .or_else(|| v.get("config").and_then(|c| c.get("mediaType")))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut d = json!({
+        "mediaType": super::Doc::media_type_of(bytes),
+        "digest": Digest::of(bytes).to_string(),
+        "size": bytes.len(),
+        "artifactType": artifact_type,
+    });
+    if let Some(a) = v.get("annotations").filter(|a| a.is_object()) {
+        d["annotations"] = a.clone();
+    }
+    d
+}
+
 /// The referrers tag of `subject`: `sha256-<hex>`.
 pub fn tag_of(subject: Digest) -> String {
     format!("sha256-{}", subject.hex())
@@ -203,12 +226,26 @@ pub fn push(reg: &mut Registry, repo: &str, a: &Artifact) -> Result<Listed, Erro
         reg.push_blob(repo, d, blob.len() as u64, &mut open)?;
     }
     let with_api = reg.put_referrer(repo, a.digest, &a.manifest)?;
+    list(reg, repo, a.subject, &a.descriptor(), with_api)
+}
+
+/// Lists the referrer of `subject` described by `entry` (its manifest
+/// already put by digest, the registry answering `OCI-Subject` or not:
+/// `with_api`) in the referrers tag of `subject`, unless the registry lists
+/// it itself.
+pub fn list(
+    reg: &mut Registry,
+    repo: &str,
+    subject: Digest,
+    entry: &Value,
+    with_api: bool,
+) -> Result<Listed, Error> {
     if with_api {
         return Ok(Listed::ByRegistry);
     }
-    let tag = tag_of(a.subject);
+    let tag = tag_of(subject);
     let existing = reg.find_manifest(repo, &tag)?;
-    match add_to_index(existing.as_deref(), &a.descriptor()) {
+    match add_to_index(existing.as_deref(), entry) {
         Ok(None) => Ok(Listed::InTag { tag }),
         Ok(Some(bytes)) => {
             reg.put_manifest(repo, &tag, MT_OCI_INDEX, &bytes)?;

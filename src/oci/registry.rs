@@ -577,3 +577,28 @@ impl Registry {
         Ok(Some(bytes))
     }
 }
+
+impl Registry {
+    /// The referrers API's list for `d` in `repo` (an image index), or
+    /// `None` when the registry does not answer it (no referrers API: the
+    /// caller falls back to the referrers tag schema).
+    pub fn referrers_list(&mut self, repo: &str, d: Digest) -> Result<Option<Vec<u8>>, Error> {
+        let url = format!("{}/v2/{repo}/referrers/{d}", self.base);
+        let mut r = self.send(
+            "GET",
+            &url,
+            &[("Accept", super::MT_OCI_INDEX.to_owned())],
+            None,
+        )?;
+        if r.status().as_u16() != 200 {
+            return Ok(None);
+        }
+        let bytes = r
+            .body_mut()
+            .with_config()
+            .limit(super::MAX_MANIFEST_BYTES)
+            .read_to_vec()
+            .map_err(|e| unreachable(&self.host, &e))?;
+        Ok(Some(bytes))
+    }
+}

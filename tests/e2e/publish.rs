@@ -677,3 +677,209 @@ fn a_changed_attestation_beside_the_import_is_refused() {
         att
     );
 }
+
+/// Pushes `bytes` as a blob of `repo` with curl (POST, then one PUT).
+fn curl_blob(host: &str, repo: &str, bytes: &[u8], w: &World) -> String {
+    let d = digest_of(bytes);
+    let out = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "-X", "POST"])
+        .arg(format!("http://{host}/v2/{repo}/blobs/uploads/"))
+        .output()
+        .unwrap();
+    let headers = String::from_utf8(out.stdout).unwrap();
+    let loc = headers
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("location:")
+                .then(|| l[9..].trim().to_owned())
+        })
+        .unwrap();
+    let loc = if loc.starts_with('/') {
+        format!("http://{host}{loc}")
+    } else {
+        loc
+    };
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    let file = w.path(&format!("blob-{}", &d[7..19]));
+    fs::write(&file, bytes).unwrap();
+    let (s, body) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{loc}{sep}digest={d}"),
+    ]);
+    assert_eq!(s, "201", "{}", String::from_utf8_lossy(&body));
+    d
+}
+
+/// Puts manifest `bytes` (of `media_type`) under `reference` with curl.
+fn curl_manifest(
+    host: &str,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+    w: &World,
+) {
+    let file = w.path(&format!("manifest-{}", &digest_of(bytes)[7..19]));
+    fs::write(&file, bytes).unwrap();
+    let (s, body) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        &format!("Content-Type: {media_type}"),
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("http://{host}/v2/{repo}/manifests/{reference}"),
+    ]);
+    assert_eq!(s, "201", "{}", String::from_utf8_lossy(&body));
+}
+
+/// Signatures and attestations attached to an image in the source registry
+/// come along with a `docker://` image: an OCI 1.1 referrer (listed in the
+/// referrers tag, as the CNCF registry has no referrers API) byte for
+/// byte, and cosign's `sha256-<digest>.sig` with the image as subject
+/// added; `publish` attaches both to the image in the enclave registry and
+/// tags the signature `sha256-<digest>.sig` again, with the same layers.
+#[test]
+fn referrers_from_the_source_registry_come_along_and_are_attached_again() {
+    let test = "referrers_from_the_source_registry_come_along_and_are_attached_again";
+    if missing(test, &["skopeo", "curl"]).is_some() {
+        return;
+    }
+    let Some(reg) = Registry::start(test, false) else {
+        return;
+    };
+    let host = reg.host();
+    let w = crate::images::image_world();
+    crate::pull::push_images(&w, &reg);
+    let (idx, _, _) = crate::images::write_layout(&w.path("src"));
+    let idx_size = fs::metadata(w.path("src/blobs/sha256").join(&idx[7..]))
+        .unwrap()
+        .len();
+    let subject = format!(
+        r#"{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{idx}","size":{idx_size}}}"#
+    );
+    // An SBOM attached as an OCI 1.1 referrer, listed in the referrers tag.
+    let sbom = br#"{"spdxVersion":"SPDX-2.3","name":"team/app"}"#;
+    let empty = curl_blob(&host, "team/app", b"{}", &w);
+    let sbom_d = curl_blob(&host, "team/app", sbom, &w);
+    let referrer = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/spdx+json","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"application/spdx+json","digest":"{sbom_d}","size":{}}}],"subject":{subject}}}"#,
+        sbom.len()
+    );
+    let referrer_d = digest_of(referrer.as_bytes());
+    let mt = "application/vnd.oci.image.manifest.v1+json";
+    curl_manifest(&host, "team/app", &referrer_d, mt, referrer.as_bytes(), &w);
+    let list = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{mt}","digest":"{referrer_d}","size":{},"artifactType":"application/spdx+json"}}]}}"#,
+        referrer.len()
+    );
+    let sha_tag = format!("sha256-{}", &idx[7..]);
+    curl_manifest(
+        &host,
+        "team/app",
+        &sha_tag,
+        "application/vnd.oci.image.index.v1+json",
+        list.as_bytes(),
+        &w,
+    );
+    // A cosign-style signature under sha256-<digest>.sig (no subject).
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"{host}/team/app"}},"image":{{"docker-manifest-digest":"{idx}"}},"type":"cosign container image signature"}},"optional":null}}"#
+    );
+    let payload_d = curl_blob(&host, "team/app", payload.as_bytes(), &w);
+    let config = format!(
+        r#"{{"architecture":"","os":"","config":{{}},"rootfs":{{"type":"layers","diff_ids":["{payload_d}"]}}}}"#
+    );
+    let config_d = curl_blob(&host, "team/app", config.as_bytes(), &w);
+    let sig = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{mt}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_d}","size":{}}},"layers":[{{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"{payload_d}","size":{},"annotations":{{"dev.cosignproject.cosign/signature":"MEUCIQDtest"}}}}]}}"#,
+        config.len(),
+        payload.len()
+    );
+    curl_manifest(
+        &host,
+        "team/app",
+        &format!("{sha_tag}.sig"),
+        mt,
+        sig.as_bytes(),
+        &w,
+    );
+
+    // Pack the image from the registry: the referrers come along.
+    let app = format!("docker://{host}/team/app:1.0");
+    let plain = ["--insecure-plain-http"];
+    crate::images::record_with_images(&w, &[&app], &plain);
+    pack_images(
+        &w,
+        "rel.airlock",
+        &[&app],
+        &[
+            "--insecure-plain-http",
+            "--channel",
+            "stable",
+            "--sequence",
+            "5",
+        ],
+    )
+    .ok();
+    let entries = w.run(&["inspect", "rel.airlock", "--json"]).ok().json()["entries"].clone();
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["path"] == format!("sha256/{}", &referrer_d[7..])),
+        "the referrer is carried byte for byte"
+    );
+
+    let j = publish(&w, "rel.airlock", &format!("{host}/enclave"), &plain)
+        .ok()
+        .json();
+    let from_source = j["published"][0]["source_referrers"].as_array().unwrap();
+    assert_eq!(from_source.len(), 2, "{j}");
+    assert!(from_source.contains(&serde_json::json!(referrer_d)));
+    // Listed among the image's referrers in the enclave registry.
+    let list = referrers_tag(&host, "enclave/team/app", &idx);
+    let listed: Vec<&serde_json::Value> = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["digest"])
+        .collect();
+    for r in from_source {
+        assert!(listed.contains(&r), "{r} in {list}");
+    }
+    assert_eq!(
+        referred_blob(&host, "enclave/team/app", &referrer_d),
+        sbom,
+        "the SBOM, byte for byte"
+    );
+    // The signature is under cosign's tag again, with the same layers.
+    let (s, got) = curl(&[
+        "-H",
+        &format!("Accept: {mt}"),
+        &format!("http://{host}/v2/enclave/team/app/manifests/{sha_tag}.sig"),
+    ]);
+    assert_eq!(s, "200");
+    let got: serde_json::Value = serde_json::from_slice(&got).unwrap();
+    let sig: serde_json::Value = serde_json::from_str(&sig).unwrap();
+    assert_eq!(got["layers"], sig["layers"]);
+    assert_eq!(got["config"], sig["config"]);
+    assert_eq!(got["subject"]["digest"], idx.as_str());
+    let (s, p) = curl(&[&format!(
+        "http://{host}/v2/enclave/team/app/blobs/{payload_d}"
+    )]);
+    assert_eq!((s.as_str(), p), ("200", payload.into_bytes()));
+    // The journal names them.
+    let rec = publish_records(&w).pop().unwrap();
+    assert_eq!(
+        rec["fields"]["source_referrers"],
+        j["published"][0]["source_referrers"]
+    );
+}
