@@ -368,6 +368,85 @@ mod tests {
         assert_eq!(e.code(), "image-content-unreferenced");
     }
 
+    /// A manifest carrying `man` (the image), `extra` manifests and `blobs`.
+    fn check_with_extra(
+        man: &[u8],
+        extra: &[&[u8]],
+        blobs: &[&[u8]],
+    ) -> Result<ImageGraph, OciError> {
+        let mut entries = vec![entry(EntryKind::ImageManifest, man)];
+        entries.extend(extra.iter().map(|b| entry(EntryKind::ImageManifest, b)));
+        entries.extend(blobs.iter().map(|b| entry(EntryKind::Blob, b)));
+        entries.sort_by(|a, b| (a.kind, a.path.as_str()).cmp(&(b.kind, b.path.as_str())));
+        entries.dedup_by(|a, b| a.kind == b.kind && a.path == b.path);
+        let m = Manifest::new(
+            ManifestFields {
+                channel: "c".into(),
+                sequence: 1,
+                created: 1,
+                expires: 2,
+                payload_sha256: [0; 32],
+                supply_chain: SupplyChain::default(),
+                images: vec![Image {
+                    name: "app".into(),
+                    tag: Some("1".into()),
+                    digest: Digest::of(man).0,
+                    platforms: vec![],
+                }],
+                entries,
+                names: airlock_bundle::NameRule::Portable,
+            },
+            &Limits::default(),
+        )
+        .unwrap();
+        let docs = std::iter::once(man)
+            .chain(extra.iter().copied())
+            .map(|b| (Digest::of(b), b.to_vec()))
+            .collect();
+        check(&m, docs)
+    }
+
+    fn referrer_of(subject: &[u8], layer: &[u8]) -> Vec<u8> {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","artifactType":"application/x","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}},"layers":[{{"mediaType":"application/x","digest":"{}","size":{}}}],"subject":{{"mediaType":"{}","digest":"{}","size":{}}}}}"#,
+            crate::oci::MT_OCI_MANIFEST,
+            Digest::of(b"{}"),
+            Digest::of(layer),
+            layer.len(),
+            crate::oci::MT_OCI_MANIFEST,
+            Digest::of(subject),
+            subject.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_referrer_of_a_carried_image_is_carried_with_it() {
+        let cfg = b"{}".as_slice();
+        let man = manifest_json(cfg, &[]);
+        let r = referrer_of(&man, b"signature");
+        let g = check_with_extra(&man, &[&r], &[cfg, b"signature"]).unwrap();
+        let carried = &g.images[0].referrers;
+        assert_eq!(carried.len(), 1);
+        assert_eq!(carried[0].subject, Digest::of(&man));
+        assert_eq!(carried[0].blobs.len(), 2);
+        assert_eq!(carried[0].cosign_tag, None);
+        // Its blobs are not the image's.
+        assert_eq!(g.images[0].blobs.len(), 1);
+    }
+
+    #[test]
+    fn a_referrer_missing_a_blob_or_of_another_image_is_refused() {
+        let cfg = b"{}".as_slice();
+        let man = manifest_json(cfg, &[]);
+        let r = referrer_of(&man, b"signature");
+        let e = check_with_extra(&man, &[&r], &[cfg]).unwrap_err();
+        assert_eq!(e.code(), "image-blob-missing");
+        let other = referrer_of(b"another image", b"signature");
+        let e = check_with_extra(&man, &[&other], &[cfg, b"signature"]).unwrap_err();
+        assert_eq!(e.code(), "image-content-unreferenced");
+    }
+
     #[test]
     fn an_index_whose_platforms_differ_from_the_signed_list_is_refused() {
         let cfg = b"{}".as_slice();
