@@ -327,7 +327,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         None => Vec::new(),
     };
     let receipts = artifacts.len();
-    artifacts.extend(crate::publish::attestations::referrers(
+    artifacts.extend(crate::oci::attestations::referrers(
         &import.graph,
         &import.attestations,
         &repo_of,

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub mod attestations;
 pub mod graph;
 pub mod layout;
 pub mod pull;
