@@ -306,6 +306,23 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
             ));
         }
     }
+    // The tags this bundle sets are recorded before any is put: a run that
+    // fails after moving some tags (the registry going away between two)
+    // still protects them from an older bundle.
+    for p in &import.graph.images {
+        if let Some(tag) = &p.image.tag {
+            let repo = repository(&target, &p.image.name);
+            tags.insert(
+                tag_key(&target, &repo, tag),
+                json!({"bundle_id": m.bundle_id, "channel": m.channel, "sequence": m.sequence,
+                       "digest": Digest(p.image.digest).to_string()}),
+            );
+        }
+    }
+    let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
+    if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {
+        return Err(refuse(e, ids));
+    }
     let conn = a.registry_conn.connection();
     let sent = match &target {
         Target::Layout(out) => publish_layout(&import, out),
@@ -354,12 +371,6 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     for p in &import.graph.images {
         let repo = repository(&target, &p.image.name);
         let digest = Digest(p.image.digest).to_string();
-        if let Some(tag) = &p.image.tag {
-            tags.insert(
-                tag_key(&target, &repo, tag),
-                json!({"bundle_id": m.bundle_id, "channel": m.channel, "sequence": m.sequence, "digest": digest}),
-            );
-        }
         let mut f = base.clone();
         f["outcome"] = json!("published");
         f["repository"] = json!(repo);
@@ -410,10 +421,6 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
             "receipt_referrer": receipt, "attestation_referrers": attested,
             "source_referrers": from_source}),
         );
-    }
-    let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
-    if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {
-        return Err(refuse(e, ids));
     }
     let head = record(store.as_ref(), &journal, &lock, events)?;
     o.line(format!(
