@@ -883,3 +883,55 @@ fn referrers_from_the_source_registry_come_along_and_are_attached_again() {
         j["published"][0]["source_referrers"]
     );
 }
+
+/// A bundle with a flipped byte in an image layer is refused by the import
+/// `publish` runs first, with the bundle's code: nothing reaches the
+/// registry (no tag, no blob), and the journal's `unpack` record says why.
+#[test]
+fn a_bundle_with_a_flipped_layer_byte_sends_nothing() {
+    let test = "a_bundle_with_a_flipped_layer_byte_sends_nothing";
+    if missing(test, &["skopeo", "curl"]).is_some() {
+        return;
+    }
+    let Some(reg) = Registry::start(test, false) else {
+        return;
+    };
+    let host = reg.host();
+    let w = world();
+    packed(&w, "rel.airlock", "5");
+    let mut b = fs::read(w.path("rel.airlock")).unwrap();
+    // Inside the 300 kB pseudo-random layer both images share (stored, as
+    // zstd cannot compress it): the bytes change, not the framing.
+    let at = b.len() / 2;
+    b[at] ^= 0x10;
+    fs::write(w.path("bad.airlock"), &b).unwrap();
+    let r = publish(&w, "bad.airlock", &host, &["--insecure-plain-http"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.error_code(), "digest-mismatch");
+    for repo in ["team/app", "team/base"] {
+        let (s, _) = curl(&[&format!("http://{host}/v2/{repo}/tags/list")]);
+        assert_eq!(s, "404", "{repo}: nothing was pushed");
+    }
+    let (_, catalog) = curl(&[&format!("http://{host}/v2/_catalog")]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&catalog).unwrap()["repositories"],
+        serde_json::json!([])
+    );
+    let last: serde_json::Value = fs::read_to_string(w.path("store/journal.jsonl"))
+        .unwrap()
+        .lines()
+        .last()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap();
+    assert_eq!(last["event"], "unpack");
+    assert_eq!(last["fields"]["outcome"], "refused");
+    assert_eq!(last["fields"]["error"]["code"], r.error_code());
+    assert!(
+        !w.path("store/imports").read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .len()
+            == 32)
+    );
+}
