@@ -882,6 +882,20 @@ fn referrers_from_the_source_registry_come_along_and_are_attached_again() {
         rec["fields"]["source_referrers"],
         j["published"][0]["source_referrers"]
     );
+    // Into an OCI layout: written and listed in index.json.
+    let j = publish(&w, "rel.airlock", "oci:enclave", &[]).ok().json();
+    let from_source = j["published"][0]["source_referrers"].as_array().unwrap();
+    assert_eq!(from_source.len(), 2);
+    let index = fs::read_to_string(w.path("enclave/index.json")).unwrap();
+    for r in from_source {
+        let r = r.as_str().unwrap();
+        assert!(index.contains(r), "{r} in {index}");
+        assert!(w.path("enclave/blobs/sha256").join(&r[7..]).exists());
+    }
+    assert_eq!(
+        fs::read(w.path("enclave/blobs/sha256").join(&sbom_d[7..])).unwrap(),
+        sbom
+    );
 }
 
 /// A bundle with a flipped byte in an image layer is refused by the import
