@@ -113,3 +113,100 @@ pub fn referrers(
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use airlock_bundle::Image;
+
+    use super::*;
+    use crate::intoto::envelope::{Signature, dsse};
+    use crate::oci::graph::ImagePlan;
+
+    fn envelope(subject: Digest, predicate: &str) -> Vec<u8> {
+        let body = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v1","predicateType":"{predicate}","subject":[{{"name":"x","digest":{{"sha256":"{}"}}}}],"predicate":{{}}}}"#,
+            subject.hex()
+        );
+        dsse(
+            body.as_bytes(),
+            &[Signature {
+                keyid: "k".into(),
+                sig: vec![1; 64],
+            }],
+        )
+    }
+
+    fn graph(doc: &[u8]) -> ImageGraph {
+        let d = Digest::of(doc);
+        ImageGraph {
+            images: vec![ImagePlan {
+                image: Image {
+                    name: "team/app".into(),
+                    tag: Some("1".into()),
+                    digest: d.0,
+                    platforms: vec![],
+                },
+                blobs: vec![],
+                manifests: vec![(d, crate::oci::MT_OCI_MANIFEST.into())],
+                size: doc.len() as u64,
+                referrers: vec![],
+            }],
+            documents: [(d, doc.to_vec())].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn an_envelope_about_an_image_becomes_its_referrer_byte_for_byte() {
+        let doc = br#"{"schemaVersion":2}"#;
+        let g = graph(doc);
+        let about = envelope(Digest::of(doc), "https://slsa.dev/provenance/v1");
+        let other = envelope(Digest::of(b"an artifact"), "https://spdx.dev/Document");
+        let refs = referrers(
+            &g,
+            &[("a".into(), about.clone()), ("b".into(), other)],
+            &|n| format!("ns/{n}"),
+        );
+        assert_eq!(refs.len(), 1, "only the one about the image");
+        let (repo, a) = &refs[0];
+        assert_eq!(repo, "ns/team/app");
+        assert_eq!(a.layer, about);
+        assert_eq!(a.subject, Digest::of(doc));
+        assert_eq!(a.artifact_type, DSSE);
+        assert_eq!(
+            a.descriptor()["annotations"]["in-toto.io/predicate-type"],
+            "https://slsa.dev/provenance/v1"
+        );
+    }
+
+    /// A Sigstore bundle (message signature, v0.3) over an image's digest:
+    /// attached under its own media type (the test vector signs a file, so
+    /// the image here takes that file's digest).
+    #[test]
+    fn a_sigstore_bundle_signing_an_image_becomes_its_referrer() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/sigstore");
+        let bundle = std::fs::read(dir.join("pass_message_v03_synthetic.sigstore.json")).unwrap();
+        let signed = Digest::of(&std::fs::read(dir.join("synthetic-artifact.txt")).unwrap());
+        let mut g = graph(b"{}");
+        let doc = g.documents.pop_first().unwrap().1;
+        g.documents.insert(signed, doc);
+        g.images[0].image.digest = signed.0;
+        g.images[0].manifests = vec![(signed, crate::oci::MT_OCI_MANIFEST.into())];
+        let refs = referrers(&g, &[("s".into(), bundle.clone())], &|n| n.to_owned());
+        assert_eq!(refs.len(), 1);
+        let a = &refs[0].1;
+        assert_eq!(a.layer, bundle);
+        assert_eq!(
+            a.artifact_type,
+            "application/vnd.dev.sigstore.bundle.v0.3+json"
+        );
+        assert_eq!(
+            a.descriptor()["annotations"]["dev.sigstore.bundle.content"],
+            "message-signature"
+        );
+        // Not about another image.
+        g.documents.insert(Digest::of(b"other"), b"{}".to_vec());
+        g.images[0].manifests = vec![(Digest::of(b"other"), crate::oci::MT_OCI_MANIFEST.into())];
+        assert!(referrers(&g, &[("s".into(), bundle)], &|n| n.to_owned()).is_empty());
+    }
+}
