@@ -216,11 +216,9 @@ fn pull_referrers(
             continue; // a stale entry
         };
         if Digest::of(&bytes) != d {
-            return Err(Error::env(
-                "image-pull-mismatch",
-                format!("referrer {d} arrived with other bytes"),
-                "nothing was packed; check the registry and the network path, then pack again",
-            ));
+            return Err(referrer_mismatch(format!(
+                "referrer {d} arrived with other bytes"
+            )));
         }
         let Ok(doc) = Doc::parse(&bytes, &d.to_string()) else {
             continue;
@@ -241,13 +239,8 @@ fn pull_referrers(
             continue;
         };
         fetch_blobs(reg, &doc)?;
-        let mut v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::env(
-                "image-pull-mismatch",
-                format!("{tag}: {e}"),
-                "nothing was packed; check the registry and the network path, then pack again",
-            )
-        })?;
+        let mut v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| referrer_mismatch(format!("{tag}: {e}")))?;
         v["subject"] =
             json!({"mediaType": top_media_type, "digest": top.to_string(), "size": top_size});
         if !v["annotations"].is_object() {
@@ -260,6 +253,16 @@ fn pull_referrers(
         out.push(d);
     }
     Ok(out)
+}
+
+/// A referrer the registry sent with other bytes than its digest (the same
+/// code as the image's own manifests and blobs).
+fn referrer_mismatch(what: String) -> Error {
+    Error::env(
+        "image-pull-mismatch",
+        what,
+        "nothing was packed; check the registry and the network path, then pack again",
+    )
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
