@@ -84,10 +84,16 @@ layers, left, i = [], mib << 20, 0
 while left > 0:
     n = min(left, 256 << 20); left -= n; i += 1
     tmp = os.path.join(d, "layer.tmp")
+    # randbytes of more than 2^28 bytes overflows: the data in 16 MiB chunks.
+    raw = os.path.join(d, "data.tmp")
+    with open(raw, "wb") as f:
+        for k in range(0, n, 16 << 20):
+            f.write(rnd.randbytes(min(16 << 20, n - k)))
     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as t:
         info = tarfile.TarInfo(f"data/part{i:02}.bin"); info.size = n; info.mtime = 0
-        data = rnd.randbytes(n)
-        t.addfile(info, io.BytesIO(data))
+        with open(raw, "rb") as f:
+            t.addfile(info, f)
+    os.remove(raw)
     h = hashlib.sha256()
     with open(tmp, "rb") as f:
         for c in iter(lambda: f.read(1 << 20), b""): h.update(c)
