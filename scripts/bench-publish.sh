@@ -171,7 +171,7 @@ for mib in $SIZES; do
   measure pb sh -c "'$A' publish -q '$name.airlock' --store store --registry $HOST/pb\$(date +%s%N) --insecure-plain-http 2>/dev/null"
   pb_t=$T pb_m=$M
   # publish DIR: the import of the last run again, into a fresh repository.
-  dir=$(ls -d store/imports/*/ | head -1)
+  dir=$(find store/imports -mindepth 1 -maxdepth 1 -type d ! -name '*.airlock-metadata' | head -1)
   pre_pd() { warm "$dir"; }
   measure pd sh -c "'$A' publish -q '$dir' --store store --registry $HOST/pd\$(date +%s%N) --insecure-plain-http 2>/dev/null"
   pd_t=$T pd_m=$M
