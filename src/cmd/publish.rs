@@ -199,6 +199,15 @@ fn repository(target: &Target, name: &str) -> String {
     }
 }
 
+/// Where repository `repo` is, for people: `HOST/REPO` (the repository
+/// already carries the namespace) or `oci:DIR/REPO`.
+fn place(target: &Target, repo: &str) -> String {
+    match target {
+        Target::Registry { host, .. } => format!("{host}/{repo}"),
+        Target::Layout(_) => format!("{}/{repo}", target.display()),
+    }
+}
+
 fn tag_key(target: &Target, repo: &str, tag: &str) -> String {
     format!("{}|{repo}:{tag}", target.display())
 }
@@ -292,7 +301,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
             && prev["sequence"].as_u64().is_some_and(|s| s > m.sequence)
         {
             let e = PublishError::TagRollback {
-                tag: format!("{}/{repo}:{tag}", target.display()),
+                tag: format!("{}:{tag}", place(&target, &repo)),
                 by: prev["bundle_id"].as_str().unwrap_or("?").to_owned(),
                 channel: m.channel.clone(),
                 set_seq: prev["sequence"].as_u64().unwrap_or(0),
@@ -380,8 +389,8 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         f["channel"] = json!(m.channel);
         f["sequence"] = json!(m.sequence);
         let shown = match &p.image.tag {
-            Some(t) => format!("{}/{repo}:{t}", target.display()),
-            None => format!("{}/{repo}@{digest}", target.display()),
+            Some(t) => format!("{}:{t}", place(&target, &repo)),
+            None => format!("{}@{digest}", place(&target, &repo)),
         };
         o.line(format!("PUBLISHED {shown} {digest}"));
         let receipt = receipt_refs
