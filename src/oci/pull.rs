@@ -170,10 +170,10 @@ pub const MAX_REFERRERS: usize = 64;
 /// and size): those the OCI 1.1 referrers API lists (or, without it, the
 /// referrers tag `sha256-<hex>`), whose `subject` is `top`; and what
 /// cosign's `sha256-<hex>.sig` / `.att` tags hold, which has no subject:
-/// that manifest is carried with the subject and the annotation
-/// [`super::graph::COSIGN_TAG`] added (a new digest; its layers and their
-/// annotations — what cosign verifies — unchanged), so it is bound to the
-/// image and tagged the same way again on publish.
+/// that manifest is carried as an OCI manifest with the subject and the
+/// annotation [`super::graph::COSIGN_TAG`] added (a new digest; its layers
+/// and their annotations — what cosign verifies — unchanged), so it is
+/// bound to the image and tagged the same way again on publish.
 fn pull_referrers(
     reg: &mut Registry,
     remote: &Remote,
@@ -241,6 +241,9 @@ fn pull_referrers(
         fetch_blobs(reg, &doc)?;
         let mut v: Value =
             serde_json::from_slice(&bytes).map_err(|e| referrer_mismatch(format!("{tag}: {e}")))?;
+        // `subject` is an OCI field: a Docker schema 2 signature manifest
+        // (older cosign) becomes an OCI one.
+        v["mediaType"] = json!(super::MT_OCI_MANIFEST);
         v["subject"] =
             json!({"mediaType": top_media_type, "digest": top.to_string(), "size": top_size});
         if !v["annotations"].is_object() {
