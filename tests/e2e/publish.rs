@@ -949,3 +949,106 @@ fn a_bundle_with_a_flipped_layer_byte_sends_nothing() {
             == 32)
     );
 }
+
+/// Images packed from an `oci-archive:` and from a `docker-archive:`
+/// (written by skopeo, as `docker save` would) reach the registry with the
+/// digests they were packed with: `skopeo inspect --raw` shows them, and
+/// `skopeo copy` back gives the blobs the bundle carried.
+#[test]
+fn images_from_archives_are_published_with_their_digests() {
+    let test = "images_from_archives_are_published_with_their_digests";
+    if missing(test, &["skopeo"]).is_some() {
+        return;
+    }
+    let Some(reg) = Registry::start(test, false) else {
+        return;
+    };
+    let host = reg.host();
+    let w = crate::images::image_world();
+    {
+        let f = fs::File::create(w.path("src.tar")).unwrap();
+        let mut b = tar::Builder::new(f);
+        b.append_dir_all(".", w.path("src")).unwrap();
+        b.finish().unwrap();
+    }
+    let out = skopeo(&[
+        "copy".into(),
+        "-q".into(),
+        format!("oci:{}:team/base:1", w.path("src").display()),
+        format!(
+            "docker-archive:{}:team/base:1",
+            w.path("base.tar").display()
+        ),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sources = [
+        "oci-archive:src.tar:team/app:1.0",
+        "docker-archive:base.tar",
+    ];
+    crate::images::record_with_images(&w, &sources, &[]);
+    pack_images(
+        &w,
+        "rel.airlock",
+        &sources,
+        &["--channel", "stable", "--sequence", "5"],
+    )
+    .ok();
+    let (idx, _, _) = crate::images::write_layout(&w.path("src"));
+    let j = publish(&w, "rel.airlock", &host, &["--insecure-plain-http"])
+        .ok()
+        .json();
+    let published = j["published"].as_array().unwrap();
+    assert_eq!(published[0]["digest"], idx.as_str());
+    let import = w
+        .path("store/imports")
+        .join(j["bundle_id"].as_str().unwrap());
+    for p in published {
+        let name = format!(
+            "{}:{}",
+            p["repository"].as_str().unwrap(),
+            p["tag"].as_str().unwrap()
+        );
+        let out = skopeo(&[
+            "inspect".into(),
+            "--raw".into(),
+            "--tls-verify=false".into(),
+            format!("docker://{host}/{name}"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            digest_of(&out.stdout),
+            p["digest"].as_str().unwrap(),
+            "{name}"
+        );
+        let back = w.path(&format!("back-{}", name.replace(['/', ':'], "-")));
+        let out = skopeo(&[
+            "copy".into(),
+            "--all".into(),
+            "--preserve-digests".into(),
+            "--src-tls-verify=false".into(),
+            format!("docker://{host}/{name}"),
+            format!("oci:{}:x", back.display()),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for e in fs::read_dir(back.join("blobs/sha256")).unwrap() {
+            let e = e.unwrap();
+            assert_eq!(
+                fs::read(e.path()).unwrap(),
+                fs::read(import.join("oci/blobs/sha256").join(e.file_name())).unwrap(),
+                "{name}: a blob the bundle carried"
+            );
+        }
+    }
+}
