@@ -2,9 +2,10 @@
 //! a scratch OCI image layout, which [`super::source`] then reads like any
 //! `oci:` directory (the same checks, the same platform filter).
 //!
-//! Signatures and attestations attached to the image there come along
-//! ([`pull_referrers`]). Only what will be carried is downloaded: with `--platform`, an index's
-//! other platforms are skipped (their manifests included). Every manifest
+//! Signatures and attestations attached there to the image, or to one of
+//! its platforms' manifests, come along ([`pull_referrers`]). Only what
+//! will be carried is downloaded: with `--platform`, an index's other
+//! platforms are skipped (their manifests included). Every manifest
 //! is checked against the digest its parent names, every blob streamed to
 //! disk and checked against its digest and size before anything is packed.
 use std::fs;
@@ -93,7 +94,9 @@ pub fn pull(
     let (top, digest, _) = reg.get_manifest(&remote.repo, &remote.reference)?;
     let media_type = Doc::media_type_of(&top);
     let mut pending = vec![(digest, top, true)];
+    let mut pulled = Vec::new();
     while let Some((d, bytes, is_top)) = pending.pop() {
+        pulled.push((d, Doc::media_type_of(&bytes)));
         let doc = Doc::parse(&bytes, &d.to_string()).map_err(|e| {
             Error::usage(
                 format!("{}/{}: {e}", remote.host, remote.repo),
@@ -129,7 +132,11 @@ pub fn pull(
             }
         }
     }
-    let referrers = pull_referrers(&mut reg, remote, digest, &media_type, &blobs)?;
+    // What is attached to the image, and to each platform's manifest.
+    let mut referrers = Vec::new();
+    for (d, mt) in &pulled {
+        referrers.extend(pull_referrers(&mut reg, remote, *d, mt, &blobs)?);
+    }
     let mut entry = json!({
         "mediaType": media_type,
         "digest": digest.to_string(),
@@ -162,7 +169,7 @@ pub fn pull(
 /// array of digests), for [`super::source`] to carry.
 pub const REFERRERS_FILE: &str = "airlock-referrers.json";
 
-/// The most referrers carried per image; more are left behind.
+/// The most referrers carried per manifest; more are left behind.
 pub const MAX_REFERRERS: usize = 64;
 
 /// The referrers of `top` in the source registry, downloaded into `blobs`

@@ -788,6 +788,39 @@ fn referrers_from_the_source_registry_come_along_and_are_attached_again() {
         list.as_bytes(),
         &w,
     );
+    // An SBOM of one platform's manifest, listed in that one's tag.
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(w.path("src/blobs/sha256").join(&idx[7..])).unwrap())
+            .unwrap();
+    let amd = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    let amd_sbom = br#"{"spdxVersion":"SPDX-2.3","name":"team/app amd64"}"#;
+    let amd_sbom_d = curl_blob(&host, "team/app", amd_sbom, &w);
+    let amd_referrer = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{mt}","artifactType":"application/spdx+json","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"application/spdx+json","digest":"{amd_sbom_d}","size":{}}}],"subject":{{"mediaType":"{mt}","digest":"{amd}","size":{}}}}}"#,
+        amd_sbom.len(),
+        index["manifests"][0]["size"]
+    );
+    let amd_referrer_d = digest_of(amd_referrer.as_bytes());
+    curl_manifest(
+        &host,
+        "team/app",
+        &amd_referrer_d,
+        mt,
+        amd_referrer.as_bytes(),
+        &w,
+    );
+    let amd_list = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{mt}","digest":"{amd_referrer_d}","size":{},"artifactType":"application/spdx+json"}}]}}"#,
+        amd_referrer.len()
+    );
+    curl_manifest(
+        &host,
+        "team/app",
+        &format!("sha256-{}", &amd[7..]),
+        "application/vnd.oci.image.index.v1+json",
+        amd_list.as_bytes(),
+        &w,
+    );
     // A cosign-style signature under sha256-<digest>.sig (no subject).
     let payload = format!(
         r#"{{"critical":{{"identity":{{"docker-reference":"{host}/team/app"}},"image":{{"docker-manifest-digest":"{idx}"}},"type":"cosign container image signature"}},"optional":null}}"#
@@ -842,7 +875,15 @@ fn referrers_from_the_source_registry_come_along_and_are_attached_again() {
         .ok()
         .json();
     let from_source = j["published"][0]["source_referrers"].as_array().unwrap();
-    assert_eq!(from_source.len(), 2, "{j}");
+    assert_eq!(from_source.len(), 3, "{j}");
+    assert!(from_source.contains(&serde_json::json!(amd_referrer_d)));
+    // The platform's SBOM, listed among that manifest's referrers.
+    let list = referrers_tag(&host, "enclave/team/app", &amd);
+    assert_eq!(list["manifests"][0]["digest"], amd_referrer_d.as_str());
+    assert_eq!(
+        referred_blob(&host, "enclave/team/app", &amd_referrer_d),
+        amd_sbom
+    );
     assert!(from_source.contains(&serde_json::json!(referrer_d)));
     // Listed among the image's referrers in the enclave registry.
     let list = referrers_tag(&host, "enclave/team/app", &idx);
@@ -852,7 +893,10 @@ fn referrers_from_the_source_registry_come_along_and_are_attached_again() {
         .iter()
         .map(|e| &e["digest"])
         .collect();
-    for r in from_source {
+    for r in from_source
+        .iter()
+        .filter(|r| **r != amd_referrer_d.as_str())
+    {
         assert!(listed.contains(&r), "{r} in {list}");
     }
     assert_eq!(
@@ -885,7 +929,7 @@ fn referrers_from_the_source_registry_come_along_and_are_attached_again() {
     // Into an OCI layout: written and listed in index.json.
     let j = publish(&w, "rel.airlock", "oci:enclave", &[]).ok().json();
     let from_source = j["published"][0]["source_referrers"].as_array().unwrap();
-    assert_eq!(from_source.len(), 2);
+    assert_eq!(from_source.len(), 3);
     let index = fs::read_to_string(w.path("enclave/index.json")).unwrap();
     for r in from_source {
         let r = r.as_str().unwrap();
