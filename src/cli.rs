@@ -715,6 +715,13 @@ pub struct PackArgs {
     /// macOS, can lose files; verify and unpack warn.
     #[arg(long)]
     pub posix_names: bool,
+    /// Pack a delta of this earlier bundle of the channel (or of its signed
+    /// manifest, DEST.airlock-metadata/manifest.cbor): files whose SHA-256
+    /// the base has are not carried but referenced; the manifest still
+    /// lists the whole release. The isolated side accepts it only if it
+    /// imported the base. The base's signatures are not checked here.
+    #[arg(long, value_name = "BUNDLE|MANIFEST")]
+    pub base: Option<PathBuf>,
 }
 
 /// `inspect`.

@@ -44,6 +44,7 @@ fn request(a: &PackArgs) -> Result<PackRequest, Error> {
         } else {
             NameRule::Portable
         },
+        base: a.base.clone(),
     })
 }
 
@@ -106,12 +107,28 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
         "chain      in-toto layout holds: {} steps, {} inspections evaluated; artifacts are products of step '{}'",
         p.chain.steps, p.chain.inspections, p.chain.product_step
     ));
+    let release = p.manifest.full_release();
     o.line(format!(
         "content    {} artifacts, {} bytes; {} metadata entries",
-        p.manifest.artifact_count(),
-        p.manifest.artifact_bytes(),
+        release.artifact_count(),
+        release.artifact_bytes(),
         p.metadata_entries
     ));
+    let delta = match &p.manifest.base {
+        Some(b) => {
+            let sum = |es: &[airlock_bundle::Entry]| es.iter().map(|e| e.size).sum::<u64>();
+            let (taken, taken_bytes) = (b.entries.len(), sum(&b.entries));
+            let (carried, carried_bytes) = (p.manifest.artifacts().len(), sum(p.manifest.artifacts()));
+            o.line(format!(
+                "delta      of bundle {} (sequence {}): carries {carried} files ({carried_bytes} bytes), takes {taken} ({taken_bytes} bytes) from the base",
+                b.bundle_id, b.sequence
+            ));
+            serde_json::json!({"base_bundle_id": b.bundle_id, "base_sequence": b.sequence,
+                "from_base_files": taken, "from_base_bytes": taken_bytes,
+                "carried_files": carried, "carried_bytes": carried_bytes})
+        }
+        None => serde_json::Value::Null,
+    };
     for i in &p.manifest.images {
         o.line(format!(
             "image      {} sha256:{} [{}]",
@@ -146,8 +163,9 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
                 .map(|i| format!("{}@sha256:{}", i.reference(), hex::encode(i.digest)))
                 .collect::<Vec<_>>(),
         )
-        .field("artifacts", p.manifest.artifact_count())
-        .field("artifact_bytes", p.manifest.artifact_bytes());
+        .field("artifacts", release.artifact_count())
+        .field("artifact_bytes", release.artifact_bytes())
+        .field("delta", delta);
     o
 }
 

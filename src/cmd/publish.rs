@@ -102,7 +102,8 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
         }
         .into());
     }
-    let manifest = Manifest::decode(&bytes, &Limits::default())?;
+    // A delta's directory holds its full release (SPEC.md 5.6).
+    let manifest = Manifest::decode(&bytes, &Limits::default())?.full_release();
     let mut expected: BTreeMap<PathBuf, ([u8; 32], u64)> = BTreeMap::new();
     for e in &manifest.entries {
         let p = match e.kind {
