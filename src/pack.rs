@@ -628,7 +628,9 @@ fn build(
         }
         None => (artifacts, None),
     };
-    let from_base: Vec<Entry> = delta.as_ref().map_or(Vec::new(), |d| d.base.entries.clone());
+    let from_base: Vec<Entry> = delta
+        .as_ref()
+        .map_or(Vec::new(), |d| d.base.entries.clone());
     let total: u64 = artifacts.iter().map(|x| x.size).sum();
     let workers = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -865,12 +867,18 @@ fn base_unusable(path: &Path, why: impl std::fmt::Display) -> Error {
 /// checked — this is the connected side, and the isolated side checks the
 /// base against its own journal — or a signed manifest alone. The base
 /// must be of `channel`, with a sequence below `sequence`.
-fn read_base(path: &Path, channel: &str, sequence: u64, limits: &Limits) -> Result<BaseRelease, Error> {
+fn read_base(
+    path: &Path,
+    channel: &str,
+    sequence: u64,
+    limits: &Limits,
+) -> Result<BaseRelease, Error> {
     let mut magic = [0u8; 16];
     let head = std::fs::File::open(path)
         .and_then(|f| std::io::Read::read(&mut std::io::Read::take(f, 16), &mut magic))
         .map_err(|e| Error::input(path, e))?;
-    let is_bundle = magic[..head].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || is_volume(&magic[..head]);
+    let is_bundle =
+        magic[..head].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || is_volume(&magic[..head]);
     let manifest = if is_bundle {
         let mut input = crate::volumes::BundleInput::open(path, None)?;
         if let Some(set) = input.volumes() {

@@ -1354,7 +1354,12 @@ mod tests {
         .unwrap();
         let bytes = m.encode();
         assert_eq!(Manifest::decode(&bytes, &l).unwrap(), m);
-        let paths: Vec<String> = m.full_release().entries.iter().map(Entry::tar_path).collect();
+        let paths: Vec<String> = m
+            .full_release()
+            .entries
+            .iter()
+            .map(Entry::tar_path)
+            .collect();
         assert_eq!(paths, ["artifacts/a", "artifacts/b", "artifacts/c"]);
         assert!(m.full_release().base.is_none());
         // The base is part of what is signed: another base, another id.
@@ -1422,7 +1427,11 @@ mod tests {
             bad(base(vec![entry(EntryKind::Link, "x.link", 1)])),
             Error::Manifest(_)
         ));
-        let mut blob = entry(EntryKind::Blob, &format!("sha256/{}", hex::encode([7; 32])), 1);
+        let mut blob = entry(
+            EntryKind::Blob,
+            &format!("sha256/{}", hex::encode([7; 32])),
+            1,
+        );
         blob.mode = BLOB_MODE;
         assert!(matches!(bad(base(vec![blob])), Error::Manifest(_)));
         // Empty, an older-or-equal sequence is required, a well-formed id.

@@ -118,7 +118,8 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
         Some(b) => {
             let sum = |es: &[airlock_bundle::Entry]| es.iter().map(|e| e.size).sum::<u64>();
             let (taken, taken_bytes) = (b.entries.len(), sum(&b.entries));
-            let (carried, carried_bytes) = (p.manifest.artifacts().len(), sum(p.manifest.artifacts()));
+            let (carried, carried_bytes) =
+                (p.manifest.artifacts().len(), sum(p.manifest.artifacts()));
             o.line(format!(
                 "delta      of bundle {} (sequence {}): carries {carried} files ({carried_bytes} bytes), takes {taken} ({taken_bytes} bytes) from the base",
                 b.bundle_id, b.sequence

@@ -34,7 +34,9 @@ pub enum DeltaError {
         imported_sequence: u64,
     },
     /// The delta takes a file the base does not have.
-    #[error("bundle {delta} takes {path} (sha256 {sha256}) from base {base}, which has no such file")]
+    #[error(
+        "bundle {delta} takes {path} (sha256 {sha256}) from base {base}, which has no such file"
+    )]
     BaseLacksFile {
         /// The delta's bundle id.
         delta: String,

@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod corpus;
 mod crafted;
+mod delta;
 mod determinism;
 #[path = "../support/emulators.rs"]
 mod emulators;
