@@ -91,7 +91,7 @@ impl BaseProblems {
         if self.count > files.len() {
             files.push(format!("and {} more", self.count - files.len()));
         }
-        Err(DeltaError::BaseChanged {
+        Err(DeltaError::Changed {
             base: base.bundle_id.clone(),
             dir: base.dir.display().to_string(),
             files,

@@ -8,7 +8,7 @@
 pub enum DeltaError {
     /// The journal shows no accepted import of the base on this store.
     #[error("bundle {delta} is a delta of bundle {base}, which this store has not imported")]
-    BaseNotImported {
+    NotImported {
         /// The delta's bundle id.
         delta: String,
         /// The base's bundle id.
@@ -19,7 +19,7 @@ pub enum DeltaError {
     #[error(
         "bundle {delta} names base {base} as channel {channel} sequence {sequence}, but this store imported {base} as channel {imported_channel} sequence {imported_sequence}"
     )]
-    BaseMismatch {
+    Mismatch {
         /// The delta's bundle id.
         delta: String,
         /// The base's bundle id.
@@ -37,7 +37,7 @@ pub enum DeltaError {
     #[error(
         "bundle {delta} takes {path} (sha256 {sha256}) from base {base}, which has no such file"
     )]
-    BaseLacksFile {
+    LacksFile {
         /// The delta's bundle id.
         delta: String,
         /// The base's bundle id.
@@ -53,7 +53,7 @@ pub enum DeltaError {
         "the import of base {base} at {dir} has changed: {} (of {count} taken from it)",
         files.join(", ")
     )]
-    BaseChanged {
+    Changed {
         /// The base's bundle id.
         base: String,
         /// Its destination.
@@ -70,23 +70,23 @@ impl DeltaError {
     /// The stable code.
     pub fn code(&self) -> &'static str {
         match self {
-            DeltaError::BaseNotImported { .. } => "delta-base-not-imported",
-            DeltaError::BaseMismatch { .. } => "delta-base-mismatch",
-            DeltaError::BaseLacksFile { .. } => "delta-base-lacks-file",
-            DeltaError::BaseChanged { .. } => "delta-base-changed",
+            DeltaError::NotImported { .. } => "delta-base-not-imported",
+            DeltaError::Mismatch { .. } => "delta-base-mismatch",
+            DeltaError::LacksFile { .. } => "delta-base-lacks-file",
+            DeltaError::Changed { .. } => "delta-base-changed",
         }
     }
 
     /// What to do.
     pub fn hint(&self) -> &'static str {
         match self {
-            DeltaError::BaseNotImported { .. } => {
+            DeltaError::NotImported { .. } => {
                 "unpack the base bundle into this store first, or ask for the full bundle"
             }
-            DeltaError::BaseMismatch { .. } | DeltaError::BaseLacksFile { .. } => {
+            DeltaError::Mismatch { .. } | DeltaError::LacksFile { .. } => {
                 "do not use this delta: ask its producer for a delta of a bundle this store imported, or the full bundle"
             }
-            DeltaError::BaseChanged { .. } => {
+            DeltaError::Changed { .. } => {
                 "the base's unpacked files were changed or removed: unpack the full bundle instead (or unpack the base again to a new directory, then the delta)"
             }
         }

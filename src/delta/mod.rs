@@ -92,7 +92,7 @@ pub fn locate(
     let Some(b) = &manifest.base else {
         return Ok(None);
     };
-    let not_imported = || DeltaError::BaseNotImported {
+    let not_imported = || DeltaError::NotImported {
         delta: manifest.bundle_id.clone(),
         base: b.bundle_id.clone(),
     };
@@ -105,7 +105,7 @@ pub fn locate(
         return Err(not_imported().into());
     };
     if import.channel != manifest.channel || import.sequence != b.sequence {
-        return Err(DeltaError::BaseMismatch {
+        return Err(DeltaError::Mismatch {
             delta: manifest.bundle_id.clone(),
             base: b.bundle_id.clone(),
             channel: manifest.channel.clone(),
@@ -132,7 +132,7 @@ pub fn locate(
     let mut files = Vec::with_capacity(b.entries.len());
     for e in &b.entries {
         let Some(p) = by_digest.get(&e.sha256) else {
-            return Err(DeltaError::BaseLacksFile {
+            return Err(DeltaError::LacksFile {
                 delta: manifest.bundle_id.clone(),
                 base: b.bundle_id.clone(),
                 path: e.tar_path(),
@@ -159,7 +159,7 @@ fn delivered_manifest(
     count: usize,
 ) -> Result<Manifest, Error> {
     let path = metadata_dir(dir).join(METADATA_MANIFEST);
-    let changed = |what: String| DeltaError::BaseChanged {
+    let changed = |what: String| DeltaError::Changed {
         base: base.to_owned(),
         dir: dir.display().to_string(),
         files: vec![what],
