@@ -5,6 +5,8 @@
 //! Each refusal has its own code and leaves nothing behind.
 use std::fs;
 
+use sha2::Digest as _;
+
 use crate::common::{World, listing, tree};
 use crate::crafted::{Crafted, man, refused};
 
@@ -249,4 +251,104 @@ fn inspect_lists_a_deltas_whole_release_marking_what_it_takes_from_its_base() {
         }
         e
     });
+}
+
+#[test]
+fn an_image_delta_takes_its_blobs_from_the_base_and_publishes_like_the_full_bundle() {
+    use crate::images::{image_world, pack_images, record_with_images};
+    const APP: &str = "oci:src:team/app:1.0";
+    const BASE: &str = "oci:src:team/base:1";
+    let w = image_world();
+    record_with_images(&w, &[APP, BASE], &[]);
+    pack_images(&w, "v1.bundle", &[APP, BASE], &["--sequence", "1"]).ok();
+    w.write("dist/README.md", b"# release 2\n");
+    record_with_images(&w, &[APP, BASE], &[]);
+    pack_images(&w, "v2-full.bundle", &[APP, BASE], &["--sequence", "2"]).ok();
+    pack_images(
+        &w,
+        "v2-delta.bundle",
+        &[APP, BASE],
+        &["--sequence", "2", "--base", "v1.bundle"],
+    )
+    .ok();
+    let i = w.run(&["inspect", "v2-delta.bundle", "--json"]).ok().json();
+    // Every blob (configs and layers) comes from the base.
+    let blobs = i["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "blob")
+        .count();
+    assert!(blobs > 0);
+    assert_eq!(i["delta"]["carried_files"], 1);
+    assert!(fs::metadata(w.path("v2-delta.bundle")).unwrap().len() < 100_000);
+
+    w.unpack("v1.bundle", "base1").ok();
+    w.unpack("v2-delta.bundle", "d2").ok();
+    second_store(&w);
+    unpack2(&w, "v1.bundle", "s2-base1");
+    unpack2(&w, "v2-full.bundle", "full2");
+    // The same tree, but for the copy of the signed manifest that `publish
+    // DIR` reads (the delta's own).
+    let without_manifest = |d: &str| {
+        tree(&w.path(d))
+            .into_iter()
+            .filter(|(p, _, _)| p != "oci/airlock-manifest.cbor")
+            .map(|(p, b, m)| (p, hex::encode(sha2::Sha256::digest(&b)), m))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(without_manifest("d2"), without_manifest("full2"));
+    // publish DIR checks the delta's import against its whole release.
+    w.run(&[
+        "publish",
+        "d2",
+        "--store",
+        "store",
+        "--registry",
+        "oci:enclave",
+    ])
+    .ok();
+    w.run(&[
+        "publish",
+        "full2",
+        "--store",
+        "store2",
+        "--registry",
+        "oci:enclave2",
+    ])
+    .ok();
+    // Every image blob and manifest reached the layout (the receipts
+    // attached as referrers name each import's own bundle, so differ).
+    for e in fs::read_dir(w.path("full2/oci/blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        for layout in ["enclave", "enclave2"] {
+            let got = fs::read(w.path(layout).join("blobs/sha256").join(e.file_name())).unwrap();
+            assert_eq!(got, fs::read(e.path()).unwrap());
+        }
+    }
+
+    // A base blob changed after unpack: refused, naming it.
+    let w2 = image_world();
+    record_with_images(&w2, &[APP, BASE], &[]);
+    pack_images(&w2, "v1.bundle", &[APP, BASE], &["--sequence", "1"]).ok();
+    w2.write("dist/README.md", b"# release 2\n");
+    record_with_images(&w2, &[APP, BASE], &[]);
+    pack_images(
+        &w2,
+        "v2-delta.bundle",
+        &[APP, BASE],
+        &["--sequence", "2", "--base", "v1.bundle"],
+    )
+    .ok();
+    w2.unpack("v1.bundle", "base1").ok();
+    let blob_dir = w2.path("base1/oci/blobs/sha256");
+    let victim = fs::read_dir(&blob_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&victim).unwrap();
+    bytes[7] ^= 0x40;
+    fs::write(&victim, bytes).unwrap();
+    refused(&w2, "v2-delta.bundle", "delta-base-changed");
 }
