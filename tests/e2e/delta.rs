@@ -101,6 +101,12 @@ fn a_delta_unpacks_to_exactly_the_full_bundles_tree_and_so_does_a_delta_of_a_del
     assert_eq!(d["delta"]["base_bundle_id"], v1.as_str());
     assert_eq!(d["delta"]["from_base_files"], 4);
     assert_eq!(d["artifacts"], 5);
+    // The journal records the import as a delta of its base.
+    let journal = fs::read_to_string(w.path("store/journal.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "unpack");
+    assert_eq!(last["fields"]["delta"]["base_bundle_id"], v1.as_str());
+    assert_eq!(last["fields"]["delta"]["from_base_files"], 4);
 
     // The full bundle, on a store of its own.
     second_store(&w);
