@@ -300,8 +300,9 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
             let mut problems = BaseProblems::default();
             for (entry, src) in &b.files {
                 sink.receive(entry, &mut |w| {
-                    problems.copy(entry, src, w);
-                    Ok(())
+                    problems
+                        .copy(entry, src, w)
+                        .map_err(airlock_bundle::Error::Sink)
                 })?;
                 artifacts += 1;
                 artifact_bytes += entry.size;

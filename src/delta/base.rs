@@ -34,20 +34,28 @@ pub struct BaseProblems {
 }
 
 impl BaseProblems {
-    /// Streams `src` into `out` while hashing it: records a problem (and
-    /// stops writing) when the file cannot be read, or is not exactly
-    /// `entry.size` bytes with `entry.sha256`. Never fails itself: the
-    /// caller refuses once every file has been looked at.
-    pub fn copy(&mut self, entry: &Entry, src: &std::path::Path, out: &mut dyn Write) {
+    /// Streams `src` into `out` while hashing it: records a problem when
+    /// the file cannot be read, or is not exactly `entry.size` bytes with
+    /// `entry.sha256`, and goes on (the caller refuses once every file has
+    /// been looked at, naming them all). Fails only when `out` cannot be
+    /// written (the staging side: the environment's error, not the base's).
+    pub fn copy(
+        &mut self,
+        entry: &Entry,
+        src: &std::path::Path,
+        out: &mut dyn Write,
+    ) -> std::io::Result<()> {
         let shown = src.display().to_string();
         let mut f = match airlock_hsm::opfile::open_regular(src) {
             Ok(f) => f,
-            Err(e) => return self.add(format!("{shown} is gone ({e})")),
+            Err(e) => {
+                self.add(format!("{shown} is gone ({e})"));
+                return Ok(());
+            }
         };
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         let mut n = 0u64;
-        let mut writing = true;
         loop {
             match f.read(&mut buf) {
                 Ok(0) => break,
@@ -55,24 +63,22 @@ impl BaseProblems {
                     h.update(&buf[..k]);
                     n += k as u64;
                     if n > entry.size {
-                        return self.add(format!("{shown} differs (longer than {})", entry.size));
+                        self.add(format!("{shown} differs (longer than {})", entry.size));
+                        return Ok(());
                     }
-                    if writing && out.write_all(&buf[..k]).is_err() {
-                        writing = false;
-                    }
+                    out.write_all(&buf[..k])?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return self.add(format!("{shown} cannot be read ({e})")),
+                Err(e) => {
+                    self.add(format!("{shown} cannot be read ({e})"));
+                    return Ok(());
+                }
             }
         }
         if n != entry.size || <[u8; 32]>::from(h.finalize()) != entry.sha256 {
-            return self.add(format!("{shown} differs"));
+            self.add(format!("{shown} differs"));
         }
-        if !writing {
-            // The staging side failed to write: not the base's fault, but
-            // the copy is incomplete; the sink's own checks report it.
-            self.add(format!("{shown} could not be staged"));
-        }
+        Ok(())
     }
 
     fn add(&mut self, what: String) {
