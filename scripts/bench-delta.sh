@@ -103,14 +103,14 @@ for r in r1 r2; do
   "$A" record -q --name build --key builder.pem --products "$r" --lstrip-paths "$r/" \
        --out-dir "links-$r" >/dev/null
 done
-pack() { # OUT RELEASE SEQUENCE [EXTRA...]
-  local out=$1 r=$2 seq=$3; shift 3
-  rm -f "$out"
-  "$A" pack -q --out "$out" --key release.pem --root 1.root.json --layout root.layout \
-       --layout-key owner.pub --links "links-$r" --artifacts "$r" --channel default \
-       --sequence "$seq" --source-date-epoch 1794694400 --expires 36500d "$@" >/dev/null
+packargs() { # OUT RELEASE SEQUENCE: the arguments of `airlock pack`
+  echo "pack -q --out $1 --key release.pem --root 1.root.json --layout root.layout" \
+       "--layout-key owner.pub --links links-$2 --artifacts $2 --channel default" \
+       "--sequence $3 --source-date-epoch 1794694400 --expires 3650d"
 }
-pack r1.airlock r1 1
+rm -f r1.airlock
+# shellcheck disable=SC2046 # word splitting wanted: no spaces in the names
+"$A" $(packargs r1.airlock r1 1) >/dev/null
 
 # timed LABEL OUTFILE CMD...: RUNS runs; prints "LABEL|bytes|wall s|RSS MiB".
 timed() {
@@ -132,8 +132,11 @@ maketar() { tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1794694
 maketar r1 r1.tar; maketar r2 r2.tar
 
 rows=()
-rows+=("$(timed "full bundle (airlock pack)" r2-full.airlock pack r2-full.airlock r2 2)")
-rows+=("$(timed "delta bundle (airlock pack --base)" r2-delta.airlock pack r2-delta.airlock r2 2 --base r1.airlock)")
+rm -f r2-full.airlock r2-delta.airlock
+# shellcheck disable=SC2046
+rows+=("$(timed "full bundle (airlock pack)" r2-full.airlock "$A" $(packargs r2-full.airlock r2 2) --force)")
+# shellcheck disable=SC2046
+rows+=("$(timed "delta bundle (airlock pack --base)" r2-delta.airlock "$A" $(packargs r2-delta.airlock r2 2) --force --base r1.airlock)")
 rows+=("$(timed "zstd -3 -T0 --patch-from of the tars" r2.patch.zst \
         zstd -q -f -3 -T0 --patch-from=r1.tar r2.tar -o r2.patch.zst)")
 
