@@ -20,14 +20,21 @@ use airlock_hsm::Signer;
 use crate::error::Error;
 use crate::fsutil::read_limited;
 use crate::intoto::IntotoError;
-use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
+use crate::intoto::bundle::{
+    BundleChain, ChainContext, ChainInspections, ChainVerdict, verify_bundle_chain,
+};
+use crate::intoto::inspection::{Contents, Need, read_content};
 use crate::intoto::verify::{LayoutKey, parse_layout};
-use crate::keys::{keyid, load_public_key, load_signer};
+use crate::keys::{
+    key_scheme, keyid, listed_under_other_scheme, load_public_key, load_signer, respell,
+    under_other_rsa_scheme,
+};
 use crate::policy::check_signatures;
 use crate::progress::Progress;
 use crate::timefmt::{format_utc, now};
 use crate::trust_anchor::read_root;
 use crate::tuf::{Root, apply_chain};
+use crate::verifier::InspectionPolicy;
 use crate::volumes::{SplitSource, split_bundle_file};
 use crate::walk::walk_tree;
 
@@ -80,8 +87,13 @@ pub struct PackRequest {
     pub names: NameRule,
     /// Pack a delta of this base: a bundle file (or a split bundle's first
     /// volume) or a signed manifest (`manifest.cbor`, as unpack delivers it
-    /// in `DEST.airlock-metadata/`). Read, not verified (SPEC.md 5.6).
+    /// in `DEST.airlock-metadata/`). Read, not verified (SPEC.md 5.7).
     pub base: Option<PathBuf>,
+    /// How the layout's inspections are evaluated (`--run-inspections`).
+    pub inspections: crate::verifier::InspectionPolicy,
+    /// The enclaves the bundle is directed to (`--for`, checked ids,
+    /// sorted, no duplicates); empty for any enclave.
+    pub enclaves: Vec<String>,
 }
 
 /// A packed bundle.
@@ -300,9 +312,27 @@ fn load_roots(files: &[std::path::PathBuf], time: u64) -> Result<(RootFiles, Roo
 fn precheck_layout(a: &PackRequest, bytes: &[u8]) -> Result<String, Error> {
     let (doc, layout) = parse_layout(bytes, &a.layout.display().to_string())?;
     for p in &a.layout_key {
-        let key = LayoutKey::from_public(&load_public_key(p)?);
+        let pk = load_public_key(p)?;
+        let key = LayoutKey::from_public(&pk);
         let ids: Vec<&str> = key.keyids.iter().map(String::as_str).collect();
         if !doc.signed_by(&ids, &key.key) {
+            // Signed by the same RSA key under the other scheme: say how to
+            // name it.
+            if let Some(other) = under_other_rsa_scheme(&pk) {
+                let o = LayoutKey::from_public(&other);
+                let ids: Vec<&str> = o.keyids.iter().map(String::as_str).collect();
+                if doc.signed_by(&ids, &o.key) {
+                    let (spec, scheme) = (p.display().to_string(), key_scheme(&other));
+                    return Err(Error::usage(
+                        format!(
+                            "--layout-key {spec} signed the layout under the {scheme} scheme, but was \
+                             named as a key of the {} scheme",
+                            key_scheme(&pk)
+                        ),
+                        format!("name it as --layout-key '{}'", respell(&spec, scheme)),
+                    ));
+                }
+            }
             return Err(IntotoError::LayoutSignature {
                 keyid: key.keyids[0].clone(),
             }
@@ -377,8 +407,25 @@ fn dates_and_sequence(a: &PackRequest, warn: &dyn Fn(&str)) -> Result<(u64, u64,
 /// isolated side will check the manifest's: a cheap early check, so that a
 /// wrong key is caught before any artifact is read. Returns the probe's
 /// signatures (their sizes fix the head frame's).
-fn probe_signers(signers: &[Box<dyn Signer>], final_root: &Root) -> Result<Signatures, Error> {
+fn probe_signers(
+    specs: &[String],
+    signers: &[Box<dyn Signer>],
+    final_root: &Root,
+) -> Result<Signatures, Error> {
     let probe = b"airlock pack key check";
+    for (spec, s) in specs.iter().zip(signers) {
+        if let Some(scheme) = listed_under_other_scheme(s.public_key(), final_root.keys.values()) {
+            return Err(Error::usage(
+                format!(
+                    "--key {spec} is listed in root version {} under the {scheme} scheme, but was \
+                     named as a key of the {} scheme",
+                    final_root.version,
+                    key_scheme(s.public_key())
+                ),
+                format!("name it as --key '{}'", respell(spec, scheme)),
+            ));
+        }
+    }
     let probe_sigs = sign_message(signers, &signing_message(probe))?;
     if let Err(rejection) = check_signatures(final_root, probe, &probe_sigs) {
         return Err(Error::usage(
@@ -562,6 +609,31 @@ fn collect_images(
     Ok(images)
 }
 
+/// The artifacts inspections read, read from the files being packed (an
+/// artifact that cannot be opened has no reading: the inspection is then
+/// refused as unevaluable).
+///
+/// A delta does not carry what its base has: such an artifact is read from
+/// the artifact directory (`dir`), where it was hashed.
+fn read_for_inspections(
+    needs: &[Need],
+    artifacts: &[ArtifactSource],
+    dir: Option<&std::path::Path>,
+) -> Contents {
+    let mut contents = Contents::new();
+    for need in needs {
+        let source = artifacts
+            .iter()
+            .find(|s| s.kind == EntryKind::Artifact && s.path.as_str() == need.artifact)
+            .map(|s| s.file.clone())
+            .or_else(|| dir.map(|d| d.join(&need.artifact)));
+        if let Some(Ok(mut f)) = source.map(std::fs::File::open) {
+            contents.insert(need.clone(), read_content(need.read, &mut f));
+        }
+    }
+    contents
+}
+
 fn build(
     a: &PackRequest,
     progress: &dyn Progress,
@@ -589,7 +661,7 @@ fn build(
     // The final root must still be valid when the bundle arrives, not only at
     // the (possibly old) creation time.
     let (roots, final_root) = load_roots(&a.root, created.max(now()))?;
-    let probe_sigs = probe_signers(&signers, &final_root)?;
+    let probe_sigs = probe_signers(&a.key, &signers, &final_root)?;
 
     let (mut metadata, product_step, layout_keyids) =
         collect_metadata(a, roots, &limits, chain_check)?;
@@ -665,6 +737,7 @@ fn build(
             images: images.clone(),
             entries,
             names: a.names,
+            enclaves: a.enclaves.clone(),
         };
         match &delta {
             Some(d) => Manifest::new_delta(fields, d.base.clone(), &limits),
@@ -727,24 +800,58 @@ fn build(
         chain.add(&m.entry(), m.bytes.clone());
     }
     let chain_verdict = if chain_check == ChainCheck::Enforce {
-        verify_bundle_chain(
-            &chain,
-            &supply_chain,
-            &release_entries,
-            &images,
-            &ChainContext {
-                root: &final_root,
-                seen: None,
-                channel: &a.channel,
-                time: now(),
-            },
-        )?
+        let check = |inspections| {
+            verify_bundle_chain(
+                &chain,
+                &supply_chain,
+                &release_entries,
+                &images,
+                &ChainContext {
+                    root: &final_root,
+                    seen: None,
+                    channel: &a.channel,
+                    time: now(),
+                    inspections,
+                },
+            )
+        };
+        match a.inspections {
+            InspectionPolicy::Run { timeout } => {
+                // Images only: the commands run in an empty directory.
+                let empty = tempfile::tempdir().map_err(|e| {
+                    Error::env(
+                        "write-failed",
+                        format!("cannot create a scratch directory: {e}"),
+                        "check permissions and free space beside --out",
+                    )
+                })?;
+                let dir = a.artifacts.as_deref().unwrap_or(empty.path());
+                check(ChainInspections::Run { dir, timeout })?
+            }
+            InspectionPolicy::Evaluate => {
+                let first = check(ChainInspections::Metadata)?;
+                if first.pending_inspections.is_empty() {
+                    first
+                } else {
+                    // Archives and checksum files read from the files just
+                    // packed; a file that changed since is refused (its
+                    // digest is held to the packed one).
+                    let contents = read_for_inspections(
+                        &first.pending_inspections,
+                        &artifacts,
+                        a.artifacts.as_deref(),
+                    );
+                    check(ChainInspections::Contents(&contents))?
+                }
+            }
+        }
     } else {
         ChainVerdict {
             product_step: supply_chain.product_step.clone().unwrap_or_default(),
             steps: 0,
             inspections: 0,
-            inspection_evaluations: Vec::new(),
+            inspection_results: Vec::new(),
+            pending_inspections: Vec::new(),
             layout_expires: String::new(),
             attestations: 0,
             attested_subjects: 0,

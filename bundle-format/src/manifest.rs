@@ -44,6 +44,9 @@ const MAX_CHANNEL_BYTES: usize = 64;
 /// Longest in-toto product step name, in bytes.
 const MAX_STEP_BYTES: usize = 255;
 
+/// Most enclaves a directed bundle may name (SPEC.md 5.6).
+pub const MAX_ENCLAVES: usize = 256;
+
 /// Most significant mode bits a manifest entry may carry (permissions,
 /// setuid/setgid/sticky); file-type bits are never carried.
 const MAX_MODE: u32 = 0o7777;
@@ -256,9 +259,12 @@ pub struct ManifestFields {
     pub entries: Vec<Entry>,
     /// Which names the entries may have.
     pub names: NameRule,
+    /// The enclaves the bundle is directed to (SPEC.md 5.6), in any order
+    /// (they are sorted); empty for a bundle any enclave may import.
+    pub enclaves: Vec<String>,
 }
 
-/// What a delta bundle takes from its base (SPEC.md 5.6): the base bundle
+/// What a delta bundle takes from its base (SPEC.md 5.7): the base bundle
 /// and the payload entries of the release that the delta does not carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Base {
@@ -304,10 +310,14 @@ pub struct Manifest {
     /// after `entries` when [`NameRule::PosixOnly`], absent otherwise.
     pub names: NameRule,
     /// For a delta bundle, its base and the entries taken from it (the
-    /// optional last key `base`, SPEC.md 5.6); `None` for a full bundle.
+    /// optional last key `base`, SPEC.md 5.7); `None` for a full bundle.
     /// `entries` then lists only what the bundle carries;
     /// [`Manifest::full_release`] is the whole release.
     pub base: Option<Base>,
+    /// The enclave ids the bundle is directed to, strictly increasing
+    /// (SPEC.md 5.6): encoded as `enclaves` after `entries` when not empty,
+    /// absent otherwise. Empty: any enclave may import the bundle.
+    pub enclaves: Vec<String>,
 }
 
 impl Manifest {
@@ -317,7 +327,7 @@ impl Manifest {
         Manifest::build(fields, None, limits)
     }
 
-    /// Builds the manifest of a delta bundle (SPEC.md 5.6): `fields.entries`
+    /// Builds the manifest of a delta bundle (SPEC.md 5.7): `fields.entries`
     /// are what it carries, `base` names the base bundle and the payload
     /// entries taken from it (in any order: they are sorted). Checks
     /// everything [`Manifest::decode`] checks.
@@ -347,6 +357,8 @@ impl Manifest {
             i.platforms.sort();
         }
         images.sort_by(|a, b| (&a.name, &a.tag).cmp(&(&b.name, &b.tag)));
+        let mut enclaves = fields.enclaves;
+        enclaves.sort();
         let mut m = Manifest {
             format: if images.is_empty() {
                 FORMAT_VERSION
@@ -364,6 +376,7 @@ impl Manifest {
             entries,
             names: fields.names,
             base,
+            enclaves,
         };
         validate(&m, limits)?;
         m.bundle_id = m.compute_bundle_id();
@@ -388,8 +401,10 @@ impl Manifest {
         // byte for byte what a version 1 writer produces; `posix_names` is
         // there only when true.
         let posix_only = self.names == NameRule::PosixOnly;
+        let directed = !self.enclaves.is_empty();
         e.map(
             9 + usize::from(self.format != FORMAT_VERSION)
+                + usize::from(directed)
                 + usize::from(posix_only)
                 + usize::from(self.base.is_some()),
         );
@@ -445,12 +460,20 @@ impl Manifest {
         for entry in &self.entries {
             encode_entry(&mut e, entry);
         }
+        // Optional (SPEC.md 5.6): an undirected bundle keeps its exact bytes.
+        if directed {
+            e.text("enclaves");
+            e.array(self.enclaves.len());
+            for id in &self.enclaves {
+                e.text(id);
+            }
+        }
         // Optional, so that bundles without it keep their exact bytes.
         if posix_only {
             e.text("posix_names");
             e.bool(true);
         }
-        // Optional and last (SPEC.md 5.6): only a delta bundle has it.
+        // Optional and last (SPEC.md 5.7): only a delta bundle has it.
         if let Some(base) = &self.base {
             e.text("base");
             e.map(3);
@@ -681,6 +704,10 @@ struct WireManifest {
     #[serde(default)]
     images: Option<Vec<WireImage>>,
     entries: Vec<WireEntry>,
+    // Absent means none; an empty array decodes but does not re-encode to
+    // the same bytes, so it is refused as non-canonical.
+    #[serde(default)]
+    enclaves: Vec<String>,
     // Absent means false; an explicit `false` decodes but does not
     // re-encode to the same bytes, so it is refused as non-canonical.
     #[serde(default)]
@@ -744,6 +771,12 @@ impl WireManifest {
             return Err(Error::Limit {
                 what: "entries",
                 limit: limits.max_entries as u64,
+            });
+        }
+        if self.enclaves.len() > MAX_ENCLAVES {
+            return Err(Error::Limit {
+                what: "enclaves",
+                limit: MAX_ENCLAVES as u64,
             });
         }
         if self.format != FORMAT_VERSION && self.format != FORMAT_VERSION_IMAGES {
@@ -819,6 +852,7 @@ impl WireManifest {
                 NameRule::Portable
             },
             base,
+            enclaves: self.enclaves,
         })
     }
 }
@@ -920,6 +954,7 @@ fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
             excerpt(step)
         )));
     }
+    validate_enclaves(&m.enclaves)?;
     validate_entries(&m.entries, limits)?;
     if let Some(base) = &m.base {
         validate_base(m, base, limits)?;
@@ -937,7 +972,7 @@ fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
     validate_images(m)
 }
 
-/// The rules of a delta's `base` (SPEC.md 5.6): a well-formed id, an older
+/// The rules of a delta's `base` (SPEC.md 5.7): a well-formed id, an older
 /// sequence, at least one entry, only payload kinds (blobs only in format
 /// 2), sorted; and the whole release — carried entries and these —
 /// follows the entry rules of 5.3 (no duplicate, no conflict, the limits).
@@ -985,6 +1020,37 @@ fn validate_base(m: &Manifest, base: &Base, limits: &Limits) -> Result<(), Error
         }
     }
     validate_entries(&m.full_release().entries, limits)
+}
+
+/// The enclave rules of SPEC.md 5.6: at most [`MAX_ENCLAVES`] ids, each 64
+/// lowercase hex digits, strictly increasing.
+fn validate_enclaves(enclaves: &[String]) -> Result<(), Error> {
+    if enclaves.len() > MAX_ENCLAVES {
+        return Err(Error::Limit {
+            what: "enclaves",
+            limit: MAX_ENCLAVES as u64,
+        });
+    }
+    for (i, id) in enclaves.iter().enumerate() {
+        if !is_enclave_id(id) {
+            return Err(Error::Manifest(format!(
+                "enclave id {} is not 64 lowercase hex digits",
+                excerpt(id)
+            )));
+        }
+        if i > 0 && enclaves[i - 1] >= *id {
+            return Err(Error::Manifest(
+                "enclave ids are not strictly increasing (unsorted or duplicated)".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `s` is an enclave id as a manifest carries it (SPEC.md 5.6): 64
+/// lowercase hex digits.
+pub fn is_enclave_id(s: &str) -> bool {
+    is_keyid(s)
 }
 
 /// The portable-name rules of SPEC.md section 4.1 over all entries: every
@@ -1329,6 +1395,7 @@ mod tests {
             images: Vec::new(),
             entries,
             names: NameRule::Portable,
+            enclaves: Vec::new(),
         }
     }
 
@@ -1735,6 +1802,74 @@ mod tests {
         c[0] = 0xaa;
         c.extend_from_slice(b"kposix_names\xf4");
         assert!(matches!(Manifest::decode(&c, &l), Err(Error::NonCanonical)));
+    }
+
+    #[test]
+    fn enclaves_is_an_optional_signed_key_between_entries_and_posix_names() {
+        let l = Limits::default();
+        let (a, b) = ("a".repeat(64), "0b".repeat(32));
+        let open = Manifest::new(fields(vec![entry(EntryKind::Artifact, "a", 1)]), &l).unwrap();
+        let directed = Manifest::new(
+            ManifestFields {
+                enclaves: vec![a.clone(), b.clone()],
+                names: NameRule::PosixOnly,
+                ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+            },
+            &l,
+        )
+        .unwrap();
+        // Sorted by `new`; absent when empty: the bytes from before the key.
+        assert_eq!(directed.enclaves, [b.clone(), a.clone()]);
+        assert!(!open.encode().windows(8).any(|w| w == b"enclaves"));
+        assert_ne!(open.bundle_id, directed.bundle_id);
+        let bytes = directed.encode();
+        assert_eq!(bytes[0], 0xab);
+        let mut tail = b"henclaves\x82\x78\x40".to_vec();
+        tail.extend_from_slice(b.as_bytes());
+        tail.extend_from_slice(b"\x78\x40");
+        tail.extend_from_slice(a.as_bytes());
+        tail.extend_from_slice(b"kposix_names\xf5");
+        assert!(bytes.ends_with(&tail));
+        assert_eq!(Manifest::decode(&bytes, &l).unwrap(), directed);
+        // An empty list is a second encoding of "not directed": refused.
+        let mut c = open.encode();
+        c[0] += 1;
+        c.extend_from_slice(b"henclaves\x80");
+        assert!(matches!(Manifest::decode(&c, &l), Err(Error::NonCanonical)));
+        // Ids are 64 lowercase hex digits, each once.
+        for bad in [
+            vec!["A".repeat(64)],
+            vec!["ab".into()],
+            vec![a.clone(), a.clone()],
+        ] {
+            let err = Manifest::new(
+                ManifestFields {
+                    enclaves: bad.clone(),
+                    ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+                },
+                &l,
+            )
+            .unwrap_err();
+            assert!(matches!(err, Error::Manifest(_)), "{bad:?}: {err:?}");
+        }
+        let err = Manifest::new(
+            ManifestFields {
+                enclaves: (0..=MAX_ENCLAVES).map(|i| format!("{i:064x}")).collect(),
+                ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+            },
+            &l,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Limit {
+                    what: "enclaves",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

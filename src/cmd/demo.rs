@@ -377,6 +377,8 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         threads: None,
         posix_names: false,
         base: None,
+        run_inspections: false,
+        for_enclave: Vec::new(),
     };
     n.outcome(&pack::run(&pack_args, true)?);
 
@@ -439,6 +441,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     )?);
@@ -461,6 +464,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     );
@@ -483,6 +487,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     ) {
@@ -506,6 +511,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
             store_import: false,
         },
         true,
@@ -527,6 +533,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
             store_import: false,
         },
         true,

@@ -96,6 +96,13 @@ pub fn run(bundle: &Path, extract: Option<&Path>) -> Result<Outcome, Error> {
         o.line("names      POSIX-only (pack --posix-names)");
     }
     o.field("posix_names", posix_names);
+    if m.enclaves.is_empty() {
+        o.line("for        any enclave (not directed)");
+    }
+    for id in &m.enclaves {
+        o.line(format!("for        enclave {id}"));
+    }
+    o.field("enclaves", m.enclaves.clone());
     o.line(format!(
         "layout keys {}",
         m.supply_chain.layout_keyids.join(", ")

@@ -1,4 +1,4 @@
-//! What the isolated side refuses about a delta bundle (SPEC.md 5.6,
+//! What the isolated side refuses about a delta bundle (SPEC.md 5.7,
 //! docs/transfers.md "Delta bundles"), with its codes and hints.
 
 /// Why a delta bundle is refused (exit 1: the delta is not accepted on

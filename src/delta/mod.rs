@@ -1,4 +1,4 @@
-//! Delta bundles on the isolated side (SPEC.md 5.6, docs/transfers.md
+//! Delta bundles on the isolated side (SPEC.md 5.7, docs/transfers.md
 //! "Delta bundles"): a delta is accepted only on a store whose journal
 //! shows its base as imported, and takes the files it does not carry from
 //! that import's destination, re-hashed against its own signed manifest.

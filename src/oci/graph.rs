@@ -237,6 +237,7 @@ mod tests {
                 }],
                 entries,
                 names: airlock_bundle::NameRule::Portable,
+                enclaves: Vec::new(),
             },
             &Limits::default(),
         )
@@ -312,6 +313,7 @@ mod tests {
                     }],
                     entries: entries.clone(),
                     names: airlock_bundle::NameRule::Portable,
+                    enclaves: Vec::new(),
                 },
                 &Limits::default(),
             )

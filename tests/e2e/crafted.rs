@@ -71,7 +71,7 @@ pub struct Crafted {
     pub product_step: Option<String>,
     /// Mark the bundle POSIX-only (`posix_names: true`).
     pub posix_names: bool,
-    /// A delta's `base` (SPEC.md 5.6): base bundle id, base sequence, the
+    /// A delta's `base` (SPEC.md 5.7): base bundle id, base sequence, the
     /// entries taken from it.
     pub base: Option<(String, u64, Vec<ManEntry>)>,
 }

@@ -1,4 +1,4 @@
-//! Delta bundles (SPEC.md 5.6, docs/transfers.md "Delta bundles"): a delta
+//! Delta bundles (SPEC.md 5.7, docs/transfers.md "Delta bundles"): a delta
 //! carries only what its base lacks, is accepted only on a store whose
 //! journal shows the base imported, takes the rest from that import after
 //! re-hashing it, and unpacks to exactly the tree of the full bundle.

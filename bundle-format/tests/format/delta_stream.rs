@@ -1,5 +1,5 @@
 //! A delta bundle's stream is what its `entries` say, nothing of its
-//! `base` (SPEC.md 5.6): the reader hands over only the carried files, and
+//! `base` (SPEC.md 5.7): the reader hands over only the carried files, and
 //! a file taken from the base that appears in the stream is refused.
 use airlock_bundle::*;
 use sha2::{Digest, Sha256};
