@@ -376,6 +376,9 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         level: 3,
         threads: None,
         posix_names: false,
+        base: None,
+        run_inspections: false,
+        for_enclave: Vec::new(),
     };
     n.outcome(&pack::run(&pack_args, true)?);
 
@@ -438,6 +441,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     )?);
@@ -460,6 +464,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     );
@@ -482,6 +487,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
         },
         true,
     ) {
@@ -505,6 +511,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
             store_import: false,
         },
         true,
@@ -526,6 +533,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: None,
             prompt: false,
             metrics_file: None,
+            run_inspections: false,
             store_import: false,
         },
         true,

@@ -172,6 +172,7 @@ pub fn test(
         time,
         &mut Discard,
         &mut Observed::default(),
+        crate::verifier::InspectionPolicy::Evaluate,
     )?;
     let doc = input::document(&verdict, state.latest_time);
     let results = crate::gate::evaluate(&pinned, &doc)?;

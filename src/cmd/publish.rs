@@ -24,6 +24,9 @@ use sha2::{Digest as _, Sha256};
 use crate::cli::{PublishArgs, StoreArg, UnpackArgs};
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
+use crate::fsutil::read_limited;
+use crate::gate::input::{RecordedError, kept_path, recorded};
+use crate::gate::{Admission, GateError};
 use crate::journal::decision::{error_field, lock_store, path_field};
 use crate::journal::writer::{Event, record};
 use crate::journal::{Journal, signer_of};
@@ -31,7 +34,9 @@ use crate::oci::graph::{ImageGraph, check as check_graph};
 use crate::oci::layout::{self, MANIFEST_COPY};
 use crate::oci::registry::{Connection, Registry, Target};
 use crate::oci::{Digest, OciError};
+use crate::policy::verification_time;
 use crate::publish::PublishError;
+use crate::timefmt::now;
 use crate::verifier::IMAGE_DIR;
 
 /// The store's record of which bundle set each published tag.
@@ -65,18 +70,25 @@ struct Import {
     /// The bundle's attestations (file name, bytes), as delivered beside
     /// the import and checked against its manifest.
     attestations: Vec<(String, Vec<u8>)>,
+    /// The SHA-256 of the policy input its journal record holds.
+    policy_input_sha256: Option<String>,
 }
 
-/// The journal's accepted unpack whose manifest has this SHA-256, if any.
-fn journaled_import(store: &dyn TrustStore, manifest_sha256: &str) -> Result<bool, Error> {
+/// The journal's accepted unpack whose manifest has this SHA-256, if any:
+/// `Some` of the SHA-256 of the policy input it delivered (`None` for an
+/// import made before airlock recorded it).
+fn journaled_import(
+    store: &dyn TrustStore,
+    manifest_sha256: &str,
+) -> Result<Option<Option<String>>, Error> {
     let signer = signer_of(store)?;
-    let mut found = false;
+    let mut found = None;
     crate::journal::export::check_store(store, signer.public_key(), |r| {
         if r.event == "unpack"
             && r.str_field("outcome") == Some("accepted")
             && r.str_field("manifest_sha256") == Some(manifest_sha256)
         {
-            found = true;
+            found = Some(r.str_field("policy_input_sha256").map(str::to_owned));
         }
     })?;
     Ok(found)
@@ -98,14 +110,15 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
         reason: format!("no {IMAGE_DIR}/{MANIFEST_COPY} ({e})"),
     })?;
     let sha = hex::encode(Sha256::digest(&bytes));
-    if !journaled_import(store, &sha)? {
+    let Some(policy_input_sha256) = journaled_import(store, &sha)? else {
         return Err(PublishError::NotImported {
             dir: shown.clone(),
             reason: format!("the journal records no accepted import of manifest {sha}"),
         }
         .into());
-    }
-    let manifest = Manifest::decode(&bytes, &Limits::default())?;
+    };
+    // A delta's directory holds its full release (SPEC.md 5.7).
+    let manifest = Manifest::decode(&bytes, &Limits::default())?.full_release();
     let mut expected: BTreeMap<PathBuf, ([u8; 32], u64)> = BTreeMap::new();
     for e in &manifest.entries {
         let p = match e.kind {
@@ -186,7 +199,53 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
         manifest,
         graph,
         attestations,
+        policy_input_sha256,
     })
+}
+
+/// The most of an import's policy input document read.
+const MAX_POLICY_INPUT: u64 = 256 << 20;
+
+/// The store's policy, evaluated again (docs/policy.md, "`publish`
+/// evaluates the policy again"): on the input document the import kept in
+/// the store (`STORE/policy-inputs/SHA256.json`, whose SHA-256 its journal
+/// record holds), at this time. `None`: the store pins no policy.
+fn policy_again(store: &dyn TrustStore, import: &Import) -> Result<Option<Admission>, Error> {
+    let state = store.state()?;
+    if state.policy.is_none() {
+        return Ok(None);
+    }
+    let shown = import.dir.display().to_string();
+    let Some(journaled) = &import.policy_input_sha256 else {
+        return Err(GateError::Failed {
+            reason: format!(
+                "the import in {shown} was made before airlock kept its policy input, so the store's policy cannot be evaluated on it (a bundle is imported once: ask for a new bundle, or publish it with no policy pinned)"
+            ),
+        }
+        .into());
+    };
+    let path = kept_path(store.dir(), journaled);
+    let bytes =
+        read_limited(&path, MAX_POLICY_INPUT, "the import's policy input").map_err(|e| {
+            GateError::InputTampered {
+                path: path.display().to_string(),
+                reason: format!("it cannot be read: {e}"),
+            }
+        })?;
+    let time = verification_time(None, &state, now());
+    let doc = recorded(&bytes, journaled, time, state.latest_time).map_err(|e| {
+        let reason = match e {
+            RecordedError::Digest { got } => {
+                format!("its SHA-256 is {got}, but the import's journal record holds {journaled}")
+            }
+            RecordedError::Parse(reason) => format!("it does not parse: {reason}"),
+        };
+        GateError::InputTampered {
+            path: path.display().to_string(),
+            reason,
+        }
+    })?;
+    crate::gate::enforce_input(store, &state, &doc)
 }
 
 /// The repository an image goes to under `target`.
@@ -315,6 +374,21 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
             ));
         }
     }
+    // Last, the enclave's own policy, as it stands now (docs/policy.md):
+    // a denial pushes nothing.
+    let admission = match policy_again(store.as_ref(), &import) {
+        Ok(a) => a,
+        Err(e) => {
+            let mut extra = ids.clone();
+            if let Error::Gate(g) = &e
+                && let Some(p) = g.record()
+            {
+                extra["policy"] = p;
+            }
+            return Err(refuse(e, extra));
+        }
+    };
+    let policy = admission.as_ref().map(Admission::field);
     // The tags this bundle sets are recorded before any is put: a run that
     // fails after moving some tags (the registry going away between two)
     // still protects them from an older bundle.
@@ -424,6 +498,9 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         f["receipt_referrer"] = json!(receipt);
         f["attestation_referrers"] = json!(attested);
         f["source_referrers"] = json!(from_source);
+        if let Some(p) = &policy {
+            f["policy"] = p.clone();
+        }
         events.push(Event::new("publish", f));
         published.push(
             json!({"repository": repo, "tag": p.image.tag, "digest": digest,
@@ -442,6 +519,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     o.line(format!(
         "blobs      {blobs_sent} sent, {blobs_skipped} already there"
     ));
+    crate::cmd::verify::describe_admission(&mut o, admission.as_ref());
     o.line(format!("journal    record {}", head.seq));
     o.field("published", published)
         .field("bundle_id", m.bundle_id.clone())
@@ -488,6 +566,7 @@ fn import_bundle(a: &PublishArgs, store_dir: &Path, quiet: bool) -> Result<PathB
             prompt: a.prompt,
             metrics_file: None,
             store_import: true,
+            run_inspections: a.run_inspections,
         },
         quiet,
     )?;

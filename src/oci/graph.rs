@@ -327,6 +327,7 @@ mod tests {
                 }],
                 entries,
                 names: airlock_bundle::NameRule::Portable,
+                enclaves: Vec::new(),
             },
             &Limits::default(),
         )
@@ -395,6 +396,7 @@ mod tests {
                 }],
                 entries,
                 names: airlock_bundle::NameRule::Portable,
+                enclaves: Vec::new(),
             },
             &Limits::default(),
         )
@@ -481,6 +483,7 @@ mod tests {
                     }],
                     entries: entries.clone(),
                     names: airlock_bundle::NameRule::Portable,
+                    enclaves: Vec::new(),
                 },
                 &Limits::default(),
             )
