@@ -111,7 +111,11 @@ The same inputs, keys and --source-date-epoch give byte-identical bundles (and
 volumes); the last commit's time is the usual choice (a fixed old date makes
 the bundle expire: created + --expires must lie in the future). --split SIZE: fat32 (4,294,967,295 bytes), dvd (4,700,372,992), bd
 (25,025,314,816), or a number with kB/MB/GB/TB or KiB/MiB/GiB/TiB; see
-docs/transfers.md.")]
+docs/transfers.md.
+
+--base release-41.airlock packs a delta: the manifest lists the whole release,
+but files the base has (by SHA-256) stay behind; the isolated side takes them
+from its import of the base (docs/transfers.md, \"Delta bundles\").")]
     Pack(Box<PackArgs>),
     /// Show what is inside a bundle. Checks nothing and trusts nothing.
     #[command(
@@ -741,6 +745,13 @@ pub struct PackArgs {
     /// macOS, can lose files; verify and unpack warn.
     #[arg(long)]
     pub posix_names: bool,
+    /// Pack a delta of this earlier bundle of the channel (or of its signed
+    /// manifest, DEST.airlock-metadata/manifest.cbor): files whose SHA-256
+    /// the base has are not carried but referenced; the manifest still
+    /// lists the whole release. The isolated side accepts it only if it
+    /// imported the base. The base's signatures are not checked here.
+    #[arg(long, value_name = "BUNDLE|MANIFEST")]
+    pub base: Option<PathBuf>,
     /// Direct the bundle to an enclave (repeatable): its id, as `airlock
     /// anchor show` prints it on the isolated side, is signed into the
     /// manifest, and every other store refuses the bundle

@@ -38,6 +38,9 @@ pub enum Error {
     /// A bundle's container images do not form complete, consistent graphs.
     #[error(transparent)]
     Image(#[from] crate::oci::OciError),
+    /// A delta bundle whose base this store cannot supply (`crate::delta`).
+    #[error(transparent)]
+    Delta(#[from] crate::delta::error::DeltaError),
     /// `publish` refuses a directory or a tag move.
     #[error(transparent)]
     Publish(#[from] crate::publish::PublishError),
@@ -269,6 +272,7 @@ impl Error {
             | Error::Intoto(_)
             | Error::Image(_)
             | Error::Publish(_)
+            | Error::Delta(_)
             | Error::Journal(_) => EXIT_REJECTED,
             Error::Input { .. }
             | Error::InputNames(_)
@@ -296,6 +300,7 @@ impl Error {
             Error::Intoto(e) => e.code(),
             Error::Image(e) => e.code(),
             Error::Publish(e) => e.code(),
+            Error::Delta(e) => e.code(),
             Error::Journal(e) => e.code(),
             Error::Sigstore(e) => e.code(),
             Error::Gate(e) => e.code(),
@@ -343,6 +348,7 @@ impl Error {
             Error::Sigstore(e) => e.hint().into(),
             Error::Gate(e) => e.hint().into(),
             Error::Publish(e) => e.hint().into(),
+            Error::Delta(e) => e.hint().into(),
             Error::Hsm(e) => match e {
                 airlock_hsm::Error::JournalNotStarted { .. } => {
                     "this store was provisioned before airlock kept an audit journal: start one with `airlock journal init --store STORE`".into()

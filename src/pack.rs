@@ -85,6 +85,10 @@ pub struct PackRequest {
     pub threads: Option<u32>,
     /// Which names the bundle may carry.
     pub names: NameRule,
+    /// Pack a delta of this base: a bundle file (or a split bundle's first
+    /// volume) or a signed manifest (`manifest.cbor`, as unpack delivers it
+    /// in `DEST.airlock-metadata/`). Read, not verified (SPEC.md 5.7).
+    pub base: Option<PathBuf>,
     /// How the layout's inspections are evaluated (`--run-inspections`).
     pub inspections: crate::verifier::InspectionPolicy,
     /// The enclaves the bundle is directed to (`--for`, checked ids,
@@ -608,13 +612,22 @@ fn collect_images(
 /// The artifacts inspections read, read from the files being packed (an
 /// artifact that cannot be opened has no reading: the inspection is then
 /// refused as unevaluable).
-fn read_for_inspections(needs: &[Need], artifacts: &[ArtifactSource]) -> Contents {
+///
+/// A delta does not carry what its base has: such an artifact is read from
+/// the artifact directory (`dir`), where it was hashed.
+fn read_for_inspections(
+    needs: &[Need],
+    artifacts: &[ArtifactSource],
+    dir: Option<&std::path::Path>,
+) -> Contents {
     let mut contents = Contents::new();
     for need in needs {
         let source = artifacts
             .iter()
-            .find(|s| s.kind == EntryKind::Artifact && s.path.as_str() == need.artifact);
-        if let Some(Ok(mut f)) = source.map(|s| std::fs::File::open(&s.file)) {
+            .find(|s| s.kind == EntryKind::Artifact && s.path.as_str() == need.artifact)
+            .map(|s| s.file.clone())
+            .or_else(|| dir.map(|d| d.join(&need.artifact)));
+        if let Some(Ok(mut f)) = source.map(std::fs::File::open) {
             contents.insert(need.clone(), read_content(need.read, &mut f));
         }
     }
@@ -679,6 +692,17 @@ fn build(
             )
         })?;
     let images = collect_images(a, scratch.path(), &limits, &mut metadata, &mut artifacts)?;
+    // A delta: what the base has (by digest) stays behind, referenced.
+    let (artifacts, delta) = match &a.base {
+        Some(path) => {
+            let base = read_base(path, &a.channel, sequence, &limits)?;
+            split_against_base(artifacts, base, progress, warn)?
+        }
+        None => (artifacts, None),
+    };
+    let from_base: Vec<Entry> = delta
+        .as_ref()
+        .map_or(Vec::new(), |d| d.base.entries.clone());
     let total: u64 = artifacts.iter().map(|x| x.size).sum();
     let workers = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -703,21 +727,22 @@ fn build(
     let build_manifest = |artifact_entries: Vec<Entry>, payload_sha256: [u8; 32]| {
         let mut entries = metadata_entries.clone();
         entries.extend(artifact_entries);
-        Manifest::new(
-            ManifestFields {
-                channel: a.channel.clone(),
-                sequence,
-                created,
-                expires,
-                payload_sha256,
-                supply_chain: supply_chain.clone(),
-                images: images.clone(),
-                entries,
-                names: a.names,
-                enclaves: a.enclaves.clone(),
-            },
-            &limits,
-        )
+        let fields = ManifestFields {
+            channel: a.channel.clone(),
+            sequence,
+            created,
+            expires,
+            payload_sha256,
+            supply_chain: supply_chain.clone(),
+            images: images.clone(),
+            entries,
+            names: a.names,
+            enclaves: a.enclaves.clone(),
+        };
+        match &delta {
+            Some(d) => Manifest::new_delta(fields, d.base.clone(), &limits),
+            None => Manifest::new(fields, &limits),
+        }
         .map_err(|e| match e {
             airlock_bundle::Error::Manifest(m) => Error::usage(
                 format!("cannot build the manifest: {m}"),
@@ -759,6 +784,14 @@ fn build(
     progress.finish();
     let payload = payload?;
     airlock_hsm::fault::point("pack-payload-written");
+    if let Some(d) = &delta {
+        d.check_unchanged(payload.entries())?;
+    }
+    // The whole release: for a delta, what it carries and what it takes
+    // from its base. The supply chain is checked over all of it.
+    let mut release_entries: Vec<Entry> = payload.entries().to_vec();
+    release_entries.extend(from_base.iter().cloned());
+    release_entries.sort_by(|x, y| (x.kind, x.path.as_str()).cmp(&(y.kind, y.path.as_str())));
     // The whole supply chain, as the isolated side will check it, over the
     // digests just computed: a failing chain never leaves this machine.
     // (Dropping the payload removes the partial bundle.)
@@ -771,7 +804,7 @@ fn build(
             verify_bundle_chain(
                 &chain,
                 &supply_chain,
-                payload.entries(),
+                &release_entries,
                 &images,
                 &ChainContext {
                     root: &final_root,
@@ -803,7 +836,11 @@ fn build(
                     // Archives and checksum files read from the files just
                     // packed; a file that changed since is refused (its
                     // digest is held to the packed one).
-                    let contents = read_for_inspections(&first.pending_inspections, &artifacts);
+                    let contents = read_for_inspections(
+                        &first.pending_inspections,
+                        &artifacts,
+                        a.artifacts.as_deref(),
+                    );
                     check(ChainInspections::Contents(&contents))?
                 }
             }
@@ -828,7 +865,7 @@ fn build(
     };
     // Sigstore bundles among the attestations: each must sign an artifact
     // of the bundle; the isolated side verifies them against its pin.
-    crate::sigstore::carried::Carried::gather(chain.attestations(), payload.entries())
+    crate::sigstore::carried::Carried::gather(chain.attestations(), &release_entries)
         .check_bound()?;
     for w in &chain_verdict.warnings {
         warn(w);
@@ -913,4 +950,192 @@ fn build(
         chain: chain_verdict,
         metadata_entries: metadata.len(),
     })
+}
+
+/// The base of a delta as pack sees it: its id and sequence, and the
+/// digests of every artifact and blob of its full release.
+#[derive(Debug)]
+struct BaseRelease {
+    bundle_id: String,
+    sequence: u64,
+    digests: std::collections::HashSet<[u8; 32]>,
+}
+
+fn base_unusable(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::operator(
+        "delta-base-unusable",
+        format!("--base {}: {why}", path.display()),
+        "give --base the bundle (or its manifest.cbor) this release follows on the same channel",
+    )
+}
+
+/// Reads the base of a delta (`--base`): a bundle (or a split bundle's
+/// first volume), whose manifest is read but whose signatures are NOT
+/// checked — this is the connected side, and the isolated side checks the
+/// base against its own journal — or a signed manifest alone. The base
+/// must be of `channel`, with a sequence below `sequence`.
+fn read_base(
+    path: &Path,
+    channel: &str,
+    sequence: u64,
+    limits: &Limits,
+) -> Result<BaseRelease, Error> {
+    let mut magic = [0u8; 16];
+    let head = std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read(&mut std::io::Read::take(f, 16), &mut magic))
+        .map_err(|e| Error::input(path, e))?;
+    let is_bundle =
+        magic[..head].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || is_volume(&magic[..head]);
+    let manifest = if is_bundle {
+        let mut input = crate::volumes::BundleInput::open(path, None)?;
+        if let Some(set) = input.volumes() {
+            set.read_unauthenticated();
+        }
+        airlock_bundle::BundleReader::open(input.take_reader(), limits.clone())
+            .map_err(|e| base_unusable(path, e))?
+            .manifest()
+            .clone()
+    } else {
+        let bytes = read_limited(path, limits.max_manifest_bytes, "base manifest")?;
+        Manifest::decode(&bytes, limits)
+            .map_err(|e| base_unusable(path, format!("neither a bundle nor a manifest ({e})")))?
+    };
+    if manifest.channel != channel {
+        return Err(base_unusable(
+            path,
+            format!(
+                "bundle {} is on channel {}, not {channel}",
+                manifest.bundle_id, manifest.channel
+            ),
+        ));
+    }
+    if manifest.sequence >= sequence {
+        return Err(base_unusable(
+            path,
+            format!(
+                "bundle {} has sequence {}, not below this bundle's {sequence}",
+                manifest.bundle_id, manifest.sequence
+            ),
+        ));
+    }
+    let digests = manifest
+        .full_release()
+        .artifacts()
+        .iter()
+        .map(|e| e.sha256)
+        .collect();
+    Ok(BaseRelease {
+        bundle_id: manifest.bundle_id,
+        sequence: manifest.sequence,
+        digests,
+    })
+}
+
+/// A delta being packed: its `base` key, and the digests the carried
+/// files had when they were compared with the base.
+#[derive(Debug)]
+struct Delta {
+    base: airlock_bundle::Base,
+    carried: std::collections::HashMap<(EntryKind, String), [u8; 32]>,
+}
+
+impl Delta {
+    /// The payload just written must have hashed every carried file as it
+    /// was when compared with the base.
+    fn check_unchanged(&self, written: &[Entry]) -> Result<(), Error> {
+        for e in written {
+            if self.carried.get(&(e.kind, e.path.as_str().to_owned())) != Some(&e.sha256) {
+                return Err(Error::usage(
+                    format!("{} changed while packing", e.tar_path()),
+                    "pack again once the artifacts are no longer being written",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hashes every artifact (blobs are named by their digest) and splits them
+/// into those the bundle carries and those it takes from `base`. With
+/// nothing in common, the bundle is a full one (a warning says so).
+fn split_against_base(
+    artifacts: Vec<ArtifactSource>,
+    base: BaseRelease,
+    progress: &dyn Progress,
+    warn: &dyn Fn(&str),
+) -> Result<(Vec<ArtifactSource>, Option<Delta>), Error> {
+    let total = artifacts
+        .iter()
+        .filter(|x| x.kind != EntryKind::Blob)
+        .map(|x| x.size)
+        .sum();
+    progress.start("compare with base", total);
+    let mut carried = Vec::new();
+    let mut digests = std::collections::HashMap::new();
+    let mut taken = Vec::new();
+    for x in artifacts {
+        let sha256 = match x.kind {
+            EntryKind::Blob => x.planned_entry().sha256,
+            _ => {
+                let (sha256, size) = hash_file(&x.file, &|n| progress.advance(n))?;
+                if size != x.size {
+                    return Err(Error::usage(
+                        format!("{} changed while packing", x.file.display()),
+                        "pack again once the artifacts are no longer being written",
+                    ));
+                }
+                sha256
+            }
+        };
+        if base.digests.contains(&sha256) {
+            taken.push(Entry {
+                sha256,
+                ..x.planned_entry()
+            });
+        } else {
+            digests.insert((x.kind, x.path.as_str().to_owned()), sha256);
+            carried.push(x);
+        }
+    }
+    progress.finish();
+    if taken.is_empty() {
+        warn(&format!(
+            "--base: no file of this release is in bundle {}; packing a full bundle",
+            base.bundle_id
+        ));
+        return Ok((carried, None));
+    }
+    Ok((
+        carried,
+        Some(Delta {
+            base: airlock_bundle::Base {
+                bundle_id: base.bundle_id,
+                sequence: base.sequence,
+                entries: taken,
+            },
+            carried: digests,
+        }),
+    ))
+}
+
+/// SHA-256 and length of a file, streamed.
+fn hash_file(path: &Path, advance: &dyn Fn(u64)) -> Result<([u8; 32], u64), Error> {
+    use sha2::Digest as _;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::input(path, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match std::io::Read::read(&mut f, &mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                h.update(&buf[..k]);
+                n += k as u64;
+                advance(k as u64);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::input(path, e)),
+        }
+    }
+    Ok((h.finalize().into(), n))
 }

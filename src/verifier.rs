@@ -10,6 +10,7 @@ use airlock_bundle::{BundleReader, Entry, EntryKind, Limits, Manifest, NameRule}
 use airlock_hsm::{Anchor, StoreState};
 use sha2::{Digest, Sha256};
 
+use crate::delta::base::{BaseImport, BaseProblems};
 use crate::error::Error;
 use crate::intoto::bundle::{
     BundleChain, ChainContext, ChainInspections, ChainVerdict, verify_bundle_chain,
@@ -62,6 +63,17 @@ impl ArtifactSink for Discard {
     ) -> Result<(), Error> {
         Ok(copy(&mut std::io::sink())?)
     }
+}
+
+/// What a delta bundle took from its base (SPEC.md 5.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaTaken {
+    /// The base's bundle id.
+    pub base: String,
+    /// Files (artifacts and blobs) taken from the base's import.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
 }
 
 /// Timeout of an inspection command run with `--run-inspections`.
@@ -122,8 +134,11 @@ pub struct Verdict {
     /// digests they must sign: checked against the store's pinned Sigstore
     /// policy (crate::sigstore::carried) before anything is committed.
     pub sigstore: crate::sigstore::carried::Carried,
-    /// The verified manifest.
+    /// The verified manifest's full release ([`Manifest::full_release`]):
+    /// for a delta, its carried entries and those taken from its base.
     pub manifest: Manifest,
+    /// For a delta: its base, and what was taken from it.
+    pub delta: Option<DeltaTaken>,
 }
 
 /// What the verifier had learnt about a bundle when it stopped: for the
@@ -165,7 +180,11 @@ pub struct Observed {
 /// the check goes), calling `authenticated` with the final root and the
 /// manifest once the manifest's signatures and freshness have been checked
 /// and before anything else is read: where a split bundle's volume index is
-/// authenticated (`crate::volumes`).
+/// authenticated (`crate::volumes`). For a delta, `base` (called once the
+/// manifest is authenticated) finds its base's import; the files taken
+/// from it are streamed into `sink`, re-hashed against the delta's
+/// manifest, and the supply chain, the images and the verdict are over the
+/// full release.
 #[allow(clippy::too_many_arguments)]
 pub fn verify_bundle_with<R: Read + Send + 'static>(
     input: R,
@@ -176,6 +195,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     sink: &mut dyn ArtifactSink,
     seen: &mut Observed,
     authenticated: &mut dyn FnMut(&Root, &Manifest) -> Result<(), Error>,
+    base: &dyn Fn(&Manifest) -> Result<Option<BaseImport>, Error>,
     inspections: InspectionPolicy,
 ) -> Result<Verdict, Error> {
     // Step 1: the anchor. The store vouches for these bytes; if they do not
@@ -244,6 +264,9 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     check_directed(reader.manifest(), enclave)?;
     let freshness = check_freshness(reader.manifest(), state, time)?;
     authenticated(&final_root, reader.manifest())?;
+    // A delta: its base must be an import of this store, before anything
+    // else is read.
+    let base_import = base(reader.manifest())?;
     let mut metadata = root_count as u64;
     let mut chain = BundleChain::default();
     let mut documents = std::collections::BTreeMap::new();
@@ -260,10 +283,13 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     }
     // The images' graphs, from the signed manifest and the image manifests
     // just read: complete and consistent before any payload is decompressed.
-    let images = check_images(reader.manifest(), documents)?;
-    check_image_paths(reader.manifest())?;
+    // Judged over the full release: for a delta, what it carries and what
+    // it takes from its base.
+    let release = reader.manifest().full_release();
+    let images = check_images(&release, documents)?;
+    check_image_paths(&release)?;
 
-    let manifest = reader.manifest().clone();
+    let manifest = release;
     let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
 
     // Step 6: the supply chain, decided from the signed manifest's digests
@@ -300,15 +326,54 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     sink.images(&images, reader.manifest_bytes())?;
 
     // Inspections that read an artifact (an archive, a checksum file) read
-    // it as it streams past; with --run-inspections every artifact is also
-    // written to a private scratch directory, where the commands run.
+    // it as it streams past — a delta's files from its base included; with
+    // --run-inspections every artifact is also written to a private scratch
+    // directory, where the commands run.
     let mut taps = Taps::new(&supply_chain.pending_inspections);
     let scratch = match inspections {
         InspectionPolicy::Run { .. } => Some(inspection_scratch()?),
         InspectionPolicy::Evaluate => None,
     };
-    let mut payload = reader.into_payload()?;
     let (mut artifacts, mut artifact_bytes) = (0u64, 0u64);
+    // A delta's files from its base first: into the same staging area,
+    // each re-hashed as it is copied; any that is gone or differs refuses
+    // the delta (all of them named) before the payload is decompressed.
+    let delta = match &base_import {
+        None => None,
+        Some(b) => {
+            let mut problems = BaseProblems::default();
+            for (entry, src) in &b.files {
+                let path = entry.path.as_str().to_owned();
+                let artifact = entry.kind == EntryKind::Artifact;
+                let mut copy = match &scratch {
+                    Some(dir) if artifact => Some(scratch_file(dir.path(), &path)?),
+                    _ => None,
+                };
+                sink.receive(entry, &mut |w| {
+                    let copied = if artifact {
+                        let mut tee = taps.wrap(&path, w);
+                        match copy.as_mut() {
+                            Some(f) => problems.copy(entry, src, &mut Both(&mut tee, f)),
+                            None => problems.copy(entry, src, &mut tee),
+                        }
+                    } else {
+                        problems.copy(entry, src, w)
+                    };
+                    copied.map_err(airlock_bundle::Error::Sink)
+                })?;
+                artifacts += 1;
+                artifact_bytes += entry.size;
+            }
+            problems.into_result(b)?;
+            (seen.artifacts, seen.artifact_bytes) = (artifacts, artifact_bytes);
+            Some(DeltaTaken {
+                base: b.bundle_id.clone(),
+                files: artifacts,
+                bytes: artifact_bytes,
+            })
+        }
+    };
+    let mut payload = reader.into_payload()?;
     while let Some(entry) = payload.next_artifact()? {
         // Only artifacts are files under verification (image blobs are
         // not, and their paths live in another directory of the bundle).
@@ -349,6 +414,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
     let verified = manifest.clone();
     Ok(Verdict {
+        delta,
         manifest: verified,
         posix_names: manifest.names == NameRule::PosixOnly,
         bundle_id: manifest.bundle_id,

@@ -79,7 +79,7 @@ mod write;
 pub use error::{Error, Fault, excerpt};
 pub use limits::Limits;
 pub use manifest::{
-    BLOB_MODE, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, Image, MAX_ENCLAVES,
+    BLOB_MODE, Base, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, Image, MAX_ENCLAVES,
     Manifest, ManifestFields, ManifestSignature, NameRule, Signatures, SupplyChain, is_enclave_id,
     is_image_name, is_tag, signing_message,
 };

@@ -376,6 +376,7 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         level: 3,
         threads: None,
         posix_names: false,
+        base: None,
         run_inspections: false,
         for_enclave: Vec::new(),
     };

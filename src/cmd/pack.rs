@@ -44,6 +44,7 @@ fn request(a: &PackArgs) -> Result<PackRequest, Error> {
         } else {
             NameRule::Portable
         },
+        base: a.base.clone(),
         inspections: super::verify::inspection_policy(a.run_inspections)?,
         enclaves: enclave_ids(&a.for_enclave)?,
     })
@@ -138,6 +139,7 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
         p.chain.inspection_results.len(),
         p.chain.product_step
     ));
+    let release = p.manifest.full_release();
     for r in &p.chain.inspection_results {
         o.line(format!(
             "inspection '{}' {} ({})",
@@ -152,10 +154,26 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
     );
     o.line(format!(
         "content    {} artifacts, {} bytes; {} metadata entries",
-        p.manifest.artifact_count(),
-        p.manifest.artifact_bytes(),
+        release.artifact_count(),
+        release.artifact_bytes(),
         p.metadata_entries
     ));
+    let delta = match &p.manifest.base {
+        Some(b) => {
+            let sum = |es: &[airlock_bundle::Entry]| es.iter().map(|e| e.size).sum::<u64>();
+            let (taken, taken_bytes) = (b.entries.len(), sum(&b.entries));
+            let (carried, carried_bytes) =
+                (p.manifest.artifacts().len(), sum(p.manifest.artifacts()));
+            o.line(format!(
+                "delta      of bundle {} (sequence {}): carries {carried} files ({carried_bytes} bytes), takes {taken} ({taken_bytes} bytes) from the base",
+                b.bundle_id, b.sequence
+            ));
+            serde_json::json!({"base_bundle_id": b.bundle_id, "base_sequence": b.sequence,
+                "from_base_files": taken, "from_base_bytes": taken_bytes,
+                "carried_files": carried, "carried_bytes": carried_bytes})
+        }
+        None => serde_json::Value::Null,
+    };
     for i in &p.manifest.images {
         o.line(format!(
             "image      {} sha256:{} [{}]",
@@ -194,8 +212,9 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
                 .map(|i| format!("{}@sha256:{}", i.reference(), hex::encode(i.digest)))
                 .collect::<Vec<_>>(),
         )
-        .field("artifacts", p.manifest.artifact_count())
-        .field("artifact_bytes", p.manifest.artifact_bytes());
+        .field("artifacts", release.artifact_count())
+        .field("artifact_bytes", release.artifact_bytes())
+        .field("delta", delta);
     o
 }
 

@@ -69,6 +69,9 @@ struct Import {
     graph: ImageGraph,
     /// SHA-256 (hex) of its signed manifest.
     manifest_sha256: String,
+    /// The bundle's attestations (file name, bytes), as delivered beside
+    /// the import and checked against its manifest.
+    attestations: Vec<(String, Vec<u8>)>,
     /// The SHA-256 of the policy input its journal record holds.
     policy_input_sha256: Option<String>,
 }
@@ -116,7 +119,8 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
         }
         .into());
     };
-    let manifest = Manifest::decode(&bytes, &Limits::default())?;
+    // A delta's directory holds its full release (SPEC.md 5.7).
+    let manifest = Manifest::decode(&bytes, &Limits::default())?.full_release();
     let mut expected: BTreeMap<PathBuf, ([u8; 32], u64)> = BTreeMap::new();
     for e in &manifest.entries {
         let p = match e.kind {
@@ -171,11 +175,33 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
     if let Some(p) = expected.keys().find(|p| !seen.contains(*p)) {
         return Err(tampered(format!("{} is missing", p.display())).into());
     }
+    // The attestations, delivered beside (DIR.airlock-metadata/), are
+    // attached to the images as referrers: each must be the one signed.
+    let side = crate::staging::metadata_dir(dir).join("attestations");
+    let mut attestations = Vec::new();
+    for e in manifest
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Attestation)
+    {
+        let p = side.join(e.path.as_str());
+        let b = crate::fsutil::read_limited(&p, e.size, "attestation").map_err(|_| {
+            tampered(format!(
+                "{} is missing, unreadable or longer than signed",
+                p.display()
+            ))
+        })?;
+        if b.len() as u64 != e.size || <[u8; 32]>::from(Sha256::digest(&b)) != e.sha256 {
+            return Err(tampered(format!("{} has other bytes", p.display())).into());
+        }
+        attestations.push((e.path.as_str().to_owned(), b));
+    }
     Ok(Import {
         dir: dir.to_owned(),
         manifest,
         graph,
         manifest_sha256: sha,
+        attestations,
         policy_input_sha256,
     })
 }
@@ -235,6 +261,15 @@ fn repository(target: &Target, name: &str) -> String {
             namespace: Some(n), ..
         } => format!("{n}/{name}"),
         _ => name.to_owned(),
+    }
+}
+
+/// Where repository `repo` is, for people: `HOST/REPO` (the repository
+/// already carries the namespace) or `oci:DIR/REPO`.
+fn place(target: &Target, repo: &str) -> String {
+    match target {
+        Target::Registry { host, .. } => format!("{host}/{repo}"),
+        Target::Layout(_) => format!("{}/{repo}", target.display()),
     }
 }
 
@@ -331,7 +366,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
             && prev["sequence"].as_u64().is_some_and(|s| s > m.sequence)
         {
             let e = PublishError::TagRollback {
-                tag: format!("{}/{repo}:{tag}", target.display()),
+                tag: format!("{}:{tag}", place(&target, &repo)),
                 by: prev["bundle_id"].as_str().unwrap_or("?").to_owned(),
                 channel: m.channel.clone(),
                 set_seq: prev["sequence"].as_u64().unwrap_or(0),
@@ -365,6 +400,23 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         }
     };
     let policy = admission.as_ref().map(Admission::field);
+    // The tags this bundle sets are recorded before any is put: a run that
+    // fails after moving some tags (the registry going away between two)
+    // still protects them from an older bundle.
+    for p in &import.graph.images {
+        if let Some(tag) = &p.image.tag {
+            let repo = repository(&target, &p.image.name);
+            tags.insert(
+                tag_key(&target, &repo, tag),
+                json!({"bundle_id": m.bundle_id, "channel": m.channel, "sequence": m.sequence,
+                       "digest": Digest(p.image.digest).to_string()}),
+            );
+        }
+    }
+    let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
+    if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {
+        return Err(refuse(e, ids));
+    }
     let conn = a.registry_conn.connection();
     let sent = match &target {
         Target::Layout(out) => publish_layout(&import, out),
@@ -374,16 +426,38 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         Ok(n) => n,
         Err(e) => return Err(refuse(e, ids)),
     };
-    // The import's signed receipt, attached to each image (docs/policy.md).
+    // Referrers, once the images are there: the import's signed receipt
+    // (docs/policy.md) and the bundle's attestations about each image.
     let receipt =
         crate::gate::referrer::receipt_of(store.as_ref(), &import.dir, &m.bundle_id, &super::warn);
-    let referrers =
-        match crate::gate::referrer::attach(receipt, &import.graph, &target, &conn, &|name| {
-            repository(&target, name)
-        }) {
-            Ok(r) => r,
-            Err(e) => return Err(refuse(e, ids)),
-        };
+    let repo_of = |name: &str| repository(&target, name);
+    let mut artifacts = match &receipt {
+        Some((statement, bytes)) => {
+            crate::gate::referrer::referrers(&import.graph, statement, bytes, &repo_of)
+        }
+        None => Vec::new(),
+    };
+    let receipts = artifacts.len();
+    artifacts.extend(crate::oci::attestations::referrers(
+        &import.graph,
+        &import.attestations,
+        &repo_of,
+    ));
+    let listed = match crate::oci::referrers::attach(&target, &conn, &artifacts) {
+        Ok(l) => l,
+        Err(e) => return Err(refuse(e, ids)),
+    };
+    for ((repo, _), l) in artifacts.iter().zip(&listed) {
+        if let Some(w) = l.warning(repo) {
+            warn(&w);
+        }
+    }
+    let (receipt_refs, attestation_refs) = artifacts.split_at(receipts);
+    // Signatures and attestations that came from the source registry.
+    let carried = match publish_carried(&import, &target, &conn) {
+        Ok(c) => c,
+        Err(e) => return Err(refuse(e, ids)),
+    };
     // Record the tags, then journal each image.
     let mut events = Vec::new();
     let mut o = Outcome::default();
@@ -391,12 +465,6 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
     for p in &import.graph.images {
         let repo = repository(&target, &p.image.name);
         let digest = Digest(p.image.digest).to_string();
-        if let Some(tag) = &p.image.tag {
-            tags.insert(
-                tag_key(&target, &repo, tag),
-                json!({"bundle_id": m.bundle_id, "channel": m.channel, "sequence": m.sequence, "digest": digest}),
-            );
-        }
         let mut f = base.clone();
         f["outcome"] = json!("published");
         f["repository"] = json!(repo);
@@ -406,27 +474,50 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
         f["channel"] = json!(m.channel);
         f["sequence"] = json!(m.sequence);
         let shown = match &p.image.tag {
-            Some(t) => format!("{}/{repo}:{t}", target.display()),
-            None => format!("{}/{repo}@{digest}", target.display()),
+            Some(t) => format!("{}:{t}", place(&target, &repo)),
+            None => format!("{}@{digest}", place(&target, &repo)),
         };
         o.line(format!("PUBLISHED {shown} {digest}"));
-        let receipt = referrers
+        let receipt = receipt_refs
             .iter()
             .find(|(_, r)| r.subject.0 == p.image.digest)
             .map(|(_, r)| r.digest.to_string());
         if let Some(r) = &receipt {
             o.line(format!("RECEIPT   {shown} <- referrer {r}"));
         }
+        // The image's attestations: about the image, or one platform of it.
+        let attested: Vec<String> = attestation_refs
+            .iter()
+            .filter(|(r, a)| *r == repo && p.manifests.iter().any(|(d, _)| *d == a.subject))
+            .map(|(_, a)| {
+                o.line(format!(
+                    "ATTESTED  {shown} <- referrer {} ({} about {})",
+                    a.digest, a.artifact_type, a.subject
+                ));
+                a.digest.to_string()
+            })
+            .collect();
+        let from_source = carried
+            .get(&Digest(p.image.digest))
+            .cloned()
+            .unwrap_or_default();
+        for r in &from_source {
+            o.line(format!(
+                "REFERRER  {shown} <- {r} (from the source registry)"
+            ));
+        }
         f["receipt_referrer"] = json!(receipt);
+        f["attestation_referrers"] = json!(attested);
+        f["source_referrers"] = json!(from_source);
         if let Some(p) = &policy {
             f["policy"] = p.clone();
         }
         events.push(Event::new("publish", f));
-        published.push(json!({"repository": repo, "tag": p.image.tag, "digest": digest, "receipt_referrer": receipt}));
-    }
-    let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
-    if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {
-        return Err(refuse(e, ids));
+        published.push(
+            json!({"repository": repo, "tag": p.image.tag, "digest": digest,
+            "receipt_referrer": receipt, "attestation_referrers": attested,
+            "source_referrers": from_source}),
+        );
     }
     let records = events.len() as u64;
     let head = record(store.as_ref(), &journal, &lock, events)?;
@@ -490,7 +581,7 @@ pub fn run(a: &PublishArgs, quiet: bool) -> Result<Outcome, Error> {
 /// attach it to the images.
 struct PublishReceipt {
     path: Option<PathBuf>,
-    referrers: Vec<(String, crate::gate::referrer::Referrer)>,
+    referrers: Vec<(String, crate::oci::referrers::Artifact)>,
 }
 
 /// Signs the receipt of the publish journaled as `journal` (subjects: the
@@ -542,20 +633,26 @@ fn publish_receipt(
             referrers: Vec::new(),
         };
     };
-    let referrers = crate::gate::referrer::attach(
-        Some((statement, bytes)),
-        &import.graph,
-        target,
-        conn,
-        &|name| repository(target, name),
-    )
-    .unwrap_or_else(|e| {
-        super::warn(&format!(
-            "the publish is done and journaled (record {}), but its receipt could not be attached to the images: {e}",
-            journal.seq
-        ));
-        Vec::new()
+    let artifacts = crate::gate::referrer::referrers(&import.graph, &statement, &bytes, &|name| {
+        repository(target, name)
     });
+    let referrers = match crate::oci::referrers::attach(target, conn, &artifacts) {
+        Ok(listed) => {
+            for ((repo, _), l) in artifacts.iter().zip(&listed) {
+                if let Some(w) = l.warning(repo) {
+                    super::warn(&w);
+                }
+            }
+            artifacts
+        }
+        Err(e) => {
+            super::warn(&format!(
+                "the publish is done and journaled (record {}), but its receipt could not be attached to the images: {e}",
+                journal.seq
+            ));
+            Vec::new()
+        }
+    };
     PublishReceipt {
         path: written.then_some(to),
         referrers,
@@ -730,4 +827,102 @@ fn publish_registry(
         reg.put_manifest(&repo, tag, &mt, bytes)?;
     }
     Ok((sent, skipped))
+}
+
+/// The referrers that came with the images from their source registry
+/// (signatures, attestations; `crate::oci::pull`), once the images are
+/// there: their blobs (skipping those there), the manifest by digest, then
+/// listed among the subject's referrers — and, for one found under
+/// cosign's `sha256-<hex>.sig` / `.att` tag, tagged so again unless that
+/// tag holds something else. Returns each image's referrers published.
+fn publish_carried(
+    import: &Import,
+    target: &Target,
+    conn: &Connection,
+) -> Result<BTreeMap<Digest, Vec<String>>, Error> {
+    use crate::oci::referrers::{descriptor_of, list, tag_of};
+    let mut out: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+    let all: Vec<_> = import
+        .graph
+        .images
+        .iter()
+        .flat_map(|p| p.referrers.iter().map(move |r| (p, r)))
+        .collect();
+    if all.is_empty() {
+        return Ok(out);
+    }
+    match target {
+        Target::Layout(dir) => {
+            let bdir = dir.join("blobs/sha256");
+            let mut entries: Vec<Value> = layout::existing_refs(dir)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect();
+            for (p, r) in &all {
+                let bytes = &import.graph.documents[&r.digest];
+                for (d, _) in &r.blobs {
+                    let to = bdir.join(d.hex());
+                    if !sha256_file(&to).is_ok_and(|(h, _)| h == d.0) {
+                        let tmp = bdir.join(format!(".{}.partial", d.hex()));
+                        fs::copy(blob_file(import, *d), &tmp).map_err(|e| Error::input(&tmp, e))?;
+                        fs::rename(&tmp, &to).map_err(|e| Error::input(&to, e))?;
+                    }
+                }
+                crate::fsutil::replace_file(&bdir.join(r.digest.hex()), bytes)?;
+                let entry = descriptor_of(bytes);
+                if !entries.iter().any(|e| e["digest"] == entry["digest"]) {
+                    entries.push(entry);
+                }
+                out.entry(Digest(p.image.digest))
+                    .or_default()
+                    .push(r.digest.to_string());
+            }
+            crate::fsutil::replace_file(&dir.join("index.json"), &layout::index(entries))?;
+        }
+        Target::Registry { host, .. } => {
+            let mut reg = Registry::connect(host, conn)?;
+            for (p, r) in &all {
+                let repo = repository(target, &p.image.name);
+                for (d, size) in &r.blobs {
+                    if reg.has_blob(&repo, *d)? {
+                        continue;
+                    }
+                    let path = blob_file(import, *d);
+                    let mut open = || -> Result<Box<dyn Read + Send>, Error> {
+                        Ok(Box::new(std::io::BufReader::with_capacity(
+                            1 << 20,
+                            fs::File::open(&path).map_err(|e| Error::input(&path, e))?,
+                        )))
+                    };
+                    reg.push_blob(&repo, *d, *size, &mut open)?;
+                }
+                let bytes = &import.graph.documents[&r.digest];
+                let with_api = reg.put_referrer(&repo, r.digest, bytes)?;
+                let listed = list(&mut reg, &repo, r.subject, &descriptor_of(bytes), with_api)?;
+                if let Some(w) = listed.warning(&repo) {
+                    warn(&w);
+                }
+                if let Some(suffix) = &r.cosign_tag {
+                    let tag = format!("{}.{suffix}", tag_of(r.subject));
+                    match reg.find_manifest(&repo, &tag)? {
+                        None => reg.put_manifest(
+                            &repo,
+                            &tag,
+                            &crate::oci::Doc::media_type_of(bytes),
+                            bytes,
+                        )?,
+                        Some(b) if b == *bytes => {}
+                        Some(_) => warn(&format!(
+                            "{repo}:{tag} holds other signatures: it was left alone; the carried one is listed as a referrer ({})",
+                            r.digest
+                        )),
+                    }
+                }
+                out.entry(Digest(p.image.digest))
+                    .or_default()
+                    .push(r.digest.to_string());
+            }
+        }
+    }
+    Ok(out)
 }

@@ -115,6 +115,7 @@ pub fn check(
         sink,
         seen,
         &mut |root, manifest| input.authenticate(root, manifest),
+        &|manifest| crate::delta::locate(store, state, manifest),
         inspections,
     );
     bar.finish_and_clear();
@@ -170,6 +171,21 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         o.line("names      POSIX-only (pack --posix-names)");
     }
     o.field("posix_names", v.posix_names);
+    match &v.delta {
+        Some(d) => {
+            o.line(format!(
+                "delta      of bundle {}: {} files, {} bytes taken from its import, re-hashed",
+                d.base, d.files, d.bytes
+            ));
+            o.field(
+                "delta",
+                serde_json::json!({"base_bundle_id": d.base, "from_base_files": d.files, "from_base_bytes": d.bytes}),
+            );
+        }
+        None => {
+            o.field("delta", serde_json::Value::Null);
+        }
+    }
     for id in &v.manifest.enclaves {
         o.line(format!("for        enclave {id}"));
     }

@@ -167,6 +167,13 @@ impl Decision {
         if let Some(p) = &self.policy {
             fields.insert("policy".into(), p.clone());
         }
+        // A delta bundle (SPEC.md 5.7): its base, and what came from it.
+        if let Some(d) = &v.delta {
+            fields.insert(
+                "delta".into(),
+                json!({"base_bundle_id": d.base, "from_base_files": d.files, "from_base_bytes": d.bytes}),
+            );
+        }
         if let Some(p) = &self.policy_input {
             fields.insert("policy_input_sha256".into(), p.clone().into());
         }

@@ -255,6 +255,7 @@ const CODE_FILES: &[(&str, Exit)] = &[
     ("src/journal/chain.rs", Exit::Wrapped("Journal")),
     ("src/oci/mod.rs", Exit::Wrapped("Image")),
     ("src/publish.rs", Exit::Wrapped("Publish")),
+    ("src/delta/error.rs", Exit::Wrapped("Delta")),
     (
         "src/sigstore/mod.rs",
         Exit::Fault(&[("Input", 1), ("Operator", 2)]),

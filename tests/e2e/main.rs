@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod corpus;
 mod crafted;
+mod delta;
 mod determinism;
 mod directed;
 #[path = "../support/emulators.rs"]
