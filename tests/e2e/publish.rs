@@ -597,12 +597,15 @@ fn attestations_about_images_are_referrers_in_the_referrers_tag() {
     let base_attested = j["published"][1]["attestation_referrers"].clone();
     assert_eq!(base_attested.as_array().unwrap().len(), 1);
 
-    let check = || {
-        // The index's list: the foreign entry, the receipt, the attestation.
+    // `publishes`: the receipts of the publishes so far (each publish signs
+    // its own, docs/policy.md), listed beside the import's.
+    let check = |publishes: usize| {
+        // The index's list: the foreign entry, the import's receipt, the
+        // attestation, and each publish's receipt.
         let list = referrers_tag(&host, "team/app", &idx);
         let entries = list["manifests"].as_array().unwrap();
         assert_eq!(entries[0], foreign, "what was listed before is kept");
-        assert_eq!(entries.len(), 3, "{list}");
+        assert_eq!(entries.len(), 3 + publishes, "{list}");
         let receipt = app["receipt_referrer"].as_str().unwrap();
         assert_eq!(entries.iter().filter(|e| e["digest"] == receipt).count(), 1);
         let att = entries
@@ -618,10 +621,12 @@ fn attestations_about_images_are_referrers_in_the_referrers_tag() {
             about_image,
             "the carried attestation, byte for byte"
         );
-        // The other image's list: its receipt and its attestation.
+        let mine = app["publish_receipt_referrer"].as_str().unwrap();
+        assert_eq!(entries.iter().filter(|e| e["digest"] == mine).count(), 1);
+        // The other image's list: its receipts and its attestation.
         let list = referrers_tag(&host, "team/base", &base);
         let entries = list["manifests"].as_array().unwrap();
-        assert_eq!(entries.len(), 2, "{list}");
+        assert_eq!(entries.len(), 2 + publishes, "{list}");
         let att = entries
             .iter()
             .find(|e| e["annotations"]["in-toto.io/predicate-type"] == "https://spdx.dev/Document")
@@ -632,16 +637,16 @@ fn attestations_about_images_are_referrers_in_the_referrers_tag() {
             about_base
         );
     };
-    check();
+    check(1);
     // The journal names them.
     let recs = publish_records(&w);
     assert_eq!(
         recs[0]["fields"]["attestation_referrers"],
         app["attestation_referrers"]
     );
-    // Again: nothing listed twice.
+    // Again: nothing listed twice (only the new publish's own receipt).
     publish(&w, "rel.airlock", &host, &["--insecure-plain-http"]).ok();
-    check();
+    check(2);
 }
 
 /// The attestations published as referrers are the ones delivered beside
