@@ -29,7 +29,7 @@ fail=0; absent=0; placed=0; finished=0; torn=0; window=0
 bad() { echo "round $1: $2" >&2; fail=$((fail + 1)); }
 for i in $(seq "$n"); do
   r="$work/r$i"; mkdir -p "$r"
-  "$bin" anchor init --store "$r/store" --root "$work/demo/1.root.json" >/dev/null 2>&1 || { bad "$i" "anchor init failed"; continue; }
+  "$bin" anchor init --store "$r/store" --root "$work/demo/1.root.json" --channel stable >/dev/null 2>&1 || { bad "$i" "anchor init failed"; continue; }
   "$bin" unpack "$bundle" --store "$r/store" --to "$r/out" --quiet >/dev/null 2>&1 &
   pid=$!
   sleep "0.$(printf '%03d' $((RANDOM % 80)))"

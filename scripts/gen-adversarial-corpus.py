@@ -342,6 +342,7 @@ class Bundle:
         self.product_step = "build"
         self.signers = ["release"]
         self.posix_names = False
+        self.enclaves = []  # SPEC 5.6: the `enclaves` key, when not empty
         self.level = 3
         self.hooks = {}
         for k, v in kw.items():
@@ -400,6 +401,8 @@ class Bundle:
             "supply_chain": {"layout_keyids": keyids, "product_step": self.product_step},
             "entries": entries,
         }
+        if self.enclaves:
+            m["enclaves"] = self.enclaves
         if self.posix_names:
             m["posix_names"] = True
         m = self.hook("manifest_map", m)
@@ -988,6 +991,20 @@ case("non-canonical", "entry-mode-long-head", "5.1", "an entry's mode 0o644 in a
 case("non-canonical", "posix-names-false", "5.2", "`posix_names: false` as the last key",
      h_manifest_map=set_map(posix_names=False),
      h_bundle_id=lambda i, m: _with_id({k: v for k, v in m.items() if k != "posix_names"})["bundle_id"])
+case("non-canonical", "enclaves-empty", "5.6", "`enclaves: []`, a second encoding of \"not directed\"",
+     h_manifest_map=set_map(enclaves=[]),
+     h_bundle_id=lambda i, m: _with_id({k: v for k, v in m.items() if k != "enclaves"})["bundle_id"])
+case("non-canonical", "enclaves-after-posix-names", "5.6", "`enclaves` after `posix_names` instead of before",
+     enclaves=["0" * 64], posix_names=True,
+     h_manifest_map=lambda m: {**{k: v for k, v in m.items() if k != "enclaves"}, "enclaves": m["enclaves"]})
+case("manifest-malformed", "enclaves-unsorted", "5.6", "enclave ids not in increasing order",
+     enclaves=["f" * 64, "0" * 64])
+case("manifest-malformed", "enclaves-duplicate", "5.6", "the same enclave id twice", enclaves=["0" * 64] * 2)
+case("manifest-malformed", "enclave-id-uppercase", "5.6", "an enclave id in uppercase hex", enclaves=["F" * 64])
+case("manifest-malformed", "enclave-id-short", "5.6", "an enclave id of 63 hex digits", enclaves=["0" * 63])
+case("bundle-not-for-this-enclave", "directed-elsewhere", "5.6; METADATA 7",
+     "directed to two enclaves, neither the verifying store's (its id is its journal key's keyid)",
+     enclaves=["0" * 64, "f" * 64])
 case("manifest-malformed", "trailing-byte", "5.1", "one byte after the manifest's CBOR item",
      h_manifest_bytes=lambda m: m + b"\x00")
 case("manifest-malformed", "two-items", "5.1", "a second CBOR item after the manifest",

@@ -14,7 +14,8 @@
 # Run:   bash scripts/gen-intoto-vectors.sh
 # Env:   VENV=path   venv to create/reuse (default target/intoto-venv)
 #        PYTHON=cmd  python used to create the venv (default python3.11, else python3)
-# Needs: python3.11 with venv, openssl, tar, gzip; PyPI reachable on first run.
+# Needs: python3.11 with venv, openssl, GNU tar, gzip, xz, zstd, sha256sum;
+#        PyPI reachable on first run.
 # The shared private test keys (tests/vectors/intoto/keys/*.test-only.pem) are
 # made with openssl only when missing, so re-running reuses the committed keys;
 # everything else under tests/vectors/intoto/ is wiped and regenerated.
@@ -26,7 +27,7 @@ PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 OUT=tests/vectors/intoto
 KEYS=$OUT/keys
 
-for tool in openssl tar gzip; do
+for tool in openssl tar gzip xz zstd sha256sum; do
   command -v "$tool" >/dev/null || { echo "error: $tool is required" >&2; exit 1; }
 done
 

@@ -12,6 +12,7 @@ supply chain (pack does, before it writes) and does not split into volumes.
         --links links/ --artifacts dist/ --key release.pem [--key …]
         --source-date-epoch SECS [--channel C] [--sequence N]
         [--expires 30d] [--attestation F …] [--product-step S] [--level 3]
+        [--for ENCLAVE-ID …]
 
 Needs Python 3.9+, `cryptography` (43 or later, for RFC 6979 ECDSA) and
 `zstandard` 0.25.0, whose bundled libzstd 1.5.7 is the compressor SPEC.md
@@ -154,25 +155,27 @@ def cbor(value):
 
 
 def manifest_bytes(m, bundle_id):
-    return cbor(
-        {
-            "format": 1,
-            "bundle_id": bundle_id,
-            "channel": m["channel"],
-            "sequence": m["sequence"],
-            "created": m["created"],
-            "expires": m["expires"],
-            "payload_sha256": m["payload_sha256"],
-            "supply_chain": {
-                "layout_keyids": m["layout_keyids"],
-                "product_step": m["product_step"],
-            },
-            "entries": [
-                {"kind": e["kind"], "path": e["path"], "size": e["size"], "sha256": e["sha256"], "mode": e["mode"]}
-                for e in m["entries"]
-            ],
-        }
-    )
+    fields = {
+        "format": 1,
+        "bundle_id": bundle_id,
+        "channel": m["channel"],
+        "sequence": m["sequence"],
+        "created": m["created"],
+        "expires": m["expires"],
+        "payload_sha256": m["payload_sha256"],
+        "supply_chain": {
+            "layout_keyids": m["layout_keyids"],
+            "product_step": m["product_step"],
+        },
+        "entries": [
+            {"kind": e["kind"], "path": e["path"], "size": e["size"], "sha256": e["sha256"], "mode": e["mode"]}
+            for e in m["entries"]
+        ],
+    }
+    # SPEC.md 5.6: only when directed, after `entries`, sorted, each once.
+    if m["enclaves"]:
+        fields["enclaves"] = m["enclaves"]
+    return cbor(fields)
 
 
 # ---- keys (METADATA.md 2) ---------------------------------------------------
@@ -395,6 +398,7 @@ def main():
     ap.add_argument("--source-date-epoch", type=int, default=os.environ.get("SOURCE_DATE_EPOCH"))
     ap.add_argument("--product-step")
     ap.add_argument("--level", type=int, default=3)
+    ap.add_argument("--for", dest="enclaves", action="append", default=[])
     a = ap.parse_args()
     if zstandard.ZSTD_VERSION != (1, 5, 7):
         raise Usage(f"byte-identical output needs libzstd 1.5.7; zstandard {zstandard.__version__} has {zstandard.ZSTD_VERSION}")
@@ -422,6 +426,7 @@ def main():
             "layout_keyids": layout_keyids,
             "product_step": step,
             "entries": entries,
+            "enclaves": sorted(set(a.enclaves)),
         }
         bundle_id = hashlib.sha256(manifest_bytes(m, "")).digest()[:16].hex()
         manifest = manifest_bytes(m, bundle_id)

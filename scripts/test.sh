@@ -65,6 +65,22 @@ if [ ! -x "$DSSE_VENV/bin/python" ] || ! "$DSSE_VENV/bin/python" -c 'import secu
 fi
 export AIRLOCK_DSSE_PYTHON="$PWD/$DSSE_VENV/bin/python"
 
+# Token keys of every common type are checked against python-tuf and in-toto
+# (tests/e2e/token_interop.rs), from PyPI into a private venv.
+INTEROP_VENV=target/interop-venv
+if [ ! -x "$INTEROP_VENV/bin/in-toto-verify" ] || ! "$INTEROP_VENV/bin/python" -c 'import tuf, in_toto, securesystemslib, cryptography' 2>/dev/null; then
+  step "installing python-tuf and in-toto into $INTEROP_VENV"
+  if ! { python3 -m venv "$INTEROP_VENV" && "$INTEROP_VENV/bin/pip" install -q --disable-pip-version-check \
+         "tuf==7.0.1" "securesystemslib[crypto]==1.6.0" "in-toto==3.1.0"; }; then
+    if [ "${CI:-}" = true ]; then
+      echo "error: CI needs python3-venv and PyPI for the token interop test" >&2
+      exit 1
+    fi
+    echo "warning: python-tuf and in-toto could not be installed: the token interop test will be SKIPPED" >&2
+  fi
+fi
+export AIRLOCK_INTEROP_PYTHON="$PWD/$INTEROP_VENV/bin/python"
+
 # Everything the CI gate builds is built with the TPM backend enabled, as the
 # documented release build is.
 FEATURES=(--workspace --all-features)

@@ -9,7 +9,10 @@
 #   - a bundle (RSA-3072 targets key) -> airlock verify and unpack accept it;
 # and that a root whose root key is listed under rsa-pkcs1v15-sha256 (signed
 # with PKCS#1 v1.5 by pyca/cryptography, as cloud KMS signers do) is accepted
-# by python-tuf and by `airlock anchor init`.
+# by python-tuf and by `airlock anchor init`; and that a root airlock signs
+# with a token RSA key named rsa-pkcs1v15-sha256:pkcs11:… is accepted by
+# python-tuf. tests/e2e/token_interop.rs checks the same (and more) on
+# every test run.
 # Key objects for the layout come from `airlock key show URI --json` (in-toto
 # 3.1.0 also wants the keyid inside each key object).
 # Needs softhsm2, opensc, openssl, and PyPI the first time (venv in
@@ -108,3 +111,16 @@ PY
 "$PY" "$ROOT/scripts/lib/tuf_interop.py" load kms.root.json
 "$A" anchor init --channel default --store kms-store --root kms.root.json >/dev/null
 echo "ok    airlock anchor init accepts the rsa-pkcs1v15-sha256 root"
+
+# The same, signed by airlock: an RSA-3072 token key named under
+# rsa-pkcs1v15-sha256 (CKM_SHA256_RSA_PKCS).
+tool --keypairgen --key-type rsa:3072 --label kms --id 05 --usage-sign
+KMS="rsa-pkcs1v15-sha256:$(uri object=kms)"
+"$A" key show "$KMS" --json > keys/kms.json
+"$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"]["keyval"]["public"], end="")' \
+  keys/kms.json > keys/kms.pub
+"$A" root init --layout-key keys/owner.pub --out v15.root.json --root-key rsa-pkcs1v15-sha256:keys/kms.pub \
+  --targets-key keys/release.pub --expires 3650d >/dev/null
+"$A" root sign v15.root.json --key "$KMS" >/dev/null
+"$PY" "$ROOT/scripts/lib/tuf_interop.py" load v15.root.json
+echo "ok    python-tuf accepts a root airlock signed with PKCS#1 v1.5 on the token"

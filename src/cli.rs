@@ -64,7 +64,11 @@ Examples:
   airlock keygen --type ecdsa-p256 --out keys/release-2 --pkcs11 \\
        'pkcs11:token=release;object=release-2?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
   # generates the pair on the token (non-extractable), writes only keys/release-2.pub;
-  # sign with --key 'pkcs11:token=release;object=release-2?module-path=…&pin-source=file:…'")]
+  # sign with --key 'pkcs11:token=release;object=release-2?module-path=…&pin-source=file:…'
+  airlock keygen --type rsa-3072 --pkcs11 \\
+       'pkcs11:token=release;object=kms-1?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/airlock/pin'
+  # RSA signs RSASSA-PSS; prefix any key with rsa-pkcs1v15-sha256: to sign and list it
+  # under PKCS#1 v1.5: --key 'rsa-pkcs1v15-sha256:pkcs11:token=release;object=kms-1?…'")]
     Keygen(KeygenArgs),
     /// Key utilities.
     #[command(subcommand)]
@@ -97,12 +101,21 @@ Example:
        --links links/ --artifacts dist/ --channel stable --sequence 42 \\
        --expires 30d --source-date-epoch \"$(git log -1 --format=%ct)\"
   # the same with --split fat32: volumes for FAT32 sticks, release-42.airlock.001, .002, ...
+  # a bundle only one enclave may import: its id is what `anchor show` prints there
+  airlock pack --out release-43.airlock --key release.pem \
+       --root 1.root.json --layout root.layout --layout-key owner.pub \
+       --links links/ --artifacts dist/ --channel stable --sequence 43 --expires 30d \
+       --for \"$(airlock anchor show --store /var/lib/airlock --json | jq -r .enclave_id)\"
 
 The same inputs, keys and --source-date-epoch give byte-identical bundles (and
 volumes); the last commit's time is the usual choice (a fixed old date makes
 the bundle expire: created + --expires must lie in the future). --split SIZE: fat32 (4,294,967,295 bytes), dvd (4,700,372,992), bd
 (25,025,314,816), or a number with kB/MB/GB/TB or KiB/MiB/GiB/TiB; see
-docs/transfers.md.")]
+docs/transfers.md.
+
+--base release-41.airlock packs a delta: the manifest lists the whole release,
+but files the base has (by SHA-256) stay behind; the isolated side takes them
+from its import of the base (docs/transfers.md, \"Delta bundles\").")]
     Pack(Box<PackArgs>),
     /// Show what is inside a bundle. Checks nothing and trusts nothing.
     #[command(
@@ -146,7 +159,7 @@ bundle's final root). The bundle itself is left as it is.")]
     /// the store: set, show, or try one on a bundle (docs/policy.md).
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Signed receipts of accepted imports (SLSA verification summaries).
+    /// Signed receipts of accepted imports and publishes (SLSA verification summaries).
     #[command(subcommand)]
     Receipt(ReceiptCommand),
     /// Provision or show the trust anchor of an isolated-side store.
@@ -242,7 +255,8 @@ pub struct KeygenArgs {
     /// PREFIX.pub, and --out is optional).
     #[arg(long, value_name = "PREFIX", required_unless_present = "pkcs11")]
     pub out: Option<PathBuf>,
-    /// Key type (ecdsa-p256 is the type TPMs and most HSMs support).
+    /// Key type (ecdsa-p256 is the type TPMs and most HSMs support; RSA
+    /// only on a token, with --pkcs11).
     #[arg(long = "type", value_enum, default_value_t = KeyType::Ed25519)]
     pub key_type: KeyType,
     /// Generate the key on a PKCS#11 token instead of a file: an RFC 7512 URI
@@ -260,6 +274,15 @@ pub enum KeyType {
     EcdsaP256,
     /// ECDSA over NIST P-384.
     EcdsaP384,
+    /// RSA, 2048 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-2048")]
+    Rsa2048,
+    /// RSA, 3072 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-3072")]
+    Rsa3072,
+    /// RSA, 4096 bits (on a token only: --pkcs11).
+    #[value(name = "rsa-4096")]
+    Rsa4096,
 }
 
 /// `key …`.
@@ -282,7 +305,9 @@ Examples:
 
 KEY is a PEM key file (public or private) or a `pkcs11:` URI naming a key pair
 on a token by object=LABEL, id=%01%02… or both (the PIN comes from the URI's
-pin-source file).")]
+pin-source file). An RSA key is an rsassa-pss-sha256 key; prefixed with
+rsa-pkcs1v15-sha256: (e.g. rsa-pkcs1v15-sha256:keys/kms.pub) it is the
+rsa-pkcs1v15-sha256 key, as every command that takes a key reads the prefix.")]
     Show {
         /// A PEM key file or a `pkcs11:` URI.
         #[arg(value_name = "KEY")]
@@ -709,12 +734,30 @@ pub struct PackArgs {
     /// zstd worker threads (default: the number of CPUs). The output does not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: Option<u32>,
+    /// Run the layout's inspection commands (in a private scratch copy of
+    /// the artifacts, without network access, 10 s each; journaled) instead
+    /// of evaluating them with airlock's built-in evaluators.
+    #[arg(long)]
+    pub run_inspections: bool,
     /// Mark the bundle POSIX-only (signed in its manifest): allow names that
     /// differ only by case or Unicode normalization, or that cannot exist on
     /// FAT32, exFAT or NTFS. Unpacking it on such a filesystem, or on
     /// macOS, can lose files; verify and unpack warn.
     #[arg(long)]
     pub posix_names: bool,
+    /// Pack a delta of this earlier bundle of the channel (or of its signed
+    /// manifest, DEST.airlock-metadata/manifest.cbor): files whose SHA-256
+    /// the base has are not carried but referenced; the manifest still
+    /// lists the whole release. The isolated side accepts it only if it
+    /// imported the base. The base's signatures are not checked here.
+    #[arg(long, value_name = "BUNDLE|MANIFEST")]
+    pub base: Option<PathBuf>,
+    /// Direct the bundle to an enclave (repeatable): its id, as `airlock
+    /// anchor show` prints it on the isolated side, is signed into the
+    /// manifest, and every other store refuses the bundle
+    /// (bundle-not-for-this-enclave). Without --for, any store may import it.
+    #[arg(long = "for", value_name = "ENCLAVE-ID")]
+    pub for_enclave: Vec<String>,
 }
 
 /// `inspect`.
@@ -743,6 +786,11 @@ pub struct VerifyArgs {
     /// Split bundle: ask for each volume that is not beside the previous one.
     #[arg(long)]
     pub prompt: bool,
+    /// Run the layout's inspection commands (in a private scratch copy of
+    /// the artifacts, without network access, 10 s each; journaled) instead
+    /// of evaluating them with airlock's built-in evaluators.
+    #[arg(long)]
+    pub run_inspections: bool,
     #[command(flatten)]
     /// The metrics file to refresh.
     pub metrics_file: MetricsFileArg,
@@ -766,6 +814,11 @@ pub struct UnpackArgs {
     /// beside the previous one, e.g. to read discs from one drive.
     #[arg(long)]
     pub prompt: bool,
+    /// Run the layout's inspection commands (in a private scratch copy of
+    /// the artifacts, without network access, 10 s each; journaled) instead
+    /// of evaluating them with airlock's built-in evaluators.
+    #[arg(long)]
+    pub run_inspections: bool,
     #[command(flatten)]
     /// The metrics file to refresh.
     pub metrics_file: MetricsFileArg,
@@ -852,6 +905,11 @@ pub struct PublishArgs {
     /// Split bundle: ask for each volume that is not beside the previous one.
     #[arg(long)]
     pub prompt: bool,
+    /// Run the layout's inspection commands (in a private scratch copy of
+    /// the artifacts, without network access, 10 s each; journaled) instead
+    /// of evaluating them with airlock's built-in evaluators.
+    #[arg(long)]
+    pub run_inspections: bool,
 }
 
 /// `split`.
@@ -1002,8 +1060,9 @@ Example:
 /// `receipt …`.
 #[derive(Debug, Subcommand)]
 pub enum ReceiptCommand {
-    /// Check a receipt (DEST.receipt.dsse.json) with the store's journal
-    /// public key.
+    /// Check a receipt (an import's DEST.receipt.dsse.json, a publish's
+    /// DIR.publish-SEQ.receipt.dsse.json) with the store's journal public
+    /// key.
     #[command(after_help = "\
 Examples:
   airlock receipt verify /srv/incoming/release-42.receipt.dsse.json --key journal-key.pub
@@ -1018,8 +1077,8 @@ Examples:
         key: PathBuf,
         /// Also check the receipt against this journal export (`journal
         /// export --out`): verified with the same key, it must hold the
-        /// import's accepted record, under the policy the receipt names, and
-        /// the record whose hash the receipt carries.
+        /// accepted records of the import (or publish) the receipt names,
+        /// under the policy it names, and the record whose hash it carries.
         #[arg(long, value_name = "EXPORT")]
         journal: Option<PathBuf>,
     },
@@ -1122,13 +1181,96 @@ change is a store.sigstore journal record. A new pin replaces the old one.")]
         #[arg(long, value_name = "URL", requires = "trusted_root")]
         issuer: Option<String>,
     },
-    /// Show the anchor, the state, and what the backend protects against.
+    /// Refuse, from now on, every bundle on a channel whose sequence is
+    /// below a floor (journaled; floors only go up).
+    #[command(after_help = "\
+Example:
+  airlock anchor floor --store /var/lib/airlock --channel stable --sequence 40
+
+Bundles on the channel with a lower sequence are refused
+(sequence-below-floor), even on a fresh store that never saw the newer
+release, and even if they were imported before. A floor at or below the
+current one is refused (floor-not-raised). The change is a store.floor journal
+record, bound in the store's state like the channels.")]
+    Floor {
+        #[command(flatten)]
+        /// The store.
+        store: StoreArg,
+        /// The channel.
+        #[arg(long, value_name = "CHANNEL")]
+        channel: String,
+        /// The lowest sequence the channel accepts from now on.
+        #[arg(long, value_name = "N")]
+        sequence: u64,
+    },
+    /// Show the anchor, the state, the enclave id and what the backend
+    /// protects against.
     #[command(after_help = "Example:\n  airlock anchor show --store /var/lib/airlock --json")]
     Show {
         #[command(flatten)]
         /// The store.
         store: StoreArg,
     },
+    /// TPM stores: a TPM2 quote over PCR 23 (the import measurements) with
+    /// the journal head in its qualifying data, signed by the TPM's
+    /// attestation key, for an auditor's nonce; and that key's public half.
+    #[command(after_help = "\
+Examples:
+  # the auditor brings a fresh nonce (e.g. `openssl rand -hex 32`)
+  airlock anchor quote --store /var/lib/airlock --nonce 5f3a9c0e12b4d6f8a1c3e5f7092b4d6f --out quote.json
+  airlock anchor quote --store /var/lib/airlock --ak-pub ak.pub    # the attestation key, once
+
+Nothing is journaled: the quote is bound to the journal head as it is.
+The qualifying data is SHA-256(nonce || SHA-256 of the head record's line);
+docs/policy.md shows how to check the file with tpm2_checkquote too.")]
+    Quote(QuoteArgs),
+    /// Check a quote written by `anchor quote` with the TPM's attestation
+    /// public key and the nonce you gave: its signature, that the TPM made
+    /// it, the nonce and journal head it is bound to, the PCR value. No TPM
+    /// needed.
+    #[command(after_help = "\
+Example:
+  airlock anchor verify-quote quote.json --ak-pub ak.pub --nonce 5f3a9c0e12b4d6f8a1c3e5f7092b4d6f
+  # exit 1: quote-nonce-mismatch (a stale quote), quote-signature-invalid (another TPM), …")]
+    VerifyQuote(VerifyQuoteArgs),
+}
+
+/// `anchor quote`.
+#[derive(Debug, Args)]
+pub struct QuoteArgs {
+    #[command(flatten)]
+    /// The store (a TPM store).
+    pub store: StoreArg,
+    /// The auditor's nonce: 8 to 64 bytes in hex.
+    #[arg(
+        long,
+        value_name = "HEX",
+        requires = "out",
+        required_unless_present = "ak_pub"
+    )]
+    pub nonce: Option<String>,
+    /// Where to write the quote (JSON).
+    #[arg(long, value_name = "FILE", requires = "nonce")]
+    pub out: Option<PathBuf>,
+    /// Write the TPM attestation key's public key here (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub ak_pub: Option<PathBuf>,
+}
+
+/// `anchor verify-quote`.
+#[derive(Debug, Args)]
+pub struct VerifyQuoteArgs {
+    /// The quote file (`anchor quote --out`).
+    pub quote: PathBuf,
+    /// The TPM's attestation public key (PEM, `anchor quote --ak-pub`).
+    #[arg(long, value_name = "FILE")]
+    pub ak_pub: PathBuf,
+    /// The nonce the quote must be bound to (hex).
+    #[arg(long, value_name = "HEX")]
+    pub nonce: String,
+    /// Also require this journal head (SHA-256 of the head record's line, hex).
+    #[arg(long, value_name = "SHA256")]
+    pub journal_head: Option<String>,
 }
 
 /// `journal …`.

@@ -39,6 +39,9 @@ pub enum Error {
     /// A bundle's container images do not form complete, consistent graphs.
     #[error(transparent)]
     Image(#[from] crate::oci::OciError),
+    /// A delta bundle whose base this store cannot supply (`crate::delta`).
+    #[error(transparent)]
+    Delta(#[from] crate::delta::error::DeltaError),
     /// `publish` refuses a directory or a tag move.
     #[error(transparent)]
     Publish(#[from] crate::publish::PublishError),
@@ -150,6 +153,10 @@ pub enum Error {
     /// The demo did not go as it always must (`demo-failed`, exit 3).
     #[error("demo: {0}")]
     DemoFailed(String),
+    /// `--run-inspections` cannot cut the commands off the network
+    /// (`inspection-sandbox`, exit 3): the reason.
+    #[error("--run-inspections cannot run commands without network access: {0}")]
+    InspectionSandbox(String),
 }
 
 impl From<crate::tuf::root::SignRootError> for Error {
@@ -263,6 +270,7 @@ impl Error {
             | Error::Intoto(_)
             | Error::Image(_)
             | Error::Publish(_)
+            | Error::Delta(_)
             | Error::Journal(_) => EXIT_REJECTED,
             Error::Input { .. }
             | Error::InputNames(_)
@@ -275,6 +283,7 @@ impl Error {
             | Error::JournalEnv(_)
             | Error::AnchoredInHardware { .. }
             | Error::DemoFailed(_)
+            | Error::InspectionSandbox(_)
             | Error::AnchorUnparsable(_)
             | Error::AnchorVersionMismatch { .. }
             | Error::Internal(_)
@@ -295,6 +304,7 @@ impl Error {
             Error::Intoto(e) => e.code(),
             Error::Image(e) => e.code(),
             Error::Publish(e) => e.code(),
+            Error::Delta(e) => e.code(),
             Error::Journal(e) => e.code(),
             Error::Sigstore(e) => e.code(),
             Error::Gate(e) => e.code(),
@@ -304,6 +314,7 @@ impl Error {
             Error::JournalEnv(e) => e.code(),
             Error::AnchoredInHardware { .. } => "store-already-provisioned",
             Error::DemoFailed(_) => "demo-failed",
+            Error::InspectionSandbox(_) => "inspection-sandbox",
             Error::AnchorUnparsable(_) | Error::AnchorVersionMismatch { .. } => "store-corrupt",
             Error::Internal(_) => "internal",
             Error::StoreUnreadable { .. } => "store-unreadable",
@@ -337,6 +348,7 @@ impl Error {
                 "use `anchor show` to see it, or --replace to re-provision it deliberately (a store anchored in a token or TPM with that backend's flag; a file store in a new directory)".into()
             }
             Error::DemoFailed(_) => "report this: the demo must always run".into(),
+            Error::InspectionSandbox(_) => "--run-inspections needs `unshare` (util-linux) and network namespaces (as root, or with unprivileged user namespaces): enable them, or verify without --run-inspections".into(),
             Error::Fs(e) => e.hint().into(),
             Error::Staging(e) => e.hint().into(),
             Error::Registry(e) => e.hint().into(),
@@ -355,6 +367,7 @@ impl Error {
             Error::Sigstore(e) => e.hint().into(),
             Error::Gate(e) => e.hint().into(),
             Error::Publish(e) => e.hint().into(),
+            Error::Delta(e) => e.hint().into(),
             Error::Hsm(e) => e.hint().into(),
             Error::Bundle(e) => match e.fault() {
                 BundleFault::Bundle => {

@@ -99,6 +99,11 @@ fn scheme_of(alg: KeyAlgorithm) -> &'static str {
     names_of(alg).1
 }
 
+/// The securesystemslib scheme `pk` signs and verifies under.
+pub fn key_scheme(pk: &PublicKey) -> &'static str {
+    scheme_of(pk.algorithm())
+}
+
 fn describe(alg: KeyAlgorithm) -> &'static str {
     match alg {
         KeyAlgorithm::Ed25519 => "an Ed25519",
@@ -185,25 +190,84 @@ fn unreadable(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     }
 }
 
-/// Loads an SPKI PEM public key (Ed25519, ECDSA P-256 / P-384 or RSA) named
-/// on the command line.
+/// The prefix that chooses the `rsa-pkcs1v15-sha256` scheme for an RSA key
+/// named on the command line (`rsa-pkcs1v15-sha256:keys/kms.pem`,
+/// `rsa-pkcs1v15-sha256:pkcs11:token=…`): the key then signs with
+/// RSASSA-PKCS1-v1_5 and SHA-256, and its key object and keyid are those of
+/// that scheme. Without it an RSA key is an `rsassa-pss-sha256` key.
+pub const PKCS1V15_PREFIX: &str = "rsa-pkcs1v15-sha256:";
+
+/// The scheme a key named on the command line is chosen under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// The key type's own scheme (RSA: `rsassa-pss-sha256`).
+    Default,
+    /// `rsa-pkcs1v15-sha256` ([`PKCS1V15_PREFIX`]).
+    RsaPkcs1v15,
+}
+
+/// Splits a key named on the command line into the scheme it chooses and
+/// the key file or `pkcs11:` URI.
+pub fn split_scheme(spec: &str) -> (Scheme, &str) {
+    match spec.strip_prefix(PKCS1V15_PREFIX) {
+        Some(rest) => (Scheme::RsaPkcs1v15, rest),
+        None => (Scheme::Default, spec),
+    }
+}
+
+/// `pk` under `scheme`: refuses `rsa-pkcs1v15-sha256` for a key that is not
+/// RSA, naming the scheme.
+pub fn with_scheme(pk: PublicKey, scheme: Scheme, spec: &str) -> Result<PublicKey, KeyError> {
+    match scheme {
+        Scheme::Default => Ok(pk),
+        Scheme::RsaPkcs1v15 => {
+            let alg = pk.algorithm();
+            pk.with_pkcs1v15().ok_or_else(|| KeyError::Invalid {
+                path: spec.into(),
+                reason: format!(
+                    "the rsa-pkcs1v15-sha256 scheme needs an RSA key, not {}",
+                    alg.name()
+                ),
+            })
+        }
+    }
+}
+
+/// Loads a public key named on the command line: an SPKI PEM file
+/// (Ed25519, ECDSA P-256 / P-384 or RSA) or a `pkcs11:` URI (the public
+/// half of the key pair on the token), optionally chosen under
+/// `rsa-pkcs1v15-sha256` ([`PKCS1V15_PREFIX`]).
 pub fn load_public_key(path: &Path) -> Result<PublicKey, KeyError> {
-    let pem = read_regular_text(path, MAX_KEY_FILE).map_err(unreadable(path))?;
-    PublicKey::from_spki_pem(&pem).map_err(|reason| KeyError::Invalid {
-        path: path.display().to_string(),
-        reason,
-    })
+    let spec = path.to_string_lossy();
+    let (scheme, rest) = split_scheme(&spec);
+    let pk = if rest.starts_with("pkcs11:") {
+        Pkcs11Signer::open(rest)?.public_key().clone()
+    } else {
+        let file = Path::new(rest);
+        let pem = read_regular_text(file, MAX_KEY_FILE).map_err(unreadable(file))?;
+        PublicKey::from_spki_pem(&pem).map_err(|reason| KeyError::Invalid {
+            path: rest.to_owned(),
+            reason,
+        })?
+    };
+    with_scheme(pk, scheme, &spec)
 }
 
 /// Loads a signing key named on the command line: a PEM private key file
 /// (PKCS#8 of any supported type, SEC1 or PKCS#1), or an RFC 7512
 /// `pkcs11:` URI naming a key pair on a token (the PIN comes from the
-/// URI's `pin-source` file, never from the command line).
+/// URI's `pin-source` file, never from the command line). An RSA key signs
+/// RSASSA-PSS, or RSASSA-PKCS1-v1_5 when named with [`PKCS1V15_PREFIX`].
 pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, KeyError> {
-    if spec.starts_with("pkcs11:") {
-        return Ok(Box::new(Pkcs11Signer::open(spec)?));
+    let (scheme, rest) = split_scheme(spec);
+    if rest.starts_with("pkcs11:") {
+        let signer = Pkcs11Signer::open(rest)?;
+        return Ok(match scheme {
+            Scheme::Default => Box::new(signer),
+            Scheme::RsaPkcs1v15 => Box::new(signer.with_pkcs1v15()?),
+        });
     }
-    let path = Path::new(spec);
+    let path = Path::new(rest);
     let pem =
         zeroize::Zeroizing::new(read_regular_text(path, MAX_KEY_FILE).map_err(unreadable(path))?);
     if pem.contains("BEGIN PUBLIC KEY") {
@@ -212,11 +276,54 @@ pub fn load_signer(spec: &str) -> Result<Box<dyn Signer>, KeyError> {
             reason: "this is a public key; signing needs the private key (PREFIX.pem)".into(),
         });
     }
-    let signer = FileSigner::from_pem(&pem).map_err(|reason| KeyError::Invalid {
+    let invalid = |reason| KeyError::Invalid {
         path: spec.into(),
         reason,
-    })?;
-    Ok(Box::new(signer))
+    };
+    let signer = FileSigner::from_pem(&pem).map_err(invalid)?;
+    Ok(match scheme {
+        Scheme::Default => Box::new(signer),
+        Scheme::RsaPkcs1v15 => Box::new(signer.with_pkcs1v15().map_err(invalid)?),
+    })
+}
+
+/// The scheme under which `keys` list the key of `pk` when they do not
+/// list `pk` itself: an RSA key given without [`PKCS1V15_PREFIX`] that
+/// metadata lists under `rsa-pkcs1v15-sha256` (or the other way round), so
+/// that a refusal can say how to name the key.
+pub fn listed_under_other_scheme<'k>(
+    pk: &PublicKey,
+    keys: impl IntoIterator<Item = &'k KeyObject>,
+) -> Option<&'k str> {
+    let mut other = None;
+    for k in keys {
+        match &k.public {
+            Some(listed) if listed == pk => return None,
+            Some(listed) if listed.raw_bytes() == pk.raw_bytes() => other = Some(k.scheme.as_str()),
+            _ => {}
+        }
+    }
+    other
+}
+
+/// The same RSA key under the other RSA scheme (PSS and PKCS#1 v1.5);
+/// `None` for other keys.
+pub fn under_other_rsa_scheme(pk: &PublicKey) -> Option<PublicKey> {
+    match pk {
+        PublicKey::RsaPssSha256(k) => Some(PublicKey::RsaPkcs1v15Sha256(k.clone())),
+        PublicKey::RsaPkcs1v15Sha256(k) => Some(PublicKey::RsaPssSha256(k.clone())),
+        _ => None,
+    }
+}
+
+/// How to name `spec` so that it signs under `scheme` (for a hint).
+pub fn respell(spec: &str, scheme: &str) -> String {
+    let (_, rest) = split_scheme(spec);
+    if scheme == "rsa-pkcs1v15-sha256" {
+        format!("{PKCS1V15_PREFIX}{rest}")
+    } else {
+        rest.to_owned()
+    }
 }
 
 /// The outcome of counting signatures against a role.
@@ -436,6 +543,43 @@ mod tests {
             keyid(&public),
             hex::encode(Sha256::digest(json.canonical()))
         );
+    }
+
+    /// A key named under one RSA scheme and listed under the other is
+    /// found, so the refusal can name the listed scheme; a key listed as
+    /// given, or not at all, is not.
+    #[test]
+    fn an_rsa_key_listed_under_the_other_scheme_is_found() {
+        let pss = vector("rsa3072");
+        let v15 = pss.clone().with_pkcs1v15().unwrap();
+        let listed = |pk: &PublicKey| KeyObject::parse(&key_object(pk)).unwrap();
+        let (as_pss, as_v15) = (listed(&pss), listed(&v15));
+        assert_eq!(
+            listed_under_other_scheme(&pss, [&as_v15]),
+            Some("rsa-pkcs1v15-sha256")
+        );
+        assert_eq!(
+            listed_under_other_scheme(&v15, [&as_pss]),
+            Some("rsassa-pss-sha256")
+        );
+        assert_eq!(listed_under_other_scheme(&pss, [&as_v15, &as_pss]), None);
+        assert_eq!(
+            listed_under_other_scheme(&pss, [&listed(&vector("p256"))]),
+            None
+        );
+        assert_eq!(
+            respell("keys/kms.pem", "rsa-pkcs1v15-sha256"),
+            "rsa-pkcs1v15-sha256:keys/kms.pem"
+        );
+        assert_eq!(
+            respell("rsa-pkcs1v15-sha256:pkcs11:token=t", "rsassa-pss-sha256"),
+            "pkcs11:token=t"
+        );
+        assert_eq!(
+            split_scheme("rsa-pkcs1v15-sha256:k.pub"),
+            (Scheme::RsaPkcs1v15, "k.pub")
+        );
+        assert_eq!(split_scheme("k.pub"), (Scheme::Default, "k.pub"));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!   flags, draw and print to stderr; the layers below return warnings as
 //!   data or hand them to the command's `warn`;
 //! - application services: the pack pipeline (`pack`), the isolated-side
-//!   verifier (`verifier`), the enclave policy and receipts (`gate`),
+//!   verifier (`verifier`), delta bundles' bases (`delta`), the enclave policy and receipts (`gate`),
 //!   staging (`staging`), split bundles (`volumes`),
 //!   the store's anchor (`trust_anchor`), journal decisions and exports
 //!   ([`journal`]), and the application [`Error`], which maps every layer's
@@ -28,6 +28,7 @@
 mod cleanup;
 pub mod cli;
 pub mod cmd;
+mod delta;
 pub mod error;
 mod fsutil;
 #[doc(hidden)]

@@ -20,14 +20,21 @@ use airlock_hsm::Signer;
 use crate::error::Error;
 use crate::fsutil::read_limited;
 use crate::intoto::IntotoError;
-use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
+use crate::intoto::bundle::{
+    BundleChain, ChainContext, ChainInspections, ChainVerdict, verify_bundle_chain,
+};
+use crate::intoto::inspection::{Contents, Need, read_content};
 use crate::intoto::verify::{LayoutKey, parse_layout};
-use crate::keys::{keyid, load_public_key, load_signer};
+use crate::keys::{
+    key_scheme, keyid, listed_under_other_scheme, load_public_key, load_signer, respell,
+    under_other_rsa_scheme,
+};
 use crate::policy::check_signatures;
 use crate::progress::Progress;
 use crate::timefmt::{format_utc, now};
 use crate::trust_anchor::read_root;
 use crate::tuf::{Root, apply_chain};
+use crate::verifier::InspectionPolicy;
 use crate::volumes::{SplitSource, split_bundle_file};
 use crate::walk::walk_tree;
 
@@ -78,6 +85,15 @@ pub struct PackRequest {
     pub threads: Option<u32>,
     /// Which names the bundle may carry.
     pub names: NameRule,
+    /// Pack a delta of this base: a bundle file (or a split bundle's first
+    /// volume) or a signed manifest (`manifest.cbor`, as unpack delivers it
+    /// in `DEST.airlock-metadata/`). Read, not verified (SPEC.md 5.7).
+    pub base: Option<PathBuf>,
+    /// How the layout's inspections are evaluated (`--run-inspections`).
+    pub inspections: crate::verifier::InspectionPolicy,
+    /// The enclaves the bundle is directed to (`--for`, checked ids,
+    /// sorted, no duplicates); empty for any enclave.
+    pub enclaves: Vec<String>,
 }
 
 /// A packed bundle.
@@ -296,9 +312,27 @@ fn load_roots(files: &[std::path::PathBuf], time: u64) -> Result<(RootFiles, Roo
 fn precheck_layout(a: &PackRequest, bytes: &[u8]) -> Result<String, Error> {
     let (doc, layout) = parse_layout(bytes, &a.layout.display().to_string())?;
     for p in &a.layout_key {
-        let key = LayoutKey::from_public(&load_public_key(p)?);
+        let pk = load_public_key(p)?;
+        let key = LayoutKey::from_public(&pk);
         let ids: Vec<&str> = key.keyids.iter().map(String::as_str).collect();
         if !doc.signed_by(&ids, &key.key) {
+            // Signed by the same RSA key under the other scheme: say how to
+            // name it.
+            if let Some(other) = under_other_rsa_scheme(&pk) {
+                let o = LayoutKey::from_public(&other);
+                let ids: Vec<&str> = o.keyids.iter().map(String::as_str).collect();
+                if doc.signed_by(&ids, &o.key) {
+                    let (spec, scheme) = (p.display().to_string(), key_scheme(&other));
+                    return Err(Error::usage(
+                        format!(
+                            "--layout-key {spec} signed the layout under the {scheme} scheme, but was \
+                             named as a key of the {} scheme",
+                            key_scheme(&pk)
+                        ),
+                        format!("name it as --layout-key '{}'", respell(&spec, scheme)),
+                    ));
+                }
+            }
             return Err(IntotoError::LayoutSignature {
                 keyid: key.keyids[0].clone(),
             }
@@ -373,8 +407,25 @@ fn dates_and_sequence(a: &PackRequest, warn: &dyn Fn(&str)) -> Result<(u64, u64,
 /// isolated side will check the manifest's: a cheap early check, so that a
 /// wrong key is caught before any artifact is read. Returns the probe's
 /// signatures (their sizes fix the head frame's).
-fn probe_signers(signers: &[Box<dyn Signer>], final_root: &Root) -> Result<Signatures, Error> {
+fn probe_signers(
+    specs: &[String],
+    signers: &[Box<dyn Signer>],
+    final_root: &Root,
+) -> Result<Signatures, Error> {
     let probe = b"airlock pack key check";
+    for (spec, s) in specs.iter().zip(signers) {
+        if let Some(scheme) = listed_under_other_scheme(s.public_key(), final_root.keys.values()) {
+            return Err(Error::usage(
+                format!(
+                    "--key {spec} is listed in root version {} under the {scheme} scheme, but was \
+                     named as a key of the {} scheme",
+                    final_root.version,
+                    key_scheme(s.public_key())
+                ),
+                format!("name it as --key '{}'", respell(spec, scheme)),
+            ));
+        }
+    }
     let probe_sigs = sign_message(signers, &signing_message(probe))?;
     if let Err(rejection) = check_signatures(final_root, probe, &probe_sigs) {
         return Err(Error::usage(
@@ -558,6 +609,31 @@ fn collect_images(
     Ok(images)
 }
 
+/// The artifacts inspections read, read from the files being packed (an
+/// artifact that cannot be opened has no reading: the inspection is then
+/// refused as unevaluable).
+///
+/// A delta does not carry what its base has: such an artifact is read from
+/// the artifact directory (`dir`), where it was hashed.
+fn read_for_inspections(
+    needs: &[Need],
+    artifacts: &[ArtifactSource],
+    dir: Option<&std::path::Path>,
+) -> Contents {
+    let mut contents = Contents::new();
+    for need in needs {
+        let source = artifacts
+            .iter()
+            .find(|s| s.kind == EntryKind::Artifact && s.path.as_str() == need.artifact)
+            .map(|s| s.file.clone())
+            .or_else(|| dir.map(|d| d.join(&need.artifact)));
+        if let Some(Ok(mut f)) = source.map(std::fs::File::open) {
+            contents.insert(need.clone(), read_content(need.read, &mut f));
+        }
+    }
+    contents
+}
+
 fn build(
     a: &PackRequest,
     progress: &dyn Progress,
@@ -585,7 +661,7 @@ fn build(
     // The final root must still be valid when the bundle arrives, not only at
     // the (possibly old) creation time.
     let (roots, final_root) = load_roots(&a.root, created.max(now()))?;
-    let probe_sigs = probe_signers(&signers, &final_root)?;
+    let probe_sigs = probe_signers(&a.key, &signers, &final_root)?;
 
     let (mut metadata, product_step, layout_keyids) =
         collect_metadata(a, roots, &limits, chain_check)?;
@@ -615,6 +691,17 @@ fn build(
             })
         })?;
     let images = collect_images(a, scratch.path(), &limits, &mut metadata, &mut artifacts)?;
+    // A delta: what the base has (by digest) stays behind, referenced.
+    let (artifacts, delta) = match &a.base {
+        Some(path) => {
+            let base = read_base(path, &a.channel, sequence, &limits)?;
+            split_against_base(artifacts, base, progress, warn)?
+        }
+        None => (artifacts, None),
+    };
+    let from_base: Vec<Entry> = delta
+        .as_ref()
+        .map_or(Vec::new(), |d| d.base.entries.clone());
     let total: u64 = artifacts.iter().map(|x| x.size).sum();
     let workers = a.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -639,20 +726,22 @@ fn build(
     let build_manifest = |artifact_entries: Vec<Entry>, payload_sha256: [u8; 32]| {
         let mut entries = metadata_entries.clone();
         entries.extend(artifact_entries);
-        Manifest::new(
-            ManifestFields {
-                channel: a.channel.clone(),
-                sequence,
-                created,
-                expires,
-                payload_sha256,
-                supply_chain: supply_chain.clone(),
-                images: images.clone(),
-                entries,
-                names: a.names,
-            },
-            &limits,
-        )
+        let fields = ManifestFields {
+            channel: a.channel.clone(),
+            sequence,
+            created,
+            expires,
+            payload_sha256,
+            supply_chain: supply_chain.clone(),
+            images: images.clone(),
+            entries,
+            names: a.names,
+            enclaves: a.enclaves.clone(),
+        };
+        match &delta {
+            Some(d) => Manifest::new_delta(fields, d.base.clone(), &limits),
+            None => Manifest::new(fields, &limits),
+        }
         .map_err(|e| match e {
             airlock_bundle::Error::Manifest(m) => Error::usage(
                 format!("cannot build the manifest: {m}"),
@@ -694,6 +783,14 @@ fn build(
     progress.finish();
     let payload = payload?;
     airlock_hsm::fault::point("pack-payload-written");
+    if let Some(d) = &delta {
+        d.check_unchanged(payload.entries())?;
+    }
+    // The whole release: for a delta, what it carries and what it takes
+    // from its base. The supply chain is checked over all of it.
+    let mut release_entries: Vec<Entry> = payload.entries().to_vec();
+    release_entries.extend(from_base.iter().cloned());
+    release_entries.sort_by(|x, y| (x.kind, x.path.as_str()).cmp(&(y.kind, y.path.as_str())));
     // The whole supply chain, as the isolated side will check it, over the
     // digests just computed: a failing chain never leaves this machine.
     // (Dropping the payload removes the partial bundle.)
@@ -702,24 +799,57 @@ fn build(
         chain.add(&m.entry(), m.bytes.clone());
     }
     let chain_verdict = if chain_check == ChainCheck::Enforce {
-        verify_bundle_chain(
-            &chain,
-            &supply_chain,
-            payload.entries(),
-            &images,
-            &ChainContext {
-                root: &final_root,
-                seen: None,
-                channel: &a.channel,
-                time: now(),
-            },
-        )?
+        let check = |inspections| {
+            verify_bundle_chain(
+                &chain,
+                &supply_chain,
+                &release_entries,
+                &images,
+                &ChainContext {
+                    root: &final_root,
+                    seen: None,
+                    channel: &a.channel,
+                    time: now(),
+                    inspections,
+                },
+            )
+        };
+        match a.inspections {
+            InspectionPolicy::Run { timeout } => {
+                // Images only: the commands run in an empty directory.
+                let empty = tempfile::tempdir().map_err(|source| {
+                    Error::from(crate::fsutil::FsError::Write {
+                        what: "create a scratch directory for --run-inspections (TMPDIR)".into(),
+                        source,
+                    })
+                })?;
+                let dir = a.artifacts.as_deref().unwrap_or(empty.path());
+                check(ChainInspections::Run { dir, timeout })?
+            }
+            InspectionPolicy::Evaluate => {
+                let first = check(ChainInspections::Metadata)?;
+                if first.pending_inspections.is_empty() {
+                    first
+                } else {
+                    // Archives and checksum files read from the files just
+                    // packed; a file that changed since is refused (its
+                    // digest is held to the packed one).
+                    let contents = read_for_inspections(
+                        &first.pending_inspections,
+                        &artifacts,
+                        a.artifacts.as_deref(),
+                    );
+                    check(ChainInspections::Contents(&contents))?
+                }
+            }
+        }
     } else {
         ChainVerdict {
             product_step: supply_chain.product_step.clone().unwrap_or_default(),
             steps: 0,
             inspections: 0,
-            inspection_evaluations: Vec::new(),
+            inspection_results: Vec::new(),
+            pending_inspections: Vec::new(),
             layout_expires: String::new(),
             attestations: 0,
             attested_subjects: 0,
@@ -733,7 +863,7 @@ fn build(
     };
     // Sigstore bundles among the attestations: each must sign an artifact
     // of the bundle; the isolated side verifies them against its pin.
-    crate::sigstore::carried::Carried::gather(chain.attestations(), payload.entries())
+    crate::sigstore::carried::Carried::gather(chain.attestations(), &release_entries)
         .check_bound()?;
     for w in &chain_verdict.warnings {
         warn(w);
@@ -818,4 +948,192 @@ fn build(
         chain: chain_verdict,
         metadata_entries: metadata.len(),
     })
+}
+
+/// The base of a delta as pack sees it: its id and sequence, and the
+/// digests of every artifact and blob of its full release.
+#[derive(Debug)]
+struct BaseRelease {
+    bundle_id: String,
+    sequence: u64,
+    digests: std::collections::HashSet<[u8; 32]>,
+}
+
+fn base_unusable(path: &Path, why: impl std::fmt::Display) -> Error {
+    Error::operator(
+        "delta-base-unusable",
+        format!("--base {}: {why}", path.display()),
+        "give --base the bundle (or its manifest.cbor) this release follows on the same channel",
+    )
+}
+
+/// Reads the base of a delta (`--base`): a bundle (or a split bundle's
+/// first volume), whose manifest is read but whose signatures are NOT
+/// checked — this is the connected side, and the isolated side checks the
+/// base against its own journal — or a signed manifest alone. The base
+/// must be of `channel`, with a sequence below `sequence`.
+fn read_base(
+    path: &Path,
+    channel: &str,
+    sequence: u64,
+    limits: &Limits,
+) -> Result<BaseRelease, Error> {
+    let mut magic = [0u8; 16];
+    let head = std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read(&mut std::io::Read::take(f, 16), &mut magic))
+        .map_err(|e| Error::input(path, e))?;
+    let is_bundle =
+        magic[..head].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || is_volume(&magic[..head]);
+    let manifest = if is_bundle {
+        let mut input = crate::volumes::BundleInput::open(path, None)?;
+        if let Some(set) = input.volumes() {
+            set.read_unauthenticated();
+        }
+        airlock_bundle::BundleReader::open(input.take_reader(), limits.clone())
+            .map_err(|e| base_unusable(path, e))?
+            .manifest()
+            .clone()
+    } else {
+        let bytes = read_limited(path, limits.max_manifest_bytes, "base manifest")?;
+        Manifest::decode(&bytes, limits)
+            .map_err(|e| base_unusable(path, format!("neither a bundle nor a manifest ({e})")))?
+    };
+    if manifest.channel != channel {
+        return Err(base_unusable(
+            path,
+            format!(
+                "bundle {} is on channel {}, not {channel}",
+                manifest.bundle_id, manifest.channel
+            ),
+        ));
+    }
+    if manifest.sequence >= sequence {
+        return Err(base_unusable(
+            path,
+            format!(
+                "bundle {} has sequence {}, not below this bundle's {sequence}",
+                manifest.bundle_id, manifest.sequence
+            ),
+        ));
+    }
+    let digests = manifest
+        .full_release()
+        .artifacts()
+        .iter()
+        .map(|e| e.sha256)
+        .collect();
+    Ok(BaseRelease {
+        bundle_id: manifest.bundle_id,
+        sequence: manifest.sequence,
+        digests,
+    })
+}
+
+/// A delta being packed: its `base` key, and the digests the carried
+/// files had when they were compared with the base.
+#[derive(Debug)]
+struct Delta {
+    base: airlock_bundle::Base,
+    carried: std::collections::HashMap<(EntryKind, String), [u8; 32]>,
+}
+
+impl Delta {
+    /// The payload just written must have hashed every carried file as it
+    /// was when compared with the base.
+    fn check_unchanged(&self, written: &[Entry]) -> Result<(), Error> {
+        for e in written {
+            if self.carried.get(&(e.kind, e.path.as_str().to_owned())) != Some(&e.sha256) {
+                return Err(Error::usage(
+                    format!("{} changed while packing", e.tar_path()),
+                    "pack again once the artifacts are no longer being written",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hashes every artifact (blobs are named by their digest) and splits them
+/// into those the bundle carries and those it takes from `base`. With
+/// nothing in common, the bundle is a full one (a warning says so).
+fn split_against_base(
+    artifacts: Vec<ArtifactSource>,
+    base: BaseRelease,
+    progress: &dyn Progress,
+    warn: &dyn Fn(&str),
+) -> Result<(Vec<ArtifactSource>, Option<Delta>), Error> {
+    let total = artifacts
+        .iter()
+        .filter(|x| x.kind != EntryKind::Blob)
+        .map(|x| x.size)
+        .sum();
+    progress.start("compare with base", total);
+    let mut carried = Vec::new();
+    let mut digests = std::collections::HashMap::new();
+    let mut taken = Vec::new();
+    for x in artifacts {
+        let sha256 = match x.kind {
+            EntryKind::Blob => x.planned_entry().sha256,
+            _ => {
+                let (sha256, size) = hash_file(&x.file, &|n| progress.advance(n))?;
+                if size != x.size {
+                    return Err(Error::usage(
+                        format!("{} changed while packing", x.file.display()),
+                        "pack again once the artifacts are no longer being written",
+                    ));
+                }
+                sha256
+            }
+        };
+        if base.digests.contains(&sha256) {
+            taken.push(Entry {
+                sha256,
+                ..x.planned_entry()
+            });
+        } else {
+            digests.insert((x.kind, x.path.as_str().to_owned()), sha256);
+            carried.push(x);
+        }
+    }
+    progress.finish();
+    if taken.is_empty() {
+        warn(&format!(
+            "--base: no file of this release is in bundle {}; packing a full bundle",
+            base.bundle_id
+        ));
+        return Ok((carried, None));
+    }
+    Ok((
+        carried,
+        Some(Delta {
+            base: airlock_bundle::Base {
+                bundle_id: base.bundle_id,
+                sequence: base.sequence,
+                entries: taken,
+            },
+            carried: digests,
+        }),
+    ))
+}
+
+/// SHA-256 and length of a file, streamed.
+fn hash_file(path: &Path, advance: &dyn Fn(u64)) -> Result<([u8; 32], u64), Error> {
+    use sha2::Digest as _;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::input(path, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match std::io::Read::read(&mut f, &mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                h.update(&buf[..k]);
+                n += k as u64;
+                advance(k as u64);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::input(path, e)),
+        }
+    }
+    Ok((h.finalize().into(), n))
 }

@@ -2,7 +2,7 @@
 //! bundle is fresh (docs/isolated-side.md, "Verify and import", steps 2
 //! and 3).
 use airlock_bundle::{Manifest, Signatures, index_signing_message, signing_message};
-use airlock_hsm::StoreState;
+use airlock_hsm::{StoreState, TrustStore};
 
 use crate::keys::{Tally, tally};
 use crate::timefmt::format_utc;
@@ -112,6 +112,27 @@ pub enum Rejection {
         /// The bundle id.
         bundle_id: String,
     },
+    /// The bundle is directed to other enclaves than this store's.
+    #[error("bundle is directed to enclave(s) {listed}, not to this store's enclave {enclave}")]
+    NotForThisEnclave {
+        /// This store's enclave id (or "none" for a store without a journal).
+        enclave: String,
+        /// The enclave ids the manifest names, comma-separated (the first
+        /// few, then how many more).
+        listed: String,
+    },
+    /// The sequence is below the floor an operator set for its channel.
+    #[error(
+        "sequence {sequence} on channel {channel} is below the channel's floor {floor} (set by `anchor floor`)"
+    )]
+    BelowFloor {
+        /// Channel.
+        channel: String,
+        /// The bundle's sequence.
+        sequence: u64,
+        /// The channel's floor.
+        floor: u64,
+    },
 }
 
 impl Rejection {
@@ -128,6 +149,8 @@ impl Rejection {
             Rejection::ChannelNotAllowed { .. } => "channel-not-allowed",
             Rejection::FromFuture { .. } => "bundle-from-future",
             Rejection::SequenceOutOfRange { .. } => "sequence-out-of-range",
+            Rejection::NotForThisEnclave { .. } => "bundle-not-for-this-enclave",
+            Rejection::BelowFloor { .. } => "sequence-below-floor",
         }
     }
 
@@ -155,6 +178,12 @@ impl Rejection {
             }
             Rejection::FromFuture { .. } => {
                 "the connected side's clock (or --source-date-epoch) is ahead, or this machine's clock is behind: fix the clock that is wrong; the store never moves its clock to a future time"
+            }
+            Rejection::NotForThisEnclave { .. } => {
+                "the bundle was packed for other enclaves (pack --for): carry it to one of them, or ask the producer for a bundle packed --for this store's enclave id (`airlock anchor show` prints it)"
+            }
+            Rejection::BelowFloor { .. } => {
+                "this enclave decided that releases older than the floor must not come back: ask for a bundle at or above the floor (`airlock anchor show` lists the floors)"
             }
         }
     }
@@ -274,6 +303,40 @@ impl Freshness {
     }
 }
 
+/// Requires a directed manifest (one that names enclaves, SPEC.md 5.6) to
+/// name `enclave`, this store's enclave id ([`enclave_id`]); an undirected
+/// one passes. A store without an enclave id accepts no directed bundle.
+pub fn check_directed(manifest: &Manifest, enclave: Option<&str>) -> Result<(), Rejection> {
+    if manifest.enclaves.is_empty()
+        || enclave.is_some_and(|id| manifest.enclaves.iter().any(|e| e == id))
+    {
+        return Ok(());
+    }
+    // At most a few ids in the message: a manifest may name 256.
+    const SHOWN: usize = 4;
+    let mut listed = manifest.enclaves[..manifest.enclaves.len().min(SHOWN)].join(", ");
+    if manifest.enclaves.len() > SHOWN {
+        listed.push_str(&format!(" and {} more", manifest.enclaves.len() - SHOWN));
+    }
+    Err(Rejection::NotForThisEnclave {
+        enclave: enclave.unwrap_or("none (the store has no journal)").into(),
+        listed,
+    })
+}
+
+/// The store's enclave id: the keyid of its journal key (the lowercase hex
+/// SHA-256 of the key's SPKI DER), `None` for a store without a journal.
+/// The journal key never leaves its backend and no two stores share one, so
+/// the id names one enclave without anyone having to hand out names; it
+/// changes only when the journal does (`anchor init --new-journal`).
+pub fn enclave_id(store: &dyn TrustStore) -> Result<Option<String>, airlock_hsm::Error> {
+    match store.journal_public_key() {
+        Ok(k) => Ok(Some(airlock_hsm::journal::journal_keyid(&k))),
+        Err(airlock_hsm::Error::JournalNotStarted { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Requires the manifest to be on a channel the store accepts, created no
 /// later than `time` plus [`MAX_CLOCK_SKEW`] (the store's clock moves to an
 /// accepted bundle's `created`, so a future one would move it there),
@@ -312,6 +375,17 @@ pub fn check_freshness(
             sequence: manifest.sequence,
         });
     }
+    // A floor holds even for a bundle imported before it was set: what it
+    // keeps out must not come back, not even as a replay.
+    if let Some(&floor) = state.floors.get(&manifest.channel)
+        && manifest.sequence < floor
+    {
+        return Err(Rejection::BelowFloor {
+            channel: manifest.channel.clone(),
+            sequence: manifest.sequence,
+            floor,
+        });
+    }
     if state.accepted.contains(&manifest.bundle_id) {
         return Ok(Freshness::Imported(Rejection::Replay {
             bundle_id: manifest.bundle_id.clone(),
@@ -338,4 +412,97 @@ pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
 /// back revives nothing).
 pub fn verification_time(at: Option<u64>, state: &StoreState, now: u64) -> u64 {
     at.unwrap_or_else(|| now.max(state.latest_time))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use airlock_bundle::{Limits, ManifestFields, NameRule, SupplyChain};
+
+    use super::*;
+
+    fn manifest(sequence: u64, enclaves: &[&str]) -> Manifest {
+        Manifest::new(
+            ManifestFields {
+                channel: "stable".into(),
+                sequence,
+                created: 100,
+                expires: 1000,
+                payload_sha256: [0; 32],
+                supply_chain: SupplyChain::default(),
+                images: Vec::new(),
+                entries: Vec::new(),
+                names: NameRule::Portable,
+                enclaves: enclaves.iter().map(|e| (*e).to_owned()).collect(),
+            },
+            &Limits::default(),
+        )
+        .unwrap()
+    }
+
+    fn state() -> StoreState {
+        StoreState {
+            allowed_channels: ["stable".to_owned()].into(),
+            ..StoreState::default()
+        }
+    }
+
+    #[test]
+    fn a_directed_manifest_passes_only_the_enclaves_it_names() {
+        let (a, b, c) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        let m = manifest(1, &[&b, &a]);
+        assert_eq!(check_directed(&m, Some(&a)), Ok(()));
+        assert_eq!(check_directed(&m, Some(&b)), Ok(()));
+        let refused = check_directed(&m, Some(&c)).unwrap_err();
+        assert_eq!(
+            refused,
+            Rejection::NotForThisEnclave {
+                enclave: c.clone(),
+                listed: format!("{a}, {b}"),
+            }
+        );
+        assert_eq!(refused.code(), "bundle-not-for-this-enclave");
+        // A store without an enclave id accepts no directed bundle, and any
+        // store accepts an undirected one.
+        assert!(check_directed(&m, None).is_err());
+        assert_eq!(check_directed(&manifest(1, &[]), None), Ok(()));
+        assert_eq!(check_directed(&manifest(1, &[]), Some(&c)), Ok(()));
+        let many: Vec<String> = (0..6).map(|i| format!("{i:064x}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let Err(Rejection::NotForThisEnclave { listed, .. }) =
+            check_directed(&manifest(1, &many), Some(&c))
+        else {
+            panic!("not refused")
+        };
+        assert_eq!(listed, format!("{} and 2 more", many[..4].join(", ")));
+    }
+
+    #[test]
+    fn a_floor_refuses_below_it_before_replay_and_rollback() {
+        let mut s = state();
+        s.raise_floor("stable", 5);
+        s.raise_floor("stable", 3);
+        assert_eq!(s.floors["stable"], 5, "a floor never goes down");
+        let below = check_freshness(&manifest(4, &[]), &s, 500).unwrap_err();
+        assert_eq!(
+            below,
+            Rejection::BelowFloor {
+                channel: "stable".into(),
+                sequence: 4,
+                floor: 5,
+            }
+        );
+        assert_eq!(below.code(), "sequence-below-floor");
+        assert_eq!(
+            check_freshness(&manifest(5, &[]), &s, 500),
+            Ok(Freshness::New)
+        );
+        // Imported before the floor was set: still below it, not a replay.
+        let old = manifest(4, &[]);
+        s.accepted.insert(old.bundle_id.clone());
+        assert!(matches!(
+            check_freshness(&old, &s, 500),
+            Err(Rejection::BelowFloor { .. })
+        ));
+    }
 }

@@ -1,6 +1,6 @@
 //! The isolated side's check of one bundle, in one streaming pass (the
 //! steps of docs/isolated-side.md, "Verify and import"): anchor → carried roots → manifest signatures →
-//! freshness → supply chain (in-toto, over the manifest's digests) → every
+//! directed to this enclave → freshness → supply chain (in-toto, over the manifest's digests) → every
 //! entry's size and digest. Artifact bytes go
 //! to an [`ArtifactSink`]: nowhere for `verify`, a staging directory for
 //! `unpack`.
@@ -10,10 +10,14 @@ use airlock_bundle::{BundleReader, Entry, EntryKind, Limits, Manifest, NameRule}
 use airlock_hsm::{Anchor, StoreState};
 use sha2::{Digest, Sha256};
 
+use crate::delta::base::{BaseImport, BaseProblems};
 use crate::error::Error;
-use crate::intoto::bundle::{BundleChain, ChainContext, ChainVerdict, verify_bundle_chain};
+use crate::intoto::bundle::{
+    BundleChain, ChainContext, ChainInspections, ChainVerdict, verify_bundle_chain,
+};
+use crate::intoto::inspection::tap::Taps;
 use crate::oci::graph::{ImageGraph, check as check_images, digest_of};
-use crate::policy::{check_freshness, check_signatures};
+use crate::policy::{check_directed, check_freshness, check_signatures};
 use crate::tuf::root::{MAX_CARRIED_ROOTS, MAX_ROOT_BYTES};
 use crate::tuf::{Root, RootChain, RootError};
 
@@ -61,6 +65,35 @@ impl ArtifactSink for Discard {
     }
 }
 
+/// What a delta bundle took from its base (SPEC.md 5.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaTaken {
+    /// The base's bundle id.
+    pub base: String,
+    /// Files (artifacts and blobs) taken from the base's import.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Timeout of an inspection command run with `--run-inspections`.
+pub const INSPECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How a bundle's in-toto inspections are evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InspectionPolicy {
+    /// Built-in evaluators only, nothing run (the default); those that read
+    /// an artifact (an archive, a checksum file) read it as it streams past.
+    Evaluate,
+    /// `--run-inspections`: the artifacts are also written to a private
+    /// scratch directory and the layout's commands run there, without
+    /// network access, each with `timeout`.
+    Run {
+        /// Per-command timeout.
+        timeout: std::time::Duration,
+    },
+}
+
 /// What an accepted bundle was.
 #[derive(Debug, Clone)]
 pub struct Verdict {
@@ -101,8 +134,11 @@ pub struct Verdict {
     /// digests they must sign: checked against the store's pinned Sigstore
     /// policy (crate::sigstore::carried) before anything is committed.
     pub sigstore: crate::sigstore::carried::Carried,
-    /// The verified manifest.
+    /// The verified manifest's full release ([`Manifest::full_release`]):
+    /// for a delta, its carried entries and those taken from its base.
     pub manifest: Manifest,
+    /// For a delta: its base, and what was taken from it.
+    pub delta: Option<DeltaTaken>,
 }
 
 /// What the verifier had learnt about a bundle when it stopped: for the
@@ -139,21 +175,28 @@ pub struct Observed {
 }
 
 /// Verifies the bundle read from `input` against `anchor` and `state` at
-/// `time`, streaming artifacts into `sink` (`seen` learns what it can as
+/// `time`, as received by the enclave `enclave` (the store's enclave id,
+/// [`crate::policy::enclave_id`]), streaming artifacts into `sink` (`seen` learns what it can as
 /// the check goes), calling `authenticated` with the final root and the
 /// manifest once the manifest's signatures and freshness have been checked
 /// and before anything else is read: where a split bundle's volume index is
-/// authenticated (`crate::volumes`).
+/// authenticated (`crate::volumes`). For a delta, `base` (called once the
+/// manifest is authenticated) finds its base's import; the files taken
+/// from it are streamed into `sink`, re-hashed against the delta's
+/// manifest, and the supply chain, the images and the verdict are over the
+/// full release.
 #[allow(clippy::too_many_arguments)]
 pub fn verify_bundle_with<R: Read + Send + 'static>(
     input: R,
     anchor: &Anchor,
-    state: &StoreState,
+    (state, enclave): (&StoreState, Option<&str>),
     time: u64,
     limits: Limits,
     sink: &mut dyn ArtifactSink,
     seen: &mut Observed,
     authenticated: &mut dyn FnMut(&Root, &Manifest) -> Result<(), Error>,
+    base: &dyn Fn(&Manifest) -> Result<Option<BaseImport>, Error>,
+    inspections: InspectionPolicy,
 ) -> Result<Verdict, Error> {
     // Step 1: the anchor. The store vouches for these bytes; if they do not
     // parse the store is damaged, which is the environment's fault.
@@ -216,8 +259,14 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     seen.root_version = Some(final_root.version);
     let signers = check_signatures(&final_root, reader.manifest_bytes(), reader.signatures())?;
     (seen.authenticated, seen.signers) = (true, signers.clone());
+    // A directed bundle names the enclaves it is for: any other refuses it
+    // before anything of it is written.
+    check_directed(reader.manifest(), enclave)?;
     let freshness = check_freshness(reader.manifest(), state, time)?;
     authenticated(&final_root, reader.manifest())?;
+    // A delta: its base must be an import of this store, before anything
+    // else is read.
+    let base_import = base(reader.manifest())?;
     let mut metadata = root_count as u64;
     let mut chain = BundleChain::default();
     let mut documents = std::collections::BTreeMap::new();
@@ -234,50 +283,138 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     }
     // The images' graphs, from the signed manifest and the image manifests
     // just read: complete and consistent before any payload is decompressed.
-    let images = check_images(reader.manifest(), documents)?;
-    check_image_paths(reader.manifest())?;
+    // Judged over the full release: for a delta, what it carries and what
+    // it takes from its base.
+    let release = reader.manifest().full_release();
+    let images = check_images(&release, documents)?;
+    check_image_paths(&release)?;
 
-    let manifest = reader.manifest().clone();
+    let manifest = release;
     let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
 
     // Step 6: the supply chain, decided from the signed manifest's digests
     // and the metadata alone, before any payload byte is decompressed: a
     // signer without functionary keys cannot make the receiver stage the
-    // payload. The payload is then held to those same digests.
+    // payload. The payload is then held to those same digests. Inspections
+    // that read an artifact's bytes (or run, with --run-inspections) are
+    // left pending here and decided once the payload has streamed past.
     let sigstore =
         crate::sigstore::carried::Carried::gather(chain.attestations(), manifest.artifacts());
-    let supply_chain = verify_bundle_chain(
-        &chain,
-        &manifest.supply_chain,
-        manifest.artifacts(),
-        &manifest.images,
-        &ChainContext {
-            root: &final_root,
-            seen: state.layouts.get(&manifest.channel),
-            channel: &manifest.channel,
-            time,
-        },
-    )?;
+    let chain_check = |inspections| {
+        verify_bundle_chain(
+            &chain,
+            &manifest.supply_chain,
+            manifest.artifacts(),
+            &manifest.images,
+            &ChainContext {
+                root: &final_root,
+                seen: state.layouts.get(&manifest.channel),
+                channel: &manifest.channel,
+                time,
+                inspections,
+            },
+        )
+    };
+    let mut supply_chain = chain_check(match inspections {
+        InspectionPolicy::Evaluate => ChainInspections::Metadata,
+        InspectionPolicy::Run { .. } => ChainInspections::Defer,
+    })?;
     // Only then is anything written: the metadata (for delivery beside the
     // artifacts) and the images' manifests, into the sink's staging area.
     sink.metadata(&delivered, reader.manifest_bytes())?;
     drop(delivered);
     sink.images(&images, reader.manifest_bytes())?;
 
-    let mut payload = reader.into_payload()?;
+    // Inspections that read an artifact (an archive, a checksum file) read
+    // it as it streams past — a delta's files from its base included; with
+    // --run-inspections every artifact is also written to a private scratch
+    // directory, where the commands run.
+    let mut taps = Taps::new(&supply_chain.pending_inspections);
+    let scratch = match inspections {
+        InspectionPolicy::Run { .. } => Some(inspection_scratch()?),
+        InspectionPolicy::Evaluate => None,
+    };
     let (mut artifacts, mut artifact_bytes) = (0u64, 0u64);
+    // A delta's files from its base first: into the same staging area,
+    // each re-hashed as it is copied; any that is gone or differs refuses
+    // the delta (all of them named) before the payload is decompressed.
+    let delta = match &base_import {
+        None => None,
+        Some(b) => {
+            let mut problems = BaseProblems::default();
+            for (entry, src) in &b.files {
+                let path = entry.path.as_str().to_owned();
+                let artifact = entry.kind == EntryKind::Artifact;
+                let mut copy = match &scratch {
+                    Some(dir) if artifact => Some(scratch_file(dir.path(), &path)?),
+                    _ => None,
+                };
+                sink.receive(entry, &mut |w| {
+                    let copied = if artifact {
+                        let mut tee = taps.wrap(&path, w);
+                        match copy.as_mut() {
+                            Some(f) => problems.copy(entry, src, &mut Both(&mut tee, f)),
+                            None => problems.copy(entry, src, &mut tee),
+                        }
+                    } else {
+                        problems.copy(entry, src, w)
+                    };
+                    copied.map_err(airlock_bundle::Error::Sink)
+                })?;
+                artifacts += 1;
+                artifact_bytes += entry.size;
+            }
+            problems.into_result(b)?;
+            (seen.artifacts, seen.artifact_bytes) = (artifacts, artifact_bytes);
+            Some(DeltaTaken {
+                base: b.bundle_id.clone(),
+                files: artifacts,
+                bytes: artifact_bytes,
+            })
+        }
+    };
+    let mut payload = reader.into_payload()?;
     while let Some(entry) = payload.next_artifact()? {
-        sink.receive(&entry, &mut |w| payload.copy_to(w))?;
+        // Only artifacts are files under verification (image blobs are
+        // not, and their paths live in another directory of the bundle).
+        let path = entry.path.as_str().to_owned();
+        let artifact = entry.kind == EntryKind::Artifact;
+        let mut copy = match &scratch {
+            Some(dir) if artifact => Some(scratch_file(dir.path(), &path)?),
+            _ => None,
+        };
+        sink.receive(&entry, &mut |w| {
+            if !artifact {
+                return payload.copy_to(w);
+            }
+            let mut tee = taps.wrap(&path, w);
+            match copy.as_mut() {
+                Some(f) => payload.copy_to(&mut Both(&mut tee, f)),
+                None => payload.copy_to(&mut tee),
+            }
+        })?;
         artifacts += 1;
         artifact_bytes += entry.size;
         (seen.artifacts, seen.artifact_bytes) = (artifacts, artifact_bytes);
     }
+    // The inspections over what arrived, before anything is committed.
+    let contents = taps.finish();
+    if let (InspectionPolicy::Run { timeout }, Some(dir)) = (inspections, &scratch) {
+        supply_chain = chain_check(ChainInspections::Run {
+            dir: dir.path(),
+            timeout,
+        })?;
+    } else if !supply_chain.pending_inspections.is_empty() {
+        supply_chain = chain_check(ChainInspections::Contents(&contents))?;
+    }
+    drop(scratch);
 
     // Every check passed: an imported bundle is an intact replay.
     freshness.replay()?;
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
     let verified = manifest.clone();
     Ok(Verdict {
+        delta,
         manifest: verified,
         posix_names: manifest.names == NameRule::PosixOnly,
         bundle_id: manifest.bundle_id,
@@ -297,6 +434,59 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
         images,
         sigstore,
     })
+}
+
+/// A private scratch directory for `--run-inspections`.
+fn inspection_scratch() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
+        .prefix("airlock-inspection-")
+        .tempdir()
+        .map_err(|source| {
+            crate::fsutil::FsError::Write {
+                what: "create a scratch directory for --run-inspections in the temporary directory (TMPDIR)".into(),
+                source,
+            }
+            .into()
+        })
+}
+
+/// The scratch copy of artifact `rel` (a checked bundle path).
+fn scratch_file(dir: &std::path::Path, rel: &str) -> Result<std::fs::File, Error> {
+    let path = dir.join(rel);
+    let made = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+        });
+    made.map_err(|source| {
+        crate::fsutil::FsError::Write {
+            what: format!(
+                "write the scratch copy {} for --run-inspections (TMPDIR)",
+                path.display()
+            ),
+            source,
+        }
+        .into()
+    })
+}
+
+/// Writes to both writers.
+struct Both<'a, A: Write, B: Write>(&'a mut A, &'a mut B);
+
+impl<A: Write, B: Write> Write for Both<'_, A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        self.1.write_all(&buf[..n])?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
 }
 
 /// Where an unpacked bundle's images go: `oci/` of the destination. An

@@ -273,14 +273,18 @@ impl BundleInput {
     /// A refusal, blamed on the volume at fault when there is one: the
     /// volume the stream failed on, or the one it was reading if that volume
     /// turns out not to match the index. Refusals that damaged bytes cannot
-    /// explain (expiry, rollback, replay: decided on the verified manifest)
-    /// and non-refusals are left as they are.
+    /// explain (expiry, rollback, replay, floors, directed bundles: decided
+    /// on the verified manifest) and non-refusals are left as they are.
     pub fn diagnose(&self, e: Error) -> Error {
         let Some(set) = &self.set else { return e };
         let unexplained = match &e {
             // Decided on the verified manifest.
             Error::Rejected(
-                Rejection::Expired { .. } | Rejection::Rollback { .. } | Rejection::Replay { .. },
+                Rejection::Expired { .. }
+                | Rejection::Rollback { .. }
+                | Rejection::Replay { .. }
+                | Rejection::BelowFloor { .. }
+                | Rejection::NotForThisEnclave { .. },
             ) => false,
             // About the index in the header, which no slice digest covers.
             Error::Rejected(

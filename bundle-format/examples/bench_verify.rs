@@ -89,6 +89,7 @@ fn write(dir: &Path, mib: u64) -> Res<()> {
                 images: Vec::new(),
                 entries,
                 names: NameRule::Portable,
+                enclaves: Vec::new(),
             },
             &limits,
         )

@@ -27,7 +27,7 @@
 //!     Manifest::new(ManifestFields {
 //!         channel: "stable".into(), sequence: 1, created, expires: created + 86_400,
 //!         payload_sha256, supply_chain: SupplyChain::default(), images: vec![], entries,
-//!         names: NameRule::Portable,
+//!         names: NameRule::Portable, enclaves: vec![],
 //!     }, &limits)
 //! };
 //!
@@ -79,9 +79,9 @@ mod write;
 pub use error::{Error, Fault, excerpt};
 pub use limits::Limits;
 pub use manifest::{
-    BLOB_MODE, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, Image, Manifest,
-    ManifestFields, ManifestSignature, NameRule, Signatures, SupplyChain, is_image_name, is_tag,
-    signing_message,
+    BLOB_MODE, Base, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, Image, MAX_ENCLAVES,
+    Manifest, ManifestFields, ManifestSignature, NameRule, Signatures, SupplyChain, is_enclave_id,
+    is_image_name, is_tag, signing_message,
 };
 pub use path::{BundlePath, NotPortable, PathError, check_portable};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};

@@ -44,6 +44,9 @@ const MAX_CHANNEL_BYTES: usize = 64;
 /// Longest in-toto product step name, in bytes.
 const MAX_STEP_BYTES: usize = 255;
 
+/// Most enclaves a directed bundle may name (SPEC.md 5.6).
+pub const MAX_ENCLAVES: usize = 256;
+
 /// Most significant mode bits a manifest entry may carry (permissions,
 /// setuid/setgid/sticky); file-type bits are never carried.
 const MAX_MODE: u32 = 0o7777;
@@ -256,6 +259,23 @@ pub struct ManifestFields {
     pub entries: Vec<Entry>,
     /// Which names the entries may have.
     pub names: NameRule,
+    /// The enclaves the bundle is directed to (SPEC.md 5.6), in any order
+    /// (they are sorted); empty for a bundle any enclave may import.
+    pub enclaves: Vec<String>,
+}
+
+/// What a delta bundle takes from its base (SPEC.md 5.7): the base bundle
+/// and the payload entries of the release that the delta does not carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Base {
+    /// The base bundle's `bundle_id` (32 lowercase hex digits).
+    pub bundle_id: String,
+    /// The base bundle's sequence, below the delta's (same channel).
+    pub sequence: u64,
+    /// The release's artifacts and blobs taken from the base, sorted by
+    /// (kind, path); at least one. Their paths are the release's paths; the
+    /// receiver finds each in the base's import by its SHA-256.
+    pub entries: Vec<Entry>,
 }
 
 /// The signed description of a bundle.
@@ -289,12 +309,45 @@ pub struct Manifest {
     /// Which names the entries may have: encoded as `posix_names: true`
     /// after `entries` when [`NameRule::PosixOnly`], absent otherwise.
     pub names: NameRule,
+    /// For a delta bundle, its base and the entries taken from it (the
+    /// optional last key `base`, SPEC.md 5.7); `None` for a full bundle.
+    /// `entries` then lists only what the bundle carries;
+    /// [`Manifest::full_release`] is the whole release.
+    pub base: Option<Base>,
+    /// The enclave ids the bundle is directed to, strictly increasing
+    /// (SPEC.md 5.6): encoded as `enclaves` after `entries` when not empty,
+    /// absent otherwise. Empty: any enclave may import the bundle.
+    pub enclaves: Vec<String>,
 }
 
 impl Manifest {
     /// Builds a manifest: sorts the entries and layout key ids, checks
     /// everything [`Manifest::decode`] checks, and computes the `bundle_id`.
     pub fn new(fields: ManifestFields, limits: &Limits) -> Result<Manifest, Error> {
+        Manifest::build(fields, None, limits)
+    }
+
+    /// Builds the manifest of a delta bundle (SPEC.md 5.7): `fields.entries`
+    /// are what it carries, `base` names the base bundle and the payload
+    /// entries taken from it (in any order: they are sorted). Checks
+    /// everything [`Manifest::decode`] checks.
+    pub fn new_delta(
+        fields: ManifestFields,
+        base: Base,
+        limits: &Limits,
+    ) -> Result<Manifest, Error> {
+        Manifest::build(fields, Some(base), limits)
+    }
+
+    fn build(
+        fields: ManifestFields,
+        base: Option<Base>,
+        limits: &Limits,
+    ) -> Result<Manifest, Error> {
+        let base = base.map(|mut b| {
+            b.entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+            b
+        });
         let mut entries = fields.entries;
         entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         let mut supply_chain = fields.supply_chain;
@@ -304,6 +357,8 @@ impl Manifest {
             i.platforms.sort();
         }
         images.sort_by(|a, b| (&a.name, &a.tag).cmp(&(&b.name, &b.tag)));
+        let mut enclaves = fields.enclaves;
+        enclaves.sort();
         let mut m = Manifest {
             format: if images.is_empty() {
                 FORMAT_VERSION
@@ -320,6 +375,8 @@ impl Manifest {
             images,
             entries,
             names: fields.names,
+            base,
+            enclaves,
         };
         validate(&m, limits)?;
         m.bundle_id = m.compute_bundle_id();
@@ -344,7 +401,13 @@ impl Manifest {
         // byte for byte what a version 1 writer produces; `posix_names` is
         // there only when true.
         let posix_only = self.names == NameRule::PosixOnly;
-        e.map(9 + usize::from(self.format != FORMAT_VERSION) + usize::from(posix_only));
+        let directed = !self.enclaves.is_empty();
+        e.map(
+            9 + usize::from(self.format != FORMAT_VERSION)
+                + usize::from(directed)
+                + usize::from(posix_only)
+                + usize::from(self.base.is_some()),
+        );
         e.text("format");
         e.uint(u64::from(self.format));
         e.text("bundle_id");
@@ -395,22 +458,34 @@ impl Manifest {
         e.text("entries");
         e.array(self.entries.len());
         for entry in &self.entries {
-            e.map(5);
-            e.text("kind");
-            e.text(entry.kind.name());
-            e.text("path");
-            e.text(entry.path.as_str());
-            e.text("size");
-            e.uint(entry.size);
-            e.text("sha256");
-            e.bytes(&entry.sha256);
-            e.text("mode");
-            e.uint(u64::from(entry.mode));
+            encode_entry(&mut e, entry);
+        }
+        // Optional (SPEC.md 5.6): an undirected bundle keeps its exact bytes.
+        if directed {
+            e.text("enclaves");
+            e.array(self.enclaves.len());
+            for id in &self.enclaves {
+                e.text(id);
+            }
         }
         // Optional, so that bundles without it keep their exact bytes.
         if posix_only {
             e.text("posix_names");
             e.bool(true);
+        }
+        // Optional and last (SPEC.md 5.7): only a delta bundle has it.
+        if let Some(base) = &self.base {
+            e.text("base");
+            e.map(3);
+            e.text("bundle_id");
+            e.text(&base.bundle_id);
+            e.text("sequence");
+            e.uint(base.sequence);
+            e.text("entries");
+            e.array(base.entries.len());
+            for entry in &base.entries {
+                encode_entry(&mut e, entry);
+            }
         }
         e.0
     }
@@ -443,6 +518,26 @@ impl Manifest {
             return Err(Error::BundleId);
         }
         Ok(m)
+    }
+
+    /// Whether this is a delta bundle (it has a `base`).
+    pub fn is_delta(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// The whole release a bundle stands for: for a delta, its carried
+    /// entries and those taken from its base, merged in manifest order, and
+    /// no `base`; for a full bundle, a copy of itself. This is what a
+    /// receiver judges (supply chain, policy) and places. It is not the
+    /// manifest of any bundle: `bundle_id` and `payload_sha256` stay the
+    /// delta's, and it is never encoded or signed.
+    pub fn full_release(&self) -> Manifest {
+        let mut m = self.clone();
+        if let Some(base) = m.base.take() {
+            m.entries.extend(base.entries);
+            m.entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        }
+        m
     }
 
     /// Number of artifact entries (blobs not included).
@@ -609,10 +704,24 @@ struct WireManifest {
     #[serde(default)]
     images: Option<Vec<WireImage>>,
     entries: Vec<WireEntry>,
+    // Absent means none; an empty array decodes but does not re-encode to
+    // the same bytes, so it is refused as non-canonical.
+    #[serde(default)]
+    enclaves: Vec<String>,
     // Absent means false; an explicit `false` decodes but does not
     // re-encode to the same bytes, so it is refused as non-canonical.
     #[serde(default)]
     posix_names: bool,
+    #[serde(default)]
+    base: Option<WireBase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireBase {
+    bundle_id: String,
+    sequence: u64,
+    entries: Vec<WireEntry>,
 }
 
 #[derive(Deserialize)]
@@ -664,6 +773,12 @@ impl WireManifest {
                 limit: limits.max_entries as u64,
             });
         }
+        if self.enclaves.len() > MAX_ENCLAVES {
+            return Err(Error::Limit {
+                what: "enclaves",
+                limit: MAX_ENCLAVES as u64,
+            });
+        }
         if self.format != FORMAT_VERSION && self.format != FORMAT_VERSION_IMAGES {
             return Err(Error::Manifest(format!(
                 "format version {} is not supported (only {FORMAT_VERSION} and {FORMAT_VERSION_IMAGES})",
@@ -700,23 +815,23 @@ impl WireManifest {
                     .collect()
             }
         };
-        let mut entries = Vec::with_capacity(self.entries.len());
-        for w in self.entries {
-            let kind = EntryKind::from_name(&w.kind).ok_or_else(|| {
-                Error::Manifest(format!("unknown entry kind {}", excerpt(&w.kind)))
-            })?;
-            let path = BundlePath::new(&w.path, limits).map_err(|reason| Error::UnsafePath {
-                path: excerpt(&w.path),
-                reason,
-            })?;
-            entries.push(Entry {
-                kind,
-                path,
-                size: w.size,
-                sha256: w.sha256.into_array(),
-                mode: w.mode,
-            });
-        }
+        let entries = wire_entries(self.entries, limits)?;
+        let base = match self.base {
+            None => None,
+            Some(b) => {
+                if b.entries.len() > limits.max_entries {
+                    return Err(Error::Limit {
+                        what: "entries",
+                        limit: limits.max_entries as u64,
+                    });
+                }
+                Some(Base {
+                    bundle_id: b.bundle_id,
+                    sequence: b.sequence,
+                    entries: wire_entries(b.entries, limits)?,
+                })
+            }
+        };
         Ok(Manifest {
             format: self.format,
             bundle_id: self.bundle_id,
@@ -736,8 +851,44 @@ impl WireManifest {
             } else {
                 NameRule::Portable
             },
+            base,
+            enclaves: self.enclaves,
         })
     }
+}
+
+fn wire_entries(wire: Vec<WireEntry>, limits: &Limits) -> Result<Vec<Entry>, Error> {
+    let mut entries = Vec::with_capacity(wire.len());
+    for w in wire {
+        let kind = EntryKind::from_name(&w.kind)
+            .ok_or_else(|| Error::Manifest(format!("unknown entry kind {}", excerpt(&w.kind))))?;
+        let path = BundlePath::new(&w.path, limits).map_err(|reason| Error::UnsafePath {
+            path: excerpt(&w.path),
+            reason,
+        })?;
+        entries.push(Entry {
+            kind,
+            path,
+            size: w.size,
+            sha256: w.sha256.into_array(),
+            mode: w.mode,
+        });
+    }
+    Ok(entries)
+}
+
+fn encode_entry(e: &mut Enc, entry: &Entry) {
+    e.map(5);
+    e.text("kind");
+    e.text(entry.kind.name());
+    e.text("path");
+    e.text(entry.path.as_str());
+    e.text("size");
+    e.uint(entry.size);
+    e.text("sha256");
+    e.bytes(&entry.sha256);
+    e.text("mode");
+    e.uint(u64::from(entry.mode));
 }
 
 /// Decodes exactly one CBOR item filling all of `bytes`.
@@ -803,11 +954,103 @@ fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
             excerpt(step)
         )));
     }
+    validate_enclaves(&m.enclaves)?;
     validate_entries(&m.entries, limits)?;
+    if let Some(base) = &m.base {
+        validate_base(m, base, limits)?;
+    }
+    let release;
+    let all = if m.base.is_some() {
+        release = m.full_release();
+        &release.entries
+    } else {
+        &m.entries
+    };
     if m.names == NameRule::Portable {
-        check_portable_names(&m.entries)?;
+        check_portable_names(all)?;
     }
     validate_images(m)
+}
+
+/// The rules of a delta's `base` (SPEC.md 5.7): a well-formed id, an older
+/// sequence, at least one entry, only payload kinds (blobs only in format
+/// 2), sorted; and the whole release — carried entries and these —
+/// follows the entry rules of 5.3 (no duplicate, no conflict, the limits).
+fn validate_base(m: &Manifest, base: &Base, limits: &Limits) -> Result<(), Error> {
+    let id_ok = base.bundle_id.len() == 32
+        && base
+            .bundle_id
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !id_ok {
+        return Err(Error::Manifest(format!(
+            "base bundle id {} is not 32 lowercase hex digits",
+            excerpt(&base.bundle_id)
+        )));
+    }
+    if base.sequence >= m.sequence {
+        return Err(Error::Manifest(format!(
+            "base sequence {} is not below the bundle's sequence {}",
+            base.sequence, m.sequence
+        )));
+    }
+    if base.entries.is_empty() {
+        return Err(Error::Manifest(
+            "a base takes at least one entry (a bundle that takes none is not a delta)".into(),
+        ));
+    }
+    for (i, e) in base.entries.iter().enumerate() {
+        if e.kind.is_metadata() {
+            return Err(Error::Manifest(format!(
+                "base entry {} is metadata; only artifacts and blobs are taken from a base",
+                e.tar_path()
+            )));
+        }
+        if e.kind == EntryKind::Blob && m.format == FORMAT_VERSION {
+            return Err(Error::Manifest(format!(
+                "base entry {} is image content, which only a format 2 manifest carries",
+                e.tar_path()
+            )));
+        }
+        if i > 0 && base.entries[i - 1].sort_key() >= e.sort_key() {
+            return Err(Error::Manifest(format!(
+                "base entries are not sorted by kind and path (or repeat) at {}",
+                e.tar_path()
+            )));
+        }
+    }
+    validate_entries(&m.full_release().entries, limits)
+}
+
+/// The enclave rules of SPEC.md 5.6: at most [`MAX_ENCLAVES`] ids, each 64
+/// lowercase hex digits, strictly increasing.
+fn validate_enclaves(enclaves: &[String]) -> Result<(), Error> {
+    if enclaves.len() > MAX_ENCLAVES {
+        return Err(Error::Limit {
+            what: "enclaves",
+            limit: MAX_ENCLAVES as u64,
+        });
+    }
+    for (i, id) in enclaves.iter().enumerate() {
+        if !is_enclave_id(id) {
+            return Err(Error::Manifest(format!(
+                "enclave id {} is not 64 lowercase hex digits",
+                excerpt(id)
+            )));
+        }
+        if i > 0 && enclaves[i - 1] >= *id {
+            return Err(Error::Manifest(
+                "enclave ids are not strictly increasing (unsorted or duplicated)".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `s` is an enclave id as a manifest carries it (SPEC.md 5.6): 64
+/// lowercase hex digits.
+pub fn is_enclave_id(s: &str) -> bool {
+    is_keyid(s)
 }
 
 /// The portable-name rules of SPEC.md section 4.1 over all entries: every
@@ -1152,7 +1395,139 @@ mod tests {
             images: Vec::new(),
             entries,
             names: NameRule::Portable,
+            enclaves: Vec::new(),
         }
+    }
+
+    fn base(entries: Vec<Entry>) -> Base {
+        Base {
+            bundle_id: "0123456789abcdef0123456789abcdef".into(),
+            sequence: 2,
+            entries,
+        }
+    }
+
+    #[test]
+    fn delta_round_trips_and_full_release_merges() {
+        let l = Limits::default();
+        let m = Manifest::new_delta(
+            fields(vec![entry(EntryKind::Artifact, "b", 1)]),
+            base(vec![
+                entry(EntryKind::Artifact, "c", 2),
+                entry(EntryKind::Artifact, "a", 3),
+            ]),
+            &l,
+        )
+        .unwrap();
+        let bytes = m.encode();
+        assert_eq!(Manifest::decode(&bytes, &l).unwrap(), m);
+        let paths: Vec<String> = m
+            .full_release()
+            .entries
+            .iter()
+            .map(Entry::tar_path)
+            .collect();
+        assert_eq!(paths, ["artifacts/a", "artifacts/b", "artifacts/c"]);
+        assert!(m.full_release().base.is_none());
+        // The base is part of what is signed: another base, another id.
+        let mut other = base(vec![entry(EntryKind::Artifact, "a", 3)]);
+        other.sequence = 1;
+        let n = Manifest::new_delta(fields(vec![entry(EntryKind::Artifact, "b", 1)]), other, &l)
+            .unwrap();
+        assert_ne!(n.bundle_id, m.bundle_id);
+    }
+
+    #[test]
+    fn a_reader_without_base_refuses_a_delta() {
+        // What a reader that predates `base` does: deny_unknown_fields.
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Old {
+            format: u32,
+            bundle_id: String,
+            channel: String,
+            sequence: u64,
+            created: u64,
+            expires: u64,
+            payload_sha256: serde_bytes::ByteBuf,
+            supply_chain: serde::de::IgnoredAny,
+            entries: serde::de::IgnoredAny,
+            #[serde(default)]
+            posix_names: bool,
+        }
+        let l = Limits::default();
+        let full = Manifest::new(fields(vec![entry(EntryKind::Artifact, "b", 1)]), &l).unwrap();
+        assert!(from_cbor::<Old>(&full.encode()).is_ok());
+        let delta = Manifest::new_delta(
+            fields(vec![entry(EntryKind::Artifact, "b", 1)]),
+            base(vec![entry(EntryKind::Artifact, "a", 3)]),
+            &l,
+        )
+        .unwrap();
+        let err = from_cbor::<Old>(&delta.encode()).err().unwrap();
+        assert!(err.contains("base"), "{err}");
+    }
+
+    #[test]
+    fn delta_rules() {
+        let l = Limits::default();
+        let carried = || fields(vec![entry(EntryKind::Artifact, "b", 1)]);
+        let bad = |b: Base| Manifest::new_delta(carried(), b, &l).unwrap_err();
+        // The same path carried and taken from the base.
+        assert!(matches!(
+            bad(base(vec![entry(EntryKind::Artifact, "b", 1)])),
+            Error::DuplicatePath { .. }
+        ));
+        // A base path that is a directory of a carried one.
+        assert!(matches!(
+            bad(base(vec![entry(EntryKind::Artifact, "b/c", 1)])),
+            Error::PathConflict { .. }
+        ));
+        // Names collide across the two lists.
+        assert!(matches!(
+            bad(base(vec![entry(EntryKind::Artifact, "B", 1)])),
+            Error::PathCaseCollision { .. }
+        ));
+        // Metadata is always carried; blobs need format 2.
+        assert!(matches!(
+            bad(base(vec![entry(EntryKind::Link, "x.link", 1)])),
+            Error::Manifest(_)
+        ));
+        let mut blob = entry(
+            EntryKind::Blob,
+            &format!("sha256/{}", hex::encode([7; 32])),
+            1,
+        );
+        blob.mode = BLOB_MODE;
+        assert!(matches!(bad(base(vec![blob])), Error::Manifest(_)));
+        // Empty, an older-or-equal sequence is required, a well-formed id.
+        assert!(matches!(bad(base(vec![])), Error::Manifest(_)));
+        let mut b = base(vec![entry(EntryKind::Artifact, "a", 1)]);
+        b.sequence = 3;
+        assert!(matches!(bad(b), Error::Manifest(_)));
+        let mut b = base(vec![entry(EntryKind::Artifact, "a", 1)]);
+        b.bundle_id = "ABC".into();
+        assert!(matches!(bad(b), Error::Manifest(_)));
+        // Unsorted base entries in the bytes are refused on decode.
+        let m = Manifest::new_delta(
+            carried(),
+            base(vec![
+                entry(EntryKind::Artifact, "a", 1),
+                entry(EntryKind::Artifact, "c", 1),
+            ]),
+            &l,
+        )
+        .unwrap();
+        let mut swapped = m.clone();
+        if let Some(b) = swapped.base.as_mut() {
+            b.entries.swap(0, 1);
+        }
+        let bytes = swapped.encode_with_id(&swapped.compute_bundle_id());
+        assert!(matches!(
+            Manifest::decode(&bytes, &l),
+            Err(Error::Manifest(_))
+        ));
     }
 
     #[test]
@@ -1427,6 +1802,74 @@ mod tests {
         c[0] = 0xaa;
         c.extend_from_slice(b"kposix_names\xf4");
         assert!(matches!(Manifest::decode(&c, &l), Err(Error::NonCanonical)));
+    }
+
+    #[test]
+    fn enclaves_is_an_optional_signed_key_between_entries_and_posix_names() {
+        let l = Limits::default();
+        let (a, b) = ("a".repeat(64), "0b".repeat(32));
+        let open = Manifest::new(fields(vec![entry(EntryKind::Artifact, "a", 1)]), &l).unwrap();
+        let directed = Manifest::new(
+            ManifestFields {
+                enclaves: vec![a.clone(), b.clone()],
+                names: NameRule::PosixOnly,
+                ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+            },
+            &l,
+        )
+        .unwrap();
+        // Sorted by `new`; absent when empty: the bytes from before the key.
+        assert_eq!(directed.enclaves, [b.clone(), a.clone()]);
+        assert!(!open.encode().windows(8).any(|w| w == b"enclaves"));
+        assert_ne!(open.bundle_id, directed.bundle_id);
+        let bytes = directed.encode();
+        assert_eq!(bytes[0], 0xab);
+        let mut tail = b"henclaves\x82\x78\x40".to_vec();
+        tail.extend_from_slice(b.as_bytes());
+        tail.extend_from_slice(b"\x78\x40");
+        tail.extend_from_slice(a.as_bytes());
+        tail.extend_from_slice(b"kposix_names\xf5");
+        assert!(bytes.ends_with(&tail));
+        assert_eq!(Manifest::decode(&bytes, &l).unwrap(), directed);
+        // An empty list is a second encoding of "not directed": refused.
+        let mut c = open.encode();
+        c[0] += 1;
+        c.extend_from_slice(b"henclaves\x80");
+        assert!(matches!(Manifest::decode(&c, &l), Err(Error::NonCanonical)));
+        // Ids are 64 lowercase hex digits, each once.
+        for bad in [
+            vec!["A".repeat(64)],
+            vec!["ab".into()],
+            vec![a.clone(), a.clone()],
+        ] {
+            let err = Manifest::new(
+                ManifestFields {
+                    enclaves: bad.clone(),
+                    ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+                },
+                &l,
+            )
+            .unwrap_err();
+            assert!(matches!(err, Error::Manifest(_)), "{bad:?}: {err:?}");
+        }
+        let err = Manifest::new(
+            ManifestFields {
+                enclaves: (0..=MAX_ENCLAVES).map(|i| format!("{i:064x}")).collect(),
+                ..fields(vec![entry(EntryKind::Artifact, "a", 1)])
+            },
+            &l,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Limit {
+                    what: "enclaves",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

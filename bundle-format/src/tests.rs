@@ -66,6 +66,7 @@ fn bundle_with_bomb(data: &[u8], zeros: u64) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
             images: Vec::new(),
             entries: vec![entry],
             names: NameRule::Portable,
+            enclaves: Vec::new(),
         },
         &limits,
     )
@@ -142,6 +143,7 @@ fn payload_is_not_decompressed_before_into_payload() {
             images: Vec::new(),
             entries: Vec::new(),
             names: NameRule::Portable,
+            enclaves: Vec::new(),
         },
         &limits,
     )

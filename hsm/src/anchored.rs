@@ -722,6 +722,21 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         })
     }
 
+    fn set_floor(
+        &self,
+        locked: Locked<'_>,
+        channel: &str,
+        floor: u64,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let state_path = self.dir.join(STATE_FILE);
+        self.update(locked, |file| {
+            file.journal = file.journal.advanced(head, &state_path)?;
+            file.state.raise_floor(channel, floor);
+            Ok(())
+        })
+    }
+
     /// Every new head advances the hardware counter, so that a journal cut
     /// back together with its state is a detected rollback.
     fn bind_journal_head(&self, locked: Locked<'_>, head: &JournalHead) -> Result<(), Error> {

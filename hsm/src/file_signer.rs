@@ -5,7 +5,9 @@
 //! keys, plus the older OpenSSL forms SEC1 (`BEGIN EC PRIVATE KEY`) and
 //! PKCS#1 (`BEGIN RSA PRIVATE KEY`). Signs as securesystemslib's
 //! `CryptoSigner` does: Ed25519 pure, ECDSA as DER over SHA-256 / SHA-384,
-//! RSA as PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt.
+//! RSA as PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt, or, for a key
+//! chosen under the `rsa-pkcs1v15-sha256` scheme
+//! ([`FileSigner::with_pkcs1v15`]), RSASSA-PKCS1-v1_5 with SHA-256.
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -31,6 +33,7 @@ enum SecretKey {
     EcdsaP256(p256::ecdsa::SigningKey),
     EcdsaP384(p384::ecdsa::SigningKey),
     Rsa(Box<rsa::pss::SigningKey<rsa::sha2::Sha256>>),
+    RsaPkcs1v15(Box<rsa::pkcs1v15::SigningKey<rsa::sha2::Sha256>>),
 }
 
 /// A private key loaded from a PEM file (or generated), of any supported
@@ -93,8 +96,34 @@ impl FileSigner {
             SecretKey::EcdsaP256(k) => PublicKey::EcdsaP256(*k.verifying_key()),
             SecretKey::EcdsaP384(k) => PublicKey::EcdsaP384(*k.verifying_key()),
             SecretKey::Rsa(k) => PublicKey::RsaPssSha256(k.as_ref().as_ref().to_public_key()),
+            SecretKey::RsaPkcs1v15(k) => {
+                PublicKey::RsaPkcs1v15Sha256(k.as_ref().as_ref().to_public_key())
+            }
         };
         FileSigner { key, public }
+    }
+
+    /// The same RSA key, signing RSASSA-PKCS1-v1_5 with SHA-256 (the
+    /// `rsa-pkcs1v15-sha256` scheme) instead of PSS; its public key, key
+    /// object and keyid change with the scheme. Refuses a key that is not
+    /// RSA.
+    pub fn with_pkcs1v15(self) -> Result<FileSigner, String> {
+        let key = match self.key {
+            SecretKey::Rsa(k) => {
+                let private: &rsa::RsaPrivateKey = k.as_ref().as_ref();
+                rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(private.clone())
+            }
+            SecretKey::RsaPkcs1v15(k) => *k,
+            _ => {
+                return Err(format!(
+                    "the rsa-pkcs1v15-sha256 scheme needs an RSA key, not {}",
+                    self.public.algorithm().name()
+                ));
+            }
+        };
+        Ok(FileSigner::from_secret(SecretKey::RsaPkcs1v15(Box::new(
+            key,
+        ))))
     }
 
     /// Loads a PEM private key (see the module documentation for the forms).
@@ -206,6 +235,13 @@ impl FileSigner {
             SecretKey::EcdsaP256(k) => k.to_pkcs8_pem(LineEnding::LF),
             SecretKey::EcdsaP384(k) => k.to_pkcs8_pem(LineEnding::LF),
             SecretKey::Rsa(k) => {
+                return rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(
+                    k.as_ref().as_ref(),
+                    rsa::pkcs8::LineEnding::LF,
+                )
+                .map_err(|e| Error::Sign(format!("cannot encode key: {e}")));
+            }
+            SecretKey::RsaPkcs1v15(k) => {
                 return rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(
                     k.as_ref().as_ref(),
                     rsa::pkcs8::LineEnding::LF,
@@ -341,6 +377,11 @@ impl Signer for FileSigner {
                 let sig = k
                     .try_sign_with_rng(&mut rsa::rand_core::OsRng, msg)
                     .map_err(|e| Error::Sign(e.to_string()))?;
+                Ok(sig.to_vec())
+            }
+            SecretKey::RsaPkcs1v15(k) => {
+                use rsa::signature::{SignatureEncoding as _, Signer as _};
+                let sig = k.try_sign(msg).map_err(|e| Error::Sign(e.to_string()))?;
                 Ok(sig.to_vec())
             }
         }

@@ -522,6 +522,26 @@ impl TrustStore for FileStore {
         self.commit(locked, &anchor, state, Some(new))
     }
 
+    fn set_floor(
+        &self,
+        locked: Locked<'_>,
+        channel: &str,
+        floor: u64,
+        head: &JournalHead,
+    ) -> Result<(), Error> {
+        let current = self.read_state_file()?;
+        let Some(bound) = &current.journal else {
+            return Err(Error::JournalNotStarted {
+                path: self.dir.clone(),
+            });
+        };
+        let new = bound.advanced(head, &self.state_path())?;
+        let anchor = self.anchor()?;
+        let mut state = current.state;
+        state.raise_floor(channel, floor);
+        self.commit(locked, &anchor, state, Some(new))
+    }
+
     fn bind_journal_head(&self, locked: Locked<'_>, head: &JournalHead) -> Result<(), Error> {
         let current = self.read_state_file()?;
         let Some(bound) = &current.journal else {

@@ -13,8 +13,9 @@
 //!
 //! An RSA key is read as an RSASSA-PSS key; one that metadata lists under
 //! the `rsa-pkcs1v15-sha256` scheme (common from cloud KMS signers) is
-//! [`PublicKey::with_pkcs1v15`]. airlock verifies PKCS#1 v1.5 signatures but
-//! never makes them.
+//! [`PublicKey::with_pkcs1v15`]. airlock signs PKCS#1 v1.5 only with a key
+//! chosen under that scheme (`FileSigner::with_pkcs1v15`,
+//! `Pkcs11Signer::with_pkcs1v15`).
 use pkcs8::der::pem::LineEnding;
 use pkcs8::der::{Decode, Document};
 use pkcs8::spki::{ObjectIdentifier, SubjectPublicKeyInfoRef};
@@ -33,7 +34,8 @@ pub enum KeyAlgorithm {
     EcdsaP384,
     /// RSASSA-PSS with SHA-256 and MGF1-SHA-256.
     RsaPssSha256,
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (verified, never made by airlock).
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (made only by a key chosen under the
+    /// `rsa-pkcs1v15-sha256` scheme).
     RsaPkcs1v15Sha256,
 }
 

@@ -45,7 +45,7 @@ pub use held::HeldAnchor;
 pub use journal::{JournalFile, JournalHead};
 pub use key::{KeyAlgorithm, PublicKey};
 pub use lock::{DirLock, ReadLock};
-pub use open::open_store;
+pub use open::{backend_of, open_store};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
 pub use provision::{InitMode, Provisioning};
 pub use signer::Signer;
@@ -54,4 +54,4 @@ pub use store::{
     StoreState, TrustStore,
 };
 #[cfg(feature = "tpm")]
-pub use tpm::{TpmHardware, TpmStatus, TpmStore};
+pub use tpm::{QUOTE_PCR, TpmHardware, TpmQuote, TpmStatus, TpmStore};

@@ -22,3 +22,9 @@ pub fn open_store(dir: &Path) -> Result<Box<dyn TrustStore>, Error> {
         BackendKind::Pkcs11 => Ok(Box::new(Pkcs11Store::open(dir)?)),
     }
 }
+
+/// The backend that anchors the provisioned store in `dir`, read from its
+/// configuration without opening the store (or reaching its hardware).
+pub fn backend_of(dir: &Path) -> Result<BackendKind, Error> {
+    Ok(StoreConfig::read(dir)?.backend)
+}

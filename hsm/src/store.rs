@@ -90,6 +90,10 @@ pub struct StoreState {
     /// the channels (hardware stores: under the monotonic counter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyPin>,
+    /// Per channel, the lowest sequence the store accepts (`anchor floor`):
+    /// a release the enclave decided must not come back. Floors only go up.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub floors: BTreeMap<String, u64>,
 }
 
 /// A Sigstore verification policy pinned in the store: the trusted root
@@ -134,6 +138,13 @@ pub struct LayoutSeen {
 }
 
 impl StoreState {
+    /// The state with `channel`'s floor raised to `floor`; a floor never
+    /// goes down (a lower one leaves it as it is).
+    pub fn raise_floor(&mut self, channel: &str, floor: u64) {
+        let f = self.floors.entry(channel.to_owned()).or_insert(floor);
+        *f = (*f).max(floor);
+    }
+
     /// The state after `acceptance`: the channel's sequence, the ledger, the
     /// latest time and the channel's layout only move forward. The one
     /// update rule of every backend.
@@ -260,6 +271,17 @@ pub trait TrustStore: std::fmt::Debug {
         head: &JournalHead,
     ) -> Result<(), Error>;
 
+    /// Raises the floor of `channel` to `floor` (the caller has refused a
+    /// floor that is not above the current one), binding the journal head
+    /// whose records say so. Called through [`StoreLock::set_floor`].
+    fn set_floor(
+        &self,
+        locked: Locked<'_>,
+        channel: &str,
+        floor: u64,
+        head: &JournalHead,
+    ) -> Result<(), Error>;
+
     /// Binds a new journal head after records were appended. The head only
     /// moves forward: a `seq` not above the bound one is refused. Called
     /// through [`StoreLock::bind_journal_head`].
@@ -340,6 +362,11 @@ impl<'s, S: TrustStore + ?Sized + 's> StoreLock<'s, S> {
     /// ([`TrustStore::set_policy`]).
     pub fn set_policy(&self, policy: Option<&PolicyPin>, head: &JournalHead) -> Result<(), Error> {
         self.store.set_policy(self.locked(), policy, head)
+    }
+
+    /// Raises a channel's floor ([`TrustStore::set_floor`]).
+    pub fn set_floor(&self, channel: &str, floor: u64, head: &JournalHead) -> Result<(), Error> {
+        self.store.set_floor(self.locked(), channel, floor, head)
     }
 
     /// Binds a new journal head ([`TrustStore::bind_journal_head`]).

@@ -245,3 +245,40 @@ fn an_rsa_key_under_the_pkcs1v15_scheme_verifies_pkcs1v15_signatures_only() {
     }
     assert_eq!(public("p256").with_pkcs1v15(), None);
 }
+
+/// A file RSA key chosen under `rsa-pkcs1v15-sha256` signs exactly what
+/// pyca/cryptography signs (PKCS#1 v1.5 is deterministic:
+/// `sigs/fail_rsa3072_pkcs1v15.sig` is its signature over the same
+/// message), and its public key carries the scheme; other key types are
+/// refused with the scheme named.
+#[test]
+fn an_rsa_file_key_signs_pkcs1v15_byte_for_byte_as_cryptography() {
+    let msg = message();
+    for name in ["rsa3072", "rsa3072-pkcs1"] {
+        let s = FileSigner::load(&data(&format!("keys/{name}.pem")))
+            .unwrap()
+            .with_pkcs1v15()
+            .unwrap();
+        assert_eq!(
+            s.public_key().algorithm(),
+            KeyAlgorithm::RsaPkcs1v15Sha256,
+            "{name}"
+        );
+        let sig = s.sign(&msg).unwrap();
+        assert_eq!(
+            sig,
+            fs::read(data("sigs/fail_rsa3072_pkcs1v15.sig")).unwrap(),
+            "{name}"
+        );
+        assert!(s.public_key().verify(&msg, &sig));
+        assert!(!public("rsa3072").verify(&msg, &sig));
+    }
+    let e = FileSigner::load(&data("keys/p384.pem"))
+        .unwrap()
+        .with_pkcs1v15()
+        .unwrap_err();
+    assert_eq!(
+        e,
+        "the rsa-pkcs1v15-sha256 scheme needs an RSA key, not ecdsa-p384"
+    );
+}

@@ -1047,46 +1047,124 @@ def cases_misc():
 
     # The classic untar inspection (docs/supply-chain.md, "Inspections"):
     # its products are what `tar -xzf` extracts, matched against the source.
-    # airlock does not evaluate untar without running it, so by default it
-    # refuses both (inspection-unevaluable); with --run-inspections its
-    # verdict must be the reference's (`with_run_inspections`).
-    def untar(name, desc, dishonest):
+    # airlock evaluates it without running anything (builtin:untar, from
+    # the archive's bytes) and must reach the reference's verdict; with
+    # --run-inspections too (`with_run_inspections`).
+    def untar(name, desc, dishonest, run=("tar", "-xzf", "app.tar.gz"),
+              archive="app.tar.gz", compress=("-z",)):
         c = Case(name, desc)
         wd = c.work()
         c.record("write-code", A, SRC_CMD, wd, p=["src"])
-        cmd = tar_cmd()
+        pack = ["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0",
+                "--numeric-owner", *compress, "-cf", archive]
+        cmd = pack + ["src"]
         if dishonest:
             # Tars a different main.c than the one recorded as material.
             cmd = sh("mkdir -p .evil/src && cp src/util.h .evil/src/ && "
                      "printf 'int main(void) { return 1; }\\n' > .evil/src/main.c && "
-                     "tar --sort=name --mtime=@0 --owner=0 --group=0 "
-                     "--numeric-owner -czf app.tar.gz -C .evil src")
-        c.record("package", B, cmd, wd, m=["src"], p=["app.tar.gz"])
-        c.sign(layout(chain_steps(A, B), [A, B], inspect=[
-            inspection("untar", run=["tar", "-xzf", "app.tar.gz"],
-                       mats=["MATCH app.tar.gz WITH PRODUCTS FROM package",
+                     + " ".join(pack) + " -C .evil src")
+        c.record("package", B, cmd, wd, m=["src"], p=[archive])
+        steps = [
+            step("write-code", [A], mats=[],
+                 prods=["CREATE src/main.c", "CREATE src/util.h", "DISALLOW *"],
+                 cmd=SRC_CMD),
+            step("package", [B],
+                 mats=["MATCH src/* WITH PRODUCTS FROM write-code", "DISALLOW *"],
+                 prods=[f"CREATE {archive}", "DISALLOW *"], cmd=pack + ["src"]),
+        ]
+        c.sign(layout(steps, [A, B], inspect=[
+            inspection("untar", run=list(run),
+                       mats=[f"MATCH {archive} WITH PRODUCTS FROM package",
                              "DISALLOW *"],
                        prods=["MATCH src/* WITH PRODUCTS FROM write-code",
-                              "ALLOW app.tar.gz", "DISALLOW *"])]), [O])
+                              f"ALLOW {archive}", "DISALLOW *"])]), [O])
         c.verify_with(O)
-        c.artifacts(copy_from=wd, names=["app.tar.gz"])
+        c.artifacts(copy_from=wd, names=[archive])
         c.extra = {"with_run_inspections": {
             "exit": 1 if dishonest else 0,
             "code": "rule-disallow" if dishonest else ""}}
         c.verify()
 
-    untar("stricter_fail_inspection-unevaluable_untar_honest_packager",
+    untar("pass_inspection_untar_honest_packager",
           "Inspection 'untar' runs tar -xzf app.tar.gz and matches the "
           "extracted src/ against write-code's products; the packager tarred "
-          "what was written. The reference passes; airlock does not evaluate "
-          "untar without running it and refuses (with --run-inspections: "
-          "passes).", False)
-    untar("fail_inspection-unevaluable_untar_dishonest_packager",
+          "what was written. airlock evaluates it from the archive's bytes "
+          "(builtin:untar) and passes, as with --run-inspections.", False)
+    untar("pass_inspection_untar_old_style_options",
+          "As the honest case, with the in-toto demo's spelling "
+          "tar xzf app.tar.gz (old-style options).", False,
+          run=("tar", "xzf", "app.tar.gz"))
+    untar("pass_inspection_untar_xz",
+          "As the honest case, packed with tar -J and checked with "
+          "tar -xJf app.tar.xz.", False,
+          run=("tar", "-xJf", "app.tar.xz"), archive="app.tar.xz",
+          compress=("-J",))
+    untar("pass_inspection_untar_zstd_detected",
+          "As the honest case, packed with tar --zstd and checked with "
+          "tar -xf app.tar.zst (GNU tar detects the compression).", False,
+          run=("tar", "-xf", "app.tar.zst"), archive="app.tar.zst",
+          compress=("--zstd",))
+    untar("fail_rule-disallow_inspection_untar_dishonest_packager_zstd",
+          "The dishonest packager with a zstd archive checked with "
+          "tar --zstd -xf app.tar.zst: DISALLOW * in the reference and in "
+          "airlock (builtin:untar).", True,
+          run=("tar", "--zstd", "-xf", "app.tar.zst"), archive="app.tar.zst",
+          compress=("--zstd",))
+    untar("fail_rule-disallow_inspection_untar_dishonest_packager",
           "As the honest case, but the packager tarred a different src/main.c "
           "than the one it recorded as material: the reference's untar "
-          "inspection finds it (DISALLOW *); airlock refuses without running "
-          "it (inspection-unevaluable; with --run-inspections: rule-disallow, "
-          "as the reference).", True)
+          "inspection finds it (DISALLOW *); so does airlock without running "
+          "anything (builtin:untar), and with --run-inspections.", True)
+
+    # sha256sum -c: a build step writes app.bin and SHA256SUMS; the
+    # inspection checks them. A dishonest builder swaps app.bin after
+    # writing the checksums (both recorded as its products).
+    def sums(name, desc, dishonest):
+        c = Case(name, desc)
+        wd = c.work()
+        build = ("printf 'app v1\\n' > app.bin && sha256sum app.bin > SHA256SUMS"
+                 + (" && printf 'app v1, patched\\n' > app.bin" if dishonest else ""))
+        c.record("build", A, sh(build), wd, p=["app.bin", "SHA256SUMS"])
+        c.sign(layout([step("build", [A], cmd=sh(build),
+                            prods=["CREATE app.bin", "CREATE SHA256SUMS",
+                                   "DISALLOW *"])], [A], inspect=[
+            inspection("checksums", run=["sha256sum", "-c", "SHA256SUMS"],
+                       mats=["MATCH * WITH PRODUCTS FROM build", "DISALLOW *"],
+                       prods=["MATCH * WITH PRODUCTS FROM build",
+                              "DISALLOW *"])]), [O])
+        c.verify_with(O)
+        c.artifacts(copy_from=wd, names=["app.bin", "SHA256SUMS"])
+        c.extra = {"with_run_inspections": {
+            "exit": 1 if dishonest else 0,
+            "code": "inspection-failed" if dishonest else ""}}
+        c.verify()
+
+    sums("pass_inspection_sha256sum_honest",
+         "Inspection 'checksums' runs sha256sum -c SHA256SUMS over the "
+         "build's app.bin: it matches (builtin:sha256sum, and with "
+         "--run-inspections).", False)
+    sums("fail_inspection-failed_sha256sum_dishonest",
+         "The builder rewrote app.bin after writing SHA256SUMS: sha256sum -c "
+         "exits 1, which fails the reference's verification; airlock "
+         "computes the same without running it (inspection-failed).", True)
+
+    # An inspection airlock does not evaluate: refused by default, accepted
+    # with --run-inspections (it runs, as in the reference).
+    c = Case("stricter_fail_inspection-unevaluable_test_command",
+             "Inspection 'non-empty' runs test -s app.tar.gz, a command "
+             "airlock does not evaluate: the reference passes; airlock "
+             "refuses (inspection-unevaluable) unless --run-inspections runs "
+             "it (passes).")
+    wd = record_chain(c, A, B)
+    c.sign(layout(chain_steps(A, B), [A, B], inspect=[
+        inspection("non-empty", run=["test", "-s", "app.tar.gz"],
+                   mats=["MATCH app.tar.gz WITH PRODUCTS FROM package",
+                         "DISALLOW *"],
+                   prods=["ALLOW app.tar.gz", "DISALLOW *"])]), [O])
+    c.verify_with(O)
+    c.artifacts(copy_from=wd, names=["app.tar.gz"])
+    c.extra = {"with_run_inspections": {"exit": 0, "code": ""}}
+    c.verify()
 
     insp("pass_inspection_match_products",
          "Inspection 'check-package' (run: true) matches the delivered "
@@ -1502,7 +1580,10 @@ One directory per case, `<case>/`, containing exactly:
   commands there (and records `.`); every inspection here runs `true` (so a
   verifier that does not run inspections but evaluates their artifact rules
   over `artifacts/` must reach the same verdict) except the `*_untar_*`
-  cases, whose inspection runs `tar -xzf app.tar.gz`;
+  cases (`tar -xzf`, `tar xzf`, `tar -xJf`, `tar -xf`, `tar --zstd -xf`
+  of the packaged archive), the `*_sha256sum_*`
+  cases (`sha256sum -c SHA256SUMS`) and `*_test_command` (`test -s
+  app.tar.gz`);
 - `expected.json` — `reference_exit` (0 pass, 1 fail), `reference_verdict`
   (`pass`/`fail`), `reference_message` (the last line `in-toto-verify`
   logged with its `(in-toto-verify)` error prefix — for a multi-line error,
@@ -1535,18 +1616,21 @@ Layouts expire {FAR} except the expiry cases ({PAST}).
   `docs/supply-chain.md`, "Where airlock is stricter than the reference":
   "A link's `name` must equal its step (the reference does not check it)."
   airlock reports `link-name-mismatch`.
-- `stricter_fail_inspection-unevaluable_untar_honest_packager` (and
-  `fail_inspection-unevaluable_untar_dishonest_packager`, which the
-  reference fails with `DISALLOW *`): the inspection runs `tar -xzf`, which
-  airlock does not evaluate without running it; `docs/supply-chain.md`,
-  "Inspections": any inspection airlock cannot evaluate exactly is refused
-  (`inspection-unevaluable`). With `--run-inspections` airlock runs it and
-  agrees with the reference (`with_run_inspections`).
+- `stricter_fail_inspection-unevaluable_test_command`: the inspection runs
+  `test -s app.tar.gz`, a command airlock does not evaluate without running
+  it; `docs/supply-chain.md`, "Inspections": any inspection airlock cannot
+  evaluate exactly is refused (`inspection-unevaluable`). With
+  `--run-inspections` airlock runs it and agrees with the reference
+  (`with_run_inspections`).
+
+The `*_untar_*` and `*_sha256sum_*` cases are evaluated by airlock's built-in
+evaluators (from the archive's and the checksum file's bytes, running
+nothing) and reach the reference's verdict; with `--run-inspections` too.
 
 Related decisions that the vectors touch without
 making airlock stricter: signatures over Metablocks are over the canonical
 JSON of `signed` (the `*_edited_after_signing` cases), and inspections are
-not executed by default (hence `run: ["true"]` in the other cases).
+not executed by default.
 
 ## Notes on the reference's behaviour seen here
 

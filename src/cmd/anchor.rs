@@ -1,4 +1,5 @@
-//! `anchor init` (file, TPM or PKCS#11 store) and `anchor show`.
+//! `anchor init` (file, TPM or PKCS#11 store), `anchor channels`, `anchor
+//! floor` and `anchor show`.
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -239,6 +240,62 @@ pub fn channels(store: &Path, allow: &[String], deny: &[String]) -> Result<Outco
     Ok(o)
 }
 
+/// `airlock anchor floor`: raises `channel`'s floor to `sequence`,
+/// journaled as `store.floor` and bound in the store's state under its lock.
+/// A floor at or below the current one is refused (`floor-not-raised`):
+/// floors only go up, so a floor, once set, keeps out what it keeps out.
+pub fn floor(store: &Path, channel: &str, sequence: u64) -> Result<Outcome, Error> {
+    if !is_channel_name(channel) {
+        return Err(Error::usage(
+            format!("{} is not a channel name", crate::excerpt(channel)),
+            "a channel is 1 to 64 characters of A-Z a-z 0-9 . _ -",
+        ));
+    }
+    if sequence > crate::policy::MAX_SEQUENCE {
+        return Err(Error::usage(
+            format!(
+                "--sequence {sequence} is above the largest sequence a bundle may carry, {}",
+                crate::policy::MAX_SEQUENCE
+            ),
+            "give a floor of at most 2^53 - 1 (9007199254740991)",
+        ));
+    }
+    let s = open_store(store)?;
+    let signer = signer_of(s.as_ref())?;
+    let journal = Journal::new(s.dir(), signer.as_ref())?;
+    let lock = lock_store(s.as_ref(), &crate::cmd::warn)?;
+    // Read under the lock: two raises cannot both pass against one floor.
+    let previous = s.state()?.floors.get(channel).copied();
+    if let Some(p) = previous.filter(|&p| sequence <= p) {
+        return Err(Error::operator(
+            "floor-not-raised",
+            format!(
+                "channel {channel} already has floor {p}; --sequence {sequence} would not raise it"
+            ),
+            "floors only go up: give a sequence above the current floor (`airlock anchor show` lists them)",
+        ));
+    }
+    let event = Event::new(
+        "store.floor",
+        json!({"channel": channel, "floor": sequence, "previous": previous}),
+    );
+    let head = journal.append(&lock, Some(s.journal_head()?), vec![event])?;
+    lock.set_floor(channel, sequence, &head)?;
+    drop(lock);
+    let mut o = Outcome::default();
+    o.line(format!(
+        "store {} now refuses bundles on channel {channel} below sequence {sequence}{}",
+        store.display(),
+        previous.map_or_else(String::new, |p| format!(" (was {p})"))
+    ));
+    o.line(format!("journal    record {}", head.seq));
+    o.field("channel", channel)
+        .field("floor", sequence)
+        .field("previous", previous)
+        .field("journal_record", head.seq);
+    Ok(o)
+}
+
 /// `--replace` with a root older than the anchor in force would undo every
 /// rotation since (keys the runbook retired would count again): that takes
 /// `--allow-older-root`. A store that cannot be opened is left to the
@@ -355,6 +412,11 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
     for (channel, seq) in &state.channels {
         o.line(format!("channel    {channel}: last sequence {seq}"));
     }
+    for (channel, floor) in &state.floors {
+        o.line(format!(
+            "floor      {channel}: refuses sequences below {floor}"
+        ));
+    }
     for (channel, l) in &state.layouts {
         o.line(format!(
             "layout     {channel}: expires {}, sha256 {}",
@@ -379,6 +441,13 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
         }
         (Err(e), _) | (_, Err(e)) => return Err(e.into()),
     };
+    let enclave = crate::policy::enclave_id(s.as_ref())?;
+    o.line(format!(
+        "enclave    {}",
+        enclave
+            .as_deref()
+            .unwrap_or("none (a store without a journal has no enclave id)")
+    ));
     o.line(format!(
         "latest time seen {}",
         if state.latest_time == 0 {
@@ -405,6 +474,8 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
         )
         .field("imported", state.accepted.len())
         .field("journal", journal)
+        .field("enclave_id", enclave)
+        .field("floors", json!(state.floors))
         .field("latest_time", state.latest_time);
     Ok(o)
 }

@@ -374,6 +374,9 @@ fn connected_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         level: 3,
         threads: None,
         posix_names: false,
+        base: None,
+        run_inspections: false,
+        for_enclave: Vec::new(),
     };
     n.outcome(&pack::run(&pack_args, Output::Quiet)?);
 
@@ -436,6 +439,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: AtArg::default(),
             prompt: false,
             metrics_file: MetricsFileArg::default(),
+            run_inspections: false,
         },
         Output::Quiet,
     )?);
@@ -458,6 +462,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: AtArg::default(),
             prompt: false,
             metrics_file: MetricsFileArg::default(),
+            run_inspections: false,
         },
         Output::Quiet,
     );
@@ -480,6 +485,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: AtArg::default(),
             prompt: false,
             metrics_file: MetricsFileArg::default(),
+            run_inspections: false,
         },
         Output::Quiet,
     ) {
@@ -503,6 +509,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: AtArg::default(),
             prompt: false,
             metrics_file: MetricsFileArg::default(),
+            run_inspections: false,
         },
         Output::Quiet,
     )?);
@@ -523,6 +530,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
             at: AtArg::default(),
             prompt: false,
             metrics_file: MetricsFileArg::default(),
+            run_inspections: false,
         },
         Output::Quiet,
     ) {

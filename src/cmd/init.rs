@@ -1,6 +1,6 @@
 //! `init` (a connected-side project from nothing) and `layout new`.
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use airlock_hsm::{FileSigner, PublicKey, Signer as _};
 
@@ -10,13 +10,13 @@ use crate::cmd::{Outcome, intoto, root};
 use crate::error::Error;
 use crate::fsutil::{create_file, ensure_dir, ensure_parent};
 use crate::intoto::scaffold::{NewStep, layout};
-use crate::keys::{keyid, load_public_key, load_signer};
+use crate::keys::{PKCS1V15_PREFIX, Scheme, keyid, load_public_key, load_signer, split_scheme};
 use crate::timefmt::{now, parse_duration};
 
 /// A key named on the command line: a `pkcs11:` URI or a file (a private
 /// PEM, whose public half is used, or a public `.pub`).
 fn public_key_of(spec: &str) -> Result<PublicKey, Error> {
-    if spec.starts_with("pkcs11:") {
+    if split_scheme(spec).1.starts_with("pkcs11:") {
         return Ok(load_signer(spec)?.public_key().clone());
     }
     let path = Path::new(spec);
@@ -33,6 +33,16 @@ struct ProjectKey {
     project: String,
     /// Its public key.
     public: PublicKey,
+    /// `rsa-pkcs1v15-sha256:` when the key was given under that scheme (so
+    /// its `.pub` file is named with it too), else empty.
+    scheme_prefix: &'static str,
+}
+
+impl ProjectKey {
+    /// Its `.pub` file `path`, named under the key's scheme.
+    fn public_spec(&self, path: &Path) -> PathBuf {
+        PathBuf::from(format!("{}{}", self.scheme_prefix, path.display()))
+    }
 }
 
 fn project_key(dir: &Path, name: &str, given: Option<&str>) -> Result<ProjectKey, Error> {
@@ -44,18 +54,23 @@ fn project_key(dir: &Path, name: &str, given: Option<&str>) -> Result<ProjectKey
                 &prefix.with_extension("pub"),
                 public.to_spki_pem().as_bytes(),
             )?;
-            let project = if spec.starts_with("pkcs11:") {
+            let (scheme, rest) = split_scheme(spec);
+            let scheme_prefix = match scheme {
+                Scheme::Default => "",
+                Scheme::RsaPkcs1v15 => PKCS1V15_PREFIX,
+            };
+            let project = if rest.starts_with("pkcs11:") {
                 spec.to_owned()
             } else {
-                std::fs::canonicalize(spec)
-                    .map_err(|e| Error::input(Path::new(spec), e))?
-                    .display()
-                    .to_string()
+                let path =
+                    std::fs::canonicalize(rest).map_err(|e| Error::input(Path::new(rest), e))?;
+                format!("{scheme_prefix}{}", path.display())
             };
             Ok(ProjectKey {
                 now: spec.to_owned(),
                 project,
                 public,
+                scheme_prefix,
             })
         }
         None => {
@@ -65,6 +80,7 @@ fn project_key(dir: &Path, name: &str, given: Option<&str>) -> Result<ProjectKey
                 now: prefix.with_extension("pem").display().to_string(),
                 project: format!("keys/{name}.pem"),
                 public: s.public_key().clone(),
+                scheme_prefix: "",
             })
         }
     }
@@ -100,11 +116,11 @@ pub fn run(a: &InitArgs) -> Result<Outcome, Error> {
     // signs layouts.
     root::init(&RootInitArgs {
         out: rel("1.root.json"),
-        root_key: vec![rel("keys/root.pub")],
+        root_key: vec![root_key.public_spec(&rel("keys/root.pub"))],
         root_threshold: 1,
-        targets_key: vec![rel("keys/release.pub")],
+        targets_key: vec![release_key.public_spec(&rel("keys/release.pub"))],
         targets_threshold: 1,
-        layout_key: vec![rel("keys/owner.pub")],
+        layout_key: vec![owner_key.public_spec(&rel("keys/owner.pub"))],
         layout_threshold: 1,
         expires: "365d".into(),
         root_version: 1,
@@ -133,7 +149,10 @@ pub fn run(a: &InitArgs) -> Result<Outcome, Error> {
     pack.insert("key".into(), many(&release_key.project));
     pack.insert("root".into(), many("1.root.json"));
     pack.insert("layout".into(), one("root.layout"));
-    pack.insert("layout_key".into(), many("keys/owner.pub"));
+    pack.insert(
+        "layout_key".into(),
+        many(&format!("{}keys/owner.pub", owner_key.scheme_prefix)),
+    );
     pack.insert("links".into(), one("links"));
     pack.insert("artifacts".into(), one("dist"));
     pack.insert("channel".into(), one(&a.channel));

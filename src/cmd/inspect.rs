@@ -42,6 +42,24 @@ fn describe_index(o: &mut Outcome, set: &VolumeSet) {
         .field("volume_index_signatures", signers);
 }
 
+/// A delta's line (its base, what it needs from it) and its `delta` field
+/// (`null` for a full bundle).
+fn describe_delta(o: &mut Outcome, m: &airlock_bundle::Manifest) -> serde_json::Value {
+    let Some(b) = &m.base else {
+        return serde_json::Value::Null;
+    };
+    let sum = |es: &[airlock_bundle::Entry]| es.iter().fold(0u64, |a, e| a.saturating_add(e.size));
+    let (carried, carried_bytes) = (m.artifacts().len(), sum(m.artifacts()));
+    let (taken, taken_bytes) = (b.entries.len(), sum(&b.entries));
+    o.line(format!(
+        "delta      of bundle {} (sequence {}): needs {taken} files, {taken_bytes} bytes from its import; carries {carried} files, {carried_bytes} bytes",
+        b.bundle_id, b.sequence
+    ));
+    json!({"base_bundle_id": b.bundle_id, "base_sequence": b.sequence,
+           "from_base_files": taken, "from_base_bytes": taken_bytes,
+           "carried_files": carried, "carried_bytes": carried_bytes})
+}
+
 /// `airlock inspect BUNDLE` (a bundle file, or a split bundle's first volume).
 /// With `extract`, the metadata is also written to that new directory as
 /// `unpack` delivers it (atomically: staged beside it, then renamed).
@@ -78,6 +96,13 @@ pub fn run(bundle: &Path, extract: Option<&Path>) -> Result<Outcome, Error> {
         o.line("names      POSIX-only (pack --posix-names)");
     }
     o.field("posix_names", posix_names);
+    if m.enclaves.is_empty() {
+        o.line("for        any enclave (not directed)");
+    }
+    for id in &m.enclaves {
+        o.line(format!("for        enclave {id}"));
+    }
+    o.field("enclaves", m.enclaves.clone());
     o.line(format!(
         "layout keys {}",
         m.supply_chain.layout_keyids.join(", ")
@@ -88,22 +113,32 @@ pub fn run(bundle: &Path, extract: Option<&Path>) -> Result<Outcome, Error> {
         m.artifact_count(),
         m.artifact_bytes()
     ));
+    let delta = describe_delta(&mut o, &m);
+    o.field("delta", delta);
     if let Some(set) = input.volumes() {
         describe_index(&mut o, set);
     }
     let mut entries = Vec::new();
-    for e in &m.entries {
+    let taken: std::collections::BTreeSet<(EntryKind, &str)> = m
+        .base
+        .iter()
+        .flat_map(|b| b.entries.iter().map(|e| (e.kind, e.path.as_str())))
+        .collect();
+    let release = m.full_release();
+    for e in &release.entries {
+        let from_base = taken.contains(&(e.kind, e.path.as_str()));
         o.line(format!(
-            "  {:<11} {:>12} {:04o} {}  {}",
+            "  {:<11} {:>12} {:04o} {}  {}{}",
             e.kind.name(),
             e.size,
             e.mode,
             hex::encode(e.sha256),
-            e.path
+            e.path,
+            if from_base { "  (from base)" } else { "" }
         ));
         entries.push(
             json!({"kind": e.kind.name(), "path": e.path.as_str(), "size": e.size,
-                            "mode": e.mode, "sha256": hex::encode(e.sha256)}),
+                            "mode": e.mode, "sha256": hex::encode(e.sha256), "from_base": from_base}),
         );
     }
     // Attestations: parsed and their signatures checked against the keys
@@ -150,7 +185,7 @@ pub fn run(bundle: &Path, extract: Option<&Path>) -> Result<Outcome, Error> {
     }
     // Images: name, tag, digest, platforms, size (everything it references,
     // when its graph is complete; "?" otherwise).
-    let graph = crate::oci::graph::check(&m, documents).ok();
+    let graph = crate::oci::graph::check(&release, documents).ok();
     let mut images = Vec::new();
     for (n, i) in m.images.iter().enumerate() {
         let size = graph.as_ref().and_then(|g| g.images.get(n)).map(|p| p.size);

@@ -21,9 +21,6 @@ use crate::keys::{keyid, load_public_key, load_signer};
 use crate::timefmt::{format_utc, now, parse_utc};
 use serde_json::{Value, json};
 
-/// Timeout of an inspection command run with `--run-inspections`.
-pub const INSPECTION_TIMEOUT: Duration = Duration::from_secs(10);
-
 fn recording(e: crate::intoto::record::RecordError) -> Error {
     Error::usage(
         format!("cannot record: {e}"),
@@ -282,19 +279,24 @@ fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
     let bytes = read_limited(&a.layout, MAX_METADATA_FILE, "layout")?;
     let (doc, _) = parse_layout(&bytes, &a.layout.display().to_string())?;
     let under = UnderVerification::dir(artifacts_dir.clone());
-    let mode = if a.run_inspections {
-        warn(
-            "--run-inspections: the layout's inspection commands will run (in a scratch copy of the artifacts)",
-        );
+    let mode = if crate::cmd::verify::inspection_policy(a.run_inspections)?
+        != crate::verifier::InspectionPolicy::Evaluate
+    {
         Inspections::Run {
             dir: &artifacts_dir,
-            timeout: INSPECTION_TIMEOUT,
+            timeout: crate::verifier::INSPECTION_TIMEOUT,
         }
     } else {
         Inspections::Evaluate(&under)
     };
     let links = DirLinks(a.link_dir.clone());
     let verified = crate::intoto::verify::verify(&doc, &keys, &links, time, mode)?;
+    if !verified.pending.is_empty() {
+        return Err(crate::intoto::IntotoError::Internal(
+            "inspections left pending over a directory".into(),
+        )
+        .into());
+    }
     for w in &verified.warnings {
         warn(w);
     }
@@ -311,14 +313,18 @@ fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
         },
         verified.layout.expires_text
     ));
-    for i in &verified.layout.inspections {
-        let how = if a.run_inspections {
-            "run in a scratch copy of the artifacts".to_owned()
-        } else {
-            crate::intoto::inspection::classify(&i.run).map_or_else(|e| e, |e| e.describe())
-        };
-        o.line(format!("inspection '{}' {how}", i.item.name));
+    for r in &verified.inspections {
+        o.line(format!(
+            "inspection '{}' {} ({})",
+            r.name,
+            r.result,
+            r.evaluated_by.as_str()
+        ));
     }
+    o.field(
+        "inspection_results",
+        crate::cmd::verify::inspection_results_json(&verified.inspections),
+    );
     o.field("layout", a.layout.display().to_string())
         .field("steps", verified.layout.steps.len())
         .field("inspections", verified.layout.inspections.len())
@@ -357,6 +363,21 @@ pub fn intoto_journaled(
                 .map(|k| crate::keys::keyid(&k)))
         })
         .collect();
+    // Which inspections ran (`--run-inspections`, accepted runs).
+    let ran: Vec<Value> = match &result {
+        Ok(o) if a.run_inspections => o
+            .json
+            .get("inspection_results")
+            .and_then(Value::as_array)
+            .map(|rs| {
+                rs.iter()
+                    .filter_map(|r| r.get("name").and_then(Value::as_str))
+                    .map(|n| Value::from(bounded(n, 200)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let outcome = match &result {
         Ok(_) => "accepted",
         Err(e) if e.exit_code() == EXIT_REJECTED => "refused",
@@ -376,6 +397,7 @@ pub fn intoto_journaled(
             "artifacts_dir": path_field(a.artifacts.as_deref().unwrap_or(Path::new("."))),
             "at": opt(at),
             "run_inspections": a.run_inspections,
+            "inspections_run": ran,
             "error": result.as_ref().err().map_or(Value::Null, error_field),
         }),
     );

@@ -181,6 +181,15 @@ fn detail(r: &Record) -> String {
                 list("removed")
             )
         }
+        "store.floor" => format!(
+            "channel {} floor {} (was {})",
+            f("channel"),
+            u("floor"),
+            r.fields
+                .get("previous")
+                .and_then(Value::as_u64)
+                .map_or_else(|| "none".to_owned(), |p| p.to_string())
+        ),
         "policy.set" => format!(
             "policy sha256 {} ({})",
             short(f("sha256"), 16),

@@ -24,6 +24,7 @@ pub mod policy;
 pub mod progress;
 pub mod project;
 pub mod publish;
+pub mod quote;
 pub mod report;
 pub mod root;
 pub mod shell;
@@ -139,6 +140,15 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
             },
         ),
         Command::Anchor(AnchorCommand::Show { store }) => anchor::show(&store.dir()),
+        Command::Anchor(AnchorCommand::Quote(a)) => quote::quote(
+            &a.store.dir(),
+            a.nonce.as_deref(),
+            a.out.as_deref(),
+            a.ak_pub.as_deref(),
+        ),
+        Command::Anchor(AnchorCommand::VerifyQuote(a)) => {
+            quote::verify_quote(&a.quote, &a.ak_pub, &a.nonce, a.journal_head.as_deref())
+        }
         Command::Anchor(AnchorCommand::Sigstore {
             store,
             trusted_root,
@@ -169,6 +179,11 @@ pub fn run(cli: &Cli) -> Result<Outcome, Error> {
         Command::Anchor(AnchorCommand::Channels { store, allow, deny }) => {
             anchor::channels(&store.dir(), allow, deny)
         }
+        Command::Anchor(AnchorCommand::Floor {
+            store,
+            channel,
+            sequence,
+        }) => anchor::floor(&store.dir(), channel, *sequence),
         Command::Journal(JournalCommand::Show(a)) => journal::show(a, cli.json),
         Command::Journal(JournalCommand::Verify(a)) => journal::verify(a),
         Command::Journal(JournalCommand::Export {

@@ -45,7 +45,38 @@ fn request(a: &PackArgs) -> Result<PackRequest, Error> {
         } else {
             NameRule::Portable
         },
+        base: a.base.clone(),
+        inspections: super::verify::inspection_policy(a.run_inspections)?,
+        enclaves: enclave_ids(&a.for_enclave)?,
     })
+}
+
+/// `--for`'s enclave ids: checked, sorted, each once.
+fn enclave_ids(ids: &[String]) -> Result<Vec<String>, Error> {
+    let set = ids
+        .iter()
+        .map(|id| {
+            if airlock_bundle::is_enclave_id(id) {
+                Ok(id.clone())
+            } else {
+                Err(Error::usage(
+                    format!("--for {} is not an enclave id", crate::excerpt(id)),
+                    "an enclave id is the 64 lowercase hex digits `airlock anchor show` prints as `enclave` on the isolated side",
+                ))
+            }
+        })
+        .collect::<Result<std::collections::BTreeSet<String>, Error>>()?;
+    if set.len() > airlock_bundle::MAX_ENCLAVES {
+        return Err(Error::usage(
+            format!(
+                "--for names {} enclaves; a bundle is directed to at most {}",
+                set.len(),
+                airlock_bundle::MAX_ENCLAVES
+            ),
+            "pack one bundle per group of enclaves",
+        ));
+    }
+    Ok(set.into_iter().collect())
 }
 
 /// `airlock pack`.
@@ -104,15 +135,46 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
         p.root_version
     ));
     o.line(format!(
-        "chain      in-toto layout holds: {} steps, {} inspections evaluated; artifacts are products of step '{}'",
-        p.chain.steps, p.chain.inspections, p.chain.product_step
+        "chain      in-toto layout holds: {} steps, {} inspections passed; artifacts are products of step '{}'",
+        p.chain.steps,
+        p.chain.inspection_results.len(),
+        p.chain.product_step
     ));
+    let release = p.manifest.full_release();
+    for r in &p.chain.inspection_results {
+        o.line(format!(
+            "inspection '{}' {} ({})",
+            r.name,
+            r.result,
+            r.evaluated_by.as_str()
+        ));
+    }
+    o.field(
+        "inspection_results",
+        super::verify::inspection_results_json(&p.chain.inspection_results),
+    );
     o.line(format!(
         "content    {} artifacts, {} bytes; {} metadata entries",
-        p.manifest.artifact_count(),
-        p.manifest.artifact_bytes(),
+        release.artifact_count(),
+        release.artifact_bytes(),
         p.metadata_entries
     ));
+    let delta = match &p.manifest.base {
+        Some(b) => {
+            let sum = |es: &[airlock_bundle::Entry]| es.iter().map(|e| e.size).sum::<u64>();
+            let (taken, taken_bytes) = (b.entries.len(), sum(&b.entries));
+            let (carried, carried_bytes) =
+                (p.manifest.artifacts().len(), sum(p.manifest.artifacts()));
+            o.line(format!(
+                "delta      of bundle {} (sequence {}): carries {carried} files ({carried_bytes} bytes), takes {taken} ({taken_bytes} bytes) from the base",
+                b.bundle_id, b.sequence
+            ));
+            serde_json::json!({"base_bundle_id": b.bundle_id, "base_sequence": b.sequence,
+                "from_base_files": taken, "from_base_bytes": taken_bytes,
+                "carried_files": carried, "carried_bytes": carried_bytes})
+        }
+        None => serde_json::Value::Null,
+    };
     for i in &p.manifest.images {
         o.line(format!(
             "image      {} sha256:{} [{}]",
@@ -120,6 +182,9 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
             hex::encode(i.digest),
             i.platforms.join(", ")
         ));
+    }
+    for id in &p.manifest.enclaves {
+        o.line(format!("for        enclave {id}"));
     }
     if let Some((w, volume_size)) = &p.volumes {
         describe_volumes(&mut o, w, *volume_size);
@@ -139,6 +204,7 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
         .field("root_version", p.root_version)
         .field("product_step", p.chain.product_step.clone())
         .field("posix_names", a.posix_names)
+        .field("enclaves", p.manifest.enclaves.clone())
         .field(
             "images",
             p.manifest
@@ -147,8 +213,9 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
                 .map(|i| format!("{}@sha256:{}", i.reference(), hex::encode(i.digest)))
                 .collect::<Vec<_>>(),
         )
-        .field("artifacts", p.manifest.artifact_count())
-        .field("artifact_bytes", p.manifest.artifact_bytes());
+        .field("artifacts", release.artifact_count())
+        .field("artifact_bytes", release.artifact_bytes())
+        .field("delta", delta);
     o
 }
 

@@ -173,6 +173,7 @@ pub fn test(
         time,
         &mut Discard,
         &mut Observed::default(),
+        crate::verifier::InspectionPolicy::Evaluate,
     )?;
     let doc = input::document(&verdict, state.latest_time);
     let results = crate::gate::evaluate(&pinned, &doc)?;
@@ -214,9 +215,10 @@ pub fn verify_receipt(file: &Path, key: &Path, journal: Option<&Path>) -> Result
     if let Some(export) = journal {
         receipt::check_journal(st, export, &key)?;
         o.line(format!(
-            "journal    record {} in {} is this import's, signed by the same key",
+            "journal    record {} in {} is this {}'s, signed by the same key",
             a["journal"]["seq"],
-            export.display()
+            export.display(),
+            a["command"].as_str().unwrap_or("?")
         ));
     }
     o.field("journal_checked", journal.is_some());

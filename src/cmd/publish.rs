@@ -25,6 +25,9 @@ use crate::cli::{MetricsFileArg, PublishArgs, StoreArg, UnpackArgs};
 use crate::cmd::Output;
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
+use crate::fsutil::read_limited;
+use crate::gate::input::{RecordedError, kept_path, recorded};
+use crate::gate::{Admission, GateError};
 use crate::journal::decision::{error_field, lock_store, path_field};
 use crate::journal::writer::{Event, record};
 use crate::journal::{Journal, signer_of};
@@ -32,7 +35,9 @@ use crate::oci::graph::{ImageGraph, check as check_graph};
 use crate::oci::layout::{self, MANIFEST_COPY};
 use crate::oci::registry::{Connection, Registry, Target};
 use crate::oci::{Digest, OciError};
+use crate::policy::verification_time;
 use crate::publish::PublishError;
+use crate::timefmt::now;
 use crate::verifier::IMAGE_DIR;
 
 /// The store's record of which bundle set each published tag.
@@ -63,18 +68,30 @@ struct Import {
     dir: PathBuf,
     manifest: Manifest,
     graph: ImageGraph,
+    /// SHA-256 (hex) of its signed manifest.
+    manifest_sha256: String,
+    /// The bundle's attestations (file name, bytes), as delivered beside
+    /// the import and checked against its manifest.
+    attestations: Vec<(String, Vec<u8>)>,
+    /// The SHA-256 of the policy input its journal record holds.
+    policy_input_sha256: Option<String>,
 }
 
-/// The journal's accepted unpack whose manifest has this SHA-256, if any.
-fn journaled_import(store: &dyn TrustStore, manifest_sha256: &str) -> Result<bool, Error> {
+/// The journal's accepted unpack whose manifest has this SHA-256, if any:
+/// `Some` of the SHA-256 of the policy input it delivered (`None` for an
+/// import made before airlock recorded it).
+fn journaled_import(
+    store: &dyn TrustStore,
+    manifest_sha256: &str,
+) -> Result<Option<Option<String>>, Error> {
     let signer = signer_of(store)?;
-    let mut found = false;
+    let mut found = None;
     crate::journal::export::check_store(store, signer.public_key(), |r| {
         if r.event == "unpack"
             && r.str_field("outcome") == Some("accepted")
             && r.str_field("manifest_sha256") == Some(manifest_sha256)
         {
-            found = true;
+            found = Some(r.str_field("policy_input_sha256").map(str::to_owned));
         }
     })?;
     Ok(found)
@@ -96,14 +113,15 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
         reason: format!("no {IMAGE_DIR}/{MANIFEST_COPY} ({e})"),
     })?;
     let sha = hex::encode(Sha256::digest(&bytes));
-    if !journaled_import(store, &sha)? {
+    let Some(policy_input_sha256) = journaled_import(store, &sha)? else {
         return Err(PublishError::NotImported {
             dir: shown.clone(),
             reason: format!("the journal records no accepted import of manifest {sha}"),
         }
         .into());
-    }
-    let manifest = Manifest::decode(&bytes, &Limits::default())?;
+    };
+    // A delta's directory holds its full release (SPEC.md 5.7).
+    let manifest = Manifest::decode(&bytes, &Limits::default())?.full_release();
     let mut expected: BTreeMap<PathBuf, ([u8; 32], u64)> = BTreeMap::new();
     for e in &manifest.entries {
         let p = match e.kind {
@@ -158,11 +176,83 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
     if let Some(p) = expected.keys().find(|p| !seen.contains(*p)) {
         return Err(tampered(format!("{} is missing", p.display())).into());
     }
+    // The attestations, delivered beside (DIR.airlock-metadata/), are
+    // attached to the images as referrers: each must be the one signed.
+    let side = crate::staging::metadata_dir(dir).join("attestations");
+    let mut attestations = Vec::new();
+    for e in manifest
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Attestation)
+    {
+        let p = side.join(e.path.as_str());
+        let b = crate::fsutil::read_limited(&p, e.size, "attestation").map_err(|_| {
+            tampered(format!(
+                "{} is missing, unreadable or longer than signed",
+                p.display()
+            ))
+        })?;
+        if b.len() as u64 != e.size || <[u8; 32]>::from(Sha256::digest(&b)) != e.sha256 {
+            return Err(tampered(format!("{} has other bytes", p.display())).into());
+        }
+        attestations.push((e.path.as_str().to_owned(), b));
+    }
     Ok(Import {
         dir: dir.to_owned(),
         manifest,
         graph,
+        manifest_sha256: sha,
+        attestations,
+        policy_input_sha256,
     })
+}
+
+/// The most of an import's policy input document read.
+const MAX_POLICY_INPUT: u64 = 256 << 20;
+
+/// The store's policy, evaluated again (docs/policy.md, "`publish`
+/// evaluates the policy again"): on the input document the import kept in
+/// the store (`STORE/policy-inputs/SHA256.json`, whose SHA-256 its journal
+/// record holds), at `time`. `None`: the store pins no policy.
+fn policy_again(
+    store: &dyn TrustStore,
+    import: &Import,
+    time: u64,
+) -> Result<Option<Admission>, Error> {
+    let state = store.state()?;
+    if state.policy.is_none() {
+        return Ok(None);
+    }
+    let shown = import.dir.display().to_string();
+    let Some(journaled) = &import.policy_input_sha256 else {
+        return Err(GateError::Failed {
+            reason: format!(
+                "the import in {shown} was made before airlock kept its policy input, so the store's policy cannot be evaluated on it (a bundle is imported once: ask for a new bundle, or publish it with no policy pinned)"
+            ),
+        }
+        .into());
+    };
+    let path = kept_path(store.dir(), journaled);
+    let bytes =
+        read_limited(&path, MAX_POLICY_INPUT, "the import's policy input").map_err(|e| {
+            GateError::InputTampered {
+                path: path.display().to_string(),
+                reason: format!("it cannot be read: {e}"),
+            }
+        })?;
+    let doc = recorded(&bytes, journaled, time, state.latest_time).map_err(|e| {
+        let reason = match e {
+            RecordedError::Digest { got } => {
+                format!("its SHA-256 is {got}, but the import's journal record holds {journaled}")
+            }
+            RecordedError::Parse(reason) => format!("it does not parse: {reason}"),
+        };
+        GateError::InputTampered {
+            path: path.display().to_string(),
+            reason,
+        }
+    })?;
+    crate::gate::enforce_input(store, &state, &doc)
 }
 
 /// The repository an image goes to under `target`.
@@ -172,6 +262,15 @@ fn repository(target: &Target, name: &str) -> String {
             namespace: Some(n), ..
         } => format!("{n}/{name}"),
         _ => name.to_owned(),
+    }
+}
+
+/// Where repository `repo` is, for people: `HOST/REPO` (the repository
+/// already carries the namespace) or `oci:DIR/REPO`.
+fn place(target: &Target, repo: &str) -> String {
+    match target {
+        Target::Registry { host, .. } => format!("{host}/{repo}"),
+        Target::Layout(_) => format!("{}/{repo}", target.display()),
     }
 }
 
@@ -268,7 +367,7 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
             && prev["sequence"].as_u64().is_some_and(|s| s > m.sequence)
         {
             let e = PublishError::TagRollback {
-                tag: format!("{}/{repo}:{tag}", target.display()),
+                tag: format!("{}:{tag}", place(&target, &repo)),
                 by: prev["bundle_id"].as_str().unwrap_or("?").to_owned(),
                 channel: m.channel.clone(),
                 set_seq: prev["sequence"].as_u64().unwrap_or(0),
@@ -282,6 +381,43 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
             ));
         }
     }
+    // Last, the enclave's own policy, as it stands now (docs/policy.md):
+    // a denial pushes nothing.
+    // The publish's verification time (its receipt's `timeVerified`).
+    let time = match store.state() {
+        Ok(state) => verification_time(None, &state, now()),
+        Err(e) => return Err(refuse(e.into(), ids)),
+    };
+    let admission = match policy_again(store.as_ref(), &import, time) {
+        Ok(a) => a,
+        Err(e) => {
+            let mut extra = ids.clone();
+            if let Error::Gate(g) = &e
+                && let Some(p) = g.record()
+            {
+                extra["policy"] = p;
+            }
+            return Err(refuse(e, extra));
+        }
+    };
+    let policy = admission.as_ref().map(Admission::field);
+    // The tags this bundle sets are recorded before any is put: a run that
+    // fails after moving some tags (the registry going away between two)
+    // still protects them from an older bundle.
+    for p in &import.graph.images {
+        if let Some(tag) = &p.image.tag {
+            let repo = repository(&target, &p.image.name);
+            tags.insert(
+                tag_key(&target, &repo, tag),
+                json!({"bundle_id": m.bundle_id, "channel": m.channel, "sequence": m.sequence,
+                       "digest": Digest(p.image.digest).to_string()}),
+            );
+        }
+    }
+    let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
+    if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {
+        return Err(refuse(e, ids));
+    }
     let conn = a.registry_conn.connection();
     let sent = match &target {
         Target::Layout(out) => publish_layout(&import, out),
@@ -291,16 +427,38 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
         Ok(n) => n,
         Err(e) => return Err(refuse(e, ids)),
     };
-    // The import's signed receipt, attached to each image (docs/policy.md).
+    // Referrers, once the images are there: the import's signed receipt
+    // (docs/policy.md) and the bundle's attestations about each image.
     let receipt =
         crate::gate::referrer::receipt_of(store.as_ref(), &import.dir, &m.bundle_id, &super::warn);
-    let referrers =
-        match crate::gate::referrer::attach(receipt, &import.graph, &target, &conn, &|name| {
-            repository(&target, name)
-        }) {
-            Ok(r) => r,
-            Err(e) => return Err(refuse(e, ids)),
-        };
+    let repo_of = |name: &str| repository(&target, name);
+    let mut artifacts = match &receipt {
+        Some((statement, bytes)) => {
+            crate::gate::referrer::referrers(&import.graph, statement, bytes, &repo_of)
+        }
+        None => Vec::new(),
+    };
+    let receipts = artifacts.len();
+    artifacts.extend(crate::oci::attestations::referrers(
+        &import.graph,
+        &import.attestations,
+        &repo_of,
+    ));
+    let listed = match crate::oci::referrers::attach(&target, &conn, &artifacts) {
+        Ok(l) => l,
+        Err(e) => return Err(refuse(e, ids)),
+    };
+    for ((repo, _), l) in artifacts.iter().zip(&listed) {
+        if let Some(w) = l.warning(repo) {
+            warn(&w);
+        }
+    }
+    let (receipt_refs, attestation_refs) = artifacts.split_at(receipts);
+    // Signatures and attestations that came from the source registry.
+    let carried = match publish_carried(&import, &target, &conn) {
+        Ok(c) => c,
+        Err(e) => return Err(refuse(e, ids)),
+    };
     // Record the tags, then journal each image.
     let mut events = Vec::new();
     let mut o = Outcome::default();
@@ -308,12 +466,6 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
     for p in &import.graph.images {
         let repo = repository(&target, &p.image.name);
         let digest = Digest(p.image.digest).to_string();
-        if let Some(tag) = &p.image.tag {
-            tags.insert(
-                tag_key(&target, &repo, tag),
-                json!({"bundle_id": m.bundle_id, "channel": m.channel, "sequence": m.sequence, "digest": digest}),
-            );
-        }
         let mut f = base.clone();
         f["outcome"] = json!("published");
         f["repository"] = json!(repo);
@@ -323,26 +475,88 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
         f["channel"] = json!(m.channel);
         f["sequence"] = json!(m.sequence);
         let shown = match &p.image.tag {
-            Some(t) => format!("{}/{repo}:{t}", target.display()),
-            None => format!("{}/{repo}@{digest}", target.display()),
+            Some(t) => format!("{}:{t}", place(&target, &repo)),
+            None => format!("{}@{digest}", place(&target, &repo)),
         };
         o.line(format!("PUBLISHED {shown} {digest}"));
-        let receipt = referrers
+        let receipt = receipt_refs
             .iter()
             .find(|(_, r)| r.subject.0 == p.image.digest)
             .map(|(_, r)| r.digest.to_string());
         if let Some(r) = &receipt {
             o.line(format!("RECEIPT   {shown} <- referrer {r}"));
         }
+        // The image's attestations: about the image, or one platform of it.
+        let attested: Vec<String> = attestation_refs
+            .iter()
+            .filter(|(r, a)| *r == repo && p.manifests.iter().any(|(d, _)| *d == a.subject))
+            .map(|(_, a)| {
+                o.line(format!(
+                    "ATTESTED  {shown} <- referrer {} ({} about {})",
+                    a.digest, a.artifact_type, a.subject
+                ));
+                a.digest.to_string()
+            })
+            .collect();
+        let from_source = carried
+            .get(&Digest(p.image.digest))
+            .cloned()
+            .unwrap_or_default();
+        for r in &from_source {
+            o.line(format!(
+                "REFERRER  {shown} <- {r} (from the source registry)"
+            ));
+        }
         f["receipt_referrer"] = json!(receipt);
+        f["attestation_referrers"] = json!(attested);
+        f["source_referrers"] = json!(from_source);
+        if let Some(p) = &policy {
+            f["policy"] = p.clone();
+        }
         events.push(Event::new("publish", f));
-        published.push(json!({"repository": repo, "tag": p.image.tag, "digest": digest, "receipt_referrer": receipt}));
+        published.push(
+            json!({"repository": repo, "tag": p.image.tag, "digest": digest,
+            "receipt_referrer": receipt, "attestation_referrers": attested,
+            "source_referrers": from_source}),
+        );
     }
-    let tags_bytes = serde_json::to_vec_pretty(&tags).unwrap_or_default();
-    if let Err(e) = crate::fsutil::replace_file(&store.dir().join(TAGS_FILE), &tags_bytes) {
-        return Err(refuse(e, ids));
-    }
+    let records = events.len() as u64;
     let head = record(store.as_ref(), &journal, &lock, events)?;
+    // This publish's own signed receipt (docs/policy.md, "Receipts"), now
+    // that its records are written: beside the import, and attached to
+    // each image as a referrer (besides the import's).
+    let mine = publish_receipt(
+        &import,
+        &target,
+        time,
+        admission.as_ref(),
+        crate::gate::receipt::JournalRef {
+            seq: head.seq + 1 - records,
+            head,
+        },
+        signer.as_ref(),
+        &conn,
+    );
+    if let Some(path) = &mine.path {
+        o.line(format!("receipt    {}", path.display()));
+    }
+    for (repo, r) in &mine.referrers {
+        o.line(format!(
+            "RECEIPT   {}/{repo}@{} <- referrer {} (this publish)",
+            target.display(),
+            r.subject,
+            r.digest
+        ));
+    }
+    for p in &mut published {
+        let d = p["digest"].clone();
+        p["publish_receipt_referrer"] = json!(
+            mine.referrers
+                .iter()
+                .find(|(_, r)| r.subject.to_string() == d)
+                .map(|(_, r)| r.digest.to_string())
+        );
+    }
     o.line(format!(
         "bundle     {} (channel {} sequence {}) from {}",
         m.bundle_id,
@@ -353,13 +567,97 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
     o.line(format!(
         "blobs      {blobs_sent} sent, {blobs_skipped} already there"
     ));
+    crate::cmd::verify::describe_admission(&mut o, admission.as_ref());
     o.line(format!("journal    record {}", head.seq));
     o.field("published", published)
         .field("bundle_id", m.bundle_id.clone())
         .field("blobs_sent", blobs_sent)
         .field("blobs_skipped", blobs_skipped)
-        .field("journal_record", head.seq);
+        .field("journal_record", head.seq)
+        .field("receipt", mine.path.map(|p| p.display().to_string()));
     Ok(o)
+}
+
+/// A publish's own receipt: where it was written, and the referrers that
+/// attach it to the images.
+struct PublishReceipt {
+    path: Option<PathBuf>,
+    referrers: Vec<(String, crate::oci::referrers::Artifact)>,
+}
+
+/// Signs the receipt of the publish journaled as `journal` (subjects: the
+/// images published, named as published), writes it beside the import
+/// (`DIR.publish-SEQ.receipt.dsse.json`) and attaches it to each image. The
+/// publish is done and journaled: what fails here is a warning.
+fn publish_receipt(
+    import: &Import,
+    target: &Target,
+    time: u64,
+    admission: Option<&Admission>,
+    journal: crate::gate::receipt::JournalRef,
+    signer: &dyn airlock_hsm::Signer,
+    conn: &Connection,
+) -> PublishReceipt {
+    use crate::gate::receipt;
+    let m = &import.manifest;
+    let subjects = import
+        .graph
+        .images
+        .iter()
+        .map(|p| {
+            let repo = repository(target, &p.image.name);
+            let name = match &p.image.tag {
+                Some(t) => format!("{}/{repo}:{t}", target.display()),
+                None => format!("{}/{repo}@{}", target.display(), Digest(p.image.digest)),
+            };
+            receipt::subject(&name, &p.image.digest)
+        })
+        .collect();
+    let mut extra = serde_json::Map::new();
+    extra.insert("registry".into(), json!(target.display()));
+    let about = receipt::About {
+        command: "publish",
+        bundle_id: &m.bundle_id,
+        channel: &m.channel,
+        sequence: m.sequence,
+        manifest_sha256: &import.manifest_sha256,
+        time,
+        subjects,
+        extra,
+    };
+    let to = receipt::publish_path_for(&import.dir, journal.seq);
+    let Some((statement, bytes, written)) =
+        receipt::deliver(&about, admission, journal, signer, &to, &super::warn)
+    else {
+        return PublishReceipt {
+            path: None,
+            referrers: Vec::new(),
+        };
+    };
+    let artifacts = crate::gate::referrer::referrers(&import.graph, &statement, &bytes, &|name| {
+        repository(target, name)
+    });
+    let referrers = match crate::oci::referrers::attach(target, conn, &artifacts) {
+        Ok(listed) => {
+            for ((repo, _), l) in artifacts.iter().zip(&listed) {
+                if let Some(w) = l.warning(repo) {
+                    super::warn(&w);
+                }
+            }
+            artifacts
+        }
+        Err(e) => {
+            super::warn(&format!(
+                "the publish is done and journaled (record {}), but its receipt could not be attached to the images: {e}",
+                journal.seq
+            ));
+            Vec::new()
+        }
+    };
+    PublishReceipt {
+        path: written.then_some(to),
+        referrers,
+    }
 }
 
 /// `publish BUNDLE`: import it as `unpack` would, into the store's
@@ -397,6 +695,7 @@ fn import_bundle(a: &PublishArgs, store_dir: &Path, output: Output) -> Result<Pa
             at: a.at.clone(),
             prompt: a.prompt,
             metrics_file: MetricsFileArg::default(),
+            run_inspections: a.run_inspections,
         },
         output,
     )?;
@@ -521,4 +820,102 @@ fn publish_registry(
         reg.put_manifest(&repo, tag, &mt, bytes)?;
     }
     Ok((sent, skipped))
+}
+
+/// The referrers that came with the images from their source registry
+/// (signatures, attestations; `crate::oci::pull`), once the images are
+/// there: their blobs (skipping those there), the manifest by digest, then
+/// listed among the subject's referrers — and, for one found under
+/// cosign's `sha256-<hex>.sig` / `.att` tag, tagged so again unless that
+/// tag holds something else. Returns each image's referrers published.
+fn publish_carried(
+    import: &Import,
+    target: &Target,
+    conn: &Connection,
+) -> Result<BTreeMap<Digest, Vec<String>>, Error> {
+    use crate::oci::referrers::{descriptor_of, list, tag_of};
+    let mut out: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+    let all: Vec<_> = import
+        .graph
+        .images
+        .iter()
+        .flat_map(|p| p.referrers.iter().map(move |r| (p, r)))
+        .collect();
+    if all.is_empty() {
+        return Ok(out);
+    }
+    match target {
+        Target::Layout(dir) => {
+            let bdir = dir.join("blobs/sha256");
+            let mut entries: Vec<Value> = layout::existing_refs(dir)
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect();
+            for (p, r) in &all {
+                let bytes = &import.graph.documents[&r.digest];
+                for (d, _) in &r.blobs {
+                    let to = bdir.join(d.hex());
+                    if !sha256_file(&to).is_ok_and(|(h, _)| h == d.0) {
+                        let tmp = bdir.join(format!(".{}.partial", d.hex()));
+                        fs::copy(blob_file(import, *d), &tmp).map_err(|e| Error::input(&tmp, e))?;
+                        fs::rename(&tmp, &to).map_err(|e| Error::input(&to, e))?;
+                    }
+                }
+                crate::fsutil::replace_file(&bdir.join(r.digest.hex()), bytes)?;
+                let entry = descriptor_of(bytes);
+                if !entries.iter().any(|e| e["digest"] == entry["digest"]) {
+                    entries.push(entry);
+                }
+                out.entry(Digest(p.image.digest))
+                    .or_default()
+                    .push(r.digest.to_string());
+            }
+            crate::fsutil::replace_file(&dir.join("index.json"), &layout::index(entries))?;
+        }
+        Target::Registry { host, .. } => {
+            let mut reg = Registry::connect(host, conn)?;
+            for (p, r) in &all {
+                let repo = repository(target, &p.image.name);
+                for (d, size) in &r.blobs {
+                    if reg.has_blob(&repo, *d)? {
+                        continue;
+                    }
+                    let path = blob_file(import, *d);
+                    let mut open = || -> Result<Box<dyn Read + Send>, Error> {
+                        Ok(Box::new(std::io::BufReader::with_capacity(
+                            1 << 20,
+                            fs::File::open(&path).map_err(|e| Error::input(&path, e))?,
+                        )))
+                    };
+                    reg.push_blob(&repo, *d, *size, &mut open)?;
+                }
+                let bytes = &import.graph.documents[&r.digest];
+                let with_api = reg.put_referrer(&repo, r.digest, bytes)?;
+                let listed = list(&mut reg, &repo, r.subject, &descriptor_of(bytes), with_api)?;
+                if let Some(w) = listed.warning(&repo) {
+                    warn(&w);
+                }
+                if let Some(suffix) = &r.cosign_tag {
+                    let tag = format!("{}.{suffix}", tag_of(r.subject));
+                    match reg.find_manifest(&repo, &tag)? {
+                        None => reg.put_manifest(
+                            &repo,
+                            &tag,
+                            &crate::oci::Doc::media_type_of(bytes),
+                            bytes,
+                        )?,
+                        Some(b) if b == *bytes => {}
+                        Some(_) => warn(&format!(
+                            "{repo}:{tag} holds other signatures: it was left alone; the carried one is listed as a referrer ({})",
+                            r.digest
+                        )),
+                    }
+                }
+                out.entry(Digest(p.image.digest))
+                    .or_default()
+                    .push(r.digest.to_string());
+            }
+        }
+    }
+    Ok(out)
 }

@@ -11,7 +11,9 @@ use crate::cmd::{Outcome, warn};
 use crate::error::Error;
 use crate::fsutil::{create_file, replace_file};
 use crate::json::Json;
-use crate::keys::{Tally, keyid, load_public_key, load_signer, obj};
+use crate::keys::{
+    Tally, key_scheme, keyid, listed_under_other_scheme, load_public_key, load_signer, obj, respell,
+};
 use crate::timefmt::{format_utc, now, parse_duration};
 use crate::trust_anchor::read_root;
 use crate::tuf::root::MAX_ROTATIONS;
@@ -219,6 +221,22 @@ pub fn sign(file: &Path, keys: &[String], previous: Option<&Path>) -> Result<Out
     let mut o = Outcome::default();
     for (spec, signer) in keys.iter().zip(&signers) {
         let pk = signer.public_key();
+        let listed = root
+            .keys
+            .values()
+            .chain(prev.iter().flat_map(|(_, p)| p.keys.values()));
+        if let Some(scheme) = listed_under_other_scheme(pk, listed) {
+            return Err(Error::usage(
+                format!(
+                    "{spec} is listed in the root under the {scheme} scheme, but was named as a key of the {} scheme",
+                    key_scheme(pk)
+                ),
+                format!(
+                    "name it as --key '{}'; nothing was written",
+                    respell(spec, scheme)
+                ),
+            ));
+        }
         let own = !root_keyids_of(&root, pk).is_empty();
         let before = prev
             .as_ref()

@@ -66,7 +66,9 @@ fn decide(a: &UnpackArgs, output: Output, destination: Destination) -> Result<Ou
     }
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
+    let inspections = crate::cmd::verify::inspection_policy(a.run_inspections)?;
     let mut decision = Decision::new("unpack", &a.bundle, at);
+    decision.run_inspections = inspections != crate::verifier::InspectionPolicy::Evaluate;
     decision.destination = Some(a.to.clone());
     // The bundle is opened (a regular file, readable) before the lock: a
     // FIFO or a file that cannot be read never holds the store.
@@ -86,13 +88,15 @@ fn decide(a: &UnpackArgs, output: Output, destination: Destination) -> Result<Ou
             time,
             &mut staging,
             &mut decision.seen,
+            inspections,
         )?;
         // Last, the enclave's own policy (if the store pins one): on a
         // denial the staging directory goes, nothing is placed.
-        let admission = crate::gate::enforce(store.as_ref(), &state, &verdict)?;
-        Ok((staging, verdict, admission))
+        let doc = crate::gate::input::document(&verdict, state.latest_time);
+        let admission = crate::gate::enforce_input(store.as_ref(), &state, &doc)?;
+        Ok((staging, verdict, (admission, doc)))
     });
-    let (staging, verdict, admission) = match result {
+    let (staging, verdict, (admission, doc)) = match result {
         Ok(v) => v,
         Err(e) => {
             return Err(decision.record_refusal(
@@ -105,6 +109,10 @@ fn decide(a: &UnpackArgs, output: Output, destination: Destination) -> Result<Ou
         }
     };
     decision.policy = admission.as_ref().map(crate::gate::Admission::field);
+    // The input document is kept in the store (its SHA-256 in the
+    // record): `publish` evaluates the store's policy on it again.
+    let (input, input_sha256) = crate::gate::input::encode(&doc);
+    decision.policy_input = Some(input_sha256.clone());
     // No acceptance without its record: the record is durable before
     // anything is placed. A full disk fails here (exit 3), with nothing
     // placed and the store unchanged.
@@ -135,19 +143,22 @@ fn decide(a: &UnpackArgs, output: Output, destination: Destination) -> Result<Ou
         placed.undo();
         return Err(decision.record_abort(&journal, &lock, record, e.into(), &crate::cmd::warn));
     }
+    crate::gate::input::keep(store.dir(), &input, &input_sha256, &crate::cmd::warn);
     drop(lock);
+    let receipt = crate::gate::receipt::path_for(placed.path());
     let receipt = crate::gate::receipt::deliver(
-        "unpack",
-        &verdict,
+        &crate::gate::receipt::About::import(&verdict),
         admission.as_ref(),
         crate::gate::receipt::JournalRef {
             seq: record.1,
             head: accepted,
         },
         signer.as_ref(),
-        placed.path(),
+        &receipt,
         &crate::cmd::warn,
-    );
+    )
+    .filter(|(_, _, written)| *written)
+    .map(|_| receipt);
     let mut o = Outcome::default();
     o.line(format!(
         "ACCEPTED {} -> {}",

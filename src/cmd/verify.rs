@@ -9,11 +9,14 @@ use crate::cmd::Output;
 use crate::cmd::progress::{CountingReader, bytes_bar};
 use crate::cmd::{Outcome, warn};
 use crate::error::Error;
+use crate::intoto::inspection::InspectionResult;
 use crate::journal::decision::{Decision, lock_store};
 use crate::journal::{Journal, signer_of, writer::record};
 use crate::policy::verification_time;
 use crate::timefmt::{format_utc, now, parse_utc};
-use crate::verifier::{ArtifactSink, Discard, Observed, Verdict, verify_bundle_with};
+use crate::verifier::{
+    ArtifactSink, Discard, InspectionPolicy, Observed, Verdict, verify_bundle_with,
+};
 use crate::volumes::BundleInput;
 use indicatif::ProgressBar;
 
@@ -27,6 +30,35 @@ pub fn time_override(at: Option<&str>) -> Result<Option<u64>, Error> {
         format_utc(now())
     ));
     Ok(Some(t))
+}
+
+/// `--run-inspections`: said loudly, and only where commands can be cut
+/// off the network (`inspection-sandbox` otherwise).
+pub fn inspection_policy(run: bool) -> Result<InspectionPolicy, Error> {
+    if !run {
+        return Ok(InspectionPolicy::Evaluate);
+    }
+    crate::intoto::record::check_offline().map_err(Error::InspectionSandbox)?;
+    warn(
+        "--run-inspections: the layout's inspection commands will run (in a scratch copy of the artifacts, without network access)",
+    );
+    Ok(InspectionPolicy::Run {
+        timeout: crate::verifier::INSPECTION_TIMEOUT,
+    })
+}
+
+/// The inspections of an accepted chain, for `--json`.
+pub fn inspection_results_json(results: &[InspectionResult]) -> serde_json::Value {
+    results
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "evaluated_by": r.evaluated_by.as_str(),
+                "result": r.result,
+            })
+        })
+        .collect()
 }
 
 /// A bundle opened for checking, with its progress bar.
@@ -63,19 +95,23 @@ pub fn check(
     time: u64,
     sink: &mut dyn ArtifactSink,
     seen: &mut Observed,
+    inspections: InspectionPolicy,
 ) -> Result<Verdict, Error> {
     let OpenedBundle { mut input, bar } = opened;
     let anchor = crate::trust_anchor::trusted_anchor(store)?;
+    let enclave = crate::policy::enclave_id(store)?;
     seen.bundle_size = Some(input.size);
     let result = verify_bundle_with(
         CountingReader::new(input.take_reader(), bar.clone()),
         &anchor,
-        state,
+        (state, enclave.as_deref()),
         time,
         Limits::default(),
         sink,
         seen,
         &mut |root, manifest| input.authenticate(root, manifest),
+        &|manifest| crate::delta::locate(store, state, manifest),
+        inspections,
     );
     bar.finish_and_clear();
     let verdict = result.map_err(|e| input.diagnose(e))?;
@@ -102,15 +138,24 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         v.artifacts, v.artifact_bytes, v.metadata
     ));
     o.line(format!(
-        "chain      in-toto layout holds ({} steps, {} inspections evaluated, {} attestations); artifacts are products of step '{}'",
+        "chain      in-toto layout holds ({} steps, {} inspections passed, {} attestations); artifacts are products of step '{}'",
         v.supply_chain.steps,
-        v.supply_chain.inspections,
+        v.supply_chain.inspection_results.len(),
         v.supply_chain.attestations,
         v.supply_chain.product_step
     ));
-    for how in &v.supply_chain.inspection_evaluations {
-        o.line(format!("inspection {how}"));
+    for r in &v.supply_chain.inspection_results {
+        o.line(format!(
+            "inspection '{}' {} ({})",
+            r.name,
+            r.result,
+            r.evaluated_by.as_str()
+        ));
     }
+    o.field(
+        "inspection_results",
+        inspection_results_json(&v.supply_chain.inspection_results),
+    );
     for w in &v.supply_chain.warnings {
         crate::cmd::warn(w);
     }
@@ -121,6 +166,25 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         o.line("names      POSIX-only (pack --posix-names)");
     }
     o.field("posix_names", v.posix_names);
+    match &v.delta {
+        Some(d) => {
+            o.line(format!(
+                "delta      of bundle {}: {} files, {} bytes taken from its import, re-hashed",
+                d.base, d.files, d.bytes
+            ));
+            o.field(
+                "delta",
+                serde_json::json!({"base_bundle_id": d.base, "from_base_files": d.files, "from_base_bytes": d.bytes}),
+            );
+        }
+        None => {
+            o.field("delta", serde_json::Value::Null);
+        }
+    }
+    for id in &v.manifest.enclaves {
+        o.line(format!("for        enclave {id}"));
+    }
+    o.field("enclaves", v.manifest.enclaves.clone());
     if let Some(a) = &v.new_anchor {
         o.line(format!(
             "root       rotates the anchor to version {}",
@@ -154,7 +218,9 @@ fn decide(a: &VerifyArgs, output: Output) -> Result<Outcome, Error> {
     let store = open_store(&a.store.dir())?;
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
+    let inspections = inspection_policy(a.run_inspections)?;
     let mut decision = Decision::new("verify", &a.bundle, at);
+    decision.run_inspections = inspections != InspectionPolicy::Evaluate;
     let result = open_bundle(&a.bundle, output, "verify", a.prompt).and_then(|opened| {
         let state = store.state()?;
         let time = verification_time(at, &state, now());
@@ -166,6 +232,7 @@ fn decide(a: &VerifyArgs, output: Output) -> Result<Outcome, Error> {
             time,
             &mut Discard,
             &mut decision.seen,
+            inspections,
         )?;
         // Last, the enclave's own policy (if the store pins one).
         let admission = crate::gate::enforce(store.as_ref(), &state, &verdict)?;

@@ -7,7 +7,7 @@ use super::rule::RuleResult;
 /// Who has to act on a [`GateError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GateFault {
-    /// The bundle is refused (exit 1).
+    /// The bundle (or a receipt, a quote) is refused (exit 1).
     Bundle,
     /// The operator's policy file (exit 2).
     Operator,
@@ -55,11 +55,68 @@ pub enum GateError {
         /// What differs.
         reason: String,
     },
+    /// The input document an import kept in the store is not the one its
+    /// journal record names.
+    #[error("the store's policy input {path} is not the one the import journaled: {reason}")]
+    InputTampered {
+        /// The file.
+        path: String,
+        /// What differs.
+        reason: String,
+    },
     /// A receipt that does not verify.
     #[error("the receipt does not verify: {reason}")]
     ReceiptInvalid {
         /// Why.
         reason: String,
+    },
+    /// A quote file or TPM structure that does not parse, or is not a
+    /// TPM-made quote of PCR 23.
+    #[error("the TPM quote is not valid: {reason}")]
+    QuoteInvalid {
+        /// Why.
+        reason: String,
+    },
+    /// A quote whose signature does not verify with the attestation key.
+    #[error("the TPM quote's signature does not verify: {reason}")]
+    QuoteSignatureInvalid {
+        /// Why.
+        reason: String,
+    },
+    /// A quote signed for another nonce (stale or replayed), or for
+    /// another journal head than the file says.
+    #[error("the TPM quote was not made for nonce {nonce} (a stale or replayed quote)")]
+    QuoteNonceMismatch {
+        /// The nonce given (hex).
+        nonce: String,
+    },
+    /// A quote bound to another journal head than the auditor expects.
+    #[error("the TPM quote is bound to journal head {quoted}, not {expected}")]
+    QuoteJournalMismatch {
+        /// The head the auditor gave.
+        expected: String,
+        /// The head the quote is bound to.
+        quoted: String,
+    },
+    /// The PCR value in a quote file is not the one the TPM quoted.
+    #[error("the TPM quote's PCR value does not match: {reason}")]
+    QuotePcrMismatch {
+        /// Why.
+        reason: String,
+    },
+    /// A nonce that is not 8 to 64 bytes of hex.
+    #[error("the nonce is not usable: {reason}")]
+    NonceInvalid {
+        /// Why.
+        reason: String,
+    },
+    /// A quote asked of a store that is not anchored in a TPM.
+    #[error("store {store} is a {backend} store: only a TPM store can quote its measurements")]
+    QuoteNeedsTpm {
+        /// The store directory.
+        store: String,
+        /// Its backend.
+        backend: String,
     },
 }
 
@@ -86,7 +143,15 @@ impl GateError {
             GateError::RuleErrors { .. } | GateError::Failed { .. } => "policy-error",
             GateError::Invalid { .. } => "policy-invalid",
             GateError::Tampered { .. } => "policy-tampered",
+            GateError::InputTampered { .. } => "policy-input-tampered",
             GateError::ReceiptInvalid { .. } => "receipt-invalid",
+            GateError::QuoteInvalid { .. } => "quote-invalid",
+            GateError::QuoteSignatureInvalid { .. } => "quote-signature-invalid",
+            GateError::QuoteNonceMismatch { .. } => "quote-nonce-mismatch",
+            GateError::QuoteJournalMismatch { .. } => "quote-journal-mismatch",
+            GateError::QuotePcrMismatch { .. } => "quote-pcr-mismatch",
+            GateError::NonceInvalid { .. } => "quote-nonce-invalid",
+            GateError::QuoteNeedsTpm { .. } => "quote-needs-tpm",
         }
     }
 
@@ -94,8 +159,10 @@ impl GateError {
     /// file, or a store whose policy was changed behind airlock's back.
     pub fn fault(&self) -> GateFault {
         match self {
-            GateError::Invalid { .. } => GateFault::Operator,
-            GateError::Tampered { .. } => GateFault::Environment,
+            GateError::Invalid { .. }
+            | GateError::NonceInvalid { .. }
+            | GateError::QuoteNeedsTpm { .. } => GateFault::Operator,
+            GateError::Tampered { .. } | GateError::InputTampered { .. } => GateFault::Environment,
             _ => GateFault::Bundle,
         }
     }
@@ -115,8 +182,32 @@ impl GateError {
             GateError::Tampered { .. } => {
                 "the store's policy file was changed outside airlock: investigate, then install the intended policy again with `airlock policy set`"
             }
+            GateError::InputTampered { .. } => {
+                "the store's record of what the policy saw at import was changed outside airlock: investigate; nothing is published from this import while a policy is pinned"
+            }
             GateError::ReceiptInvalid { .. } => {
                 "this receipt was not signed by the given journal key, or it was altered: do not rely on it"
+            }
+            GateError::QuoteInvalid { .. } => {
+                "this is not an intact quote file written by `airlock anchor quote`: ask for a new quote"
+            }
+            GateError::QuoteSignatureInvalid { .. } => {
+                "the quote was not signed by this attestation key (another TPM, or altered): check that --ak-pub is the key recorded for this enclave's TPM"
+            }
+            GateError::QuoteNonceMismatch { .. } => {
+                "the quote is not fresh: ask the enclave for a quote over a new nonce of yours and verify it with that nonce"
+            }
+            GateError::QuoteJournalMismatch { .. } => {
+                "the journal has moved since, or the quote is not this journal's: compare with the journal's head record (`airlock journal show --store STORE`)"
+            }
+            GateError::QuotePcrMismatch { .. } => {
+                "the quote file was altered: do not rely on it; ask for a new quote"
+            }
+            GateError::NonceInvalid { .. } => {
+                "give a fresh random nonce of 8 to 64 bytes in hex, e.g. `openssl rand -hex 32`"
+            }
+            GateError::QuoteNeedsTpm { .. } => {
+                "quotes need a TPM store (`anchor init --tpm TCTI`); a file or PKCS#11 store has no PCRs to quote"
             }
         }
     }

@@ -26,6 +26,7 @@ pub mod eval;
 pub mod file;
 pub mod input;
 pub mod pin;
+pub mod quote;
 pub mod receipt;
 pub mod referrer;
 pub mod rule;
@@ -101,10 +102,20 @@ pub fn enforce(
     state: &StoreState,
     verdict: &Verdict,
 ) -> Result<Option<Admission>, Error> {
+    enforce_input(store, state, &input::document(verdict, state.latest_time))
+}
+
+/// [`enforce`] over an input document already built ([`input::document`];
+/// for `publish DIR`, the one recorded with the import,
+/// [`input::recorded`]).
+pub fn enforce_input(
+    store: &dyn TrustStore,
+    state: &StoreState,
+    doc: &Value,
+) -> Result<Option<Admission>, Error> {
     let Some(pinned) = pin::load(store, state)? else {
         return Ok(None);
     };
-    let doc = input::document(verdict, state.latest_time);
-    let results = evaluate(&pinned, &doc)?;
+    let results = evaluate(&pinned, doc)?;
     Ok(Some(judge(&pinned, results)?))
 }

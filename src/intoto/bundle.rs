@@ -18,6 +18,7 @@ use airlock_bundle::{Entry, EntryKind, Image, SupplyChain};
 use airlock_hsm::{LayoutSeen, PublicKey};
 use sha2::{Digest, Sha256};
 
+use super::inspection::{Contents, InspectionResult, Need};
 use super::model::{Artifacts, Digests};
 use super::verify::{Inspections, LayoutKey, MapLinks, UnderVerification, verify};
 use super::{IntotoError, statement};
@@ -42,8 +43,12 @@ pub struct ChainVerdict {
     pub steps: usize,
     /// Inspections in the layout (evaluated, not run).
     pub inspections: usize,
-    /// How each inspection was evaluated: `'NAME' HOW`.
-    pub inspection_evaluations: Vec<String>,
+    /// How each inspection was evaluated (empty while pending).
+    pub inspection_results: Vec<InspectionResult>,
+    /// Artifacts whose bytes inspections read, not read yet: the verdict
+    /// holds only once the chain is verified again with them
+    /// ([`ChainInspections::Contents`]).
+    pub pending_inspections: Vec<Need>,
     /// Layout expiry as written.
     pub layout_expires: String,
     /// Attestations checked.
@@ -83,6 +88,27 @@ pub struct ChainContext<'a> {
     pub channel: &'a str,
     /// The verification time.
     pub time: u64,
+    /// How inspections are evaluated.
+    pub inspections: ChainInspections<'a>,
+}
+
+/// How a bundle's inspections are evaluated.
+#[derive(Debug, Clone, Copy)]
+pub enum ChainInspections<'a> {
+    /// From the metadata alone: the built-in evaluators that read an
+    /// artifact's bytes are left pending ([`ChainVerdict::pending_inspections`]).
+    Metadata,
+    /// With the bytes of the artifacts the inspections read.
+    Contents(&'a Contents),
+    /// Left for [`ChainInspections::Run`] (`--run-inspections`).
+    Defer,
+    /// The commands run in a scratch copy of `dir` (`--run-inspections`).
+    Run {
+        /// The artifacts, as files.
+        dir: &'a std::path::Path,
+        /// Per-command timeout.
+        timeout: std::time::Duration,
+    },
 }
 
 impl BundleChain {
@@ -133,6 +159,12 @@ fn layout_keys(chain: &BundleChain, supply: &SupplyChain) -> Result<Vec<LayoutKe
         let pem = std::str::from_utf8(pem)
             .map_err(|_| mismatch(format!("{path} is not a PEM public key")))?;
         let pk = PublicKey::from_spki_pem(pem).map_err(|e| mismatch(format!("{path}: {e}")))?;
+        // An RSA key named by the keyid of its rsa-pkcs1v15-sha256 key
+        // object is that key (METADATA.md 1.2): a PEM carries no scheme.
+        let pk = match pk.clone().with_pkcs1v15() {
+            Some(v15) if path == &format!("{}.pub", keyid(&v15)) => v15,
+            _ => pk,
+        };
         let id = keyid(&pk);
         if path != &format!("{id}.pub") {
             return Err(mismatch(format!("{path} holds the key with keyid {id}")));
@@ -267,9 +299,24 @@ pub fn verify_bundle_chain(
     };
     check_not_replayed(&layout, cx)?;
     let artifacts = artifacts_of(entries, images);
-    let under = UnderVerification::known(artifacts.clone());
+    let under = match cx.inspections {
+        ChainInspections::Contents(c) => {
+            UnderVerification::with_contents(artifacts.clone(), c.clone())
+        }
+        _ => UnderVerification::known(artifacts.clone()),
+    };
+    let mode = match cx.inspections {
+        ChainInspections::Metadata | ChainInspections::Contents(_) => Inspections::Evaluate(&under),
+        ChainInspections::Defer => Inspections::Defer,
+        ChainInspections::Run { dir, timeout } => Inspections::Run { dir, timeout },
+    };
     let links = MapLinks(&chain.links);
-    let verified = verify(&doc, &keys, &links, time, Inspections::Evaluate(&under))?;
+    let verified = verify(&doc, &keys, &links, time, mode)?;
+    if !verified.pending.is_empty() && !matches!(cx.inspections, ChainInspections::Metadata) {
+        return Err(IntotoError::Internal(
+            "inspections left pending after the artifacts were read".into(),
+        ));
+    }
     let product_step = match &supply.product_step {
         Some(s) => s.clone(),
         None => verified
@@ -345,15 +392,8 @@ pub fn verify_bundle_chain(
         product_step,
         steps: verified.layout.steps.len(),
         inspections: verified.layout.inspections.len(),
-        inspection_evaluations: verified
-            .layout
-            .inspections
-            .iter()
-            .map(|i| {
-                let how = super::inspection::classify(&i.run).map_or_else(|e| e, |e| e.describe());
-                format!("'{}' {how}", i.item.name)
-            })
-            .collect(),
+        inspection_results: verified.inspections,
+        pending_inspections: verified.pending,
         layout_expires: verified.layout.expires_text.clone(),
         attestations: chain.attestations.len(),
         attested_subjects: attested.len(),

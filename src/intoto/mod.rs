@@ -119,6 +119,15 @@ pub enum IntotoError {
         /// Why.
         reason: String,
     },
+    /// An inspection's archive is one airlock will not extract, even in
+    /// memory: links, devices, absolute or `..` names, over a limit.
+    #[error("inspection '{name}': the archive is refused: {reason}")]
+    InspectionArchiveUnsafe {
+        /// The inspection.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// Something failed inside a sublayout.
     #[error("in the sublayout of step '{step}' ({file}): {inner}")]
     Sublayout {
@@ -252,6 +261,7 @@ impl IntotoError {
             IntotoError::Rule(r) => r.code,
             IntotoError::InspectionFailed { .. } => "inspection-failed",
             IntotoError::InspectionUnevaluable { .. } => "inspection-unevaluable",
+            IntotoError::InspectionArchiveUnsafe { .. } => "inspection-archive-unsafe",
             IntotoError::Sublayout { inner, .. } => inner.code(),
             IntotoError::ArtifactUnbound { .. } => "artifact-unbound",
             IntotoError::AttestationMalformed { .. } => "attestation-malformed",
@@ -305,7 +315,10 @@ impl IntotoError {
                 "the inspection command failed on the artifacts: do not use them"
             }
             IntotoError::InspectionUnevaluable { .. } => {
-                "airlock evaluates only the inspection forms docs/supply-chain.md lists, without running them: ask the layout owner for such an inspection, or check with `airlock intoto verify --run-inspections` where running the command is acceptable"
+                "airlock evaluates only the inspection forms docs/supply-chain.md lists, without running them: ask the layout owner for such an inspection, or give --run-inspections where running the command is acceptable"
+            }
+            IntotoError::InspectionArchiveUnsafe { .. } => {
+                "the archive holds links, devices, absolute or `..` names, or is over a limit: do not use it; ask the packager for a plain archive of regular files"
             }
             IntotoError::AttestationMalformed { .. } | IntotoError::AttestationUnsigned { .. } => {
                 "carry only in-toto Statement (v1 or v0.1) attestations in DSSE envelopes signed by a layout or functionary key"

@@ -107,6 +107,12 @@ fn excluded(path: &str, patterns: &[String]) -> bool {
     })
 }
 
+/// Whether the reference's default excludes leave `path` out of a link.
+pub fn excluded_by_default(path: &str) -> bool {
+    let defaults: Vec<String> = DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect();
+    excluded(path, &defaults)
+}
+
 /// SHA-256 of a file, streamed.
 pub fn hash_file(path: &Path) -> Result<[u8; 32], RecordError> {
     let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
@@ -249,6 +255,36 @@ pub fn copy_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The words that run a command without network access: a new network
+/// namespace (`unshare --net`; a user namespace mapping the caller to
+/// itself when not root).
+pub fn offline_prefix() -> Vec<String> {
+    let mut p = vec!["unshare".to_owned(), "--net".to_owned()];
+    if !rustix::process::geteuid().is_root() {
+        p.push("--map-current-user".to_owned());
+    }
+    p.push("--".to_owned());
+    p
+}
+
+/// Whether commands can be run without network access here
+/// ([`offline_prefix`]), or why not.
+pub fn check_offline() -> Result<(), String> {
+    let mut probe = offline_prefix();
+    probe.push("true".to_owned());
+    let dir = std::env::temp_dir();
+    match run_command(&probe, &dir, Some(Duration::from_secs(10)), true) {
+        Ok(o) if o.return_value == 0 => Ok(()),
+        Ok(o) => Err(format!(
+            "`{}` exited with {}: {}",
+            probe.join(" "),
+            o.return_value,
+            o.stderr.trim()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// What a command did.

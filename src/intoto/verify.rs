@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::envelope::{self, Signed};
+use super::inspection::{
+    Contents, EvaluatedBy, InspectionResult, Need, Outcome, Reading, evaluate, evaluator,
+};
 use super::linkfile::LinkFile;
 use super::model::{Artifacts, Layout, Link, Side};
 use super::rules::{Links, verify_item_rules};
@@ -70,12 +73,17 @@ impl LinkSource for MapLinks<'_> {
 #[derive(Debug, Clone, Copy)]
 pub enum Inspections<'a> {
     /// Never run commands: an inspection is evaluated by
-    /// [`super::inspection`] (materials and products are the artifacts
-    /// under verification), or refused when its command is not one it
-    /// evaluates.
+    /// [`super::inspection`] over the artifacts under verification (and,
+    /// for an archive or checksum file, its bytes), or refused when its
+    /// command is not one it evaluates. When an artifact's bytes are not
+    /// available yet (a bundle's payload not read yet), the layout's
+    /// inspections are left pending ([`Verified::pending`]).
     Evaluate(&'a UnderVerification),
-    /// Run each command in a scratch copy of `dir` (with a timeout) and
-    /// record what it saw, as the reference does.
+    /// Leave every inspection for later (they will be run).
+    Defer,
+    /// Run the commands one after another in one scratch copy of `dir`
+    /// (each with a timeout, without network access) and record what they
+    /// saw, as the reference does.
     Run {
         /// The artifacts under verification.
         dir: &'a Path,
@@ -85,19 +93,35 @@ pub enum Inspections<'a> {
 }
 
 /// The artifacts under verification: known (a bundle's manifest) or hashed
-/// from a directory the first time an inspection needs them.
+/// from a directory the first time an inspection needs them; and the bytes
+/// of those an inspection reads, read from the directory or supplied.
 #[derive(Debug)]
 pub struct UnderVerification {
     dir: Option<PathBuf>,
     cell: std::cell::OnceCell<Artifacts>,
+    contents: std::cell::RefCell<Contents>,
+    complete: bool,
 }
 
 impl UnderVerification {
-    /// Artifacts already known with their digests.
+    /// Artifacts already known with their digests (their bytes not read).
     pub fn known(artifacts: Artifacts) -> UnderVerification {
         UnderVerification {
             dir: None,
             cell: std::cell::OnceCell::from(artifacts),
+            contents: Default::default(),
+            complete: false,
+        }
+    }
+
+    /// Artifacts known with their digests, and the readings of every
+    /// artifact the inspections read that is among them.
+    pub fn with_contents(artifacts: Artifacts, contents: Contents) -> UnderVerification {
+        UnderVerification {
+            dir: None,
+            cell: std::cell::OnceCell::from(artifacts),
+            contents: std::cell::RefCell::new(contents),
+            complete: true,
         }
     }
 
@@ -107,6 +131,8 @@ impl UnderVerification {
         UnderVerification {
             dir: Some(dir),
             cell: std::cell::OnceCell::new(),
+            contents: Default::default(),
+            complete: true,
         }
     }
 
@@ -122,6 +148,46 @@ impl UnderVerification {
                 reason: format!("cannot hash the artifacts under verification: {e}"),
             })?;
         Ok(self.cell.get_or_init(|| a))
+    }
+
+    /// The reading for `need`: supplied, or read from the directory;
+    /// `None` while the bytes are not available yet.
+    fn read(
+        &self,
+        inspection: &str,
+        run: &[String],
+        need: &Need,
+    ) -> Result<Option<Reading>, IntotoError> {
+        if let Some(r) = self.contents.borrow().get(need) {
+            return Ok(Some(r.clone()));
+        }
+        let unevaluable = |reason: String| IntotoError::InspectionUnevaluable {
+            name: inspection.to_owned(),
+            command: run.join(" "),
+            reason,
+        };
+        let Some(dir) = &self.dir else {
+            return if self.complete {
+                Err(unevaluable(format!(
+                    "it reads {}, whose bytes airlock does not have (an image, or a file an earlier inspection wrote): not evaluated",
+                    crate::excerpt(&need.artifact)
+                )))
+            } else {
+                Ok(None)
+            };
+        };
+        let path = dir.join(&need.artifact);
+        let mut f = std::fs::File::open(&path).map_err(|e| {
+            unevaluable(format!(
+                "cannot read {}: {e}",
+                crate::excerpt(&need.artifact)
+            ))
+        })?;
+        let reading = super::inspection::read_content(need.read, &mut f);
+        self.contents
+            .borrow_mut()
+            .insert(need.clone(), reading.clone());
+        Ok(Some(reading))
     }
 }
 
@@ -158,6 +224,21 @@ pub struct Verified {
     pub steps: BTreeMap<String, Link>,
     /// Non-fatal findings (e.g. a command that differs from the expected one).
     pub warnings: Vec<String>,
+    /// How each inspection was evaluated (none while pending).
+    pub inspections: Vec<InspectionResult>,
+    /// Artifacts whose bytes inspections read and were not available: the
+    /// inspections of those layouts (and their rules) are not evaluated
+    /// yet; verify again with the readings
+    /// ([`UnderVerification::with_contents`]).
+    pub pending: Vec<Need>,
+}
+
+/// What verification finds besides its verdict.
+#[derive(Debug, Default)]
+struct Findings {
+    warnings: Vec<String>,
+    inspections: Vec<InspectionResult>,
+    pending: Vec<Need>,
 }
 
 /// Verifies a signed layout and its links.
@@ -168,12 +249,14 @@ pub fn verify(
     time: u64,
     inspections: Inspections<'_>,
 ) -> Result<Verified, IntotoError> {
-    let mut warnings = Vec::new();
-    let (layout, steps) = verify_at(layout, keys, links, "", time, inspections, &mut warnings)?;
+    let mut found = Findings::default();
+    let (layout, steps) = verify_at(layout, keys, links, "", time, inspections, &mut found)?;
     Ok(Verified {
         layout,
         steps,
-        warnings,
+        warnings: found.warnings,
+        inspections: found.inspections,
+        pending: found.pending,
     })
 }
 
@@ -288,7 +371,7 @@ fn verify_at(
     prefix: &str,
     time: u64,
     inspections: Inspections<'_>,
-    warnings: &mut Vec<String>,
+    found: &mut Findings,
 ) -> Result<(Layout, BTreeMap<String, Link>), IntotoError> {
     let layout = Layout::parse(&doc.payload).map_err(|reason| IntotoError::LayoutMalformed {
         what: if prefix.is_empty() {
@@ -302,20 +385,12 @@ fn verify_at(
     verify_layout_expiration(&layout, time)?;
     let per_step = load_links_for_layout(&layout, links, prefix)?;
     let verified = verify_link_signature_thresholds(&layout, per_step)?;
-    let chain = verify_sublayouts(
-        &layout,
-        verified,
-        links,
-        prefix,
-        time,
-        inspections,
-        warnings,
-    )?;
-    verify_all_steps_command_alignment(&layout, &chain, warnings);
+    let chain = verify_sublayouts(&layout, verified, links, prefix, time, inspections, found)?;
+    verify_all_steps_command_alignment(&layout, &chain, &mut found.warnings);
     verify_threshold_constraints(&layout, &chain)?;
     let reduced = reduce_chain_links(&layout, chain);
     verify_all_step_rules(&layout, &reduced)?;
-    run_all_inspections(&layout, &reduced, inspections)?;
+    run_all_inspections(&layout, &reduced, inspections, prefix, found)?;
     Ok((layout, reduced))
 }
 
@@ -405,8 +480,10 @@ fn verify_link_signature_thresholds(
             };
             let Some(public) = key.public.as_ref() else {
                 refused.push(format!(
-                    "{}: key type {} is not supported",
-                    l.file, key.keytype
+                    "{}: airlock cannot verify key type {} with scheme {}",
+                    l.file,
+                    crate::excerpt(&key.keytype),
+                    crate::excerpt(&key.scheme)
                 ));
                 continue;
             };
@@ -457,7 +534,7 @@ fn verify_sublayouts(
     prefix: &str,
     time: u64,
     inspections: Inspections<'_>,
-    warnings: &mut Vec<String>,
+    found: &mut Findings,
 ) -> Result<Vec<Vec<(String, Link)>>, IntotoError> {
     let mut chain: Vec<Vec<(String, Link)>> = Vec::new();
     for (step, loaded) in layout.steps.iter().zip(verified) {
@@ -487,7 +564,7 @@ fn verify_sublayouts(
                         &sub_prefix,
                         time,
                         inspections,
-                        warnings,
+                        found,
                     )
                     .map_err(wrap)?;
                     summary(&sub_layout, &sub_steps, &step.item.name)
@@ -570,27 +647,97 @@ fn verify_all_step_rules(
     Ok(())
 }
 
-/// Inspections, then their artifact rules.
+/// Inspections, one after another (each sees the files the one before it
+/// left, as in the reference), then their artifact rules.
 fn run_all_inspections(
     layout: &Layout,
     reduced: &BTreeMap<String, Link>,
-    inspections: Inspections<'_>,
+    mode: Inspections<'_>,
+    prefix: &str,
+    found: &mut Findings,
 ) -> Result<(), IntotoError> {
+    if layout.inspections.is_empty() {
+        return Ok(());
+    }
+    let empty = || crate::json::Json::Obj(BTreeMap::new());
     let mut inspection_links = BTreeMap::new();
+    let mut results = Vec::new();
+    match mode {
+        Inspections::Defer => return Ok(()),
+        Inspections::Evaluate(under) => {
+            let evaluators = layout
+                .inspections
+                .iter()
+                .map(|i| evaluator(&i.item.name, &i.run))
+                .collect::<Result<Vec<_>, _>>()?;
+            let first = &layout.inspections[0].item.name;
+            let mut current = under.get(first)?.clone();
+            for (inspection, ev) in layout.inspections.iter().zip(&evaluators) {
+                let name = &inspection.item.name;
+                let read = |need: &Need| under.read(name, &inspection.run, need);
+                match evaluate(name, &inspection.run, ev, &current, &read)? {
+                    Outcome::Needs(_) => {
+                        // Left for when the bytes are there: every artifact
+                        // this layout's inspections read.
+                        for need in evaluators.iter().filter_map(|e| e.need()) {
+                            if !found.pending.contains(&need) {
+                                found.pending.push(need);
+                            }
+                        }
+                        return Ok(());
+                    }
+                    Outcome::Passed(after) => {
+                        inspection_links.insert(
+                            name.clone(),
+                            Link {
+                                name: name.clone(),
+                                command: inspection.run.clone(),
+                                materials: std::mem::replace(&mut current, after.clone()),
+                                products: after,
+                                byproducts: empty(),
+                                environment: empty(),
+                            },
+                        );
+                        results.push((name, ev.by()));
+                    }
+                }
+            }
+        }
+        Inspections::Run { dir, timeout } => {
+            let first = &layout.inspections[0].item.name;
+            let failed = |name: &str, reason: String| IntotoError::InspectionFailed {
+                name: name.to_owned(),
+                reason,
+            };
+            let scratch = tempfile::Builder::new()
+                .prefix("airlock-inspection-")
+                .tempdir()
+                .map_err(|e| failed(first, format!("cannot make a scratch directory: {e}")))?;
+            record::copy_tree(dir, scratch.path())
+                .map_err(|e| failed(first, format!("cannot copy the artifacts: {e}")))?;
+            for inspection in &layout.inspections {
+                let name = &inspection.item.name;
+                let link = run_inspection(name, &inspection.run, scratch.path(), timeout)?;
+                inspection_links.insert(name.clone(), link);
+                results.push((name, EvaluatedBy::Ran));
+            }
+        }
+    }
+    let mut view: Links = reduced.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    for (k, v) in &inspection_links {
+        view.insert(k.as_str(), v);
+    }
     for inspection in &layout.inspections {
-        let link = inspect(&inspection.item.name, &inspection.run, inspections)?;
-        inspection_links.insert(inspection.item.name.clone(), link);
+        verify_item_rules("inspection", &inspection.item, Side::Materials, &view)?;
+        verify_item_rules("inspection", &inspection.item, Side::Products, &view)?;
     }
-    if !layout.inspections.is_empty() {
-        let mut view: Links = reduced.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        for (k, v) in &inspection_links {
-            view.insert(k.as_str(), v);
-        }
-        for inspection in &layout.inspections {
-            verify_item_rules("inspection", &inspection.item, Side::Materials, &view)?;
-            verify_item_rules("inspection", &inspection.item, Side::Products, &view)?;
-        }
-    }
+    found
+        .inspections
+        .extend(results.into_iter().map(|(name, by)| InspectionResult {
+            name: format!("{prefix}{name}"),
+            evaluated_by: by,
+            result: "pass",
+        }));
     Ok(())
 }
 
@@ -611,57 +758,42 @@ pub fn summary(layout: &Layout, steps: &BTreeMap<String, Link>, name: &str) -> L
     }
 }
 
-fn inspect(name: &str, run: &[String], mode: Inspections<'_>) -> Result<Link, IntotoError> {
-    let empty = crate::json::Json::Obj(BTreeMap::new());
-    match mode {
-        Inspections::Evaluate(under) => {
-            // Only the forms whose effect is computed exactly (all of them
-            // leave the directory as it was), else refused.
-            super::inspection::evaluate(name, run, under.get(name)?)?;
-            Ok(Link {
-                name: name.to_owned(),
-                command: run.to_vec(),
-                materials: under.get(name)?.clone(),
-                products: under.get(name)?.clone(),
-                byproducts: empty.clone(),
-                environment: empty,
-            })
-        }
-        Inspections::Run { dir, timeout } => {
-            let failed = |reason: String| IntotoError::InspectionFailed {
-                name: name.to_owned(),
-                reason,
-            };
-            let scratch = tempfile::Builder::new()
-                .prefix("airlock-inspection-")
-                .tempdir()
-                .map_err(|e| failed(format!("cannot make a scratch directory: {e}")))?;
-            record::copy_tree(dir, scratch.path())
-                .map_err(|e| failed(format!("cannot copy the artifacts: {e}")))?;
-            let opts = record::RecordOptions::default();
-            let dot = [".".to_owned()];
-            let materials = record::record_artifacts(scratch.path(), &dot, &opts)
-                .map_err(|e| failed(e.to_string()))?;
-            let outcome = record::run_command(run, scratch.path(), Some(timeout), false)
-                .map_err(|e| failed(e.to_string()))?;
-            if outcome.return_value != 0 {
-                return Err(failed(format!(
-                    "{:?} exited with {}",
-                    run, outcome.return_value
-                )));
-            }
-            let products = record::record_artifacts(scratch.path(), &dot, &opts)
-                .map_err(|e| failed(e.to_string()))?;
-            Ok(Link {
-                name: name.to_owned(),
-                command: run.to_vec(),
-                materials,
-                products,
-                byproducts: outcome.byproducts(),
-                environment: empty,
-            })
-        }
+/// Runs one inspection's command in `scratch`, without network access,
+/// recording the directory before and after it.
+fn run_inspection(
+    name: &str,
+    run: &[String],
+    scratch: &Path,
+    timeout: Duration,
+) -> Result<Link, IntotoError> {
+    let failed = |reason: String| IntotoError::InspectionFailed {
+        name: name.to_owned(),
+        reason,
+    };
+    let opts = record::RecordOptions::default();
+    let dot = [".".to_owned()];
+    let materials =
+        record::record_artifacts(scratch, &dot, &opts).map_err(|e| failed(e.to_string()))?;
+    let mut command = record::offline_prefix();
+    command.extend(run.iter().cloned());
+    let outcome = record::run_command(&command, scratch, Some(timeout), false)
+        .map_err(|e| failed(e.to_string()))?;
+    if outcome.return_value != 0 {
+        return Err(failed(format!(
+            "{:?} exited with {}",
+            run, outcome.return_value
+        )));
     }
+    let products =
+        record::record_artifacts(scratch, &dot, &opts).map_err(|e| failed(e.to_string()))?;
+    Ok(Link {
+        name: name.to_owned(),
+        command: run.to_vec(),
+        materials,
+        products,
+        byproducts: outcome.byproducts(),
+        environment: crate::json::Json::Obj(BTreeMap::new()),
+    })
 }
 
 #[cfg(test)]

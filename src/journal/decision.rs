@@ -64,6 +64,13 @@ pub struct Decision {
     /// The enclave policy that admitted the bundle (`crate::gate`), if the
     /// store pins one: the record's `policy` field.
     pub policy: Option<Value>,
+    /// SHA-256 of the policy input document delivered with an accepted
+    /// import (`DEST.airlock-metadata/policy-input.json`): the record's
+    /// `policy_input_sha256` field.
+    pub policy_input: Option<String>,
+    /// `--run-inspections` was given: the records say so (and, when
+    /// accepted, which inspections ran).
+    pub run_inspections: bool,
 }
 
 /// A JSON value, or null.
@@ -83,6 +90,8 @@ impl Decision {
             seen: Observed::default(),
             started: std::time::Instant::now(),
             policy: None,
+            policy_input: None,
+            run_inspections: false,
         }
     }
 
@@ -112,7 +121,12 @@ impl Decision {
             "duration_ms": u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX).min(crate::journal::canonical::MAX_INT),
         });
         match v {
-            Value::Object(m) => m,
+            Value::Object(mut m) => {
+                if self.run_inspections {
+                    m.insert("run_inspections".into(), true.into());
+                }
+                m
+            }
             _ => serde_json::Map::new(),
         }
     }
@@ -152,6 +166,28 @@ impl Decision {
         }
         if let Some(p) = &self.policy {
             fields.insert("policy".into(), p.clone());
+        }
+        // A delta bundle (SPEC.md 5.7): its base, and what came from it.
+        if let Some(d) = &v.delta {
+            fields.insert(
+                "delta".into(),
+                json!({"base_bundle_id": d.base, "from_base_files": d.files, "from_base_bytes": d.bytes}),
+            );
+        }
+        if let Some(p) = &self.policy_input {
+            fields.insert("policy_input_sha256".into(), p.clone().into());
+        }
+        if self.run_inspections {
+            fields.insert(
+                "inspections_run".into(),
+                v.supply_chain
+                    .inspection_results
+                    .iter()
+                    .filter(|r| r.evaluated_by == crate::intoto::inspection::EvaluatedBy::Ran)
+                    .map(|r| Value::from(bounded(&r.name, 200)))
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
         }
         let mut events = vec![Event {
             name: self.command,

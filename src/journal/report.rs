@@ -582,6 +582,11 @@ fn timeline_row(r: &Record) -> String {
             r.u64_field("old_root_version").unwrap_or(0),
             r.u64_field("new_root_version").unwrap_or(0)
         ),
+        "store.floor" => format!(
+            "channel {} floor {}",
+            esc(s(r, "channel")),
+            r.u64_field("floor").unwrap_or(0)
+        ),
         "journal.started" => format!("root version {}", r.u64_field("root_version").unwrap_or(0)),
         "journal.exported" => format!("{} records", r.u64_field("records").unwrap_or(0)),
         "journal.recovered" => format!(

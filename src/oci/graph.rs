@@ -3,6 +3,10 @@
 //! decompressed: every descriptor points at content the bundle carries,
 //! with the size it claims; nothing image-shaped is carried that no image
 //! references; an index image's platforms are the ones the manifest lists.
+//! A carried manifest no image references is allowed only as a referrer:
+//! an OCI 1.1 artifact whose `subject` is one of an image's manifests (a
+//! signature or attestation that came along from the source registry),
+//! with every blob it references carried.
 use std::collections::{BTreeMap, BTreeSet};
 
 use airlock_bundle::{Entry, EntryKind, Image, Manifest};
@@ -22,7 +26,29 @@ pub struct ImagePlan {
     pub manifests: Vec<(Digest, String)>,
     /// Total bytes of everything it references (its size).
     pub size: u64,
+    /// The referrers carried with it, in manifest order.
+    pub referrers: Vec<CarriedReferrer>,
 }
+
+/// A referrer carried with an image: an artifact manifest whose `subject`
+/// is one of the image's manifests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedReferrer {
+    /// The artifact manifest's digest.
+    pub digest: Digest,
+    /// Its subject (the image's own manifest, or one platform's).
+    pub subject: Digest,
+    /// The blobs it references, with sizes.
+    pub blobs: Vec<(Digest, u64)>,
+    /// The cosign tag suffix (`sig`, `att`) it was found under in the
+    /// source registry, if it came from one (annotation [`COSIGN_TAG`]).
+    pub cosign_tag: Option<String>,
+}
+
+/// The annotation `pack` adds to a manifest found under cosign's
+/// `sha256-<hex>.sig` / `.att` tag (with the subject that tag names), so
+/// that `publish` tags it the same way again.
+pub const COSIGN_TAG: &str = "dev.airlock.cosign-tag";
 
 /// The checked graph of all images of a bundle.
 #[derive(Debug, Clone, Default)]
@@ -58,6 +84,7 @@ pub fn check(
             blobs: Vec::new(),
             manifests: Vec::new(),
             size: manifests.get(&top).copied().unwrap_or(0),
+            referrers: Vec::new(),
         };
         let mut seen = BTreeSet::new();
         walk(
@@ -87,6 +114,69 @@ pub fn check(
         reached_m.extend(plan.manifests.iter().map(|(d, _)| *d));
         reached_b.extend(plan.blobs.iter().map(|(d, _)| *d));
         plans.push(plan);
+    }
+    // Referrers: carried manifests no image references, attached to one.
+    for e in manifest
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::ImageManifest)
+    {
+        let Some(at) = digest_of(e) else { continue };
+        if reached_m.contains(&at) {
+            continue;
+        }
+        let Some(bytes) = documents.get(&at) else {
+            continue; // refused below as unreferenced
+        };
+        let here = format!("manifest {at}");
+        let doc = Doc::parse(bytes, &here)?;
+        let Some(subject) = doc.subject() else {
+            continue;
+        };
+        let Some(plan) = plans
+            .iter_mut()
+            .find(|p| p.manifests.iter().any(|(d, _)| *d == subject.digest))
+        else {
+            continue;
+        };
+        let subject_size = manifests.get(&subject.digest).copied().unwrap_or(0);
+        if subject.size != subject_size {
+            return Err(OciError::SizeMismatch {
+                what: here,
+                digest: subject.digest.to_string(),
+                expected: subject.size,
+                found: subject_size,
+            });
+        }
+        let mut carried = CarriedReferrer {
+            digest: at,
+            subject: subject.digest,
+            blobs: Vec::new(),
+            cosign_tag: serde_json::from_slice::<serde_json::Value>(bytes)
+                .ok()
+                .and_then(|v| v["annotations"][COSIGN_TAG].as_str().map(str::to_owned))
+                .filter(|t| t == "sig" || t == "att"),
+        };
+        for d in doc.references() {
+            let size = *blobs.get(&d.digest).ok_or_else(|| OciError::Missing {
+                what: here.clone(),
+                digest: d.digest.to_string(),
+            })?;
+            if size != d.size {
+                return Err(OciError::SizeMismatch {
+                    what: here.clone(),
+                    digest: d.digest.to_string(),
+                    expected: d.size,
+                    found: size,
+                });
+            }
+            if !carried.blobs.iter().any(|(b, _)| *b == d.digest) {
+                carried.blobs.push((d.digest, size));
+            }
+            reached_b.insert(d.digest);
+        }
+        reached_m.insert(at);
+        plan.referrers.push(carried);
     }
     for e in &manifest.entries {
         let reached = match e.kind {
@@ -237,6 +327,7 @@ mod tests {
                 }],
                 entries,
                 names: airlock_bundle::NameRule::Portable,
+                enclaves: Vec::new(),
             },
             &Limits::default(),
         )
@@ -278,6 +369,86 @@ mod tests {
         assert_eq!(e.code(), "image-content-unreferenced");
     }
 
+    /// A manifest carrying `man` (the image), `extra` manifests and `blobs`.
+    fn check_with_extra(
+        man: &[u8],
+        extra: &[&[u8]],
+        blobs: &[&[u8]],
+    ) -> Result<ImageGraph, OciError> {
+        let mut entries = vec![entry(EntryKind::ImageManifest, man)];
+        entries.extend(extra.iter().map(|b| entry(EntryKind::ImageManifest, b)));
+        entries.extend(blobs.iter().map(|b| entry(EntryKind::Blob, b)));
+        entries.sort_by(|a, b| (a.kind, a.path.as_str()).cmp(&(b.kind, b.path.as_str())));
+        entries.dedup_by(|a, b| a.kind == b.kind && a.path == b.path);
+        let m = Manifest::new(
+            ManifestFields {
+                channel: "c".into(),
+                sequence: 1,
+                created: 1,
+                expires: 2,
+                payload_sha256: [0; 32],
+                supply_chain: SupplyChain::default(),
+                images: vec![Image {
+                    name: "app".into(),
+                    tag: Some("1".into()),
+                    digest: Digest::of(man).0,
+                    platforms: vec![],
+                }],
+                entries,
+                names: airlock_bundle::NameRule::Portable,
+                enclaves: Vec::new(),
+            },
+            &Limits::default(),
+        )
+        .unwrap();
+        let docs = std::iter::once(man)
+            .chain(extra.iter().copied())
+            .map(|b| (Digest::of(b), b.to_vec()))
+            .collect();
+        check(&m, docs)
+    }
+
+    fn referrer_of(subject: &[u8], layer: &[u8]) -> Vec<u8> {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","artifactType":"application/x","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{}","size":2}},"layers":[{{"mediaType":"application/x","digest":"{}","size":{}}}],"subject":{{"mediaType":"{}","digest":"{}","size":{}}}}}"#,
+            crate::oci::MT_OCI_MANIFEST,
+            Digest::of(b"{}"),
+            Digest::of(layer),
+            layer.len(),
+            crate::oci::MT_OCI_MANIFEST,
+            Digest::of(subject),
+            subject.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_referrer_of_a_carried_image_is_carried_with_it() {
+        let cfg = b"{}".as_slice();
+        let man = manifest_json(cfg, &[]);
+        let r = referrer_of(&man, b"signature");
+        let g = check_with_extra(&man, &[&r], &[cfg, b"signature"]).unwrap();
+        let carried = &g.images[0].referrers;
+        assert_eq!(carried.len(), 1);
+        assert_eq!(carried[0].subject, Digest::of(&man));
+        assert_eq!(carried[0].blobs.len(), 2);
+        assert_eq!(carried[0].cosign_tag, None);
+        // Its blobs are not the image's.
+        assert_eq!(g.images[0].blobs.len(), 1);
+    }
+
+    #[test]
+    fn a_referrer_missing_a_blob_or_of_another_image_is_refused() {
+        let cfg = b"{}".as_slice();
+        let man = manifest_json(cfg, &[]);
+        let r = referrer_of(&man, b"signature");
+        let e = check_with_extra(&man, &[&r], &[cfg]).unwrap_err();
+        assert_eq!(e.code(), "image-blob-missing");
+        let other = referrer_of(b"another image", b"signature");
+        let e = check_with_extra(&man, &[&other], &[cfg, b"signature"]).unwrap_err();
+        assert_eq!(e.code(), "image-content-unreferenced");
+    }
+
     #[test]
     fn an_index_whose_platforms_differ_from_the_signed_list_is_refused() {
         let cfg = b"{}".as_slice();
@@ -312,6 +483,7 @@ mod tests {
                     }],
                     entries: entries.clone(),
                     names: airlock_bundle::NameRule::Portable,
+                    enclaves: Vec::new(),
                 },
                 &Limits::default(),
             )

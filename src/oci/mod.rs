@@ -11,9 +11,11 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub mod attestations;
 pub mod graph;
 pub mod layout;
 pub mod pull;
+pub mod referrers;
 pub mod registry;
 mod registry_error;
 pub mod source;
@@ -179,6 +181,8 @@ pub enum Doc {
         config: Descriptor,
         /// The layers, in order.
         layers: Vec<Descriptor>,
+        /// The image this one is attached to (an OCI 1.1 referrer), if any.
+        subject: Option<Descriptor>,
     },
 }
 
@@ -228,6 +232,7 @@ impl Doc {
                 platform,
             })
         };
+        let subject = w.subject.map(desc).transpose()?;
         match (w.manifests, w.config, w.layers) {
             (Some(ms), None, None) => {
                 if let Some(mt) = &w.media_type
@@ -252,6 +257,7 @@ impl Doc {
                 Ok(Doc::Manifest {
                     config: desc(c)?,
                     layers,
+                    subject,
                 })
             }
             _ => Err(bad(
@@ -273,11 +279,19 @@ impl Doc {
         }
     }
 
+    /// The image a referrer is attached to (its `subject`), if any.
+    pub fn subject(&self) -> Option<&Descriptor> {
+        match self {
+            Doc::Manifest { subject, .. } => subject.as_ref(),
+            Doc::Index(_) => None,
+        }
+    }
+
     /// Every descriptor this document references.
     pub fn references(&self) -> Vec<&Descriptor> {
         match self {
             Doc::Index(l) => l.iter().collect(),
-            Doc::Manifest { config, layers } => std::iter::once(config).chain(layers).collect(),
+            Doc::Manifest { config, layers, .. } => std::iter::once(config).chain(layers).collect(),
         }
     }
 }
@@ -306,6 +320,8 @@ struct WireDoc {
     config: Option<WireDescriptor>,
     #[serde(default)]
     layers: Option<Vec<WireDescriptor>>,
+    #[serde(default)]
+    subject: Option<WireDescriptor>,
 }
 
 #[derive(Deserialize)]

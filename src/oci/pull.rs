@@ -2,8 +2,10 @@
 //! a scratch OCI image layout, which [`super::source`] then reads like any
 //! `oci:` directory (the same checks, the same platform filter).
 //!
-//! Only what will be carried is downloaded: with `--platform`, an index's
-//! other platforms are skipped (their manifests included). Every manifest
+//! Signatures and attestations attached there to the image, or to one of
+//! its platforms' manifests, come along ([`pull_referrers`]). Only what
+//! will be carried is downloaded: with `--platform`, an index's other
+//! platforms are skipped (their manifests included). Every manifest
 //! is checked against the digest its parent names, every blob streamed to
 //! disk and checked against its digest and size before anything is packed.
 use std::fs;
@@ -92,7 +94,9 @@ pub fn pull(
     let (top, digest, _) = reg.get_manifest(&remote.repo, &remote.reference)?;
     let media_type = Doc::media_type_of(&top);
     let mut pending = vec![(digest, top, true)];
+    let mut pulled = Vec::new();
     while let Some((d, bytes, is_top)) = pending.pop() {
+        pulled.push((d, Doc::media_type_of(&bytes)));
         let doc = Doc::parse(&bytes, &d.to_string()).map_err(|e| {
             Error::usage(
                 format!("{}/{}: {e}", remote.host, remote.repo),
@@ -128,6 +132,11 @@ pub fn pull(
             }
         }
     }
+    // What is attached to the image, and to each platform's manifest.
+    let mut referrers = Vec::new();
+    for (d, mt) in &pulled {
+        referrers.extend(pull_referrers(&mut reg, remote, *d, mt, &blobs)?);
+    }
     let mut entry = json!({
         "mediaType": media_type,
         "digest": digest.to_string(),
@@ -141,6 +150,11 @@ pub fn pull(
         "mediaType": MT_OCI_INDEX,
         "manifests": [entry],
     });
+    let listed: Vec<String> = referrers.iter().map(Digest::to_string).collect();
+    write_new(
+        &dir.join(REFERRERS_FILE),
+        &serde_json::to_vec(&listed).expect("a JSON value serialises"),
+    )?;
     write_new(
         &dir.join("oci-layout"),
         br#"{"imageLayoutVersion":"1.0.0"}"#,
@@ -149,6 +163,112 @@ pub fn pull(
         &dir.join("index.json"),
         &serde_json::to_vec(&index).expect("a JSON value serialises"),
     )
+}
+
+/// The file of the scratch layout listing the referrers pulled (a JSON
+/// array of digests), for [`super::source`] to carry.
+pub const REFERRERS_FILE: &str = "airlock-referrers.json";
+
+/// The most referrers carried per manifest; more are left behind.
+pub const MAX_REFERRERS: usize = 64;
+
+/// The referrers of `top` in the source registry, downloaded into `blobs`
+/// (each manifest checked against its digest, each blob against its digest
+/// and size): those the OCI 1.1 referrers API lists (or, without it, the
+/// referrers tag `sha256-<hex>`), whose `subject` is `top`; and what
+/// cosign's `sha256-<hex>.sig` / `.att` tags hold, which has no subject:
+/// that manifest is carried as an OCI manifest with the subject and the
+/// annotation [`super::graph::COSIGN_TAG`] added (a new digest; its layers
+/// and their annotations — what cosign verifies — unchanged), so it is
+/// bound to the image and tagged the same way again on publish.
+fn pull_referrers(
+    reg: &mut Registry,
+    remote: &Remote,
+    top: Digest,
+    top_media_type: &str,
+    blobs: &Path,
+) -> Result<Vec<Digest>, Error> {
+    let top_size = fs::metadata(blobs.join(top.hex()))
+        .map_err(|e| Error::input(blobs, e))?
+        .len();
+    let list = match reg.referrers_list(&remote.repo, top)? {
+        Some(b) => Some(b),
+        None => reg.find_manifest(&remote.repo, &super::referrers::tag_of(top))?,
+    };
+    let listed: Vec<Digest> = list
+        .and_then(|b| match Doc::parse(&b, "the referrers list") {
+            Ok(Doc::Index(l)) => Some(l),
+            _ => None,
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|d| Doc::is_manifest_type(&d.media_type))
+        .map(|d| d.digest)
+        .collect();
+    let mut out = Vec::new();
+    let fetch_blobs = |reg: &mut Registry, doc: &Doc| -> Result<(), Error> {
+        for r in doc.references() {
+            let path = blobs.join(r.digest.hex());
+            if !path.exists() {
+                reg.get_blob(&remote.repo, r.digest, r.size, &path)?;
+            }
+        }
+        Ok(())
+    };
+    for d in listed {
+        if out.len() >= MAX_REFERRERS {
+            break;
+        }
+        let Some(bytes) = reg.find_manifest(&remote.repo, &d.to_string())? else {
+            continue; // a stale entry
+        };
+        if Digest::of(&bytes) != d {
+            return Err(referrer_mismatch(format!(
+                "referrer {d} arrived with other bytes"
+            )));
+        }
+        let Ok(doc) = Doc::parse(&bytes, &d.to_string()) else {
+            continue;
+        };
+        if doc.subject().is_none_or(|s| s.digest != top) || out.contains(&d) {
+            continue;
+        }
+        fetch_blobs(reg, &doc)?;
+        write_new(&blobs.join(d.hex()), &bytes)?;
+        out.push(d);
+    }
+    for suffix in ["sig", "att"] {
+        let tag = format!("{}.{suffix}", super::referrers::tag_of(top));
+        let Some(bytes) = reg.find_manifest(&remote.repo, &tag)? else {
+            continue;
+        };
+        let Ok(doc @ Doc::Manifest { .. }) = Doc::parse(&bytes, &tag) else {
+            continue;
+        };
+        fetch_blobs(reg, &doc)?;
+        let mut v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| referrer_mismatch(format!("{tag}: {e}")))?;
+        // `subject` is an OCI field: a Docker schema 2 signature manifest
+        // (older cosign) becomes an OCI one.
+        v["mediaType"] = json!(super::MT_OCI_MANIFEST);
+        v["subject"] =
+            json!({"mediaType": top_media_type, "digest": top.to_string(), "size": top_size});
+        if !v["annotations"].is_object() {
+            v["annotations"] = json!({});
+        }
+        v["annotations"][super::graph::COSIGN_TAG] = json!(suffix);
+        let b = serde_json::to_vec(&v).expect("a JSON value serialises");
+        let d = Digest::of(&b);
+        write_new(&blobs.join(d.hex()), &b)?;
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// A referrer the registry sent with other bytes than its digest (the same
+/// code as the image's own manifests and blobs).
+fn referrer_mismatch(what: String) -> Error {
+    super::registry_error::RegistryError::PullMismatch(what).into()
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {

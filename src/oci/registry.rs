@@ -524,3 +524,72 @@ fn pulled_wrong(what: &str) -> Error {
 pub fn auth_value(user: &str, pass: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
 }
+
+/// What OCI 1.1 referrers need besides the calls above
+/// (`super::referrers`).
+impl Registry {
+    /// Puts the artifact manifest `bytes` (which has a `subject`) under its
+    /// digest `d`; whether the registry answered with `OCI-Subject`, that
+    /// is, has the referrers API and lists the artifact itself.
+    pub fn put_referrer(&mut self, repo: &str, d: Digest, bytes: &[u8]) -> Result<bool, Error> {
+        let url = format!("{}/v2/{repo}/manifests/{d}", self.base);
+        let owned = bytes.to_vec();
+        let mut make = move || -> Result<Box<dyn Read + Send>, Error> {
+            Ok(Box::new(std::io::Cursor::new(owned.clone())))
+        };
+        let r = self.send(
+            "PUT",
+            &url,
+            &[
+                ("Content-Type", super::MT_OCI_MANIFEST.to_owned()),
+                ("Content-Length", bytes.len().to_string()),
+            ],
+            Some(&mut make),
+        )?;
+        Self::expect(&r, &[201], &format!("putting referrer {repo}@{d}"))?;
+        Ok(r.headers().contains_key("oci-subject"))
+    }
+
+    /// The bytes of manifest or index `reference` of `repo` (at most
+    /// [`super::MAX_MANIFEST_BYTES`]), or `None` when there is none.
+    pub fn find_manifest(&mut self, repo: &str, reference: &str) -> Result<Option<Vec<u8>>, Error> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let mut r = self.send("GET", &url, &[("Accept", manifest_accept())], None)?;
+        if r.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        Self::expect(&r, &[200], &format!("reading {repo}:{reference}"))?;
+        let bytes = r
+            .body_mut()
+            .with_config()
+            .limit(super::MAX_MANIFEST_BYTES)
+            .read_to_vec()
+            .map_err(|e| unreachable(&self.host, &e))?;
+        Ok(Some(bytes))
+    }
+}
+
+impl Registry {
+    /// The referrers API's list for `d` in `repo` (an image index), or
+    /// `None` when the registry does not answer it (no referrers API: the
+    /// caller falls back to the referrers tag schema).
+    pub fn referrers_list(&mut self, repo: &str, d: Digest) -> Result<Option<Vec<u8>>, Error> {
+        let url = format!("{}/v2/{repo}/referrers/{d}", self.base);
+        let mut r = self.send(
+            "GET",
+            &url,
+            &[("Accept", super::MT_OCI_INDEX.to_owned())],
+            None,
+        )?;
+        if r.status().as_u16() != 200 {
+            return Ok(None);
+        }
+        let bytes = r
+            .body_mut()
+            .with_config()
+            .limit(super::MAX_MANIFEST_BYTES)
+            .read_to_vec()
+            .map_err(|e| unreachable(&self.host, &e))?;
+        Ok(Some(bytes))
+    }
+}

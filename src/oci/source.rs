@@ -118,6 +118,7 @@ pub fn collect(
             let reference = remote.tag().map(|t| format!("{}:{t}", remote.repo));
             let mut c = collect_layout(&dir, reference.as_deref(), platforms, name)?;
             c.name.clone_from(&remote.repo);
+            add_referrers(&mut c, &dir)?;
             Ok(c)
         }
         Source::Oci { dir, reference } => {
@@ -132,6 +133,35 @@ pub fn collect(
             collect_docker(&dir, file, reference.as_deref(), platforms)
         }
     }
+}
+
+/// Adds the referrers [`super::pull`] downloaded into `dir` whose subject
+/// is one of `c`'s manifests (with a platform filter, the referrers of an
+/// index not carried are left behind), with their blobs.
+fn add_referrers(c: &mut Collected, dir: &Path) -> Result<(), Error> {
+    let path = dir.join(super::pull::REFERRERS_FILE);
+    let bytes = crate::fsutil::read_limited(&path, MAX_MANIFEST_BYTES, "referrers list")?;
+    let listed: Vec<String> =
+        serde_json::from_slice(&bytes).map_err(|e| source_err(e.to_string()))?;
+    for d in listed.iter().filter_map(|d| Digest::parse(d)) {
+        let b = read_doc(&blob_path(dir, d), d, None)?;
+        let doc = Doc::parse(&b, &d.to_string()).map_err(oci)?;
+        if doc
+            .subject()
+            .is_none_or(|s| !c.documents.contains_key(&s.digest))
+        {
+            continue;
+        }
+        for r in doc.references() {
+            let p = blob_path(dir, r.digest);
+            let size = fs::metadata(&p)
+                .map_err(|e| source_err(format!("blob {}: {e}", r.digest)))?
+                .len();
+            c.blobs.insert(r.digest, (size, p));
+        }
+        c.documents.insert(d, b);
+    }
+    Ok(())
 }
 
 fn count(dir: &Path) -> usize {

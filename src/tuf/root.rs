@@ -72,7 +72,7 @@ pub enum RootError {
     },
     /// Too few valid signatures.
     #[error(
-        "root version {version} is signed by {counted} of the {threshold} root keys of version {by_version} it needs"
+        "root version {version} is signed by {counted} of the {threshold} root keys of version {by_version} it needs{unverifiable}"
     )]
     Threshold {
         /// The root being checked.
@@ -83,6 +83,9 @@ pub enum RootError {
         counted: usize,
         /// Required.
         threshold: u64,
+        /// The role's keys airlock cannot verify, with their key type and
+        /// scheme (empty when there are none).
+        unverifiable: String,
     },
     /// A rotation that does not advance by exactly one.
     #[error(
@@ -392,11 +395,35 @@ impl Root {
         if t.met() {
             Ok(())
         } else {
+            let unverifiable: Vec<String> = by
+                .root
+                .keyids
+                .iter()
+                .filter_map(|id| {
+                    let k = by.keys.get(id)?;
+                    k.public.is_none().then(|| {
+                        format!(
+                            "{} (keytype {}, scheme {})",
+                            crate::excerpt(id),
+                            crate::excerpt(&k.keytype),
+                            crate::excerpt(&k.scheme)
+                        )
+                    })
+                })
+                .collect();
             Err(RootError::Threshold {
                 version: self.version,
                 by_version: by.version,
                 counted: t.counted.len(),
                 threshold: t.threshold,
+                unverifiable: if unverifiable.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; airlock cannot verify signatures of root key(s) {}",
+                        unverifiable.join(", ")
+                    )
+                },
             })
         }
     }
@@ -736,7 +763,8 @@ mod tests {
                 version: 1,
                 by_version: 1,
                 counted: 1,
-                threshold: 2
+                threshold: 2,
+                unverifiable: String::new(),
             })
         );
     }
@@ -915,7 +943,8 @@ mod tests {
                 version: 1,
                 by_version: 1,
                 counted: 1,
-                threshold: 2
+                threshold: 2,
+                unverifiable: String::new(),
             })
         );
     }

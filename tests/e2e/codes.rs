@@ -355,6 +355,7 @@ const CODE_FILES: &[(&str, Exit)] = &[
     ("src/staging/error.rs", Exit::Wrapped("Staging")),
     ("src/oci/registry_error.rs", Exit::Wrapped("Registry")),
     ("src/journal/env_error.rs", Exit::Wrapped("JournalEnv")),
+    ("src/delta/error.rs", Exit::Wrapped("Delta")),
     (
         "src/sigstore/mod.rs",
         Exit::Fault(&[("Input", 1), ("Operator", 2)]),

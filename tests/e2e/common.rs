@@ -84,15 +84,21 @@ impl Run {
 
 /// Runs the binary in `cwd` with `args`.
 pub fn airlock_in(cwd: &Path, args: &[&str]) -> Run {
-    Run::from(
-        Command::new(airlock_bin())
-            .current_dir(cwd)
-            .args(args)
-            .env_remove("AIRLOCK_STORE")
-            .env_remove("SOURCE_DATE_EPOCH")
-            .output()
-            .unwrap(),
-    )
+    airlock_in_env(cwd, args, &[])
+}
+
+/// [`airlock_in`] with extra environment variables (e.g. an empty `PATH`,
+/// to show that airlock ran no command).
+pub fn airlock_in_env(cwd: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
+    let mut cmd = Command::new(airlock_bin());
+    cmd.current_dir(cwd)
+        .args(args)
+        .env_remove("AIRLOCK_STORE")
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::from(cmd.output().unwrap())
 }
 
 /// The channels every test store allows.

@@ -44,7 +44,7 @@ pub struct ManEntry {
     pub mode: u32,
 }
 
-fn man(kind: &'static str, path: &str, data: &[u8]) -> ManEntry {
+pub fn man(kind: &'static str, path: &str, data: &[u8]) -> ManEntry {
     ManEntry {
         kind,
         path: path.into(),
@@ -71,6 +71,9 @@ pub struct Crafted {
     pub product_step: Option<String>,
     /// Mark the bundle POSIX-only (`posix_names: true`).
     pub posix_names: bool,
+    /// A delta's `base` (SPEC.md 5.7): base bundle id, base sequence, the
+    /// entries taken from it.
+    pub base: Option<(String, u64, Vec<ManEntry>)>,
 }
 
 fn t(s: &str) -> Value {
@@ -100,6 +103,7 @@ impl Crafted {
             layout_keyids: vec![],
             product_step: None,
             posix_names: false,
+            base: None,
             signers: vec![(
                 "keys/release.pem".into(),
                 airlock::keys::keyid(release.public_key()),
@@ -169,6 +173,32 @@ impl Crafted {
             }
             v => v,
         };
+        let v = match (v, &self.base) {
+            (Value::Map(mut m), Some((id, seq, taken))) => {
+                let taken = taken
+                    .iter()
+                    .map(|e| {
+                        Value::Map(vec![
+                            (t("kind"), t(e.kind)),
+                            (t("path"), t(&e.path)),
+                            (t("size"), u(e.size)),
+                            (t("sha256"), Value::Bytes(e.sha256.to_vec())),
+                            (t("mode"), u(e.mode.into())),
+                        ])
+                    })
+                    .collect();
+                m.push((
+                    t("base"),
+                    Value::Map(vec![
+                        (t("bundle_id"), t(id)),
+                        (t("sequence"), u(*seq)),
+                        (t("entries"), Value::Array(taken)),
+                    ]),
+                ));
+                Value::Map(m)
+            }
+            (v, _) => v,
+        };
         let mut out = Vec::new();
         ciborium::into_writer(&v, &mut out).unwrap();
         out
@@ -232,6 +262,7 @@ impl Crafted {
             layout_keyids: vec![owner_id],
             product_step: self.product_step.clone(),
             posix_names: self.posix_names,
+            base: self.base.clone(),
         }
     }
 

@@ -625,16 +625,7 @@ fn receipts_verify_and_name_their_journal_record() {
         r.stderr
     );
     // A flipped byte anywhere in the payload is refused.
-    let bytes = fs::read(&receipt).unwrap();
-    let env: Value = serde_json::from_slice(&bytes).unwrap();
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut payload = b64.decode(env["payload"].as_str().unwrap()).unwrap();
-    let at = payload.len() / 2;
-    payload[at] ^= 0x01;
-    let mut flipped = env.clone();
-    flipped["payload"] = json!(b64.encode(&payload));
-    w.write("flipped.json", flipped.to_string().as_bytes());
+    flip_payload(&w, &receipt, "flipped.json");
     let r = w.run(&[
         "receipt",
         "verify",
@@ -669,6 +660,43 @@ fn receipts_verify_and_name_their_journal_record() {
     let keyid = st["predicate"]["airlock"]["journal"]["key"]
         .as_str()
         .unwrap();
+    let ok = securesystemslib_verify(&w, &python, "in.receipt.dsse.json", keyid);
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = securesystemslib_verify(&w, &python, "flipped.json", keyid);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+/// Writes `to`: the receipt `from` with one bit of its payload flipped.
+fn flip_payload(w: &World, from: &Path, to: &str) {
+    use base64::Engine as _;
+    let env: Value = serde_json::from_slice(&fs::read(from).unwrap()).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut payload = b64.decode(env["payload"].as_str().unwrap()).unwrap();
+    let at = payload.len() / 2;
+    payload[at] ^= 0x01;
+    let mut flipped = env.clone();
+    flipped["payload"] = json!(b64.encode(&payload));
+    w.write(to, flipped.to_string().as_bytes());
+}
+
+/// securesystemslib's `Envelope.verify` of the receipt `file` with the
+/// store's journal public key (keyid `keyid`): exit 0 accepted, 1 refused.
+fn securesystemslib_verify(
+    w: &World,
+    python: &Path,
+    file: &str,
+    keyid: &str,
+) -> std::process::Output {
     let script = r#"
 import sys, json
 from securesystemslib.dsse import Envelope
@@ -683,27 +711,11 @@ except Exception as e:
     print("refused:", e); sys.exit(1)
 print("ok", key.scheme)
 "#;
-    let run = |file: &str| {
-        std::process::Command::new(&python)
-            .current_dir(w.path(""))
-            .args(["-c", script, file, "store/journal-key.pub", keyid])
-            .output()
-            .unwrap()
-    };
-    let ok = run("in.receipt.dsse.json");
-    assert!(
-        ok.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&ok.stdout),
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let bad = run("flipped.json");
-    assert_eq!(
-        bad.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&bad.stderr)
-    );
+    std::process::Command::new(python)
+        .current_dir(w.path(""))
+        .args(["-c", script, file, "store/journal-key.pub", keyid])
+        .output()
+        .unwrap()
 }
 
 /// Python with securesystemslib 1.6.0 (scripts/test.sh makes
@@ -831,4 +843,619 @@ expr = "data.airlock.sbom_for_every_image"
             r.stderr
         );
     }
+}
+
+/// A one-rule CEL policy `name` admitting bundles on `channel` only.
+fn channel_policy(w: &World, name: &str, channel: &str) -> PathBuf {
+    let p = w.path(name);
+    fs::write(
+        &p,
+        format!(
+            "format = 1\nlanguage = \"cel\"\n\n[[rule]]\nname = \"channel-{channel}\"\nexpr = 'manifest.channel == \"{channel}\" && timestamp(now) >= timestamp(manifest.created)'\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// `publish DIR` evaluates the store's policy as it stands now, on the
+/// input document the import kept in the store (and journaled by
+/// SHA-256): a policy that now denies refuses the publish, nothing is
+/// pushed, the refusal is journaled; a kept input edited behind airlock's
+/// back is detected.
+#[test]
+fn publish_dir_evaluates_the_policy_again() {
+    let w = crate::images::image_world();
+    crate::images::record_with_images(&w, &["oci:src:team/app:1.0"], &[]);
+    crate::images::pack_images(
+        &w,
+        "rel.airlock",
+        &["oci:src:team/app:1.0"],
+        &["--channel", "stable", "--sequence", "5"],
+    )
+    .ok();
+    w.unpack("rel.airlock", "in").ok();
+    // The import kept its policy input; its record holds the SHA-256.
+    let rec = last_record(&w);
+    assert_eq!(rec["event"], "unpack", "{rec}");
+    let sha = rec["policy_input_sha256"].as_str().unwrap().to_owned();
+    let kept = w.path(&format!("store/policy-inputs/{sha}.json"));
+    let input = fs::read(&kept).unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&input)), sha);
+    let doc: Value = serde_json::from_slice(&input).unwrap();
+    assert_eq!(doc["manifest"]["channel"], "stable");
+    let publish = |to: &str| {
+        w.run(&[
+            "publish",
+            "in",
+            "--store",
+            "store",
+            "--registry",
+            to,
+            "--json",
+        ])
+    };
+    // Admitted by the policy pinned after the import.
+    let sha = install(&w, &channel_policy(&w, "stable.toml", "stable"));
+    let j = publish("oci:enclave").ok().json();
+    assert_eq!(j["policy"]["sha256"], sha.as_str());
+    let rec = last_record(&w);
+    assert_eq!(
+        (rec["event"].as_str(), rec["outcome"].as_str()),
+        (Some("publish"), Some("published")),
+        "{rec}"
+    );
+    assert_eq!(rec["policy"]["sha256"], sha.as_str(), "{rec}");
+    // A policy that now denies: refused with its code, nothing pushed,
+    // journaled with the failed rule.
+    let sha = install(&w, &channel_policy(&w, "beta.toml", "beta"));
+    let r = publish("oci:enclave2");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "policy-denied"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("enclave2").exists(), "nothing pushed on a denial");
+    let rec = last_record(&w);
+    assert_eq!(
+        (rec["event"].as_str(), rec["outcome"].as_str()),
+        (Some("publish"), Some("refused")),
+        "{rec}"
+    );
+    assert_eq!(rec["error"]["code"], "policy-denied", "{rec}");
+    assert_eq!(rec["policy"]["sha256"], sha.as_str(), "{rec}");
+    assert_eq!(rec["policy"]["rules"], json!(["channel-beta"]), "{rec}");
+    // Editing the kept input so that it passes is detected; so is its
+    // removal.
+    let mut forged = doc.clone();
+    forged["manifest"]["channel"] = json!("beta");
+    fs::write(&kept, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let r = publish("oci:enclave2");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "policy-input-tampered"),
+        "{}",
+        r.stderr
+    );
+    fs::remove_file(&kept).unwrap();
+    let r = publish("oci:enclave2");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (3, "policy-input-tampered"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("enclave2").exists(), "nothing pushed");
+    // Without a policy, publish DIR is what it was.
+    w.run(&["policy", "clear", "--store", "store"]).ok();
+    let j = publish("oci:enclave2").ok().json();
+    assert_eq!(j["policy"], Value::Null);
+}
+
+/// `publish DIR` signs a receipt of its own (docs/policy.md, "Receipts"):
+/// written beside the import and attached to the image, it names the
+/// publish's journal records and the policy pinned now (not the import's);
+/// `receipt verify` accepts it, with `--journal` too, and so does
+/// securesystemslib; a flipped byte is refused; an export from before the
+/// publish does not hold its records.
+#[test]
+fn publish_receipts_name_the_publish_and_its_policy() {
+    let w = crate::images::image_world();
+    crate::images::record_with_images(&w, &["oci:src:team/app:1.0"], &[]);
+    crate::images::pack_images(
+        &w,
+        "rel.airlock",
+        &["oci:src:team/app:1.0"],
+        &["--channel", "stable", "--sequence", "5"],
+    )
+    .ok();
+    // Imported under no policy; published under one pinned since.
+    w.unpack("rel.airlock", "in").ok();
+    let sha = install(&w, &channel_policy(&w, "stable.toml", "stable"));
+    let export = |out: &str| {
+        w.run(&["journal", "export", "--store", "store", "--out", out])
+            .ok()
+    };
+    export("early.jsonl");
+    let j = w
+        .run(&[
+            "publish",
+            "in",
+            "--store",
+            "store",
+            "--registry",
+            "oci:enclave",
+            "--json",
+        ])
+        .ok()
+        .json();
+    export("audit.jsonl");
+    let seq = j["journal_record"].as_u64().unwrap();
+    let file = format!("in.publish-{seq}.receipt.dsse.json");
+    assert_eq!(j["receipt"], file.as_str());
+    let image = &j["published"][0];
+    assert!(image["publish_receipt_referrer"].is_string(), "{j}");
+    let verify = |file: &str, journal: Option<&str>| {
+        let mut args = vec![
+            "receipt",
+            "verify",
+            file,
+            "--key",
+            "store/journal-key.pub",
+            "--json",
+        ];
+        if let Some(e) = journal {
+            args.extend(["--journal", e]);
+        }
+        w.run(&args)
+    };
+    let v = verify(&file, Some("audit.jsonl")).ok().json();
+    assert_eq!(v["journal_checked"], true);
+    let st = &v["statement"];
+    let p = &st["predicate"];
+    assert_eq!(p["verificationResult"], "PASSED");
+    assert_eq!(p["policy"]["digest"]["sha256"], sha.as_str(), "{st}");
+    assert_eq!(p["airlock"]["command"], "publish");
+    assert_eq!(p["airlock"]["registry"], "oci:enclave");
+    // The subject: the image as published.
+    assert_eq!(
+        st["subject"],
+        json!([{"name": "oci:enclave/team/app:1.0",
+                "digest": {"sha256": image["digest"].as_str().unwrap()[7..]}}])
+    );
+    // Its journal reference: the publish record (one image), its line's
+    // SHA-256, under the policy pinned now.
+    let jr = &p["airlock"]["journal"];
+    assert_eq!(
+        (jr["seq"].as_u64(), jr["head_seq"].as_u64()),
+        (Some(seq), Some(seq))
+    );
+    let journal = fs::read_to_string(w.path("store/journal.jsonl")).unwrap();
+    let line = journal
+        .lines()
+        .find(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64() == Some(seq))
+        .unwrap();
+    assert_eq!(
+        jr["head_sha256"].as_str().unwrap(),
+        hex::encode(Sha256::digest(line.as_bytes()))
+    );
+    let line: Value = serde_json::from_str(line).unwrap();
+    let mut rec = line["fields"].clone();
+    rec["event"] = line["event"].clone();
+    assert_eq!(
+        (rec["event"].as_str(), rec["outcome"].as_str()),
+        (Some("publish"), Some("published"))
+    );
+    assert_eq!(rec["policy"]["sha256"], sha.as_str());
+    // The import's receipt names no policy: it is not this one.
+    let import = verify("in.receipt.dsse.json", None).ok().json();
+    assert_eq!(
+        import["statement"]["predicate"]["policy"]["uri"],
+        "urn:airlock:policy:none"
+    );
+    // The referrer carries exactly this receipt.
+    let referrer = image["publish_receipt_referrer"].as_str().unwrap();
+    let blob = |d: &str| fs::read(w.path("enclave/blobs/sha256").join(&d[7..])).unwrap();
+    let m: Value = serde_json::from_slice(&blob(referrer)).unwrap();
+    assert_eq!(m["subject"]["digest"], image["digest"]);
+    assert_eq!(
+        blob(m["layers"][0]["digest"].as_str().unwrap()),
+        fs::read(w.path(&file)).unwrap()
+    );
+    // Refusals, each with its exact code: an export from before the
+    // publish, a flipped byte, another key.
+    let r = verify(&file, Some("early.jsonl"));
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "receipt-invalid"),
+        "{}",
+        r.stderr
+    );
+    flip_payload(&w, &w.path(&file), "flipped.json");
+    let r = verify("flipped.json", None);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "receipt-invalid"),
+        "{}",
+        r.stderr
+    );
+    let r = w.run(&[
+        "receipt",
+        "verify",
+        &file,
+        "--key",
+        "keys/release.pub",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "receipt-invalid"),
+        "{}",
+        r.stderr
+    );
+    // A second publish has its own receipt, naming its own record.
+    let again = w
+        .run(&[
+            "publish",
+            "in",
+            "--store",
+            "store",
+            "--registry",
+            "oci:enclave",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let seq2 = again["journal_record"].as_u64().unwrap();
+    assert_ne!(seq2, seq);
+    assert!(w.path(&file).exists(), "the first receipt is kept");
+    verify(again["receipt"].as_str().unwrap(), None).ok();
+    // securesystemslib's DSSE verifier accepts it and refuses the flip.
+    let Some(python) = dsse_python() else { return };
+    let keyid = jr["key"].as_str().unwrap();
+    let ok = securesystemslib_verify(&w, &python, &file, keyid);
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = securesystemslib_verify(&w, &python, "flipped.json", keyid);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+/// The input document carries how each inspection was evaluated and the
+/// attestations' coverage, and a policy can hold bundles to them.
+#[test]
+fn inspection_results_and_coverage_are_in_the_input() {
+    let w = World::new();
+    w.record_build().ok();
+    crate::inspections::with_inspection(
+        &w,
+        "same-readme",
+        &["cmp", "README.md", "README.md"],
+        &[&["MATCH", "*", "WITH", "PRODUCTS", "FROM", "build"]],
+    );
+    attest(&w, "sbom.dsse.json", SPDX, sbom());
+    w.pack(
+        "rel.airlock",
+        &["--channel", "stable", "--attestation", "sbom.dsse.json"],
+    )
+    .ok();
+    let policy = |name: &str, expr: &str| {
+        let p = w.path(name);
+        fs::write(
+            &p,
+            format!(
+                "format = 1\nlanguage = \"cel\"\n\n[[rule]]\nname = \"r\"\nexpr = '''{expr}'''\n"
+            ),
+        )
+        .unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let ok = policy(
+        "ok.toml",
+        r#"intoto.inspection_results.exists(i, i.name == "same-readme" && i.result == "pass")
+           && intoto.coverage.attestations == 1 && intoto.coverage.attested_subjects >= 1
+           && intoto.coverage.attested_subjects <= intoto.coverage.attestable_subjects"#,
+    );
+    let t = w
+        .run(&[
+            "policy",
+            "test",
+            &ok,
+            "rel.airlock",
+            "--store",
+            "store",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let i = &t["input"]["intoto"];
+    assert_eq!(i["inspections"], 1, "{i}");
+    let r = &i["inspection_results"][0];
+    assert_eq!(
+        (r["name"].as_str(), r["result"].as_str()),
+        (Some("same-readme"), Some("pass")),
+        "{i}"
+    );
+    assert!(r["evaluated_by"].as_str().unwrap().contains("cmp"), "{i}");
+    let no = policy(
+        "no.toml",
+        r#"intoto.inspection_results.exists(i, i.name == "virus-scan")"#,
+    );
+    let t = w.run(&[
+        "policy",
+        "test",
+        &no,
+        "rel.airlock",
+        "--store",
+        "store",
+        "--json",
+    ]);
+    assert_eq!(
+        (t.code, t.error_code().as_str()),
+        (1, "policy-denied"),
+        "{}",
+        t.stderr
+    );
+}
+
+/// The CEL policy held to the reference-made attestations of
+/// tests/vectors/intoto/bound-attestations (`THRESHOLD`: the highest CVSS
+/// score admitted, exclusive).
+const REFERENCE_CEL: &str = r#"format = 1
+language = "cel"
+
+[[rule]]
+name = "sbom-for-every-artifact"
+expr = '''
+artifacts.all(f, attestations.exists(a,
+  (a.predicate_type.startsWith("https://spdx.dev/Document") ||
+   a.predicate_type.startsWith("https://cyclonedx.org/bom")) &&
+  a.subjects.exists(s, s.digest.sha256 == f.digest.sha256)))
+'''
+
+[[expected_predicate]]
+predicate_type = "https://slsa.dev/provenance/v1"
+[[expected_predicate.expected_attributes]]
+name = "slsa-builder"
+rule = 'predicate.runDetails.builder.id == "https://example.com/airlock-test/builder"'
+[[expected_predicate.expected_attributes]]
+name = "provenance-age"
+rule = 'timestamp(predicate.runDetails.metadata.finishedOn) > timestamp(now) - duration("720h")'
+
+[[expected_predicate]]
+predicate_type = "https://cyclonedx.org/bom/v1.5"
+allow_if_no_claim = true
+[[expected_predicate.expected_attributes]]
+name = "no-high-vulnerability"
+rule = '''
+!has(predicate.vulnerabilities) || predicate.vulnerabilities.all(v,
+  !has(v.ratings) || v.ratings.all(r, !has(r.score) || double(r.score) < THRESHOLD))
+'''
+"#;
+
+/// The same policy in Rego.
+const REFERENCE_REGO: &str = r#"format = 1
+language = "rego"
+rego = '''
+package airlock
+
+import rego.v1
+
+provenance := [a | some a in input.attestations; a.predicate_type == "https://slsa.dev/provenance/v1"]
+
+sbom(a) if startswith(a.predicate_type, "https://spdx.dev/Document")
+
+sbom(a) if startswith(a.predicate_type, "https://cyclonedx.org/bom")
+
+sbom_digests := {s.digest.sha256 | some a in input.attestations; sbom(a); some s in a.subjects}
+
+default sbom_for_every_artifact := false
+
+sbom_for_every_artifact if {
+	every f in input.artifacts {
+		f.digest.sha256 in sbom_digests
+	}
+}
+
+default slsa_builder := false
+
+slsa_builder if {
+	count(provenance) > 0
+	every a in provenance {
+		a.predicate.runDetails.builder.id == "https://example.com/airlock-test/builder"
+	}
+}
+
+default provenance_age := false
+
+provenance_age if {
+	count(provenance) > 0
+	every a in provenance {
+		time.parse_rfc3339_ns(a.predicate.runDetails.metadata.finishedOn) > time.parse_rfc3339_ns(input.now) - (((30 * 24) * 3600) * 1000000000)
+	}
+}
+
+scores := [r.score |
+	some a in input.attestations
+	startswith(a.predicate_type, "https://cyclonedx.org/bom")
+	some v in a.predicate.vulnerabilities
+	some r in v.ratings
+]
+
+default no_high_vulnerability := false
+
+no_high_vulnerability if {
+	every s in scores {
+		s < THRESHOLD
+	}
+}
+'''
+
+[[rule]]
+name = "sbom-for-every-artifact"
+expr = "data.airlock.sbom_for_every_artifact"
+
+[[rule]]
+name = "slsa-builder"
+expr = "data.airlock.slsa_builder"
+
+[[rule]]
+name = "provenance-age"
+expr = "data.airlock.provenance_age"
+
+[[rule]]
+name = "no-high-vulnerability"
+expr = "data.airlock.no_high_vulnerability"
+"#;
+
+/// Holds bundles carrying the attestations the reference tools made
+/// (tests/vectors/intoto/bound-attestations: SLSA provenance v1, SPDX 2.3
+/// and CycloneDX 1.5 with a CVSS 7.8 finding, made with the
+/// in-toto-attestation bindings and signed with securesystemslib) to
+/// `policy` (REFERENCE_CEL or REFERENCE_REGO).
+fn holds_reference_attestations_to(policy: &str) {
+    let dir = crate::intoto_vectors::vectors().join("bound-attestations");
+    let w = crate::attestations::vector_world(&dir);
+    const PROV: &str = "pass_slsa_provenance_v1.dsse.json";
+    const SPDX_V: &str = "pass_spdx_2.3.dsse.json";
+    const CDX: &str = "pass_cyclonedx_1.5_floats.dsse.json";
+    for f in [PROV, SPDX_V, CDX] {
+        fs::copy(dir.join(f), w.path(f)).unwrap();
+    }
+    // Built 2024-01-02, a day after the provenance's finishedOn.
+    let pack = |out: &str, seq: &str, files: &[&str]| {
+        let mut args = vec![
+            "--source-date-epoch",
+            "1704153600",
+            "--expires",
+            "36500d",
+            "--channel",
+            "stable",
+            "--sequence",
+            seq,
+        ];
+        for f in files {
+            args.extend(["--attestation", *f]);
+        }
+        w.pack_as(out, &["keys/release.pem"], "1.root.json", &args)
+            .ok();
+    };
+    pack("full.airlock", "1", &[PROV, SPDX_V, CDX]);
+    pack("thin.airlock", "2", &[PROV, CDX]);
+    w.write("policy.toml", policy.replace("THRESHOLD", "8.0").as_bytes());
+    w.write("strict.toml", policy.replace("THRESHOLD", "7.5").as_bytes());
+    const SOON: &str = "2024-01-15T00:00:00Z";
+    const LATER: &str = "2024-03-01T00:00:00Z";
+    let test = |file: &str, bundle: &str, at: &str| {
+        w.run(&[
+            "policy", "test", file, bundle, "--store", "store", "--at", at, "--json",
+        ])
+    };
+    let admitted = test("policy.toml", "full.airlock", SOON).ok().json();
+    assert_eq!(admitted["admitted"], true);
+    let kinds: Vec<&str> = admitted["input"]["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["predicate_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    #[track_caller]
+    fn denied(r: &crate::common::Run, fail: &[&str], pass: &[&str]) {
+        assert_eq!(
+            (r.code, r.error_code().as_str()),
+            (1, "policy-denied"),
+            "{}",
+            r.stderr
+        );
+        for rule in fail {
+            assert!(
+                r.stderr.contains(&format!("FAIL  {rule}")),
+                "{rule}: {}",
+                r.stderr
+            );
+        }
+        for rule in pass {
+            assert!(
+                r.stderr.contains(&format!("PASS  {rule}")),
+                "{rule}: {}",
+                r.stderr
+            );
+        }
+    }
+    // No SPDX for app.tar.gz, and the provenance two months old.
+    denied(
+        &test("policy.toml", "thin.airlock", LATER),
+        &["sbom-for-every-artifact", "provenance-age"],
+        &["slsa-builder", "no-high-vulnerability"],
+    );
+    // The CycloneDX finding (CVSS 7.8) is above a 7.5 threshold.
+    denied(
+        &test("strict.toml", "full.airlock", SOON),
+        &["no-high-vulnerability"],
+        &["slsa-builder", "provenance-age", "sbom-for-every-artifact"],
+    );
+    // Pinned: verify admits the full bundle and refuses the thin one;
+    // unpack (which cannot go back in time) refuses the thin one today.
+    install(&w, &w.path("policy.toml"));
+    let v = w
+        .run(&[
+            "verify",
+            "full.airlock",
+            "--store",
+            "store",
+            "--at",
+            SOON,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(v["policy"]["rules"].as_array().unwrap().len(), 4, "{v}");
+    for r in [
+        w.run(&[
+            "verify",
+            "thin.airlock",
+            "--store",
+            "store",
+            "--at",
+            LATER,
+            "--json",
+        ]),
+        w.run(&[
+            "unpack",
+            "thin.airlock",
+            "--store",
+            "store",
+            "--to",
+            "thin",
+            "--json",
+        ]),
+    ] {
+        assert_eq!(
+            (r.code, r.error_code().as_str()),
+            (1, "policy-denied"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(!w.path("thin").exists());
+}
+
+#[test]
+fn cel_policy_holds_reference_made_attestations() {
+    holds_reference_attestations_to(REFERENCE_CEL);
+}
+
+#[test]
+fn rego_policy_holds_reference_made_attestations() {
+    holds_reference_attestations_to(REFERENCE_REGO);
 }

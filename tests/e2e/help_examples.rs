@@ -60,6 +60,16 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
         "--tpm device:/dev/tpmrm0",
         "needs a TPM device (tests/e2e/tpm.rs runs the TPM anchor on swtpm)",
     ),
+    (
+        "anchor quote",
+        "airlock anchor quote",
+        "needs a TPM store (tests/e2e/quote.rs runs quotes on swtpm)",
+    ),
+    (
+        "anchor verify-quote",
+        "airlock anchor verify-quote",
+        "needs a quote made by a TPM (tests/e2e/quote.rs verifies them)",
+    ),
 ];
 
 /// Root versions 1 to 3, root keys a, b and c (2 of 3), each signed.

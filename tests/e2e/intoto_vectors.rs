@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{airlock_in, verdict_cases};
+use crate::common::{airlock_in, airlock_in_env, verdict_cases};
 
 pub fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/intoto")
@@ -60,7 +60,18 @@ fn airlock_agrees_with_the_reference_on_every_vector() {
             "--layout-key",
         ];
         args.extend(keys.iter().map(String::as_str));
-        let r = airlock_in(empty.path(), &args);
+        // Without --run-inspections airlock runs nothing: with an empty PATH
+        // (no tar, no sha256sum to find) the verdict is the same.
+        let r = airlock_in_env(empty.path(), &args, &[("PATH", empty.path())]);
+        if name.starts_with("pass_inspection_") && r.code == 0 {
+            // How each inspection was evaluated: built in, never run.
+            let v = r.json();
+            for i in v["inspection_results"].as_array().unwrap() {
+                let by = i["evaluated_by"].as_str().unwrap();
+                assert!(by.starts_with("builtin:"), "{name}: {i}");
+                assert_eq!(i["result"], "pass", "{name}");
+            }
+        }
         let got = if r.code == 0 {
             String::new()
         } else {
@@ -78,6 +89,12 @@ fn airlock_agrees_with_the_reference_on_every_vector() {
         if let Some(want) = expected.get("with_run_inspections") {
             args.push("--run-inspections");
             let r = airlock_in(empty.path(), &args);
+            if r.code == 0 {
+                let v = r.json();
+                for i in v["inspection_results"].as_array().unwrap() {
+                    assert_eq!(i["evaluated_by"], "ran", "{name}: {i}");
+                }
+            }
             let got = if r.code == 0 {
                 String::new()
             } else {

@@ -7,7 +7,9 @@ mod common;
 mod concurrency;
 mod corpus;
 mod crafted;
+mod delta;
 mod determinism;
+mod directed;
 #[path = "../support/emulators.rs"]
 mod emulators;
 mod faults;
@@ -28,6 +30,8 @@ mod names;
 mod pkcs11;
 mod publish;
 mod pull;
+#[cfg(feature = "tpm")]
+mod quote;
 mod readme;
 mod rootcmd;
 mod rotation;
@@ -38,6 +42,7 @@ mod sigstore;
 mod spec_writer;
 mod tamper;
 mod terminal;
+mod token_interop;
 #[cfg(feature = "tpm")]
 mod tpm;
 mod trust_chain;

@@ -122,7 +122,7 @@ fn keygen_on_the_token_is_sensitive_and_never_extractable() {
 }
 
 #[test]
-fn keygen_refuses_a_taken_label_an_existing_pub_and_p384() {
+fn keygen_refuses_a_taken_label_and_an_existing_pub() {
     let Some(hsm) = SoftHsm::new("keygen_refuses", "keys") else {
         return;
     };
@@ -135,12 +135,6 @@ fn keygen_refuses_a_taken_label_an_existing_pub_and_p384() {
     let other = hsm.uri("other");
     run(&w, &hsm, &["keygen", "--pkcs11", &other, "--out", "keys/k"]).fails(3, "already exists");
     run(&w, &hsm, &["keygen", "--pkcs11", &other]).ok();
-    let r = run(
-        &w,
-        &hsm,
-        &["keygen", "--pkcs11", &hsm.uri("p"), "--type", "ecdsa-p384"],
-    );
-    r.fails(2, "not generated on tokens");
 }
 
 #[test]
@@ -695,6 +689,104 @@ fn an_older_copy_of_the_pkcs11_store_directory_is_refused() {
 }
 
 #[test]
+fn a_bundle_directed_to_a_token_store_is_refused_by_a_file_store_with_the_same_root() {
+    let Some((w, hsm)) = pkcs11_world("a_bundle_directed_to_a_token_store") else {
+        return;
+    };
+    let show = run(&w, &hsm, &["anchor", "show", "--store", "pstore", "--json"]).ok();
+    // The enclave id is the token-resident journal key's keyid.
+    let id = show.json()["enclave_id"].as_str().unwrap().to_owned();
+    assert_eq!(show.json()["journal"]["keyid"].as_str(), Some(id.as_str()));
+    w.pack("for-token.airlock", &["--sequence", "1", "--for", &id])
+        .ok();
+    let r = w.run(&[
+        "unpack",
+        "for-token.airlock",
+        "--store",
+        "store",
+        "--to",
+        "file-out",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "bundle-not-for-this-enclave")
+    );
+    assert!(!w.path("file-out").exists());
+    run(
+        &w,
+        &hsm,
+        &[
+            "unpack",
+            "for-token.airlock",
+            "--store",
+            "pstore",
+            "--to",
+            "token-out",
+        ],
+    )
+    .ok();
+    assert!(w.path("token-out/bin/tool").exists());
+}
+
+#[test]
+fn a_floor_on_a_pkcs11_store_is_bound_under_the_token_counter() {
+    let Some((w, hsm)) = pkcs11_world("a_floor_on_a_pkcs11_store") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    w.pack("two.airlock", &["--sequence", "2"]).ok();
+    let backup = fs::read(w.path("pstore/state.json")).unwrap();
+    let floor = |n: &str| {
+        run(
+            &w,
+            &hsm,
+            &[
+                "anchor",
+                "floor",
+                "--store",
+                "pstore",
+                "--channel",
+                "default",
+                "--sequence",
+                n,
+                "--json",
+            ],
+        )
+    };
+    floor("2").ok();
+    let unpack = |bundle: &str, to: &str| {
+        run(
+            &w,
+            &hsm,
+            &["unpack", bundle, "--store", "pstore", "--to", to, "--json"],
+        )
+    };
+    let r = unpack("one.airlock", "out1");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "sequence-below-floor"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("out1").exists());
+    let r = floor("1");
+    assert_eq!((r.code, r.error_code().as_str()), (2, "floor-not-raised"));
+    let show = run(&w, &hsm, &["anchor", "show", "--store", "pstore", "--json"]).ok();
+    assert_eq!(show.json()["floors"], serde_json::json!({"default": 2}));
+    // The state from before the floor, put back: the token's counter has
+    // moved on, so the floor cannot be dropped by restoring a copy.
+    let bound = fs::read(w.path("pstore/state.json")).unwrap();
+    fs::write(w.path("pstore/state.json"), &backup).unwrap();
+    let r = unpack("one.airlock", "out1");
+    assert_eq!((r.code, r.error_code().as_str()), (3, "store-rolled-back"));
+    assert!(!w.path("out1").exists());
+    fs::write(w.path("pstore/state.json"), &bound).unwrap();
+    unpack("two.airlock", "out2").ok();
+    run(&w, &hsm, &["journal", "verify", "--store", "pstore"]).ok();
+}
+
+#[test]
 fn the_pkcs11_store_journal_key_is_on_the_token_and_cutting_the_journal_back_is_detected() {
     let Some((w, hsm)) = pkcs11_world("the_pkcs11_store_journal_key_is_on_the_token") else {
         return;
@@ -1087,4 +1179,105 @@ fn p384_and_rsa_keys_made_by_pkcs11_tool_sign_a_root_a_layout_a_link_and_a_bundl
             .unwrap();
         assert!(!o.status.success(), "openssl really checked");
     }
+}
+
+/// The enclave policy on a PKCS#11 store (docs/policy.md): bound to the
+/// token's counter like the anchor, so a swapped policy file is detected
+/// and a state from before the policy was set is a rollback; the receipt
+/// is signed by the token's journal key.
+#[test]
+fn a_policy_swapped_on_a_pkcs11_store_is_detected_and_receipts_are_signed_on_the_token() {
+    let Some((w, hsm)) = pkcs11_world("a_policy_swapped_on_a_pkcs11_store") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    let before = fs::read(w.path("pstore/state.json")).unwrap();
+    w.write(
+        "never.toml",
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"never\"\nexpr = \"false\"\n",
+    );
+    let set = run(
+        &w,
+        &hsm,
+        &["policy", "set", "--store", "pstore", "never.toml", "--json"],
+    )
+    .ok();
+    let sha = set.json()["policy"]["sha256"].as_str().unwrap().to_owned();
+    let unpack = |to: &str| {
+        run(
+            &w,
+            &hsm,
+            &[
+                "unpack",
+                "one.airlock",
+                "--store",
+                "pstore",
+                "--to",
+                to,
+                "--json",
+            ],
+        )
+    };
+    let r = unpack("out");
+    assert_eq!((r.code, r.error_code().as_str()), (1, "policy-denied"));
+    // The file swapped for one that admits everything: detected.
+    let file = w.path(&format!("pstore/policy/{sha}.toml"));
+    let saved = fs::read(&file).unwrap();
+    fs::write(
+        &file,
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"never\"\nexpr = \"true\"\n",
+    )
+    .unwrap();
+    let r = unpack("out");
+    assert_eq!((r.code, r.error_code().as_str()), (3, "policy-tampered"));
+    assert!(!w.path("out").exists());
+    fs::write(&file, saved).unwrap();
+    // The state from before the policy was set: the token's counter has
+    // moved on.
+    let current = fs::read(w.path("pstore/state.json")).unwrap();
+    fs::write(w.path("pstore/state.json"), &before).unwrap();
+    let r = unpack("out");
+    assert_eq!((r.code, r.error_code().as_str()), (3, "store-rolled-back"));
+    assert!(!w.path("out").exists());
+    fs::write(w.path("pstore/state.json"), &current).unwrap();
+    // Admitted under a policy that holds: the receipt verifies with the
+    // token's journal key (its SubjectPublicKeyInfo, from record 1).
+    w.write(
+        "any.toml",
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"any\"\nexpr = \"true\"\n",
+    );
+    run(
+        &w,
+        &hsm,
+        &["policy", "set", "--store", "pstore", "any.toml"],
+    )
+    .ok();
+    unpack("out").ok();
+    let journal = fs::read_to_string(w.path("pstore/journal.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+    let spki = first["fields"]["journal_key"]["spki"].as_str().unwrap();
+    let body: Vec<String> = spki
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    w.write(
+        "token-journal.pub",
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            body.join("\n")
+        )
+        .as_bytes(),
+    );
+    let v = w
+        .run(&[
+            "receipt",
+            "verify",
+            "out.receipt.dsse.json",
+            "--key",
+            "token-journal.pub",
+            "--json",
+        ])
+        .ok();
+    assert_eq!(v.json()["keyid"], first["fields"]["journal_key"]["keyid"]);
 }

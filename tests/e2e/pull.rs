@@ -14,7 +14,7 @@ use crate::images::{image_world, pack_images, record_with_images};
 
 /// Copies the test's images into `reg` with skopeo (all platforms, same
 /// digests).
-fn push_images(w: &World, reg: &Registry) {
+pub fn push_images(w: &World, reg: &Registry) {
     for name in ["team/app:1.0", "team/base:1"] {
         let mut args = vec![
             "copy".to_owned(),

@@ -388,6 +388,8 @@ fn the_transfer_guide_runs_in_order() {
     assert!(d.join("srv/out/release-42.airlock.001").is_file());
     assert!(d.join("disc1.iso").is_file());
     assert!(d.join("srv/incoming/rel-42/app").is_file());
+    // Section 6: the delta of rel-42, unpacked beside it.
+    assert!(d.join("srv/incoming/rel-43/app").is_file());
 }
 
 /// Both anchors of the trust-store guide (a swtpm; a SoftHSM2 token it

@@ -145,8 +145,21 @@ fn an_independent_writer_from_the_spec_writes_the_same_bytes_as_pack() {
     same_bytes(&w, "pack.airlock", "spec.airlock");
     w.verify("spec.airlock").ok();
 
-    // Another level, the default channel and sequence.
-    let extra = ["--source-date-epoch", &epoch, "--level", "9"];
+    // Another level, the default channel and sequence; directed to two
+    // enclaves (SPEC.md 5.6), named out of order and one twice.
+    let (b, a) = ("b".repeat(64), "a".repeat(64));
+    let extra = [
+        "--source-date-epoch",
+        &epoch,
+        "--level",
+        "9",
+        "--for",
+        &b,
+        "--for",
+        &a,
+        "--for",
+        &b,
+    ];
     let mut pack = vec!["pack", "--out", "l9.airlock"];
     pack.extend(inputs("1.root.json", &extra));
     w.run(&pack).ok();
@@ -154,6 +167,8 @@ fn an_independent_writer_from_the_spec_writes_the_same_bytes_as_pack() {
     spec.extend(inputs("1.root.json", &extra));
     spec_write(&w, &py, &spec);
     same_bytes(&w, "l9.airlock", "l9-spec.airlock");
+    let i = w.run(&["inspect", "l9.airlock", "--json"]).ok().json();
+    assert_eq!(i["enclaves"], serde_json::json!([a, b]));
 }
 
 #[test]

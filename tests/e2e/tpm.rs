@@ -14,7 +14,7 @@ use crate::emulators::{Swtpm, missing};
 const ANCHOR_INDEX: &str = "0x0150A1A0";
 
 /// The fixture world plus a TPM store `tstore` provisioned with its root.
-fn tpm_world(test: &str) -> Option<(World, Swtpm)> {
+pub(crate) fn tpm_world(test: &str) -> Option<(World, Swtpm)> {
     let tpm = Swtpm::start(test)?;
     let w = World::new();
     tpm_init(&w, &tpm, "tstore", &[]).ok();
@@ -55,12 +55,12 @@ fn verify(w: &World, bundle: &str) -> crate::common::Run {
     w.run(&["verify", bundle, "--store", "tstore", "--json"])
 }
 
-fn unpack(w: &World, bundle: &str, to: &str) -> crate::common::Run {
+pub(crate) fn unpack(w: &World, bundle: &str, to: &str) -> crate::common::Run {
     w.run(&["unpack", bundle, "--store", "tstore", "--to", to, "--json"])
 }
 
 /// Runs a tpm2-tools command against `tpm`.
-fn tpm2(tpm: &Swtpm, args: &[&str], cwd: &Path) -> std::process::Output {
+pub(crate) fn tpm2(tpm: &Swtpm, args: &[&str], cwd: &Path) -> std::process::Output {
     Command::new(args[0])
         .args(&args[1..])
         .current_dir(cwd)
@@ -398,6 +398,51 @@ fn an_older_copy_of_the_tpm_store_directory_is_refused() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn a_floor_on_a_tpm_store_is_bound_under_the_tpm_counter() {
+    let Some((w, _tpm)) = tpm_world("a_floor_on_a_tpm_store") else {
+        return;
+    };
+    w.pack("one.airlock", &["--sequence", "1"]).ok();
+    w.pack("two.airlock", &["--sequence", "2"]).ok();
+    let backup = w.path("backup");
+    copy_dir(&w.path("tstore"), &backup);
+    w.run(&[
+        "anchor",
+        "floor",
+        "--store",
+        "tstore",
+        "--channel",
+        "default",
+        "--sequence",
+        "2",
+    ])
+    .ok();
+    let r = unpack(&w, "one.airlock", "out1");
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "sequence-below-floor"),
+        "{}",
+        r.stderr
+    );
+    assert!(!w.path("out1").exists());
+    // The directory from before the floor, put back: refused.
+    let current = w.path("current");
+    copy_dir(&w.path("tstore"), &current);
+    fs::remove_dir_all(w.path("tstore")).unwrap();
+    copy_dir(&backup, &w.path("tstore"));
+    let r = unpack(&w, "one.airlock", "out1");
+    assert_eq!((r.code, r.error_code().as_str()), (3, "store-rolled-back"));
+    assert!(!w.path("out1").exists());
+    fs::remove_dir_all(w.path("tstore")).unwrap();
+    copy_dir(&current, &w.path("tstore"));
+    unpack(&w, "two.airlock", "out2").ok();
+    let show = w
+        .run(&["anchor", "show", "--store", "tstore", "--json"])
+        .ok();
+    assert_eq!(show.json()["floors"], serde_json::json!({"default": 2}));
 }
 
 #[test]

@@ -133,6 +133,7 @@ pub fn fields(entries: Vec<Entry>) -> ManifestFields {
         images: Vec::new(),
         entries,
         names: NameRule::Portable,
+        enclaves: Vec::new(),
     }
 }
 

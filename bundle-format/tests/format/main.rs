@@ -7,6 +7,7 @@ mod common;
 
 mod canonical_encoding;
 mod canonical_headers;
+mod delta_stream;
 mod deterministic_writer;
 mod frame_refusals;
 mod head_frame;

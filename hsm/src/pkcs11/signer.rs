@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256, Sha384};
 use super::Pkcs11Uri;
 use super::token::{bool_attributes, find_objects, hw, login};
 use crate::error::Error;
-use crate::key::{KeyAlgorithm, PublicKey};
+use crate::key::{KeyAlgorithm, PublicKey, RSA_MIN_BITS};
 use crate::signer::Signer;
 
 /// DER of the Ed25519 OID 1.3.101.112 (RFC 8410), as `CKA_EC_PARAMS`.
@@ -23,6 +23,9 @@ const EC_PARAMS_ED25519_NAME: &[u8] = b"\x13\x0cedwards25519";
 const EC_PARAMS_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// DER of the P-384 OID 1.3.132.0.34.
 const EC_PARAMS_P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+/// The largest RSA key generated on a token, in bits (what file keys sign
+/// with too).
+const RSA_MAX_SIGNING_BITS: usize = 4096;
 /// The PSS salt length airlock signs with, as file keys do (the SHA-256
 /// length, as securesystemslib).
 const PSS_SALT_LEN: u64 = 32;
@@ -115,28 +118,72 @@ impl Pkcs11Signer {
         })
     }
 
-    /// Generates a key pair on the token under the URI's object label:
-    /// the private key sensitive and non-extractable, both token objects.
-    /// Refuses a label that is already taken.
+    /// Generates an Ed25519 or ECDSA (P-256, P-384) key pair on the token
+    /// under the URI's object label: the private key sensitive and
+    /// non-extractable, both token objects. Refuses a label that is
+    /// already taken.
     pub fn generate(uri: &str, algorithm: KeyAlgorithm) -> Result<Pkcs11Signer, Error> {
         let parsed = Pkcs11Uri::parse(uri).map_err(|reason| Error::Pkcs11Uri { reason })?;
-        let label = parsed
-            .object_label()
-            .map_err(|reason| Error::Pkcs11Uri { reason })?
-            .to_owned();
         let (mechanism, params) = match algorithm {
             KeyAlgorithm::Ed25519 => (Mechanism::EccEdwardsKeyPairGen, EC_PARAMS_ED25519_OID),
             KeyAlgorithm::EcdsaP256 => (Mechanism::EccKeyPairGen, EC_PARAMS_P256),
+            KeyAlgorithm::EcdsaP384 => (Mechanism::EccKeyPairGen, EC_PARAMS_P384),
             other => {
                 return Err(Error::KeyParse {
                     path: parsed.to_string().into(),
                     reason: format!(
-                        "{} keys are not generated on tokens; use ed25519 or ecdsa-p256",
+                        "{} keys are not generated this way; use Pkcs11Signer::generate_rsa \
+                         for RSA, or ed25519, ecdsa-p256 or ecdsa-p384",
                         other.name()
                     ),
                 });
             }
         };
+        Self::generate_pair(
+            parsed,
+            &mechanism,
+            vec![Attribute::EcParams(params.to_vec())],
+            algorithm.name(),
+        )
+    }
+
+    /// Generates an RSA key pair of `bits` (2048 to 4096) on the token with
+    /// public exponent 65537 (`CKM_RSA_PKCS_KEY_PAIR_GEN`), protected as
+    /// [`Pkcs11Signer::generate`] protects its keys. It signs RSASSA-PSS
+    /// unless chosen under `rsa-pkcs1v15-sha256`
+    /// ([`Pkcs11Signer::with_pkcs1v15`]).
+    pub fn generate_rsa(uri: &str, bits: u32) -> Result<Pkcs11Signer, Error> {
+        let parsed = Pkcs11Uri::parse(uri).map_err(|reason| Error::Pkcs11Uri { reason })?;
+        if !(RSA_MIN_BITS..=RSA_MAX_SIGNING_BITS).contains(&(bits as usize)) {
+            return Err(Error::KeyParse {
+                path: parsed.to_string().into(),
+                reason: format!(
+                    "RSA keys of {bits} bits are not generated; choose {RSA_MIN_BITS} to \
+                     {RSA_MAX_SIGNING_BITS} bits"
+                ),
+            });
+        }
+        Self::generate_pair(
+            parsed,
+            &Mechanism::RsaPkcsKeyPairGen,
+            vec![
+                Attribute::ModulusBits(u64::from(bits).into()),
+                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+            ],
+            &format!("rsa-{bits}"),
+        )
+    }
+
+    fn generate_pair(
+        parsed: Pkcs11Uri,
+        mechanism: &Mechanism<'_>,
+        key_attributes: Vec<Attribute>,
+        what: &str,
+    ) -> Result<Pkcs11Signer, Error> {
+        let label = parsed
+            .object_label()
+            .map_err(|reason| Error::Pkcs11Uri { reason })?
+            .to_owned();
         let session = login(&parsed, true)?;
         for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
             if !find_objects(&session, &parsed, class, Some(&label))?.is_empty() {
@@ -165,8 +212,8 @@ impl Pkcs11Signer {
             Attribute::Encrypt(false),
             Attribute::Wrap(false),
             Attribute::Derive(false),
-            Attribute::EcParams(params.to_vec()),
         ]);
+        public_template.extend(key_attributes);
         let mut private_template = common.to_vec();
         private_template.extend([
             Attribute::Private(true),
@@ -178,12 +225,11 @@ impl Pkcs11Signer {
             Attribute::Derive(false),
         ]);
         let (public, private) = session
-            .generate_key_pair(&mechanism, &public_template, &private_template)
+            .generate_key_pair(mechanism, &public_template, &private_template)
             .map_err(|e| {
                 hw(format!(
-                    "token {:?} cannot generate {} keys: {e}",
-                    parsed.token,
-                    algorithm.name()
+                    "token {:?} cannot generate {what} keys: {e}",
+                    parsed.token
                 ))
             })?;
         let public = read_public(&session, public)?;
@@ -201,6 +247,25 @@ impl Pkcs11Signer {
             ));
         }
         Ok(signer)
+    }
+
+    /// The same RSA key pair, signing RSASSA-PKCS1-v1_5 with SHA-256
+    /// (`CKM_SHA256_RSA_PKCS`, the `rsa-pkcs1v15-sha256` scheme) instead of
+    /// PSS; its public key, key object and keyid change with the scheme.
+    /// Refuses a key that is not RSA.
+    pub fn with_pkcs1v15(self) -> Result<Pkcs11Signer, Error> {
+        let public = self
+            .public
+            .clone()
+            .with_pkcs1v15()
+            .ok_or_else(|| Error::KeyParse {
+                path: self.uri.to_string().into(),
+                reason: format!(
+                    "the rsa-pkcs1v15-sha256 scheme needs an RSA key, not {}",
+                    self.public.algorithm().name()
+                ),
+            })?;
+        Ok(Pkcs11Signer { public, ..self })
     }
 
     /// The URI this key was opened with.
@@ -332,7 +397,8 @@ impl Signer for Pkcs11Signer {
     /// CKM_ECDSA over the SHA-256 / SHA-384 digest computed here (SoftHSM2
     /// has no CKM_ECDSA_SHA256), the raw `r‖s` re-encoded as DER, low-S.
     /// RSA: CKM_SHA256_RSA_PKCS_PSS, MGF1-SHA-256, a 32-byte salt (as RSA
-    /// key files sign). Every signature is
+    /// key files sign), or CKM_SHA256_RSA_PKCS for a key chosen under
+    /// `rsa-pkcs1v15-sha256`. Every signature is
     /// checked against the public key before it is returned, so a faulty
     /// token cannot slip a bad signature into metadata.
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
@@ -359,7 +425,9 @@ impl Signer for Pkcs11Signer {
                 };
                 session.sign(&Mechanism::Sha256RsaPkcsPss(params), self.key, msg)
             }
-            _ => return Err(Error::Sign("unsupported token key type".into())),
+            PublicKey::RsaPkcs1v15Sha256(_) => {
+                session.sign(&Mechanism::Sha256RsaPkcs, self.key, msg)
+            }
         }
         .map_err(|e| Error::Sign(format!("token {:?}: {e}", self.uri.token)))?;
         drop(session);

@@ -67,7 +67,7 @@ fn template() -> Result<Public, tss_esapi::Error> {
 }
 
 /// A big-endian integer from the TPM, left-padded to 32 bytes.
-fn field(bytes: &[u8]) -> Result<[u8; 32], Error> {
+pub(super) fn field(bytes: &[u8]) -> Result<[u8; 32], Error> {
     if bytes.len() > 32 {
         return Err(tpm_err(
             "the TPM returned a P-256 value longer than 32 bytes",

@@ -24,8 +24,10 @@ use crate::store::{Acceptance, Anchor, BackendKind};
 
 mod device;
 mod journal_key;
+mod quote;
 
 pub use journal_key::TpmJournalSigner;
+pub use quote::{QUOTE_PCR, TpmQuote};
 
 use device::{ANCHOR_INDEX, COUNTER_INDEX, MEASURE_PCR, Tpm};
 
