@@ -187,7 +187,7 @@ PY
 done
 
 cat <<EOF
-Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM; reference: in-toto $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("in-toto"))'), securesystemslib $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("securesystemslib"))'), $("$VENV/bin/python" --version); $("$A" --version)
+Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM; reference: in-toto $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("in-toto"))'), securesystemslib $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("securesystemslib"))'), $("$VENV/bin/python" --version); $("$A" --version | head -1)
 Command: scripts/bench-intoto.sh (RUNS=$RUNS, median wall time; reference timed once when a run exceeds ${REF_ONCE_AFTER} s)
 Timed, in the empty directory bench-work/intoto/empty (N = $(echo $SIZES | sed 's/ / \/ /g')):
 

@@ -86,7 +86,8 @@ while left > 0:
     tmp = os.path.join(d, "layer.tmp")
     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as t:
         info = tarfile.TarInfo(f"data/part{i:02}.bin"); info.size = n; info.mtime = 0
-        data = rnd.randbytes(n)
+        # (randbytes of 256 MiB at once overflows: getrandbits takes a C int of bits)
+        data = b"".join(rnd.randbytes(1 << 20) for _ in range(n >> 20)) + rnd.randbytes(n & ((1 << 20) - 1))
         t.addfile(info, io.BytesIO(data))
     h = hashlib.sha256()
     with open(tmp, "rb") as f:
@@ -165,7 +166,8 @@ for mib in $SIZES; do
   measure pb sh -c "'$A' publish -q '$name.airlock' --store store --registry $HOST/pb\$(date +%s%N) --insecure-plain-http 2>/dev/null"
   pb_t=$T pb_m=$M
   # publish DIR: the import of the last run again, into a fresh repository.
-  dir=$(ls -d store/imports/*/ | head -1)
+  # (beside it are ID.airlock-metadata/ and ID.receipt.dsse.json)
+  dir=$(find store/imports -mindepth 1 -maxdepth 1 -type d ! -name '*.airlock-metadata' | head -1)
   pre_pd() { warm "$dir"; }
   measure pd sh -c "'$A' publish -q '$dir' --store store --registry $HOST/pd\$(date +%s%N) --insecure-plain-http 2>/dev/null"
   pd_t=$T pd_m=$M

@@ -329,15 +329,16 @@ if [ -z "$ONLY" ] || [ "$ONLY" = archive ]; then
     bench_corpus huge huge memory-only
   fi
   rm -f ./*.airlock ./*.tar.zst
-  target "pack, 1 GiB: wall ratio to the floor" "${PACK_R[large]}" 1.05
-  target "pack, 20k files: wall ratio" "${PACK_R[small]}" 1.25
-  target "verify, 1 GiB: wall ratio" "${VERIFY_R[large]}" 1.05
-  target "verify, 20k files: wall ratio" "${VERIFY_R[small]}" 1.25
-  target "unpack, 1 GiB: wall ratio" "${UNPACK_R[large]}" 1.0
-  target "unpack, 20k files: wall ratio" "${UNPACK_R[small]}" 1.0
+  L="$((1024 / SCALE)) MiB"; S="$SMALL_FILES files"
+  target "pack, $L: wall ratio to the floor" "${PACK_R[large]}" 1.05
+  target "pack, $S: wall ratio" "${PACK_R[small]}" 1.25
+  target "verify, $L: wall ratio" "${VERIFY_R[large]}" 1.05
+  target "verify, $S: wall ratio" "${VERIFY_R[small]}" 1.25
+  target "unpack, $L: wall ratio" "${UNPACK_R[large]}" 1.0
+  target "unpack, $S: wall ratio" "${UNPACK_R[small]}" 1.0
   max_pack=$(printf '%s\n' "${PACK_M[@]}" "${THREADS_M[@]}" | sort -n | tail -1)
   max_vu=$(printf '%s\n' "${VERIFY_M[@]}" "${UNPACK_M[@]}" | sort -n | tail -1)
-  target "pack peak RSS, MiB (1 GiB$([ $QUICK = 0 ] && echo ', 4 GiB'), 20k; 1 and 16 threads: ${THREADS_M[1]} / ${THREADS_M[16]} KiB)" "$(mib "$max_pack")" 64
+  target "pack peak RSS, MiB ($L$([ $QUICK = 0 ] && echo ', 4 GiB'), $S; 1 and 16 threads: ${THREADS_M[1]} / ${THREADS_M[16]} KiB)" "$(mib "$max_pack")" 64
   target "verify/unpack peak RSS, MiB (every corpus)" "$(mib "$max_vu")" 32
 fi
 

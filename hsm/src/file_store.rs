@@ -67,8 +67,10 @@ struct StateFile {
 /// of the file first and then copied it, two allocations per bundle id of
 /// the ledger, and the file is read several times per decision: 12,000
 /// instructions per accepted bundle per decision (docs/performance.md).
-/// Built by a struct literal, so a field added to [`StoreState`] does not
-/// compile until it is added here.
+/// The ledger is read as a list and collected into its set at once (sorted
+/// as written, that is a linear build; inserting id by id cost a search
+/// per id). Built by a struct literal, so a field added to [`StoreState`]
+/// does not compile until it is added here.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StateFileWire {
@@ -77,7 +79,7 @@ struct StateFileWire {
     #[serde(default)]
     journal: Option<HeadRef>,
     channels: std::collections::BTreeMap<String, u64>,
-    accepted: BTreeSet<String>,
+    accepted: Vec<String>,
     latest_time: u64,
     #[serde(default)]
     allowed_channels: BTreeSet<String>,
@@ -97,7 +99,7 @@ impl From<StateFileWire> for StateFile {
             journal: w.journal,
             state: StoreState {
                 channels: w.channels,
-                accepted: w.accepted,
+                accepted: w.accepted.into_iter().collect(),
                 latest_time: w.latest_time,
                 allowed_channels: w.allowed_channels,
                 layouts: w.layouts,

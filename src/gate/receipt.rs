@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use airlock_hsm::journal::journal_keyid;
 use airlock_hsm::{JournalHead, PublicKey, Signer};
+use serde::Serialize;
+use serde::ser::SerializeSeq;
 use serde_json::{Value, json};
 
 use super::{Admission, GateError};
@@ -39,26 +41,67 @@ pub struct JournalRef {
     pub head: JournalHead,
 }
 
+/// The receipt's Statement. Serialized as the JSON object it is, keys in
+/// the order a `serde_json::Value` writes them (sorted); the subjects are
+/// written one at a time as they are serialized: built as a `Value` first,
+/// they were 50 MB of maps for 20,000 artifacts, most of `unpack`'s peak
+/// memory (docs/performance.md).
+#[derive(Serialize)]
+pub struct Statement<'a> {
+    #[serde(rename = "_type")]
+    kind: &'static str,
+    predicate: Value,
+    #[serde(rename = "predicateType")]
+    predicate_type: &'static str,
+    subject: Subjects<'a>,
+}
+
+/// The artifacts, then the images, of a verdict as Statement subjects.
+struct Subjects<'a>(&'a Verdict);
+
+#[derive(Serialize)]
+struct Subject<'a> {
+    digest: Sha256Digest,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Sha256Digest {
+    sha256: String,
+}
+
+impl Serialize for Subjects<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = &self.0.manifest;
+        let mut seq = s.serialize_seq(Some(m.artifacts().len() + m.images.len()))?;
+        for e in m.artifacts() {
+            seq.serialize_element(&Subject {
+                digest: Sha256Digest {
+                    sha256: hex::encode(e.sha256),
+                },
+                name: e.path.as_str(),
+            })?;
+        }
+        for i in &m.images {
+            seq.serialize_element(&Subject {
+                digest: Sha256Digest {
+                    sha256: hex::encode(i.digest),
+                },
+                name: &i.reference(),
+            })?;
+        }
+        seq.end()
+    }
+}
+
 /// The receipt's Statement for an accepted `command` (unpack) of `v`.
-pub fn statement(
+pub fn statement<'a>(
     command: &str,
-    v: &Verdict,
+    v: &'a Verdict,
     admission: Option<&Admission>,
     journal: JournalRef,
     journal_key: &PublicKey,
-) -> Value {
-    let mut subjects: Vec<Value> = v
-        .manifest
-        .artifacts()
-        .iter()
-        .map(|e| json!({"name": e.path.as_str(), "digest": {"sha256": hex::encode(e.sha256)}}))
-        .collect();
-    subjects.extend(
-        v.manifest
-            .images
-            .iter()
-            .map(|i| json!({"name": i.reference(), "digest": {"sha256": hex::encode(i.digest)}})),
-    );
+) -> Statement<'a> {
     let keyid = journal_keyid(journal_key);
     let policy = match admission {
         Some(a) => {
@@ -66,44 +109,45 @@ pub fn statement(
         }
         None => json!({"uri": "urn:airlock:policy:none"}),
     };
-    json!({
-        "_type": crate::intoto::statement::STATEMENT_V1,
-        "subject": subjects,
-        "predicateType": VSA_V1,
-        "predicate": {
-            "verifier": {
-                "id": format!("urn:airlock:store:{keyid}"),
-                "version": {"airlock": env!("CARGO_PKG_VERSION")},
-            },
-            "timeVerified": format_utc(v.time),
-            "resourceUri": format!("urn:airlock:bundle:{}", v.bundle_id),
-            "policy": policy,
-            "inputAttestations": [
-                {"uri": "urn:airlock:manifest", "digest": {"sha256": v.manifest_sha256}},
-            ],
-            "verificationResult": "PASSED",
-            "verifiedLevels": [],
-            "slsaVersion": "1.0",
-            "airlock": {
-                "command": command,
-                "bundle_id": v.bundle_id,
-                "channel": v.channel,
-                "sequence": v.sequence,
-                "policy_rules": admission.map(|a| a.results.iter().map(|r| r.name.clone()).collect::<Vec<_>>()),
-                "journal": {
-                    "seq": journal.seq,
-                    "head_seq": journal.head.seq,
-                    "head_sha256": hex::encode(journal.head.sha256),
-                    "key": keyid,
-                },
+    let predicate = json!({
+        "verifier": {
+            "id": format!("urn:airlock:store:{keyid}"),
+            "version": {"airlock": env!("CARGO_PKG_VERSION")},
+        },
+        "timeVerified": format_utc(v.time),
+        "resourceUri": format!("urn:airlock:bundle:{}", v.bundle_id),
+        "policy": policy,
+        "inputAttestations": [
+            {"uri": "urn:airlock:manifest", "digest": {"sha256": v.manifest_sha256}},
+        ],
+        "verificationResult": "PASSED",
+        "verifiedLevels": [],
+        "slsaVersion": "1.0",
+        "airlock": {
+            "command": command,
+            "bundle_id": v.bundle_id,
+            "channel": v.channel,
+            "sequence": v.sequence,
+            "policy_rules": admission.map(|a| a.results.iter().map(|r| r.name.clone()).collect::<Vec<_>>()),
+            "journal": {
+                "seq": journal.seq,
+                "head_seq": journal.head.seq,
+                "head_sha256": hex::encode(journal.head.sha256),
+                "key": keyid,
             },
         },
-    })
+    });
+    Statement {
+        kind: crate::intoto::statement::STATEMENT_V1,
+        predicate,
+        predicate_type: VSA_V1,
+        subject: Subjects(v),
+    }
 }
 
 /// Signs `statement` as a DSSE envelope with `signer` (the keyid is the
 /// journal key's: SHA-256 of its SubjectPublicKeyInfo).
-pub fn sign(statement: &Value, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
+pub fn sign(statement: &Statement<'_>, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
     let body = serde_json::to_vec(statement).map_err(|e| {
         Error::env(
             "internal",
