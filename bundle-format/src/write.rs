@@ -45,10 +45,10 @@ const OUT_BUF: usize = 1 << 20;
 const ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
 /// Most zstd worker threads used: more would not change the output, only
-/// raise the memory (see [`JOB_SIZE`]): each worker adds about 13 MiB, and
-/// pack's peak at 16 workers was 285 MiB. Two keep pack under 64 MiB
-/// whatever `--threads` says; on a two-CPU machine they already keep zstd
-/// ahead of the reading and hashing thread (docs/performance.md).
+/// raise the memory (see [`JOB_SIZE`]): the second worker adds about
+/// 20 MiB, and pack's peak at 16 workers was 285 MiB. With two, pack peaks
+/// at about 72 MiB on 1 GiB whatever `--threads` says; on a two-CPU machine
+/// two are what `--threads` defaulted to (docs/performance.md).
 const MAX_WORKERS: u32 = 2;
 
 /// Input bytes per zstd job (`ZSTD_c_jobSize`, bundle-format/SPEC.md 9.2):
