@@ -20,7 +20,7 @@
 # Usage: scripts/bench-intoto.sh        (scripts/bench.sh runs it; or alone)
 # Env:   BENCH_DIR (default ./bench-work), RUNS (default 3),
 #        SIZES (default "1000 20000 100000"), REF_ONCE_AFTER (default 60),
-#        VENV (default /tmp/itv; created with pip when missing), AIRLOCK
+#        VENV (default target/bench-venv; created with pip when missing), AIRLOCK
 #        (the airlock binary; default: cargo build --release, as bench.sh),
 #        SUMMARY (a file to write "verify|record N SPEED-UP" lines to, for
 #        bench.sh's targets table).
@@ -32,7 +32,7 @@ RUNS=${RUNS:-3}
 SIZES=${SIZES:-1000 20000 100000}
 REF_ONCE_AFTER=${REF_ONCE_AFTER:-60}
 W=${BENCH_DIR:-$ROOT/bench-work}
-VENV=${VENV:-/tmp/itv}
+VENV=${VENV:-$ROOT/target/bench-venv}
 
 if ! [ -x /usr/bin/time ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends time >/dev/null
@@ -125,7 +125,7 @@ measure() {
     local t0 t1
     [ -n "${PRE:-}" ] && "$PRE"
     t0=$(date +%s%N)
-    (cd "$IW/empty" && /usr/bin/time -f "%e %M" -o "$IW/time.out" "$@" >/dev/null 2>&1)
+    (cd "${IN_DIR:-$IW/empty}" && /usr/bin/time -f "%e %M" -o "$IW/time.out" "$@" >/dev/null 2>&1)
     t1=$(date +%s%N)
     read -r _ m < "$IW/time.out"   # %e has 10 ms resolution: wall time from date instead
     t=$(awk "BEGIN{printf \"%.3f\", ($t1 - $t0) / 1e9}")
@@ -159,12 +159,24 @@ for n in $SIZES; do
   REF_ONLY_ONCE=1 measure "${REF[@]}" --link-dir "$links"; rt=$T rm_=$M rr=$R
   REF_ONLY_ONCE=0 measure "${AIR[@]}" --link-dir "$links"; at=$T am=$M ar=$R
   # record: the build step's link over the same tree, airlock against
-  # in-toto-run (both hash every file and sign one link).
-  REC_REF=("$VENV/bin/in-toto-run" -n build --signing-key "$IW/alice.pem" -p "$IW/n$n/tree" -d "$IW/rec" -x)
-  REC_AIR=("$A" record -q --name build --key "$IW/alice.pem" --products "$IW/n$n/tree" --out-dir "$IW/rec")
+  # in-toto-run (both hash every file and sign one link), both run in
+  # nN/ on the relative path `tree` (airlock records only relative paths).
+  REC_REF=("$VENV/bin/in-toto-run" -n build --signing-key "$IW/alice.pem" -p tree -d "$IW/rec" -x)
+  REC_AIR=("$A" record -q --name build --key "$IW/alice.pem" --products tree --out-dir "$IW/rec")
   pre_rec() { rm -rf "$IW/rec"; mkdir "$IW/rec"; }
-  REF_ONLY_ONCE=1 PRE=pre_rec measure "${REC_REF[@]}"; rrt=$T rrm=$M rrr=$R
-  REF_ONLY_ONCE=0 PRE=pre_rec measure "${REC_AIR[@]}"; rat=$T ram=$M rar=$R
+  IN_DIR=$IW/n$n REF_ONLY_ONCE=1 PRE=pre_rec measure "${REC_REF[@]}"; rrt=$T rrm=$M rrr=$R
+  rm -rf "$IW/rec-ref"; mv "$IW/rec" "$IW/rec-ref"
+  IN_DIR=$IW/n$n REF_ONLY_ONCE=0 PRE=pre_rec measure "${REC_AIR[@]}"; rat=$T ram=$M rar=$R
+  # both links list every file, with the same digests
+  python3 - "$IW/rec-ref" "$IW/rec" "$n" <<'PY' || { echo "error: the two recorded links differ" >&2; exit 1; }
+import glob, json, sys
+def products(d):
+    (f,) = glob.glob(f"{d}/build.*.link")
+    return json.load(open(f))["signed"]["products"]
+ref, air, n = products(sys.argv[1]), products(sys.argv[2]), int(sys.argv[3])
+assert len(ref) == n and ref == air, (len(ref), len(air))
+PY
+  rm -rf "$IW/rec-ref"
   rm -rf "$IW/rec"
   recrows+=("| $n | $rat s ($rar) | $rrt s ($rrr) | $(awk "BEGIN{printf \"%.1f\", $rrt/$rat}")× | $(awk "BEGIN{printf \"%.1f\", $ram/1024}") MiB | $(awk "BEGIN{printf \"%.1f\", $rrm/1024}") MiB |")
   if [ -n "${SUMMARY:-}" ]; then
@@ -175,7 +187,7 @@ for n in $SIZES; do
 done
 
 cat <<EOF
-Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM; reference: in-toto $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("in-toto"))'), securesystemslib $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("securesystemslib"))'), $("$VENV/bin/python" --version); $("$A" --version)
+Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM; reference: in-toto $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("in-toto"))'), securesystemslib $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("securesystemslib"))'), $("$VENV/bin/python" --version); $("$A" --version | head -1)
 Command: scripts/bench-intoto.sh (RUNS=$RUNS, median wall time; reference timed once when a run exceeds ${REF_ONCE_AFTER} s)
 Timed, in the empty directory bench-work/intoto/empty (N = $(echo $SIZES | sed 's/ / \/ /g')):
 
@@ -191,8 +203,8 @@ cat <<EOF
 
 Recording the build step's link of the same trees (each run into an empty directory):
 
-    in-toto-run -n build --signing-key alice.pem -p nN/tree -d rec -x
-    airlock record -q --name build --key alice.pem --products nN/tree --out-dir rec
+    (in nN/) in-toto-run -n build --signing-key ../alice.pem -p tree -d ../rec -x
+    (in nN/) airlock record -q --name build --key ../alice.pem --products tree --out-dir ../rec
 
 | files | airlock (runs) | in-toto-run (runs) | speed-up | airlock peak RSS | reference peak RSS |
 |---|---|---|---|---|---|

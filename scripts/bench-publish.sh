@@ -177,6 +177,7 @@ for mib in $SIZES; do
   measure pb sh -c "'$A' publish -q '$name.airlock' --store store --registry $HOST/pb\$(date +%s%N) --insecure-plain-http 2>/dev/null"
   pb_t=$T pb_m=$M
   # publish DIR: the import of the last run again, into a fresh repository.
+  # (beside it are ID.airlock-metadata/ and ID.receipt.dsse.json)
   dir=$(find store/imports -mindepth 1 -maxdepth 1 -type d ! -name '*.airlock-metadata' | head -1)
   pre_pd() { warm "$dir"; }
   measure pd sh -c "'$A' publish -q '$dir' --store store --registry $HOST/pd\$(date +%s%N) --insecure-plain-http 2>/dev/null"

@@ -340,7 +340,10 @@ def entry(kind, path, data_or_size, digest, mode):
 def write_payload(out, artifacts, mtime, level):
     """Frame P (SPEC.md 9.2) into the open file `out`; returns the artifact
     entries and the frame's SHA-256."""
-    cctx = zstandard.ZstdCompressor(level=level, threads=1, write_checksum=True, write_content_size=False)
+    params = zstandard.ZstdCompressionParameters(
+        compression_level=level, threads=1, job_size=4 << 20, write_checksum=1, write_content_size=0
+    )
+    cctx = zstandard.ZstdCompressor(compression_params=params)
     comp = cctx.compressobj()
     frame_hash = hashlib.sha256()
 

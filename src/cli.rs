@@ -731,7 +731,7 @@ pub struct PackArgs {
     /// zstd level (1-19).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,
-    /// zstd worker threads (default: the number of CPUs). The output does not depend on it.
+    /// zstd worker threads (default: the number of CPUs; at most 2 are used, to bound memory). The output does not depend on it.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: Option<u32>,
     /// Run the layout's inspection commands (in a private scratch copy of

@@ -795,8 +795,8 @@ fn build(
     // digests just computed: a failing chain never leaves this machine.
     // (Dropping the payload removes the partial bundle.)
     let mut chain = BundleChain::default();
-    for m in &metadata {
-        chain.add(&m.entry(), m.bytes.clone());
+    for (m, entry) in metadata.iter().zip(&metadata_entries) {
+        chain.add(entry, m.bytes.clone());
     }
     let chain_verdict = if chain_check == ChainCheck::Enforce {
         let check = |inspections| {

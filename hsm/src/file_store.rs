@@ -51,7 +51,7 @@ struct AnchorRef {
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, from = "StateFileWire")]
 struct StateFile {
     format: u32,
     anchor: AnchorRef,
@@ -59,6 +59,58 @@ struct StateFile {
     journal: Option<HeadRef>,
     #[serde(flatten)]
     state: StoreState,
+}
+
+/// `state.json` as read: [`StateFile`] with the state's fields inline,
+/// under the same rules (unknown and duplicate fields refused; the same
+/// defaults). Deserializing through `#[serde(flatten)]` buffered every value
+/// of the file first and then copied it, two allocations per bundle id of
+/// the ledger, and the file is read several times per decision: 12,000
+/// instructions per accepted bundle per decision (docs/performance.md).
+/// The ledger is read as a list and collected into its set at once (sorted
+/// as written, that is a linear build; inserting id by id cost a search
+/// per id). Built by a struct literal, so a field added to [`StoreState`]
+/// does not compile until it is added here.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFileWire {
+    format: u32,
+    anchor: AnchorRef,
+    #[serde(default)]
+    journal: Option<HeadRef>,
+    channels: std::collections::BTreeMap<String, u64>,
+    accepted: Vec<String>,
+    latest_time: u64,
+    #[serde(default)]
+    allowed_channels: BTreeSet<String>,
+    #[serde(default)]
+    layouts: std::collections::BTreeMap<String, crate::store::LayoutSeen>,
+    #[serde(default)]
+    sigstore: Option<crate::store::SigstorePin>,
+    #[serde(default)]
+    policy: Option<PolicyPin>,
+    #[serde(default)]
+    floors: std::collections::BTreeMap<String, u64>,
+}
+
+impl From<StateFileWire> for StateFile {
+    fn from(w: StateFileWire) -> StateFile {
+        StateFile {
+            format: w.format,
+            anchor: w.anchor,
+            journal: w.journal,
+            state: StoreState {
+                channels: w.channels,
+                accepted: w.accepted.into_iter().collect(),
+                latest_time: w.latest_time,
+                allowed_channels: w.allowed_channels,
+                layouts: w.layouts,
+                sigstore: w.sigstore,
+                policy: w.policy,
+                floors: w.floors,
+            },
+        }
+    }
 }
 
 /// A trust store kept in plain files.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::fnmatch::fnmatch;
+use super::fnmatch::Pattern;
 use super::model::{Artifacts, Digests};
 use crate::json::Json;
 
@@ -88,38 +88,71 @@ pub fn normpath(path: &str) -> String {
     }
 }
 
-fn excluded(path: &str, patterns: &[String]) -> bool {
+/// `--exclude` patterns, compiled once: compiling them again for every
+/// path was a tenth of `record`'s instructions (docs/performance.md).
+enum Exclude {
+    /// A pattern without `/`: matches any one path component.
+    Name(Pattern),
+    /// A pattern with `/`: matches the first path components, one each.
+    Anchored(Vec<Pattern>),
+}
+
+fn compile_excludes(patterns: &[String]) -> Vec<Exclude> {
+    patterns
+        .iter()
+        .filter_map(|p| {
+            let p = p.trim_end_matches('/');
+            if p.is_empty() {
+                None
+            } else if p.contains('/') {
+                Some(Exclude::Anchored(
+                    p.trim_start_matches('/')
+                        .split('/')
+                        .map(Pattern::new)
+                        .collect(),
+                ))
+            } else {
+                Some(Exclude::Name(Pattern::new(p)))
+            }
+        })
+        .collect()
+}
+
+fn excluded(path: &str, patterns: &[Exclude]) -> bool {
     let comps: Vec<&str> = path
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect();
-    patterns.iter().any(|p| {
-        let p = p.trim_end_matches('/');
-        if p.is_empty() {
-            return false;
+    patterns.iter().any(|p| match p {
+        Exclude::Anchored(pc) => {
+            comps.len() >= pc.len() && pc.iter().zip(&comps).all(|(pat, c)| pat.matches(c))
         }
-        if p.contains('/') {
-            let pc: Vec<&str> = p.trim_start_matches('/').split('/').collect();
-            comps.len() >= pc.len() && pc.iter().zip(&comps).all(|(pat, c)| fnmatch(c, pat))
-        } else {
-            comps.iter().any(|c| fnmatch(c, p))
-        }
+        Exclude::Name(pat) => comps.iter().any(|c| pat.matches(c)),
     })
 }
 
 /// Whether the reference's default excludes leave `path` out of a link.
 pub fn excluded_by_default(path: &str) -> bool {
-    let defaults: Vec<String> = DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect();
-    excluded(path, &defaults)
+    static DEFAULTS: std::sync::OnceLock<Vec<Exclude>> = std::sync::OnceLock::new();
+    let defaults = DEFAULTS.get_or_init(|| {
+        let patterns: Vec<String> = DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect();
+        compile_excludes(&patterns)
+    });
+    excluded(path, defaults)
 }
 
-/// SHA-256 of a file, streamed.
-pub fn hash_file(path: &Path) -> Result<[u8; 32], RecordError> {
+/// SHA-256 of a file, streamed through `buf` (one buffer for every file:
+/// allocating and zeroing 64 KiB per file was most of `record`'s CPU time
+/// on small files, docs/performance.md).
+fn hash_file(path: &Path, buf: &mut [u8]) -> Result<[u8; 32], RecordError> {
     let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 << 10];
     loop {
-        let n = f.read(&mut buf).map_err(|e| io(path, e))?;
+        let n = match f.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(path, e)),
+        };
         if n == 0 {
             break;
         }
@@ -130,9 +163,10 @@ pub fn hash_file(path: &Path) -> Result<[u8; 32], RecordError> {
 
 struct Recorder<'a> {
     base: &'a Path,
-    excludes: Vec<String>,
+    excludes: Vec<Exclude>,
     lstrip: &'a [String],
     out: BTreeMap<String, Digests>,
+    buf: Vec<u8>,
 }
 
 impl Recorder<'_> {
@@ -159,7 +193,7 @@ impl Recorder<'_> {
                 crate::excerpt(&name)
             )));
         }
-        let digest = hash_file(&self.base.join(rel))?;
+        let digest = hash_file(&self.base.join(rel), &mut self.buf)?;
         self.out.insert(name, Digests::sha256(digest));
         Ok(())
     }
@@ -215,15 +249,16 @@ pub fn record_artifacts(
         }
     }
     let excludes = if opts.excludes.is_empty() {
-        DEFAULT_EXCLUDES.iter().map(|s| (*s).to_owned()).collect()
+        compile_excludes(&DEFAULT_EXCLUDES.map(str::to_owned))
     } else {
-        opts.excludes.clone()
+        compile_excludes(&opts.excludes)
     };
     let mut r = Recorder {
         base,
         excludes,
         lstrip: &opts.lstrip,
         out: BTreeMap::new(),
+        buf: vec![0u8; 64 << 10],
     };
     let mut visited = BTreeSet::new();
     for p in paths {
