@@ -117,10 +117,21 @@ fn describe(alg: KeyAlgorithm) -> &'static str {
 /// The modern key object of `pk`, as securesystemslib 1.6 writes it:
 /// Ed25519 as hex, the others as SPKI PEM with its trailing newline.
 pub fn key_object(pk: &PublicKey) -> Json {
-    key_object_with(pk, false)
+    key_object_with(pk, KeyObjectForm::Modern)
 }
 
-fn key_object_with(pk: &PublicKey, legacy: bool) -> Json {
+/// Which key object: securesystemslib 1.x's, or the legacy one older
+/// tools hash for keyids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyObjectForm {
+    /// Ed25519 as hex, others as SPKI PEM with its trailing newline.
+    Modern,
+    /// With `keyid_hash_algorithms`, PEM without trailing whitespace.
+    Legacy,
+}
+
+fn key_object_with(pk: &PublicKey, form: KeyObjectForm) -> Json {
+    let legacy = form == KeyObjectForm::Legacy;
     let (keytype, scheme) = names_of(pk.algorithm());
     let public = match pk.algorithm() {
         KeyAlgorithm::Ed25519 => hex::encode(pk.raw_bytes()),
@@ -150,7 +161,9 @@ pub fn keyid(pk: &PublicKey) -> String {
 /// without trailing whitespace), as old securesystemslib, in-toto-golang and
 /// python-tuf test data compute it.
 pub fn legacy_keyid(pk: &PublicKey) -> String {
-    hex::encode(Sha256::digest(key_object_with(pk, true).canonical()))
+    hex::encode(Sha256::digest(
+        key_object_with(pk, KeyObjectForm::Legacy).canonical(),
+    ))
 }
 
 /// Builds a JSON object from pairs.

@@ -194,11 +194,20 @@ pub fn out_dir(out: &Path) -> &Path {
     }
 }
 
+/// Which existing regular file `--out` may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    /// Only an earlier bundle (the default).
+    OnlyABundle,
+    /// Any regular file (`--force`).
+    AnyFile,
+}
+
 /// Refuses an `--out` that exists and is not a regular file (a device, a
 /// link, a directory, a FIFO: never replaced), or that is a regular file
-/// but not a bundle (unless `force`): a mistyped `--out` must not destroy a
-/// journal, a key or a device.
-fn check_out(out: &Path, force: bool) -> Result<(), Error> {
+/// but not a bundle (unless [`Replace::AnyFile`], `--force`): a mistyped
+/// `--out` must not destroy a journal, a key or a device.
+fn check_out(out: &Path, replace: Replace) -> Result<(), Error> {
     let meta = match std::fs::symlink_metadata(out) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::input(out, e)),
@@ -214,7 +223,7 @@ fn check_out(out: &Path, force: bool) -> Result<(), Error> {
             "give a new file name for the bundle; pack never replaces anything but a file",
         ));
     }
-    if force {
+    if replace == Replace::AnyFile {
         return Ok(());
     }
     let mut magic = Vec::with_capacity(16);
@@ -642,7 +651,14 @@ fn build(
 ) -> Result<Packed, Error> {
     crate::fsutil::ensure_parent(&a.out)?;
     if a.split.is_none() {
-        check_out(&a.out, a.force)?;
+        check_out(
+            &a.out,
+            if a.force {
+                Replace::AnyFile
+            } else {
+                Replace::OnlyABundle
+            },
+        )?;
     }
     sweep_stale_temps(&a.out);
     let _cleanup = crate::cleanup::on_signal_remove_prefixed(

@@ -48,7 +48,7 @@ use crate::held::HeldAnchor;
 use crate::journal::{HeadRef, JournalFile, JournalHead, journal_keyid};
 use crate::key::PublicKey;
 use crate::lock::DirLock;
-use crate::provision::{InitMode, Provisioning};
+use crate::provision::{InitMode, JournalKey, Provisioning};
 use crate::signer::Signer;
 use crate::store::{Acceptance, Anchor, BackendKind, Locked, PolicyPin, StoreState, TrustStore};
 
@@ -70,13 +70,13 @@ pub trait AnchorHardware: std::fmt::Debug {
     /// Lines for `anchor show`: what it holds and what it protects against.
     fn protections(&self) -> Vec<String>;
     /// Puts `anchor` into the hardware (where one is held already, only
-    /// with `replace`, if the hardware allows it at all) and makes sure the
-    /// counter exists.
-    fn provision(&self, anchor: &HeldAnchor, replace: bool) -> Result<(), Error>;
-    /// The key that signs the store's journal; with `create`, it is made
-    /// on the hardware if it has none. [`Error::KeyNotFound`] when there is
-    /// none.
-    fn journal_key(&self, create: bool) -> Result<Box<dyn Signer>, Error>;
+    /// when `mode` [`InitMode::replaces`], if the hardware allows it at all)
+    /// and makes sure the counter exists.
+    fn provision(&self, anchor: &HeldAnchor, mode: InitMode) -> Result<(), Error>;
+    /// The key that signs the store's journal; with [`JournalKey::Create`],
+    /// it is made on the hardware if it has none. [`Error::KeyNotFound`]
+    /// when there is none.
+    fn journal_key(&self, key: JournalKey) -> Result<Box<dyn Signer>, Error>;
     /// Records an import in the hardware's measurements, if it keeps any
     /// (the TPM extends a PCR). Called before the import is committed, so a
     /// failure here fails the import.
@@ -205,7 +205,7 @@ fn expect_journal_key<H: AnchorHardware>(
     dir: &Path,
     keyid: &str,
 ) -> Result<Box<dyn Signer>, Error> {
-    let found = match hw.journal_key(false) {
+    let found = match hw.journal_key(JournalKey::Existing) {
         Ok(k) if journal_keyid(k.public_key()) == keyid => return Ok(k),
         Ok(k) => format!("holds key {}", journal_keyid(k.public_key())),
         Err(Error::KeyNotFound { .. }) => "holds no journal key".into(),
@@ -342,8 +342,8 @@ impl<H: AnchorHardware> AnchoredStore<H> {
             };
             // Everything that can be checked or made beforehand is, before the
             // hardware takes the anchor (a token's anchor cannot be undone).
-            let signer = hw.journal_key(true)?;
-            hw.provision(&HeldAnchor::of(anchor), mode.replaces())?;
+            let signer = hw.journal_key(JournalKey::Create)?;
+            hw.provision(&HeldAnchor::of(anchor), mode)?;
             let backend = hw.kind();
             let counter = hw.counter()?.ok_or_else(|| Error::Hardware {
                 backend: backend.name(),

@@ -29,7 +29,7 @@ use crate::file_signer::FileSigner;
 use crate::journal::{HeadRef, JournalFile, JournalHead, journal_keyid};
 use crate::key::PublicKey;
 use crate::lock::DirLock;
-use crate::provision::{InitMode, Provisioning};
+use crate::provision::{InitMode, JournalKey, Provisioning};
 use crate::signer::Signer;
 use crate::store::{
     Acceptance, Anchor, BackendKind, Locked, PolicyPin, StoreLock, StoreState, TrustStore,
@@ -191,7 +191,11 @@ impl FileStore {
         if let Some(c) = channels {
             state.allowed_channels = c.clone();
         }
-        let (signer, _) = store.journal_key(head.is_none())?;
+        let (signer, _) = store.journal_key(if head.is_none() {
+            JournalKey::Create
+        } else {
+            JournalKey::Existing
+        })?;
         let provisioning = Provisioning {
             dir,
             signer: &signer,
@@ -276,7 +280,7 @@ impl FileStore {
             .into());
         }
         let anchor = self.anchor()?;
-        let (signer, _) = self.journal_key(true)?;
+        let (signer, _) = self.journal_key(JournalKey::Create)?;
         let head = journal(&Provisioning {
             dir: &self.dir,
             signer: &signer,
@@ -313,9 +317,9 @@ impl FileStore {
         self.dir.join(format!("{JOURNAL_KEY}.{ext}"))
     }
 
-    /// Loads the journal key, or creates it when `create` and there is
-    /// none. Returns the signer and whether it was created now.
-    fn journal_key(&self, create: bool) -> Result<(FileSigner, bool), Error> {
+    /// Loads the journal key, or creates it ([`JournalKey::Create`]) when
+    /// there is none. Returns the signer and whether it was created now.
+    fn journal_key(&self, key: JournalKey) -> Result<(FileSigner, bool), Error> {
         let pem = self.key_path("pem");
         if pem.exists() {
             let signer = FileSigner::load(&pem).map_err(|e| Error::StoreCorrupt {
@@ -324,7 +328,7 @@ impl FileStore {
             })?;
             return Ok((signer, false));
         }
-        if !create {
+        if key == JournalKey::Existing {
             return Err(Error::StoreCorrupt {
                 path: pem,
                 reason: "the journal key is missing".into(),
@@ -483,7 +487,7 @@ impl TrustStore for FileStore {
 
     fn journal_signer(&self) -> Result<Box<dyn Signer>, Error> {
         let bound = self.head_ref()?;
-        let (signer, _) = self.journal_key(false)?;
+        let (signer, _) = self.journal_key(JournalKey::Existing)?;
         if journal_keyid(signer.public_key()) != bound.key {
             return Err(Error::StoreCorrupt {
                 path: self.key_path("pem"),

@@ -47,7 +47,7 @@ pub use key::{KeyAlgorithm, PublicKey};
 pub use lock::{DirLock, ReadLock};
 pub use open::{backend_of, open_store};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};
-pub use provision::{InitMode, Provisioning};
+pub use provision::{InitMode, JournalKey, Provisioning};
 pub use signer::Signer;
 pub use store::{
     Acceptance, Anchor, BackendKind, LayoutSeen, Locked, PolicyPin, SigstorePin, StoreLock,

@@ -67,3 +67,12 @@ pub struct Provisioning<'a> {
     /// The backend.
     pub backend: BackendKind,
 }
+
+/// Which journal key a store's journal-key lookup may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalKey {
+    /// The one the hardware holds; none is an error.
+    Existing,
+    /// The one it holds, made first if it has none (provisioning).
+    Create,
+}

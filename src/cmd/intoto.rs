@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::fsutil::{read_limited, replace_file};
 use crate::intoto::envelope::{self, Encoding, Signature};
 use crate::intoto::model::{Layout, Link, safe_name};
-use crate::intoto::record::{RecordOptions, record_artifacts, run_command};
+use crate::intoto::record::{RecordOptions, Streams, record_artifacts, run_command};
 use crate::intoto::verify::{
     DirLinks, Inspections, LayoutKey, MAX_METADATA_FILE, UnderVerification, link_file_name,
     parse_layout,
@@ -53,7 +53,11 @@ pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
             &a.command,
             Path::new("."),
             a.timeout.map(Duration::from_secs),
-            a.record_streams,
+            if a.record_streams {
+                Streams::Record
+            } else {
+                Streams::Discard
+            },
         )
         .map_err(|e| {
             Error::usage(

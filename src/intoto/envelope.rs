@@ -139,13 +139,23 @@ pub fn b64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// The `signatures` list: `decode` turns each `sig` into bytes; `unique`
-/// refuses two signatures claiming one keyid (DSSE).
+/// Whether a `signatures` list may name a keyid twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeyIds {
+    /// Each keyid at most once (DSSE).
+    Unique,
+    /// As the classic Metablock format allows.
+    MayRepeat,
+}
+
+/// The `signatures` list: `decode` turns each `sig` into bytes;
+/// [`KeyIds::Unique`] refuses two signatures claiming one keyid (DSSE).
 pub(super) fn signatures(
     value: Option<&Json>,
     decode: impl Fn(&str) -> Result<Vec<u8>, String>,
-    unique: bool,
+    keyids: KeyIds,
 ) -> Result<Vec<Signature>, String> {
+    let unique = keyids == KeyIds::Unique;
     let Some(Json::Arr(items)) = value else {
         return Err("`signatures` must be a list".into());
     };
@@ -220,7 +230,7 @@ impl Dsse {
 /// The DSSE fields of an envelope object (`payload` present).
 fn dsse_of(obj: &std::collections::BTreeMap<String, Json>, payload: &Json) -> Result<Dsse, String> {
     let (_, body) = dsse_body(obj.get("payloadType"), payload)?;
-    let signatures = signatures(obj.get("signatures"), b64_decode, true)?;
+    let signatures = signatures(obj.get("signatures"), b64_decode, KeyIds::Unique)?;
     Ok(Dsse { body, signatures })
 }
 
@@ -263,7 +273,7 @@ pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
         let sigs = signatures(
             obj.get("signatures"),
             |s| hex::decode(s).map_err(|_| "signature is not hex".to_owned()),
-            false,
+            KeyIds::MayRepeat,
         )?;
         return Ok(Signed {
             message: signed.canonical(),

@@ -202,8 +202,11 @@ impl LinkFile {
         let top: Top = strict(bytes, std::marker::PhantomData)?;
         if let Some(payload) = top.payload {
             let (payload_type, body) = envelope::dsse_body(top.payload_type.as_ref(), &payload)?;
-            let signatures =
-                envelope::signatures(top.signatures.as_ref(), envelope::b64_decode, true)?;
+            let signatures = envelope::signatures(
+                top.signatures.as_ref(),
+                envelope::b64_decode,
+                envelope::KeyIds::Unique,
+            )?;
             let fields = strict(&body, FieldsSeed).map_err(|e| {
                 if e.starts_with("invalid type") {
                     "DSSE payload is not a JSON object".to_owned()
@@ -222,7 +225,7 @@ impl LinkFile {
             let signatures = envelope::signatures(
                 top.signatures.as_ref(),
                 |s| hex::decode(s).map_err(|_| "signature is not hex".to_owned()),
-                false,
+                envelope::KeyIds::MayRepeat,
             )?;
             return Ok(LinkFile {
                 fields,

@@ -310,7 +310,7 @@ pub fn check_offline() -> Result<(), String> {
     let mut probe = offline_prefix();
     probe.push("true".to_owned());
     let dir = std::env::temp_dir();
-    match run_command(&probe, &dir, Some(Duration::from_secs(10)), true) {
+    match run_command(&probe, &dir, Some(Duration::from_secs(10)), Streams::Record) {
         Ok(o) if o.return_value == 0 => Ok(()),
         Ok(o) => Err(format!(
             "`{}` exited with {}: {}",
@@ -344,13 +344,23 @@ impl CommandOutcome {
     }
 }
 
+/// What becomes of a command's standard output and error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streams {
+    /// Captured, for the link's `byproducts`.
+    Record,
+    /// Sent to /dev/null.
+    Discard,
+}
+
 /// Runs `command` in `cwd`; kills it after `timeout`.
 pub fn run_command(
     command: &[String],
     cwd: &Path,
     timeout: Option<Duration>,
-    record_streams: bool,
+    streams: Streams,
 ) -> Result<CommandOutcome, RecordError> {
+    let record_streams = streams == Streams::Record;
     let shown = format!("{command:?}");
     let Some((program, args)) = command.split_first() else {
         return Err(RecordError::Command {
@@ -485,7 +495,7 @@ mod tests {
             &["sh".into(), "-c".into(), "echo hi; exit 3".into()],
             d.path(),
             None,
-            true,
+            Streams::Record,
         )
         .unwrap();
         assert_eq!((o.return_value, o.stdout.as_str()), (3, "hi\n"));
@@ -493,7 +503,7 @@ mod tests {
             &["sleep".into(), "5".into()],
             d.path(),
             Some(Duration::from_millis(200)),
-            false,
+            Streams::Discard,
         )
         .unwrap_err();
         assert!(e.to_string().contains("timed out"), "{e}");

@@ -776,7 +776,7 @@ fn run_inspection(
         record::record_artifacts(scratch, &dot, &opts).map_err(|e| failed(e.to_string()))?;
     let mut command = record::offline_prefix();
     command.extend(run.iter().cloned());
-    let outcome = record::run_command(&command, scratch, Some(timeout), false)
+    let outcome = record::run_command(&command, scratch, Some(timeout), record::Streams::Discard)
         .map_err(|e| failed(e.to_string()))?;
     if outcome.return_value != 0 {
         return Err(failed(format!(

@@ -278,10 +278,25 @@ fn codes_chart(f: &Facts) -> String {
     s
 }
 
-fn card(out: &mut String, figure: &str, n: impl std::fmt::Display, label: &str, bad: bool) {
+/// How a summary card is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tone {
+    /// A figure.
+    Plain,
+    /// A figure that needs attention (drawn in red).
+    Alarm,
+}
+
+impl Tone {
+    fn when(alarm: bool) -> Tone {
+        if alarm { Tone::Alarm } else { Tone::Plain }
+    }
+}
+
+fn card(out: &mut String, figure: &str, n: impl std::fmt::Display, label: &str, tone: Tone) {
     out.push_str(&format!(
         "<div class=\"card{}\"><div class=\"n\" data-figure=\"{figure}\">{n}</div><div class=\"l\">{label}</div></div>",
-        if bad { " bad" } else { "" }
+        if tone == Tone::Alarm { " bad" } else { "" }
     ));
 }
 
@@ -390,37 +405,55 @@ fn head(meta: &Meta, verdict: &Verdict, f: &Facts, generated: u64) -> String {
         format!("{:.1}%", accepted as f64 * 100.0 / decided as f64)
     };
     h.push_str("<h2>Summary</h2><div class=\"cards\">");
-    card(&mut h, "imports", f.imports(), "imports (committed)", false);
+    card(
+        &mut h,
+        "imports",
+        f.imports(),
+        "imports (committed)",
+        Tone::Plain,
+    );
     card(
         &mut h,
         "verified",
         f.count(Some("verify"), "accepted"),
         "verified (verify only)",
-        false,
+        Tone::Plain,
     );
     let refused = f.count(None, "refused");
-    card(&mut h, "refused", refused, "refused (exit 1)", refused > 0);
+    card(
+        &mut h,
+        "refused",
+        refused,
+        "refused (exit 1)",
+        Tone::when(refused > 0),
+    );
     card(
         &mut h,
         "failed",
         f.count(None, "failed"),
         "failed (exit 2/3)",
-        false,
+        Tone::Plain,
     );
     card(
         &mut h,
         "aborted",
         f.count(None, "aborted"),
         "imports aborted",
-        false,
+        Tone::Plain,
     );
-    card(&mut h, "ratio", ratio, "verified release ratio", false);
+    card(
+        &mut h,
+        "ratio",
+        ratio,
+        "verified release ratio",
+        Tone::Plain,
+    );
     card(
         &mut h,
         "rotations",
         f.root_rotations,
         "root rotations",
-        false,
+        Tone::Plain,
     );
     let overrides: u64 = f.overrides.values().sum();
     card(
@@ -428,7 +461,7 @@ fn head(meta: &Meta, verdict: &Verdict, f: &Facts, generated: u64) -> String {
         "overrides",
         overrides,
         "--at overrides",
-        overrides > 0,
+        Tone::when(overrides > 0),
     );
     h.push_str("</div>");
     h.push_str(

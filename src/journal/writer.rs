@@ -76,6 +76,15 @@ pub struct Journal<'s> {
     signer: &'s dyn Signer,
 }
 
+/// Whether an append first ends a torn last line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TornLine {
+    /// The file ends with a whole line.
+    Absent,
+    /// The file ends with a torn line: its line end goes first.
+    End,
+}
+
 impl<'s> Journal<'s> {
     /// The journal in `dir`, signed by `signer`.
     pub fn new(dir: &Path, signer: &'s dyn Signer) -> Result<Journal<'s>, WriteError> {
@@ -185,7 +194,7 @@ impl<'s> Journal<'s> {
         after: Option<JournalHead>,
         events: Vec<Event>,
     ) -> Result<JournalHead, WriteError> {
-        self.write_after(lock, after, events, false)
+        self.write_after(lock, after, events, TornLine::Absent)
     }
 
     /// [`Journal::write`] after a torn last line: the line end that closes
@@ -197,7 +206,7 @@ impl<'s> Journal<'s> {
         after: Option<JournalHead>,
         events: Vec<Event>,
     ) -> Result<JournalHead, WriteError> {
-        self.write_after(lock, after, events, true)
+        self.write_after(lock, after, events, TornLine::End)
     }
 
     fn write_after(
@@ -205,7 +214,7 @@ impl<'s> Journal<'s> {
         lock: &DirLock,
         after: Option<JournalHead>,
         events: Vec<Event>,
-        end_torn_line: bool,
+        torn: TornLine,
     ) -> Result<JournalHead, WriteError> {
         let mut head = after.unwrap_or(JournalHead {
             seq: 0,
@@ -213,7 +222,7 @@ impl<'s> Journal<'s> {
         });
         let time = now();
         let mut bytes = Vec::new();
-        if end_torn_line {
+        if torn == TornLine::End {
             bytes.push(b'\n');
         }
         for e in events {

@@ -41,7 +41,7 @@ use crate::error::Error;
 use crate::held::HeldAnchor;
 use crate::journal::JournalHead;
 use crate::key::KeyAlgorithm;
-use crate::provision::{InitMode, Provisioning};
+use crate::provision::{InitMode, JournalKey, Provisioning};
 use crate::signer::Signer;
 use crate::store::{Anchor, BackendKind};
 
@@ -402,20 +402,20 @@ impl AnchorHardware for Pkcs11Hardware {
         self.counter_with(&session)
     }
 
-    /// The token's anchor cannot be replaced: `replace` changes nothing.
-    fn provision(&self, anchor: &HeldAnchor, _replace: bool) -> Result<(), Error> {
+    /// The token's anchor cannot be replaced: the mode changes nothing.
+    fn provision(&self, anchor: &HeldAnchor, _mode: InitMode) -> Result<(), Error> {
         self.provision_anchor(anchor)
     }
 
     /// The key pair labelled `airlock-journal` on the store's token.
-    fn journal_key(&self, create: bool) -> Result<Box<dyn Signer>, Error> {
+    fn journal_key(&self, key: JournalKey) -> Result<Box<dyn Signer>, Error> {
         let mut uri = self.uri.clone();
         uri.object = Some(JOURNAL_LABEL.into());
         uri.id = None;
         let uri = uri.to_string();
         let key = match Pkcs11Signer::open(&uri) {
             Ok(k) => k,
-            Err(Error::KeyNotFound { .. }) if create => {
+            Err(Error::KeyNotFound { .. }) if key == JournalKey::Create => {
                 Pkcs11Signer::generate(&uri, KeyAlgorithm::EcdsaP256)?
             }
             Err(e) => return Err(e),

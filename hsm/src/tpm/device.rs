@@ -35,6 +35,7 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::held::{HELD_LEN, HeldAnchor};
+use crate::provision::InitMode;
 
 /// The anchor index (owner range).
 pub(crate) const ANCHOR_INDEX: u32 = 0x0150_A1A0;
@@ -173,10 +174,10 @@ impl Tpm {
     pub(crate) fn provision_anchor(
         &mut self,
         anchor: &HeldAnchor,
-        replace: bool,
+        mode: InitMode,
     ) -> Result<(), Error> {
         if let Some(h) = self.nv(ANCHOR_INDEX)? {
-            if !replace {
+            if !mode.replaces() {
                 return Err(Error::AlreadyProvisioned {
                     path: format!("TPM NV index {ANCHOR_INDEX:#010x} at {}", self.tcti).into(),
                 });

@@ -18,7 +18,7 @@ use crate::anchored::{AnchorHardware, AnchoredStore, read_json};
 use crate::error::Error;
 use crate::held::HeldAnchor;
 use crate::journal::JournalHead;
-use crate::provision::{InitMode, Provisioning};
+use crate::provision::{InitMode, JournalKey, Provisioning};
 use crate::signer::Signer;
 use crate::store::{Acceptance, Anchor, BackendKind};
 
@@ -203,15 +203,15 @@ impl AnchorHardware for TpmHardware {
         lock(&self.tpm)?.increment()
     }
 
-    fn provision(&self, anchor: &HeldAnchor, replace: bool) -> Result<(), Error> {
+    fn provision(&self, anchor: &HeldAnchor, mode: InitMode) -> Result<(), Error> {
         let mut tpm = lock(&self.tpm)?;
-        tpm.provision_anchor(anchor, replace)?;
+        tpm.provision_anchor(anchor, mode)?;
         tpm.ensure_counter().map(|_| ())
     }
 
     /// Derived by the TPM from its endorsement seed on every use (see
     /// [`journal_key`]): there is nothing to create.
-    fn journal_key(&self, _create: bool) -> Result<Box<dyn Signer>, Error> {
+    fn journal_key(&self, _key: JournalKey) -> Result<Box<dyn Signer>, Error> {
         Ok(Box::new(TpmJournalSigner::new(Arc::clone(&self.tpm))?))
     }
 
