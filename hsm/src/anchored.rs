@@ -55,6 +55,26 @@ use crate::store::{Acceptance, Anchor, BackendKind, Locked, PolicyPin, StoreStat
 const STATE_FILE: &str = "state.json";
 const ROOTS_DIR: &str = "roots";
 
+/// Whether a root of a store's chain is the one its hardware holds the
+/// digest of (the first) or a later one, checked through the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// The root whose digest the hardware holds.
+    InHardware,
+    /// A root after it in the chain.
+    Chained,
+}
+
+impl Held {
+    fn of_index(i: usize) -> Held {
+        if i == 0 {
+            Held::InHardware
+        } else {
+            Held::Chained
+        }
+    }
+}
+
 /// What a hardware backend gives an [`AnchoredStore`].
 pub trait AnchorHardware: std::fmt::Debug {
     /// Which backend this is.
@@ -521,16 +541,21 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         Ok((file, counter))
     }
 
-    fn read_anchor(&self, r: &AnchorRef, held: bool) -> Result<Anchor, Error> {
+    /// Reads the root `r` names; when it is the one the hardware holds
+    /// ([`Held::InHardware`]: the first of the chain), a wrong file is an
+    /// anchor mismatch.
+    fn read_anchor(&self, r: &AnchorRef, which: Held) -> Result<Anchor, Error> {
         read_root(&self.dir, r).map_err(|e| match e {
-            Error::StoreCorrupt { path, .. } if held => Error::AnchorMismatch {
-                path: self.dir.clone(),
-                reason: format!(
-                    "{} is not the root whose digest the {} holds",
-                    path.display(),
-                    self.hw.kind().name()
-                ),
-            },
+            Error::StoreCorrupt { path, .. } if which == Held::InHardware => {
+                Error::AnchorMismatch {
+                    path: self.dir.clone(),
+                    reason: format!(
+                        "{} is not the root whose digest the {} holds",
+                        path.display(),
+                        self.hw.kind().name()
+                    ),
+                }
+            }
             e => e,
         })
     }
@@ -627,7 +652,7 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
     fn anchor(&self) -> Result<Anchor, Error> {
         let (file, _) = self.load()?;
         let last = file.anchors.len() - 1;
-        self.read_anchor(&file.anchors[last], last == 0)
+        self.read_anchor(&file.anchors[last], Held::of_index(last))
     }
 
     fn anchor_history(&self) -> Result<Vec<Anchor>, Error> {
@@ -635,7 +660,7 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         file.anchors
             .iter()
             .enumerate()
-            .map(|(i, r)| self.read_anchor(r, i == 0))
+            .map(|(i, r)| self.read_anchor(r, Held::of_index(i)))
             .collect()
     }
 

@@ -9,7 +9,7 @@ use cryptoki::session::Session;
 use sha2::{Digest, Sha256, Sha384};
 
 use super::Pkcs11Uri;
-use super::token::{bool_attributes, find_objects, hw, login};
+use super::token::{Access, bool_attributes, find_objects, hw, login};
 use crate::error::Error;
 use crate::key::{KeyAlgorithm, PublicKey, RSA_MIN_BITS};
 use crate::signer::Signer;
@@ -72,7 +72,7 @@ impl Pkcs11Signer {
         let label = uri
             .key_selector()
             .map_err(|reason| Error::Pkcs11Uri { reason })?;
-        let session = login(&uri, false)?;
+        let session = login(&uri, Access::ReadOnly)?;
         let what = || format!("{} on token {:?}", uri.key_name(), uri.token);
         let by = if label.is_some() { "label" } else { "id" };
         let private = match find_objects(&session, &uri, ObjectClass::PRIVATE_KEY, label)?[..] {
@@ -184,7 +184,7 @@ impl Pkcs11Signer {
             .object_label()
             .map_err(|reason| Error::Pkcs11Uri { reason })?
             .to_owned();
-        let session = login(&parsed, true)?;
+        let session = login(&parsed, Access::ReadWrite)?;
         for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
             if !find_objects(&session, &parsed, class, Some(&label))?.is_empty() {
                 return Err(Error::Exists {

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Pkcs11Uri;
 use super::signer::Pkcs11Signer;
-use super::token::{hw, login};
+use super::token::{Access, hw, login};
 use crate::anchored::{AnchorHardware, AnchoredStore, read_json};
 use crate::error::Error;
 use crate::held::HeldAnchor;
@@ -116,7 +116,7 @@ impl AnchoredStore<Pkcs11Hardware> {
         .map_err(|e| Error::Sign(e.to_string()))?;
         let connect = || {
             Ok(Pkcs11Hardware {
-                session: Mutex::new(login(&parsed, true)?),
+                session: Mutex::new(login(&parsed, Access::ReadWrite)?),
                 uri: parsed.clone(),
             })
         };
@@ -142,7 +142,7 @@ impl AnchoredStore<Pkcs11Hardware> {
             });
         }
         let uri = parse_token_uri(&config.uri)?;
-        let session = login(&uri, true)?;
+        let session = login(&uri, Access::ReadWrite)?;
         Ok(AnchoredStore::open_with(
             dir,
             Pkcs11Hardware {

@@ -115,13 +115,22 @@ fn read_pin(uri: &Pkcs11Uri) -> Result<Zeroizing<String>, Error> {
     Ok(Zeroizing::new(trimmed.to_owned()))
 }
 
+/// Whether a session may change the token's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Read-only: signing with existing keys.
+    ReadOnly,
+    /// Read-write: creating keys and objects.
+    ReadWrite,
+}
+
 /// A session on the URI's token, logged in as the user with the PIN from
 /// `pin-source`.
-pub(crate) fn login(uri: &Pkcs11Uri, read_write: bool) -> Result<Session, Error> {
+pub(crate) fn login(uri: &Pkcs11Uri, access: Access) -> Result<Session, Error> {
     let pin = read_pin(uri)?;
     let ctx = module(&uri.module_path)?;
     let slot = find_slot(&ctx, uri)?;
-    let session = if read_write {
+    let session = if access == Access::ReadWrite {
         ctx.open_rw_session(slot)
     } else {
         ctx.open_ro_session(slot)
