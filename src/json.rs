@@ -89,7 +89,7 @@ impl Json {
         }
     }
 
-    /// Converts to a `serde_json::Value` for pretty output.
+    /// Converts to a `serde_json::Value`.
     pub fn to_value(&self) -> serde_json::Value {
         use serde_json::Value;
         match self {
@@ -114,12 +114,12 @@ impl Json {
     /// a DSSE payload carries. (Canonical JSON leaves control characters
     /// raw, which JSON parsers refuse, so it is only for signing.)
     pub fn to_compact(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.to_value()).unwrap_or_default()
+        serde_json::to_vec(self).unwrap_or_default()
     }
 
     /// Pretty JSON text with a trailing newline (keys sorted).
     pub fn to_pretty(&self) -> String {
-        let mut s = serde_json::to_string_pretty(&self.to_value()).unwrap_or_default();
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
         s.push('\n');
         s
     }
@@ -149,6 +149,38 @@ impl Json {
             Json::Str(_) => "a string",
             Json::Arr(_) => "an array",
             Json::Obj(_) => "an object",
+        }
+    }
+}
+
+/// Serialized as [`Json::to_value`] would be (keys in the same sorted
+/// order, integers outside i64 as u64), without building that tree: how
+/// [`Json::to_pretty`] and [`Json::to_compact`] write a 100,000-artifact link.
+impl serde::Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Json::Null => s.serialize_unit(),
+            Json::Bool(b) => s.serialize_bool(*b),
+            Json::Int(i) => match i64::try_from(*i) {
+                Ok(v) => s.serialize_i64(v),
+                Err(_) => s.serialize_u64(u64::try_from(*i).unwrap_or(u64::MAX)),
+            },
+            Json::Str(v) => s.serialize_str(v),
+            Json::Arr(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Obj(map) => {
+                let mut m = s.serialize_map(Some(map.len()))?;
+                for (k, v) in map {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
         }
     }
 }
@@ -348,5 +380,16 @@ mod tests {
                 .contains("trailing")
         );
         assert!(Json::parse(br#"{"a":1}  "#).is_ok());
+    }
+
+    #[test]
+    fn pretty_and_compact_are_written_as_through_a_serde_json_value() {
+        let doc = br#"{"z":[1,-9223372036854775808,18446744073709551615,0],"a":{"\u00e9":"\"q\" \\ \u0001\t\u2028","":null,"b":[true,false,[],{}]},"\u0000":"x"}"#;
+        let j = Json::parse(doc).unwrap();
+        let v = j.to_value();
+        assert_eq!(j.to_compact(), serde_json::to_vec(&v).unwrap());
+        let mut pretty = serde_json::to_string_pretty(&v).unwrap();
+        pretty.push('\n');
+        assert_eq!(j.to_pretty(), pretty);
     }
 }

@@ -8,10 +8,12 @@
 //! decision's journal records, so an auditor can
 //! check it anywhere with the journal's public key (`airlock receipt
 //! verify`, or any DSSE verifier: docs/policy.md, "Receipts").
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use airlock_hsm::journal::journal_keyid;
 use airlock_hsm::{JournalHead, PublicKey, Signer};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Value, json};
 
 use super::{Admission, GateError};
@@ -67,8 +69,10 @@ pub struct About<'a> {
     pub manifest_sha256: &'a str,
     /// The verification time of the decision.
     pub time: u64,
-    /// The subjects: `{"name", "digest": {"sha256"}}`.
-    pub subjects: Vec<Value>,
+    /// The subjects, each written as `{"digest": {"sha256"}, "name"}`.
+    /// Kept compact (an import of 20,000 files has 20,000 subjects) and
+    /// serialized one at a time into the signed Statement.
+    pub subjects: Vec<Subject<'a>>,
     /// Further members of `predicate.airlock` (`publish`: `registry`).
     pub extra: serde_json::Map<String, Value>,
 }
@@ -77,11 +81,14 @@ impl<'a> About<'a> {
     /// An accepted import (`unpack`) of `v`: every artifact (named by its
     /// path) and every image (by its reference) is a subject.
     pub fn import(v: &'a Verdict) -> About<'a> {
-        let mut subjects: Vec<Value> = v
+        let mut subjects: Vec<Subject<'a>> = v
             .manifest
             .artifacts()
             .iter()
-            .map(|e| json!({"name": e.path.as_str(), "digest": {"sha256": hex::encode(e.sha256)}}))
+            .map(|e| Subject {
+                name: Cow::Borrowed(e.path.as_str()),
+                sha256: e.sha256,
+            })
             .collect();
         subjects.extend(
             v.manifest
@@ -102,18 +109,111 @@ impl<'a> About<'a> {
     }
 }
 
+/// One subject of a receipt: its name and SHA-256.
+#[derive(Clone, Debug)]
+pub struct Subject<'a> {
+    /// The artifact's path or the image's reference.
+    pub name: Cow<'a, str>,
+    /// Its SHA-256.
+    pub sha256: [u8; 32],
+}
+
 /// A subject named `name` with SHA-256 `digest`.
-pub fn subject(name: &str, digest: &[u8; 32]) -> Value {
-    json!({"name": name, "digest": {"sha256": hex::encode(digest)}})
+pub fn subject<'a>(name: &str, digest: &[u8; 32]) -> Subject<'a> {
+    Subject {
+        name: Cow::Owned(name.to_owned()),
+        sha256: *digest,
+    }
+}
+
+/// What names its subjects by SHA-256: a receipt read back (its Statement
+/// as JSON) or one just signed (its subjects).
+pub trait Subjects {
+    /// Whether a subject has SHA-256 `sha256`.
+    fn names(&self, sha256: &[u8; 32]) -> bool;
+}
+
+impl Subjects for Value {
+    fn names(&self, sha256: &[u8; 32]) -> bool {
+        let hex = hex::encode(sha256);
+        self["subject"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["digest"]["sha256"] == hex.as_str()))
+    }
+}
+
+impl Subjects for &[Subject<'_>] {
+    fn names(&self, sha256: &[u8; 32]) -> bool {
+        self.iter().any(|s| s.sha256 == *sha256)
+    }
+}
+
+impl Serialize for Subject<'_> {
+    /// `{"digest":{"sha256":HEX},"name":NAME}`: the keys in the order a
+    /// `serde_json::Value` writes them (sorted).
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Sha256<'h>(&'h str);
+        impl Serialize for Sha256<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("sha256", self.0)?;
+                m.end()
+            }
+        }
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(self.sha256, &mut hex).map_err(serde::ser::Error::custom)?;
+        let hex = std::str::from_utf8(&hex).map_err(serde::ser::Error::custom)?;
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("digest", &Sha256(hex))?;
+        m.serialize_entry("name", &self.name)?;
+        m.end()
+    }
+}
+
+/// A receipt's Statement: every member but `subject` as JSON, and the
+/// subjects written one at a time when it is serialized, with the bytes a
+/// `serde_json::Value` of the whole Statement would have (keys sorted).
+#[derive(Debug)]
+pub struct Statement<'s> {
+    rest: serde_json::Map<String, Value>,
+    subjects: &'s [Subject<'s>],
+}
+
+impl Serialize for Statement<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct List<'l>(&'l [Subject<'l>]);
+        impl Serialize for List<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for subject in self.0 {
+                    seq.serialize_element(subject)?;
+                }
+                seq.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(self.rest.len() + 1))?;
+        let mut pending = true;
+        for (k, v) in &self.rest {
+            if pending && k.as_str() > "subject" {
+                m.serialize_entry("subject", &List(self.subjects))?;
+                pending = false;
+            }
+            m.serialize_entry(k, v)?;
+        }
+        if pending {
+            m.serialize_entry("subject", &List(self.subjects))?;
+        }
+        m.end()
+    }
 }
 
 /// The receipt's Statement for the accepted decision `about`.
-pub fn statement(
-    about: &About<'_>,
+pub fn statement<'s>(
+    about: &'s About<'_>,
     admission: Option<&Admission>,
     journal: JournalRef,
     journal_key: &PublicKey,
-) -> Value {
+) -> Statement<'s> {
     let keyid = journal_keyid(journal_key);
     let policy = match admission {
         Some(a) => {
@@ -137,9 +237,8 @@ pub fn statement(
     if let Value::Object(m) = &mut airlock {
         m.extend(about.extra.clone());
     }
-    json!({
+    let rest = json!({
         "_type": crate::intoto::statement::STATEMENT_V1,
-        "subject": about.subjects,
         "predicateType": VSA_V1,
         "predicate": {
             "verifier": {
@@ -157,12 +256,19 @@ pub fn statement(
             "slsaVersion": "1.0",
             "airlock": airlock,
         },
-    })
+    });
+    let Value::Object(rest) = rest else {
+        unreachable!("json! of an object is an object")
+    };
+    Statement {
+        rest,
+        subjects: &about.subjects,
+    }
 }
 
 /// Signs `statement` as a DSSE envelope with `signer` (the keyid is the
 /// journal key's: SHA-256 of its SubjectPublicKeyInfo).
-pub fn sign(statement: &Value, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
+pub fn sign(statement: &Statement<'_>, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
     let body = serde_json::to_vec(statement)
         .map_err(|e| Error::Internal(format!("cannot encode the receipt: {e}")))?;
     let sig = signer.sign(&envelope::pae(PAYLOAD_TYPE, &body))?;
@@ -213,17 +319,17 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Checked, GateError> {
 }
 
 /// Signs the receipt of the accepted decision `about` and writes it to
-/// `to`; returns its Statement and bytes (for an OCI referrer) and whether
+/// `to`; returns its subjects and bytes (for an OCI referrer) and whether
 /// it was written. A receipt that cannot be signed or written is handed
 /// to `warn` (the decision itself is done and journaled).
-pub fn deliver(
-    about: &About<'_>,
+pub fn deliver<'s>(
+    about: &'s About<'s>,
     admission: Option<&Admission>,
     journal: JournalRef,
     signer: &dyn Signer,
     to: &Path,
     warn: &dyn Fn(&str),
-) -> Option<(Value, Vec<u8>, bool)> {
+) -> Option<(&'s [Subject<'s>], Vec<u8>, bool)> {
     let failed = |e: &Error| {
         warn(&format!(
             "the {} is done and journaled (record {}), but its receipt could not be written to {}: {e}",
@@ -251,7 +357,7 @@ pub fn deliver(
             false
         }
     };
-    Some((st, bytes, written))
+    Some((&about.subjects, bytes, written))
 }
 
 /// Checks a verified receipt's `statement` against the journal export
@@ -342,4 +448,76 @@ pub fn check_journal(statement: &Value, export: &Path, key: &PublicKey) -> Resul
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_hsm::FileSigner;
+
+    /// The Statement as it was built before its subjects were kept
+    /// compact: one `serde_json::Value`, subjects included.
+    fn as_one_value(st: &Statement<'_>) -> Value {
+        let mut v = Value::Object(st.rest.clone());
+        v["subject"] = st
+            .subjects
+            .iter()
+            .map(|s| json!({"name": s.name, "digest": {"sha256": hex::encode(s.sha256)}}))
+            .collect();
+        v
+    }
+
+    #[test]
+    fn the_streamed_statement_has_the_bytes_of_the_json_tree_it_replaces() {
+        let signer = FileSigner::from_seed(&[7; 32]);
+        let mut extra = serde_json::Map::new();
+        extra.insert("registry".into(), json!("reg.example:5000"));
+        for (subjects, extra) in [
+            (Vec::new(), serde_json::Map::new()),
+            (
+                vec![
+                    subject("a/b.txt", &[1; 32]),
+                    Subject {
+                        name: Cow::Borrowed("\u{e9}t\u{e9} \"quoted\" \\ \u{1}\t\u{2028}.bin"),
+                        sha256: [0xab; 32],
+                    },
+                    subject("reg.example:5000/app@sha256:00", &[0; 32]),
+                ],
+                extra,
+            ),
+        ] {
+            let about = About {
+                command: "unpack",
+                bundle_id: "b\u{fc}ndle-1",
+                channel: "prod",
+                sequence: 42,
+                manifest_sha256: "00ff",
+                time: 1_700_000_000,
+                subjects,
+                extra,
+            };
+            let journal = JournalRef {
+                seq: 3,
+                head: JournalHead {
+                    seq: 4,
+                    sha256: [9; 32],
+                },
+            };
+            let st = statement(&about, None, journal, signer.public_key());
+            let old = serde_json::to_vec(&as_one_value(&st)).unwrap();
+            assert_eq!(
+                String::from_utf8(serde_json::to_vec(&st).unwrap()).unwrap(),
+                String::from_utf8(old).unwrap()
+            );
+            let bytes = sign(&st, &signer).unwrap();
+            let checked = verify(&bytes, signer.public_key()).unwrap();
+            assert_eq!(checked.statement, as_one_value(&st));
+            let named: &[Subject<'_>] = &about.subjects;
+            for s in &about.subjects {
+                assert!(checked.statement.names(&s.sha256));
+                assert!(named.names(&s.sha256));
+            }
+            assert!(!checked.statement.names(&[2; 32]) && !named.names(&[2; 32]));
+        }
+    }
 }

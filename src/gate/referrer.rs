@@ -60,27 +60,23 @@ pub fn receipt_of(
     Some((checked.statement, bytes))
 }
 
-/// The referrers of `graph`'s images for `receipt` (whose Statement is
-/// `statement`): one per image the receipt names as a subject, each with
-/// the repository `repo` gives the image's name.
+/// The referrers of `graph`'s images for `receipt` (whose subjects are
+/// `subjects`: its Statement read back, or the subjects it was just signed
+/// with): one per image the receipt names as a subject, each with the
+/// repository `repo` gives the image's name.
 pub fn referrers(
     graph: &ImageGraph,
-    statement: &Value,
+    subjects: &dyn receipt::Subjects,
     receipt: &[u8],
     repo: &dyn Fn(&str) -> String,
 ) -> Vec<(String, Referrer)> {
-    let named = |d: &Digest| {
-        statement["subject"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["digest"]["sha256"] == d.hex()))
-    };
     let mut out = Vec::new();
     for p in &graph.images {
         let subject = Digest(p.image.digest);
         let Some(doc) = graph.documents.get(&subject) else {
             continue;
         };
-        if !named(&subject) {
+        if !subjects.names(&p.image.digest) {
             continue;
         }
         let mut annotations = Map::new();

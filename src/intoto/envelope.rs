@@ -288,6 +288,21 @@ pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
 /// Writes a Metablock: `signed` as given plus signatures, pretty-printed with
 /// sorted keys like the reference writes it.
 pub fn metablock(signed: &Json, signatures: &[Signature]) -> Vec<u8> {
+    /// `{"signatures": [...], "signed": ...}` (the keys sorted), written
+    /// without copying `signed` into a new tree.
+    struct Block<'a> {
+        signatures: Json,
+        signed: &'a Json,
+    }
+    impl serde::Serialize for Block<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(Some(2))?;
+            m.serialize_entry("signatures", &self.signatures)?;
+            m.serialize_entry("signed", self.signed)?;
+            m.end()
+        }
+    }
     let sigs = signatures
         .iter()
         .map(|s| {
@@ -297,9 +312,13 @@ pub fn metablock(signed: &Json, signatures: &[Signature]) -> Vec<u8> {
             ])
         })
         .collect();
-    crate::keys::obj([("signatures", Json::Arr(sigs)), ("signed", signed.clone())])
-        .to_pretty()
-        .into_bytes()
+    let block = Block {
+        signatures: Json::Arr(sigs),
+        signed,
+    };
+    let mut out = serde_json::to_vec_pretty(&block).unwrap_or_default();
+    out.push(b'\n');
+    out
 }
 
 /// Writes a DSSE envelope over the exact `body` bytes.
@@ -355,6 +374,43 @@ mod tests {
         let sig = r#"{"keyid":"ab","sig":"AA=="}"#;
         let e = parse(env(PAYLOAD_TYPE, &format!("{sig},{sig}")).as_bytes()).unwrap_err();
         assert!(e.contains("two signatures"), "{e}");
+    }
+
+    #[test]
+    fn a_metablock_is_written_as_its_json_tree_would_be() {
+        let signed =
+            Json::parse(br#"{"_type":"link","name":"\u00e9","n":[1,{"b":null,"a":"\u0001"}]}"#)
+                .unwrap();
+        let sigs = [
+            Signature {
+                keyid: "ab".into(),
+                sig: vec![1, 2],
+            },
+            Signature {
+                keyid: "cd".into(),
+                sig: vec![],
+            },
+        ];
+        let tree = crate::keys::obj([
+            (
+                "signatures",
+                Json::Arr(
+                    sigs.iter()
+                        .map(|s| {
+                            crate::keys::obj([
+                                ("keyid", Json::Str(s.keyid.clone())),
+                                ("sig", Json::Str(hex::encode(&s.sig))),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+            ("signed", signed.clone()),
+        ]);
+        // What metablock wrote before: the tree through a serde_json::Value.
+        let mut old = serde_json::to_string_pretty(&tree.to_value()).unwrap();
+        old.push('\n');
+        assert_eq!(String::from_utf8(metablock(&signed, &sigs)).unwrap(), old);
     }
 
     #[test]
