@@ -131,6 +131,21 @@ fn excluded(path: &str, patterns: &[Exclude]) -> bool {
     })
 }
 
+/// `excluded(child, patterns)` for `child` = `rel/name` (normalized), where
+/// `rel` itself is not excluded: its components matched no name pattern,
+/// so only `name` is matched against those (the walk's per-file cost was
+/// every pattern against every component of every path).
+fn excluded_child(child: &str, name: &str, patterns: &[Exclude]) -> bool {
+    patterns.iter().any(|p| match p {
+        Exclude::Anchored(pc) => {
+            let mut comps = child.split('/').filter(|c| !c.is_empty() && *c != ".");
+            pc.iter()
+                .all(|pat| comps.next().is_some_and(|c| pat.matches(c)))
+        }
+        Exclude::Name(pat) => pat.matches(name),
+    })
+}
+
 /// Whether the reference's default excludes leave `path` out of a link.
 pub fn excluded_by_default(path: &str) -> bool {
     static DEFAULTS: std::sync::OnceLock<Vec<Exclude>> = std::sync::OnceLock::new();
@@ -215,7 +230,8 @@ impl Recorder<'_> {
         entries.sort();
         for name in entries {
             let child = normpath(&format!("{rel}/{name}"));
-            if excluded(&child, &self.excludes) {
+            // `rel` passed `excluded` (here or in `record_artifacts`).
+            if excluded_child(&child, &name, &self.excludes) {
                 continue;
             }
             let path = self.base.join(&child);
@@ -458,6 +474,36 @@ mod tests {
             ("a/./b/..", "a"),
         ] {
             assert_eq!(normpath(i), o, "{i}");
+        }
+    }
+
+    #[test]
+    fn a_child_is_excluded_as_its_whole_path_would_be() {
+        let patterns = compile_excludes(
+            &[
+                "*.link*", ".git", "*.pyc", "*~", "a/b*/c", "/top", "x/", "d?r",
+            ]
+            .map(str::to_owned),
+        );
+        let parents = [
+            ".", "", "..", "../up", "a", "a/b1", "a/bz/q", "/abs/p", "top2", "dir0",
+        ];
+        let names = [
+            "c", "f.link", "keep.txt", ".git", "x", "top", "m.pyc~", "dar", "b2",
+        ];
+        for rel in parents {
+            let rel = normpath(rel);
+            if excluded(&rel, &patterns) {
+                continue;
+            }
+            for name in names {
+                let child = normpath(&format!("{rel}/{name}"));
+                assert_eq!(
+                    excluded_child(&child, name, &patterns),
+                    excluded(&child, &patterns),
+                    "{child}"
+                );
+            }
         }
     }
 
