@@ -451,6 +451,7 @@ pub fn check_journal(statement: &Value, export: &Path, key: &PublicKey) -> Resul
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use airlock_hsm::FileSigner;
