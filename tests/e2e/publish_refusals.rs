@@ -529,6 +529,67 @@ fn a_registry_that_dies_mid_publish_is_resumed_with_only_the_missing_blobs() {
     );
 }
 
+/// Tags an earlier bundle set stay where they are when the registry goes
+/// away in the middle of a newer bundle's publish: the older image is
+/// still under `team/app:1.0` after the failed run; the resumed run sends
+/// the one blob that is missing and only then moves the tag.
+#[test]
+fn a_registry_that_dies_mid_publish_moves_no_tag() {
+    let test = "a_registry_that_dies_mid_publish_moves_no_tag";
+    if missing(test, &["skopeo", "curl"]).is_some() {
+        return;
+    }
+    let Some(reg) = Registry::start(test, false) else {
+        return;
+    };
+    let host = reg.host();
+    let w = crate::images::image_world();
+    write_old_layout(&w);
+    let old = ["oci:old-src:team/app:1.0", "oci:old-src:team/base:1"];
+    record_with_images(&w, &old, &[]);
+    pack_images(
+        &w,
+        "old.airlock",
+        &old,
+        &["--channel", "stable", "--sequence", "5"],
+    )
+    .ok();
+    // Straight to the registry: the old images and their tags.
+    publish(&w, "old.airlock", &host, PLAIN).ok();
+    let old_app = ref_names(&w.path("old-src"))[0].1.clone();
+    assert_eq!(tag_digest(&host, "team/app", "1.0"), old_app);
+    let before = linked_blobs(reg.dir.path());
+    record_with_images(&w, &[APP, BASE], &[]);
+    packed(&w, "new.airlock", "6");
+
+    // The newer bundle needs the arm64 config and layer: the registry
+    // stops after the first arrived.
+    let reg_port = reg.port;
+    let reg = Arc::new(Mutex::new(reg));
+    let killer = reg.clone();
+    let port = proxy(reg_port, 2, Box::new(move || killer.lock().unwrap().stop()));
+    let target = format!("127.0.0.1:{port}");
+    let r = publish(&w, "new.airlock", &target, PLAIN);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.error_code(), "registry-unreachable", "{}", r.stderr);
+    assert_eq!(
+        publish_records(&w).pop().unwrap()["fields"]["outcome"],
+        "failed"
+    );
+    reg.lock().unwrap().restart();
+    assert_eq!(tags(&host, "team/app"), ["1.0"]);
+    assert_eq!(tag_digest(&host, "team/app", "1.0"), old_app, "not moved");
+    let there = linked_blobs(reg.lock().unwrap().dir.path());
+    assert_eq!(there, before + 1);
+    let j = publish(&w, "new.airlock", &target, PLAIN).ok().json();
+    // Of the image blobs, only the arm64 layer (or config) that did not
+    // arrive is sent.
+    assert_eq!(j["blobs_sent"], 1);
+    assert_eq!(j["blobs_skipped"], BLOBS - 1);
+    let new_app = ref_names(&w.path("src"))[0].1.clone();
+    assert_eq!(tag_digest(&host, "team/app", "1.0"), new_app);
+}
+
 /// `airlock publish` killed (SIGKILL) while a blob upload is on the wire:
 /// no tag; the next run finishes the publish and sends only what is
 /// missing.
