@@ -401,15 +401,37 @@ fn a_tampered_unpacked_directory_pushes_nothing_to_the_registry() {
     assert_eq!(tags(&host, "team/app"), ["1.0"]);
 }
 
-/// A plain TCP proxy to the registry on `to`. When the `nth` blob upload
-/// (`PUT …/blobs/uploads/…`, counted over all connections) is about to be
-/// forwarded, `trip` runs once and that connection is dropped instead;
-/// blobs go up one after the other, so exactly `nth - 1` arrived. Returns
-/// the proxy's port; it serves until the test ends.
-fn proxy(to: u16, nth: usize, trip: Box<dyn FnOnce() + Send>) -> u16 {
+/// When the proxy of [`proxy`] trips: at the `nth` blob upload
+/// (`PUT …/blobs/uploads/…`, counted over all connections) whose request
+/// line also contains `needle`; with `forward_first`, the bytes read with
+/// that request line (its headers, the start of its body) are forwarded
+/// before `trip` runs, so the upload is cut in the middle.
+struct TripAt {
+    needle: String,
+    nth: usize,
+    forward_first: bool,
+}
+
+impl TripAt {
+    /// Before the `nth` blob upload starts: blobs go up one after the
+    /// other, so exactly `nth - 1` arrived.
+    fn before(nth: usize) -> TripAt {
+        TripAt {
+            needle: String::new(),
+            nth,
+            forward_first: false,
+        }
+    }
+}
+
+/// A plain TCP proxy to the registry on `to`: when `at` is reached, `trip`
+/// runs once and that connection is dropped. Returns the proxy's port; it
+/// serves until the test ends.
+fn proxy(to: u16, at: TripAt, trip: Box<dyn FnOnce() + Send>) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let state = Arc::new(Mutex::new((0usize, Some(trip))));
+    let at = Arc::new(at);
     thread::spawn(move || {
         for c in l.incoming() {
             let Ok(mut client) = c else { continue };
@@ -422,6 +444,7 @@ fn proxy(to: u16, nth: usize, trip: Box<dyn FnOnce() + Send>) -> u16 {
                 let _ = c2.shutdown(Shutdown::Both);
             });
             let state = state.clone();
+            let at = at.clone();
             thread::spawn(move || {
                 let mut tail: Vec<u8> = Vec::new();
                 let mut buf = vec![0u8; 1 << 16];
@@ -434,9 +457,9 @@ fn proxy(to: u16, nth: usize, trip: Box<dyn FnOnce() + Send>) -> u16 {
                     tail.extend_from_slice(&buf[..n]);
                     // Request lines completed by this chunk.
                     let mut puts = 0;
-                    let mut at = 0;
-                    while let Some(i) = find(&tail[at..], b"PUT /v2/") {
-                        let start = at + i;
+                    let mut from = 0;
+                    while let Some(i) = find(&tail[from..], b"PUT /v2/") {
+                        let start = from + i;
                         let Some(e) = find(&tail[start..], b"\r\n") else {
                             break;
                         };
@@ -444,19 +467,22 @@ fn proxy(to: u16, nth: usize, trip: Box<dyn FnOnce() + Send>) -> u16 {
                         if end + 2 > old && find(&tail[start..end], b"/blobs/uploads/").is_some() {
                             puts += 1;
                         }
-                        at = end;
+                        from = end;
                     }
                     let trip = {
                         let mut s = state.lock().unwrap();
                         let before = s.0;
                         s.0 += puts;
-                        if before < nth && s.0 >= nth {
+                        if before < at.nth && s.0 >= at.nth {
                             s.1.take()
                         } else {
                             None
                         }
                     };
                     if let Some(trip) = trip {
+                        if at.forward_first {
+                            let _ = server.write_all(&buf[..n]);
+                        }
                         trip();
                         let _ = server.shutdown(Shutdown::Both);
                         let _ = client.shutdown(Shutdown::Both);
@@ -477,6 +503,9 @@ fn proxy(to: u16, nth: usize, trip: Box<dyn FnOnce() + Send>) -> u16 {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -496,7 +525,11 @@ fn a_registry_that_dies_mid_publish_is_resumed_with_only_the_missing_blobs() {
     let reg_port = reg.port;
     let reg = Arc::new(Mutex::new(reg));
     let killer = reg.clone();
-    let port = proxy(reg_port, 2, Box::new(move || killer.lock().unwrap().stop()));
+    let port = proxy(
+        reg_port,
+        TripAt::before(2),
+        Box::new(move || killer.lock().unwrap().stop()),
+    );
     let target = format!("127.0.0.1:{port}");
     let w = world();
     packed(&w, "rel.airlock", "5");
@@ -527,6 +560,63 @@ fn a_registry_that_dies_mid_publish_is_resumed_with_only_the_missing_blobs() {
         publish_records(&w).pop().unwrap()["fields"]["outcome"],
         "published"
     );
+}
+
+/// The registry process goes away while the large shared layer is on the
+/// wire (its headers and first bytes forwarded): the publish fails with
+/// `registry-unreachable` and no tag; the layer did not arrive, and the
+/// resumed run sends it and whatever else is missing, skipping the rest.
+#[test]
+fn a_registry_that_dies_during_a_blob_upload_is_resumed() {
+    let test = "a_registry_that_dies_during_a_blob_upload_is_resumed";
+    if missing(test, &["skopeo", "curl"]).is_some() {
+        return;
+    }
+    let Some(reg) = Registry::start(test, false) else {
+        return;
+    };
+    let w = world();
+    packed(&w, "rel.airlock", "5");
+    let (_, _, shared) = write_layout(&w.path("src"));
+    let shared = digest_of(&shared)[7..].to_owned();
+    let reg_port = reg.port;
+    let reg = Arc::new(Mutex::new(reg));
+    let killer = reg.clone();
+    let at = TripAt {
+        needle: shared.clone(),
+        nth: 1,
+        forward_first: true,
+    };
+    let port = proxy(
+        reg_port,
+        at,
+        Box::new(move || killer.lock().unwrap().stop()),
+    );
+    let target = format!("127.0.0.1:{port}");
+    let r = publish(&w, "rel.airlock", &target, PLAIN);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.error_code(), "registry-unreachable", "{}", r.stderr);
+    assert_eq!(
+        publish_records(&w).pop().unwrap()["fields"]["outcome"],
+        "failed"
+    );
+    reg.lock().unwrap().restart();
+    let host = reg.lock().unwrap().host();
+    for repo in ["team/app", "team/base"] {
+        assert!(tags(&host, repo).is_empty(), "{repo}: no tag");
+    }
+    let (s, _) = curl(&[
+        "-I",
+        &format!("http://{host}/v2/team/app/blobs/sha256:{shared}"),
+    ]);
+    assert_eq!(s, "404", "the cut upload did not arrive");
+    let there = linked_blobs(reg.lock().unwrap().dir.path());
+    let j = publish(&w, "rel.airlock", &target, PLAIN).ok().json();
+    assert_eq!(j["blobs_skipped"], there);
+    assert_eq!(j["blobs_sent"], BLOBS - there);
+    let src = ref_names(&w.path("src"));
+    assert_eq!(tag_digest(&host, "team/app", "1.0"), src[0].1);
+    assert_eq!(tag_digest(&host, "team/base", "1"), src[1].1);
 }
 
 /// Tags an earlier bundle set stay where they are when the registry goes
@@ -567,7 +657,11 @@ fn a_registry_that_dies_mid_publish_moves_no_tag() {
     let reg_port = reg.port;
     let reg = Arc::new(Mutex::new(reg));
     let killer = reg.clone();
-    let port = proxy(reg_port, 2, Box::new(move || killer.lock().unwrap().stop()));
+    let port = proxy(
+        reg_port,
+        TripAt::before(2),
+        Box::new(move || killer.lock().unwrap().stop()),
+    );
     let target = format!("127.0.0.1:{port}");
     let r = publish(&w, "new.airlock", &target, PLAIN);
     assert_eq!(r.code, 3, "{}", r.stderr);
@@ -607,7 +701,7 @@ fn a_killed_publish_finishes_on_the_next_run() {
     let (release_tx, release_rx) = mpsc::channel::<()>();
     let port = proxy(
         reg.port,
-        3,
+        TripAt::before(3),
         Box::new(move || {
             let _ = seen_tx.send(());
             // Held until the test has killed the publisher.
