@@ -464,7 +464,11 @@ fn proxy(to: u16, at: TripAt, trip: Box<dyn FnOnce() + Send>) -> u16 {
                             break;
                         };
                         let end = start + e;
-                        if end + 2 > old && find(&tail[start..end], b"/blobs/uploads/").is_some() {
+                        let line = &tail[start..end];
+                        if end + 2 > old
+                            && find(line, b"/blobs/uploads/").is_some()
+                            && find(line, at.needle.as_bytes()).is_some()
+                        {
                             puts += 1;
                         }
                         from = end;
