@@ -154,6 +154,7 @@ fn resign(
         if path == airlock_bundle::MANIFEST_PATH {
             manifest = Some(data);
         } else if path == airlock_bundle::SIGNATURES_PATH {
+            // Signed again below.
         } else if path.starts_with("meta/") {
             head.push((path, data));
         } else {
