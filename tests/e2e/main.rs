@@ -29,6 +29,7 @@ mod monitoring;
 mod names;
 mod pkcs11;
 mod publish;
+mod publish_stream;
 mod pull;
 #[cfg(feature = "tpm")]
 mod quote;

@@ -14,7 +14,7 @@ use crate::images::{image_world, pack_images, record_with_images};
 const APP: &str = "oci:src:team/app:1.0";
 const BASE: &str = "oci:src:team/base:1";
 
-fn packed(w: &World, out: &str, seq: &str) {
+pub(crate) fn packed(w: &World, out: &str, seq: &str) {
     pack_images(
         w,
         out,
@@ -24,13 +24,13 @@ fn packed(w: &World, out: &str, seq: &str) {
     .ok();
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let w = image_world();
     record_with_images(&w, &[APP, BASE], &[]);
     w
 }
 
-fn publish(w: &World, source: &str, target: &str, extra: &[&str]) -> Run {
+pub(crate) fn publish(w: &World, source: &str, target: &str, extra: &[&str]) -> Run {
     let mut args = vec![
         "publish",
         source,
@@ -45,7 +45,7 @@ fn publish(w: &World, source: &str, target: &str, extra: &[&str]) -> Run {
 }
 
 /// The journal's `publish` records.
-fn publish_records(w: &World) -> Vec<serde_json::Value> {
+pub(crate) fn publish_records(w: &World) -> Vec<serde_json::Value> {
     fs::read_to_string(w.path("store/journal.jsonl"))
         .unwrap()
         .lines()
@@ -54,7 +54,7 @@ fn publish_records(w: &World) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn ref_names(layout: &Path) -> Vec<(String, String)> {
+pub(crate) fn ref_names(layout: &Path) -> Vec<(String, String)> {
     let v: serde_json::Value =
         serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
     v["manifests"]
@@ -73,7 +73,7 @@ fn ref_names(layout: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-fn digest_of(b: &[u8]) -> String {
+pub(crate) fn digest_of(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
 }
 
@@ -291,7 +291,7 @@ fn an_older_bundle_never_moves_a_tag() {
     assert_eq!(last["fields"]["tag"], "1.0");
 }
 
-fn skopeo(args: &[String]) -> std::process::Output {
+pub(crate) fn skopeo(args: &[String]) -> std::process::Output {
     Command::new("skopeo")
         .args(args)
         .output()
@@ -450,7 +450,7 @@ fn a_registry_that_goes_away_leaves_no_tag_and_a_rerun_completes() {
 }
 
 /// `curl` against a plain-HTTP registry: status and body.
-fn curl(args: &[&str]) -> (String, Vec<u8>) {
+pub(crate) fn curl(args: &[&str]) -> (String, Vec<u8>) {
     let out = Command::new("curl")
         .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
         .args(args)
