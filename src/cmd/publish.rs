@@ -3,13 +3,15 @@
 //!
 //! `publish BUNDLE` first imports the bundle exactly as `unpack` does (every
 //! check, the journal, the store's advance) into the store directory's
-//! `imports/BUNDLE_ID`; `publish DIR` starts from an earlier unpack. Either
-//! way the directory is then re-hashed against the signed manifest whose
-//! SHA-256 the journal records for that import (every file, name and byte;
-//! nothing extra), the tags are checked against the store's tag records
+//! `imports/BUNDLE_ID` — into a registry, streaming each image blob there as
+//! it is checked (`crate::publish::stream`); `publish DIR` starts from an
+//! earlier unpack. Either way the directory is then re-hashed against the
+//! signed manifest whose SHA-256 the journal records for that import (every
+//! file, name and byte, except the size-checked blobs streamed during this
+//! run; nothing extra), the tags are checked against the store's tag records
 //! (a tag set by a bundle never moves to an image of an older bundle of the
-//! same channel), and only then are blobs and manifests sent — blobs the
-//! registry has are skipped — and the tags put last. Each image published
+//! same channel), and only then are the remaining blobs and the manifests
+//! sent — blobs the registry has are skipped — and the tags put last. Each image published
 //! (or refused) is journaled: registry, repository, tag, digest, bundle id.
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
