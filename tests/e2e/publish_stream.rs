@@ -145,22 +145,7 @@ fn a_flipped_layer_byte_is_refused_and_no_manifest_or_tag_is_pushed() {
     let r = publish(&w, "bad.airlock", &host, &["--insecure-plain-http"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.error_code(), "digest-mismatch");
-    // No manifest and no tag: no tag list, no image manifest by digest.
-    for (name, digest) in ref_names(&w.path("src")) {
-        let repo = name.split(':').next().unwrap();
-        let (s, body) = curl(&[&format!("http://{host}/v2/{repo}/tags/list")]);
-        let tags = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
-        assert!(
-            s == "404" || tags["tags"].as_array().is_none_or(Vec::is_empty),
-            "{repo}: no tag ({s} {tags})"
-        );
-        let (s, _) = curl(&[
-            "-H",
-            "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
-            &format!("http://{host}/v2/{repo}/manifests/{digest}"),
-        ]);
-        assert_eq!(s, "404", "{repo}: no manifest");
-    }
+    no_manifest_or_tag(&w, &host);
     // The refused layer never completed anywhere.
     for (repo, _) in &images {
         assert!(
@@ -237,4 +222,70 @@ fn flipped_in_payload(bundle: &[u8], blob: &[u8]) -> Vec<u8> {
     let mut out = bundle[..p].to_vec();
     out.extend(e.finish().unwrap());
     out
+}
+
+/// No manifest and no tag of `images` in the registry at `host`.
+fn no_manifest_or_tag(w: &World, host: &str) {
+    for (name, digest) in ref_names(&w.path("src")) {
+        let repo = name.split(':').next().unwrap();
+        let (s, body) = curl(&[&format!("http://{host}/v2/{repo}/tags/list")]);
+        let tags = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+        assert!(
+            s == "404" || tags["tags"].as_array().is_none_or(Vec::is_empty),
+            "{repo}: no tag ({s} {tags})"
+        );
+        let (s, _) = curl(&[
+            "-H",
+            "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{host}/v2/{repo}/manifests/{digest}"),
+        ]);
+        assert_eq!(s, "404", "{repo}: no manifest");
+    }
+}
+
+/// The enclave policy decides after the whole payload was checked (and
+/// streamed): its denial pushes no manifest and no tag, and the journal
+/// counts the blobs left in the registry, unreferenced.
+#[test]
+fn a_bundle_the_policy_denies_after_streaming_leaves_no_manifest_or_tag() {
+    let test = "a_bundle_the_policy_denies_after_streaming_leaves_no_manifest_or_tag";
+    if missing(test, &["skopeo", "curl"]).is_some() {
+        return;
+    }
+    let Some(reg) = Registry::start(test, false) else {
+        return;
+    };
+    let host = reg.host();
+    let w = world();
+    packed(&w, "rel.airlock", "5");
+    let images = image_blobs(&w);
+    let distinct: std::collections::BTreeSet<&String> =
+        images.iter().flat_map(|(_, b)| b).collect();
+    w.write(
+        "never.toml",
+        b"format = 1\nlanguage = \"cel\"\n[[rule]]\nname = \"never\"\nexpr = \"false\"\n",
+    );
+    w.run(&["policy", "set", "--store", "store", "never.toml"])
+        .ok();
+    let before = w.store_state();
+    let r = publish(&w, "rel.airlock", &host, &["--insecure-plain-http"]);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "policy-denied"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.store_state(), before, "the store did not advance");
+    no_manifest_or_tag(&w, &host);
+    let streamed: usize = images
+        .iter()
+        .map(|(repo, blobs)| blobs.iter().filter(|d| has_blob(&host, repo, d)).count())
+        .sum();
+    assert_eq!(streamed, distinct.len(), "every blob was streamed, once");
+    let publishes = publish_records(&w);
+    assert_eq!(publishes.len(), 1, "{publishes:?}");
+    let f = &publishes[0]["fields"];
+    assert_eq!(f["outcome"], "refused");
+    assert_eq!(f["error"]["code"], "policy-denied");
+    assert_eq!(f["blobs_streamed"], streamed);
 }
