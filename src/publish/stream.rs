@@ -337,3 +337,56 @@ impl Write for TeeWriter<'_, '_> {
         self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader(pieces: Vec<Chunk>, end: bool) -> ChunkReader {
+        let (tx, rx) = sync_channel(CHUNKS);
+        for p in pieces {
+            tx.send(p).unwrap();
+        }
+        if end {
+            tx.send(Chunk::End).unwrap();
+        }
+        ChunkReader {
+            rx,
+            cur: Vec::new(),
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn a_checked_blob_ends_with_its_last_byte() {
+        let mut r = reader(
+            vec![Chunk::Data(b"ab".to_vec()), Chunk::Data(b"c".to_vec())],
+            true,
+        );
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"abc");
+    }
+
+    #[test]
+    fn a_blob_cut_by_a_refusal_ends_in_an_error_not_an_end() {
+        let mut r = reader(vec![Chunk::Data(b"ab".to_vec())], false);
+        let mut got = Vec::new();
+        assert!(r.read_to_end(&mut got).is_err());
+    }
+
+    #[test]
+    fn the_tee_stops_sending_when_the_uploader_lets_go() {
+        let (tx, rx) = sync_channel(CHUNKS);
+        drop(rx);
+        let mut tx = Some(tx);
+        let mut staged = Vec::new();
+        let mut w = TeeWriter {
+            inner: &mut staged,
+            tx: &mut tx,
+        };
+        w.write_all(b"abc").unwrap();
+        assert_eq!(staged, b"abc");
+        assert!(tx.is_none());
+    }
+}
