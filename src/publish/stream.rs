@@ -339,6 +339,7 @@ impl Write for TeeWriter<'_, '_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
