@@ -30,6 +30,7 @@ mod names;
 mod pkcs11;
 mod publish;
 mod publish_refusals;
+mod publish_stream;
 mod pull;
 #[cfg(feature = "tpm")]
 mod quote;
