@@ -982,12 +982,15 @@ fn referrers_from_the_source_registry_come_along_and_are_attached_again() {
     );
 }
 
-/// A bundle with a flipped byte in an image layer is refused by the import
-/// `publish` runs first, with the bundle's code: nothing reaches the
-/// registry (no tag, no blob), and the journal's `unpack` record says why.
+/// A bundle with a flipped byte in its stored payload, before any image
+/// blob (the middle of this bundle falls in an artifact, ahead of the
+/// layers), is refused by the import `publish` runs, with the bundle's
+/// code: nothing reaches the registry (no tag, no blob), and the journal's
+/// `unpack` record says why. (A flipped byte inside a layer, after blobs
+/// were streamed: tests/e2e/publish_stream.rs.)
 #[test]
-fn a_bundle_with_a_flipped_layer_byte_sends_nothing() {
-    let test = "a_bundle_with_a_flipped_layer_byte_sends_nothing";
+fn a_bundle_with_a_flipped_payload_byte_before_the_blobs_sends_nothing() {
+    let test = "a_bundle_with_a_flipped_payload_byte_before_the_blobs_sends_nothing";
     if missing(test, &["skopeo", "curl"]).is_some() {
         return;
     }
@@ -998,8 +1001,8 @@ fn a_bundle_with_a_flipped_layer_byte_sends_nothing() {
     let w = world();
     packed(&w, "rel.airlock", "5");
     let mut b = fs::read(w.path("rel.airlock")).unwrap();
-    // Inside the 300 kB pseudo-random layer both images share (stored, as
-    // zstd cannot compress it): the bytes change, not the framing.
+    // In the stored (incompressible) payload, before the first layer: the
+    // bytes change, not the framing.
     let at = b.len() / 2;
     b[at] ^= 0x10;
     fs::write(w.path("bad.airlock"), &b).unwrap();
