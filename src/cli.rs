@@ -135,7 +135,8 @@ from its import of the base (docs/transfers.md, \"Delta bundles\").")]
     )]
     Unpack(UnpackArgs),
     /// Publish a bundle's verified container images into a registry (or an
-    /// OCI layout): imported as unpack does, re-checked, then pushed; tags last.
+    /// OCI layout): imported as unpack does (blobs streamed to the registry as
+    /// they are checked), re-checked, then pushed; tags last.
     #[command(
         after_help = "Examples:\n  airlock publish release-42.airlock --store /var/lib/airlock --registry registry.enclave:5000/releases --ca-file enclave-ca.pem\n  airlock publish /srv/incoming/release-42 --store /var/lib/airlock --registry oci:/media/images\n  # see docs/containers.md"
     )]

@@ -878,8 +878,9 @@ fn build(
         }
     };
     // Sigstore bundles among the attestations: each must sign an artifact
-    // of the bundle; the isolated side verifies them against its pin.
-    crate::sigstore::carried::Carried::gather(chain.attestations(), &release_entries)
+    // or an image of the bundle; the isolated side verifies them against
+    // its pin.
+    crate::sigstore::carried::Carried::gather(chain.attestations(), &release_entries, &images)
         .check_bound()?;
     for w in &chain_verdict.warnings {
         warn(w);

@@ -2,6 +2,8 @@
 //! refuses, with its codes and hints. The pipeline itself is in
 //! `cmd::publish`.
 
+pub mod stream;
+
 /// What `publish` refuses about a directory or a tag (exit 1).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -298,8 +298,11 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // payload. The payload is then held to those same digests. Inspections
     // that read an artifact's bytes (or run, with --run-inspections) are
     // left pending here and decided once the payload has streamed past.
-    let sigstore =
-        crate::sigstore::carried::Carried::gather(chain.attestations(), manifest.artifacts());
+    let sigstore = crate::sigstore::carried::Carried::gather(
+        chain.attestations(),
+        manifest.artifacts(),
+        &manifest.images,
+    );
     let chain_check = |inspections| {
         verify_bundle_chain(
             &chain,

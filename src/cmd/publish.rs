@@ -3,13 +3,15 @@
 //!
 //! `publish BUNDLE` first imports the bundle exactly as `unpack` does (every
 //! check, the journal, the store's advance) into the store directory's
-//! `imports/BUNDLE_ID`; `publish DIR` starts from an earlier unpack. Either
-//! way the directory is then re-hashed against the signed manifest whose
-//! SHA-256 the journal records for that import (every file, name and byte;
-//! nothing extra), the tags are checked against the store's tag records
+//! `imports/BUNDLE_ID` — into a registry, streaming each image blob there as
+//! it is checked (`crate::publish::stream`); `publish DIR` starts from an
+//! earlier unpack. Either way the directory is then re-hashed against the
+//! signed manifest whose SHA-256 the journal records for that import (every
+//! file, name and byte, except the size-checked blobs streamed during this
+//! run; nothing extra), the tags are checked against the store's tag records
 //! (a tag set by a bundle never moves to an image of an older bundle of the
-//! same channel), and only then are blobs and manifests sent — blobs the
-//! registry has are skipped — and the tags put last. Each image published
+//! same channel), and only then are the remaining blobs and the manifests
+//! sent — blobs the registry has are skipped — and the tags put last. Each image published
 //! (or refused) is journaled: registry, repository, tag, digest, bundle id.
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -37,6 +39,7 @@ use crate::oci::registry::{Connection, Registry, Target};
 use crate::oci::{Digest, OciError};
 use crate::policy::verification_time;
 use crate::publish::PublishError;
+use crate::publish::stream::{Streamed, Uploader};
 use crate::timefmt::now;
 use crate::verifier::IMAGE_DIR;
 
@@ -100,7 +103,16 @@ fn journaled_import(
 /// Re-hashes `dir` against the manifest of its import: every artifact at
 /// its path, every blob and image manifest under `oci/blobs/sha256/`, the
 /// layout files as unpack writes them, nothing else.
-fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
+///
+/// `covered`: blobs this run streamed into the registry as the import's
+/// verifier checked them (sent, or already there, for every repository
+/// that needs them): their files are only checked for size, since nothing
+/// is read from them again.
+fn check_import(
+    store: &dyn TrustStore,
+    dir: &Path,
+    covered: &dyn Fn(&ImageGraph) -> BTreeSet<Digest>,
+) -> Result<Import, Error> {
     let shown = dir.display().to_string();
     let tampered = |what: String| PublishError::Tampered {
         dir: shown.clone(),
@@ -144,6 +156,10 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
         }
     }
     let graph = check_graph(&manifest, documents)?;
+    let streamed: BTreeSet<PathBuf> = covered(&graph)
+        .iter()
+        .map(|d| oci.join("blobs/sha256").join(d.hex()))
+        .collect();
     let sha_of = |b: &[u8]| -> ([u8; 32], u64) { (Sha256::digest(b).into(), b.len() as u64) };
     expected.insert(oci.join("index.json"), sha_of(&layout::index_of(&graph)));
     expected.insert(oci.join("oci-layout"), sha_of(layout::OCI_LAYOUT));
@@ -165,6 +181,18 @@ fn check_import(store: &dyn TrustStore, dir: &Path) -> Result<Import, Error> {
                 let Some(want) = expected.get(&p) else {
                     return Err(tampered(format!("{} is not in the bundle", p.display())).into());
                 };
+                if streamed.contains(&p) {
+                    // Checked as it streamed, during this run: its size only.
+                    let len = ent
+                        .metadata()
+                        .map_err(|e| tampered(format!("{}: {e}", p.display())))?
+                        .len();
+                    if len != want.1 {
+                        return Err(tampered(format!("{} has other bytes", p.display())).into());
+                    }
+                    seen.insert(p);
+                    continue;
+                }
                 let got = sha256_file(&p).map_err(|e| tampered(format!("{}: {e}", p.display())))?;
                 if got != *want {
                     return Err(tampered(format!("{} has other bytes", p.display())).into());
@@ -303,11 +331,19 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
     }
     let store_dir = a.store.dir();
     let source = a.source.clone();
-    let dir = if source.is_dir() {
-        source.clone()
+    let (dir, streamed) = if source.is_dir() {
+        (source.clone(), Streamed::default())
     } else {
-        import_bundle(a, &store_dir, output)?
+        match import_bundle(a, &store_dir, &target, output) {
+            (Ok(dir), streamed) => (dir, streamed),
+            (Err(e), streamed) => return Err(refused_import(a, &target, e, &streamed)),
+        }
     };
+    if let Some(why) = &streamed.stopped {
+        warn(&format!(
+            "streaming blobs during the check stopped ({why}); the rest are sent from the import"
+        ));
+    }
     let store = open_store(&store_dir)?;
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
@@ -317,6 +353,7 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
         "directory": path_field(&dir),
         "registry": target.display(),
         "plain_http": a.registry_conn.insecure_plain_http,
+        "blobs_streamed": streamed.sent.len(),
     });
     let refuse = |e: Error, extra: Value| -> Error {
         let mut f = base.clone();
@@ -342,7 +379,9 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
             }
         }
     };
-    let import = match check_import(store.as_ref(), &dir) {
+    let repo_of = |name: &str| repository(&target, name);
+    let covered = |g: &ImageGraph| streamed.covered(g, &repo_of);
+    let import = match check_import(store.as_ref(), &dir, &covered) {
         Ok(i) => i,
         Err(e) => return Err(refuse(e, json!({}))),
     };
@@ -421,7 +460,7 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
     let conn = a.registry_conn.connection();
     let sent = match &target {
         Target::Layout(out) => publish_layout(&import, out),
-        Target::Registry { host, .. } => publish_registry(&import, &target, host, &conn),
+        Target::Registry { host, .. } => publish_registry(&import, &target, host, &conn, &streamed),
     };
     let (blobs_sent, blobs_skipped) = match sent {
         Ok(n) => n,
@@ -431,7 +470,6 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
     // (docs/policy.md) and the bundle's attestations about each image.
     let receipt =
         crate::gate::referrer::receipt_of(store.as_ref(), &import.dir, &m.bundle_id, &super::warn);
-    let repo_of = |name: &str| repository(&target, name);
     let mut artifacts = match &receipt {
         Some((statement, bytes)) => {
             crate::gate::referrer::referrers(&import.graph, statement, bytes, &repo_of)
@@ -565,7 +603,8 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
         import.dir.display()
     ));
     o.line(format!(
-        "blobs      {blobs_sent} sent, {blobs_skipped} already there"
+        "blobs      {blobs_sent} sent ({} as the bundle was checked), {blobs_skipped} already there",
+        streamed.sent.len()
     ));
     crate::cmd::verify::describe_admission(&mut o, admission.as_ref());
     o.line(format!("journal    record {}", head.seq));
@@ -573,6 +612,7 @@ pub fn run(a: &PublishArgs, output: Output) -> Result<Outcome, Error> {
         .field("bundle_id", m.bundle_id.clone())
         .field("blobs_sent", blobs_sent)
         .field("blobs_skipped", blobs_skipped)
+        .field("blobs_streamed", streamed.sent.len())
         .field("journal_record", head.seq)
         .field("receipt", mine.path.map(|p| p.display().to_string()));
     Ok(o)
@@ -660,10 +700,94 @@ fn publish_receipt(
     }
 }
 
+/// A `publish BUNDLE` whose import failed (its `unpack` record says why):
+/// when blobs were streamed into the registry before, a `publish` record
+/// says how many — they are there, unreferenced (no manifest, no tag).
+fn refused_import(a: &PublishArgs, target: &Target, e: Error, streamed: &Streamed) -> Error {
+    if streamed.sent.is_empty() {
+        return e;
+    }
+    let recorded = (|| -> Result<(), Error> {
+        let store = open_store(&a.store.dir())?;
+        let signer = signer_of(store.as_ref())?;
+        let journal = Journal::new(store.dir(), signer.as_ref())?;
+        let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
+        let f = json!({
+            "source": path_field(&a.source),
+            "registry": target.display(),
+            "plain_http": a.registry_conn.insecure_plain_http,
+            "blobs_streamed": streamed.sent.len(),
+            "outcome": if e.exit_code() == 1 { "refused" } else { "failed" },
+            "error": error_field(&e),
+        });
+        record(
+            store.as_ref(),
+            &journal,
+            &lock,
+            vec![Event::new("publish", f)],
+        )?;
+        Ok(())
+    })();
+    if let Err(j) = recorded {
+        warn(&format!(
+            "{} blobs streamed into {} before the refusal were not recorded in the journal: {j}",
+            streamed.sent.len(),
+            target.display()
+        ));
+    }
+    e
+}
+
 /// `publish BUNDLE`: import it as `unpack` would, into the store's
 /// `imports/BUNDLE_ID`, or — a bundle already imported that way — reuse
-/// that import (publishing again, to resume or to another registry).
-fn import_bundle(a: &PublishArgs, store_dir: &Path, output: Output) -> Result<PathBuf, Error> {
+/// that import (publishing again, to resume or to another registry). Into
+/// a registry, a new import streams each image blob there as it is checked
+/// (`crate::publish::stream`); what was streamed is returned either way.
+fn import_bundle(
+    a: &PublishArgs,
+    store_dir: &Path,
+    target: &Target,
+    output: Output,
+) -> (Result<PathBuf, Error>, Streamed) {
+    let to = match import_place(a, store_dir) {
+        Ok(to) if to.exists() => return (Ok(to), Streamed::default()),
+        Ok(to) => to,
+        Err(e) => return (Err(e), Streamed::default()),
+    };
+    let mut uploader = match target {
+        Target::Registry { host, .. } => {
+            let t = target.clone();
+            Some(Uploader::start(
+                host,
+                &a.registry_conn.connection(),
+                Box::new(move |name: &str| repository(&t, name)),
+            ))
+        }
+        Target::Layout(_) => None,
+    };
+    let imported = crate::cmd::unpack::import_into_store(
+        &UnpackArgs {
+            bundle: a.source.clone(),
+            store: StoreArg {
+                path: a.store.path.clone(),
+            },
+            to: to.clone(),
+            at: a.at.clone(),
+            prompt: a.prompt,
+            metrics_file: MetricsFileArg::default(),
+            run_inspections: a.run_inspections,
+        },
+        output,
+        uploader.as_mut(),
+    );
+    // Every upload in flight ends (completed, or cut by a refusal) before
+    // anything else happens.
+    let streamed = uploader.map(Uploader::finish).unwrap_or_default();
+    (imported.map(|_| to), streamed)
+}
+
+/// `STORE/imports/BUNDLE_ID` for the bundle `a.source` (created parent).
+fn import_place(a: &PublishArgs, store_dir: &Path) -> Result<PathBuf, Error> {
     let imports = store_dir.join("imports");
     fs::create_dir_all(&imports).map_err(|e| {
         Error::from(crate::fsutil::FsError::Write {
@@ -681,25 +805,7 @@ fn import_bundle(a: &PublishArgs, store_dir: &Path, output: Output) -> Result<Pa
                 .clone(),
         )
     })?;
-    let to = imports.join(&id);
-    if to.exists() {
-        return Ok(to);
-    }
-    crate::cmd::unpack::import_into_store(
-        &UnpackArgs {
-            bundle: a.source.clone(),
-            store: StoreArg {
-                path: a.store.path.clone(),
-            },
-            to: to.clone(),
-            at: a.at.clone(),
-            prompt: a.prompt,
-            metrics_file: MetricsFileArg::default(),
-            run_inspections: a.run_inspections,
-        },
-        output,
-    )?;
-    Ok(to)
+    Ok(imports.join(&id))
 }
 
 fn blob_file(import: &Import, d: Digest) -> PathBuf {
@@ -775,12 +881,26 @@ fn publish_registry(
     target: &Target,
     host: &str,
     conn: &Connection,
+    streamed: &Streamed,
 ) -> Result<(u64, u64), Error> {
     let mut reg = Registry::connect(host, conn)?;
     let (mut sent, mut skipped) = (0u64, 0u64);
+    // Each blob streamed during the import is counted once, then asked for
+    // again like any other (`HEAD`), as before.
+    let (mut streamed_sent, mut streamed_present) =
+        (streamed.sent.clone(), streamed.present.clone());
     for p in &import.graph.images {
         let repo = repository(target, &p.image.name);
         for (d, size) in &p.blobs {
+            let key = (repo.clone(), *d);
+            if streamed_sent.remove(&key) {
+                sent += 1;
+                continue;
+            }
+            if streamed_present.remove(&key) {
+                skipped += 1;
+                continue;
+            }
             if reg.has_blob(&repo, *d)? {
                 skipped += 1;
                 continue;

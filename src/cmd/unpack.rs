@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::journal::decision::{Decision, lock_store};
 use crate::journal::{Journal, signer_of};
 use crate::policy::verification_time;
+use crate::publish::stream::{Tee, Uploader};
 use crate::staging::Staging;
 use crate::timefmt::{format_utc, now};
 
@@ -35,16 +36,21 @@ fn import_time(at: Option<u64>, state: &airlock_hsm::StoreState) -> Result<u64, 
 /// `airlock unpack BUNDLE --store STORE --to DIR`; then refreshes
 /// `--metrics-file`.
 pub fn run(a: &UnpackArgs, output: Output) -> Result<Outcome, Error> {
-    let result = decide(a, output, Destination::Operator);
+    let result = decide(a, output, Destination::Operator, None);
     crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref(), &crate::cmd::warn);
     result
 }
 
 /// `publish BUNDLE`'s import: `a.to` is the store's own
 /// `imports/BUNDLE_ID`, the one place in the store's directory where an
-/// import may be placed.
-pub fn import_into_store(a: &UnpackArgs, output: Output) -> Result<Outcome, Error> {
-    let result = decide(a, output, Destination::StoreImports);
+/// import may be placed. With `uploader`, each image blob is also streamed
+/// to the target registry as it is checked (`crate::publish::stream`).
+pub fn import_into_store(
+    a: &UnpackArgs,
+    output: Output,
+    uploader: Option<&mut Uploader>,
+) -> Result<Outcome, Error> {
+    let result = decide(a, output, Destination::StoreImports, uploader);
     crate::journal::metrics::refresh(&a.store.dir(), a.metrics_file.as_deref(), &crate::cmd::warn);
     result
 }
@@ -58,7 +64,12 @@ enum Destination {
     StoreImports,
 }
 
-fn decide(a: &UnpackArgs, output: Output, destination: Destination) -> Result<Outcome, Error> {
+fn decide(
+    a: &UnpackArgs,
+    output: Output,
+    destination: Destination,
+    uploader: Option<&mut Uploader>,
+) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
     if destination == Destination::Operator {
@@ -81,12 +92,23 @@ fn decide(a: &UnpackArgs, output: Output, destination: Destination) -> Result<Ou
         let state = store.state()?;
         let time = import_time(at, &state)?;
         decision.time = Some(time);
+        let mut tee;
+        let sink: &mut dyn crate::verifier::ArtifactSink = match uploader {
+            Some(uploader) => {
+                tee = Tee {
+                    inner: &mut staging,
+                    uploader,
+                };
+                &mut tee
+            }
+            None => &mut staging,
+        };
         let verdict = check(
             opened,
             store.as_ref(),
             &state,
             time,
-            &mut staging,
+            sink,
             &mut decision.seen,
             inspections,
         )?;

@@ -1,12 +1,14 @@
 //! Sigstore bundles carried inside an airlock bundle (`pack --attestation`):
-//! each must sign an artifact of the bundle (its message digest, or a
-//! subject of its in-toto statement, equal to an artifact's SHA-256) and, on
+//! each must sign an artifact or an image of the bundle (its message digest,
+//! or a subject of its in-toto statement, equal to an artifact's SHA-256 or
+//! to the digest of an image's manifest or index, as the signed manifest
+//! records it — the same binding as in-toto attestations) and, on
 //! the isolated side, verify against the Sigstore policy pinned in the trust
 //! store (`anchor sigstore`): a bundle carrying one into a store without a
 //! pin is refused (`sigstore-not-pinned`).
 use std::path::Path;
 
-use airlock_bundle::Entry;
+use airlock_bundle::{Entry, EntryKind, Image};
 use airlock_hsm::TrustStore;
 use sha2::{Digest, Sha256};
 
@@ -28,7 +30,7 @@ pub fn is_sigstore_bundle(bytes: &[u8]) -> bool {
 }
 
 /// The Sigstore bundles of an airlock bundle and the digests of its
-/// artifacts.
+/// artifacts and images.
 #[derive(Debug, Clone, Default)]
 pub struct Carried {
     bundles: Vec<(String, Vec<u8>)>,
@@ -36,15 +38,25 @@ pub struct Carried {
 }
 
 impl Carried {
-    /// The Sigstore bundles among `attestations`, with `entries`' digests.
-    pub fn gather(attestations: &[(String, Vec<u8>)], entries: &[Entry]) -> Carried {
+    /// The Sigstore bundles among `attestations`, with the digests of the
+    /// artifacts among `entries` and of `images` (manifest or index).
+    pub fn gather(
+        attestations: &[(String, Vec<u8>)],
+        entries: &[Entry],
+        images: &[Image],
+    ) -> Carried {
         Carried {
             bundles: attestations
                 .iter()
                 .filter(|(_, b)| is_sigstore_bundle(b))
                 .cloned()
                 .collect(),
-            artifacts: entries.iter().map(|e| ArtifactDigest(e.sha256)).collect(),
+            artifacts: entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::Artifact)
+                .map(|e| ArtifactDigest(e.sha256))
+                .chain(images.iter().map(|i| ArtifactDigest(i.digest)))
+                .collect(),
         }
     }
 
@@ -59,7 +71,7 @@ impl Carried {
     }
 
     /// The connected side (`pack`, no policy): each parses and signs an
-    /// artifact of the bundle.
+    /// artifact or an image of the bundle.
     pub fn check_bound(&self) -> Result<(), SigstoreError> {
         for (name, bytes) in &self.bundles {
             let bundle = Bundle::parse(bytes).map_err(|e| named(name, e))?;
@@ -95,7 +107,7 @@ fn bound(bundle: &Bundle, artifacts: &[ArtifactDigest]) -> Result<ArtifactDigest
     }
     Err(match last {
         Some(SigstoreError::ArtifactMismatch(_)) | None => {
-            SigstoreError::ArtifactMismatch("it signs no artifact of the bundle".into())
+            SigstoreError::ArtifactMismatch("it signs no artifact or image of the bundle".into())
         }
         Some(e) => e,
     })

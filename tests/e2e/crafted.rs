@@ -23,7 +23,7 @@ pub struct Item {
     pub link: Option<String>,
 }
 
-fn reg(tar_path: &str, data: &[u8]) -> Item {
+pub fn reg(tar_path: &str, data: &[u8]) -> Item {
     Item {
         tar_path: tar_path.into(),
         kind: tar::EntryType::Regular,
@@ -342,7 +342,7 @@ impl Crafted {
 
 /// Frame H as the format requires it: a zstd frame of raw blocks of
 /// 131072 bytes (the last one shorter), 128 KiB window, no checksum.
-fn raw_frame(content: &[u8]) -> Vec<u8> {
+pub fn raw_frame(content: &[u8]) -> Vec<u8> {
     let mut out = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
     let blocks: Vec<&[u8]> = content.chunks(131_072).collect();
     for (i, b) in blocks.iter().enumerate() {
@@ -356,7 +356,7 @@ fn raw_frame(content: &[u8]) -> Vec<u8> {
 
 /// Appends one raw tar entry; the path bytes are written as they are, even
 /// when `tar` itself would refuse them.
-fn tar_item(out: &mut Vec<u8>, item: &Item) {
+pub fn tar_item(out: &mut Vec<u8>, item: &Item) {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(item.kind);
     h.set_size(item.header_size.unwrap_or(item.data.len() as u64));

@@ -29,6 +29,8 @@ mod monitoring;
 mod names;
 mod pkcs11;
 mod publish;
+mod publish_refusals;
+mod publish_stream;
 mod pull;
 #[cfg(feature = "tpm")]
 mod quote;

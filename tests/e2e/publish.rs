@@ -11,10 +11,10 @@ use crate::common::{Run, World};
 use crate::emulators::{REGISTRY_USER, Registry, missing};
 use crate::images::{image_world, pack_images, record_with_images};
 
-const APP: &str = "oci:src:team/app:1.0";
-const BASE: &str = "oci:src:team/base:1";
+pub const APP: &str = "oci:src:team/app:1.0";
+pub const BASE: &str = "oci:src:team/base:1";
 
-fn packed(w: &World, out: &str, seq: &str) {
+pub fn packed(w: &World, out: &str, seq: &str) {
     pack_images(
         w,
         out,
@@ -24,13 +24,13 @@ fn packed(w: &World, out: &str, seq: &str) {
     .ok();
 }
 
-fn world() -> World {
+pub fn world() -> World {
     let w = image_world();
     record_with_images(&w, &[APP, BASE], &[]);
     w
 }
 
-fn publish(w: &World, source: &str, target: &str, extra: &[&str]) -> Run {
+pub fn publish(w: &World, source: &str, target: &str, extra: &[&str]) -> Run {
     let mut args = vec![
         "publish",
         source,
@@ -45,7 +45,7 @@ fn publish(w: &World, source: &str, target: &str, extra: &[&str]) -> Run {
 }
 
 /// The journal's `publish` records.
-fn publish_records(w: &World) -> Vec<serde_json::Value> {
+pub fn publish_records(w: &World) -> Vec<serde_json::Value> {
     fs::read_to_string(w.path("store/journal.jsonl"))
         .unwrap()
         .lines()
@@ -54,7 +54,7 @@ fn publish_records(w: &World) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn ref_names(layout: &Path) -> Vec<(String, String)> {
+pub fn ref_names(layout: &Path) -> Vec<(String, String)> {
     let v: serde_json::Value =
         serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
     v["manifests"]
@@ -73,7 +73,7 @@ fn ref_names(layout: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-fn digest_of(b: &[u8]) -> String {
+pub fn digest_of(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
 }
 
@@ -291,7 +291,7 @@ fn an_older_bundle_never_moves_a_tag() {
     assert_eq!(last["fields"]["tag"], "1.0");
 }
 
-fn skopeo(args: &[String]) -> std::process::Output {
+pub fn skopeo(args: &[String]) -> std::process::Output {
     Command::new("skopeo")
         .args(args)
         .output()
@@ -450,7 +450,7 @@ fn a_registry_that_goes_away_leaves_no_tag_and_a_rerun_completes() {
 }
 
 /// `curl` against a plain-HTTP registry: status and body.
-fn curl(args: &[&str]) -> (String, Vec<u8>) {
+pub fn curl(args: &[&str]) -> (String, Vec<u8>) {
     let out = Command::new("curl")
         .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
         .args(args)
@@ -982,12 +982,15 @@ fn referrers_from_the_source_registry_come_along_and_are_attached_again() {
     );
 }
 
-/// A bundle with a flipped byte in an image layer is refused by the import
-/// `publish` runs first, with the bundle's code: nothing reaches the
-/// registry (no tag, no blob), and the journal's `unpack` record says why.
+/// A bundle with a flipped byte in its stored payload, before any image
+/// blob (the middle of this bundle falls in an artifact, ahead of the
+/// layers), is refused by the import `publish` runs, with the bundle's
+/// code: nothing reaches the registry (no tag, no blob), and the journal's
+/// `unpack` record says why. (A flipped byte inside a layer, after blobs
+/// were streamed: tests/e2e/publish_stream.rs.)
 #[test]
-fn a_bundle_with_a_flipped_layer_byte_sends_nothing() {
-    let test = "a_bundle_with_a_flipped_layer_byte_sends_nothing";
+fn a_bundle_with_a_flipped_payload_byte_before_the_blobs_sends_nothing() {
+    let test = "a_bundle_with_a_flipped_payload_byte_before_the_blobs_sends_nothing";
     if missing(test, &["skopeo", "curl"]).is_some() {
         return;
     }
@@ -998,8 +1001,8 @@ fn a_bundle_with_a_flipped_layer_byte_sends_nothing() {
     let w = world();
     packed(&w, "rel.airlock", "5");
     let mut b = fs::read(w.path("rel.airlock")).unwrap();
-    // Inside the 300 kB pseudo-random layer both images share (stored, as
-    // zstd cannot compress it): the bytes change, not the framing.
+    // In the stored (incompressible) payload, before the first layer: the
+    // bytes change, not the framing.
     let at = b.len() / 2;
     b[at] ^= 0x10;
     fs::write(w.path("bad.airlock"), &b).unwrap();

@@ -608,3 +608,87 @@ fn pack_refuses_a_sigstore_bundle_that_signs_no_artifact() {
     );
     assert!(!w.path("rel.airlock").exists());
 }
+
+/// A Sigstore bundle that signs an image of the bundle — its OCI index's
+/// digest, as the signed manifest records it, the way an upstream image
+/// signature or a GitHub artifact attestation for an image names it — is
+/// carried like one that signs an artifact, and verified against the pin on
+/// import; signing an image the bundle does not carry is refused by pack.
+#[test]
+fn a_carried_sigstore_bundle_may_sign_an_image() {
+    let Some(python) = crate::spec_writer::python() else {
+        return;
+    };
+    let w = crate::images::image_world();
+    crate::images::record_with_images(&w, &["oci:src:team/app:1.0", "oci:src:team/base:1"], &[]);
+    let (idx, _, _) = crate::images::write_layout(&w.path("src"));
+    let index = w.path(&format!("src/blobs/sha256/{}", &idx[7..]));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lib/sigstore_image_bundle.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(w.path(""))
+        .arg(&index)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let who: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packed = crate::images::pack_images(
+        &w,
+        "rel.airlock",
+        &["oci:src:team/app:1.0"],
+        &["--attestation", "image.sigstore.json", "--json"],
+    );
+    packed.ok();
+    // Pinned to another identity: refused on import, nothing placed.
+    let pin_to = |identity: &str| {
+        w.run(&[
+            "anchor",
+            "sigstore",
+            "--store",
+            "store",
+            "--trusted-root",
+            w.path("trusted_root.json").to_str().unwrap(),
+            "--identity",
+            identity,
+            "--issuer",
+            who["issuer"].as_str().unwrap(),
+        ])
+        .ok();
+    };
+    pin_to("someone-else@example.org");
+    let before = w.store_state();
+    let r = w.run(&[
+        "unpack",
+        "rel.airlock",
+        "--store",
+        "store",
+        "--to",
+        "out",
+        "--json",
+    ]);
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "sigstore-identity-mismatch".to_owned())
+    );
+    assert!(!w.path("out").exists());
+    assert_eq!(w.store_state(), before);
+    // Pinned to the signer: accepted.
+    pin_to(who["identity"].as_str().unwrap());
+    w.unpack("rel.airlock", "out").ok();
+    // An image the bundle does not carry: pack refuses, writes nothing.
+    let r = crate::images::pack_images(
+        &w,
+        "other.airlock",
+        &["oci:src:team/base:1"],
+        &["--attestation", "image.sigstore.json", "--json"],
+    );
+    assert_eq!(
+        (r.code, r.error_code()),
+        (1, "sigstore-artifact-mismatch".to_owned())
+    );
+    assert!(!w.path("other.airlock").exists());
+}
