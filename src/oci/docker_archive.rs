@@ -108,6 +108,7 @@ pub fn select(bytes: &[u8], reference: Option<&str>) -> Result<DockerImage, Dock
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
