@@ -223,3 +223,16 @@ pub fn policy_file(data: &[u8]) {
         let _ = crate::gate::eval::compile(&policy);
     }
 }
+
+/// `docker save`'s `manifest.json` (`pack --image docker-archive:…`): the
+/// image taken without a tag and by a tag, its paths checked.
+pub fn docker_archive_manifest(data: &[u8]) {
+    use crate::oci::docker_archive::select;
+    if let Ok(image) = select(data, None)
+        && let Some(tag) = image.repo_tag
+    {
+        let _ = crate::oci::source::split_reference(&tag);
+        let _ = select(data, Some(&tag));
+    }
+    let _ = select(data, Some("team/base:1"));
+}

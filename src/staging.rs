@@ -273,15 +273,19 @@ impl Staging {
         })
     }
 
-    /// A handle on the directory `components` below the staging directory,
-    /// created if needed, walked one component at a time.
-    fn dir_for(&mut self, components: &[&str]) -> Result<BorrowedFd<'_>, Error> {
-        let reuse = self.cwd.as_ref().is_some_and(|(have, _)| {
+    /// Whether the handle kept is the one on `components`.
+    fn holds(&self, components: &[&str]) -> bool {
+        self.cwd.as_ref().is_some_and(|(have, _)| {
             have.iter()
                 .map(String::as_str)
                 .eq(components.iter().copied())
-        });
-        if !reuse {
+        })
+    }
+
+    /// A handle on the directory `components` below the staging directory,
+    /// created if needed, walked one component at a time.
+    fn dir_for(&mut self, components: &[&str]) -> Result<BorrowedFd<'_>, Error> {
+        if !self.holds(components) {
             self.cwd = None;
             let mut at: Option<OwnedFd> = None;
             for c in components {
@@ -351,12 +355,7 @@ impl Staging {
 
     /// Like [`Staging::dir_for`], without creating anything.
     fn dir_for_existing(&mut self, components: &[&str]) -> Result<BorrowedFd<'_>, Error> {
-        let reuse = self.cwd.as_ref().is_some_and(|(have, _)| {
-            have.iter()
-                .map(String::as_str)
-                .eq(components.iter().copied())
-        });
-        if !reuse {
+        if !self.holds(components) {
             self.cwd = None;
             let mut at: Option<OwnedFd> = None;
             for c in components {

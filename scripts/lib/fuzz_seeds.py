@@ -179,6 +179,24 @@ def oci(out):
         put(out, "oci_document", json.dumps(doc).encode(), name)
 
 
+def docker_archive(out):
+    """`manifest.json` as `docker save` / `podman save` write it."""
+    layer = "0f3e1b7c9d2a4e6f8b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a/layer.tar"
+    docs = {
+        "one-image": [{"Config": "sha256config.json", "RepoTags": ["team/base:1"],
+                       "Layers": [layer]}],
+        "two-images": [
+            {"Config": "a.json", "RepoTags": ["registry.example:5000/team/base:1", "base:latest"],
+             "Layers": [layer, "blobs/sha256/" + "ab" * 32]},
+            {"Config": "b.json", "RepoTags": None, "Layers": []},
+        ],
+        "untagged": [{"Config": "c.json", "Layers": ["l1/layer.tar", "l2/layer.tar"]}],
+        "unsafe-path": [{"Config": "../c.json", "RepoTags": ["x:1"], "Layers": ["/etc/passwd"]}],
+    }
+    for name, doc in docs.items():
+        put(out, "docker_archive_manifest", json.dumps(doc).encode(), name)
+
+
 def policy(out):
     for f in sorted((ROOT / "docs" / "policy").glob("*.toml")):
         put(out, "policy_file", f.read_bytes(), f.name)
@@ -196,6 +214,7 @@ def main():
     pkcs11(out)
     sigstore(out)
     oci(out)
+    docker_archive(out)
     policy(out)
     for d in sorted(out.iterdir()):
         print(f"  {d.name}: {len(os.listdir(d))} seeds")

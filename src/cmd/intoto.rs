@@ -317,18 +317,7 @@ fn verify_chain(a: &IntotoVerifyArgs) -> Result<Outcome, Error> {
         },
         verified.layout.expires_text
     ));
-    for r in &verified.inspections {
-        o.line(format!(
-            "inspection '{}' {} ({})",
-            r.name,
-            r.result,
-            r.evaluated_by.as_str()
-        ));
-    }
-    o.field(
-        "inspection_results",
-        crate::cmd::verify::inspection_results_json(&verified.inspections),
-    );
+    crate::cmd::verify::describe_inspections(&mut o, &verified.inspections);
     o.field("layout", a.layout.display().to_string())
         .field("steps", verified.layout.steps.len())
         .field("inspections", verified.layout.inspections.len())

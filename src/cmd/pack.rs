@@ -141,18 +141,7 @@ fn describe(a: &PackArgs, p: &Packed) -> Outcome {
         p.chain.product_step
     ));
     let release = p.manifest.full_release();
-    for r in &p.chain.inspection_results {
-        o.line(format!(
-            "inspection '{}' {} ({})",
-            r.name,
-            r.result,
-            r.evaluated_by.as_str()
-        ));
-    }
-    o.field(
-        "inspection_results",
-        super::verify::inspection_results_json(&p.chain.inspection_results),
-    );
+    super::verify::describe_inspections(&mut o, &p.chain.inspection_results);
     o.line(format!(
         "content    {} artifacts, {} bytes; {} metadata entries",
         release.artifact_count(),

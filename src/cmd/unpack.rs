@@ -118,18 +118,9 @@ fn decide(
         let admission = crate::gate::enforce_input(store.as_ref(), &state, &doc)?;
         Ok((staging, verdict, (admission, doc)))
     });
-    let (staging, verdict, (admission, doc)) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(decision.record_refusal(
-                store.as_ref(),
-                &journal,
-                &lock,
-                e,
-                &crate::cmd::warn,
-            ));
-        }
-    };
+    let (staging, verdict, (admission, doc)) = result.map_err(|e| {
+        decision.record_refusal(store.as_ref(), &journal, &lock, e, &crate::cmd::warn)
+    })?;
     decision.policy = admission.as_ref().map(crate::gate::Admission::field);
     // The input document is kept in the store (its SHA-256 in the
     // record): `publish` evaluates the store's policy on it again.

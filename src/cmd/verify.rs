@@ -47,8 +47,22 @@ pub fn inspection_policy(run: bool) -> Result<InspectionPolicy, Error> {
     })
 }
 
+/// The inspections of an accepted chain: a line each, and
+/// `inspection_results` for `--json`.
+pub(crate) fn describe_inspections(o: &mut Outcome, results: &[InspectionResult]) {
+    for r in results {
+        o.line(format!(
+            "inspection '{}' {} ({})",
+            r.name,
+            r.result,
+            r.evaluated_by.as_str()
+        ));
+    }
+    o.field("inspection_results", inspection_results_json(results));
+}
+
 /// The inspections of an accepted chain, for `--json`.
-pub fn inspection_results_json(results: &[InspectionResult]) -> serde_json::Value {
+fn inspection_results_json(results: &[InspectionResult]) -> serde_json::Value {
     results
         .iter()
         .map(|r| {
@@ -144,18 +158,7 @@ pub fn describe(o: &mut Outcome, v: &Verdict) {
         v.supply_chain.attestations,
         v.supply_chain.product_step
     ));
-    for r in &v.supply_chain.inspection_results {
-        o.line(format!(
-            "inspection '{}' {} ({})",
-            r.name,
-            r.result,
-            r.evaluated_by.as_str()
-        ));
-    }
-    o.field(
-        "inspection_results",
-        inspection_results_json(&v.supply_chain.inspection_results),
-    );
+    describe_inspections(o, &v.supply_chain.inspection_results);
     for w in &v.supply_chain.warnings {
         crate::cmd::warn(w);
     }
@@ -240,18 +243,9 @@ fn decide(a: &VerifyArgs, output: Output) -> Result<Outcome, Error> {
     });
     // Every decision is journaled; the lock serializes the appends.
     let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
-    let (verdict, admission) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(decision.record_refusal(
-                store.as_ref(),
-                &journal,
-                &lock,
-                e,
-                &crate::cmd::warn,
-            ));
-        }
-    };
+    let (verdict, admission) = result.map_err(|e| {
+        decision.record_refusal(store.as_ref(), &journal, &lock, e, &crate::cmd::warn)
+    })?;
     decision.policy = admission.as_ref().map(crate::gate::Admission::field);
     let head = record(
         store.as_ref(),

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub mod attestations;
+pub mod docker_archive;
 pub mod graph;
 pub mod layout;
 pub mod pull;

@@ -380,12 +380,24 @@ impl Registry {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<(), Error> {
+        let r = self.send_manifest(repo, reference, media_type, bytes)?;
+        Self::expect(&r, &[201], &format!("putting manifest {repo}:{reference}"))
+    }
+
+    /// `PUT`s `bytes` as manifest `reference` of `repo` (any answer).
+    fn send_manifest(
+        &mut self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<ureq::http::Response<ureq::Body>, Error> {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
         let owned = bytes.to_vec();
         let mut make = move || -> Result<Box<dyn Read + Send>, Error> {
             Ok(Box::new(std::io::Cursor::new(owned.clone())))
         };
-        let r = self.send(
+        self.send(
             "PUT",
             &url,
             &[
@@ -393,8 +405,7 @@ impl Registry {
                 ("Content-Length", bytes.len().to_string()),
             ],
             Some(&mut make),
-        )?;
-        Self::expect(&r, &[201], &format!("putting manifest {repo}:{reference}"))
+        )
     }
 
     /// Whether the registry has manifest `d` in `repo`.
@@ -532,20 +543,7 @@ impl Registry {
     /// digest `d`; whether the registry answered with `OCI-Subject`, that
     /// is, has the referrers API and lists the artifact itself.
     pub fn put_referrer(&mut self, repo: &str, d: Digest, bytes: &[u8]) -> Result<bool, Error> {
-        let url = format!("{}/v2/{repo}/manifests/{d}", self.base);
-        let owned = bytes.to_vec();
-        let mut make = move || -> Result<Box<dyn Read + Send>, Error> {
-            Ok(Box::new(std::io::Cursor::new(owned.clone())))
-        };
-        let r = self.send(
-            "PUT",
-            &url,
-            &[
-                ("Content-Type", super::MT_OCI_MANIFEST.to_owned()),
-                ("Content-Length", bytes.len().to_string()),
-            ],
-            Some(&mut make),
-        )?;
+        let r = self.send_manifest(repo, &d.to_string(), super::MT_OCI_MANIFEST, bytes)?;
         Self::expect(&r, &[201], &format!("putting referrer {repo}@{d}"))?;
         Ok(r.headers().contains_key("oci-subject"))
     }

@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
+use super::docker_archive::{self, DockerManifestError};
 use super::{
     Digest, Doc, MAX_MANIFEST_BYTES, MT_OCI_CONFIG, MT_OCI_LAYER_TAR, MT_OCI_MANIFEST, OciError,
     REF_NAME,
@@ -427,61 +428,27 @@ fn collect_docker(
 ) -> Result<Collected, Error> {
     let mpath = dir.join("manifest.json");
     let bytes = crate::fsutil::read_limited(&mpath, MAX_MANIFEST_BYTES, "manifest.json")?;
-    let list: Vec<Value> = serde_json::from_slice(&bytes)
-        .map_err(|e| source_err(format!("{} manifest.json: {e}", file.display())))?;
-    let tags = |m: &Value| -> Vec<String> {
-        m["RepoTags"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (entry, repo_tag) = match reference {
-        Some(r) => list
-            .iter()
-            .find_map(|m| tags(m).into_iter().find(|t| t == r).map(|t| (m, Some(t))))
-            .ok_or_else(|| source_err(format!("{} has no image tagged {r}", file.display())))?,
-        None if list.len() == 1 => (&list[0], tags(&list[0]).into_iter().next()),
-        None => {
-            return Err(Error::usage(
-                format!(
-                    "{} holds {} images; say which one",
-                    file.display(),
-                    list.len()
-                ),
-                "add the tag: docker-archive:FILE:NAME:TAG",
-            ));
+    let image = docker_archive::select(&bytes, reference).map_err(|e| match e {
+        DockerManifestError::Ambiguous(_) => Error::usage(
+            format!("{} {e}", file.display()),
+            "add the tag: docker-archive:FILE:NAME:TAG",
+        ),
+        DockerManifestError::Json(_) | DockerManifestError::NoSuchTag(_) => {
+            source_err(format!("{} {e}", file.display()))
         }
-    };
-    let (name, tag) = match &repo_tag {
+        e => source_err(e.to_string()),
+    })?;
+    let (name, tag) = match &image.repo_tag {
         Some(r) => split_reference(r),
         None => (dir_name(file), None),
     };
-    let inside = |p: &str| -> Result<PathBuf, Error> {
-        let rel = Path::new(p);
-        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(source_err(format!(
-                "manifest.json names an unsafe path {p:?}"
-            )));
-        }
-        Ok(dir.join(rel))
-    };
-    let config = entry["Config"]
-        .as_str()
-        .ok_or_else(|| source_err("manifest.json has no Config"))?;
-    let config_path = inside(config)?;
+    let config_path = image.config.under(dir);
     let (config_digest, config_size) = hash_file(&config_path)?;
     let mut blobs = BTreeMap::new();
     blobs.insert(config_digest, (config_size, config_path));
     let mut layers = String::new();
-    for l in entry["Layers"].as_array().into_iter().flatten() {
-        let p = inside(
-            l.as_str()
-                .ok_or_else(|| source_err("a layer is not a path"))?,
-        )?;
+    for l in &image.layers {
+        let p = l.under(dir);
         let (d, size) = hash_file(&p)?;
         if !layers.is_empty() {
             layers.push(',');

@@ -126,8 +126,7 @@ fn a_crafted_bundle_with_a_bound_float_statement_is_accepted() {
     let w = World::new();
     let body = cyclonedx_v01("a.txt", &sha256_hex(b"hello\n"));
     let b = crafted_attesting(&w, "sbom.dsse.json", &body, "ok.airlock");
-    w.run(&["unpack", &b, "--store", "store", "--to", "out"])
-        .ok();
+    w.unpack(&b, "out").ok();
 }
 
 /// tests/vectors/intoto/bound-attestations/: Statements made by the
@@ -178,14 +177,7 @@ fn reference_made_attestations_get_their_verdicts() {
             continue;
         }
         if p.code == 0 {
-            let u = w.run(&[
-                "unpack",
-                &out,
-                "--store",
-                "store",
-                "--to",
-                &format!("out{n}"),
-            ]);
+            let u = w.unpack(&out, &format!("out{n}"));
             if u.code != 0 {
                 wrong.push(format!("{file}: unpack: {}", u.stderr.trim()));
             }

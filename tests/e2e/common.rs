@@ -140,12 +140,18 @@ pub fn pack_args<'a>(
     keys: &[&'a str],
     extra: &[&'a str],
 ) -> Vec<&'a str> {
-    let mut args = vec![
-        "pack",
-        "--out",
-        out,
-        "--root",
-        root,
+    let mut args = vec!["pack", "--out", out];
+    args.extend(pack_inputs(&[root], keys, extra));
+    args
+}
+
+/// The inputs of [`pack_args`] without `pack --out OUT`: `--root ROOTS…`,
+/// the fixture's layout, owner key, links and artifacts, `--key KEYS…`,
+/// then EXTRA.
+pub fn pack_inputs<'a>(roots: &[&'a str], keys: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--root"];
+    args.extend(roots);
+    args.extend([
         "--layout",
         "root.layout",
         "--layout-key",
@@ -155,7 +161,7 @@ pub fn pack_args<'a>(
         "--artifacts",
         "dist",
         "--key",
-    ];
+    ]);
     args.extend(keys);
     args.extend(extra);
     args
@@ -320,8 +326,7 @@ impl World {
     /// `1.root.json` ([`ROOT_INIT`]), signed with `keys/root.pem`.
     pub fn sign_root(&self) {
         self.run(&ROOT_INIT).ok();
-        self.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
-            .ok();
+        self.root_sign("1.root.json", &["keys/root.pem"], &[]).ok();
     }
 
     /// The store `store`, anchored in `1.root.json`, allowing [`CHANNELS`].
@@ -336,6 +341,46 @@ impl World {
 
     pub fn unpack(&self, bundle: &str, to: &str) -> Run {
         self.run(&["unpack", bundle, "--store", "store", "--to", to])
+    }
+
+    /// [`World::unpack`] with `--json`.
+    pub fn unpack_json(&self, bundle: &str, to: &str) -> Run {
+        self.run(&["unpack", bundle, "--store", "store", "--to", to, "--json"])
+    }
+
+    /// Asserts the receipt `out.receipt.dsse.json` verifies with the
+    /// journal key of `store` (its SubjectPublicKeyInfo, from record 1,
+    /// written as PEM to `pem`) and names that key's keyid.
+    #[track_caller]
+    pub fn assert_receipt_signed_by_journal_key(&self, store: &str, pem: &str) {
+        let journal = fs::read_to_string(self.path(&format!("{store}/journal.jsonl"))).unwrap();
+        let first: serde_json::Value =
+            serde_json::from_str(journal.lines().next().unwrap()).unwrap();
+        let spki = first["fields"]["journal_key"]["spki"].as_str().unwrap();
+        let body: Vec<String> = spki
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        self.write(
+            pem,
+            format!(
+                "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+                body.join("\n")
+            )
+            .as_bytes(),
+        );
+        let v = self
+            .run(&[
+                "receipt",
+                "verify",
+                "out.receipt.dsse.json",
+                "--key",
+                pem,
+                "--json",
+            ])
+            .ok();
+        assert_eq!(v.json()["keyid"], first["fields"]["journal_key"]["keyid"]);
     }
 
     /// The store's state file without the journal head, for "unchanged"

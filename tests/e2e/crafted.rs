@@ -392,9 +392,7 @@ pub fn tar_item(out: &mut Vec<u8>, item: &Item) {
 pub fn refused(w: &World, bundle: &str, code: &str) {
     let before = listing(w.tmp.path());
     let state = w.store_state();
-    let r = w.run(&[
-        "unpack", bundle, "--store", "store", "--to", "out", "--json",
-    ]);
+    let r = w.unpack_json(bundle, "out");
     assert_eq!((r.code, r.error_code().as_str()), (1, code), "{}", r.stderr);
     assert!(!w.path("out").exists(), "destination appeared");
     assert_eq!(

@@ -152,15 +152,7 @@ fn a_delta_whose_base_changed_after_unpack_is_refused_naming_the_files() {
     tool[1000] ^= 1;
     fs::write(w.path("base1/bin/tool"), tool).unwrap();
     fs::remove_file(w.path("base1/share/a/b/c/deep.txt")).unwrap();
-    let r = w.run(&[
-        "unpack",
-        "v2-delta.bundle",
-        "--store",
-        "store",
-        "--to",
-        "x",
-        "--json",
-    ]);
+    let r = w.unpack_json("v2-delta.bundle", "x");
     assert_eq!(r.code, 1, "{}", r.stderr);
     let message = r.json()["errors"][0]["message"]
         .as_str()

@@ -186,15 +186,7 @@ fn a_floor_refuses_older_sequences_even_on_a_fresh_store_and_only_goes_up() {
         (Some(5), Value::Null)
     );
     let before = state(&w, "store");
-    let r = w.run(&[
-        "unpack",
-        "four.airlock",
-        "--store",
-        "store",
-        "--to",
-        "again",
-        "--json",
-    ]);
+    let r = w.unpack_json("four.airlock", "again");
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (1, "sequence-below-floor"),

@@ -253,15 +253,7 @@ fn a_4096_byte_path_is_unpacked() {
     let deep = w.path(&"p".repeat(200));
     fs::create_dir(&deep).unwrap();
     let to = deep.join("out");
-    w.run(&[
-        "unpack",
-        &b,
-        "--store",
-        "store",
-        "--to",
-        to.to_str().unwrap(),
-    ])
-    .ok();
+    w.unpack(&b, to.to_str().unwrap()).ok();
     // Read back component by component (the full path is over PATH_MAX).
     let mut dir = fs::File::open(&to).unwrap();
     let parts: Vec<&str> = path.split('/').collect();
@@ -679,15 +671,7 @@ fn unpack_refuses_a_destination_inside_the_store() {
     w.pack("rel.airlock", &[]).ok();
     let before = listing(&w.path("store"));
     for to in ["store/out", "store/roots/out", "./store/../store/x"] {
-        let r = w.run(&[
-            "unpack",
-            "rel.airlock",
-            "--store",
-            "store",
-            "--to",
-            to,
-            "--json",
-        ]);
+        let r = w.unpack_json("rel.airlock", to);
         assert_eq!(
             (r.code, r.error_code().as_str()),
             (2, "destination-in-store"),
@@ -711,7 +695,7 @@ fn sequences_above_2_pow_53_minus_1_are_refused() {
         c.sequence = sequence;
         let b = c.write(&w, "crafted.airlock");
         let before = w.store_state();
-        let r = w.run(&["unpack", &b, "--store", "store", "--to", "out", "--json"]);
+        let r = w.unpack_json(&b, "out");
         assert_eq!(
             (r.code, r.error_code().as_str()),
             (1, "sequence-out-of-range"),

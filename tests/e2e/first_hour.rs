@@ -111,8 +111,7 @@ fn replacing_the_anchor_with_an_older_root_needs_a_flag() {
         "3650d",
     ])
     .ok();
-    w.run(&["root", "sign", "2.root.json", "--key", "keys/root.pem"])
-        .ok();
+    w.root_sign("2.root.json", &["keys/root.pem"], &[]).ok();
     w.run(&[
         "anchor",
         "init",

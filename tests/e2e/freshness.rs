@@ -96,15 +96,7 @@ fn the_same_bundle_twice_is_replay() {
     w.unpack("rel.airlock", "first").ok();
     let after = w.store_state();
     w.verify("rel.airlock").fails(1, "replay: bundle");
-    let r = w.run(&[
-        "unpack",
-        "rel.airlock",
-        "--store",
-        "store",
-        "--to",
-        "second",
-        "--json",
-    ]);
+    let r = w.unpack_json("rel.airlock", "second");
     assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
     assert!(!w.path("second").exists());
     assert_eq!(w.store_state(), after);

@@ -228,15 +228,7 @@ fn holds_bundles_to(file: &str) {
         .ok();
     assert_eq!(v.json()["policy"]["sha256"], sha.as_str());
     let before = w.store_state();
-    let r = w.run(&[
-        "unpack",
-        "bad.airlock",
-        "--store",
-        "store",
-        "--to",
-        "out",
-        "--json",
-    ]);
+    let r = w.unpack_json("bad.airlock", "out");
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (1, "policy-denied"),
@@ -289,8 +281,7 @@ fn holds_bundles_to(file: &str) {
         "{}",
         m.stdout
     );
-    w.run(&["unpack", "good.airlock", "--store", "store", "--to", "in"])
-        .ok();
+    w.unpack("good.airlock", "in").ok();
 }
 
 #[test]
@@ -344,7 +335,7 @@ fn no_policy_is_todays_behaviour_and_changes_are_journaled() {
     w.run(&["policy", "clear", "--store", "store"]).ok();
     assert_eq!(last_record(&w)["event"], "policy.cleared");
     assert!(!w.path(&format!("store/policy/{sha}.toml")).exists());
-    w.run(&["verify", "a.airlock", "--store", "store"]).ok();
+    w.verify("a.airlock").ok();
     // A policy that does not parse or compile is the operator's mistake.
     for (name, text) in [
         (
@@ -425,15 +416,7 @@ fn unbounded_policy_is_stopped_and_refuses() {
         );
         install(&w, &w.path(&name));
         let before = w.store_state();
-        let r = w.run(&[
-            "unpack",
-            "a.airlock",
-            "--store",
-            "store",
-            "--to",
-            "out",
-            "--json",
-        ]);
+        let r = w.unpack_json("a.airlock", "out");
         assert_eq!(
             (r.code, r.error_code().as_str()),
             (1, "policy-error"),
@@ -482,15 +465,7 @@ fn swapped_policy_file_is_detected() {
     )
     .unwrap();
     let before = w.store_state();
-    let r = w.run(&[
-        "unpack",
-        "a.airlock",
-        "--store",
-        "store",
-        "--to",
-        "out",
-        "--json",
-    ]);
+    let r = w.unpack_json("a.airlock", "out");
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (3, "policy-tampered"),
@@ -1430,15 +1405,7 @@ fn holds_reference_attestations_to(policy: &str) {
             LATER,
             "--json",
         ]),
-        w.run(&[
-            "unpack",
-            "thin.airlock",
-            "--store",
-            "store",
-            "--to",
-            "thin",
-            "--json",
-        ]),
+        w.unpack_json("thin.airlock", "thin"),
     ] {
         assert_eq!(
             (r.code, r.error_code().as_str()),

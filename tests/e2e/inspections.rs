@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::{Run, World, airlock_in_env, listing};
+use crate::common::{Run, World, airlock_in_env, listing, pack_args};
 
 /// An inspection for [`with_inspections`]: name, run, product rules.
 pub(crate) type Inspection<'a> = (&'a str, &'a [&'a str], &'a [&'a [&'a str]]);
@@ -165,25 +165,12 @@ fn an_honest_untar_inspection_is_evaluated_from_the_bundle_without_running_anyth
     // payload streams past), with no command to run.
     let p = no_commands(
         &w,
-        &[
-            "pack",
-            "--out",
+        &pack_args(
             "u.airlock",
-            "--root",
             "1.root.json",
-            "--layout",
-            "root.layout",
-            "--layout-key",
-            "keys/owner.pub",
-            "--links",
-            "links",
-            "--artifacts",
-            "dist",
-            "--key",
-            "keys/release.pem",
-            "--expires",
-            "36500d",
-        ],
+            &["keys/release.pem"],
+            &["--expires", "36500d"],
+        ),
     );
     assert_eq!(p.code, 0, "{}", p.stderr);
     let v = no_commands(&w, &["verify", "u.airlock", "--store", "store"]);
@@ -471,7 +458,7 @@ fn cmp_inspections_are_evaluated_from_digests() {
     )
     .ok();
     // The verdict says how the inspection was evaluated.
-    let v = w.run(&["verify", "c.airlock", "--store", "store"]).ok();
+    let v = w.verify("c.airlock").ok();
     assert!(
         v.stdout.contains("inspection 'same' pass (builtin:cmp)"),
         "{}",

@@ -112,8 +112,7 @@ fn every_deciding_command_writes_its_record() {
     );
 
     // A bundle that is not there: the run failed (exit 2), and says so.
-    w.run(&["verify", "missing.airlock", "--store", "store"])
-        .fails(2, "missing.airlock");
+    w.verify("missing.airlock").fails(2, "missing.airlock");
     let rec = records(&w).pop().unwrap();
     assert_eq!(event_and_outcome(&rec), ("verify".into(), "failed".into()));
     assert_eq!(error_code(&rec), "input-unreadable");
@@ -254,15 +253,8 @@ fn an_import_that_rotates_the_root_records_the_anchor_advancing() {
         "3650d",
     ])
     .ok();
-    w.run(&[
-        "root",
-        "sign",
-        "2.root.json",
-        "--key",
-        "keys/root.pem",
-        "keys/root2.pem",
-    ])
-    .ok();
+    w.root_sign("2.root.json", &["keys/root.pem", "keys/root2.pem"], &[])
+        .ok();
     w.record_build().ok();
     let epoch = crate::common::EPOCH.to_string();
     w.pack_raw(

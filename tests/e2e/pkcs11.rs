@@ -183,7 +183,7 @@ fn two_keys_on_one_token_sign_in_one_command() {
         ids.contains(&a["keyid"]) && ids.contains(&b["keyid"]),
         "{ids:?}"
     );
-    w.run(&anchor_init_args("store", "1.root.json", &[])).ok();
+    w.anchor_store();
 }
 
 #[test]
@@ -422,29 +422,7 @@ fn pkcs11_world(test: &str) -> Option<(World, SoftHsm)> {
     run(
         &w,
         &hsm,
-        &[
-            "anchor",
-            "init",
-            "--channel",
-            "default",
-            "stable",
-            "beta",
-            "crafted",
-            "vectors",
-            "a",
-            "b",
-            "f",
-            "r",
-            "t",
-            "x",
-            "y",
-            "--store",
-            "pstore",
-            "--root",
-            "1.root.json",
-            "--pkcs11",
-            &hsm.token_uri(),
-        ],
+        &anchor_init_args("pstore", "1.root.json", &["--pkcs11", &hsm.token_uri()]),
     )
     .ok();
     Some((w, hsm))
@@ -536,30 +514,11 @@ fn the_pkcs11_anchor_cannot_be_removed_replaced_or_doubled() {
     let r = run(
         &w,
         &hsm,
-        &[
-            "anchor",
-            "init",
-            "--channel",
-            "default",
-            "stable",
-            "beta",
-            "crafted",
-            "vectors",
-            "a",
-            "b",
-            "f",
-            "r",
-            "t",
-            "x",
-            "y",
-            "--store",
+        &anchor_init_args(
             "other",
-            "--root",
             "1.root.json",
-            "--pkcs11",
-            &hsm.uri("x"),
-            "--json",
-        ],
+            &["--pkcs11", &hsm.uri("x"), "--json"],
+        ),
     );
     assert_eq!((r.code, r.error_code().as_str()), (2, "pkcs11-uri-invalid"));
     // One anchor per token, and it cannot be replaced.
@@ -567,30 +526,11 @@ fn the_pkcs11_anchor_cannot_be_removed_replaced_or_doubled() {
         let r = run(
             &w,
             &hsm,
-            &[
-                "anchor",
-                "init",
-                "--channel",
-                "default",
-                "stable",
-                "beta",
-                "crafted",
-                "vectors",
-                "a",
-                "b",
-                "f",
-                "r",
-                "t",
-                "x",
-                "y",
-                "--store",
+            &anchor_init_args(
                 store,
-                "--root",
                 "1.root.json",
-                "--pkcs11",
-                &hsm.token_uri(),
-                "--replace",
-            ],
+                &["--pkcs11", &hsm.token_uri(), "--replace"],
+            ),
         );
         r.fails(3, "already provisioned");
     }
@@ -699,15 +639,7 @@ fn a_bundle_directed_to_a_token_store_is_refused_by_a_file_store_with_the_same_r
     assert_eq!(show.json()["journal"]["keyid"].as_str(), Some(id.as_str()));
     w.pack("for-token.airlock", &["--sequence", "1", "--for", &id])
         .ok();
-    let r = w.run(&[
-        "unpack",
-        "for-token.airlock",
-        "--store",
-        "store",
-        "--to",
-        "file-out",
-        "--json",
-    ]);
+    let r = w.unpack_json("for-token.airlock", "file-out");
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (1, "bundle-not-for-this-enclave")
@@ -876,28 +808,7 @@ fn a_store_moves_onto_a_new_token_only_with_a_new_journal() {
     };
     let before = tree(&w.path("pstore"));
     let init = |extra: &[&str]| {
-        let mut args = vec![
-            "anchor",
-            "init",
-            "--channel",
-            "default",
-            "stable",
-            "beta",
-            "crafted",
-            "vectors",
-            "a",
-            "b",
-            "f",
-            "r",
-            "t",
-            "x",
-            "y",
-            "--store",
-            "pstore",
-            "--root",
-            "1.root.json",
-            "--pkcs11",
-        ];
+        let mut args = anchor_init_args("pstore", "1.root.json", &["--pkcs11"]);
         let uri = new.token_uri();
         args.push(&uri);
         args.extend_from_slice(&["--replace", "--json"]);
@@ -1253,31 +1164,5 @@ fn a_policy_swapped_on_a_pkcs11_store_is_detected_and_receipts_are_signed_on_the
     )
     .ok();
     unpack("out").ok();
-    let journal = fs::read_to_string(w.path("pstore/journal.jsonl")).unwrap();
-    let first: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
-    let spki = first["fields"]["journal_key"]["spki"].as_str().unwrap();
-    let body: Vec<String> = spki
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8(c.to_vec()).unwrap())
-        .collect();
-    w.write(
-        "token-journal.pub",
-        format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-            body.join("\n")
-        )
-        .as_bytes(),
-    );
-    let v = w
-        .run(&[
-            "receipt",
-            "verify",
-            "out.receipt.dsse.json",
-            "--key",
-            "token-journal.pub",
-            "--json",
-        ])
-        .ok();
-    assert_eq!(v.json()["keyid"], first["fields"]["journal_key"]["keyid"]);
+    w.assert_receipt_signed_by_journal_key("pstore", "token-journal.pub");
 }

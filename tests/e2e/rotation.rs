@@ -4,7 +4,7 @@
 //! store's clock (the latest authenticated time) cannot be turned back.
 use std::fs;
 
-use crate::common::{EPOCH, World, listing};
+use crate::common::{EPOCH, World, anchor_init_args, listing};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -32,7 +32,7 @@ fn rotate_targets(w: &World, out: &str, expires: &str) {
         expires,
     ])
     .ok();
-    w.run(&["root", "sign", out, "--key", "keys/root.pem"]).ok();
+    w.root_sign(out, &["keys/root.pem"], &[]).ok();
 }
 
 /// `pack` carrying `roots`, signed by `key`, with `extra` flags.
@@ -260,14 +260,8 @@ fn carried_chains_that_do_not_chain_are_refused() {
         "3650d",
     ])
     .ok();
-    w.run(&[
-        "root",
-        "sign",
-        "2-new-only.root.json",
-        "--key",
-        "keys/root2.pem",
-    ])
-    .ok();
+    w.root_sign("2-new-only.root.json", &["keys/root2.pem"], &[])
+        .ok();
     // pack refuses a chain that does not hold...
     let r = w.pack_as(
         "x.airlock",
@@ -299,8 +293,7 @@ fn carried_chains_that_do_not_chain_are_refused() {
         "3650d",
     ])
     .ok();
-    w.run(&["root", "sign", "3.root.json", "--key", "keys/root.pem"])
-        .ok();
+    w.root_sign("3.root.json", &["keys/root.pem"], &[]).ok();
     w.pack_as("skip.airlock", &["keys/release2.pem"], "3.root.json", &[])
         .ok();
     unpack_refused(&w, "skip.airlock", "root-version", &[]);
@@ -394,28 +387,7 @@ fn turning_the_clock_back_does_not_accept_an_expired_bundle_or_root() {
     );
     unpack_refused(&w, "root100d.airlock", "root-expired", &[]);
     // The same bundle is fine for a store whose clock is the system clock.
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "fresh",
-        "--root",
-        "1.root.json",
-    ])
-    .ok();
+    w.run(&anchor_init_args("fresh", "1.root.json", &[])).ok();
     w.run(&["verify", "root100d.airlock", "--store", "fresh"])
         .ok();
 }

@@ -1,6 +1,6 @@
 //! The manifest must be signed by a threshold of the final root's targets
 //! keys, counted by distinct public key.
-use crate::common::World;
+use crate::common::{World, anchor_init_args};
 
 #[test]
 fn a_key_outside_the_targets_role_cannot_pack() {
@@ -31,7 +31,7 @@ fn a_manifest_signed_by_a_non_targets_key_is_refused() {
         "keys/other.pub",
     ])
     .ok();
-    w.run(&["root", "sign", "other.root.json", "--key", "keys/root2.pem"])
+    w.root_sign("other.root.json", &["keys/root2.pem"], &[])
         .ok();
     w.pack_as("x.airlock", &["keys/other.pem"], "other.root.json", &[])
         .ok();
@@ -39,15 +39,7 @@ fn a_manifest_signed_by_a_non_targets_key_is_refused() {
     let r = w.verify("x.airlock");
     let r = r.fails(1, "is not from a targets key of root version 1");
     assert!(r.stderr.contains("manifest signature by "), "{}", r.stderr);
-    let r = w.run(&[
-        "unpack",
-        "x.airlock",
-        "--store",
-        "store",
-        "--to",
-        "out",
-        "--json",
-    ]);
+    let r = w.unpack_json("x.airlock", "out");
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (1, "signature-unknown-key")
@@ -78,33 +70,11 @@ fn two_person_world() -> World {
         "2",
     ])
     .ok();
-    w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
-        .ok();
+    w.root_sign("1.root.json", &["keys/root.pem"], &[]).ok();
     w.write("dist/a.txt", b"a\n");
     w.write_layout(&[("build", "builder", &[], &[])]);
     std::fs::create_dir_all(w.path("links")).unwrap();
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "store",
-        "--root",
-        "1.root.json",
-    ])
-    .ok();
+    w.anchor_store();
     w
 }
 
@@ -168,28 +138,8 @@ fn one_key_listed_under_two_keyids_counts_once() {
     let mut doc = airlock::keys::obj([("signed", signed), ("signatures", Json::Arr(vec![]))]);
     sign_root_document(&mut doc, &root_key, &[]).unwrap();
     w.write("2key.root.json", doc.to_pretty().as_bytes());
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "store2",
-        "--root",
-        "2key.root.json",
-    ])
-    .ok();
+    w.run(&anchor_init_args("store2", "2key.root.json", &[]))
+        .ok();
 
     // Sign the manifest under both keyids with the same key, as an attacker
     // holding one key would.

@@ -556,15 +556,7 @@ fn a_carried_sigstore_bundle_is_verified_against_the_pin_on_import() {
         (r.code, r.error_code()),
         (1, "sigstore-identity-mismatch".to_owned())
     );
-    let r = w.run(&[
-        "unpack",
-        "rel.airlock",
-        "--store",
-        "store",
-        "--to",
-        "out",
-        "--json",
-    ]);
+    let r = w.unpack_json("rel.airlock", "out");
     assert_eq!(
         (r.code, r.error_code()),
         (1, "sigstore-identity-mismatch".to_owned())

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{EPOCH, World, pseudo_random};
+use crate::common::{EPOCH, World, pack_inputs, pseudo_random};
 
 /// The Python that has the writer's dependencies, or `None` (outside CI).
 pub fn python() -> Option<PathBuf> {
@@ -74,22 +74,7 @@ fn same_bytes(w: &World, a: &str, b: &str) {
 
 /// The inputs both writers get, as command-line arguments.
 fn inputs<'a>(root: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "--root",
-        root,
-        "--layout",
-        "root.layout",
-        "--layout-key",
-        "keys/owner.pub",
-        "--links",
-        "links",
-        "--artifacts",
-        "dist",
-        "--key",
-        "keys/release.pem",
-    ];
-    v.extend(extra);
-    v
+    pack_inputs(&[root], &["keys/release.pem"], extra)
 }
 
 fn statement(w: &World, key: &str, name: &str) {
@@ -191,8 +176,7 @@ fn created_from_8_pow_11_on_is_written_in_base_256_by_both() {
         "100000d",
     ])
     .ok();
-    w.run(&["root", "sign", "far.root.json", "--key", "keys/root.pem"])
-        .ok();
+    w.root_sign("far.root.json", &["keys/root.pem"], &[]).ok();
     let created = (8u64.pow(11) + 12_345).to_string();
     let extra = ["--source-date-epoch", &created, "--expires", "1d"];
     let mut pack = vec!["pack", "--out", "far.airlock"];

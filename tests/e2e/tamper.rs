@@ -66,15 +66,7 @@ fn truncation_is_refused() {
         good.len() - 1,
     ] {
         fs::write(w.path("cut.airlock"), &good[..cut]).unwrap();
-        let r = w.run(&[
-            "unpack",
-            "cut.airlock",
-            "--store",
-            "store",
-            "--to",
-            "out",
-            "--json",
-        ]);
+        let r = w.unpack_json("cut.airlock", "out");
         assert_eq!(r.code, 1, "cut at {cut}: {}", r.stderr);
         assert!(
             ["bundle-truncated", "bundle-compression", "tar-header"]
@@ -100,15 +92,7 @@ fn appended_garbage_is_refused() {
         let mut bad = good.clone();
         bad.extend_from_slice(tail);
         fs::write(w.path("long.airlock"), bad).unwrap();
-        let r = w.run(&[
-            "unpack",
-            "long.airlock",
-            "--store",
-            "store",
-            "--to",
-            "out",
-            "--json",
-        ]);
+        let r = w.unpack_json("long.airlock", "out");
         assert_eq!(r.code, 1, "tail {tail:?}");
         assert_eq!(r.error_code(), "trailing-data", "tail {tail:?}");
         assert!(!w.path("out").exists());

@@ -89,13 +89,13 @@ fn a_hostile_bundle_file_name_is_escaped_everywhere() {
     let name = "x\u{9b}31m\u{202e}lmth.exe\u{2028}\u{1b}[2J\n    9  2026-01-01T00:00:00Z  unpack  accepted  forged.airlock";
     // Refused: the file is not a bundle.
     fs::write(w.path(name), b"not a bundle").unwrap();
-    let r = w.run(&["verify", name, "--store", "store"]);
+    let r = w.verify(name);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_safe_stderr("verify stderr (refused)", &r.stderr);
     assert_safe("verify stdout (refused)", &r.stdout, &any_line);
     // Accepted: the same name, a good bundle.
     fs::copy(w.path("good.airlock"), w.path(name)).unwrap();
-    let r = w.run(&["verify", name, "--store", "store"]).ok();
+    let r = w.verify(name).ok();
     assert_safe("verify stdout (accepted)", &r.stdout, &any_line);
     assert_safe("verify stderr (accepted)", &r.stderr, &any_line);
     assert!(
@@ -158,7 +158,7 @@ fn hostile_artifact_paths_in_refusals_are_escaped_and_kept_exact_in_json() {
     let b = Crafted::standard(&w)
         .artifact("z\u{1b}[2J\nforged", b"x")
         .write(&w, "esc.airlock");
-    let r = w.run(&["verify", &b, "--store", "store"]);
+    let r = w.verify(&b);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_safe_stderr("unsafe-path stderr", &r.stderr);
     assert_journal_show_safe(&w);
@@ -171,7 +171,7 @@ fn a_hostile_product_step_in_a_refusal_is_escaped() {
     let mut c = Crafted::standard(&w);
     c.product_step = Some(step.into());
     let b = c.write(&w, "step.airlock");
-    let r = w.run(&["verify", &b, "--store", "store"]);
+    let r = w.verify(&b);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_safe_stderr("verify stderr", &r.stderr);
     let r = w.run(&["verify", &b, "--store", "store", "--json"]);
@@ -219,7 +219,7 @@ fn a_hostile_step_name_in_success_lines_is_escaped() {
         "{}",
         p.stdout
     );
-    let v = w.run(&["verify", "s.airlock", "--store", "store"]).ok();
+    let v = w.verify("s.airlock").ok();
     assert_safe("verify stdout", &v.stdout, &any_line);
     let j = w
         .run(&["verify", "s.airlock", "--store", "store", "--json"])

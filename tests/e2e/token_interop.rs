@@ -686,8 +686,7 @@ fn keys_under_schemes_airlock_cannot_use_are_refused_naming_the_scheme() {
         "keys/ec.pub",
     ])
     .ok();
-    w.run(&["root", "sign", "1.root.json", "--key", "keys/kms.pem"])
-        .ok();
+    w.root_sign("1.root.json", &["keys/kms.pem"], &[]).ok();
     let text = fs::read_to_string(w.path("1.root.json"))
         .unwrap()
         .replace("\"rsassa-pss-sha256\"", "\"rsa-pkcs1v15-sha384\"");

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{World, listing, tree};
+use crate::common::{World, anchor_init_args, listing, tree};
 use crate::emulators::{Swtpm, missing};
 
 /// The TPM-held anchor index (hsm/src/tpm/device.rs).
@@ -24,29 +24,7 @@ pub(crate) fn tpm_world(test: &str) -> Option<(World, Swtpm)> {
 /// `anchor init --store STORE --root 1.root.json --tpm TCTI EXTRA…`.
 fn tpm_init(w: &World, tpm: &Swtpm, store: &str, extra: &[&str]) -> crate::common::Run {
     let tcti = tpm.tcti();
-    let mut args = vec![
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        store,
-        "--root",
-        "1.root.json",
-        "--tpm",
-        &tcti,
-    ];
+    let mut args = anchor_init_args(store, "1.root.json", &["--tpm", &tcti]);
     args.extend_from_slice(extra);
     w.run(&args)
 }
@@ -117,29 +95,8 @@ fn pack_verify_unpack_with_a_tpm_store() {
     assert_eq!(show["imported"], 1);
     assert_eq!(show["channels"]["stable"], 3);
     // A hardware store is not quietly re-provisioned as a file store.
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "tstore",
-        "--root",
-        "1.root.json",
-        "--replace",
-    ])
-    .fails(3, "cannot be re-provisioned as a file store");
+    w.run(&anchor_init_args("tstore", "1.root.json", &["--replace"]))
+        .fails(3, "cannot be re-provisioned as a file store");
 }
 
 #[test]
@@ -284,7 +241,7 @@ fn evil_root(w: &World, out: &str, version: &str) {
         version,
     ])
     .ok();
-    w.run(&["root", "sign", out, "--key", "keys/evil.pem"]).ok();
+    w.root_sign(out, &["keys/evil.pem"], &[]).ok();
 }
 
 #[test]
@@ -468,15 +425,8 @@ fn a_rotation_accepted_into_a_tpm_store_extends_the_checked_chain() {
         "2",
     ])
     .ok();
-    w.run(&[
-        "root",
-        "sign",
-        "2.root.json",
-        "--key",
-        "keys/root.pem",
-        "keys/root2.pem",
-    ])
-    .ok();
+    w.root_sign("2.root.json", &["keys/root.pem", "keys/root2.pem"], &[])
+        .ok();
     w.record_build().ok();
     w.pack_raw(
         "rot.airlock",
@@ -824,29 +774,11 @@ fn a_file_store_moves_onto_a_tpm_with_a_new_journal_keeping_its_state() {
     let r = w.run(&["verify", "one.airlock", "--store", "store", "--json"]);
     assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
     // --new-journal is for hardware only.
-    let r = w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
+    let r = w.run(&anchor_init_args(
         "other",
-        "--root",
         "1.root.json",
-        "--replace",
-        "--new-journal",
-    ]);
+        &["--replace", "--new-journal"],
+    ));
     assert_eq!(r.code, 2, "{r:?}");
 }
 
@@ -948,31 +880,5 @@ fn a_policy_swapped_on_a_tpm_store_is_detected_and_receipts_are_signed_in_the_tp
     w.run(&["policy", "set", "--store", "tstore", "any.toml"])
         .ok();
     unpack(&w, "one.airlock", "out").ok();
-    let journal = fs::read_to_string(w.path("tstore/journal.jsonl")).unwrap();
-    let first: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
-    let spki = first["fields"]["journal_key"]["spki"].as_str().unwrap();
-    let body: Vec<String> = spki
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8(c.to_vec()).unwrap())
-        .collect();
-    w.write(
-        "tpm-journal.pub",
-        format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-            body.join("\n")
-        )
-        .as_bytes(),
-    );
-    let v = w
-        .run(&[
-            "receipt",
-            "verify",
-            "out.receipt.dsse.json",
-            "--key",
-            "tpm-journal.pub",
-            "--json",
-        ])
-        .ok();
-    assert_eq!(v.json()["keyid"], first["fields"]["journal_key"]["keyid"]);
+    w.assert_receipt_signed_by_journal_key("tstore", "tpm-journal.pub");
 }

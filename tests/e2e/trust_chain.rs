@@ -5,7 +5,7 @@
 //! decided before any payload byte is decompressed.
 use std::fs;
 
-use crate::common::{World, airlock_in, listing};
+use crate::common::{Run, World, airlock_in, listing, pack_inputs};
 use crate::crafted::{Crafted, refused};
 
 /// Replaces the owner and builder key pairs with the attacker's own.
@@ -93,47 +93,50 @@ fn a_root_without_a_layout_owner_refuses_every_bundle() {
         .fails(1, "names no in-toto layout owner");
 }
 
+/// `root init --out OUT --root-key keys/root.pub --targets-key TARGETS
+/// --layout-key LAYOUT… EXTRA…`.
+fn root_init(w: &World, out: &str, targets: &str, layout: &[&str], extra: &[&str]) -> Run {
+    let mut args = vec![
+        "root",
+        "init",
+        "--out",
+        out,
+        "--root-key",
+        "keys/root.pub",
+        "--targets-key",
+        targets,
+        "--layout-key",
+    ];
+    args.extend(layout);
+    args.extend(extra);
+    w.run(&args)
+}
+
 #[test]
 fn a_layout_needs_the_owner_threshold_the_root_names() {
     let w = World::new();
     w.run(&["keygen", "--out", "keys/owner2"]).ok();
     fs::remove_file(w.path("1.root.json")).unwrap();
-    w.run(&[
-        "root",
-        "init",
-        "--out",
+    root_init(
+        &w,
         "1.root.json",
-        "--root-key",
-        "keys/root.pub",
-        "--targets-key",
         "keys/release.pub",
-        "--layout-key",
-        "keys/owner.pub",
-        "keys/owner2.pub",
-        "--layout-threshold",
-        "2",
-    ])
+        &["keys/owner.pub", "keys/owner2.pub"],
+        &["--layout-threshold", "2"],
+    )
     .ok();
-    w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
-        .ok();
+    w.root_sign("1.root.json", &["keys/root.pem"], &[]).ok();
     reanchor(&w);
     let b = Crafted::standard(&w).write(&w, "one-owner.airlock");
     refused(&w, &b, "layout-threshold");
     // A threshold that no set of keys can meet is refused when written.
-    w.run(&[
-        "root",
-        "init",
-        "--out",
+    root_init(
+        &w,
         "bad.root.json",
-        "--root-key",
-        "keys/root.pub",
-        "--targets-key",
         "keys/release.pub",
-        "--layout-key",
-        "keys/owner.pub",
-        "--layout-threshold",
-        "2",
-    ])
+        &["keys/owner.pub"],
+        &["--layout-threshold", "2"],
+    )
     .fails(
         2,
         "--layout-threshold 2 cannot be met by 1 distinct layout key",
@@ -159,8 +162,7 @@ fn rotating_the_layout_owner_is_a_root_rotation() {
         "3650d",
     ])
     .ok();
-    w.run(&["root", "sign", "2.root.json", "--key", "keys/root.pem"])
-        .ok();
+    w.root_sign("2.root.json", &["keys/root.pem"], &[]).ok();
     // A layout signed by the old owner, carried with root 2: refused.
     w.pack_as(
         "old-owner.airlock",
@@ -169,24 +171,12 @@ fn rotating_the_layout_owner_is_a_root_rotation() {
         &[],
     )
     .ok();
-    let mut args = vec![
-        "pack",
-        "--out",
-        "old-owner-2.airlock",
-        "--root",
-        "1.root.json",
-        "2.root.json",
-        "--layout",
-        "root.layout",
-        "--layout-key",
-        "keys/owner.pub",
-        "--links",
-        "links",
-        "--artifacts",
-        "dist",
-        "--key",
-        "keys/release.pem",
-    ];
+    let mut args = vec!["pack", "--out", "old-owner-2.airlock"];
+    args.extend(pack_inputs(
+        &["1.root.json", "2.root.json"],
+        &["keys/release.pem"],
+        &[],
+    ));
     w.run(&args)
         .fails(1, "is not a layout-owner key of root version 2");
     // Signed by the new owner: accepted, and the anchor moves to root 2.
@@ -220,15 +210,7 @@ fn an_older_owner_signed_layout_is_not_replayed() {
     w.pack("old.airlock", &["--channel", "stable", "--sequence", "3"])
         .ok();
     let before = listing(w.tmp.path());
-    let r = w.run(&[
-        "unpack",
-        "old.airlock",
-        "--store",
-        "store",
-        "--to",
-        "old",
-        "--json",
-    ]);
+    let r = w.unpack_json("old.airlock", "old");
     assert_eq!((r.code, r.error_code().as_str()), (1, "layout-rollback"));
     assert_eq!(listing(w.tmp.path()), before, "nothing written");
     // Same expiry, other bytes: refused too.
@@ -264,15 +246,7 @@ fn a_bundle_created_in_the_future_is_refused_and_moves_no_clock() {
     )
     .ok();
     let state = w.store_state();
-    let r = w.run(&[
-        "unpack",
-        "future.airlock",
-        "--store",
-        "store",
-        "--to",
-        "out",
-        "--json",
-    ]);
+    let r = w.unpack_json("future.airlock", "out");
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (1, "bundle-from-future"),
@@ -331,15 +305,7 @@ fn a_store_accepts_only_its_own_channels() {
         &["--channel", "nightly", "--sequence", "1"],
     )
     .ok();
-    let r = w.run(&[
-        "unpack",
-        "nightly.airlock",
-        "--store",
-        "store",
-        "--to",
-        "nightly",
-        "--json",
-    ]);
+    let r = w.unpack_json("nightly.airlock", "nightly");
     assert_eq!(
         (r.code, r.error_code().as_str()),
         (1, "channel-not-allowed")
@@ -400,21 +366,15 @@ fn a_high_s_manifest_signature_is_refused() {
     w.run(&["keygen", "--type", "ecdsa-p256", "--out", "keys/release-ec"])
         .ok();
     fs::remove_file(w.path("1.root.json")).unwrap();
-    w.run(&[
-        "root",
-        "init",
-        "--out",
+    root_init(
+        &w,
         "1.root.json",
-        "--root-key",
-        "keys/root.pub",
-        "--targets-key",
         "keys/release-ec.pub",
-        "--layout-key",
-        "keys/owner.pub",
-    ])
+        &["keys/owner.pub"],
+        &[],
+    )
     .ok();
-    w.run(&["root", "sign", "1.root.json", "--key", "keys/root.pem"])
-        .ok();
+    w.root_sign("1.root.json", &["keys/root.pem"], &[]).ok();
     reanchor(&w);
     let id = w
         .run(&["key", "id", "keys/release-ec.pub"])

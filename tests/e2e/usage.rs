@@ -1,6 +1,6 @@
 //! The command-line contract: help with examples, exit codes, error and hint
 //! lines, --json.
-use crate::common::{World, airlock_in};
+use crate::common::{World, airlock_in, anchor_init_args};
 
 #[test]
 fn every_command_has_help_with_an_example() {
@@ -34,7 +34,7 @@ fn exit_codes_follow_the_contract() {
     let w = World::new();
     // 2: bad flags, a missing file, a key that does not parse.
     assert_eq!(w.run(&["pack", "--bogus"]).code, 2);
-    w.run(&["verify", "missing.airlock", "--store", "store"])
+    w.verify("missing.airlock")
         .fails(2, "cannot read missing.airlock");
     w.write("keys/junk.pem", b"not a key");
     w.pack_as("x", &["keys/junk.pem"], "1.root.json", &[])
@@ -82,50 +82,10 @@ fn store_from_environment() {
 #[test]
 fn anchor_init_refuses_a_second_time_and_bad_roots() {
     let w = World::new();
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "store",
-        "--root",
-        "1.root.json",
-    ])
-    .fails(3, "already provisioned");
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "s2",
-        "--root",
-        "root.layout",
-    ])
-    .fails(1, "root metadata is malformed");
+    w.run(&anchor_init_args("store", "1.root.json", &[]))
+        .fails(3, "already provisioned");
+    w.run(&anchor_init_args("s2", "root.layout", &[]))
+        .fails(1, "root metadata is malformed");
     w.run(&[
         "root",
         "init",
@@ -139,28 +99,8 @@ fn anchor_init_refuses_a_second_time_and_bad_roots() {
         "keys/release.pub",
     ])
     .ok();
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "s3",
-        "--root",
-        "u.root.json",
-    ])
-    .fails(1, "signed by 0 of the 1 root keys");
+    w.run(&anchor_init_args("s3", "u.root.json", &[]))
+        .fails(1, "signed by 0 of the 1 root keys");
     let show = w
         .run(&["anchor", "show", "--store", "store", "--json"])
         .ok()

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::common::airlock_in;
+use crate::common::{airlock_in, anchor_init_args};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/bundle")
@@ -20,31 +20,7 @@ fn s(p: &Path) -> &str {
 fn every_vector_gets_its_verdict() {
     let tmp = tempfile::tempdir().unwrap();
     let root = dir().join("1.root.json");
-    airlock_in(
-        tmp.path(),
-        &[
-            "anchor",
-            "init",
-            "--channel",
-            "default",
-            "stable",
-            "beta",
-            "crafted",
-            "vectors",
-            "a",
-            "b",
-            "f",
-            "r",
-            "t",
-            "x",
-            "y",
-            "--store",
-            "store",
-            "--root",
-            s(&root),
-        ],
-    )
-    .ok();
+    airlock_in(tmp.path(), &anchor_init_args("store", s(&root), &[])).ok();
     let mut vectors: Vec<PathBuf> = fs::read_dir(dir())
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::common::{World, airlock_bin, listing, pseudo_random, tree};
+use crate::common::{World, airlock_bin, anchor_init_args, listing, pseudo_random, tree};
 
 const MIB: u64 = 1 << 20;
 
@@ -687,28 +687,8 @@ fn vectors() -> PathBuf {
 fn every_volume_vector_gets_its_verdict() {
     let w = World::bare();
     let root = vectors().join("bundle/1.root.json");
-    w.run(&[
-        "anchor",
-        "init",
-        "--channel",
-        "default",
-        "stable",
-        "beta",
-        "crafted",
-        "vectors",
-        "a",
-        "b",
-        "f",
-        "r",
-        "t",
-        "x",
-        "y",
-        "--store",
-        "store",
-        "--root",
-        root.to_str().unwrap(),
-    ])
-    .ok();
+    w.run(&anchor_init_args("store", root.to_str().unwrap(), &[]))
+        .ok();
     let mut sets: Vec<PathBuf> = fs::read_dir(vectors().join("volumes"))
         .unwrap()
         .map(|e| e.unwrap().path())
