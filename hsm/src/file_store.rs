@@ -317,6 +317,28 @@ impl FileStore {
         self.dir.join(format!("{JOURNAL_KEY}.{ext}"))
     }
 
+    /// Changes the state with `change` and binds the journal head `head`
+    /// (the records saying so end there) under the lock: the one update
+    /// path of the operator's changes (`accept` also moves the anchor).
+    fn update_state(
+        &self,
+        locked: Locked<'_>,
+        head: &JournalHead,
+        change: impl FnOnce(&mut StoreState),
+    ) -> Result<(), Error> {
+        let current = self.read_state_file()?;
+        let Some(bound) = &current.journal else {
+            return Err(Error::JournalNotStarted {
+                path: self.dir.clone(),
+            });
+        };
+        let new = bound.advanced(head, &self.state_path())?;
+        let anchor = self.anchor()?;
+        let mut state = current.state;
+        change(&mut state);
+        self.commit(locked, &anchor, state, Some(new))
+    }
+
     /// Loads the journal key, or creates it ([`JournalKey::Create`]) when
     /// there is none. Returns the signer and whether it was created now.
     fn journal_key(&self, key: JournalKey) -> Result<(FileSigner, bool), Error> {
@@ -527,17 +549,9 @@ impl TrustStore for FileStore {
         channels: &BTreeSet<String>,
         head: &JournalHead,
     ) -> Result<(), Error> {
-        let current = self.read_state_file()?;
-        let Some(bound) = &current.journal else {
-            return Err(Error::JournalNotStarted {
-                path: self.dir.clone(),
-            });
-        };
-        let new = bound.advanced(head, &self.state_path())?;
-        let anchor = self.anchor()?;
-        let mut state = current.state;
-        state.allowed_channels = channels.clone();
-        self.commit(locked, &anchor, state, Some(new))
+        self.update_state(locked, head, |state| {
+            state.allowed_channels = channels.clone();
+        })
     }
 
     fn set_sigstore_pin(
@@ -546,17 +560,9 @@ impl TrustStore for FileStore {
         pin: &crate::store::SigstorePin,
         head: &JournalHead,
     ) -> Result<(), Error> {
-        let current = self.read_state_file()?;
-        let Some(bound) = &current.journal else {
-            return Err(Error::JournalNotStarted {
-                path: self.dir.clone(),
-            });
-        };
-        let new = bound.advanced(head, &self.state_path())?;
-        let anchor = self.anchor()?;
-        let mut state = current.state;
-        state.sigstore = Some(pin.clone());
-        self.commit(locked, &anchor, state, Some(new))
+        self.update_state(locked, head, |state| {
+            state.sigstore = Some(pin.clone());
+        })
     }
 
     fn set_policy(
@@ -565,17 +571,9 @@ impl TrustStore for FileStore {
         policy: Option<&PolicyPin>,
         head: &JournalHead,
     ) -> Result<(), Error> {
-        let current = self.read_state_file()?;
-        let Some(bound) = &current.journal else {
-            return Err(Error::JournalNotStarted {
-                path: self.dir.clone(),
-            });
-        };
-        let new = bound.advanced(head, &self.state_path())?;
-        let anchor = self.anchor()?;
-        let mut state = current.state;
-        state.policy = policy.cloned();
-        self.commit(locked, &anchor, state, Some(new))
+        self.update_state(locked, head, |state| {
+            state.policy = policy.cloned();
+        })
     }
 
     fn set_floor(
@@ -585,29 +583,13 @@ impl TrustStore for FileStore {
         floor: u64,
         head: &JournalHead,
     ) -> Result<(), Error> {
-        let current = self.read_state_file()?;
-        let Some(bound) = &current.journal else {
-            return Err(Error::JournalNotStarted {
-                path: self.dir.clone(),
-            });
-        };
-        let new = bound.advanced(head, &self.state_path())?;
-        let anchor = self.anchor()?;
-        let mut state = current.state;
-        state.raise_floor(channel, floor);
-        self.commit(locked, &anchor, state, Some(new))
+        self.update_state(locked, head, |state| {
+            state.raise_floor(channel, floor);
+        })
     }
 
     fn bind_journal_head(&self, locked: Locked<'_>, head: &JournalHead) -> Result<(), Error> {
-        let current = self.read_state_file()?;
-        let Some(bound) = &current.journal else {
-            return Err(Error::JournalNotStarted {
-                path: self.dir.clone(),
-            });
-        };
-        let new = bound.advanced(head, &self.state_path())?;
-        let anchor = self.anchor()?;
-        self.commit(locked, &anchor, current.state, Some(new))
+        self.update_state(locked, head, |_| ())
     }
 }
 
