@@ -352,7 +352,8 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
                     Some(dir) if artifact => Some(scratch_file(dir.path(), &path)?),
                     _ => None,
                 };
-                sink.receive(entry, &mut |w| {
+                let found = problems.count();
+                let received = sink.receive(entry, &mut |w| {
                     let copied = if artifact {
                         let mut tee = taps.wrap(&path, w);
                         match copy.as_mut() {
@@ -363,7 +364,15 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
                         problems.copy(entry, src, w)
                     };
                     copied.map_err(airlock_bundle::Error::Sink)
-                })?;
+                });
+                // A base file that is gone or differs failed its own copy
+                // (nothing downstream took it as complete) and is named in
+                // the refusal below; any other failure is the staging's.
+                if let Err(e) = received
+                    && problems.count() == found
+                {
+                    return Err(e);
+                }
                 artifacts += 1;
                 artifact_bytes += entry.size;
             }

@@ -36,9 +36,12 @@ pub struct BaseProblems {
 impl BaseProblems {
     /// Streams `src` into `out` while hashing it: records a problem when
     /// the file cannot be read, or is not exactly `entry.size` bytes with
-    /// `entry.sha256`, and goes on (the caller refuses once every file has
-    /// been looked at, naming them all). Fails only when `out` cannot be
-    /// written (the staging side: the environment's error, not the base's).
+    /// `entry.sha256` (the caller goes on, and refuses once every file has
+    /// been looked at, naming them all). Such a file also fails the copy, so
+    /// that nothing downstream of `out` (a blob streamed to a registry
+    /// during publish) takes its bytes as complete; [`BaseProblems::count`]
+    /// tells that failure from `out`'s own (the staging side: the
+    /// environment's error, not the base's).
     pub fn copy(
         &mut self,
         entry: &Entry,
@@ -49,8 +52,7 @@ impl BaseProblems {
         let mut f = match airlock_hsm::opfile::open_regular(src) {
             Ok(f) => f,
             Err(e) => {
-                self.add(format!("{shown} is gone ({e})"));
-                return Ok(());
+                return Err(self.differs(format!("{shown} is gone ({e})")));
             }
         };
         let mut h = Sha256::new();
@@ -63,22 +65,33 @@ impl BaseProblems {
                     h.update(&buf[..k]);
                     n += k as u64;
                     if n > entry.size {
-                        self.add(format!("{shown} differs (longer than {})", entry.size));
-                        return Ok(());
+                        return Err(
+                            self.differs(format!("{shown} differs (longer than {})", entry.size))
+                        );
                     }
                     out.write_all(&buf[..k])?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.add(format!("{shown} cannot be read ({e})"));
-                    return Ok(());
+                    return Err(self.differs(format!("{shown} cannot be read ({e})")));
                 }
             }
         }
         if n != entry.size || <[u8; 32]>::from(h.finalize()) != entry.sha256 {
-            self.add(format!("{shown} differs"));
+            return Err(self.differs(format!("{shown} differs")));
         }
         Ok(())
+    }
+
+    /// Records `what` and returns the error that fails the file's copy.
+    fn differs(&mut self, what: String) -> std::io::Error {
+        self.add(what);
+        std::io::Error::other("a file of the base is gone or differs")
+    }
+
+    /// How many files were gone or differed so far.
+    pub fn count(&self) -> usize {
+        self.count
     }
 
     fn add(&mut self, what: String) {
@@ -103,5 +116,50 @@ impl BaseProblems {
             files,
             count: base.files.len(),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use airlock_bundle::{BundlePath, EntryKind, Limits};
+
+    fn entry(bytes: &[u8]) -> Entry {
+        Entry {
+            kind: EntryKind::Artifact,
+            path: BundlePath::new("a", &Limits::default()).unwrap(),
+            size: bytes.len() as u64,
+            sha256: Sha256::digest(bytes).into(),
+            mode: 0o644,
+        }
+    }
+
+    /// A base file that differs, is longer or is gone fails its own copy
+    /// (so a blob streamed to a registry is never completed with its bytes)
+    /// and is counted; a file that matches copies whole.
+    #[test]
+    fn a_base_file_that_differs_fails_its_copy_and_is_counted() {
+        let d = tempfile::tempdir().unwrap();
+        let good = d.path().join("good");
+        std::fs::write(&good, b"release bytes").unwrap();
+        let mut problems = BaseProblems::default();
+        let mut out = Vec::new();
+        problems
+            .copy(&entry(b"release bytes"), &good, &mut out)
+            .unwrap();
+        assert_eq!(
+            (out.as_slice(), problems.count()),
+            (&b"release bytes"[..], 0)
+        );
+        for (want, file) in [
+            (&b"release bytez"[..], good.clone()),
+            (&b"release"[..], good.clone()),
+            (&b"release bytes"[..], d.path().join("gone")),
+        ] {
+            let before = problems.count();
+            assert!(problems.copy(&entry(want), &file, &mut Vec::new()).is_err());
+            assert_eq!(problems.count(), before + 1);
+        }
     }
 }
