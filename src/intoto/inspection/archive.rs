@@ -80,6 +80,10 @@ pub struct Listing {
 fn unsafe_(s: impl Into<String>) -> ContentError {
     ContentError::Unsafe(s.into())
 }
+/// Most memory the xz (and legacy lzma) decoder may use: a stream that
+/// needs more is refused, as one the zstd decoder's window limit refuses.
+const XZ_MEMLIMIT: u64 = 128 << 20;
+
 fn failed(s: impl Into<String>) -> ContentError {
     ContentError::Failed(s.into())
 }
@@ -513,7 +517,17 @@ pub fn list(
     let decoder: Box<dyn Read> = match chosen {
         Compression::Detect => Box::new(source),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(source)),
-        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(source)),
+        Compression::Xz => {
+            // liblzma's own multi-stream decoder has no memory limit: a
+            // crafted header may ask for a dictionary of GiBs. xz -9 needs
+            // 65 MiB to decode.
+            let stream = liblzma::stream::Stream::new_auto_decoder(
+                XZ_MEMLIMIT,
+                liblzma::stream::CONCATENATED,
+            )
+            .map_err(|e| failed(format!("xz: {e}")))?;
+            Box::new(liblzma::read::XzDecoder::new_stream(source, stream))
+        }
         Compression::Zstd => Box::new(
             zstd::stream::read::Decoder::new(source).map_err(|e| failed(format!("zstd: {e}")))?,
         ),
@@ -547,6 +561,23 @@ mod tests {
             b.append_data(&mut h, name, *data).unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    /// A legacy `.lzma` header (what `tar -xJf` also decodes) asking for a
+    /// 1.5 GiB dictionary is refused before anything is allocated.
+    #[test]
+    fn an_xz_stream_asking_for_too_much_memory_is_refused() {
+        let mut crafted = vec![0x5d, 0x00, 0x00, 0x00, 0x60];
+        crafted.extend([0xff; 8]);
+        crafted.extend([0u8; 64]);
+        let e = list(
+            &mut crafted.as_slice(),
+            Compression::Xz,
+            &ArchiveLimits::default(),
+        )
+        .unwrap_err();
+        let shown = format!("{e:?}").to_lowercase();
+        assert!(shown.contains("mem"), "{shown}");
     }
 
     #[test]
