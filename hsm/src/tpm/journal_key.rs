@@ -86,6 +86,19 @@ impl Tpm {
         f: impl FnOnce(&mut Self, KeyHandle, &Public) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let template = template().map_err(|e| tpm_err(e.to_string()))?;
+        self.with_endorsement_key("journal key", template, what, f)
+    }
+
+    /// Derives the key `template` describes from the endorsement seed (the
+    /// same key on every use, nothing stored), runs `f` with its handle, and
+    /// flushes it; `name` and `what` say which key, for what, in an error.
+    pub(super) fn with_endorsement_key<T>(
+        &mut self,
+        name: &str,
+        template: Public,
+        what: &str,
+        f: impl FnOnce(&mut Self, KeyHandle, &Public) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let created = self
             .ctx
             .execute_with_nullauth_session(|c| {
@@ -93,7 +106,7 @@ impl Tpm {
             })
             .map_err(|e| {
                 tpm_err(format!(
-                    "the TPM at {} cannot derive the journal key (to {what}): {e}; the \
+                    "the TPM at {} cannot derive the {name} (to {what}): {e}; the \
                      endorsement hierarchy must have an empty authorization value",
                     self.tcti
                 ))

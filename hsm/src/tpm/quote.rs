@@ -15,7 +15,6 @@ use tss_esapi::attributes::ObjectAttributesBuilder;
 use tss_esapi::handles::KeyHandle;
 use tss_esapi::interface_types::algorithm::{HashingAlgorithm, PublicAlgorithm};
 use tss_esapi::interface_types::ecc::EccCurve;
-use tss_esapi::interface_types::resource_handles::Hierarchy;
 use tss_esapi::structures::{
     Data, EccParameter, EccPoint, EccScheme, HashScheme, KeyDerivationFunctionScheme, PcrSlot,
     Public, PublicBuilder, PublicEccParametersBuilder, SignatureScheme, SymmetricDefinitionObject,
@@ -94,21 +93,7 @@ impl Tpm {
         f: impl FnOnce(&mut Self, KeyHandle, &Public) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let template = template().map_err(|e| tpm_err(e.to_string()))?;
-        let created = self
-            .ctx
-            .execute_with_nullauth_session(|c| {
-                c.create_primary(Hierarchy::Endorsement, template, None, None, None, None)
-            })
-            .map_err(|e| {
-                tpm_err(format!(
-                    "the TPM at {} cannot derive the attestation key (to {what}): {e}; the \
-                     endorsement hierarchy must have an empty authorization value",
-                    self.tcti
-                ))
-            })?;
-        let result = f(self, created.key_handle, &created.out_public);
-        let _ = self.ctx.flush_context(created.key_handle.into());
-        result
+        self.with_endorsement_key("attestation key", template, what, f)
     }
 
     /// The attestation key's public half.
