@@ -784,9 +784,9 @@ pub struct VerifyArgs {
     #[command(flatten)]
     /// The time override.
     pub at: AtArg,
-    /// Split bundle: ask for each volume that is not beside the previous one.
-    #[arg(long)]
-    pub prompt: bool,
+    #[command(flatten)]
+    /// `--prompt`.
+    pub prompt: PromptArg,
     /// Run the layout's inspection commands (in a private scratch copy of
     /// the artifacts, without network access, 10 s each; journaled) instead
     /// of evaluating them with airlock's built-in evaluators.
@@ -811,10 +811,9 @@ pub struct UnpackArgs {
     #[command(flatten)]
     /// The time override.
     pub at: AtArg,
-    /// Split bundle: ask (on standard input) for each volume that is not
-    /// beside the previous one, e.g. to read discs from one drive.
-    #[arg(long)]
-    pub prompt: bool,
+    #[command(flatten)]
+    /// `--prompt`.
+    pub prompt: PromptArg,
     /// Run the layout's inspection commands (in a private scratch copy of
     /// the artifacts, without network access, 10 s each; journaled) instead
     /// of evaluating them with airlock's built-in evaluators.
@@ -838,6 +837,23 @@ impl AtArg {
     /// The time given, if any.
     pub fn as_deref(&self) -> Option<&str> {
         self.at.as_deref()
+    }
+}
+
+/// `--prompt`: volumes of a split bundle read from one drive, disc after
+/// disc (`verify`, `unpack`, `publish`, `volumes check`).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct PromptArg {
+    /// Split bundle: ask (on standard input) for each volume that is not
+    /// beside the previous one, e.g. to read discs from one drive.
+    #[arg(long)]
+    pub prompt: bool,
+}
+
+impl PromptArg {
+    /// Whether to ask.
+    pub fn asks(self) -> bool {
+        self.prompt
     }
 }
 
@@ -903,9 +919,9 @@ pub struct PublishArgs {
     #[command(flatten)]
     /// The time override.
     pub at: AtArg,
-    /// Split bundle: ask for each volume that is not beside the previous one.
-    #[arg(long)]
-    pub prompt: bool,
+    #[command(flatten)]
+    /// `--prompt`.
+    pub prompt: PromptArg,
     /// Run the layout's inspection commands (in a private scratch copy of
     /// the artifacts, without network access, 10 s each; journaled) instead
     /// of evaluating them with airlock's built-in evaluators.
@@ -961,9 +977,9 @@ pub struct VolumesCheckArgs {
     #[command(flatten)]
     /// The time override.
     pub at: AtArg,
-    /// Ask (on standard input) for each file that is not there yet.
-    #[arg(long)]
-    pub prompt: bool,
+    #[command(flatten)]
+    /// `--prompt`.
+    pub prompt: PromptArg,
 }
 
 /// A trust store named with `--store` (or `AIRLOCK_STORE`): `DIR` or

@@ -357,11 +357,11 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
                     let copied = if artifact {
                         let mut tee = taps.wrap(&path, w);
                         match copy.as_mut() {
-                            Some(f) => problems.copy(entry, src, &mut Both(&mut tee, f)),
-                            None => problems.copy(entry, src, &mut tee),
+                            Some(f) => problems.copy(entry, &b.dir, src, &mut Both(&mut tee, f)),
+                            None => problems.copy(entry, &b.dir, src, &mut tee),
                         }
                     } else {
-                        problems.copy(entry, src, w)
+                        problems.copy(entry, &b.dir, src, w)
                     };
                     copied.map_err(airlock_bundle::Error::Sink)
                 });

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use airlock_hsm::{FileSigner, Signer};
 
 use crate::cli::{
-    AtArg, JournalVerifyArgs, MetricsFileArg, PackArgs, RecordArgs, RootInitArgs, StoreArg,
-    UnpackArgs, VerifyArgs,
+    AtArg, JournalVerifyArgs, MetricsFileArg, PackArgs, PromptArg, RecordArgs, RootInitArgs,
+    StoreArg, UnpackArgs, VerifyArgs,
 };
 use crate::cmd::Output;
 use crate::cmd::{Outcome, anchor, intoto, journal, pack, root, unpack, verify};
@@ -157,6 +157,31 @@ fn demo_layout(builder: &dyn Signer, packager: &dyn Signer, expires: u64) -> Jso
         ),
         ("inspect", Json::Arr(vec![])),
     ])
+}
+
+/// `verify BUNDLE --store STORE`, as the demo runs it.
+fn verify_args(bundle: PathBuf, store: &Path) -> VerifyArgs {
+    VerifyArgs {
+        bundle,
+        store: store_arg(store),
+        at: AtArg::default(),
+        prompt: PromptArg::default(),
+        metrics_file: MetricsFileArg::default(),
+        run_inspections: false,
+    }
+}
+
+/// `unpack BUNDLE --store STORE --to TO`, as the demo runs it.
+fn unpack_args(bundle: PathBuf, store: &Path, to: PathBuf) -> UnpackArgs {
+    UnpackArgs {
+        bundle,
+        store: store_arg(store),
+        to,
+        at: AtArg::default(),
+        prompt: PromptArg::default(),
+        metrics_file: MetricsFileArg::default(),
+        run_inspections: false,
+    }
 }
 
 fn store_arg(p: &Path) -> StoreArg {
@@ -433,14 +458,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         "airlock verify release.airlock --store store",
     );
     n.outcome(&verify::run(
-        &VerifyArgs {
-            bundle: p("release.airlock"),
-            store: store_arg(&p("store")),
-            at: AtArg::default(),
-            prompt: false,
-            metrics_file: MetricsFileArg::default(),
-            run_inspections: false,
-        },
+        &verify_args(p("release.airlock"), &p("store")),
         Output::Quiet,
     )?);
 
@@ -456,14 +474,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         )?,
     )?;
     let tampered = verify::run(
-        &VerifyArgs {
-            bundle: p("tampered.airlock"),
-            store: store_arg(&p("store")),
-            at: AtArg::default(),
-            prompt: false,
-            metrics_file: MetricsFileArg::default(),
-            run_inspections: false,
-        },
+        &verify_args(p("tampered.airlock"), &p("store")),
         Output::Quiet,
     );
     match tampered {
@@ -478,17 +489,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         "The insider's bundle: signed by the release key, but not what the supply chain produced",
         "airlock verify evil.airlock --store store",
     );
-    match verify::run(
-        &VerifyArgs {
-            bundle: p("evil.airlock"),
-            store: store_arg(&p("store")),
-            at: AtArg::default(),
-            prompt: false,
-            metrics_file: MetricsFileArg::default(),
-            run_inspections: false,
-        },
-        Output::Quiet,
-    ) {
+    match verify::run(&verify_args(p("evil.airlock"), &p("store")), Output::Quiet) {
         Err(crate::error::Error::Intoto(e)) => {
             n.say(&format!("   REJECTED by the in-toto check (exit 1): {e}"))
         }
@@ -502,15 +503,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
     );
     fs::create_dir_all(p("incoming")).map_err(|e| demo_err(&e.to_string()))?;
     n.outcome(&unpack::run(
-        &UnpackArgs {
-            bundle: p("release.airlock"),
-            store: store_arg(&p("store")),
-            to: p("incoming/release-1"),
-            at: AtArg::default(),
-            prompt: false,
-            metrics_file: MetricsFileArg::default(),
-            run_inspections: false,
-        },
+        &unpack_args(p("release.airlock"), &p("store"), p("incoming/release-1")),
         Output::Quiet,
     )?);
     if !same_tree(&p("dist"), &p("incoming/release-1"))? {
@@ -523,15 +516,7 @@ fn isolated_side(n: &mut Narrator, base: &Path) -> Result<(), Error> {
         "airlock unpack release.airlock --store store --to incoming/again",
     );
     match unpack::run(
-        &UnpackArgs {
-            bundle: p("release.airlock"),
-            store: store_arg(&p("store")),
-            to: p("incoming/again"),
-            at: AtArg::default(),
-            prompt: false,
-            metrics_file: MetricsFileArg::default(),
-            run_inspections: false,
-        },
+        &unpack_args(p("release.airlock"), &p("store"), p("incoming/again")),
         Output::Quiet,
     ) {
         Err(e) if e.code() == "replay" => n.say(&format!("   REJECTED (exit 1): {e}")),

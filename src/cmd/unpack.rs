@@ -72,23 +72,26 @@ fn decide(
 ) -> Result<Outcome, Error> {
     let at = time_override(a.at.as_deref())?;
     let store = open_store(&a.store.dir())?;
+    // Journaled, printed and placed as one absolute path, whatever the
+    // working directory: a later delta finds its base's files by it.
+    let to = absolute_destination(&a.to);
     if destination == Destination::Operator {
-        refuse_destination_in_store(&a.to, store.dir())?;
+        refuse_destination_in_store(&to, store.dir())?;
     }
     let signer = signer_of(store.as_ref())?;
     let journal = Journal::new(store.dir(), signer.as_ref())?;
     let inspections = crate::cmd::verify::inspection_policy(a.run_inspections)?;
     let mut decision = Decision::new("unpack", &a.bundle, at);
     decision.run_inspections = inspections != crate::verifier::InspectionPolicy::Evaluate;
-    decision.destination = Some(a.to.clone());
+    decision.destination = Some(to.clone());
     // The bundle is opened (a regular file, readable) before the lock: a
     // FIFO or a file that cannot be read never holds the store.
-    let opened = open_bundle(&a.bundle, output, "unpack", a.prompt);
+    let opened = open_bundle(&a.bundle, output, "unpack", a.prompt.asks());
     // Hold the store's lock from the freshness check to the commit, so two
     // imports of one bundle cannot both pass.
     let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
     let result = opened.and_then(|opened| {
-        let mut staging = Staging::create(&a.to)?;
+        let mut staging = Staging::create(&to)?;
         let state = store.state()?;
         let time = import_time(at, &state)?;
         decision.time = Some(time);
@@ -201,6 +204,18 @@ fn decide(
         )
         .field("journal_record", record.1);
     Ok(o)
+}
+
+/// `to` as an absolute path: its parent directory resolved (links
+/// followed, as the staging directory will be created in it) and its own
+/// name kept; a path whose parent does not resolve is only made absolute
+/// (it is refused with its own error later).
+fn absolute_destination(to: &std::path::Path) -> std::path::PathBuf {
+    if let (Some(name), Ok(parent)) = (to.file_name(), crate::fsutil::parent_dir(to).canonicalize())
+    {
+        return parent.join(name);
+    }
+    std::path::absolute(to).unwrap_or_else(|_| to.to_owned())
 }
 
 /// Refuses a destination inside the trust store's directory: artifacts must

@@ -224,7 +224,7 @@ fn decide(a: &VerifyArgs, output: Output) -> Result<Outcome, Error> {
     let inspections = inspection_policy(a.run_inspections)?;
     let mut decision = Decision::new("verify", &a.bundle, at);
     decision.run_inspections = inspections != InspectionPolicy::Evaluate;
-    let result = open_bundle(&a.bundle, output, "verify", a.prompt).and_then(|opened| {
+    let result = open_bundle(&a.bundle, output, "verify", a.prompt.asks()).and_then(|opened| {
         let state = store.state()?;
         let time = verification_time(at, &state, now());
         decision.time = Some(time);

@@ -302,7 +302,7 @@ pub fn check(a: &VolumesCheckArgs, output: Output) -> Result<Outcome, Error> {
     let mut failures: Vec<Error> = Vec::new();
     let mut count = 0;
     for path in &a.paths {
-        let Some(found) = locate(path, a.prompt, count) else {
+        let Some(found) = locate(path, a.prompt.asks(), count) else {
             failures.push(Error::input(
                 path,
                 std::io::Error::from(std::io::ErrorKind::NotFound),

@@ -121,11 +121,12 @@ pub fn locate(
     // The base's whole release is at its destination (a delta's import is
     // complete too), each file found by its digest.
     let release = base_manifest.full_release();
+    // Relative to `dir`: opened beneath it without following links.
     let mut by_digest: HashMap<[u8; 32], PathBuf> = HashMap::new();
     for e in release.artifacts() {
         let p = match e.kind {
-            EntryKind::Blob => dir.join(IMAGE_DIR).join("blobs").join(e.path.as_str()),
-            _ => dir.join(e.path.as_str()),
+            EntryKind::Blob => Path::new(IMAGE_DIR).join("blobs").join(e.path.as_str()),
+            _ => PathBuf::from(e.path.as_str()),
         };
         by_digest.entry(e.sha256).or_insert(p);
     }

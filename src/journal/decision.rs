@@ -16,7 +16,7 @@ use crate::verifier::{Observed, Verdict};
 /// The longest error message a record keeps (characters).
 const MAX_MESSAGE: usize = 1000;
 /// The longest path a record keeps (characters).
-const MAX_PATH: usize = 1000;
+const MAX_PATH: usize = 4096;
 
 /// `s` cut to `max` characters (an ellipsis marks the cut).
 pub fn bounded(s: &str, max: usize) -> String {

@@ -7,7 +7,7 @@ use std::fs;
 
 use sha2::Digest as _;
 
-use crate::common::{World, listing, tree};
+use crate::common::{World, airlock_in, listing, tree};
 use crate::crafted::{Crafted, man, refused};
 
 /// Packs `v1.bundle` (sequence 1) from the fixture's `dist/`, then changes
@@ -175,6 +175,64 @@ fn a_delta_whose_base_changed_after_unpack_is_refused_naming_the_files() {
         w.path("base1.airlock-metadata/manifest.cbor"),
     )
     .unwrap();
+    refused(&w, "v2-delta.bundle", "delta-base-changed");
+}
+
+/// The journal keeps the base's destination as an absolute path: a base
+/// unpacked with a relative `--to` from one working directory is found
+/// from another.
+#[test]
+fn a_base_unpacked_with_a_relative_to_is_found_from_another_directory() {
+    let w = World::new();
+    two_releases(&w, &[]);
+    fs::create_dir(w.path("ops")).unwrap();
+    let u = airlock_in(
+        &w.path("ops"),
+        &[
+            "unpack",
+            "../v1.bundle",
+            "--store",
+            "../store",
+            "--to",
+            "base1",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    let dest = w.path("ops/base1").canonicalize().unwrap();
+    assert_eq!(u["destination"], dest.to_str().unwrap());
+    let journal = fs::read_to_string(w.path("store/journal.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(journal.lines().last().unwrap()).unwrap();
+    assert_eq!(last["fields"]["destination"], u["destination"]);
+    // From the world's directory, where `base1` does not exist.
+    w.unpack("v2-delta.bundle", "d2").ok();
+    second_store(&w);
+    unpack2(&w, "v1.bundle", "s2-base1");
+    unpack2(&w, "v2-full.bundle", "full2");
+    assert_eq!(tree(&w.path("d2")), tree(&w.path("full2")));
+}
+
+/// A base file replaced by a symbolic link is gone, even when the link
+/// points at exactly the right bytes: the base's files are read beneath
+/// its destination, following no link.
+#[test]
+fn a_base_file_replaced_by_a_symbolic_link_is_refused() {
+    let w = World::new();
+    two_releases(&w, &[]);
+    w.unpack("v1.bundle", "base1").ok();
+    fs::rename(w.path("base1/bin/tool"), w.path("tool-elsewhere")).unwrap();
+    std::os::unix::fs::symlink(w.path("tool-elsewhere"), w.path("base1/bin/tool")).unwrap();
+    let r = w.unpack_json("v2-delta.bundle", "x");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let message = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("bin/tool") && message.contains("symbolic link"),
+        "{message}"
+    );
     refused(&w, "v2-delta.bundle", "delta-base-changed");
 }
 
