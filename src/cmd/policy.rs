@@ -175,7 +175,7 @@ pub fn test(
         &mut Observed::default(),
         crate::verifier::InspectionPolicy::Evaluate,
     )?;
-    let doc = input::document(&verdict, state.latest_time);
+    let doc = input::Document::of(&verdict, state.latest_time).to_value();
     let results = crate::gate::evaluate(&pinned, &doc)?;
     let lines: Vec<String> = results.iter().map(rule_line).collect();
     match judge(&pinned, results.clone()) {

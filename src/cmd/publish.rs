@@ -280,7 +280,7 @@ fn policy_again(
             reason,
         }
     })?;
-    crate::gate::enforce_input(store, &state, &doc)
+    crate::gate::enforce_input(store, &state, doc)
 }
 
 /// The repository an image goes to under `target`.

@@ -8,9 +8,13 @@ use serde_json::json;
 
 use crate::cmd::Outcome;
 use crate::error::Error;
-use crate::fsutil::{read_limited, replace_file};
+use crate::fsutil::read_limited;
+#[cfg(feature = "tpm")]
+use crate::fsutil::replace_file;
 use crate::gate::GateError;
-use crate::gate::quote::{self, Expected, MAX_QUOTE_FILE, PCR, PCR_SELECTION, QuoteFile};
+use crate::gate::quote::{self, Expected, MAX_QUOTE_FILE, PCR};
+#[cfg(feature = "tpm")]
+use crate::gate::quote::{PCR_SELECTION, QuoteFile};
 
 /// `airlock anchor quote --store STORE [--nonce HEX --out FILE] [--ak-pub FILE]`.
 pub fn quote(

@@ -117,17 +117,17 @@ fn decide(
         )?;
         // Last, the enclave's own policy (if the store pins one): on a
         // denial the staging directory goes, nothing is placed.
-        let doc = crate::gate::input::document(&verdict, state.latest_time);
-        let admission = crate::gate::enforce_input(store.as_ref(), &state, &doc)?;
-        Ok((staging, verdict, (admission, doc)))
+        // The input document is kept in the store (its SHA-256 in the
+        // record): `publish` evaluates the store's policy on it again.
+        let doc = crate::gate::input::Document::of(&verdict, state.latest_time);
+        let admission = crate::gate::enforce_document(store.as_ref(), &state, &doc)?;
+        let input = crate::gate::input::encode(&doc);
+        Ok((staging, verdict, (admission, input)))
     });
-    let (staging, verdict, (admission, doc)) = result.map_err(|e| {
+    let (staging, verdict, (admission, (input, input_sha256))) = result.map_err(|e| {
         decision.record_refusal(store.as_ref(), &journal, &lock, e, &crate::cmd::warn)
     })?;
     decision.policy = admission.as_ref().map(crate::gate::Admission::field);
-    // The input document is kept in the store (its SHA-256 in the
-    // record): `publish` evaluates the store's policy on it again.
-    let (input, input_sha256) = crate::gate::input::encode(&doc);
     decision.policy_input = Some(input_sha256.clone());
     // No acceptance without its record: the record is durable before
     // anything is placed. A full disk fails here (exit 3), with nothing

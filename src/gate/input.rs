@@ -2,6 +2,7 @@
 //! document"): built only from what the verifier established — the
 //! verified manifest, its artifacts and images, the attestations whose
 //! signatures verified, the in-toto verdict — and the store's time.
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -11,81 +12,132 @@ use crate::intoto::bundle::ChainVerdict;
 use crate::timefmt::format_utc;
 use crate::verifier::Verdict;
 
-/// The input document for `verdict`, decided at the verification time
-/// `verdict.time`, on a store whose latest time is `store_time`.
-pub fn document(v: &Verdict, store_time: u64) -> Value {
-    let m = &v.manifest;
-    let artifacts: Vec<Value> = m
-        .artifacts()
-        .iter()
-        .map(|e| {
-            json!({
-                "path": e.path.as_str(),
-                "size": e.size,
-                "digest": {"sha256": hex::encode(e.sha256)},
-            })
-        })
-        .collect();
-    let images: Vec<Value> = m
-        .images
-        .iter()
-        .map(|i| {
-            json!({
-                "name": i.name,
-                "tag": i.tag,
-                "reference": i.reference(),
-                "digest": {"sha256": hex::encode(i.digest)},
-                "platforms": i.platforms,
-            })
-        })
-        .collect();
-    let attestations: Vec<Value> = v
-        .supply_chain
-        .statements
-        .iter()
-        .map(|s| {
-            json!({
-                "file": s.file,
-                "predicate_type": s.statement.get("predicateType").cloned().unwrap_or(Value::Null),
-                "subjects": s.statement.get("subject").cloned().unwrap_or(json!([])),
-                "predicate": s.statement.get("predicate").cloned().unwrap_or(json!({})),
-                "signers": s.signers,
-            })
-        })
-        .collect();
-    let c = &v.supply_chain;
-    json!({
-        "manifest": {
-            "bundle_id": v.bundle_id,
-            "channel": v.channel,
-            "sequence": v.sequence,
-            "created": format_utc(v.created),
-            "expires": format_utc(v.expires),
-            "signers": v.signers,
-            "root_version": v.root_version,
-            "sha256": v.manifest_sha256,
-        },
-        "artifacts": artifacts,
-        "images": images,
-        "attestations": attestations,
-        "intoto": {
-            "verified": true,
-            "product_step": c.product_step,
-            "steps": c.steps,
-            "inspections": c.inspections,
-            "inspection_results": inspection_results(c),
-            "coverage": {
-                "attestations": c.attestations,
-                "attested_subjects": c.attested_subjects,
-                "attestable_subjects": c.attestable_subjects,
+/// The input document for a verdict: serialized straight from the
+/// verdict (its artifacts and attestations borrowed, never copied into a
+/// JSON tree), with its keys in the sorted order a `serde_json::Value`
+/// gives them, so [`encode`] writes the same bytes as serializing
+/// [`Document::to_value`]. A tree is built only for a policy to evaluate.
+#[derive(Debug, serde::Serialize)]
+pub struct Document<'a> {
+    artifacts: Artifacts<'a>,
+    attestations: Vec<Attestation<'a>>,
+    images: Vec<Value>,
+    intoto: Value,
+    manifest: Value,
+    now: String,
+    store_time: String,
+}
+
+/// The manifest's artifacts as `[{digest: {sha256}, path, size}]`.
+#[derive(Debug)]
+struct Artifacts<'a>(&'a [airlock_bundle::Entry]);
+
+impl serde::Serialize for Artifacts<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Sha256 {
+            sha256: String,
+        }
+        #[derive(serde::Serialize)]
+        struct Artifact<'e> {
+            digest: Sha256,
+            path: &'e str,
+            size: u64,
+        }
+        s.collect_seq(self.0.iter().map(|e| Artifact {
+            digest: Sha256 {
+                sha256: hex::encode(e.sha256),
             },
-            "layout_expires": c.layout_expires,
-            "layout_sha256": c.layout.sha256,
-            "warnings": c.warnings,
-        },
-        "now": format_utc(v.time),
-        "store_time": format_utc(store_time),
-    })
+            path: e.path.as_str(),
+            size: e.size,
+        }))
+    }
+}
+
+/// One verified attestation, its statement's parts borrowed.
+#[derive(Debug, serde::Serialize)]
+struct Attestation<'a> {
+    file: &'a str,
+    predicate: Cow<'a, Value>,
+    predicate_type: Cow<'a, Value>,
+    signers: &'a [String],
+    subjects: Cow<'a, Value>,
+}
+
+impl<'a> Document<'a> {
+    /// The input document for `v`, decided at the verification time
+    /// `v.time`, on a store whose latest time is `store_time`.
+    pub fn of(v: &'a Verdict, store_time: u64) -> Document<'a> {
+        let m = &v.manifest;
+        let images: Vec<Value> = m
+            .images
+            .iter()
+            .map(|i| {
+                json!({
+                    "name": i.name,
+                    "tag": i.tag,
+                    "reference": i.reference(),
+                    "digest": {"sha256": hex::encode(i.digest)},
+                    "platforms": i.platforms,
+                })
+            })
+            .collect();
+        let part = |s: &'a Value, key: &str, absent: fn() -> Value| {
+            s.get(key)
+                .map_or_else(|| Cow::Owned(absent()), Cow::Borrowed)
+        };
+        let attestations = v
+            .supply_chain
+            .statements
+            .iter()
+            .map(|s| Attestation {
+                file: &s.file,
+                predicate: part(&s.statement, "predicate", || json!({})),
+                predicate_type: part(&s.statement, "predicateType", || Value::Null),
+                signers: &s.signers,
+                subjects: part(&s.statement, "subject", || json!([])),
+            })
+            .collect();
+        let c = &v.supply_chain;
+        Document {
+            artifacts: Artifacts(m.artifacts()),
+            attestations,
+            images,
+            intoto: json!({
+                "verified": true,
+                "product_step": c.product_step,
+                "steps": c.steps,
+                "inspections": c.inspections,
+                "inspection_results": inspection_results(c),
+                "coverage": {
+                    "attestations": c.attestations,
+                    "attested_subjects": c.attested_subjects,
+                    "attestable_subjects": c.attestable_subjects,
+                },
+                "layout_expires": c.layout_expires,
+                "layout_sha256": c.layout.sha256,
+                "warnings": c.warnings,
+            }),
+            manifest: json!({
+                "bundle_id": v.bundle_id,
+                "channel": v.channel,
+                "sequence": v.sequence,
+                "created": format_utc(v.created),
+                "expires": format_utc(v.expires),
+                "signers": v.signers,
+                "root_version": v.root_version,
+                "sha256": v.manifest_sha256,
+            }),
+            now: format_utc(v.time),
+            store_time: format_utc(store_time),
+        }
+    }
+
+    /// The document as a JSON tree, for a policy to evaluate (the only
+    /// place one is built: it is about 3 KiB per artifact).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
 }
 
 /// How each of the layout's inspections was evaluated, as
@@ -126,7 +178,7 @@ pub fn keep(dir: &Path, bytes: &[u8], sha256: &str, warn: &dyn Fn(&str)) {
 
 /// The bytes of `doc` as an import keeps them ([`keep`]) and their SHA-256
 /// (hex), which the import's journal record holds (`policy_input_sha256`).
-pub fn encode(doc: &Value) -> (Vec<u8>, String) {
+pub fn encode(doc: &Document<'_>) -> (Vec<u8>, String) {
     let bytes = serde_json::to_vec(doc).unwrap_or_default();
     let sha = hex::encode(Sha256::digest(&bytes));
     (bytes, sha)

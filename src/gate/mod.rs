@@ -102,20 +102,41 @@ pub fn enforce(
     state: &StoreState,
     verdict: &Verdict,
 ) -> Result<Option<Admission>, Error> {
-    enforce_input(store, state, &input::document(verdict, state.latest_time))
+    enforce_document(
+        store,
+        state,
+        &input::Document::of(verdict, state.latest_time),
+    )
 }
 
-/// [`enforce`] over an input document already built ([`input::document`];
-/// for `publish DIR`, the one recorded with the import,
-/// [`input::recorded`]).
+/// [`enforce`] over an input document already built (`unpack` keeps it
+/// too): its JSON tree is built only when a policy is pinned.
+pub fn enforce_document(
+    store: &dyn TrustStore,
+    state: &StoreState,
+    doc: &input::Document<'_>,
+) -> Result<Option<Admission>, Error> {
+    enforce_with(store, state, || doc.to_value())
+}
+
+/// [`enforce`] over an input document as a JSON tree (for `publish DIR`,
+/// the one recorded with the import, [`input::recorded`]).
 pub fn enforce_input(
     store: &dyn TrustStore,
     state: &StoreState,
-    doc: &Value,
+    doc: Value,
+) -> Result<Option<Admission>, Error> {
+    enforce_with(store, state, || doc)
+}
+
+fn enforce_with(
+    store: &dyn TrustStore,
+    state: &StoreState,
+    input: impl FnOnce() -> Value,
 ) -> Result<Option<Admission>, Error> {
     let Some(pinned) = pin::load(store, state)? else {
         return Ok(None);
     };
-    let results = evaluate(&pinned, doc)?;
+    let results = evaluate(&pinned, &input())?;
     Ok(Some(judge(&pinned, results)?))
 }

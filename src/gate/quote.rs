@@ -402,7 +402,8 @@ fn expected_pcr<'a>(bundle_ids: impl IntoIterator<Item = &'a str>) -> [u8; 32] {
     })
 }
 
-/// Base64 as the quote file carries it.
+/// Base64 as the quote file carries it (written only where a TPM quotes).
+#[cfg(feature = "tpm")]
 pub fn encode_b64(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }

@@ -524,7 +524,13 @@ fn receipts_verify_and_name_their_journal_record() {
     ])
     .ok();
     let receipt = w.path("in.receipt.dsse.json");
-    assert_eq!(u.json()["receipt"], "in.receipt.dsse.json");
+    // Beside the destination, which is printed as an absolute path.
+    let absolute = w
+        .path(".")
+        .canonicalize()
+        .unwrap()
+        .join("in.receipt.dsse.json");
+    assert_eq!(u.json()["receipt"], absolute.to_str().unwrap());
     let seq = u.json()["journal_record"].as_u64().unwrap();
     let v = w
         .run(&[
@@ -859,6 +865,13 @@ fn publish_dir_evaluates_the_policy_again() {
     assert_eq!(hex::encode(Sha256::digest(&input)), sha);
     let doc: Value = serde_json::from_slice(&input).unwrap();
     assert_eq!(doc["manifest"]["channel"], "stable");
+    // Written straight from the verdict, it is byte for byte the encoding
+    // of its own JSON tree (keys sorted at every level).
+    assert_eq!(serde_json::to_vec(&doc).unwrap(), input);
+    assert!(
+        doc["artifacts"].as_array().is_some_and(|a| !a.is_empty()),
+        "{doc}"
+    );
     let publish = |to: &str| {
         w.run(&[
             "publish",
