@@ -101,7 +101,7 @@ cargo clippy "${FEATURES[@]}" --all-targets --locked -- -D warnings
 # The demo's build (README: `cargo run --release -- demo`) has no `tpm`
 # feature: it must build without a warning too.
 step "cargo clippy -D warnings, default features (the demo's build)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --locked -- -D warnings
 
 step "cargo test"
 cargo test "${FEATURES[@]}" --locked
