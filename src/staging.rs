@@ -652,7 +652,10 @@ impl ArtifactSink for Staging {
             _ => entry.path.as_str().to_owned(),
         };
         let (file, shown) = self.create_file(&path)?;
-        let mut out = BufWriter::with_capacity(256 * 1024, file);
+        // A buffer no larger than the file: 20,000 small files must not
+        // each take (and page in) 256 KiB.
+        let buffer = usize::try_from(entry.size.clamp(4096, 256 * 1024)).unwrap_or(4096);
+        let mut out = BufWriter::with_capacity(buffer, file);
         copy(&mut out)?;
         let file = out
             .into_inner()
