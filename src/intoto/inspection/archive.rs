@@ -54,6 +54,9 @@ pub struct ArchiveLimits {
     pub name: usize,
     /// Bytes of one GNU long-name or pax extension header.
     pub extension: u64,
+    /// Bytes of all member names together (what the listing holds):
+    /// without it, 100,000 names of 4096 bytes would be 400 MB.
+    pub names: u64,
 }
 
 impl Default for ArchiveLimits {
@@ -63,6 +66,7 @@ impl Default for ArchiveLimits {
             bytes: 64 << 30,
             name: 4096,
             extension: 64 << 10,
+            names: 16 << 20,
         }
     }
 }
@@ -297,6 +301,7 @@ fn read_extension(
 fn list_tar(r: &mut dyn Read, limits: &ArchiveLimits) -> Result<Listing, ContentError> {
     let mut listing = Listing::default();
     let mut headers = 0u64;
+    let mut names = 0u64;
     let mut long_name: Option<Vec<u8>> = None;
     let mut pax: Option<Vec<(String, Vec<u8>)>> = None;
     let mut block = [0u8; 512];
@@ -404,6 +409,13 @@ fn list_tar(r: &mut dyn Read, limits: &ArchiveLimits) -> Result<Listing, Content
             }
         }
         let path = member_path(&raw, limits)?;
+        names += path.len() as u64;
+        if names > limits.names {
+            return Err(unsafe_(format!(
+                "the archive's member names take more than {} bytes",
+                limits.names
+            )));
+        }
         let shown = crate::excerpt(&path);
         match typeflag {
             b'0' | 0 | b'7' => {
@@ -621,6 +633,17 @@ mod tests {
         assert!(matches!(
             list(&mut t.as_slice(), Compression::Detect, &tight),
             Err(ContentError::Unsafe(_))
+        ));
+        // The names together: three names of 1 byte fit in 3, not in 2.
+        let t = tarball(&[("a", b"1"), ("b", b"2"), ("c", b"3")]);
+        let names = |n| ArchiveLimits {
+            names: n,
+            ..Default::default()
+        };
+        assert!(list(&mut t.as_slice(), Compression::Detect, &names(3)).is_ok());
+        assert!(matches!(
+            list(&mut t.as_slice(), Compression::Detect, &names(2)),
+            Err(ContentError::Unsafe(ref m)) if m.contains("member names")
         ));
     }
 

@@ -545,6 +545,37 @@ fn extract(listing: &archive::Listing, before: &Artifacts) -> Result<Artifacts, 
 mod tests {
     use super::*;
 
+    /// docs/supply-chain.md: a member that would make a path both a file
+    /// and a directory — among the members, or with the files under
+    /// verification — is refused as unsafe, whichever comes first; a file
+    /// beside a directory of another name is not.
+    #[test]
+    fn a_path_both_file_and_directory_is_refused() {
+        let d = Digests::sha256([7; 32]);
+        let listing = |files: &[&str], dirs: &[&str]| archive::Listing {
+            files: files.iter().map(|f| ((*f).to_owned(), [7; 32])).collect(),
+            dirs: dirs.iter().map(|f| (*f).to_owned()).collect(),
+        };
+        let before = |files: &[&str]| -> Artifacts {
+            files.iter().map(|f| ((*f).to_owned(), d.clone())).collect()
+        };
+        for (members, dirs, existing) in [
+            (&["a"][..], &["a"][..], &[][..]),
+            (&["a", "a/b"][..], &[][..], &[][..]),
+            (&["a/b"][..], &[][..], &["a"][..]),
+            (&["a"][..], &[][..], &["a/b"][..]),
+            (&[][..], &["x/y"][..], &["x/y"][..]),
+        ] {
+            let got = extract(&listing(members, dirs), &before(existing));
+            assert!(
+                matches!(got, Err(ContentError::Unsafe(ref m)) if m.contains("both a file and a directory")),
+                "{members:?} {dirs:?} {existing:?}: {got:?}"
+            );
+        }
+        let ok = extract(&listing(&["a", "b/c"], &["b", "d"]), &before(&["e/f"])).unwrap();
+        assert_eq!(ok.len(), 3);
+    }
+
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| (*x).to_owned()).collect()
     }
