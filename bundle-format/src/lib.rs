@@ -79,9 +79,9 @@ mod write;
 pub use error::{Error, Fault, excerpt};
 pub use limits::Limits;
 pub use manifest::{
-    BLOB_MODE, Base, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, Image, MAX_ENCLAVES,
-    Manifest, ManifestFields, ManifestSignature, NameRule, Signatures, SupplyChain, is_enclave_id,
-    is_image_name, is_tag, signing_message,
+    BLOB_MODE, Base, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, FRAME_CUT, FrameCut,
+    Image, MAX_ENCLAVES, Manifest, ManifestFields, ManifestSignature, NameRule, PayloadFrame,
+    Signatures, SupplyChain, is_enclave_id, is_image_name, is_tag, signing_message,
 };
 pub use path::{BundlePath, NotPortable, PathError, check_portable};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};
