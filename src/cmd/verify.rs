@@ -1,4 +1,5 @@
 //! `verify`: every check `unpack` makes, changing nothing in the store.
+use std::io::Read;
 use std::path::Path;
 
 use airlock_bundle::Limits;
@@ -101,6 +102,25 @@ pub fn open_bundle(
     Ok(OpenedBundle { input, bar })
 }
 
+impl OpenedBundle {
+    /// The bundle id an import of this bundle file would resume under, if
+    /// its payload is cut into frames (bundle-format/SPEC.md 5.8): read
+    /// from its head through a handle of its own, unverified — it only
+    /// names the staging directory an interrupted import may have left
+    /// (whatever is found there is re-hashed against the verified
+    /// manifest). `None` for volumes, a single-frame payload, or a head
+    /// that does not read.
+    pub fn resumable_id(&self, bundle: &Path) -> Option<String> {
+        if self.input.volumes().is_some() {
+            return None;
+        }
+        let file = airlock_hsm::opfile::open_regular(bundle).ok()?;
+        let r = airlock_bundle::BundleReader::open(file, Limits::default()).ok()?;
+        let m = r.manifest();
+        (!m.frames.is_empty()).then(|| m.bundle_id.clone())
+    }
+}
+
 /// Runs the verifier over an opened bundle, with its progress bar.
 pub fn check(
     opened: OpenedBundle,
@@ -112,6 +132,21 @@ pub fn check(
     inspections: InspectionPolicy,
 ) -> Result<Verdict, Error> {
     let OpenedBundle { mut input, bar } = opened;
+    // A bundle file (not volumes) can be read again from a later payload
+    // frame, for an import that resumes (`ArtifactSink::resume`).
+    let mut reopen = input.reopener().map(|mut file| {
+        let bar = bar.clone();
+        move |offset: u64| -> Result<Box<dyn Read + Send>, Error> {
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::Start(offset))
+                .map_err(|e| Error::Internal(format!("cannot seek in the bundle: {e}")))?;
+            bar.set_position(offset);
+            let file = file
+                .try_clone()
+                .map_err(|e| Error::Internal(format!("cannot reopen the bundle: {e}")))?;
+            Ok(Box::new(CountingReader::new(file, bar.clone())))
+        }
+    });
     let anchor = crate::trust_anchor::trusted_anchor(store)?;
     let enclave = crate::policy::enclave_id(store)?;
     seen.bundle_size = Some(input.size);
@@ -126,6 +161,7 @@ pub fn check(
         &mut |root, manifest| input.authenticate(root, manifest),
         &|manifest| crate::delta::locate(store, state, manifest),
         inspections,
+        reopen.as_mut().map(|r| r as crate::verifier::Reopen<'_>),
     );
     bar.finish_and_clear();
     let verdict = result.map_err(|e| input.diagnose(e))?;

@@ -34,6 +34,7 @@ mod publish_stream;
 mod pull;
 #[cfg(feature = "tpm")]
 mod quote;
+mod resume;
 mod readme;
 mod rootcmd;
 mod rotation;
