@@ -439,7 +439,11 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
                     Error::Internal("a resumed import asked for a frame the bundle lacks".into())
                 })?;
                 seen.resumed = Some(r);
-                let input = if r.frame > 0 { Some(reopen(r.offset)?) } else { None };
+                let input = if r.frame > 0 {
+                    Some(reopen(r.offset)?)
+                } else {
+                    None
+                };
                 Some((r, input))
             }
             None => None,

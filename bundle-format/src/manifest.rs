@@ -1045,7 +1045,7 @@ fn encode_frames(frames: &[PayloadFrame]) -> Vec<u8> {
 /// The records of a `frames` byte string; its rules beyond the record
 /// layout are checked by `validate_frames`.
 fn decode_frames(b: &[u8], limits: &Limits) -> Result<Vec<PayloadFrame>, Error> {
-    if b.len() % FRAME_RECORD != 0 {
+    if !b.len().is_multiple_of(FRAME_RECORD) {
         return Err(Error::FrameIndex(format!(
             "{} bytes is not a whole number of {FRAME_RECORD}-byte records",
             b.len()

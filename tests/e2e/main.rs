@@ -34,8 +34,8 @@ mod publish_stream;
 mod pull;
 #[cfg(feature = "tpm")]
 mod quote;
-mod resume;
 mod readme;
+mod resume;
 mod rootcmd;
 mod rotation;
 mod roundtrip;

@@ -83,13 +83,10 @@ impl Crafted {
         )
         .unwrap();
         m.frames = records;
-        let with_id = |m: &Manifest| {
-            // The id over the manifest as it is, so only the index is wrong.
-            let mut probe = m.clone();
-            probe.bundle_id = String::new();
-            hex::encode(&Sha256::digest(probe.encode())[..16])
-        };
-        m.bundle_id = with_id(&m);
+        // The id over the manifest as it is, so only the index is wrong.
+        let mut probe = m.clone();
+        probe.bundle_id = String::new();
+        m.bundle_id = hex::encode(&Sha256::digest(probe.encode())[..16]);
         m.encode()
     }
 
