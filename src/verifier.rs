@@ -44,8 +44,8 @@ pub trait ArtifactSink {
 
     /// Offered once the bundle is authenticated and its supply chain
     /// holds, before any payload byte is read, when the import could resume
-    /// (bundle-format/SPEC.md 8.1: a payload cut into frames, read from a
-    /// file, no delta, no inspection reading artifacts): the sink may keep
+    /// (bundle-format/SPEC.md 8.1: a payload cut into frames, no delta, no
+    /// inspection reading artifacts): the sink may keep
     /// what an interrupted import of the same bundle staged — each file
     /// re-hashed against `manifest`'s digest, nothing trusted — and say
     /// from which payload frame the read must go on

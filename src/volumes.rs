@@ -261,7 +261,8 @@ impl BundleInput {
 
     /// A handle to read a bundle file again from any offset (it shares
     /// the first handle's position: use it only once that one is done
-    /// with); `None` for a split bundle.
+    /// with); `None` for a split bundle (read again with
+    /// [`VolumeSet::stream_from`] of [`BundleInput::volumes`]).
     pub fn reopener(&mut self) -> Option<std::fs::File> {
         self.again.take()
     }

@@ -1,5 +1,6 @@
-//! Decompresses the payload frame in a background thread, so that zstd and
-//! SHA-256 run on two cores at once.
+//! Decompresses the payload frame (or frames, checking each against its
+//! record in the frame index, SPEC.md 5.8) in a background thread, so that
+//! zstd and SHA-256 run on two cores at once.
 //!
 //! The thread also passes on the compressed bytes its decoder consumes, in
 //! batches over the same channel, and the consumer hashes them for the

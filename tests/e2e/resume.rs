@@ -260,3 +260,45 @@ fn a_bundle_changed_on_disk_is_refused_by_the_frame_index_on_resume() {
     assert_eq!(last["fields"]["outcome"], "refused");
     assert_eq!(recs[recs.len() - 2]["event"], "import.resumed");
 }
+
+#[test]
+fn an_import_from_volumes_resumes_at_the_volume_holding_the_frame() {
+    let w = big_world();
+    w.run(&[
+        "split",
+        "rel.airlock",
+        "--size",
+        "60MiB",
+        "--key",
+        "keys/release.pem",
+        "--out",
+        "vol.airlock",
+    ])
+    .ok();
+    assert!(w.path("vol.airlock.004").exists(), "four volumes");
+    w.unpack("rel.airlock", "ref").ok();
+    new_store(&w, "s2");
+    // Entry 15 is in the third frame, which starts in volume 3.
+    killed_at(
+        &w,
+        "vol.airlock.001",
+        "s2",
+        "out",
+        "unpack-artifact-staged-15",
+    );
+    // Volume 2 holds no byte the resumed run needs: it is not read (a
+    // damaged copy goes unnoticed; every volume present is still checked
+    // by its header and length).
+    let v2 = std::fs::read(w.path("vol.airlock.002")).unwrap();
+    let mut bad = v2.clone();
+    let n = bad.len();
+    bad[n - 1000] ^= 1;
+    std::fs::write(w.path("vol.airlock.002"), &bad).unwrap();
+    let r = w.run(&unpack_args("vol.airlock.001", "s2", "out")).ok();
+    let j = r.json();
+    assert_eq!(j["resumed"]["frame"], 2);
+    let offset = j["resumed"]["offset"].as_u64().unwrap();
+    assert!(offset > 120 << 20, "{offset}");
+    assert_eq!(tree(&w.path("out")), tree(&w.path("ref")));
+    assert_eq!(outcome(&w, "s2"), outcome(&w, "store"));
+}
