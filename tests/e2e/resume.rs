@@ -302,3 +302,60 @@ fn an_import_from_volumes_resumes_at_the_volume_holding_the_frame() {
     assert_eq!(tree(&w.path("out")), tree(&w.path("ref")));
     assert_eq!(outcome(&w, "s2"), outcome(&w, "store"));
 }
+
+#[test]
+fn a_publish_whose_import_was_killed_resumes_it() {
+    use crate::images::{image_world, pack_images, record_with_images};
+    let w = image_world();
+    for i in 0..8 {
+        w.write(
+            &format!("dist/big/{i:02}.bin"),
+            &pseudo_random(FILE_SIZE, 200 + i as u64),
+        );
+    }
+    let images = ["oci:src:team/app:1.0", "oci:src:team/base:1"];
+    record_with_images(&w, &images, &[]);
+    pack_images(&w, "rel.airlock", &images, &["--channel", "stable"]).ok();
+    let m = manifest(&w, "rel.airlock");
+    assert_eq!(m.frames.len(), 2);
+    let publish = [
+        "publish",
+        "rel.airlock",
+        "--store",
+        "store",
+        "--registry",
+        "oci:enclave",
+        "--json",
+    ];
+    // Killed once the first frame's entries (README.md, big/00 to big/06)
+    // are staged.
+    let first = m.frame_cuts()[0].end_entry;
+    let r = airlock_env(
+        w.tmp.path(),
+        &publish,
+        (
+            "AIRLOCK_TEST_CRASH_AT",
+            &format!("unpack-artifact-staged-{first}"),
+        ),
+    );
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    assert!(!w.path("enclave/index.json").exists());
+    let j = w.run(&publish).ok().json();
+    assert_eq!(j["published"].as_array().unwrap().len(), 2);
+    // Every blob of the source, byte for byte.
+    for e in std::fs::read_dir(w.path("src/blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        assert_eq!(
+            std::fs::read(w.path("enclave/blobs/sha256").join(e.file_name())).unwrap(),
+            std::fs::read(e.path()).unwrap()
+        );
+    }
+    let recs = journal(&w, "store");
+    let unpack = recs.iter().position(|r| r["event"] == "unpack").unwrap();
+    assert_eq!(recs[unpack - 2]["event"], "import.interrupted");
+    assert_eq!(recs[unpack - 2]["fields"]["kept_entries"], first as u64);
+    assert_eq!(recs[unpack - 1]["event"], "import.resumed");
+    assert_eq!(recs[unpack - 1]["fields"]["frame"], 1);
+    assert_eq!(recs[unpack]["fields"]["outcome"], "accepted");
+    assert_eq!(recs[unpack]["fields"]["resumed"], true);
+}
