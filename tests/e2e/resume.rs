@@ -1,5 +1,6 @@
 //! Resumable import (issue 21, docs/transfers.md section 7): an `unpack`
-//! killed part-way through a bundle whose payload is cut into frames
+//! killed with SIGKILL (held at a pause point of tests/e2e/faults.rs first)
+//! part-way through a bundle whose payload is cut into frames
 //! (bundle-format/SPEC.md 5.8) goes on, on its next run, from the first
 //! payload frame it still needs — after re-hashing everything the killed run
 //! staged — and ends exactly as an uninterrupted import does. A staged file
@@ -13,7 +14,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::common::{World, anchor_init_args, listing, pseudo_random, tree};
-use crate::faults::airlock_env;
+use crate::faults::Paused;
 
 /// Payload files of 10 MiB: with the fixture's five small files, 25 payload
 /// entries and about 200 MiB of incompressible data, cut into three frames
@@ -49,14 +50,15 @@ fn unpack_args<'a>(bundle: &'a str, store: &'a str, to: &'a str) -> Vec<&'a str>
     vec!["unpack", bundle, "--store", store, "--to", to, "--json"]
 }
 
-/// `unpack` killed (as by kill -9) at the crash point `point`.
+/// `unpack` held at the pause point `point` (its decoder thread still
+/// running ahead) and killed there with SIGKILL.
 fn killed_at(w: &World, bundle: &str, store: &str, to: &str, point: &str) {
-    let r = airlock_env(
-        w.tmp.path(),
-        &unpack_args(bundle, store, to),
-        ("AIRLOCK_TEST_CRASH_AT", point),
+    let r = Paused::start(w.tmp.path(), &unpack_args(bundle, store, to), point).signal("KILL");
+    assert_eq!(
+        r.code, -1,
+        "not killed by the signal at {point}: {}",
+        r.stderr
     );
-    assert_eq!(r.code, 137, "not killed at {point}: {}", r.stderr);
     assert!(!w.path(to).exists());
 }
 
@@ -330,15 +332,9 @@ fn a_publish_whose_import_was_killed_resumes_it() {
     // Killed once the first frame's entries (README.md, big/00 to big/06)
     // are staged.
     let first = m.frame_cuts()[0].end_entry;
-    let r = airlock_env(
-        w.tmp.path(),
-        &publish,
-        (
-            "AIRLOCK_TEST_CRASH_AT",
-            &format!("unpack-artifact-staged-{first}"),
-        ),
-    );
-    assert_eq!(r.code, 137, "{}", r.stderr);
+    let point = format!("unpack-artifact-staged-{first}");
+    let r = Paused::start(w.tmp.path(), &publish, &point).signal("KILL");
+    assert_eq!(r.code, -1, "{}", r.stderr);
     assert!(!w.path("enclave/index.json").exists());
     let j = w.run(&publish).ok().json();
     assert_eq!(j["published"].as_array().unwrap().len(), 2);
