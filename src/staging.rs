@@ -816,10 +816,7 @@ impl ArtifactSink for Staging {
         // Image blobs go to the image layout's `blobs/` (their paths are
         // `sha256/HEX`).
         let path = staged_path(entry);
-        airlock_hsm::fault::point(&format!(
-            "unpack-artifact-started-{}",
-            self.received.len() + 1
-        ));
+        airlock_hsm::fault::point_n("unpack-artifact-started", self.received.len() + 1);
         let (file, shown) = self.create_file(&path)?;
         let mut out = BufWriter::with_capacity(256 * 1024, file);
         copy(&mut out)?;
@@ -834,7 +831,7 @@ impl ArtifactSink for Staging {
         if self.received.len() == 1 {
             airlock_hsm::fault::point("unpack-first-artifact-staged");
         }
-        airlock_hsm::fault::point(&format!("unpack-artifact-staged-{}", self.received.len()));
+        airlock_hsm::fault::point_n("unpack-artifact-staged", self.received.len());
         Ok(())
     }
 
