@@ -452,7 +452,18 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     };
     let mut payload = match resumed {
         Some((r, Some(input))) => {
-            let kept = usize::try_from(r.kept).unwrap_or(usize::MAX);
+            // The entries before the frame's first are the sink's, kept:
+            // exactly those, by the cut the manifest fixes.
+            let kept = reader
+                .manifest()
+                .frame_cuts()
+                .get(r.frame)
+                .map_or(0, |c| c.first_entry);
+            if r.kept != kept as u64 {
+                return Err(Error::Internal(
+                    "the staging kept other entries than the frame's predecessors".into(),
+                ));
+            }
             for e in reader.manifest().artifacts().iter().take(kept) {
                 artifacts += 1;
                 artifact_bytes += e.size;
