@@ -379,9 +379,30 @@ class Bundle:
         # Frame P.
         items = [Item(PREFIX["artifact"] + p, d, m, mtime) for p, d, m in arts]
         items = self.hook("payload_items", items)
-        tar = b"".join(i.bytes() if isinstance(i, Item) else i for i in items) + b"\0" * 1024
-        tar = self.hook("payload_tar", tar)
-        frame_p = self.hook("frame_p", compress(tar, self.level), tar)
+        item_bytes = [i.bytes() if isinstance(i, Item) else i for i in items]
+        # SPEC 5.8: cut before an item once the frame holds FRAME_CUT bytes.
+        parts, firsts = [[]], [0]
+        for n, b in enumerate(item_bytes):
+            if n > 0 and sum(len(x) for x in parts[-1]) >= sw.FRAME_CUT:
+                parts.append([])
+                firsts.append(n)
+            parts[-1].append(b)
+        parts = [b"".join(x) for x in parts]
+        parts[-1] += b"\0" * 1024
+        records = []
+        if len(parts) == 1:
+            tar = self.hook("payload_tar", parts[0])
+            frame_p = compress(tar, self.level)
+        else:
+            parts = self.hook("frame_parts", parts)
+            frames = [compress(x, self.level) for x in parts]
+            records = [{"len": len(f), "sha256": hashlib.sha256(f).digest(), "first_entry": e}
+                       for f, e in zip(frames, firsts)]
+            frames = self.hook("frames_stored", frames)
+            tar = b"".join(parts)
+            frame_p = b"".join(frames)
+        records = self.hook("frame_records", records)
+        frame_p = self.hook("frame_p", frame_p, tar)
         payload_sha256 = self.hook("payload_sha256", hashlib.sha256(frame_p).digest())
         # The manifest.
         entries = [{"kind": k, "path": p, "size": len(b), "sha256": hashlib.sha256(b).digest(), "mode": 0o644}
@@ -405,6 +426,9 @@ class Bundle:
             m["enclaves"] = self.enclaves
         if self.posix_names:
             m["posix_names"] = True
+        if records:
+            m["frames"] = b"".join(r["len"].to_bytes(8, "big") + r["sha256"] + r["first_entry"].to_bytes(8, "big")
+                                   for r in records)
         m = self.hook("manifest_map", m)
         if isinstance(m, dict):
             m["bundle_id"] = self.hook("bundle_id", hashlib.sha256(cbor(m, canon=True)).digest()[:16].hex(), m)
@@ -556,6 +580,63 @@ case("accept", "many-entries", "5.3", "300 artifacts",
 case("accept", "metadata-in-several-kinds", "3.4", "roots, layout, keys, links and attestations all present",
      attestations=[("a.json", make_attestation()), ("b.json", make_attestation("owner"))],
      extra_links=[("x.txt", b"x\n")])
+
+
+# ---- payload frames (SPEC 5.8) -------------------------------------------------------
+
+# Zeros of exactly the cut with their header: `a/big` alone fills frame 1, the
+# base artifacts and the end-of-archive are frame 2 (a few KB compressed).
+BIG = ("a/big", b"\0" * (sw.FRAME_CUT - BLOCK), 0o644)
+CUT_ARTS = arts_with(BIG)
+
+
+def _recs(f):
+    return lambda rs: f([dict(r) for r in rs])
+
+
+def _flip_sha(rs):
+    rs[0]["sha256"] = bytes([rs[0]["sha256"][0] ^ 1]) + rs[0]["sha256"][1:]
+    return rs
+
+
+def _set_first(rs):
+    rs[1]["first_entry"] = 2
+    return rs
+
+
+case("accept", "payload-cut-in-two-frames", "5.8", "64 MiB of tar stream in `a/big`: the rest is a second frame, "
+     "listed with the first in the signed `frames` index", artifacts=CUT_ARTS)
+case("frame-index-malformed", "frames-first-entry-elsewhere", "5.8",
+     "the index puts frame 2's first entry at 2, the cut rule at 1", artifacts=CUT_ARTS, h_frame_records=_recs(_set_first))
+case("frame-index-malformed", "frames-one-record", "5.8", "an index of one record: a second encoding of one frame",
+     artifacts=CUT_ARTS, h_frame_records=_recs(lambda rs: rs[:1]))
+case("frame-index-malformed", "frames-record-too-many", "5.8", "an index of three records for two frames",
+     artifacts=CUT_ARTS, h_frame_records=_recs(lambda rs: rs + [rs[1]]))
+case("frame-index-malformed", "frames-on-a-small-payload", "5.8",
+     "an index of two records on a payload below the cut (one frame)",
+     h_manifest_map=set_map(frames=(b"\0" * 7 + b"\x09" + b"\x11" * 32 + b"\0" * 8) * 2))
+case("frame-index-malformed", "frames-not-whole-records", "5.8", "a `frames` byte string of 95 bytes",
+     artifacts=CUT_ARTS, h_manifest_map=lambda m: dict(m, frames=m["frames"][:-1]))
+case("frame-index-malformed", "frames-zero-length", "5.8", "a record of length 0",
+     artifacts=CUT_ARTS, h_frame_records=_recs(lambda rs: [dict(rs[0], len=0), rs[1]]))
+case("payload-frame-mismatch", "frame-digest-differs", "5.8", "frame 1's SHA-256 in the index is off by one bit",
+     artifacts=CUT_ARTS, h_frame_records=_recs(_flip_sha))
+case("payload-frame-mismatch", "frame-length-differs", "5.8", "frame 1's length in the index is one byte more",
+     artifacts=CUT_ARTS, h_frame_records=_recs(lambda rs: [dict(rs[0], len=rs[0]["len"] + 1), rs[1]]))
+case("payload-frame-mismatch", "frame-recompressed", "5.8",
+     "frame 2 stored compressed at level 19: the same entries, other bytes than the index's",
+     artifacts=CUT_ARTS, h_frames_stored=lambda fs: [fs[0], compress(zstandard.ZstdDecompressor().decompress(
+         fs[1], max_output_size=1 << 20), 19)])
+case("payload-frame-mismatch", "frames-cut-late", "5.8",
+     "frame 1 also holds `bin/tool`: every byte listed honestly, the cut not where the rule puts it",
+     artifacts=CUT_ARTS, h_frame_parts=lambda ps: [ps[0] + ps[1][:BLOCK], ps[1][BLOCK:]])
+case("payload-frame-mismatch", "frames-cut-early", "5.8", "frame 1 ends 1 MiB into `a/big`",
+     artifacts=CUT_ARTS, h_frame_parts=lambda ps: [ps[0][:1 << 20], ps[0][1 << 20:] + ps[1]])
+case("trailing-data", "frame-after-the-last", "2, 5.8", "a third frame after the two the index lists",
+     artifacts=CUT_ARTS, h_frame_p=lambda f, _: f + compress(b"extra"))
+case("missing-entry", "frames-without-index", "2, 5.8",
+     "two frames and no index: a reader reads one frame, which ends where `bin/tool` is due",
+     artifacts=CUT_ARTS, h_frame_records=lambda rs: [])
 
 
 def _rle_frame(tar):

@@ -175,6 +175,12 @@ def manifest_bytes(m, bundle_id):
     # SPEC.md 5.6: only when directed, after `entries`, sorted, each once.
     if m["enclaves"]:
         fields["enclaves"] = m["enclaves"]
+    # SPEC.md 5.8: only for a payload cut into two frames or more, last;
+    # 48-byte records: length, SHA-256, first payload entry.
+    if len(m["frames"]) > 1:
+        fields["frames"] = b"".join(
+            f["len"].to_bytes(8, "big") + f["sha256"] + f["first_entry"].to_bytes(8, "big") for f in m["frames"]
+        )
     return cbor(fields)
 
 
@@ -337,25 +343,49 @@ def entry(kind, path, data_or_size, digest, mode):
 # ---- SPEC.md 9: writing -----------------------------------------------------
 
 
+# SPEC.md 5.8: a new payload frame starts before an entry once the current
+# one holds at least this many bytes of tar stream.
+FRAME_CUT = 64 << 20
+
+
 def write_payload(out, artifacts, mtime, level):
-    """Frame P (SPEC.md 9.2) into the open file `out`; returns the artifact
-    entries and the frame's SHA-256."""
+    """Frame P (SPEC.md 9.2), cut into frames as SPEC.md 5.8 says, into the
+    open file `out`; returns the artifact entries, the SHA-256 of all of P
+    and the frame records."""
     params = zstandard.ZstdCompressionParameters(
         compression_level=level, threads=1, job_size=4 << 20, write_checksum=1, write_content_size=0
     )
-    cctx = zstandard.ZstdCompressor(compression_params=params)
-    comp = cctx.compressobj()
-    frame_hash = hashlib.sha256()
+
+    def fresh():
+        # Every frame on a fresh compression context (SPEC.md 9.2).
+        return zstandard.ZstdCompressor(compression_params=params).compressobj()
+
+    comp = fresh()
+    payload_hash = hashlib.sha256()
+    frames = []
+    cur = {"hash": hashlib.sha256(), "len": 0, "first_entry": 0, "tar": 0}
 
     def emit(b):
         if b:
-            frame_hash.update(b)
+            payload_hash.update(b)
+            cur["hash"].update(b)
+            cur["len"] += len(b)
             out.write(b)
 
+    def end_frame():
+        emit(comp.flush())
+        frames.append({"len": cur["len"], "sha256": cur["hash"].digest(), "first_entry": cur["first_entry"]})
+
     entries = []
-    for rel, f, size, mode in artifacts:
+    for i, (rel, f, size, mode) in enumerate(artifacts):
         path = PREFIX["artifact"] + rel
-        emit(comp.compress(entry_header(path, size, mode, mtime)))
+        header = entry_header(path, size, mode, mtime)
+        if i > 0 and cur["tar"] >= FRAME_CUT:
+            end_frame()
+            comp = fresh()
+            cur.update(hash=hashlib.sha256(), len=0, first_entry=i, tar=0)
+        cur["tar"] += len(header) + size + padding_len(size)
+        emit(comp.compress(header))
         h = hashlib.sha256()
         n = 0
         with open(f, "rb") as src:
@@ -371,8 +401,8 @@ def write_payload(out, artifacts, mtime, level):
         emit(comp.compress(b"\0" * padding_len(size)))
         entries.append(entry("artifact", rel, size, h.digest(), mode))
     emit(comp.compress(b"\0" * (2 * BLOCK)))
-    emit(comp.flush())
-    return entries, frame_hash.digest()
+    end_frame()
+    return entries, payload_hash.digest(), frames
 
 
 def head_frame(tar):
@@ -416,7 +446,7 @@ def main():
 
     out_dir = os.path.dirname(os.path.abspath(a.out))
     with tempfile.TemporaryFile(dir=out_dir) as payload:
-        artifact_entries, payload_sha256 = write_payload(payload, artifacts, created, a.level)
+        artifact_entries, payload_sha256, frames = write_payload(payload, artifacts, created, a.level)
         entries = [entry(k, p, len(b), hashlib.sha256(b).digest(), 0o644) for k, p, b in meta]
         entries += artifact_entries
         entries.sort(key=lambda e: (KIND_ORDER[e["kind"]], e["path"].encode()))
@@ -430,6 +460,7 @@ def main():
             "product_step": step,
             "entries": entries,
             "enclaves": sorted(set(a.enclaves)),
+            "frames": frames,
         }
         bundle_id = hashlib.sha256(manifest_bytes(m, "")).digest()[:16].hex()
         manifest = manifest_bytes(m, bundle_id)

@@ -780,6 +780,11 @@ fn build(
             .collect(),
         [0; 32],
     )?;
+    // A payload of more than 64 MiB of tar stream is cut into frames
+    // (bundle-format/SPEC.md 5.8): the index's length is known from the
+    // entries, so the head's length is planned with it.
+    let planned_frames = provisional.planned_frames();
+    let provisional = provisional.with_frames(planned_frames, &limits)?;
     let head_len = head_frame_len(&provisional, &probe_sigs.zeroed(), &metadata);
     // With --split, the bundle is first written to a temporary file beside
     // the volumes, then cut into them (and consumed) at the end; a volume
@@ -901,7 +906,8 @@ fn build(
         }
     }
     let payload_sha256 = payload.sha256();
-    let manifest = build_manifest(payload.entries().to_vec(), payload_sha256)?;
+    let manifest = build_manifest(payload.entries().to_vec(), payload_sha256)?
+        .with_frames(payload.frames().to_vec(), &limits)?;
     let manifest_bytes = manifest.encode();
     let msg = signing_message(&manifest_bytes);
     let signatures = sign_message(&signers, &msg)?;

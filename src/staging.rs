@@ -27,7 +27,7 @@ use std::io::{BufWriter, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use airlock_bundle::{Entry, EntryKind};
+use airlock_bundle::{Entry, EntryKind, Manifest};
 use rustix::fs::{
     AtFlags, FileType, FlockOperation, Mode, OFlags, RenameFlags, fchmod, flock, fstat, mkdirat,
     openat, renameat_with, statat, syncfs,
@@ -37,7 +37,7 @@ use rustix::io::Errno;
 use crate::error::Error;
 use crate::oci::graph::ImageGraph;
 use crate::oci::layout;
-use crate::verifier::{ArtifactSink, IMAGE_DIR};
+use crate::verifier::{ArtifactSink, IMAGE_DIR, Resumed};
 
 mod error;
 
@@ -47,6 +47,23 @@ pub use error::StagingError;
 const STAGING_PREFIX: &str = ".airlock-staging-";
 /// Prefix of a placed tree being removed because its import was not recorded.
 const UNDO_PREFIX: &str = ".airlock-undo-";
+/// Prefix of the staging directory of an import that can resume
+/// (`.airlock-resume-BUNDLEID-DESTHASH`, bundle-format/SPEC.md 8.1): named
+/// after the bundle and the destination, so the next run of the same
+/// import finds it.
+const RESUME_PREFIX: &str = ".airlock-resume-";
+/// How long the sweep leaves an unlocked resumable staging directory alone
+/// (counted from its last change): long enough to fetch the medium again,
+/// bounded so that an abandoned import does not hold the disk forever.
+const RESUME_KEEP: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// The name of the resumable staging directory of an import of bundle
+/// `bundle_id` to `dest_name`.
+fn resume_name(bundle_id: &str, dest_name: &OsStr) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(dest_name.as_encoded_bytes());
+    format!("{RESUME_PREFIX}{bundle_id}-{}", hex::encode(&h[..8]))
+}
 /// Suffix of the directory beside the destination that receives the
 /// bundle's metadata (`DEST.airlock-metadata`).
 pub const METADATA_SUFFIX: &str = ".airlock-metadata";
@@ -88,6 +105,10 @@ pub struct Staging {
     /// The staging directory of `DEST.airlock-metadata` (the metadata), placed
     /// just before this one.
     sidecar: Option<Box<Staging>>,
+    /// What an interrupted import of the same bundle to the same
+    /// destination left (renamed aside, locked, removed on drop): offered
+    /// to [`ArtifactSink::resume`].
+    previous: Option<Held>,
     /// Removes the staging directory if a signal ends the process.
     _on_signal: crate::cleanup::Registered,
     /// Last: dropped (the directory removed) after the handles above are
@@ -185,13 +206,27 @@ impl Staging {
     /// Refuses an existing destination or `DEST.airlock-metadata` (exit 3) and
     /// creates the staging directories beside them.
     pub fn create(dest: &Path) -> Result<Staging, Error> {
-        let mut staging = Staging::create_one(dest)?;
-        staging.sidecar = Some(Box::new(Staging::create_one(&metadata_dir(dest))?));
+        Staging::create_for(dest, None)
+    }
+
+    /// As [`Staging::create`], for an import of bundle `bundle_id` that can
+    /// resume (its payload is cut into frames): the staging directory is
+    /// named after the bundle and the destination and outlives a `kill -9`;
+    /// one an interrupted run left is taken over (see
+    /// [`ArtifactSink::resume`]). Removed, as any staging directory, when
+    /// the import fails or is refused.
+    pub fn create_resumable(dest: &Path, bundle_id: &str) -> Result<Staging, Error> {
+        Staging::create_for(dest, Some(bundle_id))
+    }
+
+    fn create_for(dest: &Path, bundle_id: Option<&str>) -> Result<Staging, Error> {
+        let mut staging = Staging::create_one(dest, bundle_id)?;
+        staging.sidecar = Some(Box::new(Staging::create_one(&metadata_dir(dest), None)?));
         Ok(staging)
     }
 
     /// One staging directory for `dest`.
-    fn create_one(dest: &Path) -> Result<Staging, Error> {
+    fn create_one(dest: &Path, bundle_id: Option<&str>) -> Result<Staging, Error> {
         match fs::symlink_metadata(dest) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
@@ -240,7 +275,10 @@ impl Staging {
             .into());
         }
         sweep_stale(parent.as_fd(), &parent_path);
-        let held = create_locked(parent, parent_path)?;
+        let (held, previous) = match bundle_id {
+            Some(id) => create_resumable(parent, parent_path, &resume_name(id, name))?,
+            None => (create_locked(parent, parent_path)?, None),
+        };
         let staging = Staging {
             _on_signal: crate::cleanup::on_signal_remove_tree(&held.path()),
             held,
@@ -249,6 +287,7 @@ impl Staging {
             received: BTreeMap::new(),
             cwd: None,
             sidecar: None,
+            previous,
         };
         staging.probe_noreplace()?;
         Ok(staging)
@@ -468,6 +507,135 @@ fn split(path: &str) -> (Vec<&str>, &str) {
     (parts, file)
 }
 
+/// The resumable staging directory `name` in `parent`, created and locked;
+/// with, if an interrupted import left one under that name (unlocked: its
+/// owner died), that one, renamed aside to `.airlock-undo-…` and locked, for
+/// [`ArtifactSink::resume`] to take what it can from. If another live
+/// import holds the name, an ordinary staging directory is used instead.
+fn create_resumable(
+    parent: OwnedFd,
+    parent_path: PathBuf,
+    name: &str,
+) -> Result<(Held, Option<Held>), Error> {
+    let mut previous = None;
+    if let Ok(dir) = open_dir_at(parent.as_fd(), OsStr::new(name)) {
+        let locked = flock(&dir, FlockOperation::NonBlockingLockExclusive).is_ok();
+        let id = identity(dir.as_fd()).ok();
+        if !locked {
+            return Ok((create_locked(parent, parent_path)?, None));
+        }
+        if id.is_some() && id == identity_at(parent.as_fd(), OsStr::new(name)).ok() {
+            let aside = format!(
+                "{UNDO_PREFIX}{}-{}",
+                std::process::id(),
+                name.trim_start_matches('.')
+            );
+            renameat_with(
+                parent.as_fd(),
+                name,
+                parent.as_fd(),
+                aside.as_str(),
+                RenameFlags::NOREPLACE,
+            )
+            .map_err(|e| write_error(&parent_path.join(name), e.into()))?;
+            let parent2 = parent
+                .try_clone()
+                .map_err(|e| write_error(&parent_path, e))?;
+            previous = id.map(|id| Held {
+                parent: parent2,
+                parent_path: parent_path.clone(),
+                dir,
+                name: aside,
+                id,
+                owned: true,
+            });
+        }
+    }
+    let path = parent_path.join(name);
+    match mkdirat(&parent, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) => {}
+        // Appeared meanwhile (another import of the same bundle to the
+        // same place): not ours to take.
+        Err(Errno::EXIST) => return Ok((create_locked(parent, parent_path)?, previous)),
+        Err(e) => return Err(write_error(&path, e.into())),
+    }
+    let dir = open_dir_at(parent.as_fd(), OsStr::new(name)).map_err(|_| staging_gone(&path))?;
+    flock(&dir, FlockOperation::NonBlockingLockExclusive).map_err(|_| staging_gone(&path))?;
+    let id = identity(dir.as_fd()).map_err(|e| write_error(&path, e.into()))?;
+    if identity_at(parent.as_fd(), OsStr::new(name)).ok() != Some(id) {
+        return Err(staging_gone(&path));
+    }
+    Ok((
+        Held {
+            parent,
+            parent_path,
+            dir,
+            name: name.to_owned(),
+            id,
+            owned: true,
+        },
+        previous,
+    ))
+}
+
+/// Opens the directory `components` below `dir`, without following links.
+fn open_below(dir: BorrowedFd<'_>, components: &[&str]) -> rustix::io::Result<OwnedFd> {
+    let mut at: Option<OwnedFd> = None;
+    for c in components {
+        let base = at.as_ref().map_or(dir, |f| f.as_fd());
+        at = Some(open_dir_at(base, OsStr::new(c))?);
+    }
+    match at {
+        Some(fd) => Ok(fd),
+        None => rustix::io::dup(dir),
+    }
+}
+
+/// Whether `name` in `dir` is a regular file of exactly `entry`'s size and
+/// SHA-256 (read through, nothing trusted).
+fn staged_intact(dir: BorrowedFd<'_>, name: &str, entry: &Entry) -> bool {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let Ok(fd) = openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let Ok(st) = fstat(&fd) else { return false };
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile
+        || u64::try_from(st.st_size).ok() != Some(entry.size)
+    {
+        return false;
+    }
+    let mut f = File::from(fd);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                h.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    total == entry.size && h.finalize().as_slice() == entry.sha256
+}
+
+/// Where a payload entry is staged, below the staging directory.
+fn staged_path(entry: &Entry) -> String {
+    match entry.kind {
+        EntryKind::Blob => format!("{IMAGE_DIR}/blobs/{}", entry.path.as_str()),
+        _ => entry.path.as_str().to_owned(),
+    }
+}
+
 /// Creates `.airlock-staging-PID-NANOS` in `parent`, locks it and checks that
 /// the name still refers to it once locked: a sweep may remove a directory
 /// between its creation and its lock (it could take the lock then), which
@@ -574,7 +742,7 @@ impl Staging {
     /// A staging directory for `dest` alone, with no `DEST.airlock-metadata`: for a
     /// tree of metadata only (`inspect --extract-metadata`).
     pub fn create_metadata_only(dest: &Path) -> Result<Staging, Error> {
-        Staging::create_one(dest)
+        Staging::create_one(dest, None)
     }
 
     /// Writes the metadata tree of `DEST.airlock-metadata` into this staging
@@ -647,10 +815,8 @@ impl ArtifactSink for Staging {
         // handle without following links, so every file stays inside it.
         // Image blobs go to the image layout's `blobs/` (their paths are
         // `sha256/HEX`).
-        let path = match entry.kind {
-            EntryKind::Blob => format!("{IMAGE_DIR}/blobs/{}", entry.path.as_str()),
-            _ => entry.path.as_str().to_owned(),
-        };
+        let path = staged_path(entry);
+        airlock_hsm::fault::point_n("unpack-artifact-started", self.received.len() + 1);
         let (file, shown) = self.create_file(&path)?;
         // A buffer no larger than the file: 20,000 small files must not
         // each take (and page in) 256 KiB.
@@ -668,7 +834,70 @@ impl ArtifactSink for Staging {
         if self.received.len() == 1 {
             airlock_hsm::fault::point("unpack-first-artifact-staged");
         }
+        airlock_hsm::fault::point_n("unpack-artifact-staged", self.received.len());
         Ok(())
+    }
+
+    /// Takes over what an interrupted import of the same bundle to the same
+    /// destination staged: every payload entry found there is re-hashed
+    /// against `manifest`; those intact before the first payload frame the
+    /// read still needs are moved into this staging directory and kept, the
+    /// rest of the old directory is removed.
+    fn resume(&mut self, manifest: &Manifest) -> Result<Option<Resumed>, Error> {
+        let Some(prev) = self.previous.take() else {
+            return Ok(None);
+        };
+        let payload = manifest.artifacts();
+        let mut intact = vec![false; payload.len()];
+        let mut found = 0u64;
+        for (i, e) in payload.iter().enumerate() {
+            let rel = staged_path(e);
+            let (dirs, name) = split(&rel);
+            let Ok(dir) = open_below(prev.dir.as_fd(), &dirs) else {
+                continue;
+            };
+            if statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                found += 1;
+            }
+            intact[i] = staged_intact(dir.as_fd(), name, e);
+        }
+        let frame = manifest.resume_frame(|i| intact[i]);
+        let first = manifest
+            .frame_cuts()
+            .get(frame)
+            .map_or(0, |c| c.first_entry);
+        let mut kept_bytes = 0u64;
+        for e in &payload[..first] {
+            let rel = staged_path(e);
+            let (dirs, name) = split(&rel);
+            let from = open_below(prev.dir.as_fd(), &dirs)
+                .map_err(|e| write_error(&prev.path().join(&rel), e.into()))?;
+            let shown = self.held.path().join(&rel);
+            let to = self.dir_for(&dirs)?;
+            renameat_with(&from, name, to, name, RenameFlags::NOREPLACE)
+                .map_err(|e| write_error(&shown, e.into()))?;
+            let fd = openat(
+                to,
+                name,
+                OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| write_error(&shown, e.into()))?;
+            fchmod(&fd, Mode::from_raw_mode(e.mode & 0o755))
+                .map_err(|e| write_error(&shown, e.into()))?;
+            self.received.insert(rel, e.size);
+            kept_bytes += e.size;
+        }
+        // The rest (partial files, changed ones, what will be read again)
+        // goes with the old directory.
+        drop(prev);
+        Ok(Some(Resumed {
+            frame,
+            kept: first as u64,
+            kept_bytes,
+            discarded: found - first as u64,
+            offset: 0,
+        }))
     }
 }
 
@@ -685,7 +914,15 @@ fn sweep_stale(parent: BorrowedFd<'_>, parent_path: &Path) {
         let ours = name
             .to_str()
             .is_some_and(|n| n.starts_with(STAGING_PREFIX) || n.starts_with(UNDO_PREFIX));
-        if !ours {
+        // A resumable import's directory is left alone for RESUME_KEEP
+        // after its last change: the next run of that import takes it over.
+        let expired = name.to_str().is_some_and(|n| n.starts_with(RESUME_PREFIX))
+            && e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > RESUME_KEEP);
+        if !ours && !expired {
             continue;
         }
         let Ok(dir) = open_dir_at(parent, &name) else {

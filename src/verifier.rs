@@ -42,6 +42,20 @@ pub trait ArtifactSink {
         Ok(())
     }
 
+    /// Offered once the bundle is authenticated and its supply chain
+    /// holds, before any payload byte is read, when the import could resume
+    /// (bundle-format/SPEC.md 8.1: a payload cut into frames, no delta, no
+    /// inspection reading artifacts): the sink may keep
+    /// what an interrupted import of the same bundle staged — each file
+    /// re-hashed against `manifest`'s digest, nothing trusted — and say
+    /// from which payload frame the read must go on
+    /// ([`Manifest::resume_frame`]). The entries before that frame's first
+    /// are then never offered to [`ArtifactSink::receive`]. The default
+    /// keeps nothing.
+    fn resume(&mut self, _manifest: &Manifest) -> Result<Option<Resumed>, Error> {
+        Ok(None)
+    }
+
     /// Receives one artifact: `copy` streams its bytes into the writer it is
     /// given and fails (with nothing trusted) if size or digest differ.
     fn receive(
@@ -64,6 +78,28 @@ impl ArtifactSink for Discard {
         Ok(copy(&mut std::io::sink())?)
     }
 }
+
+/// What a sink kept of an interrupted import ([`ArtifactSink::resume`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resumed {
+    /// The payload frame the read goes on from (0: from the start).
+    pub frame: usize,
+    /// Payload entries kept (re-hashed intact): the first `kept` of the
+    /// manifest's payload entries, those before the frame's first.
+    pub kept: u64,
+    /// Their bytes.
+    pub kept_bytes: u64,
+    /// Files the interrupted import left that were not kept: short,
+    /// changed, not the manifest's, or in a frame read again.
+    pub discarded: u64,
+    /// Where in the bundle the read goes on (bytes from its start);
+    /// filled in by the verifier.
+    pub offset: u64,
+}
+
+/// Opens the bundle again, positioned at a byte offset: how a resumed
+/// import reads from a later payload frame.
+pub type Reopen<'a> = &'a mut dyn FnMut(u64) -> Result<Box<dyn Read + Send>, Error>;
 
 /// What a delta bundle took from its base (SPEC.md 5.7).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +208,8 @@ pub struct Observed {
     pub artifacts: u64,
     /// Artifact bytes checked so far.
     pub artifact_bytes: u64,
+    /// An interrupted import of this bundle was found and resumed.
+    pub resumed: Option<Resumed>,
 }
 
 /// Verifies the bundle read from `input` against `anchor` and `state` at
@@ -197,6 +235,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     authenticated: &mut dyn FnMut(&Root, &Manifest) -> Result<(), Error>,
     base: &dyn Fn(&Manifest) -> Result<Option<BaseImport>, Error>,
     inspections: InspectionPolicy,
+    reopen: Option<Reopen<'_>>,
 ) -> Result<Verdict, Error> {
     // Step 1: the anchor. The store vouches for these bytes; if they do not
     // parse the store is damaged, which is the environment's fault.
@@ -385,7 +424,55 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
             })
         }
     };
-    let mut payload = reader.into_payload()?;
+    // An interrupted import of this bundle (SPEC.md 8.1): what it staged
+    // intact is kept and the payload read from the first frame still
+    // needed. Not for a delta (its base's files are staged first) nor when
+    // inspections read artifacts (they must see every byte).
+    let resumable = base_import.is_none()
+        && taps.is_empty()
+        && scratch.is_none()
+        && !reader.manifest().frames.is_empty();
+    let resumed = match reopen {
+        Some(reopen) if resumable => match sink.resume(reader.manifest())? {
+            Some(mut r) => {
+                r.offset = reader.frame_offset(r.frame).ok_or_else(|| {
+                    Error::Internal("a resumed import asked for a frame the bundle lacks".into())
+                })?;
+                seen.resumed = Some(r);
+                let input = if r.frame > 0 {
+                    Some(reopen(r.offset)?)
+                } else {
+                    None
+                };
+                Some((r, input))
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    let mut payload = match resumed {
+        Some((r, Some(input))) => {
+            // The entries before the frame's first are the sink's, kept:
+            // exactly those, by the cut the manifest fixes.
+            let kept = reader
+                .manifest()
+                .frame_cuts()
+                .get(r.frame)
+                .map_or(0, |c| c.first_entry);
+            if r.kept != kept as u64 {
+                return Err(Error::Internal(
+                    "the staging kept other entries than the frame's predecessors".into(),
+                ));
+            }
+            for e in reader.manifest().artifacts().iter().take(kept) {
+                artifacts += 1;
+                artifact_bytes += e.size;
+            }
+            (seen.artifacts, seen.artifact_bytes) = (artifacts, artifact_bytes);
+            reader.into_payload_from(r.frame, input)?
+        }
+        _ => reader.into_payload()?,
+    };
     while let Some(entry) = payload.next_artifact()? {
         // Only artifacts are files under verification (image blobs are
         // not, and their paths live in another directory of the bundle).

@@ -190,6 +190,9 @@ pub struct BundleInput {
     pub size: u64,
     reader: Option<Box<dyn Read + Send>>,
     set: Option<VolumeSet>,
+    /// For a bundle file: a second handle on the same open file, to read
+    /// it again from a later payload frame (a resumed import).
+    again: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for BundleInput {
@@ -233,6 +236,7 @@ impl BundleInput {
         if !looks_like_volume {
             return Ok(BundleInput {
                 size: meta.len(),
+                again: file.try_clone().ok(),
                 reader: Some(Box::new(file)),
                 set: None,
             });
@@ -244,6 +248,7 @@ impl BundleInput {
             size: set.index().bundle_len(),
             reader: Some(reader),
             set: Some(set),
+            again: None,
         })
     }
 
@@ -252,6 +257,14 @@ impl BundleInput {
         self.reader
             .take()
             .unwrap_or_else(|| Box::new(std::io::empty()))
+    }
+
+    /// A handle to read a bundle file again from any offset (it shares
+    /// the first handle's position: use it only once that one is done
+    /// with); `None` for a split bundle (read again with
+    /// [`VolumeSet::stream_from`] of [`BundleInput::volumes`]).
+    pub fn reopener(&mut self) -> Option<std::fs::File> {
+        self.again.take()
     }
 
     /// The volume set, for a split bundle.

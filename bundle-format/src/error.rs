@@ -43,6 +43,21 @@ pub enum Error {
     /// The payload frame's bytes do not hash to the manifest's `payload_sha256`.
     #[error("the payload frame's SHA-256 does not match the manifest")]
     PayloadDigest,
+    /// The manifest's payload frame index (`frames`, SPEC.md 5.8) breaks a
+    /// rule: one frame listed, a length that is not whole records, first
+    /// entries that are not where the cut rule puts them, a zero length.
+    #[error("bundle frame index is invalid: {0}")]
+    FrameIndex(String),
+    /// A payload frame is not the one the signed frame index describes (its
+    /// stored length or SHA-256), or it does not decompress to exactly the
+    /// entries the cut rule puts in it (SPEC.md 5.8).
+    #[error("payload frame {frame} of the bundle does not match its frame index: {reason}")]
+    PayloadFrame {
+        /// The frame's number, from 1.
+        frame: u64,
+        /// What differs.
+        reason: String,
+    },
     /// A tar header is malformed.
     #[error("tar header at block {index} is invalid: {reason}")]
     TarHeader {
@@ -386,6 +401,8 @@ impl Error {
             Error::FrameBoundary => "frame-boundary",
             Error::HeadFrame(_) => "head-frame",
             Error::PayloadDigest => "payload-digest-mismatch",
+            Error::FrameIndex(_) => "frame-index-malformed",
+            Error::PayloadFrame { .. } => "payload-frame-mismatch",
             Error::TarHeader { .. } => "tar-header",
             Error::TarHeaderMismatch { .. } => "tar-header-mismatch",
             Error::EntryType { .. } => "entry-type",

@@ -213,6 +213,9 @@ pub(crate) trait Tap: Send {
     fn take(&mut self, bytes: &[u8]);
     /// Pass on anything held back: no more bytes will come.
     fn flush(&mut self);
+    /// The length and SHA-256 of the bytes taken since the last call (a
+    /// payload frame's, SPEC.md 5.8), if this tap keeps them.
+    fn frame_end(&mut self) -> Option<(u64, [u8; 32])>;
 }
 
 /// A `BufRead` like `std::io::BufReader`, plus [`InputBuf::peek`], which can
@@ -246,6 +249,11 @@ impl<R: Read> InputBuf<R> {
     /// frame.
     pub(crate) fn set_tap(&mut self, tap: Box<dyn Tap>) {
         self.tap = Some(tap);
+    }
+
+    /// The tap's [`Tap::frame_end`], if there is a tap.
+    pub(crate) fn frame_end(&mut self) -> Option<(u64, [u8; 32])> {
+        self.tap.as_mut().and_then(|t| t.frame_end())
     }
 
     /// Flushes the tap, if any (see [`Tap::flush`]).
@@ -335,6 +343,18 @@ pub(crate) fn classify(e: io::Error, frame: &str) -> Error {
 /// silently skips skippable frames and, with the `legacy` feature, accepts
 /// pre-1.0 formats; neither belongs in a bundle. Used for the payload frame.
 pub(crate) fn open_frame(mut input: Input, frame: &str) -> Result<FrameDecoder, Error> {
+    check_frame_start(&mut input, frame)?;
+    let mut d = zstd::stream::read::Decoder::with_buffer(input)
+        .map_err(|e| Error::Compression(e.to_string()))?
+        .single_frame();
+    d.window_log_max(WINDOW_LOG_MAX)
+        .map_err(|e| Error::Compression(e.to_string()))?;
+    Ok(d)
+}
+
+/// Checks that an ordinary zstd frame starts here (the magic number),
+/// consuming nothing.
+pub(crate) fn check_frame_start(input: &mut Input, frame: &str) -> Result<(), Error> {
     let head = input.peek(4).map_err(|e| classify(e, frame))?;
     match &head[..head.len().min(4)] {
         [] => return Err(Error::Truncated(format!("the {frame} frame is missing"))),
@@ -355,12 +375,7 @@ pub(crate) fn open_frame(mut input: Input, frame: &str) -> Result<FrameDecoder, 
             )));
         }
     }
-    let mut d = zstd::stream::read::Decoder::with_buffer(input)
-        .map_err(|e| Error::Compression(e.to_string()))?
-        .single_frame();
-    d.window_log_max(WINDOW_LOG_MAX)
-        .map_err(|e| Error::Compression(e.to_string()))?;
-    Ok(d)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -464,6 +479,9 @@ mod tests {
             }
             fn flush(&mut self) {
                 self.0.lock().unwrap().1 = true;
+            }
+            fn frame_end(&mut self) -> Option<(u64, [u8; 32])> {
+                None
             }
         }
         let seen = Arc::new(Mutex::new((Vec::new(), false)));

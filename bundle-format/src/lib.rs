@@ -1,10 +1,14 @@
 //! The airlock bundle container format.
 //!
-//! A bundle is one file: two zstd frames holding one tar stream. The head
+//! A bundle is one file: zstd frames holding one tar stream. The head
 //! frame carries the CBOR manifest, its signatures and the supply-chain
 //! metadata, stored (raw blocks, one canonical encoding); the payload frame
 //! carries the artifacts, compressed, and is authenticated as stored by the
-//! manifest's `payload_sha256`. This crate is the container only: types,
+//! manifest's `payload_sha256`. A payload of more than 64 MiB of tar stream
+//! is cut into independent frames at entry boundaries, each listed in the
+//! signed frame index ([`PayloadFrame`]), so that an interrupted read can
+//! resume at a frame ([`BundleReader::into_payload_from`],
+//! [`VolumeSet::stream_from`]). This crate is the container only: types,
 //! canonical encoding, a strict streaming reader, a deterministic writer,
 //! limits and path safety, and split volumes (a bundle cut into files that
 //! fit removable media, with a signed volume index, read back as one
@@ -79,9 +83,9 @@ mod write;
 pub use error::{Error, Fault, excerpt};
 pub use limits::Limits;
 pub use manifest::{
-    BLOB_MODE, Base, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, Image, MAX_ENCLAVES,
-    Manifest, ManifestFields, ManifestSignature, NameRule, Signatures, SupplyChain, is_enclave_id,
-    is_image_name, is_tag, signing_message,
+    BLOB_MODE, Base, Entry, EntryKind, FORMAT_VERSION, FORMAT_VERSION_IMAGES, FRAME_CUT, FrameCut,
+    Image, MAX_ENCLAVES, Manifest, ManifestFields, ManifestSignature, NameRule, PayloadFrame,
+    Signatures, SupplyChain, is_enclave_id, is_image_name, is_tag, signing_message,
 };
 pub use path::{BundlePath, NotPortable, PathError, check_portable};
 pub use read::{BundleReader, MetadataEntry, PayloadReader};

@@ -47,6 +47,70 @@ const MAX_STEP_BYTES: usize = 255;
 /// Most enclaves a directed bundle may name (SPEC.md 5.6).
 pub const MAX_ENCLAVES: usize = 256;
 
+/// Bytes of payload tar stream after which the payload is cut into a new
+/// frame at the next entry boundary (SPEC.md 5.8): fixed by the format, so
+/// that the writer is deterministic and the reader can compute the cut.
+pub const FRAME_CUT: u64 = 64 << 20;
+
+/// Length of one record of the frame index (SPEC.md 5.8).
+const FRAME_RECORD: usize = 48;
+
+/// One payload frame's record in the manifest's frame index (SPEC.md 5.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadFrame {
+    /// The frame's length as stored (compressed), in bytes.
+    pub len: u64,
+    /// SHA-256 of the frame's bytes as stored.
+    pub sha256: [u8; 32],
+    /// The first payload entry the frame holds: its index among the
+    /// payload entries (artifacts then blobs), from 0.
+    pub first_entry: u64,
+}
+
+/// Where the cut rule (SPEC.md 5.8) puts one payload frame: which payload
+/// entries it holds and how many bytes of tar stream they (and, in the last
+/// frame, the end-of-archive marker) take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameCut {
+    /// First payload entry of the frame (index among the payload entries).
+    pub first_entry: usize,
+    /// One past its last payload entry.
+    pub end_entry: usize,
+    /// Bytes of tar stream the frame decompresses to.
+    pub tar_len: u64,
+}
+
+/// The cut rule of SPEC.md 5.8 over the payload entries, in stream order:
+/// a new frame starts before an entry once the current frame holds at
+/// least [`FRAME_CUT`] bytes; the end-of-archive marker is in the last.
+/// Always at least one frame.
+pub(crate) fn cut_payload(payload: &[Entry]) -> Vec<FrameCut> {
+    let mut cuts: Vec<FrameCut> = Vec::new();
+    let mut cur = FrameCut {
+        first_entry: 0,
+        end_entry: 0,
+        tar_len: 0,
+    };
+    for (i, e) in payload.iter().enumerate() {
+        if i > 0 && cur.tar_len >= FRAME_CUT {
+            cuts.push(cur);
+            cur = FrameCut {
+                first_entry: i,
+                end_entry: i,
+                tar_len: 0,
+            };
+        }
+        let len = crate::tarhdr::header_len(&e.tar_path())
+            .saturating_add(e.size)
+            .saturating_add(crate::tarhdr::padding(e.size));
+        cur.end_entry = i + 1;
+        cur.tar_len = cur.tar_len.saturating_add(len);
+    }
+    cur.tar_len = cur.tar_len.saturating_add(2 * crate::tarhdr::BLOCK as u64);
+    cuts.push(cur);
+    cuts
+}
+
 /// Most significant mode bits a manifest entry may carry (permissions,
 /// setuid/setgid/sticky); file-type bits are never carried.
 const MAX_MODE: u32 = 0o7777;
@@ -318,6 +382,11 @@ pub struct Manifest {
     /// (SPEC.md 5.6): encoded as `enclaves` after `entries` when not empty,
     /// absent otherwise. Empty: any enclave may import the bundle.
     pub enclaves: Vec<String>,
+    /// The payload's frame index (SPEC.md 5.8), one record per frame:
+    /// encoded as the last key `frames` when the payload is cut into two
+    /// frames or more; empty for a payload of one frame (the key is
+    /// absent). Set with [`Manifest::with_frames`].
+    pub frames: Vec<PayloadFrame>,
 }
 
 impl Manifest {
@@ -377,17 +446,86 @@ impl Manifest {
             names: fields.names,
             base,
             enclaves,
+            frames: Vec::new(),
         };
-        validate(&m, limits)?;
-        m.bundle_id = m.compute_bundle_id();
-        let len = m.encode().len() as u64;
+        m.seal(limits)?;
+        Ok(m)
+    }
+
+    /// Checks everything and computes the `bundle_id`.
+    fn seal(&mut self, limits: &Limits) -> Result<(), Error> {
+        validate(self, limits)?;
+        self.bundle_id = self.compute_bundle_id();
+        let len = self.encode().len() as u64;
         if len > limits.max_manifest_bytes {
             return Err(Error::Limit {
                 what: "manifest bytes",
                 limit: limits.max_manifest_bytes,
             });
         }
-        Ok(m)
+        Ok(())
+    }
+
+    /// This manifest with the payload's frame index (SPEC.md 5.8): the
+    /// records of [`Payload::frames`](crate::Payload::frames) (empty for a
+    /// payload of one frame), or, for a provisional manifest that plans the
+    /// head frame's length, [`Manifest::planned_frames`]. Checks them
+    /// against the cut rule and recomputes the `bundle_id`.
+    pub fn with_frames(
+        mut self,
+        frames: Vec<PayloadFrame>,
+        limits: &Limits,
+    ) -> Result<Manifest, Error> {
+        self.frames = frames;
+        self.seal(limits)?;
+        Ok(self)
+    }
+
+    /// The frame index the payload of these entries will have, with zero
+    /// lengths (1) and digests: what a provisional manifest is planned
+    /// with (the index's encoded length depends only on the frame count).
+    /// Empty when the payload is one frame.
+    pub fn planned_frames(&self) -> Vec<PayloadFrame> {
+        let cuts = cut_payload(self.artifacts());
+        if cuts.len() < 2 {
+            return Vec::new();
+        }
+        cuts.iter()
+            .map(|c| PayloadFrame {
+                len: 1,
+                sha256: [0; 32],
+                first_entry: c.first_entry as u64,
+            })
+            .collect()
+    }
+
+    /// Where the cut rule puts the payload frames (SPEC.md 5.8): one cut
+    /// per frame of the index, or a single one when there is no index.
+    pub fn frame_cuts(&self) -> Vec<FrameCut> {
+        let cuts = cut_payload(self.artifacts());
+        if self.frames.is_empty() {
+            // A payload without an index is one frame, whatever its size.
+            let end = self.artifacts().len();
+            let tar_len = cuts.iter().fold(0u64, |a, c| a.saturating_add(c.tar_len));
+            return vec![FrameCut {
+                first_entry: 0,
+                end_entry: end,
+                tar_len,
+            }];
+        }
+        cuts
+    }
+
+    /// The frame a resumed read starts at (SPEC.md 8.1): the first frame
+    /// holding a payload entry for which `held` (given the entry's index
+    /// among the payload entries) is false; the last frame when every
+    /// entry is held, so that a resumed read still checks the end of the
+    /// payload. Always 0 for a payload of one frame.
+    pub fn resume_frame(&self, held: impl Fn(usize) -> bool) -> usize {
+        let cuts = self.frame_cuts();
+        cuts.iter()
+            .position(|c| !(c.first_entry..c.end_entry).all(&held))
+            .unwrap_or(cuts.len() - 1)
     }
 
     /// The canonical CBOR encoding; these are the bytes that are signed.
@@ -406,7 +544,8 @@ impl Manifest {
             9 + usize::from(self.format != FORMAT_VERSION)
                 + usize::from(directed)
                 + usize::from(posix_only)
-                + usize::from(self.base.is_some()),
+                + usize::from(self.base.is_some())
+                + usize::from(!self.frames.is_empty()),
         );
         e.text("format");
         e.uint(u64::from(self.format));
@@ -487,6 +626,12 @@ impl Manifest {
                 encode_entry(&mut e, entry);
             }
         }
+        // Optional and last (SPEC.md 5.8): only a payload of two frames or
+        // more has an index, so every smaller bundle keeps its exact bytes.
+        if !self.frames.is_empty() {
+            e.text("frames");
+            e.bytes(&encode_frames(&self.frames));
+        }
         e.0
     }
 
@@ -533,6 +678,9 @@ impl Manifest {
     /// delta's, and it is never encoded or signed.
     pub fn full_release(&self) -> Manifest {
         let mut m = self.clone();
+        // The index describes the carried payload; the release is never
+        // read as a stream.
+        m.frames.clear();
         if let Some(base) = m.base.take() {
             m.entries.extend(base.entries);
             m.entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -714,6 +862,8 @@ struct WireManifest {
     posix_names: bool,
     #[serde(default)]
     base: Option<WireBase>,
+    #[serde(default)]
+    frames: Option<serde_bytes::ByteBuf>,
 }
 
 #[derive(Deserialize)]
@@ -832,7 +982,12 @@ impl WireManifest {
                 })
             }
         };
+        let frames = match self.frames {
+            None => Vec::new(),
+            Some(b) => decode_frames(&b, limits)?,
+        };
         Ok(Manifest {
+            frames,
             format: self.format,
             bundle_id: self.bundle_id,
             channel: self.channel,
@@ -875,6 +1030,87 @@ fn wire_entries(wire: Vec<WireEntry>, limits: &Limits) -> Result<Vec<Entry>, Err
         });
     }
     Ok(entries)
+}
+
+fn encode_frames(frames: &[PayloadFrame]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(frames.len() * FRAME_RECORD);
+    for f in frames {
+        b.extend_from_slice(&f.len.to_be_bytes());
+        b.extend_from_slice(&f.sha256);
+        b.extend_from_slice(&f.first_entry.to_be_bytes());
+    }
+    b
+}
+
+/// The records of a `frames` byte string; its rules beyond the record
+/// layout are checked by `validate_frames`.
+fn decode_frames(b: &[u8], limits: &Limits) -> Result<Vec<PayloadFrame>, Error> {
+    if !b.len().is_multiple_of(FRAME_RECORD) {
+        return Err(Error::FrameIndex(format!(
+            "{} bytes is not a whole number of {FRAME_RECORD}-byte records",
+            b.len()
+        )));
+    }
+    if b.len() / FRAME_RECORD > limits.max_entries {
+        return Err(Error::FrameIndex(
+            "more frames than the manifest may have entries".into(),
+        ));
+    }
+    let u64_at = |r: &[u8], at: usize| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&r[at..at + 8]);
+        u64::from_be_bytes(x)
+    };
+    Ok(b.chunks_exact(FRAME_RECORD)
+        .map(|r| {
+            let mut sha256 = [0u8; 32];
+            sha256.copy_from_slice(&r[8..40]);
+            PayloadFrame {
+                len: u64_at(r, 0),
+                sha256,
+                first_entry: u64_at(r, 40),
+            }
+        })
+        .collect())
+}
+
+/// The rules of a frame index (SPEC.md 5.8): two records or more, each
+/// where the cut rule puts its frame, none empty, lengths that add up.
+fn validate_frames(m: &Manifest) -> Result<(), Error> {
+    if m.frames.is_empty() {
+        return Ok(());
+    }
+    if m.frames.len() < 2 {
+        return Err(Error::FrameIndex(
+            "a frame index lists one frame; a payload of one frame has no index".into(),
+        ));
+    }
+    let cuts = cut_payload(m.artifacts());
+    if cuts.len() != m.frames.len() {
+        return Err(Error::FrameIndex(format!(
+            "it lists {} frames; the cut rule gives {} for these entries",
+            m.frames.len(),
+            cuts.len()
+        )));
+    }
+    let mut total = 0u64;
+    for (i, (f, c)) in m.frames.iter().zip(&cuts).enumerate() {
+        if f.first_entry != c.first_entry as u64 {
+            return Err(Error::FrameIndex(format!(
+                "frame {} starts at payload entry {}; the cut rule puts it at {}",
+                i + 1,
+                f.first_entry,
+                c.first_entry
+            )));
+        }
+        if f.len == 0 {
+            return Err(Error::FrameIndex(format!("frame {} has length 0", i + 1)));
+        }
+        total = total
+            .checked_add(f.len)
+            .ok_or_else(|| Error::FrameIndex("the frame lengths overflow 64 bits".into()))?;
+    }
+    Ok(())
 }
 
 fn encode_entry(e: &mut Enc, entry: &Entry) {
@@ -956,6 +1192,7 @@ fn validate(m: &Manifest, limits: &Limits) -> Result<(), Error> {
     }
     validate_enclaves(&m.enclaves)?;
     validate_entries(&m.entries, limits)?;
+    validate_frames(m)?;
     if let Some(base) = &m.base {
         validate_base(m, base, limits)?;
     }

@@ -26,7 +26,7 @@ use crate::frames::{self, HeadFrame, Input, InputBuf};
 use crate::limits::Limits;
 use crate::manifest::{Entry, Manifest, Signatures};
 use crate::path::BundlePath;
-use crate::readahead::ReadAhead;
+use crate::readahead::{FrameCheck, ReadAhead};
 use crate::tarhdr::{self, BLOCK, Header, NAME_FIELD};
 use crate::{MANIFEST_PATH, SIGNATURES_PATH};
 
@@ -574,11 +574,57 @@ impl BundleReader {
         (self.state == State::Done).then(|| frames::head_frame_len(self.tar.offset))
     }
 
+    /// Where payload frame `frame` (from 0) starts in the bundle, in bytes
+    /// from its first byte (SPEC.md 5.8): the head frame's length plus the
+    /// lengths of the frames before it in the index. Known once
+    /// [`next_metadata`](Self::next_metadata) has returned `None`; `None`
+    /// before, and for a frame the payload does not have (a payload
+    /// without an index has only frame 0).
+    pub fn frame_offset(&self, frame: usize) -> Option<u64> {
+        let head = self.head_frame_len()?;
+        if self.manifest.frames.is_empty() {
+            return (frame == 0).then_some(head);
+        }
+        if frame >= self.manifest.frames.len() {
+            return None;
+        }
+        // The index's lengths add up without overflow (checked on decode).
+        Some(
+            self.manifest.frames[..frame]
+                .iter()
+                .fold(head, |a, f| a.saturating_add(f.len)),
+        )
+    }
+
     /// Moves on to the artifacts. Allowed only after
     /// [`next_metadata`](Self::next_metadata) has returned `None`; starts
     /// decompressing the payload frame in a background thread (and hashing
     /// it as stored).
     pub fn into_payload(self) -> Result<PayloadReader, Error> {
+        self.payload_reader(0, None)
+    }
+
+    /// Moves on to the artifacts, resuming at payload frame `frame` (from
+    /// 0; SPEC.md 8.1): `input` must read the bundle from
+    /// [`frame_offset`](Self::frame_offset)`(frame)` on (a second handle
+    /// on the same file, seeked there). The payload entries before the
+    /// frame's first one are not read: the caller must already hold them,
+    /// checked against their digests (see [`Manifest::resume_frame`]).
+    /// Each frame read is checked against the signed frame index; the
+    /// whole payload's `payload_sha256` cannot be, and is not. Frame 0 is
+    /// an ordinary read of `input`, `payload_sha256` included. Allowed only
+    /// after [`next_metadata`](Self::next_metadata) has returned `None`,
+    /// and for a frame of the index (`Misuse` otherwise).
+    pub fn into_payload_from<R: Read + Send + 'static>(
+        self,
+        frame: usize,
+        input: R,
+    ) -> Result<PayloadReader, Error> {
+        let input: Input = InputBuf::new(Box::new(input));
+        self.payload_reader(frame, Some(input))
+    }
+
+    fn payload_reader(self, frame: usize, input: Option<Input>) -> Result<PayloadReader, Error> {
         match self.state {
             State::Done => {}
             State::Failed => return Err(Error::Misuse(FAILED)),
@@ -588,13 +634,32 @@ impl BundleReader {
                 ));
             }
         }
-        let offset = self.tar.offset;
-        let input = self.tar.src.into_input();
-        let dec = frames::open_frame(input, "payload")?;
-        let next = self.manifest.first_artifact();
+        let cuts = self.manifest.frame_cuts();
+        if frame >= cuts.len() {
+            return Err(Error::Misuse(
+                "resume at a payload frame the bundle's frame index does not list",
+            ));
+        }
+        let indexed = !self.manifest.frames.is_empty();
+        let checks = (frame..cuts.len())
+            .map(|i| FrameCheck {
+                number: i as u64 + 1,
+                record: self.manifest.frames.get(i).copied(),
+                tar_len: (indexed && i + 1 < cuts.len()).then_some(cuts[i].tar_len),
+            })
+            .collect();
+        let offset = cuts[..frame]
+            .iter()
+            .fold(self.tar.offset, |a, c| a.saturating_add(c.tar_len));
+        let mut input = match input {
+            Some(i) => i,
+            None => self.tar.src.into_input(),
+        };
+        frames::check_frame_start(&mut input, "payload")?;
+        let next = self.manifest.first_artifact() + cuts[frame].first_entry;
         Ok(PayloadReader {
             tar: Tar {
-                src: ReadAhead::spawn(dec)?,
+                src: ReadAhead::spawn(input, checks, frame == 0)?,
                 frame: Frame::Payload,
                 offset,
             },
@@ -603,6 +668,7 @@ impl BundleReader {
             next,
             current: None,
             state: State::Open,
+            resumed_at: frame,
         })
     }
 }
@@ -622,6 +688,8 @@ pub struct PayloadReader {
     next: usize,
     current: Option<Current>,
     state: State,
+    /// The payload frame the read started at (0: the whole payload).
+    resumed_at: usize,
 }
 
 impl fmt::Debug for PayloadReader {
@@ -638,6 +706,12 @@ impl PayloadReader {
     /// The manifest (the same one [`BundleReader::manifest`] returned).
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// The payload frame this read started at: 0 for a whole read, `k` for
+    /// [`BundleReader::into_payload_from`]`(k, …)`.
+    pub fn started_at_frame(&self) -> usize {
+        self.resumed_at
     }
 
     /// The next artifact's manifest entry, after checking its tar header.
@@ -719,7 +793,9 @@ impl PayloadReader {
             Some(end) if !end.trailing => {
                 // The end of input is confirmed: the hashed bytes are
                 // exactly the payload frame and all that follows the head.
-                if end.sha256 != self.manifest.payload_sha256 {
+                // A resumed read did not read the frames before its first
+                // (each one it read was checked against the index).
+                if self.resumed_at == 0 && end.sha256 != self.manifest.payload_sha256 {
                     return Err(Error::PayloadDigest);
                 }
                 Ok(())

@@ -1,5 +1,6 @@
-//! Decompresses the payload frame in a background thread, so that zstd and
-//! SHA-256 run on two cores at once.
+//! Decompresses the payload frame (or frames, checking each against its
+//! record in the frame index, SPEC.md 5.8) in a background thread, so that
+//! zstd and SHA-256 run on two cores at once.
 //!
 //! The thread also passes on the compressed bytes its decoder consumes, in
 //! batches over the same channel, and the consumer hashes them for the
@@ -27,7 +28,21 @@ use std::thread::{self, JoinHandle};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::frames::{self, FrameDecoder, Tap};
+use crate::frames::{self, Input, Tap};
+use crate::manifest::PayloadFrame;
+
+/// What the decoder thread checks of one payload frame (SPEC.md 5.8).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameCheck {
+    /// The frame's number, from 1, for errors.
+    pub(crate) number: u64,
+    /// Its record in the signed frame index; `None` for the one frame of a
+    /// payload without an index.
+    pub(crate) record: Option<PayloadFrame>,
+    /// Exactly how many bytes it must decompress to; `None` for the last
+    /// frame, whose end the tar layer checks (end-of-archive, trailing data).
+    pub(crate) tar_len: Option<u64>,
+}
 
 /// Size of one decompressed buffer.
 pub(crate) const CHUNK: usize = 512 << 10;
@@ -44,6 +59,8 @@ enum Msg {
     End { trailing: bool },
     /// Decoding or reading failed.
     Failed(io::Error),
+    /// A frame is not the one its record describes.
+    Bad(Error),
 }
 
 /// How the payload frame ended.
@@ -60,14 +77,33 @@ pub(crate) struct End {
 struct Forward {
     tx: SyncSender<Msg>,
     batch: Vec<u8>,
+    /// Whether the consumer hashes the whole payload (not when a read
+    /// resumes at a later frame: then nothing is sent).
+    forward: bool,
+    /// SHA-256 and length of the current frame's bytes, when frames are
+    /// checked against an index.
+    frame: Option<(Sha256, u64)>,
 }
 
 impl Tap for Forward {
     fn take(&mut self, bytes: &[u8]) {
+        if let Some((h, n)) = self.frame.as_mut() {
+            h.update(bytes);
+            *n += bytes.len() as u64;
+        }
+        if !self.forward {
+            return;
+        }
         self.batch.extend_from_slice(bytes);
         if self.batch.len() >= CHUNK {
             self.flush();
         }
+    }
+
+    fn frame_end(&mut self) -> Option<(u64, [u8; 32])> {
+        let (h, n) = self.frame.as_mut()?;
+        let len = mem::take(n);
+        Some((len, mem::take(h).finalize().into()))
     }
 
     fn flush(&mut self) {
@@ -97,13 +133,23 @@ pub(crate) struct ReadAhead {
 }
 
 impl ReadAhead {
-    /// Starts decoding `decoder` on a new thread; what it consumes from its
-    /// input from now on is hashed.
-    pub(crate) fn spawn(mut decoder: FrameDecoder) -> Result<ReadAhead, Error> {
+    /// Starts decoding the payload frames `frames` from `input` on a new
+    /// thread, one after the other, checking each (see [`FrameCheck`]).
+    /// With `hash_all`, what the decoders consume from the input is hashed
+    /// for [`End::sha256`] (a read from the first frame); without, that
+    /// digest is meaningless (a resumed read).
+    pub(crate) fn spawn(
+        mut input: Input,
+        frames: Vec<FrameCheck>,
+        hash_all: bool,
+    ) -> Result<ReadAhead, Error> {
         let (tx, rx) = mpsc::sync_channel(DEPTH);
-        decoder.get_mut().set_tap(Box::new(Forward {
+        let indexed = frames.iter().any(|f| f.record.is_some());
+        input.set_tap(Box::new(Forward {
             tx: tx.clone(),
             batch: Vec::with_capacity(CHUNK),
+            forward: hash_all,
+            frame: indexed.then(|| (Sha256::new(), 0)),
         }));
         let (recycle, recycled) = mpsc::channel();
         let produced = Arc::new(AtomicU64::new(0));
@@ -112,7 +158,7 @@ impl ReadAhead {
         let stopped = Arc::clone(&stop);
         let thread = thread::Builder::new()
             .name("airlock-payload".into())
-            .spawn(move || run(decoder, &tx, &recycled, &counter, &stopped))
+            .spawn(move || run(input, &frames, &tx, &recycled, &counter, &stopped))
             .map_err(Error::Read)?;
         Ok(ReadAhead {
             rx,
@@ -155,6 +201,7 @@ impl ReadAhead {
                         });
                     }
                     Ok(Msg::Failed(e)) => return Err(frames::classify(e, "payload")),
+                    Ok(Msg::Bad(e)) => return Err(e),
                     Err(_) => {
                         return Err(Error::Read(io::Error::other(
                             "the payload decoder thread stopped unexpectedly",
@@ -207,15 +254,60 @@ impl Drop for ReadAhead {
 }
 
 fn run(
-    mut dec: FrameDecoder,
+    mut input: Input,
+    frames: &[FrameCheck],
     tx: &SyncSender<Msg>,
     recycled: &Receiver<Vec<u8>>,
     produced: &AtomicU64,
     stop: &AtomicBool,
 ) {
+    for f in frames {
+        input = match run_frame(input, f, tx, recycled, produced, stop) {
+            Some(i) => i,
+            None => return,
+        };
+    }
+    // The decoder stops exactly at the end of its frame; anything after
+    // the last frame is trailing data. What it consumed is the payload:
+    // pass the last of it on.
+    input.flush_tap();
+    let msg = match input.fill_buf() {
+        Ok(rest) => Msg::End {
+            trailing: !rest.is_empty(),
+        },
+        Err(e) => Msg::Failed(e),
+    };
+    let _ = tx.send(msg);
+}
+
+/// Decodes one frame and checks it; returns the input positioned after
+/// it, or `None` once an error was sent (or the consumer is gone).
+fn run_frame(
+    input: Input,
+    f: &FrameCheck,
+    tx: &SyncSender<Msg>,
+    recycled: &Receiver<Vec<u8>>,
+    produced: &AtomicU64,
+    stop: &AtomicBool,
+) -> Option<Input> {
+    let bad = |reason: String| {
+        let _ = tx.send(Msg::Bad(Error::PayloadFrame {
+            frame: f.number,
+            reason,
+        }));
+        None
+    };
+    let mut dec = match frames::open_frame(input, "payload") {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = tx.send(Msg::Bad(e));
+            return None;
+        }
+    };
+    let mut decoded = 0u64;
     loop {
         if stop.load(Ordering::Relaxed) {
-            return;
+            return None;
         }
         let mut buf = recycled.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
         let mut n = 0;
@@ -230,27 +322,46 @@ fn run(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     let _ = tx.send(Msg::Failed(e));
-                    return;
+                    return None;
                 }
             }
         }
+        decoded += n as u64;
+        // More than the cut puts in this frame: refused before any of it
+        // is passed on, which also bounds what a crafted frame can expand to.
+        if let Some(want) = f.tar_len
+            && decoded > want
+        {
+            return bad(format!(
+                "it decompresses to more than the {want} bytes the cut rule puts in it"
+            ));
+        }
         produced.fetch_add(n as u64, Ordering::Relaxed);
         if n > 0 && tx.send(Msg::Data(buf, n)).is_err() {
-            return;
+            return None;
         }
         if eof {
             break;
         }
     }
-    // The decoder stops exactly at the end of its frame; anything after it is
-    // trailing data. What it consumed is the frame: pass the last of it on.
     let mut input = dec.into_inner();
-    input.flush_tap();
-    let msg = match input.fill_buf() {
-        Ok(rest) => Msg::End {
-            trailing: !rest.is_empty(),
-        },
-        Err(e) => Msg::Failed(e),
-    };
-    let _ = tx.send(msg);
+    if let Some(want) = f.tar_len
+        && decoded != want
+    {
+        return bad(format!(
+            "it decompresses to {decoded} bytes; the cut rule puts {want} in it"
+        ));
+    }
+    if let (Some(r), Some((len, sha256))) = (f.record, input.frame_end()) {
+        if len != r.len {
+            return bad(format!(
+                "it is {len} bytes as stored; the frame index says {}",
+                r.len
+            ));
+        }
+        if sha256 != r.sha256 {
+            return bad("its SHA-256 as stored is not the frame index's".into());
+        }
+    }
+    Some(input)
 }

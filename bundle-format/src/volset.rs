@@ -468,7 +468,12 @@ pub struct VolumeSet {
     info: Arc<SetInfo>,
     shared: Arc<Mutex<Shared>>,
     stream: Option<VolumeStream>,
+    /// The locator, shared by every stream of the set.
+    locator: SharedLocator,
 }
+
+/// A [`Locator`] shared by the streams of a set (one at a time uses it).
+type SharedLocator = Arc<Mutex<Option<Locator>>>;
 
 impl fmt::Debug for VolumeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -550,10 +555,11 @@ impl VolumeSet {
             failure: None,
             authenticated: false,
         }));
+        let locator: SharedLocator = Arc::new(Mutex::new(locator));
         let stream = VolumeStream {
             info: info.clone(),
             shared: shared.clone(),
-            locator,
+            locator: Arc::clone(&locator),
             file: Some(file),
             number: 1,
             path: first.to_owned(),
@@ -565,6 +571,7 @@ impl VolumeSet {
             info,
             shared,
             stream: Some(stream),
+            locator,
         })
     }
 
@@ -593,6 +600,75 @@ impl VolumeSet {
         self.stream
             .take()
             .ok_or(Error::Misuse("the volume stream was already taken"))
+    }
+
+    /// The bundle's bytes from byte `offset` of the bundle on, for a read
+    /// that resumes at a payload frame (SPEC.md 8.1, 11.6): starts at the
+    /// volume holding that byte — found and checked as when it is reached
+    /// in order, asked for with the locator if need be — and reads its slice
+    /// from the start, hashing (not passing on) the bytes before `offset`, so
+    /// the volume's digest is still checked before the next volume is
+    /// opened. The volumes before it are not read. Allowed once the index is
+    /// [`authenticated`](Self::authenticated) (`Misuse` otherwise) and
+    /// while no other stream of the set is read.
+    pub fn stream_from(&self, offset: u64) -> Result<VolumeStream, Error> {
+        if !lock(&self.shared).authenticated {
+            return Err(Error::Misuse(
+                "stream_from needs the volume index authenticated first",
+            ));
+        }
+        let index = self.info.index();
+        let mut start = 0u64;
+        let mut number = 0u32;
+        for (i, v) in index.volumes.iter().enumerate() {
+            if offset < start.saturating_add(v.size) {
+                number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                break;
+            }
+            start = start.saturating_add(v.size);
+        }
+        if number == 0 {
+            return Err(Error::Misuse("stream_from an offset past the bundle's end"));
+        }
+        let mut stream = VolumeStream {
+            info: self.info.clone(),
+            shared: self.shared.clone(),
+            locator: Arc::clone(&self.locator),
+            file: None,
+            number,
+            path: self.info.first_path.clone(),
+            remaining: 0,
+            hasher: Sha256::new(),
+            done: false,
+        };
+        if number == 1 {
+            let path = self.info.first_path.clone();
+            let count = self.info.count();
+            let mut file = File::open(&path).map_err(|source| Error::VolumeRead {
+                number: 1,
+                count,
+                path: path.clone(),
+                source,
+            })?;
+            self.info.check_file(&mut file, &path, 1)?;
+            stream.install(file, 1, path);
+        } else {
+            stream.open(number, &self.info.first_path)?;
+        }
+        // The slice's bytes before `offset`: hashed, not passed on.
+        let mut skip = offset - start;
+        let mut buf = vec![0u8; 1 << 20];
+        while skip > 0 {
+            let want = usize::try_from(skip).unwrap_or(buf.len()).min(buf.len());
+            let n = stream
+                .read(&mut buf[..want])
+                .map_err(|e| lock(&self.shared).failure.take().unwrap_or(Error::Read(e)))?;
+            if n == 0 {
+                return Err(Error::Misuse("the volume stream ended before the offset"));
+            }
+            skip -= n as u64;
+        }
+        Ok(stream)
     }
 
     /// To be called once the caller has verified the index's signatures
@@ -707,7 +783,7 @@ fn corrupt(number: u32, count: u32, path: &Path) -> Error {
 pub struct VolumeStream {
     info: Arc<SetInfo>,
     shared: Arc<Mutex<Shared>>,
-    locator: Option<Locator>,
+    locator: SharedLocator,
     file: Option<File>,
     number: u32,
     path: PathBuf,
@@ -810,7 +886,14 @@ impl VolumeStream {
                 count,
                 path: path.clone(),
             };
-            match self.locator.as_mut().and_then(|l| l(&wanted)) {
+            let found = {
+                let mut l = self
+                    .locator
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                l.as_mut().and_then(|l| l(&wanted))
+            };
+            match found {
                 Some(p) if p.is_dir() => path = p.join(&name),
                 Some(p) => path = p,
                 None => {
@@ -823,16 +906,23 @@ impl VolumeStream {
             }
         };
         self.info.check_file(&mut file, &path, number)?;
+        self.install(file, number, path);
+        Ok(())
+    }
+
+    /// Reads volume `number` from `file` (checked, positioned at its slice)
+    /// from now on.
+    fn install(&mut self, file: File, number: u32, path: PathBuf) {
         self.file = Some(file);
         self.number = number;
         self.path = path.clone();
         self.remaining = self.info.index().volumes[number as usize - 1].size;
+        self.hasher = Sha256::new();
         let mut s = lock(&self.shared);
         s.current = number;
         s.path = path;
         s.consumed = 0;
         s.hasher = Sha256::new();
-        Ok(())
     }
 }
 

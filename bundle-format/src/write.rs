@@ -28,7 +28,9 @@ use tempfile::NamedTempFile;
 use crate::error::Error;
 use crate::frames;
 use crate::limits::Limits;
-use crate::manifest::{Entry, EntryKind, Manifest, Signatures, validate_entries};
+use crate::manifest::{
+    Entry, EntryKind, Manifest, PayloadFrame, Signatures, cut_payload, validate_entries,
+};
 use crate::path::BundlePath;
 use crate::read::CONTROL_MODE;
 use crate::tarhdr::{self, BLOCK};
@@ -217,6 +219,7 @@ impl MetadataFile {
 pub struct Payload {
     file: NamedTempFile,
     entries: Vec<Entry>,
+    frames: Vec<PayloadFrame>,
     sha256: [u8; 32],
     len: u64,
     head_len: u64,
@@ -253,6 +256,12 @@ impl Payload {
     /// Length of the payload frame in bytes (compressed, as stored).
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    /// The frame index of a payload cut into two frames or more (SPEC.md
+    /// 5.8), for [`Manifest::with_frames`]; empty for a payload of one frame.
+    pub fn frames(&self) -> &[PayloadFrame] {
+        &self.frames
     }
 }
 
@@ -315,11 +324,13 @@ pub(crate) fn temp_beside(out: &Path) -> Result<NamedTempFile, Error> {
 /// Prefix of the temporary files a writer creates beside its output.
 pub const TEMP_PREFIX: &str = ".airlock-pack-";
 
-/// Hashes and counts what is written through it.
+/// Hashes and counts what is written through it; with `frame`, also the
+/// current payload frame's bytes alone (SPEC.md 5.8).
 struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
     len: u64,
+    frame: Option<(Sha256, u64)>,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
@@ -327,6 +338,10 @@ impl<W: Write> Write for HashingWriter<W> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.len += n as u64;
+        if let Some((h, len)) = self.frame.as_mut() {
+            h.update(&buf[..n]);
+            *len += n as u64;
+        }
         Ok(n)
     }
 
@@ -404,6 +419,64 @@ impl<W: Write> Staging<W> {
     }
 }
 
+type FrameEncoder<'a> = zstd::stream::write::Encoder<'static, HashingWriter<&'a File>>;
+
+/// The compressor of a payload cut into frames (SPEC.md 5.8): at each cut,
+/// the frame is finished and the next one begun on a fresh compressor with
+/// the same parameters (9.2).
+struct Frames<'a> {
+    enc: Option<FrameEncoder<'a>>,
+    opts: &'a WriteOptions,
+    /// The records of the frames finished so far.
+    done: Vec<PayloadFrame>,
+    /// The first payload entry of the current frame.
+    first_entry: u64,
+}
+
+impl<'a> Frames<'a> {
+    fn encoder(&mut self) -> io::Result<&mut FrameEncoder<'a>> {
+        self.enc
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the payload compressor is already finished"))
+    }
+
+    /// Finishes the current frame and records it; returns the writer.
+    fn finish_frame(&mut self) -> io::Result<HashingWriter<&'a File>> {
+        let enc = self
+            .enc
+            .take()
+            .ok_or_else(|| io::Error::other("the payload compressor is already finished"))?;
+        let mut w = enc.finish()?;
+        if let Some((h, len)) = w.frame.as_mut() {
+            self.done.push(PayloadFrame {
+                len: std::mem::take(len),
+                sha256: std::mem::take(h).finalize().into(),
+                first_entry: self.first_entry,
+            });
+        }
+        Ok(w)
+    }
+
+    /// Cuts: finishes the current frame and begins the next, whose first
+    /// payload entry is `first_entry`.
+    fn cut(&mut self, first_entry: u64) -> io::Result<()> {
+        let w = self.finish_frame()?;
+        self.first_entry = first_entry;
+        self.enc = Some(self.opts.encoder(w)?);
+        Ok(())
+    }
+}
+
+impl Write for Frames<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.encoder()?.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.encoder()?.flush()
+    }
+}
+
 /// Compresses the artifacts into the payload frame, written at offset
 /// `head_len` of a temporary file in `out`'s directory that
 /// [`finish_bundle`] completes and renames to `out` (give it the same `out`).
@@ -432,6 +505,9 @@ pub fn write_payload(
     sorted.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
     let planned: Vec<Entry> = sorted.iter().map(|a| a.planned_entry()).collect();
     validate_entries(&planned, &opts.limits)?;
+    // Where the payload is cut (SPEC.md 5.8): known from the entries alone.
+    let cuts = cut_payload(&planned);
+    let mut next_cut = cuts.iter().skip(1).map(|c| c.first_entry).peekable();
 
     let tmp = temp_beside(out)?;
     let tmp_path = tmp.path().to_owned();
@@ -445,14 +521,24 @@ pub fn write_payload(
         inner: file,
         hasher: Sha256::new(),
         len: 0,
+        frame: (cuts.len() > 1).then(|| (Sha256::new(), 0)),
     };
-    let mut w = Staging::new(opts.encoder(sink).map_err(werr)?);
+    let mut w = Staging::new(Frames {
+        enc: Some(opts.encoder(sink).map_err(werr)?),
+        opts,
+        done: Vec::new(),
+        first_entry: 0,
+    });
     let mut entries = Vec::with_capacity(planned.len());
-    for (a, mut entry) in sorted.into_iter().zip(planned) {
+    for (i, (a, mut entry)) in sorted.into_iter().zip(planned).enumerate() {
         let ierr = |source: io::Error| Error::Input {
             path: a.file.clone(),
             source,
         };
+        if next_cut.next_if_eq(&i).is_some() {
+            w.drain().map_err(werr)?;
+            w.inner.cut(i as u64).map_err(werr)?;
+        }
         let mut file = File::open(&a.file).map_err(ierr)?;
         let header =
             tarhdr::header_bytes(&entry.tar_path(), a.size, a.mode, opts.mtime).map_err(werr)?;
@@ -492,11 +578,13 @@ pub fn write_payload(
     }
     // The end-of-archive blocks belong in this frame.
     w.put(&ZEROS).map_err(werr)?;
-    let enc = w.into_inner().map_err(werr)?;
-    let HashingWriter { hasher, len, .. } = enc.finish().map_err(werr)?;
+    let mut frames = w.into_inner().map_err(werr)?;
+    let HashingWriter { hasher, len, .. } = frames.finish_frame().map_err(werr)?;
+    let frames = frames.done;
     Ok(Payload {
         file: tmp,
         entries,
+        frames,
         sha256: hasher.finalize().into(),
         len,
         head_len,
@@ -549,6 +637,11 @@ pub fn finish_bundle(
     if manifest.payload_sha256 != payload.sha256 {
         return Err(Error::Misuse(
             "the manifest's payload_sha256 is not the payload's SHA-256",
+        ));
+    }
+    if manifest.frames != payload.frames {
+        return Err(Error::Misuse(
+            "the manifest's frame index is not the payload's (Manifest::with_frames)",
         ));
     }
     let mut meta: Vec<&MetadataFile> = metadata.iter().collect();

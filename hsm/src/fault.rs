@@ -30,3 +30,13 @@ pub fn point(name: &str) {
     #[cfg(not(feature = "test-hooks"))]
     let _ = name;
 }
+
+/// The point `PREFIX-N` (the `n`-th of a repeated step, e.g. the n-th
+/// artifact staged): formatted only when the `test-hooks` feature is on.
+#[inline]
+pub fn point_n(prefix: &str, n: usize) {
+    #[cfg(feature = "test-hooks")]
+    point(&format!("{prefix}-{n}"));
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = (prefix, n);
+}

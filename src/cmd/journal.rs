@@ -203,6 +203,19 @@ fn detail(r: &Record) -> String {
             }
             s
         }
+        "import.interrupted" => format!(
+            "bundle {}: kept {} entries ({} bytes), discarded {} files",
+            short(f("bundle_id"), 16),
+            u("kept_entries"),
+            u("kept_bytes"),
+            u("discarded_files")
+        ),
+        "import.resumed" => format!(
+            "bundle {}: read from payload frame {} (byte {})",
+            short(f("bundle_id"), 16),
+            u("frame"),
+            u("offset")
+        ),
         _ => String::new(),
     }
 }

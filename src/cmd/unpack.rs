@@ -91,7 +91,13 @@ fn decide(
     // imports of one bundle cannot both pass.
     let lock = lock_store(store.as_ref(), &crate::cmd::warn)?;
     let result = opened.and_then(|opened| {
-        let mut staging = Staging::create(&to)?;
+        // A bundle whose payload is cut into frames stages under a name of
+        // its own, which a run interrupted by kill -9 leaves behind for the
+        // next run to resume from (docs/transfers.md, section 7).
+        let mut staging = match opened.resumable_id(&a.bundle) {
+            Some(id) => Staging::create_resumable(&to, &id)?,
+            None => Staging::create(&to)?,
+        };
         let state = store.state()?;
         let time = import_time(at, &state)?;
         decision.time = Some(time);
@@ -133,8 +139,11 @@ fn decide(
     // anything is placed. A full disk fails here (exit 3), with nothing
     // placed and the store unchanged.
     let anchor_before = store.anchor()?;
-    let events = decision.accepted(&verdict, Some(&anchor_before));
-    let extra = events.len() as u64 - 1;
+    let mut events = decision.resume_events();
+    let lead = events.len();
+    events.extend(decision.accepted(&verdict, Some(&anchor_before)));
+    // The unpack record's number: the resume records come before it.
+    let extra = (events.len() - lead) as u64 - 1;
     let accepted = journal.append(&lock, Some(store.journal_head()?), events)?;
     let record = (accepted, accepted.seq - extra);
     let placed = match staging.commit(verdict.artifacts) {
@@ -203,6 +212,27 @@ fn decide(
                 .to_string(),
         )
         .field("journal_record", record.1);
+    match decision.seen.resumed {
+        Some(r) => {
+            o.line(format!(
+                "resumed    kept {} of the interrupted import's entries ({} bytes), discarded {} files; read from payload frame {} (byte {})",
+                r.kept, r.kept_bytes, r.discarded, r.frame, r.offset
+            ));
+            o.field(
+                "resumed",
+                serde_json::json!({
+                    "frame": r.frame,
+                    "offset": r.offset,
+                    "kept_entries": r.kept,
+                    "kept_bytes": r.kept_bytes,
+                    "discarded_files": r.discarded,
+                }),
+            );
+        }
+        None => {
+            o.field("resumed", serde_json::Value::Null);
+        }
+    }
     Ok(o)
 }
 

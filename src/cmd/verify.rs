@@ -1,4 +1,5 @@
 //! `verify`: every check `unpack` makes, changing nothing in the store.
+use std::io::Read;
 use std::path::Path;
 
 use airlock_bundle::Limits;
@@ -101,6 +102,29 @@ pub fn open_bundle(
     Ok(OpenedBundle { input, bar })
 }
 
+impl OpenedBundle {
+    /// The bundle id an import of this bundle file would resume under, if
+    /// its payload is cut into frames (bundle-format/SPEC.md 5.8): read
+    /// from its head through a handle of its own, unverified — it only
+    /// names the staging directory an interrupted import may have left
+    /// (whatever is found there is re-hashed against the verified
+    /// manifest). `None` for a single-frame payload or a head that does
+    /// not read.
+    pub fn resumable_id(&self, bundle: &Path) -> Option<String> {
+        let r = if self.input.volumes().is_some() {
+            // The head is in the first volume.
+            let mut set = airlock_bundle::VolumeSet::open(bundle, Limits::default(), None).ok()?;
+            set.read_unauthenticated();
+            airlock_bundle::BundleReader::open(set.stream().ok()?, Limits::default()).ok()?
+        } else {
+            let file = airlock_hsm::opfile::open_regular(bundle).ok()?;
+            airlock_bundle::BundleReader::open(file, Limits::default()).ok()?
+        };
+        let m = r.manifest();
+        (!m.frames.is_empty()).then(|| m.bundle_id.clone())
+    }
+}
+
 /// Runs the verifier over an opened bundle, with its progress bar.
 pub fn check(
     opened: OpenedBundle,
@@ -112,11 +136,37 @@ pub fn check(
     inspections: InspectionPolicy,
 ) -> Result<Verdict, Error> {
     let OpenedBundle { mut input, bar } = opened;
+    let reader = input.take_reader();
+    // The bundle can be read again from a later payload frame, for an
+    // import that resumes (`ArtifactSink::resume`): a bundle file through a
+    // second handle on it, a split bundle from the volume holding that
+    // frame (bundle-format/SPEC.md 11.6).
+    let mut again = input.reopener();
+    let input = input;
+    let mut reopen = |offset: u64| -> Result<Box<dyn Read + Send>, Error> {
+        bar.set_position(offset);
+        if let Some(file) = again.as_mut() {
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::Start(offset))
+                .map_err(|e| Error::Internal(format!("cannot seek in the bundle: {e}")))?;
+            let file = file
+                .try_clone()
+                .map_err(|e| Error::Internal(format!("cannot reopen the bundle: {e}")))?;
+            return Ok(Box::new(CountingReader::new(file, bar.clone())));
+        }
+        match input.volumes() {
+            Some(set) => Ok(Box::new(CountingReader::new(
+                set.stream_from(offset)?,
+                bar.clone(),
+            ))),
+            None => Err(Error::Internal("the bundle cannot be read again".into())),
+        }
+    };
     let anchor = crate::trust_anchor::trusted_anchor(store)?;
     let enclave = crate::policy::enclave_id(store)?;
     seen.bundle_size = Some(input.size);
     let result = verify_bundle_with(
-        CountingReader::new(input.take_reader(), bar.clone()),
+        CountingReader::new(reader, bar.clone()),
         &anchor,
         (state, enclave.as_deref()),
         time,
@@ -126,6 +176,7 @@ pub fn check(
         &mut |root, manifest| input.authenticate(root, manifest),
         &|manifest| crate::delta::locate(store, state, manifest),
         inspections,
+        Some(&mut reopen),
     );
     bar.finish_and_clear();
     let verdict = result.map_err(|e| input.diagnose(e))?;

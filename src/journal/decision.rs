@@ -125,6 +125,11 @@ impl Decision {
                 if self.run_inspections {
                     m.insert("run_inspections".into(), true.into());
                 }
+                // An import that went on from where an interrupted one
+                // stopped (docs/transfers.md, "An interrupted import").
+                if s.resumed.is_some_and(|r| r.frame > 0) {
+                    m.insert("resumed".into(), true.into());
+                }
                 m
             }
             _ => serde_json::Map::new(),
@@ -148,6 +153,7 @@ impl Decision {
             root_version: Some(v.root_version),
             artifacts: v.artifacts,
             artifact_bytes: v.artifact_bytes,
+            resumed: self.seen.resumed,
         };
         let mut fields = self.fields("accepted");
         // Attestation coverage of an import (issue 19): the artifacts and
@@ -208,6 +214,41 @@ impl Decision {
         events
     }
 
+    /// The records of an import that found what an interrupted import of
+    /// the same bundle to the same destination left, written before its
+    /// own record: `import.interrupted` (what was found intact and kept,
+    /// what was discarded) and `import.resumed` (the payload frame and the
+    /// bundle offset the read went on from; 0 and the first frame's offset
+    /// when nothing could be kept). Empty otherwise.
+    pub fn resume_events(&self) -> Vec<Event> {
+        let Some(r) = self.seen.resumed else {
+            return Vec::new();
+        };
+        let bundle_id = opt(self.seen.bundle_id.as_deref().map(|b| bounded(b, 200)));
+        let destination = opt(self.destination.as_deref().map(path_field));
+        vec![
+            Event::new(
+                "import.interrupted",
+                json!({
+                    "bundle_id": bundle_id,
+                    "destination": destination,
+                    "kept_entries": r.kept,
+                    "kept_bytes": r.kept_bytes,
+                    "discarded_files": r.discarded,
+                }),
+            ),
+            Event::new(
+                "import.resumed",
+                json!({
+                    "bundle_id": bundle_id,
+                    "destination": destination,
+                    "frame": r.frame as u64,
+                    "offset": r.offset,
+                }),
+            ),
+        ]
+    }
+
     /// The record of a run that did not accept: `refused` (the bundle was
     /// rejected, exit 1: the record names the file's SHA-256) or `failed`
     /// (the operator or the machine, exit 2 or 3).
@@ -254,7 +295,9 @@ impl Decision {
         e: Error,
         warn: &dyn Fn(&str),
     ) -> Error {
-        match record(store, journal, lock, vec![self.refused(&e)]) {
+        let mut events = self.resume_events();
+        events.push(self.refused(&e));
+        match record(store, journal, lock, events) {
             Ok(_) => e,
             Err(j) => {
                 warn(&format!("this was not recorded in the journal: {e}"));

@@ -56,6 +56,7 @@ pub fn is_attack_code(code: &str) -> bool {
                 | "replay"
                 | "digest-mismatch"
                 | "payload-digest-mismatch"
+                | "payload-frame-mismatch"
                 | "artifact-unbound"
                 | "size-mismatch"
                 | "not-in-manifest"

@@ -629,6 +629,18 @@ fn timeline_row(r: &Record) -> String {
                 .get("uncommitted")
                 .map_or(String::new(), Value::to_string))
         ),
+        "import.interrupted" => format!(
+            "bundle <code>{}</code>: kept {} entries, discarded {} files",
+            esc(s(r, "bundle_id")),
+            r.u64_field("kept_entries").unwrap_or(0),
+            r.u64_field("discarded_files").unwrap_or(0)
+        ),
+        "import.resumed" => format!(
+            "bundle <code>{}</code>: from payload frame {} (byte {})",
+            esc(s(r, "bundle_id")),
+            r.u64_field("frame").unwrap_or(0),
+            r.u64_field("offset").unwrap_or(0)
+        ),
         _ => String::new(),
     };
     let over = r.str_field("at").map_or(String::new(), |a| {

@@ -20,13 +20,13 @@ use std::io::{Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use airlock_bundle::{Entry, EntryKind};
+use airlock_bundle::{Entry, EntryKind, Manifest};
 
 use crate::error::Error;
 use crate::oci::Digest;
 use crate::oci::graph::{ImageGraph, digest_of};
 use crate::oci::registry::{Connection, Registry};
-use crate::verifier::ArtifactSink;
+use crate::verifier::{ArtifactSink, Resumed};
 
 /// Pieces of a blob in flight between the verifier and the uploader (each
 /// one write of the verifier's copy, at most its buffer).
@@ -285,6 +285,14 @@ impl ArtifactSink for Tee<'_> {
         manifest_bytes: &[u8],
     ) -> Result<(), Error> {
         self.inner.metadata(entries, manifest_bytes)
+    }
+
+    /// A resumed import keeps what the interrupted one staged; those blobs
+    /// are not streamed in this run, so `publish` sends them from the
+    /// import directory afterwards, re-hashed, like any blob it did not
+    /// stream.
+    fn resume(&mut self, manifest: &Manifest) -> Result<Option<Resumed>, Error> {
+        self.inner.resume(manifest)
     }
 
     fn receive(

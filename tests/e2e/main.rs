@@ -35,6 +35,7 @@ mod pull;
 #[cfg(feature = "tpm")]
 mod quote;
 mod readme;
+mod resume;
 mod rootcmd;
 mod rotation;
 mod roundtrip;

@@ -194,3 +194,37 @@ fn created_from_8_pow_11_on_is_written_in_base_256_by_both() {
     want.extend((8u64.pow(11) + 12_345).to_be_bytes());
     assert_eq!(&h[136..148], want.as_slice());
 }
+
+#[test]
+fn a_payload_cut_into_frames_is_written_the_same_by_both() {
+    let Some(py) = python() else { return };
+    let w = World::new();
+    // 64 MiB and more of tar stream: the payload is cut into two frames
+    // before `z.txt` (bundle-format/SPEC.md 5.8), and both writers write
+    // the same frame index.
+    let mut big = pseudo_random(1 << 20, 9);
+    big.extend(std::iter::repeat_n(b"airlock frames ".as_slice(), 5 << 22).flatten());
+    w.write("dist/a.bin", &big);
+    w.write("dist/z.txt", b"after the cut\n");
+    let epoch = EPOCH.to_string();
+    let extra = ["--source-date-epoch", &epoch, "--channel", "stable"];
+    w.record_build().ok();
+    let mut pack = vec!["pack", "--out", "pack.airlock"];
+    pack.extend(inputs("1.root.json", &extra));
+    w.run(&pack).ok();
+    let mut spec = vec!["--out", "spec.airlock"];
+    spec.extend(inputs("1.root.json", &extra));
+    spec_write(&w, &py, &spec);
+    same_bytes(&w, "pack.airlock", "spec.airlock");
+    let bytes = std::fs::read(w.path("pack.airlock")).unwrap();
+    let r = airlock_bundle::BundleReader::open(
+        std::io::Cursor::new(bytes),
+        airlock_bundle::Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(r.manifest().frames.len(), 2);
+    // `a.bin` (with whatever sorts before it) alone fills the first frame.
+    let m = r.manifest();
+    let first = usize::try_from(m.frames[1].first_entry).unwrap();
+    assert_eq!(m.artifacts()[first - 1].path.as_str(), "a.bin");
+}

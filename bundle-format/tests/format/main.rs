@@ -14,6 +14,7 @@ mod head_frame;
 mod images;
 mod manifest_refusals;
 mod payload_digest;
+mod payload_frames;
 mod round_trip;
 mod single_byte_flips;
 mod tar_refusals;

@@ -71,6 +71,8 @@ pub fn write_bundle_with_images(
         .chain(meta_entries.clone())
         .collect();
     let provisional = manifest_for(provisional, images, [0; 32], opts)?;
+    let planned = provisional.planned_frames();
+    let provisional = provisional.with_frames(planned, &opts.limits)?;
     let zero_sigs = sample_signatures().zeroed();
     let head_len = head_frame_len(&provisional, &zero_sigs, &metadata);
     let payload = write_payload(out, &sources, head_len, opts, &|_| {})?;
@@ -80,7 +82,8 @@ pub fn write_bundle_with_images(
         .cloned()
         .chain(meta_entries)
         .collect();
-    let manifest = manifest_for(entries, images, payload.sha256(), opts)?;
+    let manifest = manifest_for(entries, images, payload.sha256(), opts)?
+        .with_frames(payload.frames().to_vec(), &opts.limits)?;
     finish_bundle(
         out,
         &manifest.encode(),

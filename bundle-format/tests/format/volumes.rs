@@ -436,3 +436,56 @@ fn small_sizes_are_refused_before_anything_is_written() {
     assert_eq!(e.code(), "split-size");
     assert_eq!(e.fault(), Fault::Input);
 }
+
+#[test]
+fn a_stream_from_an_offset_starts_at_its_volume_and_checks_it() {
+    let s = split_sample(false);
+    let open = || {
+        let mut set = VolumeSet::open(s.path(1), lim(), None).unwrap();
+        let reader = BundleReader::open(set.stream().unwrap(), lim()).unwrap();
+        set.authenticated(&reader.manifest().bundle_id).unwrap();
+        set
+    };
+    let slice = SIZE - s.plan.header_len;
+    // Not before the index is authenticated.
+    let mut unauth = VolumeSet::open(s.path(1), lim(), None).unwrap();
+    let _ = unauth.stream().unwrap();
+    assert!(matches!(unauth.stream_from(0), Err(Error::Misuse(_))));
+    // In volume 1, at a volume's first byte, in the middle of volume 4.
+    for offset in [10, slice, 3 * slice + 777, s.bundle.len() as u64 - 1] {
+        let mut got = Vec::new();
+        open()
+            .stream_from(offset)
+            .unwrap()
+            .read_to_end(&mut got)
+            .unwrap();
+        assert_eq!(got, s.bundle[offset as usize..], "from {offset}");
+    }
+    // The volumes before are not read: a corrupt volume 2 goes unnoticed
+    // from volume 4 on, but a byte of volume 4 before the offset is checked.
+    let good2 = fs::read(s.path(2)).unwrap();
+    let mut bad = good2.clone();
+    bad[SIZE as usize / 2] ^= 1;
+    fs::write(s.path(2), &bad).unwrap();
+    let mut got = Vec::new();
+    let offset = 3 * slice + 777;
+    open()
+        .stream_from(offset)
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap();
+    assert_eq!(got, s.bundle[offset as usize..]);
+    fs::write(s.path(2), &good2).unwrap();
+    let good4 = fs::read(s.path(4)).unwrap();
+    let mut bad = good4.clone();
+    bad[s.plan.header_len as usize + 100] ^= 1;
+    fs::write(s.path(4), &bad).unwrap();
+    let mut got = Vec::new();
+    let e = open()
+        .stream_from(offset)
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap_err();
+    let e = e.into_inner().unwrap().downcast::<Error>().unwrap();
+    assert!(matches!(*e, Error::VolumeCorrupt { number: 4, .. }), "{e}");
+}
