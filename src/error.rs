@@ -244,6 +244,12 @@ impl Error {
         }
     }
 
+    /// Whether the bundle's input stopped (cut short, unreadable, a volume
+    /// missing) rather than proved wrong ([`airlock_bundle::Error::is_interruption`]).
+    pub fn is_input_interruption(&self) -> bool {
+        matches!(self, Error::Bundle(e) if e.is_interruption())
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {

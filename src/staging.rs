@@ -739,6 +739,21 @@ impl Staging {
         Ok((file, shown))
     }
 
+    /// Leaves a resumable staging directory ([`Staging::create_resumable`])
+    /// in place when this import ends because its input stopped (a medium
+    /// pulled, a read error, a copy cut short), for the next run of the
+    /// same import to take over — re-hashing every file, as after a
+    /// `kill -9`. Returns its path; `None` (and the directory is removed as
+    /// usual when dropped) for any other staging directory. The sidecar
+    /// (`DEST.airlock-metadata`) is never kept.
+    pub fn keep_for_resume(&mut self) -> Option<PathBuf> {
+        if !self.held.name.starts_with(RESUME_PREFIX) {
+            return None;
+        }
+        self.held.owned = false;
+        Some(self.held.path())
+    }
+
     /// A staging directory for `dest` alone, with no `DEST.airlock-metadata`: for a
     /// tree of metadata only (`inspect --extract-metadata`).
     pub fn create_metadata_only(dest: &Path) -> Result<Staging, Error> {

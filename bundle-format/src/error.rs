@@ -491,6 +491,22 @@ impl Error {
         }
     }
 
+    /// Whether the input stopped rather than proved wrong: it ended early
+    /// (`Truncated`, `VolumeTruncated`), could not be read (`Read`,
+    /// `VolumeRead`) or a volume is not there (`VolumeMissing`) — a medium
+    /// pulled, a copy cut short. Nothing read so far was found wrong, so a
+    /// caller that can resume (section 8.1) may keep what it has verified.
+    pub fn is_interruption(&self) -> bool {
+        matches!(
+            self,
+            Error::Truncated(_)
+                | Error::Read(_)
+                | Error::VolumeTruncated { .. }
+                | Error::VolumeRead { .. }
+                | Error::VolumeMissing { .. }
+        )
+    }
+
     /// Who has to act.
     pub fn fault(&self) -> Fault {
         match self {

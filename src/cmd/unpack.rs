@@ -112,7 +112,7 @@ fn decide(
             }
             None => &mut staging,
         };
-        let verdict = check(
+        let checked = check(
             opened,
             store.as_ref(),
             &state,
@@ -120,7 +120,22 @@ fn decide(
             sink,
             &mut decision.seen,
             inspections,
-        )?;
+        );
+        let verdict = match checked {
+            Ok(verdict) => verdict,
+            // The input stopped (a medium pulled, a copy cut short): what
+            // was staged stays for the same command to resume from.
+            Err(e) if e.is_input_interruption() => {
+                if let Some(kept) = staging.keep_for_resume() {
+                    crate::cmd::warn(&format!(
+                        "the files verified so far are kept in {}: run the same command again, with the whole bundle readable, to resume from where it stopped (each is re-hashed first)",
+                        kept.display()
+                    ));
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         // Last, the enclave's own policy (if the store pins one): on a
         // denial the staging directory goes, nothing is placed.
         // The input document is kept in the store (its SHA-256 in the

@@ -252,6 +252,54 @@ fn a_staged_file_changed_between_the_runs_is_read_again_not_trusted() {
     assert_eq!(tree(&w.path("out3")), tree(&w.path("ref")));
 }
 
+/// A copy cut short (a medium pulled part-way): the import fails on the
+/// input (`bundle-truncated`), keeps what it verified and says so; the same
+/// command on the whole bundle resumes from the frame where the cut fell.
+/// A refusal for anything else keeps nothing.
+#[test]
+fn an_import_whose_input_stops_keeps_its_files_and_resumes() {
+    let w = big_world();
+    w.unpack("rel.airlock", "ref").ok();
+    let m = manifest(&w, "rel.airlock");
+    let size = std::fs::metadata(w.path("rel.airlock")).unwrap().len();
+    let bytes = std::fs::read(w.path("rel.airlock")).unwrap();
+    // Cut 4 KiB into the third frame (the head, then the frames).
+    let head = size - m.frames.iter().map(|f| f.len).sum::<u64>();
+    let cut = usize::try_from(head + m.frames[0].len + m.frames[1].len + 4096).unwrap();
+    std::fs::write(w.path("part.airlock"), &bytes[..cut]).unwrap();
+    new_store(&w, "s2");
+    let r = w.run(&unpack_args("part.airlock", "s2", "out"));
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "bundle-truncated"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("run the same command again"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(resumable_dirs(w.tmp.path()).len(), 1);
+    assert!(!w.path("out").exists() && !w.path("out.airlock-metadata").exists());
+    // The whole bundle, copied again: read from the third frame.
+    let j = w.run(&unpack_args("rel.airlock", "s2", "out")).ok().json();
+    assert_eq!(j["resumed"]["frame"], 2, "{j}");
+    assert_eq!(tree(&w.path("out")), tree(&w.path("ref")));
+    assert!(resumable_dirs(w.tmp.path()).is_empty());
+
+    // A payload byte flipped (a refusal, not an interruption): nothing kept.
+    let mut bad = bytes.clone();
+    let at = cut - 2048;
+    bad[at] ^= 0x40;
+    std::fs::write(w.path("bad.airlock"), &bad).unwrap();
+    new_store(&w, "s3");
+    let r = w.run(&unpack_args("bad.airlock", "s3", "out3"));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_ne!(r.error_code(), "bundle-truncated");
+    assert!(resumable_dirs(w.tmp.path()).is_empty(), "{}", r.stderr);
+}
+
 #[test]
 fn a_staging_directory_of_another_bundle_is_not_taken_over() {
     let w = big_world();
