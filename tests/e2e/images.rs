@@ -75,6 +75,23 @@ pub fn write_layout(dir: &Path) -> (String, String, Vec<u8>) {
     (idx_d, base_d, shared)
 }
 
+/// One image, `team/big:1` (linux/amd64), of `layers` pseudo-random
+/// layers of `size` bytes each, written as an OCI layout at `dir`: a
+/// bundle of it is mostly blobs (payload frames of blobs, SPEC.md 5.8).
+pub fn write_big_layout(dir: &Path, layers: usize, size: usize) {
+    let bytes: Vec<Vec<u8>> = (0..layers)
+        .map(|i| pseudo_random(size, 500 + i as u64))
+        .collect();
+    let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+    let m = manifest(dir, br#"{"architecture":"amd64","os":"linux"}"#, &refs);
+    let (d, s) = blob(dir, &m);
+    let top = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":{s},"annotations":{{"org.opencontainers.image.ref.name":"team/big:1"}}}}]}}"#
+    );
+    fs::write(dir.join("index.json"), top).unwrap();
+    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
 /// A world whose build step produced `dist/` and the two images of `src`.
 pub fn image_world() -> World {
     let w = World::new();

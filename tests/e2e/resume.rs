@@ -395,19 +395,7 @@ fn an_import_from_volumes_resumes_at_the_volume_holding_the_frame() {
 
 #[test]
 fn a_publish_whose_import_was_killed_resumes_it() {
-    use crate::images::{image_world, pack_images, record_with_images};
-    let w = image_world();
-    for i in 0..8 {
-        w.write(
-            &format!("dist/big/{i:02}.bin"),
-            &pseudo_random(FILE_SIZE, 200 + i as u64),
-        );
-    }
-    let images = ["oci:src:team/app:1.0", "oci:src:team/base:1"];
-    record_with_images(&w, &images, &[]);
-    pack_images(&w, "rel.airlock", &images, &["--channel", "stable"]).ok();
-    let m = manifest(&w, "rel.airlock");
-    assert_eq!(m.frames.len(), 2);
+    let w = killed_publish_world();
     let publish = [
         "publish",
         "rel.airlock",
@@ -417,12 +405,7 @@ fn a_publish_whose_import_was_killed_resumes_it() {
         "oci:enclave",
         "--json",
     ];
-    // Killed once the first frame's entries (README.md, big/00 to big/06)
-    // are staged.
-    let first = m.frame_cuts()[0].end_entry;
-    let point = format!("unpack-artifact-staged-{first}");
-    let r = Paused::start(w.tmp.path(), &publish, &point).signal("KILL");
-    assert_eq!(r.code, -1, "{}", r.stderr);
+    let first = kill_publish_after_first_frame(&w, &publish);
     assert!(!w.path("enclave/index.json").exists());
     let j = w.run(&publish).ok().json();
     assert_eq!(j["published"].as_array().unwrap().len(), 2);
@@ -434,7 +417,102 @@ fn a_publish_whose_import_was_killed_resumes_it() {
             std::fs::read(e.path()).unwrap()
         );
     }
-    let recs = journal(&w, "store");
+    assert_resumed_publish_journal(&w, first);
+}
+
+/// Into a registry (the CNCF distribution registry), an image of eight
+/// 10 MiB layers: the layers the interrupted run had staged (the first
+/// frame's) are kept, not streamed during the resumed import, and sent
+/// from the import afterwards; the image arrives whole.
+#[test]
+fn a_publish_to_a_registry_whose_import_was_killed_resumes_it() {
+    use crate::images::{pack_images, record_with_images, write_big_layout};
+    let test = "a_publish_to_a_registry_whose_import_was_killed_resumes_it";
+    if crate::emulators::missing(test, &["skopeo"]).is_some() {
+        return;
+    }
+    let Some(reg) = crate::emulators::Registry::start(test, false) else {
+        return;
+    };
+    let w = World::new();
+    write_big_layout(&w.path("src"), 8, FILE_SIZE);
+    let images = ["oci:src:team/big:1"];
+    record_with_images(&w, &images, &[]);
+    pack_images(&w, "rel.airlock", &images, &["--channel", "stable"]).ok();
+    let m = manifest(&w, "rel.airlock");
+    assert_eq!(m.frames.len(), 2);
+    let kept_blobs = m.artifacts()[..m.frame_cuts()[0].end_entry]
+        .iter()
+        .filter(|e| e.kind == airlock_bundle::EntryKind::Blob)
+        .count();
+    assert!(
+        kept_blobs >= 5,
+        "the first frame holds layers: {kept_blobs}"
+    );
+    let host = reg.host();
+    let publish = [
+        "publish",
+        "rel.airlock",
+        "--store",
+        "store",
+        "--registry",
+        host.as_str(),
+        "--insecure-plain-http",
+        "--json",
+    ];
+    let first = kill_publish_after_first_frame(&w, &publish);
+    let j = w.run(&publish).ok().json();
+    assert_eq!(j["published"].as_array().unwrap().len(), 1, "{j}");
+    // The image in the registry is whole: skopeo copies it out of the
+    // registry (checking every blob's digest) into a layout.
+    for (name, tag) in [("team/big", "1")] {
+        let out = crate::publish::skopeo(&[
+            "copy".into(),
+            "--src-tls-verify=false".into(),
+            format!("docker://{host}/{name}:{tag}"),
+            format!("oci:{}:{name}:{tag}", w.path("back").display()),
+        ]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_resumed_publish_journal(&w, first);
+}
+
+/// An image world with 8 large files, so that its bundle (two images) is
+/// cut into two frames, packed as `rel.airlock`.
+fn killed_publish_world() -> World {
+    use crate::images::{image_world, pack_images, record_with_images};
+    let w = image_world();
+    for i in 0..8 {
+        w.write(
+            &format!("dist/big/{i:02}.bin"),
+            &pseudo_random(FILE_SIZE, 200 + i as u64),
+        );
+    }
+    let images = ["oci:src:team/app:1.0", "oci:src:team/base:1"];
+    record_with_images(&w, &images, &[]);
+    pack_images(&w, "rel.airlock", &images, &["--channel", "stable"]).ok();
+    assert_eq!(manifest(&w, "rel.airlock").frames.len(), 2);
+    w
+}
+
+/// Runs `publish` (args) until the first frame's entries (README.md,
+/// big/00 to big/06) are staged, kills it there; returns how many.
+fn kill_publish_after_first_frame(w: &World, publish: &[&str]) -> usize {
+    let first = manifest(w, "rel.airlock").frame_cuts()[0].end_entry;
+    let point = format!("unpack-artifact-staged-{first}");
+    let r = Paused::start(w.tmp.path(), publish, &point).signal("KILL");
+    assert_eq!(r.code, -1, "{}", r.stderr);
+    first
+}
+
+/// The journal of a resumed publish: interrupted, resumed at frame 1
+/// with the first frame's `first` entries kept, then the accepted import.
+fn assert_resumed_publish_journal(w: &World, first: usize) {
+    let recs = journal(w, "store");
     let unpack = recs.iter().position(|r| r["event"] == "unpack").unwrap();
     assert_eq!(recs[unpack - 2]["event"], "import.interrupted");
     assert_eq!(recs[unpack - 2]["fields"]["kept_entries"], first as u64);
