@@ -17,7 +17,7 @@ signing functions and adds hooks at every layer (entries, manifest map,
 manifest bytes, signatures, tar items, frames, file) to damage one thing at
 a time while keeping everything else valid: bundle ids are recomputed,
 manifests re-signed, links re-recorded and payload digests taken over the
-damaged frame, so that each case reaches the one check it is about.
+damaged frame (or the damaged frame index), so that each case reaches the one check it is about.
 
 Keys (Ed25519 and ECDSA P-256) are derived from fixed seeds and written to
 `keys/`; the root, layouts, links and attestations are written and signed
@@ -403,7 +403,11 @@ class Bundle:
             frame_p = b"".join(frames)
         records = self.hook("frame_records", records)
         frame_p = self.hook("frame_p", frame_p, tar)
-        payload_sha256 = self.hook("payload_sha256", hashlib.sha256(frame_p).digest())
+        index = b"".join(r["len"].to_bytes(8, "big") + r["sha256"] + r["first_entry"].to_bytes(8, "big")
+                         for r in records)
+        # SPEC 2.2, 5.8: the SHA-256 of P, or, with a frame index, of the index.
+        payload_sha256 = hashlib.sha256(index if records else frame_p).digest()
+        payload_sha256 = self.hook("payload_sha256", payload_sha256, frame_p)
         # The manifest.
         entries = [{"kind": k, "path": p, "size": len(b), "sha256": hashlib.sha256(b).digest(), "mode": 0o644}
                    for k, p, b in meta]
@@ -427,8 +431,7 @@ class Bundle:
         if self.posix_names:
             m["posix_names"] = True
         if records:
-            m["frames"] = b"".join(r["len"].to_bytes(8, "big") + r["sha256"] + r["first_entry"].to_bytes(8, "big")
-                                   for r in records)
+            m["frames"] = index
         m = self.hook("manifest_map", m)
         if isinstance(m, dict):
             m["bundle_id"] = self.hook("bundle_id", hashlib.sha256(cbor(m, canon=True)).digest()[:16].hex(), m)
@@ -634,6 +637,9 @@ case("payload-frame-mismatch", "frames-cut-early", "5.8", "frame 1 ends 1 MiB in
      artifacts=CUT_ARTS, h_frame_parts=lambda ps: [ps[0][:1 << 20], ps[0][1 << 20:] + ps[1]])
 case("trailing-data", "frame-after-the-last", "2, 5.8", "a third frame after the two the index lists",
      artifacts=CUT_ARTS, h_frame_p=lambda f, _: f + compress(b"extra"))
+case("payload-digest-mismatch", "frames-payload-sha256-of-p", "2.2, 5.8",
+     "payload_sha256 is the SHA-256 of all of P, not of the frame index (refused when the manifest is decoded)",
+     artifacts=CUT_ARTS, h_payload_sha256=lambda _, p: hashlib.sha256(p).digest())
 case("missing-entry", "frames-without-index", "2, 5.8",
      "two frames and no index: a reader reads one frame, which ends where `bin/tool` is due",
      artifacts=CUT_ARTS, h_frame_records=lambda rs: [])
@@ -1146,9 +1152,9 @@ case("manifest-malformed", "channel-space", "5.2", "channel `corpus ` (trailing 
 case("manifest-malformed", "expires-equals-created", "5.2", "expires = created", expires=CREATED)
 case("manifest-malformed", "expires-before-created", "5.2", "expires < created", expires=CREATED - 1)
 case("manifest-malformed", "payload-sha256-31-bytes", "5.2", "payload_sha256 of 31 bytes",
-     h_payload_sha256=lambda d: d[:31])
+     h_payload_sha256=lambda d, _: d[:31])
 case("manifest-malformed", "payload-sha256-text", "5.2", "payload_sha256 as a text string",
-     h_payload_sha256=lambda d: d.hex())
+     h_payload_sha256=lambda d, _: d.hex())
 case("manifest-malformed", "entry-sha256-33-bytes", "5.2", "an entry's sha256 of 33 bytes",
      h_entries=on_entry("doc/README.txt", lambda e: dict(e, sha256=e["sha256"] + b"\0")))
 case("manifest-malformed", "entry-mode-10000", "5.2", "an entry's mode 0o10000 (a file-type bit)",

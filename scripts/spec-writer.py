@@ -175,13 +175,16 @@ def manifest_bytes(m, bundle_id):
     # SPEC.md 5.6: only when directed, after `entries`, sorted, each once.
     if m["enclaves"]:
         fields["enclaves"] = m["enclaves"]
-    # SPEC.md 5.8: only for a payload cut into two frames or more, last;
-    # 48-byte records: length, SHA-256, first payload entry.
+    # SPEC.md 5.8: only for a payload cut into two frames or more, last.
     if len(m["frames"]) > 1:
-        fields["frames"] = b"".join(
-            f["len"].to_bytes(8, "big") + f["sha256"] + f["first_entry"].to_bytes(8, "big") for f in m["frames"]
-        )
+        fields["frames"] = frame_index(m["frames"])
     return cbor(fields)
+
+
+def frame_index(frames):
+    """The `frames` byte string (SPEC.md 5.8): 48-byte records of length,
+    SHA-256 and first payload entry."""
+    return b"".join(f["len"].to_bytes(8, "big") + f["sha256"] + f["first_entry"].to_bytes(8, "big") for f in frames)
 
 
 # ---- keys (METADATA.md 2) ---------------------------------------------------
@@ -350,8 +353,9 @@ FRAME_CUT = 64 << 20
 
 def write_payload(out, artifacts, mtime, level):
     """Frame P (SPEC.md 9.2), cut into frames as SPEC.md 5.8 says, into the
-    open file `out`; returns the artifact entries, the SHA-256 of all of P
-    and the frame records."""
+    open file `out`; returns the artifact entries, `payload_sha256` (the
+    SHA-256 of P when it is one frame, of the frame index when it is several:
+    SPEC.md 2.2, 5.8) and the frame records."""
     params = zstandard.ZstdCompressionParameters(
         compression_level=level, threads=1, job_size=4 << 20, write_checksum=1, write_content_size=0
     )
@@ -402,6 +406,8 @@ def write_payload(out, artifacts, mtime, level):
         entries.append(entry("artifact", rel, size, h.digest(), mode))
     emit(comp.compress(b"\0" * (2 * BLOCK)))
     end_frame()
+    if len(frames) > 1:
+        return entries, hashlib.sha256(frame_index(frames)).digest(), frames
     return entries, payload_hash.digest(), frames
 
 

@@ -5,8 +5,9 @@
 //! metadata, stored (raw blocks, one canonical encoding); the payload frame
 //! carries the artifacts, compressed, and is authenticated as stored by the
 //! manifest's `payload_sha256`. A payload of more than 64 MiB of tar stream
-//! is cut into independent frames at entry boundaries, each listed in the
-//! signed frame index ([`PayloadFrame`]), so that an interrupted read can
+//! is cut into independent frames at entry boundaries, each listed with its
+//! length and SHA-256 in the signed frame index ([`PayloadFrame`]; then
+//! `payload_sha256` is the SHA-256 of the index), so that an interrupted read can
 //! resume at a frame ([`BundleReader::into_payload_from`],
 //! [`VolumeSet::stream_from`]). This crate is the container only: types,
 //! canonical encoding, a strict streaming reader, a deterministic writer,

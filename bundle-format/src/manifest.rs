@@ -311,8 +311,10 @@ pub struct ManifestFields {
     pub created: u64,
     /// Expiry time, Unix seconds; after `created`.
     pub expires: u64,
-    /// SHA-256 of the payload frame exactly as stored in the file, from its
-    /// magic number to its last byte ([`Payload::sha256`](crate::Payload::sha256)).
+    /// [`Payload::sha256`](crate::Payload::sha256): SHA-256 of the payload
+    /// frame exactly as stored in the file, from its magic number to its
+    /// last byte; for a payload cut into frames, SHA-256 of the frame index
+    /// (SPEC.md 5.8).
     pub payload_sha256: [u8; 32],
     /// Supply-chain parameters.
     pub supply_chain: SupplyChain,
@@ -362,7 +364,10 @@ pub struct Manifest {
     /// SHA-256 of the payload frame exactly as stored in the file, from its
     /// magic number to its last byte. The reader checks it after the end of
     /// input, so every byte after the head frame is authenticated, including
-    /// compressed bits that do not change what they decompress to.
+    /// compressed bits that do not change what they decompress to. With a
+    /// frame index (`frames` not empty), it is instead the SHA-256 of the
+    /// index's encoding (48 bytes a frame, SPEC.md 5.8), checked when the
+    /// manifest is decoded; the index's records authenticate each frame.
     pub payload_sha256: [u8; 32],
     /// Supply-chain parameters.
     pub supply_chain: SupplyChain,
@@ -661,6 +666,11 @@ impl Manifest {
         }
         if m.compute_bundle_id() != m.bundle_id {
             return Err(Error::BundleId);
+        }
+        // With a frame index, `payload_sha256` is the index's digest
+        // (SPEC.md 5.8): checked here, before any payload byte is read.
+        if !m.frames.is_empty() && index_sha256(&m.frames) != m.payload_sha256 {
+            return Err(Error::PayloadDigest);
         }
         Ok(m)
     }
@@ -1040,6 +1050,13 @@ fn encode_frames(frames: &[PayloadFrame]) -> Vec<u8> {
         b.extend_from_slice(&f.first_entry.to_be_bytes());
     }
     b
+}
+
+/// The manifest's `payload_sha256` for a payload cut into frames (SPEC.md
+/// 5.8): the SHA-256 of the `frames` byte string, which lists each frame's
+/// length and SHA-256 (one hash of the stored bytes, not two).
+pub(crate) fn index_sha256(frames: &[PayloadFrame]) -> [u8; 32] {
+    Sha256::digest(encode_frames(frames)).into()
 }
 
 /// The records of a `frames` byte string; its rules beyond the record

@@ -7,14 +7,17 @@
 //! so has had every chance to verify the signatures and stop) does
 //! [`BundleReader::into_payload`] start decompressing the payload frame, in a
 //! background thread, for [`PayloadReader`] to stream artifact by artifact
-//! (the thread also passes on the compressed bytes, which are hashed for the
-//! manifest's `payload_sha256`).
+//! (for a payload of one frame, the thread also passes on the compressed
+//! bytes, which are hashed for the manifest's `payload_sha256`; a payload cut
+//! into frames is checked frame by frame against the signed frame index,
+//! whose own digest is `payload_sha256`).
 //!
 //! Every byte is either canonical structure, compared with what the writer
 //! would write (frame header and block headers of the head frame, every tar
 //! header, padding, end-of-archive), or authenticated content (the manifest
 //! by its signatures, entries by their digests, the compressed payload frame
-//! by the manifest's `payload_sha256`).
+//! by the manifest's `payload_sha256` or, cut into frames, each frame by its
+//! record in the frame index).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -599,7 +602,8 @@ impl BundleReader {
     /// Moves on to the artifacts. Allowed only after
     /// [`next_metadata`](Self::next_metadata) has returned `None`; starts
     /// decompressing the payload frame in a background thread (and hashing
-    /// it as stored).
+    /// it as stored: the whole frame, or each frame against its record in
+    /// the frame index).
     pub fn into_payload(self) -> Result<PayloadReader, Error> {
         self.payload_reader(0, None)
     }
@@ -610,9 +614,10 @@ impl BundleReader {
     /// on the same file, seeked there). The payload entries before the
     /// frame's first one are not read: the caller must already hold them,
     /// checked against their digests (see [`Manifest::resume_frame`]).
-    /// Each frame read is checked against the signed frame index; the
-    /// whole payload's `payload_sha256` cannot be, and is not. Frame 0 is
-    /// an ordinary read of `input`, `payload_sha256` included. Allowed only
+    /// Each frame read is checked against the signed frame index, as in a
+    /// whole read (whose `payload_sha256`, the index's digest, was checked
+    /// when the manifest was decoded). Frame 0 is an ordinary read of
+    /// `input`. Allowed only
     /// after [`next_metadata`](Self::next_metadata) has returned `None`,
     /// and for a frame of the index (`Misuse` otherwise).
     pub fn into_payload_from<R: Read + Send + 'static>(
@@ -659,7 +664,9 @@ impl BundleReader {
         let next = self.manifest.first_artifact() + cuts[frame].first_entry;
         Ok(PayloadReader {
             tar: Tar {
-                src: ReadAhead::spawn(input, checks, frame == 0)?,
+                // With an index, each frame is checked against its record
+                // and the whole payload is not hashed again.
+                src: ReadAhead::spawn(input, checks, !indexed)?,
                 frame: Frame::Payload,
                 offset,
             },
@@ -793,9 +800,10 @@ impl PayloadReader {
             Some(end) if !end.trailing => {
                 // The end of input is confirmed: the hashed bytes are
                 // exactly the payload frame and all that follows the head.
-                // A resumed read did not read the frames before its first
-                // (each one it read was checked against the index).
-                if self.resumed_at == 0 && end.sha256 != self.manifest.payload_sha256 {
+                // With a frame index, nothing was hashed as a whole: each
+                // frame was checked against its record, and the index
+                // against `payload_sha256` when the manifest was decoded.
+                if self.manifest.frames.is_empty() && end.sha256 != self.manifest.payload_sha256 {
                     return Err(Error::PayloadDigest);
                 }
                 Ok(())

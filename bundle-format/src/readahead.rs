@@ -2,11 +2,14 @@
 //! record in the frame index, SPEC.md 5.8) in a background thread, so that
 //! zstd and SHA-256 run on two cores at once.
 //!
-//! The thread also passes on the compressed bytes its decoder consumes, in
-//! batches over the same channel, and the consumer hashes them for the
-//! manifest's `payload_sha256`. Hashing on the consumer's side balances the
-//! two cores: zstd alone keeps the decoder thread busier than the consumer,
-//! which hashes the decompressed data.
+//! For a payload of one frame, the thread also passes on the compressed
+//! bytes its decoder consumes, in batches over the same channel, and the
+//! consumer hashes them for the manifest's `payload_sha256`. Hashing on the
+//! consumer's side balances the two cores: zstd alone keeps the decoder
+//! thread busier than the consumer, which hashes the decompressed data. A
+//! payload cut into frames is hashed once, frame by frame in the thread,
+//! against the index (whose digest is `payload_sha256`), and nothing is
+//! passed on.
 //!
 //! The thread fills fixed-size buffers and sends them over a bounded channel;
 //! the consumer sends emptied buffers back for reuse. Memory is therefore
@@ -77,8 +80,8 @@ pub(crate) struct End {
 struct Forward {
     tx: SyncSender<Msg>,
     batch: Vec<u8>,
-    /// Whether the consumer hashes the whole payload (not when a read
-    /// resumes at a later frame: then nothing is sent).
+    /// Whether the consumer hashes the whole payload (only for a payload
+    /// without a frame index: otherwise nothing is sent).
     forward: bool,
     /// SHA-256 and length of the current frame's bytes, when frames are
     /// checked against an index.
@@ -136,8 +139,9 @@ impl ReadAhead {
     /// Starts decoding the payload frames `frames` from `input` on a new
     /// thread, one after the other, checking each (see [`FrameCheck`]).
     /// With `hash_all`, what the decoders consume from the input is hashed
-    /// for [`End::sha256`] (a read from the first frame); without, that
-    /// digest is meaningless (a resumed read).
+    /// for [`End::sha256`] (a payload of one frame); without, that digest is
+    /// meaningless (a payload with a frame index, each of whose frames is
+    /// checked against its record instead).
     pub(crate) fn spawn(
         mut input: Input,
         frames: Vec<FrameCheck>,

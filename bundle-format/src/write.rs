@@ -29,7 +29,8 @@ use crate::error::Error;
 use crate::frames;
 use crate::limits::Limits;
 use crate::manifest::{
-    Entry, EntryKind, Manifest, PayloadFrame, Signatures, cut_payload, validate_entries,
+    Entry, EntryKind, Manifest, PayloadFrame, Signatures, cut_payload, index_sha256,
+    validate_entries,
 };
 use crate::path::BundlePath;
 use crate::read::CONTROL_MODE;
@@ -247,8 +248,10 @@ impl Payload {
         &self.entries
     }
 
-    /// SHA-256 of the payload frame's bytes, from its magic number to its
-    /// last byte: the manifest's `payload_sha256`. Computed while writing.
+    /// The manifest's `payload_sha256`: SHA-256 of the payload frame's
+    /// bytes, from its magic number to its last byte; for a payload cut into
+    /// frames, SHA-256 of the frame index ([`Self::frames`] encoded, SPEC.md
+    /// 5.8), whose records hold each frame's. Computed while writing.
     pub fn sha256(&self) -> [u8; 32] {
         self.sha256
     }
@@ -324,13 +327,19 @@ pub(crate) fn temp_beside(out: &Path) -> Result<NamedTempFile, Error> {
 /// Prefix of the temporary files a writer creates beside its output.
 pub const TEMP_PREFIX: &str = ".airlock-pack-";
 
-/// Hashes and counts what is written through it; with `frame`, also the
-/// current payload frame's bytes alone (SPEC.md 5.8).
+/// Hashes and counts what is written through it. With `indexed` (a payload
+/// cut into frames, SPEC.md 5.8), the hash and `frame_len` cover the current
+/// frame alone, and are taken at each frame's end for its record; the whole
+/// payload is not hashed a second time (its `payload_sha256` is the index's
+/// digest).
 struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
+    /// Bytes written in all.
     len: u64,
-    frame: Option<(Sha256, u64)>,
+    /// Bytes written since the current frame began.
+    frame_len: u64,
+    indexed: bool,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
@@ -338,10 +347,7 @@ impl<W: Write> Write for HashingWriter<W> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.len += n as u64;
-        if let Some((h, len)) = self.frame.as_mut() {
-            h.update(&buf[..n]);
-            *len += n as u64;
-        }
+        self.frame_len += n as u64;
         Ok(n)
     }
 
@@ -447,10 +453,10 @@ impl<'a> Frames<'a> {
             .take()
             .ok_or_else(|| io::Error::other("the payload compressor is already finished"))?;
         let mut w = enc.finish()?;
-        if let Some((h, len)) = w.frame.as_mut() {
+        if w.indexed {
             self.done.push(PayloadFrame {
-                len: std::mem::take(len),
-                sha256: std::mem::take(h).finalize().into(),
+                len: std::mem::take(&mut w.frame_len),
+                sha256: std::mem::take(&mut w.hasher).finalize().into(),
                 first_entry: self.first_entry,
             });
         }
@@ -521,7 +527,8 @@ pub fn write_payload(
         inner: file,
         hasher: Sha256::new(),
         len: 0,
-        frame: (cuts.len() > 1).then(|| (Sha256::new(), 0)),
+        frame_len: 0,
+        indexed: cuts.len() > 1,
     };
     let mut w = Staging::new(Frames {
         enc: Some(opts.encoder(sink).map_err(werr)?),
@@ -581,11 +588,18 @@ pub fn write_payload(
     let mut frames = w.into_inner().map_err(werr)?;
     let HashingWriter { hasher, len, .. } = frames.finish_frame().map_err(werr)?;
     let frames = frames.done;
+    // One frame: the SHA-256 of its bytes. Several: that of the index,
+    // which holds each frame's (SPEC.md 5.8).
+    let sha256 = if frames.is_empty() {
+        hasher.finalize().into()
+    } else {
+        index_sha256(&frames)
+    };
     Ok(Payload {
         file: tmp,
         entries,
         frames,
-        sha256: hasher.finalize().into(),
+        sha256,
         len,
         head_len,
         mtime: opts.mtime,

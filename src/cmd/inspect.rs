@@ -86,10 +86,15 @@ pub fn run(bundle: &Path, extract: Option<&Path>) -> Result<Outcome, Error> {
     o.line(format!("channel    {} sequence {}", m.channel, m.sequence));
     o.line(format!("created    {}", format_utc(m.created)));
     o.line(format!("expires    {}", format_utc(m.expires)));
-    o.line(format!(
-        "payload    sha256 {}",
-        hex::encode(m.payload_sha256)
-    ));
+    // Cut into frames, the payload is authenticated frame by frame and
+    // the digest is the frame index's (SPEC.md 5.8), not the bytes'.
+    o.line(match m.frames.len() {
+        0 => format!("payload    sha256 {}", hex::encode(m.payload_sha256)),
+        n => format!(
+            "payload    {n} frames, index sha256 {}",
+            hex::encode(m.payload_sha256)
+        ),
+    });
     o.line(format!("signatures {}", signature_keyids.join(", ")));
     let posix_names = m.names == airlock_bundle::NameRule::PosixOnly;
     if posix_names {

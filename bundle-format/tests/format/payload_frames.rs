@@ -36,8 +36,9 @@ fn three_frame_items() -> Vec<Item> {
 }
 
 /// A bundle built by hand from SPEC.md: the payload tar stream cut into
-/// `parts` (each a frame), the frame index `records` (the true one when
-/// `None`), `payload_sha256` over all of the frames.
+/// `frames`, a frame index given to [`Crafted::bundle_with`] (the true one:
+/// [`Crafted::bundle`]), `payload_sha256` the SHA-256 of that index (of the
+/// whole payload when there is none).
 struct Crafted {
     items: Vec<Item>,
     frames: Vec<Vec<u8>>,
@@ -71,12 +72,22 @@ impl Crafted {
             .collect()
     }
 
-    /// The manifest with this index (not checked: a test may make it lie).
+    /// The manifest with this index (not checked: a test may make it lie),
+    /// its `payload_sha256` as SPEC.md 5.8 says.
     fn manifest(&self, records: Vec<PayloadFrame>) -> Vec<u8> {
-        let all: Vec<u8> = self.frames.concat();
+        let digest = if records.is_empty() {
+            Sha256::digest(self.frames.concat()).into()
+        } else {
+            index_sha256(&records)
+        };
+        self.manifest_with(records, digest)
+    }
+
+    /// The manifest with this index and this `payload_sha256`.
+    fn manifest_with(&self, records: Vec<PayloadFrame>, payload_sha256: [u8; 32]) -> Vec<u8> {
         let mut m = Manifest::new(
             ManifestFields {
-                payload_sha256: Sha256::digest(&all).into(),
+                payload_sha256,
                 ..fields(self.items.iter().map(Item::entry).collect())
             },
             &lim(),
@@ -91,7 +102,10 @@ impl Crafted {
     }
 
     fn bundle_with(&self, records: Vec<PayloadFrame>) -> Vec<u8> {
-        let manifest_bytes = self.manifest(records);
+        self.bundle_of(self.manifest(records))
+    }
+
+    fn bundle_of(&self, manifest_bytes: Vec<u8>) -> Vec<u8> {
         let mut head = entry_tar(MANIFEST_PATH, &manifest_bytes, 0o644);
         head.extend(entry_tar(
             SIGNATURES_PATH,
@@ -111,6 +125,18 @@ impl Crafted {
     fn bundle(&self) -> Vec<u8> {
         self.bundle_with(self.records())
     }
+}
+
+/// The `frames` byte string of these records (SPEC.md 5.8), hashed: a
+/// multi-frame manifest's `payload_sha256`.
+fn index_sha256(records: &[PayloadFrame]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for r in records {
+        h.update(r.len.to_be_bytes());
+        h.update(r.sha256);
+        h.update(r.first_entry.to_be_bytes());
+    }
+    h.finalize().into()
 }
 
 fn open_err(bytes: Vec<u8>) -> Error {
@@ -154,6 +180,13 @@ fn the_writer_cuts_frames_and_reads_back() {
     let bytes = fs::read(&out).unwrap();
     let got = read_bundle(bytes.clone()).unwrap();
     assert_eq!(got.manifest, m);
+    // payload_sha256 is the index's digest, not the whole payload's.
+    assert_eq!(m.payload_sha256, index_sha256(&m.frames));
+    let head = bytes.len() as u64 - m.frames.iter().map(|f| f.len).sum::<u64>();
+    assert_ne!(
+        <[u8; 32]>::from(Sha256::digest(&bytes[head as usize..])),
+        m.payload_sha256
+    );
     // The frames are exactly where the index says, each a whole zstd
     // frame of exactly its entries.
     let mut r = BundleReader::open(Cursor::new(bytes.clone()), lim()).unwrap();
@@ -449,4 +482,32 @@ fn a_resumed_read_counts_only_what_it_reads() {
         n.load(std::sync::atomic::Ordering::Relaxed),
         bytes.len() as u64 - at
     );
+}
+
+#[test]
+fn a_payload_sha256_that_is_not_the_index_digest_is_refused_before_the_payload() {
+    // SPEC.md 5.8: with a frame index, payload_sha256 is the SHA-256 of the
+    // index. The SHA-256 of the whole payload (what it was before), or any
+    // other value, is refused when the manifest is decoded: no payload
+    // byte is read (the payload here is spoiled, and never looked at).
+    let c = Crafted::honest();
+    let whole: [u8; 32] = Sha256::digest(c.frames.concat()).into();
+    let mut other = index_sha256(&c.records());
+    other[31] ^= 1;
+    for digest in [whole, other] {
+        let manifest = c.manifest_with(c.records(), digest);
+        let e = Manifest::decode(&manifest, &lim()).unwrap_err();
+        assert!(matches!(e, Error::PayloadDigest), "{e:?}");
+        assert_eq!(e.code(), "payload-digest-mismatch");
+        assert_eq!(e.fault(), Fault::Bundle);
+        let mut b = c.bundle_of(manifest);
+        let payload = c.frames.iter().map(Vec::len).sum::<usize>();
+        let n = b.len();
+        for x in &mut b[n - payload..] {
+            *x = 0xee;
+        }
+        assert!(matches!(open_err(b), Error::PayloadDigest));
+    }
+    // The true index digest opens, and reads.
+    read_bundle(c.bundle()).unwrap();
 }
