@@ -110,6 +110,11 @@ fn an_import_killed_at_20_points_resumes_and_ends_as_an_uninterrupted_one() {
     let w = big_world();
     let m = manifest(&w, "rel.airlock");
     assert_eq!(m.frames.len(), 3, "the test bundle is cut in three frames");
+    let shown = w.run(&["inspect", "rel.airlock"]).ok().stdout;
+    assert!(
+        shown.contains("payload    3 frames, index sha256 "),
+        "{shown}"
+    );
     let size = std::fs::metadata(w.path("rel.airlock")).unwrap().len();
     let cuts = m.frame_cuts();
     // The reference: one uninterrupted import.
