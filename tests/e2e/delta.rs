@@ -51,6 +51,16 @@ fn unpack2(w: &World, bundle: &str, to: &str) {
         .ok();
 }
 
+/// The message of `unpack BUNDLE`'s refusal (exit 1).
+fn refusal_message(w: &World, bundle: &str) -> String {
+    let r = w.unpack_json(bundle, "x");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn bundle_id(w: &World, bundle: &str) -> String {
     w.run(&["inspect", bundle, "--json"]).ok().json()["bundle_id"]
         .as_str()
@@ -152,12 +162,7 @@ fn a_delta_whose_base_changed_after_unpack_is_refused_naming_the_files() {
     tool[1000] ^= 1;
     fs::write(w.path("base1/bin/tool"), tool).unwrap();
     fs::remove_file(w.path("base1/share/a/b/c/deep.txt")).unwrap();
-    let r = w.unpack_json("v2-delta.bundle", "x");
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    let message = r.json()["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let message = refusal_message(&w, "v2-delta.bundle");
     assert!(
         message.contains("bin/tool") && message.contains("deep.txt"),
         "{message}"
@@ -223,12 +228,7 @@ fn a_base_file_replaced_by_a_symbolic_link_is_refused() {
     w.unpack("v1.bundle", "base1").ok();
     fs::rename(w.path("base1/bin/tool"), w.path("tool-elsewhere")).unwrap();
     std::os::unix::fs::symlink(w.path("tool-elsewhere"), w.path("base1/bin/tool")).unwrap();
-    let r = w.unpack_json("v2-delta.bundle", "x");
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    let message = r.json()["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let message = refusal_message(&w, "v2-delta.bundle");
     assert!(
         message.contains("bin/tool") && message.contains("symbolic link"),
         "{message}"

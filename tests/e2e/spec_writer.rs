@@ -73,6 +73,27 @@ fn same_bytes(w: &World, a: &str, b: &str) {
 }
 
 /// The inputs both writers get, as command-line arguments.
+/// Writes `out.0` with `pack` (plus `pack_only` flags) and `out.1` with
+/// the spec writer, from the same inputs (`root`, `extra`), and asserts
+/// the two files are the same bytes.
+fn both_write(
+    w: &World,
+    py: &Path,
+    out: (&str, &str),
+    root: &str,
+    extra: &[&str],
+    pack_only: &[&str],
+) {
+    let mut pack = vec!["pack", "--out", out.0];
+    pack.extend(pack_only);
+    pack.extend(inputs(root, extra));
+    w.run(&pack).ok();
+    let mut spec = vec!["--out", out.1];
+    spec.extend(inputs(root, extra));
+    spec_write(w, py, &spec);
+    same_bytes(w, out.0, out.1);
+}
+
 fn inputs<'a>(root: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     pack_inputs(&[root], &["keys/release.pem"], extra)
 }
@@ -121,13 +142,14 @@ fn an_independent_writer_from_the_spec_writes_the_same_bytes_as_pack() {
         "prov.dsse.json",
     ];
     w.record_build().ok();
-    let mut pack = vec!["pack", "--out", "pack.airlock", "--threads", "2"];
-    pack.extend(inputs("1.root.json", &extra));
-    w.run(&pack).ok();
-    let mut spec = vec!["--out", "spec.airlock"];
-    spec.extend(inputs("1.root.json", &extra));
-    spec_write(&w, &py, &spec);
-    same_bytes(&w, "pack.airlock", "spec.airlock");
+    both_write(
+        &w,
+        &py,
+        ("pack.airlock", "spec.airlock"),
+        "1.root.json",
+        &extra,
+        &["--threads", "2"],
+    );
     w.verify("spec.airlock").ok();
 
     // Another level, the default channel and sequence; directed to two
@@ -145,13 +167,14 @@ fn an_independent_writer_from_the_spec_writes_the_same_bytes_as_pack() {
         "--for",
         &b,
     ];
-    let mut pack = vec!["pack", "--out", "l9.airlock"];
-    pack.extend(inputs("1.root.json", &extra));
-    w.run(&pack).ok();
-    let mut spec = vec!["--out", "l9-spec.airlock"];
-    spec.extend(inputs("1.root.json", &extra));
-    spec_write(&w, &py, &spec);
-    same_bytes(&w, "l9.airlock", "l9-spec.airlock");
+    both_write(
+        &w,
+        &py,
+        ("l9.airlock", "l9-spec.airlock"),
+        "1.root.json",
+        &extra,
+        &[],
+    );
     let i = w.run(&["inspect", "l9.airlock", "--json"]).ok().json();
     assert_eq!(i["enclaves"], serde_json::json!([a, b]));
 }
@@ -179,13 +202,14 @@ fn created_from_8_pow_11_on_is_written_in_base_256_by_both() {
     w.root_sign("far.root.json", &["keys/root.pem"], &[]).ok();
     let created = (8u64.pow(11) + 12_345).to_string();
     let extra = ["--source-date-epoch", &created, "--expires", "1d"];
-    let mut pack = vec!["pack", "--out", "far.airlock"];
-    pack.extend(inputs("far.root.json", &extra));
-    w.run(&pack).ok();
-    let mut spec = vec!["--out", "far-spec.airlock"];
-    spec.extend(inputs("far.root.json", &extra));
-    spec_write(&w, &py, &spec);
-    same_bytes(&w, "far.airlock", "far-spec.airlock");
+    both_write(
+        &w,
+        &py,
+        ("far.airlock", "far-spec.airlock"),
+        "far.root.json",
+        &extra,
+        &[],
+    );
     // The manifest entry's header (after the 6-byte frame header and the
     // 3-byte block header): mtime field 136..148 is 0x80, three zeros, u64.
     let b = std::fs::read(w.path("far.airlock")).unwrap();
@@ -209,13 +233,14 @@ fn a_payload_cut_into_frames_is_written_the_same_by_both() {
     let epoch = EPOCH.to_string();
     let extra = ["--source-date-epoch", &epoch, "--channel", "stable"];
     w.record_build().ok();
-    let mut pack = vec!["pack", "--out", "pack.airlock"];
-    pack.extend(inputs("1.root.json", &extra));
-    w.run(&pack).ok();
-    let mut spec = vec!["--out", "spec.airlock"];
-    spec.extend(inputs("1.root.json", &extra));
-    spec_write(&w, &py, &spec);
-    same_bytes(&w, "pack.airlock", "spec.airlock");
+    both_write(
+        &w,
+        &py,
+        ("pack.airlock", "spec.airlock"),
+        "1.root.json",
+        &extra,
+        &[],
+    );
     let bytes = std::fs::read(w.path("pack.airlock")).unwrap();
     let r = airlock_bundle::BundleReader::open(
         std::io::Cursor::new(bytes),
