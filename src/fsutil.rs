@@ -1,5 +1,6 @@
-//! Writing operator files without ever leaving a half-written one.
-use std::io::Write;
+//! Writing operator files without ever leaving a half-written one, and
+//! hashing files as they are read.
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::Error;
@@ -126,4 +127,25 @@ pub fn parent_dir(path: &Path) -> &Path {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     }
+}
+
+/// SHA-256 and length of everything `r` yields, read in 1 MiB pieces
+/// (interrupted reads retried).
+pub fn sha256_of(r: &mut dyn Read) -> std::io::Result<([u8; 32], u64)> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                h.update(&buf[..k]);
+                n += k as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((h.finalize().into(), n))
 }

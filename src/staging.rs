@@ -594,8 +594,6 @@ fn open_below(dir: BorrowedFd<'_>, components: &[&str]) -> rustix::io::Result<Ow
 /// Whether `name` in `dir` is a regular file of exactly `entry`'s size and
 /// SHA-256 (read through, nothing trusted).
 fn staged_intact(dir: BorrowedFd<'_>, name: &str, entry: &Entry) -> bool {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
     let Ok(fd) = openat(
         dir,
         name,
@@ -610,22 +608,8 @@ fn staged_intact(dir: BorrowedFd<'_>, name: &str, entry: &Entry) -> bool {
     {
         return false;
     }
-    let mut f = File::from(fd);
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                h.update(&buf[..n]);
-                total += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    total == entry.size && h.finalize().as_slice() == entry.sha256
+    crate::fsutil::sha256_of(&mut File::from(fd))
+        .is_ok_and(|(sha256, len)| len == entry.size && sha256 == entry.sha256)
 }
 
 /// Where a payload entry is staged, below the staging directory.

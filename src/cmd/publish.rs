@@ -47,22 +47,7 @@ use crate::verifier::IMAGE_DIR;
 const TAGS_FILE: &str = "published-tags.json";
 
 fn sha256_file(p: &Path) -> std::io::Result<([u8; 32], u64)> {
-    let mut f = fs::File::open(p)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => {
-                h.update(&buf[..k]);
-                n += k as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((h.finalize().into(), n))
+    crate::fsutil::sha256_of(&mut fs::File::open(p)?)
 }
 
 /// An import: its directory, its manifest (checked against the journal),
