@@ -211,11 +211,10 @@ impl std::error::Error for InputFailure {}
 pub(crate) trait Tap: Send {
     /// The next consumed bytes.
     fn take(&mut self, bytes: &[u8]);
-    /// Pass on anything held back: no more bytes will come.
-    fn flush(&mut self);
-    /// The length and SHA-256 of the bytes taken since the last call (a
-    /// payload frame's, SPEC.md 5.8), if this tap keeps them.
-    fn frame_end(&mut self) -> Option<(u64, [u8; 32])>;
+    /// The bytes taken since the last call are one stretch (a payload
+    /// frame, SPEC.md 5.8, or the whole payload): pass on anything held
+    /// back, and mark where it ends.
+    fn end_stretch(&mut self);
 }
 
 /// A `BufRead` like `std::io::BufReader`, plus [`InputBuf::peek`], which can
@@ -251,15 +250,10 @@ impl<R: Read> InputBuf<R> {
         self.tap = Some(tap);
     }
 
-    /// The tap's [`Tap::frame_end`], if there is a tap.
-    pub(crate) fn frame_end(&mut self) -> Option<(u64, [u8; 32])> {
-        self.tap.as_mut().and_then(|t| t.frame_end())
-    }
-
-    /// Flushes the tap, if any (see [`Tap::flush`]).
-    pub(crate) fn flush_tap(&mut self) {
+    /// Ends the tap's stretch ([`Tap::end_stretch`]), if there is a tap.
+    pub(crate) fn end_stretch(&mut self) {
         if let Some(t) = self.tap.as_mut() {
-            t.flush();
+            t.end_stretch();
         }
     }
 
@@ -477,11 +471,8 @@ mod tests {
             fn take(&mut self, bytes: &[u8]) {
                 self.0.lock().unwrap().0.extend_from_slice(bytes);
             }
-            fn flush(&mut self) {
+            fn end_stretch(&mut self) {
                 self.0.lock().unwrap().1 = true;
-            }
-            fn frame_end(&mut self) -> Option<(u64, [u8; 32])> {
-                None
             }
         }
         let seen = Arc::new(Mutex::new((Vec::new(), false)));
@@ -492,7 +483,7 @@ mod tests {
         assert_eq!(b.peek(3).unwrap(), b"pay");
         let mut rest = Vec::new();
         b.read_to_end(&mut rest).unwrap();
-        b.flush_tap();
+        b.end_stretch();
         assert_eq!(*seen.lock().unwrap(), (b"payload".to_vec(), true));
     }
 

@@ -1,25 +1,33 @@
 //! Decompresses the payload frame (or frames, checking each against its
-//! record in the frame index, SPEC.md 5.8) in a background thread, so that
-//! zstd and SHA-256 run on two cores at once.
+//! record in the frame index, SPEC.md 5.8) in a background thread, and
+//! hashes the payload as stored in a second one, so that zstd, the stored
+//! bytes' SHA-256 and the consumer's SHA-256 of the decompressed data run
+//! side by side.
 //!
-//! For a payload of one frame, the thread also passes on the compressed
-//! bytes its decoder consumes, in batches over the same channel, and the
-//! consumer hashes them for the manifest's `payload_sha256`. Hashing on the
-//! consumer's side balances the two cores: zstd alone keeps the decoder
-//! thread busier than the consumer, which hashes the decompressed data. A
-//! payload cut into frames is hashed once, frame by frame in the thread,
-//! against the index (whose digest is `payload_sha256`), and nothing is
-//! passed on.
+//! The decoder thread passes on the compressed bytes its decoder consumes,
+//! in batches, to the hashing thread, with a mark where each frame ends (a
+//! payload cut into frames) or where the payload ends (a payload of one
+//! frame, hashed whole for `payload_sha256`). After a frame with a record
+//! it tells the consumer, in order with the data, to check it: the
+//! consumer takes the hashing thread's length and digest of that frame and
+//! compares them with the record, at the same point of the stream where a
+//! check in the decoder thread would stop it. Hashing the stored bytes in
+//! the decoder thread kept it busier than the consumer (zstd plus SHA-256
+//! against SHA-256 alone): on two cores the three loads now balance
+//! (docs/performance.md).
 //!
-//! The thread fills fixed-size buffers and sends them over a bounded channel;
-//! the consumer sends emptied buffers back for reuse. Memory is therefore
-//! constant (about `(DEPTH + 2) * CHUNK`), and the thread decompresses at most
-//! that much beyond what the consumer has read. The thread never outlives
-//! its [`ReadAhead`]: dropping it (an error, a reader given up mid-stream)
-//! asks the thread to stop, closes the channel so that a blocked send
-//! fails, and joins the thread. The thread stops at its next chunk boundary
-//! or send, so a drop waits for at most one [`CHUNK`] of decoding (the
-//! inputs are files, whose reads end).
+//! The decoder thread fills fixed-size buffers and sends them over a
+//! bounded channel; the consumer sends emptied buffers back for reuse; the
+//! hashing thread's batches are bounded and recycled the same way. Memory
+//! is therefore constant (about `(DEPTH + 2) * CHUNK + (HASH_DEPTH + 3) *
+//! HASH_BATCH`), and the decoder thread decompresses at most that much
+//! beyond what the consumer has read. The threads never outlive their
+//! [`ReadAhead`]: dropping it (an error, a reader given up mid-stream) asks
+//! the decoder thread to stop, closes the channel so that a blocked send
+//! fails, and joins the thread; its end closes the hashing thread's
+//! channel, and that thread is joined next. The decoder thread stops at its
+//! next chunk boundary or send, so a drop waits for at most one [`CHUNK`] of
+//! decoding (the inputs are files, whose reads end).
 
 use std::io::{self, BufRead, Read};
 use std::mem;
@@ -53,11 +61,17 @@ pub(crate) const CHUNK: usize = 512 << 10;
 /// Filled buffers that may wait in the channel.
 pub(crate) const DEPTH: usize = 8;
 
+/// Size of one batch of stored bytes on its way to the hashing thread.
+const HASH_BATCH: usize = 256 << 10;
+
+/// Batches that may wait for the hashing thread.
+const HASH_DEPTH: usize = 4;
+
 enum Msg {
     /// A buffer and how many of its bytes are filled.
     Data(Vec<u8>, usize),
-    /// Compressed bytes the decoder consumed, in order, to be hashed.
-    Consumed(Vec<u8>),
+    /// A frame with a record ended here: check its stored bytes.
+    Check(FrameCheck),
     /// The frame ended; whether any input follows it.
     End { trailing: bool },
     /// Decoding or reading failed.
@@ -65,6 +79,17 @@ enum Msg {
     /// A frame is not the one its record describes.
     Bad(Error),
 }
+
+/// What the hashing thread receives.
+enum Stored {
+    /// Stored bytes, in order.
+    Bytes(Vec<u8>),
+    /// The end of a stretch (a frame, or the whole payload).
+    End,
+}
+
+/// Length and SHA-256 of one stretch of stored bytes.
+type Hashed = (u64, [u8; 32]);
 
 /// How the payload frame ended.
 #[derive(Clone, Copy)]
@@ -75,45 +100,67 @@ pub(crate) struct End {
     pub(crate) sha256: [u8; 32],
 }
 
-/// The decoder thread's [`Tap`]: gathers consumed bytes and sends them on in
-/// batches of about [`CHUNK`], so memory stays bounded by the channel.
+/// The decoder thread's [`Tap`]: gathers consumed bytes and sends them to
+/// the hashing thread in batches of about [`HASH_BATCH`], reusing the
+/// batches it sends back.
 struct Forward {
-    tx: SyncSender<Msg>,
+    tx: SyncSender<Stored>,
+    spare: Receiver<Vec<u8>>,
     batch: Vec<u8>,
-    /// Whether the consumer hashes the whole payload (only for a payload
-    /// without a frame index: otherwise nothing is sent).
-    forward: bool,
-    /// SHA-256 and length of the current frame's bytes, when frames are
-    /// checked against an index.
-    frame: Option<(Sha256, u64)>,
+}
+
+impl Forward {
+    fn send_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let next = match self.spare.try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b
+            }
+            Err(_) => Vec::with_capacity(HASH_BATCH),
+        };
+        // If the hashing thread is gone, so is the consumer that waits for
+        // it: the decoder thread ends at its next send to the consumer.
+        let _ = self
+            .tx
+            .send(Stored::Bytes(mem::replace(&mut self.batch, next)));
+    }
 }
 
 impl Tap for Forward {
-    fn take(&mut self, bytes: &[u8]) {
-        if let Some((h, n)) = self.frame.as_mut() {
-            h.update(bytes);
-            *n += bytes.len() as u64;
-        }
-        if !self.forward {
-            return;
-        }
-        self.batch.extend_from_slice(bytes);
-        if self.batch.len() >= CHUNK {
-            self.flush();
+    fn take(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let n = (HASH_BATCH - self.batch.len()).min(bytes.len());
+            self.batch.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.batch.len() == HASH_BATCH {
+                self.send_batch();
+            }
         }
     }
 
-    fn frame_end(&mut self) -> Option<(u64, [u8; 32])> {
-        let (h, n) = self.frame.as_mut()?;
-        let len = mem::take(n);
-        Some((len, mem::take(h).finalize().into()))
+    fn end_stretch(&mut self) {
+        self.send_batch();
+        let _ = self.tx.send(Stored::End);
     }
+}
 
-    fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            let batch = mem::replace(&mut self.batch, Vec::with_capacity(CHUNK));
-            // If the consumer is gone, the thread ends at its next send.
-            let _ = self.tx.send(Msg::Consumed(batch));
+/// The hashing thread: the length and SHA-256 of each stretch it is sent,
+/// in order, until the decoder thread (holding the sending end) is gone.
+fn hash_stored(rx: &Receiver<Stored>, spare: &Sender<Vec<u8>>, out: &Sender<Hashed>) {
+    let (mut h, mut n) = (Sha256::new(), 0u64);
+    while let Ok(m) = rx.recv() {
+        match m {
+            Stored::Bytes(b) => {
+                h.update(&b);
+                n += b.len() as u64;
+                let _ = spare.send(b);
+            }
+            Stored::End => {
+                let _ = out.send((mem::take(&mut n), mem::take(&mut h).finalize().into()));
+            }
         }
     }
 }
@@ -126,44 +173,68 @@ pub(crate) struct ReadAhead {
     pos: usize,
     len: usize,
     ended: Option<End>,
-    /// SHA-256 of the compressed bytes so far.
-    hasher: Sha256,
+    /// Whether the whole payload is hashed as one stretch (for
+    /// [`End::sha256`]) rather than frame by frame.
+    hash_all: bool,
+    /// The hashing thread's results, one per stretch, in order.
+    hashed: Receiver<Hashed>,
     produced: Arc<AtomicU64>,
     /// Set on drop: the thread stops before decoding another chunk.
     stop: Arc<AtomicBool>,
     /// The decoder thread, joined on drop.
     thread: Option<JoinHandle<()>>,
+    /// The hashing thread, joined on drop after the decoder thread.
+    hasher: Option<JoinHandle<()>>,
 }
 
 impl ReadAhead {
     /// Starts decoding the payload frames `frames` from `input` on a new
     /// thread, one after the other, checking each (see [`FrameCheck`]).
     /// With `hash_all`, what the decoders consume from the input is hashed
-    /// for [`End::sha256`] (a payload of one frame); without, that digest is
-    /// meaningless (a payload with a frame index, each of whose frames is
-    /// checked against its record instead).
+    /// whole for [`End::sha256`] (a payload of one frame); without, each
+    /// frame with a record is checked against it and that digest is
+    /// meaningless (a payload with a frame index).
     pub(crate) fn spawn(
         mut input: Input,
         frames: Vec<FrameCheck>,
         hash_all: bool,
     ) -> Result<ReadAhead, Error> {
         let (tx, rx) = mpsc::sync_channel(DEPTH);
-        let indexed = frames.iter().any(|f| f.record.is_some());
+        let (stored_tx, stored_rx) = mpsc::sync_channel(HASH_DEPTH);
+        let (spare_tx, spare_rx) = mpsc::channel();
+        let (hashed_tx, hashed) = mpsc::channel();
+        let produced = Arc::new(AtomicU64::new(0));
+        // The hashing thread holds a clone too, so that the witness of a
+        // test sees both threads gone.
+        let witness = Arc::clone(&produced);
+        let hasher = thread::Builder::new()
+            .name("airlock-hash".into())
+            .spawn(move || {
+                hash_stored(&stored_rx, &spare_tx, &hashed_tx);
+                drop(witness);
+            })
+            .map_err(Error::Read)?;
         input.set_tap(Box::new(Forward {
-            tx: tx.clone(),
-            batch: Vec::with_capacity(CHUNK),
-            forward: hash_all,
-            frame: indexed.then(|| (Sha256::new(), 0)),
+            tx: stored_tx,
+            spare: spare_rx,
+            batch: Vec::with_capacity(HASH_BATCH),
         }));
         let (recycle, recycled) = mpsc::channel();
-        let produced = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&produced);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
-        let thread = thread::Builder::new()
+        // If the decoder thread cannot start, dropping `input` (and its
+        // tap) ends the hashing thread, which is then joined.
+        let thread = match thread::Builder::new()
             .name("airlock-payload".into())
-            .spawn(move || run(input, &frames, &tx, &recycled, &counter, &stopped))
-            .map_err(Error::Read)?;
+            .spawn(move || run(input, &frames, hash_all, &tx, &recycled, &counter, &stopped))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = hasher.join();
+                return Err(Error::Read(e));
+            }
+        };
         Ok(ReadAhead {
             rx,
             recycle,
@@ -171,11 +242,44 @@ impl ReadAhead {
             pos: 0,
             len: 0,
             ended: None,
-            hasher: Sha256::new(),
+            hash_all,
+            hashed,
             produced,
             stop,
             thread: Some(thread),
+            hasher: Some(hasher),
         })
+    }
+
+    /// The hashing thread's length and digest of the next stretch.
+    fn next_hashed(&self) -> Result<Hashed, Error> {
+        self.hashed.recv().map_err(|_| {
+            Error::Read(io::Error::other(
+                "the payload hashing thread stopped unexpectedly",
+            ))
+        })
+    }
+
+    /// Checks the stored bytes of frame `f` against its record.
+    fn check(&self, f: &FrameCheck) -> Result<(), Error> {
+        let (len, sha256) = self.next_hashed()?;
+        let Some(r) = f.record else {
+            return Ok(());
+        };
+        let bad = |reason: String| Error::PayloadFrame {
+            frame: f.number,
+            reason,
+        };
+        if len != r.len {
+            return Err(bad(format!(
+                "it is {len} bytes as stored; the frame index says {}",
+                r.len
+            )));
+        }
+        if sha256 != r.sha256 {
+            return Err(bad("its SHA-256 as stored is not the frame index's".into()));
+        }
+        Ok(())
     }
 
     /// Buffered bytes; empty once the frame has ended.
@@ -194,15 +298,17 @@ impl ReadAhead {
                         self.cur = buf;
                         self.len = n;
                     }
-                    Ok(Msg::Consumed(bytes)) => {
-                        self.hasher.update(&bytes);
+                    Ok(Msg::Check(f)) => {
+                        self.check(&f)?;
                         continue;
                     }
                     Ok(Msg::End { trailing }) => {
-                        self.ended = Some(End {
-                            trailing,
-                            sha256: mem::take(&mut self.hasher).finalize().into(),
-                        });
+                        let sha256 = if self.hash_all {
+                            self.next_hashed()?.1
+                        } else {
+                            [0; 32]
+                        };
+                        self.ended = Some(End { trailing, sha256 });
                     }
                     Ok(Msg::Failed(e)) => return Err(frames::classify(e, "payload")),
                     Ok(Msg::Bad(e)) => return Err(e),
@@ -254,12 +360,18 @@ impl Drop for ReadAhead {
             // going away either way.
             let _ = t.join();
         }
+        // The decoder thread's end dropped the sending end of the hashing
+        // thread's channel: it finishes what it holds and returns.
+        if let Some(t) = self.hasher.take() {
+            let _ = t.join();
+        }
     }
 }
 
 fn run(
     mut input: Input,
     frames: &[FrameCheck],
+    hash_all: bool,
     tx: &SyncSender<Msg>,
     recycled: &Receiver<Vec<u8>>,
     produced: &AtomicU64,
@@ -273,8 +385,10 @@ fn run(
     }
     // The decoder stops exactly at the end of its frame; anything after
     // the last frame is trailing data. What it consumed is the payload:
-    // pass the last of it on.
-    input.flush_tap();
+    // hashed whole, it ends here.
+    if hash_all {
+        input.end_stretch();
+    }
     let msg = match input.fill_buf() {
         Ok(rest) => Msg::End {
             trailing: !rest.is_empty(),
@@ -356,15 +470,13 @@ fn run_frame(
             "it decompresses to {decoded} bytes; the cut rule puts {want} in it"
         ));
     }
-    if let (Some(r), Some((len, sha256))) = (f.record, input.frame_end()) {
-        if len != r.len {
-            return bad(format!(
-                "it is {len} bytes as stored; the frame index says {}",
-                r.len
-            ));
-        }
-        if sha256 != r.sha256 {
-            return bad("its SHA-256 as stored is not the frame index's".into());
+    // The consumer checks the frame's stored bytes against its record here,
+    // before it reads the next frame's data, once the hashing thread has
+    // hashed them.
+    if f.record.is_some() {
+        input.end_stretch();
+        if tx.send(Msg::Check(*f)).is_err() {
+            return None;
         }
     }
     Some(input)
