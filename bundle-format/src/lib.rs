@@ -76,6 +76,7 @@ mod path;
 mod read;
 mod readahead;
 mod split;
+mod stored_hash;
 mod tarhdr;
 mod volset;
 mod volume;

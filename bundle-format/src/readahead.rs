@@ -4,10 +4,10 @@
 //! bytes' SHA-256 and the consumer's SHA-256 of the decompressed data run
 //! side by side.
 //!
-//! The decoder thread passes on the compressed bytes its decoder consumes,
-//! in batches, to the hashing thread, with a mark where each frame ends (a
-//! payload cut into frames) or where the payload ends (a payload of one
-//! frame, hashed whole for `payload_sha256`). After a frame with a record
+//! The decoder thread passes on the compressed bytes its decoder consumes
+//! to the hashing thread ([`crate::stored_hash`]), with a mark where each
+//! frame ends (a payload cut into frames) or where the payload ends (a
+//! payload of one frame, hashed whole for `payload_sha256`). After a frame with a record
 //! it tells the consumer, in order with the data, to check it: the
 //! consumer takes the hashing thread's length and digest of that frame and
 //! compares them with the record, at the same point of the stream where a
@@ -19,9 +19,9 @@
 //! The decoder thread fills fixed-size buffers and sends them over a
 //! bounded channel; the consumer sends emptied buffers back for reuse; the
 //! hashing thread's batches are bounded and recycled the same way. Memory
-//! is therefore constant (about `(DEPTH + 2) * CHUNK + (HASH_DEPTH + 3) *
-//! HASH_BATCH`), and the decoder thread decompresses at most that much
-//! beyond what the consumer has read. The threads never outlive their
+//! is therefore constant (about `(DEPTH + 2) * CHUNK`, plus the hashing
+//! thread's batches), and the decoder thread decompresses at most that
+//! much beyond what the consumer has read. The threads never outlive their
 //! [`ReadAhead`]: dropping it (an error, a reader given up mid-stream) asks
 //! the decoder thread to stop, closes the channel so that a blocked send
 //! fails, and joins the thread; its end closes the hashing thread's
@@ -36,11 +36,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::{self, JoinHandle};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::Error;
 use crate::frames::{self, Input, Tap};
 use crate::manifest::PayloadFrame;
+use crate::stored_hash::{self, Digests, Feeder, Hashed};
 
 /// What the decoder thread checks of one payload frame (SPEC.md 5.8).
 #[derive(Clone, Copy, Debug)]
@@ -59,13 +58,7 @@ pub(crate) struct FrameCheck {
 pub(crate) const CHUNK: usize = 512 << 10;
 
 /// Filled buffers that may wait in the channel.
-pub(crate) const DEPTH: usize = 8;
-
-/// Size of one batch of stored bytes on its way to the hashing thread.
-const HASH_BATCH: usize = 256 << 10;
-
-/// Batches that may wait for the hashing thread.
-const HASH_DEPTH: usize = 4;
+pub(crate) const DEPTH: usize = 4;
 
 enum Msg {
     /// A buffer and how many of its bytes are filled.
@@ -80,17 +73,6 @@ enum Msg {
     Bad(Error),
 }
 
-/// What the hashing thread receives.
-enum Stored {
-    /// Stored bytes, in order.
-    Bytes(Vec<u8>),
-    /// The end of a stretch (a frame, or the whole payload).
-    End,
-}
-
-/// Length and SHA-256 of one stretch of stored bytes.
-type Hashed = (u64, [u8; 32]);
-
 /// How the payload frame ended.
 #[derive(Clone, Copy)]
 pub(crate) struct End {
@@ -100,68 +82,15 @@ pub(crate) struct End {
     pub(crate) sha256: [u8; 32],
 }
 
-/// The decoder thread's [`Tap`]: gathers consumed bytes and sends them to
-/// the hashing thread in batches of about [`HASH_BATCH`], reusing the
-/// batches it sends back.
-struct Forward {
-    tx: SyncSender<Stored>,
-    spare: Receiver<Vec<u8>>,
-    batch: Vec<u8>,
-}
-
-impl Forward {
-    fn send_batch(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let next = match self.spare.try_recv() {
-            Ok(mut b) => {
-                b.clear();
-                b
-            }
-            Err(_) => Vec::with_capacity(HASH_BATCH),
-        };
-        // If the hashing thread is gone, so is the consumer that waits for
-        // it: the decoder thread ends at its next send to the consumer.
-        let _ = self
-            .tx
-            .send(Stored::Bytes(mem::replace(&mut self.batch, next)));
-    }
-}
-
-impl Tap for Forward {
-    fn take(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let n = (HASH_BATCH - self.batch.len()).min(bytes.len());
-            self.batch.extend_from_slice(&bytes[..n]);
-            bytes = &bytes[n..];
-            if self.batch.len() == HASH_BATCH {
-                self.send_batch();
-            }
-        }
+/// The decoder thread's [`Tap`]: what its decoder consumes goes to the
+/// hashing thread.
+impl Tap for Feeder {
+    fn take(&mut self, bytes: &[u8]) {
+        Feeder::take(self, bytes);
     }
 
     fn end_stretch(&mut self) {
-        self.send_batch();
-        let _ = self.tx.send(Stored::End);
-    }
-}
-
-/// The hashing thread: the length and SHA-256 of each stretch it is sent,
-/// in order, until the decoder thread (holding the sending end) is gone.
-fn hash_stored(rx: &Receiver<Stored>, spare: &Sender<Vec<u8>>, out: &Sender<Hashed>) {
-    let (mut h, mut n) = (Sha256::new(), 0u64);
-    while let Ok(m) = rx.recv() {
-        match m {
-            Stored::Bytes(b) => {
-                h.update(&b);
-                n += b.len() as u64;
-                let _ = spare.send(b);
-            }
-            Stored::End => {
-                let _ = out.send((mem::take(&mut n), mem::take(&mut h).finalize().into()));
-            }
-        }
+        Feeder::end_stretch(self);
     }
 }
 
@@ -176,15 +105,15 @@ pub(crate) struct ReadAhead {
     /// Whether the whole payload is hashed as one stretch (for
     /// [`End::sha256`]) rather than frame by frame.
     hash_all: bool,
-    /// The hashing thread's results, one per stretch, in order.
-    hashed: Receiver<Hashed>,
     produced: Arc<AtomicU64>,
     /// Set on drop: the thread stops before decoding another chunk.
     stop: Arc<AtomicBool>,
     /// The decoder thread, joined on drop.
     thread: Option<JoinHandle<()>>,
-    /// The hashing thread, joined on drop after the decoder thread.
-    hasher: Option<JoinHandle<()>>,
+    /// The hashing thread's results, one per stretch, in order; its thread
+    /// is joined when this field drops, after the decoder thread (which
+    /// holds the feeder) is joined in `drop`.
+    digests: Digests,
 }
 
 impl ReadAhead {
@@ -200,41 +129,21 @@ impl ReadAhead {
         hash_all: bool,
     ) -> Result<ReadAhead, Error> {
         let (tx, rx) = mpsc::sync_channel(DEPTH);
-        let (stored_tx, stored_rx) = mpsc::sync_channel(HASH_DEPTH);
-        let (spare_tx, spare_rx) = mpsc::channel();
-        let (hashed_tx, hashed) = mpsc::channel();
         let produced = Arc::new(AtomicU64::new(0));
         // The hashing thread holds a clone too, so that the witness of a
         // test sees both threads gone.
-        let witness = Arc::clone(&produced);
-        let hasher = thread::Builder::new()
-            .name("airlock-hash".into())
-            .spawn(move || {
-                hash_stored(&stored_rx, &spare_tx, &hashed_tx);
-                drop(witness);
-            })
-            .map_err(Error::Read)?;
-        input.set_tap(Box::new(Forward {
-            tx: stored_tx,
-            spare: spare_rx,
-            batch: Vec::with_capacity(HASH_BATCH),
-        }));
+        let (feeder, digests) = stored_hash::spawn(Arc::clone(&produced)).map_err(Error::Read)?;
+        input.set_tap(Box::new(feeder));
         let (recycle, recycled) = mpsc::channel();
         let counter = Arc::clone(&produced);
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
-        // If the decoder thread cannot start, dropping `input` (and its
-        // tap) ends the hashing thread, which is then joined.
-        let thread = match thread::Builder::new()
+        // If the decoder thread cannot start, `input` (and its feeder) is
+        // dropped before `digests`, which joins the hashing thread.
+        let thread = thread::Builder::new()
             .name("airlock-payload".into())
             .spawn(move || run(input, &frames, hash_all, &tx, &recycled, &counter, &stopped))
-        {
-            Ok(t) => t,
-            Err(e) => {
-                let _ = hasher.join();
-                return Err(Error::Read(e));
-            }
-        };
+            .map_err(Error::Read)?;
         Ok(ReadAhead {
             rx,
             recycle,
@@ -243,21 +152,16 @@ impl ReadAhead {
             len: 0,
             ended: None,
             hash_all,
-            hashed,
             produced,
             stop,
             thread: Some(thread),
-            hasher: Some(hasher),
+            digests,
         })
     }
 
     /// The hashing thread's length and digest of the next stretch.
     fn next_hashed(&self) -> Result<Hashed, Error> {
-        self.hashed.recv().map_err(|_| {
-            Error::Read(io::Error::other(
-                "the payload hashing thread stopped unexpectedly",
-            ))
-        })
+        self.digests.next().map_err(Error::Read)
     }
 
     /// Checks the stored bytes of frame `f` against its record.
@@ -360,11 +264,8 @@ impl Drop for ReadAhead {
             // going away either way.
             let _ = t.join();
         }
-        // The decoder thread's end dropped the sending end of the hashing
-        // thread's channel: it finishes what it holds and returns.
-        if let Some(t) = self.hasher.take() {
-            let _ = t.join();
-        }
+        // The decoder thread's end dropped the feeder: the hashing thread
+        // finishes what it holds and returns; `digests` joins it next.
     }
 }
 
