@@ -7,9 +7,9 @@
 //! The decoder thread passes on the compressed bytes its decoder consumes
 //! to the hashing thread ([`crate::stored_hash`]), with a mark where each
 //! frame ends (a payload cut into frames) or where the payload ends (a
-//! payload of one frame, hashed whole for `payload_sha256`). After a frame with a record
-//! it tells the consumer, in order with the data, to check it: the
-//! consumer takes the hashing thread's length and digest of that frame and
+//! payload of one frame, hashed whole for `payload_sha256`). After a frame
+//! with a record it tells the consumer, in order with the data, to check
+//! it: the consumer takes the hashing thread's length and digest of that frame and
 //! compares them with the record, at the same point of the stream where a
 //! check in the decoder thread would stop it. Hashing the stored bytes in
 //! the decoder thread kept it busier than the consumer (zstd plus SHA-256
