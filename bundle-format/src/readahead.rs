@@ -9,9 +9,9 @@
 //! frame ends (a payload cut into frames) or where the payload ends (a
 //! payload of one frame, hashed whole for `payload_sha256`). After a frame
 //! with a record it tells the consumer, in order with the data, to check
-//! it: the consumer takes the hashing thread's length and digest of that frame and
-//! compares them with the record, at the same point of the stream where a
-//! check in the decoder thread would stop it. Hashing the stored bytes in
+//! it: the consumer takes the hashing thread's length and digest of that
+//! frame and compares them with the record, at the same point of the
+//! stream where a check in the decoder thread would stop it. Hashing the stored bytes in
 //! the decoder thread kept it busier than the consumer (zstd plus SHA-256
 //! against SHA-256 alone): on two cores the three loads now balance
 //! (docs/performance.md).
