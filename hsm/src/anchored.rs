@@ -9,8 +9,9 @@
 //!   hardware-held root before every use ([`TrustStore::anchor_history`]),
 //!   so a root swapped into the directory is not signed by its predecessor
 //!   and is refused.
-//! - The **state** (`state.json`: sequences, accepted bundle ids, latest
-//!   time, the root chain) carries the value of a hardware monotonic counter
+//! - The **state** (`state.json`: sequences, latest time, the root chain,
+//!   and the binding — count, length, hash chain — of the `ledger` file of
+//!   accepted bundle ids, [`crate::ledger`]) carries the value of a hardware monotonic counter
 //!   that every decision (import, verify, refusal: each moves the
 //!   journal head) advances. A restored older copy of the directory
 //!   carries an older value and is refused.
@@ -33,7 +34,8 @@
 //! - `airlock-store.json`: `{"format":1,"backend":"tpm"|"pkcs11"}`;
 //! - the backend's own file (`tpm.json`: the TCTI; `pkcs11.json`: the URI);
 //! - `roots/VERSION.SHA256.root.json`: every root in the chain;
-//! - `state.json`; `journal.jsonl` (`docs/journal-format.md`); `lock`.
+//! - `state.json`; `ledger` (absent until the first acceptance);
+//!   `journal.jsonl` (`docs/journal-format.md`); `lock`.
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -494,6 +496,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         if file.format != 1 {
             return Err(corrupt(&path, format!("unknown format {}", file.format)));
         }
+        file.state.check_ledger(&path)?;
         let held = self.hw.held_anchor()?.ok_or_else(|| self.unprovisioned())?;
         let counter = self.hw.counter()?.ok_or_else(|| self.unprovisioned())?;
         if file.counter < counter {
@@ -589,8 +592,9 @@ impl<H: AnchorHardware> AnchoredStore<H> {
     /// Writes the state file (counter `c+1`), then advances the hardware
     /// counter to match: the rename is the commit point, the advance makes
     /// every older copy stale.
-    fn commit(&self, _: Locked<'_>, counter: u64, file: StateFile) -> Result<(), Error> {
+    fn commit(&self, locked: Locked<'_>, counter: u64, mut file: StateFile) -> Result<(), Error> {
         debug_assert_eq!(file.counter, counter + 1);
+        file.state.move_inline_ledger(&self.dir, locked)?;
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Sign(e.to_string()))?;
         let path = self.dir.join(STATE_FILE);
         let before = fs::read(&path).ok();
@@ -688,7 +692,7 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
                 self.write_root(a)?;
                 file.anchors.push(anchor_ref(a));
             }
-            file.state.apply(acceptance);
+            file.state.accept(&self.dir, locked, acceptance)?;
             self.hw.measure(acceptance)
         })
     }

@@ -5,9 +5,13 @@
 //! Layout of the store directory:
 //! - `airlock-store.json`: `{"format":1,"backend":"file"}`;
 //! - `roots/VERSION.SHA256.root.json`: every root ever anchored, content-addressed;
-//! - `state.json`: the anchor's version and digest, the monotonic state and
-//!   the journal head — the single file whose atomic replacement commits a
-//!   change (format 2; format 1 is a store from before the journal);
+//! - `state.json`: the anchor's version and digest, the monotonic state
+//!   (with the binding of the ledger file) and the journal head — the
+//!   single file whose atomic replacement commits a change (format 2;
+//!   format 1 is a store from before the journal);
+//! - `ledger`: the accepted bundle ids, one a line, appended before the
+//!   state naming them is committed ([`crate::ledger`]; absent until the
+//!   first acceptance);
 //! - `journal.jsonl`: the audit journal (`docs/journal-format.md`);
 //! - `journal-key.pem` (mode 0600) and `journal-key.pub`: the Ed25519 key
 //!   that signs the journal, made by `anchor init` (or `journal init` for a
@@ -67,9 +71,10 @@ struct StateFile {
 /// of the file first and then copied it, two allocations per bundle id of
 /// the ledger, and the file is read several times per decision: 12,000
 /// instructions per accepted bundle per decision (docs/performance.md).
-/// The ledger is read as a list and collected into its set at once (sorted
-/// as written, that is a linear build; inserting id by id cost a search
-/// per id). Built by a struct literal, so a field added to [`StoreState`]
+/// A state written before the ledger file keeps its ids inline
+/// (`accepted`): read as a list and collected into its set at once (sorted
+/// as written, that is a linear build), moved into the ledger file by the
+/// next commit. Built by a struct literal, so a field added to [`StoreState`]
 /// does not compile until it is added here.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,7 +84,10 @@ struct StateFileWire {
     #[serde(default)]
     journal: Option<HeadRef>,
     channels: std::collections::BTreeMap<String, u64>,
-    accepted: Vec<String>,
+    #[serde(default)]
+    ledger: crate::ledger::LedgerRef,
+    #[serde(default)]
+    accepted: Option<Vec<String>>,
     latest_time: u64,
     #[serde(default)]
     allowed_channels: BTreeSet<String>,
@@ -101,7 +109,8 @@ impl From<StateFileWire> for StateFile {
             journal: w.journal,
             state: StoreState {
                 channels: w.channels,
-                accepted: w.accepted.into_iter().collect(),
+                ledger: w.ledger,
+                inline_ledger: w.accepted.map(|ids| ids.into_iter().collect()),
                 latest_time: w.latest_time,
                 allowed_channels: w.allowed_channels,
                 layouts: w.layouts,
@@ -371,6 +380,7 @@ impl FileStore {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        file.state.check_ledger(&path)?;
         match (file.format, file.journal.is_some()) {
             (1, false) | (2, true) => Ok(file),
             (1 | 2, _) => Err(Error::StoreCorrupt {
@@ -406,11 +416,12 @@ impl FileStore {
     /// commit point.
     fn commit(
         &self,
-        _: Locked<'_>,
+        locked: Locked<'_>,
         anchor: &Anchor,
-        state: StoreState,
+        mut state: StoreState,
         journal: Option<HeadRef>,
     ) -> Result<(), Error> {
+        state.move_inline_ledger(&self.dir, locked)?;
         let sha = hex::encode(anchor.sha256);
         let roots = self.dir.join(ROOTS_DIR);
         fs::create_dir_all(&roots).map_err(|source| Error::Write {
@@ -462,7 +473,7 @@ impl TrustStore for FileStore {
     fn protections(&self) -> Vec<String> {
         vec![
             "anchor: the trusted root is a plain file in the store directory".into(),
-            "state: sequences, accepted bundle ids and latest time are a plain file".into(),
+            "state: sequences, latest time and the ledger of accepted bundle ids (bound by its length and hash chain) are plain files".into(),
             "journal: hash-chained records signed by an Ed25519 key kept in the store directory; its head (last record and hash) is kept in the state file".into(),
             "protects against: accidental edits (digests are cross-checked), concurrent writers (lock), and journal edits, deletions and truncation by anyone who cannot also rewrite the state file and read the journal key".into(),
             "does NOT protect against: anyone who can write the store directory (a local root user can swap the anchor, restore an older state, or truncate the journal and its head together); use --tpm or --pkcs11 for that".into(),
@@ -503,7 +514,7 @@ impl TrustStore for FileStore {
             None => self.anchor()?,
         };
         let mut state = current.state;
-        state.apply(acceptance);
+        state.accept(&self.dir, locked, acceptance)?;
         self.commit(locked, &anchor, state, Some(head))
     }
 

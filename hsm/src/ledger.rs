@@ -1,0 +1,302 @@
+//! The ledger of accepted bundle ids: an append-only file in the store
+//! directory (`ledger`, one id a line: 32 lowercase hex digits and `\n`,
+//! SPEC 5.4), which the state binds by a fixed-size [`LedgerRef`]: how many
+//! ids, how many bytes, and a hash chain over them (`h0` = SHA-256 of
+//! [`CHAIN_START`], `h_i` = SHA-256(`h_{i-1}` ‖ `id_i`), the id as its 32
+//! ASCII bytes). Every backend keeps the binding in its
+//! [`StoreState`](crate::store::StoreState), so on hardware stores it is
+//! bound under the monotonic counter like the rest of the state.
+//!
+//! Only the replay check reads the file, and only the bound bytes: a
+//! decision's cost does not grow with the ledger. An append costs the
+//! same whatever the ledger holds: the next chain value is computed from
+//! the bound one.
+//!
+//! Commit order of an acceptance: the id is appended after the bound bytes
+//! (what an earlier append whose state commit never happened left beyond
+//! them is cut off first) and fsynced, then the state naming the new
+//! binding is committed. A crash in between leaves bytes beyond the bound
+//! length: readers ignore them and the next append overwrites them.
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::atomic::sync_dir;
+use crate::error::Error;
+use crate::store::Locked;
+
+/// The ledger's file name in the store directory.
+pub const LEDGER_FILE: &str = "ledger";
+
+/// What the hash chain starts from (domain separation: no other airlock
+/// digest starts from it).
+pub const CHAIN_START: &[u8] = b"airlock ledger v1";
+
+/// Length of a bundle id, and of a ledger line without its newline.
+const ID_LEN: usize = 32;
+
+/// What the state binds of the ledger file: its first `bytes` bytes hold
+/// `ids` ids whose hash chain ends at `sha256`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerRef {
+    /// How many ids.
+    pub ids: u64,
+    /// How many bytes of the file they take.
+    pub bytes: u64,
+    /// The last value of the hash chain (lowercase hex).
+    pub sha256: String,
+}
+
+impl Default for LedgerRef {
+    /// The empty ledger.
+    fn default() -> LedgerRef {
+        LedgerRef {
+            ids: 0,
+            bytes: 0,
+            sha256: hex::encode(chain_start()),
+        }
+    }
+}
+
+fn chain_start() -> [u8; 32] {
+    Sha256::digest(CHAIN_START).into()
+}
+
+fn chain(prev: &[u8; 32], id: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(id.as_bytes());
+    h.finalize().into()
+}
+
+/// Whether `s` is a bundle id: 32 lowercase hex digits.
+pub fn is_bundle_id(s: &str) -> bool {
+    s.len() == ID_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The ledger file of one store directory.
+#[derive(Debug)]
+pub struct Ledger {
+    path: PathBuf,
+}
+
+impl Ledger {
+    /// The ledger of the store in `dir`.
+    pub fn in_dir(dir: &Path) -> Ledger {
+        Ledger {
+            path: dir.join(LEDGER_FILE),
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn corrupt(&self, reason: impl Into<String>) -> Error {
+        Error::StoreCorrupt {
+            path: self.path.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn read_err(&self) -> impl FnOnce(io::Error) -> Error + '_ {
+        |source| Error::StoreRead {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Whether `id` is one of the ids `bound` binds. Reads exactly the
+    /// bound bytes, one line at a time, and recomputes the chain: a file
+    /// shorter than they, a line that is not an id, or ids whose count or
+    /// chain differ from the binding are [`Error::StoreCorrupt`] (bytes
+    /// beyond them are an append that was never committed, and ignored).
+    pub fn contains(&self, bound: &LedgerRef, id: &str) -> Result<bool, Error> {
+        let mut found = false;
+        self.read(bound, |line| found |= line == id)?;
+        Ok(found)
+    }
+
+    /// Calls `each` with every bound id, in order, after checking them
+    /// against `bound` as [`Ledger::contains`] does (`each` may have seen
+    /// ids of a ledger then refused).
+    fn read(&self, bound: &LedgerRef, mut each: impl FnMut(&str)) -> Result<(), Error> {
+        if bound.bytes == 0 && *bound == LedgerRef::default() {
+            // The empty ledger: there may be no file yet.
+            return Ok(());
+        }
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(self.corrupt(format!(
+                    "the ledger file is missing, but the state binds {} accepted bundle ids",
+                    bound.ids
+                )));
+            }
+            Err(e) => return Err(self.read_err()(e)),
+        };
+        let len = file.metadata().map_err(self.read_err())?.len();
+        if len < bound.bytes {
+            return Err(self.corrupt(format!(
+                "the ledger file has {len} bytes, but the state binds {} (it was cut or replaced)",
+                bound.bytes
+            )));
+        }
+        let mut reader = BufReader::new(file).take(bound.bytes);
+        let mut line = Vec::with_capacity(ID_LEN + 1);
+        let (mut h, mut n) = (chain_start(), 0u64);
+        loop {
+            line.clear();
+            // At most one line's worth: a file without newlines is not
+            // buffered whole.
+            let got = (&mut reader)
+                .take(ID_LEN as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(self.read_err())?;
+            if got == 0 {
+                break;
+            }
+            let id = line
+                .strip_suffix(b"\n")
+                .and_then(|l| std::str::from_utf8(l).ok())
+                .filter(|l| is_bundle_id(l))
+                .ok_or_else(|| {
+                    self.corrupt(format!(
+                        "line {} of the ledger file is not a bundle id",
+                        n + 1
+                    ))
+                })?;
+            h = chain(&h, id);
+            n += 1;
+            each(id);
+        }
+        if n != bound.ids || hex::encode(h) != bound.sha256 {
+            return Err(self.corrupt(format!(
+                "the ledger file's first {} bytes hold {n} ids that are not the {} accepted \
+                 bundle ids the state binds (it was edited or replaced)",
+                bound.bytes, bound.ids
+            )));
+        }
+        Ok(())
+    }
+
+    /// Appends `id` after the bytes `bound` binds (cutting off first what
+    /// an append whose state commit never happened left beyond them),
+    /// fsyncs, and returns the binding the caller's state commit must name.
+    /// Reads none of the bound ids: an append costs the same whatever the
+    /// ledger holds (a file shorter than the binding is refused; what the
+    /// bound bytes hold is checked by every later lookup).
+    pub(crate) fn append(
+        &self,
+        _: Locked<'_>,
+        bound: &LedgerRef,
+        id: &str,
+    ) -> Result<LedgerRef, Error> {
+        let write_err = |source| Error::Write {
+            path: self.path.clone(),
+            source,
+        };
+        if !is_bundle_id(id) {
+            return Err(write_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a bundle id (32 lowercase hex digits)",
+            )));
+        }
+        let prev: [u8; 32] = hex::decode(&bound.sha256)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| self.corrupt("the state's ledger hash is not 64 hex digits"))?;
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(bound.bytes == 0)
+            .mode(0o644)
+            .open(&self.path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(self.corrupt(format!(
+                    "the ledger file is missing, but the state binds {} accepted bundle ids",
+                    bound.ids
+                )));
+            }
+            Err(e) => return Err(write_err(e)),
+        };
+        let len = file.metadata().map_err(self.read_err())?.len();
+        if len < bound.bytes {
+            return Err(self.corrupt(format!(
+                "the ledger file has {len} bytes, but the state binds {} (it was cut or replaced)",
+                bound.bytes
+            )));
+        }
+        if len > bound.bytes {
+            file.set_len(bound.bytes).map_err(write_err)?;
+        }
+        file.seek(SeekFrom::Start(bound.bytes))
+            .map_err(write_err)?;
+        file.write_all(format!("{id}\n").as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(write_err)?;
+        if bound.bytes == 0 {
+            // The file may be new: its directory entry must be durable
+            // before a state names it.
+            sync_dir(self.path.parent().unwrap_or(Path::new("."))).map_err(write_err)?;
+        }
+        Ok(LedgerRef {
+            ids: bound.ids + 1,
+            bytes: bound.bytes + ID_LEN as u64 + 1,
+            sha256: hex::encode(chain(&prev, id)),
+        })
+    }
+
+    /// Writes `ids` as the whole ledger file (a state written before the
+    /// ledger file kept them inline), fsyncs it, and returns their
+    /// binding. The state still holding them inline is the committed one
+    /// until the caller commits the binding, so a crash here loses nothing.
+    pub(crate) fn write_all<'i>(
+        &self,
+        _: Locked<'_>,
+        ids: impl IntoIterator<Item = &'i String>,
+    ) -> Result<LedgerRef, Error> {
+        let write_err = |source| Error::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&self.path)
+            .map_err(write_err)?;
+        let mut out = BufWriter::new(file);
+        let (mut h, mut n) = (chain_start(), 0u64);
+        for id in ids {
+            if !is_bundle_id(id) {
+                return Err(self.corrupt(format!(
+                    "accepted id {} of the state is not a bundle id",
+                    n + 1
+                )));
+            }
+            out.write_all(id.as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(write_err)?;
+            h = chain(&h, id);
+            n += 1;
+        }
+        let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
+        file.sync_all().map_err(write_err)?;
+        sync_dir(self.path.parent().unwrap_or(Path::new("."))).map_err(write_err)?;
+        Ok(LedgerRef {
+            ids: n,
+            bytes: n * (ID_LEN as u64 + 1),
+            sha256: hex::encode(h),
+        })
+    }
+}
