@@ -776,3 +776,118 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::file_signer::FileSigner;
+    use crate::store::StoreLock;
+
+    /// Hardware in memory: what the shared code path of the TPM and
+    /// PKCS#11 stores needs, without either.
+    #[derive(Debug, Default)]
+    struct Memory {
+        held: Cell<Option<HeldAnchor>>,
+        counter: Cell<Option<u64>>,
+    }
+
+    impl AnchorHardware for Memory {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Pkcs11
+        }
+        fn location(&self) -> String {
+            "memory".into()
+        }
+        fn held_anchor(&self) -> Result<Option<HeldAnchor>, Error> {
+            Ok(self.held.get())
+        }
+        fn counter(&self) -> Result<Option<u64>, Error> {
+            Ok(self.counter.get())
+        }
+        fn advance(&self) -> Result<u64, Error> {
+            let next = self.counter.get().unwrap_or(0) + 1;
+            self.counter.set(Some(next));
+            Ok(next)
+        }
+        fn protections(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn provision(&self, anchor: &HeldAnchor, _: InitMode) -> Result<(), Error> {
+            self.held.set(Some(*anchor));
+            self.counter.set(Some(self.counter.get().unwrap_or(0)));
+            Ok(())
+        }
+        fn journal_key(&self, _: JournalKey) -> Result<Box<dyn Signer>, Error> {
+            Ok(Box::new(FileSigner::from_seed(&[7; 32])))
+        }
+    }
+
+    fn head(seq: u64) -> JournalHead {
+        JournalHead {
+            seq,
+            sha256: [seq as u8; 32],
+        }
+    }
+
+    #[test]
+    fn a_hardware_state_with_inline_ids_is_moved_into_the_ledger_file_under_the_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = Anchor::new(b"{\"root\":1}".to_vec(), 1);
+        let s = AnchoredStore::provision_dir(
+            dir.path(),
+            ("memory.json", b"{}".to_vec()),
+            &anchor,
+            None,
+            InitMode::New,
+            || Ok(Memory::default()),
+            |_| Ok::<_, Error>(head(1)),
+        )
+        .unwrap();
+        // A state file as stores kept it before the ledger file: the ids
+        // inside the state, bound under the counter with the rest.
+        let old: Vec<String> = ["2", "9"].iter().map(|c| c.repeat(32)).collect();
+        let path = dir.path().join(STATE_FILE);
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let state = v["state"].as_object_mut().unwrap();
+        state.remove("ledger").unwrap();
+        state.insert("accepted".into(), old.clone().into());
+        fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let st = s.state().unwrap();
+        assert_eq!(st.imported(), 2);
+        assert!(st.ledger_contains(dir.path(), &old[1]).unwrap());
+        let counter = s.hardware_counter().unwrap().unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
+        lock.accept(&Acceptance {
+            channel: "c".into(),
+            sequence: 1,
+            bundle_id: "5".repeat(32),
+            time: 1,
+            new_anchor: None,
+            layout: None,
+            journal_head: head(2),
+        })
+        .unwrap();
+        assert_eq!(s.hardware_counter().unwrap(), Some(counter + 1));
+        assert_eq!(
+            fs::read_to_string(dir.path().join("ledger")).unwrap(),
+            format!("{}\n{}\n{}\n", old[0], old[1], "5".repeat(32))
+        );
+        let file: StateFile = read_json(&path).unwrap();
+        assert_eq!(file.counter, counter + 1);
+        assert!(file.state.inline_ledger.is_none());
+        assert_eq!((file.state.ledger.ids, file.state.ledger.bytes), (3, 99));
+        assert!(!fs::read_to_string(&path).unwrap().contains("accepted"));
+        for id in old.iter().chain([&"5".repeat(32)]) {
+            assert!(s.state().unwrap().ledger_contains(dir.path(), id).unwrap());
+        }
+        // The ledger file edited: the lookup is refused.
+        fs::write(dir.path().join("ledger"), format!("{}\n", old[0]).repeat(3)).unwrap();
+        assert!(matches!(
+            s.state().unwrap().ledger_contains(dir.path(), &old[0]),
+            Err(Error::StoreCorrupt { .. })
+        ));
+    }
+}

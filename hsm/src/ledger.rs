@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::atomic::sync_dir;
 use crate::error::Error;
-use crate::store::Locked;
+use crate::lock::Locked;
 
 /// The ledger's file name in the store directory.
 pub const LEDGER_FILE: &str = "ledger";
@@ -238,8 +238,7 @@ impl Ledger {
         if len > bound.bytes {
             file.set_len(bound.bytes).map_err(write_err)?;
         }
-        file.seek(SeekFrom::Start(bound.bytes))
-            .map_err(write_err)?;
+        file.seek(SeekFrom::Start(bound.bytes)).map_err(write_err)?;
         file.write_all(format!("{id}\n").as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(write_err)?;
@@ -298,5 +297,188 @@ impl Ledger {
             bytes: n * (ID_LEN as u64 + 1),
             sha256: hex::encode(h),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::lock::DirLock;
+
+    fn id(n: u8) -> String {
+        format!("{n:02x}").repeat(16)
+    }
+
+    /// A ledger of `n` ids appended one by one, and its binding.
+    fn ledger(dir: &Path, n: u8) -> (Ledger, LedgerRef) {
+        let lock = DirLock::acquire(dir).unwrap();
+        let l = Ledger::in_dir(dir);
+        let mut bound = LedgerRef::default();
+        for i in 0..n {
+            bound = l.append(Locked::by(&lock), &bound, &id(i)).unwrap();
+        }
+        (l, bound)
+    }
+
+    fn corrupt(r: Result<bool, Error>) -> bool {
+        matches!(r, Err(Error::StoreCorrupt { .. }))
+    }
+
+    #[test]
+    fn appends_bind_count_length_and_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, bound) = ledger(dir.path(), 3);
+        let mut h: [u8; 32] = Sha256::digest(b"airlock ledger v1").into();
+        for i in 0..3 {
+            h = Sha256::digest([&h[..], id(i).as_bytes()].concat()).into();
+        }
+        assert_eq!(
+            bound,
+            LedgerRef {
+                ids: 3,
+                bytes: 99,
+                sha256: hex::encode(h),
+            }
+        );
+        let text = fs::read_to_string(l.path()).unwrap();
+        assert_eq!(text, format!("{}\n{}\n{}\n", id(0), id(1), id(2)));
+        assert!(l.contains(&bound, &id(1)).unwrap());
+        assert!(!l.contains(&bound, &id(3)).unwrap());
+        // Written at once (a migrated inline ledger): the same binding.
+        let other = tempfile::tempdir().unwrap();
+        let lock = DirLock::acquire(other.path()).unwrap();
+        let ids: Vec<String> = (0..3).map(id).collect();
+        let all = Ledger::in_dir(other.path())
+            .write_all(Locked::by(&lock), &ids)
+            .unwrap();
+        assert_eq!(all, bound);
+        assert_eq!(
+            fs::read_to_string(Ledger::in_dir(other.path()).path()).unwrap(),
+            text
+        );
+    }
+
+    #[test]
+    fn the_empty_ledger_needs_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::in_dir(dir.path());
+        assert!(!l.contains(&LedgerRef::default(), &id(0)).unwrap());
+        assert!(!l.path().exists());
+    }
+
+    #[test]
+    fn an_edited_cut_replaced_or_missing_ledger_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, two) = ledger(dir.path(), 2);
+        let older = fs::read(l.path()).unwrap();
+        let (_, bound) = ledger_more(dir.path(), &two, 1);
+        let good = fs::read(l.path()).unwrap();
+        let text = String::from_utf8(good.clone()).unwrap();
+        let edits: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "an id removed",
+                text.replacen(&format!("{}\n", id(1)), "", 1).into(),
+            ),
+            ("an id changed", text.replacen(&id(1), &id(9), 1).into()),
+            (
+                "an id's case changed",
+                text.replacen(&id(10), &id(10).to_uppercase(), 1).into(),
+            ),
+            (
+                "two ids swapped",
+                format!("{}\n{}\n{}\n", id(1), id(0), id(10)).into(),
+            ),
+            ("cut by one byte", good[..good.len() - 1].to_vec()),
+            (
+                "a newline removed",
+                [&good[..good.len() - 1], b"0"].concat(),
+            ),
+            ("an older copy", older),
+            ("emptied", Vec::new()),
+        ];
+        for (what, bytes) in edits {
+            fs::write(l.path(), &bytes).unwrap();
+            for probe in [id(0), id(10), id(42)] {
+                assert!(corrupt(l.contains(&bound, &probe)), "{what}: not refused");
+            }
+        }
+        fs::remove_file(l.path()).unwrap();
+        assert!(corrupt(l.contains(&bound, &id(0))), "missing: not refused");
+        // And refused as a binding for the wrong count of the right bytes.
+        fs::write(l.path(), &good).unwrap();
+        let miscounted = LedgerRef {
+            ids: 2,
+            ..bound.clone()
+        };
+        assert!(corrupt(l.contains(&miscounted, &id(0))));
+        assert!(l.contains(&bound, &id(10)).unwrap());
+    }
+
+    /// `n` more ids (from 10 on) appended to the ledger of `dir` after `bound`.
+    fn ledger_more(dir: &Path, bound: &LedgerRef, n: u8) -> (Ledger, LedgerRef) {
+        let lock = DirLock::acquire(dir).unwrap();
+        let l = Ledger::in_dir(dir);
+        let mut bound = bound.clone();
+        for i in 10..10 + n {
+            bound = l.append(Locked::by(&lock), &bound, &id(i)).unwrap();
+        }
+        (l, bound)
+    }
+
+    #[test]
+    fn bytes_beyond_the_binding_are_ignored_and_overwritten_by_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, bound) = ledger(dir.path(), 2);
+        // What an append whose state commit never happened leaves, or any
+        // bytes at all: not read.
+        let mut f = OpenOptions::new().append(true).open(l.path()).unwrap();
+        f.write_all(format!("{}\nnot an id", id(7)).as_bytes())
+            .unwrap();
+        drop(f);
+        assert!(!l.contains(&bound, &id(7)).unwrap());
+        assert!(l.contains(&bound, &id(1)).unwrap());
+        let lock = DirLock::acquire(dir.path()).unwrap();
+        let next = l.append(Locked::by(&lock), &bound, &id(8)).unwrap();
+        assert_eq!(
+            fs::read_to_string(l.path()).unwrap(),
+            format!("{}\n{}\n{}\n", id(0), id(1), id(8))
+        );
+        assert!(l.contains(&next, &id(8)).unwrap());
+    }
+
+    #[test]
+    fn an_append_refuses_a_short_file_and_a_non_id_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (l, bound) = ledger(dir.path(), 2);
+        let lock = DirLock::acquire(dir.path()).unwrap();
+        let good = fs::read(l.path()).unwrap();
+        fs::write(l.path(), &good[..40]).unwrap();
+        assert!(matches!(
+            l.append(Locked::by(&lock), &bound, &id(3)),
+            Err(Error::StoreCorrupt { .. })
+        ));
+        assert_eq!(fs::read(l.path()).unwrap(), &good[..40]);
+        fs::write(l.path(), &good).unwrap();
+        for bad in [
+            "",
+            "x",
+            &id(10).to_uppercase(),
+            &format!("{}\n", &id(3)[..31]),
+        ] {
+            assert!(matches!(
+                l.append(Locked::by(&lock), &bound, bad),
+                Err(Error::Write { .. })
+            ));
+        }
+        assert_eq!(fs::read(l.path()).unwrap(), good);
+        fs::remove_file(l.path()).unwrap();
+        assert!(matches!(
+            l.append(Locked::by(&lock), &bound, &id(3)),
+            Err(Error::StoreCorrupt { .. })
+        ));
+        assert!(!l.path().exists());
     }
 }

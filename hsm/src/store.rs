@@ -15,6 +15,7 @@ use crate::journal::JournalHead;
 use crate::key::PublicKey;
 use crate::ledger::{Ledger, LedgerRef};
 use crate::lock::DirLock;
+pub use crate::lock::Locked;
 use crate::signer::Signer;
 
 /// The hardware (or lack of it) that anchors a store.
@@ -191,7 +192,11 @@ impl StoreState {
     /// into the ledger file of `dir`, in the order it was kept (sorted),
     /// and binds it. Every backend's commit calls it first, so the first
     /// commit of such a store writes its ledger file.
-    pub(crate) fn move_inline_ledger(&mut self, dir: &Path, locked: Locked<'_>) -> Result<(), Error> {
+    pub(crate) fn move_inline_ledger(
+        &mut self,
+        dir: &Path,
+        locked: Locked<'_>,
+    ) -> Result<(), Error> {
         if let Some(ids) = &self.inline_ledger {
             self.ledger = Ledger::in_dir(dir).write_all(locked, ids)?;
             self.inline_ledger = None;
@@ -212,6 +217,7 @@ impl StoreState {
     ) -> Result<(), Error> {
         self.move_inline_ledger(dir, locked)?;
         self.ledger = Ledger::in_dir(dir).append(locked, &self.ledger, &acceptance.bundle_id)?;
+        crate::fault::point("ledger-appended");
         let seq = self.channels.entry(acceptance.channel.clone()).or_insert(0);
         *seq = (*seq).max(acceptance.sequence);
         self.latest_time = self.latest_time.max(acceptance.time);
@@ -349,22 +355,6 @@ pub trait TrustStore: std::fmt::Debug {
     /// moves forward: a `seq` not above the bound one is refused. Called
     /// through [`StoreLock::bind_journal_head`].
     fn bind_journal_head(&self, locked: Locked<'_>, head: &JournalHead) -> Result<(), Error>;
-}
-
-/// Proof that the store a [`TrustStore`] method is called on is locked.
-/// Only a [`StoreLock`] hands one out, and only to its own store (and
-/// provisioning, to the store it is making): a change can never be made
-/// under another store's lock.
-#[derive(Clone, Copy, Debug)]
-pub struct Locked<'a> {
-    _lock: &'a DirLock,
-}
-
-impl<'a> Locked<'a> {
-    /// The proof that `lock`, the lock of the store being changed, is held.
-    pub(crate) fn by(lock: &'a DirLock) -> Locked<'a> {
-        Locked { _lock: lock }
-    }
 }
 
 /// A store and its exclusive lock, held from the freshness check until the
