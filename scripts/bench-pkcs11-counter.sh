@@ -70,14 +70,28 @@ runs "$n"
 if [ "$backend" = file ]; then
   # A store with N imports: N refused decisions gave the journal its N
   # records; an import also adds its bundle id to the ledger of accepted
-  # ids in state.json (what replay checks read), so N ids are added there
-  # too (the file store's state.json is plain JSON; packing and unpacking
-  # N bundles would take far longer and give the same state).
-  python3 - pstore/state.json "$n" <<'PY'
+  # ids (what replay checks read), so N ids are added there too: to the
+  # `ledger` file and its binding in state.json (count, length, hash
+  # chain; hsm/src/ledger.rs), or, for a store written before the ledger
+  # file (state.json with `accepted`), inline as such stores kept them.
+  # The file store's state is plain files; packing and unpacking N bundles
+  # would take far longer and give the same state.
+  python3 - pstore "$n" <<'PY'
 import json, sys, hashlib
-p, n = sys.argv[1], int(sys.argv[2])
+d, n = sys.argv[1], int(sys.argv[2])
+p = d + "/state.json"
 st = json.load(open(p))
-st["accepted"] = sorted(set(st["accepted"]) | {hashlib.sha256(b"%d" % i).hexdigest()[:32] for i in range(n)})
+ids = sorted({hashlib.sha256(b"%d" % i).hexdigest()[:32] for i in range(n)})
+if "accepted" in st:
+    st["accepted"] = sorted(set(st["accepted"]) | set(ids))
+else:
+    assert st["ledger"]["ids"] == 0, "the store already has a ledger"
+    h = hashlib.sha256(b"airlock ledger v1").digest()
+    with open(d + "/ledger", "w") as f:
+        for i in ids:
+            f.write(i + "\n")
+            h = hashlib.sha256(h + i.encode()).digest()
+    st["ledger"] = {"ids": len(ids), "bytes": 33 * len(ids), "sha256": h.hex()}
 json.dump(st, open(p, "w"), indent=2)
 PY
 fi
