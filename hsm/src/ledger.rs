@@ -112,6 +112,41 @@ impl Ledger {
         }
     }
 
+    fn write_err(&self) -> impl Fn(io::Error) -> Error + Copy + '_ {
+        |source| Error::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The file opened by `open`, or why not: a missing file when `bound`
+    /// binds ids is a damaged store, not an I/O failure.
+    fn open(
+        &self,
+        bound: &LedgerRef,
+        open: &OpenOptions,
+        other: impl FnOnce(io::Error) -> Error,
+    ) -> Result<File, Error> {
+        let file = match open.open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(self.corrupt(format!(
+                    "the ledger file is missing, but the state binds {} accepted bundle ids",
+                    bound.ids
+                )));
+            }
+            Err(e) => return Err(other(e)),
+        };
+        let len = file.metadata().map_err(self.read_err())?.len();
+        if len < bound.bytes {
+            return Err(self.corrupt(format!(
+                "the ledger file has {len} bytes, but the state binds {} (it was cut or replaced)",
+                bound.bytes
+            )));
+        }
+        Ok(file)
+    }
+
     /// Whether `id` is one of the ids `bound` binds. Reads exactly the
     /// bound bytes, one line at a time, and recomputes the chain: a file
     /// shorter than they, a line that is not an id, or ids whose count or
@@ -131,23 +166,7 @@ impl Ledger {
             // The empty ledger: there may be no file yet.
             return Ok(());
         }
-        let file = match File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(self.corrupt(format!(
-                    "the ledger file is missing, but the state binds {} accepted bundle ids",
-                    bound.ids
-                )));
-            }
-            Err(e) => return Err(self.read_err()(e)),
-        };
-        let len = file.metadata().map_err(self.read_err())?.len();
-        if len < bound.bytes {
-            return Err(self.corrupt(format!(
-                "the ledger file has {len} bytes, but the state binds {} (it was cut or replaced)",
-                bound.bytes
-            )));
-        }
+        let file = self.open(bound, OpenOptions::new().read(true), self.read_err())?;
         let mut reader = BufReader::new(file).take(bound.bytes);
         let mut line = Vec::with_capacity(ID_LEN + 1);
         let (mut h, mut n) = (chain_start(), 0u64);
@@ -198,10 +217,7 @@ impl Ledger {
         bound: &LedgerRef,
         id: &str,
     ) -> Result<LedgerRef, Error> {
-        let write_err = |source| Error::Write {
-            path: self.path.clone(),
-            source,
-        };
+        let write_err = self.write_err();
         if !is_bundle_id(id) {
             return Err(write_err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -212,29 +228,16 @@ impl Ledger {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| self.corrupt("the state's ledger hash is not 64 hex digits"))?;
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(bound.bytes == 0)
-            .mode(0o644)
-            .open(&self.path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(self.corrupt(format!(
-                    "the ledger file is missing, but the state binds {} accepted bundle ids",
-                    bound.ids
-                )));
-            }
-            Err(e) => return Err(write_err(e)),
-        };
+        let mut file = self.open(
+            bound,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(bound.bytes == 0)
+                .mode(0o644),
+            &write_err,
+        )?;
         let len = file.metadata().map_err(self.read_err())?.len();
-        if len < bound.bytes {
-            return Err(self.corrupt(format!(
-                "the ledger file has {len} bytes, but the state binds {} (it was cut or replaced)",
-                bound.bytes
-            )));
-        }
         if len > bound.bytes {
             file.set_len(bound.bytes).map_err(write_err)?;
         }
@@ -263,10 +266,7 @@ impl Ledger {
         _: Locked<'_>,
         ids: impl IntoIterator<Item = &'i String>,
     ) -> Result<LedgerRef, Error> {
-        let write_err = |source| Error::Write {
-            path: self.path.clone(),
-            source,
-        };
+        let write_err = self.write_err();
         let file = OpenOptions::new()
             .write(true)
             .create(true)
