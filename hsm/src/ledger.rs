@@ -235,7 +235,7 @@ impl Ledger {
                 .write(true)
                 .create(bound.bytes == 0)
                 .mode(0o644),
-            &write_err,
+            write_err,
         )?;
         let len = file.metadata().map_err(self.read_err())?.len();
         if len > bound.bytes {
