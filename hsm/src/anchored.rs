@@ -11,9 +11,9 @@
 //!   and is refused.
 //! - The **state** (`state.json`: sequences, latest time, the root chain,
 //!   and the binding — count, length, hash chain — of the `ledger` file of
-//!   accepted bundle ids, [`crate::ledger`]) carries the value of a hardware monotonic counter
-//!   that every decision (import, verify, refusal: each moves the
-//!   journal head) advances. A restored older copy of the directory
+//!   accepted bundle ids, [`crate::ledger`]) carries the value of a
+//!   hardware monotonic counter that every decision (import, verify,
+//!   refusal: each moves the journal head) advances. A restored older copy of the directory
 //!   carries an older value and is refused.
 //!
 //! - The **journal head** (last record and hash, with the journal key's id)

@@ -162,7 +162,7 @@ impl Ledger {
     /// against `bound` as [`Ledger::contains`] does (`each` may have seen
     /// ids of a ledger then refused).
     fn read(&self, bound: &LedgerRef, mut each: impl FnMut(&str)) -> Result<(), Error> {
-        if bound.bytes == 0 && *bound == LedgerRef::default() {
+        if *bound == LedgerRef::default() {
             // The empty ledger: there may be no file yet.
             return Ok(());
         }

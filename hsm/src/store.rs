@@ -167,8 +167,9 @@ impl StoreState {
     /// Whether the store in `dir`, whose state this is, accepted the bundle
     /// `id`: reads the ledger file's bound bytes and checks them against
     /// the binding ([`Ledger::contains`]). Every accepted bundle's sequence
-    /// is at most its channel's highest ([`StoreState::accept`]), so a
-    /// caller asks only about a bundle whose sequence is not above it.
+    /// is at most its channel's highest (an acceptance moves it up to its
+    /// own), so a caller asks only about a bundle whose sequence is not
+    /// above it.
     pub fn ledger_contains(&self, dir: &Path, id: &str) -> Result<bool, Error> {
         match &self.inline_ledger {
             Some(ids) => Ok(ids.contains(id)),
