@@ -90,7 +90,7 @@ else:
     with open(d + "/ledger", "w") as f:
         for i in ids:
             f.write(i + "\n")
-            h = hashlib.sha256(h + i.encode()).digest()
+            h = hashlib.sha256(h + bytes.fromhex(i)).digest()
     st["ledger"] = {"ids": len(ids), "bytes": 33 * len(ids), "sha256": h.hex()}
 json.dump(st, open(p, "w"), indent=2)
 PY

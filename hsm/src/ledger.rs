@@ -2,8 +2,8 @@
 //! directory (`ledger`, one id a line: 32 lowercase hex digits and `\n`,
 //! SPEC 5.4), which the state binds by a fixed-size [`LedgerRef`]: how many
 //! ids, how many bytes, and a hash chain over them (`h0` = SHA-256 of
-//! [`CHAIN_START`], `h_i` = SHA-256(`h_{i-1}` ‖ `id_i`), the id as its 32
-//! ASCII bytes). Every backend keeps the binding in its
+//! [`CHAIN_START`], `h_i` = SHA-256(`h_{i-1}` ‖ `id_i`), the id as the 16
+//! bytes its hex digits spell: one SHA-256 block an id). Every backend keeps the binding in its
 //! [`StoreState`](crate::store::StoreState), so on hardware stores it is
 //! bound under the monotonic counter like the rest of the state.
 //!
@@ -18,7 +18,7 @@
 //! binding is committed. A crash in between leaves bytes beyond the bound
 //! length: readers ignore them and the next append overwrites them.
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -38,6 +38,9 @@ pub const CHAIN_START: &[u8] = b"airlock ledger v1";
 
 /// Length of a bundle id, and of a ledger line without its newline.
 const ID_LEN: usize = 32;
+
+/// Length of a ledger line: an id and its newline.
+const LINE_LEN: u64 = ID_LEN as u64 + 1;
 
 /// What the state binds of the ledger file: its first `bytes` bytes hold
 /// `ids` ids whose hash chain ends at `sha256`.
@@ -67,16 +70,22 @@ fn chain_start() -> [u8; 32] {
     Sha256::digest(CHAIN_START).into()
 }
 
-fn chain(prev: &[u8; 32], id: &str) -> [u8; 32] {
+fn chain(prev: &[u8; 32], id: &[u8; 16]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev);
-    h.update(id.as_bytes());
+    h.update(id);
     h.finalize().into()
 }
 
 /// Whether `s` is a bundle id: 32 lowercase hex digits.
-pub fn is_bundle_id(s: &str) -> bool {
-    s.len() == ID_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+fn is_bundle_id(s: &[u8]) -> bool {
+    s.len() == ID_LEN && s.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The 16 bytes a bundle id spells, or `None` for anything else.
+fn id_bytes(s: &[u8]) -> Option<[u8; 16]> {
+    let mut raw = [0; 16];
+    (is_bundle_id(s) && hex::decode_to_slice(s, &mut raw).is_ok()).then_some(raw)
 }
 
 /// The ledger file of one store directory.
@@ -153,52 +162,48 @@ impl Ledger {
     /// chain differ from the binding are [`Error::StoreCorrupt`] (bytes
     /// beyond them are an append that was never committed, and ignored).
     pub fn contains(&self, bound: &LedgerRef, id: &str) -> Result<bool, Error> {
+        let wanted = id_bytes(id.as_bytes());
         let mut found = false;
-        self.read(bound, |line| found |= line == id)?;
+        self.read(bound, |line| found |= Some(line) == wanted.as_ref())?;
         Ok(found)
     }
 
     /// Calls `each` with every bound id, in order, after checking them
     /// against `bound` as [`Ledger::contains`] does (`each` may have seen
     /// ids of a ledger then refused).
-    fn read(&self, bound: &LedgerRef, mut each: impl FnMut(&str)) -> Result<(), Error> {
+    fn read(&self, bound: &LedgerRef, mut each: impl FnMut(&[u8; 16])) -> Result<(), Error> {
         if *bound == LedgerRef::default() {
             // The empty ledger: there may be no file yet.
             return Ok(());
         }
-        let file = self.open(bound, OpenOptions::new().read(true), self.read_err())?;
-        let mut reader = BufReader::new(file).take(bound.bytes);
-        let mut line = Vec::with_capacity(ID_LEN + 1);
-        let (mut h, mut n) = (chain_start(), 0u64);
-        loop {
-            line.clear();
-            // At most one line's worth: a file without newlines is not
-            // buffered whole.
-            let got = (&mut reader)
-                .take(ID_LEN as u64 + 1)
-                .read_until(b'\n', &mut line)
-                .map_err(self.read_err())?;
-            if got == 0 {
-                break;
-            }
-            let id = line
-                .strip_suffix(b"\n")
-                .and_then(|l| std::str::from_utf8(l).ok())
-                .filter(|l| is_bundle_id(l))
-                .ok_or_else(|| {
-                    self.corrupt(format!(
-                        "line {} of the ledger file is not a bundle id",
-                        n + 1
-                    ))
-                })?;
-            h = chain(&h, id);
-            n += 1;
-            each(id);
-        }
-        if n != bound.ids || hex::encode(h) != bound.sha256 {
+        if bound.ids.checked_mul(LINE_LEN) != Some(bound.bytes) {
             return Err(self.corrupt(format!(
-                "the ledger file's first {} bytes hold {n} ids that are not the {} accepted \
-                 bundle ids the state binds (it was edited or replaced)",
+                "the state binds {} ids in {} bytes: every id takes {LINE_LEN}",
+                bound.ids, bound.bytes
+            )));
+        }
+        let file = self.open(bound, OpenOptions::new().read(true), self.read_err())?;
+        let mut reader = BufReader::new(file);
+        let mut line = [0; LINE_LEN as usize];
+        let mut h = chain_start();
+        for n in 1..=bound.ids {
+            reader.read_exact(&mut line).map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => self.corrupt(format!(
+                    "the ledger file ends before the {} bytes the state binds",
+                    bound.bytes
+                )),
+                _ => self.read_err()(e),
+            })?;
+            let id = line.strip_suffix(b"\n").and_then(id_bytes).ok_or_else(|| {
+                self.corrupt(format!("line {n} of the ledger file is not a bundle id"))
+            })?;
+            h = chain(&h, &id);
+            each(&id);
+        }
+        if hex::encode(h) != bound.sha256 {
+            return Err(self.corrupt(format!(
+                "the ledger file's first {} bytes are not the {} accepted bundle ids the state \
+                 binds (it was edited or replaced)",
                 bound.bytes, bound.ids
             )));
         }
@@ -218,12 +223,12 @@ impl Ledger {
         id: &str,
     ) -> Result<LedgerRef, Error> {
         let write_err = self.write_err();
-        if !is_bundle_id(id) {
+        let Some(raw) = id_bytes(id.as_bytes()) else {
             return Err(write_err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "not a bundle id (32 lowercase hex digits)",
             )));
-        }
+        };
         let prev: [u8; 32] = hex::decode(&bound.sha256)
             .ok()
             .and_then(|b| b.try_into().ok())
@@ -252,8 +257,8 @@ impl Ledger {
         }
         Ok(LedgerRef {
             ids: bound.ids + 1,
-            bytes: bound.bytes + ID_LEN as u64 + 1,
-            sha256: hex::encode(chain(&prev, id)),
+            bytes: bound.bytes + LINE_LEN,
+            sha256: hex::encode(chain(&prev, &raw)),
         })
     }
 
@@ -277,16 +282,16 @@ impl Ledger {
         let mut out = BufWriter::new(file);
         let (mut h, mut n) = (chain_start(), 0u64);
         for id in ids {
-            if !is_bundle_id(id) {
+            let Some(raw) = id_bytes(id.as_bytes()) else {
                 return Err(self.corrupt(format!(
                     "accepted id {} of the state is not a bundle id",
                     n + 1
                 )));
-            }
+            };
             out.write_all(id.as_bytes())
                 .and_then(|()| out.write_all(b"\n"))
                 .map_err(write_err)?;
-            h = chain(&h, id);
+            h = chain(&h, &raw);
             n += 1;
         }
         let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
@@ -294,7 +299,7 @@ impl Ledger {
         sync_dir(self.path.parent().unwrap_or(Path::new("."))).map_err(write_err)?;
         Ok(LedgerRef {
             ids: n,
-            bytes: n * (ID_LEN as u64 + 1),
+            bytes: n * LINE_LEN,
             sha256: hex::encode(h),
         })
     }
@@ -333,7 +338,7 @@ mod tests {
         let (l, bound) = ledger(dir.path(), 3);
         let mut h: [u8; 32] = Sha256::digest(b"airlock ledger v1").into();
         for i in 0..3 {
-            h = Sha256::digest([&h[..], id(i).as_bytes()].concat()).into();
+            h = Sha256::digest([&h[..], &[i; 16]].concat()).into();
         }
         assert_eq!(
             bound,
