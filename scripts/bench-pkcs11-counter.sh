@@ -15,6 +15,7 @@
 # on time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 n=${1:-2000}
 bin=${2:-$PWD/target/debug/airlock}
 work=$(mktemp -d)
@@ -76,24 +77,7 @@ if [ "$backend" = file ]; then
   # file (state.json with `accepted`), inline as such stores kept them.
   # The file store's state is plain files; packing and unpacking N bundles
   # would take far longer and give the same state.
-  python3 - pstore "$n" <<'PY'
-import json, sys, hashlib
-d, n = sys.argv[1], int(sys.argv[2])
-p = d + "/state.json"
-st = json.load(open(p))
-ids = sorted({hashlib.sha256(b"%d" % i).hexdigest()[:32] for i in range(n)})
-if "accepted" in st:
-    st["accepted"] = sorted(set(st["accepted"]) | set(ids))
-else:
-    assert st["ledger"]["ids"] == 0, "the store already has a ledger"
-    h = hashlib.sha256(b"airlock ledger v1").digest()
-    with open(d + "/ledger", "w") as f:
-        for i in ids:
-            f.write(i + "\n")
-            h = hashlib.sha256(h + bytes.fromhex(i)).digest()
-    st["ledger"] = {"ids": len(ids), "bytes": 33 * len(ids), "sha256": h.hex()}
-json.dump(st, open(p, "w"), indent=2)
-PY
+  python3 "$root/scripts/lib/fill_ledger.py" pstore "$n"
 fi
 after=$(cpu 20)
 after_counts=$(counts)
