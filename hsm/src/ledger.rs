@@ -128,6 +128,21 @@ impl Ledger {
         }
     }
 
+    /// The last chain value `bound` names, once its length is checked to
+    /// be [`LINE_LEN`] bytes an id.
+    fn bound_hash(&self, bound: &LedgerRef) -> Result<[u8; 32], Error> {
+        if bound.ids.checked_mul(LINE_LEN) != Some(bound.bytes) {
+            return Err(self.corrupt(format!(
+                "the state binds {} ids in {} bytes: every id takes {LINE_LEN}",
+                bound.ids, bound.bytes
+            )));
+        }
+        hex::decode(&bound.sha256)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| self.corrupt("the state's ledger hash is not 64 hex digits"))
+    }
+
     /// The file opened by `open`, or why not: a missing file when `bound`
     /// binds ids is a damaged store, not an I/O failure.
     fn open(
@@ -158,9 +173,9 @@ impl Ledger {
 
     /// Whether `id` is one of the ids `bound` binds. Reads exactly the
     /// bound bytes, one line at a time, and recomputes the chain: a file
-    /// shorter than they, a line that is not an id, or ids whose count or
-    /// chain differ from the binding are [`Error::StoreCorrupt`] (bytes
-    /// beyond them are an append that was never committed, and ignored).
+    /// shorter than they, a line that is not an id, or ids whose chain
+    /// differs from the binding are [`Error::StoreCorrupt`] (bytes beyond
+    /// them are an append that was never committed, and ignored).
     pub fn contains(&self, bound: &LedgerRef, id: &str) -> Result<bool, Error> {
         let wanted = id_bytes(id.as_bytes());
         let mut found = false;
@@ -176,12 +191,7 @@ impl Ledger {
             // The empty ledger: there may be no file yet.
             return Ok(());
         }
-        if bound.ids.checked_mul(LINE_LEN) != Some(bound.bytes) {
-            return Err(self.corrupt(format!(
-                "the state binds {} ids in {} bytes: every id takes {LINE_LEN}",
-                bound.ids, bound.bytes
-            )));
-        }
+        let expected = self.bound_hash(bound)?;
         let file = self.open(bound, OpenOptions::new().read(true), self.read_err())?;
         let mut reader = BufReader::new(file);
         let mut line = [0; LINE_LEN as usize];
@@ -200,7 +210,7 @@ impl Ledger {
             h = chain(&h, &id);
             each(&id);
         }
-        if hex::encode(h) != bound.sha256 {
+        if h != expected {
             return Err(self.corrupt(format!(
                 "the ledger file's first {} bytes are not the {} accepted bundle ids the state \
                  binds (it was edited or replaced)",
@@ -229,10 +239,7 @@ impl Ledger {
                 "not a bundle id (32 lowercase hex digits)",
             )));
         };
-        let prev: [u8; 32] = hex::decode(&bound.sha256)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| self.corrupt("the state's ledger hash is not 64 hex digits"))?;
+        let prev = self.bound_hash(bound)?;
         let mut file = self.open(
             bound,
             OpenOptions::new()
@@ -477,6 +484,25 @@ mod tests {
                 l.append(Locked::by(&lock), &bound, bad),
                 Err(Error::Write { .. })
             ));
+        }
+        assert_eq!(fs::read(l.path()).unwrap(), good);
+        // A binding whose length is not 33 bytes an id, or whose hash is
+        // not one.
+        for wrong in [
+            LedgerRef {
+                bytes: 65,
+                ..bound.clone()
+            },
+            LedgerRef {
+                sha256: "x".into(),
+                ..bound.clone()
+            },
+        ] {
+            assert!(matches!(
+                l.append(Locked::by(&lock), &wrong, &id(3)),
+                Err(Error::StoreCorrupt { .. })
+            ));
+            assert!(corrupt(l.contains(&wrong, &id(0))));
         }
         assert_eq!(fs::read(l.path()).unwrap(), good);
         fs::remove_file(l.path()).unwrap();
