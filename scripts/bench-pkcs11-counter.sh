@@ -15,6 +15,7 @@
 # on time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 n=${1:-2000}
 bin=${2:-$PWD/target/debug/airlock}
 work=$(mktemp -d)
@@ -70,16 +71,13 @@ runs "$n"
 if [ "$backend" = file ]; then
   # A store with N imports: N refused decisions gave the journal its N
   # records; an import also adds its bundle id to the ledger of accepted
-  # ids in state.json (what replay checks read), so N ids are added there
-  # too (the file store's state.json is plain JSON; packing and unpacking
-  # N bundles would take far longer and give the same state).
-  python3 - pstore/state.json "$n" <<'PY'
-import json, sys, hashlib
-p, n = sys.argv[1], int(sys.argv[2])
-st = json.load(open(p))
-st["accepted"] = sorted(set(st["accepted"]) | {hashlib.sha256(b"%d" % i).hexdigest()[:32] for i in range(n)})
-json.dump(st, open(p, "w"), indent=2)
-PY
+  # ids (what replay checks read), so N ids are added there too: to the
+  # `ledger` file and its binding in state.json (count, length, hash
+  # chain; hsm/src/ledger.rs), or, for a store written before the ledger
+  # file (state.json with `accepted`), inline as such stores kept them.
+  # The file store's state is plain files; packing and unpacking N bundles
+  # would take far longer and give the same state.
+  python3 "$root/scripts/lib/fill_ledger.py" pstore "$n"
 fi
 after=$(cpu 20)
 after_counts=$(counts)

@@ -341,12 +341,17 @@ pub fn enclave_id(store: &dyn TrustStore) -> Result<Option<String>, airlock_hsm:
 /// later than `time` plus [`MAX_CLOCK_SKEW`] (the store's clock moves to an
 /// accepted bundle's `created`, so a future one would move it there),
 /// unexpired, and new on its channel; a bundle id imported before is
-/// [`Freshness::Imported`].
-pub fn check_freshness(
+/// [`Freshness::Imported`]. `in_ledger` answers whether the store accepted
+/// a bundle id (a read of its ledger file, [`StoreState::ledger_contains`]);
+/// it is asked only about a bundle whose sequence is not above its
+/// channel's last, since every accepted bundle's is not: a new bundle
+/// costs no read of the ledger, whatever its length.
+pub fn check_freshness<E: From<Rejection>>(
     manifest: &Manifest,
     state: &StoreState,
     time: u64,
-) -> Result<Freshness, Rejection> {
+    in_ledger: impl FnOnce(&str) -> Result<bool, E>,
+) -> Result<Freshness, E> {
     if !state.allowed_channels.contains(&manifest.channel) {
         let allowed: Vec<&str> = state.allowed_channels.iter().map(String::as_str).collect();
         return Err(Rejection::ChannelNotAllowed {
@@ -356,24 +361,28 @@ pub fn check_freshness(
             } else {
                 allowed.join(", ")
             },
-        });
+        }
+        .into());
     }
     if manifest.created > time.saturating_add(MAX_CLOCK_SKEW) {
         return Err(Rejection::FromFuture {
             created: manifest.created,
             time,
-        });
+        }
+        .into());
     }
     if manifest.expires <= time {
         return Err(Rejection::Expired {
             expires: manifest.expires,
             time,
-        });
+        }
+        .into());
     }
     if manifest.sequence > MAX_SEQUENCE {
         return Err(Rejection::SequenceOutOfRange {
             sequence: manifest.sequence,
-        });
+        }
+        .into());
     }
     // A floor holds even for a bundle imported before it was set: what it
     // keeps out must not come back, not even as a replay.
@@ -384,23 +393,29 @@ pub fn check_freshness(
             channel: manifest.channel.clone(),
             sequence: manifest.sequence,
             floor,
-        });
+        }
+        .into());
     }
-    if state.accepted.contains(&manifest.bundle_id) {
+    // Above the channel's last sequence: never accepted (no accepted
+    // bundle's sequence is above it), so no read of the ledger.
+    let Some(&last) = state
+        .channels
+        .get(&manifest.channel)
+        .filter(|&&last| manifest.sequence <= last)
+    else {
+        return Ok(Freshness::New);
+    };
+    if in_ledger(&manifest.bundle_id)? {
         return Ok(Freshness::Imported(Rejection::Replay {
             bundle_id: manifest.bundle_id.clone(),
         }));
     }
-    if let Some(&last) = state.channels.get(&manifest.channel)
-        && manifest.sequence <= last
-    {
-        return Err(Rejection::Rollback {
-            channel: manifest.channel.clone(),
-            sequence: manifest.sequence,
-            last,
-        });
+    Err(Rejection::Rollback {
+        channel: manifest.channel.clone(),
+        sequence: manifest.sequence,
+        last,
     }
-    Ok(Freshness::New)
+    .into())
 }
 
 /// The largest sequence number a bundle may carry: 2^53 − 1, the largest
@@ -483,7 +498,7 @@ mod tests {
         s.raise_floor("stable", 5);
         s.raise_floor("stable", 3);
         assert_eq!(s.floors["stable"], 5, "a floor never goes down");
-        let below = check_freshness(&manifest(4, &[]), &s, 500).unwrap_err();
+        let below = check_freshness(&manifest(4, &[]), &s, 500, unasked).unwrap_err();
         assert_eq!(
             below,
             Rejection::BelowFloor {
@@ -494,15 +509,60 @@ mod tests {
         );
         assert_eq!(below.code(), "sequence-below-floor");
         assert_eq!(
-            check_freshness(&manifest(5, &[]), &s, 500),
+            check_freshness(&manifest(5, &[]), &s, 500, unasked),
             Ok(Freshness::New)
         );
         // Imported before the floor was set: still below it, not a replay.
         let old = manifest(4, &[]);
-        s.accepted.insert(old.bundle_id.clone());
+        s.channels.insert("stable".into(), 4);
         assert!(matches!(
-            check_freshness(&old, &s, 500),
+            check_freshness(&old, &s, 500, |_| Ok::<_, Rejection>(true)),
             Err(Rejection::BelowFloor { .. })
         ));
+    }
+
+    /// A ledger lookup that must not happen.
+    fn unasked(id: &str) -> Result<bool, Rejection> {
+        panic!("the ledger was asked about {id}")
+    }
+
+    #[test]
+    fn the_ledger_is_asked_only_about_a_sequence_not_above_the_last() {
+        let mut s = state();
+        // No bundle on the channel yet, or one above the last: new, unasked.
+        assert_eq!(
+            check_freshness(&manifest(3, &[]), &s, 500, unasked),
+            Ok(Freshness::New)
+        );
+        s.channels.insert("stable".into(), 3);
+        assert_eq!(
+            check_freshness(&manifest(4, &[]), &s, 500, unasked),
+            Ok(Freshness::New)
+        );
+        // At or below the last: a replay when the ledger has it, a
+        // rollback when it does not, and a failed lookup is the error.
+        let m = manifest(3, &[]);
+        assert_eq!(
+            check_freshness(&m, &s, 500, |id| Ok::<_, Rejection>(id == m.bundle_id)),
+            Ok(Freshness::Imported(Rejection::Replay {
+                bundle_id: m.bundle_id.clone()
+            }))
+        );
+        assert_eq!(
+            check_freshness(&manifest(2, &[]), &s, 500, |_| Ok::<_, Rejection>(false)),
+            Err(Rejection::Rollback {
+                channel: "stable".into(),
+                sequence: 2,
+                last: 3,
+            })
+        );
+        let failed = Rejection::Expired {
+            expires: 0,
+            time: 0,
+        };
+        assert_eq!(
+            check_freshness(&m, &s, 500, |_| Err(failed.clone())),
+            Err(failed)
+        );
     }
 }

@@ -212,9 +212,14 @@ pub struct Observed {
     pub resumed: Option<Resumed>,
 }
 
+/// Whether the store accepted a bundle id ([`StoreState::ledger_contains`]).
+pub type InLedger<'a> = &'a dyn Fn(&str) -> Result<bool, Error>;
+
 /// Verifies the bundle read from `input` against `anchor` and `state` at
 /// `time`, as received by the enclave `enclave` (the store's enclave id,
-/// [`crate::policy::enclave_id`]), streaming artifacts into `sink` (`seen` learns what it can as
+/// [`crate::policy::enclave_id`]), asking `in_ledger` whether the store
+/// accepted the bundle only when its sequence is not above its channel's
+/// last ([`check_freshness`]), streaming artifacts into `sink` (`seen` learns what it can as
 /// the check goes), calling `authenticated` with the final root and the
 /// manifest once the manifest's signatures and freshness have been checked
 /// and before anything else is read: where a split bundle's volume index is
@@ -227,7 +232,7 @@ pub struct Observed {
 pub fn verify_bundle_with<R: Read + Send + 'static>(
     input: R,
     anchor: &Anchor,
-    (state, enclave): (&StoreState, Option<&str>),
+    (state, enclave, in_ledger): (&StoreState, Option<&str>, InLedger<'_>),
     time: u64,
     limits: Limits,
     sink: &mut dyn ArtifactSink,
@@ -301,7 +306,7 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // A directed bundle names the enclaves it is for: any other refuses it
     // before anything of it is written.
     check_directed(reader.manifest(), enclave)?;
-    let freshness = check_freshness(reader.manifest(), state, time)?;
+    let freshness = check_freshness(reader.manifest(), state, time, in_ledger)?;
     authenticated(&final_root, reader.manifest())?;
     // A delta: its base must be an import of this store, before anything
     // else is read.

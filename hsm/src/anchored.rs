@@ -9,10 +9,11 @@
 //!   hardware-held root before every use ([`TrustStore::anchor_history`]),
 //!   so a root swapped into the directory is not signed by its predecessor
 //!   and is refused.
-//! - The **state** (`state.json`: sequences, accepted bundle ids, latest
-//!   time, the root chain) carries the value of a hardware monotonic counter
-//!   that every decision (import, verify, refusal: each moves the
-//!   journal head) advances. A restored older copy of the directory
+//! - The **state** (`state.json`: sequences, latest time, the root chain,
+//!   and the binding — count, length, hash chain — of the `ledger` file of
+//!   accepted bundle ids, [`crate::ledger`]) carries the value of a
+//!   hardware monotonic counter that every decision (import, verify,
+//!   refusal: each moves the journal head) advances. A restored older copy of the directory
 //!   carries an older value and is refused.
 //!
 //! - The **journal head** (last record and hash, with the journal key's id)
@@ -33,7 +34,8 @@
 //! - `airlock-store.json`: `{"format":1,"backend":"tpm"|"pkcs11"}`;
 //! - the backend's own file (`tpm.json`: the TCTI; `pkcs11.json`: the URI);
 //! - `roots/VERSION.SHA256.root.json`: every root in the chain;
-//! - `state.json`; `journal.jsonl` (`docs/journal-format.md`); `lock`.
+//! - `state.json`; `ledger` (absent until the first acceptance);
+//!   `journal.jsonl` (`docs/journal-format.md`); `lock`.
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -494,6 +496,7 @@ impl<H: AnchorHardware> AnchoredStore<H> {
         if file.format != 1 {
             return Err(corrupt(&path, format!("unknown format {}", file.format)));
         }
+        file.state.check_ledger(&path)?;
         let held = self.hw.held_anchor()?.ok_or_else(|| self.unprovisioned())?;
         let counter = self.hw.counter()?.ok_or_else(|| self.unprovisioned())?;
         if file.counter < counter {
@@ -589,8 +592,9 @@ impl<H: AnchorHardware> AnchoredStore<H> {
     /// Writes the state file (counter `c+1`), then advances the hardware
     /// counter to match: the rename is the commit point, the advance makes
     /// every older copy stale.
-    fn commit(&self, _: Locked<'_>, counter: u64, file: StateFile) -> Result<(), Error> {
+    fn commit(&self, locked: Locked<'_>, counter: u64, mut file: StateFile) -> Result<(), Error> {
         debug_assert_eq!(file.counter, counter + 1);
+        file.state.move_inline_ledger(&self.dir, locked)?;
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| Error::Sign(e.to_string()))?;
         let path = self.dir.join(STATE_FILE);
         let before = fs::read(&path).ok();
@@ -688,7 +692,7 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
                 self.write_root(a)?;
                 file.anchors.push(anchor_ref(a));
             }
-            file.state.apply(acceptance);
+            file.state.accept(&self.dir, locked, acceptance)?;
             self.hw.measure(acceptance)
         })
     }
@@ -770,5 +774,120 @@ impl<H: AnchorHardware> TrustStore for AnchoredStore<H> {
             file.journal = file.journal.advanced(head, &state_path)?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::file_signer::FileSigner;
+    use crate::store::StoreLock;
+
+    /// Hardware in memory: what the shared code path of the TPM and
+    /// PKCS#11 stores needs, without either.
+    #[derive(Debug, Default)]
+    struct Memory {
+        held: Cell<Option<HeldAnchor>>,
+        counter: Cell<Option<u64>>,
+    }
+
+    impl AnchorHardware for Memory {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Pkcs11
+        }
+        fn location(&self) -> String {
+            "memory".into()
+        }
+        fn held_anchor(&self) -> Result<Option<HeldAnchor>, Error> {
+            Ok(self.held.get())
+        }
+        fn counter(&self) -> Result<Option<u64>, Error> {
+            Ok(self.counter.get())
+        }
+        fn advance(&self) -> Result<u64, Error> {
+            let next = self.counter.get().unwrap_or(0) + 1;
+            self.counter.set(Some(next));
+            Ok(next)
+        }
+        fn protections(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn provision(&self, anchor: &HeldAnchor, _: InitMode) -> Result<(), Error> {
+            self.held.set(Some(*anchor));
+            self.counter.set(Some(self.counter.get().unwrap_or(0)));
+            Ok(())
+        }
+        fn journal_key(&self, _: JournalKey) -> Result<Box<dyn Signer>, Error> {
+            Ok(Box::new(FileSigner::from_seed(&[7; 32])))
+        }
+    }
+
+    fn head(seq: u64) -> JournalHead {
+        JournalHead {
+            seq,
+            sha256: [seq as u8; 32],
+        }
+    }
+
+    #[test]
+    fn a_hardware_state_with_inline_ids_is_moved_into_the_ledger_file_under_the_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = Anchor::new(b"{\"root\":1}".to_vec(), 1);
+        let s = AnchoredStore::provision_dir(
+            dir.path(),
+            ("memory.json", b"{}".to_vec()),
+            &anchor,
+            None,
+            InitMode::New,
+            || Ok(Memory::default()),
+            |_| Ok::<_, Error>(head(1)),
+        )
+        .unwrap();
+        // A state file as stores kept it before the ledger file: the ids
+        // inside the state, bound under the counter with the rest.
+        let old: Vec<String> = ["2", "9"].iter().map(|c| c.repeat(32)).collect();
+        let path = dir.path().join(STATE_FILE);
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let state = v["state"].as_object_mut().unwrap();
+        state.remove("ledger").unwrap();
+        state.insert("accepted".into(), old.clone().into());
+        fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let st = s.state().unwrap();
+        assert_eq!(st.imported(), 2);
+        assert!(st.ledger_contains(dir.path(), &old[1]).unwrap());
+        let counter = s.hardware_counter().unwrap().unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
+        lock.accept(&Acceptance {
+            channel: "c".into(),
+            sequence: 1,
+            bundle_id: "5".repeat(32),
+            time: 1,
+            new_anchor: None,
+            layout: None,
+            journal_head: head(2),
+        })
+        .unwrap();
+        assert_eq!(s.hardware_counter().unwrap(), Some(counter + 1));
+        assert_eq!(
+            fs::read_to_string(dir.path().join("ledger")).unwrap(),
+            format!("{}\n{}\n{}\n", old[0], old[1], "5".repeat(32))
+        );
+        let file: StateFile = read_json(&path).unwrap();
+        assert_eq!(file.counter, counter + 1);
+        assert!(file.state.inline_ledger.is_none());
+        assert_eq!((file.state.ledger.ids, file.state.ledger.bytes), (3, 99));
+        assert!(!fs::read_to_string(&path).unwrap().contains("accepted"));
+        for id in old.iter().chain([&"5".repeat(32)]) {
+            assert!(s.state().unwrap().ledger_contains(dir.path(), id).unwrap());
+        }
+        // The ledger file edited: the lookup is refused.
+        fs::write(dir.path().join("ledger"), format!("{}\n", old[0]).repeat(3)).unwrap();
+        assert!(matches!(
+            s.state().unwrap().ledger_contains(dir.path(), &old[0]),
+            Err(Error::StoreCorrupt { .. })
+        ));
     }
 }

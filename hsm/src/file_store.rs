@@ -5,9 +5,13 @@
 //! Layout of the store directory:
 //! - `airlock-store.json`: `{"format":1,"backend":"file"}`;
 //! - `roots/VERSION.SHA256.root.json`: every root ever anchored, content-addressed;
-//! - `state.json`: the anchor's version and digest, the monotonic state and
-//!   the journal head — the single file whose atomic replacement commits a
-//!   change (format 2; format 1 is a store from before the journal);
+//! - `state.json`: the anchor's version and digest, the monotonic state
+//!   (with the binding of the ledger file) and the journal head — the
+//!   single file whose atomic replacement commits a change (format 2;
+//!   format 1 is a store from before the journal);
+//! - `ledger`: the accepted bundle ids, one a line, appended before the
+//!   state naming them is committed ([`crate::ledger`]; absent until the
+//!   first acceptance);
 //! - `journal.jsonl`: the audit journal (`docs/journal-format.md`);
 //! - `journal-key.pem` (mode 0600) and `journal-key.pub`: the Ed25519 key
 //!   that signs the journal, made by `anchor init` (or `journal init` for a
@@ -67,9 +71,10 @@ struct StateFile {
 /// of the file first and then copied it, two allocations per bundle id of
 /// the ledger, and the file is read several times per decision: 12,000
 /// instructions per accepted bundle per decision (docs/performance.md).
-/// The ledger is read as a list and collected into its set at once (sorted
-/// as written, that is a linear build; inserting id by id cost a search
-/// per id). Built by a struct literal, so a field added to [`StoreState`]
+/// A state written before the ledger file keeps its ids inline
+/// (`accepted`): read as a list and collected into its set at once (sorted
+/// as written, that is a linear build), moved into the ledger file by the
+/// next commit. Built by a struct literal, so a field added to [`StoreState`]
 /// does not compile until it is added here.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,7 +84,10 @@ struct StateFileWire {
     #[serde(default)]
     journal: Option<HeadRef>,
     channels: std::collections::BTreeMap<String, u64>,
-    accepted: Vec<String>,
+    #[serde(default)]
+    ledger: crate::ledger::LedgerRef,
+    #[serde(default)]
+    accepted: Option<Vec<String>>,
     latest_time: u64,
     #[serde(default)]
     allowed_channels: BTreeSet<String>,
@@ -101,7 +109,8 @@ impl From<StateFileWire> for StateFile {
             journal: w.journal,
             state: StoreState {
                 channels: w.channels,
-                accepted: w.accepted.into_iter().collect(),
+                ledger: w.ledger,
+                inline_ledger: w.accepted.map(|ids| ids.into_iter().collect()),
                 latest_time: w.latest_time,
                 allowed_channels: w.allowed_channels,
                 layouts: w.layouts,
@@ -371,6 +380,7 @@ impl FileStore {
             path: path.clone(),
             reason: e.to_string(),
         })?;
+        file.state.check_ledger(&path)?;
         match (file.format, file.journal.is_some()) {
             (1, false) | (2, true) => Ok(file),
             (1 | 2, _) => Err(Error::StoreCorrupt {
@@ -406,11 +416,12 @@ impl FileStore {
     /// commit point.
     fn commit(
         &self,
-        _: Locked<'_>,
+        locked: Locked<'_>,
         anchor: &Anchor,
-        state: StoreState,
+        mut state: StoreState,
         journal: Option<HeadRef>,
     ) -> Result<(), Error> {
+        state.move_inline_ledger(&self.dir, locked)?;
         let sha = hex::encode(anchor.sha256);
         let roots = self.dir.join(ROOTS_DIR);
         fs::create_dir_all(&roots).map_err(|source| Error::Write {
@@ -462,7 +473,7 @@ impl TrustStore for FileStore {
     fn protections(&self) -> Vec<String> {
         vec![
             "anchor: the trusted root is a plain file in the store directory".into(),
-            "state: sequences, accepted bundle ids and latest time are a plain file".into(),
+            "state: sequences, latest time and the ledger of accepted bundle ids (bound by its length and hash chain) are plain files".into(),
             "journal: hash-chained records signed by an Ed25519 key kept in the store directory; its head (last record and hash) is kept in the state file".into(),
             "protects against: accidental edits (digests are cross-checked), concurrent writers (lock), and journal edits, deletions and truncation by anyone who cannot also rewrite the state file and read the journal key".into(),
             "does NOT protect against: anyone who can write the store directory (a local root user can swap the anchor, restore an older state, or truncate the journal and its head together); use --tpm or --pkcs11 for that".into(),
@@ -503,7 +514,7 @@ impl TrustStore for FileStore {
             None => self.anchor()?,
         };
         let mut state = current.state;
-        state.apply(acceptance);
+        state.accept(&self.dir, locked, acceptance)?;
         self.commit(locked, &anchor, state, Some(head))
     }
 
@@ -628,7 +639,7 @@ mod tests {
         let acc = Acceptance {
             channel: "stable".into(),
             sequence: 7,
-            bundle_id: "ab".into(),
+            bundle_id: "ab".repeat(16),
             time: 100,
             new_anchor: None,
             layout: None,
@@ -638,7 +649,7 @@ mod tests {
         lock.accept(&Acceptance {
             time: 50,
             sequence: 3,
-            bundle_id: "cd".into(),
+            bundle_id: "cd".repeat(16),
             journal_head: head(3),
             ..acc.clone()
         })
@@ -648,7 +659,11 @@ mod tests {
         let st = reopened.state().unwrap();
         assert_eq!(st.channels["stable"], 7, "sequence never moves backwards");
         assert_eq!(st.latest_time, 100, "time never moves backwards");
-        assert!(st.accepted.contains("ab") && st.accepted.contains("cd"));
+        for id in ["ab", "cd"] {
+            assert!(st.ledger_contains(dir.path(), &id.repeat(16)).unwrap());
+        }
+        assert!(!st.ledger_contains(dir.path(), &"ef".repeat(16)).unwrap());
+        assert_eq!(st.imported(), 2);
     }
 
     #[test]
@@ -659,7 +674,7 @@ mod tests {
         let acc = Acceptance {
             channel: "c".into(),
             sequence: 9,
-            bundle_id: "x".into(),
+            bundle_id: "e".repeat(32),
             time: 5,
             new_anchor: None,
             layout: None,
@@ -720,14 +735,14 @@ mod tests {
         let acc = Acceptance {
             channel: "c".into(),
             sequence: 1,
-            bundle_id: "x".into(),
+            bundle_id: "e".repeat(32),
             time: 5,
             new_anchor: None,
             layout: None,
             journal_head: head(4),
         };
         assert!(matches!(lock.accept(&acc), Err(Error::StoreCorrupt { .. })));
-        assert!(s.state().unwrap().accepted.is_empty());
+        assert_eq!(s.state().unwrap().imported(), 0);
         // Re-provisioning keeps the key and hands over the bound head.
         drop(lock);
         let before = s.journal_public_key().unwrap();
@@ -793,5 +808,163 @@ mod tests {
         .unwrap();
         assert_eq!(s.journal_head().unwrap(), head(1));
         assert!(s.journal_signer().is_ok());
+    }
+
+    fn import(lock: &StoreLock<'_, FileStore>, id: &str, sequence: u64, record: u64) {
+        lock.accept(&Acceptance {
+            channel: "c".into(),
+            sequence,
+            bundle_id: id.repeat(32),
+            time: 5,
+            new_anchor: None,
+            layout: None,
+            journal_head: head(record),
+        })
+        .unwrap();
+    }
+
+    /// Rewrites `state.json` as a store written before the ledger file
+    /// kept it: the ids inline (`accepted`), no `ledger`; removes the file.
+    fn as_before_the_ledger_file(dir: &Path, ids: &[String]) {
+        let path = dir.join("state.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("ledger").unwrap();
+        o.insert("accepted".into(), ids.into());
+        fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let _ = fs::remove_file(dir.join("ledger"));
+    }
+
+    #[test]
+    fn a_state_with_inline_ids_is_read_and_moved_into_the_ledger_file_by_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
+        let old: Vec<String> = ["1", "a", "f"].iter().map(|c| c.repeat(32)).collect();
+        as_before_the_ledger_file(dir.path(), &old);
+        let st = s.state().unwrap();
+        assert_eq!(st.imported(), 3);
+        assert!(st.ledger_contains(dir.path(), &old[1]).unwrap());
+        assert!(!st.ledger_contains(dir.path(), &"b".repeat(32)).unwrap());
+        // A commit that accepts nothing moves them too.
+        let lock = StoreLock::acquire(&s).unwrap();
+        lock.bind_journal_head(&head(2)).unwrap();
+        let text = fs::read_to_string(dir.path().join("state.json")).unwrap();
+        assert!(!text.contains("accepted"), "{text}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("ledger")).unwrap(),
+            format!("{}\n{}\n{}\n", old[0], old[1], old[2])
+        );
+        let st = s.state().unwrap();
+        assert_eq!((st.imported(), st.ledger.bytes), (3, 99));
+        assert!(st.ledger_contains(dir.path(), &old[2]).unwrap());
+        // An acceptance on a state with inline ids: the old ones first, in
+        // the order they were kept (sorted), then the new one.
+        drop(lock);
+        as_before_the_ledger_file(dir.path(), &old);
+        let lock = StoreLock::acquire(&s).unwrap();
+        import(&lock, "0", 1, 3);
+        assert_eq!(
+            fs::read_to_string(dir.path().join("ledger")).unwrap(),
+            format!("{}\n{}\n{}\n{}\n", old[0], old[1], old[2], "0".repeat(32))
+        );
+        let st = s.state().unwrap();
+        assert_eq!(st.imported(), 4);
+        assert!(st.inline_ledger.is_none());
+        for id in old.iter().chain([&"0".repeat(32)]) {
+            assert!(st.ledger_contains(dir.path(), id).unwrap());
+        }
+        // Re-provisioning keeps the ledger.
+        drop(lock);
+        let s = init(dir.path(), &anchor(2), true, 4).unwrap();
+        let st = s.state().unwrap();
+        assert_eq!(st.imported(), 4);
+        assert!(st.ledger_contains(dir.path(), &old[0]).unwrap());
+    }
+
+    #[test]
+    fn a_state_with_both_inline_ids_and_a_ledger_binding_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
+        import(&lock, "a", 1, 2);
+        let path = dir.path().join("state.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        v["accepted"] = serde_json::json!(["b".repeat(32)]);
+        fs::write(&path, v.to_string()).unwrap();
+        let before = fs::read(&path).unwrap();
+        assert!(matches!(s.state(), Err(Error::StoreCorrupt { .. })));
+        assert!(matches!(
+            lock.bind_journal_head(&head(3)),
+            Err(Error::StoreCorrupt { .. })
+        ));
+        assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn an_edited_ledger_refuses_the_lookup_and_a_short_one_the_acceptance() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
+        import(&lock, "a", 1, 2);
+        import(&lock, "b", 2, 3);
+        let ledger = dir.path().join("ledger");
+        let state = dir.path().join("state.json");
+        let good = fs::read(&ledger).unwrap();
+        // One id removed: the lookup fails, and an acceptance (which does
+        // not read the ids) is refused before the state changes.
+        fs::write(&ledger, &good[33..]).unwrap();
+        let st = s.state().unwrap();
+        assert!(matches!(
+            st.ledger_contains(dir.path(), &"a".repeat(32)),
+            Err(Error::StoreCorrupt { .. })
+        ));
+        let before = fs::read(&state).unwrap();
+        let refused = lock.accept(&Acceptance {
+            channel: "c".into(),
+            sequence: 3,
+            bundle_id: "c".repeat(32),
+            time: 5,
+            new_anchor: None,
+            layout: None,
+            journal_head: head(4),
+        });
+        assert!(matches!(refused, Err(Error::StoreCorrupt { .. })));
+        assert_eq!(fs::read(&state).unwrap(), before);
+        assert_eq!(fs::read(&ledger).unwrap(), &good[33..]);
+        // An id changed in place (same length): the lookup fails.
+        let mut changed = good.clone();
+        changed[40] = b'f';
+        fs::write(&ledger, &changed).unwrap();
+        assert!(matches!(
+            st.ledger_contains(dir.path(), &"b".repeat(32)),
+            Err(Error::StoreCorrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn an_append_whose_commit_never_happened_leaves_a_store_that_accepts_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
+        import(&lock, "a", 1, 2);
+        // The id of an import killed after its append, before its commit.
+        let ledger = dir.path().join("ledger");
+        let mut f = fs::OpenOptions::new().append(true).open(&ledger).unwrap();
+        use std::io::Write;
+        writeln!(f, "{}", "d".repeat(32)).unwrap();
+        drop(f);
+        let st = s.state().unwrap();
+        assert_eq!(st.imported(), 1);
+        assert!(!st.ledger_contains(dir.path(), &"d".repeat(32)).unwrap());
+        import(&lock, "e", 2, 3);
+        assert_eq!(
+            fs::read_to_string(&ledger).unwrap(),
+            format!("{}\n{}\n", "a".repeat(32), "e".repeat(32))
+        );
+        let st = s.state().unwrap();
+        assert!(st.ledger_contains(dir.path(), &"e".repeat(32)).unwrap());
+        assert!(!st.ledger_contains(dir.path(), &"d".repeat(32)).unwrap());
     }
 }

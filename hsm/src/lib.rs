@@ -6,10 +6,11 @@
 //!   never leaves its backend (a PEM file today, a PKCS#11 token or a TPM in
 //!   the hardware backends: [`Pkcs11Signer`]).
 //! - [`TrustStore`]: answers "what is the anchor", "what is the monotonic
-//!   state" (per-channel sequences, accepted bundle ids, latest time seen) and
-//!   records an acceptance atomically, under an exclusive lock; it also
-//!   supplies the audit journal's signing key and binds the journal's head
-//!   to its monotonic state ([`journal`]).
+//!   state" (per-channel sequences, latest time seen, and the binding of
+//!   the [`ledger`] of accepted bundle ids) and records an acceptance
+//!   atomically, under an exclusive lock; it also supplies the audit
+//!   journal's signing key and binds the journal's head to its monotonic
+//!   state ([`journal`]).
 //!
 //! This crate sees public keys, digests and the trusted root's bytes as an
 //! opaque blob; it never parses bundle contents.
@@ -26,6 +27,7 @@ pub mod file_store;
 pub mod held;
 pub mod journal;
 pub mod key;
+pub mod ledger;
 pub mod lock;
 pub mod open;
 pub mod opfile;
@@ -44,6 +46,7 @@ pub use file_store::FileStore;
 pub use held::HeldAnchor;
 pub use journal::{JournalFile, JournalHead};
 pub use key::{KeyAlgorithm, PublicKey};
+pub use ledger::{Ledger, LedgerRef};
 pub use lock::{DirLock, ReadLock};
 pub use open::{backend_of, open_store};
 pub use pkcs11::{Pkcs11Signer, Pkcs11Store, Pkcs11Uri};

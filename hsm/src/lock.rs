@@ -92,3 +92,19 @@ impl ReadLock {
         }
     }
 }
+
+/// Proof that the store a [`TrustStore`](crate::store::TrustStore) method is called on is locked.
+/// Only a [`StoreLock`](crate::store::StoreLock) hands one out, and only to its own store (and
+/// provisioning, to the store it is making): a change can never be made
+/// under another store's lock.
+#[derive(Clone, Copy, Debug)]
+pub struct Locked<'a> {
+    _lock: &'a DirLock,
+}
+
+impl<'a> Locked<'a> {
+    /// The proof that `lock`, the lock of the store being changed, is held.
+    pub(crate) fn by(lock: &'a DirLock) -> Locked<'a> {
+        Locked { _lock: lock }
+    }
+}

@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 use crate::journal::JournalHead;
 use crate::key::PublicKey;
+use crate::ledger::{Ledger, LedgerRef};
 use crate::lock::DirLock;
+pub use crate::lock::Locked;
 use crate::signer::Signer;
 
 /// The hardware (or lack of it) that anchors a store.
@@ -68,8 +70,16 @@ impl Anchor {
 pub struct StoreState {
     /// Highest accepted sequence number per channel.
     pub channels: BTreeMap<String, u64>,
-    /// Ids of every bundle ever accepted.
-    pub accepted: BTreeSet<String>,
+    /// The ledger of every bundle id ever accepted: the `ledger` file in
+    /// the store directory, bound here by count, length and hash chain
+    /// ([`crate::ledger`]). Read only by [`StoreState::ledger_contains`].
+    #[serde(default)]
+    pub ledger: LedgerRef,
+    /// The accepted ids of a state written before the ledger file, which
+    /// kept them inline (`accepted`): read as they are, and moved into the
+    /// ledger file by the store's next commit. `None` for a current state.
+    #[serde(default, rename = "accepted", skip_serializing_if = "Option::is_none")]
+    pub inline_ledger: Option<BTreeSet<String>>,
     /// Latest time (unix seconds) the store has seen; never decreases.
     pub latest_time: u64,
     /// The channels this store accepts bundles on (set at `anchor init`,
@@ -145,13 +155,72 @@ impl StoreState {
         *f = (*f).max(floor);
     }
 
-    /// The state after `acceptance`: the channel's sequence, the ledger, the
-    /// latest time and the channel's layout only move forward. The one
-    /// update rule of every backend.
-    pub fn apply(&mut self, acceptance: &Acceptance) {
+    /// How many bundles the store has accepted (from the binding: no file
+    /// is read).
+    pub fn imported(&self) -> u64 {
+        match &self.inline_ledger {
+            Some(ids) => ids.len() as u64,
+            None => self.ledger.ids,
+        }
+    }
+
+    /// Whether the store in `dir`, whose state this is, accepted the bundle
+    /// `id`: reads the ledger file's bound bytes and checks them against
+    /// the binding ([`Ledger::contains`]). Every accepted bundle's sequence
+    /// is at most its channel's highest (an acceptance moves it up to its
+    /// own), so a caller asks only about a bundle whose sequence is not
+    /// above it.
+    pub fn ledger_contains(&self, dir: &Path, id: &str) -> Result<bool, Error> {
+        match &self.inline_ledger {
+            Some(ids) => Ok(ids.contains(id)),
+            None => Ledger::in_dir(dir).contains(&self.ledger, id),
+        }
+    }
+
+    /// Refuses a state that has both an inline ledger and a bound one (a
+    /// state is written with one or the other). `path` is the state file.
+    pub(crate) fn check_ledger(&self, path: &Path) -> Result<(), Error> {
+        if self.inline_ledger.is_some() && self.ledger != LedgerRef::default() {
+            return Err(Error::StoreCorrupt {
+                path: path.to_owned(),
+                reason: "the state has both inline accepted ids and a ledger file binding".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves an inline ledger (a state written before the ledger file)
+    /// into the ledger file of `dir`, in the order it was kept (sorted),
+    /// and binds it. Every backend's commit calls it first, so the first
+    /// commit of such a store writes its ledger file.
+    pub(crate) fn move_inline_ledger(
+        &mut self,
+        dir: &Path,
+        locked: Locked<'_>,
+    ) -> Result<(), Error> {
+        if let Some(ids) = &self.inline_ledger {
+            self.ledger = Ledger::in_dir(dir).write_all(locked, ids)?;
+            self.inline_ledger = None;
+        }
+        Ok(())
+    }
+
+    /// The state after `acceptance`, in the store in `dir`: the bundle id
+    /// is appended to the ledger file (and fsynced) before the caller
+    /// commits the state naming it; the channel's sequence, the latest time
+    /// and the channel's layout only move forward. The one update rule of
+    /// every backend.
+    pub(crate) fn accept(
+        &mut self,
+        dir: &Path,
+        locked: Locked<'_>,
+        acceptance: &Acceptance,
+    ) -> Result<(), Error> {
+        self.move_inline_ledger(dir, locked)?;
+        self.ledger = Ledger::in_dir(dir).append(locked, &self.ledger, &acceptance.bundle_id)?;
+        crate::fault::point("ledger-appended");
         let seq = self.channels.entry(acceptance.channel.clone()).or_insert(0);
         *seq = (*seq).max(acceptance.sequence);
-        self.accepted.insert(acceptance.bundle_id.clone());
         self.latest_time = self.latest_time.max(acceptance.time);
         if let Some(layout) = &acceptance.layout {
             let newer = self
@@ -163,6 +232,7 @@ impl StoreState {
                     .insert(acceptance.channel.clone(), layout.clone());
             }
         }
+        Ok(())
     }
 }
 
@@ -286,22 +356,6 @@ pub trait TrustStore: std::fmt::Debug {
     /// moves forward: a `seq` not above the bound one is refused. Called
     /// through [`StoreLock::bind_journal_head`].
     fn bind_journal_head(&self, locked: Locked<'_>, head: &JournalHead) -> Result<(), Error>;
-}
-
-/// Proof that the store a [`TrustStore`] method is called on is locked.
-/// Only a [`StoreLock`] hands one out, and only to its own store (and
-/// provisioning, to the store it is making): a change can never be made
-/// under another store's lock.
-#[derive(Clone, Copy, Debug)]
-pub struct Locked<'a> {
-    _lock: &'a DirLock,
-}
-
-impl<'a> Locked<'a> {
-    /// The proof that `lock`, the lock of the store being changed, is held.
-    pub(crate) fn by(lock: &'a DirLock) -> Locked<'a> {
-        Locked { _lock: lock }
-    }
 }
 
 /// A store and its exclusive lock, held from the freshness check until the

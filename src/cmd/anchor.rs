@@ -424,7 +424,7 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
             l.sha256
         ));
     }
-    o.line(format!("imported   {} bundle(s)", state.accepted.len()));
+    o.line(format!("imported   {} bundle(s)", state.imported()));
     let journal = match (s.journal_public_key(), s.journal_head()) {
         (Ok(k), Ok(h)) => {
             let id = airlock_hsm::journal::journal_keyid(&k);
@@ -472,7 +472,7 @@ pub fn show(store: &Path) -> Result<Outcome, Error> {
             "root_chain",
             history.iter().map(|a| json!({"version": a.version, "sha256": hex::encode(a.sha256)})).collect::<Vec<_>>(),
         )
-        .field("imported", state.accepted.len())
+        .field("imported", state.imported())
         .field("journal", journal)
         .field("enclave_id", enclave)
         .field("floors", json!(state.floors))

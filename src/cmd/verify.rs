@@ -168,7 +168,9 @@ pub fn check(
     let result = verify_bundle_with(
         CountingReader::new(reader, bar.clone()),
         &anchor,
-        (state, enclave.as_deref()),
+        (state, enclave.as_deref(), &|id| {
+            Ok(state.ledger_contains(store.dir(), id)?)
+        }),
         time,
         Limits::default(),
         sink,

@@ -98,7 +98,7 @@ pub fn locate(
     };
     // The store's own state (bound to its monotonic counter on hardware
     // stores) and the journal must both know the import.
-    if !state.accepted.contains(&b.bundle_id) {
+    if !state.ledger_contains(store.dir(), &b.bundle_id)? {
         return Err(not_imported().into());
     }
     let Some(import) = journaled_import(store, &b.bundle_id)? else {

@@ -70,7 +70,7 @@ pub fn collect(dir: &Path, warn: &dyn Fn(&str)) -> Result<Snapshot, Error> {
         root_expires: root.expires,
         root_sha256: hex::encode(anchor.sha256),
         channels: state.channels.clone(),
-        ledger: state.accepted.len() as u64,
+        ledger: state.imported(),
         latest_time: state.latest_time,
         counter: store.hardware_counter()?,
         head_seq: store.journal_head()?.seq,

@@ -62,7 +62,7 @@ fn started(p: &Provisioning<'_>, anchor: &Anchor) -> Event {
             "root_version": anchor.version,
             "root_sha256": hex::encode(anchor.sha256),
             "channels": p.state.channels,
-            "imported": p.state.accepted.len(),
+            "imported": p.state.imported(),
         }),
     )
 }

@@ -735,3 +735,34 @@ fn journal_show_says_plainly_that_an_accepted_record_was_not_committed() {
     assert_eq!(not_committed(&w), [true, false]);
     assert!(staging_dirs(w.tmp.path()).is_empty());
 }
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn an_import_killed_between_its_ledger_append_and_its_commit_leaves_a_store_that_accepts_the_next()
+{
+    let w = World::new();
+    for s in ["1", "2"] {
+        w.pack(&format!("s{s}.airlock"), &["--sequence", s]).ok();
+    }
+    let r = airlock_env(
+        w.tmp.path(),
+        &["unpack", "s1.airlock", "--store", "store", "--to", "out"],
+        ("AIRLOCK_TEST_CRASH_AT", "ledger-appended"),
+    );
+    assert_eq!(r.code, 137, "{}", r.stderr);
+    // Its id is in the file, beyond what the state binds.
+    assert_eq!(fs::read(w.path("store/ledger")).unwrap().len(), 33);
+    let state: serde_json::Value = serde_json::from_str(&w.store_state()).unwrap();
+    assert_eq!(state["ledger"]["ids"], 0);
+    let r = w.unpack_json("s2.airlock", "o2").ok();
+    let id = r.json()["bundle_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        fs::read_to_string(w.path("store/ledger")).unwrap(),
+        format!("{id}\n")
+    );
+    let r = w.unpack_json("s2.airlock", "again");
+    assert_eq!((r.code, r.error_code().as_str()), (1, "replay"));
+    // The killed import was never accepted: below the last, not a replay.
+    let r = w.unpack_json("s1.airlock", "again");
+    assert_eq!((r.code, r.error_code().as_str()), (1, "rollback"));
+}

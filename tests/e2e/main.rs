@@ -25,6 +25,7 @@ mod intoto_vectors;
 mod journal;
 mod json_doc;
 mod keytypes;
+mod ledger;
 mod monitoring;
 mod names;
 mod pkcs11;
