@@ -24,7 +24,6 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
-use zstd::stream::raw::{CParameter, Operation};
 
 use crate::error::Error;
 use crate::frames;
@@ -35,7 +34,6 @@ use crate::manifest::{
 };
 use crate::path::BundlePath;
 use crate::read::CONTROL_MODE;
-use crate::stored_hash::{self, Digests, Feeder};
 use crate::tarhdr::{self, BLOCK};
 use crate::{MANIFEST_PATH, SIGNATURES_PATH};
 
@@ -107,29 +105,25 @@ impl WriteOptions {
         Ok(())
     }
 
-    fn encoder<W: Write>(&self, w: W) -> io::Result<Compressor<W>> {
-        let mut raw = zstd::stream::raw::Encoder::new(self.level)?;
+    fn encoder<W: Write>(&self, w: W) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
+        let raw = zstd::stream::raw::Encoder::new(self.level)?;
+        // The compressed output is collected through a buffer of OUT_BUF
+        // bytes per call. With the crate's default (32 KiB), finished jobs
+        // waited in zstd's own 8 MiB output buffers until drained 32 KiB
+        // per call, and more of those buffers were live at once: 16-21 MiB
+        // more peak memory (docs/performance.md). The bytes do not depend
+        // on it.
+        let mut e = zstd::stream::write::Encoder::with_writer(
+            zstd::stream::zio::Writer::new_with_capacity(w, raw, OUT_BUF),
+        );
         // Always multithreaded, even with one worker: zstd's multithreaded
         // output is the same for every worker count >= 1, but differs from
         // single-threaded (0 workers) output.
-        raw.set_parameter(CParameter::NbWorkers(self.workers.min(MAX_WORKERS)))?;
-        raw.set_parameter(CParameter::JobSize(JOB_SIZE))?;
-        raw.set_parameter(CParameter::ChecksumFlag(true))?;
-        Ok(compressor(w, raw))
+        e.multithread(self.workers.min(MAX_WORKERS))?;
+        e.set_parameter(zstd::stream::raw::CParameter::JobSize(JOB_SIZE))?;
+        e.include_checksum(true)?;
+        Ok(e)
     }
-}
-
-/// The payload compressor: zstd's context and the writer it writes to.
-type Compressor<W> = zstd::stream::zio::Writer<W, zstd::stream::raw::Encoder<'static>>;
-
-/// A compressor writing to `w` with the context `raw`. The compressed output
-/// is collected through a buffer of OUT_BUF bytes per call. With the crate's
-/// default (32 KiB), finished jobs waited in zstd's own 8 MiB output buffers
-/// until drained 32 KiB per call, and more of those buffers were live at
-/// once: 16-21 MiB more peak memory (docs/performance.md). The bytes do not
-/// depend on it.
-fn compressor<W: Write>(w: W, raw: zstd::stream::raw::Encoder<'static>) -> Compressor<W> {
-    zstd::stream::zio::Writer::new_with_capacity(w, raw, OUT_BUF)
 }
 
 /// A payload entry to pack (an artifact or an image blob): a file on disk
@@ -333,26 +327,27 @@ pub(crate) fn temp_beside(out: &Path) -> Result<NamedTempFile, Error> {
 /// Prefix of the temporary files a writer creates beside its output.
 pub const TEMP_PREFIX: &str = ".airlock-pack-";
 
-/// Counts what is written through it and passes it on to the hashing
-/// thread ([`crate::stored_hash`]: hashing it here, in the thread that
-/// also hashes the artifacts and feeds zstd, made that thread the slowest;
-/// docs/performance.md). With `indexed` (a payload cut into frames,
-/// SPEC.md 5.8), each frame is one stretch, whose length and digest go in
-/// its record; otherwise the whole payload is one. The payload is not hashed
-/// a second time (with frames, its `payload_sha256` is the index's digest).
+/// Hashes and counts what is written through it. With `indexed` (a payload
+/// cut into frames, SPEC.md 5.8), the hash and `frame_len` cover the current
+/// frame alone, and are taken at each frame's end for its record; the whole
+/// payload is not hashed a second time (its `payload_sha256` is the index's
+/// digest).
 struct HashingWriter<W> {
     inner: W,
-    feeder: Feeder,
+    hasher: Sha256,
     /// Bytes written in all.
     len: u64,
+    /// Bytes written since the current frame began.
+    frame_len: u64,
     indexed: bool,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.feeder.take(&buf[..n]);
+        self.hasher.update(&buf[..n]);
         self.len += n as u64;
+        self.frame_len += n as u64;
         Ok(n)
     }
 
@@ -430,17 +425,14 @@ impl<W: Write> Staging<W> {
     }
 }
 
-type FrameEncoder<'a> = Compressor<HashingWriter<&'a File>>;
+type FrameEncoder<'a> = zstd::stream::write::Encoder<'static, HashingWriter<&'a File>>;
 
 /// The compressor of a payload cut into frames (SPEC.md 5.8): at each cut,
-/// the frame is finished and the next one begun with the same parameters
-/// (9.2), on the same zstd context reset for a new frame: its worker
-/// threads and buffers are kept (a fresh context per frame started them
-/// again and paged in its buffers anew; the bytes are the same).
+/// the frame is finished and the next one begun on a fresh compressor with
+/// the same parameters (9.2).
 struct Frames<'a> {
     enc: Option<FrameEncoder<'a>>,
-    /// The hashing thread's digests of the frames.
-    digests: &'a Digests,
+    opts: &'a WriteOptions,
     /// The records of the frames finished so far.
     done: Vec<PayloadFrame>,
     /// The first payload entry of the current frame.
@@ -454,36 +446,29 @@ impl<'a> Frames<'a> {
             .ok_or_else(|| io::Error::other("the payload compressor is already finished"))
     }
 
-    /// Finishes the current frame and records it; returns the writer and
-    /// the context.
-    fn finish_frame(
-        &mut self,
-    ) -> io::Result<(HashingWriter<&'a File>, zstd::stream::raw::Encoder<'static>)> {
-        let mut enc = self
+    /// Finishes the current frame and records it; returns the writer.
+    fn finish_frame(&mut self) -> io::Result<HashingWriter<&'a File>> {
+        let enc = self
             .enc
             .take()
             .ok_or_else(|| io::Error::other("the payload compressor is already finished"))?;
-        enc.finish()?;
-        let (mut w, raw) = enc.into_inner();
+        let mut w = enc.finish()?;
         if w.indexed {
-            w.feeder.end_stretch();
-            let (len, sha256) = self.digests.next()?;
             self.done.push(PayloadFrame {
-                len,
-                sha256,
+                len: std::mem::take(&mut w.frame_len),
+                sha256: std::mem::take(&mut w.hasher).finalize().into(),
                 first_entry: self.first_entry,
             });
         }
-        Ok((w, raw))
+        Ok(w)
     }
 
     /// Cuts: finishes the current frame and begins the next, whose first
     /// payload entry is `first_entry`.
     fn cut(&mut self, first_entry: u64) -> io::Result<()> {
-        let (w, mut raw) = self.finish_frame()?;
+        let w = self.finish_frame()?;
         self.first_entry = first_entry;
-        raw.reinit()?;
-        self.enc = Some(compressor(w, raw));
+        self.enc = Some(self.opts.encoder(w)?);
         Ok(())
     }
 }
@@ -538,19 +523,16 @@ pub fn write_payload(
     };
     let mut file = tmp.as_file();
     file.seek(SeekFrom::Start(head_len)).map_err(werr)?;
-    // Declared before the writer that holds the feeder, so dropped after
-    // it: dropping the digests joins the hashing thread, which returns once
-    // the feeder is gone.
-    let (feeder, digests) = stored_hash::spawn(()).map_err(werr)?;
     let sink = HashingWriter {
         inner: file,
-        feeder,
+        hasher: Sha256::new(),
         len: 0,
+        frame_len: 0,
         indexed: cuts.len() > 1,
     };
     let mut w = Staging::new(Frames {
         enc: Some(opts.encoder(sink).map_err(werr)?),
-        digests: &digests,
+        opts,
         done: Vec::new(),
         first_entry: 0,
     });
@@ -604,22 +586,15 @@ pub fn write_payload(
     // The end-of-archive blocks belong in this frame.
     w.put(&ZEROS).map_err(werr)?;
     let mut frames = w.into_inner().map_err(werr)?;
-    let (
-        HashingWriter {
-            mut feeder, len, ..
-        },
-        _,
-    ) = frames.finish_frame().map_err(werr)?;
+    let HashingWriter { hasher, len, .. } = frames.finish_frame().map_err(werr)?;
     let frames = frames.done;
     // One frame: the SHA-256 of its bytes. Several: that of the index,
     // which holds each frame's (SPEC.md 5.8).
     let sha256 = if frames.is_empty() {
-        feeder.end_stretch();
-        digests.next().map_err(werr)?.1
+        hasher.finalize().into()
     } else {
         index_sha256(&frames)
     };
-    drop(feeder);
     Ok(Payload {
         file: tmp,
         entries,
