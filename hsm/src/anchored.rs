@@ -158,6 +158,7 @@ impl Previous {
             }
             _ => {
                 let file: StateFile = read_json(&dir.join(STATE_FILE))?;
+                file.state.check_ledger(&dir.join(STATE_FILE))?;
                 let last = file
                     .anchors
                     .last()
@@ -829,6 +830,46 @@ mod tests {
         JournalHead {
             seq,
             sha256: [seq as u8; 32],
+        }
+    }
+
+    #[test]
+    fn a_hardware_state_with_both_ledgers_or_none_is_refused_also_when_re_provisioned() {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = Anchor::new(b"{\"root\":1}".to_vec(), 1);
+        let provision = |mode| {
+            AnchoredStore::provision_dir(
+                dir.path(),
+                ("memory.json", b"{}".to_vec()),
+                &anchor,
+                None,
+                mode,
+                || Ok(Memory::default()),
+                |_| Ok::<_, Error>(head(1)),
+            )
+        };
+        let s = provision(InitMode::New).unwrap();
+        let path = dir.path().join(STATE_FILE);
+        let good: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        let mut neither = good.clone();
+        neither["state"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ledger")
+            .unwrap();
+        let mut both = good.clone();
+        both["state"]["accepted"] = serde_json::json!(["2".repeat(32)]);
+        for v in [neither, both] {
+            fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+            let before = fs::read(&path).unwrap();
+            assert!(matches!(s.state(), Err(Error::StoreCorrupt { .. })));
+            // Re-provisioning reads the previous state without the
+            // hardware: refused the same way, nothing rewritten.
+            assert!(matches!(
+                provision(InitMode::Replace),
+                Err(Error::StoreCorrupt { .. })
+            ));
+            assert_eq!(fs::read(&path).unwrap(), before);
         }
     }
 

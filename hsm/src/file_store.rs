@@ -84,7 +84,7 @@ struct StateFileWire {
     #[serde(default)]
     journal: Option<HeadRef>,
     channels: std::collections::BTreeMap<String, u64>,
-    #[serde(default)]
+    #[serde(default = "crate::ledger::LedgerRef::absent")]
     ledger: crate::ledger::LedgerRef,
     #[serde(default)]
     accepted: Option<Vec<String>>,
@@ -895,6 +895,30 @@ mod tests {
         fs::write(&path, v.to_string()).unwrap();
         let before = fs::read(&path).unwrap();
         assert!(matches!(s.state(), Err(Error::StoreCorrupt { .. })));
+        assert!(matches!(
+            lock.bind_journal_head(&head(3)),
+            Err(Error::StoreCorrupt { .. })
+        ));
+        assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_state_that_binds_no_ledger_is_refused() {
+        // Removing the binding (and the ledger with it) must not make the
+        // store forget every id it accepted.
+        let dir = tempfile::tempdir().unwrap();
+        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
+        let lock = StoreLock::acquire(&s).unwrap();
+        import(&lock, "a", 1, 2);
+        let path = dir.path().join("state.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("ledger").unwrap();
+        fs::write(&path, v.to_string()).unwrap();
+        let before = fs::read(&path).unwrap();
+        assert!(
+            matches!(s.state(), Err(Error::StoreCorrupt { ref reason, .. }) if reason.contains("binds no ledger"))
+        );
         assert!(matches!(
             lock.bind_journal_head(&head(3)),
             Err(Error::StoreCorrupt { .. })

@@ -66,6 +66,21 @@ impl Default for LedgerRef {
     }
 }
 
+impl LedgerRef {
+    /// What a state that names no ledger reads as: no writer writes it (an
+    /// empty ledger is [`LedgerRef::default`]), so a state without its
+    /// `ledger` field, and without the inline ids of a state written before
+    /// the ledger file, is told apart and refused
+    /// ([`crate::store::StoreState::check_ledger`]).
+    pub(crate) fn absent() -> LedgerRef {
+        LedgerRef {
+            ids: 0,
+            bytes: 0,
+            sha256: String::new(),
+        }
+    }
+}
+
 fn chain_start() -> [u8; 32] {
     Sha256::digest(CHAIN_START).into()
 }

@@ -73,7 +73,9 @@ pub struct StoreState {
     /// The ledger of every bundle id ever accepted: the `ledger` file in
     /// the store directory, bound here by count, length and hash chain
     /// ([`crate::ledger`]). Read only by [`StoreState::ledger_contains`].
-    #[serde(default)]
+    /// Missing from a state written before the ledger file (which has
+    /// `accepted` instead): read as [`LedgerRef::absent`].
+    #[serde(default = "LedgerRef::absent")]
     pub ledger: LedgerRef,
     /// The accepted ids of a state written before the ledger file, which
     /// kept them inline (`accepted`): read as they are, and moved into the
@@ -177,16 +179,21 @@ impl StoreState {
         }
     }
 
-    /// Refuses a state that has both an inline ledger and a bound one (a
-    /// state is written with one or the other). `path` is the state file.
+    /// Refuses a state that has both an inline ledger and a bound one, or
+    /// neither (a state is written with exactly one: removing the binding
+    /// must not forget every id). `path` is the state file. Every read of
+    /// a state calls it.
     pub(crate) fn check_ledger(&self, path: &Path) -> Result<(), Error> {
-        if self.inline_ledger.is_some() && self.ledger != LedgerRef::default() {
-            return Err(Error::StoreCorrupt {
-                path: path.to_owned(),
-                reason: "the state has both inline accepted ids and a ledger file binding".into(),
-            });
-        }
-        Ok(())
+        let bound = self.ledger != LedgerRef::absent();
+        let reason = match (self.inline_ledger.is_some(), bound) {
+            (true, true) => "the state has both inline accepted ids and a ledger file binding",
+            (false, false) => "the state binds no ledger (no `ledger`, no `accepted`)",
+            _ => return Ok(()),
+        };
+        Err(Error::StoreCorrupt {
+            path: path.to_owned(),
+            reason: reason.into(),
+        })
     }
 
     /// Moves an inline ledger (a state written before the ledger file)
