@@ -236,7 +236,7 @@ measure() {
 # warm FILE|DIR...: read the inputs once, so the measured run finds them cached
 warm() { find "$@" -type f -exec cat {} + >/dev/null; }
 ratio() { awk "BEGIN{printf \"%.2f\", $1/$2}"; }
-mib() { echo $(($1 >> 10)); }
+mib() { awk "BEGIN{printf \"%.1f\", $1 / 1024}"; }  # KiB to MiB, one decimal (not rounded down)
 
 rows=(); targets=()
 # target WHAT VALUE LIMIT: a row of the targets table; VALUE <= LIMIT is met
