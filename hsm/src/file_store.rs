@@ -883,47 +883,36 @@ mod tests {
     }
 
     #[test]
-    fn a_state_with_both_inline_ids_and_a_ledger_binding_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
-        let lock = StoreLock::acquire(&s).unwrap();
-        import(&lock, "a", 1, 2);
-        let path = dir.path().join("state.json");
-        let mut v: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        v["accepted"] = serde_json::json!(["b".repeat(32)]);
-        fs::write(&path, v.to_string()).unwrap();
-        let before = fs::read(&path).unwrap();
-        assert!(matches!(s.state(), Err(Error::StoreCorrupt { .. })));
-        assert!(matches!(
-            lock.bind_journal_head(&head(3)),
-            Err(Error::StoreCorrupt { .. })
-        ));
-        assert_eq!(fs::read(&path).unwrap(), before);
-    }
-
-    #[test]
-    fn a_state_that_binds_no_ledger_is_refused() {
-        // Removing the binding (and the ledger with it) must not make the
-        // store forget every id it accepted.
-        let dir = tempfile::tempdir().unwrap();
-        let s = init(dir.path(), &anchor(1), false, 1).unwrap();
-        let lock = StoreLock::acquire(&s).unwrap();
-        import(&lock, "a", 1, 2);
-        let path = dir.path().join("state.json");
-        let mut v: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        v.as_object_mut().unwrap().remove("ledger").unwrap();
-        fs::write(&path, v.to_string()).unwrap();
-        let before = fs::read(&path).unwrap();
-        assert!(
-            matches!(s.state(), Err(Error::StoreCorrupt { ref reason, .. }) if reason.contains("binds no ledger"))
-        );
-        assert!(matches!(
-            lock.bind_journal_head(&head(3)),
-            Err(Error::StoreCorrupt { .. })
-        ));
-        assert_eq!(fs::read(&path).unwrap(), before);
+    fn a_state_with_both_inline_ids_and_a_ledger_binding_or_neither_is_refused() {
+        // Neither: removing the binding (and the ledger with it) must not
+        // make the store forget every id it accepted.
+        let both = |v: &mut serde_json::Value| v["accepted"] = serde_json::json!(["b".repeat(32)]);
+        let neither = |v: &mut serde_json::Value| {
+            v.as_object_mut().unwrap().remove("ledger").unwrap();
+        };
+        let cases: [(&dyn Fn(&mut serde_json::Value), &str); 2] =
+            [(&both, "both inline"), (&neither, "binds no ledger")];
+        for (edit, reason) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let s = init(dir.path(), &anchor(1), false, 1).unwrap();
+            let lock = StoreLock::acquire(&s).unwrap();
+            import(&lock, "a", 1, 2);
+            let path = dir.path().join("state.json");
+            let mut v: serde_json::Value =
+                serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+            edit(&mut v);
+            fs::write(&path, v.to_string()).unwrap();
+            let before = fs::read(&path).unwrap();
+            assert!(
+                matches!(s.state(), Err(Error::StoreCorrupt { reason: ref r, .. }) if r.contains(reason)),
+                "{reason}"
+            );
+            assert!(matches!(
+                lock.bind_journal_head(&head(3)),
+                Err(Error::StoreCorrupt { .. })
+            ));
+            assert_eq!(fs::read(&path).unwrap(), before);
+        }
     }
 
     #[test]
