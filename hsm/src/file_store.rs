@@ -886,12 +886,12 @@ mod tests {
     fn a_state_with_both_inline_ids_and_a_ledger_binding_or_neither_is_refused() {
         // Neither: removing the binding (and the ledger with it) must not
         // make the store forget every id it accepted.
-        let both = |v: &mut serde_json::Value| v["accepted"] = serde_json::json!(["b".repeat(32)]);
-        let neither = |v: &mut serde_json::Value| {
+        type Edit = fn(&mut serde_json::Value);
+        let both: Edit = |v| v["accepted"] = serde_json::json!(["b".repeat(32)]);
+        let neither: Edit = |v| {
             v.as_object_mut().unwrap().remove("ledger").unwrap();
         };
-        let cases: [(&dyn Fn(&mut serde_json::Value), &str); 2] =
-            [(&both, "both inline"), (&neither, "binds no ledger")];
+        let cases = [(both, "both inline"), (neither, "binds no ledger")];
         for (edit, reason) in cases {
             let dir = tempfile::tempdir().unwrap();
             let s = init(dir.path(), &anchor(1), false, 1).unwrap();
