@@ -187,13 +187,18 @@ impl serde::Serialize for Json {
 
 /// Appends `s` as a canonical JSON string.
 pub(crate) fn write_canonical_str(s: &str, out: &mut Vec<u8>) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    for b in s.bytes() {
-        if b == b'"' || b == b'\\' {
-            out.push(b'\\');
-        }
-        out.push(b);
+    // Copied a run at a time: most strings (paths, hex) have nothing to
+    // escape, and a large link is mostly such strings.
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest.iter().position(|&b| b == b'"' || b == b'\\') {
+        out.extend_from_slice(&rest[..i]);
+        out.push(b'\\');
+        out.push(rest[i]);
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -349,6 +354,23 @@ mod tests {
             j.canonical(),
             "{\"a\":{\"y\":true,\"z\":null},\"b\":[1,-2,\"x\\\"y\\\\z\n\u{e9}\"]}".as_bytes()
         );
+    }
+
+    #[test]
+    fn strings_escape_only_quote_and_backslash_wherever_they_are() {
+        for (s, want) in [
+            ("", r#""""#),
+            ("plain/path.txt", r#""plain/path.txt""#),
+            ("\"", r#""\"""#),
+            ("\\\\", r#""\\\\""#),
+            ("\"a\\", r#""\"a\\""#),
+            ("a\"\"b\\", r#""a\"\"b\\""#),
+            ("\n\u{e9}", "\"\n\u{e9}\""),
+        ] {
+            let mut out = Vec::new();
+            write_canonical_str(s, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{s:?}");
+        }
     }
 
     #[test]

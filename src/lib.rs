@@ -40,6 +40,7 @@ pub mod json;
 pub mod keys;
 pub mod oci;
 mod pack;
+mod par;
 mod policy;
 mod progress;
 mod publish;

@@ -23,8 +23,8 @@ use crate::timefmt::format_utc;
 /// 100,000 artifacts is about 12 MB).
 pub const MAX_METADATA_FILE: u64 = 256 << 20;
 
-/// Where link files come from.
-pub trait LinkSource {
+/// Where link files come from (read from several threads at once).
+pub trait LinkSource: Sync {
     /// The bytes of link file `rel` (`STEP.KEYID8.link`, or
     /// `STEP.KEYID8/SUB.KEYID8.link` for a sublayout), `None` if absent.
     fn read(&self, rel: &str) -> Result<Option<Cow<'_, [u8]>>, IntotoError>;
@@ -424,29 +424,48 @@ fn verify_layout_expiration(layout: &Layout, time: u64) -> Result<(), IntotoErro
 }
 
 /// Link discovery: `STEP.KEYID8.link` per authorized keyid, at least the
-/// step's threshold of them.
+/// step's threshold of them. The files are read, parsed and their
+/// signatures checked on every core ([`crate::par`]); what they hold is
+/// then decided in the layout's order, so the first error is the one a
+/// file-by-file load would meet.
 fn load_links_for_layout(
     layout: &Layout,
     links: &dyn LinkSource,
     prefix: &str,
 ) -> Result<Vec<Vec<Loaded>>, IntotoError> {
+    let wanted: Vec<(usize, &String, String)> = layout
+        .steps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, step)| {
+            let mut seen = BTreeSet::new();
+            step.pubkeys
+                .iter()
+                .filter(move |k| seen.insert(k.as_str()))
+                .map(move |keyid| {
+                    let file = format!("{prefix}{}", link_file_name(&step.item.name, keyid));
+                    (i, keyid, file)
+                })
+        })
+        .collect();
+    let mut results = crate::par::map_in_order(&wanted, |(_, keyid, file)| {
+        load(links, file, keyid, layout.keys.get(*keyid))
+    })
+    .into_iter();
+    let mut wanted = wanted.into_iter().peekable();
     let mut per_step: Vec<Vec<Loaded>> = Vec::new();
-    for step in &layout.steps {
+    for (i, step) in layout.steps.iter().enumerate() {
         let mut loaded: Vec<Loaded> = Vec::new();
         let mut missing = Vec::new();
-        let mut seen = BTreeSet::new();
-        for keyid in &step.pubkeys {
-            if !seen.insert(keyid.as_str()) {
-                continue;
-            }
-            let file = format!("{prefix}{}", link_file_name(&step.item.name, keyid));
-            match load(links, &file, keyid, layout.keys.get(keyid))? {
-                Some(evidence) => loaded.push(Loaded {
+        while let Some((_, keyid, file)) = wanted.next_if(|w| w.0 == i) {
+            match results.next() {
+                Some(Ok(Some(evidence))) => loaded.push(Loaded {
                     keyid: keyid.clone(),
                     file,
                     evidence,
                 }),
-                None => missing.push(file),
+                Some(Ok(None)) | None => missing.push(file),
+                Some(Err(e)) => return Err(e),
             }
         }
         if (loaded.len() as u64) < step.threshold {

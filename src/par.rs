@@ -1,0 +1,107 @@
+//! Mapping a slice over the machine's cores, results in the slice's order.
+//!
+//! For work whose items are independent and whose caller decides in order
+//! afterwards (errors included), so that running in parallel changes the
+//! time taken, never the outcome: hashing a step's files (`record`),
+//! loading a layout's link files (`intoto verify`).
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `items.iter().map(f).collect()`, with `f` run on up to as many threads
+/// as the machine has cores (one thread, the caller's, for a single core
+/// or a single item). Items are handed out one at a time, so a few large
+/// ones do not leave the other threads idle. A panic in `f` is resumed in
+/// the caller.
+pub(crate) fn map_in_order<T, R, F>(items: &[T], f: F) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> R + Sync,
+{
+    map_in_order_with(items, || (), |(), item| f(item))
+}
+
+/// [`map_in_order`], each thread with a state of its own made by `init`
+/// (a read buffer: made once a thread, not once an item).
+pub(crate) fn map_in_order_with<T, S, R, I, F>(items: &[T], init: I, f: F) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, &T) -> R + Sync,
+{
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(items.len());
+    if threads <= 1 {
+        let mut state = init();
+        return items.iter().map(|item| f(&mut state, item)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut state = init();
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(&mut state, item)));
+        }
+    };
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mine = work();
+        for (i, r) in helpers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .chain(mine)
+        {
+            slots[i] = Some(r);
+        }
+    });
+    slots
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| unreachable!("every index is handed out once")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_come_back_in_the_items_order() {
+        let items: Vec<u64> = (0..10_000).collect();
+        let out = map_in_order(&items, |x| x * 3);
+        assert_eq!(out, items.iter().map(|x| x * 3).collect::<Vec<_>>());
+        assert!(map_in_order(&[] as &[u8], |x| *x).is_empty());
+        assert_eq!(map_in_order(&[7u8], |x| *x), vec![7]);
+    }
+
+    #[test]
+    fn each_thread_keeps_its_own_state() {
+        let items: Vec<u64> = (0..1000).collect();
+        // The state counts the items its thread mapped: every count is at
+        // least one and they never run past the items.
+        let out = map_in_order_with(
+            &items,
+            || 0u64,
+            |seen, x| {
+                *seen += 1;
+                (*x, *seen)
+            },
+        );
+        assert!(out.iter().enumerate().all(|(i, (x, _))| *x == i as u64));
+        assert!(out.iter().all(|(_, seen)| (1..=1000).contains(seen)));
+    }
+
+    #[test]
+    #[should_panic(expected = "item 5")]
+    fn a_panic_reaches_the_caller() {
+        let items: Vec<u32> = (0..100).collect();
+        map_in_order(&items, |x| {
+            assert!(*x != 5, "item 5");
+        });
+    }
+}
