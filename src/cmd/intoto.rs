@@ -120,9 +120,8 @@ pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
         environment: Json::Obj(Default::default()),
     };
     let id = keyid(signer.public_key());
-    let signed = link.to_json();
     let bytes = if a.dsse {
-        let body = signed.to_compact();
+        let body = link.to_compact();
         let sig = signer.sign(&envelope::pae(envelope::PAYLOAD_TYPE, &body))?;
         envelope::dsse(
             &body,
@@ -132,9 +131,9 @@ pub fn record(a: &RecordArgs) -> Result<Outcome, Error> {
             }],
         )
     } else {
-        let sig = signer.sign(&signed.canonical())?;
+        let sig = signer.sign(&link.canonical())?;
         envelope::metablock(
-            &signed,
+            &link,
             &[Signature {
                 keyid: id.clone(),
                 sig,

@@ -287,14 +287,14 @@ pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
 
 /// Writes a Metablock: `signed` as given plus signatures, pretty-printed with
 /// sorted keys like the reference writes it.
-pub fn metablock(signed: &Json, signatures: &[Signature]) -> Vec<u8> {
+pub fn metablock<T: serde::Serialize + ?Sized>(signed: &T, signatures: &[Signature]) -> Vec<u8> {
     /// `{"signatures": [...], "signed": ...}` (the keys sorted), written
     /// without copying `signed` into a new tree.
-    struct Block<'a> {
+    struct Block<'a, T: ?Sized> {
         signatures: Json,
-        signed: &'a Json,
+        signed: &'a T,
     }
-    impl serde::Serialize for Block<'_> {
+    impl<T: serde::Serialize + ?Sized> serde::Serialize for Block<'_, T> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use serde::ser::SerializeMap;
             let mut m = s.serialize_map(Some(2))?;

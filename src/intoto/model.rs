@@ -5,7 +5,7 @@
 //! refuse: step names that are not plain file-name components.
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::json::Json;
+use crate::json::{Json, write_canonical_str};
 use crate::keys::KeyObject;
 
 pub use super::artifacts::{Artifacts, Digests};
@@ -144,7 +144,43 @@ impl Link {
         }
     }
 
-    /// The link as JSON (`signed` of a Metablock, or a DSSE payload).
+    /// The canonical JSON of [`Link::to_json`] (what a Metablock's
+    /// signatures cover), written straight from the link.
+    pub fn canonical(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            256 + self.materials.canonical_len() + self.products.canonical_len(),
+        );
+        // The keys in canonical (code point) order.
+        out.extend_from_slice(br#"{"_type":"link","byproducts":"#);
+        self.byproducts.write_canonical(&mut out);
+        out.extend_from_slice(br#","command":["#);
+        for (i, c) in self.command.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_canonical_str(c, &mut out);
+        }
+        out.extend_from_slice(br#"],"environment":"#);
+        self.environment.write_canonical(&mut out);
+        out.extend_from_slice(br#","materials":"#);
+        self.materials.write_canonical(&mut out);
+        out.extend_from_slice(br#","name":"#);
+        write_canonical_str(&self.name, &mut out);
+        out.extend_from_slice(br#","products":"#);
+        self.products.write_canonical(&mut out);
+        out.push(b'}');
+        out
+    }
+
+    /// Compact JSON text, keys sorted (a DSSE payload), as
+    /// [`Json::to_compact`] of [`Link::to_json`] writes it.
+    pub fn to_compact(&self) -> Vec<u8> {
+        // Cannot fail: every map key is a string.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The link as JSON (`signed` of a Metablock, or a DSSE payload). It
+    /// serializes as this does (`Link` is `Serialize`).
     pub fn to_json(&self) -> Json {
         crate::keys::obj([
             ("_type", Json::Str("link".into())),
@@ -158,6 +194,22 @@ impl Link {
             ("byproducts", self.byproducts.clone()),
             ("environment", self.environment.clone()),
         ])
+    }
+}
+
+impl serde::Serialize for Link {
+    /// As [`Link::to_json`] serializes (keys sorted), without building it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(7))?;
+        m.serialize_entry("_type", "link")?;
+        m.serialize_entry("byproducts", &self.byproducts)?;
+        m.serialize_entry("command", &self.command)?;
+        m.serialize_entry("environment", &self.environment)?;
+        m.serialize_entry("materials", &self.materials)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("products", &self.products)?;
+        m.end()
     }
 }
 
@@ -453,6 +505,46 @@ mod tests {
 
     fn words(s: &str) -> Vec<String> {
         s.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_link_writes_as_its_json_tree_does() {
+        let h = "0123456789abcdef".repeat(4);
+        let link = Link::parse(
+            &Json::parse(
+                format!(
+                    r#"{{"_type": "link", "name": "b\"u\\ild é",
+                    "command": ["make", "x\ny", ""],
+                    "materials": {{"src/a.c": {{"sha256": "{h}"}}, "Z\"q": {{"sha512": "FF", "md5": "00"}}}},
+                    "products": {{}},
+                    "byproducts": {{"return-value": -1, "stdout": "ok\u0001", "big": 18446744073709551615}},
+                    "environment": {{"e": [true, null, {{"b": 1, "a": 2}}]}}}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let tree = link.to_json();
+        assert_eq!(link.canonical(), tree.canonical());
+        assert_eq!(link.to_compact(), tree.to_compact());
+        assert_eq!(
+            serde_json::to_vec_pretty(&link).unwrap(),
+            serde_json::to_vec_pretty(&tree).unwrap()
+        );
+        let empty = Link {
+            name: "s".into(),
+            command: Vec::new(),
+            materials: Artifacts::new(),
+            products: Artifacts::new(),
+            byproducts: Json::Obj(BTreeMap::new()),
+            environment: Json::Obj(BTreeMap::new()),
+        };
+        assert_eq!(empty.canonical(), empty.to_json().canonical());
+        assert_eq!(
+            serde_json::to_vec_pretty(&empty).unwrap(),
+            serde_json::to_vec_pretty(&empty.to_json()).unwrap()
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! paths (directories walked, symlinked directories followed once,
 //! exclude patterns, `--lstrip-paths`), and run the step's command,
 //! keeping its return value (and, on request, its output) as byproducts.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -156,9 +156,9 @@ pub fn excluded_by_default(path: &str) -> bool {
     excluded(path, defaults)
 }
 
-/// SHA-256 of a file, streamed through `buf` (one buffer for every file:
-/// allocating and zeroing 64 KiB per file was most of `record`'s CPU time
-/// on small files, docs/performance.md).
+/// SHA-256 of a file, streamed through `buf` (one buffer a thread for
+/// every file: allocating and zeroing 64 KiB per file was most of
+/// `record`'s CPU time on small files, docs/performance.md).
 fn hash_file(path: &Path, buf: &mut [u8]) -> Result<[u8; 32], RecordError> {
     let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
     let mut h = Sha256::new();
@@ -180,8 +180,10 @@ struct Recorder<'a> {
     base: &'a Path,
     excludes: Vec<Exclude>,
     lstrip: &'a [String],
-    out: BTreeMap<String, Digests>,
-    buf: Vec<u8>,
+    /// (name as recorded, path under `base`), in walk order.
+    files: Vec<(String, String)>,
+    /// The names in `files`, for `--lstrip-paths` collisions.
+    names: HashSet<String>,
 }
 
 impl Recorder<'_> {
@@ -189,7 +191,7 @@ impl Recorder<'_> {
         let mut name = rel.replace('\\', "/");
         if let Some(p) = self.lstrip.iter().find(|p| name.starts_with(p.as_str())) {
             name = name[p.len()..].to_owned();
-            if self.out.contains_key(&name) {
+            if self.names.contains(&name) {
                 return Err(RecordError::Paths(format!(
                     "--lstrip-paths makes two artifacts both {}",
                     crate::excerpt(&name)
@@ -208,8 +210,10 @@ impl Recorder<'_> {
                 crate::excerpt(&name)
             )));
         }
-        let digest = hash_file(&self.base.join(rel), &mut self.buf)?;
-        self.out.insert(name, Digests::sha256(digest));
+        if !self.lstrip.is_empty() {
+            self.names.insert(name.clone());
+        }
+        self.files.push((name, rel.to_owned()));
         Ok(())
     }
 
@@ -219,35 +223,46 @@ impl Recorder<'_> {
         if !visited.insert(canon) {
             return Ok(()); // a symlink cycle: each directory once
         }
-        let mut entries: Vec<String> = Vec::new();
+        let mut entries: Vec<(String, std::fs::FileType)> = Vec::new();
         for e in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
             let e = e.map_err(|e| io(&dir, e))?;
+            // From the directory entry itself where the file system says
+            // (no `stat` per file); `lstat` where it does not.
+            let kind = e.file_type().map_err(|err| io(&e.path(), err))?;
             let name = e.file_name().into_string().map_err(|n| {
                 RecordError::Paths(format!("{}: file name {n:?} is not UTF-8", dir.display()))
             })?;
-            entries.push(name);
+            entries.push((name, kind));
         }
-        entries.sort();
-        for name in entries {
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (name, kind) in entries {
             let child = normpath(&format!("{rel}/{name}"));
             // `rel` passed `excluded` (here or in `record_artifacts`).
             if excluded_child(&child, &name, &self.excludes) {
                 continue;
             }
-            let path = self.base.join(&child);
             // Follows symlinks, as the reference's isfile/isdir do; broken
             // symlinks are skipped.
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_dir() => self.walk(&child, visited)?,
-                Ok(m) if m.is_file() => self.add(&child)?,
-                _ => {}
+            let kind = if kind.is_symlink() {
+                match std::fs::metadata(self.base.join(&child)) {
+                    Ok(m) => m.file_type(),
+                    Err(_) => continue,
+                }
+            } else {
+                kind
+            };
+            if kind.is_dir() {
+                self.walk(&child, visited)?;
+            } else if kind.is_file() {
+                self.add(&child)?;
             }
         }
         Ok(())
     }
 }
 
-/// Hashes `paths` (relative to `base`, as given on the command line).
+/// Hashes `paths` (relative to `base`, as given on the command line): the
+/// walk first, in order, then the files' contents on every core.
 pub fn record_artifacts(
     base: &Path,
     paths: &[String],
@@ -273,8 +288,8 @@ pub fn record_artifacts(
         base,
         excludes,
         lstrip: &opts.lstrip,
-        out: BTreeMap::new(),
-        buf: vec![0u8; 64 << 10],
+        files: Vec::new(),
+        names: HashSet::new(),
     };
     let mut visited = BTreeSet::new();
     for p in paths {
@@ -288,7 +303,19 @@ pub fn record_artifacts(
             _ => {} // absent: skipped, as the reference does
         }
     }
-    Ok(r.out.into_iter().collect())
+    let digests = crate::par::map_in_order_with(
+        &r.files,
+        || vec![0u8; 64 << 10],
+        |buf, (_, rel)| hash_file(&base.join(rel), buf),
+    );
+    // The first error in walk order; a path listed twice keeps its last
+    // digest, as inserting into a map would.
+    r.files
+        .into_iter()
+        .zip(digests)
+        .map(|((name, _), digest)| Ok((name, Digests::sha256(digest?))))
+        .collect::<Result<Vec<_>, RecordError>>()
+        .map(|entries| entries.into_iter().collect())
 }
 
 /// Copies the regular files of `src` into `dst` (for inspections).
