@@ -312,8 +312,12 @@ fn load(
     };
     match doc.payload_type() {
         "link" => {
-            drop(bytes);
-            let signed = key.is_some_and(|k| doc.signed_by(&[keyid], k));
+            // The file's bytes are parsed: their memory holds the message.
+            let buf = match bytes {
+                Cow::Owned(buf) => buf,
+                Cow::Borrowed(_) => Vec::new(),
+            };
+            let signed = key.is_some_and(|k| doc.signed_by_in(&[keyid], k, buf));
             let link = doc.into_link().map_err(malformed)?;
             Ok(Some(Evidence::Link { link, signed }))
         }
