@@ -817,7 +817,7 @@ fn build(
     // (Dropping the payload removes the partial bundle.)
     let mut chain = BundleChain::default();
     for (m, entry) in metadata.iter().zip(&metadata_entries) {
-        chain.add(entry, m.bytes.clone());
+        chain.add(entry, &m.bytes);
     }
     let chain_verdict = if chain_check == ChainCheck::Enforce {
         let check = |inspections| {

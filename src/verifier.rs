@@ -312,7 +312,6 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // else is read.
     let base_import = base(reader.manifest())?;
     let mut metadata = root_count as u64;
-    let mut chain = BundleChain::default();
     let mut documents = std::collections::BTreeMap::new();
     while let Some(m) = reader.next_metadata()? {
         if m.entry.kind == EntryKind::ImageManifest {
@@ -320,20 +319,33 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
                 documents.insert(d, m.bytes);
             }
         } else {
-            delivered.push((m.entry.clone(), m.bytes.clone()));
-            chain.add(&m.entry, m.bytes);
+            delivered.push((m.entry, m.bytes));
         }
         metadata += 1;
+    }
+    // The supply chain reads the metadata where it is held for delivery.
+    let mut chain = BundleChain::default();
+    for (entry, bytes) in &delivered {
+        chain.add(entry, bytes);
     }
     // The images' graphs, from the signed manifest and the image manifests
     // just read: complete and consistent before any payload is decompressed.
     // Judged over the full release: for a delta, what it carries and what
     // it takes from its base.
-    let release = reader.manifest().full_release();
-    let images = check_images(&release, documents)?;
-    check_image_paths(&release)?;
+    //
+    // A delta's release is made here and kept; a full bundle's is the
+    // reader's own manifest (but for the frame index), borrowed until the
+    // payload is read and taken from the reader then: a manifest of
+    // 20,000 entries is about 2 MB, held once.
+    let merged = reader
+        .manifest()
+        .base
+        .is_some()
+        .then(|| reader.manifest().full_release());
+    let release = merged.as_ref().unwrap_or(reader.manifest());
+    let images = check_images(release, documents)?;
+    check_image_paths(release)?;
 
-    let manifest = release;
     let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
 
     // Step 6: the supply chain, decided from the signed manifest's digests
@@ -344,32 +356,34 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     // left pending here and decided once the payload has streamed past.
     let sigstore = crate::sigstore::carried::Carried::gather(
         chain.attestations(),
-        manifest.artifacts(),
-        &manifest.images,
+        release.artifacts(),
+        &release.images,
     );
-    let chain_check = |inspections| {
+    let chain_check = |release: &Manifest, inspections| {
         verify_bundle_chain(
             &chain,
-            &manifest.supply_chain,
-            manifest.artifacts(),
-            &manifest.images,
+            &release.supply_chain,
+            release.artifacts(),
+            &release.images,
             &ChainContext {
                 root: &final_root,
-                seen: state.layouts.get(&manifest.channel),
-                channel: &manifest.channel,
+                seen: state.layouts.get(&release.channel),
+                channel: &release.channel,
                 time,
                 inspections,
             },
         )
     };
-    let mut supply_chain = chain_check(match inspections {
-        InspectionPolicy::Evaluate => ChainInspections::Metadata,
-        InspectionPolicy::Run { .. } => ChainInspections::Defer,
-    })?;
+    let mut supply_chain = chain_check(
+        release,
+        match inspections {
+            InspectionPolicy::Evaluate => ChainInspections::Metadata,
+            InspectionPolicy::Run { .. } => ChainInspections::Defer,
+        },
+    )?;
     // Only then is anything written: the metadata (for delivery beside the
     // artifacts) and the images' manifests, into the sink's staging area.
     sink.metadata(&delivered, reader.manifest_bytes())?;
-    drop(delivered);
     sink.images(&images, reader.manifest_bytes())?;
 
     // Inspections that read an artifact (an archive, a checksum file) read
@@ -503,29 +517,36 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     }
     // The inspections over what arrived, before anything is committed.
     let contents = taps.finish();
+    let release = merged.as_ref().unwrap_or(payload.manifest());
     if let (InspectionPolicy::Run { timeout }, Some(dir)) = (inspections, &scratch) {
-        supply_chain = chain_check(ChainInspections::Run {
-            dir: dir.path(),
-            timeout,
-        })?;
+        supply_chain = chain_check(
+            release,
+            ChainInspections::Run {
+                dir: dir.path(),
+                timeout,
+            },
+        )?;
     } else if !supply_chain.pending_inspections.is_empty() {
-        supply_chain = chain_check(ChainInspections::Contents(&contents))?;
+        supply_chain = chain_check(release, ChainInspections::Contents(&contents))?;
     }
     drop(scratch);
 
     // Every check passed: an imported bundle is an intact replay.
     freshness.replay()?;
     let new_anchor = rotated.map(|bytes| Anchor::new(bytes, final_root.version));
-    let verified = manifest.clone();
+    let manifest = match merged {
+        Some(release) => release,
+        None => payload.into_manifest().into_full_release(),
+    };
     Ok(Verdict {
         delta,
-        manifest: verified,
         posix_names: manifest.names == NameRule::PosixOnly,
-        bundle_id: manifest.bundle_id,
-        channel: manifest.channel,
+        bundle_id: manifest.bundle_id.clone(),
+        channel: manifest.channel.clone(),
         sequence: manifest.sequence,
         created: manifest.created,
         expires: manifest.expires,
+        manifest,
         manifest_sha256,
         signers,
         root_version: final_root.version,

@@ -687,15 +687,20 @@ impl Manifest {
     /// manifest of any bundle: `bundle_id` and `payload_sha256` stay the
     /// delta's, and it is never encoded or signed.
     pub fn full_release(&self) -> Manifest {
-        let mut m = self.clone();
+        self.clone().into_full_release()
+    }
+
+    /// [`Self::full_release`], made of this manifest itself (no copy of
+    /// its entries).
+    pub fn into_full_release(mut self) -> Manifest {
         // The index describes the carried payload; the release is never
         // read as a stream.
-        m.frames.clear();
-        if let Some(base) = m.base.take() {
-            m.entries.extend(base.entries);
-            m.entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        self.frames.clear();
+        if let Some(base) = self.base.take() {
+            self.entries.extend(base.entries);
+            self.entries.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         }
-        m
+        self
     }
 
     /// Number of artifact entries (blobs not included).

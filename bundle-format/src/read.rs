@@ -715,6 +715,11 @@ impl PayloadReader {
         &self.manifest
     }
 
+    /// The manifest, the read done.
+    pub fn into_manifest(self) -> Manifest {
+        self.manifest
+    }
+
     /// The payload frame this read started at: 0 for a whole read, `k` for
     /// [`BundleReader::into_payload_from`]`(k, …)`.
     pub fn started_at_frame(&self) -> usize {

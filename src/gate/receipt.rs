@@ -269,9 +269,14 @@ pub fn statement<'s>(
 /// Signs `statement` as a DSSE envelope with `signer` (the keyid is the
 /// journal key's: SHA-256 of its SubjectPublicKeyInfo).
 pub fn sign(statement: &Statement<'_>, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
-    let body = serde_json::to_vec(statement)
+    let mut body = serde_json::to_vec(statement)
         .map_err(|e| Error::Internal(format!("cannot encode the receipt: {e}")))?;
-    let sig = signer.sign(&envelope::pae(PAYLOAD_TYPE, &body))?;
+    // Signed over the pre-authentication encoding, made in the body's own
+    // memory (the receipt of a large import is megabytes) and undone.
+    let header = envelope::pae_header(PAYLOAD_TYPE, body.len());
+    body.splice(0..0, header.iter().copied());
+    let sig = signer.sign(&body)?;
+    body.drain(..header.len());
     let keyid = journal_keyid(signer.public_key());
     let mut out = envelope::dsse(&body, &[Signature { keyid, sig }]);
     if out.last() != Some(&b'\n') {

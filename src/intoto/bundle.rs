@@ -25,13 +25,15 @@ use super::{IntotoError, statement};
 use crate::keys::{KeyObject, keyid};
 use crate::tuf::Root;
 
-/// The supply-chain metadata of a bundle, gathered as it is read.
+/// The supply-chain metadata of a bundle, gathered as it is read (the
+/// bytes borrowed from whoever holds them for delivery: a link of a
+/// large release is megabytes, held once).
 #[derive(Debug, Default)]
-pub struct BundleChain {
-    layouts: Vec<(String, Vec<u8>)>,
-    layout_keys: Vec<(String, Vec<u8>)>,
-    links: BTreeMap<String, Vec<u8>>,
-    attestations: Vec<(String, Vec<u8>)>,
+pub struct BundleChain<'a> {
+    layouts: Vec<(String, &'a [u8])>,
+    layout_keys: Vec<(String, &'a [u8])>,
+    links: BTreeMap<String, &'a [u8]>,
+    attestations: Vec<(String, &'a [u8])>,
 }
 
 /// What the supply-chain check established.
@@ -111,14 +113,14 @@ pub enum ChainInspections<'a> {
     },
 }
 
-impl BundleChain {
+impl<'a> BundleChain<'a> {
     /// The carried attestations (file name, bytes).
-    pub fn attestations(&self) -> &[(String, Vec<u8>)] {
+    pub fn attestations(&self) -> &[(String, &'a [u8])] {
         &self.attestations
     }
 
     /// Takes one metadata entry (roots are ignored).
-    pub fn add(&mut self, entry: &Entry, bytes: Vec<u8>) {
+    pub fn add(&mut self, entry: &Entry, bytes: &'a [u8]) {
         let path = entry.path.as_str().to_owned();
         match entry.kind {
             EntryKind::Layout => self.layouts.push((path, bytes)),
@@ -148,7 +150,10 @@ pub fn artifacts_of(entries: &[Entry], images: &[Image]) -> Artifacts {
         .collect()
 }
 
-fn layout_keys(chain: &BundleChain, supply: &SupplyChain) -> Result<Vec<LayoutKey>, IntotoError> {
+fn layout_keys(
+    chain: &BundleChain<'_>,
+    supply: &SupplyChain,
+) -> Result<Vec<LayoutKey>, IntotoError> {
     let mismatch = IntotoError::LayoutKeyMismatch;
     if supply.layout_keyids.is_empty() {
         return Err(mismatch("the manifest names no layout keys".into()));
@@ -274,7 +279,7 @@ fn bind_subjects<'a>(
 /// Verifies the bundle's supply chain over the artifact `entries`, held to
 /// `cx` (the root's layout owner, the channel's last layout, the time).
 pub fn verify_bundle_chain(
-    chain: &BundleChain,
+    chain: &BundleChain<'_>,
     supply: &SupplyChain,
     entries: &[Entry],
     images: &[Image],

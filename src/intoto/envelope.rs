@@ -100,15 +100,15 @@ pub fn signed_by<'m>(
 
 /// DSSE's pre-authentication encoding.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {} {} ",
-        payload_type.len(),
-        payload_type,
-        payload.len()
-    )
-    .into_bytes();
+    let mut out = pae_header(payload_type, payload.len());
     out.extend_from_slice(payload);
     out
+}
+
+/// What the pre-authentication encoding puts before a payload of `len`
+/// bytes.
+pub fn pae_header(payload_type: &str, len: usize) -> Vec<u8> {
+    format!("DSSEv1 {} {payload_type} {len} ", payload_type.len()).into_bytes()
 }
 
 /// Standard and URL-safe base64, padding required, as securesystemslib's
@@ -323,28 +323,94 @@ pub fn metablock<T: serde::Serialize + ?Sized>(signed: &T, signatures: &[Signatu
 
 /// Writes a DSSE envelope over the exact `body` bytes.
 pub fn dsse(body: &[u8], signatures: &[Signature]) -> Vec<u8> {
-    let sigs = signatures
-        .iter()
-        .map(|s| {
-            crate::keys::obj([
-                ("keyid", Json::Str(s.keyid.clone())),
-                ("sig", Json::Str(b64_encode(&s.sig))),
-            ])
-        })
-        .collect();
-    crate::keys::obj([
-        ("payload", Json::Str(b64_encode(body))),
-        ("payloadType", Json::Str(PAYLOAD_TYPE.into())),
-        ("signatures", Json::Arr(sigs)),
-    ])
-    .to_pretty()
-    .into_bytes()
+    /// The payload, base64-encoded as it is written (a receipt's or a
+    /// link's body can be megabytes: no copy of it as a string).
+    struct Payload<'a>(&'a [u8]);
+    impl serde::Serialize for Payload<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&base64::display::Base64Display::new(
+                self.0,
+                &base64::engine::general_purpose::STANDARD,
+            ))
+        }
+    }
+    /// The keys in sorted order, as [`Json::to_pretty`] writes them.
+    #[derive(serde::Serialize)]
+    struct Envelope<'a> {
+        payload: Payload<'a>,
+        #[serde(rename = "payloadType")]
+        payload_type: &'static str,
+        signatures: Json,
+    }
+    let signatures = Json::Arr(
+        signatures
+            .iter()
+            .map(|s| {
+                crate::keys::obj([
+                    ("keyid", Json::Str(s.keyid.clone())),
+                    ("sig", Json::Str(b64_encode(&s.sig))),
+                ])
+            })
+            .collect(),
+    );
+    let mut out = Vec::with_capacity(body.len().div_ceil(3) * 4 + 1024);
+    let envelope = Envelope {
+        payload: Payload(body),
+        payload_type: PAYLOAD_TYPE,
+        signatures,
+    };
+    if serde_json::to_writer_pretty(&mut out, &envelope).is_err() {
+        unreachable!("writing JSON into memory cannot fail");
+    }
+    out.push(b'\n');
+    out
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dsse_envelope_is_the_json_tree_it_stands_for() {
+        let signatures = [
+            Signature {
+                keyid: "ab\"c".into(),
+                sig: vec![0, 1, 2, 255],
+            },
+            Signature {
+                keyid: "d".into(),
+                sig: vec![],
+            },
+        ];
+        for body in [&b""[..], b"x", b"xy", b"xyz", &[0xffu8; 100_001][..]] {
+            for sigs in [&signatures[..], &[]] {
+                let tree = crate::keys::obj([
+                    ("payload", Json::Str(b64_encode(body))),
+                    ("payloadType", Json::Str(PAYLOAD_TYPE.into())),
+                    (
+                        "signatures",
+                        Json::Arr(
+                            sigs.iter()
+                                .map(|s| {
+                                    crate::keys::obj([
+                                        ("keyid", Json::Str(s.keyid.clone())),
+                                        ("sig", Json::Str(b64_encode(&s.sig))),
+                                    ])
+                                })
+                                .collect(),
+                        ),
+                    ),
+                ]);
+                assert_eq!(
+                    String::from_utf8(dsse(body, sigs)).unwrap(),
+                    tree.to_pretty(),
+                    "a body of {} bytes",
+                    body.len()
+                );
+            }
+        }
+    }
 
     #[test]
     fn pae_matches_the_dsse_vector() {

@@ -61,11 +61,11 @@ impl LinkSource for DirLinks {
 
 /// Links held in memory by relative path (a bundle's `meta/links/`).
 #[derive(Debug)]
-pub struct MapLinks<'a>(pub &'a BTreeMap<String, Vec<u8>>);
+pub struct MapLinks<'a, B>(pub &'a BTreeMap<String, B>);
 
-impl LinkSource for MapLinks<'_> {
+impl<B: AsRef<[u8]> + Sync> LinkSource for MapLinks<'_, B> {
     fn read(&self, rel: &str) -> Result<Option<Cow<'_, [u8]>>, IntotoError> {
-        Ok(self.0.get(rel).map(|b| Cow::Borrowed(b.as_slice())))
+        Ok(self.0.get(rel).map(|b| Cow::Borrowed(b.as_ref())))
     }
 }
 

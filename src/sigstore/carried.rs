@@ -41,7 +41,7 @@ impl Carried {
     /// The Sigstore bundles among `attestations`, with the digests of the
     /// artifacts among `entries` and of `images` (manifest or index).
     pub fn gather(
-        attestations: &[(String, Vec<u8>)],
+        attestations: &[(String, &[u8])],
         entries: &[Entry],
         images: &[Image],
     ) -> Carried {
@@ -49,7 +49,7 @@ impl Carried {
             bundles: attestations
                 .iter()
                 .filter(|(_, b)| is_sigstore_bundle(b))
-                .cloned()
+                .map(|(name, b)| (name.clone(), b.to_vec()))
                 .collect(),
             artifacts: entries
                 .iter()
