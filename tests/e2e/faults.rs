@@ -2,20 +2,28 @@
 //! from under an import, crash points (the `test-hooks` feature's named
 //! points, airlock_hsm::fault), paths as long as the format allows.
 use std::fs;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use crate::common::{Run, World, airlock_bin, listing, pack_args, tree};
+use crate::common::{Run, World, airlock_bin, listing, pack_args};
+// What only the crash-point tests (the `test-hooks` feature) use.
 use crate::crafted::Crafted;
+#[cfg(feature = "test-hooks")]
+use {
+    crate::common::tree,
+    std::os::unix::fs::OpenOptionsExt,
+    std::process::{Child, Stdio},
+};
 
 /// A run of the binary held at a named pause point until dropped (or
 /// [`Paused::finish`]ed).
+#[cfg(feature = "test-hooks")]
 pub struct Paused {
     child: Child,
     fifo: Option<fs::File>,
 }
 
+#[cfg(feature = "test-hooks")]
 impl Paused {
     /// Starts `args` in `cwd` and waits until it reaches `point`; panics if
     /// it ends first.
@@ -106,6 +114,7 @@ impl Paused {
     }
 }
 
+#[cfg(feature = "test-hooks")]
 impl Drop for Paused {
     fn drop(&mut self) {
         self.fifo = None;
@@ -114,6 +123,7 @@ impl Drop for Paused {
 }
 
 /// Runs the binary in `cwd` in a new PID namespace (its own /proc).
+#[cfg(feature = "test-hooks")]
 fn airlock_in_other_pid_namespace(cwd: &Path, args: &[&str]) -> Run {
     let out = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc", airlock_bin()])
@@ -281,6 +291,7 @@ fn a_4096_byte_path_is_unpacked() {
 }
 
 /// Runs the binary in `cwd` with one more environment variable.
+#[cfg(feature = "test-hooks")]
 pub fn airlock_env(cwd: &Path, args: &[&str], var: (&str, &str)) -> Run {
     let out = Command::new(airlock_bin())
         .current_dir(cwd)

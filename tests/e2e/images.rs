@@ -78,6 +78,7 @@ pub fn write_layout(dir: &Path) -> (String, String, Vec<u8>) {
 /// One image, `team/big:1` (linux/amd64), of `layers` pseudo-random
 /// layers of `size` bytes each, written as an OCI layout at `dir`: a
 /// bundle of it is mostly blobs (payload frames of blobs, SPEC.md 5.8).
+#[cfg(feature = "test-hooks")]
 pub fn write_big_layout(dir: &Path, layers: usize, size: usize) {
     let bytes: Vec<Vec<u8>> = (0..layers)
         .map(|i| pseudo_random(size, 500 + i as u64))
