@@ -25,9 +25,9 @@ use super::{IntotoError, statement};
 use crate::keys::{KeyObject, keyid};
 use crate::tuf::Root;
 
-/// The supply-chain metadata of a bundle, gathered as it is read (the
-/// bytes borrowed from whoever holds them for delivery: a link of a
-/// large release is megabytes, held once).
+/// The supply-chain metadata of a bundle, by kind (the bytes borrowed
+/// from whoever holds them for delivery: a link of a large release is
+/// megabytes, held once).
 #[derive(Debug, Default)]
 pub struct BundleChain<'a> {
     layouts: Vec<(String, &'a [u8])>,
