@@ -66,6 +66,7 @@
 #![deny(missing_docs)]
 
 mod cbor;
+mod compress;
 mod error;
 mod frames;
 #[doc(hidden)]

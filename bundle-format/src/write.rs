@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
+use crate::compress::{self, Compressor};
 use crate::error::Error;
 use crate::frames;
 use crate::limits::Limits;
@@ -48,16 +49,18 @@ const OUT_BUF: usize = 1 << 20;
 const ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
 /// Most zstd worker threads used: more would not change the output, only
-/// raise the memory (see [`JOB_SIZE`]): the second worker adds about
-/// 20 MiB, and pack's peak at 16 workers was 285 MiB. With two, pack peaks
-/// at about 72 MiB on 1 GiB whatever `--threads` says; on a two-CPU machine
-/// two are what `--threads` defaulted to (docs/performance.md).
+/// raise the memory (see [`JOB_SIZE`]): each worker adds a job's input and
+/// output and a compression context, and pack's peak at 16 workers was
+/// 285 MiB. With two, pack peaks at about 49 MiB on 1 GiB whatever
+/// `--threads` says; on a two-CPU machine two are what `--threads`
+/// defaulted to (docs/performance.md).
 const MAX_WORKERS: u32 = 2;
 
 /// Input bytes per zstd job (`ZSTD_c_jobSize`, bundle-format/SPEC.md 9.2):
 /// it fixes where the multithreaded frame is cut, so it is part of the
 /// exact output, and it sets the encoder's memory: zstd holds (workers + 3)
-/// jobs of input and up to 2 x workers + 3 jobs of output. Its default at
+/// jobs of input, and a job's output until it is taken out (see
+/// [`crate::compress`]). Its default at
 /// level 3 (8 MiB) made pack hold 83 MiB at one worker and 285 MiB at 16 on
 /// 1 GiB; 4 MiB halves that for 1.4 % more compression work and 0.3 % more
 /// output (docs/performance.md).
@@ -105,24 +108,22 @@ impl WriteOptions {
         Ok(())
     }
 
-    fn encoder<W: Write>(&self, w: W) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
-        let raw = zstd::stream::raw::Encoder::new(self.level)?;
-        // The compressed output is collected through a buffer of OUT_BUF
-        // bytes per call. With the crate's default (32 KiB), finished jobs
-        // waited in zstd's own 8 MiB output buffers until drained 32 KiB
-        // per call, and more of those buffers were live at once: 16-21 MiB
-        // more peak memory (docs/performance.md). The bytes do not depend
-        // on it.
-        let mut e = zstd::stream::write::Encoder::with_writer(
-            zstd::stream::zio::Writer::new_with_capacity(w, raw, OUT_BUF),
-        );
-        // Always multithreaded, even with one worker: zstd's multithreaded
-        // output is the same for every worker count >= 1, but differs from
-        // single-threaded (0 workers) output.
-        e.multithread(self.workers.min(MAX_WORKERS))?;
-        e.set_parameter(zstd::stream::raw::CParameter::JobSize(JOB_SIZE))?;
-        e.include_checksum(true)?;
-        Ok(e)
+    /// The payload compressor (SPEC.md 9.2): always multithreaded, even
+    /// with one worker (zstd's multithreaded output is the same for every
+    /// worker count >= 1, but differs from single-threaded output), jobs of
+    /// [`JOB_SIZE`], a content checksum. It hands compressed bytes out
+    /// OUT_BUF at a time, and as soon as they are ready: see
+    /// [`crate::compress`] for what that saves.
+    fn encoder<W: Write>(&self, w: W) -> io::Result<Compressor<W>> {
+        Compressor::new(
+            w,
+            &compress::Params {
+                level: self.level,
+                workers: self.workers.min(MAX_WORKERS),
+                job_size: JOB_SIZE,
+                out_buf: OUT_BUF,
+            },
+        )
     }
 }
 
@@ -425,7 +426,7 @@ impl<W: Write> Staging<W> {
     }
 }
 
-type FrameEncoder<'a> = zstd::stream::write::Encoder<'static, HashingWriter<&'a File>>;
+type FrameEncoder<'a> = Compressor<HashingWriter<&'a File>>;
 
 /// The compressor of a payload cut into frames (SPEC.md 5.8): at each cut,
 /// the frame is finished and the next one begun on a fresh compressor with
