@@ -82,6 +82,7 @@ mod tarhdr;
 mod volset;
 mod volume;
 mod write;
+mod writeback;
 
 pub use error::{Error, Fault, excerpt};
 pub use limits::Limits;

@@ -36,6 +36,7 @@ use crate::manifest::{
 use crate::path::BundlePath;
 use crate::read::CONTROL_MODE;
 use crate::tarhdr::{self, BLOCK};
+use crate::writeback::{self, Writeback};
 use crate::{MANIFEST_PATH, SIGNATURES_PATH};
 
 /// The one buffer artifacts are read into and writes into zstd are
@@ -220,6 +221,8 @@ impl MetadataFile {
 /// its SHA-256. Dropping it removes the file.
 pub struct Payload {
     file: NamedTempFile,
+    /// Its syncs, already under way.
+    writeback: Writeback,
     entries: Vec<Entry>,
     frames: Vec<PayloadFrame>,
     sha256: [u8; 32],
@@ -341,6 +344,10 @@ struct HashingWriter<W> {
     /// Bytes written since the current frame began.
     frame_len: u64,
     indexed: bool,
+    /// Syncs what is written every [`writeback::EVERY`] bytes.
+    writeback: Writeback,
+    /// Bytes written since the last sync was asked for.
+    unsynced: u64,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
@@ -349,6 +356,11 @@ impl<W: Write> Write for HashingWriter<W> {
         self.hasher.update(&buf[..n]);
         self.len += n as u64;
         self.frame_len += n as u64;
+        self.unsynced += n as u64;
+        if self.unsynced >= writeback::EVERY {
+            self.writeback.kick();
+            self.unsynced = 0;
+        }
         Ok(n)
     }
 
@@ -530,6 +542,8 @@ pub fn write_payload(
         len: 0,
         frame_len: 0,
         indexed: cuts.len() > 1,
+        writeback: Writeback::spawn(file).map_err(werr)?,
+        unsynced: 0,
     };
     let mut w = Staging::new(Frames {
         enc: Some(opts.encoder(sink).map_err(werr)?),
@@ -587,7 +601,14 @@ pub fn write_payload(
     // The end-of-archive blocks belong in this frame.
     w.put(&ZEROS).map_err(werr)?;
     let mut frames = w.into_inner().map_err(werr)?;
-    let HashingWriter { hasher, len, .. } = frames.finish_frame().map_err(werr)?;
+    let HashingWriter {
+        hasher,
+        len,
+        writeback,
+        ..
+    } = frames.finish_frame().map_err(werr)?;
+    // The rest on its way to disk while the caller checks and signs.
+    writeback.kick();
     let frames = frames.done;
     // One frame: the SHA-256 of its bytes. Several: that of the index,
     // which holds each frame's (SPEC.md 5.8).
@@ -598,6 +619,7 @@ pub fn write_payload(
     };
     Ok(Payload {
         file: tmp,
+        writeback,
         entries,
         frames,
         sha256,
@@ -682,12 +704,19 @@ pub fn finish_bundle(
             "head frame length differs from the reserved space",
         ));
     }
-    let mut file = payload.file.as_file();
-    file.seek(SeekFrom::Start(0))
+    let Payload {
+        file: tmp,
+        writeback,
+        ..
+    } = payload;
+    let mut file = tmp.as_file();
+    writeback
+        .finish()
+        .and_then(|()| file.seek(SeekFrom::Start(0)))
         .and_then(|_| file.write_all(&head))
         .and_then(|()| file.sync_all())
-        .map_err(werr(payload.file.path()))?;
-    payload.file.persist(out).map_err(|e| Error::Write {
+        .map_err(werr(tmp.path()))?;
+    tmp.persist(out).map_err(|e| Error::Write {
         path: out.to_owned(),
         source: e.error,
     })?;
