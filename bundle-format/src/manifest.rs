@@ -460,8 +460,17 @@ impl Manifest {
     /// Checks everything and computes the `bundle_id`.
     fn seal(&mut self, limits: &Limits) -> Result<(), Error> {
         validate(self, limits)?;
-        self.bundle_id = self.compute_bundle_id();
-        let len = self.encode().len() as u64;
+        self.seal_id(limits)
+    }
+
+    /// Computes the `bundle_id` and checks the encoded length, with one
+    /// encoding: the id is 32 hex digits, a text of 34 bytes in place of
+    /// the empty one (1 byte) that the id is computed over.
+    fn seal_id(&mut self, limits: &Limits) -> Result<(), Error> {
+        let without_id = self.encode_with_id("");
+        self.bundle_id = hex::encode(&Sha256::digest(&without_id)[..16]);
+        let len = without_id.len() as u64 + 33;
+        debug_assert_eq!(len, self.encode().len() as u64);
         if len > limits.max_manifest_bytes {
             return Err(Error::Limit {
                 what: "manifest bytes",
@@ -475,14 +484,18 @@ impl Manifest {
     /// records of [`Payload::frames`](crate::Payload::frames) (empty for a
     /// payload of one frame), or, for a provisional manifest that plans the
     /// head frame's length, [`Manifest::planned_frames`]. Checks them
-    /// against the cut rule and recomputes the `bundle_id`.
+    /// against the cut rule and recomputes the `bundle_id`. (Nothing else
+    /// changes, so nothing else is checked again: a manifest is checked
+    /// whole when it is built or decoded, and [`crate::finish_bundle`]
+    /// decodes what it is given.)
     pub fn with_frames(
         mut self,
         frames: Vec<PayloadFrame>,
         limits: &Limits,
     ) -> Result<Manifest, Error> {
         self.frames = frames;
-        self.seal(limits)?;
+        validate_frames(&self)?;
+        self.seal_id(limits)?;
         Ok(self)
     }
 
@@ -539,6 +552,12 @@ impl Manifest {
     }
 
     fn encode_with_id(&self, bundle_id: &str) -> Vec<u8> {
+        self.encode_parts(bundle_id).0
+    }
+
+    /// The encoding with `bundle_id`, and where in it the id's text item
+    /// (head and bytes) is.
+    fn encode_parts(&self, bundle_id: &str) -> (Vec<u8>, std::ops::Range<usize>) {
         let mut e = Enc(Vec::with_capacity(256 + self.entries.len() * 96));
         // Format 1 has no `images` key at all, so a bundle without images is
         // byte for byte what a version 1 writer produces; `posix_names` is
@@ -555,7 +574,9 @@ impl Manifest {
         e.text("format");
         e.uint(u64::from(self.format));
         e.text("bundle_id");
+        let id_start = e.0.len();
         e.text(bundle_id);
+        let id = id_start..e.0.len();
         e.text("channel");
         e.text(&self.channel);
         e.text("sequence");
@@ -637,7 +658,7 @@ impl Manifest {
             e.text("frames");
             e.bytes(&encode_frames(&self.frames));
         }
-        e.0
+        (e.0, id)
     }
 
     fn compute_bundle_id(&self) -> String {
@@ -661,10 +682,19 @@ impl Manifest {
         let wire: WireManifest = from_cbor(bytes).map_err(Error::Manifest)?;
         let m = wire.into_manifest(limits)?;
         validate(&m, limits)?;
-        if m.encode() != bytes {
+        let (encoded, id) = m.encode_parts(&m.bundle_id);
+        if encoded != bytes {
             return Err(Error::NonCanonical);
         }
-        if m.compute_bundle_id() != m.bundle_id {
+        // The id is computed over these bytes with an empty id (0x60, the
+        // empty text) in place of the one they hold: no second encoding.
+        let without_id = Sha256::new()
+            .chain_update(&bytes[..id.start])
+            .chain_update([0x60])
+            .chain_update(&bytes[id.end..])
+            .finalize();
+        debug_assert_eq!(hex::encode(&without_id[..16]), m.compute_bundle_id());
+        if hex::encode(&without_id[..16]) != m.bundle_id {
             return Err(Error::BundleId);
         }
         // With a frame index, `payload_sha256` is the index's digest
