@@ -292,6 +292,63 @@ fn a_delta_taking_a_file_its_base_lacks_is_refused() {
     refused(&w, &b, "delta-base-lacks-file");
 }
 
+/// `policy test` judges a delta as `unpack` would, on its whole release
+/// (what it carries and what it takes from its base), and records nothing;
+/// without the base imported it is refused as `unpack` refuses it.
+#[test]
+fn policy_test_dry_runs_a_delta_on_its_whole_release() {
+    let w = World::new();
+    two_releases(&w, &[]);
+    w.write(
+        "policy.toml",
+        br#"format = 1
+language = "cel"
+[[rule]]
+name = "release-2"
+expr = 'manifest.sequence == 2'
+"#,
+    );
+    let test = |w: &World| {
+        w.run(&[
+            "policy",
+            "test",
+            "policy.toml",
+            "v2-delta.bundle",
+            "--store",
+            "store",
+            "--json",
+        ])
+    };
+    let r = test(&w);
+    assert_eq!(
+        (r.code, r.error_code().as_str()),
+        (1, "delta-base-not-imported"),
+        "{}",
+        r.stderr
+    );
+
+    w.unpack("v1.bundle", "base1").ok();
+    let before = listing(w.tmp.path());
+    let state = w.store_state();
+    let journal = fs::read(w.path("store/journal.jsonl")).unwrap();
+    let admitted = test(&w).ok().json();
+    assert_eq!(admitted["admitted"], true);
+    // The input is the whole release: the file the delta carries and the
+    // ones it takes from its base.
+    let input = admitted["input"]["artifacts"].to_string();
+    for path in ["README.md", "bin/tool"] {
+        assert!(input.contains(path), "{path} not in {input}");
+    }
+    assert_eq!(listing(w.tmp.path()), before, "policy test wrote something");
+    assert_eq!(w.store_state(), state);
+    assert!(
+        fs::read(w.path("store/journal.jsonl")).unwrap() == journal,
+        "policy test journaled something"
+    );
+    // And the delta still unpacks afterwards.
+    w.unpack("v2-delta.bundle", "d2").ok();
+}
+
 #[test]
 fn inspect_lists_a_deltas_whole_release_marking_what_it_takes_from_its_base() {
     let w = World::new();
