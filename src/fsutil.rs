@@ -132,16 +132,27 @@ pub fn parent_dir(path: &Path) -> &Path {
 /// SHA-256 and length of everything `r` yields, read in 1 MiB pieces
 /// (interrupted reads retried).
 pub fn sha256_of(r: &mut dyn Read) -> std::io::Result<([u8; 32], u64)> {
+    sha256_through(r, &mut vec![0u8; 1 << 20], &mut |_| ())
+}
+
+/// [`sha256_of`], read through `buf` (a caller hashing many files keeps
+/// one), `advance` told the length of each piece as it is hashed. The one
+/// streaming hash loop of the crate: every file digest goes through it.
+pub fn sha256_through(
+    r: &mut dyn Read,
+    buf: &mut [u8],
+    advance: &mut dyn FnMut(u64),
+) -> std::io::Result<([u8; 32], u64)> {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
-        match r.read(&mut buf) {
+        match r.read(buf) {
             Ok(0) => break,
             Ok(k) => {
                 h.update(&buf[..k]);
                 n += k as u64;
+                advance(k as u64);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

@@ -1141,22 +1141,7 @@ fn split_against_base(
 
 /// SHA-256 and length of a file, streamed.
 fn hash_file(path: &Path, advance: &dyn Fn(u64)) -> Result<([u8; 32], u64), Error> {
-    use sha2::Digest as _;
     let mut f = std::fs::File::open(path).map_err(|e| Error::input(path, e))?;
-    let mut h = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        match std::io::Read::read(&mut f, &mut buf) {
-            Ok(0) => break,
-            Ok(k) => {
-                h.update(&buf[..k]);
-                n += k as u64;
-                advance(k as u64);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::input(path, e)),
-        }
-    }
-    Ok((h.finalize().into(), n))
+    crate::fsutil::sha256_through(&mut f, &mut vec![0u8; 1 << 20], &mut |k| advance(k))
+        .map_err(|e| Error::input(path, e))
 }

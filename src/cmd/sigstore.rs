@@ -2,7 +2,7 @@
 //! against a trusted root and an identity policy given on the command line
 //! or pinned in a trust store; `airlock anchor sigstore`: that pin (src/sigstore
 //! does the verifying).
-use std::io::Read;
+
 use std::path::{Path, PathBuf};
 
 use airlock_hsm::{SigstorePin, open_store};
@@ -24,16 +24,8 @@ use crate::timefmt::{format_utc, now};
 /// The SHA-256 of a file, streamed.
 fn digest_file(path: &Path) -> Result<ArtifactDigest, Error> {
     let mut file = airlock_hsm::opfile::open_regular(path).map_err(|e| Error::input(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| Error::input(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(ArtifactDigest(hasher.finalize().into()))
+    let (sha256, _) = crate::fsutil::sha256_of(&mut file).map_err(|e| Error::input(path, e))?;
+    Ok(ArtifactDigest(sha256))
 }
 
 /// Runs `sigstore verify`.

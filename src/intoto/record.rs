@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use super::fnmatch::Pattern;
 use super::model::{Artifacts, Digests};
 use crate::json::Json;
@@ -161,19 +159,9 @@ pub fn excluded_by_default(path: &str) -> bool {
 /// `record`'s CPU time on small files, docs/performance.md).
 fn hash_file(path: &Path, buf: &mut [u8]) -> Result<[u8; 32], RecordError> {
     let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
-    let mut h = Sha256::new();
-    loop {
-        let n = match f.read(buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io(path, e)),
-        };
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().into())
+    let (sha256, _) =
+        crate::fsutil::sha256_through(&mut f, buf, &mut |_| ()).map_err(|e| io(path, e))?;
+    Ok(sha256)
 }
 
 struct Recorder<'a> {

@@ -479,23 +479,10 @@ fn collect_docker(
 
 /// SHA-256 and size of a file, streamed.
 pub fn hash_file(p: &Path) -> Result<(Digest, u64), Error> {
-    use sha2::Digest as _;
-    let f = File::open(p).map_err(|e| source_err(format!("{}: {e}", p.display())))?;
-    let mut h = sha2::Sha256::new();
-    let mut r = io::BufReader::with_capacity(1 << 20, f);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(source_err(format!("{}: {e}", p.display()))),
-        };
-        h.update(&buf[..k]);
-        n += k as u64;
-    }
-    Ok((Digest(h.finalize().into()), n))
+    let failed = |e: io::Error| source_err(format!("{}: {e}", p.display()));
+    let mut f = File::open(p).map_err(failed)?;
+    let (sha256, n) = crate::fsutil::sha256_of(&mut f).map_err(failed)?;
+    Ok((Digest(sha256), n))
 }
 
 /// Extracts a tar into `to`: regular files and directories only, every path
