@@ -136,8 +136,10 @@ pub fn sha256_of(r: &mut dyn Read) -> std::io::Result<([u8; 32], u64)> {
 }
 
 /// [`sha256_of`], read through `buf` (a caller hashing many files keeps
-/// one), `advance` told the length of each piece as it is hashed. The one
-/// streaming hash loop of the crate: every file digest goes through it.
+/// one), `advance` told the length of each piece as it is hashed. Every
+/// digest of a whole file goes through it; what hashes while it copies or
+/// within a length bound (a delta's base files, a pulled blob, an archive
+/// member) has a loop of its own.
 pub fn sha256_through(
     r: &mut dyn Read,
     buf: &mut [u8],

@@ -1,12 +1,10 @@
 //! The records of the commands that decide about a bundle (`verify`,
 //! `unpack`): what was checked, the verdict, and the overrides used. A
 //! refused bundle is always recorded, whatever it is.
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use airlock_hsm::{Anchor, JournalHead, StoreLock, TrustStore};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::error::{EXIT_REJECTED, Error};
 use crate::journal::writer::{Event, Journal, record};
@@ -339,17 +337,8 @@ pub fn file_sha256(path: &Path) -> Option<String> {
     if !f.metadata().ok()?.is_file() {
         return None;
     }
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    Some(hex::encode(h.finalize()))
+    let (sha256, _) = crate::fsutil::sha256_of(&mut f).ok()?;
+    Some(hex::encode(sha256))
 }
 
 /// How long a command waits for a store another process holds
