@@ -218,6 +218,71 @@ fn an_import_killed_at_20_points_resumes_and_ends_as_an_uninterrupted_one() {
     );
 }
 
+/// The run that takes over a killed import is itself killed part-way:
+/// the third run takes over again, from the frame the second reached, and
+/// still ends as an uninterrupted import does, with no staging directory
+/// left.
+#[test]
+fn a_resumed_import_killed_again_resumes_again() {
+    let w = big_world();
+    let cuts = manifest(&w, "rel.airlock").frame_cuts();
+    assert_eq!(cuts.len(), 3);
+    w.unpack("rel.airlock", "ref").ok();
+    let reference = (
+        tree(&w.path("ref")),
+        tree(&w.path("ref.airlock-metadata")),
+        state(&w, "store"),
+        outcome(&w, "store"),
+    );
+    // The first run dies in the second frame, the one that takes over dies
+    // in the third (it stages that frame's files again: it resumed at the
+    // second), the third run finishes.
+    let second = cuts[1].first_entry + 1;
+    let third = cuts[2].first_entry + 2;
+    new_store(&w, "s2");
+    killed_at(
+        &w,
+        "rel.airlock",
+        "s2",
+        "out",
+        &format!("unpack-artifact-staged-{second}"),
+    );
+    killed_at(
+        &w,
+        "rel.airlock",
+        "s2",
+        "out",
+        &format!("unpack-artifact-staged-{third}"),
+    );
+    assert_eq!(
+        resumable_dirs(w.tmp.path()).len(),
+        1,
+        "one staging directory, taken over"
+    );
+    let r = w.run(&unpack_args("rel.airlock", "s2", "out")).ok();
+    assert_eq!(r.json()["resumed"]["frame"], 2, "{}", r.stdout);
+    assert_eq!(tree(&w.path("out")), reference.0);
+    assert_eq!(tree(&w.path("out.airlock-metadata")), reference.1);
+    assert_eq!(state(&w, "s2"), reference.2);
+    assert_eq!(outcome(&w, "s2"), reference.3);
+    assert!(resumable_dirs(w.tmp.path()).is_empty());
+    // A killed run journals nothing: the run that finishes records the
+    // interruption it found (the second run's) and its resumption, then
+    // the import (docs/transfers.md section 7).
+    let recs = journal(&w, "s2");
+    let events: Vec<&str> = recs
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .filter(|e| e.starts_with("import.") || *e == "unpack")
+        .collect();
+    assert_eq!(events, ["import.interrupted", "import.resumed", "unpack"]);
+    let resumed = recs
+        .iter()
+        .find(|r| r["event"] == "import.resumed")
+        .unwrap();
+    assert_eq!(resumed["fields"]["frame"], 2);
+}
+
 #[test]
 fn a_staged_file_changed_between_the_runs_is_read_again_not_trusted() {
     let w = big_world();
