@@ -105,6 +105,23 @@ fn outcome(w: &World, store: &str) -> Value {
     ])
 }
 
+/// What an import is compared by: its tree, its metadata tree, the store's
+/// state and the outcome journaled.
+type Imported = (Tree, Tree, Value, Value);
+type Tree = Vec<(String, Vec<u8>, u32)>;
+
+/// The reference: one uninterrupted import of `rel.airlock` to `ref` on
+/// `store`.
+fn reference_import(w: &World) -> Imported {
+    w.unpack("rel.airlock", "ref").ok();
+    (
+        tree(&w.path("ref")),
+        tree(&w.path("ref.airlock-metadata")),
+        state(w, "store"),
+        outcome(w, "store"),
+    )
+}
+
 #[test]
 fn an_import_killed_at_20_points_resumes_and_ends_as_an_uninterrupted_one() {
     let w = big_world();
@@ -117,14 +134,7 @@ fn an_import_killed_at_20_points_resumes_and_ends_as_an_uninterrupted_one() {
     );
     let size = std::fs::metadata(w.path("rel.airlock")).unwrap().len();
     let cuts = m.frame_cuts();
-    // The reference: one uninterrupted import.
-    w.unpack("rel.airlock", "ref").ok();
-    let reference = (
-        tree(&w.path("ref")),
-        tree(&w.path("ref.airlock-metadata")),
-        state(&w, "store"),
-        outcome(&w, "store"),
-    );
+    let reference = reference_import(&w);
     let payload = m.artifacts().len();
     assert_eq!(payload, 25);
     let (mut read_again, mut later) = (0u64, 0u64);
@@ -227,13 +237,7 @@ fn a_resumed_import_killed_again_resumes_again() {
     let w = big_world();
     let cuts = manifest(&w, "rel.airlock").frame_cuts();
     assert_eq!(cuts.len(), 3);
-    w.unpack("rel.airlock", "ref").ok();
-    let reference = (
-        tree(&w.path("ref")),
-        tree(&w.path("ref.airlock-metadata")),
-        state(&w, "store"),
-        outcome(&w, "store"),
-    );
+    let reference = reference_import(&w);
     // The first run dies in the second frame, the one that takes over dies
     // in the third (it stages that frame's files again: it resumed at the
     // second), the third run finishes.
