@@ -288,35 +288,66 @@ pub fn parse(bytes: &[u8]) -> Result<Signed, String> {
 /// Writes a Metablock: `signed` as given plus signatures, pretty-printed with
 /// sorted keys like the reference writes it.
 pub fn metablock<T: serde::Serialize + ?Sized>(signed: &T, signatures: &[Signature]) -> Vec<u8> {
-    /// `{"signatures": [...], "signed": ...}` (the keys sorted), written
-    /// without copying `signed` into a new tree.
-    struct Block<'a, T: ?Sized> {
-        signatures: Json,
-        signed: &'a T,
+    metablock_around(&MetablockBody::of(signed), signatures)
+}
+
+/// A Metablock's `signed` value, written as [`metablock`] writes it: made
+/// apart from the signatures, so that a large link is written while it is
+/// signed (`airlock record`).
+#[derive(Debug)]
+pub struct MetablockBody(Vec<u8>);
+
+/// An object of one member, `{"KEY": VALUE}`, for serde_json's pretty
+/// printer: written as `{\n  "KEY": VALUE\n}`, the value one level in,
+/// as it stands in a Metablock.
+struct Member<'a, T: ?Sized>(&'static str, &'a T);
+
+impl<T: serde::Serialize + ?Sized> serde::Serialize for Member<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry(self.0, self.1)?;
+        m.end()
     }
-    impl<T: serde::Serialize + ?Sized> serde::Serialize for Block<'_, T> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            use serde::ser::SerializeMap;
-            let mut m = s.serialize_map(Some(2))?;
-            m.serialize_entry("signatures", &self.signatures)?;
-            m.serialize_entry("signed", self.signed)?;
-            m.end()
-        }
+}
+
+/// What opens and closes a [`Member`] object.
+const MEMBER_START: &[u8] = b"{\n";
+const MEMBER_END: &[u8] = b"\n}";
+
+impl MetablockBody {
+    /// `{\n  "signed": VALUE` of the Metablock to be: its end is written
+    /// by [`metablock_around`].
+    pub fn of<T: serde::Serialize + ?Sized>(signed: &T) -> MetablockBody {
+        let mut out = serde_json::to_vec_pretty(&Member("signed", signed)).unwrap_or_default();
+        debug_assert!(out.ends_with(MEMBER_END));
+        out.truncate(out.len().saturating_sub(MEMBER_END.len()));
+        MetablockBody(out)
     }
-    let sigs = signatures
-        .iter()
-        .map(|s| {
-            crate::keys::obj([
-                ("keyid", Json::Str(s.keyid.clone())),
-                ("sig", Json::Str(hex::encode(&s.sig))),
-            ])
-        })
-        .collect();
-    let block = Block {
-        signatures: Json::Arr(sigs),
-        signed,
-    };
-    let mut out = serde_json::to_vec_pretty(&block).unwrap_or_default();
+}
+
+/// `{"signatures": [...], "signed": ...}` (the keys sorted), from a body
+/// already written.
+pub fn metablock_around(body: &MetablockBody, signatures: &[Signature]) -> Vec<u8> {
+    let sigs = Json::Arr(
+        signatures
+            .iter()
+            .map(|s| {
+                crate::keys::obj([
+                    ("keyid", Json::Str(s.keyid.clone())),
+                    ("sig", Json::Str(hex::encode(&s.sig))),
+                ])
+            })
+            .collect(),
+    );
+    let mut out = serde_json::to_vec_pretty(&Member("signatures", &sigs)).unwrap_or_default();
+    debug_assert!(out.ends_with(MEMBER_END) && body.0.starts_with(MEMBER_START));
+    out.truncate(out.len().saturating_sub(MEMBER_END.len()));
+    let signed = body.0.get(MEMBER_START.len()..).unwrap_or_default();
+    out.reserve(signed.len() + 4);
+    out.extend_from_slice(b",\n");
+    out.extend_from_slice(signed);
+    out.extend_from_slice(MEMBER_END);
     out.push(b'\n');
     out
 }
@@ -444,9 +475,13 @@ mod tests {
 
     #[test]
     fn a_metablock_is_written_as_its_json_tree_would_be() {
-        let signed =
-            Json::parse(br#"{"_type":"link","name":"\u00e9","n":[1,{"b":null,"a":"\u0001"}]}"#)
-                .unwrap();
+        // Nested values, empty ones, and strings with line breaks and
+        // control characters (written escaped: no line break of the
+        // printer's own is inside a string).
+        let signed = Json::parse(
+            br#"{"_type":"link","name":"\u00e9\nx","n":[1,{"b":null,"a":"\u0001"},[],{}],"e":{}}"#,
+        )
+        .unwrap();
         let sigs = [
             Signature {
                 keyid: "ab".into(),
@@ -477,6 +512,12 @@ mod tests {
         let mut old = serde_json::to_string_pretty(&tree.to_value()).unwrap();
         old.push('\n');
         assert_eq!(String::from_utf8(metablock(&signed, &sigs)).unwrap(), old);
+        // No signatures, and a body that is one line.
+        let empty = crate::keys::obj([]);
+        let tree = crate::keys::obj([("signatures", Json::Arr(vec![])), ("signed", empty.clone())]);
+        let mut old = serde_json::to_string_pretty(&tree.to_value()).unwrap();
+        old.push('\n');
+        assert_eq!(String::from_utf8(metablock(&empty, &[])).unwrap(), old);
     }
 
     #[test]
