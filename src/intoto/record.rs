@@ -154,14 +154,60 @@ pub fn excluded_by_default(path: &str) -> bool {
     excluded(path, defaults)
 }
 
-/// SHA-256 of a file, streamed through `buf` (one buffer a thread for
-/// every file: allocating and zeroing 64 KiB per file was most of
-/// `record`'s CPU time on small files, docs/performance.md).
-fn hash_file(path: &Path, buf: &mut [u8]) -> Result<[u8; 32], RecordError> {
-    let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
-    let (sha256, _) =
-        crate::fsutil::sha256_through(&mut f, buf, &mut |_| ()).map_err(|e| io(path, e))?;
-    Ok(sha256)
+/// A hashing thread's state: its read buffer (allocating and zeroing 64 KiB
+/// per file was most of `record`'s CPU time on small files), and the
+/// directory it opened last. Files come in walk order, a directory's
+/// together, and each is opened by its name in that directory: opening it
+/// by its whole path made the kernel look up every component of every
+/// path again (docs/performance.md).
+struct Hasher {
+    buf: Vec<u8>,
+    dir: Option<(String, std::os::fd::OwnedFd)>,
+}
+
+impl Hasher {
+    fn new() -> Hasher {
+        Hasher {
+            buf: vec![0u8; 64 << 10],
+            dir: None,
+        }
+    }
+
+    /// SHA-256 of the file `rel` under `base` (symbolic links followed, as
+    /// opening it by its path would).
+    fn hash(&mut self, base: &Path, rel: &str) -> Result<[u8; 32], RecordError> {
+        let path = || base.join(rel);
+        let (dir, name) = match rel.rsplit_once('/') {
+            Some(("", name)) => ("/", name),
+            Some(split) => split,
+            None => (".", rel),
+        };
+        if self.dir.as_ref().is_none_or(|(d, _)| d != dir) {
+            use rustix::fs::{Mode, OFlags};
+            self.dir = rustix::fs::open(
+                base.join(dir),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+            .map(|fd| (dir.to_owned(), fd));
+        }
+        let file = match &self.dir {
+            Some((_, fd)) => {
+                use rustix::fs::{Mode, OFlags};
+                rustix::fs::openat(fd, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                    .map(std::fs::File::from)
+                    .map_err(std::io::Error::from)
+            }
+            // A directory that cannot be opened: the file by its path, for
+            // the error that gives.
+            None => std::fs::File::open(path()),
+        };
+        let mut file = file.map_err(|e| io(&path(), e))?;
+        let (sha256, _) = crate::fsutil::sha256_through(&mut file, &mut self.buf, &mut |_| ())
+            .map_err(|e| io(&path(), e))?;
+        Ok(sha256)
+    }
 }
 
 struct Recorder<'a> {
@@ -291,11 +337,8 @@ pub fn record_artifacts(
             _ => {} // absent: skipped, as the reference does
         }
     }
-    let digests = crate::par::map_in_order_with(
-        &r.files,
-        || vec![0u8; 64 << 10],
-        |buf, (_, rel)| hash_file(&base.join(rel), buf),
-    );
+    let digests =
+        crate::par::map_in_order_with(&r.files, Hasher::new, |h, (_, rel)| h.hash(base, rel));
     // The first error in walk order; a path listed twice keeps its last
     // digest, as inserting into a map would.
     r.files
@@ -519,6 +562,71 @@ mod tests {
                     "{child}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn each_file_is_hashed_by_its_name_in_its_directory_as_by_its_path() {
+        // Files at the top, in nested and in symlinked directories, through
+        // a symlink, by a path given absolute, and the same directory's
+        // files on both sides of another's: each digest is its content's.
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("t/x/y")).unwrap();
+        std::fs::create_dir_all(root.join("t/z")).unwrap();
+        for (i, f) in ["top", "t/a", "t/x/b", "t/x/y/c", "t/z/d", "t/zz"]
+            .iter()
+            .enumerate()
+        {
+            std::fs::write(root.join(f), format!("content {i}")).unwrap();
+        }
+        std::os::unix::fs::symlink("x/y", root.join("t/linked")).unwrap();
+        std::os::unix::fs::symlink("z/d", root.join("t/e")).unwrap();
+        let got =
+            record_artifacts(root, &["top".into(), "t".into()], &RecordOptions::default()).unwrap();
+        let sha = |f: &str| {
+            use sha2::Digest as _;
+            hex::encode(sha2::Sha256::digest(std::fs::read(root.join(f)).unwrap()))
+        };
+        let want = [
+            ("top", "top"),
+            ("t/a", "t/a"),
+            ("t/e", "t/z/d"),
+            ("t/linked/c", "t/x/y/c"),
+            ("t/x/b", "t/x/b"),
+            // (t/x/y was walked as t/linked: each directory once.)
+            ("t/z/d", "t/z/d"),
+            ("t/zz", "t/zz"),
+        ];
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{:?}",
+            got.keys().collect::<Vec<_>>()
+        );
+        for (name, file) in want {
+            assert_eq!(
+                got.get(name).unwrap().get("sha256").unwrap(),
+                sha(file),
+                "{name}"
+            );
+        }
+        let opts = RecordOptions {
+            lstrip: vec![format!("{}/", root.display())],
+            ..Default::default()
+        };
+        let abs = root.join("t/x/b").display().to_string();
+        let got = record_artifacts(Path::new("."), &[abs], &opts).unwrap();
+        assert_eq!(
+            got.get("t/x/b").unwrap().get("sha256").unwrap(),
+            sha("t/x/b")
+        );
+        // A file that is gone, and one in a directory that is gone: the
+        // error names the whole path either way.
+        let mut h = Hasher::new();
+        for rel in ["t/x/gone", "t/gone/f"] {
+            let e = h.hash(root, rel).unwrap_err().to_string();
+            assert!(e.starts_with(&root.join(rel).display().to_string()), "{e}");
         }
     }
 
