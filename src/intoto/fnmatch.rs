@@ -21,9 +21,9 @@ pub struct Pattern {
     tokens: Vec<Token>,
     /// For a pattern of literals and stars only (the common case: `*.c`,
     /// `src/*`, the default excludes' `*.link*`): the literal runs between
-    /// its stars, matched by substring search instead of character by
-    /// character (that backtracking was a third of `record`'s walk,
-    /// docs/performance.md). `None` for a pattern with `?` or a set.
+    /// its stars, compared as bytes instead of character by character
+    /// (that backtracking was a quarter of the instructions of `record`'s
+    /// walk, docs/performance.md). `None` for a pattern with `?` or a set.
     segments: Option<Vec<String>>,
 }
 
