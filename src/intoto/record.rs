@@ -3,9 +3,10 @@
 //! paths (directories walked, symlinked directories followed once,
 //! exclude patterns, `--lstrip-paths`), and run the step's command,
 //! keeping its return value (and, on request, its output) as byproducts.
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -84,6 +85,25 @@ pub fn normpath(path: &str) -> String {
         (false, true) => ".".into(),
         (false, false) => joined,
     }
+}
+
+/// `normpath(rel/name)` for a normalized `rel` and a directory entry's
+/// `name` (never empty, `.`, `..`, nor with a `/`): only a `rel` of `.` or
+/// `/` needs care, and no path is split and joined again per file.
+fn child_path(rel: &str, name: &str) -> String {
+    let child = match rel {
+        "." => name.to_owned(),
+        "/" => format!("/{name}"),
+        _ => {
+            let mut child = String::with_capacity(rel.len() + 1 + name.len());
+            child.push_str(rel);
+            child.push('/');
+            child.push_str(name);
+            child
+        }
+    };
+    debug_assert_eq!(child, normpath(&format!("{rel}/{name}")));
+    child
 }
 
 /// `--exclude` patterns, compiled once: compiling them again for every
@@ -251,10 +271,10 @@ impl Recorder<'_> {
         Ok(())
     }
 
-    fn walk(&mut self, rel: &str, visited: &mut BTreeSet<PathBuf>) -> Result<(), RecordError> {
+    fn walk(&mut self, rel: &str, visited: &mut HashSet<OsString>) -> Result<(), RecordError> {
         let dir = self.base.join(rel);
         let canon = std::fs::canonicalize(&dir).map_err(|e| io(&dir, e))?;
-        if !visited.insert(canon) {
+        if !visited.insert(canon.into_os_string()) {
             return Ok(()); // a symlink cycle: each directory once
         }
         let mut entries: Vec<(String, std::fs::FileType)> = Vec::new();
@@ -270,7 +290,7 @@ impl Recorder<'_> {
         }
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (name, kind) in entries {
-            let child = normpath(&format!("{rel}/{name}"));
+            let child = child_path(rel, &name);
             // `rel` passed `excluded` (here or in `record_artifacts`).
             if excluded_child(&child, &name, &self.excludes) {
                 continue;
@@ -325,7 +345,7 @@ pub fn record_artifacts(
         files: Vec::new(),
         names: HashSet::new(),
     };
-    let mut visited = BTreeSet::new();
+    let mut visited = HashSet::new();
     for p in paths {
         let rel = normpath(p);
         if excluded(&rel, &r.excludes) {
@@ -532,6 +552,16 @@ mod tests {
             ("a/./b/..", "a"),
         ] {
             assert_eq!(normpath(i), o, "{i}");
+        }
+    }
+
+    #[test]
+    fn a_child_path_is_its_normalized_join() {
+        for rel in [".", "/", "a", "a/b", "..", "../x", "/x", "x.y"] {
+            let rel = normpath(rel);
+            for name in ["f", "f.txt", "..f", ".g", "é"] {
+                assert_eq!(child_path(&rel, name), normpath(&format!("{rel}/{name}")));
+            }
         }
     }
 
