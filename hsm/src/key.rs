@@ -252,6 +252,29 @@ impl PublicKey {
         }
     }
 
+    /// [`Self::verify`] over a message given in pieces: `None` for a key
+    /// whose check does not stream (all but Ed25519; verify those whole).
+    /// Ed25519's SHA-512 over the message is nearly all of checking a large
+    /// one, and streaming lets it run while the message is still being
+    /// written (`intoto verify`, docs/performance.md).
+    pub fn verify_stream(&self, sig: &[u8]) -> Option<SignatureStream> {
+        let PublicKey::Ed25519(k) = self else {
+            return None;
+        };
+        // verify_strict's checks, of which the stream verifier makes only
+        // the one on `S` (canonical): `R` a point, neither `R` nor the key
+        // of small order. Failing any, no message can verify.
+        let check = <&[u8; 64]>::try_from(sig).ok().and_then(|raw| {
+            let sig = ed25519_dalek::Signature::from_bytes(raw);
+            let r = curve25519_dalek::edwards::CompressedEdwardsY(*sig.r_bytes()).decompress()?;
+            if r.is_small_order() || k.is_weak() {
+                return None;
+            }
+            k.verify_stream(&sig).ok()
+        });
+        Some(SignatureStream(check))
+    }
+
     /// Whether `sig` is in the one encoding airlock writes: for ECDSA, DER
     /// exactly as it re-encodes, with `S` in the lower half of the group
     /// order (low-S, so that `(r, n - s)` is not a second valid signature
@@ -404,6 +427,35 @@ mod pss {
     }
 }
 
+/// A signature check fed the message a piece at a time
+/// ([`PublicKey::verify_stream`]): [`Self::verify`] gives the verdict
+/// [`PublicKey::verify`] gives over the pieces joined.
+pub struct SignatureStream(Option<ed25519_dalek::StreamVerifier>);
+
+impl SignatureStream {
+    /// Feeds the next piece of the message.
+    pub fn update(&mut self, piece: &[u8]) {
+        if let Some(v) = &mut self.0 {
+            v.update(piece);
+        }
+    }
+
+    /// Whether the signature verifies over everything fed.
+    pub fn verify(self) -> bool {
+        self.0.is_some_and(|v| v.finalize_and_verify().is_ok())
+    }
+}
+
+impl std::fmt::Debug for SignatureStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "SignatureStream"
+        } else {
+            "SignatureStream (refused)"
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -422,6 +474,108 @@ mod tests {
         assert!(pk.verify(b"msg", &sig));
         assert!(!pk.verify(b"msh", &sig));
         assert!(!pk.verify(b"msg", &sig[..63]));
+    }
+
+    /// `verify_stream` fed `pieces`, then verified.
+    fn streamed(pk: &PublicKey, sig: &[u8], pieces: &[&[u8]]) -> bool {
+        let mut s = pk.verify_stream(sig).unwrap();
+        for p in pieces {
+            s.update(p);
+        }
+        s.verify()
+    }
+
+    #[test]
+    fn a_streamed_check_gives_the_whole_messages_verdict() {
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let pk = PublicKey::Ed25519(sk.verifying_key());
+        let msg: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
+        let sig = sk.sign(&msg).to_bytes();
+        assert!(pk.verify(&msg, &sig));
+        for at in [0, 1, 127, 128, 500, 999, 1000] {
+            let (a, b) = msg.split_at(at);
+            assert!(streamed(&pk, &sig, &[a, b]), "split at {at}");
+            assert!(streamed(&pk, &sig, &[a, &[], b]));
+        }
+        // Refused as verify refuses: another message, one cut short or
+        // longer, a signature cut short, or with a non-canonical S (S + L).
+        let mut other = msg.clone();
+        other[500] ^= 1;
+        assert!(!streamed(&pk, &sig, &[&other]));
+        assert!(!streamed(&pk, &sig, &[&msg[..999]]));
+        assert!(!streamed(&pk, &sig, &[&msg, b"x"]));
+        assert!(!streamed(&pk, &sig[..63], &[&msg]));
+        let l = curve25519_dalek::scalar::Scalar::ZERO - curve25519_dalek::scalar::Scalar::ONE;
+        let mut high = sig;
+        let mut carry = 1u16; // S + L = S + (L - 1) + 1
+        for (i, b) in high[32..].iter_mut().enumerate() {
+            let sum = u16::from(*b) + u16::from(l.as_bytes()[i]) + carry;
+            *b = sum as u8;
+            carry = sum >> 8;
+        }
+        assert!(!pk.verify(&msg, &high));
+        assert!(!streamed(&pk, &high, &[&msg]));
+        // Keys that do not stream.
+        let p256 = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+        assert!(
+            PublicKey::EcdsaP256(*p256.verifying_key())
+                .verify_stream(&sig)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_streamed_check_refuses_what_only_verify_strict_refuses() {
+        // Signatures the stream verifier of ed25519-dalek accepts on its
+        // own (checked first, so that each case shows a check of ours at
+        // work) and verify_strict refuses: a key of small order, and an `R`
+        // of small order.
+        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT as B;
+        use curve25519_dalek::edwards::EdwardsPoint;
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::Sha512;
+        let msg = b"any message at all";
+        let dalek_accepts = |key: &ed25519_dalek::VerifyingKey, sig: &[u8; 64]| {
+            let mut v = key
+                .verify_stream(&ed25519_dalek::Signature::from_bytes(sig))
+                .unwrap();
+            v.update(msg);
+            v.finalize_and_verify().is_ok()
+        };
+        let signature = |r: EdwardsPoint, s: Scalar| {
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(r.compress().as_bytes());
+            sig[32..].copy_from_slice(s.as_bytes());
+            sig
+        };
+        let key_of = |p: EdwardsPoint| {
+            ed25519_dalek::VerifyingKey::from_bytes(p.compress().as_bytes()).unwrap()
+        };
+        let identity = <EdwardsPoint as curve25519_dalek::traits::Identity>::identity();
+        // The identity as the key: R = rB, S = r verifies any message.
+        let weak = key_of(identity);
+        let r = Scalar::from(123_456_789u64);
+        let sig = signature(B * r, r);
+        assert!(dalek_accepts(&weak, &sig));
+        assert!(!PublicKey::Ed25519(weak).verify(msg, &sig));
+        assert!(!streamed(&PublicKey::Ed25519(weak), &sig, &[msg]));
+        // The identity as R under an ordinary key aB: S = k a, with k the
+        // challenge SHA-512(R || A || M).
+        let a = Scalar::from(987_654_321u64);
+        let key = key_of(B * a);
+        let mut h = Sha512::new();
+        h.update(identity.compress().as_bytes());
+        h.update(key.as_bytes());
+        h.update(msg);
+        let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let sig = signature(identity, k * a);
+        assert!(dalek_accepts(&key, &sig));
+        assert!(!PublicKey::Ed25519(key).verify(msg, &sig));
+        assert!(!streamed(&PublicKey::Ed25519(key), &sig, &[msg]));
+        // And an R that is not the canonical encoding of a point.
+        let mut bad = sig;
+        bad[..32].copy_from_slice(&[0xff; 32]);
+        assert!(!streamed(&PublicKey::Ed25519(key), &bad, &[msg]));
     }
 
     #[test]

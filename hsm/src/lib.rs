@@ -45,7 +45,7 @@ pub use file_signer::FileSigner;
 pub use file_store::FileStore;
 pub use held::HeldAnchor;
 pub use journal::{JournalFile, JournalHead};
-pub use key::{KeyAlgorithm, PublicKey};
+pub use key::{KeyAlgorithm, PublicKey, SignatureStream};
 pub use ledger::{Ledger, LedgerRef};
 pub use lock::{DirLock, ReadLock};
 pub use open::{backend_of, open_store};
