@@ -241,16 +241,8 @@ impl Artifacts {
 
     /// Appends the canonical JSON of the object.
     pub fn write_canonical(&self, out: &mut Vec<u8>) {
-        out.push(b'{');
-        for (i, (p, d)) in self.0.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_canonical_str(p, out);
-            out.push(b':');
-            d.write_canonical(out);
-        }
-        out.push(b'}');
+        write_canonical_run(&self.0, true, out);
+        out.extend_from_slice(if self.0.is_empty() { b"{}" } else { b"}" });
     }
 
     /// From (path, digests) pairs in any order; a repeated path is refused.
@@ -394,11 +386,31 @@ impl FromIterator<(String, Digests)> for Artifacts {
 }
 
 /// Parses an artifacts object straight from JSON text (`what` is
-/// `materials` or `products`, for errors).
-#[derive(Debug, Clone, Copy)]
-pub struct ArtifactsSeed<'w>(pub &'w str);
+/// `materials` or `products`, for errors), giving its entries to
+/// [`ArtifactRuns`] as they are parsed when there is one.
+pub struct ArtifactsSeed<'w, 'r>(pub &'w str, pub Option<&'r mut dyn ArtifactRuns>);
 
-impl<'de> DeserializeSeed<'de> for ArtifactsSeed<'_> {
+/// Given an artifacts object's entries while it is parsed, a run at a time,
+/// in the text's order (a signature check streaming the canonical form,
+/// `stream_check.rs`): every entry once, the last run possibly empty.
+pub trait ArtifactRuns {
+    /// The next entries.
+    fn run(&mut self, entries: &[(Box<str>, Digests)]);
+}
+
+impl fmt::Debug for ArtifactsSeed<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ArtifactsSeed")
+            .field(&self.0)
+            .field(&self.1.is_some())
+            .finish()
+    }
+}
+
+/// Entries a run holds (about 400 KB of canonical form).
+const RUN: usize = 4096;
+
+impl<'de> DeserializeSeed<'de> for ArtifactsSeed<'_, '_> {
     type Value = Artifacts;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Artifacts, D::Error> {
@@ -406,23 +418,47 @@ impl<'de> DeserializeSeed<'de> for ArtifactsSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for ArtifactsSeed<'_> {
+impl<'de> Visitor<'de> for ArtifactsSeed<'_, '_> {
     type Value = Artifacts;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "`{}` as an object of path → digests", self.0)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Artifacts, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Artifacts, A::Error> {
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        let mut given = 0;
         while let Some(path) = map.next_key::<BoxStr>()? {
             let digests = map.next_value_seed(DigestsSeed {
                 what: self.0,
                 path: &path.0,
             })?;
             entries.push((path.0, digests));
+            if let Some(runs) = self.1.as_deref_mut()
+                && entries.len() - given == RUN
+            {
+                runs.run(&entries[given..]);
+                given = entries.len();
+            }
+        }
+        if let Some(runs) = self.1 {
+            runs.run(&entries[given..]);
         }
         Artifacts::from_entries(entries).map_err(|e| de::Error::custom(format!("{}: {e}", self.0)))
+    }
+}
+
+/// Appends the canonical JSON of `entries` as part of an object's: each
+/// entry after `{` when `first` and the object's first, after `,` when not.
+/// Entries in sorted order, written run after run and closed with `}` (or
+/// `{}` for none), are [`Artifacts::write_canonical`]'s bytes.
+pub fn write_canonical_run(entries: &[(Box<str>, Digests)], mut first: bool, out: &mut Vec<u8>) {
+    for (p, d) in entries {
+        out.push(if first { b'{' } else { b',' });
+        first = false;
+        write_canonical_str(p, out);
+        out.push(b':');
+        d.write_canonical(out);
     }
 }
 
@@ -539,7 +575,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Artifacts, String> {
         let mut de = serde_json::Deserializer::from_str(text);
-        ArtifactsSeed("materials")
+        ArtifactsSeed("materials", None)
             .deserialize(&mut de)
             .map_err(|e| e.to_string())
     }

@@ -15,9 +15,10 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use super::artifacts::{Artifacts, ArtifactsSeed};
+use super::artifacts::{ArtifactRuns, Artifacts, ArtifactsSeed};
 use super::envelope::{self, Encoding, Signature};
 use super::model::Link;
+use super::stream_check::{self, StreamCheck};
 use crate::json::{Json, write_canonical_str};
 use crate::keys::KeyObject;
 
@@ -84,9 +85,11 @@ impl Fields {
     }
 }
 
-struct FieldsSeed;
+/// Parses `signed` (or a DSSE payload), each field also given to a
+/// signature check streaming it, when there is one.
+struct FieldsSeed<'c, 'k>(Option<&'c mut StreamCheck<'k>>);
 
-impl<'de> DeserializeSeed<'de> for FieldsSeed {
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_, '_> {
     type Value = Fields;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Fields, D::Error> {
@@ -94,27 +97,38 @@ impl<'de> DeserializeSeed<'de> for FieldsSeed {
     }
 }
 
-impl<'de> Visitor<'de> for FieldsSeed {
+impl<'de> Visitor<'de> for FieldsSeed<'_, '_> {
     type Value = Fields;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Fields, A::Error> {
         let mut fields = Fields::default();
         while let Some(key) = map.next_key::<String>()? {
             let duplicate = match key.as_str() {
-                "materials" => fields
-                    .materials
-                    .replace(map.next_value_seed(ArtifactsSeed("materials"))?)
-                    .is_some(),
-                "products" => fields
-                    .products
-                    .replace(map.next_value_seed(ArtifactsSeed("products"))?)
-                    .is_some(),
+                name @ ("materials" | "products") => {
+                    let mut runs = self.0.as_deref_mut().and_then(|c| c.artifacts(name));
+                    let artifacts = map.next_value_seed(ArtifactsSeed(
+                        name,
+                        runs.as_mut().map(|r| r as &mut dyn ArtifactRuns),
+                    ))?;
+                    if let Some(runs) = runs {
+                        runs.close();
+                    }
+                    let slot = if name == "materials" {
+                        &mut fields.materials
+                    } else {
+                        &mut fields.products
+                    };
+                    slot.replace(artifacts).is_some()
+                }
                 _ => {
                     let value: Json = map.next_value()?;
+                    if let Some(check) = self.0.as_deref_mut() {
+                        check.field(&key, |out| value.write_canonical(out));
+                    }
                     fields.json.insert(key.clone(), value).is_some()
                 }
             };
@@ -124,6 +138,9 @@ impl<'de> Visitor<'de> for FieldsSeed {
                     crate::excerpt(&key)
                 )));
             }
+        }
+        if let Some(check) = self.0 {
+            check.end();
         }
         Ok(fields)
     }
@@ -138,39 +155,67 @@ struct Top {
     payload_type: Option<Json>,
 }
 
-impl<'de> de::Deserialize<'de> for Top {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Top, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Top;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
-                let mut top = Top::default();
-                let mut seen = std::collections::BTreeSet::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "signed" => top.signed = Some(map.next_value_seed(FieldsSeed)?),
-                        "signatures" => top.signatures = Some(map.next_value()?),
-                        "payload" => top.payload = Some(map.next_value()?),
-                        "payloadType" => top.payload_type = Some(map.next_value()?),
-                        _ => {
-                            map.next_value::<Json>()?;
+/// Parses the top level, a signature check streaming `signed` when given
+/// one.
+struct TopSeed<'c, 'k>(Option<&'c mut StreamCheck<'k>>);
+
+impl<'de> DeserializeSeed<'de> for TopSeed<'_, '_> {
+    type Value = Top;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Top, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopSeed<'_, '_> {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Top, A::Error> {
+        let mut top = Top::default();
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "signed" => {
+                    // Streamed only after the signatures it is checked
+                    // against (in-toto writes them first: keys sorted).
+                    let mut check = self.0.take();
+                    if let Some(check) = check.as_deref_mut() {
+                        match metablock_signatures(top.signatures.as_ref()) {
+                            Ok(sigs) => check.start(&sigs),
+                            _ => check.drop_stream(),
                         }
                     }
-                    if !seen.insert(key.clone()) {
-                        return Err(de::Error::custom(format!(
-                            "duplicate key {}",
-                            crate::excerpt(&key)
-                        )));
-                    }
+                    top.signed = Some(map.next_value_seed(FieldsSeed(check))?);
                 }
-                Ok(top)
+                "signatures" => top.signatures = Some(map.next_value()?),
+                "payload" => top.payload = Some(map.next_value()?),
+                "payloadType" => top.payload_type = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<Json>()?;
+                }
+            }
+            if !seen.insert(key.clone()) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key {}",
+                    crate::excerpt(&key)
+                )));
             }
         }
-        d.deserialize_map(V)
+        Ok(top)
     }
+}
+
+/// A Metablock's signatures (`sig` in hex; a keyid may repeat).
+fn metablock_signatures(value: Option<&Json>) -> Result<Vec<Signature>, String> {
+    envelope::signatures(
+        value,
+        |s| hex::decode(s).map_err(|_| "signature is not hex".to_owned()),
+        envelope::KeyIds::MayRepeat,
+    )
 }
 
 fn strict<'de, T>(
@@ -199,7 +244,37 @@ pub struct LinkFile {
 impl LinkFile {
     /// Parses a Metablock or DSSE envelope (whatever `_type` it holds).
     pub fn parse(bytes: &[u8]) -> Result<LinkFile, String> {
-        let top: Top = strict(bytes, std::marker::PhantomData)?;
+        Self::parse_with(bytes, None)
+    }
+
+    /// [`Self::parse`], and whether a signature claiming one of `keyids`
+    /// verifies with `key` when that was found while parsing: a Metablock
+    /// whose `signed` comes after its signatures with its fields in
+    /// canonical order, checked by a key that streams (Ed25519). `None`
+    /// otherwise: then ask [`Self::signed_by_in`].
+    pub fn parse_checking(
+        bytes: &[u8],
+        keyids: &[&str],
+        key: &KeyObject,
+    ) -> Result<(LinkFile, Option<bool>), String> {
+        std::thread::scope(|s| {
+            let (mut check, rx) = StreamCheck::new(keyids, key);
+            let hashing = s.spawn(move || stream_check::hash(rx));
+            let parsed = Self::parse_with(bytes, Some(&mut check));
+            drop(check); // the hashing thread stops when the sender is gone
+            let verdict = hashing
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            let doc = parsed?;
+            // A DSSE envelope with a stray `signed` beside its payload is
+            // checked over its payload: what was streamed does not count.
+            let verdict = verdict.filter(|_| doc.encoding == Encoding::Metablock);
+            Ok((doc, verdict))
+        })
+    }
+
+    fn parse_with(bytes: &[u8], check: Option<&mut StreamCheck<'_>>) -> Result<LinkFile, String> {
+        let top: Top = strict(bytes, TopSeed(check))?;
         if let Some(payload) = top.payload {
             let (payload_type, body) = envelope::dsse_body(top.payload_type.as_ref(), &payload)?;
             let signatures = envelope::signatures(
@@ -207,7 +282,7 @@ impl LinkFile {
                 envelope::b64_decode,
                 envelope::KeyIds::Unique,
             )?;
-            let fields = strict(&body, FieldsSeed).map_err(|e| {
+            let fields = strict(&body, FieldsSeed(None)).map_err(|e| {
                 if e.starts_with("invalid type") {
                     "DSSE payload is not a JSON object".to_owned()
                 } else {
@@ -222,11 +297,7 @@ impl LinkFile {
             });
         }
         if let Some(fields) = top.signed {
-            let signatures = envelope::signatures(
-                top.signatures.as_ref(),
-                |s| hex::decode(s).map_err(|_| "signature is not hex".to_owned()),
-                envelope::KeyIds::MayRepeat,
-            )?;
+            let signatures = metablock_signatures(top.signatures.as_ref())?;
             return Ok(LinkFile {
                 fields,
                 signatures,
@@ -329,6 +400,159 @@ mod tests {
                 fast.into_link().unwrap(),
                 Link::parse(&generic.payload).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn canonical_stream_gives_the_verdict_of_the_whole_message() {
+        use ed25519_dalek::Signer as _;
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let key = KeyObject {
+            keytype: "ed25519".into(),
+            scheme: "ed25519".into(),
+            public: Some(airlock_hsm::PublicKey::Ed25519(sk.verifying_key())),
+        };
+        let other = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let sorted = format!(
+            r#"{{"_type": "link", "byproducts": {{"return-value": 0}}, "command": ["make", "é\n\"x\""],
+                "environment": {{}}, "materials": {{"A": {{"md5": "00", "sha512": "FF"}}, "src/a.c": {{"sha256": "{H}"}}}},
+                "name": "build", "products": {{}}, "x": {{"a": 2, "b": 1}}}}"#
+        );
+        let unsorted = format!(
+            r#"{{"products": {{"b": {{"sha256": "{H}"}}}}, "name": "s", "_type": "link"}}"#
+        );
+        let repeated = r#"{"_type": "link", "name": "s", "name": "s"}"#.to_owned();
+        // (text, keyid claimed, whether the check streams)
+        let mut cases: Vec<(String, bool)> = Vec::new();
+        for signed in [
+            sorted.as_str(),
+            unsorted.as_str(),
+            "{}",
+            r#"{"_type": "link"}"#,
+            repeated.as_str(),
+        ] {
+            let message = envelope::parse(metablock(signed).as_bytes())
+                .map(|m| m.message)
+                .unwrap_or_default();
+            let good = hex::encode(sk.sign(&message).to_bytes());
+            let forged = hex::encode(other.sign(&message).to_bytes());
+            let sig = |s: &str| format!(r#"{{"keyid": "ab", "sig": "{s}"}}"#);
+            let streams = signed != unsorted;
+            for (sigs, streams) in [
+                (sig(&good), streams),
+                (sig(&forged), streams),
+                (format!("{}, {}", sig(&forged), sig(&good)), streams), // one of two
+                (sig("00ff"), streams),                                 // cut short
+                (r#"{"keyid": "cd", "sig": "00"}"#.to_owned(), false),  // none claims the key
+            ] {
+                cases.push((
+                    format!(r#"{{"signatures": [{sigs}], "signed": {signed}}}"#),
+                    streams,
+                ));
+                // Signatures after `signed`: checked after the parse.
+                cases.push((
+                    format!(r#"{{"signed": {signed}, "signatures": [{sigs}]}}"#),
+                    false,
+                ));
+            }
+        }
+        // A DSSE envelope with a stray `signed`: its payload is what counts.
+        cases.push((
+            format!(
+                r#"{{"payload": "{}", "payloadType": "{PAYLOAD_TYPE}", "signatures": [], "signed": {{"_type": "link"}}}}"#,
+                envelope::b64_encode(br#"{"_type":"link"}"#)
+            ),
+            false,
+        ));
+        let mut streamed_true = 0;
+        for (text, streams) in cases {
+            let generic = envelope::parse(text.as_bytes()).map(|g| g.signed_by(&["ab"], &key));
+            match LinkFile::parse_checking(text.as_bytes(), &["ab"], &key) {
+                Ok((doc, verdict)) => {
+                    assert_eq!(verdict.is_some(), streams, "{text}");
+                    let whole = doc.signed_by(&["ab"], &key);
+                    assert_eq!(verdict.unwrap_or(whole), whole, "{text}");
+                    assert_eq!(Ok(whole), generic, "{text}");
+                    streamed_true += usize::from(verdict == Some(true));
+                }
+                Err(e) => assert!(generic.is_err(), "{text}: {e}"),
+            }
+        }
+        assert_eq!(
+            streamed_true, 6,
+            "good signatures over {{}}, _type and the sorted link, alone and second"
+        );
+        // A key that does not stream (ECDSA): checked after the parse.
+        let p256 = p256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+        let ecdsa = KeyObject {
+            public: Some(airlock_hsm::PublicKey::EcdsaP256(*p256.verifying_key())),
+            ..key.clone()
+        };
+        let text = metablock(&sorted);
+        assert_eq!(
+            LinkFile::parse_checking(text.as_bytes(), &["ab"], &ecdsa)
+                .unwrap()
+                .1,
+            None
+        );
+    }
+
+    #[test]
+    fn large_artifact_lists_stream_in_runs_and_only_in_order() {
+        // Lists of several runs of entries (ArtifactsSeed hands them over
+        // 4,096 at a time): streamed when sorted; out of order across a
+        // run's boundary or within a run, checked after the parse; a
+        // changed entry refused either way.
+        use ed25519_dalek::Signer as _;
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let key = KeyObject {
+            keytype: "ed25519".into(),
+            scheme: "ed25519".into(),
+            public: Some(airlock_hsm::PublicKey::Ed25519(sk.verifying_key())),
+        };
+        let list = |n: usize, swap: Option<usize>| {
+            let mut names: Vec<String> = (0..n).map(|i| format!("dir/f{i:06}")).collect();
+            if let Some(i) = swap {
+                names.swap(i, i + 1);
+            }
+            let entries: Vec<String> = names
+                .iter()
+                .map(|p| format!(r#""{p}": {{"sha256": "{H}"}}"#))
+                .collect();
+            format!("{{{}}}", entries.join(", "))
+        };
+        let text = |materials: &str, sig: &str| {
+            format!(
+                r#"{{"signatures": [{{"keyid": "ab", "sig": "{sig}"}}], "signed": {{"_type": "link", "materials": {materials}, "name": "s", "products": {}}}}}"#,
+                list(5000, None)
+            )
+        };
+        for (swap, streams) in [
+            (None, true),
+            (Some(4095), false),
+            (Some(10), false),
+            (Some(9000), false),
+        ] {
+            let materials = list(10_000, swap);
+            let unsigned = text(&materials, "");
+            let message = envelope::parse(unsigned.as_bytes()).unwrap().message;
+            let good = text(&materials, &hex::encode(sk.sign(&message).to_bytes()));
+            let changed = good.replacen(H, &H.replace('0', "1"), 1);
+            for (doc, want) in [(good, true), (changed, false)] {
+                let (parsed, verdict) =
+                    LinkFile::parse_checking(doc.as_bytes(), &["ab"], &key).unwrap();
+                assert_eq!(verdict.is_some(), streams, "swap {swap:?}");
+                assert_eq!(
+                    verdict.unwrap_or_else(|| parsed.signed_by(&["ab"], &key)),
+                    want
+                );
+                assert_eq!(
+                    envelope::parse(doc.as_bytes())
+                        .unwrap()
+                        .signed_by(&["ab"], &key),
+                    want
+                );
+            }
         }
     }
 

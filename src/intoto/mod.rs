@@ -22,6 +22,7 @@ pub mod record;
 pub mod rules;
 pub mod scaffold;
 pub mod statement;
+mod stream_check;
 pub mod verify;
 
 pub use model::{Artifacts, Digests, Layout, Link};

@@ -302,8 +302,16 @@ fn load(
         file: file.to_owned(),
         reason,
     };
-    let doc = match LinkFile::parse(&bytes) {
-        Ok(doc) => doc,
+    // An Ed25519 signature is checked while the link is parsed when it can
+    // be (intoto::stream_check); otherwise after, below. Only a large link
+    // is worth the thread that takes.
+    const STREAM_FROM: usize = 1 << 20;
+    let parsed = match key {
+        Some(key) if bytes.len() >= STREAM_FROM => LinkFile::parse_checking(&bytes, &[keyid], key),
+        _ => LinkFile::parse(&bytes).map(|doc| (doc, None)),
+    };
+    let (doc, streamed) = match parsed {
+        Ok(parsed) => parsed,
         // The fast parser reads `materials`/`products` as artifact lists
         // wherever they appear (a sublayout's unknown field, a stray
         // `signed` beside a DSSE payload). What it refuses goes through the
@@ -317,7 +325,8 @@ fn load(
                 Cow::Owned(buf) => buf,
                 Cow::Borrowed(_) => Vec::new(),
             };
-            let signed = key.is_some_and(|k| doc.signed_by_in(&[keyid], k, buf));
+            let signed =
+                streamed.unwrap_or_else(|| key.is_some_and(|k| doc.signed_by_in(&[keyid], k, buf)));
             let link = doc.into_link().map_err(malformed)?;
             Ok(Some(Evidence::Link { link, signed }))
         }
