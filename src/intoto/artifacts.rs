@@ -157,28 +157,126 @@ fn canonical_str_len(s: &str) -> usize {
 
 /// Artifacts of a link: path → digests, sorted by path (byte order, as
 /// canonical JSON sorts keys), paths unique.
+///
+/// The paths are kept one after another in one string, not each in an
+/// allocation of its own: a link of 100,000 artifacts made and freed
+/// 100,000 of them (docs/performance.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Artifacts(Vec<(Box<str>, Digests)>);
+pub struct Artifacts {
+    /// Every path, in order, one after another.
+    paths: String,
+    /// Each entry's digests, and where its path ends in `paths` (it starts
+    /// where the one before ends).
+    entries: Vec<(usize, Digests)>,
+}
+
+/// Entries as they are parsed or collected, in any order: see
+/// [`Entries::into_artifacts`].
+#[derive(Debug, Default)]
+struct Entries {
+    paths: String,
+    entries: Vec<(usize, Digests)>,
+}
+
+impl Entries {
+    fn with_capacity(entries: usize) -> Entries {
+        Entries {
+            paths: String::new(),
+            entries: Vec::with_capacity(entries),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn path(&self, i: usize) -> &str {
+        let start = i.checked_sub(1).map_or(0, |j| self.entries[j].0);
+        &self.paths[start..self.entries[i].0]
+    }
+
+    fn push(&mut self, path: &str, digests: Digests) {
+        self.paths.push_str(path);
+        self.entries.push((self.paths.len(), digests));
+    }
+
+    /// (path, digests) of entries `from..`.
+    fn iter_from(&self, from: usize) -> impl Iterator<Item = (&str, &Digests)> {
+        (from..self.len()).map(|i| (self.path(i), &self.entries[i].1))
+    }
+
+    /// Sorted by path. With `last_wins`, a repeated path keeps its last
+    /// entry (as inserting into a map); without, it is refused.
+    fn into_artifacts(self, last_wins: bool) -> Result<Artifacts, String> {
+        let sorted = (1..self.len()).all(|i| self.path(i - 1) < self.path(i));
+        if sorted {
+            return Ok(Artifacts {
+                paths: self.paths,
+                entries: self.entries,
+            });
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        // Stable, so among equal paths the later entry stays later.
+        order.sort_by(|&a, &b| self.path(a).cmp(self.path(b)));
+        let mut keep: Vec<usize> = Vec::with_capacity(order.len());
+        for i in order {
+            match keep.last_mut() {
+                Some(last) if self.path(*last) == self.path(i) => {
+                    if !last_wins {
+                        return Err(format!("duplicate key {}", crate::excerpt(self.path(i))));
+                    }
+                    *last = i;
+                }
+                _ => keep.push(i),
+            }
+        }
+        let mut out = Entries {
+            paths: String::with_capacity(self.paths.len()),
+            entries: Vec::with_capacity(keep.len()),
+        };
+        for i in keep {
+            out.push(self.path(i), self.entries[i].1.clone());
+        }
+        Ok(Artifacts {
+            paths: out.paths,
+            entries: out.entries,
+        })
+    }
+}
 
 impl Artifacts {
     /// No artifacts.
     pub fn new() -> Artifacts {
-        Artifacts(Vec::new())
+        Artifacts::default()
     }
 
     /// How many.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries.is_empty()
     }
 
     /// The index of `path`, if listed.
     pub fn position(&self, path: &str) -> Option<usize> {
-        self.0.binary_search_by(|(p, _)| (**p).cmp(path)).ok()
+        self.search(path).ok()
+    }
+
+    /// `binary_search` by path.
+    fn search(&self, path: &str) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.path(mid).cmp(path) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
     }
 
     /// A cursor for looking up paths mostly in increasing order (as rules
@@ -192,7 +290,7 @@ impl Artifacts {
 
     /// The digests of `path`.
     pub fn get(&self, path: &str) -> Option<&Digests> {
-        self.position(path).map(|i| &self.0[i].1)
+        self.position(path).map(|i| &self.entries[i].1)
     }
 
     /// Whether `path` is listed.
@@ -202,22 +300,23 @@ impl Artifacts {
 
     /// The path at `index` (in path order).
     pub fn path(&self, index: usize) -> &str {
-        &self.0[index].0
+        let start = index.checked_sub(1).map_or(0, |i| self.entries[i].0);
+        &self.paths[start..self.entries[index].0]
     }
 
     /// The digests at `index` (in path order).
     pub fn digests(&self, index: usize) -> &Digests {
-        &self.0[index].1
+        &self.entries[index].1
     }
 
     /// The paths, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(p, _)| &**p)
+        (0..self.len()).map(|i| self.path(i))
     }
 
     /// (path, digests), in path order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Digests)> {
-        self.0.iter().map(|(p, d)| (&**p, d))
+        (0..self.len()).map(|i| (self.path(i), &self.entries[i].1))
     }
 
     /// The artifacts as a JSON object.
@@ -232,7 +331,6 @@ impl Artifacts {
     /// The length of [`Artifacts::write_canonical`]'s output.
     pub fn canonical_len(&self) -> usize {
         1 + self
-            .0
             .iter()
             .map(|(p, d)| canonical_str_len(p) + 1 + d.canonical_len() + 1)
             .sum::<usize>()
@@ -241,19 +339,8 @@ impl Artifacts {
 
     /// Appends the canonical JSON of the object.
     pub fn write_canonical(&self, out: &mut Vec<u8>) {
-        write_canonical_run(&self.0, true, out);
-        out.extend_from_slice(if self.0.is_empty() { b"{}" } else { b"}" });
-    }
-
-    /// From (path, digests) pairs in any order; a repeated path is refused.
-    pub fn from_entries(mut entries: Vec<(Box<str>, Digests)>) -> Result<Artifacts, String> {
-        if !entries.is_sorted_by(|a, b| a.0 < b.0) {
-            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
-                return Err(format!("duplicate key {}", crate::excerpt(&w[0].0)));
-            }
-        }
-        Ok(Artifacts(entries))
+        write_canonical_run(self.iter(), true, out);
+        out.extend_from_slice(if self.is_empty() { b"{}" } else { b"}" });
     }
 
     /// Parses an artifacts object from a generic JSON value (`what` names it
@@ -262,7 +349,7 @@ impl Artifacts {
         let Json::Obj(map) = value else {
             return Err(format!("`{what}` must be an object of path → digests"));
         };
-        let mut entries = Vec::with_capacity(map.len());
+        let mut entries = Entries::with_capacity(map.len());
         for (path, digests) in map {
             let Json::Obj(d) = digests else {
                 return Err(format!(
@@ -282,9 +369,9 @@ impl Artifacts {
                 .collect::<Result<Vec<_>, String>>()?;
             let digests = Digests::from_pairs(pairs)
                 .map_err(|e| format!("{what} {}: {e}", crate::excerpt(path)))?;
-            entries.push((Box::from(path.as_str()), digests));
+            entries.push(path, digests);
         }
-        Artifacts::from_entries(entries)
+        entries.into_artifacts(false)
     }
 }
 
@@ -317,9 +404,9 @@ impl serde::Serialize for Artifacts {
     /// building it: a tree of 100,000 entries was a tenth of `record`.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (p, d) in &self.0 {
-            m.serialize_entry(&**p, d)?;
+        let mut m = s.serialize_map(Some(self.len()))?;
+        for (p, d) in self.iter() {
+            m.serialize_entry(p, d)?;
         }
         m.end()
     }
@@ -335,10 +422,11 @@ pub struct Cursor<'a> {
 impl Cursor<'_> {
     /// The index of `path`, if listed.
     pub fn position(&mut self, path: &str) -> Option<usize> {
-        let entries = &self.artifacts.0;
-        let found = match entries.get(self.next) {
-            Some((p, _)) if **p == *path => Ok(self.next),
-            _ => entries.binary_search_by(|(p, _)| (**p).cmp(path)),
+        let artifacts = self.artifacts;
+        let found = if self.next < artifacts.len() && artifacts.path(self.next) == path {
+            Ok(self.next)
+        } else {
+            artifacts.search(path)
         };
         match found {
             Ok(i) => {
@@ -360,7 +448,7 @@ impl Cursor<'_> {
     /// The digests of `path`.
     pub fn get(&mut self, path: &str) -> Option<&Digests> {
         let artifacts = self.artifacts;
-        self.position(path).map(|i| &artifacts.0[i].1)
+        self.position(path).map(|i| &artifacts.entries[i].1)
     }
 }
 
@@ -368,20 +456,13 @@ impl FromIterator<(String, Digests)> for Artifacts {
     /// Sorted by path; for a repeated path the last one wins (as inserting
     /// into a map).
     fn from_iter<I: IntoIterator<Item = (String, Digests)>>(iter: I) -> Artifacts {
-        let mut entries: Vec<(Box<str>, Digests)> = iter
-            .into_iter()
-            .map(|(p, d)| (p.into_boxed_str(), d))
-            .collect();
-        // Stable, so among equal paths the later entry stays later.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out: Vec<(Box<str>, Digests)> = Vec::with_capacity(entries.len());
-        for e in entries {
-            match out.last_mut() {
-                Some(last) if last.0 == e.0 => *last = e,
-                _ => out.push(e),
-            }
+        let mut entries = Entries::default();
+        for (p, d) in iter {
+            entries.push(&p, d);
         }
-        Artifacts(out)
+        entries
+            .into_artifacts(true)
+            .unwrap_or_else(|_| unreachable!("the last of a repeated path wins"))
     }
 }
 
@@ -394,8 +475,8 @@ pub struct ArtifactsSeed<'w, 'r>(pub &'w str, pub Option<&'r mut dyn ArtifactRun
 /// in the text's order (a signature check streaming the canonical form,
 /// `stream_check.rs`): every entry once, the last run possibly empty.
 pub trait ArtifactRuns {
-    /// The next entries.
-    fn run(&mut self, entries: &[(Box<str>, Digests)]);
+    /// The next entries, (path, digests) in the text's order.
+    fn run(&mut self, entries: &mut dyn Iterator<Item = (&str, &Digests)>);
 }
 
 impl fmt::Debug for ArtifactsSeed<'_, '_> {
@@ -426,25 +507,29 @@ impl<'de> Visitor<'de> for ArtifactsSeed<'_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Artifacts, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+        let mut entries = Entries::with_capacity(map.size_hint().unwrap_or(0));
         let mut given = 0;
-        while let Some(path) = map.next_key::<BoxStr>()? {
+        let mut start = 0;
+        while map.next_key_seed(PathInto(&mut entries.paths))?.is_some() {
             let digests = map.next_value_seed(DigestsSeed {
                 what: self.0,
-                path: &path.0,
+                path: &entries.paths[start..],
             })?;
-            entries.push((path.0, digests));
+            entries.entries.push((entries.paths.len(), digests));
+            start = entries.paths.len();
             if let Some(runs) = self.1.as_deref_mut()
                 && entries.len() - given == RUN
             {
-                runs.run(&entries[given..]);
+                runs.run(&mut entries.iter_from(given));
                 given = entries.len();
             }
         }
         if let Some(runs) = self.1 {
-            runs.run(&entries[given..]);
+            runs.run(&mut entries.iter_from(given));
         }
-        Artifacts::from_entries(entries).map_err(|e| de::Error::custom(format!("{}: {e}", self.0)))
+        entries
+            .into_artifacts(false)
+            .map_err(|e| de::Error::custom(format!("{}: {e}", self.0)))
     }
 }
 
@@ -452,7 +537,11 @@ impl<'de> Visitor<'de> for ArtifactsSeed<'_, '_> {
 /// entry after `{` when `first` and the object's first, after `,` when not.
 /// Entries in sorted order, written run after run and closed with `}` (or
 /// `{}` for none), are [`Artifacts::write_canonical`]'s bytes.
-pub fn write_canonical_run(entries: &[(Box<str>, Digests)], mut first: bool, out: &mut Vec<u8>) {
+pub fn write_canonical_run<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a Digests)>,
+    mut first: bool,
+    out: &mut Vec<u8>,
+) {
     for (p, d) in entries {
         out.push(if first { b'{' } else { b',' });
         first = false;
@@ -462,25 +551,27 @@ pub fn write_canonical_run(entries: &[(Box<str>, Digests)], mut first: bool, out
     }
 }
 
-/// A string key, owned.
-struct BoxStr(Box<str>);
+/// A string key, appended to the paths parsed so far.
+struct PathInto<'p>(&'p mut String);
 
-impl<'de> de::Deserialize<'de> for BoxStr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<BoxStr, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = BoxStr;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<BoxStr, E> {
-                Ok(BoxStr(Box::from(v)))
-            }
-            fn visit_string<E>(self, v: String) -> Result<BoxStr, E> {
-                Ok(BoxStr(v.into_boxed_str()))
-            }
-        }
-        d.deserialize_str(V)
+impl<'de> DeserializeSeed<'de> for PathInto<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for PathInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.push_str(v);
+        Ok(())
     }
 }
 

@@ -191,19 +191,24 @@ pub(super) struct ArtifactStream<'c, 'k> {
 }
 
 impl ArtifactRuns for ArtifactStream<'_, '_> {
-    fn run(&mut self, entries: &[(Box<str>, Digests)]) {
-        if !self.check.streaming() || entries.is_empty() {
+    fn run(&mut self, entries: &mut dyn Iterator<Item = (&str, &Digests)>) {
+        if !self.check.streaming() {
             return;
         }
-        let sorted = entries.windows(2).all(|w| w[0].0 < w[1].0)
-            && self.last.as_ref().is_none_or(|last| *last < entries[0].0);
-        if !sorted {
-            self.check.drop_stream();
-            return;
+        let mut previous: Option<&str> = None;
+        for (path, digests) in entries {
+            let after = previous.or(self.last.as_deref());
+            if after.is_some_and(|before| before >= path) {
+                self.check.drop_stream();
+                return;
+            }
+            write_canonical_run([(path, digests)], self.first, &mut self.check.pending);
+            self.first = false;
+            previous = Some(path);
         }
-        write_canonical_run(entries, self.first, &mut self.check.pending);
-        self.first = false;
-        self.last = entries.last().map(|e| e.0.clone());
+        if let Some(path) = previous {
+            self.last = Some(path.into());
+        }
         self.check.send_pending(PIECE);
     }
 }
