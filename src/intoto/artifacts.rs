@@ -699,6 +699,44 @@ mod tests {
     }
 
     #[test]
+    fn collected_in_any_order_the_last_of_a_repeated_path_wins() {
+        let d = |b: u8| Digests::Sha256([b; 32]);
+        let a: Artifacts = [
+            ("b/x".to_owned(), d(1)),
+            (String::new(), d(2)),
+            ("a".to_owned(), d(3)),
+            ("b/x".to_owned(), d(4)),
+            ("é".to_owned(), d(5)),
+            ("a".to_owned(), d(6)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(a.keys().collect::<Vec<_>>(), ["", "a", "b/x", "é"]);
+        assert_eq!(
+            a.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(),
+            [d(2), d(6), d(4), d(5)]
+        );
+        for (i, p) in ["", "a", "b/x", "é"].iter().enumerate() {
+            assert_eq!(a.position(p), Some(i));
+            assert_eq!(a.path(i), *p);
+        }
+        assert_eq!(a.position("b"), None);
+        assert_eq!(a.position("zz"), None);
+        let mut c = a.cursor();
+        assert_eq!(c.position("b/x"), Some(2));
+        assert_eq!(c.position("é"), Some(3));
+        assert_eq!(c.position(""), Some(0));
+        assert!(!c.contains("c"));
+        // Parsed out of order: sorted, and equal to the same list in order.
+        let parsed = parse(r#"{"é": {"sha256": "05"}, "": {}, "a": {"md5": "00"}}"#).unwrap();
+        let sorted = parse(r#"{"": {}, "a": {"md5": "00"}, "é": {"sha256": "05"}}"#).unwrap();
+        assert_eq!(parsed, sorted);
+        assert_eq!(parsed.keys().collect::<Vec<_>>(), ["", "a", "é"]);
+        assert!(parse(r#"{"": {}, "a": {}, "": {}}"#).is_err());
+        assert!(Artifacts::new().is_empty());
+    }
+
+    #[test]
     fn refusals() {
         for (text, want) in [
             (r#"{"a": {"sha256": "xyz"}}"#, "must be hex"),
