@@ -329,17 +329,7 @@ impl MetablockBody {
 /// `{"signatures": [...], "signed": ...}` (the keys sorted), from a body
 /// already written.
 pub fn metablock_around(body: &MetablockBody, signatures: &[Signature]) -> Vec<u8> {
-    let sigs = Json::Arr(
-        signatures
-            .iter()
-            .map(|s| {
-                crate::keys::obj([
-                    ("keyid", Json::Str(s.keyid.clone())),
-                    ("sig", Json::Str(hex::encode(&s.sig))),
-                ])
-            })
-            .collect(),
-    );
+    let sigs = signature_list(signatures, |sig| hex::encode(sig));
     let mut out = serde_json::to_vec_pretty(&Member("signatures", &sigs)).unwrap_or_default();
     debug_assert!(out.ends_with(MEMBER_END) && body.0.starts_with(MEMBER_START));
     out.truncate(out.len().saturating_sub(MEMBER_END.len()));
@@ -350,6 +340,22 @@ pub fn metablock_around(body: &MetablockBody, signatures: &[Signature]) -> Vec<u
     out.extend_from_slice(MEMBER_END);
     out.push(b'\n');
     out
+}
+
+/// `[{"keyid": ..., "sig": ...}]`, each `sig` written by `encode` (hex in
+/// a Metablock, base64 in DSSE).
+fn signature_list(signatures: &[Signature], encode: impl Fn(&[u8]) -> String) -> Json {
+    Json::Arr(
+        signatures
+            .iter()
+            .map(|s| {
+                crate::keys::obj([
+                    ("keyid", Json::Str(s.keyid.clone())),
+                    ("sig", Json::Str(encode(&s.sig))),
+                ])
+            })
+            .collect(),
+    )
 }
 
 /// Writes a DSSE envelope over the exact `body` bytes.
@@ -373,17 +379,7 @@ pub fn dsse(body: &[u8], signatures: &[Signature]) -> Vec<u8> {
         payload_type: &'static str,
         signatures: Json,
     }
-    let signatures = Json::Arr(
-        signatures
-            .iter()
-            .map(|s| {
-                crate::keys::obj([
-                    ("keyid", Json::Str(s.keyid.clone())),
-                    ("sig", Json::Str(b64_encode(&s.sig))),
-                ])
-            })
-            .collect(),
-    );
+    let signatures = signature_list(signatures, b64_encode);
     let mut out = Vec::with_capacity(body.len().div_ceil(3) * 4 + 1024);
     let envelope = Envelope {
         payload: Payload(body),
