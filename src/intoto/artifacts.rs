@@ -162,19 +162,16 @@ fn canonical_str_len(s: &str) -> usize {
 /// allocation of its own: a link of 100,000 artifacts made and freed
 /// 100,000 of them (docs/performance.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Artifacts {
-    /// Every path, in order, one after another.
+pub struct Artifacts(Entries);
+
+/// Entries in the order they were parsed or collected (see
+/// [`Entries::into_artifacts`]), or sorted in [`Artifacts`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Entries {
+    /// Every path, one after another.
     paths: String,
     /// Each entry's digests, and where its path ends in `paths` (it starts
     /// where the one before ends).
-    entries: Vec<(usize, Digests)>,
-}
-
-/// Entries as they are parsed or collected, in any order: see
-/// [`Entries::into_artifacts`].
-#[derive(Debug, Default)]
-struct Entries {
-    paths: String,
     entries: Vec<(usize, Digests)>,
 }
 
@@ -210,10 +207,7 @@ impl Entries {
     fn into_artifacts(self, last_wins: bool) -> Result<Artifacts, String> {
         let sorted = (1..self.len()).all(|i| self.path(i - 1) < self.path(i));
         if sorted {
-            return Ok(Artifacts {
-                paths: self.paths,
-                entries: self.entries,
-            });
+            return Ok(Artifacts(self));
         }
         let mut order: Vec<usize> = (0..self.len()).collect();
         // Stable, so among equal paths the later entry stays later.
@@ -237,10 +231,7 @@ impl Entries {
         for i in keep {
             out.push(self.path(i), self.entries[i].1.clone());
         }
-        Ok(Artifacts {
-            paths: out.paths,
-            entries: out.entries,
-        })
+        Ok(Artifacts(out))
     }
 }
 
@@ -252,12 +243,12 @@ impl Artifacts {
 
     /// How many.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.0.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.0.entries.is_empty()
     }
 
     /// The index of `path`, if listed.
@@ -290,7 +281,7 @@ impl Artifacts {
 
     /// The digests of `path`.
     pub fn get(&self, path: &str) -> Option<&Digests> {
-        self.position(path).map(|i| &self.entries[i].1)
+        self.position(path).map(|i| self.digests(i))
     }
 
     /// Whether `path` is listed.
@@ -300,23 +291,22 @@ impl Artifacts {
 
     /// The path at `index` (in path order).
     pub fn path(&self, index: usize) -> &str {
-        let start = index.checked_sub(1).map_or(0, |i| self.entries[i].0);
-        &self.paths[start..self.entries[index].0]
+        self.0.path(index)
     }
 
     /// The digests at `index` (in path order).
     pub fn digests(&self, index: usize) -> &Digests {
-        &self.entries[index].1
+        &self.0.entries[index].1
     }
 
     /// The paths, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        (0..self.len()).map(|i| self.path(i))
+        self.iter().map(|(p, _)| p)
     }
 
     /// (path, digests), in path order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Digests)> {
-        (0..self.len()).map(|i| (self.path(i), &self.entries[i].1))
+        self.0.iter_from(0)
     }
 
     /// The artifacts as a JSON object.
@@ -448,7 +438,7 @@ impl Cursor<'_> {
     /// The digests of `path`.
     pub fn get(&mut self, path: &str) -> Option<&Digests> {
         let artifacts = self.artifacts;
-        self.position(path).map(|i| &artifacts.entries[i].1)
+        self.position(path).map(|i| artifacts.digests(i))
     }
 }
 

@@ -3,8 +3,9 @@
 //! Checking an Ed25519 signature over a large link is mostly SHA-512 over
 //! its canonical form, and that form used to be written and hashed only
 //! once the parse had ended. Here each field of `signed` is written in
-//! canonical form as soon as it is parsed, and hashed on a thread of its
-//! own while the parse goes on (docs/performance.md).
+//! canonical form as soon as it is parsed (the artifact lists a few
+//! thousand entries at a time), and hashed on a thread of its own while
+//! the parse goes on (docs/performance.md).
 //!
 //! This holds only while the fields come in canonical order (keys sorted,
 //! as in-toto and airlock write links) and after the `signatures` they are
