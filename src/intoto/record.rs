@@ -196,6 +196,7 @@ impl Hasher {
     /// SHA-256 of the file `rel` under `base` (symbolic links followed, as
     /// opening it by its path would).
     fn hash(&mut self, base: &Path, rel: &str) -> Result<[u8; 32], RecordError> {
+        use rustix::fs::{Mode, OFlags};
         let path = || base.join(rel);
         let (dir, name) = match rel.rsplit_once('/') {
             Some(("", name)) => ("/", name),
@@ -203,7 +204,6 @@ impl Hasher {
             None => (".", rel),
         };
         if self.dir.as_ref().is_none_or(|(d, _)| d != dir) {
-            use rustix::fs::{Mode, OFlags};
             self.dir = rustix::fs::open(
                 base.join(dir),
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -214,7 +214,6 @@ impl Hasher {
         }
         let file = match &self.dir {
             Some((_, fd)) => {
-                use rustix::fs::{Mode, OFlags};
                 rustix::fs::openat(fd, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
                     .map(std::fs::File::from)
                     .map_err(std::io::Error::from)
