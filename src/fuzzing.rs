@@ -38,6 +38,18 @@ pub fn intoto_document(bytes: &[u8]) {
         let _ = link.message();
         let _ = link.into_link();
     }
+    // The signature checked while the link is parsed (a fixed Ed25519 key
+    // under keyid `ab`) must give the verdict of the check after it.
+    let key = keys::KeyObject {
+        keytype: "ed25519".into(),
+        scheme: "ed25519".into(),
+        public: Some(PublicKey::Ed25519(
+            ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key(),
+        )),
+    };
+    if let Ok((link, Some(streamed))) = LinkFile::parse_checking(bytes, &["ab"], &key) {
+        assert_eq!(streamed, link.signed_by(&["ab"], &key));
+    }
     let _ = statement::parse(bytes);
 }
 
@@ -235,4 +247,29 @@ pub fn docker_archive_manifest(data: &[u8]) {
         let _ = select(data, Some(&tag));
     }
     let _ = select(data, Some("team/base:1"));
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_intoto_document_target_compares_the_streamed_verdict() {
+        // A link signed by the target's fixed key, its signature good and
+        // changed: the streamed verdict is checked against the other in both.
+        use ed25519_dalek::Signer as _;
+        let signed = r#"{"_type": "link", "name": "s", "products": {"a": {"sha256": "00"}}}"#;
+        let message =
+            envelope::parse(format!(r#"{{"signatures": [], "signed": {signed}}}"#).as_bytes())
+                .unwrap()
+                .message;
+        let sig = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).sign(&message);
+        for sig in [hex::encode(sig.to_bytes()), "00".repeat(64)] {
+            let text = format!(
+                r#"{{"signatures": [{{"keyid": "ab", "sig": "{sig}"}}], "signed": {signed}}}"#
+            );
+            intoto_document(text.as_bytes());
+        }
+    }
 }
