@@ -6,11 +6,18 @@
 
 use std::fmt;
 use std::io::{self, BufRead, Read};
+use std::mem;
+use std::ops::{Deref, Range};
+use std::sync::Arc;
 
 use crate::error::Error;
 
 /// Capacity of the buffer between the raw bundle file and the decoders.
-const INPUT_BUF: usize = 1 << 20;
+/// The payload's stored bytes reach the hashing thread in pieces of this
+/// size ([`Tap`]): large enough that handing them over costs few wake-ups
+/// (128 KiB pieces cost 600 more context switches on the 20,000-file corpus
+/// and 10 % of its verify time; docs/performance.md, sixth round).
+pub(crate) const INPUT_BUF: usize = 512 << 10;
 
 /// Largest zstd window a bundle may require (16 MiB); levels 1 to 19 stay
 /// below it. A frame asking for more is refused before any allocation.
@@ -206,11 +213,39 @@ impl fmt::Display for InputFailure {
 
 impl std::error::Error for InputFailure {}
 
+/// Consumed input bytes, handed to a [`Tap`] without a copy: the buffer
+/// they were read into, shared, and where in it they are. The reader
+/// writes into that buffer again only once every `Taken` of it is dropped.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    buf: Arc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl Taken {
+    /// A piece of its own, for tests of a tap.
+    #[cfg(test)]
+    pub(crate) fn of(bytes: &[u8]) -> Taken {
+        Taken {
+            range: 0..bytes.len(),
+            buf: Arc::new(bytes.to_vec()),
+        }
+    }
+}
+
+impl Deref for Taken {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.range.clone()]
+    }
+}
+
 /// Receives, in order, every byte consumed from an [`InputBuf`] once set
 /// with [`InputBuf::set_tap`].
 pub(crate) trait Tap: Send {
     /// The next consumed bytes.
-    fn take(&mut self, bytes: &[u8]);
+    fn take(&mut self, bytes: Taken);
     /// The bytes taken since the last call are one stretch (a payload
     /// frame, SPEC.md 5.8, or the whole payload): pass on anything held
     /// back, and mark where it ends.
@@ -221,22 +256,36 @@ pub(crate) trait Tap: Send {
 /// look at the next few bytes even when they straddle a refill, and an
 /// optional [`Tap`] on every byte consumed from it. Errors from the inner
 /// reader are tagged so they can be told apart from zstd's.
+///
+/// With a tap, the consumed bytes are not copied: when the reader leaves a
+/// buffer (to refill, or to gather bytes for `peek`) or a stretch ends, the
+/// tap is given the buffer, shared, with the range consumed since the last
+/// hand-over ([`Taken`]); the reader goes on in a spare buffer the tap has
+/// let go of, or a new one. A buffer is left only once it is full, so each
+/// hand-over is a whole buffer but at a stretch's end, whatever the inner
+/// reader's read sizes.
 pub(crate) struct InputBuf<R> {
     inner: R,
-    buf: Box<[u8]>,
+    buf: Arc<Vec<u8>>,
     pos: usize,
     end: usize,
+    /// Where the consumed bytes not yet handed to the tap start.
+    tapped: usize,
     tap: Option<Box<dyn Tap>>,
+    /// Buffers handed to the tap, reused once it has dropped them.
+    spent: Vec<Arc<Vec<u8>>>,
 }
 
 impl<R: Read> InputBuf<R> {
     pub(crate) fn new(inner: R) -> Self {
         InputBuf {
             inner,
-            buf: vec![0u8; INPUT_BUF].into_boxed_slice(),
+            buf: Arc::new(vec![0u8; INPUT_BUF]),
             pos: 0,
             end: 0,
+            tapped: 0,
             tap: None,
+            spent: Vec::new(),
         }
     }
 
@@ -248,18 +297,55 @@ impl<R: Read> InputBuf<R> {
     /// frame.
     pub(crate) fn set_tap(&mut self, tap: Box<dyn Tap>) {
         self.tap = Some(tap);
+        self.tapped = self.pos;
     }
 
     /// Ends the tap's stretch ([`Tap::end_stretch`]), if there is a tap.
     pub(crate) fn end_stretch(&mut self) {
+        self.hand_over();
         if let Some(t) = self.tap.as_mut() {
             t.end_stretch();
         }
     }
 
-    fn read_inner(&mut self, at: usize) -> io::Result<usize> {
+    /// Gives the tap the bytes consumed since the last hand-over.
+    fn hand_over(&mut self) {
+        if self.pos > self.tapped
+            && let Some(t) = self.tap.as_mut()
+        {
+            t.take(Taken {
+                buf: Arc::clone(&self.buf),
+                range: self.tapped..self.pos,
+            });
+        }
+        self.tapped = self.pos;
+    }
+
+    /// Makes the buffer the reader's alone: if the tap still holds it, the
+    /// unconsumed bytes move to the front of a spare one.
+    fn make_own(&mut self) {
+        if Arc::strong_count(&self.buf) == 1 {
+            return;
+        }
+        self.hand_over();
+        let mut fresh = match self.spent.iter().position(|b| Arc::strong_count(b) == 1) {
+            Some(i) => self.spent.swap_remove(i),
+            None => Arc::new(vec![0u8; INPUT_BUF]),
+        };
+        let n = self.end - self.pos;
+        // `fresh` is held by nobody else: no copy of it is made.
+        Arc::make_mut(&mut fresh)[..n].copy_from_slice(&self.buf[self.pos..self.end]);
+        self.spent.push(mem::replace(&mut self.buf, fresh));
+        (self.pos, self.end, self.tapped) = (0, n, 0);
+    }
+
+    /// Reads more input after `end` (into the reader's own buffer).
+    fn read_more(&mut self) -> io::Result<usize> {
+        self.make_own();
+        // The buffer is the reader's alone now: `make_mut` copies nothing.
+        let buf = Arc::make_mut(&mut self.buf);
         loop {
-            match self.inner.read(&mut self.buf[at..]) {
+            match self.inner.read(&mut buf[self.end..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io::Error::new(e.kind(), InputFailure(e))),
                 Ok(n) => return Ok(n),
@@ -270,11 +356,14 @@ impl<R: Read> InputBuf<R> {
     /// At least `n` buffered bytes, or fewer only at end of input.
     pub(crate) fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
         if self.end - self.pos < n {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.end -= self.pos;
-            self.pos = 0;
+            // Move the unconsumed bytes to the front (of a spare buffer if
+            // the tap holds this one).
+            self.hand_over();
+            self.make_own();
+            Arc::make_mut(&mut self.buf).copy_within(self.pos..self.end, 0);
+            (self.pos, self.end, self.tapped) = (0, self.end - self.pos, 0);
             while self.end < n {
-                let k = self.read_inner(self.end)?;
+                let k = self.read_more()?;
                 if k == 0 {
                     break;
                 }
@@ -298,19 +387,20 @@ impl<R: Read> Read for InputBuf<R> {
 impl<R: Read> BufRead for InputBuf<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.pos == self.end {
-            self.pos = 0;
-            self.end = 0;
-            self.end = self.read_inner(0)?;
+            // With a tap, a buffer is filled to the end before it is left,
+            // so that the tap gets it in one piece.
+            if self.tap.is_none() || self.end == self.buf.len() {
+                self.hand_over();
+                (self.pos, self.end, self.tapped) = (0, 0, 0);
+            }
+            let k = self.read_more()?;
+            self.end += k;
         }
         Ok(&self.buf[self.pos..self.end])
     }
 
     fn consume(&mut self, n: usize) {
-        let to = (self.pos + n).min(self.end);
-        if let Some(t) = self.tap.as_mut().filter(|_| to > self.pos) {
-            t.take(&self.buf[self.pos..to]);
-        }
-        self.pos = to;
+        self.pos = (self.pos + n).min(self.end);
     }
 }
 
@@ -468,8 +558,8 @@ mod tests {
         use std::sync::{Arc, Mutex};
         struct Record(Arc<Mutex<(Vec<u8>, bool)>>);
         impl Tap for Record {
-            fn take(&mut self, bytes: &[u8]) {
-                self.0.lock().unwrap().0.extend_from_slice(bytes);
+            fn take(&mut self, bytes: Taken) {
+                self.0.lock().unwrap().0.extend_from_slice(&bytes);
             }
             fn end_stretch(&mut self) {
                 self.0.lock().unwrap().1 = true;
@@ -485,6 +575,114 @@ mod tests {
         b.read_to_end(&mut rest).unwrap();
         b.end_stretch();
         assert_eq!(*seen.lock().unwrap(), (b"payload".to_vec(), true));
+    }
+
+    /// A reader that hands out at most `step` bytes per call.
+    struct Steps {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl Read for Steps {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len() - self.at);
+            out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// A tap that keeps every piece it is given (so the reader can never
+    /// write into those buffers again) and each stretch's end.
+    #[derive(Clone, Default)]
+    struct Keep(std::sync::Arc<std::sync::Mutex<Vec<Option<Taken>>>>);
+
+    impl Tap for Keep {
+        fn take(&mut self, bytes: Taken) {
+            self.0.lock().unwrap().push(Some(bytes));
+        }
+        fn end_stretch(&mut self) {
+            self.0.lock().unwrap().push(None);
+        }
+    }
+
+    impl Keep {
+        /// The stretches, each the concatenation of its pieces, and the
+        /// pieces' sizes.
+        fn stretches(&self) -> (Vec<Vec<u8>>, Vec<usize>) {
+            let (mut all, mut cur, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+            for p in self.0.lock().unwrap().iter() {
+                match p {
+                    Some(t) => {
+                        cur.extend_from_slice(t);
+                        sizes.push(t.len());
+                    }
+                    None => all.push(std::mem::take(&mut cur)),
+                }
+            }
+            (all, sizes)
+        }
+    }
+
+    #[test]
+    fn the_tap_gets_whole_buffers_it_may_keep_whatever_the_read_sizes() {
+        let data: Vec<u8> = (0..3 * INPUT_BUF + 4321)
+            .map(|i| (i * 13 % 251) as u8)
+            .collect();
+        let keep = Keep::default();
+        let mut b = InputBuf::new(Steps {
+            data: data.clone(),
+            at: 0,
+            step: 1000,
+        });
+        let mut head = [0u8; 7];
+        b.read_exact(&mut head).unwrap();
+        b.set_tap(Box::new(keep.clone()));
+        let cut = INPUT_BUF + 99;
+        let mut first = vec![0u8; cut - 7];
+        b.read_exact(&mut first).unwrap();
+        b.end_stretch();
+        // A stretch ends inside a buffer the tap now holds; the next one
+        // starts there, and a peek gathers bytes across its end.
+        assert_eq!(b.peek(3).unwrap()[..3], data[cut..cut + 3]);
+        // A peek across the end of a full buffer.
+        let mut rest = vec![0u8; 2 * INPUT_BUF - cut - 100];
+        b.read_exact(&mut rest).unwrap();
+        assert_eq!(
+            b.peek(5000).unwrap()[..5000],
+            data[cut + rest.len()..][..5000]
+        );
+        b.read_to_end(&mut rest).unwrap();
+        b.end_stretch();
+        assert_eq!(head, data[..7]);
+        assert_eq!(rest, data[cut..]);
+        let (stretches, sizes) = keep.stretches();
+        assert_eq!(stretches, [data[7..cut].to_vec(), data[cut..].to_vec()]);
+        // Whole buffers but where a stretch ends or a peek moves on.
+        let whole = sizes.iter().filter(|&&n| n == INPUT_BUF).count();
+        assert!(whole >= 1, "{sizes:?}");
+        assert!(sizes.len() <= 7, "{sizes:?}");
+    }
+
+    #[test]
+    fn buffers_the_tap_drops_are_reused() {
+        struct Drops;
+        impl Tap for Drops {
+            fn take(&mut self, _: Taken) {}
+            fn end_stretch(&mut self) {}
+        }
+        let data = vec![7u8; 20 * INPUT_BUF + 5];
+        let mut b = InputBuf::new(Steps {
+            data,
+            at: 0,
+            step: INPUT_BUF / 3,
+        });
+        b.set_tap(Box::new(Drops));
+        let mut out = Vec::new();
+        b.read_to_end(&mut out).unwrap();
+        assert_eq!(out.len(), 20 * INPUT_BUF + 5);
+        assert!(b.spent.len() <= 1, "{} buffers", b.spent.len() + 1);
     }
 
     #[test]

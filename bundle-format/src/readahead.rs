@@ -37,7 +37,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::{self, JoinHandle};
 
 use crate::error::Error;
-use crate::frames::{self, Input, Tap};
+use crate::frames::{self, Input, Taken, Tap};
 use crate::manifest::PayloadFrame;
 use crate::stored_hash::{self, Digests, Feeder, Hashed};
 
@@ -85,7 +85,7 @@ pub(crate) struct End {
 /// The decoder thread's [`Tap`]: what its decoder consumes goes to the
 /// hashing thread.
 impl Tap for Feeder {
-    fn take(&mut self, bytes: &[u8]) {
+    fn take(&mut self, bytes: Taken) {
         Feeder::take(self, bytes);
     }
 

@@ -8,11 +8,13 @@
 //! what zstd emits in its own thread: handing it here gained pack 3 % and
 //! cost 5 MiB of peak memory.)
 //!
-//! [`spawn`] gives two halves: the [`Feeder`], which copies the bytes into
-//! batches of [`BATCH`] and marks where each stretch (a frame, or the whole
-//! payload) ends, and the [`Digests`], which yields each stretch's length
-//! and SHA-256, in order. Batches go over a channel of depth [`DEPTH`] and
-//! come back for reuse, so memory is bounded (at most `DEPTH + 3` batches).
+//! [`spawn`] gives two halves: the [`Feeder`], which passes on the bytes
+//! (the input's own buffers, shared, not copied: [`Taken`]) and marks
+//! where each stretch (a frame, or the whole payload) ends, and the
+//! [`Digests`], which yields each stretch's length and SHA-256, in order.
+//! The pieces go over a channel of depth [`DEPTH`]; the input reuses a
+//! buffer once the thread has hashed and dropped it, so memory is bounded
+//! (at most `DEPTH + 3` buffers of [`crate::frames::INPUT_BUF`]).
 //! The thread returns once the feeder is dropped; dropping the digests
 //! joins it, so drop (or give to a thread that ends first) the feeder
 //! before the digests.
@@ -24,19 +26,15 @@ use std::thread::{self, JoinHandle};
 
 use sha2::{Digest, Sha256};
 
-/// Size of one batch of stored bytes on its way to the hashing thread:
-/// large enough that handing batches over costs few wake-ups (128 KiB
-/// batches cost 600 more context switches on the 20,000-file corpus and
-/// 10 % of its verify time).
-const BATCH: usize = 512 << 10;
+use crate::frames::Taken;
 
-/// Batches that may wait for the hashing thread.
+/// Pieces that may wait for the hashing thread.
 const DEPTH: usize = 2;
 
 /// What the hashing thread receives.
 enum Stored {
     /// Stored bytes, in order.
-    Bytes(Vec<u8>),
+    Bytes(Taken),
     /// The end of a stretch.
     End,
 }
@@ -47,45 +45,19 @@ pub(crate) type Hashed = (u64, [u8; 32]);
 /// The sending half: bytes in, stretch ends marked.
 pub(crate) struct Feeder {
     tx: SyncSender<Stored>,
-    spare: Receiver<Vec<u8>>,
-    batch: Vec<u8>,
 }
 
 impl Feeder {
     /// The next stored bytes.
-    pub(crate) fn take(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let n = (BATCH - self.batch.len()).min(bytes.len());
-            self.batch.extend_from_slice(&bytes[..n]);
-            bytes = &bytes[n..];
-            if self.batch.len() == BATCH {
-                self.send_batch();
-            }
-        }
+    pub(crate) fn take(&mut self, bytes: Taken) {
+        // If the thread is gone, so is what waits for its digests, which
+        // reports it (`Digests::next`).
+        let _ = self.tx.send(Stored::Bytes(bytes));
     }
 
     /// The bytes taken since the last mark are one stretch.
     pub(crate) fn end_stretch(&mut self) {
-        self.send_batch();
-        // If the thread is gone, so is what waits for its digests, which
-        // reports it (`Digests::next`).
         let _ = self.tx.send(Stored::End);
-    }
-
-    fn send_batch(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let next = match self.spare.try_recv() {
-            Ok(mut b) => {
-                b.clear();
-                b
-            }
-            Err(_) => Vec::with_capacity(BATCH),
-        };
-        let _ = self
-            .tx
-            .send(Stored::Bytes(mem::replace(&mut self.batch, next)));
     }
 }
 
@@ -118,20 +90,15 @@ impl Drop for Digests {
 /// test's witness that the thread is gone).
 pub(crate) fn spawn<K: Send + 'static>(keep: K) -> io::Result<(Feeder, Digests)> {
     let (tx, rx) = mpsc::sync_channel(DEPTH);
-    let (spare_tx, spare) = mpsc::channel();
     let (out, digests) = mpsc::channel();
     let thread = thread::Builder::new()
         .name("airlock-hash".into())
         .spawn(move || {
-            hash(&rx, &spare_tx, &out);
+            hash(&rx, &out);
             drop(keep);
         })?;
     Ok((
-        Feeder {
-            tx,
-            spare,
-            batch: Vec::with_capacity(BATCH),
-        },
+        Feeder { tx },
         Digests {
             rx: digests,
             thread: Some(thread),
@@ -139,14 +106,14 @@ pub(crate) fn spawn<K: Send + 'static>(keep: K) -> io::Result<(Feeder, Digests)>
     ))
 }
 
-fn hash(rx: &Receiver<Stored>, spare: &Sender<Vec<u8>>, out: &Sender<Hashed>) {
+fn hash(rx: &Receiver<Stored>, out: &Sender<Hashed>) {
     let (mut h, mut n) = (Sha256::new(), 0u64);
     while let Ok(m) = rx.recv() {
         match m {
             Stored::Bytes(b) => {
-                h.update(&b);
+                h.update(&*b);
                 n += b.len() as u64;
-                let _ = spare.send(b);
+                // Dropping `b` lets the input write into its buffer again.
             }
             Stored::End => {
                 let _ = out.send((mem::take(&mut n), mem::take(&mut h).finalize().into()));
@@ -159,16 +126,17 @@ fn hash(rx: &Receiver<Stored>, spare: &Sender<Vec<u8>>, out: &Sender<Hashed>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::frames::INPUT_BUF;
 
     #[test]
     fn each_stretch_is_hashed_alone_in_order() {
         let (mut f, d) = spawn(()).unwrap();
-        let big: Vec<u8> = (0..3 * BATCH + 17).map(|i| (i % 251) as u8).collect();
-        f.take(&big[..10]);
-        f.take(&big[10..]);
+        let big: Vec<u8> = (0..3 * INPUT_BUF + 17).map(|i| (i % 251) as u8).collect();
+        f.take(Taken::of(&big[..10]));
+        f.take(Taken::of(&big[10..]));
         f.end_stretch();
         f.end_stretch();
-        f.take(b"abc");
+        f.take(Taken::of(b"abc"));
         f.end_stretch();
         let want = |b: &[u8]| (b.len() as u64, Sha256::digest(b).into());
         assert_eq!(d.next().unwrap(), want(&big));
@@ -182,7 +150,7 @@ mod tests {
     fn dropping_the_halves_joins_the_thread() {
         let witness = std::sync::Arc::new(());
         let (mut f, d) = spawn(std::sync::Arc::clone(&witness)).unwrap();
-        f.take(&[1; 2 * BATCH]);
+        f.take(Taken::of(&[1; 2 * INPUT_BUF]));
         drop(f);
         drop(d);
         assert_eq!(std::sync::Arc::strong_count(&witness), 1);
