@@ -1,10 +1,16 @@
-//! Mapping a slice over the machine's cores, results in the slice's order.
+//! Mapping items over the machine's cores, results in the items' order.
 //!
 //! For work whose items are independent and whose caller decides in order
 //! afterwards (errors included), so that running in parallel changes the
-//! time taken, never the outcome: hashing a step's files (`record`),
-//! loading a layout's link files (`intoto verify`).
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! time taken, never the outcome: hashing a step's files as the walk finds
+//! them (`record`), loading a layout's link files (`intoto verify`).
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+
+/// Items a producer hands over at a time in [`map_as_produced`]: few
+/// enough that the other threads start early, enough that the hand-over
+/// costs nothing next to the work (a file's hash).
+const BATCH: usize = 64;
 
 /// `items.iter().map(f).collect()`, with `f` run on up to as many threads
 /// as the machine has cores (one thread, the caller's, for a single core
@@ -66,6 +72,79 @@ where
         .collect()
 }
 
+/// Runs `produce` on the caller's thread, which hands items to `push`
+/// one at a time, while the machine's other cores map them with `f` (each
+/// thread with a state made by `init`); once `produce` returns, the
+/// caller's thread maps what is left too. The results come back in the
+/// order the items were pushed. If `produce` fails, the other threads stop
+/// at their next batch and its error is returned. A panic in `f` is resumed
+/// in the caller.
+pub(crate) fn map_as_produced<T, S, R, E, P, I, F>(produce: P, init: I, f: F) -> Result<Vec<R>, E>
+where
+    T: Send,
+    R: Send,
+    P: FnOnce(&mut dyn FnMut(T)) -> Result<(), E>,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, T) -> R + Sync,
+{
+    let helpers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) - 1;
+    let (tx, rx) = mpsc::channel::<(usize, Vec<T>)>();
+    let rx = Mutex::new(rx);
+    let failed = AtomicBool::new(false);
+    let work = || {
+        let mut state = init();
+        let mut done = Vec::new();
+        loop {
+            // The lock is held while waiting, by one thread at a time; the
+            // others wait for the lock instead.
+            let next = rx.lock().map_or(None, |rx| rx.recv().ok());
+            let Some((first, items)) = next else {
+                return done;
+            };
+            if failed.load(Ordering::Relaxed) {
+                return done;
+            }
+            for (i, item) in items.into_iter().enumerate() {
+                done.push((first + i, f(&mut state, item)));
+            }
+        }
+    };
+    let (produced, count, results) = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..helpers).map(|_| s.spawn(work)).collect();
+        let (mut count, mut batch) = (0usize, Vec::with_capacity(BATCH));
+        let produced = produce(&mut |item| {
+            batch.push(item);
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                // The receiver lives until this scope ends.
+                let _ = tx.send((count, full));
+                count += BATCH;
+            }
+        });
+        let n = batch.len();
+        let _ = tx.send((count, batch));
+        count += n;
+        drop(tx);
+        if produced.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        let mut results = work();
+        for t in threads {
+            results.extend(t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        (produced, count, results)
+    });
+    produced?;
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(count).collect();
+    for (i, r) in results {
+        slots[i] = Some(r);
+    }
+    Ok(slots
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| unreachable!("every item is mapped once")))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +173,55 @@ mod tests {
         );
         assert!(out.iter().enumerate().all(|(i, (x, _))| *x == i as u64));
         assert!(out.iter().all(|(_, seen)| (1..=1000).contains(seen)));
+    }
+
+    #[test]
+    fn items_produced_one_at_a_time_come_back_in_order() {
+        for n in [0, 1, BATCH - 1, BATCH, BATCH + 1, 10 * BATCH + 7] {
+            let out = map_as_produced(
+                |push| {
+                    for i in 0..n {
+                        push(i);
+                    }
+                    Ok::<(), ()>(())
+                },
+                || (),
+                |(), x| x * 3,
+            );
+            assert_eq!(out, Ok((0..n).map(|x| x * 3).collect::<Vec<_>>()), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_failed_producer_is_its_error() {
+        let out = map_as_produced(
+            |push| {
+                for i in 0..100 * BATCH {
+                    push(i);
+                }
+                Err("walk failed")
+            },
+            || (),
+            |(), x| x,
+        );
+        assert_eq!(out, Err("walk failed"));
+    }
+
+    #[test]
+    #[should_panic(expected = "item 5")]
+    fn a_panic_while_producing_items_reaches_the_caller() {
+        let _ = map_as_produced(
+            |push| {
+                for i in 0..1000 {
+                    push(i);
+                }
+                Ok::<(), ()>(())
+            },
+            || (),
+            |(), x: u32| {
+                assert!(x != 5, "item 5");
+            },
+        );
     }
 
     #[test]

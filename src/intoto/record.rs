@@ -233,10 +233,12 @@ struct Recorder<'a> {
     base: &'a Path,
     excludes: Vec<Exclude>,
     lstrip: &'a [String],
-    /// (name as recorded, path under `base`), in walk order.
-    files: Vec<(String, String)>,
-    /// The names in `files`, for `--lstrip-paths` collisions.
-    names: HashSet<String>,
+    /// Names as recorded, in walk order.
+    names: Vec<String>,
+    /// The names so far, for `--lstrip-paths` collisions.
+    seen: HashSet<String>,
+    /// Each file's path under `base`, in walk order: to be hashed.
+    push: &'a mut dyn FnMut(String),
 }
 
 impl Recorder<'_> {
@@ -244,7 +246,7 @@ impl Recorder<'_> {
         let mut name = rel.replace('\\', "/");
         if let Some(p) = self.lstrip.iter().find(|p| name.starts_with(p.as_str())) {
             name = name[p.len()..].to_owned();
-            if self.names.contains(&name) {
+            if self.seen.contains(&name) {
                 return Err(RecordError::Paths(format!(
                     "--lstrip-paths makes two artifacts both {}",
                     crate::excerpt(&name)
@@ -264,9 +266,10 @@ impl Recorder<'_> {
             )));
         }
         if !self.lstrip.is_empty() {
-            self.names.insert(name.clone());
+            self.seen.insert(name.clone());
         }
-        self.files.push((name, rel.to_owned()));
+        self.names.push(name);
+        (self.push)(rel.to_owned());
         Ok(())
     }
 
@@ -315,7 +318,8 @@ impl Recorder<'_> {
 }
 
 /// Hashes `paths` (relative to `base`, as given on the command line): the
-/// walk first, in order, then the files' contents on every core.
+/// walk in order on this thread, the files' contents on the other cores as
+/// the walk finds them, then on every core once it is done.
 pub fn record_artifacts(
     base: &Path,
     paths: &[String],
@@ -337,33 +341,39 @@ pub fn record_artifacts(
     } else {
         compile_excludes(&opts.excludes)
     };
-    let mut r = Recorder {
-        base,
-        excludes,
-        lstrip: &opts.lstrip,
-        files: Vec::new(),
-        names: HashSet::new(),
+    let mut names = Vec::new();
+    let walk = |push: &mut dyn FnMut(String)| {
+        let mut r = Recorder {
+            base,
+            excludes,
+            lstrip: &opts.lstrip,
+            names: Vec::new(),
+            seen: HashSet::new(),
+            push,
+        };
+        let mut visited = HashSet::new();
+        for p in paths {
+            let rel = normpath(p);
+            if excluded(&rel, &r.excludes) {
+                continue;
+            }
+            match std::fs::metadata(base.join(&rel)) {
+                Ok(m) if m.is_dir() => r.walk(&rel, &mut visited)?,
+                Ok(m) if m.is_file() => r.add(&rel)?,
+                _ => {} // absent: skipped, as the reference does
+            }
+        }
+        names = r.names;
+        Ok(())
     };
-    let mut visited = HashSet::new();
-    for p in paths {
-        let rel = normpath(p);
-        if excluded(&rel, &r.excludes) {
-            continue;
-        }
-        match std::fs::metadata(base.join(&rel)) {
-            Ok(m) if m.is_dir() => r.walk(&rel, &mut visited)?,
-            Ok(m) if m.is_file() => r.add(&rel)?,
-            _ => {} // absent: skipped, as the reference does
-        }
-    }
+    // An error of the walk comes first; then the first error in walk order.
+    // A path listed twice keeps its last digest, as inserting into a map would.
     let digests =
-        crate::par::map_in_order_with(&r.files, Hasher::new, |h, (_, rel)| h.hash(base, rel));
-    // The first error in walk order; a path listed twice keeps its last
-    // digest, as inserting into a map would.
-    r.files
+        crate::par::map_as_produced(walk, Hasher::new, |h, rel: String| h.hash(base, &rel))?;
+    names
         .into_iter()
         .zip(digests)
-        .map(|((name, _), digest)| Ok((name, Digests::sha256(digest?))))
+        .map(|(name, digest)| Ok((name, Digests::sha256(digest?))))
         .collect::<Result<Vec<_>, RecordError>>()
         .map(|entries| entries.into_iter().collect())
 }
