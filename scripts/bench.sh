@@ -23,7 +23,8 @@
 # pipeline, its largest process). Both sides read warm inputs (each run's
 # input is read once just before it: this machine's memory reclaim evicts
 # the page cache between runs) and `sync` runs before every measured
-# command. The targets are on wall time; on a shared machine the CPU ratio
+# command. Unpack's outputs are moved aside, not deleted, until the archive
+# part ends (see bench_corpus). The targets are on wall time; on a shared machine the CPU ratio
 # is the steadier figure, and both are printed.
 #
 # Usage: scripts/bench.sh [--quick]
