@@ -285,12 +285,12 @@ bench_corpus() { # NAME DIR [memory-only]
 
   # unpack writes u/out, u/out.airlock-metadata and u/out.receipt.dsse.json.
   # Each run's output is moved aside to old/, not deleted, until the archive
-  # part is done:
-  # ext4 without a journal (this machine's root) skips inodes freed in the
-  # last one to six minutes when it allocates one (ialloc.c, recently_deleted),
-  # so deleting 20,000 files just before a run made that run, airlock's or the
-  # floor's, pay seconds for the one before it. The memory-only corpus (16
-  # files of 256 MiB) is deleted at once: moving it aside would take 24 GiB.
+  # part is done: ext4 without a journal (this machine's root) skips inodes
+  # freed in the last one to six minutes when it allocates one (ialloc.c,
+  # recently_deleted), so deleting 20,000 files just before a run made that
+  # run, airlock's or the floor's, pay seconds for the one before it. The
+  # memory-only corpus (16 files of 256 MiB) is deleted at once: moving it
+  # aside would take 24 GiB.
   local kept=0
   set_aside() { # DIR: out of the way of the next run
     if [ -n "$memonly" ]; then rm -rf "$1"
