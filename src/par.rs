@@ -87,7 +87,24 @@ where
     I: Fn() -> S + Sync,
     F: Fn(&mut S, T) -> R + Sync,
 {
-    let helpers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) - 1;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    map_as_produced_with(cores - 1, produce, init, f)
+}
+
+/// [`map_as_produced`] with `helpers` threads beside the caller's.
+fn map_as_produced_with<T, S, R, E, P, I, F>(
+    helpers: usize,
+    produce: P,
+    init: I,
+    f: F,
+) -> Result<Vec<R>, E>
+where
+    T: Send,
+    R: Send,
+    P: FnOnce(&mut dyn FnMut(T)) -> Result<(), E>,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, T) -> R + Sync,
+{
     let (tx, rx) = mpsc::channel::<(usize, Vec<T>)>();
     let rx = Mutex::new(rx);
     let failed = AtomicBool::new(false);
@@ -177,34 +194,42 @@ mod tests {
 
     #[test]
     fn items_produced_one_at_a_time_come_back_in_order() {
-        for n in [0, 1, BATCH - 1, BATCH, BATCH + 1, 10 * BATCH + 7] {
-            let out = map_as_produced(
-                |push| {
-                    for i in 0..n {
-                        push(i);
-                    }
-                    Ok::<(), ()>(())
-                },
-                || (),
-                |(), x| x * 3,
-            );
-            assert_eq!(out, Ok((0..n).map(|x| x * 3).collect::<Vec<_>>()), "{n}");
+        // No helper (one core: everything after the producer), one, several.
+        for helpers in [0, 1, 3] {
+            for n in [0, 1, BATCH - 1, BATCH, BATCH + 1, 10 * BATCH + 7] {
+                let out = map_as_produced_with(
+                    helpers,
+                    |push| {
+                        for i in 0..n {
+                            push(i);
+                        }
+                        Ok::<(), ()>(())
+                    },
+                    || (),
+                    |(), x| x * 3,
+                );
+                let want = (0..n).map(|x| x * 3).collect::<Vec<_>>();
+                assert_eq!(out, Ok(want), "{helpers} helpers, {n} items");
+            }
         }
     }
 
     #[test]
     fn a_failed_producer_is_its_error() {
-        let out = map_as_produced(
-            |push| {
-                for i in 0..100 * BATCH {
-                    push(i);
-                }
-                Err("walk failed")
-            },
-            || (),
-            |(), x| x,
-        );
-        assert_eq!(out, Err("walk failed"));
+        for helpers in [0, 1, 3] {
+            let out = map_as_produced_with(
+                helpers,
+                |push| {
+                    for i in 0..100 * BATCH {
+                        push(i);
+                    }
+                    Err("walk failed")
+                },
+                || (),
+                |(), x| x,
+            );
+            assert_eq!(out, Err("walk failed"), "{helpers} helpers");
+        }
     }
 
     #[test]

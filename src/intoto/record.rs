@@ -697,6 +697,44 @@ mod tests {
     }
 
     #[test]
+    fn many_files_are_hashed_while_walked_and_a_walk_error_still_wins() {
+        use sha2::{Digest, Sha256};
+        let d = tempfile::tempdir().unwrap();
+        for dir in ["a", "b"] {
+            std::fs::create_dir(d.path().join(dir)).unwrap();
+        }
+        // Several batches of files handed to the hashing threads before
+        // the walk reaches `b`.
+        for i in 0..200 {
+            std::fs::write(d.path().join(format!("a/f{i:03}")), format!("file {i}")).unwrap();
+        }
+        std::fs::write(d.path().join("b/f150"), b"other").unwrap();
+        let got = record_artifacts(d.path(), &[".".into()], &RecordOptions::default()).unwrap();
+        assert_eq!(got.len(), 201);
+        for (path, content) in [
+            ("a/f000", "file 0"),
+            ("a/f199", "file 199"),
+            ("b/f150", "other"),
+        ] {
+            assert_eq!(
+                got.get(path).unwrap().get("sha256").unwrap(),
+                hex::encode(Sha256::digest(content)),
+                "{path}"
+            );
+        }
+        let collide = RecordOptions {
+            lstrip: vec!["a/".into(), "b/".into()],
+            ..Default::default()
+        };
+        let err = record_artifacts(d.path(), &[".".into()], &collide).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("makes two artifacts both \"f150\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn command_return_value_and_timeout() {
         let d = tempfile::tempdir().unwrap();
         let o = run_command(
