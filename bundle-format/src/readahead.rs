@@ -18,9 +18,10 @@
 //!
 //! The decoder thread fills fixed-size buffers and sends them over a
 //! bounded channel; the consumer sends emptied buffers back for reuse; the
-//! hashing thread's batches are bounded and recycled the same way. Memory
-//! is therefore constant (about `(DEPTH + 2) * CHUNK`, plus the hashing
-//! thread's batches), and the decoder thread decompresses at most that
+//! input buffers shared with the hashing thread are bounded and reused the
+//! same way ([`crate::stored_hash`]). Memory is therefore constant (about
+//! `(DEPTH + 2) * CHUNK`, plus those input buffers), and the decoder
+//! thread decompresses at most that
 //! much beyond what the consumer has read. The threads never outlive their
 //! [`ReadAhead`]: dropping it (an error, a reader given up mid-stream) asks
 //! the decoder thread to stop, closes the channel so that a blocked send
