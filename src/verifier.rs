@@ -254,9 +254,11 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     }
 
     let mut reader = BundleReader::open(input, limits)?;
+    // Hashed once: the verdict and its receipt name the manifest by it.
+    let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
     {
         let m = reader.manifest();
-        seen.manifest_sha256 = Some(hex::encode(Sha256::digest(reader.manifest_bytes())));
+        seen.manifest_sha256 = Some(manifest_sha256.clone());
         seen.bundle_id = Some(m.bundle_id.clone());
         seen.channel = Some(m.channel.clone());
         seen.posix_names = Some(m.names == NameRule::PosixOnly);
@@ -345,8 +347,6 @@ pub fn verify_bundle_with<R: Read + Send + 'static>(
     let release = merged.as_ref().unwrap_or(reader.manifest());
     let images = check_images(release, documents)?;
     check_image_paths(release)?;
-
-    let manifest_sha256 = hex::encode(Sha256::digest(reader.manifest_bytes()));
 
     // Step 6: the supply chain, decided from the signed manifest's digests
     // and the metadata alone, before any payload byte is decompressed: a

@@ -1,5 +1,7 @@
 //! The manifest and signatures entries: types, canonical encoding, strict decoding.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
@@ -1353,9 +1355,14 @@ pub fn is_enclave_id(s: &str) -> bool {
 fn check_portable_names(entries: &[Entry]) -> Result<(), Error> {
     use std::collections::HashMap;
     // (kind, parent node, caseless key) -> (node, entry index, byte range
-    // of the component in that entry's path).
+    // of the component in that entry's path). A key borrows its component
+    // when that is its own caseless form (lowercase ASCII, most names), and
+    // the table is sized for one new node per entry (a file each, the
+    // directories shared), so that neither allocation nor regrowth is paid
+    // per component.
     type Seen = (usize, usize, std::ops::Range<usize>);
-    let mut nodes: HashMap<(EntryKind, usize, String), Seen> = HashMap::new();
+    let mut nodes: HashMap<(EntryKind, usize, Cow<'_, str>), Seen> =
+        HashMap::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         let path = e.path.as_str();
         check_portable(path).map_err(|reason| Error::PathNotPortable {
@@ -1486,17 +1493,23 @@ fn nfc(s: &str) -> String {
 }
 
 /// The canonical caseless form of a name (Unicode section 3.13, D145):
-/// NFC(full case folding(NFD(s))). ASCII is only lowercased.
-fn caseless_key(s: &str) -> String {
+/// NFC(full case folding(NFD(s))). ASCII is only lowercased, and is
+/// borrowed when it has no uppercase letter.
+fn caseless_key(s: &str) -> Cow<'_, str> {
     use unicode_normalization::UnicodeNormalization;
     if s.is_ascii() {
-        return s.to_ascii_lowercase();
+        return if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(s)
+        };
     }
     let decomposed: String = s.nfd().collect();
     unicase::UniCase::new(decomposed.as_str())
         .to_folded_case()
         .nfc()
-        .collect()
+        .collect::<String>()
+        .into()
 }
 
 /// A repository path as the OCI distribution spec's `<name>` grammar has it:
@@ -2017,6 +2030,17 @@ mod tests {
             decode_error(&["README", "readme"]),
             Error::PathCaseCollision { .. }
         ));
+    }
+
+    #[test]
+    fn a_caseless_key_borrows_only_what_is_already_caseless() {
+        assert!(matches!(
+            caseless_key("lib-1.so"),
+            Cow::Borrowed("lib-1.so")
+        ));
+        assert!(matches!(caseless_key("Lib-1.SO"), Cow::Owned(k) if k == "lib-1.so"));
+        assert_eq!(caseless_key("ΣΑΣ"), caseless_key("σας"));
+        assert_eq!(caseless_key("CAF\u{c9}"), caseless_key("cafe\u{301}"));
     }
 
     #[test]
