@@ -20,7 +20,11 @@
 #
 # Per row: wall time (median of RUNS runs), CPU time (user + system of the
 # whole process tree, median), peak RSS (GNU time's maximum RSS: for a
-# pipeline, its largest process). Both sides read warm inputs (each run's
+# pipeline, its largest process). airlock and its floor run in turns (A F,
+# F A, A F, ...: RUNS pairs), and each ratio is the median of the pairs'
+# ratios: the host's load moves both sides of a pair alike, where medians
+# taken one side after the other met different moments (the floors alone
+# moved by up to 40 % between runs). Both sides read warm inputs (each run's
 # input is read once just before it: this machine's memory reclaim evicts
 # the page cache between runs) and `sync` runs before every measured
 # command. Unpack's outputs are moved aside, not deleted, until the archive
@@ -32,7 +36,7 @@
 #   are not the targets'): 1 run, corpora of 64 MiB (1/16 of each kind) and
 #   2,000 small files, no 4 GiB corpus, in-toto at 1k and 10k, 500
 #   decisions, publish at 256 MiB; in bench-work/quick.
-# Environment: BENCH_DIR (default ./bench-work), RUNS (default 3),
+# Environment: BENCH_DIR (default ./bench-work), RUNS (default 5),
 #   BENCH_ONLY=archive (pack/verify/unpack only), intoto (only
 #   scripts/bench-intoto.sh), decide (only the decision cost) or publish
 #   (only scripts/bench-publish.sh, publish against skopeo copy; the full
@@ -48,7 +52,7 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: scripts/bench.sh [--quick]" >&2; exit 2 ;;
 esac
-RUNS=${RUNS:-3}; SCALE=1; SMALL_FILES=20000
+RUNS=${RUNS:-5}; SCALE=1; SMALL_FILES=20000
 if [ $QUICK = 1 ]; then RUNS=1; SCALE=16; SMALL_FILES=2000; fi
 W=${BENCH_DIR:-$ROOT/bench-work}; [ $QUICK = 1 ] && W=$W/quick
 ONLY=${BENCH_ONLY:-}
@@ -213,26 +217,47 @@ PY
   "$A" layout sign root.layout --key owner.pem >/dev/null
 }
 
-# measure LABEL CMD...: runs CMD RUNS times (pre_LABEL before each, untimed);
-# sets T (median wall s), C (median user+system CPU s), M (max RSS KiB).
-measure() {
-  local label=$1; shift
-  local times=() cpus=() mem=0 t0 t1 u s m
-  for _ in $(seq "$RUNS"); do
-    pre_$label >/dev/null 2>&1 || true
-    sync  # no writeback left over from the previous command (or corpus generation)
-    t0=$(date +%s%N)
-    /usr/bin/time -f "%U %S %M" -o time.out "$@" >/dev/null
-    t1=$(date +%s%N)
-    read -r u s m < time.out
-    times+=("$(awk "BEGIN{printf \"%.3f\", ($t1 - $t0) / 1e9}")")
-    cpus+=("$(awk "BEGIN{printf \"%.2f\", $u + $s}")")
-    [ "$m" -gt "$mem" ] && mem=$m
+# paired A F: RUNS pairs of runs of the commands in the arrays CMD_A and
+# CMD_F (pre_A / pre_F before each, untimed), in turns (A F, F A, A F, ...),
+# so that both sides of a pair meet the same moment of a shared machine.
+# Sets TA/TF (median wall s), CA/CF (median user+system CPU s), MA/MF (max
+# RSS KiB), and RW/RC: the medians of the pairs' wall and CPU ratios A/F.
+paired() {
+  local a=$1 f=$2 i
+  declare -ga "W_$a=()" "U_$a=()" "W_$f=()" "U_$f=()"
+  declare -g "M_$a=0" "M_$f=0"
+  for i in $(seq "$RUNS"); do
+    if [ $((i % 2)) = 1 ]; then once "$a"; once "$f"; else once "$f"; once "$a"; fi
   done
-  T=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  C=$(printf '%s\n' "${cpus[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  M=$mem
+  local -n wa=W_$a ua=U_$a wf=W_$f uf=U_$f ma=M_$a mf=M_$f
+  TA=$(median "${wa[@]}"); CA=$(median "${ua[@]}"); MA=$ma
+  TF=$(median "${wf[@]}"); CF=$(median "${uf[@]}"); MF=$mf
+  local rw=() rc=()
+  for i in "${!wa[@]}"; do
+    rw+=("$(awk "BEGIN{print ${wa[$i]} / ${wf[$i]}}")")
+    # GNU time counts CPU in 10 ms steps: a floor under that has no ratio.
+    awk "BEGIN{exit !(${uf[$i]} > 0)}" && rc+=("$(awk "BEGIN{print ${ua[$i]} / ${uf[$i]}}")")
+  done
+  RW=$(printf '%.2f' "$(median "${rw[@]}")")
+  if [ ${#rc[@]} -gt 0 ]; then RC=$(printf '%.2f' "$(median "${rc[@]}")"); else RC=n/a; fi
 }
+# once LABEL: one timed run of CMD_LABEL, appended to W_LABEL (wall s) and
+# U_LABEL (CPU s); M_LABEL keeps the largest RSS (KiB).
+once() {
+  local -n cmd=CMD_$1 w=W_$1 u=U_$1 mem=M_$1
+  local t0 t1 us ss m
+  "pre_$1" >/dev/null 2>&1 || true
+  sync  # no writeback left over from the previous command (or corpus generation)
+  t0=$(date +%s%N)
+  /usr/bin/time -f "%U %S %M" -o time.out "${cmd[@]}" >/dev/null
+  t1=$(date +%s%N)
+  read -r us ss m < time.out
+  w+=("$(awk "BEGIN{printf \"%.3f\", ($t1 - $t0) / 1e9}")")
+  u+=("$(awk "BEGIN{printf \"%.2f\", $us + $ss}")")
+  [ "$m" -gt "$mem" ] && mem=$m
+  return 0
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # warm FILE|DIR...: read the inputs once, so the measured run finds them cached
 warm() { find "$@" -type f -exec cat {} + >/dev/null; }
@@ -254,8 +279,8 @@ target_ge() {
   else verdict="**missed by $(awk "BEGIN{printf \"%.0f\", (1 - $2/$3) * 100}") %**"; fi
   targets+=("| $1 | $2× | ≥ $3× | $verdict |")
 }
-row() { # CORPUS OP AIRLOCK_T FLOOR_T AIRLOCK_C FLOOR_C AIRLOCK_M FLOOR_M FLOOR_NAME
-  rows+=("| $1 | $2 | $3 s | $4 s | $(ratio "$3" "$4") | $5 s | $6 s | $(ratio "$5" "$6") | $(mib "$7") MiB | $(mib "$8") MiB | $9 |")
+row() { # CORPUS OP AIRLOCK_T FLOOR_T WALL_RATIO AIRLOCK_C FLOOR_C CPU_RATIO AIRLOCK_M FLOOR_M FLOOR_NAME
+  rows+=("| $1 | $2 | $3 s | $4 s | $5 | $6 s | $7 s | $8 | $(mib "$9") MiB | $(mib "${10}") MiB | ${11} |")
 }
 
 bench_corpus() { # NAME DIR [memory-only]
@@ -266,22 +291,21 @@ bench_corpus() { # NAME DIR [memory-only]
        --out-dir "links-$name.tmp" >/dev/null
     mv "links-$name.tmp" "links-$name"
   fi
-  local PACK=("$A" pack -q --out "$name.airlock" --key release.pem --root 1.root.json
+  CMD_ap=("$A" pack -q --out "$name.airlock" --key release.pem --root 1.root.json
      --layout root.layout --layout-key owner.pub --links "links-$name" --artifacts "$dir" --expires 30d
      --sequence 1 --source-date-epoch "$SDE")
   pre_ap() { rm -f "$name.airlock"; warm "$dir" "links-$name"; }
-  measure ap "${PACK[@]}"
-  local ap_t=$T ap_c=$C ap_m=$M
+  CMD_fp=(sh -c "tar -cf - --exclude=.done -C '$dir' . | zstd -T0 -3 -q > '$name.tar.zst'")
   pre_fp() { rm -f "$name.tar.zst"; warm "$dir"; }
-  measure fp sh -c "tar -cf - --exclude=.done -C '$dir' . | zstd -T0 -3 -q > '$name.tar.zst'"
-  local fp_t=$T fp_c=$C fp_m=$M
+  paired ap fp
+  local ap_t=$TA ap_c=$CA ap_m=$MA fp_t=$TF fp_c=$CF fp_m=$MF p_rw=$RW p_rc=$RC
 
+  CMD_av=("$A" verify -q "$name.airlock" --store store)
   pre_av() { rm -rf store; "$A" anchor init --store store --root 1.root.json --channel default; warm "$name.airlock"; }
-  measure av "$A" verify -q "$name.airlock" --store store
-  local av_t=$T av_c=$C av_m=$M
+  CMD_fv=(sh -c "zstd -dc '$name.airlock' >/dev/null")
   pre_fv() { warm "$name.airlock"; }
-  measure fv sh -c "zstd -dc '$name.airlock' >/dev/null"
-  local fv_t=$T fv_c=$C fv_m=$M
+  paired av fv
+  local av_t=$TA av_c=$CA av_m=$MA fv_t=$TF fv_c=$CF fv_m=$MF v_rw=$RW v_rc=$RC
 
   # unpack writes u/out, u/out.airlock-metadata and u/out.receipt.dsse.json.
   # Each run's output is moved aside to old/, not deleted, until the archive
@@ -296,23 +320,23 @@ bench_corpus() { # NAME DIR [memory-only]
     if [ -n "$memonly" ]; then rm -rf "$1"
     elif [ -e "$1" ]; then kept=$((kept + 1)); mkdir -p old; mv "$1" "old/$name-$1-$kept"; fi
   }
+  CMD_au=("$A" unpack -q "$name.airlock" --store store --to u/out)
   pre_au() { set_aside u; rm -rf store; mkdir u; "$A" anchor init --store store --root 1.root.json --channel default; warm "$name.airlock"; }
-  measure au "$A" unpack -q "$name.airlock" --store store --to u/out
-  local au_t=$T au_c=$C au_m=$M
+  CMD_fu=(sh -c "zstd -dc '$name.tar.zst' | tar -x -C out && sync")
   pre_fu() { set_aside out; mkdir out; warm "$name.tar.zst"; }
-  measure fu sh -c "zstd -dc '$name.tar.zst' | tar -x -C out && sync"
-  local fu_t=$T fu_c=$C fu_m=$M
+  paired au fu
+  local au_t=$TA au_c=$CA au_m=$MA fu_t=$TF fu_c=$CF fu_m=$MF u_rw=$RW u_rc=$RC
   rm -rf store; set_aside out; set_aside u
 
   if [ -n "$memonly" ]; then
-    rows+=("| $name | pack | $ap_t s | $fp_t s | $(ratio "$ap_t" "$fp_t") | $ap_c s | $fp_c s | $(ratio "$ap_c" "$fp_c") | $(mib "$ap_m") MiB | $(mib "$fp_m") MiB | memory only |")
+    row "$name" pack "$ap_t" "$fp_t" "$p_rw" "$ap_c" "$fp_c" "$p_rc" "$ap_m" "$fp_m" 'memory only'
   else
-    row "$name" pack "$ap_t" "$fp_t" "$ap_c" "$fp_c" "$ap_m" "$fp_m" 'tar \| zstd -T0 -3'
-    row "$name" verify "$av_t" "$fv_t" "$av_c" "$fv_c" "$av_m" "$fv_m" 'zstd -dc bundle'
-    row "$name" unpack "$au_t" "$fu_t" "$au_c" "$fu_c" "$au_m" "$fu_m" 'zstd -dc \| tar -x; sync'
+    row "$name" pack "$ap_t" "$fp_t" "$p_rw" "$ap_c" "$fp_c" "$p_rc" "$ap_m" "$fp_m" 'tar \| zstd -T0 -3'
+    row "$name" verify "$av_t" "$fv_t" "$v_rw" "$av_c" "$fv_c" "$v_rc" "$av_m" "$fv_m" 'zstd -dc bundle'
+    row "$name" unpack "$au_t" "$fu_t" "$u_rw" "$au_c" "$fu_c" "$u_rc" "$au_m" "$fu_m" 'zstd -dc \| tar -x; sync'
   fi
   PACK_M[$name]=$ap_m; VERIFY_M[$name]=$av_m; UNPACK_M[$name]=$au_m
-  PACK_R[$name]=$(ratio "$ap_t" "$fp_t"); VERIFY_R[$name]=$(ratio "$av_t" "$fv_t"); UNPACK_R[$name]=$(ratio "$au_t" "$fu_t")
+  PACK_R[$name]=$p_rw; VERIFY_R[$name]=$v_rw; UNPACK_R[$name]=$u_rw
 }
 
 # pack's peak memory at one and at 16 compression threads (one run each)
@@ -390,7 +414,7 @@ fi
 
 cat <<EOF
 Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB RAM; load average before the run's end: $(cut -d' ' -f1-3 /proc/loadavg); $(zstd --version | head -1); $(tar --version | head -1)
-Command: scripts/bench.sh $* (RUNS=$RUNS: wall and CPU are medians; RSS the maximum; warm page cache)
+Command: scripts/bench.sh $* (RUNS=$RUNS: airlock and floor in turns; wall and CPU are medians, ratios the medians of the pairs' ratios; RSS the maximum; warm page cache)
 EOF
 if [ ${#rows[@]} -gt 0 ]; then
   cat <<EOF
