@@ -51,7 +51,10 @@ pub fn walk_tree(root: &Path) -> Result<Vec<Found>, Error> {
             } else {
                 format!("{prefix}/{name}")
             };
-            let meta = fs::symlink_metadata(&path).map_err(|e| Error::input(&path, e))?;
+            // Not following a symlink, like `fs::symlink_metadata`, but
+            // looked up in the open directory (fstatat), not along the
+            // whole path again: a third of pack's walk on 20,000 files.
+            let meta = item.metadata().map_err(|e| Error::input(&path, e))?;
             let ft = meta.file_type();
             if ft.is_dir() {
                 stack.push((path, rel));
