@@ -21,6 +21,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::thread;
 
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
@@ -651,6 +652,11 @@ fn has_more(mut r: impl Read) -> io::Result<bool> {
 /// or given to [`write_payload`]) other than the manifest's `created`; a head
 /// frame whose length is not the `head_len` given to [`write_payload`].
 /// `manifest_bytes` and `signatures` must also decode under `opts.limits`.
+///
+/// Those checks (decoding the manifest is most of them) run in a thread of
+/// their own while the head is written into the temporary file and synced;
+/// the file is renamed into place only once both are done, and removed if
+/// either failed (a failed check is reported first).
 pub fn finish_bundle(
     out: &Path,
     manifest_bytes: &[u8],
@@ -660,62 +666,45 @@ pub fn finish_bundle(
     opts: &WriteOptions,
 ) -> Result<(), Error> {
     opts.check()?;
-    let manifest = Manifest::decode(manifest_bytes, &opts.limits)?;
-    if opts.mtime != manifest.created || payload.mtime != manifest.created {
-        return Err(Error::Misuse(
-            "WriteOptions.mtime must equal the manifest's created time, for write_payload and finish_bundle",
-        ));
-    }
-    if manifest.artifacts() != payload.entries.as_slice() {
-        return Err(Error::Misuse(
-            "the manifest's artifacts do not match the payload",
-        ));
-    }
-    if manifest.payload_sha256 != payload.sha256 {
-        return Err(Error::Misuse(
-            "the manifest's payload_sha256 is not the payload's SHA-256",
-        ));
-    }
-    if manifest.frames != payload.frames {
-        return Err(Error::Misuse(
-            "the manifest's frame index is not the payload's (Manifest::with_frames)",
-        ));
-    }
     let mut meta: Vec<&MetadataFile> = metadata.iter().collect();
     meta.sort_by(|a, b| (a.kind, &a.path).cmp(&(b.kind, &b.path)));
-    let meta_entries: Vec<Entry> = meta.iter().map(|m| m.entry()).collect();
-    if manifest.metadata() != meta_entries.as_slice() {
-        return Err(Error::Misuse(
-            "the manifest's metadata entries do not match the metadata files",
-        ));
-    }
     let sig_bytes = signatures.encode();
-    Signatures::decode(&sig_bytes, &opts.limits)?;
-
-    let werr = |path: &Path| {
-        let path = path.to_owned();
-        move |source: io::Error| Error::Write { path, source }
-    };
-    let head = head_tar(manifest_bytes, &sig_bytes, &meta, manifest.created)
-        .map_err(werr(payload.file.path()))?;
-    let head = frames::head_frame(&head);
-    if head.len() as u64 != payload.head_len {
-        return Err(Error::Misuse(
-            "head frame length differs from the reserved space",
-        ));
-    }
     let Payload {
         file: tmp,
         writeback,
+        entries,
+        frames,
+        sha256,
+        head_len,
+        mtime,
         ..
     } = payload;
-    let mut file = tmp.as_file();
-    writeback
-        .finish()
-        .and_then(|()| file.seek(SeekFrom::Start(0)))
-        .and_then(|_| file.write_all(&head))
-        .and_then(|()| file.sync_all())
-        .map_err(werr(tmp.path()))?;
+    let given = Given {
+        manifest_bytes,
+        sig_bytes: &sig_bytes,
+        meta: &meta,
+        opts,
+    };
+    let payload = Written {
+        entries: &entries,
+        frames: &frames,
+        sha256,
+        mtime,
+    };
+    let (checked, written) = thread::scope(|s| {
+        let check = thread::Builder::new()
+            .name("airlock-check-manifest".into())
+            .spawn_scoped(s, || check_finish(&given, &payload));
+        let written = write_head(&tmp, writeback, &given, head_len);
+        let checked = match check {
+            Ok(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            // No thread to be had: the same checks, after the head.
+            Err(_) => check_finish(&given, &payload),
+        };
+        (checked, written)
+    });
+    checked?;
+    written?;
     tmp.persist(out).map_err(|e| Error::Write {
         path: out.to_owned(),
         source: e.error,
@@ -723,8 +712,90 @@ pub fn finish_bundle(
     let dir = dir_of(out);
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(werr(dir))?;
+        .map_err(|source| Error::Write {
+            path: dir.to_owned(),
+            source,
+        })?;
     Ok(())
+}
+
+/// What [`finish_bundle`] is given to put in the head.
+struct Given<'a> {
+    manifest_bytes: &'a [u8],
+    sig_bytes: &'a [u8],
+    /// Sorted by kind and path.
+    meta: &'a [&'a MetadataFile],
+    opts: &'a WriteOptions,
+}
+
+/// What [`write_payload`] wrote, that the manifest must describe.
+struct Written<'a> {
+    entries: &'a [Entry],
+    frames: &'a [PayloadFrame],
+    sha256: [u8; 32],
+    mtime: u64,
+}
+
+/// [`finish_bundle`]'s checks of the manifest and signatures it is given.
+fn check_finish(g: &Given<'_>, p: &Written<'_>) -> Result<(), Error> {
+    let manifest = Manifest::decode(g.manifest_bytes, &g.opts.limits)?;
+    if g.opts.mtime != manifest.created || p.mtime != manifest.created {
+        return Err(Error::Misuse(
+            "WriteOptions.mtime must equal the manifest's created time, for write_payload and finish_bundle",
+        ));
+    }
+    if manifest.artifacts() != p.entries {
+        return Err(Error::Misuse(
+            "the manifest's artifacts do not match the payload",
+        ));
+    }
+    if manifest.payload_sha256 != p.sha256 {
+        return Err(Error::Misuse(
+            "the manifest's payload_sha256 is not the payload's SHA-256",
+        ));
+    }
+    if manifest.frames != p.frames {
+        return Err(Error::Misuse(
+            "the manifest's frame index is not the payload's (Manifest::with_frames)",
+        ));
+    }
+    let meta_entries: Vec<Entry> = g.meta.iter().map(|m| m.entry()).collect();
+    if manifest.metadata() != meta_entries.as_slice() {
+        return Err(Error::Misuse(
+            "the manifest's metadata entries do not match the metadata files",
+        ));
+    }
+    Signatures::decode(g.sig_bytes, &g.opts.limits)?;
+    Ok(())
+}
+
+/// Writes the head frame into the space reserved for it and syncs the
+/// file (the payload's last syncs first). Its tar headers carry
+/// `opts.mtime`, which [`check_finish`] holds to the manifest's `created`.
+fn write_head(
+    tmp: &NamedTempFile,
+    writeback: Writeback,
+    g: &Given<'_>,
+    head_len: u64,
+) -> Result<(), Error> {
+    let werr = |source: io::Error| Error::Write {
+        path: tmp.path().to_owned(),
+        source,
+    };
+    let head = head_tar(g.manifest_bytes, g.sig_bytes, g.meta, g.opts.mtime).map_err(werr)?;
+    let head = frames::head_frame(&head);
+    if head.len() as u64 != head_len {
+        return Err(Error::Misuse(
+            "head frame length differs from the reserved space",
+        ));
+    }
+    let mut file = tmp.as_file();
+    writeback
+        .finish()
+        .and_then(|()| file.seek(SeekFrom::Start(0)))
+        .and_then(|_| file.write_all(&head))
+        .and_then(|()| file.sync_all())
+        .map_err(werr)
 }
 
 /// The head frame's tar stream: manifest, signatures, metadata, and no
