@@ -906,7 +906,10 @@ fn build(
         }
     }
     let payload_sha256 = payload.sha256();
-    let manifest = build_manifest(payload.entries().to_vec(), payload_sha256)?
+    // The provisional manifest, checked whole when it was built, with the
+    // digests and the frame index of the payload just written.
+    let manifest = provisional
+        .with_payload(payload.entries(), payload_sha256, &limits)?
         .with_frames(payload.frames().to_vec(), &limits)?;
     let manifest_bytes = manifest.encode();
     let msg = signing_message(&manifest_bytes);

@@ -501,6 +501,43 @@ impl Manifest {
         Ok(self)
     }
 
+    /// This manifest with the digests of the payload just written: each
+    /// artifact's SHA-256 from `entries` (the payload's entries, which must
+    /// be this manifest's artifacts but for their digests: `Misuse`
+    /// otherwise) and `payload_sha256`. Recomputes the `bundle_id`. An
+    /// image blob is named by its digest, so its digest may not change
+    /// (`BlobName`); nothing else depends on a digest, so nothing else is
+    /// checked again: what a provisional manifest was built and checked
+    /// with is what the final one holds.
+    pub fn with_payload(
+        mut self,
+        entries: &[Entry],
+        payload_sha256: [u8; 32],
+        limits: &Limits,
+    ) -> Result<Manifest, Error> {
+        let first = self.first_artifact();
+        let mine = &mut self.entries[first..];
+        if mine.len() != entries.len() {
+            return Err(Error::Misuse(
+                "the payload's entries are not the manifest's artifacts",
+            ));
+        }
+        for (m, e) in mine.iter_mut().zip(entries) {
+            if (m.kind, &m.path, m.size, m.mode) != (e.kind, &e.path, e.size, e.mode) {
+                return Err(Error::Misuse(
+                    "the payload's entries are not the manifest's artifacts",
+                ));
+            }
+            if m.kind.is_image_content() && m.sha256 != e.sha256 {
+                return Err(Error::BlobName { path: e.tar_path() });
+            }
+            m.sha256 = e.sha256;
+        }
+        self.payload_sha256 = payload_sha256;
+        self.seal_id(limits)?;
+        Ok(self)
+    }
+
     /// The frame index the payload of these entries will have, with zero
     /// lengths (1) and digests: what a provisional manifest is planned
     /// with (the index's encoded length depends only on the frame count).

@@ -304,3 +304,65 @@ fn a_flipped_blob_byte_is_refused_by_the_reader() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_provisional_manifest_takes_the_payload_digests_but_not_other_entries() {
+    let (items, images) = sample();
+    let l = Limits::default();
+    let entries: Vec<Entry> = items.iter().map(Item::entry).collect();
+    let zeroed: Vec<Entry> = entries
+        .iter()
+        .map(|e| Entry {
+            // As pack plans them: artifacts' digests unknown yet.
+            sha256: if e.kind == EntryKind::Artifact {
+                [0; 32]
+            } else {
+                e.sha256
+            },
+            ..e.clone()
+        })
+        .collect();
+    let built = |entries: Vec<Entry>, sha: [u8; 32]| {
+        Manifest::new(
+            ManifestFields {
+                payload_sha256: sha,
+                images: images.clone(),
+                ..fields(entries)
+            },
+            &l,
+        )
+        .unwrap()
+    };
+    let provisional = built(zeroed, [0; 32]);
+    let full = built(entries, [9; 32]);
+    let payload = full.artifacts().to_vec();
+    assert_eq!(
+        provisional
+            .clone()
+            .with_payload(&payload, [9; 32], &l)
+            .unwrap(),
+        full
+    );
+    // A blob is named by its digest: another digest is refused.
+    let mut other = payload.clone();
+    let blob = other
+        .iter()
+        .position(|e| e.kind == EntryKind::Blob)
+        .unwrap();
+    other[blob].sha256[0] ^= 1;
+    assert!(matches!(
+        provisional.clone().with_payload(&other, [9; 32], &l),
+        Err(Error::BlobName { .. })
+    ));
+    // Entries that are not the manifest's: one missing, or one of another size.
+    assert!(matches!(
+        provisional.clone().with_payload(&payload[1..], [9; 32], &l),
+        Err(Error::Misuse(_))
+    ));
+    let mut other = payload.clone();
+    other[0].size += 1;
+    assert!(matches!(
+        provisional.with_payload(&other, [9; 32], &l),
+        Err(Error::Misuse(_))
+    ));
+}

@@ -84,6 +84,13 @@ pub fn write_bundle_with_images(
         .collect();
     let manifest = manifest_for(entries, images, payload.sha256(), opts)?
         .with_frames(payload.frames().to_vec(), &opts.limits)?;
+    // The provisional manifest given the payload's digests is that same
+    // manifest (what `airlock pack` does instead of building it again).
+    let given = provisional
+        .with_payload(payload.entries(), payload.sha256(), &opts.limits)?
+        .with_frames(payload.frames().to_vec(), &opts.limits)?;
+    assert_eq!(given, manifest);
+    assert_eq!(given.encode(), manifest.encode());
     finish_bundle(
         out,
         &manifest.encode(),
