@@ -43,8 +43,9 @@
 //! let head_len = head_frame_len(&provisional, &Signatures::default(), &[]);
 //! // 2: the payload, written once, after the space reserved for the head.
 //! let payload = write_payload(&out, &[art], head_len, &opts, &|_| {})?;
-//! // 3: the real manifest (sign its bytes here), 4: the head, in place.
-//! let manifest = manifest_for(payload.entries().to_vec(), payload.sha256())?;
+//! // 3: the real manifest: the provisional one, checked already, given the
+//! // payload's digests (sign its bytes here), 4: the head, in place.
+//! let manifest = provisional.with_payload(payload.entries(), payload.sha256(), &limits)?;
 //! let bytes = manifest.encode();
 //! let _message = signing_message(&bytes); // what a signer signs
 //! finish_bundle(&out, &bytes, &Signatures::default(), &[], payload, &opts)?;
