@@ -21,7 +21,7 @@ use crate::manifest::Signatures;
 use crate::volume::{
     SplitPlan, VolumeEntry, VolumeIndex, header_bytes, is_volume, name_width, volume_path,
 };
-use crate::write::{dir_of, temp_beside};
+use crate::write::{sync_dir_of, temp_beside};
 
 /// Copy buffer.
 const BUF: usize = 1 << 20;
@@ -246,13 +246,7 @@ impl UnsignedVolumes {
             removed.push(stale);
             k += 1;
         }
-        let dir = dir_of(&self.out);
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| Error::Write {
-                path: dir.to_owned(),
-                source,
-            })?;
+        sync_dir_of(&self.out)?;
         Ok(WrittenVolumes {
             paths,
             removed,

@@ -302,6 +302,17 @@ pub(crate) fn dir_of(out: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
+/// Syncs the directory `out` is in (after a rename into it).
+pub(crate) fn sync_dir_of(out: &Path) -> Result<(), Error> {
+    let dir = dir_of(out);
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| Error::Write {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
 /// A temporary file in `out`'s directory that becomes the bundle, so it is
 /// created like an ordinary new file (0o666 less the umask).
 pub(crate) fn temp_beside(out: &Path) -> Result<NamedTempFile, Error> {
@@ -709,14 +720,7 @@ pub fn finish_bundle(
         path: out.to_owned(),
         source: e.error,
     })?;
-    let dir = dir_of(out);
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|source| Error::Write {
-            path: dir.to_owned(),
-            source,
-        })?;
-    Ok(())
+    sync_dir_of(out)
 }
 
 /// What [`finish_bundle`] is given to put in the head.
