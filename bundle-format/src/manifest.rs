@@ -515,19 +515,21 @@ impl Manifest {
         payload_sha256: [u8; 32],
         limits: &Limits,
     ) -> Result<Manifest, Error> {
+        fn but_digests(e: &Entry) -> (EntryKind, &str, u64, u32) {
+            (e.kind, e.path.as_str(), e.size, e.mode)
+        }
         let first = self.first_artifact();
         let mine = &mut self.entries[first..];
-        if mine.len() != entries.len() {
+        if !mine
+            .iter()
+            .map(but_digests)
+            .eq(entries.iter().map(but_digests))
+        {
             return Err(Error::Misuse(
                 "the payload's entries are not the manifest's artifacts",
             ));
         }
         for (m, e) in mine.iter_mut().zip(entries) {
-            if (m.kind, &m.path, m.size, m.mode) != (e.kind, &e.path, e.size, e.mode) {
-                return Err(Error::Misuse(
-                    "the payload's entries are not the manifest's artifacts",
-                ));
-            }
             if m.kind.is_image_content() && m.sha256 != e.sha256 {
                 return Err(Error::BlobName { path: e.tar_path() });
             }
