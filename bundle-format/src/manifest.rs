@@ -239,6 +239,12 @@ impl Entry {
         s
     }
 
+    /// Whether `tar_path` is this entry's path in the tar stream, compared
+    /// without building it.
+    pub(crate) fn has_tar_path(&self, tar_path: &str) -> bool {
+        tar_path.strip_prefix(self.kind.prefix()) == Some(self.path.as_str())
+    }
+
     fn sort_key(&self) -> (EntryKind, &str) {
         (self.kind, self.path.as_str())
     }

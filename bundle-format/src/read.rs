@@ -145,9 +145,9 @@ impl<S: Source> Tar<S> {
         }
     }
 
-    /// Reads the padding after `size` bytes of data of entry `path`; it must
-    /// be all zero.
-    fn padding(&mut self, size: u64, path: &str) -> Result<(), Error> {
+    /// Reads the padding after `size` bytes of data of an entry; it must be
+    /// all zero. `path` names the entry, built only for an error.
+    fn padding(&mut self, size: u64, path: impl Fn() -> String) -> Result<(), Error> {
         let pad = tarhdr::padding(size);
         let mut zero = true;
         if self.stream(pad, &mut |c| {
@@ -155,11 +155,11 @@ impl<S: Source> Tar<S> {
             Ok(())
         })? < pad
         {
-            return Err(self.ended_inside(&format!("entry {}", excerpt(path))));
+            return Err(self.ended_inside(&format!("entry {}", excerpt(&path()))));
         }
         if !zero {
             return Err(Error::TarHeaderMismatch {
-                path: excerpt(path),
+                path: excerpt(&path()),
             });
         }
         Ok(())
@@ -293,7 +293,7 @@ impl<S: Source> Tar<S> {
         {
             return Err(self.ended_inside(&format!("entry {}", excerpt(path))));
         }
-        self.padding(size, path)?;
+        self.padding(size, || path.to_owned())?;
         Ok(data)
     }
 }
@@ -321,6 +321,16 @@ fn check_position(
     h: &FileHeader,
     limits: &Limits,
 ) -> Result<(), Error> {
+    // The entry expected here, spelled alike: its tar path passed the same
+    // checks, with the same limits, when the manifest was decoded
+    // (`validate_entries`), and no other entry has it. Only a header that
+    // is not the expected one needs the search below, to say why.
+    let expected = pos
+        .checked_sub(FIRST_ENTRY)
+        .and_then(|i| manifest?.entries.get(i));
+    if expected.is_some_and(|e| e.has_tar_path(&h.path)) {
+        return Ok(());
+    }
     BundlePath::new(&h.path, limits).map_err(|reason| Error::UnsafePath {
         path: excerpt(&h.path),
         reason,
@@ -857,19 +867,18 @@ impl PayloadReader {
             sink.write_all(chunk).map_err(Error::Sink)
         })?;
         cur.remaining -= got;
-        let tar_path = entry.tar_path();
         if got < want {
             return Err(self
                 .tar
-                .ended_inside(&format!("entry {}", excerpt(&tar_path))));
+                .ended_inside(&format!("entry {}", excerpt(&entry.tar_path()))));
         }
         let digest = std::mem::take(hasher).finalize();
         if digest.as_slice() != entry.sha256 {
             return Err(Error::DigestMismatch {
-                path: excerpt(&tar_path),
+                path: excerpt(&entry.tar_path()),
             });
         }
-        self.tar.padding(entry.size, &tar_path)?;
+        self.tar.padding(entry.size, || entry.tar_path())?;
         cur.copied = true;
         Ok(())
     }

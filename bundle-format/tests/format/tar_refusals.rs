@@ -106,6 +106,29 @@ fn entries_not_in_the_manifest_are_refused() {
 }
 
 #[test]
+fn a_header_is_the_expected_entry_only_when_spelled_exactly_alike() {
+    // The expected entry's path under another kind's prefix, with another
+    // case, or with more after it: none is the entry the manifest expects.
+    let parts = Parts::sample();
+    let expected = parts.artifacts()[0].tar_path();
+    let path = expected.strip_prefix("artifacts/").unwrap();
+    for name in [
+        format!("blobs/{path}"),
+        format!("meta/roots/{path}"),
+        format!("artifacts/{}", path.to_uppercase()),
+        format!("{expected}x"),
+        format!("{expected}/x"),
+    ] {
+        let bad = entry_tar(&name, b"x", 0o644);
+        let err = read_err(payload_with(&parts, &bad, b""));
+        assert!(
+            matches!(err, Error::NotInManifest { path: ref p } if *p == name),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
 fn entries_out_of_order_are_refused() {
     let parts = Parts::sample();
     let arts = parts.artifacts();
