@@ -11,3 +11,10 @@ pub fn volume_header(bytes: &[u8], limits: &Limits) -> Result<VolumeHeader, Erro
     let mut r = bytes;
     header_from(&mut r, Path::new("fuzz.airlock.001"), 1, 0, limits)
 }
+
+/// Whether the manifest's canonical reader (the fast path of
+/// [`Manifest::decode`](crate::Manifest::decode)) reads `bytes` as
+/// `ciborium` does; true when it leaves them to `ciborium`.
+pub fn manifest_readers_agree(bytes: &[u8]) -> bool {
+    crate::manifest::readers_agree(bytes)
+}

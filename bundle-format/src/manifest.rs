@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::cbor::Enc;
+use crate::cbor::{Dec, Enc};
 use crate::error::{Error, excerpt};
 use crate::limits::Limits;
 use crate::path::{BundlePath, PathError, check_portable};
@@ -726,8 +726,7 @@ impl Manifest {
                 limit: limits.max_manifest_bytes,
             });
         }
-        let wire: WireManifest = from_cbor(bytes).map_err(Error::Manifest)?;
-        let m = wire.into_manifest(limits)?;
+        let m = WireManifest::decode(bytes)?.into_manifest(limits)?;
         validate(&m, limits)?;
         let (encoded, id) = m.encode_parts(&m.bundle_id);
         if encoded != bytes {
@@ -930,7 +929,7 @@ impl Signatures {
 
 // ---- wire form (decode only) ----------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct WireManifest {
     format: u32,
@@ -958,7 +957,7 @@ struct WireManifest {
     frames: Option<serde_bytes::ByteBuf>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct WireBase {
     bundle_id: String,
@@ -966,7 +965,7 @@ struct WireBase {
     entries: Vec<WireEntry>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct WireImage {
     name: String,
@@ -975,7 +974,7 @@ struct WireImage {
     platforms: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct WireSupplyChain {
     layout_keyids: Vec<String>,
@@ -990,7 +989,7 @@ fn present_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Stri
     Option::<String>::deserialize(d)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct WireEntry {
     kind: String,
@@ -1008,6 +1007,121 @@ struct WireSignature {
 }
 
 impl WireManifest {
+    /// Decodes untrusted manifest bytes: read directly when they are in the
+    /// canonical form (the one [`Manifest::encode`] writes, fields in its
+    /// order), through `ciborium` otherwise. Both give the same result for
+    /// bytes that both read (see `the_canonical_reader_agrees_with_ciborium`);
+    /// only `ciborium` refuses, so every refusal is the one it always was.
+    fn decode(bytes: &[u8]) -> Result<WireManifest, Error> {
+        match Self::canonical(&mut Dec::new(bytes)) {
+            Some(w) => Ok(w),
+            None => from_cbor(bytes).map_err(Error::Manifest),
+        }
+    }
+
+    /// The canonical form, all of it, or `None`.
+    fn canonical(d: &mut Dec<'_>) -> Option<WireManifest> {
+        let fields = d.map()?;
+        d.key("format")?;
+        let format = u32::try_from(d.uint()?).ok()?;
+        d.key("bundle_id")?;
+        let bundle_id = d.text()?.to_owned();
+        d.key("channel")?;
+        let channel = d.text()?.to_owned();
+        d.key("sequence")?;
+        let sequence = d.uint()?;
+        d.key("created")?;
+        let created = d.uint()?;
+        d.key("expires")?;
+        let expires = d.uint()?;
+        d.key("payload_sha256")?;
+        let payload_sha256 = byte_array(d)?;
+        d.key("supply_chain")?;
+        (d.map()? == 2).then_some(())?;
+        d.key("layout_keyids")?;
+        let layout_keyids = texts(d)?;
+        d.key("product_step")?;
+        let product_step = text_or_null(d)?;
+        let mut read = 9;
+        let images = if d.key_if("images") {
+            read += 1;
+            let n = d.array()?;
+            let mut list = Vec::with_capacity(n.min(RESERVE));
+            for _ in 0..n {
+                (d.map()? == 4).then_some(())?;
+                d.key("name")?;
+                let name = d.text()?.to_owned();
+                d.key("tag")?;
+                let tag = text_or_null(d)?;
+                d.key("digest")?;
+                let digest = byte_array(d)?;
+                d.key("platforms")?;
+                let platforms = texts(d)?;
+                list.push(WireImage {
+                    name,
+                    tag,
+                    digest,
+                    platforms,
+                });
+            }
+            Some(list)
+        } else {
+            None
+        };
+        d.key("entries")?;
+        let entries = wire_entry_list(d)?;
+        let mut enclaves = Vec::new();
+        if d.key_if("enclaves") {
+            read += 1;
+            enclaves = texts(d)?;
+        }
+        let mut posix_names = false;
+        if d.key_if("posix_names") {
+            read += 1;
+            posix_names = d.bool()?;
+        }
+        let mut base = None;
+        if d.key_if("base") {
+            read += 1;
+            (d.map()? == 3).then_some(())?;
+            d.key("bundle_id")?;
+            let bundle_id = d.text()?.to_owned();
+            d.key("sequence")?;
+            let sequence = d.uint()?;
+            d.key("entries")?;
+            let entries = wire_entry_list(d)?;
+            base = Some(WireBase {
+                bundle_id,
+                sequence,
+                entries,
+            });
+        }
+        let mut frames = None;
+        if d.key_if("frames") {
+            read += 1;
+            frames = Some(serde_bytes::ByteBuf::from(d.bytes()?));
+        }
+        (read == fields && d.at_end()).then_some(WireManifest {
+            format,
+            bundle_id,
+            channel,
+            sequence,
+            created,
+            expires,
+            payload_sha256,
+            supply_chain: WireSupplyChain {
+                layout_keyids,
+                product_step,
+            },
+            images,
+            entries,
+            enclaves,
+            posix_names,
+            base,
+            frames,
+        })
+    }
+
     fn into_manifest(self, limits: &Limits) -> Result<Manifest, Error> {
         if self.entries.len() > limits.max_entries {
             return Err(Error::Limit {
@@ -1102,6 +1216,74 @@ impl WireManifest {
             enclaves: self.enclaves,
         })
     }
+}
+
+// ---- the canonical form, read directly (see `WireManifest::canonical`) ------
+
+/// Whether the canonical reader reads `bytes` as `ciborium` does: always
+/// true when it does not read them. For the fuzz target and the tests.
+pub(crate) fn readers_agree(bytes: &[u8]) -> bool {
+    match WireManifest::canonical(&mut Dec::new(bytes)) {
+        Some(direct) => from_cbor::<WireManifest>(bytes).ok() == Some(direct),
+        None => true,
+    }
+}
+
+/// The fewest bytes an entry takes: a map head, the five keys (27 bytes),
+/// an empty kind and path, a size and a mode under 24, and a SHA-256 (34).
+const MIN_ENTRY_BYTES: usize = 1 + 27 + 1 + 1 + 1 + 34 + 1;
+
+/// Most items reserved up front for a list whose items may be one byte
+/// each: the list grows past it as it is read, never on a count alone.
+const RESERVE: usize = 64;
+
+fn wire_entry_list(d: &mut Dec<'_>) -> Option<Vec<WireEntry>> {
+    let n = d.array()?;
+    // As many as the bytes left can hold, so that a count alone cannot
+    // reserve more than a real manifest of these bytes would need.
+    let mut entries = Vec::with_capacity(n.min(d.left() / MIN_ENTRY_BYTES));
+    for _ in 0..n {
+        (d.map()? == 5).then_some(())?;
+        d.key("kind")?;
+        let kind = d.text()?.to_owned();
+        d.key("path")?;
+        let path = d.text()?.to_owned();
+        d.key("size")?;
+        let size = d.uint()?;
+        d.key("sha256")?;
+        let sha256 = byte_array(d)?;
+        d.key("mode")?;
+        let mode = u32::try_from(d.uint()?).ok()?;
+        entries.push(WireEntry {
+            kind,
+            path,
+            size,
+            sha256,
+            mode,
+        });
+    }
+    Some(entries)
+}
+
+fn byte_array(d: &mut Dec<'_>) -> Option<serde_bytes::ByteArray<32>> {
+    let b: [u8; 32] = d.bytes()?.try_into().ok()?;
+    Some(serde_bytes::ByteArray::new(b))
+}
+
+fn texts(d: &mut Dec<'_>) -> Option<Vec<String>> {
+    let n = d.array()?;
+    let mut list = Vec::with_capacity(n.min(RESERVE));
+    for _ in 0..n {
+        list.push(d.text()?.to_owned());
+    }
+    Some(list)
+}
+
+fn text_or_null(d: &mut Dec<'_>) -> Option<Option<String>> {
+    if d.null_if() {
+        return Some(None);
+    }
+    Some(Some(d.text()?.to_owned()))
 }
 
 fn wire_entries(wire: Vec<WireEntry>, limits: &Limits) -> Result<Vec<Entry>, Error> {
@@ -1752,6 +1934,120 @@ mod tests {
             sequence: 2,
             entries,
         }
+    }
+
+    /// A manifest with every optional key (images, enclaves, posix_names,
+    /// base, frames), made by hand: the canonical reader reads the form,
+    /// not the rules.
+    fn every_key() -> Manifest {
+        let mut m = Manifest::new(
+            fields(vec![
+                entry(EntryKind::Root, "1.root.json", 300),
+                entry(EntryKind::Artifact, "bin/tool", 70_000),
+                entry(EntryKind::Artifact, "é/ü", 5_000_000_000),
+            ]),
+            &Limits::default(),
+        )
+        .unwrap();
+        m.format = FORMAT_VERSION_IMAGES;
+        m.images = vec![
+            Image {
+                name: "app/web".into(),
+                tag: Some("1.0".into()),
+                digest: [3; 32],
+                platforms: vec!["linux/amd64".into(), "linux/arm/v7".into()],
+            },
+            Image {
+                name: "db".into(),
+                tag: None,
+                digest: [4; 32],
+                platforms: Vec::new(),
+            },
+        ];
+        m.supply_chain.product_step = None;
+        m.enclaves = vec!["ab".repeat(32)];
+        m.names = NameRule::PosixOnly;
+        m.base = Some(base(vec![entry(EntryKind::Artifact, "old", 1)]));
+        m.frames = vec![
+            PayloadFrame {
+                len: 10,
+                sha256: [5; 32],
+                first_entry: 0,
+            },
+            PayloadFrame {
+                len: 20,
+                sha256: [6; 32],
+                first_entry: 1,
+            },
+        ];
+        m
+    }
+
+    #[test]
+    fn the_canonical_reader_agrees_with_ciborium() {
+        let l = Limits::default();
+        let simple = Manifest::new(fields(vec![entry(EntryKind::Artifact, "a", 1)]), &l).unwrap();
+        for m in [simple, every_key()] {
+            let bytes = m.encode();
+            let direct = WireManifest::canonical(&mut Dec::new(&bytes));
+            let serde: WireManifest = from_cbor(&bytes).unwrap();
+            assert_eq!(direct, Some(serde));
+        }
+        // Changed or cut anywhere: what the canonical reader reads, ciborium
+        // reads alike; everything else goes to ciborium, as before.
+        let bytes = every_key().encode();
+        let (mut read, mut passed) = (0, 0);
+        for i in 0..bytes.len() {
+            for b in [
+                0x00, 0x01, 0x17, 0x18, 0x20, 0x40, 0x60, 0x80, 0xa0, 0xf6, 0xff,
+            ] {
+                let mut c = bytes.clone();
+                c[i] = b;
+                for bytes in [&c[..], &bytes[..i]] {
+                    assert!(readers_agree(bytes), "{bytes:02x?}");
+                    match WireManifest::canonical(&mut Dec::new(bytes)) {
+                        Some(_) => read += 1,
+                        None => passed += 1,
+                    }
+                }
+            }
+        }
+        assert!(
+            read > 100 && passed > 100,
+            "{read} read, {passed} passed on"
+        );
+    }
+
+    #[test]
+    fn bytes_not_in_the_canonical_form_are_refused_as_before() {
+        let l = Limits::default();
+        let m = Manifest::new(fields(vec![entry(EntryKind::Artifact, "a", 1)]), &l).unwrap();
+        let bytes = m.encode();
+        // `sequence` (3) in a longer head than it needs: ciborium reads it,
+        // the re-encoding tells it apart.
+        let at = bytes.windows(9).position(|w| w == b"hsequence").unwrap() + 9;
+        let mut long = bytes[..at].to_vec();
+        long.extend_from_slice(&[0x18, 3]);
+        long.extend_from_slice(&bytes[at + 1..]);
+        assert!(WireManifest::canonical(&mut Dec::new(&long)).is_none());
+        assert!(matches!(
+            Manifest::decode(&long, &l),
+            Err(Error::NonCanonical)
+        ));
+        // Trailing bytes and an unknown key keep ciborium's refusals.
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(matches!(
+            Manifest::decode(&trailing, &l),
+            Err(Error::Manifest(msg)) if msg.contains("trailing")
+        ));
+        let mut unknown = bytes.clone();
+        unknown[0] += 1;
+        unknown.extend_from_slice(b"czzz\x00");
+        assert!(matches!(
+            Manifest::decode(&unknown, &l),
+            Err(Error::Manifest(msg)) if msg.contains("zzz")
+        ));
     }
 
     #[test]
