@@ -453,11 +453,10 @@ impl<W: Write> Staging<W> {
 type FrameEncoder<'a> = Compressor<HashingWriter<&'a File>>;
 
 /// The compressor of a payload cut into frames (SPEC.md 5.8): at each cut,
-/// the frame is finished and the next one begun on a fresh compressor with
+/// the frame is ended and the next one begun on the same compressor, with
 /// the same parameters (9.2).
 struct Frames<'a> {
-    enc: Option<FrameEncoder<'a>>,
-    opts: &'a WriteOptions,
+    enc: FrameEncoder<'a>,
     /// The records of the frames finished so far.
     done: Vec<PayloadFrame>,
     /// The first payload entry of the current frame.
@@ -465,19 +464,10 @@ struct Frames<'a> {
 }
 
 impl<'a> Frames<'a> {
-    fn encoder(&mut self) -> io::Result<&mut FrameEncoder<'a>> {
-        self.enc
-            .as_mut()
-            .ok_or_else(|| io::Error::other("the payload compressor is already finished"))
-    }
-
-    /// Finishes the current frame and records it; returns the writer.
-    fn finish_frame(&mut self) -> io::Result<HashingWriter<&'a File>> {
-        let enc = self
-            .enc
-            .take()
-            .ok_or_else(|| io::Error::other("the payload compressor is already finished"))?;
-        let mut w = enc.finish()?;
+    /// Ends the current frame and records it.
+    fn end_frame(&mut self) -> io::Result<()> {
+        self.enc.end_frame()?;
+        let w = self.enc.inner_mut();
         if w.indexed {
             self.done.push(PayloadFrame {
                 len: std::mem::take(&mut w.frame_len),
@@ -485,26 +475,31 @@ impl<'a> Frames<'a> {
                 first_entry: self.first_entry,
             });
         }
-        Ok(w)
+        Ok(())
     }
 
-    /// Cuts: finishes the current frame and begins the next, whose first
-    /// payload entry is `first_entry`.
+    /// Cuts: ends the current frame; the next, whose first payload entry is
+    /// `first_entry`, begins with the next write.
     fn cut(&mut self, first_entry: u64) -> io::Result<()> {
-        let w = self.finish_frame()?;
+        self.end_frame()?;
         self.first_entry = first_entry;
-        self.enc = Some(self.opts.encoder(w)?);
         Ok(())
+    }
+
+    /// Ends the last frame; returns the writer and the frames' records.
+    fn finish(mut self) -> io::Result<(HashingWriter<&'a File>, Vec<PayloadFrame>)> {
+        self.end_frame()?;
+        Ok((self.enc.into_inner(), self.done))
     }
 }
 
 impl Write for Frames<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.encoder()?.write(buf)
+        self.enc.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.encoder()?.flush()
+        self.enc.flush()
     }
 }
 
@@ -558,8 +553,7 @@ pub fn write_payload(
         unsynced: 0,
     };
     let mut w = Staging::new(Frames {
-        enc: Some(opts.encoder(sink).map_err(werr)?),
-        opts,
+        enc: opts.encoder(sink).map_err(werr)?,
         done: Vec::new(),
         first_entry: 0,
     });
@@ -612,16 +606,17 @@ pub fn write_payload(
     }
     // The end-of-archive blocks belong in this frame.
     w.put(&ZEROS).map_err(werr)?;
-    let mut frames = w.into_inner().map_err(werr)?;
-    let HashingWriter {
-        hasher,
-        len,
-        writeback,
-        ..
-    } = frames.finish_frame().map_err(werr)?;
+    let (
+        HashingWriter {
+            hasher,
+            len,
+            writeback,
+            ..
+        },
+        frames,
+    ) = w.into_inner().and_then(Frames::finish).map_err(werr)?;
     // The rest on its way to disk while the caller checks and signs.
     writeback.kick();
-    let frames = frames.done;
     // One frame: the SHA-256 of its bytes. Several: that of the index,
     // which holds each frame's (SPEC.md 5.8).
     let sha256 = if frames.is_empty() {
