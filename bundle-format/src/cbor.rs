@@ -168,6 +168,21 @@ impl<'a> Dec<'a> {
         (self.text()? == key).then_some(())
     }
 
+    /// The text `key`, then the value `read` reads.
+    pub(crate) fn field<T>(
+        &mut self,
+        key: &str,
+        read: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<T> {
+        self.key(key)?;
+        read(self)
+    }
+
+    /// A map of exactly `n` pairs.
+    pub(crate) fn map_of(&mut self, n: usize) -> Option<()> {
+        (self.map()? == n).then_some(())
+    }
+
     /// Reads the text `key` if it comes next; reads nothing otherwise.
     pub(crate) fn key_if(&mut self, key: &str) -> bool {
         let mut ahead = Dec { rest: self.rest };

@@ -1022,41 +1022,28 @@ impl WireManifest {
     /// The canonical form, all of it, or `None`.
     fn canonical(d: &mut Dec<'_>) -> Option<WireManifest> {
         let fields = d.map()?;
-        d.key("format")?;
-        let format = u32::try_from(d.uint()?).ok()?;
-        d.key("bundle_id")?;
-        let bundle_id = d.text()?.to_owned();
-        d.key("channel")?;
-        let channel = d.text()?.to_owned();
-        d.key("sequence")?;
-        let sequence = d.uint()?;
-        d.key("created")?;
-        let created = d.uint()?;
-        d.key("expires")?;
-        let expires = d.uint()?;
-        d.key("payload_sha256")?;
-        let payload_sha256 = byte_array(d)?;
+        let format = d.field("format", uint32)?;
+        let bundle_id = d.field("bundle_id", owned_text)?;
+        let channel = d.field("channel", owned_text)?;
+        let sequence = d.field("sequence", Dec::uint)?;
+        let created = d.field("created", Dec::uint)?;
+        let expires = d.field("expires", Dec::uint)?;
+        let payload_sha256 = d.field("payload_sha256", byte_array)?;
         d.key("supply_chain")?;
-        (d.map()? == 2).then_some(())?;
-        d.key("layout_keyids")?;
-        let layout_keyids = texts(d)?;
-        d.key("product_step")?;
-        let product_step = text_or_null(d)?;
+        d.map_of(2)?;
+        let layout_keyids = d.field("layout_keyids", texts)?;
+        let product_step = d.field("product_step", text_or_null)?;
         let mut read = 9;
         let images = if d.key_if("images") {
             read += 1;
             let n = d.array()?;
             let mut list = Vec::with_capacity(n.min(RESERVE));
             for _ in 0..n {
-                (d.map()? == 4).then_some(())?;
-                d.key("name")?;
-                let name = d.text()?.to_owned();
-                d.key("tag")?;
-                let tag = text_or_null(d)?;
-                d.key("digest")?;
-                let digest = byte_array(d)?;
-                d.key("platforms")?;
-                let platforms = texts(d)?;
+                d.map_of(4)?;
+                let name = d.field("name", owned_text)?;
+                let tag = d.field("tag", text_or_null)?;
+                let digest = d.field("digest", byte_array)?;
+                let platforms = d.field("platforms", texts)?;
                 list.push(WireImage {
                     name,
                     tag,
@@ -1068,8 +1055,7 @@ impl WireManifest {
         } else {
             None
         };
-        d.key("entries")?;
-        let entries = wire_entry_list(d)?;
+        let entries = d.field("entries", wire_entry_list)?;
         let mut enclaves = Vec::new();
         if d.key_if("enclaves") {
             read += 1;
@@ -1083,13 +1069,10 @@ impl WireManifest {
         let mut base = None;
         if d.key_if("base") {
             read += 1;
-            (d.map()? == 3).then_some(())?;
-            d.key("bundle_id")?;
-            let bundle_id = d.text()?.to_owned();
-            d.key("sequence")?;
-            let sequence = d.uint()?;
-            d.key("entries")?;
-            let entries = wire_entry_list(d)?;
+            d.map_of(3)?;
+            let bundle_id = d.field("bundle_id", owned_text)?;
+            let sequence = d.field("sequence", Dec::uint)?;
+            let entries = d.field("entries", wire_entry_list)?;
             base = Some(WireBase {
                 bundle_id,
                 sequence,
@@ -1243,17 +1226,12 @@ fn wire_entry_list(d: &mut Dec<'_>) -> Option<Vec<WireEntry>> {
     // reserve more than a real manifest of these bytes would need.
     let mut entries = Vec::with_capacity(n.min(d.left() / MIN_ENTRY_BYTES));
     for _ in 0..n {
-        (d.map()? == 5).then_some(())?;
-        d.key("kind")?;
-        let kind = d.text()?.to_owned();
-        d.key("path")?;
-        let path = d.text()?.to_owned();
-        d.key("size")?;
-        let size = d.uint()?;
-        d.key("sha256")?;
-        let sha256 = byte_array(d)?;
-        d.key("mode")?;
-        let mode = u32::try_from(d.uint()?).ok()?;
+        d.map_of(5)?;
+        let kind = d.field("kind", owned_text)?;
+        let path = d.field("path", owned_text)?;
+        let size = d.field("size", Dec::uint)?;
+        let sha256 = d.field("sha256", byte_array)?;
+        let mode = d.field("mode", uint32)?;
         entries.push(WireEntry {
             kind,
             path,
@@ -1265,6 +1243,14 @@ fn wire_entry_list(d: &mut Dec<'_>) -> Option<Vec<WireEntry>> {
     Some(entries)
 }
 
+fn owned_text(d: &mut Dec<'_>) -> Option<String> {
+    d.text().map(str::to_owned)
+}
+
+fn uint32(d: &mut Dec<'_>) -> Option<u32> {
+    u32::try_from(d.uint()?).ok()
+}
+
 fn byte_array(d: &mut Dec<'_>) -> Option<serde_bytes::ByteArray<32>> {
     let b: [u8; 32] = d.bytes()?.try_into().ok()?;
     Some(serde_bytes::ByteArray::new(b))
@@ -1274,7 +1260,7 @@ fn texts(d: &mut Dec<'_>) -> Option<Vec<String>> {
     let n = d.array()?;
     let mut list = Vec::with_capacity(n.min(RESERVE));
     for _ in 0..n {
-        list.push(d.text()?.to_owned());
+        list.push(owned_text(d)?);
     }
     Some(list)
 }
@@ -1283,7 +1269,7 @@ fn text_or_null(d: &mut Dec<'_>) -> Option<Option<String>> {
     if d.null_if() {
         return Some(None);
     }
-    Some(Some(d.text()?.to_owned()))
+    owned_text(d).map(Some)
 }
 
 fn wire_entries(wire: Vec<WireEntry>, limits: &Limits) -> Result<Vec<Entry>, Error> {
