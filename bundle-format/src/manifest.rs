@@ -1036,22 +1036,15 @@ impl WireManifest {
         let mut read = 9;
         let images = if d.key_if("images") {
             read += 1;
-            let n = d.array()?;
-            let mut list = Vec::with_capacity(n.min(RESERVE));
-            for _ in 0..n {
+            Some(list(d, RESERVE, |d| {
                 d.map_of(4)?;
-                let name = d.field("name", owned_text)?;
-                let tag = d.field("tag", text_or_null)?;
-                let digest = d.field("digest", byte_array)?;
-                let platforms = d.field("platforms", texts)?;
-                list.push(WireImage {
-                    name,
-                    tag,
-                    digest,
-                    platforms,
-                });
-            }
-            Some(list)
+                Some(WireImage {
+                    name: d.field("name", owned_text)?,
+                    tag: d.field("tag", text_or_null)?,
+                    digest: d.field("digest", byte_array)?,
+                    platforms: d.field("platforms", texts)?,
+                })
+            })?)
         } else {
             None
         };
@@ -1221,26 +1214,34 @@ const MIN_ENTRY_BYTES: usize = 1 + 27 + 1 + 1 + 1 + 34 + 1;
 const RESERVE: usize = 64;
 
 fn wire_entry_list(d: &mut Dec<'_>) -> Option<Vec<WireEntry>> {
-    let n = d.array()?;
     // As many as the bytes left can hold, so that a count alone cannot
     // reserve more than a real manifest of these bytes would need.
-    let mut entries = Vec::with_capacity(n.min(d.left() / MIN_ENTRY_BYTES));
-    for _ in 0..n {
+    let reserve = d.left() / MIN_ENTRY_BYTES;
+    list(d, reserve, |d| {
         d.map_of(5)?;
-        let kind = d.field("kind", owned_text)?;
-        let path = d.field("path", owned_text)?;
-        let size = d.field("size", Dec::uint)?;
-        let sha256 = d.field("sha256", byte_array)?;
-        let mode = d.field("mode", uint32)?;
-        entries.push(WireEntry {
-            kind,
-            path,
-            size,
-            sha256,
-            mode,
-        });
+        Some(WireEntry {
+            kind: d.field("kind", owned_text)?,
+            path: d.field("path", owned_text)?,
+            size: d.field("size", Dec::uint)?,
+            sha256: d.field("sha256", byte_array)?,
+            mode: d.field("mode", uint32)?,
+        })
+    })
+}
+
+/// An array, each item read by `item` (fields in the order written), with
+/// at most `reserve` items reserved before any is read.
+fn list<T>(
+    d: &mut Dec<'_>,
+    reserve: usize,
+    mut item: impl FnMut(&mut Dec<'_>) -> Option<T>,
+) -> Option<Vec<T>> {
+    let n = d.array()?;
+    let mut list = Vec::with_capacity(n.min(reserve));
+    for _ in 0..n {
+        list.push(item(d)?);
     }
-    Some(entries)
+    Some(list)
 }
 
 fn owned_text(d: &mut Dec<'_>) -> Option<String> {
@@ -1257,12 +1258,7 @@ fn byte_array(d: &mut Dec<'_>) -> Option<serde_bytes::ByteArray<32>> {
 }
 
 fn texts(d: &mut Dec<'_>) -> Option<Vec<String>> {
-    let n = d.array()?;
-    let mut list = Vec::with_capacity(n.min(RESERVE));
-    for _ in 0..n {
-        list.push(owned_text(d)?);
-    }
-    Some(list)
+    list(d, RESERVE, owned_text)
 }
 
 fn text_or_null(d: &mut Dec<'_>) -> Option<Option<String>> {
